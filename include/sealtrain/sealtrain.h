@@ -1,0 +1,28 @@
+/*
+ * sealtrain/sealtrain.h: the whole public API of libsealtrain.
+ *
+ * Include this one header; each module's header is included below.
+ */
+#ifndef SEALTRAIN_SEALTRAIN_H
+#define SEALTRAIN_SEALTRAIN_H
+
+#include "sealtrain/bytes.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/dsse.h"
+#include "sealtrain/err.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/json.h"
+#include "sealtrain/log.h"
+#include "sealtrain/secmem.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "0.1.0" */
+const char *st_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,138 @@
+/*
+ * main.c: the `sealtrain` command: global options, then one command group.
+ *
+ * Exit status (documented in docs/cli.md): 0 success, 2 usage, 3 invalid
+ * input or unknown name, 4 security denial (authentication, integrity,
+ * attestation, policy, permission), 5 system or internal failure,
+ * 6 cancelled.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sealtrain/log.h>
+#include <sealtrain/sealtrain.h>
+
+#include "cli.h"
+
+struct command {
+    const char *name;
+    st_cli_handler run;
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"version", st_cli_version, "print the version and build facts"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: sealtrain [--workspace DIR] [--as NAME] [--key FILE] "
+            "[--log-level L] [--log-json] [-q] COMMAND ...\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`sealtrain COMMAND --help` describes a command.\n"
+                 "Exit status: 0 ok, 2 usage, 3 input, 4 denied, 5 system, "
+                 "6 cancelled.\n");
+}
+
+int st_cli_fail(const st_err *err)
+{
+    fprintf(stderr, "sealtrain: %s\n",
+            err->msg[0] ? err->msg : st_code_name(err->code));
+    return st_code_exit_status(err->code ? err->code : ST_E_INTERNAL);
+}
+
+int st_cli_usage(const char *group, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "sealtrain: %s: %s\n(see `sealtrain %s --help`)\n", group,
+            msg, group);
+    return 2;
+}
+
+int st_cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 1;
+    return 0;
+}
+
+int st_cli_version(st_cli *cli, int argc, char **argv)
+{
+    (void)cli;
+    (void)argc;
+    (void)argv;
+    printf("sealtrain %s\n", st_version());
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    st_cli cli = {0};
+    cli.workspace = getenv("SEALTRAIN_WORKSPACE");
+    cli.as = getenv("SEALTRAIN_AS");
+    cli.key = getenv("SEALTRAIN_KEY");
+    st_log_level level = ST_LOG_WARN;
+    st_log_format format = ST_LOG_HUMAN;
+    const char *env_level = getenv("SEALTRAIN_LOG_LEVEL");
+    if (env_level && st_log_level_parse(env_level) >= 0)
+        level = (st_log_level)st_log_level_parse(env_level);
+
+    static const struct option opts[] = {
+        {"workspace", required_argument, NULL, 'w'},
+        {"as", required_argument, NULL, 'a'},
+        {"key", required_argument, NULL, 'k'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"log-json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    int c;
+    /* "+" stops at the first non-option: the command's own options follow */
+    while ((c = getopt_long(argc, argv, "+w:a:k:l:qhV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w': cli.workspace = optarg; break;
+        case 'a': cli.as = optarg; break;
+        case 'k': cli.key = optarg; break;
+        case 'l':
+            if (st_log_level_parse(optarg) < 0)
+                return st_cli_usage("options",
+                                    "--log-level must be debug, info, warn, "
+                                    "error or off");
+            level = (st_log_level)st_log_level_parse(optarg);
+            break;
+        case 'j': format = ST_LOG_JSON; break;
+        case 'q': cli.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("sealtrain %s\n", st_version()); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    st_log_configure(level, format, NULL);
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[optind];
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            optind = 0; /* glibc: re-initialise getopt for the command */
+            return commands[i].run(&cli, sub_argc, sub_argv);
+        }
+    }
+    fprintf(stderr, "sealtrain: unknown command \"%s\"\n", name);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,282 @@
+/*
+ * secmem.c: guarded, locked, wiped allocations for secrets.
+ *
+ * Layout of one allocation (all sizes in pages):
+ *
+ *   [guard][header + user bytes ...................][guard]
+ *
+ * The header (struct region) records the mapping and the user length. The
+ * guards are PROT_NONE so that a linear overflow or underflow faults
+ * instead of reading a neighbour. With memfd_secret the middle part is a
+ * MAP_SHARED mapping of the secret fd (implicitly locked and removed from
+ * the direct map); the guards are an anonymous PROT_NONE reservation that
+ * the secret mapping is placed into with MAP_FIXED.
+ *
+ * This module must never log the contents of what it holds, and never fall
+ * back to unlocked memory.
+ */
+#include "sealtrain/secmem.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_memfd_secret
+#define SYS_memfd_secret 447
+#endif
+
+#define REGION_MAGIC 0x5354534543524554ull /* "STSECRET" */
+
+struct region {
+    uint64_t magic;
+    void *map;       /* start of the whole mapping, guards included */
+    size_t map_len;  /* bytes of the whole mapping */
+    size_t body_len; /* bytes between the guards */
+    size_t user_len; /* bytes the caller asked for */
+    uint64_t pad;    /* keeps user data 16-byte aligned */
+};
+
+struct st_secret {
+    size_t len;
+    unsigned char bytes[];
+};
+
+static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
+static st_secmem_mode mode = ST_SECMEM_UNUSED;
+static atomic_size_t in_use;
+static atomic_int hardened;
+
+static size_t page_size(void)
+{
+    static size_t ps;
+    if (!ps)
+        ps = (size_t)sysconf(_SC_PAGESIZE);
+    return ps;
+}
+
+static void probe_mode(void)
+{
+    /* memfd_secret exists only when the kernel allows it (secretmem); a
+     * failure here means "not available", not an error. */
+    int fd = (int)syscall(SYS_memfd_secret, 0);
+    if (fd >= 0) {
+        close(fd);
+        mode = ST_SECMEM_MEMFD_SECRET;
+    } else {
+        mode = ST_SECMEM_MLOCK;
+    }
+}
+
+st_secmem_mode st_secmem_current_mode(void)
+{
+    pthread_once(&mode_once, probe_mode);
+    return mode;
+}
+
+const char *st_secmem_mode_name(st_secmem_mode m)
+{
+    switch (m) {
+    case ST_SECMEM_UNUSED: return "unused";
+    case ST_SECMEM_MEMFD_SECRET: return "memfd_secret";
+    case ST_SECMEM_MLOCK: return "mlock+dontdump";
+    }
+    return "unknown";
+}
+
+void st_wipe(void *p, size_t len)
+{
+    if (p && len)
+        explicit_bzero(p, len);
+}
+
+int st_ct_equal(const void *a, const void *b, size_t len)
+{
+    const volatile unsigned char *x = a, *y = b;
+    unsigned char d = 0;
+    for (size_t i = 0; i < len; i++)
+        d |= x[i] ^ y[i];
+    return d == 0;
+}
+
+st_code st_secmem_harden_process(st_err *err)
+{
+    if (atomic_load(&hardened))
+        return ST_OK;
+    struct rlimit zero = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &zero) != 0)
+        return st_err_errno(err, ST_E_IO, errno,
+                            "cannot disable core dumps (RLIMIT_CORE)");
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return st_err_errno(err, ST_E_IO, errno,
+                            "cannot mark the process not dumpable");
+    atomic_store(&hardened, 1);
+    return ST_OK;
+}
+
+static st_code lock_failure(st_err *err, int errnum, size_t len)
+{
+    struct rlimit rl;
+    char limit[64] = "unknown";
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
+        if (rl.rlim_cur == RLIM_INFINITY)
+            snprintf(limit, sizeof(limit), "unlimited");
+        else
+            snprintf(limit, sizeof(limit), "%llu bytes",
+                     (unsigned long long)rl.rlim_cur);
+    }
+    return st_err_set(
+        err, ST_E_IO,
+        "cannot lock %zu bytes of memory for secrets: %s (RLIMIT_MEMLOCK is "
+        "%s, %zu bytes already locked); raise it with `ulimit -l`, "
+        "LimitMEMLOCK= in a systemd unit or /etc/security/limits.conf",
+        len, strerror(errnum), limit, atomic_load(&in_use));
+}
+
+static void *map_body(void *at, size_t body_len, st_err *err)
+{
+    if (st_secmem_current_mode() == ST_SECMEM_MEMFD_SECRET) {
+        int fd = (int)syscall(SYS_memfd_secret, 0);
+        if (fd < 0) {
+            st_err_errno(err, ST_E_IO, errno, "memfd_secret");
+            return NULL;
+        }
+        if (ftruncate(fd, (off_t)body_len) != 0) {
+            int e = errno;
+            close(fd);
+            st_err_errno(err, ST_E_IO, e, "memfd_secret: ftruncate");
+            return NULL;
+        }
+        void *p = mmap(at, body_len, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_FIXED, fd, 0);
+        int e = errno;
+        close(fd);
+        if (p == MAP_FAILED) {
+            /* secretmem pages count against RLIMIT_MEMLOCK */
+            lock_failure(err, e, body_len);
+            return NULL;
+        }
+        return p;
+    }
+    if (mprotect(at, body_len, PROT_READ | PROT_WRITE) != 0) {
+        st_err_errno(err, ST_E_IO, errno, "mprotect");
+        return NULL;
+    }
+    if (mlock(at, body_len) != 0) {
+        lock_failure(err, errno, body_len);
+        return NULL;
+    }
+    madvise(at, body_len, MADV_DONTDUMP);
+    return at;
+}
+
+void *st_secmem_alloc(size_t len, st_err *err)
+{
+    if (len == 0 || len > SIZE_MAX / 2) {
+        st_err_set(err, ST_E_INTERNAL, "secure allocation of %zu bytes", len);
+        return NULL;
+    }
+    if (st_secmem_harden_process(err) != ST_OK)
+        return NULL;
+    size_t ps = page_size();
+    size_t body = (sizeof(struct region) + len + ps - 1) / ps * ps;
+    size_t total = body + 2 * ps;
+    unsigned char *map =
+        mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        st_err_errno(err, ST_E_IO, errno,
+                     "cannot reserve %zu bytes of secure memory", total);
+        return NULL;
+    }
+    madvise(map, total, MADV_DONTDUMP);
+    if (!map_body(map + ps, body, err)) {
+        munmap(map, total);
+        return NULL;
+    }
+    /* MADV_DONTDUMP again: a MAP_FIXED replacement drops earlier advice */
+    madvise(map + ps, body, MADV_DONTDUMP);
+    struct region *r = (struct region *)(map + ps);
+    r->magic = REGION_MAGIC;
+    r->map = map;
+    r->map_len = total;
+    r->body_len = body;
+    r->user_len = len;
+    atomic_fetch_add(&in_use, body);
+    return r + 1;
+}
+
+static struct region *region_of(const void *p)
+{
+    struct region *r = (struct region *)p - 1;
+    if (r->magic != REGION_MAGIC)
+        abort(); /* not ours, or corrupted: never unmap a foreign pointer */
+    return r;
+}
+
+size_t st_secmem_size(const void *p)
+{
+    return p ? region_of(p)->user_len : 0;
+}
+
+void st_secmem_free(void *p)
+{
+    if (!p)
+        return;
+    struct region *r = region_of(p);
+    void *map = r->map;
+    size_t total = r->map_len, body = r->body_len;
+    explicit_bzero(r, body);
+    if (st_secmem_current_mode() == ST_SECMEM_MLOCK)
+        munlock(r, body);
+    munmap(map, total);
+    atomic_fetch_sub(&in_use, body);
+}
+
+size_t st_secmem_in_use(void)
+{
+    return atomic_load(&in_use);
+}
+
+st_secret *st_secret_new(size_t len, st_err *err)
+{
+    st_secret *s = st_secmem_alloc(sizeof(*s) + (len ? len : 1), err);
+    if (s)
+        s->len = len;
+    return s;
+}
+
+st_secret *st_secret_from(const unsigned char *src, size_t len, st_err *err)
+{
+    st_secret *s = st_secret_new(len, err);
+    if (s && len)
+        memcpy(s->bytes, src, len);
+    return s;
+}
+
+unsigned char *st_secret_bytes(st_secret *s)
+{
+    return s->bytes;
+}
+
+const unsigned char *st_secret_cbytes(const st_secret *s)
+{
+    return s->bytes;
+}
+
+size_t st_secret_len(const st_secret *s)
+{
+    return s ? s->len : 0;
+}
+
+void st_secret_free(st_secret *s)
+{
+    st_secmem_free(s);
+}

@@ -1,0 +1,370 @@
+/*
+ * test_core.c: errors, secure memory, atomic files, JSON, bytes, DSSE and
+ * the crypto wrappers against published test vectors.
+ */
+#include "st_test.h"
+
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <sealtrain/sealtrain.h>
+
+static void test_err_prefix_builds_what_failed_why(void **state)
+{
+    (void)state;
+    st_err e;
+    st_err_clear(&e);
+    assert_int_equal(st_err_set(&e, ST_E_INPUT, "bad number"), ST_E_INPUT);
+    st_err_prefix(&e, "reading %s", "x.csv");
+    assert_string_equal(e.msg, "reading x.csv: bad number");
+    st_err_at(&e, ST_E_INPUT, "x.csv", 12, 3, "expected %s", "a number");
+    assert_string_equal(e.msg, "x.csv:12:3: expected a number");
+    assert_string_equal(e.where, "x.csv:12:3");
+    assert_int_equal(st_code_exit_status(ST_E_DENIED), 4);
+    assert_int_equal(st_code_exit_status(ST_E_USAGE), 2);
+}
+
+static void test_secmem_is_locked_wiped_and_hardens_process(void **state)
+{
+    (void)state;
+    st_err e;
+    st_secret *s = st_secret_new(100, &e);
+    assert_non_null(s);
+    assert_int_equal(st_secret_len(s), 100);
+    memset(st_secret_bytes(s), 0xAB, 100);
+    assert_true(st_secmem_in_use() >= 100);
+    st_secmem_mode m = st_secmem_current_mode();
+    assert_true(m == ST_SECMEM_MEMFD_SECRET || m == ST_SECMEM_MLOCK);
+    /* the process is hardened once it holds secrets */
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_CORE, &rl), 0);
+    assert_int_equal(rl.rlim_cur, 0);
+    assert_int_equal(prctl(PR_GET_DUMPABLE), 0);
+    st_secret_free(s);
+    st_secret_free(NULL);
+}
+
+static void test_secmem_guard_page_stops_overflow(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL); /* cmocka catches it otherwise */
+        unsigned char *p = st_secmem_alloc(16, NULL);
+        size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+        /* walk past the end of the body: the guard page must fault */
+        for (size_t i = 0; i < 2 * ps; i++)
+            ((volatile unsigned char *)p)[i] = 1;
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGSEGV);
+}
+
+static void test_atomic_write_replaces_whole_or_nothing(void **state)
+{
+    (void)state;
+    st_err e;
+    char *dir = st_test_tmpdir("core");
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/f", dir);
+    assert_st_ok(st_fs_write_atomic(path, "old", 3, 0600, &e), &e);
+    st_atomic_file *f = st_atomic_open(path, 0600, &e);
+    assert_non_null(f);
+    assert_st_ok(st_atomic_write(f, "new-partial", 11, &e), &e);
+    st_atomic_abort(f);
+    unsigned char *buf;
+    size_t len;
+    assert_st_ok(st_fs_read_all(path, 100, &buf, &len, &e), &e);
+    assert_int_equal(len, 3);
+    assert_memory_equal(buf, "old", 3);
+    free(buf);
+    assert_int_equal(st_fs_sweep_temps(dir), 0);
+    assert_st_ok(st_fs_write_atomic(path, "new", 3, 0600, &e), &e);
+    assert_st_ok(st_fs_read_all(path, 100, &buf, &len, &e), &e);
+    assert_memory_equal(buf, "new", 3);
+    free(buf);
+    /* too large a file is an input error, not a truncation */
+    assert_int_equal(st_fs_read_all(path, 2, &buf, &len, &e), ST_E_INPUT);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_check_private_names_loosened_path(void **state)
+{
+    (void)state;
+    st_err e;
+    char *dir = st_test_tmpdir("core");
+    assert_st_ok(st_fs_check_private(dir, &e), &e);
+    chmod(dir, 0750);
+    assert_int_equal(st_fs_check_private(dir, &e), ST_E_DENIED);
+    assert_non_null(strstr(e.msg, dir));
+    assert_non_null(strstr(e.msg, "0750"));
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_canonical_json_sorts_keys_without_spaces(void **state)
+{
+    (void)state;
+    st_err e;
+    const char *text = "{\"b\": 1, \"a\": [true, \"x\"]}";
+    json_t *v = st_json_parse(text, strlen(text), "t", &e);
+    assert_non_null(v);
+    size_t len;
+    char *s = st_json_canonical(v, &len, &e);
+    assert_string_equal(s, "{\"a\":[true,\"x\"],\"b\":1}");
+    free(s);
+    json_decref(v);
+    v = st_json_parse("{\"a\": 1.5}", 10, "t", &e);
+    assert_null(st_json_canonical(v, &len, &e));
+    json_decref(v);
+    assert_null(st_json_parse("{\"a\":1,\n\"a\":2}", 14, "spec.json", &e));
+    assert_non_null(strstr(e.msg, "spec.json:2"));
+}
+
+static void test_json_unknown_key_is_named(void **state)
+{
+    (void)state;
+    st_err e;
+    json_t *v = json_pack("{s:i, s:i}", "epochs", 3, "epoch", 4);
+    static const char *const allowed[] = {"epochs", "lr", NULL};
+    assert_int_equal(st_json_check_keys(v, allowed, "model", &e), ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "unknown key \"epoch\""));
+    long long x;
+    assert_int_equal(
+        st_json_get_int(v, "epochs", 1, 5, 10, &x, "model", &e), ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "outside [5, 10]"));
+    json_decref(v);
+}
+
+static void test_reader_fails_sticky_on_overrun(void **state)
+{
+    (void)state;
+    uint8_t data[6] = {1, 0, 2, 0, 0, 0};
+    st_reader r;
+    st_reader_init(&r, data, sizeof(data));
+    assert_int_equal(st_read_u16le(&r), 1);
+    assert_int_equal(st_read_u32le(&r), 2);
+    assert_false(r.failed);
+    assert_int_equal(st_read_u8(&r), 0);
+    assert_true(r.failed);
+    assert_null(st_read_view(&r, 0));
+}
+
+static void test_base64_and_hex_are_strict(void **state)
+{
+    (void)state;
+    st_err e;
+    uint8_t *out;
+    size_t n;
+    char *s = st_base64_encode((const uint8_t *)"hello", 5, 0);
+    assert_string_equal(s, "aGVsbG8");
+    assert_st_ok(st_base64_decode(s, strlen(s), 0, &out, &n, &e), &e);
+    assert_int_equal(n, 5);
+    assert_memory_equal(out, "hello", 5);
+    free(out);
+    free(s);
+    /* non-canonical trailing bits */
+    assert_int_equal(st_base64_decode("aGVsbG9", 7, 0, &out, &n, &e),
+                     ST_E_INPUT);
+    uint8_t b[2];
+    assert_st_ok(st_hex_decode("00fF", b, 2, &e), &e);
+    assert_int_equal(b[1], 0xff);
+    assert_int_equal(st_hex_decode("0g00", b, 2, &e), ST_E_INPUT);
+}
+
+/* RFC 8032 section 7.1, TEST 1 */
+static void test_ed25519_rfc8032_vector(void **state)
+{
+    (void)state;
+    st_err e;
+    uint8_t seed[32], pub[32], want_pub[32], sig[64], want_sig[64];
+    st_hex_decode(
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        seed, 32, &e);
+    st_hex_decode(
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        want_pub, 32, &e);
+    st_hex_decode("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522"
+                  "490155"
+                  "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e"
+                  "7a100b",
+                  want_sig, 64, &e);
+    assert_st_ok(st_ed25519_public(seed, pub, &e), &e);
+    assert_memory_equal(pub, want_pub, 32);
+    assert_st_ok(st_ed25519_sign(seed, "", 0, sig, &e), &e);
+    assert_memory_equal(sig, want_sig, 64);
+    assert_st_ok(st_ed25519_verify(pub, "", 0, sig, &e), &e);
+    sig[0] ^= 1;
+    assert_int_equal(st_ed25519_verify(pub, "", 0, sig, &e), ST_E_DENIED);
+}
+
+/* RFC 7748 section 6.1 */
+static void test_x25519_rfc7748_vector(void **state)
+{
+    (void)state;
+    st_err e;
+    uint8_t a[32], bpub[32], shared[32], want[32], apub[32], want_apub[32];
+    st_hex_decode(
+        "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", a,
+        32, &e);
+    st_hex_decode(
+        "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+        bpub, 32, &e);
+    st_hex_decode(
+        "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742",
+        want, 32, &e);
+    st_hex_decode(
+        "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+        want_apub, 32, &e);
+    assert_st_ok(st_x25519_public(a, apub, &e), &e);
+    assert_memory_equal(apub, want_apub, 32);
+    assert_st_ok(st_x25519(a, bpub, shared, &e), &e);
+    assert_memory_equal(shared, want, 32);
+    uint8_t zero[32] = {0};
+    assert_int_equal(st_x25519(a, zero, shared, &e), ST_E_DENIED);
+}
+
+/* RFC 8439 section 2.8.2 */
+static void test_aead_rfc8439_vector_and_tamper(void **state)
+{
+    (void)state;
+    st_err e;
+    uint8_t key[32], nonce[12], aad[12];
+    for (int i = 0; i < 32; i++)
+        key[i] = (uint8_t)(0x80 + i);
+    st_hex_decode("070000004041424344454647", nonce, 12, &e);
+    st_hex_decode("50515253c0c1c2c3c4c5c6c7", aad, 12, &e);
+    const char *pt = "Ladies and Gentlemen of the class of '99: If I could "
+                     "offer you only one tip for the future, sunscreen would "
+                     "be it.";
+    size_t n = strlen(pt);
+    uint8_t ct[256], back[256], tag[16];
+    assert_st_ok(st_aead_seal(key, nonce, aad, 12, pt, n, ct, &e), &e);
+    st_hex_decode("1ae10b594f09e26a7e902ecbd0600691", tag, 16, &e);
+    assert_memory_equal(ct + n, tag, 16);
+    assert_st_ok(st_aead_open(key, nonce, aad, 12, ct, n + 16, back, &e), &e);
+    assert_memory_equal(back, pt, n);
+    ct[5] ^= 1;
+    assert_int_equal(st_aead_open(key, nonce, aad, 12, ct, n + 16, back, &e),
+                     ST_E_DENIED);
+}
+
+/* RFC 5869 A.1 */
+static void test_hkdf_rfc5869_vector(void **state)
+{
+    (void)state;
+    st_err e;
+    uint8_t ikm[22], salt[13], info[10], okm[42], want[42];
+    memset(ikm, 0x0b, 22);
+    for (int i = 0; i < 13; i++)
+        salt[i] = (uint8_t)i;
+    for (int i = 0; i < 10; i++)
+        info[i] = (uint8_t)(0xf0 + i);
+    st_hex_decode("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4"
+                  "c5bf34007208d5b887185865",
+                  want, 42, &e);
+    assert_st_ok(st_hkdf_sha256(ikm, 22, salt, 13, info, 10, okm, 42, &e), &e);
+    assert_memory_equal(okm, want, 42);
+}
+
+static void test_dsse_sign_verify_and_tamper(void **state)
+{
+    (void)state;
+    st_err e;
+    uint8_t seed[32], pub[32], other[32];
+    st_random(seed, 32, &e);
+    st_ed25519_public(seed, pub, &e);
+    st_random(other, 32, &e);
+    st_ed25519_public(other, other, &e);
+    const char *body = "{\"name\":\"digits\"}";
+    json_t *env = st_dsse_sign(ST_DSSE_TYPE_MANIFEST, (const uint8_t *)body,
+                               strlen(body), seed, &e);
+    assert_non_null(env);
+    uint8_t *payload;
+    size_t len, which = 9;
+    uint8_t keys[2][32];
+    memcpy(keys[0], other, 32);
+    memcpy(keys[1], pub, 32);
+    assert_st_ok(st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST,
+                                (const uint8_t(*)[32])keys, 2, &payload, &len,
+                                &which, &e),
+                 &e);
+    assert_int_equal(which, 1);
+    assert_string_equal((char *)payload, body);
+    free(payload);
+    /* wrong key */
+    assert_int_equal(st_dsse_verify(env, NULL, (const uint8_t(*)[32])keys, 1,
+                                    &payload, &len, NULL, &e),
+                     ST_E_DENIED);
+    /* wrong type */
+    assert_int_equal(st_dsse_verify(env, ST_DSSE_TYPE_JOBSPEC,
+                                    (const uint8_t(*)[32])keys, 2, &payload,
+                                    &len, NULL, &e),
+                     ST_E_INPUT);
+    /* payload swapped: the signature no longer verifies */
+    char *other64 = st_base64_encode((const uint8_t *)"{}", 2, 1);
+    json_object_set_new(env, "payload", json_string(other64));
+    free(other64);
+    assert_int_equal(st_dsse_verify(env, NULL, (const uint8_t(*)[32])keys, 2,
+                                    &payload, &len, NULL, &e),
+                     ST_E_DENIED);
+    json_decref(env);
+}
+
+static void test_ed25519_pem_round_trip(void **state)
+{
+    (void)state;
+    st_err e;
+    uint8_t seed[32], pub[32], pub2[32], seed2[32];
+    st_random(seed, 32, &e);
+    st_ed25519_public(seed, pub, &e);
+    char *dir = st_test_tmpdir("core");
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/key.pem", dir);
+    char *pem = st_ed25519_private_pem(seed, &e);
+    assert_non_null(pem);
+    assert_st_ok(st_fs_write_atomic(path, pem, strlen(pem), 0600, &e), &e);
+    st_wipe(pem, strlen(pem));
+    free(pem);
+    assert_st_ok(st_ed25519_load_private_pem(path, seed2, &e), &e);
+    assert_memory_equal(seed, seed2, 32);
+    assert_st_ok(st_ed25519_load_public_pem(path, pub2, &e), &e);
+    assert_memory_equal(pub, pub2, 32);
+    char *ppem = st_ed25519_public_pem(pub, &e);
+    assert_st_ok(st_ed25519_parse_public_pem(ppem, strlen(ppem), pub2, &e), &e);
+    assert_memory_equal(pub, pub2, 32);
+    free(ppem);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_err_prefix_builds_what_failed_why),
+        cmocka_unit_test(test_secmem_is_locked_wiped_and_hardens_process),
+        cmocka_unit_test(test_secmem_guard_page_stops_overflow),
+        cmocka_unit_test(test_atomic_write_replaces_whole_or_nothing),
+        cmocka_unit_test(test_check_private_names_loosened_path),
+        cmocka_unit_test(test_canonical_json_sorts_keys_without_spaces),
+        cmocka_unit_test(test_json_unknown_key_is_named),
+        cmocka_unit_test(test_reader_fails_sticky_on_overrun),
+        cmocka_unit_test(test_base64_and_hex_are_strict),
+        cmocka_unit_test(test_ed25519_rfc8032_vector),
+        cmocka_unit_test(test_x25519_rfc7748_vector),
+        cmocka_unit_test(test_aead_rfc8439_vector_and_tamper),
+        cmocka_unit_test(test_hkdf_rfc5869_vector),
+        cmocka_unit_test(test_dsse_sign_verify_and_tamper),
+        cmocka_unit_test(test_ed25519_pem_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
