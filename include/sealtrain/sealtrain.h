@@ -7,6 +7,7 @@
 #define SEALTRAIN_SEALTRAIN_H
 
 #include "sealtrain/bytes.h"
+#include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/err.h"
@@ -14,6 +15,7 @@
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/workspace.h"
 
 #ifdef __cplusplus
 extern "C" {
