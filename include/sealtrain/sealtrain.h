@@ -8,6 +8,7 @@
 
 #include "sealtrain/attest.h"
 #include "sealtrain/bytes.h"
+#include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/err.h"
@@ -15,6 +16,7 @@
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/workspace.h"
 
 #ifdef __cplusplus
 extern "C" {
