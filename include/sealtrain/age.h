@@ -122,8 +122,8 @@ st_code st_age_x25519_identity(const char *secret, st_age_identity *out,
                                st_err *err);
 /* A new X25519 identity: its secret string (secure memory, NUL-terminated)
  * and its recipient string. */
-st_code st_age_keygen(st_secret **secret, char recipient[ST_AGE_RECIPIENT_STRLEN],
-                      st_err *err);
+st_code st_age_keygen(st_secret **secret,
+                      char recipient[ST_AGE_RECIPIENT_STRLEN], st_err *err);
 /* The recipient string of a secret identity string. */
 st_code st_age_identity_to_recipient(const char *secret,
                                      char recipient[ST_AGE_RECIPIENT_STRLEN],
@@ -186,13 +186,12 @@ typedef struct st_age_header {
 /* Parses a header at the start of data (strict: every rule of the spec's
  * header section). ST_E_INPUT with line:column on malformed input;
  * *incomplete (may be NULL) is set when data ends inside the header. */
-st_code st_age_header_parse(const uint8_t *data, size_t len,
-                            st_age_header *out, int *incomplete, st_err *err);
+st_code st_age_header_parse(const uint8_t *data, size_t len, st_age_header *out,
+                            int *incomplete, st_err *err);
 void st_age_header_clear(st_age_header *h);
 /* Reads and parses the header of a file (armored or not): lists stanzas
  * without any key. */
-st_code st_age_inspect_file(const char *path, st_age_header *out,
-                            st_err *err);
+st_code st_age_inspect_file(const char *path, st_age_header *out, st_err *err);
 
 /* --- encryption ------------------------------------------------------ */
 
@@ -245,8 +244,8 @@ st_code st_age_reader_open(int fd, const st_age_decrypt_opts *o,
                            st_age_reader **out, st_age_result *res,
                            st_err *err);
 /* Up to cap authenticated bytes; *got == 0 at the end of the payload. */
-st_code st_age_reader_read(st_age_reader *r, void *buf, size_t cap,
-                           size_t *got, st_age_result *res, st_err *err);
+st_code st_age_reader_read(st_age_reader *r, void *buf, size_t cap, size_t *got,
+                           st_age_result *res, st_err *err);
 void st_age_reader_free(st_age_reader *r);
 
 /* in_fd to out_fd with bounded memory. With a regular, unarmored input

@@ -29,9 +29,8 @@ st_aead_ctx *st_aead_ctx_new(const uint8_t key[ST_AEAD_KEY_LEN], st_err *err)
     }
     c->evp = EVP_CIPHER_CTX_new();
     static const uint8_t zero_nonce[ST_AEAD_NONCE_LEN];
-    if (!c->evp ||
-        EVP_CipherInit_ex(c->evp, EVP_chacha20_poly1305(), NULL, key,
-                          zero_nonce, 1) != 1) {
+    if (!c->evp || EVP_CipherInit_ex(c->evp, EVP_chacha20_poly1305(), NULL, key,
+                                     zero_nonce, 1) != 1) {
         st_err_openssl(err, ST_E_INTERNAL, "ChaCha20-Poly1305 context");
         st_aead_ctx_free(c);
         return NULL;

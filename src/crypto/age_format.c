@@ -104,8 +104,8 @@ st_code age_b64_exact(const char *s, size_t len, size_t want, uint8_t **out,
     if (want && *outlen != want) {
         free(*out);
         *out = NULL;
-        return st_err_set(err, ST_E_INPUT, "expected %zu bytes, got %zu",
-                          want, *outlen);
+        return st_err_set(err, ST_E_INPUT, "expected %zu bytes, got %zu", want,
+                          *outlen);
     }
     return ST_OK;
 }
@@ -216,8 +216,8 @@ static st_code parse_body(st_reader *r, long *lineno, st_age_stanza *s,
     return s->body ? ST_OK : st_err_set(err, ST_E_IO, "out of memory");
 }
 
-st_code st_age_header_parse(const uint8_t *data, size_t len,
-                            st_age_header *out, int *incomplete, st_err *err)
+st_code st_age_header_parse(const uint8_t *data, size_t len, st_age_header *out,
+                            int *incomplete, st_err *err)
 {
     int inc_dummy = 0;
     if (!incomplete)
@@ -323,8 +323,7 @@ st_code age_header_encode(const st_age_stanza *stanzas, size_t n,
                           const uint8_t file_key[ST_AGE_FILE_KEY_LEN],
                           st_buf *out, st_err *err)
 {
-    st_code rc = st_buf_append(out, AGE_INTRO "\n", strlen(AGE_INTRO) + 1,
-                               err);
+    st_code rc = st_buf_append(out, AGE_INTRO "\n", strlen(AGE_INTRO) + 1, err);
     for (size_t i = 0; rc == ST_OK && i < n; i++) {
         const st_age_stanza *s = &stanzas[i];
         rc = st_buf_append(out, "->", 2, err);
@@ -426,8 +425,8 @@ st_code age_header_unwrap(const st_age_header *h, const uint8_t *raw,
         for (size_t k = 0; k < h->nstanzas; k++) {
             st_err e2;
             st_err_clear(&e2);
-            st_code rc = ids[i].unwrap(ids[i].ctx, &h->stanzas[k], file_key,
-                                       &e2);
+            st_code rc =
+                ids[i].unwrap(ids[i].ctx, &h->stanzas[k], file_key, &e2);
             if (rc == ST_E_NOTFOUND)
                 continue;
             if (rc == ST_E_INPUT) {
