@@ -1,0 +1,416 @@
+/*
+ * test_dcap.c: Intel DCAP quote parsing and verification on the real
+ * vectors in ../shared/testvectors/attestation (tdx/gtg-spr-e4-v4,
+ * tdx/trustee-tdx-quotes, sgx/phala-sgx-v3), each at the time its
+ * PROVENANCE.md gives, and the negative cases: each single change makes
+ * the named claim fail in the trace.
+ */
+#include "st_test.h"
+
+#include "attest/dcap.h"
+#include "sealtrain/bytes.h"
+#include "sealtrain/fs.h"
+
+#define ATT ST_VECTORS "/attestation"
+#define GTG ATT "/tdx/gtg-spr-e4-v4"
+#define TRU ATT "/tdx/trustee-tdx-quotes"
+#define PHALA ATT "/sgx/phala-sgx-v3"
+#define ROOTS ATT "/intel-roots"
+
+/* ---- trace capture ---- */
+
+typedef struct entry {
+    char claim[64];
+    char expected[256];
+    char actual[768];
+    int ok;
+} entry;
+
+typedef struct trace {
+    entry e[64];
+    size_t n;
+} trace;
+
+static void on_claim(void *ctx, const char *claim, const char *expected,
+                     const char *actual, int ok)
+{
+    trace *t = ctx;
+    if (getenv("ST_DCAP_TRACE"))
+        fprintf(stderr, "  %-28s %s\n    expected: %s\n    actual:   %s\n",
+                claim, ok ? "ok" : "FAIL", expected, actual);
+    if (t->n < 64) {
+        entry *e = &t->e[t->n++];
+        snprintf(e->claim, sizeof(e->claim), "%s", claim);
+        snprintf(e->expected, sizeof(e->expected), "%s", expected);
+        snprintf(e->actual, sizeof(e->actual), "%s", actual);
+        e->ok = ok;
+    }
+}
+
+static const entry *find(const trace *t, const char *claim)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (!strcmp(t->e[i].claim, claim))
+            return &t->e[i];
+    fail_msg("no trace entry for claim %s", claim);
+    return NULL;
+}
+
+/* Exactly the listed claims failed (NULL-terminated). */
+static void assert_failed_exactly(const trace *t, const char *const *names)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        int listed = 0;
+        for (const char *const *p = names; *p; p++)
+            listed |= !strcmp(*p, t->e[i].claim);
+        if (listed && t->e[i].ok)
+            fail_msg("claim %s passed; expected it to fail", t->e[i].claim);
+        if (!listed && !t->e[i].ok)
+            fail_msg("claim %s failed: expected %s, actual %s", t->e[i].claim,
+                     t->e[i].expected, t->e[i].actual);
+    }
+    for (const char *const *p = names; *p; p++)
+        find(t, *p);
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    unsigned char *buf;
+    st_err err;
+    assert_st_ok(st_fs_read_all(path, 1 << 20, &buf, len, &err), &err);
+    return buf;
+}
+
+static int64_t at(const char *s)
+{
+    int64_t t;
+    st_err err;
+    assert_st_ok(st_dcap_time_parse(s, &t, &err), &err);
+    return t;
+}
+
+static void hexeq(const uint8_t *b, size_t n, const char *want)
+{
+    char buf[2 * 128 + 1];
+    st_hex_encode(b, n, buf);
+    assert_string_equal(buf, want);
+}
+
+static st_dcap_collateral *gtg_collateral(void)
+{
+    static const char *const crls[] = {GTG "/root_crl.der",
+                                       GTG "/pck_platform_crl.der"};
+    st_dcap_collateral_files f = {
+        .tcb_info = GTG "/tcbinfo_fmspc_50806f000000.json",
+        .qe_identity = GTG "/qe_identity_td_qe.json",
+        .tcb_chain = GTG "/tcb_signing_chain_2018-2025.pem",
+        .crls = crls,
+        .ncrls = 2};
+    st_dcap_collateral *c;
+    st_err err;
+    assert_st_ok(st_dcap_collateral_load(&f, &c, &err), &err);
+    return c;
+}
+
+static st_dcap_collateral *trustee_collateral(void)
+{
+    static const char *const crls[] = {ROOTS "/Intel_SGX_Root_CA_crl.der"};
+    st_dcap_collateral_files f = {
+        .tcb_info = TRU "/tcbInfo.json",
+        .qe_identity = TRU "/enclaveIdentity.json",
+        .tcb_chain = TRU "/tcb_signing_chain_2025-2032.pem",
+        .crls = crls,
+        .ncrls = 0};
+    st_dcap_collateral *c;
+    st_err err;
+    assert_st_ok(st_dcap_collateral_load(&f, &c, &err), &err);
+    return c;
+}
+
+static st_dcap_collateral *phala_collateral(void)
+{
+    st_dcap_collateral_files f = {.qvl = PHALA "/sgx_quote_collateral.json"};
+    st_dcap_collateral *c;
+    st_err err;
+    assert_st_ok(st_dcap_collateral_load(&f, &c, &err), &err);
+    return c;
+}
+
+/* Verifies `buf` and returns the st_code; trace and result filled. */
+static st_code run(const uint8_t *buf, size_t len, st_dcap_collateral *c,
+                   int64_t when, const uint8_t *rd, trace *t,
+                   st_dcap_result *res, st_err *err)
+{
+    st_dcap_quote q;
+    memset(t, 0, sizeof(*t));
+    assert_st_ok(st_dcap_quote_parse(buf, len, &q, err), err);
+    st_dcap_options o = {.at = when,
+                         .report_data = rd,
+                         .trace = on_claim,
+                         .trace_ctx = t};
+    return st_dcap_verify(&q, c, &o, res, err);
+}
+
+#define GTG_AT "2023-07-01T01:00:00Z"
+#define TRU_AT "2025-11-01T00:00:00Z"
+/* dcap-qvl's now_from_collateral: min(nextUpdate) - 1 s = the QE identity's
+ * 2025-07-19T10:01:18Z - 1 s. */
+#define PHALA_AT "2025-07-19T10:01:17Z"
+
+static void test_gtg_quote_parses_to_provenance_facts(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(GTG "/tdx_prod_quote_SPR_E4.dat", &len);
+    st_dcap_quote q;
+    st_err err;
+    assert_st_ok(st_dcap_quote_parse(buf, len, &q, &err), &err);
+    assert_int_equal(q.header.version, 4);
+    assert_int_equal(q.header.att_key_type, 2);
+    assert_int_equal(q.header.tee_type, 0x81);
+    assert_int_equal(q.header.qe_svn, 0);
+    assert_int_equal(q.header.pce_svn, 0);
+    assert_true(q.is_tdx);
+    hexeq(q.header.qe_vendor_id, 16, "939a7233f79c4ca9940a0db3957f0607");
+    hexeq(q.td.tee_tcb_svn, 16, "03000400000000000000000000000000");
+    hexeq(q.td.mrseam, 48,
+          "2fd279c16164a93dd5bf373d834328d46008c2b693af9ebb865b08b2ced320c9"
+          "a89b4869a9fab60fbe9d0c5a5363c656");
+    hexeq(q.td.td_attributes, 8, "0000004000000000");
+    hexeq(q.td.xfam, 8, "e71a060000000000");
+    hexeq(q.td.mrtd, 48,
+          "6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86f"
+          "22fc00b8dcd404bc10d5e119d7215cbb");
+    hexeq(q.td.rtmr[0], 48,
+          "2927da70461cd63266f43230cc1849c03ef25ebe490062a801d8fcc80af42976"
+          "823adf08f833c1e50b51779c6593f32a");
+    hexeq(q.td.rtmr[1], 48,
+          "2c700b8ba9b85783f8be9fb9443647bdc0bb3c50747f06297cc6538c25a5f589"
+          "c4b56d035c59107c6bc5800db2cacb61");
+    hexeq(q.td.rtmr[2], 48,
+          "8652f0caaba7e215ea442dc36a4499d8fec3362f3a0b2ca151cbe4b3e6466fe5"
+          "9c7368b3c2287fc7c3bf5c924eb4424e");
+    hexeq(q.td.report_data, 64,
+          "6c62dec1b8191749a31dab490be532a35944dea47caef1f980863993d9899545"
+          "eb7406a38d1eed313b987a467dacead6f0c87a6d766c66f6f29f8acb281f1113");
+    assert_int_equal(q.sig_data_len, 4299);
+    assert_int_equal(q.trailing, 39);
+    assert_int_equal(q.cert_type, 5);
+    hexeq(q.qe_report.mrenclave, 32,
+          "853e298f3b7cde28b06493d06fb2ad6f9566a97fea6d3de66236b2af1a35150f");
+    hexeq(q.qe_report.mrsigner, 32,
+          "dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5");
+    assert_int_equal(q.qe_report.isvprodid, 2);
+    assert_int_equal(q.qe_report.isvsvn, 4);
+    free(buf);
+}
+
+static void test_gtg_quote_verifies_with_collateral_at_stated_time(
+    void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(GTG "/tdx_prod_quote_SPR_E4.dat", &len);
+    st_dcap_collateral *c = gtg_collateral();
+    trace t;
+    st_dcap_result res;
+    st_err err;
+    st_code rc = run(buf, len, c, at(GTG_AT), NULL, &t, &res, &err);
+    (void)rc;
+    /* Every signature, chain, CRL and identity claim holds. The platform
+     * runs TDX late microcode SVN 4 while this TCB Info (evaluation 15)
+     * lists 5 at every level, so no TCB level is met: Intel's rule gives
+     * TcbNotSupported, which the default policy rejects. */
+    static const char *const failed[] = {"tcb.status", NULL};
+    assert_failed_exactly(&t, failed);
+    assert_int_equal(res.tcb_status, ST_DCAP_TCB_NOT_SUPPORTED);
+    assert_int_equal(rc, ST_E_DENIED);
+    assert_true(res.have_pck);
+    hexeq(res.pck.fmspc, 6, "50806f000000");
+    assert_true(strstr(find(&t, "pck.revocation")->actual,
+                       "Intel SGX PCK Certificate") != NULL);
+    /* accepting TcbNotSupported (a policy choice) makes the verdict pass */
+    st_dcap_quote q;
+    assert_st_ok(st_dcap_quote_parse(buf, len, &q, &err), &err);
+    st_dcap_options o = {.at = at(GTG_AT),
+                         .allowed_tcb = 1u << ST_DCAP_TCB_NOT_SUPPORTED,
+                         .require_crls = 1};
+    assert_st_ok(st_dcap_verify(&q, c, &o, &res, &err), &err);
+    st_dcap_collateral_free(c);
+    free(buf);
+}
+
+static void test_sgx_quote_parses_to_golden_snapshot(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(PHALA "/sgx_quote_v3.bin", &len);
+    st_dcap_quote q;
+    st_err err;
+    assert_st_ok(st_dcap_quote_parse(buf, len, &q, &err), &err);
+    assert_int_equal(q.header.version, 3);
+    assert_int_equal(q.header.tee_type, 0);
+    assert_int_equal(q.header.qe_svn, 10);
+    assert_int_equal(q.header.pce_svn, 15);
+    assert_false(q.is_tdx);
+    hexeq(q.header.qe_vendor_id, 16, "939a7233f79c4ca9940a0db3957f0607");
+    /* golden snapshot user_data: 57, 135, 98, 46, 230, 150, 138, 84, ... */
+    hexeq(q.header.user_data, 20, "3987622ee6968a54977c8626ef47123500000000");
+    hexeq(q.enclave.cpusvn, 16, "0b0b1a18ffff04000000000000000000");
+    assert_int_equal(q.enclave.miscselect, 0);
+    hexeq(q.enclave.attributes, 16, "0500000000000000e700000000000000");
+    hexeq(q.enclave.mrenclave, 32,
+          "33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb");
+    hexeq(q.enclave.mrsigner, 32,
+          "815f42f11cf64430c30bab7816ba596a1da0130c3b028b673133a66cf9a3e0e6");
+    assert_int_equal(q.enclave.isvprodid, 0);
+    assert_int_equal(q.enclave.isvsvn, 0);
+    assert_memory_equal(q.enclave.report_data, "Hello, world!\0\0", 15);
+    assert_int_equal(q.sig_data_len, 4164);
+    assert_int_equal(q.trailing, 0);
+    hexeq(q.qe_report.mrenclave, 32,
+          "96b347a64e5a045e27369c26e6dcda51fd7c850e9b3a3a79e718f43261dee1e4");
+    assert_int_equal(q.qe_report.isvprodid, 1);
+    assert_int_equal(q.qe_report.isvsvn, 10);
+    free(buf);
+}
+
+static void test_sgx_quote_verifies_configuration_and_sw_hardening_needed(
+    void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(PHALA "/sgx_quote_v3.bin", &len);
+    st_dcap_collateral *c = phala_collateral();
+    uint8_t rd[64] = "Hello, world!";
+    trace t;
+    st_dcap_result res;
+    st_err err;
+    assert_st_ok(run(buf, len, c, at(PHALA_AT), rd, &t, &res, &err), &err);
+    assert_int_equal(res.tcb_status,
+                     ST_DCAP_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED);
+    assert_string_equal(res.advisories, "INTEL-SA-00289,INTEL-SA-00615");
+    assert_int_equal(res.qe_status, ST_DCAP_TCB_UP_TO_DATE);
+    hexeq(res.pck.fmspc, 6, "00a067110000");
+    assert_true(find(&t, "pck.revocation")->ok);
+    assert_false(res.debug);
+    st_dcap_collateral_free(c);
+    free(buf);
+}
+
+static void test_trustee_quotes_parse_to_provenance_facts(void **state)
+{
+    (void)state;
+    size_t len;
+    st_dcap_quote q;
+    st_err err;
+    uint8_t *buf = slurp(TRU "/tdx_quote_4.dat", &len);
+    assert_st_ok(st_dcap_quote_parse(buf, len, &q, &err), &err);
+    assert_int_equal(q.header.version, 4);
+    hexeq(q.td.tee_tcb_svn, 16, "03000500000000000000000000000000");
+    hexeq(q.td.td_attributes, 8, "0100001000000000");
+    hexeq(q.td.mrtd, 48,
+          "705ee9381b8633a9fbe532b52345e8433343d2868959f57889d84ca377c395b6"
+          "89cac1599ccea1b7d420483a9ce5f031");
+    assert_int_equal(q.sig_data_len, 4300);
+    assert_int_equal(q.trailing, 0);
+    free(buf);
+    buf = slurp(TRU "/tdx_quote_5.dat", &len);
+    assert_st_ok(st_dcap_quote_parse(buf, len, &q, &err), &err);
+    assert_int_equal(q.header.version, 5);
+    assert_int_equal(q.body_type, 3);
+    assert_int_equal(q.body_size, 648);
+    assert_true(q.td.is_td15);
+    hexeq(q.td.tee_tcb_svn2, 16, "05010200000000000000000000000000");
+    hexeq(q.td.mrservicetd, 48,
+          "383c87d3bbb047b2d171eaca95312ede99f258088dc788f6ae2ccf8b6dd848fe"
+          "8d47629e08b3f6cbd4a00dd47a5a033d");
+    hexeq(q.td.mrtd, 48,
+          "dfba221b48a22af8511542ee796603f37382800840dcd978703909bf8e64d4c8"
+          "a1e9de86e7c9638bfcba422f3886400a");
+    hexeq(q.qe_report.mrenclave, 32,
+          "e5a3a7b5d830c2953b98534c6c59a3a34fdc34e933f7f5898f0a85cf08846bca");
+    free(buf);
+    buf = slurp(TRU "/tdx_quote_6.dat", &len);
+    assert_st_ok(st_dcap_quote_parse(buf, len, &q, &err), &err);
+    assert_int_equal(q.trailing, 70);
+    hexeq(q.td.tee_tcb_svn, 16, "05030200000000000000000000000000");
+    hexeq(q.td.mrconfigid, 48,
+          "889abf4718f037e38d74464c11e7c91a6e9890b5546409e1e7df9de7a51ca931"
+          "52bf847bd2440328e90adb18b150ed67");
+    assert_int_equal(q.qe_report.isvsvn, 7);
+    free(buf);
+}
+
+static void test_trustee_quote6_verifies_out_of_date_by_pcesvn(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(TRU "/tdx_quote_6.dat", &len);
+    st_dcap_collateral *c = trustee_collateral();
+    trace t;
+    st_dcap_result res;
+    st_err err;
+    /* PCK PCESVN 11 is below the UpToDate level's 13: Intel's matching
+     * selects the 2018-01-04 OutOfDate level; the TDX module (TDX_03,
+     * ISVSVN 5) is UpToDate. Everything else holds. */
+    assert_int_equal(run(buf, len, c, at(TRU_AT), NULL, &t, &res, &err),
+                     ST_E_DENIED);
+    static const char *const failed[] = {"tcb.status", NULL};
+    assert_failed_exactly(&t, failed);
+    assert_int_equal(res.tcb_status, ST_DCAP_TCB_OUT_OF_DATE);
+    assert_int_equal(res.module_status, ST_DCAP_TCB_UP_TO_DATE);
+    assert_string_equal(res.tcb_date, "2018-01-04T00:00:00Z");
+    assert_int_equal(res.pck.pcesvn, 11);
+    hexeq(res.pck.fmspc, 6, "00a06d080000");
+    st_dcap_quote q;
+    assert_st_ok(st_dcap_quote_parse(buf, len, &q, &err), &err);
+    st_dcap_options o = {.at = at(TRU_AT),
+                         .allowed_tcb = 1u << ST_DCAP_TCB_OUT_OF_DATE};
+    assert_st_ok(st_dcap_verify(&q, c, &o, &res, &err), &err);
+    st_dcap_collateral_free(c);
+    free(buf);
+}
+
+/* tdx_quote_4 has FMSPC 50806f000000 like the go-tdx-guest collateral,
+ * and its PCK certificate is valid at that collateral's time. */
+static void test_trustee_quote4_verifies_up_to_date_with_gtg_collateral(
+    void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(TRU "/tdx_quote_4.dat", &len);
+    st_dcap_collateral *c = gtg_collateral();
+    trace t;
+    st_dcap_result res;
+    st_err err;
+    assert_st_ok(run(buf, len, c, at(GTG_AT), NULL, &t, &res, &err), &err);
+    static const char *const failed[] = {NULL};
+    assert_failed_exactly(&t, failed);
+    assert_int_equal(res.tcb_status, ST_DCAP_TCB_UP_TO_DATE);
+    assert_string_equal(res.tcb_date, "2023-02-15T00:00:00Z");
+    assert_string_equal(res.advisories, "");
+    assert_true(strstr(find(&t, "pck.revocation")->actual,
+                       "not revoked by the CRL of \"Intel SGX PCK Platform "
+                       "CA\"") != NULL);
+    assert_false(res.debug);
+    st_dcap_collateral_free(c);
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gtg_quote_parses_to_provenance_facts),
+        cmocka_unit_test(
+            test_gtg_quote_verifies_with_collateral_at_stated_time),
+        cmocka_unit_test(test_sgx_quote_parses_to_golden_snapshot),
+        cmocka_unit_test(
+            test_sgx_quote_verifies_configuration_and_sw_hardening_needed),
+        cmocka_unit_test(test_trustee_quotes_parse_to_provenance_facts),
+        cmocka_unit_test(test_trustee_quote6_verifies_out_of_date_by_pcesvn),
+        cmocka_unit_test(
+            test_trustee_quote4_verifies_up_to_date_with_gtg_collateral),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
