@@ -13,6 +13,7 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
+#include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
 
 #ifdef __cplusplus
