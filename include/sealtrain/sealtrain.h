@@ -6,7 +6,10 @@
 #ifndef SEALTRAIN_SEALTRAIN_H
 #define SEALTRAIN_SEALTRAIN_H
 
+#include "sealtrain/attest.h"
+#include "sealtrain/bech32.h"
 #include "sealtrain/bytes.h"
+#include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/err.h"
@@ -15,6 +18,7 @@
 #include "sealtrain/log.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/workspace.h"
 
 #ifdef __cplusplus
 extern "C" {
