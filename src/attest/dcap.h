@@ -98,15 +98,15 @@ typedef struct st_dcap_quote {
     const uint8_t *signed_data;
     size_t signed_len;
     uint32_t sig_data_len;
-    size_t trailing; /* bytes after the signature data (padding) */
-    const uint8_t *signature;  /* 64 bytes r||s */
-    const uint8_t *att_key;    /* 64 bytes x||y, P-256 */
+    size_t trailing;              /* bytes after the signature data (padding) */
+    const uint8_t *signature;     /* 64 bytes r||s */
+    const uint8_t *att_key;       /* 64 bytes x||y, P-256 */
     const uint8_t *qe_report_raw; /* 384 bytes, signed by the PCK key */
     st_dcap_enclave_report qe_report;
     const uint8_t *qe_report_sig; /* 64 bytes r||s */
     const uint8_t *qe_auth;
     uint16_t qe_auth_len;
-    uint16_t cert_type; /* of the innermost certification data (5) */
+    uint16_t cert_type;  /* of the innermost certification data (5) */
     const char *pck_pem; /* PCK chain, PEM, not NUL-terminated */
     uint32_t pck_pem_len;
 } st_dcap_quote;
@@ -217,14 +217,13 @@ typedef struct st_dcap_qe_identity {
 /* Parses a PCS document {"tcbInfo": {...}, "signature": "hex"} held in
  * `text` (copied). `origin` names the input in errors. The signature is
  * not checked here (st_dcap_verify does, at the verification time). */
-st_code st_dcap_tcb_info_parse(const char *text, size_t len,
-                               const char *origin, st_dcap_tcb_info **out,
-                               st_err *err);
+st_code st_dcap_tcb_info_parse(const char *text, size_t len, const char *origin,
+                               st_dcap_tcb_info **out, st_err *err);
 void st_dcap_tcb_info_free(st_dcap_tcb_info *t);
 /* {"enclaveIdentity": {...}, "signature": "hex"} */
 st_code st_dcap_qe_identity_parse(const char *text, size_t len,
-                                  const char *origin,
-                                  st_dcap_qe_identity **out, st_err *err);
+                                  const char *origin, st_dcap_qe_identity **out,
+                                  st_err *err);
 void st_dcap_qe_identity_free(st_dcap_qe_identity *q);
 
 /* RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SSZ" (fraction of seconds allowed)
@@ -269,6 +268,25 @@ typedef struct st_dcap_collateral_files {
 
 st_code st_dcap_collateral_load(const st_dcap_collateral_files *files,
                                 st_dcap_collateral **out, st_err *err);
+
+/* The same from bytes (evidence parts). Every blob is optional: with none
+ * the collateral holds only the pinned root, and st_dcap_verify checks the
+ * quote, PCK chain and QE report and reports the TCB claims as missing.
+ * `origin` names each blob in messages. */
+typedef struct st_dcap_blob {
+    const uint8_t *data;
+    size_t len;
+    const char *origin;
+} st_dcap_blob;
+
+typedef struct st_dcap_collateral_parts {
+    st_dcap_blob tcb_info, qe_identity, tcb_chain, qvl;
+    const st_dcap_blob *crls;
+    size_t ncrls;
+} st_dcap_collateral_parts;
+
+st_code st_dcap_collateral_parse(const st_dcap_collateral_parts *parts,
+                                 st_dcap_collateral **out, st_err *err);
 void st_dcap_collateral_free(st_dcap_collateral *c);
 
 /* The trace sink: called once per evaluated claim, passing or failing.
@@ -278,7 +296,7 @@ typedef void (*st_dcap_trace_fn)(void *ctx, const char *claim,
                                  int ok);
 
 typedef struct st_dcap_options {
-    int64_t at;                /* verification time, seconds since epoch */
+    int64_t at;                 /* verification time, seconds since epoch */
     const uint8_t *report_data; /* 64 bytes expected, or NULL: not checked */
     /* Bit (1 << st_dcap_tcb_status) set for each acceptable final TCB
      * status; 0 selects the default: UpToDate, SWHardeningNeeded,
@@ -289,16 +307,17 @@ typedef struct st_dcap_options {
     void *trace_ctx;
 } st_dcap_options;
 
-#define ST_DCAP_TCB_DEFAULT_ALLOWED                                          \
-    ((1u << ST_DCAP_TCB_UP_TO_DATE) | (1u << ST_DCAP_TCB_SW_HARDENING_NEEDED) \
-     | (1u << ST_DCAP_TCB_CONFIGURATION_NEEDED)                              \
-     | (1u << ST_DCAP_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED))
+#define ST_DCAP_TCB_DEFAULT_ALLOWED                                            \
+    ((1u << ST_DCAP_TCB_UP_TO_DATE) |                                          \
+     (1u << ST_DCAP_TCB_SW_HARDENING_NEEDED) |                                 \
+     (1u << ST_DCAP_TCB_CONFIGURATION_NEEDED) |                                \
+     (1u << ST_DCAP_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED))
 
 /* What a verification established (valid even when it failed, as far as
  * it got). */
 typedef struct st_dcap_result {
     int is_tdx;
-    st_dcap_tcb_status tcb_status;    /* final, converged */
+    st_dcap_tcb_status tcb_status;      /* final, converged */
     st_dcap_tcb_status platform_status; /* from the TCB level */
     st_dcap_tcb_status qe_status;
     st_dcap_tcb_status module_status; /* TDX module identity, if any */
@@ -306,7 +325,7 @@ typedef struct st_dcap_result {
     char advisories[1024]; /* comma-separated advisory IDs */
     st_dcap_pck_ext pck;
     int have_pck;
-    int debug; /* TD_ATTRIBUTES.DEBUG / SGX ATTRIBUTES.DEBUG */
+    int debug;     /* TD_ATTRIBUTES.DEBUG / SGX ATTRIBUTES.DEBUG */
     size_t failed; /* number of failing claims */
     char first_failed[64];
 } st_dcap_result;
@@ -336,8 +355,7 @@ st_code st_tdx_quote_request(const char *root, const uint8_t report_data[64],
                              uint8_t **out, size_t *outlen, st_err *err);
 /* The same inside an existing report entry directory (the part that runs
  * between mkdir and rmdir). */
-st_code st_tdx_tsm_entry_quote(const char *entry,
-                               const uint8_t report_data[64], uint8_t **out,
-                               size_t *outlen, st_err *err);
+st_code st_tdx_tsm_entry_quote(const char *entry, const uint8_t report_data[64],
+                               uint8_t **out, size_t *outlen, st_err *err);
 
 #endif

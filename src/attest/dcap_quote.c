@@ -155,8 +155,7 @@ st_code st_dcap_quote_parse(const uint8_t *buf, size_t len, st_dcap_quote *q,
             return st_err_set(err, ST_E_INPUT,
                               "DCAP quote: body size %u does not match body "
                               "type %u (want %u) at byte 50",
-                              q->body_size, q->body_type,
-                              sizes[q->body_type]);
+                              q->body_size, q->body_type, sizes[q->body_type]);
         q->is_tdx = q->body_type != 1;
         td15 = q->body_type == 3;
         body_len = q->body_size;
@@ -296,11 +295,12 @@ json_t *st_dcap_quote_to_json(const st_dcap_quote *q)
         json_object_set_new(o, "body_type", json_integer(q->body_type));
         json_object_set_new(o, "body_size", json_integer(q->body_size));
     }
-    json_object_set_new(o, "body", q->is_tdx ? td_to_json(&q->td)
-                                             : enclave_to_json(&q->enclave));
-    json_object_set_new(o, "signature_data_len",
-                        json_integer(q->sig_data_len));
-    json_object_set_new(o, "trailing_bytes", json_integer((json_int_t)q->trailing));
+    json_object_set_new(o, "body",
+                        q->is_tdx ? td_to_json(&q->td)
+                                  : enclave_to_json(&q->enclave));
+    json_object_set_new(o, "signature_data_len", json_integer(q->sig_data_len));
+    json_object_set_new(o, "trailing_bytes",
+                        json_integer((json_int_t)q->trailing));
     put_hex(o, "signature", q->signature, 64);
     put_hex(o, "attestation_key", q->att_key, 64);
     json_object_set_new(o, "qe_report", enclave_to_json(&q->qe_report));

@@ -51,16 +51,16 @@
 struct st_dcap_collateral {
     st_dcap_tcb_info *tcb;
     st_dcap_qe_identity *qe;
-    STACK_OF(X509) *tcb_chain; /* signer first; untrusted */
-    STACK_OF(X509_CRL) *crls;
-    X509 *root;          /* pinned */
-    X509_STORE *store;   /* holding only the pinned root */
-    EVP_PKEY *tcb_key;   /* public key of the TCB signing certificate */
+    STACK_OF(X509) * tcb_chain; /* signer first; untrusted */
+    STACK_OF(X509_CRL) * crls;
+    X509 *root;        /* pinned */
+    X509_STORE *store; /* holding only the pinned root */
+    EVP_PKEY *tcb_key; /* public key of the TCB signing certificate */
 };
 
 /* ---- small OpenSSL helpers ---- */
 
-static STACK_OF(X509) *pem_chain(const char *pem, size_t len)
+static STACK_OF(X509) * pem_chain(const char *pem, size_t len)
 {
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     STACK_OF(X509) *sk = sk_X509_new_null();
@@ -176,8 +176,8 @@ static int is_p256(EVP_PKEY *key)
     size_t glen;
     if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC)
         return 0;
-    if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME,
-                                        group, sizeof(group), &glen))
+    if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                        sizeof(group), &glen))
         return 0;
     return !strcmp(group, "prime256v1");
 }
@@ -239,8 +239,8 @@ static st_code set_chain(st_dcap_collateral *c, const char *pem, size_t len,
     return ST_OK;
 }
 
-static st_code add_crl(st_dcap_collateral *c, const uint8_t *data,
-                       size_t len, const char *origin, st_err *err)
+static st_code add_crl(st_dcap_collateral *c, const uint8_t *data, size_t len,
+                       const char *origin, st_err *err)
 {
     X509_CRL *crl = load_crl(data, len);
     if (!crl)
@@ -253,41 +253,39 @@ static st_code add_crl(st_dcap_collateral *c, const uint8_t *data,
     return ST_OK;
 }
 
-static st_code read_file(const char *path, char **out, size_t *len,
-                         st_err *err)
-{
-    return st_fs_read_all(path, MAX_COLLATERAL, (unsigned char **)out, len,
-                          err);
-}
-
 /* dcap-qvl's QuoteCollateralV3 JSON: tcb_info and qe_identity are the
  * exact signed strings, signatures and CRLs hex, chains PEM. */
-static st_code load_qvl(st_dcap_collateral *c, const char *path,
+static st_code load_qvl(st_dcap_collateral *c, const st_dcap_blob *b,
                         st_err *err)
 {
-    static const char *const allowed[] = {
-        "pck_crl_issuer_chain",     "root_ca_crl",
-        "pck_crl",                  "tcb_info_issuer_chain",
-        "tcb_info",                 "tcb_info_signature",
-        "qe_identity_issuer_chain", "qe_identity",
-        "qe_identity_signature",    NULL};
+    static const char *const allowed[] = {"pck_crl_issuer_chain",
+                                          "root_ca_crl",
+                                          "pck_crl",
+                                          "tcb_info_issuer_chain",
+                                          "tcb_info",
+                                          "tcb_info_signature",
+                                          "qe_identity_issuer_chain",
+                                          "qe_identity",
+                                          "qe_identity_signature",
+                                          NULL};
+    const char *path = b->origin;
     st_code rc = ST_E_INPUT;
-    json_t *j = st_json_load_file(path, MAX_COLLATERAL, err);
+    json_t *j = st_json_parse((const char *)b->data, b->len, path, err);
     st_buf doc;
     st_buf_init(&doc);
     if (!j)
-        return err ? err->code : ST_E_INPUT;
+        return ST_E_INPUT;
     const char *chain, *tcb, *tsig, *qe, *qsig, *crl_hex[2];
     if (!json_is_object(j) ||
         st_json_check_keys(j, allowed, path, err) != ST_OK ||
-        st_json_get_string(j, "tcb_info_issuer_chain", 1, &chain, path,
-                           err) != ST_OK ||
+        st_json_get_string(j, "tcb_info_issuer_chain", 1, &chain, path, err) !=
+            ST_OK ||
         st_json_get_string(j, "tcb_info", 1, &tcb, path, err) != ST_OK ||
         st_json_get_string(j, "tcb_info_signature", 1, &tsig, path, err) !=
             ST_OK ||
         st_json_get_string(j, "qe_identity", 1, &qe, path, err) != ST_OK ||
-        st_json_get_string(j, "qe_identity_signature", 1, &qsig, path,
-                           err) != ST_OK ||
+        st_json_get_string(j, "qe_identity_signature", 1, &qsig, path, err) !=
+            ST_OK ||
         st_json_get_string(j, "root_ca_crl", 1, &crl_hex[0], path, err) !=
             ST_OK ||
         st_json_get_string(j, "pck_crl", 1, &crl_hex[1], path, err) != ST_OK)
@@ -301,8 +299,8 @@ static st_code load_qvl(st_dcap_collateral *c, const char *path,
                       tsig) != ST_OK)
         goto done;
     snprintf(origin, sizeof(origin), "%s: tcb_info", path);
-    if (st_dcap_tcb_info_parse((const char *)doc.data, doc.len, origin,
-                               &c->tcb, err) != ST_OK)
+    if (st_dcap_tcb_info_parse((const char *)doc.data, doc.len, origin, &c->tcb,
+                               err) != ST_OK)
         goto done;
     doc.len = 0;
     if (st_buf_printf(&doc, err,
@@ -336,12 +334,10 @@ done:
     return rc;
 }
 
-st_code st_dcap_collateral_load(const st_dcap_collateral_files *f,
-                                st_dcap_collateral **out, st_err *err)
+st_code st_dcap_collateral_parse(const st_dcap_collateral_parts *p,
+                                 st_dcap_collateral **out, st_err *err)
 {
     st_dcap_collateral *c = calloc(1, sizeof(*c));
-    char *text = NULL;
-    size_t len;
     st_code rc = ST_E_INPUT;
     *out = NULL;
     if (!c)
@@ -357,60 +353,92 @@ st_code st_dcap_collateral_load(const st_dcap_collateral_files *f,
                             "loading the pinned Intel SGX Root CA");
         goto fail;
     }
-    if (f->qvl) {
-        if ((f->tcb_info || f->qe_identity) ||
-            (rc = load_qvl(c, f->qvl, err)) != ST_OK) {
-            if (rc == ST_E_INPUT && (f->tcb_info || f->qe_identity))
-                st_err_set(err, ST_E_USAGE,
-                           "DCAP collateral: give either a collateral JSON "
-                           "or TCB Info and QE Identity files, not both");
-            rc = err ? err->code : ST_E_INPUT;
-            goto fail;
-        }
-    } else {
-        if (!f->tcb_info || !f->qe_identity || !f->tcb_chain) {
+    int pcs = p->tcb_info.data || p->qe_identity.data;
+    if (p->qvl.data && pcs) {
+        rc = st_err_set(err, ST_E_USAGE,
+                        "DCAP collateral: give either a collateral JSON or "
+                        "TCB Info and QE Identity, not both");
+        goto fail;
+    }
+    if (p->qvl.data && (rc = load_qvl(c, &p->qvl, err)) != ST_OK)
+        goto fail;
+    if (pcs) {
+        if (!p->tcb_info.data || !p->qe_identity.data || !p->tcb_chain.data) {
             rc = st_err_set(err, ST_E_USAGE,
                             "DCAP collateral: TCB Info, QE Identity and the "
                             "TCB signing chain are all required");
             goto fail;
         }
-        if ((rc = read_file(f->tcb_info, &text, &len, err)) != ST_OK ||
-            (rc = st_dcap_tcb_info_parse(text, len, f->tcb_info, &c->tcb,
-                                         err)) != ST_OK)
+        if ((rc = st_dcap_tcb_info_parse((const char *)p->tcb_info.data,
+                                         p->tcb_info.len, p->tcb_info.origin,
+                                         &c->tcb, err)) != ST_OK ||
+            (rc = st_dcap_qe_identity_parse(
+                 (const char *)p->qe_identity.data, p->qe_identity.len,
+                 p->qe_identity.origin, &c->qe, err)) != ST_OK)
             goto fail;
-        free(text);
-        text = NULL;
-        if ((rc = read_file(f->qe_identity, &text, &len, err)) != ST_OK ||
-            (rc = st_dcap_qe_identity_parse(text, len, f->qe_identity,
-                                            &c->qe, err)) != ST_OK)
-            goto fail;
-        free(text);
-        text = NULL;
     }
-    if (f->tcb_chain) {
+    if (p->tcb_chain.data) {
+        /* an explicit chain replaces the one in a collateral JSON */
         sk_X509_pop_free(c->tcb_chain, X509_free);
         c->tcb_chain = NULL;
         EVP_PKEY_free(c->tcb_key);
         c->tcb_key = NULL;
-        if ((rc = read_file(f->tcb_chain, &text, &len, err)) != ST_OK ||
-            (rc = set_chain(c, text, len, f->tcb_chain, err)) != ST_OK)
+        if ((rc = set_chain(c, (const char *)p->tcb_chain.data,
+                            p->tcb_chain.len, p->tcb_chain.origin, err)) !=
+            ST_OK)
             goto fail;
-        free(text);
-        text = NULL;
     }
-    for (size_t i = 0; i < f->ncrls; i++) {
-        if ((rc = read_file(f->crls[i], &text, &len, err)) != ST_OK ||
-            (rc = add_crl(c, (uint8_t *)text, len, f->crls[i], err)) != ST_OK)
+    for (size_t i = 0; i < p->ncrls; i++)
+        if ((rc = add_crl(c, p->crls[i].data, p->crls[i].len, p->crls[i].origin,
+                          err)) != ST_OK)
             goto fail;
-        free(text);
-        text = NULL;
-    }
     *out = c;
     return ST_OK;
 fail:
-    free(text);
     st_dcap_collateral_free(c);
     return rc == ST_OK ? ST_E_INTERNAL : rc;
+}
+
+static st_code read_blob(const char *path, st_dcap_blob *b, st_err *err)
+{
+    unsigned char *buf;
+    b->origin = path;
+    if (!path)
+        return ST_OK;
+    st_code rc = st_fs_read_all(path, MAX_COLLATERAL, &buf, &b->len, err);
+    b->data = rc == ST_OK ? buf : NULL;
+    return rc;
+}
+
+st_code st_dcap_collateral_load(const st_dcap_collateral_files *f,
+                                st_dcap_collateral **out, st_err *err)
+{
+    st_dcap_collateral_parts p = {0};
+    st_dcap_blob crls[16] = {{0}};
+    st_code rc = ST_OK;
+    *out = NULL;
+    if (f->ncrls > sizeof(crls) / sizeof(crls[0]))
+        return st_err_set(err, ST_E_USAGE, "DCAP collateral: at most %zu CRLs",
+                          sizeof(crls) / sizeof(crls[0]));
+    if ((rc = read_blob(f->tcb_info, &p.tcb_info, err)) != ST_OK ||
+        (rc = read_blob(f->qe_identity, &p.qe_identity, err)) != ST_OK ||
+        (rc = read_blob(f->tcb_chain, &p.tcb_chain, err)) != ST_OK ||
+        (rc = read_blob(f->qvl, &p.qvl, err)) != ST_OK)
+        goto done;
+    for (size_t i = 0; i < f->ncrls; i++)
+        if ((rc = read_blob(f->crls[i], &crls[i], err)) != ST_OK)
+            goto done;
+    p.crls = crls;
+    p.ncrls = f->ncrls;
+    rc = st_dcap_collateral_parse(&p, out, err);
+done:
+    free((void *)p.tcb_info.data);
+    free((void *)p.qe_identity.data);
+    free((void *)p.tcb_chain.data);
+    free((void *)p.qvl.data);
+    for (size_t i = 0; i < f->ncrls; i++)
+        free((void *)crls[i].data);
+    return rc;
 }
 
 /* ---- verification ---- */
@@ -422,9 +450,10 @@ typedef struct vctx {
 } vctx;
 
 /* Reports one claim; `actual` is printf-formatted. Returns ok. */
-__attribute__((format(printf, 5, 6))) static int
-claim(vctx *v, const char *name, int ok, const char *expected,
-      const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int claim(vctx *v,
+                                                       const char *name, int ok,
+                                                       const char *expected,
+                                                       const char *fmt, ...)
 {
     char actual[768];
     va_list ap;
@@ -433,8 +462,8 @@ claim(vctx *v, const char *name, int ok, const char *expected,
     va_end(ap);
     if (!ok) {
         if (v->res->failed++ == 0)
-            snprintf(v->res->first_failed, sizeof(v->res->first_failed),
-                     "%s", name);
+            snprintf(v->res->first_failed, sizeof(v->res->first_failed), "%s",
+                     name);
     }
     if (v->o->trace)
         v->o->trace(v->o->trace_ctx, name, expected, actual, ok);
@@ -449,8 +478,8 @@ static void hex(const uint8_t *b, size_t n, char *out)
 /* Verifies `leaf` with `untrusted` intermediates to the pinned root at
  * v->o->at; on success *chain_out holds the verified chain (leaf first). */
 static int verify_chain(vctx *v, const st_dcap_collateral *c, X509 *leaf,
-                        STACK_OF(X509) *untrusted, const char *claim_name,
-                        STACK_OF(X509) **chain_out)
+                        STACK_OF(X509) * untrusted, const char *claim_name,
+                        STACK_OF(X509) * *chain_out)
 {
     char expected[200], cn[128];
     snprintf(expected, sizeof(expected),
@@ -489,7 +518,7 @@ static int verify_chain(vctx *v, const st_dcap_collateral *c, X509 *leaf,
 /* Checks every certificate of a verified chain (except the self-signed
  * root) against the CRL of its issuer when one was supplied. */
 static int check_crls(vctx *v, const st_dcap_collateral *c,
-                      STACK_OF(X509) *chain, const char *claim_name)
+                      STACK_OF(X509) * chain, const char *claim_name)
 {
     char expected[160], done[600] = "", cn[128], icn[128];
     size_t used = 0;
@@ -502,7 +531,8 @@ static int check_crls(vctx *v, const st_dcap_collateral *c,
     if (!chain)
         return claim(v, claim_name, 0, expected, "no verified chain");
     for (int i = 0; i + 1 < sk_X509_num(chain); i++) {
-        X509 *x = sk_X509_value(chain, i), *issuer = sk_X509_value(chain, i + 1);
+        X509 *x = sk_X509_value(chain, i),
+             *issuer = sk_X509_value(chain, i + 1);
         total++;
         cert_cn(x, cn, sizeof(cn));
         for (int k = 0; k < sk_X509_CRL_num(c->crls); k++) {
@@ -535,8 +565,8 @@ static int check_crls(vctx *v, const st_dcap_collateral *c,
                 BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
                 char *snhex = bn ? BN_bn2hex(bn) : NULL;
                 claim(v, claim_name, 0, expected,
-                      "\"%s\" (serial %s) is revoked by the CRL of \"%s\"",
-                      cn, snhex ? snhex : "?", icn);
+                      "\"%s\" (serial %s) is revoked by the CRL of \"%s\"", cn,
+                      snhex ? snhex : "?", icn);
                 OPENSSL_free(snhex);
                 BN_free(bn);
                 return 0;
@@ -568,8 +598,7 @@ static int in_window(int64_t at, int64_t from, int64_t to)
 }
 
 /* SGX component SVNs and PCESVN of the PCK certificate >= the level's. */
-static int sgx_level_met(const st_dcap_pck_ext *pck,
-                         const st_dcap_tcb_level *l)
+static int sgx_level_met(const st_dcap_pck_ext *pck, const st_dcap_tcb_level *l)
 {
     for (int i = 0; i < 16; i++)
         if (pck->comp_svn[i] < l->sgx_svn[i])
@@ -606,8 +635,8 @@ static st_dcap_tcb_status converge(st_dcap_tcb_status level,
     return level;
 }
 
-static void add_advisories(st_dcap_result *res, char *const *list,
-                           size_t first, size_t n)
+static void add_advisories(st_dcap_result *res, char *const *list, size_t first,
+                           size_t n)
 {
     for (size_t i = first; i < first + n; i++) {
         const char *a = list[i];
@@ -659,8 +688,7 @@ static int check_signed_doc(vctx *v, const st_dcap_collateral *c,
     snprintf(exp, sizeof(exp),
              "ECDSA P-256 signature over the exact %zu signed bytes by \"%s\"",
              d->body_len, cn);
-    int sig_ok = ecdsa_p256_verify(c->tcb_key, body, d->body_len,
-                                   d->signature);
+    int sig_ok = ecdsa_p256_verify(c->tcb_key, body, d->body_len, d->signature);
     ok &= claim(v, name, sig_ok, exp, "%s",
                 sig_ok ? "signature valid" : "signature does not verify");
     snprintf(name, sizeof(name), "%s.validity", what);
@@ -672,117 +700,18 @@ static int check_signed_doc(vctx *v, const st_dcap_collateral *c,
     return ok;
 }
 
-st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
-                       const st_dcap_options *opts, st_dcap_result *res,
-                       st_err *err)
+/* Steps 6-10: everything that needs the TCB Info and QE Identity. */
+static void check_collateral(vctx *vp, const st_dcap_quote *q,
+                             const st_dcap_collateral *c, st_dcap_result *res)
 {
-    vctx v = {.o = opts, .res = res};
-    char e[256], h1[257], h2[257];
-    STACK_OF(X509) *pck = NULL, *pck_verified = NULL, *tcb_verified = NULL;
-    EVP_PKEY *att = NULL;
-    X509 *leaf = NULL;
-    memset(res, 0, sizeof(*res));
-    res->tcb_status = res->platform_status = res->qe_status =
-        res->module_status = ST_DCAP_TCB_UNKNOWN;
-    res->is_tdx = q->is_tdx;
-    st_dcap_time_format(opts->at, v.at_text);
+    vctx v = *vp;
+    const st_dcap_options *opts = v.o;
     const st_dcap_tcb_info *ti = c->tcb;
     const st_dcap_qe_identity *qi = c->qe;
-
-    /* The collateral must be for this kind of TEE. */
-    const char *want_tcb = q->is_tdx ? "TDX" : "SGX";
-    const char *want_qe = q->is_tdx ? "TD_QE" : "QE";
-    snprintf(e, sizeof(e), "TCB Info for %s, QE Identity %s", want_tcb,
-             want_qe);
-    claim(&v, "collateral.tee", !strcmp(ti->id, want_tcb) &&
-                                    !strcmp(qi->id, want_qe),
-          e, "TCB Info for %s, QE Identity %s", ti->id, qi->id);
-
-    /* 1. Quote signature over header and body by the attestation key. */
-    att = p256_raw_key(q->att_key);
-    int ok = att && ecdsa_p256_verify(att, q->signed_data, q->signed_len,
-                                      q->signature);
-    snprintf(e, sizeof(e),
-             "ECDSA P-256 signature over header and body (%zu bytes) by the "
-             "attestation key",
-             q->signed_len);
-    claim(&v, "quote.signature", ok, e, "%s",
-          !att ? "the attestation key is not a P-256 point"
-          : ok ? "signature valid"
-               : "signature does not verify");
-
-    /* 2. PCK chain to the pinned root, then its CRLs. */
-    pck = pem_chain(q->pck_pem, q->pck_pem_len);
-    if (!pck) {
-        claim(&v, "pck.chain", 0, "a PEM PCK certificate chain in the quote",
-              "no parseable certificate");
-    } else {
-        leaf = sk_X509_value(pck, 0);
-        verify_chain(&v, c, leaf, pck, "pck.chain", &pck_verified);
-        check_crls(&v, c, pck_verified, "pck.revocation");
-    }
-
-    /* 3. SGX extensions of the PCK certificate. */
-    if (leaf) {
-        int loc = -1;
-        ASN1_OBJECT *oid = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
-        if (oid)
-            loc = X509_get_ext_by_OBJ(leaf, oid, -1);
-        ASN1_OBJECT_free(oid);
-        st_err perr;
-        st_err_clear(&perr);
-        X509_EXTENSION *ext = loc >= 0 ? X509_get_ext(leaf, loc) : NULL;
-        ASN1_OCTET_STRING *os = ext ? X509_EXTENSION_get_data(ext) : NULL;
-        if (os && st_dcap_pck_ext_parse(ASN1_STRING_get0_data(os),
-                                        (size_t)ASN1_STRING_length(os),
-                                        &res->pck, &perr) == ST_OK)
-            res->have_pck = 1;
-        claim(&v, "pck.sgx_extensions", res->have_pck,
-              "SGX extensions (1.2.840.113741.1.13.1) with TCB, PCE ID and "
-              "FMSPC",
-              "%s", res->have_pck ? "present"
-                    : os          ? perr.msg
-                                  : "extension absent");
-    }
-
-    /* 4. QE report signed by the PCK key. */
-    if (leaf) {
-        EVP_PKEY *pk = X509_get0_pubkey(leaf);
-        ok = is_p256(pk) && ecdsa_p256_verify(pk, q->qe_report_raw,
-                                              ST_DCAP_SGX_REPORT_LEN,
-                                              q->qe_report_sig);
-        claim(&v, "qe.report_signature", ok,
-              "ECDSA P-256 signature over the QE report by the PCK "
-              "certificate key",
-              "%s", ok ? "signature valid" : "signature does not verify");
-    }
-
-    /* 5. Attestation key bound into the QE report. */
-    {
-        uint8_t want[64] = {0};
-        st_sha256_ctx *s = st_sha256_new();
-        if (!s) {
-            st_err_set(err, ST_E_IO, "out of memory");
-            goto internal;
-        }
-        st_sha256_update(s, q->att_key, 64);
-        st_sha256_update(s, q->qe_auth, q->qe_auth_len);
-        st_sha256_final(s, want);
-        st_sha256_free(s);
-        hex(want, 32, h1);
-        hex(q->qe_report.report_data, 32, h2);
-        ok = st_ct_equal(want, q->qe_report.report_data, 64);
-        snprintf(e, sizeof(e),
-                 "QE report_data = SHA-256(attestation key || QE auth "
-                 "data) %.16s... followed by 32 zero bytes",
-                 h1);
-        claim(&v, "qe.attestation_key_binding", ok, e, "report_data %.16s...%s",
-              h2,
-              ok ? "" : memcmp(want, q->qe_report.report_data, 32)
-                            ? " (hash differs)"
-                            : " (upper 32 bytes not zero)");
-    }
-
+    char e[256], h1[257], h2[257];
+    STACK_OF(X509) *tcb_verified = NULL;
+    int ok;
+    (void)ok;
     /* 6. TCB signing chain and the signed collateral. */
     {
         STACK_OF(X509) *untrusted = c->tcb_chain;
@@ -805,8 +734,8 @@ st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
         hex(ti->pce_id, 2, h1);
         hex(res->pck.pce_id, 2, h2);
         snprintf(e, sizeof(e), "PCE ID of the TCB Info (%s)", h1);
-        claim(&v, "tcb_info.pce_id", !memcmp(ti->pce_id, res->pck.pce_id, 2),
-              e, "PCK certificate PCE ID %s", h2);
+        claim(&v, "tcb_info.pce_id", !memcmp(ti->pce_id, res->pck.pce_id, 2), e,
+              "PCK certificate PCE ID %s", h2);
     }
 
     /* 8. QE identity. */
@@ -817,8 +746,8 @@ st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
     claim(&v, "qe_identity.mrsigner", !memcmp(qi->mrsigner, qr->mrsigner, 32),
           e, "%s", h2);
     snprintf(e, sizeof(e), "%u", qi->isvprodid);
-    claim(&v, "qe_identity.isvprodid", qi->isvprodid == qr->isvprodid, e,
-          "%u", qr->isvprodid);
+    claim(&v, "qe_identity.isvprodid", qi->isvprodid == qr->isvprodid, e, "%u",
+          qr->isvprodid);
     snprintf(e, sizeof(e), "MISCSELECT & %08x = %08x", qi->miscselect_mask,
              qi->miscselect);
     claim(&v, "qe_identity.miscselect",
@@ -847,8 +776,9 @@ st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
             add_advisories(res, qi->advisory, qi->level_first_advisory[i],
                            qi->level_n_advisories[i]);
         }
-        snprintf(e, sizeof(e), "ISVSVN at a QE Identity level that is not "
-                               "Revoked");
+        snprintf(e, sizeof(e),
+                 "ISVSVN at a QE Identity level that is not "
+                 "Revoked");
         claim(&v, "qe_identity.tcb",
               res->qe_status != ST_DCAP_TCB_NOT_SUPPORTED &&
                   res->qe_status != ST_DCAP_TCB_REVOKED,
@@ -891,8 +821,9 @@ st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
                     mok = 0;
             hex(msig, 48, h1);
             hex(q->td.mrsignerseam, 48, h2);
-            snprintf(e, sizeof(e), "MRSIGNERSEAM %.24s... and masked SEAM "
-                                   "attributes of %s",
+            snprintf(e, sizeof(e),
+                     "MRSIGNERSEAM %.24s... and masked SEAM "
+                     "attributes of %s",
                      h1, mi ? mi->id : "tdxModule");
             claim(&v, "tdx_module.identity", mok, e, "MRSIGNERSEAM %.24s...",
                   h2);
@@ -956,6 +887,132 @@ st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
               q->is_tdx ? ", TEE TCB SVN " : "", h2,
               lv ? ", level of " : ", no TCB level met", lv ? lv->date : "");
     }
+
+    sk_X509_pop_free(tcb_verified, X509_free);
+}
+
+st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
+                       const st_dcap_options *opts, st_dcap_result *res,
+                       st_err *err)
+{
+    vctx v = {.o = opts, .res = res};
+    char e[256], h1[257], h2[257];
+    STACK_OF(X509) *pck = NULL, *pck_verified = NULL, *tcb_verified = NULL;
+    EVP_PKEY *att = NULL;
+    X509 *leaf = NULL;
+    memset(res, 0, sizeof(*res));
+    res->tcb_status = res->platform_status = res->qe_status =
+        res->module_status = ST_DCAP_TCB_UNKNOWN;
+    res->is_tdx = q->is_tdx;
+    st_dcap_time_format(opts->at, v.at_text);
+    const st_dcap_tcb_info *ti = c->tcb;
+    const st_dcap_qe_identity *qi = c->qe;
+
+    /* The collateral must be present and for this kind of TEE. */
+    const char *want_tcb = q->is_tdx ? "TDX" : "SGX";
+    const char *want_qe = q->is_tdx ? "TD_QE" : "QE";
+    int have = ti && qi && c->tcb_chain;
+    snprintf(e, sizeof(e),
+             "TCB Info for %s, QE Identity %s, TCB signing "
+             "chain",
+             want_tcb, want_qe);
+    if (!have)
+        claim(&v, "collateral", 0, e, "missing:%s%s%s", ti ? "" : " TCB Info",
+              qi ? "" : " QE Identity", c->tcb_chain ? "" : " signing chain");
+    else
+        claim(&v, "collateral",
+              !strcmp(ti->id, want_tcb) && !strcmp(qi->id, want_qe), e,
+              "TCB Info for %s, QE Identity %s", ti->id, qi->id);
+
+    /* 1. Quote signature over header and body by the attestation key. */
+    att = p256_raw_key(q->att_key);
+    int ok = att && ecdsa_p256_verify(att, q->signed_data, q->signed_len,
+                                      q->signature);
+    snprintf(e, sizeof(e),
+             "ECDSA P-256 signature over header and body (%zu bytes) by the "
+             "attestation key",
+             q->signed_len);
+    claim(&v, "quote.signature", ok, e, "%s",
+          !att ? "the attestation key is not a P-256 point"
+          : ok ? "signature valid"
+               : "signature does not verify");
+
+    /* 2. PCK chain to the pinned root, then its CRLs. */
+    pck = pem_chain(q->pck_pem, q->pck_pem_len);
+    if (!pck) {
+        claim(&v, "pck.chain", 0, "a PEM PCK certificate chain in the quote",
+              "no parseable certificate");
+    } else {
+        leaf = sk_X509_value(pck, 0);
+        verify_chain(&v, c, leaf, pck, "pck.chain", &pck_verified);
+        check_crls(&v, c, pck_verified, "pck.revocation");
+    }
+
+    /* 3. SGX extensions of the PCK certificate. */
+    if (leaf) {
+        int loc = -1;
+        ASN1_OBJECT *oid = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
+        if (oid)
+            loc = X509_get_ext_by_OBJ(leaf, oid, -1);
+        ASN1_OBJECT_free(oid);
+        st_err perr;
+        st_err_clear(&perr);
+        X509_EXTENSION *ext = loc >= 0 ? X509_get_ext(leaf, loc) : NULL;
+        ASN1_OCTET_STRING *os = ext ? X509_EXTENSION_get_data(ext) : NULL;
+        if (os && st_dcap_pck_ext_parse(ASN1_STRING_get0_data(os),
+                                        (size_t)ASN1_STRING_length(os),
+                                        &res->pck, &perr) == ST_OK)
+            res->have_pck = 1;
+        claim(&v, "pck.sgx_extensions", res->have_pck,
+              "SGX extensions (1.2.840.113741.1.13.1) with TCB, PCE ID and "
+              "FMSPC",
+              "%s",
+              res->have_pck ? "present"
+              : os          ? perr.msg
+                            : "extension absent");
+    }
+
+    /* 4. QE report signed by the PCK key. */
+    if (leaf) {
+        EVP_PKEY *pk = X509_get0_pubkey(leaf);
+        ok = is_p256(pk) &&
+             ecdsa_p256_verify(pk, q->qe_report_raw, ST_DCAP_SGX_REPORT_LEN,
+                               q->qe_report_sig);
+        claim(&v, "qe.report_signature", ok,
+              "ECDSA P-256 signature over the QE report by the PCK "
+              "certificate key",
+              "%s", ok ? "signature valid" : "signature does not verify");
+    }
+
+    /* 5. Attestation key bound into the QE report. */
+    {
+        uint8_t want[64] = {0};
+        st_sha256_ctx *s = st_sha256_new();
+        if (!s) {
+            st_err_set(err, ST_E_IO, "out of memory");
+            goto internal;
+        }
+        st_sha256_update(s, q->att_key, 64);
+        st_sha256_update(s, q->qe_auth, q->qe_auth_len);
+        st_sha256_final(s, want);
+        st_sha256_free(s);
+        hex(want, 32, h1);
+        hex(q->qe_report.report_data, 32, h2);
+        ok = st_ct_equal(want, q->qe_report.report_data, 64);
+        snprintf(e, sizeof(e),
+                 "QE report_data = SHA-256(attestation key || QE auth "
+                 "data) %.16s... followed by 32 zero bytes",
+                 h1);
+        claim(&v, "qe.attestation_key_binding", ok, e, "report_data %.16s...%s",
+              h2,
+              ok ? ""
+              : memcmp(want, q->qe_report.report_data, 32)
+                  ? " (hash differs)"
+                  : " (upper 32 bytes not zero)");
+    }
+
+    if (have)
+        check_collateral(&v, q, c, res);
 
     /* 11. Report data chosen by the relying party. */
     const uint8_t *rd = q->is_tdx ? q->td.report_data : q->enclave.report_data;

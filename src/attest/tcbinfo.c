@@ -91,8 +91,7 @@ void st_dcap_time_format(int64_t t, char out[32])
 {
     struct tm tm;
     time_t tt = (time_t)t;
-    if (!gmtime_r(&tt, &tm) ||
-        !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+    if (!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
         snprintf(out, 32, "@%lld", (long long)t);
 }
 
@@ -139,8 +138,7 @@ static size_t skip_value(const char *t, size_t len, size_t i)
         else if (depth == 0) {
             /* scalar at top level: up to a delimiter */
             while (i < len && t[i] != ',' && t[i] != '}' && t[i] != ']' &&
-                   t[i] != ' ' && t[i] != '\n' && t[i] != '\r' &&
-                   t[i] != '\t')
+                   t[i] != ' ' && t[i] != '\n' && t[i] != '\r' && t[i] != '\t')
                 i++;
             return i;
         }
@@ -151,8 +149,8 @@ static size_t skip_value(const char *t, size_t len, size_t i)
 
 /* Finds the span of the value of top-level key `key` (spelled without
  * escapes) in the object `t`. */
-static int find_member(const char *t, size_t len, const char *key,
-                       size_t *off, size_t *vlen)
+static int find_member(const char *t, size_t len, const char *key, size_t *off,
+                       size_t *vlen)
 {
     size_t klen = strlen(key);
     size_t i = skip_ws(t, len, 0);
@@ -212,8 +210,7 @@ static st_code load_signed(const char *text, size_t len, const char *origin,
     if (st_json_get_string(*root, "signature", 1, &sig, origin, err) != ST_OK)
         return ST_E_INPUT;
     if (st_hex_decode(sig, d->signature, 64, err) != ST_OK)
-        return st_err_prefix(err, "%s: \"signature\" (64-byte r||s)",
-                             origin);
+        return st_err_prefix(err, "%s: \"signature\" (64-byte r||s)", origin);
     d->text = malloc(len + 1);
     if (!d->text)
         return st_err_set(err, ST_E_IO, "out of memory");
@@ -246,8 +243,7 @@ static st_code get_hex(ctx *c, const json_t *o, const char *key, uint8_t *out,
     return ST_OK;
 }
 
-static st_code get_time(ctx *c, const json_t *o, const char *key,
-                        int64_t *out)
+static st_code get_time(ctx *c, const json_t *o, const char *key, int64_t *out)
 {
     const char *s;
     if (st_json_get_string(o, key, 1, &s, c->where, c->err) != ST_OK)
@@ -267,9 +263,8 @@ static st_code get_status(ctx *c, const json_t *o, st_dcap_tcb_status *out)
     return ST_OK;
 }
 
-static st_code get_advisories(ctx *c, const json_t *o, char **list,
-                              size_t cap, size_t *n, size_t *first,
-                              size_t *count)
+static st_code get_advisories(ctx *c, const json_t *o, char **list, size_t cap,
+                              size_t *n, size_t *first, size_t *count)
 {
     json_t *a = json_object_get(o, "advisoryIDs");
     *first = *n;
@@ -281,11 +276,12 @@ static st_code get_advisories(ctx *c, const json_t *o, char **list,
                           "%s: \"advisoryIDs\" must be an array", c->where);
     size_t i;
     json_t *v;
-    json_array_foreach(a, i, v) {
+    json_array_foreach(a, i, v)
+    {
         if (!json_is_string(v))
             return st_err_set(c->err, ST_E_INPUT,
-                              "%s: advisoryIDs[%zu] must be a string",
-                              c->where, i);
+                              "%s: advisoryIDs[%zu] must be a string", c->where,
+                              i);
         if (*n >= cap)
             return st_err_set(c->err, ST_E_INPUT,
                               "%s: more than %zu advisory IDs", c->where, cap);
@@ -373,26 +369,23 @@ static st_code parse_tcb_level(ctx *c, st_dcap_tcb_info *t, const json_t *l,
     snprintf(lv->date, sizeof(lv->date), "%s", date);
     if (get_status(c, l, &lv->status) != ST_OK)
         return ST_E_INPUT;
-    return get_advisories(c, l, t->advisory,
-                          sizeof(t->advisory) / sizeof(t->advisory[0]),
-                          &t->n_advisories, &lv->first_advisory,
-                          &lv->n_advisories);
+    return get_advisories(
+        c, l, t->advisory, sizeof(t->advisory) / sizeof(t->advisory[0]),
+        &t->n_advisories, &lv->first_advisory, &lv->n_advisories);
 }
 
 static st_code parse_module_identity(ctx *c, const json_t *m,
                                      st_dcap_module_identity *mi)
 {
-    static const char *const allowed[] = {"id",         "mrsigner",
-                                          "attributes", "attributesMask",
-                                          "tcbLevels",  NULL};
+    static const char *const allowed[] = {
+        "id", "mrsigner", "attributes", "attributesMask", "tcbLevels", NULL};
     const char *id;
     if (!json_is_object(m) ||
         st_json_check_keys(m, allowed, c->where, c->err) != ST_OK ||
         st_json_get_string(m, "id", 1, &id, c->where, c->err) != ST_OK)
         return ST_E_INPUT;
     if (strlen(id) >= sizeof(mi->id))
-        return st_err_set(c->err, ST_E_INPUT, "%s: \"id\" too long",
-                          c->where);
+        return st_err_set(c->err, ST_E_INPUT, "%s: \"id\" too long", c->where);
     snprintf(mi->id, sizeof(mi->id), "%s", id);
     if (get_hex(c, m, "mrsigner", mi->mrsigner, 48) != ST_OK ||
         get_hex(c, m, "attributes", mi->attributes, 8) != ST_OK ||
@@ -406,7 +399,8 @@ static st_code parse_module_identity(ctx *c, const json_t *m,
                           c->where);
     size_t i;
     json_t *l;
-    json_array_foreach(levels, i, l) {
+    json_array_foreach(levels, i, l)
+    {
         static const char *const lk[] = {"tcb", "tcbDate", "tcbStatus",
                                          "advisoryIDs", NULL};
         long long v;
@@ -435,13 +429,13 @@ void st_dcap_tcb_info_free(st_dcap_tcb_info *t)
     free(t);
 }
 
-st_code st_dcap_tcb_info_parse(const char *text, size_t len,
-                               const char *origin, st_dcap_tcb_info **out,
-                               st_err *err)
+st_code st_dcap_tcb_info_parse(const char *text, size_t len, const char *origin,
+                               st_dcap_tcb_info **out, st_err *err)
 {
     static const char *const allowed[] = {
-        "id",        "version",     "issueDate",
-        "nextUpdate", "fmspc",      "pceId",
+        "id",        "version",
+        "issueDate", "nextUpdate",
+        "fmspc",     "pceId",
         "tcbType",   "tcbEvaluationDataNumber",
         "tdxModule", "tdxModuleIdentities",
         "tcbLevels", NULL};
@@ -469,8 +463,8 @@ st_code st_dcap_tcb_info_parse(const char *text, size_t len,
             goto done;
         if (strcmp(id, "SGX") && strcmp(id, "TDX")) {
             st_err_set(err, ST_E_INPUT,
-                       "%s: \"id\" is \"%s\", not \"SGX\" or \"TDX\"",
-                       c.where, id);
+                       "%s: \"id\" is \"%s\", not \"SGX\" or \"TDX\"", c.where,
+                       id);
             goto done;
         }
         snprintf(t->id, sizeof(t->id), "%s", id);
@@ -534,14 +528,15 @@ st_code st_dcap_tcb_info_parse(const char *text, size_t len,
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
-        snprintf(c.where, sizeof(c.where), "%s: tcbInfo.tcbLevels[%zu]",
-                 origin, i);
+        snprintf(c.where, sizeof(c.where), "%s: tcbInfo.tcbLevels[%zu]", origin,
+                 i);
         if (parse_tcb_level(&c, t, json_array_get(levels, i), &t->levels[i]) !=
             ST_OK)
             goto done;
         if (!strcmp(t->id, "TDX") && !t->levels[i].has_tdx) {
-            st_err_set(err, ST_E_INPUT, "%s: a TDX level needs "
-                                        "\"tdxtcbcomponents\"",
+            st_err_set(err, ST_E_INPUT,
+                       "%s: a TDX level needs "
+                       "\"tdxtcbcomponents\"",
                        c.where);
             goto done;
         }
@@ -571,15 +566,22 @@ void st_dcap_qe_identity_free(st_dcap_qe_identity *q)
 }
 
 st_code st_dcap_qe_identity_parse(const char *text, size_t len,
-                                  const char *origin,
-                                  st_dcap_qe_identity **out, st_err *err)
+                                  const char *origin, st_dcap_qe_identity **out,
+                                  st_err *err)
 {
-    static const char *const allowed[] = {
-        "id",         "version",        "issueDate",
-        "nextUpdate", "tcbEvaluationDataNumber",
-        "miscselect", "miscselectMask", "attributes",
-        "attributesMask", "mrsigner",   "isvprodid",
-        "tcbLevels",  NULL};
+    static const char *const allowed[] = {"id",
+                                          "version",
+                                          "issueDate",
+                                          "nextUpdate",
+                                          "tcbEvaluationDataNumber",
+                                          "miscselect",
+                                          "miscselectMask",
+                                          "attributes",
+                                          "attributesMask",
+                                          "mrsigner",
+                                          "isvprodid",
+                                          "tcbLevels",
+                                          NULL};
     json_t *root = NULL, *b;
     st_dcap_qe_identity *q = calloc(1, sizeof(*q));
     ctx c = {.origin = origin, .err = err};
@@ -623,8 +625,7 @@ st_code st_dcap_qe_identity_parse(const char *text, size_t len,
     if (get_hex(&c, b, "attributes", q->attributes, 16) != ST_OK ||
         get_hex(&c, b, "attributesMask", q->attributes_mask, 16) != ST_OK ||
         get_hex(&c, b, "mrsigner", q->mrsigner, 32) != ST_OK ||
-        st_json_get_int(b, "isvprodid", 1, 0, 65535, &v, c.where, err) !=
-            ST_OK)
+        st_json_get_int(b, "isvprodid", 1, 0, 65535, &v, c.where, err) != ST_OK)
         goto done;
     q->isvprodid = (uint16_t)v;
     json_t *levels = json_object_get(b, "tcbLevels");
@@ -641,8 +642,8 @@ st_code st_dcap_qe_identity_parse(const char *text, size_t len,
                                          "advisoryIDs", NULL};
         json_t *l = json_array_get(levels, i);
         json_t *tcb = json_object_get(l, "tcb");
-        snprintf(c.where, sizeof(c.where),
-                 "%s: enclaveIdentity.tcbLevels[%zu]", origin, i);
+        snprintf(c.where, sizeof(c.where), "%s: enclaveIdentity.tcbLevels[%zu]",
+                 origin, i);
         if (!json_is_object(l) ||
             st_json_check_keys(l, lk, c.where, err) != ST_OK ||
             !json_is_object(tcb) || json_object_size(tcb) != 1 ||

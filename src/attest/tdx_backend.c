@@ -48,9 +48,8 @@ static st_code read_small(const char *dir, const char *name, char *out,
     return ST_OK;
 }
 
-st_code st_tdx_tsm_entry_quote(const char *entry,
-                               const uint8_t report_data[64], uint8_t **out,
-                               size_t *outlen, st_err *err)
+st_code st_tdx_tsm_entry_quote(const char *entry, const uint8_t report_data[64],
+                               uint8_t **out, size_t *outlen, st_err *err)
 {
     char path[4096], provider[64], gen1[32], gen2[32];
     unsigned char *quote = NULL;
@@ -64,12 +63,12 @@ st_code st_tdx_tsm_entry_quote(const char *entry,
                             path);
     st_code rc = st_fs_write_fd(fd, report_data, 64, path, err);
     if (close(fd) != 0 && rc == ST_OK)
-        rc = st_err_errno(err, ST_E_IO, errno, "configfs-tsm: writing %s",
-                          path);
+        rc =
+            st_err_errno(err, ST_E_IO, errno, "configfs-tsm: writing %s", path);
     if (rc != ST_OK)
         return rc;
-    if ((rc = read_small(entry, "provider", provider, sizeof(provider),
-                         err)) != ST_OK)
+    if ((rc = read_small(entry, "provider", provider, sizeof(provider), err)) !=
+        ST_OK)
         return rc;
     if (strcmp(provider, "tdx_guest") != 0)
         return st_err_set(err, ST_E_IO,
@@ -80,8 +79,7 @@ st_code st_tdx_tsm_entry_quote(const char *entry,
         ST_OK)
         return rc;
     snprintf(path, sizeof(path), "%s/outblob", entry);
-    if ((rc = st_fs_read_all(path, TSM_MAX_QUOTE, &quote, &qlen, err)) !=
-        ST_OK)
+    if ((rc = st_fs_read_all(path, TSM_MAX_QUOTE, &quote, &qlen, err)) != ST_OK)
         return st_err_prefix(err, "configfs-tsm outblob");
     if ((rc = read_small(entry, "generation", gen2, sizeof(gen2), err)) !=
         ST_OK) {
@@ -121,8 +119,8 @@ st_code st_tdx_quote_request(const char *root, const uint8_t report_data[64],
     if (st_random(rnd, sizeof(rnd), err) != ST_OK)
         return ST_E_IO;
     st_hex_encode(rnd, sizeof(rnd), tag);
-    snprintf(entry, sizeof(entry), "%s/sealtrain-%ld-%s", root,
-             (long)getpid(), tag);
+    snprintf(entry, sizeof(entry), "%s/sealtrain-%ld-%s", root, (long)getpid(),
+             tag);
     if (mkdir(entry, 0700) != 0)
         return st_err_errno(err, ST_E_IO, errno,
                             "configfs-tsm: creating report entry %s", entry);

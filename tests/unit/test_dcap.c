@@ -115,12 +115,12 @@ static st_dcap_collateral *gtg_collateral(void)
 static st_dcap_collateral *trustee_collateral(void)
 {
     static const char *const crls[] = {ROOTS "/Intel_SGX_Root_CA_crl.der"};
-    st_dcap_collateral_files f = {
-        .tcb_info = TRU "/tcbInfo.json",
-        .qe_identity = TRU "/enclaveIdentity.json",
-        .tcb_chain = TRU "/tcb_signing_chain_2025-2032.pem",
-        .crls = crls,
-        .ncrls = 0};
+    st_dcap_collateral_files f = {.tcb_info = TRU "/tcbInfo.json",
+                                  .qe_identity = TRU "/enclaveIdentity.json",
+                                  .tcb_chain =
+                                      TRU "/tcb_signing_chain_2025-2032.pem",
+                                  .crls = crls,
+                                  .ncrls = 0};
     st_dcap_collateral *c;
     st_err err;
     assert_st_ok(st_dcap_collateral_load(&f, &c, &err), &err);
@@ -144,10 +144,8 @@ static st_code run(const uint8_t *buf, size_t len, st_dcap_collateral *c,
     st_dcap_quote q;
     memset(t, 0, sizeof(*t));
     assert_st_ok(st_dcap_quote_parse(buf, len, &q, err), err);
-    st_dcap_options o = {.at = when,
-                         .report_data = rd,
-                         .trace = on_claim,
-                         .trace_ctx = t};
+    st_dcap_options o = {
+        .at = when, .report_data = rd, .trace = on_claim, .trace_ctx = t};
     return st_dcap_verify(&q, c, &o, res, err);
 }
 
@@ -205,8 +203,7 @@ static void test_gtg_quote_parses_to_provenance_facts(void **state)
     free(buf);
 }
 
-static void test_gtg_quote_verifies_with_collateral_at_stated_time(
-    void **state)
+static void test_gtg_quote_verifies_with_collateral_at_stated_time(void **state)
 {
     (void)state;
     size_t len;
@@ -275,8 +272,8 @@ static void test_sgx_quote_parses_to_golden_snapshot(void **state)
     free(buf);
 }
 
-static void test_sgx_quote_verifies_configuration_and_sw_hardening_needed(
-    void **state)
+static void
+test_sgx_quote_verifies_configuration_and_sw_hardening_needed(void **state)
 {
     (void)state;
     size_t len;
@@ -374,8 +371,8 @@ static void test_trustee_quote6_verifies_out_of_date_by_pcesvn(void **state)
 
 /* tdx_quote_4 has FMSPC 50806f000000 like the go-tdx-guest collateral,
  * and its PCK certificate is valid at that collateral's time. */
-static void test_trustee_quote4_verifies_up_to_date_with_gtg_collateral(
-    void **state)
+static void
+test_trustee_quote4_verifies_up_to_date_with_gtg_collateral(void **state)
 {
     (void)state;
     size_t len;
@@ -399,6 +396,289 @@ static void test_trustee_quote4_verifies_up_to_date_with_gtg_collateral(
     free(buf);
 }
 
+/* ---- negative cases: each single change fails the named claim ---- */
+
+/* tdx_quote_4 with the go-tdx-guest collateral passes every claim (above);
+ * these flip one thing and check exactly which claims fail. */
+static void verify_q4(uint8_t *buf, size_t len, const char *when,
+                      const uint8_t *rd, st_dcap_collateral *c, trace *t)
+{
+    st_dcap_result res;
+    st_err err;
+    st_code rc = run(buf, len, c, at(when), rd, t, &res, &err);
+    assert_int_equal(rc, ST_E_DENIED);
+    assert_true(strstr(err.msg, "failed") != NULL);
+}
+
+static void
+test_byte_flipped_in_signed_header_or_body_fails_quote_signature(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(TRU "/tdx_quote_4.dat", &len);
+    st_dcap_collateral *c = gtg_collateral();
+    static const char *const failed[] = {"quote.signature", NULL};
+    /* header user data, TD body MRTD, last byte of report data */
+    static const size_t offs[] = {30, 48 + 184, 48 + 584 - 1};
+    trace t;
+    for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+        buf[offs[i]] ^= 0x01;
+        verify_q4(buf, len, GTG_AT, NULL, c, &t);
+        assert_failed_exactly(&t, failed);
+        buf[offs[i]] ^= 0x01;
+    }
+    st_dcap_collateral_free(c);
+    free(buf);
+}
+
+static void
+test_byte_flipped_in_qe_report_fails_qe_report_signature(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(TRU "/tdx_quote_4.dat", &len);
+    st_dcap_collateral *c = gtg_collateral();
+    st_dcap_quote q;
+    st_err err;
+    assert_st_ok(st_dcap_quote_parse(buf, len, &q, &err), &err);
+    size_t qe = (size_t)(q.qe_report_raw - buf);
+    trace t;
+    /* CPUSVN byte of the QE report: only its signature breaks */
+    static const char *const sig_only[] = {"qe.report_signature", NULL};
+    buf[qe] ^= 0x01;
+    verify_q4(buf, len, GTG_AT, NULL, c, &t);
+    assert_failed_exactly(&t, sig_only);
+    buf[qe] ^= 0x01;
+    /* its report data: the signature and the key binding break */
+    static const char *const binding[] = {"qe.report_signature",
+                                          "qe.attestation_key_binding", NULL};
+    buf[qe + 320] ^= 0x80;
+    verify_q4(buf, len, GTG_AT, NULL, c, &t);
+    assert_failed_exactly(&t, binding);
+    buf[qe + 320] ^= 0x80;
+    /* QE authentication data is bound only through the hash */
+    static const char *const auth[] = {"qe.attestation_key_binding", NULL};
+    size_t qa = (size_t)(q.qe_auth - buf);
+    assert_true(q.qe_auth_len > 0);
+    buf[qa] ^= 0x01;
+    verify_q4(buf, len, GTG_AT, NULL, c, &t);
+    assert_failed_exactly(&t, auth);
+    buf[qa] ^= 0x01;
+    st_dcap_collateral_free(c);
+    free(buf);
+}
+
+static void
+test_wrong_tcb_signing_chain_fails_collateral_signatures(void **state)
+{
+    (void)state;
+    static const char *const crls[] = {GTG "/root_crl.der",
+                                       GTG "/pck_platform_crl.der"};
+    /* a genuine Intel chain, but the PCK Platform CA does not sign TCB
+     * Info */
+    st_dcap_collateral_files f = {
+        .tcb_info = GTG "/tcbinfo_fmspc_50806f000000.json",
+        .qe_identity = GTG "/qe_identity_td_qe.json",
+        .tcb_chain = ROOTS "/pck_platform_ca_chain.pem",
+        .crls = crls,
+        .ncrls = 2};
+    st_dcap_collateral *c;
+    st_err err;
+    assert_st_ok(st_dcap_collateral_load(&f, &c, &err), &err);
+    size_t len;
+    uint8_t *buf = slurp(TRU "/tdx_quote_4.dat", &len);
+    trace t;
+    verify_q4(buf, len, GTG_AT, NULL, c, &t);
+    static const char *const failed[] = {"tcb_info.signature",
+                                         "qe_identity.signature", NULL};
+    assert_failed_exactly(&t, failed);
+    st_dcap_collateral_free(c);
+    /* an AMD chain is not even a P-256 signer */
+    f.tcb_chain = ATT "/snp/amd-roots/gsg_ask_ark_milan.pem";
+    assert_int_equal(st_dcap_collateral_load(&f, &c, &err), ST_E_INPUT);
+    assert_non_null(strstr(err.msg, "P-256"));
+    free(buf);
+}
+
+static void test_pck_chain_not_to_pinned_root_fails_pck_chain(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(TRU "/tdx_quote_4.dat", &len);
+    st_dcap_collateral *c = gtg_collateral();
+    st_dcap_quote q;
+    st_err err;
+    assert_st_ok(st_dcap_quote_parse(buf, len, &q, &err), &err);
+    /* Corrupt the signature of the PCK leaf inside the embedded PEM: a
+     * base64 character near the end of the first certificate. */
+    const char *end = memmem(q.pck_pem, q.pck_pem_len, "-----END", 8);
+    assert_non_null(end);
+    size_t off = (size_t)(end - (const char *)buf) - 10;
+    buf[off] = buf[off] == 'A' ? 'B' : 'A';
+    trace t;
+    verify_q4(buf, len, GTG_AT, NULL, c, &t);
+    const entry *e = find(&t, "pck.chain");
+    assert_false(e->ok);
+    assert_non_null(strstr(e->actual, "signature"));
+    st_dcap_collateral_free(c);
+    free(buf);
+}
+
+static void test_time_outside_validity_fails_named_claims(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(TRU "/tdx_quote_4.dat", &len);
+    st_dcap_collateral *c = gtg_collateral();
+    trace t;
+    /* after the collateral window: TCB Info / QE Identity stale, CRLs
+     * stale (the TCB signing certificate expired 2025-05-21, later) */
+    verify_q4(buf, len, "2023-08-01T00:00:00Z", NULL, c, &t);
+    static const char *const stale[] = {"pck.revocation", "tcb_info.validity",
+                                        "qe_identity.validity", NULL};
+    assert_failed_exactly(&t, stale);
+    /* after the TCB signing certificate expired */
+    verify_q4(buf, len, "2025-06-01T00:00:00Z", NULL, c, &t);
+    assert_false(find(&t, "tcb_signing.chain")->ok);
+    assert_non_null(strstr(find(&t, "tcb_signing.chain")->actual, "expired"));
+    /* before the PCK certificate existed (2023-02-07) */
+    verify_q4(buf, len, "2023-01-01T00:00:00Z", NULL, c, &t);
+    assert_false(find(&t, "pck.chain")->ok);
+    assert_non_null(strstr(find(&t, "pck.chain")->actual, "not yet valid"));
+    st_dcap_collateral_free(c);
+    free(buf);
+}
+
+static void test_wrong_report_data_fails_report_data(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(PHALA "/sgx_quote_v3.bin", &len);
+    st_dcap_collateral *c = phala_collateral();
+    uint8_t rd[64] = "Hello, world?";
+    trace t;
+    st_dcap_result res;
+    st_err err;
+    assert_int_equal(run(buf, len, c, at(PHALA_AT), rd, &t, &res, &err),
+                     ST_E_DENIED);
+    static const char *const failed[] = {"report_data", NULL};
+    assert_failed_exactly(&t, failed);
+    assert_non_null(strstr(err.msg, "\"report_data\""));
+    st_dcap_collateral_free(c);
+    free(buf);
+}
+
+static void test_tcb_info_for_another_fmspc_fails_tcb_info_fmspc(void **state)
+{
+    (void)state;
+    size_t len;
+    /* quote v5 (FMSPC 90c06f000000) against TCB Info for 00A06D080000 */
+    uint8_t *buf = slurp(TRU "/tdx_quote_5.dat", &len);
+    st_dcap_collateral *c = trustee_collateral();
+    trace t;
+    st_dcap_result res;
+    st_err err;
+    assert_int_equal(run(buf, len, c, at(TRU_AT), NULL, &t, &res, &err),
+                     ST_E_DENIED);
+    const entry *e = find(&t, "tcb_info.fmspc");
+    assert_false(e->ok);
+    assert_non_null(strstr(e->expected, "00a06d080000"));
+    assert_non_null(strstr(e->actual, "90c06f000000"));
+    /* the quote itself is sound */
+    assert_true(find(&t, "quote.signature")->ok);
+    assert_true(find(&t, "pck.chain")->ok);
+    assert_true(find(&t, "qe.report_signature")->ok);
+    assert_true(find(&t, "qe.attestation_key_binding")->ok);
+    st_dcap_collateral_free(c);
+    free(buf);
+}
+
+/* Writes `text` to a temporary file and loads it as TCB Info. */
+static void test_tcb_info_edited_after_signing_fails_signature(void **state)
+{
+    (void)state;
+    size_t len;
+    char *text = (char *)slurp(GTG "/tcbinfo_fmspc_50806f000000.json", &len);
+    static const char key[] = "\"tcbEvaluationDataNumber\":15";
+    const char *p = memmem(text, len, key, sizeof(key) - 1);
+    assert_non_null(p);
+    text[(size_t)(p - text) + sizeof(key) - 2] = '6';
+    char *dir = st_test_tmpdir("dcap");
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/tcbinfo.json", dir);
+    st_err err;
+    assert_st_ok(st_fs_write_atomic(path, text, len, 0600, &err), &err);
+    static const char *const crls[] = {GTG "/root_crl.der",
+                                       GTG "/pck_platform_crl.der"};
+    st_dcap_collateral_files f = {.tcb_info = path,
+                                  .qe_identity = GTG "/qe_identity_td_qe.json",
+                                  .tcb_chain =
+                                      GTG "/tcb_signing_chain_2018-2025.pem",
+                                  .crls = crls,
+                                  .ncrls = 2};
+    st_dcap_collateral *c;
+    assert_st_ok(st_dcap_collateral_load(&f, &c, &err), &err);
+    uint8_t *buf = slurp(TRU "/tdx_quote_4.dat", &len);
+    trace t;
+    verify_q4(buf, len, GTG_AT, NULL, c, &t);
+    static const char *const failed[] = {"tcb_info.signature", NULL};
+    assert_failed_exactly(&t, failed);
+    st_dcap_collateral_free(c);
+    st_test_rmtree(dir);
+    free(dir);
+    free(buf);
+    free(text);
+}
+
+static void test_truncated_or_inflated_quotes_are_rejected(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(GTG "/tdx_prod_quote_SPR_E4.dat", &len);
+    st_dcap_quote q;
+    st_err err;
+    /* every prefix up to the end of the signature data is malformed */
+    size_t end = len - 39;
+    for (size_t n = 0; n < end; n++)
+        assert_int_equal(st_dcap_quote_parse(buf, n, &q, &err), ST_E_INPUT);
+    assert_st_ok(st_dcap_quote_parse(buf, end, &q, &err), &err);
+    /* signature data length beyond the buffer */
+    uint8_t *copy = malloc(len);
+    memcpy(copy, buf, len);
+    copy[632] = 0xff;
+    copy[633] = 0xff;
+    assert_int_equal(st_dcap_quote_parse(copy, len, &q, &err), ST_E_INPUT);
+    assert_non_null(strstr(err.msg, "signature data length"));
+    /* unsupported version and key type name the field */
+    memcpy(copy, buf, len);
+    copy[0] = 2;
+    assert_int_equal(st_dcap_quote_parse(copy, len, &q, &err), ST_E_INPUT);
+    assert_non_null(strstr(err.msg, "version 2"));
+    memcpy(copy, buf, len);
+    copy[2] = 3;
+    assert_int_equal(st_dcap_quote_parse(copy, len, &q, &err), ST_E_INPUT);
+    assert_non_null(strstr(err.msg, "attestation key type 3"));
+    free(copy);
+    free(buf);
+}
+
+static void test_pinned_root_matches_shipped_file_and_fingerprint(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *pem = slurp("data/intel/Intel_SGX_Root_CA.pem", &len);
+    assert_int_equal(len, strlen(st_dcap_intel_root_pem));
+    assert_memory_equal(pem, st_dcap_intel_root_pem, len);
+    free(pem);
+    size_t vlen;
+    uint8_t *v = slurp(ROOTS "/Intel_SGX_Root_CA.pem", &vlen);
+    assert_int_equal(vlen, len);
+    assert_memory_equal(v, st_dcap_intel_root_pem, len);
+    free(v);
+    hexeq(st_dcap_intel_root_sha256, 32,
+          "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +692,19 @@ int main(void)
         cmocka_unit_test(test_trustee_quote6_verifies_out_of_date_by_pcesvn),
         cmocka_unit_test(
             test_trustee_quote4_verifies_up_to_date_with_gtg_collateral),
+        cmocka_unit_test(
+            test_byte_flipped_in_signed_header_or_body_fails_quote_signature),
+        cmocka_unit_test(
+            test_byte_flipped_in_qe_report_fails_qe_report_signature),
+        cmocka_unit_test(
+            test_wrong_tcb_signing_chain_fails_collateral_signatures),
+        cmocka_unit_test(test_pck_chain_not_to_pinned_root_fails_pck_chain),
+        cmocka_unit_test(test_time_outside_validity_fails_named_claims),
+        cmocka_unit_test(test_wrong_report_data_fails_report_data),
+        cmocka_unit_test(test_tcb_info_for_another_fmspc_fails_tcb_info_fmspc),
+        cmocka_unit_test(test_tcb_info_edited_after_signing_fails_signature),
+        cmocka_unit_test(test_truncated_or_inflated_quotes_are_rejected),
+        cmocka_unit_test(test_pinned_root_matches_shipped_file_and_fingerprint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
