@@ -14,6 +14,7 @@
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/train.h"
 
 #ifdef __cplusplus
 extern "C" {
