@@ -8,6 +8,7 @@
 
 #include "sealtrain/attest.h"
 #include "sealtrain/bech32.h"
+#include "sealtrain/broker.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
