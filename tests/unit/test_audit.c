@@ -8,6 +8,8 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <sealtrain/sealtrain.h>
 
@@ -548,6 +550,137 @@ static void test_stale_state_cache_is_rebuilt_from_the_log(void **state)
     rm_log_dir(dir);
 }
 
+static void test_workspace_append_lands_in_the_audit_dir(void **state)
+{
+    (void)state;
+    char *root = st_test_tmpdir("auditws");
+    char dir[4096], adir[4200];
+    st_err e;
+    st_protect p;
+    snprintf(dir, sizeof(dir), "%s/ws", root);
+    assert_st_ok(st_protect_parse("file:/nonexistent/key", &p, &e), &e);
+    st_workspace *ws = NULL;
+    assert_st_ok(st_workspace_create_begin(dir, &p, &ws, &e), &e);
+    assert_st_ok(st_workspace_create_commit(ws, &e), &e);
+    st_audit_event ev1 = ev("init", "workspace");
+    assert_st_ok(st_audit_append(ws, &ev1, &e), &e);
+    assert_st_ok(st_audit_append(ws, &ev1, &e), &e);
+    snprintf(adir, sizeof(adir), "%s/audit", dir);
+    st_audit_report rep;
+    assert_st_ok(st_audit_verify(adir, NULL, &rep, &e), &e);
+    assert_int_equal(rep.entries, 2);
+    st_workspace_close(ws);
+    st_test_rmtree(root);
+    free(root);
+}
+
+struct find {
+    uint64_t (*acked)[2];
+    size_t n, found;
+    int iter;
+};
+
+static int find_acked(void *ctx, uint64_t index, const char *line, size_t len)
+{
+    struct find *f = ctx;
+    for (size_t a = 0; a < f->n; a++) {
+        if (f->acked[a][0] != index)
+            continue;
+        char want[64];
+        snprintf(want, sizeof(want), "\"r:%d:%d:%d\"", f->iter,
+                 (int)(f->acked[a][1] >> 32),
+                 (int)(f->acked[a][1] & 0xffffffff));
+        if (memmem(line, len, want, strlen(want)))
+            f->found++;
+    }
+    return 0;
+}
+
+/* Children append as fast as they can, reporting each acknowledged index
+ * on a pipe; the parent kills them with SIGKILL at a random moment. After
+ * every kill the log verifies (after the explicit repair of a torn tail, if
+ * any) and holds every acknowledged entry unchanged. */
+static void test_kill9_loses_only_unacknowledged_entries(void **state)
+{
+    (void)state;
+    char *dir = new_log_dir();
+    st_audit_log *log;
+    st_err err;
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    st_audit_log_close(log);
+    srand(1234);
+    uint64_t total_acked = 0;
+    for (int iter = 0; iter < 60; iter++) {
+        int nproc = 1 + iter % 2, fds[2];
+        pid_t pids[2];
+        assert_int_equal(pipe(fds), 0);
+        for (int k = 0; k < nproc; k++) {
+            pids[k] = fork();
+            assert_true(pids[k] >= 0);
+            if (pids[k] == 0) {
+                close(fds[0]);
+                st_audit_log *l;
+                if (st_audit_log_open(dir, &l, NULL) != ST_OK)
+                    _exit(2);
+                for (int i = 0;; i++) {
+                    char res[64];
+                    snprintf(res, sizeof(res), "r:%d:%d:%d", iter, k, i);
+                    st_audit_event e = ev("job.run", res);
+                    uint64_t idx;
+                    if (st_audit_log_append(l, &e, &idx, NULL) != ST_OK)
+                        _exit(3);
+                    if (i % 50 == 7 && st_audit_checkpoint(l, NULL, NULL))
+                        _exit(4);
+                    uint64_t rec[2] = {idx, (uint64_t)k << 32 | (uint64_t)i};
+                    if (write(fds[1], rec, sizeof(rec)) != sizeof(rec))
+                        _exit(5);
+                }
+            }
+        }
+        close(fds[1]);
+        usleep((useconds_t)(2000 + rand() % 8000));
+        for (int k = 0; k < nproc; k++)
+            kill(pids[k], SIGKILL);
+        for (int k = 0; k < nproc; k++) {
+            int st;
+            waitpid(pids[k], &st, 0);
+            assert_true(WIFSIGNALED(st));
+        }
+        uint64_t rec[2];
+        uint64_t acked[4096][2];
+        size_t nacked = 0;
+        while (read(fds[0], rec, sizeof(rec)) == sizeof(rec))
+            if (nacked < 4096) {
+                acked[nacked][0] = rec[0];
+                acked[nacked][1] = rec[1];
+                nacked++;
+            }
+        close(fds[0]);
+        assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+        size_t cut;
+        assert_st_ok(st_audit_log_repair(log, &cut, &err), &err);
+        st_audit_log_close(log);
+        st_audit_report rep;
+        assert_st_ok(st_audit_verify(dir, NULL, &rep, &err), &err);
+        /* every acknowledged entry is at its index with its content */
+        uint8_t(*leaves)[32];
+        uint64_t n;
+        assert_st_ok(st_audit_leaf_hashes(dir, &leaves, &n, &err), &err);
+        free(leaves);
+        for (size_t a = 0; a < nacked; a++) {
+            assert_true(acked[a][0] < n);
+            total_acked++;
+        }
+        struct find f = {acked, nacked, 0, iter};
+        assert_st_ok(st_audit_read(dir, find_acked, &f, &err), &err);
+        assert_int_equal(f.found, nacked);
+    }
+    print_message("%llu acknowledged appends across 60 kills\n",
+                  (unsigned long long)total_acked);
+    assert_true(total_acked > 100);
+    rm_log_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +696,8 @@ int main(void)
         cmocka_unit_test(
             test_verify_names_edited_removed_reordered_truncated_entry),
         cmocka_unit_test(test_stale_state_cache_is_rebuilt_from_the_log),
+        cmocka_unit_test(test_kill9_loses_only_unacknowledged_entries),
+        cmocka_unit_test(test_workspace_append_lands_in_the_audit_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
