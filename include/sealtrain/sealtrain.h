@@ -7,6 +7,7 @@
 #define SEALTRAIN_SEALTRAIN_H
 
 #include "sealtrain/attest.h"
+#include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/bytes.h"
