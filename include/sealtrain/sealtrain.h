@@ -8,7 +8,9 @@
 
 #include "sealtrain/age.h"
 #include "sealtrain/attest.h"
+#include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
+#include "sealtrain/broker.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
@@ -17,7 +19,9 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
+#include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/train.h"
 #include "sealtrain/workspace.h"
 
 #ifdef __cplusplus
