@@ -10,6 +10,7 @@
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
+#include "sealtrain/broker.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
@@ -20,6 +21,7 @@
 #include "sealtrain/log.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/train.h"
 #include "sealtrain/workspace.h"
 
 #ifdef __cplusplus
