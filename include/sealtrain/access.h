@@ -48,7 +48,9 @@ const char *st_access_role_name(unsigned i);
 /* The bit of a role name, 0 if unknown. */
 unsigned st_access_role_parse(const char *name);
 
-/* Every action the library checks (NULL-terminated). */
+/* Every action the library checks (NULL-terminated): the agreed list of
+ * INTERFACES.md plus "principal.read" (list/show principals) and
+ * "audit.repair" (cut a torn, unacknowledged last line). */
 extern const char *const st_access_actions[];
 /* 1 if `action` is one of them. */
 int st_access_action_valid(const char *action);

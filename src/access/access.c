@@ -100,6 +100,8 @@ static const struct rule {
     {"check", A | U, 0, NULL},
     {"cleanup", A, 0, NULL},
     {"principal.admin", A, 0, NULL},
+    {"principal.read", A | D | M | T | U, 0, NULL},
+    {"audit.repair", A, 0, NULL},
 };
 
 #undef A
@@ -108,32 +110,16 @@ static const struct rule {
 #undef T
 #undef U
 
-const char *const st_access_actions[] = {"init",
-                                         "key.create",
-                                         "key.rotate",
-                                         "key.retire",
-                                         "key.revoke",
-                                         "key.read",
-                                         "data.import",
-                                         "data.read",
-                                         "data.policy",
-                                         "data.rm",
-                                         "data.rewrap",
-                                         "job.submit",
-                                         "job.run",
-                                         "job.cancel",
-                                         "job.read",
-                                         "model.decrypt",
-                                         "model.share",
-                                         "model.rm",
-                                         "model.read",
-                                         "audit.read",
-                                         "audit.verify",
-                                         "audit.checkpoint",
-                                         "check",
-                                         "cleanup",
-                                         "principal.admin",
-                                         NULL};
+/* clang-format off */
+const char *const st_access_actions[] = {
+    "init", "key.create", "key.rotate", "key.retire", "key.revoke",
+    "key.read", "data.import", "data.read", "data.policy", "data.rm",
+    "data.rewrap", "job.submit", "job.run", "job.cancel", "job.read",
+    "model.decrypt", "model.share", "model.rm", "model.read", "audit.read",
+    "audit.verify", "audit.checkpoint", "check", "cleanup", "principal.admin",
+    "principal.read", "audit.repair",
+    NULL};
+/* clang-format on */
 
 static const struct rule *rule_of(const char *action)
 {

@@ -36,7 +36,9 @@ static const struct {
                   {"audit.checkpoint", "AU"},
                   {"check", "AU"},
                   {"cleanup", "A"},
-                  {"principal.admin", "A"}};
+                  {"principal.admin", "A"},
+                  {"principal.read", "ADMTU"},
+                  {"audit.repair", "A"}};
 
 static const char *const names[5] = {"root", "alice", "bob", "tom", "ursula"};
 static const char *const roles[5] = {"admin", "data-owner", "model-owner",
