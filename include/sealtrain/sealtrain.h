@@ -20,6 +20,7 @@
 #include "sealtrain/log.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/train.h"
 #include "sealtrain/workspace.h"
 
 #ifdef __cplusplus
