@@ -17,6 +17,7 @@
 #include "sealtrain/dsse.h"
 #include "sealtrain/err.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/sandbox.h"
