@@ -6,6 +6,7 @@
 #ifndef SEALTRAIN_SEALTRAIN_H
 #define SEALTRAIN_SEALTRAIN_H
 
+#include "sealtrain/access.h"
 #include "sealtrain/age.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
@@ -17,6 +18,7 @@
 #include "sealtrain/dsse.h"
 #include "sealtrain/err.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/sandbox.h"
