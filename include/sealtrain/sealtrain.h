@@ -6,14 +6,19 @@
 #ifndef SEALTRAIN_SEALTRAIN_H
 #define SEALTRAIN_SEALTRAIN_H
 
+#include "sealtrain/attest.h"
+#include "sealtrain/bech32.h"
 #include "sealtrain/bytes.h"
+#include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/err.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
+#include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/workspace.h"
 
 #ifdef __cplusplus
 extern "C" {

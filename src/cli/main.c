@@ -25,6 +25,7 @@ struct command {
 
 static const struct command commands[] = {
     {"version", st_cli_version, "print the version and build facts"},
+    {"init", st_cli_init, "create a workspace and its keyring"},
 };
 
 static void usage(FILE *out)

@@ -21,7 +21,8 @@ void st_err_clear(st_err *err)
     err->where[0] = '\0';
 }
 
-static void set_va(st_err *err, st_code code, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void
+set_va(st_err *err, st_code code, const char *fmt, va_list ap)
 {
     err->code = code;
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);

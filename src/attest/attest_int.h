@@ -1,0 +1,87 @@
+/*
+ * attest_int.h: the plug-in interface between the verifier framework
+ * (verify.c) and the per-TEE verifiers (sim.c, tpm_verify.c, snp.c, az.c,
+ * dcap*.c). Private to src/attest.
+ *
+ * A TEE verifier checks the cryptography of one piece of evidence and fills
+ * the normalised claims; it appends one trace entry per check. It returns
+ *   ST_OK       the evidence was parsed (checks may have failed: the trace
+ *               says so and the framework turns that into a failing verdict)
+ *   ST_E_INPUT  the evidence is malformed (err names the part and offset)
+ *   other       a system failure
+ * The framework then compares report data, applies the policy and sets the
+ * verdict. A verifier must never read the clock: use ctx->now.
+ */
+#ifndef ST_ATTEST_INT_H
+#define ST_ATTEST_INT_H
+
+#include "sealtrain/attest.h"
+#include "sealtrain/bytes.h"
+#include "sealtrain/err.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+typedef struct st_attest_ctx {
+    const st_evidence *ev;
+    const uint8_t *report_data; /* expected, or NULL */
+    const st_attest_refs *refs; /* never NULL (defaults filled in) */
+    const char *data_dir;       /* refs->data_dir or the built-in one */
+    int64_t now;
+    st_trace *trace;
+    st_claims *claims;
+} st_attest_ctx;
+
+typedef st_code (*st_attest_verify_fn)(st_attest_ctx *ctx, st_err *err);
+typedef st_code (*st_attest_show_fn)(const st_evidence *ev, json_t *out,
+                                     st_err *err);
+
+/* Per-TEE verifiers (one line each in verify.c's table). */
+st_code st_attest_sim_verify(st_attest_ctx *ctx, st_err *err);
+st_code st_attest_sim_show(const st_evidence *ev, json_t *out, st_err *err);
+st_code st_attest_tpm_verify(st_attest_ctx *ctx, st_err *err);
+st_code st_attest_tpm_show(const st_evidence *ev, json_t *out, st_err *err);
+st_code st_attest_snp_verify(st_attest_ctx *ctx, st_err *err);
+st_code st_attest_snp_show(const st_evidence *ev, json_t *out, st_err *err);
+st_code st_attest_az_verify(st_attest_ctx *ctx, st_err *err);
+st_code st_attest_az_show(const st_evidence *ev, json_t *out, st_err *err);
+
+/* Applies the policy (NULL: the built-in default) to the claims (policy.c). */
+void st_attest_policy_apply(const st_attest_policy *p, const st_claims *c,
+                            int report_data_given, int64_t now, st_trace *t);
+
+/* A required evidence part, or ST_E_INPUT "<tee> evidence: missing part
+ * \"name\"". */
+st_code st_attest_need_part(const st_evidence *ev, const char *name,
+                            const uint8_t **data, size_t *len, st_err *err);
+
+/* Helpers shared by the verifiers. */
+void st_attest_hex(const uint8_t *in, size_t n, char *out); /* 2n+1 */
+/* json object helpers that ignore allocation failure (claims are
+ * best-effort display; the trace is the source of truth) */
+void st_attest_json_hex(json_t *obj, const char *key, const uint8_t *b,
+                        size_t n);
+void st_attest_json_u64(json_t *obj, const char *key, uint64_t v);
+/* Sets claims->report_data from 64 bytes. */
+void st_attest_claim_report_data(st_claims *c, const uint8_t rd[64]);
+
+/* X.509 / keys (attest_x509.c) */
+X509 *st_attest_x509_parse(const uint8_t *der_or_pem, size_t len,
+                           const char *what, st_err *err);
+/* All certificates of a PEM bundle (or one DER cert) in order. */
+STACK_OF(X509) * st_attest_x509_parse_all(const uint8_t *data, size_t len,
+                                          const char *what, st_err *err);
+EVP_PKEY *st_attest_pubkey_parse(const uint8_t *data, size_t len,
+                                 const char *what, st_err *err);
+/* 1 if `cert` was signed by `issuer_key` (any algorithm incl. RSA-PSS). */
+int st_attest_x509_signed_by(X509 *cert, EVP_PKEY *issuer_key);
+/* ok when not_before <= now <= not_after; writes the window to `win`. */
+int st_attest_x509_valid_at(X509 *cert, int64_t now, char *win, size_t cap);
+/* SHA-256 of the DER, hex. */
+void st_attest_x509_fingerprint(X509 *cert, char out[65]);
+/* The CN of the subject, or "" */
+void st_attest_x509_cn(X509 *cert, char *out, size_t cap);
+/* ISO 8601 UTC for a unix time. */
+void st_attest_time_str(int64_t t, char out[32]);
+
+#endif
