@@ -146,7 +146,8 @@ st_code st_data_convert(const st_data_input *in, const st_data_schema *schema,
  *  16 u64 rows          24 u32 cols         28 u32 label kind (1 = class)
  *  32 u32 classes       36 u32 reserved (0)
  *  40 u64 features offset (64)  48 u64 labels offset  56 u64 names offset
- * then rows x cols float32 features (row-major), rows u32 labels, and
+ * then rows x cols float32 features (row-major), rows float32 labels
+ * (class indices 0..K-1, exact integers: the training engine's y), and
  * `classes` names, each a u32 length and its bytes. */
 #define ST_TENSOR_MAGIC "STTENSOR"
 #define ST_TENSOR_VERSION 1u
@@ -158,9 +159,9 @@ typedef struct st_tensor_view {
     uint64_t rows;
     uint32_t cols;
     uint32_t classes;
-    const float *features;  /* rows * cols, 4-byte aligned when the buffer is */
-    const uint32_t *labels; /* rows, each < classes */
-    const uint8_t *names;   /* the names section */
+    const float *features; /* rows * cols, 4-byte aligned when the buffer is */
+    const float *labels;   /* rows class indices, integers < classes */
+    const uint8_t *names;  /* the names section */
     size_t names_len;
 } st_tensor_view;
 

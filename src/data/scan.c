@@ -14,7 +14,8 @@
  *
  * Pass 2 (st_data_convert) reads the input again and streams the tensor
  * layout (readers.h, docs/formats.md) into a sink, computing its SHA-256.
- * Features go out row by row; labels (4 bytes a row) are held in secure
+ * Features go out row by row; labels (a float32 class index per row, the
+ * form the training engine takes) are held in secure
  * memory until the features are done. Any difference from pass 1 (rows,
  * a label not seen, an index out of range) fails: the file changed.
  */
@@ -416,7 +417,7 @@ st_code st_data_convert(const st_data_input *in, const st_data_schema *sc,
                         uint8_t plain_sha256[32], st_err *err)
 {
     st_rows *r = NULL;
-    uint32_t *labels = NULL;
+    float *labels = NULL; /* class indices as float32 (exact below 2^24) */
     float *dense = NULL;
     struct writer w = {sink, sctx, NULL, 0, 256u << 10, 0, st_sha256_new()};
     st_code rc = ST_OK;
@@ -433,7 +434,7 @@ st_code st_data_convert(const st_data_input *in, const st_data_schema *sc,
     st_rows_progress(r, &d0, &fsize);
     struct progress pr = {progress, pctx, fsize, 2 * fsize, 0};
     w.buf = st_secmem_alloc(w.cap, err);
-    labels = st_secmem_alloc((size_t)sc->rows * sizeof(uint32_t), err);
+    labels = st_secmem_alloc((size_t)sc->rows * sizeof(float), err);
     dense = st_secmem_alloc((size_t)sc->cols * sizeof(float), err);
     if (!w.buf || !labels || !dense) {
         rc = err ? err->code : ST_E_IO;
@@ -475,12 +476,14 @@ st_code st_data_convert(const st_data_input *in, const st_data_schema *sc,
                            (unsigned long long)sc->rows);
             break;
         }
-        if (label_lookup(sc, row.label, row.label_len, &labels[nrows])) {
+        uint32_t cls;
+        if (label_lookup(sc, row.label, row.label_len, &cls)) {
             rc = st_err_at(err, ST_E_INPUT, in->path, row.line, 0,
                            "the file changed during import: a label not "
                            "seen before");
             break;
         }
+        labels[nrows] = (float)cls;
         if (!row.index) {
             rc = w_put(&w, row.value, row.n * sizeof(float), err);
         } else {

@@ -69,7 +69,7 @@ st_code st_tensor_parse(const uint8_t *data, size_t len, st_tensor_view *v,
     v->cols = cols;
     v->classes = classes;
     v->features = (const float *)(data + foff);
-    v->labels = (const uint32_t *)(data + loff);
+    v->labels = (const float *)(data + loff);
     v->names = data + noff;
     v->names_len = len - noff;
     /* the names section: exactly `classes` length-prefixed names */
@@ -86,13 +86,13 @@ st_code st_tensor_parse(const uint8_t *data, size_t len, st_tensor_view *v,
                           "tensor: %zu bytes after the class names",
                           st_reader_left(&rd));
     for (uint64_t i = 0; i < rows; i++) {
-        uint32_t l;
+        float l;
         memcpy(&l, data + loff + 4 * i, 4);
-        if (l >= classes)
+        if (!(l >= 0.0f && l < (float)classes && l == (float)(uint32_t)l))
             return st_err_set(err, ST_E_INPUT,
-                              "tensor: row %llu has label %u, expected "
-                              "below %u",
-                              (unsigned long long)i, l, classes);
+                              "tensor: row %llu has label %g, expected an "
+                              "integer below %u",
+                              (unsigned long long)i, (double)l, classes);
     }
     for (uint64_t i = 0; i < rows * cols; i++) {
         float f;

@@ -545,10 +545,13 @@ static void test_tensor_parse_rejects_inconsistent_headers(void **state)
     }
     assert_int_equal(st_tensor_parse(b.data, b.len - 1, &v, &e), ST_E_INPUT);
     /* a label beyond the classes, a NaN feature */
-    b.data[64 + 8] = 9;
+    float nine = 9.0f, half = 0.5f, zero = 0.0f;
+    memcpy(b.data + 64 + 8, &nine, 4);
     assert_int_equal(st_tensor_parse(b.data, b.len, &v, &e), ST_E_INPUT);
     assert_msg(&e, "label 9");
-    b.data[64 + 8] = 0;
+    memcpy(b.data + 64 + 8, &half, 4);
+    assert_int_equal(st_tensor_parse(b.data, b.len, &v, &e), ST_E_INPUT);
+    memcpy(b.data + 64 + 8, &zero, 4);
     const float nanf_ = NAN;
     memcpy(b.data + 64, &nanf_, 4);
     assert_int_equal(st_tensor_parse(b.data, b.len, &v, &e), ST_E_INPUT);
