@@ -7,17 +7,21 @@
 #define SEALTRAIN_SEALTRAIN_H
 
 #include "sealtrain/attest.h"
+#include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
+#include "sealtrain/broker.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/err.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/train.h"
 #include "sealtrain/workspace.h"
 
 #ifdef __cplusplus
