@@ -6,6 +6,7 @@
 #ifndef SEALTRAIN_SEALTRAIN_H
 #define SEALTRAIN_SEALTRAIN_H
 
+#include "sealtrain/access.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
