@@ -21,6 +21,7 @@
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
+#include "sealtrain/readers.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"
