@@ -17,6 +17,7 @@
 #include "sealtrain/err.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
+#include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
