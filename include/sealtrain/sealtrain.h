@@ -7,6 +7,7 @@
 #define SEALTRAIN_SEALTRAIN_H
 
 #include "sealtrain/access.h"
+#include "sealtrain/age.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
@@ -21,6 +22,7 @@
 #include "sealtrain/json.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
+#include "sealtrain/readers.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"
