@@ -6,6 +6,8 @@
 #ifndef SEALTRAIN_SEALTRAIN_H
 #define SEALTRAIN_SEALTRAIN_H
 
+#include "sealtrain/access.h"
+#include "sealtrain/age.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
@@ -19,6 +21,7 @@
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
+#include "sealtrain/readers.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"
