@@ -28,6 +28,7 @@ static const struct command commands[] = {
     {"init", st_cli_init, "create a workspace and its keyring"},
     {"key", st_cli_key, "manage key encryption keys (KEKs)"},
     {"identity", st_cli_identity, "create age + Ed25519 identity files"},
+    {"doctor", st_cli_doctor, "check this machine's security features"},
     {"age", st_cli_age, "age v1 files: keygen, encrypt, decrypt, inspect"},
 };
 
