@@ -26,6 +26,8 @@ struct command {
 static const struct command commands[] = {
     {"version", st_cli_version, "print the version and build facts"},
     {"init", st_cli_init, "create a workspace and its keyring"},
+    {"principal", st_cli_principal_cmd, "principals, roles and grants"},
+    {"audit", st_cli_audit, "show, verify, checkpoint and prove the audit log"},
 };
 
 static void usage(FILE *out)
