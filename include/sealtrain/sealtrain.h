@@ -7,6 +7,7 @@
 #define SEALTRAIN_SEALTRAIN_H
 
 #include "sealtrain/access.h"
+#include "sealtrain/age.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
@@ -19,7 +20,9 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
+#include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
+#include "sealtrain/readers.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"
