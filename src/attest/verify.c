@@ -25,6 +25,8 @@ struct backend {
 static const struct backend backends[] = {
     {ST_TEE_SIM, st_attest_sim_verify, st_attest_sim_show},
     /* tdx, sgx: src/attest/dcap*.c */
+    {ST_TEE_TDX, st_attest_tdx_verify, st_attest_tdx_show},
+    {ST_TEE_SGX, st_attest_sgx_verify, st_attest_sgx_show},
 };
 
 static const struct backend *find_backend(st_tee tee)
