@@ -24,6 +24,7 @@ struct backend {
 /* One line per TEE verifier. */
 static const struct backend backends[] = {
     {ST_TEE_SIM, st_attest_sim_verify, st_attest_sim_show},
+    {ST_TEE_SNP, st_attest_snp_verify, st_attest_snp_show},
     /* tdx, sgx: src/attest/dcap*.c */
 };
 
