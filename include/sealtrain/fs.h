@@ -44,6 +44,10 @@ st_code st_fs_read_all(const char *path, size_t max, unsigned char **out,
 /* Writes all of `len` bytes to fd, retrying on EINTR/short writes. */
 st_code st_fs_write_fd(int fd, const void *data, size_t len, const char *what,
                        st_err *err);
+/* The same with pwrite(2) at offset `off` (the file offset is untouched). */
+st_code st_fs_write_fd_at(int fd, const void *data, size_t len,
+                          unsigned long long off, const char *what,
+                          st_err *err);
 
 /* Creates a directory with mode 0700 (no error if it exists and is 0700
  * or stricter). */

@@ -7,6 +7,9 @@
 #define SEALTRAIN_SEALTRAIN_H
 
 #include "sealtrain/attest.h"
+#include "sealtrain/audit.h"
+#include "sealtrain/bech32.h"
+#include "sealtrain/broker.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
@@ -15,7 +18,9 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
+#include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/train.h"
 #include "sealtrain/workspace.h"
 
 #ifdef __cplusplus

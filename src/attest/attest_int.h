@@ -45,6 +45,10 @@ st_code st_attest_snp_verify(st_attest_ctx *ctx, st_err *err);
 st_code st_attest_snp_show(const st_evidence *ev, json_t *out, st_err *err);
 st_code st_attest_az_verify(st_attest_ctx *ctx, st_err *err);
 st_code st_attest_az_show(const st_evidence *ev, json_t *out, st_err *err);
+st_code st_attest_tdx_verify(st_attest_ctx *ctx, st_err *err);
+st_code st_attest_tdx_show(const st_evidence *ev, json_t *out, st_err *err);
+st_code st_attest_sgx_verify(st_attest_ctx *ctx, st_err *err);
+st_code st_attest_sgx_show(const st_evidence *ev, json_t *out, st_err *err);
 
 /* Applies the policy (NULL: the built-in default) to the claims (policy.c). */
 void st_attest_policy_apply(const st_attest_policy *p, const st_claims *c,

@@ -28,6 +28,8 @@ static const struct backend backends[] = {
     {ST_TEE_SNP, st_attest_snp_verify, st_attest_snp_show},
     {ST_TEE_AZ_SNP_VTPM, st_attest_az_verify, st_attest_az_show},
     /* tdx, sgx: src/attest/dcap*.c */
+    {ST_TEE_TDX, st_attest_tdx_verify, st_attest_tdx_show},
+    {ST_TEE_SGX, st_attest_sgx_verify, st_attest_sgx_show},
 };
 
 static const struct backend *find_backend(st_tee tee)

@@ -88,6 +88,25 @@ st_code st_fs_write_fd(int fd, const void *data, size_t len, const char *what,
     return ST_OK;
 }
 
+st_code st_fs_write_fd_at(int fd, const void *data, size_t len,
+                          unsigned long long off, const char *what,
+                          st_err *err)
+{
+    const unsigned char *p = data;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return st_err_errno(err, ST_E_IO, errno, "write %s", what);
+        }
+        p += n;
+        off += (unsigned long long)n;
+        len -= (size_t)n;
+    }
+    return ST_OK;
+}
+
 st_code st_atomic_write(st_atomic_file *f, const void *data, size_t len,
                         st_err *err)
 {

@@ -201,8 +201,11 @@ void *st_secmem_alloc(size_t len, st_err *err)
         munmap(map, total);
         return NULL;
     }
-    /* MADV_DONTDUMP again: a MAP_FIXED replacement drops earlier advice */
+    /* MADV_DONTDUMP again: a MAP_FIXED replacement drops earlier advice.
+     * MADV_DONTFORK: a forked child (the sandboxed enclave runtime) gets no
+     * copy of the caller's secrets, not even a shared mapping. */
     madvise(map + ps, body, MADV_DONTDUMP);
+    madvise(map, total, MADV_DONTFORK);
     struct region *r = (struct region *)(map + ps);
     r->magic = REGION_MAGIC;
     r->map = map;

@@ -1,0 +1,221 @@
+/*
+ * sealtrain/audit.h: the tamper-evident audit log.
+ *
+ * Every security-relevant event is one leaf: a JSON object on one line of
+ * <workspace>/audit/log.jsonl. The leaves form an RFC 9162 (RFC 6962) Merkle
+ * tree over SHA-256 (section 2.1.1: leaf hash = H(0x00 || entry bytes),
+ * node hash = H(0x01 || left || right)); each entry also names the leaf hash
+ * of the one before it ("prev") and its own index ("seq"), so that an
+ * edited, removed or reordered entry is pinpointed, not just detected.
+ * Checkpoints are C2SP tlog-checkpoint notes signed as C2SP signed-notes
+ * with the log's Ed25519 key; `st_audit_verifier_key` prints that key in
+ * the signed-note verifier-key format so third-party note verifiers (Go's
+ * golang.org/x/mod/sumdb/note, sigsum, ...) accept our checkpoints.
+ *
+ * Appends are durable when st_audit_append returns: the entry is written
+ * and fdatasync'ed. Concurrent appenders (threads of one process) share one
+ * write + fdatasync (group commit); processes serialise on flock(2) and
+ * fsync outside the lock, so the filesystem merges their flushes too.
+ * A crash loses at most entries that were never acknowledged; a torn last
+ * line (never acknowledged) is cut off by an explicit, audited repair.
+ *
+ * The audit module never removes or rewrites an acknowledged entry, and
+ * never writes a secret into an entry (callers pass digests, not data).
+ */
+#ifndef SEALTRAIN_AUDIT_H
+#define SEALTRAIN_AUDIT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sealtrain/bytes.h"
+#include "sealtrain/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct st_workspace st_workspace;
+
+typedef struct st_audit_event {
+    const char *category; /* "access" "operation" "security" "attestation"
+                             "key-release" "enclave" "compliance" */
+    const char *actor;    /* principal name or "system" */
+    const char *action;   /* e.g. "data.import", "key.rotate" */
+    const char *resource; /* e.g. "dataset:digits" */
+    const char *outcome;  /* "success" "failure" "denied" */
+    const char *reason;   /* free text, never a secret; may be NULL */
+    json_t *details;      /* optional, borrowed: digests, claims */
+} st_audit_event;
+
+/* Appends one event to the workspace's log; durable when it returns. */
+st_code st_audit_append(st_workspace *ws, const st_audit_event *ev,
+                        st_err *err);
+
+/* 1 if `category` / `outcome` is one of the names above. */
+int st_audit_category_valid(const char *category);
+int st_audit_outcome_valid(const char *outcome);
+
+/* ---- a log in a directory (the workspace's is <ws>/audit) ---- */
+
+typedef struct st_audit_log st_audit_log;
+
+/* Opens (creating on first use: log file, Ed25519 log key, origin) the log
+ * kept in `dir`. One handle per directory is shared by all threads of a
+ * process; st_audit_log_open returns that shared handle. */
+st_code st_audit_log_open(const char *dir, st_audit_log **out, st_err *err);
+/* Drops the reference; the last one closes. Accepts NULL. */
+void st_audit_log_close(st_audit_log *log);
+/* Appends; *index (may be NULL) receives the entry's index. Thread-safe. */
+st_code st_audit_log_append(st_audit_log *log, const st_audit_event *ev,
+                            uint64_t *index, st_err *err);
+/* Current tree size and root hash (catches up with other processes). */
+st_code st_audit_log_head(st_audit_log *log, uint64_t *size, uint8_t root[32],
+                          st_err *err);
+/* Cuts off a torn (never acknowledged) last line and records the repair
+ * as a "security" entry. *cut receives the number of bytes removed (0 when
+ * the log was intact). */
+st_code st_audit_log_repair(st_audit_log *log, size_t *cut, st_err *err);
+const char *st_audit_log_dir(const st_audit_log *log);
+/* The log's name (signed-note key name and checkpoint origin). */
+const char *st_audit_log_origin(const st_audit_log *log);
+
+/* Signs a checkpoint of the current tree and stores it as
+ * checkpoints/<size>.note; the note text goes to *note (malloc'ed). */
+st_code st_audit_checkpoint(st_audit_log *log, char **note, st_err *err);
+/* The newest stored checkpoint (NULL note and size 0 when none). */
+st_code st_audit_latest_checkpoint(const char *dir, char **note, uint64_t *size,
+                                   st_err *err);
+/* The log's verifier key "<name>+<hex keyhash>+<base64(0x01||pub)>". */
+st_code st_audit_verifier_key(const char *dir, char **vkey, st_err *err);
+
+/* ---- parsed entries ---- */
+
+typedef struct st_audit_view {
+    const char *p;
+    size_t len;
+} st_audit_view;
+
+/* A view of one entry's fields. Strings are the raw JSON string bodies
+ * (still escaped); `details` spans the whole JSON value, or len 0. */
+typedef struct st_audit_entry {
+    uint64_t seq;
+    uint8_t prev[32];
+    st_audit_view time, category, actor, action, resource, outcome, reason,
+        details;
+} st_audit_entry;
+
+/* Strictly parses one entry line (without its '\n'): a JSON object with
+ * exactly the keys v(1), seq, time, category, actor, action, resource,
+ * outcome, prev and optionally reason and details, no duplicates, valid
+ * JSON throughout (nesting depth <= 32), valid UTF-8, known category and
+ * outcome, RFC 3339 UTC time, 64-hex prev. Errors name the column. */
+st_code st_audit_entry_parse(const char *line, size_t len, st_audit_entry *out,
+                             st_err *err);
+
+/* ---- verification ---- */
+
+typedef struct st_audit_problem {
+    uint64_t index; /* the entry (or checkpoint size) concerned */
+    char kind[24];  /* "torn" "malformed" "modified" "removed" "reordered"
+                       "truncated" "checkpoint" */
+    char msg[256];
+} st_audit_problem;
+
+typedef struct st_audit_report {
+    uint64_t entries;     /* complete lines in the log */
+    uint64_t checkpoints; /* checkpoints whose signature verified */
+    uint64_t last_checkpoint_size;
+    long long last_checkpoint_time; /* unix seconds, 0 if none */
+    uint8_t root[32];               /* root of the whole log */
+    size_t nproblems;               /* total found */
+    st_audit_problem problems[16];  /* the first 16 */
+} st_audit_report;
+
+/* Recomputes the tree over every entry of the log in `dir`, checks each
+ * entry's syntax, seq and prev links, each checkpoint's signature under
+ * `vkey` (NULL: the log's own verifier key file) and that its root equals
+ * the tree at its size. ST_OK when the log is intact, ST_E_DENIED naming the
+ * first problem (all of them are in *rep). */
+st_code st_audit_verify(const char *dir, const char *vkey, st_audit_report *rep,
+                        st_err *err);
+
+/* Reads the log's entries one by one (complete lines only). The callback
+ * returns 0 to go on, non-zero to stop. */
+typedef int (*st_audit_visit_fn)(void *ctx, uint64_t index, const char *line,
+                                 size_t len);
+st_code st_audit_read(const char *dir, st_audit_visit_fn fn, void *ctx,
+                      st_err *err);
+
+/* ---- Merkle tree (RFC 9162 section 2.1) ---- */
+
+void st_audit_leaf_hash(const void *entry, size_t len, uint8_t out[32]);
+void st_audit_node_hash(const uint8_t left[32], const uint8_t right[32],
+                        uint8_t out[32]);
+/* MTH of n leaf hashes (RFC 9162 2.1.1); the empty tree is SHA-256(""). */
+void st_audit_tree_root(const uint8_t (*leaves)[32], uint64_t n,
+                        uint8_t out[32]);
+/* PATH(m, D[n]) (2.1.3.1) and PROOF(m, D[n]) (2.1.4.1); *proof is
+ * malloc'ed, *len hashes. */
+st_code st_audit_inclusion_proof(const uint8_t (*leaves)[32], uint64_t n,
+                                 uint64_t m, uint8_t (**proof)[32], size_t *len,
+                                 st_err *err);
+st_code st_audit_consistency_proof(const uint8_t (*leaves)[32], uint64_t n,
+                                   uint64_t m, uint8_t (**proof)[32],
+                                   size_t *len, st_err *err);
+/* Verifiers (2.1.3.2, 2.1.4.2): ST_OK or ST_E_DENIED with the reason. */
+st_code st_audit_verify_inclusion(uint64_t index, uint64_t size,
+                                  const uint8_t leaf[32],
+                                  const uint8_t (*proof)[32], size_t len,
+                                  const uint8_t root[32], st_err *err);
+st_code st_audit_verify_consistency(uint64_t size1, uint64_t size2,
+                                    const uint8_t root1[32],
+                                    const uint8_t root2[32],
+                                    const uint8_t (*proof)[32], size_t len,
+                                    st_err *err);
+
+/* Proofs as JSON documents, the form `audit prove` / `audit consistency`
+ * print and `audit check-proof` reads:
+ *   {"type":"inclusion","index":N,"tree_size":S,"leaf_hash":B64,
+ *    "root_hash":B64,"proof":[B64...],"checkpoint":"<signed note>"}
+ *   {"type":"consistency","size1":M,"size2":N,"root1":B64,"root2":B64,
+ *    "proof":[B64...],"checkpoint":"<signed note>"}
+ * st_audit_proof_check parses one strictly and verifies it; with `vkey`
+ * it also verifies the embedded checkpoint and that its size and root are
+ * the ones the proof is for. */
+st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
+                             char *what, size_t whatcap, st_err *err);
+
+/* ---- signed notes (C2SP signed-note) and checkpoints (C2SP
+ * tlog-checkpoint) ---- */
+
+/* Signs `text` (must end in '\n', no blank line) with key `name`; *note
+ * is malloc'ed: text, blank line, "— name base64(keyhash||sig)\n". */
+st_code st_audit_note_sign(const char *name, const uint8_t seed[32],
+                           const char *text, char **note, st_err *err);
+/* "<name>+<8 hex>+<base64(0x01||pub)>", malloc'ed. */
+char *st_audit_note_vkey(const char *name, const uint8_t pub[32]);
+/* Parses a verifier key; *name is malloc'ed. */
+st_code st_audit_note_vkey_parse(const char *vkey, char **name, uint8_t pub[32],
+                                 st_err *err);
+/* Verifies that `note` carries a valid signature by `vkey`; *textlen
+ * receives the length of the signed text (a prefix of note). */
+st_code st_audit_note_open(const char *note, size_t len, const char *vkey,
+                           size_t *textlen, st_err *err);
+
+typedef struct st_audit_checkpoint_body {
+    char origin[256];
+    uint64_t size;
+    uint8_t root[32];
+    long long time; /* from our "time <unix>" extension line, 0 if absent */
+} st_audit_checkpoint_body;
+
+/* Parses checkpoint text (the signed part of the note). */
+st_code st_audit_checkpoint_parse(const char *text, size_t len,
+                                  st_audit_checkpoint_body *out, st_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,594 @@
+/*
+ * verify.c: reading and verifying an audit directory: every entry's syntax,
+ * its seq (index) and prev (hash of the entry before), the RFC 9162 tree
+ * over all entries, every stored checkpoint's signed-note signature and
+ * that its root equals the tree at its size; plus proof documents.
+ *
+ * What each check pins down: a changed entry breaks the next entry's prev
+ * link (so the changed index is named) and the root of every later
+ * checkpoint; a removed or reordered entry breaks the seq run; a truncated
+ * log is shorter than a signed checkpoint; a torn last line is an append
+ * that was never acknowledged. An attacker who rewrites the whole tail
+ * after the last checkpoint is caught only by a later checkpoint or by a
+ * third party holding one: that is why `check` wants recent checkpoints.
+ *
+ * Verification only reads; it never repairs (see st_audit_log_repair).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit/audit_int.h"
+#include "sealtrain/bytes.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/json.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+st_code st_audit_checkpoint_list(const char *dir, uint64_t **sizes, size_t *n,
+                                 st_err *err)
+{
+    char cdir[PATH_MAX];
+    *sizes = NULL;
+    *n = 0;
+    if (st_fs_join(cdir, sizeof(cdir), dir, ST_AUDIT_CP_DIR, err))
+        return err ? err->code : ST_E_INTERNAL;
+    DIR *d = opendir(cdir);
+    if (!d) {
+        if (errno == ENOENT)
+            return ST_OK;
+        return st_err_errno(err, ST_E_IO, errno, "listing %s", cdir);
+    }
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *nm = e->d_name;
+        size_t l = strlen(nm);
+        if (l != 25 || strcmp(nm + 20, ".note") != 0)
+            continue;
+        uint64_t v = 0;
+        int ok = 1;
+        for (size_t i = 0; i < 20; i++) {
+            if (nm[i] < '0' || nm[i] > '9')
+                ok = 0;
+            else
+                v = v * 10 + (uint64_t)(nm[i] - '0');
+        }
+        if (!ok)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint64_t *s2 = realloc(*sizes, cap * sizeof(uint64_t));
+            if (!s2) {
+                closedir(d);
+                free(*sizes);
+                *sizes = NULL;
+                return st_err_set(err, ST_E_IO, "out of memory");
+            }
+            *sizes = s2;
+        }
+        (*sizes)[(*n)++] = v;
+    }
+    closedir(d);
+    if (*n)
+        qsort(*sizes, *n, sizeof(uint64_t), cmp_u64);
+    return ST_OK;
+}
+
+st_code st_audit_checkpoint_read(const char *dir, uint64_t size, char **note,
+                                 size_t *len, st_err *err)
+{
+    char name[64], path[PATH_MAX];
+    snprintf(name, sizeof(name), ST_AUDIT_CP_DIR "/%020llu.note",
+             (unsigned long long)size);
+    if (st_fs_join(path, sizeof(path), dir, name, err))
+        return err ? err->code : ST_E_INTERNAL;
+    unsigned char *b;
+    if (st_fs_read_all(path, 1 << 20, &b, len, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    *note = (char *)b;
+    return ST_OK;
+}
+
+st_code st_audit_latest_checkpoint(const char *dir, char **note, uint64_t *size,
+                                   st_err *err)
+{
+    uint64_t *sizes;
+    size_t n, len;
+    *note = NULL;
+    *size = 0;
+    if (st_audit_checkpoint_list(dir, &sizes, &n, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    st_code rc = ST_OK;
+    if (n) {
+        *size = sizes[n - 1];
+        rc = st_audit_checkpoint_read(dir, sizes[n - 1], note, &len, err);
+    }
+    free(sizes);
+    return rc;
+}
+
+st_code st_audit_verifier_key(const char *dir, char **vkey, st_err *err)
+{
+    char path[PATH_MAX];
+    unsigned char *b;
+    size_t len;
+    if (st_fs_join(path, sizeof(path), dir, ST_AUDIT_VKEY_FILE, err))
+        return err ? err->code : ST_E_INTERNAL;
+    if (st_fs_read_all(path, 4096, &b, &len, err) != ST_OK)
+        return st_err_prefix(err, "the audit log's verifier key");
+    while (len && (b[len - 1] == '\n' || b[len - 1] == '\r'))
+        b[--len] = 0;
+    *vkey = (char *)b;
+    return ST_OK;
+}
+
+/* The log file mapped read-only (NULL data for an empty file). */
+typedef struct mapped {
+    const char *data;
+    size_t len;
+} mapped;
+
+static st_code map_log(const char *dir, mapped *m, st_err *err)
+{
+    char path[PATH_MAX];
+    m->data = NULL;
+    m->len = 0;
+    if (st_fs_join(path, sizeof(path), dir, ST_AUDIT_LOG_FILE, err))
+        return err ? err->code : ST_E_INTERNAL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return ST_OK;
+        return st_err_errno(err, ST_E_IO, errno, "opening %s", path);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return st_err_errno(err, ST_E_IO, errno, "reading %s", path);
+    }
+    if (st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            close(fd);
+            return st_err_errno(err, ST_E_IO, errno, "mapping %s", path);
+        }
+        madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
+        m->data = p;
+        m->len = (size_t)st.st_size;
+    }
+    close(fd);
+    return ST_OK;
+}
+
+static void unmap_log(mapped *m)
+{
+    if (m->data)
+        munmap((void *)m->data, m->len);
+}
+
+st_code st_audit_read(const char *dir, st_audit_visit_fn fn, void *ctx,
+                      st_err *err)
+{
+    mapped m;
+    if (map_log(dir, &m, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    size_t off = 0;
+    uint64_t i = 0;
+    while (off < m.len) {
+        const char *nl = memchr(m.data + off, '\n', m.len - off);
+        if (!nl)
+            break; /* a torn tail is not an entry */
+        size_t l = (size_t)(nl - (m.data + off));
+        if (fn(ctx, i++, m.data + off, l))
+            break;
+        off += l + 1;
+    }
+    unmap_log(&m);
+    return ST_OK;
+}
+
+st_code st_audit_leaf_hashes(const char *dir, uint8_t (**leaves)[32],
+                             uint64_t *n, st_err *err)
+{
+    mapped m;
+    *leaves = NULL;
+    *n = 0;
+    if (map_log(dir, &m, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    size_t lines = 0;
+    for (size_t off = 0; off < m.len; off++)
+        lines += m.data[off] == '\n';
+    st_audit_hasher *h = st_audit_hasher_new();
+    uint8_t(*l)[32] = malloc((lines ? lines : 1) * 32);
+    if (!l || !h) {
+        free(l);
+        st_audit_hasher_free(h);
+        unmap_log(&m);
+        return st_err_set(err, ST_E_IO, "audit log: out of memory");
+    }
+    size_t off = 0, i = 0;
+    while (i < lines) {
+        const char *nl = memchr(m.data + off, '\n', m.len - off);
+        size_t len = (size_t)(nl - (m.data + off));
+        st_audit_hasher_leaf(h, m.data + off, len, l[i++]);
+        off += len + 1;
+    }
+    st_audit_hasher_free(h);
+    unmap_log(&m);
+    *leaves = l;
+    *n = lines;
+    return ST_OK;
+}
+
+/* ---- verification ---- */
+
+typedef struct cp_info {
+    uint64_t size;
+    uint8_t root[32];
+    long long time;
+} cp_info;
+
+static void problem(st_audit_report *rep, uint64_t index, const char *kind,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void problem(st_audit_report *rep, uint64_t index, const char *kind,
+                    const char *fmt, ...)
+{
+    if (rep->nproblems < sizeof(rep->problems) / sizeof(rep->problems[0])) {
+        st_audit_problem *p = &rep->problems[rep->nproblems];
+        p->index = index;
+        snprintf(p->kind, sizeof(p->kind), "%s", kind);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
+        va_end(ap);
+    }
+    rep->nproblems++;
+}
+
+static st_code load_checkpoints(const char *dir, const char *vkey,
+                                const char *name, st_audit_report *rep,
+                                cp_info **out, size_t *nout, st_err *err)
+{
+    uint64_t *sizes;
+    size_t n;
+    *out = NULL;
+    *nout = 0;
+    if (st_audit_checkpoint_list(dir, &sizes, &n, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    cp_info *cps = calloc(n ? n : 1, sizeof(cp_info));
+    if (!cps) {
+        free(sizes);
+        return st_err_set(err, ST_E_IO, "out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *note = NULL;
+        size_t len = 0, tlen = 0;
+        st_err e;
+        st_audit_checkpoint_body body;
+        if (st_audit_checkpoint_read(dir, sizes[i], &note, &len, &e) != ST_OK ||
+            st_audit_note_open(note, len, vkey, &tlen, &e) != ST_OK ||
+            st_audit_checkpoint_parse(note, tlen, &body, &e) != ST_OK) {
+            problem(rep, sizes[i], "checkpoint", "checkpoint %llu: %s",
+                    (unsigned long long)sizes[i], e.msg);
+        } else if (strcmp(body.origin, name) != 0) {
+            problem(rep, sizes[i], "checkpoint",
+                    "checkpoint %llu: origin \"%s\" is not this log (%s)",
+                    (unsigned long long)sizes[i], body.origin, name);
+        } else if (body.size != sizes[i]) {
+            problem(rep, sizes[i], "checkpoint",
+                    "checkpoint file %llu holds a checkpoint of size %llu",
+                    (unsigned long long)sizes[i],
+                    (unsigned long long)body.size);
+        } else {
+            cps[k].size = body.size;
+            memcpy(cps[k].root, body.root, 32);
+            cps[k].time = body.time;
+            k++;
+            rep->checkpoints++;
+            rep->last_checkpoint_size = body.size;
+            rep->last_checkpoint_time = body.time;
+        }
+        free(note);
+    }
+    free(sizes);
+    *out = cps;
+    *nout = k;
+    return ST_OK;
+}
+
+st_code st_audit_verify(const char *dir, const char *vkey, st_audit_report *rep,
+                        st_err *err)
+{
+    memset(rep, 0, sizeof(*rep));
+    char *own = NULL, *name = NULL;
+    uint8_t pub[32];
+    if (!vkey) {
+        if (st_audit_verifier_key(dir, &own, err) != ST_OK)
+            return err ? err->code : ST_E_IO;
+        vkey = own;
+    }
+    cp_info *cps = NULL;
+    size_t ncp = 0, ci = 0;
+    mapped m = {0};
+    st_audit_hasher *h = NULL;
+    st_code rc = st_audit_note_vkey_parse(vkey, &name, pub, err);
+    if (rc == ST_OK)
+        rc = load_checkpoints(dir, vkey, name, rep, &cps, &ncp, err);
+    if (rc == ST_OK)
+        rc = map_log(dir, &m, err);
+    if (rc != ST_OK)
+        goto out;
+    h = st_audit_hasher_new();
+    st_audit_frontier *fr = calloc(1, sizeof(*fr));
+    if (!h || !fr) {
+        free(fr);
+        rc = st_err_set(err, ST_E_IO, "out of memory");
+        goto out;
+    }
+    uint8_t last[32] = {0}, root[32];
+    uint64_t expect = 0;
+    int chain_ok = 1; /* the previous entry parsed and was in sequence */
+    size_t off = 0;
+    for (; ci < ncp && cps[ci].size == 0; ci++) {
+        st_audit_frontier_root(fr, h, root);
+        if (memcmp(root, cps[ci].root, 32))
+            problem(rep, 0, "checkpoint",
+                    "checkpoint 0: root is not the empty tree's");
+    }
+    while (off < m.len) {
+        const char *line = m.data + off;
+        const char *nl = memchr(line, '\n', m.len - off);
+        uint64_t i = fr->size;
+        if (!nl) {
+            problem(rep, i, "torn",
+                    "entry %llu is incomplete (%zu bytes without a newline): "
+                    "an append that was never acknowledged; `sealtrain audit "
+                    "repair` cuts it off",
+                    (unsigned long long)i, m.len - off);
+            break;
+        }
+        size_t len = (size_t)(nl - line);
+        st_audit_entry e;
+        st_err pe;
+        int cur_ok = 0;
+        if (st_audit_entry_parse(line, len, &e, &pe) != ST_OK) {
+            problem(rep, i, "malformed", "entry %llu is malformed: %s",
+                    (unsigned long long)i, pe.msg);
+        } else if (e.seq > expect) {
+            problem(rep, i, "removed",
+                    "entries %llu to %llu are missing: line %llu holds entry "
+                    "%llu",
+                    (unsigned long long)expect, (unsigned long long)e.seq - 1,
+                    (unsigned long long)i + 1, (unsigned long long)e.seq);
+            expect = e.seq + 1;
+        } else if (e.seq < expect) {
+            problem(rep, i, "reordered",
+                    "line %llu holds entry %llu where entry %llu belongs: "
+                    "entries were reordered or duplicated",
+                    (unsigned long long)i + 1, (unsigned long long)e.seq,
+                    (unsigned long long)expect);
+            expect = e.seq + 1;
+        } else {
+            expect++;
+            cur_ok = 1;
+            if (chain_ok && memcmp(e.prev, last, 32) != 0) {
+                if (i == 0)
+                    problem(rep, 0, "modified",
+                            "entry 0 does not start the chain (prev is not "
+                            "zero)");
+                else
+                    problem(rep, i - 1, "modified",
+                            "entry %llu was modified: its hash no longer "
+                            "matches the prev link of entry %llu",
+                            (unsigned long long)i - 1, (unsigned long long)i);
+            }
+        }
+        chain_ok = cur_ok;
+        st_audit_hasher_leaf(h, line, len, last);
+        st_audit_frontier_push(fr, h, last);
+        for (; ci < ncp && cps[ci].size == fr->size; ci++) {
+            st_audit_frontier_root(fr, h, root);
+            if (memcmp(root, cps[ci].root, 32))
+                problem(rep, fr->size - 1, "checkpoint",
+                        "checkpoint %llu does not match the log: an entry "
+                        "below %llu was changed (entry %llu if no earlier "
+                        "problem is listed)",
+                        (unsigned long long)cps[ci].size,
+                        (unsigned long long)cps[ci].size,
+                        (unsigned long long)cps[ci].size - 1);
+        }
+        off += len + 1;
+    }
+    for (; ci < ncp; ci++)
+        problem(rep, fr->size, "truncated",
+                "the log is truncated: checkpoint %llu was signed over %llu "
+                "entries but the log holds %llu",
+                (unsigned long long)cps[ci].size,
+                (unsigned long long)cps[ci].size, (unsigned long long)fr->size);
+    rep->entries = fr->size;
+    st_audit_frontier_root(fr, h, rep->root);
+    free(fr);
+    if (rep->nproblems)
+        rc = st_err_set(err, ST_E_DENIED, "audit log verification failed: %s%s",
+                        rep->problems[0].msg,
+                        rep->nproblems > 1 ? " (and more problems)" : "");
+out:
+    st_audit_hasher_free(h);
+    unmap_log(&m);
+    free(cps);
+    free(name);
+    free(own);
+    return rc;
+}
+
+/* ---- proof documents ---- */
+
+static st_code get_hash(const json_t *o, const char *key, uint8_t out[32],
+                        st_err *err)
+{
+    const char *s = NULL;
+    if (st_json_get_string(o, key, 1, &s, "proof", err) != ST_OK)
+        return err ? err->code : ST_E_INPUT;
+    uint8_t *raw = NULL;
+    size_t n = 0;
+    if (st_base64_decode(s, strlen(s), 1, &raw, &n, err) != ST_OK || n != 32) {
+        free(raw);
+        return st_err_set(err, ST_E_INPUT,
+                          "proof: \"%s\" must be base64 of 32 bytes", key);
+    }
+    memcpy(out, raw, 32);
+    free(raw);
+    return ST_OK;
+}
+
+static st_code get_path(const json_t *o, uint8_t (**p)[32], size_t *n,
+                        st_err *err)
+{
+    json_t *a = json_object_get(o, "proof");
+    if (!json_is_array(a) || json_array_size(a) > 64)
+        return st_err_set(err, ST_E_INPUT,
+                          "proof: \"proof\" must be an array of at most 64 "
+                          "hashes");
+    *n = json_array_size(a);
+    *p = calloc(*n ? *n : 1, 32);
+    if (!*p)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    for (size_t i = 0; i < *n; i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        uint8_t *raw = NULL;
+        size_t rl = 0;
+        if (!s || st_base64_decode(s, strlen(s), 1, &raw, &rl, err) != ST_OK ||
+            rl != 32) {
+            free(raw);
+            return st_err_set(err, ST_E_INPUT,
+                              "proof: hash %zu must be base64 of 32 bytes", i);
+        }
+        memcpy((*p)[i], raw, 32);
+        free(raw);
+    }
+    return ST_OK;
+}
+
+/* The embedded checkpoint must verify under vkey and be of `size`/`root`. */
+static st_code check_embedded(const json_t *o, const char *vkey, uint64_t size,
+                              const uint8_t root[32], st_err *err)
+{
+    const char *note = NULL;
+    if (st_json_get_string(o, "checkpoint", 1, &note, "proof", err) != ST_OK)
+        return err ? err->code : ST_E_INPUT;
+    size_t tlen;
+    st_audit_checkpoint_body b;
+    if (st_audit_note_open(note, strlen(note), vkey, &tlen, err) != ST_OK ||
+        st_audit_checkpoint_parse(note, tlen, &b, err) != ST_OK)
+        return st_err_prefix(err, "proof: checkpoint");
+    if (b.size != size || memcmp(b.root, root, 32) != 0)
+        return st_err_set(err, ST_E_DENIED,
+                          "proof: the signed checkpoint is of size %llu with "
+                          "another root than the proof's",
+                          (unsigned long long)b.size);
+    return ST_OK;
+}
+
+st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
+                             char *what, size_t whatcap, st_err *err)
+{
+    static const char *const inc_keys[] = {
+        "type",  "index",      "tree_size", "leaf_hash", "root_hash",
+        "proof", "checkpoint", "entry",     NULL};
+    static const char *const con_keys[] = {"type",       "size1", "size2",
+                                           "root1",      "root2", "proof",
+                                           "checkpoint", NULL};
+    json_t *o = st_json_parse(text, len, "proof", err);
+    if (!o)
+        return err ? err->code : ST_E_INPUT;
+    st_code rc = ST_OK;
+    uint8_t(*p)[32] = NULL;
+    size_t n = 0;
+    const char *type = NULL;
+    if (!json_is_object(o)) {
+        rc = st_err_set(err, ST_E_INPUT, "proof: must be a JSON object");
+        goto out;
+    }
+    if ((rc = st_json_get_string(o, "type", 1, &type, "proof", err)))
+        goto out;
+    if (strcmp(type, "inclusion") == 0) {
+        long long idx, size;
+        uint8_t leaf[32], root[32];
+        if ((rc = st_json_check_keys(o, inc_keys, "proof", err)) ||
+            (rc = st_json_get_int(o, "index", 1, 0, INT64_MAX, &idx, "proof",
+                                  err)) ||
+            (rc = st_json_get_int(o, "tree_size", 1, 1, INT64_MAX, &size,
+                                  "proof", err)) ||
+            (rc = get_hash(o, "leaf_hash", leaf, err)) ||
+            (rc = get_hash(o, "root_hash", root, err)) ||
+            (rc = get_path(o, &p, &n, err)))
+            goto out;
+        const char *entry = NULL;
+        if ((rc = st_json_get_string(o, "entry", 0, &entry, "proof", err)))
+            goto out;
+        if (entry) {
+            uint8_t lh[32];
+            st_audit_leaf_hash(entry, strlen(entry), lh);
+            if (memcmp(lh, leaf, 32) != 0) {
+                rc = st_err_set(err, ST_E_DENIED,
+                                "proof: the entry's hash is not leaf_hash");
+                goto out;
+            }
+        }
+        if ((rc = st_audit_verify_inclusion((uint64_t)idx, (uint64_t)size, leaf,
+                                            (const uint8_t(*)[32])p, n, root,
+                                            err)))
+            goto out;
+        if (vkey && (rc = check_embedded(o, vkey, (uint64_t)size, root, err)))
+            goto out;
+        if (what)
+            snprintf(what, whatcap,
+                     "entry %lld is included in the tree of size %lld%s", idx,
+                     size, vkey ? " (signed checkpoint verified)" : "");
+    } else if (strcmp(type, "consistency") == 0) {
+        long long s1, s2;
+        uint8_t r1[32], r2[32];
+        if ((rc = st_json_check_keys(o, con_keys, "proof", err)) ||
+            (rc = st_json_get_int(o, "size1", 1, 0, INT64_MAX, &s1, "proof",
+                                  err)) ||
+            (rc = st_json_get_int(o, "size2", 1, 0, INT64_MAX, &s2, "proof",
+                                  err)) ||
+            (rc = get_hash(o, "root1", r1, err)) ||
+            (rc = get_hash(o, "root2", r2, err)) ||
+            (rc = get_path(o, &p, &n, err)))
+            goto out;
+        if ((rc =
+                 st_audit_verify_consistency((uint64_t)s1, (uint64_t)s2, r1, r2,
+                                             (const uint8_t(*)[32])p, n, err)))
+            goto out;
+        if (vkey && (rc = check_embedded(o, vkey, (uint64_t)s2, r2, err)))
+            goto out;
+        if (what)
+            snprintf(what, whatcap,
+                     "the tree of size %lld is a prefix of the tree of size "
+                     "%lld%s",
+                     s1, s2, vkey ? " (signed checkpoint verified)" : "");
+    } else {
+        rc = st_err_set(err, ST_E_INPUT,
+                        "proof: \"type\" must be inclusion or consistency");
+    }
+out:
+    free(p);
+    json_decref(o);
+    return rc;
+}

@@ -1,0 +1,209 @@
+/*
+ * checkpoint.c: the complete training state as one versioned buffer.
+ *
+ * Format "STCKPT" version 1 (all integers little-endian; docs/training.md):
+ *
+ *   magic "STCKPT\0\0" | u32 version | u32 L | configuration JSON (L bytes)
+ *   u64 nparams | u32 nmoments | u32 epoch | u64 step | u64 rng[4]
+ *   f64 best_metric | u32 best_epoch | u32 bad_epochs
+ *   u8 has_best | u8 stopped | u8 has_best_weights | u8 0
+ *   f32 params[nparams] | f32 moments[nmoments * nparams]
+ *   f32 best[nparams] (if has_best_weights) | SHA-256 of all of the above
+ *
+ * The buffer holds weights, so it is built in secure memory and the caller
+ * encrypts it (age) before it leaves the enclave. Restoring checks every
+ * field and the trailer digest, and rebuilds the trainer through the same
+ * strict configuration parser as a job spec. Checkpoints are taken between
+ * epochs only, which is where fit's callback runs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sealtrain/bytes.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/json.h"
+#include "train/train_internal.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "checkpoints and safetensors are written as little-endian memory"
+#endif
+
+#define CKPT_MAGIC "STCKPT\0\0"
+#define CKPT_VERSION 1u
+#define CKPT_MAX_CONFIG (1u << 20)
+
+typedef struct cursor {
+    uint8_t *p;
+} cursor;
+
+static void put(cursor *c, const void *v, size_t n)
+{
+    memcpy(c->p, v, n);
+    c->p += n;
+}
+
+static void put_u8(cursor *c, uint8_t v)
+{
+    put(c, &v, 1);
+}
+
+static void put_u32(cursor *c, uint32_t v)
+{
+    put(c, &v, 4);
+}
+
+static void put_u64(cursor *c, uint64_t v)
+{
+    put(c, &v, 8);
+}
+
+st_code st_trainer_checkpoint(const st_trainer *t, st_secret **out, st_err *err)
+{
+    char *cfg = st_train_config_dump(&t->cfg);
+    if (!cfg)
+        return st_err_set(err, ST_E_INTERNAL,
+                          "checkpoint: cannot serialise the configuration");
+    size_t cl = strlen(cfg);
+    size_t nb = t->best ? 1 : 0;
+    size_t len = 8 + 4 + 4 + cl + 8 + 4 + 4 + 8 + 32 + 8 + 4 + 4 + 4 +
+                 (1 + t->nmoments + nb) * t->nparams * sizeof(float) +
+                 ST_SHA256_LEN;
+    st_secret *s = st_secret_new(len, err);
+    if (!s) {
+        free(cfg);
+        return st_err_prefix(err, "checkpoint");
+    }
+    cursor c = {st_secret_bytes(s)};
+    put(&c, CKPT_MAGIC, 8);
+    put_u32(&c, CKPT_VERSION);
+    put_u32(&c, (uint32_t)cl);
+    put(&c, cfg, cl);
+    free(cfg);
+    put_u64(&c, t->nparams);
+    put_u32(&c, (uint32_t)t->nmoments);
+    put_u32(&c, t->epoch);
+    put_u64(&c, t->step);
+    for (int i = 0; i < 4; i++)
+        put_u64(&c, t->rng.s[i]);
+    put(&c, &t->best_metric, 8);
+    put_u32(&c, t->best_epoch);
+    put_u32(&c, t->bad_epochs);
+    put_u8(&c, (uint8_t)t->has_best);
+    put_u8(&c, (uint8_t)t->stopped);
+    put_u8(&c, (uint8_t)nb);
+    put_u8(&c, 0);
+    size_t pb = t->nparams * sizeof(float);
+    put(&c, t->params, pb);
+    if (t->nmoments >= 1)
+        put(&c, t->m1, pb);
+    if (t->nmoments >= 2)
+        put(&c, t->m2, pb);
+    if (nb)
+        put(&c, t->best, pb);
+    st_sha256(st_secret_bytes(s), len - ST_SHA256_LEN, c.p);
+    *out = s;
+    return ST_OK;
+}
+
+static st_code bad(st_err *err, const char *why)
+{
+    return st_err_set(err, ST_E_INPUT, "checkpoint: %s", why);
+}
+
+static st_code parse_config(const uint8_t *text, size_t len,
+                            st_train_config *cfg, st_err *err)
+{
+    json_t *j =
+        st_json_parse((const char *)text, len, "checkpoint config", err);
+    if (!j)
+        return st_err_prefix(err, "checkpoint");
+    static const char *const keys[] = {"model", "training", NULL};
+    st_code rc = st_json_check_keys(j, keys, "checkpoint config", err);
+    const json_t *m = json_object_get(j, "model");
+    const json_t *t = json_object_get(j, "training");
+    if (!rc && (!json_is_object(m) || !json_is_object(t)))
+        rc = bad(err, "configuration lacks \"model\" or \"training\"");
+    if (!rc)
+        rc = st_train_config_from_json(m, t, cfg, err);
+    json_decref(j);
+    if (!rc && (cfg->inputs == 0 || cfg->outputs == 0))
+        rc = bad(err, "configuration has no input/output sizes");
+    return rc ? st_err_prefix(err, "checkpoint") : ST_OK;
+}
+
+st_code st_trainer_restore(const uint8_t *buf, size_t len, st_trainer **out,
+                           st_err *err)
+{
+    if (!buf || len < 16 + ST_SHA256_LEN)
+        return bad(err, "truncated");
+    if (memcmp(buf, CKPT_MAGIC, 8) != 0)
+        return bad(err, "not a sealtrain checkpoint (bad magic)");
+    uint8_t digest[ST_SHA256_LEN];
+    st_sha256(buf, len - ST_SHA256_LEN, digest);
+    if (!st_ct_equal(digest, buf + len - ST_SHA256_LEN, ST_SHA256_LEN))
+        return bad(err, "digest mismatch (corrupted or truncated)");
+    st_reader r;
+    st_reader_init(&r, buf + 8, len - 8 - ST_SHA256_LEN);
+    uint32_t version = st_read_u32le(&r);
+    if (version != CKPT_VERSION)
+        return st_err_set(err, ST_E_INPUT,
+                          "checkpoint: version %u, this build reads %u",
+                          version, CKPT_VERSION);
+    uint32_t cl = st_read_u32le(&r);
+    if (r.failed || cl > CKPT_MAX_CONFIG)
+        return bad(err, "configuration length out of bounds");
+    const uint8_t *ctext = st_read_view(&r, cl);
+    if (!ctext)
+        return bad(err, "truncated configuration");
+    st_train_config cfg;
+    st_code rc = parse_config(ctext, cl, &cfg, err);
+    if (rc)
+        return rc;
+    st_trainer *t;
+    if ((rc = st_trainer_alloc(&cfg, &t, err)))
+        return st_err_prefix(err, "checkpoint");
+    uint64_t nparams = st_read_u64le(&r);
+    uint32_t nmoments = st_read_u32le(&r);
+    t->epoch = st_read_u32le(&r);
+    t->step = st_read_u64le(&r);
+    for (int i = 0; i < 4; i++)
+        t->rng.s[i] = st_read_u64le(&r);
+    st_read_bytes(&r, &t->best_metric, 8);
+    t->best_epoch = st_read_u32le(&r);
+    t->bad_epochs = st_read_u32le(&r);
+    uint8_t has_best = st_read_u8(&r), stopped = st_read_u8(&r);
+    uint8_t nb = st_read_u8(&r), zero = st_read_u8(&r);
+    const char *why = NULL;
+    if (r.failed)
+        why = "truncated state";
+    else if (nparams != t->nparams || nmoments != t->nmoments)
+        why = "parameter or moment count does not match the configuration";
+    else if (has_best > 1 || stopped > 1 || zero != 0 ||
+             nb != (t->best != NULL))
+        why = "invalid flags";
+    else if (t->epoch > cfg.epochs || t->best_epoch > t->epoch ||
+             (t->rng.s[0] | t->rng.s[1] | t->rng.s[2] | t->rng.s[3]) == 0)
+        why = "inconsistent progress fields";
+    size_t pb = t->nparams * sizeof(float);
+    if (!why) {
+        st_read_bytes(&r, t->params, pb);
+        if (t->nmoments >= 1)
+            st_read_bytes(&r, t->m1, pb);
+        if (t->nmoments >= 2)
+            st_read_bytes(&r, t->m2, pb);
+        if (nb)
+            st_read_bytes(&r, t->best, pb);
+        if (r.failed)
+            why = "truncated tensors";
+        else if (st_reader_left(&r) != 0)
+            why = "trailing bytes";
+    }
+    if (why) {
+        st_trainer_free(t);
+        return bad(err, why);
+    }
+    t->has_best = has_best;
+    t->stopped = stopped;
+    *out = t;
+    return ST_OK;
+}

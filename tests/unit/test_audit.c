@@ -1,0 +1,703 @@
+/*
+ * test_audit.c: the audit log: RFC 9162 tree hashes and proofs against the
+ * Certificate Transparency test vectors, C2SP signed notes against the Go
+ * sumdb/note reference vector, the entry parser, appends (threads, group
+ * commit), checkpoints, and tamper detection that names the entry.
+ */
+#include "st_test.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <sealtrain/sealtrain.h>
+
+#include "audit/audit_int.h"
+
+/* The 8 leaves of the CT merkle tree tests and the roots of their
+ * prefixes (certificate-transparency, merkle_tree_test). */
+static const char *const ct_leaves[8] = {"",
+                                         "00",
+                                         "10",
+                                         "2021",
+                                         "3031",
+                                         "40414243",
+                                         "5051525354555657",
+                                         "606162636465666768696a6b6c6d6e6f"};
+static const char *const ct_roots[8] = {
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
+
+static void hex32(const char *h, uint8_t out[32])
+{
+    assert_int_equal(st_hex_decode(h, out, 32, NULL), ST_OK);
+}
+
+static void ct_leaf_hashes(uint8_t leaves[8][32])
+{
+    for (int i = 0; i < 8; i++) {
+        uint8_t raw[16];
+        size_t n = strlen(ct_leaves[i]) / 2;
+        if (n)
+            assert_int_equal(st_hex_decode(ct_leaves[i], raw, n, NULL), ST_OK);
+        st_audit_leaf_hash(raw, n, leaves[i]);
+    }
+}
+
+static void test_tree_root_matches_ct_vectors(void **state)
+{
+    (void)state;
+    uint8_t leaves[8][32], root[32], want[32];
+    ct_leaf_hashes(leaves);
+    st_audit_hasher *h = st_audit_hasher_new();
+    st_audit_frontier fr;
+    memset(&fr, 0, sizeof(fr));
+    for (int n = 1; n <= 8; n++) {
+        hex32(ct_roots[n - 1], want);
+        st_audit_tree_root((const uint8_t(*)[32])leaves, (uint64_t)n, root);
+        assert_memory_equal(root, want, 32);
+        st_audit_frontier_push(&fr, h, leaves[n - 1]);
+        st_audit_frontier_root(&fr, h, root);
+        assert_memory_equal(root, want, 32);
+    }
+    st_audit_tree_root(NULL, 0, root);
+    hex32("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+          want);
+    assert_memory_equal(root, want, 32);
+    st_audit_hasher_free(h);
+}
+
+static void test_consistency_proof_matches_ct_vector(void **state)
+{
+    (void)state;
+    uint8_t leaves[8][32], r2[32], r5[32], p[2][32];
+    ct_leaf_hashes(leaves);
+    hex32(ct_roots[1], r2);
+    hex32(ct_roots[4], r5);
+    hex32("5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+          p[0]);
+    hex32("bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+          p[1]);
+    assert_int_equal(st_audit_verify_consistency(
+                         2, 5, r2, r5, (const uint8_t(*)[32])p, 2, NULL),
+                     ST_OK);
+    uint8_t(*mine)[32];
+    size_t n;
+    assert_int_equal(st_audit_consistency_proof((const uint8_t(*)[32])leaves, 5,
+                                                2, &mine, &n, NULL),
+                     ST_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(mine, p, 64);
+    free(mine);
+    p[1][0] ^= 1;
+    assert_int_equal(st_audit_verify_consistency(
+                         2, 5, r2, r5, (const uint8_t(*)[32])p, 2, NULL),
+                     ST_E_DENIED);
+}
+
+static void test_every_proof_verifies_and_every_altered_one_fails(void **state)
+{
+    (void)state;
+    enum { N = 37 };
+    uint8_t leaves[N][32], roots[N + 1][32];
+    for (int i = 0; i < N; i++) {
+        char b[16];
+        snprintf(b, sizeof(b), "leaf %d", i);
+        st_audit_leaf_hash(b, strlen(b), leaves[i]);
+    }
+    for (int n = 0; n <= N; n++)
+        st_audit_tree_root((const uint8_t(*)[32])leaves, (uint64_t)n, roots[n]);
+    for (int n = 1; n <= N; n++) {
+        for (int m = 0; m < n; m++) {
+            uint8_t(*p)[32];
+            size_t len;
+            assert_int_equal(st_audit_inclusion_proof(
+                                 (const uint8_t(*)[32])leaves, (uint64_t)n,
+                                 (uint64_t)m, &p, &len, NULL),
+                             ST_OK);
+            assert_int_equal(st_audit_verify_inclusion(
+                                 (uint64_t)m, (uint64_t)n, leaves[m],
+                                 (const uint8_t(*)[32])p, len, roots[n], NULL),
+                             ST_OK);
+            /* another index, a shortened proof, a flipped bit: all fail */
+            if (n > 1)
+                assert_int_equal(
+                    st_audit_verify_inclusion(
+                        (uint64_t)(m + 1) % (uint64_t)n, (uint64_t)n, leaves[m],
+                        (const uint8_t(*)[32])p, len, roots[n], NULL),
+                    ST_E_DENIED);
+            if (len) {
+                assert_int_equal(st_audit_verify_inclusion(
+                                     (uint64_t)m, (uint64_t)n, leaves[m],
+                                     (const uint8_t(*)[32])p, len - 1, roots[n],
+                                     NULL),
+                                 ST_E_DENIED);
+                p[len - 1][5] ^= 0x20;
+                assert_int_equal(st_audit_verify_inclusion(
+                                     (uint64_t)m, (uint64_t)n, leaves[m],
+                                     (const uint8_t(*)[32])p, len, roots[n],
+                                     NULL),
+                                 ST_E_DENIED);
+            }
+            free(p);
+        }
+        for (int m = 0; m <= n; m++) {
+            uint8_t(*p)[32];
+            size_t len;
+            assert_int_equal(st_audit_consistency_proof(
+                                 (const uint8_t(*)[32])leaves, (uint64_t)n,
+                                 (uint64_t)m, &p, &len, NULL),
+                             ST_OK);
+            assert_int_equal(st_audit_verify_consistency(
+                                 (uint64_t)m, (uint64_t)n, roots[m], roots[n],
+                                 (const uint8_t(*)[32])p, len, NULL),
+                             ST_OK);
+            if (len) {
+                p[0][0] ^= 1;
+                assert_int_equal(st_audit_verify_consistency(
+                                     (uint64_t)m, (uint64_t)n, roots[m],
+                                     roots[n], (const uint8_t(*)[32])p, len,
+                                     NULL),
+                                 ST_E_DENIED);
+            }
+            free(p);
+        }
+    }
+}
+
+#define PETER_VKEY                                                             \
+    "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+#define PETER_SKEY_B64 "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
+#define PETER_TEXT                                                             \
+    "If you think cryptography is the answer to your problem,\n"               \
+    "then you don't know what your problem is.\n"
+#define PETER_NOTE                                                             \
+    PETER_TEXT "\n\xe2\x80\x94 PeterNeumann "                                  \
+               "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2"    \
+               "pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+
+static void test_signed_note_matches_go_sumdb_note_vector(void **state)
+{
+    (void)state;
+    uint8_t *raw;
+    size_t n;
+    assert_int_equal(st_base64_decode(PETER_SKEY_B64, strlen(PETER_SKEY_B64), 1,
+                                      &raw, &n, NULL),
+                     ST_OK);
+    assert_int_equal(n, 33);
+    assert_int_equal(raw[0], 1);
+    uint8_t pub[32];
+    assert_int_equal(st_ed25519_public(raw + 1, pub, NULL), ST_OK);
+    char *vkey = st_audit_note_vkey("PeterNeumann", pub);
+    assert_string_equal(vkey, PETER_VKEY);
+    char *note;
+    assert_int_equal(
+        st_audit_note_sign("PeterNeumann", raw + 1, PETER_TEXT, &note, NULL),
+        ST_OK);
+    assert_string_equal(note, PETER_NOTE);
+    size_t tlen;
+    assert_int_equal(st_audit_note_open(PETER_NOTE, strlen(PETER_NOTE),
+                                        PETER_VKEY, &tlen, NULL),
+                     ST_OK);
+    assert_int_equal(tlen, strlen(PETER_TEXT));
+    /* one changed character of the text breaks the signature */
+    note[3] = 'X';
+    st_err e;
+    assert_int_equal(
+        st_audit_note_open(note, strlen(note), PETER_VKEY, &tlen, &e),
+        ST_E_DENIED);
+    /* a mangled verifier key is refused */
+    assert_int_not_equal(
+        st_audit_note_vkey_parse("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhK"
+                                 "qiBfsVkmqq/LDE4izWy10TW",
+                                 NULL, pub, &e),
+        ST_OK);
+    free(note);
+    free(vkey);
+    free(raw);
+}
+
+static void test_checkpoint_parser_rejects_malformed_bodies(void **state)
+{
+    (void)state;
+    st_audit_checkpoint_body b;
+    const char *good = "example.com/log\n5\n"
+                       "TjvFuHtHjc/nH7YxYxUZo7yhLJrvyhYSv85MEz"
+                       "hiZNQ=\ntime 1700000000\n";
+    assert_int_equal(st_audit_checkpoint_parse(good, strlen(good), &b, NULL),
+                     ST_OK);
+    assert_string_equal(b.origin, "example.com/log");
+    assert_int_equal(b.size, 5);
+    assert_int_equal(b.time, 1700000000);
+    const char *bad[] = {
+        "o\n05\nTjvFuHtHjc/nH7YxYxUZo7yhLJrvyhYSv85MEzhiZNQ=\n", "o\n5\nTjvF\n",
+        "o\n5\n", "o\n-1\nAA==\n",
+        "o\n5\nTjvFuHtHjc/nH7YxYxUZo7yhLJrvyhYSv85MEzhiZNQ=\n\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(
+            st_audit_checkpoint_parse(bad[i], strlen(bad[i]), &b, NULL),
+            ST_E_INPUT);
+}
+
+#define ENTRY_OK                                                               \
+    "{\"action\":\"data.import\",\"actor\":\"alice\",\"category\":"            \
+    "\"operation\",\"details\":{\"n\":[1,2.5,true,null,\"\\u00e9\"]},"         \
+    "\"outcome\":\"success\",\"prev\":\"00000000000000000000000000000000"      \
+    "00000000000000000000000000000000\",\"resource\":\"dataset:d\","           \
+    "\"seq\":7,\"time\":\"2026-01-02T03:04:05.123Z\",\"v\":1}"
+
+static void test_entry_parser_accepts_entries_and_rejects_bad_ones(void **state)
+{
+    (void)state;
+    st_audit_entry e;
+    st_err err;
+    assert_int_equal(st_audit_entry_parse(ENTRY_OK, strlen(ENTRY_OK), &e, &err),
+                     ST_OK);
+    assert_int_equal(e.seq, 7);
+    assert_int_equal(e.actor.len, 5);
+    assert_memory_equal(e.actor.p, "alice", 5);
+    struct {
+        const char *from, *to;
+    } muts[] = {{"\"v\":1", "\"v\":2"},
+                {"\"seq\":7", "\"seq\":07"},
+                {"\"seq\":7", "\"seq\":-7"},
+                {"operation", "gossip"},
+                {"success", "maybe"},
+                {"2026-01-02T", "2026-13-02T"},
+                {"\"actor\":\"alice\"", "\"actor\":\"\""},
+                {"\"actor\":\"alice\",", ""},
+                {"\"v\":1}", "\"v\":1,\"v\":1}"},
+                {"\"v\":1}", "\"v\":1,\"x\":1}"},
+                {"\\u00e9", "\\ud800"},
+                {"2.5", "2."},
+                {"00000000\",", "0000000G\","},
+                {"\"v\":1}", "\"v\":1} x"},
+                {"{\"n\"", "[\"n\""}};
+    for (size_t i = 0; i < sizeof(muts) / sizeof(muts[0]); i++) {
+        char buf[1024];
+        const char *at = strstr(ENTRY_OK, muts[i].from);
+        assert_non_null(at);
+        snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - ENTRY_OK), ENTRY_OK,
+                 muts[i].to, at + strlen(muts[i].from));
+        if (st_audit_entry_parse(buf, strlen(buf), &e, &err) != ST_E_INPUT)
+            fail_msg("mutation %zu accepted: %s", i, buf);
+    }
+    /* invalid UTF-8 inside a string */
+    char raw[] = ENTRY_OK;
+    char *a = strstr(raw, "alice");
+    a[1] = (char)0xc0;
+    assert_int_equal(st_audit_entry_parse(raw, strlen(raw), &e, &err),
+                     ST_E_INPUT);
+}
+
+static st_audit_event ev(const char *action, const char *resource)
+{
+    st_audit_event e = {"operation", "alice", action, resource,
+                        "success",   NULL,    NULL};
+    return e;
+}
+
+static char *new_log_dir(void)
+{
+    char *base = st_test_tmpdir("audit");
+    char *dir = malloc(strlen(base) + 8);
+    sprintf(dir, "%s/audit", base);
+    free(base);
+    return dir;
+}
+
+static void rm_log_dir(char *dir)
+{
+    char *slash = strrchr(dir, '/');
+    *slash = 0;
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_appends_verify_and_checkpoint_signatures_check(void **state)
+{
+    (void)state;
+    char *dir = new_log_dir();
+    st_audit_log *log;
+    st_err err;
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    json_t *d = json_pack("{s:s}", "sha256", "ab");
+    for (int i = 0; i < 10; i++) {
+        st_audit_event e = ev("data.import", "dataset:digits");
+        e.details = i == 3 ? d : NULL;
+        e.reason = i == 4 ? "line\nbreak \"quoted\"" : NULL;
+        uint64_t idx;
+        assert_st_ok(st_audit_log_append(log, &e, &idx, &err), &err);
+        assert_int_equal(idx, (uint64_t)i);
+        if (i == 4 || i == 9) {
+            char *note;
+            assert_st_ok(st_audit_checkpoint(log, &note, &err), &err);
+            free(note);
+        }
+    }
+    json_decref(d);
+    st_audit_report rep;
+    assert_st_ok(st_audit_verify(dir, NULL, &rep, &err), &err);
+    assert_int_equal(rep.entries, 10);
+    assert_int_equal(rep.checkpoints, 2);
+    uint64_t size;
+    uint8_t root[32];
+    assert_st_ok(st_audit_log_head(log, &size, root, &err), &err);
+    assert_int_equal(size, 10);
+    assert_memory_equal(root, rep.root, 32);
+    /* invalid events are refused before anything is written */
+    st_audit_event bad = ev("x", "y");
+    bad.category = "gossip";
+    assert_int_equal(st_audit_log_append(log, &bad, NULL, &err), ST_E_USAGE);
+    /* a note signed by another key does not verify as ours */
+    uint8_t pub[32] = {9};
+    char *other = st_audit_note_vkey("sealtrain/audit/other", pub);
+    assert_int_equal(st_audit_verify(dir, other, &rep, &err), ST_E_DENIED);
+    free(other);
+    st_audit_log_close(log);
+    rm_log_dir(dir);
+}
+
+typedef struct thread_arg {
+    st_audit_log *log;
+    int n;
+} thread_arg;
+
+static void *appender(void *p)
+{
+    thread_arg *a = p;
+    for (int i = 0; i < a->n; i++) {
+        st_audit_event e = ev("job.run", "job:x");
+        if (st_audit_log_append(a->log, &e, NULL, NULL) != ST_OK)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_concurrent_appenders_all_land_in_one_valid_tree(void **state)
+{
+    (void)state;
+    char *dir = new_log_dir();
+    st_audit_log *log, *again;
+    st_err err;
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    /* a second open shares the handle (and so the group commit) */
+    assert_st_ok(st_audit_log_open(dir, &again, &err), &err);
+    assert_ptr_equal(log, again);
+    st_audit_log_close(again);
+    pthread_t t[8];
+    thread_arg a = {log, 40};
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, appender, &a), 0);
+    for (int i = 0; i < 8; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        assert_null(r);
+    }
+    st_audit_report rep;
+    assert_st_ok(st_audit_verify(dir, NULL, &rep, &err), &err);
+    assert_int_equal(rep.entries, 320);
+    st_audit_log_close(log);
+    rm_log_dir(dir);
+}
+
+/* Rewrites the log file with line `idx` replaced by `with` (NULL: removed)
+ * or swapped with the next line (swap = 1). */
+static void tamper(const char *dir, int idx, const char *with, int swap)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/log.jsonl", dir);
+    unsigned char *b;
+    size_t len;
+    assert_int_equal(st_fs_read_all(path, 1 << 24, &b, &len, NULL), ST_OK);
+    char *lines[64];
+    int n = 0;
+    for (char *s = strtok((char *)b, "\n"); s; s = strtok(NULL, "\n"))
+        lines[n++] = s;
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < n; i++) {
+        if (swap && i == idx) {
+            fprintf(f, "%s\n%s\n", lines[i + 1], lines[i]);
+            i++;
+        } else if (i == idx) {
+            if (with)
+                fprintf(f, "%s\n", with);
+        } else {
+            fprintf(f, "%s\n", lines[i]);
+        }
+    }
+    fclose(f);
+    free(b);
+}
+
+static char *build_log(st_audit_log **log, int n)
+{
+    char *dir = new_log_dir();
+    st_err err;
+    assert_st_ok(st_audit_log_open(dir, log, &err), &err);
+    for (int i = 0; i < n; i++) {
+        char res[32];
+        snprintf(res, sizeof(res), "dataset:d%d", i);
+        st_audit_event e = ev("data.import", res);
+        assert_st_ok(st_audit_log_append(*log, &e, NULL, &err), &err);
+    }
+    char *note;
+    assert_st_ok(st_audit_checkpoint(*log, &note, &err), &err);
+    free(note);
+    st_audit_log_close(*log);
+    return dir;
+}
+
+static void expect_problem(const char *dir, const char *kind, uint64_t index)
+{
+    st_audit_report rep;
+    st_err err;
+    assert_int_equal(st_audit_verify(dir, NULL, &rep, &err), ST_E_DENIED);
+    for (size_t i = 0; i < rep.nproblems && i < 16; i++)
+        if (strcmp(rep.problems[i].kind, kind) == 0 &&
+            rep.problems[i].index == index)
+            return;
+    fail_msg("no %s problem at %llu; first: %s", kind,
+             (unsigned long long)index, rep.problems[0].msg);
+}
+
+static void
+test_verify_names_edited_removed_reordered_truncated_entry(void **state)
+{
+    (void)state;
+    st_audit_log *log;
+    char *dir = build_log(&log, 8);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/log.jsonl", dir);
+    unsigned char *orig;
+    size_t olen;
+    assert_int_equal(st_fs_read_all(path, 1 << 24, &orig, &olen, NULL), ST_OK);
+
+    /* edited: dataset:d3 -> dataset:x3 in entry 3 */
+    char *p = strstr((char *)orig, "dataset:d3");
+    p[8] = 'x';
+    assert_int_equal(st_fs_write_atomic(path, orig, olen, 0600, NULL), ST_OK);
+    expect_problem(dir, "modified", 3);
+    p[8] = 'd';
+    assert_int_equal(st_fs_write_atomic(path, orig, olen, 0600, NULL), ST_OK);
+    st_audit_report rep;
+    assert_int_equal(st_audit_verify(dir, NULL, &rep, NULL), ST_OK);
+
+    tamper(dir, 5, NULL, 0);
+    expect_problem(dir, "removed", 5);
+    assert_int_equal(st_fs_write_atomic(path, orig, olen, 0600, NULL), ST_OK);
+
+    tamper(dir, 2, NULL, 1);
+    expect_problem(dir, "reordered", 3);
+    assert_int_equal(st_fs_write_atomic(path, orig, olen, 0600, NULL), ST_OK);
+
+    /* the last entry edited: only the checkpoint can tell */
+    p = strstr((char *)orig, "dataset:d7");
+    p[8] = 'x';
+    assert_int_equal(st_fs_write_atomic(path, orig, olen, 0600, NULL), ST_OK);
+    expect_problem(dir, "checkpoint", 7);
+    p[8] = 'd';
+
+    /* truncated: the last two entries gone */
+    tamper(dir, 7, NULL, 0);
+    tamper(dir, 6, NULL, 0);
+    expect_problem(dir, "truncated", 6);
+    assert_int_equal(st_fs_write_atomic(path, orig, olen, 0600, NULL), ST_OK);
+
+    /* torn tail: reported by verify, cut (and recorded) by repair */
+    int fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(write(fd, "{\"action\":\"da", 13) == 13);
+    close(fd);
+    expect_problem(dir, "torn", 8);
+    st_err err;
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    size_t cut;
+    assert_st_ok(st_audit_log_repair(log, &cut, &err), &err);
+    assert_int_equal(cut, 13);
+    assert_st_ok(st_audit_verify(dir, NULL, &rep, &err), &err);
+    assert_int_equal(rep.entries, 9);
+    st_audit_log_close(log);
+    free(orig);
+    rm_log_dir(dir);
+}
+
+static void test_stale_state_cache_is_rebuilt_from_the_log(void **state)
+{
+    (void)state;
+    st_audit_log *log;
+    char *dir = build_log(&log, 5);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/tree.state", dir);
+    /* corrupt the cache: appends must still produce a valid tree */
+    int fd = open(path, O_WRONLY);
+    assert_true(pwrite(fd, "garbage", 7, 40) == 7);
+    close(fd);
+    st_err err;
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    st_audit_event e = ev("key.rotate", "kek:k");
+    assert_st_ok(st_audit_log_append(log, &e, NULL, &err), &err);
+    st_audit_log_close(log);
+    st_audit_report rep;
+    assert_st_ok(st_audit_verify(dir, NULL, &rep, &err), &err);
+    assert_int_equal(rep.entries, 6);
+    rm_log_dir(dir);
+}
+
+static void test_workspace_append_lands_in_the_audit_dir(void **state)
+{
+    (void)state;
+    char *root = st_test_tmpdir("auditws");
+    char dir[4096], adir[4200];
+    st_err e;
+    st_protect p;
+    snprintf(dir, sizeof(dir), "%s/ws", root);
+    assert_st_ok(st_protect_parse("file:/nonexistent/key", &p, &e), &e);
+    st_workspace *ws = NULL;
+    assert_st_ok(st_workspace_create_begin(dir, &p, &ws, &e), &e);
+    assert_st_ok(st_workspace_create_commit(ws, &e), &e);
+    st_audit_event ev1 = ev("init", "workspace");
+    assert_st_ok(st_audit_append(ws, &ev1, &e), &e);
+    assert_st_ok(st_audit_append(ws, &ev1, &e), &e);
+    snprintf(adir, sizeof(adir), "%s/audit", dir);
+    st_audit_report rep;
+    assert_st_ok(st_audit_verify(adir, NULL, &rep, &e), &e);
+    assert_int_equal(rep.entries, 2);
+    st_workspace_close(ws);
+    st_test_rmtree(root);
+    free(root);
+}
+
+struct find {
+    uint64_t (*acked)[2];
+    size_t n, found;
+    int iter;
+};
+
+static int find_acked(void *ctx, uint64_t index, const char *line, size_t len)
+{
+    struct find *f = ctx;
+    for (size_t a = 0; a < f->n; a++) {
+        if (f->acked[a][0] != index)
+            continue;
+        char want[64];
+        snprintf(want, sizeof(want), "\"r:%d:%d:%d\"", f->iter,
+                 (int)(f->acked[a][1] >> 32),
+                 (int)(f->acked[a][1] & 0xffffffff));
+        if (memmem(line, len, want, strlen(want)))
+            f->found++;
+    }
+    return 0;
+}
+
+/* Children append as fast as they can, reporting each acknowledged index
+ * on a pipe; the parent kills them with SIGKILL at a random moment. After
+ * every kill the log verifies (after the explicit repair of a torn tail, if
+ * any) and holds every acknowledged entry unchanged. */
+static void test_kill9_loses_only_unacknowledged_entries(void **state)
+{
+    (void)state;
+    char *dir = new_log_dir();
+    st_audit_log *log;
+    st_err err;
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    st_audit_log_close(log);
+    srand(1234);
+    uint64_t total_acked = 0;
+    for (int iter = 0; iter < 60; iter++) {
+        int nproc = 1 + iter % 2, fds[2];
+        pid_t pids[2];
+        assert_int_equal(pipe(fds), 0);
+        for (int k = 0; k < nproc; k++) {
+            pids[k] = fork();
+            assert_true(pids[k] >= 0);
+            if (pids[k] == 0) {
+                close(fds[0]);
+                st_audit_log *l;
+                if (st_audit_log_open(dir, &l, NULL) != ST_OK)
+                    _exit(2);
+                for (int i = 0;; i++) {
+                    char res[64];
+                    snprintf(res, sizeof(res), "r:%d:%d:%d", iter, k, i);
+                    st_audit_event e = ev("job.run", res);
+                    uint64_t idx;
+                    if (st_audit_log_append(l, &e, &idx, NULL) != ST_OK)
+                        _exit(3);
+                    if (i % 50 == 7 && st_audit_checkpoint(l, NULL, NULL))
+                        _exit(4);
+                    uint64_t rec[2] = {idx, (uint64_t)k << 32 | (uint64_t)i};
+                    if (write(fds[1], rec, sizeof(rec)) != sizeof(rec))
+                        _exit(5);
+                }
+            }
+        }
+        close(fds[1]);
+        usleep((useconds_t)(2000 + rand() % 8000));
+        for (int k = 0; k < nproc; k++)
+            kill(pids[k], SIGKILL);
+        for (int k = 0; k < nproc; k++) {
+            int st;
+            waitpid(pids[k], &st, 0);
+            assert_true(WIFSIGNALED(st));
+        }
+        uint64_t rec[2];
+        uint64_t acked[4096][2];
+        size_t nacked = 0;
+        while (read(fds[0], rec, sizeof(rec)) == sizeof(rec))
+            if (nacked < 4096) {
+                acked[nacked][0] = rec[0];
+                acked[nacked][1] = rec[1];
+                nacked++;
+            }
+        close(fds[0]);
+        assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+        size_t cut;
+        assert_st_ok(st_audit_log_repair(log, &cut, &err), &err);
+        st_audit_log_close(log);
+        st_audit_report rep;
+        assert_st_ok(st_audit_verify(dir, NULL, &rep, &err), &err);
+        /* every acknowledged entry is at its index with its content */
+        uint8_t(*leaves)[32];
+        uint64_t n;
+        assert_st_ok(st_audit_leaf_hashes(dir, &leaves, &n, &err), &err);
+        free(leaves);
+        for (size_t a = 0; a < nacked; a++) {
+            assert_true(acked[a][0] < n);
+            total_acked++;
+        }
+        struct find f = {acked, nacked, 0, iter};
+        assert_st_ok(st_audit_read(dir, find_acked, &f, &err), &err);
+        assert_int_equal(f.found, nacked);
+    }
+    print_message("%llu acknowledged appends across 60 kills\n",
+                  (unsigned long long)total_acked);
+    assert_true(total_acked > 100);
+    rm_log_dir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tree_root_matches_ct_vectors),
+        cmocka_unit_test(test_consistency_proof_matches_ct_vector),
+        cmocka_unit_test(test_every_proof_verifies_and_every_altered_one_fails),
+        cmocka_unit_test(test_signed_note_matches_go_sumdb_note_vector),
+        cmocka_unit_test(test_checkpoint_parser_rejects_malformed_bodies),
+        cmocka_unit_test(
+            test_entry_parser_accepts_entries_and_rejects_bad_ones),
+        cmocka_unit_test(test_appends_verify_and_checkpoint_signatures_check),
+        cmocka_unit_test(test_concurrent_appenders_all_land_in_one_valid_tree),
+        cmocka_unit_test(
+            test_verify_names_edited_removed_reordered_truncated_entry),
+        cmocka_unit_test(test_stale_state_cache_is_rebuilt_from_the_log),
+        cmocka_unit_test(test_kill9_loses_only_unacknowledged_entries),
+        cmocka_unit_test(test_workspace_append_lands_in_the_audit_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
