@@ -72,4 +72,10 @@ void st_snp_claims(const st_snp_report *r, st_claims *c);
 st_code st_snp_cert_table_parse(const uint8_t *buf, size_t len, st_evidence *ev,
                                 st_err *err);
 
+/* The SNP request through one configfs-tsm entry directory (tsm.c): adds
+ * "report" and the certificate table's parts to `ev`. */
+st_code st_snp_tsm_entry_report(const char *entry,
+                                const uint8_t report_data[64], st_evidence *ev,
+                                st_err *err);
+
 #endif

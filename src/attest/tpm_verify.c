@@ -581,7 +581,11 @@ void st_tpm_check_quote(st_attest_ctx *ctx, const char *prefix,
     char exp[140];
     st_hex_encode(a->pcr_digest, a->pcr_digest_len, exp);
     if (!pcrs) {
-        st_trace_add(t, claim, 0, exp, "no PCR values supplied");
+        /* the signed digest still identifies the PCR state: it becomes the
+         * measurement a policy can allow-list */
+        st_trace_add(t, claim, 1, exp,
+                     "signed; no PCR values supplied (the digest is the "
+                     "measurement)");
         return;
     }
     uint8_t got[64];

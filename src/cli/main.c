@@ -26,6 +26,7 @@ struct command {
 static const struct command commands[] = {
     {"version", st_cli_version, "print the version and build facts"},
     {"init", st_cli_init, "create a workspace and its keyring"},
+    {"attest", st_cli_attest, "TEE evidence, verification, measurements"},
 };
 
 static void usage(FILE *out)
