@@ -98,6 +98,21 @@ st_code st_aead_open(const uint8_t key[ST_AEAD_KEY_LEN],
                      size_t aadlen, const uint8_t *in, size_t len_with_tag,
                      uint8_t *out, st_err *err);
 
+/* A ChaCha20-Poly1305 context kept for many messages under one key (one
+ * per thread): the key schedule and the OpenSSL context are set up once,
+ * each message only sets its nonce. No AAD. in == out is allowed. seal
+ * writes len bytes and the 16-byte tag; open returns ST_E_DENIED (output
+ * wiped) when the tag does not match. */
+typedef struct st_aead_ctx st_aead_ctx;
+st_aead_ctx *st_aead_ctx_new(const uint8_t key[ST_AEAD_KEY_LEN], st_err *err);
+st_code st_aead_ctx_seal(st_aead_ctx *c, const uint8_t nonce[ST_AEAD_NONCE_LEN],
+                         const uint8_t *in, size_t len, uint8_t *out,
+                         st_err *err);
+st_code st_aead_ctx_open(st_aead_ctx *c, const uint8_t nonce[ST_AEAD_NONCE_LEN],
+                         const uint8_t *in, size_t len_with_tag, uint8_t *out,
+                         st_err *err);
+void st_aead_ctx_free(st_aead_ctx *c);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,8 @@
 #ifndef SEALTRAIN_SEALTRAIN_H
 #define SEALTRAIN_SEALTRAIN_H
 
+#include "sealtrain/access.h"
+#include "sealtrain/age.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
@@ -16,8 +18,10 @@
 #include "sealtrain/dsse.h"
 #include "sealtrain/err.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
+#include "sealtrain/readers.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"

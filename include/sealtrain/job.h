@@ -1,0 +1,157 @@
+/*
+ * sealtrain/job.h: training jobs: the job spec, its signed submission, the
+ * persisted states, and running a job end to end (broker + sandboxed
+ * enclave runtime).
+ *
+ * A job spec is strict JSON (docs/jobs.md). It is signed by the submitting
+ * principal as a DSSE envelope (ST_DSSE_TYPE_JOBSPEC) and stored in the
+ * catalog; its digest is SHA-256 of the signed payload, and that
+ * digest is bound into the runtime's attestation evidence.
+ *
+ * States (each transition persisted and audited):
+ *   queued -> attesting -> keyed -> loading -> training -> sealing ->
+ *   succeeded; any non-terminal state -> failed | cancelled.
+ */
+#ifndef SEALTRAIN_JOB_H
+#define SEALTRAIN_JOB_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sealtrain/attest.h"
+#include "sealtrain/err.h"
+#include "sealtrain/sandbox.h"
+#include "sealtrain/workspace.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ST_JOB_NAME_MAX 64
+#define ST_JOB_ID_LEN 16 /* "j" + 15 hex characters */
+#define ST_JOB_MAX_RECIPIENTS 16
+#define ST_JOB_RECIPIENT_MAX 128
+
+typedef struct st_job_spec {
+    json_t *root; /* the whole spec (owned) */
+    char name[ST_JOB_NAME_MAX + 1];
+    json_t *model; /* borrowed from root: the engine's sections */
+    json_t *training;
+    char train_dataset[ST_JOB_NAME_MAX + 1];
+    char valid_dataset[ST_JOB_NAME_MAX + 1]; /* "" when none */
+    unsigned cpus;                           /* 0: all */
+    uint64_t memory_bytes;                   /* runtime memory limit */
+    uint64_t time_limit_s;                   /* wall time */
+    st_tee tee;                              /* ST_TEE_SIM or ST_TEE_TPM here */
+    st_sandbox_level sandbox;                /* default strict */
+    json_t *attestation; /* the verifier policy the job asks for, or
+                            NULL (borrowed) */
+    char model_name[ST_JOB_NAME_MAX + 1];
+    size_t nrecipients;
+    char recipients[ST_JOB_MAX_RECIPIENTS][ST_JOB_RECIPIENT_MAX];
+    unsigned checkpoint_every; /* epochs; 0 = never */
+} st_job_spec;
+
+/* Strict: unknown keys, wrong types, out-of-range values are ST_E_INPUT
+ * naming the key path and `origin`. */
+st_code st_job_spec_parse(const char *text, size_t len, const char *origin,
+                          st_job_spec *out, st_err *err);
+st_code st_job_spec_load(const char *path, st_job_spec *out, st_err *err);
+void st_job_spec_free(st_job_spec *spec);
+/* The spec's signed form: JSON with sorted keys, compact (malloc'ed). */
+char *st_job_spec_serialise(const st_job_spec *spec, st_err *err);
+/* SHA-256 of st_job_spec_serialise(): the digest bound into evidence. */
+st_code st_job_spec_digest(const st_job_spec *spec, uint8_t out[32],
+                           st_err *err);
+
+/* ---- states ---- */
+
+typedef enum st_job_state {
+    ST_JOB_QUEUED = 0,
+    ST_JOB_ATTESTING,
+    ST_JOB_KEYED,
+    ST_JOB_LOADING,
+    ST_JOB_TRAINING,
+    ST_JOB_SEALING,
+    ST_JOB_SUCCEEDED,
+    ST_JOB_FAILED,
+    ST_JOB_CANCELLED
+} st_job_state;
+
+const char *st_job_state_name(st_job_state s);
+st_code st_job_state_parse(const char *name, st_job_state *out, st_err *err);
+int st_job_state_terminal(st_job_state s);
+
+/* ---- the catalog ---- */
+
+/* Creates the job tables (idempotent). */
+st_code st_job_migrate(st_workspace *ws, st_err *err);
+
+typedef struct st_job_record {
+    char id[ST_JOB_ID_LEN + 1];
+    char name[ST_JOB_NAME_MAX + 1];
+    char submitter[ST_JOB_NAME_MAX + 1];
+    st_job_state state;
+    char reason[512];
+    char created[32], updated[32];
+    char spec_digest[65];
+    json_t *envelope; /* the signed spec (DSSE) */
+    json_t *status;   /* sandbox, attestation, progress, resources, result
+                         (an object; may be empty) */
+    int cancel_requested;
+    long runtime_pid, controller_pid; /* 0 when none */
+    char heartbeat[32];               /* last heartbeat, "" when none */
+} st_job_record;
+
+void st_job_record_free(st_job_record *r);
+
+/* Signs the spec with `seed` (the submitter's Ed25519 key) and stores the
+ * job as queued; the new id goes to `id`. Audited. */
+st_code st_job_submit(st_workspace *ws, const char *submitter,
+                      const st_job_spec *spec, const uint8_t seed[32],
+                      char id[ST_JOB_ID_LEN + 1], st_err *err);
+st_code st_job_get(st_workspace *ws, const char *id, st_job_record *out,
+                   st_err *err);
+/* Every job, newest first; *out malloc'ed (free each, then the array). */
+st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
+                    st_err *err);
+/* Moves a job to `state` (refusing a move out of a terminal state), with a
+ * reason; persisted, logged in the job's log and audited. */
+st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
+                          const char *reason, st_err *err);
+/* Merges `patch` into the job's status object (key by key). */
+st_code st_job_status_update(st_workspace *ws, const char *id,
+                             const json_t *patch, st_err *err);
+/* Marks a job for cancellation: a queued job is cancelled at once; a
+ * running one is stopped by its controller within a second. */
+st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
+                      st_err *err);
+/* Appends a line to the job's log (<workspace>/logs/<id>.log). Never
+ * pass data or secrets. */
+void st_job_log(st_workspace *ws, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Path of the job's log. */
+st_code st_job_log_path(st_workspace *ws, const char *id, char *out, size_t cap,
+                        st_err *err);
+
+/* ---- release policies (per dataset; docs/jobs.md) ---- */
+
+/* Checks a release policy (strict: keys, types, the attestation policy,
+ * age recipients); errors name `origin`. */
+st_code st_release_policy_check(const json_t *policy, const char *origin,
+                                st_err *err);
+/* Validates and stores a dataset's release policy (canonical JSON);
+ * audited. */
+st_code st_release_policy_set(st_workspace *ws, const char *actor,
+                              const char *dataset, const char *text, size_t len,
+                              const char *origin, st_err *err);
+/* The stored policy (new reference); ST_E_NOTFOUND when the dataset has
+ * none (and is then never released). */
+st_code st_release_policy_get(st_workspace *ws, const char *dataset,
+                              json_t **out, st_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,179 @@
+/*
+ * sealtrain/readers.h: dataset readers (CSV, LIBSVM/svmlight, IDX), their
+ * validation, and the conversion into sealtrain's float32 tensor layout.
+ *
+ * Readers stream: they hold one input buffer (1 MiB, growing to at most
+ * ST_DATA_MAX_RECORD for one long record) and one row, all in secure
+ * memory, whatever the size of the file. Conversion takes two passes over
+ * the input: st_data_scan validates every row and learns the schema (rows,
+ * columns, label classes) without producing any output; st_data_convert
+ * then reads the file again and hands the tensor bytes to a sink (the age
+ * encryptor) in chunks, so plaintext never reaches a file. If the input
+ * changes between the passes, conversion fails.
+ *
+ * Input rules (docs/formats.md has the full text):
+ *  - numbers: [+-]digits[.digits][(e|E)[+-]digits], locale-independent,
+ *    the whole field; no spaces, hex, NaN or infinity; must fit float32.
+ *  - CSV (RFC 4180): a header row of unique, non-empty names; LF or CRLF;
+ *    quoted fields with "" escapes; every record has the header's field
+ *    count; one UTF-8 BOM at the start is skipped.
+ *  - LIBSVM: "label idx:value ..." with 1-based, strictly increasing
+ *    indices; "# comment" tails and comment lines are ignored; "qid:" is
+ *    rejected (ranking data is not supported).
+ *  - IDX (MNIST): magic 00 00 TYPE NDIM, big-endian u32 dimensions, data
+ *    big-endian; an images file (N x d1 x ...) and a labels file (N, an
+ *    integer type); sizes must match exactly.
+ *  - labels (classification): canonical integers 0..K-1 are used as class
+ *    indices (K = largest + 1); any other labels are mapped to 0..K-1 in
+ *    sorted order (numerically when all are numbers, else bytewise), and
+ *    the names travel inside the encrypted tensor, never in clear.
+ *
+ * Errors name the file, line and column (CSV: the field number and its
+ * header name) and what was expected.
+ */
+#ifndef SEALTRAIN_READERS_H
+#define SEALTRAIN_READERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sealtrain/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ST_DATA_MAX_RECORD (64u << 20) /* longest CSV/LIBSVM record */
+#define ST_DATA_MAX_COLUMNS (1u << 20)
+#define ST_DATA_MAX_CLASSES 65536u
+#define ST_DATA_MAX_LABEL 256u /* bytes of one label's text */
+
+typedef enum st_data_format {
+    ST_DATA_CSV = 1,
+    ST_DATA_LIBSVM = 2,
+    ST_DATA_IDX = 3
+} st_data_format;
+
+/* "csv", "libsvm", "idx". */
+const char *st_data_format_name(st_data_format f);
+/* Parses "csv", "libsvm" (or "svmlight"), "idx". */
+st_code st_data_format_parse(const char *s, st_data_format *out, st_err *err);
+/* From the file name: .csv, .svm/.libsvm/.svmlight/.txt, .idx / -ubyte;
+ * ST_E_USAGE when it cannot tell. */
+st_code st_data_format_guess(const char *path, st_data_format *out,
+                             st_err *err);
+
+/* What to read. Either files (path, label) or, when `data` is not NULL,
+ * bytes in memory (tests and fuzzers; `path` then only names the input
+ * in errors). */
+typedef struct st_data_input {
+    st_data_format format;
+    const char *path;  /* data file; IDX: the images file */
+    const char *label; /* CSV: label column, by name, else a 0-based index;
+                          IDX: path of the labels file; LIBSVM: NULL */
+    const void *data;
+    size_t data_len;
+    const void *labels; /* IDX labels in memory */
+    size_t labels_len;
+} st_data_input;
+
+/* One row, valid until the next call. Dense rows (CSV, IDX) have
+ * index == NULL and n == columns; sparse rows (LIBSVM) list 0-based column
+ * indices, strictly increasing. */
+typedef struct st_row {
+    long line; /* 1-based line (CSV: where the record starts); IDX: item */
+    const char *label;
+    size_t label_len;
+    size_t n;
+    const uint32_t *index;
+    const float *value;
+} st_row;
+
+typedef struct st_rows st_rows;
+
+st_code st_rows_open(const st_data_input *in, st_rows **out, st_err *err);
+/* The next row into *row; *done = 1 at the end (then *row is unset). */
+st_code st_rows_next(st_rows *r, st_row *row, int *done, st_err *err);
+/* Feature columns: CSV and IDX know them at open; LIBSVM returns 0 (the
+ * count is the largest index, known after a scan). */
+size_t st_rows_columns(const st_rows *r);
+/* CSV: the header name of feature column i (label column excluded), and
+ * of the label column; NULL for other formats. */
+const char *st_rows_feature_name(const st_rows *r, size_t i);
+const char *st_rows_label_name(const st_rows *r);
+/* Bytes consumed so far and the total (for progress). */
+void st_rows_progress(const st_rows *r, uint64_t *done, uint64_t *total);
+void st_rows_close(st_rows *r);
+
+/* The schema learnt by a scan. */
+typedef struct st_data_schema {
+    st_data_format format;
+    uint64_t rows;
+    uint32_t cols;
+    char **feature_names; /* cols names (CSV), else NULL */
+    char *label_name;     /* CSV header name of the label column, or NULL */
+    uint32_t classes;     /* K */
+    int labels_mapped;    /* 0: labels were the integers 0..K-1 */
+    /* Private: label texts (secure memory) and their lookup table. */
+    struct st_label_set *labels;
+} st_data_schema;
+
+/* Progress callback: bytes done of total over both passes. */
+typedef void (*st_data_progress)(void *ctx, uint64_t done, uint64_t total);
+
+/* Pass 1: reads and validates every row; fills *schema (free it with
+ * st_data_schema_free). Writes nothing anywhere. */
+st_code st_data_scan(const st_data_input *in, st_data_schema *schema,
+                     st_data_progress progress, void *pctx, st_err *err);
+void st_data_schema_free(st_data_schema *schema);
+
+/* Receives tensor bytes in order; the bytes are plaintext in secure
+ * memory, valid only during the call. */
+typedef st_code (*st_data_sink)(void *ctx, const uint8_t *data, size_t len,
+                                st_err *err);
+
+/* Pass 2: reads the input again and streams the tensor (header, features,
+ * labels, class names) into `sink`; *size gets its length and
+ * plain_sha256 its SHA-256. Fails if the input no longer matches the
+ * schema. */
+st_code st_data_convert(const st_data_input *in, const st_data_schema *schema,
+                        st_data_sink sink, void *sctx,
+                        st_data_progress progress, void *pctx, uint64_t *size,
+                        uint8_t plain_sha256[32], st_err *err);
+
+/* The tensor layout (docs/formats.md): a 64-byte little-endian header,
+ *   0 magic "STTENSOR"   8 u32 version (1)   12 u32 header size (64)
+ *  16 u64 rows          24 u32 cols         28 u32 label kind (1 = class)
+ *  32 u32 classes       36 u32 reserved (0)
+ *  40 u64 features offset (64)  48 u64 labels offset  56 u64 names offset
+ * then rows x cols float32 features (row-major), rows float32 labels
+ * (class indices 0..K-1, exact integers: the training engine's y), and
+ * `classes` names, each a u32 length and its bytes. */
+#define ST_TENSOR_MAGIC "STTENSOR"
+#define ST_TENSOR_VERSION 1u
+#define ST_TENSOR_HEADER_SIZE 64u
+#define ST_TENSOR_LABEL_CLASS 1u
+
+/* A parsed, validated view into a tensor in memory (no copies). */
+typedef struct st_tensor_view {
+    uint64_t rows;
+    uint32_t cols;
+    uint32_t classes;
+    const float *features; /* rows * cols, 4-byte aligned when the buffer is */
+    const float *labels;   /* rows class indices, integers < classes */
+    const uint8_t *names;  /* the names section */
+    size_t names_len;
+} st_tensor_view;
+
+/* Checks the header, the exact size, every label < classes, every feature
+ * finite and the names section; errors say which field is wrong. */
+st_code st_tensor_parse(const uint8_t *data, size_t len, st_tensor_view *out,
+                        st_err *err);
+/* The name of class k (not NUL-terminated) from a parsed view. */
+st_code st_tensor_class_name(const st_tensor_view *v, uint32_t k,
+                             const char **name, size_t *len, st_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,410 @@
+/*
+ * access.c: the role x action permission matrix, authentication of a
+ * principal by signing a fresh challenge, and st_access_check, the one
+ * access check every action of the library passes through.
+ *
+ * The check, in order: bootstrap (no principal registered: allowed, access
+ * control is off), a principal is named, exists, is enabled and has
+ * authenticated in this process; one of its roles allows the action; and
+ * if the resource has an owner and the action is one that owners control,
+ * the principal is the owner or holds the owner's grant. The first failing
+ * step is the denial, with the permission that is missing, and it is
+ * appended to the audit log ("access", outcome "denied").
+ *
+ * Authentication is a challenge-response with the principal's Ed25519 key:
+ * a random 32-byte challenge, domain-separated, is signed with the seed the
+ * caller holds and verified with the public key in the catalog; it shows
+ * the caller holds the key without the key ever being stored here.
+ * The docs/access.md table is generated from the matrix below by
+ * `sealtrain principal matrix`.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access/access_int.h"
+#include "sealtrain/audit.h"
+#include "sealtrain/bytes.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/secmem.h"
+#include "sealtrain/workspace.h"
+
+static const char *const role_names[ST_ROLE_COUNT] = {
+    "admin", "data-owner", "model-owner", "trainer", "auditor"};
+
+const char *st_access_role_name(unsigned i)
+{
+    return i < ST_ROLE_COUNT ? role_names[i] : NULL;
+}
+
+unsigned st_access_role_parse(const char *name)
+{
+    for (unsigned i = 0; name && i < ST_ROLE_COUNT; i++)
+        if (strcmp(role_names[i], name) == 0)
+            return 1u << i;
+    return 0;
+}
+
+void st_access_roles_string(unsigned roles, char *out, size_t cap)
+{
+    size_t off = 0;
+    out[0] = 0;
+    for (unsigned i = 0; i < ST_ROLE_COUNT; i++)
+        if (roles & (1u << i))
+            off += (size_t)snprintf(out + off, off < cap ? cap - off : 0,
+                                    "%s%s", off ? ", " : "", role_names[i]);
+    if (!out[0])
+        snprintf(out, cap, "none");
+}
+
+#define A ST_ROLE_ADMIN
+#define D ST_ROLE_DATA_OWNER
+#define M ST_ROLE_MODEL_OWNER
+#define T ST_ROLE_TRAINER
+#define U ST_ROLE_AUDITOR
+
+/* The permission matrix. `scoped`: when the resource has an owner, only
+ * the owner or a holder of the owner's grant `grant` (or of the action
+ * itself) may act; admins keep the actions their role allows. */
+static const struct rule {
+    const char *action;
+    unsigned roles;
+    int scoped;
+    const char *grant;
+} rules[] = {
+    {"init", A, 0, NULL},
+    {"key.create", A | D, 0, NULL},
+    {"key.rotate", A | D, 0, NULL},
+    {"key.retire", A | D, 0, NULL},
+    {"key.revoke", A | D, 0, NULL},
+    {"key.read", A | D | U, 0, NULL},
+    {"data.import", D, 0, NULL},
+    {"data.read", D, 1, "read"},
+    {"data.policy", D, 1, NULL},
+    {"data.rm", D, 1, NULL},
+    {"data.rewrap", A | D, 1, NULL},
+    {"job.submit", M, 1, "use"},
+    {"job.run", T, 0, NULL},
+    {"job.cancel", A | M | T, 1, NULL},
+    {"job.read", A | M | T | U, 0, NULL},
+    {"model.decrypt", M, 1, "decrypt"},
+    {"model.share", M, 1, "share"},
+    {"model.rm", M, 1, NULL},
+    {"model.read", M | U, 0, NULL},
+    {"audit.read", A | D | U, 0, NULL},
+    {"audit.verify", A | D | M | T | U, 0, NULL},
+    {"audit.checkpoint", A | U, 0, NULL},
+    {"check", A | U, 0, NULL},
+    {"cleanup", A, 0, NULL},
+    {"principal.admin", A, 0, NULL},
+    {"principal.read", A | D | M | T | U, 0, NULL},
+    {"audit.repair", A, 0, NULL},
+};
+
+#undef A
+#undef D
+#undef M
+#undef T
+#undef U
+
+/* clang-format off */
+const char *const st_access_actions[] = {
+    "init", "key.create", "key.rotate", "key.retire", "key.revoke",
+    "key.read", "data.import", "data.read", "data.policy", "data.rm",
+    "data.rewrap", "job.submit", "job.run", "job.cancel", "job.read",
+    "model.decrypt", "model.share", "model.rm", "model.read", "audit.read",
+    "audit.verify", "audit.checkpoint", "check", "cleanup", "principal.admin",
+    "principal.read", "audit.repair",
+    NULL};
+/* clang-format on */
+
+static const struct rule *rule_of(const char *action)
+{
+    for (size_t i = 0; action && i < sizeof(rules) / sizeof(rules[0]); i++)
+        if (strcmp(rules[i].action, action) == 0)
+            return &rules[i];
+    return NULL;
+}
+
+int st_access_action_valid(const char *action)
+{
+    return rule_of(action) != NULL;
+}
+
+unsigned st_access_roles_for(const char *action)
+{
+    const struct rule *r = rule_of(action);
+    return r ? r->roles : 0;
+}
+
+/* ---- authenticated principals of this process ---- */
+
+#define MAX_SESSIONS 32
+static pthread_mutex_t sess_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char dir[PATH_MAX];
+    char name[ST_PRINCIPAL_NAME_MAX];
+} sessions[MAX_SESSIONS];
+static size_t nsessions;
+
+static void session_add(const char *dir, const char *name)
+{
+    pthread_mutex_lock(&sess_mu);
+    size_t i;
+    for (i = 0; i < nsessions; i++)
+        if (!strcmp(sessions[i].dir, dir) && !strcmp(sessions[i].name, name))
+            break;
+    if (i == nsessions) {
+        /* full: the oldest session is forgotten (it re-authenticates) */
+        if (nsessions == MAX_SESSIONS) {
+            memmove(&sessions[0], &sessions[1],
+                    sizeof(sessions[0]) * (MAX_SESSIONS - 1));
+            i = MAX_SESSIONS - 1;
+        } else {
+            nsessions++;
+        }
+        snprintf(sessions[i].dir, sizeof(sessions[i].dir), "%s", dir);
+        snprintf(sessions[i].name, sizeof(sessions[i].name), "%s", name);
+    }
+    pthread_mutex_unlock(&sess_mu);
+}
+
+static int session_has(const char *dir, const char *name)
+{
+    int found = 0;
+    pthread_mutex_lock(&sess_mu);
+    for (size_t i = 0; i < nsessions && !found; i++)
+        found =
+            !strcmp(sessions[i].dir, dir) && !strcmp(sessions[i].name, name);
+    pthread_mutex_unlock(&sess_mu);
+    return found;
+}
+
+/* ---- denials ---- */
+
+void st_access_audit_denial(st_workspace *ws, const char *principal,
+                            const char *action, const char *resource,
+                            const char *reason)
+{
+    st_audit_event ev = {"access",
+                         principal && *principal ? principal : "anonymous",
+                         action && *action ? action : "unknown",
+                         resource && *resource ? resource : "-",
+                         "denied",
+                         reason,
+                         NULL};
+    st_err e;
+    if (st_audit_append(ws, &ev, &e) != ST_OK)
+        st_error("access.audit", "could not audit a denial of %s: %s",
+                 ev.action, e.msg);
+}
+
+static st_code deny(st_workspace *ws, const char *principal, const char *action,
+                    const char *resource, st_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static st_code deny(st_workspace *ws, const char *principal, const char *action,
+                    const char *resource, st_err *err, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    st_access_audit_denial(ws, principal, action, resource, msg);
+    return st_err_set(err, ST_E_DENIED, "%s", msg);
+}
+
+st_code st_access_check_identity(st_workspace *ws, const char *principal,
+                                 const char *action, const char *resource,
+                                 st_err *err)
+{
+    int64_t count;
+    if (st_access_principal_count(ws, &count, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    if (!principal || !*principal) {
+        if (count == 0)
+            return ST_OK; /* bootstrap: access control starts with the
+                             first principal */
+        return deny(ws, NULL, action, resource, err,
+                    "permission denied: %s needs an authenticated principal "
+                    "(--as NAME --key FILE, or SEALTRAIN_AS/SEALTRAIN_KEY)",
+                    action);
+    }
+    st_principal p;
+    st_err e2;
+    if (st_access_principal_get(ws, principal, &p, &e2) != ST_OK) {
+        if (e2.code != ST_E_NOTFOUND) {
+            if (err)
+                *err = e2;
+            return e2.code;
+        }
+        return deny(ws, principal, action, resource, err,
+                    "permission denied: unknown principal \"%s\"", principal);
+    }
+    int disabled = p.disabled;
+    st_principal_free(&p);
+    if (disabled)
+        return deny(ws, principal, action, resource, err,
+                    "permission denied: principal %s is disabled", principal);
+    if (!session_has(st_workspace_dir(ws), principal))
+        return deny(ws, principal, action, resource, err,
+                    "permission denied: principal %s has not authenticated "
+                    "(sign the challenge with its key: --key FILE)",
+                    principal);
+    return ST_OK;
+}
+
+st_code st_access_check(st_workspace *ws, const char *principal,
+                        const char *action, const char *resource, st_err *err)
+{
+    const struct rule *r = rule_of(action);
+    if (!r)
+        return st_err_set(err, ST_E_USAGE,
+                          "access check: unknown action \"%s\"",
+                          action ? action : "(null)");
+    int64_t count;
+    if (st_access_principal_count(ws, &count, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    if (count == 0 && (!principal || !*principal))
+        return ST_OK;
+    if (st_access_check_identity(ws, principal, action, resource, err) != ST_OK)
+        return err ? err->code : ST_E_DENIED;
+    st_principal p;
+    if (st_access_principal_get(ws, principal, &p, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    unsigned roles = p.roles;
+    st_principal_free(&p);
+    if (!(roles & r->roles)) {
+        char have[128], need[128];
+        st_access_roles_string(roles, have, sizeof(have));
+        st_access_roles_string(r->roles, need, sizeof(need));
+        return deny(ws, principal, action, resource, err,
+                    "permission denied: %s (roles: %s) lacks permission %s%s%s "
+                    "(granted to roles: %s)",
+                    principal, have, action, resource ? " on " : "",
+                    resource ? resource : "", need);
+    }
+    if (!r->scoped || !resource)
+        return ST_OK;
+    char owner[ST_PRINCIPAL_NAME_MAX];
+    st_err e2;
+    st_code rc = st_access_get_owner(ws, resource, owner, sizeof(owner), &e2);
+    if (rc == ST_E_NOTFOUND)
+        return ST_OK;
+    if (rc != ST_OK) {
+        if (err)
+            *err = e2;
+        return rc;
+    }
+    if (strcmp(owner, principal) == 0)
+        return ST_OK;
+    if ((roles & ST_ROLE_ADMIN) && (r->roles & ST_ROLE_ADMIN))
+        return ST_OK;
+    if (st_access_has_grant(ws, principal, resource, action, r->grant))
+        return ST_OK;
+    return deny(ws, principal, action, resource, err,
+                "permission denied: %s lacks a grant of \"%s\" on %s from its "
+                "owner %s (for %s)",
+                principal, r->grant ? r->grant : action, resource, owner,
+                action);
+}
+
+/* ---- authentication ---- */
+
+st_code st_access_authenticate(st_workspace *ws, const char *name,
+                               const uint8_t seed[32],
+                               st_access_session *session, st_err *err)
+{
+    memset(session, 0, sizeof(*session));
+    st_principal p;
+    st_err e2;
+    if (st_access_principal_get(ws, name, &p, &e2) != ST_OK) {
+        if (e2.code != ST_E_NOTFOUND) {
+            if (err)
+                *err = e2;
+            return e2.code;
+        }
+        return deny(ws, name, "authenticate", "-", err,
+                    "authentication failed: unknown principal \"%s\"", name);
+    }
+    if (p.disabled) {
+        st_principal_free(&p);
+        return deny(ws, name, "authenticate", "-", err,
+                    "authentication failed: principal %s is disabled", name);
+    }
+    uint8_t pub[32], challenge[32], sig[64];
+    st_code rc = st_ed25519_parse_public_pem(p.signing_key,
+                                             strlen(p.signing_key), pub, err);
+    unsigned roles = p.roles;
+    st_principal_free(&p);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "principal %s: registered signing key", name);
+    /* domain separation: this signature can never be mistaken for a
+     * signature over a manifest, job spec or other sealtrain statement */
+    st_buf msg;
+    st_buf_init(&msg);
+    if ((rc = st_random(challenge, sizeof(challenge), err)) != ST_OK)
+        return rc;
+    char hex[65];
+    st_hex_encode(challenge, 32, hex);
+    if ((rc = st_buf_printf(&msg, err,
+                            "sealtrain access challenge v1\n%s\n%s\n%s\n",
+                            st_workspace_dir(ws), name, hex)) != ST_OK) {
+        st_buf_free(&msg);
+        return rc;
+    }
+    rc = st_ed25519_sign(seed, msg.data, msg.len, sig, err);
+    if (rc == ST_OK)
+        rc = st_ed25519_verify(pub, msg.data, msg.len, sig, NULL);
+    st_buf_free(&msg);
+    if (rc != ST_OK)
+        return deny(ws, name, "authenticate", "-", err,
+                    "authentication failed: the key does not match the "
+                    "signing key registered for %s",
+                    name);
+    session_add(st_workspace_dir(ws), name);
+    snprintf(session->name, sizeof(session->name), "%s", name);
+    session->roles = roles;
+    if (st_access_touch(ws, name, &e2) != ST_OK)
+        st_warn("access.touch", "could not record activity of %s: %s", name,
+                e2.msg);
+    return ST_OK;
+}
+
+st_code st_access_login(st_workspace *ws, const char *as, const char *keyfile,
+                        st_access_session *session, st_err *err)
+{
+    memset(session, 0, sizeof(*session));
+    int64_t count;
+    if (st_access_principal_count(ws, &count, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    if (!as || !*as) {
+        if (count == 0) {
+            session->bootstrap = 1;
+            return ST_OK;
+        }
+        return st_err_set(err, ST_E_DENIED,
+                          "this workspace has principals: act as one with "
+                          "--as NAME --key FILE (or SEALTRAIN_AS and "
+                          "SEALTRAIN_KEY)");
+    }
+    if (!keyfile || !*keyfile)
+        return st_err_set(err, ST_E_DENIED,
+                          "acting as %s needs its signing key: --key FILE "
+                          "(or SEALTRAIN_KEY)",
+                          as);
+    uint8_t *seed = st_secmem_alloc(32, err);
+    if (!seed)
+        return err ? err->code : ST_E_IO;
+    st_code rc = st_ed25519_load_private_pem(keyfile, seed, err);
+    if (rc == ST_OK)
+        rc = st_access_authenticate(ws, as, seed, session, err);
+    else
+        st_err_prefix(err, "signing key of %s", as);
+    st_secmem_free(seed);
+    return rc;
+}

@@ -1,0 +1,281 @@
+/*
+ * spec.c: the job spec (docs/jobs.md): strict parsing and its digest.
+ *
+ *   {
+ *     "version": 1,
+ *     "name": "digits-mlp",
+ *     "model": {...},            the training engine's "model" section
+ *     "training": {...},         the training engine's "training" section
+ *     "datasets": {"train": "digits", "validation": "digits-test"},
+ *     "resources": {"cpus": 2, "memory_mb": 2048, "time_limit_seconds": 900},
+ *     "security": {"tee": "sim", "sandbox": "strict",
+ *                  "attestation": {...an attestation policy...}},
+ *     "outputs": {"model": "digits-mlp", "recipients": ["age1..."]},
+ *     "checkpoint_every": 5
+ *   }
+ *
+ * Unknown keys, wrong types and values out of range are refused with the
+ * key path; nothing is repaired or defaulted silently (defaults are the
+ * documented ones). The engine's sections are checked by the engine
+ * itself (st_train_config_from_json) and the attestation section by the
+ * attestation policy parser, so the rules live in one place each.
+ *
+ * Never: accept a spec that names a recipient that is not an age X25519
+ * recipient, or a TEE the broker cannot verify.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sealtrain/bech32.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/job.h"
+#include "sealtrain/json.h"
+#include "sealtrain/train.h"
+
+#define SPEC_MAX (1u << 20)
+
+static int name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > ST_JOB_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 (i > 0 && (c == '-' || c == '_' || c == '.'));
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static st_code get_name(const json_t *obj, const char *key, int required,
+                        char *out, const char *where, st_err *err)
+{
+    const char *s = NULL;
+    st_code rc = st_json_get_string(obj, key, required, &s, where, err);
+    if (rc != ST_OK || !s)
+        return rc;
+    if (!name_valid(s))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"%s\" must be 1-64 of [a-z0-9._-], starting "
+                          "with a letter or digit",
+                          where, key);
+    snprintf(out, ST_JOB_NAME_MAX + 1, "%s", s);
+    return ST_OK;
+}
+
+static st_code parse_recipients(const json_t *arr, st_job_spec *out,
+                                const char *where, st_err *err)
+{
+    if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+        json_array_size(arr) > ST_JOB_MAX_RECIPIENTS)
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"outputs.recipients\" must be an array of 1 "
+                          "to %d age recipients",
+                          where, ST_JOB_MAX_RECIPIENTS);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *s = json_string_value(v);
+        char hrp[16];
+        uint8_t key[64];
+        size_t klen = 0;
+        if (!s || strlen(s) >= ST_JOB_RECIPIENT_MAX ||
+            st_bech32_decode(s, hrp, sizeof(hrp), key, sizeof(key), &klen,
+                             NULL) != ST_OK ||
+            strcmp(hrp, "age") != 0 || klen != 32 || strncmp(s, "age1", 4))
+            return st_err_set(err, ST_E_INPUT,
+                              "%s: outputs.recipients[%zu]: not an age "
+                              "X25519 recipient (age1...)",
+                              where, i);
+        for (size_t j = 0; j < out->nrecipients; j++)
+            if (!strcmp(out->recipients[j], s))
+                return st_err_set(err, ST_E_INPUT,
+                                  "%s: outputs.recipients[%zu]: listed twice",
+                                  where, i);
+        snprintf(out->recipients[out->nrecipients++], ST_JOB_RECIPIENT_MAX,
+                 "%s", s);
+    }
+    return ST_OK;
+}
+
+static st_code parse_body(json_t *root, const char *where, st_job_spec *out,
+                          st_err *err)
+{
+    static const char *const top[] = {
+        "version",   "name",     "model",   "training",         "datasets",
+        "resources", "security", "outputs", "checkpoint_every", NULL};
+    static const char *const ds_keys[] = {"train", "validation", NULL};
+    static const char *const res_keys[] = {"cpus", "memory_mb",
+                                           "time_limit_seconds", NULL};
+    static const char *const sec_keys[] = {"tee", "sandbox", "attestation",
+                                           NULL};
+    static const char *const out_keys[] = {"model", "recipients", NULL};
+    char w[300];
+    long long v;
+    st_code rc;
+    if (!json_is_object(root))
+        return st_err_set(err, ST_E_INPUT, "%s: a job spec is a JSON object",
+                          where);
+    if ((rc = st_json_check_keys(root, top, where, err)) ||
+        (rc = st_json_get_int(root, "version", 1, 1, 1, &v, where, err)) ||
+        (rc = get_name(root, "name", 1, out->name, where, err)))
+        return rc;
+    out->model = json_object_get(root, "model");
+    out->training = json_object_get(root, "training");
+    if ((out->model && !json_is_object(out->model)) ||
+        (out->training && !json_is_object(out->training)))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"model\" and \"training\" must be objects",
+                          where);
+    st_train_config cfg;
+    if ((rc = st_train_config_from_json(out->model, out->training, &cfg,
+                                        err)) != ST_OK)
+        return st_err_prefix(err, "%s", where);
+
+    json_t *ds = json_object_get(root, "datasets");
+    snprintf(w, sizeof(w), "%s: datasets", where);
+    if (!json_is_object(ds))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"datasets\" must be an object with "
+                          "\"train\"",
+                          where);
+    if ((rc = st_json_check_keys(ds, ds_keys, w, err)) ||
+        (rc = get_name(ds, "train", 1, out->train_dataset, w, err)) ||
+        (rc = get_name(ds, "validation", 0, out->valid_dataset, w, err)))
+        return rc;
+
+    out->memory_bytes = 2048ull << 20;
+    out->time_limit_s = 3600;
+    json_t *res = json_object_get(root, "resources");
+    if (res) {
+        snprintf(w, sizeof(w), "%s: resources", where);
+        if (!json_is_object(res))
+            return st_err_set(err, ST_E_INPUT, "%s: must be an object", w);
+        long long cpus = 0, mem = 2048, t = 3600;
+        if ((rc = st_json_check_keys(res, res_keys, w, err)) ||
+            (rc = st_json_get_int(res, "cpus", 0, 0, 1024, &cpus, w, err)) ||
+            (rc = st_json_get_int(res, "memory_mb", 0, 64, 1 << 24, &mem, w,
+                                  err)) ||
+            (rc = st_json_get_int(res, "time_limit_seconds", 0, 1, 7 * 86400,
+                                  &t, w, err)))
+            return rc;
+        out->cpus = (unsigned)cpus;
+        out->memory_bytes = (uint64_t)mem << 20;
+        out->time_limit_s = (uint64_t)t;
+    }
+
+    out->tee = ST_TEE_SIM;
+    out->sandbox = ST_SANDBOX_STRICT;
+    json_t *sec = json_object_get(root, "security");
+    if (sec) {
+        snprintf(w, sizeof(w), "%s: security", where);
+        if (!json_is_object(sec))
+            return st_err_set(err, ST_E_INPUT, "%s: must be an object", w);
+        const char *tee = NULL, *sb = NULL;
+        if ((rc = st_json_check_keys(sec, sec_keys, w, err)) ||
+            (rc = st_json_get_string(sec, "tee", 0, &tee, w, err)) ||
+            (rc = st_json_get_string(sec, "sandbox", 0, &sb, w, err)))
+            return rc;
+        if (tee && (rc = st_tee_parse(tee, &out->tee, err)) != ST_OK)
+            return st_err_prefix(err, "%s: \"tee\"", w);
+        if (out->tee != ST_TEE_SIM && out->tee != ST_TEE_TPM)
+            return st_err_set(err, ST_E_INPUT,
+                              "%s: \"tee\": %s runtimes cannot be started "
+                              "here (sim or tpm)",
+                              w, st_tee_name(out->tee));
+        if (sb && (rc = st_sandbox_level_parse(sb, &out->sandbox, err)))
+            return st_err_prefix(err, "%s", w);
+        out->attestation = json_object_get(sec, "attestation");
+        if (out->attestation) {
+            char *text = json_dumps(out->attestation, JSON_COMPACT);
+            st_attest_policy *p = NULL;
+            rc = text ? st_attest_policy_parse(text, strlen(text),
+                                               "security.attestation", &p, err)
+                      : st_err_set(err, ST_E_INTERNAL, "serialising");
+            free(text);
+            st_attest_policy_free(p);
+            if (rc != ST_OK)
+                return st_err_prefix(err, "%s", where);
+        }
+    }
+
+    json_t *outs = json_object_get(root, "outputs");
+    snprintf(w, sizeof(w), "%s: outputs", where);
+    if (!json_is_object(outs))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"outputs\" must be an object with \"model\" "
+                          "and \"recipients\"",
+                          where);
+    if ((rc = st_json_check_keys(outs, out_keys, w, err)) ||
+        (rc = get_name(outs, "model", 1, out->model_name, w, err)) ||
+        (rc = parse_recipients(json_object_get(outs, "recipients"), out, where,
+                               err)))
+        return rc;
+    long long ck = 0;
+    if ((rc = st_json_get_int(root, "checkpoint_every", 0, 0, 100000, &ck,
+                              where, err)))
+        return rc;
+    out->checkpoint_every = (unsigned)ck;
+    return ST_OK;
+}
+
+st_code st_job_spec_parse(const char *text, size_t len, const char *origin,
+                          st_job_spec *out, st_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    json_t *root = st_json_parse(text, len, origin, err);
+    if (!root)
+        return err ? err->code : ST_E_INPUT;
+    out->root = root;
+    st_code rc = parse_body(root, origin, out, err);
+    if (rc != ST_OK)
+        st_job_spec_free(out);
+    return rc;
+}
+
+st_code st_job_spec_load(const char *path, st_job_spec *out, st_err *err)
+{
+    unsigned char *text = NULL;
+    size_t len = 0;
+    memset(out, 0, sizeof(*out));
+    st_code rc = st_fs_read_all(path, SPEC_MAX, &text, &len, err);
+    if (rc != ST_OK)
+        return rc;
+    rc = st_job_spec_parse((const char *)text, len, path, out, err);
+    free(text);
+    return rc;
+}
+
+void st_job_spec_free(st_job_spec *spec)
+{
+    if (!spec)
+        return;
+    json_decref(spec->root);
+    memset(spec, 0, sizeof(*spec));
+}
+
+st_code st_job_spec_digest(const st_job_spec *spec, uint8_t out[32],
+                           st_err *err)
+{
+    char *c = st_job_spec_serialise(spec, err);
+    if (!c)
+        return err ? err->code : ST_E_INTERNAL;
+    st_sha256(c, strlen(c), out);
+    free(c);
+    return ST_OK;
+}
+
+char *st_job_spec_serialise(const st_job_spec *spec, st_err *err)
+{
+    /* keys sorted, compact; reals in jansson's fixed "%.17g" form, so the
+     * same spec always gives the same bytes */
+    char *c = json_dumps(spec->root, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!c)
+        st_err_set(err, ST_E_INTERNAL, "serialising the job spec");
+    return c;
+}

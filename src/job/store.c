@@ -1,0 +1,601 @@
+/*
+ * store.c: jobs in the catalog: signed submission, states and their
+ * transitions, the status object `job status` shows, cancellation, the
+ * per-job log, and datasets' release policies.
+ *
+ * Tables (module "job", migrations below):
+ *   jobs(id, name, submitter, envelope, spec_digest, state, reason,
+ *        created, updated, status, cancel_requested, runtime_pid,
+ *        controller_pid, heartbeat)
+ *   release_policies(dataset, policy, digest, set_by, set_at)
+ *   broker_nonces(nonce, job_id, issued, used)
+ *
+ * Every transition is persisted before it is reported, written to the
+ * job's log and appended to the audit log; a transition out of a terminal
+ * state is refused, so a job ends once. The log holds states, progress
+ * and reasons: never data, weights or keys.
+ */
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sealtrain/attest.h"
+#include "sealtrain/audit.h"
+#include "sealtrain/bech32.h"
+#include "sealtrain/clock.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/dsse.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/job.h"
+#include "sealtrain/json.h"
+
+static const char *const migrations[] = {
+    "CREATE TABLE jobs ("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " submitter TEXT NOT NULL,"
+    " envelope TEXT NOT NULL,"
+    " spec_digest TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " reason TEXT NOT NULL DEFAULT '',"
+    " created TEXT NOT NULL,"
+    " updated TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT '{}',"
+    " cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    " runtime_pid INTEGER NOT NULL DEFAULT 0,"
+    " controller_pid INTEGER NOT NULL DEFAULT 0,"
+    " heartbeat TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE release_policies ("
+    " dataset TEXT PRIMARY KEY,"
+    " policy TEXT NOT NULL,"
+    " digest TEXT NOT NULL,"
+    " set_by TEXT NOT NULL,"
+    " set_at TEXT NOT NULL);"
+    "CREATE TABLE broker_nonces ("
+    " nonce TEXT PRIMARY KEY,"
+    " job_id TEXT NOT NULL,"
+    " issued TEXT NOT NULL,"
+    " used TEXT NOT NULL DEFAULT '');",
+};
+
+static const char *const state_names[] = {
+    "queued",  "attesting", "keyed",  "loading",  "training",
+    "sealing", "succeeded", "failed", "cancelled"};
+
+const char *st_job_state_name(st_job_state s)
+{
+    return (unsigned)s < sizeof(state_names) / sizeof(state_names[0])
+               ? state_names[s]
+               : "?";
+}
+
+st_code st_job_state_parse(const char *name, st_job_state *out, st_err *err)
+{
+    for (size_t i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++)
+        if (!strcmp(name, state_names[i])) {
+            *out = (st_job_state)i;
+            return ST_OK;
+        }
+    return st_err_set(err, ST_E_INPUT, "unknown job state \"%s\"", name);
+}
+
+int st_job_state_terminal(st_job_state s)
+{
+    return s == ST_JOB_SUCCEEDED || s == ST_JOB_FAILED || s == ST_JOB_CANCELLED;
+}
+
+st_code st_job_migrate(st_workspace *ws, st_err *err)
+{
+    return st_catalog_migrate(ws, "job", migrations,
+                              sizeof(migrations) / sizeof(migrations[0]), err);
+}
+
+static st_code db_err(st_workspace *ws, const char *what, st_err *err)
+{
+    return st_err_set(err, ST_E_IO, "catalog: %s: %s", what,
+                      sqlite3_errmsg(st_workspace_db(ws)));
+}
+
+static void now_text(char out[ST_TIME_LEN])
+{
+    st_time_format(time(NULL), out);
+}
+
+/* ---- the job's log ---- */
+
+st_code st_job_log_path(st_workspace *ws, const char *id, char *out, size_t cap,
+                        st_err *err)
+{
+    char file[64];
+    snprintf(file, sizeof(file), "job-%s.log", id);
+    return st_workspace_path(ws, "logs", file, out, cap, err);
+}
+
+void st_job_log(st_workspace *ws, const char *id, const char *fmt, ...)
+{
+    char path[4200], line[2048], t[ST_TIME_LEN];
+    if (st_job_log_path(ws, id, path, sizeof(path), NULL) != ST_OK)
+        return;
+    now_text(t);
+    int n = snprintf(line, sizeof(line), "%s ", t);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    strcat(line, "\n");
+    /* appends: the log grows line by line, each written whole */
+    FILE *f = fopen(path, "ae");
+    if (!f)
+        return;
+    fputs(line, f);
+    fclose(f);
+}
+
+/* ---- submission ---- */
+
+st_code st_job_submit(st_workspace *ws, const char *submitter,
+                      const st_job_spec *spec, const uint8_t seed[32],
+                      char id[ST_JOB_ID_LEN + 1], st_err *err)
+{
+    st_code rc = st_job_migrate(ws, err);
+    if (rc != ST_OK)
+        return rc;
+    char *payload = st_job_spec_serialise(spec, err);
+    if (!payload)
+        return err ? err->code : ST_E_INTERNAL;
+    uint8_t digest[32];
+    char hex[65];
+    st_sha256(payload, strlen(payload), digest);
+    st_hex_encode(digest, 32, hex);
+    json_t *env = st_dsse_sign(ST_DSSE_TYPE_JOBSPEC, (const uint8_t *)payload,
+                               strlen(payload), seed, err);
+    free(payload);
+    if (!env)
+        return err ? err->code : ST_E_INTERNAL;
+    char *envtext = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+    uint8_t rnd[8];
+    if ((rc = st_random(rnd, sizeof(rnd), err)) != ST_OK) {
+        free(envtext);
+        return rc;
+    }
+    char rhex[17];
+    st_hex_encode(rnd, sizeof(rnd), rhex);
+    snprintf(id, ST_JOB_ID_LEN + 1, "j%.15s", rhex);
+    char t[ST_TIME_LEN];
+    now_text(t);
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = st_workspace_db(ws);
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO jobs(id,name,submitter,envelope,"
+                           "spec_digest,state,created,updated) "
+                           "VALUES(?,?,?,?,?,'queued',?,?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        free(envtext);
+        return db_err(ws, "storing the job", err);
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, spec->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, submitter, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, envtext, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, t, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, t, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    free(envtext);
+    if (step != SQLITE_DONE)
+        return db_err(ws, "storing the job", err);
+    st_job_log(ws, id, "queued: job \"%s\" submitted by %s (spec sha256 %s)",
+               spec->name, submitter, hex);
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    json_t *details = json_pack(
+        "{s:s,s:s,s:s,s:s}", "name", spec->name, "spec_sha256", hex,
+        "train_dataset", spec->train_dataset, "tee", st_tee_name(spec->tee));
+    st_audit_event ev = {"operation", submitter, "job.submit", resource,
+                         "success",   NULL,      details};
+    rc = st_audit_append(ws, &ev, err);
+    json_decref(details);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+#define JOB_COLUMNS                                                            \
+    "id,name,submitter,envelope,spec_digest,state,reason,created,updated,"     \
+    "status,cancel_requested,runtime_pid,controller_pid,heartbeat"
+
+static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    snprintf(out, cap, "%s", s ? (const char *)s : "");
+}
+
+static st_code row_to_record(sqlite3_stmt *st, st_job_record *r, st_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    copy_col(st, 0, r->id, sizeof(r->id));
+    copy_col(st, 1, r->name, sizeof(r->name));
+    copy_col(st, 2, r->submitter, sizeof(r->submitter));
+    const char *env = (const char *)sqlite3_column_text(st, 3);
+    char state[32];
+    copy_col(st, 4, r->spec_digest, sizeof(r->spec_digest));
+    copy_col(st, 5, state, sizeof(state));
+    copy_col(st, 6, r->reason, sizeof(r->reason));
+    copy_col(st, 7, r->created, sizeof(r->created));
+    copy_col(st, 8, r->updated, sizeof(r->updated));
+    const char *status = (const char *)sqlite3_column_text(st, 9);
+    r->cancel_requested = sqlite3_column_int(st, 10);
+    r->runtime_pid = (long)sqlite3_column_int64(st, 11);
+    r->controller_pid = (long)sqlite3_column_int64(st, 12);
+    copy_col(st, 13, r->heartbeat, sizeof(r->heartbeat));
+    st_code rc = st_job_state_parse(state, &r->state, err);
+    if (rc != ST_OK)
+        return rc;
+    r->envelope = env ? json_loads(env, 0, NULL) : NULL;
+    r->status = status ? json_loads(status, 0, NULL) : NULL;
+    if (!r->envelope || !json_is_object(r->status)) {
+        st_job_record_free(r);
+        return st_err_set(err, ST_E_INPUT, "catalog: job %s is damaged", r->id);
+    }
+    return ST_OK;
+}
+
+void st_job_record_free(st_job_record *r)
+{
+    if (!r)
+        return;
+    json_decref(r->envelope);
+    json_decref(r->status);
+    r->envelope = r->status = NULL;
+}
+
+st_code st_job_get(st_workspace *ws, const char *id, st_job_record *out,
+                   st_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    st_code rc = st_job_migrate(ws, err);
+    if (rc != ST_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "SELECT " JOB_COLUMNS " FROM jobs WHERE id=?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_err(ws, "reading a job", err);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        rc = row_to_record(st, out, err);
+    else if (step == SQLITE_DONE)
+        rc = st_err_set(err, ST_E_NOTFOUND, "no job \"%s\"", id);
+    else
+        rc = db_err(ws, "reading a job", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
+                    st_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    st_code rc = st_job_migrate(ws, err);
+    if (rc != ST_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "SELECT " JOB_COLUMNS
+                           " FROM jobs ORDER BY created DESC, id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(ws, "listing jobs", err);
+    size_t cap = 0;
+    st_job_record *arr = NULL;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            st_job_record *bigger = realloc(arr, cap * sizeof(*arr));
+            if (!bigger) {
+                rc = st_err_set(err, ST_E_IO, "out of memory");
+                break;
+            }
+            arr = bigger;
+        }
+        if ((rc = row_to_record(st, &arr[*n], err)) != ST_OK)
+            break;
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    if (rc == ST_OK && step != SQLITE_DONE)
+        rc = db_err(ws, "listing jobs", err);
+    if (rc != ST_OK) {
+        for (size_t i = 0; i < *n; i++)
+            st_job_record_free(&arr[i]);
+        free(arr);
+        *n = 0;
+        return rc;
+    }
+    *out = arr;
+    return ST_OK;
+}
+
+/* ---- transitions ---- */
+
+st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
+                          const char *reason, st_err *err)
+{
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    st_job_state from = r.state;
+    char submitter[ST_JOB_NAME_MAX + 1];
+    snprintf(submitter, sizeof(submitter), "%s", r.submitter);
+    st_job_record_free(&r);
+    if (st_job_state_terminal(from))
+        return st_err_set(err, ST_E_USAGE,
+                          "job %s already ended (%s): cannot move to %s", id,
+                          st_job_state_name(from), st_job_state_name(state));
+    char t[ST_TIME_LEN];
+    now_text(t);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "UPDATE jobs SET state=?, reason=?, updated=? "
+                           "WHERE id=? AND state=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(ws, "updating a job", err);
+    sqlite3_bind_text(st, 1, st_job_state_name(state), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, reason ? reason : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, st_job_state_name(from), -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return db_err(ws, "updating a job", err);
+    if (sqlite3_changes(st_workspace_db(ws)) != 1)
+        return st_err_set(err, ST_E_USAGE, "job %s changed state concurrently",
+                          id);
+    st_job_log(ws, id, "%s%s%s", st_job_state_name(state),
+               reason && *reason ? ": " : "", reason ? reason : "");
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    json_t *details = json_pack("{s:s,s:s}", "from", st_job_state_name(from),
+                                "to", st_job_state_name(state));
+    const char *outcome = state == ST_JOB_FAILED      ? "failure"
+                          : state == ST_JOB_CANCELLED ? "failure"
+                                                      : "success";
+    st_audit_event ev = {"enclave",   submitter,
+                         "job.state", resource,
+                         outcome,     reason && *reason ? reason : NULL,
+                         details};
+    rc = st_audit_append(ws, &ev, err);
+    json_decref(details);
+    return rc;
+}
+
+st_code st_job_status_update(st_workspace *ws, const char *id,
+                             const json_t *patch, st_err *err)
+{
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    json_object_update(r.status, (json_t *)patch);
+    char *text = json_dumps(r.status, JSON_COMPACT);
+    st_job_record_free(&r);
+    if (!text)
+        return st_err_set(err, ST_E_INTERNAL, "serialising job status");
+    char t[ST_TIME_LEN];
+    now_text(t);
+    sqlite3_stmt *st = NULL;
+    const json_t *hb = json_object_get(patch, "heartbeat");
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "UPDATE jobs SET status=?, heartbeat=CASE WHEN ? "
+                           "THEN ? ELSE heartbeat END, runtime_pid=COALESCE(?,"
+                           "runtime_pid), controller_pid=COALESCE(?,"
+                           "controller_pid) WHERE id=?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        free(text);
+        return db_err(ws, "updating job status", err);
+    }
+    sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, hb != NULL);
+    sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
+    const json_t *rp = json_object_get(patch, "runtime_pid");
+    const json_t *cp = json_object_get(patch, "controller_pid");
+    if (json_is_integer(rp))
+        sqlite3_bind_int64(st, 4, json_integer_value(rp));
+    if (json_is_integer(cp))
+        sqlite3_bind_int64(st, 5, json_integer_value(cp));
+    sqlite3_bind_text(st, 6, id, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    free(text);
+    return step == SQLITE_DONE ? ST_OK : db_err(ws, "updating job status", err);
+}
+
+st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
+                      st_err *err)
+{
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    st_job_state state = r.state;
+    st_job_record_free(&r);
+    if (st_job_state_terminal(state))
+        return st_err_set(err, ST_E_USAGE, "job %s already ended (%s)", id,
+                          st_job_state_name(state));
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "UPDATE jobs SET cancel_requested=1 WHERE id=?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_err(ws, "cancelling a job", err);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return db_err(ws, "cancelling a job", err);
+    st_job_log(ws, id, "cancel requested by %s", actor);
+    if (state == ST_JOB_QUEUED)
+        return st_job_transition(ws, id, ST_JOB_CANCELLED,
+                                 "cancelled before it started", err);
+    return ST_OK;
+}
+
+/* ---- release policies ----
+ *
+ *   {
+ *     "version": 1,
+ *     "attestation": {...},        an attestation policy (attest.h)
+ *     "principals": ["alice"],     who may train on the dataset
+ *     "recipients": ["age1..."]    who may receive models trained on it
+ *   }
+ */
+
+st_code st_release_policy_check(const json_t *p, const char *origin,
+                                st_err *err)
+{
+    static const char *const keys[] = {"version", "attestation", "principals",
+                                       "recipients", NULL};
+    long long v;
+    st_code rc;
+    if (!json_is_object(p))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: a release policy is a JSON object", origin);
+    if ((rc = st_json_check_keys(p, keys, origin, err)) ||
+        (rc = st_json_get_int(p, "version", 1, 1, 1, &v, origin, err)))
+        return rc;
+    json_t *att = json_object_get(p, "attestation");
+    if (!json_is_object(att))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"attestation\" (an attestation policy "
+                          "object) is required",
+                          origin);
+    char *text = json_dumps(att, JSON_COMPACT);
+    st_attest_policy *ap = NULL;
+    rc = st_attest_policy_parse(text, strlen(text), origin, &ap, err);
+    free(text);
+    st_attest_policy_free(ap);
+    if (rc != ST_OK)
+        return rc;
+    const char *lists[] = {"principals", "recipients"};
+    for (size_t l = 0; l < 2; l++) {
+        json_t *arr = json_object_get(p, lists[l]);
+        if (!json_is_array(arr) || json_array_size(arr) == 0)
+            return st_err_set(err, ST_E_INPUT,
+                              "%s: \"%s\" must be a non-empty array of "
+                              "strings",
+                              origin, lists[l]);
+        size_t i;
+        json_t *e;
+        json_array_foreach(arr, i, e)
+        {
+            const char *s = json_string_value(e);
+            if (!s || !*s)
+                return st_err_set(err, ST_E_INPUT,
+                                  "%s: %s[%zu] must be a non-empty string",
+                                  origin, lists[l], i);
+            if (l == 1) {
+                char hrp[8];
+                uint8_t key[40];
+                size_t klen = 0;
+                if (st_bech32_decode(s, hrp, sizeof(hrp), key, sizeof(key),
+                                     &klen, NULL) != ST_OK ||
+                    strcmp(hrp, "age") || klen != 32)
+                    return st_err_set(err, ST_E_INPUT,
+                                      "%s: recipients[%zu]: not an age X25519 "
+                                      "recipient (age1...)",
+                                      origin, i);
+            }
+        }
+    }
+    return ST_OK;
+}
+
+st_code st_release_policy_set(st_workspace *ws, const char *actor,
+                              const char *dataset, const char *text, size_t len,
+                              const char *origin, st_err *err)
+{
+    st_code rc = st_job_migrate(ws, err);
+    if (rc != ST_OK)
+        return rc;
+    json_t *p = st_json_parse(text, len, origin, err);
+    if (!p)
+        return err ? err->code : ST_E_INPUT;
+    rc = st_release_policy_check(p, origin, err);
+    char *canon = rc == ST_OK ? st_json_canonical(p, NULL, err) : NULL;
+    json_decref(p);
+    if (rc != ST_OK)
+        return rc;
+    if (!canon)
+        return err ? err->code : ST_E_INPUT;
+    uint8_t d[32];
+    char hex[65], t[ST_TIME_LEN];
+    st_sha256(canon, strlen(canon), d);
+    st_hex_encode(d, 32, hex);
+    now_text(t);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "INSERT OR REPLACE INTO release_policies"
+                           "(dataset,policy,digest,set_by,set_at) "
+                           "VALUES(?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        free(canon);
+        return db_err(ws, "storing a release policy", err);
+    }
+    sqlite3_bind_text(st, 1, dataset, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, canon, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, actor, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, t, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    free(canon);
+    if (step != SQLITE_DONE)
+        return db_err(ws, "storing a release policy", err);
+    char resource[128];
+    snprintf(resource, sizeof(resource), "dataset:%s", dataset);
+    json_t *details = json_pack("{s:s}", "policy_sha256", hex);
+    st_audit_event ev = {"operation", actor, "data.policy", resource,
+                         "success",   NULL,  details};
+    rc = st_audit_append(ws, &ev, err);
+    json_decref(details);
+    return rc;
+}
+
+st_code st_release_policy_get(st_workspace *ws, const char *dataset,
+                              json_t **out, st_err *err)
+{
+    *out = NULL;
+    st_code rc = st_job_migrate(ws, err);
+    if (rc != ST_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "SELECT policy FROM release_policies WHERE "
+                           "dataset=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(ws, "reading a release policy", err);
+    sqlite3_bind_text(st, 1, dataset, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        *out = st_json_parse(text, strlen(text), "release policy", err);
+        rc = *out ? ST_OK : (err ? err->code : ST_E_INPUT);
+    } else if (step == SQLITE_DONE)
+        rc = st_err_set(err, ST_E_NOTFOUND,
+                        "dataset \"%s\" has no release policy: it is never "
+                        "released (set one with `sealtrain data policy set`)",
+                        dataset);
+    else
+        rc = db_err(ws, "reading a release policy", err);
+    sqlite3_finalize(st);
+    return rc;
+}

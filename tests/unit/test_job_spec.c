@@ -1,0 +1,230 @@
+/*
+ * test_job_spec.c: the job spec parser (strict, errors name the key), the
+ * signed submission, persisted states and their audit trail, cancellation
+ * and release policies in a real workspace (SQLite on disk).
+ */
+#include "st_test.h"
+
+#include <sealtrain/sealtrain.h>
+
+#define EXAMPLE "examples/jobs/digits-mlp.json"
+#define RCPT "age15j0vjxaxyakrwwyw088cytm0ahcalxvyp78nk0ew4sk2q6yr0fwsu2az4a"
+
+static void test_example_spec_parses_with_documented_defaults(void **state)
+{
+    (void)state;
+    st_err e;
+    st_job_spec s;
+    assert_st_ok(st_job_spec_load(EXAMPLE, &s, &e), &e);
+    assert_string_equal(s.name, "digits-mlp");
+    assert_string_equal(s.train_dataset, "digits");
+    assert_string_equal(s.valid_dataset, "");
+    assert_int_equal(s.tee, ST_TEE_SIM);
+    assert_int_equal(s.sandbox, ST_SANDBOX_STRICT);
+    assert_int_equal(s.memory_bytes, 1024ull << 20);
+    assert_int_equal(s.nrecipients, 1);
+    assert_int_equal(s.checkpoint_every, 10);
+    uint8_t d1[32], d2[32];
+    assert_st_ok(st_job_spec_digest(&s, d1, &e), &e);
+    st_job_spec_free(&s);
+    assert_st_ok(st_job_spec_load(EXAMPLE, &s, &e), &e);
+    assert_st_ok(st_job_spec_digest(&s, d2, &e), &e);
+    assert_memory_equal(d1, d2, 32);
+    st_job_spec_free(&s);
+}
+
+static st_code parse(const char *text, st_err *e)
+{
+    st_job_spec s;
+    st_code rc = st_job_spec_parse(text, strlen(text), "spec.json", &s, e);
+    st_job_spec_free(&s);
+    return rc;
+}
+
+static void test_spec_errors_name_the_key(void **state)
+{
+    (void)state;
+    st_err e;
+    const char *base_tail =
+        "\"datasets\":{\"train\":\"d\"},\"outputs\":{\"model\":\"m\","
+        "\"recipients\":[\"" RCPT "\"]}";
+    char buf[2048];
+    snprintf(buf, sizeof(buf), "{\"version\":1,\"name\":\"j\",%s}", base_tail);
+    assert_st_ok(parse(buf, &e), &e);
+
+    snprintf(buf, sizeof(buf), "{\"version\":1,\"name\":\"j\",\"colour\":1,%s}",
+             base_tail);
+    assert_int_equal(parse(buf, &e), ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "colour"));
+
+    snprintf(buf, sizeof(buf),
+             "{\"version\":1,\"name\":\"j\",\"training\":{\"batch_size\":0},"
+             "%s}",
+             base_tail);
+    assert_int_equal(parse(buf, &e), ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "batch_size"));
+
+    snprintf(buf, sizeof(buf),
+             "{\"version\":1,\"name\":\"j\",\"security\":{\"tee\":\"snp\"},"
+             "%s}",
+             base_tail);
+    assert_int_equal(parse(buf, &e), ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "tee"));
+
+    snprintf(buf, sizeof(buf),
+             "{\"version\":1,\"name\":\"j\",\"security\":{\"sandbox\":"
+             "\"loose\"},%s}",
+             base_tail);
+    assert_int_equal(parse(buf, &e), ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "strict or relaxed"));
+
+    const char *bad_rcpt =
+        "{\"version\":1,\"name\":\"j\",\"datasets\":{\"train\":\"d\"},"
+        "\"outputs\":{\"model\":\"m\",\"recipients\":[\"age1nope\"]}}";
+    assert_int_equal(parse(bad_rcpt, &e), ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "recipients[0]"));
+
+    const char *no_train =
+        "{\"version\":1,\"name\":\"j\",\"datasets\":{},"
+        "\"outputs\":{\"model\":\"m\",\"recipients\":[\"" RCPT "\"]}}";
+    assert_int_equal(parse(no_train, &e), ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "train"));
+}
+
+static st_workspace *make_workspace(char **dir)
+{
+    st_err e;
+    *dir = st_test_tmpdir("jobws");
+    char ws_dir[4200];
+    snprintf(ws_dir, sizeof(ws_dir), "%s/ws", *dir);
+    st_protect p;
+    assert_st_ok(st_protect_parse("passphrase", &p, &e), &e);
+    st_workspace *ws = NULL;
+    assert_st_ok(st_workspace_create_begin(ws_dir, &p, &ws, &e), &e);
+    assert_st_ok(st_workspace_create_commit(ws, &e), &e);
+    return ws;
+}
+
+static void test_submitted_job_is_signed_queued_and_audited(void **state)
+{
+    (void)state;
+    st_err e;
+    char *dir;
+    st_workspace *ws = make_workspace(&dir);
+    st_job_spec s;
+    assert_st_ok(st_job_spec_load(EXAMPLE, &s, &e), &e);
+    uint8_t seed[32] = {9}, pub[32];
+    assert_st_ok(st_ed25519_public(seed, pub, &e), &e);
+    char id[ST_JOB_ID_LEN + 1];
+    assert_st_ok(st_job_submit(ws, "alice", &s, seed, id, &e), &e);
+    assert_int_equal(strlen(id), ST_JOB_ID_LEN);
+
+    st_job_record r;
+    assert_st_ok(st_job_get(ws, id, &r, &e), &e);
+    assert_int_equal(r.state, ST_JOB_QUEUED);
+    assert_string_equal(r.submitter, "alice");
+    /* the envelope verifies under the submitter's key and carries the spec
+     * whose digest is recorded */
+    uint8_t *payload;
+    size_t plen;
+    assert_st_ok(st_dsse_verify(r.envelope, ST_DSSE_TYPE_JOBSPEC,
+                                (const uint8_t(*)[32])pub, 1, &payload, &plen,
+                                NULL, &e),
+                 &e);
+    uint8_t d[32];
+    char hex[65];
+    st_sha256(payload, plen, d);
+    st_hex_encode(d, 32, hex);
+    assert_string_equal(hex, r.spec_digest);
+    free(payload);
+    st_job_record_free(&r);
+
+    assert_st_ok(st_job_transition(ws, id, ST_JOB_ATTESTING, NULL, &e), &e);
+    assert_st_ok(
+        st_job_transition(ws, id, ST_JOB_FAILED, "evidence rejected", &e), &e);
+    /* a job ends once */
+    assert_int_equal(st_job_transition(ws, id, ST_JOB_SUCCEEDED, NULL, &e),
+                     ST_E_USAGE);
+    assert_st_ok(st_job_get(ws, id, &r, &e), &e);
+    assert_int_equal(r.state, ST_JOB_FAILED);
+    assert_string_equal(r.reason, "evidence rejected");
+    st_job_record_free(&r);
+
+    /* the log and the audit log saw every step */
+    char path[4300];
+    assert_st_ok(st_job_log_path(ws, id, path, sizeof(path), &e), &e);
+    unsigned char *log;
+    size_t len;
+    assert_st_ok(st_fs_read_all(path, 1 << 20, &log, &len, &e), &e);
+    assert_non_null(strstr((char *)log, "queued"));
+    assert_non_null(strstr((char *)log, "failed: evidence rejected"));
+    free(log);
+    char audit[4300];
+    snprintf(audit, sizeof(audit), "%s/audit/log.jsonl", st_workspace_dir(ws));
+    assert_st_ok(st_fs_read_all(audit, 1 << 20, &log, &len, &e), &e);
+    assert_non_null(strstr((char *)log, "job.submit"));
+    assert_non_null(strstr((char *)log, "\"to\":\"failed\""));
+    free(log);
+
+    /* a queued job cancels at once */
+    char id2[ST_JOB_ID_LEN + 1];
+    assert_st_ok(st_job_submit(ws, "alice", &s, seed, id2, &e), &e);
+    assert_st_ok(st_job_cancel(ws, "alice", id2, &e), &e);
+    assert_st_ok(st_job_get(ws, id2, &r, &e), &e);
+    assert_int_equal(r.state, ST_JOB_CANCELLED);
+    st_job_record_free(&r);
+    st_job_record *all;
+    size_t n;
+    assert_st_ok(st_job_list(ws, &all, &n, &e), &e);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        st_job_record_free(&all[i]);
+    free(all);
+    st_job_spec_free(&s);
+    st_workspace_close(ws);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_dataset_without_policy_is_never_released(void **state)
+{
+    (void)state;
+    st_err e;
+    char *dir;
+    st_workspace *ws = make_workspace(&dir);
+    json_t *p;
+    assert_int_equal(st_release_policy_get(ws, "digits", &p, &e),
+                     ST_E_NOTFOUND);
+    const char *good = "{\"version\":1,\"attestation\":{\"version\":1,"
+                       "\"tee\":[\"sim\"]},\"principals\":[\"alice\"],"
+                       "\"recipients\":[\"" RCPT "\"]}";
+    assert_st_ok(st_release_policy_set(ws, "dana", "digits", good, strlen(good),
+                                       "policy.json", &e),
+                 &e);
+    assert_st_ok(st_release_policy_get(ws, "digits", &p, &e), &e);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(p, "principals"), 0)),
+        "alice");
+    json_decref(p);
+    const char *bad = "{\"version\":1,\"attestation\":{\"version\":1,"
+                      "\"tee\":[\"sim\"],\"colour\":1},\"principals\":"
+                      "[\"alice\"],\"recipients\":[\"" RCPT "\"]}";
+    assert_int_equal(st_release_policy_set(ws, "dana", "digits", bad,
+                                           strlen(bad), "policy.json", &e),
+                     ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "colour"));
+    st_workspace_close(ws);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example_spec_parses_with_documented_defaults),
+        cmocka_unit_test(test_spec_errors_name_the_key),
+        cmocka_unit_test(test_submitted_job_is_signed_queued_and_audited),
+        cmocka_unit_test(test_dataset_without_policy_is_never_released),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

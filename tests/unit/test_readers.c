@@ -1,0 +1,580 @@
+/*
+ * test_readers.c: the CSV, LIBSVM and IDX readers, their validation
+ * errors, label mapping, and the tensor layout they produce.
+ */
+#include "st_test.h"
+
+#include <locale.h>
+#include <math.h>
+
+#include <sealtrain/readers.h>
+#include <sealtrain/sealtrain.h>
+
+#include "data/data_internal.h"
+
+/* A sink that collects the tensor into ordinary memory (tests only). */
+static st_code collect(void *ctx, const uint8_t *p, size_t n, st_err *err)
+{
+    return st_buf_append(ctx, p, n, err);
+}
+
+/* Scans and converts `in`; returns the tensor bytes in *out. */
+static st_code convert(const st_data_input *in, st_data_schema *sc, st_buf *out,
+                       st_err *e)
+{
+    st_buf_init(out);
+    st_code rc = st_data_scan(in, sc, NULL, NULL, e);
+    if (rc)
+        return rc;
+    uint64_t size;
+    uint8_t sha[32], sha2[32];
+    rc = st_data_convert(in, sc, collect, out, NULL, NULL, &size, sha, e);
+    if (rc)
+        return rc;
+    assert_int_equal(size, out->len);
+    st_sha256(out->data, out->len, sha2);
+    assert_memory_equal(sha, sha2, 32);
+    return ST_OK;
+}
+
+static st_data_input mem_input(st_data_format f, const char *text,
+                               const char *label)
+{
+    st_data_input in = {0};
+    in.format = f;
+    in.path = "t.csv";
+    in.label = label;
+    in.data = text;
+    in.data_len = strlen(text);
+    return in;
+}
+
+/* Converts CSV/LIBSVM text expecting failure; returns the error. */
+static st_err expect_fail(st_data_format f, const char *text, const char *label)
+{
+    st_data_input in = mem_input(f, text, label);
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    st_err_clear(&e);
+    st_code rc = convert(&in, &sc, &b, &e);
+    if (rc == ST_OK)
+        fail_msg("accepted invalid input: %s", text);
+    st_buf_free(&b);
+    return e;
+}
+
+static void assert_msg(const st_err *e, const char *want)
+{
+    if (!strstr(e->msg, want))
+        fail_msg("error \"%s\" lacks \"%s\"", e->msg, want);
+}
+
+static void test_csv_digits_converts_exactly(void **state)
+{
+    (void)state;
+    st_data_input in = {0};
+    in.format = ST_DATA_CSV;
+    in.path = "examples/data/digits.csv";
+    in.label = "label";
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.rows, 1797);
+    assert_int_equal(sc.cols, 64);
+    assert_int_equal(sc.classes, 10);
+    assert_int_equal(sc.labels_mapped, 0);
+    assert_string_equal(sc.feature_names[0], "pixel_0");
+    assert_string_equal(sc.feature_names[63], "pixel_63");
+    assert_string_equal(sc.label_name, "label");
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_int_equal(v.rows, 1797);
+    /* first row of the file: 0,0,5,13,9,1,0,0,... label 0 */
+    assert_true(v.features[2] == 5.0f && v.features[3] == 13.0f);
+    assert_int_equal(v.labels[0], 0);
+    assert_int_equal(v.labels[1], 1);
+    assert_int_equal(b.len, 64 + 1797 * 64 * 4 + 1797 * 4 + 10 * 5);
+    const char *name;
+    size_t nl;
+    assert_st_ok(st_tensor_class_name(&v, 7, &name, &nl, &e), &e);
+    assert_int_equal(nl, 1);
+    assert_true(name[0] == '7');
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+}
+
+static void test_csv_quotes_crlf_and_string_labels(void **state)
+{
+    (void)state;
+    const char *text = "\xEF\xBB\xBF\"a,b\",\"say \"\"hi\"\"\",class\r\n"
+                       "1.5,\"-2e1\",\"dog\"\r\n"
+                       "0,3,\"cat, black\"\r\n"
+                       "7,.25,\"multi\nline\"\r\n"
+                       "1,1,dog";
+    st_data_input in = mem_input(ST_DATA_CSV, text, "class");
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.rows, 4);
+    assert_int_equal(sc.cols, 2);
+    assert_string_equal(sc.feature_names[0], "a,b");
+    assert_string_equal(sc.feature_names[1], "say \"hi\"");
+    assert_int_equal(sc.classes, 3);
+    assert_int_equal(sc.labels_mapped, 1);
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_true(v.features[0] == 1.5f && v.features[1] == -20.0f);
+    assert_true(v.features[5] == 0.25f);
+    /* bytewise order: "cat, black" < "dog" < "multi\nline" */
+    assert_int_equal(v.labels[0], 1);
+    assert_int_equal(v.labels[1], 0);
+    assert_int_equal(v.labels[2], 2);
+    assert_int_equal(v.labels[3], 1);
+    const char *name;
+    size_t nl;
+    assert_st_ok(st_tensor_class_name(&v, 2, &name, &nl, &e), &e);
+    assert_int_equal(nl, 10);
+    assert_memory_equal(name, "multi\nline", 10);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+}
+
+static void test_csv_label_by_index_and_numeric_label_order(void **state)
+{
+    (void)state;
+    /* labels -1 and 10 and 2: numbers, not canonical class indices */
+    const char *text = "y,x\n-1,0\n10,1\n2,2\n";
+    st_data_input in = mem_input(ST_DATA_CSV, text, "0");
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.cols, 1);
+    assert_string_equal(sc.label_name, "y");
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    /* numeric order: -1 < 2 < 10 */
+    assert_int_equal(v.labels[0], 0);
+    assert_int_equal(v.labels[1], 2);
+    assert_int_equal(v.labels[2], 1);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+}
+
+static void test_csv_errors_name_line_column_and_expectation(void **state)
+{
+    (void)state;
+    struct {
+        const char *text, *label, *want;
+    } cases[] = {
+        {"", "y", "empty file: expected a header row"},
+        {"a,y\n", "y", "no data rows"},
+        {"a,a,y\n1,2,3\n", "y", "t.csv:1:2: duplicate header name \"a\""},
+        {"a,,y\n1,2,3\n", "y", "t.csv:1:2: empty header name"},
+        {"a,y\n1,2\n3\n", "y",
+         "t.csv:3: expected 2 fields (as in the "
+         "header), found 1"},
+        {"a,b,y\n1,x2,0\n", "y",
+         "t.csv:2:2: column \"b\": expected a number, found \"x2\""},
+        {"a,y\n1,0\nnan,1\n", "y",
+         "t.csv:3:1: column \"a\": NaN and "
+         "infinity are not allowed"},
+        {"a,y\n-Infinity,1\n", "y", "NaN and infinity are not allowed"},
+        {"a,y\n1e39,1\n", "y",
+         "t.csv:2:1: column \"a\": number out of "
+         "float32 range"},
+        {"a,y\n,1\n", "y", "found an empty field"},
+        {"a,y\n 1,1\n", "y", "expected a number, found \" 1\""},
+        {"a,y\n0x10,1\n", "y", "expected a number"},
+        {"a,y\n1,5\n2,\n", "y",
+         "t.csv:3:2: column \"y\": expected a "
+         "label, found an empty field"},
+        {"a,y\n1\"2,1\n", "y", "t.csv:2:1: a '\"' inside an unquoted field"},
+        {"a,y\n\"1\"x,1\n", "y",
+         "unexpected character after a closing "
+         "quote"},
+        {"a,y\n\"1,1\n", "y", "t.csv:2:1: unterminated quoted field"},
+        {"a,y\n1,1\r2,0\n", "y",
+         "carriage return not followed by a line "
+         "feed"},
+        {"a,y\n1,1\n\n2,0\n", "y", "t.csv:3:1: empty line"},
+        {"a,y\n1,1\n", "z", "no label column \"z\""},
+        {"a,y\n1,1\n", "2", "no label column \"2\""},
+        {"a\n1\n", "a", "expected at least one feature and the label"},
+        {"a,y\n1,1\n1,1.0\n", "y", "are the same number"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        st_err e = expect_fail(ST_DATA_CSV, cases[i].text, cases[i].label);
+        assert_msg(&e, cases[i].want);
+    }
+}
+
+static void test_number_parse_is_strict_and_correctly_rounded(void **state)
+{
+    (void)state;
+    /* a locale with a decimal comma must change nothing */
+    setlocale(LC_NUMERIC, "de_DE.UTF-8");
+    const char *good[] = {"0",
+                          "-0",
+                          "1.5",
+                          "+2",
+                          ".5",
+                          "5.",
+                          "1e-50",
+                          "3.4028235e38",
+                          "1E+3",
+                          "0.1",
+                          "123456789012345678901234",
+                          "0.30000000000000004441",
+                          "-7.0e-3",
+                          "16777217"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        float f;
+        assert_int_equal(st_data_parse_float(good[i], strlen(good[i]), &f),
+                         ST_NUM_OK);
+        setlocale(LC_NUMERIC, "C");
+        assert_true(f == (float)strtod(good[i], NULL));
+        setlocale(LC_NUMERIC, "de_DE.UTF-8");
+    }
+    setlocale(LC_NUMERIC, "C");
+    const char *bad[] = {"",   " 1", "1 ",  "1,5",   "0x10", "1e",
+                         "e5", ".",  "--1", "1.2.3", "1e+",  "١"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        float f;
+        assert_int_not_equal(st_data_parse_float(bad[i], strlen(bad[i]), &f),
+                             ST_NUM_OK);
+    }
+    float f;
+    assert_int_equal(st_data_parse_float("NaN", 3, &f), ST_NUM_NONFINITE);
+    assert_int_equal(st_data_parse_float("-inf", 4, &f), ST_NUM_NONFINITE);
+    assert_int_equal(st_data_parse_float("3.5e38", 6, &f), ST_NUM_RANGE);
+    assert_int_equal(st_data_parse_float("1e999999", 8, &f), ST_NUM_RANGE);
+    /* never reads past the length */
+    assert_int_equal(st_data_parse_float("12x", 2, &f), ST_NUM_OK);
+    assert_true(f == 12.0f);
+}
+
+static void test_libsvm_sparse_rows_become_dense(void **state)
+{
+    (void)state;
+    const char *text = "# a comment line\n"
+                       "+1 1:0.5 3:2 # tail comment\r\n"
+                       "-1 2:-1\n"
+                       "-1\t4:7\n";
+    st_data_input in = mem_input(ST_DATA_LIBSVM, text, NULL);
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.rows, 3);
+    assert_int_equal(sc.cols, 4);
+    assert_int_equal(sc.classes, 2);
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    const float want[12] = {0.5f, 0, 2, 0, 0, -1, 0, 0, 0, 0, 0, 7};
+    assert_memory_equal(v.features, want, sizeof(want));
+    assert_int_equal(v.labels[0], 1); /* +1 after -1 */
+    assert_int_equal(v.labels[1], 0);
+    assert_int_equal(v.labels[2], 0);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+}
+
+static void test_libsvm_errors_name_line_and_column(void **state)
+{
+    (void)state;
+    struct {
+        const char *text, *want;
+    } cases[] = {
+        {"", "empty file"},
+        {"1 0:1\n", "t.csv:1:3: indices are 1-based"},
+        {"1 2:1 2:3\n", "t.csv:1:7: indices must be strictly increasing: 2 "
+                        "after 2"},
+        {"1 3:1 2:3\n", "strictly increasing: 2 after 3"},
+        {"1 qid:3 1:1\n", "qid (svmlight ranking groups) is not supported"},
+        {"1 1:1\n1 abc\n", "t.csv:2:3: expected index:value, found \"abc\""},
+        {"1 1:nan\n", "t.csv:1:5: value: NaN and infinity"},
+        {"1 1:\n", "value: expected a number, found an empty field"},
+        {"x 1:1\n", "t.csv:1:1: label: expected a number"},
+        {"1 1:1\n\n", "t.csv:2:1: empty line"},
+        {"1 -1:1\n", "expected a decimal index"},
+        {"1\n", "no features"},
+        {"# only\n", "no data rows"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        st_err e = expect_fail(ST_DATA_LIBSVM, cases[i].text, NULL);
+        assert_msg(&e, cases[i].want);
+    }
+}
+
+/* An IDX file: type, dims, then raw (already big-endian) data. */
+static size_t idx_make(uint8_t *out, uint8_t type, const uint32_t *dims,
+                       unsigned nd, const void *data, size_t dlen)
+{
+    out[0] = out[1] = 0;
+    out[2] = type;
+    out[3] = (uint8_t)nd;
+    for (unsigned i = 0; i < nd; i++) {
+        out[4 + 4 * i] = (uint8_t)(dims[i] >> 24);
+        out[5 + 4 * i] = (uint8_t)(dims[i] >> 16);
+        out[6 + 4 * i] = (uint8_t)(dims[i] >> 8);
+        out[7 + 4 * i] = (uint8_t)dims[i];
+    }
+    memcpy(out + 4 + 4 * nd, data, dlen);
+    return 4 + 4 * nd + dlen;
+}
+
+static st_data_input idx_input(const uint8_t *img, size_t ilen,
+                               const uint8_t *lab, size_t llen)
+{
+    st_data_input in = {0};
+    in.format = ST_DATA_IDX;
+    in.path = "images.idx";
+    in.label = "labels.idx";
+    in.data = img;
+    in.data_len = ilen;
+    in.labels = lab;
+    in.labels_len = llen;
+    return in;
+}
+
+static void test_idx_image_and_label_pair_converts(void **state)
+{
+    (void)state;
+    uint8_t img[64], lab[64];
+    const uint32_t d3[3] = {3, 2, 2}, d1[1] = {3};
+    const uint8_t pix[12] = {0, 1, 2, 3, 255, 254, 253, 252, 9, 8, 7, 6};
+    const uint8_t labs[3] = {2, 0, 2};
+    size_t il = idx_make(img, 0x08, d3, 3, pix, 12);
+    size_t ll = idx_make(lab, 0x08, d1, 1, labs, 3);
+    st_data_input in = idx_input(img, il, lab, ll);
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.rows, 3);
+    assert_int_equal(sc.cols, 4);
+    assert_int_equal(sc.classes, 3);
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_true(v.features[4] == 255.0f && v.features[11] == 6.0f);
+    assert_int_equal(v.labels[0], 2);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+
+    /* big-endian float32 items */
+    const uint8_t fl[8] = {0x3f, 0xc0, 0, 0, 0xc0, 0x20, 0, 0}; /* 1.5 -2.5 */
+    const uint32_t df[2] = {2, 1}, dl[1] = {2};
+    const uint8_t labs2[2] = {1, 0};
+    il = idx_make(img, 0x0D, df, 2, fl, 8);
+    ll = idx_make(lab, 0x08, dl, 1, labs2, 2);
+    in = idx_input(img, il, lab, ll);
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_true(v.features[0] == 1.5f && v.features[1] == -2.5f);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+}
+
+static void test_idx_rejects_bad_headers_and_values(void **state)
+{
+    (void)state;
+    uint8_t img[64], lab[64];
+    const uint32_t d2[2] = {2, 2}, d1[1] = {2}, d3[1] = {3};
+    const uint8_t pix[4] = {1, 2, 3, 4}, labs[3] = {0, 1, 1};
+    size_t il = idx_make(img, 0x08, d2, 2, pix, 4);
+    size_t ll = idx_make(lab, 0x08, d1, 1, labs, 2);
+    struct {
+        size_t il, ll;
+        const char *want;
+    } cases[] = {
+        {il - 1, ll, "images.idx: IDX size mismatch"},
+        {il, ll + 1, "labels.idx: IDX size mismatch"},
+        {0, ll, "images.idx: empty file"},
+        {3, ll, "not an IDX file"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        st_data_input in = idx_input(img, cases[i].il, lab, cases[i].ll);
+        st_data_schema sc;
+        st_err e;
+        assert_int_equal(st_data_scan(&in, &sc, NULL, NULL, &e), ST_E_INPUT);
+        assert_msg(&e, cases[i].want);
+    }
+    st_data_schema sc;
+    st_err e;
+    /* label count differs from item count */
+    size_t ll3 = idx_make(lab, 0x08, d3, 1, labs, 3);
+    st_data_input in = idx_input(img, il, lab, ll3);
+    assert_int_equal(st_data_scan(&in, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "3 labels for 2 items");
+    /* float labels */
+    const uint8_t fz[8] = {0};
+    ll = idx_make(lab, 0x0D, d1, 1, fz, 8);
+    in = idx_input(img, il, lab, ll);
+    assert_int_equal(st_data_scan(&in, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "an integer type");
+    /* unknown type, NaN item */
+    img[2] = 0x0A;
+    ll = idx_make(lab, 0x08, d1, 1, labs, 2);
+    in = idx_input(img, il, lab, ll);
+    assert_int_equal(st_data_scan(&in, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "unknown IDX type 0x0a");
+    const uint8_t nan[8] = {0x7f, 0xc0, 0, 0, 0, 0, 0, 0};
+    const uint32_t dn[2] = {2, 1};
+    il = idx_make(img, 0x0D, dn, 2, nan, 8);
+    in = idx_input(img, il, lab, ll);
+    assert_int_equal(st_data_scan(&in, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "images.idx:1:1: value 1: NaN");
+}
+
+/* Writes a CSV with `rows` rows of `cols` features to path. */
+static void write_csv(const char *path, size_t rows, size_t cols,
+                      size_t long_field)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (size_t c = 0; c < cols; c++)
+        fprintf(f, "f%zu,", c);
+    fprintf(f, "y\n");
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t c = 0; c < cols; c++) {
+            if (r == rows / 2 && c == 0 && long_field) {
+                /* one very long (but valid) number: forces the window to
+                 * grow past its initial 1 MiB */
+                fputc('1', f);
+                for (size_t i = 0; i < long_field; i++)
+                    fputc('0', f);
+                fprintf(f, "e-%zu,", long_field);
+            } else {
+                fprintf(f, "%zu.%02zu,", (r * 31 + c) % 1000, c % 100);
+            }
+        }
+        fprintf(f, "%zu\r\n", r % 7);
+    }
+    fclose(f);
+}
+
+static void test_streaming_file_matches_memory_across_windows(void **state)
+{
+    (void)state;
+    char *dir = st_test_tmpdir("readers");
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/big.csv", dir);
+    write_csv(path, 30000, 20, 0); /* ~4 MiB: several windows */
+    st_data_input fin = {ST_DATA_CSV, path, "y", NULL, 0, NULL, 0};
+    st_data_schema sc, sc2;
+    st_buf b, b2;
+    st_err e;
+    assert_st_ok(convert(&fin, &sc, &b, &e), &e);
+    assert_int_equal(sc.rows, 30000);
+    assert_int_equal(sc.classes, 7);
+    unsigned char *text;
+    size_t len;
+    assert_st_ok(st_fs_read_all(path, 64u << 20, &text, &len, &e), &e);
+    st_data_input min = fin;
+    min.data = text;
+    min.data_len = len;
+    assert_st_ok(convert(&min, &sc2, &b2, &e), &e);
+    assert_int_equal(b.len, b2.len);
+    assert_memory_equal(b.data, b2.data, b.len);
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_true(v.features[20 * 100 + 3] == (float)strtod("103.03", NULL));
+    st_data_schema_free(&sc);
+    st_data_schema_free(&sc2);
+    st_buf_free(&b);
+    st_buf_free(&b2);
+    free(text);
+
+    /* a 1.5 MiB field grows the window; the value still parses */
+    write_csv(path, 10, 2, 1500000);
+    assert_st_ok(convert(&fin, &sc, &b, &e), &e);
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_true(v.features[5 * 2] == 1.0f);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_convert_fails_when_file_changes_between_passes(void **state)
+{
+    (void)state;
+    char *dir = st_test_tmpdir("readers");
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/d.csv", dir);
+    st_err e;
+    assert_st_ok(st_fs_write_atomic(path, "a,y\n1,0\n2,1\n", 12, 0600, &e), &e);
+    st_data_input in = {ST_DATA_CSV, path, "y", NULL, 0, NULL, 0};
+    st_data_schema sc;
+    assert_st_ok(st_data_scan(&in, &sc, NULL, NULL, &e), &e);
+    assert_st_ok(st_fs_write_atomic(path, "a,y\n1,0\n2,5\n", 12, 0600, &e), &e);
+    st_buf b;
+    st_buf_init(&b);
+    uint64_t size;
+    uint8_t sha[32];
+    assert_int_equal(
+        st_data_convert(&in, &sc, collect, &b, NULL, NULL, &size, sha, &e),
+        ST_E_INPUT);
+    assert_msg(&e, "the file changed during import");
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_tensor_parse_rejects_inconsistent_headers(void **state)
+{
+    (void)state;
+    st_data_input in = mem_input(ST_DATA_CSV, "a,y\n1,0\n2,1\n", "y");
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    /* each header field, and the sections, are checked */
+    size_t offsets[] = {0, 8, 12, 16, 24, 28, 32, 36, 40, 48, 56};
+    for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
+        b.data[offsets[i]] ^= 0x40;
+        assert_int_equal(st_tensor_parse(b.data, b.len, &v, &e), ST_E_INPUT);
+        b.data[offsets[i]] ^= 0x40;
+    }
+    assert_int_equal(st_tensor_parse(b.data, b.len - 1, &v, &e), ST_E_INPUT);
+    /* a label beyond the classes, a NaN feature */
+    float nine = 9.0f, half = 0.5f, zero = 0.0f;
+    memcpy(b.data + 64 + 8, &nine, 4);
+    assert_int_equal(st_tensor_parse(b.data, b.len, &v, &e), ST_E_INPUT);
+    assert_msg(&e, "label 9");
+    memcpy(b.data + 64 + 8, &half, 4);
+    assert_int_equal(st_tensor_parse(b.data, b.len, &v, &e), ST_E_INPUT);
+    memcpy(b.data + 64 + 8, &zero, 4);
+    const float nanf_ = NAN;
+    memcpy(b.data + 64, &nanf_, 4);
+    assert_int_equal(st_tensor_parse(b.data, b.len, &v, &e), ST_E_INPUT);
+    assert_msg(&e, "not finite");
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_csv_digits_converts_exactly),
+        cmocka_unit_test(test_csv_quotes_crlf_and_string_labels),
+        cmocka_unit_test(test_csv_label_by_index_and_numeric_label_order),
+        cmocka_unit_test(test_csv_errors_name_line_column_and_expectation),
+        cmocka_unit_test(test_number_parse_is_strict_and_correctly_rounded),
+        cmocka_unit_test(test_libsvm_sparse_rows_become_dense),
+        cmocka_unit_test(test_libsvm_errors_name_line_and_column),
+        cmocka_unit_test(test_idx_image_and_label_pair_converts),
+        cmocka_unit_test(test_idx_rejects_bad_headers_and_values),
+        cmocka_unit_test(test_streaming_file_matches_memory_across_windows),
+        cmocka_unit_test(test_convert_fails_when_file_changes_between_passes),
+        cmocka_unit_test(test_tensor_parse_rejects_inconsistent_headers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
