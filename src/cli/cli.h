@@ -42,7 +42,9 @@ const char *st_cli_principal(const st_access_session *session);
 /* Command groups. */
 int st_cli_version(st_cli *cli, int argc, char **argv);
 int st_cli_init(st_cli *cli, int argc, char **argv);
+int st_cli_attest(st_cli *cli, int argc, char **argv);
 int st_cli_key(st_cli *cli, int argc, char **argv);
+int st_cli_identity(st_cli *cli, int argc, char **argv);
 int st_cli_age(st_cli *cli, int argc, char **argv);
 int st_cli_principal_cmd(st_cli *cli, int argc, char **argv);
 int st_cli_audit(st_cli *cli, int argc, char **argv);
