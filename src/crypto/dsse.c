@@ -77,8 +77,8 @@ static st_code parse_envelope(const json_t *env, const char **type,
     if (st_json_check_keys(env, keys, "DSSE envelope", err) != ST_OK ||
         st_json_get_string(env, "payload", 1, &p64, "DSSE envelope", err) !=
             ST_OK ||
-        st_json_get_string(env, "payloadType", 1, type, "DSSE envelope", err) !=
-            ST_OK)
+        st_json_get_string(env, "payloadType", 1, type, "DSSE envelope",
+                           err) != ST_OK)
         return err ? err->code : ST_E_INPUT;
     *sigs = json_object_get(env, "signatures");
     if (sigs && !json_is_array(*sigs))
@@ -97,7 +97,8 @@ st_code st_dsse_payload(const json_t *env, uint8_t **payload, size_t *len,
     return parse_envelope(env, &type, payload, len, &sigs, err);
 }
 
-st_code st_dsse_add_signature(json_t *env, const uint8_t seed[32], st_err *err)
+st_code st_dsse_add_signature(json_t *env, const uint8_t seed[32],
+                              st_err *err)
 {
     const char *type;
     const json_t *sigs;
@@ -145,8 +146,7 @@ st_code st_dsse_verify(const json_t *env, const char *type,
     size_t i;
     json_t *s;
     st_code rc = ST_E_DENIED;
-    json_array_foreach(sigs, i, s)
-    {
+    json_array_foreach(sigs, i, s) {
         const char *sig64 = NULL;
         if (!json_is_object(s) ||
             st_json_get_string(s, "sig", 1, &sig64, "DSSE signature", err) !=

@@ -228,7 +228,8 @@ st_code st_x25519(const uint8_t priv[32], const uint8_t peer[32],
     return rc;
 }
 
-st_code st_ed25519_public(const uint8_t seed[32], uint8_t pub[32], st_err *err)
+st_code st_ed25519_public(const uint8_t seed[32], uint8_t pub[32],
+                          st_err *err)
 {
     return public_of(EVP_PKEY_ED25519, seed, pub, err);
 }
@@ -424,8 +425,8 @@ static st_code aead(int enc, const uint8_t key[32], const uint8_t nonce[12],
 }
 
 st_code st_aead_seal(const uint8_t key[32], const uint8_t nonce[12],
-                     const void *aad, size_t aadlen, const void *in, size_t len,
-                     uint8_t *out, st_err *err)
+                     const void *aad, size_t aadlen, const void *in,
+                     size_t len, uint8_t *out, st_err *err)
 {
     if (len > INT32_MAX || aadlen > INT32_MAX)
         return st_err_set(err, ST_E_INTERNAL, "AEAD input too long");
