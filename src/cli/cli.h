@@ -45,6 +45,7 @@ int st_cli_init(st_cli *cli, int argc, char **argv);
 int st_cli_attest(st_cli *cli, int argc, char **argv);
 int st_cli_key(st_cli *cli, int argc, char **argv);
 int st_cli_identity(st_cli *cli, int argc, char **argv);
+int st_cli_doctor(st_cli *cli, int argc, char **argv);
 int st_cli_age(st_cli *cli, int argc, char **argv);
 int st_cli_principal_cmd(st_cli *cli, int argc, char **argv);
 int st_cli_audit(st_cli *cli, int argc, char **argv);
