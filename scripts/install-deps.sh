@@ -12,7 +12,8 @@ build_pkgs="build-essential cmake pkg-config libssl-dev libjansson-dev
   zlib1g-dev"
 test_pkgs="$build_pkgs clang libclang-rt-14-dev swtpm swtpm-tools tpm2-tools
   age sqlite3 openssl xxd prometheus python3-minimal"
-bench_pkgs="$test_pkgs python3-torch python3-sklearn python3-numpy hyperfine"
+bench_pkgs="$test_pkgs python3-torch python3-sklearn python3-numpy hyperfine
+  nodejs npm"
 
 case "${1:-test}" in
   build) want=$build_pkgs ;;

@@ -21,6 +21,7 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
+#include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
 #include "sealtrain/readers.h"
 #include "sealtrain/sandbox.h"

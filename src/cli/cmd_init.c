@@ -54,13 +54,25 @@ int st_cli_init(st_cli *cli, int argc, char **argv)
     char dir[4096];
     st_protect protect;
     st_workspace *ws = NULL;
+    st_keyring *kr = NULL;
     if (st_workspace_default_dir(dir_opt, dir, sizeof(dir), &err) ||
         st_protect_parse(spec, &protect, &err) ||
         st_workspace_create_begin(dir, &protect, &ws, &err) ||
+        st_keyring_create(ws, &kr, &err) ||
         st_workspace_create_commit(ws, &err)) {
+        st_keyring_close(kr);
         st_workspace_close(ws);
         return st_cli_fail(&err);
     }
+    st_keyring_close(kr);
+    st_audit_event ev = {.category = "operation",
+                         .actor = cli->as && *cli->as ? cli->as : "system",
+                         .action = "init",
+                         .resource = "workspace",
+                         .outcome = "success",
+                         .reason = st_protect_kind_name(protect.kind)};
+    if (st_audit_append(ws, &ev, &err) != ST_OK)
+        fprintf(stderr, "sealtrain: warning: audit log: %s\n", err.msg);
     if (!cli->quiet)
         printf("initialised workspace %s (root key protection: %s)\n",
                st_workspace_dir(ws), st_protect_kind_name(protect.kind));

@@ -26,6 +26,7 @@ struct command {
 static const struct command commands[] = {
     {"version", st_cli_version, "print the version and build facts"},
     {"init", st_cli_init, "create a workspace and its keyring"},
+    {"key", st_cli_key, "manage key encryption keys (KEKs)"},
     {"age", st_cli_age, "age v1 files: keygen, encrypt, decrypt, inspect"},
 };
 
