@@ -33,6 +33,7 @@ int st_cli_wants_help(int argc, char **argv);
 /* Command groups. */
 int st_cli_version(st_cli *cli, int argc, char **argv);
 int st_cli_init(st_cli *cli, int argc, char **argv);
+int st_cli_data(st_cli *cli, int argc, char **argv);
 int st_cli_key(st_cli *cli, int argc, char **argv);
 int st_cli_age(st_cli *cli, int argc, char **argv);
 

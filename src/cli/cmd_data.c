@@ -57,7 +57,8 @@ static void data_usage(FILE *out)
         "                             new file key, full re-encryption\n"
         "  rm NAME                    crypto-shred: the wrapped key, then "
         "the file\n\n"
-        "--json (global) prints JSON. Exit status: 0 ok, 2 usage, 3 input, "
+        "--json (any data command) prints JSON. Exit status: 0 ok, 2 usage, 3 "
+        "input, "
         "4 denied\n(integrity or signature), 5 system.\n");
 }
 
@@ -205,9 +206,8 @@ static int cmd_import(st_cli *cli, int argc, char **argv)
     }
     if (optind + 1 != argc || !o.name || !o.owner || !o.classification) {
         free(rcpts);
-        return st_cli_usage("data",
-                            "import needs FILE, --name, --owner and "
-                            "--classification");
+        return st_cli_usage("data", "import needs FILE, --name, --owner and "
+                                    "--classification");
     }
     o.input.path = argv[optind];
     o.recipients = rcpts;
@@ -303,8 +303,8 @@ static int cmd_list(st_cli *cli, int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             json_array_append_new(
                 a, json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:I, s:I}",
-                             "name", r[i].m.name, "owner", r[i].m.owner,
-                             "rows", (json_int_t)r[i].m.rows, "features",
+                             "name", r[i].m.name, "owner", r[i].m.owner, "rows",
+                             (json_int_t)r[i].m.rows, "features",
                              (json_int_t)r[i].m.cols, "classes",
                              (json_int_t)r[i].m.classes, "classification",
                              r[i].m.classification, "kek", r[i].m.kek_name,
@@ -319,9 +319,9 @@ static int cmd_list(st_cli *cli, int argc, char **argv)
                "FEATURES", "CLASSES", "CLASS.", "KEK");
         for (size_t i = 0; i < n; i++)
             printf("%-20s %-12s %10llu %8u %7u %-12s %s v%u\n", r[i].m.name,
-                   r[i].m.owner, (unsigned long long)r[i].m.rows,
-                   r[i].m.cols, r[i].m.classes, r[i].m.classification,
-                   r[i].m.kek_name, r[i].m.kek_version);
+                   r[i].m.owner, (unsigned long long)r[i].m.rows, r[i].m.cols,
+                   r[i].m.classes, r[i].m.classification, r[i].m.kek_name,
+                   r[i].m.kek_version);
     }
     st_dataset_records_free(r, n);
     st_workspace_close(ws);
@@ -349,12 +349,12 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
     const st_dataset_manifest *m = &r.m;
     if (cli->json) {
         json_t *env = json_loads(r.envelope, 0, NULL);
-        json_t *o = json_pack(
-            "{s:s, s:o, s:{s:s, s:s, s:s, s:s}, s:s}", "name", m->name,
-            "envelope", env ? env : json_null(), "verify", "signature",
-            check_word(chk.signature), "file_digest",
-            check_word(chk.file_digest), "header", check_word(chk.header),
-            "error", vrc ? verr.msg : "", "path", r.path);
+        json_t *o = json_pack("{s:s, s:o, s:{s:s, s:s, s:s, s:s}, s:s}", "name",
+                              m->name, "envelope", env ? env : json_null(),
+                              "verify", "signature", check_word(chk.signature),
+                              "file_digest", check_word(chk.file_digest),
+                              "header", check_word(chk.header), "error",
+                              vrc ? verr.msg : "", "path", r.path);
         char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
         printf("%s\n", s ? s : "{}");
         free(s);
@@ -371,8 +371,7 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
             printf("%-16s none\n", "retention");
         printf("%-16s %s\n", "created", m->created);
         printf("%-16s %s\n", "updated", m->updated);
-        printf("%-16s %s (%s)\n", "source", m->source_file,
-               m->source_format);
+        printf("%-16s %s (%s)\n", "source", m->source_file, m->source_format);
         printf("%-16s %llu rows x %u features, %u classes%s\n", "schema",
                (unsigned long long)m->rows, m->cols, m->classes,
                m->labels_mapped ? " (labels mapped)" : "");
@@ -441,12 +440,12 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
     }
     if (cli->json) {
         json_t *o = json_pack(
-            "{s:s, s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", name,
-            "ok", rc == ST_OK, "signature", check_word(chk.signature),
-            "file_digest", check_word(chk.file_digest), "header",
-            check_word(chk.header), "decryption", check_word(chk.decrypt),
-            "plaintext", check_word(chk.plaintext), "schema",
-            check_word(chk.schema), "error", rc ? err.msg : "");
+            "{s:s, s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", name, "ok",
+            rc == ST_OK, "signature", check_word(chk.signature), "file_digest",
+            check_word(chk.file_digest), "header", check_word(chk.header),
+            "decryption", check_word(chk.decrypt), "plaintext",
+            check_word(chk.plaintext), "schema", check_word(chk.schema),
+            "error", rc ? err.msg : "");
         char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
         printf("%s\n", s ? s : "{}");
         free(s);
@@ -501,8 +500,8 @@ static int cmd_rewrap(st_cli *cli, int argc, char **argv, int reencrypt)
         goto out;
     }
     if (reencrypt) {
-        if (st_dataset_reencrypt(ws, kr, argv[optind],
-                                 st_secret_cbytes(seed), &err))
+        if (st_dataset_reencrypt(ws, kr, argv[optind], st_secret_cbytes(seed),
+                                 &err))
             status = st_cli_fail(&err);
         else if (!cli->quiet)
             printf("re-encrypted dataset %s with a new file key\n",
@@ -568,6 +567,16 @@ int st_cli_data(st_cli *cli, int argc, char **argv)
     const char *sub = argv[1];
     argc--;
     argv++;
+    /* --json is accepted by every data command, anywhere after it */
+    int k = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            cli->json = 1;
+        else
+            argv[k++] = argv[i];
+    }
+    argc = k;
+    argv[argc] = NULL;
     optind = 0;
     if (!strcmp(sub, "import"))
         return cmd_import(cli, argc, argv);

@@ -28,6 +28,7 @@ static const struct command commands[] = {
     {"init", st_cli_init, "create a workspace and its keyring"},
     {"key", st_cli_key, "manage key encryption keys (KEKs)"},
     {"age", st_cli_age, "age v1 files: keygen, encrypt, decrypt, inspect"},
+    {"data", st_cli_data, "import, verify, rewrap and remove encrypted datasets"},
 };
 
 static void usage(FILE *out)

@@ -78,10 +78,8 @@ static st_code db_fail(st_workspace *ws, st_err *err, const char *what)
 static st_code db_exec(st_workspace *ws, const char *sql, st_err *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(st_workspace_db(ws), sql, NULL, NULL, &msg) !=
-        SQLITE_OK) {
-        st_err_set(err, ST_E_IO, "catalog: %s: %s", sql,
-                   msg ? msg : "error");
+    if (sqlite3_exec(st_workspace_db(ws), sql, NULL, NULL, &msg) != SQLITE_OK) {
+        st_err_set(err, ST_E_IO, "catalog: %s: %s", sql, msg ? msg : "error");
         sqlite3_free(msg);
         return ST_E_IO;
     }
@@ -100,8 +98,8 @@ typedef struct dlock {
 static st_code lock_and_sweep(st_workspace *ws, dlock *l, st_err *err)
 {
     l->fd = -1;
-    st_code rc = st_workspace_subdir(ws, "datasets", l->dir, sizeof(l->dir),
-                                     err);
+    st_code rc =
+        st_workspace_subdir(ws, "datasets", l->dir, sizeof(l->dir), err);
     if (rc)
         return rc;
     char path[4200];
@@ -139,8 +137,7 @@ static st_code lock_and_sweep(st_workspace *ws, dlock *l, st_err *err)
         }
         snprintf(path, sizeof(path), "%s/%s", l->dir, n);
         if (unlink(path) == 0)
-            st_info("data.sweep", "removed %s (no catalog row names it)",
-                    path);
+            st_info("data.sweep", "removed %s (no catalog row names it)", path);
     }
     sqlite3_finalize(q);
     closedir(d);
@@ -158,15 +155,14 @@ static void unlock(dlock *l)
 
 typedef struct kek_ctx {
     st_keyring *kr;
-    const uint8_t *shred; /* SHRED_LEN bytes, secure memory */
-    uint32_t used;        /* version the wrap used */
+    const uint8_t *shred;   /* SHRED_LEN bytes, secure memory */
+    uint32_t used;          /* version the wrap used */
     const st_secret *fixed; /* runtime: the file key itself */
 } kek_ctx;
 
 static st_code kek_wrap(void *ctx, const char *name, uint32_t version,
                         const uint8_t *secret, size_t len, const uint8_t *aad,
-                        size_t aadlen, st_buf *out, uint32_t *used,
-                        st_err *err)
+                        size_t aadlen, st_buf *out, uint32_t *used, st_err *err)
 {
     kek_ctx *k = ctx;
     if (len != SHRED_LEN)
@@ -177,8 +173,8 @@ static st_code kek_wrap(void *ctx, const char *name, uint32_t version,
     unsigned char *m = st_secret_bytes(masked);
     for (size_t i = 0; i < len; i++)
         m[i] = secret[i] ^ k->shred[i];
-    st_code rc = st_kek_wrap(k->kr, name, version, m, len, aad, aadlen, out,
-                             used, err);
+    st_code rc =
+        st_kek_wrap(k->kr, name, version, m, len, aad, aadlen, out, used, err);
     if (!rc && used)
         k->used = *used;
     st_secret_free(masked);
@@ -191,19 +187,20 @@ static st_code kek_unwrap(void *ctx, const char *name, uint32_t version,
                           st_err *err)
 {
     kek_ctx *k = ctx;
-    st_code rc = st_kek_unwrap(k->kr, name, version, wrapped, len, aad,
-                               aadlen, out, err);
+    st_code rc = st_kek_unwrap(k->kr, name, version, wrapped, len, aad, aadlen,
+                               out, err);
     if (rc) {
-        st_err_prefix(err, "the sealtrain-kek stanza (KEK %s version %u) "
-                           "does not open",
+        st_err_prefix(err,
+                      "the sealtrain-kek stanza (KEK %s version %u) "
+                      "does not open",
                       name, version);
         return rc;
     }
     if (st_secret_len(*out) != SHRED_LEN) {
         st_secret_free(*out);
         *out = NULL;
-        return st_err_set(err, ST_E_INPUT,
-                          "the sealtrain-kek stanza holds %s", "no file key");
+        return st_err_set(err, ST_E_INPUT, "the sealtrain-kek stanza holds %s",
+                          "no file key");
     }
     unsigned char *m = st_secret_bytes(*out);
     for (size_t i = 0; i < SHRED_LEN; i++)
@@ -214,8 +211,7 @@ static st_code kek_unwrap(void *ctx, const char *name, uint32_t version,
 /* Runtime identity: the file key is known; any sealtrain-kek stanza
  * stands for it (the header MAC then proves it right or wrong). */
 static st_code fixed_unwrap(void *ctx, const st_age_stanza *s,
-                            uint8_t file_key[ST_AGE_FILE_KEY_LEN],
-                            st_err *err)
+                            uint8_t file_key[ST_AGE_FILE_KEY_LEN], st_err *err)
 {
     (void)err;
     const kek_ctx *k = ctx;
@@ -265,8 +261,7 @@ static const char *ROW_COLS =
     "name, id, owner, generation, file, kek_name, kek_version, shred_key, "
     "signer_keyid, signer_pub, manifest, created, updated";
 
-static st_code row_read(st_workspace *ws, sqlite3_stmt *q, drow *r,
-                        st_err *err)
+static st_code row_read(st_workspace *ws, sqlite3_stmt *q, drow *r, st_err *err)
 {
     memset(r, 0, sizeof(*r));
     copy_col(q, 0, r->name, sizeof(r->name));
@@ -297,15 +292,14 @@ static st_code row_read(st_workspace *ws, sqlite3_stmt *q, drow *r,
     return ST_OK;
 }
 
-static st_code row_get(st_workspace *ws, const char *name, drow *r,
-                       st_err *err)
+static st_code row_get(st_workspace *ws, const char *name, drow *r, st_err *err)
 {
+    memset(r, 0, sizeof(*r));
     char sql[512];
     snprintf(sql, sizeof(sql), "SELECT %s FROM datasets WHERE name = ?",
              ROW_COLS);
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st_workspace_db(ws), sql, -1, &q, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(st_workspace_db(ws), sql, -1, &q, NULL) != SQLITE_OK)
         return db_fail(ws, err, "select dataset");
     sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
     int s = sqlite3_step(q);
@@ -401,12 +395,11 @@ static st_code owner_key(st_workspace *ws, const char *owner,
     *registered = 0;
     st_code rc = st_access_principal_get(ws, owner, &p, &e2);
     if (rc == ST_OK) {
-        rc = p.signing_key ? st_ed25519_parse_public_pem(
-                                 p.signing_key, strlen(p.signing_key), pub,
-                                 err)
-                           : st_err_set(err, ST_E_INPUT,
-                                        "principal %s has no signing key",
-                                        owner);
+        rc = p.signing_key
+                 ? st_ed25519_parse_public_pem(p.signing_key,
+                                               strlen(p.signing_key), pub, err)
+                 : st_err_set(err, ST_E_INPUT,
+                              "principal %s has no signing key", owner);
         st_principal_free(&p);
         *registered = rc == ST_OK;
         return rc;
@@ -414,18 +407,16 @@ static st_code owner_key(st_workspace *ws, const char *owner,
     int64_t n = 0;
     if (st_access_principal_count(ws, &n, &e2) == ST_OK && n > 0)
         return st_err_set(err, ST_E_DENIED,
-                          "owner \"%s\" is not a registered principal",
-                          owner);
+                          "owner \"%s\" is not a registered principal", owner);
     if (!fallback)
-        return st_err_set(err, ST_E_DENIED, "owner \"%s\" has no key",
-                          owner);
+        return st_err_set(err, ST_E_DENIED, "owner \"%s\" has no key", owner);
     memcpy(pub, fallback, 32);
     return ST_OK;
 }
 
-static st_code sign_manifest(const st_dataset_manifest *m,
-                             const uint8_t *seed, char **envelope,
-                             char keyid[65], uint8_t pub[32], st_err *err)
+static st_code sign_manifest(const st_dataset_manifest *m, const uint8_t *seed,
+                             char **envelope, char keyid[65], uint8_t pub[32],
+                             st_err *err)
 {
     size_t len;
     char *body = st_dataset_manifest_encode(m, &len, err);
@@ -460,13 +451,12 @@ static st_code verify_manifest(st_workspace *ws, const drow *r,
     json_t *env =
         st_json_parse(r->manifest, strlen(r->manifest), "manifest", err);
     if (!env)
-        return st_err_prefix(err, "dataset \"%s\": manifest envelope",
-                             r->name);
+        return st_err_prefix(err, "dataset \"%s\": manifest envelope", r->name);
     uint8_t *payload = NULL;
     size_t len;
     const uint8_t(*pubs)[32] = (const uint8_t(*)[32])key;
-    rc = st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST, pubs, 1, &payload,
-                                &len, NULL, err);
+    rc = st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST, pubs, 1, &payload, &len,
+                        NULL, err);
     json_decref(env);
     if (rc) {
         st_err_prefix(err,
@@ -499,8 +489,8 @@ static st_code verify_manifest(st_workspace *ws, const drow *r,
 }
 
 static st_code check_file(st_workspace *ws, const drow *r,
-                          const st_dataset_manifest *m, char *path,
-                          size_t cap, st_err *err)
+                          const st_dataset_manifest *m, char *path, size_t cap,
+                          st_err *err)
 {
     st_code rc = file_path(ws, r->file, path, cap, err);
     if (rc)
@@ -531,10 +521,9 @@ static void audit(st_workspace *ws, const char *actor, const char *action,
 {
     char res[128];
     snprintf(res, sizeof(res), "dataset:%s", name);
-    st_audit_event ev = {"operation", actor ? actor : "system",
-                         action,      res,
-                         outcome,     reason,
-                         details};
+    st_audit_event ev = {
+        "operation", actor ? actor : "system", action, res, outcome, reason,
+        details};
     st_err e;
     if (st_audit_append(ws, &ev, &e))
         st_warn("data.audit", "audit append failed: %s", e.msg);
@@ -565,9 +554,8 @@ static const char *base_name(const char *p)
 }
 
 /* Builds recipients: the KEK stanza and the X25519 recovery stanzas. */
-static st_code make_recipients(kek_ctx *k, const char *kek,
-                               char *const *age1, size_t n,
-                               st_age_recipient **out, st_err *err)
+static st_code make_recipients(kek_ctx *k, const char *kek, char *const *age1,
+                               size_t n, st_age_recipient **out, st_err *err)
 {
     st_age_recipient *rc = calloc(n + 1, sizeof(*rc));
     if (!rc)
@@ -728,9 +716,9 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
                         o->name);
         goto out;
     }
+    int registered = 0;
     {
         uint8_t pub[32], key[32];
-        int registered;
         if ((rc = st_ed25519_public(o->signing_seed, pub, err)) ||
             (rc = owner_key(ws, o->owner, pub, key, &registered, err)))
             goto out;
@@ -817,8 +805,8 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     m.kek_version = r.kek_version;
     m.recipients = (char **)o->recipients;
     m.nrecipients = o->nrecipients;
-    rc = sign_manifest(&m, o->signing_seed, &env, r.signer_keyid,
-                       r.signer_pub, err);
+    rc = sign_manifest(&m, o->signing_seed, &env, r.signer_keyid, r.signer_pub,
+                       err);
     m.label_name = NULL;
     m.feature_names = NULL;
     m.recipients = NULL;
@@ -828,7 +816,8 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     if ((rc = insert_row(ws, &r, env, err)))
         goto out;
     committed_file = 2;
-    {
+    if (registered) {
+        /* access control knows the owner: record the ownership there */
         char res[128];
         snprintf(res, sizeof(res), "dataset:%s", r.name);
         st_err e3;
@@ -854,8 +843,8 @@ out:
     {
         json_t *det = json_pack("{s:s, s:s}", "owner", o->owner,
                                 "classification", o->classification);
-        audit(ws, o->owner, "data.import", o->name,
-              rc ? "failure" : "success", rc && err ? err->msg : NULL, det);
+        audit(ws, o->owner, "data.import", o->name, rc ? "failure" : "success",
+              rc && err ? err->msg : NULL, det);
         json_decref(det);
     }
     drow_free(&r);
@@ -878,8 +867,8 @@ static st_code record_from_row(st_workspace *ws, drow *r,
                      : (err ? err->code : ST_E_INPUT);
     json_decref(env);
     if (!rc)
-        rc = st_dataset_manifest_parse((const char *)payload, len, &out->m,
-                                       err);
+        rc =
+            st_dataset_manifest_parse((const char *)payload, len, &out->m, err);
     free(payload);
     if (rc)
         return st_err_prefix(err, "dataset \"%s\"", r->name);
@@ -1091,8 +1080,8 @@ st_code st_dataset_verify(st_workspace *ws, st_keyring *kr, const char *name,
     void *plain;
     size_t len;
     st_tensor_view v;
-    rc = decrypt_check(path, &id, 1, m.plain_sha256, &m, &plain, &len, &v,
-                       chk, err);
+    rc = decrypt_check(path, &id, 1, m.plain_sha256, &m, &plain, &len, &v, chk,
+                       err);
     st_age_identity_clear(&id);
     if (!rc)
         st_secmem_free(plain);
@@ -1180,8 +1169,7 @@ static st_code rewrap_one(st_workspace *ws, st_keyring *kr, const char *name,
     st_dataset_manifest m;
     char path[4200], npath[4200];
     *changed = 0;
-    st_code rc = load_verified(ws, name, seed, &r, &m, path, sizeof(path),
-                               err);
+    st_code rc = load_verified(ws, name, seed, &r, &m, path, sizeof(path), err);
     if (rc)
         return rc;
     uint32_t cur;
@@ -1253,9 +1241,8 @@ typedef struct reenc {
     st_sha256_ctx *sha;
 } reenc;
 
-st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr,
-                             const char *name, const uint8_t *signing_seed,
-                             st_err *err)
+st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
+                             const uint8_t *signing_seed, st_err *err)
 {
     dlock lk;
     drow r;
@@ -1266,8 +1253,7 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr,
         unlock(&lk);
         return rc;
     }
-    rc = load_verified(ws, name, signing_seed, &r, &m, path, sizeof(path),
-                       err);
+    rc = load_verified(ws, name, signing_seed, &r, &m, path, sizeof(path), err);
     if (rc) {
         unlock(&lk);
         audit(ws, NULL, "data.reencrypt", name, "failure",
@@ -1344,8 +1330,8 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr,
     if (!rc) {
         wrote = 0;
         unlink(path);
-        st_info("data.reencrypt", "dataset %s: generation %lld -> %lld",
-                name, old_gen, r.generation);
+        st_info("data.reencrypt", "dataset %s: generation %lld -> %lld", name,
+                old_gen, r.generation);
     }
 out:
     if (w)
@@ -1387,8 +1373,8 @@ st_code st_dataset_rm(st_workspace *ws, const char *name, st_err *err)
         rc = db_exec(ws, "PRAGMA secure_delete = ON", err);
     sqlite3_stmt *q = NULL;
     if (!rc && sqlite3_prepare_v2(st_workspace_db(ws),
-                                  "DELETE FROM datasets WHERE name = ?", -1,
-                                  &q, NULL) != SQLITE_OK)
+                                  "DELETE FROM datasets WHERE name = ?", -1, &q,
+                                  NULL) != SQLITE_OK)
         rc = db_fail(ws, err, "delete dataset");
     if (!rc) {
         sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
@@ -1423,9 +1409,9 @@ st_code st_dataset_rm(st_workspace *ws, const char *name, st_err *err)
 
 /* ---- broker and runtime --------------------------------------------- */
 
-st_code st_dataset_file_key(st_workspace *ws, st_keyring *kr,
-                            const char *name, st_secret **file_key,
-                            st_dataset_manifest *mout, st_err *err)
+st_code st_dataset_file_key(st_workspace *ws, st_keyring *kr, const char *name,
+                            st_secret **file_key, st_dataset_manifest *mout,
+                            st_err *err)
 {
     *file_key = NULL;
     drow r;
@@ -1454,9 +1440,9 @@ st_code st_dataset_file_key(st_workspace *ws, st_keyring *kr,
     for (size_t i = 0; !rc && i < h.nstanzas; i++) {
         if (strcmp(h.stanzas[i].args[0], ST_AGE_STANZA_SEALTRAIN_KEK))
             continue;
-        rc = kek_unwrap(&k, r.kek_name, r.kek_version, h.stanzas[i].body,
-                        h.stanzas[i].body_len, aad.data, aad.len, file_key,
-                        err);
+        rc =
+            kek_unwrap(&k, r.kek_name, r.kek_version, h.stanzas[i].body,
+                       h.stanzas[i].body_len, aad.data, aad.len, file_key, err);
         break;
     }
     st_buf_free(&aad);
