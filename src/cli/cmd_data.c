@@ -64,26 +64,25 @@ static void data_usage(FILE *out)
 
 /* ---- shared helpers -------------------------------------------------- */
 
-static int open_ws(st_cli *cli, st_workspace **ws, st_err *err)
+/* The workspace, the acting principal (st_cli_open) and the access check
+ * for `action` on dataset `name` (NULL: no resource). Returns 0, or the
+ * exit status after printing the error. */
+static int open_checked(st_cli *cli, const char *action, const char *name,
+                        st_workspace **ws, st_access_session *s)
 {
-    char dir[4096];
-    if (st_workspace_default_dir(cli->workspace, dir, sizeof(dir), err) ||
-        st_workspace_open(dir, ws, err))
-        return -1;
-    return 0;
-}
-
-/* Logs in (--as/--key; none needed while no principal exists) and runs
- * the access check for `action` on dataset `name` (NULL: no resource). */
-static int authorize(st_cli *cli, st_workspace *ws, const char *action,
-                     const char *name, st_access_session *s, st_err *err)
-{
+    int status = st_cli_open(cli, ws, s);
+    if (status)
+        return status;
     char res[128];
+    st_err err;
+    st_err_clear(&err);
     snprintf(res, sizeof(res), "dataset:%s", name ? name : "");
-    if (st_access_login(ws, cli->as, cli->key, s, err) ||
-        st_access_check(ws, s->bootstrap ? NULL : s->name, action,
-                        name ? res : NULL, err))
-        return -1;
+    if (st_access_check(*ws, st_cli_principal(s), action, name ? res : NULL,
+                        &err)) {
+        st_workspace_close(*ws);
+        *ws = NULL;
+        return st_cli_fail(&err);
+    }
     return 0;
 }
 
@@ -229,11 +228,12 @@ static int cmd_import(st_cli *cli, int argc, char **argv)
     st_dataset_manifest m;
     memset(&m, 0, sizeof(m));
     st_access_session sess;
-    if (!seed || open_ws(cli, &ws, &err) ||
-        authorize(cli, ws, "data.import", NULL, &sess, &err)) {
+    if (!seed) {
         status = st_cli_fail(&err);
         goto out;
     }
+    if ((status = open_checked(cli, "data.import", NULL, &ws, &sess)))
+        goto out;
     if (!sess.bootstrap && strcmp(sess.name, o.owner) != 0) {
         st_err_set(&err, ST_E_DENIED,
                    "%s cannot import as %s: datasets are imported by their "
@@ -292,9 +292,10 @@ static int cmd_list(st_cli *cli, int argc, char **argv)
     st_dataset_record *r = NULL;
     size_t n = 0;
     st_access_session sess;
-    if (open_ws(cli, &ws, &err) ||
-        authorize(cli, ws, "data.read", NULL, &sess, &err) ||
-        st_dataset_list(ws, &r, &n, &err)) {
+    int status = open_checked(cli, "data.read", NULL, &ws, &sess);
+    if (status)
+        return status;
+    if (st_dataset_list(ws, &r, &n, &err)) {
         st_workspace_close(ws);
         return st_cli_fail(&err);
     }
@@ -338,9 +339,10 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
     st_workspace *ws = NULL;
     st_dataset_record r;
     st_access_session sess;
-    if (open_ws(cli, &ws, &err) ||
-        authorize(cli, ws, "data.read", argv[1], &sess, &err) ||
-        st_dataset_get(ws, argv[1], &r, &err)) {
+    int status = open_checked(cli, "data.read", argv[1], &ws, &sess);
+    if (status)
+        return status;
+    if (st_dataset_get(ws, argv[1], &r, &err)) {
         st_workspace_close(ws);
         return st_cli_fail(&err);
     }
@@ -422,9 +424,9 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
     st_dataset_check chk;
     int status = 0;
     st_access_session sess;
-    if (open_ws(cli, &ws, &err) ||
-        authorize(cli, ws, "data.read", name, &sess, &err) ||
-        (deep && st_keyring_open(ws, &kr, &err))) {
+    if ((status = open_checked(cli, "data.read", name, &ws, &sess)))
+        goto out;
+    if (deep && st_keyring_open(ws, &kr, &err)) {
         status = st_cli_fail(&err);
         goto out;
     }
@@ -492,10 +494,14 @@ static int cmd_rewrap(st_cli *cli, int argc, char **argv, int reencrypt)
     int status = 0;
     st_secret *seed = load_seed(cli, seed_path, &err);
     st_access_session sess;
-    if (!seed || open_ws(cli, &ws, &err) ||
-        authorize(cli, ws, "data.rewrap", all ? NULL : argv[optind], &sess,
-                  &err) ||
-        st_keyring_open(ws, &kr, &err)) {
+    if (!seed) {
+        status = st_cli_fail(&err);
+        goto out;
+    }
+    if ((status = open_checked(cli, "data.rewrap", all ? NULL : argv[optind],
+                               &ws, &sess)))
+        goto out;
+    if (st_keyring_open(ws, &kr, &err)) {
         status = st_cli_fail(&err);
         goto out;
     }
@@ -545,9 +551,10 @@ static int cmd_rm(st_cli *cli, int argc, char **argv)
     st_err_clear(&err);
     st_workspace *ws = NULL;
     st_access_session sess;
-    if (open_ws(cli, &ws, &err) ||
-        authorize(cli, ws, "data.rm", argv[1], &sess, &err) ||
-        st_dataset_rm(ws, argv[1], &err)) {
+    int status = open_checked(cli, "data.rm", argv[1], &ws, &sess);
+    if (status)
+        return status;
+    if (st_dataset_rm(ws, argv[1], &err)) {
         st_workspace_close(ws);
         return st_cli_fail(&err);
     }
