@@ -278,6 +278,7 @@ static void test_same_seed_gives_bit_identical_weights(void **state)
     (void)state;
     dataset s = blobs(300, 6, 3, 1.5, 1);
     st_train_config c = rich_config(ST_OPT_ADAMW);
+    c.threads = 2; /* the same thread count on both runs */
     st_trainer *a = make_trainer(&c, &s.d), *b = make_trainer(&c, &s.d);
     train_ok(a, &s.d);
     train_ok(b, &s.d);
@@ -873,6 +874,15 @@ static int cancel_now(const st_train_metrics *m, void *user)
     (void)user;
     assert_true(m->samples_per_second > 0.0);
     assert_true(m->learning_rate > 0.0);
+    /* the progress record: aggregates only, no NaN for what does not
+       apply */
+    json_t *j = st_train_metrics_to_json(m);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "epoch")), 1);
+    assert_int_equal(json_array_size(json_object_get(j, "confusion")), 2);
+    assert_null(json_object_get(j, "mse"));
+    assert_true(json_is_real(json_object_get(j, "accuracy")));
+    json_decref(j);
     return 1;
 }
 
