@@ -16,6 +16,7 @@
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
+#include "sealtrain/doctor.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/err.h"
 #include "sealtrain/fs.h"
