@@ -45,7 +45,8 @@ static void attest_usage(FILE *out)
         "         [--pcrs FILE] [--chain PEM]\n"
         "  verify --tee tdx|sgx --quote FILE --tcb-info FILE --qe-identity "
         "FILE\n"
-        "         [--crl FILE ...] [--chain PCK_PEM]\n"
+        "         [--chain TCB_SIGNING_PEM] [--crl FILE ...] | --collateral "
+        "JSON\n"
         "    common: [--report-data HEX | --nonce HEX] [--policy FILE]\n"
         "            [--at RFC3339] [--data-dir DIR] [--json]\n"
         "  measure [--job SPEC] [--dataset FILE ...] [--json]\n"
@@ -315,6 +316,7 @@ static int cmd_evidence(st_cli *cli, int argc, char **argv)
 struct vopts {
     const char *tee, *evidence, *report, *cert, *chain, *at, *rd, *nonce,
         *policy, *quote, *sig, *ak, *pcrs, *log, *hcl, *tcb_info, *qe_id,
+        *collateral,
         *platform_key, *data_dir;
     const char *crl[MAX_LIST];
     size_t ncrl;
@@ -363,11 +365,14 @@ static st_code build_evidence(const struct vopts *o, st_tee tee,
         break;
     case ST_TEE_TDX:
     case ST_TEE_SGX:
-        /* src/attest/dcap*.c reads these parts */
+        /* src/attest/dcap*.c reads these parts (collateral as Intel PCS
+         * TCB Info + QE Identity + TCB signing chain, or one collateral
+         * JSON) */
         FILE_PART("quote", o->quote, 1);
-        FILE_PART("tcb_info", o->tcb_info, 1);
-        FILE_PART("qe_identity", o->qe_id, 1);
-        FILE_PART("pck_chain", o->chain, 0);
+        FILE_PART("tcb_info", o->tcb_info, 0);
+        FILE_PART("qe_identity", o->qe_id, 0);
+        FILE_PART("tcb_chain", o->chain, 0);
+        FILE_PART("collateral", o->collateral, 0);
         break;
     default:
         rc = st_err_set(err, ST_E_USAGE,
@@ -444,6 +449,7 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
         {"tcb-info", required_argument, NULL, 'I'},
         {"qe-identity", required_argument, NULL, 'Q'},
         {"crl", required_argument, NULL, 'L'},
+        {"collateral", required_argument, NULL, 'O'},
         {"platform-key", required_argument, NULL, 'K'},
         {"data-dir", required_argument, NULL, 'D'},
         {"json", no_argument, NULL, 'J'},
@@ -475,6 +481,7 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
                 return st_cli_usage("attest", "at most %d --crl", MAX_LIST);
             o.crl[o.ncrl++] = optarg;
             break;
+        case 'O': o.collateral = optarg; break;
         case 'K': o.platform_key = optarg; break;
         case 'D': o.data_dir = optarg; break;
         case 'J': o.json = 1; break;
