@@ -316,8 +316,7 @@ static int cmd_evidence(st_cli *cli, int argc, char **argv)
 struct vopts {
     const char *tee, *evidence, *report, *cert, *chain, *at, *rd, *nonce,
         *policy, *quote, *sig, *ak, *pcrs, *log, *hcl, *tcb_info, *qe_id,
-        *collateral,
-        *platform_key, *data_dir;
+        *collateral, *platform_key, *data_dir;
     const char *crl[MAX_LIST];
     size_t ncrl;
     int json;

@@ -43,7 +43,8 @@ static char *trustee_pcrs(void)
     st_buf_init(&b);
     size_t i;
     json_t *v;
-    json_array_foreach(pcrs, i, v) {
+    json_array_foreach(pcrs, i, v)
+    {
         st_buf_printf(&b, &e, "%zu %s\n", i, json_string_value(v));
     }
     st_buf_append(&b, "", 1, &e);
@@ -78,8 +79,7 @@ static void verify_tpm(const st_evidence *ev, const char *nonce_hex,
     size_t n = strlen(nonce_hex) / 2;
     assert_st_ok(st_hex_decode(nonce_hex, rd, n, &e), &e);
     st_verdict_init(v);
-    assert_st_ok(st_attest_verify(ev, rd, &refs, NULL, 1767225600, v, &e),
-                 &e);
+    assert_st_ok(st_attest_verify(ev, rd, &refs, NULL, 1767225600, v, &e), &e);
     free(ak);
 }
 
@@ -123,8 +123,7 @@ static void test_tpm_tampering_names_the_failing_claim(void **s)
     /* another nonce */
     verify_tpm(ev, "00", &v);
     assert_false(v.pass);
-    assert_string_equal(st_trace_first_failure(&v.trace)->claim,
-                        "report_data");
+    assert_string_equal(st_trace_first_failure(&v.trace)->claim, "report_data");
     st_verdict_free(&v);
     /* one PCR value changed: the digest no longer matches */
     char *p = trustee_pcrs();
@@ -193,10 +192,9 @@ static void test_azure_vtpm_evidence_matches_provenance(void **s)
     st_verdict v;
     st_verdict_init(&v);
     st_err e;
-    assert_st_ok(
-        st_attest_verify(ev, rd, NULL, NULL, 1748736000 /* 2025-06-01 */, &v,
-                         &e),
-        &e);
+    assert_st_ok(st_attest_verify(ev, rd, NULL, NULL,
+                                  1748736000 /* 2025-06-01 */, &v, &e),
+                 &e);
     if (!v.pass)
         fail_msg("%s", v.reason);
     json_t *f = v.claims.fields;
@@ -217,8 +215,7 @@ static void test_azure_vtpm_evidence_matches_provenance(void **s)
     st_verdict_free(&v);
     /* the VCEK expires in 2032 */
     st_verdict_init(&v);
-    assert_st_ok(st_attest_verify(ev, rd, NULL, NULL, 2000000000, &v, &e),
-                 &e);
+    assert_st_ok(st_attest_verify(ev, rd, NULL, NULL, 2000000000, &v, &e), &e);
     assert_false(v.pass);
     assert_string_equal(st_trace_first_failure(&v.trace)->claim,
                         "snp.vcek.validity");
