@@ -184,6 +184,12 @@ st_code st_audit_verify_consistency(uint64_t size1, uint64_t size2,
  * st_audit_proof_check parses one strictly and verifies it; with `vkey`
  * it also verifies the embedded checkpoint and that its size and root are
  * the ones the proof is for. */
+/* Builds those documents for the log in `dir` against its latest
+ * checkpoint (verified first; the log must extend it). *doc malloc'ed. */
+st_code st_audit_prove_inclusion(const char *dir, uint64_t index, char **doc,
+                                 st_err *err);
+st_code st_audit_prove_consistency(const char *dir, uint64_t from,
+                                   char **doc, st_err *err);
 st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
                              char *what, size_t whatcap, st_err *err);
 

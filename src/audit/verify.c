@@ -592,3 +592,171 @@ out:
     json_decref(o);
     return rc;
 }
+
+/* ---- proof documents for `audit prove` / `audit consistency` ---- */
+
+typedef struct line_at {
+    uint64_t want;
+    char *text;
+} line_at;
+
+static int grab_line(void *ctx, uint64_t index, const char *line, size_t len)
+{
+    line_at *l = ctx;
+    if (index != l->want)
+        return 0;
+    l->text = strndup(line, len);
+    return 1;
+}
+
+/* The latest checkpoint, verified under the log's own key, and the leaf
+ * hashes of the log, checked to extend that checkpoint. */
+static st_code proof_base(const char *dir, char **note,
+                          st_audit_checkpoint_body *cp, uint8_t (**leaves)[32],
+                          uint64_t *n, st_err *err)
+{
+    char *vkey = NULL;
+    uint64_t size;
+    size_t tlen;
+    *note = NULL;
+    *leaves = NULL;
+    st_code rc = st_audit_latest_checkpoint(dir, note, &size, err);
+    if (rc == ST_OK && !*note)
+        rc = st_err_set(err, ST_E_NOTFOUND,
+                        "the audit log has no checkpoint yet: run `sealtrain "
+                        "audit checkpoint`");
+    if (rc == ST_OK)
+        rc = st_audit_verifier_key(dir, &vkey, err);
+    if (rc == ST_OK && (rc = st_audit_note_open(*note, strlen(*note), vkey,
+                                                &tlen, err)) == ST_OK)
+        rc = st_audit_checkpoint_parse(*note, tlen, cp, err);
+    free(vkey);
+    if (rc == ST_OK)
+        rc = st_audit_leaf_hashes(dir, leaves, n, err);
+    if (rc == ST_OK) {
+        uint8_t root[32];
+        if (*n < cp->size)
+            rc = st_err_set(err, ST_E_DENIED,
+                            "the log holds %llu entries, fewer than its "
+                            "latest checkpoint (%llu): it was truncated",
+                            (unsigned long long)*n,
+                            (unsigned long long)cp->size);
+        else {
+            st_audit_tree_root((const uint8_t(*)[32]) * leaves, cp->size, root);
+            if (memcmp(root, cp->root, 32) != 0)
+                rc = st_err_set(err, ST_E_DENIED,
+                                "the log does not match its latest "
+                                "checkpoint (size %llu): run `sealtrain "
+                                "audit verify`",
+                                (unsigned long long)cp->size);
+        }
+    }
+    if (rc != ST_OK) {
+        free(*note);
+        free(*leaves);
+        *note = NULL;
+        *leaves = NULL;
+    }
+    return rc;
+}
+
+static json_t *hash_array(const uint8_t (*p)[32], size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char *b = st_base64_encode(p[i], 32, 1);
+        json_array_append_new(a, json_string(b ? b : ""));
+        free(b);
+    }
+    return a;
+}
+
+static json_t *b64_json(const uint8_t h[32])
+{
+    char *b = st_base64_encode(h, 32, 1);
+    json_t *s = json_string(b ? b : "");
+    free(b);
+    return s;
+}
+
+static st_code emit(json_t *doc, char **out, st_err *err)
+{
+    *out = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    json_decref(doc);
+    return *out ? ST_OK : st_err_set(err, ST_E_IO, "proof: out of memory");
+}
+
+st_code st_audit_prove_inclusion(const char *dir, uint64_t index, char **doc,
+                                 st_err *err)
+{
+    char *note;
+    st_audit_checkpoint_body cp;
+    uint8_t(*leaves)[32];
+    uint64_t n;
+    if (proof_base(dir, &note, &cp, &leaves, &n, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    st_code rc = ST_OK;
+    uint8_t(*p)[32] = NULL;
+    size_t plen = 0;
+    line_at l = {index, NULL};
+    if (index >= cp.size)
+        rc = st_err_set(err, ST_E_NOTFOUND,
+                        "entry %llu is not covered by the latest checkpoint "
+                        "(size %llu): run `sealtrain audit checkpoint`",
+                        (unsigned long long)index, (unsigned long long)cp.size);
+    if (rc == ST_OK)
+        rc = st_audit_inclusion_proof((const uint8_t(*)[32])leaves, cp.size,
+                                      index, &p, &plen, err);
+    if (rc == ST_OK)
+        rc = st_audit_read(dir, grab_line, &l, err);
+    if (rc == ST_OK)
+        rc = emit(json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:s,s:s?}", "type",
+                            "inclusion", "index", (json_int_t)index,
+                            "tree_size", (json_int_t)cp.size, "leaf_hash",
+                            b64_json(leaves[index]), "root_hash",
+                            b64_json(cp.root), "proof",
+                            hash_array((const uint8_t(*)[32])p, plen),
+                            "checkpoint", note, "entry", l.text),
+                  doc, err);
+    free(l.text);
+    free(p);
+    free(leaves);
+    free(note);
+    return rc;
+}
+
+st_code st_audit_prove_consistency(const char *dir, uint64_t from, char **doc,
+                                   st_err *err)
+{
+    char *note;
+    st_audit_checkpoint_body cp;
+    uint8_t(*leaves)[32];
+    uint64_t n;
+    if (proof_base(dir, &note, &cp, &leaves, &n, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    st_code rc = ST_OK;
+    uint8_t(*p)[32] = NULL, r1[32];
+    size_t plen = 0;
+    if (from > cp.size)
+        rc = st_err_set(err, ST_E_NOTFOUND,
+                        "size %llu is larger than the latest checkpoint "
+                        "(%llu): run `sealtrain audit checkpoint`",
+                        (unsigned long long)from, (unsigned long long)cp.size);
+    if (rc == ST_OK)
+        rc = st_audit_consistency_proof((const uint8_t(*)[32])leaves, cp.size,
+                                        from, &p, &plen, err);
+    if (rc == ST_OK) {
+        st_audit_tree_root((const uint8_t(*)[32])leaves, from, r1);
+        rc = emit(json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:s}", "type",
+                            "consistency", "size1", (json_int_t)from, "size2",
+                            (json_int_t)cp.size, "root1", b64_json(r1), "root2",
+                            b64_json(cp.root), "proof",
+                            hash_array((const uint8_t(*)[32])p, plen),
+                            "checkpoint", note),
+                  doc, err);
+    }
+    free(p);
+    free(leaves);
+    free(note);
+    return rc;
+}

@@ -30,12 +30,27 @@ int st_cli_usage(const char *group, const char *fmt, ...)
 /* 1 if argv[i] is -h or --help. */
 int st_cli_wants_help(int argc, char **argv);
 
+/* Opens the workspace and authenticates the acting principal (--as and
+ * --key, see session.c). Returns 0, or the exit status after printing the
+ * error. */
+typedef struct st_workspace st_workspace;
+typedef struct st_access_session st_access_session;
+int st_cli_open(st_cli *cli, st_workspace **ws, st_access_session *session);
+/* The principal name to pass to st_access_check (NULL in bootstrap). */
+const char *st_cli_principal(const st_access_session *session);
+
 /* Command groups. */
 int st_cli_version(st_cli *cli, int argc, char **argv);
 int st_cli_init(st_cli *cli, int argc, char **argv);
 int st_cli_attest(st_cli *cli, int argc, char **argv);
 int st_cli_key(st_cli *cli, int argc, char **argv);
 int st_cli_identity(st_cli *cli, int argc, char **argv);
+int st_cli_doctor(st_cli *cli, int argc, char **argv);
 int st_cli_age(st_cli *cli, int argc, char **argv);
+int st_cli_principal_cmd(st_cli *cli, int argc, char **argv);
+int st_cli_audit(st_cli *cli, int argc, char **argv);
+int st_cli_job(st_cli *cli, int argc, char **argv);
+/* `data policy ...`: called by `data` with argv[0] == "policy" */
+int st_cli_data_policy(st_cli *cli, int argc, char **argv);
 
 #endif

@@ -29,7 +29,10 @@ static const struct command commands[] = {
     {"attest", st_cli_attest, "TEE evidence, verification, measurements"},
     {"key", st_cli_key, "manage key encryption keys (KEKs)"},
     {"identity", st_cli_identity, "create age + Ed25519 identity files"},
+    {"doctor", st_cli_doctor, "check this machine's security features"},
     {"age", st_cli_age, "age v1 files: keygen, encrypt, decrypt, inspect"},
+    {"principal", st_cli_principal_cmd, "principals, roles and grants"},
+    {"audit", st_cli_audit, "show, verify, checkpoint and prove the audit log"},
 };
 
 static void usage(FILE *out)
