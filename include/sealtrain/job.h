@@ -135,6 +135,28 @@ void st_job_log(st_workspace *ws, const char *id, const char *fmt, ...)
 st_code st_job_log_path(st_workspace *ws, const char *id, char *out, size_t cap,
                         st_err *err);
 
+/* ---- running ---- */
+
+/* What a running job reports, for displays: kind is "state" {state,
+ * reason}, "sandbox" (the measures), "attestation" {tee, pass, reason},
+ * "progress" (one epoch's metrics), "heartbeat" (resource use), "result"
+ * {model_path, provenance_path, metrics}. `data` is borrowed. */
+typedef void (*st_job_observer)(void *ctx, const char *kind,
+                                const json_t *data);
+
+typedef struct st_job_run_opts {
+    st_job_observer observe; /* may be NULL */
+    void *ctx;
+    int resume; /* continue a failed/cancelled job from its checkpoint */
+} st_job_run_opts;
+
+/* Runs a queued job in the foreground to its end (see src/job/run.c):
+ * ST_OK when it succeeded; otherwise the job is failed or cancelled with
+ * the returned error as its reason (ST_E_DENIED for attestation or policy
+ * refusals, ST_E_CANCELLED for cancellation). SIGINT/SIGTERM cancel. */
+st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
+                   st_err *err);
+
 /* ---- release policies (per dataset; docs/jobs.md) ---- */
 
 /* Checks a release policy (strict: keys, types, the attestation policy,

@@ -52,6 +52,18 @@ const char *st_secmem_mode_name(st_secmem_mode mode);
  * PR_SET_DUMPABLE 0). Idempotent; called by the first allocation. */
 st_code st_secmem_harden_process(st_err *err);
 
+/* Prepares a secure arena of `len` bytes (memfd_secret, else mlock'ed
+ * shared memory) from which every later allocation of this process and
+ * its forks is carved, with a guard page after each block. For a process
+ * about to lose the right to lock memory (the sandboxed enclave runtime:
+ * RLIMIT_MEMLOCK cannot be raised without CAP_SYS_RESOURCE): prepare
+ * while privileged, fork, allocate after. Allocations beyond the arena
+ * fail (no fallback). The arena is inherited by fork(); the caller of
+ * prepare should allocate nothing itself. */
+st_code st_secmem_arena_prepare(size_t len, st_err *err);
+/* Size of the prepared arena, 0 when none. */
+size_t st_secmem_arena_size(void);
+
 /* Total bytes currently allocated (for tests and `doctor`). */
 size_t st_secmem_in_use(void);
 

@@ -49,5 +49,8 @@ int st_cli_doctor(st_cli *cli, int argc, char **argv);
 int st_cli_age(st_cli *cli, int argc, char **argv);
 int st_cli_principal_cmd(st_cli *cli, int argc, char **argv);
 int st_cli_audit(st_cli *cli, int argc, char **argv);
+int st_cli_job(st_cli *cli, int argc, char **argv);
+/* `data policy ...`: called by `data` with argv[0] == "policy" */
+int st_cli_data_policy(st_cli *cli, int argc, char **argv);
 
 #endif

@@ -63,6 +63,114 @@ static size_t page_size(void)
     return ps;
 }
 
+static st_code lock_failure(st_err *err, int errnum, size_t len);
+
+/* The arena (st_secmem_arena_prepare): one secret mapping made while the
+ * process may still lock memory, carved into guarded allocations later,
+ * after privileges (and with them the right to lock more) are gone. A
+ * freed block is wiped and kept on a first-fit list; the arena itself is
+ * never returned. */
+struct arena_free {
+    unsigned char *at;
+    size_t len;
+    struct arena_free *next;
+};
+static struct {
+    unsigned char *base;
+    size_t len, used;
+    struct arena_free *free_list;
+    pthread_mutex_t lock;
+    st_secmem_mode backing;
+} arena = {NULL, 0, 0, NULL, PTHREAD_MUTEX_INITIALIZER, ST_SECMEM_UNUSED};
+
+static int in_arena(const void *p)
+{
+    return arena.base && (const unsigned char *)p >= arena.base &&
+           (const unsigned char *)p < arena.base + arena.len;
+}
+
+st_code st_secmem_arena_prepare(size_t len, st_err *err)
+{
+    size_t ps = page_size();
+    len = (len + ps - 1) / ps * ps;
+    if (arena.base || len == 0)
+        return st_err_set(err, ST_E_USAGE,
+                          "secure arena: already prepared "
+                          "or empty");
+    void *p = MAP_FAILED;
+    st_secmem_mode backing = ST_SECMEM_MLOCK;
+    int fd = (int)syscall(SYS_memfd_secret, 0);
+    if (fd >= 0) {
+        if (ftruncate(fd, (off_t)len) == 0)
+            p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        backing = ST_SECMEM_MEMFD_SECRET;
+    }
+    if (p == MAP_FAILED) {
+        /* shared, so that the locked pages are the ones a fork uses */
+        backing = ST_SECMEM_MLOCK;
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                 -1, 0);
+        if (p != MAP_FAILED && mlock(p, len) != 0) {
+            int e = errno;
+            munmap(p, len);
+            return lock_failure(err, e, len);
+        }
+    }
+    if (p == MAP_FAILED)
+        return lock_failure(err, errno, len);
+    madvise(p, len, MADV_DONTDUMP);
+    arena.base = p;
+    arena.len = len;
+    arena.used = 0;
+    arena.backing = backing;
+    return ST_OK;
+}
+
+size_t st_secmem_arena_size(void)
+{
+    return arena.len;
+}
+
+/* [body][guard] from the arena; NULL when it is exhausted. */
+static unsigned char *arena_take(size_t total, st_err *err)
+{
+    pthread_mutex_lock(&arena.lock);
+    unsigned char *at = NULL;
+    for (struct arena_free **f = &arena.free_list; *f; f = &(*f)->next)
+        if ((*f)->len == total) {
+            struct arena_free *hit = *f;
+            at = hit->at;
+            *f = hit->next;
+            free(hit);
+            break;
+        }
+    if (!at && arena.used + total <= arena.len) {
+        at = arena.base + arena.used;
+        arena.used += total;
+    }
+    pthread_mutex_unlock(&arena.lock);
+    if (!at)
+        st_err_set(err, ST_E_IO,
+                   "secure arena exhausted: %zu bytes wanted, %zu of %zu "
+                   "used (the job's locked-memory allowance is too small)",
+                   total, arena.used, arena.len);
+    return at;
+}
+
+static void arena_give(unsigned char *at, size_t total)
+{
+    struct arena_free *f = malloc(sizeof(*f));
+    if (!f)
+        return; /* leaks arena space, never memory contents (wiped) */
+    f->at = at;
+    f->len = total;
+    pthread_mutex_lock(&arena.lock);
+    f->next = arena.free_list;
+    arena.free_list = f;
+    pthread_mutex_unlock(&arena.lock);
+}
+
 static void probe_mode(void)
 {
     /* memfd_secret exists only when the kernel allows it (secretmem); a
@@ -188,6 +296,28 @@ void *st_secmem_alloc(size_t len, st_err *err)
         return NULL;
     size_t ps = page_size();
     size_t body = (sizeof(struct region) + len + ps - 1) / ps * ps;
+    if (arena.base) {
+        /* the arena starts with no guard: the one below is the previous
+         * block's, or nothing mapped below the arena at all */
+        unsigned char *at = arena_take(body + ps, err);
+        if (!at)
+            return NULL;
+        if (mprotect(at + body, ps, PROT_NONE) != 0 ||
+            mprotect(at, body, PROT_READ | PROT_WRITE) != 0) {
+            st_err_errno(err, ST_E_IO, errno, "secure arena: mprotect");
+            arena_give(at, body + ps);
+            return NULL;
+        }
+        struct region *r = (struct region *)at;
+        memset(r, 0, sizeof(*r));
+        r->magic = REGION_MAGIC;
+        r->map = at;
+        r->map_len = body + ps;
+        r->body_len = body;
+        r->user_len = len;
+        atomic_fetch_add(&in_use, body);
+        return r + 1;
+    }
     size_t total = body + 2 * ps;
     unsigned char *map =
         mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -237,6 +367,11 @@ void st_secmem_free(void *p)
     void *map = r->map;
     size_t total = r->map_len, body = r->body_len;
     explicit_bzero(r, body);
+    if (in_arena(map)) {
+        arena_give(map, total);
+        atomic_fetch_sub(&in_use, body);
+        return;
+    }
     if (st_secmem_current_mode() == ST_SECMEM_MLOCK)
         munlock(r, body);
     munmap(map, total);

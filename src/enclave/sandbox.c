@@ -794,6 +794,31 @@ static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != caller)
         _exit(125);
+    /* Locked memory must be arranged while A may still lock: after
+     * unshare(CLONE_NEWUSER) it has no capability in the initial user
+     * namespace. Raise RLIMIT_MEMLOCK if allowed, else prepare a secure
+     * arena that B inherits. */
+    unsigned memlock[2] = {0, 0}; /* how (0 enough, 1 raised, 2 arena,
+                                     3 failed), errno */
+    if (cfg->memlock_bytes) {
+        struct rlimit ml;
+        getrlimit(RLIMIT_MEMLOCK, &ml);
+        if (ml.rlim_cur != RLIM_INFINITY && ml.rlim_cur < cfg->memlock_bytes) {
+            struct rlimit want = {cfg->memlock_bytes,
+                                  ml.rlim_max > cfg->memlock_bytes
+                                      ? ml.rlim_max
+                                      : cfg->memlock_bytes};
+            if (setrlimit(RLIMIT_MEMLOCK, &want) == 0)
+                memlock[0] = 1;
+            else {
+                memlock[1] = (unsigned)errno;
+                memlock[0] =
+                    st_secmem_arena_prepare(cfg->memlock_bytes, NULL) == ST_OK
+                        ? 2
+                        : 3;
+            }
+        }
+    }
     unsigned applied = NS_ALL;
     int errs[2] = {0, 0};
     if (unshare((int)applied) != 0) {
@@ -811,7 +836,8 @@ static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
      * holds nothing secret (secure memory is not inherited) and turns
      * undumpable again below. */
     prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-    unsigned msg[3] = {applied, (unsigned)errs[0], (unsigned)errs[1]};
+    unsigned msg[5] = {applied, (unsigned)errs[0], (unsigned)errs[1],
+                       memlock[0], memlock[1]};
     struct go_message go;
     if (write_all(ctl, msg, sizeof(msg)) != 0 ||
         read_all(ctl, &go, sizeof(go)) != 0)
@@ -881,7 +907,7 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
     close(cp[1]);
     int ctl = cp[0];
     st_sandbox_report *r = &child->report;
-    unsigned ns[3];
+    unsigned ns[5];
     st_code rc = ST_OK;
     if (read_all(ctl, ns, sizeof(ns)) != 0) {
         rc = st_err_set(err, ST_E_IO, "sandbox: the runtime died at start");
@@ -931,24 +957,23 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
         }
     }
     if (cfg->memlock_bytes) {
-        struct rlimit ml;
-        if (prlimit(pid, RLIMIT_MEMLOCK, NULL, &ml) == 0 &&
-            ml.rlim_cur != RLIM_INFINITY && ml.rlim_cur < cfg->memlock_bytes) {
-            struct rlimit want = {cfg->memlock_bytes,
-                                  ml.rlim_max > cfg->memlock_bytes
-                                      ? ml.rlim_max
-                                      : cfg->memlock_bytes};
-            if (prlimit(pid, RLIMIT_MEMLOCK, &want, NULL) != 0)
-                measure(r, "locked-memory", 0,
-                        "RLIMIT_MEMLOCK %llu < %llu needed: %s",
-                        (unsigned long long)ml.rlim_cur,
-                        (unsigned long long)cfg->memlock_bytes,
-                        strerror(errno));
-            else
-                measure(r, "locked-memory", 1, "RLIMIT_MEMLOCK %llu MiB",
-                        (unsigned long long)(cfg->memlock_bytes >> 20));
-        } else
-            measure(r, "locked-memory", 1, "RLIMIT_MEMLOCK sufficient");
+        unsigned long long mib = (unsigned long long)(cfg->memlock_bytes >> 20);
+        if (ns[3] == 0)
+            measure(r, "locked-memory", 1, "RLIMIT_MEMLOCK covers %llu MiB",
+                    mib);
+        else if (ns[3] == 1)
+            measure(r, "locked-memory", 1, "RLIMIT_MEMLOCK raised to %llu MiB",
+                    mib);
+        else if (ns[3] == 2)
+            measure(r, "locked-memory", 1,
+                    "secure arena of %llu MiB prepared before privileges "
+                    "were dropped (RLIMIT_MEMLOCK not raisable: %s)",
+                    mib, strerror((int)ns[4]));
+        else
+            measure(r, "locked-memory", 0,
+                    "cannot lock %llu MiB: RLIMIT_MEMLOCK not raisable (%s) "
+                    "and no CAP_IPC_LOCK for a secure arena",
+                    mib, strerror((int)ns[4]));
     }
     char why[200];
     if (cfg->memory_bytes || cfg->cpus) {

@@ -154,6 +154,49 @@ static void test_runtime_does_not_inherit_callers_secrets(void **state)
 }
 
 static void spawn_and_wait(st_sandbox_config *cfg, st_sandbox_main fn,
+                           void *arg, int *status);
+
+static int fn_lock_a_lot(void *arg, int sock)
+{
+    (void)arg;
+    (void)sock;
+    st_err e;
+    /* far beyond this machine's 8 MiB RLIMIT_MEMLOCK */
+    unsigned char *a = st_secmem_alloc(40u << 20, &e);
+    unsigned char *b = st_secmem_alloc(16u << 20, &e);
+    if (!a || !b)
+        return 1;
+    memset(a, 1, 40u << 20);
+    memset(b, 2, 16u << 20);
+    st_secmem_free(b);
+    /* a freed block is reused */
+    b = st_secmem_alloc(16u << 20, &e);
+    if (!b || b[0] != 0)
+        return 2;
+    /* beyond the allowance: refused, no fallback to ordinary memory */
+    if (st_secmem_alloc(32u << 20, &e) != NULL ||
+        !strstr(e.msg, "arena exhausted"))
+        return 3;
+    return 0;
+}
+
+/* The runtime may hold more secure memory than RLIMIT_MEMLOCK lets an
+ * unprivileged process lock: the caller prepares it before the sandbox
+ * takes the right away. */
+static void
+test_locked_memory_allowance_survives_dropping_privileges(void **state)
+{
+    (void)state;
+    st_sandbox_config cfg = {.level = ST_SANDBOX_STRICT,
+                             .output_dirfd = -1,
+                             .memlock_bytes = 64u << 20};
+    int status;
+    spawn_and_wait(&cfg, fn_lock_a_lot, NULL, &status);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void spawn_and_wait(st_sandbox_config *cfg, st_sandbox_main fn,
                            void *arg, int *status)
 {
     st_err e;
@@ -380,6 +423,8 @@ int main(void)
             test_strict_refuses_a_missing_measure_relaxed_reports_it),
         cmocka_unit_test(test_memory_limit_stops_the_runtime),
         cmocka_unit_test(test_runtime_does_not_inherit_callers_secrets),
+        cmocka_unit_test(
+            test_locked_memory_allowance_survives_dropping_privileges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,97 @@
+/*
+ * cmd_data_policy.c: `sealtrain data policy set NAME FILE` and `data
+ * policy show NAME [--json]`: a dataset's release policy (docs/jobs.md),
+ * which the key broker checks before it releases the dataset's key to an
+ * enclave runtime. A dataset without a policy is never released.
+ *
+ * Reached from `sealtrain data` (cmd_data.c) as its "policy" subcommand:
+ * argv[0] is "policy".
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sealtrain/sealtrain.h>
+
+#include "cli.h"
+
+static void policy_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: sealtrain data policy set NAME FILE\n"
+            "       sealtrain data policy show NAME [--json]\n\n"
+            "A release policy says to which enclave runtimes the key broker "
+            "may release\nthe dataset's key:\n"
+            "  {\"version\": 1,\n"
+            "   \"attestation\": {\"version\": 1, \"tee\": [\"tpm\"], ...},  "
+            "an attestation policy\n"
+            "   \"principals\": [\"mo\"],       who may train on the "
+            "dataset (\"*\": anyone)\n"
+            "   \"recipients\": [\"age1...\"]}  who may receive models "
+            "trained on it\n"
+            "A dataset without a policy is never released. See "
+            "docs/jobs.md.\n");
+}
+
+int st_cli_data_policy(st_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int json = cli->json, c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'h': policy_usage(stdout); return 0;
+        default: return st_cli_usage("data", "unknown option");
+        }
+    }
+    int n = argc - optind;
+    char **a = argv + optind;
+    if (n < 2 || (strcmp(a[0], "set") && strcmp(a[0], "show")) ||
+        (!strcmp(a[0], "set") && n != 3) || (!strcmp(a[0], "show") && n != 2))
+        return st_cli_usage("data", "policy set NAME FILE | policy show "
+                                    "NAME");
+    st_err err;
+    st_err_clear(&err);
+    st_workspace *ws = NULL;
+    st_access_session who;
+    if (st_workspace_open(cli->workspace, &ws, &err) != ST_OK)
+        return st_cli_fail(&err);
+    char resource[128];
+    snprintf(resource, sizeof(resource), "dataset:%s", a[1]);
+    st_code rc = st_access_login(ws, cli->as, cli->key, &who, &err);
+    const char *actor =
+        who.bootstrap ? (cli->as ? cli->as : "local") : who.name;
+    if (rc == ST_OK && !strcmp(a[0], "set")) {
+        unsigned char *text = NULL;
+        size_t len = 0;
+        rc = st_access_check(ws, who.bootstrap ? NULL : who.name, "data.policy",
+                             resource, &err);
+        if (rc == ST_OK)
+            rc = st_fs_read_all(a[2], 1 << 20, &text, &len, &err);
+        if (rc == ST_OK)
+            rc = st_release_policy_set(ws, actor, a[1], (const char *)text, len,
+                                       a[2], &err);
+        free(text);
+        if (rc == ST_OK && !cli->quiet)
+            printf("release policy of dataset %s set\n", a[1]);
+    } else if (rc == ST_OK) {
+        json_t *p = NULL;
+        rc = st_access_check(ws, who.bootstrap ? NULL : who.name, "data.read",
+                             resource, &err);
+        if (rc == ST_OK)
+            rc = st_release_policy_get(ws, a[1], &p, &err);
+        if (rc == ST_OK) {
+            json_dumpf(p, stdout,
+                       json ? JSON_COMPACT | JSON_SORT_KEYS
+                            : JSON_INDENT(2) | JSON_SORT_KEYS);
+            printf("\n");
+        }
+        json_decref(p);
+    }
+    st_workspace_close(ws);
+    return rc == ST_OK ? 0 : st_cli_fail(&err);
+}

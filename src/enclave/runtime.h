@@ -1,0 +1,63 @@
+/*
+ * runtime.h (private): the enclave runtime's entry point and what the
+ * controller hands it at fork time. Only src/job/run.c starts it, inside
+ * st_sandbox_spawn(); everything else reaches it through the broker
+ * protocol (broker.h) on its socket.
+ *
+ * The arguments carry no KEK and no dataset key: only descriptors of the
+ * encrypted inputs, the output directory, the signed job spec and, for the
+ * sim backend, the simulated platform's signing key (the "hardware" key
+ * of an insecure TEE; a real TEE keeps it in silicon).
+ */
+#ifndef SEALTRAIN_ENCLAVE_RUNTIME_H
+#define SEALTRAIN_ENCLAVE_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sealtrain/attest.h"
+#include "sealtrain/job.h"
+
+#define ST_RUNTIME_MAX_DATASETS 2 /* train, validation */
+
+/* Files the runtime writes in its output directory. */
+#define ST_RUNTIME_MODEL_FILE "model.age"
+#define ST_RUNTIME_CHECKPOINT_FILE "checkpoint.enc"
+#define ST_RUNTIME_CHECKPOINT_KEY "job:checkpoint"
+
+/* Exit statuses of the runtime (besides 0). */
+#define ST_RUNTIME_EXIT_FAILED 1  /* reported in an ERROR message */
+#define ST_RUNTIME_EXIT_DENIED 4  /* the broker refused the keys */
+#define ST_RUNTIME_EXIT_CANCEL 6  /* CANCEL received */
+#define ST_RUNTIME_EXIT_PROTO 7   /* the broker broke the protocol */
+
+typedef struct st_runtime_dataset {
+    char name[ST_JOB_NAME_MAX + 1];
+    int fd;                   /* the encrypted file, read-only */
+    uint8_t plain_sha256[32]; /* from the verified manifest */
+} st_runtime_dataset;
+
+typedef struct st_runtime_args {
+    char job_id[ST_JOB_ID_LEN + 1];
+    const char *spec; /* the signed payload (job spec JSON) */
+    size_t spec_len;
+    st_tee tee;
+    const unsigned char *sim_seed; /* sim: platform key (locked page) */
+    const char *tpm_tcti;          /* tpm: not reachable from the sandbox */
+    uint8_t measurement[32];       /* SHA-256 of the runtime binary */
+    size_t ndatasets;              /* [0] train, [1] validation (opt.) */
+    st_runtime_dataset ds[ST_RUNTIME_MAX_DATASETS];
+    int outdir_fd;
+    int resume; /* continue from checkpoint.enc in the output directory */
+    size_t nrecipients; /* the job's recipients allowed by every policy */
+    char recipients[ST_JOB_MAX_RECIPIENTS][ST_JOB_RECIPIENT_MAX];
+} st_runtime_args;
+
+/* The runtime: the sandboxed child's main (st_sandbox_main). */
+int st_runtime_main(void *arg, int sock);
+
+/* Checkpoint files: "STCKENC1" || nonce (12) || ChaCha20-Poly1305(state)
+ * under the job key, AAD "sealtrain-checkpoint-v1" 0 job id. */
+#define ST_CHECKPOINT_MAGIC "STCKENC1"
+
+#endif
