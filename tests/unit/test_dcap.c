@@ -10,6 +10,7 @@
 #include "attest/dcap.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/json.h"
 
 #define ATT ST_VECTORS "/attestation"
 #define GTG ATT "/tdx/gtg-spr-e4-v4"
@@ -679,6 +680,121 @@ static void test_pinned_root_matches_shipped_file_and_fingerprint(void **state)
           "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3");
 }
 
+static void
+test_pck_extension_parses_tcb_fmspc_and_rejects_truncation(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *der = slurp("fuzz/corpus/fuzz_dcap_quote/pck_sgx_ext.der", &len);
+    st_dcap_pck_ext ext;
+    st_err err;
+    assert_st_ok(st_dcap_pck_ext_parse(der, len, &ext, &err), &err);
+    hexeq(ext.fmspc, 6, "00a067110000");
+    hexeq(ext.pce_id, 2, "0000");
+    hexeq(ext.comp_svn, 16, "0b0b0202ff0100000000000000000000");
+    assert_int_equal(ext.pcesvn, 13);
+    for (size_t n = 0; n < len; n++)
+        assert_int_equal(st_dcap_pck_ext_parse(der, n, &ext, &err), ST_E_INPUT);
+    free(der);
+}
+
+static void
+test_collateral_with_unknown_key_or_bad_time_is_rejected(void **state)
+{
+    (void)state;
+    st_dcap_tcb_info *t;
+    st_dcap_qe_identity *q;
+    st_err err;
+    static const char extra[] =
+        "{\"tcbInfo\":{\"version\":3,\"id\":\"TDX\",\"surprise\":1},"
+        "\"signature\":\"" /* 128 hex digits */
+        "0000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000\"}";
+    assert_int_equal(
+        st_dcap_tcb_info_parse(extra, strlen(extra), "x.json", &t, &err),
+        ST_E_INPUT);
+    assert_non_null(strstr(err.msg, "surprise"));
+    static const char dup[] = "{\"enclaveIdentity\":{},\"enclaveIdentity\":{},"
+                              "\"signature\":\"00\"}";
+    assert_int_equal(
+        st_dcap_qe_identity_parse(dup, strlen(dup), "qe.json", &q, &err),
+        ST_E_INPUT);
+    int64_t when;
+    assert_int_equal(st_dcap_time_parse("2023-07-01 01:00:00Z", &when, &err),
+                     ST_E_INPUT);
+    assert_int_equal(
+        st_dcap_time_parse("2023-07-01T01:00:00+02:00", &when, &err),
+        ST_E_INPUT);
+    assert_st_ok(st_dcap_time_parse("2023-07-01T01:00:00.5Z", &when, &err),
+                 &err);
+    assert_int_equal(when, 1688173200);
+}
+
+/* TCB Info v2 (SGX, flat "sgxtcbcompNNsvn" keys) parses to the same levels
+ * as the v3 document it is derived from. No v2 document is among the
+ * vectors, so the v2 text is made from the Phala v3 TCB Info. */
+static void test_tcb_info_v2_parses_like_its_v3_equivalent(void **state)
+{
+    (void)state;
+    st_err err;
+    json_t *coll =
+        st_json_load_file(PHALA "/sgx_quote_collateral.json", 1 << 20, &err);
+    assert_non_null(coll);
+    const char *v3text = json_string_value(json_object_get(coll, "tcb_info"));
+    json_t *v3 = st_json_parse(v3text, strlen(v3text), "v3", &err);
+    assert_non_null(v3);
+    json_t *v2 = json_deep_copy(v3);
+    json_object_del(v2, "id");
+    json_object_set_new(v2, "version", json_integer(2));
+    size_t i;
+    json_t *lv;
+    json_array_foreach(json_object_get(v2, "tcbLevels"), i, lv)
+    {
+        json_t *tcb = json_object_get(lv, "tcb");
+        json_t *comps = json_object_get(tcb, "sgxtcbcomponents");
+        for (size_t k = 0; k < 16; k++) {
+            char key[24];
+            snprintf(key, sizeof(key), "sgxtcbcomp%02zusvn", k + 1);
+            json_object_set(tcb, key,
+                            json_object_get(json_array_get(comps, k), "svn"));
+        }
+        json_object_del(tcb, "sgxtcbcomponents");
+    }
+    json_t *doc = json_pack(
+        "{s:O,s:s}", "tcbInfo", v2, "signature",
+        json_string_value(json_object_get(coll, "tcb_info_signature")));
+    char *text = json_dumps(doc, JSON_COMPACT);
+    st_dcap_tcb_info *a, *b;
+    assert_st_ok(st_dcap_tcb_info_parse(text, strlen(text), "v2", &a, &err),
+                 &err);
+    char *v3doc = NULL;
+    assert_true(asprintf(&v3doc, "{\"tcbInfo\":%s,\"signature\":\"%s\"}",
+                         v3text,
+                         json_string_value(
+                             json_object_get(coll, "tcb_info_signature"))) > 0);
+    assert_st_ok(st_dcap_tcb_info_parse(v3doc, strlen(v3doc), "v3", &b, &err),
+                 &err);
+    assert_int_equal(a->version, 2);
+    assert_string_equal(a->id, "SGX");
+    assert_int_equal(a->n_levels, b->n_levels);
+    for (size_t k = 0; k < a->n_levels; k++) {
+        assert_memory_equal(a->levels[k].sgx_svn, b->levels[k].sgx_svn, 16);
+        assert_int_equal(a->levels[k].pcesvn, b->levels[k].pcesvn);
+        assert_int_equal(a->levels[k].status, b->levels[k].status);
+    }
+    /* the signed span is the "tcbInfo" value exactly */
+    assert_int_equal(b->doc.body_len, strlen(v3text));
+    assert_memory_equal(b->doc.text + b->doc.body_off, v3text, strlen(v3text));
+    st_dcap_tcb_info_free(a);
+    st_dcap_tcb_info_free(b);
+    free(v3doc);
+    free(text);
+    json_decref(doc);
+    json_decref(v2);
+    json_decref(v3);
+    json_decref(coll);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -705,6 +821,11 @@ int main(void)
         cmocka_unit_test(test_tcb_info_edited_after_signing_fails_signature),
         cmocka_unit_test(test_truncated_or_inflated_quotes_are_rejected),
         cmocka_unit_test(test_pinned_root_matches_shipped_file_and_fingerprint),
+        cmocka_unit_test(
+            test_pck_extension_parses_tcb_fmspc_and_rejects_truncation),
+        cmocka_unit_test(
+            test_collateral_with_unknown_key_or_bad_time_is_rejected),
+        cmocka_unit_test(test_tcb_info_v2_parses_like_its_v3_equivalent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
