@@ -39,7 +39,7 @@
 #include "sealtrain/fs.h"
 
 #define HDR_READ 4096
-#define MT_BATCH 8 /* chunks per parallel work item: 512 KiB */
+#define MT_BATCH 16 /* chunks per parallel work item: 1 MiB */
 
 /* --- small I/O helpers -------------------------------------------------- */
 
@@ -787,8 +787,7 @@ st_code st_age_decrypt_fd(int in_fd, int out_fd, const st_age_decrypt_opts *o,
                           err);
     if (rc != ST_OK) {
         set_result(res, fail, 0);
-    } else if (!regular || armored || o->threads == 1 ||
-               (o->threads == 0 && online_cores() == 1)) {
+    } else if (!regular || armored) {
         rc = reader_init(r, key, err);
         if (rc == ST_OK)
             rc = decrypt_sequential(r, out_fd, res, err);
