@@ -795,6 +795,53 @@ static void test_tcb_info_v2_parses_like_its_v3_equivalent(void **state)
     json_decref(coll);
 }
 
+/* Intel's TD relaunch rule on the trustee TCB Info (latest level TDX
+ * components 5,0,2; module identities TDX_03 from ISVSVN 3, TDX_01 from 4).
+ * No TD 1.5 quote among the vectors has collateral, so the rule is checked
+ * on its own. */
+static void
+test_td_relaunch_advised_only_when_latest_module_is_loaded(void **state)
+{
+    (void)state;
+    size_t len;
+    char *text = (char *)slurp(TRU "/tcbInfo.json", &len);
+    st_dcap_tcb_info *ti;
+    st_err err;
+    assert_st_ok(st_dcap_tcb_info_parse(text, len, "tcbInfo.json", &ti, &err),
+                 &err);
+    const st_dcap_tcb_status U = ST_DCAP_TCB_UP_TO_DATE,
+                             O = ST_DCAP_TCB_OUT_OF_DATE,
+                             C = ST_DCAP_TCB_CONFIGURATION_NEEDED;
+    uint8_t svn2[16] = {5, 3, 2};
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, O, O, U),
+                     ST_DCAP_TCB_TD_RELAUNCH_ADVISED);
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, C, O, O, U),
+                     ST_DCAP_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED);
+    /* not when the QE or the module are not the reason, or SGX is stale */
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, O, O, O), O);
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, O, U, U), O);
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, O, O, O, U), O);
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, U, O, U), U);
+    /* the platform's microcode (index 2) below the latest level */
+    svn2[2] = 1;
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, O, O, U), O);
+    /* an unknown module series */
+    svn2[1] = 9;
+    svn2[2] = 2;
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, O, O, U),
+                     ST_DCAP_TCB_NOT_SUPPORTED);
+    /* TDX 1.0 module (index 1 zero): judged by the latest level's SVN 5 */
+    uint8_t old[16] = {4, 0, 2}, cur[16] = {5, 0, 2};
+    assert_int_equal(st_dcap_td_relaunch(ti, old, U, O, O, U), O);
+    assert_int_equal(st_dcap_td_relaunch(ti, cur, U, O, O, U),
+                     ST_DCAP_TCB_TD_RELAUNCH_ADVISED);
+    assert_string_equal(
+        st_dcap_tcb_status_name(ST_DCAP_TCB_TD_RELAUNCH_ADVISED),
+        "TDRelaunchAdvised");
+    st_dcap_tcb_info_free(ti);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -826,6 +873,8 @@ int main(void)
         cmocka_unit_test(
             test_collateral_with_unknown_key_or_bad_time_is_rejected),
         cmocka_unit_test(test_tcb_info_v2_parses_like_its_v3_equivalent),
+        cmocka_unit_test(
+            test_td_relaunch_advised_only_when_latest_module_is_loaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
