@@ -540,6 +540,52 @@ static void test_edited_manifest_fails_signature(void **state)
     st_dataset_record_free(&rec);
 }
 
+static void test_manifest_parse_is_strict_and_round_trips(void **state)
+{
+    (void)state;
+    unsigned char *text;
+    size_t len;
+    st_err e;
+    read_file("fuzz/corpus/fuzz_manifest/full.json", &text, &len);
+    st_dataset_manifest m;
+    assert_st_ok(st_dataset_manifest_parse((char *)text, len, &m, &e), &e);
+    assert_string_equal(m.name, "digits");
+    assert_int_equal(m.retention_days, 365);
+    size_t n;
+    char *again = st_dataset_manifest_encode(&m, &n, &e);
+    assert_int_equal(n, len);
+    assert_memory_equal(again, text, len); /* canonical: byte-identical */
+    free(again);
+    st_dataset_manifest_free(&m);
+    struct {
+        const char *from, *to, *want;
+    } cases[] = {
+        {"\"owner\":", "\"extra\":1,\"owner\":", "unknown key \"extra\""},
+        {"\"classification\":\"internal\"",
+         "\"classification\":\"secret\"", "classification"},
+        {"\"rows\":3", "\"rows\":0", "\"rows\" is 0"},
+        {"\"sha256\":\"00", "\"sha256\":\"0G", "64 lowercase hex"},
+        {"\"version\":1", "\"version\":\"1\"", "must be an integer"},
+        {"\"name\":\"digits\"", "\"name\":\"../x\"", "invalid"},
+        {"\"size\":110", "\"size\":20", "plaintext size"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *p = strstr((char *)text, cases[i].from);
+        assert_non_null(p);
+        char *bad = malloc(len + 64);
+        size_t pre = (size_t)(p - (char *)text);
+        snprintf(bad, len + 64, "%.*s%s%s", (int)pre, (char *)text,
+                 cases[i].to, p + strlen(cases[i].from));
+        assert_int_equal(
+            st_dataset_manifest_parse(bad, strlen(bad), &m, &e), ST_E_INPUT);
+        if (!strstr(e.msg, cases[i].want))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, e.msg,
+                     cases[i].want);
+        free(bad);
+    }
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +606,7 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(test_edited_manifest_fails_signature,
                                         setup, teardown),
+        cmocka_unit_test(test_manifest_parse_is_strict_and_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
