@@ -636,7 +636,7 @@ static void run_child(const st_sandbox_config *cfg, st_sandbox_main fn,
         dup2(devnull, 1);
         close(devnull);
     }
-    int keep[ST_SANDBOX_MAX_INPUTS + 6];
+    int keep[2 * ST_SANDBOX_MAX_INPUTS + 6];
     size_t nkeep = 0;
     keep[nkeep++] = 0;
     keep[nkeep++] = 1;
@@ -647,6 +647,8 @@ static void run_child(const st_sandbox_config *cfg, st_sandbox_main fn,
         keep[nkeep++] = cfg->output_dirfd;
     for (size_t i = 0; i < cfg->ninputs && i < ST_SANDBOX_MAX_INPUTS; i++)
         keep[nkeep++] = cfg->input_fds[i];
+    for (size_t i = 0; i < cfg->nkeep && i < ST_SANDBOX_MAX_INPUTS; i++)
+        keep[nkeep++] = cfg->keep_fds[i];
     if (close_others(keep, nkeep) == 0)
         measure(r, "descriptors", 1,
                 "only the socket, %zu input(s), the "
@@ -878,7 +880,8 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
     memset(child, 0, sizeof(*child));
     child->pid = -1;
     child->sock = -1;
-    if (cfg->ninputs > ST_SANDBOX_MAX_INPUTS)
+    if (cfg->ninputs > ST_SANDBOX_MAX_INPUTS ||
+        cfg->nkeep > ST_SANDBOX_MAX_INPUTS)
         return st_err_set(err, ST_E_USAGE, "sandbox: at most %d inputs",
                           ST_SANDBOX_MAX_INPUTS);
     int sp[2], cp[2];
