@@ -170,6 +170,14 @@ typedef struct st_train_metrics {
  * checkpoint taken now resumes exactly). */
 typedef int (*st_train_callback)(const st_train_metrics *m, void *user);
 
+/* The metrics as a JSON object for progress streams and logs: "epoch",
+ * "epochs", "learning_rate", "train_loss", "train_accuracy", "loss",
+ * "accuracy", "macro_f1", "confusion" (array of rows), "mse", "mae", "r2",
+ * "samples_per_second", "seconds", "best_epoch", "best_metric",
+ * "improved", "stopped", "validation". Values that do not apply (NaN) are
+ * left out. Aggregates only: no weights, no rows. NULL if out of memory. */
+json_t *st_train_metrics_to_json(const st_train_metrics *m);
+
 /* ---- configuration ---- */
 
 /* The documented defaults (docs/training.md). */

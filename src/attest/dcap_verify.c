@@ -704,14 +704,12 @@ static int check_signed_doc(vctx *v, const st_dcap_collateral *c,
 static void check_collateral(vctx *vp, const st_dcap_quote *q,
                              const st_dcap_collateral *c, st_dcap_result *res)
 {
-    vctx v = *vp;
+    vctx v = *vp; /* res is shared through the pointer */
     const st_dcap_options *opts = v.o;
     const st_dcap_tcb_info *ti = c->tcb;
     const st_dcap_qe_identity *qi = c->qe;
     char e[256], h1[257], h2[257];
     STACK_OF(X509) *tcb_verified = NULL;
-    int ok;
-    (void)ok;
     /* 6. TCB signing chain and the signed collateral. */
     {
         STACK_OF(X509) *untrusted = c->tcb_chain;
@@ -897,7 +895,7 @@ st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
 {
     vctx v = {.o = opts, .res = res};
     char e[256], h1[257], h2[257];
-    STACK_OF(X509) *pck = NULL, *pck_verified = NULL, *tcb_verified = NULL;
+    STACK_OF(X509) *pck = NULL, *pck_verified = NULL;
     EVP_PKEY *att = NULL;
     X509 *leaf = NULL;
     memset(res, 0, sizeof(*res));
@@ -1027,7 +1025,6 @@ st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
 
     sk_X509_pop_free(pck, X509_free);
     sk_X509_pop_free(pck_verified, X509_free);
-    sk_X509_pop_free(tcb_verified, X509_free);
     EVP_PKEY_free(att);
     if (res->failed)
         return st_err_set(err, ST_E_DENIED,
@@ -1038,7 +1035,6 @@ st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
 internal:
     sk_X509_pop_free(pck, X509_free);
     sk_X509_pop_free(pck_verified, X509_free);
-    sk_X509_pop_free(tcb_verified, X509_free);
     EVP_PKEY_free(att);
     return ST_E_IO;
 }

@@ -45,7 +45,8 @@ static void attest_usage(FILE *out)
         "         [--pcrs FILE] [--chain PEM]\n"
         "  verify --tee tdx|sgx --quote FILE --tcb-info FILE --qe-identity "
         "FILE\n"
-        "         [--crl FILE ...] [--chain PCK_PEM]\n"
+        "         --chain TCB_SIGNING_PEM [--crl FILE ...]   (docs/dcap.md)\n"
+        "  verify --tee tdx|sgx --quote FILE --collateral DCAP_QVL_JSON\n"
         "    common: [--report-data HEX | --nonce HEX] [--policy FILE]\n"
         "            [--at RFC3339] [--data-dir DIR] [--json]\n"
         "  measure [--job SPEC] [--dataset FILE ...] [--json]\n"
@@ -315,7 +316,7 @@ static int cmd_evidence(st_cli *cli, int argc, char **argv)
 struct vopts {
     const char *tee, *evidence, *report, *cert, *chain, *at, *rd, *nonce,
         *policy, *quote, *sig, *ak, *pcrs, *log, *hcl, *tcb_info, *qe_id,
-        *platform_key, *data_dir;
+        *platform_key, *data_dir, *collateral;
     const char *crl[MAX_LIST];
     size_t ncrl;
     int json;
@@ -325,6 +326,22 @@ struct file_part {
     const char *part, *path;
     int required;
 };
+
+/* tdx, sgx (src/attest/dcap*.c, docs/dcap.md): the quote and its
+ * collateral, either Intel PCS TCB Info + QE Identity + the TCB signing
+ * chain (--chain: the PCK chain travels inside the quote), or one dcap-qvl
+ * collateral JSON (--collateral); CRLs come as crl.N below. */
+static size_t dcap_parts(const struct vopts *o, struct file_part *files)
+{
+    int pcs = !o->collateral;
+    size_t n = 0;
+    files[n++] = (struct file_part){"quote", o->quote, 1};
+    files[n++] = (struct file_part){"tcb_info", o->tcb_info, pcs};
+    files[n++] = (struct file_part){"qe_identity", o->qe_id, pcs};
+    files[n++] = (struct file_part){"tcb_chain", o->chain, pcs};
+    files[n++] = (struct file_part){"collateral", o->collateral, 0};
+    return n;
+}
 
 /* Evidence from the per-TEE file options. */
 static st_code build_evidence(const struct vopts *o, st_tee tee,
@@ -362,13 +379,7 @@ static st_code build_evidence(const struct vopts *o, st_tee tee,
         FILE_PART("chain", o->chain, 0);
         break;
     case ST_TEE_TDX:
-    case ST_TEE_SGX:
-        /* src/attest/dcap*.c reads these parts */
-        FILE_PART("quote", o->quote, 1);
-        FILE_PART("tcb_info", o->tcb_info, 1);
-        FILE_PART("qe_identity", o->qe_id, 1);
-        FILE_PART("pck_chain", o->chain, 0);
-        break;
+    case ST_TEE_SGX: n = dcap_parts(o, files); break;
     default:
         rc = st_err_set(err, ST_E_USAGE,
                         "verify --tee %s: use --evidence BUNDLE",
@@ -444,6 +455,7 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
         {"tcb-info", required_argument, NULL, 'I'},
         {"qe-identity", required_argument, NULL, 'Q'},
         {"crl", required_argument, NULL, 'L'},
+        {"collateral", required_argument, NULL, 'X'},
         {"platform-key", required_argument, NULL, 'K'},
         {"data-dir", required_argument, NULL, 'D'},
         {"json", no_argument, NULL, 'J'},
@@ -475,6 +487,7 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
                 return st_cli_usage("attest", "at most %d --crl", MAX_LIST);
             o.crl[o.ncrl++] = optarg;
             break;
+        case 'X': o.collateral = optarg; break;
         case 'K': o.platform_key = optarg; break;
         case 'D': o.data_dir = optarg; break;
         case 'J': o.json = 1; break;
@@ -583,7 +596,7 @@ static st_code load_any(const char *path, const char *tee_s, st_evidence **out,
             tee = ST_TEE_TPM;
         else if (n == 1184)
             tee = ST_TEE_SNP;
-        else if (n >= 2 && b[0] == 4 && b[1] == 0)
+        else if (n >= 2 && (b[0] == 4 || b[0] == 5) && b[1] == 0)
             tee = ST_TEE_TDX;
         else if (n >= 2 && b[0] == 3 && b[1] == 0)
             tee = ST_TEE_SGX;

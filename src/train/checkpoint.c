@@ -159,24 +159,37 @@ st_code st_trainer_restore(const uint8_t *buf, size_t len, st_trainer **out,
     st_code rc = parse_config(ctext, cl, &cfg, err);
     if (rc)
         return rc;
+    /* the fixed-size state first, and the tensor bytes it announces
+       checked against what is left, before allocating anything */
+    uint64_t nparams = st_read_u64le(&r);
+    uint32_t nmoments = st_read_u32le(&r);
+    uint32_t epoch = st_read_u32le(&r);
+    uint64_t step = st_read_u64le(&r);
+    st_rng rng;
+    for (int i = 0; i < 4; i++)
+        rng.s[i] = st_read_u64le(&r);
+    double best_metric;
+    st_read_bytes(&r, &best_metric, 8);
+    uint32_t best_epoch = st_read_u32le(&r);
+    uint32_t bad_epochs = st_read_u32le(&r);
+    uint8_t has_best = st_read_u8(&r), stopped = st_read_u8(&r);
+    uint8_t nb = st_read_u8(&r), zero = st_read_u8(&r);
+    if (r.failed)
+        return bad(err, "truncated state");
+    if (nmoments > 2 || nb > 1 || nparams > st_reader_left(&r) / 4 ||
+        st_reader_left(&r) != (1 + nmoments + nb) * nparams * 4)
+        return bad(err, "tensor sizes do not match the buffer");
     st_trainer *t;
     if ((rc = st_trainer_alloc(&cfg, &t, err)))
         return st_err_prefix(err, "checkpoint");
-    uint64_t nparams = st_read_u64le(&r);
-    uint32_t nmoments = st_read_u32le(&r);
-    t->epoch = st_read_u32le(&r);
-    t->step = st_read_u64le(&r);
-    for (int i = 0; i < 4; i++)
-        t->rng.s[i] = st_read_u64le(&r);
-    st_read_bytes(&r, &t->best_metric, 8);
-    t->best_epoch = st_read_u32le(&r);
-    t->bad_epochs = st_read_u32le(&r);
-    uint8_t has_best = st_read_u8(&r), stopped = st_read_u8(&r);
-    uint8_t nb = st_read_u8(&r), zero = st_read_u8(&r);
+    t->epoch = epoch;
+    t->step = step;
+    t->rng = rng;
+    t->best_metric = best_metric;
+    t->best_epoch = best_epoch;
+    t->bad_epochs = bad_epochs;
     const char *why = NULL;
-    if (r.failed)
-        why = "truncated state";
-    else if (nparams != t->nparams || nmoments != t->nmoments)
+    if (nparams != t->nparams || nmoments != t->nmoments)
         why = "parameter or moment count does not match the configuration";
     else if (has_best > 1 || stopped > 1 || zero != 0 ||
              nb != (t->best != NULL))

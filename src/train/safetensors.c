@@ -394,11 +394,18 @@ st_code st_trainer_load_safetensors(st_trainer *t, const uint8_t *buf,
                 }
                 if (x->dtype != ST_DTYPE_F32 || x->ndim != (bias ? 1u : 2u) ||
                     x->shape[0] != d0 || (!bias && x->shape[1] != d1)) {
-                    rc = st_err_set(
-                        err, ST_E_INPUT,
-                        "safetensors: tensor \"%s\" must be F32 [%llu%s%.0llu]",
-                        name, (unsigned long long)d0, bias ? "" : ", ",
-                        bias ? 0ull : (unsigned long long)d1);
+                    char want[64];
+                    if (bias)
+                        snprintf(want, sizeof(want), "[%llu]",
+                                 (unsigned long long)d0);
+                    else
+                        snprintf(want, sizeof(want), "[%llu, %llu]",
+                                 (unsigned long long)d0,
+                                 (unsigned long long)d1);
+                    rc = st_err_set(err, ST_E_INPUT,
+                                    "safetensors: tensor \"%s\" must be "
+                                    "F32 %s",
+                                    name, want);
                     goto done;
                 }
                 if (pass == 1)

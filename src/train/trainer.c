@@ -680,3 +680,48 @@ st_code st_trainer_fit(st_trainer *t, const st_train_data *train,
     free_split(&sp);
     return ST_OK;
 }
+
+static void set_num(json_t *o, const char *key, double v)
+{
+    /* JSON has no NaN or infinity: a metric that does not apply is absent */
+    if (isfinite(v))
+        json_object_set_new(o, key, json_real(v));
+}
+
+json_t *st_train_metrics_to_json(const st_train_metrics *m)
+{
+    json_t *o = json_pack("{s:I, s:I, s:b, s:b, s:b}", "epoch",
+                          (json_int_t)m->epoch, "epochs", (json_int_t)m->epochs,
+                          "validation", m->has_validation, "improved",
+                          m->improved, "stopped", m->stopped);
+    if (!o)
+        return NULL;
+    if (m->best_epoch > 0) {
+        json_object_set_new(o, "best_epoch", json_integer(m->best_epoch));
+        set_num(o, "best_metric", m->best_metric);
+    }
+    set_num(o, "learning_rate", m->learning_rate);
+    set_num(o, "train_loss", m->train_loss);
+    set_num(o, "train_accuracy", m->train_accuracy);
+    set_num(o, "loss", m->loss);
+    set_num(o, "accuracy", m->accuracy);
+    set_num(o, "macro_f1", m->macro_f1);
+    set_num(o, "mse", m->mse);
+    set_num(o, "mae", m->mae);
+    set_num(o, "r2", m->r2);
+    set_num(o, "samples_per_second", m->samples_per_second);
+    set_num(o, "seconds", m->seconds);
+    if (m->confusion && m->classes) {
+        json_t *rows = json_array();
+        for (size_t i = 0; rows && i < m->classes; i++) {
+            json_t *row = json_array();
+            for (size_t j = 0; row && j < m->classes; j++)
+                json_array_append_new(
+                    row,
+                    json_integer((json_int_t)m->confusion[i * m->classes + j]));
+            json_array_append_new(rows, row);
+        }
+        json_object_set_new(o, "confusion", rows);
+    }
+    return o;
+}

@@ -679,6 +679,56 @@ static void test_pinned_root_matches_shipped_file_and_fingerprint(void **state)
           "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3");
 }
 
+static void
+test_pck_extension_parses_tcb_fmspc_and_rejects_truncation(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *der = slurp("fuzz/corpus/fuzz_dcap_quote/pck_sgx_ext.der", &len);
+    st_dcap_pck_ext ext;
+    st_err err;
+    assert_st_ok(st_dcap_pck_ext_parse(der, len, &ext, &err), &err);
+    hexeq(ext.fmspc, 6, "00a067110000");
+    hexeq(ext.pce_id, 2, "0000");
+    hexeq(ext.comp_svn, 16, "0b0b0202ff0100000000000000000000");
+    assert_int_equal(ext.pcesvn, 13);
+    for (size_t n = 0; n < len; n++)
+        assert_int_equal(st_dcap_pck_ext_parse(der, n, &ext, &err), ST_E_INPUT);
+    free(der);
+}
+
+static void
+test_collateral_with_unknown_key_or_bad_time_is_rejected(void **state)
+{
+    (void)state;
+    st_dcap_tcb_info *t;
+    st_dcap_qe_identity *q;
+    st_err err;
+    static const char extra[] =
+        "{\"tcbInfo\":{\"version\":3,\"id\":\"TDX\",\"surprise\":1},"
+        "\"signature\":\"" /* 128 hex digits */
+        "0000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000\"}";
+    assert_int_equal(
+        st_dcap_tcb_info_parse(extra, strlen(extra), "x.json", &t, &err),
+        ST_E_INPUT);
+    assert_non_null(strstr(err.msg, "surprise"));
+    static const char dup[] = "{\"enclaveIdentity\":{},\"enclaveIdentity\":{},"
+                              "\"signature\":\"00\"}";
+    assert_int_equal(
+        st_dcap_qe_identity_parse(dup, strlen(dup), "qe.json", &q, &err),
+        ST_E_INPUT);
+    int64_t when;
+    assert_int_equal(st_dcap_time_parse("2023-07-01 01:00:00Z", &when, &err),
+                     ST_E_INPUT);
+    assert_int_equal(
+        st_dcap_time_parse("2023-07-01T01:00:00+02:00", &when, &err),
+        ST_E_INPUT);
+    assert_st_ok(st_dcap_time_parse("2023-07-01T01:00:00.5Z", &when, &err),
+                 &err);
+    assert_int_equal(when, 1688173200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -705,6 +755,10 @@ int main(void)
         cmocka_unit_test(test_tcb_info_edited_after_signing_fails_signature),
         cmocka_unit_test(test_truncated_or_inflated_quotes_are_rejected),
         cmocka_unit_test(test_pinned_root_matches_shipped_file_and_fingerprint),
+        cmocka_unit_test(
+            test_pck_extension_parses_tcb_fmspc_and_rejects_truncation),
+        cmocka_unit_test(
+            test_collateral_with_unknown_key_or_bad_time_is_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

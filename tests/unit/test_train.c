@@ -278,6 +278,7 @@ static void test_same_seed_gives_bit_identical_weights(void **state)
     (void)state;
     dataset s = blobs(300, 6, 3, 1.5, 1);
     st_train_config c = rich_config(ST_OPT_ADAMW);
+    c.threads = 2; /* the same thread count on both runs */
     st_trainer *a = make_trainer(&c, &s.d), *b = make_trainer(&c, &s.d);
     train_ok(a, &s.d);
     train_ok(b, &s.d);
@@ -873,6 +874,15 @@ static int cancel_now(const st_train_metrics *m, void *user)
     (void)user;
     assert_true(m->samples_per_second > 0.0);
     assert_true(m->learning_rate > 0.0);
+    /* the progress record: aggregates only, no NaN for what does not
+       apply */
+    json_t *j = st_train_metrics_to_json(m);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "epoch")), 1);
+    assert_int_equal(json_array_size(json_object_get(j, "confusion")), 2);
+    assert_null(json_object_get(j, "mse"));
+    assert_true(json_is_real(json_object_get(j, "accuracy")));
+    json_decref(j);
     return 1;
 }
 
@@ -892,6 +902,119 @@ static void test_callback_can_cancel_between_epochs(void **state)
     dataset_free(&s);
 }
 
+/* ---- the update rules against PyTorch's ---- */
+
+static const char *torch_python(void)
+{
+    static int state = -1; /* -1 unknown, 0 absent, 1 present */
+    if (state < 0)
+        state = system("/usr/bin/python3 -c 'import torch' 2>/dev/null") == 0;
+    return state ? "/usr/bin/python3" : NULL;
+}
+
+/* Five full-batch steps of a 3 -> 2 linear model under MSE, from the same
+ * weights, in our engine; returns the 8 parameters. */
+static void our_steps(st_train_optimizer opt, double wd, double clip,
+                      float out[8])
+{
+    st_err e;
+    static const float x[4 * 3] = {0.5f,  -1.0f, 2.0f,  1.5f, 0.25f, -0.5f,
+                                   -2.0f, 1.0f,  0.75f, 0.1f, 0.2f,  0.3f};
+    static const float y[4 * 2] = {1.0f,  -1.0f, 0.5f,  2.0f,
+                                   -1.5f, 0.0f,  0.25f, 0.75f};
+    static const float w0[6] = {0.1f, -0.2f, 0.3f, 0.4f, 0.5f, -0.6f};
+    static const float b0[2] = {0.05f, -0.05f};
+    st_train_data d = {x, y, 4, 3, 2, 0};
+    st_train_config c;
+    st_train_config_default(&c);
+    c.model = ST_MODEL_LINEAR;
+    c.loss = ST_LOSS_MSE;
+    c.optimizer = opt;
+    c.learning_rate = 0.1;
+    c.momentum = opt == ST_OPT_SGD ? 0.9 : 0.0;
+    c.nesterov = opt == ST_OPT_SGD;
+    c.weight_decay = wd;
+    c.clip_norm = clip;
+    c.batch_size = 4;
+    c.epochs = 5;
+    st_trainer *t = make_trainer(&c, &d);
+    memcpy(t->layers[0].w, w0, sizeof(w0));
+    memcpy(t->layers[0].b, b0, sizeof(b0));
+    assert_st_ok(st_trainer_fit(t, &d, NULL, NULL, NULL, &e), &e);
+    memcpy(out, t->layers[0].w, 6 * sizeof(float));
+    memcpy(out + 6, t->layers[0].b, 2 * sizeof(float));
+    st_trainer_free(t);
+}
+
+static void test_optimisers_match_pytorch_update_rules(void **state)
+{
+    (void)state;
+    if (!torch_python())
+        skip();
+    static const struct {
+        st_train_optimizer opt;
+        double wd, clip;
+        const char *torch;
+    } cases[] = {
+        {ST_OPT_SGD, 0.01, 0.0,
+         "torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, "
+         "nesterov=True, weight_decay=0.01)"},
+        {ST_OPT_ADAM, 0.01, 0.5,
+         "torch.optim.Adam(m.parameters(), lr=0.1, weight_decay=0.01)"},
+        {ST_OPT_ADAMW, 0.1, 0.0,
+         "torch.optim.AdamW(m.parameters(), lr=0.1, weight_decay=0.1)"},
+    };
+    char *dir = st_test_tmpdir("train");
+    char cmd[8192];
+    int n = snprintf(
+        cmd, sizeof(cmd),
+        "%s - > '%s/w.txt' <<'EOF'\n"
+        "import torch\n"
+        "x = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.5],"
+        " [-2.0, 1.0, 0.75], [0.1, 0.2, 0.3]])\n"
+        "y = torch.tensor([[1.0, -1.0], [0.5, 2.0], [-1.5, 0.0],"
+        " [0.25, 0.75]])\n"
+        "def run(make, clip):\n"
+        "    m = torch.nn.Linear(3, 2)\n"
+        "    with torch.no_grad():\n"
+        "        m.weight.copy_(torch.tensor([[0.1, -0.2, 0.3],"
+        " [0.4, 0.5, -0.6]]))\n"
+        "        m.bias.copy_(torch.tensor([0.05, -0.05]))\n"
+        "    o = make(m)\n"
+        "    for _ in range(5):\n"
+        "        o.zero_grad()\n"
+        "        torch.nn.functional.mse_loss(m(x), y).backward()\n"
+        "        if clip > 0:\n"
+        "            torch.nn.utils.clip_grad_norm_(m.parameters(), clip)\n"
+        "        o.step()\n"
+        "    print(' '.join(repr(v) for v in m.weight.flatten().tolist()"
+        " + m.bias.tolist()))\n",
+        torch_python(), dir);
+    for (size_t k = 0; k < 3; k++)
+        n += snprintf(cmd + n, sizeof(cmd) - (size_t)n,
+                      "run(lambda m: %s, %g)\n", cases[k].torch, cases[k].clip);
+    snprintf(cmd + n, sizeof(cmd) - (size_t)n, "EOF");
+    assert_int_equal(system(cmd), 0);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/w.txt", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    for (size_t k = 0; k < 3; k++) {
+        float ours[8];
+        our_steps(cases[k].opt, cases[k].wd, cases[k].clip, ours);
+        for (size_t i = 0; i < 8; i++) {
+            double want;
+            assert_int_equal(fscanf(f, "%lf", &want), 1);
+            if (fabs(ours[i] - want) > 1e-5 * fmax(1.0, fabs(want)))
+                fail_msg("%s: parameter %zu is %.9g, torch %.9g",
+                         cases[k].torch, i, (double)ours[i], want);
+        }
+    }
+    fclose(f);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -909,6 +1032,7 @@ int main(void)
         cmocka_unit_test(test_hyperparameters_are_strict_and_name_the_key),
         cmocka_unit_test(test_models_learn_classification_and_regression),
         cmocka_unit_test(test_callback_can_cancel_between_epochs),
+        cmocka_unit_test(test_optimisers_match_pytorch_update_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
