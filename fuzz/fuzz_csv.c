@@ -11,8 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char label[8] = "y";
     if (data[0] & 1)
         label[0] = (char)('0' + (data[0] >> 1) % 4);
-    st_data_input in = {ST_DATA_CSV, "fuzz.csv", label,
-                        data + 1,    size - 1,   NULL, 0};
+    st_data_input in = {ST_DATA_CSV, "fuzz.csv", label, data + 1,
+                        size - 1,    NULL,       0};
     fuzz_convert(&in);
     return 0;
 }

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sealtrain/sealtrain.h>
 #include <sealtrain/readers.h>
+#include <sealtrain/sealtrain.h>
 
 static st_code fuzz_sink(void *ctx, const uint8_t *p, size_t n, st_err *err)
 {
@@ -28,8 +28,8 @@ static void fuzz_convert(const st_data_input *in)
     st_buf_init(&b);
     uint64_t size = 0;
     uint8_t sha[32];
-    if (st_data_convert(in, &sc, fuzz_sink, &b, NULL, NULL, &size, sha,
-                        &e) != ST_OK)
+    if (st_data_convert(in, &sc, fuzz_sink, &b, NULL, NULL, &size, sha, &e) !=
+        ST_OK)
         abort(); /* the same bytes scanned fine: convert must too */
     st_tensor_view v;
     if (size != b.len || st_tensor_parse(b.data, b.len, &v, &e) != ST_OK ||

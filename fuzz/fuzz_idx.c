@@ -12,10 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = (size_t)data[0] | (size_t)data[1] << 8;
     if (n > size - 2)
         n = size - 2;
-    st_data_input in = {ST_DATA_IDX, "images.idx",
-                        "labels.idx", data + 2,
-                        n,            data + 2 + n,
-                        size - 2 - n};
+    st_data_input in = {ST_DATA_IDX, "images.idx", "labels.idx", data + 2,
+                        n,           data + 2 + n, size - 2 - n};
     fuzz_convert(&in);
     return 0;
 }

@@ -5,8 +5,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    st_data_input in = {ST_DATA_LIBSVM, "fuzz.svm", NULL, data, size, NULL,
-                        0};
+    st_data_input in = {ST_DATA_LIBSVM, "fuzz.svm", NULL, data, size, NULL, 0};
     fuzz_convert(&in);
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
+#include "sealtrain/dataset.h"
 #include "sealtrain/doctor.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/err.h"

@@ -205,7 +205,9 @@ st_code st_train_config_resolve(st_train_config *cfg, const st_train_data *data,
 typedef struct st_trainer st_trainer;
 
 /* A new trainer with freshly initialised weights (from cfg->seed). The
- * configuration must be resolved (inputs and outputs known). */
+ * configuration must be resolved (inputs and outputs known) and is checked
+ * by the same rules as a job spec (ST_E_INPUT naming the key). All state
+ * and batch buffers are allocated here, in secure memory. */
 st_code st_trainer_new(const st_train_config *cfg, st_trainer **out,
                        st_err *err);
 /* Wipes and frees. Accepts NULL. */

@@ -43,6 +43,7 @@ const char *st_cli_principal(const st_access_session *session);
 int st_cli_version(st_cli *cli, int argc, char **argv);
 int st_cli_init(st_cli *cli, int argc, char **argv);
 int st_cli_attest(st_cli *cli, int argc, char **argv);
+int st_cli_data(st_cli *cli, int argc, char **argv);
 int st_cli_key(st_cli *cli, int argc, char **argv);
 int st_cli_identity(st_cli *cli, int argc, char **argv);
 int st_cli_doctor(st_cli *cli, int argc, char **argv);

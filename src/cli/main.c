@@ -33,6 +33,7 @@ static const struct command commands[] = {
     {"age", st_cli_age, "age v1 files: keygen, encrypt, decrypt, inspect"},
     {"principal", st_cli_principal_cmd, "principals, roles and grants"},
     {"audit", st_cli_audit, "show, verify, checkpoint and prove the audit log"},
+    {"data", st_cli_data, "import, verify, rewrap and remove encrypted datasets"},
 };
 
 static void usage(FILE *out)

@@ -210,8 +210,23 @@ static void init_weights(st_trainer *t)
 st_code st_trainer_new(const st_train_config *cfg, st_trainer **out,
                        st_err *err)
 {
+    /* A configuration built in code is held to the rules of a job spec
+       (ranges, combinations), so that its checkpoints restore: it goes
+       through the same JSON parser, and the trainer keeps what came back
+       (entries past nhidden / nclass_weights are dropped). */
+    json_t *j = st_train_config_to_json(cfg);
+    st_train_config back;
+    st_code rc = j ? st_train_config_from_json(json_object_get(j, "model"),
+                                               json_object_get(j, "training"),
+                                               &back, err)
+                   : st_err_set(err, ST_E_IO,
+                                "creating a trainer: out of "
+                                "memory");
+    json_decref(j);
+    if (rc)
+        return st_err_prefix(err, "creating a trainer");
     st_trainer *t;
-    st_code rc = st_trainer_alloc(cfg, &t, err);
+    rc = st_trainer_alloc(&back, &t, err);
     if (rc)
         return rc;
     init_weights(t);

@@ -209,6 +209,24 @@ static int check_one(const char *name, const char *how, const vector *v,
             print_message("%s [%s]: released bytes on failure\n", name, how);
             return 1;
         }
+    } else if (!strcmp(how, "sequential")) {
+        /* the streaming reader, in odd-sized reads */
+        int in = open(file, O_RDONLY);
+        int out = memfd_create("plain", 0);
+        assert_true(in >= 0 && out >= 0);
+        st_age_reader *r = NULL;
+        rc = st_age_reader_open(in, &o, &r, &res, &e);
+        uint8_t buf[10007];
+        size_t got = 0;
+        while (rc == ST_OK &&
+               (rc = st_age_reader_read(r, buf, sizeof(buf), &got, &res, &e)) ==
+                   ST_OK &&
+               got)
+            assert_int_equal(write(out, buf, got), (ssize_t)got);
+        st_age_reader_free(r);
+        memfd_sha256(out, hex);
+        close(in);
+        close(out);
     } else {
         int in = open(file, O_RDONLY);
         int out = memfd_create("plain", 0);
@@ -267,13 +285,14 @@ static void test_cctv_suite_outcomes_and_released_plaintext(void **state)
         path_in_tmp(file, sizeof(file), "vector.age");
         write_file(file, v.file, v.len);
         failures += check_one(names[i], "sequential", &v, file, 1);
-        failures += check_one(names[i], "parallel", &v, file, 2);
+        failures += check_one(names[i], "mapped-1", &v, file, 1);
+        failures += check_one(names[i], "mapped-2", &v, file, 2);
         failures += check_one(names[i], "secmem", &v, file, 2);
         ran++;
         free_vector(&v);
         free(names[i]);
     }
-    print_message("CCTV age: %d vectors ran (x3 decryptors), %d skipped "
+    print_message("CCTV age: %d vectors ran (x4 decryptors), %d skipped "
                   "(hybrid ML-KEM recipients, not implemented), %d "
                   "mismatches\n",
                   ran, skipped, failures);
@@ -345,7 +364,7 @@ static void test_round_trip_across_chunk_boundaries(void **state)
                 st_age_header_clear(&h);
             }
             free(ed);
-            for (unsigned t = 1; t <= 2; t++) {
+            for (unsigned t = 1; t <= 7; t += t == 2 ? 5 : 1) {
                 st_age_decrypt_opts o = {
                     .identities = &k.id, .nidentities = 1, .threads = t};
                 st_age_result res;

@@ -809,6 +809,18 @@ static void test_hyperparameters_are_strict_and_name_the_key(void **state)
     c.nclass_weights = 3;
     assert_int_equal(st_train_config_resolve(&c, &s.d, &e), ST_E_INPUT);
     assert_non_null(strstr(e.msg, "training.class_weights"));
+    /* a configuration built in code obeys the same rules */
+    st_train_config_default(&c);
+    assert_st_ok(st_train_config_resolve(&c, &s.d, &e), &e);
+    c.learning_rate = -1.0;
+    st_trainer *bad = NULL;
+    assert_int_equal(st_trainer_new(&c, &bad, &e), ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "learning_rate"));
+    c.learning_rate = 0.1;
+    c.seed = UINT64_MAX;
+    assert_int_equal(st_trainer_new(&c, &bad, &e), ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "seed"));
+    assert_null(bad);
     /* labels outside the classes are refused with the row */
     st_train_config_default(&c);
     st_trainer *t = make_trainer(&c, &s.d);

@@ -1,0 +1,190 @@
+/*
+ * sealtrain/dataset.h: encrypted, signed datasets in a workspace.
+ *
+ * A dataset is three things (docs/datasets.md):
+ *  - an age v1 file, datasets/<id>-g<generation>.age, whose plaintext is
+ *    the tensor layout of readers.h. Its stanzas: one `sealtrain-kek NAME
+ *    VERSION` (the file key, masked with the dataset's shred key, wrapped
+ *    under the owner's KEK in the keyring) and one X25519 stanza per
+ *    recovery recipient (the plain file key: the owner's own `age -d`);
+ *  - a manifest: canonical JSON in a DSSE envelope signed with the owner's
+ *    Ed25519 key (name, schema, rows, classes, plaintext SHA-256, digests
+ *    of the encrypted file, classification, retention, KEK name+version);
+ *  - a catalog row (table datasets, module "data") holding the manifest
+ *    envelope, the signer's public key and the 16-byte shred key.
+ *
+ * The shred key makes `rm` a crypto-shred: the KEK wraps file_key XOR
+ * shred_key, so once the catalog row (the only copy of the shred key) is
+ * securely deleted, no copy of the ciphertext can be opened through the
+ * keyring again; only the owner's own X25519 recipients still can.
+ *
+ * Every change is crash-safe: new files are written atomically under a
+ * new name, the catalog row is switched in one transaction, and only then
+ * are old files removed; files no row refers to are swept under the
+ * datasets lock. Plaintext never reaches a file.
+ */
+#ifndef SEALTRAIN_DATASET_H
+#define SEALTRAIN_DATASET_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sealtrain/err.h"
+#include "sealtrain/readers.h"
+#include "sealtrain/secmem.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct st_workspace;
+struct st_keyring;
+
+#define ST_DATASET_NAME_MAX 64
+#define ST_DATASET_MANIFEST_TYPE "https://sealtrain.dev/dataset-manifest/v1"
+#define ST_DATASET_LAYOUT "sealtrain-tensor/v1"
+#define ST_DATASET_FILE_KEY_LEN 16
+
+/* The manifest, parsed. Strings are NUL-terminated copies. */
+typedef struct st_dataset_manifest {
+    char name[ST_DATASET_NAME_MAX + 1];
+    char id[33]; /* 16 random bytes, hex */
+    long long generation;
+    char owner[ST_DATASET_NAME_MAX + 1];
+    char created[40], updated[40];
+    char classification[16];  /* public internal confidential restricted */
+    long long retention_days; /* -1: none */
+    char source_format[8];
+    char source_file[256]; /* base name of the imported file */
+    uint64_t rows;
+    uint32_t cols;
+    uint32_t classes;
+    int labels_mapped;
+    char *label_name;     /* may be NULL */
+    char **feature_names; /* cols names or NULL */
+    uint8_t plain_sha256[32];
+    uint64_t plain_size;
+    uint8_t file_sha256[32];
+    uint64_t file_size;
+    uint8_t header_sha256[32];
+    uint8_t payload_sha256[32];
+    char kek_name[65];
+    uint32_t kek_version;
+    char **recipients; /* age1... */
+    size_t nrecipients;
+} st_dataset_manifest;
+
+/* Canonical JSON of a manifest (malloc'ed). */
+char *st_dataset_manifest_encode(const st_dataset_manifest *m, size_t *len,
+                                 st_err *err);
+/* Strict parse of manifest JSON (untrusted): unknown keys, wrong types or
+ * out-of-range values are ST_E_INPUT naming the field. */
+st_code st_dataset_manifest_parse(const char *json, size_t len,
+                                  st_dataset_manifest *m, st_err *err);
+void st_dataset_manifest_free(st_dataset_manifest *m);
+/* "public" < "internal" < "confidential" < "restricted": 0..3, or -1. */
+int st_dataset_classification_rank(const char *s);
+/* Dataset and principal names: 1-64 of [A-Za-z0-9._-], first alnum. */
+st_code st_dataset_check_name(const char *what, const char *name, st_err *err);
+
+/* --- import ---------------------------------------------------------- */
+
+typedef struct st_dataset_import_opts {
+    st_data_input input;
+    const char *name;
+    const char *owner;
+    const char *classification;
+    long long retention_days; /* -1: none */
+    const char *kek;          /* NULL: "owner.<owner>" (created if absent) */
+    const char *const *recipients; /* age1... for the owner's recovery */
+    size_t nrecipients;
+    const uint8_t *signing_seed; /* the owner's Ed25519 seed (32 bytes) */
+    st_data_progress progress;
+    void *pctx;
+} st_dataset_import_opts;
+
+/* Validates (pass 1), converts and encrypts (pass 2, streaming), signs
+ * the manifest, registers the dataset. ST_E_EXISTS if the name is taken.
+ * Nothing is written when validation fails. *out may be NULL. */
+st_code st_dataset_import(struct st_workspace *ws, struct st_keyring *kr,
+                          const st_dataset_import_opts *o,
+                          st_dataset_manifest *out, st_err *err);
+
+/* --- catalog views --------------------------------------------------- */
+
+typedef struct st_dataset_record {
+    st_dataset_manifest m; /* parsed without checking the signature */
+    char *envelope;        /* the DSSE envelope JSON */
+    char signer_keyid[65];
+    char path[4096];    /* the encrypted file */
+    char shred_present; /* the shred key exists (0 after a failed rm) */
+} st_dataset_record;
+
+st_code st_dataset_get(struct st_workspace *ws, const char *name,
+                       st_dataset_record *out, st_err *err);
+/* All datasets by name. */
+st_code st_dataset_list(struct st_workspace *ws, st_dataset_record **out,
+                        size_t *n, st_err *err);
+void st_dataset_record_free(st_dataset_record *r);
+void st_dataset_records_free(st_dataset_record *r, size_t n);
+
+/* --- verification ---------------------------------------------------- */
+
+/* What verify found; each check is -1 (not run), 0 (failed) or 1 (ok). */
+typedef struct st_dataset_check {
+    int signature;   /* DSSE signature under the registered signer key */
+    int manifest;    /* manifest matches the catalog row (name, owner,
+                        generation, KEK) */
+    int file_digest; /* SHA-256 of the encrypted file */
+    int header;      /* header parses, KEK stanza names the manifest's KEK */
+    int decrypt;     /* deep: every chunk authenticated */
+    int plaintext;   /* deep: SHA-256 of the plaintext */
+    int schema;      /* deep: tensor layout and shape match */
+} st_dataset_check;
+
+/* Checks a dataset without decrypting (kr NULL, deep 0) or fully (deep 1:
+ * decrypts in secure memory with the keyring). Returns the first failure
+ * as ST_E_DENIED with a message naming the check; *chk says all. */
+st_code st_dataset_verify(struct st_workspace *ws, struct st_keyring *kr,
+                          const char *name, int deep, st_dataset_check *chk,
+                          st_err *err);
+
+/* --- key changes and removal ---------------------------------------- */
+
+/* Moves the sealtrain-kek stanza to the KEK's current version, rewriting
+ * only the header (payload bytes untouched); re-signs the manifest with
+ * `signing_seed` (must be the dataset's registered signer). *changed is 0
+ * when the dataset was already at the current version. */
+st_code st_dataset_rewrap(struct st_workspace *ws, struct st_keyring *kr,
+                          const char *name, const uint8_t *signing_seed,
+                          int *changed, st_err *err);
+/* New file key and shred key, full re-encryption in streaming chunks
+ * through secure memory; re-signs the manifest. */
+st_code st_dataset_reencrypt(struct st_workspace *ws, struct st_keyring *kr,
+                             const char *name, const uint8_t *signing_seed,
+                             st_err *err);
+/* Crypto-shred: securely deletes the catalog row (with the shred key),
+ * then shreds the file. */
+st_code st_dataset_rm(struct st_workspace *ws, const char *name, st_err *err);
+
+/* --- for the broker and the enclave runtime ------------------------- */
+
+/* Broker side: loads the dataset, verifies its manifest signature and
+ * file digest, and unwraps its file key through the keyring (secure
+ * memory). Optionally returns the verified manifest. */
+st_code st_dataset_file_key(struct st_workspace *ws, struct st_keyring *kr,
+                            const char *name, st_secret **file_key,
+                            st_dataset_manifest *m, st_err *err);
+/* Runtime side: decrypts the file at `path` with `file_key` into secure
+ * memory (all cores), checks the plaintext SHA-256 against `plain_sha256`
+ * and the tensor layout; *plain (st_secmem_free it) backs *view. Nothing
+ * is returned unless every chunk authenticated. */
+st_code st_dataset_decrypt(const char *path, const st_secret *file_key,
+                           const uint8_t plain_sha256[32], void **plain,
+                           size_t *len, st_tensor_view *view, st_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

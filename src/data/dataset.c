@@ -1,0 +1,1469 @@
+/*
+ * dataset.c: encrypted, signed datasets in a workspace: import, catalog,
+ * verification, rewrap, re-encryption, crypto-shred, and the calls the
+ * broker and the enclave runtime use. See include/sealtrain/dataset.h and
+ * docs/datasets.md.
+ *
+ * Owns: the catalog table `datasets` (module "data"), the files under
+ * datasets/, the lock datasets/.lock. Must never: write plaintext to any
+ * file (conversion streams into the age writer from secure memory), hold
+ * a KEK (the keyring wraps and unwraps), or leave a half-made dataset (new
+ * files get new names and are written atomically; the catalog row is
+ * switched in one transaction; old files go only after; files no row
+ * names are swept under the lock).
+ *
+ * The sealtrain-kek stanza (age.h) of a dataset wraps file_key XOR
+ * shred_key, where shred_key is 16 random bytes kept only in the catalog
+ * row: removing the row (SQLite secure_delete, WAL truncated) makes every
+ * copy of the ciphertext unreadable through the keyring.
+ */
+#include "sealtrain/dataset.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "data_internal.h"
+#include "sealtrain/access.h"
+#include "sealtrain/age.h"
+#include "sealtrain/audit.h"
+#include "sealtrain/bytes.h"
+#include "sealtrain/clock.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/dsse.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/json.h"
+#include "sealtrain/keyring.h"
+#include "sealtrain/log.h"
+#include "sealtrain/workspace.h"
+
+#define SHRED_LEN 16
+
+static const char *const migrations[] = {
+    "CREATE TABLE datasets ("
+    " name TEXT PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " owner TEXT NOT NULL,"
+    " generation INTEGER NOT NULL,"
+    " file TEXT NOT NULL,"
+    " kek_name TEXT NOT NULL,"
+    " kek_version INTEGER NOT NULL,"
+    " shred_key BLOB NOT NULL,"
+    " signer_keyid TEXT NOT NULL,"
+    " signer_pub BLOB NOT NULL,"
+    " manifest TEXT NOT NULL,"
+    " created TEXT NOT NULL,"
+    " updated TEXT NOT NULL)",
+};
+
+static st_code migrate(st_workspace *ws, st_err *err)
+{
+    return st_catalog_migrate(ws, "data", migrations,
+                              sizeof(migrations) / sizeof(migrations[0]), err);
+}
+
+static st_code db_fail(st_workspace *ws, st_err *err, const char *what)
+{
+    return st_err_set(err, ST_E_IO, "catalog: %s: %s", what,
+                      sqlite3_errmsg(st_workspace_db(ws)));
+}
+
+static st_code db_exec(st_workspace *ws, const char *sql, st_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st_workspace_db(ws), sql, NULL, NULL, &msg) != SQLITE_OK) {
+        st_err_set(err, ST_E_IO, "catalog: %s: %s", sql, msg ? msg : "error");
+        sqlite3_free(msg);
+        return ST_E_IO;
+    }
+    return ST_OK;
+}
+
+/* ---- the datasets lock and the sweep ------------------------------- */
+
+typedef struct dlock {
+    int fd;
+    char dir[4096];
+} dlock;
+
+/* Takes the exclusive datasets lock (held until unlock or process death),
+ * migrates, and removes files that no catalog row names. */
+static st_code lock_and_sweep(st_workspace *ws, dlock *l, st_err *err)
+{
+    l->fd = -1;
+    st_code rc =
+        st_workspace_subdir(ws, "datasets", l->dir, sizeof(l->dir), err);
+    if (rc)
+        return rc;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/.lock", l->dir);
+    l->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (l->fd < 0)
+        return st_err_errno(err, ST_E_IO, errno, "open %s", path);
+    if (flock(l->fd, LOCK_EX) != 0) {
+        rc = st_err_errno(err, ST_E_IO, errno, "lock %s", path);
+        close(l->fd);
+        l->fd = -1;
+        return rc;
+    }
+    if ((rc = migrate(ws, err)))
+        return rc;
+    DIR *d = opendir(l->dir);
+    if (!d)
+        return st_err_errno(err, ST_E_IO, errno, "open %s", l->dir);
+    sqlite3_stmt *q = NULL;
+    sqlite3_prepare_v2(st_workspace_db(ws),
+                       "SELECT 1 FROM datasets WHERE file = ?", -1, &q, NULL);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        size_t len = strlen(n);
+        int tmp = n[0] == '.' && strstr(n, ".tmp.");
+        int age = n[0] != '.' && len > 4 && !strcmp(n + len - 4, ".age");
+        if (!tmp && !age)
+            continue;
+        if (age && q) {
+            sqlite3_reset(q);
+            sqlite3_bind_text(q, 1, n, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(q) == SQLITE_ROW)
+                continue; /* a live dataset file */
+        }
+        snprintf(path, sizeof(path), "%s/%s", l->dir, n);
+        if (unlink(path) == 0)
+            st_info("data.sweep", "removed %s (no catalog row names it)", path);
+    }
+    sqlite3_finalize(q);
+    closedir(d);
+    return ST_OK;
+}
+
+static void unlock(dlock *l)
+{
+    if (l->fd >= 0)
+        close(l->fd); /* releases the flock */
+    l->fd = -1;
+}
+
+/* ---- the sealtrain-kek stanza with the shred key --------------------- */
+
+typedef struct kek_ctx {
+    st_keyring *kr;
+    const uint8_t *shred;   /* SHRED_LEN bytes, secure memory */
+    uint32_t used;          /* version the wrap used */
+    const st_secret *fixed; /* runtime: the file key itself */
+} kek_ctx;
+
+static st_code kek_wrap(void *ctx, const char *name, uint32_t version,
+                        const uint8_t *secret, size_t len, const uint8_t *aad,
+                        size_t aadlen, st_buf *out, uint32_t *used, st_err *err)
+{
+    kek_ctx *k = ctx;
+    if (len != SHRED_LEN)
+        return st_err_set(err, ST_E_INTERNAL, "file key of %zu bytes", len);
+    st_secret *masked = st_secret_new(len, err);
+    if (!masked)
+        return err ? err->code : ST_E_IO;
+    unsigned char *m = st_secret_bytes(masked);
+    for (size_t i = 0; i < len; i++)
+        m[i] = secret[i] ^ k->shred[i];
+    st_code rc =
+        st_kek_wrap(k->kr, name, version, m, len, aad, aadlen, out, used, err);
+    if (!rc && used)
+        k->used = *used;
+    st_secret_free(masked);
+    return rc;
+}
+
+static st_code kek_unwrap(void *ctx, const char *name, uint32_t version,
+                          const uint8_t *wrapped, size_t len,
+                          const uint8_t *aad, size_t aadlen, st_secret **out,
+                          st_err *err)
+{
+    kek_ctx *k = ctx;
+    st_code rc = st_kek_unwrap(k->kr, name, version, wrapped, len, aad, aadlen,
+                               out, err);
+    if (rc) {
+        st_err_prefix(err,
+                      "the sealtrain-kek stanza (KEK %s version %u) "
+                      "does not open",
+                      name, version);
+        return rc;
+    }
+    if (st_secret_len(*out) != SHRED_LEN) {
+        st_secret_free(*out);
+        *out = NULL;
+        return st_err_set(err, ST_E_INPUT, "the sealtrain-kek stanza holds %s",
+                          "no file key");
+    }
+    unsigned char *m = st_secret_bytes(*out);
+    for (size_t i = 0; i < SHRED_LEN; i++)
+        m[i] ^= k->shred[i];
+    return ST_OK;
+}
+
+/* Runtime identity: the file key is known; any sealtrain-kek stanza
+ * stands for it (the header MAC then proves it right or wrong). */
+static st_code fixed_unwrap(void *ctx, const st_age_stanza *s,
+                            uint8_t file_key[ST_AGE_FILE_KEY_LEN], st_err *err)
+{
+    (void)err;
+    const kek_ctx *k = ctx;
+    if (strcmp(s->args[0], ST_AGE_STANZA_SEALTRAIN_KEK) != 0)
+        return ST_E_NOTFOUND;
+    memcpy(file_key, st_secret_cbytes(k->fixed), ST_AGE_FILE_KEY_LEN);
+    return ST_OK;
+}
+
+static int keep_not_kek(void *ctx, const st_age_stanza *s)
+{
+    (void)ctx;
+    return strcmp(s->args[0], ST_AGE_STANZA_SEALTRAIN_KEK) != 0;
+}
+
+/* ---- catalog rows ---------------------------------------------------- */
+
+typedef struct drow {
+    char name[ST_DATASET_NAME_MAX + 1];
+    char id[33];
+    char owner[ST_DATASET_NAME_MAX + 1];
+    long long generation;
+    char file[128];
+    char kek_name[65];
+    uint32_t kek_version;
+    st_secret *shred;
+    char signer_keyid[65];
+    uint8_t signer_pub[32];
+    char *manifest; /* the envelope JSON */
+    char created[40], updated[40];
+} drow;
+
+static void drow_free(drow *r)
+{
+    st_secret_free(r->shred);
+    free(r->manifest);
+    memset(r, 0, sizeof(*r));
+}
+
+static void copy_col(sqlite3_stmt *q, int i, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(q, i);
+    snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+static const char *ROW_COLS =
+    "name, id, owner, generation, file, kek_name, kek_version, shred_key, "
+    "signer_keyid, signer_pub, manifest, created, updated";
+
+static st_code row_read(st_workspace *ws, sqlite3_stmt *q, drow *r, st_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    copy_col(q, 0, r->name, sizeof(r->name));
+    copy_col(q, 1, r->id, sizeof(r->id));
+    copy_col(q, 2, r->owner, sizeof(r->owner));
+    r->generation = sqlite3_column_int64(q, 3);
+    copy_col(q, 4, r->file, sizeof(r->file));
+    copy_col(q, 5, r->kek_name, sizeof(r->kek_name));
+    r->kek_version = (uint32_t)sqlite3_column_int64(q, 6);
+    copy_col(q, 8, r->signer_keyid, sizeof(r->signer_keyid));
+    copy_col(q, 11, r->created, sizeof(r->created));
+    copy_col(q, 12, r->updated, sizeof(r->updated));
+    if (sqlite3_column_bytes(q, 7) != SHRED_LEN ||
+        sqlite3_column_bytes(q, 9) != 32)
+        return st_err_set(err, ST_E_INPUT,
+                          "catalog: dataset \"%s\" has a malformed key "
+                          "record",
+                          r->name);
+    r->shred = st_secret_from(sqlite3_column_blob(q, 7), SHRED_LEN, err);
+    if (!r->shred)
+        return err ? err->code : ST_E_IO;
+    memcpy(r->signer_pub, sqlite3_column_blob(q, 9), 32);
+    const unsigned char *m = sqlite3_column_text(q, 10);
+    r->manifest = strdup(m ? (const char *)m : "");
+    if (!r->manifest)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    (void)ws;
+    return ST_OK;
+}
+
+static st_code row_get(st_workspace *ws, const char *name, drow *r, st_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM datasets WHERE name = ?",
+             ROW_COLS);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st_workspace_db(ws), sql, -1, &q, NULL) != SQLITE_OK)
+        return db_fail(ws, err, "select dataset");
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(q);
+    st_code rc;
+    if (s == SQLITE_ROW)
+        rc = row_read(ws, q, r, err);
+    else if (s == SQLITE_DONE)
+        rc = st_err_set(err, ST_E_NOTFOUND, "no dataset named \"%s\"", name);
+    else
+        rc = db_fail(ws, err, "select dataset");
+    sqlite3_finalize(q);
+    if (rc)
+        drow_free(r);
+    return rc;
+}
+
+static st_code file_path(st_workspace *ws, const char *file, char *out,
+                         size_t cap, st_err *err)
+{
+    return st_workspace_path(ws, "datasets", file, out, cap, err);
+}
+
+/* ---- digests of an encrypted file ------------------------------------ */
+
+typedef struct digests {
+    uint64_t size;
+    uint8_t file[32], header[32], payload[32];
+} digests;
+
+static st_code file_digests(const char *path, digests *d, st_err *err)
+{
+    st_age_header h;
+    memset(&h, 0, sizeof(h));
+    st_code rc = st_age_inspect_file(path, &h, err);
+    if (rc)
+        return st_err_prefix(err, "%s", path);
+    size_t hlen = h.len;
+    st_age_header_clear(&h);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return st_err_errno(err, ST_E_IO, errno, "open %s", path);
+    st_sha256_ctx *fc = st_sha256_new(), *hc = st_sha256_new(),
+                  *pc = st_sha256_new();
+    uint8_t *buf = malloc(1 << 20);
+    uint64_t off = 0;
+    rc = (fc && hc && pc && buf) ? ST_OK
+                                 : st_err_set(err, ST_E_IO, "out of memory");
+    while (!rc) {
+        ssize_t n = read(fd, buf, 1 << 20);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = st_err_errno(err, ST_E_IO, errno, "read %s", path);
+            break;
+        }
+        if (n == 0)
+            break;
+        st_sha256_update(fc, buf, (size_t)n);
+        size_t inh = off < hlen ? (size_t)(hlen - off) : 0;
+        if (inh > (size_t)n)
+            inh = (size_t)n;
+        st_sha256_update(hc, buf, inh);
+        st_sha256_update(pc, buf + inh, (size_t)n - inh);
+        off += (uint64_t)n;
+    }
+    if (!rc) {
+        d->size = off;
+        st_sha256_final(fc, d->file);
+        st_sha256_final(hc, d->header);
+        st_sha256_final(pc, d->payload);
+    }
+    st_sha256_free(fc);
+    st_sha256_free(hc);
+    st_sha256_free(pc);
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/* ---- manifests and signatures ---------------------------------------- */
+
+/* The owner's signing key: the one registered with access control when
+ * the owner is a principal (*registered = 1), else `fallback` (the key
+ * recorded at import: trust on first use, for workspaces that have no
+ * principals yet). */
+static st_code owner_key(st_workspace *ws, const char *owner,
+                         const uint8_t *fallback, uint8_t pub[32],
+                         int *registered, st_err *err)
+{
+    st_principal p;
+    memset(&p, 0, sizeof(p));
+    st_err e2;
+    *registered = 0;
+    st_code rc = st_access_principal_get(ws, owner, &p, &e2);
+    if (rc == ST_OK) {
+        rc = p.signing_key
+                 ? st_ed25519_parse_public_pem(p.signing_key,
+                                               strlen(p.signing_key), pub, err)
+                 : st_err_set(err, ST_E_INPUT,
+                              "principal %s has no signing key", owner);
+        st_principal_free(&p);
+        *registered = rc == ST_OK;
+        return rc;
+    }
+    int64_t n = 0;
+    if (st_access_principal_count(ws, &n, &e2) == ST_OK && n > 0)
+        return st_err_set(err, ST_E_DENIED,
+                          "owner \"%s\" is not a registered principal", owner);
+    if (!fallback)
+        return st_err_set(err, ST_E_DENIED, "owner \"%s\" has no key", owner);
+    memcpy(pub, fallback, 32);
+    return ST_OK;
+}
+
+static st_code sign_manifest(const st_dataset_manifest *m, const uint8_t *seed,
+                             char **envelope, char keyid[65], uint8_t pub[32],
+                             st_err *err)
+{
+    size_t len;
+    char *body = st_dataset_manifest_encode(m, &len, err);
+    if (!body)
+        return err ? err->code : ST_E_INTERNAL;
+    json_t *env = st_dsse_sign(ST_DSSE_TYPE_MANIFEST, (const uint8_t *)body,
+                               len, seed, err);
+    free(body);
+    if (!env)
+        return err ? err->code : ST_E_INTERNAL;
+    st_code rc = st_ed25519_public(seed, pub, err);
+    if (!rc) {
+        st_dsse_keyid(pub, keyid);
+        *envelope = st_json_canonical(env, &len, err);
+        if (!*envelope)
+            rc = err ? err->code : ST_E_INTERNAL;
+    }
+    json_decref(env);
+    return rc;
+}
+
+/* Verifies a row's envelope under its registered signer key and parses
+ * the manifest; checks that it describes this row. */
+static st_code verify_manifest(st_workspace *ws, const drow *r,
+                               st_dataset_manifest *m, st_err *err)
+{
+    uint8_t key[32];
+    int registered;
+    st_code rc = owner_key(ws, r->owner, r->signer_pub, key, &registered, err);
+    if (rc)
+        return st_err_prefix(err, "dataset \"%s\"", r->name);
+    json_t *env =
+        st_json_parse(r->manifest, strlen(r->manifest), "manifest", err);
+    if (!env)
+        return st_err_prefix(err, "dataset \"%s\": manifest envelope", r->name);
+    uint8_t *payload = NULL;
+    size_t len;
+    const uint8_t(*pubs)[32] = (const uint8_t(*)[32])key;
+    rc = st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST, pubs, 1, &payload, &len,
+                        NULL, err);
+    json_decref(env);
+    if (rc) {
+        st_err_prefix(err,
+                      "dataset \"%s\": the manifest signature does not "
+                      "verify under the %s key of owner %s",
+                      r->name, registered ? "registered" : "recorded",
+                      r->owner);
+        if (err)
+            err->code = ST_E_DENIED;
+        return ST_E_DENIED;
+    }
+    rc = st_dataset_manifest_parse((const char *)payload, len, m, err);
+    free(payload);
+    if (rc)
+        return st_err_prefix(err, "dataset \"%s\"", r->name);
+    char file[128];
+    snprintf(file, sizeof(file), "%s-g%lld.age", m->id, m->generation);
+    if (strcmp(m->name, r->name) || strcmp(m->id, r->id) ||
+        strcmp(m->owner, r->owner) || m->generation != r->generation ||
+        strcmp(file, r->file) || strcmp(m->kek_name, r->kek_name) ||
+        m->kek_version != r->kek_version) {
+        st_dataset_manifest_free(m);
+        return st_err_set(err, ST_E_DENIED,
+                          "dataset \"%s\": the signed manifest does not "
+                          "match the catalog record (name, id, owner, "
+                          "generation, file or KEK differ)",
+                          r->name);
+    }
+    return ST_OK;
+}
+
+static st_code check_file(st_workspace *ws, const drow *r,
+                          const st_dataset_manifest *m, char *path, size_t cap,
+                          st_err *err)
+{
+    st_code rc = file_path(ws, r->file, path, cap, err);
+    if (rc)
+        return rc;
+    digests d;
+    rc = file_digests(path, &d, err);
+    if (rc) {
+        st_err_prefix(err, "dataset \"%s\": encrypted file", r->name);
+        if (rc != ST_E_INPUT)
+            return rc;
+        /* a header that no longer parses is an integrity failure */
+        if (err)
+            err->code = ST_E_DENIED;
+        return ST_E_DENIED;
+    }
+    if (d.size != m->file_size || !st_ct_equal(d.file, m->file_sha256, 32))
+        return st_err_set(err, ST_E_DENIED,
+                          "dataset \"%s\": the encrypted file %s does not "
+                          "match the digest in its signed manifest "
+                          "(modified, truncated or replaced)",
+                          r->name, path);
+    return ST_OK;
+}
+
+static void audit(st_workspace *ws, const char *actor, const char *action,
+                  const char *name, const char *outcome, const char *reason,
+                  json_t *details)
+{
+    char res[128];
+    snprintf(res, sizeof(res), "dataset:%s", name);
+    st_audit_event ev = {
+        "operation", actor ? actor : "system", action, res, outcome, reason,
+        details};
+    st_err e;
+    if (st_audit_append(ws, &ev, &e))
+        st_warn("data.audit", "audit append failed: %s", e.msg);
+}
+
+/* ---- import ---------------------------------------------------------- */
+
+typedef struct enc_sink {
+    st_age_writer *w;
+} enc_sink;
+
+static st_code to_age(void *ctx, const uint8_t *p, size_t n, st_err *err)
+{
+    return st_age_writer_write(((enc_sink *)ctx)->w, p, n, err);
+}
+
+static void now_text(char out[40])
+{
+    char t[ST_TIME_LEN];
+    st_time_format(time(NULL), t);
+    snprintf(out, 40, "%s", t);
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* Builds recipients: the KEK stanza and the X25519 recovery stanzas. */
+static st_code make_recipients(kek_ctx *k, const char *kek, char *const *age1,
+                               size_t n, st_age_recipient **out, st_err *err)
+{
+    st_age_recipient *rc = calloc(n + 1, sizeof(*rc));
+    if (!rc)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    st_code c = st_age_kek_recipient(kek, 0, kek_wrap, k, &rc[0], err);
+    for (size_t i = 0; !c && i < n; i++) {
+        c = st_age_x25519_recipient(age1[i], &rc[i + 1], err);
+        if (c)
+            st_err_prefix(err, "recipient %zu", i + 1);
+    }
+    if (c) {
+        for (size_t i = 0; i <= n; i++)
+            st_age_recipient_clear(&rc[i]);
+        free(rc);
+        return c;
+    }
+    *out = rc;
+    return ST_OK;
+}
+
+static void free_recipients(st_age_recipient *r, size_t n)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < n; i++)
+        st_age_recipient_clear(&r[i]);
+    free(r);
+}
+
+static st_code ensure_kek(st_keyring *kr, const char *name, st_err *err)
+{
+    uint32_t v;
+    st_err e2;
+    st_code rc = st_kek_current(kr, name, &v, &e2);
+    if (rc == ST_E_NOTFOUND) {
+        rc = st_kek_create(kr, name, 0, err);
+        if (!rc)
+            st_info("data.kek", "created KEK %s for the owner", name);
+        return rc;
+    }
+    if (rc && err)
+        *err = e2;
+    return rc;
+}
+
+static st_code insert_row(st_workspace *ws, const drow *r, const char *env,
+                          st_err *err)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(
+            st_workspace_db(ws),
+            "INSERT INTO datasets (name, id, owner, generation, file, "
+            "kek_name, kek_version, shred_key, signer_keyid, signer_pub, "
+            "manifest, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            -1, &q, NULL) != SQLITE_OK)
+        return db_fail(ws, err, "insert dataset");
+    sqlite3_bind_text(q, 1, r->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, r->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 3, r->owner, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 4, r->generation);
+    sqlite3_bind_text(q, 5, r->file, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 6, r->kek_name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 7, r->kek_version);
+    sqlite3_bind_blob(q, 8, st_secret_cbytes(r->shred), SHRED_LEN,
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 9, r->signer_keyid, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q, 10, r->signer_pub, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 11, env, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 12, r->created, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 13, r->updated, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (s == SQLITE_CONSTRAINT)
+        return st_err_set(err, ST_E_EXISTS, "a dataset named \"%s\" exists",
+                          r->name);
+    if (s != SQLITE_DONE)
+        return db_fail(ws, err, "insert dataset");
+    return ST_OK;
+}
+
+/* Switches a row to a new generation, only if it is still at `old_gen`. */
+static st_code update_row(st_workspace *ws, const drow *r, long long old_gen,
+                          const char *env, st_err *err)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(
+            st_workspace_db(ws),
+            "UPDATE datasets SET generation = ?, file = ?, kek_version = ?, "
+            "shred_key = ?, manifest = ?, updated = ? "
+            "WHERE name = ? AND generation = ?",
+            -1, &q, NULL) != SQLITE_OK)
+        return db_fail(ws, err, "update dataset");
+    sqlite3_bind_int64(q, 1, r->generation);
+    sqlite3_bind_text(q, 2, r->file, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 3, r->kek_version);
+    sqlite3_bind_blob(q, 4, st_secret_cbytes(r->shred), SHRED_LEN,
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 5, env, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 6, r->updated, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 7, r->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(q, 8, old_gen);
+    int s = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (s != SQLITE_DONE)
+        return db_fail(ws, err, "update dataset");
+    if (sqlite3_changes(st_workspace_db(ws)) != 1)
+        return st_err_set(err, ST_E_IO,
+                          "dataset \"%s\" changed while being updated",
+                          r->name);
+    return ST_OK;
+}
+
+st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
+                          const st_dataset_import_opts *o,
+                          st_dataset_manifest *out, st_err *err)
+{
+    st_code rc;
+    if ((rc = st_dataset_check_name("dataset name", o->name, err)) ||
+        (rc = st_dataset_check_name("owner", o->owner, err)))
+        return rc;
+    if (st_dataset_classification_rank(o->classification) < 0)
+        return st_err_set(err, ST_E_USAGE,
+                          "classification must be public, internal, "
+                          "confidential or restricted");
+    if (!o->signing_seed)
+        return st_err_set(err, ST_E_USAGE,
+                          "importing needs the owner's Ed25519 signing key");
+    char kek[65];
+    if (o->kek)
+        snprintf(kek, sizeof(kek), "%s", o->kek);
+    else
+        snprintf(kek, sizeof(kek), "owner.%s", o->owner);
+    for (char *c = kek; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+
+    dlock lk;
+    st_data_schema sc;
+    memset(&sc, 0, sizeof(sc));
+    st_age_recipient *rcpts = NULL;
+    st_age_writer *w = NULL;
+    drow r;
+    memset(&r, 0, sizeof(r));
+    st_dataset_manifest m;
+    memset(&m, 0, sizeof(m));
+    char path[4200] = "", *env = NULL;
+    int committed_file = 0;
+
+    if ((rc = lock_and_sweep(ws, &lk, err)))
+        goto out;
+    drow exist;
+    st_err e2;
+    if (row_get(ws, o->name, &exist, &e2) == ST_OK) {
+        drow_free(&exist);
+        rc = st_err_set(err, ST_E_EXISTS,
+                        "a dataset named \"%s\" exists (remove it first "
+                        "with `sealtrain data rm`)",
+                        o->name);
+        goto out;
+    }
+    int registered = 0;
+    {
+        uint8_t pub[32], key[32];
+        if ((rc = st_ed25519_public(o->signing_seed, pub, err)) ||
+            (rc = owner_key(ws, o->owner, pub, key, &registered, err)))
+            goto out;
+        if (!st_ct_equal(pub, key, 32)) {
+            rc = st_err_set(err, ST_E_DENIED,
+                            "the signing key is not the registered key of "
+                            "owner %s",
+                            o->owner);
+            goto out;
+        }
+    }
+    if ((rc = ensure_kek(kr, kek, err)))
+        goto out;
+    /* pass 1: validate everything before anything is written */
+    if ((rc = st_data_scan(&o->input, &sc, o->progress, o->pctx, err)))
+        goto out;
+
+    uint8_t idb[16];
+    r.shred = st_secret_new(SHRED_LEN, err);
+    if (!r.shred || (rc = st_random(idb, sizeof(idb), err)) ||
+        (rc = st_random(st_secret_bytes(r.shred), SHRED_LEN, err))) {
+        rc = rc ? rc : (err ? err->code : ST_E_IO);
+        goto out;
+    }
+    st_hex_encode(idb, 16, r.id);
+    snprintf(r.name, sizeof(r.name), "%s", o->name);
+    snprintf(r.owner, sizeof(r.owner), "%s", o->owner);
+    snprintf(r.kek_name, sizeof(r.kek_name), "%s", kek);
+    r.generation = 1;
+    snprintf(r.file, sizeof(r.file), "%s-g1.age", r.id);
+    now_text(r.created);
+    memcpy(r.updated, r.created, sizeof(r.created));
+    if ((rc = file_path(ws, r.file, path, sizeof(path), err)))
+        goto out;
+
+    kek_ctx k = {kr, st_secret_cbytes(r.shred), 0, NULL};
+    if ((rc = make_recipients(&k, kek, (char *const *)o->recipients,
+                              o->nrecipients, &rcpts, err)) ||
+        (rc = st_age_writer_new_file(path, 0600, rcpts, o->nrecipients + 1,
+                                     ST_AGE_ARMOR_NO, &w, err)))
+        goto out;
+    /* pass 2: convert and encrypt chunk by chunk */
+    enc_sink es = {w};
+    uint64_t plain_size;
+    rc = st_data_convert(&o->input, &sc, to_age, &es, o->progress, o->pctx,
+                         &plain_size, m.plain_sha256, err);
+    if (rc)
+        goto out;
+    rc = st_age_writer_finish(w, err);
+    w = NULL;
+    if (rc)
+        goto out;
+    committed_file = 1;
+    r.kek_version = k.used;
+
+    digests d;
+    if ((rc = file_digests(path, &d, err)))
+        goto out;
+    snprintf(m.name, sizeof(m.name), "%s", r.name);
+    snprintf(m.id, sizeof(m.id), "%s", r.id);
+    m.generation = 1;
+    snprintf(m.owner, sizeof(m.owner), "%s", r.owner);
+    snprintf(m.created, sizeof(m.created), "%s", r.created);
+    snprintf(m.updated, sizeof(m.updated), "%s", r.updated);
+    snprintf(m.classification, sizeof(m.classification), "%s",
+             o->classification);
+    m.retention_days = o->retention_days > 0 ? o->retention_days : -1;
+    snprintf(m.source_format, sizeof(m.source_format), "%s",
+             st_data_format_name(o->input.format));
+    snprintf(m.source_file, sizeof(m.source_file), "%s",
+             base_name(o->input.path));
+    m.rows = sc.rows;
+    m.cols = sc.cols;
+    m.classes = sc.classes;
+    m.labels_mapped = sc.labels_mapped;
+    m.label_name = sc.label_name; /* borrowed from the schema */
+    m.feature_names = sc.feature_names;
+    m.plain_size = plain_size;
+    m.file_size = d.size;
+    memcpy(m.file_sha256, d.file, 32);
+    memcpy(m.header_sha256, d.header, 32);
+    memcpy(m.payload_sha256, d.payload, 32);
+    snprintf(m.kek_name, sizeof(m.kek_name), "%s", kek);
+    m.kek_version = r.kek_version;
+    m.recipients = (char **)o->recipients;
+    m.nrecipients = o->nrecipients;
+    rc = sign_manifest(&m, o->signing_seed, &env, r.signer_keyid, r.signer_pub,
+                       err);
+    m.label_name = NULL;
+    m.feature_names = NULL;
+    m.recipients = NULL;
+    m.nrecipients = 0;
+    if (rc)
+        goto out;
+    if ((rc = insert_row(ws, &r, env, err)))
+        goto out;
+    committed_file = 2;
+    if (registered) {
+        /* access control knows the owner: record the ownership there */
+        char res[128];
+        snprintf(res, sizeof(res), "dataset:%s", r.name);
+        st_err e3;
+        if (st_access_set_owner(ws, res, r.owner, &e3))
+            st_warn("data.import", "recording the owner of %s: %s", res,
+                    e3.msg);
+    }
+    if (out) {
+        drow chk;
+        if (!(rc = row_get(ws, r.name, &chk, err))) {
+            rc = verify_manifest(ws, &chk, out, err);
+            drow_free(&chk);
+        }
+    }
+out:
+    if (w)
+        st_age_writer_abort(w);
+    if (committed_file == 1)
+        unlink(path); /* encrypted, but no row names it */
+    free_recipients(rcpts, o->nrecipients + 1);
+    st_data_schema_free(&sc);
+    st_dataset_manifest_free(&m);
+    {
+        json_t *det = json_pack("{s:s, s:s}", "owner", o->owner,
+                                "classification", o->classification);
+        audit(ws, o->owner, "data.import", o->name, rc ? "failure" : "success",
+              rc && err ? err->msg : NULL, det);
+        json_decref(det);
+    }
+    drow_free(&r);
+    free(env);
+    unlock(&lk);
+    return rc;
+}
+
+/* ---- records and verification ---------------------------------------- */
+
+static st_code record_from_row(st_workspace *ws, drow *r,
+                               st_dataset_record *out, st_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    json_t *env =
+        st_json_parse(r->manifest, strlen(r->manifest), "manifest", err);
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    st_code rc = env ? st_dsse_payload(env, &payload, &len, err)
+                     : (err ? err->code : ST_E_INPUT);
+    json_decref(env);
+    if (!rc)
+        rc =
+            st_dataset_manifest_parse((const char *)payload, len, &out->m, err);
+    free(payload);
+    if (rc)
+        return st_err_prefix(err, "dataset \"%s\"", r->name);
+    out->envelope = r->manifest;
+    r->manifest = NULL;
+    snprintf(out->signer_keyid, sizeof(out->signer_keyid), "%s",
+             r->signer_keyid);
+    out->shred_present = r->shred != NULL;
+    return file_path(ws, r->file, out->path, sizeof(out->path), err);
+}
+
+st_code st_dataset_get(st_workspace *ws, const char *name,
+                       st_dataset_record *out, st_err *err)
+{
+    drow r;
+    st_code rc = migrate(ws, err);
+    if (!rc)
+        rc = row_get(ws, name, &r, err);
+    if (rc)
+        return rc;
+    rc = record_from_row(ws, &r, out, err);
+    drow_free(&r);
+    if (rc)
+        st_dataset_record_free(out);
+    return rc;
+}
+
+st_code st_dataset_list(st_workspace *ws, st_dataset_record **out, size_t *n,
+                        st_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    st_code rc = migrate(ws, err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "SELECT name FROM datasets ORDER BY name", -1, &q,
+                           NULL) != SQLITE_OK)
+        return db_fail(ws, err, "list datasets");
+    size_t cap = 0;
+    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            st_dataset_record *nr = realloc(*out, cap * sizeof(*nr));
+            if (!nr) {
+                rc = st_err_set(err, ST_E_IO, "out of memory");
+                break;
+            }
+            *out = nr;
+        }
+        rc = st_dataset_get(ws, (const char *)sqlite3_column_text(q, 0),
+                            &(*out)[*n], err);
+        if (!rc)
+            (*n)++;
+    }
+    sqlite3_finalize(q);
+    if (rc) {
+        st_dataset_records_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+void st_dataset_record_free(st_dataset_record *r)
+{
+    if (!r)
+        return;
+    st_dataset_manifest_free(&r->m);
+    free(r->envelope);
+    memset(r, 0, sizeof(*r));
+}
+
+void st_dataset_records_free(st_dataset_record *r, size_t n)
+{
+    for (size_t i = 0; r && i < n; i++)
+        st_dataset_record_free(&r[i]);
+    free(r);
+}
+
+/* Checks the header: exactly one sealtrain-kek stanza, for the
+ * manifest's KEK and version, and one X25519 stanza per recipient. */
+static st_code check_header(const char *path, const st_dataset_manifest *m,
+                            st_err *err)
+{
+    st_age_header h;
+    memset(&h, 0, sizeof(h));
+    st_code rc = st_age_inspect_file(path, &h, err);
+    if (rc)
+        return st_err_prefix(err, "dataset \"%s\": header", m->name);
+    size_t nkek = 0, nx = 0;
+    for (size_t i = 0; i < h.nstanzas; i++) {
+        const st_age_stanza *s = &h.stanzas[i];
+        if (!strcmp(s->args[0], ST_AGE_STANZA_SEALTRAIN_KEK)) {
+            const char *name;
+            uint32_t v;
+            if (st_age_kek_stanza_parse(s, &name, &v, NULL) ||
+                strcmp(name, m->kek_name) || v != m->kek_version)
+                rc = st_err_set(err, ST_E_DENIED,
+                                "dataset \"%s\": the sealtrain-kek stanza "
+                                "does not name KEK %s version %u",
+                                m->name, m->kek_name, m->kek_version);
+            nkek++;
+        } else if (!strcmp(s->args[0], ST_AGE_STANZA_X25519)) {
+            nx++;
+        }
+    }
+    if (!rc && (nkek != 1 || nx != m->nrecipients))
+        rc = st_err_set(err, ST_E_DENIED,
+                        "dataset \"%s\": the header has %zu sealtrain-kek "
+                        "and %zu X25519 stanzas, expected 1 and %zu",
+                        m->name, nkek, nx, m->nrecipients);
+    st_age_header_clear(&h);
+    return rc;
+}
+
+/* Decrypts into secure memory with `ids`; checks hash and shape. */
+static st_code decrypt_check(const char *path, const st_age_identity *ids,
+                             size_t nids, const uint8_t sha[32],
+                             const st_dataset_manifest *m, void **plain,
+                             size_t *len, st_tensor_view *v,
+                             st_dataset_check *chk, st_err *err)
+{
+    st_age_decrypt_opts o = {ids, nids, ST_AGE_ARMOR_NO, 0, path};
+    st_age_result res = {0};
+    *plain = NULL;
+    st_code rc = st_age_decrypt_secmem(path, &o, plain, len, &res, err);
+    if (rc) {
+        if (chk)
+            chk->decrypt = 0;
+        st_err_prefix(err, "decryption failed (%s)",
+                      st_age_fail_name(res.fail));
+        if (rc != ST_E_INPUT)
+            return rc;
+        if (err)
+            err->code = ST_E_DENIED; /* the file's integrity failed */
+        return ST_E_DENIED;
+    }
+    if (chk)
+        chk->decrypt = 1;
+    uint8_t got[32];
+    st_sha256(*plain, *len, got);
+    if (!st_ct_equal(got, sha, 32)) {
+        if (chk)
+            chk->plaintext = 0;
+        rc = st_err_set(err, ST_E_DENIED,
+                        "the plaintext SHA-256 does not match the manifest");
+    } else {
+        if (chk)
+            chk->plaintext = 1;
+        rc = st_tensor_parse(*plain, *len, v, err);
+        if (!rc && m &&
+            (v->rows != m->rows || v->cols != m->cols ||
+             v->classes != m->classes || *len != m->plain_size))
+            rc = st_err_set(err, ST_E_DENIED,
+                            "the tensor shape does not match the manifest");
+        if (chk)
+            chk->schema = rc == ST_OK;
+    }
+    if (rc) {
+        st_secmem_free(*plain);
+        *plain = NULL;
+    }
+    return rc;
+}
+
+st_code st_dataset_verify(st_workspace *ws, st_keyring *kr, const char *name,
+                          int deep, st_dataset_check *chk, st_err *err)
+{
+    st_dataset_check local;
+    if (!chk)
+        chk = &local;
+    chk->signature = chk->manifest = chk->file_digest = chk->header = -1;
+    chk->decrypt = chk->plaintext = chk->schema = -1;
+    drow r;
+    st_dataset_manifest m;
+    memset(&m, 0, sizeof(m));
+    st_code rc = migrate(ws, err);
+    if (!rc)
+        rc = row_get(ws, name, &r, err);
+    if (rc)
+        return rc;
+    char path[4200];
+    rc = verify_manifest(ws, &r, &m, err);
+    if (rc) {
+        /* tell a bad signature from a manifest that disagrees */
+        chk->signature = strstr(err ? err->msg : "", "signature") ? 0 : 1;
+        chk->manifest = chk->signature ? 0 : -1;
+        goto out;
+    }
+    chk->signature = chk->manifest = 1;
+    rc = check_file(ws, &r, &m, path, sizeof(path), err);
+    chk->file_digest = rc == ST_OK;
+    if (rc)
+        goto out;
+    rc = check_header(path, &m, err);
+    chk->header = rc == ST_OK;
+    if (rc || !deep)
+        goto out;
+    if (!kr) {
+        rc = st_err_set(err, ST_E_USAGE, "a deep verify needs the keyring");
+        goto out;
+    }
+    kek_ctx k = {kr, st_secret_cbytes(r.shred), 0, NULL};
+    st_age_identity id;
+    if ((rc = st_age_kek_identity(r.kek_name, kek_unwrap, &k, &id, err)))
+        goto out;
+    void *plain;
+    size_t len;
+    st_tensor_view v;
+    rc = decrypt_check(path, &id, 1, m.plain_sha256, &m, &plain, &len, &v, chk,
+                       err);
+    st_age_identity_clear(&id);
+    if (!rc)
+        st_secmem_free(plain);
+    if (rc)
+        st_err_prefix(err, "dataset \"%s\"", name);
+out:
+    if (rc) {
+        json_t *det = json_pack("{s:b}", "deep", deep);
+        audit(ws, NULL, "data.verify", name, "failure", err ? err->msg : "",
+              det);
+        json_decref(det);
+    }
+    st_dataset_manifest_free(&m);
+    drow_free(&r);
+    return rc;
+}
+
+/* ---- rewrap and re-encryption ----------------------------------------- */
+
+/* Loads and verifies a dataset for a change; the signer must be the one
+ * registered. */
+static st_code load_verified(st_workspace *ws, const char *name,
+                             const uint8_t *seed, drow *r,
+                             st_dataset_manifest *m, char *path, size_t cap,
+                             st_err *err)
+{
+    st_code rc = row_get(ws, name, r, err);
+    if (rc)
+        return rc;
+    if ((rc = verify_manifest(ws, r, m, err)) ||
+        (rc = check_file(ws, r, m, path, cap, err))) {
+        drow_free(r);
+        return rc;
+    }
+    uint8_t pub[32], key[32];
+    int registered;
+    if (!seed)
+        rc = st_err_set(err, ST_E_USAGE,
+                        "re-signing the manifest needs the owner's signing "
+                        "key");
+    else if (!(rc = st_ed25519_public(seed, pub, err)) &&
+             !(rc = owner_key(ws, r->owner, r->signer_pub, key, &registered,
+                              err)) &&
+             !st_ct_equal(pub, key, 32))
+        rc = st_err_set(err, ST_E_DENIED,
+                        "dataset \"%s\": the given signing key is not the "
+                        "key of its owner %s",
+                        name, r->owner);
+    if (rc) {
+        st_dataset_manifest_free(m);
+        drow_free(r);
+    }
+    return rc;
+}
+
+/* Signs the next generation of `m` and switches the row to it. */
+static st_code commit_generation(st_workspace *ws, drow *r,
+                                 st_dataset_manifest *m, const char *path,
+                                 const uint8_t *seed, st_err *err)
+{
+    digests d;
+    st_code rc = file_digests(path, &d, err);
+    if (rc)
+        return rc;
+    m->file_size = d.size;
+    memcpy(m->file_sha256, d.file, 32);
+    memcpy(m->header_sha256, d.header, 32);
+    memcpy(m->payload_sha256, d.payload, 32);
+    m->generation = r->generation;
+    m->kek_version = r->kek_version;
+    snprintf(m->updated, sizeof(m->updated), "%s", r->updated);
+    char *env = NULL, keyid[65];
+    uint8_t pub[32];
+    rc = sign_manifest(m, seed, &env, keyid, pub, err);
+    if (!rc)
+        rc = update_row(ws, r, r->generation - 1, env, err);
+    free(env);
+    return rc;
+}
+
+static st_code rewrap_one(st_workspace *ws, st_keyring *kr, const char *name,
+                          const uint8_t *seed, int *changed, st_err *err)
+{
+    drow r;
+    st_dataset_manifest m;
+    char path[4200], npath[4200];
+    *changed = 0;
+    st_code rc = load_verified(ws, name, seed, &r, &m, path, sizeof(path), err);
+    if (rc)
+        return rc;
+    uint32_t cur;
+    int wrote = 0;
+    st_age_identity id = {0};
+    st_age_recipient add = {0};
+    if ((rc = st_kek_current(kr, r.kek_name, &cur, err)))
+        goto out;
+    if (cur == r.kek_version)
+        goto out; /* already current */
+    kek_ctx k = {kr, st_secret_cbytes(r.shred), 0, NULL};
+    uint8_t old_payload[32];
+    memcpy(old_payload, m.payload_sha256, 32);
+    long long old_gen = r.generation;
+    r.generation++;
+    snprintf(r.file, sizeof(r.file), "%s-g%lld.age", r.id, r.generation);
+    if ((rc = file_path(ws, r.file, npath, sizeof(npath), err)) ||
+        (rc = st_age_kek_identity(r.kek_name, kek_unwrap, &k, &id, err)) ||
+        (rc = st_age_kek_recipient(r.kek_name, 0, kek_wrap, &k, &add, err)))
+        goto out;
+    st_age_rewrap rw = {&id, 1, keep_not_kek, NULL, &add, 1};
+    st_age_result res = {0};
+    rc = st_age_rewrap_file(path, npath, &rw, &res, err);
+    if (rc)
+        goto out;
+    wrote = 1;
+    r.kek_version = k.used;
+    now_text(r.updated);
+    rc = commit_generation(ws, &r, &m, npath, seed, err);
+    if (!rc && !st_ct_equal(old_payload, m.payload_sha256, 32))
+        st_error("data.rewrap", "dataset %s: payload digest changed", name);
+    if (!rc) {
+        wrote = 0;
+        *changed = 1;
+        unlink(path); /* the old generation: no row names it now */
+        st_info("data.rewrap", "dataset %s: generation %lld -> %lld", name,
+                old_gen, r.generation);
+    }
+out:
+    if (wrote)
+        unlink(npath);
+    st_age_identity_clear(&id);
+    st_age_recipient_clear(&add);
+    st_dataset_manifest_free(&m);
+    drow_free(&r);
+    return rc;
+}
+
+st_code st_dataset_rewrap(st_workspace *ws, st_keyring *kr, const char *name,
+                          const uint8_t *signing_seed, int *changed,
+                          st_err *err)
+{
+    dlock lk;
+    int ch = 0;
+    st_code rc = lock_and_sweep(ws, &lk, err);
+    if (!rc)
+        rc = rewrap_one(ws, kr, name, signing_seed, &ch, err);
+    unlock(&lk);
+    if (changed)
+        *changed = ch;
+    if (rc || ch)
+        audit(ws, NULL, "data.rewrap", name, rc ? "failure" : "success",
+              rc && err ? err->msg : NULL, NULL);
+    return rc;
+}
+
+typedef struct reenc {
+    st_age_writer *w;
+    st_sha256_ctx *sha;
+} reenc;
+
+st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
+                             const uint8_t *signing_seed, st_err *err)
+{
+    dlock lk;
+    drow r;
+    st_dataset_manifest m;
+    char path[4200], npath[4200] = "";
+    st_code rc = lock_and_sweep(ws, &lk, err);
+    if (rc) {
+        unlock(&lk);
+        return rc;
+    }
+    rc = load_verified(ws, name, signing_seed, &r, &m, path, sizeof(path), err);
+    if (rc) {
+        unlock(&lk);
+        audit(ws, NULL, "data.reencrypt", name, "failure",
+              err ? err->msg : NULL, NULL);
+        return rc;
+    }
+    st_secret *nshred = st_secret_new(SHRED_LEN, err);
+    kek_ctx kold = {kr, st_secret_cbytes(r.shred), 0, NULL};
+    kek_ctx knew = {kr, nshred ? st_secret_cbytes(nshred) : NULL, 0, NULL};
+    st_age_identity id = {0};
+    st_age_recipient *rcpts = NULL;
+    st_age_writer *w = NULL;
+    st_age_reader *rd = NULL;
+    st_sha256_ctx *sha = st_sha256_new();
+    uint8_t *buf = st_secmem_alloc(ST_AGE_CHUNK_LEN, err);
+    int fd = -1, wrote = 0;
+    long long old_gen = r.generation;
+    if (!nshred || !buf || !sha) {
+        rc = err && err->code ? err->code
+                              : st_err_set(err, ST_E_IO, "out of memory");
+        goto out;
+    }
+    if ((rc = st_random(st_secret_bytes(nshred), SHRED_LEN, err)))
+        goto out;
+    r.generation++;
+    snprintf(r.file, sizeof(r.file), "%s-g%lld.age", r.id, r.generation);
+    if ((rc = file_path(ws, r.file, npath, sizeof(npath), err)) ||
+        (rc = st_age_kek_identity(r.kek_name, kek_unwrap, &kold, &id, err)) ||
+        (rc = make_recipients(&knew, r.kek_name, m.recipients, m.nrecipients,
+                              &rcpts, err)))
+        goto out;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = st_err_errno(err, ST_E_IO, errno, "open %s", path);
+        goto out;
+    }
+    st_age_decrypt_opts o = {&id, 1, ST_AGE_ARMOR_NO, 1, path};
+    st_age_result res = {0};
+    if ((rc = st_age_reader_open(fd, &o, &rd, &res, err)) ||
+        (rc = st_age_writer_new_file(npath, 0600, rcpts, m.nrecipients + 1,
+                                     ST_AGE_ARMOR_NO, &w, err)))
+        goto out;
+    for (;;) {
+        size_t got;
+        if ((rc = st_age_reader_read(rd, buf, ST_AGE_CHUNK_LEN, &got, &res,
+                                     err)))
+            goto out;
+        if (got == 0)
+            break;
+        st_sha256_update(sha, buf, got);
+        if ((rc = st_age_writer_write(w, buf, got, err)))
+            goto out;
+    }
+    uint8_t got_sha[32];
+    st_sha256_final(sha, got_sha);
+    if (!st_ct_equal(got_sha, m.plain_sha256, 32)) {
+        rc = st_err_set(err, ST_E_DENIED,
+                        "dataset \"%s\": the plaintext SHA-256 does not "
+                        "match the manifest",
+                        name);
+        goto out;
+    }
+    rc = st_age_writer_finish(w, err);
+    w = NULL;
+    if (rc)
+        goto out;
+    wrote = 1;
+    st_secret_free(r.shred);
+    r.shred = nshred;
+    nshred = NULL;
+    r.kek_version = knew.used;
+    now_text(r.updated);
+    rc = commit_generation(ws, &r, &m, npath, signing_seed, err);
+    if (!rc) {
+        wrote = 0;
+        unlink(path);
+        st_info("data.reencrypt", "dataset %s: generation %lld -> %lld", name,
+                old_gen, r.generation);
+    }
+out:
+    if (w)
+        st_age_writer_abort(w);
+    if (wrote)
+        unlink(npath);
+    st_age_reader_free(rd);
+    if (fd >= 0)
+        close(fd);
+    st_age_identity_clear(&id);
+    free_recipients(rcpts, m.nrecipients + 1);
+    st_secret_free(nshred);
+    st_secmem_free(buf);
+    st_sha256_free(sha);
+    st_dataset_manifest_free(&m);
+    drow_free(&r);
+    unlock(&lk);
+    audit(ws, NULL, "data.reencrypt", name, rc ? "failure" : "success",
+          rc && err ? err->msg : NULL, NULL);
+    return rc;
+}
+
+st_code st_dataset_rm(st_workspace *ws, const char *name, st_err *err)
+{
+    dlock lk;
+    drow r;
+    char path[4200];
+    st_code rc = lock_and_sweep(ws, &lk, err);
+    if (!rc)
+        rc = row_get(ws, name, &r, err);
+    if (rc) {
+        unlock(&lk);
+        return rc;
+    }
+    rc = file_path(ws, r.file, path, sizeof(path), err);
+    /* 1. the shred key: deleted with its bytes overwritten in the
+     * database file, and the WAL (which held a copy) truncated */
+    if (!rc)
+        rc = db_exec(ws, "PRAGMA secure_delete = ON", err);
+    sqlite3_stmt *q = NULL;
+    if (!rc && sqlite3_prepare_v2(st_workspace_db(ws),
+                                  "DELETE FROM datasets WHERE name = ?", -1, &q,
+                                  NULL) != SQLITE_OK)
+        rc = db_fail(ws, err, "delete dataset");
+    if (!rc) {
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            rc = db_fail(ws, err, "delete dataset");
+    }
+    sqlite3_finalize(q);
+    if (!rc)
+        rc = db_exec(ws, "PRAGMA wal_checkpoint(TRUNCATE)", err);
+    /* 2. the file: zeroed, then unlinked (the sweep would remove it too) */
+    if (!rc && st_fs_shred(path, err) != ST_OK) {
+        st_warn("data.rm", "dataset %s: %s (its key is destroyed)", name,
+                err ? err->msg : "");
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = st_err_errno(err, ST_E_IO, errno, "remove %s", path);
+        else
+            rc = ST_OK;
+    }
+    if (!rc) {
+        char res[128];
+        snprintf(res, sizeof(res), "dataset:%s", name);
+        st_err e3;
+        if (st_access_forget_resource(ws, res, &e3))
+            st_warn("data.rm", "forgetting %s: %s", res, e3.msg);
+    }
+    drow_free(&r);
+    unlock(&lk);
+    audit(ws, NULL, "data.rm", name, rc ? "failure" : "success",
+          rc && err ? err->msg : NULL, NULL);
+    return rc;
+}
+
+/* ---- broker and runtime --------------------------------------------- */
+
+st_code st_dataset_file_key(st_workspace *ws, st_keyring *kr, const char *name,
+                            st_secret **file_key, st_dataset_manifest *mout,
+                            st_err *err)
+{
+    *file_key = NULL;
+    drow r;
+    st_dataset_manifest m;
+    char path[4200];
+    st_code rc = migrate(ws, err);
+    if (!rc)
+        rc = row_get(ws, name, &r, err);
+    if (rc)
+        return rc;
+    if ((rc = verify_manifest(ws, &r, &m, err))) {
+        drow_free(&r);
+        return rc;
+    }
+    if ((rc = check_file(ws, &r, &m, path, sizeof(path), err)) ||
+        (rc = check_header(path, &m, err)))
+        goto out;
+    st_age_header h;
+    memset(&h, 0, sizeof(h));
+    if ((rc = st_age_inspect_file(path, &h, err)))
+        goto out;
+    kek_ctx k = {kr, st_secret_cbytes(r.shred), 0, NULL};
+    st_buf aad;
+    st_buf_init(&aad);
+    rc = st_age_kek_aad(r.kek_name, &aad, err);
+    for (size_t i = 0; !rc && i < h.nstanzas; i++) {
+        if (strcmp(h.stanzas[i].args[0], ST_AGE_STANZA_SEALTRAIN_KEK))
+            continue;
+        rc =
+            kek_unwrap(&k, r.kek_name, r.kek_version, h.stanzas[i].body,
+                       h.stanzas[i].body_len, aad.data, aad.len, file_key, err);
+        break;
+    }
+    st_buf_free(&aad);
+    st_age_header_clear(&h);
+out:
+    if (!rc && mout)
+        *mout = m;
+    else
+        st_dataset_manifest_free(&m);
+    drow_free(&r);
+    return rc;
+}
+
+st_code st_dataset_decrypt(const char *path, const st_secret *file_key,
+                           const uint8_t plain_sha256[32], void **plain,
+                           size_t *len, st_tensor_view *view, st_err *err)
+{
+    if (!file_key || st_secret_len(file_key) != ST_AGE_FILE_KEY_LEN)
+        return st_err_set(err, ST_E_USAGE, "a 16-byte file key is needed");
+    kek_ctx k = {NULL, NULL, 0, file_key};
+    st_age_identity id = {fixed_unwrap, NULL, &k};
+    return decrypt_check(path, &id, 1, plain_sha256, NULL, plain, len, view,
+                         NULL, err);
+}
