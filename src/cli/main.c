@@ -34,6 +34,7 @@ static const struct command commands[] = {
     {"principal", st_cli_principal_cmd, "principals, roles and grants"},
     {"audit", st_cli_audit, "show, verify, checkpoint and prove the audit log"},
     {"data", st_cli_data, "import, verify, rewrap and remove encrypted datasets"},
+    {"job", st_cli_job, "submit, run and watch secure training jobs"},
 };
 
 static void usage(FILE *out)

@@ -913,6 +913,19 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
     st_code rc = open_in(path, &fd, err);
     if (rc != ST_OK)
         return rc;
+    rc = st_age_decrypt_secmem_fd(fd, path, o, plain, len, res, err);
+    close(fd);
+    return rc;
+}
+
+st_code st_age_decrypt_secmem_fd(int fd, const char *path,
+                                 const st_age_decrypt_opts *o, void **plain,
+                                 size_t *len, st_age_result *res, st_err *err)
+{
+    *plain = NULL;
+    *len = 0;
+    set_result(res, ST_AGE_FAIL_IO, 0);
+    st_code rc = ST_OK;
     st_age_reader *r = calloc(1, sizeof(*r));
     uint8_t *key = st_secmem_alloc(32, err);
     st_age_fail fail = ST_AGE_FAIL_IO;
@@ -970,7 +983,6 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
         st_err_prefix(err, "%s", path);
     st_secmem_free(key);
     st_age_reader_free(r);
-    close(fd);
     return rc;
 }
 
