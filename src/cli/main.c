@@ -35,6 +35,7 @@ static const struct command commands[] = {
     {"audit", st_cli_audit, "show, verify, checkpoint and prove the audit log"},
     {"data", st_cli_data, "import, verify, rewrap and remove encrypted datasets"},
     {"job", st_cli_job, "submit, run and watch secure training jobs"},
+    {"serve", st_cli_serve, "the HTTPS API with mutual TLS (and key broker)"},
 };
 
 static void usage(FILE *out)
