@@ -128,7 +128,8 @@ static st_code retention(st_workspace *ws, const st_cleanup_opts *o,
         st_err e;
         int done = 0;
         if (!o->dry_run) {
-            done = st_dataset_rm(ws, m->name, &e) == ST_OK;
+            done = st_dataset_rm(ws, m->name, o->actor ? o->actor : "system",
+                                 &e) == ST_OK;
             if (done)
                 st_access_forget_resource(ws, res, NULL);
         }

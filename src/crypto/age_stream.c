@@ -40,6 +40,10 @@
 
 #define HDR_READ 4096
 #define MT_BATCH 16 /* chunks per parallel work item: 1 MiB */
+/* Secure memory the parallel stream decryptor may hold for plaintext in
+ * all its workers together: RLIMIT_MEMLOCK is often 8 MiB in total. */
+#define MT_SECMEM_BUDGET (4u << 20)
+#define MT_MAX_THREADS 64
 
 /* --- small I/O helpers -------------------------------------------------- */
 
@@ -490,6 +494,7 @@ typedef struct mt_job {
     unsigned nthreads;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    uint64_t batch; /* chunks per work item */
     uint64_t next_batch, nbatches;
     atomic_int failed;
     uint64_t fail_chunk;
@@ -564,8 +569,8 @@ static void *mt_stream_worker(void *arg)
     st_err e;
     st_err_clear(&e);
     st_aead_ctx *a = st_aead_ctx_new(j->key, &e);
-    uint8_t *ct = malloc((size_t)MT_BATCH * AGE_ENC_CHUNK);
-    uint8_t *pt = st_secmem_alloc((size_t)MT_BATCH * AGE_ENC_CHUNK, &e);
+    uint8_t *ct = malloc((size_t)j->batch * AGE_ENC_CHUNK);
+    uint8_t *pt = st_secmem_alloc((size_t)j->batch * AGE_ENC_CHUNK, &e);
     if (!a || !ct || !pt) {
         if (!e.code)
             st_err_set(&e, ST_E_IO, "out of memory");
@@ -575,9 +580,9 @@ static void *mt_stream_worker(void *arg)
          b += j->nthreads) {
         if (atomic_load(&j->failed))
             break;
-        uint64_t first = b * MT_BATCH;
+        uint64_t first = b * j->batch;
         uint64_t count =
-            j->nchunks - first < MT_BATCH ? j->nchunks - first : MT_BATCH;
+            j->nchunks - first < j->batch ? j->nchunks - first : j->batch;
         uint64_t bytes = j->plen - first * AGE_ENC_CHUNK;
         if (bytes > count * AGE_ENC_CHUNK)
             bytes = count * AGE_ENC_CHUNK;
@@ -728,7 +733,12 @@ static st_code mt_prepare(mt_job *j, int fd, off_t start, size_t hdr_len,
     j->nchunks = (j->plen + AGE_ENC_CHUNK - 1) / AGE_ENC_CHUNK;
     j->key = key;
     j->nthreads = threads ? threads : online_cores();
-    j->nbatches = (j->nchunks + MT_BATCH - 1) / MT_BATCH;
+    if (j->nthreads > MT_MAX_THREADS)
+        j->nthreads = MT_MAX_THREADS;
+    /* plaintext buffers of all workers within the secure-memory budget */
+    j->batch = MT_SECMEM_BUDGET / ((uint64_t)j->nthreads * AGE_ENC_CHUNK);
+    j->batch = j->batch > MT_BATCH ? MT_BATCH : j->batch ? j->batch : 1;
+    j->nbatches = (j->nchunks + j->batch - 1) / j->batch;
     if (j->nthreads > j->nbatches)
         j->nthreads = j->nbatches ? (unsigned)j->nbatches : 1;
     if (j->nchunks == 0)
@@ -922,6 +932,8 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
         if (rc == ST_OK) {
             /* split by chunk ranges, not batches */
             j.nthreads = o->threads ? o->threads : online_cores();
+            if (j.nthreads > MT_MAX_THREADS)
+                j.nthreads = MT_MAX_THREADS;
             if (j.nthreads > j.nchunks)
                 j.nthreads = (unsigned)j.nchunks;
             uint64_t last = chunk_len(&j, j.nchunks - 1);

@@ -261,7 +261,7 @@ static const char *ROW_COLS =
     "name, id, owner, generation, file, kek_name, kek_version, shred_key, "
     "signer_keyid, signer_pub, manifest, created, updated";
 
-static st_code row_read(st_workspace *ws, sqlite3_stmt *q, drow *r, st_err *err)
+static st_code row_read(sqlite3_stmt *q, drow *r, st_err *err)
 {
     memset(r, 0, sizeof(*r));
     copy_col(q, 0, r->name, sizeof(r->name));
@@ -288,7 +288,6 @@ static st_code row_read(st_workspace *ws, sqlite3_stmt *q, drow *r, st_err *err)
     r->manifest = strdup(m ? (const char *)m : "");
     if (!r->manifest)
         return st_err_set(err, ST_E_IO, "out of memory");
-    (void)ws;
     return ST_OK;
 }
 
@@ -305,7 +304,7 @@ static st_code row_get(st_workspace *ws, const char *name, drow *r, st_err *err)
     int s = sqlite3_step(q);
     st_code rc;
     if (s == SQLITE_ROW)
-        rc = row_read(ws, q, r, err);
+        rc = row_read(q, r, err);
     else if (s == SQLITE_DONE)
         rc = st_err_set(err, ST_E_NOTFOUND, "no dataset named \"%s\"", name);
     else
@@ -440,9 +439,11 @@ static st_code sign_manifest(const st_dataset_manifest *m, const uint8_t *seed,
 
 /* Verifies a row's envelope under its registered signer key and parses
  * the manifest; checks that it describes this row. */
-static st_code verify_manifest(st_workspace *ws, const drow *r,
-                               st_dataset_manifest *m, st_err *err)
+static st_code verify_manifest_at(st_workspace *ws, const drow *r,
+                                  st_dataset_manifest *m, int *sig_ok,
+                                  st_err *err)
 {
+    *sig_ok = 0;
     uint8_t key[32];
     int registered;
     st_code rc = owner_key(ws, r->owner, r->signer_pub, key, &registered, err);
@@ -468,6 +469,7 @@ static st_code verify_manifest(st_workspace *ws, const drow *r,
             err->code = ST_E_DENIED;
         return ST_E_DENIED;
     }
+    *sig_ok = 1;
     rc = st_dataset_manifest_parse((const char *)payload, len, m, err);
     free(payload);
     if (rc)
@@ -486,6 +488,13 @@ static st_code verify_manifest(st_workspace *ws, const drow *r,
                           r->name);
     }
     return ST_OK;
+}
+
+static st_code verify_manifest(st_workspace *ws, const drow *r,
+                               st_dataset_manifest *m, st_err *err)
+{
+    int sig_ok;
+    return verify_manifest_at(ws, r, m, &sig_ok, err);
 }
 
 static st_code check_file(st_workspace *ws, const drow *r,
@@ -876,7 +885,6 @@ static st_code record_from_row(st_workspace *ws, drow *r,
     r->manifest = NULL;
     snprintf(out->signer_keyid, sizeof(out->signer_keyid), "%s",
              r->signer_keyid);
-    out->shred_present = r->shred != NULL;
     return file_path(ws, r->file, out->path, sizeof(out->path), err);
 }
 
@@ -1053,14 +1061,12 @@ st_code st_dataset_verify(st_workspace *ws, st_keyring *kr, const char *name,
     if (rc)
         return rc;
     char path[4200];
-    rc = verify_manifest(ws, &r, &m, err);
-    if (rc) {
-        /* tell a bad signature from a manifest that disagrees */
-        chk->signature = strstr(err ? err->msg : "", "signature") ? 0 : 1;
-        chk->manifest = chk->signature ? 0 : -1;
+    int sig_ok;
+    rc = verify_manifest_at(ws, &r, &m, &sig_ok, err);
+    chk->signature = sig_ok;
+    chk->manifest = rc == ST_OK ? 1 : sig_ok ? 0 : -1;
+    if (rc)
         goto out;
-    }
-    chk->signature = chk->manifest = 1;
     rc = check_file(ws, &r, &m, path, sizeof(path), err);
     chk->file_digest = rc == ST_OK;
     if (rc)
@@ -1219,8 +1225,8 @@ out:
 }
 
 st_code st_dataset_rewrap(st_workspace *ws, st_keyring *kr, const char *name,
-                          const uint8_t *signing_seed, int *changed,
-                          st_err *err)
+                          const uint8_t *signing_seed, const char *actor,
+                          int *changed, st_err *err)
 {
     dlock lk;
     int ch = 0;
@@ -1231,18 +1237,14 @@ st_code st_dataset_rewrap(st_workspace *ws, st_keyring *kr, const char *name,
     if (changed)
         *changed = ch;
     if (rc || ch)
-        audit(ws, NULL, "data.rewrap", name, rc ? "failure" : "success",
+        audit(ws, actor, "data.rewrap", name, rc ? "failure" : "success",
               rc && err ? err->msg : NULL, NULL);
     return rc;
 }
 
-typedef struct reenc {
-    st_age_writer *w;
-    st_sha256_ctx *sha;
-} reenc;
-
 st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
-                             const uint8_t *signing_seed, st_err *err)
+                             const uint8_t *signing_seed, const char *actor,
+                             st_err *err)
 {
     dlock lk;
     drow r;
@@ -1256,7 +1258,7 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
     rc = load_verified(ws, name, signing_seed, &r, &m, path, sizeof(path), err);
     if (rc) {
         unlock(&lk);
-        audit(ws, NULL, "data.reencrypt", name, "failure",
+        audit(ws, actor, "data.reencrypt", name, "failure",
               err ? err->msg : NULL, NULL);
         return rc;
     }
@@ -1349,12 +1351,13 @@ out:
     st_dataset_manifest_free(&m);
     drow_free(&r);
     unlock(&lk);
-    audit(ws, NULL, "data.reencrypt", name, rc ? "failure" : "success",
+    audit(ws, actor, "data.reencrypt", name, rc ? "failure" : "success",
           rc && err ? err->msg : NULL, NULL);
     return rc;
 }
 
-st_code st_dataset_rm(st_workspace *ws, const char *name, st_err *err)
+st_code st_dataset_rm(st_workspace *ws, const char *name, const char *actor,
+                      st_err *err)
 {
     dlock lk;
     drow r;
@@ -1402,7 +1405,7 @@ st_code st_dataset_rm(st_workspace *ws, const char *name, st_err *err)
     }
     drow_free(&r);
     unlock(&lk);
-    audit(ws, NULL, "data.rm", name, rc ? "failure" : "success",
+    audit(ws, actor, "data.rm", name, rc ? "failure" : "success",
           rc && err ? err->msg : NULL, NULL);
     return rc;
 }
