@@ -35,7 +35,7 @@ policy() {
     tees=$(printf '"%s",' "$@")
     cat >"$T/policy.json" <<JSON
 {"version": 1,
- "attestation": {"version": 1, "tee": [${tees%,}], "max_age_seconds": 300},
+ "attestation": {"version": 1, "tee": [${tees%,}]},
  "principals": ["mo"],
  "recipients": ["$MO_RCPT"]}
 JSON
