@@ -19,7 +19,7 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$TPM_PORT"
-. tests/cli/job_lib.sh
+. tests/job_lib.sh
 # enrol the platform: pin its attestation key (the same key every time:
 # a primary under the endorsement hierarchy)
 st attest evidence --tee tpm --report-data "$(printf '%0128d' 0)" \
