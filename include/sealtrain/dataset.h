@@ -187,6 +187,14 @@ st_code st_dataset_decrypt(const char *path, const st_secret *file_key,
                            const uint8_t plain_sha256[32], void **plain,
                            size_t *len, st_tensor_view *view, st_err *err);
 
+/* The same from a descriptor open at the start of the encrypted file (not
+ * closed): the sandboxed runtime cannot open paths. `name` names it in
+ * errors. */
+st_code st_dataset_decrypt_fd(int fd, const char *name,
+                              const st_secret *file_key,
+                              const uint8_t plain_sha256[32], void **plain,
+                              size_t *len, st_tensor_view *view, st_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -587,6 +587,8 @@ int st_cli_data(st_cli *cli, int argc, char **argv)
     optind = 0;
     if (!strcmp(sub, "import"))
         return cmd_import(cli, argc, argv);
+    if (!strcmp(sub, "policy")) /* release policies: cmd_data_policy.c */
+        return st_cli_data_policy(cli, argc, argv);
     if (st_cli_wants_help(argc, argv)) {
         data_usage(stdout);
         return 0;

@@ -37,6 +37,7 @@ static const struct command commands[] = {
     {"check", st_cli_check, "the security checklist (pass/warn/fail)"},
     {"cleanup", st_cli_cleanup, "retention, stale jobs, temporary files"},
     {"data", st_cli_data, "import, verify, rewrap and remove encrypted datasets"},
+    {"job", st_cli_job, "submit, run and watch secure training jobs"},
 };
 
 static void usage(FILE *out)

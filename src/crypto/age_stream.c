@@ -700,10 +700,13 @@ static st_code mt_run(mt_job *j, void *(*fn)(void *), st_err *err)
         if (pthread_create(&w[i].th, NULL, fn, &w[i]) != 0)
             break;
     if (started < j->nthreads) {
-        /* fewer threads than planned: the work split must not change,
-         * so run the missing shares here, one after the other */
-        for (unsigned i = started; i < j->nthreads; i++)
-            fn(&w[i]);
+        /* the work is split by thread count (and the stream workers wait
+         * for each other's batches): a missing thread cannot be made up
+         * for, so stop everyone */
+        st_err e;
+        st_err_set(&e, ST_E_IO, "cannot start %u decryption threads",
+                   j->nthreads);
+        mt_fail(j, 0, ST_E_IO, &e, ST_AGE_FAIL_IO);
     }
     fn(&w[0]);
     for (unsigned i = 1; i < started; i++)
@@ -910,6 +913,19 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
     st_code rc = open_in(path, &fd, err);
     if (rc != ST_OK)
         return rc;
+    rc = st_age_decrypt_secmem_fd(fd, path, o, plain, len, res, err);
+    close(fd);
+    return rc;
+}
+
+st_code st_age_decrypt_secmem_fd(int fd, const char *path,
+                                 const st_age_decrypt_opts *o, void **plain,
+                                 size_t *len, st_age_result *res, st_err *err)
+{
+    *plain = NULL;
+    *len = 0;
+    set_result(res, ST_AGE_FAIL_IO, 0);
+    st_code rc = ST_OK;
     st_age_reader *r = calloc(1, sizeof(*r));
     uint8_t *key = st_secmem_alloc(32, err);
     st_age_fail fail = ST_AGE_FAIL_IO;
@@ -967,7 +983,6 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
         st_err_prefix(err, "%s", path);
     st_secmem_free(key);
     st_age_reader_free(r);
-    close(fd);
     return rc;
 }
 

@@ -995,8 +995,9 @@ static st_code check_header(const char *path, const st_dataset_manifest *m,
 }
 
 /* Decrypts into secure memory with `ids`; checks hash and shape. */
-static st_code decrypt_check(const char *path, const st_age_identity *ids,
-                             size_t nids, const uint8_t sha[32],
+static st_code decrypt_check(int fd, const char *path,
+                             const st_age_identity *ids, size_t nids,
+                             const uint8_t sha[32],
                              const st_dataset_manifest *m, void **plain,
                              size_t *len, st_tensor_view *v,
                              st_dataset_check *chk, st_err *err)
@@ -1004,7 +1005,10 @@ static st_code decrypt_check(const char *path, const st_age_identity *ids,
     st_age_decrypt_opts o = {ids, nids, ST_AGE_ARMOR_NO, 0, path};
     st_age_result res = {0};
     *plain = NULL;
-    st_code rc = st_age_decrypt_secmem(path, &o, plain, len, &res, err);
+    /* fd >= 0: the sandboxed runtime, which cannot open paths */
+    st_code rc =
+        fd >= 0 ? st_age_decrypt_secmem_fd(fd, path, &o, plain, len, &res, err)
+                : st_age_decrypt_secmem(path, &o, plain, len, &res, err);
     if (rc) {
         if (chk)
             chk->decrypt = 0;
@@ -1086,8 +1090,8 @@ st_code st_dataset_verify(st_workspace *ws, st_keyring *kr, const char *name,
     void *plain;
     size_t len;
     st_tensor_view v;
-    rc = decrypt_check(path, &id, 1, m.plain_sha256, &m, &plain, &len, &v, chk,
-                       err);
+    rc = decrypt_check(-1, path, &id, 1, m.plain_sha256, &m, &plain, &len, &v,
+                       chk, err);
     st_age_identity_clear(&id);
     if (!rc)
         st_secmem_free(plain);
@@ -1467,6 +1471,19 @@ st_code st_dataset_decrypt(const char *path, const st_secret *file_key,
         return st_err_set(err, ST_E_USAGE, "a 16-byte file key is needed");
     kek_ctx k = {NULL, NULL, 0, file_key};
     st_age_identity id = {fixed_unwrap, NULL, &k};
-    return decrypt_check(path, &id, 1, plain_sha256, NULL, plain, len, view,
+    return decrypt_check(-1, path, &id, 1, plain_sha256, NULL, plain, len, view,
+                         NULL, err);
+}
+
+st_code st_dataset_decrypt_fd(int fd, const char *name,
+                              const st_secret *file_key,
+                              const uint8_t plain_sha256[32], void **plain,
+                              size_t *len, st_tensor_view *view, st_err *err)
+{
+    if (!file_key || st_secret_len(file_key) != ST_AGE_FILE_KEY_LEN)
+        return st_err_set(err, ST_E_USAGE, "a 16-byte file key is needed");
+    kek_ctx k = {NULL, NULL, 0, file_key};
+    st_age_identity id = {fixed_unwrap, NULL, &k};
+    return decrypt_check(fd, name, &id, 1, plain_sha256, NULL, plain, len, view,
                          NULL, err);
 }

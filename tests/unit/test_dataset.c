@@ -544,6 +544,31 @@ static void test_edited_manifest_fails_signature(void **state)
     st_dataset_record_free(&rec);
 }
 
+static void test_revoked_kek_version_opens_nothing(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    assert_st_ok(import_csv(f, "digits", "examples/data/digits.csv", NULL, &e),
+                 &e);
+    uint32_t v;
+    assert_st_ok(st_kek_rotate(f->kr, "owner.alice", &v, &e), &e);
+    assert_st_ok(st_kek_revoke(f->kr, "owner.alice", 1, &e), &e);
+    st_dataset_check chk;
+    assert_int_equal(st_dataset_verify(f->ws, f->kr, "digits", 1, &chk, &e),
+                     ST_E_DENIED);
+    assert_int_equal(chk.file_digest, 1); /* the file is intact... */
+    assert_int_equal(chk.decrypt, 0);     /* ...but its key is gone */
+    st_secret *fk = NULL;
+    assert_int_equal(st_dataset_file_key(f->ws, f->kr, "digits", &fk, NULL, &e),
+                     ST_E_DENIED);
+    assert_null(fk);
+    int changed;
+    assert_int_equal(st_dataset_rewrap(f->ws, f->kr, "digits", f->seed, "alice",
+                                       &changed, &e),
+                     ST_E_DENIED);
+    assert_st_ok(st_dataset_verify(f->ws, NULL, "digits", 0, &chk, &e), &e);
+}
+
 static void test_manifest_of_another_dataset_is_refused(void **state)
 {
     fixture *f = *state;
@@ -635,6 +660,8 @@ int main(void)
             test_tampering_fails_with_distinct_errors_and_no_plaintext, setup,
             teardown),
         cmocka_unit_test_setup_teardown(test_edited_manifest_fails_signature,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoked_kek_version_opens_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_manifest_of_another_dataset_is_refused, setup, teardown),
