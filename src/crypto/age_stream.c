@@ -700,10 +700,13 @@ static st_code mt_run(mt_job *j, void *(*fn)(void *), st_err *err)
         if (pthread_create(&w[i].th, NULL, fn, &w[i]) != 0)
             break;
     if (started < j->nthreads) {
-        /* fewer threads than planned: the work split must not change,
-         * so run the missing shares here, one after the other */
-        for (unsigned i = started; i < j->nthreads; i++)
-            fn(&w[i]);
+        /* the work is split by thread count (and the stream workers wait
+         * for each other's batches): a missing thread cannot be made up
+         * for, so stop everyone */
+        st_err e;
+        st_err_set(&e, ST_E_IO, "cannot start %u decryption threads",
+                   j->nthreads);
+        mt_fail(j, 0, ST_E_IO, &e, ST_AGE_FAIL_IO);
     }
     fn(&w[0]);
     for (unsigned i = 1; i < started; i++)
