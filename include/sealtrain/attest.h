@@ -166,9 +166,9 @@ typedef struct st_attest_refs {
      * sim evidence */
     const uint8_t *sim_platform_key;
     /* tpm: the attestation key the quote must be signed by (PEM or DER
-     * SubjectPublicKeyInfo, or a TPM2B_PUBLIC). NULL: the quote is checked
-     * against the "ak" part of the evidence and the trace says the key is
-     * not pinned. */
+     * SubjectPublicKeyInfo, or a TPM2B_PUBLIC). NULL: the verdict fails on
+     * "tpm.ak.pinned" (a key that only the evidence vouches for proves
+     * nothing). Azure vTPM keys are vouched for by the SNP report. */
     const uint8_t *tpm_ak;
     size_t tpm_ak_len;
 } st_attest_refs;

@@ -117,8 +117,7 @@ typedef struct st_dataset_record {
     st_dataset_manifest m; /* parsed without checking the signature */
     char *envelope;        /* the DSSE envelope JSON */
     char signer_keyid[65];
-    char path[4096];    /* the encrypted file */
-    char shred_present; /* the shred key exists (0 after a failed rm) */
+    char path[4096]; /* the encrypted file */
 } st_dataset_record;
 
 st_code st_dataset_get(struct st_workspace *ws, const char *name,
@@ -152,21 +151,25 @@ st_code st_dataset_verify(struct st_workspace *ws, struct st_keyring *kr,
 
 /* --- key changes and removal ---------------------------------------- */
 
+/* `actor` (the acting principal, NULL: "system") is named in the audit
+ * entry each of these appends. */
+
 /* Moves the sealtrain-kek stanza to the KEK's current version, rewriting
  * only the header (payload bytes untouched); re-signs the manifest with
  * `signing_seed` (must be the dataset's registered signer). *changed is 0
  * when the dataset was already at the current version. */
 st_code st_dataset_rewrap(struct st_workspace *ws, struct st_keyring *kr,
                           const char *name, const uint8_t *signing_seed,
-                          int *changed, st_err *err);
+                          const char *actor, int *changed, st_err *err);
 /* New file key and shred key, full re-encryption in streaming chunks
  * through secure memory; re-signs the manifest. */
 st_code st_dataset_reencrypt(struct st_workspace *ws, struct st_keyring *kr,
                              const char *name, const uint8_t *signing_seed,
-                             st_err *err);
+                             const char *actor, st_err *err);
 /* Crypto-shred: securely deletes the catalog row (with the shred key),
  * then shreds the file. */
-st_code st_dataset_rm(struct st_workspace *ws, const char *name, st_err *err);
+st_code st_dataset_rm(struct st_workspace *ws, const char *name,
+                      const char *actor, st_err *err);
 
 /* --- for the broker and the enclave runtime ------------------------- */
 
@@ -183,6 +186,14 @@ st_code st_dataset_file_key(struct st_workspace *ws, struct st_keyring *kr,
 st_code st_dataset_decrypt(const char *path, const st_secret *file_key,
                            const uint8_t plain_sha256[32], void **plain,
                            size_t *len, st_tensor_view *view, st_err *err);
+
+/* The same from a descriptor open at the start of the encrypted file (not
+ * closed): the sandboxed runtime cannot open paths. `name` names it in
+ * errors. */
+st_code st_dataset_decrypt_fd(int fd, const char *name,
+                              const st_secret *file_key,
+                              const uint8_t plain_sha256[32], void **plain,
+                              size_t *len, st_tensor_view *view, st_err *err);
 
 #ifdef __cplusplus
 }

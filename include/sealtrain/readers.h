@@ -47,6 +47,8 @@ extern "C" {
 #define ST_DATA_MAX_COLUMNS (1u << 20)
 #define ST_DATA_MAX_CLASSES 65536u
 #define ST_DATA_MAX_LABEL 256u /* bytes of one label's text */
+/* Largest feature matrix (rows x cols x 4 bytes) a dataset may have. */
+#define ST_DATA_MAX_TENSOR (UINT64_C(64) << 30)
 
 typedef enum st_data_format {
     ST_DATA_CSV = 1,

@@ -59,6 +59,10 @@ typedef struct st_sandbox_config {
      * writes through openat() on it, since it cannot walk the path. -1 when
      * output_dir is NULL. */
     int output_dirfd;
+    /* Other descriptors the child keeps (e.g. a socket to the platform's
+     * attestation agent); not files, so Landlock has nothing to say. */
+    const int *keep_fds;
+    size_t nkeep;
     unsigned cpus;          /* CPUs the child may use; 0 = all */
     uint64_t memory_bytes;  /* memory limit; 0 = none */
     uint64_t cpu_seconds;   /* CPU-time limit; 0 = none */

@@ -133,13 +133,17 @@ typedef enum st_dcap_tcb_status {
     ST_DCAP_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED,
     ST_DCAP_TCB_OUT_OF_DATE,
     ST_DCAP_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED,
+    /* TD 1.5: the TD runs on an out-of-date module while the platform has
+     * the latest one loaded: relaunching the TD brings it up to date */
+    ST_DCAP_TCB_TD_RELAUNCH_ADVISED,
+    ST_DCAP_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED,
     ST_DCAP_TCB_REVOKED,
     ST_DCAP_TCB_NOT_SUPPORTED, /* no TCB level matches */
     ST_DCAP_TCB_UNKNOWN        /* not evaluated */
 } st_dcap_tcb_status;
 
-/* The PCS spelling ("UpToDate", ...); "TcbNotSupported" and "Unknown" for
- * the last two. */
+/* The PCS / Intel QVL spelling ("UpToDate", ..., "TDRelaunchAdvised");
+ * "TcbNotSupported" and "Unknown" for the last two. */
 const char *st_dcap_tcb_status_name(st_dcap_tcb_status s);
 /* ST_E_INPUT for a spelling not in the list above. */
 st_code st_dcap_tcb_status_parse(const char *name, st_dcap_tcb_status *out,
@@ -225,6 +229,16 @@ st_code st_dcap_qe_identity_parse(const char *text, size_t len,
                                   const char *origin, st_dcap_qe_identity **out,
                                   st_err *err);
 void st_dcap_qe_identity_free(st_dcap_qe_identity *q);
+
+/* Intel's TD relaunch check for TD 1.5 quotes (QVL TDRelaunchCheck): given
+ * the statuses of the SGX level, the TDX level (already converged with the
+ * module), the TDX module and the QE, returns TDRelaunchAdvised[...] when
+ * the TD's out-of-date module could be replaced by the latest one the
+ * platform reports in TEE_TCB_SVN2, else `tdx` unchanged. */
+st_dcap_tcb_status
+st_dcap_td_relaunch(const st_dcap_tcb_info *ti, const uint8_t tee_tcb_svn2[16],
+                    st_dcap_tcb_status sgx, st_dcap_tcb_status tdx,
+                    st_dcap_tcb_status module, st_dcap_tcb_status qe);
 
 /* RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SSZ" (fraction of seconds allowed)
  * to seconds since the epoch, and back (out holds 32 bytes). */

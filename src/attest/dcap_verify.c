@@ -635,6 +635,53 @@ static st_dcap_tcb_status converge(st_dcap_tcb_status level,
     return level;
 }
 
+static int configuration_needed(st_dcap_tcb_status s)
+{
+    return s == ST_DCAP_TCB_CONFIGURATION_NEEDED ||
+           s == ST_DCAP_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED ||
+           s == ST_DCAP_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED ||
+           s == ST_DCAP_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED;
+}
+
+st_dcap_tcb_status
+st_dcap_td_relaunch(const st_dcap_tcb_info *ti, const uint8_t svn2[16],
+                    st_dcap_tcb_status sgx, st_dcap_tcb_status tdx,
+                    st_dcap_tcb_status module, st_dcap_tcb_status qe)
+{
+    /* only an otherwise sound platform whose TD is out of date because of
+     * its TDX module qualifies */
+    if (qe == ST_DCAP_TCB_OUT_OF_DATE || qe == ST_DCAP_TCB_REVOKED ||
+        qe == ST_DCAP_TCB_NOT_SUPPORTED)
+        return tdx;
+    if (sgx > ST_DCAP_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED)
+        return tdx;
+    if (tdx != ST_DCAP_TCB_OUT_OF_DATE &&
+        tdx != ST_DCAP_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED)
+        return tdx;
+    if (module != ST_DCAP_TCB_OUT_OF_DATE)
+        return tdx;
+    if (ti->n_levels == 0)
+        return ST_DCAP_TCB_NOT_SUPPORTED;
+    const st_dcap_tcb_level *latest = &ti->levels[0];
+    unsigned need_module = latest->tdx_svn[0];
+    if (svn2[1] != 0) {
+        char id[16];
+        const st_dcap_module_identity *mi = NULL;
+        snprintf(id, sizeof(id), "TDX_%02X", svn2[1]);
+        for (size_t i = 0; i < ti->n_modules; i++)
+            if (!strcasecmp(ti->modules[i].id, id))
+                mi = &ti->modules[i];
+        if (!mi || mi->n_levels == 0)
+            return ST_DCAP_TCB_NOT_SUPPORTED;
+        need_module = mi->level_isvsvn[0];
+    }
+    if (svn2[0] < need_module || svn2[2] < latest->tdx_svn[2])
+        return tdx;
+    return configuration_needed(sgx) || configuration_needed(tdx)
+               ? ST_DCAP_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED
+               : ST_DCAP_TCB_TD_RELAUNCH_ADVISED;
+}
+
 static void add_advisories(st_dcap_result *res, char *const *list, size_t first,
                            size_t n)
 {
@@ -865,6 +912,10 @@ static void check_collateral(vctx *vp, const st_dcap_quote *q,
             st = lv->status;
             if (q->is_tdx)
                 st = converge(st, module);
+            if (q->is_tdx && q->td.is_td15 && st != ST_DCAP_TCB_REVOKED &&
+                st != ST_DCAP_TCB_NOT_SUPPORTED)
+                st = st_dcap_td_relaunch(ti, q->td.tee_tcb_svn2, sgx->status,
+                                         st, module, res->qe_status);
             st = converge(st, res->qe_status);
         }
         res->tcb_status = st;

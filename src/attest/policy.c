@@ -280,6 +280,27 @@ static void json_text(const json_t *v, char *out, size_t cap)
     free(s);
 }
 
+/* "<prefix>.<name>": the claim `name` of `actual` is an integer of at
+ * least the rule's value. */
+static void check_minimums(const json_t *rules, const json_t *actual,
+                           const char *prefix, st_trace *t)
+{
+    const char *k;
+    json_t *v;
+    char claim[200], exp[64], act[600];
+    json_object_foreach((json_t *)rules, k, v)
+    {
+        json_t *a = json_object_get(actual, k);
+        snprintf(claim, sizeof(claim), "%s.%s", prefix, k);
+        snprintf(exp, sizeof(exp), ">= %lld", (long long)json_integer_value(v));
+        json_text(a, act, sizeof(act));
+        st_trace_add(t, claim,
+                     json_is_integer(a) &&
+                         json_integer_value(a) >= json_integer_value(v),
+                     exp, act);
+    }
+}
+
 static void check_rules(const struct tee_rules *r, const st_claims *c,
                         st_trace *t)
 {
@@ -301,34 +322,8 @@ static void check_rules(const struct tee_rules *r, const st_claims *c,
     }
     const char *k;
     json_t *v;
-    if (r->min_tcb) {
-        json_object_foreach(r->min_tcb, k, v)
-        {
-            json_t *a = json_object_get(c->tcb_fields, k);
-            snprintf(claim, sizeof(claim), "policy.min_tcb.%s", k);
-            snprintf(exp, sizeof(exp), ">= %lld",
-                     (long long)json_integer_value(v));
-            json_text(a, act, sizeof(act));
-            st_trace_add(t, claim,
-                         json_is_integer(a) &&
-                             json_integer_value(a) >= json_integer_value(v),
-                         exp, act);
-        }
-    }
-    if (r->min_fields) {
-        json_object_foreach(r->min_fields, k, v)
-        {
-            json_t *a = json_object_get(c->fields, k);
-            snprintf(claim, sizeof(claim), "policy.min_fields.%s", k);
-            snprintf(exp, sizeof(exp), ">= %lld",
-                     (long long)json_integer_value(v));
-            json_text(a, act, sizeof(act));
-            st_trace_add(t, claim,
-                         json_is_integer(a) &&
-                             json_integer_value(a) >= json_integer_value(v),
-                         exp, act);
-        }
-    }
+    check_minimums(r->min_tcb, c->tcb_fields, "policy.min_tcb", t);
+    check_minimums(r->min_fields, c->fields, "policy.min_fields", t);
     if (r->fields) {
         json_object_foreach(r->fields, k, v)
         {

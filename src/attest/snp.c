@@ -591,8 +591,11 @@ st_code st_snp_check_chain(st_attest_ctx *ctx, const char *prefix,
         st_trace_add(t, claim, found != NULL, exp,
                      found ? "present" : "absent");
         if (found) {
+            /* the shipped intermediate was checked once when cached */
+            if (X509_cmp(found, ica) != 0)
+                ica_ok =
+                    st_attest_x509_signed_by(found, X509_get0_pubkey(rc->ark));
             ica = found;
-            ica_ok = st_attest_x509_signed_by(found, X509_get0_pubkey(rc->ark));
             ica_src = "evidence";
         }
     }

@@ -33,6 +33,8 @@ static const char *const status_names[] = {
     "ConfigurationAndSWHardeningNeeded",
     "OutOfDate",
     "OutOfDateConfigurationNeeded",
+    "TDRelaunchAdvised",
+    "TDRelaunchAdvisedConfigurationNeeded",
     "Revoked",
     "TcbNotSupported",
     "Unknown",

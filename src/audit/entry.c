@@ -105,6 +105,10 @@ static st_code parse_string(scan *s, st_audit_view *v)
     s->off++;
     size_t start = s->off;
     for (;;) {
+        /* fast path: plain printable ASCII */
+        while (s->off < s->len && s->p[s->off] >= 0x20 && s->p[s->off] < 0x80 &&
+               s->p[s->off] != '"' && s->p[s->off] != '\\')
+            s->off++;
         if (s->off >= s->len)
             return bad(s, "unterminated string");
         unsigned char c = s->p[s->off];
@@ -193,27 +197,29 @@ static st_code parse_number(scan *s)
             s->off++;
     }
     /* like jansson: integers must fit in 64 bits, reals must be finite */
-    char buf[64];
+    char small[64], *buf = small;
     size_t n = s->off - start;
-    if (n >= sizeof(buf)) {
+    if (n >= sizeof(small)) {
         if (!real)
             return bad(s, "integer too large");
-        return ST_OK; /* a long real: its magnitude comes from the exponent,
-                         checked below only for short forms */
+        buf = malloc(n + 1); /* a long real: still check its range */
+        if (!buf)
+            return bad(s, "out of memory");
     }
     memcpy(buf, s->p + start, n);
     buf[n] = 0;
     errno = 0;
+    int range = 0;
     if (real) {
         double d = strtod(buf, NULL);
-        if (errno == ERANGE && isinf(d))
-            return bad(s, "real number out of range");
+        range = errno == ERANGE && isinf(d);
     } else {
         (void)strtoll(buf, NULL, 10);
-        if (errno == ERANGE)
-            return bad(s, "integer too large");
+        range = errno == ERANGE;
     }
-    return ST_OK;
+    if (buf != small)
+        free(buf);
+    return range ? bad(s, "number out of range") : ST_OK;
 }
 
 static st_code parse_value(scan *s, int depth);
@@ -299,6 +305,7 @@ enum {
 static const char *const keys[K_COUNT] = {
     "v",        "seq",     "time",   "category", "actor", "action",
     "resource", "outcome", "reason", "details",  "prev"};
+static const size_t key_len[K_COUNT] = {1, 3, 4, 8, 5, 6, 8, 7, 6, 7, 4};
 #define REQUIRED                                                               \
     ((1u << K_V) | (1u << K_SEQ) | (1u << K_TIME) | (1u << K_CATEGORY) |       \
      (1u << K_ACTOR) | (1u << K_ACTION) | (1u << K_RESOURCE) |                 \
@@ -380,7 +387,7 @@ st_code st_audit_entry_parse(const char *line, size_t len, st_audit_entry *out,
             return ST_E_INPUT;
         int k;
         for (k = 0; k < K_COUNT; k++)
-            if (strlen(keys[k]) == key.len &&
+            if (key_len[k] == key.len && keys[k][0] == key.p[0] &&
                 memcmp(keys[k], key.p, key.len) == 0)
                 break;
         if (k == K_COUNT) {

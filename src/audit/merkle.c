@@ -19,6 +19,7 @@
 struct st_audit_hasher {
     EVP_MD *md;
     EVP_MD_CTX *ctx;
+    int used;
 };
 
 st_audit_hasher *st_audit_hasher_new(void)
@@ -50,12 +51,15 @@ static void hash3(st_audit_hasher *h, uint8_t prefix, const void *a,
     unsigned int n = 0;
     /* SHA-256 over memory cannot fail short of a broken library; a
      * failure leaves `out` zeroed so that every comparison fails closed. */
-    if (EVP_DigestInit_ex(h->ctx, h->md, NULL) != 1 ||
+    /* after the first use, a NULL type re-initialises the same digest
+     * without freeing and re-creating the provider context */
+    if (EVP_DigestInit_ex2(h->ctx, h->used ? NULL : h->md, NULL) != 1 ||
         EVP_DigestUpdate(h->ctx, &prefix, 1) != 1 ||
         EVP_DigestUpdate(h->ctx, a, alen) != 1 ||
         (blen && EVP_DigestUpdate(h->ctx, b, blen) != 1) ||
         EVP_DigestFinal_ex(h->ctx, out, &n) != 1)
         memset(out, 0, 32);
+    h->used = 1;
 }
 
 void st_audit_hasher_leaf(st_audit_hasher *h, const void *data, size_t len,
@@ -219,7 +223,9 @@ static st_code proof_alloc(proof_acc *acc, st_audit_hasher **h, st_err *err)
     *h = st_audit_hasher_new();
     if (!acc->p || !*h) {
         free(acc->p);
+        acc->p = NULL;
         st_audit_hasher_free(*h);
+        *h = NULL;
         return st_err_set(err, ST_E_IO,
                           "building a Merkle proof: out of "
                           "memory");

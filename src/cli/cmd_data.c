@@ -507,7 +507,7 @@ static int cmd_rewrap(st_cli *cli, int argc, char **argv, int reencrypt)
     }
     if (reencrypt) {
         if (st_dataset_reencrypt(ws, kr, argv[optind], st_secret_cbytes(seed),
-                                 &err))
+                                 st_cli_principal(&sess), &err))
             status = st_cli_fail(&err);
         else if (!cli->quiet)
             printf("re-encrypted dataset %s with a new file key\n",
@@ -524,8 +524,8 @@ static int cmd_rewrap(st_cli *cli, int argc, char **argv, int reencrypt)
         const char *name = all ? recs[i].m.name : argv[optind];
         int changed = 0;
         st_err_clear(&err);
-        if (st_dataset_rewrap(ws, kr, name, st_secret_cbytes(seed), &changed,
-                              &err)) {
+        if (st_dataset_rewrap(ws, kr, name, st_secret_cbytes(seed),
+                              st_cli_principal(&sess), &changed, &err)) {
             int s = st_cli_fail(&err);
             if (!status)
                 status = s;
@@ -554,7 +554,7 @@ static int cmd_rm(st_cli *cli, int argc, char **argv)
     int status = open_checked(cli, "data.rm", argv[1], &ws, &sess);
     if (status)
         return status;
-    if (st_dataset_rm(ws, argv[1], &err)) {
+    if (st_dataset_rm(ws, argv[1], st_cli_principal(&sess), &err)) {
         st_workspace_close(ws);
         return st_cli_fail(&err);
     }
@@ -587,6 +587,8 @@ int st_cli_data(st_cli *cli, int argc, char **argv)
     optind = 0;
     if (!strcmp(sub, "import"))
         return cmd_import(cli, argc, argv);
+    if (!strcmp(sub, "policy")) /* release policies: cmd_data_policy.c */
+        return st_cli_data_policy(cli, argc, argv);
     if (st_cli_wants_help(argc, argv)) {
         data_usage(stdout);
         return 0;

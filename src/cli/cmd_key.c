@@ -41,19 +41,16 @@ static void key_usage(FILE *out)
             "file).\n");
 }
 
-static const char *actor(const st_cli *cli)
-{
-    return cli->as && *cli->as ? cli->as : "system";
-}
-
-static void audit(st_workspace *ws, const st_cli *cli, const char *action,
+/* Records a key change (or its failure); access denials are audited by
+ * st_access_check itself. */
+static void audit(st_workspace *ws, const char *principal, const char *action,
                   const char *name, st_code rc, const st_err *why)
 {
     char resource[128];
     snprintf(resource, sizeof(resource), "key:%s", name);
     st_audit_event ev = {
         .category = "operation",
-        .actor = actor(cli),
+        .actor = principal && *principal ? principal : "system",
         .action = action,
         .resource = resource,
         .outcome = rc == ST_OK         ? "success"
@@ -173,16 +170,22 @@ int st_cli_key(st_cli *cli, int argc, char **argv)
 
     st_err err;
     st_err_clear(&err);
-    char dir[4096];
+    cli->workspace = dir_opt;
     st_workspace *ws = NULL;
     st_keyring *kr = NULL;
-    if (st_workspace_default_dir(dir_opt, dir, sizeof(dir), &err) ||
-        st_workspace_open(dir, &ws, &err) || st_keyring_open(ws, &kr, &err)) {
-        if (ws && !is_list && strcmp(sub, "show")) {
-            char action[32];
-            snprintf(action, sizeof(action), "key.%s", sub);
-            audit(ws, cli, action, name, err.code, &err);
-        }
+    st_access_session session;
+    int open_rc = st_cli_open(cli, &ws, &session);
+    if (open_rc)
+        return open_rc;
+    const char *principal = st_cli_principal(&session);
+    char action[32], resource[96];
+    snprintf(action, sizeof(action), "key.%s",
+             is_list || !strcmp(sub, "show") ? "read" : sub);
+    snprintf(resource, sizeof(resource), "key:%s", name ? name : "*");
+    if (st_access_check(ws, principal, action, resource, &err) ||
+        st_keyring_open(ws, &kr, &err)) {
+        if (strcmp(action, "key.read") && err.code != ST_E_DENIED)
+            audit(ws, principal, action, name, err.code, &err);
         st_workspace_close(ws);
         return st_cli_fail(&err);
     }
@@ -232,9 +235,7 @@ int st_cli_key(st_cli *cli, int argc, char **argv)
             rc = st_kek_retire(kr, name, version, &err);
         else
             rc = st_kek_revoke(kr, name, version, &err);
-        char action[32];
-        snprintf(action, sizeof(action), "key.%s", sub);
-        audit(ws, cli, action, name, rc, &err);
+        audit(ws, principal, action, name, rc, &err);
         if (!rc && !cli->quiet) {
             if (!strcmp(sub, "create"))
                 printf("created key %s (version 1)\n", name);

@@ -420,7 +420,7 @@ st_code st_age_scrypt_recipient(const char *pass, size_t len, unsigned log2n,
         return st_err_set(err, ST_E_USAGE,
                           "age: scrypt work factor 2^%u is above 2^%d", log2n,
                           ST_AGE_SCRYPT_MAX_LOG2N);
-    scrypt_key *k;
+    scrypt_key *k = NULL;
     st_code rc = scrypt_new(pass, len, log2n, &k, err);
     if (rc != ST_OK)
         return rc;
@@ -435,7 +435,7 @@ st_code st_age_scrypt_identity(const char *pass, size_t len, unsigned max_log2n,
                                st_age_identity *out, st_err *err)
 {
     memset(out, 0, sizeof(*out));
-    scrypt_key *k;
+    scrypt_key *k = NULL;
     st_code rc = scrypt_new(
         pass, len, max_log2n ? max_log2n : ST_AGE_SCRYPT_MAX_LOG2N, &k, err);
     if (rc != ST_OK)

@@ -40,6 +40,10 @@
 
 #define HDR_READ 4096
 #define MT_BATCH 16 /* chunks per parallel work item: 1 MiB */
+/* Secure memory the parallel stream decryptor may hold for plaintext in
+ * all its workers together: RLIMIT_MEMLOCK is often 8 MiB in total. */
+#define MT_SECMEM_BUDGET (4u << 20)
+#define MT_MAX_THREADS 64
 
 /* --- small I/O helpers -------------------------------------------------- */
 
@@ -490,6 +494,7 @@ typedef struct mt_job {
     unsigned nthreads;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    uint64_t batch; /* chunks per work item */
     uint64_t next_batch, nbatches;
     atomic_int failed;
     uint64_t fail_chunk;
@@ -564,8 +569,8 @@ static void *mt_stream_worker(void *arg)
     st_err e;
     st_err_clear(&e);
     st_aead_ctx *a = st_aead_ctx_new(j->key, &e);
-    uint8_t *ct = malloc((size_t)MT_BATCH * AGE_ENC_CHUNK);
-    uint8_t *pt = st_secmem_alloc((size_t)MT_BATCH * AGE_ENC_CHUNK, &e);
+    uint8_t *ct = malloc((size_t)j->batch * AGE_ENC_CHUNK);
+    uint8_t *pt = st_secmem_alloc((size_t)j->batch * AGE_ENC_CHUNK, &e);
     if (!a || !ct || !pt) {
         if (!e.code)
             st_err_set(&e, ST_E_IO, "out of memory");
@@ -575,9 +580,9 @@ static void *mt_stream_worker(void *arg)
          b += j->nthreads) {
         if (atomic_load(&j->failed))
             break;
-        uint64_t first = b * MT_BATCH;
+        uint64_t first = b * j->batch;
         uint64_t count =
-            j->nchunks - first < MT_BATCH ? j->nchunks - first : MT_BATCH;
+            j->nchunks - first < j->batch ? j->nchunks - first : j->batch;
         uint64_t bytes = j->plen - first * AGE_ENC_CHUNK;
         if (bytes > count * AGE_ENC_CHUNK)
             bytes = count * AGE_ENC_CHUNK;
@@ -695,10 +700,13 @@ static st_code mt_run(mt_job *j, void *(*fn)(void *), st_err *err)
         if (pthread_create(&w[i].th, NULL, fn, &w[i]) != 0)
             break;
     if (started < j->nthreads) {
-        /* fewer threads than planned: the work split must not change,
-         * so run the missing shares here, one after the other */
-        for (unsigned i = started; i < j->nthreads; i++)
-            fn(&w[i]);
+        /* the work is split by thread count (and the stream workers wait
+         * for each other's batches): a missing thread cannot be made up
+         * for, so stop everyone */
+        st_err e;
+        st_err_set(&e, ST_E_IO, "cannot start %u decryption threads",
+                   j->nthreads);
+        mt_fail(j, 0, ST_E_IO, &e, ST_AGE_FAIL_IO);
     }
     fn(&w[0]);
     for (unsigned i = 1; i < started; i++)
@@ -728,7 +736,12 @@ static st_code mt_prepare(mt_job *j, int fd, off_t start, size_t hdr_len,
     j->nchunks = (j->plen + AGE_ENC_CHUNK - 1) / AGE_ENC_CHUNK;
     j->key = key;
     j->nthreads = threads ? threads : online_cores();
-    j->nbatches = (j->nchunks + MT_BATCH - 1) / MT_BATCH;
+    if (j->nthreads > MT_MAX_THREADS)
+        j->nthreads = MT_MAX_THREADS;
+    /* plaintext buffers of all workers within the secure-memory budget */
+    j->batch = MT_SECMEM_BUDGET / ((uint64_t)j->nthreads * AGE_ENC_CHUNK);
+    j->batch = j->batch > MT_BATCH ? MT_BATCH : j->batch ? j->batch : 1;
+    j->nbatches = (j->nchunks + j->batch - 1) / j->batch;
     if (j->nthreads > j->nbatches)
         j->nthreads = j->nbatches ? (unsigned)j->nbatches : 1;
     if (j->nchunks == 0)
@@ -900,28 +913,46 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
     st_code rc = open_in(path, &fd, err);
     if (rc != ST_OK)
         return rc;
+    rc = st_age_decrypt_secmem_fd(fd, path, o, plain, len, res, err);
+    close(fd);
+    return rc;
+}
+
+st_code st_age_decrypt_secmem_fd(int fd, const char *path,
+                                 const st_age_decrypt_opts *o, void **plain,
+                                 size_t *len, st_age_result *res, st_err *err)
+{
+    *plain = NULL;
+    *len = 0;
+    set_result(res, ST_AGE_FAIL_IO, 0);
+    st_code rc = ST_OK;
     st_age_reader *r = calloc(1, sizeof(*r));
     uint8_t *key = st_secmem_alloc(32, err);
     st_age_fail fail = ST_AGE_FAIL_IO;
     size_t hdr_len = 0;
     int armored = 0;
+    struct stat st;
+    off_t start = lseek(fd, 0, SEEK_CUR);
+    int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && start >= 0;
     rc = r && key ? ST_OK : st_err_set(err, ST_E_IO, "out of memory");
     if (rc == ST_OK)
         rc = open_payload(&r->src, fd, o, key, &hdr_len, &armored, &fail, err);
     if (rc != ST_OK) {
         set_result(res, fail, 0);
-    } else if (armored) {
+    } else if (armored || !regular) {
         rc = reader_init(r, key, err);
         if (rc == ST_OK)
             rc = secmem_sequential(r, plain, len, res, err);
     } else {
         mt_job j;
-        rc = mt_prepare(&j, fd, 0, hdr_len, key, o->threads, err);
+        rc = mt_prepare(&j, fd, start, hdr_len, key, o->threads, err);
         fail = ST_AGE_FAIL_PAYLOAD;
         uint64_t total = 0;
         if (rc == ST_OK) {
             /* split by chunk ranges, not batches */
             j.nthreads = o->threads ? o->threads : online_cores();
+            if (j.nthreads > MT_MAX_THREADS)
+                j.nthreads = MT_MAX_THREADS;
             if (j.nthreads > j.nchunks)
                 j.nthreads = (unsigned)j.nchunks;
             uint64_t last = chunk_len(&j, j.nchunks - 1);
@@ -955,7 +986,6 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
         st_err_prefix(err, "%s", path);
     st_secmem_free(key);
     st_age_reader_free(r);
-    close(fd);
     return rc;
 }
 

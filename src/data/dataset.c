@@ -261,7 +261,7 @@ static const char *ROW_COLS =
     "name, id, owner, generation, file, kek_name, kek_version, shred_key, "
     "signer_keyid, signer_pub, manifest, created, updated";
 
-static st_code row_read(st_workspace *ws, sqlite3_stmt *q, drow *r, st_err *err)
+static st_code row_read(sqlite3_stmt *q, drow *r, st_err *err)
 {
     memset(r, 0, sizeof(*r));
     copy_col(q, 0, r->name, sizeof(r->name));
@@ -288,7 +288,6 @@ static st_code row_read(st_workspace *ws, sqlite3_stmt *q, drow *r, st_err *err)
     r->manifest = strdup(m ? (const char *)m : "");
     if (!r->manifest)
         return st_err_set(err, ST_E_IO, "out of memory");
-    (void)ws;
     return ST_OK;
 }
 
@@ -305,7 +304,7 @@ static st_code row_get(st_workspace *ws, const char *name, drow *r, st_err *err)
     int s = sqlite3_step(q);
     st_code rc;
     if (s == SQLITE_ROW)
-        rc = row_read(ws, q, r, err);
+        rc = row_read(q, r, err);
     else if (s == SQLITE_DONE)
         rc = st_err_set(err, ST_E_NOTFOUND, "no dataset named \"%s\"", name);
     else
@@ -440,9 +439,11 @@ static st_code sign_manifest(const st_dataset_manifest *m, const uint8_t *seed,
 
 /* Verifies a row's envelope under its registered signer key and parses
  * the manifest; checks that it describes this row. */
-static st_code verify_manifest(st_workspace *ws, const drow *r,
-                               st_dataset_manifest *m, st_err *err)
+static st_code verify_manifest_at(st_workspace *ws, const drow *r,
+                                  st_dataset_manifest *m, int *sig_ok,
+                                  st_err *err)
 {
+    *sig_ok = 0;
     uint8_t key[32];
     int registered;
     st_code rc = owner_key(ws, r->owner, r->signer_pub, key, &registered, err);
@@ -468,6 +469,7 @@ static st_code verify_manifest(st_workspace *ws, const drow *r,
             err->code = ST_E_DENIED;
         return ST_E_DENIED;
     }
+    *sig_ok = 1;
     rc = st_dataset_manifest_parse((const char *)payload, len, m, err);
     free(payload);
     if (rc)
@@ -486,6 +488,13 @@ static st_code verify_manifest(st_workspace *ws, const drow *r,
                           r->name);
     }
     return ST_OK;
+}
+
+static st_code verify_manifest(st_workspace *ws, const drow *r,
+                               st_dataset_manifest *m, st_err *err)
+{
+    int sig_ok;
+    return verify_manifest_at(ws, r, m, &sig_ok, err);
 }
 
 static st_code check_file(st_workspace *ws, const drow *r,
@@ -876,7 +885,6 @@ static st_code record_from_row(st_workspace *ws, drow *r,
     r->manifest = NULL;
     snprintf(out->signer_keyid, sizeof(out->signer_keyid), "%s",
              r->signer_keyid);
-    out->shred_present = r->shred != NULL;
     return file_path(ws, r->file, out->path, sizeof(out->path), err);
 }
 
@@ -987,8 +995,9 @@ static st_code check_header(const char *path, const st_dataset_manifest *m,
 }
 
 /* Decrypts into secure memory with `ids`; checks hash and shape. */
-static st_code decrypt_check(const char *path, const st_age_identity *ids,
-                             size_t nids, const uint8_t sha[32],
+static st_code decrypt_check(int fd, const char *path,
+                             const st_age_identity *ids, size_t nids,
+                             const uint8_t sha[32],
                              const st_dataset_manifest *m, void **plain,
                              size_t *len, st_tensor_view *v,
                              st_dataset_check *chk, st_err *err)
@@ -996,7 +1005,10 @@ static st_code decrypt_check(const char *path, const st_age_identity *ids,
     st_age_decrypt_opts o = {ids, nids, ST_AGE_ARMOR_NO, 0, path};
     st_age_result res = {0};
     *plain = NULL;
-    st_code rc = st_age_decrypt_secmem(path, &o, plain, len, &res, err);
+    /* fd >= 0: the sandboxed runtime, which cannot open paths */
+    st_code rc =
+        fd >= 0 ? st_age_decrypt_secmem_fd(fd, path, &o, plain, len, &res, err)
+                : st_age_decrypt_secmem(path, &o, plain, len, &res, err);
     if (rc) {
         if (chk)
             chk->decrypt = 0;
@@ -1053,14 +1065,12 @@ st_code st_dataset_verify(st_workspace *ws, st_keyring *kr, const char *name,
     if (rc)
         return rc;
     char path[4200];
-    rc = verify_manifest(ws, &r, &m, err);
-    if (rc) {
-        /* tell a bad signature from a manifest that disagrees */
-        chk->signature = strstr(err ? err->msg : "", "signature") ? 0 : 1;
-        chk->manifest = chk->signature ? 0 : -1;
+    int sig_ok;
+    rc = verify_manifest_at(ws, &r, &m, &sig_ok, err);
+    chk->signature = sig_ok;
+    chk->manifest = rc == ST_OK ? 1 : sig_ok ? 0 : -1;
+    if (rc)
         goto out;
-    }
-    chk->signature = chk->manifest = 1;
     rc = check_file(ws, &r, &m, path, sizeof(path), err);
     chk->file_digest = rc == ST_OK;
     if (rc)
@@ -1080,8 +1090,8 @@ st_code st_dataset_verify(st_workspace *ws, st_keyring *kr, const char *name,
     void *plain;
     size_t len;
     st_tensor_view v;
-    rc = decrypt_check(path, &id, 1, m.plain_sha256, &m, &plain, &len, &v, chk,
-                       err);
+    rc = decrypt_check(-1, path, &id, 1, m.plain_sha256, &m, &plain, &len, &v,
+                       chk, err);
     st_age_identity_clear(&id);
     if (!rc)
         st_secmem_free(plain);
@@ -1219,8 +1229,8 @@ out:
 }
 
 st_code st_dataset_rewrap(st_workspace *ws, st_keyring *kr, const char *name,
-                          const uint8_t *signing_seed, int *changed,
-                          st_err *err)
+                          const uint8_t *signing_seed, const char *actor,
+                          int *changed, st_err *err)
 {
     dlock lk;
     int ch = 0;
@@ -1231,18 +1241,14 @@ st_code st_dataset_rewrap(st_workspace *ws, st_keyring *kr, const char *name,
     if (changed)
         *changed = ch;
     if (rc || ch)
-        audit(ws, NULL, "data.rewrap", name, rc ? "failure" : "success",
+        audit(ws, actor, "data.rewrap", name, rc ? "failure" : "success",
               rc && err ? err->msg : NULL, NULL);
     return rc;
 }
 
-typedef struct reenc {
-    st_age_writer *w;
-    st_sha256_ctx *sha;
-} reenc;
-
 st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
-                             const uint8_t *signing_seed, st_err *err)
+                             const uint8_t *signing_seed, const char *actor,
+                             st_err *err)
 {
     dlock lk;
     drow r;
@@ -1256,7 +1262,7 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
     rc = load_verified(ws, name, signing_seed, &r, &m, path, sizeof(path), err);
     if (rc) {
         unlock(&lk);
-        audit(ws, NULL, "data.reencrypt", name, "failure",
+        audit(ws, actor, "data.reencrypt", name, "failure",
               err ? err->msg : NULL, NULL);
         return rc;
     }
@@ -1349,12 +1355,13 @@ out:
     st_dataset_manifest_free(&m);
     drow_free(&r);
     unlock(&lk);
-    audit(ws, NULL, "data.reencrypt", name, rc ? "failure" : "success",
+    audit(ws, actor, "data.reencrypt", name, rc ? "failure" : "success",
           rc && err ? err->msg : NULL, NULL);
     return rc;
 }
 
-st_code st_dataset_rm(st_workspace *ws, const char *name, st_err *err)
+st_code st_dataset_rm(st_workspace *ws, const char *name, const char *actor,
+                      st_err *err)
 {
     dlock lk;
     drow r;
@@ -1402,7 +1409,7 @@ st_code st_dataset_rm(st_workspace *ws, const char *name, st_err *err)
     }
     drow_free(&r);
     unlock(&lk);
-    audit(ws, NULL, "data.rm", name, rc ? "failure" : "success",
+    audit(ws, actor, "data.rm", name, rc ? "failure" : "success",
           rc && err ? err->msg : NULL, NULL);
     return rc;
 }
@@ -1464,6 +1471,19 @@ st_code st_dataset_decrypt(const char *path, const st_secret *file_key,
         return st_err_set(err, ST_E_USAGE, "a 16-byte file key is needed");
     kek_ctx k = {NULL, NULL, 0, file_key};
     st_age_identity id = {fixed_unwrap, NULL, &k};
-    return decrypt_check(path, &id, 1, plain_sha256, NULL, plain, len, view,
+    return decrypt_check(-1, path, &id, 1, plain_sha256, NULL, plain, len, view,
+                         NULL, err);
+}
+
+st_code st_dataset_decrypt_fd(int fd, const char *name,
+                              const st_secret *file_key,
+                              const uint8_t plain_sha256[32], void **plain,
+                              size_t *len, st_tensor_view *view, st_err *err)
+{
+    if (!file_key || st_secret_len(file_key) != ST_AGE_FILE_KEY_LEN)
+        return st_err_set(err, ST_E_USAGE, "a 16-byte file key is needed");
+    kek_ctx k = {NULL, NULL, 0, file_key};
+    st_age_identity id = {fixed_unwrap, NULL, &k};
+    return decrypt_check(fd, name, &id, 1, plain_sha256, NULL, plain, len, view,
                          NULL, err);
 }

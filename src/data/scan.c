@@ -344,11 +344,14 @@ st_code st_data_scan(const st_data_input *in, st_data_schema *sc,
                 goto out;
             }
     }
-    /* the tensor must be addressable: rows * cols * 4 fits in 2^62 */
-    if (sc->rows > (UINT64_C(1) << 60) / sc->cols) {
+    /* the training engine holds the whole tensor in locked memory: a
+     * sparse LIBSVM file with a huge index would expand beyond any RAM */
+    if (sc->rows > ST_DATA_MAX_TENSOR / 4 / sc->cols) {
         rc = st_err_at(err, ST_E_INPUT, in->path, 0, 0,
-                       "%llu rows of %u columns is too large",
-                       (unsigned long long)sc->rows, sc->cols);
+                       "%llu rows of %u features make a dense tensor of "
+                       "more than %llu GiB",
+                       (unsigned long long)sc->rows, sc->cols,
+                       (unsigned long long)(ST_DATA_MAX_TENSOR >> 30));
         goto out;
     }
     rc = label_finish(ls, sc, in->path, err);

@@ -26,10 +26,10 @@
 #define ST_RUNTIME_CHECKPOINT_KEY "job:checkpoint"
 
 /* Exit statuses of the runtime (besides 0). */
-#define ST_RUNTIME_EXIT_FAILED 1  /* reported in an ERROR message */
-#define ST_RUNTIME_EXIT_DENIED 4  /* the broker refused the keys */
-#define ST_RUNTIME_EXIT_CANCEL 6  /* CANCEL received */
-#define ST_RUNTIME_EXIT_PROTO 7   /* the broker broke the protocol */
+#define ST_RUNTIME_EXIT_FAILED 1 /* reported in an ERROR message */
+#define ST_RUNTIME_EXIT_DENIED 4 /* the broker refused the keys */
+#define ST_RUNTIME_EXIT_CANCEL 6 /* CANCEL received */
+#define ST_RUNTIME_EXIT_PROTO 7  /* the broker broke the protocol */
 
 typedef struct st_runtime_dataset {
     char name[ST_JOB_NAME_MAX + 1];
@@ -43,15 +43,30 @@ typedef struct st_runtime_args {
     size_t spec_len;
     st_tee tee;
     const unsigned char *sim_seed; /* sim: platform key (locked page) */
-    const char *tpm_tcti;          /* tpm: not reachable from the sandbox */
-    uint8_t measurement[32];       /* SHA-256 of the runtime binary */
-    size_t ndatasets;              /* [0] train, [1] validation (opt.) */
+    int agent_fd; /* tpm: socket to the platform's attestation agent */
+    uint8_t measurement[32]; /* SHA-256 of the runtime binary */
+    size_t ndatasets;        /* [0] train, [1] validation (opt.) */
     st_runtime_dataset ds[ST_RUNTIME_MAX_DATASETS];
     int outdir_fd;
     int resume; /* continue from checkpoint.enc in the output directory */
     size_t nrecipients; /* the job's recipients allowed by every policy */
     char recipients[ST_JOB_MAX_RECIPIENTS][ST_JOB_RECIPIENT_MAX];
 } st_runtime_args;
+
+/* The platform attestation agent (tpm): the TPM (swtpm over TCP, or a
+ * device) is not reachable from the sandbox, so a small process outside
+ * it, started before the keyring is opened and holding no key, extends
+ * the application PCR with what the platform measured (the runtime
+ * binary, the job spec, the encrypted datasets) and quotes it over the
+ * runtime's report data. The runtime sends the 64 report-data bytes as an
+ * EVIDENCE frame; the agent answers with the evidence bundle (EVIDENCE)
+ * or ERROR, once, and exits. */
+typedef struct st_agent_args {
+    const char *tcti; /* NULL: $SEALTRAIN_TPM_TCTI */
+    size_t nitems;
+    st_measure_item items[2 + ST_RUNTIME_MAX_DATASETS];
+} st_agent_args;
+int st_agent_main(const st_agent_args *a, int sock);
 
 /* The runtime: the sandboxed child's main (st_sandbox_main). */
 int st_runtime_main(void *arg, int sock);

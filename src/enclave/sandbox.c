@@ -160,6 +160,8 @@ static const int allowed_syscalls[] = {
     SCMP_SYS(mlock2),
     SCMP_SYS(munlock),
     SCMP_SYS(memfd_secret),
+    /* OpenBLAS binds its large GEMM buffers to the local NUMA node */
+    SCMP_SYS(mbind),
     /* threads (OpenBLAS, decryption workers): clone only with CLONE_THREAD,
      * below */
     SCMP_SYS(futex),
@@ -636,7 +638,7 @@ static void run_child(const st_sandbox_config *cfg, st_sandbox_main fn,
         dup2(devnull, 1);
         close(devnull);
     }
-    int keep[ST_SANDBOX_MAX_INPUTS + 6];
+    int keep[2 * ST_SANDBOX_MAX_INPUTS + 6];
     size_t nkeep = 0;
     keep[nkeep++] = 0;
     keep[nkeep++] = 1;
@@ -647,6 +649,8 @@ static void run_child(const st_sandbox_config *cfg, st_sandbox_main fn,
         keep[nkeep++] = cfg->output_dirfd;
     for (size_t i = 0; i < cfg->ninputs && i < ST_SANDBOX_MAX_INPUTS; i++)
         keep[nkeep++] = cfg->input_fds[i];
+    for (size_t i = 0; i < cfg->nkeep && i < ST_SANDBOX_MAX_INPUTS; i++)
+        keep[nkeep++] = cfg->keep_fds[i];
     if (close_others(keep, nkeep) == 0)
         measure(r, "descriptors", 1,
                 "only the socket, %zu input(s), the "
@@ -769,6 +773,30 @@ static int cgroup_create(const st_sandbox_config *cfg, pid_t pid, char *dir,
     return 0;
 }
 
+/* Hands a directory and the files in it (one level: a resumed job's
+ * checkpoint) to uid:gid. */
+static int chown_dir(const char *dir, uid_t uid, gid_t gid)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dfd < 0)
+        return -1;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            fchownat(dfd, e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+            rc = -1;
+    if (fchown(dfd, uid, gid) != 0)
+        rc = -1;
+    closedir(d);
+    return rc;
+}
+
 static const struct {
     int flag;
     const char *name;
@@ -878,7 +906,8 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
     memset(child, 0, sizeof(*child));
     child->pid = -1;
     child->sock = -1;
-    if (cfg->ninputs > ST_SANDBOX_MAX_INPUTS)
+    if (cfg->ninputs > ST_SANDBOX_MAX_INPUTS ||
+        cfg->nkeep > ST_SANDBOX_MAX_INPUTS)
         return st_err_set(err, ST_E_USAGE, "sandbox: at most %d inputs",
                           ST_SANDBOX_MAX_INPUTS);
     int sp[2], cp[2];
@@ -982,7 +1011,7 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
             st_debug("sandbox.cgroup", "%s", why);
     }
     if (getuid() == 0 && cfg->output_dir && go.uid != 0 &&
-        chown(cfg->output_dir, go.uid, go.gid) != 0) {
+        chown_dir(cfg->output_dir, go.uid, go.gid) != 0) {
         rc = st_err_errno(err, ST_E_IO, errno,
                           "sandbox: handing %s to the runtime's uid",
                           cfg->output_dir);

@@ -290,7 +290,7 @@ st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(st_workspace_db(ws),
                            "SELECT " JOB_COLUMNS
-                           " FROM jobs ORDER BY created DESC, id",
+                           " FROM jobs ORDER BY created DESC, rowid DESC",
                            -1, &st, NULL) != SQLITE_OK)
         return db_err(ws, "listing jobs", err);
     size_t cap = 0;

@@ -112,3 +112,18 @@ ok "an unknown policy key is malformed input naming the key"
 
 expect_exit 2 st attest verify --report x
 ok "verify without --tee or --evidence is a usage error"
+
+# sim with the workspace's platform key (keys/sim-platform.pem)
+head -c 32 /dev/urandom >"$T/root.key"
+chmod 600 "$T/root.key"
+expect_exit 0 st init --protect "file:$T/root.key"
+expect_exit 0 st attest evidence --tee sim --report-data "$rd" -o "$T/ws-sim.json"
+[ "$(stat -c %a "$SEALTRAIN_WORKSPACE/keys/sim-platform.pem")" = 600 ] ||
+    fail "the sim platform key is not private"
+echo '{"version":1,"tee":["sim"],"max_age_seconds":600}' >"$T/sim-age.json"
+expect_exit 0 st attest verify --evidence "$T/ws-sim.json" --report-data "$rd" \
+    --policy "$T/sim-age.json"
+expect_exit 4 st attest verify --evidence "$T/sim.json" --report-data "$rd" \
+    --policy "$T/sim-age.json"
+expect_stderr "sim.platform_key"
+ok "sim evidence signed by the workspace key verifies; another key's does not"

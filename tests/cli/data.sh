@@ -123,6 +123,30 @@ expect_exit 0 st data list
 grep -q pets "$T/stdout" && fail "pets still listed"
 ok "rm removes the dataset"
 
+# LIBSVM and IDX through the CLI (format from the file name)
+printf '+1 1:0.5 3:2\n-1 2:-1 # note\n+1 3:7\n' >"$T/small.svm"
+expect_exit 0 st data import "$T/small.svm" --name svm --owner alice \
+    --classification public
+expect_stdout "3 rows, 3 features, 2 classes"
+python3 -c '
+import struct, sys
+d = sys.argv[1]
+with open(d + "/img-ubyte", "wb") as f:
+    f.write(b"\0\0\x08\x03" + struct.pack(">III", 5, 2, 3) + bytes(range(30)))
+with open(d + "/lab.idx", "wb") as f:
+    f.write(b"\0\0\x08\x01" + struct.pack(">I", 5) + bytes([1, 0, 4, 4, 2]))
+with open(d + "/short.idx", "wb") as f:
+    f.write(b"\0\0\x08\x01" + struct.pack(">I", 4) + bytes([1, 2, 3, 4]))
+' "$T"
+expect_exit 0 st data import "$T/img-ubyte" --label "$T/lab.idx" --name mn \
+    --owner alice --classification public
+expect_stdout "5 rows, 6 features, 5 classes"
+expect_exit 0 st data verify --deep mn
+expect_exit 3 st data import "$T/img-ubyte" --label "$T/short.idx" \
+    --name mn2 --owner alice --classification public
+expect_stderr "4 labels for 5 items"
+ok "LIBSVM and IDX imports"
+
 expect_exit 0 st data --help
 expect_stdout "crypto-shred"
 expect_exit 2 st data frobnicate

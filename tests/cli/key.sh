@@ -88,3 +88,19 @@ SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$port" \
 expect_stderr "TPM not available"
 [ ! -e "$T/tpmws" ] || fail "a failed init left a workspace behind"
 ok "a missing TPM is its own error and leaves no workspace"
+
+# with principals registered, key commands need an authenticated principal
+# whose role allows the action
+st identity new admin --out "$T" >/dev/null 2>&1
+st identity new aud --out "$T" >/dev/null 2>&1
+expect_exit 0 st principal add admin --role admin --signing-key "$T/admin.pub.pem"
+expect_exit 4 st key list
+expect_stderr "--as NAME --key FILE"
+expect_exit 0 st --as admin --key "$T/admin.pem" principal add aud --role auditor --signing-key "$T/aud.pub.pem"
+expect_exit 0 st --as admin --key "$T/admin.pem" key create k1
+expect_exit 4 st --as aud --key "$T/aud.pem" key rotate k1
+expect_stderr "lacks permission key.rotate on key:k1"
+expect_exit 4 st --as aud --key "$T/admin.pem" key list
+grep -q '"action":"key.create","actor":"admin"' "$T/ws/audit/log.jsonl" ||
+    fail "the acting principal is not recorded"
+ok "key commands are access-checked and audited with the acting principal"

@@ -214,6 +214,37 @@ static void test_wrong_chain_time_report_data_and_vcek_fail(void **s)
     st_evidence_free(ev);
 }
 
+static void test_both_hwid_encodings_parse(void **s)
+{
+    (void)s;
+    /* trustee's VCEK variants carry hwID raw and wrapped in an OCTET
+     * STRING; both must be read (they are not the signer, so the verdict
+     * fails on the certificate signature) */
+    static const char *const certs[] = {
+        SNP "/trustee-milan-vcek-v2/test-vcek-invalid-legacy.der",
+        SNP "/trustee-milan-vcek-v2/test-vcek-invalid-new.der"};
+    for (int i = 0; i < 2; i++) {
+        st_evidence *ev = snp_evidence(
+            SNP "/trustee-milan-vcek-v2/test-report.bin", certs[i], NULL);
+        st_verdict v;
+        run(ev, NULL, T_TRUSTEE, &v);
+        assert_false(v.pass);
+        assert_string_equal(st_trace_first_failure(&v.trace)->claim,
+                            "snp.vcek.signature");
+        int seen = 0;
+        for (size_t k = 0; k < v.trace.n; k++) {
+            if (strcmp(v.trace.entries[k].claim, "snp.vcek.hwid") == 0) {
+                seen = 1;
+                assert_true(strncmp(v.trace.entries[k].actual, "000102030405",
+                                    12) == 0);
+            }
+        }
+        assert_true(seen);
+        st_verdict_free(&v);
+        st_evidence_free(ev);
+    }
+}
+
 static void test_policy_rules_on_snp_claims(void **s)
 {
     (void)s;
@@ -348,6 +379,7 @@ int main(void)
             test_trustee_milan_report_uses_reported_not_current_tcb),
         cmocka_unit_test(test_flipped_byte_in_signed_region_fails_signature),
         cmocka_unit_test(test_wrong_chain_time_report_data_and_vcek_fail),
+        cmocka_unit_test(test_both_hwid_encodings_parse),
         cmocka_unit_test(test_policy_rules_on_snp_claims),
         cmocka_unit_test(test_malformed_report_is_input_error_with_offset),
         cmocka_unit_test(test_turin_vcek_chains_to_pinned_turin_ark),

@@ -188,8 +188,9 @@ static void test_rewrap_keeps_payload_bytes_identical(void **state)
     st_dataset_record a, b;
     assert_st_ok(st_dataset_get(f->ws, "digits", &a, &e), &e);
     int changed = 1;
-    assert_st_ok(
-        st_dataset_rewrap(f->ws, f->kr, "digits", f->seed, &changed, &e), &e);
+    assert_st_ok(st_dataset_rewrap(f->ws, f->kr, "digits", f->seed, "alice",
+                                   &changed, &e),
+                 &e);
     assert_int_equal(changed, 0); /* already current */
     uint32_t v;
     assert_st_ok(st_kek_rotate(f->kr, "owner.alice", &v, &e), &e);
@@ -198,8 +199,9 @@ static void test_rewrap_keeps_payload_bytes_identical(void **state)
     size_t oldlen, nwlen;
     read_file(a.path, &old, &oldlen);
     size_t oldh = header_len(a.path);
-    assert_st_ok(
-        st_dataset_rewrap(f->ws, f->kr, "digits", f->seed, &changed, &e), &e);
+    assert_st_ok(st_dataset_rewrap(f->ws, f->kr, "digits", f->seed, "alice",
+                                   &changed, &e),
+                 &e);
     assert_int_equal(changed, 1);
     assert_st_ok(st_dataset_get(f->ws, "digits", &b, &e), &e);
     assert_int_equal(b.m.kek_version, 2);
@@ -221,7 +223,7 @@ static void test_rewrap_keeps_payload_bytes_identical(void **state)
     assert_st_ok(st_random(other, 32, &e), &e);
     assert_st_ok(st_kek_rotate(f->kr, "owner.alice", &v, &e), &e);
     assert_int_equal(
-        st_dataset_rewrap(f->ws, f->kr, "digits", other, &changed, &e),
+        st_dataset_rewrap(f->ws, f->kr, "digits", other, "alice", &changed, &e),
         ST_E_DENIED);
     free(old);
     free(nw);
@@ -238,7 +240,8 @@ test_reencrypt_changes_every_byte_but_not_the_plaintext(void **state)
                  &e);
     st_dataset_record a, b;
     assert_st_ok(st_dataset_get(f->ws, "digits", &a, &e), &e);
-    assert_st_ok(st_dataset_reencrypt(f->ws, f->kr, "digits", f->seed, &e), &e);
+    assert_st_ok(
+        st_dataset_reencrypt(f->ws, f->kr, "digits", f->seed, "alice", &e), &e);
     assert_st_ok(st_dataset_get(f->ws, "digits", &b, &e), &e);
     assert_memory_equal(a.m.plain_sha256, b.m.plain_sha256, 32);
     assert_memory_not_equal(a.m.payload_sha256, b.m.payload_sha256, 32);
@@ -328,11 +331,12 @@ static void test_rm_crypto_shreds_even_a_backup_copy(void **state)
                  &e);
     st_secret_free(fk);
 
-    assert_st_ok(st_dataset_rm(f->ws, "digits", &e), &e);
+    assert_st_ok(st_dataset_rm(f->ws, "digits", "alice", &e), &e);
     assert_false(st_fs_exists(rec.path));
     st_dataset_record gone;
     assert_int_equal(st_dataset_get(f->ws, "digits", &gone, &e), ST_E_NOTFOUND);
-    assert_int_equal(st_dataset_rm(f->ws, "digits", &e), ST_E_NOTFOUND);
+    assert_int_equal(st_dataset_rm(f->ws, "digits", "alice", &e),
+                     ST_E_NOTFOUND);
     /* the shred key is nowhere in the catalog's files */
     char db[4300], wal[4300];
     snprintf(db, sizeof(db), "%s/catalog.db", f->ws_dir);
@@ -354,6 +358,31 @@ static void test_rm_crypto_shreds_even_a_backup_copy(void **state)
     assert_null(plain);
     st_age_identity_clear(&id);
     st_dataset_record_free(&rec);
+}
+
+/* Decrypts `path` chunk by chunk with the file key; returns how many
+ * plaintext bytes were released before the failure it must meet. */
+static uint64_t streamed(const char *path, st_secret *fk)
+{
+    st_err e;
+    int fd = open(path, O_RDONLY);
+    st_age_identity id = {known_key, NULL, fk};
+    st_age_decrypt_opts o = {&id, 1, ST_AGE_ARMOR_NO, 1, path};
+    st_age_result res = {0};
+    st_age_reader *rd = NULL;
+    uint64_t released = 0;
+    if (st_age_reader_open(fd, &o, &rd, &res, &e) == ST_OK) {
+        unsigned char *buf = st_secmem_alloc(65536, &e);
+        size_t got;
+        while (st_age_reader_read(rd, buf, 65536, &got, &res, &e) == ST_OK &&
+               got > 0)
+            released += got;
+        st_secmem_free(buf);
+        st_age_reader_free(rd);
+    }
+    assert_int_not_equal(res.fail, ST_AGE_FAIL_NONE);
+    close(fd);
+    return released;
 }
 
 /* Copies the dataset file to `out` after applying `mutate`. */
@@ -449,24 +478,7 @@ test_tampering_fails_with_distinct_errors_and_no_plaintext(void **state)
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, e.msg, cases[i].want);
         /* streaming: only whole authenticated chunks come out, and none
          * past the damage */
-        int fd = open(copy, O_RDONLY);
-        st_age_identity id = {known_key, NULL, fk};
-        st_age_decrypt_opts o = {&id, 1, ST_AGE_ARMOR_NO, 1, copy};
-        st_age_result res = {0};
-        st_age_reader *rd = NULL;
-        uint64_t released = 0;
-        if (st_age_reader_open(fd, &o, &rd, &res, &e) == ST_OK) {
-            unsigned char *buf = st_secmem_alloc(65536, &e);
-            size_t got;
-            while (st_age_reader_read(rd, buf, 65536, &got, &res, &e) ==
-                       ST_OK &&
-                   got > 0)
-                released += got;
-            st_secmem_free(buf);
-            st_age_reader_free(rd);
-            assert_int_not_equal(res.fail, ST_AGE_FAIL_NONE);
-        }
-        close(fd);
+        uint64_t released = streamed(copy, fk);
         assert_int_equal(released % 65536, 0);
         assert_true(released < m.plain_size);
         print_message("  streaming released %llu bytes\n",
@@ -488,6 +500,30 @@ test_tampering_fails_with_distinct_errors_and_no_plaintext(void **state)
         assert_st_ok(st_fs_write_atomic(rec.path, orig, origlen, 0600, &e), &e);
     }
     assert_st_ok(st_dataset_verify(f->ws, NULL, "digits", 0, NULL, &e), &e);
+
+    /* a flipped byte in the nonce or in any chunk: a payload failure at
+     * that chunk, with exactly the chunks before it released */
+    size_t nchunks = (origlen - h - 16 + CHUNK - 1) / CHUNK;
+    for (size_t k = 0; k <= nchunks; k++) {
+        /* k == nchunks stands for the nonce */
+        size_t at = k == nchunks ? h + 3 : h + 16 + k * CHUNK + 7;
+        orig[at] ^= 0x10;
+        assert_st_ok(st_fs_write_atomic(copy, orig, origlen, 0600, &e), &e);
+        orig[at] ^= 0x10;
+        void *plain = NULL;
+        size_t len;
+        st_tensor_view v;
+        assert_int_equal(
+            st_dataset_decrypt(copy, fk, m.plain_sha256, &plain, &len, &v, &e),
+            ST_E_DENIED);
+        assert_null(plain);
+        assert_non_null(strstr(e.msg, "payload failure"));
+        char want[32];
+        snprintf(want, sizeof(want), "chunk %zu", k == nchunks ? 0 : k);
+        if (!strstr(e.msg, want))
+            fail_msg("chunk %zu: \"%s\" lacks \"%s\"", k, e.msg, want);
+        assert_int_equal(streamed(copy, fk), k == nchunks ? 0 : k * 65536);
+    }
     free(orig);
     st_secret_free(fk);
     st_dataset_manifest_free(&m);
@@ -540,6 +576,103 @@ static void test_edited_manifest_fails_signature(void **state)
     st_dataset_record_free(&rec);
 }
 
+static void test_revoked_kek_version_opens_nothing(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    assert_st_ok(import_csv(f, "digits", "examples/data/digits.csv", NULL, &e),
+                 &e);
+    uint32_t v;
+    assert_st_ok(st_kek_rotate(f->kr, "owner.alice", &v, &e), &e);
+    assert_st_ok(st_kek_revoke(f->kr, "owner.alice", 1, &e), &e);
+    st_dataset_check chk;
+    assert_int_equal(st_dataset_verify(f->ws, f->kr, "digits", 1, &chk, &e),
+                     ST_E_DENIED);
+    assert_int_equal(chk.file_digest, 1); /* the file is intact... */
+    assert_int_equal(chk.decrypt, 0);     /* ...but its key is gone */
+    st_secret *fk = NULL;
+    assert_int_equal(st_dataset_file_key(f->ws, f->kr, "digits", &fk, NULL, &e),
+                     ST_E_DENIED);
+    assert_null(fk);
+    int changed;
+    assert_int_equal(st_dataset_rewrap(f->ws, f->kr, "digits", f->seed, "alice",
+                                       &changed, &e),
+                     ST_E_DENIED);
+    assert_st_ok(st_dataset_verify(f->ws, NULL, "digits", 0, &chk, &e), &e);
+}
+
+static void test_manifest_of_another_dataset_is_refused(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    assert_st_ok(import_csv(f, "a", "examples/data/digits.csv", NULL, &e), &e);
+    assert_st_ok(import_csv(f, "b", "examples/data/digits.csv", NULL, &e), &e);
+    /* b's row gets a's (validly signed) manifest: a replay */
+    char db[4300];
+    snprintf(db, sizeof(db), "%s/catalog.db", f->ws_dir);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(h,
+                     "UPDATE datasets SET manifest = (SELECT manifest FROM "
+                     "datasets WHERE name = 'a') WHERE name = 'b'",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(h);
+    st_dataset_check chk;
+    assert_int_equal(st_dataset_verify(f->ws, NULL, "b", 0, &chk, &e),
+                     ST_E_DENIED);
+    assert_int_equal(chk.signature, 1);
+    assert_int_equal(chk.manifest, 0);
+    assert_non_null(strstr(e.msg, "does not match the catalog record"));
+    assert_st_ok(st_dataset_verify(f->ws, NULL, "a", 0, &chk, &e), &e);
+}
+
+static void test_manifest_parse_is_strict_and_round_trips(void **state)
+{
+    (void)state;
+    unsigned char *text;
+    size_t len;
+    st_err e;
+    read_file("fuzz/corpus/fuzz_manifest/full.json", &text, &len);
+    st_dataset_manifest m;
+    assert_st_ok(st_dataset_manifest_parse((char *)text, len, &m, &e), &e);
+    assert_string_equal(m.name, "digits");
+    assert_int_equal(m.retention_days, 365);
+    size_t n;
+    char *again = st_dataset_manifest_encode(&m, &n, &e);
+    assert_int_equal(n, len);
+    assert_memory_equal(again, text, len); /* canonical: byte-identical */
+    free(again);
+    st_dataset_manifest_free(&m);
+    struct {
+        const char *from, *to, *want;
+    } cases[] = {
+        {"\"owner\":", "\"extra\":1,\"owner\":", "unknown key \"extra\""},
+        {"\"classification\":\"internal\"", "\"classification\":\"secret\"",
+         "classification"},
+        {"\"rows\":3", "\"rows\":0", "\"rows\" is 0"},
+        {"\"sha256\":\"00", "\"sha256\":\"0G", "64 lowercase hex"},
+        {"\"version\":1", "\"version\":\"1\"", "must be an integer"},
+        {"\"name\":\"digits\"", "\"name\":\"../x\"", "invalid"},
+        {"\"size\":110", "\"size\":20", "plaintext size"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *p = strstr((char *)text, cases[i].from);
+        assert_non_null(p);
+        char *bad = malloc(len + 64);
+        size_t pre = (size_t)(p - (char *)text);
+        snprintf(bad, len + 64, "%.*s%s%s", (int)pre, (char *)text, cases[i].to,
+                 p + strlen(cases[i].from));
+        assert_int_equal(st_dataset_manifest_parse(bad, strlen(bad), &m, &e),
+                         ST_E_INPUT);
+        if (!strstr(e.msg, cases[i].want))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, e.msg, cases[i].want);
+        free(bad);
+    }
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +693,11 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(test_edited_manifest_fails_signature,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revoked_kek_version_opens_nothing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_manifest_of_another_dataset_is_refused, setup, teardown),
+        cmocka_unit_test(test_manifest_parse_is_strict_and_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

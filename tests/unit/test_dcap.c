@@ -795,6 +795,112 @@ static void test_tcb_info_v2_parses_like_its_v3_equivalent(void **state)
     json_decref(coll);
 }
 
+/* Intel's TD relaunch rule on the trustee TCB Info (latest level TDX
+ * components 5,0,2; module identities TDX_03 from ISVSVN 3, TDX_01 from 4).
+ * No TD 1.5 quote among the vectors has collateral, so the rule is checked
+ * on its own. */
+static void
+test_td_relaunch_advised_only_when_latest_module_is_loaded(void **state)
+{
+    (void)state;
+    size_t len;
+    char *text = (char *)slurp(TRU "/tcbInfo.json", &len);
+    st_dcap_tcb_info *ti;
+    st_err err;
+    assert_st_ok(st_dcap_tcb_info_parse(text, len, "tcbInfo.json", &ti, &err),
+                 &err);
+    const st_dcap_tcb_status U = ST_DCAP_TCB_UP_TO_DATE,
+                             O = ST_DCAP_TCB_OUT_OF_DATE,
+                             C = ST_DCAP_TCB_CONFIGURATION_NEEDED;
+    uint8_t svn2[16] = {5, 3, 2};
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, O, O, U),
+                     ST_DCAP_TCB_TD_RELAUNCH_ADVISED);
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, C, O, O, U),
+                     ST_DCAP_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED);
+    /* not when the QE or the module are not the reason, or SGX is stale */
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, O, O, O), O);
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, O, U, U), O);
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, O, O, O, U), O);
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, U, O, U), U);
+    /* the platform's microcode (index 2) below the latest level */
+    svn2[2] = 1;
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, O, O, U), O);
+    /* an unknown module series */
+    svn2[1] = 9;
+    svn2[2] = 2;
+    assert_int_equal(st_dcap_td_relaunch(ti, svn2, U, O, O, U),
+                     ST_DCAP_TCB_NOT_SUPPORTED);
+    /* TDX 1.0 module (index 1 zero): judged by the latest level's SVN 5 */
+    uint8_t old[16] = {4, 0, 2}, cur[16] = {5, 0, 2};
+    assert_int_equal(st_dcap_td_relaunch(ti, old, U, O, O, U), O);
+    assert_int_equal(st_dcap_td_relaunch(ti, cur, U, O, O, U),
+                     ST_DCAP_TCB_TD_RELAUNCH_ADVISED);
+    assert_string_equal(
+        st_dcap_tcb_status_name(ST_DCAP_TCB_TD_RELAUNCH_ADVISED),
+        "TDRelaunchAdvised");
+    st_dcap_tcb_info_free(ti);
+    free(text);
+}
+
+static void test_crl_not_current_or_missing_fails_pck_revocation(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = slurp(TRU "/tdx_quote_4.dat", &len);
+    st_err err;
+    /* the Root CA CRL of 2025 (from the dcap-qvl collateral) is not yet
+     * issued at the 2023 verification time */
+    json_t *coll =
+        st_json_load_file(PHALA "/sgx_quote_collateral.json", 1 << 20, &err);
+    assert_non_null(coll);
+    const char *hex = json_string_value(json_object_get(coll, "root_ca_crl"));
+    size_t n = strlen(hex) / 2;
+    uint8_t *der = malloc(n);
+    assert_st_ok(st_hex_decode(hex, der, n, &err), &err);
+    char *dir = st_test_tmpdir("dcap");
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/root2025.crl", dir);
+    assert_st_ok(st_fs_write_atomic(path, der, n, 0600, &err), &err);
+    const char *crls[] = {path, GTG "/pck_platform_crl.der"};
+    st_dcap_collateral_files f = {
+        .tcb_info = GTG "/tcbinfo_fmspc_50806f000000.json",
+        .qe_identity = GTG "/qe_identity_td_qe.json",
+        .tcb_chain = GTG "/tcb_signing_chain_2018-2025.pem",
+        .crls = crls,
+        .ncrls = 2};
+    st_dcap_collateral *c;
+    assert_st_ok(st_dcap_collateral_load(&f, &c, &err), &err);
+    trace t;
+    verify_q4(buf, len, GTG_AT, NULL, c, &t);
+    static const char *const stale[] = {"pck.revocation",
+                                        "tcb_signing.revocation", NULL};
+    assert_failed_exactly(&t, stale);
+    assert_non_null(
+        strstr(find(&t, "pck.revocation")->actual, "thisUpdate 2025-03-20"));
+    st_dcap_collateral_free(c);
+    /* only the PCK CRL, but every certificate must be covered */
+    f.crls = crls + 1;
+    f.ncrls = 1;
+    assert_st_ok(st_dcap_collateral_load(&f, &c, &err), &err);
+    st_dcap_quote q;
+    assert_st_ok(st_dcap_quote_parse(buf, len, &q, &err), &err);
+    memset(&t, 0, sizeof(t));
+    st_dcap_result res;
+    st_dcap_options o = {.at = at(GTG_AT),
+                         .require_crls = 1,
+                         .trace = on_claim,
+                         .trace_ctx = &t};
+    assert_int_equal(st_dcap_verify(&q, c, &o, &res, &err), ST_E_DENIED);
+    assert_false(find(&t, "pck.revocation")->ok);
+    assert_non_null(strstr(find(&t, "pck.revocation")->actual, "only 1 of 2"));
+    st_dcap_collateral_free(c);
+    st_test_rmtree(dir);
+    free(dir);
+    free(der);
+    json_decref(coll);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -826,6 +932,9 @@ int main(void)
         cmocka_unit_test(
             test_collateral_with_unknown_key_or_bad_time_is_rejected),
         cmocka_unit_test(test_tcb_info_v2_parses_like_its_v3_equivalent),
+        cmocka_unit_test(
+            test_td_relaunch_advised_only_when_latest_module_is_loaded),
+        cmocka_unit_test(test_crl_not_current_or_missing_fails_pck_revocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

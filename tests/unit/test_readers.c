@@ -303,11 +303,26 @@ static void test_libsvm_errors_name_line_and_column(void **state)
         {"1 -1:1\n", "expected a decimal index"},
         {"1\n", "no features"},
         {"# only\n", "no data rows"},
+
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         st_err e = expect_fail(ST_DATA_LIBSVM, cases[i].text, NULL);
         assert_msg(&e, cases[i].want);
     }
+}
+
+static void test_libsvm_refuses_a_tensor_beyond_the_size_limit(void **state)
+{
+    (void)state;
+    /* 16385 rows whose largest index is 2^20: 64 GiB and 4 MiB dense */
+    size_t rows = 16385, cap = rows * 8 + 32, off = 0;
+    char *text = malloc(cap);
+    off += (size_t)snprintf(text, cap, "1 1048576:1\n");
+    for (size_t i = 1; i < rows; i++)
+        off += (size_t)snprintf(text + off, cap - off, "0 1:1\n");
+    st_err e = expect_fail(ST_DATA_LIBSVM, text, NULL);
+    assert_msg(&e, "make a dense tensor of more than 64 GiB");
+    free(text);
 }
 
 /* An IDX file: type, dims, then raw (already big-endian) data. */
@@ -570,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_number_parse_is_strict_and_correctly_rounded),
         cmocka_unit_test(test_libsvm_sparse_rows_become_dense),
         cmocka_unit_test(test_libsvm_errors_name_line_and_column),
+        cmocka_unit_test(test_libsvm_refuses_a_tensor_beyond_the_size_limit),
         cmocka_unit_test(test_idx_image_and_label_pair_converts),
         cmocka_unit_test(test_idx_rejects_bad_headers_and_values),
         cmocka_unit_test(test_streaming_file_matches_memory_across_windows),

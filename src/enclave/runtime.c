@@ -1,0 +1,710 @@
+/*
+ * runtime.c: the enclave runtime: what runs inside the sandbox.
+ *
+ *   1. ephemeral X25519 + Ed25519 keys (secure memory); HELLO
+ *   2. NONCE -> evidence whose report data binds both public keys, the
+ *      nonce and the job spec digest (st_broker_report_data); EVIDENCE
+ *   3. KEYS (or DENIED): each dataset's file key and the job's checkpoint
+ *      key, wrapped to our X25519 key
+ *   4. decrypt each dataset into secure memory (all cores), checked
+ *      against the plaintext digest of its signed manifest
+ *   5. train with the engine; PROGRESS after every epoch, HEARTBEAT every
+ *      second from a second thread (which also listens for CANCEL); an
+ *      encrypted checkpoint every N epochs
+ *   6. seal the model: safetensors inside an age file to the allowed
+ *      recipients; an in-toto provenance statement signed (DSSE) with the
+ *      attested Ed25519 key; RESULT
+ *   7. wipe everything and exit
+ *
+ * Only metrics, states and the final digests cross the socket; data,
+ * weights and keys never do. This file must never hold a KEK (it cannot:
+ * the broker keeps the keyring) and never write plaintext to a file: the
+ * output directory receives only age files and encrypted checkpoints.
+ */
+#include "enclave/runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sealtrain/age.h"
+#include "sealtrain/broker.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/dataset.h"
+#include "sealtrain/dsse.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/json.h"
+#include "sealtrain/sealtrain.h" /* st_version */
+#include "sealtrain/secmem.h"
+#include "sealtrain/train.h"
+
+struct rt {
+    const st_runtime_args *a;
+    int sock;
+    pthread_mutex_t send_lock; /* the heartbeat thread sends too */
+    atomic_int cancel;         /* CANCEL received */
+    atomic_int stop;           /* heartbeat thread: finish */
+    atomic_int state;          /* the job state we are in (for heartbeats) */
+    unsigned char *keys;       /* secure: x25519 priv [0,32), ed seed [32,64) */
+    uint8_t x_pub[32], ed_pub[32];
+    st_secret *job_key; /* checkpoint key */
+    double started;
+    unsigned epochs;
+    st_trainer *trainer;
+    st_train_metrics last;
+    int have_last;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static st_code rt_send(struct rt *r, int type, const void *p, size_t n,
+                       st_err *err)
+{
+    pthread_mutex_lock(&r->send_lock);
+    st_code rc = st_broker_send(r->sock, type, p, n, err);
+    pthread_mutex_unlock(&r->send_lock);
+    return rc;
+}
+
+static st_code rt_send_json(struct rt *r, int type, json_t *v, st_err *err)
+{
+    pthread_mutex_lock(&r->send_lock);
+    st_code rc = st_broker_send_json(r->sock, type, v, err);
+    pthread_mutex_unlock(&r->send_lock);
+    json_decref(v);
+    return rc;
+}
+
+/* ERROR {"code","message"}: the failure the broker records as the job's
+ * reason. The message never carries data. */
+static int rt_fail(struct rt *r, const st_err *e)
+{
+    json_t *v = json_pack("{s:s,s:s}", "code", st_code_name(e->code), "message",
+                          e->msg[0] ? e->msg : "failed");
+    rt_send_json(r, ST_MSG_ERROR, v, NULL);
+    if (e->code == ST_E_CANCELLED)
+        return ST_RUNTIME_EXIT_CANCEL;
+    return e->code == ST_E_DENIED ? ST_RUNTIME_EXIT_DENIED
+                                  : ST_RUNTIME_EXIT_FAILED;
+}
+
+static void rt_state(struct rt *r, st_job_state s)
+{
+    atomic_store(&r->state, (int)s);
+    json_t *v = json_pack("{s:s}", "state", st_job_state_name(s));
+    rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
+}
+
+/* ---- heartbeats and cancellation ---- */
+
+static void *heartbeat_main(void *p)
+{
+    struct rt *r = p;
+    while (!atomic_load(&r->stop)) {
+        struct pollfd pfd = {r->sock, POLLIN, 0};
+        int n = poll(&pfd, 1, 1000);
+        if (n > 0) {
+            st_broker_msg m;
+            if (st_broker_recv(r->sock, 1000, &m, NULL) != ST_OK) {
+                /* the broker is gone: nobody to train for */
+                atomic_store(&r->cancel, 1);
+                return NULL;
+            }
+            if (m.type == ST_MSG_CANCEL)
+                atomic_store(&r->cancel, 1);
+            st_broker_msg_free(&m);
+        }
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        json_t *v = json_pack(
+            "{s:s,s:f,s:f,s:I}", "state",
+            st_job_state_name((st_job_state)atomic_load(&r->state)),
+            "cpu_seconds",
+            (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
+            "elapsed_seconds", now_s() - r->started, "max_rss_kib",
+            (json_int_t)ru.ru_maxrss);
+        rt_send_json(r, ST_MSG_HEARTBEAT, v, NULL);
+    }
+    return NULL;
+}
+
+/* ---- attestation and key release ---- */
+
+static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
+{
+    st_code rc;
+    if ((rc = st_random(r->keys, 64, err)) ||
+        (rc = st_x25519_public(r->keys, r->x_pub, err)) ||
+        (rc = st_ed25519_public(r->keys + 32, r->ed_pub, err)))
+        return rc;
+    st_broker_hello h;
+    memcpy(h.x25519, r->x_pub, 32);
+    memcpy(h.ed25519, r->ed_pub, 32);
+    uint8_t hello[65];
+    st_broker_hello_encode(&h, hello);
+    if ((rc = rt_send(r, ST_MSG_HELLO, hello, sizeof(hello), err)))
+        return rc;
+    st_broker_msg m;
+    uint8_t nonce[32], spec_digest[32], rd[ST_REPORT_DATA_LEN];
+    if ((rc = st_broker_recv(r->sock, 30000, &m, err)))
+        return rc;
+    rc = st_broker_nonce_parse(&m, nonce, err);
+    st_broker_msg_free(&m);
+    if (rc != ST_OK)
+        return rc;
+    st_sha256(r->a->spec, r->a->spec_len, spec_digest);
+    st_broker_report_data(r->x_pub, r->ed_pub, nonce, spec_digest, rd);
+
+    st_evidence *ev = NULL;
+    if (r->a->tee == ST_TEE_SIM) {
+        if (!r->a->sim_seed)
+            return st_err_set(err, ST_E_USAGE, "sim evidence: no platform key");
+        rc = st_attest_sim_evidence(r->a->sim_seed, rd, r->a->measurement,
+                                    (int64_t)time(NULL), &ev, err);
+    } else if (r->a->tee == ST_TEE_TPM && r->a->agent_fd >= 0) {
+        /* the platform's agent quotes; we forward its bundle as is */
+        st_broker_msg q = {0, NULL, 0};
+        rc = st_broker_send(r->a->agent_fd, ST_MSG_EVIDENCE, rd, sizeof(rd),
+                            err);
+        if (rc == ST_OK)
+            rc = st_broker_recv(r->a->agent_fd, 30000, &q, err);
+        if (rc == ST_OK && q.type != ST_MSG_EVIDENCE) {
+            json_t *j = NULL;
+            st_broker_json_parse(&q, &j, NULL);
+            const char *why = json_string_value(json_object_get(j, "message"));
+            rc = st_err_set(err, ST_E_IO, "TPM quote: %s", why ? why : "?");
+            json_decref(j);
+        }
+        if (rc == ST_OK)
+            rc = rt_send(r, ST_MSG_EVIDENCE, q.data, q.len, err);
+        st_broker_msg_free(&q);
+        close(r->a->agent_fd);
+        if (rc != ST_OK)
+            return st_err_prefix(err, "tpm evidence");
+    } else
+        rc = st_err_set(err, ST_E_USAGE,
+                        "the %s backend cannot produce evidence from inside "
+                        "this sandbox",
+                        st_tee_name(r->a->tee));
+    if (rc != ST_OK)
+        return rc;
+    if (ev) {
+        size_t len;
+        char *bundle = st_evidence_to_json(ev, &len, err);
+        st_evidence_free(ev);
+        if (!bundle)
+            return err ? err->code : ST_E_INTERNAL;
+        rc = rt_send(r, ST_MSG_EVIDENCE, bundle, len, err);
+        free(bundle);
+        if (rc != ST_OK)
+            return rc;
+    }
+    if ((rc = st_broker_recv(r->sock, 60000, &m, err)))
+        return rc;
+    if (m.type == ST_MSG_DENIED) {
+        json_t *d = NULL;
+        st_broker_json_parse(&m, &d, NULL);
+        const char *why = json_string_value(json_object_get(d, "reason"));
+        rc = st_err_set(err, ST_E_DENIED, "key release denied: %s",
+                        why ? why : "no reason given");
+        json_decref(d);
+    } else
+        rc = st_broker_keys_parse(&m, keys, err);
+    st_broker_msg_free(&m);
+    return rc;
+}
+
+/* ---- data ---- */
+
+struct loaded {
+    void *plain;
+    size_t len;
+    st_tensor_view view;
+};
+
+static st_code rt_load(struct rt *r, const st_broker_keys *keys, size_t i,
+                       struct loaded *out, st_err *err)
+{
+    const st_runtime_dataset *d = &r->a->ds[i];
+    char name[ST_BROKER_KEY_NAME_MAX + 1];
+    snprintf(name, sizeof(name), "dataset:%s", d->name);
+    const st_broker_key *k = st_broker_keys_find(keys, name);
+    if (!k)
+        return st_err_set(err, ST_E_DENIED, "no key released for %s", name);
+    st_secret *fk = NULL;
+    st_code rc = st_broker_unwrap_key(r->keys, r->a->job_id, k, &fk, err);
+    if (rc != ST_OK)
+        return rc;
+    /* the file is open already: the runtime can open no path */
+    rc = st_dataset_decrypt_fd(d->fd, d->name, fk, d->plain_sha256, &out->plain,
+                               &out->len, &out->view, err);
+    st_secret_free(fk);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "dataset \"%s\"", d->name);
+    return ST_OK;
+}
+
+static void to_train_data(const st_tensor_view *v, st_train_data *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->x = v->features;
+    t->y = v->labels;
+    t->rows = (size_t)v->rows;
+    t->features = v->cols;
+    t->targets = 1;
+    t->classes = v->classes;
+}
+
+/* ---- checkpoints ---- */
+
+static void checkpoint_aad(const char *job_id, st_buf *aad)
+{
+    st_buf_init(aad);
+    st_buf_append(aad, "sealtrain-checkpoint-v1", 24, NULL);
+    st_buf_append(aad, job_id, strlen(job_id), NULL);
+}
+
+/* Writes `name` in the output directory atomically: a hidden temporary,
+ * fsync, rename. */
+static st_code out_write(struct rt *r, const char *name, const void *data,
+                         size_t len, st_err *err)
+{
+    char tmp[128];
+    snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+    int fd =
+        openat(r->a->outdir_fd, tmp,
+               O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return st_err_errno(err, ST_E_IO, errno, "creating %s", name);
+    st_code rc = st_fs_write_fd(fd, data, len, name, err);
+    if (rc == ST_OK && fsync(fd) != 0)
+        rc = st_err_errno(err, ST_E_IO, errno, "fsync %s", name);
+    close(fd);
+    if (rc == ST_OK &&
+        renameat(r->a->outdir_fd, tmp, r->a->outdir_fd, name) != 0)
+        rc = st_err_errno(err, ST_E_IO, errno, "renaming %s", name);
+    if (rc != ST_OK)
+        unlinkat(r->a->outdir_fd, tmp, 0);
+    return rc;
+}
+
+static st_code rt_checkpoint(struct rt *r, st_err *err)
+{
+    st_secret *state = NULL;
+    st_code rc = st_trainer_checkpoint(r->trainer, &state, err);
+    if (rc != ST_OK)
+        return rc;
+    size_t n = st_secret_len(state);
+    size_t total = 8 + ST_AEAD_NONCE_LEN + n + ST_AEAD_TAG_LEN;
+    uint8_t *out = malloc(total); /* ciphertext: ordinary memory */
+    st_buf aad;
+    checkpoint_aad(r->a->job_id, &aad);
+    if (!out)
+        rc = st_err_set(err, ST_E_IO, "out of memory");
+    if (rc == ST_OK) {
+        memcpy(out, ST_CHECKPOINT_MAGIC, 8);
+        rc = st_random(out + 8, ST_AEAD_NONCE_LEN, err);
+    }
+    if (rc == ST_OK)
+        rc = st_aead_seal(st_secret_bytes(r->job_key), out + 8, aad.data,
+                          aad.len, st_secret_bytes(state), n,
+                          out + 8 + ST_AEAD_NONCE_LEN, err);
+    if (rc == ST_OK)
+        rc = out_write(r, ST_RUNTIME_CHECKPOINT_FILE, out, total, err);
+    st_secret_free(state);
+    st_buf_free(&aad);
+    free(out);
+    return rc;
+}
+
+static st_code rt_restore(struct rt *r, st_err *err)
+{
+    int fd = openat(r->a->outdir_fd, ST_RUNTIME_CHECKPOINT_FILE,
+                    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return st_err_errno(err, ST_E_NOTFOUND, errno,
+                            "no checkpoint to resume from");
+    struct stat st;
+    st_code rc = ST_OK;
+    uint8_t *in = NULL;
+    if (fstat(fd, &st) != 0 || st.st_size < 8 + 12 + 16 + 1 ||
+        st.st_size > (off_t)(1ull << 32))
+        rc = st_err_set(err, ST_E_INPUT, "checkpoint: bad size");
+    size_t len = rc == ST_OK ? (size_t)st.st_size : 0;
+    if (rc == ST_OK && !(in = malloc(len)))
+        rc = st_err_set(err, ST_E_IO, "out of memory");
+    if (rc == ST_OK && pread(fd, in, len, 0) != (ssize_t)len)
+        rc = st_err_errno(err, ST_E_IO, errno, "reading the checkpoint");
+    close(fd);
+    if (rc == ST_OK && memcmp(in, ST_CHECKPOINT_MAGIC, 8) != 0)
+        rc = st_err_set(err, ST_E_INPUT,
+                        "checkpoint: not a sealtrain "
+                        "checkpoint");
+    size_t n = len - 8 - ST_AEAD_NONCE_LEN - ST_AEAD_TAG_LEN;
+    uint8_t *plain = rc == ST_OK ? st_secmem_alloc(n, err) : NULL;
+    if (rc == ST_OK && !plain)
+        rc = err ? err->code : ST_E_IO;
+    st_buf aad;
+    checkpoint_aad(r->a->job_id, &aad);
+    if (rc == ST_OK &&
+        st_aead_open(st_secret_bytes(r->job_key), in + 8, aad.data, aad.len,
+                     in + 8 + ST_AEAD_NONCE_LEN, len - 8 - ST_AEAD_NONCE_LEN,
+                     plain, err) != ST_OK)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "checkpoint does not authenticate under the job key");
+    if (rc == ST_OK)
+        rc = st_trainer_restore(plain, n, &r->trainer, err);
+    st_secmem_free(plain);
+    st_buf_free(&aad);
+    free(in);
+    return rc;
+}
+
+/* ---- training ---- */
+
+static void put_number(json_t *v, const char *key, double x)
+{
+    /* NaN is not JSON: a metric that does not apply is left out */
+    if (isfinite(x))
+        json_object_set_new(v, key, json_real(x));
+}
+
+static json_t *metrics_json(const st_train_metrics *m)
+{
+    json_t *v = json_pack("{s:i,s:i,s:b}", "epoch", m->epoch, "epochs",
+                          m->epochs, "validation", m->has_validation);
+    put_number(v, "learning_rate", m->learning_rate);
+    put_number(v, "train_loss", m->train_loss);
+    put_number(v, "train_accuracy", m->train_accuracy);
+    put_number(v, "loss", m->loss);
+    put_number(v, "accuracy", m->accuracy);
+    put_number(v, "macro_f1", m->macro_f1);
+    put_number(v, "mse", m->mse);
+    put_number(v, "mae", m->mae);
+    put_number(v, "r2", m->r2);
+    put_number(v, "samples_per_second", m->samples_per_second);
+    put_number(v, "seconds", m->seconds);
+    return v;
+}
+
+/* The evaluation block only (st_trainer_evaluate leaves the epoch's
+ * training figures unset). */
+static json_t *evaluation_json(const st_train_metrics *m, const char *on)
+{
+    json_t *v = json_pack("{s:s}", "evaluated_on", on);
+    put_number(v, "loss", m->loss);
+    put_number(v, "accuracy", m->accuracy);
+    put_number(v, "macro_f1", m->macro_f1);
+    put_number(v, "mse", m->mse);
+    put_number(v, "mae", m->mae);
+    put_number(v, "r2", m->r2);
+    return v;
+}
+
+struct cb_ctx {
+    struct rt *r;
+    st_code ckpt_rc;
+    st_err ckpt_err;
+};
+
+static int on_epoch(const st_train_metrics *m, void *user)
+{
+    struct cb_ctx *c = user;
+    struct rt *r = c->r;
+    r->last = *m;
+    r->last.confusion = NULL;
+    r->have_last = 1;
+    json_t *v = metrics_json(m);
+    json_object_set_new(v, "state", json_string("training"));
+    rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
+    unsigned every = 0;
+    json_t *spec = json_loadb(r->a->spec, r->a->spec_len, 0, NULL);
+    every =
+        (unsigned)json_integer_value(json_object_get(spec, "checkpoint_every"));
+    json_decref(spec);
+    if (every && m->epoch % every == 0 && m->epoch < m->epochs && !m->stopped) {
+        c->ckpt_rc = rt_checkpoint(r, &c->ckpt_err);
+        if (c->ckpt_rc != ST_OK)
+            return 1;
+        json_t *p =
+            json_pack("{s:s,s:i}", "state", "training", "checkpoint", m->epoch);
+        rt_send_json(r, ST_MSG_PROGRESS, p, NULL);
+    }
+    return atomic_load(&r->cancel) ? 1 : 0;
+}
+
+/* ---- sealing and provenance ---- */
+
+struct seal_out {
+    uint8_t sha256[32];
+    uint64_t size;
+};
+
+static st_code rt_seal(struct rt *r, struct seal_out *so, st_err *err)
+{
+    json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
+                             "sealtrain.engine", st_version());
+    st_secret *st = NULL;
+    st_code rc = st_trainer_save_safetensors(r->trainer, meta, &st, err);
+    json_decref(meta);
+    if (rc != ST_OK)
+        return rc;
+    st_age_recipient rc_list[ST_JOB_MAX_RECIPIENTS];
+    size_t n = 0;
+    for (; rc == ST_OK && n < r->a->nrecipients; n++)
+        if ((rc = st_age_x25519_recipient(r->a->recipients[n], &rc_list[n],
+                                          err)))
+            break;
+    static const char tmp[] = "." ST_RUNTIME_MODEL_FILE ".tmp";
+    int fd = -1;
+    if (rc == ST_OK) {
+        fd = openat(r->a->outdir_fd, tmp,
+                    O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+            rc = st_err_errno(err, ST_E_IO, errno, "creating the model file");
+    }
+    st_age_writer *w = NULL;
+    if (rc == ST_OK)
+        rc = st_age_writer_new_fd(fd, rc_list, n, ST_AGE_ARMOR_NO, &w, err);
+    if (rc == ST_OK)
+        rc =
+            st_age_writer_write(w, st_secret_bytes(st), st_secret_len(st), err);
+    if (rc == ST_OK)
+        rc = st_age_writer_finish(w, err);
+    else
+        st_age_writer_abort(w);
+    st_secret_free(st);
+    for (size_t i = 0; i < n; i++)
+        st_age_recipient_clear(&rc_list[i]);
+    if (rc == ST_OK && fsync(fd) != 0)
+        rc = st_err_errno(err, ST_E_IO, errno, "fsync of the model file");
+    if (rc == ST_OK) {
+        /* digest of exactly the bytes written: the provenance subject */
+        st_sha256_ctx *c = st_sha256_new();
+        uint8_t buf[65536];
+        off_t off = 0;
+        ssize_t got;
+        while ((got = pread(fd, buf, sizeof(buf), off)) > 0) {
+            st_sha256_update(c, buf, (size_t)got);
+            off += got;
+        }
+        st_sha256_final(c, so->sha256);
+        st_sha256_free(c);
+        so->size = (uint64_t)off;
+        if (got < 0)
+            rc = st_err_errno(err, ST_E_IO, errno, "reading the model back");
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc == ST_OK && renameat(r->a->outdir_fd, tmp, r->a->outdir_fd,
+                                ST_RUNTIME_MODEL_FILE) != 0)
+        rc = st_err_errno(err, ST_E_IO, errno, "renaming the model file");
+    if (rc != ST_OK)
+        unlinkat(r->a->outdir_fd, tmp, 0);
+    return rc;
+}
+
+static char *hex32(const uint8_t d[32], char out[65])
+{
+    st_hex_encode(d, 32, out);
+    return out;
+}
+
+/* in-toto Statement v1: subject = the sealed model file; predicate = what
+ * went in (datasets, spec, evidence) and what came out (metrics). */
+static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
+                             json_t *metrics, st_err *err)
+{
+    char h[65], spec_hex[65], xhex[65], edhex[65];
+    uint8_t spec_digest[32];
+    st_sha256(r->a->spec, r->a->spec_len, spec_digest);
+    json_t *datasets = json_array();
+    for (size_t i = 0; i < r->a->ndatasets; i++)
+        json_array_append_new(datasets,
+                              json_pack("{s:s,s:{s:s}}", "name",
+                                        r->a->ds[i].name, "digest", "sha256",
+                                        hex32(r->a->ds[i].plain_sha256, h)));
+    json_t *recips = json_array();
+    for (size_t i = 0; i < r->a->nrecipients; i++)
+        json_array_append_new(recips, json_string(r->a->recipients[i]));
+    char model_name[96];
+    snprintf(model_name, sizeof(model_name), "%s.age", r->a->job_id);
+    json_t *stmt = json_pack(
+        "{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:{s:s},s:o,s:{s:s,s:{s:s},s:s,"
+        "s:s},s:o,s:o,s:s}}",
+        "_type", "https://in-toto.io/Statement/v1", "subject", "name",
+        model_name, "digest", "sha256", hex32(so->sha256, h), "predicateType",
+        "https://sealtrain.dev/provenance/v1", "predicate", "job_id",
+        r->a->job_id, "job_spec", "sha256", hex32(spec_digest, spec_hex),
+        "datasets", datasets, "runtime", "tee", st_tee_name(r->a->tee),
+        "measurement", "sha256", hex32(r->a->measurement, h), "x25519",
+        hex32(r->x_pub, xhex), "ed25519", hex32(r->ed_pub, edhex), "recipients",
+        recips, "metrics", json_incref(metrics), "engine_version",
+        st_version());
+    if (!stmt) {
+        st_err_set(err, ST_E_INTERNAL, "building the provenance statement");
+        return NULL;
+    }
+    char *text = json_dumps(stmt, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(stmt);
+    json_t *env = text
+                      ? st_dsse_sign(ST_DSSE_TYPE_INTOTO, (const uint8_t *)text,
+                                     strlen(text), r->keys + 32, err)
+                      : NULL;
+    free(text);
+    return env;
+}
+
+/* ---- main ---- */
+
+static st_code rt_run(struct rt *r, st_err *err)
+{
+    st_broker_keys *keys = calloc(1, sizeof(*keys));
+    struct loaded data[ST_RUNTIME_MAX_DATASETS];
+    memset(data, 0, sizeof(data));
+    st_code rc = keys ? ST_OK : st_err_set(err, ST_E_IO, "out of memory");
+    if (rc == ST_OK)
+        rc = rt_attest(r, keys, err);
+    const st_broker_key *jk =
+        rc == ST_OK ? st_broker_keys_find(keys, ST_RUNTIME_CHECKPOINT_KEY)
+                    : NULL;
+    if (rc == ST_OK && !jk)
+        rc = st_err_set(err, ST_E_DENIED, "no checkpoint key released");
+    if (rc == ST_OK)
+        rc = st_broker_unwrap_key(r->keys, r->a->job_id, jk, &r->job_key, err);
+    pthread_t hb;
+    int hb_started = 0;
+    if (rc == ST_OK) {
+        r->started = now_s();
+        hb_started = pthread_create(&hb, NULL, heartbeat_main, r) == 0;
+        if (!hb_started)
+            rc = st_err_set(err, ST_E_IO, "cannot start the heartbeat");
+    }
+    if (rc == ST_OK)
+        rt_state(r, ST_JOB_LOADING);
+    for (size_t i = 0; rc == ST_OK && i < r->a->ndatasets; i++)
+        rc = rt_load(r, keys, i, &data[i], err);
+    free(keys);
+
+    st_train_config cfg;
+    json_t *spec = NULL;
+    st_train_data train, valid;
+    if (rc == ST_OK) {
+        spec = st_json_parse(r->a->spec, r->a->spec_len, "job spec", err);
+        rc = spec ? ST_OK : ST_E_INPUT;
+    }
+    if (rc == ST_OK)
+        rc = st_train_config_from_json(json_object_get(spec, "model"),
+                                       json_object_get(spec, "training"), &cfg,
+                                       err);
+    if (rc == ST_OK) {
+        to_train_data(&data[0].view, &train);
+        if (r->a->ndatasets > 1)
+            to_train_data(&data[1].view, &valid);
+        rc = st_train_config_resolve(&cfg, &train, err);
+    }
+    if (rc == ST_OK)
+        rc = r->a->resume ? rt_restore(r, err)
+                          : st_trainer_new(&cfg, &r->trainer, err);
+    if (rc == ST_OK) {
+        rt_state(r, ST_JOB_TRAINING);
+        struct cb_ctx c = {r, ST_OK, {0}};
+        rc = st_trainer_fit(r->trainer, &train,
+                            r->a->ndatasets > 1 ? &valid : NULL, on_epoch, &c,
+                            err);
+        if (c.ckpt_rc != ST_OK) {
+            *err = c.ckpt_err;
+            rc = st_err_prefix(err, "writing a checkpoint");
+        } else if (rc == ST_E_CANCELLED || atomic_load(&r->cancel))
+            rc = st_err_set(err, ST_E_CANCELLED, "cancelled on request");
+    }
+    json_t *final = NULL;
+    if (rc == ST_OK) {
+        /* the final evaluation: the validation dataset when there is one;
+         * else the held-out split the last epoch was measured on; else
+         * the training data itself (said so) */
+        final = metrics_json(&r->last);
+        st_train_metrics fm;
+        if (r->a->ndatasets > 1) {
+            rc = st_trainer_evaluate(r->trainer, &valid, &fm, err);
+            if (rc == ST_OK)
+                json_object_set_new(final, "final_evaluation",
+                                    evaluation_json(&fm, "validation dataset"));
+        } else if (r->last.has_validation) {
+            json_object_set_new(
+                final, "final_evaluation",
+                evaluation_json(&r->last, "held-out validation split"));
+        } else {
+            rc = st_trainer_evaluate(r->trainer, &train, &fm, err);
+            if (rc == ST_OK)
+                json_object_set_new(
+                    final, "final_evaluation",
+                    evaluation_json(&fm, "training dataset (no held-out "
+                                         "data)"));
+        }
+    }
+    struct seal_out so;
+    json_t *prov = NULL;
+    if (rc == ST_OK) {
+        rt_state(r, ST_JOB_SEALING);
+        rc = rt_seal(r, &so, err);
+    }
+    if (rc == ST_OK) {
+        prov = rt_provenance(r, &so, final, err);
+        rc = prov ? ST_OK : (err->code ? err->code : ST_E_INTERNAL);
+    }
+    /* wipe: weights and data go before anything else is said */
+    st_trainer_free(r->trainer);
+    r->trainer = NULL;
+    for (size_t i = 0; i < ST_RUNTIME_MAX_DATASETS; i++)
+        st_secmem_free(data[i].plain);
+    if (rc == ST_OK) {
+        char h[65];
+        json_t *res = json_pack(
+            "{s:{s:s,s:s,s:I},s:o,s:O}", "model", "file", ST_RUNTIME_MODEL_FILE,
+            "sha256", hex32(so.sha256, h), "size", (json_int_t)so.size,
+            "provenance", prov, "metrics", final);
+        rc = rt_send_json(r, ST_MSG_RESULT, res, err);
+    }
+    json_decref(final);
+    json_decref(spec);
+    atomic_store(&r->stop, 1);
+    if (hb_started)
+        pthread_join(hb, NULL);
+    return rc;
+}
+
+int st_runtime_main(void *arg, int sock)
+{
+    struct rt r;
+    memset(&r, 0, sizeof(r));
+    r.a = arg;
+    r.sock = sock;
+    pthread_mutex_init(&r.send_lock, NULL);
+    atomic_store(&r.state, (int)ST_JOB_ATTESTING);
+    st_err err;
+    st_err_clear(&err);
+    r.keys = st_secmem_alloc(64, &err);
+    st_code rc = r.keys ? rt_run(&r, &err) : err.code;
+    st_secret_free(r.job_key);
+    st_secmem_free(r.keys);
+    if (rc == ST_OK)
+        return 0;
+    return rt_fail(&r, &err);
+}

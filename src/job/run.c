@@ -1,0 +1,1155 @@
+/*
+ * run.c: running a job: the controller, which is also the key broker.
+ *
+ *   queued -> attesting   checks the signed spec, each dataset's release
+ *                         policy (principal, recipients), prepares the
+ *                         job directory, spawns the sandboxed runtime
+ *                         (before the keyring is opened: the runtime is a
+ *                         fork and must not inherit keys), then opens the
+ *                         keyring and answers HELLO with a fresh nonce
+ *   attesting -> keyed    verifies the evidence against every dataset's
+ *                         release policy and the job's own policy (one
+ *                         verifier, st_attest_verify), refuses stale or
+ *                         replayed nonces, unwraps each file key with its
+ *                         KEK and wraps it to the runtime; every decision
+ *                         is audited with the evidence digest and claims
+ *   keyed -> loading -> training -> sealing   reported by the runtime
+ *   sealing -> succeeded  the model file's digest matches the provenance
+ *                         statement signed by the attested key; the model
+ *                         and its provenance move to models/
+ *
+ * Failure detection: no message (heartbeats come every second) for 5 s,
+ * the runtime's exit, the wall-time limit, a cancel request (catalog flag
+ * or SIGINT/SIGTERM), each ends the job failed or cancelled with the
+ * reason. Cleanup removes temporary files and the runtime's output
+ * directory except the encrypted checkpoint (kept for `job resume` until
+ * the job succeeds); logs are kept.
+ *
+ * This module never sees plaintext data: it holds file keys only between
+ * unwrapping and wrapping them (secure memory), and reads nothing but
+ * ciphertext and digests.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "enclave/runtime.h"
+#include "sealtrain/access.h"
+#include "sealtrain/audit.h"
+#include "sealtrain/broker.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/dataset.h"
+#include "sealtrain/dsse.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/job.h"
+#include "sealtrain/json.h"
+#include "sealtrain/keyring.h"
+#include "sealtrain/log.h"
+#include "sealtrain/secmem.h"
+
+#define HEARTBEAT_TIMEOUT_MS 5000
+#define NONCE_MAX_AGE_S 60
+#define JOB_KEK "jobs"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct ctl {
+    st_workspace *ws;
+    const st_job_run_opts *o;
+    st_job_record rec;
+    st_job_spec spec;
+    char *payload; /* the signed spec */
+    size_t payload_len;
+    uint8_t spec_digest[32];
+    json_t *policies[ST_RUNTIME_MAX_DATASETS];
+    st_dataset_record ds[ST_RUNTIME_MAX_DATASETS];
+    size_t nds;
+    char jobdir[4096], outdir[4200];
+    st_runtime_args *args; /* in a locked page the fork inherits */
+    size_t args_len;
+    st_sandbox_child child;
+    int spawned;
+    pid_t agent_pid; /* tpm: the platform attestation agent */
+    pid_t runtime_pid;
+    st_broker_hello hello;
+    uint8_t sim_pub[32];
+    st_job_state state;
+    int result_ok;
+};
+
+static void observe(struct ctl *c, const char *kind, json_t *data)
+{
+    if (c->o && c->o->observe)
+        c->o->observe(c->o->ctx, kind, data);
+    json_decref(data);
+}
+
+static st_code move_to(struct ctl *c, st_job_state s, const char *reason,
+                       st_err *err)
+{
+    st_code rc = st_job_transition(c->ws, c->rec.id, s, reason, err);
+    if (rc == ST_OK) {
+        c->state = s;
+        observe(c, "state",
+                json_pack("{s:s,s:s}", "state", st_job_state_name(s), "reason",
+                          reason ? reason : ""));
+    }
+    return rc;
+}
+
+static void status_set(struct ctl *c, const char *key, json_t *v)
+{
+    json_t *patch = json_object();
+    json_object_set_new(patch, key, v);
+    st_job_status_update(c->ws, c->rec.id, patch, NULL);
+    json_decref(patch);
+}
+
+static void audit(struct ctl *c, const char *category, const char *action,
+                  const char *resource, const char *outcome, const char *reason,
+                  json_t *details)
+{
+    st_audit_event ev = {category, c->rec.submitter, action, resource,
+                         outcome,  reason,           details};
+    st_err e;
+    if (st_audit_append(c->ws, &ev, &e) != ST_OK)
+        st_error("job.audit", "audit append failed: %s", e.msg);
+    json_decref(details);
+}
+
+/* ---- before the runtime starts ---- */
+
+static st_code load_spec(struct ctl *c, st_err *err)
+{
+    /* the submitter's registered key must have signed the spec; in a
+     * workspace without principals (bootstrap) any signature is only
+     * checked for integrity against its own key id */
+    st_principal p;
+    uint8_t pub[32];
+    int have_key = 0;
+    memset(&p, 0, sizeof(p));
+    if (st_access_principal_get(c->ws, c->rec.submitter, &p, NULL) == ST_OK &&
+        p.signing_key) {
+        st_code rc = st_ed25519_parse_public_pem(
+            p.signing_key, strlen(p.signing_key), pub, err);
+        st_principal_free(&p);
+        if (rc != ST_OK)
+            return rc;
+        have_key = 1;
+    }
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    st_code rc;
+    if (have_key)
+        rc = st_dsse_verify(c->rec.envelope, ST_DSSE_TYPE_JOBSPEC,
+                            (const uint8_t(*)[32])pub, 1, &payload, &len, NULL,
+                            err);
+    else {
+        int64_t n = 0;
+        st_access_principal_count(c->ws, &n, NULL);
+        if (n > 0)
+            return st_err_set(err, ST_E_DENIED,
+                              "job %s: submitter \"%s\" is not a principal "
+                              "with a signing key",
+                              c->rec.id, c->rec.submitter);
+        rc = st_dsse_payload(c->rec.envelope, &payload, &len, err);
+    }
+    if (rc != ST_OK)
+        return st_err_prefix(err, "job %s: the signed spec", c->rec.id);
+    c->payload = (char *)payload;
+    c->payload_len = len;
+    st_sha256(payload, len, c->spec_digest);
+    char hex[65];
+    st_hex_encode(c->spec_digest, 32, hex);
+    if (strcmp(hex, c->rec.spec_digest) != 0)
+        return st_err_set(err, ST_E_DENIED,
+                          "job %s: the stored spec digest does not match "
+                          "the signed spec",
+                          c->rec.id);
+    return st_job_spec_parse(c->payload, len, "signed job spec", &c->spec, err);
+}
+
+static int json_array_has(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i,
+                       v) if (json_is_string(v) &&
+                              !strcmp(json_string_value(v), s)) return 1;
+    return 0;
+}
+
+/* Datasets, their policies, the principal and the recipients: everything
+ * that can refuse the job before a runtime exists. */
+static st_code check_policies(struct ctl *c, st_err *err)
+{
+    const char *names[2] = {c->spec.train_dataset, c->spec.valid_dataset};
+    c->nds = c->spec.valid_dataset[0] ? 2 : 1;
+    for (size_t i = 0; i < c->nds; i++) {
+        st_code rc = st_dataset_get(c->ws, names[i], &c->ds[i], err);
+        if (rc != ST_OK)
+            return rc;
+        if ((rc = st_release_policy_get(c->ws, names[i], &c->policies[i],
+                                        err))) {
+            /* no policy: a refusal, not a missing thing */
+            if (rc == ST_E_NOTFOUND)
+                err->code = rc = ST_E_DENIED;
+            return rc;
+        }
+        json_t *principals = json_object_get(c->policies[i], "principals");
+        if (!json_array_has(principals, c->rec.submitter) &&
+            !json_array_has(principals, "*"))
+            return st_err_set(err, ST_E_DENIED,
+                              "dataset \"%s\": its release policy does not "
+                              "let \"%s\" train on it",
+                              names[i], c->rec.submitter);
+    }
+    /* recipients: the job's, kept only where every policy allows them */
+    st_runtime_args *a = c->args;
+    a->nrecipients = 0;
+    for (size_t r = 0; r < c->spec.nrecipients; r++) {
+        int ok = 1;
+        for (size_t i = 0; i < c->nds; i++)
+            ok &= json_array_has(json_object_get(c->policies[i], "recipients"),
+                                 c->spec.recipients[r]);
+        if (ok)
+            snprintf(a->recipients[a->nrecipients++], ST_JOB_RECIPIENT_MAX,
+                     "%s", c->spec.recipients[r]);
+    }
+    if (a->nrecipients == 0)
+        return st_err_set(err, ST_E_DENIED,
+                          "no model recipient of the job is allowed by every "
+                          "dataset's release policy: the model could not be "
+                          "sealed to anyone");
+    return ST_OK;
+}
+
+static st_code prepare_dirs(struct ctl *c, st_err *err)
+{
+    st_code rc = st_workspace_path(c->ws, "jobs", c->rec.id, c->jobdir,
+                                   sizeof(c->jobdir), err);
+    if (rc == ST_OK)
+        rc = st_fs_mkdir_private(c->jobdir, err);
+    if (rc == ST_OK)
+        rc = st_fs_join(c->outdir, sizeof(c->outdir), c->jobdir, "out", err);
+    if (rc == ST_OK)
+        rc = st_fs_mkdir_private(c->outdir, err);
+    return rc;
+}
+
+/* The runtime's arguments live in an mlock'ed private page: the fork
+ * inherits it (secure memory is not inherited, by design), and the
+ * controller wipes and unmaps its copy right after the spawn. */
+static st_code alloc_args(struct ctl *c, st_err *err)
+{
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+    c->args_len = (sizeof(st_runtime_args) + 32 + ps - 1) / ps * ps;
+    void *p = mmap(NULL, c->args_len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return st_err_errno(err, ST_E_IO, errno, "runtime arguments");
+    madvise(p, c->args_len, MADV_DONTDUMP);
+    if (mlock(p, c->args_len) != 0) {
+        munmap(p, c->args_len);
+        return st_err_errno(err, ST_E_IO, errno,
+                            "locking the runtime's arguments");
+    }
+    c->args = p;
+    c->args->outdir_fd = -1;
+    c->args->agent_fd = -1;
+    for (size_t i = 0; i < ST_RUNTIME_MAX_DATASETS; i++)
+        c->args->ds[i].fd = -1;
+    return ST_OK;
+}
+
+static void free_args(struct ctl *c)
+{
+    if (!c->args)
+        return;
+    for (size_t i = 0; i < ST_RUNTIME_MAX_DATASETS; i++)
+        if (c->args->ds[i].fd >= 0)
+            close(c->args->ds[i].fd);
+    if (c->args->outdir_fd >= 0)
+        close(c->args->outdir_fd);
+    st_wipe(c->args, c->args_len);
+    munlock(c->args, c->args_len);
+    munmap(c->args, c->args_len);
+    c->args = NULL;
+}
+
+static st_code spawn_runtime(struct ctl *c, st_err *err)
+{
+    st_runtime_args *a = c->args;
+    snprintf(a->job_id, sizeof(a->job_id), "%s", c->rec.id);
+    a->spec = c->payload;
+    a->spec_len = c->payload_len;
+    a->tee = c->spec.tee;
+    a->resume = c->o && c->o->resume;
+    st_code rc = st_attest_self_measurement(a->measurement, err);
+    if (rc != ST_OK)
+        return rc;
+    int inputs[ST_RUNTIME_MAX_DATASETS];
+    uint64_t plain_total = 0;
+    for (size_t i = 0; i < c->nds; i++) {
+        st_runtime_dataset *d = &a->ds[i];
+        snprintf(d->name, sizeof(d->name), "%s", c->ds[i].m.name);
+        memcpy(d->plain_sha256, c->ds[i].m.plain_sha256, 32);
+        d->fd = open(c->ds[i].path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (d->fd < 0)
+            return st_err_errno(err, ST_E_IO, errno, "opening %s",
+                                c->ds[i].path);
+        inputs[i] = d->fd;
+        plain_total += c->ds[i].m.plain_size;
+    }
+    a->ndatasets = c->nds;
+    a->outdir_fd = open(c->outdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (a->outdir_fd < 0)
+        return st_err_errno(err, ST_E_IO, errno, "opening %s", c->outdir);
+    if (a->tee == ST_TEE_SIM) {
+        char keypath[4200];
+        unsigned char *seed = (unsigned char *)(a + 1);
+        if ((rc = st_workspace_path(c->ws, "keys", "sim-platform.pem", keypath,
+                                    sizeof(keypath), err)) ||
+            (rc = st_attest_sim_key(keypath, 1, seed, c->sim_pub, err)))
+            return rc;
+        a->sim_seed = seed;
+    }
+    int agent_end = -1;
+    if (a->tee == ST_TEE_TPM) {
+        /* the platform measures what it starts, then quotes on request */
+        st_agent_args aa;
+        memset(&aa, 0, sizeof(aa));
+        aa.tcti = getenv("SEALTRAIN_TPM_TCTI");
+        aa.items[aa.nitems++] = (st_measure_item){"runtime", "sealtrain", {0}};
+        memcpy(aa.items[0].sha256, a->measurement, 32);
+        aa.items[aa.nitems] = (st_measure_item){"job", c->rec.id, {0}};
+        memcpy(aa.items[aa.nitems++].sha256, c->spec_digest, 32);
+        for (size_t i = 0; i < c->nds; i++) {
+            aa.items[aa.nitems] =
+                (st_measure_item){"dataset", c->ds[i].m.name, {0}};
+            memcpy(aa.items[aa.nitems++].sha256, c->ds[i].m.file_sha256, 32);
+        }
+        int ap[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ap) != 0)
+            return st_err_errno(err, ST_E_IO, errno, "agent socketpair");
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0) {
+            close(ap[0]);
+            close(ap[1]);
+            return st_err_errno(err, ST_E_IO, errno, "starting the agent");
+        }
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            close(ap[1]);
+            _exit(st_agent_main(&aa, ap[0]));
+        }
+        close(ap[0]);
+        c->agent_pid = pid;
+        agent_end = ap[1];
+        a->agent_fd = agent_end;
+    }
+    st_sandbox_config cfg = {
+        .level = c->spec.sandbox,
+        .keep_fds = agent_end >= 0 ? &agent_end : NULL,
+        .nkeep = agent_end >= 0 ? 1 : 0,
+        .input_fds = inputs,
+        .ninputs = c->nds,
+        .output_dir = c->outdir,
+        .output_dirfd = a->outdir_fd,
+        .cpus = c->spec.cpus,
+        .memory_bytes = c->spec.memory_bytes,
+        .cpu_seconds = 0,
+        /* all the runtime's secure memory (decrypted data, the engine's
+         * state, decryption buffers) comes out of its memory allowance,
+         * and at least the data must fit */
+        .memlock_bytes = c->spec.memory_bytes > plain_total + (8u << 20)
+                             ? c->spec.memory_bytes
+                             : plain_total + (8u << 20),
+    };
+    rc = st_sandbox_spawn(&cfg, st_runtime_main, a, &c->child, err);
+    /* the controller keeps no copy of the platform key, and no end of the
+     * runtime's line to the agent */
+    st_wipe(a + 1, 32);
+    if (agent_end >= 0)
+        close(agent_end);
+    a->agent_fd = -1;
+    if (rc != ST_OK) {
+        status_set(c, "sandbox",
+                   st_sandbox_report_json(&c->child.report, cfg.level));
+        return rc;
+    }
+    c->spawned = 1;
+    status_set(c, "sandbox",
+               st_sandbox_report_json(&c->child.report, cfg.level));
+    observe(c, "sandbox", st_sandbox_report_json(&c->child.report, cfg.level));
+    /* the runtime itself is the sandbox process's only child */
+    char path[64], buf[64] = "";
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)c->child.pid,
+             (int)c->child.pid);
+    for (int tries = 0; tries < 50 && !buf[0]; tries++) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (!fgets(buf, sizeof(buf), f))
+                buf[0] = 0;
+            fclose(f);
+        }
+        if (!buf[0])
+            usleep(2000);
+    }
+    c->runtime_pid = buf[0] ? (pid_t)atoi(buf) : c->child.pid;
+    json_t *pids = json_pack("{s:i,s:i}", "runtime_pid", (int)c->runtime_pid,
+                             "controller_pid", (int)getpid());
+    st_job_status_update(c->ws, c->rec.id, pids, NULL);
+    json_decref(pids);
+    return ST_OK;
+}
+
+/* ---- attestation and key release ---- */
+
+static st_code nonce_issue(struct ctl *c, uint8_t nonce[32], st_err *err)
+{
+    st_code rc = st_random(nonce, 32, err);
+    if (rc != ST_OK)
+        return rc;
+    char hex[65], t[ST_TIME_LEN];
+    st_hex_encode(nonce, 32, hex);
+    st_time_format(time(NULL), t);
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = st_workspace_db(c->ws);
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO broker_nonces(nonce,job_id,issued) "
+                           "VALUES(?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, c->rec.id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE
+               ? ST_OK
+               : st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
+}
+
+/* Marks the nonce used; a nonce is good for one piece of evidence only. */
+static st_code nonce_consume(struct ctl *c, const uint8_t nonce[32],
+                             st_err *err)
+{
+    char hex[65], t[ST_TIME_LEN];
+    st_hex_encode(nonce, 32, hex);
+    st_time_format(time(NULL), t);
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = st_workspace_db(c->ws);
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE broker_nonces SET used=? WHERE nonce=? "
+                           "AND job_id=? AND used=''",
+                           -1, &st, NULL) != SQLITE_OK)
+        return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, t, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, c->rec.id, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
+    if (sqlite3_changes(db) != 1)
+        return st_err_set(err, ST_E_DENIED, "nonce already used (replay)");
+    return ST_OK;
+}
+
+static st_code parse_policy(const json_t *obj, const char *origin,
+                            st_attest_policy **out, st_err *err)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+    if (!text)
+        return st_err_set(err, ST_E_INTERNAL, "serialising a policy");
+    st_code rc = st_attest_policy_parse(text, strlen(text), origin, out, err);
+    free(text);
+    return rc;
+}
+
+/* Verifies the evidence against one policy; audits the decision. Returns
+ * ST_OK with *pass set, or an error for malformed evidence. */
+static st_code verify_one(struct ctl *c, const st_evidence *ev,
+                          const char *ev_hex, const uint8_t rd[64],
+                          const json_t *policy_obj, const char *resource,
+                          st_verdict *v, st_err *err)
+{
+    st_attest_policy *pol = NULL;
+    st_code rc = parse_policy(policy_obj, resource, &pol, err);
+    if (rc != ST_OK)
+        return rc;
+    st_attest_refs refs = {0};
+    refs.sim_platform_key = c->spec.tee == ST_TEE_SIM ? c->sim_pub : NULL;
+    /* tpm: the attestation key enrolled for this platform, keys/tpm-ak
+     * (SPKI PEM, DER or TPM2B_PUBLIC); without it the verifier reports
+     * the key as not pinned and the quote fails */
+    unsigned char *ak = NULL;
+    size_t aklen = 0;
+    char akpath[4200];
+    if (st_evidence_tee(ev) == ST_TEE_TPM &&
+        st_workspace_path(c->ws, "keys", "tpm-ak", akpath, sizeof(akpath),
+                          NULL) == ST_OK &&
+        st_fs_exists(akpath) &&
+        st_fs_read_all(akpath, 1 << 16, &ak, &aklen, err) == ST_OK) {
+        refs.tpm_ak = ak;
+        refs.tpm_ak_len = aklen;
+    }
+    rc = st_attest_verify(ev, rd, &refs, pol, (int64_t)time(NULL), v, err);
+    free(ak);
+    st_attest_policy_free(pol);
+    json_t *claims = rc == ST_OK ? st_claims_to_json(&v->claims) : json_null();
+    json_t *d = json_pack("{s:s,s:s,s:o,s:s}", "job", c->rec.id,
+                          "evidence_sha256", ev_hex, "claims", claims,
+                          "verdict", rc == ST_OK ? v->reason : err->msg);
+    int pass = rc == ST_OK && v->pass;
+    audit(c, "attestation", "attest.verify", resource,
+          pass ? "success" : "denied", pass ? NULL : v->reason, d);
+    return rc;
+}
+
+static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
+{
+    st_broker_msg m;
+    st_code rc = st_broker_recv(c->child.sock, 10000, &m, err);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "waiting for the runtime's HELLO");
+    rc = st_broker_hello_parse(&m, &c->hello, err);
+    st_broker_msg_free(&m);
+    if (rc != ST_OK)
+        return rc;
+    uint8_t nonce[32];
+    if ((rc = nonce_issue(c, nonce, err)) ||
+        (rc = st_broker_send(c->child.sock, ST_MSG_NONCE, nonce, 32, err)))
+        return rc;
+    double issued = now_s();
+    if ((rc = st_broker_recv(c->child.sock, 30000, &m, err)))
+        return st_err_prefix(err, "waiting for the runtime's evidence");
+    if (m.type == ST_MSG_ERROR) {
+        json_t *j = NULL;
+        st_broker_json_parse(&m, &j, NULL);
+        const char *msg = json_string_value(json_object_get(j, "message"));
+        rc = st_err_set(err, ST_E_DENIED,
+                        "the runtime produced no evidence: "
+                        "%s",
+                        msg ? msg : "?");
+        json_decref(j);
+        st_broker_msg_free(&m);
+        return rc;
+    }
+    if (m.type != ST_MSG_EVIDENCE) {
+        st_broker_msg_free(&m);
+        return st_err_set(err, ST_E_INPUT, "expected EVIDENCE, got %s",
+                          st_broker_type_name(m.type));
+    }
+    uint8_t evd[32];
+    char ev_hex[65];
+    st_sha256(m.data, m.len, evd);
+    st_hex_encode(evd, 32, ev_hex);
+    st_evidence *ev = NULL;
+    rc = st_evidence_from_json((const char *)m.data, m.len, "EVIDENCE", &ev,
+                               err);
+    st_broker_msg_free(&m);
+    if (rc != ST_OK)
+        return rc;
+
+    uint8_t rd[64];
+    st_broker_report_data(c->hello.x25519, c->hello.ed25519, nonce,
+                          c->spec_digest, rd);
+    char reason[600] = "";
+    json_t *verdicts = json_array();
+    int all_pass = 1;
+    if (now_s() - issued > NONCE_MAX_AGE_S) {
+        snprintf(reason, sizeof(reason),
+                 "stale nonce: evidence came %.0f s "
+                 "after the nonce (limit %d s)",
+                 now_s() - issued, NONCE_MAX_AGE_S);
+        all_pass = 0;
+    } else if ((rc = nonce_consume(c, nonce, err)) != ST_OK) {
+        if (rc != ST_E_DENIED)
+            goto out;
+        snprintf(reason, sizeof(reason), "%s", err->msg);
+        all_pass = 0;
+        rc = ST_OK;
+    }
+    /* one verdict per dataset policy, and the job's own */
+    for (size_t i = 0; all_pass && i <= c->nds; i++) {
+        const json_t *pobj =
+            i < c->nds ? json_object_get(c->policies[i], "attestation")
+                       : c->spec.attestation;
+        if (!pobj)
+            continue;
+        char resource[128];
+        if (i < c->nds)
+            snprintf(resource, sizeof(resource), "dataset:%s", c->ds[i].m.name);
+        else
+            snprintf(resource, sizeof(resource), "job:%s", c->rec.id);
+        st_verdict v;
+        st_verdict_init(&v);
+        rc = verify_one(c, ev, ev_hex, rd, pobj, resource, &v, err);
+        if (rc != ST_OK) {
+            st_verdict_free(&v);
+            snprintf(reason, sizeof(reason), "%s: malformed evidence: %s",
+                     resource, err->msg);
+            all_pass = 0;
+            rc = ST_OK;
+            break;
+        }
+        json_t *vj = st_verdict_to_json(&v);
+        json_object_set_new(vj, "policy_of", json_string(resource));
+        json_array_append_new(verdicts, vj);
+        if (!v.pass) {
+            snprintf(reason, sizeof(reason), "%s: %s", resource, v.reason);
+            all_pass = 0;
+        }
+        st_verdict_free(&v);
+    }
+    status_set(c, "attestation",
+               json_pack("{s:s,s:s,s:b,s:s,s:O}", "tee",
+                         st_tee_name(st_evidence_tee(ev)), "evidence_sha256",
+                         ev_hex, "pass", all_pass, "reason",
+                         all_pass ? "pass" : reason, "verdicts", verdicts));
+    observe(c, "attestation",
+            json_pack("{s:s,s:b,s:s}", "tee", st_tee_name(st_evidence_tee(ev)),
+                      "pass", all_pass, "reason", all_pass ? "pass" : reason));
+    if (!all_pass) {
+        for (size_t i = 0; i < c->nds; i++) {
+            char resource[128];
+            snprintf(resource, sizeof(resource), "dataset:%s", c->ds[i].m.name);
+            audit(c, "key-release", "key.release", resource, "denied", reason,
+                  json_pack("{s:s,s:s}", "job", c->rec.id, "evidence_sha256",
+                            ev_hex));
+        }
+        json_t *d =
+            json_pack("{s:s,s:O}", "reason", reason, "verdicts", verdicts);
+        st_broker_send_json(c->child.sock, ST_MSG_DENIED, d, NULL);
+        json_decref(d);
+        rc = st_err_set(err, ST_E_DENIED, "attestation rejected: %s", reason);
+        goto out;
+    }
+
+    /* release: unwrap each file key with its KEK, wrap it to the runtime */
+    st_broker_keys *keys = calloc(1, sizeof(*keys));
+    if (!keys) {
+        rc = st_err_set(err, ST_E_IO, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; rc == ST_OK && i < c->nds; i++) {
+        st_secret *fk = NULL;
+        char name[ST_BROKER_KEY_NAME_MAX + 1], resource[128];
+        snprintf(name, sizeof(name), "dataset:%s", c->ds[i].m.name);
+        snprintf(resource, sizeof(resource), "dataset:%s", c->ds[i].m.name);
+        rc = st_dataset_file_key(c->ws, kr, c->ds[i].m.name, &fk, NULL, err);
+        if (rc == ST_OK)
+            rc = st_broker_wrap_key(c->hello.x25519, c->rec.id, name,
+                                    st_secret_bytes(fk), st_secret_len(fk),
+                                    &keys->k[keys->n++], err);
+        st_secret_free(fk);
+        audit(c, "key-release", "key.release", resource,
+              rc == ST_OK ? "success" : "denied",
+              rc == ST_OK ? "evidence verified against the release policy"
+                          : err->msg,
+              json_pack("{s:s,s:s,s:s,s:I}", "job", c->rec.id,
+                        "evidence_sha256", ev_hex, "kek", c->ds[i].m.kek_name,
+                        "kek_version", (json_int_t)c->ds[i].m.kek_version));
+    }
+    /* the job's checkpoint key: new, or the one a resumed job had */
+    st_secret *jk = NULL;
+    if (rc == ST_OK) {
+        json_t *stored = json_object_get(c->rec.status, "checkpoint_key");
+        const char *wrapped_hex =
+            json_string_value(json_object_get(stored, "wrapped"));
+        if (c->o && c->o->resume && wrapped_hex) {
+            size_t wl = strlen(wrapped_hex) / 2;
+            uint8_t *w = malloc(wl + 1);
+            uint32_t ver = (uint32_t)json_integer_value(
+                json_object_get(stored, "version"));
+            rc = w ? st_hex_decode(wrapped_hex, w, wl, err)
+                   : st_err_set(err, ST_E_IO, "out of memory");
+            if (rc == ST_OK)
+                rc = st_kek_unwrap(kr, JOB_KEK, ver, w, wl,
+                                   (const uint8_t *)c->rec.id,
+                                   strlen(c->rec.id), &jk, err);
+            free(w);
+        } else {
+            uint32_t cur;
+            if (st_kek_current(kr, JOB_KEK, &cur, NULL) != ST_OK)
+                rc = st_kek_create(kr, JOB_KEK, 0, err);
+            jk = rc == ST_OK ? st_secret_new(32, err) : NULL;
+            if (rc == ST_OK && !jk)
+                rc = err->code;
+            if (rc == ST_OK)
+                rc = st_random(st_secret_bytes(jk), 32, err);
+            st_buf w;
+            st_buf_init(&w);
+            uint32_t used = 0;
+            if (rc == ST_OK)
+                rc = st_kek_wrap(kr, JOB_KEK, 0, st_secret_bytes(jk), 32,
+                                 (const uint8_t *)c->rec.id, strlen(c->rec.id),
+                                 &w, &used, err);
+            if (rc == ST_OK) {
+                char *hex = malloc(2 * w.len + 1);
+                st_hex_encode(w.data, w.len, hex);
+                status_set(c, "checkpoint_key",
+                           json_pack("{s:s,s:i,s:s}", "kek", JOB_KEK, "version",
+                                     (int)used, "wrapped", hex));
+                free(hex);
+            }
+            st_buf_free(&w);
+        }
+        if (rc == ST_OK)
+            rc = st_broker_wrap_key(
+                c->hello.x25519, c->rec.id, ST_RUNTIME_CHECKPOINT_KEY,
+                st_secret_bytes(jk), 32, &keys->k[keys->n++], err);
+        st_secret_free(jk);
+    }
+    if (rc == ST_OK) {
+        st_buf b;
+        st_buf_init(&b);
+        rc = st_broker_keys_encode(keys, &b, err);
+        if (rc == ST_OK)
+            rc = st_broker_send(c->child.sock, ST_MSG_KEYS, b.data, b.len, err);
+        st_buf_free(&b);
+    } else {
+        json_t *d = json_pack("{s:s}", "reason", err->msg);
+        st_broker_send_json(c->child.sock, ST_MSG_DENIED, d, NULL);
+        json_decref(d);
+    }
+    st_wipe(keys, sizeof(*keys));
+    free(keys);
+out:
+    json_decref(verdicts);
+    st_evidence_free(ev);
+    return rc;
+}
+
+/* ---- monitoring ---- */
+
+static st_code handle_result(struct ctl *c, const json_t *res, st_err *err)
+{
+    const json_t *prov = json_object_get(res, "provenance");
+    const char *want = json_string_value(
+        json_object_get(json_object_get(res, "model"), "sha256"));
+    uint8_t *payload = NULL;
+    size_t plen;
+    /* the provenance must be signed by the key the evidence attested */
+    st_code rc = st_dsse_verify(prov, ST_DSSE_TYPE_INTOTO,
+                                (const uint8_t(*)[32])c->hello.ed25519, 1,
+                                &payload, &plen, NULL, err);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "provenance");
+    json_t *stmt =
+        st_json_parse((const char *)payload, plen, "provenance", err);
+    free(payload);
+    if (!stmt)
+        return err->code;
+    const char *subject = json_string_value(json_object_get(
+        json_object_get(json_array_get(json_object_get(stmt, "subject"), 0),
+                        "digest"),
+        "sha256"));
+    int subject_ok = subject && want && !strcmp(subject, want);
+    json_decref(stmt);
+    if (!subject_ok)
+        return st_err_set(err, ST_E_DENIED,
+                          "provenance subject does not match the model");
+    char model[4200], mine[4300], modeldir[4096];
+    if ((rc = st_sandbox_reclaim(c->outdir, err)) ||
+        (rc = st_fs_join(model, sizeof(model), c->outdir, ST_RUNTIME_MODEL_FILE,
+                         err)))
+        return rc;
+    uint8_t d[32];
+    char hex[65];
+    if ((rc = st_sha256_file(model, d, err)))
+        return rc;
+    st_hex_encode(d, 32, hex);
+    if (strcmp(hex, want) != 0)
+        return st_err_set(err, ST_E_DENIED,
+                          "the model file's digest %s is not the attested "
+                          "%s",
+                          hex, want);
+    char name[128];
+    snprintf(name, sizeof(name), "%s-%s.age", c->spec.model_name, c->rec.id);
+    if ((rc = st_workspace_subdir(c->ws, "models", modeldir, sizeof(modeldir),
+                                  err)) ||
+        (rc = st_fs_join(mine, sizeof(mine), modeldir, name, err)))
+        return rc;
+    if (rename(model, mine) != 0)
+        return st_err_errno(err, ST_E_IO, errno, "moving the model to %s",
+                            mine);
+    st_fs_fsync_dir(modeldir, NULL);
+    char provpath[4300];
+    snprintf(name, sizeof(name), "%s-%s.provenance.json", c->spec.model_name,
+             c->rec.id);
+    st_fs_join(provpath, sizeof(provpath), modeldir, name, NULL);
+    char *ptext = json_dumps(prov, JSON_INDENT(2));
+    rc = st_fs_write_atomic(provpath, ptext, strlen(ptext), 0600, err);
+    free(ptext);
+    if (rc != ST_OK)
+        return rc;
+    status_set(c, "result",
+               json_pack("{s:s,s:s,s:s,s:O}", "model_path", mine,
+                         "model_sha256", hex, "provenance_path", provpath,
+                         "metrics", json_object_get(res, "metrics")));
+    char resource[160];
+    snprintf(resource, sizeof(resource), "model:%s", c->spec.model_name);
+    audit(c, "enclave", "model.seal", resource, "success", NULL,
+          json_pack("{s:s,s:s}", "job", c->rec.id, "sha256", hex));
+    observe(c, "result",
+            json_pack("{s:s,s:s,s:O}", "model_path", mine, "provenance_path",
+                      provpath, "metrics", json_object_get(res, "metrics")));
+    c->result_ok = 1;
+    return ST_OK;
+}
+
+static int cancel_requested(struct ctl *c)
+{
+    st_job_record r;
+    int yes = 0;
+    if (st_job_get(c->ws, c->rec.id, &r, NULL) == ST_OK) {
+        yes = r.cancel_requested;
+        st_job_record_free(&r);
+    }
+    return yes;
+}
+
+/* Sends CANCEL and gives the runtime 3 s to stop at an epoch boundary
+ * (keeping its last checkpoint), then kills it. */
+static void stop_runtime(struct ctl *c)
+{
+    st_broker_send(c->child.sock, ST_MSG_CANCEL, NULL, 0, NULL);
+    for (int i = 0; i < 30; i++) {
+        if (st_sandbox_wait(&c->child, 0, NULL))
+            return;
+        usleep(100000);
+    }
+    st_sandbox_kill(&c->child);
+}
+
+static void proc_usage(struct ctl *c, json_t *into)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)c->runtime_pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    long long kb;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmRSS: %lld kB", &kb) == 1)
+            json_object_set_new(into, "rss_kib", json_integer(kb));
+        if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+            json_object_set_new(into, "peak_rss_kib", json_integer(kb));
+        if (sscanf(line, "Threads: %lld", &kb) == 1)
+            json_object_set_new(into, "threads", json_integer(kb));
+    }
+    fclose(f);
+}
+
+/* A data owner who revokes the KEK version a dataset was released under
+ * stops the jobs using it: checked every second while the job runs. */
+static st_code check_revocation(struct ctl *c, st_keyring *kr, st_err *err)
+{
+    for (size_t i = 0; i < c->nds; i++) {
+        st_kek_info *info = NULL;
+        if (st_kek_show(kr, c->ds[i].m.kek_name, time(NULL), &info, NULL) !=
+            ST_OK)
+            continue;
+        int revoked = 0;
+        for (size_t v = 0; v < info->nversions; v++)
+            if (info->versions[v].version == c->ds[i].m.kek_version &&
+                info->versions[v].state == ST_KEK_REVOKED)
+                revoked = 1;
+        st_kek_info_free(info, 1);
+        if (revoked)
+            return st_err_set(err, ST_E_DENIED,
+                              "key revoked during the job: KEK %s version %u "
+                              "of dataset \"%s\"",
+                              c->ds[i].m.kek_name, c->ds[i].m.kek_version,
+                              c->ds[i].m.name);
+    }
+    return ST_OK;
+}
+
+static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
+{
+    double start = now_s(), last_msg = now_s(), last_poll = 0;
+    for (;;) {
+        if (interrupted || (now_s() - last_poll > 1.0 && cancel_requested(c))) {
+            stop_runtime(c);
+            return st_err_set(err, ST_E_CANCELLED, "cancelled on request");
+        }
+        if (now_s() - last_poll > 1.0) {
+            last_poll = now_s();
+            if (check_revocation(c, kr, err) != ST_OK) {
+                stop_runtime(c);
+                return err->code;
+            }
+        }
+        if (now_s() - start > (double)c->spec.time_limit_s) {
+            st_sandbox_kill(&c->child);
+            return st_err_set(err, ST_E_IO, "time limit of %llu s exceeded",
+                              (unsigned long long)c->spec.time_limit_s);
+        }
+        if (now_s() - last_msg > HEARTBEAT_TIMEOUT_MS / 1000.0) {
+            st_sandbox_kill(&c->child);
+            return st_err_set(err, ST_E_IO,
+                              "the runtime stopped responding: no heartbeat "
+                              "for %d s",
+                              HEARTBEAT_TIMEOUT_MS / 1000);
+        }
+        struct pollfd pfd = {c->child.sock, POLLIN, 0};
+        int n = poll(&pfd, 1, 250);
+        if (n < 0 && errno != EINTR)
+            return st_err_errno(err, ST_E_IO, errno, "waiting for the runtime");
+        if (n <= 0)
+            continue;
+        st_broker_msg m;
+        st_code rc = st_broker_recv(c->child.sock, 2000, &m, err);
+        if (rc != ST_OK) {
+            /* closed: the runtime ended; its exit says how */
+            int status = 0;
+            for (int i = 0; i < 20 && !st_sandbox_wait(&c->child, 0, &status);
+                 i++)
+                usleep(50000);
+            if (c->child.pid > 0) {
+                st_sandbox_kill(&c->child);
+                st_sandbox_wait(&c->child, 1, &status);
+            }
+            if (c->result_ok)
+                return ST_OK;
+            char desc[200];
+            st_sandbox_describe_status(status, desc, sizeof(desc));
+            return st_err_set(err, ST_E_IO,
+                              "the runtime ended without a "
+                              "result: %s",
+                              desc);
+        }
+        last_msg = now_s();
+        json_t *j = NULL;
+        if (m.type != ST_MSG_CANCEL &&
+            st_broker_json_parse(&m, &j, err) != ST_OK) {
+            st_broker_msg_free(&m);
+            st_sandbox_kill(&c->child);
+            return st_err_prefix(err, "the runtime sent a malformed %s",
+                                 st_broker_type_name(m.type));
+        }
+        int type = m.type;
+        st_broker_msg_free(&m);
+        if (type == ST_MSG_HEARTBEAT) {
+            json_t *hb = json_deep_copy(j);
+            json_object_set_new(hb, "heartbeat", json_true());
+            proc_usage(c, hb);
+            json_t *patch =
+                json_pack("{s:O,s:b}", "resources", hb, "heartbeat", 1);
+            st_job_status_update(c->ws, c->rec.id, patch, NULL);
+            json_decref(patch);
+            observe(c, "heartbeat", hb);
+        } else if (type == ST_MSG_PROGRESS) {
+            const char *s = json_string_value(json_object_get(j, "state"));
+            st_job_state want;
+            if (s && st_job_state_parse(s, &want, NULL) == ST_OK &&
+                want != c->state && want > c->state && want < ST_JOB_SUCCEEDED)
+                move_to(c, want, NULL, NULL);
+            if (json_object_get(j, "epoch")) {
+                status_set(c, "progress", json_incref(j));
+                st_job_log(c->ws, c->rec.id,
+                           "epoch %lld/%lld loss %.4f accuracy %.4f",
+                           json_integer_value(json_object_get(j, "epoch")),
+                           json_integer_value(json_object_get(j, "epochs")),
+                           json_number_value(json_object_get(j, "loss")),
+                           json_number_value(json_object_get(j, "accuracy")));
+                observe(c, "progress", json_incref(j));
+            } else if (json_object_get(j, "checkpoint"))
+                st_job_log(
+                    c->ws, c->rec.id, "checkpoint after epoch %lld",
+                    json_integer_value(json_object_get(j, "checkpoint")));
+        } else if (type == ST_MSG_RESULT) {
+            rc = handle_result(c, j, err);
+            json_decref(j);
+            if (rc != ST_OK) {
+                st_sandbox_kill(&c->child);
+                return rc;
+            }
+            continue;
+        } else if (type == ST_MSG_ERROR) {
+            const char *code = json_string_value(json_object_get(j, "code"));
+            const char *msg = json_string_value(json_object_get(j, "message"));
+            st_code ec = ST_E_IO;
+            if (code && !strcmp(code, "denied"))
+                ec = ST_E_DENIED;
+            else if (code && !strcmp(code, "cancelled"))
+                ec = ST_E_CANCELLED;
+            else if (code && !strcmp(code, "input"))
+                ec = ST_E_INPUT;
+            rc = st_err_set(err, ec, "%s", msg ? msg : "runtime failure");
+            json_decref(j);
+            int status;
+            for (int i = 0; i < 40 && !st_sandbox_wait(&c->child, 0, &status);
+                 i++)
+                usleep(50000);
+            st_sandbox_kill(&c->child);
+            return rc;
+        }
+        json_decref(j);
+    }
+}
+
+/* ---- cleanup ---- */
+
+static void cleanup(struct ctl *c, int keep_checkpoint)
+{
+    if (c->spawned) {
+        st_sandbox_kill(&c->child);
+        st_sandbox_wait(&c->child, 1, NULL);
+    }
+    if (c->agent_pid > 0) {
+        kill(c->agent_pid, SIGKILL);
+        waitpid(c->agent_pid, NULL, 0);
+        c->agent_pid = 0;
+    }
+    free_args(c);
+    if (!c->outdir[0] || !st_fs_exists(c->outdir))
+        return;
+    st_sandbox_reclaim(c->outdir, NULL);
+    /* temporaries and anything but the encrypted checkpoint go */
+    static const char *const files[] = {
+        "." ST_RUNTIME_MODEL_FILE ".tmp", ST_RUNTIME_MODEL_FILE,
+        "." ST_RUNTIME_CHECKPOINT_FILE ".tmp", ST_RUNTIME_CHECKPOINT_FILE};
+    char p[4400];
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        if (keep_checkpoint && !strcmp(files[i], ST_RUNTIME_CHECKPOINT_FILE))
+            continue;
+        if (st_fs_join(p, sizeof(p), c->outdir, files[i], NULL) == ST_OK &&
+            st_fs_exists(p))
+            st_fs_shred(p, NULL);
+    }
+    if (!keep_checkpoint) {
+        rmdir(c->outdir);
+        rmdir(c->jobdir);
+    }
+}
+
+st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
+                   st_err *err)
+{
+    struct ctl *c = calloc(1, sizeof(*c));
+    if (!c)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    c->ws = ws;
+    c->o = o;
+    c->runtime_pid = -1;
+    c->child.pid = -1;
+    c->child.sock = -1;
+    st_keyring *kr = NULL;
+    st_code rc = st_job_get(ws, id, &c->rec, err);
+    if (rc != ST_OK) {
+        free(c);
+        return rc;
+    }
+    c->state = c->rec.state;
+    int resume = o && o->resume;
+    if (resume && c->state != ST_JOB_FAILED && c->state != ST_JOB_CANCELLED) {
+        st_err_set(err, ST_E_USAGE,
+                   "job %s is %s: only a failed or cancelled job resumes", id,
+                   st_job_state_name(c->state));
+        st_job_record_free(&c->rec);
+        free(c);
+        return ST_E_USAGE;
+    }
+    if (!resume && c->state != ST_JOB_QUEUED) {
+        st_err_set(err, ST_E_USAGE,
+                   "job %s is %s: only a queued job runs (`job resume` "
+                   "continues a failed one)",
+                   id, st_job_state_name(c->state));
+        st_job_record_free(&c->rec);
+        free(c);
+        return ST_E_USAGE;
+    }
+    if (resume) {
+        /* a resumed job is a new run of the same signed spec */
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(st_workspace_db(ws),
+                               "UPDATE jobs SET state='queued', "
+                               "cancel_requested=0 WHERE id=?",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+            sqlite3_step(st);
+            sqlite3_finalize(st);
+        }
+        st_job_log(ws, id, "resumed from the last checkpoint");
+        c->state = ST_JOB_QUEUED;
+    }
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    if ((rc = move_to(c, ST_JOB_ATTESTING, NULL, err)) == ST_OK &&
+        (rc = load_spec(c, err)) == ST_OK &&
+        (rc = alloc_args(c, err)) == ST_OK &&
+        (rc = check_policies(c, err)) == ST_OK &&
+        (rc = prepare_dirs(c, err)) == ST_OK)
+        rc = spawn_runtime(c, err);
+    /* only now, with the runtime forked, does the broker touch keys */
+    if (rc == ST_OK)
+        rc = st_keyring_open(ws, &kr, err);
+    if (rc == ST_OK)
+        rc = release_keys(c, kr, err);
+    if (rc == ST_OK)
+        rc = move_to(c, ST_JOB_KEYED, NULL, err);
+    if (rc == ST_OK)
+        rc = monitor(c, kr, err);
+    st_keyring_close(kr);
+    if (rc == ST_OK && !c->result_ok)
+        rc = st_err_set(err, ST_E_IO, "the runtime ended without a result");
+    int keep = rc != ST_OK;
+    cleanup(c, keep);
+    if (rc == ST_OK)
+        rc = move_to(c, ST_JOB_SUCCEEDED, NULL, err);
+    else {
+        st_err saved = *err;
+        move_to(c, rc == ST_E_CANCELLED ? ST_JOB_CANCELLED : ST_JOB_FAILED,
+                saved.msg, NULL);
+        *err = saved;
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    for (size_t i = 0; i < ST_RUNTIME_MAX_DATASETS; i++) {
+        json_decref(c->policies[i]);
+        if (i < c->nds)
+            st_dataset_record_free(&c->ds[i]);
+    }
+    st_job_spec_free(&c->spec);
+    free(c->payload);
+    st_job_record_free(&c->rec);
+    free(c);
+    return rc;
+}
