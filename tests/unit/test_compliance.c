@@ -188,6 +188,40 @@ static void test_check_flags_missing_and_sim_policies(void **state)
     free(items);
 }
 
+static void test_log_key_is_sealed_under_the_keyring(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    st_audit_event ev = {"operation", "alice", "data.import", "dataset:x",
+                         "success",   NULL,    NULL};
+    assert_st_ok(st_audit_append(f->ws, &ev, &e), &e);
+    char adir[4200], plain[4300], sealed[4300];
+    snprintf(adir, sizeof(adir), "%s/audit", st_workspace_dir(f->ws));
+    snprintf(plain, sizeof(plain), "%s/log.key", adir);
+    snprintf(sealed, sizeof(sealed), "%s/log.key.sealed", adir);
+    assert_true(st_fs_exists(plain));
+    assert_false(st_audit_key_sealed(f->ws));
+    char *note = NULL;
+    assert_st_ok(st_audit_checkpoint_sealed(f->ws, f->kr, "root", &note, &e),
+                 &e);
+    free(note);
+    assert_false(st_fs_exists(plain));
+    assert_true(st_fs_exists(sealed));
+    assert_true(st_audit_key_sealed(f->ws));
+    /* the sealed key signs again (unwrapped through the keyring) */
+    assert_st_ok(st_audit_checkpoint_sealed(f->ws, f->kr, "root", &note, &e),
+                 &e);
+    free(note);
+    st_audit_report rep;
+    assert_st_ok(st_audit_verify(adir, NULL, &rep, &e), &e);
+    assert_int_equal(rep.checkpoints, 2);
+    /* without the keyring there is no way to sign */
+    st_audit_log *log;
+    assert_st_ok(st_audit_log_open(adir, &log, &e), &e);
+    assert_int_equal(st_audit_checkpoint(log, &note, &e), ST_E_USAGE);
+    st_audit_log_close(log);
+}
+
 static void test_metrics_label_values_are_escaped(void **state)
 {
     (void)state;
@@ -208,6 +242,8 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_check_flags_missing_and_sim_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_log_key_is_sealed_under_the_keyring, setup, teardown),
         cmocka_unit_test(test_metrics_label_values_are_escaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
