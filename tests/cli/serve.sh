@@ -34,7 +34,7 @@ expect_stderr "principal.admin"
 ok "principal cert: CN/SAN name the principal, the key is its registered key, admins only"
 
 start_server --max-body 4096 --max-headers 2048 --timeout 2 \
-    --principal-rate 2 --principal-burst 10 --rate 1000 --burst 1000
+    --principal-rate 0.05 --principal-burst 10 --rate 1000 --burst 1000
 
 out=$(as_curl mo "$API/v1/healthz")
 [ "$(status_of "$out")" = 200 ] || fail "healthz: $out"
@@ -134,7 +134,7 @@ python3 -c "import sys; s=float(sys.argv[1]); sys.exit(0 if 1.5 <= s <= 6 else 1
 [ "$bytes" = 0 ] || fail "slow client got a response"
 ok "a slow client is closed after the timeout (${secs} s) while others are served"
 
-# rate limit: flood's bucket (10, 2/s) empties; mo is still served
+# rate limit: flood's bucket (10, one token per 20 s) empties; mo is still served
 codes=""
 for i in $(seq 16); do
     codes="$codes $(status_of "$(as_curl flood "$API/v1/healthz")")"
