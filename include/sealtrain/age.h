@@ -269,8 +269,7 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
  * runtime. `name` names the input in errors. */
 st_code st_age_decrypt_secmem_fd(int fd, const char *name,
                                  const st_age_decrypt_opts *o, void **plain,
-                                 size_t *len, st_age_result *res,
-                                 st_err *err);
+                                 size_t *len, st_age_result *res, st_err *err);
 
 /* --- rewrap ---------------------------------------------------------- */
 
