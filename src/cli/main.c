@@ -33,6 +33,9 @@ static const struct command commands[] = {
     {"age", st_cli_age, "age v1 files: keygen, encrypt, decrypt, inspect"},
     {"principal", st_cli_principal_cmd, "principals, roles and grants"},
     {"audit", st_cli_audit, "show, verify, checkpoint and prove the audit log"},
+    {"metrics", st_cli_metrics, "Prometheus metrics of the workspace"},
+    {"check", st_cli_check, "the security checklist (pass/warn/fail)"},
+    {"cleanup", st_cli_cleanup, "retention, stale jobs, temporary files"},
     {"data", st_cli_data, "import, verify, rewrap and remove encrypted datasets"},
     {"job", st_cli_job, "submit, run and watch secure training jobs"},
 };
