@@ -45,6 +45,8 @@ typedef struct st_job_spec {
     uint64_t time_limit_s;                   /* wall time */
     st_tee tee;                              /* ST_TEE_SIM or ST_TEE_TPM here */
     st_sandbox_level sandbox;                /* default strict */
+    int memory_secret;   /* "memory": "secret" (default: memfd_secret) or
+                            "locked" (mlock: bulk data faults in faster) */
     json_t *attestation; /* the verifier policy the job asks for, or
                             NULL (borrowed) */
     char model_name[ST_JOB_NAME_MAX + 1];
