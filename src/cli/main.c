@@ -38,6 +38,7 @@ static const struct command commands[] = {
     {"cleanup", st_cli_cleanup, "retention, stale jobs, temporary files"},
     {"data", st_cli_data, "import, verify, rewrap and remove encrypted datasets"},
     {"job", st_cli_job, "submit, run and watch secure training jobs"},
+    {"serve", st_cli_serve, "the HTTPS API with mutual TLS (and key broker)"},
 };
 
 static void usage(FILE *out)
