@@ -141,10 +141,7 @@ if command -v swtpm >/dev/null; then
     TPM_PID=$!
     sleep 0.5
     export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$port"
-    "$ST" attest evidence --tee tpm --report-data "$(printf '%0128d' 0)" \
-        -o "$T/enrol.json" >/dev/null 2>&1
-    "$py" -c 'import base64,json,os,sys; e=json.load(open(sys.argv[1])); fd=os.open(sys.argv[2], os.O_WRONLY|os.O_CREAT|os.O_EXCL, 0o600); os.write(fd, base64.b64decode(e["parts"]["ak"]))' \
-        "$T/enrol.json" "$T/ws/keys/tpm-ak"
+    as admin attest enroll --tee tpm >/dev/null
     secure tpm >"$T/tpm.json"
 fi
 

@@ -159,6 +159,18 @@ typedef struct st_job_run_opts {
 st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
                    st_err *err);
 
+/* ---- broker nonces ---- */
+
+/* A fresh 32-byte nonce for one piece of evidence from job `job_id`'s
+ * runtime, recorded with its issue time. */
+st_code st_job_nonce_issue(st_workspace *ws, const char *job_id,
+                           uint8_t nonce[32], st_err *err);
+/* Uses the nonce: ST_OK once; ST_E_DENIED naming why when it is unknown,
+ * another job's, already used (a replay) or older than max_age_s. */
+st_code st_job_nonce_consume(st_workspace *ws, const char *job_id,
+                             const uint8_t nonce[32], long max_age_s,
+                             st_err *err);
+
 /* ---- release policies (per dataset; docs/jobs.md) ---- */
 
 /* Checks a release policy (strict: keys, types, the attestation policy,

@@ -433,57 +433,6 @@ static st_code spawn_runtime(struct ctl *c, st_err *err)
 
 /* ---- attestation and key release ---- */
 
-static st_code nonce_issue(struct ctl *c, uint8_t nonce[32], st_err *err)
-{
-    st_code rc = st_random(nonce, 32, err);
-    if (rc != ST_OK)
-        return rc;
-    char hex[65], t[ST_TIME_LEN];
-    st_hex_encode(nonce, 32, hex);
-    st_time_format(time(NULL), t);
-    sqlite3_stmt *st = NULL;
-    sqlite3 *db = st_workspace_db(c->ws);
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO broker_nonces(nonce,job_id,issued) "
-                           "VALUES(?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
-    sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, c->rec.id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return step == SQLITE_DONE
-               ? ST_OK
-               : st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
-}
-
-/* Marks the nonce used; a nonce is good for one piece of evidence only. */
-static st_code nonce_consume(struct ctl *c, const uint8_t nonce[32],
-                             st_err *err)
-{
-    char hex[65], t[ST_TIME_LEN];
-    st_hex_encode(nonce, 32, hex);
-    st_time_format(time(NULL), t);
-    sqlite3_stmt *st = NULL;
-    sqlite3 *db = st_workspace_db(c->ws);
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE broker_nonces SET used=? WHERE nonce=? "
-                           "AND job_id=? AND used=''",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
-    sqlite3_bind_text(st, 1, t, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, c->rec.id, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (step != SQLITE_DONE)
-        return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
-    if (sqlite3_changes(db) != 1)
-        return st_err_set(err, ST_E_DENIED, "nonce already used (replay)");
-    return ST_OK;
-}
-
 static st_code parse_policy(const json_t *obj, const char *origin,
                             st_attest_policy **out, st_err *err)
 {
@@ -546,7 +495,7 @@ static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
     if (rc != ST_OK)
         return rc;
     uint8_t nonce[32];
-    if ((rc = nonce_issue(c, nonce, err)) ||
+    if ((rc = st_job_nonce_issue(c->ws, c->rec.id, nonce, err)) ||
         (rc = st_broker_send(c->child.sock, ST_MSG_NONCE, nonce, 32, err)))
         return rc;
     double issued = now_s();
@@ -592,7 +541,8 @@ static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
                  "after the nonce (limit %d s)",
                  now_s() - issued, NONCE_MAX_AGE_S);
         all_pass = 0;
-    } else if ((rc = nonce_consume(c, nonce, err)) != ST_OK) {
+    } else if ((rc = st_job_nonce_consume(c->ws, c->rec.id, nonce,
+                                          NONCE_MAX_AGE_S, err)) != ST_OK) {
         if (rc != ST_E_DENIED)
             goto out;
         snprintf(reason, sizeof(reason), "%s", err->msg);
