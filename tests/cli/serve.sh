@@ -152,7 +152,7 @@ stop_server
 ok "SIGTERM: the server stops accepting and exits 0"
 
 # a second server with a tiny per-principal budget (5, one token per 20 s)
-start_server --principal-rate 0.05 --principal-burst 5
+start_server --principal-rate 0.05 --principal-burst 5 --max-conns-per-ip 3
 # rate limit: flood's bucket empties; mo is still served
 codes=""
 for i in $(seq 8); do
@@ -166,6 +166,34 @@ out=$(as_curl flood -D "$T/hdr" "$API/v1/healthz")
 [ "$(status_of "$out")" = 429 ] || fail "flood not limited: $out"
 grep -qi "^retry-after:" "$T/hdr" || fail "429 without Retry-After"
 ok "per-principal rate limit answers 429 with Retry-After; others are served"
+
+# connection cap: three held connections from 127.0.0.1, the fourth is
+# refused with 429 and closed; once they are gone, connections work again
+python3 - "$PORT" "$CERTS" "$K" "$T/held" <<'PY' &
+import os, socket, ssl, sys, time
+port, certs, keys, flag = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
+ctx.load_cert_chain(certs + "/aud.crt", keys + "/aud.pem")
+held = []
+for _ in range(3):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                        server_hostname="localhost")
+    s.sendall(b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b" 200 " in s.recv(4096)
+    held.append(s)
+open(flag, "w").write("ok")
+time.sleep(3)
+PY
+holder=$!
+for _ in $(seq 50); do [ -s "$T/held" ] && break; sleep 0.1; done
+[ -s "$T/held" ] || fail "could not hold three connections"
+out=$(as_curl mo "$API/v1/healthz")
+[ "$(status_of "$out")" = 429 ] || fail "fourth connection: $out"
+printf '%s' "$out" | grep -q "too many connections" || fail "$out"
+wait $holder
+out=$(as_curl mo "$API/v1/healthz")
+[ "$(status_of "$out")" = 200 ] || fail "after the holder left: $out"
+ok "per-IP connection cap answers 429 and frees slots when connections close"
 
 # /metrics passes promtool
 as_curl aud "$API/v1/metrics" | sed '$d' >"$T/metrics.txt"
