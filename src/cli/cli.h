@@ -51,6 +51,7 @@ int st_cli_age(st_cli *cli, int argc, char **argv);
 int st_cli_principal_cmd(st_cli *cli, int argc, char **argv);
 int st_cli_audit(st_cli *cli, int argc, char **argv);
 int st_cli_job(st_cli *cli, int argc, char **argv);
+int st_cli_model(st_cli *cli, int argc, char **argv);
 /* `data policy ...`: called by `data` with argv[0] == "policy" */
 int st_cli_data_policy(st_cli *cli, int argc, char **argv);
 

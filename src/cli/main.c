@@ -35,6 +35,7 @@ static const struct command commands[] = {
     {"audit", st_cli_audit, "show, verify, checkpoint and prove the audit log"},
     {"data", st_cli_data, "import, verify, rewrap and remove encrypted datasets"},
     {"job", st_cli_job, "submit, run and watch secure training jobs"},
+    {"model", st_cli_model, "registered models: lineage, verify, decrypt, share, export"},
 };
 
 static void usage(FILE *out)
