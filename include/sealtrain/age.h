@@ -264,13 +264,13 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
                               void **plain, size_t *len, st_age_result *res,
                               st_err *err);
 
-/* The same from an open descriptor positioned at the start of the file
- * (not closed), for a process that cannot open paths: the sandboxed enclave
- * runtime. `name` names the input in errors. */
+/* The same from an open descriptor positioned at the start of the age
+ * data (not closed), for a process that cannot open paths: the sandboxed
+ * enclave runtime. Pipes and armored input are decrypted on one core.
+ * `name` names the input in errors. */
 st_code st_age_decrypt_secmem_fd(int fd, const char *name,
                                  const st_age_decrypt_opts *o, void **plain,
-                                 size_t *len, st_age_result *res,
-                                 st_err *err);
+                                 size_t *len, st_age_result *res, st_err *err);
 
 /* --- rewrap ---------------------------------------------------------- */
 

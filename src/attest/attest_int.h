@@ -88,4 +88,25 @@ void st_attest_x509_cn(X509 *cert, char *out, size_t cap);
 /* ISO 8601 UTC for a unix time. */
 void st_attest_time_str(int64_t t, char out[32]);
 
+/* ---- configfs-tsm (Linux Documentation/ABI/testing/configfs-tsm), tsm.c ----
+ * One report request inside an existing entry directory: write the 64
+ * bytes of report data to "inblob", check "provider", read "outblob" (at
+ * most max_out bytes; empty is an error) and, when want_aux, "auxblob" if
+ * present, between two reads of "generation" (a change means a concurrent
+ * writer and the blobs may not be ours). Blobs are malloc'ed. */
+typedef struct st_tsm_blobs {
+    uint8_t *out;
+    size_t outlen;
+    uint8_t *aux;
+    size_t auxlen;
+} st_tsm_blobs;
+st_code st_tsm_entry_request(const char *entry, const char *provider,
+                             const uint8_t report_data[64], size_t max_out,
+                             int want_aux, st_tsm_blobs *b, st_err *err);
+/* The same under `root`: creates a unique entry, requests, removes it. */
+st_code st_tsm_request(const char *root, const char *provider,
+                       const uint8_t report_data[64], size_t max_out,
+                       int want_aux, st_tsm_blobs *b, st_err *err);
+void st_tsm_blobs_free(st_tsm_blobs *b);
+
 #endif

@@ -11,7 +11,8 @@
  * Without configfs-tsm, through /dev/sev-guest: SNP_GET_EXT_REPORT (the
  * report and the certificate table), falling back to SNP_GET_REPORT when
  * the host has no certificates (linux/sev-guest.h).
- * TDX: dcap's st_tdx_quote_request (tdx_backend.c).
+ * TDX: the same configfs-tsm request with provider "tdx_guest"
+ * (tdx_backend.c wraps it for the dcap module).
  *
  * The entry-level function takes the entry directory so that unit tests
  * drive it against a plain directory holding recorded responses.
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "attest/dcap.h"
+#include "attest_int.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "snp.h"
@@ -46,6 +48,7 @@ static st_code attr_read(const char *entry, const char *name, char *out,
     snprintf(path, sizeof(path), "%s/%s", entry, name);
     if (st_fs_read_all(path, cap - 1, &b, &n, err) != ST_OK)
         return st_err_prefix(err, "configfs-tsm");
+    /* attributes end with a newline */
     while (n && (b[n - 1] == '\n' || b[n - 1] == ' '))
         n--;
     memcpy(out, b, n);
@@ -54,11 +57,19 @@ static st_code attr_read(const char *entry, const char *name, char *out,
     return ST_OK;
 }
 
-st_code st_snp_tsm_entry_report(const char *entry,
-                                const uint8_t report_data[64], st_evidence *ev,
-                                st_err *err)
+void st_tsm_blobs_free(st_tsm_blobs *b)
 {
-    char path[4096], provider[64], gen1[32], gen2[32];
+    free(b->out);
+    free(b->aux);
+    memset(b, 0, sizeof(*b));
+}
+
+st_code st_tsm_entry_request(const char *entry, const char *provider,
+                             const uint8_t report_data[64], size_t max_out,
+                             int want_aux, st_tsm_blobs *b, st_err *err)
+{
+    char path[4096], got[64], gen1[32], gen2[32];
+    memset(b, 0, sizeof(*b));
     snprintf(path, sizeof(path), "%s/inblob", entry);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
@@ -69,27 +80,29 @@ st_code st_snp_tsm_entry_report(const char *entry,
         rc =
             st_err_errno(err, ST_E_IO, errno, "configfs-tsm: writing %s", path);
     if (rc == ST_OK)
-        rc = attr_read(entry, "provider", provider, sizeof(provider), err);
-    if (rc == ST_OK && strcmp(provider, "sev_guest") != 0)
+        rc = attr_read(entry, "provider", got, sizeof(got), err);
+    if (rc == ST_OK && strcmp(got, provider) != 0)
         rc = st_err_set(err, ST_E_IO,
-                        "configfs-tsm: provider is \"%s\", not sev_guest "
-                        "(not an SEV-SNP guest?)",
-                        provider);
+                        "configfs-tsm: provider is \"%s\", not %s (not the "
+                        "kind of confidential guest asked for?)",
+                        got, provider);
     if (rc == ST_OK)
         rc = attr_read(entry, "generation", gen1, sizeof(gen1), err);
-    unsigned char *rep = NULL, *aux = NULL;
-    size_t rlen = 0, alen = 0;
     if (rc == ST_OK) {
         snprintf(path, sizeof(path), "%s/outblob", entry);
-        if ((rc = st_fs_read_all(path, 4096, &rep, &rlen, err)) != ST_OK)
+        if ((rc = st_fs_read_all(path, max_out, &b->out, &b->outlen, err)) !=
+            ST_OK)
             st_err_prefix(err, "configfs-tsm");
+        else if (b->outlen == 0)
+            rc = st_err_set(err, ST_E_IO, "configfs-tsm: empty outblob");
     }
-    if (rc == ST_OK) {
+    if (rc == ST_OK && want_aux) {
         snprintf(path, sizeof(path), "%s/auxblob", entry);
-        /* the certificate table is optional: hosts without one leave
-         * auxblob empty (or the kernel predates it) */
+        /* optional: hosts without one leave auxblob empty (or the kernel
+         * predates it) */
         if (st_fs_exists(path) &&
-            (rc = st_fs_read_all(path, MAX_AUX, &aux, &alen, err)) != ST_OK)
+            (rc = st_fs_read_all(path, MAX_AUX, &b->aux, &b->auxlen, err)) !=
+                ST_OK)
             st_err_prefix(err, "configfs-tsm");
     }
     if (rc == ST_OK)
@@ -99,25 +112,25 @@ st_code st_snp_tsm_entry_report(const char *entry,
                         "configfs-tsm: generation changed from %s to %s "
                         "while reading (concurrent writer)",
                         gen1, gen2);
-    if (rc == ST_OK && rlen != ST_SNP_REPORT_LEN)
-        rc = st_err_set(err, ST_E_IO,
-                        "configfs-tsm: outblob is %zu bytes, not an SNP "
-                        "report (%d)",
-                        rlen, ST_SNP_REPORT_LEN);
-    if (rc == ST_OK)
-        rc = st_evidence_set(ev, "report", rep, rlen, err);
-    if (rc == ST_OK && alen > 0)
-        rc = st_snp_cert_table_parse(aux, alen, ev, err);
-    free(rep);
-    free(aux);
+    if (rc != ST_OK)
+        st_tsm_blobs_free(b);
     return rc;
 }
 
-static st_code snp_tsm(const char *root, const uint8_t rd[64], st_evidence *ev,
-                       st_err *err)
+st_code st_tsm_request(const char *root, const char *provider,
+                       const uint8_t report_data[64], size_t max_out,
+                       int want_aux, st_tsm_blobs *b, st_err *err)
 {
     char entry[4096], tag[17];
     uint8_t rnd[8];
+    struct stat st;
+    memset(b, 0, sizeof(*b));
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))
+        return st_err_errno(err, ST_E_IO, errno,
+                            "configfs-tsm report directory %s is not "
+                            "available (not a confidential guest, or "
+                            "configfs not mounted)",
+                            root);
     if (st_random(rnd, sizeof(rnd), err) != ST_OK)
         return ST_E_IO;
     st_hex_encode(rnd, sizeof(rnd), tag);
@@ -126,11 +139,51 @@ static st_code snp_tsm(const char *root, const uint8_t rd[64], st_evidence *ev,
     if (mkdir(entry, 0700) != 0)
         return st_err_errno(err, ST_E_IO, errno,
                             "configfs-tsm: creating report entry %s", entry);
-    st_code rc = st_snp_tsm_entry_report(entry, rd, ev, err);
-    if (rmdir(entry) != 0 && rc == ST_OK)
+    st_code rc = st_tsm_entry_request(entry, provider, report_data, max_out,
+                                      want_aux, b, err);
+    /* configfs entries hold no files of ours: rmdir removes them */
+    if (rmdir(entry) != 0 && rc == ST_OK) {
         rc = st_err_errno(err, ST_E_IO, errno,
                           "configfs-tsm: removing report entry %s", entry);
+        st_tsm_blobs_free(b);
+    }
     return rc;
+}
+
+static st_code snp_from_blobs(st_tsm_blobs *b, st_evidence *ev, st_err *err)
+{
+    st_code rc = ST_OK;
+    if (b->outlen != ST_SNP_REPORT_LEN)
+        rc = st_err_set(err, ST_E_IO,
+                        "configfs-tsm: outblob is %zu bytes, not an SNP "
+                        "report (%d)",
+                        b->outlen, ST_SNP_REPORT_LEN);
+    if (rc == ST_OK)
+        rc = st_evidence_set(ev, "report", b->out, b->outlen, err);
+    if (rc == ST_OK && b->auxlen > 0)
+        rc = st_snp_cert_table_parse(b->aux, b->auxlen, ev, err);
+    st_tsm_blobs_free(b);
+    return rc;
+}
+
+st_code st_snp_tsm_entry_report(const char *entry,
+                                const uint8_t report_data[64], st_evidence *ev,
+                                st_err *err)
+{
+    st_tsm_blobs b;
+    if (st_tsm_entry_request(entry, "sev_guest", report_data, 4096, 1, &b,
+                             err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    return snp_from_blobs(&b, ev, err);
+}
+
+static st_code snp_tsm(const char *root, const uint8_t rd[64], st_evidence *ev,
+                       st_err *err)
+{
+    st_tsm_blobs b;
+    if (st_tsm_request(root, "sev_guest", rd, 4096, 1, &b, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    return snp_from_blobs(&b, ev, err);
 }
 
 /* /dev/sev-guest: the response message is status u32, report_size u32,

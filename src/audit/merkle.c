@@ -223,7 +223,9 @@ static st_code proof_alloc(proof_acc *acc, st_audit_hasher **h, st_err *err)
     *h = st_audit_hasher_new();
     if (!acc->p || !*h) {
         free(acc->p);
+        acc->p = NULL;
         st_audit_hasher_free(*h);
+        *h = NULL;
         return st_err_set(err, ST_E_IO,
                           "building a Merkle proof: out of "
                           "memory");

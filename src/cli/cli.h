@@ -39,6 +39,11 @@ int st_cli_open(st_cli *cli, st_workspace **ws, st_access_session *session);
 /* The principal name to pass to st_access_check (NULL in bootstrap). */
 const char *st_cli_principal(const st_access_session *session);
 
+/* The keyring when it opens without a prompt (file or TPM protection, or
+ * SEALTRAIN_PASSPHRASE_FILE); NULL otherwise. For reporting commands. */
+typedef struct st_keyring st_keyring;
+st_keyring *st_cli_keyring_if_unattended(st_workspace *ws);
+
 /* Command groups. */
 int st_cli_version(st_cli *cli, int argc, char **argv);
 int st_cli_init(st_cli *cli, int argc, char **argv);
@@ -50,6 +55,9 @@ int st_cli_doctor(st_cli *cli, int argc, char **argv);
 int st_cli_age(st_cli *cli, int argc, char **argv);
 int st_cli_principal_cmd(st_cli *cli, int argc, char **argv);
 int st_cli_audit(st_cli *cli, int argc, char **argv);
+int st_cli_metrics(st_cli *cli, int argc, char **argv);
+int st_cli_check(st_cli *cli, int argc, char **argv);
+int st_cli_cleanup(st_cli *cli, int argc, char **argv);
 int st_cli_job(st_cli *cli, int argc, char **argv);
 int st_cli_model(st_cli *cli, int argc, char **argv);
 /* `data policy ...`: called by `data` with argv[0] == "policy" */

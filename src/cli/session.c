@@ -7,6 +7,7 @@
  * st_cli_principal(&session) before acting.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <sealtrain/sealtrain.h>
 
@@ -32,4 +33,23 @@ int st_cli_open(st_cli *cli, st_workspace **ws, st_access_session *session)
 const char *st_cli_principal(const st_access_session *session)
 {
     return session->bootstrap ? NULL : session->name;
+}
+
+st_keyring *st_cli_keyring_if_unattended(st_workspace *ws)
+{
+    const st_protect *p = st_workspace_protect(ws);
+    /* never prompt from a reporting command: only protections that need
+     * no one at the keyboard */
+    if (p->kind == ST_PROTECT_PASSPHRASE &&
+        !getenv("SEALTRAIN_PASSPHRASE_FILE"))
+        return NULL;
+    if (p->kind == ST_PROTECT_TPM && !getenv("SEALTRAIN_TPM_TCTI"))
+        return NULL;
+    st_keyring *kr = NULL;
+    st_err err;
+    if (st_keyring_open(ws, &kr, &err) != ST_OK) {
+        st_warn("cli.keyring", "keyring not opened: %s", err.msg);
+        return NULL;
+    }
+    return kr;
 }

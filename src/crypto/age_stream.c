@@ -931,18 +931,21 @@ st_code st_age_decrypt_secmem_fd(int fd, const char *path,
     st_age_fail fail = ST_AGE_FAIL_IO;
     size_t hdr_len = 0;
     int armored = 0;
+    struct stat st;
+    off_t start = lseek(fd, 0, SEEK_CUR);
+    int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && start >= 0;
     rc = r && key ? ST_OK : st_err_set(err, ST_E_IO, "out of memory");
     if (rc == ST_OK)
         rc = open_payload(&r->src, fd, o, key, &hdr_len, &armored, &fail, err);
     if (rc != ST_OK) {
         set_result(res, fail, 0);
-    } else if (armored) {
+    } else if (armored || !regular) {
         rc = reader_init(r, key, err);
         if (rc == ST_OK)
             rc = secmem_sequential(r, plain, len, res, err);
     } else {
         mt_job j;
-        rc = mt_prepare(&j, fd, 0, hdr_len, key, o->threads, err);
+        rc = mt_prepare(&j, fd, start, hdr_len, key, o->threads, err);
         fail = ST_AGE_FAIL_PAYLOAD;
         uint64_t total = 0;
         if (rc == ST_OK) {

@@ -81,7 +81,7 @@ static st_code parse_envelope(const json_t *env, const char **type,
                            err) != ST_OK)
         return err ? err->code : ST_E_INPUT;
     *sigs = json_object_get(env, "signatures");
-    if (sigs && !json_is_array(*sigs))
+    if (!json_is_array(*sigs))
         return st_err_set(err, ST_E_INPUT,
                           "DSSE envelope: \"signatures\" must be an array");
     if (st_base64_decode(p64, strlen(p64), 1, payload, len, err) != ST_OK)
@@ -93,7 +93,7 @@ st_code st_dsse_payload(const json_t *env, uint8_t **payload, size_t *len,
                         st_err *err)
 {
     const char *type;
-    const json_t *sigs;
+    const json_t *sigs = NULL;
     return parse_envelope(env, &type, payload, len, &sigs, err);
 }
 
@@ -101,7 +101,7 @@ st_code st_dsse_add_signature(json_t *env, const uint8_t seed[32],
                               st_err *err)
 {
     const char *type;
-    const json_t *sigs;
+    const json_t *sigs = NULL;
     uint8_t *payload;
     size_t len;
     if (parse_envelope(env, &type, &payload, &len, &sigs, err) != ST_OK)
@@ -119,7 +119,7 @@ st_code st_dsse_verify(const json_t *env, const char *type,
                        size_t *len, size_t *which, st_err *err)
 {
     const char *got_type;
-    const json_t *sigs;
+    const json_t *sigs = NULL;
     uint8_t *body;
     size_t blen;
     *payload = NULL;

@@ -97,8 +97,8 @@ static st_code read_header(st_rows *r, st_src *s, const char *origin,
 
 st_code st_idx_open(st_rows *r, st_err *err)
 {
-    uint64_t items, per, litems, lper;
-    unsigned ndim, lndim;
+    uint64_t items = 0, per = 0, litems = 0, lper = 0;
+    unsigned ndim = 0, lndim = 0;
     st_code rc = read_header(r, &r->in, r->origin, &r->idx_type, &r->idx_esize,
                              &items, &per, &ndim, err);
     if (rc)

@@ -509,9 +509,22 @@ static st_code verify_one(struct ctl *c, const st_evidence *ev,
         return rc;
     st_attest_refs refs = {0};
     refs.sim_platform_key = c->spec.tee == ST_TEE_SIM ? c->sim_pub : NULL;
-    /* tpm: the attestation key is not pinned here (the trace says so);
-     * the policy decides what to require of the quoted PCRs */
+    /* tpm: the attestation key enrolled for this platform, keys/tpm-ak
+     * (SPKI PEM, DER or TPM2B_PUBLIC); without it the verifier reports
+     * the key as not pinned and the quote fails */
+    unsigned char *ak = NULL;
+    size_t aklen = 0;
+    char akpath[4200];
+    if (st_evidence_tee(ev) == ST_TEE_TPM &&
+        st_workspace_path(c->ws, "keys", "tpm-ak", akpath, sizeof(akpath),
+                          NULL) == ST_OK &&
+        st_fs_exists(akpath) &&
+        st_fs_read_all(akpath, 1 << 16, &ak, &aklen, err) == ST_OK) {
+        refs.tpm_ak = ak;
+        refs.tpm_ak_len = aklen;
+    }
     rc = st_attest_verify(ev, rd, &refs, pol, (int64_t)time(NULL), v, err);
+    free(ak);
     st_attest_policy_free(pol);
     json_t *claims = rc == ST_OK ? st_claims_to_json(&v->claims) : json_null();
     json_t *d = json_pack("{s:s,s:s,s:o,s:s}", "job", c->rec.id,

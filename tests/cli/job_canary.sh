@@ -7,7 +7,7 @@
 # in the job's output or anything `job run`/`job status` printed.
 . tests/cli/lib.sh
 touch "$T/start"
-. tests/cli/job_lib.sh
+. tests/job_lib.sh
 CANARY="canary-$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"
 mkdir -p "$T/src"
 python3 - "$CANARY" "$T/src/digits.csv" <<'PY'

@@ -4,7 +4,7 @@
 # verifier's trace in the audit log), a dataset without a policy, no
 # allowed model recipient, a tampered dataset, a revoked key.
 . tests/cli/lib.sh
-. tests/cli/job_lib.sh
+. tests/job_lib.sh
 import_digits
 spec
 

@@ -4,7 +4,7 @@
 # a model sealed to the model owner (opened with the stock age CLI),
 # provenance signed by the attested key, every decision in the audit log.
 . tests/cli/lib.sh
-. tests/cli/job_lib.sh
+. tests/job_lib.sh
 import_digits
 policy sim
 spec

@@ -5,7 +5,7 @@
 # revoked during the job, cancel (then resume from the encrypted
 # checkpoint).
 . tests/cli/lib.sh
-. tests/cli/job_lib.sh
+. tests/job_lib.sh
 import_digits
 policy sim
 LONG='{"model": {"hidden": [512, 512]}, "training": {"epochs": 400, "validation_split": 0.2}, "checkpoint_every": 1}'

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <zlib.h>
 
 #include <sealtrain/sealtrain.h>
@@ -425,6 +426,26 @@ static void test_writer_streams_small_writes(void **state)
     assert_memory_equal(got, p, 200000);
     st_age_reader_free(r);
     close(fd);
+    /* into secure memory from a pipe (no size known up front) */
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        size_t elen;
+        uint8_t *ed = read_file(enc, &elen);
+        _exit(write(pfd[1], ed, elen) == (ssize_t)elen ? 0 : 1);
+    }
+    close(pfd[1]);
+    void *plain;
+    size_t plen;
+    assert_st_ok(
+        st_age_decrypt_secmem_fd(pfd[0], "pipe", &o, &plain, &plen, NULL, &e),
+        &e);
+    close(pfd[0]);
+    waitpid(pid, NULL, 0);
+    assert_int_equal(plen, 200000);
+    assert_memory_equal(plain, p, 200000);
+    st_secmem_free(plain);
     free(got);
     free(p);
     keys_free(&k);

@@ -360,6 +360,31 @@ static void test_rm_crypto_shreds_even_a_backup_copy(void **state)
     st_dataset_record_free(&rec);
 }
 
+/* Decrypts `path` chunk by chunk with the file key; returns how many
+ * plaintext bytes were released before the failure it must meet. */
+static uint64_t streamed(const char *path, st_secret *fk)
+{
+    st_err e;
+    int fd = open(path, O_RDONLY);
+    st_age_identity id = {known_key, NULL, fk};
+    st_age_decrypt_opts o = {&id, 1, ST_AGE_ARMOR_NO, 1, path};
+    st_age_result res = {0};
+    st_age_reader *rd = NULL;
+    uint64_t released = 0;
+    if (st_age_reader_open(fd, &o, &rd, &res, &e) == ST_OK) {
+        unsigned char *buf = st_secmem_alloc(65536, &e);
+        size_t got;
+        while (st_age_reader_read(rd, buf, 65536, &got, &res, &e) == ST_OK &&
+               got > 0)
+            released += got;
+        st_secmem_free(buf);
+        st_age_reader_free(rd);
+    }
+    assert_int_not_equal(res.fail, ST_AGE_FAIL_NONE);
+    close(fd);
+    return released;
+}
+
 /* Copies the dataset file to `out` after applying `mutate`. */
 static void mutated_copy(const char *src, const char *out,
                          void (*mutate)(unsigned char *, size_t *, size_t),
@@ -453,24 +478,7 @@ test_tampering_fails_with_distinct_errors_and_no_plaintext(void **state)
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, e.msg, cases[i].want);
         /* streaming: only whole authenticated chunks come out, and none
          * past the damage */
-        int fd = open(copy, O_RDONLY);
-        st_age_identity id = {known_key, NULL, fk};
-        st_age_decrypt_opts o = {&id, 1, ST_AGE_ARMOR_NO, 1, copy};
-        st_age_result res = {0};
-        st_age_reader *rd = NULL;
-        uint64_t released = 0;
-        if (st_age_reader_open(fd, &o, &rd, &res, &e) == ST_OK) {
-            unsigned char *buf = st_secmem_alloc(65536, &e);
-            size_t got;
-            while (st_age_reader_read(rd, buf, 65536, &got, &res, &e) ==
-                       ST_OK &&
-                   got > 0)
-                released += got;
-            st_secmem_free(buf);
-            st_age_reader_free(rd);
-            assert_int_not_equal(res.fail, ST_AGE_FAIL_NONE);
-        }
-        close(fd);
+        uint64_t released = streamed(copy, fk);
         assert_int_equal(released % 65536, 0);
         assert_true(released < m.plain_size);
         print_message("  streaming released %llu bytes\n",
@@ -492,6 +500,30 @@ test_tampering_fails_with_distinct_errors_and_no_plaintext(void **state)
         assert_st_ok(st_fs_write_atomic(rec.path, orig, origlen, 0600, &e), &e);
     }
     assert_st_ok(st_dataset_verify(f->ws, NULL, "digits", 0, NULL, &e), &e);
+
+    /* a flipped byte in the nonce or in any chunk: a payload failure at
+     * that chunk, with exactly the chunks before it released */
+    size_t nchunks = (origlen - h - 16 + CHUNK - 1) / CHUNK;
+    for (size_t k = 0; k <= nchunks; k++) {
+        /* k == nchunks stands for the nonce */
+        size_t at = k == nchunks ? h + 3 : h + 16 + k * CHUNK + 7;
+        orig[at] ^= 0x10;
+        assert_st_ok(st_fs_write_atomic(copy, orig, origlen, 0600, &e), &e);
+        orig[at] ^= 0x10;
+        void *plain = NULL;
+        size_t len;
+        st_tensor_view v;
+        assert_int_equal(
+            st_dataset_decrypt(copy, fk, m.plain_sha256, &plain, &len, &v, &e),
+            ST_E_DENIED);
+        assert_null(plain);
+        assert_non_null(strstr(e.msg, "payload failure"));
+        char want[32];
+        snprintf(want, sizeof(want), "chunk %zu", k == nchunks ? 0 : k);
+        if (!strstr(e.msg, want))
+            fail_msg("chunk %zu: \"%s\" lacks \"%s\"", k, e.msg, want);
+        assert_int_equal(streamed(copy, fk), k == nchunks ? 0 : k * 65536);
+    }
     free(orig);
     st_secret_free(fk);
     st_dataset_manifest_free(&m);

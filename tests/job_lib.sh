@@ -1,4 +1,4 @@
-# job_lib.sh: a workspace with a data owner (dana), a model owner and
+# job_lib.sh (tests/): a workspace with a data owner (dana), a model owner and
 # trainer (mo), the bundled digits dataset imported by dana, a grant for mo
 # and a release policy allowing sim runtimes; sourced by the job_*.sh
 # scenarios after lib.sh. Sets: $K (keys dir), $MO_RCPT, $SPEC (a job spec
@@ -35,7 +35,7 @@ policy() {
     tees=$(printf '"%s",' "$@")
     cat >"$T/policy.json" <<JSON
 {"version": 1,
- "attestation": {"version": 1, "tee": [${tees%,}], "max_age_seconds": 300},
+ "attestation": {"version": 1, "tee": [${tees%,}]},
  "principals": ["mo"],
  "recipients": ["$MO_RCPT"]}
 JSON

@@ -1,0 +1,320 @@
+/*
+ * metrics.c: the Prometheus exposition of `sealtrain metrics` (see
+ * include/sealtrain/metrics.h; format: Prometheus "text-based format"
+ * 0.0.4: HELP, TYPE, samples with escaped label values).
+ *
+ * Counts of events come from the audit log (the tamper-evident record, so
+ * the figures cannot disagree with it): attestation results by TEE and
+ * outcome (the TEE from the entry's details.tee, "unknown" if absent), key
+ * releases by outcome, access denials by principal. States come from the
+ * catalog (jobs, datasets, principals) through the owning modules' APIs,
+ * and KEK ages from the keyring when the caller could open it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "sealtrain/access.h"
+#include "sealtrain/audit.h"
+#include "sealtrain/clock.h"
+#include "sealtrain/dataset.h"
+#include "sealtrain/job.h"
+#include "sealtrain/json.h"
+#include "sealtrain/keyring.h"
+#include "sealtrain/metrics.h"
+#include "sealtrain/workspace.h"
+
+void st_metrics_label(st_buf *out, const char *v, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] == '\\')
+            st_buf_append(out, "\\\\", 2, NULL);
+        else if (v[i] == '"')
+            st_buf_append(out, "\\\"", 2, NULL);
+        else if (v[i] == '\n')
+            st_buf_append(out, "\\n", 2, NULL);
+        else
+            st_buf_append(out, &v[i], 1, NULL);
+    }
+}
+
+static void head(st_buf *b, const char *name, const char *type,
+                 const char *help)
+{
+    st_buf_printf(b, NULL, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+                  type);
+}
+
+/* name{k1="v1",k2="v2"} value */
+static void sample(st_buf *b, const char *name, const char *k1, const char *v1,
+                   const char *k2, const char *v2, double value)
+{
+    st_buf_printf(b, NULL, "%s", name);
+    if (k1) {
+        st_buf_printf(b, NULL, "{%s=\"", k1);
+        st_metrics_label(b, v1, strlen(v1));
+        if (k2) {
+            st_buf_printf(b, NULL, "\",%s=\"", k2);
+            st_metrics_label(b, v2, strlen(v2));
+        }
+        st_buf_append(b, "\"}", 2, NULL);
+    }
+    st_buf_printf(b, NULL, " %.17g\n", value);
+}
+
+/* ---- counting audit entries ---- */
+
+typedef struct counter {
+    char a[96], b[32];
+    double n;
+} counter;
+
+typedef struct counters {
+    counter *c;
+    size_t n, cap;
+} counters;
+
+static void bump(counters *cs, const char *a, const char *b)
+{
+    for (size_t i = 0; i < cs->n; i++)
+        if (!strcmp(cs->c[i].a, a) && !strcmp(cs->c[i].b, b)) {
+            cs->c[i].n++;
+            return;
+        }
+    if (cs->n == cs->cap) {
+        size_t cap = cs->cap ? cs->cap * 2 : 16;
+        counter *c = realloc(cs->c, cap * sizeof(*c));
+        if (!c)
+            return;
+        cs->c = c;
+        cs->cap = cap;
+    }
+    counter *c = &cs->c[cs->n++];
+    snprintf(c->a, sizeof(c->a), "%s", a);
+    snprintf(c->b, sizeof(c->b), "%s", b);
+    c->n = 1;
+}
+
+typedef struct scan {
+    counters attest, release, denials, categories;
+    uint64_t entries;
+} scan;
+
+static int eq(const st_audit_view *v, const char *s)
+{
+    return v->len == strlen(s) && memcmp(v->p, s, v->len) == 0;
+}
+
+static int visit(void *ctx, uint64_t index, const char *line, size_t len)
+{
+    (void)index;
+    scan *s = ctx;
+    st_audit_entry e;
+    s->entries++;
+    if (st_audit_entry_parse(line, len, &e, NULL) != ST_OK)
+        return 0; /* `audit verify` reports it; metrics count what parses */
+    char cat[32], out[16];
+    snprintf(cat, sizeof(cat), "%.*s", (int)e.category.len, e.category.p);
+    snprintf(out, sizeof(out), "%.*s", (int)e.outcome.len, e.outcome.p);
+    bump(&s->categories, cat, out);
+    if (eq(&e.category, "key-release"))
+        bump(&s->release, out, "");
+    if (eq(&e.category, "attestation") ||
+        (eq(&e.category, "access") && eq(&e.outcome, "denied"))) {
+        /* the few entries with labels from free text: decode properly */
+        json_t *o = json_loadb(line, len, 0, NULL);
+        const char *tee = json_string_value(
+            json_object_get(json_object_get(o, "details"), "tee"));
+        const char *actor = json_string_value(json_object_get(o, "actor"));
+        if (eq(&e.category, "attestation"))
+            bump(&s->attest, tee ? tee : "unknown", out);
+        else
+            bump(&s->denials, actor ? actor : "unknown", "");
+        json_decref(o);
+    }
+    return 0;
+}
+
+static void emit_counters(st_buf *b, const char *name, const char *help,
+                          const counters *cs, const char *k1, const char *k2)
+{
+    head(b, name, "counter", help);
+    for (size_t i = 0; i < cs->n; i++)
+        sample(b, name, k1, cs->c[i].a, k2, k2 ? cs->c[i].b : NULL, cs->c[i].n);
+}
+
+/* ---- the exposition ---- */
+
+static double json_find_number(const json_t *v, const char *key)
+{
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x)
+        {
+            if (!strcmp(k, key) && json_is_number(x))
+                return json_number_value(x);
+            double d = json_find_number(x, key);
+            if (d >= 0)
+                return d;
+        }
+    }
+    return -1;
+}
+
+static void jobs_metrics(st_workspace *ws, st_buf *b)
+{
+    st_job_record *jobs = NULL;
+    size_t n = 0;
+    st_err e;
+    double by_state[ST_JOB_CANCELLED + 1] = {0};
+    int ok = st_job_list(ws, &jobs, &n, &e) == ST_OK;
+    for (size_t i = 0; ok && i < n; i++)
+        if ((unsigned)jobs[i].state <= ST_JOB_CANCELLED)
+            by_state[jobs[i].state]++;
+    head(b, "sealtrain_jobs", "gauge", "Jobs in the catalog by state.");
+    for (int s = 0; s <= ST_JOB_CANCELLED; s++)
+        sample(b, "sealtrain_jobs", "state", st_job_state_name((st_job_state)s),
+               NULL, NULL, by_state[s]);
+    head(b, "sealtrain_job_throughput_samples_per_second", "gauge",
+         "Training throughput of running jobs (last reported epoch).");
+    for (size_t i = 0; ok && i < n; i++) {
+        if (st_job_state_terminal(jobs[i].state))
+            continue;
+        double t = json_find_number(jobs[i].status, "samples_per_second");
+        if (t >= 0)
+            sample(b, "sealtrain_job_throughput_samples_per_second", "job",
+                   jobs[i].id, NULL, NULL, t);
+    }
+    for (size_t i = 0; ok && i < n; i++)
+        st_job_record_free(&jobs[i]);
+    free(jobs);
+}
+
+static void key_metrics(st_keyring *kr, time_t now, st_buf *b)
+{
+    head(b, "sealtrain_keyring_open", "gauge",
+         "1 if the keyring could be opened for these metrics (KEK metrics "
+         "follow only then).");
+    sample(b, "sealtrain_keyring_open", NULL, NULL, NULL, NULL, kr ? 1 : 0);
+    st_kek_info *infos = NULL;
+    size_t n = 0;
+    st_err e;
+    if (!kr || st_kek_list(kr, now, &infos, &n, &e) != ST_OK)
+        return;
+    head(b, "sealtrain_kek_age_seconds", "gauge",
+         "Seconds since each KEK's current version was created.");
+    for (size_t i = 0; i < n; i++) {
+        time_t t;
+        if (st_time_parse(infos[i].rotated, &t, NULL) == ST_OK)
+            sample(b, "sealtrain_kek_age_seconds", "key", infos[i].name, NULL,
+                   NULL, (double)(now - t));
+    }
+    head(b, "sealtrain_kek_rotation_overdue", "gauge",
+         "1 if the KEK is past its rotation period.");
+    for (size_t i = 0; i < n; i++)
+        sample(b, "sealtrain_kek_rotation_overdue", "key", infos[i].name, NULL,
+               NULL, infos[i].overdue);
+    head(b, "sealtrain_kek_versions", "gauge", "KEK versions by state.");
+    for (size_t i = 0; i < n; i++) {
+        double c[3] = {0};
+        for (size_t v = 0; v < infos[i].nversions; v++)
+            if ((unsigned)infos[i].versions[v].state < 3)
+                c[infos[i].versions[v].state]++;
+        for (int s = 0; s < 3; s++)
+            sample(b, "sealtrain_kek_versions", "key", infos[i].name, "state",
+                   st_kek_state_name((st_kek_state)s), c[s]);
+    }
+    st_kek_info_free(infos, n);
+}
+
+st_code st_metrics_collect(st_workspace *ws, st_keyring *kr, time_t now,
+                           st_buf *b, st_err *err)
+{
+    char dir[4096], path[4200];
+    if (st_workspace_subdir(ws, "audit", dir, sizeof(dir), err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    scan s;
+    memset(&s, 0, sizeof(s));
+    if (st_audit_read(dir, visit, &s, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+
+    jobs_metrics(ws, b);
+    emit_counters(b, "sealtrain_attestation_results_total",
+                  "Attestation verdicts recorded in the audit log, by TEE "
+                  "and outcome.",
+                  &s.attest, "tee", "outcome");
+    emit_counters(b, "sealtrain_key_releases_total",
+                  "Key release decisions recorded in the audit log, by "
+                  "outcome (denied: refused).",
+                  &s.release, "outcome", NULL);
+    emit_counters(b, "sealtrain_access_denials_total",
+                  "Access denials recorded in the audit log, by principal.",
+                  &s.denials, "principal", NULL);
+    emit_counters(b, "sealtrain_audit_events_total",
+                  "Audit log entries by category and outcome.", &s.categories,
+                  "category", "outcome");
+
+    head(b, "sealtrain_audit_entries", "gauge",
+         "Entries in the audit log (tree size).");
+    sample(b, "sealtrain_audit_entries", NULL, NULL, NULL, NULL,
+           (double)s.entries);
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/log.jsonl", dir);
+    head(b, "sealtrain_audit_log_bytes", "gauge", "Size of the audit log.");
+    sample(b, "sealtrain_audit_log_bytes", NULL, NULL, NULL, NULL,
+           stat(path, &st) == 0 ? (double)st.st_size : 0);
+    char *note = NULL;
+    uint64_t cpsize = 0;
+    st_audit_checkpoint_body cp;
+    memset(&cp, 0, sizeof(cp));
+    if (st_audit_latest_checkpoint(dir, &note, &cpsize, NULL) == ST_OK &&
+        note) {
+        char *blank = strstr(note, "\n\n");
+        if (blank)
+            st_audit_checkpoint_parse(note, (size_t)(blank - note) + 1, &cp,
+                                      NULL);
+    }
+    free(note);
+    head(b, "sealtrain_audit_checkpoint_size", "gauge",
+         "Tree size of the latest signed checkpoint (0: none).");
+    sample(b, "sealtrain_audit_checkpoint_size", NULL, NULL, NULL, NULL,
+           (double)cpsize);
+    if (cp.time) {
+        head(b, "sealtrain_audit_last_checkpoint_age_seconds", "gauge",
+             "Seconds since the latest signed checkpoint.");
+        sample(b, "sealtrain_audit_last_checkpoint_age_seconds", NULL, NULL,
+               NULL, NULL, (double)(now - cp.time));
+    }
+
+    key_metrics(kr, now, b);
+
+    st_principal *ps = NULL;
+    size_t np = 0;
+    if (st_access_principal_list(ws, &ps, &np, NULL) == ST_OK) {
+        head(b, "sealtrain_principals", "gauge", "Enabled principals by role.");
+        for (unsigned r = 0; r < ST_ROLE_COUNT; r++) {
+            double c = 0;
+            for (size_t i = 0; i < np; i++)
+                c += !ps[i].disabled && (ps[i].roles & (1u << r));
+            sample(b, "sealtrain_principals", "role", st_access_role_name(r),
+                   NULL, NULL, c);
+        }
+        for (size_t i = 0; i < np; i++)
+            st_principal_free(&ps[i]);
+        free(ps);
+    }
+    st_dataset_record *ds = NULL;
+    size_t nd = 0;
+    if (st_dataset_list(ws, &ds, &nd, NULL) == ST_OK) {
+        head(b, "sealtrain_datasets", "gauge",
+             "Encrypted datasets in the catalog.");
+        sample(b, "sealtrain_datasets", NULL, NULL, NULL, NULL, (double)nd);
+        st_dataset_records_free(ds, nd);
+    }
+    free(s.attest.c);
+    free(s.release.c);
+    free(s.denials.c);
+    free(s.categories.c);
+    return ST_OK;
+}

@@ -1,0 +1,214 @@
+/*
+ * test_compliance.c: cleanup and the security check on a real workspace
+ * (SQLite catalog, keyring, an encrypted dataset): retention that has run
+ * out is crypto-shredded (with the clock moved forward), a dry run changes
+ * nothing, the check sees overdue retention, missing policies and a policy
+ * that accepts sim; metrics label values are escaped.
+ */
+#include "st_test.h"
+
+#include <sealtrain/sealtrain.h>
+
+typedef struct fixture {
+    char *root;
+    st_workspace *ws;
+    st_keyring *kr;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    st_err e;
+    st_protect p;
+    char dir[4096], spec[4200];
+    f->root = st_test_tmpdir("compliance");
+    snprintf(dir, sizeof(dir), "%s/ws", f->root);
+    snprintf(spec, sizeof(spec), "file:%s/root.key", f->root);
+    assert_st_ok(st_protect_parse(spec, &p, &e), &e);
+    assert_st_ok(st_workspace_create_begin(dir, &p, &f->ws, &e), &e);
+    assert_st_ok(st_keyring_create(f->ws, &f->kr, &e), &e);
+    st_keyring_close(f->kr); /* it knows the staging path */
+    assert_st_ok(st_workspace_create_commit(f->ws, &e), &e);
+    assert_st_ok(st_keyring_open(f->ws, &f->kr, &e), &e);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    st_keyring_close(f->kr);
+    st_workspace_close(f->ws);
+    st_test_rmtree(f->root);
+    free(f->root);
+    free(f);
+    return 0;
+}
+
+static void import(fixture *f, const char *name, long long days)
+{
+    st_dataset_import_opts o;
+    memset(&o, 0, sizeof(o));
+    uint8_t seed[32];
+    st_err e;
+    assert_int_equal(st_random(seed, 32, NULL), ST_OK);
+    o.input.format = ST_DATA_CSV;
+    o.input.path = "examples/data/digits.csv";
+    o.input.label = "label";
+    o.name = name;
+    o.owner = "alice";
+    o.classification = "confidential";
+    o.retention_days = days;
+    o.signing_seed = seed;
+    assert_st_ok(st_dataset_import(f->ws, f->kr, &o, NULL, &e), &e);
+}
+
+static const st_check_item *find(const st_check_item *it, size_t n,
+                                 const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(it[i].id, id))
+            return &it[i];
+    fail_msg("no check item %s", id);
+    return NULL;
+}
+
+static void test_retention_is_crypto_shredded_after_it_runs_out(void **state)
+{
+    fixture *f = *state;
+    import(f, "short", 1);
+    import(f, "long", 30);
+    st_err e;
+    st_cleanup_opts o;
+    memset(&o, 0, sizeof(o));
+    o.now = time(NULL) + 2 * 86400;
+    o.actor = "root";
+
+    /* the check sees it first */
+    st_check_opts co;
+    memset(&co, 0, sizeof(co));
+    co.now = o.now;
+    st_check_item *items;
+    size_t n;
+    assert_st_ok(st_check_run(f->ws, f->kr, &co, &items, &n, &e), &e);
+    const st_check_item *ret = find(items, n, "retention");
+    assert_int_equal(ret->status, ST_CHECK_WARN);
+    assert_non_null(strstr(ret->evidence, "dataset short"));
+    assert_null(strstr(ret->evidence, "dataset long"));
+    free(items);
+
+    st_cleanup_report rep;
+    o.dry_run = 1;
+    assert_st_ok(st_cleanup_run(f->ws, &o, &rep, &e), &e);
+    int seen = 0;
+    for (size_t i = 0; i < rep.n; i++)
+        if (!strcmp(rep.actions[i].handler, "retention")) {
+            assert_string_equal(rep.actions[i].resource, "dataset:short");
+            assert_int_equal(rep.actions[i].done, 0);
+            seen++;
+        }
+    assert_int_equal(seen, 1);
+    st_cleanup_report_free(&rep);
+    st_dataset_record r;
+    assert_st_ok(st_dataset_get(f->ws, "short", &r, &e), &e);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s", r.path);
+    st_dataset_record_free(&r);
+    assert_true(st_fs_exists(path));
+
+    o.dry_run = 0;
+    assert_st_ok(st_cleanup_run(f->ws, &o, &rep, &e), &e);
+    seen = 0;
+    for (size_t i = 0; i < rep.n; i++)
+        if (!strcmp(rep.actions[i].handler, "retention")) {
+            assert_int_equal(rep.actions[i].done, 1);
+            seen++;
+        }
+    assert_int_equal(seen, 1);
+    st_cleanup_report_free(&rep);
+    assert_int_equal(st_dataset_get(f->ws, "short", &r, &e), ST_E_NOTFOUND);
+    assert_false(st_fs_exists(path));
+    assert_st_ok(st_dataset_get(f->ws, "long", &r, &e), &e);
+    st_dataset_record_free(&r);
+
+    /* recorded, and the audit log is intact */
+    char adir[4200];
+    snprintf(adir, sizeof(adir), "%s/audit", st_workspace_dir(f->ws));
+    st_audit_report ar;
+    assert_st_ok(st_audit_verify(adir, NULL, &ar, &e), &e);
+    char log[4300];
+    snprintf(log, sizeof(log), "%s/log.jsonl", adir);
+    unsigned char *text;
+    size_t len;
+    assert_st_ok(st_fs_read_all(log, 1 << 24, &text, &len, &e), &e);
+    assert_non_null(strstr((char *)text, "\"action\":\"cleanup.retention\""));
+    assert_non_null(strstr((char *)text, "\"resource\":\"dataset:short\""));
+    free(text);
+}
+
+static void test_check_flags_missing_and_sim_policies(void **state)
+{
+    fixture *f = *state;
+    import(f, "a", -1);
+    import(f, "b", -1);
+    st_err e;
+    const char *policy =
+        "{\"version\":1,\"attestation\":{\"version\":1,\"tee\":[\"sim\"],"
+        "\"max_age_seconds\":120},\"principals\":[\"*\"],"
+        "\"recipients\":[\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5"
+        "sfn9aqmcac8p\"]}";
+    assert_st_ok(st_release_policy_set(f->ws, "alice", "a", policy,
+                                       strlen(policy), "policy.json", &e),
+                 &e);
+    st_check_opts co;
+    memset(&co, 0, sizeof(co));
+    st_check_item *items;
+    size_t n;
+    assert_st_ok(st_check_run(f->ws, f->kr, &co, &items, &n, &e), &e);
+    const st_check_item *pol = find(items, n, "release-policies");
+    assert_int_equal(pol->status, ST_CHECK_WARN);
+    assert_non_null(strstr(pol->evidence, "dataset b"));
+    assert_null(strstr(pol->evidence, "dataset a "));
+    const st_check_item *sim = find(items, n, "policies-allow-sim");
+    assert_int_equal(sim->status, ST_CHECK_FAIL);
+    assert_non_null(strstr(sim->evidence, "dataset a"));
+    assert_int_equal(find(items, n, "retired-keys")->status, ST_CHECK_PASS);
+    assert_int_equal(st_check_worst(items, n), ST_CHECK_FAIL);
+    json_t *j = st_check_json(items, n);
+    assert_string_equal(json_string_value(json_object_get(j, "result")),
+                        "fail");
+    json_decref(j);
+    free(items);
+
+    /* without the keyring, key items are not applicable, not passed */
+    assert_st_ok(st_check_run(f->ws, NULL, &co, &items, &n, &e), &e);
+    assert_int_equal(find(items, n, "kek-rotation")->status, ST_CHECK_NA);
+    assert_non_null(
+        strstr(find(items, n, "kek-rotation")->evidence, "not applicable"));
+    free(items);
+}
+
+static void test_metrics_label_values_are_escaped(void **state)
+{
+    (void)state;
+    st_buf b;
+    st_buf_init(&b);
+    const char v[] = "a\"b\\c\nd";
+    st_metrics_label(&b, v, strlen(v));
+    assert_int_equal(b.len, strlen("a\\\"b\\\\c\\nd"));
+    assert_memory_equal(b.data, "a\\\"b\\\\c\\nd", b.len);
+    st_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_retention_is_crypto_shredded_after_it_runs_out, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_check_flags_missing_and_sim_policies, setup, teardown),
+        cmocka_unit_test(test_metrics_label_values_are_escaped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
