@@ -38,6 +38,7 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
+#include "sealtrain/log.h"
 #include "sealtrain/model.h"
 
 #include "model/model_int.h"
@@ -111,7 +112,7 @@ void st_model_audit(st_workspace *ws, const char *actor, const char *action,
                          details};
     st_err e;
     if (st_audit_append(ws, &ev, &e) != ST_OK)
-        fprintf(stderr, "sealtrain: audit append failed: %s\n", e.msg);
+        st_error("model.audit", "audit append failed: %s", e.msg);
     json_decref(details);
 }
 
