@@ -150,6 +150,14 @@ typedef struct st_access_session {
 st_code st_access_authenticate(st_workspace *ws, const char *name,
                                const uint8_t seed[32],
                                st_access_session *session, st_err *err);
+/* For a caller that proved possession of a private key over another
+ * channel (the server: a TLS 1.3 client certificate whose CertificateVerify
+ * OpenSSL checked): authenticates `name` when `pub` is exactly its
+ * registered Ed25519 signing key and it is enabled. Same effects as
+ * st_access_authenticate (session, last activity; denials audited). */
+st_code st_access_authenticate_key(st_workspace *ws, const char *name,
+                                   const uint8_t pub[32],
+                                   st_access_session *session, st_err *err);
 /* The CLI's way in: `as` and `keyfile` from --as/--key (or SEALTRAIN_AS /
  * SEALTRAIN_KEY). Loads the PEM private key into secure memory and
  * authenticates. With no principals registered and no `as`, returns a

@@ -84,6 +84,20 @@ const char *st_audit_log_origin(const st_audit_log *log);
 /* Signs a checkpoint of the current tree and stores it as
  * checkpoints/<size>.note; the note text goes to *note (malloc'ed). */
 st_code st_audit_checkpoint(st_audit_log *log, char **note, st_err *err);
+/* The same with the log key given (secure memory, 32-byte seed). */
+typedef struct st_secret st_secret;
+st_code st_audit_checkpoint_with(st_audit_log *log, const st_secret *seed,
+                                 char **note, st_err *err);
+/* The workspace's way: the log key is kept sealed under the keyring's KEK
+ * "audit.log" (log.key.sealed; created on first use, and a plain log.key
+ * left by the first append is sealed and shredded here). Signs a
+ * checkpoint of the workspace's log and records it in the log. */
+typedef struct st_keyring st_keyring;
+st_code st_audit_checkpoint_sealed(st_workspace *ws, st_keyring *kr,
+                                   const char *actor, char **note, st_err *err);
+/* 1 if the workspace's log key is sealed (no plain copy on disk). */
+int st_audit_key_sealed(st_workspace *ws);
+
 /* The newest stored checkpoint (NULL note and size 0 when none). */
 st_code st_audit_latest_checkpoint(const char *dir, char **note, uint64_t *size,
                                    st_err *err);
@@ -188,8 +202,8 @@ st_code st_audit_verify_consistency(uint64_t size1, uint64_t size2,
  * checkpoint (verified first; the log must extend it). *doc malloc'ed. */
 st_code st_audit_prove_inclusion(const char *dir, uint64_t index, char **doc,
                                  st_err *err);
-st_code st_audit_prove_consistency(const char *dir, uint64_t from,
-                                   char **doc, st_err *err);
+st_code st_audit_prove_consistency(const char *dir, uint64_t from, char **doc,
+                                   st_err *err);
 st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
                              char *what, size_t whatcap, st_err *err);
 

@@ -45,6 +45,8 @@ typedef struct st_job_spec {
     uint64_t time_limit_s;                   /* wall time */
     st_tee tee;                              /* ST_TEE_SIM or ST_TEE_TPM here */
     st_sandbox_level sandbox;                /* default strict */
+    int memory_secret;   /* "memory": "secret" (default: memfd_secret) or
+                            "locked" (mlock: bulk data faults in faster) */
     json_t *attestation; /* the verifier policy the job asks for, or
                             NULL (borrowed) */
     char model_name[ST_JOB_NAME_MAX + 1];
@@ -156,6 +158,18 @@ typedef struct st_job_run_opts {
  * refusals, ST_E_CANCELLED for cancellation). SIGINT/SIGTERM cancel. */
 st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
                    st_err *err);
+
+/* ---- broker nonces ---- */
+
+/* A fresh 32-byte nonce for one piece of evidence from job `job_id`'s
+ * runtime, recorded with its issue time. */
+st_code st_job_nonce_issue(st_workspace *ws, const char *job_id,
+                           uint8_t nonce[32], st_err *err);
+/* Uses the nonce: ST_OK once; ST_E_DENIED naming why when it is unknown,
+ * another job's, already used (a replay) or older than max_age_s. */
+st_code st_job_nonce_consume(st_workspace *ws, const char *job_id,
+                             const uint8_t nonce[32], long max_age_s,
+                             st_err *err);
 
 /* ---- release policies (per dataset; docs/jobs.md) ---- */
 

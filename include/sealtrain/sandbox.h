@@ -67,6 +67,10 @@ typedef struct st_sandbox_config {
     uint64_t memory_bytes;  /* memory limit; 0 = none */
     uint64_t cpu_seconds;   /* CPU-time limit; 0 = none */
     uint64_t memlock_bytes; /* locked (secure) memory the child may hold */
+    /* 1: that memory is memfd_secret (off the kernel's direct map) when it
+     * must be prepared before privileges go; 0: mlock'ed (faster to
+     * fault in: bulk data) */
+    int memlock_secret;
 } st_sandbox_config;
 
 #define ST_SANDBOX_MAX_MEASURES 20

@@ -32,6 +32,7 @@
 #include "sealtrain/readers.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/server.h"
 #include "sealtrain/train.h"
 #include "sealtrain/workspace.h"
 

@@ -375,6 +375,49 @@ st_code st_access_authenticate(st_workspace *ws, const char *name,
     return ST_OK;
 }
 
+st_code st_access_authenticate_key(st_workspace *ws, const char *name,
+                                   const uint8_t pub[32],
+                                   st_access_session *session, st_err *err)
+{
+    memset(session, 0, sizeof(*session));
+    st_principal p;
+    st_err e2;
+    if (st_access_principal_get(ws, name, &p, &e2) != ST_OK) {
+        if (e2.code != ST_E_NOTFOUND) {
+            if (err)
+                *err = e2;
+            return e2.code;
+        }
+        return deny(ws, name, "authenticate", "-", err,
+                    "authentication failed: unknown principal \"%s\"", name);
+    }
+    uint8_t reg[32];
+    st_code rc = p.disabled ? ST_E_DENIED
+                            : st_ed25519_parse_public_pem(
+                                  p.signing_key, strlen(p.signing_key), reg,
+                                  err);
+    int disabled = p.disabled;
+    unsigned roles = p.roles;
+    st_principal_free(&p);
+    if (disabled)
+        return deny(ws, name, "authenticate", "-", err,
+                    "authentication failed: principal %s is disabled", name);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "principal %s: registered signing key", name);
+    if (!st_ct_equal(reg, pub, 32))
+        return deny(ws, name, "authenticate", "-", err,
+                    "authentication failed: the certificate's key is not the "
+                    "signing key registered for %s",
+                    name);
+    session_add(st_workspace_dir(ws), name);
+    snprintf(session->name, sizeof(session->name), "%s", name);
+    session->roles = roles;
+    if (st_access_touch(ws, name, &e2) != ST_OK)
+        st_warn("access.touch", "could not record activity of %s: %s", name,
+                e2.msg);
+    return ST_OK;
+}
+
 st_code st_access_login(st_workspace *ws, const char *as, const char *keyfile,
                         st_access_session *session, st_err *err)
 {

@@ -13,6 +13,8 @@
  * Inputs are validated before they reach SQL (which only ever sees bound
  * parameters): names, the Ed25519 PEM, the age recipient's bech32.
  */
+#include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,10 +53,38 @@ static const char *const migrations[] = {
     " PRIMARY KEY(grantee, resource, permission));",
 };
 
+/* Migrating takes the catalog's write lock, and every access check needs
+ * the tables: remember the catalogs (handle and directory) this process
+ * has migrated already. */
+static pthread_mutex_t migrated_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    const void *db;
+    char dir[PATH_MAX];
+} migrated[8];
+static size_t nmigrated;
+
 st_code st_access_migrate(st_workspace *ws, st_err *err)
 {
-    return st_catalog_migrate(ws, "access", migrations,
-                              sizeof(migrations) / sizeof(migrations[0]), err);
+    const void *db = st_workspace_db(ws);
+    const char *dir = st_workspace_dir(ws);
+    pthread_mutex_lock(&migrated_mu);
+    for (size_t i = 0; i < nmigrated; i++)
+        if (migrated[i].db == db && !strcmp(migrated[i].dir, dir)) {
+            pthread_mutex_unlock(&migrated_mu);
+            return ST_OK;
+        }
+    pthread_mutex_unlock(&migrated_mu);
+    st_code rc =
+        st_catalog_migrate(ws, "access", migrations,
+                           sizeof(migrations) / sizeof(migrations[0]), err);
+    if (rc == ST_OK) {
+        pthread_mutex_lock(&migrated_mu);
+        size_t i = nmigrated < 8 ? nmigrated++ : 7;
+        migrated[i].db = db;
+        snprintf(migrated[i].dir, sizeof(migrated[i].dir), "%s", dir);
+        pthread_mutex_unlock(&migrated_mu);
+    }
+    return rc;
 }
 
 st_code st_access_db_err(st_workspace *ws, st_err *err, const char *what)

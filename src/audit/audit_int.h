@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "sealtrain/audit.h"
+#include "sealtrain/secmem.h"
 
 typedef struct st_audit_hasher st_audit_hasher;
 st_audit_hasher *st_audit_hasher_new(void);
@@ -37,7 +38,12 @@ void st_audit_frontier_root(const st_audit_frontier *f, st_audit_hasher *h,
 #define ST_AUDIT_STATE_FILE "tree.state"
 #define ST_AUDIT_KEY_FILE "log.key"
 #define ST_AUDIT_VKEY_FILE "log.vkey"
+#define ST_AUDIT_SEALED_FILE "log.key.sealed"
 #define ST_AUDIT_CP_DIR "checkpoints"
+
+/* Reads the plain log key file into secure memory. */
+st_code st_audit_log_read_key(st_audit_log *log, st_secret **seed,
+                              st_err *err);
 
 /* Lists stored checkpoint sizes in ascending order (malloc'ed). */
 st_code st_audit_checkpoint_list(const char *dir, uint64_t **sizes, size_t *n,

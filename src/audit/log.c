@@ -714,40 +714,70 @@ st_code st_audit_log_repair(st_audit_log *log, size_t *cut, st_err *err)
 
 /* ---- checkpoints ---- */
 
-st_code st_audit_checkpoint(st_audit_log *log, char **note, st_err *err)
+st_code st_audit_log_read_key(st_audit_log *log, st_secret **seed, st_err *err)
 {
-    char kpath[PATH_MAX], cpath[PATH_MAX], name[64];
-    uint64_t size;
-    uint8_t root[32];
-    if (st_audit_log_head(log, &size, root, err) != ST_OK)
-        return err ? err->code : ST_E_IO;
+    char kpath[PATH_MAX];
     if (st_fs_join(kpath, sizeof(kpath), log->dir, ST_AUDIT_KEY_FILE, err))
         return err ? err->code : ST_E_INTERNAL;
+    if (!st_fs_exists(kpath)) {
+        char spath[PATH_MAX];
+        if (st_fs_join(spath, sizeof(spath), log->dir, ST_AUDIT_SEALED_FILE,
+                       err))
+            return err ? err->code : ST_E_INTERNAL;
+        if (st_fs_exists(spath))
+            return st_err_set(err, ST_E_USAGE,
+                              "checkpoint: the log key is sealed under the "
+                              "keyring: checkpoint through the workspace "
+                              "(st_audit_checkpoint_sealed)");
+    }
+    *seed = st_secret_new(32, err);
+    if (!*seed)
+        return err ? err->code : ST_E_IO;
+    int fd = open(kpath, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, st_secret_bytes(*seed), 32) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n != 32) {
+        st_secret_free(*seed);
+        *seed = NULL;
+        return st_err_set(err, ST_E_IO,
+                          "checkpoint: cannot read the log key %s", kpath);
+    }
+    return ST_OK;
+}
+
+st_code st_audit_checkpoint(st_audit_log *log, char **note, st_err *err)
+{
+    st_secret *seed = NULL;
+    if (st_audit_log_read_key(log, &seed, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    st_code rc = st_audit_checkpoint_with(log, seed, note, err);
+    st_secret_free(seed);
+    return rc;
+}
+
+st_code st_audit_checkpoint_with(st_audit_log *log, const st_secret *seed,
+                                 char **note, st_err *err)
+{
+    char cpath[PATH_MAX], name[64];
+    uint64_t size;
+    uint8_t root[32];
+    if (st_secret_len(seed) != 32)
+        return st_err_set(err, ST_E_USAGE, "checkpoint: bad log key length");
+    if (st_audit_log_head(log, &size, root, err) != ST_OK)
+        return err ? err->code : ST_E_IO;
     snprintf(name, sizeof(name), ST_AUDIT_CP_DIR "/%020llu.note",
              (unsigned long long)size);
     if (st_fs_join(cpath, sizeof(cpath), log->dir, name, err))
         return err ? err->code : ST_E_INTERNAL;
-    st_secret *seed = st_secret_new(32, err);
-    if (!seed)
-        return err ? err->code : ST_E_IO;
-    int fd = open(kpath, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, st_secret_bytes(seed), 32) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n != 32) {
-        st_secret_free(seed);
-        return st_err_set(err, ST_E_IO,
-                          "checkpoint: cannot read the log key %s", kpath);
-    }
     char *b64 = st_base64_encode(root, 32, 1);
     char text[512];
     snprintf(text, sizeof(text), "%s\n%llu\n%s\ntime %lld\n", log->origin,
              (unsigned long long)size, b64 ? b64 : "", (long long)time(NULL));
     free(b64);
     char *signed_note = NULL;
-    st_code rc = st_audit_note_sign(log->origin, st_secret_bytes(seed), text,
+    st_code rc = st_audit_note_sign(log->origin, st_secret_cbytes(seed), text,
                                     &signed_note, err);
-    st_secret_free(seed);
     if (rc != ST_OK)
         return rc;
     rc = st_fs_write_atomic(cpath, signed_note, strlen(signed_note), 0600, err);

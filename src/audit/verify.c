@@ -311,6 +311,17 @@ static st_code load_checkpoints(const char *dir, const char *vkey,
     return ST_OK;
 }
 
+/* 1 if the line starting at p (up to end) parses with seq == want. */
+static int next_seq_is(const char *p, const char *end, uint64_t want)
+{
+    if (p >= end)
+        return 0;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    st_audit_entry e;
+    return nl && st_audit_entry_parse(p, (size_t)(nl - p), &e, NULL) == ST_OK &&
+           e.seq == want;
+}
+
 st_code st_audit_verify(const char *dir, const char *vkey, st_audit_report *rep,
                         st_err *err)
 {
@@ -369,6 +380,15 @@ st_code st_audit_verify(const char *dir, const char *vkey, st_audit_report *rep,
         if (st_audit_entry_parse(line, len, &e, &pe) != ST_OK) {
             problem(rep, i, "malformed", "entry %llu is malformed: %s",
                     (unsigned long long)i, pe.msg);
+        } else if (e.seq > expect &&
+                   next_seq_is(nl + 1, m.data + m.len, expect)) {
+            /* the entry that belongs here comes next: swapped, not lost */
+            problem(rep, i, "reordered",
+                    "line %llu holds entry %llu and the next line entry "
+                    "%llu: entries were reordered",
+                    (unsigned long long)i + 1, (unsigned long long)e.seq,
+                    (unsigned long long)expect);
+            expect = e.seq + 1;
         } else if (e.seq > expect) {
             problem(rep, i, "removed",
                     "entries %llu to %llu are missing: line %llu holds entry "

@@ -62,5 +62,8 @@ int st_cli_job(st_cli *cli, int argc, char **argv);
 int st_cli_model(st_cli *cli, int argc, char **argv);
 /* `data policy ...`: called by `data` with argv[0] == "policy" */
 int st_cli_data_policy(st_cli *cli, int argc, char **argv);
+int st_cli_serve(st_cli *cli, int argc, char **argv);
+/* `principal cert ...`: called by `principal` with argv[0] == "cert" */
+int st_cli_principal_cert(st_cli *cli, int argc, char **argv);
 
 #endif

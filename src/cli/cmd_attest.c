@@ -50,7 +50,10 @@ static void attest_usage(FILE *out)
         "    common: [--report-data HEX | --nonce HEX] [--policy FILE]\n"
         "            [--at RFC3339] [--data-dir DIR] [--json]\n"
         "  measure [--job SPEC] [--dataset FILE ...] [--json]\n"
-        "  show FILE [--tee T] [--json]\n\n"
+        "  show FILE [--tee T] [--json]\n"
+        "  enroll --tee tpm [--tcti TCTI] [--replace]   pin this platform's\n"
+        "         TPM attestation key in the workspace (what key release\n"
+        "         trusts for tpm evidence)\n\n"
         "Exit status: 0 verdict passed, 4 verdict failed, 3 malformed "
         "input.\n"
         "Evidence parts, the policy language and examples: "
@@ -687,6 +690,87 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* enroll: pins the platform's TPM attestation key (a primary under the
+ * endorsement hierarchy: the same key on every run) in keys/tpm-ak, which
+ * the key broker then requires of tpm evidence. Replacing a pinned key is
+ * deliberate (--replace): it changes what the broker trusts. */
+static int cmd_enroll(st_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"tee", required_argument, NULL, 't'},
+        {"tcti", required_argument, NULL, 'T'},
+        {"replace", no_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *tee_s = NULL, *tcti = NULL;
+    int replace = 0, c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': tee_s = optarg; break;
+        case 'T': tcti = optarg; break;
+        case 'r': replace = 1; break;
+        case 'h': attest_usage(stdout); return 0;
+        default: return st_cli_usage("attest", "unknown option");
+        }
+    }
+    if (!tee_s || strcmp(tee_s, "tpm") != 0)
+        return st_cli_usage("attest", "enroll needs --tee tpm (the only "
+                                      "backend whose key is enrolled)");
+    st_workspace *ws;
+    st_access_session session;
+    int rc = st_cli_open(cli, &ws, &session);
+    if (rc)
+        return rc;
+    st_err err;
+    st_err_clear(&err);
+    char path[4096], hex[65];
+    uint8_t rd[64] = {0}, digest[32];
+    st_evidence *ev = NULL;
+    const uint8_t *ak = NULL;
+    size_t aklen = 0;
+    st_code sc = st_access_check(ws, st_cli_principal(&session), "key.create",
+                                 "platform:tpm", &err);
+    if (sc == ST_OK)
+        sc = st_workspace_path(ws, "keys", "tpm-ak", path, sizeof(path), &err);
+    if (sc == ST_OK && !replace && st_fs_exists(path))
+        sc = st_err_set(&err, ST_E_EXISTS,
+                        "attest enroll: a TPM attestation key is already "
+                        "pinned (%s); --replace changes what key release "
+                        "trusts",
+                        path);
+    if (sc == ST_OK)
+        sc = st_attest_tpm_evidence(tcti, rd, NULL, 0, &ev, &err);
+    if (sc == ST_OK && !(ak = st_evidence_get(ev, "ak", &aklen)))
+        sc = st_err_set(&err, ST_E_INTERNAL,
+                        "attest enroll: the tpm evidence has no \"ak\" part");
+    if (sc == ST_OK)
+        sc = st_fs_write_atomic(path, ak, aklen, 0600, &err);
+    if (sc == ST_OK) {
+        st_sha256(ak, aklen, digest);
+        st_hex_encode(digest, 32, hex);
+    }
+    st_audit_event e = {.category = "security",
+                        .actor = session.bootstrap ? "system" : session.name,
+                        .action = "attest.enroll",
+                        .resource = "platform:tpm",
+                        .outcome = sc == ST_OK ? "success" : "failure",
+                        .reason = sc == ST_OK ? NULL : err.msg};
+    json_t *d = sc == ST_OK ? json_pack("{s:s}", "ak_sha256", hex) : NULL;
+    e.details = d;
+    st_err aerr;
+    if (st_audit_append(ws, &e, &aerr) != ST_OK && sc == ST_OK) {
+        err = aerr;
+        sc = aerr.code;
+    }
+    json_decref(d);
+    st_evidence_free(ev);
+    st_workspace_close(ws);
+    if (sc != ST_OK)
+        return fail(&err);
+    printf("pinned the TPM attestation key sha256:%s in %s\n", hex, path);
+    return 0;
+}
+
 int st_cli_attest(st_cli *cli, int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -705,5 +789,7 @@ int st_cli_attest(st_cli *cli, int argc, char **argv)
         return cmd_measure(cli, argc, argv);
     if (!strcmp(sub, "show"))
         return cmd_show(cli, argc, argv);
+    if (!strcmp(sub, "enroll"))
+        return cmd_enroll(cli, argc, argv);
     return st_cli_usage("attest", "unknown command \"%s\"", sub);
 }

@@ -399,34 +399,17 @@ static int cmd_checkpoint(st_cli *cli, int argc, char **argv)
     int rc = open_for(&x, cli, "audit.checkpoint");
     if (rc)
         return rc;
-    st_audit_log *log;
+    /* the log key is kept sealed under the keyring */
+    st_keyring *kr = NULL;
     char *note = NULL;
-    if (st_audit_log_open(x.dir, &log, &x.err))
-        return done(&x, 1);
-    st_code r = st_audit_checkpoint(log, &note, &x.err);
-    st_audit_log_close(log);
-    if (r == ST_OK) {
+    st_code r = st_keyring_open(x.ws, &kr, &x.err);
+    if (r == ST_OK)
+        r = st_audit_checkpoint_sealed(
+            x.ws, kr, st_cli_principal(&x.s) ? x.s.name : "bootstrap", &note,
+            &x.err);
+    st_keyring_close(kr);
+    if (r == ST_OK)
         fputs(note, stdout);
-        st_audit_checkpoint_body b;
-        char *nl2 = strstr(note, "\n\n");
-        if (nl2 && st_audit_checkpoint_parse(note, (size_t)(nl2 - note) + 1, &b,
-                                             NULL) == ST_OK) {
-            char *root = st_base64_encode(b.root, 32, 1);
-            json_t *d = json_pack("{s:I,s:s}", "tree_size", (json_int_t)b.size,
-                                  "root_hash", root ? root : "");
-            st_audit_event ev = {"compliance",
-                                 st_cli_principal(&x.s) ? x.s.name
-                                                        : "bootstrap",
-                                 "audit.checkpoint",
-                                 "audit:log",
-                                 "success",
-                                 NULL,
-                                 d};
-            r = st_audit_append(x.ws, &ev, &x.err);
-            json_decref(d);
-            free(root);
-        }
-    }
     free(note);
     return done(&x, r != ST_OK);
 }

@@ -25,7 +25,8 @@ static void principal_usage(FILE *out)
             "       sealtrain principal grant GRANTEE RESOURCE PERMISSION\n"
             "       sealtrain principal revoke GRANTEE RESOURCE PERMISSION\n"
             "       sealtrain principal disable|enable NAME\n"
-            "       sealtrain principal matrix\n\n"
+            "       sealtrain principal matrix\n"
+            "       sealtrain principal cert NAME --out DIR [--days N]\n\n"
             "Roles: admin, data-owner, model-owner, trainer, auditor (repeat "
             "--role or\nseparate with commas). The first principal of a "
             "workspace must be an admin;\nafter that every command needs "
@@ -320,6 +321,8 @@ int st_cli_principal_cmd(st_cli *cli, int argc, char **argv)
         return cmd_add(cli, argc, argv);
     if (!strcmp(sub, "list") || !strcmp(sub, "show"))
         return cmd_list(cli, argc, argv, !strcmp(sub, "show"));
+    if (!strcmp(sub, "cert")) /* cmd_principal_cert.c */
+        return st_cli_principal_cert(cli, argc, argv);
     if (st_cli_wants_help(argc, argv)) {
         principal_usage(stdout);
         return 0;

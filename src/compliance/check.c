@@ -132,7 +132,8 @@ static void permissions(st_workspace *ws, list *l)
         DIR *dd = opendir(dir);
         struct dirent *e;
         while (dd && (e = readdir(dd))) {
-            if (e->d_name[0] == '.' || (d == 1 && strcmp(e->d_name, "log.key")))
+            if (e->d_name[0] == '.' ||
+                (d == 1 && strncmp(e->d_name, "log.key", 7)))
                 continue;
             snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
             struct stat st;
@@ -388,6 +389,11 @@ static void audit_items(st_workspace *ws, const st_check_opts *o, list *l,
         ev(it, "%s", e.msg);
     } else {
         it->status = ST_CHECK_PASS;
+        if (!st_audit_key_sealed(ws)) {
+            worsen(it, ST_CHECK_WARN);
+            ev(it, "the log key is not sealed under the keyring yet (the "
+                   "next `sealtrain audit checkpoint` seals it)");
+        }
         ev(it, "%llu entries and %llu signed checkpoints verified",
            (unsigned long long)rep.entries,
            (unsigned long long)rep.checkpoints);

@@ -89,7 +89,7 @@ static int in_arena(const void *p)
            (const unsigned char *)p < arena.base + arena.len;
 }
 
-st_code st_secmem_arena_prepare(size_t len, st_err *err)
+st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err)
 {
     size_t ps = page_size();
     len = (len + ps - 1) / ps * ps;
@@ -99,7 +99,7 @@ st_code st_secmem_arena_prepare(size_t len, st_err *err)
                           "or empty");
     void *p = MAP_FAILED;
     st_secmem_mode backing = ST_SECMEM_MLOCK;
-    int fd = (int)syscall(SYS_memfd_secret, 0);
+    int fd = secret ? (int)syscall(SYS_memfd_secret, 0) : -1;
     if (fd >= 0) {
         if (ftruncate(fd, (off_t)len) == 0)
             p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -130,6 +130,11 @@ st_code st_secmem_arena_prepare(size_t len, st_err *err)
 size_t st_secmem_arena_size(void)
 {
     return arena.len;
+}
+
+st_secmem_mode st_secmem_arena_mode(void)
+{
+    return arena.base ? arena.backing : ST_SECMEM_UNUSED;
 }
 
 /* [body][guard] from the arena; NULL when it is exhausted. */

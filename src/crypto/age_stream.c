@@ -44,6 +44,7 @@
  * all its workers together: RLIMIT_MEMLOCK is often 8 MiB in total. */
 #define MT_SECMEM_BUDGET (4u << 20)
 #define MT_MAX_THREADS 64
+#define ENC_BATCH 8 /* chunks per read when encrypting a stream: 512 KiB */
 
 /* --- small I/O helpers -------------------------------------------------- */
 
@@ -997,7 +998,7 @@ struct st_age_writer {
     age_armor_enc *armor;
     st_aead_ctx *aead;
     uint64_t counter;
-    uint8_t *buf[2]; /* plaintext, sealed in place (secure memory) */
+    uint8_t *buf; /* one chunk of plaintext, sealed in place (secure memory) */
     size_t fill;
 };
 
@@ -1046,9 +1047,8 @@ static st_code writer_start(st_age_writer *w, const st_age_recipient *rcpts,
         rc = err ? err->code : ST_E_IO;
     st_secmem_free(keys);
     age_stanzas_free(stanzas, n);
-    for (int i = 0; rc == ST_OK && i < 2; i++)
-        if (!(w->buf[i] = st_secmem_alloc(AGE_ENC_CHUNK, err)))
-            rc = err ? err->code : ST_E_IO;
+    if (rc == ST_OK && !(w->buf = st_secmem_alloc(AGE_ENC_CHUNK, err)))
+        rc = err ? err->code : ST_E_IO;
     if (rc == ST_OK && armor == ST_AGE_ARMOR_YES &&
         !(w->armor = age_armor_enc_new(w->fd, err)))
         rc = err ? err->code : ST_E_IO;
@@ -1067,8 +1067,7 @@ void st_age_writer_abort(st_age_writer *w)
     st_atomic_abort(w->af);
     age_armor_enc_free(w->armor);
     st_aead_ctx_free(w->aead);
-    st_secmem_free(w->buf[0]);
-    st_secmem_free(w->buf[1]);
+    st_secmem_free(w->buf);
     free(w);
 }
 
@@ -1121,7 +1120,7 @@ st_code st_age_writer_write(st_age_writer *w, const void *data, size_t len,
         /* a full chunk is sealed only once more data shows it is not the
          * final one */
         if (w->fill == ST_AGE_CHUNK_LEN) {
-            st_code rc = seal_emit(w, w->buf[0], w->fill, 0, err);
+            st_code rc = seal_emit(w, w->buf, w->fill, 0, err);
             if (rc != ST_OK)
                 return rc;
             w->fill = 0;
@@ -1129,7 +1128,7 @@ st_code st_age_writer_write(st_age_writer *w, const void *data, size_t len,
         size_t take = ST_AGE_CHUNK_LEN - w->fill;
         if (take > len)
             take = len;
-        memcpy(w->buf[0] + w->fill, p, take);
+        memcpy(w->buf + w->fill, p, take);
         w->fill += take;
         p += take;
         len -= take;
@@ -1139,7 +1138,7 @@ st_code st_age_writer_write(st_age_writer *w, const void *data, size_t len,
 
 st_code st_age_writer_finish(st_age_writer *w, st_err *err)
 {
-    st_code rc = seal_emit(w, w->buf[0], w->fill, 1, err);
+    st_code rc = seal_emit(w, w->buf, w->fill, 1, err);
     if (rc == ST_OK && w->armor) {
         rc = age_armor_enc_finish(w->armor, err);
         w->armor = NULL;
@@ -1152,25 +1151,60 @@ st_code st_age_writer_finish(st_age_writer *w, st_err *err)
     return rc;
 }
 
-/* Reads straight into the chunk buffers: two alternate so that a full
- * chunk is sealed as non-final only after the next read found data. */
+/* Seals `len` bytes of plaintext as consecutive chunks into ct and writes
+ * them with one call; the last chunk gets the final flag if `final`. */
+static st_code seal_batch(st_age_writer *w, const uint8_t *pt, size_t len,
+                          int final, uint8_t *ct, st_err *err)
+{
+    size_t out = 0;
+    size_t off = 0;
+    do {
+        size_t n = len - off < ST_AGE_CHUNK_LEN ? len - off : ST_AGE_CHUNK_LEN;
+        uint8_t nonce[12];
+        age_chunk_nonce(w->counter++, final && off + n == len, nonce);
+        st_code rc =
+            st_aead_ctx_seal(w->aead, nonce, pt + off, n, ct + out, err);
+        if (rc != ST_OK)
+            return rc;
+        out += n + AGE_TAG_LEN;
+        off += n;
+    } while (off < len);
+    return emit(w, ct, out, err);
+}
+
+/* Reads ENC_BATCH chunks at a time (fewer system calls) into two
+ * alternating plaintext buffers, so that the last chunk of a batch is
+ * sealed as non-final only after the next read found data. */
 static st_code encrypt_stream(st_age_writer *w, int in_fd, st_err *err)
 {
+    const size_t cap = (size_t)ENC_BATCH * ST_AGE_CHUNK_LEN;
+    uint8_t *pt[2] = {st_secmem_alloc(cap, err), st_secmem_alloc(cap, err)};
+    uint8_t *ct = malloc((size_t)ENC_BATCH * AGE_ENC_CHUNK);
+    st_code rc =
+        pt[0] && pt[1] && ct
+            ? ST_OK
+            : (err && err->code ? err->code
+                                : st_err_set(err, ST_E_IO, "out of memory"));
     int cur = 0;
     size_t fill = 0, next = 0;
-    st_code rc = read_full(in_fd, w->buf[cur], ST_AGE_CHUNK_LEN, &fill, err);
+    if (rc == ST_OK)
+        rc = read_full(in_fd, pt[cur], cap, &fill, err);
     while (rc == ST_OK) {
-        if (fill < ST_AGE_CHUNK_LEN)
-            return seal_emit(w, w->buf[cur], fill, 1, err);
-        rc = read_full(in_fd, w->buf[1 - cur], ST_AGE_CHUNK_LEN, &next, err);
-        if (rc != ST_OK)
+        if (fill < cap) {
+            rc = seal_batch(w, pt[cur], fill, 1, ct, err);
             break;
+        }
+        if ((rc = read_full(in_fd, pt[1 - cur], cap, &next, err)) != ST_OK)
+            break;
+        rc = seal_batch(w, pt[cur], fill, next == 0, ct, err);
         if (next == 0)
-            return seal_emit(w, w->buf[cur], fill, 1, err);
-        rc = seal_emit(w, w->buf[cur], fill, 0, err);
+            break;
         cur = 1 - cur;
         fill = next;
     }
+    st_secmem_free(pt[0]);
+    st_secmem_free(pt[1]);
+    free(ct);
     return rc;
 }
 

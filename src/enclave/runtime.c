@@ -118,9 +118,11 @@ static void rt_state(struct rt *r, st_job_state s)
 static void *heartbeat_main(void *p)
 {
     struct rt *r = p;
+    double last = 0;
     while (!atomic_load(&r->stop)) {
+        /* short slices: the thread is joined within 50 ms at the end */
         struct pollfd pfd = {r->sock, POLLIN, 0};
-        int n = poll(&pfd, 1, 1000);
+        int n = poll(&pfd, 1, 50);
         if (n > 0) {
             st_broker_msg m;
             if (st_broker_recv(r->sock, 1000, &m, NULL) != ST_OK) {
@@ -132,6 +134,9 @@ static void *heartbeat_main(void *p)
                 atomic_store(&r->cancel, 1);
             st_broker_msg_free(&m);
         }
+        if (now_s() - last < 1.0)
+            continue;
+        last = now_s();
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         json_t *v = json_pack(
@@ -620,8 +625,14 @@ static st_code rt_run(struct rt *r, st_err *err)
     }
     if (rc == ST_OK)
         rt_state(r, ST_JOB_LOADING);
+    double t_load = now_s();
     for (size_t i = 0; rc == ST_OK && i < r->a->ndatasets; i++)
         rc = rt_load(r, keys, i, &data[i], err);
+    if (rc == ST_OK) {
+        json_t *v = json_pack("{s:s,s:f}", "state", "loading",
+                              "decrypt_seconds", now_s() - t_load);
+        rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
+    }
     free(keys);
 
     st_train_config cfg;

@@ -826,8 +826,8 @@ static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
      * unshare(CLONE_NEWUSER) it has no capability in the initial user
      * namespace. Raise RLIMIT_MEMLOCK if allowed, else prepare a secure
      * arena that B inherits. */
-    unsigned memlock[2] = {0, 0}; /* how (0 enough, 1 raised, 2 arena,
-                                     3 failed), errno */
+    unsigned memlock[3] = {0, 0, 0}; /* how (0 enough, 1 raised, 2 arena,
+                                        3 failed), errno, arena backing */
     if (cfg->memlock_bytes) {
         struct rlimit ml;
         getrlimit(RLIMIT_MEMLOCK, &ml);
@@ -841,9 +841,11 @@ static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
             else {
                 memlock[1] = (unsigned)errno;
                 memlock[0] =
-                    st_secmem_arena_prepare(cfg->memlock_bytes, NULL) == ST_OK
+                    st_secmem_arena_prepare(cfg->memlock_bytes,
+                                            cfg->memlock_secret, NULL) == ST_OK
                         ? 2
                         : 3;
+                memlock[2] = (unsigned)st_secmem_arena_mode();
             }
         }
     }
@@ -864,8 +866,8 @@ static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
      * holds nothing secret (secure memory is not inherited) and turns
      * undumpable again below. */
     prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-    unsigned msg[5] = {applied, (unsigned)errs[0], (unsigned)errs[1],
-                       memlock[0], memlock[1]};
+    unsigned msg[6] = {applied,    (unsigned)errs[0], (unsigned)errs[1],
+                       memlock[0], memlock[1],        memlock[2]};
     struct go_message go;
     if (write_all(ctl, msg, sizeof(msg)) != 0 ||
         read_all(ctl, &go, sizeof(go)) != 0)
@@ -936,7 +938,7 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
     close(cp[1]);
     int ctl = cp[0];
     st_sandbox_report *r = &child->report;
-    unsigned ns[5];
+    unsigned ns[6];
     st_code rc = ST_OK;
     if (read_all(ctl, ns, sizeof(ns)) != 0) {
         rc = st_err_set(err, ST_E_IO, "sandbox: the runtime died at start");
@@ -995,8 +997,10 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
                     mib);
         else if (ns[3] == 2)
             measure(r, "locked-memory", 1,
-                    "secure arena of %llu MiB prepared before privileges "
+                    "%s arena of %llu MiB prepared before privileges "
                     "were dropped (RLIMIT_MEMLOCK not raisable: %s)",
+                    ns[5] == ST_SECMEM_MEMFD_SECRET ? "memfd_secret"
+                                                    : "mlock'ed",
                     mib, strerror((int)ns[4]));
         else
             measure(r, "locked-memory", 0,

@@ -387,12 +387,12 @@ static st_code spawn_runtime(struct ctl *c, st_err *err)
         .cpus = c->spec.cpus,
         .memory_bytes = c->spec.memory_bytes,
         .cpu_seconds = 0,
-        /* all the runtime's secure memory (decrypted data, the engine's
-         * state, decryption buffers) comes out of its memory allowance,
-         * and at least the data must fit */
-        .memlock_bytes = c->spec.memory_bytes > plain_total + (8u << 20)
-                             ? c->spec.memory_bytes
-                             : plain_total + (8u << 20),
+        .memlock_secret = c->spec.memory_secret,
+        /* secure memory: the decrypted datasets plus room for the
+         * engine's state and decryption buffers. Locked memory is faulted
+         * in when the arena is made, so it is sized to the need, not to
+         * the memory limit */
+        .memlock_bytes = plain_total + (96u << 20),
     };
     rc = st_sandbox_spawn(&cfg, st_runtime_main, a, &c->child, err);
     /* the controller keeps no copy of the platform key, and no end of the
@@ -433,57 +433,6 @@ static st_code spawn_runtime(struct ctl *c, st_err *err)
 }
 
 /* ---- attestation and key release ---- */
-
-static st_code nonce_issue(struct ctl *c, uint8_t nonce[32], st_err *err)
-{
-    st_code rc = st_random(nonce, 32, err);
-    if (rc != ST_OK)
-        return rc;
-    char hex[65], t[ST_TIME_LEN];
-    st_hex_encode(nonce, 32, hex);
-    st_time_format(time(NULL), t);
-    sqlite3_stmt *st = NULL;
-    sqlite3 *db = st_workspace_db(c->ws);
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO broker_nonces(nonce,job_id,issued) "
-                           "VALUES(?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
-    sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, c->rec.id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return step == SQLITE_DONE
-               ? ST_OK
-               : st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
-}
-
-/* Marks the nonce used; a nonce is good for one piece of evidence only. */
-static st_code nonce_consume(struct ctl *c, const uint8_t nonce[32],
-                             st_err *err)
-{
-    char hex[65], t[ST_TIME_LEN];
-    st_hex_encode(nonce, 32, hex);
-    st_time_format(time(NULL), t);
-    sqlite3_stmt *st = NULL;
-    sqlite3 *db = st_workspace_db(c->ws);
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE broker_nonces SET used=? WHERE nonce=? "
-                           "AND job_id=? AND used=''",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
-    sqlite3_bind_text(st, 1, t, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, c->rec.id, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (step != SQLITE_DONE)
-        return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
-    if (sqlite3_changes(db) != 1)
-        return st_err_set(err, ST_E_DENIED, "nonce already used (replay)");
-    return ST_OK;
-}
 
 static st_code parse_policy(const json_t *obj, const char *origin,
                             st_attest_policy **out, st_err *err)
@@ -547,7 +496,7 @@ static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
     if (rc != ST_OK)
         return rc;
     uint8_t nonce[32];
-    if ((rc = nonce_issue(c, nonce, err)) ||
+    if ((rc = st_job_nonce_issue(c->ws, c->rec.id, nonce, err)) ||
         (rc = st_broker_send(c->child.sock, ST_MSG_NONCE, nonce, 32, err)))
         return rc;
     double issued = now_s();
@@ -593,7 +542,8 @@ static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
                  "after the nonce (limit %d s)",
                  now_s() - issued, NONCE_MAX_AGE_S);
         all_pass = 0;
-    } else if ((rc = nonce_consume(c, nonce, err)) != ST_OK) {
+    } else if ((rc = st_job_nonce_consume(c->ws, c->rec.id, nonce,
+                                          NONCE_MAX_AGE_S, err)) != ST_OK) {
         if (rc != ST_E_DENIED)
             goto out;
         snprintf(reason, sizeof(reason), "%s", err->msg);
@@ -996,6 +946,12 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
                            json_number_value(json_object_get(j, "loss")),
                            json_number_value(json_object_get(j, "accuracy")));
                 observe(c, "progress", json_incref(j));
+            } else if (json_object_get(j, "decrypt_seconds")) {
+                double sec =
+                    json_number_value(json_object_get(j, "decrypt_seconds"));
+                status_set(c, "decrypt_seconds", json_real(sec));
+                st_job_log(c->ws, c->rec.id,
+                           "datasets decrypted and checked in %.3f s", sec);
             } else if (json_object_get(j, "checkpoint"))
                 st_job_log(
                     c->ws, c->rec.id, "checkpoint after epoch %lld",
@@ -1123,17 +1079,26 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
+    double t0 = now_s();
     if ((rc = move_to(c, ST_JOB_ATTESTING, NULL, err)) == ST_OK &&
         (rc = load_spec(c, err)) == ST_OK &&
         (rc = alloc_args(c, err)) == ST_OK &&
         (rc = check_policies(c, err)) == ST_OK &&
         (rc = prepare_dirs(c, err)) == ST_OK)
         rc = spawn_runtime(c, err);
+    double t1 = now_s();
     /* only now, with the runtime forked, does the broker touch keys */
     if (rc == ST_OK)
         rc = st_keyring_open(ws, &kr, err);
+    double t2 = now_s();
     if (rc == ST_OK)
         rc = release_keys(c, kr, err);
+    if (rc == ST_OK)
+        status_set(c, "timings",
+                   json_pack("{s:f,s:f,s:f}", "checks_and_spawn_ms",
+                             1000 * (t1 - t0), "keyring_open_ms",
+                             1000 * (t2 - t1), "attest_and_release_ms",
+                             1000 * (now_s() - t2)));
     if (rc == ST_OK)
         rc = move_to(c, ST_JOB_KEYED, NULL, err);
     if (rc == ST_OK)

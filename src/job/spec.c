@@ -113,7 +113,7 @@ static st_code parse_body(json_t *root, const char *where, st_job_spec *out,
     static const char *const res_keys[] = {"cpus", "memory_mb",
                                            "time_limit_seconds", NULL};
     static const char *const sec_keys[] = {"tee", "sandbox", "attestation",
-                                           NULL};
+                                           "memory", NULL};
     static const char *const out_keys[] = {"model", "recipients", NULL};
     char w[300];
     long long v;
@@ -171,16 +171,25 @@ static st_code parse_body(json_t *root, const char *where, st_job_spec *out,
 
     out->tee = ST_TEE_SIM;
     out->sandbox = ST_SANDBOX_STRICT;
+    out->memory_secret = 1;
     json_t *sec = json_object_get(root, "security");
     if (sec) {
         snprintf(w, sizeof(w), "%s: security", where);
         if (!json_is_object(sec))
             return st_err_set(err, ST_E_INPUT, "%s: must be an object", w);
-        const char *tee = NULL, *sb = NULL;
+        const char *tee = NULL, *sb = NULL, *mem = NULL;
         if ((rc = st_json_check_keys(sec, sec_keys, w, err)) ||
             (rc = st_json_get_string(sec, "tee", 0, &tee, w, err)) ||
-            (rc = st_json_get_string(sec, "sandbox", 0, &sb, w, err)))
+            (rc = st_json_get_string(sec, "sandbox", 0, &sb, w, err)) ||
+            (rc = st_json_get_string(sec, "memory", 0, &mem, w, err)))
             return rc;
+        if (mem && strcmp(mem, "secret") && strcmp(mem, "locked"))
+            return st_err_set(err, ST_E_INPUT,
+                              "%s: \"memory\": \"%s\" must be secret or "
+                              "locked",
+                              w, mem);
+        if (mem)
+            out->memory_secret = !strcmp(mem, "secret");
         if (tee && (rc = st_tee_parse(tee, &out->tee, err)) != ST_OK)
             return st_err_prefix(err, "%s: \"tee\"", w);
         if (out->tee != ST_TEE_SIM && out->tee != ST_TEE_TPM)

@@ -599,3 +599,78 @@ st_code st_release_policy_get(st_workspace *ws, const char *dataset,
     sqlite3_finalize(st);
     return rc;
 }
+
+/* ---- broker nonces: fresh, single-use, short-lived ---- */
+
+st_code st_job_nonce_issue(st_workspace *ws, const char *job_id,
+                           uint8_t nonce[32], st_err *err)
+{
+    st_code rc = st_random(nonce, 32, err);
+    if (rc != ST_OK)
+        return rc;
+    char hex[65], t[ST_TIME_LEN];
+    st_hex_encode(nonce, 32, hex);
+    now_text(t);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "INSERT INTO broker_nonces(nonce,job_id,issued) "
+                           "VALUES(?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(ws, "issuing a nonce", err);
+    sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, job_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? ST_OK : db_err(ws, "issuing a nonce", err);
+}
+
+st_code st_job_nonce_consume(st_workspace *ws, const char *job_id,
+                             const uint8_t nonce[32], long max_age_s,
+                             st_err *err)
+{
+    char hex[65], t[ST_TIME_LEN], oldest[ST_TIME_LEN];
+    st_hex_encode(nonce, 32, hex);
+    time_t now = time(NULL);
+    st_time_format(now, t);
+    st_time_format(now - max_age_s, oldest);
+    sqlite3 *db = st_workspace_db(ws);
+    sqlite3_stmt *st = NULL;
+    /* one UPDATE: unknown, another job's, used or too old all change
+     * nothing (RFC 3339 UTC strings compare in time order) */
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE broker_nonces SET used=? WHERE nonce=? "
+                           "AND job_id=? AND used='' AND issued>=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(ws, "using a nonce", err);
+    sqlite3_bind_text(st, 1, t, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, job_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, oldest, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return db_err(ws, "using a nonce", err);
+    if (sqlite3_changes(db) == 1)
+        return ST_OK;
+    /* say which: the reason goes into the audit log */
+    const char *why = "unknown to this broker";
+    if (sqlite3_prepare_v2(db,
+                           "SELECT used, issued, job_id FROM broker_nonces "
+                           "WHERE nonce=?",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const char *used = (const char *)sqlite3_column_text(st, 0);
+            const char *job = (const char *)sqlite3_column_text(st, 2);
+            if (job && strcmp(job, job_id))
+                why = "issued for another job";
+            else if (used && *used)
+                why = "already used (replay)";
+            else
+                why = "stale";
+        }
+        sqlite3_finalize(st);
+    }
+    return st_err_set(err, ST_E_DENIED, "nonce %s", why);
+}

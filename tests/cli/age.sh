@@ -52,15 +52,22 @@ st age inspect plain.r.age >inspect.out
 grep -c '^  X25519 ' inspect.out | grep -q 2 || fail "inspect does not list 2 stanzas"
 ok "-R recipients files, multi-key identity files, inspect lists stanzas"
 
-# passphrase (scrypt): ours both ways; age itself needs a terminal for -p
+# passphrase (scrypt): ours both ways, and with age, which reads
+# passphrases only from a terminal: script(1) gives it a pseudo-terminal
 printf 'correct horse\n' >pw
 st age encrypt -p --passphrase-file pw -o plain.pw.age plain
 st age decrypt --passphrase-file pw plain.pw.age | cmp - plain
+(sleep 1; printf 'correct horse\n') |
+    timeout 60 script -qec "age -d -o age.pw.out plain.pw.age" /dev/null >/dev/null
+cmp age.pw.out plain
+(sleep 1; printf 'correct horse\n'; sleep 1; printf 'correct horse\n') |
+    timeout 60 script -qec "age -p -o age.pw.age plain" /dev/null >/dev/null
+st age decrypt --passphrase-file pw age.pw.age | cmp - plain
 printf 'wrong\n' >pw2
 expect_exit 4 st age decrypt --passphrase-file pw2 -o out.pw plain.pw.age
 expect_stderr "no matching recipient"
 [ ! -e out.pw ] || fail "output written after a failure"
-ok "passphrase files round trip; a wrong passphrase is 'no matching recipient'"
+ok "passphrase (scrypt) files interoperate with age -p both ways; a wrong passphrase is 'no matching recipient'"
 
 # damage: exit status, message, nothing at -o
 size=$(stat -c %s plain.age.age)

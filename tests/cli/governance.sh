@@ -44,12 +44,14 @@ PY
 ok "check warns about missing policies and a log never checkpointed"
 
 st audit checkpoint >/dev/null
-chmod 644 "$T/ws/audit/log.key"
+[ ! -e "$T/ws/audit/log.key" ] || fail "the plain log key survived the first checkpoint"
+[ -f "$T/ws/audit/log.key.sealed" ] || fail "no sealed log key"
+chmod 644 "$T/ws/audit/log.key.sealed"
 expect_exit 4 st check --html "$T/report.html"
 expect_stdout "fail  key-files"
-expect_stdout "log.key is mode 0644"
+expect_stdout "log.key.sealed is mode 0644"
 expect_stdout "pass  audit-log"
-chmod 600 "$T/ws/audit/log.key"
+chmod 600 "$T/ws/audit/log.key.sealed"
 grep -q "key-files" "$T/report.html" || fail "html lacks the item"
 grep -q '<tr class="fail">' "$T/report.html" || fail "html lacks the failure"
 if grep -Eiq '<script|<link|<img|src=|href=|url\(' "$T/report.html"; then

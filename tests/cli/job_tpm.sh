@@ -21,15 +21,8 @@ done
 export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$TPM_PORT"
 . tests/job_lib.sh
 # enrol the platform: pin its attestation key (the same key every time:
-# a primary under the endorsement hierarchy)
-st attest evidence --tee tpm --report-data "$(printf '%0128d' 0)" \
-    -o "$T/enrol.json" >/dev/null
-python3 - "$T/enrol.json" "$T/ws/keys/tpm-ak" <<'PY'
-import base64, json, os, sys
-ev = json.load(open(sys.argv[1]))
-fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-os.write(fd, base64.b64decode(ev["parts"]["ak"]))
-PY
+# a primary under the endorsement hierarchy) in keys/tpm-ak
+admin attest enroll --tee tpm >/dev/null
 import_digits
 policy tpm
 spec '{"security": {"tee": "tpm"}}'

@@ -340,8 +340,9 @@ static void test_round_trip_across_chunk_boundaries(void **state)
     (void)state;
     keys k;
     keys_new(&k);
-    const size_t sizes[] = {0,     1,         65535,         65536,
-                            65537, 3 * 65536, 8 * 65536 + 5, 20 * 65536};
+    const size_t sizes[] = {0,          1,         65535,     65536,
+                            65537,      3 * 65536, 8 * 65536, 8 * 65536 + 5,
+                            16 * 65536, 20 * 65536};
     char in[4096], enc[4096], out[4096];
     path_in_tmp(in, sizeof(in), "plain");
     path_in_tmp(enc, sizeof(enc), "plain.age");

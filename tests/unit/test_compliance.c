@@ -188,6 +188,78 @@ static void test_check_flags_missing_and_sim_policies(void **state)
     free(items);
 }
 
+static void test_log_key_is_sealed_under_the_keyring(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    st_audit_event ev = {"operation", "alice", "data.import", "dataset:x",
+                         "success",   NULL,    NULL};
+    assert_st_ok(st_audit_append(f->ws, &ev, &e), &e);
+    char adir[4200], plain[4300], sealed[4300];
+    snprintf(adir, sizeof(adir), "%s/audit", st_workspace_dir(f->ws));
+    snprintf(plain, sizeof(plain), "%s/log.key", adir);
+    snprintf(sealed, sizeof(sealed), "%s/log.key.sealed", adir);
+    assert_true(st_fs_exists(plain));
+    assert_false(st_audit_key_sealed(f->ws));
+    char *note = NULL;
+    assert_st_ok(st_audit_checkpoint_sealed(f->ws, f->kr, "root", &note, &e),
+                 &e);
+    free(note);
+    assert_false(st_fs_exists(plain));
+    assert_true(st_fs_exists(sealed));
+    assert_true(st_audit_key_sealed(f->ws));
+    /* the sealed key signs again (unwrapped through the keyring) */
+    assert_st_ok(st_audit_checkpoint_sealed(f->ws, f->kr, "root", &note, &e),
+                 &e);
+    free(note);
+    st_audit_report rep;
+    assert_st_ok(st_audit_verify(adir, NULL, &rep, &e), &e);
+    assert_int_equal(rep.checkpoints, 2);
+    /* without the keyring there is no way to sign */
+    st_audit_log *log;
+    assert_st_ok(st_audit_log_open(adir, &log, &e), &e);
+    assert_int_equal(st_audit_checkpoint(log, &note, &e), ST_E_USAGE);
+    st_audit_log_close(log);
+}
+
+static void test_stale_job_is_terminated_and_recorded(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    st_job_spec spec;
+    uint8_t seed[32];
+    char id[ST_JOB_ID_LEN + 1];
+    assert_int_equal(st_random(seed, 32, NULL), ST_OK);
+    assert_st_ok(st_job_spec_load("examples/jobs/digits-mlp.json", &spec, &e),
+                 &e);
+    assert_st_ok(st_job_submit(f->ws, "bob", &spec, seed, id, &e), &e);
+    st_job_spec_free(&spec);
+    /* a job that claims to be attesting but has no controller at all */
+    assert_st_ok(st_job_transition(f->ws, id, ST_JOB_ATTESTING, "test", &e),
+                 &e);
+    st_cleanup_opts o;
+    memset(&o, 0, sizeof(o));
+    o.dry_run = 1;
+    st_cleanup_report rep;
+    assert_st_ok(st_cleanup_run(f->ws, &o, &rep, &e), &e);
+    int seen = 0;
+    for (size_t i = 0; i < rep.n; i++)
+        seen += !strcmp(rep.actions[i].handler, "stale-jobs");
+    assert_int_equal(seen, 1);
+    st_cleanup_report_free(&rep);
+    st_job_record r;
+    assert_st_ok(st_job_get(f->ws, id, &r, &e), &e);
+    assert_int_equal(r.state, ST_JOB_ATTESTING);
+    st_job_record_free(&r);
+    o.dry_run = 0;
+    assert_st_ok(st_cleanup_run(f->ws, &o, &rep, &e), &e);
+    st_cleanup_report_free(&rep);
+    assert_st_ok(st_job_get(f->ws, id, &r, &e), &e);
+    assert_int_equal(r.state, ST_JOB_FAILED);
+    assert_non_null(strstr(r.reason, "stale"));
+    st_job_record_free(&r);
+}
+
 static void test_metrics_label_values_are_escaped(void **state)
 {
     (void)state;
@@ -208,6 +280,10 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_check_flags_missing_and_sim_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_log_key_is_sealed_under_the_keyring, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_stale_job_is_terminated_and_recorded, setup, teardown),
         cmocka_unit_test(test_metrics_label_values_are_escaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -218,6 +218,36 @@ static void test_dataset_without_policy_is_never_released(void **state)
     free(dir);
 }
 
+static void test_nonces_are_single_use_per_job(void **state)
+{
+    (void)state;
+    st_err e;
+    char *dir;
+    st_workspace *ws = make_workspace(&dir);
+    assert_st_ok(st_job_migrate(ws, &e), &e);
+    uint8_t n[32], other[32] = {1};
+    assert_st_ok(st_job_nonce_issue(ws, "j1", n, &e), &e);
+    /* another job cannot use it */
+    assert_int_equal(st_job_nonce_consume(ws, "j2", n, 60, &e), ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "another job"));
+    assert_st_ok(st_job_nonce_consume(ws, "j1", n, 60, &e), &e);
+    /* a replay */
+    assert_int_equal(st_job_nonce_consume(ws, "j1", n, 60, &e), ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "replay"));
+    /* never issued */
+    assert_int_equal(st_job_nonce_consume(ws, "j1", other, 60, &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "unknown"));
+    /* stale: issued more than max_age_s ago */
+    assert_st_ok(st_job_nonce_issue(ws, "j1", n, &e), &e);
+    sleep(2);
+    assert_int_equal(st_job_nonce_consume(ws, "j1", n, 0, &e), ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "stale"));
+    st_workspace_close(ws);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_spec_errors_name_the_key),
         cmocka_unit_test(test_submitted_job_is_signed_queued_and_audited),
         cmocka_unit_test(test_dataset_without_policy_is_never_released),
+        cmocka_unit_test(test_nonces_are_single_use_per_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

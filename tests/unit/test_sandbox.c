@@ -189,7 +189,8 @@ test_locked_memory_allowance_survives_dropping_privileges(void **state)
     (void)state;
     st_sandbox_config cfg = {.level = ST_SANDBOX_STRICT,
                              .output_dirfd = -1,
-                             .memlock_bytes = 64u << 20};
+                             .memlock_bytes = 64u << 20,
+                             .memlock_secret = 1};
     int status;
     spawn_and_wait(&cfg, fn_lock_a_lot, NULL, &status);
     assert_true(WIFEXITED(status));

@@ -1,0 +1,458 @@
+/*
+ * routes.c: the /v1 JSON API of `sealtrain serve` (docs/api.md): health,
+ * metrics, identity, audit checkpoint/entries/proofs, datasets (+ release
+ * policy), jobs (status, log, cancel).
+ *
+ * Every handler except /v1/healthz goes through st_access_check with the
+ * principal of the connection's client certificate before it reads
+ * anything; a denial is a 403 naming the permission (and an audit entry,
+ * written by the check). Handlers only call the library's public API; they
+ * never return a key, a plaintext or a private path of the workspace.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sealtrain/access.h"
+#include "sealtrain/audit.h"
+#include "sealtrain/bytes.h"
+#include "sealtrain/dataset.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/job.h"
+#include "sealtrain/workspace.h"
+#include "server/server_int.h"
+
+#if __has_include("sealtrain/metrics.h")
+#include "sealtrain/metrics.h"
+#define HAVE_WS_METRICS 1
+#endif
+
+#define MAX_ENTRIES 1000
+
+static void healthz(st_req *r)
+{
+    st_srv_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void whoami(st_req *r)
+{
+    st_principal p;
+    st_err err;
+    if (st_access_principal_get(r->ws, r->principal, &p, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    json_t *roles = json_array();
+    for (unsigned i = 0; i < ST_ROLE_COUNT; i++)
+        if (p.roles & (1u << i))
+            json_array_append_new(roles, json_string(st_access_role_name(i)));
+    st_principal_free(&p);
+    st_srv_reply_json(
+        r, 200,
+        json_pack("{s:s,s:o}", "principal", r->principal, "roles", roles));
+}
+
+static void metrics(st_req *r)
+{
+    if (st_srv_check(r, "check", NULL))
+        return;
+    st_buf b;
+    st_buf_init(&b);
+    st_err err;
+    st_err_clear(&err);
+#ifdef HAVE_WS_METRICS
+    if (st_metrics_collect(r->ws, r->kr, time(NULL), &b, &err) != ST_OK) {
+        st_buf_free(&b);
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+#endif
+    st_srv_metrics(r->s, &b);
+    st_srv_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+                      b.data, b.len);
+    st_buf_free(&b);
+}
+
+/* ---- audit ---- */
+
+static int audit_dir(st_req *r, char *dir, size_t cap)
+{
+    st_err err;
+    if (st_workspace_subdir(r->ws, "audit", dir, cap, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return -1;
+    }
+    return 0;
+}
+
+static void checkpoint_get(st_req *r)
+{
+    char dir[4096];
+    if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096))
+        return;
+    char *note = NULL;
+    uint64_t size = 0;
+    st_err err;
+    if (st_audit_latest_checkpoint(dir, &note, &size, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    if (!note)
+        st_srv_reply_msg(r, 404,
+                         "no checkpoint yet (POST "
+                         "/v1/audit/checkpoint makes one)");
+    else
+        st_srv_reply_text(r, 200, "text/plain; charset=utf-8", note,
+                          strlen(note));
+    free(note);
+}
+
+static void checkpoint_post(st_req *r)
+{
+    char dir[4096];
+    if (st_srv_check(r, "audit.checkpoint", "audit:log") ||
+        audit_dir(r, dir, 4096))
+        return;
+    st_audit_log *log = NULL;
+    char *note = NULL;
+    st_err err;
+    st_code rc = st_audit_log_open(dir, &log, &err);
+    if (rc == ST_OK)
+        rc = st_audit_checkpoint(log, &note, &err);
+    st_audit_log_close(log);
+    if (rc != ST_OK)
+        st_srv_reply_err(r, NULL, &err);
+    else
+        st_srv_reply_text(r, 201, "text/plain; charset=utf-8", note,
+                          strlen(note));
+    free(note);
+}
+
+typedef struct entries_ctx {
+    uint64_t from, limit;
+    json_t *out;
+    int bad;
+    uint8_t (*leaves)[32];
+    uint64_t n, cap;
+} entries_ctx;
+
+static int visit_entry(void *ctx, uint64_t index, const char *line, size_t len)
+{
+    entries_ctx *c = ctx;
+    if (index < c->from)
+        return 0;
+    if (json_array_size(c->out) >= c->limit)
+        return 1;
+    json_error_t je;
+    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        c->bad = 1;
+        return 1;
+    }
+    json_array_append_new(c->out, j);
+    return 0;
+}
+
+static void entries(st_req *r)
+{
+    char dir[4096];
+    entries_ctx c = {0};
+    if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096) ||
+        st_srv_query_u64(r, "from", 0, &c.from) ||
+        st_srv_query_u64(r, "limit", 100, &c.limit))
+        return;
+    if (c.limit == 0 || c.limit > MAX_ENTRIES) {
+        st_srv_reply_msg(r, 400, "limit must be 1..%d", MAX_ENTRIES);
+        return;
+    }
+    c.out = json_array();
+    st_err err;
+    if (st_audit_read(dir, visit_entry, &c, &err) != ST_OK) {
+        json_decref(c.out);
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    if (c.bad) {
+        json_decref(c.out);
+        st_srv_reply_msg(r, 500,
+                         "the audit log holds a malformed entry (run "
+                         "`sealtrain audit verify`)");
+        return;
+    }
+    st_srv_reply_json(
+        r, 200,
+        json_pack("{s:I,s:o}", "from", (json_int_t)c.from, "entries", c.out));
+}
+
+static int visit_leaf(void *ctx, uint64_t index, const char *line, size_t len)
+{
+    entries_ctx *c = ctx;
+    (void)index;
+    if (c->n == c->cap) {
+        uint64_t nc = c->cap ? c->cap * 2 : 1024;
+        void *p = realloc(c->leaves, nc * 32);
+        if (!p) {
+            c->bad = 1;
+            return 1;
+        }
+        c->leaves = p;
+        c->cap = nc;
+    }
+    st_audit_leaf_hash(line, len, c->leaves[c->n++]);
+    return 0;
+}
+
+/* GET /v1/audit/proof?index=I[&size=N]: RFC 9162 inclusion proof of leaf I
+ * in the tree of the first N entries (default: all). */
+static void proof(st_req *r)
+{
+    char dir[4096];
+    entries_ctx c = {0};
+    uint64_t index, size;
+    if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096) ||
+        st_srv_query_u64(r, "index", UINT64_MAX, &index) ||
+        st_srv_query_u64(r, "size", 0, &size))
+        return;
+    if (index == UINT64_MAX) {
+        st_srv_reply_msg(r, 400, "query parameter index is required");
+        return;
+    }
+    st_err err;
+    if (st_audit_read(dir, visit_leaf, &c, &err) != ST_OK || c.bad) {
+        free(c.leaves);
+        if (c.bad)
+            st_srv_reply_msg(r, 500, "out of memory");
+        else
+            st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    if (size == 0)
+        size = c.n;
+    if (size > c.n || index >= size) {
+        free(c.leaves);
+        st_srv_reply_msg(r, 400,
+                         "index %llu / size %llu outside the log (%llu "
+                         "entries)",
+                         (unsigned long long)index, (unsigned long long)size,
+                         (unsigned long long)c.n);
+        return;
+    }
+    uint8_t(*path)[32] = NULL;
+    size_t plen = 0;
+    uint8_t root[32];
+    st_audit_tree_root((const uint8_t(*)[32])c.leaves, size, root);
+    st_code rc = st_audit_inclusion_proof((const uint8_t(*)[32])c.leaves, size,
+                                          index, &path, &plen, &err);
+    char hex[65];
+    json_t *arr = json_array();
+    for (size_t i = 0; rc == ST_OK && i < plen; i++) {
+        st_hex_encode(path[i], 32, hex);
+        json_array_append_new(arr, json_string(hex));
+    }
+    char leaf[65], rhex[65];
+    st_hex_encode(c.leaves[index], 32, leaf);
+    st_hex_encode(root, 32, rhex);
+    free(path);
+    free(c.leaves);
+    if (rc != ST_OK) {
+        json_decref(arr);
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    st_srv_reply_json(r, 200,
+                      json_pack("{s:I,s:I,s:s,s:s,s:o}", "index",
+                                (json_int_t)index, "size", (json_int_t)size,
+                                "leaf_hash", leaf, "root", rhex, "proof", arr));
+}
+
+/* ---- datasets ---- */
+
+static json_t *dataset_json(const st_dataset_record *d, int full)
+{
+    char hex[65];
+    st_hex_encode(d->m.file_sha256, 32, hex);
+    json_t *j = json_pack(
+        "{s:s,s:s,s:I,s:s,s:I,s:i,s:i,s:s,s:I,s:s,s:i}", "name", d->m.name,
+        "owner", d->m.owner, "generation", (json_int_t)d->m.generation,
+        "classification", d->m.classification, "rows", (json_int_t)d->m.rows,
+        "cols", (int)d->m.cols, "classes", (int)d->m.classes, "file_sha256",
+        hex, "file_size", (json_int_t)d->m.file_size, "kek", d->m.kek_name,
+        "kek_version", (int)d->m.kek_version);
+    if (full && d->envelope) {
+        json_error_t je;
+        json_t *env = json_loads(d->envelope, 0, &je);
+        if (env)
+            json_object_set_new(j, "manifest_envelope", env);
+        json_object_set_new(j, "signer_keyid", json_string(d->signer_keyid));
+    }
+    return j;
+}
+
+static void datasets(st_req *r)
+{
+    if (st_srv_check(r, "data.read", NULL))
+        return;
+    st_dataset_record *recs = NULL;
+    size_t n = 0;
+    st_err err;
+    if (st_dataset_list(r->ws, &recs, &n, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, dataset_json(&recs[i], 0));
+    st_dataset_records_free(recs, n);
+    st_srv_reply_json(r, 200, json_pack("{s:o}", "datasets", arr));
+}
+
+static void dataset_show(st_req *r)
+{
+    char res[160];
+    snprintf(res, sizeof(res), "dataset:%s", r->arg[0]);
+    if (st_srv_check(r, "data.read", res))
+        return;
+    st_dataset_record d;
+    st_err err;
+    if (st_dataset_get(r->ws, r->arg[0], &d, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    json_t *j = dataset_json(&d, 1);
+    st_dataset_record_free(&d);
+    json_t *pol = NULL;
+    if (st_release_policy_get(r->ws, r->arg[0], &pol, &err) == ST_OK)
+        json_object_set_new(j, "release_policy", pol);
+    else
+        json_object_set_new(j, "release_policy", json_null());
+    st_srv_reply_json(r, 200, j);
+}
+
+static void dataset_policy(st_req *r)
+{
+    char res[160];
+    snprintf(res, sizeof(res), "dataset:%s", r->arg[0]);
+    if (st_srv_check(r, "data.read", res))
+        return;
+    json_t *pol = NULL;
+    st_err err;
+    if (st_release_policy_get(r->ws, r->arg[0], &pol, &err) != ST_OK)
+        st_srv_reply_err(r, NULL, &err);
+    else
+        st_srv_reply_json(r, 200, pol);
+}
+
+/* ---- jobs ---- */
+
+static json_t *job_json(const st_job_record *j, int full)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "id", j->id,
+                          "name", j->name, "submitter", j->submitter, "state",
+                          st_job_state_name(j->state), "created", j->created,
+                          "updated", j->updated, "spec_digest", j->spec_digest,
+                          "cancel_requested", j->cancel_requested);
+    if (j->reason[0])
+        json_object_set_new(o, "reason", json_string(j->reason));
+    if (full && j->status) {
+        /* the wrapped checkpoint key stays in the workspace */
+        json_t *st = json_deep_copy(j->status);
+        json_object_del(st, "checkpoint_key");
+        json_object_set_new(o, "status", st);
+    }
+    return o;
+}
+
+static void jobs(st_req *r)
+{
+    if (st_srv_check(r, "job.read", NULL))
+        return;
+    st_job_record *recs = NULL;
+    size_t n = 0;
+    st_err err;
+    if (st_job_list(r->ws, &recs, &n, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, job_json(&recs[i], 0));
+        st_job_record_free(&recs[i]);
+    }
+    free(recs);
+    st_srv_reply_json(r, 200, json_pack("{s:o}", "jobs", arr));
+}
+
+static void job_show(st_req *r)
+{
+    if (st_srv_check(r, "job.read", NULL))
+        return;
+    st_job_record j;
+    st_err err;
+    if (st_job_get(r->ws, r->arg[0], &j, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    json_t *o = job_json(&j, 1);
+    st_job_record_free(&j);
+    st_srv_reply_json(r, 200, o);
+}
+
+static void job_logs(st_req *r)
+{
+    if (st_srv_check(r, "job.read", NULL))
+        return;
+    st_job_record j;
+    st_err err;
+    char path[4096];
+    if (st_job_get(r->ws, r->arg[0], &j, &err) != ST_OK ||
+        st_job_log_path(r->ws, r->arg[0], path, sizeof(path), &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    st_job_record_free(&j);
+    unsigned char *text = NULL;
+    size_t len = 0;
+    if (!st_fs_exists(path)) {
+        st_srv_reply_text(r, 200, "text/plain; charset=utf-8", "", 0);
+        return;
+    }
+    if (st_fs_read_all(path, 16u << 20, &text, &len, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    st_srv_reply_text(r, 200, "text/plain; charset=utf-8", text, len);
+    free(text);
+}
+
+static void job_cancel(st_req *r)
+{
+    char res[64];
+    snprintf(res, sizeof(res), "job:%s", r->arg[0]);
+    if (st_srv_check(r, "job.cancel", NULL))
+        return;
+    st_err err;
+    if (st_job_cancel(r->ws, r->principal, r->arg[0], &err) != ST_OK) {
+        st_srv_reply_err(r, "job.cancel", &err);
+        return;
+    }
+    st_srv_reply_json(
+        r, 202, json_pack("{s:s,s:b}", "id", r->arg[0], "cancel_requested", 1));
+}
+
+const st_route st_srv_api_routes[] = {
+    {EVHTTP_REQ_GET, "/v1/healthz", healthz, 1},
+    {EVHTTP_REQ_GET, "/v1/whoami", whoami, 1},
+    {EVHTTP_REQ_GET, "/v1/metrics", metrics, 1},
+    {EVHTTP_REQ_GET, "/v1/audit/checkpoint", checkpoint_get, 0},
+    {EVHTTP_REQ_POST, "/v1/audit/checkpoint", checkpoint_post, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/entries", entries, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/proof", proof, 0},
+    {EVHTTP_REQ_GET, "/v1/datasets", datasets, 0},
+    {EVHTTP_REQ_GET, "/v1/datasets/*", dataset_show, 0},
+    {EVHTTP_REQ_GET, "/v1/datasets/*/policy", dataset_policy, 0},
+    {EVHTTP_REQ_GET, "/v1/jobs", jobs, 0},
+    {EVHTTP_REQ_GET, "/v1/jobs/*", job_show, 0},
+    {EVHTTP_REQ_GET, "/v1/jobs/*/logs", job_logs, 0},
+    {EVHTTP_REQ_POST, "/v1/jobs/*/cancel", job_cancel, 0},
+    {0, NULL, NULL, 0}};

@@ -1,0 +1,797 @@
+/*
+ * server.c: `sealtrain serve`: the HTTPS listener (libevent evhttp over
+ * OpenSSL bufferevents), mutual TLS 1.3 against the workspace CA, the
+ * principal behind each connection, rate limits, connection caps, size
+ * limits, timeouts and graceful shutdown (docs/api.md, issue 9).
+ *
+ * One event loop thread serves every connection; handlers are short
+ * catalog reads or writes. libevent parses HTTP; this file never parses
+ * HTTP itself. There is no plaintext listener: every accepted socket is
+ * wrapped in TLS before evhttp sees a byte.
+ *
+ * It never logs a certificate's key or a request body, and never answers
+ * a request whose client certificate does not carry a registered, enabled
+ * principal's current signing key.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "sealtrain/access.h"
+#include "sealtrain/bytes.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/log.h"
+#include "sealtrain/server.h"
+#include "sealtrain/workspace.h"
+#include "server/server_int.h"
+
+/* ---- token buckets and per-IP connection counts ---- */
+
+#define TABLE_SIZE 4096 /* open addressing; the stalest entry is evicted */
+
+typedef struct bucket {
+    char key[72]; /* "ip:1.2.3.4" or "p:alice"; "" when free */
+    double tokens, last;
+    unsigned conns;
+} bucket;
+
+typedef struct table {
+    bucket *b;
+} table;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint32_t fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+/* The entry for key, created full (`burst` tokens) when new. */
+static bucket *table_get(table *t, const char *key, double burst, double now)
+{
+    uint32_t h = fnv1a(key) % TABLE_SIZE;
+    bucket *oldest = NULL;
+    for (unsigned i = 0; i < 16; i++) {
+        bucket *e = &t->b[(h + i) % TABLE_SIZE];
+        if (!strcmp(e->key, key))
+            return e;
+        if (!e->key[0]) {
+            oldest = e;
+            break;
+        }
+        /* an entry with open connections is never evicted */
+        if (!e->conns && (!oldest || e->last < oldest->last))
+            oldest = e;
+    }
+    if (!oldest)
+        return NULL; /* 16 probes, all holding connections: refuse */
+    snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+    oldest->tokens = burst;
+    oldest->last = now;
+    oldest->conns = 0;
+    return oldest;
+}
+
+/* Takes one token; 0 when the bucket is empty (*retry: seconds to wait). */
+static int bucket_take(bucket *e, double rate, double burst, double now,
+                       double *retry)
+{
+    e->tokens = fmin(burst, e->tokens + (now - e->last) * rate);
+    e->last = now;
+    if (e->tokens >= 1.0) {
+        e->tokens -= 1.0;
+        return 1;
+    }
+    *retry = rate > 0 ? (1.0 - e->tokens) / rate : 60;
+    return 0;
+}
+
+/* ---- server state ---- */
+
+#define NCODES 12
+static const int codes[NCODES] = {200, 201, 202, 400, 403, 404,
+                                  405, 409, 413, 429, 500, 503};
+
+struct st_srv {
+    st_workspace *ws;
+    st_keyring *kr;
+    st_server_opts o;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+    SSL_CTX *ctx;
+    table buckets;
+    unsigned nconns;
+    unsigned inflight;
+    int stopping;
+    double stop_deadline;
+    uint64_t replies[NCODES + 1]; /* the last: any other status */
+    uint64_t auth_failures, rate_limited, conn_refused;
+    st_srv_broker *broker;
+};
+
+st_srv_broker *st_srv_get_broker(struct st_srv *s)
+{
+    return s->broker;
+}
+
+/* Per-connection facts, kept as ex_data of the connection's SSL object so
+ * they live exactly as long as the connection. */
+typedef struct conn {
+    struct st_srv *s;
+    char ip[INET6_ADDRSTRLEN + 4];
+    int ip_counted;
+    int authed; /* 1 ok, -1 refused */
+    char principal[ST_PRINCIPAL_NAME_MAX];
+    char why[256];
+} conn;
+
+static int conn_idx = -1;
+
+static void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                      long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    conn *c = ptr;
+    if (!c)
+        return;
+    if (c->ip_counted) {
+        char key[80];
+        snprintf(key, sizeof(key), "ip:%s", c->ip);
+        bucket *e =
+            table_get(&c->s->buckets, key, c->s->o.ip_burst, mono_now());
+        if (e && e->conns)
+            e->conns--;
+    }
+    c->s->nconns--;
+    free(c);
+}
+
+/* evhttp asks for each accepted connection's bufferevent: always TLS. */
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+    struct st_srv *s = arg;
+    SSL *ssl = SSL_new(s->ctx);
+    conn *c = calloc(1, sizeof(*c));
+    if (!ssl || !c) {
+        SSL_free(ssl);
+        free(c);
+        return NULL; /* evhttp drops the connection */
+    }
+    c->s = s;
+    s->nconns++;
+    SSL_set_ex_data(ssl, conn_idx, c);
+    return bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+static conn *conn_of(struct evhttp_request *req)
+{
+    struct evhttp_connection *ec = evhttp_request_get_connection(req);
+    struct bufferevent *bev = ec ? evhttp_connection_get_bufferevent(ec) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    return ssl ? SSL_get_ex_data(ssl, conn_idx) : NULL;
+}
+
+/* ---- replies ---- */
+
+static void count_reply(struct st_srv *s, int code)
+{
+    size_t i;
+    for (i = 0; i < NCODES && codes[i] != code; i++)
+        ;
+    s->replies[i]++;
+}
+
+static const char *reason_of(int code)
+{
+    switch (code) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+void st_srv_reply_text(st_req *r, int code, const char *ctype, const void *data,
+                       size_t len)
+{
+    if (r->replied)
+        return;
+    r->replied = 1;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "Content-Type", ctype);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    if (r->s->stopping)
+        evhttp_add_header(h, "Connection", "close");
+    struct evbuffer *b = evbuffer_new();
+    if (b && len)
+        evbuffer_add(b, data, len);
+    count_reply(r->s, code);
+    evhttp_send_reply(r->req, code, reason_of(code), b);
+    evbuffer_free(b);
+}
+
+void st_srv_reply_json(st_req *r, int code, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] = "{\"error\":\"internal error\"}\n";
+        st_srv_reply_text(r, 500, "application/json", oom, sizeof(oom) - 1);
+        return;
+    }
+    size_t n = strlen(text);
+    char *nl = realloc(text, n + 2);
+    if (nl) {
+        text = nl;
+        text[n++] = '\n';
+        text[n] = 0;
+    }
+    st_srv_reply_text(r, code, "application/json", text, n);
+    free(text);
+}
+
+void st_srv_reply_msg(st_req *r, int code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    st_srv_reply_json(r, code, json_pack("{s:s}", "error", msg));
+}
+
+static int status_of(st_code c)
+{
+    switch (c) {
+    case ST_OK: return 200;
+    case ST_E_USAGE:
+    case ST_E_INPUT: return 400;
+    case ST_E_DENIED: return 403;
+    case ST_E_NOTFOUND: return 404;
+    case ST_E_EXISTS: return 409;
+    default: return 500;
+    }
+}
+
+void st_srv_reply_err(st_req *r, const char *permission, const st_err *err)
+{
+    int code = status_of(err->code);
+    json_t *j = json_pack("{s:s}", "error",
+                          err->msg[0] ? err->msg : st_code_name(err->code));
+    if (permission && code == 403)
+        json_object_set_new(j, "permission", json_string(permission));
+    if (code == 500)
+        st_error("serve", "%s %s: %s", r->ip, r->path, err->msg);
+    st_srv_reply_json(r, code, j);
+}
+
+int st_srv_check(st_req *r, const char *action, const char *resource)
+{
+    st_err err;
+    st_err_clear(&err);
+    if (st_access_check(r->ws, r->principal, action, resource, &err) == ST_OK)
+        return 0;
+    st_srv_reply_err(r, action, &err);
+    return -1;
+}
+
+char *st_srv_body(st_req *r, size_t max, size_t *len)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t n = evbuffer_get_length(in);
+    if (n > max) {
+        st_srv_reply_msg(r, 413, "request body of %zu bytes exceeds %zu", n,
+                         max);
+        return NULL;
+    }
+    char *p = malloc(n + 1);
+    if (!p) {
+        st_srv_reply_msg(r, 500, "out of memory");
+        return NULL;
+    }
+    evbuffer_remove(in, p, n);
+    p[n] = 0;
+    *len = n;
+    return p;
+}
+
+int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out)
+{
+    const char *v = evhttp_find_header(&r->query, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *end || errno || v[0] == '-' || v[0] == '+') {
+        st_srv_reply_msg(r, 400,
+                         "query parameter %s: \"%.40s\" is not an "
+                         "unsigned integer",
+                         key, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* ---- routing ---- */
+
+static int seg_ok(const char *p, size_t n)
+{
+    if (n == 0 || n >= 128)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return !(n <= 2 && p[0] == '.' && (n == 1 || p[1] == '.'));
+}
+
+/* 1 if path matches pattern; '*' segments are captured into r->arg. */
+static int match(st_req *r, const char *pattern)
+{
+    const char *p = pattern, *s = r->path;
+    size_t na = 0;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            return 0;
+        p++, s++;
+        size_t pl = strcspn(p, "/"), sl = strcspn(s, "/");
+        if (pl == 1 && *p == '*') {
+            if (!seg_ok(s, sl) || na >= ST_SRV_MAX_ARGS)
+                return 0;
+            memcpy(r->arg[na], s, sl);
+            r->arg[na++][sl] = 0;
+        } else if (pl != sl || memcmp(p, s, pl)) {
+            return 0;
+        }
+        p += pl, s += sl;
+    }
+    return !*p && !*s;
+}
+
+static void dispatch(st_req *r)
+{
+    const st_route *tables[2] = {st_srv_api_routes,
+                                 r->s->o.broker ? st_srv_broker_routes : NULL};
+    int path_known = 0;
+    for (size_t t = 0; t < 2; t++) {
+        for (const st_route *rt = tables[t]; rt && rt->pattern; rt++) {
+            /* --broker serves only the key release (and health) */
+            if (r->s->o.broker && !rt->broker_only)
+                continue;
+            if (!match(r, rt->pattern))
+                continue;
+            path_known = 1;
+            if (rt->method == r->method) {
+                rt->fn(r);
+                if (!r->replied)
+                    st_srv_reply_msg(r, 500, "internal error: no reply");
+                return;
+            }
+        }
+    }
+    if (path_known)
+        st_srv_reply_msg(r, 405, "method not allowed on %s", r->path);
+    else
+        st_srv_reply_msg(r, 404, "no such endpoint: %s", r->path);
+}
+
+/* Authenticates the connection's certificate once per connection. */
+static void authenticate(struct st_srv *s, struct evhttp_request *req, conn *c)
+{
+    if (c->authed)
+        return;
+    struct evhttp_connection *ec = evhttp_request_get_connection(req);
+    SSL *ssl =
+        bufferevent_openssl_get_ssl(evhttp_connection_get_bufferevent(ec));
+    X509 *x = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    st_err err;
+    st_err_clear(&err);
+    unsigned char *der = NULL;
+    int dl = x ? i2d_X509(x, &der) : -1;
+    uint8_t pub[32];
+    st_access_session sess;
+    st_code rc =
+        dl > 0
+            ? st_server_cert_principal(der, (size_t)dl, c->principal, pub, &err)
+            : st_err_set(&err, ST_E_DENIED, "no client certificate");
+    OPENSSL_free(der);
+    if (rc == ST_OK)
+        rc = st_access_authenticate_key(s->ws, c->principal, pub, &sess, &err);
+    if (rc == ST_OK) {
+        c->authed = 1;
+    } else {
+        c->authed = -1;
+        s->auth_failures++;
+        snprintf(c->why, sizeof(c->why), "%s", err.msg);
+    }
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct st_srv *s = arg;
+    st_req r;
+    memset(&r, 0, sizeof(r));
+    r.req = req;
+    r.s = s;
+    r.ws = s->ws;
+    r.kr = s->kr;
+    r.query.tqh_first = NULL; /* TAILQ_INIT without <sys/queue.h> */
+    r.query.tqh_last = &r.query.tqh_first;
+    r.method = (int)evhttp_request_get_command(req);
+    conn *c = conn_of(req);
+    r.ip = c ? c->ip : "?";
+    s->inflight++;
+
+    const char *uri = evhttp_request_get_uri(req);
+    struct evhttp_uri *u = uri ? evhttp_uri_parse(uri) : NULL;
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    const char *q = u ? evhttp_uri_get_query(u) : NULL;
+    snprintf(r.path, sizeof(r.path), "%s", path ? path : "");
+    if (!c) {
+        st_srv_reply_msg(&r, 500, "connection without TLS state");
+        goto out;
+    }
+    if (!c->ip[0]) {
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr,
+                                   &port);
+        snprintf(c->ip, sizeof(c->ip), "%s", addr ? addr : "?");
+    }
+    double now = mono_now(), retry = 0;
+    if (s->stopping) {
+        st_srv_reply_msg(&r, 503, "shutting down");
+        goto out;
+    }
+    char key[80];
+    snprintf(key, sizeof(key), "ip:%s", c->ip);
+    bucket *ib = table_get(&s->buckets, key, s->o.ip_burst, now);
+    if (!c->ip_counted) {
+        if (!ib || ib->conns >= s->o.max_conns_per_ip ||
+            s->nconns > s->o.max_conns) {
+            s->conn_refused++;
+            evhttp_add_header(evhttp_request_get_output_headers(req),
+                              "Connection", "close");
+            evhttp_add_header(evhttp_request_get_output_headers(req),
+                              "Retry-After", "1");
+            st_srv_reply_msg(&r, 429, "too many connections from %s", c->ip);
+            goto out;
+        }
+        ib->conns++;
+        c->ip_counted = 1;
+    }
+    if (!bucket_take(ib, s->o.ip_rate, s->o.ip_burst, now, &retry)) {
+        char ra[32];
+        snprintf(ra, sizeof(ra), "%d", (int)ceil(retry));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+                          ra);
+        s->rate_limited++;
+        st_srv_reply_msg(&r, 429, "rate limit for %s exceeded", c->ip);
+        goto out;
+    }
+    if (!u || !path || path[0] != '/' || strlen(path) >= sizeof(r.path) ||
+        (q && evhttp_parse_query_str(q, &r.query) != 0)) {
+        st_srv_reply_msg(&r, 400, "malformed request target");
+        goto out;
+    }
+    authenticate(s, req, c);
+    if (c->authed < 0) {
+        st_srv_reply_json(&r, 403, json_pack("{s:s}", "error", c->why));
+        goto out;
+    }
+    r.principal = c->principal;
+    snprintf(key, sizeof(key), "p:%s", c->principal);
+    bucket *pb = table_get(&s->buckets, key, s->o.principal_burst, now);
+    if (!pb || !bucket_take(pb, s->o.principal_rate, s->o.principal_burst, now,
+                            &retry)) {
+        char ra[32];
+        snprintf(ra, sizeof(ra), "%d", (int)ceil(retry));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+                          ra);
+        s->rate_limited++;
+        st_srv_reply_msg(&r, 429, "rate limit for principal %s exceeded",
+                         c->principal);
+        goto out;
+    }
+    dispatch(&r);
+out:
+    if (!r.replied)
+        st_srv_reply_msg(&r, 500, "internal error");
+    evhttp_clear_headers(&r.query);
+    if (u)
+        evhttp_uri_free(u);
+    s->inflight--;
+}
+
+void st_srv_metrics(struct st_srv *s, st_buf *out)
+{
+    st_buf_printf(out, NULL,
+                  "# HELP sealtrain_server_connections Open TLS connections.\n"
+                  "# TYPE sealtrain_server_connections gauge\n"
+                  "sealtrain_server_connections %u\n"
+                  "# HELP sealtrain_server_responses_total Responses sent, by "
+                  "status code.\n"
+                  "# TYPE sealtrain_server_responses_total counter\n",
+                  s->nconns);
+    for (size_t i = 0; i <= NCODES; i++) {
+        if (i < NCODES)
+            st_buf_printf(out, NULL,
+                          "sealtrain_server_responses_total{code=\"%d\"} "
+                          "%llu\n",
+                          codes[i], (unsigned long long)s->replies[i]);
+        else
+            st_buf_printf(out, NULL,
+                          "sealtrain_server_responses_total{code=\"other\"} "
+                          "%llu\n",
+                          (unsigned long long)s->replies[i]);
+    }
+    st_buf_printf(out, NULL,
+                  "# HELP sealtrain_server_auth_failures_total Connections "
+                  "whose certificate named no usable principal.\n"
+                  "# TYPE sealtrain_server_auth_failures_total counter\n"
+                  "sealtrain_server_auth_failures_total %llu\n"
+                  "# HELP sealtrain_server_rate_limited_total Requests "
+                  "refused by a rate limit.\n"
+                  "# TYPE sealtrain_server_rate_limited_total counter\n"
+                  "sealtrain_server_rate_limited_total %llu\n"
+                  "# HELP sealtrain_server_connections_refused_total "
+                  "Connections refused by a connection cap.\n"
+                  "# TYPE sealtrain_server_connections_refused_total counter\n"
+                  "sealtrain_server_connections_refused_total %llu\n",
+                  (unsigned long long)s->auth_failures,
+                  (unsigned long long)s->rate_limited,
+                  (unsigned long long)s->conn_refused);
+}
+
+/* ---- TLS ---- */
+
+static st_code make_ctx(struct st_srv *s, st_err *err)
+{
+    char ca[4096], crt[4096], key[4096];
+    st_code rc = st_server_tls_path(s->ws, "ca.crt", ca, sizeof(ca), err);
+    if (rc == ST_OK)
+        rc = st_server_tls_path(s->ws, "server.crt", crt, sizeof(crt), err);
+    if (rc == ST_OK)
+        rc = st_server_tls_path(s->ws, "server.key", key, sizeof(key), err);
+    if (rc == ST_OK)
+        rc = st_fs_check_private(key, err);
+    if (rc != ST_OK)
+        return rc;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    s->ctx = ctx;
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+        !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION))
+        return st_err_openssl(err, ST_E_INTERNAL, "TLS context");
+    if (SSL_CTX_use_certificate_chain_file(ctx, crt) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1)
+        return st_err_openssl(err, ST_E_INPUT, "%s: server certificate", crt);
+    if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)
+        return st_err_openssl(err, ST_E_INPUT, "%s: workspace CA", ca);
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
+    if (names)
+        SSL_CTX_set_client_CA_list(ctx, names);
+    /* a certificate is required and must chain to the workspace CA; the
+     * principal behind it is checked per connection (authenticate) */
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                       NULL);
+    SSL_CTX_set_verify_depth(ctx, 2);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    return ST_OK;
+}
+
+/* ---- shutdown ---- */
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct st_srv *s = arg;
+    /* wakes the loop so that the drain condition is re-evaluated */
+    if (s->stopping)
+        event_base_loopexit(s->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct st_srv *s = arg;
+    if (s->stopping)
+        return;
+    st_info("serve", "signal %d: no new connections, finishing requests",
+            (int)sig);
+    s->stopping = 1;
+    s->stop_deadline = mono_now() + s->o.drain_s;
+    if (s->sock) {
+        evhttp_del_accept_socket(s->http, s->sock);
+        s->sock = NULL;
+    }
+}
+
+void st_server_opts_default(st_server_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->listen = "127.0.0.1:8443";
+    o->max_conns = 256;
+    o->max_conns_per_ip = 32;
+    o->ip_rate = 200;
+    o->ip_burst = 400;
+    o->principal_rate = 100;
+    o->principal_burst = 200;
+    o->max_body = 8u << 20;
+    o->max_headers = 8192;
+    o->timeout_s = 10;
+    o->drain_s = 10;
+}
+
+static st_code parse_listen(const char *spec, char *host, size_t cap,
+                            uint16_t *port, st_err *err)
+{
+    const char *colon = strrchr(spec, ':');
+    const char *h = spec;
+    size_t hl = colon ? (size_t)(colon - spec) : 0;
+    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']')
+        h++, hl -= 2;
+    char *end;
+    unsigned long p = colon ? strtoul(colon + 1, &end, 10) : 0;
+    if (!colon || !colon[1] || *end || p > 65535 || hl == 0 || hl >= cap)
+        return st_err_set(err, ST_E_USAGE,
+                          "--listen \"%s\": expected HOST:PORT (e.g. "
+                          "127.0.0.1:8443)",
+                          spec);
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    *port = (uint16_t)p;
+    return ST_OK;
+}
+
+st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
+                      st_err *err)
+{
+    struct st_srv *s = calloc(1, sizeof(*s));
+    if (!s)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    s->ws = ws;
+    s->kr = kr;
+    s->o = *o;
+    char host[256];
+    uint16_t port = 0;
+    struct event *ev_term = NULL, *ev_int = NULL, *ev_drain = NULL;
+    st_code rc = parse_listen(o->listen, host, sizeof(host), &port, err);
+    if (conn_idx < 0)
+        conn_idx = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL,
+                                           NULL, conn_free);
+    s->buckets.b = calloc(TABLE_SIZE, sizeof(bucket));
+    if (rc == ST_OK && !s->buckets.b)
+        rc = st_err_set(err, ST_E_IO, "out of memory");
+    if (rc == ST_OK)
+        rc = st_server_ca_ensure(ws, err);
+    if (rc == ST_OK)
+        rc = st_server_cert_ensure(ws, NULL, err);
+    if (rc == ST_OK)
+        rc = make_ctx(s, err);
+    if (rc == ST_OK && o->broker)
+        rc = st_srv_broker_new(ws, &s->broker, err);
+    if (rc == ST_OK && !(s->base = event_base_new()))
+        rc = st_err_set(err, ST_E_IO, "event_base_new failed");
+    if (rc == ST_OK && !(s->http = evhttp_new(s->base)))
+        rc = st_err_set(err, ST_E_IO, "evhttp_new failed");
+    if (rc == ST_OK) {
+        evhttp_set_bevcb(s->http, make_bev, s);
+        evhttp_set_gencb(s->http, on_request, s);
+        evhttp_set_timeout(s->http, o->timeout_s);
+        evhttp_set_max_body_size(s->http, (ev_ssize_t)o->max_body);
+        evhttp_set_max_headers_size(s->http, (ev_ssize_t)o->max_headers);
+        evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+                                                EVHTTP_REQ_PUT |
+                                                EVHTTP_REQ_DELETE);
+        s->sock = evhttp_bind_socket_with_handle(s->http, host, port);
+        if (!s->sock)
+            rc =
+                st_err_errno(err, ST_E_IO, errno, "listening on %s", o->listen);
+    }
+    if (rc == ST_OK) {
+        evutil_socket_t fd = evhttp_bound_socket_get_fd(s->sock);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        getsockname(fd, (struct sockaddr *)&ss, &sl);
+        unsigned bound = ss.ss_family == AF_INET6
+                             ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                             : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        st_info("serve", "listening on https://%s:%u%s", host, bound,
+                o->broker ? " (with the key broker)" : "");
+        if (o->ready_file) {
+            char text[32];
+            int n = snprintf(text, sizeof(text), "%u\n", bound);
+            rc = st_fs_write_atomic(o->ready_file, text, (size_t)n, 0600, err);
+        }
+    }
+    if (rc == ST_OK) {
+        signal(SIGPIPE, SIG_IGN);
+        ev_term = evsignal_new(s->base, SIGTERM, on_signal, s);
+        ev_int = evsignal_new(s->base, SIGINT, on_signal, s);
+        ev_drain = event_new(s->base, -1, EV_PERSIST, on_drain, s);
+        struct timeval tick = {0, 100000};
+        if (!ev_term || !ev_int || !ev_drain || event_add(ev_term, NULL) ||
+            event_add(ev_int, NULL))
+            rc = st_err_set(err, ST_E_IO, "installing signal handlers");
+        else
+            event_add(ev_drain, &tick);
+    }
+    if (rc == ST_OK) {
+        /* after a signal: until every connection has flushed its last
+         * response (all carry Connection: close) or drain_s passed */
+        while (!s->stopping ||
+               (s->nconns > 0 && mono_now() < s->stop_deadline)) {
+            if (event_base_loop(s->base, EVLOOP_ONCE) < 0) {
+                rc = st_err_set(err, ST_E_IO, "event loop failed");
+                break;
+            }
+        }
+        st_info("serve", "stopped");
+    }
+    if (ev_term)
+        event_free(ev_term);
+    if (ev_int)
+        event_free(ev_int);
+    if (ev_drain)
+        event_free(ev_drain);
+    if (s->http)
+        evhttp_free(s->http); /* closes the remaining connections */
+    if (s->base)
+        event_base_free(s->base);
+    SSL_CTX_free(s->ctx);
+    st_srv_broker_free(s->broker);
+    free(s->buckets.b);
+    free(s);
+    return rc;
+}

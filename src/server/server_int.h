@@ -1,0 +1,77 @@
+/*
+ * server_int.h: internals shared by the files of src/server (not public):
+ * the server state, one request's context and the reply helpers.
+ */
+#ifndef ST_SERVER_INT_H
+#define ST_SERVER_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "sealtrain/server.h"
+
+struct st_srv;
+
+#define ST_SRV_MAX_ARGS 2
+
+typedef struct st_req {
+    struct evhttp_request *req;
+    struct st_srv *s;
+    st_workspace *ws;
+    st_keyring *kr;
+    const char *principal; /* authenticated by the client certificate */
+    const char *ip;
+    int method; /* EVHTTP_REQ_GET ... */
+    char path[512];
+    char arg[ST_SRV_MAX_ARGS][128]; /* '*' segments of the route */
+    struct evkeyvalq query;
+    int replied;
+} st_req;
+
+typedef void (*st_route_fn)(st_req *r);
+
+typedef struct st_route {
+    int method;
+    const char *pattern; /* "/v1/datasets/ *" without the space */
+    st_route_fn fn;
+    int broker_only; /* served by --broker too (which serves only these) */
+} st_route;
+
+/* NULL-terminated route tables. */
+extern const st_route st_srv_api_routes[];
+extern const st_route st_srv_broker_routes[];
+
+/* Replies; `body` is stolen. Each also counts the status for /metrics. */
+void st_srv_reply_json(st_req *r, int code, json_t *body);
+void st_srv_reply_text(st_req *r, int code, const char *ctype, const void *data,
+                       size_t len);
+/* {"error": msg, "permission": action?} with the status for err->code. */
+void st_srv_reply_err(st_req *r, const char *permission, const st_err *err);
+void st_srv_reply_msg(st_req *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* st_access_check for the request's principal; on denial replies 403
+ * naming the permission and returns non-zero. */
+int st_srv_check(st_req *r, const char *action, const char *resource);
+
+/* The request body (NUL-terminated copy, malloc'ed) or NULL after
+ * replying 400/413. */
+char *st_srv_body(st_req *r, size_t max, size_t *len);
+/* An unsigned query parameter, `def` when absent; -1 after replying 400. */
+int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out);
+
+/* Appends the server's own counters (Prometheus text) to `out`. */
+struct st_buf;
+void st_srv_metrics(struct st_srv *s, struct st_buf *out);
+
+/* The broker endpoints' state (broker.c). */
+typedef struct st_srv_broker st_srv_broker;
+st_code st_srv_broker_new(st_workspace *ws, st_srv_broker **out, st_err *err);
+void st_srv_broker_free(st_srv_broker *b);
+st_srv_broker *st_srv_get_broker(struct st_srv *s);
+
+#endif

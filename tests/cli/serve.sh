@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# sealtrain serve: mutual TLS 1.3 with workspace-CA certificates bound to
+# registered principal keys; role checks over HTTPS (403 naming the
+# permission, audited); size limits (413), malformed requests (400); a
+# slow client is cut off while others are served; per-principal rate
+# limits (429); /metrics passes promtool; the docs/api.md examples run;
+# SIGTERM stops the server cleanly.
+. tests/cli/lib.sh
+head -c 32 /dev/urandom >"$T/root.key"
+chmod 600 "$T/root.key"
+. tests/job_lib.sh
+. tests/serve_lib.sh
+
+for p in aud eve flood; do
+    st identity new "$p" --out "$K" >/dev/null 2>&1
+done
+admin principal add aud --role auditor --signing-key "$K/aud.pub.pem" >/dev/null
+admin principal add eve --role trainer --signing-key "$K/eve.pub.pem" >/dev/null
+admin principal add flood --role trainer --signing-key "$K/flood.pub.pem" >/dev/null
+import_digits
+cert admin dana mo aud eve flood
+
+openssl x509 -in "$CERTS/dana.crt" -noout -text >"$T/cert.txt"
+grep -q "Subject: CN = dana" "$T/cert.txt" &&
+    grep -q "URI:sealtrain:principal:dana" "$T/cert.txt" ||
+    fail "the certificate does not name the principal"
+[ "$(openssl x509 -in "$CERTS/dana.crt" -noout -pubkey)" = "$(cat "$K/dana.pub.pem")" ] ||
+    fail "the certificate key is not dana's registered signing key"
+openssl verify -CAfile "$CERTS/ca.crt" "$CERTS/dana.crt" >/dev/null
+[ "$(stat -c %a "$SEALTRAIN_WORKSPACE/keys/tls/ca.key")" = 600 ] ||
+    fail "the CA key is not 0600"
+expect_exit 4 st --as dana --key "$K/dana.pem" principal cert mo --out "$CERTS"
+expect_stderr "principal.admin"
+ok "principal cert: CN/SAN name the principal, the key is its registered key, admins only"
+
+start_server --max-body 4096 --max-headers 2048 --timeout 2
+
+out=$(as_curl mo "$API/v1/healthz")
+[ "$(status_of "$out")" = 200 ] || fail "healthz: $out"
+out=$(as_curl mo "$API/v1/whoami")
+printf '%s' "$out" | grep -q '"principal":"mo"' || fail "whoami: $out"
+ok "a registered principal's certificate is accepted and names it"
+
+# no certificate / a certificate from another CA / TLS 1.2: no handshake
+set +e
+curl -sS --max-time 10 --cacert "$CERTS/ca.crt" "$API/v1/healthz" >/dev/null 2>&1
+rc_none=$?
+openssl req -x509 -new -key "$K/dana.pem" -subj /CN=dana -days 1 \
+    -out "$T/self.crt" 2>/dev/null
+curl -sS --max-time 10 --cacert "$CERTS/ca.crt" --cert "$T/self.crt" \
+    --key "$K/dana.pem" "$API/v1/healthz" >/dev/null 2>&1
+rc_self=$?
+curl -sS --max-time 10 --tls-max 1.2 --cacert "$CERTS/ca.crt" \
+    --cert "$CERTS/dana.crt" --key "$K/dana.pem" "$API/v1/healthz" >/dev/null 2>&1
+rc_tls12=$?
+curl -sS --max-time 10 "http://127.0.0.1:$PORT/v1/healthz" >/dev/null 2>&1
+rc_plain=$?
+set -e
+for rc in $rc_none $rc_self $rc_tls12 $rc_plain; do
+    [ "$rc" -ne 0 ] || fail "a request without a valid client certificate got through"
+done
+ok "missing certificate, foreign CA, TLS 1.2 and plaintext HTTP all fail"
+
+# a disabled principal's certificate is refused at the application layer
+admin principal disable eve >/dev/null
+out=$(as_curl eve "$API/v1/healthz")
+[ "$(status_of "$out")" = 403 ] || fail "disabled principal: $out"
+printf '%s' "$out" | grep -q "disabled" || fail "no reason: $out"
+ok "a disabled principal's certificate is refused (403)"
+
+# a principal acting outside its role: 403 naming the permission, audited
+out=$(as_curl dana "$API/v1/metrics")
+[ "$(status_of "$out")" = 403 ] || fail "dana /metrics: $out"
+printf '%s' "$out" | grep -q '"permission":"check"' || fail "$out"
+out=$(as_curl mo -X POST "$API/v1/audit/checkpoint")
+[ "$(status_of "$out")" = 403 ] || fail "mo checkpoint: $out"
+printf '%s' "$out" | grep -q '"permission":"audit.checkpoint"' || fail "$out"
+out=$(as_curl mo "$API/v1/datasets/digits")
+[ "$(status_of "$out")" = 403 ] || fail "mo dataset show: $out"
+grep -q '"action":"audit.checkpoint","actor":"mo".*"outcome":"denied"' \
+    "$SEALTRAIN_WORKSPACE/audit/log.jsonl" || fail "denial not audited"
+ok "a principal outside its role gets 403 naming the permission, audited"
+
+out=$(as_curl dana "$API/v1/datasets/digits")
+[ "$(status_of "$out")" = 200 ] || fail "dana dataset: $out"
+printf '%s' "$out" | grep -q '"owner":"dana"' || fail "$out"
+out=$(as_curl dana "$API/v1/datasets")
+printf '%s' "$out" | grep -q '"name":"digits"' || fail "$out"
+out=$(as_curl aud -X POST "$API/v1/audit/checkpoint")
+[ "$(status_of "$out")" = 201 ] || fail "checkpoint: $out"
+out=$(as_curl aud "$API/v1/audit/proof?index=0")
+printf '%s' "$out" | grep -q '"proof":\[' || fail "proof: $out"
+ok "dataset list/show, audit checkpoint and inclusion proof for allowed roles"
+
+# limits: 413 body, 400 headers (libevent answers 400), 400 malformed
+head -c 10000 /dev/zero >"$T/big"
+out=$(as_curl aud --data-binary "@$T/big" "$API/v1/audit/checkpoint")
+[ "$(status_of "$out")" = 413 ] || fail "oversize body: $out"
+out=$(as_curl aud -H "X-Pad: $(head -c 3000 /dev/zero | tr '\0' a)" "$API/v1/healthz")
+[ "$(status_of "$out")" = 400 ] || fail "oversize headers: $out"
+out=$(as_curl aud "$API/v1/audit/entries?limit=abc")
+[ "$(status_of "$out")" = 400 ] || fail "bad query: $out"
+printf '%s' "$out" | grep -q "limit" || fail "$out"
+printf 'GARBAGE\r\n\r\n' | timeout 10 openssl s_client -quiet \
+    -connect "127.0.0.1:$PORT" -CAfile "$CERTS/ca.crt" -cert "$CERTS/aud.crt" \
+    -key "$K/aud.pem" 2>/dev/null | head -n1 >"$T/garbage" || true
+grep -q "400" "$T/garbage" || fail "malformed request line: $(cat "$T/garbage")"
+ok "oversize body 413, oversize headers and malformed requests 400"
+
+# a slow client (headers never finished) is cut off after --timeout 2 s
+# while another client is answered at once
+python3 - "$PORT" "$CERTS" "$K" >"$T/slow" <<'PY' &
+import socket, ssl, sys, time
+port, certs, keys = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
+ctx.load_cert_chain(certs + "/aud.crt", keys + "/aud.pem")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                    server_hostname="localhost")
+t0 = time.time()
+s.sendall(b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n")
+s.settimeout(20)
+d = s.recv(100)
+print("%.1f %d" % (time.time() - t0, len(d)))
+PY
+slow=$!
+sleep 0.5
+out=$(as_curl aud -w '%{time_total}\n' "$API/v1/healthz")
+printf '%s' "$out" | grep -q '"ok"' || fail "server unresponsive during a slow client"
+wait $slow
+read -r secs bytes <"$T/slow"
+python3 -c "import sys; s=float(sys.argv[1]); sys.exit(0 if 1.5 <= s <= 6 else 1)" "$secs" ||
+    fail "slow client closed after $secs s"
+[ "$bytes" = 0 ] || fail "slow client got a response"
+ok "a slow client is closed after the timeout (${secs} s) while others are served"
+
+# the docs/api.md examples, as written (each ```sh block after
+# <!-- example -->), as the auditor and the data owner
+python3 - docs/api.md >"$T/examples.sh" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+blocks = re.findall(r"<!-- example -->\s*```sh\n(.*?)```", text, re.S)
+assert blocks, "no examples"
+for b in blocks:
+    print("set -euo pipefail\n" + b)
+PY
+n=$(grep -c '^set -euo' "$T/examples.sh")
+CERTS=$CERTS KEYS=$K API=$API bash "$T/examples.sh" >"$T/examples.out" 2>&1 ||
+    { cat "$T/examples.out" >&2; fail "a docs/api.md example failed"; }
+ok "the $n docs/api.md examples run"
+
+stop_server
+ok "SIGTERM: the server stops accepting and exits 0"
+
+# a second server with a tiny per-principal budget (5, one token per 20 s)
+start_server --principal-rate 0.05 --principal-burst 5
+# rate limit: flood's bucket empties; mo is still served
+codes=""
+for i in $(seq 8); do
+    codes="$codes $(status_of "$(as_curl flood "$API/v1/healthz")")"
+done
+echo "$codes" | grep -q 429 || fail "no 429 in:$codes"
+echo "$codes" | grep -q 200 || fail "no 200 in:$codes"
+out=$(as_curl mo -D "$T/hdr" "$API/v1/healthz")
+[ "$(status_of "$out")" = 200 ] || fail "another principal was limited: $out"
+out=$(as_curl flood -D "$T/hdr" "$API/v1/healthz")
+[ "$(status_of "$out")" = 429 ] || fail "flood not limited: $out"
+grep -qi "^retry-after:" "$T/hdr" || fail "429 without Retry-After"
+ok "per-principal rate limit answers 429 with Retry-After; others are served"
+
+# /metrics passes promtool
+as_curl aud "$API/v1/metrics" | sed '$d' >"$T/metrics.txt"
+grep -q '^sealtrain_server_rate_limited_total [1-9]' "$T/metrics.txt" ||
+    fail "rate limiting not counted"
+if command -v promtool >/dev/null; then
+    promtool check metrics <"$T/metrics.txt" ||
+        fail "promtool rejects /metrics"
+    ok "/metrics passes promtool check metrics"
+else
+    fail "promtool missing (scripts/install-deps.sh test)"
+fi
+
+stop_server

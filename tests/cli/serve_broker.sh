@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# sealtrain serve --broker: the attestation-gated key release over mutual
+# TLS with the broker.h frames: HELLO -> NONCE, EVIDENCE (sim, bound to the
+# nonce) -> KEYS; a replayed nonce, evidence bound to other report data
+# and a principal outside the release policy are refused with reasons, and
+# every decision is in this workspace's audit log. Only the broker (and
+# health) endpoints are served.
+. tests/cli/lib.sh
+head -c 32 /dev/urandom >"$T/root.key"
+chmod 600 "$T/root.key"
+. tests/job_lib.sh
+. tests/serve_lib.sh
+
+import_digits
+policy sim
+cert mo dana
+start_server --broker
+SIMKEY=$SEALTRAIN_WORKSPACE/keys/sim-platform.pem
+[ -s "$SIMKEY" ] || fail "the broker has no sim platform key"
+
+out=$(as_curl mo "$API/v1/datasets")
+[ "$(status_of "$out")" = 404 ] || fail "--broker served the dataset API: $out"
+ok "--broker serves only the key release"
+
+# client: python3 speaks the frames over TLS with mo's certificate
+cat >"$T/client.py" <<'PY'
+import hashlib, http.client, json, os, ssl, struct, subprocess, sys
+api_port, certs, keys, who, mode, simkey, st = sys.argv[1:8]
+ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
+ctx.load_cert_chain(certs + "/%s.crt" % who, keys + "/%s.pem" % who)
+def post(path, body):
+    c = http.client.HTTPSConnection("127.0.0.1", int(api_port), context=ctx)
+    c.request("POST", path, body=body,
+              headers={"Content-Type": "application/x-sealtrain-broker"})
+    r = c.getresponse()
+    return r.status, r.read()
+def frame(t, payload):
+    return struct.pack(">BI", t, len(payload)) + payload
+x, ed = os.urandom(32), os.urandom(32)
+job, spec = "j" + os.urandom(8).hex()[:15], os.urandom(32)
+status, body = post("/v1/broker/datasets/digits/hello?job=%s&spec_digest=%s"
+                    % (job, spec.hex()), frame(1, bytes([1]) + x + ed))
+if status != 200:
+    print("hello", status, body.decode(errors="replace")); sys.exit(0)
+assert body[0] == 2 and len(body) == 37, body
+nonce = body[5:]
+bound = nonce if mode != "wrong-rd" else os.urandom(32)
+rd = hashlib.sha256(b"sealtrain-key-release-v1" + x + ed + bound + spec).digest()
+rd += bytes(32)
+ev = os.path.join(os.path.dirname(certs), "ev-%s.json" % mode)
+subprocess.run([st, "attest", "evidence", "--tee", "sim", "--report-data",
+                rd.hex(), "--platform-key", simkey, "-o", ev], check=True,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+evf = frame(3, open(ev, "rb").read())
+status, body = post("/v1/broker/datasets/digits/evidence?nonce=" + nonce.hex(), evf)
+print("evidence", status, body[0] if body else -1)
+if body and body[0] == 5:
+    print(json.loads(body[5:])["reason"])
+if body and body[0] == 4:
+    print("keys", b"dataset:digits" in body, len(body))
+if mode == "replay":
+    status, body = post("/v1/broker/datasets/digits/evidence?nonce=" + nonce.hex(), evf)
+    print("replay", status, body[0] if body else -1, json.loads(body[5:])["reason"])
+PY
+client() { python3 "$T/client.py" "$PORT" "$CERTS" "$K" "$1" "$2" "$SIMKEY" "$SEALTRAIN"; }
+
+out=$(client mo ok)
+printf '%s\n' "$out" | grep -q "^evidence 200 4$" || fail "no KEYS frame: $out"
+printf '%s\n' "$out" | grep -q "^keys True" || fail "KEYS lacks dataset:digits: $out"
+grep '"category":"key-release"' "$SEALTRAIN_WORKSPACE/audit/log.jsonl" |
+    grep '"actor":"mo"' | grep -q '"outcome":"success"' ||
+    fail "the release is not audited"
+ok "sim evidence bound to the nonce releases the dataset key (KEYS frame), audited"
+
+out=$(client mo replay)
+printf '%s\n' "$out" | grep -q "^replay 403 5 unknown or used nonce" ||
+    fail "replayed nonce: $out"
+ok "a nonce opens one release only (replay: 403 DENIED)"
+
+out=$(client mo wrong-rd)
+printf '%s\n' "$out" | grep -q "^evidence 403 5$" || fail "wrong report data: $out"
+printf '%s\n' "$out" | grep -qi "report" || fail "no reason: $out"
+grep '"category":"key-release"' "$SEALTRAIN_WORKSPACE/audit/log.jsonl" |
+    grep -q '"outcome":"denied"' || fail "the refusal is not audited"
+ok "evidence bound to other report data is refused with the verifier's reason, audited"
+
+out=$(client dana ok)
+printf '%s\n' "$out" | grep -q "^hello 403" || fail "dana got a nonce: $out"
+printf '%s\n' "$out" | grep -q "job.run" || fail "no permission named: $out"
+ok "a principal without job.run gets 403 naming it"
+
+stop_server
+ok "the broker stops on SIGTERM"
