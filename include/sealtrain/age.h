@@ -229,7 +229,9 @@ typedef struct st_age_decrypt_opts {
     size_t nidentities;
     st_age_armor armor; /* AUTO: armored when it starts with the BEGIN line */
     unsigned threads;   /* 0: every online core; 1: one */
-    const char *name;   /* input name for messages (NULL: "input") */
+    const char *name;   /* input name put in front of the errors of
+                           reader_open, decrypt_fd and decrypt_file (NULL:
+                           none; decrypt_file then uses its path) */
 } st_age_decrypt_opts;
 
 typedef struct st_age_result {

@@ -82,6 +82,7 @@ struct st_audit_log {
     uint64_t offset;  /* end of the last complete line counted */
     uint8_t last[32]; /* leaf hash of the last entry */
     int loaded;
+    uint64_t reserved; /* end of the blocks reserved with fallocate */
 };
 
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -573,6 +574,17 @@ static void commit_batch(st_audit_log *log, request *batch)
             break;
         st_audit_frontier_push(&log->fr, log->h, leaf);
         memcpy(log->last, leaf, 32);
+    }
+    /* reserve blocks ahead of the end (the size stays as it is, the file
+     * format does not change): an fdatasync then records a new size, not
+     * a block allocation as well */
+    if (rc == ST_OK && log->offset + b.len > log->reserved) {
+        uint64_t chunk = 1u << 20;
+        if (fallocate(log->fd, FALLOC_FL_KEEP_SIZE, (off_t)log->offset,
+                      (off_t)chunk) == 0)
+            log->reserved = log->offset + chunk;
+        else
+            log->reserved = UINT64_MAX; /* not supported here: fine */
     }
     if (rc == ST_OK)
         rc = st_fs_write_fd_at(log->fd, b.data, b.len, log->offset, log->path,

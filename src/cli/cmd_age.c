@@ -430,8 +430,6 @@ static int cmd_decrypt(st_cli *cli, int argc, char **argv)
                                .name = in_path ? in_path : "stdin"};
     st_age_result res;
     st_code rc = st_age_decrypt_fd(in, o.fd, &opt, &res, &err);
-    if (rc != ST_OK && in_path)
-        st_err_prefix(&err, "%s", in_path);
     rc = out_close(&o, rc, &err);
     if (in > 0)
         close(in);

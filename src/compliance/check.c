@@ -338,9 +338,19 @@ static int audit_visit(void *ctx, uint64_t index, const char *line, size_t len)
             s->d[i].n++;
     }
     if (e.category.len == 11 && !memcmp(e.category.p, "attestation", 11) &&
-        e.resource.len < 64) {
+        e.outcome.len == 7 && !memcmp(e.outcome.p, "success", 7)) {
+        /* the job: details.job (job runner, broker), else the resource */
         char res[64];
-        snprintf(res, sizeof(res), "%.*s", (int)e.resource.len, e.resource.p);
+        json_t *o = json_loadb(line, len, 0, NULL);
+        const char *job = json_string_value(
+            json_object_get(json_object_get(o, "details"), "job"));
+        if (job)
+            snprintf(res, sizeof(res), "job:%s", job);
+        else
+            snprintf(res, sizeof(res), "%.*s",
+                     (int)(e.resource.len < 63 ? e.resource.len : 63),
+                     e.resource.p);
+        json_decref(o);
         size_t i;
         for (i = 0; i < s->natt; i++)
             if (!strcmp(s->att_res[i], res))

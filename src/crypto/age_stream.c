@@ -389,7 +389,7 @@ st_code st_age_reader_open(int fd, const st_age_decrypt_opts *o,
     set_result(res, rc == ST_OK ? ST_AGE_FAIL_NONE : fail, 0);
     if (rc != ST_OK) {
         st_age_reader_free(r);
-        return rc;
+        return o->name ? st_err_prefix(err, "%s", o->name) : rc;
     }
     *out = r;
     return ST_OK;
@@ -821,6 +821,8 @@ st_code st_age_decrypt_fd(int in_fd, int out_fd, const st_age_decrypt_opts *o,
     }
     st_secmem_free(key);
     st_age_reader_free(r);
+    if (rc != ST_OK && o->name)
+        st_err_prefix(err, "%s", o->name);
     return rc;
 }
 
@@ -847,13 +849,16 @@ st_code st_age_decrypt_file(const char *in_path, const char *out_path,
         close(fd);
         return err ? err->code : ST_E_IO;
     }
-    rc = st_age_decrypt_fd(fd, st_atomic_fd(af), o, res, err);
+    st_age_decrypt_opts named = *o;
+    if (!named.name)
+        named.name = in_path;
+    rc = st_age_decrypt_fd(fd, st_atomic_fd(af), &named, res, err);
     close(fd);
     if (rc != ST_OK) {
         /* the plaintext released so far only ever sat in the temporary
          * file, which goes now: nothing appears at out_path */
         st_atomic_abort(af);
-        return st_err_prefix(err, "%s", in_path);
+        return rc;
     }
     rc = st_atomic_commit(af, err);
     if (rc != ST_OK && res)

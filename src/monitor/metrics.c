@@ -123,8 +123,12 @@ static int visit(void *ctx, uint64_t index, const char *line, size_t len)
         (eq(&e.category, "access") && eq(&e.outcome, "denied"))) {
         /* the few entries with labels from free text: decode properly */
         json_t *o = json_loadb(line, len, 0, NULL);
-        const char *tee = json_string_value(
-            json_object_get(json_object_get(o, "details"), "tee"));
+        /* the TEE: details.tee, or the verified claims' tee */
+        json_t *d = json_object_get(o, "details");
+        const char *tee = json_string_value(json_object_get(d, "tee"));
+        if (!tee)
+            tee = json_string_value(
+                json_object_get(json_object_get(d, "claims"), "tee"));
         const char *actor = json_string_value(json_object_get(o, "actor"));
         if (eq(&e.category, "attestation"))
             bump(&s->attest, tee ? tee : "unknown", out);

@@ -55,7 +55,8 @@ static void whoami(st_req *r)
 
 static void metrics(st_req *r)
 {
-    if (st_srv_check(r, "check", NULL))
+    /* the same permission as `sealtrain metrics` */
+    if (st_srv_check(r, "audit.read", NULL))
         return;
     st_buf b;
     st_buf_init(&b);

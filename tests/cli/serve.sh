@@ -69,9 +69,9 @@ printf '%s' "$out" | grep -q "disabled" || fail "no reason: $out"
 ok "a disabled principal's certificate is refused (403)"
 
 # a principal acting outside its role: 403 naming the permission, audited
-out=$(as_curl dana "$API/v1/metrics")
-[ "$(status_of "$out")" = 403 ] || fail "dana /metrics: $out"
-printf '%s' "$out" | grep -q '"permission":"check"' || fail "$out"
+out=$(as_curl mo "$API/v1/metrics")
+[ "$(status_of "$out")" = 403 ] || fail "mo /metrics: $out"
+printf '%s' "$out" | grep -q '"permission":"audit.read"' || fail "$out"
 out=$(as_curl mo -X POST "$API/v1/audit/checkpoint")
 [ "$(status_of "$out")" = 403 ] || fail "mo checkpoint: $out"
 printf '%s' "$out" | grep -q '"permission":"audit.checkpoint"' || fail "$out"

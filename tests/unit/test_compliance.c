@@ -180,6 +180,42 @@ static void test_check_flags_missing_and_sim_policies(void **state)
     json_decref(j);
     free(items);
 
+    /* a job keyed on evidence older than the strictest policy allows */
+    st_job_spec spec;
+    uint8_t seed[32];
+    char id[ST_JOB_ID_LEN + 1];
+    assert_int_equal(st_random(seed, 32, NULL), ST_OK);
+    assert_st_ok(st_job_spec_load("examples/jobs/digits-mlp.json", &spec, &e),
+                 &e);
+    assert_st_ok(st_job_submit(f->ws, "bob", &spec, seed, id, &e), &e);
+    st_job_spec_free(&spec);
+    assert_st_ok(st_job_transition(f->ws, id, ST_JOB_ATTESTING, "t", &e), &e);
+    assert_st_ok(st_job_transition(f->ws, id, ST_JOB_KEYED, "t", &e), &e);
+    json_t *d = json_pack("{s:s,s:{s:s}}", "job", id, "claims", "tee", "sim");
+    st_audit_event att = {
+        "attestation", "bob", "attest.verify", "dataset:a", "success", NULL, d};
+    assert_st_ok(st_audit_append(f->ws, &att, &e), &e);
+    json_decref(d);
+    co.now = time(NULL) + 300;
+    assert_st_ok(st_check_run(f->ws, f->kr, &co, &items, &n, &e), &e);
+    const st_check_item *stale = find(items, n, "stale-attestation");
+    assert_int_equal(stale->status, ST_CHECK_WARN);
+    assert_non_null(strstr(stale->evidence, id));
+    assert_non_null(strstr(stale->evidence, "limit 120 s"));
+    free(items);
+    co.now = 0;
+    /* and the metrics count the verdict by TEE */
+    st_buf b;
+    st_buf_init(&b);
+    assert_st_ok(st_metrics_collect(f->ws, f->kr, time(NULL), &b, &e), &e);
+    assert_st_ok(st_buf_append(&b, "", 1, &e), &e);
+    assert_non_null(strstr((char *)b.data, "sealtrain_attestation_results_"
+                                           "total{tee=\"sim\",outcome="
+                                           "\"success\"} 1"));
+    assert_non_null(strstr((char *)b.data, "sealtrain_jobs{state=\"keyed\"} "
+                                           "1"));
+    st_buf_free(&b);
+
     /* without the keyring, key items are not applicable, not passed */
     assert_st_ok(st_check_run(f->ws, NULL, &co, &items, &n, &e), &e);
     assert_int_equal(find(items, n, "kek-rotation")->status, ST_CHECK_NA);
