@@ -15,6 +15,7 @@ typedef struct st_cli {
     const char *key;       /* --key, SEALTRAIN_KEY: that principal's key */
     int json;              /* --json given globally */
     int quiet;             /* -q */
+    const char *server;    /* --server URL, SEALTRAIN_SERVER (cmd_remote.c) */
 } st_cli;
 
 /* A command group: argv[0] is the group name ("key"), options follow. */
@@ -63,6 +64,8 @@ int st_cli_model(st_cli *cli, int argc, char **argv);
 /* `data policy ...`: called by `data` with argv[0] == "policy" */
 int st_cli_data_policy(st_cli *cli, int argc, char **argv);
 int st_cli_serve(st_cli *cli, int argc, char **argv);
+/* any command under --server URL: run remotely (cmd_remote.c) */
+int st_cli_remote(st_cli *cli, int argc, char **argv);
 /* `principal cert ...`: called by `principal` with argv[0] == "cert" */
 int st_cli_principal_cert(st_cli *cli, int argc, char **argv);
 

@@ -258,6 +258,11 @@ static void print_status(const st_job_record *r)
     if (r->heartbeat[0])
         printf("  heartbeat:  %s%s\n", r->heartbeat,
                st_job_state_terminal(r->state) ? " (runtime ended)" : "");
+    if (!st_job_state_terminal(r->state) && r->controller_pid > 0 &&
+        kill((pid_t)r->controller_pid, 0) != 0 && errno == ESRCH)
+        printf("  controller: pid %ld is gone: the job is not running "
+               "(`job cancel`, then `job resume`)\n",
+               r->controller_pid);
     json_t *p = json_object_get(r->status, "progress");
     if (p) {
         json_t *acc = json_object_get(p, "accuracy");

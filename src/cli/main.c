@@ -36,7 +36,8 @@ static const struct command commands[] = {
     {"metrics", st_cli_metrics, "Prometheus metrics of the workspace"},
     {"check", st_cli_check, "the security checklist (pass/warn/fail)"},
     {"cleanup", st_cli_cleanup, "retention, stale jobs, temporary files"},
-    {"data", st_cli_data, "import, verify, rewrap and remove encrypted datasets"},
+    {"data", st_cli_data,
+     "import, verify, rewrap and remove encrypted datasets"},
     {"job", st_cli_job, "submit, run and watch secure training jobs"},
     {"model", st_cli_model, "registered models: lineage, verify, decrypt, share, export"},
     {"serve", st_cli_serve, "the HTTPS API with mutual TLS (and key broker)"},
@@ -46,7 +47,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: sealtrain [--workspace DIR] [--as NAME] [--key FILE] "
-            "[--log-level L] [--log-json] [-q] COMMAND ...\n\ncommands:\n");
+            "[--log-level L] [--log-json] [-q] [--server URL] COMMAND ...\n"
+            "\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n`sealtrain COMMAND --help` describes a command.\n"
@@ -96,6 +98,7 @@ int main(int argc, char **argv)
     cli.workspace = getenv("SEALTRAIN_WORKSPACE");
     cli.as = getenv("SEALTRAIN_AS");
     cli.key = getenv("SEALTRAIN_KEY");
+    cli.server = getenv("SEALTRAIN_SERVER");
     st_log_level level = ST_LOG_WARN;
     st_log_format format = ST_LOG_HUMAN;
     const char *env_level = getenv("SEALTRAIN_LOG_LEVEL");
@@ -109,6 +112,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'},
         {"log-json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
+        {"server", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
@@ -128,6 +132,7 @@ int main(int argc, char **argv)
             break;
         case 'j': format = ST_LOG_JSON; break;
         case 'q': cli.quiet = 1; break;
+        case 's': cli.server = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("sealtrain %s\n", st_version()); return 0;
         default: usage(stderr); return 2;
@@ -144,6 +149,8 @@ int main(int argc, char **argv)
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
             optind = 0; /* glibc: re-initialise getopt for the command */
+            if (cli.server && cli.server[0] && strcmp(name, "version"))
+                return st_cli_remote(&cli, sub_argc, sub_argv);
             return commands[i].run(&cli, sub_argc, sub_argv);
         }
     }

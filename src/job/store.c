@@ -15,6 +15,8 @@
  * state is refused, so a job ends once. The log holds states, progress
  * and reasons: never data, weights or keys.
  */
+#include <errno.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -428,10 +430,15 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
     if (rc != ST_OK)
         return rc;
     st_job_state state = r.state;
+    long controller = r.controller_pid;
     st_job_record_free(&r);
     if (st_job_state_terminal(state))
         return st_err_set(err, ST_E_USAGE, "job %s already ended (%s)", id,
                           st_job_state_name(state));
+    /* a running job whose controller died (killed, machine rebooted) has
+     * nobody to stop it: it ends here */
+    int orphan = state != ST_JOB_QUEUED && controller > 0 &&
+                 kill((pid_t)controller, 0) != 0 && errno == ESRCH;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(st_workspace_db(ws),
                            "UPDATE jobs SET cancel_requested=1 WHERE id=?", -1,
@@ -446,6 +453,9 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
     if (state == ST_JOB_QUEUED)
         return st_job_transition(ws, id, ST_JOB_CANCELLED,
                                  "cancelled before it started", err);
+    if (orphan)
+        return st_job_transition(ws, id, ST_JOB_CANCELLED,
+                                 "cancelled: its controller was gone", err);
     return ST_OK;
 }
 

@@ -21,8 +21,13 @@ start_job() {
 }
 # wait_state STATE: up to 60 s
 wait_state() {
-    for _ in $(seq 600); do
-        [ "$(job_field "$ID" 'j["state"]')" = "$1" ] && return 0
+    local now
+    for _ in $(seq 300); do
+        now=$(job_field "$ID" 'j["state"]')
+        [ "$now" = "$1" ] && return 0
+        case $now in succeeded | failed | cancelled)
+            fail "job $ID ended ($now: $(job_field "$ID" 'j["reason"]')) before $1" ;;
+        esac
         sleep 0.1
     done
     fail "job $ID never reached $1 (is $(job_field "$ID" 'j["state"]'))"
@@ -95,6 +100,18 @@ expect_exit 0 mo job resume "$ID"
 [ "$(job_field "$ID" 'j["state"]')" = succeeded ] || fail "resume"
 grep -q "resumed from the last checkpoint" "$T/ws/logs/job-$ID.log" || fail "log"
 ok "resume: the cancelled job continues from its checkpoint and succeeds"
+
+start_job "$LONG"
+wait_state training
+CTL=$(job_field "$ID" 'j["status"]["controller_pid"]')
+PID=$(job_field "$ID" 'j["runtime_pid"]')
+kill -KILL "$CTL"
+for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$PID" 2>/dev/null || fail "the runtime outlived its controller"
+mo job status "$ID" | grep -q "is gone" || fail "status does not say the controller is gone"
+mo job cancel "$ID" >/dev/null
+[ "$(job_field "$ID" 'j["state"]')" = cancelled ] || fail "not cancelled"
+ok "a killed controller takes the runtime with it; the orphaned job can be cancelled"
 
 start_job "$LONG"
 wait_state training
