@@ -442,18 +442,18 @@ static void job_cancel(st_req *r)
 }
 
 const st_route st_srv_api_routes[] = {
-    {EVHTTP_REQ_GET, "/v1/healthz", healthz, 1},
-    {EVHTTP_REQ_GET, "/v1/whoami", whoami, 1},
-    {EVHTTP_REQ_GET, "/v1/metrics", metrics, 1},
-    {EVHTTP_REQ_GET, "/v1/audit/checkpoint", checkpoint_get, 0},
-    {EVHTTP_REQ_POST, "/v1/audit/checkpoint", checkpoint_post, 0},
-    {EVHTTP_REQ_GET, "/v1/audit/entries", entries, 0},
-    {EVHTTP_REQ_GET, "/v1/audit/proof", proof, 0},
-    {EVHTTP_REQ_GET, "/v1/datasets", datasets, 0},
-    {EVHTTP_REQ_GET, "/v1/datasets/*", dataset_show, 0},
-    {EVHTTP_REQ_GET, "/v1/datasets/*/policy", dataset_policy, 0},
-    {EVHTTP_REQ_GET, "/v1/jobs", jobs, 0},
-    {EVHTTP_REQ_GET, "/v1/jobs/*", job_show, 0},
-    {EVHTTP_REQ_GET, "/v1/jobs/*/logs", job_logs, 0},
-    {EVHTTP_REQ_POST, "/v1/jobs/*/cancel", job_cancel, 0},
-    {0, NULL, NULL, 0}};
+    {EVHTTP_REQ_GET, "/v1/healthz", healthz, 1, 0},
+    {EVHTTP_REQ_GET, "/v1/whoami", whoami, 1, 0},
+    {EVHTTP_REQ_GET, "/v1/metrics", metrics, 1, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/checkpoint", checkpoint_get, 0, 0},
+    {EVHTTP_REQ_POST, "/v1/audit/checkpoint", checkpoint_post, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/entries", entries, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/proof", proof, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/datasets", datasets, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/datasets/*", dataset_show, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/datasets/*/policy", dataset_policy, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/jobs", jobs, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/jobs/*", job_show, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/jobs/*/logs", job_logs, 0, 0},
+    {EVHTTP_REQ_POST, "/v1/jobs/*/cancel", job_cancel, 0, 0},
+    {0, NULL, NULL, 0, 0}};
