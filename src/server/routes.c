@@ -17,6 +17,7 @@
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bytes.h"
+#include "sealtrain/check.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
@@ -73,6 +74,50 @@ static void metrics(st_req *r)
     st_srv_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
                       b.data, b.len);
     st_buf_free(&b);
+}
+
+/* GET /v1/check: the security checklist of `sealtrain check`, as JSON
+ * ({"result", "items"}); recorded in the audit log like the CLI's run. */
+static void check(st_req *r)
+{
+    if (st_srv_check(r, "check", "workspace"))
+        return;
+    st_check_opts o;
+    memset(&o, 0, sizeof(o));
+    o.now = time(NULL);
+    st_check_item *items = NULL;
+    size_t n = 0, fails = 0, warns = 0;
+    st_err err;
+    if (st_check_run(r->ws, r->kr, &o, &items, &n, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fails += items[i].status == ST_CHECK_FAIL;
+        warns += items[i].status == ST_CHECK_WARN;
+    }
+    char reason[96];
+    snprintf(reason, sizeof(reason), "%zu items: %zu fail, %zu warn", n, fails,
+             warns);
+    st_audit_event ev = {"compliance",
+                         r->principal,
+                         "check",
+                         "workspace",
+                         fails ? "failure" : "success",
+                         reason,
+                         NULL};
+    if (st_audit_append(r->ws, &ev, &err) != ST_OK) {
+        free(items);
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    json_t *j = st_check_json(items, n);
+    json_t *out = json_is_object(j) ? j : json_pack("{s:o}", "items", j);
+    json_object_set_new(
+        out, "result",
+        json_string(st_check_level_name(st_check_worst(items, n))));
+    free(items);
+    st_srv_reply_json(r, 200, out);
 }
 
 /* ---- audit ---- */
@@ -445,6 +490,7 @@ const st_route st_srv_api_routes[] = {
     {EVHTTP_REQ_GET, "/v1/healthz", healthz, 1, 0},
     {EVHTTP_REQ_GET, "/v1/whoami", whoami, 1, 0},
     {EVHTTP_REQ_GET, "/v1/metrics", metrics, 1, 0},
+    {EVHTTP_REQ_GET, "/v1/check", check, 0, 0},
     {EVHTTP_REQ_GET, "/v1/audit/checkpoint", checkpoint_get, 0, 0},
     {EVHTTP_REQ_POST, "/v1/audit/checkpoint", checkpoint_post, 0, 0},
     {EVHTTP_REQ_GET, "/v1/audit/entries", entries, 0, 0},

@@ -216,15 +216,22 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
     SSL *ssl = SSL_new(s->ctx);
     conn *c = calloc(1, sizeof(*c));
     if (!ssl || !c) {
-        SSL_free(ssl);
-        free(c);
-        return NULL; /* evhttp drops the connection */
+        /* Fail closed: given NULL, libevent 2.1 would wrap the socket in a
+         * plain bufferevent and speak HTTP without TLS. Out of memory
+         * here, the only safe answer is to stop. */
+        st_error("serve", "out of memory setting up TLS: stopping");
+        abort();
     }
     c->s = s;
     s->nconns++;
     SSL_set_ex_data(ssl, conn_idx, c);
-    return bufferevent_openssl_socket_new(
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
         base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        st_error("serve", "could not create a TLS bufferevent: stopping");
+        abort(); /* never NULL: see above */
+    }
+    return bev;
 }
 
 static conn *conn_of(struct evhttp_request *req)
