@@ -93,18 +93,6 @@ st_code st_model_open(const st_model_record *r, const st_age_identity *ids,
     return ST_OK;
 }
 
-static int json_array_has(const json_t *arr, const char *s)
-{
-    size_t i;
-    const json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        if (json_is_string(v) && !strcmp(json_string_value(v), s))
-            return 1;
-    }
-    return 0;
-}
-
 /* Every source dataset's release policy must list the recipient. */
 static st_code policy_allows(st_workspace *ws, const st_model_record *r,
                              const char *recipient, st_err *err)
@@ -129,7 +117,8 @@ static st_code policy_allows(st_workspace *ws, const st_model_record *r,
                               r->name, r->version, name);
         if (rc != ST_OK)
             return rc;
-        int ok = json_array_has(json_object_get(pol, "recipients"), recipient);
+        int ok = st_json_array_has_string(json_object_get(pol, "recipients"),
+                                          recipient);
         json_decref(pol);
         if (!ok)
             return st_err_set(err, ST_E_DENIED,
@@ -182,7 +171,7 @@ st_code st_model_share(st_workspace *ws, const st_model_record *r,
     st_code rc = st_age_x25519_recipient(recipient, &rcpt, err);
     if (rc != ST_OK)
         return rc;
-    if (json_array_has(r->recipients, recipient))
+    if (st_json_array_has_string(r->recipients, recipient))
         rc = st_err_set(err, ST_E_EXISTS,
                         "model %s@%u is already sealed or shared to %s",
                         r->name, r->version, recipient);

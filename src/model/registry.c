@@ -176,14 +176,6 @@ static st_code statement_of(const char *prov_path, json_t **env_out,
     return ST_OK;
 }
 
-static const char *str_at(const json_t *o, const char *a, const char *b)
-{
-    const json_t *v = json_object_get(o, a);
-    if (b)
-        v = json_object_get(v, b);
-    return json_string_value(v);
-}
-
 /* Lineage of each dataset: the statement's plaintext digest, with the
  * catalog's file digest, classification and retention. */
 static st_code datasets_of(st_workspace *ws, const json_t *pred, json_t **out,
@@ -202,8 +194,8 @@ static st_code datasets_of(st_workspace *ws, const json_t *pred, json_t **out,
     const json_t *d;
     json_array_foreach(arr, i, d)
     {
-        const char *name = str_at(d, "name", NULL);
-        const char *sha = str_at(d, "digest", "sha256");
+        const char *name = st_json_path_string(d, "name", NULL);
+        const char *sha = st_json_path_string(d, "digest", "sha256");
         if (!name || !sha) {
             json_decref(res);
             return st_err_set(err, ST_E_INPUT,
@@ -302,10 +294,10 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
     json_decref(env);
     const json_t *pred = json_object_get(stmt, "predicate");
     const char *subject =
-        str_at(json_array_get(json_object_get(stmt, "subject"), 0), "digest",
-               "sha256");
-    const char *pjob = str_at(pred, "job_id", NULL);
-    const char *pspec = str_at(pred, "job_spec", "sha256");
+        st_json_path_string(json_array_get(json_object_get(stmt, "subject"), 0),
+                            "digest", "sha256");
+    const char *pjob = st_json_path_string(pred, "job_id", NULL);
+    const char *pspec = st_json_path_string(pred, "job_spec", "sha256");
     uint8_t d[32];
     struct stat sb;
     if ((rc = st_sha256_file(in->path, d, err)) == ST_OK) {

@@ -37,14 +37,6 @@
 
 #include "model/model_int.h"
 
-static const char *str_at(const json_t *o, const char *a, const char *b)
-{
-    const json_t *v = json_object_get(o, a);
-    if (b)
-        v = json_object_get(v, b);
-    return json_string_value(v);
-}
-
 /* 32 bytes from 64 hex characters; 0 when not exactly that. */
 static int hex32(const char *hex, uint8_t out[32])
 {
@@ -112,7 +104,7 @@ verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
     int ran = 0;
     json_array_foreach(rec->datasets, i, d)
     {
-        const char *name = str_at(d, "name", NULL);
+        const char *name = st_json_path_string(d, "name", NULL);
         json_t *pol = NULL;
         char prefix[128];
         snprintf(prefix, sizeof(prefix), "dataset:%s/", name ? name : "?");
@@ -168,25 +160,25 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
         goto out;
     st_hex_encode(fd, 32, fhex);
     const char *subject =
-        str_at(json_array_get(json_object_get(stmt, "subject"), 0), "digest",
-               "sha256");
+        st_json_path_string(json_array_get(json_object_get(stmt, "subject"), 0),
+                            "digest", "sha256");
     st_trace_add(&v->trace, "model.digest", subject && !strcmp(subject, fhex),
                  subject ? subject : "a subject digest", fhex);
 
     /* the statement and its signature */
-    const char *type = str_at(stmt, "_type", NULL);
-    const char *ptype = str_at(stmt, "predicateType", NULL);
+    const char *type = st_json_path_string(stmt, "_type", NULL);
+    const char *ptype = st_json_path_string(stmt, "predicateType", NULL);
     int type_ok = type && !strcmp(type, "https://in-toto.io/Statement/v1") &&
                   ptype && !strcmp(ptype, ST_MODEL_PREDICATE);
     st_trace_addf(&v->trace, "provenance.type", type_ok,
                   "in-toto Statement v1 with predicate " ST_MODEL_PREDICATE,
                   "%s / %s", type ? type : "(none)", ptype ? ptype : "(none)");
     uint8_t ed[32], x[32], nonce[32], spec[32];
-    const char *ed_hex = str_at(pred, "runtime", "ed25519");
-    const char *x_hex = str_at(pred, "runtime", "x25519");
-    const char *spec_hex = str_at(pred, "job_spec", "sha256");
+    const char *ed_hex = st_json_path_string(pred, "runtime", "ed25519");
+    const char *x_hex = st_json_path_string(pred, "runtime", "x25519");
+    const char *spec_hex = st_json_path_string(pred, "job_spec", "sha256");
     const json_t *att = json_object_get(pred, "attestation");
-    const char *nonce_hex = str_at(att, "nonce", NULL);
+    const char *nonce_hex = st_json_path_string(att, "nonce", NULL);
     int keys_ok = hex32(ed_hex, ed) && hex32(x_hex, x) && hex32(spec_hex, spec);
     if (!keys_ok) {
         st_trace_add(&v->trace, "provenance.runtime", 0,
@@ -258,7 +250,7 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
 
     /* the registry's view of the same model */
     if (rec) {
-        const char *job = str_at(pred, "job_id", NULL);
+        const char *job = st_json_path_string(pred, "job_id", NULL);
         st_trace_add(&v->trace, "provenance.job",
                      job && !strcmp(job, rec->job_id), rec->job_id,
                      job ? job : "(none)");
@@ -267,7 +259,8 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
                      rec->spec_sha256, spec_hex ? spec_hex : "(none)");
         st_trace_add(&v->trace, "registry.digest",
                      !strcmp(fhex, rec->file_sha256), rec->file_sha256, fhex);
-        const char *released = str_at(rec->claims, "evidence_sha256", NULL);
+        const char *released =
+            st_json_path_string(rec->claims, "evidence_sha256", NULL);
         if (released && have_ev)
             st_trace_add(&v->trace, "registry.evidence",
                          !strcmp(released, ev_hex), released, ev_hex);
