@@ -6,7 +6,7 @@
 # /v1/healthz as the idle-path baseline, same server, same run.
 # Targets: >= 1,000 key releases/s on 2 cores, p99 < 20 ms.
 #
-#   SERVE_CONNS (8)  SERVE_SECONDS (10)
+#   SERVE_CONNS (16)  SERVE_SECONDS (10)  SERVE_WORKERS (4)
 #   SERVE_SOAK=600   additionally a soak of that many seconds of key
 #                    releases, sampling the server's RSS and open file
 #                    descriptors every 30 s (they must stay flat).
@@ -15,7 +15,8 @@ build=$(cd "$1" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 st=$build/sealtrain
-conns=${SERVE_CONNS:-8}
+conns=${SERVE_CONNS:-16}
+workers=${SERVE_WORKERS:-4}
 secs=${SERVE_SECONDS:-10}
 T=$(mktemp -d "$build/bench-serve.XXXXXX")
 export SEALTRAIN_WORKSPACE=$T/ws
@@ -47,6 +48,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 "$st" --as admin --key "$K/admin.pem" serve --broker --listen "127.0.0.1:$port" --ready-file "$T/ready" \
     --rate 1000000 --burst 1000000 --principal-rate 1000000 \
     --principal-burst 1000000 --max-conns 1024 --max-conns-per-ip 512 \
+    --workers "$workers" \
     >"$T/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -s "$T/ready" ] && break; sleep 0.1; done
@@ -54,7 +56,7 @@ for _ in $(seq 100); do [ -s "$T/ready" ] && break; sleep 0.1; done
 
 args="$port $T/certs/ca.crt $T/certs/mo.crt $K/mo.pem"
 simkey=$SEALTRAIN_WORKSPACE/keys/sim-platform.pem
-echo "server: one event-loop thread; client: $conns connections, ${secs} s each"
+echo "server: event loop + $workers key-release workers; client: $conns connections, ${secs} s each"
 "$build/bench_serve" healthz $args "$conns" "$secs"
 "$build/bench_serve" release $args "$conns" "$secs" "$simkey" digits
 echo "targets: release >= 1000 req/s, p99 < 20 ms (2 cores shared with the client)"

@@ -45,6 +45,13 @@ st_code st_json_get_number(const json_t *obj, const char *key, int required,
 st_code st_json_get_bool(const json_t *obj, const char *key, int required,
                          int *out, const char *where, st_err *err);
 
+/* 1 if `arr` is an array holding the string `s`. */
+int st_json_array_has_string(const json_t *arr, const char *s);
+/* The string at obj[a] (or obj[a][b] when b is not NULL), or NULL when
+ * absent or not a string. */
+const char *st_json_path_string(const json_t *obj, const char *a,
+                                const char *b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,6 +23,7 @@
 #include "sealtrain/err.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
+#include "sealtrain/model.h"
 #include "sealtrain/identity.h"
 #include "sealtrain/json.h"
 #include "sealtrain/keyring.h"

@@ -68,6 +68,8 @@ typedef struct st_server_opts {
     size_t max_headers; /* bytes (default 8 KiB) */
     int timeout_s;      /* read/write timeout (default 10) */
     int drain_s;        /* graceful shutdown limit (default 10) */
+    unsigned workers;   /* key-release worker threads (default 4; 0: the
+                           event loop thread does everything) */
 } st_server_opts;
 
 void st_server_opts_default(st_server_opts *o);

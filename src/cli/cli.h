@@ -60,6 +60,7 @@ int st_cli_metrics(st_cli *cli, int argc, char **argv);
 int st_cli_check(st_cli *cli, int argc, char **argv);
 int st_cli_cleanup(st_cli *cli, int argc, char **argv);
 int st_cli_job(st_cli *cli, int argc, char **argv);
+int st_cli_model(st_cli *cli, int argc, char **argv);
 /* `data policy ...`: called by `data` with argv[0] == "policy" */
 int st_cli_data_policy(st_cli *cli, int argc, char **argv);
 int st_cli_serve(st_cli *cli, int argc, char **argv);

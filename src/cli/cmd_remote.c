@@ -11,6 +11,7 @@
  *   job logs ID               GET  /v1/jobs/ID/logs
  *   job cancel ID             POST /v1/jobs/ID/cancel
  *   audit checkpoint          POST /v1/audit/checkpoint
+ *   model list|show NAME      GET  /v1/models[/NAME]
  *
  * The client key is --key / SEALTRAIN_KEY (the principal's signing key),
  * the certificate SEALTRAIN_CERT (from `principal cert`) and the CA
@@ -230,6 +231,10 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
     } else if (!strcmp(group, "job") && !strcmp(sub, "cancel") && arg) {
         snprintf(path, sizeof(path), "/v1/jobs/%s/cancel", arg);
         method = "POST";
+    } else if (!strcmp(group, "model") && !strcmp(sub, "list")) {
+        snprintf(path, sizeof(path), "/v1/models");
+    } else if (!strcmp(group, "model") && !strcmp(sub, "show") && arg) {
+        snprintf(path, sizeof(path), "/v1/models/%s", arg);
     } else if (!strcmp(group, "audit") && !strcmp(sub, "checkpoint")) {
         snprintf(path, sizeof(path), "/v1/audit/checkpoint");
         method = "POST";
@@ -238,7 +243,7 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
         return st_cli_usage(group,
                             "\"%s %s\" is not available with --server (remote: "
                             "data list|show, job list|status|logs|cancel, "
-                            "audit checkpoint)",
+                            "model list|show, audit checkpoint)",
                             group, sub);
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

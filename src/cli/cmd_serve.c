@@ -26,7 +26,8 @@ static void serve_usage(FILE *out)
             "                       [--max-conns N] [--max-conns-per-ip N] "
             "[--max-body BYTES]\n"
             "                       [--max-headers BYTES] [--timeout S] "
-            "[--drain S]\n\n"
+            "[--drain S]\n"
+            "                       [--workers N]\n\n"
             "Serves the workspace's /v1 API over HTTPS (TLS 1.3 only) with "
             "client\ncertificates from the workspace CA (`sealtrain principal "
             "cert NAME`).\nDefault --listen 127.0.0.1:8443 (loopback). "
@@ -34,7 +35,9 @@ static void serve_usage(FILE *out)
             "(/v1/broker/...) and /v1/healthz.\nThe server certificate is "
             "<workspace>/keys/tls/server.crt, signed by ca.crt.\nSIGTERM/"
             "SIGINT: stop accepting, finish requests (at most --drain "
-            "seconds).\nSee docs/api.md.\n");
+            "seconds).\n--workers N (default 4): key-release threads, each "
+            "with its own catalog\nconnection and keyring (0: all on the "
+            "event loop). See docs/api.md.\n");
 }
 
 static int num(const char *opt, const char *v, double lo, double hi,
@@ -67,6 +70,7 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
         {"max-headers", required_argument, NULL, 8},
         {"timeout", required_argument, NULL, 9},
         {"drain", required_argument, NULL, 10},
+        {"workers", required_argument, NULL, 11},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     st_server_opts o;
@@ -74,7 +78,7 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
     int c, rc = 0;
     double d;
     while ((c = getopt_long(argc, argv, "l:br:h", opts, NULL)) != -1) {
-        const char *name = c > 0 && c <= 10 ? opts[c + 2].name : "";
+        const char *name = c > 0 && c <= 11 ? opts[c + 2].name : "";
         switch (c) {
         case 'l': o.listen = optarg; break;
         case 'b': o.broker = 1; break;
@@ -115,6 +119,11 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
                 o.timeout_s = (int)d;
             if (c == 10)
                 o.drain_s = (int)d;
+            break;
+        case 11:
+            if ((rc = num(name, optarg, 0, 64, &d)))
+                return rc;
+            o.workers = (unsigned)d;
             break;
         default: serve_usage(stderr); return 2;
         }

@@ -169,3 +169,23 @@ st_code st_json_get_bool(const json_t *obj, const char *key, int required,
     *out = json_is_true(v);
     return ST_OK;
 }
+
+int st_json_array_has_string(const json_t *arr, const char *s)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(arr, i, v) {
+        if (json_is_string(v) && !strcmp(json_string_value(v), s))
+            return 1;
+    }
+    return 0;
+}
+
+const char *st_json_path_string(const json_t *obj, const char *a,
+                                const char *b)
+{
+    const json_t *v = json_object_get(obj, a);
+    if (b)
+        v = json_object_get(v, b);
+    return json_string_value(v);
+}

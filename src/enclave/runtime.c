@@ -64,6 +64,9 @@ struct rt {
     unsigned checkpoint_every; /* from the spec */
     st_train_metrics last;
     int have_last;
+    char *evidence; /* the bundle we sent, for the provenance */
+    size_t evidence_len;
+    uint8_t nonce[32];
 };
 
 static double now_s(void)
@@ -174,6 +177,7 @@ static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
     st_broker_msg_free(&m);
     if (rc != ST_OK)
         return rc;
+    memcpy(r->nonce, nonce, 32);
     st_sha256(r->a->spec, r->a->spec_len, spec_digest);
     st_broker_report_data(r->x_pub, r->ed_pub, nonce, spec_digest, rd);
 
@@ -190,6 +194,11 @@ static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
                             err);
         if (rc == ST_OK)
             rc = st_broker_recv(r->a->agent_fd, 30000, &q, err);
+        if (rc == ST_OK && q.type == ST_MSG_EVIDENCE &&
+            (r->evidence = malloc(q.len)) != NULL) {
+            memcpy(r->evidence, q.data, q.len);
+            r->evidence_len = q.len;
+        }
         if (rc == ST_OK && q.type != ST_MSG_EVIDENCE) {
             json_t *j = NULL;
             st_broker_json_parse(&q, &j, NULL);
@@ -217,7 +226,8 @@ static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
         if (!bundle)
             return err ? err->code : ST_E_INTERNAL;
         rc = rt_send(r, ST_MSG_EVIDENCE, bundle, len, err);
-        free(bundle);
+        r->evidence = bundle; /* kept for the provenance */
+        r->evidence_len = len;
         if (rc != ST_OK)
             return rc;
     }
@@ -559,6 +569,18 @@ static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
         hex32(r->x_pub, xhex), "ed25519", hex32(r->ed_pub, edhex), "recipients",
         recips, "metrics", json_incref(metrics), "engine_version",
         st_version());
+    /* the evidence and nonce, so that anyone can check that the key
+     * signing this statement is the one the TEE attested (docs/models.md) */
+    char nhex[65];
+    json_t *evj = r->evidence ? json_loadb(r->evidence, r->evidence_len,
+                                           JSON_REJECT_DUPLICATES, NULL)
+                              : NULL;
+    if (stmt && evj)
+        json_object_set_new(json_object_get(stmt, "predicate"), "attestation",
+                            json_pack("{s:s,s:o}", "nonce",
+                                      hex32(r->nonce, nhex), "evidence", evj));
+    else
+        json_decref(evj);
     if (!stmt) {
         st_err_set(err, ST_E_INTERNAL, "building the provenance statement");
         return NULL;
@@ -715,6 +737,7 @@ int st_runtime_main(void *arg, int sock)
     st_code rc = r.keys ? rt_run(&r, &err) : err.code;
     st_secret_free(r.job_key);
     st_secmem_free(r.keys);
+    free(r.evidence);
     if (rc == ST_OK)
         return 0;
     return rt_fail(&r, &err);

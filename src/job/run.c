@@ -58,6 +58,7 @@
 #include "sealtrain/json.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
+#include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
 
 #define HEARTBEAT_TIMEOUT_MS 5000
@@ -761,8 +762,18 @@ static st_code handle_result(struct ctl *c, const json_t *res, st_err *err)
     char *ptext = json_dumps(prov, JSON_INDENT(2));
     rc = st_fs_write_atomic(provpath, ptext, strlen(ptext), 0600, err);
     free(ptext);
+    /* the registry gives the model its version and lineage (src/model) */
+    st_model_record mr = {.version = 0};
+    snprintf(mr.name, sizeof(mr.name), "%s", c->spec.model_name);
+    snprintf(mr.job_id, sizeof(mr.job_id), "%s", c->rec.id);
+    snprintf(mr.path, sizeof(mr.path), "%s", mine);
+    snprintf(mr.provenance_path, sizeof(mr.provenance_path), "%s", provpath);
+    if (rc == ST_OK && (rc = st_model_register(c->ws, &mr, &mr.version, err)))
+        st_fs_shred(mine, NULL);
     if (rc != ST_OK)
         return rc;
+    status_set(c, "model", json_pack("{s:s,s:i}", "name", mr.name, "version",
+                                     (int)mr.version));
     status_set(c, "result",
                json_pack("{s:s,s:s,s:s,s:O}", "model_path", mine,
                          "model_sha256", hex, "provenance_path", provpath,

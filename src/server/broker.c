@@ -87,6 +87,13 @@ void st_srv_broker_free(st_srv_broker *b)
     free(b);
 }
 
+static void count(st_req *r, uint64_t *counter)
+{
+    st_srv_lock(r->s);
+    (*counter)++;
+    st_srv_unlock(r->s);
+}
+
 static void reply_frame(st_req *r, int code, int type, const void *payload,
                         size_t len)
 {
@@ -235,29 +242,35 @@ static void hello(st_req *r)
         st_srv_reply_err(r, NULL, &err);
         return;
     }
-    /* a free slot, or the oldest expired one */
+    pending fresh;
+    memset(&fresh, 0, sizeof(fresh));
+    if (st_random(fresh.nonce, 32, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
     time_t now = time(NULL);
+    fresh.used = 1;
+    fresh.hello = h;
+    memcpy(fresh.spec_digest, digest, 32);
+    snprintf(fresh.job, sizeof(fresh.job), "%s", job);
+    snprintf(fresh.dataset, sizeof(fresh.dataset), "%s", r->arg[0]);
+    snprintf(fresh.principal, sizeof(fresh.principal), "%s", r->principal);
+    fresh.issued = now;
+    /* a free slot, or an expired one; the table is shared by workers */
     pending *slot = NULL;
+    st_srv_lock(r->s);
     for (size_t i = 0; i < MAX_PENDING && !slot; i++)
         if (!b->p[i].used || now - b->p[i].issued > NONCE_TTL_S)
             slot = &b->p[i];
+    if (slot)
+        *slot = fresh;
+    st_srv_unlock(r->s);
     if (!slot) {
         st_srv_reply_msg(r, 429, "too many key releases pending");
         return;
     }
-    memset(slot, 0, sizeof(*slot));
-    if (st_random(slot->nonce, 32, &err) != ST_OK) {
-        st_srv_reply_err(r, NULL, &err);
-        return;
-    }
-    slot->used = 1;
-    slot->hello = h;
-    memcpy(slot->spec_digest, digest, 32);
-    snprintf(slot->job, sizeof(slot->job), "%s", job);
-    snprintf(slot->dataset, sizeof(slot->dataset), "%s", r->arg[0]);
-    snprintf(slot->principal, sizeof(slot->principal), "%s", r->principal);
-    slot->issued = now;
-    reply_frame(r, 200, ST_MSG_NONCE, slot->nonce, 32);
+    reply_frame(r, 200, ST_MSG_NONCE, fresh.nonce, 32);
+    st_wipe(&fresh, sizeof(fresh));
 }
 
 static void evidence(st_req *r)
@@ -272,6 +285,7 @@ static void evidence(st_req *r)
     }
     pending s;
     int found = 0;
+    st_srv_lock(r->s);
     for (size_t i = 0; i < MAX_PENDING && !found; i++) {
         pending *p = &b->p[i];
         if (p->used && st_ct_equal(p->nonce, nonce, 32) &&
@@ -282,10 +296,11 @@ static void evidence(st_req *r)
             found = 1;
         }
     }
+    st_srv_unlock(r->s);
     char res[160];
     snprintf(res, sizeof(res), "dataset:%s", r->arg[0]);
     if (!found || time(NULL) - s.issued > NONCE_TTL_S) {
-        b->denied++;
+        count(r, &b->denied);
         audit(r, "key-release", "key.release", res, "denied",
               found ? "stale nonce" : "unknown or used nonce", NULL);
         if (!r->replied)
@@ -325,7 +340,7 @@ static void evidence(st_req *r)
     json_decref(pol);
     if (rc != ST_OK) {
         st_evidence_free(ev);
-        b->denied++;
+        count(r, &b->denied);
         audit(r, "key-release", "key.release", res, "denied", err.msg, NULL);
         if (!r->replied)
             reply_denied(r, err.msg, NULL);
@@ -348,7 +363,7 @@ static void evidence(st_req *r)
           json_pack("{s:s,s:s,s:s}", "job", s.job, "evidence_sha256", ev_hex,
                     "broker", "remote"));
     if (!pass) {
-        b->denied++;
+        count(r, &b->denied);
         json_t *vj = rc == ST_OK ? st_verdict_to_json(&v) : NULL;
         char reason[600];
         snprintf(reason, sizeof(reason), "%s: %s", res, why);
@@ -393,10 +408,10 @@ static void evidence(st_req *r)
         return;
     }
     if (rc != ST_OK) {
-        b->denied++;
+        count(r, &b->denied);
         st_srv_reply_err(r, NULL, &err);
     } else {
-        b->released++;
+        count(r, &b->released);
         reply_frame(r, 200, ST_MSG_KEYS, out.data, out.len);
     }
     st_wipe(out.data, out.len);
@@ -404,6 +419,6 @@ static void evidence(st_req *r)
 }
 
 const st_route st_srv_broker_routes[] = {
-    {EVHTTP_REQ_POST, "/v1/broker/datasets/*/hello", hello, 1},
-    {EVHTTP_REQ_POST, "/v1/broker/datasets/*/evidence", evidence, 1},
-    {0, NULL, NULL, 0}};
+    {EVHTTP_REQ_POST, "/v1/broker/datasets/*/hello", hello, 1, 1},
+    {EVHTTP_REQ_POST, "/v1/broker/datasets/*/evidence", evidence, 1, 1},
+    {0, NULL, NULL, 0, 0}};

@@ -17,9 +17,11 @@
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bytes.h"
+#include "sealtrain/check.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
+#include "sealtrain/model.h"
 #include "sealtrain/workspace.h"
 #include "server/server_int.h"
 
@@ -73,6 +75,50 @@ static void metrics(st_req *r)
     st_srv_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
                       b.data, b.len);
     st_buf_free(&b);
+}
+
+/* GET /v1/check: the security checklist of `sealtrain check`, as JSON
+ * ({"result", "items"}); recorded in the audit log like the CLI's run. */
+static void check(st_req *r)
+{
+    if (st_srv_check(r, "check", "workspace"))
+        return;
+    st_check_opts o;
+    memset(&o, 0, sizeof(o));
+    o.now = time(NULL);
+    st_check_item *items = NULL;
+    size_t n = 0, fails = 0, warns = 0;
+    st_err err;
+    if (st_check_run(r->ws, r->kr, &o, &items, &n, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fails += items[i].status == ST_CHECK_FAIL;
+        warns += items[i].status == ST_CHECK_WARN;
+    }
+    char reason[96];
+    snprintf(reason, sizeof(reason), "%zu items: %zu fail, %zu warn", n, fails,
+             warns);
+    st_audit_event ev = {"compliance",
+                         r->principal,
+                         "check",
+                         "workspace",
+                         fails ? "failure" : "success",
+                         reason,
+                         NULL};
+    if (st_audit_append(r->ws, &ev, &err) != ST_OK) {
+        free(items);
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    json_t *j = st_check_json(items, n);
+    json_t *out = json_is_object(j) ? j : json_pack("{s:o}", "items", j);
+    json_object_set_new(
+        out, "result",
+        json_string(st_check_level_name(st_check_worst(items, n))));
+    free(items);
+    st_srv_reply_json(r, 200, out);
 }
 
 /* ---- audit ---- */
@@ -441,19 +487,122 @@ static void job_cancel(st_req *r)
         r, 202, json_pack("{s:s,s:b}", "id", r->arg[0], "cancel_requested", 1));
 }
 
+/* ---- models (ciphertext and provenance only) ---- */
+
+#define MAX_MODEL_FILE (256u << 20)
+
+/* The record without the workspace's file paths. */
+static json_t *model_json(const st_model_record *m)
+{
+    json_t *j = st_model_record_json(m);
+    json_t *file = json_object_get(j, "file");
+    json_object_del(file, "path");
+    json_object_del(file, "provenance");
+    return j;
+}
+
+static void models(st_req *r)
+{
+    if (st_srv_check(r, "model.read", NULL))
+        return;
+    st_model_record *recs = NULL;
+    size_t n = 0;
+    st_err err;
+    if (st_model_list(r->ws, &recs, &n, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, model_json(&recs[i]));
+        st_model_record_free(&recs[i]);
+    }
+    free(recs);
+    st_srv_reply_json(r, 200, json_pack("{s:o}", "models", arr));
+}
+
+/* The model named by the path (and ?version=N, default latest), after
+ * the model.read check on model:NAME; non-zero after replying. */
+static int model_of(st_req *r, st_model_record *m)
+{
+    char res[160];
+    uint64_t version;
+    snprintf(res, sizeof(res), "model:%s", r->arg[0]);
+    if (st_srv_check(r, "model.read", res) ||
+        st_srv_query_u64(r, "version", 0, &version))
+        return -1;
+    if (version > UINT32_MAX) {
+        st_srv_reply_msg(r, 400, "version out of range");
+        return -1;
+    }
+    st_err err;
+    if (st_model_get(r->ws, r->arg[0], (uint32_t)version, m, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return -1;
+    }
+    return 0;
+}
+
+static void model_show(st_req *r)
+{
+    st_model_record m;
+    if (model_of(r, &m))
+        return;
+    json_t *j = model_json(&m);
+    st_model_record_free(&m);
+    st_srv_reply_json(r, 200, j);
+}
+
+static void send_file(st_req *r, const char *path, const char *ctype)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    st_err err;
+    if (st_fs_read_all(path, MAX_MODEL_FILE, &data, &len, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    st_srv_reply_text(r, 200, ctype, data, len);
+    free(data);
+}
+
+/* The sealed (age-encrypted) model file: only its recipients can open it. */
+static void model_download(st_req *r)
+{
+    st_model_record m;
+    if (model_of(r, &m))
+        return;
+    send_file(r, m.path, "application/octet-stream");
+    st_model_record_free(&m);
+}
+
+static void model_provenance(st_req *r)
+{
+    st_model_record m;
+    if (model_of(r, &m))
+        return;
+    send_file(r, m.provenance_path, "application/json");
+    st_model_record_free(&m);
+}
+
 const st_route st_srv_api_routes[] = {
-    {EVHTTP_REQ_GET, "/v1/healthz", healthz, 1},
-    {EVHTTP_REQ_GET, "/v1/whoami", whoami, 1},
-    {EVHTTP_REQ_GET, "/v1/metrics", metrics, 1},
-    {EVHTTP_REQ_GET, "/v1/audit/checkpoint", checkpoint_get, 0},
-    {EVHTTP_REQ_POST, "/v1/audit/checkpoint", checkpoint_post, 0},
-    {EVHTTP_REQ_GET, "/v1/audit/entries", entries, 0},
-    {EVHTTP_REQ_GET, "/v1/audit/proof", proof, 0},
-    {EVHTTP_REQ_GET, "/v1/datasets", datasets, 0},
-    {EVHTTP_REQ_GET, "/v1/datasets/*", dataset_show, 0},
-    {EVHTTP_REQ_GET, "/v1/datasets/*/policy", dataset_policy, 0},
-    {EVHTTP_REQ_GET, "/v1/jobs", jobs, 0},
-    {EVHTTP_REQ_GET, "/v1/jobs/*", job_show, 0},
-    {EVHTTP_REQ_GET, "/v1/jobs/*/logs", job_logs, 0},
-    {EVHTTP_REQ_POST, "/v1/jobs/*/cancel", job_cancel, 0},
-    {0, NULL, NULL, 0}};
+    {EVHTTP_REQ_GET, "/v1/healthz", healthz, 1, 0},
+    {EVHTTP_REQ_GET, "/v1/whoami", whoami, 1, 0},
+    {EVHTTP_REQ_GET, "/v1/metrics", metrics, 1, 0},
+    {EVHTTP_REQ_GET, "/v1/check", check, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/checkpoint", checkpoint_get, 0, 0},
+    {EVHTTP_REQ_POST, "/v1/audit/checkpoint", checkpoint_post, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/entries", entries, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/proof", proof, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/datasets", datasets, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/datasets/*", dataset_show, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/datasets/*/policy", dataset_policy, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/jobs", jobs, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/jobs/*", job_show, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/jobs/*/logs", job_logs, 0, 0},
+    {EVHTTP_REQ_POST, "/v1/jobs/*/cancel", job_cancel, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/models", models, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/models/*", model_show, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/models/*/download", model_download, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/models/*/provenance", model_provenance, 0, 0},
+    {0, NULL, NULL, 0, 0}};

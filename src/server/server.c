@@ -18,6 +18,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <event2/thread.h>
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -41,6 +43,7 @@
 #include "sealtrain/access.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
 #include "sealtrain/server.h"
 #include "sealtrain/workspace.h"
@@ -137,7 +140,33 @@ struct st_srv {
     uint64_t replies[NCODES + 1]; /* the last: any other status */
     uint64_t auth_failures, rate_limited, conn_refused;
     st_srv_broker *broker;
+    /* workers: each has its own workspace handle (SQLite connection) and
+     * keyring; the audit log handle (group commit) is shared */
+    pthread_mutex_t mu; /* the queue and the broker's shared state */
+    pthread_cond_t cv;
+    st_req *qhead, *qtail;
+    int quit;
+    size_t nworkers;
+    struct worker *workers;
 };
+
+typedef struct worker {
+    struct st_srv *s;
+    pthread_t th;
+    st_workspace *ws;
+    st_keyring *kr;
+    int started;
+} worker;
+
+void st_srv_lock(struct st_srv *s)
+{
+    pthread_mutex_lock(&s->mu);
+}
+
+void st_srv_unlock(struct st_srv *s)
+{
+    pthread_mutex_unlock(&s->mu);
+}
 
 st_srv_broker *st_srv_get_broker(struct st_srv *s)
 {
@@ -153,7 +182,14 @@ typedef struct conn {
     int authed; /* 1 ok, -1 refused */
     char principal[ST_PRINCIPAL_NAME_MAX];
     char why[256];
+    /* evhttp's timeout is per read: a client dripping bytes just under it
+     * would hold the connection forever. Each request must arrive whole
+     * within this deadline of the previous one (or of the accept). */
+    struct bufferevent *bev;
+    struct event *deadline;
 } conn;
+
+static struct timeval deadline_of(const struct st_srv *s);
 
 static int conn_idx = -1;
 
@@ -177,7 +213,27 @@ static void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
             e->conns--;
     }
     c->s->nconns--;
+    if (c->deadline)
+        event_free(c->deadline);
     free(c);
+}
+
+static struct timeval deadline_of(const struct st_srv *s)
+{
+    struct timeval tv = {(time_t)s->o.timeout_s * 3, 0};
+    return tv;
+}
+
+/* The request deadline passed: shut the socket down; evhttp sees the end
+ * of the stream and frees the connection (and with it this conn). */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    evutil_socket_t sock = bufferevent_getfd(c->bev);
+    if (sock >= 0)
+        shutdown(sock, SHUT_RDWR);
 }
 
 /* evhttp asks for each accepted connection's bufferevent: always TLS. */
@@ -187,15 +243,27 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
     SSL *ssl = SSL_new(s->ctx);
     conn *c = calloc(1, sizeof(*c));
     if (!ssl || !c) {
-        SSL_free(ssl);
-        free(c);
-        return NULL; /* evhttp drops the connection */
+        /* Fail closed: given NULL, libevent 2.1 would wrap the socket in a
+         * plain bufferevent and speak HTTP without TLS. Out of memory
+         * here, the only safe answer is to stop. */
+        st_error("serve", "out of memory setting up TLS: stopping");
+        abort();
     }
     c->s = s;
     s->nconns++;
     SSL_set_ex_data(ssl, conn_idx, c);
-    return bufferevent_openssl_socket_new(
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
         base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        st_error("serve", "could not create a TLS bufferevent: stopping");
+        abort(); /* never NULL: see above */
+    }
+    c->bev = bev;
+    c->deadline = evtimer_new(base, on_deadline, c);
+    struct timeval tv = deadline_of(s);
+    if (c->deadline)
+        evtimer_add(c->deadline, &tv);
+    return bev;
 }
 
 static conn *conn_of(struct evhttp_request *req)
@@ -240,6 +308,20 @@ void st_srv_reply_text(st_req *r, int code, const char *ctype, const void *data,
     if (r->replied)
         return;
     r->replied = 1;
+    if (r->deferred) {
+        /* a worker: keep the reply for the loop thread (send_deferred) */
+        r->out_code = code;
+        snprintf(r->out_type, sizeof(r->out_type), "%s", ctype);
+        r->out_data = len ? malloc(len) : NULL;
+        if (len && !r->out_data) {
+            r->out_code = 500;
+            len = 0;
+        }
+        if (len)
+            memcpy(r->out_data, data, len);
+        r->out_len = len;
+        return;
+    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-store");
@@ -321,8 +403,7 @@ int st_srv_check(st_req *r, const char *action, const char *resource)
 
 char *st_srv_body(st_req *r, size_t max, size_t *len)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
-    size_t n = evbuffer_get_length(in);
+    size_t n = r->body_len;
     if (n > max) {
         st_srv_reply_msg(r, 413, "request body of %zu bytes exceeds %zu", n,
                          max);
@@ -333,7 +414,8 @@ char *st_srv_body(st_req *r, size_t max, size_t *len)
         st_srv_reply_msg(r, 500, "out of memory");
         return NULL;
     }
-    evbuffer_remove(in, p, n);
+    if (n)
+        memcpy(p, r->body, n);
     p[n] = 0;
     *len = n;
     return p;
@@ -398,6 +480,78 @@ static int match(st_req *r, const char *pattern)
     return !*p && !*s;
 }
 
+static void free_req(st_req *r)
+{
+    evhttp_clear_headers(&r->query);
+    free(r->body);
+    free(r->out_data);
+    free(r);
+}
+
+/* Loop thread: sends a worker's reply. When the client went away in the
+ * meantime, evhttp has detached the request and evhttp_send_reply frees
+ * it without sending (libevent 2.1 evhttp_send). */
+static void send_deferred(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    st_req *r = arg;
+    struct st_srv *s = r->s;
+    r->deferred = 0;
+    r->replied = 0;
+    if (!r->out_code)
+        st_srv_reply_msg(r, 500, "internal error: no reply");
+    else
+        st_srv_reply_text(r, r->out_code, r->out_type, r->out_data, r->out_len);
+    s->inflight--;
+    free_req(r);
+}
+
+static void enqueue(st_req *r, st_route_fn fn)
+{
+    struct st_srv *s = r->s;
+    r->deferred = 1;
+    r->fn = fn;
+    s->inflight++;
+    pthread_mutex_lock(&s->mu);
+    r->next = NULL;
+    if (s->qtail)
+        s->qtail->next = r;
+    else
+        s->qhead = r;
+    s->qtail = r;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    struct st_srv *s = w->s;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->qhead && !s->quit)
+            pthread_cond_wait(&s->cv, &s->mu);
+        st_req *r = s->qhead;
+        if (r) {
+            s->qhead = r->next;
+            if (!s->qhead)
+                s->qtail = NULL;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (!r)
+            return NULL; /* quit with an empty queue */
+        r->ws = w->ws;
+        r->kr = w->kr;
+        r->fn(r);
+        struct timeval now = {0, 0};
+        /* thread-safe with evthread_use_pthreads: wakes the loop */
+        if (event_base_once(s->base, -1, EV_TIMEOUT, send_deferred, r, &now) !=
+            0)
+            st_error("serve", "could not hand a reply to the event loop");
+    }
+}
+
 static void dispatch(st_req *r)
 {
     const st_route *tables[2] = {st_srv_api_routes,
@@ -412,6 +566,10 @@ static void dispatch(st_req *r)
                 continue;
             path_known = 1;
             if (rt->method == r->method) {
+                if (rt->defer && r->s->nworkers) {
+                    enqueue(r, rt->fn);
+                    return;
+                }
                 rt->fn(r);
                 if (!r->replied)
                     st_srv_reply_msg(r, 500, "internal error: no reply");
@@ -459,26 +617,29 @@ static void authenticate(struct st_srv *s, struct evhttp_request *req, conn *c)
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct st_srv *s = arg;
-    st_req r;
-    memset(&r, 0, sizeof(r));
-    r.req = req;
-    r.s = s;
-    r.ws = s->ws;
-    r.kr = s->kr;
-    r.query.tqh_first = NULL; /* TAILQ_INIT without <sys/queue.h> */
-    r.query.tqh_last = &r.query.tqh_first;
-    r.method = (int)evhttp_request_get_command(req);
+    st_req *r = calloc(1, sizeof(*r));
+    if (!r) {
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    r->req = req;
+    r->s = s;
+    r->ws = s->ws;
+    r->kr = s->kr;
+    r->query.tqh_first = NULL; /* TAILQ_INIT without <sys/queue.h> */
+    r->query.tqh_last = &r->query.tqh_first;
+    r->method = (int)evhttp_request_get_command(req);
     conn *c = conn_of(req);
-    r.ip = c ? c->ip : "?";
+    r->ip = r->ipbuf;
     s->inflight++;
 
     const char *uri = evhttp_request_get_uri(req);
     struct evhttp_uri *u = uri ? evhttp_uri_parse(uri) : NULL;
     const char *path = u ? evhttp_uri_get_path(u) : NULL;
     const char *q = u ? evhttp_uri_get_query(u) : NULL;
-    snprintf(r.path, sizeof(r.path), "%s", path ? path : "");
+    snprintf(r->path, sizeof(r->path), "%s", path ? path : "");
     if (!c) {
-        st_srv_reply_msg(&r, 500, "connection without TLS state");
+        st_srv_reply_msg(r, 500, "connection without TLS state");
         goto out;
     }
     if (!c->ip[0]) {
@@ -488,9 +649,14 @@ static void on_request(struct evhttp_request *req, void *arg)
                                    &port);
         snprintf(c->ip, sizeof(c->ip), "%s", addr ? addr : "?");
     }
+    snprintf(r->ipbuf, sizeof(r->ipbuf), "%s", c->ip);
+    if (c->deadline) { /* the next request has a new window */
+        struct timeval tv = deadline_of(s);
+        evtimer_add(c->deadline, &tv);
+    }
     double now = mono_now(), retry = 0;
     if (s->stopping) {
-        st_srv_reply_msg(&r, 503, "shutting down");
+        st_srv_reply_msg(r, 503, "shutting down");
         goto out;
     }
     char key[80];
@@ -504,7 +670,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                               "Connection", "close");
             evhttp_add_header(evhttp_request_get_output_headers(req),
                               "Retry-After", "1");
-            st_srv_reply_msg(&r, 429, "too many connections from %s", c->ip);
+            st_srv_reply_msg(r, 429, "too many connections from %s", c->ip);
             goto out;
         }
         ib->conns++;
@@ -516,20 +682,21 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
                           ra);
         s->rate_limited++;
-        st_srv_reply_msg(&r, 429, "rate limit for %s exceeded", c->ip);
+        st_srv_reply_msg(r, 429, "rate limit for %s exceeded", c->ip);
         goto out;
     }
-    if (!u || !path || path[0] != '/' || strlen(path) >= sizeof(r.path) ||
-        (q && evhttp_parse_query_str(q, &r.query) != 0)) {
-        st_srv_reply_msg(&r, 400, "malformed request target");
+    if (!u || !path || path[0] != '/' || strlen(path) >= sizeof(r->path) ||
+        (q && evhttp_parse_query_str(q, &r->query) != 0)) {
+        st_srv_reply_msg(r, 400, "malformed request target");
         goto out;
     }
     authenticate(s, req, c);
     if (c->authed < 0) {
-        st_srv_reply_json(&r, 403, json_pack("{s:s}", "error", c->why));
+        st_srv_reply_json(r, 403, json_pack("{s:s}", "error", c->why));
         goto out;
     }
-    r.principal = c->principal;
+    snprintf(r->principal_buf, sizeof(r->principal_buf), "%s", c->principal);
+    r->principal = r->principal_buf;
     snprintf(key, sizeof(key), "p:%s", c->principal);
     bucket *pb = table_get(&s->buckets, key, s->o.principal_burst, now);
     if (!pb || !bucket_take(pb, s->o.principal_rate, s->o.principal_burst, now,
@@ -539,18 +706,33 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
                           ra);
         s->rate_limited++;
-        st_srv_reply_msg(&r, 429, "rate limit for principal %s exceeded",
+        st_srv_reply_msg(r, 429, "rate limit for principal %s exceeded",
                          c->principal);
         goto out;
     }
-    dispatch(&r);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    r->body_len = evbuffer_get_length(in);
+    r->body = malloc(r->body_len + 1);
+    if (!r->body) {
+        st_srv_reply_msg(r, 500, "out of memory");
+        goto out;
+    }
+    evbuffer_remove(in, r->body, r->body_len);
+    dispatch(r);
+    if (r->deferred) {
+        /* a worker owns r now; send_deferred frees it */
+        if (u)
+            evhttp_uri_free(u);
+        s->inflight--;
+        return;
+    }
 out:
-    if (!r.replied)
-        st_srv_reply_msg(&r, 500, "internal error");
-    evhttp_clear_headers(&r.query);
+    if (!r->replied)
+        st_srv_reply_msg(r, 500, "internal error");
     if (u)
         evhttp_uri_free(u);
     s->inflight--;
+    free_req(r);
 }
 
 void st_srv_metrics(struct st_srv *s, st_buf *out)
@@ -673,6 +855,7 @@ void st_server_opts_default(st_server_opts *o)
     o->max_headers = 8192;
     o->timeout_s = 10;
     o->drain_s = 10;
+    o->workers = 4;
 }
 
 static st_code parse_listen(const char *spec, char *host, size_t cap,
@@ -708,7 +891,12 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
     char host[256];
     uint16_t port = 0;
     struct event *ev_term = NULL, *ev_int = NULL, *ev_drain = NULL;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
     st_code rc = parse_listen(o->listen, host, sizeof(host), &port, err);
+    /* workers hand replies to the loop with event_base_once */
+    if (rc == ST_OK && o->workers && evthread_use_pthreads() != 0)
+        rc = st_err_set(err, ST_E_INTERNAL, "libevent threads unavailable");
     if (conn_idx < 0)
         conn_idx = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL,
                                            NULL, conn_free);
@@ -727,6 +915,25 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
         rc = st_err_set(err, ST_E_IO, "event_base_new failed");
     if (rc == ST_OK && !(s->http = evhttp_new(s->base)))
         rc = st_err_set(err, ST_E_IO, "evhttp_new failed");
+    /* the workers' own handles: one SQLite connection and keyring each */
+    if (rc == ST_OK && o->workers && o->broker) {
+        s->workers = calloc(o->workers, sizeof(worker));
+        if (!s->workers)
+            rc = st_err_set(err, ST_E_IO, "out of memory");
+        for (unsigned i = 0; rc == ST_OK && i < o->workers; i++) {
+            worker *w = &s->workers[i];
+            w->s = s;
+            rc = st_workspace_open(st_workspace_dir(ws), &w->ws, err);
+            if (rc == ST_OK && kr)
+                rc = st_keyring_open(w->ws, &w->kr, err);
+            if (rc == ST_OK && pthread_create(&w->th, NULL, work, w) != 0)
+                rc = st_err_set(err, ST_E_IO, "starting worker threads");
+            if (rc == ST_OK) {
+                w->started = 1;
+                s->nworkers++;
+            }
+        }
+    }
     if (rc == ST_OK) {
         evhttp_set_bevcb(s->http, make_bev, s);
         evhttp_set_gencb(s->http, on_request, s);
@@ -776,8 +983,8 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
     if (rc == ST_OK) {
         /* after a signal: until every connection has flushed its last
          * response (all carry Connection: close) or drain_s passed */
-        while (!s->stopping ||
-               (s->nconns > 0 && mono_now() < s->stop_deadline)) {
+        while (!s->stopping || ((s->nconns > 0 || s->inflight > 0) &&
+                                mono_now() < s->stop_deadline)) {
             if (event_base_loop(s->base, EVLOOP_ONCE) < 0) {
                 rc = st_err_set(err, ST_E_IO, "event loop failed");
                 break;
@@ -785,6 +992,23 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
         }
         st_info("serve", "stopped");
     }
+    /* workers finish what they hold; their replies are delivered (or
+     * dropped with their closed connections) by one more loop pass */
+    pthread_mutex_lock(&s->mu);
+    s->quit = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; s->workers && i < o->workers; i++)
+        if (s->workers[i].started)
+            pthread_join(s->workers[i].th, NULL);
+    while (s->base && s->inflight > 0 &&
+           event_base_loop(s->base, EVLOOP_NONBLOCK) == 0)
+        ;
+    for (size_t i = 0; s->workers && i < o->workers; i++) {
+        st_keyring_close(s->workers[i].kr);
+        st_workspace_close(s->workers[i].ws);
+    }
+    free(s->workers);
     if (ev_term)
         event_free(ev_term);
     if (ev_int)
@@ -798,6 +1022,8 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
     SSL_CTX_free(s->ctx);
     st_srv_broker_free(s->broker);
     free(s->buckets.b);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
     free(s);
     return rc;
 }

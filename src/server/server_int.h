@@ -18,7 +18,10 @@ struct st_srv;
 
 #define ST_SRV_MAX_ARGS 2
 
-typedef struct st_req {
+typedef struct st_req st_req;
+typedef void (*st_route_fn)(st_req *r);
+
+struct st_req {
     struct evhttp_request *req;
     struct st_srv *s;
     st_workspace *ws;
@@ -30,15 +33,27 @@ typedef struct st_req {
     char arg[ST_SRV_MAX_ARGS][128]; /* '*' segments of the route */
     struct evkeyvalq query;
     int replied;
-} st_req;
-
-typedef void (*st_route_fn)(st_req *r);
+    /* copied on the loop thread, so that a worker never touches libevent */
+    char ipbuf[64];
+    char principal_buf[64];
+    char *body;
+    size_t body_len;
+    /* a worker's reply, sent by the loop thread (deferred requests) */
+    int deferred;
+    int out_code;
+    char out_type[64];
+    char *out_data;
+    size_t out_len;
+    st_route_fn fn;
+    st_req *next; /* the work queue */
+};
 
 typedef struct st_route {
     int method;
     const char *pattern; /* "/v1/datasets/ *" without the space */
     st_route_fn fn;
     int broker_only; /* served by --broker too (which serves only these) */
+    int defer;       /* runs on a worker thread (slow: crypto + fsync) */
 } st_route;
 
 /* NULL-terminated route tables. */
@@ -67,6 +82,10 @@ int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out);
 /* Appends the server's own counters (Prometheus text) to `out`. */
 struct st_buf;
 void st_srv_metrics(struct st_srv *s, struct st_buf *out);
+
+/* Serialises the broker's shared state between worker threads. */
+void st_srv_lock(struct st_srv *s);
+void st_srv_unlock(struct st_srv *s);
 
 /* The broker endpoints' state (broker.c). */
 typedef struct st_srv_broker st_srv_broker;

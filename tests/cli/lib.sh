@@ -73,3 +73,22 @@ expect_stdout() {
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# start_swtpm: a TPM 2.0 simulator (swtpm) on a free port with its state in
+# $T/tpm, stopped on exit; exports SEALTRAIN_TPM_TCTI for it.
+start_swtpm() {
+    command -v swtpm >/dev/null || fail "swtpm is not installed (scripts/install-deps.sh)"
+    mkdir -p "$T/tpm"
+    local port
+    port=$(free_port)
+    swtpm socket --tpmstate dir="$T/tpm" --tpm2 \
+        --server type=tcp,port="$port",bindaddr=127.0.0.1 \
+        --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
+        --flags not-need-init,startup-clear &
+    on_exit "kill $!"
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$port"
+}

@@ -38,7 +38,7 @@ start_server --max-body 4096 --max-headers 2048 --timeout 2
 out=$(as_curl mo "$API/v1/healthz")
 [ "$(status_of "$out")" = 200 ] || fail "healthz: $out"
 out=$(as_curl mo "$API/v1/whoami")
-printf '%s' "$out" | grep -q '"principal":"mo"' || fail "whoami: $out"
+grep -q '"principal":"mo"' <<<"$out" || fail "whoami: $out"
 ok "a registered principal's certificate is accepted and names it"
 
 # no certificate / a certificate from another CA / TLS 1.2: no handshake
@@ -65,16 +65,16 @@ ok "missing certificate, foreign CA, TLS 1.2 and plaintext HTTP all fail"
 admin principal disable eve >/dev/null
 out=$(as_curl eve "$API/v1/healthz")
 [ "$(status_of "$out")" = 403 ] || fail "disabled principal: $out"
-printf '%s' "$out" | grep -q "disabled" || fail "no reason: $out"
+grep -q "disabled" <<<"$out" || fail "no reason: $out"
 ok "a disabled principal's certificate is refused (403)"
 
 # a principal acting outside its role: 403 naming the permission, audited
 out=$(as_curl mo "$API/v1/metrics")
 [ "$(status_of "$out")" = 403 ] || fail "mo /metrics: $out"
-printf '%s' "$out" | grep -q '"permission":"audit.read"' || fail "$out"
+grep -q '"permission":"audit.read"' <<<"$out" || fail "$out"
 out=$(as_curl mo -X POST "$API/v1/audit/checkpoint")
 [ "$(status_of "$out")" = 403 ] || fail "mo checkpoint: $out"
-printf '%s' "$out" | grep -q '"permission":"audit.checkpoint"' || fail "$out"
+grep -q '"permission":"audit.checkpoint"' <<<"$out" || fail "$out"
 out=$(as_curl mo "$API/v1/datasets/digits")
 [ "$(status_of "$out")" = 403 ] || fail "mo dataset show: $out"
 grep -q '"action":"audit.checkpoint","actor":"mo".*"outcome":"denied"' \
@@ -83,13 +83,13 @@ ok "a principal outside its role gets 403 naming the permission, audited"
 
 out=$(as_curl dana "$API/v1/datasets/digits")
 [ "$(status_of "$out")" = 200 ] || fail "dana dataset: $out"
-printf '%s' "$out" | grep -q '"owner":"dana"' || fail "$out"
+grep -q '"owner":"dana"' <<<"$out" || fail "$out"
 out=$(as_curl dana "$API/v1/datasets")
-printf '%s' "$out" | grep -q '"name":"digits"' || fail "$out"
+grep -q '"name":"digits"' <<<"$out" || fail "$out"
 out=$(as_curl aud -X POST "$API/v1/audit/checkpoint")
 [ "$(status_of "$out")" = 201 ] || fail "checkpoint: $out"
 out=$(as_curl aud "$API/v1/audit/proof?index=0")
-printf '%s' "$out" | grep -q '"proof":\[' || fail "proof: $out"
+grep -q '"proof":\[' <<<"$out" || fail "proof: $out"
 ok "dataset list/show, audit checkpoint and inclusion proof for allowed roles"
 
 # limits: 413 body, 400 headers (libevent answers 400), 400 malformed
@@ -100,7 +100,7 @@ out=$(as_curl aud -H "X-Pad: $(head -c 3000 /dev/zero | tr '\0' a)" "$API/v1/hea
 [ "$(status_of "$out")" = 400 ] || fail "oversize headers: $out"
 out=$(as_curl aud "$API/v1/audit/entries?limit=abc")
 [ "$(status_of "$out")" = 400 ] || fail "bad query: $out"
-printf '%s' "$out" | grep -q "limit" || fail "$out"
+grep -q "limit" <<<"$out" || fail "$out"
 printf 'GARBAGE\r\n\r\n' | timeout 10 openssl s_client -quiet \
     -connect "127.0.0.1:$PORT" -CAfile "$CERTS/ca.crt" -cert "$CERTS/aud.crt" \
     -key "$K/aud.pem" 2>/dev/null | head -n1 >"$T/garbage" || true
@@ -125,13 +125,36 @@ PY
 slow=$!
 sleep 0.5
 out=$(as_curl aud -w '%{time_total}\n' "$API/v1/healthz")
-printf '%s' "$out" | grep -q '"ok"' || fail "server unresponsive during a slow client"
+grep -q '"ok"' <<<"$out" || fail "server unresponsive during a slow client"
 wait $slow
 read -r secs bytes <"$T/slow"
 python3 -c "import sys; s=float(sys.argv[1]); sys.exit(0 if 1.5 <= s <= 6 else 1)" "$secs" ||
     fail "slow client closed after $secs s"
 [ "$bytes" = 0 ] || fail "slow client got a response"
 ok "a slow client is closed after the timeout (${secs} s) while others are served"
+
+# a client dripping one header byte per second (under the 2 s read
+# timeout) is still cut off by the request deadline (3 x --timeout)
+python3 - "$PORT" "$CERTS" "$K" >"$T/drip" <<'PY'
+import socket, ssl, sys, time
+port, certs, keys = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
+ctx.load_cert_chain(certs + "/aud.crt", keys + "/aud.pem")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                    server_hostname="localhost")
+t0 = time.time()
+try:
+    for b in b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60:
+        s.sendall(bytes([b]))
+        time.sleep(1)
+    print("never closed")
+except OSError:
+    print("%.1f" % (time.time() - t0))
+PY
+secs=$(cat "$T/drip")
+python3 -c "import sys; s=float(sys.argv[1]); sys.exit(0 if 4 <= s <= 12 else 1)" "$secs" ||
+    fail "dripping client: closed after $secs"
+ok "a client dripping bytes under the read timeout is closed at the request deadline (${secs} s)"
 
 # the docs/api.md examples, as written (each ```sh block after
 # <!-- example -->), as the auditor and the data owner
@@ -152,20 +175,48 @@ stop_server
 ok "SIGTERM: the server stops accepting and exits 0"
 
 # a second server with a tiny per-principal budget (5, one token per 20 s)
-start_server --principal-rate 0.05 --principal-burst 5
+start_server --principal-rate 0.05 --principal-burst 5 --max-conns-per-ip 3
 # rate limit: flood's bucket empties; mo is still served
 codes=""
 for i in $(seq 8); do
     codes="$codes $(status_of "$(as_curl flood "$API/v1/healthz")")"
 done
-echo "$codes" | grep -q 429 || fail "no 429 in:$codes"
-echo "$codes" | grep -q 200 || fail "no 200 in:$codes"
+grep -q 429 <<<"$codes" || fail "no 429 in:$codes"
+grep -q 200 <<<"$codes" || fail "no 200 in:$codes"
 out=$(as_curl mo -D "$T/hdr" "$API/v1/healthz")
 [ "$(status_of "$out")" = 200 ] || fail "another principal was limited: $out"
 out=$(as_curl flood -D "$T/hdr" "$API/v1/healthz")
 [ "$(status_of "$out")" = 429 ] || fail "flood not limited: $out"
 grep -qi "^retry-after:" "$T/hdr" || fail "429 without Retry-After"
 ok "per-principal rate limit answers 429 with Retry-After; others are served"
+
+# connection cap: three held connections from 127.0.0.1, the fourth is
+# refused with 429 and closed; once they are gone, connections work again
+python3 - "$PORT" "$CERTS" "$K" "$T/held" <<'PY' &
+import os, socket, ssl, sys, time
+port, certs, keys, flag = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
+ctx.load_cert_chain(certs + "/aud.crt", keys + "/aud.pem")
+held = []
+for _ in range(3):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                        server_hostname="localhost")
+    s.sendall(b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b" 200 " in s.recv(4096)
+    held.append(s)
+open(flag, "w").write("ok")
+time.sleep(3)
+PY
+holder=$!
+for _ in $(seq 50); do [ -s "$T/held" ] && break; sleep 0.1; done
+[ -s "$T/held" ] || fail "could not hold three connections"
+out=$(as_curl mo "$API/v1/healthz")
+[ "$(status_of "$out")" = 429 ] || fail "fourth connection: $out"
+grep -q "too many connections" <<<"$out" || fail "$out"
+wait $holder
+out=$(as_curl mo "$API/v1/healthz")
+[ "$(status_of "$out")" = 200 ] || fail "after the holder left: $out"
+ok "per-IP connection cap answers 429 and frees slots when connections close"
 
 # /metrics passes promtool
 as_curl aud "$API/v1/metrics" | sed '$d' >"$T/metrics.txt"

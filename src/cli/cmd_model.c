@@ -1,0 +1,457 @@
+/*
+ * cmd_model.c: `sealtrain model`: list, show, verify, decrypt, share, rm,
+ * export (docs/models.md).
+ *
+ * Every command but `verify FILE --provenance FILE` works on the registry
+ * and checks the acting principal's right first (model.read,
+ * model.decrypt, model.share, model.rm). `verify` prints the verdict with
+ * its claim-by-claim trace like `attest verify`, and exits 4 when the
+ * model fails it.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sealtrain/sealtrain.h>
+
+#include "cli.h"
+
+static void model_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: sealtrain model COMMAND ...\n\n"
+            "  list [--json]                      every registered model "
+            "version\n"
+            "  show NAME[@VERSION] [--json]       lineage: job, datasets "
+            "with digests,\n"
+            "                                     spec digest, attestation "
+            "claims, metrics\n"
+            "  verify NAME[@VERSION] [--policy FILE] [--json]\n"
+            "  verify FILE --provenance FILE [--policy FILE] [--sim-key PEM] "
+            "[--json]\n"
+            "                                     file digest, provenance "
+            "signature, key\n"
+            "                                     bound in the evidence, "
+            "evidence vs policy\n"
+            "  decrypt NAME[@VERSION] -i IDENTITY -o OUT\n"
+            "                                     the safetensors file "
+            "(written atomically)\n"
+            "  share NAME[@VERSION] --to age1... -i IDENTITY\n"
+            "                                     a copy for one more "
+            "recipient, if every\n"
+            "                                     source dataset's policy "
+            "allows it\n"
+            "  rm NAME[@VERSION]                  crypto-shred the model "
+            "and its copies\n"
+            "  export NAME[@VERSION] -i IDENTITY --format onnx -o OUT\n"
+            "                                     ONNX for the "
+            "linear/logistic/MLP family\n\n"
+            "Without @VERSION the latest version is meant. Exit status: 0 "
+            "ok, 2 usage,\n3 bad input or unknown model, 4 denied "
+            "(verification failed, no right,\npolicy), 5 system failure.\n");
+}
+
+struct opts {
+    int json;
+    const char *provenance, *policy, *sim_key, *identity, *out, *to, *format;
+};
+
+static int open_ws(st_cli *cli, st_workspace **ws, st_access_session *who,
+                   st_err *err)
+{
+    if (st_workspace_open(cli->workspace, ws, err) != ST_OK)
+        return -1;
+    if (st_model_migrate(*ws, err) != ST_OK ||
+        st_access_login(*ws, cli->as, cli->key, who, err) != ST_OK) {
+        st_workspace_close(*ws);
+        *ws = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static const char *principal(const st_access_session *who)
+{
+    return who->bootstrap ? NULL : who->name;
+}
+
+static void print_json(json_t *v)
+{
+    json_dumpf(v, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    printf("\n");
+    json_decref(v);
+}
+
+static void print_show(const st_model_record *r)
+{
+    printf("model:          %s@%u\n", r->name, r->version);
+    printf("owner:          %s\n", r->owner);
+    printf("created:        %s\n", r->created);
+    printf("classification: %s\n", r->classification);
+    if (r->retention_days >= 0)
+        printf("retention:      %lld days\n", r->retention_days);
+    else
+        printf("retention:      none\n");
+    printf("file:           %s\n  sha256 %s, %llu bytes\n", r->path,
+           r->file_sha256, (unsigned long long)r->file_size);
+    printf("provenance:     %s\n", r->provenance_path);
+    printf("lineage:\n  job:      %s\n  job spec: sha256:%s\n", r->job_id,
+           r->spec_sha256);
+    size_t i;
+    json_t *d;
+    json_array_foreach(r->datasets, i, d)
+    {
+        printf("  dataset:  %s sha256:%s (file sha256:%s, %s)\n",
+               json_string_value(json_object_get(d, "name")),
+               json_string_value(json_object_get(d, "sha256")),
+               json_string_value(json_object_get(d, "file_sha256")),
+               json_string_value(json_object_get(d, "classification")));
+    }
+    printf("attestation:\n");
+    const char *keys[] = {"tee",   "measurement", "platform_id",    "tcb",
+                          "debug", "insecure",    "evidence_sha256"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        json_t *v = json_object_get(r->claims, keys[k]);
+        if (!v)
+            continue;
+        char *s = json_dumps(v, JSON_ENCODE_ANY);
+        printf("  %-16s %s\n", keys[k], s ? s : "?");
+        free(s);
+    }
+    json_t *fe = json_object_get(r->metrics, "final_evaluation");
+    if (fe) {
+        char *s = json_dumps(fe, JSON_COMPACT | JSON_SORT_KEYS);
+        printf("metrics:        %s\n", s ? s : "?");
+        free(s);
+    }
+    printf("recipients:\n");
+    json_array_foreach(r->recipients, i, d)
+        printf("  %s\n", json_string_value(d));
+}
+
+/* The workspace's trust anchors for verification: the sim platform key
+ * (public half only kept) and the enrolled TPM attestation key. */
+struct refs {
+    st_attest_refs r;
+    uint8_t sim_pub[32];
+    unsigned char *ak;
+};
+
+static void refs_load(st_workspace *ws, const char *sim_key, struct refs *out)
+{
+    memset(out, 0, sizeof(*out));
+    char path[4200];
+    if (sim_key) {
+        if (st_ed25519_load_public_pem(sim_key, out->sim_pub, NULL) == ST_OK)
+            out->r.sim_platform_key = out->sim_pub;
+    } else if (ws &&
+               st_workspace_path(ws, "keys", "sim-platform.pem", path,
+                                 sizeof(path), NULL) == ST_OK &&
+               st_fs_exists(path)) {
+        uint8_t *seed = st_secmem_alloc(32, NULL);
+        if (seed &&
+            st_attest_sim_key(path, 0, seed, out->sim_pub, NULL) == ST_OK)
+            out->r.sim_platform_key = out->sim_pub;
+        st_secmem_free(seed);
+    }
+    size_t len = 0;
+    if (ws &&
+        st_workspace_path(ws, "keys", "tpm-ak", path, sizeof(path), NULL) ==
+            ST_OK &&
+        st_fs_exists(path) &&
+        st_fs_read_all(path, 1 << 16, &out->ak, &len, NULL) == ST_OK) {
+        out->r.tpm_ak = out->ak;
+        out->r.tpm_ak_len = len;
+    }
+}
+
+static int cmd_verify(st_cli *cli, const struct opts *o, const char *target)
+{
+    st_err err;
+    st_err_clear(&err);
+    st_workspace *ws = NULL;
+    st_access_session who;
+    st_model_record rec;
+    memset(&rec, 0, sizeof(rec));
+    int have_rec = 0;
+    const char *model_path = target, *prov_path = o->provenance;
+    st_code rc = ST_OK;
+    if (!o->provenance) {
+        char name[ST_MODEL_NAME_MAX + 1];
+        uint32_t ver;
+        if (st_model_ref_parse(target, name, &ver, &err) != ST_OK)
+            return st_cli_fail(&err);
+        if (open_ws(cli, &ws, &who, &err) != 0)
+            return st_cli_fail(&err);
+        char res[ST_MODEL_NAME_MAX + 8];
+        snprintf(res, sizeof(res), "model:%s", name);
+        rc = st_access_check(ws, principal(&who), "model.read", res, &err);
+        if (rc == ST_OK)
+            rc = st_model_get(ws, name, ver, &rec, &err);
+        if (rc != ST_OK) {
+            st_workspace_close(ws);
+            return st_cli_fail(&err);
+        }
+        have_rec = 1;
+        model_path = rec.path;
+        prov_path = rec.provenance_path;
+    } else {
+        /* a file: the workspace, when there is one, only lends its trust
+         * anchors */
+        if (st_workspace_open(cli->workspace, &ws, NULL) != ST_OK)
+            ws = NULL;
+    }
+    struct refs refs;
+    refs_load(ws, o->sim_key, &refs);
+    unsigned char *ptext = NULL, *poltext = NULL;
+    size_t plen = 0, pollen = 0;
+    json_t *env = NULL;
+    rc = st_fs_read_all(prov_path, 16u << 20, &ptext, &plen, &err);
+    if (rc == ST_OK) {
+        env = st_json_parse((const char *)ptext, plen, prov_path, &err);
+        rc = env ? ST_OK : err.code;
+    }
+    if (rc == ST_OK && o->policy)
+        rc = st_fs_read_all(o->policy, 1u << 20, &poltext, &pollen, &err);
+    st_verdict v;
+    st_verdict_init(&v);
+    if (rc == ST_OK) {
+        st_model_verify_opts vo = {(const char *)poltext, pollen, &refs.r,
+                                   have_rec ? ws : NULL, (int64_t)time(NULL)};
+        rc = st_model_verify(model_path, env, have_rec ? &rec : NULL, &vo, &v,
+                             &err);
+    }
+    int status;
+    if (rc != ST_OK)
+        status = st_cli_fail(&err);
+    else {
+        if (o->json || cli->json) {
+            json_t *j = st_verdict_to_json(&v);
+            json_object_set_new(j, "model", json_string(model_path));
+            json_object_set_new(j, "provenance", json_string(prov_path));
+            print_json(j);
+        } else {
+            st_buf b;
+            st_buf_init(&b);
+            if (st_verdict_render_text(&v, &b, &err) == ST_OK && b.len)
+                fwrite(b.data, 1, b.len, stdout);
+            st_buf_free(&b);
+        }
+        if (v.pass)
+            status = 0;
+        else {
+            st_err_set(&err, ST_E_DENIED, "model verification failed: %s",
+                       v.reason);
+            status = st_cli_fail(&err);
+        }
+    }
+    st_verdict_free(&v);
+    json_decref(env);
+    free(ptext);
+    free(poltext);
+    free(refs.ak);
+    st_model_record_free(&rec);
+    st_workspace_close(ws);
+    return status;
+}
+
+static int cmd_registered(st_cli *cli, const char *sub, const struct opts *o,
+                          const char *ref)
+{
+    st_err err;
+    st_err_clear(&err);
+    char name[ST_MODEL_NAME_MAX + 1];
+    uint32_t ver = 0;
+    if (strcmp(sub, "list") && st_model_ref_parse(ref, name, &ver, &err))
+        return st_cli_fail(&err);
+    st_workspace *ws = NULL;
+    st_access_session who;
+    if (open_ws(cli, &ws, &who, &err) != 0)
+        return st_cli_fail(&err);
+    const char *actor =
+        who.bootstrap ? (cli->as ? cli->as : "local") : who.name;
+    st_code rc = ST_OK;
+    char res[ST_MODEL_NAME_MAX + 8];
+    snprintf(res, sizeof(res), "model:%s", strcmp(sub, "list") ? name : "");
+    if (!strcmp(sub, "list")) {
+        st_model_record *all = NULL;
+        size_t n = 0;
+        rc = st_access_check(ws, principal(&who), "model.read", NULL, &err);
+        if (rc == ST_OK)
+            rc = st_model_list(ws, &all, &n, &err);
+        json_t *arr = json_array();
+        if (rc == ST_OK && !o->json && n)
+            printf("%-24s %-7s %-17s %-13s %-12s %s\n", "NAME", "VERSION",
+                   "JOB", "CLASS", "ACCURACY", "CREATED");
+        for (size_t i = 0; i < n; i++) {
+            if (o->json)
+                json_array_append_new(arr, st_model_record_json(&all[i]));
+            else {
+                json_t *acc = json_object_get(
+                    json_object_get(all[i].metrics, "final_evaluation"),
+                    "accuracy");
+                char a[32] = "-";
+                if (json_is_number(acc))
+                    snprintf(a, sizeof(a), "%.4f", json_number_value(acc));
+                printf("%-24s %-7u %-17s %-13s %-12s %s\n", all[i].name,
+                       all[i].version, all[i].job_id, all[i].classification, a,
+                       all[i].created);
+            }
+            st_model_record_free(&all[i]);
+        }
+        free(all);
+        if (rc == ST_OK && o->json)
+            print_json(json_incref(arr));
+        json_decref(arr);
+        st_workspace_close(ws);
+        return rc == ST_OK ? 0 : st_cli_fail(&err);
+    }
+    static const struct {
+        const char *sub, *action;
+    } rights[] = {{"show", "model.read"},
+                  {"decrypt", "model.decrypt"},
+                  {"export", "model.decrypt"},
+                  {"share", "model.share"},
+                  {"rm", "model.rm"}};
+    const char *action = NULL;
+    for (size_t i = 0; i < sizeof(rights) / sizeof(rights[0]); i++)
+        if (!strcmp(rights[i].sub, sub))
+            action = rights[i].action;
+    st_model_record rec;
+    memset(&rec, 0, sizeof(rec));
+    rc = st_access_check(ws, principal(&who), action, res, &err);
+    if (rc == ST_OK)
+        rc = st_model_get(ws, name, ver, &rec, &err);
+    st_age_identity *ids = NULL;
+    size_t nids = 0;
+    if (rc == ST_OK && o->identity)
+        rc = st_age_identities_load(o->identity, &ids, &nids, &err);
+    if (rc != ST_OK) {
+    } else if (!strcmp(sub, "show")) {
+        if (o->json)
+            print_json(st_model_record_json(&rec));
+        else
+            print_show(&rec);
+    } else if (!strcmp(sub, "decrypt")) {
+        rc = st_model_decrypt(ws, &rec, ids, nids, o->out, actor, &err);
+        if (rc == ST_OK && !cli->quiet)
+            printf("decrypted %s@%u to %s\n", rec.name, rec.version, o->out);
+    } else if (!strcmp(sub, "share")) {
+        char path[4200];
+        rc = st_model_share(ws, &rec, o->to, ids, nids, actor, path,
+                            sizeof(path), &err);
+        if (rc == ST_OK && !cli->quiet)
+            printf("shared %s@%u with %s: %s\n", rec.name, rec.version, o->to,
+                   path);
+    } else if (!strcmp(sub, "rm")) {
+        rc = st_model_rm(ws, &rec, actor, &err);
+        if (rc == ST_OK && !cli->quiet)
+            printf("removed %s@%u (crypto-shredded)\n", rec.name, rec.version);
+    } else if (!strcmp(sub, "export")) {
+        void *plain = NULL, *onnx = NULL;
+        size_t plen = 0, olen = 0;
+        rc = st_model_open(&rec, ids, nids, &plain, &plen, &err);
+        if (rc == ST_OK)
+            rc =
+                st_model_onnx_export(plain, plen, rec.name, &onnx, &olen, &err);
+        st_secmem_free(plain);
+        if (rc == ST_OK)
+            rc = st_fs_write_atomic(o->out, onnx, olen, 0600, &err);
+        st_secmem_free(onnx);
+        json_t *d =
+            json_pack("{s:s,s:s}", "format", "onnx", "sha256", rec.file_sha256);
+        st_audit_event ev = {"operation",
+                             actor,
+                             "model.export",
+                             res,
+                             rc == ST_OK ? "success" : "failure",
+                             rc == ST_OK ? NULL : err.msg,
+                             d};
+        st_err e2;
+        if (st_audit_append(ws, &ev, &e2) != ST_OK && rc == ST_OK) {
+            err = e2;
+            rc = e2.code;
+        }
+        json_decref(d);
+        if (rc == ST_OK && !cli->quiet)
+            printf("exported %s@%u as ONNX to %s\n", rec.name, rec.version,
+                   o->out);
+    }
+    st_age_identities_free(ids, nids);
+    st_model_record_free(&rec);
+    st_workspace_close(ws);
+    return rc == ST_OK ? 0 : st_cli_fail(&err);
+}
+
+int st_cli_model(st_cli *cli, int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        model_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *sub = argv[1];
+    static const struct option lopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"provenance", required_argument, NULL, 'p'},
+        {"policy", required_argument, NULL, 'P'},
+        {"sim-key", required_argument, NULL, 'k'},
+        {"identity", required_argument, NULL, 'i'},
+        {"output", required_argument, NULL, 'o'},
+        {"to", required_argument, NULL, 't'},
+        {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    struct opts o;
+    memset(&o, 0, sizeof(o));
+    o.json = cli->json;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc - 1, argv + 1, "jp:P:k:i:o:t:f:h", lopts,
+                            NULL)) != -1) {
+        switch (c) {
+        case 'j': o.json = 1; break;
+        case 'p': o.provenance = optarg; break;
+        case 'P': o.policy = optarg; break;
+        case 'k': o.sim_key = optarg; break;
+        case 'i': o.identity = optarg; break;
+        case 'o': o.out = optarg; break;
+        case 't': o.to = optarg; break;
+        case 'f': o.format = optarg; break;
+        case 'h': model_usage(stdout); return 0;
+        default: return st_cli_usage("model", "unknown option");
+        }
+    }
+    int nargs = argc - 1 - optind;
+    char **args = argv + 1 + optind;
+    static const char *const subs[] = {"list",  "show", "verify", "decrypt",
+                                       "share", "rm",   "export"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+        known |= !strcmp(sub, subs[i]);
+    if (!known)
+        return st_cli_usage("model", "unknown command \"%s\"", sub);
+    int need = strcmp(sub, "list") ? 1 : 0;
+    if (nargs != need)
+        return st_cli_usage("model", "%s takes %s", sub,
+                            need ? "one argument" : "no argument");
+    if ((o.provenance || o.policy || o.sim_key) && strcmp(sub, "verify"))
+        return st_cli_usage("model",
+                            "--provenance, --policy and --sim-key are for "
+                            "`model verify`");
+    if (!strcmp(sub, "verify"))
+        return cmd_verify(cli, &o, args[0]);
+    int needs_id = !strcmp(sub, "decrypt") || !strcmp(sub, "share") ||
+                   !strcmp(sub, "export");
+    if (needs_id && !o.identity)
+        return st_cli_usage("model", "%s needs -i IDENTITY", sub);
+    if ((!strcmp(sub, "decrypt") || !strcmp(sub, "export")) && !o.out)
+        return st_cli_usage("model", "%s needs -o OUT", sub);
+    if (!strcmp(sub, "share") && !o.to)
+        return st_cli_usage("model", "share needs --to age1...");
+    if (!strcmp(sub, "export") && (!o.format || strcmp(o.format, "onnx")))
+        return st_cli_usage("model", "export needs --format onnx (the only "
+                                     "format)");
+    return cmd_registered(cli, sub, &o, nargs ? args[0] : NULL);
+}

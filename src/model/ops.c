@@ -1,0 +1,285 @@
+/*
+ * ops.c: what a model owner does with a registered model: decrypt it,
+ * share it with another recipient, remove it (crypto-shred).
+ *
+ * Sharing never decrypts the payload: the file key is recovered from the
+ * header with the caller's identity and one X25519 stanza is added
+ * (st_age_rewrap_file), so the shared copy's payload bytes are the sealed
+ * file's. The sealed file itself is left untouched: its digest is the
+ * provenance subject. A recipient is added only when every source
+ * dataset's release policy lists it.
+ *
+ * Removal shreds the sealed file, every shared copy and the provenance,
+ * then marks the registry row removed (its version number stays used).
+ *
+ * Access checks are the caller's (the CLI calls st_access_check with the
+ * acting principal); every operation here is audited, refusals included.
+ *
+ * Never: write plaintext except to the caller's output path, atomically;
+ * hold plaintext outside secure memory.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sealtrain/access.h"
+#include "sealtrain/clock.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/job.h"
+#include "sealtrain/json.h"
+#include "sealtrain/model.h"
+#include "sealtrain/secmem.h"
+
+#include "model/model_int.h"
+
+/* The sealed file must still be the registered one. */
+static st_code check_digest(const st_model_record *r, st_err *err)
+{
+    uint8_t d[32];
+    char hex[65];
+    st_code rc = st_sha256_file(r->path, d, err);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "model %s@%u", r->name, r->version);
+    st_hex_encode(d, 32, hex);
+    if (strcmp(hex, r->file_sha256) != 0)
+        return st_err_set(err, ST_E_DENIED,
+                          "model %s@%u: the sealed file's digest %s is not "
+                          "the registered %s (tampered or replaced)",
+                          r->name, r->version, hex, r->file_sha256);
+    return ST_OK;
+}
+
+static const char *fail_reason(const st_age_result *res, const st_err *err)
+{
+    (void)res;
+    return err->msg;
+}
+
+st_code st_model_decrypt(st_workspace *ws, const st_model_record *r,
+                         const st_age_identity *ids, size_t nids,
+                         const char *out_path, const char *actor, st_err *err)
+{
+    st_code rc = check_digest(r, err);
+    st_age_result res = {0};
+    if (rc == ST_OK) {
+        st_age_decrypt_opts o = {ids, nids, ST_AGE_ARMOR_NO, 0, r->path};
+        rc = st_age_decrypt_file(r->path, out_path, &o, &res, err);
+        if (rc != ST_OK)
+            st_err_prefix(err, "model %s@%u", r->name, r->version);
+    }
+    st_model_audit(ws, actor, "model.decrypt", r,
+                   rc == ST_OK         ? "success"
+                   : rc == ST_E_DENIED ? "denied"
+                                       : "failure",
+                   rc == ST_OK ? NULL : fail_reason(&res, err),
+                   json_pack("{s:s}", "sha256", r->file_sha256));
+    return rc;
+}
+
+st_code st_model_open(const st_model_record *r, const st_age_identity *ids,
+                      size_t nids, void **plain, size_t *len, st_err *err)
+{
+    st_code rc = check_digest(r, err);
+    if (rc != ST_OK)
+        return rc;
+    st_age_decrypt_opts o = {ids, nids, ST_AGE_ARMOR_NO, 0, r->path};
+    st_age_result res = {0};
+    rc = st_age_decrypt_secmem(r->path, &o, plain, len, &res, err);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "model %s@%u", r->name, r->version);
+    return ST_OK;
+}
+
+/* Every source dataset's release policy must list the recipient. */
+static st_code policy_allows(st_workspace *ws, const st_model_record *r,
+                             const char *recipient, st_err *err)
+{
+    size_t i;
+    const json_t *d;
+    if (!json_array_size(r->datasets))
+        return st_err_set(err, ST_E_DENIED,
+                          "model %s@%u: no source datasets recorded, so no "
+                          "policy can allow sharing",
+                          r->name, r->version);
+    json_array_foreach(r->datasets, i, d)
+    {
+        const char *name = json_string_value(json_object_get(d, "name"));
+        json_t *pol = NULL;
+        st_code rc = name ? st_release_policy_get(ws, name, &pol, err)
+                          : st_err_set(err, ST_E_INPUT, "unnamed dataset");
+        if (rc == ST_E_NOTFOUND)
+            return st_err_set(err, ST_E_DENIED,
+                              "model %s@%u: dataset \"%s\" has no release "
+                              "policy, so it allows no recipient",
+                              r->name, r->version, name);
+        if (rc != ST_OK)
+            return rc;
+        int ok = st_json_array_has_string(json_object_get(pol, "recipients"),
+                                          recipient);
+        json_decref(pol);
+        if (!ok)
+            return st_err_set(err, ST_E_DENIED,
+                              "model %s@%u: dataset \"%s\"'s release policy "
+                              "does not allow recipient %s",
+                              r->name, r->version, name, recipient);
+    }
+    return ST_OK;
+}
+
+static int keep_all(void *ctx, const st_age_stanza *s)
+{
+    (void)ctx;
+    (void)s;
+    return 1;
+}
+
+static st_code share_row(st_workspace *ws, const st_model_record *r,
+                         const char *recipient, const char *path,
+                         const char *sha, const char *actor, st_err *err)
+{
+    char t[ST_TIME_LEN];
+    st_time_format(time(NULL), t);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "INSERT INTO model_shares(name, version, recipient, "
+                           "path, sha256, actor, created) VALUES "
+                           "(?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return st_model_db_err(ws, "share", err);
+    sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->version);
+    sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, sha, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, actor ? actor : "system", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, t, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? ST_OK : st_model_db_err(ws, "share", err);
+}
+
+st_code st_model_share(st_workspace *ws, const st_model_record *r,
+                       const char *recipient, const st_age_identity *ids,
+                       size_t nids, const char *actor, char *shared_path,
+                       size_t cap, st_err *err)
+{
+    st_age_recipient rcpt;
+    memset(&rcpt, 0, sizeof(rcpt));
+    st_code rc = st_age_x25519_recipient(recipient, &rcpt, err);
+    if (rc != ST_OK)
+        return rc;
+    if (st_json_array_has_string(r->recipients, recipient))
+        rc = st_err_set(err, ST_E_EXISTS,
+                        "model %s@%u is already sealed or shared to %s",
+                        r->name, r->version, recipient);
+    if (rc == ST_OK)
+        rc = policy_allows(ws, r, recipient, err);
+    if (rc == ST_OK)
+        rc = check_digest(r, err);
+    char dir[4096], name[ST_MODEL_NAME_MAX + 64], rhex[65];
+    uint8_t rd[32];
+    st_sha256(recipient, strlen(recipient), rd);
+    st_hex_encode(rd, 32, rhex);
+    snprintf(name, sizeof(name), "%s-v%u-shared-%.16s.age", r->name, r->version,
+             rhex);
+    if (rc == ST_OK && (rc = st_workspace_subdir(ws, "models", dir, sizeof(dir),
+                                                 err)) == ST_OK)
+        rc = st_fs_join(shared_path, cap, dir, name, err);
+    st_age_result res = {0};
+    if (rc == ST_OK) {
+        st_age_rewrap rw = {ids, nids, keep_all, NULL, &rcpt, 1};
+        rc = st_age_rewrap_file(r->path, shared_path, &rw, &res, err);
+        if (rc != ST_OK)
+            st_err_prefix(err, "model %s@%u", r->name, r->version);
+    }
+    char sha[65] = "";
+    if (rc == ST_OK) {
+        uint8_t d[32];
+        if ((rc = st_sha256_file(shared_path, d, err)) == ST_OK) {
+            st_hex_encode(d, 32, sha);
+            rc = share_row(ws, r, recipient, shared_path, sha, actor, err);
+        }
+        if (rc != ST_OK)
+            st_fs_shred(shared_path, NULL);
+    }
+    st_age_recipient_clear(&rcpt);
+    st_model_audit(
+        ws, actor, "model.share", r,
+        rc == ST_OK         ? "success"
+        : rc == ST_E_DENIED ? "denied"
+                            : "failure",
+        rc == ST_OK ? NULL : err->msg,
+        json_pack("{s:s,s:s}", "recipient", recipient, "sha256", sha));
+    return rc;
+}
+
+st_code st_model_rm(st_workspace *ws, const st_model_record *r,
+                    const char *actor, st_err *err)
+{
+    sqlite3 *db = st_workspace_db(ws);
+    sqlite3_stmt *st = NULL;
+    st_code rc = ST_OK;
+    /* shared copies first: they are keys to the same payload */
+    if (sqlite3_prepare_v2(db,
+                           "SELECT path FROM model_shares WHERE name = ? AND "
+                           "version = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return st_model_db_err(ws, "rm", err);
+    sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->version);
+    while (rc == ST_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+        if (p && st_fs_exists(p))
+            rc = st_fs_shred(p, err);
+    }
+    sqlite3_finalize(st);
+    if (rc == ST_OK && st_fs_exists(r->path))
+        rc = st_fs_shred(r->path, err);
+    if (rc == ST_OK && st_fs_exists(r->provenance_path))
+        rc = st_fs_shred(r->provenance_path, err);
+    char t[ST_TIME_LEN];
+    st_time_format(time(NULL), t);
+    if (rc == ST_OK) {
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            rc = st_model_db_err(ws, "rm", err);
+        st = NULL;
+        if (rc == ST_OK &&
+            sqlite3_prepare_v2(db,
+                               "DELETE FROM model_shares WHERE name = ?1 AND "
+                               "version = ?2; ",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, r->version);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = st_model_db_err(ws, "rm", err);
+        } else if (rc == ST_OK)
+            rc = st_model_db_err(ws, "rm", err);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc == ST_OK &&
+            sqlite3_prepare_v2(db,
+                               "UPDATE models SET removed = ?3, path = '', "
+                               "provenance_path = '' WHERE name = ?1 AND "
+                               "version = ?2",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, r->version);
+            sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = st_model_db_err(ws, "rm", err);
+        } else if (rc == ST_OK)
+            rc = st_model_db_err(ws, "rm", err);
+        sqlite3_finalize(st);
+        sqlite3_exec(db, rc == ST_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    }
+    st_model_audit(
+        ws, actor, "model.rm", r, rc == ST_OK ? "success" : "failure",
+        rc == ST_OK ? "crypto-shredded: sealed file, shared "
+                      "copies and provenance"
+                    : err->msg,
+        json_pack("{s:s,s:s}", "job", r->job_id, "sha256", r->file_sha256));
+    return rc;
+}

@@ -1,0 +1,575 @@
+/*
+ * registry.c: the model registry: every sealed model a job produced, with
+ * its version and lineage (job, datasets with digests, job spec digest,
+ * attestation claims, metrics), its classification and retention (the
+ * strictest of its datasets'), its recipients and the sealed file's digest.
+ *
+ * Tables (module "model", migrations below):
+ *   models(name, version, job_id, owner, created, spec_sha256, datasets,
+ *          claims, metrics, recipients, classification, retention_days,
+ *          file_sha256, file_size, path, provenance_path, removed)
+ *   model_shares(name, version, recipient, path, sha256, actor, created)
+ * Versions count 1, 2, ... per name inside one IMMEDIATE transaction; a
+ * removed version keeps its row (removed set, paths cleared) so that its
+ * number is never handed out again.
+ *
+ * Registration trusts nothing it is handed but the job id: the lineage
+ * comes from the provenance statement (which the controller verified
+ * against the attested key before calling), checked against the file's
+ * digest and the job; classification and retention from the datasets'
+ * manifests; the claims from the broker's recorded verdict.
+ *
+ * Never: store a secret; register a file whose digest is not the
+ * provenance subject.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "sealtrain/access.h"
+#include "sealtrain/audit.h"
+#include "sealtrain/clock.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/dataset.h"
+#include "sealtrain/dsse.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/job.h"
+#include "sealtrain/json.h"
+#include "sealtrain/log.h"
+#include "sealtrain/model.h"
+
+#include "model/model_int.h"
+
+static const char *const migrations[] = {
+    "CREATE TABLE models ("
+    " name TEXT NOT NULL,"
+    " version INTEGER NOT NULL CHECK (version > 0),"
+    " job_id TEXT NOT NULL,"
+    " owner TEXT NOT NULL,"
+    " created TEXT NOT NULL,"
+    " spec_sha256 TEXT NOT NULL,"
+    " datasets TEXT NOT NULL,"
+    " claims TEXT NOT NULL,"
+    " metrics TEXT NOT NULL,"
+    " recipients TEXT NOT NULL,"
+    " classification TEXT NOT NULL,"
+    " retention_days INTEGER NOT NULL,"
+    " file_sha256 TEXT NOT NULL,"
+    " file_size INTEGER NOT NULL,"
+    " path TEXT NOT NULL,"
+    " provenance_path TEXT NOT NULL,"
+    " removed TEXT NOT NULL DEFAULT '',"
+    " PRIMARY KEY (name, version))",
+    "CREATE UNIQUE INDEX models_job ON models(job_id)",
+    "CREATE TABLE model_shares ("
+    " name TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " recipient TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " created TEXT NOT NULL,"
+    " PRIMARY KEY (name, version, recipient),"
+    " FOREIGN KEY (name, version) REFERENCES models(name, version)"
+    "  ON DELETE CASCADE)",
+};
+
+st_code st_model_migrate(st_workspace *ws, st_err *err)
+{
+    return st_catalog_migrate(ws, "model", migrations,
+                              sizeof(migrations) / sizeof(migrations[0]), err);
+}
+
+st_code st_model_db_err(st_workspace *ws, const char *what, st_err *err)
+{
+    return st_err_set(err, ST_E_IO, "model registry: %s: %s", what,
+                      sqlite3_errmsg(st_workspace_db(ws)));
+}
+
+void st_model_record_free(st_model_record *r)
+{
+    if (!r)
+        return;
+    json_decref(r->datasets);
+    json_decref(r->claims);
+    json_decref(r->metrics);
+    json_decref(r->recipients);
+    r->datasets = r->claims = r->metrics = r->recipients = NULL;
+}
+
+void st_model_audit(st_workspace *ws, const char *actor, const char *action,
+                    const st_model_record *r, const char *outcome,
+                    const char *reason, json_t *details)
+{
+    char resource[ST_MODEL_NAME_MAX + 32];
+    snprintf(resource, sizeof(resource), "model:%s@%u", r->name, r->version);
+    st_audit_event ev = {"operation", actor && *actor ? actor : "system",
+                         action,      resource,
+                         outcome,     reason,
+                         details};
+    st_err e;
+    if (st_audit_append(ws, &ev, &e) != ST_OK)
+        st_error("model.audit", "audit append failed: %s", e.msg);
+    json_decref(details);
+}
+
+st_code st_model_ref_parse(const char *ref, char name[ST_MODEL_NAME_MAX + 1],
+                           uint32_t *version, st_err *err)
+{
+    const char *at = strchr(ref, '@');
+    size_t n = at ? (size_t)(at - ref) : strlen(ref);
+    if (n == 0 || n > ST_MODEL_NAME_MAX)
+        return st_err_set(err, ST_E_USAGE,
+                          "model \"%s\": expected NAME or NAME@VERSION", ref);
+    memcpy(name, ref, n);
+    name[n] = 0;
+    st_code rc = st_dataset_check_name("model", name, err);
+    if (rc != ST_OK)
+        return rc;
+    *version = 0;
+    if (at) {
+        char *end = NULL;
+        unsigned long v = strtoul(at + 1, &end, 10);
+        if (!at[1] || *end || v == 0 || v > UINT32_MAX || at[1] == '+' ||
+            at[1] == '-' || at[1] == ' ')
+            return st_err_set(err, ST_E_USAGE,
+                              "model \"%s\": the version must be a positive "
+                              "integer",
+                              ref);
+        *version = (uint32_t)v;
+    }
+    return ST_OK;
+}
+
+/* ---- registration ---- */
+
+/* The statement of a provenance envelope, unverified: the controller has
+ * verified the signature before registering; `model verify` re-checks. */
+static st_code statement_of(const char *prov_path, json_t **env_out,
+                            json_t **stmt_out, st_err *err)
+{
+    unsigned char *text = NULL;
+    size_t len = 0;
+    st_code rc = st_fs_read_all(prov_path, 16u << 20, &text, &len, err);
+    if (rc != ST_OK)
+        return rc;
+    json_t *env = st_json_parse((const char *)text, len, prov_path, err);
+    free(text);
+    if (!env)
+        return err->code;
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    rc = st_dsse_payload(env, &payload, &plen, err);
+    json_t *stmt = rc == ST_OK ? st_json_parse((const char *)payload, plen,
+                                               "provenance statement", err)
+                               : NULL;
+    free(payload);
+    if (!stmt) {
+        json_decref(env);
+        return err->code ? err->code : ST_E_INPUT;
+    }
+    *env_out = env;
+    *stmt_out = stmt;
+    return ST_OK;
+}
+
+/* Lineage of each dataset: the statement's plaintext digest, with the
+ * catalog's file digest, classification and retention. */
+static st_code datasets_of(st_workspace *ws, const json_t *pred, json_t **out,
+                           char cls[16], long long *retention, st_err *err)
+{
+    const json_t *arr = json_object_get(pred, "datasets");
+    if (!json_is_array(arr) || json_array_size(arr) == 0)
+        return st_err_set(err, ST_E_INPUT,
+                          "provenance: predicate.datasets: expected a "
+                          "non-empty array");
+    json_t *res = json_array();
+    int rank = -1;
+    *retention = -1;
+    snprintf(cls, 16, "public");
+    size_t i;
+    const json_t *d;
+    json_array_foreach(arr, i, d)
+    {
+        const char *name = st_json_path_string(d, "name", NULL);
+        const char *sha = st_json_path_string(d, "digest", "sha256");
+        if (!name || !sha) {
+            json_decref(res);
+            return st_err_set(err, ST_E_INPUT,
+                              "provenance: predicate.datasets[%zu]: name and "
+                              "digest.sha256 are required",
+                              i);
+        }
+        st_dataset_record dr;
+        st_code rc = st_dataset_get(ws, name, &dr, err);
+        if (rc != ST_OK) {
+            json_decref(res);
+            return st_err_prefix(err, "model lineage");
+        }
+        char plain[65], file[65];
+        st_hex_encode(dr.m.plain_sha256, 32, plain);
+        st_hex_encode(dr.m.file_sha256, 32, file);
+        if (strcmp(plain, sha) != 0) {
+            st_dataset_record_free(&dr);
+            json_decref(res);
+            return st_err_set(err, ST_E_DENIED,
+                              "model lineage: dataset \"%s\" in the catalog "
+                              "is not the one the job trained on (digest %s, "
+                              "provenance says %s)",
+                              name, plain, sha);
+        }
+        int r = st_dataset_classification_rank(dr.m.classification);
+        if (r > rank) {
+            rank = r;
+            snprintf(cls, 16, "%s", dr.m.classification);
+        }
+        if (dr.m.retention_days >= 0 &&
+            (*retention < 0 || dr.m.retention_days < *retention))
+            *retention = dr.m.retention_days;
+        json_array_append_new(
+            res, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "name", name, "sha256",
+                           sha, "file_sha256", file, "classification",
+                           dr.m.classification, "retention_days",
+                           (json_int_t)dr.m.retention_days, "generation",
+                           (json_int_t)dr.m.generation));
+        st_dataset_record_free(&dr);
+    }
+    *out = res;
+    return ST_OK;
+}
+
+/* The claims of the broker's first passing verdict for this job. */
+static json_t *claims_of(st_workspace *ws, const char *job_id)
+{
+    st_job_record jr;
+    if (st_job_get(ws, job_id, &jr, NULL) != ST_OK)
+        return json_object();
+    json_t *att = json_object_get(jr.status, "attestation");
+    json_t *verdicts = json_object_get(att, "verdicts");
+    const json_t *src = json_object_get(json_array_get(verdicts, 0), "claims");
+    json_t *claims = json_is_object(src) ? json_deep_copy(src) : json_object();
+    /* the digest of the evidence the broker released keys for: `model
+     * verify` matches it against the evidence in the provenance */
+    if (json_is_string(json_object_get(att, "evidence_sha256")))
+        json_object_set(claims, "evidence_sha256",
+                        json_object_get(att, "evidence_sha256"));
+    st_job_record_free(&jr);
+    return claims;
+}
+
+static char *dump(const json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+st_code st_model_register(st_workspace *ws, const st_model_record *in,
+                          uint32_t *version, st_err *err)
+{
+    st_code rc = st_model_migrate(ws, err);
+    if (rc != ST_OK)
+        return rc;
+    if ((rc = st_dataset_check_name("model", in->name, err)))
+        return rc;
+    st_model_record r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.name, sizeof(r.name), "%s", in->name);
+    snprintf(r.job_id, sizeof(r.job_id), "%s", in->job_id);
+    snprintf(r.path, sizeof(r.path), "%s", in->path);
+    snprintf(r.provenance_path, sizeof(r.provenance_path), "%s",
+             in->provenance_path);
+
+    st_job_record jr;
+    if ((rc = st_job_get(ws, in->job_id, &jr, err)))
+        return st_err_prefix(err, "registering model \"%s\"", in->name);
+    snprintf(r.owner, sizeof(r.owner), "%s", jr.submitter);
+    snprintf(r.spec_sha256, sizeof(r.spec_sha256), "%s", jr.spec_digest);
+    st_job_record_free(&jr);
+
+    json_t *env = NULL, *stmt = NULL;
+    if ((rc = statement_of(in->provenance_path, &env, &stmt, err)))
+        return st_err_prefix(err, "registering model \"%s\"", in->name);
+    json_decref(env);
+    const json_t *pred = json_object_get(stmt, "predicate");
+    const char *subject =
+        st_json_path_string(json_array_get(json_object_get(stmt, "subject"), 0),
+                            "digest", "sha256");
+    const char *pjob = st_json_path_string(pred, "job_id", NULL);
+    const char *pspec = st_json_path_string(pred, "job_spec", "sha256");
+    uint8_t d[32];
+    struct stat sb;
+    if ((rc = st_sha256_file(in->path, d, err)) == ST_OK) {
+        st_hex_encode(d, 32, r.file_sha256);
+        if (stat(in->path, &sb) == 0)
+            r.file_size = (uint64_t)sb.st_size;
+    }
+    if (rc == ST_OK && (!subject || strcmp(subject, r.file_sha256) != 0))
+        rc = st_err_set(err, ST_E_DENIED,
+                        "registering model \"%s\": the file's digest %s is "
+                        "not the provenance subject",
+                        in->name, r.file_sha256);
+    if (rc == ST_OK && (!pjob || strcmp(pjob, r.job_id) != 0))
+        rc = st_err_set(err, ST_E_DENIED,
+                        "registering model \"%s\": the provenance names job "
+                        "%s, not %s",
+                        in->name, pjob ? pjob : "(none)", r.job_id);
+    if (rc == ST_OK && (!pspec || strcmp(pspec, r.spec_sha256) != 0))
+        rc = st_err_set(err, ST_E_DENIED,
+                        "registering model \"%s\": the provenance's job spec "
+                        "digest is not the job's",
+                        in->name);
+    if (rc == ST_OK)
+        rc = datasets_of(ws, pred, &r.datasets, r.classification,
+                         &r.retention_days, err);
+    if (rc == ST_OK) {
+        r.metrics = json_incref(json_object_get(pred, "metrics"));
+        if (!r.metrics)
+            r.metrics = json_object();
+        r.recipients = json_incref(json_object_get(pred, "recipients"));
+        if (!json_is_array(r.recipients)) {
+            json_decref(r.recipients);
+            r.recipients = json_array();
+        }
+        r.claims = claims_of(ws, r.job_id);
+    }
+    json_decref(stmt);
+    if (rc != ST_OK) {
+        st_model_record_free(&r);
+        return rc;
+    }
+
+    char t[ST_TIME_LEN];
+    st_time_format(time(NULL), t);
+    snprintf(r.created, sizeof(r.created), "%s", t);
+    sqlite3 *db = st_workspace_db(ws);
+    char *ds = dump(r.datasets), *cl = dump(r.claims), *mt = dump(r.metrics),
+         *rc_s = dump(r.recipients);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = st_model_db_err(ws, "begin", err);
+        goto out;
+    }
+    if (sqlite3_prepare_v2(db,
+                           "SELECT COALESCE(MAX(version), 0) + 1 FROM models "
+                           "WHERE name = ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = st_model_db_err(ws, "next version", err);
+        goto rollback;
+    }
+    sqlite3_bind_text(st, 1, r.name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = st_model_db_err(ws, "next version", err);
+        goto rollback;
+    }
+    r.version = (uint32_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(
+            db,
+            "INSERT INTO models(name, version, job_id, owner, created, "
+            "spec_sha256, datasets, claims, metrics, recipients, "
+            "classification, retention_days, file_sha256, file_size, path, "
+            "provenance_path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            -1, &st, NULL) != SQLITE_OK) {
+        rc = st_model_db_err(ws, "insert", err);
+        goto rollback;
+    }
+    sqlite3_bind_text(st, 1, r.name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r.version);
+    sqlite3_bind_text(st, 3, r.job_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r.owner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r.created, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, r.spec_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, ds, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, cl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, mt, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, rc_s, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, r.classification, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 12, r.retention_days);
+    sqlite3_bind_text(st, 13, r.file_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 14, (sqlite3_int64)r.file_size);
+    sqlite3_bind_text(st, 15, r.path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 16, r.provenance_path, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = st_model_db_err(ws, "insert", err);
+        goto rollback;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = st_model_db_err(ws, "commit", err);
+        goto rollback;
+    }
+    /* the model owner owns the name: decrypt/share/rm are theirs or their
+     * grantees' */
+    char resource[ST_MODEL_NAME_MAX + 8];
+    snprintf(resource, sizeof(resource), "model:%s", r.name);
+    char cur[ST_MODEL_NAME_MAX + 1];
+    if (st_access_get_owner(ws, resource, cur, sizeof(cur), NULL) != ST_OK)
+        st_access_set_owner(ws, resource, r.owner, NULL);
+    *version = r.version;
+    st_model_audit(ws, r.owner, "model.register", &r, "success", NULL,
+                   json_pack("{s:s,s:s,s:s,s:s}", "job", r.job_id, "sha256",
+                             r.file_sha256, "classification", r.classification,
+                             "spec_sha256", r.spec_sha256));
+    goto out;
+rollback:
+    sqlite3_finalize(st);
+    st = NULL;
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    sqlite3_finalize(st);
+    free(ds);
+    free(cl);
+    free(mt);
+    free(rc_s);
+    st_model_record_free(&r);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+static json_t *col_json(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    json_t *v = t ? json_loads(t, 0, NULL) : NULL;
+    return v;
+}
+
+#define COLS                                                                   \
+    "m.name, m.version, m.job_id, m.owner, m.created, m.spec_sha256, "         \
+    "m.datasets, m.claims, m.metrics, m.recipients, m.classification, "        \
+    "m.retention_days, m.file_sha256, m.file_size, m.path, "                   \
+    "m.provenance_path, "                                                      \
+    "(SELECT json_group_array(s.recipient) FROM model_shares s WHERE "         \
+    "s.name = m.name AND s.version = m.version)"
+
+static void row_to_record(sqlite3_stmt *st, st_model_record *r)
+{
+    memset(r, 0, sizeof(*r));
+#define TXT(i, f)                                                              \
+    snprintf(f, sizeof(f), "%s",                                               \
+             sqlite3_column_text(st, i)                                        \
+                 ? (const char *)sqlite3_column_text(st, i)                    \
+                 : "")
+    TXT(0, r->name);
+    r->version = (uint32_t)sqlite3_column_int64(st, 1);
+    TXT(2, r->job_id);
+    TXT(3, r->owner);
+    TXT(4, r->created);
+    TXT(5, r->spec_sha256);
+    r->datasets = col_json(st, 6);
+    r->claims = col_json(st, 7);
+    r->metrics = col_json(st, 8);
+    r->recipients = col_json(st, 9);
+    TXT(10, r->classification);
+    r->retention_days = sqlite3_column_int64(st, 11);
+    TXT(12, r->file_sha256);
+    r->file_size = (uint64_t)sqlite3_column_int64(st, 13);
+    TXT(14, r->path);
+    TXT(15, r->provenance_path);
+#undef TXT
+    json_t *shared = col_json(st, 16);
+    if (!r->recipients)
+        r->recipients = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(shared, i, v) json_array_append(r->recipients, v);
+    json_decref(shared);
+}
+
+st_code st_model_get(st_workspace *ws, const char *name, uint32_t version,
+                     st_model_record *out, st_err *err)
+{
+    st_code rc = st_model_migrate(ws, err);
+    if (rc != ST_OK)
+        return rc;
+    sqlite3 *db = st_workspace_db(ws);
+    sqlite3_stmt *st = NULL;
+    const char *sql =
+        version ? "SELECT " COLS " FROM models m WHERE m.name = ? AND "
+                  "m.version = ? AND m.removed = ''"
+                : "SELECT " COLS " FROM models m WHERE m.name = ? AND "
+                  "m.removed = '' ORDER BY m.version DESC LIMIT 1";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return st_model_db_err(ws, "lookup", err);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (version)
+        sqlite3_bind_int64(st, 2, version);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        row_to_record(st, out);
+    else if (step == SQLITE_DONE) {
+        if (version)
+            rc = st_err_set(err, ST_E_NOTFOUND, "model %s@%u: no such model",
+                            name, version);
+        else
+            rc =
+                st_err_set(err, ST_E_NOTFOUND, "model %s: no such model", name);
+    } else
+        rc = st_model_db_err(ws, "lookup", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+st_code st_model_list(st_workspace *ws, st_model_record **out, size_t *n,
+                      st_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    st_code rc = st_model_migrate(ws, err);
+    if (rc != ST_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "SELECT " COLS " FROM models m WHERE m.removed = '' "
+                           "ORDER BY m.name, m.version",
+                           -1, &st, NULL) != SQLITE_OK)
+        return st_model_db_err(ws, "list", err);
+    size_t cap = 0;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 8;
+            st_model_record *p = realloc(*out, nc * sizeof(**out));
+            if (!p) {
+                rc = st_err_set(err, ST_E_IO, "out of memory");
+                break;
+            }
+            *out = p;
+            cap = nc;
+        }
+        row_to_record(st, &(*out)[(*n)++]);
+    }
+    if (rc == ST_OK && step != SQLITE_DONE)
+        rc = st_model_db_err(ws, "list", err);
+    sqlite3_finalize(st);
+    if (rc != ST_OK) {
+        for (size_t i = 0; i < *n; i++)
+            st_model_record_free(&(*out)[i]);
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+json_t *st_model_record_json(const st_model_record *r)
+{
+    json_t *v = json_pack(
+        "{s:s,s:i,s:s,s:s,s:s,s:{s:s,s:{s:s},s:O,s:O},s:O,s:s,s:I,s:O,s:{s:s,"
+        "s:I,s:s,s:s}}",
+        "name", r->name, "version", (int)r->version, "job", r->job_id, "owner",
+        r->owner, "created", r->created, "lineage", "job", r->job_id,
+        "job_spec", "sha256", r->spec_sha256, "datasets",
+        r->datasets ? r->datasets : json_null(), "attestation",
+        r->claims ? r->claims : json_null(), "metrics",
+        r->metrics ? r->metrics : json_null(), "classification",
+        r->classification, "retention_days", (json_int_t)r->retention_days,
+        "recipients", r->recipients ? r->recipients : json_null(), "file",
+        "path", r->path, "size", (json_int_t)r->file_size, "sha256",
+        r->file_sha256, "provenance", r->provenance_path);
+    return v;
+}

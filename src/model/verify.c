@@ -1,0 +1,273 @@
+/*
+ * verify.c: a sealed model against its provenance, claim by claim.
+ *
+ *   model.digest           SHA-256 of the file == the statement's subject
+ *   provenance.type        in-toto Statement v1, sealtrain predicate
+ *   provenance.signature   DSSE (PAE over the payload) verifies under the
+ *                          runtime Ed25519 key the statement names
+ *   provenance.evidence    the statement carries the evidence and nonce
+ *   (the verifier's own trace: signature, report data, policy ...)
+ *                          st_attest_verify with report data =
+ *                          st_broker_report_data(x25519, ed25519, nonce,
+ *                          job spec digest) from the statement
+ *   provenance.key_binding the evidence's report data is exactly that: the
+ *                          TEE bound the key that signed the provenance
+ *   with a registry record: provenance.job, provenance.spec,
+ *   registry.digest, registry.evidence (the evidence the broker released
+ *   keys for).
+ *
+ * The trace types are the attestation verifier's (st_trace, st_verdict);
+ * the first failing entry becomes the verdict's reason.
+ *
+ * Never: trust the statement before its signature and key binding have
+ * been checked (every field read before is only compared, never believed).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sealtrain/broker.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/dsse.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/job.h"
+#include "sealtrain/json.h"
+#include "sealtrain/model.h"
+#include "sealtrain/secmem.h"
+
+#include "model/model_int.h"
+
+/* 32 bytes from 64 hex characters; 0 when not exactly that. */
+static int hex32(const char *hex, uint8_t out[32])
+{
+    return hex && strlen(hex) == 64 && st_hex_decode(hex, out, 32, NULL) == 0;
+}
+
+static void set_reason(st_verdict *v)
+{
+    const st_trace_entry *f = st_trace_first_failure(&v->trace);
+    if (f)
+        snprintf(v->reason, sizeof(v->reason), "%s: expected %s, got %s",
+                 f->claim, f->expected, f->actual);
+    else
+        snprintf(v->reason, sizeof(v->reason), "pass");
+    v->pass = !f && !v->trace.oom && v->trace.n > 0;
+}
+
+/* Runs the attestation verifier under one policy and copies its trace
+ * into ours (claims prefixed with `prefix` when there are several). */
+static st_code verify_evidence(const st_evidence *ev, const uint8_t rd[64],
+                               const st_attest_refs *refs, const char *text,
+                               size_t len, const char *origin,
+                               const char *prefix, int64_t now, st_verdict *v,
+                               st_err *err)
+{
+    st_attest_policy *pol = NULL;
+    st_code rc = ST_OK;
+    if (text && (rc = st_attest_policy_parse(text, len, origin, &pol, err)))
+        return rc;
+    st_verdict ev_v;
+    st_verdict_init(&ev_v);
+    rc = st_attest_verify(ev, rd, refs, pol, now, &ev_v, err);
+    st_attest_policy_free(pol);
+    if (rc == ST_OK) {
+        for (size_t i = 0; i < ev_v.trace.n; i++) {
+            const st_trace_entry *e = &ev_v.trace.entries[i];
+            char claim[256];
+            snprintf(claim, sizeof(claim), "%s%s", prefix ? prefix : "",
+                     e->claim);
+            st_trace_add(&v->trace, claim, e->ok, e->expected, e->actual);
+        }
+        if (!ev_v.pass && !st_trace_first_failure(&ev_v.trace))
+            st_trace_add(&v->trace, "evidence.verdict", 0, "pass", ev_v.reason);
+        /* the claims of the first policy's run are the model's */
+        if (v->claims.tee == ST_TEE_NONE) {
+            st_claims_free(&v->claims);
+            v->claims = ev_v.claims;
+            st_claims_init(&ev_v.claims);
+        }
+    }
+    st_verdict_free(&ev_v);
+    return rc;
+}
+
+/* With a workspace: each source dataset's release policy (its
+ * "attestation" part), as the broker applied them at release. */
+static st_code
+verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
+                             const st_evidence *ev, const uint8_t rd[64],
+                             const st_attest_refs *refs, int64_t now,
+                             st_verdict *v, st_err *err)
+{
+    size_t i;
+    const json_t *d;
+    int ran = 0;
+    json_array_foreach(rec->datasets, i, d)
+    {
+        const char *name = st_json_path_string(d, "name", NULL);
+        json_t *pol = NULL;
+        char prefix[128];
+        snprintf(prefix, sizeof(prefix), "dataset:%s/", name ? name : "?");
+        if (!name || st_release_policy_get(ws, name, &pol, NULL) != ST_OK) {
+            st_trace_add(&v->trace, "policy.release", 0,
+                         "a release policy for every source dataset",
+                         name ? name : "(unnamed dataset)");
+            continue;
+        }
+        char *text = json_dumps(json_object_get(pol, "attestation"),
+                                JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(pol);
+        if (!text)
+            return st_err_set(err, ST_E_IO, "out of memory");
+        st_code rc = verify_evidence(ev, rd, refs, text, strlen(text), prefix,
+                                     prefix, now, v, err);
+        free(text);
+        if (rc != ST_OK)
+            return rc;
+        ran = 1;
+    }
+    if (!ran)
+        st_trace_add(&v->trace, "policy", 0, "a policy to verify against",
+                     "none");
+    return ST_OK;
+}
+
+st_code st_model_verify(const char *model_path, const json_t *envelope,
+                        const st_model_record *rec,
+                        const st_model_verify_opts *o, st_verdict *v,
+                        st_err *err)
+{
+    st_model_verify_opts none = {0};
+    if (!o)
+        o = &none;
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    st_code rc = st_dsse_payload(envelope, &payload, &plen, err);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "provenance");
+    json_t *stmt =
+        st_json_parse((const char *)payload, plen, "provenance statement", err);
+    free(payload);
+    if (!stmt)
+        return err->code ? err->code : ST_E_INPUT;
+    const json_t *pred = json_object_get(stmt, "predicate");
+    st_evidence *ev = NULL;
+
+    /* the file */
+    uint8_t fd[32];
+    char fhex[65] = "";
+    if ((rc = st_sha256_file(model_path, fd, err)) != ST_OK)
+        goto out;
+    st_hex_encode(fd, 32, fhex);
+    const char *subject =
+        st_json_path_string(json_array_get(json_object_get(stmt, "subject"), 0),
+                            "digest", "sha256");
+    st_trace_add(&v->trace, "model.digest", subject && !strcmp(subject, fhex),
+                 subject ? subject : "a subject digest", fhex);
+
+    /* the statement and its signature */
+    const char *type = st_json_path_string(stmt, "_type", NULL);
+    const char *ptype = st_json_path_string(stmt, "predicateType", NULL);
+    int type_ok = type && !strcmp(type, "https://in-toto.io/Statement/v1") &&
+                  ptype && !strcmp(ptype, ST_MODEL_PREDICATE);
+    st_trace_addf(&v->trace, "provenance.type", type_ok,
+                  "in-toto Statement v1 with predicate " ST_MODEL_PREDICATE,
+                  "%s / %s", type ? type : "(none)", ptype ? ptype : "(none)");
+    uint8_t ed[32], x[32], nonce[32], spec[32];
+    const char *ed_hex = st_json_path_string(pred, "runtime", "ed25519");
+    const char *x_hex = st_json_path_string(pred, "runtime", "x25519");
+    const char *spec_hex = st_json_path_string(pred, "job_spec", "sha256");
+    const json_t *att = json_object_get(pred, "attestation");
+    const char *nonce_hex = st_json_path_string(att, "nonce", NULL);
+    int keys_ok = hex32(ed_hex, ed) && hex32(x_hex, x) && hex32(spec_hex, spec);
+    if (!keys_ok) {
+        st_trace_add(&v->trace, "provenance.runtime", 0,
+                     "runtime.ed25519, runtime.x25519, job_spec.sha256 (hex)",
+                     "missing or malformed");
+    } else {
+        uint8_t *p2 = NULL;
+        size_t l2 = 0;
+        st_err e2;
+        st_err_clear(&e2);
+        st_code vr =
+            st_dsse_verify(envelope, ST_DSSE_TYPE_INTOTO,
+                           (const uint8_t(*)[32])ed, 1, &p2, &l2, NULL, &e2);
+        free(p2);
+        if (vr == ST_E_INPUT) {
+            rc = st_err_set(err, ST_E_INPUT, "provenance: %s", e2.msg);
+            goto out;
+        }
+        st_trace_addf(&v->trace, "provenance.signature", vr == ST_OK,
+                      "a DSSE signature by the runtime key",
+                      vr == ST_OK ? "valid, key %.16s..." : "%s",
+                      vr == ST_OK ? ed_hex : e2.msg);
+    }
+
+    /* the evidence, and the binding of the signing key into it */
+    const json_t *evj = json_object_get(att, "evidence");
+    int have_ev = keys_ok && hex32(nonce_hex, nonce) && json_is_object(evj);
+    st_trace_add(&v->trace, "provenance.evidence", have_ev,
+                 "predicate.attestation {nonce, evidence}",
+                 have_ev ? "present" : "missing or malformed");
+    char ev_hex[65] = "";
+    if (have_ev) {
+        size_t elen = 0;
+        char *etext = st_json_canonical(evj, &elen, err);
+        if (!etext) {
+            rc = err->code;
+            goto out;
+        }
+        uint8_t ed2[32];
+        st_sha256(etext, elen, ed2);
+        st_hex_encode(ed2, 32, ev_hex);
+        rc =
+            st_evidence_from_json(etext, elen, "provenance evidence", &ev, err);
+        free(etext);
+        if (rc != ST_OK)
+            goto out;
+        uint8_t rd[64];
+        st_broker_report_data(x, ed, nonce, spec, rd);
+        /* the evidence is judged as of when it was made: its freshness was
+         * the broker's nonce at key release, and a model is verified long
+         * after (certificates are checked for that moment too) */
+        int64_t at = st_evidence_created(ev) ? st_evidence_created(ev) : o->now;
+        if (o->policy_text || !rec || !o->ws)
+            rc = verify_evidence(ev, rd, o->refs, o->policy_text, o->policy_len,
+                                 "policy", NULL, at, v, err);
+        else
+            rc = verify_with_dataset_policies(o->ws, rec, ev, rd, o->refs, at,
+                                              v, err);
+        if (rc != ST_OK)
+            goto out;
+        char want[129], got[129] = "(none)";
+        st_hex_encode(rd, 64, want);
+        int bound = v->claims.has_report_data &&
+                    st_ct_equal(v->claims.report_data, rd, 64);
+        if (v->claims.has_report_data)
+            st_hex_encode(v->claims.report_data, 64, got);
+        st_trace_add(&v->trace, "provenance.key_binding", bound, want, got);
+    }
+
+    /* the registry's view of the same model */
+    if (rec) {
+        const char *job = st_json_path_string(pred, "job_id", NULL);
+        st_trace_add(&v->trace, "provenance.job",
+                     job && !strcmp(job, rec->job_id), rec->job_id,
+                     job ? job : "(none)");
+        st_trace_add(&v->trace, "provenance.spec",
+                     spec_hex && !strcmp(spec_hex, rec->spec_sha256),
+                     rec->spec_sha256, spec_hex ? spec_hex : "(none)");
+        st_trace_add(&v->trace, "registry.digest",
+                     !strcmp(fhex, rec->file_sha256), rec->file_sha256, fhex);
+        const char *released =
+            st_json_path_string(rec->claims, "evidence_sha256", NULL);
+        if (released && have_ev)
+            st_trace_add(&v->trace, "registry.evidence",
+                         !strcmp(released, ev_hex), released, ev_hex);
+    }
+    set_reason(v);
+out:
+    st_evidence_free(ev);
+    json_decref(stmt);
+    return rc;
+}
