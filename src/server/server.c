@@ -182,7 +182,14 @@ typedef struct conn {
     int authed; /* 1 ok, -1 refused */
     char principal[ST_PRINCIPAL_NAME_MAX];
     char why[256];
+    /* evhttp's timeout is per read: a client dripping bytes just under it
+     * would hold the connection forever. Each request must arrive whole
+     * within this deadline of the previous one (or of the accept). */
+    struct bufferevent *bev;
+    struct event *deadline;
 } conn;
+
+static struct timeval deadline_of(const struct st_srv *s);
 
 static int conn_idx = -1;
 
@@ -206,7 +213,27 @@ static void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
             e->conns--;
     }
     c->s->nconns--;
+    if (c->deadline)
+        event_free(c->deadline);
     free(c);
+}
+
+static struct timeval deadline_of(const struct st_srv *s)
+{
+    struct timeval tv = {(time_t)s->o.timeout_s * 3, 0};
+    return tv;
+}
+
+/* The request deadline passed: shut the socket down; evhttp sees the end
+ * of the stream and frees the connection (and with it this conn). */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    evutil_socket_t sock = bufferevent_getfd(c->bev);
+    if (sock >= 0)
+        shutdown(sock, SHUT_RDWR);
 }
 
 /* evhttp asks for each accepted connection's bufferevent: always TLS. */
@@ -231,6 +258,11 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
         st_error("serve", "could not create a TLS bufferevent: stopping");
         abort(); /* never NULL: see above */
     }
+    c->bev = bev;
+    c->deadline = evtimer_new(base, on_deadline, c);
+    struct timeval tv = deadline_of(s);
+    if (c->deadline)
+        evtimer_add(c->deadline, &tv);
     return bev;
 }
 
@@ -618,6 +650,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         snprintf(c->ip, sizeof(c->ip), "%s", addr ? addr : "?");
     }
     snprintf(r->ipbuf, sizeof(r->ipbuf), "%s", c->ip);
+    if (c->deadline) { /* the next request has a new window */
+        struct timeval tv = deadline_of(s);
+        evtimer_add(c->deadline, &tv);
+    }
     double now = mono_now(), retry = 0;
     if (s->stopping) {
         st_srv_reply_msg(r, 503, "shutting down");

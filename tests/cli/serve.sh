@@ -133,6 +133,29 @@ python3 -c "import sys; s=float(sys.argv[1]); sys.exit(0 if 1.5 <= s <= 6 else 1
 [ "$bytes" = 0 ] || fail "slow client got a response"
 ok "a slow client is closed after the timeout (${secs} s) while others are served"
 
+# a client dripping one header byte per second (under the 2 s read
+# timeout) is still cut off by the request deadline (3 x --timeout)
+python3 - "$PORT" "$CERTS" "$K" >"$T/drip" <<'PY'
+import socket, ssl, sys, time
+port, certs, keys = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
+ctx.load_cert_chain(certs + "/aud.crt", keys + "/aud.pem")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                    server_hostname="localhost")
+t0 = time.time()
+try:
+    for b in b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60:
+        s.sendall(bytes([b]))
+        time.sleep(1)
+    print("never closed")
+except OSError:
+    print("%.1f" % (time.time() - t0))
+PY
+secs=$(cat "$T/drip")
+python3 -c "import sys; s=float(sys.argv[1]); sys.exit(0 if 4 <= s <= 12 else 1)" "$secs" ||
+    fail "dripping client: closed after $secs"
+ok "a client dripping bytes under the read timeout is closed at the request deadline (${secs} s)"
+
 # the docs/api.md examples, as written (each ```sh block after
 # <!-- example -->), as the auditor and the data owner
 python3 - docs/api.md >"$T/examples.sh" <<'PY'
