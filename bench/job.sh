@@ -145,10 +145,31 @@ if command -v swtpm >/dev/null; then
     secure tpm >"$T/tpm.json"
 fi
 
+# the plain run again, after the secure ones: the faster of the two
+# counts (the machine is shared; this evens out the order)
+age -d -i "$K/dana.age" -o "$T/plain.bin" "$(ls "$T"/ws/datasets/*.age | head -n1)"
+"$build/bench_job" "$T/plain.bin" "$T/spec-sim.json" >"$T/plain2.json"
+shred -u "$T/plain.bin" 2>/dev/null || rm -f "$T/plain.bin"
+
+# the fixed cost on a small dataset (digits, 1797 x 64): what attestation,
+# key release and sealing cost when the data costs nothing
+as dana data import examples/data/digits.csv --name digits --label label \
+    --owner dana --classification confidential --recipient "$(rcpt dana)" \
+    >/dev/null
+as dana principal grant mo dataset:digits use >/dev/null
+as dana data policy set digits "$T/policy.json" >/dev/null
+sed -e 's/"mnist"/"digits"/' -e "s/\"epochs\": $epochs/\"epochs\": 1/" \
+    "$T/spec-sim.json" >"$T/spec-small.json"
+secure small >"$T/small.json"
+
 "$py" - "$T" <<'PY'
 import json, os, sys
 T = sys.argv[1]
-plain = json.load(open(f"{T}/plain.json"))
+p1 = json.load(open(f"{T}/plain.json"))
+p2 = json.load(open(f"{T}/plain2.json"))
+plain = min(p1, p2, key=lambda p: p["total_seconds"])
+print(f"plain runs: {p1['total_seconds']:.2f} s before, "
+      f"{p2['total_seconds']:.2f} s after the secure ones; the faster counts")
 print(f"{'run':<22}{'wall s':>9}{'ratio':>8}{'attest+release ms':>19}"
       f"{'decrypt ms':>12}{'seal ms':>9}")
 print(f"{'plain, one process':<22}{plain['total_seconds']:>9.2f}{1:>8.3f}"
@@ -174,6 +195,17 @@ for tee in ("sim", "tpm"):
           f"file's SHA-256)")
     print(f"{'':<22}ratio {r:.3f} (target <= 1.05: "
           f"{'met' if r <= 1.05 else 'NOT met'}); fixed cost {fixed:.1f} ms "
-          f"(target < 100 ms: {'met' if fixed < 100 else 'NOT met'}); "
+          f"(target < 100 ms: {'met' if fixed < 100 else 'NOT met'}: data-sized "
+          f"work included); "
           f"process start + login {s['startup_ms']:.0f} ms")
+s = json.load(open(f"{T}/small.json"))
+if "error" not in s:
+    fixed = s["attest_release_ms"] + s["seal_ms"]
+    print(f"fixed cost on a small dataset (digits, sim): attest+release "
+          f"{s['attest_release_ms']:.1f} ms (spawn {s['spawn_ms']:.0f}, "
+          f"evidence..re-wrap {s['release_ms']:.0f}) + seal "
+          f"{s['seal_ms']:.1f} ms = {fixed:.1f} ms (target < 100 ms: "
+          f"{'met' if fixed < 100 else 'NOT met'})")
+else:
+    print("fixed cost on a small dataset: FAILED", s)
 PY

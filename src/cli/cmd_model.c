@@ -90,10 +90,13 @@ static void print_show(const st_model_record *r)
     printf("owner:          %s\n", r->owner);
     printf("created:        %s\n", r->created);
     printf("classification: %s\n", r->classification);
+    json_t *rj = st_model_record_json(r);
     if (r->retention_days >= 0)
-        printf("retention:      %lld days\n", r->retention_days);
+        printf("retention:      %lld days (until %s)\n", r->retention_days,
+               json_string_value(json_object_get(rj, "expires")));
     else
         printf("retention:      none\n");
+    json_decref(rj);
     printf("file:           %s\n  sha256 %s, %llu bytes\n", r->path,
            r->file_sha256, (unsigned long long)r->file_size);
     printf("provenance:     %s\n", r->provenance_path);

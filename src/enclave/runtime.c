@@ -61,6 +61,7 @@ struct rt {
     double started;
     unsigned epochs;
     st_trainer *trainer;
+    unsigned checkpoint_every; /* from the spec */
     st_train_metrics last;
     int have_last;
     char *evidence; /* the bundle we sent, for the provenance */
@@ -448,11 +449,7 @@ static int on_epoch(const st_train_metrics *m, void *user)
     json_t *v = metrics_json(m);
     json_object_set_new(v, "state", json_string("training"));
     rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
-    unsigned every = 0;
-    json_t *spec = json_loadb(r->a->spec, r->a->spec_len, 0, NULL);
-    every =
-        (unsigned)json_integer_value(json_object_get(spec, "checkpoint_every"));
-    json_decref(spec);
+    unsigned every = r->checkpoint_every;
     if (every && m->epoch % every == 0 && m->epoch < m->epochs && !m->stopped) {
         c->ckpt_rc = rt_checkpoint(r, &c->ckpt_err);
         if (c->ckpt_rc != ST_OK)
@@ -642,6 +639,9 @@ static st_code rt_run(struct rt *r, st_err *err)
         spec = st_json_parse(r->a->spec, r->a->spec_len, "job spec", err);
         rc = spec ? ST_OK : ST_E_INPUT;
     }
+    if (rc == ST_OK)
+        r->checkpoint_every = (unsigned)json_integer_value(
+            json_object_get(spec, "checkpoint_every"));
     if (rc == ST_OK)
         rc = st_train_config_from_json(json_object_get(spec, "model"),
                                        json_object_get(spec, "training"), &cfg,

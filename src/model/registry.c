@@ -571,5 +571,15 @@ json_t *st_model_record_json(const st_model_record *r)
         "recipients", r->recipients ? r->recipients : json_null(), "file",
         "path", r->path, "size", (json_int_t)r->file_size, "sha256",
         r->file_sha256, "provenance", r->provenance_path);
+    /* retention runs from registration: the date after which the model
+     * should be shredded, like its datasets */
+    time_t created;
+    char expires[ST_TIME_LEN];
+    if (v && r->retention_days >= 0 &&
+        st_time_parse(r->created, &created, NULL) == ST_OK) {
+        st_time_format(created + (time_t)r->retention_days * 86400, expires);
+        json_object_set_new(v, "expires", json_string(expires));
+    } else if (v)
+        json_object_set_new(v, "expires", json_null());
     return v;
 }

@@ -158,3 +158,21 @@ expect_exit 0 mo job run "$SPEC"
 expect_exit 0 mo model show digits-mlp --json
 [ "$(jq -r .version "$T/stdout")" = 3 ] || fail "version reused after rm"
 ok "rm shreds the sealed file and shared copies (audited); the next job gets version 3"
+
+# two datasets: the model takes the strictest classification and the
+# shortest retention of them, and lists both with their digests
+{ head -n1 examples/data/digits.csv; tail -n 300 examples/data/digits.csv; } >"$T/val.csv"
+dana data import "$T/val.csv" --name digits-val --label label --owner dana \
+    --classification restricted --retention-days 30 --recipient "$DANA_RCPT" >/dev/null
+dana principal grant mo dataset:digits-val use >/dev/null
+dana data policy set digits-val "$T/policy.json" >/dev/null
+spec '{"training": {"epochs": 2}, "checkpoint_every": 0, "datasets": {"validation": "digits-val"}, "outputs": {"model": "digits-two"}}'
+expect_exit 0 mo job run "$SPEC"
+expect_exit 0 mo model show digits-two --json
+jq -e '.classification == "restricted" and .retention_days == 30 and (.expires | type) == "string"' \
+    "$T/stdout" >/dev/null || fail "classification/retention: $(cat "$T/stdout")"
+jq -e '[.lineage.datasets[].name] == ["digits", "digits-val"]' "$T/stdout" >/dev/null ||
+    fail "lineage datasets"
+expect_exit 0 mo model verify digits-two
+expect_stdout "dataset:digits-val/policy.tee"
+ok "a model of two datasets is restricted with 30 days' retention (the strictest); verify applies both policies"
