@@ -178,7 +178,7 @@ ok "SIGTERM: the server stops accepting and exits 0"
 start_server --principal-rate 0.05 --principal-burst 5 --max-conns-per-ip 3
 # rate limit: flood's bucket empties; mo is still served
 codes=""
-for i in $(seq 8); do
+for _ in $(seq 8); do
     codes="$codes $(status_of "$(as_curl flood "$API/v1/healthz")")"
 done
 grep -q 429 <<<"$codes" || fail "no 429 in:$codes"
