@@ -76,7 +76,7 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
     st_server_opts o;
     st_server_opts_default(&o);
     int c, rc = 0;
-    double d;
+    double d = 0;
     while ((c = getopt_long(argc, argv, "l:br:h", opts, NULL)) != -1) {
         const char *name = c > 0 && c <= 11 ? opts[c + 2].name : "";
         switch (c) {

@@ -18,11 +18,14 @@
  * Never: write plaintext except to the caller's output path, atomically;
  * hold plaintext outside secure memory.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sealtrain/access.h"
 #include "sealtrain/clock.h"
@@ -35,20 +38,41 @@
 
 #include "model/model_int.h"
 
-/* The sealed file must still be the registered one. */
-static st_code check_digest(const st_model_record *r, st_err *err)
+/* Opens the sealed file and checks that it is still the registered one;
+ * the descriptor is then decrypted from, so the bytes checked are the
+ * bytes used (no second open that a swapped file could answer). */
+static st_code open_checked(const st_model_record *r, int *fd_out, st_err *err)
 {
-    uint8_t d[32];
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return st_err_errno(err, ST_E_IO, errno, "model %s@%u: opening %s",
+                            r->name, r->version, r->path);
+    st_sha256_ctx *c = st_sha256_new();
+    uint8_t buf[65536], d[32];
+    ssize_t got;
+    while ((got = read(fd, buf, sizeof(buf))) > 0)
+        st_sha256_update(c, buf, (size_t)got);
+    st_sha256_final(c, d);
+    st_sha256_free(c);
     char hex[65];
-    st_code rc = st_sha256_file(r->path, d, err);
-    if (rc != ST_OK)
-        return st_err_prefix(err, "model %s@%u", r->name, r->version);
     st_hex_encode(d, 32, hex);
-    if (strcmp(hex, r->file_sha256) != 0)
-        return st_err_set(err, ST_E_DENIED,
-                          "model %s@%u: the sealed file's digest %s is not "
-                          "the registered %s (tampered or replaced)",
-                          r->name, r->version, hex, r->file_sha256);
+    st_code rc = ST_OK;
+    if (got < 0)
+        rc = st_err_errno(err, ST_E_IO, errno, "model %s@%u: reading %s",
+                          r->name, r->version, r->path);
+    else if (strcmp(hex, r->file_sha256) != 0)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "model %s@%u: the sealed file's digest %s is not "
+                        "the registered %s (tampered or replaced)",
+                        r->name, r->version, hex, r->file_sha256);
+    else if (lseek(fd, 0, SEEK_SET) != 0)
+        rc = st_err_errno(err, ST_E_IO, errno, "model %s@%u: seeking", r->name,
+                          r->version);
+    if (rc != ST_OK) {
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
     return ST_OK;
 }
 
@@ -62,14 +86,25 @@ st_code st_model_decrypt(st_workspace *ws, const st_model_record *r,
                          const st_age_identity *ids, size_t nids,
                          const char *out_path, const char *actor, st_err *err)
 {
-    st_code rc = check_digest(r, err);
+    int fd = -1;
+    st_code rc = open_checked(r, &fd, err);
     st_age_result res = {0};
+    st_atomic_file *out = NULL;
+    if (rc == ST_OK && !(out = st_atomic_open(out_path, 0600, err)))
+        rc = err->code;
     if (rc == ST_OK) {
         st_age_decrypt_opts o = {ids, nids, ST_AGE_ARMOR_NO, 0, r->path};
-        rc = st_age_decrypt_file(r->path, out_path, &o, &res, err);
+        rc = st_age_decrypt_fd(fd, st_atomic_fd(out), &o, &res, err);
+        /* the output appears only when every chunk authenticated */
+        if (rc == ST_OK)
+            rc = st_atomic_commit(out, err);
+        else
+            st_atomic_abort(out);
         if (rc != ST_OK)
             st_err_prefix(err, "model %s@%u", r->name, r->version);
     }
+    if (fd >= 0)
+        close(fd);
     st_model_audit(ws, actor, "model.decrypt", r,
                    rc == ST_OK         ? "success"
                    : rc == ST_E_DENIED ? "denied"
@@ -82,12 +117,14 @@ st_code st_model_decrypt(st_workspace *ws, const st_model_record *r,
 st_code st_model_open(const st_model_record *r, const st_age_identity *ids,
                       size_t nids, void **plain, size_t *len, st_err *err)
 {
-    st_code rc = check_digest(r, err);
+    int fd = -1;
+    st_code rc = open_checked(r, &fd, err);
     if (rc != ST_OK)
         return rc;
     st_age_decrypt_opts o = {ids, nids, ST_AGE_ARMOR_NO, 0, r->path};
     st_age_result res = {0};
-    rc = st_age_decrypt_secmem(r->path, &o, plain, len, &res, err);
+    rc = st_age_decrypt_secmem_fd(fd, r->path, &o, plain, len, &res, err);
+    close(fd);
     if (rc != ST_OK)
         return st_err_prefix(err, "model %s@%u", r->name, r->version);
     return ST_OK;
@@ -177,8 +214,9 @@ st_code st_model_share(st_workspace *ws, const st_model_record *r,
                         r->name, r->version, recipient);
     if (rc == ST_OK)
         rc = policy_allows(ws, r, recipient, err);
+    int fd = -1;
     if (rc == ST_OK)
-        rc = check_digest(r, err);
+        rc = open_checked(r, &fd, err);
     char dir[4096], name[ST_MODEL_NAME_MAX + 64], rhex[65];
     uint8_t rd[32];
     st_sha256(recipient, strlen(recipient), rd);
@@ -190,11 +228,16 @@ st_code st_model_share(st_workspace *ws, const st_model_record *r,
         rc = st_fs_join(shared_path, cap, dir, name, err);
     st_age_result res = {0};
     if (rc == ST_OK) {
+        /* rewrap the very bytes whose digest was checked */
+        char in[64];
+        snprintf(in, sizeof(in), "/proc/self/fd/%d", fd);
         st_age_rewrap rw = {ids, nids, keep_all, NULL, &rcpt, 1};
-        rc = st_age_rewrap_file(r->path, shared_path, &rw, &res, err);
+        rc = st_age_rewrap_file(in, shared_path, &rw, &res, err);
         if (rc != ST_OK)
             st_err_prefix(err, "model %s@%u", r->name, r->version);
     }
+    if (fd >= 0)
+        close(fd);
     char sha[65] = "";
     if (rc == ST_OK) {
         uint8_t d[32];
