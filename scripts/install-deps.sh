@@ -13,7 +13,12 @@ build_pkgs="build-essential cmake pkg-config libssl-dev libjansson-dev
 test_pkgs="$build_pkgs clang libclang-rt-14-dev swtpm swtpm-tools tpm2-tools
   age sqlite3 openssl xxd prometheus python3-minimal curl jq python3-onnx"
 bench_pkgs="$test_pkgs python3-torch python3-sklearn python3-numpy hyperfine
-  nodejs npm wrk"
+  wrk"
+# Node.js (for one benchmark peer) may already come from outside Debian;
+# Debian's npm would conflict with it, so only ask for it when it is absent.
+if ! command -v npm >/dev/null 2>&1; then
+  bench_pkgs="$bench_pkgs nodejs npm"
+fi
 
 case "${1:-test}" in
   build) want=$build_pkgs ;;

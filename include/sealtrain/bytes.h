@@ -55,6 +55,9 @@ st_code st_buf_printf(st_buf *b, st_err *err, const char *fmt, ...)
 st_code st_buf_reserve(st_buf *b, size_t extra, st_err *err);
 void st_buf_free(st_buf *b);
 
+/* The value of one hex digit (either case), or -1. */
+int st_hex_digit(int c);
+
 /* Lowercase hex. `out` must hold 2*n+1 bytes. */
 void st_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decodes exactly `n` bytes from a 2n-character string; ST_E_INPUT on

@@ -37,20 +37,9 @@ static void skip_ws(scan *s)
         s->off++;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int lower_hexval(unsigned char c)
 {
-    return (c >= 'A' && c <= 'F') ? -1 : hexval(c);
+    return (c >= 'A' && c <= 'F') ? -1 : st_hex_digit(c);
 }
 
 static int read_u4(scan *s, unsigned *out)
@@ -59,7 +48,7 @@ static int read_u4(scan *s, unsigned *out)
         return 0;
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(s->p[s->off + (size_t)i]);
+        int h = st_hex_digit(s->p[s->off + (size_t)i]);
         if (h < 0)
             return 0;
         v = v << 4 | (unsigned)h;

@@ -52,25 +52,25 @@ uint8_t st_read_u8(st_reader *r)
     return p ? p[0] : 0;
 }
 
-#define READ_LE(bits)                                                        \
-    uint##bits##_t st_read_u##bits##le(st_reader *r)                         \
-    {                                                                        \
-        const uint8_t *p = st_read_view(r, bits / 8);                        \
-        uint##bits##_t v = 0;                                                \
-        if (p)                                                               \
-            for (int i = bits / 8 - 1; i >= 0; i--)                          \
-                v = (uint##bits##_t)((v << 8) | p[i]);                       \
-        return v;                                                            \
+#define READ_LE(bits)                                                          \
+    uint##bits##_t st_read_u##bits##le(st_reader *r)                           \
+    {                                                                          \
+        const uint8_t *p = st_read_view(r, bits / 8);                          \
+        uint##bits##_t v = 0;                                                  \
+        if (p)                                                                 \
+            for (int i = bits / 8 - 1; i >= 0; i--)                            \
+                v = (uint##bits##_t)((v << 8) | p[i]);                         \
+        return v;                                                              \
     }
-#define READ_BE(bits)                                                        \
-    uint##bits##_t st_read_u##bits##be(st_reader *r)                         \
-    {                                                                        \
-        const uint8_t *p = st_read_view(r, bits / 8);                        \
-        uint##bits##_t v = 0;                                                \
-        if (p)                                                               \
-            for (int i = 0; i < bits / 8; i++)                               \
-                v = (uint##bits##_t)((v << 8) | p[i]);                       \
-        return v;                                                            \
+#define READ_BE(bits)                                                          \
+    uint##bits##_t st_read_u##bits##be(st_reader *r)                           \
+    {                                                                          \
+        const uint8_t *p = st_read_view(r, bits / 8);                          \
+        uint##bits##_t v = 0;                                                  \
+        if (p)                                                                 \
+            for (int i = 0; i < bits / 8; i++)                                 \
+                v = (uint##bits##_t)((v << 8) | p[i]);                         \
+        return v;                                                              \
     }
 READ_LE(16)
 READ_LE(32)
@@ -148,7 +148,7 @@ void st_hex_encode(const uint8_t *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hexval(char c)
+int st_hex_digit(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -167,7 +167,7 @@ st_code st_hex_decode(const char *hex, uint8_t *out, size_t n, st_err *err)
                           "expected %zu hex digits (%zu bytes), got %zu", 2 * n,
                           n, len);
     for (size_t i = 0; i < n; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        int hi = st_hex_digit(hex[2 * i]), lo = st_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return st_err_set(err, ST_E_INPUT,
                               "not a hex digit at position %zu",
@@ -188,7 +188,8 @@ char *st_base64_encode(const uint8_t *in, size_t n, int pad)
         return NULL;
     size_t o = 0, i = 0;
     for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        uint32_t v =
+            (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
         out[o++] = b64[v >> 18];
         out[o++] = b64[(v >> 12) & 63];
         out[o++] = b64[(v >> 6) & 63];
