@@ -231,3 +231,16 @@ else
 fi
 
 stop_server
+
+# per-IP limit: a third server with an IP bucket of 3 (one token per 20 s):
+# the fourth request from 127.0.0.1 is refused whichever principal sends it
+start_server --rate 0.05 --burst 3
+for who in mo aud dana; do
+    out=$(as_curl "$who" "$API/v1/healthz")
+    [ "$(status_of "$out")" = 200 ] || fail "within the IP budget: $out"
+done
+out=$(as_curl admin "$API/v1/healthz")
+[ "$(status_of "$out")" = 429 ] || fail "over the IP budget: $out"
+grep -q "rate limit for 127.0.0.1" <<<"$out" || fail "$out"
+stop_server
+ok "per-IP rate limit answers 429 across principals"
