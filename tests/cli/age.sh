@@ -79,7 +79,12 @@ damage() { # damage NAME OFFSET: flip one byte
     printf "\\$(printf %o $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 hdr=$(grep -abo -- '--- ' plain.age.age | head -1 | cut -d: -f1)
-damage mac.age $((hdr + 10))
+# the MAC is base64: swap one character for another valid base64 digit
+# (a bit flip could make it invalid base64, a header error instead)
+cp plain.age.age mac.age
+c=$(dd if=plain.age.age bs=1 skip=$((hdr + 10)) count=1 status=none)
+if [ "$c" = A ]; then c=B; else c=A; fi
+printf '%s' "$c" | dd of=mac.age bs=1 seek=$((hdr + 10)) conv=notrunc status=none
 expect_exit 4 st age decrypt -i ours.key -o out mac.age
 expect_stderr "age header MAC"
 damage chunk.age $((hdr + 60 + 16 + 70000))
