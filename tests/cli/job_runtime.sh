@@ -17,7 +17,7 @@ start_job() {
     ID=$(cat "$T/id")
     mo job run "$ID" >"$T/run.out" 2>"$T/run.err" &
     RUN=$!
-    on_exit "kill $RUN"
+    on_exit "kill -CONT $RUN; kill -9 $RUN"
 }
 # wait_state STATE: up to 60 s
 wait_state() {
