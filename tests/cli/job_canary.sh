@@ -51,12 +51,19 @@ rows = [l.rstrip("\n").split(",") for l in open("examples/data/digits.csv")][1:4
 needles = [canary] + [b"".join(struct.pack("<f", float(v)) for v in r[:-1])
                       for r in rows]
 start = os.path.getmtime(os.path.join(T, "start"))
+# T may itself be under /tmp (a CI checkout there): search it once, less
+# the data owner's own plaintext input and control copy in T/src
+def under(root, base):
+    r = os.path.realpath(root)
+    return r == base or r.startswith(base + os.sep)
+src, tree = os.path.realpath(os.path.join(T, "src")), os.path.realpath(T)
 paths = []
 for root, dirs, files in os.walk(T):
-    if root.startswith(os.path.join(T, "src")):
-        continue  # the data owner's own plaintext input
-    paths += [os.path.join(root, f) for f in files]
+    if not under(root, src):
+        paths += [os.path.join(root, f) for f in files]
 for root, dirs, files in os.walk("/tmp"):
+    if under(root, tree):
+        continue
     for f in files:
         p = os.path.join(root, f)
         try:
