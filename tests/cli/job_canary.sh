@@ -52,17 +52,20 @@ needles = [canary] + [b"".join(struct.pack("<f", float(v)) for v in r[:-1])
                       for r in rows]
 start = os.path.getmtime(os.path.join(T, "start"))
 # T may itself be under /tmp (a CI checkout there): search it once, less
-# the data owner's own plaintext input and control copy in T/src
+# the data owner's own plaintext input and control copy in T/src, and
+# leave the other tests' directories beside it (run in parallel, some
+# hold their own decrypted copies of digits) to those tests
 def under(root, base):
     r = os.path.realpath(root)
     return r == base or r.startswith(base + os.sep)
-src, tree = os.path.realpath(os.path.join(T, "src")), os.path.realpath(T)
+src = os.path.realpath(os.path.join(T, "src"))
+tests = os.path.dirname(os.path.realpath(T))
 paths = []
 for root, dirs, files in os.walk(T):
     if not under(root, src):
         paths += [os.path.join(root, f) for f in files]
 for root, dirs, files in os.walk("/tmp"):
-    if under(root, tree):
+    if under(root, tests):
         continue
     for f in files:
         p = os.path.join(root, f)
