@@ -30,7 +30,8 @@ extern "C" {
 st_code st_random(void *out, size_t n, st_err *err);
 
 void st_sha256(const void *data, size_t len, uint8_t out[ST_SHA256_LEN]);
-/* Incremental SHA-256. */
+/* Incremental SHA-256. st_sha256_new never returns NULL: it aborts when
+ * memory for a context cannot be had. */
 typedef struct st_sha256_ctx st_sha256_ctx;
 st_sha256_ctx *st_sha256_new(void);
 void st_sha256_update(st_sha256_ctx *c, const void *data, size_t len);

@@ -42,16 +42,19 @@ struct st_sha256_ctx {
 
 st_sha256_ctx *st_sha256_new(void)
 {
+    /* Like OpenSSH's xmalloc: a few dozen bytes that cannot be had mean the
+     * process cannot go on safely; callers need no NULL check (a missed
+     * one would hash nothing and compare garbage). */
     st_sha256_ctx *c = malloc(sizeof(*c));
-    if (!c)
-        return NULL;
-    c->md = EVP_MD_CTX_new();
-    if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+    if (c) {
+        c->md = EVP_MD_CTX_new();
+        if (c->md && EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) == 1)
+            return c;
         EVP_MD_CTX_free(c->md);
         free(c);
-        return NULL;
     }
-    return c;
+    fprintf(stderr, "sealtrain: out of memory creating a SHA-256 context\n");
+    abort();
 }
 
 void st_sha256_update(st_sha256_ctx *c, const void *data, size_t len)
