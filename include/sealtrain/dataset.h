@@ -173,9 +173,12 @@ st_code st_dataset_rm(struct st_workspace *ws, const char *name,
 
 /* --- for the broker and the enclave runtime ------------------------- */
 
-/* Broker side: loads the dataset, verifies its manifest signature and
- * file digest, and unwraps its file key through the keyring (secure
- * memory). Optionally returns the verified manifest. */
+/* Broker side: loads the dataset, verifies its manifest signature, the
+ * file's size and its header digest and stanzas, and unwraps its file key
+ * through the keyring (secure memory). The payload is not re-hashed (the
+ * runtime's AEAD and plaintext checks catch a changed payload;
+ * st_dataset_verify hashes the whole file). Optionally returns the
+ * verified manifest. */
 st_code st_dataset_file_key(struct st_workspace *ws, struct st_keyring *kr,
                             const char *name, st_secret **file_key,
                             st_dataset_manifest *m, st_err *err);

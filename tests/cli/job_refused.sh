@@ -42,8 +42,10 @@ b = bytearray(open(sys.argv[1], "rb").read())
 b[-100] ^= 1
 open(sys.argv[1], "wb").write(bytes(b))
 PY
+# the broker releases on the signed manifest and header; the changed
+# payload chunk then fails authentication in the runtime, which fails the job
 expect_exit 4 mo job run "$SPEC"
-grep -qi "digest\|tamper\|integrity\|does not match" "$T/stderr" || {
+grep -qi "failed authentication\|does not match" "$T/stderr" || {
     cat "$T/stderr"; fail "no integrity reason"; }
 python3 - "$F" <<'PY'
 import sys
@@ -52,6 +54,21 @@ b[-100] ^= 1
 open(sys.argv[1], "wb").write(bytes(b))
 PY
 ok "a tampered dataset is refused"
+
+# a changed header (one MAC character, still valid base64) is refused by
+# the broker itself, before any key is released
+python3 - "$F" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+i = b.index(b"\n--- ") + 6
+b[i] = ord("B") if b[i] != ord("B") else ord("C")
+open(sys.argv[1] + ".orig", "wb").write(open(sys.argv[1], "rb").read())
+open(sys.argv[1], "wb").write(bytes(b))
+PY
+expect_exit 4 mo job run "$SPEC"
+expect_stderr "does not match the digest in its signed manifest (modified or replaced)"
+mv "$F.orig" "$F"
+ok "a tampered dataset header is refused before key release"
 
 KEK=$(dana data show digits | awk '/^KEK/{print $2; exit}')
 dana key revoke "$KEK" --version 1 >/dev/null
