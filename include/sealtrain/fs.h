@@ -31,6 +31,10 @@ st_code st_atomic_write(st_atomic_file *f, const void *data, size_t len,
                         st_err *err);
 /* fsync, rename over the target, fsync the directory; frees `f`. */
 st_code st_atomic_commit(st_atomic_file *f, st_err *err);
+/* fsync and rename, without the directory fsync: for several files
+ * committed into one directory, whose caller then runs st_fs_fsync_dir
+ * once before it acknowledges any of them. Frees `f`. */
+st_code st_atomic_commit_defer_dirsync(st_atomic_file *f, st_err *err);
 /* Removes the temporary file and frees `f`. Accepts NULL. */
 void st_atomic_abort(st_atomic_file *f);
 

@@ -126,7 +126,7 @@ st_code st_fs_fsync_dir(const char *dir, st_err *err)
     return ST_OK;
 }
 
-st_code st_atomic_commit(st_atomic_file *f, st_err *err)
+static st_code atomic_commit(st_atomic_file *f, int dirsync, st_err *err)
 {
     st_code rc = ST_OK;
     if (fsync(f->fd) != 0) {
@@ -143,12 +143,23 @@ st_code st_atomic_commit(st_atomic_file *f, st_err *err)
         rc = st_err_errno(err, ST_E_IO, errno, "rename to %s", f->path);
         goto fail;
     }
-    rc = st_fs_fsync_dir(f->dir, err);
+    if (dirsync)
+        rc = st_fs_fsync_dir(f->dir, err);
     free(f);
     return rc;
 fail:
     st_atomic_abort(f);
     return rc;
+}
+
+st_code st_atomic_commit(st_atomic_file *f, st_err *err)
+{
+    return atomic_commit(f, 1, err);
+}
+
+st_code st_atomic_commit_defer_dirsync(st_atomic_file *f, st_err *err)
+{
+    return atomic_commit(f, 0, err);
 }
 
 void st_atomic_abort(st_atomic_file *f)
@@ -307,8 +318,8 @@ st_code st_fs_shred(const char *path, st_err *err)
         static const unsigned char zeros[65536];
         off_t left = st.st_size;
         while (left > 0) {
-            size_t n = left > (off_t)sizeof(zeros) ? sizeof(zeros)
-                                                    : (size_t)left;
+            size_t n =
+                left > (off_t)sizeof(zeros) ? sizeof(zeros) : (size_t)left;
             if (st_fs_write_fd(fd, zeros, n, path, err) != ST_OK) {
                 close(fd);
                 return err ? err->code : ST_E_IO;

@@ -754,13 +754,22 @@ static st_code handle_result(struct ctl *c, const json_t *res, st_err *err)
     if (rename(model, mine) != 0)
         return st_err_errno(err, ST_E_IO, errno, "moving the model to %s",
                             mine);
-    st_fs_fsync_dir(modeldir, NULL);
     char provpath[4300];
     snprintf(name, sizeof(name), "%s-%s.provenance.json", c->spec.model_name,
              c->rec.id);
     st_fs_join(provpath, sizeof(provpath), modeldir, name, NULL);
     char *ptext = json_dumps(prov, JSON_INDENT(2));
-    rc = st_fs_write_atomic(provpath, ptext, strlen(ptext), 0600, err);
+    /* both renames into models/ (the model's above, the provenance's
+     * here) are made durable by one directory fsync, before the registry
+     * acknowledges the model */
+    st_atomic_file *pf = st_atomic_open(provpath, 0600, err);
+    rc = pf ? st_atomic_write(pf, ptext, strlen(ptext), err) : err->code;
+    if (pf && rc != ST_OK)
+        st_atomic_abort(pf);
+    else if (pf)
+        rc = st_atomic_commit_defer_dirsync(pf, err);
+    if (rc == ST_OK)
+        rc = st_fs_fsync_dir(modeldir, err);
     free(ptext);
     /* the registry gives the model its version and lineage (src/model) */
     st_model_record mr = {.version = 0};
