@@ -17,7 +17,7 @@ deps:
 	@scripts/install-deps.sh test
 
 build: deps
-	@cmake -S . -B build/default -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B build/default -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build/default -j $(JOBS)
 
 build-asan: deps

@@ -11,7 +11,9 @@
  * trace has a failure or is empty.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "attest_int.h"
 
@@ -42,7 +44,16 @@ static const struct backend *find_backend(st_tee tee)
 
 const char *st_attest_data_dir(void)
 {
-    return ST_SOURCE_DIR "/data";
+    /* The pinned vendor certificates (data/): $SEALTRAIN_DATA_DIR, else the
+     * source tree this binary was built from (builds and tests run there),
+     * else the installed copy. The root fingerprints are compiled in, so
+     * a wrong directory fails closed. */
+    const char *env = getenv("SEALTRAIN_DATA_DIR");
+    if (env && *env)
+        return env;
+    if (access(ST_SOURCE_DIR "/data/amd", R_OK) == 0)
+        return ST_SOURCE_DIR "/data";
+    return ST_DATA_INSTALL_DIR;
 }
 
 static void set_reason(st_verdict *v)
