@@ -444,6 +444,10 @@ static void apply_identity(const struct go_message *go, st_sandbox_report *r)
                 (unsigned)go->uid, strerror(errno));
         return;
     }
+    /* a credential change clears the parent-death signal (prctl(2)): arm
+     * it again, or a runtime whose parent is killed (say, after it hung,
+     * even stopped) would outlive it */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* a uid change from 0 clears the capability sets; check it happened */
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
