@@ -5,20 +5,7 @@
 # naming the claim.
 . tests/cli/lib.sh
 
-command -v swtpm >/dev/null || fail "swtpm is not installed (scripts/install-deps.sh)"
-mkdir -p "$T/tpm"
-port=$(free_port)
-swtpm socket --tpmstate dir="$T/tpm" --tpm2 \
-    --server type=tcp,port="$port" --ctrl type=tcp,port=$((port + 1)) \
-    --flags not-need-init,startup-clear --pid file="$T/tpm/pid" &
-swtpm_pid=$!
-on_exit "kill $swtpm_pid"
-for _ in $(seq 50); do
-    (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
-    sleep 0.1
-done
-export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$port"
-export TPM2TOOLS_TCTI="$SEALTRAIN_TPM_TCTI"
+start_swtpm
 
 rd=$(printf '5a%.0s' $(seq 64))
 echo '{"version":1,"tee":["tpm"]}' >"$T/policy.json"

@@ -5,20 +5,7 @@
 # verifies the quote and the measurement log before releasing keys; a
 # sim-only policy refuses the same quote.
 . tests/cli/lib.sh
-command -v swtpm >/dev/null || fail "swtpm is not installed (scripts/install-deps.sh)"
-mkdir -p "$T/tpm"
-TPM_PORT=$(free_port)
-swtpm socket --tpmstate dir="$T/tpm" --tpm2 \
-    --server type=tcp,port="$TPM_PORT",bindaddr=127.0.0.1 \
-    --ctrl type=tcp,port=$((TPM_PORT + 1)),bindaddr=127.0.0.1 \
-    --flags not-need-init,startup-clear &
-TPM_PID=$!
-on_exit "kill $TPM_PID"
-for _ in $(seq 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$TPM_PORT") 2>/dev/null && break
-    sleep 0.1
-done
-export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$TPM_PORT"
+start_swtpm
 . tests/job_lib.sh
 # enrol the platform: pin its attestation key (the same key every time:
 # a primary under the endorsement hierarchy) in keys/tpm-ak
