@@ -20,12 +20,9 @@ cleanup() {
 }
 trap cleanup EXIT
 if command -v swtpm >/dev/null 2>&1; then
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-    swtpm socket --tpmstate dir="$tmp" --tpm2 \
-        --server type=tcp,port="$port" --ctrl type=tcp,port=$((port + 1)) \
-        --flags not-need-init,startup-clear &
-    swtpm_pid=$!
-    sleep 0.5
+    started=$(scripts/start-swtpm.sh "$tmp" "$tmp/swtpm.log")
+    port=${started% *}
+    swtpm_pid=${started#* }
     export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$port"
 fi
 

@@ -132,14 +132,9 @@ PY
 }
 secure sim >"$T/sim.json"
 if command -v swtpm >/dev/null; then
-    port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    mkdir -p "$T/tpm"
-    swtpm socket --tpmstate dir="$T/tpm" --tpm2 \
-        --server type=tcp,port="$port",bindaddr=127.0.0.1 \
-        --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-        --flags not-need-init,startup-clear &
-    TPM_PID=$!
-    sleep 0.5
+    started=$(scripts/start-swtpm.sh "$T/tpm" "$T/swtpm.log")
+    port=${started% *}
+    TPM_PID=${started#* }
     export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$port"
     as admin attest enroll --tee tpm >/dev/null
     secure tpm >"$T/tpm.json"

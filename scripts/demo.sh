@@ -179,18 +179,9 @@ if command -v swtpm >/dev/null; then
     say "The same job with a TPM 2.0 quote (swtpm on loopback)" \
         "The platform measures the runtime, the job spec and the dataset into a" \
         "PCR and quotes the runtime's report data; the broker replays the log."
-    mkdir -p "$D/tpm"
-    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-    swtpm socket --tpmstate dir="$D/tpm" --tpm2 \
-        --server type=tcp,port="$PORT",bindaddr=127.0.0.1 \
-        --ctrl type=tcp,port=$((PORT + 1)),bindaddr=127.0.0.1 \
-        --flags not-need-init,startup-clear &
-    TPM_PID=$!
+    started=$(scripts/start-swtpm.sh "$D/tpm" "$D/swtpm.log")
+    read -r PORT TPM_PID <<<"$started"
     trap 'kill $TPM_PID 2>/dev/null || true' EXIT
-    for _ in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-        sleep 0.1
-    done
     export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$PORT"
     show_as admin attest enroll --tee tpm
     python3 - "$D/job.json" >"$D/job-tpm.json" <<'PY'

@@ -74,50 +74,18 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# free_port_pair: a TCP port P on 127.0.0.1 such that P and P+1 are both
-# free now (swtpm's server and control ports).
-free_port_pair() {
-    python3 -c '
-import socket
-while True:
-    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
-    b = socket.socket()
-    try:
-        b.bind(("127.0.0.1", p + 1))
-    except OSError:
-        a.close(); b.close(); continue
-    a.close(); b.close(); print(p); break'
-}
-
-# start_swtpm [STATEDIR]: a TPM 2.0 simulator (swtpm) on free loopback
-# ports with its state in STATEDIR (default $T/tpm), stopped on exit. Sets
-# TPM_PORT and TPM_PID and exports SEALTRAIN_TPM_TCTI and TPM2TOOLS_TCTI.
-# Tests run in parallel, so a port can be taken between the choice and
-# swtpm's bind: then it retries on fresh ports.
+# start_swtpm [STATEDIR]: a TPM 2.0 simulator on free loopback ports with
+# its state in STATEDIR (default $T/tpm), stopped on exit
+# (scripts/start-swtpm.sh). Sets TPM_PORT and TPM_PID and exports
+# SEALTRAIN_TPM_TCTI and TPM2TOOLS_TCTI.
 start_swtpm() {
-    command -v swtpm >/dev/null || fail "swtpm is not installed (scripts/install-deps.sh)"
-    local dir=${1:-$T/tpm} attempt
-    mkdir -p "$dir"
-    for attempt in 1 2 3 4 5 6 7 8; do
-        TPM_PORT=$(free_port_pair)
-        swtpm socket --tpmstate dir="$dir" --tpm2 \
-            --server type=tcp,port="$TPM_PORT",bindaddr=127.0.0.1 \
-            --ctrl type=tcp,port=$((TPM_PORT + 1)),bindaddr=127.0.0.1 \
-            --flags not-need-init,startup-clear 2>>"$T/swtpm.log" &
-        TPM_PID=$!
-        on_exit "kill $TPM_PID"
-        for _ in $(seq 50); do
-            kill -0 "$TPM_PID" 2>/dev/null || break
-            if (exec 3<>"/dev/tcp/127.0.0.1/$TPM_PORT") 2>/dev/null; then
-                export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$TPM_PORT"
-                export TPM2TOOLS_TCTI="$SEALTRAIN_TPM_TCTI"
-                return 0
-            fi
-            sleep 0.1
-        done
-        kill "$TPM_PID" 2>/dev/null || true
-        wait "$TPM_PID" 2>/dev/null || true
-    done
-    cat "$T/swtpm.log" >&2
-    fail "swtpm did not start (attempts: $attempt)"
+    local started
+    started=$(scripts/start-swtpm.sh "${1:-$T/tpm}" "$T/swtpm.log") || {
+        cat "$T/swtpm.log" >&2
+        fail "swtpm did not start"
+    }
+    read -r TPM_PORT TPM_PID <<<"$started"
+    on_exit "kill $TPM_PID"
+    export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$TPM_PORT"
+    export TPM2TOOLS_TCTI="$SEALTRAIN_TPM_TCTI"
 }
