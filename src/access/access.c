@@ -315,11 +315,11 @@ st_code st_access_check(st_workspace *ws, const char *principal,
 
 /* ---- authentication ---- */
 
-st_code st_access_authenticate(st_workspace *ws, const char *name,
-                               const uint8_t seed[32],
-                               st_access_session *session, st_err *err)
+/* The registered signing key and roles of an enabled principal; an
+ * unknown or disabled principal is an audited denial. */
+static st_code registered_key(st_workspace *ws, const char *name,
+                              uint8_t pub[32], unsigned *roles, st_err *err)
 {
-    memset(session, 0, sizeof(*session));
     st_principal p;
     st_err e2;
     if (st_access_principal_get(ws, name, &p, &e2) != ST_OK) {
@@ -336,13 +336,39 @@ st_code st_access_authenticate(st_workspace *ws, const char *name,
         return deny(ws, name, "authenticate", "-", err,
                     "authentication failed: principal %s is disabled", name);
     }
-    uint8_t pub[32], challenge[32], sig[64];
     st_code rc = st_ed25519_parse_public_pem(p.signing_key,
                                              strlen(p.signing_key), pub, err);
-    unsigned roles = p.roles;
+    *roles = p.roles;
     st_principal_free(&p);
     if (rc != ST_OK)
         return st_err_prefix(err, "principal %s: registered signing key", name);
+    return ST_OK;
+}
+
+/* Records a proven principal: the session, and its last activity. */
+static st_code session_open(st_workspace *ws, const char *name, unsigned roles,
+                            st_access_session *session)
+{
+    st_err e2;
+    session_add(st_workspace_dir(ws), name);
+    snprintf(session->name, sizeof(session->name), "%s", name);
+    session->roles = roles;
+    if (st_access_touch(ws, name, &e2) != ST_OK)
+        st_warn("access.touch", "could not record activity of %s: %s", name,
+                e2.msg);
+    return ST_OK;
+}
+
+st_code st_access_authenticate(st_workspace *ws, const char *name,
+                               const uint8_t seed[32],
+                               st_access_session *session, st_err *err)
+{
+    memset(session, 0, sizeof(*session));
+    uint8_t pub[32], challenge[32], sig[64];
+    unsigned roles;
+    st_code rc = registered_key(ws, name, pub, &roles, err);
+    if (rc != ST_OK)
+        return rc;
     /* domain separation: this signature can never be mistaken for a
      * signature over a manifest, job spec or other sealtrain statement */
     st_buf msg;
@@ -366,13 +392,7 @@ st_code st_access_authenticate(st_workspace *ws, const char *name,
                     "authentication failed: the key does not match the "
                     "signing key registered for %s",
                     name);
-    session_add(st_workspace_dir(ws), name);
-    snprintf(session->name, sizeof(session->name), "%s", name);
-    session->roles = roles;
-    if (st_access_touch(ws, name, &e2) != ST_OK)
-        st_warn("access.touch", "could not record activity of %s: %s", name,
-                e2.msg);
-    return ST_OK;
+    return session_open(ws, name, roles, session);
 }
 
 st_code st_access_authenticate_key(st_workspace *ws, const char *name,
@@ -380,42 +400,17 @@ st_code st_access_authenticate_key(st_workspace *ws, const char *name,
                                    st_access_session *session, st_err *err)
 {
     memset(session, 0, sizeof(*session));
-    st_principal p;
-    st_err e2;
-    if (st_access_principal_get(ws, name, &p, &e2) != ST_OK) {
-        if (e2.code != ST_E_NOTFOUND) {
-            if (err)
-                *err = e2;
-            return e2.code;
-        }
-        return deny(ws, name, "authenticate", "-", err,
-                    "authentication failed: unknown principal \"%s\"", name);
-    }
     uint8_t reg[32];
-    st_code rc = p.disabled ? ST_E_DENIED
-                            : st_ed25519_parse_public_pem(
-                                  p.signing_key, strlen(p.signing_key), reg,
-                                  err);
-    int disabled = p.disabled;
-    unsigned roles = p.roles;
-    st_principal_free(&p);
-    if (disabled)
-        return deny(ws, name, "authenticate", "-", err,
-                    "authentication failed: principal %s is disabled", name);
+    unsigned roles;
+    st_code rc = registered_key(ws, name, reg, &roles, err);
     if (rc != ST_OK)
-        return st_err_prefix(err, "principal %s: registered signing key", name);
+        return rc;
     if (!st_ct_equal(reg, pub, 32))
         return deny(ws, name, "authenticate", "-", err,
                     "authentication failed: the certificate's key is not the "
                     "signing key registered for %s",
                     name);
-    session_add(st_workspace_dir(ws), name);
-    snprintf(session->name, sizeof(session->name), "%s", name);
-    session->roles = roles;
-    if (st_access_touch(ws, name, &e2) != ST_OK)
-        st_warn("access.touch", "could not record activity of %s: %s", name,
-                e2.msg);
-    return ST_OK;
+    return session_open(ws, name, roles, session);
 }
 
 st_code st_access_login(st_workspace *ws, const char *as, const char *keyfile,
