@@ -533,6 +533,14 @@ static void mt_fail(mt_job *j, uint64_t k, st_code rc, const st_err *e,
     pthread_mutex_unlock(&j->mu);
 }
 
+static int mt_failed_before(mt_job *j, uint64_t k)
+{
+    pthread_mutex_lock(&j->mu);
+    int before = atomic_load(&j->failed) && j->fail_chunk < k;
+    pthread_mutex_unlock(&j->mu);
+    return before;
+}
+
 /* Opens `count` chunks from `first` whose ciphertext is in ct, into pt.
  * Returns how many plaintext bytes are releasable; the failure in rc and e. */
 static size_t mt_open_range(mt_job *j, st_aead_ctx *a, uint64_t first,
@@ -653,7 +661,9 @@ static void *mt_secmem_worker(void *arg)
         mt_fail(j, c0, e.code, &e, ST_AGE_FAIL_IO);
     }
     for (uint64_t first = c0; a && ct && first < c1; first += MT_BATCH) {
-        if (atomic_load(&j->failed))
+        /* stop only for a failure before this range: a later one must not
+         * hide an earlier chunk's error, which is the one reported */
+        if (atomic_load(&j->failed) && mt_failed_before(j, first))
             break;
         uint64_t count = c1 - first < MT_BATCH ? c1 - first : MT_BATCH;
         uint64_t bytes = j->plen - first * AGE_ENC_CHUNK;
