@@ -693,6 +693,12 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     if (!o->signing_seed)
         return st_err_set(err, ST_E_USAGE,
                           "importing needs the owner's Ed25519 signing key");
+    if (o->broker_url &&
+        ((rc = st_dataset_check_broker_url(o->broker_url, err)) ||
+         !o->broker_spki_sha256))
+        return rc ? rc
+                  : st_err_set(err, ST_E_USAGE,
+                               "a broker URL needs the pin of its TLS key");
     char kek[65];
     if (o->kek)
         snprintf(kek, sizeof(kek), "%s", o->kek);
@@ -815,6 +821,10 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     m.kek_version = r.kek_version;
     m.recipients = (char **)o->recipients;
     m.nrecipients = o->nrecipients;
+    if (o->broker_url) {
+        snprintf(m.broker_url, sizeof(m.broker_url), "%s", o->broker_url);
+        memcpy(m.broker_spki_sha256, o->broker_spki_sha256, 32);
+    }
     rc = sign_manifest(&m, o->signing_seed, &env, r.signer_keyid, r.signer_pub,
                        err);
     m.label_name = NULL;
@@ -902,6 +912,21 @@ st_code st_dataset_get(st_workspace *ws, const char *name,
     drow_free(&r);
     if (rc)
         st_dataset_record_free(out);
+    return rc;
+}
+
+st_code st_dataset_manifest_verified(st_workspace *ws, const char *name,
+                                     st_dataset_manifest *m, st_err *err)
+{
+    memset(m, 0, sizeof(*m));
+    drow r;
+    st_code rc = migrate(ws, err);
+    if (!rc)
+        rc = row_get(ws, name, &r, err);
+    if (rc)
+        return rc;
+    rc = verify_manifest(ws, &r, m, err);
+    drow_free(&r);
     return rc;
 }
 
