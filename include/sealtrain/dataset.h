@@ -125,6 +125,19 @@ st_code st_dataset_import(struct st_workspace *ws, struct st_keyring *kr,
                           const st_dataset_import_opts *o,
                           st_dataset_manifest *out, st_err *err);
 
+/* Adds a dataset whose key its owner's remote broker releases (the
+ * manifest has a "broker" section): the encrypted file at `path` and the
+ * owner's DSSE manifest envelope. The owner must be a principal here with
+ * the signing key that signed it, the file must match the manifest's size
+ * and digests; it is copied into datasets/ and registered under the
+ * manifest's name. No key is involved. ST_E_USAGE for a manifest without
+ * a broker, ST_E_DENIED (signature, owner), ST_E_INPUT (file), ST_E_EXISTS
+ * (name). `actor` is named in the audit entry. *out may be NULL. */
+st_code st_dataset_adopt(struct st_workspace *ws, const char *path,
+                         const char *envelope, size_t envelope_len,
+                         const char *actor, st_dataset_manifest *out,
+                         st_err *err);
+
 /* --- catalog views --------------------------------------------------- */
 
 typedef struct st_dataset_record {

@@ -49,6 +49,10 @@ static void data_usage(FILE *out)
         "--broker-cert,\n"
         "      e.g. <workspace>/keys/tls/server.crt); both go into the signed "
         "manifest.\n"
+        "  import-encrypted FILE --manifest ENVELOPE\n"
+        "                             another owner's encrypted dataset whose "
+        "key\n"
+        "                             its owner's key broker releases\n"
         "  list                       datasets in the catalog\n"
         "  show NAME                  manifest, signature status, key "
         "version\n"
@@ -630,6 +634,8 @@ int st_cli_data(st_cli *cli, int argc, char **argv)
         return cmd_import(cli, argc, argv);
     if (!strcmp(sub, "policy")) /* release policies: cmd_data_policy.c */
         return st_cli_data_policy(cli, argc, argv);
+    if (!strcmp(sub, "import-encrypted")) /* cmd_data_adopt.c */
+        return st_cli_data_import_encrypted(cli, argc, argv);
     if (st_cli_wants_help(argc, argv)) {
         data_usage(stdout);
         return 0;

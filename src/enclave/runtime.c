@@ -231,8 +231,9 @@ static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
     st_broker_hello_encode(&h, hello);
     if ((rc = rt_send(r, ST_MSG_HELLO, hello, sizeof(hello), err)))
         return rc;
-    /* bounded: the local broker and at most one remote per dataset */
-    for (size_t round = 0; round <= ST_RUNTIME_MAX_DATASETS; round++) {
+    /* bounded: the local broker's nonce, at most one remote nonce per
+     * dataset, then the final frame */
+    for (size_t round = 0; round < ST_RUNTIME_MAX_DATASETS + 2; round++) {
         st_broker_msg m;
         uint8_t nonce[32];
         /* a remote broker answers within its timeouts (connect + total) */

@@ -85,6 +85,12 @@ static char *write_cert(const char *dir, uint8_t spki_sha256[32])
     assert_non_null(f);
     PEM_write_X509(f, x);
     fclose(f);
+    char kpath[4200];
+    snprintf(kpath, sizeof(kpath), "%s/k.pem", dir);
+    f = fopen(kpath, "w");
+    assert_non_null(f);
+    PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
     X509_free(x);
     EVP_PKEY_free(k);
     return path;
@@ -208,6 +214,44 @@ static void test_unreachable_broker_fails_naming_url_and_dataset(void **state)
     st_broker_remote_close(b);
 }
 
+static void test_silent_broker_times_out_naming_url(void **state)
+{
+    (void)state;
+    /* listens (the kernel completes the TCP handshake) but never answers
+     * the TLS ClientHello */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof(a);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, al), 0);
+    assert_int_equal(listen(s, 4), 0);
+    getsockname(s, (struct sockaddr *)&a, &al);
+    st_broker_endpoint ep;
+    memset(&ep, 0, sizeof(ep));
+    snprintf(ep.url, sizeof(ep.url), "https://127.0.0.1:%d", ntohs(a.sin_port));
+    char *dir = st_test_tmpdir("silent");
+    uint8_t spki[32];
+    snprintf(ep.cert, sizeof(ep.cert), "%s", write_cert(dir, spki));
+    snprintf(ep.key, sizeof(ep.key), "%s/k.pem", dir);
+    ep.connect_timeout_ms = 1000;
+    ep.timeout_ms = 1000;
+    uint8_t pin[32] = {0}, nonce[32], digest[32] = {0};
+    st_broker_remote *b = NULL;
+    st_err e;
+    assert_st_ok(st_broker_remote_open(&ep, pin, &b, &e), &e);
+    st_broker_hello h;
+    memset(&h, 7, sizeof(h));
+    assert_int_equal(st_broker_remote_hello(b, "digits", "j0123456789abcde",
+                                            digest, &h, nonce, &e),
+                     ST_E_IO);
+    assert_non_null(strstr(e.msg, ep.url));
+    assert_non_null(strstr(e.msg, "unreachable"));
+    st_broker_remote_close(b);
+    close(s);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +261,7 @@ int main(void)
         cmocka_unit_test(
             test_manifest_broker_section_round_trips_and_is_checked),
         cmocka_unit_test(test_unreachable_broker_fails_naming_url_and_dataset),
+        cmocka_unit_test(test_silent_broker_times_out_naming_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
