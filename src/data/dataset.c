@@ -899,13 +899,19 @@ static st_code record_from_row(st_workspace *ws, drow *r,
     return file_path(ws, r->file, out->path, sizeof(out->path), err);
 }
 
+/* The row of dataset `name`, the catalog migrated first. */
+static st_code row_load(st_workspace *ws, const char *name, drow *r,
+                        st_err *err)
+{
+    st_code rc = migrate(ws, err);
+    return rc ? rc : row_get(ws, name, r, err);
+}
+
 st_code st_dataset_get(st_workspace *ws, const char *name,
                        st_dataset_record *out, st_err *err)
 {
     drow r;
-    st_code rc = migrate(ws, err);
-    if (!rc)
-        rc = row_get(ws, name, &r, err);
+    st_code rc = row_load(ws, name, &r, err);
     if (rc)
         return rc;
     rc = record_from_row(ws, &r, out, err);
@@ -920,9 +926,7 @@ st_code st_dataset_manifest_verified(st_workspace *ws, const char *name,
 {
     memset(m, 0, sizeof(*m));
     drow r;
-    st_code rc = migrate(ws, err);
-    if (!rc)
-        rc = row_get(ws, name, &r, err);
+    st_code rc = row_load(ws, name, &r, err);
     if (rc)
         return rc;
     rc = verify_manifest(ws, &r, m, err);
