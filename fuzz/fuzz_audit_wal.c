@@ -51,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     st_audit_wal w;
     memset(&w, 0, sizeof(w));
     w.fd = wfd;
+    w.dfd = -1;
     st_audit_wal_recovery rec;
     st_err err;
     if (st_audit_wal_recover(&w, lfd, "log", &rec, &err) == ST_OK) {

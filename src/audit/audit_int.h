@@ -56,7 +56,8 @@ typedef struct st_audit_wal_header {
 } st_audit_wal_header;
 
 typedef struct st_audit_wal {
-    int fd;
+    int fd;        /* reads, page-cache writes, fdatasync */
+    int dfd;       /* O_DIRECT writes of records, or -1 */
     uint64_t gen;  /* the cycle this handle appends to; 0: begin one */
     uint64_t pos;  /* file offset of the next record */
     uint64_t next; /* log.jsonl offset the next record must start at */

@@ -439,7 +439,7 @@ st_code st_audit_log_open(const char *dir, st_audit_log **out, st_err *err)
         pthread_mutex_unlock(&open_mu);
         return st_err_set(err, ST_E_IO, "audit log: out of memory");
     }
-    log->fd = log->state_fd = log->wal.fd = -1;
+    log->fd = log->state_fd = log->wal.fd = log->wal.dfd = -1;
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->io, NULL);
     pthread_cond_init(&log->cv, NULL);

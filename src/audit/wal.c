@@ -16,12 +16,20 @@
  *   0     header (st_audit_wal_header): magic, cycle number `gen`, `base`
  *         (log.jsonl offset durable when the cycle began), the boot id of
  *         the kernel that began it, SHA-256 of those fields
- *   4096  records, back to back: "STWALREC", gen, off, len (u64 each),
- *         the len bytes that belong at log.jsonl offset `off`, then
- *         SHA-256 of everything before in the record. The first record of
- *         a cycle has off == base, each next one starts where the last
- *         ended. Stale records of older cycles stay behind and are told
- *         apart by gen; a torn record by its checksum.
+ *   4096  records, each starting on a 512-byte boundary: "STWALREC",
+ *         gen, off, len (u64 each), the len bytes that belong at log.jsonl
+ *         offset `off`, SHA-256 of everything before in the record, zeros
+ *         up to the next boundary. The first record of a cycle has
+ *         off == base, each next one starts where the last ended. Stale
+ *         records of older cycles stay behind and are told apart by gen; a
+ *         torn record by its checksum.
+ *
+ * Records are written with O_DIRECT where the filesystem allows it (whole
+ * sectors, hence the alignment): the bytes reach the device when pwrite
+ * returns, so the fdatasync that follows is the cache flush alone, with
+ * no page-cache writeback before it. Header and zero-fill go through the
+ * page cache (pages no record shares) and the same fdatasync flushes
+ * them.
  *
  * Recovery. A process killed with SIGKILL leaves its writes in the page
  * cache: log.jsonl then holds every acknowledged byte. Only a crash of the
@@ -54,6 +62,7 @@
 #define REC_MAGIC "STWALREC"
 #define REC_HEAD 32
 #define REC_TAIL 32
+#define REC_ALIGN 512u /* the smallest logical block size O_DIRECT takes */
 /* the file grows by written zeros in steps of this size, so that a record
  * always overwrites initialised blocks */
 #define WAL_GROW (256u << 10)
@@ -102,12 +111,14 @@ st_code st_audit_wal_open(st_audit_wal *w, const char *dir, st_err *err)
 {
     char path[PATH_MAX];
     memset(w, 0, sizeof(*w));
-    w->fd = -1;
+    w->fd = w->dfd = -1;
     if (st_fs_join(path, sizeof(path), dir, ST_AUDIT_WAL_FILE, err))
         return err ? err->code : ST_E_INTERNAL;
     w->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (w->fd < 0)
         return st_err_errno(err, ST_E_IO, errno, "opening %s", path);
+    /* no O_DIRECT here (tmpfs before Linux 6.6, ...): page cache then */
+    w->dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
     return ST_OK;
 }
 
@@ -115,7 +126,14 @@ void st_audit_wal_close(st_audit_wal *w)
 {
     if (w->fd >= 0)
         close(w->fd);
-    w->fd = -1;
+    if (w->dfd >= 0)
+        close(w->dfd);
+    w->fd = w->dfd = -1;
+}
+
+static uint64_t rec_span(uint64_t len)
+{
+    return (REC_HEAD + len + REC_TAIL + REC_ALIGN - 1) / REC_ALIGN * REC_ALIGN;
 }
 
 /* Makes [0, want) of the file written bytes (zeros where new). */
@@ -172,26 +190,41 @@ st_code st_audit_wal_put(st_audit_wal *w, uint64_t off, const void *data,
                          size_t len, int *full, st_err *err)
 {
     *full = 0;
-    uint64_t total = REC_HEAD + (uint64_t)len + REC_TAIL;
-    if (w->gen == 0 || off != w->next || w->pos + total > ST_AUDIT_WAL_CAP) {
+    uint64_t total = rec_span(len);
+    if (w->gen == 0 || off != w->next || w->pos % REC_ALIGN ||
+        w->pos + total > ST_AUDIT_WAL_CAP) {
         *full = 1;
         return ST_OK;
     }
-    unsigned char *rec = malloc((size_t)total);
-    if (!rec)
+    void *mem = NULL;
+    if (posix_memalign(&mem, 4096, (size_t)total) != 0)
         return st_err_set(err, ST_E_IO,
-                          "audit write-ahead file: out of "
-                          "memory");
+                          "audit write-ahead file: out of memory");
+    unsigned char *rec = mem;
     uint64_t head[3] = {w->gen, off, (uint64_t)len};
     memcpy(rec, REC_MAGIC, 8);
     memcpy(rec + 8, head, sizeof(head));
     memcpy(rec + REC_HEAD, data, len);
     st_sha256(rec, REC_HEAD + len, rec + REC_HEAD + len);
+    memset(rec + REC_HEAD + len + REC_TAIL, 0,
+           (size_t)total - REC_HEAD - len - REC_TAIL);
     st_code rc = grow(w, w->pos + total, err);
-    if (rc == ST_OK)
+    int written = 0;
+    if (rc == ST_OK && w->dfd >= 0) {
+        if (pwrite(w->dfd, rec, (size_t)total, (off_t)w->pos) ==
+            (ssize_t)total) {
+            written = 1;
+        } else {
+            /* refused (this device's alignment rules) or short: the same
+             * bytes through the page cache from now on */
+            close(w->dfd);
+            w->dfd = -1;
+        }
+    }
+    if (rc == ST_OK && !written)
         rc = st_fs_write_fd_at(w->fd, rec, (size_t)total, w->pos,
                                "audit write-ahead file", err);
-    free(rec);
+    free(mem);
     if (rc != ST_OK) {
         w->gen = 0; /* the next batch starts a fresh cycle */
         return rc;
@@ -284,7 +317,7 @@ st_code st_audit_wal_recover(st_audit_wal *w, int log_fd, const char *log_path,
         free(data);
         if (rc != ST_OK)
             return rc;
-        pos += REC_HEAD + len + REC_TAIL;
+        pos += rec_span(len);
         off += len;
         out->records++;
     }

@@ -841,7 +841,7 @@ static uint64_t last_record(const char *dir)
             break;
         last = pos;
         off += f[2];
-        pos += 64 + f[2];
+        pos += (64 + f[2] + 511) / 512 * 512; /* records are sector-aligned */
     }
     free(w);
     assert_true(last > 0);
