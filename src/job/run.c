@@ -60,6 +60,7 @@
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/train.h"
 
 #define HEARTBEAT_TIMEOUT_MS 5000
 #define NONCE_MAX_AGE_S 60
@@ -304,6 +305,44 @@ static void free_args(struct ctl *c)
     c->args = NULL;
 }
 
+/* Secure memory the runtime needs beside the decrypted datasets: the
+ * arena is locked (faulted in) when it is made, at ~0.8 ms per MiB of
+ * shared memory here, so it is sized to the model rather than to a fixed
+ * reserve. Per parameter: weights, gradients, two optimiser moments and a
+ * best copy (20 bytes), a checkpoint or safetensors copy of the same (20),
+ * padding (rounded up to 64). Per batch row: inputs, targets and three
+ * buffers per layer output (rounded up to 8 floats each). Fixed: 16 MiB
+ * for the decryption workers (4 MiB), the keys, the age writer and the
+ * guard pages of every block. A spec the engine cannot read keeps the
+ * old 96 MiB (the runtime reports the error itself). At most the job's
+ * memory allowance. */
+static uint64_t runtime_reserve(const struct ctl *c)
+{
+    const uint64_t fixed = 16u << 20, fallback = 96u << 20;
+    st_train_config cfg;
+    if (st_train_config_from_json(c->spec.model, c->spec.training, &cfg,
+                                  NULL) != ST_OK)
+        return fallback;
+    uint64_t in = cfg.inputs ? cfg.inputs : c->ds[0].m.cols;
+    uint64_t out = cfg.outputs
+                       ? cfg.outputs
+                       : (c->ds[0].m.classes > 16 ? c->ds[0].m.classes : 16);
+    uint64_t params = 0, cells = in + 2;
+    for (size_t l = 0; l <= cfg.nhidden; l++) {
+        uint64_t o = l < cfg.nhidden ? cfg.hidden[l] : out;
+        params += in * o + o;
+        cells += o;
+        in = o;
+    }
+    uint64_t need =
+        fixed + 64 * params + 8 * 4 * (uint64_t)cfg.batch_size * cells;
+    /* the job's memory allowance bounds what it may lock beside its data:
+     * a model too large for it fails as "secure arena exhausted" */
+    if (c->spec.memory_bytes && need > c->spec.memory_bytes)
+        need = c->spec.memory_bytes > fixed ? c->spec.memory_bytes : fixed;
+    return need;
+}
+
 static st_code spawn_runtime(struct ctl *c, st_err *err)
 {
     st_runtime_args *a = c->args;
@@ -392,7 +431,7 @@ static st_code spawn_runtime(struct ctl *c, st_err *err)
          * engine's state and decryption buffers. Locked memory is faulted
          * in when the arena is made, so it is sized to the need, not to
          * the memory limit */
-        .memlock_bytes = plain_total + (96u << 20),
+        .memlock_bytes = plain_total + runtime_reserve(c),
     };
     rc = st_sandbox_spawn(&cfg, st_runtime_main, a, &c->child, err);
     /* the controller keeps no copy of the platform key, and no end of the
@@ -781,8 +820,9 @@ static st_code handle_result(struct ctl *c, const json_t *res, st_err *err)
         st_fs_shred(mine, NULL);
     if (rc != ST_OK)
         return rc;
-    status_set(c, "model", json_pack("{s:s,s:i}", "name", mr.name, "version",
-                                     (int)mr.version));
+    status_set(
+        c, "model",
+        json_pack("{s:s,s:i}", "name", mr.name, "version", (int)mr.version));
     status_set(c, "result",
                json_pack("{s:s,s:s,s:s,s:O}", "model_path", mine,
                          "model_sha256", hex, "provenance_path", provpath,
@@ -814,12 +854,8 @@ static int cancel_requested(struct ctl *c)
 static void stop_runtime(struct ctl *c)
 {
     st_broker_send(c->child.sock, ST_MSG_CANCEL, NULL, 0, NULL);
-    for (int i = 0; i < 30; i++) {
-        if (st_sandbox_wait(&c->child, 0, NULL))
-            return;
-        usleep(100000);
-    }
-    st_sandbox_kill(&c->child);
+    if (!st_sandbox_wait_for(&c->child, 3000, NULL))
+        st_sandbox_kill(&c->child);
 }
 
 static void proc_usage(struct ctl *c, json_t *into)
@@ -904,10 +940,7 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
         if (rc != ST_OK) {
             /* closed: the runtime ended; its exit says how */
             int status = 0;
-            for (int i = 0; i < 20 && !st_sandbox_wait(&c->child, 0, &status);
-                 i++)
-                usleep(50000);
-            if (c->child.pid > 0) {
+            if (!st_sandbox_wait_for(&c->child, 1000, &status)) {
                 st_sandbox_kill(&c->child);
                 st_sandbox_wait(&c->child, 1, &status);
             }
@@ -986,10 +1019,8 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
             rc = st_err_set(err, ec, "%s", msg ? msg : "runtime failure");
             json_decref(j);
             int status;
-            for (int i = 0; i < 40 && !st_sandbox_wait(&c->child, 0, &status);
-                 i++)
-                usleep(50000);
-            st_sandbox_kill(&c->child);
+            if (!st_sandbox_wait_for(&c->child, 2000, &status))
+                st_sandbox_kill(&c->child);
             return rc;
         }
         json_decref(j);
