@@ -103,6 +103,7 @@ struct ctl {
     uint8_t sim_pub[32];
     st_job_state state;
     int result_ok;
+    json_t *pending; /* status for the next transition (move_to) */
 };
 
 static void observe(struct ctl *c, const char *kind, json_t *data)
@@ -112,10 +113,18 @@ static void observe(struct ctl *c, const char *kind, json_t *data)
     json_decref(data);
 }
 
+/* Status the controller produced since the last transition (sandbox
+ * report, attestation, checkpoint key, timings, result) is committed with
+ * the next state change, in one transaction: one fsync per stage, and a
+ * state never appears without the status that explains it. Progress and
+ * heartbeats, which observers poll, go out at once (status_now). */
 static st_code move_to(struct ctl *c, st_job_state s, const char *reason,
                        st_err *err)
 {
-    st_code rc = st_job_transition(c->ws, c->rec.id, s, reason, err);
+    st_code rc =
+        st_job_transition_status(c->ws, c->rec.id, s, reason, c->pending, err);
+    json_decref(c->pending);
+    c->pending = NULL;
     if (rc == ST_OK) {
         c->state = s;
         observe(c, "state",
@@ -127,10 +136,20 @@ static st_code move_to(struct ctl *c, st_job_state s, const char *reason,
 
 static void status_set(struct ctl *c, const char *key, json_t *v)
 {
-    json_t *patch = json_object();
-    json_object_set_new(patch, key, v);
-    st_job_status_update(c->ws, c->rec.id, patch, NULL);
-    json_decref(patch);
+    if (!c->pending)
+        c->pending = json_object();
+    json_object_set_new(c->pending, key, v);
+}
+
+/* Writes the pending status now (with `key` when not NULL). */
+static void status_now(struct ctl *c, const char *key, json_t *v)
+{
+    if (key)
+        status_set(c, key, v);
+    if (c->pending)
+        st_job_status_update(c->ws, c->rec.id, c->pending, NULL);
+    json_decref(c->pending);
+    c->pending = NULL;
 }
 
 static void audit(struct ctl *c, const char *category, const char *action,
@@ -464,10 +483,10 @@ static st_code spawn_runtime(struct ctl *c, st_err *err)
             usleep(2000);
     }
     c->runtime_pid = buf[0] ? (pid_t)atoi(buf) : c->child.pid;
-    json_t *pids = json_pack("{s:i,s:i}", "runtime_pid", (int)c->runtime_pid,
-                             "controller_pid", (int)getpid());
-    st_job_status_update(c->ws, c->rec.id, pids, NULL);
-    json_decref(pids);
+    /* at once, with the sandbox report: `job status` and `job cancel`
+     * tell an orphaned job by its controller's pid */
+    status_set(c, "runtime_pid", json_integer(c->runtime_pid));
+    status_now(c, "controller_pid", json_integer(getpid()));
     return ST_OK;
 }
 
@@ -968,10 +987,8 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
             json_t *hb = json_deep_copy(j);
             json_object_set_new(hb, "heartbeat", json_true());
             proc_usage(c, hb);
-            json_t *patch =
-                json_pack("{s:O,s:b}", "resources", hb, "heartbeat", 1);
-            st_job_status_update(c->ws, c->rec.id, patch, NULL);
-            json_decref(patch);
+            status_set(c, "resources", json_incref(hb));
+            status_now(c, "heartbeat", json_true());
             observe(c, "heartbeat", hb);
         } else if (type == ST_MSG_PROGRESS) {
             const char *s = json_string_value(json_object_get(j, "state"));
@@ -980,7 +997,7 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
                 want != c->state && want > c->state && want < ST_JOB_SUCCEEDED)
                 move_to(c, want, NULL, NULL);
             if (json_object_get(j, "epoch")) {
-                status_set(c, "progress", json_incref(j));
+                status_now(c, "progress", json_incref(j));
                 st_job_log(c->ws, c->rec.id,
                            "epoch %lld/%lld loss %.4f accuracy %.4f",
                            json_integer_value(json_object_get(j, "epoch")),
@@ -1163,6 +1180,7 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
         if (i < c->nds)
             st_dataset_record_free(&c->ds[i]);
     }
+    json_decref(c->pending);
     st_job_spec_free(&c->spec);
     free(c->payload);
     st_job_record_free(&c->rec);
