@@ -12,7 +12,8 @@
  *      against the plaintext digest of its signed manifest
  *   5. train with the engine; PROGRESS after every epoch, HEARTBEAT every
  *      second from a second thread (which also listens for CANCEL); an
- *      encrypted checkpoint every N epochs
+ *      encrypted checkpoint every N epochs and at the epoch boundary where
+ *      a CANCEL stops it
  *   6. seal the model: safetensors inside an age file to the allowed
  *      recipients; an in-toto provenance statement signed (DSSE) with the
  *      attested Ed25519 key; RESULT
@@ -492,7 +493,11 @@ static int on_epoch(const st_train_metrics *m, void *user)
     json_object_set_new(v, "state", json_string("training"));
     rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
     unsigned every = r->checkpoint_every;
-    if (every && m->epoch % every == 0 && m->epoch < m->epochs && !m->stopped) {
+    /* a cancel (the user's, or a server shutting down) also checkpoints
+     * at this epoch boundary, so that `job resume` continues from here */
+    int cancel = atomic_load(&r->cancel);
+    if (((every && m->epoch % every == 0) || cancel) && m->epoch < m->epochs &&
+        !m->stopped) {
         c->ckpt_rc = rt_checkpoint(r, &c->ckpt_err);
         if (c->ckpt_rc != ST_OK)
             return 1;

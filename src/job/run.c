@@ -71,8 +71,7 @@ static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    interrupted = 1;
+    interrupted = sig;
 }
 
 static double now_s(void)
@@ -1106,7 +1105,18 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
 {
     double start = now_s(), last_msg = now_s(), last_poll = 0;
     for (;;) {
-        if (interrupted || (now_s() - last_poll > 1.0 && cancel_requested(c))) {
+        if (interrupted) {
+            /* SIGTERM is how `sealtrain serve` stops its jobs when it shuts
+             * down: the runtime checkpoints at the epoch boundary, and the
+             * reason says the job is to be resumed, not abandoned */
+            stop_runtime(c);
+            return st_err_set(err, ST_E_CANCELLED,
+                              "interrupted by %s: stopped at a checkpoint, "
+                              "resumable (`sealtrain job resume %s`)",
+                              interrupted == SIGTERM ? "SIGTERM" : "SIGINT",
+                              c->rec.id);
+        }
+        if (now_s() - last_poll > 1.0 && cancel_requested(c)) {
             stop_runtime(c);
             return st_err_set(err, ST_E_CANCELLED, "cancelled on request");
         }

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sealtrain/access.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
@@ -139,27 +140,21 @@ void st_job_log(st_workspace *ws, const char *id, const char *fmt, ...)
 
 /* ---- submission ---- */
 
-st_code st_job_submit(st_workspace *ws, const char *submitter,
-                      const st_job_spec *spec, const uint8_t seed[32],
-                      char id[ST_JOB_ID_LEN + 1], st_err *err)
+/* Stores a signed spec as a queued job (the envelope has been checked or
+ * made by the caller; `digest` is SHA-256 of its payload). */
+static st_code store_job(st_workspace *ws, const char *submitter,
+                         const st_job_spec *spec, const json_t *env,
+                         const uint8_t digest[32], char id[ST_JOB_ID_LEN + 1],
+                         st_err *err)
 {
     st_code rc = st_job_migrate(ws, err);
     if (rc != ST_OK)
         return rc;
-    char *payload = st_job_spec_serialise(spec, err);
-    if (!payload)
-        return err ? err->code : ST_E_INTERNAL;
-    uint8_t digest[32];
     char hex[65];
-    st_sha256(payload, strlen(payload), digest);
     st_hex_encode(digest, 32, hex);
-    json_t *env = st_dsse_sign(ST_DSSE_TYPE_JOBSPEC, (const uint8_t *)payload,
-                               strlen(payload), seed, err);
-    free(payload);
-    if (!env)
-        return err ? err->code : ST_E_INTERNAL;
     char *envtext = json_dumps(env, JSON_COMPACT);
-    json_decref(env);
+    if (!envtext)
+        return st_err_set(err, ST_E_INTERNAL, "serialising the envelope");
     uint8_t rnd[8];
     if ((rc = st_random(rnd, sizeof(rnd), err)) != ST_OK) {
         free(envtext);
@@ -203,6 +198,61 @@ st_code st_job_submit(st_workspace *ws, const char *submitter,
                          "success",   NULL,      details};
     rc = st_audit_append(ws, &ev, err);
     json_decref(details);
+    return rc;
+}
+
+st_code st_job_submit(st_workspace *ws, const char *submitter,
+                      const st_job_spec *spec, const uint8_t seed[32],
+                      char id[ST_JOB_ID_LEN + 1], st_err *err)
+{
+    uint8_t digest[32];
+    st_code rc = st_job_spec_digest(spec, digest, err);
+    if (rc != ST_OK)
+        return rc;
+    json_t *env = st_job_spec_sign(spec, seed, err);
+    if (!env)
+        return err ? err->code : ST_E_INTERNAL;
+    rc = store_job(ws, submitter, spec, env, digest, id, err);
+    json_decref(env);
+    return rc;
+}
+
+st_code st_job_submit_envelope(st_workspace *ws, const char *submitter,
+                               const char *text, size_t len,
+                               char id[ST_JOB_ID_LEN + 1], st_job_spec *spec,
+                               st_err *err)
+{
+    /* the signature must be by the submitter's key registered now (the
+     * same check `job run` repeats before anything is released) */
+    st_principal p;
+    uint8_t pub[32], digest[32];
+    memset(spec, 0, sizeof(*spec));
+    st_code rc = st_access_principal_get(ws, submitter, &p, err);
+    if (rc != ST_OK)
+        return rc;
+    if (!p.signing_key)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "principal \"%s\" has no registered signing key",
+                        submitter);
+    else
+        rc = st_ed25519_parse_public_pem(p.signing_key, strlen(p.signing_key),
+                                         pub, err);
+    st_principal_free(&p);
+    json_t *env = NULL;
+    if (rc == ST_OK)
+        rc = st_job_envelope_open(text, len, "submitted job spec", pub, spec,
+                                  digest, &env, err);
+    /* the same right `job submit` checks, on the dataset the spec names */
+    char resource[ST_JOB_NAME_MAX + 16];
+    if (rc == ST_OK) {
+        snprintf(resource, sizeof(resource), "dataset:%s", spec->train_dataset);
+        rc = st_access_check(ws, submitter, "job.submit", resource, err);
+    }
+    if (rc == ST_OK)
+        rc = store_job(ws, submitter, spec, env, digest, id, err);
+    json_decref(env);
+    if (rc != ST_OK)
+        st_job_spec_free(spec);
     return rc;
 }
 
