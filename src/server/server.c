@@ -140,6 +140,7 @@ struct st_srv {
     uint64_t replies[NCODES + 1]; /* the last: any other status */
     uint64_t auth_failures, rate_limited, conn_refused;
     st_srv_broker *broker;
+    st_srv_cache *cache; /* the loop thread's (routes run there too) */
     /* workers: each has its own workspace handle (SQLite connection) and
      * keyring; the audit log handle (group commit) is shared */
     pthread_mutex_t mu; /* the queue and the broker's shared state */
@@ -156,6 +157,7 @@ typedef struct worker {
     pthread_t th;
     st_workspace *ws;
     st_keyring *kr;
+    st_srv_cache *cache;
     int started;
 } worker;
 
@@ -610,6 +612,7 @@ static void *work(void *arg)
             return NULL; /* quit with an empty queue */
         r->ws = w->ws;
         r->kr = w->kr;
+        r->cache = w->cache;
         r->fn(r);
         struct timeval now = {0, 0};
         /* thread-safe with evthread_use_pthreads: wakes the loop */
@@ -693,6 +696,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     r->s = s;
     r->ws = s->ws;
     r->kr = s->kr;
+    r->cache = s->cache;
     r->query.tqh_first = NULL; /* TAILQ_INIT without <sys/queue.h> */
     r->query.tqh_last = &r->query.tqh_first;
     r->method = (int)evhttp_request_get_command(req);
@@ -977,8 +981,10 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
         rc = st_server_cert_ensure(ws, NULL, err);
     if (rc == ST_OK)
         rc = make_ctx(s, err);
-    if (rc == ST_OK && o->broker)
+    if (rc == ST_OK && o->broker) {
         rc = st_srv_broker_new(ws, &s->broker, err);
+        s->cache = st_srv_cache_new(ws);
+    }
     if (rc == ST_OK && !(s->base = event_base_new()))
         rc = st_err_set(err, ST_E_IO, "event_base_new failed");
     if (rc == ST_OK && !(s->http = evhttp_new(s->base)))
@@ -996,6 +1002,8 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
             rc = st_workspace_open(st_workspace_dir(ws), &w->ws, err);
             if (rc == ST_OK && kr)
                 rc = st_keyring_open(w->ws, &w->kr, err);
+            if (rc == ST_OK)
+                w->cache = st_srv_cache_new(w->ws);
             if (rc == ST_OK && pthread_create(&w->th, NULL, work, w) != 0)
                 rc = st_err_set(err, ST_E_IO, "starting worker threads");
             if (rc == ST_OK) {
@@ -1077,6 +1085,7 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
            event_base_loop(s->base, EVLOOP_NONBLOCK) == 0)
         ;
     for (size_t i = 0; s->workers && i < o->workers; i++) {
+        st_srv_cache_free(s->workers[i].cache);
         st_keyring_close(s->workers[i].kr);
         st_workspace_close(s->workers[i].ws);
     }
@@ -1093,6 +1102,7 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
     if (s->base)
         event_base_free(s->base);
     SSL_CTX_free(s->ctx);
+    st_srv_cache_free(s->cache);
     st_srv_broker_free(s->broker);
     free(s->buckets.b);
     pthread_mutex_destroy(&s->mu);

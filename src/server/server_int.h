@@ -20,12 +20,15 @@ struct st_srv;
 
 typedef struct st_req st_req;
 typedef void (*st_route_fn)(st_req *r);
+/* The broker's per-thread cache of release material (broker.c). */
+typedef struct st_srv_cache st_srv_cache;
 
 struct st_req {
     struct evhttp_request *req;
     struct st_srv *s;
     st_workspace *ws;
     st_keyring *kr;
+    st_srv_cache *cache;   /* the running thread's, for ws; may be NULL */
     const char *principal; /* authenticated by the client certificate */
     const char *ip;
     int method; /* EVHTTP_REQ_GET ... */
@@ -93,6 +96,10 @@ typedef struct st_srv_broker st_srv_broker;
 st_code st_srv_broker_new(st_workspace *ws, st_srv_broker **out, st_err *err);
 void st_srv_broker_free(st_srv_broker *b);
 st_srv_broker *st_srv_get_broker(struct st_srv *s);
+/* One per thread that runs broker routes, bound to that thread's own
+ * workspace handle; NULL when out of memory (then nothing is cached). */
+st_srv_cache *st_srv_cache_new(st_workspace *ws);
+void st_srv_cache_free(st_srv_cache *c);
 
 /* ---- accessors for the files beside server.c ---- */
 
