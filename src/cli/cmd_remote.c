@@ -61,11 +61,44 @@ static void print_text(const char *what, const st_remote_reply *r)
                    (long long)json_integer_value(json_object_get(v, "rows")),
                    json_string_value(json_object_get(v, "classification")));
     } else if (!strcmp(what, "jobs")) {
-        json_array_foreach(json_object_get(j, "jobs"), i, v) printf(
-            "%s  %-10s %-20s %s\n", json_string_value(json_object_get(v, "id")),
-            json_string_value(json_object_get(v, "state")),
-            json_string_value(json_object_get(v, "name")),
-            json_string_value(json_object_get(v, "submitter")));
+        /* the table `job list` prints locally */
+        json_t *jobs = json_object_get(j, "jobs");
+        if (json_array_size(jobs))
+            printf("%-17s %-20s %-10s %-21s %s\n", "ID", "NAME", "STATE",
+                   "UPDATED", "REASON");
+        json_array_foreach(jobs, i, v)
+        {
+            const char *reason =
+                json_string_value(json_object_get(v, "reason"));
+            printf("%-17s %-20s %-10s %-21s %s\n",
+                   json_string_value(json_object_get(v, "id")),
+                   json_string_value(json_object_get(v, "name")),
+                   json_string_value(json_object_get(v, "state")),
+                   json_string_value(json_object_get(v, "updated")),
+                   reason ? reason : "");
+        }
+    } else if (!strcmp(what, "models")) {
+        /* the table `model list` prints locally */
+        json_t *models = json_object_get(j, "models");
+        if (json_array_size(models))
+            printf("%-24s %-7s %-17s %-13s %-12s %s\n", "NAME", "VERSION",
+                   "JOB", "CLASS", "ACCURACY", "CREATED");
+        json_array_foreach(models, i, v)
+        {
+            json_t *acc =
+                json_object_get(json_object_get(json_object_get(v, "metrics"),
+                                                "final_evaluation"),
+                                "accuracy");
+            char a[32] = "-";
+            if (json_is_number(acc))
+                snprintf(a, sizeof(a), "%.4f", json_number_value(acc));
+            printf("%-24s %-7lld %-17s %-13s %-12s %s\n",
+                   json_string_value(json_object_get(v, "name")),
+                   (long long)json_integer_value(json_object_get(v, "version")),
+                   json_string_value(json_object_get(v, "job")),
+                   json_string_value(json_object_get(v, "classification")), a,
+                   json_string_value(json_object_get(v, "created")));
+        }
     } else if (!strcmp(what, "job")) {
         const char *reason = json_string_value(json_object_get(j, "reason"));
         printf("%s  %s  %s%s%s\n", json_string_value(json_object_get(j, "id")),
@@ -111,6 +144,7 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
         method = "POST";
     } else if (!strcmp(group, "model") && !strcmp(sub, "list")) {
         snprintf(path, sizeof(path), "/v1/models");
+        kind = "models";
     } else if (!strcmp(group, "audit") && !strcmp(sub, "checkpoint")) {
         snprintf(path, sizeof(path), "/v1/audit/checkpoint");
         method = "POST";

@@ -76,6 +76,13 @@ expect_exit 0 remote mo model verify digits-mlp --json
 expect_stdout '"pass": true'
 ok "model verify --server: the verdict with its trace"
 
+expect_exit 0 remote mo model list
+expect_stdout "NAME                     VERSION"
+grep -q "^digits-mlp  *1  *$ID " "$T/stdout" || fail "model list: $(cat "$T/stdout")"
+expect_exit 0 remote mo job list
+grep -q "^$ID  *digits-mlp  *succeeded " "$T/stdout" || fail "job list: $(cat "$T/stdout")"
+ok "model list / job list --server print the local tables"
+
 # a principal outside its role: eve (trainer) may not submit or read models
 expect_exit 4 remote eve job submit "$SPEC"
 expect_stderr "job.submit"
