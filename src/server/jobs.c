@@ -57,7 +57,9 @@ extern char **environ;
 
 #define MAX_RUNNING 64
 #define TICK_US 250000
-#define SCHEDULE_EVERY_S 1.0
+/* queued jobs are looked for at once after a POST /v1/jobs (kick), else
+ * this often (jobs submitted with the local CLI) */
+#define SCHEDULE_EVERY_S 2.0
 #define KILL_GRACE_S 20.0
 
 typedef struct running {
@@ -218,11 +220,13 @@ static void start_job(st_srv_jobs *j, const char *id)
 }
 
 /* The exit of a child, recorded; a job left unfinished is failed. */
-static void job_ended(st_srv_jobs *j, running *r, int status)
+static void job_ended(st_srv_jobs *j, running *r, int status, int known)
 {
     char how[64], t[ST_TIME_LEN];
     now_text(t);
-    if (WIFEXITED(status))
+    if (!known)
+        snprintf(how, sizeof(how), "an unknown status (reaped elsewhere)");
+    else if (WIFEXITED(status))
         snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
         snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
@@ -266,7 +270,7 @@ static void reap(st_srv_jobs *j)
         int status = 0;
         pid_t p = waitpid(j->run[i].pid, &status, WNOHANG);
         if (p == j->run[i].pid || (p < 0 && errno == ECHILD)) {
-            job_ended(j, &j->run[i], p < 0 ? 0 : status);
+            job_ended(j, &j->run[i], status, p > 0);
             j->run[i] = j->run[--j->n];
             continue;
         }

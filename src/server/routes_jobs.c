@@ -106,6 +106,7 @@ struct st_srv_stream {
     int fd;
     off_t off;
     unsigned quiet_ticks; /* consecutive ticks: job finished, nothing new */
+    int held;             /* the last pump left data for a slow client */
 };
 
 st_srv_stream **st_srv_stream_next(st_srv_stream *st)
@@ -135,17 +136,21 @@ static void stream_end(st_srv_stream *st)
     stream_free(st);
 }
 
-/* Sends what the log gained; -1 on a read error. */
+/* Sends what the log gained (bytes; 0 at its end or when the client is
+ * behind, st->held says which); -1 on a read error. */
 static ssize_t stream_pump(st_srv_stream *st)
 {
+    st->held = 0;
     if (st->fd < 0) {
         st->fd = open(st->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (st->fd < 0)
             return errno == ENOENT ? 0 : -1; /* no line logged yet */
     }
     size_t pending = st_srv_stream_pending(st->req);
-    if (pending >= STREAM_MAX_PENDING)
-        return 0; /* the client reads slowly: leave the rest in the file */
+    if (pending >= STREAM_MAX_PENDING) {
+        st->held = 1; /* the client reads slowly: the rest stays in the file */
+        return 0;
+    }
     size_t room = STREAM_MAX_PENDING - pending;
     size_t want = room < STREAM_CHUNK ? room : STREAM_CHUNK;
     char buf[STREAM_CHUNK];
@@ -196,7 +201,7 @@ static void stream_tick(evutil_socket_t fd, short what, void *arg)
         stream_end(st);
         return;
     }
-    st->quiet_ticks = done && n == 0 ? st->quiet_ticks + 1 : 0;
+    st->quiet_ticks = done && n == 0 && !st->held ? st->quiet_ticks + 1 : 0;
     if (st->quiet_ticks >= STREAM_END_TICKS)
         stream_end(st);
 }
