@@ -54,6 +54,23 @@ st_code st_server_cert_ensure(st_workspace *ws, const char *host, st_err *err);
 st_code st_server_cert_principal(const uint8_t *der, size_t len, char name[64],
                                  uint8_t pub[32], st_err *err);
 
+/* ---- client configuration (`sealtrain --server FILE`) ---- */
+
+typedef struct st_client_config {
+    char server[1024];                        /* "https://host:port" */
+    char cert[4096], cacert[4096], key[4096]; /* paths; "" when absent */
+} st_client_config;
+
+/* Strict JSON {"server": "https://...", "cert": P, "cacert": P, "key": P}
+ * ("server" required); relative paths are joined to `base_dir` (NULL:
+ * kept as given). Errors name `origin` and the key. */
+st_code st_client_config_parse(const char *text, size_t len, const char *origin,
+                               const char *base_dir, st_client_config *out,
+                               st_err *err);
+/* Reads `path` (at most 64 KiB); paths are relative to its directory. */
+st_code st_client_config_load(const char *path, st_client_config *out,
+                              st_err *err);
+
 /* ---- the server ---- */
 
 typedef struct st_server_opts {

@@ -115,6 +115,9 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
 {
     const char *group = argv[0];
     const char *sub = argc > 1 ? argv[1] : "";
+    int rc0 = st_remote_setup(cli);
+    if (rc0)
+        return rc0;
     int handled = !strcmp(group, "job")     ? st_remote_job(cli, argc, argv)
                   : !strcmp(group, "model") ? st_remote_model(cli, argc, argv)
                                             : -1;

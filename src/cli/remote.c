@@ -7,8 +7,11 @@
  *
  * The client key is --key / SEALTRAIN_KEY (the principal's signing key,
  * which its certificate from `principal cert` carries), the certificate
- * SEALTRAIN_CERT and the CA SEALTRAIN_CACERT. Only https:// URLs; no
- * redirects; nothing here decrypts or encrypts anything.
+ * SEALTRAIN_CERT and the CA SEALTRAIN_CACERT; --server may also name a
+ * client configuration file (st_client_config) giving the URL and those
+ * three paths, used where the flag and the variables are not set. Only
+ * https:// URLs; no redirects; nothing here decrypts or encrypts
+ * anything.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +20,8 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+
+#include <sealtrain/sealtrain.h>
 
 #include "remote.h"
 
@@ -32,6 +37,32 @@ int st_remote_fail(int code, const char *fmt, ...)
     fprintf(stderr, "\n");
     va_end(ap);
     return code;
+}
+
+/* What --server resolved to (one command per process). */
+static st_client_config config;
+static const char *cert_path, *ca_path;
+
+int st_remote_setup(st_cli *cli)
+{
+    cert_path = getenv("SEALTRAIN_CERT");
+    ca_path = getenv("SEALTRAIN_CACERT");
+    if (!strncmp(cli->server, "https://", 8))
+        return 0;
+    st_err err;
+    if (st_client_config_load(cli->server, &config, &err) != ST_OK)
+        return st_remote_fail(2,
+                              "--server %s: not an https:// URL; as a client "
+                              "configuration file: %s",
+                              cli->server, err.msg);
+    cli->server = config.server;
+    if (!cli->key && config.key[0])
+        cli->key = config.key;
+    if (!cert_path && config.cert[0])
+        cert_path = config.cert;
+    if (!ca_path && config.cacert[0])
+        ca_path = config.cacert;
+    return 0;
 }
 
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
@@ -76,13 +107,13 @@ static size_t on_stream(char *p, size_t size, size_t n, void *arg)
 int st_remote_request(st_cli *cli, const st_remote_req *rq, long *status,
                       st_remote_reply *out)
 {
-    const char *cert = getenv("SEALTRAIN_CERT");
-    const char *ca = getenv("SEALTRAIN_CACERT");
+    const char *cert = cert_path, *ca = ca_path;
     if (!cli->key || !cert || !ca)
         return st_remote_fail(2, "--server needs the principal's key (--key "
                                  "or SEALTRAIN_KEY), SEALTRAIN_CERT (its "
                                  "certificate from `principal cert`) and "
-                                 "SEALTRAIN_CACERT");
+                                 "SEALTRAIN_CACERT, or a client configuration "
+                                 "file naming them (--server FILE)");
     char url[4096];
     size_t bl = strlen(cli->server);
     while (bl && cli->server[bl - 1] == '/')

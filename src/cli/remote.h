@@ -31,9 +31,15 @@ typedef struct st_remote_req {
                      streams); other bodies are still collected */
 } st_remote_req;
 
-/* One request; *status gets the HTTP status and *out the body (free
- * out->data). Returns 0, or the exit status after printing the error
- * (2 usage/config, 4 TLS refused, 5 transport). */
+/* Resolves --server once per process: a URL as is, or a client
+ * configuration file (st_client_config_load) whose server, cert, cacert
+ * and key fill what --key, SEALTRAIN_CERT and SEALTRAIN_CACERT leave
+ * unset. Returns 0, or the exit status after printing the error. */
+int st_remote_setup(st_cli *cli);
+
+/* One request (after st_remote_setup); *status gets the HTTP status and *out
+ * the body (free out->data). Returns 0, or the exit status after printing the
+ * error (2 usage/config, 4 TLS refused, 5 transport). */
 int st_remote_request(st_cli *cli, const st_remote_req *rq, long *status,
                       st_remote_reply *out);
 /* Maps a non-2xx reply to the CLI's exit status, printing the server's

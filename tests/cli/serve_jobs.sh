@@ -76,6 +76,19 @@ expect_exit 0 remote mo model verify digits-mlp --json
 expect_stdout '"pass": true'
 ok "model verify --server: the verdict with its trace"
 
+# a client configuration file instead of a URL and three variables
+printf '{"server": "%s", "cert": "mo.crt", "cacert": "ca.crt", "key": "../keys/mo.pem"}\n' \
+    "$API" >"$CERTS/client.json"
+expect_exit 0 env -u SEALTRAIN_CERT -u SEALTRAIN_CACERT \
+    SEALTRAIN_WORKSPACE=$T/nonexistent "$SEALTRAIN" --server "$CERTS/client.json" \
+    job status "$ID"
+expect_stdout "$ID  succeeded"
+printf '{"server": "%s", "certificate": "mo.crt"}\n' "$API" >"$T/bad.json"
+expect_exit 2 env SEALTRAIN_WORKSPACE=$T/nonexistent "$SEALTRAIN" \
+    --server "$T/bad.json" job list
+expect_stderr '"certificate"'
+ok "--server FILE: a client configuration (URL, certificate, CA, key) works; a wrong key is named"
+
 expect_exit 0 remote mo model list
 expect_stdout "NAME                     VERSION"
 grep -q "^digits-mlp  *1  *$ID " "$T/stdout" || fail "model list: $(cat "$T/stdout")"
