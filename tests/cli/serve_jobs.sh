@@ -188,7 +188,11 @@ timeout 60 env SEALTRAIN_WORKSPACE=$T/nonexistent SEALTRAIN_CERT=$CERTS/mo.crt \
     SEALTRAIN_CACERT=$CERTS/ca.crt "$SEALTRAIN" --server "$API" \
     --key "$K/mo.pem" job logs "$ID3" --follow >"$T/follow3" 2>"$T/follow3.err" &
 follower=$!
-sleep 0.5
+for i in $(seq 200); do
+    [ -s "$T/follow3" ] && break # it is connected and streaming
+    sleep 0.1
+done
+[ -s "$T/follow3" ] || fail "the follower got nothing: $(cat "$T/follow3.err")"
 stop_server_jobs() {
     kill -TERM "$SERVER_PID"
     local i
