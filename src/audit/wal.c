@@ -152,8 +152,7 @@ static st_code grow(st_audit_wal *w, uint64_t want, st_err *err)
     char *zeros = calloc(1, (size_t)(to - w->size));
     if (!zeros)
         return st_err_set(err, ST_E_IO,
-                          "audit write-ahead file: out of "
-                          "memory");
+                          "audit write-ahead file: out of memory");
     st_code rc = st_fs_write_fd_at(w->fd, zeros, (size_t)(to - w->size),
                                    w->size, "audit write-ahead file", err);
     free(zeros);
