@@ -148,6 +148,12 @@ st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
  * reason; persisted, logged in the job's log and audited. */
 st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
                           const char *reason, st_err *err);
+/* The same, with `patch` (may be NULL) merged into the job's status in
+ * the same transaction: one durable commit for a stage's state and the
+ * status it produced. */
+st_code st_job_transition_status(st_workspace *ws, const char *id,
+                                 st_job_state state, const char *reason,
+                                 const json_t *patch, st_err *err);
 /* Merges `patch` into the job's status object (key by key). */
 st_code st_job_status_update(st_workspace *ws, const char *id,
                              const json_t *patch, st_err *err);

@@ -378,69 +378,13 @@ st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
 
 /* ---- transitions ---- */
 
-st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
-                          const char *reason, st_err *err)
+/* Writes `status` merged with `patch`; the heartbeat and pid columns
+ * follow the patch's "heartbeat", "runtime_pid" and "controller_pid". */
+static st_code status_write(st_workspace *ws, const char *id, json_t *status,
+                            const json_t *patch, st_err *err)
 {
-    st_job_record r;
-    st_code rc = st_job_get(ws, id, &r, err);
-    if (rc != ST_OK)
-        return rc;
-    st_job_state from = r.state;
-    char submitter[ST_JOB_NAME_MAX + 1];
-    snprintf(submitter, sizeof(submitter), "%s", r.submitter);
-    st_job_record_free(&r);
-    if (st_job_state_terminal(from))
-        return st_err_set(err, ST_E_USAGE,
-                          "job %s already ended (%s): cannot move to %s", id,
-                          st_job_state_name(from), st_job_state_name(state));
-    char t[ST_TIME_LEN];
-    now_text(t);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "UPDATE jobs SET state=?, reason=?, updated=? "
-                           "WHERE id=? AND state=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(ws, "updating a job", err);
-    sqlite3_bind_text(st, 1, st_job_state_name(state), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, reason ? reason : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, st_job_state_name(from), -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (step != SQLITE_DONE)
-        return db_err(ws, "updating a job", err);
-    if (sqlite3_changes(st_workspace_db(ws)) != 1)
-        return st_err_set(err, ST_E_USAGE, "job %s changed state concurrently",
-                          id);
-    st_job_log(ws, id, "%s%s%s", st_job_state_name(state),
-               reason && *reason ? ": " : "", reason ? reason : "");
-    char resource[64];
-    snprintf(resource, sizeof(resource), "job:%s", id);
-    json_t *details = json_pack("{s:s,s:s}", "from", st_job_state_name(from),
-                                "to", st_job_state_name(state));
-    const char *outcome = state == ST_JOB_FAILED      ? "failure"
-                          : state == ST_JOB_CANCELLED ? "failure"
-                                                      : "success";
-    st_audit_event ev = {"enclave",   submitter,
-                         "job.state", resource,
-                         outcome,     reason && *reason ? reason : NULL,
-                         details};
-    rc = st_audit_append(ws, &ev, err);
-    json_decref(details);
-    return rc;
-}
-
-st_code st_job_status_update(st_workspace *ws, const char *id,
-                             const json_t *patch, st_err *err)
-{
-    st_job_record r;
-    st_code rc = st_job_get(ws, id, &r, err);
-    if (rc != ST_OK)
-        return rc;
-    json_object_update(r.status, (json_t *)patch);
-    char *text = json_dumps(r.status, JSON_COMPACT);
-    st_job_record_free(&r);
+    json_object_update(status, (json_t *)patch);
+    char *text = json_dumps(status, JSON_COMPACT);
     if (!text)
         return st_err_set(err, ST_E_INTERNAL, "serialising job status");
     char t[ST_TIME_LEN];
@@ -470,6 +414,102 @@ st_code st_job_status_update(st_workspace *ws, const char *id,
     sqlite3_finalize(st);
     free(text);
     return step == SQLITE_DONE ? ST_OK : db_err(ws, "updating job status", err);
+}
+
+st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
+                          const char *reason, st_err *err)
+{
+    return st_job_transition_status(ws, id, state, reason, NULL, err);
+}
+
+st_code st_job_transition_status(st_workspace *ws, const char *id,
+                                 st_job_state state, const char *reason,
+                                 const json_t *patch, st_err *err)
+{
+    sqlite3 *db = st_workspace_db(ws);
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    /* with a status patch: state and status in one transaction (one
+     * fsync); the state update below is conditional on the state read
+     * here, as without one */
+    int tx = patch && json_object_size(patch) > 0;
+    if (tx &&
+        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        st_job_record_free(&r);
+        return db_err(ws, "updating a job", err);
+    }
+    st_job_state from = r.state;
+    char submitter[ST_JOB_NAME_MAX + 1];
+    snprintf(submitter, sizeof(submitter), "%s", r.submitter);
+    if (st_job_state_terminal(from))
+        rc = st_err_set(err, ST_E_USAGE,
+                        "job %s already ended (%s): cannot move to %s", id,
+                        st_job_state_name(from), st_job_state_name(state));
+    char t[ST_TIME_LEN];
+    now_text(t);
+    sqlite3_stmt *st = NULL;
+    if (rc == ST_OK &&
+        sqlite3_prepare_v2(db,
+                           "UPDATE jobs SET state=?, reason=?, updated=? "
+                           "WHERE id=? AND state=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        rc = db_err(ws, "updating a job", err);
+    if (rc == ST_OK) {
+        sqlite3_bind_text(st, 1, st_job_state_name(state), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, reason ? reason : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, st_job_state_name(from), -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (step != SQLITE_DONE)
+            rc = db_err(ws, "updating a job", err);
+        else if (sqlite3_changes(db) != 1)
+            rc = st_err_set(err, ST_E_USAGE,
+                            "job %s changed state concurrently", id);
+    }
+    if (rc == ST_OK && tx)
+        rc = status_write(ws, id, r.status, patch, err);
+    st_job_record_free(&r);
+    if (tx) {
+        if (rc == ST_OK &&
+            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            rc = db_err(ws, "updating a job", err);
+        if (rc != ST_OK)
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (rc != ST_OK)
+        return rc;
+    st_job_log(ws, id, "%s%s%s", st_job_state_name(state),
+               reason && *reason ? ": " : "", reason ? reason : "");
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    json_t *details = json_pack("{s:s,s:s}", "from", st_job_state_name(from),
+                                "to", st_job_state_name(state));
+    const char *outcome = state == ST_JOB_FAILED      ? "failure"
+                          : state == ST_JOB_CANCELLED ? "failure"
+                                                      : "success";
+    st_audit_event ev = {"enclave",   submitter,
+                         "job.state", resource,
+                         outcome,     reason && *reason ? reason : NULL,
+                         details};
+    rc = st_audit_append(ws, &ev, err);
+    json_decref(details);
+    return rc;
+}
+
+st_code st_job_status_update(st_workspace *ws, const char *id,
+                             const json_t *patch, st_err *err)
+{
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    rc = status_write(ws, id, r.status, patch, err);
+    st_job_record_free(&r);
+    return rc;
 }
 
 st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
