@@ -34,6 +34,7 @@
 #include "sealtrain/secmem.h"
 #include "sealtrain/server.h"
 #include "sealtrain/train.h"
+#include "sealtrain/upload.h"
 #include "sealtrain/workspace.h"
 
 #ifdef __cplusplus

@@ -27,7 +27,10 @@ static void serve_usage(FILE *out)
             "[--max-body BYTES]\n"
             "                       [--max-headers BYTES] [--timeout S] "
             "[--drain S]\n"
-            "                       [--workers N]\n\n"
+            "                       [--workers N] [--uploads] [--max-upload "
+            "BYTES]\n"
+            "                       [--max-upload-inflight BYTES] "
+            "[--upload-ttl S]\n\n"
             "Serves the workspace's /v1 API over HTTPS (TLS 1.3 only) with "
             "client\ncertificates from the workspace CA (`sealtrain principal "
             "cert NAME`).\nDefault --listen 127.0.0.1:8443 (loopback). "
@@ -37,7 +40,12 @@ static void serve_usage(FILE *out)
             "SIGINT: stop accepting, finish requests (at most --drain "
             "seconds).\n--workers N (default 4): key-release threads, each "
             "with its own catalog\nconnection and keyring (0: all on the "
-            "event loop). See docs/api.md.\n");
+            "event loop).\n--uploads: take client-encrypted datasets at "
+            "/v1/uploads "
+            "(opens the\nkeyring: the owner's KEK wraps each upload's file "
+            "key); --max-upload\n(4 GiB) per upload, --max-upload-inflight "
+            "(16 GiB) over open uploads,\n--upload-ttl (86400 s) before an "
+            "idle upload is removed. See docs/api.md.\n");
 }
 
 static int num(const char *opt, const char *v, double lo, double hi,
@@ -71,6 +79,10 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
         {"timeout", required_argument, NULL, 9},
         {"drain", required_argument, NULL, 10},
         {"workers", required_argument, NULL, 11},
+        {"max-upload", required_argument, NULL, 12},
+        {"max-upload-inflight", required_argument, NULL, 13},
+        {"upload-ttl", required_argument, NULL, 14},
+        {"uploads", no_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     st_server_opts o;
@@ -78,10 +90,23 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
     int c, rc = 0;
     double d = 0;
     while ((c = getopt_long(argc, argv, "l:br:h", opts, NULL)) != -1) {
-        const char *name = c > 0 && c <= 11 ? opts[c + 2].name : "";
+        const char *name = c > 0 && c <= 14 ? opts[c + 2].name : "";
         switch (c) {
         case 'l': o.listen = optarg; break;
         case 'b': o.broker = 1; break;
+        case 'u': o.uploads = 1; break;
+        case 12:
+        case 13:
+        case 14:
+            if ((rc = num(name, optarg, 1, 1e15, &d)))
+                return rc;
+            if (c == 12)
+                o.max_upload = (uint64_t)d;
+            if (c == 13)
+                o.max_upload_inflight = (uint64_t)d;
+            if (c == 14)
+                o.upload_ttl_s = (uint64_t)d;
+            break;
         case 'r': o.ready_file = optarg; break;
         case 'h': serve_usage(stdout); return 0;
         case 1:
@@ -140,7 +165,7 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
     st_keyring *kr = NULL;
     st_code code = st_access_check(ws, st_cli_principal(&s), "principal.admin",
                                    "server", &err);
-    if (code == ST_OK && o.broker)
+    if (code == ST_OK && (o.broker || o.uploads))
         code = st_keyring_open(ws, &kr, &err);
     if (code == ST_OK)
         code = st_server_run(ws, kr, &o, &err);

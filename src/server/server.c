@@ -173,6 +173,11 @@ st_srv_broker *st_srv_get_broker(struct st_srv *s)
     return s->broker;
 }
 
+const st_server_opts *st_srv_opts(const struct st_srv *s)
+{
+    return &s->o;
+}
+
 /* Per-connection facts, kept as ex_data of the connection's SSL object so
  * they live exactly as long as the connection. */
 typedef struct conn {
@@ -554,10 +559,11 @@ static void *work(void *arg)
 
 static void dispatch(st_req *r)
 {
-    const st_route *tables[2] = {st_srv_api_routes,
-                                 r->s->o.broker ? st_srv_broker_routes : NULL};
+    const st_route *tables[] = {
+        st_srv_api_routes, r->s->o.broker ? st_srv_broker_routes : NULL,
+        st_srv_data_routes /* routes_data.c: uploads */};
     int path_known = 0;
-    for (size_t t = 0; t < 2; t++) {
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
         for (const st_route *rt = tables[t]; rt && rt->pattern; rt++) {
             /* --broker serves only the key release (and health) */
             if (r->s->o.broker && !rt->broker_only)

@@ -59,6 +59,10 @@ typedef struct st_route {
 /* NULL-terminated route tables. */
 extern const st_route st_srv_api_routes[];
 extern const st_route st_srv_broker_routes[];
+extern const st_route st_srv_data_routes[]; /* routes_data.c */
+
+/* The options the server runs with. */
+const st_server_opts *st_srv_opts(const struct st_srv *s);
 
 /* Replies; `body` is stolen. Each also counts the status for /metrics. */
 void st_srv_reply_json(st_req *r, int code, json_t *body);
