@@ -122,9 +122,10 @@ st_code st_upload_commit(struct st_workspace *ws, struct st_keyring *kr,
 /* Abandons an upload: row (secure_delete) and part file. */
 st_code st_upload_abort(struct st_workspace *ws, const char *principal,
                         const char *id, st_err *err);
-/* Removes uploads whose expiry passed before `now`; *removed may be NULL. */
-st_code st_upload_sweep(struct st_workspace *ws, time_t now, size_t *removed,
-                        st_err *err);
+/* Removes uploads whose expiry passed before `now` (dry_run: only
+ * counts them); *removed may be NULL. `sealtrain cleanup` runs it too. */
+st_code st_upload_sweep(struct st_workspace *ws, time_t now, int dry_run,
+                        size_t *removed, st_err *err);
 
 #ifdef __cplusplus
 }

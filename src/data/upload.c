@@ -313,8 +313,8 @@ static st_code forget(st_workspace *ws, const char *id, st_err *err)
     return ST_OK;
 }
 
-st_code st_upload_sweep(st_workspace *ws, time_t now, size_t *removed,
-                        st_err *err)
+st_code st_upload_sweep(st_workspace *ws, time_t now, int dry_run,
+                        size_t *removed, st_err *err)
 {
     if (removed)
         *removed = 0;
@@ -348,6 +348,11 @@ st_code st_upload_sweep(st_workspace *ws, time_t now, size_t *removed,
     }
     sqlite3_finalize(q);
     for (size_t i = 0; !rc && i < n; i++) {
+        if (dry_run) {
+            if (removed)
+                (*removed)++;
+            continue;
+        }
         rc = forget(ws, ids[i][0], err);
         if (!rc) {
             char why[96];
@@ -373,7 +378,7 @@ st_code st_upload_create(st_workspace *ws, st_keyring *kr,
     memset(out, 0, sizeof(*out));
     st_code rc;
     if ((rc = migrate(ws, err)) ||
-        (rc = st_upload_sweep(ws, time(NULL), NULL, err)))
+        (rc = st_upload_sweep(ws, time(NULL), 0, NULL, err)))
         return rc;
     st_dataset_record rec;
     st_err e2;
@@ -452,7 +457,7 @@ st_code st_upload_get(st_workspace *ws, const char *principal, const char *id,
 {
     st_code rc = migrate(ws, err);
     if (!rc)
-        rc = st_upload_sweep(ws, time(NULL), NULL, err);
+        rc = st_upload_sweep(ws, time(NULL), 0, NULL, err);
     if (!rc)
         rc = row_get(ws, principal, id, out, NULL, NULL, err);
     return rc;

@@ -311,7 +311,13 @@ static void test_write_enforces_offset_size_and_inflight(void **state)
                      ST_E_INPUT); /* the declared total cannot change */
     /* expiry: the sweep removes it, with its part file */
     size_t removed = 0;
-    assert_st_ok(st_upload_sweep(f->ws, time(NULL) + 7200, &removed, &e), &e);
+    assert_st_ok(st_upload_sweep(f->ws, time(NULL) + 7200, 1, &removed, &e),
+                 &e);
+    assert_int_equal(removed, 1); /* dry run: counted, still there */
+    assert_st_ok(st_upload_get(f->ws, "alice", f->info.id, &u, &e), &e);
+    removed = 0;
+    assert_st_ok(st_upload_sweep(f->ws, time(NULL) + 7200, 0, &removed, &e),
+                 &e);
     assert_int_equal(removed, 1);
     assert_int_equal(st_upload_get(f->ws, "alice", f->info.id, &u, &e),
                      ST_E_NOTFOUND);
