@@ -402,6 +402,7 @@ static int send_chunks(st_cli *cli, const char *upload, const stage *st,
     bar pb = {isatty(2) && !cli->quiet, "uploading", {0, 0}, {0, 0}};
     clock_gettime(CLOCK_MONOTONIC, &pb.start);
     rc = buf ? 0 : fail(5, "out of memory");
+    int retries = 0;
     while (!rc && got < size) {
         size_t n = size - got < chunk ? (size_t)(size - got) : chunk;
         ssize_t r = pread(fd, buf, n, (off_t)got);
@@ -421,10 +422,14 @@ static int send_chunks(st_cli *cli, const char *upload, const stage *st,
         json_error_t je;
         json_t *a = rc ? NULL : json_loads(rep.data ? rep.data : "", 0, &je);
         json_t *rv = json_object_get(a, "received");
-        if (!rc && (status == 200 || status == 409) && json_is_integer(rv))
+        if (!rc && (status == 200 || status == 409) && json_is_integer(rv)) {
             got = (uint64_t)json_integer_value(rv); /* 409: go on from there */
-        else if (!rc)
+            retries = 0;
+        } else if (!rc && status == 429 && ++retries <= 10) {
+            sleep(1); /* a rate limit: wait for tokens, send it again */
+        } else if (!rc) {
             rc = st_remote_http_fail(status, &rep);
+        }
         json_decref(a);
         free(rep.data);
         bar_draw(&pb, got, size);

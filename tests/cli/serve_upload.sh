@@ -91,7 +91,34 @@ expect_exit 0 up up2
 expect_stderr "resuming upload $ID at byte 100000"
 expect_stdout "imported dataset up2"
 expect_exit 0 dana data verify --deep up2
-ok "an interrupted upload resumes at the byte the server holds"
+# the client killed mid-upload (1 KiB chunks: hundreds of requests),
+# then run again: it continues from what the server holds
+# (exec: $! must be the client itself, not a subshell around it)
+(
+    export SEALTRAIN_WORKSPACE=$T/nonexistent SEALTRAIN_CERT=$CERTS/dana.crt \
+        SEALTRAIN_CACERT=$CERTS/ca.crt SEALTRAIN_STAGING=$S
+    exec "$SEALTRAIN" --server "$API" --key "$K/dana.pem" data import \
+        examples/data/digits.csv --name up3 --label label \
+        --classification confidential --chunk-size 1024
+) >"$T/up3.out" 2>&1 &
+PID=$!
+held=0
+for i in $(seq 200); do
+    if [ -s "$S/up3.upload.json" ]; then
+        ID3=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["upload"])' "$S/up3.upload.json")
+        held=$(as_curl dana "$API/v1/uploads/$ID3" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline()).get("received", 0))')
+        [ "$held" -gt 0 ] && break
+    fi
+    sleep 0.05
+done
+kill -9 "$PID" 2>/dev/null || fail "the upload finished before it could be interrupted"
+wait "$PID" 2>/dev/null || true
+[ "$held" -gt 0 ] || fail "no chunk arrived before the kill"
+expect_exit 0 up up3
+expect_stderr "resuming upload $ID3 at byte"
+expect_stdout "imported dataset up3"
+expect_exit 0 dana data verify up3
+ok "an interrupted upload resumes at the byte the server holds (partial send; killed client)"
 
 # ---- limits ----------------------------------------------------------
 expect_exit 0 up big --prepare-only
