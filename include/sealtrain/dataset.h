@@ -47,6 +47,7 @@ struct st_keyring;
 #define ST_DATASET_MANIFEST_TYPE "https://sealtrain.dev/dataset-manifest/v1"
 #define ST_DATASET_LAYOUT "sealtrain-tensor/v1"
 #define ST_DATASET_FILE_KEY_LEN 16
+#define ST_DATASET_BROKER_URL_MAX 255
 
 /* The manifest, parsed. Strings are NUL-terminated copies. */
 typedef struct st_dataset_manifest {
@@ -75,7 +76,18 @@ typedef struct st_dataset_manifest {
     uint32_t kek_version;
     char **recipients; /* age1... */
     size_t nrecipients;
+    /* optional "broker": the owner's remote key broker (`serve --broker`)
+     * that alone releases this dataset's key; "" when the key is released
+     * by the keyring of the workspace holding the dataset */
+    char broker_url[ST_DATASET_BROKER_URL_MAX + 1];
+    uint8_t broker_spki_sha256[32]; /* pin: SHA-256 of the broker's TLS
+                                       SubjectPublicKeyInfo (DER) */
 } st_dataset_manifest;
+
+/* Checks a broker URL for a manifest: https://HOST[:PORT][/PATH], at most
+ * ST_DATASET_BROKER_URL_MAX printable characters without spaces, quotes
+ * or backslashes; no user info, query or fragment. */
+st_code st_dataset_check_broker_url(const char *url, st_err *err);
 
 /* Canonical JSON of a manifest (malloc'ed). */
 char *st_dataset_manifest_encode(const st_dataset_manifest *m, size_t *len,
@@ -101,7 +113,9 @@ typedef struct st_dataset_import_opts {
     const char *kek;          /* NULL: "owner.<owner>" (created if absent) */
     const char *const *recipients; /* age1... for the owner's recovery */
     size_t nrecipients;
-    const uint8_t *signing_seed; /* the owner's Ed25519 seed (32 bytes) */
+    const uint8_t *signing_seed;       /* the owner's Ed25519 seed (32 bytes) */
+    const char *broker_url;            /* NULL: released by this workspace */
+    const uint8_t *broker_spki_sha256; /* 32 bytes, with broker_url */
     st_data_progress progress;
     void *pctx;
 } st_dataset_import_opts;
@@ -185,6 +199,19 @@ st_code st_dataset_register(struct st_workspace *ws, struct st_keyring *kr,
                             const st_dataset_register_opts *o,
                             st_dataset_manifest *out, st_err *err);
 
+/* Adds a dataset whose key its owner's remote broker releases (the
+ * manifest has a "broker" section): the encrypted file at `path` and the
+ * owner's DSSE manifest envelope. The owner must be a principal here with
+ * the signing key that signed it, the file must match the manifest's size
+ * and digests; it is copied into datasets/ and registered under the
+ * manifest's name. No key is involved. ST_E_USAGE for a manifest without
+ * a broker, ST_E_DENIED (signature, owner), ST_E_INPUT (file), ST_E_EXISTS
+ * (name). `actor` is named in the audit entry. *out may be NULL. */
+st_code st_dataset_adopt(struct st_workspace *ws, const char *path,
+                         const char *envelope, size_t envelope_len,
+                         const char *actor, st_dataset_manifest *out,
+                         st_err *err);
+
 /* --- catalog views --------------------------------------------------- */
 
 typedef struct st_dataset_record {
@@ -196,6 +223,13 @@ typedef struct st_dataset_record {
 
 st_code st_dataset_get(struct st_workspace *ws, const char *name,
                        st_dataset_record *out, st_err *err);
+/* The manifest of dataset `name` after checking its DSSE signature under
+ * the owner's registered key (or the key recorded at import) and that it
+ * describes the catalog row: what a consumer may rely on, e.g. the broker
+ * pin. ST_E_DENIED when it does not verify. Free with
+ * st_dataset_manifest_free. */
+st_code st_dataset_manifest_verified(struct st_workspace *ws, const char *name,
+                                     st_dataset_manifest *m, st_err *err);
 /* All datasets by name. */
 st_code st_dataset_list(struct st_workspace *ws, st_dataset_record **out,
                         size_t *n, st_err *err);

@@ -12,6 +12,7 @@
 #include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
 #include "sealtrain/broker.h"
+#include "sealtrain/broker_remote.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/check.h"
 #include "sealtrain/cleanup.h"

@@ -63,6 +63,7 @@ int st_cli_job(st_cli *cli, int argc, char **argv);
 int st_cli_model(st_cli *cli, int argc, char **argv);
 /* `data policy ...`: called by `data` with argv[0] == "policy" */
 int st_cli_data_policy(st_cli *cli, int argc, char **argv);
+int st_cli_data_import_encrypted(st_cli *cli, int argc, char **argv);
 int st_cli_serve(st_cli *cli, int argc, char **argv);
 /* any command under --server URL: run remotely (cmd_remote.c) */
 int st_cli_remote(st_cli *cli, int argc, char **argv);

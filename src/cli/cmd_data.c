@@ -27,6 +27,7 @@ static void data_usage(FILE *out)
         "         --classification public|internal|confidential|restricted\n"
         "         [--format csv|libsvm|idx] [--retention-days N]\n"
         "         [--recipient age1...]... [--kek NAME] [--signing-key PEM]\n"
+        "         [--broker URL (--broker-pin SHA256 | --broker-cert PEM)]\n"
         "      Validates FILE, converts it to float32 tensors, encrypts it "
         "(age v1:\n"
         "      a sealtrain-kek stanza under the owner's KEK, default "
@@ -41,6 +42,17 @@ static void data_usage(FILE *out)
         "IDX: the\n"
         "      labels file (FILE is the images file); LIBSVM: omit it.\n"
         "      Nothing is written when validation fails.\n"
+        "      --broker: the owner's `serve --broker` URL that alone releases "
+        "the key\n"
+        "      to jobs in other workspaces, pinned by the SHA-256 of its TLS\n"
+        "      SubjectPublicKeyInfo (--broker-pin hex, or computed from "
+        "--broker-cert,\n"
+        "      e.g. <workspace>/keys/tls/server.crt); both go into the signed "
+        "manifest.\n"
+        "  import-encrypted FILE --manifest ENVELOPE\n"
+        "                             another owner's encrypted dataset whose "
+        "key\n"
+        "                             its owner's key broker releases\n"
         "  list                       datasets in the catalog\n"
         "  show NAME                  manifest, signature status, key "
         "version\n"
@@ -162,9 +174,14 @@ static int cmd_import(st_cli *cli, int argc, char **argv)
         {"recipient", required_argument, NULL, 'R'},
         {"kek", required_argument, NULL, 'k'},
         {"signing-key", required_argument, NULL, 's'},
+        {"broker", required_argument, NULL, 'B'},
+        {"broker-pin", required_argument, NULL, 'P'},
+        {"broker-cert", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     st_dataset_import_opts o;
+    const char *broker_pin = NULL, *broker_cert = NULL;
+    uint8_t pin[32];
     memset(&o, 0, sizeof(o));
     o.retention_days = -1;
     const char *format = NULL, *seed_path = NULL;
@@ -173,8 +190,8 @@ static int cmd_import(st_cli *cli, int argc, char **argv)
     int c, status = 0;
     if (!rcpts)
         return 5;
-    while ((c = getopt_long(argc, argv, "n:l:f:o:c:r:R:k:s:h", opts, NULL)) !=
-           -1) {
+    while ((c = getopt_long(argc, argv, "n:l:f:o:c:r:R:k:s:B:P:C:h", opts,
+                            NULL)) != -1) {
         switch (c) {
         case 'n': o.name = optarg; break;
         case 'l': o.input.label = optarg; break;
@@ -196,6 +213,9 @@ static int cmd_import(st_cli *cli, int argc, char **argv)
         case 'R': rcpts[nr++] = optarg; break;
         case 'k': o.kek = optarg; break;
         case 's': seed_path = optarg; break;
+        case 'B': o.broker_url = optarg; break;
+        case 'P': broker_pin = optarg; break;
+        case 'C': broker_cert = optarg; break;
         case 'h':
             data_usage(stdout);
             free(rcpts);
@@ -213,6 +233,31 @@ static int cmd_import(st_cli *cli, int argc, char **argv)
     o.nrecipients = nr;
     st_err err;
     st_err_clear(&err);
+    if (!o.broker_url != (!broker_pin && !broker_cert) ||
+        (broker_pin && broker_cert)) {
+        free(rcpts);
+        return st_cli_usage("data import", "--broker needs exactly one of "
+                                           "--broker-pin and --broker-cert");
+    }
+    if (broker_pin) {
+        if (!strncmp(broker_pin, "sha256:", 7))
+            broker_pin += 7;
+        if (strlen(broker_pin) != 64 ||
+            st_hex_decode(broker_pin, pin, 32, &err) != ST_OK) {
+            free(rcpts);
+            return st_cli_usage("data import",
+                                "--broker-pin must be 64 hex digits (SHA-256 "
+                                "of the broker's SubjectPublicKeyInfo)");
+        }
+        o.broker_spki_sha256 = pin;
+    }
+    if (broker_cert) {
+        if (st_broker_pin_from_cert(broker_cert, pin, &err) != ST_OK) {
+            free(rcpts);
+            return st_cli_fail(&err);
+        }
+        o.broker_spki_sha256 = pin;
+    }
     if (format ? st_data_format_parse(format, &o.input.format, &err)
                : st_data_format_guess(o.input.path, &o.input.format, &err)) {
         free(rcpts);
@@ -589,6 +634,8 @@ int st_cli_data(st_cli *cli, int argc, char **argv)
         return cmd_import(cli, argc, argv);
     if (!strcmp(sub, "policy")) /* release policies: cmd_data_policy.c */
         return st_cli_data_policy(cli, argc, argv);
+    if (!strcmp(sub, "import-encrypted")) /* cmd_data_adopt.c */
+        return st_cli_data_import_encrypted(cli, argc, argv);
     if (st_cli_wants_help(argc, argv)) {
         data_usage(stdout);
         return 0;

@@ -743,6 +743,12 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     if (!o->signing_seed)
         return st_err_set(err, ST_E_USAGE,
                           "importing needs the owner's Ed25519 signing key");
+    if (o->broker_url &&
+        ((rc = st_dataset_check_broker_url(o->broker_url, err)) ||
+         !o->broker_spki_sha256))
+        return rc ? rc
+                  : st_err_set(err, ST_E_USAGE,
+                               "a broker URL needs the pin of its TLS key");
     char kek[65];
     if (o->kek)
         snprintf(kek, sizeof(kek), "%s", o->kek);
@@ -833,6 +839,10 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     m.kek_version = r.kek_version;
     m.recipients = (char **)o->recipients;
     m.nrecipients = o->nrecipients;
+    if (o->broker_url) {
+        snprintf(m.broker_url, sizeof(m.broker_url), "%s", o->broker_url);
+        memcpy(m.broker_spki_sha256, o->broker_spki_sha256, 32);
+    }
     rc = sign_manifest(&m, o->signing_seed, &env, r.signer_keyid, r.signer_pub,
                        err);
     m.label_name = NULL;
@@ -918,6 +928,21 @@ st_code st_dataset_get(st_workspace *ws, const char *name,
     drow_free(&r);
     if (rc)
         st_dataset_record_free(out);
+    return rc;
+}
+
+st_code st_dataset_manifest_verified(st_workspace *ws, const char *name,
+                                     st_dataset_manifest *m, st_err *err)
+{
+    memset(m, 0, sizeof(*m));
+    drow r;
+    st_code rc = migrate(ws, err);
+    if (!rc)
+        rc = row_get(ws, name, &r, err);
+    if (rc)
+        return rc;
+    rc = verify_manifest(ws, &r, m, err);
+    drow_free(&r);
     return rc;
 }
 
@@ -1929,5 +1954,164 @@ out:
     drow_free(&r);
     free(canon);
     unlock(&lk);
+    return rc;
+}
+
+/* ---- datasets whose key another owner's broker holds ---------------- */
+
+/* Copies `src` to `dst` atomically (the caller holds the datasets lock,
+ * so the sweep cannot take the new file before its row exists). */
+static st_code copy_file(const char *src, const char *dst, st_err *err)
+{
+    int fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return st_err_errno(err, ST_E_IO, errno, "open %s", src);
+    st_atomic_file *f = st_atomic_open(dst, 0600, err);
+    uint8_t *buf = malloc(1 << 20);
+    st_code rc = !f     ? (err ? err->code : ST_E_IO)
+                 : !buf ? st_err_set(err, ST_E_IO, "out of memory")
+                        : ST_OK;
+    while (rc == ST_OK) {
+        ssize_t n = read(fd, buf, 1 << 20);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = st_err_errno(err, ST_E_IO, errno, "read %s", src);
+        if (n <= 0)
+            break;
+        rc = st_atomic_write(f, buf, (size_t)n, err);
+    }
+    free(buf);
+    close(fd);
+    if (f && rc != ST_OK)
+        st_atomic_abort(f);
+    else if (f)
+        rc = st_atomic_commit(f, err);
+    return rc;
+}
+
+st_code st_dataset_adopt(st_workspace *ws, const char *path,
+                         const char *envelope, size_t envelope_len,
+                         const char *actor, st_dataset_manifest *out,
+                         st_err *err)
+{
+    st_dataset_manifest m;
+    memset(&m, 0, sizeof(m));
+    drow r;
+    memset(&r, 0, sizeof(r));
+    dlock lk = {.fd = -1};
+    char dst[4200] = "";
+    int copied = 0;
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    json_t *env = st_json_parse(envelope, envelope_len, "manifest", err);
+    st_code rc = env ? st_dsse_payload(env, &payload, &plen, err)
+                     : (err ? err->code : ST_E_INPUT);
+    if (rc == ST_OK)
+        rc = st_dataset_manifest_parse((const char *)payload, plen, &m, err);
+    free(payload);
+    payload = NULL;
+    if (rc != ST_OK)
+        goto out;
+    if (!m.broker_url[0]) {
+        rc = st_err_set(err, ST_E_USAGE,
+                        "dataset \"%s\": its manifest names no key broker, "
+                        "and its key is not in this keyring: only a dataset "
+                        "released by its owner's broker can be added "
+                        "encrypted",
+                        m.name);
+        goto out;
+    }
+    /* the owner must be known here: the signature is the only reason to
+     * trust the broker URL and pin the manifest carries */
+    int registered = 0;
+    if ((rc = owner_key(ws, m.owner, NULL, r.signer_pub, &registered, err)))
+        goto out;
+    if (!registered) {
+        rc = st_err_set(err, ST_E_DENIED,
+                        "owner \"%s\" of dataset \"%s\" is not a principal "
+                        "with a signing key in this workspace",
+                        m.owner, m.name);
+        goto out;
+    }
+    if (st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST,
+                       (const uint8_t(*)[32])r.signer_pub, 1, &payload, &plen,
+                       NULL, err) != ST_OK) {
+        rc = st_err_set(err, ST_E_DENIED,
+                        "dataset \"%s\": the manifest signature does not "
+                        "verify under the registered key of owner %s",
+                        m.name, m.owner);
+        goto out;
+    }
+    free(payload);
+    digests d;
+    if ((rc = file_digests(path, &d, err)))
+        goto out;
+    if (d.size != m.file_size || !st_ct_equal(d.file, m.file_sha256, 32) ||
+        !st_ct_equal(d.header, m.header_sha256, 32) ||
+        !st_ct_equal(d.payload, m.payload_sha256, 32)) {
+        rc = st_err_set(err, ST_E_INPUT,
+                        "%s is not the encrypted file of dataset \"%s\" "
+                        "(size or digests differ from its signed manifest)",
+                        path, m.name);
+        goto out;
+    }
+    snprintf(r.name, sizeof(r.name), "%s", m.name);
+    snprintf(r.id, sizeof(r.id), "%s", m.id);
+    snprintf(r.owner, sizeof(r.owner), "%s", m.owner);
+    r.generation = m.generation;
+    snprintf(r.file, sizeof(r.file), "%s-g%lld.age", m.id, m.generation);
+    snprintf(r.kek_name, sizeof(r.kek_name), "%s", m.kek_name);
+    r.kek_version = m.kek_version;
+    snprintf(r.created, sizeof(r.created), "%s", m.created);
+    snprintf(r.updated, sizeof(r.updated), "%s", m.updated);
+    st_dsse_keyid(r.signer_pub, r.signer_keyid);
+    /* no KEK here wraps anything with it: a random placeholder, so that
+     * the row is like any other and `rm` still shreds it */
+    r.shred = st_secret_new(SHRED_LEN, err);
+    if (!r.shred ||
+        (rc = st_random(st_secret_bytes(r.shred), SHRED_LEN, err))) {
+        rc = rc ? rc : (err ? err->code : ST_E_IO);
+        goto out;
+    }
+    if ((rc = lock_and_sweep(ws, &lk, err)))
+        goto out;
+    drow exist;
+    st_err e2;
+    if (row_get(ws, m.name, &exist, &e2) == ST_OK) {
+        drow_free(&exist);
+        rc = st_err_set(err, ST_E_EXISTS, "a dataset named \"%s\" exists",
+                        m.name);
+        goto out;
+    }
+    if ((rc = file_path(ws, r.file, dst, sizeof(dst), err)) ||
+        (rc = copy_file(path, dst, err)))
+        goto out;
+    copied = 1;
+    char *text = json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS);
+    rc = text ? insert_row(ws, &r, text, err)
+              : st_err_set(err, ST_E_IO, "out of memory");
+    free(text);
+    if (rc == ST_OK) {
+        copied = 0;
+        json_t *det =
+            json_pack("{s:s,s:s,s:I}", "broker", m.broker_url, "owner", m.owner,
+                      "generation", (json_int_t)m.generation);
+        audit(ws, actor, "data.import", m.name, "success",
+              "encrypted dataset added; its key is released by its owner's "
+              "broker",
+              det);
+        json_decref(det);
+    }
+out:
+    if (copied)
+        unlink(dst);
+    unlock(&lk);
+    json_decref(env);
+    drow_free(&r);
+    if (rc == ST_OK && out)
+        *out = m;
+    else
+        st_dataset_manifest_free(&m);
     return rc;
 }

@@ -48,6 +48,28 @@ st_code st_dataset_check_name(const char *what, const char *name, st_err *err)
     return ST_OK;
 }
 
+st_code st_dataset_check_broker_url(const char *url, st_err *err)
+{
+    size_t n = url ? strlen(url) : 0;
+    const char *host = url && !strncmp(url, "https://", 8) ? url + 8 : NULL;
+    int ok = host && n <= ST_DATASET_BROKER_URL_MAX && *host && *host != '/' &&
+             *host != ':';
+    /* the URL goes into HTTP requests and error messages: no characters
+     * that could split or disguise them, no credentials, no query */
+    for (size_t i = 0; ok && i < n; i++) {
+        unsigned char c = (unsigned char)url[i];
+        ok = c > 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '@' &&
+             c != '?' && c != '#' && c != '%';
+    }
+    if (!ok)
+        return st_err_set(err, ST_E_USAGE,
+                          "invalid broker URL \"%.80s\": expected "
+                          "https://HOST[:PORT][/PATH] (at most %d characters, "
+                          "no user, query or fragment)",
+                          url ? url : "", ST_DATASET_BROKER_URL_MAX);
+    return ST_OK;
+}
+
 static json_t *hexj(const uint8_t d[32])
 {
     char h[65];
@@ -97,6 +119,13 @@ char *st_dataset_manifest_encode(const st_dataset_manifest *m, size_t *len,
     json_object_set_new(
         o, "retention_days",
         m->retention_days < 0 ? json_null() : json_integer(m->retention_days));
+    /* absent rather than empty: manifests without a broker keep their
+     * exact bytes (and signatures) */
+    if (m->broker_url[0])
+        json_object_set_new(o, "broker",
+                            json_pack("{s:s, s:o}", "url", m->broker_url,
+                                      "tls_spki_sha256",
+                                      hexj(m->broker_spki_sha256)));
     char *s = st_json_canonical(o, len, err);
     json_decref(o);
     return s;
@@ -203,11 +232,23 @@ static st_code as_input(st_code rc, st_err *err)
 
 static st_code parse_obj(const json_t *o, st_dataset_manifest *m, st_err *err)
 {
-    static const char *const top[] = {
-        "_type",          "name",    "id",         "generation",
-        "owner",          "created", "updated",    "classification",
-        "retention_days", "source",  "schema",     "plaintext",
-        "encrypted",      "kek",     "recipients", NULL};
+    static const char *const top[] = {"_type",
+                                      "name",
+                                      "id",
+                                      "generation",
+                                      "owner",
+                                      "created",
+                                      "updated",
+                                      "classification",
+                                      "retention_days",
+                                      "source",
+                                      "schema",
+                                      "plaintext",
+                                      "encrypted",
+                                      "kek",
+                                      "recipients",
+                                      "broker",
+                                      NULL};
     static const char *const k_source[] = {"format", "file", NULL};
     static const char *const k_schema[] = {
         "layout",        "rows",  "features",      "label_kind", "classes",
@@ -217,6 +258,7 @@ static st_code parse_obj(const json_t *o, st_dataset_manifest *m, st_err *err)
                                         "header_sha256", "payload_sha256",
                                         "chunk_size",    NULL};
     static const char *const k_kek[] = {"name", "version", NULL};
+    static const char *const k_broker[] = {"url", "tls_spki_sha256", NULL};
     const char *W = "manifest";
     const json_t *src, *sch, *pl, *enc, *kek;
     const char *s;
@@ -340,6 +382,17 @@ static st_code parse_obj(const json_t *o, st_dataset_manifest *m, st_err *err)
                             m->rows * 4 + m->classes * 5ull)
         return st_err_set(err, ST_E_INPUT,
                           "manifest: plaintext size does not fit the shape");
+    if (json_object_get(o, "broker")) {
+        const json_t *br;
+        const char *WB = "manifest.broker";
+        if ((rc = get_obj(o, "broker", k_broker, &br, W, err)) ||
+            (rc = get_str(br, "url", m->broker_url, sizeof(m->broker_url), WB,
+                          err)) ||
+            (rc = st_dataset_check_broker_url(m->broker_url, err)) ||
+            (rc = get_hex(br, "tls_spki_sha256", m->broker_spki_sha256, WB,
+                          err)))
+            return as_input(rc, err);
+    }
     return get_strings(o, "recipients", 0, &m->recipients, &m->nrecipients, W,
                        err);
 }

@@ -3,7 +3,9 @@
  *
  *   1. ephemeral X25519 + Ed25519 keys (secure memory); HELLO
  *   2. NONCE -> evidence whose report data binds both public keys, the
- *      nonce and the job spec digest (st_broker_report_data); EVIDENCE
+ *      nonce and the job spec digest (st_broker_report_data); EVIDENCE.
+ *      Repeated for each NONCE: the controller relays one per remote key
+ *      broker (datasets of other owners, docs/jobs.md "Several owners")
  *   3. KEYS (or DENIED): each dataset's file key and the job's checkpoint
  *      key, wrapped to our X25519 key
  *   4. decrypt each dataset into secure memory (all cores), checked
@@ -155,6 +157,66 @@ static void *heartbeat_main(void *p)
 
 /* ---- attestation and key release ---- */
 
+/* Evidence for one nonce: report data binding our keys, the nonce and
+ * the spec digest; EVIDENCE to the broker. The first bundle (the local
+ * broker's) is kept for the provenance. */
+static st_code rt_evidence(struct rt *r, const uint8_t nonce[32], st_err *err)
+{
+    uint8_t spec_digest[32], rd[ST_REPORT_DATA_LEN];
+    st_sha256(r->a->spec, r->a->spec_len, spec_digest);
+    st_broker_report_data(r->x_pub, r->ed_pub, nonce, spec_digest, rd);
+    char *bundle = NULL;
+    size_t len = 0;
+    st_code rc;
+    if (r->a->tee == ST_TEE_SIM) {
+        if (!r->a->sim_seed)
+            return st_err_set(err, ST_E_USAGE, "sim evidence: no platform key");
+        st_evidence *ev = NULL;
+        rc = st_attest_sim_evidence(r->a->sim_seed, rd, r->a->measurement,
+                                    (int64_t)time(NULL), &ev, err);
+        if (rc == ST_OK && !(bundle = st_evidence_to_json(ev, &len, err)))
+            rc = err ? err->code : ST_E_INTERNAL;
+        st_evidence_free(ev);
+    } else if (r->a->tee == ST_TEE_TPM && r->a->agent_fd >= 0) {
+        /* the platform's agent quotes; we forward its bundle as is */
+        st_broker_msg q = {0, NULL, 0};
+        rc = st_broker_send(r->a->agent_fd, ST_MSG_EVIDENCE, rd, sizeof(rd),
+                            err);
+        if (rc == ST_OK)
+            rc = st_broker_recv(r->a->agent_fd, 30000, &q, err);
+        if (rc == ST_OK && q.type == ST_MSG_EVIDENCE) {
+            bundle = (char *)q.data; /* taken over */
+            len = q.len;
+            q.data = NULL;
+        } else if (rc == ST_OK) {
+            json_t *j = NULL;
+            st_broker_json_parse(&q, &j, NULL);
+            const char *why = json_string_value(json_object_get(j, "message"));
+            rc = st_err_set(err, ST_E_IO, "TPM quote: %s", why ? why : "?");
+            json_decref(j);
+        }
+        st_broker_msg_free(&q);
+        if (rc != ST_OK)
+            return st_err_prefix(err, "tpm evidence");
+    } else
+        rc = st_err_set(err, ST_E_USAGE,
+                        "the %s backend cannot produce evidence from inside "
+                        "this sandbox",
+                        st_tee_name(r->a->tee));
+    if (rc == ST_OK)
+        rc = rt_send(r, ST_MSG_EVIDENCE, bundle, len, err);
+    if (rc == ST_OK && !r->evidence) {
+        r->evidence = bundle;
+        r->evidence_len = len;
+        memcpy(r->nonce, nonce, 32);
+    } else
+        free(bundle);
+    return rc;
+}
+
+/* HELLO, then one EVIDENCE per NONCE until a final KEYS or DENIED: the
+ * controller relays one nonce from each remote key broker (a job over
+ * several owners' datasets) after its own; KEYS carries every key. */
 static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
 {
     st_code rc;
@@ -169,80 +231,41 @@ static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
     st_broker_hello_encode(&h, hello);
     if ((rc = rt_send(r, ST_MSG_HELLO, hello, sizeof(hello), err)))
         return rc;
-    st_broker_msg m;
-    uint8_t nonce[32], spec_digest[32], rd[ST_REPORT_DATA_LEN];
-    if ((rc = st_broker_recv(r->sock, 30000, &m, err)))
-        return rc;
-    rc = st_broker_nonce_parse(&m, nonce, err);
-    st_broker_msg_free(&m);
-    if (rc != ST_OK)
-        return rc;
-    memcpy(r->nonce, nonce, 32);
-    st_sha256(r->a->spec, r->a->spec_len, spec_digest);
-    st_broker_report_data(r->x_pub, r->ed_pub, nonce, spec_digest, rd);
-
-    st_evidence *ev = NULL;
-    if (r->a->tee == ST_TEE_SIM) {
-        if (!r->a->sim_seed)
-            return st_err_set(err, ST_E_USAGE, "sim evidence: no platform key");
-        rc = st_attest_sim_evidence(r->a->sim_seed, rd, r->a->measurement,
-                                    (int64_t)time(NULL), &ev, err);
-    } else if (r->a->tee == ST_TEE_TPM && r->a->agent_fd >= 0) {
-        /* the platform's agent quotes; we forward its bundle as is */
-        st_broker_msg q = {0, NULL, 0};
-        rc = st_broker_send(r->a->agent_fd, ST_MSG_EVIDENCE, rd, sizeof(rd),
-                            err);
-        if (rc == ST_OK)
-            rc = st_broker_recv(r->a->agent_fd, 30000, &q, err);
-        if (rc == ST_OK && q.type == ST_MSG_EVIDENCE &&
-            (r->evidence = malloc(q.len)) != NULL) {
-            memcpy(r->evidence, q.data, q.len);
-            r->evidence_len = q.len;
+    /* bounded: the local broker's nonce, at most one remote nonce per
+     * dataset, then the final frame */
+    for (size_t round = 0; round < ST_RUNTIME_MAX_DATASETS + 2; round++) {
+        st_broker_msg m;
+        uint8_t nonce[32];
+        /* a remote broker answers within its timeouts (connect + total) */
+        if ((rc = st_broker_recv(r->sock, 90000, &m, err)))
+            break;
+        if (m.type == ST_MSG_NONCE) {
+            rc = st_broker_nonce_parse(&m, nonce, err);
+            st_broker_msg_free(&m);
+            if (rc == ST_OK)
+                rc = rt_evidence(r, nonce, err);
+            if (rc != ST_OK)
+                break;
+            continue;
         }
-        if (rc == ST_OK && q.type != ST_MSG_EVIDENCE) {
-            json_t *j = NULL;
-            st_broker_json_parse(&q, &j, NULL);
-            const char *why = json_string_value(json_object_get(j, "message"));
-            rc = st_err_set(err, ST_E_IO, "TPM quote: %s", why ? why : "?");
-            json_decref(j);
-        }
-        if (rc == ST_OK)
-            rc = rt_send(r, ST_MSG_EVIDENCE, q.data, q.len, err);
-        st_broker_msg_free(&q);
-        close(r->a->agent_fd);
-        if (rc != ST_OK)
-            return st_err_prefix(err, "tpm evidence");
-    } else
-        rc = st_err_set(err, ST_E_USAGE,
-                        "the %s backend cannot produce evidence from inside "
-                        "this sandbox",
-                        st_tee_name(r->a->tee));
-    if (rc != ST_OK)
-        return rc;
-    if (ev) {
-        size_t len;
-        char *bundle = st_evidence_to_json(ev, &len, err);
-        st_evidence_free(ev);
-        if (!bundle)
-            return err ? err->code : ST_E_INTERNAL;
-        rc = rt_send(r, ST_MSG_EVIDENCE, bundle, len, err);
-        r->evidence = bundle; /* kept for the provenance */
-        r->evidence_len = len;
-        if (rc != ST_OK)
-            return rc;
+        if (m.type == ST_MSG_DENIED) {
+            json_t *d = NULL;
+            st_broker_json_parse(&m, &d, NULL);
+            const char *why = json_string_value(json_object_get(d, "reason"));
+            rc = st_err_set(err, ST_E_DENIED, "key release denied: %s",
+                            why ? why : "no reason given");
+            json_decref(d);
+        } else
+            rc = st_broker_keys_parse(&m, keys, err);
+        st_broker_msg_free(&m);
+        goto done;
     }
-    if ((rc = st_broker_recv(r->sock, 60000, &m, err)))
-        return rc;
-    if (m.type == ST_MSG_DENIED) {
-        json_t *d = NULL;
-        st_broker_json_parse(&m, &d, NULL);
-        const char *why = json_string_value(json_object_get(d, "reason"));
-        rc = st_err_set(err, ST_E_DENIED, "key release denied: %s",
-                        why ? why : "no reason given");
-        json_decref(d);
-    } else
-        rc = st_broker_keys_parse(&m, keys, err);
-    st_broker_msg_free(&m);
+    if (rc == ST_OK)
+        rc = st_err_set(err, ST_E_INPUT, "the broker sent too many nonces");
+done:
+    /* no more quotes: the agent ends when its line closes */
+    if (r->a->agent_fd >= 0)
+        close(r->a->agent_fd);
     return rc;
 }
 

@@ -50,6 +50,7 @@
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/broker.h"
+#include "sealtrain/broker_remote.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/dsse.h"
@@ -206,6 +207,26 @@ static int json_array_has(const json_t *arr, const char *s)
     return 0;
 }
 
+/* A dataset whose key another owner's broker releases: the broker URL
+ * and TLS pin are trusted only from the manifest as its owner signed it
+ * (the catalog row could have been edited). */
+static st_code remote_manifest_check(struct ctl *c, size_t i, st_err *err)
+{
+    st_dataset_manifest m;
+    st_code rc = st_dataset_manifest_verified(c->ws, c->ds[i].m.name, &m, err);
+    if (rc != ST_OK)
+        return rc;
+    if (!m.broker_url[0])
+        rc = st_err_set(err, ST_E_DENIED,
+                        "dataset \"%s\": the catalog names a key broker the "
+                        "signed manifest does not",
+                        c->ds[i].m.name);
+    memcpy(c->ds[i].m.broker_url, m.broker_url, sizeof(m.broker_url));
+    memcpy(c->ds[i].m.broker_spki_sha256, m.broker_spki_sha256, 32);
+    st_dataset_manifest_free(&m);
+    return rc;
+}
+
 /* Datasets, their policies, the principal and the recipients: everything
  * that can refuse the job before a runtime exists. */
 static st_code check_policies(struct ctl *c, st_err *err)
@@ -216,8 +237,17 @@ static st_code check_policies(struct ctl *c, st_err *err)
         st_code rc = st_dataset_get(c->ws, names[i], &c->ds[i], err);
         if (rc != ST_OK)
             return rc;
+        if (c->ds[i].m.broker_url[0] &&
+            (rc = remote_manifest_check(c, i, err)) != ST_OK)
+            return rc;
         if ((rc = st_release_policy_get(c->ws, names[i], &c->policies[i],
                                         err))) {
+            /* a dataset of another owner's broker: that broker holds its
+             * policy; a local one, if set, applies as well */
+            if (rc == ST_E_NOTFOUND && c->ds[i].m.broker_url[0]) {
+                st_err_clear(err);
+                continue;
+            }
             /* no policy: a refusal, not a missing thing */
             if (rc == ST_E_NOTFOUND)
                 err->code = rc = ST_E_DENIED;
@@ -237,8 +267,10 @@ static st_code check_policies(struct ctl *c, st_err *err)
     for (size_t r = 0; r < c->spec.nrecipients; r++) {
         int ok = 1;
         for (size_t i = 0; i < c->nds; i++)
-            ok &= json_array_has(json_object_get(c->policies[i], "recipients"),
-                                 c->spec.recipients[r]);
+            if (c->policies[i])
+                ok &= json_array_has(
+                    json_object_get(c->policies[i], "recipients"),
+                    c->spec.recipients[r]);
         if (ok)
             snprintf(a->recipients[a->nrecipients++], ST_JOB_RECIPIENT_MAX,
                      "%s", c->spec.recipients[r]);
@@ -485,6 +517,148 @@ static st_code verify_one(struct ctl *c, const st_evidence *ev,
     return rc;
 }
 
+/* ---- remote key brokers (datasets of other owners) ---- */
+
+/* The controller's client certificates per broker URL: SEALTRAIN_BROKERS,
+ * else <workspace>/brokers.json (docs/jobs.md "Several owners"). */
+static st_code broker_endpoint(struct ctl *c, const char *url,
+                               st_broker_endpoint *ep, st_err *err)
+{
+    char path[4200];
+    const char *env = getenv("SEALTRAIN_BROKERS");
+    if (env && *env)
+        snprintf(path, sizeof(path), "%s", env);
+    else if (st_fs_join(path, sizeof(path), st_workspace_dir(c->ws),
+                        "brokers.json", err) != ST_OK)
+        return err->code;
+    if (!st_fs_exists(path))
+        return st_err_set(err, ST_E_USAGE,
+                          "key broker %s: no client certificate configured "
+                          "(%s does not exist)",
+                          url, path);
+    return st_broker_endpoint_load(path, url, ep, err);
+}
+
+/* Passes the broker's nonce to the runtime and returns the EVIDENCE it
+ * answers with (malloc'ed payload in *m). */
+static st_code runtime_evidence(struct ctl *c, const uint8_t nonce[32],
+                                st_broker_msg *m, st_err *err)
+{
+    st_code rc = st_broker_send(c->child.sock, ST_MSG_NONCE, nonce, 32, err);
+    if (rc == ST_OK && (rc = st_broker_recv(c->child.sock, 30000, m, err)))
+        return st_err_prefix(err, "waiting for the runtime's evidence");
+    if (rc == ST_OK && m->type != ST_MSG_EVIDENCE) {
+        json_t *j = NULL;
+        st_broker_json_parse(m, &j, NULL);
+        const char *msg = json_string_value(json_object_get(j, "message"));
+        rc = st_err_set(err, ST_E_DENIED,
+                        "the runtime produced no evidence (%s): %s",
+                        st_broker_type_name(m->type), msg ? msg : "?");
+        json_decref(j);
+        st_broker_msg_free(m);
+    }
+    return rc;
+}
+
+/* One remote release: HELLO (the runtime's, as it sent it) -> NONCE ->
+ * the runtime's EVIDENCE -> KEYS. Only the entry named for this dataset
+ * is taken from the broker's KEYS: a broker cannot supply the checkpoint
+ * key or another owner's dataset key. */
+static st_code release_one_remote(struct ctl *c, st_broker_remote *b, size_t i,
+                                  st_broker_keys *keys, char ev_hex[65],
+                                  st_err *err)
+{
+    const char *name = c->ds[i].m.name;
+    uint8_t nonce[32];
+    st_broker_msg m = {0, NULL, 0};
+    st_code rc = st_broker_remote_hello(b, name, c->rec.id, c->spec_digest,
+                                        &c->hello, nonce, err);
+    if (rc == ST_OK)
+        rc = runtime_evidence(c, nonce, &m, err);
+    if (rc == ST_OK) {
+        uint8_t d[32];
+        st_sha256(m.data, m.len, d);
+        st_hex_encode(d, 32, ev_hex);
+    }
+    st_broker_keys *got = rc == ST_OK ? calloc(1, sizeof(*got)) : NULL;
+    if (rc == ST_OK && !got)
+        rc = st_err_set(err, ST_E_IO, "out of memory");
+    if (rc == ST_OK)
+        rc = st_broker_remote_evidence(b, name, nonce, m.data, m.len, got, err);
+    st_broker_msg_free(&m);
+    if (rc == ST_OK) {
+        char want[ST_BROKER_KEY_NAME_MAX + 1];
+        snprintf(want, sizeof(want), "dataset:%s", name);
+        const st_broker_key *k = st_broker_keys_find(got, want);
+        if (!k)
+            rc = st_err_set(err, ST_E_DENIED,
+                            "key broker %s (dataset \"%s\") released no key "
+                            "named %s",
+                            c->ds[i].m.broker_url, name, want);
+        else if (keys->n >= ST_BROKER_MAX_KEYS)
+            rc = st_err_set(err, ST_E_INTERNAL, "too many keys");
+        else
+            keys->k[keys->n++] = *k;
+    }
+    if (got)
+        st_wipe(got, sizeof(*got));
+    free(got);
+    return rc;
+}
+
+static st_code release_remote(struct ctl *c, st_broker_keys *keys, st_err *err)
+{
+    int done[ST_RUNTIME_MAX_DATASETS] = {0};
+    json_t *report = json_array();
+    st_code rc = ST_OK;
+    /* grouped by broker: one TLS context (and connection) per owner */
+    for (size_t i = 0; rc == ST_OK && i < c->nds; i++) {
+        if (!c->ds[i].m.broker_url[0] || done[i])
+            continue;
+        const char *url = c->ds[i].m.broker_url;
+        st_broker_endpoint ep;
+        st_broker_remote *b = NULL;
+        rc = broker_endpoint(c, url, &ep, err);
+        if (rc == ST_OK)
+            rc = st_broker_remote_open(&ep, c->ds[i].m.broker_spki_sha256, &b,
+                                       err);
+        for (size_t j = i; j < c->nds; j++) {
+            if (done[j] || strcmp(c->ds[j].m.broker_url, url) ||
+                memcmp(c->ds[j].m.broker_spki_sha256,
+                       c->ds[i].m.broker_spki_sha256, 32))
+                continue;
+            done[j] = 1;
+            char resource[128], ev_hex[65] = "";
+            snprintf(resource, sizeof(resource), "dataset:%s", c->ds[j].m.name);
+            if (rc == ST_OK)
+                rc = release_one_remote(c, b, j, keys, ev_hex, err);
+            else if (!strstr(err->msg, url))
+                /* a configuration error: say which broker */
+                st_err_prefix(err, "key broker %s (dataset \"%s\")", url,
+                              c->ds[j].m.name);
+            const char *outcome = rc == ST_OK         ? "success"
+                                  : rc == ST_E_DENIED ? "denied"
+                                                      : "failure";
+            audit(c, "key-release", "key.release", resource, outcome,
+                  rc == ST_OK ? "released by the owner's key broker" : err->msg,
+                  json_pack("{s:s,s:s,s:s}", "job", c->rec.id, "broker", url,
+                            "evidence_sha256", ev_hex));
+            json_array_append_new(report,
+                                  json_pack("{s:s,s:s,s:s,s:s}", "dataset",
+                                            c->ds[j].m.name, "broker", url,
+                                            "outcome", outcome, "reason",
+                                            rc == ST_OK ? "" : err->msg));
+            if (rc != ST_OK)
+                break;
+        }
+        st_broker_remote_close(b);
+    }
+    if (json_array_size(report))
+        status_set(c, "key_brokers", json_incref(report));
+    json_decref(report);
+    return rc;
+}
+
 static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
 {
     st_broker_msg m;
@@ -613,6 +787,8 @@ static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
         goto out;
     }
     for (size_t i = 0; rc == ST_OK && i < c->nds; i++) {
+        if (c->ds[i].m.broker_url[0])
+            continue; /* its owner's broker releases it, below */
         st_secret *fk = NULL;
         char name[ST_BROKER_KEY_NAME_MAX + 1], resource[128];
         snprintf(name, sizeof(name), "dataset:%s", c->ds[i].m.name);
@@ -631,6 +807,9 @@ static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
                         "evidence_sha256", ev_hex, "kek", c->ds[i].m.kek_name,
                         "kek_version", (json_int_t)c->ds[i].m.kek_version));
     }
+    /* datasets of other owners: one exchange with each owner's broker */
+    if (rc == ST_OK)
+        rc = release_remote(c, keys, err);
     /* the job's checkpoint key: new, or the one a resumed job had */
     st_secret *jk = NULL;
     if (rc == ST_OK) {
@@ -847,6 +1026,8 @@ static st_code check_revocation(struct ctl *c, st_keyring *kr, st_err *err)
 {
     for (size_t i = 0; i < c->nds; i++) {
         st_kek_info *info = NULL;
+        if (c->ds[i].m.broker_url[0])
+            continue; /* the KEK is its owner's, not in this keyring */
         if (st_kek_show(kr, c->ds[i].m.kek_name, time(NULL), &info, NULL) !=
             ST_OK)
             continue;

@@ -280,7 +280,12 @@ st_code st_server_cert_ensure(st_workspace *ws, const char *host, st_err *err)
     X509 *ca = NULL, *x = NULL;
     if ((rc = load_ca(ws, &ca_key, &ca, err)) != ST_OK)
         return rc;
-    k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    /* a renewal keeps the key: dataset manifests pin the broker by the
+     * SHA-256 of its SubjectPublicKeyInfo (docs/api.md "Pinning") */
+    if (st_fs_exists(kpath) && load_key(kpath, &k, NULL) != ST_OK)
+        k = NULL;
+    if (!k)
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     char san[512];
     int n = snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1");
     if (host && *host) {

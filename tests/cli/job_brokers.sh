@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# A job over the datasets of two owners, each released by the owner's own
+# key broker (`serve --broker` in the owner's workspace) over pinned TLS:
+# both keys arrive and each broker's audit log holds its own decision; a
+# broker that is down fails the job naming it (and the key another broker
+# released never reaches the runtime); a manifest pinning another TLS key
+# is a denial naming both fingerprints; a broker's policy refusal fails
+# the job with the broker's reason.
+. tests/cli/lib.sh
+. tests/serve_lib.sh
+
+K=$T/keys
+mkdir -p "$K"
+for p in admin alice bob mo; do
+    st identity new "$p" --out "$K" >/dev/null 2>&1
+done
+rcpt() { grep -o 'age1[0-9a-z]*' "$K/$1.age" | head -n1; }
+MO_RCPT=$(rcpt mo)
+WT=$SEALTRAIN_WORKSPACE # the training workspace
+WA=$T/ws-alice
+WB=$T/ws-bob
+as() { # as WS NAME ARGS...: st in WS as NAME
+    local ws=$1 who=$2
+    shift 2
+    st --workspace "$ws" --as "$who" --key "$K/$who.pem" "$@"
+}
+
+# init WS PRINCIPAL ROLE...: a workspace with admin and the principals
+init_ws() {
+    local ws=$1
+    shift
+    head -c 32 /dev/urandom >"$T/root-${ws##*/}.key"
+    chmod 600 "$T/root-${ws##*/}.key"
+    st --workspace "$ws" init --protect "file:$T/root-${ws##*/}.key" >/dev/null
+    st --workspace "$ws" principal add admin --role admin \
+        --signing-key "$K/admin.pub.pem" >/dev/null
+    while [ $# -gt 0 ]; do
+        as "$ws" admin principal add "$1" --role "$2" \
+            --signing-key "$K/$1.pub.pem" --recipient "$(rcpt "$1")" >/dev/null
+        shift 2
+    done
+}
+init_ws "$WA" alice data-owner mo trainer
+init_ws "$WB" bob data-owner mo trainer
+init_ws "$WT" alice data-owner bob data-owner mo model-owner,trainer
+
+# two halves of the digits: alice's for training, bob's for validation
+head -n 1201 examples/data/digits.csv >"$T/alpha.csv"
+{ head -n 1 examples/data/digits.csv; tail -n +1202 examples/data/digits.csv; } >"$T/beta.csv"
+
+# each owner's broker: the platform's sim key is the training
+# workspace's (a broker accepts sim evidence only under the key it holds)
+SEALTRAIN_WORKSPACE=$WA start_server --broker
+PA=$PORT API_A=$API PID_A=$SERVER_PID
+cp "$WA/keys/sim-platform.pem" "$WT/keys/sim-platform.pem"
+cp "$WA/keys/sim-platform.pem" "$WB/keys/sim-platform.pem"
+SEALTRAIN_WORKSPACE=$WB start_server --broker
+API_B=$API PID_B=$SERVER_PID
+
+# owner OWNER WS DATASET CSV API: import with the broker pinned, a release
+# policy for mo under sim, a client certificate for mo, and the dataset
+# added to the training workspace
+owner() {
+    local who=$1 ws=$2 ds=$3 csv=$4 api=$5
+    shift 5
+    as "$ws" "$who" data import "$csv" --name "$ds" --label label \
+        --owner "$who" --classification confidential \
+        --recipient "$(rcpt "$who")" --broker "$api" "$@" >/dev/null
+    as "$ws" "$who" principal grant mo "dataset:$ds" use >/dev/null
+    cat >"$T/policy-$ds.json" <<JSON
+{"version": 1, "attestation": {"version": 1, "tee": ["sim"]},
+ "principals": ["mo"], "recipients": ["$MO_RCPT"]}
+JSON
+    as "$ws" "$who" data policy set "$ds" "$T/policy-$ds.json" >/dev/null
+    as "$ws" "$who" data show "$ds" --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+json.dump(j["envelope"], open(sys.argv[1], "w"))
+print(j["path"])' "$T/$ds.envelope.json" >"$T/$ds.path"
+    as "$WT" "$who" data import-encrypted "$(cat "$T/$ds.path")" \
+        --manifest "$T/$ds.envelope.json" >/dev/null
+}
+owner alice "$WA" alpha "$T/alpha.csv" "$API_A" \
+    --broker-cert "$WA/keys/tls/server.crt"
+owner bob "$WB" beta "$T/beta.csv" "$API_B" \
+    --broker-cert "$WB/keys/tls/server.crt"
+# the same data pinned to a key the broker does not have
+WRONG=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+owner alice "$WA" alpha2 "$T/alpha.csv" "$API_A" --broker-pin "$WRONG"
+
+# mo's client certificates, one from each owner's workspace CA
+for o in A B; do
+    ws=$WA && [ $o = B ] && ws=$WB
+    mkdir -p "$T/certs-$o"
+    as "$ws" admin principal cert mo --out "$T/certs-$o" >/dev/null
+done
+cat >"$WT/brokers.json" <<JSON
+{"version": 1, "brokers": [
+  {"url": "$API_A", "cert": "$T/certs-A/mo.crt", "key": "$K/mo.pem",
+   "connect_timeout_seconds": 2, "timeout_seconds": 10},
+  {"url": "$API_B", "cert": "$T/certs-B/mo.crt", "key": "$K/mo.pem",
+   "connect_timeout_seconds": 2, "timeout_seconds": 10}]}
+JSON
+chmod 600 "$WT/brokers.json"
+ok "two owners' datasets, each pinned to its owner's broker, added to the training workspace"
+
+SPEC=$T/spec.json
+spec() { # spec TRAIN VALIDATION
+    python3 - "$MO_RCPT" "$1" "$2" >"$SPEC" <<'PY'
+import json, sys
+s = json.load(open("examples/jobs/digits-mlp.json"))
+s["outputs"]["recipients"] = [sys.argv[1]]
+s["training"]["epochs"] = 2
+s["training"].pop("validation_split", None)
+s["datasets"] = {"train": sys.argv[2], "validation": sys.argv[3]}
+print(json.dumps(s))
+PY
+}
+releases() { # releases WS DATASET OUTCOME: matching key.release entries
+    grep '"action":"key.release"' "$1/audit/log.jsonl" |
+        grep "\"resource\":\"dataset:$2\"" | grep -c "\"outcome\":\"$3\"" || true
+}
+
+spec alpha beta
+expect_exit 0 as "$WT" mo job run "$SPEC"
+[ "$(releases "$WA" alpha success)" = 1 ] || fail "alice's broker did not log its release"
+[ "$(releases "$WB" beta success)" = 1 ] || fail "bob's broker did not log its release"
+[ "$(releases "$WA" beta success)" = 0 ] || fail "alice's broker logged bob's dataset"
+grep '"action":"key.release"' "$WT/audit/log.jsonl" | grep -q "\"broker\":\"$API_B\"" ||
+    fail "the training workspace did not audit the remote release"
+ok "one job gets both owners' keys; each broker's audit log shows its own decision"
+
+# bob's broker refuses by policy: the job fails with its reason
+cat >"$T/policy-tpm.json" <<JSON
+{"version": 1, "attestation": {"version": 1, "tee": ["tpm"]},
+ "principals": ["mo"], "recipients": ["$MO_RCPT"]}
+JSON
+as "$WB" bob data policy set beta "$T/policy-tpm.json" >/dev/null
+expect_exit 4 as "$WT" mo job run "$SPEC"
+expect_stderr "key broker $API_B (dataset \"beta\") denied the release"
+expect_stderr "tee"
+[ "$(releases "$WB" beta denied)" -ge 1 ] || fail "bob's broker did not log its refusal"
+as "$WB" bob data policy set beta "$T/policy-beta.json" >/dev/null
+ok "a broker's policy refusal fails the job with the broker's reason, logged by that broker"
+
+# a manifest pinning another key: no request reaches the broker
+spec alpha2 beta
+before=$(grep -c . "$WA/audit/log.jsonl")
+expect_exit 4 as "$WT" mo job run "$SPEC"
+expect_stderr "key broker $API_A (dataset \"alpha2\"): TLS key pin mismatch"
+expect_stderr "the manifest pins sha256:$WRONG"
+expect_stderr "the broker presented sha256:"
+[ "$(grep -c . "$WA/audit/log.jsonl")" = "$before" ] ||
+    fail "the broker was asked despite the pin mismatch"
+ok "a wrong pin is a denial naming the broker and both fingerprints"
+
+# bob's broker is down: the job fails naming it; alice's released key
+# never reached the runtime (the controller sent DENIED, not KEYS)
+kill -TERM "$PID_B"
+wait "$PID_B" || true
+spec alpha beta
+a_before=$(releases "$WA" alpha success)
+expect_exit 5 as "$WT" mo job run "$SPEC"
+expect_stderr "key broker $API_B (dataset \"beta\") is unreachable"
+[ "$(releases "$WA" alpha success)" = $((a_before + 1)) ] ||
+    fail "alice's broker was not asked first"
+id=$(as "$WT" mo job list --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print(j["jobs"][0]["id"] if isinstance(j, dict) else j[0]["id"])')
+as "$WT" mo job status "$id" --json >"$T/status.json"
+python3 - "$T/status.json" "$API_B" <<'PY' || fail "the failure is not in the job's status"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["state"] == "failed", j["state"]
+assert sys.argv[2] in j["reason"], j["reason"]
+kb = j["status"]["key_brokers"]
+assert [b["outcome"] for b in kb] == ["success", "failure"], kb
+PY
+grep '"action":"key.release"' "$WT/audit/log.jsonl" | grep '"outcome":"failure"' |
+    grep -q "dataset:beta" || fail "the failure is not audited in the training workspace"
+ok "a broker that is down fails the job naming it, audited; no key reaches the runtime"
+
+kill -TERM "$PID_A"
+wait "$PID_A" || true

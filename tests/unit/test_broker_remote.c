@@ -1,0 +1,267 @@
+/*
+ * test_broker_remote.c: the client side of a remote key broker: its
+ * configuration file, the TLS pin a manifest carries, the manifest's
+ * broker section, and what an unreachable broker reports.
+ */
+#include "st_test.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <sealtrain/sealtrain.h>
+
+static void
+test_config_resolves_paths_and_rejects_what_it_does_not_know(void **state)
+{
+    (void)state;
+    st_err e;
+    st_broker_endpoint *eps = NULL;
+    size_t n = 0;
+    const char *ok = "{\"version\":1,\"brokers\":[{\"url\":\"https://a:1/\","
+                     "\"cert\":\"c.crt\",\"key\":\"/abs/k.pem\","
+                     "\"timeout_seconds\":7}]}";
+    assert_st_ok(
+        st_broker_endpoints_parse(ok, strlen(ok), "t", "/base", &eps, &n, &e),
+        &e);
+    assert_int_equal(n, 1);
+    assert_string_equal(eps[0].url, "https://a:1");
+    assert_string_equal(eps[0].cert, "/base/c.crt");
+    assert_string_equal(eps[0].key, "/abs/k.pem");
+    assert_int_equal(eps[0].timeout_ms, 7000);
+    assert_int_equal(eps[0].connect_timeout_ms, 5000);
+    free(eps);
+
+    const char *bad[] = {
+        "{\"version\":1,\"brokers\":[{\"url\":\"http://a\",\"cert\":\"c\","
+        "\"key\":\"k\"}]}",
+        "{\"version\":1,\"brokers\":[{\"url\":\"https://a\",\"cert\":\"c\","
+        "\"key\":\"k\",\"ca\":\"x\"}]}",
+        "{\"version\":1,\"brokers\":[{\"url\":\"https://a\",\"cert\":\"c\","
+        "\"key\":\"k\"},{\"url\":\"https://a/"
+        "\",\"cert\":\"c\",\"key\":\"k\"}]}",
+        "{\"version\":1,\"brokers\":[{\"url\":\"https://a\",\"cert\":\"c\","
+        "\"key\":\"k\",\"timeout_seconds\":3600}]}",
+        "{\"version\":2,\"brokers\":[]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(st_broker_endpoints_parse(bad[i], strlen(bad[i]), "t",
+                                                   NULL, &eps, &n, &e),
+                         ST_E_INPUT);
+        assert_null(eps);
+    }
+    /* the unknown key is named */
+    st_broker_endpoints_parse(bad[1], strlen(bad[1]), "t", NULL, &eps, &n, &e);
+    assert_non_null(strstr(e.msg, "\"ca\""));
+}
+
+static char *write_cert(const char *dir, uint8_t spki_sha256[32])
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    X509 *x = X509_new();
+    assert_non_null(k);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"t", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    assert_true(X509_sign(x, k, NULL) > 0);
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(k, &der);
+    assert_true(n > 0);
+    st_sha256(der, (size_t)n, spki_sha256);
+    OPENSSL_free(der);
+    static char path[4200];
+    snprintf(path, sizeof(path), "%s/c.crt", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    PEM_write_X509(f, x);
+    fclose(f);
+    char kpath[4200];
+    snprintf(kpath, sizeof(kpath), "%s/k.pem", dir);
+    f = fopen(kpath, "w");
+    assert_non_null(f);
+    PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return path;
+}
+
+static void test_pin_is_the_sha256_of_the_certificates_spki(void **state)
+{
+    (void)state;
+    char *dir = st_test_tmpdir("pin");
+    uint8_t want[32], got[32];
+    char *path = write_cert(dir, want);
+    st_err e;
+    assert_st_ok(st_broker_pin_from_cert(path, got, &e), &e);
+    assert_memory_equal(got, want, 32);
+    FILE *f = fopen(path, "w");
+    fputs("not a certificate\n", f);
+    fclose(f);
+    assert_int_equal(st_broker_pin_from_cert(path, got, &e), ST_E_INPUT);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+#define MANIFEST                                                               \
+    "{\"_type\":\"https://sealtrain.dev/dataset-manifest/v1\","                \
+    "\"classification\":\"internal\",\"created\":\"2026-11-25T13:02:06Z\","    \
+    "\"encrypted\":{\"chunk_size\":65536,\"file_sha256\":\"%s\","              \
+    "\"header_sha256\":\"%s\",\"payload_sha256\":\"%s\",\"size\":400},"        \
+    "\"generation\":2,\"id\":\"0123456789abcdef0123456789abcdef\","            \
+    "\"kek\":{\"name\":\"owner.alice\",\"version\":1},\"name\":\"digits\","    \
+    "\"owner\":\"alice\",\"plaintext\":{\"sha256\":\"%s\",\"size\":110},"      \
+    "\"recipients\":[],\"retention_days\":null,\"schema\":{\"classes\":2,"     \
+    "\"features\":2,\"label_kind\":\"class\",\"labels_mapped\":false,"         \
+    "\"layout\":\"sealtrain-tensor/v1\",\"rows\":3},\"source\":{\"file\":"     \
+    "\"d.csv\",\"format\":\"csv\"},\"updated\":\"2026-11-25T13:05:00Z\"%s}"
+
+#define PIN "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static st_code parse_with(const char *broker, st_dataset_manifest *m, st_err *e)
+{
+    char h[65], text[4096];
+    memset(h, 'a', 64);
+    h[64] = 0;
+    snprintf(text, sizeof(text), MANIFEST, h, h, h, h, broker);
+    return st_dataset_manifest_parse(text, strlen(text), m, e);
+}
+
+static void
+test_manifest_broker_section_round_trips_and_is_checked(void **state)
+{
+    (void)state;
+    st_err e;
+    st_dataset_manifest m, m2;
+    char section[512];
+    /* without the section the manifest has no broker */
+    assert_st_ok(parse_with("", &m, &e), &e);
+    assert_int_equal(m.broker_url[0], 0);
+    size_t n;
+    char *text = st_dataset_manifest_encode(&m, &n, &e);
+    assert_null(strstr(text, "broker"));
+    free(text);
+    st_dataset_manifest_free(&m);
+
+    snprintf(section, sizeof(section),
+             ",\"broker\":{\"tls_spki_sha256\":\"" PIN "\",\"url\":"
+             "\"https://alice.example:8443\"}");
+    assert_st_ok(parse_with(section, &m, &e), &e);
+    assert_string_equal(m.broker_url, "https://alice.example:8443");
+    assert_int_equal(m.broker_spki_sha256[0], 0xbb);
+    text = st_dataset_manifest_encode(&m, &n, &e);
+    assert_st_ok(st_dataset_manifest_parse(text, n, &m2, &e), &e);
+    assert_string_equal(m2.broker_url, m.broker_url);
+    assert_memory_equal(m2.broker_spki_sha256, m.broker_spki_sha256, 32);
+    free(text);
+    st_dataset_manifest_free(&m);
+    st_dataset_manifest_free(&m2);
+
+    const char *bad[] = {
+        ",\"broker\":{\"tls_spki_sha256\":\"" PIN "\",\"url\":\"http://a\"}",
+        ",\"broker\":{\"tls_spki_sha256\":\"" PIN "\",\"url\":\"https://u@a\"}",
+        ",\"broker\":{\"tls_spki_sha256\":\"" PIN "\",\"url\":\"https://a?q\"}",
+        ",\"broker\":{\"tls_spki_sha256\":\"bbbb\",\"url\":\"https://a\"}",
+        ",\"broker\":{\"tls_spki_sha256\":\"" PIN "\",\"url\":\"https://a\","
+        "\"ca\":1}",
+        ",\"broker\":{\"url\":\"https://a\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(parse_with(bad[i], &m, &e), ST_E_INPUT);
+        assert_non_null(strstr(e.msg, "broker"));
+    }
+}
+
+static void test_unreachable_broker_fails_naming_url_and_dataset(void **state)
+{
+    (void)state;
+    /* a port that nothing listens on: bound, then closed */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof(a);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, al), 0);
+    getsockname(s, (struct sockaddr *)&a, &al);
+    close(s);
+    st_broker_endpoint ep;
+    memset(&ep, 0, sizeof(ep));
+    snprintf(ep.url, sizeof(ep.url), "https://127.0.0.1:%d", ntohs(a.sin_port));
+    snprintf(ep.cert, sizeof(ep.cert), "/nonexistent.crt");
+    snprintf(ep.key, sizeof(ep.key), "/nonexistent.pem");
+    ep.connect_timeout_ms = 2000;
+    ep.timeout_ms = 3000;
+    uint8_t pin[32] = {0}, nonce[32], digest[32] = {0};
+    st_broker_remote *b = NULL;
+    st_err e;
+    assert_st_ok(st_broker_remote_open(&ep, pin, &b, &e), &e);
+    st_broker_hello h;
+    memset(&h, 7, sizeof(h));
+    assert_int_equal(st_broker_remote_hello(b, "digits", "j0123456789abcde",
+                                            digest, &h, nonce, &e),
+                     ST_E_IO);
+    assert_non_null(strstr(e.msg, ep.url));
+    assert_non_null(strstr(e.msg, "\"digits\""));
+    st_broker_remote_close(b);
+}
+
+static void test_silent_broker_times_out_naming_url(void **state)
+{
+    (void)state;
+    /* listens (the kernel completes the TCP handshake) but never answers
+     * the TLS ClientHello */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof(a);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, al), 0);
+    assert_int_equal(listen(s, 4), 0);
+    getsockname(s, (struct sockaddr *)&a, &al);
+    st_broker_endpoint ep;
+    memset(&ep, 0, sizeof(ep));
+    snprintf(ep.url, sizeof(ep.url), "https://127.0.0.1:%d", ntohs(a.sin_port));
+    char *dir = st_test_tmpdir("silent");
+    uint8_t spki[32];
+    snprintf(ep.cert, sizeof(ep.cert), "%s", write_cert(dir, spki));
+    snprintf(ep.key, sizeof(ep.key), "%s/k.pem", dir);
+    ep.connect_timeout_ms = 1000;
+    ep.timeout_ms = 1000;
+    uint8_t pin[32] = {0}, nonce[32], digest[32] = {0};
+    st_broker_remote *b = NULL;
+    st_err e;
+    assert_st_ok(st_broker_remote_open(&ep, pin, &b, &e), &e);
+    st_broker_hello h;
+    memset(&h, 7, sizeof(h));
+    assert_int_equal(st_broker_remote_hello(b, "digits", "j0123456789abcde",
+                                            digest, &h, nonce, &e),
+                     ST_E_IO);
+    assert_non_null(strstr(e.msg, ep.url));
+    assert_non_null(strstr(e.msg, "unreachable"));
+    st_broker_remote_close(b);
+    close(s);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(
+            test_config_resolves_paths_and_rejects_what_it_does_not_know),
+        cmocka_unit_test(test_pin_is_the_sha256_of_the_certificates_spki),
+        cmocka_unit_test(
+            test_manifest_broker_section_round_trips_and_is_checked),
+        cmocka_unit_test(test_unreachable_broker_fails_naming_url_and_dataset),
+        cmocka_unit_test(test_silent_broker_times_out_naming_url),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
