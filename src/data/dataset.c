@@ -1793,6 +1793,52 @@ static st_code check_upload_header(const char *path, st_keyring *kr,
     return rc;
 }
 
+/* An owner's manifest envelope made elsewhere (untrusted): the manifest
+ * parses, its owner is a principal registered here, and the signature
+ * verifies under that principal's registered key (which goes into r's
+ * signer fields). Uploads and datasets added encrypted check it so. */
+static st_code owner_signed_envelope(st_workspace *ws, const json_t *env,
+                                     st_dataset_manifest *m, drow *r,
+                                     st_err *err)
+{
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    int registered = 0;
+    st_code rc = st_dsse_payload(env, &payload, &len, err);
+    if (!rc)
+        rc = st_dataset_manifest_parse((const char *)payload, len, m, err);
+    free(payload);
+    payload = NULL;
+    if (!rc &&
+        !(rc =
+              owner_key(ws, m->owner, NULL, r->signer_pub, &registered, err)) &&
+        !registered)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "owner \"%s\" of dataset \"%s\" is not a principal "
+                        "with a signing key in this workspace",
+                        m->owner, m->name);
+    if (!rc && st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST,
+                              (const uint8_t(*)[32])r->signer_pub, 1, &payload,
+                              &len, NULL, err) != ST_OK)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "dataset \"%s\": the manifest signature does not "
+                        "verify under the registered key of owner %s",
+                        m->name, m->owner);
+    free(payload);
+    if (!rc)
+        st_dsse_keyid(r->signer_pub, r->signer_keyid);
+    return rc;
+}
+
+/* The file's size and three digests are the ones the manifest signs. */
+static int digests_match(const digests *d, const st_dataset_manifest *m)
+{
+    return d->size == m->file_size &&
+           st_ct_equal(d->file, m->file_sha256, 32) &&
+           st_ct_equal(d->header, m->header_sha256, 32) &&
+           st_ct_equal(d->payload, m->payload_sha256, 32);
+}
+
 /* Signature, signer and content of an uploaded manifest envelope. */
 static st_code check_upload_manifest(st_workspace *ws,
                                      const st_dataset_register_opts *o,
@@ -1803,44 +1849,21 @@ static st_code check_upload_manifest(st_workspace *ws,
         st_json_parse(o->envelope, o->envelope_len, "manifest envelope", err);
     if (!env)
         return err ? err->code : ST_E_INPUT;
-    uint8_t *payload = NULL;
     size_t len = 0;
-    st_code rc = st_dsse_payload(env, &payload, &len, err);
-    if (!rc)
-        rc = st_dataset_manifest_parse((const char *)payload, len, m, err);
-    free(payload);
-    payload = NULL;
+    st_code rc = owner_signed_envelope(ws, env, m, r, err);
     if (!rc && strcmp(m->owner, o->actor))
         rc = st_err_set(err, ST_E_DENIED,
                         "the manifest names owner %s, but %s uploaded it: "
                         "datasets are imported by their owner",
                         m->owner, o->actor);
-    /* a registered data owner: the role (access check, audited on denial)
-     * and the key registered for them now */
-    int registered = 0;
+    /* still a data owner now (the access check audits a denial) */
     if (!rc)
         rc = st_access_check(ws, m->owner, "data.import", NULL, err);
-    if (!rc &&
-        !(rc =
-              owner_key(ws, m->owner, NULL, r->signer_pub, &registered, err)) &&
-        !registered)
-        rc = st_err_set(err, ST_E_DENIED,
-                        "owner %s is not a registered principal", m->owner);
-    if (!rc) {
-        rc = st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST,
-                            (const uint8_t(*)[32])r->signer_pub, 1, &payload,
-                            &len, NULL, err);
-        free(payload);
-        if (rc) {
-            st_err_prefix(err,
-                          "the manifest signature does not verify under the "
-                          "registered key of owner %s",
-                          m->owner);
-            if (err)
-                err->code = ST_E_DENIED;
-            rc = ST_E_DENIED;
-        }
-    }
+    if (!rc && m->broker_url[0])
+        rc = st_err_set(err, ST_E_INPUT,
+                        "the manifest names a key broker (%s), but this "
+                        "upload's key is wrapped by this server",
+                        m->broker_url);
     if (!rc && (strcmp(m->name, o->name) || strcmp(m->id, o->id) ||
                 m->generation != 1 || strcmp(m->kek_name, o->kek) ||
                 m->kek_version != o->kek_version))
@@ -1883,9 +1906,7 @@ st_code st_dataset_register(st_workspace *ws, st_keyring *kr,
         st_err_prefix(err, "the uploaded file");
         goto out;
     }
-    if (d.size != m.file_size || !st_ct_equal(d.file, m.file_sha256, 32) ||
-        !st_ct_equal(d.header, m.header_sha256, 32) ||
-        !st_ct_equal(d.payload, m.payload_sha256, 32)) {
+    if (!digests_match(&d, &m)) {
         rc = st_err_set(err, ST_E_INPUT,
                         "the uploaded file (%llu bytes) does not match the "
                         "size and digests in its signed manifest (%llu "
@@ -1905,7 +1926,6 @@ st_code st_dataset_register(st_workspace *ws, st_keyring *kr,
     snprintf(r.file, sizeof(r.file), "%s-g1.age", m.id);
     snprintf(r.kek_name, sizeof(r.kek_name), "%s", m.kek_name);
     r.kek_version = m.kek_version;
-    st_dsse_keyid(r.signer_pub, r.signer_keyid);
     now_text(r.created);
     memcpy(r.updated, r.created, sizeof(r.created));
     if (!(r.shred =
@@ -2002,15 +2022,11 @@ st_code st_dataset_adopt(st_workspace *ws, const char *path,
     dlock lk = {.fd = -1};
     char dst[4200] = "";
     int copied = 0;
-    uint8_t *payload = NULL;
-    size_t plen = 0;
     json_t *env = st_json_parse(envelope, envelope_len, "manifest", err);
-    st_code rc = env ? st_dsse_payload(env, &payload, &plen, err)
+    /* the owner must be known here: the signature is the only reason to
+     * trust the broker URL and pin the manifest carries */
+    st_code rc = env ? owner_signed_envelope(ws, env, &m, &r, err)
                      : (err ? err->code : ST_E_INPUT);
-    if (rc == ST_OK)
-        rc = st_dataset_manifest_parse((const char *)payload, plen, &m, err);
-    free(payload);
-    payload = NULL;
     if (rc != ST_OK)
         goto out;
     if (!m.broker_url[0]) {
@@ -2022,34 +2038,10 @@ st_code st_dataset_adopt(st_workspace *ws, const char *path,
                         m.name);
         goto out;
     }
-    /* the owner must be known here: the signature is the only reason to
-     * trust the broker URL and pin the manifest carries */
-    int registered = 0;
-    if ((rc = owner_key(ws, m.owner, NULL, r.signer_pub, &registered, err)))
-        goto out;
-    if (!registered) {
-        rc = st_err_set(err, ST_E_DENIED,
-                        "owner \"%s\" of dataset \"%s\" is not a principal "
-                        "with a signing key in this workspace",
-                        m.owner, m.name);
-        goto out;
-    }
-    if (st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST,
-                       (const uint8_t(*)[32])r.signer_pub, 1, &payload, &plen,
-                       NULL, err) != ST_OK) {
-        rc = st_err_set(err, ST_E_DENIED,
-                        "dataset \"%s\": the manifest signature does not "
-                        "verify under the registered key of owner %s",
-                        m.name, m.owner);
-        goto out;
-    }
-    free(payload);
     digests d;
     if ((rc = file_digests(path, &d, err)))
         goto out;
-    if (d.size != m.file_size || !st_ct_equal(d.file, m.file_sha256, 32) ||
-        !st_ct_equal(d.header, m.header_sha256, 32) ||
-        !st_ct_equal(d.payload, m.payload_sha256, 32)) {
+    if (!digests_match(&d, &m)) {
         rc = st_err_set(err, ST_E_INPUT,
                         "%s is not the encrypted file of dataset \"%s\" "
                         "(size or digests differ from its signed manifest)",
@@ -2065,7 +2057,6 @@ st_code st_dataset_adopt(st_workspace *ws, const char *path,
     r.kek_version = m.kek_version;
     snprintf(r.created, sizeof(r.created), "%s", m.created);
     snprintf(r.updated, sizeof(r.updated), "%s", m.updated);
-    st_dsse_keyid(r.signer_pub, r.signer_keyid);
     /* no KEK here wraps anything with it: a random placeholder, so that
      * the row is like any other and `rm` still shreds it */
     r.shred = st_secret_new(SHRED_LEN, err);
