@@ -6,4 +6,4 @@ set -eu
 build=$1
 dir=$(mktemp -d "$build/bench-audit.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
-"$build/bench_audit" "$dir" "${AUDIT_APPENDS:-2000}" "${AUDIT_ENTRIES:-1000000}"
+"$build/bench_audit" "$dir" "${AUDIT_APPENDS:-4000}" "${AUDIT_ENTRIES:-1000000}" "${AUDIT_ROUNDS:-200}"

@@ -2,16 +2,21 @@
  * bench_audit.c: the audit log against SQLite, in one run, on the same
  * disk, with the same records and the same durability.
  *
- *  1. durable appends/s: our log (write + fdatasync per acknowledged
- *     append, group commit) vs SQLite (WAL, synchronous=FULL, one
- *     transaction per record) inserting the very same JSON lines; once with
- *     one appender and once with 8 concurrent appenders (threads; for
- *     SQLite one connection each). Target: ours >= 2x SQLite.
+ *  1. durable appends/s: our log (an append returns once its bytes are
+ *     flushed by fdatasync, group commit) vs SQLite (WAL, synchronous=FULL:
+ *     the WAL is fdatasync'ed at every commit; one transaction per record)
+ *     inserting the very same JSON lines; once with one appender and once
+ *     with 8 concurrent appenders (threads; for SQLite one connection
+ *     each). Both keep their handle open across the run, as a server does,
+ *     and run in alternating rounds on the same disk. SQLite is a fair
+ *     peer: one flush per commit is also the least any durable store can
+ *     do, and its WAL likewise overwrites a reused file so the flush
+ *     carries data only. Target: ours >= 2x SQLite.
  *  2. verification of a 1,000,000-entry log (every entry parsed, its seq
  *     and prev checked, the tree recomputed, the checkpoint checked).
  *     Target: < 2 s.
  *
- * usage: bench_audit DIR [appends] [entries-to-verify]
+ * usage: bench_audit DIR [appends] [entries-to-verify] [rounds]
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -51,8 +56,14 @@ static void record(char *out, size_t cap, int i)
              i, i);
 }
 
+/* One appender thread of one side; the log handle or the SQLite
+ * connection is opened before the clock starts and kept across rounds,
+ * as a server keeps it. */
 typedef struct job {
-    const char *dir;
+    st_audit_log *log;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    json_t *details;
     int from, n;
     int failed;
 } job;
@@ -60,68 +71,56 @@ typedef struct job {
 static void *ours_worker(void *p)
 {
     job *j = p;
-    st_audit_log *log;
-    if (st_audit_log_open(j->dir, &log, NULL) != ST_OK) {
-        j->failed = 1;
-        return NULL;
-    }
-    json_t *d = json_pack("{s:s,s:s}", "dataset",
-                          "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b"
-                          "822cd15d6c15b0f00a08",
-                          "job", "job-000000");
     for (int i = 0; i < j->n; i++) {
-        st_audit_event ev = {
-            "key-release", "broker", "key.release", "dataset:digits", "success",
-            NULL,          d};
-        if (st_audit_log_append(log, &ev, NULL, NULL) != ST_OK) {
+        st_audit_event ev = {"key-release",    "broker",  "key.release",
+                             "dataset:digits", "success", NULL,
+                             j->details};
+        if (st_audit_log_append(j->log, &ev, NULL, NULL) != ST_OK) {
             j->failed = 1;
             break;
         }
     }
-    json_decref(d);
-    st_audit_log_close(log);
     return NULL;
 }
 
 static void *sqlite_worker(void *p)
 {
     job *j = p;
-    sqlite3 *db;
-    char path[4096], rec[1024];
-    snprintf(path, sizeof(path), "%s/bench.db", j->dir);
-    if (sqlite3_open(path, &db) != SQLITE_OK) {
-        j->failed = 1;
-        return NULL;
-    }
-    sqlite3_busy_timeout(db, 60000);
-    sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    sqlite3_stmt *st;
-    sqlite3_prepare_v2(db, "INSERT INTO audit(line) VALUES(?1)", -1, &st, NULL);
+    char rec[1024];
     for (int i = 0; i < j->n; i++) {
         record(rec, sizeof(rec), j->from + i);
-        sqlite3_bind_text(st, 1, rec, -1, SQLITE_STATIC);
+        sqlite3_bind_text(j->st, 1, rec, -1, SQLITE_STATIC);
         /* autocommit: one transaction, one WAL sync per record */
         int r;
-        while ((r = sqlite3_step(st)) == SQLITE_BUSY)
-            sqlite3_reset(st);
+        while ((r = sqlite3_step(j->st)) == SQLITE_BUSY)
+            sqlite3_reset(j->st);
+        sqlite3_reset(j->st);
         if (r != SQLITE_DONE) {
             j->failed = 1;
             break;
         }
-        sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
     return NULL;
 }
 
-static double run(void *(*fn)(void *), const char *dir, int threads, int n)
+/* Runs n appends spread over `threads` threads; returns the seconds. */
+static double run(void *(*fn)(void *), job *jobs, int threads, int from, int n)
 {
     pthread_t t[64];
-    job jobs[64];
     double t0 = now();
+    if (threads == 1) {
+        jobs[0].from = from;
+        jobs[0].n = n;
+        fn(&jobs[0]);
+        if (jobs[0].failed) {
+            fprintf(stderr, "bench_audit: a worker failed\n");
+            exit(1);
+        }
+        return now() - t0;
+    }
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (job){dir, i * (n / threads), n / threads, 0};
+        jobs[i].from = from + i * (n / threads);
+        jobs[i].n = n / threads;
         pthread_create(&t[i], NULL, fn, &jobs[i]);
     }
     for (int i = 0; i < threads; i++)
@@ -132,7 +131,7 @@ static double run(void *(*fn)(void *), const char *dir, int threads, int n)
             fprintf(stderr, "bench_audit: a worker failed\n");
             exit(1);
         }
-    return (double)n / dt;
+    return dt;
 }
 
 static void fresh(const char *base, const char *name, char *out, size_t cap)
@@ -158,19 +157,78 @@ static void sqlite_init(const char *dir)
     sqlite3_close(db);
 }
 
-static void compare(const char *base, int threads, int n)
+static int cmp_double(const void *a, const void *b)
 {
-    char d1[4096], d2[4096];
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The disk is shared and noisy: both sides run in alternating short
+ * rounds (which one goes first alternates too), so that a slow spell of
+ * the disk falls on both; the rates are totals, the spread is of
+ * per-round ratios. */
+static void compare(const char *base, int threads, int n, int rounds)
+{
+    char d1[4096], d2[4096], path[4200];
     fresh(base, "ours", d1, sizeof(d1));
     fresh(base, "sqlite", d2, sizeof(d2));
     sqlite_init(d2);
-    double ours = run(ours_worker, d1, threads, n);
-    double lite = run(sqlite_worker, d2, threads, n);
-    printf("durable appends, %d appender%s, %d records:\n"
+    snprintf(path, sizeof(path), "%s/bench.db", d2);
+    job ours[64], lite[64];
+    json_t *d = json_pack("{s:s,s:s}", "dataset",
+                          "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b"
+                          "822cd15d6c15b0f00a08",
+                          "job", "job-000000");
+    for (int i = 0; i < threads; i++) {
+        memset(&ours[i], 0, sizeof(job));
+        memset(&lite[i], 0, sizeof(job));
+        ours[i].details = d;
+        if (st_audit_log_open(d1, &ours[i].log, NULL) != ST_OK ||
+            sqlite3_open(path, &lite[i].db) != SQLITE_OK) {
+            fprintf(stderr, "bench_audit: cannot open the logs\n");
+            exit(1);
+        }
+        sqlite3_busy_timeout(lite[i].db, 60000);
+        sqlite3_exec(lite[i].db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        sqlite3_prepare_v2(lite[i].db, "INSERT INTO audit(line) VALUES(?1)", -1,
+                           &lite[i].st, NULL);
+    }
+    double t_ours = 0, t_lite = 0;
+    double *ratio = calloc((size_t)rounds, sizeof(double));
+    if (!ratio)
+        exit(1);
+    int per = n / rounds;
+    for (int r = 0; r < rounds; r++) {
+        double a, b;
+        if (r % 2 == 0) {
+            a = run(ours_worker, ours, threads, r * per, per);
+            b = run(sqlite_worker, lite, threads, r * per, per);
+        } else {
+            b = run(sqlite_worker, lite, threads, r * per, per);
+            a = run(ours_worker, ours, threads, r * per, per);
+        }
+        t_ours += a;
+        t_lite += b;
+        ratio[r] = b / a;
+    }
+    for (int i = 0; i < threads; i++) {
+        st_audit_log_close(ours[i].log);
+        sqlite3_finalize(lite[i].st);
+        sqlite3_close(lite[i].db);
+    }
+    json_decref(d);
+    qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
+    int total = per * rounds;
+    printf("durable appends, %d appender%s, %d records (%d alternating "
+           "rounds):\n"
            "  sqlite (WAL, synchronous=FULL, 1 txn/record) %10.0f /s\n"
            "  sealtrain audit log (fdatasync, group commit) %9.0f /s\n"
-           "  ratio %.2fx (target >= 2x)\n",
-           threads, threads > 1 ? "s" : "", n, lite, ours, ours / lite);
+           "  ratio %.2fx (per round: min %.2f, median %.2f, max %.2f; "
+           "target >= 2x)\n",
+           threads, threads > 1 ? "s" : "", total, rounds, total / t_lite,
+           total / t_ours, t_lite / t_ours, ratio[0], ratio[rounds / 2],
+           ratio[rounds - 1]);
+    free(ratio);
 }
 
 /* Writes an n-entry log directly (valid seq and prev links, no fsync per
@@ -210,14 +268,22 @@ static void build_big(const char *dir, long n)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_audit DIR [appends] [entries]\n");
+        fprintf(stderr,
+                "usage: bench_audit DIR [appends] [entries] [rounds]\n");
         return 2;
     }
     const char *base = argv[1];
-    int n = argc > 2 ? atoi(argv[2]) : 2000;
+    int n = argc > 2 ? atoi(argv[2]) : 4000;
     long big = argc > 3 ? atol(argv[3]) : 1000000;
-    compare(base, 1, n);
-    compare(base, 8, n);
+    int rounds = argc > 4 ? atoi(argv[4]) : 200;
+    if (n < 8 * rounds / 10 || rounds < 10) {
+        fprintf(stderr, "bench_audit: bad counts\n");
+        return 2;
+    }
+    /* short rounds: each flush waits for whatever else the machine wrote,
+     * so both sides should meet the same moments of the disk */
+    compare(base, 1, n, rounds);
+    compare(base, 8, n, rounds / 10);
 
     char d3[4096];
     fresh(base, "big", d3, sizeof(d3));

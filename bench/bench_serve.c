@@ -6,13 +6,21 @@
  *
  *   bench_serve healthz PORT CA CRT KEY CONNS SECONDS
  *   bench_serve release PORT CA CRT KEY CONNS SECONDS SIMKEY DATASET
+ *   bench_serve mixed   PORT CA CRT KEY CONNS SECONDS SIMKEY DATASET
  *
  * `release` performs the whole remote key release per operation (HELLO ->
  * NONCE, fresh sim evidence bound to it, EVIDENCE -> KEYS) and opens the
  * wrapped key with the runtime's X25519 key, so a figure counts only
- * releases that really delivered the key. Its HTTP handling is the
- * minimum for this server's replies (Content-Length bodies); it is a
- * benchmark tool, not a client library.
+ * releases that really delivered the key. `mixed` (the soak) cycles ten
+ * operations per connection: seven releases, one release followed by a
+ * replay of its nonce (which must be refused: 403 with a DENIED frame),
+ * two /v1/healthz; and every 500 operations it closes the connection and
+ * dials again, so that leaks per connection show up too.
+ *
+ * Connections are kept alive like a real client's; the TLS handshakes
+ * (one per dialled connection) are counted and reported, not timed.
+ * Its HTTP handling is the minimum for this server's replies
+ * (Content-Length bodies); it is a benchmark tool, not a client library.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -44,7 +52,7 @@ typedef struct worker {
     pthread_t th;
     double *lat;
     size_t n, cap;
-    unsigned long errors, refused;
+    unsigned long errors, refused, handshakes, releases, replays, healthz;
     char first_error[256];
 } worker;
 
@@ -141,8 +149,10 @@ static void frame(st_buf *b, int type, const void *p, size_t len)
     st_buf_append(b, p, len, NULL);
 }
 
-/* One full key release; 0 when the key was delivered and opens. */
-static int release(SSL *ssl, worker *w, int *status)
+/* One full key release; 0 when the key was delivered and opens. With
+ * `replay`, the EVIDENCE is then sent again with the same nonce and must
+ * be refused (403, DENIED frame). */
+static int release(SSL *ssl, worker *w, int *status, int replay)
 {
     static __thread uint8_t body[1 << 16];
     size_t blen;
@@ -189,9 +199,26 @@ static int release(SSL *ssl, worker *w, int *status)
              dataset, hex);
     rc = roundtrip(ssl, "POST", path, b.data, b.len, status, body, sizeof(body),
                    &blen);
-    st_buf_free(&b);
-    if (rc || *status != 200)
+    if (rc || *status != 200) {
+        st_buf_free(&b);
         return -1;
+    }
+    if (replay) {
+        static __thread uint8_t again[1 << 12];
+        size_t alen;
+        int st2 = 0;
+        rc = roundtrip(ssl, "POST", path, b.data, b.len, &st2, again,
+                       sizeof(again), &alen);
+        if (rc || st2 != 403 || alen < 5 || again[0] != ST_MSG_DENIED) {
+            st_buf_free(&b);
+            snprintf(w->first_error, sizeof(w->first_error),
+                     "a replayed nonce was not refused (status %d)", st2);
+            *status = st2 == 200 ? 500 : st2;
+            return -1;
+        }
+        w->replays++;
+    }
+    st_buf_free(&b);
     st_broker_msg m = {0};
     size_t used;
     st_broker_keys keys;
@@ -233,30 +260,52 @@ static void *run(void *arg)
     }
     SSL *ssl = NULL;
     static __thread uint8_t body[1 << 16];
+    int mixed = !strcmp(mode, "mixed");
+    unsigned long op = 0, on_conn = 0;
     while (now() < t_end) {
-        if (!ssl && !(ssl = dial(ctx))) {
-            w->errors++;
-            if (!w->first_error[0])
-                snprintf(w->first_error, sizeof(w->first_error),
-                         "connect/handshake failed");
-            usleep(10000);
-            continue;
+        if (ssl && mixed && on_conn >= 500) {
+            hangup(ssl); /* a fresh connection: per-connection leaks */
+            ssl = NULL;
+        }
+        if (!ssl) {
+            if (!(ssl = dial(ctx))) {
+                w->errors++;
+                if (!w->first_error[0])
+                    snprintf(w->first_error, sizeof(w->first_error),
+                             "connect/handshake failed");
+                usleep(10000);
+                continue;
+            }
+            w->handshakes++;
+            on_conn = 0;
         }
         double t0 = now();
         int status = 0, rc;
         size_t blen;
-        if (!strcmp(mode, "healthz"))
+        int kind = !strcmp(mode, "healthz") ? 0 : 1; /* 0 healthz 1 release */
+        if (mixed && (op % 10 == 3 || op % 10 == 8))
+            kind = 0;
+        op++;
+        on_conn++;
+        if (kind == 0)
             rc = roundtrip(ssl, "GET", "/v1/healthz", NULL, 0, &status, body,
                            sizeof(body), &blen);
         else
-            rc = release(ssl, w, &status);
+            rc = release(ssl, w, &status, mixed && op % 10 == 5);
         double dt = now() - t0;
         if (rc == 0 && status == 200) {
-            if (w->n == w->cap) {
-                w->cap = w->cap ? w->cap * 2 : 4096;
-                w->lat = realloc(w->lat, w->cap * sizeof(double));
+            if (kind == 0)
+                w->healthz++;
+            else
+                w->releases++;
+            /* mixed: only the releases' latency is recorded */
+            if (kind == 1 || !mixed) {
+                if (w->n == w->cap) {
+                    w->cap = w->cap ? w->cap * 2 : 4096;
+                    w->lat = realloc(w->lat, w->cap * sizeof(double));
+                }
+                w->lat[w->n++] = dt;
             }
-            w->lat[w->n++] = dt;
         } else {
             if (status == 429)
                 w->refused++;
@@ -283,10 +332,11 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 8 ||
-        (strcmp(argv[1], "healthz") && strcmp(argv[1], "release")) ||
-        (!strcmp(argv[1], "release") && argc < 10)) {
-        fprintf(stderr, "usage: bench_serve healthz|release PORT CA CRT KEY "
-                        "CONNS SECONDS [SIMKEY DATASET]\n");
+        (strcmp(argv[1], "healthz") && strcmp(argv[1], "release") &&
+         strcmp(argv[1], "mixed")) ||
+        (strcmp(argv[1], "healthz") && argc < 10)) {
+        fprintf(stderr, "usage: bench_serve healthz|release|mixed PORT CA CRT "
+                        "KEY CONNS SECONDS [SIMKEY DATASET]\n");
         return 2;
     }
     mode = argv[1];
@@ -308,18 +358,33 @@ int main(int argc, char **argv)
     }
     if (conns < 1 || conns > 256 || seconds < 1)
         return 2;
+    /* the runtime's way: its secrets (X25519 keys, unwrapped file keys)
+     * come from one secure arena prepared up front, not a memfd_secret
+     * mapping per key; exact-size blocks are reused after a wipe */
+    st_err aerr;
+    if (strcmp(mode, "healthz") &&
+        st_secmem_arena_prepare((size_t)conns << 18, 1, &aerr) != ST_OK)
+        fprintf(stderr,
+                "bench_serve: no secure arena (%s): one mapping per "
+                "secret\n",
+                aerr.msg);
     worker *w = calloc((size_t)conns, sizeof(*w));
     double t0 = now();
     t_end = t0 + seconds;
     for (int i = 0; i < conns; i++)
         pthread_create(&w[i].th, NULL, run, &w[i]);
     size_t total = 0;
-    unsigned long errors = 0, refused = 0;
+    unsigned long errors = 0, refused = 0, handshakes = 0, releases = 0,
+                  replays = 0, healthz = 0;
     for (int i = 0; i < conns; i++) {
         pthread_join(w[i].th, NULL);
         total += w[i].n;
         errors += w[i].errors;
         refused += w[i].refused;
+        handshakes += w[i].handshakes;
+        releases += w[i].releases;
+        replays += w[i].replays;
+        healthz += w[i].healthz;
     }
     double elapsed = now() - t0;
     double *all = malloc((total ? total : 1) * sizeof(double));
@@ -335,10 +400,17 @@ int main(int argc, char **argv)
     double p50 = total ? all[total / 2] : 0;
     double p99 = total ? all[(size_t)((double)total * 0.99)] : 0;
     double mx = total ? all[total - 1] : 0;
+    /* the figures a script reads: "mode ok rps p50 p99 max" (ms) */
     printf("%-8s conns=%-3d ok=%-7zu %8.1f req/s  p50 %6.2f ms  p99 %6.2f ms  "
-           "max %7.2f ms  errors=%lu 429=%lu\n",
+           "max %7.2f ms  errors=%lu 429=%lu handshakes=%lu\n",
            mode, conns, total, (double)total / elapsed, p50 * 1e3, p99 * 1e3,
-           mx * 1e3, errors, refused);
+           mx * 1e3, errors, refused, handshakes);
+    if (!strcmp(mode, "mixed"))
+        printf("mixed: %lu releases, %lu replayed nonces refused, %lu "
+               "healthz\n",
+               releases, replays, healthz);
+    printf("RESULT %s %zu %.1f %.3f %.3f %.3f %lu\n", mode, total,
+           (double)total / elapsed, p50 * 1e3, p99 * 1e3, mx * 1e3, errors);
     free(all);
     free(w);
     st_wipe(sim_seed, 32);

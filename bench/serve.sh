@@ -1,15 +1,18 @@
-#!/bin/bash
+#!/bin/sh
 # bench/serve.sh BUILD_DIR: `sealtrain serve --broker` under load from
 # bench_serve (N keep-alive mutual-TLS connections; wrk cannot present a
 # client certificate): remote key releases per second with sim evidence
 # (HELLO -> NONCE -> EVIDENCE -> KEYS, key unwrapped by the client) and
-# /v1/healthz as the idle-path baseline, same server, same run.
-# Targets: >= 1,000 key releases/s on 2 cores, p99 < 20 ms.
+# /v1/healthz as the idle-path baseline, same server, same run, side by
+# side with the ratio and the target (>= 1,000 key releases/s on 2 cores,
+# p99 < 20 ms). Then the soak: SERVE_SOAK seconds (600) of mixed load
+# (releases, refused nonce replays, /v1/healthz, reconnections), the
+# server's RSS and open descriptors sampled every SERVE_SAMPLE seconds
+# (30), printed as a table and flagged when they grow beyond noise.
 #
 #   SERVE_CONNS (16)  SERVE_SECONDS (10)  SERVE_WORKERS (4)
-#   SERVE_SOAK=600   additionally a soak of that many seconds of key
-#                    releases, sampling the server's RSS and open file
-#                    descriptors every 30 s (they must stay flat).
+#   SERVE_SOAK (600)  shorter for a quick look while developing; 0 skips
+#   SERVE_SAMPLE (30)
 set -eu
 build=$(cd "$1" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +21,8 @@ st=$build/sealtrain
 conns=${SERVE_CONNS:-16}
 workers=${SERVE_WORKERS:-4}
 secs=${SERVE_SECONDS:-10}
+soak=${SERVE_SOAK:-600}
+every=${SERVE_SAMPLE:-30}
 T=$(mktemp -d "$build/bench-serve.XXXXXX")
 export SEALTRAIN_WORKSPACE=$T/ws
 pid=""
@@ -56,26 +61,71 @@ for _ in $(seq 100); do [ -s "$T/ready" ] && break; sleep 0.1; done
 
 args="$port $T/certs/ca.crt $T/certs/mo.crt $K/mo.pem"
 simkey=$SEALTRAIN_WORKSPACE/keys/sim-platform.pem
-echo "server: event loop + $workers key-release workers; client: $conns connections, ${secs} s each"
-"$build/bench_serve" healthz $args "$conns" "$secs"
-"$build/bench_serve" release $args "$conns" "$secs" "$simkey" digits
-echo "targets: release >= 1000 req/s, p99 < 20 ms (2 cores shared with the client)"
+status=0
+echo "server: event loop + $workers key-release workers; client: $conns keep-alive connections, ${secs} s per figure"
+"$build/bench_serve" healthz $args "$conns" "$secs" >"$T/healthz.out" || status=1
+"$build/bench_serve" release $args "$conns" "$secs" "$simkey" digits \
+    >"$T/release.out" || status=1
+grep -v '^RESULT' "$T/healthz.out" "$T/release.out" | sed 's/^[^:]*:/  /'
+# RESULT mode ok rps p50 p99 max errors
+# shellcheck disable=SC2046
+set -- $(grep '^RESULT' "$T/healthz.out") - - - - - - -
+h_rps=$4 h_p50=$5 h_p99=$6
+# shellcheck disable=SC2046
+set -- $(grep '^RESULT' "$T/release.out") - - - - - - -
+r_rps=$4 r_p50=$5 r_p99=$6
+awk -v hr="$h_rps" -v h50="$h_p50" -v h99="$h_p99" \
+    -v rr="$r_rps" -v r50="$r_p50" -v r99="$r_p99" 'BEGIN {
+    printf "  %-22s %10s %9s %9s\n", "", "req/s", "p50 ms", "p99 ms"
+    printf "  %-22s %10.1f %9.2f %9.2f\n", "/v1/healthz (baseline)", hr, h50, h99
+    printf "  %-22s %10.1f %9.2f %9.2f\n", "key release", rr, r50, r99
+    printf "  %-22s %9.3fx %8.1fx %8.1fx\n", "release / healthz",
+        (hr > 0 ? rr / hr : 0), (h50 > 0 ? r50 / h50 : 0), (h99 > 0 ? r99 / h99 : 0)
+    printf "  target: >= 1000 releases/s (%s), p99 < 20 ms (%s); 2 cores shared with the client\n",
+        (rr >= 1000 ? "met" : "NOT met"), (r99 < 20 ? "met" : "NOT met")
+}'
 
-if [ -n "${SERVE_SOAK:-}" ]; then
-    echo "soak: ${SERVE_SOAK} s of key releases; server RSS (kB) and fds:"
-    "$build/bench_serve" release $args "$conns" "$SERVE_SOAK" "$simkey" digits \
+if [ "$soak" -gt 0 ]; then
+    echo "soak: ${soak} s of mixed load ($conns connections: releases, replayed nonces, /v1/healthz, a new connection every 500 operations)"
+    "$build/bench_serve" mixed $args "$conns" "$soak" "$simkey" digits \
         >"$T/soak.out" &
     load=$!
-    while kill -0 "$load" 2>/dev/null; do
-        printf '  t=%5ss rss=%s fds=%s\n' "$(ps -o etimes= -p "$pid" | tr -d ' ')" \
-            "$(ps -o rss= -p "$pid" | tr -d ' ')" "$(ls /proc/"$pid"/fd | wc -l)"
-        sleep 30
+    t0=$(date +%s)
+    printf '  %6s %10s %6s\n' "t s" "rss kB" "fds" | tee "$T/samples.hdr"
+    while :; do
+        t=$(($(date +%s) - t0))
+        rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+        fds=$(ls "/proc/$pid/fd" | wc -l)
+        printf '  %6d %10d %6d\n' "$t" "$rss" "$fds" | tee -a "$T/samples"
+        kill -0 "$load" 2>/dev/null || break
+        for _ in $(seq "$every"); do
+            kill -0 "$load" 2>/dev/null || break
+            sleep 1
+        done
     done
-    wait "$load" || true
-    cat "$T/soak.out"
+    wait "$load" || status=1
+    grep -v '^RESULT' "$T/soak.out" | sed 's/^/  /'
+    # flat: after a warm-up of one interval, the median of the last three
+    # samples against the median of the first three; noise allowance:
+    # RSS 1 MB or 5 %, descriptors 4 (connections being redialled)
+    awk -v every="$every" '
+        function med3(a, b, c) { return a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b)) }
+        $1 >= every { n++; r[n] = $2; f[n] = $3 }
+        END {
+            if (n < 6) { print "  flat check: too few samples after warm-up (need 6)"; exit 0 }
+            rb = med3(r[1], r[2], r[3]); re = med3(r[n-2], r[n-1], r[n])
+            fb = med3(f[1], f[2], f[3]); fe = med3(f[n-2], f[n-1], f[n])
+            lim = rb * 0.05 > 1024 ? rb * 0.05 : 1024
+            rg = re - rb > lim; fg = fe - fb > 4
+            printf "  rss: %d -> %d kB (%+d kB, %+.1f%%): %s\n", rb, re, re - rb,
+                (rb ? 100 * (re - rb) / rb : 0), (rg ? "GROWING" : "flat")
+            printf "  fds: %d -> %d (%+d): %s\n", fb, fe, fe - fb, (fg ? "GROWING" : "flat")
+            exit rg || fg
+        }' "$T/samples" || status=1
 else
-    echo "soak: skipped (SERVE_SOAK=600 runs the 10-minute soak)"
+    echo "soak: skipped (SERVE_SOAK=0; the default is a 600 s soak)"
 fi
 kill -TERM "$pid"
 wait "$pid"
 pid=""
+exit "$status"

@@ -13,11 +13,21 @@
  * golang.org/x/mod/sumdb/note, sigsum, ...) accept our checkpoints.
  *
  * Appends are durable when st_audit_append returns: the entry is written
- * and fdatasync'ed. Concurrent appenders (threads of one process) share one
- * write + fdatasync (group commit); processes serialise on flock(2) and
- * fsync outside the lock, so the filesystem merges their flushes too.
+ * to log.jsonl and to the write-ahead file log.wal, and log.wal is
+ * fdatasync'ed (overwritten in place, so the flush carries data only; see
+ * src/audit/wal.c). Concurrent appenders (threads of one process) share
+ * one write + fdatasync (group commit); processes serialise on flock(2)
+ * and fsync outside the lock, so the filesystem merges their flushes too.
  * A crash loses at most entries that were never acknowledged; a torn last
- * line (never acknowledged) is cut off by an explicit, audited repair.
+ * line (never acknowledged) is cut off by an explicit, audited repair;
+ * after a kernel crash the first st_audit_log_open replays log.wal into
+ * log.jsonl (audited as "audit.recover").
+ *
+ * Fast path for servers: keep one handle from st_audit_log_open for the
+ * life of the process and call st_audit_log_append on it from any thread
+ * (appends that overlap share one flush). st_audit_append opens and closes
+ * the workspace's log around each call (a few extra system calls, the same
+ * single flush).
  *
  * The audit module never removes or rewrites an acknowledged entry, and
  * never writes a secret into an entry (callers pass digests, not data).

@@ -67,6 +67,22 @@ char *st_job_spec_serialise(const st_job_spec *spec, st_err *err);
 st_code st_job_spec_digest(const st_job_spec *spec, uint8_t out[32],
                            st_err *err);
 
+/* The spec signed by `seed` as a DSSE envelope (ST_DSSE_TYPE_JOBSPEC)
+ * over st_job_spec_serialise(): what `job submit` stores and what a
+ * remote client sends to POST /v1/jobs. */
+json_t *st_job_spec_sign(const st_job_spec *spec, const uint8_t seed[32],
+                         st_err *err);
+/* Opens a submitted envelope (untrusted text): strict JSON, payload type
+ * ST_DSSE_TYPE_JOBSPEC, a valid signature by `pub`, a payload that is a
+ * valid spec (any JSON layout: the spec digest is SHA-256 of the signed
+ * payload bytes, as `job run` computes it). Fills *spec
+ * (st_job_spec_free), `digest` and, when env_out is not NULL, the parsed
+ * envelope. ST_E_INPUT when malformed, ST_E_DENIED when no signature
+ * verifies; errors name `origin`. */
+st_code st_job_envelope_open(const char *text, size_t len, const char *origin,
+                             const uint8_t pub[32], st_job_spec *spec,
+                             uint8_t digest[32], json_t **env_out, st_err *err);
+
 /* ---- states ---- */
 
 typedef enum st_job_state {
@@ -113,6 +129,16 @@ void st_job_record_free(st_job_record *r);
 st_code st_job_submit(st_workspace *ws, const char *submitter,
                       const st_job_spec *spec, const uint8_t seed[32],
                       char id[ST_JOB_ID_LEN + 1], st_err *err);
+/* Stores a spec signed elsewhere (a remote submitter's envelope, text):
+ * the signature must verify under `submitter`'s registered signing key
+ * (st_job_envelope_open) and the submitter needs job.submit on the
+ * spec's training dataset (st_access_check, ST_E_DENIED); queued and
+ * audited like st_job_submit. *spec receives the parsed spec
+ * (st_job_spec_free). */
+st_code st_job_submit_envelope(st_workspace *ws, const char *submitter,
+                               const char *text, size_t len,
+                               char id[ST_JOB_ID_LEN + 1], st_job_spec *spec,
+                               st_err *err);
 st_code st_job_get(st_workspace *ws, const char *id, st_job_record *out,
                    st_err *err);
 /* Every job, newest first; *out malloc'ed (free each, then the array). */
@@ -122,6 +148,12 @@ st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
  * reason; persisted, logged in the job's log and audited. */
 st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
                           const char *reason, st_err *err);
+/* The same, with `patch` (may be NULL) merged into the job's status in
+ * the same transaction: one durable commit for a stage's state and the
+ * status it produced. */
+st_code st_job_transition_status(st_workspace *ws, const char *id,
+                                 st_job_state state, const char *reason,
+                                 const json_t *patch, st_err *err);
 /* Merges `patch` into the job's status object (key by key). */
 st_code st_job_status_update(st_workspace *ws, const char *id,
                              const json_t *patch, st_err *err);
@@ -155,7 +187,9 @@ typedef struct st_job_run_opts {
 /* Runs a queued job in the foreground to its end (see src/job/run.c):
  * ST_OK when it succeeded; otherwise the job is failed or cancelled with
  * the returned error as its reason (ST_E_DENIED for attestation or policy
- * refusals, ST_E_CANCELLED for cancellation). SIGINT/SIGTERM cancel. */
+ * refusals, ST_E_CANCELLED for cancellation). SIGINT/SIGTERM stop the
+ * runtime at an epoch boundary after a checkpoint: cancelled, with a
+ * reason that says `job resume` continues it. */
 st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
                    st_err *err);
 

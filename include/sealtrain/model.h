@@ -116,6 +116,19 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
                         const st_model_verify_opts *o, st_verdict *v,
                         st_err *err);
 
+/* The workspace's trust anchors for st_model_verify: the sim platform's
+ * public key (from `sim_key_pem` when not NULL, else keys/sim-platform.pem)
+ * and the enrolled TPM attestation key (keys/tpm-ak); a missing one stays
+ * NULL (that TEE's evidence is then refused). `ws` may be NULL. */
+typedef struct st_model_refs {
+    st_attest_refs refs;
+    uint8_t sim_pub[32];
+    unsigned char *ak;
+} st_model_refs;
+void st_model_refs_load(st_workspace *ws, const char *sim_key_pem,
+                        st_model_refs *out);
+void st_model_refs_free(st_model_refs *r); /* NULL ok */
+
 /* ---- operations (access-checked by the caller; audited here) ---- */
 
 /* Decrypts the model into `out_path` (atomically, 0600) after checking

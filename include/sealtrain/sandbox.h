@@ -115,6 +115,9 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
  * the wait status in *status once it exited, 0 while it runs. Closes the
  * socket and removes the cgroup once it has exited. */
 int st_sandbox_wait(st_sandbox_child *child, int block, int *status);
+/* The same, waiting at most `timeout_ms` for the exit (woken by the exit
+ * itself through a pidfd, not by polling). */
+int st_sandbox_wait_for(st_sandbox_child *child, int timeout_ms, int *status);
 
 /* SIGKILL to the child (the whole PID namespace dies with it). */
 void st_sandbox_kill(st_sandbox_child *child);

@@ -70,6 +70,15 @@ typedef struct st_server_opts {
     int drain_s;        /* graceful shutdown limit (default 10) */
     unsigned workers;   /* key-release worker threads (default 4; 0: the
                            event loop thread does everything) */
+    /* the job runner (not with `broker`): queued jobs run as child
+     * processes `sealtrain job run ID` of this binary, at most `jobs` at
+     * a time (default 1; 0: none), as principal runner_as with its key
+     * file runner_key (a trainer; NULL: no --as/--key, bootstrap only).
+     * On shutdown they get drain_s to finish, then SIGTERM: they
+     * checkpoint and stop, resumable. */
+    unsigned jobs;
+    const char *runner_as;
+    const char *runner_key;
     /* dataset uploads (/v1/uploads, needs the keyring); 0 = default */
     int uploads;
     uint64_t max_upload;          /* bytes per upload (default 4 GiB) */
@@ -80,7 +89,8 @@ typedef struct st_server_opts {
 void st_server_opts_default(st_server_opts *o);
 
 /* Serves until SIGTERM or SIGINT, then stops accepting, finishes the
- * requests in flight (at most drain_s seconds) and returns ST_OK. `kr` may
+ * requests in flight (at most drain_s seconds), lets running jobs finish
+ * or stops them at a checkpoint, and returns ST_OK. `kr` may
  * be NULL (no key release). */
 st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
                       st_err *err);

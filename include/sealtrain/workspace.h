@@ -98,6 +98,11 @@ st_code st_catalog_migrate(st_workspace *ws, const char *module,
 /* The version of `module` in the catalog (0 when never migrated). */
 st_code st_catalog_version(st_workspace *ws, const char *module,
                            int64_t *version, st_err *err);
+/* SQLite's data_version of this connection: it changes whenever another
+ * connection (of this or any process) committed to the catalog since the
+ * last call, so a cache of catalog rows can tell that it is stale. */
+st_code st_catalog_data_version(st_workspace *ws, int64_t *version,
+                                st_err *err);
 
 /* Well-known subdirectories (0700): "blobs", "datasets", "jobs", "models",
  * "audit", "logs", "keys", "tmp". Writes "<dir>/<name>" into out. */

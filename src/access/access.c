@@ -365,7 +365,7 @@ st_code st_access_authenticate(st_workspace *ws, const char *name,
 {
     memset(session, 0, sizeof(*session));
     uint8_t pub[32], challenge[32], sig[64];
-    unsigned roles;
+    unsigned roles = 0;
     st_code rc = registered_key(ws, name, pub, &roles, err);
     if (rc != ST_OK)
         return rc;
@@ -401,7 +401,7 @@ st_code st_access_authenticate_key(st_workspace *ws, const char *name,
 {
     memset(session, 0, sizeof(*session));
     uint8_t reg[32];
-    unsigned roles;
+    unsigned roles = 0;
     st_code rc = registered_key(ws, name, reg, &roles, err);
     if (rc != ST_OK)
         return rc;

@@ -40,10 +40,62 @@ void st_audit_frontier_root(const st_audit_frontier *f, st_audit_hasher *h,
 #define ST_AUDIT_VKEY_FILE "log.vkey"
 #define ST_AUDIT_SEALED_FILE "log.key.sealed"
 #define ST_AUDIT_CP_DIR "checkpoints"
+#define ST_AUDIT_WAL_FILE "log.wal"
+
+/* ---- log.wal, the write-ahead file (wal.c has the format) ---- */
+
+#define ST_AUDIT_WAL_DATA 4096u     /* records start here */
+#define ST_AUDIT_WAL_CAP (1u << 20) /* a cycle's records end before this */
+
+typedef struct st_audit_wal_header {
+    char magic[8];    /* "STAWAL01" */
+    uint64_t gen;     /* cycle number, grows by one per cycle */
+    uint64_t base;    /* log.jsonl offset (durable) of the cycle's start */
+    uint8_t boot[16]; /* boot id of the kernel that began the cycle */
+    uint8_t sum[32];  /* SHA-256 of the fields above */
+} st_audit_wal_header;
+
+typedef struct st_audit_wal {
+    int fd;        /* reads, page-cache writes, fdatasync */
+    int dfd;       /* O_DIRECT writes of records, or -1 */
+    uint64_t gen;  /* the cycle this handle appends to; 0: begin one */
+    uint64_t pos;  /* file offset of the next record */
+    uint64_t next; /* log.jsonl offset the next record must start at */
+    uint64_t size; /* bytes of the file known to be written */
+} st_audit_wal;
+
+typedef struct st_audit_wal_recovery {
+    int ran;           /* the boot id differed: records were replayed */
+    uint64_t records;  /* valid records of the cycle */
+    uint64_t restored; /* log.jsonl bytes that were missing or different */
+    uint64_t end;      /* log.jsonl offset where the records end */
+    uint64_t cut;      /* bytes cut beyond `end` (they held NUL bytes) */
+    uint8_t cut_sha256[32];
+} st_audit_wal_recovery;
+
+st_code st_audit_wal_open(st_audit_wal *w, const char *dir, st_err *err);
+void st_audit_wal_close(st_audit_wal *w);
+/* 1 if the header is intact (magic and checksum). */
+int st_audit_wal_header_read(int fd, st_audit_wal_header *h);
+/* Sets the magic and the checksum. */
+void st_audit_wal_header_seal(st_audit_wal_header *h);
+/* Begins a cycle at log offset `base`; log.jsonl must be durable up to
+ * `base` already (the caller fdatasync'ed it). */
+st_code st_audit_wal_begin(st_audit_wal *w, uint64_t base, st_err *err);
+/* Writes the record for log bytes [off, off+len). *full is set (nothing
+ * written) when the cycle has no room, no cycle is open or `off` is not
+ * where the cycle continues: the caller begins a cycle or flushes
+ * log.jsonl itself. Not durable until fdatasync(w->fd). */
+st_code st_audit_wal_put(st_audit_wal *w, uint64_t off, const void *data,
+                         size_t len, int *full, st_err *err);
+/* After a kernel crash (boot id changed): replays the cycle's records
+ * into log.jsonl and cuts a NUL-holding tail beyond them (see wal.c).
+ * Caller holds the log's flock. */
+st_code st_audit_wal_recover(st_audit_wal *w, int log_fd, const char *log_path,
+                             st_audit_wal_recovery *out, st_err *err);
 
 /* Reads the plain log key file into secure memory. */
-st_code st_audit_log_read_key(st_audit_log *log, st_secret **seed,
-                              st_err *err);
+st_code st_audit_log_read_key(st_audit_log *log, st_secret **seed, st_err *err);
 
 /* Lists stored checkpoint sizes in ascending order (malloc'ed). */
 st_code st_audit_checkpoint_list(const char *dir, uint64_t **sizes, size_t *n,

@@ -3,8 +3,10 @@
  *
  * Files of an audit directory (0700):
  *   log.jsonl     the entries, one JSON object per line (the Merkle leaves)
- *   tree.state    a checksummed cache of the tree frontier and end offset,
- *                 so an append costs O(log n) instead of re-reading the log
+ *   log.wal       the write-ahead file that makes appends durable (wal.c)
+ *   tree.state    a checksummed cache of the tree frontier and end offset
+ *                 (and of where log.wal continues), so an append costs
+ *                 O(log n) instead of re-reading the log
  *   log.key       the log's Ed25519 seed (0600)
  *   log.vkey      its signed-note verifier key (the name is the origin)
  *   checkpoints/  <size>.note: signed tlog-checkpoints (see checkpoint.c)
@@ -12,22 +14,32 @@
  * Append protocol. Threads queue their entries; one of them (the leader)
  * takes the whole queue, locks the log file with flock(2) against other
  * processes, catches up with lines others appended since (hashing them into
- * the frontier), writes the batch with one pwrite at the end, records the
- * new state, unlocks, and fdatasyncs; only then are the batch's appenders
- * told "done". While the leader flushes, new entries queue up for the next
- * batch: one fsync serves many appenders (group commit). Processes fsync
- * after unlocking so the filesystem can merge their flushes too; an entry
- * is acknowledged only after an fdatasync that began after its bytes were
- * written, so every acknowledged entry (and every byte before it) is on
- * disk.
+ * the frontier), writes the batch as one record of log.wal and with one
+ * pwrite at the end of log.jsonl, records the new state, unlocks, and
+ * fdatasyncs log.wal; only then are the batch's appenders told "done".
+ * log.wal is overwritten in place (written blocks, fixed size), so that
+ * flush carries data only, where an fdatasync of the growing log.jsonl
+ * would also commit its new size through the filesystem journal; log.jsonl
+ * is flushed when a log.wal cycle begins, and a batch too large for a
+ * cycle is written and flushed there directly. While the leader flushes,
+ * new entries queue up for the next batch: one fsync serves many
+ * appenders (group commit). Processes fsync after unlocking so the
+ * filesystem can merge their flushes too; an entry is acknowledged only
+ * after an fdatasync that began after its bytes were written, so every
+ * acknowledged entry (and every byte before it) is on disk: in log.jsonl
+ * or in the current cycle of log.wal.
  *
  * Crash safety. The log is the only truth: tree.state is a cache that is
  * checksummed and checked against the log (offset inside the file, a
  * newline just before it); if it is stale or torn it is rebuilt by hashing
- * the log. A crash mid-write can only leave an incomplete last line (no
- * newline): it was never acknowledged. The next append (or `audit repair`)
- * cuts it off and records the cut (size and SHA-256 of the bytes) as a
- * "security" entry, so the repair itself is in the tamper-evident record.
+ * the log. A killed process leaves its writes in the page cache, so a
+ * crash mid-write can only leave an incomplete last line (no newline): it
+ * was never acknowledged. The next append (or `audit repair`) cuts it off
+ * and records the cut (size and SHA-256 of the bytes) as a "security"
+ * entry, so the repair itself is in the tamper-evident record; the cut
+ * also begins a new log.wal cycle, so no record can bring the bytes back.
+ * After a kernel crash the first opener replays log.wal into log.jsonl
+ * (st_audit_wal_recover) and records that as an "audit.recover" entry.
  * Nothing else ever truncates or rewrites the log.
  */
 #include <errno.h>
@@ -50,7 +62,7 @@
 #include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
 
-#define STATE_MAGIC "STAUDIT1"
+#define STATE_MAGIC "STAUDIT2"
 
 typedef struct request {
     json_t *obj; /* the event without seq, time and prev */
@@ -82,7 +94,7 @@ struct st_audit_log {
     uint64_t offset;  /* end of the last complete line counted */
     uint8_t last[32]; /* leaf hash of the last entry */
     int loaded;
-    uint64_t reserved; /* end of the blocks reserved with fallocate */
+    st_audit_wal wal;
 };
 
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -106,6 +118,7 @@ typedef struct state_rec {
     uint64_t offset;
     uint8_t last[32];
     uint8_t hash[64][32];
+    uint64_t wal_gen, wal_pos, wal_next; /* where log.wal continues */
     uint8_t sum[32];
 } state_rec;
 
@@ -118,6 +131,9 @@ static void state_save(st_audit_log *log)
     r.offset = log->offset;
     memcpy(r.last, log->last, 32);
     memcpy(r.hash, log->fr.hash, sizeof(r.hash));
+    r.wal_gen = log->wal.gen;
+    r.wal_pos = log->wal.pos;
+    r.wal_next = log->wal.next;
     st_sha256(&r, offsetof(state_rec, sum), r.sum);
     /* no fsync: the cache is checked on load and rebuilt from the log when
      * it is stale or torn, so it never needs to be durable */
@@ -154,6 +170,35 @@ static void state_reset(st_audit_log *log)
     memset(&log->fr, 0, sizeof(log->fr));
     memset(log->last, 0, 32);
     log->offset = 0;
+}
+
+/* Finds where log.wal continues (caller holds the flock, after catch_up).
+ * This handle's own view holds while no other process appended; else the
+ * last writer's tree.state says it, provided it describes this very log
+ * end and the header's cycle. Anything else begins a new cycle. */
+static void wal_sync(st_audit_log *log)
+{
+    st_audit_wal_header h;
+    if (!st_audit_wal_header_read(log->wal.fd, &h)) {
+        log->wal.gen = 0;
+        return;
+    }
+    if (h.gen == log->wal.gen && log->offset == log->wal.next)
+        return;
+    state_rec r;
+    uint8_t sum[32];
+    log->wal.gen = 0;
+    if (pread(log->state_fd, &r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        return;
+    st_sha256(&r, offsetof(state_rec, sum), sum);
+    if (memcmp(r.magic, STATE_MAGIC, 8) != 0 || memcmp(sum, r.sum, 32) != 0 ||
+        r.wal_gen != h.gen || r.offset != log->offset ||
+        r.wal_next != log->offset || r.wal_pos < ST_AUDIT_WAL_DATA ||
+        r.wal_pos > ST_AUDIT_WAL_CAP)
+        return;
+    log->wal.gen = r.wal_gen;
+    log->wal.pos = r.wal_pos;
+    log->wal.next = r.wal_next;
 }
 
 /* Hashes complete lines from log->offset to the end of the file into the
@@ -314,11 +359,63 @@ static void log_free(st_audit_log *log)
         close(log->fd);
     if (log->state_fd >= 0)
         close(log->state_fd);
+    st_audit_wal_close(&log->wal);
     st_audit_hasher_free(log->h);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->io);
     pthread_cond_destroy(&log->cv);
     free(log);
+}
+
+/* After a kernel crash: log.wal back into log.jsonl (caller holds the
+ * flock). A changed log.jsonl invalidates the tree cache; the new cycle
+ * carries this boot's id, so later opens skip the replay. */
+static st_code recover(st_audit_log *log, st_audit_wal_recovery *rec,
+                       st_err *err)
+{
+    st_code rc = st_audit_wal_recover(&log->wal, log->fd, log->path, rec, err);
+    if (rc != ST_OK || !rec->ran)
+        return rc;
+    if ((rec->restored || rec->cut) && ftruncate(log->state_fd, 0) != 0)
+        return st_err_errno(err, ST_E_IO, errno,
+                            "resetting the tree state "
+                            "of %s",
+                            log->dir);
+    struct stat st;
+    if (fstat(log->fd, &st) != 0)
+        return st_err_errno(err, ST_E_IO, errno, "audit log %s", log->path);
+    rc = st_audit_wal_begin(&log->wal, (uint64_t)st.st_size, err);
+    if (rc == ST_OK && fdatasync(log->wal.fd) != 0)
+        rc = st_err_errno(err, ST_E_IO, errno,
+                          "flushing the audit "
+                          "write-ahead file");
+    return rc;
+}
+
+static st_code record_recovery(st_audit_log *log,
+                               const st_audit_wal_recovery *rec, st_err *err)
+{
+    char reason[256], hex[65];
+    snprintf(reason, sizeof(reason),
+             "after a system crash: restored %llu bytes of appended entries "
+             "from the write-ahead file (%llu records), cut %llu bytes that "
+             "were never written",
+             (unsigned long long)rec->restored,
+             (unsigned long long)rec->records, (unsigned long long)rec->cut);
+    st_hex_encode(rec->cut_sha256, 32, hex);
+    json_t *d =
+        json_pack("{s:I,s:I,s:I,s:I}", "records", (json_int_t)rec->records,
+                  "restored_bytes", (json_int_t)rec->restored, "end",
+                  (json_int_t)rec->end, "cut_bytes", (json_int_t)rec->cut);
+    if (d && rec->cut)
+        json_object_set_new(d, "cut_sha256", json_string(hex));
+    st_audit_event ev = {
+        "security", "system", "audit.recover", "audit:log", "success",
+        reason,     d};
+    st_code rc = d ? st_audit_log_append(log, &ev, NULL, err)
+                   : st_err_set(err, ST_E_IO, "out of memory");
+    json_decref(d);
+    return rc;
 }
 
 st_code st_audit_log_open(const char *dir, st_audit_log **out, st_err *err)
@@ -342,7 +439,7 @@ st_code st_audit_log_open(const char *dir, st_audit_log **out, st_err *err)
         pthread_mutex_unlock(&open_mu);
         return st_err_set(err, ST_E_IO, "audit log: out of memory");
     }
-    log->fd = log->state_fd = -1;
+    log->fd = log->state_fd = log->wal.fd = log->wal.dfd = -1;
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->io, NULL);
     pthread_cond_init(&log->cv, NULL);
@@ -371,11 +468,16 @@ st_code st_audit_log_open(const char *dir, st_audit_log **out, st_err *err)
         rc = st_err_set(err, ST_E_IO, "audit log: out of memory");
         goto fail;
     }
+    if ((rc = st_audit_wal_open(&log->wal, real, err)) != ST_OK)
+        goto fail;
     if ((rc = lock_file(log, err)) != ST_OK)
         goto fail;
+    st_audit_wal_recovery rec;
     rc = st_fs_mkdir_private(cpath, err);
     if (rc == ST_OK)
         rc = ensure_key(log, err);
+    if (rc == ST_OK)
+        rc = recover(log, &rec, err);
     unlock_file(log);
     if (rc != ST_OK)
         goto fail;
@@ -383,6 +485,13 @@ st_code st_audit_log_open(const char *dir, st_audit_log **out, st_err *err)
     log->next_open = open_logs;
     open_logs = log;
     pthread_mutex_unlock(&open_mu);
+    if (rec.restored || rec.cut) {
+        rc = record_recovery(log, &rec, err);
+        if (rc != ST_OK) {
+            st_audit_log_close(log);
+            return st_err_prefix(err, "recording the audit log recovery");
+        }
+    }
     *out = log;
     return ST_OK;
 fail:
@@ -532,7 +641,18 @@ static st_code cut_tail(st_audit_log *log, size_t torn, json_t **repair,
         *repair = NULL;
         return st_err_errno(err, ST_E_IO, errno, "repairing %s", log->path);
     }
-    return ST_OK;
+    /* a record of the old cycle may hold the bytes just cut: a durable new
+     * cycle makes sure no replay ever brings them back */
+    st_code rc = st_audit_wal_begin(&log->wal, log->offset, err);
+    if (rc == ST_OK && fdatasync(log->wal.fd) != 0)
+        rc = st_err_errno(err, ST_E_IO, errno,
+                          "flushing the audit "
+                          "write-ahead file");
+    if (rc != ST_OK) {
+        json_decref(*repair);
+        *repair = NULL;
+    }
+    return rc;
 }
 
 /* Writes a batch of requests (plus a repair record when needed): the
@@ -575,16 +695,23 @@ static void commit_batch(st_audit_log *log, request *batch)
         st_audit_frontier_push(&log->fr, log->h, leaf);
         memcpy(log->last, leaf, 32);
     }
-    /* reserve blocks ahead of the end (the size stays as it is, the file
-     * format does not change): an fdatasync then records a new size, not
-     * a block allocation as well */
-    if (rc == ST_OK && log->offset + b.len > log->reserved) {
-        uint64_t chunk = 1u << 20;
-        if (fallocate(log->fd, FALLOC_FL_KEEP_SIZE, (off_t)log->offset,
-                      (off_t)chunk) == 0)
-            log->reserved = log->offset + chunk;
-        else
-            log->reserved = UINT64_MAX; /* not supported here: fine */
+    int full = 0;
+    if (rc == ST_OK) {
+        wal_sync(log);
+        rc = st_audit_wal_put(&log->wal, log->offset, b.data, b.len, &full,
+                              &err);
+    }
+    if (rc == ST_OK && full) {
+        /* a new cycle: log.jsonl must first be durable up to its start */
+        if (fdatasync(log->fd) != 0)
+            rc = st_err_errno(&err, ST_E_IO, errno, "flushing audit log %s",
+                              log->path);
+        if (rc == ST_OK)
+            rc = st_audit_wal_begin(&log->wal, log->offset, &err);
+        if (rc == ST_OK)
+            rc = st_audit_wal_put(&log->wal, log->offset, b.data, b.len, &full,
+                                  &err);
+        /* still full: the batch exceeds a cycle; flush log.jsonl itself */
     }
     if (rc == ST_OK)
         rc = st_fs_write_fd_at(log->fd, b.data, b.len, log->offset, log->path,
@@ -593,6 +720,16 @@ static void commit_batch(st_audit_log *log, request *batch)
         /* leave the log as it was: no partial batch, no torn line */
         if (ftruncate(log->fd, (off_t)log->offset) != 0)
             st_error("audit.append", "could not undo a failed append to %s",
+                     log->path);
+        /* and a replay must not bring back the failed batch's record */
+        st_err e2;
+        if (log->wal.gen && log->wal.next != log->offset &&
+            (fdatasync(log->fd) != 0 ||
+             st_audit_wal_begin(&log->wal, log->offset, &e2) != ST_OK ||
+             fdatasync(log->wal.fd) != 0))
+            st_error("audit.append",
+                     "could not retire the write-ahead record of a failed "
+                     "append to %s",
                      log->path);
         log->fr = saved;
         memcpy(log->last, saved_last, 32);
@@ -604,7 +741,7 @@ unlock:
     unlock_file(log);
     pthread_mutex_unlock(&log->io);
     /* flushing outside both locks lets other processes write meanwhile */
-    if (rc == ST_OK && fdatasync(log->fd) != 0)
+    if (rc == ST_OK && fdatasync(full ? log->fd : log->wal.fd) != 0)
         rc = st_err_errno(&err, ST_E_IO, errno, "flushing audit log %s",
                           log->path);
 done:

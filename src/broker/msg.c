@@ -453,9 +453,7 @@ st_code st_broker_wrap_key(const uint8_t runtime_pub[32], const char *job_id,
     if (rc == ST_OK)
         rc = st_random(sk, 32, err);
     if (rc == ST_OK)
-        rc = st_x25519_public(sk, out->epk, err);
-    if (rc == ST_OK)
-        rc = st_x25519(sk, runtime_pub, shared, err);
+        rc = st_x25519_pair(sk, runtime_pub, out->epk, shared, err);
     if (rc == ST_OK)
         rc = wrap_kdf(shared, out->epk, runtime_pub, &info, key, err);
     static const uint8_t zero_nonce[ST_AEAD_NONCE_LEN];
@@ -486,9 +484,7 @@ st_code st_broker_unwrap_key(const unsigned char runtime_priv[32],
     st_buf info;
     st_code rc = wrap_info(job_id, k->name, &info, err);
     if (rc == ST_OK)
-        rc = st_x25519_public(runtime_priv, rpk, err);
-    if (rc == ST_OK)
-        rc = st_x25519(runtime_priv, k->epk, shared, err);
+        rc = st_x25519_pair(runtime_priv, k->epk, rpk, shared, err);
     if (rc == ST_OK)
         rc = wrap_kdf(shared, k->epk, rpk, &info, key, err);
     st_secret *s = NULL;

@@ -65,33 +65,15 @@ static void usage(FILE *out)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static int fail(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int fail(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "sealtrain: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return code;
-}
-
 /* A JSON request; *j is the parsed 2xx reply (or NULL: an empty one).
  * Returns 0, or the exit status after printing the error. */
 static int call(st_cli *cli, const char *method, const char *path,
                 const char *body, json_t **j, long *status_out)
 {
-    st_reply r = {0};
+    st_remote_reply r = {0};
     long status = 0;
-    st_remote_req rq = {method,
-                        path,
-                        body,
-                        body ? strlen(body) : 0,
-                        body ? "application/json" : NULL,
-                        NULL};
+    st_remote_req rq = {
+        method, path, "application/json", body, body ? strlen(body) : 0, NULL};
     int rc = st_remote_request(cli, &rq, &status, &r);
     if (status_out)
         *status_out = status;
@@ -101,7 +83,7 @@ static int call(st_cli *cli, const char *method, const char *path,
         json_error_t je;
         *j = r.data ? json_loads(r.data, 0, &je) : NULL;
         if (!*j)
-            rc = fail(5, "%s: the server's answer is not JSON", path);
+            rc = st_remote_fail(5, "%s: the server's answer is not JSON", path);
     }
     free(r.data);
     return rc;
@@ -259,8 +241,8 @@ static int stage_paths(const char *opt, const char *name, stage *st)
         return st_cli_usage("data import", "no staging directory: give "
                                            "--staging DIR");
     if (mkdirs(st->dir) != 0)
-        return fail(5, "cannot create the staging directory %s: %s", st->dir,
-                    strerror(errno));
+        return st_remote_fail(5, "cannot create the staging directory %s: %s",
+                              st->dir, strerror(errno));
     st_err err;
     if (st_fs_check_private(st->dir, &err))
         return st_cli_fail(&err);
@@ -299,10 +281,11 @@ static int prepare(st_cli *cli, import_args *a, const stage *st)
     snprintf(owner, sizeof(owner), "%s", jstr(who, "principal"));
     json_decref(who);
     if (a->eo.owner && strcmp(a->eo.owner, owner))
-        return fail(4,
-                    "%s cannot import as %s: datasets are imported by their "
-                    "owner",
-                    owner, a->eo.owner);
+        return st_remote_fail(
+            4,
+            "%s cannot import as %s: datasets are imported by their "
+            "owner",
+            owner, a->eo.owner);
     a->eo.owner = owner;
     snprintf(kek, sizeof(kek), "owner.%s", owner);
     for (char *c = kek; *c; c++)
@@ -347,7 +330,7 @@ static int prepare(st_cli *cli, import_args *a, const stage *st)
     if (!text ||
         st_fs_write_atomic(st->manifest, env, strlen(env), 0600, &err) ||
         st_fs_write_atomic(st->state, text, strlen(text), 0600, &err))
-        rc = text ? st_cli_fail(&err) : fail(5, "out of memory");
+        rc = text ? st_cli_fail(&err) : st_remote_fail(5, "out of memory");
     free(text);
     if (!rc && !cli->quiet)
         fprintf(stderr,
@@ -375,11 +358,12 @@ static int send_chunks(st_cli *cli, const char *upload, const stage *st,
     int rc = call(cli, "GET", path, NULL, &j, &status);
     if (rc && status == 404) {
         stage_clear(st);
-        return fail(3,
-                    "the server no longer holds upload %s (expired or "
-                    "abandoned); the staged files were removed: run the "
-                    "import again",
-                    upload);
+        return st_remote_fail(
+            3,
+            "the server no longer holds upload %s (expired or "
+            "abandoned); the staged files were removed: run the "
+            "import again",
+            upload);
     }
     if (rc)
         return rc;
@@ -390,35 +374,36 @@ static int send_chunks(st_cli *cli, const char *upload, const stage *st,
     if (max > 0 && (uint64_t)max < chunk)
         chunk = (size_t)max;
     if (got > size)
-        return fail(5, "the server holds %llu bytes of a %llu-byte upload",
-                    (unsigned long long)got, (unsigned long long)size);
+        return st_remote_fail(
+            5, "the server holds %llu bytes of a %llu-byte upload",
+            (unsigned long long)got, (unsigned long long)size);
     if (got > 0 && !cli->quiet)
         fprintf(stderr, "resuming upload %s at byte %llu of %llu\n", upload,
                 (unsigned long long)got, (unsigned long long)size);
     int fd = open(st->file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(5, "open %s: %s", st->file, strerror(errno));
+        return st_remote_fail(5, "open %s: %s", st->file, strerror(errno));
     char *buf = malloc(chunk);
     bar pb = {isatty(2) && !cli->quiet, "uploading", {0, 0}, {0, 0}};
     clock_gettime(CLOCK_MONOTONIC, &pb.start);
-    rc = buf ? 0 : fail(5, "out of memory");
+    rc = buf ? 0 : st_remote_fail(5, "out of memory");
     int retries = 0;
     while (!rc && got < size) {
         size_t n = size - got < chunk ? (size_t)(size - got) : chunk;
         ssize_t r = pread(fd, buf, n, (off_t)got);
         if (r != (ssize_t)n) {
-            rc = fail(5, "read %s: %s", st->file,
-                      r < 0 ? strerror(errno) : "the file shrank");
+            rc = st_remote_fail(5, "read %s: %s", st->file,
+                                r < 0 ? strerror(errno) : "the file shrank");
             break;
         }
         char range[96];
         snprintf(range, sizeof(range), "bytes %llu-%llu/%llu",
                  (unsigned long long)got, (unsigned long long)(got + n - 1),
                  (unsigned long long)size);
-        st_reply rep = {0};
-        st_remote_req rq = {"PUT", path, buf, n, "application/octet-stream",
-                            range};
-        rc = st_remote_request(cli, &rq, &status, &rep);
+        st_remote_reply rep = {0};
+        st_remote_req rq = {"PUT", path, "application/octet-stream",
+                            buf,   n,    NULL};
+        rc = st_remote_request_range(cli, &rq, range, &status, &rep);
         json_error_t je;
         json_t *a = rc ? NULL : json_loads(rep.data ? rep.data : "", 0, &je);
         json_t *rv = json_object_get(a, "received");
@@ -497,13 +482,15 @@ static int staged(st_cli *cli, const stage *st, char upload[33], uint64_t *size)
     int rc = 1;
     if (!j || strlen(id) != ST_UPLOAD_ID_LEN || sz <= 0 ||
         !st_fs_exists(st->file) || !st_fs_exists(st->manifest))
-        rc = fail(3, "%s: a damaged staged upload (remove it to start over)",
-                  st->state);
+        rc = st_remote_fail(
+            3, "%s: a damaged staged upload (remove it to start over)",
+            st->state);
     else if (strcmp(srv, cli->server))
-        rc = fail(2,
-                  "%s: a staged upload of this name for %s (finish it there "
-                  "or remove it)",
-                  st->state, srv);
+        rc = st_remote_fail(
+            2,
+            "%s: a staged upload of this name for %s (finish it there "
+            "or remove it)",
+            st->state, srv);
     else {
         snprintf(upload, 33, "%s", id);
         *size = (uint64_t)sz;
@@ -619,7 +606,6 @@ int st_remote_data_import(st_cli *cli, int argc, char **argv)
     if (!(rc = send_chunks(cli, upload, &st, size, a.chunk)))
         rc = commit(cli, upload, &st);
 done:
-    st_remote_close();
     free(rcpts);
     return rc;
 }

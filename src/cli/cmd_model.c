@@ -134,42 +134,6 @@ static void print_show(const st_model_record *r)
         printf("  %s\n", json_string_value(d));
 }
 
-/* The workspace's trust anchors for verification: the sim platform key
- * (public half only kept) and the enrolled TPM attestation key. */
-struct refs {
-    st_attest_refs r;
-    uint8_t sim_pub[32];
-    unsigned char *ak;
-};
-
-static void refs_load(st_workspace *ws, const char *sim_key, struct refs *out)
-{
-    memset(out, 0, sizeof(*out));
-    char path[4200];
-    if (sim_key) {
-        if (st_ed25519_load_public_pem(sim_key, out->sim_pub, NULL) == ST_OK)
-            out->r.sim_platform_key = out->sim_pub;
-    } else if (ws &&
-               st_workspace_path(ws, "keys", "sim-platform.pem", path,
-                                 sizeof(path), NULL) == ST_OK &&
-               st_fs_exists(path)) {
-        uint8_t *seed = st_secmem_alloc(32, NULL);
-        if (seed &&
-            st_attest_sim_key(path, 0, seed, out->sim_pub, NULL) == ST_OK)
-            out->r.sim_platform_key = out->sim_pub;
-        st_secmem_free(seed);
-    }
-    size_t len = 0;
-    if (ws &&
-        st_workspace_path(ws, "keys", "tpm-ak", path, sizeof(path), NULL) ==
-            ST_OK &&
-        st_fs_exists(path) &&
-        st_fs_read_all(path, 1 << 16, &out->ak, &len, NULL) == ST_OK) {
-        out->r.tpm_ak = out->ak;
-        out->r.tpm_ak_len = len;
-    }
-}
-
 static int cmd_verify(st_cli *cli, const struct opts *o, const char *target)
 {
     st_err err;
@@ -206,8 +170,8 @@ static int cmd_verify(st_cli *cli, const struct opts *o, const char *target)
         if (st_workspace_open(cli->workspace, &ws, NULL) != ST_OK)
             ws = NULL;
     }
-    struct refs refs;
-    refs_load(ws, o->sim_key, &refs);
+    st_model_refs refs;
+    st_model_refs_load(ws, o->sim_key, &refs);
     unsigned char *ptext = NULL, *poltext = NULL;
     size_t plen = 0, pollen = 0;
     json_t *env = NULL;
@@ -221,7 +185,7 @@ static int cmd_verify(st_cli *cli, const struct opts *o, const char *target)
     st_verdict v;
     st_verdict_init(&v);
     if (rc == ST_OK) {
-        st_model_verify_opts vo = {(const char *)poltext, pollen, &refs.r,
+        st_model_verify_opts vo = {(const char *)poltext, pollen, &refs.refs,
                                    have_rec ? ws : NULL, (int64_t)time(NULL)};
         rc = st_model_verify(model_path, env, have_rec ? &rec : NULL, &vo, &v,
                              &err);
@@ -254,7 +218,7 @@ static int cmd_verify(st_cli *cli, const struct opts *o, const char *target)
     json_decref(env);
     free(ptext);
     free(poltext);
-    free(refs.ak);
+    st_model_refs_free(&refs);
     st_model_record_free(&rec);
     st_workspace_close(ws);
     return status;

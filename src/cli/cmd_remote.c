@@ -13,14 +13,12 @@
  *   job logs ID               GET  /v1/jobs/ID/logs
  *   job cancel ID             POST /v1/jobs/ID/cancel
  *   audit checkpoint          POST /v1/audit/checkpoint
- *   model list|show NAME      GET  /v1/models[/NAME]
+ *   model list                GET  /v1/models
  *
- * The client key is --key / SEALTRAIN_KEY (the principal's signing key),
- * the certificate SEALTRAIN_CERT (from `principal cert`) and the CA
- * SEALTRAIN_CACERT. TLS 1.3 only, the server verified against that CA.
- * Nothing is decrypted or encrypted here; the server's answers are only
- * displayed. Exit codes follow the CLI's: 403 -> 4, 400/404 -> 3, other
- * failures -> 5.
+ * and, through remote_jobs.c, job submit, job logs --follow and model
+ * show/download/verify. The HTTPS client itself is remote.c. Nothing is
+ * decrypted or encrypted here; the server's answers are only displayed.
+ * Exit codes follow the CLI's: 403 -> 4, 400/404 -> 3, other failures -> 5.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,7 +29,6 @@
 
 #include <sealtrain/sealtrain.h>
 
-#include "cli.h"
 #include "remote.h"
 
 static int want_json(st_cli *cli, int argc, char **argv)
@@ -42,7 +39,7 @@ static int want_json(st_cli *cli, int argc, char **argv)
     return cli->json;
 }
 
-static void print_json(const st_reply *r)
+static void print_json(const st_remote_reply *r)
 {
     json_error_t je;
     json_t *j = json_loads(r->data, 0, &je);
@@ -52,7 +49,7 @@ static void print_json(const st_reply *r)
     json_decref(j);
 }
 
-static void print_text(const char *what, const st_reply *r)
+static void print_text(const char *what, const st_remote_reply *r)
 {
     json_error_t je;
     json_t *j = json_loads(r->data, 0, &je);
@@ -83,33 +80,27 @@ static void print_text(const char *what, const st_reply *r)
     json_decref(j);
 }
 
-static int valid_arg(const char *s)
-{
-    size_t n = strlen(s);
-    if (!n || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                    "0123456789._-",
-                    s[i]))
-            return 0;
-    return 1;
-}
-
 int st_cli_remote(st_cli *cli, int argc, char **argv)
 {
     const char *group = argv[0];
     const char *sub = argc > 1 ? argv[1] : "";
+    int handled = !strcmp(group, "job")     ? st_remote_job(cli, argc, argv)
+                  : !strcmp(group, "model") ? st_remote_model(cli, argc, argv)
+                                            : -1;
+    if (handled >= 0)
+        return handled;
+    /* encrypts here, then uploads (cmd_data_remote.c) */
+    if (!strcmp(group, "data") && !strcmp(sub, "import"))
+        return st_remote_data_import(cli, argc - 1, argv + 1);
     const char *arg = argc > 2 && argv[2][0] != '-' ? argv[2] : NULL;
     char path[512];
     const char *method = "GET", *kind = "raw";
-    /* encrypts here, then uploads: its own file (cmd_data_remote.c) */
-    if (!strcmp(group, "data") && !strcmp(sub, "import"))
-        return st_remote_data_import(cli, argc - 1, argv + 1);
     if (!strcmp(group, "data") && !strcmp(sub, "policy") && argc > 2 &&
-        !strcmp(argv[2], "show"))
-        arg = argc > 3 ? argv[3] : NULL, sub = "policy show";
-    if (arg && !valid_arg(arg))
+        !strcmp(argv[2], "show")) {
+        sub = "policy show";
+        arg = argc > 3 ? argv[3] : NULL;
+    }
+    if (arg && !st_remote_valid_arg(arg))
         return st_cli_usage(group, "\"%s\" is not a name or id", arg);
     if (!strcmp(group, "data") && !strcmp(sub, "list")) {
         snprintf(path, sizeof(path), "/v1/datasets");
@@ -132,8 +123,6 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
         method = "POST";
     } else if (!strcmp(group, "model") && !strcmp(sub, "list")) {
         snprintf(path, sizeof(path), "/v1/models");
-    } else if (!strcmp(group, "model") && !strcmp(sub, "show") && arg) {
-        snprintf(path, sizeof(path), "/v1/models/%s", arg);
     } else if (!strcmp(group, "audit") && !strcmp(sub, "checkpoint")) {
         snprintf(path, sizeof(path), "/v1/audit/checkpoint");
         method = "POST";
@@ -142,13 +131,14 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
         return st_cli_usage(group,
                             "\"%s %s\" is not available with --server (remote: "
                             "data import|list|show|policy show, job "
-                            "list|status|logs|cancel, "
-                            "model list|show, audit checkpoint)",
+                            "submit|list|status|logs|"
+                            "cancel, model list|show|download|verify, audit "
+                            "checkpoint)",
                             group, sub);
     }
-    st_reply r = {0};
+    st_remote_req rq = {method, path, NULL, NULL, 0, NULL};
+    st_remote_reply r = {0};
     long status = 0;
-    st_remote_req rq = {method, path, NULL, 0, NULL, NULL};
     int rc = st_remote_request(cli, &rq, &status, &r);
     if (rc == 0 && (status < 200 || status > 299))
         rc = st_remote_http_fail(status, &r);
@@ -159,6 +149,5 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
     else if (rc == 0)
         print_text(kind, &r);
     free(r.data);
-    st_remote_close();
     return rc;
 }

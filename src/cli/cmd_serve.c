@@ -27,10 +27,11 @@ static void serve_usage(FILE *out)
             "[--max-body BYTES]\n"
             "                       [--max-headers BYTES] [--timeout S] "
             "[--drain S]\n"
-            "                       [--workers N] [--uploads] [--max-upload "
-            "BYTES]\n"
-            "                       [--max-upload-inflight BYTES] "
-            "[--upload-ttl S]\n\n"
+            "                       [--workers N] [--jobs N] [--runner-as NAME "
+            "--runner-key PEM]\n"
+            "                       [--uploads] [--max-upload BYTES] "
+            "[--max-upload-inflight BYTES]\n"
+            "                       [--upload-ttl S]\n\n"
             "Serves the workspace's /v1 API over HTTPS (TLS 1.3 only) with "
             "client\ncertificates from the workspace CA (`sealtrain principal "
             "cert NAME`).\nDefault --listen 127.0.0.1:8443 (loopback). "
@@ -40,12 +41,15 @@ static void serve_usage(FILE *out)
             "SIGINT: stop accepting, finish requests (at most --drain "
             "seconds).\n--workers N (default 4): key-release threads, each "
             "with its own catalog\nconnection and keyring (0: all on the "
-            "event loop).\n--uploads: take client-encrypted datasets at "
-            "/v1/uploads "
-            "(opens the\nkeyring: the owner's KEK wraps each upload's file "
-            "key); --max-upload\n(4 GiB) per upload, --max-upload-inflight "
-            "(16 GiB) over open uploads,\n--upload-ttl (86400 s) before an "
-            "idle upload is removed. See docs/api.md.\n");
+            "event loop).\n--jobs N (default 1): queued jobs run at a time, "
+            "each as `sealtrain job run`\nby principal --runner-as (a "
+            "trainer) with --runner-key; on SIGTERM they get\n--drain "
+            "seconds to finish, then checkpoint and stop (resumable).\n"
+            "--uploads: take client-encrypted datasets at /v1/uploads (opens "
+            "the\nkeyring: the owner's KEK wraps each upload's file key); "
+            "--max-upload\n(4 GiB) per upload, --max-upload-inflight (16 GiB) "
+            "over open uploads,\n--upload-ttl (86400 s) before an idle upload "
+            "is removed. See docs/api.md.\n");
 }
 
 static int num(const char *opt, const char *v, double lo, double hi,
@@ -79,9 +83,12 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
         {"timeout", required_argument, NULL, 9},
         {"drain", required_argument, NULL, 10},
         {"workers", required_argument, NULL, 11},
-        {"max-upload", required_argument, NULL, 12},
-        {"max-upload-inflight", required_argument, NULL, 13},
-        {"upload-ttl", required_argument, NULL, 14},
+        {"jobs", required_argument, NULL, 12},
+        {"runner-as", required_argument, NULL, 13},
+        {"runner-key", required_argument, NULL, 14},
+        {"max-upload", required_argument, NULL, 15},
+        {"max-upload-inflight", required_argument, NULL, 16},
+        {"upload-ttl", required_argument, NULL, 17},
         {"uploads", no_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -90,23 +97,10 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
     int c, rc = 0;
     double d = 0;
     while ((c = getopt_long(argc, argv, "l:br:h", opts, NULL)) != -1) {
-        const char *name = c > 0 && c <= 14 ? opts[c + 2].name : "";
+        const char *name = c > 0 && c <= 17 ? opts[c + 2].name : "";
         switch (c) {
         case 'l': o.listen = optarg; break;
         case 'b': o.broker = 1; break;
-        case 'u': o.uploads = 1; break;
-        case 12:
-        case 13:
-        case 14:
-            if ((rc = num(name, optarg, 1, 1e15, &d)))
-                return rc;
-            if (c == 12)
-                o.max_upload = (uint64_t)d;
-            if (c == 13)
-                o.max_upload_inflight = (uint64_t)d;
-            if (c == 14)
-                o.upload_ttl_s = (uint64_t)d;
-            break;
         case 'r': o.ready_file = optarg; break;
         case 'h': serve_usage(stdout); return 0;
         case 1:
@@ -150,12 +144,41 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
                 return rc;
             o.workers = (unsigned)d;
             break;
+        case 12:
+            if ((rc = num(name, optarg, 0, 64, &d)))
+                return rc;
+            o.jobs = (unsigned)d;
+            break;
+        case 13: o.runner_as = optarg; break;
+        case 14: o.runner_key = optarg; break;
+        case 'u': o.uploads = 1; break;
+        case 15:
+        case 16:
+        case 17:
+            if ((rc = num(name, optarg, 1, 1e15, &d)))
+                return rc;
+            if (c == 15)
+                o.max_upload = (uint64_t)d;
+            if (c == 16)
+                o.max_upload_inflight = (uint64_t)d;
+            if (c == 17)
+                o.upload_ttl_s = (uint64_t)d;
+            break;
         default: serve_usage(stderr); return 2;
         }
     }
     if (optind != argc)
         return st_cli_usage("serve", "unexpected argument \"%s\"",
                             argv[optind]);
+    /* without a runner of its own, jobs run as the serving principal
+     * (which then needs the trainer role, else the runner stays off) */
+    if (!o.runner_as && !o.runner_key) {
+        o.runner_as = cli->as;
+        o.runner_key = cli->key;
+    }
+    if (!o.runner_as != !o.runner_key)
+        return st_cli_usage("serve", "--runner-as and --runner-key go "
+                                     "together");
     st_workspace *ws = NULL;
     st_access_session s;
     if ((rc = st_cli_open(cli, &ws, &s)))

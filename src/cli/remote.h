@@ -1,42 +1,61 @@
 /*
- * remote.h: the CLI's HTTPS client for `sealtrain --server URL ...`
- * (remote_http.c: libcurl over OpenSSL, TLS 1.3, the principal's client
- * certificate) shared by cmd_remote.c and cmd_data_remote.c.
+ * remote.h: the HTTPS client every `sealtrain --server URL ...` command
+ * shares (remote.c; libcurl over OpenSSL, TLS 1.3 only, the principal's
+ * client certificate, the server verified against SEALTRAIN_CACERT).
+ * Commands (cmd_remote.c and the command groups' remote parts) build on
+ * these so that TLS settings, limits and error mapping live once.
  */
 #ifndef SEALTRAIN_CLI_REMOTE_H
 #define SEALTRAIN_CLI_REMOTE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cli.h"
 
-typedef struct st_reply {
-    char *data; /* NUL-terminated, malloc'ed */
+/* A reply body collected in memory (NUL-terminated, at most 64 MiB). */
+typedef struct st_remote_reply {
+    char *data;
     size_t len;
     int too_big;
-} st_reply;
+} st_remote_reply;
 
 typedef struct st_remote_req {
-    const char *method; /* GET POST PUT DELETE */
-    const char *path;   /* "/v1/..." */
+    const char *method; /* "GET", "POST", "PUT", "DELETE" */
+    const char *path;   /* "/v1/..." (query included) */
+    const char *ctype;  /* of the body; NULL: application/json */
     const void *body;   /* may be NULL */
-    size_t len;
-    const char *ctype;         /* Content-Type of the body, or NULL */
-    const char *content_range; /* "bytes S-E/T", or NULL */
+    size_t body_len;
+    FILE *stream; /* not NULL: a 2xx body is written here as it
+                     arrives, with no overall time limit (log
+                     streams); other bodies are still collected */
 } st_remote_req;
 
-/* One request; *status is the HTTP status and the body is in *out (free
+/* One request; *status gets the HTTP status and *out the body (free
  * out->data). Returns 0, or the exit status after printing the error
- * (transport failures: 5, TLS refusals: 4, missing settings: 2). */
+ * (2 usage/config, 4 TLS refused, 5 transport). */
 int st_remote_request(st_cli *cli, const st_remote_req *rq, long *status,
-                      st_reply *out);
-/* Prints the error of a non-2xx reply; returns the exit status (403 -> 4,
- * 400/404/409/413 -> 3, others 5). */
-int st_remote_http_fail(long status, const st_reply *r);
-/* Frees the connection kept between requests. */
-void st_remote_close(void);
+                      st_remote_reply *out);
+/* The same with a Content-Range header: one chunk of an upload. */
+int st_remote_request_range(st_cli *cli, const st_remote_req *rq,
+                            const char *content_range, long *status,
+                            st_remote_reply *out);
+/* Maps a non-2xx reply to the CLI's exit status, printing the server's
+ * {"error"} message: 403 -> 4, 400/404 -> 3, others 5. */
+int st_remote_http_fail(long status, const st_remote_reply *r);
+/* Prints "sealtrain: <message>" and returns `code`. */
+int st_remote_fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* 1 if `s` is a name or id the server's paths accept ([A-Za-z0-9._-],
+ * 1..64 characters). */
+int st_remote_valid_arg(const char *s);
 
-/* `sealtrain --server URL data import ...` (cmd_data_remote.c). */
+/* `job ...` and `model ...` with --server (remote_jobs.c); argv[0] is the
+ * group. Return the exit status; -1 when the subcommand is not theirs. */
+int st_remote_job(st_cli *cli, int argc, char **argv);
+int st_remote_model(st_cli *cli, int argc, char **argv);
+/* `data import FILE ...` with --server: encrypt here, upload in chunks
+ * (cmd_data_remote.c); argv[0] is "import". */
 int st_remote_data_import(st_cli *cli, int argc, char **argv);
 
 #endif

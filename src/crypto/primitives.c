@@ -205,8 +205,22 @@ st_code st_x25519_public(const uint8_t priv[32], uint8_t pub[32], st_err *err)
 st_code st_x25519(const uint8_t priv[32], const uint8_t peer[32],
                   uint8_t shared[32], st_err *err)
 {
+    return st_x25519_pair(priv, peer, NULL, shared, err);
+}
+
+st_code st_x25519_pair(const uint8_t priv[32], const uint8_t peer[32],
+                       uint8_t pub[32], uint8_t shared[32], st_err *err)
+{
     st_code rc = ST_OK;
     EVP_PKEY *a = raw_private(EVP_PKEY_X25519, priv, err);
+    size_t plen = 32;
+    /* the import computed the public key already (a scalar multiplication
+     * as costly as the agreement): hand it out instead of a second import */
+    if (a && pub &&
+        (EVP_PKEY_get_raw_public_key(a, pub, &plen) != 1 || plen != 32)) {
+        EVP_PKEY_free(a);
+        return st_err_openssl(err, ST_E_INTERNAL, "derive public key");
+    }
     EVP_PKEY *b = a ? raw_public(EVP_PKEY_X25519, peer, err) : NULL;
     EVP_PKEY_CTX *ctx = b ? EVP_PKEY_CTX_new(a, NULL) : NULL;
     size_t len = 32;
@@ -231,8 +245,7 @@ st_code st_x25519(const uint8_t priv[32], const uint8_t peer[32],
     return rc;
 }
 
-st_code st_ed25519_public(const uint8_t seed[32], uint8_t pub[32],
-                          st_err *err)
+st_code st_ed25519_public(const uint8_t seed[32], uint8_t pub[32], st_err *err)
 {
     return public_of(EVP_PKEY_ED25519, seed, pub, err);
 }
@@ -428,8 +441,8 @@ static st_code aead(int enc, const uint8_t key[32], const uint8_t nonce[12],
 }
 
 st_code st_aead_seal(const uint8_t key[32], const uint8_t nonce[12],
-                     const void *aad, size_t aadlen, const void *in,
-                     size_t len, uint8_t *out, st_err *err)
+                     const void *aad, size_t aadlen, const void *in, size_t len,
+                     uint8_t *out, st_err *err)
 {
     if (len > INT32_MAX || aadlen > INT32_MAX)
         return st_err_set(err, ST_E_INTERNAL, "AEAD input too long");

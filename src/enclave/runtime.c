@@ -12,7 +12,8 @@
  *      against the plaintext digest of its signed manifest
  *   5. train with the engine; PROGRESS after every epoch, HEARTBEAT every
  *      second from a second thread (which also listens for CANCEL); an
- *      encrypted checkpoint every N epochs
+ *      encrypted checkpoint every N epochs and at the epoch boundary where
+ *      a CANCEL stops it
  *   6. seal the model: safetensors inside an age file to the allowed
  *      recipients; an in-toto provenance statement signed (DSSE) with the
  *      attested Ed25519 key; RESULT
@@ -30,6 +31,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,14 +120,32 @@ static void rt_state(struct rt *r, st_job_state s)
 
 /* ---- heartbeats and cancellation ---- */
 
+/* The heartbeat thread sleeps in ppoll until the next heartbeat is due, a
+ * message arrives or the main thread wakes it with HB_WAKE (blocked
+ * outside ppoll, so a wake sent before the thread sleeps is not lost):
+ * the end of the job does not wait for a polling slice to run out. */
+#define HB_WAKE SIGUSR1
+
+static void on_hb_wake(int sig)
+{
+    (void)sig;
+}
+
 static void *heartbeat_main(void *p)
 {
     struct rt *r = p;
     double last = 0;
+    sigset_t during;
+    pthread_sigmask(SIG_SETMASK, NULL, &during);
+    sigdelset(&during, HB_WAKE);
     while (!atomic_load(&r->stop)) {
-        /* short slices: the thread is joined within 50 ms at the end */
+        double due = last + 1.0 - now_s();
+        if (due < 0)
+            due = 0;
+        struct timespec ts = {(time_t)due,
+                              (long)((due - (double)(time_t)due) * 1e9)};
         struct pollfd pfd = {r->sock, POLLIN, 0};
-        int n = poll(&pfd, 1, 50);
+        int n = ppoll(&pfd, 1, &ts, &during);
         if (n > 0) {
             st_broker_msg m;
             if (st_broker_recv(r->sock, 1000, &m, NULL) != ST_OK) {
@@ -473,7 +493,11 @@ static int on_epoch(const st_train_metrics *m, void *user)
     json_object_set_new(v, "state", json_string("training"));
     rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
     unsigned every = r->checkpoint_every;
-    if (every && m->epoch % every == 0 && m->epoch < m->epochs && !m->stopped) {
+    /* a cancel (the user's, or a server shutting down) also checkpoints
+     * at this epoch boundary, so that `job resume` continues from here */
+    int cancel = atomic_load(&r->cancel);
+    if (((every && m->epoch % every == 0) || cancel) && m->epoch < m->epochs &&
+        !m->stopped) {
         c->ckpt_rc = rt_checkpoint(r, &c->ckpt_err);
         if (c->ckpt_rc != ST_OK)
             return 1;
@@ -639,7 +663,17 @@ static st_code rt_run(struct rt *r, st_err *err)
     int hb_started = 0;
     if (rc == ST_OK) {
         r->started = now_s();
+        /* the thread starts with HB_WAKE blocked (see heartbeat_main) */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_hb_wake;
+        sigaction(HB_WAKE, &sa, NULL);
+        sigset_t wake, old;
+        sigemptyset(&wake);
+        sigaddset(&wake, HB_WAKE);
+        pthread_sigmask(SIG_BLOCK, &wake, &old);
         hb_started = pthread_create(&hb, NULL, heartbeat_main, r) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (!hb_started)
             rc = st_err_set(err, ST_E_IO, "cannot start the heartbeat");
     }
@@ -741,8 +775,10 @@ static st_code rt_run(struct rt *r, st_err *err)
     json_decref(final);
     json_decref(spec);
     atomic_store(&r->stop, 1);
-    if (hb_started)
+    if (hb_started) {
+        pthread_kill(hb, HB_WAKE);
         pthread_join(hb, NULL);
+    }
     return rc;
 }
 

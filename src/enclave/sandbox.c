@@ -46,6 +46,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -62,6 +63,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sealtrain/log.h"
@@ -1099,6 +1101,43 @@ int st_sandbox_wait(st_sandbox_child *child, int block, int *status)
     if (child->cgroup[0])
         rmdir(child->cgroup);
     child->cgroup[0] = '\0';
+    return 1;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)(t.tv_sec - t0->tv_sec) * 1000 +
+           (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+int st_sandbox_wait_for(st_sandbox_child *child, int timeout_ms, int *status)
+{
+    if (st_sandbox_wait(child, 0, status))
+        return 1;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+#ifdef SYS_pidfd_open
+    int pfd = (int)syscall(SYS_pidfd_open, child->pid, 0);
+    if (pfd >= 0) {
+        /* readable once the process has exited */
+        long left;
+        while ((left = timeout_ms - ms_since(&t0)) > 0) {
+            struct pollfd p = {pfd, POLLIN, 0};
+            if (poll(&p, 1, (int)left) != -1 || errno != EINTR)
+                break;
+        }
+        close(pfd);
+        return st_sandbox_wait(child, 0, status);
+    }
+#endif
+    /* no pidfd (Linux < 5.3): short polls */
+    while (!st_sandbox_wait(child, 0, status)) {
+        if (ms_since(&t0) >= timeout_ms)
+            return 0;
+        usleep(2000);
+    }
     return 1;
 }
 

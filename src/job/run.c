@@ -61,6 +61,7 @@
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/train.h"
 
 #define HEARTBEAT_TIMEOUT_MS 5000
 #define NONCE_MAX_AGE_S 60
@@ -70,8 +71,7 @@ static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    interrupted = 1;
+    interrupted = sig;
 }
 
 static double now_s(void)
@@ -103,6 +103,7 @@ struct ctl {
     uint8_t sim_pub[32];
     st_job_state state;
     int result_ok;
+    json_t *pending; /* status for the next transition (move_to) */
 };
 
 static void observe(struct ctl *c, const char *kind, json_t *data)
@@ -112,10 +113,18 @@ static void observe(struct ctl *c, const char *kind, json_t *data)
     json_decref(data);
 }
 
+/* Status the controller produced since the last transition (sandbox
+ * report, attestation, checkpoint key, timings, result) is committed with
+ * the next state change, in one transaction: one fsync per stage, and a
+ * state never appears without the status that explains it. Progress and
+ * heartbeats, which observers poll, go out at once (status_now). */
 static st_code move_to(struct ctl *c, st_job_state s, const char *reason,
                        st_err *err)
 {
-    st_code rc = st_job_transition(c->ws, c->rec.id, s, reason, err);
+    st_code rc =
+        st_job_transition_status(c->ws, c->rec.id, s, reason, c->pending, err);
+    json_decref(c->pending);
+    c->pending = NULL;
     if (rc == ST_OK) {
         c->state = s;
         observe(c, "state",
@@ -127,10 +136,20 @@ static st_code move_to(struct ctl *c, st_job_state s, const char *reason,
 
 static void status_set(struct ctl *c, const char *key, json_t *v)
 {
-    json_t *patch = json_object();
-    json_object_set_new(patch, key, v);
-    st_job_status_update(c->ws, c->rec.id, patch, NULL);
-    json_decref(patch);
+    if (!c->pending)
+        c->pending = json_object();
+    json_object_set_new(c->pending, key, v);
+}
+
+/* Writes the pending status now (with `key` when not NULL). */
+static void status_now(struct ctl *c, const char *key, json_t *v)
+{
+    if (key)
+        status_set(c, key, v);
+    if (c->pending)
+        st_job_status_update(c->ws, c->rec.id, c->pending, NULL);
+    json_decref(c->pending);
+    c->pending = NULL;
 }
 
 static void audit(struct ctl *c, const char *category, const char *action,
@@ -336,6 +355,44 @@ static void free_args(struct ctl *c)
     c->args = NULL;
 }
 
+/* Secure memory the runtime needs beside the decrypted datasets: the
+ * arena is locked (faulted in) when it is made, at ~0.8 ms per MiB of
+ * shared memory here, so it is sized to the model rather than to a fixed
+ * reserve. Per parameter: weights, gradients, two optimiser moments and a
+ * best copy (20 bytes), a checkpoint or safetensors copy of the same (20),
+ * padding (rounded up to 64). Per batch row: inputs, targets and three
+ * buffers per layer output (rounded up to 8 floats each). Fixed: 16 MiB
+ * for the decryption workers (4 MiB), the keys, the age writer and the
+ * guard pages of every block. A spec the engine cannot read keeps the
+ * old 96 MiB (the runtime reports the error itself). At most the job's
+ * memory allowance. */
+static uint64_t runtime_reserve(const struct ctl *c)
+{
+    const uint64_t fixed = 16u << 20, fallback = 96u << 20;
+    st_train_config cfg;
+    if (st_train_config_from_json(c->spec.model, c->spec.training, &cfg,
+                                  NULL) != ST_OK)
+        return fallback;
+    uint64_t in = cfg.inputs ? cfg.inputs : c->ds[0].m.cols;
+    uint64_t out = cfg.outputs
+                       ? cfg.outputs
+                       : (c->ds[0].m.classes > 16 ? c->ds[0].m.classes : 16);
+    uint64_t params = 0, cells = in + 2;
+    for (size_t l = 0; l <= cfg.nhidden; l++) {
+        uint64_t o = l < cfg.nhidden ? cfg.hidden[l] : out;
+        params += in * o + o;
+        cells += o;
+        in = o;
+    }
+    uint64_t need =
+        fixed + 64 * params + 8 * 4 * (uint64_t)cfg.batch_size * cells;
+    /* the job's memory allowance bounds what it may lock beside its data:
+     * a model too large for it fails as "secure arena exhausted" */
+    if (c->spec.memory_bytes && need > c->spec.memory_bytes)
+        need = c->spec.memory_bytes > fixed ? c->spec.memory_bytes : fixed;
+    return need;
+}
+
 static st_code spawn_runtime(struct ctl *c, st_err *err)
 {
     st_runtime_args *a = c->args;
@@ -424,7 +481,7 @@ static st_code spawn_runtime(struct ctl *c, st_err *err)
          * engine's state and decryption buffers. Locked memory is faulted
          * in when the arena is made, so it is sized to the need, not to
          * the memory limit */
-        .memlock_bytes = plain_total + (96u << 20),
+        .memlock_bytes = plain_total + runtime_reserve(c),
     };
     rc = st_sandbox_spawn(&cfg, st_runtime_main, a, &c->child, err);
     /* the controller keeps no copy of the platform key, and no end of the
@@ -457,10 +514,10 @@ static st_code spawn_runtime(struct ctl *c, st_err *err)
             usleep(2000);
     }
     c->runtime_pid = buf[0] ? (pid_t)atoi(buf) : c->child.pid;
-    json_t *pids = json_pack("{s:i,s:i}", "runtime_pid", (int)c->runtime_pid,
-                             "controller_pid", (int)getpid());
-    st_job_status_update(c->ws, c->rec.id, pids, NULL);
-    json_decref(pids);
+    /* at once, with the sandbox report: `job status` and `job cancel`
+     * tell an orphaned job by its controller's pid */
+    status_set(c, "runtime_pid", json_integer(c->runtime_pid));
+    status_now(c, "controller_pid", json_integer(getpid()));
     return ST_OK;
 }
 
@@ -960,8 +1017,9 @@ static st_code handle_result(struct ctl *c, const json_t *res, st_err *err)
         st_fs_shred(mine, NULL);
     if (rc != ST_OK)
         return rc;
-    status_set(c, "model", json_pack("{s:s,s:i}", "name", mr.name, "version",
-                                     (int)mr.version));
+    status_set(
+        c, "model",
+        json_pack("{s:s,s:i}", "name", mr.name, "version", (int)mr.version));
     status_set(c, "result",
                json_pack("{s:s,s:s,s:s,s:O}", "model_path", mine,
                          "model_sha256", hex, "provenance_path", provpath,
@@ -993,12 +1051,8 @@ static int cancel_requested(struct ctl *c)
 static void stop_runtime(struct ctl *c)
 {
     st_broker_send(c->child.sock, ST_MSG_CANCEL, NULL, 0, NULL);
-    for (int i = 0; i < 30; i++) {
-        if (st_sandbox_wait(&c->child, 0, NULL))
-            return;
-        usleep(100000);
-    }
-    st_sandbox_kill(&c->child);
+    if (!st_sandbox_wait_for(&c->child, 3000, NULL))
+        st_sandbox_kill(&c->child);
 }
 
 static void proc_usage(struct ctl *c, json_t *into)
@@ -1051,7 +1105,18 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
 {
     double start = now_s(), last_msg = now_s(), last_poll = 0;
     for (;;) {
-        if (interrupted || (now_s() - last_poll > 1.0 && cancel_requested(c))) {
+        if (interrupted) {
+            /* SIGTERM is how `sealtrain serve` stops its jobs when it shuts
+             * down: the runtime checkpoints at the epoch boundary, and the
+             * reason says the job is to be resumed, not abandoned */
+            stop_runtime(c);
+            return st_err_set(err, ST_E_CANCELLED,
+                              "interrupted by %s: stopped at a checkpoint, "
+                              "resumable (`sealtrain job resume %s`)",
+                              interrupted == SIGTERM ? "SIGTERM" : "SIGINT",
+                              c->rec.id);
+        }
+        if (now_s() - last_poll > 1.0 && cancel_requested(c)) {
             stop_runtime(c);
             return st_err_set(err, ST_E_CANCELLED, "cancelled on request");
         }
@@ -1085,10 +1150,7 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
         if (rc != ST_OK) {
             /* closed: the runtime ended; its exit says how */
             int status = 0;
-            for (int i = 0; i < 20 && !st_sandbox_wait(&c->child, 0, &status);
-                 i++)
-                usleep(50000);
-            if (c->child.pid > 0) {
+            if (!st_sandbox_wait_for(&c->child, 1000, &status)) {
                 st_sandbox_kill(&c->child);
                 st_sandbox_wait(&c->child, 1, &status);
             }
@@ -1116,10 +1178,8 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
             json_t *hb = json_deep_copy(j);
             json_object_set_new(hb, "heartbeat", json_true());
             proc_usage(c, hb);
-            json_t *patch =
-                json_pack("{s:O,s:b}", "resources", hb, "heartbeat", 1);
-            st_job_status_update(c->ws, c->rec.id, patch, NULL);
-            json_decref(patch);
+            status_set(c, "resources", json_incref(hb));
+            status_now(c, "heartbeat", json_true());
             observe(c, "heartbeat", hb);
         } else if (type == ST_MSG_PROGRESS) {
             const char *s = json_string_value(json_object_get(j, "state"));
@@ -1128,7 +1188,7 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
                 want != c->state && want > c->state && want < ST_JOB_SUCCEEDED)
                 move_to(c, want, NULL, NULL);
             if (json_object_get(j, "epoch")) {
-                status_set(c, "progress", json_incref(j));
+                status_now(c, "progress", json_incref(j));
                 st_job_log(c->ws, c->rec.id,
                            "epoch %lld/%lld loss %.4f accuracy %.4f",
                            json_integer_value(json_object_get(j, "epoch")),
@@ -1167,10 +1227,8 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
             rc = st_err_set(err, ec, "%s", msg ? msg : "runtime failure");
             json_decref(j);
             int status;
-            for (int i = 0; i < 40 && !st_sandbox_wait(&c->child, 0, &status);
-                 i++)
-                usleep(50000);
-            st_sandbox_kill(&c->child);
+            if (!st_sandbox_wait_for(&c->child, 2000, &status))
+                st_sandbox_kill(&c->child);
             return rc;
         }
         json_decref(j);
@@ -1313,6 +1371,7 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
         if (i < c->nds)
             st_dataset_record_free(&c->ds[i]);
     }
+    json_decref(c->pending);
     st_job_spec_free(&c->spec);
     free(c->payload);
     st_job_record_free(&c->rec);

@@ -29,6 +29,7 @@
 
 #include "sealtrain/bech32.h"
 #include "sealtrain/crypto.h"
+#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
@@ -287,4 +288,52 @@ char *st_job_spec_serialise(const st_job_spec *spec, st_err *err)
     if (!c)
         st_err_set(err, ST_E_INTERNAL, "serialising the job spec");
     return c;
+}
+
+json_t *st_job_spec_sign(const st_job_spec *spec, const uint8_t seed[32],
+                         st_err *err)
+{
+    char *payload = st_job_spec_serialise(spec, err);
+    if (!payload)
+        return NULL;
+    json_t *env = st_dsse_sign(ST_DSSE_TYPE_JOBSPEC, (const uint8_t *)payload,
+                               strlen(payload), seed, err);
+    free(payload);
+    return env;
+}
+
+st_code st_job_envelope_open(const char *text, size_t len, const char *origin,
+                             const uint8_t pub[32], st_job_spec *spec,
+                             uint8_t digest[32], json_t **env_out, st_err *err)
+{
+    memset(spec, 0, sizeof(*spec));
+    if (env_out)
+        *env_out = NULL;
+    json_t *env = st_json_parse(text, len, origin, err);
+    if (!env)
+        return err ? err->code : ST_E_INPUT;
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    st_code rc =
+        st_dsse_verify(env, ST_DSSE_TYPE_JOBSPEC, (const uint8_t(*)[32])pub, 1,
+                       &payload, &plen, NULL, err);
+    if (rc != ST_OK) {
+        json_decref(env);
+        return st_err_prefix(err, "%s: the signed job spec", origin);
+    }
+    /* the digest is over the bytes that were signed, whatever their
+     * layout: the same bytes `job run` verifies and parses again */
+    rc = st_job_spec_parse((const char *)payload, plen, origin, spec, err);
+    if (rc == ST_OK)
+        st_sha256(payload, plen, digest);
+    free(payload);
+    if (rc != ST_OK) {
+        json_decref(env);
+        return rc;
+    }
+    if (env_out)
+        *env_out = env;
+    else
+        json_decref(env);
+    return ST_OK;
 }

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sealtrain/access.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
@@ -139,27 +140,21 @@ void st_job_log(st_workspace *ws, const char *id, const char *fmt, ...)
 
 /* ---- submission ---- */
 
-st_code st_job_submit(st_workspace *ws, const char *submitter,
-                      const st_job_spec *spec, const uint8_t seed[32],
-                      char id[ST_JOB_ID_LEN + 1], st_err *err)
+/* Stores a signed spec as a queued job (the envelope has been checked or
+ * made by the caller; `digest` is SHA-256 of its payload). */
+static st_code store_job(st_workspace *ws, const char *submitter,
+                         const st_job_spec *spec, const json_t *env,
+                         const uint8_t digest[32], char id[ST_JOB_ID_LEN + 1],
+                         st_err *err)
 {
     st_code rc = st_job_migrate(ws, err);
     if (rc != ST_OK)
         return rc;
-    char *payload = st_job_spec_serialise(spec, err);
-    if (!payload)
-        return err ? err->code : ST_E_INTERNAL;
-    uint8_t digest[32];
     char hex[65];
-    st_sha256(payload, strlen(payload), digest);
     st_hex_encode(digest, 32, hex);
-    json_t *env = st_dsse_sign(ST_DSSE_TYPE_JOBSPEC, (const uint8_t *)payload,
-                               strlen(payload), seed, err);
-    free(payload);
-    if (!env)
-        return err ? err->code : ST_E_INTERNAL;
     char *envtext = json_dumps(env, JSON_COMPACT);
-    json_decref(env);
+    if (!envtext)
+        return st_err_set(err, ST_E_INTERNAL, "serialising the envelope");
     uint8_t rnd[8];
     if ((rc = st_random(rnd, sizeof(rnd), err)) != ST_OK) {
         free(envtext);
@@ -203,6 +198,61 @@ st_code st_job_submit(st_workspace *ws, const char *submitter,
                          "success",   NULL,      details};
     rc = st_audit_append(ws, &ev, err);
     json_decref(details);
+    return rc;
+}
+
+st_code st_job_submit(st_workspace *ws, const char *submitter,
+                      const st_job_spec *spec, const uint8_t seed[32],
+                      char id[ST_JOB_ID_LEN + 1], st_err *err)
+{
+    uint8_t digest[32];
+    st_code rc = st_job_spec_digest(spec, digest, err);
+    if (rc != ST_OK)
+        return rc;
+    json_t *env = st_job_spec_sign(spec, seed, err);
+    if (!env)
+        return err ? err->code : ST_E_INTERNAL;
+    rc = store_job(ws, submitter, spec, env, digest, id, err);
+    json_decref(env);
+    return rc;
+}
+
+st_code st_job_submit_envelope(st_workspace *ws, const char *submitter,
+                               const char *text, size_t len,
+                               char id[ST_JOB_ID_LEN + 1], st_job_spec *spec,
+                               st_err *err)
+{
+    /* the signature must be by the submitter's key registered now (the
+     * same check `job run` repeats before anything is released) */
+    st_principal p;
+    uint8_t pub[32], digest[32];
+    memset(spec, 0, sizeof(*spec));
+    st_code rc = st_access_principal_get(ws, submitter, &p, err);
+    if (rc != ST_OK)
+        return rc;
+    if (!p.signing_key)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "principal \"%s\" has no registered signing key",
+                        submitter);
+    else
+        rc = st_ed25519_parse_public_pem(p.signing_key, strlen(p.signing_key),
+                                         pub, err);
+    st_principal_free(&p);
+    json_t *env = NULL;
+    if (rc == ST_OK)
+        rc = st_job_envelope_open(text, len, "submitted job spec", pub, spec,
+                                  digest, &env, err);
+    /* the same right `job submit` checks, on the dataset the spec names */
+    char resource[ST_JOB_NAME_MAX + 16];
+    if (rc == ST_OK) {
+        snprintf(resource, sizeof(resource), "dataset:%s", spec->train_dataset);
+        rc = st_access_check(ws, submitter, "job.submit", resource, err);
+    }
+    if (rc == ST_OK)
+        rc = store_job(ws, submitter, spec, env, digest, id, err);
+    json_decref(env);
+    if (rc != ST_OK)
+        st_job_spec_free(spec);
     return rc;
 }
 
@@ -328,69 +378,13 @@ st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
 
 /* ---- transitions ---- */
 
-st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
-                          const char *reason, st_err *err)
+/* Writes `status` merged with `patch`; the heartbeat and pid columns
+ * follow the patch's "heartbeat", "runtime_pid" and "controller_pid". */
+static st_code status_write(st_workspace *ws, const char *id, json_t *status,
+                            const json_t *patch, st_err *err)
 {
-    st_job_record r;
-    st_code rc = st_job_get(ws, id, &r, err);
-    if (rc != ST_OK)
-        return rc;
-    st_job_state from = r.state;
-    char submitter[ST_JOB_NAME_MAX + 1];
-    snprintf(submitter, sizeof(submitter), "%s", r.submitter);
-    st_job_record_free(&r);
-    if (st_job_state_terminal(from))
-        return st_err_set(err, ST_E_USAGE,
-                          "job %s already ended (%s): cannot move to %s", id,
-                          st_job_state_name(from), st_job_state_name(state));
-    char t[ST_TIME_LEN];
-    now_text(t);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "UPDATE jobs SET state=?, reason=?, updated=? "
-                           "WHERE id=? AND state=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(ws, "updating a job", err);
-    sqlite3_bind_text(st, 1, st_job_state_name(state), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, reason ? reason : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, st_job_state_name(from), -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (step != SQLITE_DONE)
-        return db_err(ws, "updating a job", err);
-    if (sqlite3_changes(st_workspace_db(ws)) != 1)
-        return st_err_set(err, ST_E_USAGE, "job %s changed state concurrently",
-                          id);
-    st_job_log(ws, id, "%s%s%s", st_job_state_name(state),
-               reason && *reason ? ": " : "", reason ? reason : "");
-    char resource[64];
-    snprintf(resource, sizeof(resource), "job:%s", id);
-    json_t *details = json_pack("{s:s,s:s}", "from", st_job_state_name(from),
-                                "to", st_job_state_name(state));
-    const char *outcome = state == ST_JOB_FAILED      ? "failure"
-                          : state == ST_JOB_CANCELLED ? "failure"
-                                                      : "success";
-    st_audit_event ev = {"enclave",   submitter,
-                         "job.state", resource,
-                         outcome,     reason && *reason ? reason : NULL,
-                         details};
-    rc = st_audit_append(ws, &ev, err);
-    json_decref(details);
-    return rc;
-}
-
-st_code st_job_status_update(st_workspace *ws, const char *id,
-                             const json_t *patch, st_err *err)
-{
-    st_job_record r;
-    st_code rc = st_job_get(ws, id, &r, err);
-    if (rc != ST_OK)
-        return rc;
-    json_object_update(r.status, (json_t *)patch);
-    char *text = json_dumps(r.status, JSON_COMPACT);
-    st_job_record_free(&r);
+    json_object_update(status, (json_t *)patch);
+    char *text = json_dumps(status, JSON_COMPACT);
     if (!text)
         return st_err_set(err, ST_E_INTERNAL, "serialising job status");
     char t[ST_TIME_LEN];
@@ -420,6 +414,102 @@ st_code st_job_status_update(st_workspace *ws, const char *id,
     sqlite3_finalize(st);
     free(text);
     return step == SQLITE_DONE ? ST_OK : db_err(ws, "updating job status", err);
+}
+
+st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
+                          const char *reason, st_err *err)
+{
+    return st_job_transition_status(ws, id, state, reason, NULL, err);
+}
+
+st_code st_job_transition_status(st_workspace *ws, const char *id,
+                                 st_job_state state, const char *reason,
+                                 const json_t *patch, st_err *err)
+{
+    sqlite3 *db = st_workspace_db(ws);
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    /* with a status patch: state and status in one transaction (one
+     * fsync); the state update below is conditional on the state read
+     * here, as without one */
+    int tx = patch && json_object_size(patch) > 0;
+    if (tx &&
+        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        st_job_record_free(&r);
+        return db_err(ws, "updating a job", err);
+    }
+    st_job_state from = r.state;
+    char submitter[ST_JOB_NAME_MAX + 1];
+    snprintf(submitter, sizeof(submitter), "%s", r.submitter);
+    if (st_job_state_terminal(from))
+        rc = st_err_set(err, ST_E_USAGE,
+                        "job %s already ended (%s): cannot move to %s", id,
+                        st_job_state_name(from), st_job_state_name(state));
+    char t[ST_TIME_LEN];
+    now_text(t);
+    sqlite3_stmt *st = NULL;
+    if (rc == ST_OK &&
+        sqlite3_prepare_v2(db,
+                           "UPDATE jobs SET state=?, reason=?, updated=? "
+                           "WHERE id=? AND state=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        rc = db_err(ws, "updating a job", err);
+    if (rc == ST_OK) {
+        sqlite3_bind_text(st, 1, st_job_state_name(state), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, reason ? reason : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, st_job_state_name(from), -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (step != SQLITE_DONE)
+            rc = db_err(ws, "updating a job", err);
+        else if (sqlite3_changes(db) != 1)
+            rc = st_err_set(err, ST_E_USAGE,
+                            "job %s changed state concurrently", id);
+    }
+    if (rc == ST_OK && tx)
+        rc = status_write(ws, id, r.status, patch, err);
+    st_job_record_free(&r);
+    if (tx) {
+        if (rc == ST_OK &&
+            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            rc = db_err(ws, "updating a job", err);
+        if (rc != ST_OK)
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (rc != ST_OK)
+        return rc;
+    st_job_log(ws, id, "%s%s%s", st_job_state_name(state),
+               reason && *reason ? ": " : "", reason ? reason : "");
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    json_t *details = json_pack("{s:s,s:s}", "from", st_job_state_name(from),
+                                "to", st_job_state_name(state));
+    const char *outcome = state == ST_JOB_FAILED      ? "failure"
+                          : state == ST_JOB_CANCELLED ? "failure"
+                                                      : "success";
+    st_audit_event ev = {"enclave",   submitter,
+                         "job.state", resource,
+                         outcome,     reason && *reason ? reason : NULL,
+                         details};
+    rc = st_audit_append(ws, &ev, err);
+    json_decref(details);
+    return rc;
+}
+
+st_code st_job_status_update(st_workspace *ws, const char *id,
+                             const json_t *patch, st_err *err)
+{
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    rc = status_write(ws, id, r.status, patch, err);
+    st_job_record_free(&r);
+    return rc;
 }
 
 st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,

@@ -15,14 +15,36 @@
  * hold job.run and be one of the policy's "principals" (or "*"). Every
  * decision is audited in *this* workspace's log.
  *
+ * Every release is one durable audit entry (category key-release: the
+ * verdict and the decision together), written through the log handle the
+ * broker keeps open, before the KEYS frame is handed to the loop thread;
+ * concurrent workers' entries share one fdatasync (group commit).
+ *
+ * Per thread (each worker has its own catalog connection) the broker
+ * keeps what a release reads from the catalog, the keyring and the
+ * dataset file: the release policy, its parsed attestation section and
+ * the file key that st_dataset_file_key unwrapped after verifying the
+ * signed manifest and the file's header (the key in an st_secret), and
+ * the principals st_access_check allowed job.run on the dataset. The
+ * cache is dropped whenever the catalog changed (SQLite data_version:
+ * another connection or process committed: a policy, principal, grant,
+ * dataset or keyring change), keyring.json or the encrypted file changed
+ * (stat), and at least every CACHE_TTL_S seconds. The evidence itself,
+ * the nonce and the policy's principals are checked on every request;
+ * roles, grants and disabled principals live in the catalog, so a change
+ * to any of them drops the cached permission with the rest.
+ *
  * It never releases a key without a fresh nonce issued to the same
  * principal, never sends a key unwrapped (only st_broker_wrap_key to the
- * runtime's X25519 key, bound to the job id and dataset), and keeps no
- * key after the reply.
+ * runtime's X25519 key, bound to the job id and dataset), and holds a
+ * file key only in secure memory, at most CACHE_TTL_S seconds after the
+ * catalog last confirmed it (the worker's keyring can re-derive it at any
+ * time anyway).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -35,6 +57,7 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/job.h"
+#include "sealtrain/keyring.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/workspace.h"
 #include "server/server_int.h"
@@ -59,13 +82,142 @@ struct st_srv_broker {
     uint8_t sim_pub[32];
     int have_sim;
     uint64_t released, denied;
+    st_audit_log *log; /* this workspace's, open for the server's life */
 };
+
+/* ---- the per-thread cache (see the top of the file) ---- */
+
+#define CACHE_SLOTS 8
+#define CACHE_TTL_S 5.0
+
+typedef struct ds_entry {
+    char name[ST_JOB_NAME_MAX + 1]; /* "" when free */
+    json_t *policy;                 /* the release policy */
+    st_attest_policy *ap;           /* its "attestation", parsed on demand */
+    st_secret *file_key;            /* NULL until a release needed it */
+    /* principals that passed st_access_check(job.run, dataset:NAME) */
+    char allowed[4][ST_PRINCIPAL_NAME_MAX];
+    char file[4200];     /* the encrypted file, and its stat */
+    struct stat file_st; /* when the key was unwrapped */
+    double used;
+} ds_entry;
+
+struct st_srv_cache {
+    st_workspace *ws; /* the thread's own catalog connection */
+    char keyring[4200];
+    int64_t data_version;
+    struct stat keyring_st;
+    double since; /* monotonic time of the last flush */
+    ds_entry e[CACHE_SLOTS];
+};
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+           a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+           a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void entry_clear(ds_entry *e)
+{
+    json_decref(e->policy);
+    st_attest_policy_free(e->ap);
+    st_secret_free(e->file_key);
+    memset(e, 0, sizeof(*e));
+}
+
+static void cache_flush(st_srv_cache *c)
+{
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        entry_clear(&c->e[i]);
+}
+
+st_srv_cache *st_srv_cache_new(st_workspace *ws)
+{
+    st_srv_cache *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->ws = ws;
+    c->data_version = -1;
+    if (st_workspace_path(ws, "keys", "keyring.json", c->keyring,
+                          sizeof(c->keyring), NULL) != ST_OK)
+        c->keyring[0] = 0;
+    return c;
+}
+
+void st_srv_cache_free(st_srv_cache *c)
+{
+    if (!c)
+        return;
+    cache_flush(c);
+    free(c);
+}
+
+/* Drops everything when the catalog, the keyring file or the clock say
+ * it may be stale; 0 when the cache may not be used at all. */
+static int cache_check(st_srv_cache *c)
+{
+    if (!c)
+        return 0;
+    int64_t dv;
+    struct stat ks;
+    memset(&ks, 0, sizeof(ks));
+    double now = mono();
+    int ok = st_catalog_data_version(c->ws, &dv, NULL) == ST_OK &&
+             c->keyring[0] && stat(c->keyring, &ks) == 0;
+    if (!ok || dv != c->data_version || !same_file(&ks, &c->keyring_st) ||
+        now - c->since > CACHE_TTL_S) {
+        cache_flush(c);
+        c->data_version = ok ? dv : -1;
+        c->keyring_st = ks;
+        c->since = now;
+    }
+    return ok;
+}
+
+/* The entry for `dataset` (a fresh one when it is not cached). */
+static ds_entry *cache_entry(st_srv_cache *c, const char *dataset)
+{
+    ds_entry *lru = &c->e[0];
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        ds_entry *e = &c->e[i];
+        if (e->name[0] && !strcmp(e->name, dataset)) {
+            e->used = mono();
+            return e;
+        }
+        if (!e->name[0] || e->used < lru->used)
+            lru = e;
+    }
+    entry_clear(lru);
+    snprintf(lru->name, sizeof(lru->name), "%s", dataset);
+    lru->used = mono();
+    return lru;
+}
 
 st_code st_srv_broker_new(st_workspace *ws, st_srv_broker **out, st_err *err)
 {
     st_srv_broker *b = calloc(1, sizeof(*b));
     if (!b)
         return st_err_set(err, ST_E_IO, "out of memory");
+    /* one handle for the server's life: each append no longer opens,
+     * locks and reads the log's files again */
+    char dir[4200];
+    st_code rc = st_workspace_subdir(ws, "audit", dir, sizeof(dir), err);
+    if (rc == ST_OK)
+        rc = st_audit_log_open(dir, &b->log, err);
+    if (rc != ST_OK) {
+        free(b);
+        return st_err_prefix(err, "audit log");
+    }
     /* sim evidence is accepted only under the sim platform key of this
      * machine (the one `job run` uses); it never leaves the workspace */
     char path[4200];
@@ -82,8 +234,10 @@ st_code st_srv_broker_new(st_workspace *ws, st_srv_broker **out, st_err *err)
 
 void st_srv_broker_free(st_srv_broker *b)
 {
-    if (b)
-        st_wipe(b, sizeof(*b));
+    if (!b)
+        return;
+    st_audit_log_close(b->log);
+    st_wipe(b, sizeof(*b));
     free(b);
 }
 
@@ -136,8 +290,11 @@ static void audit(st_req *r, const char *category, const char *action,
     st_audit_event ev = {category, r->principal, action, resource,
                          outcome,  reason,       details};
     st_err err;
-    if (st_audit_append(r->ws, &ev, &err) != ST_OK)
+    st_srv_broker *b = st_srv_get_broker(r->s);
+    if (st_audit_log_append(b->log, &ev, NULL, &err) != ST_OK) {
+        st_err_prefix(&err, "audit log");
         st_srv_reply_err(r, NULL, &err); /* no release without its record */
+    }
     json_decref(details);
 }
 
@@ -166,16 +323,35 @@ static int read_frame(st_req *r, int type, st_broker_msg *m)
     return 0;
 }
 
-/* Loads the dataset's release policy and checks that the principal may
- * ask for its key. */
-static int policy_allows(st_req *r, const char *dataset, json_t **pol)
+/* The cache entry of this request's dataset, or `tmp` (cleared by the
+ * caller with entry_clear) when the cache may not be used. */
+static ds_entry *entry_for(st_req *r, const char *dataset, ds_entry *tmp)
+{
+    memset(tmp, 0, sizeof(*tmp));
+    if (strlen(dataset) > ST_DATASET_NAME_MAX || !cache_check(r->cache))
+        return tmp;
+    return cache_entry(r->cache, dataset);
+}
+
+/* The dataset's release policy (into e->policy) and whether the principal
+ * may ask for its key; 0 after replying. */
+static int policy_allows(st_req *r, const char *dataset, ds_entry *e)
 {
     char res[160];
     snprintf(res, sizeof(res), "dataset:%s", dataset);
-    if (st_srv_check(r, "job.run", res))
-        return 0;
+    size_t k;
+    for (k = 0; k < 4 && e->allowed[k][0]; k++)
+        if (!strcmp(e->allowed[k], r->principal))
+            break;
+    if (k == 4 || !e->allowed[k][0]) {
+        if (st_srv_check(r, "job.run", res))
+            return 0;
+        if (k < 4 && strlen(r->principal) < sizeof(e->allowed[k]))
+            snprintf(e->allowed[k], sizeof(e->allowed[k]), "%s", r->principal);
+    }
     st_err err;
-    if (st_release_policy_get(r->ws, dataset, pol, &err) != ST_OK) {
+    if (!e->policy &&
+        st_release_policy_get(r->ws, dataset, &e->policy, &err) != ST_OK) {
         if (err.code == ST_E_NOTFOUND)
             st_srv_reply_msg(r, 403,
                              "dataset %s has no release policy: its "
@@ -185,7 +361,7 @@ static int policy_allows(st_req *r, const char *dataset, json_t **pol)
             st_srv_reply_err(r, NULL, &err);
         return 0;
     }
-    const json_t *who = json_object_get(*pol, "principals");
+    const json_t *who = json_object_get(e->policy, "principals");
     size_t i;
     const json_t *v;
     json_array_foreach(who, i, v)
@@ -198,15 +374,61 @@ static int policy_allows(st_req *r, const char *dataset, json_t **pol)
         "access", r->principal, "key.release",
         res,      "denied",     "not among the release policy's principals",
         NULL};
-    st_audit_append(r->ws, &ev, &err);
+    st_audit_log_append(st_srv_get_broker(r->s)->log, &ev, NULL, &err);
     st_srv_reply_json(r, 403,
                       json_pack("{s:s,s:s}", "error",
                                 "permission denied: not among the dataset's "
                                 "release policy principals",
                                 "permission", "key.release"));
-    json_decref(*pol);
-    *pol = NULL;
     return 0;
+}
+
+/* The parsed attestation section of e->policy (into e->ap). */
+static st_code entry_attest_policy(ds_entry *e, const char *res, st_err *err)
+{
+    if (e->ap)
+        return ST_OK;
+    const json_t *a = json_object_get(e->policy, "attestation");
+    char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    st_code rc =
+        text ? st_attest_policy_parse(text, strlen(text), res, &e->ap, err)
+             : st_err_set(err, ST_E_DENIED,
+                          "%s: the release policy has no "
+                          "attestation policy",
+                          res);
+    free(text);
+    return rc;
+}
+
+/* The dataset's file key (into e->file_key): the cached one while the
+ * encrypted file is unchanged, else st_dataset_file_key (manifest
+ * signature, file size, header digest, KEK unwrap). */
+static st_code entry_file_key(st_req *r, ds_entry *e, const char *dataset,
+                              st_err *err)
+{
+    struct stat st;
+    if (e->file_key && e->file[0] && stat(e->file, &st) == 0 &&
+        same_file(&st, &e->file_st))
+        return ST_OK;
+    st_secret_free(e->file_key);
+    e->file_key = NULL;
+    e->file[0] = 0;
+    st_dataset_manifest m;
+    memset(&m, 0, sizeof(m));
+    st_code rc =
+        st_dataset_file_key(r->ws, r->kr, dataset, &e->file_key, &m, err);
+    if (rc != ST_OK)
+        return rc;
+    /* the file it was read from; a key whose file cannot be checked
+     * again is used for this request only */
+    char file[128];
+    snprintf(file, sizeof(file), "%s-g%lld.age", m.id, m.generation);
+    st_dataset_manifest_free(&m);
+    if (st_workspace_path(r->ws, "datasets", file, e->file, sizeof(e->file),
+                          NULL) != ST_OK ||
+        stat(e->file, &e->file_st) != 0)
+        e->file[0] = 0;
+    return ST_OK;
 }
 
 static void hello(st_req *r)
@@ -228,10 +450,12 @@ static void hello(st_req *r)
             st_srv_reply_msg(r, 400, "job: not a job id");
             return;
         }
-    json_t *pol = NULL;
-    if (!policy_allows(r, r->arg[0], &pol))
+    ds_entry tmp, *e = entry_for(r, r->arg[0], &tmp);
+    int allowed = policy_allows(r, r->arg[0], e);
+    if (e == &tmp)
+        entry_clear(&tmp);
+    if (!allowed)
         return;
-    json_decref(pol);
     st_broker_msg m;
     if (read_frame(r, ST_MSG_HELLO, &m))
         return;
@@ -273,9 +497,82 @@ static void hello(st_req *r)
     st_wipe(&fresh, sizeof(fresh));
 }
 
-static void evidence(st_req *r)
+/* Takes the pending release for `nonce` (one use); 1 when found. */
+static int take_pending(st_req *r, const uint8_t nonce[32], pending *out)
 {
     st_srv_broker *b = st_srv_get_broker(r->s);
+    int found = 0;
+    st_srv_lock(r->s);
+    for (size_t i = 0; i < MAX_PENDING && !found; i++) {
+        pending *p = &b->p[i];
+        if (p->used && st_ct_equal(p->nonce, nonce, 32) &&
+            !strcmp(p->dataset, r->arg[0]) &&
+            !strcmp(p->principal, r->principal)) {
+            *out = *p;
+            memset(p, 0, sizeof(*p)); /* one use */
+            found = 1;
+        }
+    }
+    st_srv_unlock(r->s);
+    return found;
+}
+
+/* One audited denial of the release (the single entry for it). */
+static void deny(st_req *r, const char *res, const pending *s,
+                 const char *ev_hex, const char *reason, json_t *verdict)
+{
+    count(r, &st_srv_get_broker(r->s)->denied);
+    audit(r, "key-release", "key.release", res, "denied", reason,
+          s ? json_pack("{s:s,s:s,s:s}", "job", s->job, "evidence_sha256",
+                        ev_hex, "broker", "remote")
+            : NULL);
+    if (!r->replied)
+        reply_denied(r, reason, verdict);
+    else
+        json_decref(verdict);
+}
+
+/* Verifies the evidence against the nonce's report data and the policy;
+ * 1 when it passes, else 0 after the audited denial. */
+static int verify(st_req *r, ds_entry *e, const pending *s, const char *res,
+                  const st_broker_msg *m, const char *ev_hex)
+{
+    st_err err;
+    st_evidence *ev = NULL;
+    st_code rc = st_evidence_from_json((const char *)m->data, m->len,
+                                       "EVIDENCE", &ev, &err);
+    if (rc == ST_OK)
+        rc = entry_attest_policy(e, res, &err);
+    if (rc != ST_OK) {
+        st_evidence_free(ev);
+        deny(r, res, s, ev_hex, err.msg, NULL);
+        return 0;
+    }
+    uint8_t rd[64];
+    st_broker_report_data(s->hello.x25519, s->hello.ed25519, s->nonce,
+                          s->spec_digest, rd);
+    st_attest_refs refs = {0};
+    st_srv_broker *b = st_srv_get_broker(r->s);
+    refs.sim_platform_key = b->have_sim ? b->sim_pub : NULL;
+    st_verdict v;
+    st_verdict_init(&v);
+    rc = st_attest_verify(ev, rd, &refs, e->ap, (int64_t)time(NULL), &v, &err);
+    st_evidence_free(ev);
+    if (rc == ST_OK && v.pass) {
+        st_verdict_free(&v);
+        return 1;
+    }
+    json_t *vj = rc == ST_OK ? st_verdict_to_json(&v) : NULL;
+    char reason[600];
+    snprintf(reason, sizeof(reason), "%s: %s", res,
+             rc != ST_OK ? err.msg : v.reason);
+    st_verdict_free(&v);
+    deny(r, res, s, ev_hex, reason, vj);
+    return 0;
+}
+
+static void evidence(st_req *r)
+{
     const char *nh = evhttp_find_header(&r->query, "nonce");
     uint8_t nonce[32];
     st_err err;
@@ -284,111 +581,39 @@ static void evidence(st_req *r)
         return;
     }
     pending s;
-    int found = 0;
-    st_srv_lock(r->s);
-    for (size_t i = 0; i < MAX_PENDING && !found; i++) {
-        pending *p = &b->p[i];
-        if (p->used && st_ct_equal(p->nonce, nonce, 32) &&
-            !strcmp(p->dataset, r->arg[0]) &&
-            !strcmp(p->principal, r->principal)) {
-            s = *p;
-            memset(p, 0, sizeof(*p)); /* one use */
-            found = 1;
-        }
-    }
-    st_srv_unlock(r->s);
+    int found = take_pending(r, nonce, &s);
     char res[160];
     snprintf(res, sizeof(res), "dataset:%s", r->arg[0]);
     if (!found || time(NULL) - s.issued > NONCE_TTL_S) {
-        count(r, &b->denied);
-        audit(r, "key-release", "key.release", res, "denied",
-              found ? "stale nonce" : "unknown or used nonce", NULL);
-        if (!r->replied)
-            reply_denied(r, found ? "stale nonce" : "unknown or used nonce",
-                         NULL);
+        deny(r, res, NULL, NULL,
+             found ? "stale nonce" : "unknown or used nonce", NULL);
+        st_wipe(&s, sizeof(s));
         return;
     }
-    json_t *pol = NULL;
-    if (!policy_allows(r, r->arg[0], &pol))
-        return;
+    ds_entry tmp, *e = entry_for(r, r->arg[0], &tmp);
     st_broker_msg m;
-    if (read_frame(r, ST_MSG_EVIDENCE, &m)) {
-        json_decref(pol);
-        return;
-    }
+    memset(&m, 0, sizeof(m));
+    if (!policy_allows(r, r->arg[0], e) || read_frame(r, ST_MSG_EVIDENCE, &m))
+        goto out;
     uint8_t evd[32];
     char ev_hex[65];
     st_sha256(m.data, m.len, evd);
     st_hex_encode(evd, 32, ev_hex);
-    st_evidence *ev = NULL;
-    st_code rc = st_evidence_from_json((const char *)m.data, m.len, "EVIDENCE",
-                                       &ev, &err);
+    int pass = verify(r, e, &s, res, &m, ev_hex);
     st_broker_msg_free(&m);
-    st_attest_policy *ap = NULL;
-    char *ptext = NULL;
-    if (rc == ST_OK) {
-        const json_t *a = json_object_get(pol, "attestation");
-        ptext = a ? json_dumps(a, JSON_COMPACT) : NULL;
-        rc = ptext
-                 ? st_attest_policy_parse(ptext, strlen(ptext), res, &ap, &err)
-                 : st_err_set(&err, ST_E_DENIED,
-                              "%s: the release policy has no attestation "
-                              "policy",
-                              res);
-    }
-    free(ptext);
-    json_decref(pol);
-    if (rc != ST_OK) {
-        st_evidence_free(ev);
-        count(r, &b->denied);
-        audit(r, "key-release", "key.release", res, "denied", err.msg, NULL);
-        if (!r->replied)
-            reply_denied(r, err.msg, NULL);
-        return;
-    }
-    uint8_t rd[64];
-    st_broker_report_data(s.hello.x25519, s.hello.ed25519, s.nonce,
-                          s.spec_digest, rd);
-    st_attest_refs refs = {0};
-    refs.sim_platform_key = b->have_sim ? b->sim_pub : NULL;
-    st_verdict v;
-    st_verdict_init(&v);
-    rc = st_attest_verify(ev, rd, &refs, ap, (int64_t)time(NULL), &v, &err);
-    st_attest_policy_free(ap);
-    st_evidence_free(ev);
-    int pass = rc == ST_OK && v.pass;
-    const char *why = rc != ST_OK ? err.msg : v.reason;
-    audit(r, "attestation", "attest.verify", res, pass ? "success" : "denied",
-          pass ? NULL : why,
-          json_pack("{s:s,s:s,s:s}", "job", s.job, "evidence_sha256", ev_hex,
-                    "broker", "remote"));
-    if (!pass) {
-        count(r, &b->denied);
-        json_t *vj = rc == ST_OK ? st_verdict_to_json(&v) : NULL;
-        char reason[600];
-        snprintf(reason, sizeof(reason), "%s: %s", res, why);
-        st_verdict_free(&v);
-        audit(r, "key-release", "key.release", res, "denied", reason,
-              json_pack("{s:s,s:s}", "job", s.job, "evidence_sha256", ev_hex));
-        if (!r->replied)
-            reply_denied(r, reason, vj);
-        else
-            json_decref(vj);
-        return;
-    }
-    st_verdict_free(&v);
+    if (!pass)
+        goto out;
     if (!r->kr) {
         st_srv_reply_msg(r, 503, "the keyring is not open on this server");
-        return;
+        goto out;
     }
-    st_secret *fk = NULL;
     st_broker_keys *keys = calloc(1, sizeof(*keys));
-    rc = keys ? st_dataset_file_key(r->ws, r->kr, s.dataset, &fk, NULL, &err)
-              : st_err_set(&err, ST_E_IO, "out of memory");
+    st_code rc = keys ? entry_file_key(r, e, s.dataset, &err)
+                      : st_err_set(&err, ST_E_IO, "out of memory");
     if (rc == ST_OK)
-        rc = st_broker_wrap_key(s.hello.x25519, s.job, res, st_secret_bytes(fk),
-                                st_secret_len(fk), &keys->k[keys->n++], &err);
-    st_secret_free(fk);
+        rc = st_broker_wrap_key(
+            s.hello.x25519, s.job, res, st_secret_cbytes(e->file_key),
+            st_secret_len(e->file_key), &keys->k[keys->n++], &err);
     st_buf out;
     st_buf_init(&out);
     if (rc == ST_OK)
@@ -396,26 +621,29 @@ static void evidence(st_req *r)
     if (keys)
         st_wipe(keys, sizeof(*keys));
     free(keys);
-    /* the record first: a key that was not audited is not sent */
+    /* the record first: a key that was not audited is not sent. One
+     * entry holds the verdict and the release. */
     audit(r, "key-release", "key.release", res,
           rc == ST_OK ? "success" : "failure",
           rc == ST_OK ? "evidence verified against the release policy"
                       : err.msg,
-          json_pack("{s:s,s:s,s:s}", "job", s.job, "evidence_sha256", ev_hex,
-                    "broker", "remote"));
+          json_pack("{s:s,s:s,s:s,s:s}", "job", s.job, "evidence_sha256",
+                    ev_hex, "broker", "remote", "verdict", "pass"));
     if (r->replied) {
-        st_buf_free(&out);
-        return;
-    }
-    if (rc != ST_OK) {
-        count(r, &b->denied);
+        /* the audit append failed and replied */
+    } else if (rc != ST_OK) {
+        count(r, &st_srv_get_broker(r->s)->denied);
         st_srv_reply_err(r, NULL, &err);
     } else {
-        count(r, &b->released);
+        count(r, &st_srv_get_broker(r->s)->released);
         reply_frame(r, 200, ST_MSG_KEYS, out.data, out.len);
     }
     st_wipe(out.data, out.len);
     st_buf_free(&out);
+out:
+    if (e == &tmp)
+        entry_clear(&tmp);
+    st_wipe(&s, sizeof(s));
 }
 
 const st_route st_srv_broker_routes[] = {

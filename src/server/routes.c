@@ -1,7 +1,7 @@
 /*
  * routes.c: the /v1 JSON API of `sealtrain serve` (docs/api.md): health,
  * metrics, identity, audit checkpoint/entries/proofs, datasets (+ release
- * policy), jobs (status, log, cancel).
+ * policy), jobs (status, cancel; submission and logs: routes_jobs.c).
  *
  * Every handler except /v1/healthz goes through st_access_check with the
  * principal of the connection's client certificate before it reads
@@ -445,33 +445,6 @@ static void job_show(st_req *r)
     st_srv_reply_json(r, 200, o);
 }
 
-static void job_logs(st_req *r)
-{
-    if (st_srv_check(r, "job.read", NULL))
-        return;
-    st_job_record j;
-    st_err err;
-    char path[4096];
-    if (st_job_get(r->ws, r->arg[0], &j, &err) != ST_OK ||
-        st_job_log_path(r->ws, r->arg[0], path, sizeof(path), &err) != ST_OK) {
-        st_srv_reply_err(r, NULL, &err);
-        return;
-    }
-    st_job_record_free(&j);
-    unsigned char *text = NULL;
-    size_t len = 0;
-    if (!st_fs_exists(path)) {
-        st_srv_reply_text(r, 200, "text/plain; charset=utf-8", "", 0);
-        return;
-    }
-    if (st_fs_read_all(path, 16u << 20, &text, &len, &err) != ST_OK) {
-        st_srv_reply_err(r, NULL, &err);
-        return;
-    }
-    st_srv_reply_text(r, 200, "text/plain; charset=utf-8", text, len);
-    free(text);
-}
-
 static void job_cancel(st_req *r)
 {
     char res[64];
@@ -599,7 +572,6 @@ const st_route st_srv_api_routes[] = {
     {EVHTTP_REQ_GET, "/v1/datasets/*/policy", dataset_policy, 0, 0},
     {EVHTTP_REQ_GET, "/v1/jobs", jobs, 0, 0},
     {EVHTTP_REQ_GET, "/v1/jobs/*", job_show, 0, 0},
-    {EVHTTP_REQ_GET, "/v1/jobs/*/logs", job_logs, 0, 0},
     {EVHTTP_REQ_POST, "/v1/jobs/*/cancel", job_cancel, 0, 0},
     {EVHTTP_REQ_GET, "/v1/models", models, 0, 0},
     {EVHTTP_REQ_GET, "/v1/models/*", model_show, 0, 0},

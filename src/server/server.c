@@ -140,6 +140,7 @@ struct st_srv {
     uint64_t replies[NCODES + 1]; /* the last: any other status */
     uint64_t auth_failures, rate_limited, conn_refused;
     st_srv_broker *broker;
+    st_srv_cache *cache; /* the loop thread's (routes run there too) */
     /* workers: each has its own workspace handle (SQLite connection) and
      * keyring; the audit log handle (group commit) is shared */
     pthread_mutex_t mu; /* the queue and the broker's shared state */
@@ -148,6 +149,7 @@ struct st_srv {
     int quit;
     size_t nworkers;
     struct worker *workers;
+    st_srv_jobs *jobs; /* job runner and log streams (jobs.c) */
 };
 
 typedef struct worker {
@@ -155,6 +157,7 @@ typedef struct worker {
     pthread_t th;
     st_workspace *ws;
     st_keyring *kr;
+    st_srv_cache *cache;
     int started;
 } worker;
 
@@ -173,9 +176,34 @@ st_srv_broker *st_srv_get_broker(struct st_srv *s)
     return s->broker;
 }
 
-const st_server_opts *st_srv_opts(const struct st_srv *s)
+st_srv_jobs *st_srv_get_jobs(struct st_srv *s)
+{
+    return s->jobs;
+}
+
+struct event_base *st_srv_base(struct st_srv *s)
+{
+    return s->base;
+}
+
+st_workspace *st_srv_workspace(struct st_srv *s)
+{
+    return s->ws;
+}
+
+const st_server_opts *st_srv_opts(struct st_srv *s)
 {
     return &s->o;
+}
+
+double st_srv_now(void)
+{
+    return mono_now();
+}
+
+double st_srv_stopping(struct st_srv *s)
+{
+    return s->stopping ? s->stop_deadline : 0;
 }
 
 /* Per-connection facts, kept as ex_data of the connection's SSL object so
@@ -371,6 +399,42 @@ void st_srv_reply_msg(st_req *r, int code, const char *fmt, ...)
     st_srv_reply_json(r, code, json_pack("{s:s}", "error", msg));
 }
 
+struct evhttp_request *st_srv_stream_begin(st_req *r, const char *ctype)
+{
+    if (r->replied || r->deferred)
+        return NULL;
+    r->replied = 1;
+    /* a stream outlives the per-request deadline and the idle read
+     * timeout (the client sends nothing while it reads); the write
+     * timeout stays, so a client that stops reading is dropped */
+    conn *c = conn_of(r->req);
+    if (c && c->deadline)
+        evtimer_del(c->deadline);
+    struct evhttp_connection *ec = evhttp_request_get_connection(r->req);
+    struct bufferevent *bev = ec ? evhttp_connection_get_bufferevent(ec) : NULL;
+    if (bev) {
+        struct timeval wt = {(time_t)r->s->o.timeout_s, 0};
+        bufferevent_set_timeouts(bev, NULL, &wt);
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "Content-Type", ctype);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    /* one stream per connection: the connection closes with it, so no
+     * idle connection is left without its timeouts */
+    evhttp_add_header(h, "Connection", "close");
+    count_reply(r->s, 200);
+    evhttp_send_reply_start(r->req, 200, "OK");
+    return r->req;
+}
+
+size_t st_srv_stream_pending(struct evhttp_request *req)
+{
+    struct evhttp_connection *ec = evhttp_request_get_connection(req);
+    struct bufferevent *bev = ec ? evhttp_connection_get_bufferevent(ec) : NULL;
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
 static int status_of(st_code c)
 {
     switch (c) {
@@ -548,6 +612,7 @@ static void *work(void *arg)
             return NULL; /* quit with an empty queue */
         r->ws = w->ws;
         r->kr = w->kr;
+        r->cache = w->cache;
         r->fn(r);
         struct timeval now = {0, 0};
         /* thread-safe with evthread_use_pthreads: wakes the loop */
@@ -559,9 +624,9 @@ static void *work(void *arg)
 
 static void dispatch(st_req *r)
 {
-    const st_route *tables[] = {
-        st_srv_api_routes, r->s->o.broker ? st_srv_broker_routes : NULL,
-        st_srv_data_routes /* routes_data.c: uploads */};
+    const st_route *tables[] = {st_srv_api_routes, st_srv_job_routes,
+                                r->s->o.broker ? st_srv_broker_routes : NULL,
+                                st_srv_data_routes /* routes_data.c */};
     int path_known = 0;
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
         for (const st_route *rt = tables[t]; rt && rt->pattern; rt++) {
@@ -632,6 +697,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     r->s = s;
     r->ws = s->ws;
     r->kr = s->kr;
+    r->cache = s->cache;
     r->query.tqh_first = NULL; /* TAILQ_INIT without <sys/queue.h> */
     r->query.tqh_last = &r->query.tqh_first;
     r->method = (int)evhttp_request_get_command(req);
@@ -862,6 +928,7 @@ void st_server_opts_default(st_server_opts *o)
     o->timeout_s = 10;
     o->drain_s = 10;
     o->workers = 4;
+    o->jobs = 1;
 }
 
 static st_code parse_listen(const char *spec, char *host, size_t cap,
@@ -915,12 +982,16 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
         rc = st_server_cert_ensure(ws, NULL, err);
     if (rc == ST_OK)
         rc = make_ctx(s, err);
-    if (rc == ST_OK && o->broker)
+    if (rc == ST_OK && o->broker) {
         rc = st_srv_broker_new(ws, &s->broker, err);
+        s->cache = st_srv_cache_new(ws);
+    }
     if (rc == ST_OK && !(s->base = event_base_new()))
         rc = st_err_set(err, ST_E_IO, "event_base_new failed");
     if (rc == ST_OK && !(s->http = evhttp_new(s->base)))
         rc = st_err_set(err, ST_E_IO, "evhttp_new failed");
+    if (rc == ST_OK && !o->broker)
+        rc = st_srv_jobs_start(s, &s->jobs, err);
     /* the workers' own handles: one SQLite connection and keyring each */
     if (rc == ST_OK && o->workers && o->broker) {
         s->workers = calloc(o->workers, sizeof(worker));
@@ -932,6 +1003,8 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
             rc = st_workspace_open(st_workspace_dir(ws), &w->ws, err);
             if (rc == ST_OK && kr)
                 rc = st_keyring_open(w->ws, &w->kr, err);
+            if (rc == ST_OK)
+                w->cache = st_srv_cache_new(w->ws);
             if (rc == ST_OK && pthread_create(&w->th, NULL, work, w) != 0)
                 rc = st_err_set(err, ST_E_IO, "starting worker threads");
             if (rc == ST_OK) {
@@ -989,8 +1062,10 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
     if (rc == ST_OK) {
         /* after a signal: until every connection has flushed its last
          * response (all carry Connection: close) or drain_s passed */
-        while (!s->stopping || ((s->nconns > 0 || s->inflight > 0) &&
-                                mono_now() < s->stop_deadline)) {
+        while (!s->stopping ||
+               ((s->nconns > 0 || s->inflight > 0) &&
+                mono_now() < s->stop_deadline) ||
+               st_srv_jobs_busy(s->jobs)) {
             if (event_base_loop(s->base, EVLOOP_ONCE) < 0) {
                 rc = st_err_set(err, ST_E_IO, "event loop failed");
                 break;
@@ -1011,6 +1086,7 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
            event_base_loop(s->base, EVLOOP_NONBLOCK) == 0)
         ;
     for (size_t i = 0; s->workers && i < o->workers; i++) {
+        st_srv_cache_free(s->workers[i].cache);
         st_keyring_close(s->workers[i].kr);
         st_workspace_close(s->workers[i].ws);
     }
@@ -1021,11 +1097,13 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
         event_free(ev_int);
     if (ev_drain)
         event_free(ev_drain);
+    st_srv_jobs_free(s->jobs); /* before evhttp_free frees its requests */
     if (s->http)
         evhttp_free(s->http); /* closes the remaining connections */
     if (s->base)
         event_base_free(s->base);
     SSL_CTX_free(s->ctx);
+    st_srv_cache_free(s->cache);
     st_srv_broker_free(s->broker);
     free(s->buckets.b);
     pthread_mutex_destroy(&s->mu);

@@ -20,12 +20,15 @@ struct st_srv;
 
 typedef struct st_req st_req;
 typedef void (*st_route_fn)(st_req *r);
+/* The broker's per-thread cache of release material (broker.c). */
+typedef struct st_srv_cache st_srv_cache;
 
 struct st_req {
     struct evhttp_request *req;
     struct st_srv *s;
     st_workspace *ws;
     st_keyring *kr;
+    st_srv_cache *cache;   /* the running thread's, for ws; may be NULL */
     const char *principal; /* authenticated by the client certificate */
     const char *ip;
     int method; /* EVHTTP_REQ_GET ... */
@@ -58,11 +61,9 @@ typedef struct st_route {
 
 /* NULL-terminated route tables. */
 extern const st_route st_srv_api_routes[];
+extern const st_route st_srv_job_routes[]; /* routes_jobs.c */
 extern const st_route st_srv_broker_routes[];
 extern const st_route st_srv_data_routes[]; /* routes_data.c */
-
-/* The options the server runs with. */
-const st_server_opts *st_srv_opts(const struct st_srv *s);
 
 /* Replies; `body` is stolen. Each also counts the status for /metrics. */
 void st_srv_reply_json(st_req *r, int code, json_t *body);
@@ -96,5 +97,46 @@ typedef struct st_srv_broker st_srv_broker;
 st_code st_srv_broker_new(st_workspace *ws, st_srv_broker **out, st_err *err);
 void st_srv_broker_free(st_srv_broker *b);
 st_srv_broker *st_srv_get_broker(struct st_srv *s);
+/* One per thread that runs broker routes, bound to that thread's own
+ * workspace handle; NULL when out of memory (then nothing is cached). */
+st_srv_cache *st_srv_cache_new(st_workspace *ws);
+void st_srv_cache_free(st_srv_cache *c);
+
+/* ---- accessors for the files beside server.c ---- */
+
+struct event_base *st_srv_base(struct st_srv *s);
+st_workspace *st_srv_workspace(struct st_srv *s); /* the loop thread's */
+const st_server_opts *st_srv_opts(struct st_srv *s);
+/* 0 while serving; after SIGTERM/SIGINT the monotonic time (seconds) at
+ * which the drain ends. */
+double st_srv_stopping(struct st_srv *s);
+/* CLOCK_MONOTONIC in seconds (the clock of st_srv_stopping). */
+double st_srv_now(void);
+
+/* Starts a streamed 200 reply (chunked) on the loop thread: no
+ * per-request deadline or read timeout for it, Connection: close. The
+ * caller owns the returned request until evhttp_send_reply_end; when the
+ * client leaves, evhttp_request_get_connection() of it turns NULL. */
+struct evhttp_request *st_srv_stream_begin(st_req *r, const char *ctype);
+/* Bytes queued for the client and not yet sent (0 when it left). */
+size_t st_srv_stream_pending(struct evhttp_request *req);
+
+/* ---- the job runner and log streams (jobs.c, routes_jobs.c) ---- */
+
+typedef struct st_srv_jobs st_srv_jobs;
+st_code st_srv_jobs_start(struct st_srv *s, st_srv_jobs **out, st_err *err);
+/* 1 while the shutdown must wait: jobs still running (finishing within
+ * the drain time, then checkpointing on SIGTERM). */
+int st_srv_jobs_busy(st_srv_jobs *j);
+/* Frees the state; never touches evhttp requests (evhttp_free does). */
+void st_srv_jobs_free(st_srv_jobs *j); /* NULL ok */
+st_srv_jobs *st_srv_get_jobs(struct st_srv *s);
+/* Looks for queued jobs at the next tick (after a submission). */
+void st_srv_jobs_kick(st_srv_jobs *j); /* NULL ok */
+/* The open log streams (routes_jobs.c keeps them in this list). */
+typedef struct st_srv_stream st_srv_stream;
+st_srv_stream **st_srv_jobs_streams(st_srv_jobs *j);
+/* Frees every stream's state at teardown (routes_jobs.c). */
+void st_srv_log_streams_free(st_srv_jobs *j);
 
 #endif

@@ -14,7 +14,8 @@ chmod 600 "$T/root.key"
 import_digits
 policy sim
 cert mo dana
-start_server --broker
+# one worker: a kept connection always meets the same (warm) cache
+start_server --broker --workers 1
 SIMKEY=$SEALTRAIN_WORKSPACE/keys/sim-platform.pem
 [ -s "$SIMKEY" ] || fail "the broker has no sim platform key"
 
@@ -24,43 +25,63 @@ ok "--broker serves only the key release"
 
 # client: python3 speaks the frames over TLS with mo's certificate
 cat >"$T/client.py" <<'PY'
-import hashlib, http.client, json, os, ssl, struct, subprocess, sys
+import hashlib, http.client, json, os, ssl, struct, subprocess, sys, time
 api_port, certs, keys, who, mode, simkey, st = sys.argv[1:8]
 ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
 ctx.load_cert_chain(certs + "/%s.crt" % who, keys + "/%s.pem" % who)
+kept = None
 def post(path, body):
-    c = http.client.HTTPSConnection("127.0.0.1", int(api_port), context=ctx)
+    global kept
+    # keepalive: one connection for everything (authenticated once)
+    c = kept or http.client.HTTPSConnection("127.0.0.1", int(api_port),
+                                            context=ctx)
+    if mode == "keepalive":
+        kept = c
     c.request("POST", path, body=body,
               headers={"Content-Type": "application/x-sealtrain-broker"})
     r = c.getresponse()
     return r.status, r.read()
 def frame(t, payload):
     return struct.pack(">BI", t, len(payload)) + payload
-x, ed = os.urandom(32), os.urandom(32)
-job, spec = "j" + os.urandom(8).hex()[:15], os.urandom(32)
-status, body = post("/v1/broker/datasets/digits/hello?job=%s&spec_digest=%s"
-                    % (job, spec.hex()), frame(1, bytes([1]) + x + ed))
-if status != 200:
-    print("hello", status, body.decode(errors="replace")); sys.exit(0)
-assert body[0] == 2 and len(body) == 37, body
-nonce = body[5:]
-bound = nonce if mode != "wrong-rd" else os.urandom(32)
-rd = hashlib.sha256(b"sealtrain-key-release-v1" + x + ed + bound + spec).digest()
-rd += bytes(32)
-ev = os.path.join(os.path.dirname(certs), "ev-%s.json" % mode)
-subprocess.run([st, "attest", "evidence", "--tee", "sim", "--report-data",
-                rd.hex(), "--platform-key", simkey, "-o", ev], check=True,
-               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-evf = frame(3, open(ev, "rb").read())
-status, body = post("/v1/broker/datasets/digits/evidence?nonce=" + nonce.hex(), evf)
-print("evidence", status, body[0] if body else -1)
-if body and body[0] == 5:
-    print(json.loads(body[5:])["reason"])
-if body and body[0] == 4:
-    print("keys", b"dataset:digits" in body, len(body))
-if mode == "replay":
+def release():
+    x, ed = os.urandom(32), os.urandom(32)
+    job, spec = "j" + os.urandom(8).hex()[:15], os.urandom(32)
+    status, body = post("/v1/broker/datasets/digits/hello?job=%s&spec_digest=%s"
+                        % (job, spec.hex()), frame(1, bytes([1]) + x + ed))
+    if status != 200:
+        print("hello", status, body.decode(errors="replace")); return
+    assert body[0] == 2 and len(body) == 37, body
+    nonce = body[5:]
+    bound = nonce if mode != "wrong-rd" else os.urandom(32)
+    rd = hashlib.sha256(b"sealtrain-key-release-v1" + x + ed + bound + spec).digest()
+    rd += bytes(32)
+    ev = os.path.join(os.path.dirname(certs), "ev-%s.json" % mode)
+    subprocess.run([st, "attest", "evidence", "--tee", "sim", "--report-data",
+                    rd.hex(), "--platform-key", simkey, "-o", ev], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    evf = frame(3, open(ev, "rb").read())
     status, body = post("/v1/broker/datasets/digits/evidence?nonce=" + nonce.hex(), evf)
-    print("replay", status, body[0] if body else -1, json.loads(body[5:])["reason"])
+    print("evidence", status, body[0] if body else -1)
+    if body and body[0] == 5:
+        print(json.loads(body[5:])["reason"])
+    if body and body[0] == 4:
+        print("keys", b"dataset:digits" in body, len(body))
+    if body and body[:1] == b"{":
+        print(json.loads(body)["error"])
+    if mode == "replay":
+        status, body = post("/v1/broker/datasets/digits/evidence?nonce=" + nonce.hex(), evf)
+        print("replay", status, body[0] if body else -1, json.loads(body[5:])["reason"])
+release()
+if mode == "keepalive":
+    # a second release on the same connection once the test says so
+    base = os.path.dirname(certs)
+    open(os.path.join(base, "ka.ready"), "w").close()
+    for _ in range(200):
+        if os.path.exists(os.path.join(base, "ka.go")):
+            break
+        time.sleep(0.1)
+    print("second")
+    release()
 PY
 client() { python3 "$T/client.py" "$PORT" "$CERTS" "$K" "$1" "$2" "$SIMKEY" "$SEALTRAIN"; }
 
@@ -71,6 +92,50 @@ grep '"category":"key-release"' "$SEALTRAIN_WORKSPACE/audit/log.jsonl" |
     grep '"actor":"mo"' | grep -c '"outcome":"success"' >/dev/null ||
     fail "the release is not audited"
 ok "sim evidence bound to the nonce releases the dataset key (KEYS frame), audited"
+
+# The broker caches the release policy, the permission and the verified
+# file key per worker (one worker here, so a kept connection always meets
+# a warm cache): a change made meanwhile applies to the very next request
+# on the same connection. between ACTION...: one release on a kept
+# connection, ACTION, a second release on it; $second: its output.
+between() {
+    rm -f "$T/ka.ready" "$T/ka.go"
+    client mo keepalive >"$T/ka.out" 2>&1 &
+    local ka=$! i
+    for i in $(seq 100); do [ -e "$T/ka.ready" ] && break; sleep 0.1; done
+    "$@"
+    touch "$T/ka.go"
+    wait "$ka" || fail "keepalive client failed: $(cat "$T/ka.out")"
+    out=$(cat "$T/ka.out")
+    [ "$(sed -n 1p "$T/ka.out")" = "evidence 200 4" ] ||
+        fail "first release on the kept connection: $out"
+    second=$(sed -n '/^second/,$p' "$T/ka.out")
+}
+
+between policy tpm
+grep -q "^evidence 403 5$" <<<"$second" || fail "stale release policy: $out"
+grep -qi "tee" <<<"$second" || fail "no tee reason: $out"
+policy sim
+ok "a release policy changed while serving applies to the next release"
+
+disable_mo() { admin principal disable mo >/dev/null; }
+between disable_mo
+admin principal enable mo >/dev/null
+grep -q "^hello 403" <<<"$second" ||
+    fail "a disabled principal was served on its open connection: $out"
+grep -q "disabled" <<<"$second" || fail "no reason naming it disabled: $out"
+ok "a principal disabled while its connection is open is refused on its next request"
+
+ENC=$(ls "$SEALTRAIN_WORKSPACE"/datasets/*.age)
+cp "$ENC" "$T/enc.orig"
+grow() { printf 'x' >>"$ENC"; }
+between grow # no catalog change: only the file itself tells
+cat "$T/enc.orig" >"$ENC"
+grep -q "^evidence 403" <<<"$second" || fail "modified file released: $out"
+grep -q "size" <<<"$second" || fail "no reason naming the size: $out"
+between true
+grep -q "^evidence 200 4$" <<<"$second" || fail "restored file: $out"
+ok "an encrypted file modified while serving is checked again before a release"
 
 out=$(client mo replay)
 grep -q "^replay 403 5 unknown or used nonce" <<<"$out" ||

@@ -681,6 +681,297 @@ static void test_kill9_loses_only_unacknowledged_entries(void **state)
     rm_log_dir(dir);
 }
 
+/* ---- log.wal: replay after a kernel crash ---- */
+
+static void file_path(char *out, size_t cap, const char *dir, const char *f)
+{
+    snprintf(out, cap, "%s/%s", dir, f);
+}
+
+static unsigned char *read_file(const char *dir, const char *f, size_t *len)
+{
+    char path[4200];
+    unsigned char *b;
+    file_path(path, sizeof(path), dir, f);
+    assert_int_equal(st_fs_read_all(path, 1 << 26, &b, len, NULL), ST_OK);
+    return b;
+}
+
+/* What a kernel crash leaves when the page cache of log.jsonl was lost
+ * from `keep` on: the size may have reached the disk, the data not, so
+ * the bytes after `keep` read as zeros up to `zeros_to` (<= keep: the file
+ * simply ends at keep). log.wal's header gets another boot id. */
+static void simulate_kernel_crash(const char *dir, uint64_t keep,
+                                  uint64_t zeros_to)
+{
+    char path[4200];
+    file_path(path, sizeof(path), dir, ST_AUDIT_WAL_FILE);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    st_audit_wal_header h;
+    assert_true(st_audit_wal_header_read(fd, &h));
+    memset(h.boot, 0xee, sizeof(h.boot));
+    st_audit_wal_header_seal(&h);
+    assert_true(pwrite(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h));
+    close(fd);
+    file_path(path, sizeof(path), dir, ST_AUDIT_LOG_FILE);
+    assert_int_equal(truncate(path, (off_t)keep), 0);
+    if (zeros_to > keep)
+        assert_int_equal(truncate(path, (off_t)zeros_to), 0);
+}
+
+static uint64_t wal_base(const char *dir)
+{
+    char path[4200];
+    file_path(path, sizeof(path), dir, ST_AUDIT_WAL_FILE);
+    int fd = open(path, O_RDONLY);
+    st_audit_wal_header h;
+    assert_true(st_audit_wal_header_read(fd, &h));
+    close(fd);
+    return h.base;
+}
+
+static void append_n(const char *dir, int from, int n)
+{
+    st_audit_log *log;
+    st_err err;
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    for (int i = from; i < from + n; i++) {
+        char res[32];
+        snprintf(res, sizeof(res), "dataset:d%d", i);
+        st_audit_event e = ev("data.import", res);
+        assert_st_ok(st_audit_log_append(log, &e, NULL, &err), &err);
+    }
+    st_audit_log_close(log);
+}
+
+/* After reopening: the log verifies, starts with `orig` byte for byte and
+ * holds `extra` more entries, the last one an audit.recover record. */
+static void expect_recovered(const char *dir, const unsigned char *orig,
+                             size_t olen, uint64_t entries)
+{
+    st_audit_log *log;
+    st_err err;
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    st_audit_log_close(log);
+    st_audit_report rep;
+    assert_st_ok(st_audit_verify(dir, NULL, &rep, &err), &err);
+    assert_int_equal(rep.entries, entries);
+    size_t len;
+    unsigned char *now = read_file(dir, ST_AUDIT_LOG_FILE, &len);
+    assert_true(len > olen);
+    assert_memory_equal(now, orig, olen);
+    assert_non_null(memmem(now + olen, len - olen, "\"audit.recover\"", 15));
+    assert_non_null(memmem(now + olen, len - olen, "\"security\"", 10));
+    free(now);
+}
+
+static void test_kernel_crash_replays_acknowledged_entries_from_wal(void **s)
+{
+    (void)s;
+    char *dir = new_log_dir();
+    append_n(dir, 0, 40);
+    size_t olen;
+    unsigned char *orig = read_file(dir, ST_AUDIT_LOG_FILE, &olen);
+    uint64_t base = wal_base(dir);
+    assert_true(base < olen);
+
+    /* the page cache from the cycle's start on was lost: the file ends
+     * there, or its last blocks read as zeros (zero-filled tail) */
+    simulate_kernel_crash(dir, base, 0);
+    expect_recovered(dir, orig, olen, 41);
+    free(orig);
+    orig = read_file(dir, ST_AUDIT_LOG_FILE, &olen);
+    append_n(dir, 100, 5);
+    simulate_kernel_crash(dir, wal_base(dir) + 7, olen + 4096 + 100);
+    free(orig);
+    orig = read_file(dir, ST_AUDIT_LOG_FILE, &olen);
+    (void)olen;
+    free(orig);
+    /* 41 + 5 appended, + 1 record of the second recovery */
+    st_audit_log *log;
+    st_err err;
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    st_audit_log_close(log);
+    st_audit_report rep;
+    assert_st_ok(st_audit_verify(dir, NULL, &rep, &err), &err);
+    assert_int_equal(rep.entries, 47);
+    size_t len;
+    unsigned char *now = read_file(dir, ST_AUDIT_LOG_FILE, &len);
+    assert_null(memchr(now, 0, len));
+    assert_non_null(memmem(now, len, "\"dataset:d104\"", 14));
+    free(now);
+    rm_log_dir(dir);
+}
+
+static void test_zero_tail_beyond_the_wal_is_cut_and_recorded(void **s)
+{
+    (void)s;
+    char *dir = new_log_dir();
+    append_n(dir, 0, 10);
+    size_t olen;
+    unsigned char *orig = read_file(dir, ST_AUDIT_LOG_FILE, &olen);
+    /* nothing lost, but blocks past the last record read as zeros (an
+     * unacknowledged write whose size reached the disk, its data not) */
+    simulate_kernel_crash(dir, olen, olen + 5000);
+    expect_recovered(dir, orig, olen, 11);
+    size_t len;
+    unsigned char *now = read_file(dir, ST_AUDIT_LOG_FILE, &len);
+    assert_non_null(memmem(now + olen, len - olen, "\"cut_bytes\":5000", 16));
+    assert_null(memchr(now, 0, len));
+    free(now);
+    free(orig);
+    rm_log_dir(dir);
+}
+
+/* Offset in log.wal of the last record of the current cycle. */
+static uint64_t last_record(const char *dir)
+{
+    size_t len;
+    unsigned char *w = read_file(dir, ST_AUDIT_WAL_FILE, &len);
+    st_audit_wal_header h;
+    memcpy(&h, w, sizeof(h));
+    uint64_t pos = ST_AUDIT_WAL_DATA, last = 0, off = h.base;
+    for (;;) {
+        uint64_t f[3];
+        if (pos + 64 > len || memcmp(w + pos, "STWALREC", 8) != 0)
+            break;
+        memcpy(f, w + pos + 8, sizeof(f));
+        if (f[0] != h.gen || f[1] != off)
+            break;
+        last = pos;
+        off += f[2];
+        pos += (64 + f[2] + 511) / 512 * 512; /* records are sector-aligned */
+    }
+    free(w);
+    assert_true(last > 0);
+    return last;
+}
+
+static void test_torn_wal_record_is_never_replayed(void **s)
+{
+    (void)s;
+    char *dir = new_log_dir();
+    append_n(dir, 0, 12);
+    size_t olen;
+    unsigned char *orig = read_file(dir, ST_AUDIT_LOG_FILE, &olen);
+    /* the last batch's record is torn (never acknowledged): one byte of it
+     * did not reach the disk */
+    char path[4200];
+    file_path(path, sizeof(path), dir, ST_AUDIT_WAL_FILE);
+    int fd = open(path, O_RDWR);
+    uint64_t pos = last_record(dir);
+    unsigned char c;
+    assert_true(pread(fd, &c, 1, (off_t)pos + 40) == 1);
+    c ^= 0x20;
+    assert_true(pwrite(fd, &c, 1, (off_t)pos + 40) == 1);
+    close(fd);
+    simulate_kernel_crash(dir, wal_base(dir), 0);
+    /* 11 entries come back; the 12th was only in the torn record */
+    const unsigned char *end = orig + olen - 1;
+    while (end > orig && end[-1] != '\n')
+        end--;
+    expect_recovered(dir, orig, (size_t)(end - orig), 12);
+    free(orig);
+    rm_log_dir(dir);
+}
+
+static void test_cut_torn_line_is_not_brought_back_by_a_replay(void **s)
+{
+    (void)s;
+    char *dir = new_log_dir();
+    append_n(dir, 0, 6);
+    size_t olen;
+    unsigned char *orig = read_file(dir, ST_AUDIT_LOG_FILE, &olen);
+    /* a write killed half-way (same kernel): the last line is torn while
+     * log.wal holds its whole record */
+    char path[4200];
+    file_path(path, sizeof(path), dir, ST_AUDIT_LOG_FILE);
+    assert_int_equal(truncate(path, (off_t)olen - 30), 0);
+    st_audit_log *log;
+    st_err err;
+    size_t cut;
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    assert_st_ok(st_audit_log_repair(log, &cut, &err), &err);
+    assert_true(cut > 0);
+    st_audit_log_close(log);
+    size_t rlen;
+    unsigned char *repaired = read_file(dir, ST_AUDIT_LOG_FILE, &rlen);
+    /* then the kernel crashes: the replay must keep the repair */
+    simulate_kernel_crash(dir, rlen, 0);
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    st_audit_log_close(log);
+    size_t len;
+    unsigned char *now = read_file(dir, ST_AUDIT_LOG_FILE, &len);
+    assert_int_equal(len, rlen);
+    assert_memory_equal(now, repaired, rlen);
+    st_audit_report rep;
+    assert_st_ok(st_audit_verify(dir, NULL, &rep, &err), &err);
+    assert_int_equal(rep.entries, 6);
+    free(now);
+    free(repaired);
+    free(orig);
+    rm_log_dir(dir);
+}
+
+static void test_two_processes_share_one_wal_cycle(void **s)
+{
+    (void)s;
+    char *dir = new_log_dir();
+    append_n(dir, 0, 1);
+    pid_t pids[2];
+    for (int k = 0; k < 2; k++) {
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0) {
+            st_audit_log *log;
+            if (st_audit_log_open(dir, &log, NULL) != ST_OK)
+                _exit(2);
+            for (int i = 0; i < 150; i++) {
+                st_audit_event e = ev("job.run", k ? "job:b" : "job:a");
+                if (st_audit_log_append(log, &e, NULL, NULL) != ST_OK)
+                    _exit(3);
+            }
+            st_audit_log_close(log);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int st;
+        waitpid(pids[k], &st, 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    size_t olen;
+    unsigned char *orig = read_file(dir, ST_AUDIT_LOG_FILE, &olen);
+    /* whatever each process appended since the cycle began comes back */
+    simulate_kernel_crash(dir, wal_base(dir), 0);
+    expect_recovered(dir, orig, olen, 302);
+    free(orig);
+    rm_log_dir(dir);
+}
+
+static void test_same_kernel_reopen_does_not_hide_an_edit(void **s)
+{
+    (void)s;
+    st_audit_log *log;
+    char *dir = build_log(&log, 6);
+    size_t len;
+    unsigned char *b = read_file(dir, ST_AUDIT_LOG_FILE, &len);
+    char *p = strstr((char *)b, "dataset:d2");
+    p[8] = 'x';
+    char path[4200];
+    file_path(path, sizeof(path), dir, ST_AUDIT_LOG_FILE);
+    int fd = open(path, O_WRONLY);
+    assert_true(pwrite(fd, b, len, 0) == (ssize_t)len);
+    close(fd);
+    free(b);
+    /* log.wal still holds the original, but no kernel crash happened: the
+     * edit stays for verify to find */
+    append_n(dir, 50, 1);
+    expect_problem(dir, "modified", 2);
+    rm_log_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -698,6 +989,13 @@ int main(void)
         cmocka_unit_test(test_stale_state_cache_is_rebuilt_from_the_log),
         cmocka_unit_test(test_kill9_loses_only_unacknowledged_entries),
         cmocka_unit_test(test_workspace_append_lands_in_the_audit_dir),
+        cmocka_unit_test(
+            test_kernel_crash_replays_acknowledged_entries_from_wal),
+        cmocka_unit_test(test_zero_tail_beyond_the_wal_is_cut_and_recorded),
+        cmocka_unit_test(test_torn_wal_record_is_never_replayed),
+        cmocka_unit_test(test_cut_torn_line_is_not_brought_back_by_a_replay),
+        cmocka_unit_test(test_two_processes_share_one_wal_cycle),
+        cmocka_unit_test(test_same_kernel_reopen_does_not_hide_an_edit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

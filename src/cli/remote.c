@@ -1,0 +1,195 @@
+/*
+ * remote.c: the HTTPS client of `sealtrain --server URL ...` (remote.h):
+ * one request with the principal's client certificate over TLS 1.3,
+ * the server verified against SEALTRAIN_CACERT; bodies collected in
+ * memory (bounded) or streamed to a file as they arrive; error replies
+ * mapped to the CLI's exit statuses; upload chunks carry Content-Range.
+ *
+ * The client key is --key / SEALTRAIN_KEY (the principal's signing key,
+ * which its certificate from `principal cert` carries), the certificate
+ * SEALTRAIN_CERT and the CA SEALTRAIN_CACERT. Only https:// URLs; no
+ * redirects; nothing here decrypts or encrypts anything.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "remote.h"
+
+#define MAX_REPLY (64u << 20)
+#define REQUEST_TIMEOUT_S 60L
+
+int st_remote_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "sealtrain: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return code;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+    st_remote_reply *r = arg;
+    size_t add = size * n;
+    if (r->len + add > MAX_REPLY) {
+        r->too_big = 1;
+        return 0;
+    }
+    char *d = realloc(r->data, r->len + add + 1);
+    if (!d)
+        return 0;
+    memcpy(d + r->len, p, add);
+    r->data = d;
+    r->len += add;
+    r->data[r->len] = 0;
+    return add;
+}
+
+struct sink {
+    CURL *c;
+    FILE *stream;
+    st_remote_reply *out;
+};
+
+/* A stream's 2xx body goes straight to the file (flushed per chunk, so a
+ * follower sees each line when it arrives); anything else is collected
+ * for the error message. */
+static size_t on_stream(char *p, size_t size, size_t n, void *arg)
+{
+    struct sink *s = arg;
+    long code = 0;
+    curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200 || code > 299)
+        return on_data(p, size, n, s->out);
+    size_t w = fwrite(p, size, n, s->stream);
+    fflush(s->stream);
+    return w * size;
+}
+
+int st_remote_request(st_cli *cli, const st_remote_req *rq, long *status,
+                      st_remote_reply *out)
+{
+    return st_remote_request_range(cli, rq, NULL, status, out);
+}
+
+int st_remote_request_range(st_cli *cli, const st_remote_req *rq,
+                            const char *content_range, long *status,
+                            st_remote_reply *out)
+{
+    const char *cert = getenv("SEALTRAIN_CERT");
+    const char *ca = getenv("SEALTRAIN_CACERT");
+    if (!cli->key || !cert || !ca)
+        return st_remote_fail(2, "--server needs the principal's key (--key "
+                                 "or SEALTRAIN_KEY), SEALTRAIN_CERT (its "
+                                 "certificate from `principal cert`) and "
+                                 "SEALTRAIN_CACERT");
+    char url[4096];
+    size_t bl = strlen(cli->server);
+    while (bl && cli->server[bl - 1] == '/')
+        bl--;
+    if (snprintf(url, sizeof(url), "%.*s%s", (int)bl, cli->server, rq->path) >=
+        (int)sizeof(url))
+        return st_remote_fail(2, "--server URL too long");
+    if (strncmp(url, "https://", 8) != 0)
+        return st_remote_fail(2, "--server %s: only https:// URLs",
+                              cli->server);
+    static int initialised;
+    if (!initialised) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return st_remote_fail(5, "libcurl initialisation failed");
+        initialised = 1; /* once per process; released at exit */
+    }
+    CURL *c = curl_easy_init();
+    if (!c)
+        return st_remote_fail(5, "libcurl initialisation failed");
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdrs = NULL;
+    struct sink sink = {c, rq->stream, out};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(
+        c, CURLOPT_SSLVERSION,
+        (long)(CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_DEFAULT));
+    curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+    curl_easy_setopt(c, CURLOPT_SSLKEY, cli->key);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
+    /* a log stream lasts as long as its job; the server ends it */
+    if (!rq->stream)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    if (rq->stream) {
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    } else {
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    }
+    if (strcmp(rq->method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(rq->body ? rq->body_len : 0));
+        char ct[128];
+        snprintf(ct, sizeof(ct), "Content-Type: %s",
+                 rq->ctype ? rq->ctype : "application/json");
+        hdrs = curl_slist_append(hdrs, ct);
+        if (content_range) {
+            snprintf(ct, sizeof(ct), "Content-Range: %s", content_range);
+            hdrs = curl_slist_append(hdrs, ct);
+        }
+        /* no "Expect: 100-continue" round trip before a large body */
+        hdrs = curl_slist_append(hdrs, "Expect:");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hdrs);
+    if (rc != CURLE_OK) {
+        int denied = rc == CURLE_SSL_CONNECT_ERROR ||
+                     rc == CURLE_PEER_FAILED_VERIFICATION ||
+                     rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_RECV_ERROR;
+        return st_remote_fail(denied ? 4 : 5, "%s: %s", url,
+                              errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    }
+    if (out->too_big)
+        return st_remote_fail(5, "%s: reply larger than the limit", url);
+    return 0;
+}
+
+int st_remote_http_fail(long status, const st_remote_reply *r)
+{
+    json_error_t je;
+    json_t *j = r->data ? json_loads(r->data, 0, &je) : NULL;
+    const char *msg = json_string_value(json_object_get(j, "error"));
+    st_remote_fail(1, "server: %s (HTTP %ld)", msg ? msg : "error", status);
+    json_decref(j);
+    /* 409 (exists, out of place) and 413 (too large) are the input's */
+    return status == 403 ? 4
+           : (status == 400 || status == 404 || status == 409 || status == 413)
+               ? 3
+               : 5;
+}
+
+int st_remote_valid_arg(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789._-",
+                    s[i]))
+            return 0;
+    return 1;
+}

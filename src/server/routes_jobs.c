@@ -1,0 +1,356 @@
+/*
+ * routes_jobs.c: the job and model endpoints of `sealtrain serve` that go
+ * beyond reading the catalog (docs/api.md, issue 9):
+ *
+ *   POST /v1/jobs                 a job spec DSSE-signed by the client
+ *                                 principal's own key; verified against
+ *                                 its registered key, validated, queued
+ *   GET  /v1/jobs/ID/logs         the job's log; ?follow=1 streams it
+ *                                 (chunked) until the job ends
+ *   GET|POST /v1/models/NAME/verify[?version=N]
+ *                                 the verifier's verdict with its trace
+ *                                 (POST body: an attestation policy)
+ *
+ * Every handler runs st_access_check for the certificate's principal
+ * before it reads anything (job.submit, job.read, model.read; denials are
+ * 403 naming the permission and audited by the check). A submission is
+ * audited by the job module like a local `job submit`.
+ *
+ * A log stream is owned here once st_srv_stream_begin hands the request
+ * over: a 250 ms timer reads what the job's log gained since the last
+ * tick and sends it as one chunk, never queueing more than
+ * STREAM_MAX_PENDING bytes for a client (a slow reader is simply read
+ * for less often: the offset in the file is the backlog). It ends when
+ * the job is finished and its log read to the end, when the client
+ * leaves (the request loses its connection), or when the server shuts
+ * down. Never: send anything but the job's log (states, epochs, reasons:
+ * st_job_log holds no data and no key).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "sealtrain/attest.h"
+#include "sealtrain/bytes.h"
+#include "sealtrain/fs.h"
+#include "sealtrain/job.h"
+#include "sealtrain/json.h"
+#include "sealtrain/model.h"
+#include "sealtrain/workspace.h"
+#include "server/server_int.h"
+
+#define MAX_ENVELOPE (1u << 20)  /* a signed spec: a few KiB in practice */
+#define MAX_POLICY (1u << 20)    /* an attestation policy */
+#define MAX_LOG (16u << 20)      /* GET .../logs without follow */
+#define STREAM_CHUNK (64u << 10) /* read per tick and stream */
+#define STREAM_MAX_PENDING (256u << 10) /* queued for one client at most */
+#define STREAM_TICK_US 250000
+#define STREAM_END_TICKS 2 /* ticks with the job finished and no new lines */
+
+/* ---- POST /v1/jobs ---- */
+
+static void job_submit(st_req *r)
+{
+    /* the role first, before the body is even read; the dataset-scoped
+     * right is checked on the parsed spec (st_job_submit_envelope) */
+    if (st_srv_check(r, "job.submit", NULL))
+        return;
+    size_t len = 0;
+    char *body = st_srv_body(r, MAX_ENVELOPE, &len);
+    if (!body)
+        return;
+    st_job_spec spec;
+    char id[ST_JOB_ID_LEN + 1];
+    st_err err;
+    st_err_clear(&err);
+    st_code rc =
+        st_job_submit_envelope(r->ws, r->principal, body, len, id, &spec, &err);
+    free(body);
+    if (rc != ST_OK) {
+        st_srv_reply_err(r, "job.submit", &err);
+        return;
+    }
+    /* the stored digest: SHA-256 of the signed payload */
+    st_job_record rec;
+    char hex[65] = "";
+    if (st_job_get(r->ws, id, &rec, NULL) == ST_OK) {
+        snprintf(hex, sizeof(hex), "%s", rec.spec_digest);
+        st_job_record_free(&rec);
+    }
+    json_t *out =
+        json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", id, "name", spec.name, "state",
+                  "queued", "submitter", r->principal, "spec_digest", hex);
+    st_job_spec_free(&spec);
+    st_srv_jobs_kick(st_srv_get_jobs(r->s));
+    st_srv_reply_json(r, 201, out);
+}
+
+/* ---- GET /v1/jobs/ID/logs[?follow=1] ---- */
+
+struct st_srv_stream {
+    st_srv_stream *next;
+    st_srv_jobs *jobs;
+    struct st_srv *s;
+    struct evhttp_request *req;
+    struct event *tick;
+    char id[ST_JOB_ID_LEN + 1];
+    char path[4096];
+    int fd;
+    off_t off;
+    unsigned quiet_ticks; /* consecutive ticks: job finished, nothing new */
+};
+
+static void stream_free(st_srv_stream *st)
+{
+    st_srv_stream **p = st_srv_jobs_streams(st->jobs);
+    while (*p && *p != st)
+        p = &(*p)->next;
+    if (*p)
+        *p = st->next;
+    if (st->tick)
+        event_free(st->tick);
+    if (st->fd >= 0)
+        close(st->fd);
+    free(st);
+}
+
+/* Ends the reply (frees the request: at once when the client left, else
+ * after the last chunk is written) and the stream. */
+static void stream_end(st_srv_stream *st)
+{
+    evhttp_send_reply_end(st->req);
+    stream_free(st);
+}
+
+/* Sends what the log gained; -1 on a read error. */
+static ssize_t stream_pump(st_srv_stream *st)
+{
+    if (st->fd < 0) {
+        st->fd = open(st->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (st->fd < 0)
+            return errno == ENOENT ? 0 : -1; /* no line logged yet */
+    }
+    size_t room = STREAM_MAX_PENDING - st_srv_stream_pending(st->req);
+    if (st_srv_stream_pending(st->req) >= STREAM_MAX_PENDING)
+        return 0; /* the client reads slowly: leave the rest in the file */
+    size_t want = room < STREAM_CHUNK ? room : STREAM_CHUNK;
+    char buf[STREAM_CHUNK];
+    ssize_t n = pread(st->fd, buf, want, st->off);
+    if (n <= 0)
+        return n < 0 && errno != EINTR ? -1 : 0;
+    st->off += n;
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return -1;
+    evbuffer_add(b, buf, (size_t)n);
+    evhttp_send_reply_chunk(st->req, b);
+    evbuffer_free(b);
+    return n;
+}
+
+static void stream_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    st_srv_stream *st = arg;
+    if (!evhttp_request_get_connection(st->req)) {
+        stream_end(st); /* the client left */
+        return;
+    }
+    if (st_srv_stopping(st->s)) {
+        /* what is there, a last line saying why it ends here, the end */
+        stream_pump(st);
+        static const char bye[] = "server: shutting down: the log stream "
+                                  "ends before the job\n";
+        struct evbuffer *b = evbuffer_new();
+        if (b && evbuffer_add(b, bye, sizeof(bye) - 1) == 0)
+            evhttp_send_reply_chunk(st->req, b);
+        evbuffer_free(b);
+        stream_end(st);
+        return;
+    }
+    /* the state first: lines logged before it turned final are read
+     * below or on the next tick */
+    st_job_record rec;
+    int done = 1;
+    if (st_job_get(st_srv_workspace(st->s), st->id, &rec, NULL) == ST_OK) {
+        done = st_job_state_terminal(rec.state);
+        st_job_record_free(&rec);
+    }
+    ssize_t n = stream_pump(st);
+    if (n < 0) {
+        stream_end(st);
+        return;
+    }
+    st->quiet_ticks = done && n == 0 ? st->quiet_ticks + 1 : 0;
+    if (st->quiet_ticks >= STREAM_END_TICKS)
+        stream_end(st);
+}
+
+static void follow_logs(st_req *r, const char *path)
+{
+    st_srv_jobs *j = st_srv_get_jobs(r->s);
+    st_srv_stream *st = j ? calloc(1, sizeof(*st)) : NULL;
+    if (!st) {
+        st_srv_reply_msg(r, 503, "log streaming is not available");
+        return;
+    }
+    st->jobs = j;
+    st->s = r->s;
+    st->fd = -1;
+    snprintf(st->id, sizeof(st->id), "%s", r->arg[0]);
+    snprintf(st->path, sizeof(st->path), "%s", path);
+    st->tick = event_new(st_srv_base(r->s), -1, EV_PERSIST, stream_tick, st);
+    struct timeval tv = {0, STREAM_TICK_US};
+    if (!st->tick || event_add(st->tick, &tv) != 0) {
+        if (st->tick)
+            event_free(st->tick);
+        free(st);
+        st_srv_reply_msg(r, 500, "log stream: timer");
+        return;
+    }
+    st->req = st_srv_stream_begin(r, "text/plain; charset=utf-8");
+    if (!st->req) {
+        event_free(st->tick);
+        free(st);
+        return;
+    }
+    st_srv_stream **head = st_srv_jobs_streams(j);
+    st->next = *head;
+    *head = st;
+    /* the log so far goes out at once, not after the first tick */
+    if (stream_pump(st) < 0)
+        stream_end(st);
+}
+
+void st_srv_log_streams_free(st_srv_jobs *j)
+{
+    /* at teardown the requests belong to evhttp_free; only our state goes */
+    st_srv_stream **head = st_srv_jobs_streams(j);
+    while (*head)
+        stream_free(*head);
+}
+
+static void job_logs(st_req *r)
+{
+    if (st_srv_check(r, "job.read", NULL))
+        return;
+    uint64_t follow = 0;
+    if (st_srv_query_u64(r, "follow", 0, &follow))
+        return;
+    if (follow > 1) {
+        st_srv_reply_msg(r, 400, "query parameter follow must be 0 or 1");
+        return;
+    }
+    st_job_record j;
+    st_err err;
+    char path[4096];
+    if (st_job_get(r->ws, r->arg[0], &j, &err) != ST_OK ||
+        st_job_log_path(r->ws, r->arg[0], path, sizeof(path), &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    st_job_record_free(&j);
+    if (follow) {
+        follow_logs(r, path);
+        return;
+    }
+    unsigned char *text = NULL;
+    size_t len = 0;
+    if (!st_fs_exists(path)) {
+        st_srv_reply_text(r, 200, "text/plain; charset=utf-8", "", 0);
+        return;
+    }
+    if (st_fs_read_all(path, MAX_LOG, &text, &len, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    st_srv_reply_text(r, 200, "text/plain; charset=utf-8", text, len);
+    free(text);
+}
+
+/* ---- GET|POST /v1/models/NAME/verify[?version=N] ---- */
+
+static void model_verify(st_req *r)
+{
+    char res[160];
+    uint64_t version = 0;
+    snprintf(res, sizeof(res), "model:%s", r->arg[0]);
+    if (st_srv_check(r, "model.read", res) ||
+        st_srv_query_u64(r, "version", 0, &version))
+        return;
+    if (version > UINT32_MAX) {
+        st_srv_reply_msg(r, 400, "version out of range");
+        return;
+    }
+    size_t plen = 0;
+    char *policy = NULL;
+    if (r->method == EVHTTP_REQ_POST && r->body_len) {
+        if (!(policy = st_srv_body(r, MAX_POLICY, &plen)))
+            return;
+    }
+    st_model_record m;
+    st_err err;
+    st_err_clear(&err);
+    if (st_model_get(r->ws, r->arg[0], (uint32_t)version, &m, &err) != ST_OK) {
+        free(policy);
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    unsigned char *ptext = NULL;
+    size_t len = 0;
+    json_t *env = NULL;
+    st_code rc =
+        st_fs_read_all(m.provenance_path, 16u << 20, &ptext, &len, &err);
+    if (rc == ST_OK) {
+        env = st_json_parse((const char *)ptext, len, "provenance", &err);
+        rc = env ? ST_OK : err.code;
+    }
+    free(ptext);
+    st_model_refs refs;
+    st_model_refs_load(r->ws, NULL, &refs);
+    st_verdict v;
+    st_verdict_init(&v);
+    if (rc == ST_OK) {
+        st_model_verify_opts vo = {policy, plen, &refs.refs, r->ws,
+                                   (int64_t)time(NULL)};
+        rc = st_model_verify(m.path, env, &m, &vo, &v, &err);
+    }
+    if (rc != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+    } else {
+        json_t *out = st_verdict_to_json(&v);
+        char ref[ST_MODEL_NAME_MAX + 16];
+        snprintf(ref, sizeof(ref), "%s@%u", m.name, m.version);
+        json_object_set_new(out, "model", json_string(ref));
+        json_object_set_new(out, "file_sha256", json_string(m.file_sha256));
+        /* the very text `model verify` prints, for remote clients */
+        st_buf text;
+        st_buf_init(&text);
+        if (st_verdict_render_text(&v, &text, NULL) == ST_OK)
+            json_object_set_new(
+                out, "text", json_stringn((const char *)text.data, text.len));
+        st_buf_free(&text);
+        st_srv_reply_json(r, 200, out);
+    }
+    st_verdict_free(&v);
+    st_model_refs_free(&refs);
+    json_decref(env);
+    st_model_record_free(&m);
+    free(policy);
+}
+
+const st_route st_srv_job_routes[] = {
+    {EVHTTP_REQ_POST, "/v1/jobs", job_submit, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/jobs/*/logs", job_logs, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/models/*/verify", model_verify, 0, 0},
+    {EVHTTP_REQ_POST, "/v1/models/*/verify", model_verify, 0, 0},
+    {0, NULL, NULL, 0, 0}};
