@@ -274,6 +274,16 @@ st_code st_dataset_rewrap(struct st_workspace *ws, struct st_keyring *kr,
 st_code st_dataset_reencrypt(struct st_workspace *ws, struct st_keyring *kr,
                              const char *name, const uint8_t *signing_seed,
                              const char *actor, st_err *err);
+/* Names (or, with broker_url NULL, removes) the owner's remote key broker
+ * in the manifest: the same encrypted bytes as a new generation, the
+ * manifest re-signed with `signing_seed` (must be the owner's). Copies of
+ * the dataset in other workspaces must be added again (`data
+ * import-encrypted`) to carry the new manifest. */
+st_code st_dataset_set_broker(struct st_workspace *ws, const char *name,
+                              const char *broker_url,
+                              const uint8_t *broker_spki_sha256,
+                              const uint8_t *signing_seed, const char *actor,
+                              st_err *err);
 /* Crypto-shred: securely deletes the catalog row (with the shred key),
  * then shreds the file. */
 st_code st_dataset_rm(struct st_workspace *ws, const char *name,

@@ -227,26 +227,18 @@ struct st_broker_remote {
 };
 
 typedef struct reply {
-    uint8_t *data;
-    size_t len;
+    st_buf body;
     int too_big;
 } reply;
 
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
     reply *r = arg;
-    size_t add = size * n;
-    if (r->len + add > MAX_REPLY) {
+    if (r->body.len + size * n > MAX_REPLY) {
         r->too_big = 1;
         return 0;
     }
-    uint8_t *d = realloc(r->data, r->len + add + 1);
-    if (!d)
-        return 0;
-    memcpy(d + r->len, p, add);
-    r->data = d;
-    r->len += add;
-    return add;
+    return st_buf_append(&r->body, p, size * n, NULL) == ST_OK ? size * n : 0;
 }
 
 /* The whole of OpenSSL's certificate verification: the pin. */
@@ -347,7 +339,8 @@ static st_code post(st_broker_remote *b, const char *dataset, const char *path,
     frame[3] = (uint8_t)(plen >> 8);
     frame[4] = (uint8_t)plen;
     memcpy(frame + ST_BROKER_HEADER_LEN, payload, plen);
-    reply r = {NULL, 0, 0};
+    reply r = {{NULL, 0, 0}, 0};
+    st_buf_init(&r.body);
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdr = curl_slist_append(NULL, FRAME_TYPE);
     hdr = curl_slist_append(hdr, "Expect:");
@@ -390,16 +383,18 @@ static st_code post(st_broker_remote *b, const char *dataset, const char *path,
                         "key broker %s (dataset \"%s\"): reply too large", B,
                         dataset);
     size_t used = 0;
-    if (rc == ST_OK && r.len >= ST_BROKER_HEADER_LEN &&
-        st_broker_frame_parse(r.data, r.len, m, &used, NULL) == ST_OK &&
-        used == r.len) {
+    const uint8_t *body = r.body.data;
+    size_t blen = r.body.len;
+    if (rc == ST_OK && blen >= ST_BROKER_HEADER_LEN &&
+        st_broker_frame_parse(body, blen, m, &used, NULL) == ST_OK &&
+        used == blen) {
         /* a frame: the caller checks its type */
     } else if (rc == ST_OK) {
         st_broker_msg_free(m);
         /* the server's JSON error, or nothing we understand */
-        json_t *j = r.data ? st_json_parse((const char *)r.data, r.len,
-                                           "broker reply", NULL)
-                           : NULL;
+        json_t *j =
+            body ? st_json_parse((const char *)body, blen, "broker reply", NULL)
+                 : NULL;
         const char *why = json_string_value(json_object_get(j, "error"));
         char reason[400];
         snprintf(reason, sizeof(reason), "%s", why ? why : "no reason given");
@@ -411,9 +406,9 @@ static st_code post(st_broker_remote *b, const char *dataset, const char *path,
                         "key broker %s (dataset \"%s\"): HTTP %ld: %s", B,
                         dataset, status, reason);
     }
-    if (r.data)
-        st_wipe(r.data, r.len);
-    free(r.data);
+    if (body)
+        st_wipe(r.body.data, blen);
+    st_buf_free(&r.body);
     return rc;
 }
 

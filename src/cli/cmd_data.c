@@ -67,6 +67,12 @@ static void data_usage(FILE *out)
         "untouched)\n"
         "  reencrypt NAME [--signing-key PEM]\n"
         "                             new file key, full re-encryption\n"
+        "  set-broker NAME (--broker URL (--broker-pin SHA256 | "
+        "--broker-cert PEM)\n"
+        "                  | --none) [--signing-key PEM]\n"
+        "                             names (or removes) the owner's key "
+        "broker in the\n"
+        "                             manifest: a new generation, re-signed\n"
         "  rm NAME                    crypto-shred: the wrapped key, then "
         "the file\n\n"
         "--json (any data command) prints JSON. Exit status: 0 ok, 2 usage, 3 "
@@ -160,6 +166,27 @@ static void print_hex(const char *label, const uint8_t d[32])
     printf("%-16s %s\n", label, h);
 }
 
+/* The broker pin from --broker-pin HEX ("sha256:" optional) or
+ * --broker-cert PEM; exactly one. Returns 0, or the exit status after
+ * printing the error. */
+static int broker_pin_arg(const char *cmd, const char *hex, const char *cert,
+                          uint8_t pin[32])
+{
+    st_err err;
+    st_err_clear(&err);
+    if (!hex == !cert)
+        return st_cli_usage(cmd, "--broker needs exactly one of --broker-pin "
+                                 "and --broker-cert");
+    if (cert)
+        return st_broker_pin_from_cert(cert, pin, &err) ? st_cli_fail(&err) : 0;
+    if (!strncmp(hex, "sha256:", 7))
+        hex += 7;
+    if (strlen(hex) != 64 || st_hex_decode(hex, pin, 32, &err) != ST_OK)
+        return st_cli_usage(cmd, "--broker-pin must be 64 hex digits (SHA-256 "
+                                 "of the broker's SubjectPublicKeyInfo)");
+    return 0;
+}
+
 /* ---- import ---------------------------------------------------------- */
 
 static int cmd_import(st_cli *cli, int argc, char **argv)
@@ -233,28 +260,16 @@ static int cmd_import(st_cli *cli, int argc, char **argv)
     o.nrecipients = nr;
     st_err err;
     st_err_clear(&err);
-    if (!o.broker_url != (!broker_pin && !broker_cert) ||
-        (broker_pin && broker_cert)) {
+    if (!o.broker_url && (broker_pin || broker_cert)) {
         free(rcpts);
-        return st_cli_usage("data import", "--broker needs exactly one of "
-                                           "--broker-pin and --broker-cert");
+        return st_cli_usage("data import", "--broker-pin and --broker-cert "
+                                           "go with --broker");
     }
-    if (broker_pin) {
-        if (!strncmp(broker_pin, "sha256:", 7))
-            broker_pin += 7;
-        if (strlen(broker_pin) != 64 ||
-            st_hex_decode(broker_pin, pin, 32, &err) != ST_OK) {
+    if (o.broker_url) {
+        int s = broker_pin_arg("data import", broker_pin, broker_cert, pin);
+        if (s) {
             free(rcpts);
-            return st_cli_usage("data import",
-                                "--broker-pin must be 64 hex digits (SHA-256 "
-                                "of the broker's SubjectPublicKeyInfo)");
-        }
-        o.broker_spki_sha256 = pin;
-    }
-    if (broker_cert) {
-        if (st_broker_pin_from_cert(broker_cert, pin, &err) != ST_OK) {
-            free(rcpts);
-            return st_cli_fail(&err);
+            return s;
         }
         o.broker_spki_sha256 = pin;
     }
@@ -588,6 +603,59 @@ out:
     return status;
 }
 
+static int cmd_set_broker(st_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"broker", required_argument, NULL, 'B'},
+        {"broker-pin", required_argument, NULL, 'P'},
+        {"broker-cert", required_argument, NULL, 'C'},
+        {"none", no_argument, NULL, 'n'},
+        {"signing-key", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *url = NULL, *hex = NULL, *cert = NULL, *seed_path = NULL;
+    int none = 0, c;
+    while ((c = getopt_long(argc, argv, "B:P:C:ns:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'B': url = optarg; break;
+        case 'P': hex = optarg; break;
+        case 'C': cert = optarg; break;
+        case 'n': none = 1; break;
+        case 's': seed_path = optarg; break;
+        case 'h': data_usage(stdout); return 0;
+        default: return st_cli_usage("data", "unknown option");
+        }
+    }
+    if (optind + 1 != argc || !url == !none || (none && (hex || cert)))
+        return st_cli_usage("data", "set-broker takes one dataset name and "
+                                    "--broker URL (with its pin) or --none");
+    uint8_t pin[32];
+    int status = url ? broker_pin_arg("data set-broker", hex, cert, pin) : 0;
+    if (status)
+        return status;
+    st_err err;
+    st_err_clear(&err);
+    st_workspace *ws = NULL;
+    st_secret *seed = load_seed(cli, seed_path, &err);
+    st_access_session sess;
+    if (!seed)
+        return st_cli_fail(&err);
+    if (!(status =
+              open_checked(cli, "data.rewrap", argv[optind], &ws, &sess))) {
+        if (st_dataset_set_broker(ws, argv[optind], url, url ? pin : NULL,
+                                  st_secret_cbytes(seed),
+                                  st_cli_principal(&sess), &err))
+            status = st_cli_fail(&err);
+        else if (!cli->quiet)
+            printf("dataset %s: %s%s (manifest re-signed)\n", argv[optind],
+                   url ? "its key is released by " : "no remote broker",
+                   url ? url : "");
+    }
+    st_workspace_close(ws);
+    st_secret_free(seed);
+    return status;
+}
+
 static int cmd_rm(st_cli *cli, int argc, char **argv)
 {
     if (argc != 2)
@@ -652,5 +720,7 @@ int st_cli_data(st_cli *cli, int argc, char **argv)
         return cmd_rewrap(cli, argc, argv, 1);
     if (!strcmp(sub, "rm"))
         return cmd_rm(cli, argc, argv);
+    if (!strcmp(sub, "set-broker"))
+        return cmd_set_broker(cli, argc, argv);
     return st_cli_usage("data", "unknown command \"%s\"", sub);
 }

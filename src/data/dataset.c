@@ -915,13 +915,19 @@ static st_code record_from_row(st_workspace *ws, drow *r,
     return file_path(ws, r->file, out->path, sizeof(out->path), err);
 }
 
+/* The row of dataset `name`, the catalog migrated first. */
+static st_code row_load(st_workspace *ws, const char *name, drow *r,
+                        st_err *err)
+{
+    st_code rc = migrate(ws, err);
+    return rc ? rc : row_get(ws, name, r, err);
+}
+
 st_code st_dataset_get(st_workspace *ws, const char *name,
                        st_dataset_record *out, st_err *err)
 {
     drow r;
-    st_code rc = migrate(ws, err);
-    if (!rc)
-        rc = row_get(ws, name, &r, err);
+    st_code rc = row_load(ws, name, &r, err);
     if (rc)
         return rc;
     rc = record_from_row(ws, &r, out, err);
@@ -936,9 +942,7 @@ st_code st_dataset_manifest_verified(st_workspace *ws, const char *name,
 {
     memset(m, 0, sizeof(*m));
     drow r;
-    st_code rc = migrate(ws, err);
-    if (!rc)
-        rc = row_get(ws, name, &r, err);
+    st_code rc = row_load(ws, name, &r, err);
     if (rc)
         return rc;
     rc = verify_manifest(ws, &r, m, err);
@@ -2104,5 +2108,68 @@ out:
         *out = m;
     else
         st_dataset_manifest_free(&m);
+    return rc;
+}
+
+st_code st_dataset_set_broker(st_workspace *ws, const char *name,
+                              const char *broker_url,
+                              const uint8_t *broker_spki_sha256,
+                              const uint8_t *signing_seed, const char *actor,
+                              st_err *err)
+{
+    st_code rc =
+        broker_url ? st_dataset_check_broker_url(broker_url, err) : ST_OK;
+    if (rc == ST_OK && broker_url && !broker_spki_sha256)
+        rc = st_err_set(err, ST_E_USAGE,
+                        "a broker URL needs the pin of its TLS key");
+    if (rc)
+        return rc;
+    dlock lk;
+    drow r;
+    st_dataset_manifest m;
+    char path[4200], npath[4200] = "";
+    int wrote = 0, loaded = 0;
+    if ((rc = lock_and_sweep(ws, &lk, err)) ||
+        (rc = load_verified(ws, name, signing_seed, &r, &m, path, sizeof(path),
+                            err)))
+        goto out;
+    loaded = 1;
+    /* a new generation under a new file name (the same bytes): the
+     * manifest without (or with the old) broker stays the signed
+     * statement of the older generation only */
+    long long old_gen = r.generation;
+    r.generation++;
+    snprintf(r.file, sizeof(r.file), "%s-g%lld.age", r.id, r.generation);
+    if ((rc = file_path(ws, r.file, npath, sizeof(npath), err)) ||
+        (rc = copy_file(path, npath, err)))
+        goto out;
+    wrote = 1;
+    memset(m.broker_url, 0, sizeof(m.broker_url));
+    memset(m.broker_spki_sha256, 0, 32);
+    if (broker_url) {
+        snprintf(m.broker_url, sizeof(m.broker_url), "%s", broker_url);
+        memcpy(m.broker_spki_sha256, broker_spki_sha256, 32);
+    }
+    now_text(r.updated);
+    if (!(rc = commit_generation(ws, &r, &m, npath, signing_seed, err))) {
+        wrote = 0;
+        unlink(path);
+        st_info("data.broker", "dataset %s: generation %lld -> %lld", name,
+                old_gen, r.generation);
+    }
+out:
+    if (wrote)
+        unlink(npath);
+    unlock(&lk);
+    if (loaded) {
+        st_dataset_manifest_free(&m);
+        drow_free(&r);
+    }
+    json_t *det = rc == ST_OK ? json_pack("{s:s}", "broker",
+                                          broker_url ? broker_url : "(none)")
+                              : NULL;
+    audit(ws, actor, "data.broker", name, rc ? "failure" : "success",
+          rc && err ? err->msg : NULL, det);
+    json_decref(det);
     return rc;
 }

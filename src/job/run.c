@@ -42,6 +42,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,6 +100,8 @@ struct ctl {
     int spawned;
     pid_t agent_pid; /* tpm: the platform attestation agent */
     pid_t runtime_pid;
+    int runtime_pidfd;  /* -1: none */
+    int runtime_exited; /* seen through runtime_pidfd */
     st_broker_hello hello;
     uint8_t sim_pub[32];
     st_job_state state;
@@ -393,6 +396,46 @@ static uint64_t runtime_reserve(const struct ctl *c)
     return need;
 }
 
+/* A pidfd on the runtime process itself (the sandbox's intermediate is
+ * the controller's child, the runtime its only child): it tells when the
+ * runtime is gone while the intermediate may still be tearing down the
+ * locked arena. Checked against `children` after opening, so that it is
+ * the runtime's and not a reused pid's. -1 when unavailable. */
+static int open_runtime_pidfd(pid_t pid, const char *children)
+{
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    char buf[64] = "";
+    FILE *f = fd >= 0 ? fopen(children, "r") : NULL;
+    if (f) {
+        if (!fgets(buf, sizeof(buf), f))
+            buf[0] = 0;
+        fclose(f);
+    }
+    if (fd >= 0 && atoi(buf) != (int)pid) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+#else
+    (void)pid;
+    (void)children;
+    return -1;
+#endif
+}
+
+/* 1 once the runtime process has exited (waits up to `ms`). */
+static int runtime_gone(struct ctl *c, int ms)
+{
+    if (c->runtime_pidfd < 0)
+        return 0;
+    struct pollfd p = {c->runtime_pidfd, POLLIN, 0};
+    int n;
+    while ((n = poll(&p, 1, ms)) < 0 && errno == EINTR)
+        ;
+    return n > 0;
+}
+
 static st_code spawn_runtime(struct ctl *c, st_err *err)
 {
     st_runtime_args *a = c->args;
@@ -514,6 +557,8 @@ static st_code spawn_runtime(struct ctl *c, st_err *err)
             usleep(2000);
     }
     c->runtime_pid = buf[0] ? (pid_t)atoi(buf) : c->child.pid;
+    if (buf[0])
+        c->runtime_pidfd = open_runtime_pidfd(c->runtime_pid, path);
     /* at once, with the sandbox report: `job status` and `job cancel`
      * tell an orphaned job by its controller's pid */
     status_set(c, "runtime_pid", json_integer(c->runtime_pid));
@@ -1148,7 +1193,13 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
         st_broker_msg m;
         st_code rc = st_broker_recv(c->child.sock, 2000, &m, err);
         if (rc != ST_OK) {
-            /* closed: the runtime ended; its exit says how */
+            /* closed: the runtime ended; its exit says how. After a
+             * result, the runtime's own exit is enough: the intermediate's
+             * teardown of the arena is reaped after the job has ended */
+            if (c->result_ok && runtime_gone(c, 1000)) {
+                c->runtime_exited = 1;
+                return ST_OK;
+            }
             int status = 0;
             if (!st_sandbox_wait_for(&c->child, 1000, &status)) {
                 st_sandbox_kill(&c->child);
@@ -1237,12 +1288,27 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
 
 /* ---- cleanup ---- */
 
-static void cleanup(struct ctl *c, int keep_checkpoint)
+/* Kills and reaps the sandbox's intermediate (which takes the runtime
+ * with it). */
+static void reap_sandbox(struct ctl *c)
 {
     if (c->spawned) {
         st_sandbox_kill(&c->child);
         st_sandbox_wait(&c->child, 1, NULL);
+        c->spawned = 0;
     }
+    if (c->runtime_pidfd >= 0)
+        close(c->runtime_pidfd);
+    c->runtime_pidfd = -1;
+}
+
+static void cleanup(struct ctl *c, int keep_checkpoint)
+{
+    /* the runtime gone, its output directory can be cleaned while the
+     * intermediate still frees the arena (reaped after the state change);
+     * otherwise the whole sandbox goes first */
+    if (!c->runtime_exited)
+        reap_sandbox(c);
     if (c->agent_pid > 0) {
         kill(c->agent_pid, SIGKILL);
         waitpid(c->agent_pid, NULL, 0);
@@ -1279,6 +1345,7 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     c->ws = ws;
     c->o = o;
     c->runtime_pid = -1;
+    c->runtime_pidfd = -1;
     c->child.pid = -1;
     c->child.sock = -1;
     st_keyring *kr = NULL;
@@ -1364,6 +1431,7 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
                 saved.msg, NULL);
         *err = saved;
     }
+    reap_sandbox(c);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     for (size_t i = 0; i < ST_RUNTIME_MAX_DATASETS; i++) {

@@ -46,6 +46,7 @@
 #include <event2/event.h>
 
 #include "sealtrain/access.h"
+#include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/job.h"
 #include "sealtrain/log.h"
@@ -229,8 +230,13 @@ static void job_ended(st_srv_jobs *j, running *r, int status)
         snprintf(how, sizeof(how), "status %#x", (unsigned)status);
     st_job_record rec;
     int have = st_job_get(j->ws, r->id, &rec, NULL) == ST_OK;
+    /* what start_job recorded (pid, started, as), plus the end */
+    json_t *prev = have ? json_object_get(rec.status, "runner") : NULL;
     json_t *runner =
-        json_pack("{s:i,s:s,s:s}", "pid", (int)r->pid, "ended", t, "exit", how);
+        json_is_object(prev) ? json_deep_copy(prev) : json_object();
+    json_object_set_new(runner, "pid", json_integer(r->pid));
+    json_object_set_new(runner, "ended", json_string(t));
+    json_object_set_new(runner, "exit", json_string(how));
     if (r->stopped) {
         json_object_set_new(runner, "stopped_by",
                             json_string("server shutdown"));
@@ -422,6 +428,24 @@ st_code st_srv_jobs_start(struct st_srv *s, st_srv_jobs **out, st_err *err)
     }
     *out = j;
     return ST_OK;
+}
+
+void st_srv_jobs_metrics(st_srv_jobs *j, st_buf *out)
+{
+    size_t streams = 0;
+    for (st_srv_stream **p = j ? st_srv_jobs_streams(j) : NULL; p && *p;
+         p = st_srv_stream_next(*p))
+        streams++;
+    st_buf_printf(out, NULL,
+                  "# HELP sealtrain_server_jobs_running Jobs the server's "
+                  "runner has started and not yet reaped.\n"
+                  "# TYPE sealtrain_server_jobs_running gauge\n"
+                  "sealtrain_server_jobs_running %zu\n"
+                  "# HELP sealtrain_server_log_streams Open job log streams "
+                  "(?follow=1).\n"
+                  "# TYPE sealtrain_server_log_streams gauge\n"
+                  "sealtrain_server_log_streams %zu\n",
+                  j ? j->n : 0, streams);
 }
 
 int st_srv_jobs_busy(st_srv_jobs *j)

@@ -108,6 +108,11 @@ struct st_srv_stream {
     unsigned quiet_ticks; /* consecutive ticks: job finished, nothing new */
 };
 
+st_srv_stream **st_srv_stream_next(st_srv_stream *st)
+{
+    return &st->next;
+}
+
 static void stream_free(st_srv_stream *st)
 {
     st_srv_stream **p = st_srv_jobs_streams(st->jobs);
@@ -138,9 +143,10 @@ static ssize_t stream_pump(st_srv_stream *st)
         if (st->fd < 0)
             return errno == ENOENT ? 0 : -1; /* no line logged yet */
     }
-    size_t room = STREAM_MAX_PENDING - st_srv_stream_pending(st->req);
-    if (st_srv_stream_pending(st->req) >= STREAM_MAX_PENDING)
+    size_t pending = st_srv_stream_pending(st->req);
+    if (pending >= STREAM_MAX_PENDING)
         return 0; /* the client reads slowly: leave the rest in the file */
+    size_t room = STREAM_MAX_PENDING - pending;
     size_t want = room < STREAM_CHUNK ? room : STREAM_CHUNK;
     char buf[STREAM_CHUNK];
     ssize_t n = pread(st->fd, buf, want, st->off);

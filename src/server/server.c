@@ -845,6 +845,7 @@ void st_srv_metrics(struct st_srv *s, st_buf *out)
                   (unsigned long long)s->auth_failures,
                   (unsigned long long)s->rate_limited,
                   (unsigned long long)s->conn_refused);
+    st_srv_jobs_metrics(s->jobs, out);
 }
 
 /* ---- TLS ---- */

@@ -136,6 +136,9 @@ void st_srv_jobs_kick(st_srv_jobs *j); /* NULL ok */
 /* The open log streams (routes_jobs.c keeps them in this list). */
 typedef struct st_srv_stream st_srv_stream;
 st_srv_stream **st_srv_jobs_streams(st_srv_jobs *j);
+st_srv_stream **st_srv_stream_next(st_srv_stream *st);
+/* Appends the runner's and streams' gauges (Prometheus text). */
+void st_srv_jobs_metrics(st_srv_jobs *j, struct st_buf *out); /* NULL ok */
 /* Frees every stream's state at teardown (routes_jobs.c). */
 void st_srv_log_streams_free(st_srv_jobs *j);
 

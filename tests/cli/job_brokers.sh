@@ -154,6 +154,22 @@ expect_stderr "the broker presented sha256:"
     fail "the broker was asked despite the pin mismatch"
 ok "a wrong pin is a denial naming the broker and both fingerprints"
 
+# the owner re-pins the manifest (a new generation, re-signed) and adds the
+# dataset to the training workspace again: the job runs
+as "$WA" alice data set-broker alpha2 --broker "$API_A" \
+    --broker-cert "$WA/keys/tls/server.crt" >/dev/null
+as "$WA" alice data show alpha2 --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+json.dump(j["envelope"], open(sys.argv[1], "w"))
+print(j["path"])' "$T/alpha2.envelope.json" >"$T/alpha2.path"
+grep -q -- "-g2.age$" "$T/alpha2.path" || fail "set-broker did not make a new generation"
+as "$WT" alice data rm alpha2 >/dev/null
+as "$WT" alice data import-encrypted "$(cat "$T/alpha2.path")" \
+    --manifest "$T/alpha2.envelope.json" >/dev/null
+expect_exit 0 as "$WT" mo job run "$SPEC"
+ok "data set-broker re-pins a dataset (new generation, re-signed); the job then gets its key"
+
 # bob's broker is down: the job fails naming it; alice's released key
 # never reached the runtime (the controller sent DENIED, not KEYS)
 kill -TERM "$PID_B"

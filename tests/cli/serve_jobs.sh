@@ -53,6 +53,9 @@ grep -q "succeeded" "$T/follow" || fail "stream ended before the job: $(cat "$T/
 [ "$(state_of "$ID")" = succeeded ] || fail "job not succeeded"
 expect_exit 0 remote mo job status "$ID"
 expect_stdout "$ID  succeeded"
+[ "$(job_field "$ID" 'j["status"]["runner"]["exit"]')" = "exit status 0" ] ||
+    fail "the runner's record: $(job_field "$ID" 'j["status"].get("runner")')"
+[ "$(job_field "$ID" 'j["status"]["runner"]["as"]')" = runner ] || fail "runner principal"
 ok "the server ran the job; job logs --follow streamed it to the end; succeeded"
 
 expect_exit 0 remote mo model download digits-mlp -o "$T/model.age"
@@ -185,4 +188,14 @@ ok "SIGTERM: the server stopped the job at a checkpoint, status says so; the fol
 expect_exit 0 st --as runner --key "$K/runner.pem" job resume "$ID3" --json
 grep -q '"event":"progress"' "$T/stdout" || fail "no progress on resume"
 [ "$(job_field "$ID3" 'j["state"]')" = succeeded ] || fail "resume did not finish"
+python3 - "$SEALTRAIN_WORKSPACE/logs/job-$ID3.log" <<'PY' || fail "the resumed run started over"
+import re, sys
+log = open(sys.argv[1]).read().split("resumed from the last checkpoint", 1)
+assert len(log) == 2, "no resume line"
+stopped = max(int(e) for e in re.findall(r"checkpoint after epoch (\d+)", log[0]))
+first = int(re.search(r"epoch (\d+)/", log[1]).group(1))
+# the runtime checkpointed where the CANCEL stopped it: at or after the
+# last checkpoint the controller logged before it stopped reading
+assert first > stopped, (stopped, first)
+PY
 ok "job resume continues the job the server stopped, to success"

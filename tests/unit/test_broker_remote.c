@@ -182,74 +182,68 @@ test_manifest_broker_section_round_trips_and_is_checked(void **state)
     }
 }
 
-static void test_unreachable_broker_fails_naming_url_and_dataset(void **state)
+/* A loopback socket: listening (the kernel completes TCP handshakes that
+ * nobody answers) or closed (nothing listens on its port). */
+static int loopback_port(int listening, int *fd)
 {
-    (void)state;
-    /* a port that nothing listens on: bound, then closed */
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t al = sizeof(a);
     assert_int_equal(bind(s, (struct sockaddr *)&a, al), 0);
+    if (listening)
+        assert_int_equal(listen(s, 4), 0);
     getsockname(s, (struct sockaddr *)&a, &al);
-    close(s);
+    if (!listening)
+        close(s);
+    *fd = listening ? s : -1;
+    return ntohs(a.sin_port);
+}
+
+/* HELLO to https://127.0.0.1:port with a real client certificate: the
+ * error code, message in *e. */
+static st_code hello_to(int port, st_err *e)
+{
+    char *dir = st_test_tmpdir("remote");
+    uint8_t spki[32], pin[32] = {0}, nonce[32], digest[32] = {0};
     st_broker_endpoint ep;
     memset(&ep, 0, sizeof(ep));
-    snprintf(ep.url, sizeof(ep.url), "https://127.0.0.1:%d", ntohs(a.sin_port));
-    snprintf(ep.cert, sizeof(ep.cert), "/nonexistent.crt");
-    snprintf(ep.key, sizeof(ep.key), "/nonexistent.pem");
-    ep.connect_timeout_ms = 2000;
-    ep.timeout_ms = 3000;
-    uint8_t pin[32] = {0}, nonce[32], digest[32] = {0};
+    snprintf(ep.url, sizeof(ep.url), "https://127.0.0.1:%d", port);
+    snprintf(ep.cert, sizeof(ep.cert), "%s", write_cert(dir, spki));
+    snprintf(ep.key, sizeof(ep.key), "%s/k.pem", dir);
+    ep.connect_timeout_ms = 1000;
+    ep.timeout_ms = 1000;
     st_broker_remote *b = NULL;
-    st_err e;
-    assert_st_ok(st_broker_remote_open(&ep, pin, &b, &e), &e);
+    assert_st_ok(st_broker_remote_open(&ep, pin, &b, e), e);
     st_broker_hello h;
     memset(&h, 7, sizeof(h));
-    assert_int_equal(st_broker_remote_hello(b, "digits", "j0123456789abcde",
-                                            digest, &h, nonce, &e),
-                     ST_E_IO);
-    assert_non_null(strstr(e.msg, ep.url));
-    assert_non_null(strstr(e.msg, "\"digits\""));
+    st_code rc = st_broker_remote_hello(b, "digits", "j0123456789abcde", digest,
+                                        &h, nonce, e);
+    assert_non_null(strstr(e->msg, ep.url));
+    assert_non_null(strstr(e->msg, "(dataset \"digits\")"));
     st_broker_remote_close(b);
+    st_test_rmtree(dir);
+    free(dir);
+    return rc;
+}
+
+static void test_unreachable_broker_fails_naming_url_and_dataset(void **state)
+{
+    (void)state;
+    int fd;
+    st_err e;
+    assert_int_equal(hello_to(loopback_port(0, &fd), &e), ST_E_IO);
+    assert_non_null(strstr(e.msg, "unreachable"));
 }
 
 static void test_silent_broker_times_out_naming_url(void **state)
 {
     (void)state;
-    /* listens (the kernel completes the TCP handshake) but never answers
-     * the TLS ClientHello */
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof(a);
-    assert_int_equal(bind(s, (struct sockaddr *)&a, al), 0);
-    assert_int_equal(listen(s, 4), 0);
-    getsockname(s, (struct sockaddr *)&a, &al);
-    st_broker_endpoint ep;
-    memset(&ep, 0, sizeof(ep));
-    snprintf(ep.url, sizeof(ep.url), "https://127.0.0.1:%d", ntohs(a.sin_port));
-    char *dir = st_test_tmpdir("silent");
-    uint8_t spki[32];
-    snprintf(ep.cert, sizeof(ep.cert), "%s", write_cert(dir, spki));
-    snprintf(ep.key, sizeof(ep.key), "%s/k.pem", dir);
-    ep.connect_timeout_ms = 1000;
-    ep.timeout_ms = 1000;
-    uint8_t pin[32] = {0}, nonce[32], digest[32] = {0};
-    st_broker_remote *b = NULL;
+    int fd;
     st_err e;
-    assert_st_ok(st_broker_remote_open(&ep, pin, &b, &e), &e);
-    st_broker_hello h;
-    memset(&h, 7, sizeof(h));
-    assert_int_equal(st_broker_remote_hello(b, "digits", "j0123456789abcde",
-                                            digest, &h, nonce, &e),
-                     ST_E_IO);
-    assert_non_null(strstr(e.msg, ep.url));
+    assert_int_equal(hello_to(loopback_port(1, &fd), &e), ST_E_IO);
     assert_non_null(strstr(e.msg, "unreachable"));
-    st_broker_remote_close(b);
-    close(s);
-    st_test_rmtree(dir);
-    free(dir);
+    close(fd);
 }
 
 int main(void)
