@@ -9,7 +9,6 @@
  * below `base` is never changed, and the log ends where the replayed
  * records end unless what lay beyond held no NUL byte.
  */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -143,7 +143,9 @@ st_code st_audit_entry_parse(const char *line, size_t len, st_audit_entry *out,
 typedef struct st_audit_problem {
     uint64_t index; /* the entry (or checkpoint size) concerned */
     char kind[24];  /* "torn" "malformed" "modified" "removed" "reordered"
-                       "truncated" "checkpoint" */
+                       "truncated" "checkpoint" "unreplayed" (after a
+                       system crash, log.wal holds appends that log.jsonl
+                       lacks until a writer opens the log) */
     char msg[256];
 } st_audit_problem;
 

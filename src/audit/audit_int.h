@@ -88,6 +88,10 @@ st_code st_audit_wal_begin(st_audit_wal *w, uint64_t base, st_err *err);
  * log.jsonl itself. Not durable until fdatasync(w->fd). */
 st_code st_audit_wal_put(st_audit_wal *w, uint64_t off, const void *data,
                          size_t len, int *full, st_err *err);
+/* 1 if log.wal in `dir` was written before the last boot and holds bytes
+ * that log.jsonl lacks (or log.jsonl a tail of zeros): a replay is due.
+ * Only reads. */
+int st_audit_wal_replay_pending(const char *dir);
 /* After a kernel crash (boot id changed): replays the cycle's records
  * into log.jsonl and cuts a NUL-holding tail beyond them (see wal.c).
  * Caller holds the log's flock. */

@@ -219,8 +219,7 @@ static st_code catch_up(st_audit_log *log, size_t *torn, st_err *err)
         /* the file shrank under us: only a repair or tampering does that;
          * start over from the log, the truth */
         st_warn("audit.state",
-                "audit log %s is shorter than its tree state; "
-                "rehashing it",
+                "audit log %s is shorter than its tree state; rehashing it",
                 log->path);
         state_reset(log);
     }
@@ -378,17 +377,14 @@ static st_code recover(st_audit_log *log, st_audit_wal_recovery *rec,
         return rc;
     if ((rec->restored || rec->cut) && ftruncate(log->state_fd, 0) != 0)
         return st_err_errno(err, ST_E_IO, errno,
-                            "resetting the tree state "
-                            "of %s",
-                            log->dir);
+                            "resetting the tree state of %s", log->dir);
     struct stat st;
     if (fstat(log->fd, &st) != 0)
         return st_err_errno(err, ST_E_IO, errno, "audit log %s", log->path);
     rc = st_audit_wal_begin(&log->wal, (uint64_t)st.st_size, err);
     if (rc == ST_OK && fdatasync(log->wal.fd) != 0)
         rc = st_err_errno(err, ST_E_IO, errno,
-                          "flushing the audit "
-                          "write-ahead file");
+                          "flushing the audit write-ahead file");
     return rc;
 }
 
@@ -472,7 +468,7 @@ st_code st_audit_log_open(const char *dir, st_audit_log **out, st_err *err)
         goto fail;
     if ((rc = lock_file(log, err)) != ST_OK)
         goto fail;
-    st_audit_wal_recovery rec;
+    st_audit_wal_recovery rec = {0};
     rc = st_fs_mkdir_private(cpath, err);
     if (rc == ST_OK)
         rc = ensure_key(log, err);
@@ -534,9 +530,9 @@ static json_t *event_object(const st_audit_event *ev, st_err *err)
                NULL;
     if (!ev->actor || !*ev->actor || !ev->action || !*ev->action ||
         !ev->resource || !*ev->resource)
-        return st_err_set(err, ST_E_USAGE,
-                          "audit event: actor, action and resource are "
-                          "required"),
+        return st_err_set(
+                   err, ST_E_USAGE,
+                   "audit event: actor, action and resource are required"),
                NULL;
     if (ev->details && !json_is_object(ev->details))
         return st_err_set(err, ST_E_USAGE,
@@ -646,8 +642,7 @@ static st_code cut_tail(st_audit_log *log, size_t torn, json_t **repair,
     st_code rc = st_audit_wal_begin(&log->wal, log->offset, err);
     if (rc == ST_OK && fdatasync(log->wal.fd) != 0)
         rc = st_err_errno(err, ST_E_IO, errno,
-                          "flushing the audit "
-                          "write-ahead file");
+                          "flushing the audit write-ahead file");
     if (rc != ST_OK) {
         json_decref(*repair);
         *repair = NULL;

@@ -440,6 +440,11 @@ st_code st_audit_verify(const char *dir, const char *vkey, st_audit_report *rep,
                 "entries but the log holds %llu",
                 (unsigned long long)cps[ci].size,
                 (unsigned long long)cps[ci].size, (unsigned long long)fr->size);
+    if (st_audit_wal_replay_pending(dir))
+        problem(rep, fr->size, "unreplayed",
+                "log.wal holds appends from before a system crash that are "
+                "not replayed into the log yet; opening the log for writing "
+                "(`sealtrain audit repair`) restores them");
     rep->entries = fr->size;
     st_audit_frontier_root(fr, h, rep->root);
     free(fr);

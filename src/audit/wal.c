@@ -47,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,27 +70,29 @@
 
 /* The current kernel's boot id (zeros if unknown: then every open
  * replays, which costs a read of the file, never correctness). */
+static uint8_t boot_cached[16];
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void boot_read(void)
+{
+    char txt[64], hex[33];
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, txt, sizeof(txt) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    size_t k = 0;
+    for (ssize_t i = 0; i < n && k < 32; i++)
+        if (txt[i] != '-' && txt[i] != '\n')
+            hex[k++] = txt[i];
+    hex[k] = 0;
+    if (k != 32 || st_hex_decode(hex, boot_cached, 16, NULL) != ST_OK)
+        memset(boot_cached, 0, 16);
+}
+
 static void boot_id(uint8_t out[16])
 {
-    static uint8_t cached[16];
-    static int have;
-    if (!have) {
-        char txt[64];
-        int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-        ssize_t n = fd >= 0 ? read(fd, txt, sizeof(txt) - 1) : -1;
-        if (fd >= 0)
-            close(fd);
-        char hex[33];
-        size_t k = 0;
-        for (ssize_t i = 0; i < n && k < 32; i++)
-            if (txt[i] != '-' && txt[i] != '\n')
-                hex[k++] = txt[i];
-        hex[k] = 0;
-        if (k != 32 || st_hex_decode(hex, cached, 16, NULL) != ST_OK)
-            memset(cached, 0, 16);
-        have = 1; /* racing threads compute the same bytes */
-    }
-    memcpy(out, cached, 16);
+    pthread_once(&boot_once, boot_read);
+    memcpy(out, boot_cached, 16);
 }
 
 void st_audit_wal_header_seal(st_audit_wal_header *h)
@@ -152,8 +155,7 @@ static st_code grow(st_audit_wal *w, uint64_t want, st_err *err)
     char *zeros = calloc(1, (size_t)(to - w->size));
     if (!zeros)
         return st_err_set(err, ST_E_IO,
-                          "audit write-ahead file: out of "
-                          "memory");
+                          "audit write-ahead file: out of memory");
     st_code rc = st_fs_write_fd_at(w->fd, zeros, (size_t)(to - w->size),
                                    w->size, "audit write-ahead file", err);
     free(zeros);
@@ -271,9 +273,9 @@ static int read_record(int fd, uint64_t pos, uint64_t gen, uint64_t off,
     return 1;
 }
 
-/* Restores [off, off+len) of the log from `data`; adds the bytes that
- * were missing or different to *restored. */
-static st_code restore(int log_fd, const char *log_path, uint64_t off,
+/* Restores [off, off+len) of the log from `data` (with `dry`, only
+ * counts); adds the bytes that were missing or different to *restored. */
+static st_code restore(int log_fd, const char *log_path, int dry, uint64_t off,
                        const unsigned char *data, size_t len,
                        uint64_t *restored, st_err *err)
 {
@@ -289,20 +291,22 @@ static st_code restore(int log_fd, const char *log_path, uint64_t off,
     if (!differ)
         return ST_OK;
     *restored += differ;
+    if (dry)
+        return ST_OK;
     return st_fs_write_fd_at(log_fd, data, len, off, log_path, err);
 }
 
-st_code st_audit_wal_recover(st_audit_wal *w, int log_fd, const char *log_path,
-                             st_audit_wal_recovery *out, st_err *err)
+/* The replay (see the top of the file); `dry` changes nothing. */
+static st_code replay(int wal_fd, int log_fd, const char *log_path, int dry,
+                      st_audit_wal_recovery *out, st_err *err)
 {
     memset(out, 0, sizeof(*out));
     st_audit_wal_header h;
     uint8_t boot[16];
     boot_id(boot);
-    if (!st_audit_wal_header_read(w->fd, &h))
+    if (!st_audit_wal_header_read(wal_fd, &h))
         return ST_OK; /* no cycle began: every append went to log.jsonl
                          and was flushed there */
-    w->gen = 0;
     if (memcmp(h.boot, boot, 16) == 0 && memcmp(boot, (uint8_t[16]){0}, 16))
         return ST_OK; /* same kernel: the page cache held every write */
     out->ran = 1;
@@ -311,9 +315,10 @@ st_code st_audit_wal_recover(st_audit_wal *w, int log_fd, const char *log_path,
     for (;;) {
         unsigned char *data;
         size_t len;
-        if (!read_record(w->fd, pos, h.gen, off, &data, &len))
+        if (!read_record(wal_fd, pos, h.gen, off, &data, &len))
             break;
-        rc = restore(log_fd, log_path, off, data, len, &out->restored, err);
+        rc =
+            restore(log_fd, log_path, dry, off, data, len, &out->restored, err);
         free(data);
         if (rc != ST_OK)
             return rc;
@@ -337,13 +342,39 @@ st_code st_audit_wal_recover(st_audit_wal *w, int log_fd, const char *log_path,
             memchr(tail, 0, n)) {
             st_sha256(tail, n, out->cut_sha256);
             out->cut = n;
-            if (ftruncate(log_fd, (off_t)off) != 0)
+            if (!dry && ftruncate(log_fd, (off_t)off) != 0)
                 rc = st_err_errno(err, ST_E_IO, errno, "recovering %s",
                                   log_path);
         }
         free(tail);
     }
-    if (rc == ST_OK && fdatasync(log_fd) != 0)
+    if (rc == ST_OK && !dry && fdatasync(log_fd) != 0)
         rc = st_err_errno(err, ST_E_IO, errno, "flushing %s", log_path);
     return rc;
+}
+
+int st_audit_wal_replay_pending(const char *dir)
+{
+    char wpath[PATH_MAX], lpath[PATH_MAX];
+    if (st_fs_join(wpath, sizeof(wpath), dir, ST_AUDIT_WAL_FILE, NULL) ||
+        st_fs_join(lpath, sizeof(lpath), dir, ST_AUDIT_LOG_FILE, NULL))
+        return 0;
+    int wfd = open(wpath, O_RDONLY | O_CLOEXEC);
+    int lfd = open(lpath, O_RDONLY | O_CLOEXEC);
+    st_audit_wal_recovery r;
+    int pending = wfd >= 0 && lfd >= 0 &&
+                  replay(wfd, lfd, lpath, 1, &r, NULL) == ST_OK &&
+                  (r.restored || r.cut);
+    if (wfd >= 0)
+        close(wfd);
+    if (lfd >= 0)
+        close(lfd);
+    return pending;
+}
+
+st_code st_audit_wal_recover(st_audit_wal *w, int log_fd, const char *log_path,
+                             st_audit_wal_recovery *out, st_err *err)
+{
+    w->gen = 0; /* where the cycle continues is the state's to say */
+    return replay(w->fd, log_fd, log_path, 0, out, err);
 }
