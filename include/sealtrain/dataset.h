@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sealtrain/age.h"
+#include "sealtrain/bytes.h"
 #include "sealtrain/err.h"
 #include "sealtrain/readers.h"
 #include "sealtrain/secmem.h"
@@ -124,6 +126,78 @@ typedef struct st_dataset_import_opts {
 st_code st_dataset_import(struct st_workspace *ws, struct st_keyring *kr,
                           const st_dataset_import_opts *o,
                           st_dataset_manifest *out, st_err *err);
+
+/* --- client-side encryption and server-side registration ------------- */
+
+/* A data owner encrypting on their own machine for a server's workspace
+ * (docs/api.md, "Uploading a dataset"): the same validation, conversion
+ * and streaming encryption as import, but the sealtrain-kek stanza is
+ * made by `wrap` (the server's keyring, over the upload API) and nothing
+ * is registered. The X25519 recovery stanzas are made here. */
+typedef struct st_dataset_encrypt_opts {
+    st_data_input input;
+    const char *name;
+    const char *owner;
+    const char *classification;
+    long long retention_days; /* -1: none */
+    const char *kek;          /* the KEK the stanza names */
+    st_age_kek_wrap_fn wrap;  /* called once, with the file key */
+    void *wrap_ctx;
+    /* the dataset id (32 hex): read after `wrap` ran, so the callback can
+     * fill it with the id the server assigned */
+    const char *id;
+    const char *const *recipients; /* age1... for the owner's recovery */
+    size_t nrecipients;
+    const char *out_path; /* the encrypted file, written atomically */
+    st_data_progress progress;
+    void *pctx;
+} st_dataset_encrypt_opts;
+
+/* Validates (pass 1; `wrap` is not called for invalid input), encrypts
+ * to out_path and fills *out with the manifest of generation 1 (owned;
+ * st_dataset_manifest_free it). The file is removed on failure. */
+st_code st_dataset_encrypt(const st_dataset_encrypt_opts *o,
+                           st_dataset_manifest *out, st_err *err);
+/* Canonical manifest JSON in a DSSE envelope signed by `seed`. */
+st_code st_dataset_manifest_sign(const st_dataset_manifest *m,
+                                 const uint8_t *seed, char **envelope,
+                                 st_err *err);
+
+/* Server side of an upload: wraps file_key XOR a fresh shred key under
+ * KEK `kek` (created when missing) at its current version, as the body of
+ * a sealtrain-kek stanza (AAD st_age_kek_aad(kek)). *shred (secure
+ * memory) must be kept until registration. */
+st_code st_dataset_wrap_key(struct st_keyring *kr, const char *kek,
+                            const st_secret *file_key, st_secret **shred,
+                            st_buf *body, uint32_t *version, st_err *err);
+
+typedef struct st_dataset_register_opts {
+    const char *path;     /* the uploaded encrypted file; moved on success */
+    const char *envelope; /* the owner's signed manifest (untrusted) */
+    size_t envelope_len;
+    const st_secret *shred; /* from st_dataset_wrap_key */
+    /* what the server assigned when it wrapped the key: the manifest must
+     * say the same */
+    const char *name;
+    const char *id;
+    const char *kek;
+    uint32_t kek_version;
+    const uint8_t *stanza_sha256; /* SHA-256 of the wrapped stanza body */
+    const char *actor;            /* the uploading principal */
+} st_dataset_register_opts;
+
+/* Registers an already-encrypted dataset: the manifest must be signed by
+ * its owner's registered key, the owner must be the actor and hold
+ * data.import (a data owner), the name must be free, the file must match
+ * the manifest's size and digests, and its header must carry exactly the
+ * stanzas the manifest names, the server's sealtrain-kek stanza, and a MAC
+ * that its file key opens. Then the file is moved into datasets/
+ * (atomic rename), the catalog row written and the import audited.
+ * ST_E_DENIED (signature, signer, stanza), ST_E_INPUT (digest, content),
+ * ST_E_EXISTS (name). *out may be NULL. */
+st_code st_dataset_register(struct st_workspace *ws, struct st_keyring *kr,
+                            const st_dataset_register_opts *o,
+                            st_dataset_manifest *out, st_err *err);
 
 /* Adds a dataset whose key its owner's remote broker releases (the
  * manifest has a "broker" section): the encrypted file at `path` and the

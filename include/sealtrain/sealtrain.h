@@ -35,6 +35,7 @@
 #include "sealtrain/secmem.h"
 #include "sealtrain/server.h"
 #include "sealtrain/train.h"
+#include "sealtrain/upload.h"
 #include "sealtrain/workspace.h"
 
 #ifdef __cplusplus

@@ -79,6 +79,11 @@ typedef struct st_server_opts {
     unsigned jobs;
     const char *runner_as;
     const char *runner_key;
+    /* dataset uploads (/v1/uploads, needs the keyring); 0 = default */
+    int uploads;
+    uint64_t max_upload;          /* bytes per upload (default 4 GiB) */
+    uint64_t max_upload_inflight; /* declared bytes of open uploads (16 GiB) */
+    uint64_t upload_ttl_s;        /* idle uploads expire (default 86400) */
 } st_server_opts;
 
 void st_server_opts_default(st_server_opts *o);

@@ -47,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,27 +70,29 @@
 
 /* The current kernel's boot id (zeros if unknown: then every open
  * replays, which costs a read of the file, never correctness). */
+static uint8_t boot_cached[16];
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void boot_read(void)
+{
+    char txt[64], hex[33];
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, txt, sizeof(txt) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    size_t k = 0;
+    for (ssize_t i = 0; i < n && k < 32; i++)
+        if (txt[i] != '-' && txt[i] != '\n')
+            hex[k++] = txt[i];
+    hex[k] = 0;
+    if (k != 32 || st_hex_decode(hex, boot_cached, 16, NULL) != ST_OK)
+        memset(boot_cached, 0, 16);
+}
+
 static void boot_id(uint8_t out[16])
 {
-    static uint8_t cached[16];
-    static int have;
-    if (!have) {
-        char txt[64];
-        int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-        ssize_t n = fd >= 0 ? read(fd, txt, sizeof(txt) - 1) : -1;
-        if (fd >= 0)
-            close(fd);
-        char hex[33];
-        size_t k = 0;
-        for (ssize_t i = 0; i < n && k < 32; i++)
-            if (txt[i] != '-' && txt[i] != '\n')
-                hex[k++] = txt[i];
-        hex[k] = 0;
-        if (k != 32 || st_hex_decode(hex, cached, 16, NULL) != ST_OK)
-            memset(cached, 0, 16);
-        have = 1; /* racing threads compute the same bytes */
-    }
-    memcpy(out, cached, 16);
+    pthread_once(&boot_once, boot_read);
+    memcpy(out, boot_cached, 16);
 }
 
 void st_audit_wal_header_seal(st_audit_wal_header *h)

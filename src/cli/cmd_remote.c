@@ -6,6 +6,8 @@
  *
  *   data list [--json]        GET  /v1/datasets
  *   data show NAME [--json]   GET  /v1/datasets/NAME
+ *   data policy show NAME     GET  /v1/datasets/NAME/policy
+ *   data import FILE ...      /v1/uploads (cmd_data_remote.c)
  *   job list [--json]         GET  /v1/jobs
  *   job status ID [--json]    GET  /v1/jobs/ID
  *   job logs ID               GET  /v1/jobs/ID/logs
@@ -87,9 +89,17 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
                                             : -1;
     if (handled >= 0)
         return handled;
+    /* encrypts here, then uploads (cmd_data_remote.c) */
+    if (!strcmp(group, "data") && !strcmp(sub, "import"))
+        return st_remote_data_import(cli, argc - 1, argv + 1);
     const char *arg = argc > 2 && argv[2][0] != '-' ? argv[2] : NULL;
     char path[512];
     const char *method = "GET", *kind = "raw";
+    if (!strcmp(group, "data") && !strcmp(sub, "policy") && argc > 2 &&
+        !strcmp(argv[2], "show")) {
+        sub = "policy show";
+        arg = argc > 3 ? argv[3] : NULL;
+    }
     if (arg && !st_remote_valid_arg(arg))
         return st_cli_usage(group, "\"%s\" is not a name or id", arg);
     if (!strcmp(group, "data") && !strcmp(sub, "list")) {
@@ -97,6 +107,8 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
         kind = "datasets";
     } else if (!strcmp(group, "data") && !strcmp(sub, "show") && arg) {
         snprintf(path, sizeof(path), "/v1/datasets/%s", arg);
+    } else if (!strcmp(group, "data") && !strcmp(sub, "policy show") && arg) {
+        snprintf(path, sizeof(path), "/v1/datasets/%s/policy", arg);
     } else if (!strcmp(group, "job") && !strcmp(sub, "list")) {
         snprintf(path, sizeof(path), "/v1/jobs");
         kind = "jobs";
@@ -118,7 +130,8 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
     } else {
         return st_cli_usage(group,
                             "\"%s %s\" is not available with --server (remote: "
-                            "data list|show, job submit|list|status|logs|"
+                            "data import|list|show|policy show, job "
+                            "submit|list|status|logs|"
                             "cancel, model list|show|download|verify, audit "
                             "checkpoint)",
                             group, sub);

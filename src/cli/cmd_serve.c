@@ -28,7 +28,10 @@ static void serve_usage(FILE *out)
             "                       [--max-headers BYTES] [--timeout S] "
             "[--drain S]\n"
             "                       [--workers N] [--jobs N] [--runner-as NAME "
-            "--runner-key PEM]\n\n"
+            "--runner-key PEM]\n"
+            "                       [--uploads] [--max-upload BYTES] "
+            "[--max-upload-inflight BYTES]\n"
+            "                       [--upload-ttl S]\n\n"
             "Serves the workspace's /v1 API over HTTPS (TLS 1.3 only) with "
             "client\ncertificates from the workspace CA (`sealtrain principal "
             "cert NAME`).\nDefault --listen 127.0.0.1:8443 (loopback). "
@@ -41,8 +44,12 @@ static void serve_usage(FILE *out)
             "event loop).\n--jobs N (default 1): queued jobs run at a time, "
             "each as `sealtrain job run`\nby principal --runner-as (a "
             "trainer) with --runner-key; on SIGTERM they get\n--drain "
-            "seconds to finish, then checkpoint and stop (resumable). See "
-            "docs/api.md.\n");
+            "seconds to finish, then checkpoint and stop (resumable).\n"
+            "--uploads: take client-encrypted datasets at /v1/uploads (opens "
+            "the\nkeyring: the owner's KEK wraps each upload's file key); "
+            "--max-upload\n(4 GiB) per upload, --max-upload-inflight (16 GiB) "
+            "over open uploads,\n--upload-ttl (86400 s) before an idle upload "
+            "is removed. See docs/api.md.\n");
 }
 
 static int num(const char *opt, const char *v, double lo, double hi,
@@ -79,6 +86,10 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
         {"jobs", required_argument, NULL, 12},
         {"runner-as", required_argument, NULL, 13},
         {"runner-key", required_argument, NULL, 14},
+        {"max-upload", required_argument, NULL, 15},
+        {"max-upload-inflight", required_argument, NULL, 16},
+        {"upload-ttl", required_argument, NULL, 17},
+        {"uploads", no_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     st_server_opts o;
@@ -86,7 +97,7 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
     int c, rc = 0;
     double d = 0;
     while ((c = getopt_long(argc, argv, "l:br:h", opts, NULL)) != -1) {
-        const char *name = c > 0 && c <= 14 ? opts[c + 2].name : "";
+        const char *name = c > 0 && c <= 17 ? opts[c + 2].name : "";
         switch (c) {
         case 'l': o.listen = optarg; break;
         case 'b': o.broker = 1; break;
@@ -140,6 +151,19 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
             break;
         case 13: o.runner_as = optarg; break;
         case 14: o.runner_key = optarg; break;
+        case 'u': o.uploads = 1; break;
+        case 15:
+        case 16:
+        case 17:
+            if ((rc = num(name, optarg, 1, 1e15, &d)))
+                return rc;
+            if (c == 15)
+                o.max_upload = (uint64_t)d;
+            if (c == 16)
+                o.max_upload_inflight = (uint64_t)d;
+            if (c == 17)
+                o.upload_ttl_s = (uint64_t)d;
+            break;
         default: serve_usage(stderr); return 2;
         }
     }
@@ -164,7 +188,7 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
     st_keyring *kr = NULL;
     st_code code = st_access_check(ws, st_cli_principal(&s), "principal.admin",
                                    "server", &err);
-    if (code == ST_OK && o.broker)
+    if (code == ST_OK && (o.broker || o.uploads))
         code = st_keyring_open(ws, &kr, &err);
     if (code == ST_OK)
         code = st_server_run(ws, kr, &o, &err);

@@ -3,7 +3,7 @@
  * one request with the principal's client certificate over TLS 1.3,
  * the server verified against SEALTRAIN_CACERT; bodies collected in
  * memory (bounded) or streamed to a file as they arrive; error replies
- * mapped to the CLI's exit statuses.
+ * mapped to the CLI's exit statuses; upload chunks carry Content-Range.
  *
  * The client key is --key / SEALTRAIN_KEY (the principal's signing key,
  * which its certificate from `principal cert` carries), the certificate
@@ -76,6 +76,13 @@ static size_t on_stream(char *p, size_t size, size_t n, void *arg)
 int st_remote_request(st_cli *cli, const st_remote_req *rq, long *status,
                       st_remote_reply *out)
 {
+    return st_remote_request_range(cli, rq, NULL, status, out);
+}
+
+int st_remote_request_range(st_cli *cli, const st_remote_req *rq,
+                            const char *content_range, long *status,
+                            st_remote_reply *out)
+{
     const char *cert = getenv("SEALTRAIN_CERT");
     const char *ca = getenv("SEALTRAIN_CACERT");
     if (!cli->key || !cert || !ca)
@@ -136,6 +143,12 @@ int st_remote_request(st_cli *cli, const st_remote_req *rq, long *status,
         snprintf(ct, sizeof(ct), "Content-Type: %s",
                  rq->ctype ? rq->ctype : "application/json");
         hdrs = curl_slist_append(hdrs, ct);
+        if (content_range) {
+            snprintf(ct, sizeof(ct), "Content-Range: %s", content_range);
+            hdrs = curl_slist_append(hdrs, ct);
+        }
+        /* no "Expect: 100-continue" round trip before a large body */
+        hdrs = curl_slist_append(hdrs, "Expect:");
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     }
     CURLcode rc = curl_easy_perform(c);
@@ -161,7 +174,11 @@ int st_remote_http_fail(long status, const st_remote_reply *r)
     const char *msg = json_string_value(json_object_get(j, "error"));
     st_remote_fail(1, "server: %s (HTTP %ld)", msg ? msg : "error", status);
     json_decref(j);
-    return status == 403 ? 4 : (status == 400 || status == 404) ? 3 : 5;
+    /* 409 (exists, out of place) and 413 (too large) are the input's */
+    return status == 403 ? 4
+           : (status == 400 || status == 404 || status == 409 || status == 413)
+               ? 3
+               : 5;
 }
 
 int st_remote_valid_arg(const char *s)

@@ -36,6 +36,10 @@ typedef struct st_remote_req {
  * (2 usage/config, 4 TLS refused, 5 transport). */
 int st_remote_request(st_cli *cli, const st_remote_req *rq, long *status,
                       st_remote_reply *out);
+/* The same with a Content-Range header: one chunk of an upload. */
+int st_remote_request_range(st_cli *cli, const st_remote_req *rq,
+                            const char *content_range, long *status,
+                            st_remote_reply *out);
 /* Maps a non-2xx reply to the CLI's exit status, printing the server's
  * {"error"} message: 403 -> 4, 400/404 -> 3, others 5. */
 int st_remote_http_fail(long status, const st_remote_reply *r);
@@ -50,5 +54,8 @@ int st_remote_valid_arg(const char *s);
  * group. Return the exit status; -1 when the subcommand is not theirs. */
 int st_remote_job(st_cli *cli, int argc, char **argv);
 int st_remote_model(st_cli *cli, int argc, char **argv);
+/* `data import FILE ...` with --server: encrypt here, upload in chunks
+ * (cmd_data_remote.c); argv[0] is "import". */
+int st_remote_data_import(st_cli *cli, int argc, char **argv);
 
 #endif

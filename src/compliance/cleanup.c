@@ -27,6 +27,7 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
+#include "sealtrain/upload.h"
 #include "sealtrain/workspace.h"
 
 #define MAX_HANDLERS 16
@@ -274,6 +275,25 @@ static st_code temp_files(st_workspace *ws, const st_cleanup_opts *o,
     return ST_OK;
 }
 
+/* ---- dataset uploads nobody finished (upload.h) ---- */
+
+static st_code expired_uploads(st_workspace *ws, const st_cleanup_opts *o,
+                               st_cleanup_report *rep, st_err *err)
+{
+    size_t n = 0;
+    st_code rc = st_upload_sweep(ws, o->now, o->dry_run, &n, err);
+    if (!rc && n) {
+        char what[128];
+        snprintf(what, sizeof(what),
+                 "remove %zu dataset upload(s) idle past their expiry "
+                 "(catalog row with its shred key, part file)",
+                 n);
+        st_cleanup_add(ws, o, rep, "expired-uploads", "tmp/uploads", what,
+                       !o->dry_run, NULL);
+    }
+    return rc;
+}
+
 /* ---- cgroups ---- */
 
 static st_code cgroups(st_workspace *ws, const st_cleanup_opts *o,
@@ -330,6 +350,7 @@ st_code st_cleanup_run(st_workspace *ws, const st_cleanup_opts *in,
     } builtin[] = {{"retention", retention},
                    {"stale-jobs", stale_jobs},
                    {"temp-files", temp_files},
+                   {"expired-uploads", expired_uploads},
                    {"cgroups", cgroups}};
     for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
         st_err e;

@@ -10,7 +10,8 @@
  * instead of reading a neighbour. With memfd_secret the middle part is a
  * MAP_SHARED mapping of the secret fd (implicitly locked and removed from
  * the direct map); the guards are an anonymous PROT_NONE reservation that
- * the secret mapping is placed into with MAP_FIXED.
+ * the secret mapping is placed into with MAP_FIXED. Freed one-page
+ * allocations are wiped and kept in a small pool for reuse (see pool).
  *
  * This module must never log the contents of what it holds, and never fall
  * back to unlocked memory.
@@ -176,6 +177,65 @@ static void arena_give(unsigned char *at, size_t total)
     pthread_mutex_unlock(&arena.lock);
 }
 
+/* The pool: freed one-page allocations (outside an arena) are kept for
+ * the next one, wiped, still secret (memfd_secret) or locked, guard pages
+ * in place. A process that handles a key per request (the key broker
+ * under load) otherwise maps and unmaps secret memory each time, and
+ * every memfd_secret page taken out of and put back into the kernel's
+ * direct map costs a TLB flush on every core. At most POOL_MAX pages are
+ * held beyond what is in use. A forked child starts with an empty pool:
+ * the regions are MADV_DONTFORK, not mapped there. */
+#define POOL_MAX 32
+static struct {
+    pthread_mutex_t lock;
+    size_t n;
+    unsigned char *map[POOL_MAX];
+} pool = {PTHREAD_MUTEX_INITIALIZER, 0, {NULL}};
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_prepare(void)
+{
+    pthread_mutex_lock(&pool.lock);
+}
+
+static void pool_parent(void)
+{
+    pthread_mutex_unlock(&pool.lock);
+}
+
+static void pool_child(void)
+{
+    pool.n = 0;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+static void pool_init(void)
+{
+    pthread_atfork(pool_prepare, pool_parent, pool_child);
+}
+
+/* A pooled mapping of [guard][one page][guard], or NULL. */
+static unsigned char *pool_take(void)
+{
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool.lock);
+    unsigned char *map = pool.n ? pool.map[--pool.n] : NULL;
+    pthread_mutex_unlock(&pool.lock);
+    return map;
+}
+
+/* 1 when the (wiped) mapping was kept. */
+static int pool_give(unsigned char *map)
+{
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool.lock);
+    int kept = pool.n < POOL_MAX;
+    if (kept)
+        pool.map[pool.n++] = map;
+    pthread_mutex_unlock(&pool.lock);
+    return kept;
+}
+
 static void probe_mode(void)
 {
     /* memfd_secret exists only when the kernel allows it (secretmem); a
@@ -324,8 +384,18 @@ void *st_secmem_alloc(size_t len, st_err *err)
         return r + 1;
     }
     size_t total = body + 2 * ps;
-    unsigned char *map =
-        mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *map = body == ps ? pool_take() : NULL;
+    if (map) {
+        struct region *r = (struct region *)(map + ps);
+        r->magic = REGION_MAGIC;
+        r->map = map;
+        r->map_len = total;
+        r->body_len = body;
+        r->user_len = len;
+        atomic_fetch_add(&in_use, body);
+        return r + 1;
+    }
+    map = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED) {
         st_err_errno(err, ST_E_IO, errno,
                      "cannot reserve %zu bytes of secure memory", total);
@@ -374,6 +444,10 @@ void st_secmem_free(void *p)
     explicit_bzero(r, body);
     if (in_arena(map)) {
         arena_give(map, total);
+        atomic_fetch_sub(&in_use, body);
+        return;
+    }
+    if (body == page_size() && pool_give(map)) {
         atomic_fetch_sub(&in_use, body);
         return;
     }

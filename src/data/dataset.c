@@ -563,14 +563,17 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-/* Builds recipients: the KEK stanza and the X25519 recovery stanzas. */
-static st_code make_recipients(kek_ctx *k, const char *kek, char *const *age1,
-                               size_t n, st_age_recipient **out, st_err *err)
+/* Builds recipients: the KEK stanza (wrapped by `wrap`: the keyring here,
+ * the server's keyring for a client-side encryption) and the X25519
+ * recovery stanzas. */
+static st_code make_recipients(st_age_kek_wrap_fn wrap, void *wctx,
+                               const char *kek, char *const *age1, size_t n,
+                               st_age_recipient **out, st_err *err)
 {
     st_age_recipient *rc = calloc(n + 1, sizeof(*rc));
     if (!rc)
         return st_err_set(err, ST_E_IO, "out of memory");
-    st_code c = st_age_kek_recipient(kek, 0, kek_wrap, k, &rc[0], err);
+    st_code c = st_age_kek_recipient(kek, 0, wrap, wctx, &rc[0], err);
     for (size_t i = 0; !c && i < n; i++) {
         c = st_age_x25519_recipient(age1[i], &rc[i + 1], err);
         if (c)
@@ -583,6 +586,53 @@ static st_code make_recipients(kek_ctx *k, const char *kek, char *const *age1,
         return c;
     }
     *out = rc;
+    return ST_OK;
+}
+
+/* Pass 2 and what the manifest says about its result: converts the
+ * scanned input chunk by chunk into the age file `path` (written
+ * atomically) for `rcpts`, then fills the manifest's source, schema,
+ * plaintext and encrypted-file fields (schema strings borrowed from sc).
+ * *committed is set to 1 once the file exists. */
+static st_code encrypt_input(const st_data_input *in, const st_data_schema *sc,
+                             const st_age_recipient *rcpts, size_t nrcpts,
+                             const char *path, st_data_progress progress,
+                             void *pctx, st_dataset_manifest *m, int *committed,
+                             st_err *err)
+{
+    st_age_writer *w = NULL;
+    st_code rc = st_age_writer_new_file(path, 0600, rcpts, nrcpts,
+                                        ST_AGE_ARMOR_NO, &w, err);
+    if (rc)
+        return rc;
+    enc_sink es = {w};
+    uint64_t plain_size;
+    rc = st_data_convert(in, sc, to_age, &es, progress, pctx, &plain_size,
+                         m->plain_sha256, err);
+    if (rc) {
+        st_age_writer_abort(w);
+        return rc;
+    }
+    if ((rc = st_age_writer_finish(w, err)))
+        return rc;
+    *committed = 1;
+    digests d;
+    if ((rc = file_digests(path, &d, err)))
+        return rc;
+    snprintf(m->source_format, sizeof(m->source_format), "%s",
+             st_data_format_name(in->format));
+    snprintf(m->source_file, sizeof(m->source_file), "%s", base_name(in->path));
+    m->rows = sc->rows;
+    m->cols = sc->cols;
+    m->classes = sc->classes;
+    m->labels_mapped = sc->labels_mapped;
+    m->label_name = sc->label_name; /* borrowed from the schema */
+    m->feature_names = sc->feature_names;
+    m->plain_size = plain_size;
+    m->file_size = d.size;
+    memcpy(m->file_sha256, d.file, 32);
+    memcpy(m->header_sha256, d.header, 32);
+    memcpy(m->payload_sha256, d.payload, 32);
     return ST_OK;
 }
 
@@ -712,7 +762,6 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     st_data_schema sc;
     memset(&sc, 0, sizeof(sc));
     st_age_recipient *rcpts = NULL;
-    st_age_writer *w = NULL;
     drow r;
     memset(&r, 0, sizeof(r));
     st_dataset_manifest m;
@@ -771,28 +820,12 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
         goto out;
 
     kek_ctx k = {kr, st_secret_cbytes(r.shred), 0, NULL};
-    if ((rc = make_recipients(&k, kek, (char *const *)o->recipients,
+    if ((rc = make_recipients(kek_wrap, &k, kek, (char *const *)o->recipients,
                               o->nrecipients, &rcpts, err)) ||
-        (rc = st_age_writer_new_file(path, 0600, rcpts, o->nrecipients + 1,
-                                     ST_AGE_ARMOR_NO, &w, err)))
+        (rc = encrypt_input(&o->input, &sc, rcpts, o->nrecipients + 1, path,
+                            o->progress, o->pctx, &m, &committed_file, err)))
         goto out;
-    /* pass 2: convert and encrypt chunk by chunk */
-    enc_sink es = {w};
-    uint64_t plain_size;
-    rc = st_data_convert(&o->input, &sc, to_age, &es, o->progress, o->pctx,
-                         &plain_size, m.plain_sha256, err);
-    if (rc)
-        goto out;
-    rc = st_age_writer_finish(w, err);
-    w = NULL;
-    if (rc)
-        goto out;
-    committed_file = 1;
     r.kek_version = k.used;
-
-    digests d;
-    if ((rc = file_digests(path, &d, err)))
-        goto out;
     snprintf(m.name, sizeof(m.name), "%s", r.name);
     snprintf(m.id, sizeof(m.id), "%s", r.id);
     m.generation = 1;
@@ -802,21 +835,6 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     snprintf(m.classification, sizeof(m.classification), "%s",
              o->classification);
     m.retention_days = o->retention_days > 0 ? o->retention_days : -1;
-    snprintf(m.source_format, sizeof(m.source_format), "%s",
-             st_data_format_name(o->input.format));
-    snprintf(m.source_file, sizeof(m.source_file), "%s",
-             base_name(o->input.path));
-    m.rows = sc.rows;
-    m.cols = sc.cols;
-    m.classes = sc.classes;
-    m.labels_mapped = sc.labels_mapped;
-    m.label_name = sc.label_name; /* borrowed from the schema */
-    m.feature_names = sc.feature_names;
-    m.plain_size = plain_size;
-    m.file_size = d.size;
-    memcpy(m.file_sha256, d.file, 32);
-    memcpy(m.header_sha256, d.header, 32);
-    memcpy(m.payload_sha256, d.payload, 32);
     snprintf(m.kek_name, sizeof(m.kek_name), "%s", kek);
     m.kek_version = r.kek_version;
     m.recipients = (char **)o->recipients;
@@ -853,8 +871,6 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
         }
     }
 out:
-    if (w)
-        st_age_writer_abort(w);
     if (committed_file == 1)
         unlink(path); /* encrypted, but no row names it */
     free_recipients(rcpts, o->nrecipients + 1);
@@ -1407,8 +1423,8 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
     snprintf(r.file, sizeof(r.file), "%s-g%lld.age", r.id, r.generation);
     if ((rc = file_path(ws, r.file, npath, sizeof(npath), err)) ||
         (rc = st_age_kek_identity(r.kek_name, kek_unwrap, &kold, &id, err)) ||
-        (rc = make_recipients(&knew, r.kek_name, m.recipients, m.nrecipients,
-                              &rcpts, err)))
+        (rc = make_recipients(kek_wrap, &knew, r.kek_name, m.recipients,
+                              m.nrecipients, &rcpts, err)))
         goto out;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -1603,6 +1619,368 @@ st_code st_dataset_decrypt_fd(int fd, const char *name,
                          NULL, err);
 }
 
+/* ---- client-side encryption, server-side registration (uploads) ------ */
+
+st_code st_dataset_manifest_sign(const st_dataset_manifest *m,
+                                 const uint8_t *seed, char **envelope,
+                                 st_err *err)
+{
+    char keyid[65];
+    uint8_t pub[32];
+    *envelope = NULL;
+    return sign_manifest(m, seed, envelope, keyid, pub, err);
+}
+
+/* The version in the sealtrain-kek stanza of the file at `path`. */
+static st_code stanza_version(const char *path, uint32_t *version, st_err *err)
+{
+    st_age_header h;
+    memset(&h, 0, sizeof(h));
+    st_code rc = st_age_inspect_file(path, &h, err);
+    for (size_t i = 0; !rc && i < h.nstanzas; i++) {
+        const char *name;
+        if (!strcmp(h.stanzas[i].args[0], ST_AGE_STANZA_SEALTRAIN_KEK))
+            rc = st_age_kek_stanza_parse(&h.stanzas[i], &name, version, err);
+    }
+    st_age_header_clear(&h);
+    return rc;
+}
+
+st_code st_dataset_encrypt(const st_dataset_encrypt_opts *o,
+                           st_dataset_manifest *out, st_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    st_code rc;
+    if ((rc = st_dataset_check_name("dataset name", o->name, err)) ||
+        (rc = st_dataset_check_name("owner", o->owner, err)))
+        return rc;
+    if (st_dataset_classification_rank(o->classification) < 0)
+        return st_err_set(err, ST_E_USAGE,
+                          "classification must be public, internal, "
+                          "confidential or restricted");
+    if (!o->kek || !o->wrap || !o->out_path || !o->id)
+        return st_err_set(err, ST_E_USAGE,
+                          "encrypting needs a KEK name, a wrap function, an "
+                          "output path and an id buffer");
+    st_data_schema sc;
+    memset(&sc, 0, sizeof(sc));
+    st_age_recipient *rcpts = NULL;
+    st_dataset_manifest m;
+    memset(&m, 0, sizeof(m));
+    int committed = 0;
+    char *body = NULL;
+    size_t len = 0;
+    /* pass 1 before anything leaves this machine: the wrap callback (the
+     * server) is called only for input that validated */
+    if ((rc = st_data_scan(&o->input, &sc, o->progress, o->pctx, err)) ||
+        (rc = make_recipients(o->wrap, o->wrap_ctx, o->kek,
+                              (char *const *)o->recipients, o->nrecipients,
+                              &rcpts, err)) ||
+        (rc = encrypt_input(&o->input, &sc, rcpts, o->nrecipients + 1,
+                            o->out_path, o->progress, o->pctx, &m, &committed,
+                            err)) ||
+        (rc = stanza_version(o->out_path, &m.kek_version, err)))
+        goto out;
+    /* the wrap callback filled the id the server assigned */
+    snprintf(m.id, sizeof(m.id), "%s", o->id);
+    snprintf(m.name, sizeof(m.name), "%s", o->name);
+    snprintf(m.owner, sizeof(m.owner), "%s", o->owner);
+    m.generation = 1;
+    now_text(m.created);
+    memcpy(m.updated, m.created, sizeof(m.created));
+    snprintf(m.classification, sizeof(m.classification), "%s",
+             o->classification);
+    m.retention_days = o->retention_days > 0 ? o->retention_days : -1;
+    snprintf(m.kek_name, sizeof(m.kek_name), "%s", o->kek);
+    m.recipients = (char **)o->recipients;
+    m.nrecipients = o->nrecipients;
+    /* an owned copy, checked by the same strict parser the server uses */
+    body = st_dataset_manifest_encode(&m, &len, err);
+    rc = body ? st_dataset_manifest_parse(body, len, out, err)
+              : (err ? err->code : ST_E_INTERNAL);
+out:
+    m.label_name = NULL;
+    m.feature_names = NULL;
+    m.recipients = NULL;
+    m.nrecipients = 0;
+    st_dataset_manifest_free(&m);
+    free(body);
+    if (rc && committed)
+        unlink(o->out_path);
+    free_recipients(rcpts, o->nrecipients + 1);
+    st_data_schema_free(&sc);
+    return rc;
+}
+
+st_code st_dataset_wrap_key(st_keyring *kr, const char *kek,
+                            const st_secret *file_key, st_secret **shred,
+                            st_buf *body, uint32_t *version, st_err *err)
+{
+    *shred = NULL;
+    if (!file_key || st_secret_len(file_key) != ST_AGE_FILE_KEY_LEN)
+        return st_err_set(err, ST_E_USAGE, "a 16-byte file key is needed");
+    st_code rc = ensure_kek(kr, kek, err);
+    if (rc)
+        return rc;
+    st_secret *s = st_secret_new(SHRED_LEN, err);
+    if (!s)
+        return err ? err->code : ST_E_IO;
+    st_buf aad;
+    st_buf_init(&aad);
+    if (!(rc = st_random(st_secret_bytes(s), SHRED_LEN, err)) &&
+        !(rc = st_age_kek_aad(kek, &aad, err))) {
+        kek_ctx k = {kr, st_secret_cbytes(s), 0, NULL};
+        rc = kek_wrap(&k, kek, 0, st_secret_cbytes(file_key),
+                      ST_AGE_FILE_KEY_LEN, aad.data, aad.len, body, version,
+                      err);
+    }
+    st_buf_free(&aad);
+    if (rc)
+        st_secret_free(s);
+    else
+        *shred = s;
+    return rc;
+}
+
+/* The header of the uploaded file: the stanzas the manifest describes,
+ * the sealtrain-kek body the server wrapped, and a MAC that the file key
+ * under that stanza opens (so the dataset will release). */
+static st_code check_upload_header(const char *path, st_keyring *kr,
+                                   const st_secret *shred,
+                                   const st_dataset_manifest *m,
+                                   const uint8_t stanza_sha256[32], st_err *err)
+{
+    st_age_header h;
+    memset(&h, 0, sizeof(h));
+    st_code rc = st_age_inspect_file(path, &h, err);
+    if (rc) {
+        st_err_prefix(err, "the uploaded file's age header");
+        return rc == ST_E_IO ? rc : ST_E_INPUT;
+    }
+    rc = check_stanzas(&h, m, err);
+    for (size_t i = 0; !rc && i < h.nstanzas; i++) {
+        uint8_t d[32];
+        if (strcmp(h.stanzas[i].args[0], ST_AGE_STANZA_SEALTRAIN_KEK))
+            continue;
+        st_sha256(h.stanzas[i].body, h.stanzas[i].body_len, d);
+        if (!st_ct_equal(d, stanza_sha256, 32))
+            rc = st_err_set(err, ST_E_DENIED,
+                            "the sealtrain-kek stanza is not the one this "
+                            "server wrapped for the upload");
+    }
+    st_age_header_clear(&h);
+    if (rc)
+        return rc;
+    kek_ctx k = {kr, st_secret_cbytes(shred), 0, NULL};
+    st_age_identity id;
+    if ((rc = st_age_kek_identity(m->kek_name, kek_unwrap, &k, &id, err)))
+        return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        st_age_identity_clear(&id);
+        return st_err_errno(err, ST_E_IO, errno, "open %s", path);
+    }
+    st_age_decrypt_opts o = {&id, 1, ST_AGE_ARMOR_NO, 1, "the uploaded file"};
+    st_age_result res = {0};
+    st_age_reader *rd = NULL;
+    rc = st_age_reader_open(fd, &o, &rd, &res, err);
+    st_age_reader_free(rd);
+    close(fd);
+    st_age_identity_clear(&id);
+    if (rc && rc != ST_E_IO) {
+        st_err_prefix(err, "the uploaded header does not open with the key "
+                           "this server wrapped");
+        if (err)
+            err->code = ST_E_DENIED;
+        rc = ST_E_DENIED;
+    }
+    return rc;
+}
+
+/* An owner's manifest envelope made elsewhere (untrusted): the manifest
+ * parses, its owner is a principal registered here, and the signature
+ * verifies under that principal's registered key (which goes into r's
+ * signer fields). Uploads and datasets added encrypted check it so. */
+static st_code owner_signed_envelope(st_workspace *ws, const json_t *env,
+                                     st_dataset_manifest *m, drow *r,
+                                     st_err *err)
+{
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    int registered = 0;
+    st_code rc = st_dsse_payload(env, &payload, &len, err);
+    if (!rc)
+        rc = st_dataset_manifest_parse((const char *)payload, len, m, err);
+    free(payload);
+    payload = NULL;
+    if (!rc &&
+        !(rc =
+              owner_key(ws, m->owner, NULL, r->signer_pub, &registered, err)) &&
+        !registered)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "owner \"%s\" of dataset \"%s\" is not a principal "
+                        "with a signing key in this workspace",
+                        m->owner, m->name);
+    if (!rc && st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST,
+                              (const uint8_t(*)[32])r->signer_pub, 1, &payload,
+                              &len, NULL, err) != ST_OK)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "dataset \"%s\": the manifest signature does not "
+                        "verify under the registered key of owner %s",
+                        m->name, m->owner);
+    free(payload);
+    if (!rc)
+        st_dsse_keyid(r->signer_pub, r->signer_keyid);
+    return rc;
+}
+
+/* The file's size and three digests are the ones the manifest signs. */
+static int digests_match(const digests *d, const st_dataset_manifest *m)
+{
+    return d->size == m->file_size &&
+           st_ct_equal(d->file, m->file_sha256, 32) &&
+           st_ct_equal(d->header, m->header_sha256, 32) &&
+           st_ct_equal(d->payload, m->payload_sha256, 32);
+}
+
+/* Signature, signer and content of an uploaded manifest envelope. */
+static st_code check_upload_manifest(st_workspace *ws,
+                                     const st_dataset_register_opts *o,
+                                     st_dataset_manifest *m, drow *r,
+                                     char **canon, st_err *err)
+{
+    json_t *env =
+        st_json_parse(o->envelope, o->envelope_len, "manifest envelope", err);
+    if (!env)
+        return err ? err->code : ST_E_INPUT;
+    size_t len = 0;
+    st_code rc = owner_signed_envelope(ws, env, m, r, err);
+    if (!rc && strcmp(m->owner, o->actor))
+        rc = st_err_set(err, ST_E_DENIED,
+                        "the manifest names owner %s, but %s uploaded it: "
+                        "datasets are imported by their owner",
+                        m->owner, o->actor);
+    /* still a data owner now (the access check audits a denial) */
+    if (!rc)
+        rc = st_access_check(ws, m->owner, "data.import", NULL, err);
+    if (!rc && m->broker_url[0])
+        rc = st_err_set(err, ST_E_INPUT,
+                        "the manifest names a key broker (%s), but this "
+                        "upload's key is wrapped by this server",
+                        m->broker_url);
+    if (!rc && (strcmp(m->name, o->name) || strcmp(m->id, o->id) ||
+                m->generation != 1 || strcmp(m->kek_name, o->kek) ||
+                m->kek_version != o->kek_version))
+        rc = st_err_set(err, ST_E_INPUT,
+                        "the signed manifest does not describe this upload "
+                        "(expected name %s, id %s, generation 1, KEK %s "
+                        "version %u)",
+                        o->name, o->id, o->kek, o->kek_version);
+    if (!rc && !(*canon = st_json_canonical(env, &len, err)))
+        rc = err ? err->code : ST_E_INTERNAL;
+    json_decref(env);
+    return rc;
+}
+
+st_code st_dataset_register(st_workspace *ws, st_keyring *kr,
+                            const st_dataset_register_opts *o,
+                            st_dataset_manifest *out, st_err *err)
+{
+    dlock lk;
+    drow r, exist;
+    memset(&r, 0, sizeof(r));
+    st_dataset_manifest m;
+    memset(&m, 0, sizeof(m));
+    char *canon = NULL, path[4200] = "";
+    int moved = 0;
+    st_err e2;
+    st_code rc = lock_and_sweep(ws, &lk, err);
+    if (rc)
+        goto out;
+    if ((rc = check_upload_manifest(ws, o, &m, &r, &canon, err)))
+        goto out;
+    if (row_get(ws, m.name, &exist, &e2) == ST_OK) {
+        drow_free(&exist);
+        rc = st_err_set(err, ST_E_EXISTS, "a dataset named \"%s\" exists",
+                        m.name);
+        goto out;
+    }
+    digests d;
+    if ((rc = file_digests(o->path, &d, err))) {
+        st_err_prefix(err, "the uploaded file");
+        goto out;
+    }
+    if (!digests_match(&d, &m)) {
+        rc = st_err_set(err, ST_E_INPUT,
+                        "the uploaded file (%llu bytes) does not match the "
+                        "size and digests in its signed manifest (%llu "
+                        "bytes)",
+                        (unsigned long long)d.size,
+                        (unsigned long long)m.file_size);
+        goto out;
+    }
+    if ((rc = check_upload_header(o->path, kr, o->shred, &m, o->stanza_sha256,
+                                  err)))
+        goto out;
+    /* the row: what import writes, with the upload's shred key */
+    snprintf(r.name, sizeof(r.name), "%s", m.name);
+    snprintf(r.id, sizeof(r.id), "%s", m.id);
+    snprintf(r.owner, sizeof(r.owner), "%s", m.owner);
+    r.generation = 1;
+    snprintf(r.file, sizeof(r.file), "%s-g1.age", m.id);
+    snprintf(r.kek_name, sizeof(r.kek_name), "%s", m.kek_name);
+    r.kek_version = m.kek_version;
+    now_text(r.created);
+    memcpy(r.updated, r.created, sizeof(r.created));
+    if (!(r.shred =
+              st_secret_from(st_secret_cbytes(o->shred), SHRED_LEN, err))) {
+        rc = err ? err->code : ST_E_IO;
+        goto out;
+    }
+    if ((rc = file_path(ws, r.file, path, sizeof(path), err)))
+        goto out;
+    if (st_fs_exists(path)) {
+        rc = st_err_set(err, ST_E_EXISTS, "dataset file %s exists", path);
+        goto out;
+    }
+    /* the upload was fsynced chunk by chunk; the rename is atomic and the
+     * directory synced, so the row never names a missing file */
+    if (rename(o->path, path) != 0) {
+        rc = st_err_errno(err, ST_E_IO, errno, "move %s to %s", o->path, path);
+        goto out;
+    }
+    moved = 1;
+    if ((rc = st_fs_fsync_dir(lk.dir, err)) ||
+        (rc = insert_row(ws, &r, canon, err)))
+        goto out;
+    moved = 2;
+    char res[128];
+    snprintf(res, sizeof(res), "dataset:%s", r.name);
+    if (st_access_set_owner(ws, res, r.owner, &e2))
+        st_warn("data.register", "recording the owner of %s: %s", res, e2.msg);
+    if (out) {
+        drow chk;
+        if (!(rc = row_get(ws, r.name, &chk, err))) {
+            rc = verify_manifest(ws, &chk, out, err);
+            drow_free(&chk);
+        }
+    }
+out:
+    if (moved == 1 && rename(path, o->path) != 0)
+        unlink(path); /* no row names it; the sweep would remove it */
+    {
+        json_t *det = json_pack("{s:s, s:s}", "via", "upload", "id", o->id);
+        audit(ws, o->actor, "data.import", o->name, rc ? "failure" : "success",
+              rc && err ? err->msg : NULL, det);
+        json_decref(det);
+    }
+    st_dataset_manifest_free(&m);
+    drow_free(&r);
+    free(canon);
+    unlock(&lk);
+    return rc;
+}
+
 /* ---- datasets whose key another owner's broker holds ---------------- */
 
 /* Copies `src` to `dst` atomically (the caller holds the datasets lock,
@@ -1648,15 +2026,11 @@ st_code st_dataset_adopt(st_workspace *ws, const char *path,
     dlock lk = {.fd = -1};
     char dst[4200] = "";
     int copied = 0;
-    uint8_t *payload = NULL;
-    size_t plen = 0;
     json_t *env = st_json_parse(envelope, envelope_len, "manifest", err);
-    st_code rc = env ? st_dsse_payload(env, &payload, &plen, err)
+    /* the owner must be known here: the signature is the only reason to
+     * trust the broker URL and pin the manifest carries */
+    st_code rc = env ? owner_signed_envelope(ws, env, &m, &r, err)
                      : (err ? err->code : ST_E_INPUT);
-    if (rc == ST_OK)
-        rc = st_dataset_manifest_parse((const char *)payload, plen, &m, err);
-    free(payload);
-    payload = NULL;
     if (rc != ST_OK)
         goto out;
     if (!m.broker_url[0]) {
@@ -1668,34 +2042,10 @@ st_code st_dataset_adopt(st_workspace *ws, const char *path,
                         m.name);
         goto out;
     }
-    /* the owner must be known here: the signature is the only reason to
-     * trust the broker URL and pin the manifest carries */
-    int registered = 0;
-    if ((rc = owner_key(ws, m.owner, NULL, r.signer_pub, &registered, err)))
-        goto out;
-    if (!registered) {
-        rc = st_err_set(err, ST_E_DENIED,
-                        "owner \"%s\" of dataset \"%s\" is not a principal "
-                        "with a signing key in this workspace",
-                        m.owner, m.name);
-        goto out;
-    }
-    if (st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST,
-                       (const uint8_t(*)[32])r.signer_pub, 1, &payload, &plen,
-                       NULL, err) != ST_OK) {
-        rc = st_err_set(err, ST_E_DENIED,
-                        "dataset \"%s\": the manifest signature does not "
-                        "verify under the registered key of owner %s",
-                        m.name, m.owner);
-        goto out;
-    }
-    free(payload);
     digests d;
     if ((rc = file_digests(path, &d, err)))
         goto out;
-    if (d.size != m.file_size || !st_ct_equal(d.file, m.file_sha256, 32) ||
-        !st_ct_equal(d.header, m.header_sha256, 32) ||
-        !st_ct_equal(d.payload, m.payload_sha256, 32)) {
+    if (!digests_match(&d, &m)) {
         rc = st_err_set(err, ST_E_INPUT,
                         "%s is not the encrypted file of dataset \"%s\" "
                         "(size or digests differ from its signed manifest)",
@@ -1711,7 +2061,6 @@ st_code st_dataset_adopt(st_workspace *ws, const char *path,
     r.kek_version = m.kek_version;
     snprintf(r.created, sizeof(r.created), "%s", m.created);
     snprintf(r.updated, sizeof(r.updated), "%s", m.updated);
-    st_dsse_keyid(r.signer_pub, r.signer_keyid);
     /* no KEK here wraps anything with it: a random placeholder, so that
      * the row is like any other and `rm` still shreds it */
     r.shred = st_secret_new(SHRED_LEN, err);

@@ -82,7 +82,8 @@ struct st_srv_broker {
     uint8_t sim_pub[32];
     int have_sim;
     uint64_t released, denied;
-    st_audit_log *log; /* this workspace's, open for the server's life */
+    st_audit_log *log;   /* this workspace's, open for the server's life */
+    char data_dir[4096]; /* st_attest_data_dir(), looked up once */
 };
 
 /* ---- the per-thread cache (see the top of the file) ---- */
@@ -218,6 +219,7 @@ st_code st_srv_broker_new(st_workspace *ws, st_srv_broker **out, st_err *err)
         free(b);
         return st_err_prefix(err, "audit log");
     }
+    snprintf(b->data_dir, sizeof(b->data_dir), "%s", st_attest_data_dir());
     /* sim evidence is accepted only under the sim platform key of this
      * machine (the one `job run` uses); it never leaves the workspace */
     char path[4200];
@@ -554,6 +556,7 @@ static int verify(st_req *r, ds_entry *e, const pending *s, const char *res,
     st_attest_refs refs = {0};
     st_srv_broker *b = st_srv_get_broker(r->s);
     refs.sim_platform_key = b->have_sim ? b->sim_pub : NULL;
+    refs.data_dir = b->data_dir;
     st_verdict v;
     st_verdict_init(&v);
     rc = st_attest_verify(ev, rd, &refs, e->ap, (int64_t)time(NULL), &v, &err);

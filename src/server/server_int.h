@@ -63,6 +63,7 @@ typedef struct st_route {
 extern const st_route st_srv_api_routes[];
 extern const st_route st_srv_job_routes[]; /* routes_jobs.c */
 extern const st_route st_srv_broker_routes[];
+extern const st_route st_srv_data_routes[]; /* routes_data.c */
 
 /* Replies; `body` is stolen. Each also counts the status for /metrics. */
 void st_srv_reply_json(st_req *r, int code, json_t *body);

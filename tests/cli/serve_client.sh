@@ -55,7 +55,7 @@ expect_exit 0 remote mo job status "$id"
 expect_stdout "cancelled"
 ok "job cancel over --server"
 
-expect_exit 2 remote mo data import foo.csv
+expect_exit 2 remote mo data rm digits
 expect_stderr "not available with --server"
 SEALTRAIN_CERT=$CERTS/mo.crt SEALTRAIN_CACERT=$CERTS/mo.crt \
     expect_exit 4 "$SEALTRAIN" --server "$API" --key "$K/mo.pem" job list

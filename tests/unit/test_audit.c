@@ -2,7 +2,9 @@
  * test_audit.c: the audit log: RFC 9162 tree hashes and proofs against the
  * Certificate Transparency test vectors, C2SP signed notes against the Go
  * sumdb/note reference vector, the entry parser, appends (threads, group
- * commit), checkpoints, and tamper detection that names the entry.
+ * commit), checkpoints, tamper detection that names the entry, and the
+ * replay of log.wal after a (simulated) kernel crash: lost page cache,
+ * zero-filled tails, torn records, repairs that must stay repaired.
  */
 #include "st_test.h"
 

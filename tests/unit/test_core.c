@@ -4,11 +4,11 @@
  */
 #include "st_test.h"
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <signal.h>
 #include <sys/wait.h>
 
 #include <sealtrain/sealtrain.h>
@@ -63,6 +63,55 @@ static void test_secmem_guard_page_stops_overflow(void **state)
         _exit(0);
     }
     int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGSEGV);
+}
+
+static void test_secmem_reused_page_is_wiped_and_guarded(void **state)
+{
+    (void)state;
+    /* a freed one-page allocation is kept for reuse: wiped, guards kept */
+    unsigned char *p = st_secmem_alloc(16, NULL);
+    assert_non_null(p);
+    memset(p, 0xAB, 16);
+    st_secmem_free(p);
+    unsigned char *q = st_secmem_alloc(16, NULL);
+    assert_non_null(q);
+    for (size_t i = 0; i < 16; i++)
+        assert_int_equal(q[i], 0);
+    st_secmem_free(q);
+    /* the parent's pooled pages are not mapped in a child (MADV_DONTFORK):
+     * the child must get fresh ones it can use */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        for (int i = 0; i < 2; i++) {
+            unsigned char *c = st_secmem_alloc(16, NULL);
+            if (!c)
+                _exit(3);
+            memset(c, 1, 16);
+            st_secmem_free(c);
+        }
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* and a reused page is still guarded */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL);
+        unsigned char *c = st_secmem_alloc(16, NULL);
+        st_secmem_free(c);
+        c = st_secmem_alloc(16, NULL);
+        size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+        for (size_t i = 0; i < 2 * ps; i++)
+            ((volatile unsigned char *)c)[i] = 1;
+        _exit(0);
+    }
     waitpid(pid, &status, 0);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGSEGV);
@@ -139,8 +188,8 @@ static void test_json_unknown_key_is_named(void **state)
     assert_int_equal(st_json_check_keys(v, allowed, "model", &e), ST_E_INPUT);
     assert_non_null(strstr(e.msg, "unknown key \"epoch\""));
     long long x;
-    assert_int_equal(
-        st_json_get_int(v, "epochs", 1, 5, 10, &x, "model", &e), ST_E_INPUT);
+    assert_int_equal(st_json_get_int(v, "epochs", 1, 5, 10, &x, "model", &e),
+                     ST_E_INPUT);
     assert_non_null(strstr(e.msg, "outside [5, 10]"));
     json_decref(v);
 }
@@ -353,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_err_prefix_builds_what_failed_why),
         cmocka_unit_test(test_secmem_is_locked_wiped_and_hardens_process),
         cmocka_unit_test(test_secmem_guard_page_stops_overflow),
+        cmocka_unit_test(test_secmem_reused_page_is_wiped_and_guarded),
         cmocka_unit_test(test_atomic_write_replaces_whole_or_nothing),
         cmocka_unit_test(test_check_private_names_loosened_path),
         cmocka_unit_test(test_canonical_json_sorts_keys_without_spaces),
