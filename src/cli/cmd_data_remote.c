@@ -75,6 +75,14 @@ static int call(st_cli *cli, const char *method, const char *path,
     st_remote_req rq = {
         method, path, "application/json", body, body ? strlen(body) : 0, NULL};
     int rc = st_remote_request(cli, &rq, &status, &r);
+    /* a rate limit (429): wait for the bucket to refill and ask again;
+     * every request here is idempotent or refused before it acts */
+    for (int tries = 0; !rc && status == 429 && tries < 10; tries++) {
+        free(r.data);
+        memset(&r, 0, sizeof(r));
+        sleep(1);
+        rc = st_remote_request(cli, &rq, &status, &r);
+    }
     if (status_out)
         *status_out = status;
     if (!rc && (status < 200 || status > 299))

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <sealtrain/sealtrain.h>
 
@@ -418,6 +419,46 @@ static void test_memory_limit_stops_the_runtime(void **state)
 #endif
 }
 
+static int fn_sleep_300ms(void *arg, int sock)
+{
+    (void)arg;
+    (void)sock;
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return 7;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A bounded wait reports a running runtime as running once its bound has
+ * passed, and an exited one with its exit status, woken by the exit (the
+ * 5 s bound is never reached; shared test machines only bound it loosely). */
+static void test_bounded_wait_sees_running_then_exited_runtime(void **state)
+{
+    (void)state;
+    st_sandbox_config cfg = {.level = ST_SANDBOX_STRICT, .output_dirfd = -1};
+    st_err e;
+    st_sandbox_child c;
+    int status = 0;
+    assert_st_ok(st_sandbox_spawn(&cfg, fn_sleep_300ms, NULL, &c, &e), &e);
+    double t0 = mono_s();
+    assert_int_equal(st_sandbox_wait_for(&c, 50, &status), 0);
+    assert_true(mono_s() - t0 >= 0.045);
+    assert_int_equal(st_sandbox_wait_for(&c, 5000, &status), 1);
+    double waited = mono_s() - t0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 7);
+    if (waited > 4.0)
+        fail_msg("woken %.0f ms after the wait began", waited * 1000);
+    /* reaped: later waits answer at once */
+    assert_int_equal(st_sandbox_wait_for(&c, 10, &status), 1);
+}
+
 int main(void)
 {
     test_pid = getpid();
@@ -434,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_runtime_does_not_inherit_callers_secrets),
         cmocka_unit_test(
             test_locked_memory_allowance_survives_dropping_privileges),
+        cmocka_unit_test(test_bounded_wait_sees_running_then_exited_runtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
