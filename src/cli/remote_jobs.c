@@ -213,17 +213,26 @@ static int model_path(const char *ref, const char *suffix, char *out,
     return 0;
 }
 
+/* One request on model NAME[@V] (`suffix`: "", "/download", "/verify");
+ * the 2xx body in *r (free r->data either way). */
+static int model_call(st_cli *cli, const char *ref, const char *suffix,
+                      const void *body, size_t len, st_remote_reply *r)
+{
+    char path[256];
+    int rc = model_path(ref, suffix, path, sizeof(path));
+    if (rc)
+        return rc;
+    st_remote_req rq = {
+        body ? "POST" : "GET", path, "application/json", body, len, NULL};
+    return call(cli, &rq, r);
+}
+
 static int model_download(st_cli *cli, const struct ropts *o)
 {
     if (!o->out)
         return st_cli_usage("model", "download needs -o FILE");
-    char path[256];
-    int rc = model_path(o->args[0], "/download", path, sizeof(path));
-    if (rc)
-        return rc;
-    st_remote_req rq = {"GET", path, NULL, NULL, 0, NULL};
     st_remote_reply r = {0};
-    rc = call(cli, &rq, &r);
+    int rc = model_call(cli, o->args[0], "/download", NULL, 0, &r);
     st_err err;
     if (rc == 0 && st_fs_write_atomic(o->out, r.data ? r.data : "", r.len, 0600,
                                       &err) != ST_OK)
@@ -238,20 +247,14 @@ static int model_download(st_cli *cli, const struct ropts *o)
 
 static int model_verify(st_cli *cli, const struct ropts *o)
 {
-    char path[256];
-    int rc = model_path(o->args[0], "/verify", path, sizeof(path));
-    if (rc)
-        return rc;
     unsigned char *pol = NULL;
     size_t plen = 0;
     st_err err;
     if (o->policy &&
         st_fs_read_all(o->policy, MAX_POLICY_FILE, &pol, &plen, &err) != ST_OK)
         return st_cli_fail(&err);
-    st_remote_req rq = {
-        pol ? "POST" : "GET", path, "application/json", pol, plen, NULL};
     st_remote_reply r = {0};
-    rc = call(cli, &rq, &r);
+    int rc = model_call(cli, o->args[0], "/verify", pol, plen, &r);
     free(pol);
     if (rc == 0) {
         json_error_t je;
@@ -283,13 +286,8 @@ static int model_verify(st_cli *cli, const struct ropts *o)
 
 static int model_show(st_cli *cli, const struct ropts *o)
 {
-    char path[256];
-    int rc = model_path(o->args[0], "", path, sizeof(path));
-    if (rc)
-        return rc;
-    st_remote_req rq = {"GET", path, NULL, NULL, 0, NULL};
     st_remote_reply r = {0};
-    rc = call(cli, &rq, &r);
+    int rc = model_call(cli, o->args[0], "", NULL, 0, &r);
     if (rc == 0)
         print_pretty(r.data ? r.data : "");
     free(r.data);

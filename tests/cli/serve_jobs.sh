@@ -84,7 +84,11 @@ expect_stdout "verdict: PASS"
 expect_stdout "provenance.signature"
 expect_exit 0 remote mo model verify digits-mlp --json
 expect_stdout '"pass": true'
-ok "model verify --server: the verdict with its trace"
+echo '{"version": 1, "tee": ["tpm"]}' >"$T/tpm-only.json"
+expect_exit 4 remote mo model verify digits-mlp --policy "$T/tpm-only.json"
+expect_stdout "verdict: FAIL"
+expect_stderr "model verification failed"
+ok "model verify --server: the verdict with its trace; a stricter policy (POST) fails it"
 
 # a client configuration file instead of a URL and three variables
 printf '{"server": "%s", "cert": "mo.crt", "cacert": "ca.crt", "key": "../keys/mo.pem"}\n' \
