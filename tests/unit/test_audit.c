@@ -690,7 +690,10 @@ static void file_path(char *out, size_t cap, const char *dir, const char *f)
     snprintf(out, cap, "%s/%s", dir, f);
 }
 
-static unsigned char *read_file(const char *dir, const char *f, size_t *len)
+/* not inlined: GCC 12 at -O3 takes the returned buffer for the address of
+ * the local `b` (a false -Wdangling-pointer) */
+__attribute__((noinline)) static unsigned char *
+read_file(const char *dir, const char *f, size_t *len)
 {
     char path[4200];
     unsigned char *b;
