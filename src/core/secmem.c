@@ -351,6 +351,21 @@ static void *map_body(void *at, size_t body_len, st_err *err)
     return at;
 }
 
+/* Fills the header of a region whose body starts at `at` (inside the
+ * mapping map/map_len) and counts it in use; returns the caller's pointer. */
+static void *region_init(unsigned char *at, unsigned char *map, size_t map_len,
+                         size_t body, size_t len)
+{
+    struct region *r = (struct region *)at;
+    r->magic = REGION_MAGIC;
+    r->map = map;
+    r->map_len = map_len;
+    r->body_len = body;
+    r->user_len = len;
+    atomic_fetch_add(&in_use, body);
+    return r + 1;
+}
+
 void *st_secmem_alloc(size_t len, st_err *err)
 {
     if (len == 0 || len > SIZE_MAX / 2) {
@@ -373,28 +388,13 @@ void *st_secmem_alloc(size_t len, st_err *err)
             arena_give(at, body + ps);
             return NULL;
         }
-        struct region *r = (struct region *)at;
-        memset(r, 0, sizeof(*r));
-        r->magic = REGION_MAGIC;
-        r->map = at;
-        r->map_len = body + ps;
-        r->body_len = body;
-        r->user_len = len;
-        atomic_fetch_add(&in_use, body);
-        return r + 1;
+        memset(at, 0, sizeof(struct region));
+        return region_init(at, at, body + ps, body, len);
     }
     size_t total = body + 2 * ps;
     unsigned char *map = body == ps ? pool_take() : NULL;
-    if (map) {
-        struct region *r = (struct region *)(map + ps);
-        r->magic = REGION_MAGIC;
-        r->map = map;
-        r->map_len = total;
-        r->body_len = body;
-        r->user_len = len;
-        atomic_fetch_add(&in_use, body);
-        return r + 1;
-    }
+    if (map)
+        return region_init(map + ps, map, total, body, len);
     map = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED) {
         st_err_errno(err, ST_E_IO, errno,
@@ -411,14 +411,7 @@ void *st_secmem_alloc(size_t len, st_err *err)
      * copy of the caller's secrets, not even a shared mapping. */
     madvise(map + ps, body, MADV_DONTDUMP);
     madvise(map, total, MADV_DONTFORK);
-    struct region *r = (struct region *)(map + ps);
-    r->magic = REGION_MAGIC;
-    r->map = map;
-    r->map_len = total;
-    r->body_len = body;
-    r->user_len = len;
-    atomic_fetch_add(&in_use, body);
-    return r + 1;
+    return region_init(map + ps, map, total, body, len);
 }
 
 static struct region *region_of(const void *p)
