@@ -728,18 +728,29 @@ static st_code update_row(st_workspace *ws, const drow *r, long long old_gen,
     return ST_OK;
 }
 
+/* What every new dataset needs, whether imported here or encrypted on a
+ * client for upload: valid names and a known classification. */
+static st_code check_identity(const char *name, const char *owner,
+                              const char *classification, st_err *err)
+{
+    st_code rc;
+    if ((rc = st_dataset_check_name("dataset name", name, err)) ||
+        (rc = st_dataset_check_name("owner", owner, err)))
+        return rc;
+    if (st_dataset_classification_rank(classification) < 0)
+        return st_err_set(err, ST_E_USAGE,
+                          "classification must be public, internal, "
+                          "confidential or restricted");
+    return ST_OK;
+}
+
 st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
                           const st_dataset_import_opts *o,
                           st_dataset_manifest *out, st_err *err)
 {
     st_code rc;
-    if ((rc = st_dataset_check_name("dataset name", o->name, err)) ||
-        (rc = st_dataset_check_name("owner", o->owner, err)))
+    if ((rc = check_identity(o->name, o->owner, o->classification, err)))
         return rc;
-    if (st_dataset_classification_rank(o->classification) < 0)
-        return st_err_set(err, ST_E_USAGE,
-                          "classification must be public, internal, "
-                          "confidential or restricted");
     if (!o->signing_seed)
         return st_err_set(err, ST_E_USAGE,
                           "importing needs the owner's Ed25519 signing key");
@@ -1651,13 +1662,8 @@ st_code st_dataset_encrypt(const st_dataset_encrypt_opts *o,
 {
     memset(out, 0, sizeof(*out));
     st_code rc;
-    if ((rc = st_dataset_check_name("dataset name", o->name, err)) ||
-        (rc = st_dataset_check_name("owner", o->owner, err)))
+    if ((rc = check_identity(o->name, o->owner, o->classification, err)))
         return rc;
-    if (st_dataset_classification_rank(o->classification) < 0)
-        return st_err_set(err, ST_E_USAGE,
-                          "classification must be public, internal, "
-                          "confidential or restricted");
     if (!o->kek || !o->wrap || !o->out_path || !o->id)
         return st_err_set(err, ST_E_USAGE,
                           "encrypting needs a KEK name, a wrap function, an "
