@@ -744,6 +744,31 @@ static st_code check_identity(const char *name, const char *owner,
     return ST_OK;
 }
 
+/* After a new dataset's row is in: records its owner with access control
+ * (when `owner` is not NULL; a failure there is a warning, the dataset
+ * stands) and, when `out` is not NULL, reads back its verified manifest. */
+static st_code just_added(st_workspace *ws, const char *name, const char *owner,
+                          const char *action, st_dataset_manifest *out,
+                          st_err *err)
+{
+    if (owner) {
+        char res[128];
+        st_err e;
+        snprintf(res, sizeof(res), "dataset:%s", name);
+        if (st_access_set_owner(ws, res, owner, &e))
+            st_warn(action, "recording the owner of %s: %s", res, e.msg);
+    }
+    if (!out)
+        return ST_OK;
+    drow chk;
+    st_code rc = row_get(ws, name, &chk, err);
+    if (rc == ST_OK) {
+        rc = verify_manifest(ws, &chk, out, err);
+        drow_free(&chk);
+    }
+    return rc;
+}
+
 st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
                           const st_dataset_import_opts *o,
                           st_dataset_manifest *out, st_err *err)
@@ -865,22 +890,9 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     if ((rc = insert_row(ws, &r, env, err)))
         goto out;
     committed_file = 2;
-    if (registered) {
-        /* access control knows the owner: record the ownership there */
-        char res[128];
-        snprintf(res, sizeof(res), "dataset:%s", r.name);
-        st_err e3;
-        if (st_access_set_owner(ws, res, r.owner, &e3))
-            st_warn("data.import", "recording the owner of %s: %s", res,
-                    e3.msg);
-    }
-    if (out) {
-        drow chk;
-        if (!(rc = row_get(ws, r.name, &chk, err))) {
-            rc = verify_manifest(ws, &chk, out, err);
-            drow_free(&chk);
-        }
-    }
+    /* access control knows a registered owner: record the ownership */
+    rc = just_added(ws, r.name, registered ? r.owner : NULL, "data.import", out,
+                    err);
 out:
     if (committed_file == 1)
         unlink(path); /* encrypted, but no row names it */
@@ -1960,17 +1972,7 @@ st_code st_dataset_register(st_workspace *ws, st_keyring *kr,
         (rc = insert_row(ws, &r, canon, err)))
         goto out;
     moved = 2;
-    char res[128];
-    snprintf(res, sizeof(res), "dataset:%s", r.name);
-    if (st_access_set_owner(ws, res, r.owner, &e2))
-        st_warn("data.register", "recording the owner of %s: %s", res, e2.msg);
-    if (out) {
-        drow chk;
-        if (!(rc = row_get(ws, r.name, &chk, err))) {
-            rc = verify_manifest(ws, &chk, out, err);
-            drow_free(&chk);
-        }
-    }
+    rc = just_added(ws, r.name, r.owner, "data.register", out, err);
 out:
     if (moved == 1 && rename(path, o->path) != 0)
         unlink(path); /* no row names it; the sweep would remove it */
