@@ -90,6 +90,56 @@ static int in_arena(const void *p)
            (const unsigned char *)p < arena.base + arena.len;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+struct populate_part {
+    unsigned char *at;
+    size_t len;
+};
+
+static void *populate_part(void *arg)
+{
+    struct populate_part *pp = arg;
+    madvise(pp->at, pp->len, MADV_POPULATE_WRITE);
+    return NULL;
+}
+
+/* Faults a large arena in from several threads before mlock, which would
+ * otherwise populate it alone on one core (214 MiB: ~130 ms for mlock
+ * alone, ~65 + 17 ms this way on 2 cores). Best effort: any page left
+ * out (old kernel, no thread) is populated by mlock itself. Every thread
+ * is joined before returning, so the caller is single-threaded again (the
+ * sandbox then calls unshare(CLONE_NEWUSER), which requires it). */
+static void populate_parallel(unsigned char *p, size_t len)
+{
+    enum { MAX_PARTS = 8 };
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t parts = cpus < 2 ? 1 : cpus > MAX_PARTS ? MAX_PARTS : (size_t)cpus;
+    if (len < ((size_t)32 << 20) || parts < 2)
+        return;
+    size_t ps = page_size();
+    size_t per = (len / parts + ps - 1) / ps * ps;
+    struct populate_part pp[MAX_PARTS];
+    pthread_t th[MAX_PARTS];
+    int started[MAX_PARTS] = {0};
+    for (size_t i = 0; i < parts; i++) {
+        size_t off = i * per;
+        pp[i].at = p + off;
+        pp[i].len = off >= len ? 0 : (len - off < per ? len - off : per);
+        if (i > 0 && pp[i].len)
+            started[i] =
+                pthread_create(&th[i], NULL, populate_part, &pp[i]) == 0;
+    }
+    populate_part(&pp[0]);
+    for (size_t i = 1; i < parts; i++)
+        if (started[i])
+            pthread_join(th[i], NULL);
+        else if (pp[i].len)
+            populate_part(&pp[i]);
+}
+
 st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err)
 {
     size_t ps = page_size();
@@ -112,6 +162,8 @@ st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err)
         backing = ST_SECMEM_MLOCK;
         p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                  -1, 0);
+        if (p != MAP_FAILED)
+            populate_parallel(p, len);
         if (p != MAP_FAILED && mlock(p, len) != 0) {
             int e = errno;
             munmap(p, len);
