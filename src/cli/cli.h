@@ -37,6 +37,11 @@ int st_cli_wants_help(int argc, char **argv);
 typedef struct st_workspace st_workspace;
 typedef struct st_access_session st_access_session;
 int st_cli_open(st_cli *cli, st_workspace **ws, st_access_session *session);
+/* st_cli_open, then the one access check of the command: `action` on
+ * `resource` (NULL: none) for the acting principal. Returns 0, or the exit
+ * status after printing the error (the workspace is closed then). */
+int st_cli_open_checked(st_cli *cli, const char *action, const char *resource,
+                        st_workspace **ws, st_access_session *session);
 /* The principal name to pass to st_access_check (NULL in bootstrap). */
 const char *st_cli_principal(const st_access_session *session);
 

@@ -696,12 +696,11 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
  * deliberate (--replace): it changes what the broker trusts. */
 static int cmd_enroll(st_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"tee", required_argument, NULL, 't'},
-        {"tcti", required_argument, NULL, 'T'},
-        {"replace", no_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"tee", required_argument, NULL, 't'},
+                                         {"tcti", required_argument, NULL, 'T'},
+                                         {"replace", no_argument, NULL, 'r'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *tee_s = NULL, *tcti = NULL;
     int replace = 0, c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

@@ -69,16 +69,11 @@ int st_cli_check(st_cli *cli, int argc, char **argv)
         return st_cli_usage("check", "no arguments expected");
     st_workspace *ws;
     st_access_session s;
-    int rc = st_cli_open(cli, &ws, &s);
+    int rc = st_cli_open_checked(cli, "check", "workspace", &ws, &s);
     if (rc)
         return rc;
     st_err err;
     st_err_clear(&err);
-    if (st_access_check(ws, st_cli_principal(&s), "check", "workspace", &err)) {
-        rc = st_cli_fail(&err);
-        st_workspace_close(ws);
-        return rc;
-    }
     o.now = time(NULL);
     st_keyring *kr = st_cli_keyring_if_unattended(ws);
     st_check_item *items = NULL;

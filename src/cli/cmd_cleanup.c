@@ -52,7 +52,7 @@ int st_cli_cleanup(st_cli *cli, int argc, char **argv)
         return st_cli_usage("cleanup", "no arguments expected");
     st_workspace *ws;
     st_access_session s;
-    int rc = st_cli_open(cli, &ws, &s);
+    int rc = st_cli_open_checked(cli, "cleanup", "workspace", &ws, &s);
     if (rc)
         return rc;
     st_err err;
@@ -60,9 +60,7 @@ int st_cli_cleanup(st_cli *cli, int argc, char **argv)
     st_cleanup_report rep;
     memset(&rep, 0, sizeof(rep));
     o.actor = s.bootstrap ? "bootstrap" : s.name;
-    if (st_access_check(ws, st_cli_principal(&s), "cleanup", "workspace",
-                        &err) ||
-        st_cleanup_run(ws, &o, &rep, &err)) {
+    if (st_cleanup_run(ws, &o, &rep, &err)) {
         rc = st_cli_fail(&err);
         st_cleanup_report_free(&rep);
         st_workspace_close(ws);

@@ -88,20 +88,9 @@ static void data_usage(FILE *out)
 static int open_checked(st_cli *cli, const char *action, const char *name,
                         st_workspace **ws, st_access_session *s)
 {
-    int status = st_cli_open(cli, ws, s);
-    if (status)
-        return status;
     char res[128];
-    st_err err;
-    st_err_clear(&err);
     snprintf(res, sizeof(res), "dataset:%s", name ? name : "");
-    if (st_access_check(*ws, st_cli_principal(s), action, name ? res : NULL,
-                        &err)) {
-        st_workspace_close(*ws);
-        *ws = NULL;
-        return st_cli_fail(&err);
-    }
-    return 0;
+    return st_cli_open_checked(cli, action, name ? res : NULL, ws, s);
 }
 
 /* Loads the signing seed from `path` (or the global --key). */

@@ -53,17 +53,14 @@ int st_cli_data_import_encrypted(st_cli *cli, int argc, char **argv)
     st_err_clear(&err);
     st_workspace *ws = NULL;
     st_access_session sess;
-    int status = st_cli_open(cli, &ws, &sess);
+    int status = st_cli_open_checked(cli, "data.import", NULL, &ws, &sess);
     if (status)
         return status;
     unsigned char *env = NULL;
     size_t len = 0;
     st_dataset_manifest m;
     memset(&m, 0, sizeof(m));
-    st_code rc = st_access_check(ws, sess.bootstrap ? NULL : sess.name,
-                                 "data.import", NULL, &err);
-    if (rc == ST_OK)
-        rc = st_fs_read_all(manifest, 1 << 20, &env, &len, &err);
+    st_code rc = st_fs_read_all(manifest, 1 << 20, &env, &len, &err);
     if (rc == ST_OK)
         rc = st_dataset_adopt(ws, argv[optind], (const char *)env, len,
                               st_cli_principal(&sess), &m, &err);

@@ -28,21 +28,17 @@ int st_cli_metrics(st_cli *cli, int argc, char **argv)
         return st_cli_usage("metrics", "no arguments expected");
     st_workspace *ws;
     st_access_session s;
-    int rc = st_cli_open(cli, &ws, &s);
+    int rc = st_cli_open_checked(cli, "audit.read", "metrics", &ws, &s);
     if (rc)
         return rc;
     st_err err;
     st_err_clear(&err);
     st_buf b;
     st_buf_init(&b);
-    st_keyring *kr = NULL;
-    if (st_access_check(ws, st_cli_principal(&s), "audit.read", "metrics",
-                        &err) == ST_OK) {
-        kr = st_cli_keyring_if_unattended(ws);
-        if (st_metrics_collect(ws, kr, time(NULL), &b, &err) == ST_OK) {
-            fwrite(b.data, 1, b.len, stdout);
-            err.code = ST_OK;
-        }
+    st_keyring *kr = st_cli_keyring_if_unattended(ws);
+    if (st_metrics_collect(ws, kr, time(NULL), &b, &err) == ST_OK) {
+        fwrite(b.data, 1, b.len, stdout);
+        err.code = ST_OK;
     }
     st_keyring_close(kr);
     st_buf_free(&b);

@@ -157,14 +157,12 @@ static int cmd_list(st_cli *cli, int argc, char **argv, int show)
                                               : "list takes no argument");
     st_workspace *ws;
     st_access_session s;
-    int rc = st_cli_open(cli, &ws, &s);
+    int rc = st_cli_open_checked(cli, "principal.read",
+                                 show ? argv[optind] : NULL, &ws, &s);
     if (rc)
         return rc;
     st_err err;
     st_err_clear(&err);
-    if (st_access_check(ws, st_cli_principal(&s), "principal.read",
-                        show ? argv[optind] : NULL, &err))
-        return fail_close(ws, &err);
     st_principal *all = NULL, one;
     size_t n = 0;
     if (show) {

@@ -39,7 +39,8 @@ static const struct command commands[] = {
     {"data", st_cli_data,
      "import, verify, rewrap and remove encrypted datasets"},
     {"job", st_cli_job, "submit, run and watch secure training jobs"},
-    {"model", st_cli_model, "registered models: lineage, verify, decrypt, share, export"},
+    {"model", st_cli_model,
+     "registered models: lineage, verify, decrypt, share, export"},
     {"serve", st_cli_serve, "the HTTPS API with mutual TLS (and key broker)"},
 };
 

@@ -30,6 +30,23 @@ int st_cli_open(st_cli *cli, st_workspace **ws, st_access_session *session)
     return 0;
 }
 
+int st_cli_open_checked(st_cli *cli, const char *action, const char *resource,
+                        st_workspace **ws, st_access_session *session)
+{
+    int status = st_cli_open(cli, ws, session);
+    if (status)
+        return status;
+    st_err err;
+    st_err_clear(&err);
+    if (st_access_check(*ws, st_cli_principal(session), action, resource,
+                        &err)) {
+        st_workspace_close(*ws);
+        *ws = NULL;
+        return st_cli_fail(&err);
+    }
+    return 0;
+}
+
 const char *st_cli_principal(const st_access_session *session)
 {
     return session->bootstrap ? NULL : session->name;
