@@ -6,6 +6,7 @@
  * that accepts sim; metrics label values are escaped.
  */
 #include "st_test.h"
+#include "st_test_ws.h"
 
 #include <sealtrain/sealtrain.h>
 
@@ -18,18 +19,10 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    st_err e;
-    st_protect p;
-    char dir[4096], spec[4200];
+    char dir[4096];
     f->root = st_test_tmpdir("compliance");
     snprintf(dir, sizeof(dir), "%s/ws", f->root);
-    snprintf(spec, sizeof(spec), "file:%s/root.key", f->root);
-    assert_st_ok(st_protect_parse(spec, &p, &e), &e);
-    assert_st_ok(st_workspace_create_begin(dir, &p, &f->ws, &e), &e);
-    assert_st_ok(st_keyring_create(f->ws, &f->kr, &e), &e);
-    st_keyring_close(f->kr); /* it knows the staging path */
-    assert_st_ok(st_workspace_create_commit(f->ws, &e), &e);
-    assert_st_ok(st_keyring_open(f->ws, &f->kr, &e), &e);
+    st_test_workspace(f->root, dir, &f->ws, &f->kr);
     *state = f;
     return 0;
 }

@@ -5,6 +5,7 @@
  * tampering with the file or the manifest does.
  */
 #include "st_test.h"
+#include "st_test_ws.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -29,17 +30,7 @@ static int setup(void **state)
     st_err e;
     f->dir = st_test_tmpdir("dataset");
     snprintf(f->ws_dir, sizeof(f->ws_dir), "%s/ws", f->dir);
-    char spec[4300];
-    snprintf(spec, sizeof(spec), "file:%s/root.key", f->dir);
-    st_protect p;
-    assert_st_ok(st_protect_parse(spec, &p, &e), &e);
-    assert_st_ok(st_workspace_create_begin(f->ws_dir, &p, &f->ws, &e), &e);
-    assert_st_ok(st_keyring_create(f->ws, &f->kr, &e), &e);
-    assert_st_ok(st_workspace_create_commit(f->ws, &e), &e);
-    /* the keyring was made in the staging directory: open it where the
-     * workspace now is */
-    st_keyring_close(f->kr);
-    assert_st_ok(st_keyring_open(f->ws, &f->kr, &e), &e);
+    st_test_workspace(f->dir, f->ws_dir, &f->ws, &f->kr);
     assert_st_ok(st_random(f->seed, 32, &e), &e);
     assert_st_ok(st_age_keygen(&f->age_secret, f->recipient, &e), &e);
     *state = f;

@@ -8,6 +8,7 @@
  * and catalog on disk.
  */
 #include "st_test.h"
+#include "st_test_ws.h"
 
 #include <sealtrain/sealtrain.h>
 
@@ -31,15 +32,7 @@ static int setup(void **state)
     st_err e;
     f->dir = st_test_tmpdir("upload");
     snprintf(f->ws_dir, sizeof(f->ws_dir), "%s/ws", f->dir);
-    char spec[4300];
-    snprintf(spec, sizeof(spec), "file:%s/root.key", f->dir);
-    st_protect p;
-    assert_st_ok(st_protect_parse(spec, &p, &e), &e);
-    assert_st_ok(st_workspace_create_begin(f->ws_dir, &p, &f->ws, &e), &e);
-    assert_st_ok(st_keyring_create(f->ws, &f->kr, &e), &e);
-    assert_st_ok(st_workspace_create_commit(f->ws, &e), &e);
-    st_keyring_close(f->kr);
-    assert_st_ok(st_keyring_open(f->ws, &f->kr, &e), &e);
+    st_test_workspace(f->dir, f->ws_dir, &f->ws, &f->kr);
     /* an admin, and alice the data owner with her registered key */
     uint8_t admin_seed[32], pub[32];
     assert_st_ok(st_random(admin_seed, 32, &e), &e);
