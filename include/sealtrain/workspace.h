@@ -98,6 +98,9 @@ st_code st_catalog_migrate(st_workspace *ws, const char *module,
 /* The version of `module` in the catalog (0 when never migrated). */
 st_code st_catalog_version(st_workspace *ws, const char *module,
                            int64_t *version, st_err *err);
+/* Sets err to "catalog: <what>: <SQLite's last error>" (ST_E_IO) and
+ * returns ST_E_IO: for a failed statement on the workspace's catalog. */
+st_code st_catalog_fail(st_workspace *ws, const char *what, st_err *err);
 /* SQLite's data_version of this connection: it changes whenever another
  * connection (of this or any process) committed to the catalog since the
  * last call, so a cache of catalog rows can tell that it is stale. */

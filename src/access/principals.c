@@ -89,8 +89,7 @@ st_code st_access_migrate(st_workspace *ws, st_err *err)
 
 st_code st_access_db_err(st_workspace *ws, st_err *err, const char *what)
 {
-    return st_err_set(err, ST_E_IO, "catalog: %s: %s", what,
-                      sqlite3_errmsg(st_workspace_db(ws)));
+    return st_catalog_fail(ws, what, err);
 }
 
 void st_access_now(char out[32])

@@ -70,12 +70,6 @@ static st_code migrate(st_workspace *ws, st_err *err)
                               sizeof(migrations) / sizeof(migrations[0]), err);
 }
 
-static st_code db_fail(st_workspace *ws, st_err *err, const char *what)
-{
-    return st_err_set(err, ST_E_IO, "catalog: %s: %s", what,
-                      sqlite3_errmsg(st_workspace_db(ws)));
-}
-
 static st_code db_exec(st_workspace *ws, const char *sql, st_err *err)
 {
     char *msg = NULL;
@@ -300,7 +294,7 @@ static st_code row_get(st_workspace *ws, const char *name, drow *r, st_err *err)
              ROW_COLS);
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(st_workspace_db(ws), sql, -1, &q, NULL) != SQLITE_OK)
-        return db_fail(ws, err, "select dataset");
+        return st_catalog_fail(ws, "select dataset", err);
     sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
     int s = sqlite3_step(q);
     st_code rc;
@@ -309,7 +303,7 @@ static st_code row_get(st_workspace *ws, const char *name, drow *r, st_err *err)
     else if (s == SQLITE_DONE)
         rc = st_err_set(err, ST_E_NOTFOUND, "no dataset named \"%s\"", name);
     else
-        rc = db_fail(ws, err, "select dataset");
+        rc = st_catalog_fail(ws, "select dataset", err);
     sqlite3_finalize(q);
     if (rc)
         drow_free(r);
@@ -671,7 +665,7 @@ static st_code insert_row(st_workspace *ws, const drow *r, const char *env,
             "kek_name, kek_version, shred_key, signer_keyid, signer_pub, "
             "manifest, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             -1, &q, NULL) != SQLITE_OK)
-        return db_fail(ws, err, "insert dataset");
+        return st_catalog_fail(ws, "insert dataset", err);
     sqlite3_bind_text(q, 1, r->name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 2, r->id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 3, r->owner, -1, SQLITE_TRANSIENT);
@@ -692,7 +686,7 @@ static st_code insert_row(st_workspace *ws, const drow *r, const char *env,
         return st_err_set(err, ST_E_EXISTS, "a dataset named \"%s\" exists",
                           r->name);
     if (s != SQLITE_DONE)
-        return db_fail(ws, err, "insert dataset");
+        return st_catalog_fail(ws, "insert dataset", err);
     return ST_OK;
 }
 
@@ -707,7 +701,7 @@ static st_code update_row(st_workspace *ws, const drow *r, long long old_gen,
             "shred_key = ?, manifest = ?, updated = ? "
             "WHERE name = ? AND generation = ?",
             -1, &q, NULL) != SQLITE_OK)
-        return db_fail(ws, err, "update dataset");
+        return st_catalog_fail(ws, "update dataset", err);
     sqlite3_bind_int64(q, 1, r->generation);
     sqlite3_bind_text(q, 2, r->file, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(q, 3, r->kek_version);
@@ -720,7 +714,7 @@ static st_code update_row(st_workspace *ws, const drow *r, long long old_gen,
     int s = sqlite3_step(q);
     sqlite3_finalize(q);
     if (s != SQLITE_DONE)
-        return db_fail(ws, err, "update dataset");
+        return st_catalog_fail(ws, "update dataset", err);
     if (sqlite3_changes(st_workspace_db(ws)) != 1)
         return st_err_set(err, ST_E_IO,
                           "dataset \"%s\" changed while being updated",
@@ -985,7 +979,7 @@ st_code st_dataset_list(st_workspace *ws, st_dataset_record **out, size_t *n,
     if (sqlite3_prepare_v2(st_workspace_db(ws),
                            "SELECT name FROM datasets ORDER BY name", -1, &q,
                            NULL) != SQLITE_OK)
-        return db_fail(ws, err, "list datasets");
+        return st_catalog_fail(ws, "list datasets", err);
     size_t cap = 0;
     while (!rc && sqlite3_step(q) == SQLITE_ROW) {
         if (*n == cap) {
@@ -1540,11 +1534,11 @@ st_code st_dataset_rm(st_workspace *ws, const char *name, const char *actor,
     if (!rc && sqlite3_prepare_v2(st_workspace_db(ws),
                                   "DELETE FROM datasets WHERE name = ?", -1, &q,
                                   NULL) != SQLITE_OK)
-        rc = db_fail(ws, err, "delete dataset");
+        rc = st_catalog_fail(ws, "delete dataset", err);
     if (!rc) {
         sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(q) != SQLITE_DONE)
-            rc = db_fail(ws, err, "delete dataset");
+            rc = st_catalog_fail(ws, "delete dataset", err);
     }
     sqlite3_finalize(q);
     if (!rc)

@@ -56,12 +56,6 @@ static st_code migrate(st_workspace *ws, st_err *err)
                               sizeof(migrations) / sizeof(migrations[0]), err);
 }
 
-static st_code db_fail(st_workspace *ws, st_err *err, const char *what)
-{
-    return st_err_set(err, ST_E_IO, "catalog: %s: %s", what,
-                      sqlite3_errmsg(st_workspace_db(ws)));
-}
-
 static void audit(st_workspace *ws, const char *actor, const char *action,
                   const char *name, const char *outcome, const char *reason)
 {
@@ -244,7 +238,7 @@ static st_code row_get(st_workspace *ws, const char *principal, const char *id,
                            "kek_version, size, received, expires, shred_key, "
                            "stanza_sha256 FROM uploads WHERE id = ?",
                            -1, &q, NULL) != SQLITE_OK)
-        return db_fail(ws, err, "select upload");
+        return st_catalog_fail(ws, "select upload", err);
     sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
     int s = sqlite3_step(q);
     if (s == SQLITE_ROW) {
@@ -258,7 +252,7 @@ static st_code row_get(st_workspace *ws, const char *principal, const char *id,
                         "or never created)",
                         id);
     else if (s != SQLITE_ROW)
-        rc = db_fail(ws, err, "select upload");
+        rc = st_catalog_fail(ws, "select upload", err);
     if (!rc) {
         snprintf(out->id, sizeof(out->id), "%s", id);
 #define COL(i) ((const char *)sqlite3_column_text(q, i))
@@ -302,12 +296,12 @@ static st_code forget(st_workspace *ws, const char *id, st_err *err)
             SQLITE_OK ||
         sqlite3_prepare_v2(db, "DELETE FROM uploads WHERE id = ?", -1, &q,
                            NULL) != SQLITE_OK)
-        return db_fail(ws, err, "delete upload");
+        return st_catalog_fail(ws, "delete upload", err);
     sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
     int s = sqlite3_step(q);
     sqlite3_finalize(q);
     if (s != SQLITE_DONE)
-        return db_fail(ws, err, "delete upload");
+        return st_catalog_fail(ws, "delete upload", err);
     if (unlink(path) != 0 && errno != ENOENT)
         return st_err_errno(err, ST_E_IO, errno, "remove %s", path);
     return ST_OK;
@@ -326,7 +320,7 @@ st_code st_upload_sweep(st_workspace *ws, time_t now, int dry_run,
                            "SELECT id, principal, name FROM uploads WHERE "
                            "expires < ?",
                            -1, &q, NULL) != SQLITE_OK)
-        return db_fail(ws, err, "select expired uploads");
+        return st_catalog_fail(ws, "select expired uploads", err);
     sqlite3_bind_int64(q, 1, (sqlite3_int64)now);
     /* collected first: the deletes must not run under the open cursor */
     char(*ids)[3][ST_DATASET_NAME_MAX + 1] = NULL;
@@ -431,7 +425,7 @@ st_code st_upload_create(st_workspace *ws, st_keyring *kr,
                            "VALUES (?,?,?,?,?,?,?,?,NULL,0,?,?)",
                            -1, &q, NULL) != SQLITE_OK) {
         st_secret_free(shred);
-        return db_fail(ws, err, "insert upload");
+        return st_catalog_fail(ws, "insert upload", err);
     }
     sqlite3_bind_text(q, 1, out->id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 2, principal, -1, SQLITE_TRANSIENT);
@@ -447,7 +441,7 @@ st_code st_upload_create(st_workspace *ws, st_keyring *kr,
     sqlite3_finalize(q);
     st_secret_free(shred);
     if (s != SQLITE_DONE)
-        return db_fail(ws, err, "insert upload");
+        return st_catalog_fail(ws, "insert upload", err);
     audit(ws, principal, "data.upload", req->name, "success", "upload opened");
     return ST_OK;
 }
@@ -471,10 +465,11 @@ static st_code inflight(st_workspace *ws, const char *except, uint64_t *out,
                            "SELECT COALESCE(SUM(size), 0) FROM uploads WHERE "
                            "id != ? AND size IS NOT NULL",
                            -1, &q, NULL) != SQLITE_OK)
-        return db_fail(ws, err, "sum uploads");
+        return st_catalog_fail(ws, "sum uploads", err);
     sqlite3_bind_text(q, 1, except, -1, SQLITE_TRANSIENT);
-    st_code rc =
-        sqlite3_step(q) == SQLITE_ROW ? ST_OK : db_fail(ws, err, "sum uploads");
+    st_code rc = sqlite3_step(q) == SQLITE_ROW
+                     ? ST_OK
+                     : st_catalog_fail(ws, "sum uploads", err);
     *out = (uint64_t)sqlite3_column_int64(q, 0);
     sqlite3_finalize(q);
     return rc;
@@ -563,7 +558,7 @@ st_code st_upload_write(st_workspace *ws, const char *principal, const char *id,
                            "UPDATE uploads SET received = ?, size = ?, "
                            "expires = ? WHERE id = ? AND received = ?",
                            -1, &q, NULL) != SQLITE_OK)
-        return db_fail(ws, err, "update upload");
+        return st_catalog_fail(ws, "update upload", err);
     sqlite3_bind_int64(q, 1, (sqlite3_int64)(start + len));
     sqlite3_bind_int64(q, 2, (sqlite3_int64)total);
     sqlite3_bind_int64(q, 3, (sqlite3_int64)expires);
@@ -572,7 +567,7 @@ st_code st_upload_write(st_workspace *ws, const char *principal, const char *id,
     int s = sqlite3_step(q);
     sqlite3_finalize(q);
     if (s != SQLITE_DONE)
-        return db_fail(ws, err, "update upload");
+        return st_catalog_fail(ws, "update upload", err);
     if (sqlite3_changes(st_workspace_db(ws)) != 1)
         return st_err_set(err, ST_E_IO, "upload %s changed while written", id);
     out->received = start + len;

@@ -97,12 +97,6 @@ st_code st_job_migrate(st_workspace *ws, st_err *err)
                               sizeof(migrations) / sizeof(migrations[0]), err);
 }
 
-static st_code db_err(st_workspace *ws, const char *what, st_err *err)
-{
-    return st_err_set(err, ST_E_IO, "catalog: %s: %s", what,
-                      sqlite3_errmsg(st_workspace_db(ws)));
-}
-
 static void now_text(char out[ST_TIME_LEN])
 {
     st_time_format(time(NULL), out);
@@ -173,7 +167,7 @@ static st_code store_job(st_workspace *ws, const char *submitter,
                            "VALUES(?,?,?,?,?,'queued',?,?)",
                            -1, &st, NULL) != SQLITE_OK) {
         free(envtext);
-        return db_err(ws, "storing the job", err);
+        return st_catalog_fail(ws, "storing the job", err);
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, spec->name, -1, SQLITE_TRANSIENT);
@@ -186,7 +180,7 @@ static st_code store_job(st_workspace *ws, const char *submitter,
     sqlite3_finalize(st);
     free(envtext);
     if (step != SQLITE_DONE)
-        return db_err(ws, "storing the job", err);
+        return st_catalog_fail(ws, "storing the job", err);
     st_job_log(ws, id, "queued: job \"%s\" submitted by %s (spec sha256 %s)",
                spec->name, submitter, hex);
     char resource[64];
@@ -318,7 +312,7 @@ st_code st_job_get(st_workspace *ws, const char *id, st_job_record *out,
     if (sqlite3_prepare_v2(st_workspace_db(ws),
                            "SELECT " JOB_COLUMNS " FROM jobs WHERE id=?", -1,
                            &st, NULL) != SQLITE_OK)
-        return db_err(ws, "reading a job", err);
+        return st_catalog_fail(ws, "reading a job", err);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW)
@@ -326,7 +320,7 @@ st_code st_job_get(st_workspace *ws, const char *id, st_job_record *out,
     else if (step == SQLITE_DONE)
         rc = st_err_set(err, ST_E_NOTFOUND, "no job \"%s\"", id);
     else
-        rc = db_err(ws, "reading a job", err);
+        rc = st_catalog_fail(ws, "reading a job", err);
     sqlite3_finalize(st);
     return rc;
 }
@@ -344,7 +338,7 @@ st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
                            "SELECT " JOB_COLUMNS
                            " FROM jobs ORDER BY created DESC, rowid DESC",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_err(ws, "listing jobs", err);
+        return st_catalog_fail(ws, "listing jobs", err);
     size_t cap = 0;
     st_job_record *arr = NULL;
     int step;
@@ -364,7 +358,7 @@ st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
     }
     sqlite3_finalize(st);
     if (rc == ST_OK && step != SQLITE_DONE)
-        rc = db_err(ws, "listing jobs", err);
+        rc = st_catalog_fail(ws, "listing jobs", err);
     if (rc != ST_OK) {
         for (size_t i = 0; i < *n; i++)
             st_job_record_free(&arr[i]);
@@ -398,7 +392,7 @@ static st_code status_write(st_workspace *ws, const char *id, json_t *status,
                            "controller_pid) WHERE id=?",
                            -1, &st, NULL) != SQLITE_OK) {
         free(text);
-        return db_err(ws, "updating job status", err);
+        return st_catalog_fail(ws, "updating job status", err);
     }
     sqlite3_bind_text(st, 1, text, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 2, hb != NULL);
@@ -413,7 +407,9 @@ static st_code status_write(st_workspace *ws, const char *id, json_t *status,
     int step = sqlite3_step(st);
     sqlite3_finalize(st);
     free(text);
-    return step == SQLITE_DONE ? ST_OK : db_err(ws, "updating job status", err);
+    return step == SQLITE_DONE
+               ? ST_OK
+               : st_catalog_fail(ws, "updating job status", err);
 }
 
 st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
@@ -438,7 +434,7 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
     if (tx &&
         sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         st_job_record_free(&r);
-        return db_err(ws, "updating a job", err);
+        return st_catalog_fail(ws, "updating a job", err);
     }
     st_job_state from = r.state;
     char submitter[ST_JOB_NAME_MAX + 1];
@@ -455,7 +451,7 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
                            "UPDATE jobs SET state=?, reason=?, updated=? "
                            "WHERE id=? AND state=?",
                            -1, &st, NULL) != SQLITE_OK)
-        rc = db_err(ws, "updating a job", err);
+        rc = st_catalog_fail(ws, "updating a job", err);
     if (rc == ST_OK) {
         sqlite3_bind_text(st, 1, st_job_state_name(state), -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, reason ? reason : "", -1, SQLITE_TRANSIENT);
@@ -465,7 +461,7 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
         int step = sqlite3_step(st);
         sqlite3_finalize(st);
         if (step != SQLITE_DONE)
-            rc = db_err(ws, "updating a job", err);
+            rc = st_catalog_fail(ws, "updating a job", err);
         else if (sqlite3_changes(db) != 1)
             rc = st_err_set(err, ST_E_USAGE,
                             "job %s changed state concurrently", id);
@@ -476,7 +472,7 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
     if (tx) {
         if (rc == ST_OK &&
             sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-            rc = db_err(ws, "updating a job", err);
+            rc = st_catalog_fail(ws, "updating a job", err);
         if (rc != ST_OK)
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     }
@@ -533,12 +529,12 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
     if (sqlite3_prepare_v2(st_workspace_db(ws),
                            "UPDATE jobs SET cancel_requested=1 WHERE id=?", -1,
                            &st, NULL) != SQLITE_OK)
-        return db_err(ws, "cancelling a job", err);
+        return st_catalog_fail(ws, "cancelling a job", err);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     int step = sqlite3_step(st);
     sqlite3_finalize(st);
     if (step != SQLITE_DONE)
-        return db_err(ws, "cancelling a job", err);
+        return st_catalog_fail(ws, "cancelling a job", err);
     st_job_log(ws, id, "cancel requested by %s", actor);
     if (state == ST_JOB_QUEUED)
         return st_job_transition(ws, id, ST_JOB_CANCELLED,
@@ -648,7 +644,7 @@ st_code st_release_policy_set(st_workspace *ws, const char *actor,
                            "VALUES(?,?,?,?,?)",
                            -1, &st, NULL) != SQLITE_OK) {
         free(canon);
-        return db_err(ws, "storing a release policy", err);
+        return st_catalog_fail(ws, "storing a release policy", err);
     }
     sqlite3_bind_text(st, 1, dataset, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, canon, -1, SQLITE_TRANSIENT);
@@ -659,7 +655,7 @@ st_code st_release_policy_set(st_workspace *ws, const char *actor,
     sqlite3_finalize(st);
     free(canon);
     if (step != SQLITE_DONE)
-        return db_err(ws, "storing a release policy", err);
+        return st_catalog_fail(ws, "storing a release policy", err);
     char resource[128];
     snprintf(resource, sizeof(resource), "dataset:%s", dataset);
     json_t *details = json_pack("{s:s}", "policy_sha256", hex);
@@ -682,7 +678,7 @@ st_code st_release_policy_get(st_workspace *ws, const char *dataset,
                            "SELECT policy FROM release_policies WHERE "
                            "dataset=?",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_err(ws, "reading a release policy", err);
+        return st_catalog_fail(ws, "reading a release policy", err);
     sqlite3_bind_text(st, 1, dataset, -1, SQLITE_TRANSIENT);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
@@ -695,7 +691,7 @@ st_code st_release_policy_get(st_workspace *ws, const char *dataset,
                         "released (set one with `sealtrain data policy set`)",
                         dataset);
     else
-        rc = db_err(ws, "reading a release policy", err);
+        rc = st_catalog_fail(ws, "reading a release policy", err);
     sqlite3_finalize(st);
     return rc;
 }
@@ -716,13 +712,14 @@ st_code st_job_nonce_issue(st_workspace *ws, const char *job_id,
                            "INSERT INTO broker_nonces(nonce,job_id,issued) "
                            "VALUES(?,?,?)",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_err(ws, "issuing a nonce", err);
+        return st_catalog_fail(ws, "issuing a nonce", err);
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, job_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
     int step = sqlite3_step(st);
     sqlite3_finalize(st);
-    return step == SQLITE_DONE ? ST_OK : db_err(ws, "issuing a nonce", err);
+    return step == SQLITE_DONE ? ST_OK
+                               : st_catalog_fail(ws, "issuing a nonce", err);
 }
 
 st_code st_job_nonce_consume(st_workspace *ws, const char *job_id,
@@ -742,7 +739,7 @@ st_code st_job_nonce_consume(st_workspace *ws, const char *job_id,
                            "UPDATE broker_nonces SET used=? WHERE nonce=? "
                            "AND job_id=? AND used='' AND issued>=?",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_err(ws, "using a nonce", err);
+        return st_catalog_fail(ws, "using a nonce", err);
     sqlite3_bind_text(st, 1, t, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, job_id, -1, SQLITE_TRANSIENT);
@@ -750,7 +747,7 @@ st_code st_job_nonce_consume(st_workspace *ws, const char *job_id,
     int step = sqlite3_step(st);
     sqlite3_finalize(st);
     if (step != SQLITE_DONE)
-        return db_err(ws, "using a nonce", err);
+        return st_catalog_fail(ws, "using a nonce", err);
     if (sqlite3_changes(db) == 1)
         return ST_OK;
     /* say which: the reason goes into the audit log */

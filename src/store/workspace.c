@@ -203,6 +203,12 @@ st_code st_catalog_version(st_workspace *ws, const char *module,
     return read_version(ws, module, version, err);
 }
 
+st_code st_catalog_fail(st_workspace *ws, const char *what, st_err *err)
+{
+    return st_err_set(err, ST_E_IO, "catalog: %s: %s", what,
+                      sqlite3_errmsg(st_workspace_db(ws)));
+}
+
 st_code st_catalog_data_version(st_workspace *ws, int64_t *version, st_err *err)
 {
     sqlite3_stmt *st = NULL;
