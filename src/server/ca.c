@@ -149,6 +149,24 @@ static st_code make_cert(EVP_PKEY *pub, const char *cn, X509 *issuer,
     return ST_OK;
 }
 
+/* An end-entity certificate issued by the workspace CA: not a CA, signing
+ * only, for `eku` (clientAuth or serverAuth), with subjectAltName `san`. */
+static st_code make_leaf(EVP_PKEY *pub, const char *cn, X509 *ca,
+                         EVP_PKEY *ca_key, unsigned days, const char *eku,
+                         const char *san, X509 **out, st_err *err)
+{
+    const int nids[] = {NID_basic_constraints,
+                        NID_key_usage,
+                        NID_ext_key_usage,
+                        NID_subject_alt_name,
+                        NID_authority_key_identifier,
+                        0};
+    const char *const vals[] = {"critical,CA:FALSE",
+                                "critical,digitalSignature", eku, san,
+                                "keyid:always"};
+    return make_cert(pub, cn, ca, ca_key, days, nids, vals, out, err);
+}
+
 st_code st_server_ca_ensure(st_workspace *ws, st_err *err)
 {
     char kpath[4096], cpath[4096];
@@ -226,16 +244,8 @@ st_code st_server_cert_issue(st_workspace *ws, const char *name,
     }
     char san[128];
     snprintf(san, sizeof(san), "URI:sealtrain:principal:%s", name);
-    const int nids[] = {NID_basic_constraints,
-                        NID_key_usage,
-                        NID_ext_key_usage,
-                        NID_subject_alt_name,
-                        NID_authority_key_identifier,
-                        0};
-    const char *const vals[] = {"critical,CA:FALSE",
-                                "critical,digitalSignature", "clientAuth", san,
-                                "keyid:always"};
-    rc = make_cert(pk, name, ca, ca_key, days ? days : 90, nids, vals, &x, err);
+    rc = make_leaf(pk, name, ca, ca_key, days ? days : 90, "clientAuth", san,
+                   &x, err);
     char path[4096], file[128];
     snprintf(file, sizeof(file), "%s.crt", name);
     if (rc == ST_OK)
@@ -296,17 +306,8 @@ st_code st_server_cert_ensure(st_workspace *ws, const char *host, st_err *err)
         snprintf(san + n, sizeof(san) - (size_t)n, ",%s:%s",
                  is_ip ? "IP" : "DNS", host);
     }
-    const int nids[] = {NID_basic_constraints,
-                        NID_key_usage,
-                        NID_ext_key_usage,
-                        NID_subject_alt_name,
-                        NID_authority_key_identifier,
-                        0};
-    const char *const vals[] = {"critical,CA:FALSE",
-                                "critical,digitalSignature", "serverAuth", san,
-                                "keyid:always"};
-    rc = k ? make_cert(k, "sealtrain serve", ca, ca_key, SERVER_DAYS, nids,
-                       vals, &x, err)
+    rc = k ? make_leaf(k, "sealtrain serve", ca, ca_key, SERVER_DAYS,
+                       "serverAuth", san, &x, err)
            : st_err_openssl(err, ST_E_INTERNAL, "server key generation");
     if (rc == ST_OK)
         rc = write_pem(kpath, 0600, 1, emit_key, k, err);
