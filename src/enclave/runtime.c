@@ -444,6 +444,18 @@ static void put_number(json_t *v, const char *key, double x)
         json_object_set_new(v, key, json_real(x));
 }
 
+/* The evaluation figures of m, into v. */
+static json_t *put_evaluation(json_t *v, const st_train_metrics *m)
+{
+    put_number(v, "loss", m->loss);
+    put_number(v, "accuracy", m->accuracy);
+    put_number(v, "macro_f1", m->macro_f1);
+    put_number(v, "mse", m->mse);
+    put_number(v, "mae", m->mae);
+    put_number(v, "r2", m->r2);
+    return v;
+}
+
 static json_t *metrics_json(const st_train_metrics *m)
 {
     json_t *v = json_pack("{s:i,s:i,s:b}", "epoch", m->epoch, "epochs",
@@ -451,12 +463,7 @@ static json_t *metrics_json(const st_train_metrics *m)
     put_number(v, "learning_rate", m->learning_rate);
     put_number(v, "train_loss", m->train_loss);
     put_number(v, "train_accuracy", m->train_accuracy);
-    put_number(v, "loss", m->loss);
-    put_number(v, "accuracy", m->accuracy);
-    put_number(v, "macro_f1", m->macro_f1);
-    put_number(v, "mse", m->mse);
-    put_number(v, "mae", m->mae);
-    put_number(v, "r2", m->r2);
+    put_evaluation(v, m);
     put_number(v, "samples_per_second", m->samples_per_second);
     put_number(v, "seconds", m->seconds);
     return v;
@@ -466,14 +473,7 @@ static json_t *metrics_json(const st_train_metrics *m)
  * training figures unset). */
 static json_t *evaluation_json(const st_train_metrics *m, const char *on)
 {
-    json_t *v = json_pack("{s:s}", "evaluated_on", on);
-    put_number(v, "loss", m->loss);
-    put_number(v, "accuracy", m->accuracy);
-    put_number(v, "macro_f1", m->macro_f1);
-    put_number(v, "mse", m->mse);
-    put_number(v, "mae", m->mae);
-    put_number(v, "r2", m->r2);
-    return v;
+    return put_evaluation(json_pack("{s:s}", "evaluated_on", on), m);
 }
 
 struct cb_ctx {
