@@ -107,20 +107,22 @@ static void *populate_part(void *arg)
 }
 
 /* Faults a large arena in from several threads before mlock, which would
- * otherwise populate it alone on one core (214 MiB: ~130 ms for mlock
- * alone, ~65 + 17 ms this way on 2 cores). Best effort: any page left
- * out (old kernel, no thread) is populated by mlock itself. Every thread
- * is joined before returning, so the caller is single-threaded again (the
- * sandbox then calls unshare(CLONE_NEWUSER), which requires it). */
-static void populate_parallel(unsigned char *p, size_t len)
+ * otherwise populate it alone on one core (214 MiB of shared memory:
+ * ~130 ms for mlock alone, ~65 + 17 ms this way on 2 cores). The parts
+ * are whole multiples of `unit` (a huge page for a huge-page arena, so
+ * that no 2 MiB extent is split between two threads). Best effort: any
+ * page left out (old kernel, no thread) is populated by mlock itself.
+ * Every thread is joined before returning; the sandbox's
+ * unshare(CLONE_NEWUSER) that follows retries while the kernel is still
+ * reaping them (st_sandbox: unshare_single_threaded). */
+static void populate_parallel(unsigned char *p, size_t len, size_t unit)
 {
     enum { MAX_PARTS = 8 };
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     size_t parts = cpus < 2 ? 1 : cpus > MAX_PARTS ? MAX_PARTS : (size_t)cpus;
     if (len < ((size_t)32 << 20) || parts < 2)
         return;
-    size_t ps = page_size();
-    size_t per = (len / parts + ps - 1) / ps * ps;
+    size_t per = (len / parts + unit - 1) / unit * unit;
     struct populate_part pp[MAX_PARTS];
     pthread_t th[MAX_PARTS];
     int started[MAX_PARTS] = {0};
@@ -140,7 +142,37 @@ static void populate_parallel(unsigned char *p, size_t len)
             populate_part(&pp[i]);
 }
 
-st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err)
+#define HUGE_PAGE ((size_t)2 << 20) /* x86-64 and arm64 (4 KiB base) PMD */
+
+/* A private anonymous mapping of `len` bytes (a multiple of HUGE_PAGE)
+ * that starts on a huge-page boundary, asked to be backed by transparent
+ * huge pages: 107 faults of 2 MiB instead of ~55,000 of 4 KiB for 214
+ * MiB, a teardown in about 1 ms instead of ~20, fewer TLB misses while
+ * the engine trains on it. Shared anonymous memory is shmem, whose huge
+ * pages are a separate setting (often `never`), hence private. */
+static void *map_private_huge(size_t len)
+{
+    size_t span = len + HUGE_PAGE;
+    unsigned char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return MAP_FAILED;
+    uintptr_t a =
+        ((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    unsigned char *p = (unsigned char *)a;
+    if (p > raw)
+        munmap(raw, (size_t)(p - raw));
+    if (p + len < raw + span)
+        munmap(p + len, (size_t)(raw + span - (p + len)));
+#ifdef MADV_HUGEPAGE
+    madvise(p, len, MADV_HUGEPAGE); /* advice: without it, 4 KiB pages */
+#endif
+    return p;
+}
+
+/* own: the arena of this process alone (private, huge pages, not
+ * inherited); else shared so that a fork uses the locked pages. */
+static st_code arena_prepare(size_t len, int secret, int own, st_err *err)
 {
     size_t ps = page_size();
     len = (len + ps - 1) / ps * ps;
@@ -149,6 +181,7 @@ st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err)
                           "secure arena: already prepared "
                           "or empty");
     void *p = MAP_FAILED;
+    size_t unit = ps;
     st_secmem_mode backing = ST_SECMEM_MLOCK;
     int fd = secret ? (int)syscall(SYS_memfd_secret, 0) : -1;
     if (fd >= 0) {
@@ -158,12 +191,17 @@ st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err)
         backing = ST_SECMEM_MEMFD_SECRET;
     }
     if (p == MAP_FAILED) {
-        /* shared, so that the locked pages are the ones a fork uses */
         backing = ST_SECMEM_MLOCK;
-        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                 -1, 0);
+        if (own) {
+            len = (len + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+            unit = HUGE_PAGE;
+            p = map_private_huge(len);
+        } else {
+            p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        }
         if (p != MAP_FAILED)
-            populate_parallel(p, len);
+            populate_parallel(p, len, unit);
         if (p != MAP_FAILED && mlock(p, len) != 0) {
             int e = errno;
             munmap(p, len);
@@ -173,11 +211,23 @@ st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err)
     if (p == MAP_FAILED)
         return lock_failure(err, errno, len);
     madvise(p, len, MADV_DONTDUMP);
+    if (own) /* no copy-on-write sharing with a child, no child's copy */
+        madvise(p, len, MADV_DONTFORK);
     arena.base = p;
     arena.len = len;
     arena.used = 0;
     arena.backing = backing;
     return ST_OK;
+}
+
+st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err)
+{
+    return arena_prepare(len, secret, 0, err);
+}
+
+st_code st_secmem_arena_prepare_own(size_t len, int secret, st_err *err)
+{
+    return arena_prepare(len, secret, 1, err);
 }
 
 size_t st_secmem_arena_size(void)
