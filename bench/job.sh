@@ -258,7 +258,7 @@ rows = [
     ("fixed cost", lambda s: ms(s["attest_release_ms"] + s["seal_ms"]), "-"),
     ("  of which sandbox spawn", lambda s: ms(s["spawn_ms"]), "-"),
 ]
-w = 20
+w = 22
 print(f"each kind's fastest of {len(prounds)} interleaved rounds counts "
       "(plain in-process: read + train; the process wall adds its start and "
       "exit)")
