@@ -503,6 +503,16 @@ typedef struct mt_job {
     st_err err;
     st_age_fail fail;
     uint64_t released;
+    /* secure memory mode with a digest (mt_secmem_hash_worker): batches of
+     * MT_BATCH chunks taken in order by whichever worker is free, the
+     * plaintext hashed in order by one worker at a time */
+    st_sha256_ctx *sha;
+    uint64_t total;            /* plaintext bytes */
+    uint64_t hbatches;         /* batches of MT_BATCH chunks */
+    atomic_uint_fast64_t take; /* next batch to decrypt */
+    uint8_t *done;             /* per batch: decrypted (under mu) */
+    uint64_t hashed;           /* batches hashed (under mu) */
+    int hashing;               /* a worker holds the digest (under mu) */
 } mt_job;
 
 typedef struct mt_worker {
@@ -682,6 +692,81 @@ static void *mt_secmem_worker(void *arg)
             mt_fail(j, bad, rc, &e, ST_AGE_FAIL_PAYLOAD);
             break;
         }
+    }
+    st_aead_ctx_free(a);
+    free(ct);
+    return NULL;
+}
+
+/* Batch b is decrypted: mark it, and unless another worker is hashing,
+ * hash every decrypted batch that is next in order. The digest is the
+ * same SHA-256 over the same bytes in the same order as one pass over
+ * the finished plaintext, computed while the other workers decrypt
+ * instead of after them. A batch marked while the hashing worker is busy
+ * is picked up by it: both look at `done` under the lock. */
+static void mt_hash_ready(mt_job *j, uint64_t b)
+{
+    const uint64_t span = (uint64_t)MT_BATCH * ST_AGE_CHUNK_LEN;
+    pthread_mutex_lock(&j->mu);
+    j->done[b] = 1;
+    if (!j->hashing) {
+        j->hashing = 1;
+        while (j->hashed < j->hbatches && j->done[j->hashed] &&
+               !atomic_load(&j->failed)) {
+            uint64_t from = j->hashed * span;
+            uint64_t to = from + span < j->total ? from + span : j->total;
+            pthread_mutex_unlock(&j->mu);
+            st_sha256_update(j->sha, j->dest + from, (size_t)(to - from));
+            pthread_mutex_lock(&j->mu);
+            j->hashed++;
+        }
+        j->hashing = 0;
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* mt_secmem_worker with the plaintext digest (mt_hash_ready). */
+static void *mt_secmem_hash_worker(void *arg)
+{
+    mt_worker *w = arg;
+    mt_job *j = w->job;
+    st_err e;
+    st_err_clear(&e);
+    st_aead_ctx *a = st_aead_ctx_new(j->key, &e);
+    uint8_t *ct = malloc((size_t)MT_BATCH * AGE_ENC_CHUNK);
+    if (!a || !ct) {
+        if (!e.code)
+            st_err_set(&e, ST_E_IO, "out of memory");
+        mt_fail(j, 0, e.code, &e, ST_AGE_FAIL_IO);
+    }
+    while (a && ct) {
+        uint64_t b = atomic_fetch_add(&j->take, 1);
+        if (b >= j->hbatches)
+            break;
+        uint64_t first = b * MT_BATCH;
+        /* as mt_secmem_worker: an earlier chunk's error is the one
+         * reported, so only a failure before this batch stops it */
+        if (atomic_load(&j->failed) && mt_failed_before(j, first))
+            break;
+        uint64_t count =
+            j->nchunks - first < MT_BATCH ? j->nchunks - first : MT_BATCH;
+        uint64_t bytes = j->plen - first * AGE_ENC_CHUNK;
+        if (bytes > count * AGE_ENC_CHUNK)
+            bytes = count * AGE_ENC_CHUNK;
+        st_code rc = pread_full(j->fd, ct, (size_t)bytes,
+                                j->base + (off_t)(first * AGE_ENC_CHUNK), &e);
+        if (rc != ST_OK) {
+            mt_fail(j, first, rc, &e, ST_AGE_FAIL_IO);
+            break;
+        }
+        uint64_t bad = 0;
+        mt_open_range(j, a, first, count, ct,
+                      j->dest + first * ST_AGE_CHUNK_LEN, &rc, &e, &bad);
+        if (rc != ST_OK) {
+            mt_fail(j, bad, rc, &e, ST_AGE_FAIL_PAYLOAD);
+            break;
+        }
+        mt_hash_ready(j, b);
     }
     st_aead_ctx_free(a);
     free(ct);
@@ -918,6 +1003,11 @@ static st_code secmem_sequential(st_age_reader *r, void **plain, size_t *len,
     return ST_OK;
 }
 
+static st_code decrypt_secmem(int fd, const char *path,
+                              const st_age_decrypt_opts *o, void **plain,
+                              size_t *len, uint8_t *sha256, st_age_result *res,
+                              st_err *err);
+
 st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
                               void **plain, size_t *len, st_age_result *res,
                               st_err *err)
@@ -929,14 +1019,16 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
     st_code rc = open_in(path, &fd, err);
     if (rc != ST_OK)
         return rc;
-    rc = st_age_decrypt_secmem_fd(fd, path, o, plain, len, res, err);
+    rc = decrypt_secmem(fd, path, o, plain, len, NULL, res, err);
     close(fd);
     return rc;
 }
 
-st_code st_age_decrypt_secmem_fd(int fd, const char *path,
-                                 const st_age_decrypt_opts *o, void **plain,
-                                 size_t *len, st_age_result *res, st_err *err)
+/* sha256: NULL, or filled with the plaintext digest on success */
+static st_code decrypt_secmem(int fd, const char *path,
+                              const st_age_decrypt_opts *o, void **plain,
+                              size_t *len, uint8_t *sha256, st_age_result *res,
+                              st_err *err)
 {
     *plain = NULL;
     *len = 0;
@@ -959,6 +1051,8 @@ st_code st_age_decrypt_secmem_fd(int fd, const char *path,
         rc = reader_init(r, key, err);
         if (rc == ST_OK)
             rc = secmem_sequential(r, plain, len, res, err);
+        if (rc == ST_OK && sha256)
+            st_sha256(*plain, *len, sha256);
     } else {
         mt_job j;
         rc = mt_prepare(&j, fd, start, hdr_len, key, o->threads, err);
@@ -985,10 +1079,33 @@ st_code st_age_decrypt_secmem_fd(int fd, const char *path,
             rc = err ? err->code : ST_E_IO;
             fail = ST_AGE_FAIL_IO;
         }
+        if (rc == ST_OK && sha256) {
+            j.total = total;
+            j.hbatches = (j.nchunks + MT_BATCH - 1) / MT_BATCH;
+            j.done = calloc((size_t)j.hbatches, 1);
+            j.sha = st_sha256_new();
+            if (!j.done)
+                rc = st_err_set(err, ST_E_IO, "out of memory");
+        }
         if (rc == ST_OK) {
-            rc = mt_run(&j, mt_secmem_worker, err);
+            rc = mt_run(&j, sha256 ? mt_secmem_hash_worker : mt_secmem_worker,
+                        err);
             fail = rc == ST_OK ? ST_AGE_FAIL_NONE : j.fail;
         }
+        if (rc == ST_OK && sha256 && j.hashed != j.hbatches)
+            rc = st_err_set(err, ST_E_INTERNAL,
+                            "%s: plaintext digest incomplete (%llu of %llu "
+                            "batches)",
+                            path, (unsigned long long)j.hashed,
+                            (unsigned long long)j.hbatches);
+        if (j.sha) {
+            uint8_t d[ST_SHA256_LEN];
+            st_sha256_final(j.sha, d);
+            if (rc == ST_OK)
+                memcpy(sha256, d, sizeof(d));
+            st_sha256_free(j.sha);
+        }
+        free(j.done);
         if (rc == ST_OK && total) {
             *plain = j.dest;
             *len = (size_t)total;
@@ -1002,6 +1119,31 @@ st_code st_age_decrypt_secmem_fd(int fd, const char *path,
         st_err_prefix(err, "%s", path);
     st_secmem_free(key);
     st_age_reader_free(r);
+    return rc;
+}
+
+st_code st_age_decrypt_secmem_fd(int fd, const char *name,
+                                 const st_age_decrypt_opts *o, void **plain,
+                                 size_t *len, st_age_result *res, st_err *err)
+{
+    return decrypt_secmem(fd, name, o, plain, len, NULL, res, err);
+}
+
+st_code st_age_decrypt_secmem_sha256(int fd, const char *name,
+                                     const st_age_decrypt_opts *o, void **plain,
+                                     size_t *len, uint8_t sha256[32],
+                                     st_age_result *res, st_err *err)
+{
+    if (fd >= 0)
+        return decrypt_secmem(fd, name, o, plain, len, sha256, res, err);
+    *plain = NULL;
+    *len = 0;
+    set_result(res, ST_AGE_FAIL_IO, 0);
+    st_code rc = open_in(name, &fd, err);
+    if (rc != ST_OK)
+        return rc;
+    rc = decrypt_secmem(fd, name, o, plain, len, sha256, res, err);
+    close(fd);
     return rc;
 }
 
