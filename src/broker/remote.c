@@ -425,12 +425,14 @@ st_code st_broker_hello_body_parse(const uint8_t *body, size_t len,
     st_broker_msg m;
     size_t used = 0;
     st_code rc = st_broker_frame_parse(body, len, &m, &used, err);
-    if (rc != ST_OK)
-        return st_err_prefix(err, "hello body");
-    rc = st_broker_hello_parse(&m, h, err);
-    st_broker_msg_free(&m);
-    if (rc != ST_OK)
-        return st_err_prefix(err, "hello body");
+    if (rc == ST_OK) {
+        rc = st_broker_hello_parse(&m, h, err);
+        st_broker_msg_free(&m);
+    }
+    if (rc != ST_OK) {
+        st_err_prefix(err, "hello body");
+        return rc;
+    }
     size_t rest = len - used;
     if (rest == 0)
         return st_err_set(err, ST_E_INPUT,
