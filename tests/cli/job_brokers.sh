@@ -193,6 +193,19 @@ print(json.load(sys.stdin)["state"])')" = failed ] || fail "job $id did not fail
     grep -q " attesting" "$log" || fail "no job log at $log"
     ! grep -q " keyed" "$log" || fail "the runtime was keyed: $(cat "$log")"
 }
+# refused_by WHO WS DATASET API REASON: `job run $SPEC` as WHO fails (4)
+# with the refusal of DATASET's broker (API, workspace WS) giving REASON,
+# logged by that broker; no key reaches the runtime
+refused_by() {
+    local who=$1 ws=$2 ds=$3 api=$4 reason=$5 before
+    before=$(releases "$ws" "$ds" denied)
+    expect_exit 4 as "$WT" "$who" job run "$SPEC"
+    expect_stderr "key broker $api (dataset \"$ds\") denied the release"
+    expect_stderr "$reason"
+    [ "$(releases "$ws" "$ds" denied)" = $((before + 1)) ] ||
+        fail "the broker of $ds did not log its refusal"
+    no_keys
+}
 
 # a model recipient alice allows but bob does not: alice's broker
 # releases, bob's refuses naming the recipient; the runtime gets nothing
@@ -210,17 +223,11 @@ s["outputs"]["recipients"].append(sys.argv[2])
 json.dump(s, open(sys.argv[1], "w"))
 PY
 a_before=$(releases "$WA" alpha success)
-b_before=$(releases "$WB" beta denied)
-expect_exit 4 as "$WT" mo job run "$SPEC"
-expect_stderr "key broker $API_B (dataset \"beta\") denied the release"
-expect_stderr "does not allow model recipient $ALICE_RCPT"
+refused_by mo "$WB" beta "$API_B" "does not allow model recipient $ALICE_RCPT"
 [ "$(releases "$WA" alpha success)" = $((a_before + 1)) ] ||
     fail "alice's broker did not release first"
-[ "$(releases "$WB" beta denied)" = $((b_before + 1)) ] ||
-    fail "bob's broker did not log its refusal"
 grep '"action":"key.release"' "$WB/audit/log.jsonl" | tail -n1 |
     grep -q "$ALICE_RCPT" || fail "bob's audit entry does not name the recipient"
-no_keys
 as "$WA" alice data policy set alpha "$T/policy-alpha.json" >/dev/null
 ok "a recipient an owner's policy does not allow is refused by that broker, naming both; no key reaches the runtime"
 
@@ -228,13 +235,8 @@ ok "a recipient an owner's policy does not allow is refused by that broker, nami
 # the brokers as mo (brokers.json): the owner's broker sees a spec not
 # signed by mo's registered key and refuses it
 spec alpha beta
-a_before=$(releases "$WA" alpha denied)
-expect_exit 4 as "$WT" carol job run "$SPEC"
-expect_stderr "key broker $API_A (dataset \"alpha\") denied the release"
-expect_stderr "not a job spec signed by the key registered for \"mo\""
-[ "$(releases "$WA" alpha denied)" = $((a_before + 1)) ] ||
-    fail "alice's broker did not log its refusal"
-no_keys
+refused_by carol "$WA" alpha "$API_A" \
+    "not a job spec signed by the key registered for \"mo\""
 ok "a spec signed by a key other than the TLS principal's registered one is refused, audited"
 
 # bob's broker is down: the job fails naming it; alice's released key
