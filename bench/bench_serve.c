@@ -5,11 +5,12 @@
  * p50/p99/max latency.
  *
  *   bench_serve healthz PORT CA CRT KEY CONNS SECONDS
- *   bench_serve release PORT CA CRT KEY CONNS SECONDS SIMKEY DATASET
- *   bench_serve mixed   PORT CA CRT KEY CONNS SECONDS SIMKEY DATASET
+ *   bench_serve release PORT CA CRT KEY CONNS SECONDS SIMKEY DATASET SPEC
+ *   bench_serve mixed   PORT CA CRT KEY CONNS SECONDS SIMKEY DATASET SPEC
  *
- * `release` performs the whole remote key release per operation (HELLO ->
- * NONCE, fresh sim evidence bound to it, EVIDENCE -> KEYS) and opens the
+ * `release` performs the whole remote key release per operation (HELLO
+ * with the job's signed spec -> NONCE, fresh sim evidence bound to it,
+ * EVIDENCE -> KEYS) and opens the
  * wrapped key with the runtime's X25519 key, so a figure counts only
  * releases that really delivered the key. `mixed` (the soak) cycles ten
  * operations per connection: seven releases, one release followed by a
@@ -39,13 +40,19 @@
 
 #include "sealtrain/attest.h"
 #include "sealtrain/broker.h"
+#include "sealtrain/broker_remote.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
+#include "sealtrain/job.h"
 #include "sealtrain/secmem.h"
 
 static const char *mode, *ca, *crt, *key, *simkey, *dataset;
 static int port, seconds;
 static uint8_t sim_seed[32];
+/* the job spec in SPEC, signed by KEY (the client's principal, as `job
+ * run` signs it); every HELLO carries it, the broker checks it */
+static char *envelope;
+static uint8_t spec_digest[32];
 static double t_end;
 
 typedef struct worker {
@@ -141,14 +148,6 @@ static int roundtrip(SSL *ssl, const char *method, const char *path,
     return 0;
 }
 
-static void frame(st_buf *b, int type, const void *p, size_t len)
-{
-    uint8_t h[5] = {(uint8_t)type, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
-                    (uint8_t)(len >> 8), (uint8_t)len};
-    st_buf_append(b, h, 5, NULL);
-    st_buf_append(b, p, len, NULL);
-}
-
 /* One full key release; 0 when the key was delivered and opens. With
  * `replay`, the EVIDENCE is then sent again with the same nonce and must
  * be refused (403, DENIED frame). */
@@ -156,31 +155,30 @@ static int release(SSL *ssl, worker *w, int *status, int replay)
 {
     static __thread uint8_t body[1 << 16];
     size_t blen;
-    uint8_t xpriv[32], hello[65], spec[32], nonce[32], rd[64];
+    uint8_t xpriv[32], nonce[32], rd[64];
+    st_broker_hello hello;
     char job[17], path[256], hex[65];
     st_random(xpriv, 32, NULL);
-    hello[0] = ST_BROKER_VERSION;
-    st_x25519_public(xpriv, hello + 1, NULL);
-    st_random(hello + 33, 32, NULL);
-    st_random(spec, 32, NULL);
+    st_x25519_public(xpriv, hello.x25519, NULL);
+    st_random(hello.ed25519, 32, NULL);
     uint8_t jr[8];
     st_random(jr, 8, NULL);
     st_hex_encode(jr, 8, hex);
     snprintf(job, sizeof(job), "j%.15s", hex);
-    st_hex_encode(spec, 32, hex);
+    st_hex_encode(spec_digest, 32, hex);
     snprintf(path, sizeof(path),
              "/v1/broker/datasets/%s/hello?job=%s&spec_digest=%s", dataset, job,
              hex);
     st_buf b;
     st_buf_init(&b);
-    frame(&b, ST_MSG_HELLO, hello, 65);
+    st_broker_hello_body_encode(&hello, envelope, strlen(envelope), &b, NULL);
     int rc = roundtrip(ssl, "POST", path, b.data, b.len, status, body,
                        sizeof(body), &blen);
     st_buf_free(&b);
     if (rc || *status != 200 || blen != 37 || body[0] != ST_MSG_NONCE)
         return -1;
     memcpy(nonce, body + 5, 32);
-    st_broker_report_data(hello + 1, hello + 33, nonce, spec, rd);
+    st_broker_report_data(hello.x25519, hello.ed25519, nonce, spec_digest, rd);
     st_evidence *ev = NULL;
     size_t evlen = 0;
     char *evj = NULL;
@@ -192,7 +190,7 @@ static int release(SSL *ssl, worker *w, int *status, int replay)
     }
     st_evidence_free(ev);
     st_buf_init(&b);
-    frame(&b, ST_MSG_EVIDENCE, evj, evlen);
+    st_broker_frame_encode(ST_MSG_EVIDENCE, evj, evlen, &b, NULL);
     free(evj);
     st_hex_encode(nonce, 32, hex);
     snprintf(path, sizeof(path), "/v1/broker/datasets/%s/evidence?nonce=%s",
@@ -334,9 +332,9 @@ int main(int argc, char **argv)
     if (argc < 8 ||
         (strcmp(argv[1], "healthz") && strcmp(argv[1], "release") &&
          strcmp(argv[1], "mixed")) ||
-        (strcmp(argv[1], "healthz") && argc < 10)) {
+        (strcmp(argv[1], "healthz") && argc < 11)) {
         fprintf(stderr, "usage: bench_serve healthz|release|mixed PORT CA CRT "
-                        "KEY CONNS SECONDS [SIMKEY DATASET]\n");
+                        "KEY CONNS SECONDS [SIMKEY DATASET SPEC]\n");
         return 2;
     }
     mode = argv[1];
@@ -346,15 +344,28 @@ int main(int argc, char **argv)
     key = argv[5];
     int conns = atoi(argv[6]);
     seconds = atoi(argv[7]);
-    if (argc >= 10) {
+    if (argc >= 11) {
         simkey = argv[8];
         dataset = argv[9];
-        uint8_t pub[32];
+        uint8_t pub[32], seed[32];
         st_err err;
-        if (st_attest_sim_key(simkey, 0, sim_seed, pub, &err) != ST_OK) {
+        st_job_spec spec;
+        json_t *env = NULL;
+        if (st_attest_sim_key(simkey, 0, sim_seed, pub, &err) != ST_OK ||
+            st_ed25519_load_private_pem(key, seed, &err) != ST_OK ||
+            st_job_spec_load(argv[10], &spec, &err) != ST_OK) {
             fprintf(stderr, "bench_serve: %s\n", err.msg);
             return 1;
         }
+        if (!(env = st_job_spec_sign(&spec, seed, &err)) ||
+            st_job_spec_digest(&spec, spec_digest, &err) != ST_OK ||
+            !(envelope = json_dumps(env, JSON_COMPACT))) {
+            fprintf(stderr, "bench_serve: signing %s: %s\n", argv[10], err.msg);
+            return 1;
+        }
+        st_wipe(seed, sizeof(seed));
+        json_decref(env);
+        st_job_spec_free(&spec);
     }
     if (conns < 1 || conns > 256 || seconds < 1)
         return 2;

@@ -47,6 +47,9 @@ cat >"$T/policy.json" <<JSON
  "principals": ["mo"], "recipients": ["$rcpt"]}
 JSON
 "$st" --as dana --key "$K/dana.pem" data policy set digits "$T/policy.json" >/dev/null
+# the job spec every HELLO carries, signed by mo (the broker checks the
+# signer, the spec digest, the dataset and the recipients)
+sed "s/age1[0-9a-z]*/$rcpt/" examples/jobs/digits-mlp.json >"$T/spec.json"
 admin principal cert mo --out "$T/certs" >/dev/null
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -64,7 +67,7 @@ simkey=$SEALTRAIN_WORKSPACE/keys/sim-platform.pem
 status=0
 echo "server: event loop + $workers key-release workers; client: $conns keep-alive connections, ${secs} s per figure"
 "$build/bench_serve" healthz $args "$conns" "$secs" >"$T/healthz.out" || status=1
-"$build/bench_serve" release $args "$conns" "$secs" "$simkey" digits \
+"$build/bench_serve" release $args "$conns" "$secs" "$simkey" digits "$T/spec.json" \
     >"$T/release.out" || status=1
 grep -v '^RESULT' "$T/healthz.out" "$T/release.out" | sed 's/^[^:]*:/  /'
 # RESULT mode ok rps p50 p99 max errors
@@ -87,7 +90,7 @@ awk -v hr="$h_rps" -v h50="$h_p50" -v h99="$h_p99" \
 
 if [ "$soak" -gt 0 ]; then
     echo "soak: ${soak} s of mixed load ($conns connections: releases, replayed nonces, /v1/healthz, a new connection every 500 operations)"
-    "$build/bench_serve" mixed $args "$conns" "$soak" "$simkey" digits \
+    "$build/bench_serve" mixed $args "$conns" "$soak" "$simkey" digits "$T/spec.json" \
         >"$T/soak.out" &
     load=$!
     t0=$(date +%s)

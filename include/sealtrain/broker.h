@@ -78,6 +78,12 @@ st_code st_broker_send(int fd, int type, const void *payload, size_t len,
 /* Sends a JSON value (compact) as the payload of `type`. */
 st_code st_broker_send_json(int fd, int type, const json_t *v, st_err *err);
 
+/* Appends one frame (header and payload) to `out`, for transports that
+ * carry frames as bytes (the remote broker's HTTP bodies); ST_E_USAGE
+ * when the payload exceeds the type's bound. */
+st_code st_broker_frame_encode(int type, const void *payload, size_t len,
+                               st_buf *out, st_err *err);
+
 /* Reads one frame. timeout_ms < 0 waits forever. ST_E_IO when the peer
  * closed ("closed the connection") or nothing came in time ("no message
  * within N ms"); ST_E_INPUT for an unknown type or an oversized length

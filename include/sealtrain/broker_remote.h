@@ -68,13 +68,33 @@ st_code st_broker_remote_open(const st_broker_endpoint *ep,
                               st_err *err);
 void st_broker_remote_close(st_broker_remote *b);
 
-/* POST .../datasets/NAME/hello: relays the runtime's HELLO, returns the
- * broker's nonce. Errors name the broker URL and the dataset: ST_E_IO when
- * it cannot be reached or times out, ST_E_DENIED for a pin mismatch
- * (naming both fingerprints) or a refusal (the broker's reason). */
+/* The body of POST .../hello (docs/api.md "Remote key broker"): the
+ * runtime's HELLO frame followed by the job's signed spec, the DSSE
+ * envelope as JSON text (1 to ST_BROKER_SPEC_MAX bytes; its payload is
+ * what the spec digest is computed over, so any serialisation of the
+ * stored envelope will do). */
+#define ST_BROKER_SPEC_MAX (1u << 20)
+st_code st_broker_hello_body_encode(const st_broker_hello *h,
+                                    const char *envelope, size_t len,
+                                    st_buf *out, st_err *err);
+/* Splits a body (untrusted; fuzzed): exactly one HELLO frame, then the
+ * envelope text (*envelope points into `body`; it is not parsed here:
+ * st_job_envelope_open does that strictly). ST_E_INPUT naming what is
+ * wrong. */
+st_code st_broker_hello_body_parse(const uint8_t *body, size_t len,
+                                   st_broker_hello *h, const char **envelope,
+                                   size_t *envelope_len, st_err *err);
+
+/* POST .../datasets/NAME/hello: relays the runtime's HELLO with the
+ * job's signed spec (`envelope`, JSON text), returns the broker's nonce.
+ * Errors name the broker URL and the dataset: ST_E_IO when it cannot be
+ * reached or times out, ST_E_DENIED for a pin mismatch (naming both
+ * fingerprints) or a refusal (the broker's reason: a spec, principal or
+ * recipient its policy does not allow). */
 st_code st_broker_remote_hello(st_broker_remote *b, const char *dataset,
                                const char *job_id,
                                const uint8_t spec_digest[32],
+                               const char *envelope, size_t envelope_len,
                                const st_broker_hello *h, uint8_t nonce[32],
                                st_err *err);
 /* POST .../datasets/NAME/evidence: relays EVIDENCE (the runtime's frame

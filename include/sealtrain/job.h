@@ -221,6 +221,23 @@ st_code st_release_policy_set(st_workspace *ws, const char *actor,
 st_code st_release_policy_get(st_workspace *ws, const char *dataset,
                               json_t **out, st_err *err);
 
+/* What a (checked) release policy says about a job, shared by the local
+ * broker (src/job/run.c) and the remote one (src/server/broker.c):
+ * whether `principal` may train on the dataset ("principals" names it or
+ * "*"), and whether models trained on it may be sealed to `recipient`. */
+int st_release_policy_allows_principal(const json_t *policy,
+                                       const char *principal);
+int st_release_policy_allows_recipient(const json_t *policy,
+                                       const char *recipient);
+/* The spec-level conditions of a remote release, where the broker cannot
+ * narrow the recipients itself: `dataset` is one of the spec's datasets,
+ * `principal` may train on it and *every* recipient of the spec is
+ * allowed. ST_E_DENIED naming the dataset and the refused principal or
+ * recipient. */
+st_code st_release_policy_check_job(const json_t *policy, const char *dataset,
+                                    const st_job_spec *spec,
+                                    const char *principal, st_err *err);
+
 #ifdef __cplusplus
 }
 #endif

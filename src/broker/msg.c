@@ -96,20 +96,46 @@ static st_code send_all(int fd, const void *p, size_t n, const char *what,
     return ST_OK;
 }
 
-st_code st_broker_send(int fd, int type, const void *payload, size_t len,
-                       st_err *err)
+/* The header of a frame of `type` carrying `len` bytes; ST_E_USAGE when
+ * they exceed the type's bound. */
+static st_code header_make(int type, size_t len,
+                           uint8_t hdr[ST_BROKER_HEADER_LEN], st_err *err)
 {
     size_t max;
     if (!type_known(type, &max) || len > max)
         return st_err_set(err, ST_E_USAGE,
                           "broker message %s: %zu bytes exceed its bound",
                           st_broker_type_name(type), len);
-    uint8_t hdr[ST_BROKER_HEADER_LEN] = {(uint8_t)type, (uint8_t)(len >> 24),
-                                         (uint8_t)(len >> 16),
-                                         (uint8_t)(len >> 8), (uint8_t)len};
+    hdr[0] = (uint8_t)type;
+    hdr[1] = (uint8_t)(len >> 24);
+    hdr[2] = (uint8_t)(len >> 16);
+    hdr[3] = (uint8_t)(len >> 8);
+    hdr[4] = (uint8_t)len;
+    return ST_OK;
+}
+
+st_code st_broker_frame_encode(int type, const void *payload, size_t len,
+                               st_buf *out, st_err *err)
+{
+    uint8_t hdr[ST_BROKER_HEADER_LEN];
+    st_code rc = header_make(type, len, hdr, err);
+    if (rc == ST_OK)
+        rc = st_buf_append(out, hdr, sizeof(hdr), err);
+    if (rc == ST_OK && len)
+        rc = st_buf_append(out, payload, len, err);
+    return rc;
+}
+
+st_code st_broker_send(int fd, int type, const void *payload, size_t len,
+                       st_err *err)
+{
+    uint8_t hdr[ST_BROKER_HEADER_LEN];
+    st_code rc = header_make(type, len, hdr, err);
+    if (rc != ST_OK)
+        return rc;
     char what[64];
     snprintf(what, sizeof(what), "sending %s", st_broker_type_name(type));
-    st_code rc = send_all(fd, hdr, sizeof(hdr), what, err);
+    rc = send_all(fd, hdr, sizeof(hdr), what, err);
     if (rc == ST_OK && len)
         rc = send_all(fd, payload, len, what, err);
     return rc;

@@ -320,25 +320,15 @@ static void pin_hex(const uint8_t p[32], char out[65])
     st_hex_encode(p, 32, out);
 }
 
-/* One POST of a frame; the reply must be one frame of an expected type
- * (or the server's JSON error). Returns the reply frame in *m. */
+/* One POST of a body of frames; the reply must be one frame (the
+ * caller checks its type) or the server's JSON error. Returns the reply
+ * frame in *m. */
 static st_code post(st_broker_remote *b, const char *dataset, const char *path,
-                    int type, const void *payload, size_t plen,
-                    st_broker_msg *m, st_err *err)
+                    const st_buf *frame, st_broker_msg *m, st_err *err)
 {
     memset(m, 0, sizeof(*m));
     char url[1024];
     snprintf(url, sizeof(url), "%s%s", b->ep.url, path);
-    size_t flen = ST_BROKER_HEADER_LEN + plen;
-    uint8_t *frame = malloc(flen);
-    if (!frame)
-        return st_err_set(err, ST_E_IO, "out of memory");
-    frame[0] = (uint8_t)type;
-    frame[1] = (uint8_t)(plen >> 24);
-    frame[2] = (uint8_t)(plen >> 16);
-    frame[3] = (uint8_t)(plen >> 8);
-    frame[4] = (uint8_t)plen;
-    memcpy(frame + ST_BROKER_HEADER_LEN, payload, plen);
     reply r = {{NULL, 0, 0}, 0};
     st_buf_init(&r.body);
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -347,8 +337,8 @@ static st_code post(st_broker_remote *b, const char *dataset, const char *path,
     CURL *c = b->curl;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)frame);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)flen);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)frame->data);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)frame->len);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     b->mismatch = 0;
@@ -358,7 +348,6 @@ static st_code post(st_broker_remote *b, const char *dataset, const char *path,
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hdr);
-    free(frame);
     st_code rc = ST_OK;
     const char *B = b->ep.url;
     if (cc != CURLE_OK && b->mismatch) {
@@ -412,9 +401,72 @@ static st_code post(st_broker_remote *b, const char *dataset, const char *path,
     return rc;
 }
 
+st_code st_broker_hello_body_encode(const st_broker_hello *h,
+                                    const char *envelope, size_t len,
+                                    st_buf *out, st_err *err)
+{
+    if (len == 0 || len > ST_BROKER_SPEC_MAX)
+        return st_err_set(err, ST_E_USAGE,
+                          "the signed job spec must be 1 to %u bytes",
+                          ST_BROKER_SPEC_MAX);
+    uint8_t hello[65];
+    st_broker_hello_encode(h, hello);
+    st_code rc =
+        st_broker_frame_encode(ST_MSG_HELLO, hello, sizeof(hello), out, err);
+    return rc == ST_OK ? st_buf_append(out, envelope, len, err) : rc;
+}
+
+st_code st_broker_hello_body_parse(const uint8_t *body, size_t len,
+                                   st_broker_hello *h, const char **envelope,
+                                   size_t *envelope_len, st_err *err)
+{
+    *envelope = NULL;
+    *envelope_len = 0;
+    st_broker_msg m;
+    size_t used = 0;
+    st_code rc = st_broker_frame_parse(body, len, &m, &used, err);
+    if (rc == ST_OK) {
+        rc = st_broker_hello_parse(&m, h, err);
+        st_broker_msg_free(&m);
+    }
+    if (rc != ST_OK) {
+        st_err_prefix(err, "hello body");
+        return rc;
+    }
+    size_t rest = len - used;
+    if (rest == 0)
+        return st_err_set(err, ST_E_INPUT,
+                          "hello body: the signed job spec (a DSSE envelope "
+                          "after the HELLO frame) is missing");
+    if (rest > ST_BROKER_SPEC_MAX)
+        return st_err_set(err, ST_E_INPUT,
+                          "hello body: the signed job spec is %zu bytes, "
+                          "more than %u",
+                          rest, ST_BROKER_SPEC_MAX);
+    *envelope = (const char *)body + used;
+    *envelope_len = rest;
+    return ST_OK;
+}
+
+/* A DENIED frame as the caller's error, naming the broker and dataset. */
+static st_code denied(const st_broker_remote *b, const char *dataset,
+                      const st_broker_msg *m, st_err *err)
+{
+    json_t *d = NULL;
+    st_broker_json_parse(m, &d, NULL);
+    const char *why = json_string_value(json_object_get(d, "reason"));
+    st_code rc = st_err_set(err, ST_E_DENIED,
+                            "key broker %s (dataset \"%s\") denied the "
+                            "release: %s",
+                            b->ep.url, dataset, why ? why : "no reason given");
+    json_decref(d);
+    return rc;
+}
+
 st_code st_broker_remote_hello(st_broker_remote *b, const char *dataset,
                                const char *job_id,
                                const uint8_t spec_digest[32],
+                               const char *envelope, size_t envelope_len,
                                const st_broker_hello *h, uint8_t nonce[32],
                                st_err *err)
 {
@@ -423,14 +475,19 @@ st_code st_broker_remote_hello(st_broker_remote *b, const char *dataset,
     snprintf(path, sizeof(path),
              "/v1/broker/datasets/%s/hello?job=%s&spec_digest=%s", dataset,
              job_id, sd);
-    uint8_t hello[65];
-    st_broker_hello_encode(h, hello);
+    st_buf body;
+    st_buf_init(&body);
     st_broker_msg m;
     st_code rc =
-        post(b, dataset, path, ST_MSG_HELLO, hello, sizeof(hello), &m, err);
+        st_broker_hello_body_encode(h, envelope, envelope_len, &body, err);
+    if (rc == ST_OK)
+        rc = post(b, dataset, path, &body, &m, err);
+    st_buf_free(&body);
     if (rc != ST_OK)
         return rc;
-    if (st_broker_nonce_parse(&m, nonce, err) != ST_OK)
+    if (m.type == ST_MSG_DENIED)
+        rc = denied(b, dataset, &m, err);
+    else if (st_broker_nonce_parse(&m, nonce, err) != ST_OK)
         rc = st_err_prefix(err, "key broker %s (dataset \"%s\")", b->ep.url,
                            dataset);
     st_broker_msg_free(&m);
@@ -445,20 +502,19 @@ st_code st_broker_remote_evidence(st_broker_remote *b, const char *dataset,
     st_hex_encode(nonce, 32, nh);
     snprintf(path, sizeof(path), "/v1/broker/datasets/%s/evidence?nonce=%s",
              dataset, nh);
+    st_buf body;
+    st_buf_init(&body);
     st_broker_msg m;
     st_code rc =
-        post(b, dataset, path, ST_MSG_EVIDENCE, evidence, len, &m, err);
+        st_broker_frame_encode(ST_MSG_EVIDENCE, evidence, len, &body, err);
+    if (rc == ST_OK)
+        rc = post(b, dataset, path, &body, &m, err);
+    st_buf_free(&body);
     if (rc != ST_OK)
         return rc;
-    if (m.type == ST_MSG_DENIED) {
-        json_t *d = NULL;
-        st_broker_json_parse(&m, &d, NULL);
-        const char *why = json_string_value(json_object_get(d, "reason"));
-        rc = st_err_set(err, ST_E_DENIED,
-                        "key broker %s (dataset \"%s\") denied the release: %s",
-                        b->ep.url, dataset, why ? why : "no reason given");
-        json_decref(d);
-    } else if (st_broker_keys_parse(&m, keys, err) != ST_OK)
+    if (m.type == ST_MSG_DENIED)
+        rc = denied(b, dataset, &m, err);
+    else if (st_broker_keys_parse(&m, keys, err) != ST_OK)
         rc = st_err_prefix(err, "key broker %s (dataset \"%s\")", b->ep.url,
                            dataset);
     st_broker_msg_free(&m);

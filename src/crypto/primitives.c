@@ -16,6 +16,7 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,27 @@ st_code st_random(void *out, size_t n, st_err *err)
     return ST_OK;
 }
 
+/* SHA-256 fetched from the provider once. EVP_sha256() is an implicit
+ * fetch: every digest made with it looks the algorithm up again under a
+ * lock, which cost as much as hashing a short audit entry. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md ? sha256_md : EVP_sha256();
+}
+
 void st_sha256(const void *data, size_t len, uint8_t out[ST_SHA256_LEN])
 {
     unsigned int n = 0;
-    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+    EVP_Digest(data, len, out, &n, sha256(), NULL);
 }
 
 struct st_sha256_ctx {
@@ -48,7 +66,7 @@ st_sha256_ctx *st_sha256_new(void)
     st_sha256_ctx *c = malloc(sizeof(*c));
     if (c) {
         c->md = EVP_MD_CTX_new();
-        if (c->md && EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) == 1)
+        if (c->md && EVP_DigestInit_ex(c->md, sha256(), NULL) == 1)
             return c;
         EVP_MD_CTX_free(c->md);
         free(c);

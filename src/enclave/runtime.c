@@ -517,6 +517,20 @@ struct seal_out {
 
 static st_code rt_seal(struct rt *r, struct seal_out *so, st_err *err)
 {
+    /* only recipients of the signed spec, which the evidence bound: a
+     * remote owner's broker released its key for exactly those */
+    json_t *spec = st_json_parse(r->a->spec, r->a->spec_len, "job spec", err);
+    const json_t *allowed =
+        json_object_get(json_object_get(spec, "outputs"), "recipients");
+    for (size_t i = 0; i < r->a->nrecipients; i++)
+        if (!st_json_array_has_string(allowed, r->a->recipients[i])) {
+            json_decref(spec);
+            return st_err_set(err, ST_E_DENIED,
+                              "model recipient %s is not in the signed job "
+                              "spec",
+                              r->a->recipients[i]);
+        }
+    json_decref(spec);
     json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
                              "sealtrain.engine", st_version());
     st_secret *st = NULL;

@@ -219,16 +219,6 @@ static st_code load_spec(struct ctl *c, st_err *err)
     return st_job_spec_parse(c->payload, len, "signed job spec", &c->spec, err);
 }
 
-static int json_array_has(const json_t *arr, const char *s)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i,
-                       v) if (json_is_string(v) &&
-                              !strcmp(json_string_value(v), s)) return 1;
-    return 0;
-}
-
 /* A dataset whose key another owner's broker releases: the broker URL
  * and TLS pin are trusted only from the manifest as its owner signed it
  * (the catalog row could have been edited). */
@@ -275,9 +265,8 @@ static st_code check_policies(struct ctl *c, st_err *err)
                 err->code = rc = ST_E_DENIED;
             return rc;
         }
-        json_t *principals = json_object_get(c->policies[i], "principals");
-        if (!json_array_has(principals, c->rec.submitter) &&
-            !json_array_has(principals, "*"))
+        if (!st_release_policy_allows_principal(c->policies[i],
+                                                c->rec.submitter))
             return st_err_set(err, ST_E_DENIED,
                               "dataset \"%s\": its release policy does not "
                               "let \"%s\" train on it",
@@ -290,9 +279,8 @@ static st_code check_policies(struct ctl *c, st_err *err)
         int ok = 1;
         for (size_t i = 0; i < c->nds; i++)
             if (c->policies[i])
-                ok &= json_array_has(
-                    json_object_get(c->policies[i], "recipients"),
-                    c->spec.recipients[r]);
+                ok &= st_release_policy_allows_recipient(c->policies[i],
+                                                         c->spec.recipients[r]);
         if (ok)
             snprintf(a->recipients[a->nrecipients++], ST_JOB_RECIPIENT_MAX,
                      "%s", c->spec.recipients[r]);
@@ -673,8 +661,14 @@ static st_code release_one_remote(struct ctl *c, st_broker_remote *b, size_t i,
     const char *name = c->ds[i].m.name;
     uint8_t nonce[32];
     st_broker_msg m = {0, NULL, 0};
-    st_code rc = st_broker_remote_hello(b, name, c->rec.id, c->spec_digest,
-                                        &c->hello, nonce, err);
+    /* the signed spec goes along: the owner's broker checks its signer
+     * and its recipients against the owner's policy */
+    char *env = json_dumps(c->rec.envelope, JSON_COMPACT);
+    st_code rc =
+        env ? st_broker_remote_hello(b, name, c->rec.id, c->spec_digest, env,
+                                     strlen(env), &c->hello, nonce, err)
+            : st_err_set(err, ST_E_INTERNAL, "serialising the signed spec");
+    free(env);
     if (rc == ST_OK)
         rc = runtime_evidence(c, nonce, &m, err);
     if (rc == ST_OK) {

@@ -696,6 +696,47 @@ st_code st_release_policy_get(st_workspace *ws, const char *dataset,
     return rc;
 }
 
+int st_release_policy_allows_principal(const json_t *policy,
+                                       const char *principal)
+{
+    const json_t *who = json_object_get(policy, "principals");
+    return st_json_array_has_string(who, principal) ||
+           st_json_array_has_string(who, "*");
+}
+
+int st_release_policy_allows_recipient(const json_t *policy,
+                                       const char *recipient)
+{
+    return st_json_array_has_string(json_object_get(policy, "recipients"),
+                                    recipient);
+}
+
+st_code st_release_policy_check_job(const json_t *policy, const char *dataset,
+                                    const st_job_spec *spec,
+                                    const char *principal, st_err *err)
+{
+    if (strcmp(dataset, spec->train_dataset) != 0 &&
+        strcmp(dataset, spec->valid_dataset) != 0)
+        return st_err_set(err, ST_E_DENIED,
+                          "dataset \"%s\" is not among the job spec's "
+                          "datasets",
+                          dataset);
+    if (!st_release_policy_allows_principal(policy, principal))
+        return st_err_set(err, ST_E_DENIED,
+                          "dataset \"%s\": its release policy does not let "
+                          "\"%s\" train on it",
+                          dataset, principal);
+    /* all of them: the runtime seals to the spec's recipients, and this
+     * broker cannot tell which of them the controller will keep */
+    for (size_t i = 0; i < spec->nrecipients; i++)
+        if (!st_release_policy_allows_recipient(policy, spec->recipients[i]))
+            return st_err_set(err, ST_E_DENIED,
+                              "dataset \"%s\": its release policy does not "
+                              "allow model recipient %s",
+                              dataset, spec->recipients[i]);
+    return ST_OK;
+}
+
 /* ---- broker nonces: fresh, single-use, short-lived ---- */
 
 st_code st_job_nonce_issue(st_workspace *ws, const char *job_id,

@@ -154,8 +154,7 @@ static st_code policy_allows(st_workspace *ws, const st_model_record *r,
                               r->name, r->version, name);
         if (rc != ST_OK)
             return rc;
-        int ok = st_json_array_has_string(json_object_get(pol, "recipients"),
-                                          recipient);
+        int ok = st_release_policy_allows_recipient(pol, recipient);
         json_decref(pol);
         if (!ok)
             return st_err_set(err, ST_E_DENIED,

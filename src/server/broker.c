@@ -5,15 +5,21 @@
  * (application/x-sealtrain-broker), docs/api.md "Remote key broker":
  *
  *   POST /v1/broker/datasets/NAME/hello?job=ID&spec_digest=HEX
- *        body HELLO frame          -> NONCE frame (one use, 60 s)
+ *        body HELLO frame || signed job spec (DSSE envelope, JSON)
+ *                                  -> NONCE frame (one use, 60 s)
+ *                                   | DENIED frame (403)
  *   POST /v1/broker/datasets/NAME/evidence?nonce=HEX
  *        body EVIDENCE frame       -> KEYS frame (200) | DENIED frame (403)
  *
  * The report data is st_broker_report_data(runtime keys, nonce, spec
  * digest), as on the local socketpair; the evidence must pass the
  * dataset's release policy ("attestation") and the asking principal must
- * hold job.run and be one of the policy's "principals" (or "*"). Every
- * decision is audited in *this* workspace's log.
+ * hold job.run and be one of the policy's "principals" (or "*"). The
+ * signed spec must verify under the signing key registered here for that
+ * principal (the TLS client is the submitter), hash to spec_digest (which
+ * the evidence binds), use the dataset and name only model recipients the
+ * policy allows (st_release_policy_check_job, at HELLO and again at
+ * EVIDENCE). Every decision is audited in *this* workspace's log.
  *
  * Every release is one durable audit entry (category key-release: the
  * verdict and the decision together), written through the log handle the
@@ -53,6 +59,7 @@
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/broker.h"
+#include "sealtrain/broker_remote.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
@@ -71,6 +78,9 @@ typedef struct pending {
     uint8_t nonce[32];
     st_broker_hello hello;
     uint8_t spec_digest[32];
+    /* what the release policy is checked against again at EVIDENCE: the
+     * verified spec's datasets and recipients (no JSON: root is NULL) */
+    st_job_spec spec;
     char job[ST_JOB_ID_LEN + 1];
     char dataset[ST_JOB_NAME_MAX + 1];
     char principal[ST_PRINCIPAL_NAME_MAX];
@@ -253,22 +263,15 @@ static void count(st_req *r, uint64_t *counter)
 static void reply_frame(st_req *r, int code, int type, const void *payload,
                         size_t len)
 {
-    uint8_t *buf = malloc(ST_BROKER_HEADER_LEN + len);
-    if (!buf) {
-        st_srv_reply_msg(r, 500, "out of memory");
-        return;
-    }
-    /* the frame layout of broker.h: type || u32 big-endian length */
-    buf[0] = (uint8_t)type;
-    buf[1] = (uint8_t)(len >> 24);
-    buf[2] = (uint8_t)(len >> 16);
-    buf[3] = (uint8_t)(len >> 8);
-    buf[4] = (uint8_t)len;
-    if (len)
-        memcpy(buf + ST_BROKER_HEADER_LEN, payload, len);
-    st_srv_reply_text(r, code, FRAME_TYPE, buf, ST_BROKER_HEADER_LEN + len);
-    st_wipe(buf, ST_BROKER_HEADER_LEN + len);
-    free(buf);
+    st_buf buf;
+    st_buf_init(&buf);
+    st_err err;
+    if (st_broker_frame_encode(type, payload, len, &buf, &err) != ST_OK)
+        st_srv_reply_err(r, NULL, &err);
+    else
+        st_srv_reply_text(r, code, FRAME_TYPE, buf.data, buf.len);
+    st_wipe(buf.data, buf.len);
+    st_buf_free(&buf);
 }
 
 static void reply_denied(st_req *r, const char *reason, json_t *verdict)
@@ -363,15 +366,8 @@ static int policy_allows(st_req *r, const char *dataset, ds_entry *e)
             st_srv_reply_err(r, NULL, &err);
         return 0;
     }
-    const json_t *who = json_object_get(e->policy, "principals");
-    size_t i;
-    const json_t *v;
-    json_array_foreach(who, i, v)
-    {
-        const char *s = json_string_value(v);
-        if (s && (!strcmp(s, "*") || !strcmp(s, r->principal)))
-            return 1;
-    }
+    if (st_release_policy_allows_principal(e->policy, r->principal))
+        return 1;
     st_audit_event ev = {
         "access", r->principal, "key.release",
         res,      "denied",     "not among the release policy's principals",
@@ -433,6 +429,87 @@ static st_code entry_file_key(st_req *r, ds_entry *e, const char *dataset,
     return ST_OK;
 }
 
+/* The details of a key-release entry: the job and one digest (the
+ * evidence's, or the spec's at HELLO). */
+static json_t *details(const char *job, const char *what, const char *hex)
+{
+    return json_pack("{s:s,s:s,s:s}", "job", job, what, hex, "broker",
+                     "remote");
+}
+
+/* One audited denial of the release (the single entry for it); takes
+ * `details` and `verdict` (either may be NULL). */
+static void deny(st_req *r, const char *res, json_t *det, const char *reason,
+                 json_t *verdict)
+{
+    count(r, &st_srv_get_broker(r->s)->denied);
+    audit(r, "key-release", "key.release", res, "denied", reason, det);
+    if (!r->replied)
+        reply_denied(r, reason, verdict);
+    else
+        json_decref(verdict);
+}
+
+/* The signed spec that came with HELLO (docs/api.md "Remote key
+ * broker"): it must verify under the signing key registered here for the
+ * TLS client principal (who is then its submitter: nobody can present
+ * another principal's spec), its digest must be the spec_digest the
+ * evidence will bind, and the release policy must allow it (the dataset
+ * is one of its datasets, every recipient is allowed). Fills `spec`
+ * (datasets and recipients only); 0 after the audited denial. */
+static int spec_allows(st_req *r, const json_t *policy, const char *job,
+                       const uint8_t want[32], const char *env, size_t len,
+                       st_job_spec *spec)
+{
+    char res[160], sd[65];
+    snprintf(res, sizeof(res), "dataset:%s", r->arg[0]);
+    st_hex_encode(want, 32, sd);
+    st_err err;
+    st_principal p;
+    uint8_t pub[32], got[32];
+    st_job_spec full;
+    memset(&full, 0, sizeof(full));
+    st_code rc = st_access_principal_get(r->ws, r->principal, &p, &err);
+    if (rc == ST_OK) {
+        if (!p.signing_key)
+            rc = st_err_set(&err, ST_E_DENIED,
+                            "principal \"%s\" has no registered signing "
+                            "key here",
+                            r->principal);
+        else
+            rc = st_ed25519_parse_public_pem(p.signing_key,
+                                             strlen(p.signing_key), pub, &err);
+        st_principal_free(&p);
+    }
+    if (rc == ST_OK &&
+        (rc = st_job_envelope_open(env, len, "job spec", pub, &full, got, NULL,
+                                   &err)) != ST_OK)
+        st_err_prefix(&err,
+                      "not a job spec signed by the key registered "
+                      "for \"%s\"",
+                      r->principal);
+    if (rc == ST_OK && memcmp(got, want, 32) != 0) {
+        char gh[65];
+        st_hex_encode(got, 32, gh);
+        rc = st_err_set(&err, ST_E_DENIED,
+                        "the signed job spec's digest sha256:%s is not the "
+                        "job's spec_digest sha256:%s",
+                        gh, sd);
+    }
+    if (rc == ST_OK)
+        rc = st_release_policy_check_job(policy, r->arg[0], &full, r->principal,
+                                         &err);
+    if (rc == ST_OK) {
+        *spec = full;
+        /* only the flat fields travel with the nonce */
+        spec->root = spec->model = spec->training = spec->attestation = NULL;
+    }
+    st_job_spec_free(&full);
+    if (rc != ST_OK)
+        deny(r, res, details(job, "spec_sha256", sd), err.msg, NULL);
+    return rc == ST_OK;
+}
+
 static void hello(st_req *r)
 {
     st_srv_broker *b = st_srv_get_broker(r->s);
@@ -452,31 +529,30 @@ static void hello(st_req *r)
             st_srv_reply_msg(r, 400, "job: not a job id");
             return;
         }
-    ds_entry tmp, *e = entry_for(r, r->arg[0], &tmp);
-    int allowed = policy_allows(r, r->arg[0], e);
-    if (e == &tmp)
-        entry_clear(&tmp);
-    if (!allowed)
-        return;
-    st_broker_msg m;
-    if (read_frame(r, ST_MSG_HELLO, &m))
-        return;
-    st_broker_hello h;
-    st_code rc = st_broker_hello_parse(&m, &h, &err);
-    st_broker_msg_free(&m);
-    if (rc != ST_OK) {
-        st_srv_reply_err(r, NULL, &err);
-        return;
-    }
     pending fresh;
     memset(&fresh, 0, sizeof(fresh));
+    ds_entry tmp, *e = entry_for(r, r->arg[0], &tmp);
+    size_t len = 0, envlen = 0;
+    const char *env = NULL;
+    char *body = NULL;
+    if (!policy_allows(r, r->arg[0], e))
+        goto out;
+    body = st_srv_body(r, ST_BROKER_HEADER_LEN + 65 + ST_BROKER_SPEC_MAX, &len);
+    if (!body)
+        goto out;
+    if (st_broker_hello_body_parse((const uint8_t *)body, len, &fresh.hello,
+                                   &env, &envlen, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        goto out;
+    }
+    if (!spec_allows(r, e->policy, job, digest, env, envlen, &fresh.spec))
+        goto out;
     if (st_random(fresh.nonce, 32, &err) != ST_OK) {
         st_srv_reply_err(r, NULL, &err);
-        return;
+        goto out;
     }
     time_t now = time(NULL);
     fresh.used = 1;
-    fresh.hello = h;
     memcpy(fresh.spec_digest, digest, 32);
     snprintf(fresh.job, sizeof(fresh.job), "%s", job);
     snprintf(fresh.dataset, sizeof(fresh.dataset), "%s", r->arg[0]);
@@ -491,11 +567,16 @@ static void hello(st_req *r)
     if (slot)
         *slot = fresh;
     st_srv_unlock(r->s);
-    if (!slot) {
+    if (!slot)
         st_srv_reply_msg(r, 429, "too many key releases pending");
-        return;
-    }
-    reply_frame(r, 200, ST_MSG_NONCE, fresh.nonce, 32);
+    else
+        reply_frame(r, 200, ST_MSG_NONCE, fresh.nonce, 32);
+out:
+    if (body)
+        st_wipe(body, len);
+    free(body);
+    if (e == &tmp)
+        entry_clear(&tmp);
     st_wipe(&fresh, sizeof(fresh));
 }
 
@@ -519,21 +600,6 @@ static int take_pending(st_req *r, const uint8_t nonce[32], pending *out)
     return found;
 }
 
-/* One audited denial of the release (the single entry for it). */
-static void deny(st_req *r, const char *res, const pending *s,
-                 const char *ev_hex, const char *reason, json_t *verdict)
-{
-    count(r, &st_srv_get_broker(r->s)->denied);
-    audit(r, "key-release", "key.release", res, "denied", reason,
-          s ? json_pack("{s:s,s:s,s:s}", "job", s->job, "evidence_sha256",
-                        ev_hex, "broker", "remote")
-            : NULL);
-    if (!r->replied)
-        reply_denied(r, reason, verdict);
-    else
-        json_decref(verdict);
-}
-
 /* Verifies the evidence against the nonce's report data and the policy;
  * 1 when it passes, else 0 after the audited denial. */
 static int verify(st_req *r, ds_entry *e, const pending *s, const char *res,
@@ -547,7 +613,7 @@ static int verify(st_req *r, ds_entry *e, const pending *s, const char *res,
         rc = entry_attest_policy(e, res, &err);
     if (rc != ST_OK) {
         st_evidence_free(ev);
-        deny(r, res, s, ev_hex, err.msg, NULL);
+        deny(r, res, details(s->job, "evidence_sha256", ev_hex), err.msg, NULL);
         return 0;
     }
     uint8_t rd[64];
@@ -570,7 +636,7 @@ static int verify(st_req *r, ds_entry *e, const pending *s, const char *res,
     snprintf(reason, sizeof(reason), "%s: %s", res,
              rc != ST_OK ? err.msg : v.reason);
     st_verdict_free(&v);
-    deny(r, res, s, ev_hex, reason, vj);
+    deny(r, res, details(s->job, "evidence_sha256", ev_hex), reason, vj);
     return 0;
 }
 
@@ -588,15 +654,25 @@ static void evidence(st_req *r)
     char res[160];
     snprintf(res, sizeof(res), "dataset:%s", r->arg[0]);
     if (!found || time(NULL) - s.issued > NONCE_TTL_S) {
-        deny(r, res, NULL, NULL,
-             found ? "stale nonce" : "unknown or used nonce", NULL);
+        deny(r, res, NULL, found ? "stale nonce" : "unknown or used nonce",
+             NULL);
         st_wipe(&s, sizeof(s));
         return;
     }
     ds_entry tmp, *e = entry_for(r, r->arg[0], &tmp);
     st_broker_msg m;
     memset(&m, 0, sizeof(m));
-    if (!policy_allows(r, r->arg[0], e) || read_frame(r, ST_MSG_EVIDENCE, &m))
+    if (!policy_allows(r, r->arg[0], e))
+        goto out;
+    /* the policy may have changed since HELLO: its recipients again */
+    if (st_release_policy_check_job(e->policy, s.dataset, &s.spec, r->principal,
+                                    &err) != ST_OK) {
+        char sd[65];
+        st_hex_encode(s.spec_digest, 32, sd);
+        deny(r, res, details(s.job, "spec_sha256", sd), err.msg, NULL);
+        goto out;
+    }
+    if (read_frame(r, ST_MSG_EVIDENCE, &m))
         goto out;
     uint8_t evd[32];
     char ev_hex[65];

@@ -5,13 +5,17 @@
 # broker that is down fails the job naming it (and the key another broker
 # released never reaches the runtime); a manifest pinning another TLS key
 # is a denial naming both fingerprints; a broker's policy refusal fails
-# the job with the broker's reason.
+# the job with the broker's reason. The signed spec goes to each broker
+# with HELLO: a model recipient the owner's policy does not allow, or a
+# spec signed by a key other than the one the owner registered for the
+# TLS client principal, is refused by that broker, naming it, before any
+# key reaches the runtime.
 . tests/cli/lib.sh
 . tests/serve_lib.sh
 
 K=$T/keys
 mkdir -p "$K"
-for p in admin alice bob mo; do
+for p in admin alice bob mo carol; do
     st identity new "$p" --out "$K" >/dev/null 2>&1
 done
 rcpt() { grep -o 'age1[0-9a-z]*' "$K/$1.age" | head -n1; }
@@ -42,7 +46,8 @@ init_ws() {
 }
 init_ws "$WA" alice data-owner mo trainer
 init_ws "$WB" bob data-owner mo trainer
-init_ws "$WT" alice data-owner bob data-owner mo model-owner,trainer
+init_ws "$WT" alice data-owner bob data-owner mo model-owner,trainer \
+    carol model-owner,trainer
 
 # two halves of the digits: alice's for training, bob's for validation
 head -n 1201 examples/data/digits.csv >"$T/alpha.csv"
@@ -170,6 +175,70 @@ as "$WT" alice data import-encrypted "$(cat "$T/alpha2.path")" \
 expect_exit 0 as "$WT" mo job run "$SPEC"
 ok "data set-broker re-pins a dataset (new generation, re-signed); the job then gets its key"
 
+# the newest job's id
+last_job() {
+    as "$WT" mo job list --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print(j["jobs"][0]["id"] if isinstance(j, dict) else j[0]["id"])'
+}
+# no_keys: the newest job failed and its runtime was never keyed
+no_keys() {
+    local id log
+    id=$(last_job)
+    log=$WT/logs/job-$id.log
+    [ "$(as "$WT" mo job status "$id" --json | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["state"])')" = failed ] || fail "job $id did not fail"
+    grep -q " attesting" "$log" || fail "no job log at $log"
+    ! grep -q " keyed" "$log" || fail "the runtime was keyed: $(cat "$log")"
+}
+# refused_by WHO WS DATASET API REASON: `job run $SPEC` as WHO fails (4)
+# with the refusal of DATASET's broker (API, workspace WS) giving REASON,
+# logged by that broker; no key reaches the runtime
+refused_by() {
+    local who=$1 ws=$2 ds=$3 api=$4 reason=$5 before
+    before=$(releases "$ws" "$ds" denied)
+    expect_exit 4 as "$WT" "$who" job run "$SPEC"
+    expect_stderr "key broker $api (dataset \"$ds\") denied the release"
+    expect_stderr "$reason"
+    [ "$(releases "$ws" "$ds" denied)" = $((before + 1)) ] ||
+        fail "the broker of $ds did not log its refusal"
+    no_keys
+}
+
+# a model recipient alice allows but bob does not: alice's broker
+# releases, bob's refuses naming the recipient; the runtime gets nothing
+ALICE_RCPT=$(rcpt alice)
+cat >"$T/policy-alpha-2.json" <<JSON
+{"version": 1, "attestation": {"version": 1, "tee": ["sim"]},
+ "principals": ["mo"], "recipients": ["$MO_RCPT", "$ALICE_RCPT"]}
+JSON
+as "$WA" alice data policy set alpha "$T/policy-alpha-2.json" >/dev/null
+spec alpha beta
+python3 - "$SPEC" "$ALICE_RCPT" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["outputs"]["recipients"].append(sys.argv[2])
+json.dump(s, open(sys.argv[1], "w"))
+PY
+a_before=$(releases "$WA" alpha success)
+refused_by mo "$WB" beta "$API_B" "does not allow model recipient $ALICE_RCPT"
+[ "$(releases "$WA" alpha success)" = $((a_before + 1)) ] ||
+    fail "alice's broker did not release first"
+grep '"action":"key.release"' "$WB/audit/log.jsonl" | tail -n1 |
+    grep -q "$ALICE_RCPT" || fail "bob's audit entry does not name the recipient"
+as "$WA" alice data policy set alpha "$T/policy-alpha.json" >/dev/null
+ok "a recipient an owner's policy does not allow is refused by that broker, naming both; no key reaches the runtime"
+
+# carol submits in the training workspace, but the controller talks to
+# the brokers as mo (brokers.json): the owner's broker sees a spec not
+# signed by mo's registered key and refuses it
+spec alpha beta
+refused_by carol "$WA" alpha "$API_A" \
+    "not a job spec signed by the key registered for \"mo\""
+ok "a spec signed by a key other than the TLS principal's registered one is refused, audited"
+
 # bob's broker is down: the job fails naming it; alice's released key
 # never reached the runtime (the controller sent DENIED, not KEYS)
 kill -TERM "$PID_B"
@@ -180,10 +249,7 @@ expect_exit 5 as "$WT" mo job run "$SPEC"
 expect_stderr "key broker $API_B (dataset \"beta\") is unreachable"
 [ "$(releases "$WA" alpha success)" = $((a_before + 1)) ] ||
     fail "alice's broker was not asked first"
-id=$(as "$WT" mo job list --json | python3 -c '
-import json, sys
-j = json.load(sys.stdin)
-print(j["jobs"][0]["id"] if isinstance(j, dict) else j[0]["id"])')
+id=$(last_job)
 as "$WT" mo job status "$id" --json >"$T/status.json"
 python3 - "$T/status.json" "$API_B" <<'PY' || fail "the failure is not in the job's status"
 import json, sys

@@ -2,8 +2,10 @@
 # sealtrain serve --broker: the attestation-gated key release over mutual
 # TLS with the broker.h frames: HELLO -> NONCE, EVIDENCE (sim, bound to the
 # nonce) -> KEYS; a replayed nonce, evidence bound to other report data
-# and a principal outside the release policy are refused with reasons, and
-# every decision is in this workspace's audit log. Only the broker (and
+# and a principal outside the release policy are refused with reasons; so
+# is a HELLO whose signed spec is tampered, is not the spec_digest's, is
+# signed by another principal's key, names a model recipient the policy
+# does not allow or does not use the dataset; and every decision is in this workspace's audit log. Only the broker (and
 # health) endpoints are served.
 . tests/cli/lib.sh
 head -c 32 /dev/urandom >"$T/root.key"
@@ -25,8 +27,9 @@ ok "--broker serves only the key release"
 
 # client: python3 speaks the frames over TLS with mo's certificate
 cat >"$T/client.py" <<'PY'
-import hashlib, http.client, json, os, ssl, struct, subprocess, sys, time
-api_port, certs, keys, who, mode, simkey, st = sys.argv[1:8]
+import base64, hashlib, http.client, json, os, ssl, struct, subprocess, sys, time
+from cryptography.hazmat.primitives import serialization
+api_port, certs, keys, who, mode, simkey, st, rcpt, other = sys.argv[1:10]
 ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
 ctx.load_cert_chain(certs + "/%s.crt" % who, keys + "/%s.pem" % who)
 kept = None
@@ -43,11 +46,40 @@ def post(path, body):
     return r.status, r.read()
 def frame(t, payload):
     return struct.pack(">BI", t, len(payload)) + payload
+def b64(b):
+    return base64.b64encode(b).decode()
+def signed_spec(signer, recipient, dataset="digits"):
+    # a DSSE envelope over a job spec, as `job submit` signs it
+    s = json.load(open("examples/jobs/digits-mlp.json"))
+    s["outputs"]["recipients"] = [recipient]
+    s["datasets"]["train"] = dataset
+    payload = json.dumps(s, sort_keys=True, separators=(",", ":")).encode()
+    t = b"application/vnd.sealtrain.job-spec+json"
+    pae = b"DSSEv1 %d %s %d " % (len(t), t, len(payload)) + payload
+    k = serialization.load_pem_private_key(
+        open(keys + "/%s.pem" % signer, "rb").read(), None)
+    pub = k.public_key().public_bytes(serialization.Encoding.Raw,
+                                      serialization.PublicFormat.Raw)
+    sig = {"keyid": hashlib.sha256(pub).hexdigest(), "sig": b64(k.sign(pae))}
+    env = {"payload": b64(payload), "payloadType": t.decode(),
+           "signatures": [sig]}
+    return payload, env
 def release():
     x, ed = os.urandom(32), os.urandom(32)
-    job, spec = "j" + os.urandom(8).hex()[:15], os.urandom(32)
+    job = "j" + os.urandom(8).hex()[:15]
+    payload, env = signed_spec(other if mode == "other-key" else who,
+                               other if mode == "recipient" else rcpt,
+                               "beta" if mode == "dataset" else "digits")
+    spec = hashlib.sha256(payload).digest()
+    if mode == "mismatch":  # a valid spec, but not the one of spec_digest
+        spec = hashlib.sha256(payload + b" ").digest()
+    if mode == "tamper":  # the payload changed after signing
+        env["payload"] = b64(payload.replace(b'"epochs":30', b'"epochs":31'))
     status, body = post("/v1/broker/datasets/digits/hello?job=%s&spec_digest=%s"
-                        % (job, spec.hex()), frame(1, bytes([1]) + x + ed))
+                        % (job, spec.hex()),
+                        frame(1, bytes([1]) + x + ed) + json.dumps(env).encode())
+    if status != 200 and body[:1] == b"\x05":
+        print("hello", status, "DENIED", json.loads(body[5:])["reason"]); return
     if status != 200:
         print("hello", status, body.decode(errors="replace")); return
     assert body[0] == 2 and len(body) == 37, body
@@ -83,7 +115,10 @@ if mode == "keepalive":
     print("second")
     release()
 PY
-client() { python3 "$T/client.py" "$PORT" "$CERTS" "$K" "$1" "$2" "$SIMKEY" "$SEALTRAIN"; }
+client() {
+    python3 "$T/client.py" "$PORT" "$CERTS" "$K" "$1" "$2" "$SIMKEY" \
+        "$SEALTRAIN" "$MO_RCPT" "${3:-dana}"
+}
 
 out=$(client mo ok)
 grep -q "^evidence 200 4$" <<<"$out" || fail "no KEYS frame: $out"
@@ -148,6 +183,30 @@ grep -qi "report" <<<"$out" || fail "no reason: $out"
 grep '"category":"key-release"' "$SEALTRAIN_WORKSPACE/audit/log.jsonl" |
     grep -c '"outcome":"denied"' >/dev/null || fail "the refusal is not audited"
 ok "evidence bound to other report data is refused with the verifier's reason, audited"
+
+# the signed spec that comes with HELLO: each refusal is a DENIED frame
+# naming why, and an audited denial; no nonce is issued
+denials() { grep -c '"action":"key.release".*"outcome":"denied"' \
+    "$SEALTRAIN_WORKSPACE/audit/log.jsonl" || true; }
+refused() { # refused MODE SIGNER_OR_RECIPIENT REASON...
+    local mode=$1 arg=$2 before r
+    shift 2
+    before=$(denials)
+    out=$(client mo "$mode" "$arg")
+    grep -q "^hello 403 DENIED" <<<"$out" || fail "$mode: no DENIED: $out"
+    for r in "$@"; do
+        grep -qF -- "$r" <<<"$out" || fail "$mode: reason lacks '$r': $out"
+    done
+    [ "$(denials)" = $((before + 1)) ] || fail "$mode: the refusal is not audited"
+    grep '"outcome":"denied"' "$SEALTRAIN_WORKSPACE/audit/log.jsonl" | tail -n1 |
+        grep -q '"spec_sha256"' || fail "$mode: no spec digest in the audit entry"
+}
+refused tamper dana "not a job spec signed by the key registered for \"mo\""
+refused mismatch dana "is not the job's spec_digest"
+refused other-key dana "not a job spec signed by the key registered for \"mo\""
+refused recipient "$DANA_RCPT" "does not allow model recipient $DANA_RCPT"
+refused dataset dana "dataset \"digits\" is not among the job spec's datasets"
+ok "a HELLO's signed spec must be mo's own, the spec_digest's, use the dataset and name only allowed recipients (403 DENIED, audited)"
 
 out=$(client dana ok)
 grep -q "^hello 403" <<<"$out" || fail "dana got a nonce: $out"

@@ -218,7 +218,7 @@ static st_code hello_to(int port, st_err *e)
     st_broker_hello h;
     memset(&h, 7, sizeof(h));
     st_code rc = st_broker_remote_hello(b, "digits", "j0123456789abcde", digest,
-                                        &h, nonce, e);
+                                        "{}", 2, &h, nonce, e);
     assert_non_null(strstr(e->msg, ep.url));
     assert_non_null(strstr(e->msg, "(dataset \"digits\")"));
     st_broker_remote_close(b);
@@ -246,6 +246,56 @@ static void test_silent_broker_times_out_naming_url(void **state)
     close(fd);
 }
 
+/* The HELLO request's body: the runtime's HELLO frame, then the signed
+ * spec; nothing else is accepted. */
+static void
+test_hello_body_is_one_hello_frame_then_the_signed_spec(void **state)
+{
+    (void)state;
+    st_err e;
+    st_broker_hello h, got;
+    memset(&h, 0, sizeof(h));
+    for (size_t i = 0; i < 32; i++) {
+        h.x25519[i] = (uint8_t)i;
+        h.ed25519[i] = (uint8_t)(100 + i);
+    }
+    const char *env = "{\"payloadType\":\"x\"}";
+    st_buf b;
+    st_buf_init(&b);
+    assert_st_ok(st_broker_hello_body_encode(&h, env, strlen(env), &b, &e), &e);
+    const char *text = NULL;
+    size_t tlen = 0;
+    assert_st_ok(
+        st_broker_hello_body_parse(b.data, b.len, &got, &text, &tlen, &e), &e);
+    assert_memory_equal(&got, &h, sizeof(h));
+    assert_int_equal(tlen, strlen(env));
+    assert_memory_equal(text, env, tlen);
+
+    /* the HELLO alone: the spec is missing, and said so */
+    assert_int_equal(st_broker_hello_body_parse(b.data,
+                                                ST_BROKER_HEADER_LEN + 65, &got,
+                                                &text, &tlen, &e),
+                     ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "signed job spec"));
+    assert_null(text);
+    /* a truncated frame, another frame type first */
+    assert_int_equal(
+        st_broker_hello_body_parse(b.data, 40, &got, &text, &tlen, &e),
+        ST_E_INPUT);
+    b.data[0] = ST_MSG_EVIDENCE;
+    assert_int_equal(
+        st_broker_hello_body_parse(b.data, b.len, &got, &text, &tlen, &e),
+        ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "hello body"));
+    st_buf_free(&b);
+
+    /* a client never sends an empty spec */
+    st_buf_init(&b);
+    assert_int_equal(st_broker_hello_body_encode(&h, env, 0, &b, &e),
+                     ST_E_USAGE);
+    st_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +306,8 @@ int main(void)
             test_manifest_broker_section_round_trips_and_is_checked),
         cmocka_unit_test(test_unreachable_broker_fails_naming_url_and_dataset),
         cmocka_unit_test(test_silent_broker_times_out_naming_url),
+        cmocka_unit_test(
+            test_hello_body_is_one_hello_frame_then_the_signed_spec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

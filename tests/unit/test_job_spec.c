@@ -9,6 +9,7 @@
 
 #define EXAMPLE "examples/jobs/digits-mlp.json"
 #define RCPT "age15j0vjxaxyakrwwyw088cytm0ahcalxvyp78nk0ew4sk2q6yr0fwsu2az4a"
+#define OTHER "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"
 
 static void test_example_spec_parses_with_documented_defaults(void **state)
 {
@@ -248,6 +249,45 @@ static void test_nonces_are_single_use_per_job(void **state)
     free(dir);
 }
 
+/* The conditions a release policy puts on a job, as both brokers apply
+ * them: the principal ("*" too), each recipient, and for a remote release
+ * the dataset among the spec's and every recipient allowed. */
+static void
+test_release_policy_allows_only_its_principals_and_recipients(void **state)
+{
+    (void)state;
+    st_err e;
+    st_job_spec s;
+    assert_st_ok(st_job_spec_load(EXAMPLE, &s, &e), &e);
+    json_t *p =
+        json_pack("{s:[s],s:[s]}", "principals", "mo", "recipients", RCPT);
+    assert_true(st_release_policy_allows_principal(p, "mo"));
+    assert_false(st_release_policy_allows_principal(p, "eve"));
+    assert_true(st_release_policy_allows_recipient(p, RCPT));
+    assert_false(st_release_policy_allows_recipient(p, OTHER));
+    assert_st_ok(st_release_policy_check_job(p, "digits", &s, "mo", &e), &e);
+
+    assert_int_equal(st_release_policy_check_job(p, "other", &s, "mo", &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "not among the job spec's datasets"));
+    assert_int_equal(st_release_policy_check_job(p, "digits", &s, "eve", &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "\"eve\""));
+
+    /* one recipient the policy does not allow refuses the whole job,
+     * naming it */
+    snprintf(s.recipients[s.nrecipients++], ST_JOB_RECIPIENT_MAX, "%s", OTHER);
+    assert_int_equal(st_release_policy_check_job(p, "digits", &s, "mo", &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, OTHER));
+    assert_non_null(strstr(e.msg, "dataset \"digits\""));
+
+    json_array_append_new(json_object_get(p, "principals"), json_string("*"));
+    assert_true(st_release_policy_allows_principal(p, "eve"));
+    json_decref(p);
+    st_job_spec_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +296,8 @@ int main(void)
         cmocka_unit_test(test_submitted_job_is_signed_queued_and_audited),
         cmocka_unit_test(test_dataset_without_policy_is_never_released),
         cmocka_unit_test(test_nonces_are_single_use_per_job),
+        cmocka_unit_test(
+            test_release_policy_allows_only_its_principals_and_recipients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
