@@ -67,7 +67,7 @@ st_code st_secmem_harden_process(st_err *err);
 st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err);
 /* The same for this process alone, for a process that may lock now and
  * then drops the right (the enclave runtime before it enters its user
- * namespace): without `secret`, a private anonymous mapping rounded up to
+ * namespace): without `secret`, a private anonymous mapping aligned to
  * 2 MiB and advised to use transparent huge pages (MADV_HUGEPAGE), locked
  * with mlock2(MLOCK_ONFAULT): each page is locked at the fault that
  * brings it in, so the arena is faulted in by its users rather than up

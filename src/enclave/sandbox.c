@@ -21,7 +21,9 @@
  * user namespace whose maps the caller writes; the rest is as below. That
  * user namespace owns none of the others. Else (no right to create them
  * without a user namespace) A prepares a shared arena (shmem: 4 KiB pages)
- * before its unshare, which B inherits.
+ * before its unshare, which B inherits. Where RLIMIT_MEMLOCK covers the
+ * allowance (or was raised), B makes the same private arena within it at
+ * the start of step 1.
  *
  * (fork, not clone: fork runs the pthread_atfork handlers that keep
  * OpenBLAS's thread pool usable in the child. A only waits for B and
@@ -653,11 +655,13 @@ static void apply_namespace_setup(unsigned ns_applied, st_sandbox_report *r)
 
 /* B: applies the measures in order, reports, then runs fn. Never returns.
  * `pre`: the measures B took before it entered its user namespace (the
- * namespace setup among them), or NULL. */
+ * namespace setup among them), or NULL. `own_arena`: RLIMIT_MEMLOCK
+ * covers the allowance, so B makes its own arena now (private, huge
+ * pages, locked as faulted in) rather than locking each allocation. */
 static void run_child(const st_sandbox_config *cfg, st_sandbox_main fn,
                       void *arg, int sock, int ctl, unsigned ns_applied,
                       const struct go_message *go,
-                      const struct child_report *pre)
+                      const struct child_report *pre, int own_arena)
 {
     struct child_report cr;
     memset(&cr, 0, sizeof(cr));
@@ -673,6 +677,11 @@ static void run_child(const st_sandbox_config *cfg, st_sandbox_main fn,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* best effort: without it, each allocation is mlock'ed on its own
+     * within the same limit, as before */
+    if (own_arena)
+        st_secmem_arena_prepare_own(cfg->memlock_bytes, cfg->memlock_secret,
+                                    NULL);
     if (ns_applied & CLONE_NEWPID)
         measure(r, "pid-namespace", getpid() == 1, "runtime is PID %d",
                 (int)getpid());
@@ -962,7 +971,8 @@ static void run_intermediate_own_arena(const st_sandbox_config *cfg,
         if (read_all(ctl, &go, sizeof(go)) != 0)
             _exit(125);
         run_child(cfg, fn, arg, sock, ctl,
-                  applied | (st[3] ? 0 : (unsigned)CLONE_NEWUSER), &go, &pre);
+                  applied | (st[3] ? 0 : (unsigned)CLONE_NEWUSER), &go, &pre,
+                  0);
     }
     close(pp[1]);
     unsigned st[5];
@@ -1058,7 +1068,8 @@ static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
     if (b < 0)
         _exit(125);
     if (b == 0)
-        run_child(cfg, fn, arg, sock, ctl, applied, &go, NULL);
+        run_child(cfg, fn, arg, sock, ctl, applied, &go, NULL,
+                  cfg->memlock_bytes && memlock[0] <= 1);
     close(sock);
     close(ctl);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
