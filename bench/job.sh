@@ -182,7 +182,7 @@ while [ "$r" -le "$rounds" ]; do
 done
 
 "$py" - "$T" <<'PY'
-import json, os, re, sys
+import json, os, sys
 T = sys.argv[1]
 def rounds_of(kind):
     out, r = [], 1
@@ -227,8 +227,7 @@ def ms(v):
 def huge(s): # a runtime-made arena: huge pages, locked up front or on fault
     if "MLOCK_ONFAULT" in s["arena"]:
         return ", THP on fault"
-    m = re.search(r"(\d+) MiB in transparent huge pages", s["arena"])
-    return f", {m.group(1)} THP" if m else ""
+    return ", THP" if "huge pages advised" in s["arena"] else ""
 
 # one row per phase, one column per run: where the secure job's time goes
 rows = [

@@ -975,16 +975,8 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
                               void **plain, size_t *len, st_age_result *res,
                               st_err *err)
 {
-    *plain = NULL;
-    *len = 0;
-    set_result(res, ST_AGE_FAIL_IO, 0);
-    int fd;
-    st_code rc = open_in(path, &fd, err);
-    if (rc != ST_OK)
-        return rc;
-    rc = decrypt_secmem(fd, path, o, plain, len, NULL, res, err);
-    close(fd);
-    return rc;
+    return st_age_decrypt_secmem_sha256(-1, path, o, plain, len, NULL, res,
+                                        err);
 }
 
 /* sha256: NULL, or filled with the plaintext digest on success */

@@ -892,22 +892,6 @@ static int unshare_single_threaded(int flags)
     }
 }
 
-/* Transparent huge pages this process has mapped (AnonHugePages), in
- * KiB: how much of a private arena the kernel gave huge pages. */
-static unsigned long long anon_huge_kib(void)
-{
-    FILE *f = fopen("/proc/self/smaps_rollup", "r");
-    char line[256];
-    unsigned long long kb = 0;
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
-
 /* The message A sends the caller on the control socket. */
 enum {
     MSG_APPLIED,     /* namespaces created (CLONE_* bits) */
@@ -918,7 +902,6 @@ enum {
     MSG_ARENA_MODE,  /* st_secmem_mode of the arena */
     MSG_MAPPED_PID,  /* whose uid/gid maps to write: 0 A, else B (the
                         runtime made its own arena) */
-    MSG_HUGE_MIB,    /* MiB of the runtime's arena in huge pages now */
     MSG_ON_FAULT,    /* 1: the runtime's arena is locked as faulted in */
     MSG_WORDS
 };
@@ -949,14 +932,15 @@ static void run_intermediate_own_arena(const st_sandbox_config *cfg,
         close(pp[0]);
         struct child_report pre;
         memset(&pre, 0, sizeof(pre));
-        unsigned st[5];
+        /* what A passes on: memlock how, arena mode, locked on fault,
+         * errno of the user namespace's unshare */
+        unsigned st[4];
         st[0] = st_secmem_arena_prepare_own(cfg->memlock_bytes,
                                             cfg->memlock_secret, NULL) == ST_OK
                     ? 2
                     : 3;
         st[1] = (unsigned)st_secmem_arena_mode();
-        st[2] = (unsigned)(anon_huge_kib() >> 10);
-        st[4] = (unsigned)st_secmem_arena_on_fault();
+        st[2] = (unsigned)st_secmem_arena_on_fault();
         apply_namespace_setup(applied, &pre.report);
         st[3] =
             unshare_single_threaded(CLONE_NEWUSER) == 0 ? 0 : (unsigned)errno;
@@ -975,7 +959,7 @@ static void run_intermediate_own_arena(const st_sandbox_config *cfg,
                   0);
     }
     close(pp[1]);
-    unsigned st[5];
+    unsigned st[4];
     if (read_all(pp[0], st, sizeof(st)) != 0)
         _exit(125); /* B died before its user namespace */
     close(pp[0]);
@@ -986,8 +970,7 @@ static void run_intermediate_own_arena(const st_sandbox_config *cfg,
     msg[MSG_MEMLOCK_ERR] = raise_err;
     msg[MSG_ARENA_MODE] = st[1];
     msg[MSG_MAPPED_PID] = (unsigned)b;
-    msg[MSG_HUGE_MIB] = st[2];
-    msg[MSG_ON_FAULT] = st[4];
+    msg[MSG_ON_FAULT] = st[2];
     if (write_all(ctl, msg, sizeof(msg)) != 0)
         _exit(125);
     close(sock);
@@ -1184,21 +1167,15 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
         else if (ns[MSG_MEMLOCK] == 1)
             measure(r, "locked-memory", 1, "RLIMIT_MEMLOCK raised to %llu MiB",
                     mib);
-        else if (ns[MSG_MEMLOCK] == 2 && ns[MSG_MAPPED_PID] && ns[MSG_ON_FAULT])
-            measure(r, "locked-memory", 1,
-                    "%s arena of %llu MiB prepared by the runtime before "
-                    "it entered its user namespace (private, transparent "
-                    "huge pages advised, each page locked at the fault that "
-                    "brings it in: MLOCK_ONFAULT; RLIMIT_MEMLOCK not "
-                    "raisable: %s)",
-                    kind, mib, strerror((int)ns[MSG_MEMLOCK_ERR]));
         else if (ns[MSG_MEMLOCK] == 2 && ns[MSG_MAPPED_PID])
             measure(r, "locked-memory", 1,
                     "%s arena of %llu MiB prepared by the runtime before "
-                    "it entered its user namespace (private, %u MiB in "
-                    "transparent huge pages; RLIMIT_MEMLOCK not raisable: "
-                    "%s)",
-                    kind, mib, ns[MSG_HUGE_MIB],
+                    "it entered its user namespace (private, transparent "
+                    "huge pages advised, %s; RLIMIT_MEMLOCK not raisable: %s)",
+                    kind, mib,
+                    ns[MSG_ON_FAULT] ? "each page locked at the fault that "
+                                       "brings it in: MLOCK_ONFAULT"
+                                     : "populated and locked up front",
                     strerror((int)ns[MSG_MEMLOCK_ERR]));
         else if (ns[MSG_MEMLOCK] == 2)
             measure(r, "locked-memory", 1,
