@@ -966,11 +966,6 @@ static st_code secmem_sequential(st_age_reader *r, void **plain, size_t *len,
     return ST_OK;
 }
 
-static st_code decrypt_secmem(int fd, const char *path,
-                              const st_age_decrypt_opts *o, void **plain,
-                              size_t *len, uint8_t *sha256, st_age_result *res,
-                              st_err *err);
-
 st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
                               void **plain, size_t *len, st_age_result *res,
                               st_err *err)
