@@ -347,9 +347,9 @@ static void free_args(struct ctl *c)
 }
 
 /* Secure memory the runtime needs beside the decrypted datasets: the
- * arena is locked (faulted in) when it is made, at ~0.8 ms per MiB of
- * shared memory here, so it is sized to the model rather than to a fixed
- * reserve. Per parameter: weights, gradients, two optimiser moments and a
+ * arena's whole range is locked (and counted against the limit) when it
+ * is made, and a shared arena is also faulted in then (~0.8 ms per MiB
+ * here), so it is sized to the model rather than to a fixed reserve. Per parameter: weights, gradients, two optimiser moments and a
  * best copy (20 bytes), a checkpoint or safetensors copy of the same (20),
  * padding (rounded up to 64). Per batch row: inputs, targets and three
  * buffers per layer output (rounded up to 8 floats each). Fixed: 16 MiB
@@ -509,9 +509,9 @@ static st_code spawn_runtime(struct ctl *c, st_err *err)
         .cpu_seconds = 0,
         .memlock_secret = c->spec.memory_secret,
         /* secure memory: the decrypted datasets plus room for the
-         * engine's state and decryption buffers. Locked memory is faulted
-         * in when the arena is made, so it is sized to the need, not to
-         * the memory limit */
+         * engine's state and decryption buffers. The arena is locked as a
+         * whole when it is made, so it is sized to the need, not to the
+         * memory limit */
         .memlock_bytes = plain_total + runtime_reserve(c),
     };
     rc = st_sandbox_spawn(&cfg, st_runtime_main, a, &c->child, err);
