@@ -182,7 +182,7 @@ while [ "$r" -le "$rounds" ]; do
 done
 
 "$py" - "$T" <<'PY'
-import json, os, sys
+import json, os, re, sys
 T = sys.argv[1]
 def rounds_of(kind):
     out, r = [], 1
@@ -224,6 +224,12 @@ else:
 def ms(v):
     return f"{v:.0f} ms"
 
+def huge(s): # a runtime-made arena: huge pages, locked up front or on fault
+    if "MLOCK_ONFAULT" in s["arena"]:
+        return ", THP on fault"
+    m = re.search(r"(\d+) MiB in transparent huge pages", s["arena"])
+    return f", {m.group(1)} THP" if m else ""
+
 # one row per phase, one column per run: where the secure job's time goes
 rows = [
     ("process start + login", lambda s: ms(s["startup_ms"]), "-"),
@@ -232,7 +238,7 @@ rows = [
                                              s["release_ms"]), "-"),
     ("  (incl. locking the arena)", lambda s: s["arena"].split(" prepared")[0]
      .replace("mlock'ed arena of ", "").replace("memfd_secret arena of ",
-                                                 "secret "), "-"),
+                                                 "secret ") + huge(s), "-"),
     ("keyring + attest + release", lambda s: ms(s["keyring_ms"] +
                                                  s["release_ms"]), "-"),
     ("load (decrypt + check)", lambda s: ms(s["load_ms"]),
@@ -252,7 +258,7 @@ rows = [
     ("fixed cost", lambda s: ms(s["attest_release_ms"] + s["seal_ms"]), "-"),
     ("  of which sandbox spawn", lambda s: ms(s["spawn_ms"]), "-"),
 ]
-w = 20
+w = 22
 print(f"each kind's fastest of {len(prounds)} interleaved rounds counts "
       "(plain in-process: read + train; the process wall adds its start and "
       "exit)")

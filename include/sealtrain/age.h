@@ -274,6 +274,15 @@ st_code st_age_decrypt_secmem_fd(int fd, const char *name,
                                  const st_age_decrypt_opts *o, void **plain,
                                  size_t *len, st_age_result *res, st_err *err);
 
+/* st_age_decrypt_secmem_fd (fd >= 0) or st_age_decrypt_secmem (fd < 0:
+ * opens `name`) that also gives the SHA-256 of the plaintext, hashed in
+ * order by the decryption workers while they decrypt instead of in a
+ * second pass after them. `sha256` is filled only on success. */
+st_code st_age_decrypt_secmem_sha256(int fd, const char *name,
+                                     const st_age_decrypt_opts *o, void **plain,
+                                     size_t *len, uint8_t sha256[32],
+                                     st_age_result *res, st_err *err);
+
 /* --- rewrap ---------------------------------------------------------- */
 
 /* Replaces stanzas without touching the payload: the file key is

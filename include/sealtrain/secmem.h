@@ -65,9 +65,21 @@ st_code st_secmem_harden_process(st_err *err);
  * first touch (about 12 us here: 2.3 s for 188 MB), so a caller with bulk
  * data may choose plain locked memory. */
 st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err);
+/* The same for this process alone, for a process that may lock now and
+ * then drops the right (the enclave runtime before it enters its user
+ * namespace): without `secret`, a private anonymous mapping rounded up to
+ * 2 MiB and advised to use transparent huge pages (MADV_HUGEPAGE), locked
+ * with mlock2(MLOCK_ONFAULT): each page is locked at the fault that
+ * brings it in, so the arena is faulted in by its users rather than up
+ * front (where the kernel lacks mlock2, populated and mlock'ed like the
+ * shared arena); MADV_DONTDUMP and MADV_DONTFORK, so no child shares or
+ * copies it. */
+st_code st_secmem_arena_prepare_own(size_t len, int secret, st_err *err);
 /* Size of the prepared arena, 0 when none; its backing (UNUSED: none). */
 size_t st_secmem_arena_size(void);
 st_secmem_mode st_secmem_arena_mode(void);
+/* 1 when the arena is locked page by page as it is faulted in. */
+int st_secmem_arena_on_fault(void);
 
 /* Total bytes currently allocated (for tests and `doctor`). */
 size_t st_secmem_in_use(void);

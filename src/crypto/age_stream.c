@@ -17,7 +17,10 @@
  *
  * Performance: one EVP context per thread (st_aead_ctx), decryption from
  * the read buffer straight into the output buffer (no copies beyond the
- * kernel's), pread() per worker so that I/O runs in parallel too.
+ * kernel's), pread() per worker so that I/O runs in parallel too. Into
+ * secure memory, the plaintext SHA-256 a caller checks is hashed in order
+ * by whichever worker finished the next batch, while the others decrypt
+ * (st_age_decrypt_secmem_sha256), not in a second pass.
  *
  * Must never: release unauthenticated bytes, leave a partial output file
  * (files are written through st_atomic_*), or hold plaintext or keys
@@ -503,6 +506,16 @@ typedef struct mt_job {
     st_err err;
     st_age_fail fail;
     uint64_t released;
+    /* secure memory mode (mt_secmem_worker): batches of MT_BATCH chunks
+     * taken in order by whichever worker is free; with a digest wanted
+     * (sha), the plaintext hashed in order by one worker at a time */
+    st_sha256_ctx *sha;
+    uint64_t total;            /* plaintext bytes */
+    uint64_t sbatches;         /* batches of MT_BATCH chunks */
+    atomic_uint_fast64_t take; /* next batch to decrypt */
+    uint8_t *done;             /* per batch: decrypted (under mu) */
+    uint64_t hashed;           /* batches hashed (under mu) */
+    int hashing;               /* a worker holds the digest (under mu) */
 } mt_job;
 
 typedef struct mt_worker {
@@ -643,29 +656,62 @@ static void *mt_stream_worker(void *arg)
     return NULL;
 }
 
+/* Batch b is decrypted: mark it, and unless another worker is hashing,
+ * hash every decrypted batch that is next in order. The digest is the
+ * same SHA-256 over the same bytes in the same order as one pass over
+ * the finished plaintext, computed while the other workers decrypt
+ * instead of after them. A batch marked while the hashing worker is busy
+ * is picked up by it: both look at `done` under the lock. */
+static void mt_hash_ready(mt_job *j, uint64_t b)
+{
+    const uint64_t span = (uint64_t)MT_BATCH * ST_AGE_CHUNK_LEN;
+    pthread_mutex_lock(&j->mu);
+    j->done[b] = 1;
+    if (!j->hashing) {
+        j->hashing = 1;
+        while (j->hashed < j->sbatches && j->done[j->hashed] &&
+               !atomic_load(&j->failed)) {
+            uint64_t from = j->hashed * span;
+            uint64_t to = from + span < j->total ? from + span : j->total;
+            pthread_mutex_unlock(&j->mu);
+            st_sha256_update(j->sha, j->dest + from, (size_t)(to - from));
+            pthread_mutex_lock(&j->mu);
+            j->hashed++;
+        }
+        j->hashing = 0;
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Into secure memory: batches of MT_BATCH chunks (1 MiB reads) taken in
+ * order by whichever worker is free, each decrypted straight into its
+ * place in dest; with a digest wanted, each decrypted batch goes to
+ * mt_hash_ready. */
 static void *mt_secmem_worker(void *arg)
 {
     mt_worker *w = arg;
     mt_job *j = w->job;
     st_err e;
     st_err_clear(&e);
-    /* contiguous ranges: each thread reads its own part of the file */
-    uint64_t per = (j->nchunks + j->nthreads - 1) / j->nthreads;
-    uint64_t c0 = per * w->id;
-    uint64_t c1 = c0 + per < j->nchunks ? c0 + per : j->nchunks;
     st_aead_ctx *a = st_aead_ctx_new(j->key, &e);
     uint8_t *ct = malloc((size_t)MT_BATCH * AGE_ENC_CHUNK);
     if (!a || !ct) {
         if (!e.code)
             st_err_set(&e, ST_E_IO, "out of memory");
-        mt_fail(j, c0, e.code, &e, ST_AGE_FAIL_IO);
+        mt_fail(j, 0, e.code, &e, ST_AGE_FAIL_IO);
     }
-    for (uint64_t first = c0; a && ct && first < c1; first += MT_BATCH) {
-        /* stop only for a failure before this range: a later one must not
-         * hide an earlier chunk's error, which is the one reported */
+    while (a && ct) {
+        uint64_t b = atomic_fetch_add(&j->take, 1);
+        if (b >= j->sbatches)
+            break;
+        uint64_t first = b * MT_BATCH;
+        /* stop only for a failure before this batch: a later one must not
+         * hide an earlier chunk's error, which is the one reported (every
+         * earlier batch was taken before this one) */
         if (atomic_load(&j->failed) && mt_failed_before(j, first))
             break;
-        uint64_t count = c1 - first < MT_BATCH ? c1 - first : MT_BATCH;
+        uint64_t count =
+            j->nchunks - first < MT_BATCH ? j->nchunks - first : MT_BATCH;
         uint64_t bytes = j->plen - first * AGE_ENC_CHUNK;
         if (bytes > count * AGE_ENC_CHUNK)
             bytes = count * AGE_ENC_CHUNK;
@@ -682,6 +728,8 @@ static void *mt_secmem_worker(void *arg)
             mt_fail(j, bad, rc, &e, ST_AGE_FAIL_PAYLOAD);
             break;
         }
+        if (j->sha)
+            mt_hash_ready(j, b);
     }
     st_aead_ctx_free(a);
     free(ct);
@@ -918,6 +966,11 @@ static st_code secmem_sequential(st_age_reader *r, void **plain, size_t *len,
     return ST_OK;
 }
 
+static st_code decrypt_secmem(int fd, const char *path,
+                              const st_age_decrypt_opts *o, void **plain,
+                              size_t *len, uint8_t *sha256, st_age_result *res,
+                              st_err *err);
+
 st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
                               void **plain, size_t *len, st_age_result *res,
                               st_err *err)
@@ -929,14 +982,16 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
     st_code rc = open_in(path, &fd, err);
     if (rc != ST_OK)
         return rc;
-    rc = st_age_decrypt_secmem_fd(fd, path, o, plain, len, res, err);
+    rc = decrypt_secmem(fd, path, o, plain, len, NULL, res, err);
     close(fd);
     return rc;
 }
 
-st_code st_age_decrypt_secmem_fd(int fd, const char *path,
-                                 const st_age_decrypt_opts *o, void **plain,
-                                 size_t *len, st_age_result *res, st_err *err)
+/* sha256: NULL, or filled with the plaintext digest on success */
+static st_code decrypt_secmem(int fd, const char *path,
+                              const st_age_decrypt_opts *o, void **plain,
+                              size_t *len, uint8_t *sha256, st_age_result *res,
+                              st_err *err)
 {
     *plain = NULL;
     *len = 0;
@@ -959,18 +1014,22 @@ st_code st_age_decrypt_secmem_fd(int fd, const char *path,
         rc = reader_init(r, key, err);
         if (rc == ST_OK)
             rc = secmem_sequential(r, plain, len, res, err);
+        if (rc == ST_OK && sha256)
+            st_sha256(*plain, *len, sha256);
     } else {
         mt_job j;
         rc = mt_prepare(&j, fd, start, hdr_len, key, o->threads, err);
         fail = ST_AGE_FAIL_PAYLOAD;
         uint64_t total = 0;
         if (rc == ST_OK) {
-            /* split by chunk ranges, not batches */
+            /* batches of MT_BATCH chunks (mt_prepare sized its batches
+             * for the stream mode's bounded buffers) */
+            j.sbatches = (j.nchunks + MT_BATCH - 1) / MT_BATCH;
             j.nthreads = o->threads ? o->threads : online_cores();
             if (j.nthreads > MT_MAX_THREADS)
                 j.nthreads = MT_MAX_THREADS;
-            if (j.nthreads > j.nchunks)
-                j.nthreads = (unsigned)j.nchunks;
+            if (j.nthreads > j.sbatches)
+                j.nthreads = (unsigned)j.sbatches;
             uint64_t last = chunk_len(&j, j.nchunks - 1);
             total = (j.nchunks - 1) * ST_AGE_CHUNK_LEN +
                     (last > AGE_TAG_LEN ? last - AGE_TAG_LEN : 0);
@@ -985,10 +1044,31 @@ st_code st_age_decrypt_secmem_fd(int fd, const char *path,
             rc = err ? err->code : ST_E_IO;
             fail = ST_AGE_FAIL_IO;
         }
+        j.total = total;
+        if (rc == ST_OK && sha256) {
+            j.done = calloc((size_t)j.sbatches, 1);
+            j.sha = st_sha256_new();
+            if (!j.done)
+                rc = st_err_set(err, ST_E_IO, "out of memory");
+        }
         if (rc == ST_OK) {
             rc = mt_run(&j, mt_secmem_worker, err);
             fail = rc == ST_OK ? ST_AGE_FAIL_NONE : j.fail;
         }
+        if (rc == ST_OK && sha256 && j.hashed != j.sbatches)
+            rc = st_err_set(err, ST_E_INTERNAL,
+                            "%s: plaintext digest incomplete (%llu of %llu "
+                            "batches)",
+                            path, (unsigned long long)j.hashed,
+                            (unsigned long long)j.sbatches);
+        if (j.sha) {
+            uint8_t d[ST_SHA256_LEN];
+            st_sha256_final(j.sha, d);
+            if (rc == ST_OK)
+                memcpy(sha256, d, sizeof(d));
+            st_sha256_free(j.sha);
+        }
+        free(j.done);
         if (rc == ST_OK && total) {
             *plain = j.dest;
             *len = (size_t)total;
@@ -1002,6 +1082,31 @@ st_code st_age_decrypt_secmem_fd(int fd, const char *path,
         st_err_prefix(err, "%s", path);
     st_secmem_free(key);
     st_age_reader_free(r);
+    return rc;
+}
+
+st_code st_age_decrypt_secmem_fd(int fd, const char *name,
+                                 const st_age_decrypt_opts *o, void **plain,
+                                 size_t *len, st_age_result *res, st_err *err)
+{
+    return decrypt_secmem(fd, name, o, plain, len, NULL, res, err);
+}
+
+st_code st_age_decrypt_secmem_sha256(int fd, const char *name,
+                                     const st_age_decrypt_opts *o, void **plain,
+                                     size_t *len, uint8_t sha256[32],
+                                     st_age_result *res, st_err *err)
+{
+    if (fd >= 0)
+        return decrypt_secmem(fd, name, o, plain, len, sha256, res, err);
+    *plain = NULL;
+    *len = 0;
+    set_result(res, ST_AGE_FAIL_IO, 0);
+    st_code rc = open_in(name, &fd, err);
+    if (rc != ST_OK)
+        return rc;
+    rc = decrypt_secmem(fd, name, o, plain, len, sha256, res, err);
+    close(fd);
     return rc;
 }
 

@@ -1158,9 +1158,11 @@ static st_code decrypt_check(int fd, const char *path,
     st_age_result res = {0};
     *plain = NULL;
     /* fd >= 0: the sandboxed runtime, which cannot open paths */
+    /* the plaintext digest comes from the decryption workers, hashed in
+     * order while they decrypt (no second pass over the data) */
+    uint8_t got[32];
     st_code rc =
-        fd >= 0 ? st_age_decrypt_secmem_fd(fd, path, &o, plain, len, &res, err)
-                : st_age_decrypt_secmem(path, &o, plain, len, &res, err);
+        st_age_decrypt_secmem_sha256(fd, path, &o, plain, len, got, &res, err);
     if (rc) {
         if (chk)
             chk->decrypt = 0;
@@ -1174,8 +1176,6 @@ static st_code decrypt_check(int fd, const char *path,
     }
     if (chk)
         chk->decrypt = 1;
-    uint8_t got[32];
-    st_sha256(*plain, *len, got);
     if (!st_ct_equal(got, sha, 32)) {
         if (chk)
             chk->plaintext = 0;

@@ -3,12 +3,25 @@
  *
  * Read this file as a list. The runtime child is made in two steps:
  *
- *   caller --fork--> A: unshare(user, net, mount, IPC, UTS, PID namespaces)
- *                       caller writes A's uid/gid maps, raises its
- *                       RLIMIT_MEMLOCK, puts it in a cgroup (v2 only)
+ *   caller --fork--> A: raises RLIMIT_MEMLOCK if it may, unshare(user, net,
+ *                       mount, IPC, UTS, PID namespaces); the caller writes
+ *                       A's uid/gid maps, puts it in a cgroup (v2 only)
  *                    A --fork--> B: PID 1 of the new PID namespace; applies
  *                       the measures below in order, reports them, runs
  *                       the caller's function with its socket end
+ *
+ * The runtime's secure memory (the decrypted datasets and the engine's
+ * state) must be locked while locking is still allowed. When
+ * RLIMIT_MEMLOCK cannot be raised (no CAP_SYS_RESOURCE) but the caller
+ * holds CAP_IPC_LOCK and may create namespaces (root in a container), the
+ * order changes so that B locks its own arena: A unshares every namespace
+ * but the user one and forks B; B maps a private arena with transparent
+ * huge pages (st_secmem_arena_prepare_own), faults it in from every core,
+ * mlocks it, makes the mount and UTS namespaces its own, then enters a new
+ * user namespace whose maps the caller writes; the rest is as below. That
+ * user namespace owns none of the others. Else (no right to create them
+ * without a user namespace) A prepares a shared arena (shmem: 4 KiB pages)
+ * before its unshare, which B inherits.
  *
  * (fork, not clone: fork runs the pthread_atfork handlers that keep
  * OpenBLAS's thread pool usable in the child. A only waits for B and
@@ -617,13 +630,39 @@ static void trap_handler(int sig, siginfo_t *si, void *ctx)
     _exit(128 + SIGSYS);
 }
 
-/* B: applies the measures in order, reports, then runs fn. Never returns. */
+/* Step 2 of B: the new mount and UTS namespaces made ours. Needs
+ * CAP_SYS_ADMIN over the user namespace that owns them. */
+static void apply_namespace_setup(unsigned ns_applied, st_sandbox_report *r)
+{
+    if (ns_applied & CLONE_NEWNS) {
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+            measure(r, "mount-namespace", 1,
+                    "own mount table, propagation private");
+        else
+            measure(r, "mount-namespace", 0, "making / private: %s",
+                    strerror(errno));
+    }
+    if (ns_applied & CLONE_NEWUTS) {
+        static const char host[] = "sealtrain-enclave";
+        if (sethostname(host, sizeof(host) - 1) == 0)
+            measure(r, "uts-namespace", 1, "hostname %s", host);
+        else
+            measure(r, "uts-namespace", 0, "sethostname: %s", strerror(errno));
+    }
+}
+
+/* B: applies the measures in order, reports, then runs fn. Never returns.
+ * `pre`: the measures B took before it entered its user namespace (the
+ * namespace setup among them), or NULL. */
 static void run_child(const st_sandbox_config *cfg, st_sandbox_main fn,
                       void *arg, int sock, int ctl, unsigned ns_applied,
-                      const struct go_message *go)
+                      const struct go_message *go,
+                      const struct child_report *pre)
 {
     struct child_report cr;
     memset(&cr, 0, sizeof(cr));
+    if (pre)
+        cr = *pre;
     st_sandbox_report *r = &cr.report;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -665,21 +704,8 @@ static void run_child(const st_sandbox_config *cfg, st_sandbox_main fn,
     else
         measure(r, "descriptors", 0, "close_range: %s", strerror(errno));
 
-    if (ns_applied & CLONE_NEWNS) {
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
-            measure(r, "mount-namespace", 1,
-                    "own mount table, propagation private");
-        else
-            measure(r, "mount-namespace", 0, "making / private: %s",
-                    strerror(errno));
-    }
-    if (ns_applied & CLONE_NEWUTS) {
-        static const char host[] = "sealtrain-enclave";
-        if (sethostname(host, sizeof(host) - 1) == 0)
-            measure(r, "uts-namespace", 1, "hostname %s", host);
-        else
-            measure(r, "uts-namespace", 0, "sethostname: %s", strerror(errno));
-    }
+    if (!pre)
+        apply_namespace_setup(ns_applied, r);
 
     apply_limits(cfg, "", r);
     apply_identity(go, r);
@@ -733,10 +759,11 @@ static int write_file(const char *path, const char *text)
 }
 
 /* cgroup v2 with the memory and cpu controllers, writable by us: a child
- * group for this runtime. Returns 0 and fills `dir`, or -1 with the reason
- * in `why`. */
-static int cgroup_create(const st_sandbox_config *cfg, pid_t pid, char *dir,
-                         size_t cap, char *why, size_t whycap)
+ * group for A (`pid`) and the runtime (`runtime`, when A forked it before
+ * this; else 0). Returns 0 and fills `dir`, or -1 with the reason in
+ * `why`. */
+static int cgroup_create(const st_sandbox_config *cfg, pid_t pid, pid_t runtime,
+                         char *dir, size_t cap, char *why, size_t whycap)
 {
     struct statfs sf;
     char path[512], val[64];
@@ -769,6 +796,10 @@ static int cgroup_create(const st_sandbox_config *cfg, pid_t pid, char *dir,
     snprintf(file, sizeof(file), "%s/cgroup.procs", path);
     snprintf(val, sizeof(val), "%d", (int)pid);
     ok &= write_file(file, val) == 0;
+    if (runtime) { /* forked before A was moved: moved too */
+        snprintf(val, sizeof(val), "%d", (int)runtime);
+        ok &= write_file(file, val) == 0;
+    }
     if (!ok) {
         snprintf(why, whycap, "cgroup v2 controllers not usable: %s",
                  strerror(errno));
@@ -820,6 +851,140 @@ static const struct {
     (CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID |               \
      CLONE_NEWIPC | CLONE_NEWUTS)
 
+/* A's last duty: wait for B and die the way B died, so that the caller
+ * sees the real cause. Never returns. */
+static void pass_on_fate(pid_t b)
+{
+    int status;
+    while (waitpid(b, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFSIGNALED(status)) {
+        struct rlimit zero = {0, 0};
+        setrlimit(RLIMIT_CORE, &zero);
+        signal(WTERMSIG(status), SIG_DFL);
+        raise(WTERMSIG(status));
+        _exit(128 + WTERMSIG(status));
+    }
+    _exit(WEXITSTATUS(status));
+}
+
+/* unshare(CLONE_NEWUSER) wants a single thread (EINVAL otherwise), and
+ * pthread_join returns once a thread has left its memory, a moment
+ * before the kernel takes it out of the thread group: the arena's
+ * populate threads may still be counted. Retried for up to ~100 ms. */
+static int unshare_single_threaded(int flags)
+{
+    for (int i = 0;; i++) {
+        if (unshare(flags) == 0)
+            return 0;
+        if (errno != EINVAL || i >= 200)
+            return -1;
+        usleep(500);
+    }
+}
+
+/* Transparent huge pages this process has mapped (AnonHugePages), in
+ * KiB: how much of a private arena the kernel gave huge pages. */
+static unsigned long long anon_huge_kib(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/* The message A sends the caller on the control socket. */
+enum {
+    MSG_APPLIED,     /* namespaces created (CLONE_* bits) */
+    MSG_ERR_ALL,     /* errno of unshare with the user namespace */
+    MSG_ERR_REST,    /* errno of unshare without it (relaxed) */
+    MSG_MEMLOCK,     /* 0 enough, 1 raised, 2 arena, 3 failed */
+    MSG_MEMLOCK_ERR, /* errno of raising RLIMIT_MEMLOCK */
+    MSG_ARENA_MODE,  /* st_secmem_mode of the arena */
+    MSG_MAPPED_PID,  /* whose uid/gid maps to write: 0 A, else B (the
+                        runtime made its own arena) */
+    MSG_HUGE_MIB,    /* MiB of the runtime's arena in huge pages now */
+    MSG_ON_FAULT,    /* 1: the runtime's arena is locked as faulted in */
+    MSG_WORDS
+};
+
+/* A, when the runtime can make its own arena: B is forked into every new
+ * namespace but the user one, locks its private arena (huge pages where
+ * offered) while it still holds CAP_IPC_LOCK, makes the mount and UTS
+ * namespaces its own while it still may, then enters a new user
+ * namespace, the uid/gid maps of which the caller writes. The user
+ * namespace owns none of the others, so B's capabilities in it (dropped
+ * with the uid change anyway) reach none of them. Never returns. */
+static void run_intermediate_own_arena(const st_sandbox_config *cfg,
+                                       st_sandbox_main fn, void *arg, int sock,
+                                       int ctl, unsigned raise_err)
+{
+    const unsigned applied = NS_ALL & ~(unsigned)CLONE_NEWUSER;
+    int pp[2];
+    if (pipe2(pp, O_CLOEXEC) != 0)
+        _exit(125);
+    pid_t b = fork();
+    if (b < 0)
+        _exit(125);
+    if (b == 0) {
+        /* (getppid() is 0 here, A being outside this PID namespace: if
+         * A died before this, the caller closes the control socket and
+         * the read of its go below ends B) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(pp[0]);
+        struct child_report pre;
+        memset(&pre, 0, sizeof(pre));
+        unsigned st[5];
+        st[0] = st_secmem_arena_prepare_own(cfg->memlock_bytes,
+                                            cfg->memlock_secret, NULL) == ST_OK
+                    ? 2
+                    : 3;
+        st[1] = (unsigned)st_secmem_arena_mode();
+        st[2] = (unsigned)(anon_huge_kib() >> 10);
+        st[4] = (unsigned)st_secmem_arena_on_fault();
+        apply_namespace_setup(applied, &pre.report);
+        st[3] =
+            unshare_single_threaded(CLONE_NEWUSER) == 0 ? 0 : (unsigned)errno;
+        /* as A does below: an unprivileged caller writes the maps of a
+         * dumpable process only; the arena holds nothing yet and B turns
+         * undumpable in run_child */
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+        if (write_all(pp[1], st, sizeof(st)) != 0)
+            _exit(125);
+        close(pp[1]);
+        struct go_message go;
+        if (read_all(ctl, &go, sizeof(go)) != 0)
+            _exit(125);
+        run_child(cfg, fn, arg, sock, ctl,
+                  applied | (st[3] ? 0 : (unsigned)CLONE_NEWUSER), &go, &pre);
+    }
+    close(pp[1]);
+    unsigned st[5];
+    if (read_all(pp[0], st, sizeof(st)) != 0)
+        _exit(125); /* B died before its user namespace */
+    close(pp[0]);
+    unsigned msg[MSG_WORDS] = {0};
+    msg[MSG_APPLIED] = applied | (st[3] ? 0 : (unsigned)CLONE_NEWUSER);
+    msg[MSG_ERR_ALL] = st[3];
+    msg[MSG_MEMLOCK] = st[0];
+    msg[MSG_MEMLOCK_ERR] = raise_err;
+    msg[MSG_ARENA_MODE] = st[1];
+    msg[MSG_MAPPED_PID] = (unsigned)b;
+    msg[MSG_HUGE_MIB] = st[2];
+    msg[MSG_ON_FAULT] = st[4];
+    if (write_all(ctl, msg, sizeof(msg)) != 0)
+        _exit(125);
+    close(sock);
+    close(ctl);
+    pass_on_fate(b);
+}
+
 /* A: creates the namespaces, tells the caller which, waits for the maps,
  * forks B and passes B's fate on. Never returns. */
 static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
@@ -828,10 +993,13 @@ static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != caller)
         _exit(125);
-    /* Locked memory must be arranged while A may still lock: after
-     * unshare(CLONE_NEWUSER) it has no capability in the initial user
-     * namespace. Raise RLIMIT_MEMLOCK if allowed, else prepare a secure
-     * arena that B inherits. */
+    /* Locked memory must be arranged while it may still be locked: after
+     * unshare(CLONE_NEWUSER) there is no capability in the initial user
+     * namespace. Raise RLIMIT_MEMLOCK if allowed; else let the runtime
+     * lock its own private arena before it enters its user namespace
+     * (run_intermediate_own_arena: needs the right to create the other
+     * namespaces without one, i.e. a privileged caller); else prepare a
+     * shared arena here that B inherits. */
     unsigned memlock[3] = {0, 0, 0}; /* how (0 enough, 1 raised, 2 arena,
                                         3 failed), errno, arena backing */
     if (cfg->memlock_bytes) {
@@ -846,6 +1014,9 @@ static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
                 memlock[0] = 1;
             else {
                 memlock[1] = (unsigned)errno;
+                if (unshare((int)(NS_ALL & ~(unsigned)CLONE_NEWUSER)) == 0)
+                    run_intermediate_own_arena(cfg, fn, arg, sock, ctl,
+                                               memlock[1]);
                 memlock[0] =
                     st_secmem_arena_prepare(cfg->memlock_bytes,
                                             cfg->memlock_secret, NULL) == ST_OK
@@ -857,7 +1028,7 @@ static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
     }
     unsigned applied = NS_ALL;
     int errs[2] = {0, 0};
-    if (unshare((int)applied) != 0) {
+    if (unshare_single_threaded((int)applied) != 0) {
         errs[0] = errno;
         /* relaxed fallbacks: without a user namespace (root may still
          * create the others), then none */
@@ -872,8 +1043,13 @@ static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
      * holds nothing secret (secure memory is not inherited) and turns
      * undumpable again below. */
     prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-    unsigned msg[6] = {applied,    (unsigned)errs[0], (unsigned)errs[1],
-                       memlock[0], memlock[1],        memlock[2]};
+    unsigned msg[MSG_WORDS] = {0};
+    msg[MSG_APPLIED] = applied;
+    msg[MSG_ERR_ALL] = (unsigned)errs[0];
+    msg[MSG_ERR_REST] = (unsigned)errs[1];
+    msg[MSG_MEMLOCK] = memlock[0];
+    msg[MSG_MEMLOCK_ERR] = memlock[1];
+    msg[MSG_ARENA_MODE] = memlock[2];
     struct go_message go;
     if (write_all(ctl, msg, sizeof(msg)) != 0 ||
         read_all(ctl, &go, sizeof(go)) != 0)
@@ -882,22 +1058,11 @@ static void run_intermediate(const st_sandbox_config *cfg, st_sandbox_main fn,
     if (b < 0)
         _exit(125);
     if (b == 0)
-        run_child(cfg, fn, arg, sock, ctl, applied, &go);
+        run_child(cfg, fn, arg, sock, ctl, applied, &go, NULL);
     close(sock);
     close(ctl);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    int status;
-    while (waitpid(b, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFSIGNALED(status)) {
-        /* die the same way, so the caller sees the real cause */
-        struct rlimit zero = {0, 0};
-        setrlimit(RLIMIT_CORE, &zero);
-        signal(WTERMSIG(status), SIG_DFL);
-        raise(WTERMSIG(status));
-        _exit(128 + WTERMSIG(status));
-    }
-    _exit(WEXITSTATUS(status));
+    pass_on_fate(b);
 }
 
 static void reap(pid_t pid)
@@ -944,7 +1109,7 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
     close(cp[1]);
     int ctl = cp[0];
     st_sandbox_report *r = &child->report;
-    unsigned ns[6];
+    unsigned ns[MSG_WORDS];
     st_code rc = ST_OK;
     if (read_all(ctl, ns, sizeof(ns)) != 0) {
         rc = st_err_set(err, ST_E_IO, "sandbox: the runtime died at start");
@@ -953,36 +1118,40 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
     for (size_t i = 0; i < sizeof(namespaces) / sizeof(namespaces[0]); i++) {
         /* mount, PID and UTS are confirmed by B itself */
         int f = namespaces[i].flag;
-        if ((ns[0] & (unsigned)f) &&
+        if ((ns[MSG_APPLIED] & (unsigned)f) &&
             (f == CLONE_NEWNS || f == CLONE_NEWPID || f == CLONE_NEWUTS))
             continue;
-        if (ns[0] & (unsigned)f)
+        if (ns[MSG_APPLIED] & (unsigned)f)
             measure(r, namespaces[i].name, 1, "%s", namespaces[i].detail);
         else
             measure(r, namespaces[i].name, 0, "unshare: %s",
-                    strerror(f == CLONE_NEWUSER || !ns[2] ? (int)ns[1]
-                                                          : (int)ns[2]));
+                    strerror(f == CLONE_NEWUSER || !ns[MSG_ERR_REST]
+                                 ? (int)ns[MSG_ERR_ALL]
+                                 : (int)ns[MSG_ERR_REST]));
     }
+    /* the process in the new user namespace: A, or B when the runtime
+     * entered it itself after locking its own arena */
+    pid_t mapped = ns[MSG_MAPPED_PID] ? (pid_t)ns[MSG_MAPPED_PID] : pid;
 
     struct go_message go = {getuid(), getgid(), 1};
     if (getuid() == 0) {
         go.uid = 65534; /* nobody */
         go.gid = 65534;
     }
-    if (ns[0] & CLONE_NEWUSER) {
+    if (ns[MSG_APPLIED] & CLONE_NEWUSER) {
         char path[64], map[64];
         int privileged = getuid() == 0;
         /* an unprivileged caller may map only itself, after "deny" */
-        snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)pid);
+        snprintf(path, sizeof(path), "/proc/%d/setgroups", (int)mapped);
         if (!privileged) {
             write_file(path, "deny");
             go.setgroups_allowed = 0;
         }
-        snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+        snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)mapped);
         snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)go.uid,
                  (unsigned)go.uid);
         int ok = write_file(path, map) == 0;
-        snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
+        snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)mapped);
         snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)go.gid,
                  (unsigned)go.gid);
         ok &= write_file(path, map) == 0;
@@ -995,29 +1164,46 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
     }
     if (cfg->memlock_bytes) {
         unsigned long long mib = (unsigned long long)(cfg->memlock_bytes >> 20);
-        if (ns[3] == 0)
+        const char *kind = ns[MSG_ARENA_MODE] == ST_SECMEM_MEMFD_SECRET
+                               ? "memfd_secret"
+                               : "mlock'ed";
+        if (ns[MSG_MEMLOCK] == 0)
             measure(r, "locked-memory", 1, "RLIMIT_MEMLOCK covers %llu MiB",
                     mib);
-        else if (ns[3] == 1)
+        else if (ns[MSG_MEMLOCK] == 1)
             measure(r, "locked-memory", 1, "RLIMIT_MEMLOCK raised to %llu MiB",
                     mib);
-        else if (ns[3] == 2)
+        else if (ns[MSG_MEMLOCK] == 2 && ns[MSG_MAPPED_PID] && ns[MSG_ON_FAULT])
+            measure(r, "locked-memory", 1,
+                    "%s arena of %llu MiB prepared by the runtime before "
+                    "it entered its user namespace (private, transparent "
+                    "huge pages advised, each page locked at the fault that "
+                    "brings it in: MLOCK_ONFAULT; RLIMIT_MEMLOCK not "
+                    "raisable: %s)",
+                    kind, mib, strerror((int)ns[MSG_MEMLOCK_ERR]));
+        else if (ns[MSG_MEMLOCK] == 2 && ns[MSG_MAPPED_PID])
+            measure(r, "locked-memory", 1,
+                    "%s arena of %llu MiB prepared by the runtime before "
+                    "it entered its user namespace (private, %u MiB in "
+                    "transparent huge pages; RLIMIT_MEMLOCK not raisable: "
+                    "%s)",
+                    kind, mib, ns[MSG_HUGE_MIB],
+                    strerror((int)ns[MSG_MEMLOCK_ERR]));
+        else if (ns[MSG_MEMLOCK] == 2)
             measure(r, "locked-memory", 1,
                     "%s arena of %llu MiB prepared before privileges "
                     "were dropped (RLIMIT_MEMLOCK not raisable: %s)",
-                    ns[5] == ST_SECMEM_MEMFD_SECRET ? "memfd_secret"
-                                                    : "mlock'ed",
-                    mib, strerror((int)ns[4]));
+                    kind, mib, strerror((int)ns[MSG_MEMLOCK_ERR]));
         else
             measure(r, "locked-memory", 0,
                     "cannot lock %llu MiB: RLIMIT_MEMLOCK not raisable (%s) "
                     "and no CAP_IPC_LOCK for a secure arena",
-                    mib, strerror((int)ns[4]));
+                    mib, strerror((int)ns[MSG_MEMLOCK_ERR]));
     }
     char why[200];
     if (cfg->memory_bytes || cfg->cpus) {
-        if (cgroup_create(cfg, pid, child->cgroup, sizeof(child->cgroup), why,
-                          sizeof(why)) != 0)
+        if (cgroup_create(cfg, pid, mapped != pid ? mapped : 0, child->cgroup,
+                          sizeof(child->cgroup), why, sizeof(why)) != 0)
             st_debug("sandbox.cgroup", "%s", why);
     }
     if (getuid() == 0 && cfg->output_dir && go.uid != 0 &&
