@@ -396,10 +396,57 @@ static void test_ed25519_pem_round_trip(void **state)
     free(dir);
 }
 
+/* The parser's short path (the fixed RFC 8410 layout) and OpenSSL's
+ * agree: the same key from a PEM folded differently, and a key of
+ * another algorithm is still refused. */
+static void test_ed25519_public_pem_any_layout_same_key(void **state)
+{
+    (void)state;
+    st_err e;
+    uint8_t seed[32], pub[32], got[32];
+    st_random(seed, 32, &e);
+    st_ed25519_public(seed, pub, &e);
+    char *ppem = st_ed25519_public_pem(pub, &e);
+    assert_non_null(ppem);
+    /* folded at 40 characters, CRLF line ends, text around it */
+    const char *b64 = strchr(ppem, '\n') + 1;
+    char folded[512];
+    snprintf(folded, sizeof(folded),
+             "comment\r\n-----BEGIN PUBLIC KEY-----\r\n%.40s\r\n%.20s\r\n"
+             "-----END PUBLIC KEY-----\r\ntrailer\n",
+             b64, b64 + 40);
+    assert_st_ok(st_ed25519_parse_public_pem(folded, strlen(folded), got, &e),
+                 &e);
+    assert_memory_equal(pub, got, 32);
+    /* 64-character lines (OpenSSL's own folding of a longer body) */
+    snprintf(folded, sizeof(folded),
+             "-----BEGIN PUBLIC KEY-----\n%.60s\n-----END PUBLIC KEY-----\n",
+             b64);
+    assert_st_ok(st_ed25519_parse_public_pem(folded, strlen(folded), got, &e),
+                 &e);
+    assert_memory_equal(pub, got, 32);
+    free(ppem);
+    /* an X25519 key has the same length and a different OID: refused */
+    const char *x25519 = "-----BEGIN PUBLIC KEY-----\n"
+                         "MCowBQYDK2VuAyEAHAuWI5GyXRnkrSOnfVF5rWX9BhnIaPjBUPYt"
+                         "L4c5uWA=\n-----END PUBLIC KEY-----\n";
+    assert_int_equal(
+        st_ed25519_parse_public_pem(x25519, strlen(x25519), got, &e),
+        ST_E_INPUT);
+    /* a body one byte short: refused */
+    const char *short_key =
+        "-----BEGIN PUBLIC KEY-----\n"
+        "MCkwBQYDK2VwAyAA5mWqJLgkRQhfpN9y1Kk+jUVT9eJ9trjmQpDa"
+        "0ivdqQ==\n-----END PUBLIC KEY-----\n";
+    assert_true(st_ed25519_parse_public_pem(short_key, strlen(short_key), got,
+                                            &e) != ST_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_prefix_builds_what_failed_why),
+        cmocka_unit_test(test_ed25519_public_pem_any_layout_same_key),
         cmocka_unit_test(test_secmem_is_locked_wiped_and_hardens_process),
         cmocka_unit_test(test_secmem_guard_page_stops_overflow),
         cmocka_unit_test(test_secmem_reused_page_is_wiped_and_guarded),
