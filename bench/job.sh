@@ -232,6 +232,8 @@ def ms(v):
     return f"{v:.0f} ms"
 
 def huge(s): # a runtime-made arena: huge pages, locked up front or on fault
+    if "direct map" in s["arena"]:
+        return ", faulted in"
     if "MLOCK_ONFAULT" in s["arena"]:
         return ", THP on fault"
     return ", THP" if "huge pages advised" in s["arena"] else ""

@@ -1170,12 +1170,18 @@ st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
         else if (ns[MSG_MEMLOCK] == 2 && ns[MSG_MAPPED_PID])
             measure(r, "locked-memory", 1,
                     "%s arena of %llu MiB prepared by the runtime before "
-                    "it entered its user namespace (private, transparent "
-                    "huge pages advised, %s; RLIMIT_MEMLOCK not raisable: %s)",
+                    "it entered its user namespace (%s; RLIMIT_MEMLOCK not "
+                    "raisable: %s)",
                     kind, mib,
-                    ns[MSG_ON_FAULT] ? "each page locked at the fault that "
-                                       "brings it in: MLOCK_ONFAULT"
-                                     : "populated and locked up front",
+                    ns[MSG_ARENA_MODE] == ST_SECMEM_MEMFD_SECRET
+                        ? "outside the kernel's direct map, never swapped, "
+                          "each page faulted in as it is first used"
+                    : ns[MSG_ON_FAULT]
+                        ? "private, transparent huge pages advised, each "
+                          "page locked at the fault that brings it in: "
+                          "MLOCK_ONFAULT"
+                        : "private, transparent huge pages advised, "
+                          "populated and locked up front",
                     strerror((int)ns[MSG_MEMLOCK_ERR]));
         else if (ns[MSG_MEMLOCK] == 2)
             measure(r, "locked-memory", 1,
