@@ -61,6 +61,14 @@ st_code st_job_spec_parse(const char *text, size_t len, const char *origin,
                           st_job_spec *out, st_err *err);
 st_code st_job_spec_load(const char *path, st_job_spec *out, st_err *err);
 void st_job_spec_free(st_job_spec *spec);
+/* ST_OK when each of the n `recipients` is one of the spec's
+ * outputs.recipients, else ST_E_DENIED naming the first that is not: the
+ * runtime seals only to recipients of the signed spec (which the evidence
+ * binds), whatever its controller passes it. */
+st_code
+st_job_spec_check_recipients(const st_job_spec *spec,
+                             const char (*recipients)[ST_JOB_RECIPIENT_MAX],
+                             size_t n, st_err *err);
 /* The spec's signed form: JSON with sorted keys, compact (malloc'ed). */
 char *st_job_spec_serialise(const st_job_spec *spec, st_err *err);
 /* SHA-256 of st_job_spec_serialise(): the digest bound into evidence. */

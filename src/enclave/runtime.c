@@ -65,10 +65,11 @@ struct rt {
     double started;
     unsigned epochs;
     st_trainer *trainer;
-    unsigned checkpoint_every; /* from the spec */
     st_train_metrics last;
     int have_last;
-    char *evidence; /* the bundle we sent, for the provenance */
+    st_job_spec spec;        /* the signed payload, parsed once */
+    uint8_t spec_digest[32]; /* SHA-256 of it: what evidence binds */
+    char *evidence;          /* the bundle we sent, for the provenance */
     size_t evidence_len;
     uint8_t nonce[32];
 };
@@ -182,9 +183,8 @@ static void *heartbeat_main(void *p)
  * broker's) is kept for the provenance. */
 static st_code rt_evidence(struct rt *r, const uint8_t nonce[32], st_err *err)
 {
-    uint8_t spec_digest[32], rd[ST_REPORT_DATA_LEN];
-    st_sha256(r->a->spec, r->a->spec_len, spec_digest);
-    st_broker_report_data(r->x_pub, r->ed_pub, nonce, spec_digest, rd);
+    uint8_t rd[ST_REPORT_DATA_LEN];
+    st_broker_report_data(r->x_pub, r->ed_pub, nonce, r->spec_digest, rd);
     char *bundle = NULL;
     size_t len = 0;
     st_code rc;
@@ -492,7 +492,7 @@ static int on_epoch(const st_train_metrics *m, void *user)
     json_t *v = metrics_json(m);
     json_object_set_new(v, "state", json_string("training"));
     rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
-    unsigned every = r->checkpoint_every;
+    unsigned every = r->spec.checkpoint_every;
     /* a cancel (the user's, or a server shutting down) also checkpoints
      * at this epoch boundary, so that `job resume` continues from here */
     int cancel = atomic_load(&r->cancel);
@@ -517,20 +517,6 @@ struct seal_out {
 
 static st_code rt_seal(struct rt *r, struct seal_out *so, st_err *err)
 {
-    /* only recipients of the signed spec, which the evidence bound: a
-     * remote owner's broker released its key for exactly those */
-    json_t *spec = st_json_parse(r->a->spec, r->a->spec_len, "job spec", err);
-    const json_t *allowed =
-        json_object_get(json_object_get(spec, "outputs"), "recipients");
-    for (size_t i = 0; i < r->a->nrecipients; i++)
-        if (!st_json_array_has_string(allowed, r->a->recipients[i])) {
-            json_decref(spec);
-            return st_err_set(err, ST_E_DENIED,
-                              "model recipient %s is not in the signed job "
-                              "spec",
-                              r->a->recipients[i]);
-        }
-    json_decref(spec);
     json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
                              "sealtrain.engine", st_version());
     st_secret *st = NULL;
@@ -605,8 +591,6 @@ static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
                              json_t *metrics, st_err *err)
 {
     char h[65], spec_hex[65], xhex[65], edhex[65];
-    uint8_t spec_digest[32];
-    st_sha256(r->a->spec, r->a->spec_len, spec_digest);
     json_t *datasets = json_array();
     for (size_t i = 0; i < r->a->ndatasets; i++)
         json_array_append_new(datasets,
@@ -624,7 +608,7 @@ static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
         "_type", "https://in-toto.io/Statement/v1", "subject", "name",
         model_name, "digest", "sha256", hex32(so->sha256, h), "predicateType",
         "https://sealtrain.dev/provenance/v1", "predicate", "job_id",
-        r->a->job_id, "job_spec", "sha256", hex32(spec_digest, spec_hex),
+        r->a->job_id, "job_spec", "sha256", hex32(r->spec_digest, spec_hex),
         "datasets", datasets, "runtime", "tee", st_tee_name(r->a->tee),
         "measurement", "sha256", hex32(r->a->measurement, h), "x25519",
         hex32(r->x_pub, xhex), "ed25519", hex32(r->ed_pub, edhex), "recipients",
@@ -704,18 +688,9 @@ static st_code rt_run(struct rt *r, st_err *err)
     free(keys);
 
     st_train_config cfg;
-    json_t *spec = NULL;
     st_train_data train, valid;
-    if (rc == ST_OK) {
-        spec = st_json_parse(r->a->spec, r->a->spec_len, "job spec", err);
-        rc = spec ? ST_OK : ST_E_INPUT;
-    }
     if (rc == ST_OK)
-        r->checkpoint_every = (unsigned)json_integer_value(
-            json_object_get(spec, "checkpoint_every"));
-    if (rc == ST_OK)
-        rc = st_train_config_from_json(json_object_get(spec, "model"),
-                                       json_object_get(spec, "training"), &cfg,
+        rc = st_train_config_from_json(r->spec.model, r->spec.training, &cfg,
                                        err);
     if (rc == ST_OK) {
         to_train_data(&data[0].view, &train);
@@ -787,7 +762,6 @@ static st_code rt_run(struct rt *r, st_err *err)
         rc = rt_send_json(r, ST_MSG_RESULT, res, err);
     }
     json_decref(final);
-    json_decref(spec);
     atomic_store(&r->stop, 1);
     if (hb_started) {
         pthread_kill(hb, HB_WAKE);
@@ -806,8 +780,20 @@ int st_runtime_main(void *arg, int sock)
     atomic_store(&r.state, (int)ST_JOB_ATTESTING);
     st_err err;
     st_err_clear(&err);
-    r.keys = st_secmem_alloc(64, &err);
-    st_code rc = r.keys ? rt_run(&r, &err) : err.code;
+    /* the signed spec, parsed and hashed once; the recipients checked
+     * before any key is asked for */
+    st_code rc =
+        st_job_spec_parse(r.a->spec, r.a->spec_len, "job spec", &r.spec, &err);
+    if (rc == ST_OK) {
+        st_sha256(r.a->spec, r.a->spec_len, r.spec_digest);
+        rc = st_job_spec_check_recipients(&r.spec, r.a->recipients,
+                                          r.a->nrecipients, &err);
+    }
+    if (rc == ST_OK)
+        r.keys = st_secmem_alloc(64, &err);
+    if (rc == ST_OK)
+        rc = r.keys ? rt_run(&r, &err) : err.code;
+    st_job_spec_free(&r.spec);
     st_secret_free(r.job_key);
     st_secmem_free(r.keys);
     free(r.evidence);

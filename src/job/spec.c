@@ -261,6 +261,25 @@ st_code st_job_spec_load(const char *path, st_job_spec *out, st_err *err)
     return rc;
 }
 
+st_code
+st_job_spec_check_recipients(const st_job_spec *spec,
+                             const char (*recipients)[ST_JOB_RECIPIENT_MAX],
+                             size_t n, st_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < spec->nrecipients &&
+               strcmp(spec->recipients[k], recipients[i]) != 0)
+            k++;
+        if (k == spec->nrecipients)
+            return st_err_set(err, ST_E_DENIED,
+                              "model recipient %s is not in the signed job "
+                              "spec",
+                              recipients[i]);
+    }
+    return ST_OK;
+}
+
 void st_job_spec_free(st_job_spec *spec)
 {
     if (!spec)

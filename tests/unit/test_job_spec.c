@@ -288,6 +288,25 @@ test_release_policy_allows_only_its_principals_and_recipients(void **state)
     st_job_spec_free(&s);
 }
 
+/* The runtime's own check: it seals only to recipients of the signed
+ * spec, so a controller that passes it another is refused by name. */
+static void test_runtime_recipients_must_be_in_the_signed_spec(void **state)
+{
+    (void)state;
+    st_err e;
+    st_job_spec s;
+    assert_st_ok(st_job_spec_load(EXAMPLE, &s, &e), &e);
+    char r[2][ST_JOB_RECIPIENT_MAX];
+    snprintf(r[0], sizeof(r[0]), "%s", RCPT);
+    snprintf(r[1], sizeof(r[1]), "%s", OTHER);
+    assert_st_ok(st_job_spec_check_recipients(&s, r, 1, &e), &e);
+    assert_st_ok(st_job_spec_check_recipients(&s, r, 0, &e), &e);
+    assert_int_equal(st_job_spec_check_recipients(&s, r, 2, &e), ST_E_DENIED);
+    assert_non_null(strstr(e.msg, OTHER));
+    assert_non_null(strstr(e.msg, "not in the signed job spec"));
+    st_job_spec_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_nonces_are_single_use_per_job),
         cmocka_unit_test(
             test_release_policy_allows_only_its_principals_and_recipients),
+        cmocka_unit_test(test_runtime_recipients_must_be_in_the_signed_spec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
