@@ -463,6 +463,40 @@ static st_code denied(const st_broker_remote *b, const char *dataset,
     return rc;
 }
 
+/* One request: POSTs `body` (freed here), then a DENIED reply becomes
+ * the broker's refusal and any other is handed to `parse` (a frame of the
+ * expected type into `out`); errors name the broker and the dataset. */
+static st_code exchange(st_broker_remote *b, const char *dataset,
+                        const char *path, st_code rc, st_buf *body,
+                        st_code (*parse)(const st_broker_msg *, void *,
+                                         st_err *),
+                        void *out, st_err *err)
+{
+    st_broker_msg m;
+    if (rc == ST_OK)
+        rc = post(b, dataset, path, body, &m, err);
+    st_buf_free(body);
+    if (rc != ST_OK)
+        return rc;
+    if (m.type == ST_MSG_DENIED)
+        rc = denied(b, dataset, &m, err);
+    else if (parse(&m, out, err) != ST_OK)
+        rc = st_err_prefix(err, "key broker %s (dataset \"%s\")", b->ep.url,
+                           dataset);
+    st_broker_msg_free(&m);
+    return rc;
+}
+
+static st_code parse_nonce(const st_broker_msg *m, void *out, st_err *err)
+{
+    return st_broker_nonce_parse(m, out, err);
+}
+
+static st_code parse_keys(const st_broker_msg *m, void *out, st_err *err)
+{
+    return st_broker_keys_parse(m, out, err);
+}
+
 st_code st_broker_remote_hello(st_broker_remote *b, const char *dataset,
                                const char *job_id,
                                const uint8_t spec_digest[32],
@@ -477,21 +511,9 @@ st_code st_broker_remote_hello(st_broker_remote *b, const char *dataset,
              job_id, sd);
     st_buf body;
     st_buf_init(&body);
-    st_broker_msg m;
     st_code rc =
         st_broker_hello_body_encode(h, envelope, envelope_len, &body, err);
-    if (rc == ST_OK)
-        rc = post(b, dataset, path, &body, &m, err);
-    st_buf_free(&body);
-    if (rc != ST_OK)
-        return rc;
-    if (m.type == ST_MSG_DENIED)
-        rc = denied(b, dataset, &m, err);
-    else if (st_broker_nonce_parse(&m, nonce, err) != ST_OK)
-        rc = st_err_prefix(err, "key broker %s (dataset \"%s\")", b->ep.url,
-                           dataset);
-    st_broker_msg_free(&m);
-    return rc;
+    return exchange(b, dataset, path, rc, &body, parse_nonce, nonce, err);
 }
 
 st_code st_broker_remote_evidence(st_broker_remote *b, const char *dataset,
@@ -504,19 +526,7 @@ st_code st_broker_remote_evidence(st_broker_remote *b, const char *dataset,
              dataset, nh);
     st_buf body;
     st_buf_init(&body);
-    st_broker_msg m;
     st_code rc =
         st_broker_frame_encode(ST_MSG_EVIDENCE, evidence, len, &body, err);
-    if (rc == ST_OK)
-        rc = post(b, dataset, path, &body, &m, err);
-    st_buf_free(&body);
-    if (rc != ST_OK)
-        return rc;
-    if (m.type == ST_MSG_DENIED)
-        rc = denied(b, dataset, &m, err);
-    else if (st_broker_keys_parse(&m, keys, err) != ST_OK)
-        rc = st_err_prefix(err, "key broker %s (dataset \"%s\")", b->ep.url,
-                           dataset);
-    st_broker_msg_free(&m);
-    return rc;
+    return exchange(b, dataset, path, rc, &body, parse_keys, keys, err);
 }
