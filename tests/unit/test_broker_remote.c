@@ -4,6 +4,7 @@
  * broker section, and what an unreachable broker reports.
  */
 #include "st_test.h"
+#include "st_test_x509.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -63,17 +64,8 @@ test_config_resolves_paths_and_rejects_what_it_does_not_know(void **state)
 static char *write_cert(const char *dir, uint8_t spki_sha256[32])
 {
     EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    X509 *x = X509_new();
     assert_non_null(k);
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-    X509_set_pubkey(x, k);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-                               (const unsigned char *)"t", -1, -1, 0);
-    X509_set_issuer_name(x, X509_get_subject_name(x));
-    assert_true(X509_sign(x, k, NULL) > 0);
+    X509 *x = st_test_self_signed(k, "t");
     unsigned char *der = NULL;
     int n = i2d_PUBKEY(k, &der);
     assert_true(n > 0);

@@ -6,6 +6,7 @@
  * equal the registered one (st_access_authenticate_key).
  */
 #include "st_test.h"
+#include "st_test_x509.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -142,19 +143,7 @@ static void disabled_principal_gets_no_cert_and_no_session(void **state)
 /* A self-made certificate with key `k` and CN `cn`, DER. */
 static size_t make(EVP_PKEY *k, const char *cn, uint8_t **der)
 {
-    X509 *x = X509_new();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-    X509_set_pubkey(x, k);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
-                               (const unsigned char *)cn, -1, -1, 0);
-    X509_set_issuer_name(x, X509_get_subject_name(x));
-    assert_true(X509_sign(x, k,
-                          EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519
-                              ? NULL
-                              : EVP_sha256()) > 0);
+    X509 *x = st_test_self_signed(k, cn);
     size_t n = der_of(x, der);
     X509_free(x);
     return n;
