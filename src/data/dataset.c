@@ -1299,11 +1299,25 @@ static st_code load_verified(st_workspace *ws, const char *name,
     return rc;
 }
 
-/* Signs the next generation of `m` and switches the row to it. */
+/* The row's next generation and the path of its (new) file, npath. */
+static st_code next_generation(st_workspace *ws, drow *r, char *npath,
+                               size_t cap, st_err *err)
+{
+    r->generation++;
+    snprintf(r->file, sizeof(r->file), "%s-g%lld.age", r->id, r->generation);
+    return file_path(ws, r->file, npath, cap, err);
+}
+
+/* Signs the next generation of `m` (its file written at `path`) and
+ * switches the row to it; then removes `old_path`, the file of the
+ * generation before, which no row names any more. `what` names the
+ * operation in the log line. */
 static st_code commit_generation(st_workspace *ws, drow *r,
                                  st_dataset_manifest *m, const char *path,
-                                 const uint8_t *seed, st_err *err)
+                                 const char *old_path, const uint8_t *seed,
+                                 const char *what, st_err *err)
 {
+    now_text(r->updated);
     digests d;
     st_code rc = file_digests(path, &d, err);
     if (rc)
@@ -1321,6 +1335,11 @@ static st_code commit_generation(st_workspace *ws, drow *r,
     if (!rc)
         rc = update_row(ws, r, r->generation - 1, env, err);
     free(env);
+    if (!rc) {
+        unlink(old_path);
+        st_info(what, "dataset %s: generation %lld -> %lld", r->name,
+                r->generation - 1, r->generation);
+    }
     return rc;
 }
 
@@ -1345,10 +1364,7 @@ static st_code rewrap_one(st_workspace *ws, st_keyring *kr, const char *name,
     kek_ctx k = {kr, st_secret_cbytes(r.shred), 0, NULL};
     uint8_t old_payload[32];
     memcpy(old_payload, m.payload_sha256, 32);
-    long long old_gen = r.generation;
-    r.generation++;
-    snprintf(r.file, sizeof(r.file), "%s-g%lld.age", r.id, r.generation);
-    if ((rc = file_path(ws, r.file, npath, sizeof(npath), err)) ||
+    if ((rc = next_generation(ws, &r, npath, sizeof(npath), err)) ||
         (rc = st_age_kek_identity(r.kek_name, kek_unwrap, &k, &id, err)) ||
         (rc = st_age_kek_recipient(r.kek_name, 0, kek_wrap, &k, &add, err)))
         goto out;
@@ -1359,16 +1375,12 @@ static st_code rewrap_one(st_workspace *ws, st_keyring *kr, const char *name,
         goto out;
     wrote = 1;
     r.kek_version = k.used;
-    now_text(r.updated);
-    rc = commit_generation(ws, &r, &m, npath, seed, err);
+    rc = commit_generation(ws, &r, &m, npath, path, seed, "data.rewrap", err);
     if (!rc && !st_ct_equal(old_payload, m.payload_sha256, 32))
         st_error("data.rewrap", "dataset %s: payload digest changed", name);
     if (!rc) {
         wrote = 0;
         *changed = 1;
-        unlink(path); /* the old generation: no row names it now */
-        st_info("data.rewrap", "dataset %s: generation %lld -> %lld", name,
-                old_gen, r.generation);
     }
 out:
     if (wrote)
@@ -1428,7 +1440,6 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
     st_sha256_ctx *sha = st_sha256_new();
     uint8_t *buf = st_secmem_alloc(ST_AGE_CHUNK_LEN, err);
     int fd = -1, wrote = 0;
-    long long old_gen = r.generation;
     if (!nshred || !buf || !sha) {
         rc = err && err->code ? err->code
                               : st_err_set(err, ST_E_IO, "out of memory");
@@ -1436,9 +1447,7 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
     }
     if ((rc = st_random(st_secret_bytes(nshred), SHRED_LEN, err)))
         goto out;
-    r.generation++;
-    snprintf(r.file, sizeof(r.file), "%s-g%lld.age", r.id, r.generation);
-    if ((rc = file_path(ws, r.file, npath, sizeof(npath), err)) ||
+    if ((rc = next_generation(ws, &r, npath, sizeof(npath), err)) ||
         (rc = st_age_kek_identity(r.kek_name, kek_unwrap, &kold, &id, err)) ||
         (rc = make_recipients(kek_wrap, &knew, r.kek_name, m.recipients,
                               m.nrecipients, &rcpts, err)))
@@ -1483,14 +1492,10 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
     r.shred = nshred;
     nshred = NULL;
     r.kek_version = knew.used;
-    now_text(r.updated);
-    rc = commit_generation(ws, &r, &m, npath, signing_seed, err);
-    if (!rc) {
+    rc = commit_generation(ws, &r, &m, npath, path, signing_seed,
+                           "data.reencrypt", err);
+    if (!rc)
         wrote = 0;
-        unlink(path);
-        st_info("data.reencrypt", "dataset %s: generation %lld -> %lld", name,
-                old_gen, r.generation);
-    }
 out:
     if (w)
         st_age_writer_abort(w);
@@ -2139,10 +2144,7 @@ st_code st_dataset_set_broker(st_workspace *ws, const char *name,
     /* a new generation under a new file name (the same bytes): the
      * manifest without (or with the old) broker stays the signed
      * statement of the older generation only */
-    long long old_gen = r.generation;
-    r.generation++;
-    snprintf(r.file, sizeof(r.file), "%s-g%lld.age", r.id, r.generation);
-    if ((rc = file_path(ws, r.file, npath, sizeof(npath), err)) ||
+    if ((rc = next_generation(ws, &r, npath, sizeof(npath), err)) ||
         (rc = copy_file(path, npath, err)))
         goto out;
     wrote = 1;
@@ -2152,13 +2154,9 @@ st_code st_dataset_set_broker(st_workspace *ws, const char *name,
         snprintf(m.broker_url, sizeof(m.broker_url), "%s", broker_url);
         memcpy(m.broker_spki_sha256, broker_spki_sha256, 32);
     }
-    now_text(r.updated);
-    if (!(rc = commit_generation(ws, &r, &m, npath, signing_seed, err))) {
+    if (!(rc = commit_generation(ws, &r, &m, npath, path, signing_seed,
+                                 "data.broker", err)))
         wrote = 0;
-        unlink(path);
-        st_info("data.broker", "dataset %s: generation %lld -> %lld", name,
-                old_gen, r.generation);
-    }
 out:
     if (wrote)
         unlink(npath);
