@@ -45,11 +45,12 @@ start_server() {
     fail "the server did not start"
 }
 
-# stop_server: SIGTERM, then the server must exit 0 within 5 s
+# stop_server [SECONDS]: SIGTERM, then the server must exit 0 within
+# SECONDS (5; longer where it first drains running jobs)
 stop_server() {
     kill -TERM "$SERVER_PID"
     local i
-    for i in $(seq 50); do
+    for i in $(seq $((${1:-5} * 10))); do
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
     done

@@ -197,17 +197,7 @@ for i in $(seq 200); do
     sleep 0.1
 done
 [ -s "$T/follow3" ] || fail "the follower got nothing: $(cat "$T/follow3.err")"
-stop_server_jobs() {
-    kill -TERM "$SERVER_PID"
-    local i
-    for i in $(seq 300); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$SERVER_PID" 2>/dev/null && fail "the server did not stop"
-    wait "$SERVER_PID" || fail "the server exited with $? after SIGTERM"
-}
-stop_server_jobs
+stop_server 30
 set +e
 wait $follower
 frc=$?
