@@ -427,16 +427,21 @@ static void audit_items(st_workspace *ws, const st_check_opts *o, list *l,
     char since[ST_TIME_LEN];
     st_time_format(o->now - o->denial_window_seconds, since);
     memcpy(s.since, since, 19);
-    st_audit_read(dir, audit_visit, &s, NULL);
+    st_err re;
+    st_code read_rc = st_audit_read(dir, audit_visit, &s, &re);
     it = item(l, "repeated-denials",
               "No principal is being denied again and again");
     int hot = 0;
+    /* an unreadable log proves nothing about denials: fail, with the
+     * reason, rather than pass on an empty scan */
+    if (read_rc != ST_OK)
+        ev(it, "the audit log could not be read: %s", re.msg);
     for (size_t i = 0; i < s.nd; i++)
         if (s.d[i].n >= o->denial_threshold && hot++ < 6)
             ev(it, "%s was denied %d times since %s: a possible attack",
                s.d[i].actor, s.d[i].n, since);
-    it->status = hot ? ST_CHECK_FAIL : ST_CHECK_PASS;
-    if (!hot)
+    it->status = hot || read_rc != ST_OK ? ST_CHECK_FAIL : ST_CHECK_PASS;
+    if (!hot && read_rc == ST_OK)
         ev(it, "no principal reached %d denials since %s", o->denial_threshold,
            since);
 
@@ -464,7 +469,9 @@ static void audit_items(st_workspace *ws, const st_check_opts *o, list *l,
             char w[ST_TIME_LEN];
             if (when) {
                 snprintf(w, sizeof(w), "%.19sZ", when);
-                st_time_parse(w, &t, NULL);
+                /* an unreadable time counts as no attestation */
+                if (st_time_parse(w, &t, NULL) != ST_OK)
+                    t = 0;
             }
             if (!t) {
                 if (stale++ < 6)
@@ -574,18 +581,20 @@ json_t *st_check_json(const st_check_item *items, size_t n)
                      st_check_level_name(st_check_worst(items, n)), "items", a);
 }
 
-static void html_text(st_buf *b, const char *s)
+static ST_MUST_CHECK st_code html_text(st_buf *b, const char *s, st_err *err)
 {
-    for (; *s; s++) {
+    st_code rc = ST_OK;
+    for (; *s && rc == ST_OK; s++) {
         switch (*s) {
-        case '<': st_buf_append(b, "&lt;", 4, NULL); break;
-        case '>': st_buf_append(b, "&gt;", 4, NULL); break;
-        case '&': st_buf_append(b, "&amp;", 5, NULL); break;
-        case '"': st_buf_append(b, "&quot;", 6, NULL); break;
-        case '\'': st_buf_append(b, "&#39;", 5, NULL); break;
-        default: st_buf_append(b, s, 1, NULL);
+        case '<': rc = st_buf_append(b, "&lt;", 4, err); break;
+        case '>': rc = st_buf_append(b, "&gt;", 4, err); break;
+        case '&': rc = st_buf_append(b, "&amp;", 5, err); break;
+        case '"': rc = st_buf_append(b, "&quot;", 6, err); break;
+        case '\'': rc = st_buf_append(b, "&#39;", 5, err); break;
+        default: rc = st_buf_append(b, s, 1, err);
         }
     }
+    return rc;
 }
 
 st_code st_check_html(const st_check_item *items, size_t n,
@@ -597,8 +606,8 @@ st_code st_check_html(const st_check_item *items, size_t n,
     char when[ST_TIME_LEN];
     st_time_format(now, when);
     st_check_level worst = st_check_worst(items, n);
-    st_buf_printf(
-        &b, NULL,
+    st_code rc = st_buf_printf(
+        &b, err,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<title>sealtrain security check</title><style>"
         "body{font-family:sans-serif;margin:2em;color:#222}"
@@ -609,27 +618,38 @@ st_code st_check_html(const st_check_item *items, size_t n,
         ".fail{background:#ffd0d0}.na{background:#eee;color:#666}"
         "code{font-size:.9em}</style></head><body>\n"
         "<h1>sealtrain security check</h1>\n<p>Workspace <code>");
-    html_text(&b, workspace);
-    st_buf_printf(&b, NULL,
-                  "</code>, checked %s. Result: <strong class=\"%s\">%s"
-                  "</strong>.</p>\n<table><tr><th>Status</th><th>Check</th>"
-                  "<th>Evidence</th></tr>\n",
-                  when,
-                  worst == ST_CHECK_NA ? "na" : st_check_level_name(worst),
-                  st_check_level_name(worst));
-    for (size_t i = 0; i < n; i++) {
+    if (rc == ST_OK)
+        rc = html_text(&b, workspace, err);
+    if (rc == ST_OK)
+        rc = st_buf_printf(
+            &b, err,
+            "</code>, checked %s. Result: <strong class=\"%s\">%s"
+            "</strong>.</p>\n<table><tr><th>Status</th><th>Check</th>"
+            "<th>Evidence</th></tr>\n",
+            when, worst == ST_CHECK_NA ? "na" : st_check_level_name(worst),
+            st_check_level_name(worst));
+    for (size_t i = 0; i < n && rc == ST_OK; i++) {
         const char *cls = items[i].status == ST_CHECK_NA
                               ? "na"
                               : st_check_level_name(items[i].status);
-        st_buf_printf(&b, NULL, "<tr class=\"%s\"><td>%s</td><td>", cls,
-                      st_check_level_name(items[i].status));
-        html_text(&b, items[i].title);
-        st_buf_printf(&b, NULL, " <code>(%s)</code></td><td>", items[i].id);
-        html_text(&b, items[i].evidence);
-        st_buf_printf(&b, NULL, "</td></tr>\n");
+        rc = st_buf_printf(&b, err, "<tr class=\"%s\"><td>%s</td><td>", cls,
+                           st_check_level_name(items[i].status));
+        if (rc == ST_OK)
+            rc = html_text(&b, items[i].title, err);
+        if (rc == ST_OK)
+            rc = st_buf_printf(&b, err, " <code>(%s)</code></td><td>",
+                               items[i].id);
+        if (rc == ST_OK)
+            rc = html_text(&b, items[i].evidence, err);
+        if (rc == ST_OK)
+            rc = st_buf_printf(&b, err, "</td></tr>\n");
     }
-    st_buf_printf(&b, NULL, "</table>\n</body></html>\n");
-    st_code rc = st_fs_write_atomic(path, b.data, b.len, 0600, err);
+    if (rc == ST_OK)
+        rc = st_buf_printf(&b, err, "</table>\n</body></html>\n");
+    if (rc == ST_OK)
+        rc = st_fs_write_atomic(path, b.data, b.len, 0600, err);
+    else
+        st_err_prefix(err, "the HTML report");
     st_buf_free(&b);
     return rc;
 }

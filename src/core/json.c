@@ -98,8 +98,8 @@ st_code st_json_check_keys(const json_t *obj, const char *const *allowed,
     return ST_OK;
 }
 
-static st_code missing(const char *key, int required, const char *where,
-                       st_err *err)
+static ST_MUST_CHECK st_code missing(const char *key, int required,
+                                     const char *where, st_err *err)
 {
     if (required)
         return st_err_set(err, ST_E_INPUT, "%s: missing required key \"%s\"",

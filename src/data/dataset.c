@@ -64,13 +64,14 @@ static const char *const migrations[] = {
     " updated TEXT NOT NULL)",
 };
 
-static st_code migrate(st_workspace *ws, st_err *err)
+static ST_MUST_CHECK st_code migrate(st_workspace *ws, st_err *err)
 {
     return st_catalog_migrate(ws, "data", migrations,
                               sizeof(migrations) / sizeof(migrations[0]), err);
 }
 
-static st_code db_exec(st_workspace *ws, const char *sql, st_err *err)
+static ST_MUST_CHECK st_code db_exec(st_workspace *ws, const char *sql,
+                                     st_err *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(st_workspace_db(ws), sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -90,7 +91,8 @@ typedef struct dlock {
 
 /* Takes the exclusive datasets lock (held until unlock or process death),
  * migrates, and removes files that no catalog row names. */
-static st_code lock_and_sweep(st_workspace *ws, dlock *l, st_err *err)
+static ST_MUST_CHECK st_code lock_and_sweep(st_workspace *ws, dlock *l,
+                                            st_err *err)
 {
     l->fd = -1;
     st_code rc =
@@ -155,9 +157,11 @@ typedef struct kek_ctx {
     const st_secret *fixed; /* runtime: the file key itself */
 } kek_ctx;
 
-static st_code kek_wrap(void *ctx, const char *name, uint32_t version,
-                        const uint8_t *secret, size_t len, const uint8_t *aad,
-                        size_t aadlen, st_buf *out, uint32_t *used, st_err *err)
+static ST_MUST_CHECK st_code kek_wrap(void *ctx, const char *name,
+                                      uint32_t version, const uint8_t *secret,
+                                      size_t len, const uint8_t *aad,
+                                      size_t aadlen, st_buf *out,
+                                      uint32_t *used, st_err *err)
 {
     kek_ctx *k = ctx;
     if (len != SHRED_LEN)
@@ -176,10 +180,11 @@ static st_code kek_wrap(void *ctx, const char *name, uint32_t version,
     return rc;
 }
 
-static st_code kek_unwrap(void *ctx, const char *name, uint32_t version,
-                          const uint8_t *wrapped, size_t len,
-                          const uint8_t *aad, size_t aadlen, st_secret **out,
-                          st_err *err)
+static ST_MUST_CHECK st_code kek_unwrap(void *ctx, const char *name,
+                                        uint32_t version,
+                                        const uint8_t *wrapped, size_t len,
+                                        const uint8_t *aad, size_t aadlen,
+                                        st_secret **out, st_err *err)
 {
     kek_ctx *k = ctx;
     st_code rc = st_kek_unwrap(k->kr, name, version, wrapped, len, aad, aadlen,
@@ -205,8 +210,9 @@ static st_code kek_unwrap(void *ctx, const char *name, uint32_t version,
 
 /* Runtime identity: the file key is known; any sealtrain-kek stanza
  * stands for it (the header MAC then proves it right or wrong). */
-static st_code fixed_unwrap(void *ctx, const st_age_stanza *s,
-                            uint8_t file_key[ST_AGE_FILE_KEY_LEN], st_err *err)
+static ST_MUST_CHECK st_code fixed_unwrap(void *ctx, const st_age_stanza *s,
+                                          uint8_t file_key[ST_AGE_FILE_KEY_LEN],
+                                          st_err *err)
 {
     (void)err;
     const kek_ctx *k = ctx;
@@ -256,7 +262,7 @@ static const char *ROW_COLS =
     "name, id, owner, generation, file, kek_name, kek_version, shred_key, "
     "signer_keyid, signer_pub, manifest, created, updated";
 
-static st_code row_read(sqlite3_stmt *q, drow *r, st_err *err)
+static ST_MUST_CHECK st_code row_read(sqlite3_stmt *q, drow *r, st_err *err)
 {
     memset(r, 0, sizeof(*r));
     copy_col(q, 0, r->name, sizeof(r->name));
@@ -286,7 +292,8 @@ static st_code row_read(sqlite3_stmt *q, drow *r, st_err *err)
     return ST_OK;
 }
 
-static st_code row_get(st_workspace *ws, const char *name, drow *r, st_err *err)
+static ST_MUST_CHECK st_code row_get(st_workspace *ws, const char *name,
+                                     drow *r, st_err *err)
 {
     memset(r, 0, sizeof(*r));
     char sql[512];
@@ -310,8 +317,8 @@ static st_code row_get(st_workspace *ws, const char *name, drow *r, st_err *err)
     return rc;
 }
 
-static st_code file_path(st_workspace *ws, const char *file, char *out,
-                         size_t cap, st_err *err)
+static ST_MUST_CHECK st_code file_path(st_workspace *ws, const char *file,
+                                       char *out, size_t cap, st_err *err)
 {
     return st_workspace_path(ws, "datasets", file, out, cap, err);
 }
@@ -323,7 +330,8 @@ typedef struct digests {
     uint8_t file[32], header[32], payload[32];
 } digests;
 
-static st_code file_digests(const char *path, digests *d, st_err *err)
+static ST_MUST_CHECK st_code file_digests(const char *path, digests *d,
+                                          st_err *err)
 {
     st_age_header h;
     memset(&h, 0, sizeof(h));
@@ -379,9 +387,9 @@ static st_code file_digests(const char *path, digests *d, st_err *err)
  * the owner is a principal (*registered = 1), else `fallback` (the key
  * recorded at import: trust on first use, for workspaces that have no
  * principals yet). */
-static st_code owner_key(st_workspace *ws, const char *owner,
-                         const uint8_t *fallback, uint8_t pub[32],
-                         int *registered, st_err *err)
+static ST_MUST_CHECK st_code owner_key(st_workspace *ws, const char *owner,
+                                       const uint8_t *fallback, uint8_t pub[32],
+                                       int *registered, st_err *err)
 {
     st_principal p;
     memset(&p, 0, sizeof(p));
@@ -408,9 +416,10 @@ static st_code owner_key(st_workspace *ws, const char *owner,
     return ST_OK;
 }
 
-static st_code sign_manifest(const st_dataset_manifest *m, const uint8_t *seed,
-                             char **envelope, char keyid[65], uint8_t pub[32],
-                             st_err *err)
+static ST_MUST_CHECK st_code sign_manifest(const st_dataset_manifest *m,
+                                           const uint8_t *seed, char **envelope,
+                                           char keyid[65], uint8_t pub[32],
+                                           st_err *err)
 {
     size_t len;
     char *body = st_dataset_manifest_encode(m, &len, err);
@@ -434,9 +443,9 @@ static st_code sign_manifest(const st_dataset_manifest *m, const uint8_t *seed,
 
 /* Verifies a row's envelope under its registered signer key and parses
  * the manifest; checks that it describes this row. */
-static st_code verify_manifest_at(st_workspace *ws, const drow *r,
-                                  st_dataset_manifest *m, int *sig_ok,
-                                  st_err *err)
+static ST_MUST_CHECK st_code verify_manifest_at(st_workspace *ws, const drow *r,
+                                                st_dataset_manifest *m,
+                                                int *sig_ok, st_err *err)
 {
     *sig_ok = 0;
     uint8_t key[32];
@@ -485,16 +494,17 @@ static st_code verify_manifest_at(st_workspace *ws, const drow *r,
     return ST_OK;
 }
 
-static st_code verify_manifest(st_workspace *ws, const drow *r,
-                               st_dataset_manifest *m, st_err *err)
+static ST_MUST_CHECK st_code verify_manifest(st_workspace *ws, const drow *r,
+                                             st_dataset_manifest *m,
+                                             st_err *err)
 {
     int sig_ok;
     return verify_manifest_at(ws, r, m, &sig_ok, err);
 }
 
-static st_code check_file(st_workspace *ws, const drow *r,
-                          const st_dataset_manifest *m, char *path, size_t cap,
-                          st_err *err)
+static ST_MUST_CHECK st_code check_file(st_workspace *ws, const drow *r,
+                                        const st_dataset_manifest *m,
+                                        char *path, size_t cap, st_err *err)
 {
     st_code rc = file_path(ws, r->file, path, cap, err);
     if (rc)
@@ -539,7 +549,8 @@ typedef struct enc_sink {
     st_age_writer *w;
 } enc_sink;
 
-static st_code to_age(void *ctx, const uint8_t *p, size_t n, st_err *err)
+static ST_MUST_CHECK st_code to_age(void *ctx, const uint8_t *p, size_t n,
+                                    st_err *err)
 {
     return st_age_writer_write(((enc_sink *)ctx)->w, p, n, err);
 }
@@ -560,9 +571,11 @@ static const char *base_name(const char *p)
 /* Builds recipients: the KEK stanza (wrapped by `wrap`: the keyring here,
  * the server's keyring for a client-side encryption) and the X25519
  * recovery stanzas. */
-static st_code make_recipients(st_age_kek_wrap_fn wrap, void *wctx,
-                               const char *kek, char *const *age1, size_t n,
-                               st_age_recipient **out, st_err *err)
+static ST_MUST_CHECK st_code make_recipients(st_age_kek_wrap_fn wrap,
+                                             void *wctx, const char *kek,
+                                             char *const *age1, size_t n,
+                                             st_age_recipient **out,
+                                             st_err *err)
 {
     st_age_recipient *rc = calloc(n + 1, sizeof(*rc));
     if (!rc)
@@ -588,11 +601,13 @@ static st_code make_recipients(st_age_kek_wrap_fn wrap, void *wctx,
  * atomically) for `rcpts`, then fills the manifest's source, schema,
  * plaintext and encrypted-file fields (schema strings borrowed from sc).
  * *committed is set to 1 once the file exists. */
-static st_code encrypt_input(const st_data_input *in, const st_data_schema *sc,
-                             const st_age_recipient *rcpts, size_t nrcpts,
-                             const char *path, st_data_progress progress,
-                             void *pctx, st_dataset_manifest *m, int *committed,
-                             st_err *err)
+static ST_MUST_CHECK st_code encrypt_input(const st_data_input *in,
+                                           const st_data_schema *sc,
+                                           const st_age_recipient *rcpts,
+                                           size_t nrcpts, const char *path,
+                                           st_data_progress progress,
+                                           void *pctx, st_dataset_manifest *m,
+                                           int *committed, st_err *err)
 {
     st_age_writer *w = NULL;
     st_code rc = st_age_writer_new_file(path, 0600, rcpts, nrcpts,
@@ -639,7 +654,8 @@ static void free_recipients(st_age_recipient *r, size_t n)
     free(r);
 }
 
-static st_code ensure_kek(st_keyring *kr, const char *name, st_err *err)
+static ST_MUST_CHECK st_code ensure_kek(st_keyring *kr, const char *name,
+                                        st_err *err)
 {
     uint32_t v;
     st_err e2;
@@ -655,8 +671,8 @@ static st_code ensure_kek(st_keyring *kr, const char *name, st_err *err)
     return rc;
 }
 
-static st_code insert_row(st_workspace *ws, const drow *r, const char *env,
-                          st_err *err)
+static ST_MUST_CHECK st_code insert_row(st_workspace *ws, const drow *r,
+                                        const char *env, st_err *err)
 {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(
@@ -691,8 +707,9 @@ static st_code insert_row(st_workspace *ws, const drow *r, const char *env,
 }
 
 /* Switches a row to a new generation, only if it is still at `old_gen`. */
-static st_code update_row(st_workspace *ws, const drow *r, long long old_gen,
-                          const char *env, st_err *err)
+static ST_MUST_CHECK st_code update_row(st_workspace *ws, const drow *r,
+                                        long long old_gen, const char *env,
+                                        st_err *err)
 {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(
@@ -724,8 +741,9 @@ static st_code update_row(st_workspace *ws, const drow *r, long long old_gen,
 
 /* What every new dataset needs, whether imported here or encrypted on a
  * client for upload: valid names and a known classification. */
-static st_code check_identity(const char *name, const char *owner,
-                              const char *classification, st_err *err)
+static ST_MUST_CHECK st_code check_identity(const char *name, const char *owner,
+                                            const char *classification,
+                                            st_err *err)
 {
     st_code rc;
     if ((rc = st_dataset_check_name("dataset name", name, err)) ||
@@ -741,9 +759,9 @@ static st_code check_identity(const char *name, const char *owner,
 /* After a new dataset's row is in: records its owner with access control
  * (when `owner` is not NULL; a failure there is a warning, the dataset
  * stands) and, when `out` is not NULL, reads back its verified manifest. */
-static st_code just_added(st_workspace *ws, const char *name, const char *owner,
-                          const char *action, st_dataset_manifest *out,
-                          st_err *err)
+static ST_MUST_CHECK st_code just_added(st_workspace *ws, const char *name,
+                                        const char *owner, const char *action,
+                                        st_dataset_manifest *out, st_err *err)
 {
     if (owner) {
         char res[128];
@@ -908,8 +926,9 @@ out:
 
 /* ---- records and verification ---------------------------------------- */
 
-static st_code record_from_row(st_workspace *ws, drow *r,
-                               st_dataset_record *out, st_err *err)
+static ST_MUST_CHECK st_code record_from_row(st_workspace *ws, drow *r,
+                                             st_dataset_record *out,
+                                             st_err *err)
 {
     memset(out, 0, sizeof(*out));
     json_t *env =
@@ -933,8 +952,8 @@ static st_code record_from_row(st_workspace *ws, drow *r,
 }
 
 /* The row of dataset `name`, the catalog migrated first. */
-static st_code row_load(st_workspace *ws, const char *name, drow *r,
-                        st_err *err)
+static ST_MUST_CHECK st_code row_load(st_workspace *ws, const char *name,
+                                      drow *r, st_err *err)
 {
     st_code rc = migrate(ws, err);
     return rc ? rc : row_get(ws, name, r, err);
@@ -1024,8 +1043,9 @@ void st_dataset_records_free(st_dataset_record *r, size_t n)
 /* Checks the header: exactly one sealtrain-kek stanza, for the
  * manifest's KEK and version, and one X25519 stanza per recipient. */
 /* The header's stanzas are the ones the signed manifest describes. */
-static st_code check_stanzas(const st_age_header *hp,
-                             const st_dataset_manifest *m, st_err *err)
+static ST_MUST_CHECK st_code check_stanzas(const st_age_header *hp,
+                                           const st_dataset_manifest *m,
+                                           st_err *err)
 {
     const st_age_header h = *hp;
     st_code rc = ST_OK;
@@ -1054,8 +1074,9 @@ static st_code check_stanzas(const st_age_header *hp,
     return rc;
 }
 
-static st_code check_header(const char *path, const st_dataset_manifest *m,
-                            st_err *err)
+static ST_MUST_CHECK st_code check_header(const char *path,
+                                          const st_dataset_manifest *m,
+                                          st_err *err)
 {
     st_age_header h;
     memset(&h, 0, sizeof(h));
@@ -1079,9 +1100,9 @@ static st_code check_header(const char *path, const st_dataset_manifest *m,
  * the payload nonce) and the runtime checks the plaintext against the
  * manifest's plain_sha256, so a payload changed after release fails the
  * job in the runtime; `data verify` still hashes the whole file. */
-static st_code release_header(st_workspace *ws, const drow *r,
-                              const st_dataset_manifest *m, st_age_header *h,
-                              st_err *err)
+static ST_MUST_CHECK st_code release_header(st_workspace *ws, const drow *r,
+                                            const st_dataset_manifest *m,
+                                            st_age_header *h, st_err *err)
 {
     char path[4200];
     st_code rc = file_path(ws, r->file, path, sizeof(path), err);
@@ -1147,12 +1168,10 @@ static st_code release_header(st_workspace *ws, const drow *r,
 }
 
 /* Decrypts into secure memory with `ids`; checks hash and shape. */
-static st_code decrypt_check(int fd, const char *path,
-                             const st_age_identity *ids, size_t nids,
-                             const uint8_t sha[32],
-                             const st_dataset_manifest *m, void **plain,
-                             size_t *len, st_tensor_view *v,
-                             st_dataset_check *chk, st_err *err)
+static ST_MUST_CHECK st_code decrypt_check(
+    int fd, const char *path, const st_age_identity *ids, size_t nids,
+    const uint8_t sha[32], const st_dataset_manifest *m, void **plain,
+    size_t *len, st_tensor_view *v, st_dataset_check *chk, st_err *err)
 {
     st_age_decrypt_opts o = {ids, nids, ST_AGE_ARMOR_NO, 0, path};
     st_age_result res = {0};
@@ -1265,10 +1284,10 @@ out:
 
 /* Loads and verifies a dataset for a change; the signer must be the one
  * registered. */
-static st_code load_verified(st_workspace *ws, const char *name,
-                             const uint8_t *seed, drow *r,
-                             st_dataset_manifest *m, char *path, size_t cap,
-                             st_err *err)
+static ST_MUST_CHECK st_code load_verified(st_workspace *ws, const char *name,
+                                           const uint8_t *seed, drow *r,
+                                           st_dataset_manifest *m, char *path,
+                                           size_t cap, st_err *err)
 {
     st_code rc = row_get(ws, name, r, err);
     if (rc)
@@ -1300,8 +1319,9 @@ static st_code load_verified(st_workspace *ws, const char *name,
 }
 
 /* The row's next generation and the path of its (new) file, npath. */
-static st_code next_generation(st_workspace *ws, drow *r, char *npath,
-                               size_t cap, st_err *err)
+static ST_MUST_CHECK st_code next_generation(st_workspace *ws, drow *r,
+                                             char *npath, size_t cap,
+                                             st_err *err)
 {
     r->generation++;
     snprintf(r->file, sizeof(r->file), "%s-g%lld.age", r->id, r->generation);
@@ -1312,10 +1332,9 @@ static st_code next_generation(st_workspace *ws, drow *r, char *npath,
  * switches the row to it; then removes `old_path`, the file of the
  * generation before, which no row names any more. `what` names the
  * operation in the log line. */
-static st_code commit_generation(st_workspace *ws, drow *r,
-                                 st_dataset_manifest *m, const char *path,
-                                 const char *old_path, const uint8_t *seed,
-                                 const char *what, st_err *err)
+static ST_MUST_CHECK st_code commit_generation(
+    st_workspace *ws, drow *r, st_dataset_manifest *m, const char *path,
+    const char *old_path, const uint8_t *seed, const char *what, st_err *err)
 {
     now_text(r->updated);
     digests d;
@@ -1343,8 +1362,9 @@ static st_code commit_generation(st_workspace *ws, drow *r,
     return rc;
 }
 
-static st_code rewrap_one(st_workspace *ws, st_keyring *kr, const char *name,
-                          const uint8_t *seed, int *changed, st_err *err)
+static ST_MUST_CHECK st_code rewrap_one(st_workspace *ws, st_keyring *kr,
+                                        const char *name, const uint8_t *seed,
+                                        int *changed, st_err *err)
 {
     drow r;
     st_dataset_manifest m;
@@ -1654,7 +1674,8 @@ st_code st_dataset_manifest_sign(const st_dataset_manifest *m,
 }
 
 /* The version in the sealtrain-kek stanza of the file at `path`. */
-static st_code stanza_version(const char *path, uint32_t *version, st_err *err)
+static ST_MUST_CHECK st_code stanza_version(const char *path, uint32_t *version,
+                                            st_err *err)
 {
     st_age_header h;
     memset(&h, 0, sizeof(h));
@@ -1762,10 +1783,9 @@ st_code st_dataset_wrap_key(st_keyring *kr, const char *kek,
 /* The header of the uploaded file: the stanzas the manifest describes,
  * the sealtrain-kek body the server wrapped, and a MAC that the file key
  * under that stanza opens (so the dataset will release). */
-static st_code check_upload_header(const char *path, st_keyring *kr,
-                                   const st_secret *shred,
-                                   const st_dataset_manifest *m,
-                                   const uint8_t stanza_sha256[32], st_err *err)
+static ST_MUST_CHECK st_code check_upload_header(
+    const char *path, st_keyring *kr, const st_secret *shred,
+    const st_dataset_manifest *m, const uint8_t stanza_sha256[32], st_err *err)
 {
     st_age_header h;
     memset(&h, 0, sizeof(h));
@@ -1818,9 +1838,10 @@ static st_code check_upload_header(const char *path, st_keyring *kr,
  * parses, its owner is a principal registered here, and the signature
  * verifies under that principal's registered key (which goes into r's
  * signer fields). Uploads and datasets added encrypted check it so. */
-static st_code owner_signed_envelope(st_workspace *ws, const json_t *env,
-                                     st_dataset_manifest *m, drow *r,
-                                     st_err *err)
+static ST_MUST_CHECK st_code owner_signed_envelope(st_workspace *ws,
+                                                   const json_t *env,
+                                                   st_dataset_manifest *m,
+                                                   drow *r, st_err *err)
 {
     uint8_t *payload = NULL;
     size_t len = 0;
@@ -1861,10 +1882,9 @@ static int digests_match(const digests *d, const st_dataset_manifest *m)
 }
 
 /* Signature, signer and content of an uploaded manifest envelope. */
-static st_code check_upload_manifest(st_workspace *ws,
-                                     const st_dataset_register_opts *o,
-                                     st_dataset_manifest *m, drow *r,
-                                     char **canon, st_err *err)
+static ST_MUST_CHECK st_code check_upload_manifest(
+    st_workspace *ws, const st_dataset_register_opts *o, st_dataset_manifest *m,
+    drow *r, char **canon, st_err *err)
 {
     json_t *env =
         st_json_parse(o->envelope, o->envelope_len, "manifest envelope", err);
@@ -1992,7 +2012,8 @@ out:
 
 /* Copies `src` to `dst` atomically (the caller holds the datasets lock,
  * so the sweep cannot take the new file before its row exists). */
-static st_code copy_file(const char *src, const char *dst, st_err *err)
+static ST_MUST_CHECK st_code copy_file(const char *src, const char *dst,
+                                       st_err *err)
 {
     int fd = open(src, O_RDONLY | O_CLOEXEC);
     if (fd < 0)

@@ -76,9 +76,10 @@ const char *st_kek_state_name(st_kek_state state)
 /* --- unlocking the root key --------------------------------------------- */
 
 /* Reads at most `max` bytes of a private file into a new secret. */
-static st_code read_private_secret(const char *path, size_t max,
-                                   const char *what, st_secret **out,
-                                   size_t *len, st_err *err)
+static ST_MUST_CHECK st_code read_private_secret(const char *path, size_t max,
+                                                 const char *what,
+                                                 st_secret **out, size_t *len,
+                                                 st_err *err)
 {
     *out = NULL;
     st_code rc = st_fs_check_private(path, err);
@@ -125,8 +126,9 @@ static st_code read_private_secret(const char *path, size_t max,
 }
 
 /* Prompts on the controlling terminal with echo off. */
-static st_code prompt_passphrase(const char *prompt, st_secret *buf,
-                                 size_t *len, st_err *err)
+static ST_MUST_CHECK st_code prompt_passphrase(const char *prompt,
+                                               st_secret *buf, size_t *len,
+                                               st_err *err)
 {
     int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
@@ -175,8 +177,8 @@ static st_code prompt_passphrase(const char *prompt, st_secret *buf,
 
 /* The passphrase into a new secret (without a trailing newline).
  * `confirm`: ask twice on a terminal (at init). */
-static st_code get_passphrase(int confirm, st_secret **out, size_t *len,
-                              st_err *err)
+static ST_MUST_CHECK st_code get_passphrase(int confirm, st_secret **out,
+                                            size_t *len, st_err *err)
 {
     *out = NULL;
     const char *file = getenv("SEALTRAIN_PASSPHRASE_FILE");
@@ -226,8 +228,10 @@ static st_code get_passphrase(int confirm, st_secret **out, size_t *len,
 }
 
 /* The key that wraps the root key, from the passphrase or key file. */
-static st_code root_wrapping_key(const st_workspace *ws, const st_root_file *rf,
-                                 int creating, st_secret **out, st_err *err)
+static ST_MUST_CHECK st_code root_wrapping_key(const st_workspace *ws,
+                                               const st_root_file *rf,
+                                               int creating, st_secret **out,
+                                               st_err *err)
 {
     *out = NULL;
     st_secret *in = NULL;
@@ -276,7 +280,7 @@ static void root_aad(st_protect_kind kind, char *aad, size_t cap)
 
 /* Creates a missing key file for file:PATH protection (32 random bytes,
  * 0600, written atomically so a crash leaves no short key file). */
-static st_code ensure_key_file(const char *path, st_err *err)
+static ST_MUST_CHECK st_code ensure_key_file(const char *path, st_err *err)
 {
     if (st_fs_exists(path))
         return ST_OK;
@@ -293,7 +297,8 @@ static st_code ensure_key_file(const char *path, st_err *err)
     return rc;
 }
 
-static st_code derive_keys(st_keyring *kr, const st_secret *root, st_err *err)
+static ST_MUST_CHECK st_code derive_keys(st_keyring *kr, const st_secret *root,
+                                         st_err *err)
 {
     kr->wrap_key = st_secret_new(32, err);
     kr->mac_key = st_secret_new(32, err);
@@ -311,7 +316,8 @@ static st_code derive_keys(st_keyring *kr, const st_secret *root, st_err *err)
 
 /* --- the keyring file ------------------------------------------------- */
 
-static st_code record_state(st_keyring *kr, const st_kr_data *d, st_err *err)
+static ST_MUST_CHECK st_code record_state(st_keyring *kr, const st_kr_data *d,
+                                          st_err *err)
 {
     sqlite3 *db = st_workspace_db(kr->ws);
     sqlite3_stmt *st = NULL;
@@ -337,7 +343,8 @@ static st_code record_state(st_keyring *kr, const st_kr_data *d, st_err *err)
 }
 
 /* Rollback check against the catalog's record of the last generation. */
-static st_code check_state(st_keyring *kr, const st_kr_data *d, st_err *err)
+static ST_MUST_CHECK st_code check_state(st_keyring *kr, const st_kr_data *d,
+                                         st_err *err)
 {
     sqlite3 *db = st_workspace_db(kr->ws);
     sqlite3_stmt *st = NULL;
@@ -379,7 +386,7 @@ static st_code check_state(st_keyring *kr, const st_kr_data *d, st_err *err)
     return rc;
 }
 
-static st_code load(st_keyring *kr, st_err *err)
+static ST_MUST_CHECK st_code load(st_keyring *kr, st_err *err)
 {
     unsigned char *text = NULL;
     size_t len = 0;
@@ -424,7 +431,7 @@ static st_code load(st_keyring *kr, st_err *err)
 
 /* Reloads when another process changed the file (a revocation there must
  * take effect here). */
-static st_code refresh(st_keyring *kr, st_err *err)
+static ST_MUST_CHECK st_code refresh(st_keyring *kr, st_err *err)
 {
     struct stat st;
     if (stat(kr->path, &st) != 0)
@@ -436,7 +443,7 @@ static st_code refresh(st_keyring *kr, st_err *err)
     return load(kr, err);
 }
 
-static st_code save(st_keyring *kr, st_kr_data *d, st_err *err)
+static ST_MUST_CHECK st_code save(st_keyring *kr, st_kr_data *d, st_err *err)
 {
     d->generation++;
     size_t len = 0;
@@ -480,7 +487,8 @@ static void unlock_keyring(int fd)
         close(fd); /* releases the flock */
 }
 
-static st_code keyring_new(st_workspace *ws, st_keyring **out, st_err *err)
+static ST_MUST_CHECK st_code keyring_new(st_workspace *ws, st_keyring **out,
+                                         st_err *err)
 {
     st_keyring *kr = calloc(1, sizeof(*kr));
     if (!kr)
@@ -672,8 +680,9 @@ static st_kr_key *find_key(st_kr_data *d, const char *name)
     return NULL;
 }
 
-static st_code get_key(st_keyring *kr, st_kr_data *d, const char *name,
-                       st_kr_key **out, st_err *err)
+static ST_MUST_CHECK st_code get_key(st_keyring *kr, st_kr_data *d,
+                                     const char *name, st_kr_key **out,
+                                     st_err *err)
 {
     (void)kr;
     *out = find_key(d, name);
@@ -703,9 +712,9 @@ static void kek_aad(const char *name, uint32_t version, uint8_t *aad,
 }
 
 /* Decrypts KEK `name` version `v` into a new secret. */
-static st_code kek_material(st_keyring *kr, const st_kr_key *k,
-                            const st_kr_version *v, st_secret **out,
-                            st_err *err)
+static ST_MUST_CHECK st_code kek_material(st_keyring *kr, const st_kr_key *k,
+                                          const st_kr_version *v,
+                                          st_secret **out, st_err *err)
 {
     uint8_t aad[13 + 2 + ST_KEK_NAME_MAX + 12];
     size_t aadlen;
@@ -727,8 +736,8 @@ static st_code kek_material(st_keyring *kr, const st_kr_key *k,
 }
 
 /* A new KEK version: random key, wrapped under the root-derived key. */
-static st_code new_version(st_keyring *kr, st_kr_key *k, time_t now,
-                           st_err *err)
+static ST_MUST_CHECK st_code new_version(st_keyring *kr, st_kr_key *k,
+                                         time_t now, st_err *err)
 {
     st_kr_version *vs = realloc(k->versions, (k->nversions + 1) * sizeof(*vs));
     if (!vs)
@@ -759,8 +768,8 @@ static st_code new_version(st_keyring *kr, st_kr_key *k, time_t now,
     return ST_OK;
 }
 
-static st_code find_version(st_kr_key *k, uint32_t version, st_kr_version **out,
-                            st_err *err)
+static ST_MUST_CHECK st_code find_version(st_kr_key *k, uint32_t version,
+                                          st_kr_version **out, st_err *err)
 {
     if (version == 0 || version > k->nversions)
         return st_err_set(err, ST_E_NOTFOUND,
@@ -774,7 +783,8 @@ typedef st_code (*mutation)(st_keyring *kr, st_kr_data *d, void *arg,
                             st_err *err);
 
 /* Read-modify-write under the keyring lock. */
-static st_code mutate(st_keyring *kr, mutation fn, void *arg, st_err *err)
+static ST_MUST_CHECK st_code mutate(st_keyring *kr, mutation fn, void *arg,
+                                    st_err *err)
 {
     int fd = lock_keyring(kr, err);
     if (fd < 0)
@@ -802,7 +812,8 @@ struct create_arg {
     uint32_t days;
 };
 
-static st_code do_create(st_keyring *kr, st_kr_data *d, void *varg, st_err *err)
+static ST_MUST_CHECK st_code do_create(st_keyring *kr, st_kr_data *d,
+                                       void *varg, st_err *err)
 {
     struct create_arg *a = varg;
     if (find_key(d, a->name))
@@ -852,7 +863,8 @@ struct version_arg {
     uint32_t version;
 };
 
-static st_code do_rotate(st_keyring *kr, st_kr_data *d, void *varg, st_err *err)
+static ST_MUST_CHECK st_code do_rotate(st_keyring *kr, st_kr_data *d,
+                                       void *varg, st_err *err)
 {
     struct version_arg *a = varg;
     st_kr_key *k = NULL;
@@ -878,7 +890,8 @@ st_code st_kek_rotate(st_keyring *kr, const char *name, uint32_t *new_version,
     return rc;
 }
 
-static st_code do_retire(st_keyring *kr, st_kr_data *d, void *varg, st_err *err)
+static ST_MUST_CHECK st_code do_retire(st_keyring *kr, st_kr_data *d,
+                                       void *varg, st_err *err)
 {
     struct version_arg *a = varg;
     st_kr_key *k = NULL;
@@ -916,7 +929,8 @@ st_code st_kek_retire(st_keyring *kr, const char *name, uint32_t version,
     return rc;
 }
 
-static st_code do_revoke(st_keyring *kr, st_kr_data *d, void *varg, st_err *err)
+static ST_MUST_CHECK st_code do_revoke(st_keyring *kr, st_kr_data *d,
+                                       void *varg, st_err *err)
 {
     struct version_arg *a = varg;
     st_kr_key *k = NULL;
@@ -950,8 +964,9 @@ st_code st_kek_revoke(st_keyring *kr, const char *name, uint32_t version,
     return rc;
 }
 
-static st_code usable(st_keyring *kr, const char *name, uint32_t version,
-                      st_kr_key **k, st_kr_version **v, st_err *err)
+static ST_MUST_CHECK st_code usable(st_keyring *kr, const char *name,
+                                    uint32_t version, st_kr_key **k,
+                                    st_kr_version **v, st_err *err)
 {
     st_code rc = refresh(kr, err);
     if (rc)
@@ -1067,8 +1082,8 @@ st_code st_kek_unwrap(st_keyring *kr, const char *name, uint32_t version,
 
 /* --- listing -------------------------------------------------------- */
 
-static st_code fill_info(const st_kr_key *k, time_t now, st_kek_info *info,
-                         st_err *err)
+static ST_MUST_CHECK st_code fill_info(const st_kr_key *k, time_t now,
+                                       st_kek_info *info, st_err *err)
 {
     memset(info, 0, sizeof(*info));
     snprintf(info->name, sizeof(info->name), "%s", k->name);
@@ -1078,7 +1093,9 @@ static st_code fill_info(const st_kr_key *k, time_t now, st_kek_info *info,
     const st_kr_version *newest = &k->versions[k->nversions - 1];
     snprintf(info->rotated, sizeof(info->rotated), "%s", newest->created);
     time_t t = 0;
-    st_time_parse(newest->created, &t, NULL);
+    /* an unreadable time makes the rotation due (t = 0): fail safe */
+    if (st_time_parse(newest->created, &t, NULL) != ST_OK)
+        t = 0;
     info->rotation_due = t + (time_t)k->rotation_days * 86400;
     info->overdue = k->current == 0 || now >= info->rotation_due;
     info->versions = calloc(k->nversions, sizeof(*info->versions));

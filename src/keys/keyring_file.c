@@ -27,8 +27,9 @@ void st_root_file_clear(st_root_file *rf)
 }
 
 /* Decodes base64 field `key` of `obj` into exactly `n` bytes. */
-static st_code get_b64_exact(const json_t *obj, const char *key, uint8_t *out,
-                             size_t n, const char *where, st_err *err)
+static ST_MUST_CHECK st_code get_b64_exact(const json_t *obj, const char *key,
+                                           uint8_t *out, size_t n,
+                                           const char *where, st_err *err)
 {
     const char *s = NULL;
     st_code rc = st_json_get_string(obj, key, 1, &s, where, err);
@@ -47,8 +48,9 @@ static st_code get_b64_exact(const json_t *obj, const char *key, uint8_t *out,
     return ST_OK;
 }
 
-static st_code get_b64_buf(const json_t *obj, const char *key, st_buf *out,
-                           size_t max, const char *where, st_err *err)
+static ST_MUST_CHECK st_code get_b64_buf(const json_t *obj, const char *key,
+                                         st_buf *out, size_t max,
+                                         const char *where, st_err *err)
 {
     const char *s = NULL;
     st_code rc = st_json_get_string(obj, key, 1, &s, where, err);
@@ -275,9 +277,10 @@ void st_kr_data_free(st_kr_data *d)
     free(d);
 }
 
-static st_code parse_time_field(const json_t *obj, const char *key,
-                                int required, char out[ST_TIME_LEN],
-                                const char *where, st_err *err)
+static ST_MUST_CHECK st_code parse_time_field(const json_t *obj,
+                                              const char *key, int required,
+                                              char out[ST_TIME_LEN],
+                                              const char *where, st_err *err)
 {
     const char *s = NULL;
     time_t t;
@@ -290,8 +293,9 @@ static st_code parse_time_field(const json_t *obj, const char *key,
     return ST_OK;
 }
 
-static st_code parse_version(const json_t *jv, st_kr_version *v,
-                             uint32_t expect, const char *where, st_err *err)
+static ST_MUST_CHECK st_code parse_version(const json_t *jv, st_kr_version *v,
+                                           uint32_t expect, const char *where,
+                                           st_err *err)
 {
     static const char *const vkeys[] = {
         "version", "state", "created", "changed", "nonce", "wrapped", NULL};
@@ -342,8 +346,8 @@ static st_code parse_version(const json_t *jv, st_kr_version *v,
     return ST_OK;
 }
 
-static st_code parse_key(const json_t *jk, st_kr_key *k, const char *where,
-                         st_err *err)
+static ST_MUST_CHECK st_code parse_key(const json_t *jk, st_kr_key *k,
+                                       const char *where, st_err *err)
 {
     static const char *const kkeys[] = {"name",    "rotation_days", "created",
                                         "current", "versions",      NULL};

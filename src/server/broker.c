@@ -65,6 +65,7 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/job.h"
 #include "sealtrain/keyring.h"
+#include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/workspace.h"
 #include "server/server_int.h"
@@ -372,7 +373,10 @@ static int policy_allows(st_req *r, const char *dataset, ds_entry *e)
         "access", r->principal, "key.release",
         res,      "denied",     "not among the release policy's principals",
         NULL};
-    st_audit_log_append(st_srv_get_broker(r->s)->log, &ev, NULL, &err);
+    /* the refusal stands either way; a lost entry is logged loudly */
+    if (st_audit_log_append(st_srv_get_broker(r->s)->log, &ev, NULL, &err) !=
+        ST_OK)
+        st_error("broker", "recording a key.release denial: %s", err.msg);
     st_srv_reply_json(r, 403,
                       json_pack("{s:s,s:s}", "error",
                                 "permission denied: not among the dataset's "
@@ -382,7 +386,8 @@ static int policy_allows(st_req *r, const char *dataset, ds_entry *e)
 }
 
 /* The parsed attestation section of e->policy (into e->ap). */
-static st_code entry_attest_policy(ds_entry *e, const char *res, st_err *err)
+static ST_MUST_CHECK st_code entry_attest_policy(ds_entry *e, const char *res,
+                                                 st_err *err)
 {
     if (e->ap)
         return ST_OK;
@@ -401,8 +406,8 @@ static st_code entry_attest_policy(ds_entry *e, const char *res, st_err *err)
 /* The dataset's file key (into e->file_key): the cached one while the
  * encrypted file is unchanged, else st_dataset_file_key (manifest
  * signature, file size, header digest, KEK unwrap). */
-static st_code entry_file_key(st_req *r, ds_entry *e, const char *dataset,
-                              st_err *err)
+static ST_MUST_CHECK st_code entry_file_key(st_req *r, ds_entry *e,
+                                            const char *dataset, st_err *err)
 {
     struct stat st;
     if (e->file_key && e->file[0] && stat(e->file, &st) == 0 &&

@@ -104,7 +104,8 @@ st_code st_workspace_path(const st_workspace *ws, const char *sub,
 
 /* --- the SQLite catalog ------------------------------------------------ */
 
-static st_code db_err(st_workspace *ws, st_err *err, const char *what)
+static ST_MUST_CHECK st_code db_err(st_workspace *ws, st_err *err,
+                                    const char *what)
 {
     int code = sqlite3_extended_errcode(ws->db);
     st_code c =
@@ -115,15 +116,16 @@ static st_code db_err(st_workspace *ws, st_err *err, const char *what)
                       sqlite3_errmsg(ws->db));
 }
 
-static st_code db_exec(st_workspace *ws, const char *sql, const char *what,
-                       st_err *err)
+static ST_MUST_CHECK st_code db_exec(st_workspace *ws, const char *sql,
+                                     const char *what, st_err *err)
 {
     if (sqlite3_exec(ws->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         return db_err(ws, err, what);
     return ST_OK;
 }
 
-static st_code catalog_open(st_workspace *ws, int create, st_err *err)
+static ST_MUST_CHECK st_code catalog_open(st_workspace *ws, int create,
+                                          st_err *err)
 {
     char path[PATH_MAX];
     st_code rc =
@@ -179,8 +181,8 @@ static void catalog_close(st_workspace *ws)
     }
 }
 
-static st_code read_version(st_workspace *ws, const char *module,
-                            int64_t *version, st_err *err)
+static ST_MUST_CHECK st_code read_version(st_workspace *ws, const char *module,
+                                          int64_t *version, st_err *err)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(ws->db,
@@ -344,7 +346,7 @@ static void sweep_staging(const char *parent, const char *base)
     closedir(d);
 }
 
-static st_code write_config(st_workspace *ws, st_err *err)
+static ST_MUST_CHECK st_code write_config(st_workspace *ws, st_err *err)
 {
     size_t len;
     char *text = st_ws_config_serialize(&ws->cfg, &len, err);
@@ -482,7 +484,7 @@ static void sweep_old_temps(const char *dir)
 }
 
 /* Every regular file in `dir` must be private too. */
-static st_code check_files_private(const char *dir, st_err *err)
+static ST_MUST_CHECK st_code check_files_private(const char *dir, st_err *err)
 {
     DIR *d = opendir(dir);
     if (!d)
