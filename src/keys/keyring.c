@@ -404,6 +404,8 @@ static ST_MUST_CHECK st_code load(st_keyring *kr, st_err *err)
     st_kr_data *d = NULL;
     rc = st_kr_data_parse((const char *)text, len, kr->path, &d, err);
     free(text);
+    if (rc == ST_E_IO) /* out of memory is not tampering */
+        return st_err_prefix(err, "reading keyring %s", kr->path);
     if (rc)
         return st_err_prefix(err, "keyring is damaged or was tampered with");
     uint8_t mac[32];
@@ -451,14 +453,38 @@ static ST_MUST_CHECK st_code save(st_keyring *kr, st_kr_data *d, st_err *err)
         st_kr_data_serialize(d, st_secret_cbytes(kr->mac_key), &len, err);
     if (!text)
         return err ? err->code : ST_E_INTERNAL;
-    st_code rc = st_fs_write_atomic(kr->path, text, len, 0600, err);
+    /* the generation this one replaces, to put back if the catalog cannot
+     * record the new one: a change reported as failed must not be in
+     * force (a revocation, say) */
+    unsigned char *old = NULL;
+    size_t old_len = 0;
+    st_code rc = ST_OK;
+    if (st_fs_exists(kr->path))
+        rc = st_fs_read_all(kr->path, KEYRING_MAX, &old, &old_len, err);
+    if (!rc)
+        rc = st_fs_write_atomic(kr->path, text, len, 0600, err);
     free(text);
+    /* ... unless the catalog's commit may have landed (its flush failed
+     * after the WAL frames were written): then the old file would look
+     * like a rollback, and the new one, at worst one generation ahead, is
+     * what load() accepts */
+    if (!rc && (rc = record_state(kr, d, err)) && old &&
+        sqlite3_extended_errcode(st_workspace_db(kr->ws)) !=
+            SQLITE_IOERR_FSYNC) {
+        st_err e2;
+        if (st_fs_write_atomic(kr->path, old, old_len, 0600, &e2) != ST_OK)
+            st_warn("keyring.save",
+                    "could not put the previous keyring back (%s): the "
+                    "change stands, one generation ahead of the catalog",
+                    e2.msg);
+    }
+    free(old);
     if (rc)
         return rc;
     struct stat st;
     if (stat(kr->path, &st) == 0)
         kr->seen = st;
-    return record_state(kr, d, err);
+    return ST_OK;
 }
 
 static int lock_keyring(st_keyring *kr, st_err *err)
