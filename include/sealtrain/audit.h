@@ -63,6 +63,32 @@ typedef struct st_audit_event {
 ST_MUST_CHECK st_code st_audit_append(st_workspace *ws,
                                       const st_audit_event *ev, st_err *err);
 
+/* ---- a catalog change and its entry in one transaction (outbox.c) ----
+ *
+ * begin; the change (statements on st_workspace_db); event; commit;
+ * deliver. The entry is a catalog row committed with the change, appended
+ * to the log by deliver, or by the recovery of the next open if this
+ * process cannot. Between begin and commit, a failure calls rollback. */
+ST_MUST_CHECK st_code st_audit_txn_begin(st_workspace *ws, st_err *err);
+/* Records the success entry of the change (inside the transaction); *id
+ * names it for deliver. `ev->details` gains "txn", a random id. */
+ST_MUST_CHECK st_code st_audit_txn_event(st_workspace *ws,
+                                         const st_audit_event *ev, int64_t *id,
+                                         st_err *err);
+/* COMMIT. On failure *unknown is 1: SQLite may still hold the commit in
+ * its WAL, so the outcome is decided by the next open; the caller must not
+ * remove anything the change names (or the state before it). */
+ST_MUST_CHECK st_code st_audit_txn_commit(st_workspace *ws, int *unknown,
+                                          st_err *err);
+void st_audit_txn_rollback(st_workspace *ws);
+/* Appends the entry and clears its row. On failure the change stands and
+ * the entry stays pending for the next open (the error says so). */
+ST_MUST_CHECK st_code st_audit_txn_deliver(st_workspace *ws, int64_t id,
+                                           st_err *err);
+/* Run by st_workspace_open before anything else: appends the entries that
+ * interrupted or failed deliveries left (never one already in the log). */
+ST_MUST_CHECK st_code st_audit_txn_recover(st_workspace *ws, st_err *err);
+
 /* 1 if `category` / `outcome` is one of the names above. */
 int st_audit_category_valid(const char *category);
 int st_audit_outcome_valid(const char *outcome);

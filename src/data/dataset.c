@@ -9,8 +9,15 @@
  * file (conversion streams into the age writer from secure memory), hold
  * a KEK (the keyring wraps and unwraps), or leave a half-made dataset (new
  * files get new names and are written atomically; the catalog row is
- * switched in one transaction; old files go only after; files no row
- * names are swept under the lock).
+ * switched in one transaction, together with the change's audit entry
+ * (st_audit_txn_*: the entry reaches the log even if this process does
+ * not); old files go only after; files no row names are swept under the
+ * lock).
+ *
+ * A failed COMMIT is not a rollback: SQLite may still hold it in its WAL
+ * and bring it back at the next open. So after one, no file is removed,
+ * neither the new generation's nor the old one's; the sweep of the next
+ * change, which reads the recovered catalog, removes the one no row names.
  *
  * The sealtrain-kek stanza (age.h) of a dataset wraps file_key XOR
  * shred_key, where shred_key is 16 random bytes kept only in the catalog
@@ -89,12 +96,22 @@ typedef struct dlock {
     char dir[4096];
 } dlock;
 
+/* Set when a COMMIT of this process failed: until the next open recovers
+ * the catalog, this process's view of it may miss a commit that SQLite
+ * will bring back, so it must neither sweep nor change datasets. */
+static int commit_unknown;
+
 /* Takes the exclusive datasets lock (held until unlock or process death),
  * migrates, and removes files that no catalog row names. */
 static ST_MUST_CHECK st_code lock_and_sweep(st_workspace *ws, dlock *l,
                                             st_err *err)
 {
     l->fd = -1;
+    if (commit_unknown)
+        return st_err_set(err, ST_E_IO,
+                          "an earlier change of this command could not be "
+                          "committed and its outcome is unknown: stopping "
+                          "(run the command again)");
     st_code rc =
         st_workspace_subdir(ws, "datasets", l->dir, sizeof(l->dir), err);
     if (rc)
@@ -816,6 +833,7 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     memset(&m, 0, sizeof(m));
     char path[4200] = "", *env = NULL;
     int committed_file = 0;
+    int committed = 0; /* the success entry is the transaction's */
 
     if ((rc = lock_and_sweep(ws, &lk, err)))
         goto out;
@@ -899,23 +917,49 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     m.nrecipients = 0;
     if (rc)
         goto out;
-    if ((rc = insert_row(ws, &r, env, err)))
-        goto out;
-    committed_file = 2;
+    {
+        /* the row, read back and verified, and its entry: one transaction */
+        char res[128];
+        snprintf(res, sizeof(res), "dataset:%s", r.name);
+        json_t *det = json_pack("{s:s, s:s}", "owner", o->owner,
+                                "classification", o->classification);
+        st_audit_event ev = {
+            "operation", o->owner, "data.import", res, "success", NULL, det};
+        int64_t entry = 0;
+        int unknown = 0;
+        if (!det)
+            rc = st_err_errno(err, ST_E_IO, ENOMEM, "audit entry");
+        else if (!(rc = st_audit_txn_begin(ws, err))) {
+            if ((rc = insert_row(ws, &r, env, err)) ||
+                (rc = just_added(ws, r.name, NULL, "data.import", out, err)) ||
+                (rc = st_audit_txn_event(ws, &ev, &entry, err)))
+                st_audit_txn_rollback(ws);
+            else if ((rc = st_audit_txn_commit(ws, &unknown, err)) == ST_OK)
+                committed = 1;
+        }
+        json_decref(det);
+        if (rc == ST_OK || unknown)
+            committed_file = 2; /* a row names it, or may after recovery */
+        if (unknown)
+            commit_unknown = 1;
+        if (rc == ST_OK)
+            rc = st_audit_txn_deliver(ws, entry, err);
+    }
     /* access control knows a registered owner: record the ownership */
-    rc = just_added(ws, r.name, registered ? r.owner : NULL, "data.import", out,
-                    err);
+    if (committed)
+        st_discard(just_added(ws, r.name, registered ? r.owner : NULL,
+                              "data.import", NULL, NULL)); /* warns */
 out:
     if (committed_file == 1)
         unlink(path); /* encrypted, but no row names it */
     free_recipients(rcpts, o->nrecipients + 1);
     st_data_schema_free(&sc);
     st_dataset_manifest_free(&m);
-    {
+    if (!committed) {
         json_t *det = json_pack("{s:s, s:s}", "owner", o->owner,
                                 "classification", o->classification);
-        audit(ws, o->owner, "data.import", o->name, rc ? "failure" : "success",
-              rc && err ? err->msg : NULL, det);
+        audit(ws, o->owner, "data.import", o->name, "failure",
+              err ? err->msg : NULL, det);
         json_decref(det);
     }
     drow_free(&r);
@@ -1329,13 +1373,19 @@ static ST_MUST_CHECK st_code next_generation(st_workspace *ws, drow *r,
 }
 
 /* Signs the next generation of `m` (its file written at `path`) and
- * switches the row to it; then removes `old_path`, the file of the
- * generation before, which no row names any more. `what` names the
- * operation in the log line. */
+ * switches the row to it, in one transaction with the success entry of
+ * `what` (the audit action) by `actor`, with `details` (borrowed, may be
+ * NULL); then removes `old_path`, the file of the generation before, which
+ * no row names any more. *kept: 0 nothing changed; 1 the COMMIT failed
+ * and its outcome is decided at the next open; 2 committed (even when the
+ * entry's delivery then failed). Unless 0, the caller keeps every file. */
 static ST_MUST_CHECK st_code commit_generation(
     st_workspace *ws, drow *r, st_dataset_manifest *m, const char *path,
-    const char *old_path, const uint8_t *seed, const char *what, st_err *err)
+    const char *old_path, const uint8_t *seed, const char *what,
+    const char *actor, json_t *details, int *kept, st_err *err)
 {
+    *kept = 0;
+    int unknown = 0;
     now_text(r->updated);
     digests d;
     st_code rc = file_digests(path, &d, err);
@@ -1351,20 +1401,40 @@ static ST_MUST_CHECK st_code commit_generation(
     char *env = NULL, keyid[65];
     uint8_t pub[32];
     rc = sign_manifest(m, seed, &env, keyid, pub, err);
-    if (!rc)
-        rc = update_row(ws, r, r->generation - 1, env, err);
-    free(env);
-    if (!rc) {
-        unlink(old_path);
-        st_info(what, "dataset %s: generation %lld -> %lld", r->name,
-                r->generation - 1, r->generation);
+    char res[128];
+    snprintf(res, sizeof(res), "dataset:%s", r->name);
+    st_audit_event ev = {
+        "operation", actor ? actor : "system", what, res, "success", NULL,
+        details};
+    int64_t entry = 0;
+    if (!rc && !(rc = st_audit_txn_begin(ws, err))) {
+        if ((rc = update_row(ws, r, r->generation - 1, env, err)) ||
+            (rc = st_audit_txn_event(ws, &ev, &entry, err)))
+            st_audit_txn_rollback(ws);
+        else
+            rc = st_audit_txn_commit(ws, &unknown, err);
     }
-    return rc;
+    free(env);
+    if (rc) {
+        *kept = unknown;
+        if (unknown)
+            commit_unknown = 1;
+        return rc;
+    }
+    *kept = 2;
+    unlink(old_path);
+    st_info(what, "dataset %s: generation %lld -> %lld", r->name,
+            r->generation - 1, r->generation);
+    /* committed: a failed delivery leaves the entry for the next open */
+    return st_audit_txn_deliver(ws, entry, err);
 }
 
+/* *changed: the row moved to a new generation (its entry is the
+ * transaction's, even when the delivery failed). */
 static ST_MUST_CHECK st_code rewrap_one(st_workspace *ws, st_keyring *kr,
                                         const char *name, const uint8_t *seed,
-                                        int *changed, st_err *err)
+                                        const char *actor, int *changed,
+                                        st_err *err)
 {
     drow r;
     st_dataset_manifest m;
@@ -1395,13 +1465,16 @@ static ST_MUST_CHECK st_code rewrap_one(st_workspace *ws, st_keyring *kr,
         goto out;
     wrote = 1;
     r.kek_version = k.used;
-    rc = commit_generation(ws, &r, &m, npath, path, seed, "data.rewrap", err);
-    if (!rc && !st_ct_equal(old_payload, m.payload_sha256, 32))
+    int kept = 0;
+    rc = commit_generation(ws, &r, &m, npath, path, seed, "data.rewrap", actor,
+                           NULL, &kept, err);
+    if (kept == 2 && !st_ct_equal(old_payload, m.payload_sha256, 32))
         st_error("data.rewrap", "dataset %s: payload digest changed", name);
-    if (!rc) {
+    /* committed (delivered or not), or perhaps committed: keep the file */
+    if (kept)
         wrote = 0;
+    if (kept == 2)
         *changed = 1;
-    }
 out:
     if (wrote)
         unlink(npath);
@@ -1420,13 +1493,14 @@ st_code st_dataset_rewrap(st_workspace *ws, st_keyring *kr, const char *name,
     int ch = 0;
     st_code rc = lock_and_sweep(ws, &lk, err);
     if (!rc)
-        rc = rewrap_one(ws, kr, name, signing_seed, &ch, err);
+        rc = rewrap_one(ws, kr, name, signing_seed, actor, &ch, err);
     unlock(&lk);
     if (changed)
         *changed = ch;
-    if (rc || ch)
-        audit(ws, actor, "data.rewrap", name, rc ? "failure" : "success",
-              rc && err ? err->msg : NULL, NULL);
+    /* a change's success entry is its transaction's */
+    if (rc && !ch)
+        audit(ws, actor, "data.rewrap", name, "failure", err ? err->msg : NULL,
+              NULL);
     return rc;
 }
 
@@ -1459,7 +1533,7 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
     st_age_reader *rd = NULL;
     st_sha256_ctx *sha = st_sha256_new();
     uint8_t *buf = st_secmem_alloc(ST_AGE_CHUNK_LEN, err);
-    int fd = -1, wrote = 0;
+    int fd = -1, wrote = 0, kept = 0;
     if (!nshred || !buf || !sha) {
         rc = err && err->code ? err->code
                               : st_err_set(err, ST_E_IO, "out of memory");
@@ -1513,9 +1587,9 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
     nshred = NULL;
     r.kek_version = knew.used;
     rc = commit_generation(ws, &r, &m, npath, path, signing_seed,
-                           "data.reencrypt", err);
-    if (!rc)
-        wrote = 0;
+                           "data.reencrypt", actor, NULL, &kept, err);
+    if (kept)
+        wrote = 0; /* a row names it, or may after recovery */
 out:
     if (w)
         st_age_writer_abort(w);
@@ -1532,8 +1606,10 @@ out:
     st_dataset_manifest_free(&m);
     drow_free(&r);
     unlock(&lk);
-    audit(ws, actor, "data.reencrypt", name, rc ? "failure" : "success",
-          rc && err ? err->msg : NULL, NULL);
+    /* a change's success entry is its transaction's */
+    if (rc && kept != 2)
+        audit(ws, actor, "data.reencrypt", name, "failure",
+              err ? err->msg : NULL, NULL);
     return rc;
 }
 
@@ -1552,42 +1628,62 @@ st_code st_dataset_rm(st_workspace *ws, const char *name, const char *actor,
     }
     rc = file_path(ws, r.file, path, sizeof(path), err);
     /* 1. the shred key: deleted with its bytes overwritten in the
-     * database file, and the WAL (which held a copy) truncated */
+     * database file, in one transaction with the success entry */
     if (!rc)
         rc = db_exec(ws, "PRAGMA secure_delete = ON", err);
-    sqlite3_stmt *q = NULL;
-    if (!rc && sqlite3_prepare_v2(st_workspace_db(ws),
-                                  "DELETE FROM datasets WHERE name = ?", -1, &q,
-                                  NULL) != SQLITE_OK)
-        rc = st_catalog_fail(ws, "delete dataset", err);
-    if (!rc) {
-        sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(q) != SQLITE_DONE)
+    char res[128];
+    snprintf(res, sizeof(res), "dataset:%s", name);
+    st_audit_event ev = {
+        "operation", actor ? actor : "system", "data.rm", res, "success", NULL,
+        NULL};
+    int64_t entry = 0;
+    int unknown = 0, committed = 0;
+    if (!rc && !(rc = st_audit_txn_begin(ws, err))) {
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(st_workspace_db(ws),
+                               "DELETE FROM datasets WHERE name = ?", -1, &q,
+                               NULL) != SQLITE_OK)
             rc = st_catalog_fail(ws, "delete dataset", err);
-    }
-    sqlite3_finalize(q);
-    if (!rc)
-        rc = db_exec(ws, "PRAGMA wal_checkpoint(TRUNCATE)", err);
-    /* 2. the file: zeroed, then unlinked (the sweep would remove it too) */
-    if (!rc && st_fs_shred(path, err) != ST_OK) {
-        st_warn("data.rm", "dataset %s: %s (its key is destroyed)", name,
-                err ? err->msg : "");
-        if (unlink(path) != 0 && errno != ENOENT)
-            rc = st_err_errno(err, ST_E_IO, errno, "remove %s", path);
+        else {
+            sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(q) != SQLITE_DONE)
+                rc = st_catalog_fail(ws, "delete dataset", err);
+        }
+        sqlite3_finalize(q);
+        if (!rc)
+            rc = st_audit_txn_event(ws, &ev, &entry, err);
+        if (rc)
+            st_audit_txn_rollback(ws);
         else
-            rc = ST_OK;
+            committed = (rc = st_audit_txn_commit(ws, &unknown, err)) == ST_OK;
+        if (unknown)
+            commit_unknown = 1;
     }
-    if (!rc) {
-        char res[128];
-        snprintf(res, sizeof(res), "dataset:%s", name);
+    if (committed) {
+        /* 2. the WAL, which held a copy of the key, truncated: if that
+         * fails, the next checkpoint does it (warned, not a failure: the
+         * row is gone) */
         st_err e3;
+        if (db_exec(ws, "PRAGMA wal_checkpoint(TRUNCATE)", &e3))
+            st_warn("data.rm", "dataset %s: %s", name, e3.msg);
+        /* 3. the file: zeroed, then unlinked; if that fails, the sweep of
+         * the next change removes it (no row names it) */
+        if (st_fs_shred(path, &e3) != ST_OK) {
+            st_warn("data.rm", "dataset %s: %s (its key is destroyed)", name,
+                    e3.msg);
+            if (unlink(path) != 0 && errno != ENOENT)
+                st_warn("data.rm", "remove %s: %s", path, strerror(errno));
+        }
+        rc = st_audit_txn_deliver(ws, entry, err);
         if (st_access_forget_resource(ws, res, &e3))
             st_warn("data.rm", "forgetting %s: %s", res, e3.msg);
     }
     drow_free(&r);
     unlock(&lk);
-    audit(ws, actor, "data.rm", name, rc ? "failure" : "success",
-          rc && err ? err->msg : NULL, NULL);
+    /* a change's success entry is its transaction's */
+    if (!committed)
+        audit(ws, actor, "data.rm", name, "failure", err ? err->msg : NULL,
+              NULL);
     return rc;
 }
 
@@ -2156,7 +2252,8 @@ st_code st_dataset_set_broker(st_workspace *ws, const char *name,
     drow r;
     st_dataset_manifest m;
     char path[4200], npath[4200] = "";
-    int wrote = 0, loaded = 0;
+    int wrote = 0, loaded = 0, kept = 0;
+    json_t *det = NULL;
     if ((rc = lock_and_sweep(ws, &lk, err)) ||
         (rc = load_verified(ws, name, signing_seed, &r, &m, path, sizeof(path),
                             err)))
@@ -2175,9 +2272,14 @@ st_code st_dataset_set_broker(st_workspace *ws, const char *name,
         snprintf(m.broker_url, sizeof(m.broker_url), "%s", broker_url);
         memcpy(m.broker_spki_sha256, broker_spki_sha256, 32);
     }
-    if (!(rc = commit_generation(ws, &r, &m, npath, path, signing_seed,
-                                 "data.broker", err)))
-        wrote = 0;
+    det = json_pack("{s:s}", "broker", broker_url ? broker_url : "(none)");
+    if (!det)
+        rc = st_err_errno(err, ST_E_IO, ENOMEM, "audit entry");
+    else
+        rc = commit_generation(ws, &r, &m, npath, path, signing_seed,
+                               "data.broker", actor, det, &kept, err);
+    if (kept)
+        wrote = 0; /* a row names it, or may after recovery */
 out:
     if (wrote)
         unlink(npath);
@@ -2186,11 +2288,10 @@ out:
         st_dataset_manifest_free(&m);
         drow_free(&r);
     }
-    json_t *det = rc == ST_OK ? json_pack("{s:s}", "broker",
-                                          broker_url ? broker_url : "(none)")
-                              : NULL;
-    audit(ws, actor, "data.broker", name, rc ? "failure" : "success",
-          rc && err ? err->msg : NULL, det);
+    /* a change's success entry is its transaction's */
+    if (rc && kept != 2)
+        audit(ws, actor, "data.broker", name, "failure", err ? err->msg : NULL,
+              NULL);
     json_decref(det);
     return rc;
 }

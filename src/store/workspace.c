@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sealtrain/audit.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
 #include "store/config.h"
@@ -552,6 +553,10 @@ st_code st_workspace_open(const char *dir, st_workspace **out, st_err *err)
     if (rc)
         goto fail;
     if ((rc = catalog_open(ws, 0, err)))
+        goto fail;
+    /* before anything reads the catalog: every committed change gets its
+     * audit entry (src/audit/outbox.c) */
+    if ((rc = st_audit_txn_recover(ws, err)))
         goto fail;
     static const char *const swept[] = {"keys", "tmp", "blobs"};
     sweep_old_temps(ws->dir);
