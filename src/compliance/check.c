@@ -301,6 +301,106 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
     st_kek_info_free(keks, nk);
 }
 
+/* ---- revocations the audit log recorded, against the keyring ---- */
+
+typedef struct revocation {
+    char key[65];
+    uint32_t version;
+    uint64_t index; /* of the audit entry */
+} revocation;
+
+typedef struct revocations {
+    revocation *r;
+    size_t n, cap;
+    int nomem;
+} revocations;
+
+static int revocation_visit(void *ctx, uint64_t index, const char *line,
+                            size_t len)
+{
+    revocations *s = ctx;
+    if (!memmem(line, len, "\"key.revoke\"", 12))
+        return 0; /* the cheap test first: most entries are not */
+    json_t *o = json_loadb(line, len, 0, NULL);
+    const char *action = json_string_value(json_object_get(o, "action"));
+    const char *outcome = json_string_value(json_object_get(o, "outcome"));
+    const char *res = json_string_value(json_object_get(o, "resource"));
+    json_t *v = json_object_get(json_object_get(o, "details"), "version");
+    if (action && !strcmp(action, "key.revoke") && outcome &&
+        !strcmp(outcome, "success") && res && !strncmp(res, "key:", 4) &&
+        json_is_integer(v) && json_integer_value(v) > 0 &&
+        json_integer_value(v) <= UINT32_MAX) {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 8;
+            revocation *r = realloc(s->r, cap * sizeof(*r));
+            if (!r) {
+                s->nomem = 1;
+                json_decref(o);
+                return 1;
+            }
+            s->r = r;
+            s->cap = cap;
+        }
+        revocation *r = &s->r[s->n++];
+        snprintf(r->key, sizeof(r->key), "%s", res + 4);
+        r->version = (uint32_t)json_integer_value(v);
+        r->index = index;
+    }
+    json_decref(o);
+    return 0;
+}
+
+/* A KEK version the log says was revoked but the keyring holds (active or
+ * retired): the keyring, and its catalog record with it, was rolled back
+ * to a state before the revocation. The log, append-only and
+ * tamper-evident, is the witness the keyring cannot be for itself. */
+static void revoked_keys(st_workspace *ws, st_keyring *kr, const time_t now,
+                         list *l)
+{
+    st_check_item *it = item(l, "revoked-keys",
+                             "Every KEK version the audit log says was "
+                             "revoked is revoked in the keyring");
+    char dir[PATH_MAX];
+    st_err e;
+    st_kek_info *keks = NULL;
+    size_t nk = 0;
+    if (!kr || st_kek_list(kr, now, &keks, &nk, &e) != ST_OK) {
+        it->status = ST_CHECK_NA;
+        ev(it, "not applicable: %s", kr ? e.msg : "keyring locked");
+        return;
+    }
+    revocations s = {0};
+    if (st_workspace_subdir(ws, "audit", dir, sizeof(dir), &e) != ST_OK ||
+        st_audit_read(dir, revocation_visit, &s, &e) != ST_OK || s.nomem) {
+        it->status = ST_CHECK_FAIL;
+        ev(it, "the audit log could not be read: %s",
+           s.nomem ? "out of memory" : e.msg);
+        free(s.r);
+        st_kek_info_free(keks, nk);
+        return;
+    }
+    int back = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        const st_kek_info *k = find_kek(keks, nk, s.r[i].key);
+        if (!k || s.r[i].version > k->nversions)
+            continue; /* a key removed, or rolled back before it existed */
+        st_kek_state st = k->versions[s.r[i].version - 1].state;
+        if (st == ST_KEK_REVOKED)
+            continue;
+        if (back++ < 6)
+            ev(it,
+               "key %s version %u was revoked (audit entry %llu) but is %s "
+               "in the keyring: it was rolled back",
+               s.r[i].key, s.r[i].version, (unsigned long long)s.r[i].index,
+               st_kek_state_name(st));
+    }
+    it->status = back ? ST_CHECK_FAIL : ST_CHECK_PASS;
+    if (!back)
+        ev(it, "%zu revocation(s) recorded, all in force", s.n);
+    free(s.r);
+    st_kek_info_free(keks, nk);
+}
+
 /* ---- audit log, denials, attestation times ---- */
 
 typedef struct denial {
@@ -552,6 +652,7 @@ st_code st_check_run(st_workspace *ws, st_keyring *kr, const st_check_opts *in,
     long long strictest_age = -1;
     permissions(ws, &l);
     keys_and_data(ws, kr, &o, &l, &strictest_age);
+    revoked_keys(ws, kr, o.now, &l);
     audit_items(ws, &o, &l, strictest_age);
     admins(ws, &o, &l);
     *items = l.items;

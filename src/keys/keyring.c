@@ -61,6 +61,9 @@ static const char *const keys_migrations[] = {
     " id INTEGER PRIMARY KEY CHECK (id = 1),"
     " generation INTEGER NOT NULL,"
     " mac TEXT NOT NULL)",
+    /* HMAC of (generation, mac) under the keyring's MAC key: the row can
+     * no longer be edited by hand to match an older keyring file */
+    "ALTER TABLE keyring_state ADD COLUMN auth TEXT",
 };
 
 const char *st_kek_state_name(st_kek_state state)
@@ -316,22 +319,43 @@ static ST_MUST_CHECK st_code derive_keys(st_keyring *kr, const st_secret *root,
 
 /* --- the keyring file ------------------------------------------------- */
 
+/* The authenticator of the catalog's rollback record: HMAC-SHA256 under
+ * the MAC key (derived from the root key) of its generation and MAC. */
+static ST_MUST_CHECK st_code state_auth(st_keyring *kr, uint64_t gen,
+                                        const char *mac_hex, char out[65],
+                                        st_err *err)
+{
+    char msg[128];
+    int n = snprintf(msg, sizeof(msg), "sealtrain keyring state v1\n%llu\n%s",
+                     (unsigned long long)gen, mac_hex);
+    uint8_t tag[32];
+    st_code rc = st_hmac_sha256(st_secret_cbytes(kr->mac_key), 32, msg,
+                                (size_t)n, tag, err);
+    if (rc == ST_OK)
+        st_hex_encode(tag, sizeof(tag), out);
+    return rc;
+}
+
 static ST_MUST_CHECK st_code record_state(st_keyring *kr, const st_kr_data *d,
                                           st_err *err)
 {
     sqlite3 *db = st_workspace_db(kr->ws);
     sqlite3_stmt *st = NULL;
-    char hex[65];
+    char hex[65], auth[65];
     st_hex_encode(d->mac, sizeof(d->mac), hex);
+    st_code rc = state_auth(kr, d->generation, hex, auth, err);
+    if (rc)
+        return rc;
     if (sqlite3_prepare_v2(db,
-                           "INSERT INTO keyring_state(id, generation, mac) "
-                           "VALUES(1, ?1, ?2) ON CONFLICT(id) DO UPDATE SET "
-                           "generation = excluded.generation, "
-                           "mac = excluded.mac",
+                           "INSERT INTO keyring_state(id, generation, mac, "
+                           "auth) VALUES(1, ?1, ?2, ?3) ON CONFLICT(id) DO "
+                           "UPDATE SET generation = excluded.generation, "
+                           "mac = excluded.mac, auth = excluded.auth",
                            -1, &st, NULL) != SQLITE_OK)
         return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
     sqlite3_bind_int64(st, 1, (sqlite3_int64)d->generation);
     sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, auth, -1, SQLITE_TRANSIENT);
     int r = sqlite3_step(st);
     sqlite3_finalize(st);
     if (r != SQLITE_DONE)
@@ -349,7 +373,7 @@ static ST_MUST_CHECK st_code check_state(st_keyring *kr, const st_kr_data *d,
     sqlite3 *db = st_workspace_db(kr->ws);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
-                           "SELECT generation, mac FROM keyring_state "
+                           "SELECT generation, mac, auth FROM keyring_state "
                            "WHERE id = 1",
                            -1, &st, NULL) != SQLITE_OK)
         return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
@@ -359,9 +383,21 @@ static ST_MUST_CHECK st_code check_state(st_keyring *kr, const st_kr_data *d,
     if (r == SQLITE_ROW) {
         uint64_t gen = (uint64_t)sqlite3_column_int64(st, 0);
         const char *mac = (const char *)sqlite3_column_text(st, 1);
-        char hex[65];
+        const char *auth = (const char *)sqlite3_column_text(st, 2);
+        char hex[65], want[65];
         st_hex_encode(d->mac, sizeof(d->mac), hex);
-        if (d->generation < gen)
+        /* a record from before `auth` existed is accepted once and
+         * rewritten with it below */
+        if (auth && (rc = state_auth(kr, gen, mac ? mac : "", want, err)))
+            ;
+        else if (auth && (strlen(auth) != 64 || !st_ct_equal(auth, want, 64)))
+            rc = st_err_set(err, ST_E_DENIED,
+                            "keyring %s: the catalog's record of its "
+                            "generation was tampered with (its "
+                            "authenticator does not verify under the root "
+                            "key)",
+                            kr->path);
+        else if (d->generation < gen)
             rc = st_err_set(err, ST_E_DENIED,
                             "keyring %s was tampered with: it was rolled "
                             "back to generation %llu, but the catalog "
@@ -374,7 +410,7 @@ static ST_MUST_CHECK st_code check_state(st_keyring *kr, const st_kr_data *d,
                             "differs from the one the catalog recorded",
                             kr->path, (unsigned long long)gen);
         else
-            update = d->generation > gen;
+            update = d->generation > gen || !auth;
     } else if (r == SQLITE_DONE) {
         update = 1;
     } else {
