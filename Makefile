@@ -58,7 +58,7 @@ FAULT_ALLOC_STRIDE ?= 50
 fault: build
 	@python3 tests/fault/run.py --sealtrain build/default/sealtrain \
 	  --shim build/default/st_fault_shim.so \
-	  --alloc-stride $(FAULT_ALLOC_STRIDE) --tmp build/default/testtmp
+	  --all --alloc-stride $(FAULT_ALLOC_STRIDE) --tmp build/default/testtmp
 
 install: build
 	@cmake --install build/default --prefix $(PREFIX)
