@@ -66,25 +66,25 @@ void st_release_policy_free(st_release_policy *p); /* NULL ok */
 /* Strict: a policy document as an owner writes it (unknown keys, wrong
  * types, bad recipients, an invalid attestation section are ST_E_INPUT
  * naming `origin` and the key). The dataset fields stay empty. */
-st_code st_release_policy_parse(const char *text, size_t len,
-                                const char *origin, st_release_policy **out,
-                                st_err *err)
-    __attribute__((warn_unused_result));
+ST_MUST_CHECK st_code st_release_policy_parse(const char *text, size_t len,
+                                              const char *origin,
+                                              st_release_policy **out,
+                                              st_err *err);
 
 /* Signs the policy with `seed`, which must be the key of the dataset's
  * owner, and stores it (replacing the previous one). `actor` is audited
  * as the one who set it. */
-st_code st_release_policy_set(st_workspace *ws, const char *actor,
-                              const char *dataset, const char *text, size_t len,
-                              const char *origin, const uint8_t seed[32],
-                              st_err *err) __attribute__((warn_unused_result));
+ST_MUST_CHECK st_code st_release_policy_set(
+    st_workspace *ws, const char *actor, const char *dataset, const char *text,
+    size_t len, const char *origin, const uint8_t seed[32], st_err *err);
 
 /* The dataset's policy after verifying its signature and binding (see the
  * top of the file). ST_E_NOTFOUND: the dataset has none (it is never
  * released); ST_E_DENIED: the row is unsigned, edited or not the owner's. */
-st_code st_release_policy_get(st_workspace *ws, const char *dataset,
-                              st_release_policy **out, st_err *err)
-    __attribute__((warn_unused_result));
+ST_MUST_CHECK st_code st_release_policy_get(st_workspace *ws,
+                                            const char *dataset,
+                                            st_release_policy **out,
+                                            st_err *err);
 
 int st_release_policy_allows_principal(const st_release_policy *p,
                                        const char *principal);
@@ -95,11 +95,11 @@ int st_release_policy_allows_recipient(const st_release_policy *p,
  * `principal` (the submitter) is among its principals, every recipient
  * of the spec is allowed, and the spec asks for at least the protections
  * it requires. ST_E_DENIED naming the first that fails. */
-st_code st_release_policy_check_job(const st_release_policy *p,
-                                    const char *dataset,
-                                    const st_job_spec *spec,
-                                    const char *principal, st_err *err)
-    __attribute__((warn_unused_result));
+ST_MUST_CHECK st_code st_release_policy_check_job(const st_release_policy *p,
+                                                  const char *dataset,
+                                                  const st_job_spec *spec,
+                                                  const char *principal,
+                                                  st_err *err);
 
 #ifdef __cplusplus
 }

@@ -202,12 +202,14 @@ void st_access_audit_denial(st_workspace *ws, const char *principal,
                  ev.action, e.msg);
 }
 
-static st_code deny(st_workspace *ws, const char *principal, const char *action,
-                    const char *resource, st_err *err, const char *fmt, ...)
+static ST_MUST_CHECK st_code deny(st_workspace *ws, const char *principal,
+                                  const char *action, const char *resource,
+                                  st_err *err, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-static st_code deny(st_workspace *ws, const char *principal, const char *action,
-                    const char *resource, st_err *err, const char *fmt, ...)
+static ST_MUST_CHECK st_code deny(st_workspace *ws, const char *principal,
+                                  const char *action, const char *resource,
+                                  st_err *err, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -380,8 +382,9 @@ int st_access_may_use(st_workspace *ws, const char *principal,
 
 /* The registered signing key and roles of an enabled principal; an
  * unknown or disabled principal is an audited denial. */
-static st_code registered_key(st_workspace *ws, const char *name,
-                              uint8_t pub[32], unsigned *roles, st_err *err)
+static ST_MUST_CHECK st_code registered_key(st_workspace *ws, const char *name,
+                                            uint8_t pub[32], unsigned *roles,
+                                            st_err *err)
 {
     st_principal p;
     st_err e2;
@@ -409,8 +412,9 @@ static st_code registered_key(st_workspace *ws, const char *name,
 }
 
 /* Records a proven principal: the session, and its last activity. */
-static st_code session_open(st_workspace *ws, const char *name, unsigned roles,
-                            st_access_session *session)
+static ST_MUST_CHECK st_code session_open(st_workspace *ws, const char *name,
+                                          unsigned roles,
+                                          st_access_session *session)
 {
     st_err e2;
     session_add(st_workspace_dir(ws), name);

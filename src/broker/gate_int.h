@@ -54,9 +54,9 @@ typedef struct st_gate_opts {
 
 /* Loads the trust anchors (trust.c) for `ws`; `kr` (may be NULL: no key
  * can then be released) stays the caller's. */
-st_code st_gate_open(st_workspace *ws, st_keyring *kr, const st_gate_opts *o,
-                     st_gate **out, st_err *err)
-    __attribute__((warn_unused_result));
+ST_MUST_CHECK st_code st_gate_open(st_workspace *ws, st_keyring *kr,
+                                   const st_gate_opts *o, st_gate **out,
+                                   st_err *err);
 void st_gate_close(st_gate *g);
 
 /* One request for keys, as a transport received it. */
@@ -74,8 +74,8 @@ typedef struct st_gate_ask {
 
 /* HELLO: checks the request (signed spec, consent for each dataset) and
  * issues a nonce bound to it. A refusal is ST_E_DENIED, audited. */
-st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
-                      st_err *err) __attribute__((warn_unused_result));
+ST_MUST_CHECK st_code st_gate_hello(st_gate *g, const st_gate_ask *a,
+                                    uint8_t nonce[32], st_err *err);
 
 typedef struct st_gate_result {
     int pass;               /* keys were released */
@@ -92,11 +92,11 @@ void st_gate_result_clear(st_gate_result *r);
  * with res->reason, audited; other codes are the system failing. `only`
  * (may be NULL): the one dataset the transport's request named, which
  * must be what the nonce was issued for. */
-st_code st_gate_release(st_gate *g, const char *principal,
-                        const uint8_t nonce[32], const char *only,
-                        const uint8_t *evidence, size_t evidence_len,
-                        st_broker_keys *keys, st_gate_result *res, st_err *err)
-    __attribute__((warn_unused_result));
+ST_MUST_CHECK st_code st_gate_release(st_gate *g, const char *principal,
+                                      const uint8_t nonce[32], const char *only,
+                                      const uint8_t *evidence,
+                                      size_t evidence_len, st_broker_keys *keys,
+                                      st_gate_result *res, st_err *err);
 
 /* Consent: `submitter` may use each of the spec's datasets (its owner's
  * `use` grant, the principal enabled), each dataset's signed release
@@ -106,10 +106,10 @@ st_code st_gate_release(st_gate *g, const char *principal,
  * another owner's broker releases (its manifest names the broker) is
  * judged there; a local policy for it, if one is set, applies as well.
  * ST_E_DENIED names what failed. */
-st_code st_gate_consent(st_workspace *ws, const char *submitter,
-                        const char *runner, const st_job_spec *spec,
-                        const char *only, st_err *err)
-    __attribute__((warn_unused_result));
+ST_MUST_CHECK st_code st_gate_consent(st_workspace *ws, const char *submitter,
+                                      const char *runner,
+                                      const st_job_spec *spec, const char *only,
+                                      st_err *err);
 
 /* ---- trust anchors (trust.c): one loader for every transport ---- */
 
@@ -121,8 +121,8 @@ typedef struct st_gate_anchors {
     char data_dir[4096];
 } st_gate_anchors;
 
-st_code st_gate_anchors_load(st_workspace *ws, st_gate_anchors *a, st_err *err)
-    __attribute__((warn_unused_result));
+ST_MUST_CHECK st_code st_gate_anchors_load(st_workspace *ws, st_gate_anchors *a,
+                                           st_err *err);
 void st_gate_anchors_free(st_gate_anchors *a);
 void st_gate_anchors_refs(const st_gate_anchors *a, st_attest_refs *refs);
 
@@ -140,23 +140,22 @@ typedef struct st_gate_nonce {
     time_t issued;
 } st_gate_nonce;
 
-st_code st_gate_db_migrate(st_workspace *ws, st_err *err)
-    __attribute__((warn_unused_result));
-st_code st_gate_db_policy_put(st_workspace *ws, const char *dataset,
-                              const char *policy, const char *digest,
-                              const char *envelope, const char *actor,
-                              st_err *err) __attribute__((warn_unused_result));
-st_code st_gate_db_policy_get(st_workspace *ws, const char *dataset,
-                              char **policy, char **envelope, st_err *err)
-    __attribute__((warn_unused_result));
-st_code st_gate_db_nonce_put(st_workspace *ws, const st_gate_nonce *n,
-                             st_err *err) __attribute__((warn_unused_result));
+ST_MUST_CHECK st_code st_gate_db_migrate(st_workspace *ws, st_err *err);
+ST_MUST_CHECK st_code st_gate_db_policy_put(
+    st_workspace *ws, const char *dataset, const char *policy,
+    const char *digest, const char *envelope, const char *actor, st_err *err);
+ST_MUST_CHECK st_code st_gate_db_policy_get(st_workspace *ws,
+                                            const char *dataset, char **policy,
+                                            char **envelope, st_err *err);
+ST_MUST_CHECK st_code st_gate_db_nonce_put(st_workspace *ws,
+                                           const st_gate_nonce *n, st_err *err);
 /* Marks the nonce used and returns its row; ST_E_DENIED saying why when
  * it is unknown, another principal's, used or older than max_age_s. */
-st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
-                              const char *principal, long max_age_s,
-                              st_gate_nonce *out, st_err *err)
-    __attribute__((warn_unused_result));
+ST_MUST_CHECK st_code st_gate_db_nonce_take(st_workspace *ws,
+                                            const uint8_t nonce[32],
+                                            const char *principal,
+                                            long max_age_s, st_gate_nonce *out,
+                                            st_err *err);
 void st_gate_nonce_clear(st_gate_nonce *n);
 
 #endif

@@ -72,8 +72,9 @@ static const char *principal(const struct session *s)
     return s->who.bootstrap ? NULL : s->who.name;
 }
 
-static st_code submit(st_cli *cli, struct session *s, const char *path,
-                      char id[ST_JOB_ID_LEN + 1], st_err *err)
+static ST_MUST_CHECK st_code submit(st_cli *cli, struct session *s,
+                                    const char *path,
+                                    char id[ST_JOB_ID_LEN + 1], st_err *err)
 {
     if (!cli->key)
         return st_err_set(err, ST_E_USAGE,

@@ -122,8 +122,8 @@ static void observe(struct ctl *c, const char *kind, json_t *data)
  * the next state change, in one transaction: one fsync per stage, and a
  * state never appears without the status that explains it. Progress and
  * heartbeats, which observers poll, go out at once (status_now). */
-static st_code move_to(struct ctl *c, st_job_state s, const char *reason,
-                       st_err *err)
+static ST_MUST_CHECK st_code move_to(struct ctl *c, st_job_state s,
+                                     const char *reason, st_err *err)
 {
     st_code rc =
         st_job_transition_status(c->ws, c->rec.id, s, reason, c->pending, err);
@@ -150,8 +150,10 @@ static void status_now(struct ctl *c, const char *key, json_t *v)
 {
     if (key)
         status_set(c, key, v);
+    /* the status document is for display; the job's state (move_to) is
+     * what the catalog must hold, and that result is checked there */
     if (c->pending)
-        st_job_status_update(c->ws, c->rec.id, c->pending, NULL);
+        st_discard(st_job_status_update(c->ws, c->rec.id, c->pending, NULL));
     json_decref(c->pending);
     c->pending = NULL;
 }
@@ -172,7 +174,7 @@ static void audit(struct ctl *c, const char *category, const char *action,
 
 /* ---- before the runtime starts ---- */
 
-static st_code load_spec(struct ctl *c, st_err *err)
+static ST_MUST_CHECK st_code load_spec(struct ctl *c, st_err *err)
 {
     /* the submitter's registered key must have signed the spec; in a
      * workspace without principals (bootstrap) any signature is only
@@ -199,7 +201,11 @@ static st_code load_spec(struct ctl *c, st_err *err)
                             err);
     else {
         int64_t n = 0;
-        st_access_principal_count(c->ws, &n, NULL);
+        /* fail closed: an unreadable principal table must not look like
+         * an open workspace */
+        if (st_access_principal_count(c->ws, &n, err) != ST_OK)
+            return st_err_prefix(err, "job %s: checking the submitter",
+                                 c->rec.id);
         if (n > 0)
             return st_err_set(err, ST_E_DENIED,
                               "job %s: submitter \"%s\" is not a principal "
@@ -225,7 +231,8 @@ static st_code load_spec(struct ctl *c, st_err *err)
 /* A dataset whose key another owner's broker releases: the broker URL
  * and TLS pin are trusted only from the manifest as its owner signed it
  * (the catalog row could have been edited). */
-static st_code remote_manifest_check(struct ctl *c, size_t i, st_err *err)
+static ST_MUST_CHECK st_code remote_manifest_check(struct ctl *c, size_t i,
+                                                   st_err *err)
 {
     st_dataset_manifest m;
     st_code rc = st_dataset_manifest_verified(c->ws, c->ds[i].m.name, &m, err);
@@ -246,7 +253,7 @@ static st_code remote_manifest_check(struct ctl *c, size_t i, st_err *err)
  * datasets and the recipients: everything that can refuse the job before
  * a runtime exists. A grant revoked or a principal disabled since submit
  * stops the job here. */
-static st_code check_policies(struct ctl *c, st_err *err)
+static ST_MUST_CHECK st_code check_policies(struct ctl *c, st_err *err)
 {
     st_code rc = st_gate_consent(c->ws, c->rec.submitter, c->runner, &c->spec,
                                  NULL, err);
@@ -271,7 +278,7 @@ static st_code check_policies(struct ctl *c, st_err *err)
     return ST_OK;
 }
 
-static st_code prepare_dirs(struct ctl *c, st_err *err)
+static ST_MUST_CHECK st_code prepare_dirs(struct ctl *c, st_err *err)
 {
     st_code rc = st_workspace_path(c->ws, "jobs", c->rec.id, c->jobdir,
                                    sizeof(c->jobdir), err);
@@ -287,7 +294,7 @@ static st_code prepare_dirs(struct ctl *c, st_err *err)
 /* The runtime's arguments live in an mlock'ed private page: the fork
  * inherits it (secure memory is not inherited, by design), and the
  * controller wipes and unmaps its copy right after the spawn. */
-static st_code alloc_args(struct ctl *c, st_err *err)
+static ST_MUST_CHECK st_code alloc_args(struct ctl *c, st_err *err)
 {
     size_t ps = (size_t)sysconf(_SC_PAGESIZE);
     c->args_len = (sizeof(st_runtime_args) + 32 + ps - 1) / ps * ps;
@@ -402,7 +409,7 @@ static int runtime_gone(struct ctl *c, int ms)
     return n > 0;
 }
 
-static st_code spawn_runtime(struct ctl *c, st_err *err)
+static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
 {
     st_runtime_args *a = c->args;
     snprintf(a->job_id, sizeof(a->job_id), "%s", c->rec.id);
@@ -536,8 +543,9 @@ static st_code spawn_runtime(struct ctl *c, st_err *err)
 
 /* The controller's client certificates per broker URL: SEALTRAIN_BROKERS,
  * else <workspace>/brokers.json (docs/jobs.md "Several owners"). */
-static st_code broker_endpoint(struct ctl *c, const char *url,
-                               st_broker_endpoint *ep, st_err *err)
+static ST_MUST_CHECK st_code broker_endpoint(struct ctl *c, const char *url,
+                                             st_broker_endpoint *ep,
+                                             st_err *err)
 {
     char path[4200];
     const char *env = getenv("SEALTRAIN_BROKERS");
@@ -556,15 +564,17 @@ static st_code broker_endpoint(struct ctl *c, const char *url,
 
 /* Passes the broker's nonce to the runtime and returns the EVIDENCE it
  * answers with (malloc'ed payload in *m). */
-static st_code runtime_evidence(struct ctl *c, const uint8_t nonce[32],
-                                st_broker_msg *m, st_err *err)
+static ST_MUST_CHECK st_code runtime_evidence(struct ctl *c,
+                                              const uint8_t nonce[32],
+                                              st_broker_msg *m, st_err *err)
 {
     st_code rc = st_broker_send(c->child.sock, ST_MSG_NONCE, nonce, 32, err);
     if (rc == ST_OK && (rc = st_broker_recv(c->child.sock, 30000, m, err)))
         return st_err_prefix(err, "waiting for the runtime's evidence");
     if (rc == ST_OK && m->type != ST_MSG_EVIDENCE) {
         json_t *j = NULL;
-        st_broker_json_parse(m, &j, NULL);
+        if (st_broker_json_parse(m, &j, NULL) != ST_OK)
+            j = NULL; /* no message: the frame type still tells */
         const char *msg = json_string_value(json_object_get(j, "message"));
         rc = st_err_set(err, ST_E_DENIED,
                         "the runtime produced no evidence (%s): %s",
@@ -579,9 +589,10 @@ static st_code runtime_evidence(struct ctl *c, const uint8_t nonce[32],
  * the runtime's EVIDENCE -> KEYS. Only the entry named for this dataset
  * is taken from the broker's KEYS: a broker cannot supply the checkpoint
  * key or another owner's dataset key. */
-static st_code release_one_remote(struct ctl *c, st_broker_remote *b, size_t i,
-                                  st_broker_keys *keys, char ev_hex[65],
-                                  st_err *err)
+static ST_MUST_CHECK st_code release_one_remote(struct ctl *c,
+                                                st_broker_remote *b, size_t i,
+                                                st_broker_keys *keys,
+                                                char ev_hex[65], st_err *err)
 {
     const char *name = c->ds[i].m.name;
     uint8_t nonce[32];
@@ -627,7 +638,8 @@ static st_code release_one_remote(struct ctl *c, st_broker_remote *b, size_t i,
     return rc;
 }
 
-static st_code release_remote(struct ctl *c, st_broker_keys *keys, st_err *err)
+static ST_MUST_CHECK st_code release_remote(struct ctl *c, st_broker_keys *keys,
+                                            st_err *err)
 {
     int done[ST_RUNTIME_MAX_DATASETS] = {0};
     json_t *report = json_array();
@@ -685,7 +697,8 @@ static st_code release_remote(struct ctl *c, st_broker_keys *keys, st_err *err)
 /* HELLO -> NONCE -> EVIDENCE over the runtime's socketpair, decided by
  * the gate (src/broker/gate.c): this workspace's datasets are released
  * there, other owners' by their brokers (release_remote). */
-static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
+static ST_MUST_CHECK st_code release_keys(struct ctl *c, st_keyring *kr,
+                                          st_err *err)
 {
     st_broker_msg m;
     st_code rc = st_broker_recv(c->child.sock, 10000, &m, err);
@@ -805,7 +818,8 @@ static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
         st_buf_free(&b);
     } else {
         json_t *d = json_pack("{s:s}", "reason", err->msg);
-        st_broker_send_json(c->child.sock, ST_MSG_DENIED, d, NULL);
+        /* the denial stands whether or not the runtime hears why */
+        st_discard(st_broker_send_json(c->child.sock, ST_MSG_DENIED, d, NULL));
         json_decref(d);
     }
     if (keys)
@@ -817,7 +831,8 @@ static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
 
 /* ---- monitoring ---- */
 
-static st_code handle_result(struct ctl *c, const json_t *res, st_err *err)
+static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
+                                           st_err *err)
 {
     const json_t *prov = json_object_get(res, "provenance");
     const char *want = json_string_value(
@@ -871,8 +886,11 @@ static st_code handle_result(struct ctl *c, const json_t *res, st_err *err)
     char provpath[4300];
     snprintf(name, sizeof(name), "%s-%s.provenance.json", c->spec.model_name,
              c->rec.id);
-    st_fs_join(provpath, sizeof(provpath), modeldir, name, NULL);
+    if ((rc = st_fs_join(provpath, sizeof(provpath), modeldir, name, err)))
+        return rc;
     char *ptext = json_dumps(prov, JSON_INDENT(2));
+    if (!ptext)
+        return st_err_errno(err, ST_E_IO, ENOMEM, "the provenance document");
     /* both renames into models/ (the model's above, the provenance's
      * here) are made durable by one directory fsync, before the registry
      * acknowledges the model */
@@ -891,8 +909,10 @@ static st_code handle_result(struct ctl *c, const json_t *res, st_err *err)
     snprintf(mr.job_id, sizeof(mr.job_id), "%s", c->rec.id);
     snprintf(mr.path, sizeof(mr.path), "%s", mine);
     snprintf(mr.provenance_path, sizeof(mr.provenance_path), "%s", provpath);
-    if (rc == ST_OK && (rc = st_model_register(c->ws, &mr, &mr.version, err)))
-        st_fs_shred(mine, NULL);
+    if (rc == ST_OK && (rc = st_model_register(c->ws, &mr, &mr.version, err)) &&
+        st_fs_shred(mine, NULL) != ST_OK)
+        st_warn("job.model", "%s: an unregistered model file was left behind",
+                mine);
     if (rc != ST_OK)
         return rc;
     status_set(
@@ -928,7 +948,8 @@ static int cancel_requested(struct ctl *c)
  * (keeping its last checkpoint), then kills it. */
 static void stop_runtime(struct ctl *c)
 {
-    st_broker_send(c->child.sock, ST_MSG_CANCEL, NULL, 0, NULL);
+    /* if the runtime cannot hear CANCEL it is killed below all the same */
+    st_discard(st_broker_send(c->child.sock, ST_MSG_CANCEL, NULL, 0, NULL));
     if (!st_sandbox_wait_for(&c->child, 3000, NULL))
         st_sandbox_kill(&c->child);
 }
@@ -954,7 +975,8 @@ static void proc_usage(struct ctl *c, json_t *into)
 
 /* A data owner who revokes the KEK version a dataset was released under
  * stops the jobs using it: checked every second while the job runs. */
-static st_code check_revocation(struct ctl *c, st_keyring *kr, st_err *err)
+static ST_MUST_CHECK st_code check_revocation(struct ctl *c, st_keyring *kr,
+                                              st_err *err)
 {
     for (size_t i = 0; i < c->nds; i++) {
         st_kek_info *info = NULL;
@@ -979,7 +1001,7 @@ static st_code check_revocation(struct ctl *c, st_keyring *kr, st_err *err)
     return ST_OK;
 }
 
-static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
+static ST_MUST_CHECK st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
 {
     double start = now_s(), last_msg = now_s(), last_poll = 0;
     for (;;) {
@@ -1070,7 +1092,9 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
             st_job_state want;
             if (s && st_job_state_parse(s, &want, NULL) == ST_OK &&
                 want != c->state && want > c->state && want < ST_JOB_SUCCEEDED)
-                move_to(c, want, NULL, NULL);
+                /* the runtime's own progress: a failed write shows as the
+                 * next required transition failing */
+                st_discard(move_to(c, want, NULL, NULL));
             if (json_object_get(j, "epoch")) {
                 status_now(c, "progress", json_incref(j));
                 st_job_log(c->ws, c->rec.id,
@@ -1150,7 +1174,8 @@ static void cleanup(struct ctl *c, int keep_checkpoint)
     free_args(c);
     if (!c->outdir[0] || !st_fs_exists(c->outdir))
         return;
-    st_sandbox_reclaim(c->outdir, NULL);
+    /* if ownership cannot be taken back, the shreds below say so */
+    st_discard(st_sandbox_reclaim(c->outdir, NULL));
     /* temporaries and anything but the encrypted checkpoint go */
     static const char *const files[] = {
         "." ST_RUNTIME_MODEL_FILE ".tmp", ST_RUNTIME_MODEL_FILE,
@@ -1159,9 +1184,10 @@ static void cleanup(struct ctl *c, int keep_checkpoint)
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (keep_checkpoint && !strcmp(files[i], ST_RUNTIME_CHECKPOINT_FILE))
             continue;
+        st_err e;
         if (st_fs_join(p, sizeof(p), c->outdir, files[i], NULL) == ST_OK &&
-            st_fs_exists(p))
-            st_fs_shred(p, NULL);
+            st_fs_exists(p) && st_fs_shred(p, &e) != ST_OK)
+            st_warn("job.cleanup", "%s", e.msg);
     }
     if (!keep_checkpoint) {
         rmdir(c->outdir);
@@ -1261,8 +1287,11 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
         rc = move_to(c, ST_JOB_SUCCEEDED, NULL, err);
     else {
         st_err saved = *err;
-        move_to(c, rc == ST_E_CANCELLED ? ST_JOB_CANCELLED : ST_JOB_FAILED,
-                saved.msg, NULL);
+        /* the failure itself is what the caller reports; a job this leaves
+         * non-terminal is found by `cleanup` (stale-jobs) */
+        st_discard(
+            move_to(c, rc == ST_E_CANCELLED ? ST_JOB_CANCELLED : ST_JOB_FAILED,
+                    saved.msg, NULL));
         *err = saved;
     }
     reap_sandbox(c);

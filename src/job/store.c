@@ -162,10 +162,11 @@ static st_code submit_allowed(st_workspace *ws, const char *submitter,
 
 /* Stores a signed spec as a queued job (the envelope has been checked or
  * made by the caller; `digest` is SHA-256 of its payload). */
-static st_code store_job(st_workspace *ws, const char *submitter,
-                         const st_job_spec *spec, const json_t *env,
-                         const uint8_t digest[32], char id[ST_JOB_ID_LEN + 1],
-                         st_err *err)
+static ST_MUST_CHECK st_code store_job(st_workspace *ws, const char *submitter,
+                                       const st_job_spec *spec,
+                                       const json_t *env,
+                                       const uint8_t digest[32],
+                                       char id[ST_JOB_ID_LEN + 1], st_err *err)
 {
     st_code rc = st_job_migrate(ws, err);
     if (rc == ST_OK)
@@ -284,7 +285,8 @@ static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
     snprintf(out, cap, "%s", s ? (const char *)s : "");
 }
 
-static st_code row_to_record(sqlite3_stmt *st, st_job_record *r, st_err *err)
+static ST_MUST_CHECK st_code row_to_record(sqlite3_stmt *st, st_job_record *r,
+                                           st_err *err)
 {
     memset(r, 0, sizeof(*r));
     copy_col(st, 0, r->id, sizeof(r->id));
@@ -396,8 +398,9 @@ st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
 
 /* Writes `status` merged with `patch`; the heartbeat and pid columns
  * follow the patch's "heartbeat", "runtime_pid" and "controller_pid". */
-static st_code status_write(st_workspace *ws, const char *id, json_t *status,
-                            const json_t *patch, st_err *err)
+static ST_MUST_CHECK st_code status_write(st_workspace *ws, const char *id,
+                                          json_t *status, const json_t *patch,
+                                          st_err *err)
 {
     json_object_update(status, (json_t *)patch);
     char *text = json_dumps(status, JSON_COMPACT);

@@ -57,11 +57,10 @@ static void set_reason(st_verdict *v)
 
 /* Runs the attestation verifier under one policy and copies its trace
  * into ours (claims prefixed with `prefix` when there are several). */
-static st_code verify_evidence(const st_evidence *ev, const uint8_t rd[64],
-                               const st_attest_refs *refs, const char *text,
-                               size_t len, const char *origin,
-                               const char *prefix, int64_t now, st_verdict *v,
-                               st_err *err)
+static ST_MUST_CHECK st_code verify_evidence(
+    const st_evidence *ev, const uint8_t rd[64], const st_attest_refs *refs,
+    const char *text, size_t len, const char *origin, const char *prefix,
+    int64_t now, st_verdict *v, st_err *err)
 {
     st_attest_policy *pol = NULL;
     st_code rc = ST_OK;
@@ -94,11 +93,10 @@ static st_code verify_evidence(const st_evidence *ev, const uint8_t rd[64],
 
 /* With a workspace: each source dataset's release policy (its
  * "attestation" part), as the broker applied them at release. */
-static st_code
-verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
-                             const st_evidence *ev, const uint8_t rd[64],
-                             const st_attest_refs *refs, int64_t now,
-                             st_verdict *v, st_err *err)
+static ST_MUST_CHECK st_code verify_with_dataset_policies(
+    st_workspace *ws, const st_model_record *rec, const st_evidence *ev,
+    const uint8_t rd[64], const st_attest_refs *refs, int64_t now,
+    st_verdict *v, st_err *err)
 {
     size_t i;
     const json_t *d;

@@ -72,7 +72,11 @@ static void metrics(st_req *r)
         return;
     }
 #endif
-    st_srv_metrics(r->s, &b);
+    if (st_srv_metrics(r->s, &b, &err) != ST_OK) {
+        st_buf_free(&b);
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
     st_srv_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
                       b.data, b.len);
     st_buf_free(&b);

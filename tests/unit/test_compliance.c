@@ -308,7 +308,8 @@ static void test_metrics_label_values_are_escaped(void **state)
     st_buf b;
     st_buf_init(&b);
     const char v[] = "a\"b\\c\nd";
-    st_metrics_label(&b, v, strlen(v));
+    st_err e;
+    assert_st_ok(st_metrics_label(&b, v, strlen(v), &e), &e);
     assert_int_equal(b.len, strlen("a\\\"b\\\\c\\nd"));
     assert_memory_equal(b.data, "a\\\"b\\\\c\\nd", b.len);
     st_buf_free(&b);

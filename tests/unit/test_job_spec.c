@@ -36,7 +36,7 @@ static void test_example_spec_parses_with_documented_defaults(void **state)
     st_job_spec_free(&s);
 }
 
-static st_code parse(const char *text, st_err *e)
+static ST_MUST_CHECK st_code parse(const char *text, st_err *e)
 {
     st_job_spec s;
     st_code rc = st_job_spec_parse(text, strlen(text), "spec.json", &s, e);
