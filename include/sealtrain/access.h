@@ -56,6 +56,11 @@ extern const char *const st_access_actions[];
 int st_access_action_valid(const char *action);
 /* Roles (bits) whose holders may perform `action`; 0 if unknown. */
 unsigned st_access_roles_for(const char *action);
+/* What `role` (one bit) may do with `action`, as docs/access.md's matrix
+ * shows it: "yes" (on every resource), "own" (on resources it owns or
+ * holds the owner's grant on), "unowned" (only on resources without
+ * owner, e.g. an admin and the system KEKs) or "" (not at all). */
+const char *st_access_cell(const char *action, unsigned role);
 
 /* ---- principals ---- */
 
