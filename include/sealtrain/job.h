@@ -128,6 +128,7 @@ typedef struct st_job_record {
     int cancel_requested;
     long runtime_pid, controller_pid; /* 0 when none */
     char heartbeat[32];               /* last heartbeat, "" when none */
+    char runner[ST_JOB_NAME_MAX + 1]; /* who ran or resumed it last, "" */
 } st_job_record;
 
 void st_job_record_free(st_job_record *r);
@@ -165,9 +166,28 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
 /* Merges `patch` into the job's status object (key by key). */
 st_code st_job_status_update(st_workspace *ws, const char *id,
                              const json_t *patch, st_err *err);
+/* `principal` may do `action` (job.cancel, job.run for resume, job.read
+ * for status and logs) on job `id`: st_access_check on "job:ID", whose
+ * owner is the job's submitter (recorded now for jobs from before job
+ * owners). ST_E_NOTFOUND for an unknown job, ST_E_DENIED (audited). */
+st_code st_job_authorize(st_workspace *ws, const char *principal,
+                         const char *action, const char *id, st_err *err);
 /* Marks a job for cancellation: a queued job is cancelled at once; a
- * running one is stopped by its controller within a second. */
+ * running one is stopped by its controller within a second. Audited
+ * ("job.cancel", `actor` as actor) before it takes effect; the
+ * transition to cancelled it makes names `actor` too. Authorize first
+ * (st_job_authorize). */
 st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
+                      st_err *err);
+/* Records `runner` as the principal running a queued job (the actor of
+ * its transitions); ST_E_USAGE when the job is not queued. */
+st_code st_job_start(st_workspace *ws, const char *runner, const char *id,
+                     st_err *err);
+/* Moves a failed or cancelled job back to queued for `runner` (clearing
+ * its cancel request), conditionally on its state, so that two resumes
+ * cannot both win; ST_E_USAGE naming the state otherwise. Logged and
+ * audited ("job.resume", `runner` as actor). */
+st_code st_job_resume(st_workspace *ws, const char *runner, const char *id,
                       st_err *err);
 /* Appends a line to the job's log (<workspace>/logs/<id>.log). Never
  * pass data or secrets. */
@@ -190,6 +210,8 @@ typedef struct st_job_run_opts {
     st_job_observer observe; /* may be NULL */
     void *ctx;
     int resume; /* continue a failed/cancelled job from its checkpoint */
+    const char *runner; /* the principal who runs it (the actor of its
+                           audit entries); NULL or "": the submitter */
 } st_job_run_opts;
 
 /* Runs a queued job in the foreground to its end (see src/job/run.c):

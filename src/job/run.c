@@ -159,8 +159,12 @@ static void audit(struct ctl *c, const char *category, const char *action,
                   const char *resource, const char *outcome, const char *reason,
                   json_t *details)
 {
-    st_audit_event ev = {category, c->rec.submitter, action, resource,
-                         outcome,  reason,           details};
+    /* the principal who runs (or resumed) the job acted; the submitter
+     * when nobody is named (bootstrap, or a library caller) */
+    const char *actor =
+        c->o && c->o->runner && *c->o->runner ? c->o->runner : c->rec.submitter;
+    st_audit_event ev = {category, actor,  action, resource,
+                         outcome,  reason, details};
     st_err e;
     if (st_audit_append(c->ws, &ev, &e) != ST_OK)
         st_error("job.audit", "audit append failed: %s", e.msg);
@@ -349,14 +353,14 @@ static void free_args(struct ctl *c)
 /* Secure memory the runtime needs beside the decrypted datasets: the
  * arena's whole range is locked (and counted against the limit) when it
  * is made, and a shared arena is also faulted in then (~0.8 ms per MiB
- * here), so it is sized to the model rather than to a fixed reserve. Per parameter: weights, gradients, two optimiser moments and a
- * best copy (20 bytes), a checkpoint or safetensors copy of the same (20),
- * padding (rounded up to 64). Per batch row: inputs, targets and three
- * buffers per layer output (rounded up to 8 floats each). Fixed: 16 MiB
- * for the decryption workers (4 MiB), the keys, the age writer and the
- * guard pages of every block. A spec the engine cannot read keeps the
- * old 96 MiB (the runtime reports the error itself). At most the job's
- * memory allowance. */
+ * here), so it is sized to the model rather than to a fixed reserve. Per
+ * parameter: weights, gradients, two optimiser moments and a best copy (20
+ * bytes), a checkpoint or safetensors copy of the same (20), padding (rounded
+ * up to 64). Per batch row: inputs, targets and three buffers per layer output
+ * (rounded up to 8 floats each). Fixed: 16 MiB for the decryption workers (4
+ * MiB), the keys, the age writer and the guard pages of every block. A spec the
+ * engine cannot read keeps the old 96 MiB (the runtime reports the error
+ * itself). At most the job's memory allowance. */
 static uint64_t runtime_reserve(const struct ctl *c)
 {
     const uint64_t fixed = 16u << 20, fallback = 96u << 20;
@@ -1367,20 +1371,17 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
         free(c);
         return ST_E_USAGE;
     }
-    if (resume) {
-        /* a resumed job is a new run of the same signed spec */
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(st_workspace_db(ws),
-                               "UPDATE jobs SET state='queued', "
-                               "cancel_requested=0 WHERE id=?",
-                               -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-            sqlite3_step(st);
-            sqlite3_finalize(st);
-        }
-        st_job_log(ws, id, "resumed from the last checkpoint");
-        c->state = ST_JOB_QUEUED;
+    /* a resumed job is a new run of the same signed spec, through the
+     * state machine (src/job/store.c); both name who runs it */
+    const char *runner = o ? o->runner : NULL;
+    rc = resume ? st_job_resume(ws, runner, id, err)
+                : st_job_start(ws, runner, id, err);
+    if (rc != ST_OK) {
+        st_job_record_free(&c->rec);
+        free(c);
+        return rc;
     }
+    c->state = ST_JOB_QUEUED;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;

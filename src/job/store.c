@@ -6,13 +6,18 @@
  * Tables (module "job", migrations below):
  *   jobs(id, name, submitter, envelope, spec_digest, state, reason,
  *        created, updated, status, cancel_requested, runtime_pid,
- *        controller_pid, heartbeat)
+ *        controller_pid, heartbeat, runner)
  *   release_policies(dataset, policy, digest, set_by, set_at)
  *   broker_nonces(nonce, job_id, issued, used)
  *
  * Every transition is persisted before it is reported, written to the
  * job's log and appended to the audit log; a transition out of a terminal
- * state is refused, so a job ends once. The log holds states, progress
+ * state is refused, so a job ends once. The actor of a transition is the
+ * principal who caused it: the canceller for a cancel, else the job's
+ * current runner (the principal who ran or resumed it, column `runner`),
+ * else its submitter. A job is owned by its submitter (resource
+ * "job:ID"): st_job_authorize is the check of cancel, resume and reading
+ * one job (docs/access.md, "Jobs, per cell"). The log holds states, progress
  * and reasons: never data, weights or keys.
  */
 #include <errno.h>
@@ -35,6 +40,7 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
+#include "sealtrain/log.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE jobs ("
@@ -63,6 +69,8 @@ static const char *const migrations[] = {
     " job_id TEXT NOT NULL,"
     " issued TEXT NOT NULL,"
     " used TEXT NOT NULL DEFAULT '');",
+    /* 2: who runs the job now (the actor of its transitions) */
+    "ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT '';",
 };
 
 static const char *const state_names[] = {
@@ -134,6 +142,27 @@ void st_job_log(st_workspace *ws, const char *id, const char *fmt, ...)
 
 /* ---- submission ---- */
 
+/* Records `submitter` as the owner of "job:ID" when it is a registered
+ * principal (in bootstrap mode nobody is, and access control is off). */
+static st_code own_job(st_workspace *ws, const char *id, const char *submitter,
+                       st_err *err)
+{
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    st_principal p;
+    st_err e2;
+    st_code rc = st_access_principal_get(ws, submitter, &p, &e2);
+    if (rc == ST_E_NOTFOUND)
+        return ST_OK;
+    if (rc != ST_OK) {
+        if (err)
+            *err = e2;
+        return rc;
+    }
+    st_principal_free(&p);
+    return st_access_set_owner(ws, resource, submitter, err);
+}
+
 /* Stores a signed spec as a queued job (the envelope has been checked or
  * made by the caller; `digest` is SHA-256 of its payload). */
 static st_code store_job(st_workspace *ws, const char *submitter,
@@ -185,6 +214,8 @@ static st_code store_job(st_workspace *ws, const char *submitter,
                spec->name, submitter, hex);
     char resource[64];
     snprintf(resource, sizeof(resource), "job:%s", id);
+    if ((rc = own_job(ws, id, submitter, err)) != ST_OK)
+        return rc;
     json_t *details = json_pack(
         "{s:s,s:s,s:s,s:s}", "name", spec->name, "spec_sha256", hex,
         "train_dataset", spec->train_dataset, "tee", st_tee_name(spec->tee));
@@ -254,7 +285,7 @@ st_code st_job_submit_envelope(st_workspace *ws, const char *submitter,
 
 #define JOB_COLUMNS                                                            \
     "id,name,submitter,envelope,spec_digest,state,reason,created,updated,"     \
-    "status,cancel_requested,runtime_pid,controller_pid,heartbeat"
+    "status,cancel_requested,runtime_pid,controller_pid,heartbeat,runner"
 
 static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
 {
@@ -280,6 +311,7 @@ static st_code row_to_record(sqlite3_stmt *st, st_job_record *r, st_err *err)
     r->runtime_pid = (long)sqlite3_column_int64(st, 11);
     r->controller_pid = (long)sqlite3_column_int64(st, 12);
     copy_col(st, 13, r->heartbeat, sizeof(r->heartbeat));
+    copy_col(st, 14, r->runner, sizeof(r->runner));
     st_code rc = st_job_state_parse(state, &r->state, err);
     if (rc != ST_OK)
         return rc;
@@ -412,15 +444,28 @@ static st_code status_write(st_workspace *ws, const char *id, json_t *status,
                : st_catalog_fail(ws, "updating job status", err);
 }
 
+static st_code transition(st_workspace *ws, const char *id, st_job_state state,
+                          const char *reason, const json_t *patch,
+                          const char *by, st_err *err);
+
 st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
                           const char *reason, st_err *err)
 {
-    return st_job_transition_status(ws, id, state, reason, NULL, err);
+    return transition(ws, id, state, reason, NULL, NULL, err);
 }
 
 st_code st_job_transition_status(st_workspace *ws, const char *id,
                                  st_job_state state, const char *reason,
                                  const json_t *patch, st_err *err)
+{
+    return transition(ws, id, state, reason, patch, NULL, err);
+}
+
+/* The transition, audited with `by` as actor (NULL: the runner, else the
+ * submitter). */
+static st_code transition(st_workspace *ws, const char *id, st_job_state state,
+                          const char *reason, const json_t *patch,
+                          const char *by, st_err *err)
 {
     sqlite3 *db = st_workspace_db(ws);
     st_job_record r;
@@ -437,8 +482,11 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
         return st_catalog_fail(ws, "updating a job", err);
     }
     st_job_state from = r.state;
-    char submitter[ST_JOB_NAME_MAX + 1];
-    snprintf(submitter, sizeof(submitter), "%s", r.submitter);
+    char actor[ST_JOB_NAME_MAX + 1];
+    snprintf(actor, sizeof(actor), "%s",
+             by && *by     ? by
+             : r.runner[0] ? r.runner
+                           : r.submitter);
     if (st_job_state_terminal(from))
         rc = st_err_set(err, ST_E_USAGE,
                         "job %s already ended (%s): cannot move to %s", id,
@@ -487,9 +535,8 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
     const char *outcome = state == ST_JOB_FAILED      ? "failure"
                           : state == ST_JOB_CANCELLED ? "failure"
                                                       : "success";
-    st_audit_event ev = {"enclave",   submitter,
-                         "job.state", resource,
-                         outcome,     reason && *reason ? reason : NULL,
+    st_audit_event ev = {"enclave", actor,   "job.state",
+                         resource,  outcome, reason && *reason ? reason : NULL,
                          details};
     rc = st_audit_append(ws, &ev, err);
     json_decref(details);
@@ -508,6 +555,42 @@ st_code st_job_status_update(st_workspace *ws, const char *id,
     return rc;
 }
 
+/* The job.cancel / job.resume / job.run entry of `actor` on the job. */
+static st_code audit_act(st_workspace *ws, const char *actor,
+                         const char *action, const char *id, st_code rc,
+                         const st_err *why, json_t *details, st_err *err)
+{
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    st_audit_event ev = {"operation",
+                         actor && *actor ? actor : "system",
+                         action,
+                         resource,
+                         rc == ST_OK ? "success" : "failure",
+                         rc == ST_OK || !why ? NULL : why->msg,
+                         details};
+    st_code arc = st_audit_append(ws, &ev, err);
+    json_decref(details);
+    return arc;
+}
+
+st_code st_job_authorize(st_workspace *ws, const char *principal,
+                         const char *action, const char *id, st_err *err)
+{
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    /* jobs submitted before jobs had owners get theirs now */
+    rc = own_job(ws, id, r.submitter, err);
+    st_job_record_free(&r);
+    if (rc != ST_OK)
+        return rc;
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    return st_access_check(ws, principal, action, resource, err);
+}
+
 st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
                       st_err *err)
 {
@@ -518,9 +601,13 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
     st_job_state state = r.state;
     long controller = r.controller_pid;
     st_job_record_free(&r);
-    if (st_job_state_terminal(state))
-        return st_err_set(err, ST_E_USAGE, "job %s already ended (%s)", id,
-                          st_job_state_name(state));
+    if (st_job_state_terminal(state)) {
+        rc = st_err_set(err, ST_E_USAGE, "job %s already ended (%s)", id,
+                        st_job_state_name(state));
+        st_err e2;
+        audit_act(ws, actor, "job.cancel", id, rc, err, NULL, &e2);
+        return rc;
+    }
     /* a running job whose controller died (killed, machine rebooted) has
      * nobody to stop it: it ends here */
     int orphan = state != ST_JOB_QUEUED && controller > 0 &&
@@ -535,14 +622,87 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
     sqlite3_finalize(st);
     if (step != SQLITE_DONE)
         return st_catalog_fail(ws, "cancelling a job", err);
-    st_job_log(ws, id, "cancel requested by %s", actor);
+    st_job_log(ws, id, "cancel requested by %s", actor ? actor : "system");
+    /* the request is audited before it takes effect: the controller (or
+     * the transition below) ends the job */
+    if ((rc = audit_act(ws, actor, "job.cancel", id, ST_OK, NULL,
+                        json_pack("{s:s}", "state", st_job_state_name(state)),
+                        err)) != ST_OK)
+        return rc;
     if (state == ST_JOB_QUEUED)
-        return st_job_transition(ws, id, ST_JOB_CANCELLED,
-                                 "cancelled before it started", err);
+        return transition(ws, id, ST_JOB_CANCELLED,
+                          "cancelled before it started", NULL, actor, err);
     if (orphan)
-        return st_job_transition(ws, id, ST_JOB_CANCELLED,
-                                 "cancelled: its controller was gone", err);
+        return transition(ws, id, ST_JOB_CANCELLED,
+                          "cancelled: its controller was gone", NULL, actor,
+                          err);
     return ST_OK;
+}
+
+/* Sets the runner of a queued job, or (`requeue`) of a failed or
+ * cancelled one, moving it back to queued; ST_E_USAGE when the job is not
+ * in such a state (it changed meanwhile). */
+static st_code set_runner(st_workspace *ws, const char *id, const char *runner,
+                          int requeue, st_err *err)
+{
+    sqlite3 *db = st_workspace_db(ws);
+    sqlite3_stmt *st = NULL;
+    const char *sql =
+        requeue ? "UPDATE jobs SET state='queued', cancel_requested=0, "
+                  "runner=?1, updated=?3 WHERE id=?2 AND state IN "
+                  "('failed','cancelled')"
+                : "UPDATE jobs SET runner=?1 WHERE id=?2 AND state='queued'";
+    char t[ST_TIME_LEN];
+    now_text(t);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return st_catalog_fail(ws, "recording a job's runner", err);
+    sqlite3_bind_text(st, 1, runner ? runner : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    if (requeue)
+        sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return st_catalog_fail(ws, "recording a job's runner", err);
+    if (sqlite3_changes(db) != 1)
+        return st_err_set(err, ST_E_USAGE,
+                          requeue ? "job %s is not failed or cancelled: only "
+                                    "a failed or cancelled job resumes"
+                                  : "job %s is not queued: only a queued job "
+                                    "runs",
+                          id);
+    return ST_OK;
+}
+
+st_code st_job_start(st_workspace *ws, const char *runner, const char *id,
+                     st_err *err)
+{
+    return set_runner(ws, id, runner, 0, err);
+}
+
+st_code st_job_resume(st_workspace *ws, const char *runner, const char *id,
+                      st_err *err)
+{
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    st_job_state from = r.state;
+    st_job_record_free(&r);
+    if (from != ST_JOB_FAILED && from != ST_JOB_CANCELLED)
+        return st_err_set(err, ST_E_USAGE,
+                          "job %s is %s: only a failed or cancelled job "
+                          "resumes",
+                          id, st_job_state_name(from));
+    /* conditional on the state read above: two resumes race, one wins */
+    if ((rc = set_runner(ws, id, runner, 1, err)) != ST_OK)
+        return rc;
+    st_job_log(ws, id, "resumed from the last checkpoint by %s",
+               runner && *runner ? runner : "system");
+    return audit_act(
+        ws, runner, "job.resume", id, ST_OK, NULL,
+        json_pack("{s:s,s:s}", "from", st_job_state_name(from), "to", "queued"),
+        err);
 }
 
 /* ---- release policies ----
