@@ -163,6 +163,41 @@ static st_code own_job(st_workspace *ws, const char *id, const char *submitter,
     return st_access_set_owner(ws, resource, submitter, err);
 }
 
+/* A job publishes only to a model name that is new or its submitter's:
+ * the first registrant owns "model:NAME" (src/model/registry.c records
+ * it, and checks this again when the model is registered). A refusal is
+ * ST_E_DENIED and an audited access denial. */
+static st_code check_model_name(st_workspace *ws, const char *submitter,
+                                const st_job_spec *spec, st_err *err)
+{
+    if (!submitter || !*submitter || !spec->model_name[0])
+        return ST_OK; /* bootstrap: no principals, nobody owns a name */
+    char resource[ST_JOB_NAME_MAX + 8], owner[ST_PRINCIPAL_NAME_MAX];
+    snprintf(resource, sizeof(resource), "model:%s", spec->model_name);
+    st_err e2;
+    st_code rc = st_access_get_owner(ws, resource, owner, sizeof(owner), &e2);
+    if (rc == ST_E_NOTFOUND || (rc == ST_OK && !strcmp(owner, submitter)))
+        return ST_OK;
+    if (rc != ST_OK) {
+        if (err)
+            *err = e2;
+        return rc;
+    }
+    st_err_set(err, ST_E_DENIED,
+               "permission denied: model name \"%s\" belongs to %s: a job "
+               "of %s may publish only to a new model name or one of its "
+               "own (choose another outputs.model)",
+               spec->model_name, owner, submitter);
+    st_audit_event ev = {"access",     submitter,
+                         "job.submit", resource,
+                         "denied",     err ? err->msg : "model name taken",
+                         NULL};
+    st_err ae;
+    if (st_audit_append(ws, &ev, &ae) != ST_OK)
+        st_error("job.submit", "could not audit a denial: %s", ae.msg);
+    return ST_E_DENIED;
+}
+
 /* Stores a signed spec as a queued job (the envelope has been checked or
  * made by the caller; `digest` is SHA-256 of its payload). */
 static st_code store_job(st_workspace *ws, const char *submitter,
@@ -171,6 +206,8 @@ static st_code store_job(st_workspace *ws, const char *submitter,
                          st_err *err)
 {
     st_code rc = st_job_migrate(ws, err);
+    if (rc == ST_OK)
+        rc = check_model_name(ws, submitter, spec, err);
     if (rc != ST_OK)
         return rc;
     char hex[65];
