@@ -140,6 +140,11 @@ st_code st_access_grants(st_workspace *ws, const char *grantee, st_grant **out,
 
 /* ---- authentication and the check ---- */
 
+/* 1 when st_access_check would allow it, without auditing a "no": for
+ * filtering lists (e.g. the jobs a principal may read). */
+int st_access_allows(st_workspace *ws, const char *principal,
+                     const char *action, const char *resource);
+
 typedef struct st_access_session {
     char name[ST_PRINCIPAL_NAME_MAX]; /* "" in bootstrap mode */
     unsigned roles;

@@ -153,6 +153,10 @@ st_code st_job_get(st_workspace *ws, const char *id, st_job_record *out,
 /* Every job, newest first; *out malloc'ed (free each, then the array). */
 st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
                     st_err *err);
+/* The jobs `principal` may read (job.read on job:ID: its own, or every
+ * job for admins, trainers and auditors), newest first; as st_job_list. */
+st_code st_job_list_readable(st_workspace *ws, const char *principal,
+                             st_job_record **out, size_t *n, st_err *err);
 /* Moves a job to `state` (refusing a move out of a terminal state), with a
  * reason; persisted, logged in the job's log and audited. */
 st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,

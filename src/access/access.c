@@ -215,25 +215,28 @@ void st_access_audit_denial(st_workspace *ws, const char *principal,
                  ev.action, e.msg);
 }
 
-static st_code deny(st_workspace *ws, const char *principal, const char *action,
-                    const char *resource, st_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+/* A denial: audited unless `quiet` (st_access_allows, which only asks). */
+static st_code deny(int quiet, st_workspace *ws, const char *principal,
+                    const char *action, const char *resource, st_err *err,
+                    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static st_code deny(st_workspace *ws, const char *principal, const char *action,
-                    const char *resource, st_err *err, const char *fmt, ...)
+static st_code deny(int quiet, st_workspace *ws, const char *principal,
+                    const char *action, const char *resource, st_err *err,
+                    const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    st_access_audit_denial(ws, principal, action, resource, msg);
+    if (!quiet)
+        st_access_audit_denial(ws, principal, action, resource, msg);
     return st_err_set(err, ST_E_DENIED, "%s", msg);
 }
 
-st_code st_access_check_identity(st_workspace *ws, const char *principal,
-                                 const char *action, const char *resource,
-                                 st_err *err)
+static st_code identity(st_workspace *ws, const char *principal,
+                        const char *action, const char *resource, st_err *err,
+                        int quiet)
 {
     int64_t count;
     if (st_access_principal_count(ws, &count, err) != ST_OK)
@@ -242,7 +245,7 @@ st_code st_access_check_identity(st_workspace *ws, const char *principal,
         if (count == 0)
             return ST_OK; /* bootstrap: access control starts with the
                              first principal */
-        return deny(ws, NULL, action, resource, err,
+        return deny(quiet, ws, NULL, action, resource, err,
                     "permission denied: %s needs an authenticated principal "
                     "(--as NAME --key FILE, or SEALTRAIN_AS/SEALTRAIN_KEY)",
                     action);
@@ -255,24 +258,32 @@ st_code st_access_check_identity(st_workspace *ws, const char *principal,
                 *err = e2;
             return e2.code;
         }
-        return deny(ws, principal, action, resource, err,
+        return deny(quiet, ws, principal, action, resource, err,
                     "permission denied: unknown principal \"%s\"", principal);
     }
     int disabled = p.disabled;
     st_principal_free(&p);
     if (disabled)
-        return deny(ws, principal, action, resource, err,
+        return deny(quiet, ws, principal, action, resource, err,
                     "permission denied: principal %s is disabled", principal);
     if (!session_has(st_workspace_dir(ws), principal))
-        return deny(ws, principal, action, resource, err,
+        return deny(quiet, ws, principal, action, resource, err,
                     "permission denied: principal %s has not authenticated "
                     "(sign the challenge with its key: --key FILE)",
                     principal);
     return ST_OK;
 }
 
-st_code st_access_check(st_workspace *ws, const char *principal,
-                        const char *action, const char *resource, st_err *err)
+st_code st_access_check_identity(st_workspace *ws, const char *principal,
+                                 const char *action, const char *resource,
+                                 st_err *err)
+{
+    return identity(ws, principal, action, resource, err, 0);
+}
+
+static st_code check(st_workspace *ws, const char *principal,
+                     const char *action, const char *resource, st_err *err,
+                     int quiet)
 {
     const struct rule *r = rule_of(action);
     if (!r)
@@ -284,8 +295,9 @@ st_code st_access_check(st_workspace *ws, const char *principal,
         return err ? err->code : ST_E_IO;
     if (count == 0 && (!principal || !*principal))
         return ST_OK;
-    if (st_access_check_identity(ws, principal, action, resource, err) != ST_OK)
-        return err ? err->code : ST_E_DENIED;
+    st_code irc = identity(ws, principal, action, resource, err, quiet);
+    if (irc != ST_OK)
+        return irc;
     st_principal p;
     if (st_access_principal_get(ws, principal, &p, err) != ST_OK)
         return err ? err->code : ST_E_IO;
@@ -312,7 +324,7 @@ st_code st_access_check(st_workspace *ws, const char *principal,
         char have[128], need[128];
         st_access_roles_string(roles, have, sizeof(have));
         st_access_roles_string(r->roles, need, sizeof(need));
-        return deny(ws, principal, action, resource, err,
+        return deny(quiet, ws, principal, action, resource, err,
                     "permission denied: %s (roles: %s) lacks permission %s%s%s "
                     "(granted to roles: %s)",
                     principal, have, action, resource ? " on " : "",
@@ -325,18 +337,30 @@ st_code st_access_check(st_workspace *ws, const char *principal,
             return ST_OK;
         char need[128];
         st_access_roles_string(r->unowned, need, sizeof(need));
-        return deny(ws, principal, action, resource, err,
+        return deny(quiet, ws, principal, action, resource, err,
                     "permission denied: %s has no owner, and %s on it is "
                     "reserved to the role %s (%s may %s only what it owns)",
                     resource, action, need, principal, action);
     }
     if (strcmp(owner, principal) == 0 || (roles & r->every) || granted)
         return ST_OK;
-    return deny(ws, principal, action, resource, err,
+    return deny(quiet, ws, principal, action, resource, err,
                 "permission denied: %s lacks a grant of \"%s\" on %s from its "
                 "owner %s (for %s)",
                 principal, r->grant ? r->grant : action, resource, owner,
                 action);
+}
+
+st_code st_access_check(st_workspace *ws, const char *principal,
+                        const char *action, const char *resource, st_err *err)
+{
+    return check(ws, principal, action, resource, err, 0);
+}
+
+int st_access_allows(st_workspace *ws, const char *principal,
+                     const char *action, const char *resource)
+{
+    return check(ws, principal, action, resource, NULL, 1) == ST_OK;
 }
 
 /* The matrix cell of `role` (a bit) for `action`: "yes" (on every
@@ -370,12 +394,12 @@ static st_code registered_key(st_workspace *ws, const char *name,
                 *err = e2;
             return e2.code;
         }
-        return deny(ws, name, "authenticate", "-", err,
+        return deny(0, ws, name, "authenticate", "-", err,
                     "authentication failed: unknown principal \"%s\"", name);
     }
     if (p.disabled) {
         st_principal_free(&p);
-        return deny(ws, name, "authenticate", "-", err,
+        return deny(0, ws, name, "authenticate", "-", err,
                     "authentication failed: principal %s is disabled", name);
     }
     st_code rc = st_ed25519_parse_public_pem(p.signing_key,
@@ -430,7 +454,7 @@ st_code st_access_authenticate(st_workspace *ws, const char *name,
         rc = st_ed25519_verify(pub, msg.data, msg.len, sig, NULL);
     st_buf_free(&msg);
     if (rc != ST_OK)
-        return deny(ws, name, "authenticate", "-", err,
+        return deny(0, ws, name, "authenticate", "-", err,
                     "authentication failed: the key does not match the "
                     "signing key registered for %s",
                     name);
@@ -448,7 +472,7 @@ st_code st_access_authenticate_key(st_workspace *ws, const char *name,
     if (rc != ST_OK)
         return rc;
     if (!st_ct_equal(reg, pub, 32))
-        return deny(ws, name, "authenticate", "-", err,
+        return deny(0, ws, name, "authenticate", "-", err,
                     "authentication failed: the certificate's key is not the "
                     "signing key registered for %s",
                     name);

@@ -391,7 +391,7 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
         size_t n = 0;
         rc = st_access_check(s.ws, principal(&s), "job.read", NULL, &err);
         if (rc == ST_OK)
-            rc = st_job_list(s.ws, &all, &n, &err);
+            rc = st_job_list_readable(s.ws, principal(&s), &all, &n, &err);
         json_t *arr = json ? json_array() : NULL;
         if (rc == ST_OK && !json && n)
             printf("%-17s %-20s %-10s %-21s %s\n", "ID", "NAME", "STATE",

@@ -628,6 +628,27 @@ st_code st_job_authorize(st_workspace *ws, const char *principal,
     return st_access_check(ws, principal, action, resource, err);
 }
 
+st_code st_job_list_readable(st_workspace *ws, const char *principal,
+                             st_job_record **out, size_t *n, st_err *err)
+{
+    st_code rc = st_job_list(ws, out, n, err);
+    if (rc != ST_OK)
+        return rc;
+    size_t keep = 0;
+    for (size_t i = 0; i < *n; i++) {
+        char resource[64];
+        snprintf(resource, sizeof(resource), "job:%s", (*out)[i].id);
+        st_err e2;
+        if (own_job(ws, (*out)[i].id, (*out)[i].submitter, &e2) == ST_OK &&
+            st_access_allows(ws, principal, "job.read", resource))
+            (*out)[keep++] = (*out)[i];
+        else
+            st_job_record_free(&(*out)[i]);
+    }
+    *n = keep;
+    return ST_OK;
+}
+
 st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
                       st_err *err)
 {

@@ -417,7 +417,7 @@ static void jobs(st_req *r)
     st_job_record *recs = NULL;
     size_t n = 0;
     st_err err;
-    if (st_job_list(r->ws, &recs, &n, &err) != ST_OK) {
+    if (st_job_list_readable(r->ws, r->principal, &recs, &n, &err) != ST_OK) {
         st_srv_reply_err(r, NULL, &err);
         return;
     }

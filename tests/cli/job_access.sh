@@ -36,7 +36,13 @@ ok "another model owner cannot cancel the job"
 expect_exit 4 mal job logs "$ID"
 expect_stderr "job:$ID"
 expect_exit 4 mal job status "$ID"
-ok "another model owner cannot read the job's log or status"
+expect_exit 0 mal job list
+grep -q "$ID" "$T/stdout" && fail "mal's job list shows mo's job"
+expect_exit 0 aud job list
+expect_stdout "$ID"
+expect_exit 0 mo job list --json
+expect_stdout "$ID"
+ok "another model owner cannot read the job's log or status, nor list it"
 
 # the roles docs/access.md names do
 expect_exit 0 aud job logs "$ID"
