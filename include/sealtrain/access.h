@@ -56,6 +56,11 @@ extern const char *const st_access_actions[];
 int st_access_action_valid(const char *action);
 /* Roles (bits) whose holders may perform `action`; 0 if unknown. */
 unsigned st_access_roles_for(const char *action);
+/* What `role` (one bit) may do with `action`, as docs/access.md's matrix
+ * shows it: "yes" (on every resource), "own" (on resources it owns or
+ * holds the owner's grant on), "unowned" (only on resources without
+ * owner, e.g. an admin and the system KEKs) or "" (not at all). */
+const char *st_access_cell(const char *action, unsigned role);
 
 /* ---- principals ---- */
 
@@ -141,6 +146,11 @@ ST_MUST_CHECK st_code st_access_grants(st_workspace *ws, const char *grantee,
                                        st_grant **out, size_t *n, st_err *err);
 
 /* ---- authentication and the check ---- */
+
+/* 1 when st_access_check would allow it, without auditing a "no": for
+ * filtering lists (e.g. the jobs a principal may read). */
+int st_access_allows(st_workspace *ws, const char *principal,
+                     const char *action, const char *resource);
 
 typedef struct st_access_session {
     char name[ST_PRINCIPAL_NAME_MAX]; /* "" in bootstrap mode */

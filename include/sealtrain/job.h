@@ -130,6 +130,7 @@ typedef struct st_job_record {
     int cancel_requested;
     long runtime_pid, controller_pid; /* 0 when none */
     char heartbeat[32];               /* last heartbeat, "" when none */
+    char runner[ST_JOB_NAME_MAX + 1]; /* who ran or resumed it last, "" */
 } st_job_record;
 
 void st_job_record_free(st_job_record *r);
@@ -156,6 +157,12 @@ ST_MUST_CHECK st_code st_job_get(st_workspace *ws, const char *id,
 /* Every job, newest first; *out malloc'ed (free each, then the array). */
 ST_MUST_CHECK st_code st_job_list(st_workspace *ws, st_job_record **out,
                                   size_t *n, st_err *err);
+/* The jobs `principal` may read (job.read on job:ID: its own, or every
+ * job for admins, trainers and auditors), newest first; as st_job_list. */
+ST_MUST_CHECK st_code st_job_list_readable(st_workspace *ws,
+                                           const char *principal,
+                                           st_job_record **out, size_t *n,
+                                           st_err *err);
 /* Moves a job to `state` (refusing a move out of a terminal state), with a
  * reason; persisted, logged in the job's log and audited. */
 ST_MUST_CHECK st_code st_job_transition(st_workspace *ws, const char *id,
@@ -172,9 +179,29 @@ ST_MUST_CHECK st_code st_job_transition_status(st_workspace *ws, const char *id,
 /* Merges `patch` into the job's status object (key by key). */
 ST_MUST_CHECK st_code st_job_status_update(st_workspace *ws, const char *id,
                                            const json_t *patch, st_err *err);
+/* `principal` may do `action` (job.cancel, job.run for resume, job.read
+ * for status and logs) on job `id`: st_access_check on "job:ID", whose
+ * owner is the job's submitter (recorded now for jobs from before job
+ * owners). ST_E_NOTFOUND for an unknown job, ST_E_DENIED (audited). */
+ST_MUST_CHECK st_code st_job_authorize(st_workspace *ws, const char *principal,
+                                       const char *action, const char *id,
+                                       st_err *err);
 /* Marks a job for cancellation: a queued job is cancelled at once; a
- * running one is stopped by its controller within a second. */
+ * running one is stopped by its controller within a second. Audited
+ * ("job.cancel", `actor` as actor) before it takes effect; the
+ * transition to cancelled it makes names `actor` too. Authorize first
+ * (st_job_authorize). */
 ST_MUST_CHECK st_code st_job_cancel(st_workspace *ws, const char *actor,
+                                    const char *id, st_err *err);
+/* Records `runner` as the principal running a queued job (the actor of
+ * its transitions); ST_E_USAGE when the job is not queued. */
+ST_MUST_CHECK st_code st_job_start(st_workspace *ws, const char *runner,
+                                   const char *id, st_err *err);
+/* Moves a failed or cancelled job back to queued for `runner` (clearing
+ * its cancel request), conditionally on its state, so that two resumes
+ * cannot both win; ST_E_USAGE naming the state otherwise. Logged and
+ * audited ("job.resume", `runner` as actor). */
+ST_MUST_CHECK st_code st_job_resume(st_workspace *ws, const char *runner,
                                     const char *id, st_err *err);
 /* Appends a line to the job's log (<workspace>/logs/<id>.log). Never
  * pass data or secrets. */
@@ -197,10 +224,8 @@ typedef struct st_job_run_opts {
     st_job_observer observe; /* may be NULL */
     void *ctx;
     int resume; /* continue a failed/cancelled job from its checkpoint */
-    /* the principal who runs it (authenticated by the caller; NULL in a
-     * workspace without principals): must hold job.run, and is the actor
-     * of the run's audit entries */
-    const char *runner;
+    const char *runner; /* the principal who runs it (the actor of its
+                           audit entries); NULL or "": the submitter */
 } st_job_run_opts;
 
 /* Runs a queued job in the foreground to its end (see src/job/run.c):

@@ -84,20 +84,60 @@ ST_MUST_CHECK st_code st_kek_current(st_keyring *kr, const char *name,
                                      uint32_t *version, st_err *err);
 
 /* Key management. Names: 1-64 of [a-z0-9._-], starting with a letter or
- * digit. rotation_days 0 means the default (90). */
+ * digit. rotation_days 0 means the default (90). No access check: the
+ * library's own keys (audit.log, jobs, owner.NAME at import) are made
+ * here; a principal creates one with st_kek_create_as. */
 ST_MUST_CHECK st_code st_kek_create(st_keyring *kr, const char *name,
                                     uint32_t rotation_days, st_err *err);
+/* `actor` creates a key (key.create; NULL or "" in bootstrap mode). A
+ * data owner's key is theirs (recorded as the owner of "key:NAME"); an
+ * admin's has no owner (the admins'). A data owner may not create a
+ * system name (audit.log, jobs) nor another principal's owner.NAME:
+ * ST_E_DENIED. */
+ST_MUST_CHECK st_code st_kek_create_as(st_keyring *kr, const char *actor,
+                                       const char *name, uint32_t rotation_days,
+                                       st_err *err);
+/* The changes below need `actor` (NULL or "" in bootstrap mode) to hold
+ * the key action (key.rotate, key.retire, key.revoke) on "key:NAME": a
+ * data owner on their own keys, an admin on keys without owner (the
+ * system keys audit.log and jobs among them). ST_E_DENIED (audited)
+ * otherwise, before anything changes. */
 /* Adds version current+1 and makes it current; *new_version may be
  * NULL. Earlier versions stay active (unwrap only) until retired. */
-ST_MUST_CHECK st_code st_kek_rotate(st_keyring *kr, const char *name,
-                                    uint32_t *new_version, st_err *err);
+ST_MUST_CHECK st_code st_kek_rotate(st_keyring *kr, const char *actor,
+                                    const char *name, uint32_t *new_version,
+                                    st_err *err);
 /* Retiring the current version is refused: rotate first. */
-ST_MUST_CHECK st_code st_kek_retire(st_keyring *kr, const char *name,
-                                    uint32_t version, st_err *err);
+ST_MUST_CHECK st_code st_kek_retire(st_keyring *kr, const char *actor,
+                                    const char *name, uint32_t version,
+                                    st_err *err);
 /* Destroys the version's key material; allowed on the current version
  * (after which the key wraps nothing until rotated). */
-ST_MUST_CHECK st_code st_kek_revoke(st_keyring *kr, const char *name,
-                                    uint32_t version, st_err *err);
+ST_MUST_CHECK st_code st_kek_revoke(st_keyring *kr, const char *actor,
+                                    const char *name, uint32_t version,
+                                    st_err *err);
+
+/* ---- owners (src/keys/kek_owner.c) ---- */
+
+/* 1 for the system KEK names, audit.log and jobs. */
+int st_kek_name_is_system(const char *name);
+/* The owner of KEK `name` into out, "" when it has none (then it is the
+ * admins'). A key without a recorded owner that wraps datasets of exactly
+ * one registered owner belongs to that owner, and that is recorded. */
+ST_MUST_CHECK st_code st_kek_owner(st_workspace *ws, const char *name,
+                                   char *out, size_t cap, st_err *err);
+/* st_access_check of `action` on "key:NAME" after settling the owner as
+ * st_kek_owner does. */
+ST_MUST_CHECK st_code st_kek_authorize(st_workspace *ws, const char *principal,
+                                       const char *action, const char *name,
+                                       st_err *err);
+/* May `principal` create a key named `name`? key.create, and a data owner
+ * neither a system name nor another's owner.NAME. *owns: the new key is
+ * to be recorded as theirs. */
+ST_MUST_CHECK st_code st_kek_create_check(st_workspace *ws,
+                                          const char *principal,
+                                          const char *name, int *owns,
+                                          st_err *err);
 
 typedef enum st_kek_state {
     ST_KEK_ACTIVE = 0,

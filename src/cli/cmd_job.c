@@ -194,11 +194,12 @@ static int run_job(st_cli *cli, struct session *s, const char *id, int json,
 {
     st_err err;
     st_err_clear(&err);
-    if (st_access_check(s->ws, principal(s), "job.run", NULL, &err) != ST_OK)
+    if (st_job_authorize(s->ws, principal(s), "job.run", id, &err) != ST_OK)
         return st_cli_fail(&err);
     struct display d = {json, isatty(1), cli->quiet, time(NULL), 0};
     if (!json && !cli->quiet)
         printf("job %s\n", id);
+    /* the runner, not the submitter, is the actor of what the run does */
     st_job_run_opts o = {show, &d, resume, principal(s)};
     st_code rc = st_job_run(s->ws, id, &o, &err);
     end_bar(&d);
@@ -290,6 +291,8 @@ static json_t *record_json(const st_job_record *r)
         "updated", r->updated, "spec_sha256", r->spec_digest,
         "cancel_requested", r->cancel_requested, "status", r->status);
     json_object_set_new(v, "runtime_pid", json_integer(r->runtime_pid));
+    json_object_set_new(v, "runner",
+                        r->runner[0] ? json_string(r->runner) : json_null());
     json_object_set_new(v, "heartbeat",
                         r->heartbeat[0] ? json_string(r->heartbeat)
                                         : json_null());
@@ -388,7 +391,7 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
         size_t n = 0;
         rc = st_access_check(s.ws, principal(&s), "job.read", NULL, &err);
         if (rc == ST_OK)
-            rc = st_job_list(s.ws, &all, &n, &err);
+            rc = st_job_list_readable(s.ws, principal(&s), &all, &n, &err);
         json_t *arr = json ? json_array() : NULL;
         if (rc == ST_OK && !json && n)
             printf("%-17s %-20s %-10s %-21s %s\n", "ID", "NAME", "STATE",
@@ -410,7 +413,7 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
         json_decref(arr);
     } else if (!strcmp(sub, "status")) {
         st_job_record r;
-        rc = st_access_check(s.ws, principal(&s), "job.read", NULL, &err);
+        rc = st_job_authorize(s.ws, principal(&s), "job.read", args[0], &err);
         if (rc == ST_OK)
             rc = st_job_get(s.ws, args[0], &r, &err);
         if (rc == ST_OK) {
@@ -424,13 +427,13 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
             st_job_record_free(&r);
         }
     } else if (!strcmp(sub, "logs")) {
-        rc = st_access_check(s.ws, principal(&s), "job.read", NULL, &err);
+        rc = st_job_authorize(s.ws, principal(&s), "job.read", args[0], &err);
         if (rc == ST_OK)
             status = follow_log(s.ws, args[0], follow);
     } else if (!strcmp(sub, "cancel")) {
-        rc = st_access_check(s.ws, principal(&s), "job.cancel", NULL, &err);
+        rc = st_job_authorize(s.ws, principal(&s), "job.cancel", args[0], &err);
         if (rc == ST_OK)
-            rc = st_job_cancel(s.ws, s.name, args[0], &err);
+            rc = st_job_cancel(s.ws, principal(&s), args[0], &err);
         if (rc == ST_OK && !cli->quiet)
             printf("cancel requested for job %s\n", args[0]);
     } else {

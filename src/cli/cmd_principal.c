@@ -296,10 +296,9 @@ static int cmd_matrix(void)
         printf(":-:|");
     printf("\n");
     for (size_t a = 0; st_access_actions[a]; a++) {
-        unsigned roles = st_access_roles_for(st_access_actions[a]);
         printf("| `%s` |", st_access_actions[a]);
         for (unsigned r = 0; r < ST_ROLE_COUNT; r++)
-            printf(" %s |", roles & (1u << r) ? "yes" : "");
+            printf(" %s |", st_access_cell(st_access_actions[a], 1u << r));
         printf("\n");
     }
     return 0;

@@ -775,16 +775,25 @@ static ST_MUST_CHECK st_code check_identity(const char *name, const char *owner,
 
 /* After a new dataset's row is in: records its owner with access control
  * (when `owner` is not NULL; a failure there is a warning, the dataset
- * stands) and, when `out` is not NULL, reads back its verified manifest. */
+ * stands), and the owner as the owner of its KEK `kek` when that has none
+ * yet (docs/keys.md: a data owner's KEKs are theirs), and, when `out` is
+ * not NULL, reads back its verified manifest. */
 static ST_MUST_CHECK st_code just_added(st_workspace *ws, const char *name,
-                                        const char *owner, const char *action,
+                                        const char *kek, const char *owner,
+                                        const char *action,
                                         st_dataset_manifest *out, st_err *err)
 {
     if (owner) {
-        char res[128];
+        char res[128], cur[ST_PRINCIPAL_NAME_MAX];
         st_err e;
         snprintf(res, sizeof(res), "dataset:%s", name);
         if (st_access_set_owner(ws, res, owner, &e))
+            st_warn(action, "recording the owner of %s: %s", res, e.msg);
+        snprintf(res, sizeof(res), "key:%s", kek);
+        if (!st_kek_name_is_system(kek) &&
+            st_access_get_owner(ws, res, cur, sizeof(cur), NULL) ==
+                ST_E_NOTFOUND &&
+            st_access_set_owner(ws, res, owner, &e))
             st_warn(action, "recording the owner of %s: %s", res, e.msg);
     }
     if (!out)
@@ -931,7 +940,8 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
             rc = st_err_errno(err, ST_E_IO, ENOMEM, "audit entry");
         else if (!(rc = st_audit_txn_begin(ws, err))) {
             if ((rc = insert_row(ws, &r, env, err)) ||
-                (rc = just_added(ws, r.name, NULL, "data.import", out, err)) ||
+                (rc = just_added(ws, r.name, NULL, NULL, "data.import", out,
+                                 err)) ||
                 (rc = st_audit_txn_event(ws, &ev, &entry, err)))
                 st_audit_txn_rollback(ws);
             else if ((rc = st_audit_txn_commit(ws, &unknown, err)) == ST_OK)
@@ -947,8 +957,9 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     }
     /* access control knows a registered owner: record the ownership */
     if (committed)
-        st_discard(just_added(ws, r.name, registered ? r.owner : NULL,
-                              "data.import", NULL, NULL)); /* warns */
+        st_discard(just_added(ws, r.name, r.kek_name,
+                              registered ? r.owner : NULL, "data.import", NULL,
+                              NULL)); /* warns */
 out:
     if (committed_file == 1)
         unlink(path); /* encrypted, but no row names it */
@@ -1018,8 +1029,8 @@ st_code st_dataset_get(st_workspace *ws, const char *name,
 }
 
 st_code st_dataset_owner_key(st_workspace *ws, const char *name,
-                             char owner[ST_DATASET_NAME_MAX + 1],
-                             char id[33], uint8_t pub[32], st_err *err)
+                             char owner[ST_DATASET_NAME_MAX + 1], char id[33],
+                             uint8_t pub[32], st_err *err)
 {
     drow r;
     st_code rc = row_load(ws, name, &r, err);
@@ -2106,7 +2117,7 @@ st_code st_dataset_register(st_workspace *ws, st_keyring *kr,
         (rc = insert_row(ws, &r, canon, err)))
         goto out;
     moved = 2;
-    rc = just_added(ws, r.name, r.owner, "data.register", out, err);
+    rc = just_added(ws, r.name, r.kek_name, r.owner, "data.register", out, err);
 out:
     if (moved == 1 && rename(path, o->path) != 0)
         unlink(path); /* no row names it; the sweep would remove it */

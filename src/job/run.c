@@ -162,10 +162,12 @@ static void audit(struct ctl *c, const char *category, const char *action,
                   const char *resource, const char *outcome, const char *reason,
                   json_t *details)
 {
-    st_audit_event ev = {category, c->runner ? c->runner : c->rec.submitter,
-                         action,   resource,
-                         outcome,  reason,
-                         details};
+    /* the principal who runs (or resumed) the job acted; the submitter
+     * when nobody is named (bootstrap, or a library caller) */
+    const char *actor =
+        c->o && c->o->runner && *c->o->runner ? c->o->runner : c->rec.submitter;
+    st_audit_event ev = {category, actor,  action, resource,
+                         outcome,  reason, details};
     st_err e;
     if (st_audit_append(c->ws, &ev, &e) != ST_OK)
         st_error("job.audit", "audit append failed: %s", e.msg);
@@ -1233,20 +1235,17 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
         free(c);
         return ST_E_USAGE;
     }
-    if (resume) {
-        /* a resumed job is a new run of the same signed spec */
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(st_workspace_db(ws),
-                               "UPDATE jobs SET state='queued', "
-                               "cancel_requested=0 WHERE id=?",
-                               -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-            sqlite3_step(st);
-            sqlite3_finalize(st);
-        }
-        st_job_log(ws, id, "resumed from the last checkpoint");
-        c->state = ST_JOB_QUEUED;
+    /* a resumed job is a new run of the same signed spec, through the
+     * state machine (src/job/store.c); both name who runs it */
+    const char *runner = o ? o->runner : NULL;
+    rc = resume ? st_job_resume(ws, runner, id, err)
+                : st_job_start(ws, runner, id, err);
+    if (rc != ST_OK) {
+        st_job_record_free(&c->rec);
+        free(c);
+        return rc;
     }
+    c->state = ST_JOB_QUEUED;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;

@@ -6,13 +6,18 @@
  * Tables (module "job", migrations below):
  *   jobs(id, name, submitter, envelope, spec_digest, state, reason,
  *        created, updated, status, cancel_requested, runtime_pid,
- *        controller_pid, heartbeat)
+ *        controller_pid, heartbeat, runner)
  *   (release_policies and broker_nonces, created here first, belong to
  *   the gate now: src/broker/gate_db.c)
  *
  * Every transition is persisted before it is reported, written to the
  * job's log and appended to the audit log; a transition out of a terminal
- * state is refused, so a job ends once. The log holds states, progress
+ * state is refused, so a job ends once. The actor of a transition is the
+ * principal who caused it: the canceller for a cancel, else the job's
+ * current runner (the principal who ran or resumed it, column `runner`),
+ * else its submitter. A job is owned by its submitter (resource
+ * "job:ID"): st_job_authorize is the check of cancel, resume and reading
+ * one job (docs/access.md, "Jobs, per cell"). The log holds states, progress
  * and reasons: never data, weights or keys.
  */
 #include <errno.h>
@@ -36,6 +41,7 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
+#include "sealtrain/log.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE jobs ("
@@ -64,6 +70,8 @@ static const char *const migrations[] = {
     " job_id TEXT NOT NULL,"
     " issued TEXT NOT NULL,"
     " used TEXT NOT NULL DEFAULT '');",
+    /* 2: who runs the job now (the actor of its transitions) */
+    "ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT '';",
 };
 
 static const char *const state_names[] = {
@@ -160,6 +168,62 @@ static st_code submit_allowed(st_workspace *ws, const char *submitter,
     return rc;
 }
 
+/* Records `submitter` as the owner of "job:ID" when it is a registered
+ * principal (in bootstrap mode nobody is, and access control is off). */
+static st_code own_job(st_workspace *ws, const char *id, const char *submitter,
+                       st_err *err)
+{
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    st_principal p;
+    st_err e2;
+    st_code rc = st_access_principal_get(ws, submitter, &p, &e2);
+    if (rc == ST_E_NOTFOUND)
+        return ST_OK;
+    if (rc != ST_OK) {
+        if (err)
+            *err = e2;
+        return rc;
+    }
+    st_principal_free(&p);
+    return st_access_set_owner(ws, resource, submitter, err);
+}
+
+/* A job publishes only to a model name that is new or its submitter's:
+ * the first registrant owns "model:NAME" (src/model/registry.c records
+ * it, and checks this again when the model is registered). A refusal is
+ * ST_E_DENIED and an audited access denial. */
+static st_code check_model_name(st_workspace *ws, const char *submitter,
+                                const st_job_spec *spec, st_err *err)
+{
+    if (!submitter || !*submitter || !spec->model_name[0])
+        return ST_OK; /* bootstrap: no principals, nobody owns a name */
+    char resource[ST_JOB_NAME_MAX + 8], owner[ST_PRINCIPAL_NAME_MAX];
+    snprintf(resource, sizeof(resource), "model:%s", spec->model_name);
+    st_err e2;
+    st_code rc = st_access_get_owner(ws, resource, owner, sizeof(owner), &e2);
+    if (rc == ST_E_NOTFOUND || (rc == ST_OK && !strcmp(owner, submitter)))
+        return ST_OK;
+    if (rc != ST_OK) {
+        if (err)
+            *err = e2;
+        return rc;
+    }
+    st_err_set(err, ST_E_DENIED,
+               "permission denied: model name \"%s\" belongs to %s: a job "
+               "of %s may publish only to a new model name or one of its "
+               "own (choose another outputs.model)",
+               spec->model_name, owner, submitter);
+    st_audit_event ev = {"access",     submitter,
+                         "job.submit", resource,
+                         "denied",     err ? err->msg : "model name taken",
+                         NULL};
+    st_err ae;
+    if (st_audit_append(ws, &ev, &ae) != ST_OK)
+        st_error("job.submit", "could not audit a denial: %s", ae.msg);
+    return ST_E_DENIED;
+}
+
 /* Stores a signed spec as a queued job (the envelope has been checked or
  * made by the caller; `digest` is SHA-256 of its payload). */
 static ST_MUST_CHECK st_code store_job(st_workspace *ws, const char *submitter,
@@ -171,6 +235,8 @@ static ST_MUST_CHECK st_code store_job(st_workspace *ws, const char *submitter,
     st_code rc = st_job_migrate(ws, err);
     if (rc == ST_OK)
         rc = submit_allowed(ws, submitter, spec, err);
+    if (rc == ST_OK)
+        rc = check_model_name(ws, submitter, spec, err);
     if (rc != ST_OK)
         return rc;
     char hex[65];
@@ -214,6 +280,8 @@ static ST_MUST_CHECK st_code store_job(st_workspace *ws, const char *submitter,
                spec->name, submitter, hex);
     char resource[64];
     snprintf(resource, sizeof(resource), "job:%s", id);
+    if ((rc = own_job(ws, id, submitter, err)) != ST_OK)
+        return rc;
     json_t *details = json_pack(
         "{s:s,s:s,s:s,s:s}", "name", spec->name, "spec_sha256", hex,
         "train_dataset", spec->train_dataset, "tee", st_tee_name(spec->tee));
@@ -277,7 +345,7 @@ st_code st_job_submit_envelope(st_workspace *ws, const char *submitter,
 
 #define JOB_COLUMNS                                                            \
     "id,name,submitter,envelope,spec_digest,state,reason,created,updated,"     \
-    "status,cancel_requested,runtime_pid,controller_pid,heartbeat"
+    "status,cancel_requested,runtime_pid,controller_pid,heartbeat,runner"
 
 static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
 {
@@ -304,6 +372,7 @@ static ST_MUST_CHECK st_code row_to_record(sqlite3_stmt *st, st_job_record *r,
     r->runtime_pid = (long)sqlite3_column_int64(st, 11);
     r->controller_pid = (long)sqlite3_column_int64(st, 12);
     copy_col(st, 13, r->heartbeat, sizeof(r->heartbeat));
+    copy_col(st, 14, r->runner, sizeof(r->runner));
     st_code rc = st_job_state_parse(state, &r->state, err);
     if (rc != ST_OK)
         return rc;
@@ -437,15 +506,28 @@ static ST_MUST_CHECK st_code status_write(st_workspace *ws, const char *id,
                : st_catalog_fail(ws, "updating job status", err);
 }
 
+static st_code transition(st_workspace *ws, const char *id, st_job_state state,
+                          const char *reason, const json_t *patch,
+                          const char *by, st_err *err);
+
 st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
                           const char *reason, st_err *err)
 {
-    return st_job_transition_status(ws, id, state, reason, NULL, err);
+    return transition(ws, id, state, reason, NULL, NULL, err);
 }
 
 st_code st_job_transition_status(st_workspace *ws, const char *id,
                                  st_job_state state, const char *reason,
                                  const json_t *patch, st_err *err)
+{
+    return transition(ws, id, state, reason, patch, NULL, err);
+}
+
+/* The transition, audited with `by` as actor (NULL: the runner, else the
+ * submitter). */
+static st_code transition(st_workspace *ws, const char *id, st_job_state state,
+                          const char *reason, const json_t *patch,
+                          const char *by, st_err *err)
 {
     sqlite3 *db = st_workspace_db(ws);
     st_job_record r;
@@ -462,8 +544,11 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
         return st_catalog_fail(ws, "updating a job", err);
     }
     st_job_state from = r.state;
-    char submitter[ST_JOB_NAME_MAX + 1];
-    snprintf(submitter, sizeof(submitter), "%s", r.submitter);
+    char actor[ST_JOB_NAME_MAX + 1];
+    snprintf(actor, sizeof(actor), "%s",
+             by && *by     ? by
+             : r.runner[0] ? r.runner
+                           : r.submitter);
     if (st_job_state_terminal(from))
         rc = st_err_set(err, ST_E_USAGE,
                         "job %s already ended (%s): cannot move to %s", id,
@@ -512,9 +597,8 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
     const char *outcome = state == ST_JOB_FAILED      ? "failure"
                           : state == ST_JOB_CANCELLED ? "failure"
                                                       : "success";
-    st_audit_event ev = {"enclave",   submitter,
-                         "job.state", resource,
-                         outcome,     reason && *reason ? reason : NULL,
+    st_audit_event ev = {"enclave", actor,   "job.state",
+                         resource,  outcome, reason && *reason ? reason : NULL,
                          details};
     rc = st_audit_append(ws, &ev, err);
     json_decref(details);
@@ -533,6 +617,63 @@ st_code st_job_status_update(st_workspace *ws, const char *id,
     return rc;
 }
 
+/* The job.cancel / job.resume / job.run entry of `actor` on the job. */
+static st_code audit_act(st_workspace *ws, const char *actor,
+                         const char *action, const char *id, st_code rc,
+                         const st_err *why, json_t *details, st_err *err)
+{
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    st_audit_event ev = {"operation",
+                         actor && *actor ? actor : "system",
+                         action,
+                         resource,
+                         rc == ST_OK ? "success" : "failure",
+                         rc == ST_OK || !why ? NULL : why->msg,
+                         details};
+    st_code arc = st_audit_append(ws, &ev, err);
+    json_decref(details);
+    return arc;
+}
+
+st_code st_job_authorize(st_workspace *ws, const char *principal,
+                         const char *action, const char *id, st_err *err)
+{
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    /* jobs submitted before jobs had owners get theirs now */
+    rc = own_job(ws, id, r.submitter, err);
+    st_job_record_free(&r);
+    if (rc != ST_OK)
+        return rc;
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    return st_access_check(ws, principal, action, resource, err);
+}
+
+st_code st_job_list_readable(st_workspace *ws, const char *principal,
+                             st_job_record **out, size_t *n, st_err *err)
+{
+    st_code rc = st_job_list(ws, out, n, err);
+    if (rc != ST_OK)
+        return rc;
+    size_t keep = 0;
+    for (size_t i = 0; i < *n; i++) {
+        char resource[64];
+        snprintf(resource, sizeof(resource), "job:%s", (*out)[i].id);
+        st_err e2;
+        if (own_job(ws, (*out)[i].id, (*out)[i].submitter, &e2) == ST_OK &&
+            st_access_allows(ws, principal, "job.read", resource))
+            (*out)[keep++] = (*out)[i];
+        else
+            st_job_record_free(&(*out)[i]);
+    }
+    *n = keep;
+    return ST_OK;
+}
+
 st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
                       st_err *err)
 {
@@ -543,9 +684,13 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
     st_job_state state = r.state;
     long controller = r.controller_pid;
     st_job_record_free(&r);
-    if (st_job_state_terminal(state))
-        return st_err_set(err, ST_E_USAGE, "job %s already ended (%s)", id,
-                          st_job_state_name(state));
+    if (st_job_state_terminal(state)) {
+        rc = st_err_set(err, ST_E_USAGE, "job %s already ended (%s)", id,
+                        st_job_state_name(state));
+        st_err e2;
+        audit_act(ws, actor, "job.cancel", id, rc, err, NULL, &e2);
+        return rc;
+    }
     /* a running job whose controller died (killed, machine rebooted) has
      * nobody to stop it: it ends here */
     int orphan = state != ST_JOB_QUEUED && controller > 0 &&
@@ -560,12 +705,85 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
     sqlite3_finalize(st);
     if (step != SQLITE_DONE)
         return st_catalog_fail(ws, "cancelling a job", err);
-    st_job_log(ws, id, "cancel requested by %s", actor);
+    st_job_log(ws, id, "cancel requested by %s", actor ? actor : "system");
+    /* the request is audited before it takes effect: the controller (or
+     * the transition below) ends the job */
+    if ((rc = audit_act(ws, actor, "job.cancel", id, ST_OK, NULL,
+                        json_pack("{s:s}", "state", st_job_state_name(state)),
+                        err)) != ST_OK)
+        return rc;
     if (state == ST_JOB_QUEUED)
-        return st_job_transition(ws, id, ST_JOB_CANCELLED,
-                                 "cancelled before it started", err);
+        return transition(ws, id, ST_JOB_CANCELLED,
+                          "cancelled before it started", NULL, actor, err);
     if (orphan)
-        return st_job_transition(ws, id, ST_JOB_CANCELLED,
-                                 "cancelled: its controller was gone", err);
+        return transition(ws, id, ST_JOB_CANCELLED,
+                          "cancelled: its controller was gone", NULL, actor,
+                          err);
     return ST_OK;
+}
+
+/* Sets the runner of a queued job, or (`requeue`) of a failed or
+ * cancelled one, moving it back to queued; ST_E_USAGE when the job is not
+ * in such a state (it changed meanwhile). */
+static st_code set_runner(st_workspace *ws, const char *id, const char *runner,
+                          int requeue, st_err *err)
+{
+    sqlite3 *db = st_workspace_db(ws);
+    sqlite3_stmt *st = NULL;
+    const char *sql =
+        requeue ? "UPDATE jobs SET state='queued', cancel_requested=0, "
+                  "runner=?1, updated=?3 WHERE id=?2 AND state IN "
+                  "('failed','cancelled')"
+                : "UPDATE jobs SET runner=?1 WHERE id=?2 AND state='queued'";
+    char t[ST_TIME_LEN];
+    now_text(t);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return st_catalog_fail(ws, "recording a job's runner", err);
+    sqlite3_bind_text(st, 1, runner ? runner : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    if (requeue)
+        sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return st_catalog_fail(ws, "recording a job's runner", err);
+    if (sqlite3_changes(db) != 1)
+        return st_err_set(err, ST_E_USAGE,
+                          requeue ? "job %s is not failed or cancelled: only "
+                                    "a failed or cancelled job resumes"
+                                  : "job %s is not queued: only a queued job "
+                                    "runs",
+                          id);
+    return ST_OK;
+}
+
+st_code st_job_start(st_workspace *ws, const char *runner, const char *id,
+                     st_err *err)
+{
+    return set_runner(ws, id, runner, 0, err);
+}
+
+st_code st_job_resume(st_workspace *ws, const char *runner, const char *id,
+                      st_err *err)
+{
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    st_job_state from = r.state;
+    st_job_record_free(&r);
+    if (from != ST_JOB_FAILED && from != ST_JOB_CANCELLED)
+        return st_err_set(err, ST_E_USAGE,
+                          "job %s is %s: only a failed or cancelled job "
+                          "resumes",
+                          id, st_job_state_name(from));
+    /* conditional on the state read above: two resumes race, one wins */
+    if ((rc = set_runner(ws, id, runner, 1, err)) != ST_OK)
+        return rc;
+    st_job_log(ws, id, "resumed from the last checkpoint by %s",
+               runner && *runner ? runner : "system");
+    return audit_act(
+        ws, runner, "job.resume", id, ST_OK, NULL,
+        json_pack("{s:s,s:s}", "from", st_job_state_name(from), "to", "queued"),
+        err);
 }

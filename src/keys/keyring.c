@@ -39,6 +39,7 @@
 
 #include "keys/keyring_file.h"
 #include "keys/tpm_seal.h"
+#include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
@@ -920,6 +921,25 @@ st_code st_kek_create(st_keyring *kr, const char *name, uint32_t rotation_days,
     return rc;
 }
 
+st_code st_kek_create_as(st_keyring *kr, const char *actor, const char *name,
+                         uint32_t rotation_days, st_err *err)
+{
+    int owns = 0;
+    st_code rc = st_kek_create_check(kr->ws, actor, name, &owns, err);
+    if (rc == ST_OK)
+        rc = st_kek_create(kr, name, rotation_days, err);
+    if (rc == ST_OK && owns) {
+        char resource[ST_KEK_NAME_MAX + 8];
+        snprintf(resource, sizeof(resource), "key:%s", name);
+        if ((rc = st_access_set_owner(kr->ws, resource, actor, err)))
+            st_err_prefix(err,
+                          "key %s was created, but recording its owner "
+                          "%s failed",
+                          name, actor);
+    }
+    return rc;
+}
+
 struct version_arg {
     const char *name;
     uint32_t version;
@@ -938,11 +958,13 @@ static ST_MUST_CHECK st_code do_rotate(st_keyring *kr, st_kr_data *d,
     return rc;
 }
 
-st_code st_kek_rotate(st_keyring *kr, const char *name, uint32_t *new_version,
-                      st_err *err)
+st_code st_kek_rotate(st_keyring *kr, const char *actor, const char *name,
+                      uint32_t *new_version, st_err *err)
 {
     struct version_arg a = {name, 0};
-    st_code rc = mutate(kr, do_rotate, &a, err);
+    st_code rc = st_kek_authorize(kr->ws, actor, "key.rotate", name, err);
+    if (!rc)
+        rc = mutate(kr, do_rotate, &a, err);
     if (!rc) {
         st_info("keyring.rotate", "key %s is now at version %u", name,
                 a.version);
@@ -981,11 +1003,13 @@ static ST_MUST_CHECK st_code do_retire(st_keyring *kr, st_kr_data *d,
     return ST_OK;
 }
 
-st_code st_kek_retire(st_keyring *kr, const char *name, uint32_t version,
-                      st_err *err)
+st_code st_kek_retire(st_keyring *kr, const char *actor, const char *name,
+                      uint32_t version, st_err *err)
 {
     struct version_arg a = {name, version};
-    st_code rc = mutate(kr, do_retire, &a, err);
+    st_code rc = st_kek_authorize(kr->ws, actor, "key.retire", name, err);
+    if (!rc)
+        rc = mutate(kr, do_retire, &a, err);
     if (!rc)
         st_info("keyring.retire", "retired key %s version %u", name, version);
     return rc;
@@ -1016,11 +1040,13 @@ static ST_MUST_CHECK st_code do_revoke(st_keyring *kr, st_kr_data *d,
     return ST_OK;
 }
 
-st_code st_kek_revoke(st_keyring *kr, const char *name, uint32_t version,
-                      st_err *err)
+st_code st_kek_revoke(st_keyring *kr, const char *actor, const char *name,
+                      uint32_t version, st_err *err)
 {
     struct version_arg a = {name, version};
-    st_code rc = mutate(kr, do_revoke, &a, err);
+    st_code rc = st_kek_authorize(kr->ws, actor, "key.revoke", name, err);
+    if (!rc)
+        rc = mutate(kr, do_revoke, &a, err);
     if (!rc)
         st_info("keyring.revoke", "revoked key %s version %u", name, version);
     return rc;

@@ -424,7 +424,7 @@ static void jobs(st_req *r)
     st_job_record *recs = NULL;
     size_t n = 0;
     st_err err;
-    if (st_job_list(r->ws, &recs, &n, &err) != ST_OK) {
+    if (st_job_list_readable(r->ws, r->principal, &recs, &n, &err) != ST_OK) {
         st_srv_reply_err(r, NULL, &err);
         return;
     }
@@ -439,10 +439,13 @@ static void jobs(st_req *r)
 
 static void job_show(st_req *r)
 {
-    if (st_srv_check(r, "job.read", NULL))
-        return;
     st_job_record j;
     st_err err;
+    if (st_job_authorize(r->ws, r->principal, "job.read", r->arg[0], &err) !=
+        ST_OK) {
+        st_srv_reply_err(r, "job.read", &err);
+        return;
+    }
     if (st_job_get(r->ws, r->arg[0], &j, &err) != ST_OK) {
         st_srv_reply_err(r, NULL, &err);
         return;
@@ -454,11 +457,13 @@ static void job_show(st_req *r)
 
 static void job_cancel(st_req *r)
 {
-    char res[64];
-    snprintf(res, sizeof(res), "job:%s", r->arg[0]);
-    if (st_srv_check(r, "job.cancel", NULL))
-        return;
     st_err err;
+    /* the job's submitter, or a role that cancels every job */
+    if (st_job_authorize(r->ws, r->principal, "job.cancel", r->arg[0], &err) !=
+        ST_OK) {
+        st_srv_reply_err(r, "job.cancel", &err);
+        return;
+    }
     if (st_job_cancel(r->ws, r->principal, r->arg[0], &err) != ST_OK) {
         st_srv_reply_err(r, "job.cancel", &err);
         return;

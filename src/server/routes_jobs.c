@@ -252,8 +252,13 @@ void st_srv_log_streams_free(st_srv_jobs *j)
 
 static void job_logs(st_req *r)
 {
-    if (st_srv_check(r, "job.read", NULL))
+    st_err aerr;
+    /* the job's submitter, or a role that reads every job */
+    if (st_job_authorize(r->ws, r->principal, "job.read", r->arg[0], &aerr) !=
+        ST_OK) {
+        st_srv_reply_err(r, "job.read", &aerr);
         return;
+    }
     uint64_t follow = 0;
     if (st_srv_query_u64(r, "follow", 0, &follow))
         return;

@@ -233,8 +233,10 @@ ok "a recipient an owner's policy does not allow is refused by that broker, nami
 
 # carol submits in the training workspace, but the controller talks to
 # the brokers as mo (brokers.json): the owner's broker sees a spec not
-# signed by mo's registered key and refuses it
+# signed by mo's registered key and refuses it (her job publishes to a
+# model name of her own: digits-mlp is mo's since his first job)
 spec alpha beta
+python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); s["outputs"]["model"] = "carol-mlp"; json.dump(s, open(sys.argv[1], "w"))' "$SPEC"
 refused_by carol "$WA" alpha "$API_A" \
     "not a job spec signed by the key registered for \"mo\""
 ok "a spec signed by a key other than the TLS principal's registered one is refused, audited"

@@ -185,7 +185,7 @@ static void test_rewrap_keeps_payload_bytes_identical(void **state)
                  &e);
     assert_int_equal(changed, 0); /* already current */
     uint32_t v;
-    assert_st_ok(st_kek_rotate(f->kr, "owner.alice", &v, &e), &e);
+    assert_st_ok(st_kek_rotate(f->kr, NULL, "owner.alice", &v, &e), &e);
     assert_int_equal(v, 2);
     unsigned char *old, *nw;
     size_t oldlen, nwlen;
@@ -213,7 +213,7 @@ static void test_rewrap_keeps_payload_bytes_identical(void **state)
     /* only the owner's key re-signs */
     uint8_t other[32];
     assert_st_ok(st_random(other, 32, &e), &e);
-    assert_st_ok(st_kek_rotate(f->kr, "owner.alice", &v, &e), &e);
+    assert_st_ok(st_kek_rotate(f->kr, NULL, "owner.alice", &v, &e), &e);
     assert_int_equal(
         st_dataset_rewrap(f->ws, f->kr, "digits", other, "alice", &changed, &e),
         ST_E_DENIED);
@@ -577,8 +577,8 @@ static void test_revoked_kek_version_opens_nothing(void **state)
     assert_st_ok(import_csv(f, "digits", "examples/data/digits.csv", NULL, &e),
                  &e);
     uint32_t v;
-    assert_st_ok(st_kek_rotate(f->kr, "owner.alice", &v, &e), &e);
-    assert_st_ok(st_kek_revoke(f->kr, "owner.alice", 1, &e), &e);
+    assert_st_ok(st_kek_rotate(f->kr, NULL, "owner.alice", &v, &e), &e);
+    assert_st_ok(st_kek_revoke(f->kr, NULL, "owner.alice", 1, &e), &e);
     st_dataset_check chk;
     assert_int_equal(st_dataset_verify(f->ws, f->kr, "digits", 1, &chk, &e),
                      ST_E_DENIED);
