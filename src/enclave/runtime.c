@@ -590,7 +590,8 @@ static char *hex32(const uint8_t d[32], char out[65])
 static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
                              json_t *metrics, st_err *err)
 {
-    char h[65], spec_hex[65], xhex[65], edhex[65];
+    /* one buffer per digest: json_pack reads them all at once */
+    char h[65], file_hex[65], meas_hex[65], spec_hex[65], xhex[65], edhex[65];
     json_t *datasets = json_array();
     for (size_t i = 0; i < r->a->ndatasets; i++)
         json_array_append_new(datasets,
@@ -606,14 +607,14 @@ static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
         "{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:{s:s},s:o,s:{s:s,s:{s:s},s:s,"
         "s:s},s:o,s:o,s:s}}",
         "_type", "https://in-toto.io/Statement/v1", "subject", "name",
-        model_name, "digest", "sha256", hex32(so->sha256, h), "predicateType",
-        "https://sealtrain.dev/provenance/v1", "predicate", "job_id",
-        r->a->job_id, "job_spec", "sha256", hex32(r->spec_digest, spec_hex),
-        "datasets", datasets, "runtime", "tee", st_tee_name(r->a->tee),
-        "measurement", "sha256", hex32(r->a->measurement, h), "x25519",
-        hex32(r->x_pub, xhex), "ed25519", hex32(r->ed_pub, edhex), "recipients",
-        recips, "metrics", json_incref(metrics), "engine_version",
-        st_version());
+        model_name, "digest", "sha256", hex32(so->sha256, file_hex),
+        "predicateType", "https://sealtrain.dev/provenance/v1", "predicate",
+        "job_id", r->a->job_id, "job_spec", "sha256",
+        hex32(r->spec_digest, spec_hex), "datasets", datasets, "runtime", "tee",
+        st_tee_name(r->a->tee), "measurement", "sha256",
+        hex32(r->a->measurement, meas_hex), "x25519", hex32(r->x_pub, xhex),
+        "ed25519", hex32(r->ed_pub, edhex), "recipients", recips, "metrics",
+        json_incref(metrics), "engine_version", st_version());
     /* the evidence and nonce, so that anyone can check that the key
      * signing this statement is the one the TEE attested (docs/models.md) */
     char nhex[65];

@@ -246,6 +246,17 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
         if (v->claims.has_report_data)
             st_hex_encode(v->claims.report_data, 64, got);
         st_trace_add(&v->trace, "provenance.key_binding", bound, want, got);
+        /* the runtime the statement names is the one the TEE measured:
+         * sim and tpm evidence report the runtime binary's SHA-256, which
+         * the runtime writes into its statement */
+        const char *meas = st_json_path_string(json_object_get(pred, "runtime"),
+                                               "measurement", "sha256");
+        st_trace_add(&v->trace, "provenance.measurement",
+                     meas && v->claims.measurement[0] &&
+                         !strcmp(meas, v->claims.measurement),
+                     v->claims.measurement[0] ? v->claims.measurement
+                                              : "(no measurement in evidence)",
+                     meas ? meas : "(none)");
     }
 
     /* the registry's view of the same model */
