@@ -11,9 +11,10 @@
  *   4. decrypt each dataset into secure memory (all cores), checked
  *      against the plaintext digest of its signed manifest
  *   5. train with the engine; PROGRESS after every epoch, HEARTBEAT every
- *      second from a second thread (which also listens for CANCEL); an
+ *      second from a second thread (which also listens for CANCEL); when
+ *      the signed spec asks for checkpoints (checkpoint_every N > 0), an
  *      encrypted checkpoint every N epochs and at the epoch boundary where
- *      a CANCEL stops it
+ *      a CANCEL stops it; otherwise none, ever
  *   6. seal the model: safetensors inside an age file to the allowed
  *      recipients; an in-toto provenance statement signed (DSSE) with the
  *      attested Ed25519 key; RESULT
@@ -394,6 +395,10 @@ static st_code rt_checkpoint(struct rt *r, st_err *err)
 
 static st_code rt_restore(struct rt *r, st_err *err)
 {
+    if (!r->spec.checkpoint_every)
+        return st_err_set(err, ST_E_USAGE,
+                          "the signed spec asks for no checkpoints "
+                          "(checkpoint_every 0): there is nothing to resume");
     int fd = openat(r->a->outdir_fd, ST_RUNTIME_CHECKPOINT_FILE,
                     O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
@@ -493,10 +498,12 @@ static int on_epoch(const st_train_metrics *m, void *user)
     json_object_set_new(v, "state", json_string("training"));
     rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
     unsigned every = r->spec.checkpoint_every;
-    /* a cancel (the user's, or a server shutting down) also checkpoints
-     * at this epoch boundary, so that `job resume` continues from here */
+    /* checkpoints only when the signed spec asks for them; then a cancel
+     * (the user's, or a server shutting down) also checkpoints at this
+     * epoch boundary, so that `job resume` continues from here. Without
+     * them a cancel just ends the job: the weights never leave memory */
     int cancel = atomic_load(&r->cancel);
-    if (((every && m->epoch % every == 0) || cancel) && m->epoch < m->epochs &&
+    if (every && (m->epoch % every == 0 || cancel) && m->epoch < m->epochs &&
         !m->stopped) {
         c->ckpt_rc = rt_checkpoint(r, &c->ckpt_err);
         if (c->ckpt_rc != ST_OK)

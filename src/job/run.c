@@ -349,14 +349,14 @@ static void free_args(struct ctl *c)
 /* Secure memory the runtime needs beside the decrypted datasets: the
  * arena's whole range is locked (and counted against the limit) when it
  * is made, and a shared arena is also faulted in then (~0.8 ms per MiB
- * here), so it is sized to the model rather than to a fixed reserve. Per parameter: weights, gradients, two optimiser moments and a
- * best copy (20 bytes), a checkpoint or safetensors copy of the same (20),
- * padding (rounded up to 64). Per batch row: inputs, targets and three
- * buffers per layer output (rounded up to 8 floats each). Fixed: 16 MiB
- * for the decryption workers (4 MiB), the keys, the age writer and the
- * guard pages of every block. A spec the engine cannot read keeps the
- * old 96 MiB (the runtime reports the error itself). At most the job's
- * memory allowance. */
+ * here), so it is sized to the model rather than to a fixed reserve. Per
+ * parameter: weights, gradients, two optimiser moments and a best copy (20
+ * bytes), a checkpoint or safetensors copy of the same (20), padding (rounded
+ * up to 64). Per batch row: inputs, targets and three buffers per layer output
+ * (rounded up to 8 floats each). Fixed: 16 MiB for the decryption workers (4
+ * MiB), the keys, the age writer and the guard pages of every block. A spec the
+ * engine cannot read keeps the old 96 MiB (the runtime reports the error
+ * itself). At most the job's memory allowance. */
 static uint64_t runtime_reserve(const struct ctl *c)
 {
     const uint64_t fixed = 16u << 20, fallback = 96u << 20;
@@ -1146,14 +1146,20 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
     for (;;) {
         if (interrupted) {
             /* SIGTERM is how `sealtrain serve` stops its jobs when it shuts
-             * down: the runtime checkpoints at the epoch boundary, and the
-             * reason says the job is to be resumed, not abandoned */
+             * down: when the spec asks for checkpoints the runtime writes
+             * one at the epoch boundary, and the reason says the job is to
+             * be resumed, not abandoned; without them the job just ends */
             stop_runtime(c);
+            const char *sig = interrupted == SIGTERM ? "SIGTERM" : "SIGINT";
+            if (!c->spec.checkpoint_every)
+                return st_err_set(err, ST_E_CANCELLED,
+                                  "interrupted by %s: the spec asks for no "
+                                  "checkpoints, so the job ends here",
+                                  sig);
             return st_err_set(err, ST_E_CANCELLED,
                               "interrupted by %s: stopped at a checkpoint, "
                               "resumable (`sealtrain job resume %s`)",
-                              interrupted == SIGTERM ? "SIGTERM" : "SIGINT",
-                              c->rec.id);
+                              sig, c->rec.id);
         }
         if (now_s() - last_poll > 1.0 && cancel_requested(c)) {
             stop_runtime(c);
