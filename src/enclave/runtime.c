@@ -6,8 +6,13 @@
  *      nonce and the job spec digest (st_broker_report_data); EVIDENCE.
  *      Repeated for each NONCE: the controller relays one per remote key
  *      broker (datasets of other owners, docs/jobs.md "Several owners")
- *   3. KEYS (or DENIED): each dataset's file key and the job's checkpoint
- *      key, wrapped to our X25519 key
+ *   3. KEYS (or DENIED): each dataset's file key, wrapped to our X25519
+ *      key. When the spec asks for checkpoints, the checkpoint key is
+ *      derived here from those file keys, the job id and the spec digest
+ *      (rt_checkpoint_key): no controller, broker or keyring ever holds
+ *      it, and a resumed runtime that is released the same keys after a
+ *      new attestation derives it again. A key the controller sends for
+ *      checkpoints is ignored.
  *   4. decrypt each dataset into secure memory (all cores), checked
  *      against the plaintext digest of its signed manifest
  *   5. train with the engine; PROGRESS after every epoch, HEARTBEAT every
@@ -62,7 +67,7 @@ struct rt {
     atomic_int state;          /* the job state we are in (for heartbeats) */
     unsigned char *keys;       /* secure: x25519 priv [0,32), ed seed [32,64) */
     uint8_t x_pub[32], ed_pub[32];
-    st_secret *job_key; /* checkpoint key */
+    st_secret *job_key; /* checkpoint key (rt_checkpoint_key), or NULL */
     double started;
     unsigned epochs;
     st_trainer *trainer;
@@ -298,23 +303,25 @@ struct loaded {
     st_tensor_view view;
 };
 
-static st_code rt_load(struct rt *r, const st_broker_keys *keys, size_t i,
-                       struct loaded *out, st_err *err)
+/* The file key released for dataset i, into secure memory. */
+static st_code rt_file_key(struct rt *r, const st_broker_keys *keys, size_t i,
+                           st_secret **fk, st_err *err)
 {
-    const st_runtime_dataset *d = &r->a->ds[i];
     char name[ST_BROKER_KEY_NAME_MAX + 1];
-    snprintf(name, sizeof(name), "dataset:%s", d->name);
+    snprintf(name, sizeof(name), "dataset:%s", r->a->ds[i].name);
     const st_broker_key *k = st_broker_keys_find(keys, name);
     if (!k)
         return st_err_set(err, ST_E_DENIED, "no key released for %s", name);
-    st_secret *fk = NULL;
-    st_code rc = st_broker_unwrap_key(r->keys, r->a->job_id, k, &fk, err);
-    if (rc != ST_OK)
-        return rc;
+    return st_broker_unwrap_key(r->keys, r->a->job_id, k, fk, err);
+}
+
+static st_code rt_load(struct rt *r, const st_secret *fk, size_t i,
+                       struct loaded *out, st_err *err)
+{
+    const st_runtime_dataset *d = &r->a->ds[i];
     /* the file is open already: the runtime can open no path */
-    rc = st_dataset_decrypt_fd(d->fd, d->name, fk, d->plain_sha256, &out->plain,
-                               &out->len, &out->view, err);
-    st_secret_free(fk);
+    st_code rc = st_dataset_decrypt_fd(d->fd, d->name, fk, d->plain_sha256,
+                                       &out->plain, &out->len, &out->view, err);
     if (rc != ST_OK)
         return st_err_prefix(err, "dataset \"%s\"", d->name);
     return ST_OK;
@@ -333,11 +340,64 @@ static void to_train_data(const st_tensor_view *v, st_train_data *t)
 
 /* ---- checkpoints ---- */
 
-static void checkpoint_aad(const char *job_id, st_buf *aad)
+static void put_u32be(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* The checkpoint key: HKDF-SHA256 with
+ *   IKM  = for each dataset in the spec's order (train, validation):
+ *          u32be len(name) || name || u32be len(key) || file key
+ *   salt = the signed spec's SHA-256
+ *   info = "sealtrain-checkpoint-key-v1" 0 job id
+ * Only a runtime that was released every dataset key of this job, after
+ * attesting, can compute it; a keyring that lacks one owner's KEK (a
+ * dataset released by a remote broker) cannot. The input lives in
+ * secure memory and is wiped at once. */
+static st_code rt_checkpoint_key(struct rt *r, st_secret *const *fks,
+                                 st_err *err)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < r->a->ndatasets; i++)
+        len += 8 + strlen(r->a->ds[i].name) + st_secret_len(fks[i]);
+    st_secret *ikm = st_secret_new(len, err);
+    if (!ikm)
+        return st_err_prefix(err, "checkpoint key");
+    uint8_t *p = st_secret_bytes(ikm);
+    for (size_t i = 0; i < r->a->ndatasets; i++) {
+        size_t nl = strlen(r->a->ds[i].name), kl = st_secret_len(fks[i]);
+        put_u32be(p, (uint32_t)nl);
+        memcpy(p + 4, r->a->ds[i].name, nl);
+        put_u32be(p + 4 + nl, (uint32_t)kl);
+        memcpy(p + 8 + nl, st_secret_cbytes(fks[i]), kl);
+        p += 8 + nl + kl;
+    }
+    char info[64];
+    int il = snprintf(info, sizeof(info), "sealtrain-checkpoint-key-v1%c%s", 0,
+                      r->a->job_id);
+    st_code rc = ST_OK;
+    r->job_key = st_secret_new(ST_AEAD_KEY_LEN, err);
+    if (!r->job_key)
+        rc = st_err_prefix(err, "checkpoint key");
+    if (rc == ST_OK)
+        rc = st_hkdf_sha256(st_secret_cbytes(ikm), len, r->spec_digest, 32,
+                            info, (size_t)il, st_secret_bytes(r->job_key),
+                            ST_AEAD_KEY_LEN, err);
+    st_secret_free(ikm);
+    return rc;
+}
+
+/* "sealtrain-checkpoint-v2" 0 job id 0 spec digest: a checkpoint opens
+ * only for this job and this signed spec. */
+static void checkpoint_aad(const struct rt *r, st_buf *aad)
 {
     st_buf_init(aad);
-    st_buf_append(aad, "sealtrain-checkpoint-v1", 24, NULL);
-    st_buf_append(aad, job_id, strlen(job_id), NULL);
+    st_buf_append(aad, "sealtrain-checkpoint-v2", 24, NULL);
+    st_buf_append(aad, r->a->job_id, strlen(r->a->job_id) + 1, NULL);
+    st_buf_append(aad, r->spec_digest, 32, NULL);
 }
 
 /* Writes `name` in the output directory atomically: a hidden temporary,
@@ -374,7 +434,7 @@ static st_code rt_checkpoint(struct rt *r, st_err *err)
     size_t total = 8 + ST_AEAD_NONCE_LEN + n + ST_AEAD_TAG_LEN;
     uint8_t *out = malloc(total); /* ciphertext: ordinary memory */
     st_buf aad;
-    checkpoint_aad(r->a->job_id, &aad);
+    checkpoint_aad(r, &aad);
     if (!out)
         rc = st_err_set(err, ST_E_IO, "out of memory");
     if (rc == ST_OK) {
@@ -416,7 +476,11 @@ static st_code rt_restore(struct rt *r, st_err *err)
     if (rc == ST_OK && pread(fd, in, len, 0) != (ssize_t)len)
         rc = st_err_errno(err, ST_E_IO, errno, "reading the checkpoint");
     close(fd);
-    if (rc == ST_OK && memcmp(in, ST_CHECKPOINT_MAGIC, 8) != 0)
+    if (rc == ST_OK && memcmp(in, ST_CHECKPOINT_MAGIC_V1, 8) == 0)
+        rc = st_err_set(err, ST_E_INPUT,
+                        "checkpoint: written by an earlier version under a "
+                        "key the controller held; it cannot be resumed");
+    else if (rc == ST_OK && memcmp(in, ST_CHECKPOINT_MAGIC, 8) != 0)
         rc = st_err_set(err, ST_E_INPUT,
                         "checkpoint: not a sealtrain "
                         "checkpoint");
@@ -425,13 +489,15 @@ static st_code rt_restore(struct rt *r, st_err *err)
     if (rc == ST_OK && !plain)
         rc = err ? err->code : ST_E_IO;
     st_buf aad;
-    checkpoint_aad(r->a->job_id, &aad);
+    checkpoint_aad(r, &aad);
     if (rc == ST_OK &&
         st_aead_open(st_secret_bytes(r->job_key), in + 8, aad.data, aad.len,
                      in + 8 + ST_AEAD_NONCE_LEN, len - 8 - ST_AEAD_NONCE_LEN,
                      plain, err) != ST_OK)
         rc = st_err_set(err, ST_E_DENIED,
-                        "checkpoint does not authenticate under the job key");
+                        "checkpoint does not authenticate under this job's "
+                        "key (another job, another spec, other dataset keys, "
+                        "or changed)");
     if (rc == ST_OK)
         rc = st_trainer_restore(plain, n, &r->trainer, err);
     st_secmem_free(plain);
@@ -658,13 +724,15 @@ static st_code rt_run(struct rt *r, st_err *err)
     st_code rc = keys ? ST_OK : st_err_set(err, ST_E_IO, "out of memory");
     if (rc == ST_OK)
         rc = rt_attest(r, keys, err);
-    const st_broker_key *jk =
-        rc == ST_OK ? st_broker_keys_find(keys, ST_RUNTIME_CHECKPOINT_KEY)
-                    : NULL;
-    if (rc == ST_OK && !jk)
-        rc = st_err_set(err, ST_E_DENIED, "no checkpoint key released");
-    if (rc == ST_OK)
-        rc = st_broker_unwrap_key(r->keys, r->a->job_id, jk, &r->job_key, err);
+    /* the file keys; from them, when the spec asks for checkpoints, the
+     * checkpoint key (any key the controller sent for it is ignored) */
+    st_secret *fks[ST_RUNTIME_MAX_DATASETS] = {NULL};
+    for (size_t i = 0; rc == ST_OK && i < r->a->ndatasets; i++)
+        rc = rt_file_key(r, keys, i, &fks[i], err);
+    if (rc == ST_OK && r->spec.checkpoint_every)
+        rc = rt_checkpoint_key(r, fks, err);
+    if (keys)
+        st_wipe(keys, sizeof(*keys));
     pthread_t hb;
     int hb_started = 0;
     if (rc == ST_OK) {
@@ -687,7 +755,9 @@ static st_code rt_run(struct rt *r, st_err *err)
         rt_state(r, ST_JOB_LOADING);
     double t_load = now_s();
     for (size_t i = 0; rc == ST_OK && i < r->a->ndatasets; i++)
-        rc = rt_load(r, keys, i, &data[i], err);
+        rc = rt_load(r, fks[i], i, &data[i], err);
+    for (size_t i = 0; i < ST_RUNTIME_MAX_DATASETS; i++)
+        st_secret_free(fks[i]);
     if (rc == ST_OK) {
         json_t *v = json_pack("{s:s,s:f}", "state", "loading",
                               "decrypt_seconds", now_s() - t_load);

@@ -7,7 +7,9 @@
  * holding that workspace could, and checks that the runtime refuses.
  *
  * Proves: a cancel without checkpoint_every ends the job without writing
- * a checkpoint.
+ * a checkpoint; a checkpoint key the controller sends is ignored, so the
+ * controller cannot open the checkpoints with it; a resumed runtime
+ * derives the same key by itself and continues.
  */
 #include "st_test.h"
 #include "st_test_ws.h"
@@ -240,6 +242,50 @@ static int out_exists(const fixture *f, const char *name)
     return access(p, F_OK) == 0;
 }
 
+static void out_remove(const fixture *f, const char *name)
+{
+    char p[4400];
+    snprintf(p, sizeof(p), "%s/%s", f->out_dir, name);
+    unlink(p);
+}
+
+/* Whether the checkpoint opens under `key`, with the AAD the runtime
+ * wrote before checkpoints were bound to the spec ("sealtrain-checkpoint-
+ * v1" 0 job id) or the one it writes now (v2 0 job id 0 spec digest). */
+static int checkpoint_opens_with(const fixture *f, const uint8_t key[32],
+                                 const char *spec)
+{
+    char p[4400];
+    unsigned char *in = NULL;
+    size_t len = 0;
+    st_err e;
+    snprintf(p, sizeof(p), "%s/%s", f->out_dir, ST_RUNTIME_CHECKPOINT_FILE);
+    assert_st_ok(st_fs_read_all(p, 1u << 30, &in, &len, &e), &e);
+    assert_true(len > 8 + ST_AEAD_NONCE_LEN + ST_AEAD_TAG_LEN);
+    size_t n = len - 8 - ST_AEAD_NONCE_LEN - ST_AEAD_TAG_LEN;
+    uint8_t *plain = malloc(n), digest[32];
+    st_sha256(spec, strlen(spec), digest);
+    int ok = 0;
+    for (int v = 1; v <= 2; v++) {
+        st_buf aad;
+        st_buf_init(&aad);
+        st_buf_append(&aad,
+                      v == 1 ? "sealtrain-checkpoint-v1"
+                             : "sealtrain-checkpoint-v2",
+                      24, NULL);
+        st_buf_append(&aad, JOB_ID, strlen(JOB_ID) + (v == 2), NULL);
+        if (v == 2)
+            st_buf_append(&aad, digest, 32, NULL);
+        ok |= st_aead_open(key, in + 8, aad.data, aad.len,
+                           in + 8 + ST_AEAD_NONCE_LEN,
+                           len - 8 - ST_AEAD_NONCE_LEN, plain, &e) == ST_OK;
+        st_buf_free(&aad);
+    }
+    free(plain);
+    free(in);
+    return ok;
+}
+
 static void test_cancel_without_checkpoint_every_writes_none(void **state)
 {
     fixture *f = *state;
@@ -260,10 +306,37 @@ static void test_cancel_without_checkpoint_every_writes_none(void **state)
     free(spec);
 }
 
+static void test_controller_cannot_open_checkpoints(void **state)
+{
+    fixture *f = *state;
+    /* the controller offers a key of its own choosing */
+    uint8_t mine[32];
+    st_err e;
+    assert_st_ok(st_random(mine, 32, &e), &e);
+    char *spec = spec_text(f, "digits", NULL, 400, 1, 8);
+    controller c = {.handed = {"digits"},
+                    .nhanded = 1,
+                    .cancel_at_epoch = 2,
+                    .ckpt_key = mine};
+    run(f, spec, &c);
+    assert_int_equal(c.exit_status, ST_RUNTIME_EXIT_CANCEL);
+    assert_true(out_exists(f, ST_RUNTIME_CHECKPOINT_FILE));
+    assert_false(checkpoint_opens_with(f, mine, spec));
+    /* the runtime itself resumes from it, with no key from anyone */
+    controller r = {
+        .handed = {"digits"}, .nhanded = 1, .resume = 1, .cancel_at_epoch = 1};
+    run(f, spec, &r);
+    assert_int_equal(r.exit_status, ST_RUNTIME_EXIT_CANCEL);
+    assert_string_not_equal(r.error, "");
+    out_remove(f, ST_RUNTIME_CHECKPOINT_FILE);
+    free(spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_without_checkpoint_every_writes_none),
+        cmocka_unit_test(test_controller_cannot_open_checkpoints),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
