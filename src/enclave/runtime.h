@@ -23,6 +23,8 @@
 /* Files the runtime writes in its output directory. */
 #define ST_RUNTIME_MODEL_FILE "model.age"
 #define ST_RUNTIME_CHECKPOINT_FILE "checkpoint.enc"
+/* The KEYS entry by which controllers once sent a checkpoint key: the
+ * runtime derives its own and ignores any entry by this name. */
 #define ST_RUNTIME_CHECKPOINT_KEY "job:checkpoint"
 
 /* Exit statuses of the runtime (besides 0). */
