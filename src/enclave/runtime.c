@@ -453,7 +453,10 @@ static st_code rt_checkpoint(struct rt *r, st_err *err)
     return rc;
 }
 
-static st_code rt_restore(struct rt *r, st_err *err)
+/* The trainer of a resumed job: the signed spec's configuration `cfg`,
+ * with the state of the checkpoint, which must have been written for
+ * exactly that configuration. */
+static st_code rt_restore(struct rt *r, const st_train_config *cfg, st_err *err)
 {
     if (!r->spec.checkpoint_every)
         return st_err_set(err, ST_E_USAGE,
@@ -499,7 +502,7 @@ static st_code rt_restore(struct rt *r, st_err *err)
                         "key (another job, another spec, other dataset keys, "
                         "or changed)");
     if (rc == ST_OK)
-        rc = st_trainer_restore(plain, n, &r->trainer, err);
+        rc = st_trainer_resume(cfg, plain, n, &r->trainer, err);
     st_secmem_free(plain);
     st_buf_free(&aad);
     free(in);
@@ -777,7 +780,7 @@ static st_code rt_run(struct rt *r, st_err *err)
         rc = st_train_config_resolve(&cfg, &train, err);
     }
     if (rc == ST_OK)
-        rc = r->a->resume ? rt_restore(r, err)
+        rc = r->a->resume ? rt_restore(r, &cfg, err)
                           : st_trainer_new(&cfg, &r->trainer, err);
     if (rc == ST_OK) {
         rt_state(r, ST_JOB_TRAINING);

@@ -286,6 +286,95 @@ static int checkpoint_opens_with(const fixture *f, const uint8_t key[32],
     return ok;
 }
 
+/* The checkpoint key as docs/formats.md defines it, computed from the
+ * workspace's own keyring: what whoever holds every KEK of a local job
+ * can do (docs/security.md, "the local case"). */
+static void derive_checkpoint_key(fixture *f, const char *spec,
+                                  const char *dataset, uint8_t key[32])
+{
+    st_err e;
+    st_secret *fk = NULL;
+    assert_st_ok(st_dataset_file_key(f->ws, f->kr, dataset, &fk, NULL, &e), &e);
+    uint8_t ikm[512], salt[32];
+    size_t nl = strlen(dataset), kl = st_secret_len(fk), n = 0;
+    assert_true(8 + nl + kl <= sizeof(ikm));
+    ikm[n++] = 0, ikm[n++] = 0, ikm[n++] = (uint8_t)(nl >> 8),
+    ikm[n++] = (uint8_t)nl;
+    memcpy(ikm + n, dataset, nl);
+    n += nl;
+    ikm[n++] = 0, ikm[n++] = 0, ikm[n++] = (uint8_t)(kl >> 8),
+    ikm[n++] = (uint8_t)kl;
+    memcpy(ikm + n, st_secret_cbytes(fk), kl);
+    n += kl;
+    st_secret_free(fk);
+    st_sha256(spec, strlen(spec), salt);
+    char info[64];
+    int il = snprintf(info, sizeof(info), "sealtrain-checkpoint-key-v1%c%s", 0,
+                      JOB_ID);
+    assert_st_ok(
+        st_hkdf_sha256(ikm, n, salt, 32, info, (size_t)il, key, 32, &e), &e);
+    st_wipe(ikm, sizeof(ikm));
+}
+
+/* Writes checkpoint.enc holding a fresh trainer for `forged_spec`'s
+ * configuration, sealed as the runtime seals checkpoints of the job whose
+ * signed spec is `spec`. */
+static void forge_checkpoint(fixture *f, const char *spec,
+                             const char *forged_spec)
+{
+    st_err e;
+    json_t *j = json_loads(forged_spec, 0, NULL);
+    assert_non_null(j);
+    st_train_config cfg;
+    assert_st_ok(st_train_config_from_json(json_object_get(j, "model"),
+                                           json_object_get(j, "training"), &cfg,
+                                           &e),
+                 &e);
+    json_decref(j);
+    /* the digits' shape: 64 features, 10 classes */
+    float x[20 * 64], y[20];
+    for (int i = 0; i < 20; i++) {
+        y[i] = (float)(i % 10);
+        for (int k = 0; k < 64; k++)
+            x[i * 64 + k] = (float)((i + k) % 17);
+    }
+    st_train_data d = {x, y, 20, 64, 1, 10};
+    assert_st_ok(st_train_config_resolve(&cfg, &d, &e), &e);
+    st_trainer *t = NULL;
+    assert_st_ok(st_trainer_new(&cfg, &t, &e), &e);
+    st_secret *state = NULL;
+    assert_st_ok(st_trainer_checkpoint(t, &state, &e), &e);
+    st_trainer_free(t);
+
+    uint8_t key[32], digest[32];
+    derive_checkpoint_key(f, spec, "digits", key);
+    st_sha256(spec, strlen(spec), digest);
+    st_buf aad;
+    st_buf_init(&aad);
+    st_buf_append(&aad, "sealtrain-checkpoint-v2", 24, NULL);
+    st_buf_append(&aad, JOB_ID, strlen(JOB_ID) + 1, NULL);
+    st_buf_append(&aad, digest, 32, NULL);
+    size_t n = st_secret_len(state);
+    size_t total = 8 + ST_AEAD_NONCE_LEN + n + ST_AEAD_TAG_LEN;
+    uint8_t *out = malloc(total);
+    memcpy(out, ST_CHECKPOINT_MAGIC, 8);
+    assert_st_ok(st_random(out + 8, ST_AEAD_NONCE_LEN, &e), &e);
+    assert_st_ok(st_aead_seal(key, out + 8, aad.data, aad.len,
+                              st_secret_bytes(state), n,
+                              out + 8 + ST_AEAD_NONCE_LEN, &e),
+                 &e);
+    char p[4400];
+    snprintf(p, sizeof(p), "%s/%s", f->out_dir, ST_RUNTIME_CHECKPOINT_FILE);
+    FILE *fp = fopen(p, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(out, 1, total, fp), total);
+    fclose(fp);
+    st_secret_free(state);
+    st_buf_free(&aad);
+    st_wipe(key, 32);
+    free(out);
+}
+
 static void test_cancel_without_checkpoint_every_writes_none(void **state)
 {
     fixture *f = *state;
@@ -332,11 +421,50 @@ static void test_controller_cannot_open_checkpoints(void **state)
     free(spec);
 }
 
+/* A checkpoint whose configuration was edited and re-sealed under the
+ * job's own key: the runtime builds the trainer from the signed spec and
+ * refuses a checkpoint that does not match it, naming the field. */
+static void test_resume_refuses_checkpoint_unlike_the_spec(void **state)
+{
+    fixture *f = *state;
+    char *spec = spec_text(f, "digits", NULL, 400, 1, 8);
+    struct {
+        const char *forged, *field;
+    } cases[] = {
+        {spec_text(f, "digits", NULL, 400, 1, 16), "model.hidden"},
+        {spec_text(f, "digits", NULL, 615, 1, 8), "training.epochs"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        forge_checkpoint(f, spec, cases[i].forged);
+        controller r = {.handed = {"digits"},
+                        .nhanded = 1,
+                        .resume = 1,
+                        .cancel_at_epoch = 1};
+        run(f, spec, &r);
+        if (!strstr(r.error, cases[i].field))
+            fail_msg("case %zu: exit %d, error \"%s\" does not name %s", i,
+                     r.exit_status, r.error, cases[i].field);
+        assert_non_null(strstr(r.error, "the signed spec says"));
+        assert_int_equal(r.exit_status, ST_RUNTIME_EXIT_DENIED);
+        assert_false(out_exists(f, ST_RUNTIME_MODEL_FILE));
+        free((char *)cases[i].forged);
+    }
+    /* the same forgery with the spec's own configuration resumes */
+    forge_checkpoint(f, spec, spec);
+    controller ok = {
+        .handed = {"digits"}, .nhanded = 1, .resume = 1, .cancel_at_epoch = 1};
+    run(f, spec, &ok);
+    assert_int_equal(ok.exit_status, ST_RUNTIME_EXIT_CANCEL);
+    out_remove(f, ST_RUNTIME_CHECKPOINT_FILE);
+    free(spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_without_checkpoint_every_writes_none),
         cmocka_unit_test(test_controller_cannot_open_checkpoints),
+        cmocka_unit_test(test_resume_refuses_checkpoint_unlike_the_spec),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
