@@ -297,6 +297,10 @@ done:
 
 /* ---- data ---- */
 
+/* The role of ds[i], as the spec's "datasets" names them. */
+static const char *const rt_roles[ST_RUNTIME_MAX_DATASETS] = {"train",
+                                                              "validation"};
+
 struct loaded {
     void *plain;
     size_t len;
@@ -662,7 +666,10 @@ static char *hex32(const uint8_t d[32], char out[65])
 }
 
 /* in-toto Statement v1: subject = the sealed model file; predicate = what
- * went in (datasets, spec, evidence) and what came out (metrics). */
+ * went in (datasets with their roles, the signed spec itself and its
+ * digest, evidence) and what came out (metrics). The spec travels with
+ * the statement so that a verifier can compare its datasets with the
+ * statement's without the workspace. */
 static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
                              json_t *metrics, st_err *err)
 {
@@ -670,27 +677,28 @@ static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
     char h[65], file_hex[65], meas_hex[65], spec_hex[65], xhex[65], edhex[65];
     json_t *datasets = json_array();
     for (size_t i = 0; i < r->a->ndatasets; i++)
-        json_array_append_new(datasets,
-                              json_pack("{s:s,s:{s:s}}", "name",
-                                        r->a->ds[i].name, "digest", "sha256",
-                                        hex32(r->a->ds[i].plain_sha256, h)));
+        json_array_append_new(
+            datasets, json_pack("{s:s,s:s,s:{s:s}}", "name", r->a->ds[i].name,
+                                "role", rt_roles[i], "digest", "sha256",
+                                hex32(r->a->ds[i].plain_sha256, h)));
     json_t *recips = json_array();
     for (size_t i = 0; i < r->a->nrecipients; i++)
         json_array_append_new(recips, json_string(r->a->recipients[i]));
     char model_name[96];
     snprintf(model_name, sizeof(model_name), "%s.age", r->a->job_id);
     json_t *stmt = json_pack(
-        "{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:{s:s},s:o,s:{s:s,s:{s:s},s:s,"
-        "s:s},s:o,s:o,s:s}}",
+        "{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:{s:s,s:s%},s:o,s:{s:s,s:{s:s},"
+        "s:s,s:s},s:o,s:o,s:s}}",
         "_type", "https://in-toto.io/Statement/v1", "subject", "name",
         model_name, "digest", "sha256", hex32(so->sha256, file_hex),
         "predicateType", "https://sealtrain.dev/provenance/v1", "predicate",
         "job_id", r->a->job_id, "job_spec", "sha256",
-        hex32(r->spec_digest, spec_hex), "datasets", datasets, "runtime", "tee",
-        st_tee_name(r->a->tee), "measurement", "sha256",
-        hex32(r->a->measurement, meas_hex), "x25519", hex32(r->x_pub, xhex),
-        "ed25519", hex32(r->ed_pub, edhex), "recipients", recips, "metrics",
-        json_incref(metrics), "engine_version", st_version());
+        hex32(r->spec_digest, spec_hex), "payload", r->a->spec, r->a->spec_len,
+        "datasets", datasets, "runtime", "tee", st_tee_name(r->a->tee),
+        "measurement", "sha256", hex32(r->a->measurement, meas_hex), "x25519",
+        hex32(r->x_pub, xhex), "ed25519", hex32(r->ed_pub, edhex), "recipients",
+        recips, "metrics", json_incref(metrics), "engine_version",
+        st_version());
     /* the evidence and nonce, so that anyone can check that the key
      * signing this statement is the one the TEE attested (docs/models.md) */
     char nhex[65];
@@ -718,6 +726,34 @@ static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
 }
 
 /* ---- main ---- */
+
+/* The datasets the controller handed over are exactly the signed spec's,
+ * each in its role: [0] datasets.train, [1] datasets.validation when the
+ * spec names one. Checked before any key is asked for. The name is what
+ * the owner's broker releases a key for ("dataset:NAME", under the
+ * owner's policy for this signed spec), and that file key authenticates
+ * one payload, whose plaintext digest the runtime checks and the
+ * provenance records. */
+static st_code rt_check_datasets(const struct rt *r, st_err *err)
+{
+    const char *want[ST_RUNTIME_MAX_DATASETS] = {r->spec.train_dataset,
+                                                 r->spec.valid_dataset};
+    size_t n = want[1][0] ? 2 : 1;
+    for (size_t i = 0; i < r->a->ndatasets && i < ST_RUNTIME_MAX_DATASETS; i++)
+        if (i >= n || strcmp(r->a->ds[i].name, want[i]) != 0)
+            return st_err_set(
+                err, ST_E_DENIED,
+                "dataset \"%s\" was handed over as the %s dataset; the signed "
+                "spec names %s%s%s",
+                r->a->ds[i].name, rt_roles[i], i < n ? "\"" : "no ",
+                i < n ? want[i] : rt_roles[i], i < n ? "\"" : " dataset");
+    if (r->a->ndatasets != n)
+        return st_err_set(err, ST_E_DENIED,
+                          "the signed spec names %zu dataset(s), %zu were "
+                          "handed over (no %s dataset)",
+                          n, r->a->ndatasets, rt_roles[r->a->ndatasets]);
+    return ST_OK;
+}
 
 static st_code rt_run(struct rt *r, st_err *err)
 {
@@ -861,8 +897,8 @@ int st_runtime_main(void *arg, int sock)
     atomic_store(&r.state, (int)ST_JOB_ATTESTING);
     st_err err;
     st_err_clear(&err);
-    /* the signed spec, parsed and hashed once; the recipients checked
-     * before any key is asked for */
+    /* the signed spec, parsed and hashed once; the recipients and the
+     * datasets checked against it before any key is asked for */
     st_code rc =
         st_job_spec_parse(r.a->spec, r.a->spec_len, "job spec", &r.spec, &err);
     if (rc == ST_OK) {
@@ -870,6 +906,8 @@ int st_runtime_main(void *arg, int sock)
         rc = st_job_spec_check_recipients(&r.spec, r.a->recipients,
                                           r.a->nrecipients, &err);
     }
+    if (rc == ST_OK)
+        rc = rt_check_datasets(&r, &err);
     if (rc == ST_OK)
         r.keys = st_secmem_alloc(64, &err);
     if (rc == ST_OK)

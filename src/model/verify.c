@@ -12,6 +12,10 @@
  *                          job spec digest) from the statement
  *   provenance.key_binding the evidence's report data is exactly that: the
  *                          TEE bound the key that signed the provenance
+ *   provenance.measurement the runtime measurement the statement names is
+ *                          the one the evidence reports
+ *   provenance.datasets    the statement's datasets and roles are the
+ *                          signed spec's (carried in the statement)
  *   with a registry record: provenance.job, provenance.spec,
  *   registry.digest, registry.evidence (the evidence the broker released
  *   keys for).
@@ -130,6 +134,58 @@ verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
         st_trace_add(&v->trace, "policy", 0, "a policy to verify against",
                      "none");
     return ST_OK;
+}
+
+/* provenance.datasets: the statement carries the signed job spec
+ * (predicate.job_spec.payload, whose SHA-256 is job_spec.sha256, the
+ * digest the evidence binds), and its datasets are exactly the spec's,
+ * each in its role. */
+static void check_datasets(const json_t *pred, st_verdict *v)
+{
+    const json_t *js = json_object_get(pred, "job_spec");
+    const char *payload = st_json_path_string(js, "payload", NULL);
+    const char *sha = st_json_path_string(js, "sha256", NULL);
+    if (!payload) {
+        st_trace_add(&v->trace, "provenance.datasets", 0,
+                     "the signed job spec in predicate.job_spec.payload",
+                     "absent");
+        return;
+    }
+    uint8_t d[32];
+    char dh[65];
+    st_sha256(payload, strlen(payload), d);
+    st_hex_encode(d, 32, dh);
+    if (!sha || strcmp(sha, dh) != 0) {
+        st_trace_add(&v->trace, "provenance.datasets", 0,
+                     sha ? sha : "job_spec.sha256", dh);
+        return;
+    }
+    st_job_spec spec;
+    st_err e;
+    st_err_clear(&e);
+    if (st_job_spec_parse(payload, strlen(payload), "provenance job spec",
+                          &spec, &e) != ST_OK) {
+        st_trace_add(&v->trace, "provenance.datasets", 0,
+                     "a job spec that parses", e.msg);
+        return;
+    }
+    char want[2 * ST_JOB_NAME_MAX + 64], got[1024] = "";
+    snprintf(want, sizeof(want), "train=%s%s%s", spec.train_dataset,
+             spec.valid_dataset[0] ? ", validation=" : "", spec.valid_dataset);
+    st_job_spec_free(&spec);
+    const json_t *arr = json_object_get(pred, "datasets");
+    size_t i;
+    const json_t *ds;
+    json_array_foreach(arr, i, ds)
+    {
+        const char *role = st_json_path_string(ds, "role", NULL);
+        const char *name = st_json_path_string(ds, "name", NULL);
+        size_t at = strlen(got);
+        snprintf(got + at, sizeof(got) - at, "%s%s=%s", i ? ", " : "",
+                 role ? role : "(no role)", name ? name : "(no name)");
+    }
+    st_trace_add(&v->trace, "provenance.datasets", !strcmp(want, got), want,
+                 json_is_array(arr) ? got : "(no datasets)");
 }
 
 st_code st_model_verify(const char *model_path, const json_t *envelope,
@@ -258,6 +314,8 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
                                               : "(no measurement in evidence)",
                      meas ? meas : "(none)");
     }
+
+    check_datasets(pred, v);
 
     /* the registry's view of the same model */
     if (rec) {

@@ -167,6 +167,23 @@ static void run(fixture *f, const char *spec, controller *c)
     st_broker_msg m;
     st_broker_hello h;
     assert_st_ok(st_broker_recv(sock, 10000, &m, &e), &e);
+    c->final_type = 0;
+    c->error[0] = 0;
+    if (m.type == ST_MSG_ERROR) {
+        /* refused before asking for keys */
+        json_t *j = NULL;
+        assert_st_ok(st_broker_json_parse(&m, &j, &e), &e);
+        const char *msg = json_string_value(json_object_get(j, "message"));
+        snprintf(c->error, sizeof(c->error), "%s", msg ? msg : "");
+        json_decref(j);
+        st_broker_msg_free(&m);
+        c->final_type = ST_MSG_ERROR;
+        close(sock);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        c->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        return;
+    }
     assert_st_ok(st_broker_hello_parse(&m, &h, &e), &e);
     st_broker_msg_free(&m);
     uint8_t nonce[32];
@@ -203,8 +220,6 @@ static void run(fixture *f, const char *spec, controller *c)
     st_buf_free(&b);
     free(keys);
 
-    c->final_type = 0;
-    c->error[0] = 0;
     int cancelled = 0;
     for (;;) {
         if (st_broker_recv(sock, 120000, &m, &e) != ST_OK)
@@ -459,12 +474,52 @@ static void test_resume_refuses_checkpoint_unlike_the_spec(void **state)
     free(spec);
 }
 
+/* Datasets the signed spec does not name, or in another role, or one
+ * missing or one too many: the runtime refuses before decrypting. */
+static void test_runtime_refuses_datasets_unlike_the_spec(void **state)
+{
+    fixture *f = *state;
+    struct {
+        const char *train, *valid; /* the spec's */
+        const char *handed[ST_RUNTIME_MAX_DATASETS];
+        size_t n;
+        const char *says;
+    } cases[] = {
+        {"digits", NULL, {"other"}, 1, "\"other\""},
+        {"digits", "other", {"other", "digits"}, 2, "\"other\""},
+        {"digits", "other", {"digits"}, 1, "validation"},
+        {"digits", NULL, {"digits", "other"}, 2, "\"other\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *spec = spec_text(f, cases[i].train, cases[i].valid, 3, 0, 8);
+        controller c = {.nhanded = cases[i].n};
+        for (size_t k = 0; k < cases[i].n; k++)
+            c.handed[k] = cases[i].handed[k];
+        run(f, spec, &c);
+        if (c.exit_status != ST_RUNTIME_EXIT_DENIED ||
+            !strstr(c.error, cases[i].says))
+            fail_msg("case %zu: exit %d, error \"%s\" (wanted a refusal "
+                     "naming %s)",
+                     i, c.exit_status, c.error, cases[i].says);
+        assert_false(out_exists(f, ST_RUNTIME_MODEL_FILE));
+        free(spec);
+    }
+    /* handed as the spec says, the job runs */
+    char *spec = spec_text(f, "digits", "other", 3, 0, 8);
+    controller ok = {.handed = {"digits", "other"}, .nhanded = 2};
+    run(f, spec, &ok);
+    assert_int_equal(ok.final_type, ST_MSG_RESULT);
+    out_remove(f, ST_RUNTIME_MODEL_FILE);
+    free(spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_without_checkpoint_every_writes_none),
         cmocka_unit_test(test_controller_cannot_open_checkpoints),
         cmocka_unit_test(test_resume_refuses_checkpoint_unlike_the_spec),
+        cmocka_unit_test(test_runtime_refuses_datasets_unlike_the_spec),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
