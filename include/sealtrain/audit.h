@@ -247,17 +247,22 @@ ST_MUST_CHECK st_code st_audit_verify_consistency(uint64_t size1,
  *   {"type":"consistency","size1":M,"size2":N,"root1":B64,"root2":B64,
  *    "proof":[B64...],"checkpoint":"<signed note>"}
  * st_audit_proof_check parses one strictly and verifies it; with `vkey`
- * it also verifies the embedded checkpoint and that its size and root are
- * the ones the proof is for. */
+ * it also verifies the embedded checkpoint, that its origin is the key's
+ * name and that its size and root are the ones the proof is for. With
+ * `old` (a consistency proof, and vkey required): the checkpoint the
+ * auditor saved earlier, a signed note verified the same way, whose size
+ * and root must be the proof's old size and root (ST_E_DENIED: the log
+ * forked; ST_E_USAGE: another size). `what` then prints both old roots;
+ * without `old` it says the old root was not checked. */
 /* Builds those documents for the log in `dir` against its latest
  * checkpoint (verified first; the log must extend it). *doc malloc'ed. */
-ST_MUST_CHECK st_code st_audit_prove_inclusion(const char *dir, uint64_t index,
-                                               char **doc, st_err *err);
-ST_MUST_CHECK st_code st_audit_prove_consistency(const char *dir, uint64_t from,
-                                                 char **doc, st_err *err);
-ST_MUST_CHECK st_code st_audit_proof_check(const char *text, size_t len,
-                                           const char *vkey, char *what,
-                                           size_t whatcap, st_err *err);
+ST_MUST_CHECK st_code st_audit_prove_inclusion(const char *dir, uint64_t index, char **doc,
+                                 st_err *err);
+ST_MUST_CHECK st_code st_audit_prove_consistency(const char *dir, uint64_t from, char **doc,
+                                   st_err *err);
+ST_MUST_CHECK st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
+                             const char *old, char *what, size_t whatcap,
+                             st_err *err);
 
 /* ---- signed notes (C2SP signed-note) and checkpoints (C2SP
  * tlog-checkpoint) ---- */

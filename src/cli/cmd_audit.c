@@ -27,7 +27,8 @@ static void audit_usage(FILE *out)
             "       sealtrain audit checkpoint\n"
             "       sealtrain audit prove --index N\n"
             "       sealtrain audit consistency --from SIZE\n"
-            "       sealtrain audit check-proof FILE [--vkey VKEY]\n"
+            "       sealtrain audit check-proof FILE [--vkey VKEY] "
+            "[--old CHECKPOINT]\n"
             "       sealtrain audit export --format jsonl|csv [--output "
             "FILE]\n"
             "       sealtrain audit vkey\n"
@@ -42,7 +43,10 @@ static void audit_usage(FILE *out)
             "entry (exit 4). `prove` and\n`consistency` print proofs (JSON) "
             "against the latest checkpoint that\n`check-proof` (or any RFC "
             "9162 verifier) checks; `vkey` prints the log's\nsigned-note "
-            "verifier key.\n");
+            "verifier key. `check-proof --old CHECKPOINT` compares a\n"
+            "consistency proof's old size and root with a checkpoint you "
+            "saved\nearlier (the output of `audit checkpoint`): without it "
+            "a forked log\nwould pass, and the output says so.\n");
 }
 
 typedef struct ctx {
@@ -478,13 +482,15 @@ static int cmd_prove(st_cli *cli, int argc, char **argv, int consistency)
 static int cmd_check_proof(st_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"vkey", required_argument, NULL, 'k'},
+                                         {"old", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *vkey = NULL;
+    const char *vkey = NULL, *old_path = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'k': vkey = optarg; break;
+        case 'o': old_path = optarg; break;
         case 'h': audit_usage(stdout); return 0;
         default: return st_cli_usage("audit", "unknown option");
         }
@@ -497,6 +503,28 @@ static int cmd_check_proof(st_cli *cli, int argc, char **argv)
     size_t len;
     if (st_fs_read_all(argv[optind], 1 << 20, &text, &len, &err))
         return st_cli_fail(&err);
+    /* the checkpoint the auditor saved earlier (a signed note) */
+    unsigned char *old_raw = NULL;
+    char *old = NULL;
+    size_t old_len = 0;
+    if (old_path) {
+        if (st_fs_read_all(old_path, 1 << 16, &old_raw, &old_len, &err)) {
+            free(text);
+            st_err_prefix(&err, "--old");
+            return st_cli_fail(&err);
+        }
+        old = strndup((const char *)old_raw, old_len);
+        free(old_raw);
+        if (!old || strlen(old) != old_len) {
+            free(text);
+            free(old);
+            st_err_set(&err, ST_E_INPUT,
+                       "--old %s: not a checkpoint (a NUL byte, or out of "
+                       "memory)",
+                       old_path);
+            return st_cli_fail(&err);
+        }
+    }
     char *own = NULL;
     ctx x;
     memset(&x, 0, sizeof(x));
@@ -505,19 +533,22 @@ static int cmd_check_proof(st_cli *cli, int argc, char **argv)
         int rc = open_for(&x, cli, "audit.verify");
         if (rc) {
             free(text);
+            free(old);
             return rc;
         }
         if (st_audit_verifier_key(x.dir, &own, &err)) {
             free(text);
+            free(old);
             st_workspace_close(x.ws);
             return st_cli_fail(&err);
         }
         vkey = own;
     }
-    char what[256];
-    st_code r = st_audit_proof_check((const char *)text, len, vkey, what,
+    char what[1024];
+    st_code r = st_audit_proof_check((const char *)text, len, vkey, old, what,
                                      sizeof(what), &err);
     free(text);
+    free(old);
     free(own);
     st_workspace_close(x.ws);
     if (r)

@@ -67,7 +67,6 @@
 
 #define HEARTBEAT_TIMEOUT_MS 5000
 #define NONCE_MAX_AGE_S 60
-#define JOB_KEK "jobs"
 
 static volatile sig_atomic_t interrupted;
 
@@ -118,7 +117,7 @@ static void observe(struct ctl *c, const char *kind, json_t *data)
 }
 
 /* Status the controller produced since the last transition (sandbox
- * report, attestation, checkpoint key, timings, result) is committed with
+ * report, attestation, timings, result) is committed with
  * the next state change, in one transaction: one fsync per stage, and a
  * state never appears without the status that explains it. Progress and
  * heartbeats, which observers poll, go out at once (status_now). */
@@ -761,56 +760,6 @@ static ST_MUST_CHECK st_code release_keys(struct ctl *c, st_keyring *kr,
     /* datasets of other owners: one exchange with each owner's broker */
     if (rc == ST_OK)
         rc = release_remote(c, keys, err);
-    /* the job's checkpoint key: new, or the one a resumed job had */
-    st_secret *jk = NULL;
-    if (rc == ST_OK) {
-        json_t *stored = json_object_get(c->rec.status, "checkpoint_key");
-        const char *wrapped_hex =
-            json_string_value(json_object_get(stored, "wrapped"));
-        if (c->o && c->o->resume && wrapped_hex) {
-            size_t wl = strlen(wrapped_hex) / 2;
-            uint8_t *w = malloc(wl + 1);
-            uint32_t ver = (uint32_t)json_integer_value(
-                json_object_get(stored, "version"));
-            rc = w ? st_hex_decode(wrapped_hex, w, wl, err)
-                   : st_err_set(err, ST_E_IO, "out of memory");
-            if (rc == ST_OK)
-                rc = st_kek_unwrap(kr, JOB_KEK, ver, w, wl,
-                                   (const uint8_t *)c->rec.id,
-                                   strlen(c->rec.id), &jk, err);
-            free(w);
-        } else {
-            uint32_t cur;
-            if (st_kek_current(kr, JOB_KEK, &cur, NULL) != ST_OK)
-                rc = st_kek_create(kr, JOB_KEK, 0, err);
-            jk = rc == ST_OK ? st_secret_new(32, err) : NULL;
-            if (rc == ST_OK && !jk)
-                rc = err->code;
-            if (rc == ST_OK)
-                rc = st_random(st_secret_bytes(jk), 32, err);
-            st_buf w;
-            st_buf_init(&w);
-            uint32_t used = 0;
-            if (rc == ST_OK)
-                rc = st_kek_wrap(kr, JOB_KEK, 0, st_secret_bytes(jk), 32,
-                                 (const uint8_t *)c->rec.id, strlen(c->rec.id),
-                                 &w, &used, err);
-            if (rc == ST_OK) {
-                char *hex = malloc(2 * w.len + 1);
-                st_hex_encode(w.data, w.len, hex);
-                status_set(c, "checkpoint_key",
-                           json_pack("{s:s,s:i,s:s}", "kek", JOB_KEK, "version",
-                                     (int)used, "wrapped", hex));
-                free(hex);
-            }
-            st_buf_free(&w);
-        }
-        if (rc == ST_OK)
-            rc = st_broker_wrap_key(
-                c->hello.x25519, c->rec.id, ST_RUNTIME_CHECKPOINT_KEY,
-                st_secret_bytes(jk), 32, &keys->k[keys->n++], err);
-        st_secret_free(jk);
-    }
     if (rc == ST_OK) {
         st_buf b;
         st_buf_init(&b);
@@ -1009,14 +958,20 @@ static ST_MUST_CHECK st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
     for (;;) {
         if (interrupted) {
             /* SIGTERM is how `sealtrain serve` stops its jobs when it shuts
-             * down: the runtime checkpoints at the epoch boundary, and the
-             * reason says the job is to be resumed, not abandoned */
+             * down: when the spec asks for checkpoints the runtime writes
+             * one at the epoch boundary, and the reason says the job is to
+             * be resumed, not abandoned; without them the job just ends */
             stop_runtime(c);
+            const char *sig = interrupted == SIGTERM ? "SIGTERM" : "SIGINT";
+            if (!c->spec.checkpoint_every)
+                return st_err_set(err, ST_E_CANCELLED,
+                                  "interrupted by %s: the spec asks for no "
+                                  "checkpoints, so the job ends here",
+                                  sig);
             return st_err_set(err, ST_E_CANCELLED,
                               "interrupted by %s: stopped at a checkpoint, "
                               "resumable (`sealtrain job resume %s`)",
-                              interrupted == SIGTERM ? "SIGTERM" : "SIGINT",
-                              c->rec.id);
+                              sig, c->rec.id);
         }
         if (now_s() - last_poll > 1.0 && cancel_requested(c)) {
             stop_runtime(c);

@@ -12,6 +12,10 @@
  *                          job spec digest) from the statement
  *   provenance.key_binding the evidence's report data is exactly that: the
  *                          TEE bound the key that signed the provenance
+ *   provenance.measurement the runtime measurement the statement names is
+ *                          the one the evidence reports
+ *   provenance.datasets    the statement's datasets and roles are the
+ *                          signed spec's (carried in the statement)
  *   with a registry record: provenance.job, provenance.spec,
  *   registry.digest, registry.evidence (the evidence the broker released
  *   keys for).
@@ -131,6 +135,58 @@ static ST_MUST_CHECK st_code verify_with_dataset_policies(
     return ST_OK;
 }
 
+/* provenance.datasets: the statement carries the signed job spec
+ * (predicate.job_spec.payload, whose SHA-256 is job_spec.sha256, the
+ * digest the evidence binds), and its datasets are exactly the spec's,
+ * each in its role. */
+static void check_datasets(const json_t *pred, st_verdict *v)
+{
+    const json_t *js = json_object_get(pred, "job_spec");
+    const char *payload = st_json_path_string(js, "payload", NULL);
+    const char *sha = st_json_path_string(js, "sha256", NULL);
+    if (!payload) {
+        st_trace_add(&v->trace, "provenance.datasets", 0,
+                     "the signed job spec in predicate.job_spec.payload",
+                     "absent");
+        return;
+    }
+    uint8_t d[32];
+    char dh[65];
+    st_sha256(payload, strlen(payload), d);
+    st_hex_encode(d, 32, dh);
+    if (!sha || strcmp(sha, dh) != 0) {
+        st_trace_add(&v->trace, "provenance.datasets", 0,
+                     sha ? sha : "job_spec.sha256", dh);
+        return;
+    }
+    st_job_spec spec;
+    st_err e;
+    st_err_clear(&e);
+    if (st_job_spec_parse(payload, strlen(payload), "provenance job spec",
+                          &spec, &e) != ST_OK) {
+        st_trace_add(&v->trace, "provenance.datasets", 0,
+                     "a job spec that parses", e.msg);
+        return;
+    }
+    char want[2 * ST_JOB_NAME_MAX + 64], got[1024] = "";
+    snprintf(want, sizeof(want), "train=%s%s%s", spec.train_dataset,
+             spec.valid_dataset[0] ? ", validation=" : "", spec.valid_dataset);
+    st_job_spec_free(&spec);
+    const json_t *arr = json_object_get(pred, "datasets");
+    size_t i;
+    const json_t *ds;
+    json_array_foreach(arr, i, ds)
+    {
+        const char *role = st_json_path_string(ds, "role", NULL);
+        const char *name = st_json_path_string(ds, "name", NULL);
+        size_t at = strlen(got);
+        snprintf(got + at, sizeof(got) - at, "%s%s=%s", i ? ", " : "",
+                 role ? role : "(no role)", name ? name : "(no name)");
+    }
+    st_trace_add(&v->trace, "provenance.datasets", !strcmp(want, got), want,
+                 json_is_array(arr) ? got : "(no datasets)");
+}
+
 st_code st_model_verify(const char *model_path, const json_t *envelope,
                         const st_model_record *rec,
                         const st_model_verify_opts *o, st_verdict *v,
@@ -245,7 +301,20 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
         if (v->claims.has_report_data)
             st_hex_encode(v->claims.report_data, 64, got);
         st_trace_add(&v->trace, "provenance.key_binding", bound, want, got);
+        /* the runtime the statement names is the one the TEE measured:
+         * sim and tpm evidence report the runtime binary's SHA-256, which
+         * the runtime writes into its statement */
+        const char *meas = st_json_path_string(json_object_get(pred, "runtime"),
+                                               "measurement", "sha256");
+        st_trace_add(&v->trace, "provenance.measurement",
+                     meas && v->claims.measurement[0] &&
+                         !strcmp(meas, v->claims.measurement),
+                     v->claims.measurement[0] ? v->claims.measurement
+                                              : "(no measurement in evidence)",
+                     meas ? meas : "(none)");
     }
+
+    check_datasets(pred, v);
 
     /* the registry's view of the same model */
     if (rec) {

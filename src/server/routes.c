@@ -318,6 +318,45 @@ static void proof(st_req *r)
                                 "leaf_hash", leaf, "root", rhex, "proof", arr));
 }
 
+/* GET /v1/audit/consistency?from=M and GET /v1/audit/inclusion?index=I:
+ * the proof documents `sealtrain audit consistency` / `audit prove`
+ * print, against the latest signed checkpoint (embedded), so that an
+ * auditor checks them offline with `audit check-proof --vkey VKEY`, a
+ * consistency proof against a checkpoint they saved (`--old`): the
+ * server's word is never needed. */
+static void proof_document(st_req *r, int consistency)
+{
+    char dir[4096];
+    uint64_t n;
+    const char *param = consistency ? "from" : "index";
+    if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096) ||
+        st_srv_query_u64(r, param, UINT64_MAX, &n))
+        return;
+    if (n == UINT64_MAX) {
+        st_srv_reply_msg(r, 400, "query parameter %s is required", param);
+        return;
+    }
+    char *doc = NULL;
+    st_err err;
+    st_code rc = consistency ? st_audit_prove_consistency(dir, n, &doc, &err)
+                             : st_audit_prove_inclusion(dir, n, &doc, &err);
+    if (rc != ST_OK)
+        st_srv_reply_err(r, NULL, &err);
+    else
+        st_srv_reply_text(r, 200, "application/json", doc, strlen(doc));
+    free(doc);
+}
+
+static void consistency_get(st_req *r)
+{
+    proof_document(r, 1);
+}
+
+static void inclusion_get(st_req *r)
+{
+    proof_document(r, 0);
+}
+
 /* ---- datasets ---- */
 
 static json_t *dataset_json(const st_dataset_record *d, int full)
@@ -576,6 +615,8 @@ const st_route st_srv_api_routes[] = {
     {EVHTTP_REQ_GET, "/v1/metrics", metrics, 1, 0},
     {EVHTTP_REQ_GET, "/v1/check", check, 0, 0},
     {EVHTTP_REQ_GET, "/v1/audit/checkpoint", checkpoint_get, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/consistency", consistency_get, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/inclusion", inclusion_get, 0, 0},
     {EVHTTP_REQ_POST, "/v1/audit/checkpoint", checkpoint_post, 0, 0},
     {EVHTTP_REQ_GET, "/v1/audit/entries", entries, 0, 0},
     {EVHTTP_REQ_GET, "/v1/audit/proof", proof, 0, 0},

@@ -92,6 +92,29 @@ out=$(as_curl aud "$API/v1/audit/proof?index=0")
 grep -q '"proof":\[' <<<"$out" || fail "proof: $out"
 ok "dataset list/show, audit checkpoint and inclusion proof for allowed roles"
 
+# the API's proofs are the CLI's documents: an auditor saves a checkpoint,
+# later fetches a consistency proof from its size and checks it offline
+# against the saved one (and an inclusion proof against its embedded one)
+out=$(as_curl aud "$API/v1/audit/checkpoint")
+[ "$(status_of "$out")" = 200 ] || fail "checkpoint: $out"
+printf '%s\n' "$out" | head -n -2 >"$T/saved.note"
+N=$(sed -n 2p "$T/saved.note")
+as_curl aud -X POST "$API/v1/audit/checkpoint" >/dev/null
+out=$(as_curl aud "$API/v1/audit/consistency?from=$N")
+[ "$(status_of "$out")" = 200 ] || fail "consistency: $out"
+printf '%s\n' "$out" | head -n -1 >"$T/api-consistency.json"
+out=$(as_curl aud "$API/v1/audit/inclusion?index=1")
+[ "$(status_of "$out")" = 200 ] || fail "inclusion: $out"
+printf '%s\n' "$out" | head -n -1 >"$T/api-inclusion.json"
+VKEY=$(st --as aud --key "$K/aud.pem" audit vkey)
+expect_exit 0 env -u SEALTRAIN_WORKSPACE "$SEALTRAIN" audit check-proof "$T/api-consistency.json" --vkey "$VKEY" --old "$T/saved.note"
+expect_stdout "(equal)"
+expect_exit 0 env -u SEALTRAIN_WORKSPACE "$SEALTRAIN" audit check-proof "$T/api-inclusion.json" --vkey "$VKEY"
+expect_stdout "entry 1 is included"
+out=$(as_curl aud "$API/v1/audit/consistency")
+[ "$(status_of "$out")" = 400 ] || fail "no from: $out"
+ok "the API's consistency and inclusion proofs check offline, the consistency proof against the auditor's saved checkpoint"
+
 # limits: 413 body, 400 headers (libevent answers 400), 400 malformed
 head -c 10000 /dev/zero >"$T/big"
 out=$(as_curl aud --data-binary "@$T/big" "$API/v1/audit/checkpoint")
