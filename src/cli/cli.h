@@ -16,6 +16,8 @@ typedef struct st_cli {
     int json;              /* --json given globally */
     int quiet;             /* -q */
     const char *server;    /* --server URL, SEALTRAIN_SERVER (cmd_remote.c) */
+    int log_level_set;     /* --log-level or SEALTRAIN_LOG_LEVEL given */
+    int log_json;          /* --log-json */
 } st_cli;
 
 /* A command group: argv[0] is the group name ("key"), options follow. */

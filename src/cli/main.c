@@ -103,8 +103,10 @@ int main(int argc, char **argv)
     st_log_level level = ST_LOG_WARN;
     st_log_format format = ST_LOG_HUMAN;
     const char *env_level = getenv("SEALTRAIN_LOG_LEVEL");
-    if (env_level && st_log_level_parse(env_level) >= 0)
+    if (env_level && st_log_level_parse(env_level) >= 0) {
         level = (st_log_level)st_log_level_parse(env_level);
+        cli.log_level_set = 1;
+    }
 
     static const struct option opts[] = {
         {"workspace", required_argument, NULL, 'w'},
@@ -130,8 +132,12 @@ int main(int argc, char **argv)
                                     "--log-level must be debug, info, warn, "
                                     "error or off");
             level = (st_log_level)st_log_level_parse(optarg);
+            cli.log_level_set = 1;
             break;
-        case 'j': format = ST_LOG_JSON; break;
+        case 'j':
+            format = ST_LOG_JSON;
+            cli.log_json = 1;
+            break;
         case 'q': cli.quiet = 1; break;
         case 's': cli.server = optarg; break;
         case 'h': usage(stdout); return 0;

@@ -49,6 +49,7 @@ struct st_req {
     size_t out_len;
     st_route_fn fn;
     st_req *next; /* the work queue */
+    double t0;    /* when the request arrived (the request log's ms) */
 };
 
 typedef struct st_route {
