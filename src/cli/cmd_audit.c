@@ -118,11 +118,17 @@ static const char *str_of(json_t *o, const char *k)
     return s ? s : "";
 }
 
+/* Audit entries carry text that anyone can put there (an unknown name
+ * given to --as, a resource named in a refused request). A spreadsheet
+ * opening the export would run a cell that begins with = + - @ (or tab,
+ * CR) as a formula: such a cell gets a leading ' and is quoted, which
+ * spreadsheets show as text (OWASP's advice for CSV injection). */
 static void csv_field(st_buf *b, const char *s, int last)
 {
-    int quote = strpbrk(s, ",\"\r\n") != NULL;
+    int formula = strchr("=+-@\t\r", s[0]) != NULL && s[0];
+    int quote = formula || strpbrk(s, ",\"\r\n") != NULL;
     if (quote) {
-        st_buf_append(b, "\"", 1, NULL);
+        st_buf_append(b, formula ? "\"'" : "\"", formula ? 2 : 1, NULL);
         for (const char *p = s; *p; p++) {
             if (*p == '"')
                 st_buf_append(b, "\"", 1, NULL);
@@ -133,6 +139,36 @@ static void csv_field(st_buf *b, const char *s, int last)
         st_buf_append(b, s, strlen(s), NULL);
     }
     st_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1, NULL);
+}
+
+/* A copy of s safe to print on a terminal: C0 controls, DEL and the C1
+ * controls (U+0080..U+009F, which some terminals obey) become \xHH or
+ * \u00HH, and a backslash is doubled so the escapes stay unambiguous.
+ * Raw ESC/BEL/CR from an attacker would otherwise rewrite the auditor's
+ * screen. NULL when out of memory. */
+static char *term_safe(const char *s)
+{
+    size_t n = strlen(s);
+    char *o = malloc(4 * n + 1), *p = o;
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        unsigned char next = (unsigned char)s[i + 1];
+        if (ch < 0x20 || ch == 0x7f) {
+            p += sprintf(p, "\\x%02x", ch);
+        } else if (ch == 0xc2 && next >= 0x80 && next <= 0x9f) {
+            p += sprintf(p, "\\u%04x", next);
+            i++;
+        } else if (ch == '\\') {
+            *p++ = '\\';
+            *p++ = '\\';
+        } else {
+            *p++ = (char)ch;
+        }
+    }
+    *p = 0;
+    return o;
 }
 
 static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
@@ -184,11 +220,22 @@ static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
         json_object_set_new(o, "index", json_integer((json_int_t)index));
         json_array_append(f->all, o);
     } else {
-        const char *reason = str_of(o, "reason");
-        fprintf(f->out, "%6llu %.19sZ %-11s %-12s %-18s %-24s %-7s%s%s\n",
-                (unsigned long long)index, t, str_of(o, "category"),
-                str_of(o, "actor"), str_of(o, "action"), str_of(o, "resource"),
-                str_of(o, "outcome"), *reason ? " " : "", reason);
+        static const char *const keys[] = {"time",   "category", "actor",
+                                           "action", "resource", "outcome",
+                                           "reason"};
+        char *v[7];
+        int oom = 0;
+        for (size_t i = 0; i < 7; i++)
+            oom |= !(v[i] = term_safe(str_of(o, keys[i])));
+        if (oom)
+            fprintf(stderr, "sealtrain: out of memory at entry %llu\n",
+                    (unsigned long long)index);
+        else
+            fprintf(f->out, "%6llu %.19sZ %-11s %-12s %-18s %-24s %-7s%s%s\n",
+                    (unsigned long long)index, v[0], v[1], v[2], v[3], v[4],
+                    v[5], *v[6] ? " " : "", v[6]);
+        for (size_t i = 0; i < 7; i++)
+            free(v[i]);
     }
     json_decref(o);
     return 0;
