@@ -646,7 +646,8 @@ char *st_srv_body(st_req *r, size_t max, size_t *len)
     return p;
 }
 
-int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out)
+int st_srv_query_range(st_req *r, const char *key, uint64_t lo, uint64_t hi,
+                       uint64_t def, uint64_t *out)
 {
     const char *v = evhttp_find_header(&r->query, key);
     if (!v) {
@@ -656,15 +657,32 @@ int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out)
     char *end;
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
-    if (!*v || *end || errno || v[0] == '-' || v[0] == '+') {
+    if (!*v || *end || v[0] == '-' || v[0] == '+' || v[0] == ' ' ||
+        (errno && errno != ERANGE)) {
         st_srv_reply_msg(r, 400,
                          "query parameter %s: \"%.40s\" is not an "
                          "unsigned integer",
                          key, v);
         return -1;
     }
+    /* an explicit value is never read as the default: size=0 is not "the
+     * whole log", version=0 not "the latest" */
+    if (errno == ERANGE || x < lo || x > hi) {
+        st_srv_reply_msg(r, 400,
+                         "query parameter %s: %.40s is out of range (%llu..%llu"
+                         "%s)",
+                         key, v, (unsigned long long)lo, (unsigned long long)hi,
+                         lo > 0 ? "; omit it for the default" : "");
+        return -1;
+    }
     *out = x;
     return 0;
+}
+
+int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out)
+{
+    /* JSON carries signed 64-bit integers: past 2^63 - 1 is out of range */
+    return st_srv_query_range(r, key, 0, INT64_MAX, def, out);
 }
 
 /* ---- routing ---- */
