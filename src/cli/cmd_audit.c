@@ -437,11 +437,29 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
 
 /* ---- checkpoint, proofs ---- */
 
+/* The checkpoint note as JSON: its three body lines (C2SP tlog-checkpoint:
+ * origin, tree size, base64 root hash) and the whole signed note. */
+static void print_note_json(const char *note)
+{
+    char origin[256] = "", root[128] = "";
+    unsigned long long size = 0;
+    sscanf(note, "%255[^\n]\n%llu\n%127[^\n]", origin, &size, root);
+    json_t *v =
+        json_pack("{s:s,s:I,s:s,s:s}", "origin", origin, "tree_size",
+                  (json_int_t)size, "root_hash", root, "checkpoint", note);
+    json_dumpf(v, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    printf("\n");
+    json_decref(v);
+}
+
 static int cmd_checkpoint(st_cli *cli, int argc, char **argv)
 {
-    (void)argv;
-    if (argc != 1)
-        return st_cli_usage("audit", "checkpoint takes no argument");
+    int json = cli->json;
+    if (argc == 2 && !strcmp(argv[1], "--json"))
+        json = 1;
+    else if (argc != 1)
+        return st_cli_usage("audit", "checkpoint takes no argument (but "
+                                     "--json)");
     ctx x;
     int rc = open_for(&x, cli, "audit.checkpoint");
     if (rc)
@@ -455,7 +473,9 @@ static int cmd_checkpoint(st_cli *cli, int argc, char **argv)
             x.ws, kr, st_cli_principal(&x.s) ? x.s.name : "bootstrap", &note,
             &x.err);
     st_keyring_close(kr);
-    if (r == ST_OK)
+    if (r == ST_OK && json)
+        print_note_json(note);
+    else if (r == ST_OK)
         fputs(note, stdout);
     free(note);
     return done(&x, r != ST_OK);

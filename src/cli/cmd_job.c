@@ -360,6 +360,9 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
                             need ? "one argument" : "no argument");
     if (follow && strcmp(sub, "logs"))
         return st_cli_usage("job", "--follow is for `job logs`");
+    if (json && !strcmp(sub, "logs"))
+        return st_cli_usage("job", "--json does not apply to `job logs`: the "
+                                   "log is text (use `job status --json`)");
 
     st_err err;
     st_err_clear(&err);
@@ -371,7 +374,9 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
     if (!strcmp(sub, "submit")) {
         char id[ST_JOB_ID_LEN + 1];
         rc = submit(cli, &s, args[0], id, &err);
-        if (rc == ST_OK)
+        if (rc == ST_OK && json)
+            printf("{\"id\": \"%s\"}\n", id);
+        else if (rc == ST_OK)
             printf("%s\n", id);
     } else if (!strcmp(sub, "run") || !strcmp(sub, "resume")) {
         char id[ST_JOB_ID_LEN + 1];
@@ -431,7 +436,9 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
         rc = st_access_check(s.ws, principal(&s), "job.cancel", NULL, &err);
         if (rc == ST_OK)
             rc = st_job_cancel(s.ws, s.name, args[0], &err);
-        if (rc == ST_OK && !cli->quiet)
+        if (rc == ST_OK && json)
+            printf("{\"id\": \"%s\", \"cancel_requested\": true}\n", args[0]);
+        else if (rc == ST_OK && !cli->quiet)
             printf("cancel requested for job %s\n", args[0]);
     } else {
         st_workspace_close(s.ws);

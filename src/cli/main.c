@@ -86,10 +86,22 @@ int st_cli_wants_help(int argc, char **argv)
 
 int st_cli_version(st_cli *cli, int argc, char **argv)
 {
-    (void)cli;
-    (void)argc;
-    (void)argv;
-    printf("sealtrain %s\n", st_version());
+    int json = cli->json;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: sealtrain version [--json]\n\nPrints the "
+                   "version (JSON: {\"version\": ...}).\n");
+            return 0;
+        } else
+            return st_cli_usage("version", "unexpected argument \"%s\"",
+                                argv[i]);
+    }
+    if (json)
+        printf("{\"version\": \"%s\"}\n", st_version());
+    else
+        printf("sealtrain %s\n", st_version());
     return 0;
 }
 

@@ -32,3 +32,23 @@ log="$SEALTRAIN_WORKSPACE/logs/job-$id.log"
 [ -f "$log" ] || fail "no job log at $log"
 [ "$(stat -c %a "$log")" = 600 ] || fail "the job log is $(stat -c %a "$log"), not 600"
 ok "job logs are 0600"
+
+# --json: JSON on stdout wherever a command prints, a usage error (2)
+# where it cannot apply
+isjson() { python3 -c 'import json,sys; json.load(sys.stdin)' <"$T/stdout" ||
+    fail "not JSON from: $* -> $(cat "$T/stdout")"; }
+expect_exit 0 st version --json
+isjson version
+expect_exit 0 st principal matrix --json
+isjson principal matrix
+grep -q '"data.read"' "$T/stdout" || fail "matrix --json lacks the actions"
+expect_exit 0 admin audit checkpoint --json
+isjson audit checkpoint
+grep -q '"tree_size"' "$T/stdout" || fail "checkpoint --json: $(cat "$T/stdout")"
+expect_exit 0 mo job submit "$SPEC" --json
+isjson job submit
+expect_exit 2 mo job logs "$id" --json
+expect_stderr "--json does not apply"
+expect_exit 0 mo job cancel "$id" --json
+isjson job cancel
+ok "--json on version, principal matrix, audit checkpoint, job submit/cancel; a usage error on job logs"
