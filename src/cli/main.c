@@ -52,7 +52,11 @@ static void usage(FILE *out)
             "\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n`sealtrain COMMAND --help` describes a command.\n"
+    fprintf(out, "  %-10s %s\n", "help",
+            "a command's help, man pages, "
+            "completion scripts");
+    fprintf(out, "\n`sealtrain COMMAND [SUBCOMMAND] --help` describes a "
+                 "command.\n"
                  "Exit status: 0 ok, 2 usage, 3 input, 4 denied, 5 system, "
                  "6 cancelled.\n");
 }
@@ -163,10 +167,23 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *name = argv[optind];
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+    size_t ncommands = sizeof(commands) / sizeof(commands[0]);
+    if (!strcmp(name, "help")) {
+        st_cli_group_info groups[sizeof(commands) / sizeof(commands[0])];
+        for (size_t i = 0; i < ncommands; i++) {
+            groups[i].name = commands[i].name;
+            groups[i].about = commands[i].summary;
+        }
+        return st_cli_help(groups, ncommands, argc - optind, argv + optind);
+    }
+    for (size_t i = 0; i < ncommands; i++) {
         if (strcmp(commands[i].name, name) == 0) {
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
+            /* a leaf's own --help, before the group parses anything */
+            int h = st_cli_leaf_help(name, sub_argc, sub_argv);
+            if (h >= 0)
+                return h;
             optind = 0; /* glibc: re-initialise getopt for the command */
             if (cli.server && cli.server[0] && strcmp(name, "version"))
                 return st_cli_remote(&cli, sub_argc, sub_argv);
