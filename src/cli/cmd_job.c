@@ -383,7 +383,11 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
         struct stat st;
         int resume = !strcmp(sub, "resume");
         if (!resume && stat(args[0], &st) == 0 && S_ISREG(st.st_mode)) {
-            rc = submit(cli, &s, args[0], id, &err);
+            /* refused before anything is queued: a run that may not
+             * happen must not leave a submitted job behind */
+            rc = st_access_check(s.ws, principal(&s), "job.run", NULL, &err);
+            if (rc == ST_OK)
+                rc = submit(cli, &s, args[0], id, &err);
         } else
             snprintf(id, sizeof(id), "%s", args[0]);
         if (rc == ST_OK)
