@@ -125,13 +125,19 @@ static const char *str_of(json_t *o, const char *k)
 }
 
 /* Appends one field; nonzero when the buffer could not grow (the export
- * then fails rather than writing a truncated file). */
+ * then fails rather than writing a truncated file). Audit entries carry
+ * text that anyone can put there (an unknown name given to --as, a
+ * resource named in a refused request). A spreadsheet opening the export
+ * would run a cell that begins with = + - @ (or tab, CR) as a formula:
+ * such a cell gets a leading ' and is quoted, which spreadsheets show as
+ * text (OWASP's advice for CSV injection). */
 static int csv_field(st_buf *b, const char *s, int last)
 {
-    int quote = strpbrk(s, ",\"\r\n") != NULL;
+    int formula = strchr("=+-@\t\r", s[0]) != NULL && s[0];
+    int quote = formula || strpbrk(s, ",\"\r\n") != NULL;
     st_code rc = ST_OK;
     if (quote) {
-        rc = st_buf_append(b, "\"", 1, NULL);
+        rc = st_buf_append(b, formula ? "\"'" : "\"", formula ? 2 : 1, NULL);
         for (const char *p = s; *p && rc == ST_OK; p++) {
             if (*p == '"')
                 rc = st_buf_append(b, "\"", 1, NULL);
@@ -153,6 +159,36 @@ static int raw_line(st_buf *b, const char *line, size_t len)
 {
     return st_buf_append(b, line, len, NULL) != ST_OK ||
            st_buf_append(b, "\n", 1, NULL) != ST_OK;
+}
+
+/* A copy of s safe to print on a terminal: C0 controls, DEL and the C1
+ * controls (U+0080..U+009F, which some terminals obey) become \xHH or
+ * \u00HH, and a backslash is doubled so the escapes stay unambiguous.
+ * Raw ESC/BEL/CR from an attacker would otherwise rewrite the auditor's
+ * screen. NULL when out of memory. */
+static char *term_safe(const char *s)
+{
+    size_t n = strlen(s);
+    char *o = malloc(4 * n + 1), *p = o;
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        unsigned char next = (unsigned char)s[i + 1];
+        if (ch < 0x20 || ch == 0x7f) {
+            p += sprintf(p, "\\x%02x", ch);
+        } else if (ch == 0xc2 && next >= 0x80 && next <= 0x9f) {
+            p += sprintf(p, "\\u%04x", next);
+            i++;
+        } else if (ch == '\\') {
+            *p++ = '\\';
+            *p++ = '\\';
+        } else {
+            *p++ = (char)ch;
+        }
+    }
+    *p = 0;
+    return o;
 }
 
 static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
@@ -205,11 +241,21 @@ static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
         json_object_set_new(o, "index", json_integer((json_int_t)index));
         json_array_append(f->all, o);
     } else {
-        const char *reason = str_of(o, "reason");
-        fprintf(f->out, "%6llu %.19sZ %-11s %-12s %-18s %-24s %-7s%s%s\n",
-                (unsigned long long)index, t, str_of(o, "category"),
-                str_of(o, "actor"), str_of(o, "action"), str_of(o, "resource"),
-                str_of(o, "outcome"), *reason ? " " : "", reason);
+        static const char *const keys[] = {"time",   "category", "actor",
+                                           "action", "resource", "outcome",
+                                           "reason"};
+        char *v[7];
+        int oom = 0;
+        for (size_t i = 0; i < 7; i++)
+            oom |= !(v[i] = term_safe(str_of(o, keys[i])));
+        if (oom)
+            f->nomem = 1;
+        else
+            fprintf(f->out, "%6llu %.19sZ %-11s %-12s %-18s %-24s %-7s%s%s\n",
+                    (unsigned long long)index, v[0], v[1], v[2], v[3], v[4],
+                    v[5], *v[6] ? " " : "", v[6]);
+        for (size_t i = 0; i < 7; i++)
+            free(v[i]);
     }
     json_decref(o);
     return f->nomem;
@@ -413,11 +459,29 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
 
 /* ---- checkpoint, proofs ---- */
 
+/* The checkpoint note as JSON: its three body lines (C2SP tlog-checkpoint:
+ * origin, tree size, base64 root hash) and the whole signed note. */
+static void print_note_json(const char *note)
+{
+    char origin[256] = "", root[128] = "";
+    unsigned long long size = 0;
+    sscanf(note, "%255[^\n]\n%llu\n%127[^\n]", origin, &size, root);
+    json_t *v =
+        json_pack("{s:s,s:I,s:s,s:s}", "origin", origin, "tree_size",
+                  (json_int_t)size, "root_hash", root, "checkpoint", note);
+    json_dumpf(v, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    printf("\n");
+    json_decref(v);
+}
+
 static int cmd_checkpoint(st_cli *cli, int argc, char **argv)
 {
-    (void)argv;
-    if (argc != 1)
-        return st_cli_usage("audit", "checkpoint takes no argument");
+    int json = cli->json;
+    if (argc == 2 && !strcmp(argv[1], "--json"))
+        json = 1;
+    else if (argc != 1)
+        return st_cli_usage("audit", "checkpoint takes no argument (but "
+                                     "--json)");
     ctx x;
     int rc = open_for(&x, cli, "audit.checkpoint");
     if (rc)
@@ -431,7 +495,9 @@ static int cmd_checkpoint(st_cli *cli, int argc, char **argv)
             x.ws, kr, st_cli_principal(&x.s) ? x.s.name : "bootstrap", &note,
             &x.err);
     st_keyring_close(kr);
-    if (r == ST_OK)
+    if (r == ST_OK && json)
+        print_note_json(note);
+    else if (r == ST_OK)
         fputs(note, stdout);
     free(note);
     return done(&x, r != ST_OK);

@@ -363,6 +363,9 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
                             need ? "one argument" : "no argument");
     if (follow && strcmp(sub, "logs"))
         return st_cli_usage("job", "--follow is for `job logs`");
+    if (json && !strcmp(sub, "logs"))
+        return st_cli_usage("job", "--json does not apply to `job logs`: the "
+                                   "log is text (use `job status --json`)");
 
     st_err err;
     st_err_clear(&err);
@@ -374,14 +377,20 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
     if (!strcmp(sub, "submit")) {
         char id[ST_JOB_ID_LEN + 1];
         rc = submit(cli, &s, args[0], id, &err);
-        if (rc == ST_OK)
+        if (rc == ST_OK && json)
+            printf("{\"id\": \"%s\"}\n", id);
+        else if (rc == ST_OK)
             printf("%s\n", id);
     } else if (!strcmp(sub, "run") || !strcmp(sub, "resume")) {
         char id[ST_JOB_ID_LEN + 1];
         struct stat st;
         int resume = !strcmp(sub, "resume");
         if (!resume && stat(args[0], &st) == 0 && S_ISREG(st.st_mode)) {
-            rc = submit(cli, &s, args[0], id, &err);
+            /* refused before anything is queued: a run that may not
+             * happen must not leave a submitted job behind */
+            rc = st_access_check(s.ws, principal(&s), "job.run", NULL, &err);
+            if (rc == ST_OK)
+                rc = submit(cli, &s, args[0], id, &err);
         } else
             snprintf(id, sizeof(id), "%s", args[0]);
         if (rc == ST_OK)
@@ -434,7 +443,9 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
         rc = st_job_authorize(s.ws, principal(&s), "job.cancel", args[0], &err);
         if (rc == ST_OK)
             rc = st_job_cancel(s.ws, principal(&s), args[0], &err);
-        if (rc == ST_OK && !cli->quiet)
+        if (rc == ST_OK && json)
+            printf("{\"id\": \"%s\", \"cancel_requested\": true}\n", args[0]);
+        else if (rc == ST_OK && !cli->quiet)
             printf("cancel requested for job %s\n", args[0]);
     } else {
         st_workspace_close(s.ws);

@@ -4,7 +4,10 @@
  * Each item gathers its evidence through the owning module's public API
  * (workspace paths, keyring, datasets, release policies, jobs, principals,
  * audit log) and decides pass / warn / fail. Where a module's data is not
- * there to look at, the item is "n/a" with the reason, never a silent pass.
+ * there to look at (a locked keyring), the item is "n/a" with the reason,
+ * never a silent pass; where it is there but cannot be read (a catalog
+ * row that does not parse), the item fails naming the row: an unreadable
+ * row may be exactly what the item exists to catch.
  * Evidence strings are bounded; an item lists at most a handful of
  * offenders and the total.
  */
@@ -213,10 +216,12 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
 
     it = item(l, "retired-keys",
               "No retired or revoked KEK version still wraps data");
-    if (!have_keys || !have_ds) {
+    if (!have_ds) {
+        it->status = ST_CHECK_FAIL;
+        ev(it, "cannot read the datasets: %s", e.msg);
+    } else if (!have_keys) {
         it->status = ST_CHECK_NA;
-        ev(it, "not applicable: %s",
-           !have_keys ? "keyring locked" : "no datasets module data");
+        ev(it, "not applicable: keyring locked");
     } else {
         int warn = 0, fail = 0;
         for (size_t i = 0; i < nd; i++) {
@@ -249,10 +254,10 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
     st_check_item *ret =
         item(l, "retention", "No dataset is kept past its retention");
     if (!have_ds) {
-        pol->status = sim->status = ret->status = ST_CHECK_NA;
-        ev(pol, "not applicable: %s", e.msg);
-        ev(sim, "not applicable: %s", e.msg);
-        ev(ret, "not applicable: %s", e.msg);
+        pol->status = sim->status = ret->status = ST_CHECK_FAIL;
+        ev(pol, "cannot read the datasets: %s", e.msg);
+        ev(sim, "cannot read the datasets: %s", e.msg);
+        ev(ret, "cannot read the datasets: %s", e.msg);
     } else {
         int missing = 0, sims = 0, overdue = 0, policies = 0, bad = 0;
         for (size_t i = 0; i < nd; i++) {
@@ -562,8 +567,8 @@ static void audit_items(st_workspace *ws, const st_check_opts *o, list *l,
     st_job_record *jobs = NULL;
     size_t nj = 0;
     if (st_job_list(ws, &jobs, &nj, &e) != ST_OK) {
-        it->status = ST_CHECK_NA;
-        ev(it, "not applicable: %s", e.msg);
+        it->status = ST_CHECK_FAIL;
+        ev(it, "cannot read the jobs: %s", e.msg);
     } else {
         int running = 0, stale = 0;
         for (size_t i = 0; i < nj; i++) {
@@ -617,8 +622,8 @@ static void admins(st_workspace *ws, const st_check_opts *o, list *l)
     size_t n = 0;
     st_err e;
     if (st_access_principal_list(ws, &ps, &n, &e) != ST_OK) {
-        it->status = ST_CHECK_NA;
-        ev(it, "not applicable: %s", e.msg);
+        it->status = ST_CHECK_FAIL;
+        ev(it, "cannot read the principals: %s", e.msg);
         return;
     }
     int stale = 0, count = 0;

@@ -1116,6 +1116,16 @@ static void reap_sandbox(struct ctl *c)
     c->runtime_pidfd = -1;
 }
 
+/* 1 if the job's encrypted checkpoint is on disk (kept by cleanup). */
+static int has_checkpoint(const struct ctl *c)
+{
+    char p[4400];
+    return c->outdir[0] &&
+           st_fs_join(p, sizeof(p), c->outdir, ST_RUNTIME_CHECKPOINT_FILE,
+                      NULL) == ST_OK &&
+           st_fs_exists(p);
+}
+
 static void cleanup(struct ctl *c, int keep_checkpoint)
 {
     /* the runtime gone, its output directory can be cleaned while the
@@ -1209,16 +1219,24 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     sigaction(SIGTERM, &sa, &old_term);
 
     double t0 = now_s();
+    /* set while a failure would be the operator's (directories, the
+     * sandbox, the keyring), not the job's: the job then goes back to
+     * queued instead of failed, as no key was released */
+    int operator_side = 0;
     if ((rc = move_to(c, ST_JOB_ATTESTING, NULL, err)) == ST_OK &&
         (rc = load_spec(c, err)) == ST_OK &&
         (rc = alloc_args(c, err)) == ST_OK &&
-        (rc = check_policies(c, err)) == ST_OK &&
-        (rc = prepare_dirs(c, err)) == ST_OK)
-        rc = spawn_runtime(c, err);
+        (rc = check_policies(c, err)) == ST_OK) {
+        operator_side = 1;
+        if ((rc = prepare_dirs(c, err)) == ST_OK)
+            rc = spawn_runtime(c, err);
+    }
     double t1 = now_s();
     /* only now, with the runtime forked, does the broker touch keys */
     if (rc == ST_OK)
         rc = st_keyring_open(ws, &kr, err);
+    if (rc == ST_OK)
+        operator_side = 0;
     double t2 = now_s();
     if (rc == ST_OK)
         rc = release_keys(c, kr, err);
@@ -1239,8 +1257,26 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     cleanup(c, keep);
     if (rc == ST_OK)
         rc = move_to(c, ST_JOB_SUCCEEDED, NULL, err);
-    else {
+    else if (operator_side) {
         st_err saved = *err;
+        char why[sizeof(saved.msg) + 96];
+        snprintf(why, sizeof(why),
+                 "not started: %s (the job stays queued: `job run %s` once "
+                 "fixed)",
+                 saved.msg, id);
+        /* the failure itself is what the caller reports */
+        st_discard(move_to(c, ST_JOB_QUEUED, why, NULL));
+        *err = saved;
+    } else {
+        st_err saved = *err;
+        /* "resumable" only when there is a checkpoint to resume from */
+        if (rc == ST_E_CANCELLED && strstr(saved.msg, "resumable") &&
+            !has_checkpoint(c))
+            snprintf(saved.msg, sizeof(saved.msg),
+                     "interrupted before its first checkpoint: no "
+                     "checkpoint to resume from (`job resume %s` starts it "
+                     "over)",
+                     id);
         /* the failure itself is what the caller reports; a job this leaves
          * non-terminal is found by `cleanup` (stale-jobs) */
         st_discard(

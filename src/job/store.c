@@ -21,6 +21,7 @@
  * and reasons: never data, weights or keys.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -133,10 +134,15 @@ void st_job_log(st_workspace *ws, const char *id, const char *fmt, ...)
     vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     va_end(ap);
     strcat(line, "\n");
-    /* appends: the log grows line by line, each written whole */
-    FILE *f = fopen(path, "ae");
-    if (!f)
+    /* appends: the log grows line by line, each written whole; 0600 like
+     * the rest of the workspace (a log names datasets and principals) */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return;
+    }
     fputs(line, f);
     fclose(f);
 }

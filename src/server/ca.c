@@ -26,6 +26,7 @@
 #include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/secmem.h"
 #include "sealtrain/server.h"
 #include "sealtrain/workspace.h"
 
@@ -267,6 +268,42 @@ st_code st_server_cert_issue(st_workspace *ws, const char *name,
     EVP_PKEY_free(ca_key);
     EVP_PKEY_free(pk);
     return rc;
+}
+
+st_code st_server_cert_check_key(const char *cert_path, const char *key_path,
+                                 st_err *err)
+{
+    X509 *x = NULL;
+    st_code rc = load_cert(cert_path, &x, err);
+    if (rc != ST_OK)
+        return rc;
+    unsigned char *der = NULL;
+    int dl = i2d_X509(x, &der);
+    X509_free(x);
+    char name[64];
+    uint8_t cert_pub[32], key_pub[32];
+    rc = dl > 0 ? st_server_cert_principal(der, (size_t)dl, name, cert_pub, err)
+                : st_err_openssl(err, ST_E_INPUT, "%s: certificate", cert_path);
+    OPENSSL_free(der);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "%s", cert_path);
+    uint8_t *seed = st_secmem_alloc(ST_ED25519_SEED_LEN, err);
+    if (!seed)
+        return ST_E_IO;
+    rc = st_ed25519_load_private_pem(key_path, seed, err);
+    if (rc == ST_OK)
+        rc = st_ed25519_public(seed, key_pub, err);
+    st_secmem_free(seed);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "the key %s", key_path);
+    if (memcmp(cert_pub, key_pub, 32) != 0)
+        return st_err_set(err, ST_E_INPUT,
+                          "the certificate %s is principal %s's, but the key "
+                          "%s is another key: give %s's key with --key, or the "
+                          "certificate issued for this key's principal "
+                          "(`sealtrain principal cert`)",
+                          cert_path, name, key_path, name);
+    return ST_OK;
 }
 
 /* 1 if the certificate at path is valid for at least another day. */

@@ -212,12 +212,8 @@ static void entries(st_req *r)
     entries_ctx c = {0};
     if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096) ||
         st_srv_query_u64(r, "from", 0, &c.from) ||
-        st_srv_query_u64(r, "limit", 100, &c.limit))
+        st_srv_query_range(r, "limit", 1, MAX_ENTRIES, 100, &c.limit))
         return;
-    if (c.limit == 0 || c.limit > MAX_ENTRIES) {
-        st_srv_reply_msg(r, 400, "limit must be 1..%d", MAX_ENTRIES);
-        return;
-    }
     c.out = json_array();
     st_err err;
     if (st_audit_read(dir, visit_entry, &c, &err) != ST_OK) {
@@ -264,7 +260,7 @@ static void proof(st_req *r)
     uint64_t index, size;
     if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096) ||
         st_srv_query_u64(r, "index", UINT64_MAX, &index) ||
-        st_srv_query_u64(r, "size", 0, &size))
+        st_srv_query_range(r, "size", 1, INT64_MAX, 0, &size))
         return;
     if (index == UINT64_MAX) {
         st_srv_reply_msg(r, 400, "query parameter index is required");
@@ -553,12 +549,8 @@ static int model_of(st_req *r, st_model_record *m)
     uint64_t version;
     snprintf(res, sizeof(res), "model:%s", r->arg[0]);
     if (st_srv_check(r, "model.read", res) ||
-        st_srv_query_u64(r, "version", 0, &version))
+        st_srv_query_range(r, "version", 1, UINT32_MAX, 0, &version))
         return -1;
-    if (version > UINT32_MAX) {
-        st_srv_reply_msg(r, 400, "version out of range");
-        return -1;
-    }
     st_err err;
     if (st_model_get(r->ws, r->arg[0], (uint32_t)version, m, &err) != ST_OK) {
         st_srv_reply_err(r, NULL, &err);

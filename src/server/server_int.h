@@ -49,6 +49,7 @@ struct st_req {
     size_t out_len;
     st_route_fn fn;
     st_req *next; /* the work queue */
+    double t0;    /* when the request arrived (the request log's ms) */
 };
 
 typedef struct st_route {
@@ -81,8 +82,13 @@ int st_srv_check(st_req *r, const char *action, const char *resource);
 /* The request body (NUL-terminated copy, malloc'ed) or NULL after
  * replying 400/413. */
 char *st_srv_body(st_req *r, size_t max, size_t *len);
-/* An unsigned query parameter, `def` when absent; -1 after replying 400. */
+/* An unsigned query parameter in 0..2^63-1, `def` when absent; -1 after
+ * replying 400 (not a number, or out of range). */
 int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out);
+/* The same in lo..hi: a value given outside it is 400 naming the range,
+ * never taken as the default. */
+int st_srv_query_range(st_req *r, const char *key, uint64_t lo, uint64_t hi,
+                       uint64_t def, uint64_t *out);
 
 /* Appends the server's own counters (Prometheus text) to `out`. */
 struct st_buf;
