@@ -155,6 +155,9 @@ st_code st_attest_policy_parse(const char *text, size_t len, const char *origin,
 st_code st_attest_policy_load(const char *path, st_attest_policy **out,
                               st_err *err);
 void st_attest_policy_free(st_attest_policy *p);
+/* 1 when the policy accepts an OutOfDate* TCB status (for `check`). A
+ * policy without a "tcb_status" rule accepts UpToDate only. */
+int st_attest_policy_accepts_out_of_date(const st_attest_policy *p);
 
 /* ---- reference values (trust anchors and pinned keys) -------------- */
 

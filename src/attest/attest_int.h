@@ -79,8 +79,12 @@ EVP_PKEY *st_attest_pubkey_parse(const uint8_t *data, size_t len,
                                  const char *what, st_err *err);
 /* 1 if `cert` was signed by `issuer_key` (any algorithm incl. RSA-PSS). */
 int st_attest_x509_signed_by(X509 *cert, EVP_PKEY *issuer_key);
-/* ok when not_before <= now <= not_after; writes the window to `win`. */
+/* ok when not_before <= now <= not_after; writes "from A to B" to `win`. */
 int st_attest_x509_valid_at(X509 *cert, int64_t now, char *win, size_t cap);
+/* One trace entry for a certificate's validity at `now`: "valid at T:
+ * valid from A to B" or "not valid at T: valid from A to B". Returns ok. */
+int st_attest_trace_validity(st_trace *t, const char *claim, X509 *cert,
+                             int64_t now);
 /* SHA-256 of the DER, hex. */
 void st_attest_x509_fingerprint(X509 *cert, char out[65]);
 /* The CN of the subject, or "" */

@@ -5,11 +5,15 @@
  *   attest evidence --tee sim|tpm|snp|tdx --report-data HEX -o FILE
  *   attest verify   --tee T (files) | --evidence BUNDLE  [--policy FILE]
  *                   [--report-data HEX | --nonce HEX] [--at RFC3339] [--json]
+ *                   (an option the chosen evidence does not use is refused:
+ *                   nothing on the command line is silently ignored)
  *   attest measure  [--job SPEC] [--dataset FILE ...]
  *   attest show     FILE [--tee T] [--json]
  *
  * Exit status: 0 verdict passed, 4 verdict failed (the first failing
- * claim is printed), 3 malformed input, 2 usage, 5 system.
+ * claim is printed), 3 malformed input (evidence, policy files), 2 usage
+ * (unknown option or --tee, a bad --at, --nonce or --report-data value),
+ * 5 system.
  *
  * The verifier never reads the clock: this command passes either --at or
  * the current time. The CLI uses only include/sealtrain/.
@@ -47,6 +51,9 @@ static void attest_usage(FILE *out)
         "FILE\n"
         "         --chain TCB_SIGNING_PEM [--crl FILE ...]   (docs/dcap.md)\n"
         "  verify --tee tdx|sgx --quote FILE --collateral DCAP_QVL_JSON\n"
+        "  verify --tee tdx|sgx --quote FILE   (no collateral: the quote, PCK\n"
+        "         chain and QE report are checked; the collateral claim "
+        "fails)\n"
         "    common: [--report-data HEX | --nonce HEX] [--policy FILE]\n"
         "            [--at RFC3339] [--data-dir DIR] [--json]\n"
         "  measure [--job SPEC] [--dataset FILE ...] [--json]\n"
@@ -55,7 +62,8 @@ static void attest_usage(FILE *out)
         "         TPM attestation key in the workspace (what key release\n"
         "         trusts for tpm evidence)\n\n"
         "Exit status: 0 verdict passed, 4 verdict failed, 3 malformed "
-        "input.\n"
+        "input,\n2 usage (unknown option or TEE, bad --at/--nonce/"
+        "--report-data).\n"
         "Evidence parts, the policy language and examples: "
         "docs/attestation.md\n");
 }
@@ -80,8 +88,8 @@ static st_code add_file(st_evidence *ev, const char *part, const char *path,
 
 static st_code parse_report_data(const char *hex, uint8_t out[64], st_err *err)
 {
-    if (st_hex_decode(hex, out, 64, err) != ST_OK)
-        return st_err_set(err, ST_E_INPUT,
+    if (strlen(hex) != 128 || st_hex_decode(hex, out, 64, err) != ST_OK)
+        return st_err_set(err, ST_E_USAGE,
                           "--report-data: expected 128 hex digits (64 "
                           "bytes)");
     return ST_OK;
@@ -92,9 +100,22 @@ static st_code parse_nonce(const char *hex, uint8_t out[64], st_err *err)
     size_t n = strlen(hex);
     memset(out, 0, 64);
     if (n == 0 || n % 2 || n > 128 || st_hex_decode(hex, out, n / 2, err))
-        return st_err_set(err, ST_E_INPUT,
+        return st_err_set(err, ST_E_USAGE,
                           "--nonce: expected 1-64 bytes of hex");
     return ST_OK;
+}
+
+/* --tee NAME: an unknown name is a usage error (exit 2), like an unknown
+ * option; malformed input (exit 3) is for evidence and policy files. */
+static st_code parse_tee_arg(const char *name, st_tee *out, st_err *err)
+{
+    st_code rc = st_tee_parse(name, out, err);
+    if (rc == ST_E_INPUT) {
+        err->code = ST_E_USAGE;
+        st_err_prefix(err, "--tee");
+        return ST_E_USAGE;
+    }
+    return rc;
 }
 
 /* The workspace key file of the sim platform (keys/sim-platform.pem). */
@@ -272,7 +293,7 @@ static int cmd_evidence(st_cli *cli, int argc, char **argv)
     st_err_clear(&err);
     st_tee tee;
     uint8_t rd[64];
-    if (st_tee_parse(tee_s, &tee, &err) || parse_report_data(rd_s, rd, &err))
+    if (parse_tee_arg(tee_s, &tee, &err) || parse_report_data(rd_s, rd, &err))
         return fail(&err);
     st_evidence *ev = NULL;
     st_code rc = ST_OK;
@@ -332,11 +353,13 @@ struct file_part {
 
 /* tdx, sgx (src/attest/dcap*.c, docs/dcap.md): the quote and its
  * collateral, either Intel PCS TCB Info + QE Identity + the TCB signing
- * chain (--chain: the PCK chain travels inside the quote), or one dcap-qvl
- * collateral JSON (--collateral); CRLs come as crl.N below. */
+ * chain (--chain: the PCK chain travels inside the quote; all three or
+ * none), or one dcap-qvl collateral JSON (--collateral); CRLs come as
+ * crl.N below. Without collateral the verifier still checks the quote,
+ * PCK chain and QE report, and the collateral claim fails. */
 static size_t dcap_parts(const struct vopts *o, struct file_part *files)
 {
-    int pcs = !o->collateral;
+    int pcs = o->tcb_info || o->qe_id || o->chain;
     size_t n = 0;
     files[n++] = (struct file_part){"quote", o->quote, 1};
     files[n++] = (struct file_part){"tcb_info", o->tcb_info, pcs};
@@ -345,6 +368,56 @@ static size_t dcap_parts(const struct vopts *o, struct file_part *files)
     files[n++] = (struct file_part){"collateral", o->collateral, 0};
     return n;
 }
+
+/* Which evidence uses each file option: every option given must be used
+ * by the evidence it is given with, so nothing on the command line is
+ * silently ignored (a --cert next to a TDX quote, a --chain next to a
+ * bundle). TEE bits as in st_tee; BUNDLE for --evidence. */
+#define TEE_BIT(t) (1u << (t))
+#define BUNDLE (1u << 31)
+static st_code check_unused(const struct vopts *o, st_tee tee, st_err *err)
+{
+    const unsigned dcap = TEE_BIT(ST_TEE_TDX) | TEE_BIT(ST_TEE_SGX),
+                   az = TEE_BIT(ST_TEE_AZ_SNP_VTPM);
+    const struct {
+        const char *name;
+        int given;
+        unsigned used_by;
+    } opt[] = {
+        {"--report", !!o->report, TEE_BIT(ST_TEE_SNP)},
+        {"--cert", !!o->cert, TEE_BIT(ST_TEE_SNP) | az},
+        {"--chain", !!o->chain, TEE_BIT(ST_TEE_SNP) | az | dcap},
+        {"--quote", !!o->quote, TEE_BIT(ST_TEE_TPM) | az | dcap},
+        {"--signature", !!o->sig, TEE_BIT(ST_TEE_TPM) | az},
+        {"--pcrs", !!o->pcrs, TEE_BIT(ST_TEE_TPM) | az},
+        {"--log", !!o->log, TEE_BIT(ST_TEE_TPM)},
+        {"--hcl-report", !!o->hcl, az},
+        {"--tcb-info", !!o->tcb_info, dcap},
+        {"--qe-identity", !!o->qe_id, dcap},
+        {"--crl", o->ncrl > 0, dcap},
+        {"--collateral", !!o->collateral, dcap},
+        /* a pinned key for the bundle's TEE is checked after loading */
+        {"--ak", !!o->ak, TEE_BIT(ST_TEE_TPM) | BUNDLE},
+        {"--platform-key", !!o->platform_key, BUNDLE},
+    };
+    unsigned bit = o->evidence ? BUNDLE : TEE_BIT(tee);
+    for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
+        if (opt[i].given && !(opt[i].used_by & bit))
+            return st_err_set(err, ST_E_USAGE,
+                              "verify: %s is not used with %s%s; refusing "
+                              "rather than ignoring it",
+                              opt[i].name,
+                              o->evidence ? "--evidence" : "--tee ",
+                              o->evidence ? "" : st_tee_name(tee));
+    }
+    if (o->collateral && (o->tcb_info || o->qe_id || o->chain))
+        return st_err_set(err, ST_E_USAGE,
+                          "verify: --collateral replaces --tcb-info, "
+                          "--qe-identity and --chain; give one or the other");
+    return ST_OK;
+}
+#undef BUNDLE
+#undef TEE_BIT
 
 /* Evidence from the per-TEE file options. */
 static st_code build_evidence(const struct vopts *o, st_tee tee,
@@ -465,38 +538,49 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct vopts o = {.json = cli->json};
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    int c, li = -1;
+    while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+        /* a value option given twice would silently replace the first
+         * (a second --cert, a second --policy): refuse it */
+        const char **slot = NULL;
         switch (c) {
-        case 't': o.tee = optarg; break;
-        case 'e': o.evidence = optarg; break;
-        case 'R': o.report = optarg; break;
-        case 'c': o.cert = optarg; break;
-        case 'C': o.chain = optarg; break;
-        case 'a': o.at = optarg; break;
-        case 'r': o.rd = optarg; break;
-        case 'n': o.nonce = optarg; break;
-        case 'p': o.policy = optarg; break;
-        case 'q': o.quote = optarg; break;
-        case 's': o.sig = optarg; break;
-        case 'k': o.ak = optarg; break;
-        case 'P': o.pcrs = optarg; break;
-        case 'l': o.log = optarg; break;
-        case 'H': o.hcl = optarg; break;
-        case 'I': o.tcb_info = optarg; break;
-        case 'Q': o.qe_id = optarg; break;
+        case 't': slot = &o.tee; break;
+        case 'e': slot = &o.evidence; break;
+        case 'R': slot = &o.report; break;
+        case 'c': slot = &o.cert; break;
+        case 'C': slot = &o.chain; break;
+        case 'a': slot = &o.at; break;
+        case 'r': slot = &o.rd; break;
+        case 'n': slot = &o.nonce; break;
+        case 'p': slot = &o.policy; break;
+        case 'q': slot = &o.quote; break;
+        case 's': slot = &o.sig; break;
+        case 'k': slot = &o.ak; break;
+        case 'P': slot = &o.pcrs; break;
+        case 'l': slot = &o.log; break;
+        case 'H': slot = &o.hcl; break;
+        case 'I': slot = &o.tcb_info; break;
+        case 'Q': slot = &o.qe_id; break;
+        case 'X': slot = &o.collateral; break;
+        case 'K': slot = &o.platform_key; break;
+        case 'D': slot = &o.data_dir; break;
         case 'L':
             if (o.ncrl == MAX_LIST)
                 return st_cli_usage("attest", "at most %d --crl", MAX_LIST);
             o.crl[o.ncrl++] = optarg;
             break;
-        case 'X': o.collateral = optarg; break;
-        case 'K': o.platform_key = optarg; break;
-        case 'D': o.data_dir = optarg; break;
         case 'J': o.json = 1; break;
         case 'h': attest_usage(stdout); return 0;
         default: return st_cli_usage("attest", "unknown option");
         }
+        if (slot && *slot)
+            return st_cli_usage("attest",
+                                "verify: --%s given twice (it takes one "
+                                "file or value)",
+                                li >= 0 ? opts[li].name : "option");
+        if (slot)
+            *slot = optarg;
+        li = -1;
     }
     if (optind < argc)
         return st_cli_usage("attest", "unexpected argument \"%s\"",
@@ -519,12 +603,28 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
     time_t now = time(NULL);
     st_code rc = ST_OK;
     st_tee tee = ST_TEE_NONE;
-    if (o.at && (rc = st_time_parse(o.at, &now, &err)) != ST_OK)
+    if (o.at && st_time_parse_rfc3339(o.at, &now, &err) != ST_OK) {
+        rc = err.code = ST_E_USAGE;
         st_err_prefix(&err, "--at");
+    }
+    if (rc == ST_OK && o.tee)
+        rc = parse_tee_arg(o.tee, &tee, &err);
+    if (rc == ST_OK)
+        rc = check_unused(&o, tee, &err);
     if (rc == ST_OK && o.evidence)
         rc = st_evidence_load(o.evidence, &ev, &err);
-    else if (rc == ST_OK && (rc = st_tee_parse(o.tee, &tee, &err)) == ST_OK)
+    else if (rc == ST_OK)
         rc = build_evidence(&o, tee, &ev, &err);
+    if (rc == ST_OK && o.evidence && o.ak && st_evidence_tee(ev) != ST_TEE_TPM)
+        rc = st_err_set(&err, ST_E_USAGE,
+                        "verify: --ak pins a TPM attestation key; %s holds "
+                        "%s evidence",
+                        o.evidence, st_tee_name(st_evidence_tee(ev)));
+    if (rc == ST_OK && o.platform_key && st_evidence_tee(ev) != ST_TEE_SIM)
+        rc = st_err_set(&err, ST_E_USAGE,
+                        "verify: --platform-key pins the sim platform; %s "
+                        "holds %s evidence",
+                        o.evidence, st_tee_name(st_evidence_tee(ev)));
     if (rc == ST_OK && o.rd && (rc = parse_report_data(o.rd, rd, &err)) == 0) {
         rdp = rd;
         /* a TPM quote binds SHA-256(report data): give the verifier the
