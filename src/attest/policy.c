@@ -33,10 +33,11 @@
 #include <strings.h>
 
 #include "attest_int.h"
+#include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
 
-#define NTEE (ST_TEE_AZ_SNP_VTPM + 1)
+#define NTEE (ST_TEE_AZ_TDX_VTPM + 1)
 
 struct tee_rules {
     json_t *measurements; /* array of lowercase hex strings, or NULL */
@@ -221,6 +222,27 @@ static st_code parse_advisories(json_t *arr, const char *where, st_err *err)
     return ST_OK;
 }
 
+int st_attest_policy_digest(const st_attest_policy *p, uint8_t out[32])
+{
+    if (!p)
+        return 0;
+    /* canonical JSON after parsing (hex lists already lowercased), so two
+     * spellings of one policy have one digest */
+    size_t n = 0;
+    char *c = st_json_canonical(p->root, &n, NULL);
+    if (!c) {
+        /* a real among "fields" values has no canonical text: fall back
+         * to jansson's sorted compact form rather than to no digest */
+        c = json_dumps(p->root, JSON_COMPACT | JSON_SORT_KEYS);
+        n = c ? strlen(c) : 0;
+    }
+    if (!c)
+        return 0;
+    st_sha256(c, n, out);
+    free(c);
+    return 1;
+}
+
 int st_attest_policy_accepts_out_of_date(const st_attest_policy *p)
 {
     size_t i;
@@ -251,6 +273,7 @@ st_code st_attest_policy_parse(const char *text, size_t len, const char *origin,
                                        "tdx",
                                        "sgx",
                                        "az-snp-vtpm",
+                                       "az-tdx-vtpm",
                                        NULL};
     *out = NULL;
     if (!origin)
@@ -489,7 +512,8 @@ static void check_tcb_status(const st_attest_policy *p, const st_claims *c,
 /* The built-in policy used when the caller passes none. */
 static const st_attest_policy default_policy = {
     .allowed = (1u << ST_TEE_TPM) | (1u << ST_TEE_SNP) | (1u << ST_TEE_TDX) |
-               (1u << ST_TEE_SGX) | (1u << ST_TEE_AZ_SNP_VTPM),
+               (1u << ST_TEE_SGX) | (1u << ST_TEE_AZ_SNP_VTPM) |
+               (1u << ST_TEE_AZ_TDX_VTPM),
     .allow_debug = 0,
     .report_data_required = 0,
     .max_age = -1,

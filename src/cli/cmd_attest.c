@@ -9,6 +9,9 @@
  *                   nothing on the command line is silently ignored)
  *   attest measure  [--job SPEC] [--dataset FILE ...]
  *   attest show     FILE [--tee T] [--json]
+ *   attest ear-key  [--jwk]
+ *   (verify --ear FILE: the verdict as an EAR signed with the workspace's
+ *   verifier key, draft-ietf-rats-ear; src/attest/ear.c)
  *
  * Exit status: 0 verdict passed, 4 verdict failed (the first failing
  * claim is printed), 3 malformed input (evidence, policy files), 2 usage
@@ -47,6 +50,11 @@ static void attest_usage(FILE *out)
         "  verify --tee az-snp-vtpm --hcl-report FILE --cert VCEK --quote F "
         "--signature F\n"
         "         [--pcrs FILE] [--chain PEM]\n"
+        "  verify --tee az-tdx-vtpm --hcl-report FILE --td-quote FILE "
+        "--quote F\n"
+        "         --signature F [--pcrs FILE] [TDX collateral: --tcb-info "
+        "F\n"
+        "         --qe-identity F --chain F [--crl F ...] | --collateral F]\n"
         "  verify --tee tdx|sgx --quote FILE --tcb-info FILE --qe-identity "
         "FILE\n"
         "         --chain TCB_SIGNING_PEM [--crl FILE ...]   (docs/dcap.md)\n"
@@ -56,6 +64,8 @@ static void attest_usage(FILE *out)
         "fails)\n"
         "    common: [--report-data HEX | --nonce HEX] [--policy FILE]\n"
         "            [--at RFC3339] [--data-dir DIR] [--json]\n"
+        "            [--ear FILE]   the verdict as a signed EAR (JWT)\n"
+        "  ear-key [--jwk]   the EAR verification key for relying parties\n"
         "  measure [--job SPEC] [--dataset FILE ...] [--json]\n"
         "  show FILE [--tee T] [--json]\n"
         "  enroll --tee tpm [--tcti TCTI] [--replace]   pin this platform's\n"
@@ -118,8 +128,9 @@ static st_code parse_tee_arg(const char *name, st_tee *out, st_err *err)
     return rc;
 }
 
-/* The workspace key file of the sim platform (keys/sim-platform.pem). */
-static st_code sim_key_path(st_cli *cli, char *out, size_t cap, st_err *err)
+/* A key file under the workspace's keys/ directory. */
+static st_code ws_key_path(st_cli *cli, const char *name, char *out, size_t cap,
+                           st_err *err)
 {
     char dir[4096];
     st_workspace *ws = NULL;
@@ -128,11 +139,66 @@ static st_code sim_key_path(st_cli *cli, char *out, size_t cap, st_err *err)
     if (rc == ST_OK)
         rc = st_workspace_open(dir, &ws, err);
     if (rc == ST_OK)
-        rc = st_workspace_path(ws, "keys", "sim-platform.pem", out, cap, err);
+        rc = st_workspace_path(ws, "keys", name, out, cap, err);
     st_workspace_close(ws);
+    return rc;
+}
+
+/* The workspace key file of the sim platform (keys/sim-platform.pem). */
+static st_code sim_key_path(st_cli *cli, char *out, size_t cap, st_err *err)
+{
+    st_code rc = ws_key_path(cli, "sim-platform.pem", out, cap, err);
     if (rc != ST_OK)
         st_err_prefix(err, "sim platform key (use --platform-key or a "
                            "workspace)");
+    return rc;
+}
+
+/* The workspace's EAR verifier key (keys/ear-verifier.pem, Ed25519,
+ * created 0600 on first use): what relying parties pin to trust our EARs
+ * (`attest ear-key`). The seed goes into secure memory the caller frees. */
+static st_code ear_key(st_cli *cli, uint8_t **seed, uint8_t pub[32],
+                       st_err *err)
+{
+    char path[4096];
+    st_code rc = ws_key_path(cli, "ear-verifier.pem", path, sizeof(path), err);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "EAR verifier key (needs a workspace)");
+    if (!(*seed = st_secmem_alloc(32, err)))
+        return err->code;
+    rc = st_ear_key_load(path, 1, *seed, pub, err);
+    if (rc != ST_OK) {
+        st_secmem_free(*seed);
+        *seed = NULL;
+    }
+    return rc;
+}
+
+/* Signs the verdict as an EAR into `path` (atomically, 0644: it is public
+ * by design). */
+static st_code write_ear(st_cli *cli, const st_verdict *v,
+                         const st_evidence *ev, const st_attest_policy *policy,
+                         const uint8_t *nonce, size_t nonce_len,
+                         const char *path, st_err *err)
+{
+    uint8_t *seed = NULL, pub[32];
+    char pid[80], *jwt = NULL;
+    st_code rc = ear_key(cli, &seed, pub, err);
+    if (rc != ST_OK)
+        return rc;
+    st_attest_policy_id(policy, pid);
+    st_ear_inputs in = {.iat = (int64_t)time(NULL),
+                        .nonce = nonce,
+                        .nonce_len = nonce_len,
+                        .policy_id = pid,
+                        .ev = ev};
+    rc = st_ear_encode(v, &in, seed, &jwt, err);
+    st_secmem_free(seed);
+    if (rc == ST_OK)
+        rc = st_fs_write_atomic(path, jwt, strlen(jwt), 0644, err);
+    if (rc != ST_OK)
+        st_err_prefix(err, "--ear %s", path);
+    free(jwt);
     return rc;
 }
 
@@ -340,7 +406,7 @@ static int cmd_evidence(st_cli *cli, int argc, char **argv)
 struct vopts {
     const char *tee, *evidence, *report, *cert, *chain, *at, *rd, *nonce,
         *policy, *quote, *sig, *ak, *pcrs, *log, *hcl, *tcb_info, *qe_id,
-        *platform_key, *data_dir, *collateral;
+        *platform_key, *data_dir, *collateral, *td_quote, *ear;
     const char *crl[MAX_LIST];
     size_t ncrl;
     int json;
@@ -357,11 +423,12 @@ struct file_part {
  * none), or one dcap-qvl collateral JSON (--collateral); CRLs come as
  * crl.N below. Without collateral the verifier still checks the quote,
  * PCK chain and QE report, and the collateral claim fails. */
-static size_t dcap_parts(const struct vopts *o, struct file_part *files)
+static size_t dcap_parts(const struct vopts *o, const char *qpart,
+                         const char *qpath, struct file_part *files)
 {
     int pcs = o->tcb_info || o->qe_id || o->chain;
     size_t n = 0;
-    files[n++] = (struct file_part){"quote", o->quote, 1};
+    files[n++] = (struct file_part){qpart, qpath, 1};
     files[n++] = (struct file_part){"tcb_info", o->tcb_info, pcs};
     files[n++] = (struct file_part){"qe_identity", o->qe_id, pcs};
     files[n++] = (struct file_part){"tcb_chain", o->chain, pcs};
@@ -377,7 +444,8 @@ static size_t dcap_parts(const struct vopts *o, struct file_part *files)
 #define BUNDLE (1u << 31)
 static st_code check_unused(const struct vopts *o, st_tee tee, st_err *err)
 {
-    const unsigned dcap = TEE_BIT(ST_TEE_TDX) | TEE_BIT(ST_TEE_SGX),
+    const unsigned azt = TEE_BIT(ST_TEE_AZ_TDX_VTPM),
+                   dcap = TEE_BIT(ST_TEE_TDX) | TEE_BIT(ST_TEE_SGX) | azt,
                    az = TEE_BIT(ST_TEE_AZ_SNP_VTPM);
     const struct {
         const char *name;
@@ -388,10 +456,11 @@ static st_code check_unused(const struct vopts *o, st_tee tee, st_err *err)
         {"--cert", !!o->cert, TEE_BIT(ST_TEE_SNP) | az},
         {"--chain", !!o->chain, TEE_BIT(ST_TEE_SNP) | az | dcap},
         {"--quote", !!o->quote, TEE_BIT(ST_TEE_TPM) | az | dcap},
-        {"--signature", !!o->sig, TEE_BIT(ST_TEE_TPM) | az},
-        {"--pcrs", !!o->pcrs, TEE_BIT(ST_TEE_TPM) | az},
+        {"--signature", !!o->sig, TEE_BIT(ST_TEE_TPM) | az | azt},
+        {"--pcrs", !!o->pcrs, TEE_BIT(ST_TEE_TPM) | az | azt},
         {"--log", !!o->log, TEE_BIT(ST_TEE_TPM)},
-        {"--hcl-report", !!o->hcl, az},
+        {"--hcl-report", !!o->hcl, az | azt},
+        {"--td-quote", !!o->td_quote, azt},
         {"--tcb-info", !!o->tcb_info, dcap},
         {"--qe-identity", !!o->qe_id, dcap},
         {"--crl", o->ncrl > 0, dcap},
@@ -455,7 +524,16 @@ static st_code build_evidence(const struct vopts *o, st_tee tee,
         FILE_PART("chain", o->chain, 0);
         break;
     case ST_TEE_TDX:
-    case ST_TEE_SGX: n = dcap_parts(o, files); break;
+    case ST_TEE_SGX: n = dcap_parts(o, "quote", o->quote, files); break;
+    case ST_TEE_AZ_TDX_VTPM:
+        /* the TPM quote is "quote" as for az-snp-vtpm; the TD quote and
+         * its collateral as for tdx */
+        n = dcap_parts(o, "td_quote", o->td_quote, files);
+        FILE_PART("hcl_report", o->hcl, 1);
+        FILE_PART("quote", o->quote, 1);
+        FILE_PART("signature", o->sig, 1);
+        FILE_PART("pcrs", o->pcrs, 0);
+        break;
     default:
         rc = st_err_set(err, ST_E_USAGE,
                         "verify --tee %s: use --evidence BUNDLE",
@@ -528,6 +606,8 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
         {"pcrs", required_argument, NULL, 'P'},
         {"log", required_argument, NULL, 'l'},
         {"hcl-report", required_argument, NULL, 'H'},
+        {"td-quote", required_argument, NULL, 'T'},
+        {"ear", required_argument, NULL, 'E'},
         {"tcb-info", required_argument, NULL, 'I'},
         {"qe-identity", required_argument, NULL, 'Q'},
         {"crl", required_argument, NULL, 'L'},
@@ -559,6 +639,8 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
         case 'P': slot = &o.pcrs; break;
         case 'l': slot = &o.log; break;
         case 'H': slot = &o.hcl; break;
+        case 'T': slot = &o.td_quote; break;
+        case 'E': slot = &o.ear; break;
         case 'I': slot = &o.tcb_info; break;
         case 'Q': slot = &o.qe_id; break;
         case 'X': slot = &o.collateral; break;
@@ -664,6 +746,12 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
     st_verdict_init(&v);
     if (rc == ST_OK)
         rc = st_attest_verify(ev, rdp, &refs, policy, (int64_t)now, &v, &err);
+    /* the EAR is written for a failing verdict too: a relying party is
+     * told "contraindicated", not left without an answer */
+    if (rc == ST_OK && o.ear) {
+        size_t nl = o.nonce ? strlen(o.nonce) / 2 : o.rd ? 64 : 0;
+        rc = write_ear(cli, &v, ev, policy, rdp, nl, o.ear, &err);
+    }
     int status = rc == ST_OK ? print_verdict(&v, o.json) : fail(&err);
     st_verdict_free(&v);
     st_attest_policy_free(policy);
@@ -693,7 +781,9 @@ static st_code load_any(const char *path, const char *tee_s, st_evidence **out,
     }
     if (!tee) {
         if (n >= 4 && memcmp(b, "HCLA", 4) == 0)
-            tee = ST_TEE_AZ_SNP_VTPM;
+            /* the runtime data header's report type (0x4C8): 4 is TDX */
+            tee = n >= 0x4CC && b[0x4C8] == 4 ? ST_TEE_AZ_TDX_VTPM
+                                              : ST_TEE_AZ_SNP_VTPM;
         else if (n >= 4 && b[0] == 0xff && b[1] == 'T' && b[2] == 'C' &&
                  b[3] == 'G')
             tee = ST_TEE_TPM;
@@ -712,9 +802,10 @@ static st_code load_any(const char *path, const char *tee_s, st_evidence **out,
             goto out;
         }
     }
-    part = tee == ST_TEE_SNP           ? "report"
-           : tee == ST_TEE_AZ_SNP_VTPM ? "hcl_report"
-                                       : "quote";
+    part = tee == ST_TEE_SNP ? "report"
+           : tee == ST_TEE_AZ_SNP_VTPM || tee == ST_TEE_AZ_TDX_VTPM
+               ? "hcl_report"
+               : "quote";
     if (!(*out = st_evidence_new(tee, err))) {
         rc = ST_E_IO;
         goto out;
@@ -870,6 +961,45 @@ static int cmd_enroll(st_cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* ear-key: the public half of the EAR verifier key, for relying parties
+ * to pin (PEM, or a JWK with its RFC 7638 kid). */
+static int cmd_ear_key(st_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"jwk", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int jwk = 0, c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': jwk = 1; break;
+        case 'h':
+            printf("usage: sealtrain attest ear-key [--jwk]\n\nPrints the "
+                   "public key that signs this workspace's EAR attestation "
+                   "results\n(`attest verify --ear`), as PEM or as a JWK "
+                   "(RFC 8037, with its RFC 7638 kid).\nThe key is created "
+                   "on first use (keys/ear-verifier.pem, mode 0600).\n");
+            return 0;
+        default: return st_cli_usage("attest", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return st_cli_usage("attest", "unexpected argument \"%s\"",
+                            argv[optind]);
+    st_err err;
+    st_err_clear(&err);
+    uint8_t *seed = NULL, pub[32];
+    if (ear_key(cli, &seed, pub, &err) != ST_OK)
+        return fail(&err);
+    st_secmem_free(seed);
+    char *s =
+        jwk ? st_ear_key_jwk(pub, &err) : st_ed25519_public_pem(pub, &err);
+    if (!s)
+        return fail(&err);
+    printf("%s%s", s, jwk ? "\n" : "");
+    free(s);
+    return 0;
+}
+
 int st_cli_attest(st_cli *cli, int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -890,5 +1020,7 @@ int st_cli_attest(st_cli *cli, int argc, char **argv)
         return cmd_show(cli, argc, argv);
     if (!strcmp(sub, "enroll"))
         return cmd_enroll(cli, argc, argv);
+    if (!strcmp(sub, "ear-key"))
+        return cmd_ear_key(cli, argc, argv);
     return st_cli_usage("attest", "unknown command \"%s\"", sub);
 }
