@@ -224,7 +224,7 @@ st_code st_attest_show(const st_evidence *ev, json_t **out, st_err *err);
 /* What an EAR says besides the verdict. */
 typedef struct st_ear_inputs {
     int64_t iat;          /* issuance time (Unix seconds) */
-    const uint8_t *nonce; /* eat_nonce: the report data given, or NULL */
+    const uint8_t *nonce; /* eat_nonce (8-55 bytes, else left out), or NULL */
     size_t nonce_len;
     const char *policy_id; /* st_attest_policy_id, or NULL (default) */
     const st_evidence *ev; /* for the collateral digest, or NULL */
@@ -237,6 +237,17 @@ json_t *st_ear_claims(const st_verdict *v, const st_ear_inputs *in);
  * *out is malloc'ed. */
 st_code st_ear_encode(const st_verdict *v, const st_ear_inputs *in,
                       const uint8_t seed[32], char **out, st_err *err);
+/* The same for many verdicts (a broker): the key is expanded once (an
+ * OpenSSL key, wiped by st_ear_signer_free), its kid derived once. */
+typedef struct st_ear_signer {
+    void *key; /* EVP_PKEY */
+    uint8_t pub[32];
+    char kid[44];
+} st_ear_signer;
+st_code st_ear_signer_init(st_ear_signer *s, const uint8_t *seed, st_err *err);
+void st_ear_signer_free(st_ear_signer *s); /* accepts NULL */
+st_code st_ear_sign(const st_ear_signer *s, const st_verdict *v,
+                    const st_ear_inputs *in, char **out, st_err *err);
 /* Checks an EAR's signature with `pub` (EdDSA only) and returns its claims.
  * ST_E_DENIED for a bad signature, ST_E_INPUT for a malformed token. */
 st_code st_ear_verify(const char *jwt, size_t len, const uint8_t pub[32],

@@ -10,8 +10,10 @@
  *   iat              issuance time (the caller's clock: the verifier has
  *                    none)
  *   ear.verifier-id  {"developer": "sealtrain", "build": "sealtrain X.Y"}
- *   eat_nonce        the report data the verdict was bound to, base64url
- *                    (absent when the caller gave none)
+ *   eat_nonce        the nonce the verdict was bound to, base64url, when
+ *                    EAT's JSON bounds allow it (RFC 9711 section 4.1: a
+ *                    text string of 10-74 characters, so 8-55 bytes); the
+ *                    full report data is always in the claims below
  *   submods          one appraisal per evidence part: the first component
  *                    of the trace's claim names ("snp", "tpm", "az",
  *                    "tdx", "sgx", "sim"), each with
@@ -36,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "attest_int.h"
 #include "sealtrain/crypto.h"
@@ -295,7 +299,7 @@ json_t *st_ear_claims(const st_verdict *v, const st_ear_inputs *in)
                   EAR_PROFILE, "iat", (json_int_t)in->iat, "ear.verifier-id",
                   "developer", "sealtrain", "build", build, "submods",
                   submods(v, pid), "sealtrain.verdict", verdict);
-    if (o && in->nonce && in->nonce_len) {
+    if (o && in->nonce && in->nonce_len >= 8 && in->nonce_len <= 55) {
         char *n = b64url(in->nonce, in->nonce_len);
         json_object_set_new(o, "eat_nonce", json_string(n ? n : ""));
         free(n);
@@ -303,21 +307,71 @@ json_t *st_ear_claims(const st_verdict *v, const st_ear_inputs *in)
     return o;
 }
 
+st_code st_ear_signer_init(st_ear_signer *s, const uint8_t *seed, st_err *err)
+{
+    memset(s, 0, sizeof(*s));
+    /* The key is expanded once (hash, clamp, public point): signing with a
+     * raw seed would redo that scalar multiplication per verdict. OpenSSL
+     * keeps the private half in its secure heap when one is set up and
+     * wipes it on free (st_ear_signer_free). */
+    EVP_PKEY *k =
+        EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    size_t pl = 32;
+    if (!k || EVP_PKEY_get_raw_public_key(k, s->pub, &pl) != 1 || pl != 32) {
+        EVP_PKEY_free(k);
+        return st_err_openssl(err, ST_E_INTERNAL, "EAR verifier key");
+    }
+    s->key = k;
+    st_ear_key_id(s->pub, s->kid);
+    return ST_OK;
+}
+
+void st_ear_signer_free(st_ear_signer *s)
+{
+    if (!s)
+        return;
+    EVP_PKEY_free(s->key);
+    s->key = NULL;
+}
+
 st_code st_ear_encode(const st_verdict *v, const st_ear_inputs *in,
                       const uint8_t seed[32], char **out, st_err *err)
 {
+    st_ear_signer s;
     *out = NULL;
-    uint8_t pub[32], sig[64];
-    char kid[44];
-    st_code rc = st_ed25519_public(seed, pub, err);
-    if (rc != ST_OK)
-        return rc;
-    st_ear_key_id(pub, kid);
-    json_t *hdr =
-        json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "typ", "JWT", "kid", kid);
+    st_code rc = st_ear_signer_init(&s, seed, err);
+    if (rc == ST_OK)
+        rc = st_ear_sign(&s, v, in, out, err);
+    st_ear_signer_free(&s);
+    return rc;
+}
+
+static st_code sign_raw(const st_ear_signer *s, const void *msg, size_t len,
+                        uint8_t sig[64], st_err *err)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t sl = 64;
+    int ok =
+        md &&
+        EVP_DigestSignInit(md, NULL, NULL, NULL, (EVP_PKEY *)s->key) == 1 &&
+        EVP_DigestSign(md, sig, &sl, msg, len) == 1 && sl == 64;
+    EVP_MD_CTX_free(md);
+    return ok ? ST_OK : st_err_openssl(err, ST_E_INTERNAL, "EAR signing");
+}
+
+st_code st_ear_sign(const st_ear_signer *s, const st_verdict *v,
+                    const st_ear_inputs *in, char **out, st_err *err)
+{
+    *out = NULL;
+    uint8_t sig[64];
+    st_code rc = ST_OK;
+    json_t *hdr = json_pack("{s:s, s:s, s:s}", "alg", "EdDSA", "typ", "JWT",
+                            "kid", s->kid);
     json_t *claims = st_ear_claims(v, in);
-    char *h = hdr ? json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    char *p = claims ? json_dumps(claims, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    /* insertion order: a JWT needs no canonical form (the signature covers
+     * the exact bytes) */
+    char *h = hdr ? json_dumps(hdr, JSON_COMPACT) : NULL;
+    char *p = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
     char *hb = h ? b64url((const uint8_t *)h, strlen(h)) : NULL;
     char *pb = p ? b64url((const uint8_t *)p, strlen(p)) : NULL;
     json_decref(hdr);
@@ -331,11 +385,14 @@ st_code st_ear_encode(const st_verdict *v, const st_ear_inputs *in,
         goto out;
     }
     /* JWS signing input: ASCII(b64url(header) "." b64url(payload)) */
-    if ((rc = st_buf_printf(&b, err, "%s.%s", hb, pb)) != ST_OK ||
-        (rc = st_ed25519_sign(seed, b.data, b.len, sig, err)) != ST_OK)
+    if ((rc = st_buf_append(&b, hb, strlen(hb), err)) != ST_OK ||
+        (rc = st_buf_append(&b, ".", 1, err)) != ST_OK ||
+        (rc = st_buf_append(&b, pb, strlen(pb), err)) != ST_OK ||
+        (rc = sign_raw(s, b.data, b.len, sig, err)) != ST_OK)
         goto out;
     char *sb = b64url(sig, 64);
-    if (!sb || (rc = st_buf_printf(&b, err, ".%s", sb)) != ST_OK) {
+    if (!sb || (rc = st_buf_append(&b, ".", 1, err)) != ST_OK ||
+        (rc = st_buf_append(&b, sb, strlen(sb), err)) != ST_OK) {
         free(sb);
         rc = rc ? rc : st_err_set(err, ST_E_IO, "EAR: out of memory");
         goto out;
