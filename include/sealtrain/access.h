@@ -172,6 +172,25 @@ st_code st_access_login(st_workspace *ws, const char *as, const char *keyfile,
 st_code st_access_check(st_workspace *ws, const char *principal,
                         const char *action, const char *resource, st_err *err);
 
+/* The same decision for a principal that does not act in this process:
+ * the submitter of a queued job, checked again when the job runs and when
+ * its keys are released. The principal must exist and be enabled, and the
+ * matrix and the owner's grants must allow the action, as in
+ * st_access_check; no session is needed and nothing is audited (the
+ * caller audits its own decision). */
+st_code st_access_permits(st_workspace *ws, const char *principal,
+                          const char *action, const char *resource,
+                          st_err *err);
+/* 1 when `principal` may have its jobs use `resource` (a dataset): it is
+ * its owner or holds the owner's `use` grant (or the job.submit action
+ * itself), or the resource has no owner here (a dataset that another
+ * owner's broker releases, which asks its own grants); always 1 in a
+ * workspace without principals. Roles are not
+ * looked at: the key broker of another owner asks this of the principal
+ * that submitted the job elsewhere. */
+int st_access_may_use(st_workspace *ws, const char *principal,
+                      const char *resource);
+
 #ifdef __cplusplus
 }
 #endif

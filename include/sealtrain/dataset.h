@@ -223,6 +223,13 @@ typedef struct st_dataset_record {
 
 st_code st_dataset_get(struct st_workspace *ws, const char *name,
                        st_dataset_record *out, st_err *err);
+/* The owner of dataset `name`, its id and the key its owner signs with
+ * (the registered key, or in a workspace without principals the key
+ * recorded at import): what the owner's signed statements about the
+ * dataset (its manifest, its release policy) are verified under. */
+st_code st_dataset_owner_key(struct st_workspace *ws, const char *name,
+                             char owner[ST_DATASET_NAME_MAX + 1], char id[33],
+                             uint8_t pub[32], st_err *err);
 /* The manifest of dataset `name` after checking its DSSE signature under
  * the owner's registered key (or the key recorded at import) and that it
  * describes the catalog row: what a consumer may rely on, e.g. the broker

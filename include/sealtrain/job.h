@@ -190,6 +190,10 @@ typedef struct st_job_run_opts {
     st_job_observer observe; /* may be NULL */
     void *ctx;
     int resume; /* continue a failed/cancelled job from its checkpoint */
+    /* the principal who runs it (authenticated by the caller; NULL in a
+     * workspace without principals): must hold job.run, and is the actor
+     * of the run's audit entries */
+    const char *runner;
 } st_job_run_opts;
 
 /* Runs a queued job in the foreground to its end (see src/job/run.c):
@@ -202,49 +206,6 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
                    st_err *err);
 
 /* ---- broker nonces ---- */
-
-/* A fresh 32-byte nonce for one piece of evidence from job `job_id`'s
- * runtime, recorded with its issue time. */
-st_code st_job_nonce_issue(st_workspace *ws, const char *job_id,
-                           uint8_t nonce[32], st_err *err);
-/* Uses the nonce: ST_OK once; ST_E_DENIED naming why when it is unknown,
- * another job's, already used (a replay) or older than max_age_s. */
-st_code st_job_nonce_consume(st_workspace *ws, const char *job_id,
-                             const uint8_t nonce[32], long max_age_s,
-                             st_err *err);
-
-/* ---- release policies (per dataset; docs/jobs.md) ---- */
-
-/* Checks a release policy (strict: keys, types, the attestation policy,
- * age recipients); errors name `origin`. */
-st_code st_release_policy_check(const json_t *policy, const char *origin,
-                                st_err *err);
-/* Validates and stores a dataset's release policy (canonical JSON);
- * audited. */
-st_code st_release_policy_set(st_workspace *ws, const char *actor,
-                              const char *dataset, const char *text, size_t len,
-                              const char *origin, st_err *err);
-/* The stored policy (new reference); ST_E_NOTFOUND when the dataset has
- * none (and is then never released). */
-st_code st_release_policy_get(st_workspace *ws, const char *dataset,
-                              json_t **out, st_err *err);
-
-/* What a (checked) release policy says about a job, shared by the local
- * broker (src/job/run.c) and the remote one (src/server/broker.c):
- * whether `principal` may train on the dataset ("principals" names it or
- * "*"), and whether models trained on it may be sealed to `recipient`. */
-int st_release_policy_allows_principal(const json_t *policy,
-                                       const char *principal);
-int st_release_policy_allows_recipient(const json_t *policy,
-                                       const char *recipient);
-/* The spec-level conditions of a remote release, where the broker cannot
- * narrow the recipients itself: `dataset` is one of the spec's datasets,
- * `principal` may train on it and *every* recipient of the spec is
- * allowed. ST_E_DENIED naming the dataset and the refused principal or
- * recipient. */
-st_code st_release_policy_check_job(const json_t *policy, const char *dataset,
-                                    const st_job_spec *spec,
-                                    const char *principal, st_err *err);
 
 #ifdef __cplusplus
 }

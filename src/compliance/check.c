@@ -25,6 +25,7 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/keyring.h"
+#include "sealtrain/release.h"
 #include "sealtrain/workspace.h"
 
 const char *st_check_level_name(st_check_level s)
@@ -273,12 +274,22 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
         ev(ood, "not applicable: %s", e.msg);
         ev(ret, "not applicable: %s", e.msg);
     } else {
-        int missing = 0, sims = 0, overdue = 0, policies = 0, outdated = 0;
+        int missing = 0, sims = 0, overdue = 0, policies = 0, bad = 0,
+            outdated = 0;
         for (size_t i = 0; i < nd; i++) {
-            json_t *p = NULL;
+            st_release_policy *rp = NULL;
+            const json_t *p = NULL;
             st_err pe;
-            st_code rc = st_release_policy_get(ws, ds[i].m.name, &p, &pe);
-            if (rc == ST_E_NOTFOUND) {
+            st_code rc = st_release_policy_get(ws, ds[i].m.name, &rp, &pe);
+            if (rc == ST_OK)
+                p = rp->json;
+            if (rc != ST_OK && rc != ST_E_NOTFOUND) {
+                /* unsigned, edited, or unreadable: never released, and
+                 * named here (the gate refuses it at every use) */
+                if (bad++ < 6)
+                    ev(pol, "release policy of dataset %s: %s", ds[i].m.name,
+                       pe.msg);
+            } else if (rc == ST_E_NOTFOUND) {
                 if (missing++ < 6)
                     ev(pol,
                        "dataset %s has no release policy (it is never "
@@ -298,7 +309,7 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
                 if (a >= 0 && (*strictest_age < 0 || a < *strictest_age))
                     *strictest_age = a;
             }
-            json_decref(p);
+            st_release_policy_free(rp);
             if (ds[i].m.retention_days >= 0) {
                 char c[ST_TIME_LEN];
                 time_t t;
@@ -312,8 +323,10 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
                        ds[i].m.name, ds[i].m.created, ds[i].m.retention_days);
             }
         }
-        pol->status = missing ? ST_CHECK_WARN : ST_CHECK_PASS;
-        if (!missing)
+        pol->status = bad       ? ST_CHECK_FAIL
+                      : missing ? ST_CHECK_WARN
+                                : ST_CHECK_PASS;
+        if (!missing && !bad)
             ev(pol, "%zu datasets, each with a policy", nd);
         sim->status = sims ? ST_CHECK_FAIL : ST_CHECK_PASS;
         if (!sims)

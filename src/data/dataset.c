@@ -954,6 +954,25 @@ st_code st_dataset_get(st_workspace *ws, const char *name,
     return rc;
 }
 
+st_code st_dataset_owner_key(st_workspace *ws, const char *name,
+                             char owner[ST_DATASET_NAME_MAX + 1],
+                             char id[33], uint8_t pub[32], st_err *err)
+{
+    drow r;
+    st_code rc = row_load(ws, name, &r, err);
+    if (rc)
+        return rc;
+    int registered;
+    rc = owner_key(ws, r.owner, r.signer_pub, pub, &registered, err);
+    if (rc == ST_OK) {
+        snprintf(owner, ST_DATASET_NAME_MAX + 1, "%s", r.owner);
+        snprintf(id, 33, "%s", r.id);
+    } else
+        st_err_prefix(err, "dataset \"%s\"", name);
+    drow_free(&r);
+    return rc;
+}
+
 st_code st_dataset_manifest_verified(st_workspace *ws, const char *name,
                                      st_dataset_manifest *m, st_err *err)
 {

@@ -28,12 +28,14 @@
 #include <unistd.h>
 
 #include "sealtrain/access.h"
+#include "sealtrain/release.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
+#include "sealtrain/release.h"
 #include "sealtrain/secmem.h"
 
 #include "model/model_int.h"
@@ -144,7 +146,7 @@ static st_code policy_allows(st_workspace *ws, const st_model_record *r,
     json_array_foreach(r->datasets, i, d)
     {
         const char *name = json_string_value(json_object_get(d, "name"));
-        json_t *pol = NULL;
+        st_release_policy *pol = NULL;
         st_code rc = name ? st_release_policy_get(ws, name, &pol, err)
                           : st_err_set(err, ST_E_INPUT, "unnamed dataset");
         if (rc == ST_E_NOTFOUND)
@@ -155,7 +157,7 @@ static st_code policy_allows(st_workspace *ws, const st_model_record *r,
         if (rc != ST_OK)
             return rc;
         int ok = st_release_policy_allows_recipient(pol, recipient);
-        json_decref(pol);
+        st_release_policy_free(pol);
         if (!ok)
             return st_err_set(err, ST_E_DENIED,
                               "model %s@%u: dataset \"%s\"'s release policy "

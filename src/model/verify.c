@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sealtrain/release.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dsse.h"
@@ -105,7 +106,7 @@ verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
     json_array_foreach(rec->datasets, i, d)
     {
         const char *name = st_json_path_string(d, "name", NULL);
-        json_t *pol = NULL;
+        st_release_policy *pol = NULL;
         char prefix[128];
         snprintf(prefix, sizeof(prefix), "dataset:%s/", name ? name : "?");
         if (!name || st_release_policy_get(ws, name, &pol, NULL) != ST_OK) {
@@ -114,9 +115,9 @@ verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
                          name ? name : "(unnamed dataset)");
             continue;
         }
-        char *text = json_dumps(json_object_get(pol, "attestation"),
+        char *text = json_dumps(json_object_get(pol->json, "attestation"),
                                 JSON_COMPACT | JSON_ENCODE_ANY);
-        json_decref(pol);
+        st_release_policy_free(pol);
         if (!text)
             return st_err_set(err, ST_E_IO, "out of memory");
         st_code rc = verify_evidence(ev, rd, refs, text, strlen(text), prefix,
