@@ -166,7 +166,10 @@ int main(void)
         st_ear_inputs in = {.iat = 1767225600, .ev = snp};
         /* a broker derives the key id once */
         st_ear_signer signer;
-        st_ear_signer_init(&signer, ear_seed, &e);
+        if (st_ear_signer_init(&signer, ear_seed, &e) != ST_OK) {
+            fprintf(stderr, "bench_attest: ear key: %s\n", e.msg);
+            return 1;
+        }
         int n = 2000;
         double e0 = now_ms();
         for (int i = 0; i < n; i++) {

@@ -246,8 +246,10 @@ json_t *st_ear_claims(const st_verdict *v, const st_ear_inputs *in);
 /* The verdict as a compact JWS (JWT, header {"alg":"EdDSA","kid":..,
  * "typ":"JWT"}) signed with the Ed25519 seed (keep it in secure memory).
  * *out is malloc'ed. */
-st_code st_ear_encode(const st_verdict *v, const st_ear_inputs *in,
-                      const uint8_t seed[32], char **out, st_err *err);
+ST_MUST_CHECK st_code st_ear_encode(const st_verdict *v,
+                                    const st_ear_inputs *in,
+                                    const uint8_t seed[32], char **out,
+                                    st_err *err);
 /* The same for many verdicts (a broker): the key is expanded once (an
  * OpenSSL key, wiped by st_ear_signer_free), its kid derived once. */
 typedef struct st_ear_signer {
@@ -255,18 +257,22 @@ typedef struct st_ear_signer {
     uint8_t pub[32];
     char kid[44];
 } st_ear_signer;
-st_code st_ear_signer_init(st_ear_signer *s, const uint8_t *seed, st_err *err);
+ST_MUST_CHECK st_code st_ear_signer_init(st_ear_signer *s, const uint8_t *seed,
+                                         st_err *err);
 void st_ear_signer_free(st_ear_signer *s); /* accepts NULL */
-st_code st_ear_sign(const st_ear_signer *s, const st_verdict *v,
-                    const st_ear_inputs *in, char **out, st_err *err);
+ST_MUST_CHECK st_code st_ear_sign(const st_ear_signer *s, const st_verdict *v,
+                                  const st_ear_inputs *in, char **out,
+                                  st_err *err);
 /* Checks an EAR's signature with `pub` (EdDSA only) and returns its claims.
  * ST_E_DENIED for a bad signature, ST_E_INPUT for a malformed token. */
-st_code st_ear_verify(const char *jwt, size_t len, const uint8_t pub[32],
-                      json_t **claims, st_err *err);
+ST_MUST_CHECK st_code st_ear_verify(const char *jwt, size_t len,
+                                    const uint8_t pub[32], json_t **claims,
+                                    st_err *err);
 /* The verifier key: PKCS#8 PEM at `path` (the workspace's
  * keys/ear-verifier.pem), created 0600 when `create` and absent. */
-st_code st_ear_key_load(const char *path, int create, uint8_t seed[32],
-                        uint8_t pub[32], st_err *err);
+ST_MUST_CHECK st_code st_ear_key_load(const char *path, int create,
+                                      uint8_t seed[32], uint8_t pub[32],
+                                      st_err *err);
 /* RFC 7638 thumbprint of the public key, base64url (43 chars + NUL). */
 void st_ear_key_id(const uint8_t pub[32], char out[44]);
 /* The public key as a JWK (RFC 8037: kty OKP, crv Ed25519, x, kid, alg
