@@ -326,7 +326,7 @@ static void to_train_data(const st_tensor_view *v, st_train_data *t)
     t->y = v->labels;
     t->rows = (size_t)v->rows;
     t->features = v->cols;
-    t->targets = 1;
+    t->targets = v->targets; /* 1 for classes; regression: its targets */
     t->classes = v->classes;
 }
 
