@@ -692,6 +692,8 @@ static st_code rt_run(struct rt *r, st_err *err)
     if (rc == ST_OK)
         rc = st_train_config_from_json(r->spec.model, r->spec.training, &cfg,
                                        err);
+    if (rc == ST_OK) /* fitted by the trainer on the training rows */
+        rc = st_train_config_preprocessing(r->spec.preprocessing, &cfg, err);
     if (rc == ST_OK) {
         to_train_data(&data[0].view, &train);
         if (r->a->ndatasets > 1)

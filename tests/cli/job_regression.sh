@@ -93,9 +93,20 @@ PY
 }
 
 ID=$(run_spec '{}')
-check_metrics "$ID" 0.2
-ok "a linear regression job reports MSE, MAE and R^2 (status and provenance)"
+check_metrics "$ID" 0.4
+ok "a standardized linear regression job reports MSE, MAE and R^2 (status and provenance)"
 
-ID=$(run_spec '{"name": "diabetes-mlp", "model": {"type": "mlp", "hidden": [16], "loss": "mse"}, "training": {"learning_rate": 0.01}, "outputs": {"model": "diabetes-mlp"}}')
+python3 - "$MO_RCPT" >"$SPEC" <<'PY'
+import json, sys
+s = json.load(open("examples/jobs/diabetes-linear.json"))
+s["outputs"]["recipients"] = [sys.argv[1]]
+s["preprocessing"] = {"scale": "standardize", "missing": "median"}
+print(json.dumps(s))
+PY
+expect_exit 3 mo job submit "$SPEC"
+expect_stderr 'preprocessing.missing: "median" is not supported'
+ok "a preprocessing the data cannot need is refused at submit, by name"
+
+ID=$(run_spec '{"name": "diabetes-mlp", "model": {"type": "mlp", "hidden": [16], "loss": "mse"}, "training": {"learning_rate": 0.01}, "preprocessing": {"scale": "minmax"}, "outputs": {"model": "diabetes-mlp"}}')
 check_metrics "$ID" 0.2
 ok "an MLP regression job reports MSE, MAE and R^2"
