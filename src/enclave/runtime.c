@@ -515,10 +515,42 @@ struct seal_out {
     uint64_t size;
 };
 
-static st_code rt_seal(struct rt *r, struct seal_out *so, st_err *err)
+/* The training tensor's class names (the original labels) or target
+ * names, as a JSON array text for the model's metadata, so that the
+ * model's users see labels and not indices. NULL when a name is not
+ * UTF-8 (JSON cannot carry it; the indices still are the classes). */
+static char *label_names(const st_tensor_view *v)
+{
+    uint32_t n = v->classes ? v->classes : v->targets;
+    json_t *a = json_array();
+    for (uint32_t k = 0; a && k < n; k++) {
+        const char *name;
+        size_t len;
+        json_t *s = st_tensor_class_name(v, k, &name, &len, NULL) == ST_OK
+                        ? json_stringn(name, len)
+                        : NULL;
+        if (!s || json_array_append_new(a, s)) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return text;
+}
+
+static st_code rt_seal(struct rt *r, const st_tensor_view *train,
+                       struct seal_out *so, st_err *err)
 {
     json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
                              "sealtrain.engine", st_version());
+    char *names = label_names(train);
+    if (meta && names)
+        json_object_set_new(meta,
+                            train->classes ? "sealtrain.class_names"
+                                           : "sealtrain.target_names",
+                            json_string(names));
+    free(names);
     st_secret *st = NULL;
     st_code rc = st_trainer_save_safetensors(r->trainer, meta, &st, err);
     json_decref(meta);
@@ -744,7 +776,7 @@ static st_code rt_run(struct rt *r, st_err *err)
     json_t *prov = NULL;
     if (rc == ST_OK) {
         rt_state(r, ST_JOB_SEALING);
-        rc = rt_seal(r, &so, err);
+        rc = rt_seal(r, &data[0].view, &so, err);
     }
     if (rc == ST_OK) {
         prov = rt_provenance(r, &so, final, err);

@@ -109,9 +109,9 @@ static st_code parse_body(json_t *root, const char *where, st_job_spec *out,
                           st_err *err)
 {
     static const char *const top[] = {
-        "version",   "name",     "model",   "training",         "datasets",
-        "resources", "security", "outputs", "checkpoint_every", "preprocessing",
-        NULL};
+        "version",          "name",          "model",    "training",
+        "datasets",         "resources",     "security", "outputs",
+        "checkpoint_every", "preprocessing", NULL};
     static const char *const ds_keys[] = {"train", "validation", NULL};
     static const char *const res_keys[] = {"cpus", "memory_mb",
                                            "time_limit_seconds", NULL};

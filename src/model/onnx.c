@@ -342,8 +342,10 @@ st_code st_model_onnx_export(const uint8_t *buf, size_t len,
     if (st_train_config_has_preprocessing(&cfg)) {
         /* raw rows in: the fitted scaling first, as st_pp_apply computes
          * it in float32, (x - shift) * scale */
-        const st_safetensor *sh = st_safetensors_find(sf, "preprocessing.shift");
-        const st_safetensor *sc = st_safetensors_find(sf, "preprocessing.scale");
+        const st_safetensor *sh =
+            st_safetensors_find(sf, "preprocessing.shift");
+        const st_safetensor *sc =
+            st_safetensors_find(sf, "preprocessing.scale");
         if (!(rc = check_tensor(sh, "preprocessing.shift", cfg.inputs, 0, 1,
                                 err)) &&
             !(rc = check_tensor(sc, "preprocessing.scale", cfg.inputs, 0, 1,

@@ -414,10 +414,9 @@ json_t *st_train_config_to_json(const st_train_config *c)
         for (size_t i = 0; i < c->npp_columns; i++) {
             char k[16];
             snprintf(k, sizeof(k), "%u", c->pp_column[i]);
-            json_object_set_new(
-                cols, k,
-                json_pack("{s:s}", "scale",
-                          scale_names[c->pp_column_scale[i]]));
+            json_object_set_new(cols, k,
+                                json_pack("{s:s}", "scale",
+                                          scale_names[c->pp_column_scale[i]]));
         }
         json_object_set_new(o, "preprocessing",
                             json_pack("{s:s, s:o}", "scale",
@@ -439,8 +438,8 @@ int st_train_config_has_preprocessing(const st_train_config *c)
 /* "missing" and "categorical": the readers already refuse empty fields
  * and text in feature columns at import, so "error" is the only choice a
  * dataset can meet; the other documented values are refused by name. */
-static st_code pp_refusal(const json_t *o, const char *key,
-                          const char *where, st_err *err)
+static st_code pp_refusal(const json_t *o, const char *key, const char *where,
+                          st_err *err)
 {
     const char *s = NULL;
     st_code rc = st_json_get_string(o, key, 0, &s, where, err);

@@ -230,8 +230,8 @@ st_code st_trainer_new(const st_train_config *cfg, st_trainer **out,
                                 "creating a trainer: out of "
                                 "memory");
     if (!rc)
-        rc = st_train_config_preprocessing(
-            json_object_get(j, "preprocessing"), &back, err);
+        rc = st_train_config_preprocessing(json_object_get(j, "preprocessing"),
+                                           &back, err);
     json_decref(j);
     if (rc)
         return st_err_prefix(err, "creating a trainer");

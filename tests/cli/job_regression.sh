@@ -96,6 +96,26 @@ ID=$(run_spec '{}')
 check_metrics "$ID" 0.4
 ok "a standardized linear regression job reports MSE, MAE and R^2 (status and provenance)"
 
+MODEL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"]["result"]["model_path"])' "$T/status.json")
+age -d -i "$K/mo.age" -o "$T/model.safetensors" "$MODEL" || fail "age -d"
+python3 - "$T/model.safetensors" <<'PY' || fail "sealed model contents"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+meta = h["__metadata__"]
+assert json.loads(meta["sealtrain.target_names"]) == ["progression"], meta
+cfg = json.loads(meta["sealtrain.config"])
+assert cfg["preprocessing"]["scale"] == "standardize", cfg
+for t in ("preprocessing.shift", "preprocessing.scale"):
+    assert h[t]["shape"] == [10] and h[t]["dtype"] == "F32", h[t]
+import array
+shift = array.array("f", b[8 + n + h["preprocessing.shift"]["data_offsets"][0]:
+                          8 + n + h["preprocessing.shift"]["data_offsets"][1]])
+assert 40 < shift[0] < 60, shift[0]  # the training rows' mean age
+PY
+ok "the sealed model holds the fitted scaling, its configuration and the target's name"
+
 python3 - "$MO_RCPT" >"$SPEC" <<'PY'
 import json, sys
 s = json.load(open("examples/jobs/diabetes-linear.json"))

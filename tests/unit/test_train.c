@@ -1124,7 +1124,8 @@ static void test_preprocessing_fits_on_training_rows_only(void **state)
 
 /* The statistics travel in checkpoints (a resumed run stays bit-identical)
  * and in the sealed safetensors (tensors preprocessing.shift / .scale). */
-static void test_preprocessing_travels_in_checkpoint_and_safetensors(void **state)
+static void
+test_preprocessing_travels_in_checkpoint_and_safetensors(void **state)
 {
     (void)state;
     st_err e;
