@@ -130,3 +130,36 @@ ok "a preprocessing the data cannot need is refused at submit, by name"
 ID=$(run_spec '{"name": "diabetes-mlp", "model": {"type": "mlp", "hidden": [16], "loss": "mse"}, "training": {"learning_rate": 0.01}, "preprocessing": {"scale": "minmax"}, "outputs": {"model": "diabetes-mlp"}}')
 check_metrics "$ID" 0.2
 ok "an MLP regression job reports MSE, MAE and R^2"
+
+ID=$(run_spec '{"training": {"epochs": 50, "early_stopping": {"metric": "val_mse", "patience": 3, "min_delta": 1e9}}}')
+expect_exit 0 mo job logs "$ID"
+expect_stdout "early stopping ended the run after epoch 4; kept the weights of epoch 1"
+mo job status "$ID" --json >"$T/status.json"
+python3 - "$T/status.json" <<'PY' || fail "history"
+import json, sys
+m = json.load(open(sys.argv[1]))["status"]["result"]["metrics"]
+h = m["history"]
+assert [e["epoch"] for e in h] == [1, 2, 3, 4], h
+assert all("mse" in e and "r2" in e and "train_loss" in e for e in h), h
+assert m["stopped"] is True and m["best_epoch"] == 1, m
+PY
+ok "early stopping is logged with the epoch whose weights were kept; the status has every epoch"
+
+import_digits
+policy sim
+spec '{"training": {"epochs": 3}}'
+mo job submit "$SPEC" >"$T/id"
+mo job run "$(cat "$T/id")" >/dev/null || fail "digits run"
+mo job status "$(cat "$T/id")" --json >"$T/status.json"
+python3 - "$T/status.json" <<'PY' || fail "confusion"
+import json, sys
+m = json.load(open(sys.argv[1]))["status"]["result"]["metrics"]
+cm = m["final_evaluation"]["confusion"]
+assert len(cm) == 10 and all(len(r) == 10 for r in cm), cm
+n = sum(map(sum, cm))
+assert n == int(1797 * 0.2), n  # the held-out split, every row once
+acc = sum(cm[i][i] for i in range(10)) / n
+assert abs(acc - m["final_evaluation"]["accuracy"]) < 1e-9, (acc, m)
+assert len(m["history"]) == 3
+PY
+ok "a classifier's final evaluation carries its confusion matrix (rows = true class)"
