@@ -349,14 +349,14 @@ static void free_args(struct ctl *c)
 /* Secure memory the runtime needs beside the decrypted datasets: the
  * arena's whole range is locked (and counted against the limit) when it
  * is made, and a shared arena is also faulted in then (~0.8 ms per MiB
- * here), so it is sized to the model rather than to a fixed reserve. Per
- * parameter: weights, gradients, two optimiser moments and a best copy (20
- * bytes), a checkpoint or safetensors copy of the same (20), padding (rounded
- * up to 64). Per batch row: inputs, targets and three buffers per layer output
- * (rounded up to 8 floats each). Fixed: 16 MiB for the decryption workers (4
- * MiB), the keys, the age writer and the guard pages of every block. A spec the
- * engine cannot read keeps the old 96 MiB (the runtime reports the error
- * itself). At most the job's memory allowance. */
+ * here), so it is sized to the model rather than to a fixed reserve. Per parameter: weights, gradients, two optimiser moments and a
+ * best copy (20 bytes), a checkpoint or safetensors copy of the same (20),
+ * padding (rounded up to 64). Per batch row: inputs, targets and three
+ * buffers per layer output (rounded up to 8 floats each). Fixed: 16 MiB
+ * for the decryption workers (4 MiB), the keys, the age writer and the
+ * guard pages of every block. A spec the engine cannot read keeps the
+ * old 96 MiB (the runtime reports the error itself). At most the job's
+ * memory allowance. */
 static uint64_t runtime_reserve(const struct ctl *c)
 {
     const uint64_t fixed = 16u << 20, fallback = 96u << 20;
