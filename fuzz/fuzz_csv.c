@@ -1,6 +1,8 @@
 /*
  * fuzz_csv.c: the CSV reader on arbitrary bytes. The first byte picks the
- * label column: by name "y" (even) or by a 0-based index (odd: byte/2 % 4).
+ * label column: by name "y" (bit 0 clear) or by a 0-based index (bit 0
+ * set: bits 1-2); bit 5 names two target columns "y,z" instead; bits 3-4
+ * pick the task (auto, classification, regression, auto).
  */
 #include "fuzz_data_common.h"
 
@@ -9,10 +11,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     char label[8] = "y";
-    if (data[0] & 1)
+    if (data[0] & 0x20)
+        memcpy(label, "y,z", 4);
+    else if (data[0] & 1)
         label[0] = (char)('0' + (data[0] >> 1) % 4);
-    st_data_input in = {ST_DATA_CSV, "fuzz.csv", label, data + 1,
-                        size - 1,    NULL,       0};
+    static const st_data_task tasks[] = {ST_TASK_AUTO, ST_TASK_CLASSIFICATION,
+                                         ST_TASK_REGRESSION, ST_TASK_AUTO};
+    st_data_input in = {
+        ST_DATA_CSV, "fuzz.csv", label, data + 1,
+        size - 1,    NULL,       0,     tasks[(data[0] >> 3) & 3]};
     fuzz_convert(&in);
     return 0;
 }

@@ -34,7 +34,8 @@ static void fuzz_convert(const st_data_input *in)
         abort(); /* the same bytes scanned fine: convert must too */
     st_tensor_view v;
     if (size != b.len || st_tensor_parse(b.data, b.len, &v, &e) != ST_OK ||
-        v.rows != sc.rows || v.cols != sc.cols)
+        v.rows != sc.rows || v.cols != sc.cols || v.classes != sc.classes ||
+        v.targets != sc.targets)
         abort();
     st_buf_free(&b);
     st_data_schema_free(&sc);

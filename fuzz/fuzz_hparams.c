@@ -1,6 +1,6 @@
 /*
- * fuzz_hparams.c: libFuzzer harness for the job spec's "model" and
- * "training" sections (train.h). Whatever st_train_config_from_json
+ * fuzz_hparams.c: libFuzzer harness for the job spec's "model",
+ * "training" and "preprocessing" sections (train.h). Whatever st_train_config_from_json
  * accepts must serialise with st_train_config_to_json and read back to the
  * same configuration, and resolving it against a small dataset must either
  * succeed or fail cleanly; when it succeeds, a trainer must be creatable.
@@ -22,12 +22,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (json_is_object(j) &&
         st_train_config_from_json(json_object_get(j, "model"),
                                   json_object_get(j, "training"), &c,
-                                  NULL) == ST_OK) {
+                                  NULL) == ST_OK &&
+        st_train_config_preprocessing(json_object_get(j, "preprocessing"), &c,
+                                      NULL) == ST_OK) {
         json_t *out = st_train_config_to_json(&c);
         if (!out ||
             st_train_config_from_json(json_object_get(out, "model"),
                                       json_object_get(out, "training"), &back,
                                       NULL) != ST_OK ||
+            st_train_config_preprocessing(json_object_get(out, "preprocessing"),
+                                          &back, NULL) != ST_OK ||
             memcmp(&c, &back, sizeof(c)) != 0)
             abort();
         json_decref(out);

@@ -52,6 +52,8 @@ for node in g.node:
         y = ins[0] * ins[1]
     elif op == "Add":
         y = ins[0] + ins[1]
+    elif op == "Sub":
+        y = ins[0] - ins[1]
     elif op == "Softmax":
         z = ins[0] - ins[0].max(axis=a.get("axis", -1), keepdims=True)
         e = np.exp(z)

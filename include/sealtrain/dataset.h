@@ -62,8 +62,13 @@ typedef struct st_dataset_manifest {
     char source_file[256]; /* base name of the imported file */
     uint64_t rows;
     uint32_t cols;
-    uint32_t classes;
+    uint32_t classes; /* 0 for regression */
     int labels_mapped;
+    /* label_kind "value" (regression): targets per row and their names;
+     * classification has targets 1 and no names */
+    int regression;
+    uint32_t targets;
+    char **target_names;  /* targets names (regression), else NULL */
     char *label_name;     /* may be NULL */
     char **feature_names; /* cols names or NULL */
     uint8_t plain_sha256[32];

@@ -38,6 +38,8 @@ typedef struct st_job_spec {
     char name[ST_JOB_NAME_MAX + 1];
     json_t *model; /* borrowed from root: the engine's sections */
     json_t *training;
+    json_t *preprocessing; /* borrowed: the engine's feature scaling, or
+                              NULL */
     char train_dataset[ST_JOB_NAME_MAX + 1];
     char valid_dataset[ST_JOB_NAME_MAX + 1]; /* "" when none */
     unsigned cpus;                           /* 0: all */

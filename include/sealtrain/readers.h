@@ -27,6 +27,9 @@
  *    indices (K = largest + 1); any other labels are mapped to 0..K-1 in
  *    sorted order (numerically when all are numbers, else bytewise), and
  *    the names travel inside the encrypted tensor, never in clear.
+ *  - targets (regression): one or more numeric label columns (CSV
+ *    "--label a,b"), each value a number as above; the task is chosen
+ *    from the labels when the caller leaves it out (st_data_scan).
  *
  * Errors name the file, line and column (CSV: the field number and its
  * header name) and what was expected.
@@ -46,9 +49,22 @@ extern "C" {
 #define ST_DATA_MAX_RECORD (64u << 20) /* longest CSV/LIBSVM record */
 #define ST_DATA_MAX_COLUMNS (1u << 20)
 #define ST_DATA_MAX_CLASSES 65536u
-#define ST_DATA_MAX_LABEL 256u /* bytes of one label's text */
+#define ST_DATA_MAX_LABEL 256u    /* bytes of one label's text */
+#define ST_DATA_MAX_TARGETS 1024u /* regression target columns */
 /* Largest feature matrix (rows x cols x 4 bytes) a dataset may have. */
 #define ST_DATA_MAX_TENSOR (UINT64_C(64) << 30)
+
+/* What the labels are. AUTO lets st_data_scan choose (see scan.c). */
+typedef enum st_data_task {
+    ST_TASK_AUTO = 0,
+    ST_TASK_CLASSIFICATION = 1,
+    ST_TASK_REGRESSION = 2
+} st_data_task;
+
+/* "classification", "regression" (AUTO: "auto"). */
+const char *st_data_task_name(st_data_task t);
+/* Parses "classification", "regression" or "auto". */
+st_code st_data_task_parse(const char *s, st_data_task *out, st_err *err);
 
 typedef enum st_data_format {
     ST_DATA_CSV = 1,
@@ -72,12 +88,14 @@ ST_MUST_CHECK st_code st_data_format_guess(const char *path,
 typedef struct st_data_input {
     st_data_format format;
     const char *path;  /* data file; IDX: the images file */
-    const char *label; /* CSV: label column, by name, else a 0-based index;
+    const char *label; /* CSV: label column, by name, else a 0-based index,
+                          or several joined by commas (regression targets);
                           IDX: path of the labels file; LIBSVM: NULL */
     const void *data;
     size_t data_len;
     const void *labels; /* IDX labels in memory */
     size_t labels_len;
+    st_data_task task; /* AUTO (0): chosen from the labels by the scan */
 } st_data_input;
 
 /* One row, valid until the next call. Dense rows (CSV, IDX) have
@@ -85,8 +103,12 @@ typedef struct st_data_input {
  * indices, strictly increasing. */
 typedef struct st_row {
     long line; /* 1-based line (CSV: where the record starts); IDX: item */
-    const char *label;
+    const char *label; /* the (first) label column's text */
     size_t label_len;
+    /* CSV with several label columns: their values, parsed as numbers;
+     * NULL (ntargets 0) otherwise */
+    const float *target;
+    size_t ntargets;
     size_t n;
     const uint32_t *index;
     const float *value;
@@ -106,6 +128,10 @@ size_t st_rows_columns(const st_rows *r);
  * of the label column; NULL for other formats. */
 const char *st_rows_feature_name(const st_rows *r, size_t i);
 const char *st_rows_label_name(const st_rows *r);
+/* Label columns (CSV: as many as --label named; others: 1) and the CSV
+ * header name of label column i (NULL for other formats). */
+size_t st_rows_label_columns(const st_rows *r);
+const char *st_rows_target_name(const st_rows *r, size_t i);
 /* Bytes consumed so far and the total (for progress). */
 void st_rows_progress(const st_rows *r, uint64_t *done, uint64_t *total);
 void st_rows_close(st_rows *r);
@@ -117,8 +143,14 @@ typedef struct st_data_schema {
     uint32_t cols;
     char **feature_names; /* cols names (CSV), else NULL */
     char *label_name;     /* CSV header name of the label column, or NULL */
-    uint32_t classes;     /* K */
+    st_data_task task;    /* never AUTO after a scan */
+    int task_chosen;      /* 1: the scan chose the task (input said AUTO) */
+    uint64_t distinct;    /* distinct label texts seen (at most the limit) */
+    uint32_t classes;     /* K; 0 for regression */
     int labels_mapped;    /* 0: labels were the integers 0..K-1 */
+    uint32_t targets;     /* regression targets (1 for classification) */
+    char **target_names;  /* regression: targets names (CSV header names,
+                             else "target"); NULL for classification */
     /* Private: label texts (secure memory) and their lookup table. */
     struct st_label_set *labels;
 } st_data_schema;
@@ -152,36 +184,45 @@ ST_MUST_CHECK st_code st_data_convert(const st_data_input *in,
 
 /* The tensor layout (docs/formats.md): a 64-byte little-endian header,
  *   0 magic "STTENSOR"   8 u32 version (1)   12 u32 header size (64)
- *  16 u64 rows          24 u32 cols         28 u32 label kind (1 = class)
- *  32 u32 classes       36 u32 reserved (0)
+ *  16 u64 rows          24 u32 cols         28 u32 label kind
+ *  32 u32 classes       36 u32 targets (kind 1: 0, kind 2: T)
  *  40 u64 features offset (64)  48 u64 labels offset  56 u64 names offset
- * then rows x cols float32 features (row-major), rows float32 labels
- * (class indices 0..K-1, exact integers: the training engine's y), and
- * `classes` names, each a u32 length and its bytes. */
+ * then rows x cols float32 features (row-major), then the labels and the
+ * names section:
+ *  kind 1 (class): rows float32 labels (class indices 0..K-1, exact
+ *    integers: the training engine's y), and `classes` names, each a u32
+ *    length and its bytes (the original label texts);
+ *  kind 2 (value, regression): rows x T float32 targets (row-major), and
+ *    T target names (the label columns' names) in the same form. */
 #define ST_TENSOR_MAGIC "STTENSOR"
 #define ST_TENSOR_VERSION 1u
 #define ST_TENSOR_HEADER_SIZE 64u
 #define ST_TENSOR_LABEL_CLASS 1u
+#define ST_TENSOR_LABEL_VALUE 2u
 
 /* A parsed, validated view into a tensor in memory (no copies). */
 typedef struct st_tensor_view {
     uint64_t rows;
     uint32_t cols;
-    uint32_t classes;
+    uint32_t kind;         /* ST_TENSOR_LABEL_CLASS or ST_TENSOR_LABEL_VALUE */
+    uint32_t classes;      /* 0 for kind VALUE */
+    uint32_t targets;      /* label values per row: 1 for kind CLASS */
     const float *features; /* rows * cols, 4-byte aligned when the buffer is */
-    const float *labels;   /* rows class indices, integers < classes */
+    const float *labels;   /* rows class indices, integers < classes, or
+                              rows x targets finite values */
     const uint8_t *names;  /* the names section */
     size_t names_len;
 } st_tensor_view;
 
-/* Checks the header, the exact size, every label < classes, every feature
- * finite and the names section; errors say which field is wrong. */
-ST_MUST_CHECK st_code st_tensor_parse(const uint8_t *data, size_t len,
-                                      st_tensor_view *out, st_err *err);
-/* The name of class k (not NUL-terminated) from a parsed view. */
+/* Checks the header, the exact size, every label < classes (or finite),
+ * every feature finite and the names section; errors say which field is
+ * wrong. */
+ST_MUST_CHECK st_code st_tensor_parse(const uint8_t *data, size_t len, st_tensor_view *out,
+                        st_err *err);
+/* The name of class k, or of target k for kind VALUE (not
+ * NUL-terminated) from a parsed view. */
 ST_MUST_CHECK st_code st_tensor_class_name(const st_tensor_view *v, uint32_t k,
-                                           const char **name, size_t *len,
-                                           st_err *err);
+                             const char **name, size_t *len, st_err *err);
 
 #ifdef __cplusplus
 }

@@ -84,6 +84,16 @@ typedef enum st_train_metric {
     ST_METRIC_R2        /* maximised */
 } st_train_metric;
 
+/* Feature scaling, fitted on the training rows only (docs/training.md,
+ * "Preprocessing"): x' = (x - shift) * scale per feature. */
+typedef enum st_train_scale {
+    ST_SCALE_NONE,        /* shift 0, scale 1 */
+    ST_SCALE_STANDARDIZE, /* shift = mean, scale = 1 / population std */
+    ST_SCALE_MINMAX       /* shift = min, scale = 1 / (max - min) */
+} st_train_scale;
+
+#define ST_TRAIN_MAX_PP_COLUMNS 256 /* per-column preprocessing entries */
+
 /* The whole configuration: the job spec's "model" and "training" sections.
  * Plain data; st_train_config_default gives the documented defaults. */
 typedef struct st_train_config {
@@ -127,6 +137,12 @@ typedef struct st_train_config {
     size_t nclass_weights;
     float class_weights[ST_TRAIN_MAX_CLASSES];
     int threads; /* OpenBLAS threads; 0 = leave the current setting */
+    /* preprocessing (the job spec's "preprocessing" section): the scaling
+     * of every feature, then per-column exceptions by 0-based index */
+    st_train_scale scale;
+    size_t npp_columns;
+    uint32_t pp_column[ST_TRAIN_MAX_PP_COLUMNS];
+    st_train_scale pp_column_scale[ST_TRAIN_MAX_PP_COLUMNS];
 } st_train_config;
 
 /* A dataset as the engine sees it: row-major float32, borrowed. */
@@ -192,8 +208,20 @@ ST_MUST_CHECK st_code st_train_config_from_json(const json_t *model,
                                                 st_train_config *cfg,
                                                 st_err *err);
 
+/* Adds the job spec's "preprocessing" object (NULL: none) to *cfg.
+ * Strict as above ("preprocessing.columns.3.scale"). Scaling is fitted
+ * inside the trainer on the training rows; "missing" and "categorical"
+ * accept only "error", which is what import does with empty fields and
+ * text in feature columns. */
+st_code st_train_config_preprocessing(const json_t *pp, st_train_config *cfg,
+                                      st_err *err);
+/* 1 when the configuration scales any feature. */
+int st_train_config_has_preprocessing(const st_train_config *cfg);
+
 /* The configuration as a JSON object {"model": {...}, "training": {...}}
- * that st_train_config_from_json reads back to the same values. */
+ * (and "preprocessing" when it scales anything) that
+ * st_train_config_from_json plus st_train_config_preprocessing read back
+ * to the same values. */
 json_t *st_train_config_to_json(const st_train_config *cfg);
 
 /* Fills inputs/outputs left at 0 from the data and checks that the model

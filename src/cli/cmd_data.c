@@ -25,7 +25,9 @@ static void data_usage(FILE *out)
         "usage: sealtrain data COMMAND ...\n\n"
         "  import FILE --name NAME --label COL --owner PRINCIPAL\n"
         "         --classification public|internal|confidential|restricted\n"
-        "         [--format csv|libsvm|idx] [--retention-days N]\n"
+        "         [--task classification|regression] [--format "
+        "csv|libsvm|idx]\n"
+        "         [--retention-days N]\n"
         "         [--recipient age1...]... [--kek NAME] [--signing-key PEM]\n"
         "         [--broker URL (--broker-pin SHA256 | --broker-cert PEM)]\n"
         "      Validates FILE, converts it to float32 tensors, encrypts it "
@@ -40,7 +42,11 @@ static void data_usage(FILE *out)
         "it.\n"
         "      --label: CSV: a header name, else a 0-based column index; "
         "IDX: the\n"
-        "      labels file (FILE is the images file); LIBSVM: omit it.\n"
+        "      labels file (FILE is the images file); LIBSVM: omit it. CSV "
+        "regression\n"
+        "      may name several target columns: --label a,b.\n"
+        "      --task: left out, import chooses from the labels and says "
+        "which.\n"
         "      Nothing is written when validation fails.\n"
         "      --broker: the owner's `serve --broker` URL that alone releases "
         "the key\n"
@@ -178,11 +184,30 @@ static int broker_pin_arg(const char *cmd, const char *hex, const char *cert,
 
 /* ---- import ---------------------------------------------------------- */
 
+/* Import chose the task from the labels (scan.c, choose_task): say which,
+ * and how to choose the other one. On stderr: stdout may be JSON. */
+static void print_task_chosen(const st_dataset_manifest *m)
+{
+    if (m->regression && m->targets > 1)
+        fprintf(stderr, "task: regression (%u label columns are targets)\n",
+                m->targets);
+    else if (m->regression)
+        fprintf(stderr, "task: regression (the labels are numbers that are not "
+                        "all whole or too many distinct to be classes); give "
+                        "--task classification to treat them as classes\n");
+    else
+        fprintf(stderr,
+                "task: classification (%u classes); give --task regression "
+                "to predict %s labels as numbers\n",
+                m->classes, m->labels_mapped ? "numeric" : "the");
+}
+
 static int cmd_import(st_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
         {"label", required_argument, NULL, 'l'},
+        {"task", required_argument, NULL, 't'},
         {"format", required_argument, NULL, 'f'},
         {"owner", required_argument, NULL, 'o'},
         {"classification", required_argument, NULL, 'c'},
@@ -206,11 +231,19 @@ static int cmd_import(st_cli *cli, int argc, char **argv)
     int c, status = 0;
     if (!rcpts)
         return 5;
-    while ((c = getopt_long(argc, argv, "n:l:f:o:c:r:R:k:s:B:P:C:h", opts,
+    while ((c = getopt_long(argc, argv, "n:l:t:f:o:c:r:R:k:s:B:P:C:h", opts,
                             NULL)) != -1) {
         switch (c) {
         case 'n': o.name = optarg; break;
         case 'l': o.input.label = optarg; break;
+        case 't':
+            if (st_data_task_parse(optarg, &o.input.task, NULL)) {
+                free(rcpts);
+                return st_cli_usage("data import",
+                                    "--task must be classification, "
+                                    "regression or auto");
+            }
+            break;
         case 'f': format = optarg; break;
         case 'o': o.owner = optarg; break;
         case 'c': o.classification = optarg; break;
@@ -309,11 +342,19 @@ static int cmd_import(st_cli *cli, int argc, char **argv)
             st_dataset_record_free(&rec);
         }
     } else if (!cli->quiet) {
-        printf("imported dataset %s: %llu rows, %u features, %u classes, "
-               "%s, KEK %s v%u\n",
-               m.name, (unsigned long long)m.rows, m.cols, m.classes,
+        char shape[64];
+        if (m.regression)
+            snprintf(shape, sizeof(shape), "%u regression target%s", m.targets,
+                     m.targets == 1 ? "" : "s");
+        else
+            snprintf(shape, sizeof(shape), "%u classes", m.classes);
+        printf("imported dataset %s: %llu rows, %u features, %s, %s, "
+               "KEK %s v%u\n",
+               m.name, (unsigned long long)m.rows, m.cols, shape,
                m.classification, m.kek_name, m.kek_version);
     }
+    if (!cli->quiet && o.input.task == ST_TASK_AUTO)
+        print_task_chosen(&m);
 out:
     st_dataset_manifest_free(&m);
     st_keyring_close(kr);
@@ -378,6 +419,37 @@ static int cmd_list(st_cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* Feature names (CSV), several to a line; the label mapping itself (class
+ * k's original label) is data and travels only inside the encrypted
+ * tensor, so show says how the classes were numbered instead. */
+static void print_names(const st_dataset_manifest *m)
+{
+    if (!m->regression)
+        printf("%-16s %s\n", "label mapping",
+               m->labels_mapped
+                   ? "labels sorted (numerically when all are numbers) and "
+                     "numbered 0..K-1; the label texts are inside the "
+                     "encrypted tensor only"
+                   : "the labels are the class indices 0..K-1");
+    if (!m->feature_names)
+        return;
+    size_t col = 0;
+    printf("%-16s", "features");
+    for (uint32_t i = 0; i < m->cols; i++) {
+        size_t n = strlen(m->feature_names[i]);
+        if (col > 0 && col + n + 2 > 60) {
+            printf(",\n%-16s", "");
+            col = 0;
+        } else if (i > 0) {
+            fputs(", ", stdout);
+            col += 2;
+        }
+        printf("%s%s", col == 0 ? " " : "", m->feature_names[i]);
+        col += n + (col == 0);
+    }
+    fputc('\n', stdout);
+}
+
 static int cmd_show(st_cli *cli, int argc, char **argv)
 {
     if (argc != 2)
@@ -423,11 +495,21 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
         printf("%-16s %s\n", "created", m->created);
         printf("%-16s %s\n", "updated", m->updated);
         printf("%-16s %s (%s)\n", "source", m->source_file, m->source_format);
-        printf("%-16s %llu rows x %u features, %u classes%s\n", "schema",
-               (unsigned long long)m->rows, m->cols, m->classes,
-               m->labels_mapped ? " (labels mapped)" : "");
-        if (m->label_name)
+        if (m->regression)
+            printf("%-16s %llu rows x %u features, regression, %u "
+                   "target%s\n",
+                   "schema", (unsigned long long)m->rows, m->cols, m->targets,
+                   m->targets == 1 ? "" : "s");
+        else
+            printf("%-16s %llu rows x %u features, classification, %u "
+                   "classes%s\n",
+                   "schema", (unsigned long long)m->rows, m->cols, m->classes,
+                   m->labels_mapped ? " (labels mapped)" : "");
+        if (m->label_name && !(m->regression && m->targets > 1))
             printf("%-16s %s\n", "label column", m->label_name);
+        for (uint32_t i = 0; m->target_names && i < m->targets; i++)
+            printf("%-16s %s\n", "target", m->target_names[i]);
+        print_names(m);
         print_hex("plaintext sha256", m->plain_sha256);
         print_hex("file sha256", m->file_sha256);
         printf("%-16s %llu bytes\n", "file size",

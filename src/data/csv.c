@@ -253,6 +253,89 @@ static ST_MUST_CHECK st_code check_unique(st_rows *r, st_err *err)
     return rc;
 }
 
+/* One label column: a header name first, else a 0-based index. */
+static st_code find_column(st_rows *r, const char *name, size_t len,
+                           size_t *col, st_err *err)
+{
+    for (size_t i = 0; i < r->ncols; i++) {
+        if (strlen(r->names[i]) == len && memcmp(r->names[i], name, len) == 0) {
+            *col = i;
+            return ST_OK;
+        }
+    }
+    size_t v = 0, k = 0;
+    while (k < len && k < 8 && name[k] >= '0' && name[k] <= '9')
+        v = v * 10 + (size_t)(name[k++] - '0');
+    if (k > 0 && k == len && v < r->ncols) {
+        *col = v;
+        return ST_OK;
+    }
+    char q[64];
+    st_data_quote(name, len, q, sizeof(q));
+    return st_err_at(err, ST_E_INPUT, r->origin, 1, 0,
+                     "no label column %s: expected a header name or an "
+                     "index from 0 to %zu",
+                     q, r->ncols - 1);
+}
+
+/* The label columns: the whole --label text when it names a column (a
+ * header may hold a comma), else a comma-separated list of names or
+ * indices (several regression targets). */
+static st_code label_columns(st_rows *r, const char *label, st_err *err)
+{
+    size_t n = 1;
+    int whole = 0;
+    for (size_t i = 0; i < r->ncols; i++)
+        whole |= strcmp(r->names[i], label) == 0;
+    if (!whole)
+        for (const char *c = label; *c; c++)
+            n += *c == ',';
+    if (n + 1 > r->ncols)
+        return st_err_at(err, ST_E_INPUT, r->origin, 1, 0,
+                         "%zu label columns of %zu: expected at least one "
+                         "feature column besides the labels",
+                         n, r->ncols);
+    if (n > ST_DATA_MAX_TARGETS)
+        return st_err_at(err, ST_E_INPUT, r->origin, 1, 0,
+                         "%zu label columns: at most %u", n,
+                         ST_DATA_MAX_TARGETS);
+    r->label_cols = calloc(n, sizeof(size_t));
+    r->is_label = calloc(r->ncols, sizeof(uint32_t));
+    r->feature_cols = calloc(r->ncols - n, sizeof(size_t));
+    if (!r->label_cols || !r->is_label || !r->feature_cols)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    const char *p = label;
+    for (size_t k = 0; k < n; k++) {
+        size_t len = whole ? strlen(p) : strcspn(p, ",");
+        st_code rc = find_column(r, p, len, &r->label_cols[k], err);
+        if (rc)
+            return rc;
+        if (r->is_label[r->label_cols[k]]) {
+            char q[64];
+            st_data_quote(r->names[r->label_cols[k]],
+                          strlen(r->names[r->label_cols[k]]), q, sizeof(q));
+            return st_err_at(err, ST_E_INPUT, r->origin, 1, 0,
+                             "label column %s is named twice", q);
+        }
+        if (n > 1 && strlen(r->names[r->label_cols[k]]) > ST_DATA_MAX_LABEL)
+            return st_err_at(err, ST_E_INPUT, r->origin, 1,
+                             (long)r->label_cols[k] + 1,
+                             "a target column's name is longer than %u "
+                             "bytes",
+                             ST_DATA_MAX_LABEL);
+        r->is_label[r->label_cols[k]] = (uint32_t)k + 1;
+        p += len + (p[len] == ',');
+    }
+    r->nlabels = n;
+    r->label_col = r->label_cols[0];
+    for (size_t i = 0, j = 0; i < r->ncols; i++)
+        if (!r->is_label[i])
+            r->feature_cols[j++] = i;
+    if (n > 1 && !(r->targets = st_secmem_alloc(n * sizeof(float), err)))
+        return err ? err->code : ST_E_IO;
+    return st_rows_reserve_values(r, r->ncols - n, 0, err);
+}
+
 st_code st_csv_open(st_rows *r, const char *label, st_err *err)
 {
     size_t nf;
@@ -314,29 +397,7 @@ st_code st_csv_open(st_rows *r, const char *label, st_err *err)
     rc = check_unique(r, err);
     if (rc)
         return rc;
-    /* the label: a header name first, else a 0-based index */
-    for (size_t i = 0; i < nf; i++) {
-        if (strcmp(r->names[i], label) == 0) {
-            r->label_col = i;
-            goto found;
-        }
-    }
-    {
-        char *endp;
-        unsigned long v = strtoul(label, &endp, 10);
-        if (label[0] >= '0' && label[0] <= '9' && *endp == '\0' && v < nf) {
-            r->label_col = v;
-            goto found;
-        }
-        char q[64];
-        st_data_quote(label, strlen(label), q, sizeof(q));
-        return st_err_at(err, ST_E_INPUT, r->origin, 1, 0,
-                         "no label column %s: expected a header name or "
-                         "an index from 0 to %zu",
-                         q, nf - 1);
-    }
-found:
-    return st_rows_reserve_values(r, nf - 1, 0, err);
+    return label_columns(r, label, err);
 }
 
 st_code st_csv_next(st_rows *r, st_row *row, int *done, st_err *err)
@@ -356,10 +417,16 @@ st_code st_csv_next(st_rows *r, st_row *row, int *done, st_err *err)
                          "expected %zu fields (as in the header), found %zu",
                          r->ncols, nf);
     size_t j = 0;
+    row->target = NULL;
+    row->ntargets = 0;
     for (size_t i = 0; i < nf; i++) {
         const st_csv_field *f = &r->fields[i];
         const char *s = (const char *)r->buf + f->off;
-        if (i == r->label_col) {
+        float *dst = &r->values[j];
+        if (r->is_label[i] && r->nlabels > 1) {
+            /* targets are numbers, as features, in --label order */
+            dst = &r->targets[r->is_label[i] - 1];
+        } else if (r->is_label[i]) {
             char qn[64];
             if (f->len == 0)
                 return st_err_at(err, ST_E_INPUT, r->origin, f->line,
@@ -379,10 +446,11 @@ st_code st_csv_next(st_rows *r, st_row *row, int *done, st_err *err)
             row->label_len = unescape(r, f, r->label);
             row->label = r->label;
             continue;
+        } else {
+            j++;
         }
-        st_num_status ns = f->escaped
-                               ? ST_NUM_SYNTAX
-                               : st_data_parse_float(s, f->len, &r->values[j]);
+        st_num_status ns =
+            f->escaped ? ST_NUM_SYNTAX : st_data_parse_float(s, f->len, dst);
         if (ns != ST_NUM_OK) {
             char q[64], qn[64];
             st_data_quote(s, f->len, q, sizeof(q));
@@ -391,7 +459,13 @@ st_code st_csv_next(st_rows *r, st_row *row, int *done, st_err *err)
                              qname(r, i, qn, sizeof(qn)), st_data_num_why(ns),
                              q);
         }
-        j++;
+    }
+    if (r->nlabels > 1) {
+        /* no label text: the targets are the row's label */
+        row->label = "";
+        row->label_len = 0;
+        row->target = r->targets;
+        row->ntargets = r->nlabels;
     }
     row->line = line;
     row->n = j;

@@ -73,9 +73,14 @@ struct st_rows {
     /* CSV */
     st_csv_field *fields;
     size_t fields_cap;
-    size_t ncols;     /* fields per record (with the label) */
-    size_t label_col; /* index of the label field */
-    char **names;     /* header names, ncols */
+    size_t ncols;         /* fields per record (with the label) */
+    size_t label_col;     /* index of the (first) label field */
+    size_t nlabels;       /* label fields: 1, or several regression targets */
+    size_t *label_cols;   /* their indices, in --label order */
+    size_t *feature_cols; /* feature i's field index, ncols - nlabels */
+    uint32_t *is_label;   /* per field: 0 feature, k + 1 for label k */
+    float *targets;       /* secure: the label fields' values (nlabels > 1) */
+    char **names;         /* header names, ncols */
 
     /* IDX */
     unsigned idx_type, idx_esize;

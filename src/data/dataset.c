@@ -652,8 +652,11 @@ static ST_MUST_CHECK st_code encrypt_input(const st_data_input *in,
     m->cols = sc->cols;
     m->classes = sc->classes;
     m->labels_mapped = sc->labels_mapped;
+    m->regression = sc->task == ST_TASK_REGRESSION;
+    m->targets = sc->targets;
     m->label_name = sc->label_name; /* borrowed from the schema */
     m->feature_names = sc->feature_names;
+    m->target_names = sc->target_names;
     m->plain_size = plain_size;
     m->file_size = d.size;
     memcpy(m->file_sha256, d.file, 32);
@@ -922,6 +925,7 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
                        err);
     m.label_name = NULL;
     m.feature_names = NULL;
+    m.target_names = NULL;
     m.recipients = NULL;
     m.nrecipients = 0;
     if (rc)
@@ -1280,7 +1284,8 @@ static ST_MUST_CHECK st_code decrypt_check(
         rc = st_tensor_parse(*plain, *len, v, err);
         if (!rc && m &&
             (v->rows != m->rows || v->cols != m->cols ||
-             v->classes != m->classes || *len != m->plain_size))
+             v->classes != m->classes || v->targets != m->targets ||
+             *len != m->plain_size))
             rc = st_err_set(err, ST_E_DENIED,
                             "the tensor shape does not match the manifest");
         if (chk)
@@ -1865,6 +1870,7 @@ st_code st_dataset_encrypt(const st_dataset_encrypt_opts *o,
 out:
     m.label_name = NULL;
     m.feature_names = NULL;
+    m.target_names = NULL;
     m.recipients = NULL;
     m.nrecipients = 0;
     st_dataset_manifest_free(&m);

@@ -91,8 +91,16 @@ char *st_dataset_manifest_encode(const st_dataset_manifest *m, size_t *len,
     json_t *schema =
         json_pack("{s:s, s:I, s:I, s:s, s:I, s:b}", "layout", ST_DATASET_LAYOUT,
                   "rows", (json_int_t)m->rows, "features", (json_int_t)m->cols,
-                  "label_kind", "class", "classes", (json_int_t)m->classes,
-                  "labels_mapped", m->labels_mapped);
+                  "label_kind", m->regression ? "value" : "class", "classes",
+                  (json_int_t)m->classes, "labels_mapped", m->labels_mapped);
+    /* classification manifests keep the v1 keys exactly (their signatures
+     * cover these bytes); regression adds its targets */
+    if (schema && m->regression) {
+        json_object_set_new(schema, "targets", json_integer(m->targets));
+        if (m->target_names)
+            json_object_set_new(schema, "target_names",
+                                strings(m->target_names, m->targets));
+    }
     if (schema && m->label_name)
         json_object_set_new(schema, "label", json_string(m->label_name));
     if (schema && m->feature_names)
@@ -140,6 +148,10 @@ void st_dataset_manifest_free(st_dataset_manifest *m)
         for (uint32_t i = 0; i < m->cols; i++)
             free(m->feature_names[i]);
     free(m->feature_names);
+    if (m->target_names)
+        for (uint32_t i = 0; i < m->targets; i++)
+            free(m->target_names[i]);
+    free(m->target_names);
     for (size_t i = 0; i < m->nrecipients; i++)
         free(m->recipients[i]);
     free(m->recipients);
@@ -255,8 +267,9 @@ static ST_MUST_CHECK st_code parse_obj(const json_t *o, st_dataset_manifest *m,
                                       NULL};
     static const char *const k_source[] = {"format", "file", NULL};
     static const char *const k_schema[] = {
-        "layout",        "rows",  "features",      "label_kind", "classes",
-        "labels_mapped", "label", "feature_names", NULL};
+        "layout",  "rows",          "features", "label_kind",
+        "classes", "labels_mapped", "label",    "feature_names",
+        "targets", "target_names",  NULL};
     static const char *const k_plain[] = {"sha256", "size", NULL};
     static const char *const k_enc[] = {"file_sha256",   "size",
                                         "header_sha256", "payload_sha256",
@@ -333,17 +346,44 @@ static ST_MUST_CHECK st_code parse_obj(const json_t *o, st_dataset_manifest *m,
                               WS, err)))
         return rc;
     m->cols = (uint32_t)v;
-    if ((rc = st_json_get_int(sch, "classes", 1, 1, ST_DATA_MAX_CLASSES, &v, WS,
-                              err)) ||
-        (rc = st_json_get_bool(sch, "labels_mapped", 1, &m->labels_mapped, WS,
-                               err)) ||
-        (rc = st_json_get_string(sch, "label_kind", 1, &s, WS, err)))
+    if ((rc = st_json_get_string(sch, "label_kind", 1, &s, WS, err)))
         return rc;
-    m->classes = (uint32_t)v;
-    if (strcmp(s, "class") != 0)
+    if (strcmp(s, "class") != 0 && strcmp(s, "value") != 0)
         return st_err_set(err, ST_E_INPUT,
                           "manifest.schema: \"label_kind\" must be "
-                          "\"class\"");
+                          "\"class\" or \"value\"");
+    m->regression = strcmp(s, "value") == 0;
+    /* class: 1..K classes, no targets keys; value: 0 classes, 1..T targets */
+    int reg = m->regression;
+    if ((rc = st_json_get_int(sch, "classes", 1, reg ? 0 : 1,
+                              reg ? 0 : ST_DATA_MAX_CLASSES, &v, WS, err)) ||
+        (rc = st_json_get_bool(sch, "labels_mapped", 1, &m->labels_mapped, WS,
+                               err)))
+        return rc;
+    m->classes = (uint32_t)v;
+    m->targets = 1;
+    if (reg && m->labels_mapped)
+        return st_err_set(err, ST_E_INPUT,
+                          "manifest.schema: regression targets are never "
+                          "mapped (\"labels_mapped\" must be false)");
+    if (!reg && (json_object_get(sch, "targets") ||
+                 json_object_get(sch, "target_names")))
+        return st_err_set(err, ST_E_INPUT,
+                          "manifest.schema: \"targets\" and "
+                          "\"target_names\" belong to label_kind "
+                          "\"value\"");
+    if (reg) {
+        if ((rc = st_json_get_int(sch, "targets", 1, 1, ST_DATA_MAX_TARGETS, &v,
+                                  WS, err)))
+            return rc;
+        m->targets = (uint32_t)v;
+        if (json_object_get(sch, "target_names")) {
+            size_t n;
+            if ((rc = get_strings(sch, "target_names", m->targets,
+                                  &m->target_names, &n, WS, err)))
+                return rc;
+        }
+    }
     if (json_object_get(sch, "label")) {
         if ((rc = st_json_get_string(sch, "label", 1, &s, WS, err)))
             return rc;
@@ -381,9 +421,11 @@ static ST_MUST_CHECK st_code parse_obj(const json_t *o, st_dataset_manifest *m,
         return rc;
     m->kek_version = (uint32_t)v;
     /* the tensor size follows from the shape: a cheap consistency check */
-    if (m->rows > (UINT64_C(1) << 60) / m->cols ||
-        m->plain_size < ST_TENSOR_HEADER_SIZE + m->rows * m->cols * 4 +
-                            m->rows * 4 + m->classes * 5ull)
+    if (m->rows > (UINT64_C(1) << 50) / m->cols ||
+        m->plain_size <
+            ST_TENSOR_HEADER_SIZE + m->rows * m->cols * 4 +
+                m->rows * m->targets * 4 +
+                (m->classes + (m->regression ? m->targets : 0)) * 5ull)
         return st_err_set(err, ST_E_INPUT,
                           "manifest: plaintext size does not fit the shape");
     if (json_object_get(o, "broker")) {

@@ -33,6 +33,32 @@ const char *st_data_format_name(st_data_format f)
     return "unknown";
 }
 
+const char *st_data_task_name(st_data_task t)
+{
+    switch (t) {
+    case ST_TASK_CLASSIFICATION: return "classification";
+    case ST_TASK_REGRESSION: return "regression";
+    case ST_TASK_AUTO: break;
+    }
+    return "auto";
+}
+
+st_code st_data_task_parse(const char *s, st_data_task *out, st_err *err)
+{
+    if (!strcmp(s, "classification"))
+        *out = ST_TASK_CLASSIFICATION;
+    else if (!strcmp(s, "regression"))
+        *out = ST_TASK_REGRESSION;
+    else if (!strcmp(s, "auto"))
+        *out = ST_TASK_AUTO;
+    else
+        return st_err_set(err, ST_E_USAGE,
+                          "unknown task \"%s\": expected classification, "
+                          "regression or auto",
+                          s);
+    return ST_OK;
+}
+
 st_code st_data_format_parse(const char *s, st_data_format *out, st_err *err)
 {
     if (!strcmp(s, "csv"))
@@ -286,6 +312,8 @@ fail:
 st_code st_rows_next(st_rows *r, st_row *row, int *done, st_err *err)
 {
     *done = 0;
+    row->target = NULL; /* only CSV with several label columns sets these */
+    row->ntargets = 0;
     switch (r->format) {
     case ST_DATA_CSV: return st_csv_next(r, row, done, err);
     case ST_DATA_LIBSVM: return st_libsvm_next(r, row, done, err);
@@ -297,7 +325,7 @@ st_code st_rows_next(st_rows *r, st_row *row, int *done, st_err *err)
 size_t st_rows_columns(const st_rows *r)
 {
     switch (r->format) {
-    case ST_DATA_CSV: return r->ncols - 1;
+    case ST_DATA_CSV: return r->ncols - r->nlabels;
     case ST_DATA_IDX: return r->idx_cols;
     default: return 0;
     }
@@ -305,9 +333,21 @@ size_t st_rows_columns(const st_rows *r)
 
 const char *st_rows_feature_name(const st_rows *r, size_t i)
 {
-    if (r->format != ST_DATA_CSV || i + 1 >= r->ncols)
+    if (r->format != ST_DATA_CSV || i + r->nlabels >= r->ncols)
         return NULL;
-    return r->names[i < r->label_col ? i : i + 1];
+    return r->names[r->feature_cols[i]];
+}
+
+size_t st_rows_label_columns(const st_rows *r)
+{
+    return r->format == ST_DATA_CSV ? r->nlabels : 1;
+}
+
+const char *st_rows_target_name(const st_rows *r, size_t i)
+{
+    if (r->format != ST_DATA_CSV || i >= r->nlabels)
+        return NULL;
+    return r->names[r->label_cols[i]];
 }
 
 const char *st_rows_label_name(const st_rows *r)
@@ -331,6 +371,10 @@ void st_rows_close(st_rows *r)
     st_secmem_free(r->values);
     st_secmem_free(r->index);
     st_secmem_free(r->label);
+    st_secmem_free(r->targets);
+    free(r->label_cols);
+    free(r->feature_cols);
+    free(r->is_label);
     free(r->fields);
     if (r->names) {
         for (size_t i = 0; i < r->ncols; i++)

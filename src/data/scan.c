@@ -11,6 +11,10 @@
  * 0..K-1; two different texts of the same number ("1" and "1.0") are
  * rejected as ambiguous. Label texts are data: they stay in secure memory
  * and travel only inside the tensor's names section.
+ * Regression: the labels are numbers (one label column, or several CSV
+ * columns as targets) kept as float32, and the names section holds the
+ * targets' column names. When the input leaves the task out, choose_task
+ * picks it from what the labels looked like and the schema says so.
  *
  * Pass 2 (st_data_convert) reads the input again and streams the tensor
  * layout (readers.h, docs/formats.md) into a sink, computing its SHA-256.
@@ -43,6 +47,9 @@ struct st_label_set {
     size_t nslots, count;
     int all_int;        /* every label canonical integer < MAX_CLASSES */
     int all_num;        /* every label a finite number */
+    int all_f32;        /* every label a number within float32 */
+    int all_integral;   /* every label a number with an integer value */
+    int overflow;       /* more distinct labels than classes may have */
     uint32_t max_int;   /* largest integer label */
     uint32_t *by_class; /* mapped: class -> slot index */
 };
@@ -92,19 +99,38 @@ static struct label_entry *find_slot(struct st_label_set *ls, const char *s,
     }
 }
 
-static ST_MUST_CHECK st_code label_add(struct st_label_set *ls, const char *s,
-                                       size_t n, const char *origin, long line,
-                                       st_err *err)
+/* Adds a label text to the set. With `cap_is_error` 0 (the task is
+ * still to be chosen), more than ST_DATA_MAX_CLASSES distinct labels only
+ * set `overflow`: they may be regression targets. */
+static ST_MUST_CHECK st_code label_add(struct st_label_set *ls, const char *s, size_t n,
+                         int cap_is_error, const char *origin, long line,
+                         st_err *err)
 {
     uint32_t h = hash_label(s, n);
     struct label_entry *e = find_slot(ls, s, n, h);
     if (e->len)
         return ST_OK;
-    if (ls->count + 1 > ST_DATA_MAX_CLASSES)
+    double d;
+    float f;
+    if (st_data_parse_double(s, n, &d) != ST_NUM_OK) {
+        ls->all_num = ls->all_f32 = ls->all_integral = 0;
+    } else {
+        if (st_data_parse_float(s, n, &f) != ST_NUM_OK)
+            ls->all_f32 = 0;
+        if (d != (double)(long long)d)
+            ls->all_integral = 0;
+    }
+    if (ls->count + 1 > ST_DATA_MAX_CLASSES) {
+        if (!cap_is_error) {
+            ls->overflow = 1;
+            return ST_OK;
+        }
         return st_err_at(err, ST_E_INPUT, origin, line, 0,
                          "more than %u distinct labels: expected class "
-                         "labels (is the label column a continuous value?)",
+                         "labels (is the label column a continuous value? "
+                         "--task regression)",
                          ST_DATA_MAX_CLASSES);
+    }
     if (ls->arena_len + n > ls->arena_cap) {
         size_t ncap = ls->arena_cap * 2;
         while (ncap < ls->arena_len + n)
@@ -128,9 +154,6 @@ static ST_MUST_CHECK st_code label_add(struct st_label_set *ls, const char *s,
         ls->all_int = 0;
     else if ((uint32_t)iv > ls->max_int)
         ls->max_int = (uint32_t)iv;
-    double d;
-    if (st_data_parse_double(s, n, &d) != ST_NUM_OK)
-        ls->all_num = 0;
     if (ls->count * 2 > ls->nslots) {
         /* grow: rehash into twice the slots */
         struct label_entry *old = ls->slots;
@@ -253,6 +276,11 @@ void st_data_schema_free(st_data_schema *sc)
         free(sc->feature_names);
     }
     free(sc->label_name);
+    if (sc->target_names) {
+        for (uint32_t i = 0; i < sc->targets; i++)
+            free(sc->target_names[i]);
+        free(sc->target_names);
+    }
     label_set_free(sc->labels);
     memset(sc, 0, sizeof(*sc));
 }
@@ -275,6 +303,69 @@ static void progress_tick(struct progress *p, const st_rows *r, int force)
     p->fn(p->ctx, p->base + done, p->total);
 }
 
+/* A regression target given as the label's text: a number within float32,
+ * as a feature. */
+static st_code check_target(const st_rows *r, const st_data_input *in,
+                            const st_row *row, st_err *err)
+{
+    float f;
+    st_num_status ns = st_data_parse_float(row->label, row->label_len, &f);
+    if (ns == ST_NUM_OK)
+        return ST_OK;
+    char q[64], qn[64] = "label";
+    st_data_quote(row->label, row->label_len, q, sizeof(q));
+    if (st_rows_label_name(r)) {
+        char t[64];
+        const char *n = st_rows_label_name(r);
+        st_data_quote(n, strlen(n), t, sizeof(t));
+        snprintf(qn, sizeof(qn), "column %s", t);
+    }
+    return st_err_at(err, ST_E_INPUT, in->path, row->line, 0,
+                     "%s: %s as a regression target, found %s", qn,
+                     st_data_num_why(ns), q);
+}
+
+/* The task when the input did not say. Text labels are classes. Numbers
+ * are regression targets when one is not a whole number, or when there are
+ * so many distinct values that they cannot be classes: more than
+ * ST_DATA_AUTO_CLASSES and more than one per ten rows (diabetes' disease
+ * progression: 214 values in 442 rows). Whole numbers with few distinct
+ * values (digit classes, -1/+1) are classes. The caller says which was
+ * chosen and how to change it. */
+#define ST_DATA_AUTO_CLASSES 100u
+static st_data_task choose_task(const struct st_label_set *ls, uint64_t rows)
+{
+    if (!ls->all_num || !ls->all_f32)
+        return ST_TASK_CLASSIFICATION;
+    if (ls->overflow || !ls->all_integral)
+        return ST_TASK_REGRESSION;
+    if (ls->count > ST_DATA_AUTO_CLASSES && ls->count * 10 > rows)
+        return ST_TASK_REGRESSION;
+    return ST_TASK_CLASSIFICATION;
+}
+
+/* Regression: no classes; the targets' names come from the CSV header. */
+static st_code targets_finish(const st_rows *r, st_data_schema *sc, st_err *err)
+{
+    sc->classes = 0;
+    sc->labels_mapped = 0;
+    sc->targets = (uint32_t)st_rows_label_columns(r);
+    sc->target_names = calloc(sc->targets, sizeof(char *));
+    if (!sc->target_names)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    for (uint32_t i = 0; i < sc->targets; i++) {
+        const char *n = st_rows_target_name(r, i);
+        if (n && strlen(n) > ST_DATA_MAX_LABEL)
+            return st_err_set(err, ST_E_INPUT,
+                              "the name of target column %u is longer "
+                              "than %u bytes",
+                              i + 1, ST_DATA_MAX_LABEL);
+        if (!(sc->target_names[i] = strdup(n ? n : "target")))
+            return st_err_set(err, ST_E_IO, "out of memory");
+    }
+    return ST_OK;
+}
+
 st_code st_data_scan(const st_data_input *in, st_data_schema *sc,
                      st_data_progress progress, void *pctx, st_err *err)
 {
@@ -290,7 +381,8 @@ st_code st_data_scan(const st_data_input *in, st_data_schema *sc,
         return st_err_set(err, ST_E_IO, "out of memory");
     }
     sc->labels = ls;
-    ls->all_int = ls->all_num = 1;
+    sc->task = in->task;
+    ls->all_int = ls->all_num = ls->all_f32 = ls->all_integral = 1;
     ls->nslots = 64;
     ls->slots = calloc(ls->nslots, sizeof(*ls->slots));
     ls->arena_cap = 4096;
@@ -315,7 +407,22 @@ st_code st_data_scan(const st_data_input *in, st_data_schema *sc,
             break;
         if (row.index && row.n > 0 && row.index[row.n - 1] + 1 > max_index)
             max_index = row.index[row.n - 1] + 1;
-        rc = label_add(ls, row.label, row.label_len, in->path, row.line, err);
+        if (row.ntargets > 0 && sc->task == ST_TASK_CLASSIFICATION) {
+            rc = st_err_at(err, ST_E_INPUT, in->path, 0, 0,
+                           "%zu label columns are regression targets: "
+                           "expected one label column for classification "
+                           "(or --task regression)",
+                           row.ntargets);
+            goto out;
+        }
+        if (row.ntargets > 0)
+            sc->task = ST_TASK_REGRESSION;
+        else if (sc->task == ST_TASK_REGRESSION)
+            rc = check_target(r, in, &row, err);
+        else
+            rc = label_add(ls, row.label, row.label_len,
+                           sc->task == ST_TASK_CLASSIFICATION, in->path,
+                           row.line, err);
         if (rc)
             goto out;
         sc->rows++;
@@ -357,7 +464,20 @@ st_code st_data_scan(const st_data_input *in, st_data_schema *sc,
                        (unsigned long long)(ST_DATA_MAX_TENSOR >> 30));
         goto out;
     }
-    rc = label_finish(ls, sc, in->path, err);
+    sc->task_chosen = in->task == ST_TASK_AUTO;
+    if (sc->task == ST_TASK_AUTO)
+        sc->task = choose_task(ls, sc->rows);
+    sc->distinct = ls->count;
+    if (sc->task == ST_TASK_REGRESSION)
+        rc = targets_finish(r, sc, err);
+    else if (ls->overflow)
+        rc = st_err_at(err, ST_E_INPUT, in->path, 0, 0,
+                       "more than %u distinct labels: expected class "
+                       "labels (is the label column a continuous value? "
+                       "--task regression)",
+                       ST_DATA_MAX_CLASSES);
+    else if (!(rc = label_finish(ls, sc, in->path, err)))
+        sc->targets = 1;
     if (!rc)
         progress_tick(&pr, r, 1);
 out:
@@ -424,13 +544,16 @@ st_code st_data_convert(const st_data_input *in, const st_data_schema *sc,
                         uint8_t plain_sha256[32], st_err *err)
 {
     st_rows *r = NULL;
-    float *labels = NULL; /* class indices as float32 (exact below 2^24) */
+    float *labels = NULL; /* class indices as float32 (exact below 2^24),
+                             or the regression targets */
     float *dense = NULL;
     struct writer w = {sink, sctx, NULL, 0, 256u << 10, 0, st_sha256_new()};
     st_code rc = ST_OK;
     if (!w.sha)
         return st_err_set(err, ST_E_IO, "out of memory");
-    if (sc->rows == 0 || sc->cols == 0 || !sc->labels) {
+    int reg = sc->task == ST_TASK_REGRESSION;
+    if (sc->rows == 0 || sc->cols == 0 || !sc->labels || sc->targets == 0 ||
+        (reg && !sc->target_names)) {
         rc = st_err_set(err, ST_E_USAGE, "convert needs a scanned schema");
         goto out;
     }
@@ -441,7 +564,8 @@ st_code st_data_convert(const st_data_input *in, const st_data_schema *sc,
     st_rows_progress(r, &d0, &fsize);
     struct progress pr = {progress, pctx, fsize, 2 * fsize, 0};
     w.buf = st_secmem_alloc(w.cap, err);
-    labels = st_secmem_alloc((size_t)sc->rows * sizeof(float), err);
+    uint64_t label_bytes = sc->rows * sc->targets * 4;
+    labels = st_secmem_alloc((size_t)label_bytes, err);
     dense = st_secmem_alloc((size_t)sc->cols * sizeof(float), err);
     if (!w.buf || !labels || !dense) {
         rc = err ? err->code : ST_E_IO;
@@ -462,11 +586,12 @@ st_code st_data_convert(const st_data_input *in, const st_data_schema *sc,
     put_u32(hdr + 12, ST_TENSOR_HEADER_SIZE);
     put_u64(hdr + 16, sc->rows);
     put_u32(hdr + 24, sc->cols);
-    put_u32(hdr + 28, ST_TENSOR_LABEL_CLASS);
+    put_u32(hdr + 28, reg ? ST_TENSOR_LABEL_VALUE : ST_TENSOR_LABEL_CLASS);
     put_u32(hdr + 32, sc->classes);
+    put_u32(hdr + 36, reg ? sc->targets : 0);
     put_u64(hdr + 40, ST_TENSOR_HEADER_SIZE);
     put_u64(hdr + 48, ST_TENSOR_HEADER_SIZE + feat_bytes);
-    put_u64(hdr + 56, ST_TENSOR_HEADER_SIZE + feat_bytes + sc->rows * 4);
+    put_u64(hdr + 56, ST_TENSOR_HEADER_SIZE + feat_bytes + label_bytes);
     rc = w_put(&w, hdr, sizeof(hdr), err);
 
     uint64_t nrows = 0;
@@ -483,14 +608,21 @@ st_code st_data_convert(const st_data_input *in, const st_data_schema *sc,
                            (unsigned long long)sc->rows);
             break;
         }
-        uint32_t cls;
-        if (label_lookup(sc, row.label, row.label_len, &cls)) {
+        uint32_t cls = 0;
+        float *y = labels + nrows * sc->targets;
+        if (row.ntargets != (reg && sc->targets > 1 ? sc->targets : 0) ||
+            (reg && !row.ntargets &&
+             st_data_parse_float(row.label, row.label_len, y) != ST_NUM_OK) ||
+            (!reg && label_lookup(sc, row.label, row.label_len, &cls))) {
             rc = st_err_at(err, ST_E_INPUT, in->path, row.line, 0,
                            "the file changed during import: a label not "
                            "seen before");
             break;
         }
-        labels[nrows] = (float)cls;
+        if (row.ntargets)
+            memcpy(y, row.target, row.ntargets * sizeof(float));
+        else if (!reg)
+            *y = (float)cls;
         if (!row.index) {
             rc = w_put(&w, row.value, row.n * sizeof(float), err);
         } else {
@@ -519,13 +651,17 @@ st_code st_data_convert(const st_data_input *in, const st_data_schema *sc,
                        "expected %llu",
                        (unsigned long long)nrows, (unsigned long long)sc->rows);
     if (!rc)
-        rc = w_put(&w, labels, (size_t)sc->rows * 4, err);
-    /* the names section: class k's label text */
-    for (uint32_t k = 0; !rc && k < sc->classes; k++) {
+        rc = w_put(&w, labels, (size_t)label_bytes, err);
+    /* the names section: class k's label text, or target k's name */
+    uint32_t nnames = reg ? sc->targets : sc->classes;
+    for (uint32_t k = 0; !rc && k < nnames; k++) {
         char num[16];
         const char *name = num;
         uint32_t len;
-        if (sc->labels_mapped) {
+        if (reg) {
+            name = sc->target_names[k];
+            len = (uint32_t)strlen(name);
+        } else if (sc->labels_mapped) {
             const struct label_entry *e =
                 &sc->labels->slots[sc->labels->by_class[k]];
             name = sc->labels->arena + e->off;

@@ -73,6 +73,8 @@ struct rt {
     st_trainer *trainer;
     st_train_metrics last;
     int have_last;
+    json_t *history;         /* per-epoch figures for the report (no rows) */
+    json_t *last_confusion;  /* of the last epoch's evaluation, or NULL */
     st_job_spec spec;        /* the signed payload, parsed once */
     uint8_t spec_digest[32]; /* SHA-256 of it: what evidence binds */
     char *evidence;          /* the bundle we sent, for the provenance */
@@ -350,7 +352,7 @@ static void to_train_data(const st_tensor_view *v, st_train_data *t)
     t->y = v->labels;
     t->rows = (size_t)v->rows;
     t->features = v->cols;
-    t->targets = 1;
+    t->targets = v->targets; /* 1 for classes; regression: its targets */
     t->classes = v->classes;
 }
 
@@ -543,6 +545,24 @@ static void put_number(json_t *v, const char *key, double x)
         json_object_set_new(v, key, json_real(x));
 }
 
+/* The confusion matrix (rows = true class), or NULL. Aggregate counts
+ * only. */
+static json_t *confusion_json(const st_train_metrics *m)
+{
+    if (!m->confusion || !m->classes)
+        return NULL;
+    json_t *rows = json_array();
+    for (size_t i = 0; rows && i < m->classes; i++) {
+        json_t *row = json_array();
+        for (size_t j = 0; row && j < m->classes; j++)
+            json_array_append_new(
+                row,
+                json_integer((json_int_t)m->confusion[i * m->classes + j]));
+        json_array_append_new(rows, row);
+    }
+    return rows;
+}
+
 /* The evaluation figures of m, into v. */
 static json_t *put_evaluation(json_t *v, const st_train_metrics *m)
 {
@@ -565,14 +585,45 @@ static json_t *metrics_json(const st_train_metrics *m)
     put_evaluation(v, m);
     put_number(v, "samples_per_second", m->samples_per_second);
     put_number(v, "seconds", m->seconds);
+    if (m->best_epoch > 0)
+        json_object_set_new(v, "best_epoch", json_integer(m->best_epoch));
+    if (m->stopped)
+        json_object_set_new(v, "stopped", json_true());
     return v;
+}
+
+/* History for reports: at most ~1000 entries (every k-th epoch of a long
+ * run, and always the last), each the epoch's figures without the
+ * confusion matrix. */
+static void history_add(struct rt *r, const st_train_metrics *m)
+{
+    unsigned every = m->epochs > 1000 ? (m->epochs + 999) / 1000 : 1;
+    if (m->epoch % every != 0 && m->epoch != m->epochs && !m->stopped)
+        return;
+    if (!r->history)
+        r->history = json_array();
+    json_t *v = json_pack("{s:i}", "epoch", m->epoch);
+    put_number(v, "learning_rate", m->learning_rate);
+    put_number(v, "train_loss", m->train_loss);
+    put_number(v, "train_accuracy", m->train_accuracy);
+    put_number(v, "loss", m->loss);
+    put_number(v, "accuracy", m->accuracy);
+    put_number(v, "macro_f1", m->macro_f1);
+    put_number(v, "mse", m->mse);
+    put_number(v, "mae", m->mae);
+    put_number(v, "r2", m->r2);
+    json_array_append_new(r->history, v);
 }
 
 /* The evaluation block only (st_trainer_evaluate leaves the epoch's
  * training figures unset). */
 static json_t *evaluation_json(const st_train_metrics *m, const char *on)
 {
-    return put_evaluation(json_pack("{s:s}", "evaluated_on", on), m);
+    json_t *v = put_evaluation(json_pack("{s:s}", "evaluated_on", on), m);
+    json_t *cm = confusion_json(m);
+    if (cm) /* the final figures only: progress events stay small */
+        json_object_set_new(v, "confusion", cm);
+    return v;
 }
 
 struct cb_ctx {
@@ -586,10 +637,20 @@ static int on_epoch(const st_train_metrics *m, void *user)
     struct cb_ctx *c = user;
     struct rt *r = c->r;
     r->last = *m;
-    r->last.confusion = NULL;
+    r->last.confusion = NULL; /* the trainer's buffer: copied instead */
     r->have_last = 1;
+    history_add(r, m);
+    json_decref(r->last_confusion);
+    r->last_confusion = confusion_json(m);
     json_t *v = metrics_json(m);
     json_object_set_new(v, "state", json_string("training"));
+    if (m->stopped) /* which weights the model will hold, for the log */
+        json_object_set_new(
+            v, "kept_epoch",
+            json_integer(st_trainer_config(r->trainer)->restore_best &&
+                                 m->best_epoch
+                             ? m->best_epoch
+                             : m->epoch));
     st_discard(rt_send_json(r, ST_MSG_PROGRESS, v, NULL)); /* advisory */
     unsigned every = r->spec.checkpoint_every;
     /* checkpoints only when the signed spec asks for them; then a cancel
@@ -616,11 +677,42 @@ struct seal_out {
     uint64_t size;
 };
 
-static ST_MUST_CHECK st_code rt_seal(struct rt *r, struct seal_out *so,
-                                     st_err *err)
+/* The training tensor's class names (the original labels) or target
+ * names, as a JSON array text for the model's metadata, so that the
+ * model's users see labels and not indices. NULL when a name is not
+ * UTF-8 (JSON cannot carry it; the indices still are the classes). */
+static char *label_names(const st_tensor_view *v)
+{
+    uint32_t n = v->classes ? v->classes : v->targets;
+    json_t *a = json_array();
+    for (uint32_t k = 0; a && k < n; k++) {
+        const char *name;
+        size_t len;
+        json_t *s = st_tensor_class_name(v, k, &name, &len, NULL) == ST_OK
+                        ? json_stringn(name, len)
+                        : NULL;
+        if (!s || json_array_append_new(a, s)) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return text;
+}
+
+static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
+                       struct seal_out *so, st_err *err)
 {
     json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
                              "sealtrain.engine", st_version());
+    char *names = label_names(train);
+    if (meta && names)
+        json_object_set_new(meta,
+                            train->classes ? "sealtrain.class_names"
+                                           : "sealtrain.target_names",
+                            json_string(names));
+    free(names);
     st_secret *st = NULL;
     st_code rc = st_trainer_save_safetensors(r->trainer, meta, &st, err);
     json_decref(meta);
@@ -831,6 +923,8 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
     if (rc == ST_OK)
         rc = st_train_config_from_json(r->spec.model, r->spec.training, &cfg,
                                        err);
+    if (rc == ST_OK) /* fitted by the trainer on the training rows */
+        rc = st_train_config_preprocessing(r->spec.preprocessing, &cfg, err);
     if (rc == ST_OK) {
         to_train_data(&data[0].view, &train);
         if (r->a->ndatasets > 1)
@@ -858,6 +952,8 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
          * else the held-out split the last epoch was measured on; else
          * the training data itself (said so) */
         final = metrics_json(&r->last);
+        if (r->history)
+            json_object_set(final, "history", r->history);
         st_train_metrics fm;
         if (r->a->ndatasets > 1) {
             rc = st_trainer_evaluate(r->trainer, &valid, &fm, err);
@@ -865,9 +961,10 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
                 json_object_set_new(final, "final_evaluation",
                                     evaluation_json(&fm, "validation dataset"));
         } else if (r->last.has_validation) {
-            json_object_set_new(
-                final, "final_evaluation",
-                evaluation_json(&r->last, "held-out validation split"));
+            json_t *ev = evaluation_json(&r->last, "held-out validation split");
+            if (r->last_confusion)
+                json_object_set(ev, "confusion", r->last_confusion);
+            json_object_set_new(final, "final_evaluation", ev);
         } else {
             rc = st_trainer_evaluate(r->trainer, &train, &fm, err);
             if (rc == ST_OK)
@@ -881,7 +978,7 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
     json_t *prov = NULL;
     if (rc == ST_OK) {
         rt_state(r, ST_JOB_SEALING);
-        rc = rt_seal(r, &so, err);
+        rc = rt_seal(r, &data[0].view, &so, err);
     }
     if (rc == ST_OK) {
         prov = rt_provenance(r, &so, final, err);
@@ -938,6 +1035,8 @@ int st_runtime_main(void *arg, int sock)
     st_secret_free(r.job_key);
     st_secmem_free(r.keys);
     free(r.evidence);
+    json_decref(r.history);
+    json_decref(r.last_confusion);
     if (rc == ST_OK)
         return 0;
     return rt_fail(&r, &err);

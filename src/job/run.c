@@ -1060,6 +1060,13 @@ static ST_MUST_CHECK st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
                            json_integer_value(json_object_get(j, "epochs")),
                            json_number_value(json_object_get(j, "loss")),
                            json_number_value(json_object_get(j, "accuracy")));
+                if (json_is_true(json_object_get(j, "stopped")))
+                    st_job_log(
+                        c->ws, c->rec.id,
+                        "early stopping ended the run after epoch "
+                        "%lld; kept the weights of epoch %lld",
+                        json_integer_value(json_object_get(j, "epoch")),
+                        json_integer_value(json_object_get(j, "kept_epoch")));
                 observe(c, "progress", json_incref(j));
             } else if (json_object_get(j, "decrypt_seconds")) {
                 double sec =

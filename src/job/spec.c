@@ -11,6 +11,7 @@
  *     "security": {"tee": "sim", "sandbox": "strict",
  *                  "attestation": {...an attestation policy...}},
  *     "outputs": {"model": "digits-mlp", "recipients": ["age1..."]},
+ *     "preprocessing": {...},    feature scaling fitted by the engine
  *     "checkpoint_every": 5
  *   }
  *
@@ -110,8 +111,9 @@ static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
                                         st_job_spec *out, st_err *err)
 {
     static const char *const top[] = {
-        "version",   "name",     "model",   "training",         "datasets",
-        "resources", "security", "outputs", "checkpoint_every", NULL};
+        "version",          "name",          "model",    "training",
+        "datasets",         "resources",     "security", "outputs",
+        "checkpoint_every", "preprocessing", NULL};
     static const char *const ds_keys[] = {"train", "validation", NULL};
     static const char *const res_keys[] = {"cpus", "memory_mb",
                                            "time_limit_seconds", NULL};
@@ -130,6 +132,7 @@ static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
         return rc;
     out->model = json_object_get(root, "model");
     out->training = json_object_get(root, "training");
+    out->preprocessing = json_object_get(root, "preprocessing");
     if ((out->model && !json_is_object(out->model)) ||
         (out->training && !json_is_object(out->training)))
         return st_err_set(err, ST_E_INPUT,
@@ -137,7 +140,8 @@ static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
                           where);
     st_train_config cfg;
     if ((rc = st_train_config_from_json(out->model, out->training, &cfg,
-                                        err)) != ST_OK)
+                                        err)) != ST_OK ||
+        (rc = st_train_config_preprocessing(out->preprocessing, &cfg, err)))
         return st_err_prefix(err, "%s", where);
 
     json_t *ds = json_object_get(root, "datasets");

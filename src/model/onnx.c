@@ -23,6 +23,8 @@
  * after every hidden layer (GELU in its exact erf form, since Gelu is not
  * an operator before opset 20), then Softmax (axis 1) for softmax CE,
  * Sigmoid for BCE, nothing for MSE. Dropout is inference-off and absent.
+ * A model trained with preprocessing starts with Sub(input, shift) and
+ * Mul(., scale), so the graph takes raw rows as the data owner has them.
  *
  * The architecture comes from the safetensors metadata "sealtrain.config"
  * (st_train_config_from_json) and every tensor's shape is checked against
@@ -319,6 +321,9 @@ st_code st_model_onnx_export(const uint8_t *buf, size_t len,
         rc = st_train_config_from_json(json_object_get(cfg_json, "model"),
                                        json_object_get(cfg_json, "training"),
                                        &cfg, err);
+    if (rc == ST_OK)
+        rc = st_train_config_preprocessing(
+            json_object_get(cfg_json, "preprocessing"), &cfg, err);
     json_decref(cfg_json);
     if (rc == ST_OK && (cfg.inputs == 0 || cfg.outputs == 0))
         rc = st_err_set(err, ST_E_INPUT,
@@ -335,6 +340,30 @@ st_code st_model_onnx_export(const uint8_t *buf, size_t len,
     size_t nlayers = cfg.nhidden + 1;
     uint64_t in_w = cfg.inputs;
     char prev[64] = "input";
+    if (st_train_config_has_preprocessing(&cfg)) {
+        /* raw rows in: the fitted scaling first, as st_pp_apply computes
+         * it in float32, (x - shift) * scale */
+        const st_safetensor *sh =
+            st_safetensors_find(sf, "preprocessing.shift");
+        const st_safetensor *sc =
+            st_safetensors_find(sf, "preprocessing.scale");
+        if (!(rc = check_tensor(sh, "preprocessing.shift", cfg.inputs, 0, 1,
+                                err)) &&
+            !(rc = check_tensor(sc, "preprocessing.scale", cfg.inputs, 0, 1,
+                                err))) {
+            initializer(&g, "preprocessing.shift", sh->shape, 1, sh->data,
+                        sh->nbytes);
+            initializer(&g, "preprocessing.scale", sc->shape, 1, sc->data,
+                        sc->nbytes);
+            const char *si[] = {"input", "preprocessing.shift", NULL};
+            const char *so[] = {"centred", NULL};
+            add_node(&g, "Sub", "preprocessing_shift", si, so);
+            const char *mi[] = {"centred", "preprocessing.scale", NULL};
+            const char *mo[] = {"scaled", NULL};
+            add_node(&g, "Mul", "preprocessing_scale", mi, mo);
+            snprintf(prev, sizeof(prev), "scaled");
+        }
+    }
     for (size_t l = 0; rc == ST_OK && l < nlayers; l++) {
         uint64_t out_w = l < cfg.nhidden ? cfg.hidden[l] : cfg.outputs;
         char wn[64], bn[64], gemm[64], act[64], node[64];

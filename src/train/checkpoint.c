@@ -6,9 +6,14 @@
  *   magic "STCKPT\0\0" | u32 version | u32 L | configuration JSON (L bytes)
  *   u64 nparams | u32 nmoments | u32 epoch | u64 step | u64 rng[4]
  *   f64 best_metric | u32 best_epoch | u32 bad_epochs
- *   u8 has_best | u8 stopped | u8 has_best_weights | u8 0
+ *   u8 has_best | u8 stopped | u8 has_best_weights | u8 has_preprocessing
  *   f32 params[nparams] | f32 moments[nmoments * nparams]
- *   f32 best[nparams] (if has_best_weights) | SHA-256 of all of the above
+ *   f32 best[nparams] (if has_best_weights)
+ *   f32 shift[inputs] | f32 scale[inputs] (if has_preprocessing: the fitted
+ *   statistics, preprocess.c) | SHA-256 of all of the above
+ *
+ * has_preprocessing was a zero byte before preprocessing existed, so older
+ * checkpoints read as "nothing fitted".
  *
  * The buffer holds weights, so it is built in secure memory and the caller
  * encrypts it before it leaves the enclave. Restoring checks every
@@ -20,6 +25,7 @@
  * is taken from the buffer. Checkpoints are taken between
  * epochs only, which is where fit's callback runs.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,9 +75,10 @@ st_code st_trainer_checkpoint(const st_trainer *t, st_secret **out, st_err *err)
                           "checkpoint: cannot serialise the configuration");
     size_t cl = strlen(cfg);
     size_t nb = t->best ? 1 : 0;
+    size_t npp = t->pp_shift && t->pp_fitted ? 2 * t->cfg.inputs : 0;
     size_t len = 8 + 4 + 4 + cl + 8 + 4 + 4 + 8 + 32 + 8 + 4 + 4 + 4 +
                  (1 + t->nmoments + nb) * t->nparams * sizeof(float) +
-                 ST_SHA256_LEN;
+                 npp * sizeof(float) + ST_SHA256_LEN;
     st_secret *s = st_secret_new(len, err);
     if (!s) {
         free(cfg);
@@ -95,7 +102,7 @@ st_code st_trainer_checkpoint(const st_trainer *t, st_secret **out, st_err *err)
     put_u8(&c, (uint8_t)t->has_best);
     put_u8(&c, (uint8_t)t->stopped);
     put_u8(&c, (uint8_t)nb);
-    put_u8(&c, 0);
+    put_u8(&c, npp ? 1 : 0);
     size_t pb = t->nparams * sizeof(float);
     put(&c, t->params, pb);
     if (t->nmoments >= 1)
@@ -104,6 +111,10 @@ st_code st_trainer_checkpoint(const st_trainer *t, st_secret **out, st_err *err)
         put(&c, t->m2, pb);
     if (nb)
         put(&c, t->best, pb);
+    if (npp) {
+        put(&c, t->pp_shift, t->cfg.inputs * sizeof(float));
+        put(&c, t->pp_scale, t->cfg.inputs * sizeof(float));
+    }
     st_sha256(st_secret_bytes(s), len - ST_SHA256_LEN, c.p);
     *out = s;
     return ST_OK;
@@ -121,7 +132,8 @@ static ST_MUST_CHECK st_code parse_config(const uint8_t *text, size_t len,
         st_json_parse((const char *)text, len, "checkpoint config", err);
     if (!j)
         return st_err_prefix(err, "checkpoint");
-    static const char *const keys[] = {"model", "training", NULL};
+    static const char *const keys[] = {"model", "training", "preprocessing",
+                                       NULL};
     st_code rc = st_json_check_keys(j, keys, "checkpoint config", err);
     const json_t *m = json_object_get(j, "model");
     const json_t *t = json_object_get(j, "training");
@@ -129,6 +141,9 @@ static ST_MUST_CHECK st_code parse_config(const uint8_t *text, size_t len,
         rc = bad(err, "configuration lacks \"model\" or \"training\"");
     if (!rc)
         rc = st_train_config_from_json(m, t, cfg, err);
+    if (!rc)
+        rc = st_train_config_preprocessing(json_object_get(j, "preprocessing"),
+                                           cfg, err);
     json_decref(j);
     if (!rc && (cfg->inputs == 0 || cfg->outputs == 0))
         rc = bad(err, "configuration has no input/output sizes");
@@ -248,11 +263,13 @@ static st_code restore(const uint8_t *buf, size_t len,
     uint32_t best_epoch = st_read_u32le(&r);
     uint32_t bad_epochs = st_read_u32le(&r);
     uint8_t has_best = st_read_u8(&r), stopped = st_read_u8(&r);
-    uint8_t nb = st_read_u8(&r), zero = st_read_u8(&r);
+    uint8_t nb = st_read_u8(&r), has_pp = st_read_u8(&r);
     if (r.failed)
         return bad(err, "truncated state");
+    uint64_t npp = has_pp == 1 ? 2 * (uint64_t)cfg.inputs : 0;
     if (nmoments > 2 || nb > 1 || nparams > st_reader_left(&r) / 4 ||
-        st_reader_left(&r) != (1 + nmoments + nb) * nparams * 4)
+        npp > st_reader_left(&r) / 4 ||
+        st_reader_left(&r) != (1 + nmoments + nb) * nparams * 4 + npp * 4)
         return bad(err, "tensor sizes do not match the buffer");
     st_trainer *t;
     if ((rc = st_trainer_alloc(&cfg, &t, err)))
@@ -266,8 +283,9 @@ static st_code restore(const uint8_t *buf, size_t len,
     const char *why = NULL;
     if (nparams != t->nparams || nmoments != t->nmoments)
         why = "parameter or moment count does not match the configuration";
-    else if (has_best > 1 || stopped > 1 || zero != 0 ||
-             nb != (t->best != NULL))
+    else if (has_best > 1 || stopped > 1 || has_pp > 1 ||
+             nb != (t->best != NULL) || (has_pp && !t->pp_shift) ||
+             (t->pp_shift && !has_pp && epoch > 0))
         why = "invalid flags";
     else if (t->epoch > cfg.epochs || t->best_epoch > t->epoch ||
              (t->rng.s[0] | t->rng.s[1] | t->rng.s[2] | t->rng.s[3]) == 0)
@@ -281,6 +299,16 @@ static st_code restore(const uint8_t *buf, size_t len,
             st_read_bytes(&r, t->m2, pb);
         if (nb)
             st_read_bytes(&r, t->best, pb);
+        if (has_pp) {
+            st_read_bytes(&r, t->pp_shift, cfg.inputs * sizeof(float));
+            st_read_bytes(&r, t->pp_scale, cfg.inputs * sizeof(float));
+            t->pp_fitted = 1;
+            for (size_t i = 0; i < cfg.inputs; i++)
+                if (!isfinite(t->pp_shift[i]) || !isfinite(t->pp_scale[i]) ||
+                    t->pp_scale[i] <= 0.0f)
+                    why = "preprocessing statistics are not finite and "
+                          "positive";
+        }
         if (r.failed)
             why = "truncated tensors";
         else if (st_reader_left(&r) != 0)

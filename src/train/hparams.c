@@ -49,6 +49,8 @@ static const char *const opt_names[] = {"sgd", "adam", "adamw", NULL};
 static const char *const sched_names[] = {"constant", "step", "cosine", NULL};
 static const char *const metric_names[] = {
     "val_loss", "val_accuracy", "val_f1", "val_mse", "val_mae", "val_r2", NULL};
+static const char *const scale_names[] = {"none", "standardize", "minmax",
+                                          NULL};
 
 static ST_MUST_CHECK st_code get_enum(const json_t *obj, const char *key,
                                       const char *const *names, int *out,
@@ -411,7 +413,124 @@ json_t *st_train_config_to_json(const st_train_config *c)
         json_decref(training);
         return NULL;
     }
-    return json_pack("{s:o, s:o}", "model", model, "training", training);
+    json_t *o = json_pack("{s:o, s:o}", "model", model, "training", training);
+    if (o && st_train_config_has_preprocessing(c)) {
+        json_t *cols = json_object();
+        for (size_t i = 0; i < c->npp_columns; i++) {
+            char k[16];
+            snprintf(k, sizeof(k), "%u", c->pp_column[i]);
+            json_object_set_new(cols, k,
+                                json_pack("{s:s}", "scale",
+                                          scale_names[c->pp_column_scale[i]]));
+        }
+        json_object_set_new(o, "preprocessing",
+                            json_pack("{s:s, s:o}", "scale",
+                                      scale_names[c->scale], "columns", cols));
+    }
+    return o;
+}
+
+int st_train_config_has_preprocessing(const st_train_config *c)
+{
+    if (c->scale != ST_SCALE_NONE)
+        return 1;
+    for (size_t i = 0; i < c->npp_columns; i++)
+        if (c->pp_column_scale[i] != ST_SCALE_NONE)
+            return 1;
+    return 0;
+}
+
+/* "missing" and "categorical": the readers already refuse empty fields
+ * and text in feature columns at import, so "error" is the only choice a
+ * dataset can meet; the other documented values are refused by name. */
+static st_code pp_refusal(const json_t *o, const char *key, const char *where,
+                          st_err *err)
+{
+    const char *s = NULL;
+    st_code rc = st_json_get_string(o, key, 0, &s, where, err);
+    if (rc != ST_OK || !s || !strcmp(s, "error"))
+        return rc;
+    return st_err_set(err, ST_E_INPUT,
+                      "%s.%s: \"%s\" is not supported: datasets hold no "
+                      "missing values or text features (import refuses "
+                      "them), so only \"error\" applies",
+                      where, key, s);
+}
+
+static st_code pp_entry(const json_t *o, const char *where,
+                        st_train_scale *scale, st_err *err)
+{
+    static const char *const keys[] = {"scale", "missing", "categorical", NULL};
+    int v = (int)*scale;
+    st_code rc;
+    if (!json_is_object(o))
+        return st_err_set(err, ST_E_INPUT, "%s: expected an object", where);
+    if ((rc = st_json_check_keys(o, keys, where, err)) ||
+        (rc = get_enum(o, "scale", scale_names, &v, where, err)) ||
+        (rc = pp_refusal(o, "missing", where, err)) ||
+        (rc = pp_refusal(o, "categorical", where, err)))
+        return rc;
+    *scale = (st_train_scale)v;
+    return ST_OK;
+}
+
+st_code st_train_config_preprocessing(const json_t *pp, st_train_config *cfg,
+                                      st_err *err)
+{
+    static const char *const keys[] = {"scale", "missing", "categorical",
+                                       "columns", NULL};
+    const char *W = "preprocessing";
+    st_train_config c = *cfg;
+    c.scale = ST_SCALE_NONE;
+    c.npp_columns = 0;
+    if (!pp || json_is_null(pp)) {
+        *cfg = c;
+        return ST_OK;
+    }
+    json_t *all = json_deep_copy(pp);
+    if (!all)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    if (json_is_object(all))
+        json_object_del(all, "columns");
+    st_code rc = json_is_object(pp)
+                     ? st_json_check_keys(pp, keys, W, err)
+                     : st_err_set(err, ST_E_INPUT, "%s: expected an object", W);
+    if (!rc)
+        rc = pp_entry(all, W, &c.scale, err);
+    json_decref(all);
+    if (rc)
+        return rc;
+    const json_t *cols = json_object_get(pp, "columns");
+    if (cols && !json_is_object(cols))
+        return st_err_set(err, ST_E_INPUT,
+                          "preprocessing.columns: expected an object of "
+                          "0-based feature indices");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)cols, k, v)
+    {
+        char where[64];
+        snprintf(where, sizeof(where), "preprocessing.columns.%.20s", k);
+        char *end;
+        unsigned long idx = strtoul(k, &end, 10);
+        if (k[0] < '0' || k[0] > '9' || *end || (k[0] == '0' && k[1]) ||
+            idx >= ST_TRAIN_MAX_WIDTH)
+            return st_err_set(err, ST_E_INPUT,
+                              "%s: expected a 0-based feature index below "
+                              "%d (the runtime does not see column names)",
+                              where, ST_TRAIN_MAX_WIDTH);
+        if (c.npp_columns == ST_TRAIN_MAX_PP_COLUMNS)
+            return st_err_set(err, ST_E_INPUT,
+                              "preprocessing.columns: more than %d entries",
+                              ST_TRAIN_MAX_PP_COLUMNS);
+        st_train_scale sc = c.scale;
+        if ((rc = pp_entry(v, where, &sc, err)))
+            return rc;
+        c.pp_column[c.npp_columns] = (uint32_t)idx;
+        c.pp_column_scale[c.npp_columns++] = sc;
+    }
+    *cfg = c;
+    return ST_OK;
 }
 
 char *st_train_config_dump(const st_train_config *cfg)
@@ -447,6 +566,13 @@ st_code st_train_config_resolve(st_train_config *cfg, const st_train_data *data,
                           "model.inputs: %zu does not match the data's %zu "
                           "features",
                           cfg->inputs, data->features);
+    for (size_t i = 0; i < cfg->npp_columns; i++)
+        if (cfg->pp_column[i] >= data->features)
+            return st_err_set(err, ST_E_INPUT,
+                              "preprocessing.columns.%u: the data has %zu "
+                              "features (0-based indices 0 to %zu)",
+                              cfg->pp_column[i], data->features,
+                              data->features - 1);
     size_t want;
     switch (cfg->loss) {
     case ST_LOSS_SOFTMAX_CE:

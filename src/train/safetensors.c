@@ -332,6 +332,18 @@ st_code st_trainer_save_safetensors(const st_trainer *t, const json_t *metadata,
             at += nb;
         }
     }
+    /* the fitted preprocessing travels with the weights it was trained
+     * for (docs/models.md, "Preprocessing in the model") */
+    int pp = t->pp_shift && t->pp_fitted;
+    for (int i = 0; pp && i < 2; i++) {
+        uint64_t nb = t->cfg.inputs * sizeof(float);
+        json_object_set_new(
+            hdr, i ? "preprocessing.scale" : "preprocessing.shift",
+            json_pack("{s:s, s:[I], s:[I, I]}", "dtype", "F32", "shape",
+                      (json_int_t)t->cfg.inputs, "data_offsets", (json_int_t)at,
+                      (json_int_t)(at + nb)));
+        at += nb;
+    }
     text = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) {
         rc = st_err_set(err, ST_E_IO, "safetensors: out of memory");
@@ -357,6 +369,11 @@ st_code st_trainer_save_safetensors(const st_trainer *t, const json_t *metadata,
         memcpy(p, L->b, L->out * sizeof(float));
         p += L->out * sizeof(float);
     }
+    if (pp) {
+        memcpy(p, t->pp_shift, t->cfg.inputs * sizeof(float));
+        p += t->cfg.inputs * sizeof(float);
+        memcpy(p, t->pp_scale, t->cfg.inputs * sizeof(float));
+    }
     *out = s;
 done:
     free(text);
@@ -373,11 +390,24 @@ st_code st_trainer_load_safetensors(st_trainer *t, const uint8_t *buf,
     st_code rc = st_safetensors_parse(buf, len, &st, err);
     if (rc)
         return rc;
-    if (st->count != 2 * t->nlayers) {
+    size_t ntensors = 2 * t->nlayers + (t->pp_shift ? 2 : 0);
+    if (st->count != ntensors) {
         rc = st_err_set(err, ST_E_INPUT,
                         "safetensors: %zu tensors, the model has %zu",
-                        st->count, 2 * t->nlayers);
+                        st->count, ntensors);
         goto done;
+    }
+    const st_safetensor *pp[2] = {NULL, NULL};
+    for (int i = 0; t->pp_shift && i < 2; i++) {
+        const char *name = i ? "preprocessing.scale" : "preprocessing.shift";
+        pp[i] = st_safetensors_find(st, name);
+        if (!pp[i] || pp[i]->dtype != ST_DTYPE_F32 || pp[i]->ndim != 1 ||
+            pp[i]->shape[0] != t->cfg.inputs) {
+            rc = st_err_set(err, ST_E_INPUT,
+                            "safetensors: tensor \"%s\" must be F32 [%zu]",
+                            name, t->cfg.inputs);
+            goto done;
+        }
     }
     /* check everything before copying anything */
     for (int pass = 0; pass < 2; pass++)
@@ -413,6 +443,11 @@ st_code st_trainer_load_safetensors(st_trainer *t, const uint8_t *buf,
                     memcpy(bias ? L->b : L->w, x->data, x->nbytes);
             }
         }
+    if (pp[0]) {
+        memcpy(t->pp_shift, pp[0]->data, pp[0]->nbytes);
+        memcpy(t->pp_scale, pp[1]->data, pp[1]->nbytes);
+        t->pp_fitted = 1;
+    }
 done:
     st_safetensors_free(st);
     return rc;

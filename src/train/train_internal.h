@@ -18,6 +18,10 @@ typedef struct st_rng {
     uint64_t s[4];
 } st_rng;
 
+/* The validation split's stream: the seed XOR this (trainer.c); tests
+ * recompute the split with it. */
+#define SPLIT_STREAM 0x5EA17EA1D5B117ull
+
 void st_rng_seed(st_rng *r, uint64_t seed);
 uint64_t st_rng_next(st_rng *r);
 /* uniform in [0, bound) without modulo bias */
@@ -69,6 +73,11 @@ struct st_trainer {
     double best_metric;
     unsigned best_epoch, bad_epochs;
     int has_best, stopped;
+    /* preprocessing: x' = (x - pp_shift) * pp_scale per feature, fitted on
+     * the training rows by the first fit (secure: statistics of private
+     * data); NULL when the configuration scales nothing */
+    float *pp_shift, *pp_scale;
+    int pp_fitted;
     /* metric scratch (aggregates, not secret) */
     uint64_t *confusion;
     double *reg;
@@ -113,5 +122,11 @@ double st_train_schedule_lr(const st_train_config *c, uint64_t step,
 double st_trainer_optimizer_step(st_trainer *t, uint64_t steps_per_epoch);
 void st_metric_finish(const st_trainer *t, const st_metric_acc *acc,
                       st_train_metrics *m);
+/* Fits the preprocessing statistics on the rows idx[0..n) of x (features
+ * columns) in double precision (preprocess.c). */
+void st_pp_fit(st_trainer *t, const float *x, size_t features,
+               const size_t *idx, size_t n);
+/* Applies the fitted preprocessing to `rows` rows in place. */
+void st_pp_apply(const st_trainer *t, float *x, size_t rows);
 
 #endif

@@ -29,7 +29,6 @@
 #include "train/train_internal.h"
 
 #define ALIGN_FLOATS 16 /* 64-byte alignment for every sub-buffer */
-#define SPLIT_STREAM 0x5EA17EA1D5B117ull
 
 static size_t round_up(size_t n)
 {
@@ -113,6 +112,8 @@ st_code st_trainer_alloc(const st_train_config *cfg, st_trainer **out,
             mask_bytes += cells;
         }
     }
+    if (st_train_config_has_preprocessing(c))
+        work += 2 * round_up(c->inputs); /* pp_shift, pp_scale */
     size_t work_bytes = work * sizeof(float) + mask_bytes;
     t->state_mem = st_secmem_alloc(state_bytes, err);
     if (t->state_mem)
@@ -153,6 +154,12 @@ st_code st_trainer_alloc(const st_train_config *cfg, st_trainer **out,
     w += round_up(B * ycols(c));
     t->wb = w;
     w += round_up(B);
+    if (st_train_config_has_preprocessing(c)) {
+        t->pp_shift = w;
+        w += round_up(c->inputs);
+        t->pp_scale = w;
+        w += round_up(c->inputs);
+    }
     for (size_t l = 0; l < nl; l++) {
         st_layer *L = &t->layers[l];
         size_t cells = round_up(B * L->out);
@@ -222,6 +229,9 @@ st_code st_trainer_new(const st_train_config *cfg, st_trainer **out,
                    : st_err_set(err, ST_E_IO,
                                 "creating a trainer: out of "
                                 "memory");
+    if (!rc)
+        rc = st_train_config_preprocessing(json_object_get(j, "preprocessing"),
+                                           &back, err);
     json_decref(j);
     if (rc)
         return st_err_prefix(err, "creating a trainer");
@@ -398,6 +408,8 @@ static const float *gather(st_trainer *t, const st_train_data *d,
         memcpy(t->xb + i * f, d->x + idx[i] * f, f * sizeof(float));
         memcpy(t->yb + i * k, d->y + idx[i] * k, k * sizeof(float));
     }
+    if (t->pp_shift)
+        st_pp_apply(t, t->xb, rows);
     if (!c->nclass_weights)
         return NULL;
     for (size_t i = 0; i < rows; i++)
@@ -447,6 +459,12 @@ static void eval_rows(st_trainer *t, const st_train_data *d, const size_t *idx,
             x = d->x + s * d->features;
             y = d->y + s * d->targets;
             w = weights_of(t, y, rows);
+            if (t->pp_shift) {
+                /* the data are the caller's: scale a copy */
+                memcpy(t->xb, x, rows * d->features * sizeof(float));
+                st_pp_apply(t, t->xb, rows);
+                x = t->xb;
+            }
         }
         forward(t, x, rows, 0);
         st_kern_loss(t->cfg.loss, last->h, y, w, rows, last->out, last->g,
@@ -517,6 +535,10 @@ st_code st_trainer_evaluate(st_trainer *t, const st_train_data *data,
     st_code rc = check_data(t, data, "evaluation data", err);
     if (rc)
         return rc;
+    if (t->pp_shift && !t->pp_fitted)
+        return st_err_set(err, ST_E_USAGE,
+                          "evaluating: the preprocessing is not fitted yet "
+                          "(it is fitted by training)");
     st_metric_acc a;
     acc_reset(t, &a, 1);
     eval_rows(t, data, NULL, data->rows, &a);
@@ -536,9 +558,18 @@ st_code st_trainer_predict(st_trainer *t, const float *x, size_t rows,
         return st_err_set(err, ST_E_USAGE, "predicting: no input or output");
     st_layer *last = &t->layers[t->nlayers - 1];
     size_t f = t->cfg.inputs;
+    if (t->pp_shift && !t->pp_fitted)
+        return st_err_set(err, ST_E_USAGE,
+                          "predicting: the preprocessing is not fitted yet");
     for (size_t s = 0; s < rows; s += t->batch) {
         size_t n = rows - s < t->batch ? rows - s : t->batch;
-        forward(t, x + s * f, n, 0);
+        const float *xs = x + s * f;
+        if (t->pp_shift) {
+            memcpy(t->xb, xs, n * f * sizeof(float));
+            st_pp_apply(t, t->xb, n);
+            xs = t->xb;
+        }
+        forward(t, xs, n, 0);
         st_kern_output(t->cfg.loss, last->h, n, last->out, out + s * last->out);
     }
     return ST_OK;
@@ -642,6 +673,10 @@ st_code st_trainer_fit(st_trainer *t, const st_train_data *train,
     split sp;
     if ((rc = make_split(t, train->rows, valid != NULL, &sp, err)))
         return rc;
+    /* the training rows only: the held-out rows stay unseen (a resumed
+     * trainer brings its fitted statistics from the checkpoint) */
+    if (t->pp_shift && !t->pp_fitted)
+        st_pp_fit(t, train->x, train->features, sp.base, sp.ntrain);
     if (c->threads > 0)
         openblas_set_num_threads(c->threads);
     uint64_t spe = (sp.ntrain + t->batch - 1) / t->batch;

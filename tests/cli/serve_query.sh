@@ -11,6 +11,10 @@ chmod 600 "$T/root.key"
 st identity new aud --out "$K" >/dev/null 2>&1
 admin principal add aud --role auditor --signing-key "$K/aud.pub.pem" >/dev/null
 cert aud mo
+import_digits
+policy sim
+spec
+JOB=$(mo job submit "$SPEC")
 start_server
 
 out=$(as_curl aud "$API/v1/audit/proof?index=0")
@@ -18,7 +22,7 @@ out=$(as_curl aud "$API/v1/audit/proof?index=0")
 
 # each: URL, the word the reason must contain
 while read -r who url word; do
-    out=$(as_curl "$who" "$API$url")
+    out=$(as_curl "$who" "$API${url/JOB/$JOB}")
     [ "$(status_of "$out")" = 400 ] || fail "$url: expected 400, got: $out"
     grep -q "$word" <<<"$out" || fail "$url: the reason does not name $word: $out"
 done <<'CASES'
@@ -31,7 +35,7 @@ aud /v1/audit/entries?limit=0 limit
 mo /v1/models/m1?version=0 version
 mo /v1/models/m1?version=4294967296 version
 mo /v1/models/m1/verify?version=0 version
-mo /v1/jobs/j1/logs?follow=2 follow
+mo /v1/jobs/JOB/logs?follow=2 follow
 CASES
 ok "size=0, version=0, an index past 2^63 and other out-of-range values are 400 naming the parameter"
 stop_server

@@ -60,8 +60,10 @@ static void write_file(const char *path, const void *d, size_t n)
     assert_int_equal(st_fs_write_atomic(path, d, n, 0600, &err), ST_OK);
 }
 
-/* Trains `model_json` briefly, exports, and checks in Python. */
-static void roundtrip(const char *model_json, int classify)
+/* Trains `model_json` briefly (with the preprocessing section `pp_json`,
+ * or none), exports, and checks in Python. */
+static void roundtrip_pp(const char *model_json, int classify,
+                         const char *pp_json)
 {
     if (!have_onnx())
         skip();
@@ -72,6 +74,9 @@ static void roundtrip(const char *model_json, int classify)
     st_train_config cfg;
     assert_int_equal(st_train_config_from_json(model, training, &cfg, &err),
                      ST_OK);
+    json_t *pp = pp_json ? json_loads(pp_json, 0, NULL) : NULL;
+    assert_int_equal(st_train_config_preprocessing(pp, &cfg, &err), ST_OK);
+    json_decref(pp);
     st_train_data tr = {xs, ys, TRAIN_ROWS, FEATURES, 1, classify ? 10 : 0};
     assert_int_equal(st_train_config_resolve(&cfg, &tr, &err), ST_OK);
     st_trainer *t = NULL;
@@ -108,6 +113,22 @@ static void roundtrip(const char *model_json, int classify)
     free(pred);
     json_decref(model);
     json_decref(training);
+}
+
+static void roundtrip(const char *model_json, int classify)
+{
+    roundtrip_pp(model_json, classify, NULL);
+}
+
+/* Raw rows in: the fitted scaling is part of the graph. */
+static void test_onnx_with_preprocessing_matches_engine(void **s)
+{
+    (void)s;
+    roundtrip_pp("{\"type\":\"mlp\",\"hidden\":[32],\"activation\":\"relu\"}",
+                 1, "{\"scale\":\"standardize\"}");
+    roundtrip_pp("{\"type\":\"linear\"}", 0,
+                 "{\"scale\":\"minmax\",\"columns\":{\"5\":{\"scale\":"
+                 "\"none\"}}}");
 }
 
 static void test_onnx_relu_mlp_matches_engine(void **s)
@@ -171,6 +192,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_onnx_relu_mlp_matches_engine),
+        cmocka_unit_test(test_onnx_with_preprocessing_matches_engine),
         cmocka_unit_test(test_onnx_gelu_two_layers_matches_engine),
         cmocka_unit_test(test_onnx_tanh_and_sigmoid_match_engine),
         cmocka_unit_test(test_onnx_logistic_and_linear_match_engine),

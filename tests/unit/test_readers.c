@@ -480,7 +480,7 @@ static void test_streaming_file_matches_memory_across_windows(void **state)
     char path[4200];
     snprintf(path, sizeof(path), "%s/big.csv", dir);
     write_csv(path, 30000, 20, 0); /* ~4 MiB: several windows */
-    st_data_input fin = {ST_DATA_CSV, path, "y", NULL, 0, NULL, 0};
+    st_data_input fin = {ST_DATA_CSV, path, "y", NULL, 0, NULL, 0, 0};
     st_data_schema sc, sc2;
     st_buf b, b2;
     st_err e;
@@ -524,7 +524,7 @@ static void test_convert_fails_when_file_changes_between_passes(void **state)
     snprintf(path, sizeof(path), "%s/d.csv", dir);
     st_err e;
     assert_st_ok(st_fs_write_atomic(path, "a,y\n1,0\n2,1\n", 12, 0600, &e), &e);
-    st_data_input in = {ST_DATA_CSV, path, "y", NULL, 0, NULL, 0};
+    st_data_input in = {ST_DATA_CSV, path, "y", NULL, 0, NULL, 0, 0};
     st_data_schema sc;
     assert_st_ok(st_data_scan(&in, &sc, NULL, NULL, &e), &e);
     assert_st_ok(st_fs_write_atomic(path, "a,y\n1,0\n2,5\n", 12, 0600, &e), &e);
@@ -576,6 +576,178 @@ static void test_tensor_parse_rejects_inconsistent_headers(void **state)
     st_buf_free(&b);
 }
 
+/* Several CSV label columns are regression targets: the tensor is kind 2
+ * with rows x targets values and the targets' names. */
+static void test_csv_several_targets_make_a_regression_tensor(void **state)
+{
+    (void)state;
+    st_data_input in = mem_input(
+        ST_DATA_CSV, "y2,a,y1,b\n3,1,0.5,2\n-4.25,5,1e3,6\n", "y1,y2");
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.task, ST_TASK_REGRESSION);
+    assert_int_equal(sc.task_chosen, 1);
+    assert_int_equal(sc.classes, 0);
+    assert_int_equal(sc.targets, 2);
+    assert_int_equal(sc.cols, 2);
+    assert_string_equal(sc.feature_names[0], "a");
+    assert_string_equal(sc.feature_names[1], "b");
+    assert_string_equal(sc.target_names[0], "y1");
+    assert_string_equal(sc.target_names[1], "y2");
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_int_equal(v.kind, ST_TENSOR_LABEL_VALUE);
+    assert_int_equal(v.targets, 2);
+    const float x[] = {1, 2, 5, 6}, y[] = {0.5f, 3, 1000, -4.25f};
+    assert_memory_equal(v.features, x, sizeof(x));
+    assert_memory_equal(v.labels, y, sizeof(y));
+    const char *name;
+    size_t len;
+    assert_st_ok(st_tensor_class_name(&v, 1, &name, &len, &e), &e);
+    assert_int_equal(len, 2);
+    assert_memory_equal(name, "y2", 2);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+    /* a target that is not a number names its column and line */
+    st_err f = expect_fail(ST_DATA_CSV, "a,y1,y2\n1,2,3\n4,x,6\n", "y1,y2");
+    assert_msg(&f, "t.csv:3:2");
+    assert_msg(&f, "column \"y1\"");
+    /* several targets cannot be one class label */
+    in = mem_input(ST_DATA_CSV, "a,y1,y2\n1,2,3\n", "y1,y2");
+    in.task = ST_TASK_CLASSIFICATION;
+    assert_int_equal(st_data_scan(&in, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "regression targets");
+    f = expect_fail(ST_DATA_CSV, "a,b,y1\n1,2,3\n", "y1,y1");
+    assert_msg(&f, "named twice");
+    f = expect_fail(ST_DATA_CSV, "a,y1\n1,2\n", "a,y1");
+    assert_msg(&f, "at least one feature");
+}
+
+/* Writes n rows "x,y" with y = f(i) into a CSV in memory (malloc'ed). */
+static char *csv_rows(size_t n, const char *(*label)(size_t, char *))
+{
+    char *s = malloc(16 + n * 48), tmp[32];
+    size_t o = (size_t)sprintf(s, "x,y\n");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(s + o, "%zu,%s\n", i, label(i, tmp));
+    return s;
+}
+
+static const char *digit_label(size_t i, char *b)
+{
+    sprintf(b, "%zu", i % 10);
+    return b;
+}
+
+static const char *progression_label(size_t i, char *b)
+{
+    sprintf(b, "%zu", 25 + (i * 7) % 300); /* like diabetes: 25..324 */
+    return b;
+}
+
+static const char *fraction_label(size_t i, char *b)
+{
+    sprintf(b, "%zu.5", i % 3);
+    return b;
+}
+
+static void scan_task(const char *text, st_data_task task, st_data_task want,
+                      uint32_t classes)
+{
+    st_data_input in = mem_input(ST_DATA_CSV, text, "y");
+    in.task = task;
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.task, want);
+    assert_int_equal(sc.task_chosen, task == ST_TASK_AUTO);
+    assert_int_equal(sc.classes, classes);
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_int_equal(v.kind, want == ST_TASK_REGRESSION
+                                 ? ST_TENSOR_LABEL_VALUE
+                                 : ST_TENSOR_LABEL_CLASS);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+}
+
+/* Left out, the task follows the labels: few whole numbers are classes,
+ * fractions or many distinct values are targets; given, it is obeyed. */
+static void test_task_is_chosen_from_the_labels_unless_given(void **state)
+{
+    (void)state;
+    char *digits = csv_rows(400, digit_label);
+    char *prog = csv_rows(400, progression_label);
+    char *frac = csv_rows(400, fraction_label);
+    scan_task(digits, ST_TASK_AUTO, ST_TASK_CLASSIFICATION, 10);
+    scan_task(prog, ST_TASK_AUTO, ST_TASK_REGRESSION, 0);
+    scan_task(frac, ST_TASK_AUTO, ST_TASK_REGRESSION, 0);
+    scan_task(prog, ST_TASK_CLASSIFICATION, ST_TASK_CLASSIFICATION, 325);
+    scan_task(digits, ST_TASK_REGRESSION, ST_TASK_REGRESSION, 0);
+    scan_task(frac, ST_TASK_CLASSIFICATION, ST_TASK_CLASSIFICATION, 3);
+    /* the regression value is the number itself */
+    st_data_input in = mem_input(ST_DATA_CSV, "x,y\n1,2.5\n2,-1e-3\n", "y");
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_true(v.labels[0] == 2.5f && v.labels[1] == -1e-3f);
+    assert_int_equal(sc.targets, 1);
+    assert_string_equal(sc.target_names[0], "y");
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+    /* text labels are never targets */
+    in = mem_input(ST_DATA_CSV, "x,y\n1,2\n2,cat\n", "y");
+    in.task = ST_TASK_REGRESSION;
+    assert_int_equal(st_data_scan(&in, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "t.csv:3");
+    assert_msg(&e, "regression target, found \"cat\"");
+    /* LIBSVM's label token is the target */
+    in = mem_input(ST_DATA_LIBSVM, "0.25 1:1\n-3 2:1\n", NULL);
+    in.task = ST_TASK_REGRESSION;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_true(v.labels[0] == 0.25f && v.labels[1] == -3.0f);
+    assert_string_equal(sc.target_names[0], "target");
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+    free(digits);
+    free(prog);
+    free(frac);
+}
+
+/* A regression tensor's header and targets are checked like a class
+ * tensor's. */
+static void test_tensor_parse_checks_regression_targets(void **state)
+{
+    (void)state;
+    st_data_input in = mem_input(ST_DATA_CSV, "a,y\n1,0.5\n2,1.5\n", "y");
+    in.task = ST_TASK_REGRESSION;
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    size_t offsets[] = {28, 32, 36, 48, 56};
+    for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
+        b.data[offsets[i]] ^= 0x01;
+        assert_int_equal(st_tensor_parse(b.data, b.len, &v, &e), ST_E_INPUT);
+        b.data[offsets[i]] ^= 0x01;
+    }
+    const float inf = INFINITY;
+    memcpy(b.data + 64 + 8 + 4, &inf, 4);
+    assert_int_equal(st_tensor_parse(b.data, b.len, &v, &e), ST_E_INPUT);
+    assert_msg(&e, "target 0 of row 1 is not finite");
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +764,9 @@ int main(void)
         cmocka_unit_test(test_streaming_file_matches_memory_across_windows),
         cmocka_unit_test(test_convert_fails_when_file_changes_between_passes),
         cmocka_unit_test(test_tensor_parse_rejects_inconsistent_headers),
+        cmocka_unit_test(test_csv_several_targets_make_a_regression_tensor),
+        cmocka_unit_test(test_task_is_chosen_from_the_labels_unless_given),
+        cmocka_unit_test(test_tensor_parse_checks_regression_targets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

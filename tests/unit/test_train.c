@@ -1028,6 +1028,213 @@ static void test_optimisers_match_pytorch_update_rules(void **state)
     free(dir);
 }
 
+/* ---- preprocessing ---- */
+
+/* Whether row i is in the training part of t's seeded validation split
+ * (make_split in trainer.c: a shuffle, the first nval rows held out). */
+static int is_training_row(const st_trainer *t, const st_train_data *d,
+                           size_t i)
+{
+    size_t n = d->rows, nval = (size_t)floor(t->cfg.validation_split * n);
+    size_t *all = malloc(n * sizeof(size_t));
+    for (size_t k = 0; k < n; k++)
+        all[k] = k;
+    st_rng r;
+    st_rng_seed(&r, t->cfg.seed ^ SPLIT_STREAM);
+    st_rng_shuffle(&r, all, n);
+    int held = 0;
+    for (size_t k = 0; k < nval; k++)
+        held |= all[k] == i;
+    free(all);
+    return !held;
+}
+
+static st_code pp_from_text(const char *text, st_train_config *c, st_err *e)
+{
+    json_t *j = st_json_parse(text, strlen(text), "spec", e);
+    assert_non_null(j);
+    st_code rc = st_train_config_preprocessing(j, c, e);
+    json_decref(j);
+    return rc;
+}
+
+/* Standardisation is fitted on the training rows only: held-out rows with
+ * huge values change nothing, and the fitted statistics are the training
+ * rows' mean and population std (per-column exceptions honoured). */
+static void test_preprocessing_fits_on_training_rows_only(void **state)
+{
+    (void)state;
+    st_err e;
+    dataset s = blobs(200, 3, 2, 1.0, 11);
+    st_train_config c = mlp_config(6, ST_ACT_RELU);
+    c.validation_split = 0.25;
+    c.epochs = 2;
+    assert_st_ok(pp_from_text("{\"scale\": \"standardize\", \"columns\": "
+                              "{\"2\": {\"scale\": \"minmax\"}}}",
+                              &c, &e),
+                 &e);
+    st_trainer *t = make_trainer(&c, &s.d);
+    train_ok(t, &s.d);
+    assert_true(t->pp_fitted);
+    /* recompute over the same training rows (the seeded split) */
+    st_trainer *u = make_trainer(&c, &s.d);
+    for (size_t i = 0; i < 200; i++) /* poison what should be held out */
+        if (!is_training_row(u, &s.d, i))
+            for (size_t j = 0; j < 3; j++)
+                s.x[i * 3 + j] = 1e6f;
+    train_ok(u, &s.d);
+    assert_memory_equal(t->pp_shift, u->pp_shift, 3 * sizeof(float));
+    assert_memory_equal(t->pp_scale, u->pp_scale, 3 * sizeof(float));
+    double sum = 0, sq = 0, lo = 1e30, hi = -1e30;
+    size_t n = 0;
+    for (size_t i = 0; i < 200; i++) {
+        if (!is_training_row(u, &s.d, i))
+            continue;
+        sum += s.x[i * 3];
+        lo = fmin(lo, s.x[i * 3 + 2]);
+        hi = fmax(hi, s.x[i * 3 + 2]);
+        n++;
+    }
+    double mean = sum / (double)n;
+    for (size_t i = 0; i < 200; i++)
+        if (is_training_row(u, &s.d, i))
+            sq += (s.x[i * 3] - mean) * (s.x[i * 3] - mean);
+    assert_int_equal(n, 150);
+    assert_float_equal(u->pp_shift[0], mean, 1e-5);
+    assert_float_equal(u->pp_scale[0], 1.0 / sqrt(sq / (double)n), 1e-5);
+    assert_float_equal(u->pp_shift[2], lo, 0);
+    assert_float_equal(u->pp_scale[2], 1.0 / (hi - lo), 1e-6);
+    /* predictions use the statistics: scaling by hand and predicting with
+     * a trainer without preprocessing gives the same outputs */
+    float pa[4 * 2], pb[4 * 2], xs[4 * 3];
+    assert_st_ok(st_trainer_predict(u, s.x, 4, pa, &e), &e);
+    for (size_t i = 0; i < 12; i++)
+        xs[i] = (s.x[i] - u->pp_shift[i % 3]) * u->pp_scale[i % 3];
+    st_train_config plain = u->cfg;
+    plain.scale = ST_SCALE_NONE;
+    plain.npp_columns = 0;
+    st_trainer *v = make_trainer(&plain, &s.d);
+    memcpy(v->params, u->params, u->nparams * sizeof(float));
+    assert_st_ok(st_trainer_predict(v, xs, 4, pb, &e), &e);
+    assert_memory_equal(pa, pb, sizeof(pa));
+    st_trainer_free(t);
+    st_trainer_free(u);
+    st_trainer_free(v);
+    dataset_free(&s);
+}
+
+/* The statistics travel in checkpoints (a resumed run stays bit-identical)
+ * and in the sealed safetensors (tensors preprocessing.shift / .scale). */
+static void
+test_preprocessing_travels_in_checkpoint_and_safetensors(void **state)
+{
+    (void)state;
+    st_err e;
+    dataset s = blobs(120, 4, 3, 1.0, 12);
+    st_train_config c = mlp_config(5, ST_ACT_RELU);
+    c.epochs = 4;
+    assert_st_ok(pp_from_text("{\"scale\": \"minmax\"}", &c, &e), &e);
+    st_trainer *whole = make_trainer(&c, &s.d);
+    train_ok(whole, &s.d);
+    st_trainer *first = make_trainer(&c, &s.d);
+    unsigned stop = 2;
+    assert_int_equal(st_trainer_fit(first, &s.d, NULL, stop_at, &stop, &e),
+                     ST_E_CANCELLED);
+    st_secret *ck;
+    assert_st_ok(st_trainer_checkpoint(first, &ck, &e), &e);
+    st_trainer *rest;
+    assert_st_ok(
+        st_trainer_restore(st_secret_cbytes(ck), st_secret_len(ck), &rest, &e),
+        &e);
+    /* the resumed trainer has the statistics: it does not refit them */
+    assert_true(rest->pp_fitted);
+    assert_memory_equal(rest->pp_shift, first->pp_shift, 4 * sizeof(float));
+    assert_memory_equal(rest->pp_scale, first->pp_scale, 4 * sizeof(float));
+    train_ok(rest, &s.d);
+    size_t n;
+    const float *pw = st_trainer_params(whole, &n);
+    assert_memory_equal(pw, st_trainer_params(rest, NULL), n * sizeof(float));
+    st_secret *st;
+    assert_st_ok(st_trainer_save_safetensors(whole, NULL, &st, &e), &e);
+    st_safetensors *p;
+    assert_st_ok(
+        st_safetensors_parse(st_secret_cbytes(st), st_secret_len(st), &p, &e),
+        &e);
+    const st_safetensor *sh = st_safetensors_find(p, "preprocessing.shift");
+    assert_non_null(sh);
+    assert_memory_equal(sh->data, whole->pp_shift, 4 * sizeof(float));
+    const char *cfg =
+        json_string_value(json_object_get(p->metadata, "sealtrain.config"));
+    assert_non_null(strstr(cfg, "\"preprocessing\":{\"columns\":{},"
+                                "\"scale\":\"minmax\"}"));
+    st_safetensors_free(p);
+    st_trainer *u = make_trainer(&c, &s.d);
+    assert_st_ok(st_trainer_load_safetensors(u, st_secret_cbytes(st),
+                                             st_secret_len(st), &e),
+                 &e);
+    float pa[10 * 3], pb[10 * 3];
+    assert_st_ok(st_trainer_predict(whole, s.x, 10, pa, &e), &e);
+    assert_st_ok(st_trainer_predict(u, s.x, 10, pb, &e), &e);
+    assert_memory_equal(pa, pb, sizeof(pa));
+    /* a model without preprocessing refuses the file (tensor count) */
+    st_train_config plain = c;
+    plain.scale = ST_SCALE_NONE;
+    st_trainer *v = make_trainer(&plain, &s.d);
+    assert_int_equal(st_trainer_load_safetensors(v, st_secret_cbytes(st),
+                                                 st_secret_len(st), &e),
+                     ST_E_INPUT);
+    st_trainer_free(v);
+    st_trainer_free(u);
+    st_secret_free(st);
+    st_secret_free(ck);
+    st_trainer_free(first);
+    st_trainer_free(whole);
+    st_trainer_free(rest);
+    dataset_free(&s);
+}
+
+static void test_preprocessing_section_is_strict(void **state)
+{
+    (void)state;
+    st_train_config c;
+    st_train_config_default(&c);
+    st_err e;
+    const char *bad[][2] = {
+        {"{\"scale\": \"zscore\"}", "preprocessing.scale"},
+        {"{\"scaling\": \"minmax\"}", "scaling"},
+        {"{\"missing\": \"mean\"}", "preprocessing.missing: \"mean\" is not "
+                                    "supported"},
+        {"{\"categorical\": \"onehot\"}", "only \"error\" applies"},
+        {"{\"columns\": {\"bmi\": {\"scale\": \"none\"}}}",
+         "preprocessing.columns.bmi: expected a 0-based feature index"},
+        {"{\"columns\": {\"01\": {}}}", "columns.01"},
+        {"{\"columns\": {\"1\": {\"scale\": 3}}}", "columns.1"},
+        {"[]", "expected an object"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (pp_from_text(bad[i][0], &c, &e) != ST_E_INPUT)
+            fail_msg("accepted: %s", bad[i][0]);
+        if (!strstr(e.msg, bad[i][1]))
+            fail_msg("for %s: \"%s\" lacks \"%s\"", bad[i][0], e.msg,
+                     bad[i][1]);
+    }
+    assert_st_ok(pp_from_text("{\"scale\": \"none\", \"missing\": \"error\", "
+                              "\"categorical\": \"error\"}",
+                              &c, &e),
+                 &e);
+    assert_false(st_train_config_has_preprocessing(&c));
+    /* a column beyond the data is named when the sizes are resolved */
+    dataset s = blobs(20, 3, 2, 1.0, 1);
+    st_train_config m = mlp_config(4, ST_ACT_RELU);
+    assert_st_ok(pp_from_text("{\"columns\": {\"3\": {\"scale\": "
+                              "\"minmax\"}}}",
+                              &m, &e),
+                 &e);
+    assert_int_equal(st_train_config_resolve(&m, &s.d, &e), ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "preprocessing.columns.3"));
+    dataset_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1046,6 +1253,10 @@ int main(void)
         cmocka_unit_test(test_models_learn_classification_and_regression),
         cmocka_unit_test(test_callback_can_cancel_between_epochs),
         cmocka_unit_test(test_optimisers_match_pytorch_update_rules),
+        cmocka_unit_test(test_preprocessing_fits_on_training_rows_only),
+        cmocka_unit_test(
+            test_preprocessing_travels_in_checkpoint_and_safetensors),
+        cmocka_unit_test(test_preprocessing_section_is_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
