@@ -13,6 +13,9 @@
 #   SERVE_CONNS (16)  SERVE_SECONDS (10)  SERVE_WORKERS (4)
 #   SERVE_SOAK (600)  shorter for a quick look while developing; 0 skips
 #   SERVE_SAMPLE (30)
+#   ST_BENCH_BASELINE=DIR  also measure the key releases of another build
+#                     (e.g. the previous release) with this same script, and
+#                     print both side by side with the ratio
 set -eu
 build=$(cd "$1" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,6 +90,23 @@ awk -v hr="$h_rps" -v h50="$h_p50" -v h99="$h_p99" \
     printf "  target: >= 1000 releases/s (%s), p99 < 20 ms (%s); 2 cores shared with the client\n",
         (rr >= 1000 ? "met" : "NOT met"), (r99 < 20 ? "met" : "NOT met")
 }'
+
+if [ -n "${ST_BENCH_BASELINE:-}" ]; then
+    base=$(cd "$ST_BENCH_BASELINE" && pwd)
+    echo "baseline: $base (same script, same client, no soak)"
+    ST_BENCH_BASELINE= SERVE_SOAK=0 sh "$0" "$base" >"$T/base.out" 2>&1 ||
+        { cat "$T/base.out"; status=1; }
+    # shellcheck disable=SC2046
+    set -- $(awk '$1 == "key" && $2 == "release" {print $3, $4, $5}' "$T/base.out") - - -
+    awk -v br="$1" -v b50="$2" -v b99="$3" -v rr="$r_rps" -v r50="$r_p50" \
+        -v r99="$r_p99" 'BEGIN {
+        printf "  %-22s %10s %9s %9s\n", "key release", "req/s", "p50 ms", "p99 ms"
+        printf "  %-22s %10.1f %9.2f %9.2f\n", "baseline build", br, b50, b99
+        printf "  %-22s %10.1f %9.2f %9.2f\n", "this build", rr, r50, r99
+        printf "  %-22s %9.3fx %8.2fx %8.2fx\n", "this / baseline",
+            (br > 0 ? rr / br : 0), (b50 > 0 ? r50 / b50 : 0), (b99 > 0 ? r99 / b99 : 0)
+    }'
+fi
 
 if [ "$soak" -gt 0 ]; then
     echo "soak: ${soak} s of mixed load ($conns connections: releases, replayed nonces, /v1/healthz, a new connection every 500 operations)"

@@ -1,7 +1,8 @@
 /*
  * fuzz_az_tdx.c: libFuzzer harness for the az-tdx-vtpm verifier (az.c):
  * a fuzzed HCL report (type TDX) with the real TD quote, vTPM quote and
- * signature of tests/vectors/az-tdx-vtpm-trustee.
+ * signature of the Azure TDX evidence in ../shared/testvectors (see
+ * tests/cli/attest_az_tdx.sh); without those files it returns at once.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -10,7 +11,7 @@
 #include "sealtrain/attest.h"
 #include "sealtrain/fs.h"
 
-#define AZ "tests/vectors/az-tdx-vtpm-trustee/"
+#define AZ "../shared/testvectors/attestation/tpm/azure-tdx-vtpm-trustee/"
 
 static unsigned char *td, *quote, *sig;
 static size_t td_len, quote_len, sig_len;
@@ -31,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     st_evidence *ev = st_evidence_new(ST_TEE_AZ_TDX_VTPM, NULL);
     if (!ev || !td || !quote || !sig)
-        goto out;
+        goto out; /* the real parts are not on this machine */
     if (st_evidence_set(ev, "hcl_report", data, size, NULL) != ST_OK ||
         st_evidence_set(ev, "td_quote", td, td_len, NULL) != ST_OK ||
         st_evidence_set(ev, "quote", quote, quote_len, NULL) != ST_OK ||

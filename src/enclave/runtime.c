@@ -592,12 +592,13 @@ static json_t *metrics_json(const st_train_metrics *m)
     return v;
 }
 
-/* History for reports: at most ~1000 entries (every k-th epoch of a long
+/* History for reports: at most ~250 entries (every k-th epoch of a long
  * run, and always the last), each the epoch's figures without the
- * confusion matrix. */
+ * confusion matrix: enough points for a curve, and the RESULT message
+ * that carries them stays well inside its 256 KiB bound. */
 static void history_add(struct rt *r, const st_train_metrics *m)
 {
-    unsigned every = m->epochs > 1000 ? (m->epochs + 999) / 1000 : 1;
+    unsigned every = m->epochs > 250 ? (m->epochs + 249) / 250 : 1;
     if (m->epoch % every != 0 && m->epoch != m->epochs && !m->stopped)
         return;
     if (!r->history)

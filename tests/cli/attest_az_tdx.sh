@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # attest_az_tdx.sh: `sealtrain attest verify --tee az-tdx-vtpm` on real
-# Azure TDX CVM evidence (tests/vectors/az-tdx-vtpm-trustee, PROVENANCE.md):
+# Azure TDX CVM evidence:
 # one verdict over every link (TD quote, runtime data hash, HCLAkPub, vTPM
 # quote), each named in the trace; without Intel collateral for the TD
 # quote's FMSPC the verdict fails on tdx.collateral alone.
 source tests/cli/lib.sh
 
-V=tests/vectors/az-tdx-vtpm-trustee
+# Real evidence only, from ../shared/testvectors (data that others made is
+# kept there, not in this repository): confidential-containers/trustee
+# (Apache-2.0) deps/verifier/test_data/az-tdx-vtpm/evidence-v1.json at
+# commit 78962cd416dcc8a32f9377e0066a28fe21420f69, its hcl_report and
+# td_quote (base64url) and tpm_quote message, signature and pcrs (hex)
+# extracted byte for byte to hcl_report.bin, td_quote.bin,
+# tpm_quote_attest.bin, tpm_quote_sig.bin and tpm_pcrs_sha256.txt (one
+# "index: hex" line per PCR).
+V=${AZ_TDX_VECTORS:-$VECTORS/attestation/tpm/azure-tdx-vtpm-trustee}
+if [ ! -s "$V/hcl_report.bin" ]; then
+    echo "skipped: no Azure TDX vTPM evidence at $V (see the top of this file)"
+    exit 0
+fi
 NONCE=6368616c6c656e6765 # "challenge"
 AT=2025-11-01T00:00:00Z
 
