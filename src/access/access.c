@@ -202,12 +202,14 @@ void st_access_audit_denial(st_workspace *ws, const char *principal,
                  ev.action, e.msg);
 }
 
-static st_code deny(st_workspace *ws, const char *principal, const char *action,
-                    const char *resource, st_err *err, const char *fmt, ...)
+static ST_MUST_CHECK st_code deny(st_workspace *ws, const char *principal,
+                                  const char *action, const char *resource,
+                                  st_err *err, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-static st_code deny(st_workspace *ws, const char *principal, const char *action,
-                    const char *resource, st_err *err, const char *fmt, ...)
+static ST_MUST_CHECK st_code deny(st_workspace *ws, const char *principal,
+                                  const char *action, const char *resource,
+                                  st_err *err, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -258,8 +260,15 @@ st_code st_access_check_identity(st_workspace *ws, const char *principal,
     return ST_OK;
 }
 
-st_code st_access_check(st_workspace *ws, const char *principal,
-                        const char *action, const char *resource, st_err *err)
+/* The matrix and the owner's grants for `principal` on `resource`.
+ * `in_process`: the principal acts here and must have authenticated in
+ * this process (st_access_check); otherwise it is the principal on whose
+ * behalf something runs later (the submitter of a queued job, checked
+ * again when the job runs) and must only be known and enabled. Denials
+ * are audited when `audited`. */
+static st_code decide(st_workspace *ws, const char *principal,
+                      const char *action, const char *resource, int in_process,
+                      int audited, st_err *err)
 {
     const struct rule *r = rule_of(action);
     if (!r)
@@ -271,54 +280,111 @@ st_code st_access_check(st_workspace *ws, const char *principal,
         return err ? err->code : ST_E_IO;
     if (count == 0 && (!principal || !*principal))
         return ST_OK;
-    if (st_access_check_identity(ws, principal, action, resource, err) != ST_OK)
-        return err ? err->code : ST_E_DENIED;
+    if (in_process) {
+        if (st_access_check_identity(ws, principal, action, resource, err) !=
+            ST_OK)
+            return err ? err->code : ST_E_DENIED;
+    } else if (!principal || !*principal) {
+        return st_err_set(err, ST_E_DENIED,
+                          "permission denied: %s needs a principal", action);
+    }
     st_principal p;
-    if (st_access_principal_get(ws, principal, &p, err) != ST_OK)
-        return err ? err->code : ST_E_IO;
+    st_err e2;
+    if (st_access_principal_get(ws, principal, &p, &e2) != ST_OK) {
+        if (e2.code != ST_E_NOTFOUND) {
+            if (err)
+                *err = e2;
+            return e2.code;
+        }
+        if (audited)
+            st_access_audit_denial(ws, principal, action, resource,
+                                   "unknown principal");
+        return st_err_set(err, ST_E_DENIED,
+                          "permission denied: unknown principal \"%s\"",
+                          principal);
+    }
     unsigned roles = p.roles;
+    int disabled = p.disabled;
     st_principal_free(&p);
-    if (!(roles & r->roles)) {
+    char msg[512];
+    msg[0] = 0;
+    if (disabled)
+        snprintf(msg, sizeof(msg),
+                 "permission denied: principal %s is disabled", principal);
+    else if (!(roles & r->roles)) {
         char have[128], need[128];
         st_access_roles_string(roles, have, sizeof(have));
         st_access_roles_string(r->roles, need, sizeof(need));
-        return deny(ws, principal, action, resource, err,
-                    "permission denied: %s (roles: %s) lacks permission %s%s%s "
-                    "(granted to roles: %s)",
-                    principal, have, action, resource ? " on " : "",
-                    resource ? resource : "", need);
+        snprintf(msg, sizeof(msg),
+                 "permission denied: %s (roles: %s) lacks permission %s%s%s "
+                 "(granted to roles: %s)",
+                 principal, have, action, resource ? " on " : "",
+                 resource ? resource : "", need);
+    } else if (r->scoped && resource) {
+        char owner[ST_PRINCIPAL_NAME_MAX];
+        st_code rc =
+            st_access_get_owner(ws, resource, owner, sizeof(owner), &e2);
+        if (rc != ST_OK && rc != ST_E_NOTFOUND) {
+            if (err)
+                *err = e2;
+            return rc;
+        }
+        if (rc == ST_OK && strcmp(owner, principal) != 0 &&
+            !((roles & ST_ROLE_ADMIN) && (r->roles & ST_ROLE_ADMIN)) &&
+            !st_access_has_grant(ws, principal, resource, action, r->grant))
+            snprintf(msg, sizeof(msg),
+                     "permission denied: %s lacks a grant of \"%s\" on %s "
+                     "from its owner %s (for %s)",
+                     principal, r->grant ? r->grant : action, resource, owner,
+                     action);
     }
-    if (!r->scoped || !resource)
+    if (!msg[0])
         return ST_OK;
+    if (audited)
+        st_access_audit_denial(ws, principal, action, resource, msg);
+    return st_err_set(err, ST_E_DENIED, "%s", msg);
+}
+
+st_code st_access_check(st_workspace *ws, const char *principal,
+                        const char *action, const char *resource, st_err *err)
+{
+    return decide(ws, principal, action, resource, 1, 1, err);
+}
+
+st_code st_access_permits(st_workspace *ws, const char *principal,
+                          const char *action, const char *resource, st_err *err)
+{
+    return decide(ws, principal, action, resource, 0, 0, err);
+}
+
+int st_access_may_use(st_workspace *ws, const char *principal,
+                      const char *resource)
+{
+    int64_t count = 0;
+    if (st_access_principal_count(ws, &count, NULL) != ST_OK)
+        return 0;
+    if (count == 0)
+        return 1;
+    if (!principal || !*principal)
+        return 0;
     char owner[ST_PRINCIPAL_NAME_MAX];
-    st_err e2;
-    st_code rc = st_access_get_owner(ws, resource, owner, sizeof(owner), &e2);
-    if (rc == ST_E_NOTFOUND)
-        return ST_OK;
-    if (rc != ST_OK) {
-        if (err)
-            *err = e2;
-        return rc;
-    }
-    if (strcmp(owner, principal) == 0)
-        return ST_OK;
-    if ((roles & ST_ROLE_ADMIN) && (r->roles & ST_ROLE_ADMIN))
-        return ST_OK;
-    if (st_access_has_grant(ws, principal, resource, action, r->grant))
-        return ST_OK;
-    return deny(ws, principal, action, resource, err,
-                "permission denied: %s lacks a grant of \"%s\" on %s from its "
-                "owner %s (for %s)",
-                principal, r->grant ? r->grant : action, resource, owner,
-                action);
+    st_code rc = st_access_get_owner(ws, resource, owner, sizeof(owner), NULL);
+    /* no owner here (a dataset of another owner's broker, added with
+     * import-encrypted): that owner's broker asks the same question of its
+     * own grants before it releases the key */
+    if (rc == ST_E_NOTFOUND || (rc == ST_OK && !strcmp(owner, principal)))
+        return 1;
+    return rc == ST_OK &&
+           st_access_has_grant(ws, principal, resource, "use", "job.submit");
 }
 
 /* ---- authentication ---- */
 
 /* The registered signing key and roles of an enabled principal; an
  * unknown or disabled principal is an audited denial. */
-static st_code registered_key(st_workspace *ws, const char *name,
-                              uint8_t pub[32], unsigned *roles, st_err *err)
+static ST_MUST_CHECK st_code registered_key(st_workspace *ws, const char *name,
+                                            uint8_t pub[32], unsigned *roles,
+                                            st_err *err)
 {
     st_principal p;
     st_err e2;
@@ -346,8 +412,9 @@ static st_code registered_key(st_workspace *ws, const char *name,
 }
 
 /* Records a proven principal: the session, and its last activity. */
-static st_code session_open(st_workspace *ws, const char *name, unsigned roles,
-                            st_access_session *session)
+static ST_MUST_CHECK st_code session_open(st_workspace *ws, const char *name,
+                                          unsigned roles,
+                                          st_access_session *session)
 {
     st_err e2;
     session_add(st_workspace_dir(ws), name);

@@ -141,7 +141,7 @@ typedef struct mapped {
     size_t len;
 } mapped;
 
-static st_code map_log(const char *dir, mapped *m, st_err *err)
+static ST_MUST_CHECK st_code map_log(const char *dir, mapped *m, st_err *err)
 {
     char path[PATH_MAX];
     m->data = NULL;
@@ -259,9 +259,11 @@ static void problem(st_audit_report *rep, uint64_t index, const char *kind,
     rep->nproblems++;
 }
 
-static st_code load_checkpoints(const char *dir, const char *vkey,
-                                const char *name, st_audit_report *rep,
-                                cp_info **out, size_t *nout, st_err *err)
+static ST_MUST_CHECK st_code load_checkpoints(const char *dir, const char *vkey,
+                                              const char *name,
+                                              st_audit_report *rep,
+                                              cp_info **out, size_t *nout,
+                                              st_err *err)
 {
     uint64_t *sizes;
     size_t n;
@@ -463,8 +465,8 @@ out:
 
 /* ---- proof documents ---- */
 
-static st_code get_hash(const json_t *o, const char *key, uint8_t out[32],
-                        st_err *err)
+static ST_MUST_CHECK st_code get_hash(const json_t *o, const char *key,
+                                      uint8_t out[32], st_err *err)
 {
     const char *s = NULL;
     if (st_json_get_string(o, key, 1, &s, "proof", err) != ST_OK)
@@ -481,8 +483,8 @@ static st_code get_hash(const json_t *o, const char *key, uint8_t out[32],
     return ST_OK;
 }
 
-static st_code get_path(const json_t *o, uint8_t (**p)[32], size_t *n,
-                        st_err *err)
+static ST_MUST_CHECK st_code get_path(const json_t *o, uint8_t (**p)[32],
+                                      size_t *n, st_err *err)
 {
     json_t *a = json_object_get(o, "proof");
     if (!json_is_array(a) || json_array_size(a) > 64)
@@ -513,9 +515,10 @@ static st_code get_path(const json_t *o, uint8_t (**p)[32], size_t *n,
  * checkpoints name the log they are for, and a checkpoint of another log
  * under the same key does not vouch for this one (audit verify checks the
  * same). `what` names the note in errors. */
-static st_code open_checkpoint(const char *note, const char *vkey,
-                               const char *what, st_audit_checkpoint_body *b,
-                               st_err *err)
+static ST_MUST_CHECK st_code open_checkpoint(const char *note, const char *vkey,
+                                             const char *what,
+                                             st_audit_checkpoint_body *b,
+                                             st_err *err)
 {
     size_t tlen;
     char *name = NULL;
@@ -536,8 +539,9 @@ static st_code open_checkpoint(const char *note, const char *vkey,
 
 /* The embedded checkpoint must verify under vkey, name the key's log and
  * be of `size`/`root`. */
-static st_code check_embedded(const json_t *o, const char *vkey, uint64_t size,
-                              const uint8_t root[32], st_err *err)
+static ST_MUST_CHECK st_code check_embedded(const json_t *o, const char *vkey,
+                                            uint64_t size,
+                                            const uint8_t root[32], st_err *err)
 {
     const char *note = NULL;
     if (st_json_get_string(o, "checkpoint", 1, &note, "proof", err) != ST_OK)
@@ -556,8 +560,9 @@ static st_code check_embedded(const json_t *o, const char *vkey, uint64_t size,
 
 /* A consistency proof's old tree against the checkpoint the auditor kept
  * (`old`, a signed note): same size, same root, or the log forked. */
-static st_code check_old(const char *old, const char *vkey, uint64_t size1,
-                         const uint8_t root1[32], st_err *err)
+static ST_MUST_CHECK st_code check_old(const char *old, const char *vkey,
+                                       uint64_t size1, const uint8_t root1[32],
+                                       st_err *err)
 {
     st_audit_checkpoint_body b;
     st_code rc = open_checkpoint(old, vkey, "your checkpoint (--old)", &b, err);
@@ -721,9 +726,10 @@ static int grab_line(void *ctx, uint64_t index, const char *line, size_t len)
 
 /* The latest checkpoint, verified under the log's own key, and the leaf
  * hashes of the log, checked to extend that checkpoint. */
-static st_code proof_base(const char *dir, char **note,
-                          st_audit_checkpoint_body *cp, uint8_t (**leaves)[32],
-                          uint64_t *n, st_err *err)
+static ST_MUST_CHECK st_code proof_base(const char *dir, char **note,
+                                        st_audit_checkpoint_body *cp,
+                                        uint8_t (**leaves)[32], uint64_t *n,
+                                        st_err *err)
 {
     char *vkey = NULL;
     uint64_t size;
@@ -789,7 +795,7 @@ static json_t *b64_json(const uint8_t h[32])
     return s;
 }
 
-static st_code emit(json_t *doc, char **out, st_err *err)
+static ST_MUST_CHECK st_code emit(json_t *doc, char **out, st_err *err)
 {
     *out = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(doc);

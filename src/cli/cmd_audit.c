@@ -7,6 +7,7 @@
  * checkpoint (and records that it did); `repair` only ever cuts a torn,
  * never-acknowledged last line and records the cut.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,7 @@ typedef struct filter {
     const char *category, *actor, *outcome;
     char since[20]; /* "YYYY-MM-DDTHH:MM:SS" or "" */
     int json, csv, raw;
+    int nomem; /* the export buffer could not grow: stop, fail */
     FILE *out;
     json_t *all;
     st_buf *buf;
@@ -122,21 +124,35 @@ static const char *str_of(json_t *o, const char *k)
     return s ? s : "";
 }
 
-static void csv_field(st_buf *b, const char *s, int last)
+/* Appends one field; nonzero when the buffer could not grow (the export
+ * then fails rather than writing a truncated file). */
+static int csv_field(st_buf *b, const char *s, int last)
 {
     int quote = strpbrk(s, ",\"\r\n") != NULL;
+    st_code rc = ST_OK;
     if (quote) {
-        st_buf_append(b, "\"", 1, NULL);
-        for (const char *p = s; *p; p++) {
+        rc = st_buf_append(b, "\"", 1, NULL);
+        for (const char *p = s; *p && rc == ST_OK; p++) {
             if (*p == '"')
-                st_buf_append(b, "\"", 1, NULL);
-            st_buf_append(b, p, 1, NULL);
+                rc = st_buf_append(b, "\"", 1, NULL);
+            if (rc == ST_OK)
+                rc = st_buf_append(b, p, 1, NULL);
         }
-        st_buf_append(b, "\"", 1, NULL);
+        if (rc == ST_OK)
+            rc = st_buf_append(b, "\"", 1, NULL);
     } else {
-        st_buf_append(b, s, strlen(s), NULL);
+        rc = st_buf_append(b, s, strlen(s), NULL);
     }
-    st_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1, NULL);
+    if (rc == ST_OK)
+        rc = st_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1, NULL);
+    return rc != ST_OK;
+}
+
+/* The raw line and its newline; nonzero when the buffer could not grow. */
+static int raw_line(st_buf *b, const char *line, size_t len)
+{
+    return st_buf_append(b, line, len, NULL) != ST_OK ||
+           st_buf_append(b, "\n", 1, NULL) != ST_OK;
 }
 
 static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
@@ -145,8 +161,8 @@ static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
     json_t *o = json_loadb(line, len, 0, NULL);
     if (!o) {
         if (f->raw) {
-            st_buf_append(f->buf, line, len, NULL);
-            st_buf_append(f->buf, "\n", 1, NULL);
+            if (raw_line(f->buf, line, len))
+                return f->nomem = 1;
         } else {
             fprintf(stderr,
                     "sealtrain: audit entry %llu is malformed (run "
@@ -165,8 +181,8 @@ static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
     }
     if (f->raw) {
         /* the exact bytes: a third party can rehash them */
-        st_buf_append(f->buf, line, len, NULL);
-        st_buf_append(f->buf, "\n", 1, NULL);
+        if (raw_line(f->buf, line, len))
+            f->nomem = 1;
     } else if (f->csv) {
         char idx[24];
         snprintf(idx, sizeof(idx), "%llu", (unsigned long long)index);
@@ -174,15 +190,16 @@ static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
         json_t *d = json_object_get(o, "details");
         if (d)
             details = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-        csv_field(f->buf, idx, 0);
-        csv_field(f->buf, t, 0);
-        csv_field(f->buf, str_of(o, "category"), 0);
-        csv_field(f->buf, str_of(o, "actor"), 0);
-        csv_field(f->buf, str_of(o, "action"), 0);
-        csv_field(f->buf, str_of(o, "resource"), 0);
-        csv_field(f->buf, str_of(o, "outcome"), 0);
-        csv_field(f->buf, str_of(o, "reason"), 0);
-        csv_field(f->buf, details ? details : "", 1);
+        if ((d && !details) || csv_field(f->buf, idx, 0) ||
+            csv_field(f->buf, t, 0) ||
+            csv_field(f->buf, str_of(o, "category"), 0) ||
+            csv_field(f->buf, str_of(o, "actor"), 0) ||
+            csv_field(f->buf, str_of(o, "action"), 0) ||
+            csv_field(f->buf, str_of(o, "resource"), 0) ||
+            csv_field(f->buf, str_of(o, "outcome"), 0) ||
+            csv_field(f->buf, str_of(o, "reason"), 0) ||
+            csv_field(f->buf, details ? details : "", 1))
+            f->nomem = 1;
         free(details);
     } else if (f->json) {
         json_object_set_new(o, "index", json_integer((json_int_t)index));
@@ -195,7 +212,7 @@ static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
                 str_of(o, "outcome"), *reason ? " " : "", reason);
     }
     json_decref(o);
-    return 0;
+    return f->nomem;
 }
 
 static int cmd_show(st_cli *cli, int argc, char **argv)
@@ -312,13 +329,15 @@ static int cmd_export(st_cli *cli, int argc, char **argv)
     f.buf = &b;
     if (!strcmp(format, "csv")) {
         f.csv = 1;
-        st_buf_printf(&b, NULL,
-                      "index,time,category,actor,action,resource,"
-                      "outcome,reason,details\r\n");
+        f.nomem = st_buf_printf(&b, NULL,
+                                "index,time,category,actor,action,resource,"
+                                "outcome,reason,details\r\n") != ST_OK;
     } else {
         f.raw = 1;
     }
-    st_code r = st_audit_read(x.dir, show_one, &f, &x.err);
+    st_code r = f.nomem ? ST_OK : st_audit_read(x.dir, show_one, &f, &x.err);
+    if (r == ST_OK && f.nomem)
+        r = st_err_errno(&x.err, ST_E_IO, ENOMEM, "export");
     if (r == ST_OK) {
         if (output)
             r = st_fs_write_atomic(output, b.data, b.len, 0600, &x.err);

@@ -42,10 +42,15 @@ static void key_usage(FILE *out)
 }
 
 /* Records a key change (or its failure); access denials are audited by
- * st_access_check itself. */
+ * st_access_check itself. `version` (0: none) is the version the change
+ * made or touched: `sealtrain check` compares the revocations recorded
+ * here with the keyring, which catches a keyring rolled back past one. */
 static void audit(st_workspace *ws, const char *principal, const char *action,
-                  const char *name, st_code rc, const st_err *why)
+                  const char *name, uint32_t version, st_code rc,
+                  const st_err *why)
 {
+    json_t *details =
+        version ? json_pack("{s:I}", "version", (json_int_t)version) : NULL;
     char resource[128];
     snprintf(resource, sizeof(resource), "key:%s", name);
     st_audit_event ev = {
@@ -57,10 +62,12 @@ static void audit(st_workspace *ws, const char *principal, const char *action,
                    : rc == ST_E_DENIED ? "denied"
                                        : "failure",
         .reason = rc == ST_OK ? NULL : why->msg,
+        .details = details,
     };
     st_err e;
     if (st_audit_append(ws, &ev, &e) != ST_OK)
         fprintf(stderr, "sealtrain: warning: audit log: %s\n", e.msg);
+    json_decref(details);
 }
 
 static int parse_u32(const char *s, uint32_t *out)
@@ -185,7 +192,7 @@ int st_cli_key(st_cli *cli, int argc, char **argv)
     if (st_access_check(ws, principal, action, resource, &err) ||
         st_keyring_open(ws, &kr, &err)) {
         if (strcmp(action, "key.read") && err.code != ST_E_DENIED)
-            audit(ws, principal, action, name, err.code, &err);
+            audit(ws, principal, action, name, 0, err.code, &err);
         st_workspace_close(ws);
         return st_cli_fail(&err);
     }
@@ -235,7 +242,11 @@ int st_cli_key(st_cli *cli, int argc, char **argv)
             rc = st_kek_retire(kr, name, version, &err);
         else
             rc = st_kek_revoke(kr, name, version, &err);
-        audit(ws, principal, action, name, rc, &err);
+        audit(ws, principal, action, name,
+              !strcmp(sub, "create")   ? 1
+              : !strcmp(sub, "rotate") ? v
+                                       : version,
+              rc, &err);
         if (!rc && !cli->quiet) {
             if (!strcmp(sub, "create"))
                 printf("created key %s (version 1)\n", name);

@@ -24,8 +24,9 @@
 
 enum { REC_DONE = 1, REC_MORE = 0, REC_ERROR = -1, REC_END = 2 };
 
-static st_code add_field(st_rows *r, size_t *nf, size_t off, size_t len,
-                         long line, int quoted, int escaped, st_err *err)
+static ST_MUST_CHECK st_code add_field(st_rows *r, size_t *nf, size_t off,
+                                       size_t len, long line, int quoted,
+                                       int escaped, st_err *err)
 {
     if (*nf == r->fields_cap) {
         size_t ncap = r->fields_cap ? r->fields_cap * 2 : 64;
@@ -150,7 +151,8 @@ static int parse_record(st_rows *r, size_t *nf, st_err *err)
     }
 }
 
-static st_code next_record(st_rows *r, size_t *nf, int *end, st_err *err)
+static ST_MUST_CHECK st_code next_record(st_rows *r, size_t *nf, int *end,
+                                         st_err *err)
 {
     *end = 0;
     for (;;) {
@@ -196,7 +198,7 @@ static int cmp_names(const void *a, const void *b, void *arg)
     return strcmp(names[*(const size_t *)a], names[*(const size_t *)b]);
 }
 
-static st_code check_unique(st_rows *r, st_err *err)
+static ST_MUST_CHECK st_code check_unique(st_rows *r, st_err *err)
 {
     size_t *ord = malloc(r->ncols * sizeof(*ord));
     if (!ord)

@@ -92,8 +92,9 @@ static struct label_entry *find_slot(struct st_label_set *ls, const char *s,
     }
 }
 
-static st_code label_add(struct st_label_set *ls, const char *s, size_t n,
-                         const char *origin, long line, st_err *err)
+static ST_MUST_CHECK st_code label_add(struct st_label_set *ls, const char *s,
+                                       size_t n, const char *origin, long line,
+                                       st_err *err)
 {
     uint32_t h = hash_label(s, n);
     struct label_entry *e = find_slot(ls, s, n, h);
@@ -174,8 +175,9 @@ static int cmp_slots(const void *a, const void *b, void *arg)
 }
 
 /* Numbers the classes (see the header comment). */
-static st_code label_finish(struct st_label_set *ls, st_data_schema *sc,
-                            const char *origin, st_err *err)
+static ST_MUST_CHECK st_code label_finish(struct st_label_set *ls,
+                                          st_data_schema *sc,
+                                          const char *origin, st_err *err)
 {
     if (ls->all_int) {
         sc->classes = ls->max_int + 1;
@@ -221,8 +223,9 @@ static st_code label_finish(struct st_label_set *ls, st_data_schema *sc,
     return rc;
 }
 
-static st_code label_lookup(const st_data_schema *sc, const char *s, size_t n,
-                            uint32_t *cls)
+static ST_MUST_CHECK st_code label_lookup(const st_data_schema *sc,
+                                          const char *s, size_t n,
+                                          uint32_t *cls)
 {
     const struct st_label_set *ls = sc->labels;
     if (!sc->labels_mapped) {
@@ -374,7 +377,7 @@ struct writer {
     st_sha256_ctx *sha;
 };
 
-static st_code w_flush(struct writer *w, st_err *err)
+static ST_MUST_CHECK st_code w_flush(struct writer *w, st_err *err)
 {
     if (w->len == 0)
         return ST_OK;
@@ -386,7 +389,8 @@ static st_code w_flush(struct writer *w, st_err *err)
     return rc;
 }
 
-static st_code w_put(struct writer *w, const void *data, size_t n, st_err *err)
+static ST_MUST_CHECK st_code w_put(struct writer *w, const void *data, size_t n,
+                                   st_err *err)
 {
     const uint8_t *p = data;
     while (n > 0) {

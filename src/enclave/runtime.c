@@ -87,8 +87,8 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static st_code rt_send(struct rt *r, int type, const void *p, size_t n,
-                       st_err *err)
+static ST_MUST_CHECK st_code rt_send(struct rt *r, int type, const void *p,
+                                     size_t n, st_err *err)
 {
     pthread_mutex_lock(&r->send_lock);
     st_code rc = st_broker_send(r->sock, type, p, n, err);
@@ -96,7 +96,8 @@ static st_code rt_send(struct rt *r, int type, const void *p, size_t n,
     return rc;
 }
 
-static st_code rt_send_json(struct rt *r, int type, json_t *v, st_err *err)
+static ST_MUST_CHECK st_code rt_send_json(struct rt *r, int type, json_t *v,
+                                          st_err *err)
 {
     pthread_mutex_lock(&r->send_lock);
     st_code rc = st_broker_send_json(r->sock, type, v, err);
@@ -111,7 +112,9 @@ static int rt_fail(struct rt *r, const st_err *e)
 {
     json_t *v = json_pack("{s:s,s:s}", "code", st_code_name(e->code), "message",
                           e->msg[0] ? e->msg : "failed");
-    rt_send_json(r, ST_MSG_ERROR, v, NULL);
+    /* the exit status below carries the outcome even when the channel is
+     * gone; the message only adds the reason */
+    st_discard(rt_send_json(r, ST_MSG_ERROR, v, NULL));
     if (e->code == ST_E_CANCELLED)
         return ST_RUNTIME_EXIT_CANCEL;
     return e->code == ST_E_DENIED ? ST_RUNTIME_EXIT_DENIED
@@ -122,7 +125,9 @@ static void rt_state(struct rt *r, st_job_state s)
 {
     atomic_store(&r->state, (int)s);
     json_t *v = json_pack("{s:s}", "state", st_job_state_name(s));
-    rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
+    /* progress is advisory: a broken channel fails the next required
+     * exchange (keys, result) */
+    st_discard(rt_send_json(r, ST_MSG_PROGRESS, v, NULL));
 }
 
 /* ---- heartbeats and cancellation ---- */
@@ -177,7 +182,8 @@ static void *heartbeat_main(void *p)
                 (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
             "elapsed_seconds", now_s() - r->started, "max_rss_kib",
             (json_int_t)ru.ru_maxrss);
-        rt_send_json(r, ST_MSG_HEARTBEAT, v, NULL);
+        /* advisory: a lost heartbeat is what the broker's timeout is for */
+        st_discard(rt_send_json(r, ST_MSG_HEARTBEAT, v, NULL));
     }
     return NULL;
 }
@@ -187,7 +193,8 @@ static void *heartbeat_main(void *p)
 /* Evidence for one nonce: report data binding our keys, the nonce and
  * the spec digest; EVIDENCE to the broker. The first bundle (the local
  * broker's) is kept for the provenance. */
-static st_code rt_evidence(struct rt *r, const uint8_t nonce[32], st_err *err)
+static ST_MUST_CHECK st_code rt_evidence(struct rt *r, const uint8_t nonce[32],
+                                         st_err *err)
 {
     uint8_t rd[ST_REPORT_DATA_LEN];
     st_broker_report_data(r->x_pub, r->ed_pub, nonce, r->spec_digest, rd);
@@ -216,7 +223,9 @@ static st_code rt_evidence(struct rt *r, const uint8_t nonce[32], st_err *err)
             q.data = NULL;
         } else if (rc == ST_OK) {
             json_t *j = NULL;
-            st_broker_json_parse(&q, &j, NULL);
+            /* an unreadable body is still the agent's failure: "?" */
+            if (st_broker_json_parse(&q, &j, NULL) != ST_OK)
+                j = NULL;
             const char *why = json_string_value(json_object_get(j, "message"));
             rc = st_err_set(err, ST_E_IO, "TPM quote: %s", why ? why : "?");
             json_decref(j);
@@ -243,7 +252,8 @@ static st_code rt_evidence(struct rt *r, const uint8_t nonce[32], st_err *err)
 /* HELLO, then one EVIDENCE per NONCE until a final KEYS or DENIED: the
  * controller relays one nonce from each remote key broker (a job over
  * several owners' datasets) after its own; KEYS carries every key. */
-static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
+static ST_MUST_CHECK st_code rt_attest(struct rt *r, st_broker_keys *keys,
+                                       st_err *err)
 {
     st_code rc;
     if ((rc = st_random(r->keys, 64, err)) ||
@@ -254,7 +264,7 @@ static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
     memcpy(h.x25519, r->x_pub, 32);
     memcpy(h.ed25519, r->ed_pub, 32);
     uint8_t hello[65];
-    st_broker_hello_encode(&h, hello);
+    st_discard(st_broker_hello_encode(&h, hello)); /* a fixed-size copy */
     if ((rc = rt_send(r, ST_MSG_HELLO, hello, sizeof(hello), err)))
         return rc;
     /* bounded: the local broker's nonce, at most one remote nonce per
@@ -276,7 +286,9 @@ static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
         }
         if (m.type == ST_MSG_DENIED) {
             json_t *d = NULL;
-            st_broker_json_parse(&m, &d, NULL);
+            /* an unreadable DENIED body is still a denial */
+            if (st_broker_json_parse(&m, &d, NULL) != ST_OK)
+                d = NULL;
             const char *why = json_string_value(json_object_get(d, "reason"));
             rc = st_err_set(err, ST_E_DENIED, "key release denied: %s",
                             why ? why : "no reason given");
@@ -308,8 +320,9 @@ struct loaded {
 };
 
 /* The file key released for dataset i, into secure memory. */
-static st_code rt_file_key(struct rt *r, const st_broker_keys *keys, size_t i,
-                           st_secret **fk, st_err *err)
+static ST_MUST_CHECK st_code rt_file_key(struct rt *r,
+                                         const st_broker_keys *keys, size_t i,
+                                         st_secret **fk, st_err *err)
 {
     char name[ST_BROKER_KEY_NAME_MAX + 1];
     snprintf(name, sizeof(name), "dataset:%s", r->a->ds[i].name);
@@ -319,8 +332,8 @@ static st_code rt_file_key(struct rt *r, const st_broker_keys *keys, size_t i,
     return st_broker_unwrap_key(r->keys, r->a->job_id, k, fk, err);
 }
 
-static st_code rt_load(struct rt *r, const st_secret *fk, size_t i,
-                       struct loaded *out, st_err *err)
+static ST_MUST_CHECK st_code rt_load(struct rt *r, const st_secret *fk,
+                                     size_t i, struct loaded *out, st_err *err)
 {
     const st_runtime_dataset *d = &r->a->ds[i];
     /* the file is open already: the runtime can open no path */
@@ -361,8 +374,9 @@ static void put_u32be(uint8_t *p, uint32_t v)
  * attesting, can compute it; a keyring that lacks one owner's KEK (a
  * dataset released by a remote broker) cannot. The input lives in
  * secure memory and is wiped at once. */
-static st_code rt_checkpoint_key(struct rt *r, st_secret *const *fks,
-                                 st_err *err)
+static ST_MUST_CHECK st_code rt_checkpoint_key(struct rt *r,
+                                               st_secret *const *fks,
+                                               st_err *err)
 {
     size_t len = 0;
     for (size_t i = 0; i < r->a->ndatasets; i++)
@@ -395,19 +409,24 @@ static st_code rt_checkpoint_key(struct rt *r, st_secret *const *fks,
 }
 
 /* "sealtrain-checkpoint-v2" 0 job id 0 spec digest: a checkpoint opens
- * only for this job and this signed spec. */
-static void checkpoint_aad(const struct rt *r, st_buf *aad)
+ * only for this job and this signed spec. Always leaves *aad initialised
+ * (for st_buf_free). A failure must stop the caller: a short AAD would
+ * make a sound checkpoint look tampered with. */
+static ST_MUST_CHECK st_code checkpoint_aad(const struct rt *r, st_buf *aad,
+                                            st_err *err)
 {
     st_buf_init(aad);
-    st_buf_append(aad, "sealtrain-checkpoint-v2", 24, NULL);
-    st_buf_append(aad, r->a->job_id, strlen(r->a->job_id) + 1, NULL);
-    st_buf_append(aad, r->spec_digest, 32, NULL);
+    st_code rc = st_buf_append(aad, "sealtrain-checkpoint-v2", 24, err);
+    if (rc == ST_OK)
+        rc = st_buf_append(aad, r->a->job_id, strlen(r->a->job_id) + 1, err);
+    return rc == ST_OK ? st_buf_append(aad, r->spec_digest, 32, err) : rc;
 }
 
 /* Writes `name` in the output directory atomically: a hidden temporary,
  * fsync, rename. */
-static st_code out_write(struct rt *r, const char *name, const void *data,
-                         size_t len, st_err *err)
+static ST_MUST_CHECK st_code out_write(struct rt *r, const char *name,
+                                       const void *data, size_t len,
+                                       st_err *err)
 {
     char tmp[128];
     snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
@@ -428,7 +447,7 @@ static st_code out_write(struct rt *r, const char *name, const void *data,
     return rc;
 }
 
-static st_code rt_checkpoint(struct rt *r, st_err *err)
+static ST_MUST_CHECK st_code rt_checkpoint(struct rt *r, st_err *err)
 {
     st_secret *state = NULL;
     st_code rc = st_trainer_checkpoint(r->trainer, &state, err);
@@ -438,8 +457,8 @@ static st_code rt_checkpoint(struct rt *r, st_err *err)
     size_t total = 8 + ST_AEAD_NONCE_LEN + n + ST_AEAD_TAG_LEN;
     uint8_t *out = malloc(total); /* ciphertext: ordinary memory */
     st_buf aad;
-    checkpoint_aad(r, &aad);
-    if (!out)
+    rc = checkpoint_aad(r, &aad, err);
+    if (rc == ST_OK && !out)
         rc = st_err_set(err, ST_E_IO, "out of memory");
     if (rc == ST_OK) {
         memcpy(out, ST_CHECKPOINT_MAGIC, 8);
@@ -460,7 +479,8 @@ static st_code rt_checkpoint(struct rt *r, st_err *err)
 /* The trainer of a resumed job: the signed spec's configuration `cfg`,
  * with the state of the checkpoint, which must have been written for
  * exactly that configuration. */
-static st_code rt_restore(struct rt *r, const st_train_config *cfg, st_err *err)
+static ST_MUST_CHECK st_code rt_restore(struct rt *r,
+                                        const st_train_config *cfg, st_err *err)
 {
     if (!r->spec.checkpoint_every)
         return st_err_set(err, ST_E_USAGE,
@@ -496,7 +516,9 @@ static st_code rt_restore(struct rt *r, const st_train_config *cfg, st_err *err)
     if (rc == ST_OK && !plain)
         rc = err ? err->code : ST_E_IO;
     st_buf aad;
-    checkpoint_aad(r, &aad);
+    st_code arc = checkpoint_aad(r, &aad, rc == ST_OK ? err : NULL);
+    if (rc == ST_OK)
+        rc = arc;
     if (rc == ST_OK &&
         st_aead_open(st_secret_bytes(r->job_key), in + 8, aad.data, aad.len,
                      in + 8 + ST_AEAD_NONCE_LEN, len - 8 - ST_AEAD_NONCE_LEN,
@@ -569,7 +591,7 @@ static int on_epoch(const st_train_metrics *m, void *user)
     r->have_last = 1;
     json_t *v = metrics_json(m);
     json_object_set_new(v, "state", json_string("training"));
-    rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
+    st_discard(rt_send_json(r, ST_MSG_PROGRESS, v, NULL)); /* advisory */
     unsigned every = r->spec.checkpoint_every;
     /* checkpoints only when the signed spec asks for them; then a cancel
      * (the user's, or a server shutting down) also checkpoints at this
@@ -583,7 +605,7 @@ static int on_epoch(const st_train_metrics *m, void *user)
             return 1;
         json_t *p =
             json_pack("{s:s,s:i}", "state", "training", "checkpoint", m->epoch);
-        rt_send_json(r, ST_MSG_PROGRESS, p, NULL);
+        st_discard(rt_send_json(r, ST_MSG_PROGRESS, p, NULL)); /* advisory */
     }
     return atomic_load(&r->cancel) ? 1 : 0;
 }
@@ -595,7 +617,8 @@ struct seal_out {
     uint64_t size;
 };
 
-static st_code rt_seal(struct rt *r, struct seal_out *so, st_err *err)
+static ST_MUST_CHECK st_code rt_seal(struct rt *r, struct seal_out *so,
+                                     st_err *err)
 {
     json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
                              "sealtrain.engine", st_version());
@@ -734,7 +757,7 @@ static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
  * owner's policy for this signed spec), and that file key authenticates
  * one payload, whose plaintext digest the runtime checks and the
  * provenance records. */
-static st_code rt_check_datasets(const struct rt *r, st_err *err)
+static ST_MUST_CHECK st_code rt_check_datasets(const struct rt *r, st_err *err)
 {
     const char *want[ST_RUNTIME_MAX_DATASETS] = {r->spec.train_dataset,
                                                  r->spec.valid_dataset};
@@ -755,7 +778,7 @@ static st_code rt_check_datasets(const struct rt *r, st_err *err)
     return ST_OK;
 }
 
-static st_code rt_run(struct rt *r, st_err *err)
+static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
 {
     st_broker_keys *keys = calloc(1, sizeof(*keys));
     struct loaded data[ST_RUNTIME_MAX_DATASETS];
@@ -800,7 +823,7 @@ static st_code rt_run(struct rt *r, st_err *err)
     if (rc == ST_OK) {
         json_t *v = json_pack("{s:s,s:f}", "state", "loading",
                               "decrypt_seconds", now_s() - t_load);
-        rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
+        st_discard(rt_send_json(r, ST_MSG_PROGRESS, v, NULL)); /* advisory */
     }
     free(keys);
 

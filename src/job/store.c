@@ -1,14 +1,14 @@
 /*
  * store.c: jobs in the catalog: signed submission, states and their
  * transitions, the status object `job status` shows, cancellation, the
- * per-job log, and datasets' release policies.
+ * per-job log.
  *
  * Tables (module "job", migrations below):
  *   jobs(id, name, submitter, envelope, spec_digest, state, reason,
  *        created, updated, status, cancel_requested, runtime_pid,
  *        controller_pid, heartbeat)
- *   release_policies(dataset, policy, digest, set_by, set_at)
- *   broker_nonces(nonce, job_id, issued, used)
+ *   (release_policies and broker_nonces, created here first, belong to
+ *   the gate now: src/broker/gate_db.c)
  *
  * Every transition is persisted before it is reported, written to the
  * job's log and appended to the audit log; a transition out of a terminal
@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/gate_int.h"
 #include "sealtrain/access.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
@@ -52,13 +53,13 @@ static const char *const migrations[] = {
     " runtime_pid INTEGER NOT NULL DEFAULT 0,"
     " controller_pid INTEGER NOT NULL DEFAULT 0,"
     " heartbeat TEXT NOT NULL DEFAULT '');"
-    "CREATE TABLE release_policies ("
+    "CREATE TABLE IF NOT EXISTS release_policies ("
     " dataset TEXT PRIMARY KEY,"
     " policy TEXT NOT NULL,"
     " digest TEXT NOT NULL,"
     " set_by TEXT NOT NULL,"
     " set_at TEXT NOT NULL);"
-    "CREATE TABLE broker_nonces ("
+    "CREATE TABLE IF NOT EXISTS broker_nonces ("
     " nonce TEXT PRIMARY KEY,"
     " job_id TEXT NOT NULL,"
     " issued TEXT NOT NULL,"
@@ -134,14 +135,42 @@ void st_job_log(st_workspace *ws, const char *id, const char *fmt, ...)
 
 /* ---- submission ---- */
 
+/* What submission checks, before anything is stored: the submitter's
+ * job.submit on every dataset the spec names, in any role (acting in this
+ * process: its role and its owners' grants, audited when refused), then
+ * the gate's consent (the same check a run, a resume and the key release
+ * repeat): signed policies that let this submitter, these recipients and
+ * these protections have the data. */
+static st_code submit_allowed(st_workspace *ws, const char *submitter,
+                              const st_job_spec *spec, st_err *err)
+{
+    int64_t n = 0;
+    st_code rc = st_access_principal_count(ws, &n, err);
+    const char *names[2] = {spec->train_dataset, spec->valid_dataset};
+    for (size_t i = 0; rc == ST_OK && i < 2; i++) {
+        if (!names[i][0])
+            continue;
+        char resource[ST_JOB_NAME_MAX + 16];
+        snprintf(resource, sizeof(resource), "dataset:%s", names[i]);
+        rc = st_access_check(ws, n ? submitter : NULL, "job.submit", resource,
+                             err);
+    }
+    if (rc == ST_OK)
+        rc = st_gate_consent(ws, submitter, NULL, spec, NULL, err);
+    return rc;
+}
+
 /* Stores a signed spec as a queued job (the envelope has been checked or
  * made by the caller; `digest` is SHA-256 of its payload). */
-static st_code store_job(st_workspace *ws, const char *submitter,
-                         const st_job_spec *spec, const json_t *env,
-                         const uint8_t digest[32], char id[ST_JOB_ID_LEN + 1],
-                         st_err *err)
+static ST_MUST_CHECK st_code store_job(st_workspace *ws, const char *submitter,
+                                       const st_job_spec *spec,
+                                       const json_t *env,
+                                       const uint8_t digest[32],
+                                       char id[ST_JOB_ID_LEN + 1], st_err *err)
 {
     st_code rc = st_job_migrate(ws, err);
+    if (rc == ST_OK)
+        rc = submit_allowed(ws, submitter, spec, err);
     if (rc != ST_OK)
         return rc;
     char hex[65];
@@ -236,12 +265,6 @@ st_code st_job_submit_envelope(st_workspace *ws, const char *submitter,
     if (rc == ST_OK)
         rc = st_job_envelope_open(text, len, "submitted job spec", pub, spec,
                                   digest, &env, err);
-    /* the same right `job submit` checks, on the dataset the spec names */
-    char resource[ST_JOB_NAME_MAX + 16];
-    if (rc == ST_OK) {
-        snprintf(resource, sizeof(resource), "dataset:%s", spec->train_dataset);
-        rc = st_access_check(ws, submitter, "job.submit", resource, err);
-    }
     if (rc == ST_OK)
         rc = store_job(ws, submitter, spec, env, digest, id, err);
     json_decref(env);
@@ -262,7 +285,8 @@ static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
     snprintf(out, cap, "%s", s ? (const char *)s : "");
 }
 
-static st_code row_to_record(sqlite3_stmt *st, st_job_record *r, st_err *err)
+static ST_MUST_CHECK st_code row_to_record(sqlite3_stmt *st, st_job_record *r,
+                                           st_err *err)
 {
     memset(r, 0, sizeof(*r));
     copy_col(st, 0, r->id, sizeof(r->id));
@@ -374,8 +398,9 @@ st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
 
 /* Writes `status` merged with `patch`; the heartbeat and pid columns
  * follow the patch's "heartbeat", "runtime_pid" and "controller_pid". */
-static st_code status_write(st_workspace *ws, const char *id, json_t *status,
-                            const json_t *patch, st_err *err)
+static ST_MUST_CHECK st_code status_write(st_workspace *ws, const char *id,
+                                          json_t *status, const json_t *patch,
+                                          st_err *err)
 {
     json_object_update(status, (json_t *)patch);
     char *text = json_dumps(status, JSON_COMPACT);
@@ -543,272 +568,4 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
         return st_job_transition(ws, id, ST_JOB_CANCELLED,
                                  "cancelled: its controller was gone", err);
     return ST_OK;
-}
-
-/* ---- release policies ----
- *
- *   {
- *     "version": 1,
- *     "attestation": {...},        an attestation policy (attest.h)
- *     "principals": ["alice"],     who may train on the dataset
- *     "recipients": ["age1..."]    who may receive models trained on it
- *   }
- */
-
-st_code st_release_policy_check(const json_t *p, const char *origin,
-                                st_err *err)
-{
-    static const char *const keys[] = {"version", "attestation", "principals",
-                                       "recipients", NULL};
-    long long v;
-    st_code rc;
-    if (!json_is_object(p))
-        return st_err_set(err, ST_E_INPUT,
-                          "%s: a release policy is a JSON object", origin);
-    if ((rc = st_json_check_keys(p, keys, origin, err)) ||
-        (rc = st_json_get_int(p, "version", 1, 1, 1, &v, origin, err)))
-        return rc;
-    json_t *att = json_object_get(p, "attestation");
-    if (!json_is_object(att))
-        return st_err_set(err, ST_E_INPUT,
-                          "%s: \"attestation\" (an attestation policy "
-                          "object) is required",
-                          origin);
-    char *text = json_dumps(att, JSON_COMPACT);
-    st_attest_policy *ap = NULL;
-    rc = st_attest_policy_parse(text, strlen(text), origin, &ap, err);
-    free(text);
-    st_attest_policy_free(ap);
-    if (rc != ST_OK)
-        return rc;
-    const char *lists[] = {"principals", "recipients"};
-    for (size_t l = 0; l < 2; l++) {
-        json_t *arr = json_object_get(p, lists[l]);
-        if (!json_is_array(arr) || json_array_size(arr) == 0)
-            return st_err_set(err, ST_E_INPUT,
-                              "%s: \"%s\" must be a non-empty array of "
-                              "strings",
-                              origin, lists[l]);
-        size_t i;
-        json_t *e;
-        json_array_foreach(arr, i, e)
-        {
-            const char *s = json_string_value(e);
-            if (!s || !*s)
-                return st_err_set(err, ST_E_INPUT,
-                                  "%s: %s[%zu] must be a non-empty string",
-                                  origin, lists[l], i);
-            if (l == 1) {
-                char hrp[8];
-                uint8_t key[40];
-                size_t klen = 0;
-                if (st_bech32_decode(s, hrp, sizeof(hrp), key, sizeof(key),
-                                     &klen, NULL) != ST_OK ||
-                    strcmp(hrp, "age") || klen != 32)
-                    return st_err_set(err, ST_E_INPUT,
-                                      "%s: recipients[%zu]: not an age X25519 "
-                                      "recipient (age1...)",
-                                      origin, i);
-            }
-        }
-    }
-    return ST_OK;
-}
-
-st_code st_release_policy_set(st_workspace *ws, const char *actor,
-                              const char *dataset, const char *text, size_t len,
-                              const char *origin, st_err *err)
-{
-    st_code rc = st_job_migrate(ws, err);
-    if (rc != ST_OK)
-        return rc;
-    json_t *p = st_json_parse(text, len, origin, err);
-    if (!p)
-        return err ? err->code : ST_E_INPUT;
-    rc = st_release_policy_check(p, origin, err);
-    char *canon = rc == ST_OK ? st_json_canonical(p, NULL, err) : NULL;
-    json_decref(p);
-    if (rc != ST_OK)
-        return rc;
-    if (!canon)
-        return err ? err->code : ST_E_INPUT;
-    uint8_t d[32];
-    char hex[65], t[ST_TIME_LEN];
-    st_sha256(canon, strlen(canon), d);
-    st_hex_encode(d, 32, hex);
-    now_text(t);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "INSERT OR REPLACE INTO release_policies"
-                           "(dataset,policy,digest,set_by,set_at) "
-                           "VALUES(?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        free(canon);
-        return st_catalog_fail(ws, "storing a release policy", err);
-    }
-    sqlite3_bind_text(st, 1, dataset, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, canon, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, actor, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, t, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    free(canon);
-    if (step != SQLITE_DONE)
-        return st_catalog_fail(ws, "storing a release policy", err);
-    char resource[128];
-    snprintf(resource, sizeof(resource), "dataset:%s", dataset);
-    json_t *details = json_pack("{s:s}", "policy_sha256", hex);
-    st_audit_event ev = {"operation", actor, "data.policy", resource,
-                         "success",   NULL,  details};
-    rc = st_audit_append(ws, &ev, err);
-    json_decref(details);
-    return rc;
-}
-
-st_code st_release_policy_get(st_workspace *ws, const char *dataset,
-                              json_t **out, st_err *err)
-{
-    *out = NULL;
-    st_code rc = st_job_migrate(ws, err);
-    if (rc != ST_OK)
-        return rc;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "SELECT policy FROM release_policies WHERE "
-                           "dataset=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "reading a release policy", err);
-    sqlite3_bind_text(st, 1, dataset, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        const char *text = (const char *)sqlite3_column_text(st, 0);
-        *out = st_json_parse(text, strlen(text), "release policy", err);
-        rc = *out ? ST_OK : (err ? err->code : ST_E_INPUT);
-    } else if (step == SQLITE_DONE)
-        rc = st_err_set(err, ST_E_NOTFOUND,
-                        "dataset \"%s\" has no release policy: it is never "
-                        "released (set one with `sealtrain data policy set`)",
-                        dataset);
-    else
-        rc = st_catalog_fail(ws, "reading a release policy", err);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int st_release_policy_allows_principal(const json_t *policy,
-                                       const char *principal)
-{
-    const json_t *who = json_object_get(policy, "principals");
-    return st_json_array_has_string(who, principal) ||
-           st_json_array_has_string(who, "*");
-}
-
-int st_release_policy_allows_recipient(const json_t *policy,
-                                       const char *recipient)
-{
-    return st_json_array_has_string(json_object_get(policy, "recipients"),
-                                    recipient);
-}
-
-st_code st_release_policy_check_job(const json_t *policy, const char *dataset,
-                                    const st_job_spec *spec,
-                                    const char *principal, st_err *err)
-{
-    if (strcmp(dataset, spec->train_dataset) != 0 &&
-        strcmp(dataset, spec->valid_dataset) != 0)
-        return st_err_set(err, ST_E_DENIED,
-                          "dataset \"%s\" is not among the job spec's "
-                          "datasets",
-                          dataset);
-    if (!st_release_policy_allows_principal(policy, principal))
-        return st_err_set(err, ST_E_DENIED,
-                          "dataset \"%s\": its release policy does not let "
-                          "\"%s\" train on it",
-                          dataset, principal);
-    /* all of them: the runtime seals to the spec's recipients, and this
-     * broker cannot tell which of them the controller will keep */
-    for (size_t i = 0; i < spec->nrecipients; i++)
-        if (!st_release_policy_allows_recipient(policy, spec->recipients[i]))
-            return st_err_set(err, ST_E_DENIED,
-                              "dataset \"%s\": its release policy does not "
-                              "allow model recipient %s",
-                              dataset, spec->recipients[i]);
-    return ST_OK;
-}
-
-/* ---- broker nonces: fresh, single-use, short-lived ---- */
-
-st_code st_job_nonce_issue(st_workspace *ws, const char *job_id,
-                           uint8_t nonce[32], st_err *err)
-{
-    st_code rc = st_random(nonce, 32, err);
-    if (rc != ST_OK)
-        return rc;
-    char hex[65], t[ST_TIME_LEN];
-    st_hex_encode(nonce, 32, hex);
-    now_text(t);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "INSERT INTO broker_nonces(nonce,job_id,issued) "
-                           "VALUES(?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "issuing a nonce", err);
-    sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, job_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return step == SQLITE_DONE ? ST_OK
-                               : st_catalog_fail(ws, "issuing a nonce", err);
-}
-
-st_code st_job_nonce_consume(st_workspace *ws, const char *job_id,
-                             const uint8_t nonce[32], long max_age_s,
-                             st_err *err)
-{
-    char hex[65], t[ST_TIME_LEN], oldest[ST_TIME_LEN];
-    st_hex_encode(nonce, 32, hex);
-    time_t now = time(NULL);
-    st_time_format(now, t);
-    st_time_format(now - max_age_s, oldest);
-    sqlite3 *db = st_workspace_db(ws);
-    sqlite3_stmt *st = NULL;
-    /* one UPDATE: unknown, another job's, used or too old all change
-     * nothing (RFC 3339 UTC strings compare in time order) */
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE broker_nonces SET used=? WHERE nonce=? "
-                           "AND job_id=? AND used='' AND issued>=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "using a nonce", err);
-    sqlite3_bind_text(st, 1, t, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, job_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, oldest, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (step != SQLITE_DONE)
-        return st_catalog_fail(ws, "using a nonce", err);
-    if (sqlite3_changes(db) == 1)
-        return ST_OK;
-    /* say which: the reason goes into the audit log */
-    const char *why = "unknown to this broker";
-    if (sqlite3_prepare_v2(db,
-                           "SELECT used, issued, job_id FROM broker_nonces "
-                           "WHERE nonce=?",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            const char *used = (const char *)sqlite3_column_text(st, 0);
-            const char *job = (const char *)sqlite3_column_text(st, 2);
-            if (job && strcmp(job, job_id))
-                why = "issued for another job";
-            else if (used && *used)
-                why = "already used (replay)";
-            else
-                why = "stale";
-        }
-        sqlite3_finalize(st);
-    }
-    return st_err_set(err, ST_E_DENIED, "nonce %s", why);
 }

@@ -148,8 +148,9 @@ st_code st_model_ref_parse(const char *ref, char name[ST_MODEL_NAME_MAX + 1],
 
 /* The statement of a provenance envelope, unverified: the controller has
  * verified the signature before registering; `model verify` re-checks. */
-static st_code statement_of(const char *prov_path, json_t **env_out,
-                            json_t **stmt_out, st_err *err)
+static ST_MUST_CHECK st_code statement_of(const char *prov_path,
+                                          json_t **env_out, json_t **stmt_out,
+                                          st_err *err)
 {
     unsigned char *text = NULL;
     size_t len = 0;
@@ -178,8 +179,9 @@ static st_code statement_of(const char *prov_path, json_t **env_out,
 
 /* Lineage of each dataset: the statement's plaintext digest, with the
  * catalog's file digest, classification and retention. */
-static st_code datasets_of(st_workspace *ws, const json_t *pred, json_t **out,
-                           char cls[16], long long *retention, st_err *err)
+static ST_MUST_CHECK st_code datasets_of(st_workspace *ws, const json_t *pred,
+                                         json_t **out, char cls[16],
+                                         long long *retention, st_err *err)
 {
     const json_t *arr = json_object_get(pred, "datasets");
     if (!json_is_array(arr) || json_array_size(arr) == 0)
@@ -407,8 +409,11 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
     char resource[ST_MODEL_NAME_MAX + 8];
     snprintf(resource, sizeof(resource), "model:%s", r.name);
     char cur[ST_MODEL_NAME_MAX + 1];
-    if (st_access_get_owner(ws, resource, cur, sizeof(cur), NULL) != ST_OK)
-        st_access_set_owner(ws, resource, r.owner, NULL);
+    st_err oe;
+    if (st_access_get_owner(ws, resource, cur, sizeof(cur), NULL) != ST_OK &&
+        st_access_set_owner(ws, resource, r.owner, &oe) != ST_OK)
+        st_warn("model.register", "%s: recording the owner failed: %s",
+                resource, oe.msg);
     *version = r.version;
     st_model_audit(ws, r.owner, "model.register", &r, "success", NULL,
                    json_pack("{s:s,s:s,s:s,s:s}", "job", r.job_id, "sha256",

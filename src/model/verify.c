@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sealtrain/release.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dsse.h"
@@ -60,11 +61,10 @@ static void set_reason(st_verdict *v)
 
 /* Runs the attestation verifier under one policy and copies its trace
  * into ours (claims prefixed with `prefix` when there are several). */
-static st_code verify_evidence(const st_evidence *ev, const uint8_t rd[64],
-                               const st_attest_refs *refs, const char *text,
-                               size_t len, const char *origin,
-                               const char *prefix, int64_t now, st_verdict *v,
-                               st_err *err)
+static ST_MUST_CHECK st_code verify_evidence(
+    const st_evidence *ev, const uint8_t rd[64], const st_attest_refs *refs,
+    const char *text, size_t len, const char *origin, const char *prefix,
+    int64_t now, st_verdict *v, st_err *err)
 {
     st_attest_policy *pol = NULL;
     st_code rc = ST_OK;
@@ -97,11 +97,10 @@ static st_code verify_evidence(const st_evidence *ev, const uint8_t rd[64],
 
 /* With a workspace: each source dataset's release policy (its
  * "attestation" part), as the broker applied them at release. */
-static st_code
-verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
-                             const st_evidence *ev, const uint8_t rd[64],
-                             const st_attest_refs *refs, int64_t now,
-                             st_verdict *v, st_err *err)
+static ST_MUST_CHECK st_code verify_with_dataset_policies(
+    st_workspace *ws, const st_model_record *rec, const st_evidence *ev,
+    const uint8_t rd[64], const st_attest_refs *refs, int64_t now,
+    st_verdict *v, st_err *err)
 {
     size_t i;
     const json_t *d;
@@ -109,7 +108,7 @@ verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
     json_array_foreach(rec->datasets, i, d)
     {
         const char *name = st_json_path_string(d, "name", NULL);
-        json_t *pol = NULL;
+        st_release_policy *pol = NULL;
         char prefix[128];
         snprintf(prefix, sizeof(prefix), "dataset:%s/", name ? name : "?");
         if (!name || st_release_policy_get(ws, name, &pol, NULL) != ST_OK) {
@@ -118,9 +117,9 @@ verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
                          name ? name : "(unnamed dataset)");
             continue;
         }
-        char *text = json_dumps(json_object_get(pol, "attestation"),
+        char *text = json_dumps(json_object_get(pol->json, "attestation"),
                                 JSON_COMPACT | JSON_ENCODE_ANY);
-        json_decref(pol);
+        st_release_policy_free(pol);
         if (!text)
             return st_err_set(err, ST_E_IO, "out of memory");
         st_code rc = verify_evidence(ev, rd, refs, text, strlen(text), prefix,

@@ -51,8 +51,9 @@ st_code st_server_tls_path(const st_workspace *ws, const char *file, char *out,
 }
 
 /* Writes a PEM produced by `emit` into `path` atomically with `mode`. */
-static st_code write_pem(const char *path, mode_t mode, int secret,
-                         int (*emit)(BIO *, void *), void *obj, st_err *err)
+static ST_MUST_CHECK st_code write_pem(const char *path, mode_t mode,
+                                       int secret, int (*emit)(BIO *, void *),
+                                       void *obj, st_err *err)
 {
     BIO *b = BIO_new(secret ? BIO_s_secmem() : BIO_s_mem());
     if (!b || !emit(b, obj)) {
@@ -76,7 +77,8 @@ static int emit_cert(BIO *b, void *x)
     return PEM_write_bio_X509(b, x);
 }
 
-static st_code load_key(const char *path, EVP_PKEY **out, st_err *err)
+static ST_MUST_CHECK st_code load_key(const char *path, EVP_PKEY **out,
+                                      st_err *err)
 {
     st_code rc = st_fs_check_private(path, err);
     if (rc != ST_OK)
@@ -88,7 +90,8 @@ static st_code load_key(const char *path, EVP_PKEY **out, st_err *err)
                 : st_err_openssl(err, ST_E_INPUT, "%s: reading the key", path);
 }
 
-static st_code load_cert(const char *path, X509 **out, st_err *err)
+static ST_MUST_CHECK st_code load_cert(const char *path, X509 **out,
+                                       st_err *err)
 {
     BIO *b = BIO_new_file(path, "r");
     *out = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
@@ -111,9 +114,11 @@ static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 
 /* A certificate for `pub` named `cn`, signed by `ca_key` (self-signed when
  * issuer is NULL). `exts` are (nid, value) pairs ending with nid 0. */
-static st_code make_cert(EVP_PKEY *pub, const char *cn, X509 *issuer,
-                         EVP_PKEY *ca_key, unsigned days, const int *nids,
-                         const char *const *values, X509 **out, st_err *err)
+static ST_MUST_CHECK st_code make_cert(EVP_PKEY *pub, const char *cn,
+                                       X509 *issuer, EVP_PKEY *ca_key,
+                                       unsigned days, const int *nids,
+                                       const char *const *values, X509 **out,
+                                       st_err *err)
 {
     X509 *x = X509_new();
     uint8_t serial[16];
@@ -151,9 +156,10 @@ static st_code make_cert(EVP_PKEY *pub, const char *cn, X509 *issuer,
 
 /* An end-entity certificate issued by the workspace CA: not a CA, signing
  * only, for `eku` (clientAuth or serverAuth), with subjectAltName `san`. */
-static st_code make_leaf(EVP_PKEY *pub, const char *cn, X509 *ca,
-                         EVP_PKEY *ca_key, unsigned days, const char *eku,
-                         const char *san, X509 **out, st_err *err)
+static ST_MUST_CHECK st_code make_leaf(EVP_PKEY *pub, const char *cn, X509 *ca,
+                                       EVP_PKEY *ca_key, unsigned days,
+                                       const char *eku, const char *san,
+                                       X509 **out, st_err *err)
 {
     const int nids[] = {NID_basic_constraints,
                         NID_key_usage,
@@ -199,8 +205,8 @@ st_code st_server_ca_ensure(st_workspace *ws, st_err *err)
     return rc;
 }
 
-static st_code load_ca(st_workspace *ws, EVP_PKEY **key, X509 **cert,
-                       st_err *err)
+static ST_MUST_CHECK st_code load_ca(st_workspace *ws, EVP_PKEY **key,
+                                     X509 **cert, st_err *err)
 {
     char kpath[4096], cpath[4096];
     st_code rc = st_server_ca_ensure(ws, err);

@@ -19,6 +19,7 @@
 #include "sealtrain/bytes.h"
 #include "sealtrain/check.h"
 #include "sealtrain/dataset.h"
+#include "sealtrain/release.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/model.h"
@@ -71,7 +72,11 @@ static void metrics(st_req *r)
         return;
     }
 #endif
-    st_srv_metrics(r->s, &b);
+    if (st_srv_metrics(r->s, &b, &err) != ST_OK) {
+        st_buf_free(&b);
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
     st_srv_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
                       b.data, b.len);
     st_buf_free(&b);
@@ -407,11 +412,12 @@ static void dataset_show(st_req *r)
     }
     json_t *j = dataset_json(&d, 1);
     st_dataset_record_free(&d);
-    json_t *pol = NULL;
+    st_release_policy *pol = NULL;
     if (st_release_policy_get(r->ws, r->arg[0], &pol, &err) == ST_OK)
-        json_object_set_new(j, "release_policy", pol);
+        json_object_set(j, "release_policy", pol->json);
     else
         json_object_set_new(j, "release_policy", json_null());
+    st_release_policy_free(pol);
     st_srv_reply_json(r, 200, j);
 }
 
@@ -421,12 +427,13 @@ static void dataset_policy(st_req *r)
     snprintf(res, sizeof(res), "dataset:%s", r->arg[0]);
     if (st_srv_check(r, "data.read", res))
         return;
-    json_t *pol = NULL;
+    st_release_policy *pol = NULL;
     st_err err;
     if (st_release_policy_get(r->ws, r->arg[0], &pol, &err) != ST_OK)
         st_srv_reply_err(r, NULL, &err);
     else
-        st_srv_reply_json(r, 200, pol);
+        st_srv_reply_json(r, 200, json_incref(pol->json));
+    st_release_policy_free(pol);
 }
 
 /* ---- jobs ---- */

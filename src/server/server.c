@@ -807,50 +807,54 @@ out:
     free_req(r);
 }
 
-void st_srv_metrics(struct st_srv *s, st_buf *out)
+st_code st_srv_metrics(struct st_srv *s, st_buf *out, st_err *err)
 {
-    st_buf_printf(out, NULL,
-                  "# HELP sealtrain_server_connections Open TLS connections.\n"
-                  "# TYPE sealtrain_server_connections gauge\n"
-                  "sealtrain_server_connections %u\n"
-                  "# HELP sealtrain_server_responses_total Responses sent, by "
-                  "status code.\n"
-                  "# TYPE sealtrain_server_responses_total counter\n",
-                  s->nconns);
-    for (size_t i = 0; i <= NCODES; i++) {
+    st_code rc = st_buf_printf(
+        out, err,
+        "# HELP sealtrain_server_connections Open TLS connections.\n"
+        "# TYPE sealtrain_server_connections gauge\n"
+        "sealtrain_server_connections %u\n"
+        "# HELP sealtrain_server_responses_total Responses sent, by "
+        "status code.\n"
+        "# TYPE sealtrain_server_responses_total counter\n",
+        s->nconns);
+    for (size_t i = 0; i <= NCODES && rc == ST_OK; i++) {
         if (i < NCODES)
-            st_buf_printf(out, NULL,
-                          "sealtrain_server_responses_total{code=\"%d\"} "
-                          "%llu\n",
-                          codes[i], (unsigned long long)s->replies[i]);
+            rc = st_buf_printf(out, err,
+                               "sealtrain_server_responses_total{code=\"%d\"} "
+                               "%llu\n",
+                               codes[i], (unsigned long long)s->replies[i]);
         else
-            st_buf_printf(out, NULL,
-                          "sealtrain_server_responses_total{code=\"other\"} "
-                          "%llu\n",
-                          (unsigned long long)s->replies[i]);
+            rc = st_buf_printf(
+                out, err,
+                "sealtrain_server_responses_total{code=\"other\"} "
+                "%llu\n",
+                (unsigned long long)s->replies[i]);
     }
-    st_buf_printf(out, NULL,
-                  "# HELP sealtrain_server_auth_failures_total Connections "
-                  "whose certificate named no usable principal.\n"
-                  "# TYPE sealtrain_server_auth_failures_total counter\n"
-                  "sealtrain_server_auth_failures_total %llu\n"
-                  "# HELP sealtrain_server_rate_limited_total Requests "
-                  "refused by a rate limit.\n"
-                  "# TYPE sealtrain_server_rate_limited_total counter\n"
-                  "sealtrain_server_rate_limited_total %llu\n"
-                  "# HELP sealtrain_server_connections_refused_total "
-                  "Connections refused by a connection cap.\n"
-                  "# TYPE sealtrain_server_connections_refused_total counter\n"
-                  "sealtrain_server_connections_refused_total %llu\n",
-                  (unsigned long long)s->auth_failures,
-                  (unsigned long long)s->rate_limited,
-                  (unsigned long long)s->conn_refused);
-    st_srv_jobs_metrics(s->jobs, out);
+    if (rc == ST_OK)
+        rc = st_buf_printf(
+            out, err,
+            "# HELP sealtrain_server_auth_failures_total Connections "
+            "whose certificate named no usable principal.\n"
+            "# TYPE sealtrain_server_auth_failures_total counter\n"
+            "sealtrain_server_auth_failures_total %llu\n"
+            "# HELP sealtrain_server_rate_limited_total Requests "
+            "refused by a rate limit.\n"
+            "# TYPE sealtrain_server_rate_limited_total counter\n"
+            "sealtrain_server_rate_limited_total %llu\n"
+            "# HELP sealtrain_server_connections_refused_total "
+            "Connections refused by a connection cap.\n"
+            "# TYPE sealtrain_server_connections_refused_total counter\n"
+            "sealtrain_server_connections_refused_total %llu\n",
+            (unsigned long long)s->auth_failures,
+            (unsigned long long)s->rate_limited,
+            (unsigned long long)s->conn_refused);
+    return rc == ST_OK ? st_srv_jobs_metrics(s->jobs, out, err) : rc;
 }
 
 /* ---- TLS ---- */
 
-static st_code make_ctx(struct st_srv *s, st_err *err)
+static ST_MUST_CHECK st_code make_ctx(struct st_srv *s, st_err *err)
 {
     char ca[4096], crt[4096], key[4096];
     st_code rc = st_server_tls_path(s->ws, "ca.crt", ca, sizeof(ca), err);
@@ -932,8 +936,9 @@ void st_server_opts_default(st_server_opts *o)
     o->jobs = 1;
 }
 
-static st_code parse_listen(const char *spec, char *host, size_t cap,
-                            uint16_t *port, st_err *err)
+static ST_MUST_CHECK st_code parse_listen(const char *spec, char *host,
+                                          size_t cap, uint16_t *port,
+                                          st_err *err)
 {
     const char *colon = strrchr(spec, ':');
     const char *h = spec;

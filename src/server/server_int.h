@@ -86,7 +86,9 @@ int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out);
 
 /* Appends the server's own counters (Prometheus text) to `out`. */
 struct st_buf;
-void st_srv_metrics(struct st_srv *s, struct st_buf *out);
+/* Append the server's own metrics; fail only when `out` cannot grow. */
+ST_MUST_CHECK st_code st_srv_metrics(struct st_srv *s, struct st_buf *out,
+                                     st_err *err);
 
 /* Serialises the broker's shared state between worker threads. */
 void st_srv_lock(struct st_srv *s);
@@ -94,7 +96,8 @@ void st_srv_unlock(struct st_srv *s);
 
 /* The broker endpoints' state (broker.c). */
 typedef struct st_srv_broker st_srv_broker;
-st_code st_srv_broker_new(st_workspace *ws, st_srv_broker **out, st_err *err);
+ST_MUST_CHECK st_code st_srv_broker_new(st_workspace *ws, st_srv_broker **out,
+                                        st_err *err);
 void st_srv_broker_free(st_srv_broker *b);
 st_srv_broker *st_srv_get_broker(struct st_srv *s);
 /* One per thread that runs broker routes, bound to that thread's own
@@ -124,7 +127,8 @@ size_t st_srv_stream_pending(struct evhttp_request *req);
 /* ---- the job runner and log streams (jobs.c, routes_jobs.c) ---- */
 
 typedef struct st_srv_jobs st_srv_jobs;
-st_code st_srv_jobs_start(struct st_srv *s, st_srv_jobs **out, st_err *err);
+ST_MUST_CHECK st_code st_srv_jobs_start(struct st_srv *s, st_srv_jobs **out,
+                                        st_err *err);
 /* 1 while the shutdown must wait: jobs still running (finishing within
  * the drain time, then checkpointing on SIGTERM). */
 int st_srv_jobs_busy(st_srv_jobs *j);
@@ -138,7 +142,8 @@ typedef struct st_srv_stream st_srv_stream;
 st_srv_stream **st_srv_jobs_streams(st_srv_jobs *j);
 st_srv_stream **st_srv_stream_next(st_srv_stream *st);
 /* Appends the runner's and streams' gauges (Prometheus text). */
-void st_srv_jobs_metrics(st_srv_jobs *j, struct st_buf *out); /* NULL ok */
+ST_MUST_CHECK st_code st_srv_jobs_metrics(st_srv_jobs *j, struct st_buf *out,
+                                          st_err *err); /* j NULL ok */
 /* Frees every stream's state at teardown (routes_jobs.c). */
 void st_srv_log_streams_free(st_srv_jobs *j);
 

@@ -109,13 +109,13 @@ st_code st_trainer_checkpoint(const st_trainer *t, st_secret **out, st_err *err)
     return ST_OK;
 }
 
-static st_code bad(st_err *err, const char *why)
+static ST_MUST_CHECK st_code bad(st_err *err, const char *why)
 {
     return st_err_set(err, ST_E_INPUT, "checkpoint: %s", why);
 }
 
-static st_code parse_config(const uint8_t *text, size_t len,
-                            st_train_config *cfg, st_err *err)
+static ST_MUST_CHECK st_code parse_config(const uint8_t *text, size_t len,
+                                          st_train_config *cfg, st_err *err)
 {
     json_t *j =
         st_json_parse((const char *)text, len, "checkpoint config", err);

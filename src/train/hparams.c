@@ -50,9 +50,9 @@ static const char *const sched_names[] = {"constant", "step", "cosine", NULL};
 static const char *const metric_names[] = {
     "val_loss", "val_accuracy", "val_f1", "val_mse", "val_mae", "val_r2", NULL};
 
-static st_code get_enum(const json_t *obj, const char *key,
-                        const char *const *names, int *out, const char *where,
-                        st_err *err)
+static ST_MUST_CHECK st_code get_enum(const json_t *obj, const char *key,
+                                      const char *const *names, int *out,
+                                      const char *where, st_err *err)
 {
     const char *s = NULL;
     st_code rc = st_json_get_string(obj, key, 0, &s, where, err);
@@ -73,9 +73,9 @@ static st_code get_enum(const json_t *obj, const char *key,
                       list);
 }
 
-static st_code get_size(const json_t *obj, const char *key, long long min,
-                        long long max, size_t *out, const char *where,
-                        st_err *err)
+static ST_MUST_CHECK st_code get_size(const json_t *obj, const char *key,
+                                      long long min, long long max, size_t *out,
+                                      const char *where, st_err *err)
 {
     long long v = (long long)*out;
     st_code rc = st_json_get_int(obj, key, 0, min, max, &v, where, err);
@@ -84,9 +84,10 @@ static st_code get_size(const json_t *obj, const char *key, long long min,
     return rc;
 }
 
-static st_code get_unsigned(const json_t *obj, const char *key, long long min,
-                            long long max, unsigned *out, const char *where,
-                            st_err *err)
+static ST_MUST_CHECK st_code get_unsigned(const json_t *obj, const char *key,
+                                          long long min, long long max,
+                                          unsigned *out, const char *where,
+                                          st_err *err)
 {
     long long v = (long long)*out;
     st_code rc = st_json_get_int(obj, key, 0, min, max, &v, where, err);
@@ -95,8 +96,8 @@ static st_code get_unsigned(const json_t *obj, const char *key, long long min,
     return rc;
 }
 
-static st_code parse_model(const json_t *m, st_train_config *c, int *loss_set,
-                           st_err *err)
+static ST_MUST_CHECK st_code parse_model(const json_t *m, st_train_config *c,
+                                         int *loss_set, st_err *err)
 {
     static const char *const keys[] = {"type",   "inputs",     "outputs",
                                        "hidden", "activation", "dropout",
@@ -154,7 +155,8 @@ static st_code parse_model(const json_t *m, st_train_config *c, int *loss_set,
     return ST_OK;
 }
 
-static st_code parse_schedule(const json_t *s, st_train_config *c, st_err *err)
+static ST_MUST_CHECK st_code parse_schedule(const json_t *s, st_train_config *c,
+                                            st_err *err)
 {
     static const char *const keys[] = {
         "type",  "warmup_epochs",     "step_epochs",
@@ -178,8 +180,9 @@ static st_code parse_schedule(const json_t *s, st_train_config *c, st_err *err)
     return ST_OK;
 }
 
-static st_code parse_early_stopping(const json_t *s, st_train_config *c,
-                                    st_err *err)
+static ST_MUST_CHECK st_code parse_early_stopping(const json_t *s,
+                                                  st_train_config *c,
+                                                  st_err *err)
 {
     static const char *const keys[] = {"metric", "patience", "min_delta",
                                        "restore_best", NULL};
@@ -201,7 +204,8 @@ static st_code parse_early_stopping(const json_t *s, st_train_config *c,
     return ST_OK;
 }
 
-static st_code parse_training(const json_t *t, st_train_config *c, st_err *err)
+static ST_MUST_CHECK st_code parse_training(const json_t *t, st_train_config *c,
+                                            st_err *err)
 {
     static const char *const keys[] = {
         "optimizer",     "learning_rate",    "momentum",
@@ -272,7 +276,8 @@ static st_code parse_training(const json_t *t, st_train_config *c, st_err *err)
 }
 
 /* Combinations that no single key's range can catch. */
-static st_code check_combinations(st_train_config *c, int loss_set, st_err *err)
+static ST_MUST_CHECK st_code check_combinations(st_train_config *c,
+                                                int loss_set, st_err *err)
 {
     if (!loss_set)
         c->loss =

@@ -49,8 +49,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static st_code import_csv(fixture *f, const char *name, const char *path,
-                          st_dataset_manifest *m, st_err *e)
+static ST_MUST_CHECK st_code import_csv(fixture *f, const char *name,
+                                        const char *path,
+                                        st_dataset_manifest *m, st_err *e)
 {
     const char *rcpts[1] = {f->recipient};
     st_dataset_import_opts o;
@@ -267,18 +268,20 @@ static void catalog_shred_key(fixture *f, const char *name, uint8_t out[16])
 
 /* The keyring as a plain sealtrain-kek unwrapper (what anyone holding the
  * keyring could do with a stolen copy of the file). */
-static st_code keyring_unwrap(void *ctx, const char *name, uint32_t version,
-                              const uint8_t *wrapped, size_t len,
-                              const uint8_t *aad, size_t aadlen,
-                              st_secret **out, st_err *err)
+static ST_MUST_CHECK st_code keyring_unwrap(void *ctx, const char *name,
+                                            uint32_t version,
+                                            const uint8_t *wrapped, size_t len,
+                                            const uint8_t *aad, size_t aadlen,
+                                            st_secret **out, st_err *err)
 {
     return st_kek_unwrap(ctx, name, version, wrapped, len, aad, aadlen, out,
                          err);
 }
 
 /* An identity that knows the file key (the enclave runtime's position). */
-static st_code known_key(void *ctx, const st_age_stanza *s,
-                         uint8_t file_key[ST_AGE_FILE_KEY_LEN], st_err *err)
+static ST_MUST_CHECK st_code known_key(void *ctx, const st_age_stanza *s,
+                                       uint8_t file_key[ST_AGE_FILE_KEY_LEN],
+                                       st_err *err)
 {
     (void)err;
     if (strcmp(s->args[0], ST_AGE_STANZA_SEALTRAIN_KEK) != 0)

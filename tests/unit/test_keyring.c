@@ -71,9 +71,10 @@ static void wrap(fixture *f, const char *name, uint32_t version,
                  &e);
 }
 
-static st_code unwrap(fixture *f, const char *name, uint32_t version,
-                      const st_buf *w, const char *aad, const char *expect,
-                      st_err *e)
+static ST_MUST_CHECK st_code unwrap(fixture *f, const char *name,
+                                    uint32_t version, const st_buf *w,
+                                    const char *aad, const char *expect,
+                                    st_err *e)
 {
     st_secret *s = NULL;
     st_code rc = st_kek_unwrap(f->kr, name, version, w->data, w->len,
