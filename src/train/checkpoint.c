@@ -180,8 +180,9 @@ static int first_difference(const json_t *a, const json_t *b, const char *at,
 
 /* ST_E_DENIED naming the first field where the checkpoint's configuration
  * differs from the expected one, with both values. */
-static st_code config_matches(const st_train_config *ckpt,
-                              const st_train_config *want, st_err *err)
+static ST_MUST_CHECK st_code config_matches(const st_train_config *ckpt,
+                                            const st_train_config *want,
+                                            st_err *err)
 {
     json_t *a = st_train_config_to_json(ckpt);
     json_t *b = st_train_config_to_json(want);
@@ -213,9 +214,9 @@ static st_code config_matches(const st_train_config *ckpt,
     return rc;
 }
 
-static st_code restore(const uint8_t *buf, size_t len,
-                       const st_train_config *want, st_trainer **out,
-                       st_err *err)
+static ST_MUST_CHECK st_code restore(const uint8_t *buf, size_t len,
+                                     const st_train_config *want,
+                                     st_trainer **out, st_err *err)
 {
     if (!buf || len < 16 + ST_SHA256_LEN)
         return bad(err, "truncated");

@@ -284,16 +284,15 @@ static int checkpoint_opens_with(const fixture *f, const uint8_t key[32],
     for (int v = 1; v <= 2; v++) {
         st_buf aad;
         st_buf_init(&aad);
-        assert_int_equal(st_buf_append(&aad,
-                                       v == 1 ? "sealtrain-checkpoint-v1"
-                                              : "sealtrain-checkpoint-v2",
-                                       24, NULL),
-                         ST_OK);
-        assert_int_equal(
-            st_buf_append(&aad, JOB_ID, strlen(JOB_ID) + (v == 2), NULL),
-            ST_OK);
+        assert_st_ok(st_buf_append(&aad,
+                                   v == 1 ? "sealtrain-checkpoint-v1"
+                                          : "sealtrain-checkpoint-v2",
+                                   24, &e),
+                     &e);
+        assert_st_ok(st_buf_append(&aad, JOB_ID, strlen(JOB_ID) + (v == 2), &e),
+                     &e);
         if (v == 2)
-            assert_int_equal(st_buf_append(&aad, digest, 32, NULL), ST_OK);
+            assert_st_ok(st_buf_append(&aad, digest, 32, &e), &e);
         ok |= st_aead_open(key, in + 8, aad.data, aad.len,
                            in + 8 + ST_AEAD_NONCE_LEN,
                            len - 8 - ST_AEAD_NONCE_LEN, plain, &e) == ST_OK;
@@ -369,11 +368,9 @@ static void forge_checkpoint(fixture *f, const char *spec,
     st_sha256(spec, strlen(spec), digest);
     st_buf aad;
     st_buf_init(&aad);
-    assert_int_equal(st_buf_append(&aad, "sealtrain-checkpoint-v2", 24, NULL),
-                     ST_OK);
-    assert_int_equal(st_buf_append(&aad, JOB_ID, strlen(JOB_ID) + 1, NULL),
-                     ST_OK);
-    assert_int_equal(st_buf_append(&aad, digest, 32, NULL), ST_OK);
+    assert_st_ok(st_buf_append(&aad, "sealtrain-checkpoint-v2", 24, &e), &e);
+    assert_st_ok(st_buf_append(&aad, JOB_ID, strlen(JOB_ID) + 1, &e), &e);
+    assert_st_ok(st_buf_append(&aad, digest, 32, &e), &e);
     size_t n = st_secret_len(state);
     size_t total = 8 + ST_AEAD_NONCE_LEN + n + ST_AEAD_TAG_LEN;
     uint8_t *out = malloc(total);
