@@ -256,15 +256,6 @@ ST_MUST_CHECK st_code st_audit_verify_consistency(uint64_t size1,
  * without `old` it says the old root was not checked. */
 /* Builds those documents for the log in `dir` against its latest
  * checkpoint (verified first; the log must extend it). *doc malloc'ed. */
-<<<<<<< HEAD
-ST_MUST_CHECK st_code st_audit_prove_inclusion(const char *dir, uint64_t index, char **doc,
-                                 st_err *err);
-ST_MUST_CHECK st_code st_audit_prove_consistency(const char *dir, uint64_t from, char **doc,
-                                   st_err *err);
-ST_MUST_CHECK st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
-                             const char *old, char *what, size_t whatcap,
-                             st_err *err);
-=======
 ST_MUST_CHECK st_code st_audit_prove_inclusion(const char *dir, uint64_t index,
                                                char **doc, st_err *err);
 ST_MUST_CHECK st_code st_audit_prove_consistency(const char *dir, uint64_t from,
@@ -273,7 +264,6 @@ ST_MUST_CHECK st_code st_audit_proof_check(const char *text, size_t len,
                                            const char *vkey, const char *old,
                                            char *what, size_t whatcap,
                                            st_err *err);
->>>>>>> runtime
 
 /* ---- signed notes (C2SP signed-note) and checkpoints (C2SP
  * tlog-checkpoint) ---- */

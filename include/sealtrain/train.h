@@ -283,27 +283,17 @@ ST_MUST_CHECK st_code st_trainer_checkpoint(const st_trainer *t,
                                             st_secret **out, st_err *err);
 /* A trainer from a checkpoint; the buffer is checked completely (version,
  * lengths, SHA-256 trailer, embedded configuration). */
-<<<<<<< HEAD
-ST_MUST_CHECK st_code st_trainer_restore(const uint8_t *buf, size_t len, st_trainer **out,
-                           st_err *err);
-=======
 ST_MUST_CHECK st_code st_trainer_restore(const uint8_t *buf, size_t len,
                                          st_trainer **out, st_err *err);
->>>>>>> runtime
 /* Resuming a job: a trainer built from `cfg` (the signed spec's resolved
  * configuration) with only the state (weights, moments, counters, RNG)
  * taken from the checkpoint, after the same checks as st_trainer_restore
  * and a check that the checkpoint's configuration equals `cfg` field by
  * field: ST_E_DENIED naming the first that differs ("checkpoint:
  * model.hidden is [16], the signed spec says [8]"). */
-<<<<<<< HEAD
-ST_MUST_CHECK st_code st_trainer_resume(const st_train_config *cfg, const uint8_t *buf,
-                          size_t len, st_trainer **out, st_err *err);
-=======
 ST_MUST_CHECK st_code st_trainer_resume(const st_train_config *cfg,
                                         const uint8_t *buf, size_t len,
                                         st_trainer **out, st_err *err);
->>>>>>> runtime
 
 /* ---- safetensors ---- */
 

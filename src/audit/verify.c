@@ -516,14 +516,9 @@ static ST_MUST_CHECK st_code get_path(const json_t *o, uint8_t (**p)[32],
  * under the same key does not vouch for this one (audit verify checks the
  * same). `what` names the note in errors. */
 static ST_MUST_CHECK st_code open_checkpoint(const char *note, const char *vkey,
-<<<<<<< HEAD
-                               const char *what, st_audit_checkpoint_body *b,
-                               st_err *err)
-=======
                                              const char *what,
                                              st_audit_checkpoint_body *b,
                                              st_err *err)
->>>>>>> runtime
 {
     size_t tlen;
     char *name = NULL;
@@ -544,14 +539,9 @@ static ST_MUST_CHECK st_code open_checkpoint(const char *note, const char *vkey,
 
 /* The embedded checkpoint must verify under vkey, name the key's log and
  * be of `size`/`root`. */
-<<<<<<< HEAD
-static ST_MUST_CHECK st_code check_embedded(const json_t *o, const char *vkey, uint64_t size,
-                              const uint8_t root[32], st_err *err)
-=======
 static ST_MUST_CHECK st_code check_embedded(const json_t *o, const char *vkey,
                                             uint64_t size,
                                             const uint8_t root[32], st_err *err)
->>>>>>> runtime
 {
     const char *note = NULL;
     if (st_json_get_string(o, "checkpoint", 1, &note, "proof", err) != ST_OK)

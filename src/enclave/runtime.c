@@ -322,14 +322,9 @@ struct loaded {
 };
 
 /* The file key released for dataset i, into secure memory. */
-<<<<<<< HEAD
-static ST_MUST_CHECK st_code rt_file_key(struct rt *r, const st_broker_keys *keys, size_t i,
-                           st_secret **fk, st_err *err)
-=======
 static ST_MUST_CHECK st_code rt_file_key(struct rt *r,
                                          const st_broker_keys *keys, size_t i,
                                          st_secret **fk, st_err *err)
->>>>>>> runtime
 {
     char name[ST_BROKER_KEY_NAME_MAX + 1];
     snprintf(name, sizeof(name), "dataset:%s", r->a->ds[i].name);
@@ -381,14 +376,9 @@ static void put_u32be(uint8_t *p, uint32_t v)
  * attesting, can compute it; a keyring that lacks one owner's KEK (a
  * dataset released by a remote broker) cannot. The input lives in
  * secure memory and is wiped at once. */
-<<<<<<< HEAD
-static ST_MUST_CHECK st_code rt_checkpoint_key(struct rt *r, st_secret *const *fks,
-                                 st_err *err)
-=======
 static ST_MUST_CHECK st_code rt_checkpoint_key(struct rt *r,
                                                st_secret *const *fks,
                                                st_err *err)
->>>>>>> runtime
 {
     size_t len = 0;
     for (size_t i = 0; i < r->a->ndatasets; i++)
@@ -431,13 +421,7 @@ static ST_MUST_CHECK st_code checkpoint_aad(const struct rt *r, st_buf *aad,
     st_code rc = st_buf_append(aad, "sealtrain-checkpoint-v2", 24, err);
     if (rc == ST_OK)
         rc = st_buf_append(aad, r->a->job_id, strlen(r->a->job_id) + 1, err);
-<<<<<<< HEAD
-    if (rc == ST_OK)
-        rc = st_buf_append(aad, r->spec_digest, 32, err);
-    return rc;
-=======
     return rc == ST_OK ? st_buf_append(aad, r->spec_digest, 32, err) : rc;
->>>>>>> runtime
 }
 
 /* Writes `name` in the output directory atomically: a hidden temporary,
@@ -497,12 +481,8 @@ static ST_MUST_CHECK st_code rt_checkpoint(struct rt *r, st_err *err)
 /* The trainer of a resumed job: the signed spec's configuration `cfg`,
  * with the state of the checkpoint, which must have been written for
  * exactly that configuration. */
-<<<<<<< HEAD
-static ST_MUST_CHECK st_code rt_restore(struct rt *r, const st_train_config *cfg, st_err *err)
-=======
 static ST_MUST_CHECK st_code rt_restore(struct rt *r,
                                         const st_train_config *cfg, st_err *err)
->>>>>>> runtime
 {
     if (!r->spec.checkpoint_every)
         return st_err_set(err, ST_E_USAGE,
