@@ -3,13 +3,14 @@
 #   make test    the whole suite, plainly and under ASan+UBSan
 #   make bench   benchmarks side by side with their peers
 #   make fuzz    a short run of every libFuzzer harness
+#   make fault   the full fault-injection sweep (tests/fault/)
 #   make install install the `sealtrain` CLI (PREFIX, default /usr/local)
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-asan test test-plain test-asan demo bench fuzz install clean format
+.PHONY: all deps build build-asan test test-plain test-asan demo bench fuzz fault install clean format
 
 all: build
 
@@ -49,6 +50,15 @@ fuzz: deps
 	@CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DST_FUZZ=ON -DST_WERROR=OFF >/dev/null
 	@cmake --build build/fuzz -j $(JOBS)
 	@fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
+
+# Every counted write, flush, rename, creating open, truncate and (every
+# FAULT_ALLOC_STRIDE-th) allocation of each writing command fails in turn;
+# `make test` runs a sample of the same (ctest fault/sampled).
+FAULT_ALLOC_STRIDE ?= 50
+fault: build
+	@python3 tests/fault/run.py --sealtrain build/default/sealtrain \
+	  --shim build/default/st_fault_shim.so \
+	  --all --alloc-stride $(FAULT_ALLOC_STRIDE) --tmp build/default/testtmp
 
 install: build
 	@cmake --install build/default --prefix $(PREFIX)

@@ -19,6 +19,16 @@
 /* CPU time of this process: the cost on one core, which the other
  * builds sharing the machine do not inflate the way they inflate wall
  * time (bench/attest.sh pins the process to one core as well). */
+/* A set-up step that fails makes every figure after it meaningless: stop
+ * and say which step. */
+static void need(st_code rc, const char *what)
+{
+    if (rc != ST_OK) {
+        fprintf(stderr, "bench: %s failed (%s)\n", what, st_code_name(rc));
+        exit(1);
+    }
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -99,9 +109,10 @@ int main(void)
     st_buf b;
     st_buf_init(&b);
     for (size_t i = 0; i < json_array_size(pcrs); i++)
-        st_buf_printf(&b, &e, "%zu %s\n", i,
-                      json_string_value(json_array_get(pcrs, i)));
-    st_evidence_set(tpm, "pcrs", b.data, b.len, &e);
+        need(st_buf_printf(&b, &e, "%zu %s\n", i,
+                           json_string_value(json_array_get(pcrs, i))),
+             "set-up");
+    need(st_evidence_set(tpm, "pcrs", b.data, b.len, &e), "set-up");
     const char *x = json_string_value(
         json_object_get(json_object_get(j, "tpm_quote"), "message"));
     (void)x;
@@ -109,14 +120,17 @@ int main(void)
     json_decref(j);
     unsigned char *ak;
     size_t akl;
-    st_fs_read_all(V "tpm/trustee-tpm-evidence-swtpm/ak_pub.der", 1 << 16, &ak,
-                   &akl, &e);
+    need(st_fs_read_all(V "tpm/trustee-tpm-evidence-swtpm/ak_pub.der", 1 << 16,
+                        &ak, &akl, &e),
+         "set-up");
     st_attest_refs refs = {.tpm_ak = ak, .tpm_ak_len = akl};
     uint8_t rd[64] = {0};
-    st_hex_decode("a04182b506878d4f29b91ee606a71a0d3361ccf1b22db20c98adcaa537"
-                  "bea393ef0e41a18b3569ab678f1497fbc5c1200000000000000000000000"
-                  "0000000000",
-                  rd, 64, &e);
+    need(st_hex_decode(
+             "a04182b506878d4f29b91ee606a71a0d3361ccf1b22db20c98adcaa537"
+             "bea393ef0e41a18b3569ab678f1497fbc5c1200000000000000000000000"
+             "0000000000",
+             rd, 64, &e),
+         "set-up");
     bench_verify("tpm.verify", tpm, rd, &refs, 1735689600, 1000);
 
     /* Azure: SNP report + VCEK + vTPM quote by the HCL AK */
@@ -143,7 +157,7 @@ int main(void)
     double t0 = now_ms();
     for (int i = 0; i < iters; i++) {
         st_evidence *ev = NULL;
-        st_attest_sim_evidence(seed, rd, meas, 1, &ev, &e);
+        need(st_attest_sim_evidence(seed, rd, meas, 1, &ev, &e), "set-up");
         st_evidence_free(ev);
     }
     printf("sim.generate_ms %.3f\n", (now_ms() - t0) / iters);

@@ -32,6 +32,16 @@ typedef struct file {
     size_t len;
 } file;
 
+/* A set-up step that fails makes every figure after it meaningless: stop
+ * and say which step. */
+static void need(st_code rc, const char *what)
+{
+    if (rc != ST_OK) {
+        fprintf(stderr, "bench: %s failed (%s)\n", what, st_code_name(rc));
+        exit(1);
+    }
+}
+
 static file load(const char *path)
 {
     file f;
@@ -65,7 +75,7 @@ static void report(const char *name, double *t, int n)
 static int64_t at(const char *s)
 {
     int64_t t = 0;
-    st_dcap_time_parse(s, &t, NULL);
+    need(st_dcap_time_parse(s, &t, NULL), s);
     return t;
 }
 
@@ -138,15 +148,16 @@ int main(void)
     st_err err;
 
     st_evidence *tev = st_evidence_new(ST_TEE_TDX, &err);
-    st_evidence_set(tev, "quote", tq.data, tq.len, &err);
-    st_evidence_set(tev, "tcb_info", ti.data, ti.len, &err);
-    st_evidence_set(tev, "qe_identity", qi.data, qi.len, &err);
-    st_evidence_set(tev, "tcb_chain", ch.data, ch.len, &err);
-    st_evidence_set(tev, "crl.0", c0.data, c0.len, &err);
-    st_evidence_set(tev, "crl.1", c1.data, c1.len, &err);
+    need(st_evidence_set(tev, "quote", tq.data, tq.len, &err), "evidence");
+    need(st_evidence_set(tev, "tcb_info", ti.data, ti.len, &err), "evidence");
+    need(st_evidence_set(tev, "qe_identity", qi.data, qi.len, &err),
+         "evidence");
+    need(st_evidence_set(tev, "tcb_chain", ch.data, ch.len, &err), "evidence");
+    need(st_evidence_set(tev, "crl.0", c0.data, c0.len, &err), "evidence");
+    need(st_evidence_set(tev, "crl.1", c1.data, c1.len, &err), "evidence");
     st_evidence *sev = st_evidence_new(ST_TEE_SGX, &err);
-    st_evidence_set(sev, "quote", sq.data, sq.len, &err);
-    st_evidence_set(sev, "collateral", sc.data, sc.len, &err);
+    need(st_evidence_set(sev, "quote", sq.data, sq.len, &err), "evidence");
+    need(st_evidence_set(sev, "collateral", sc.data, sc.len, &err), "evidence");
 
     int64_t tdx_at = at("2023-07-01T01:00:00Z");
     int64_t sgx_at = at("2025-07-19T10:01:17Z");

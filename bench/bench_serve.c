@@ -158,11 +158,12 @@ static int release(SSL *ssl, worker *w, int *status, int replay)
     uint8_t xpriv[32], nonce[32], rd[64];
     st_broker_hello hello;
     char job[17], path[256], hex[65];
-    st_random(xpriv, 32, NULL);
-    st_x25519_public(xpriv, hello.x25519, NULL);
-    st_random(hello.ed25519, 32, NULL);
     uint8_t jr[8];
-    st_random(jr, 8, NULL);
+    if (st_random(xpriv, 32, NULL) != ST_OK ||
+        st_x25519_public(xpriv, hello.x25519, NULL) != ST_OK ||
+        st_random(hello.ed25519, 32, NULL) != ST_OK ||
+        st_random(jr, 8, NULL) != ST_OK)
+        return -1;
     st_hex_encode(jr, 8, hex);
     snprintf(job, sizeof(job), "j%.15s", hex);
     st_hex_encode(spec_digest, 32, hex);
@@ -171,7 +172,11 @@ static int release(SSL *ssl, worker *w, int *status, int replay)
              hex);
     st_buf b;
     st_buf_init(&b);
-    st_broker_hello_body_encode(&hello, envelope, strlen(envelope), &b, NULL);
+    if (st_broker_hello_body_encode(&hello, envelope, strlen(envelope), &b,
+                                    NULL) != ST_OK) {
+        st_buf_free(&b);
+        return -1;
+    }
     int rc = roundtrip(ssl, "POST", path, b.data, b.len, status, body,
                        sizeof(body), &blen);
     st_buf_free(&b);
@@ -190,8 +195,12 @@ static int release(SSL *ssl, worker *w, int *status, int replay)
     }
     st_evidence_free(ev);
     st_buf_init(&b);
-    st_broker_frame_encode(ST_MSG_EVIDENCE, evj, evlen, &b, NULL);
+    st_code frc = st_broker_frame_encode(ST_MSG_EVIDENCE, evj, evlen, &b, NULL);
     free(evj);
+    if (frc != ST_OK) {
+        st_buf_free(&b);
+        return -1;
+    }
     st_hex_encode(nonce, 32, hex);
     snprintf(path, sizeof(path), "/v1/broker/datasets/%s/evidence?nonce=%s",
              dataset, hex);

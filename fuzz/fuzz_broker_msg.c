@@ -48,11 +48,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t nonce[32];
         json_t *j = NULL;
         switch (m.type) {
-        case ST_MSG_HELLO: st_broker_hello_parse(&m, &h, NULL); break;
-        case ST_MSG_NONCE: st_broker_nonce_parse(&m, nonce, NULL); break;
+        case ST_MSG_HELLO:
+            st_discard(st_broker_hello_parse(&m, &h, NULL));
+            break;
+        case ST_MSG_NONCE:
+            st_discard(st_broker_nonce_parse(&m, nonce, NULL));
+            break;
         case ST_MSG_KEYS:
             if (k)
-                st_broker_keys_parse(&m, k, NULL);
+                st_discard(st_broker_keys_parse(&m, k, NULL));
             break;
         default:
             if (st_broker_json_parse(&m, &j, NULL) == ST_OK)

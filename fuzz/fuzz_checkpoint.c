@@ -1,9 +1,11 @@
 /*
- * fuzz_checkpoint.c: libFuzzer harness for st_trainer_restore (train.h).
+ * fuzz_checkpoint.c: libFuzzer harness for st_trainer_restore and
+ * st_trainer_resume (train.h).
  * The harness recomputes the SHA-256 trailer of each input first, so that
  * mutations reach the field checks behind the digest instead of all
  * stopping at it; a restored trainer must checkpoint again to the same
- * bytes.
+ * bytes, and resuming it under its own configuration must succeed while
+ * resuming under a changed one must be refused.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +39,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t s_in = size - 16 - cl_in - ST_SHA256_LEN;
         size_t s_out = n - 16 - cl_out - ST_SHA256_LEN;
         if (s_in != s_out || memcmp(buf + 16 + cl_in, a + 16 + cl_out, s_in))
+            abort();
+        /* resume under its own configuration, then under another */
+        st_train_config cfg = *st_trainer_config(t);
+        st_trainer *r = NULL;
+        if (st_trainer_resume(&cfg, buf, size, &r, NULL) != ST_OK)
+            abort();
+        st_trainer_free(r);
+        cfg.epochs += 1;
+        r = NULL;
+        if (st_trainer_resume(&cfg, buf, size, &r, NULL) == ST_OK)
             abort();
         st_secret_free(again);
         st_trainer_free(t);

@@ -13,7 +13,8 @@
 #include <sealtrain/readers.h>
 #include <sealtrain/sealtrain.h>
 
-static st_code fuzz_sink(void *ctx, const uint8_t *p, size_t n, st_err *err)
+static ST_MUST_CHECK st_code fuzz_sink(void *ctx, const uint8_t *p, size_t n,
+                                       st_err *err)
 {
     return st_buf_append(ctx, p, n, err);
 }

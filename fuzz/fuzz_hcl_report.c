@@ -21,10 +21,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    st_fs_read_all(AZ "vcek.pem", 1 << 16, &vcek, &vcek_len, NULL);
-    st_fs_read_all(AZ "tpm_quote_attest.bin", 1 << 16, &quote, &quote_len,
-                   NULL);
-    st_fs_read_all(AZ "tpm_quote_sig.bin", 1 << 16, &sig, &sig_len, NULL);
+    st_discard(st_fs_read_all(AZ "vcek.pem", 1 << 16, &vcek, &vcek_len, NULL));
+    st_discard(st_fs_read_all(AZ "tpm_quote_attest.bin", 1 << 16, &quote,
+                              &quote_len, NULL));
+    st_discard(
+        st_fs_read_all(AZ "tpm_quote_sig.bin", 1 << 16, &sig, &sig_len, NULL));
     return 0;
 }
 
@@ -40,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto out;
     st_verdict v;
     st_verdict_init(&v);
-    st_attest_verify(ev, NULL, NULL, NULL, 1748736000, &v, NULL);
+    st_discard(st_attest_verify(ev, NULL, NULL, NULL, 1748736000, &v, NULL));
     st_verdict_free(&v);
     json_t *o = NULL;
     if (st_attest_show(ev, &o, NULL) == ST_OK)

@@ -23,9 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     st_err err;
     if (size && data[0] == '{') {
         char what[128];
-        (void)st_audit_proof_check((const char *)data, size, VKEY, what,
+        (void)st_audit_proof_check((const char *)data, size, VKEY, NULL, what,
                                    sizeof(what), &err);
-        (void)st_audit_proof_check((const char *)data, size, NULL, what,
+        (void)st_audit_proof_check((const char *)data, size, NULL, NULL, what,
                                    sizeof(what), &err);
         return 0;
     }

@@ -45,6 +45,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)sink;
         st_safetensors_free(st);
     }
-    st_trainer_load_safetensors(model(), data, size, NULL);
+    st_discard(st_trainer_load_safetensors(model(), data, size, NULL));
     return 0;
 }

@@ -56,6 +56,11 @@ extern const char *const st_access_actions[];
 int st_access_action_valid(const char *action);
 /* Roles (bits) whose holders may perform `action`; 0 if unknown. */
 unsigned st_access_roles_for(const char *action);
+/* What `role` (one bit) may do with `action`, as docs/access.md's matrix
+ * shows it: "yes" (on every resource), "own" (on resources it owns or
+ * holds the owner's grant on), "unowned" (only on resources without
+ * owner, e.g. an admin and the system KEKs) or "" (not at all). */
+const char *st_access_cell(const char *action, unsigned role);
 
 /* ---- principals ---- */
 
@@ -80,47 +85,54 @@ int st_access_name_valid(const char *name);
  * first principal of a workspace (actor NULL), which must be an admin. The
  * signing key must be an Ed25519 public key in PEM; the recipient, when
  * given, an age X25519 recipient (bech32 "age1..."). Audited. */
-st_code st_access_principal_add(st_workspace *ws, const char *actor,
-                                const char *name, unsigned roles,
-                                const char *signing_key_pem,
-                                const char *recipient, st_err *err);
-st_code st_access_principal_get(st_workspace *ws, const char *name,
-                                st_principal *out, st_err *err);
+ST_MUST_CHECK st_code st_access_principal_add(
+    st_workspace *ws, const char *actor, const char *name, unsigned roles,
+    const char *signing_key_pem, const char *recipient, st_err *err);
+ST_MUST_CHECK st_code st_access_principal_get(st_workspace *ws,
+                                              const char *name,
+                                              st_principal *out, st_err *err);
 /* All principals by name; *out is malloc'ed (free each, then the array). */
-st_code st_access_principal_list(st_workspace *ws, st_principal **out,
-                                 size_t *n, st_err *err);
+ST_MUST_CHECK st_code st_access_principal_list(st_workspace *ws,
+                                               st_principal **out, size_t *n,
+                                               st_err *err);
 /* Disables (or re-enables) a principal; needs principal.admin. The last
  * enabled admin cannot be disabled. Audited. */
-st_code st_access_principal_disable(st_workspace *ws, const char *actor,
-                                    const char *name, int disabled,
-                                    st_err *err);
+ST_MUST_CHECK st_code st_access_principal_disable(st_workspace *ws,
+                                                  const char *actor,
+                                                  const char *name,
+                                                  int disabled, st_err *err);
 /* Number of principals (0: bootstrap mode). */
-st_code st_access_principal_count(st_workspace *ws, int64_t *n, st_err *err);
+ST_MUST_CHECK st_code st_access_principal_count(st_workspace *ws, int64_t *n,
+                                                st_err *err);
 
 /* ---- ownership and grants ---- */
 
 /* Records `owner` as the owner of `resource` ("dataset:NAME",
  * "model:NAME"), e.g. at import. Idempotent for the same owner;
  * ST_E_EXISTS if another principal owns it. */
-st_code st_access_set_owner(st_workspace *ws, const char *resource,
-                            const char *owner, st_err *err);
+ST_MUST_CHECK st_code st_access_set_owner(st_workspace *ws,
+                                          const char *resource,
+                                          const char *owner, st_err *err);
 /* The owner of `resource` into out (ST_E_NOTFOUND if none). */
-st_code st_access_get_owner(st_workspace *ws, const char *resource, char *out,
-                            size_t cap, st_err *err);
+ST_MUST_CHECK st_code st_access_get_owner(st_workspace *ws,
+                                          const char *resource, char *out,
+                                          size_t cap, st_err *err);
 /* Forgets a resource's owner and its grants (when it is removed). */
-st_code st_access_forget_resource(st_workspace *ws, const char *resource,
-                                  st_err *err);
+ST_MUST_CHECK st_code st_access_forget_resource(st_workspace *ws,
+                                                const char *resource,
+                                                st_err *err);
 
 /* Grant permissions: "use" (job.submit with the resource), "read"
  * (data.read, model.read), "decrypt" (model.decrypt), "share"
  * (model.share), or an action name itself. Only the resource's owner (or
  * an admin, for a resource without owner) grants and revokes. Audited. */
-st_code st_access_grant(st_workspace *ws, const char *actor,
-                        const char *grantee, const char *resource,
-                        const char *permission, st_err *err);
-st_code st_access_revoke(st_workspace *ws, const char *actor,
-                         const char *grantee, const char *resource,
-                         const char *permission, st_err *err);
+ST_MUST_CHECK st_code st_access_grant(st_workspace *ws, const char *actor,
+                                      const char *grantee, const char *resource,
+                                      const char *permission, st_err *err);
+ST_MUST_CHECK st_code st_access_revoke(st_workspace *ws, const char *actor,
+                                       const char *grantee,
+                                       const char *resource,
+                                       const char *permission, st_err *err);
 
 typedef struct st_grant {
     char grantor[ST_PRINCIPAL_NAME_MAX];
@@ -130,10 +142,15 @@ typedef struct st_grant {
     char created[32];
 } st_grant;
 /* Grants held by `grantee` (NULL: all). *out malloc'ed. */
-st_code st_access_grants(st_workspace *ws, const char *grantee, st_grant **out,
-                         size_t *n, st_err *err);
+ST_MUST_CHECK st_code st_access_grants(st_workspace *ws, const char *grantee,
+                                       st_grant **out, size_t *n, st_err *err);
 
 /* ---- authentication and the check ---- */
+
+/* 1 when st_access_check would allow it, without auditing a "no": for
+ * filtering lists (e.g. the jobs a principal may read). */
+int st_access_allows(st_workspace *ws, const char *principal,
+                     const char *action, const char *resource);
 
 typedef struct st_access_session {
     char name[ST_PRINCIPAL_NAME_MAX]; /* "" in bootstrap mode */
@@ -147,30 +164,54 @@ typedef struct st_access_session {
  * this process (st_access_check requires that) and its last activity is
  * recorded. A disabled or unknown principal, or the wrong key, is
  * ST_E_DENIED (and audited). */
-st_code st_access_authenticate(st_workspace *ws, const char *name,
-                               const uint8_t seed[32],
-                               st_access_session *session, st_err *err);
+ST_MUST_CHECK st_code st_access_authenticate(st_workspace *ws, const char *name,
+                                             const uint8_t seed[32],
+                                             st_access_session *session,
+                                             st_err *err);
 /* For a caller that proved possession of a private key over another
  * channel (the server: a TLS 1.3 client certificate whose CertificateVerify
  * OpenSSL checked): authenticates `name` when `pub` is exactly its
  * registered Ed25519 signing key and it is enabled. Same effects as
  * st_access_authenticate (session, last activity; denials audited). */
-st_code st_access_authenticate_key(st_workspace *ws, const char *name,
-                                   const uint8_t pub[32],
-                                   st_access_session *session, st_err *err);
+ST_MUST_CHECK st_code st_access_authenticate_key(st_workspace *ws,
+                                                 const char *name,
+                                                 const uint8_t pub[32],
+                                                 st_access_session *session,
+                                                 st_err *err);
 /* The CLI's way in: `as` and `keyfile` from --as/--key (or SEALTRAIN_AS /
  * SEALTRAIN_KEY). Loads the PEM private key into secure memory and
  * authenticates. With no principals registered and no `as`, returns a
  * bootstrap session; with principals registered, `as` and `keyfile` are
  * required. */
-st_code st_access_login(st_workspace *ws, const char *as, const char *keyfile,
-                        st_access_session *session, st_err *err);
+ST_MUST_CHECK st_code st_access_login(st_workspace *ws, const char *as,
+                                      const char *keyfile,
+                                      st_access_session *session, st_err *err);
 
 /* The one access check. `principal` is the authenticated principal (NULL
  * or "" in bootstrap mode); `resource` may be NULL. A denial is
  * ST_E_DENIED naming the missing permission, and is audited. */
-st_code st_access_check(st_workspace *ws, const char *principal,
-                        const char *action, const char *resource, st_err *err);
+ST_MUST_CHECK st_code st_access_check(st_workspace *ws, const char *principal,
+                                      const char *action, const char *resource,
+                                      st_err *err);
+
+/* The same decision for a principal that does not act in this process:
+ * the submitter of a queued job, checked again when the job runs and when
+ * its keys are released. The principal must exist and be enabled, and the
+ * matrix and the owner's grants must allow the action, as in
+ * st_access_check; no session is needed and nothing is audited (the
+ * caller audits its own decision). */
+ST_MUST_CHECK st_code st_access_permits(st_workspace *ws, const char *principal,
+                                        const char *action,
+                                        const char *resource, st_err *err);
+/* 1 when `principal` may have its jobs use `resource` (a dataset): it is
+ * its owner or holds the owner's `use` grant (or the job.submit action
+ * itself), or the resource has no owner here (a dataset that another
+ * owner's broker releases, which asks its own grants); always 1 in a
+ * workspace without principals. Roles are not
+ * looked at: the key broker of another owner asks this of the principal
+ * that submitted the job elsewhere. */
+int st_access_may_use(st_workspace *ws, const char *principal,
+                      const char *resource);
 
 #ifdef __cplusplus
 }

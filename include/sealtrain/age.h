@@ -78,9 +78,10 @@ typedef struct st_age_stanza {
 
 /* Fills *s with copies of args and body (validates: every argument
  * non-empty, printable ASCII without spaces). */
-st_code st_age_stanza_set(st_age_stanza *s, const char *const *args,
-                          size_t nargs, const uint8_t *body, size_t body_len,
-                          st_err *err);
+ST_MUST_CHECK st_code st_age_stanza_set(st_age_stanza *s,
+                                        const char *const *args, size_t nargs,
+                                        const uint8_t *body, size_t body_len,
+                                        st_err *err);
 void st_age_stanza_clear(st_age_stanza *s);
 
 /* A recipient: wraps the file key into one stanza. `type` is the stanza
@@ -115,26 +116,30 @@ void st_age_identity_clear(st_age_identity *id);
 /* --- built-in recipients and identities ------------------------------ */
 
 /* "age1..." (bech32, as age-keygen prints). */
-st_code st_age_x25519_recipient(const char *age1, st_age_recipient *out,
-                                st_err *err);
+ST_MUST_CHECK st_code st_age_x25519_recipient(const char *age1,
+                                              st_age_recipient *out,
+                                              st_err *err);
 /* "AGE-SECRET-KEY-1..." (the key is kept in secure memory). */
-st_code st_age_x25519_identity(const char *secret, st_age_identity *out,
-                               st_err *err);
+ST_MUST_CHECK st_code st_age_x25519_identity(const char *secret,
+                                             st_age_identity *out, st_err *err);
 /* A new X25519 identity: its secret string (secure memory, NUL-terminated)
  * and its recipient string. */
-st_code st_age_keygen(st_secret **secret,
-                      char recipient[ST_AGE_RECIPIENT_STRLEN], st_err *err);
+ST_MUST_CHECK st_code st_age_keygen(st_secret **secret,
+                                    char recipient[ST_AGE_RECIPIENT_STRLEN],
+                                    st_err *err);
 /* The recipient string of a secret identity string. */
-st_code st_age_identity_to_recipient(const char *secret,
-                                     char recipient[ST_AGE_RECIPIENT_STRLEN],
-                                     st_err *err);
+ST_MUST_CHECK st_code st_age_identity_to_recipient(
+    const char *secret, char recipient[ST_AGE_RECIPIENT_STRLEN], st_err *err);
 /* Passphrase recipient/identity (scrypt, r = 8, p = 1). The passphrase is
  * copied into secure memory. The identity refuses work factors above
  * max_log2n (0: ST_AGE_SCRYPT_MAX_LOG2N) as a header failure. */
-st_code st_age_scrypt_recipient(const char *pass, size_t len, unsigned log2n,
-                                st_age_recipient *out, st_err *err);
-st_code st_age_scrypt_identity(const char *pass, size_t len, unsigned max_log2n,
-                               st_age_identity *out, st_err *err);
+ST_MUST_CHECK st_code st_age_scrypt_recipient(const char *pass, size_t len,
+                                              unsigned log2n,
+                                              st_age_recipient *out,
+                                              st_err *err);
+ST_MUST_CHECK st_code st_age_scrypt_identity(const char *pass, size_t len,
+                                             unsigned max_log2n,
+                                             st_age_identity *out, st_err *err);
 
 /* sealtrain-kek: the wrap/unwrap functions have the shape of st_kek_wrap /
  * st_kek_unwrap (keyring.h) with the keyring as ctx. The stanza names the
@@ -150,27 +155,33 @@ typedef st_code (*st_age_kek_unwrap_fn)(void *ctx, const char *name,
                                         const uint8_t *aad, size_t aadlen,
                                         st_secret **out, st_err *err);
 /* version 0: the KEK's current version. `ctx` is borrowed. */
-st_code st_age_kek_recipient(const char *name, uint32_t version,
-                             st_age_kek_wrap_fn wrap, void *ctx,
-                             st_age_recipient *out, st_err *err);
+ST_MUST_CHECK st_code st_age_kek_recipient(const char *name, uint32_t version,
+                                           st_age_kek_wrap_fn wrap, void *ctx,
+                                           st_age_recipient *out, st_err *err);
 /* name NULL: any KEK name. Unwrap errors other than ST_E_NOTFOUND (for
  * example ST_E_DENIED for a revoked version) abort the decryption. */
-st_code st_age_kek_identity(const char *name, st_age_kek_unwrap_fn unwrap,
-                            void *ctx, st_age_identity *out, st_err *err);
+ST_MUST_CHECK st_code st_age_kek_identity(const char *name,
+                                          st_age_kek_unwrap_fn unwrap,
+                                          void *ctx, st_age_identity *out,
+                                          st_err *err);
 /* "age-encryption.org/v1/sealtrain-kek " + name: the AAD of the wrap. */
-st_code st_age_kek_aad(const char *name, st_buf *out, st_err *err);
+ST_MUST_CHECK st_code st_age_kek_aad(const char *name, st_buf *out,
+                                     st_err *err);
 /* Parses the arguments of a sealtrain-kek stanza. */
-st_code st_age_kek_stanza_parse(const st_age_stanza *s, const char **name,
-                                uint32_t *version, st_err *err);
+ST_MUST_CHECK st_code st_age_kek_stanza_parse(const st_age_stanza *s,
+                                              const char **name,
+                                              uint32_t *version, st_err *err);
 
 /* Identity files as age-keygen writes them ('#' comments, blank lines,
  * AGE-SECRET-KEY-1 lines). *ids is an array of *n identities. */
-st_code st_age_identities_load(const char *path, st_age_identity **ids,
-                               size_t *n, st_err *err);
+ST_MUST_CHECK st_code st_age_identities_load(const char *path,
+                                             st_age_identity **ids, size_t *n,
+                                             st_err *err);
 void st_age_identities_free(st_age_identity *ids, size_t n);
 /* Recipients files (age -R): age1 lines, '#' comments, blank lines. */
-st_code st_age_recipients_load(const char *path, st_age_recipient **rcpts,
-                               size_t *n, st_err *err);
+ST_MUST_CHECK st_code st_age_recipients_load(const char *path,
+                                             st_age_recipient **rcpts,
+                                             size_t *n, st_err *err);
 void st_age_recipients_free(st_age_recipient *rcpts, size_t n);
 
 /* --- header ---------------------------------------------------------- */
@@ -186,12 +197,14 @@ typedef struct st_age_header {
 /* Parses a header at the start of data (strict: every rule of the spec's
  * header section). ST_E_INPUT with line:column on malformed input;
  * *incomplete (may be NULL) is set when data ends inside the header. */
-st_code st_age_header_parse(const uint8_t *data, size_t len, st_age_header *out,
-                            int *incomplete, st_err *err);
+ST_MUST_CHECK st_code st_age_header_parse(const uint8_t *data, size_t len,
+                                          st_age_header *out, int *incomplete,
+                                          st_err *err);
 void st_age_header_clear(st_age_header *h);
 /* Reads and parses the header of a file (armored or not): lists stanzas
  * without any key. */
-st_code st_age_inspect_file(const char *path, st_age_header *out, st_err *err);
+ST_MUST_CHECK st_code st_age_inspect_file(const char *path, st_age_header *out,
+                                          st_err *err);
 
 /* --- encryption ------------------------------------------------------ */
 
@@ -199,28 +212,33 @@ st_code st_age_inspect_file(const char *path, st_age_header *out, st_err *err);
  * one chunk. */
 typedef struct st_age_writer st_age_writer;
 /* Writes to `fd` (not closed). */
-st_code st_age_writer_new_fd(int fd, const st_age_recipient *rcpts,
-                             size_t nrcpts, st_age_armor armor,
-                             st_age_writer **out, st_err *err);
+ST_MUST_CHECK st_code st_age_writer_new_fd(int fd,
+                                           const st_age_recipient *rcpts,
+                                           size_t nrcpts, st_age_armor armor,
+                                           st_age_writer **out, st_err *err);
 /* Writes `path` atomically with `mode`: it appears at finish only. */
-st_code st_age_writer_new_file(const char *path, mode_t mode,
-                               const st_age_recipient *rcpts, size_t nrcpts,
-                               st_age_armor armor, st_age_writer **out,
-                               st_err *err);
-st_code st_age_writer_write(st_age_writer *w, const void *data, size_t len,
-                            st_err *err);
+ST_MUST_CHECK st_code st_age_writer_new_file(const char *path, mode_t mode,
+                                             const st_age_recipient *rcpts,
+                                             size_t nrcpts, st_age_armor armor,
+                                             st_age_writer **out, st_err *err);
+ST_MUST_CHECK st_code st_age_writer_write(st_age_writer *w, const void *data,
+                                          size_t len, st_err *err);
 /* Seals the final chunk, commits; frees w in all cases. */
-st_code st_age_writer_finish(st_age_writer *w, st_err *err);
+ST_MUST_CHECK st_code st_age_writer_finish(st_age_writer *w, st_err *err);
 /* Frees w; a file being written is removed. Accepts NULL. */
 void st_age_writer_abort(st_age_writer *w);
 
 /* in_fd to out_fd. */
-st_code st_age_encrypt_fd(int in_fd, int out_fd, const st_age_recipient *rcpts,
-                          size_t nrcpts, st_age_armor armor, st_err *err);
+ST_MUST_CHECK st_code st_age_encrypt_fd(int in_fd, int out_fd,
+                                        const st_age_recipient *rcpts,
+                                        size_t nrcpts, st_age_armor armor,
+                                        st_err *err);
 /* File to file; out written atomically with mode 0600. */
-st_code st_age_encrypt_file(const char *in_path, const char *out_path,
-                            const st_age_recipient *rcpts, size_t nrcpts,
-                            st_age_armor armor, st_err *err);
+ST_MUST_CHECK st_code st_age_encrypt_file(const char *in_path,
+                                          const char *out_path,
+                                          const st_age_recipient *rcpts,
+                                          size_t nrcpts, st_age_armor armor,
+                                          st_err *err);
 
 /* --- decryption ------------------------------------------------------ */
 
@@ -242,47 +260,51 @@ typedef struct st_age_result {
 /* A streaming reader (single thread, one chunk of secure memory). */
 typedef struct st_age_reader st_age_reader;
 /* Reads and checks the header (identities, MAC) from `fd`. */
-st_code st_age_reader_open(int fd, const st_age_decrypt_opts *o,
-                           st_age_reader **out, st_age_result *res,
-                           st_err *err);
+ST_MUST_CHECK st_code st_age_reader_open(int fd, const st_age_decrypt_opts *o,
+                                         st_age_reader **out,
+                                         st_age_result *res, st_err *err);
 /* Up to cap authenticated bytes; *got == 0 at the end of the payload. */
-st_code st_age_reader_read(st_age_reader *r, void *buf, size_t cap, size_t *got,
-                           st_age_result *res, st_err *err);
+ST_MUST_CHECK st_code st_age_reader_read(st_age_reader *r, void *buf,
+                                         size_t cap, size_t *got,
+                                         st_age_result *res, st_err *err);
 void st_age_reader_free(st_age_reader *r);
 
 /* in_fd to out_fd with bounded memory. With a regular, unarmored input
  * and threads != 1, chunks are decrypted in parallel (and still written
  * in order, only once authenticated). */
-st_code st_age_decrypt_fd(int in_fd, int out_fd, const st_age_decrypt_opts *o,
-                          st_age_result *res, st_err *err);
+ST_MUST_CHECK st_code st_age_decrypt_fd(int in_fd, int out_fd,
+                                        const st_age_decrypt_opts *o,
+                                        st_age_result *res, st_err *err);
 /* File to file; out (mode 0600) appears only if everything authenticated. */
-st_code st_age_decrypt_file(const char *in_path, const char *out_path,
-                            const st_age_decrypt_opts *o, st_age_result *res,
-                            st_err *err);
+ST_MUST_CHECK st_code st_age_decrypt_file(const char *in_path,
+                                          const char *out_path,
+                                          const st_age_decrypt_opts *o,
+                                          st_age_result *res, st_err *err);
 /* The whole plaintext into secure memory (st_secmem_free it), decrypted on
  * o->threads cores. Nothing is returned unless everything authenticated.
  * *plain is NULL for an empty payload. */
-st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
-                              void **plain, size_t *len, st_age_result *res,
-                              st_err *err);
+ST_MUST_CHECK st_code st_age_decrypt_secmem(const char *path,
+                                            const st_age_decrypt_opts *o,
+                                            void **plain, size_t *len,
+                                            st_age_result *res, st_err *err);
 
 /* The same from an open descriptor positioned at the start of the age
  * data (not closed), for a process that cannot open paths: the sandboxed
  * enclave runtime. Pipes and armored input are decrypted on one core.
  * `name` names the input in errors. */
-st_code st_age_decrypt_secmem_fd(int fd, const char *name,
-                                 const st_age_decrypt_opts *o, void **plain,
-                                 size_t *len, st_age_result *res, st_err *err);
+ST_MUST_CHECK st_code st_age_decrypt_secmem_fd(int fd, const char *name,
+                                               const st_age_decrypt_opts *o,
+                                               void **plain, size_t *len,
+                                               st_age_result *res, st_err *err);
 
 /* st_age_decrypt_secmem_fd (fd >= 0) or st_age_decrypt_secmem (fd < 0:
  * opens `name`) that also gives the SHA-256 of the plaintext, hashed in
  * order by the decryption workers while they decrypt instead of in a
  * second pass after them. `sha256` is filled only on success (NULL: no
  * digest). */
-st_code st_age_decrypt_secmem_sha256(int fd, const char *name,
-                                     const st_age_decrypt_opts *o, void **plain,
-                                     size_t *len, uint8_t sha256[32],
-                                     st_age_result *res, st_err *err);
+ST_MUST_CHECK st_code st_age_decrypt_secmem_sha256(
+    int fd, const char *name, const st_age_decrypt_opts *o, void **plain,
+    size_t *len, uint8_t sha256[32], st_age_result *res, st_err *err);
 
 /* --- rewrap ---------------------------------------------------------- */
 
@@ -300,9 +322,10 @@ typedef struct st_age_rewrap {
     const st_age_recipient *add;
     size_t nadd;
 } st_age_rewrap;
-st_code st_age_rewrap_file(const char *in_path, const char *out_path,
-                           const st_age_rewrap *rw, st_age_result *res,
-                           st_err *err);
+ST_MUST_CHECK st_code st_age_rewrap_file(const char *in_path,
+                                         const char *out_path,
+                                         const st_age_rewrap *rw,
+                                         st_age_result *res, st_err *err);
 
 #ifdef __cplusplus
 }

@@ -51,7 +51,7 @@ typedef enum st_tee {
 /* "sim", "tpm", ...; "none" for ST_TEE_NONE. */
 const char *st_tee_name(st_tee tee);
 /* ST_E_INPUT naming the accepted names when `name` is unknown. */
-st_code st_tee_parse(const char *name, st_tee *out, st_err *err);
+ST_MUST_CHECK st_code st_tee_parse(const char *name, st_tee *out, st_err *err);
 
 /* ---- evidence ----------------------------------------------------- */
 
@@ -66,8 +66,9 @@ int64_t st_evidence_created(const st_evidence *ev);
 void st_evidence_set_created(st_evidence *ev, int64_t t);
 /* Adds (or replaces) part `name` ([a-z0-9_.-]{1,64}) with a copy of the
  * bytes. */
-st_code st_evidence_set(st_evidence *ev, const char *name, const void *data,
-                        size_t len, st_err *err);
+ST_MUST_CHECK st_code st_evidence_set(st_evidence *ev, const char *name,
+                                      const void *data, size_t len,
+                                      st_err *err);
 /* The bytes of part `name`, or NULL when absent (*len then 0). */
 const uint8_t *st_evidence_get(const st_evidence *ev, const char *name,
                                size_t *len);
@@ -78,11 +79,13 @@ const char *st_evidence_name(const st_evidence *ev, size_t i);
  * "created":..,"parts":{name: base64}} as canonical JSON (malloc'ed). */
 char *st_evidence_to_json(const st_evidence *ev, size_t *len, st_err *err);
 /* Strict: unknown keys, bad base64 or names are ST_E_INPUT naming `origin`. */
-st_code st_evidence_from_json(const char *text, size_t len, const char *origin,
-                              st_evidence **out, st_err *err);
-st_code st_evidence_load(const char *path, st_evidence **out, st_err *err);
-st_code st_evidence_save(const st_evidence *ev, const char *path,
-                         st_err *err); /* atomic, 0644 */
+ST_MUST_CHECK st_code st_evidence_from_json(const char *text, size_t len,
+                                            const char *origin,
+                                            st_evidence **out, st_err *err);
+ST_MUST_CHECK st_code st_evidence_load(const char *path, st_evidence **out,
+                                       st_err *err);
+ST_MUST_CHECK st_code st_evidence_save(const st_evidence *ev, const char *path,
+                                       st_err *err); /* atomic, 0644 */
 
 /* ---- trace -------------------------------------------------------- */
 
@@ -116,7 +119,8 @@ int st_trace_hex(st_trace *t, const char *claim, const uint8_t *expected,
 const st_trace_entry *st_trace_first_failure(const st_trace *t);
 /* One line per entry: "ok   claim: actual" / "FAIL claim: expected X,
  * got Y". */
-st_code st_trace_render_text(const st_trace *t, st_buf *out, st_err *err);
+ST_MUST_CHECK st_code st_trace_render_text(const st_trace *t, st_buf *out,
+                                           st_err *err);
 /* [{"claim":..,"expected":..,"actual":..,"ok":true}, ...] */
 json_t *st_trace_to_json(const st_trace *t);
 
@@ -150,10 +154,13 @@ typedef struct st_attest_policy st_attest_policy;
 
 /* Strict parsing: unknown keys and wrong types are ST_E_INPUT naming the
  * key path. The language is described in docs/attestation.md. */
-st_code st_attest_policy_parse(const char *text, size_t len, const char *origin,
-                               st_attest_policy **out, st_err *err);
-st_code st_attest_policy_load(const char *path, st_attest_policy **out,
-                              st_err *err);
+ST_MUST_CHECK st_code st_attest_policy_parse(const char *text, size_t len,
+                                             const char *origin,
+                                             st_attest_policy **out,
+                                             st_err *err);
+ST_MUST_CHECK st_code st_attest_policy_load(const char *path,
+                                            st_attest_policy **out,
+                                            st_err *err);
 void st_attest_policy_free(st_attest_policy *p);
 
 /* ---- reference values (trust anchors and pinned keys) -------------- */
@@ -189,7 +196,8 @@ void st_verdict_init(st_verdict *v);
 void st_verdict_free(st_verdict *v);
 json_t *
 st_verdict_to_json(const st_verdict *v); /* {pass,reason,trace,claims} */
-st_code st_verdict_render_text(const st_verdict *v, st_buf *out, st_err *err);
+ST_MUST_CHECK st_code st_verdict_render_text(const st_verdict *v, st_buf *out,
+                                             st_err *err);
 
 /* The one verifier.
  *   report_data: the 64 bytes the evidence must carry, or NULL (then the
@@ -201,26 +209,30 @@ st_code st_verdict_render_text(const st_verdict *v, st_buf *out, st_err *err);
  * Returns ST_OK when a verdict was reached (read out->pass), ST_E_INPUT for
  * malformed evidence, ST_E_IO/INTERNAL for system failures. `out` must be
  * initialised with st_verdict_init and is filled even on failure. */
-st_code st_attest_verify(const st_evidence *ev, const uint8_t *report_data,
-                         const st_attest_refs *refs,
-                         const st_attest_policy *policy, int64_t now,
-                         st_verdict *out, st_err *err);
+ST_MUST_CHECK st_code st_attest_verify(const st_evidence *ev,
+                                       const uint8_t *report_data,
+                                       const st_attest_refs *refs,
+                                       const st_attest_policy *policy,
+                                       int64_t now, st_verdict *out,
+                                       st_err *err);
 
 /* Prints every parsed field of a piece of evidence (no verification). */
-st_code st_attest_show(const st_evidence *ev, json_t **out, st_err *err);
+ST_MUST_CHECK st_code st_attest_show(const st_evidence *ev, json_t **out,
+                                     st_err *err);
 
 /* ---- evidence backends --------------------------------------------- */
 
 /* sim: signs {tee,report_data,measurement,created} with the platform key
  * (32-byte Ed25519 seed; keep it in secure memory). `measurement` is 32
  * bytes (the runtime's SHA-256) or NULL for zeros. */
-st_code st_attest_sim_evidence(const uint8_t seed[32],
-                               const uint8_t report_data[ST_REPORT_DATA_LEN],
-                               const uint8_t *measurement, int64_t created,
-                               st_evidence **out, st_err *err);
+ST_MUST_CHECK st_code st_attest_sim_evidence(
+    const uint8_t seed[32], const uint8_t report_data[ST_REPORT_DATA_LEN],
+    const uint8_t *measurement, int64_t created, st_evidence **out,
+    st_err *err);
 /* Loads (or creates, 0600) the sim platform key at `path` (PKCS#8 PEM). */
-st_code st_attest_sim_key(const char *path, int create, uint8_t seed[32],
-                          uint8_t pub[32], st_err *err);
+ST_MUST_CHECK st_code st_attest_sim_key(const char *path, int create,
+                                        uint8_t seed[32], uint8_t pub[32],
+                                        st_err *err);
 
 /* tpm: one item of the measurement log, extended into ST_TPM_APP_PCR. */
 #define ST_TPM_APP_PCR 23
@@ -236,22 +248,23 @@ typedef struct st_measure_item {
  * endorsement hierarchy, so the same TPM always yields the same key),
  * quotes sha256 PCRs 0-7 and 23 with SHA-256(report_data) as qualifying
  * data, and flushes every transient object. */
-st_code st_attest_tpm_evidence(const char *tcti,
-                               const uint8_t report_data[ST_REPORT_DATA_LEN],
-                               const st_measure_item *items, size_t nitems,
-                               st_evidence **out, st_err *err);
+ST_MUST_CHECK st_code st_attest_tpm_evidence(
+    const char *tcti, const uint8_t report_data[ST_REPORT_DATA_LEN],
+    const st_measure_item *items, size_t nitems, st_evidence **out,
+    st_err *err);
 
 /* snp, tdx: requests a report (snp) or quote (tdx) through configfs-tsm
  * under `tsm_root` (NULL: /sys/kernel/config/tsm/report); for snp with
  * tsm_root NULL and no configfs-tsm, through /dev/sev-guest. snp adds
  * "report" and, when the host supplies a certificate table, "vcek"/"vlek"/
  * "ask"/"ark"/"asvk" (DER); tdx adds "quote". */
-st_code st_attest_tsm_evidence(st_tee tee, const char *tsm_root,
-                               const uint8_t report_data[ST_REPORT_DATA_LEN],
-                               st_evidence **out, st_err *err);
+ST_MUST_CHECK st_code
+st_attest_tsm_evidence(st_tee tee, const char *tsm_root,
+                       const uint8_t report_data[ST_REPORT_DATA_LEN],
+                       st_evidence **out, st_err *err);
 
 /* The SHA-256 of the running binary (/proc/self/exe). */
-st_code st_attest_self_measurement(uint8_t out[32], st_err *err);
+ST_MUST_CHECK st_code st_attest_self_measurement(uint8_t out[32], st_err *err);
 
 #ifdef __cplusplus
 }

@@ -60,8 +60,34 @@ typedef struct st_audit_event {
 } st_audit_event;
 
 /* Appends one event to the workspace's log; durable when it returns. */
-st_code st_audit_append(st_workspace *ws, const st_audit_event *ev,
-                        st_err *err);
+ST_MUST_CHECK st_code st_audit_append(st_workspace *ws,
+                                      const st_audit_event *ev, st_err *err);
+
+/* ---- a catalog change and its entry in one transaction (outbox.c) ----
+ *
+ * begin; the change (statements on st_workspace_db); event; commit;
+ * deliver. The entry is a catalog row committed with the change, appended
+ * to the log by deliver, or by the recovery of the next open if this
+ * process cannot. Between begin and commit, a failure calls rollback. */
+ST_MUST_CHECK st_code st_audit_txn_begin(st_workspace *ws, st_err *err);
+/* Records the success entry of the change (inside the transaction); *id
+ * names it for deliver. `ev->details` gains "txn", a random id. */
+ST_MUST_CHECK st_code st_audit_txn_event(st_workspace *ws,
+                                         const st_audit_event *ev, int64_t *id,
+                                         st_err *err);
+/* COMMIT. On failure *unknown is 1: SQLite may still hold the commit in
+ * its WAL, so the outcome is decided by the next open; the caller must not
+ * remove anything the change names (or the state before it). */
+ST_MUST_CHECK st_code st_audit_txn_commit(st_workspace *ws, int *unknown,
+                                          st_err *err);
+void st_audit_txn_rollback(st_workspace *ws);
+/* Appends the entry and clears its row. On failure the change stands and
+ * the entry stays pending for the next open (the error says so). */
+ST_MUST_CHECK st_code st_audit_txn_deliver(st_workspace *ws, int64_t id,
+                                           st_err *err);
+/* Run by st_workspace_open before anything else: appends the entries that
+ * interrupted or failed deliveries left (never one already in the log). */
+ST_MUST_CHECK st_code st_audit_txn_recover(st_workspace *ws, st_err *err);
 
 /* 1 if `category` / `outcome` is one of the names above. */
 int st_audit_category_valid(const char *category);
@@ -74,45 +100,53 @@ typedef struct st_audit_log st_audit_log;
 /* Opens (creating on first use: log file, Ed25519 log key, origin) the log
  * kept in `dir`. One handle per directory is shared by all threads of a
  * process; st_audit_log_open returns that shared handle. */
-st_code st_audit_log_open(const char *dir, st_audit_log **out, st_err *err);
+ST_MUST_CHECK st_code st_audit_log_open(const char *dir, st_audit_log **out,
+                                        st_err *err);
 /* Drops the reference; the last one closes. Accepts NULL. */
 void st_audit_log_close(st_audit_log *log);
 /* Appends; *index (may be NULL) receives the entry's index. Thread-safe. */
-st_code st_audit_log_append(st_audit_log *log, const st_audit_event *ev,
-                            uint64_t *index, st_err *err);
+ST_MUST_CHECK st_code st_audit_log_append(st_audit_log *log,
+                                          const st_audit_event *ev,
+                                          uint64_t *index, st_err *err);
 /* Current tree size and root hash (catches up with other processes). */
-st_code st_audit_log_head(st_audit_log *log, uint64_t *size, uint8_t root[32],
-                          st_err *err);
+ST_MUST_CHECK st_code st_audit_log_head(st_audit_log *log, uint64_t *size,
+                                        uint8_t root[32], st_err *err);
 /* Cuts off a torn (never acknowledged) last line and records the repair
  * as a "security" entry. *cut receives the number of bytes removed (0 when
  * the log was intact). */
-st_code st_audit_log_repair(st_audit_log *log, size_t *cut, st_err *err);
+ST_MUST_CHECK st_code st_audit_log_repair(st_audit_log *log, size_t *cut,
+                                          st_err *err);
 const char *st_audit_log_dir(const st_audit_log *log);
 /* The log's name (signed-note key name and checkpoint origin). */
 const char *st_audit_log_origin(const st_audit_log *log);
 
 /* Signs a checkpoint of the current tree and stores it as
  * checkpoints/<size>.note; the note text goes to *note (malloc'ed). */
-st_code st_audit_checkpoint(st_audit_log *log, char **note, st_err *err);
+ST_MUST_CHECK st_code st_audit_checkpoint(st_audit_log *log, char **note,
+                                          st_err *err);
 /* The same with the log key given (secure memory, 32-byte seed). */
 typedef struct st_secret st_secret;
-st_code st_audit_checkpoint_with(st_audit_log *log, const st_secret *seed,
-                                 char **note, st_err *err);
+ST_MUST_CHECK st_code st_audit_checkpoint_with(st_audit_log *log,
+                                               const st_secret *seed,
+                                               char **note, st_err *err);
 /* The workspace's way: the log key is kept sealed under the keyring's KEK
  * "audit.log" (log.key.sealed; created on first use, and a plain log.key
  * left by the first append is sealed and shredded here). Signs a
  * checkpoint of the workspace's log and records it in the log. */
 typedef struct st_keyring st_keyring;
-st_code st_audit_checkpoint_sealed(st_workspace *ws, st_keyring *kr,
-                                   const char *actor, char **note, st_err *err);
+ST_MUST_CHECK st_code st_audit_checkpoint_sealed(st_workspace *ws,
+                                                 st_keyring *kr,
+                                                 const char *actor, char **note,
+                                                 st_err *err);
 /* 1 if the workspace's log key is sealed (no plain copy on disk). */
 int st_audit_key_sealed(st_workspace *ws);
 
 /* The newest stored checkpoint (NULL note and size 0 when none). */
-st_code st_audit_latest_checkpoint(const char *dir, char **note, uint64_t *size,
-                                   st_err *err);
+ST_MUST_CHECK st_code st_audit_latest_checkpoint(const char *dir, char **note,
+                                                 uint64_t *size, st_err *err);
 /* The log's verifier key "<name>+<hex keyhash>+<base64(0x01||pub)>". */
-st_code st_audit_verifier_key(const char *dir, char **vkey, st_err *err);
+ST_MUST_CHECK st_code st_audit_verifier_key(const char *dir, char **vkey,
+                                            st_err *err);
 
 /* ---- parsed entries ---- */
 
@@ -135,8 +169,8 @@ typedef struct st_audit_entry {
  * outcome, prev and optionally reason and details, no duplicates, valid
  * JSON throughout (nesting depth <= 32), valid UTF-8, known category and
  * outcome, RFC 3339 UTC time, 64-hex prev. Errors name the column. */
-st_code st_audit_entry_parse(const char *line, size_t len, st_audit_entry *out,
-                             st_err *err);
+ST_MUST_CHECK st_code st_audit_entry_parse(const char *line, size_t len,
+                                           st_audit_entry *out, st_err *err);
 
 /* ---- verification ---- */
 
@@ -164,15 +198,15 @@ typedef struct st_audit_report {
  * `vkey` (NULL: the log's own verifier key file) and that its root equals
  * the tree at its size. ST_OK when the log is intact, ST_E_DENIED naming the
  * first problem (all of them are in *rep). */
-st_code st_audit_verify(const char *dir, const char *vkey, st_audit_report *rep,
-                        st_err *err);
+ST_MUST_CHECK st_code st_audit_verify(const char *dir, const char *vkey,
+                                      st_audit_report *rep, st_err *err);
 
 /* Reads the log's entries one by one (complete lines only). The callback
  * returns 0 to go on, non-zero to stop. */
 typedef int (*st_audit_visit_fn)(void *ctx, uint64_t index, const char *line,
                                  size_t len);
-st_code st_audit_read(const char *dir, st_audit_visit_fn fn, void *ctx,
-                      st_err *err);
+ST_MUST_CHECK st_code st_audit_read(const char *dir, st_audit_visit_fn fn,
+                                    void *ctx, st_err *err);
 
 /* ---- Merkle tree (RFC 9162 section 2.1) ---- */
 
@@ -184,22 +218,27 @@ void st_audit_tree_root(const uint8_t (*leaves)[32], uint64_t n,
                         uint8_t out[32]);
 /* PATH(m, D[n]) (2.1.3.1) and PROOF(m, D[n]) (2.1.4.1); *proof is
  * malloc'ed, *len hashes. */
-st_code st_audit_inclusion_proof(const uint8_t (*leaves)[32], uint64_t n,
-                                 uint64_t m, uint8_t (**proof)[32], size_t *len,
-                                 st_err *err);
-st_code st_audit_consistency_proof(const uint8_t (*leaves)[32], uint64_t n,
-                                   uint64_t m, uint8_t (**proof)[32],
-                                   size_t *len, st_err *err);
+ST_MUST_CHECK st_code st_audit_inclusion_proof(const uint8_t (*leaves)[32],
+                                               uint64_t n, uint64_t m,
+                                               uint8_t (**proof)[32],
+                                               size_t *len, st_err *err);
+ST_MUST_CHECK st_code st_audit_consistency_proof(const uint8_t (*leaves)[32],
+                                                 uint64_t n, uint64_t m,
+                                                 uint8_t (**proof)[32],
+                                                 size_t *len, st_err *err);
 /* Verifiers (2.1.3.2, 2.1.4.2): ST_OK or ST_E_DENIED with the reason. */
-st_code st_audit_verify_inclusion(uint64_t index, uint64_t size,
-                                  const uint8_t leaf[32],
-                                  const uint8_t (*proof)[32], size_t len,
-                                  const uint8_t root[32], st_err *err);
-st_code st_audit_verify_consistency(uint64_t size1, uint64_t size2,
-                                    const uint8_t root1[32],
-                                    const uint8_t root2[32],
-                                    const uint8_t (*proof)[32], size_t len,
-                                    st_err *err);
+ST_MUST_CHECK st_code st_audit_verify_inclusion(uint64_t index, uint64_t size,
+                                                const uint8_t leaf[32],
+                                                const uint8_t (*proof)[32],
+                                                size_t len,
+                                                const uint8_t root[32],
+                                                st_err *err);
+ST_MUST_CHECK st_code st_audit_verify_consistency(uint64_t size1,
+                                                  uint64_t size2,
+                                                  const uint8_t root1[32],
+                                                  const uint8_t root2[32],
+                                                  const uint8_t (*proof)[32],
+                                                  size_t len, st_err *err);
 
 /* Proofs as JSON documents, the form `audit prove` / `audit consistency`
  * print and `audit check-proof` reads:
@@ -208,33 +247,42 @@ st_code st_audit_verify_consistency(uint64_t size1, uint64_t size2,
  *   {"type":"consistency","size1":M,"size2":N,"root1":B64,"root2":B64,
  *    "proof":[B64...],"checkpoint":"<signed note>"}
  * st_audit_proof_check parses one strictly and verifies it; with `vkey`
- * it also verifies the embedded checkpoint and that its size and root are
- * the ones the proof is for. */
+ * it also verifies the embedded checkpoint, that its origin is the key's
+ * name and that its size and root are the ones the proof is for. With
+ * `old` (a consistency proof, and vkey required): the checkpoint the
+ * auditor saved earlier, a signed note verified the same way, whose size
+ * and root must be the proof's old size and root (ST_E_DENIED: the log
+ * forked; ST_E_USAGE: another size). `what` then prints both old roots;
+ * without `old` it says the old root was not checked. */
 /* Builds those documents for the log in `dir` against its latest
  * checkpoint (verified first; the log must extend it). *doc malloc'ed. */
-st_code st_audit_prove_inclusion(const char *dir, uint64_t index, char **doc,
+ST_MUST_CHECK st_code st_audit_prove_inclusion(const char *dir, uint64_t index, char **doc,
                                  st_err *err);
-st_code st_audit_prove_consistency(const char *dir, uint64_t from, char **doc,
+ST_MUST_CHECK st_code st_audit_prove_consistency(const char *dir, uint64_t from, char **doc,
                                    st_err *err);
-st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
-                             char *what, size_t whatcap, st_err *err);
+ST_MUST_CHECK st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
+                             const char *old, char *what, size_t whatcap,
+                             st_err *err);
 
 /* ---- signed notes (C2SP signed-note) and checkpoints (C2SP
  * tlog-checkpoint) ---- */
 
 /* Signs `text` (must end in '\n', no blank line) with key `name`; *note
  * is malloc'ed: text, blank line, "— name base64(keyhash||sig)\n". */
-st_code st_audit_note_sign(const char *name, const uint8_t seed[32],
-                           const char *text, char **note, st_err *err);
+ST_MUST_CHECK st_code st_audit_note_sign(const char *name,
+                                         const uint8_t seed[32],
+                                         const char *text, char **note,
+                                         st_err *err);
 /* "<name>+<8 hex>+<base64(0x01||pub)>", malloc'ed. */
 char *st_audit_note_vkey(const char *name, const uint8_t pub[32]);
 /* Parses a verifier key; *name is malloc'ed. */
-st_code st_audit_note_vkey_parse(const char *vkey, char **name, uint8_t pub[32],
-                                 st_err *err);
+ST_MUST_CHECK st_code st_audit_note_vkey_parse(const char *vkey, char **name,
+                                               uint8_t pub[32], st_err *err);
 /* Verifies that `note` carries a valid signature by `vkey`; *textlen
  * receives the length of the signed text (a prefix of note). */
-st_code st_audit_note_open(const char *note, size_t len, const char *vkey,
-                           size_t *textlen, st_err *err);
+ST_MUST_CHECK st_code st_audit_note_open(const char *note, size_t len,
+                                         const char *vkey, size_t *textlen,
+                                         st_err *err);
 
 typedef struct st_audit_checkpoint_body {
     char origin[256];
@@ -244,8 +292,9 @@ typedef struct st_audit_checkpoint_body {
 } st_audit_checkpoint_body;
 
 /* Parses checkpoint text (the signed part of the note). */
-st_code st_audit_checkpoint_parse(const char *text, size_t len,
-                                  st_audit_checkpoint_body *out, st_err *err);
+ST_MUST_CHECK st_code st_audit_checkpoint_parse(const char *text, size_t len,
+                                                st_audit_checkpoint_body *out,
+                                                st_err *err);
 
 #ifdef __cplusplus
 }

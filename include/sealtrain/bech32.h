@@ -26,15 +26,17 @@ extern "C" {
  * ASCII 33..126). `upper` != 0 gives the all-uppercase form (age
  * identities). `out` receives a NUL-terminated string of at most `cap`
  * bytes (ST_E_USAGE if it does not fit). */
-st_code st_bech32_encode(const char *hrp, const uint8_t *data, size_t len,
-                         int upper, char *out, size_t cap, st_err *err);
+ST_MUST_CHECK st_code st_bech32_encode(const char *hrp, const uint8_t *data,
+                                       size_t len, int upper, char *out,
+                                       size_t cap, st_err *err);
 
 /* Decodes `s`: rejects mixed case, characters outside the charset, a bad
  * checksum and non-zero padding (ST_E_INPUT, saying which). The hrp is
  * returned in lowercase in `hrp` (cap `hrpcap`), the bytes in `out` (cap
  * `cap`, ST_E_INPUT if more), their number in *outlen. */
-st_code st_bech32_decode(const char *s, char *hrp, size_t hrpcap, uint8_t *out,
-                         size_t cap, size_t *outlen, st_err *err);
+ST_MUST_CHECK st_code st_bech32_decode(const char *s, char *hrp, size_t hrpcap,
+                                       uint8_t *out, size_t cap, size_t *outlen,
+                                       st_err *err);
 
 #ifdef __cplusplus
 }

@@ -73,27 +73,31 @@ typedef struct st_broker_msg {
 void st_broker_msg_free(st_broker_msg *m);
 
 /* Writes one frame; ST_E_USAGE when the payload exceeds the type's bound. */
-st_code st_broker_send(int fd, int type, const void *payload, size_t len,
-                       st_err *err);
+ST_MUST_CHECK st_code st_broker_send(int fd, int type, const void *payload,
+                                     size_t len, st_err *err);
 /* Sends a JSON value (compact) as the payload of `type`. */
-st_code st_broker_send_json(int fd, int type, const json_t *v, st_err *err);
+ST_MUST_CHECK st_code st_broker_send_json(int fd, int type, const json_t *v,
+                                          st_err *err);
 
 /* Appends one frame (header and payload) to `out`, for transports that
  * carry frames as bytes (the remote broker's HTTP bodies); ST_E_USAGE
  * when the payload exceeds the type's bound. */
-st_code st_broker_frame_encode(int type, const void *payload, size_t len,
-                               st_buf *out, st_err *err);
+ST_MUST_CHECK st_code st_broker_frame_encode(int type, const void *payload,
+                                             size_t len, st_buf *out,
+                                             st_err *err);
 
 /* Reads one frame. timeout_ms < 0 waits forever. ST_E_IO when the peer
  * closed ("closed the connection") or nothing came in time ("no message
  * within N ms"); ST_E_INPUT for an unknown type or an oversized length
  * (nothing more is read). */
-st_code st_broker_recv(int fd, int timeout_ms, st_broker_msg *out, st_err *err);
+ST_MUST_CHECK st_code st_broker_recv(int fd, int timeout_ms, st_broker_msg *out,
+                                     st_err *err);
 
 /* Parses one frame from a buffer (the same checks as st_broker_recv);
  * *used receives its length. Fuzzed. */
-st_code st_broker_frame_parse(const uint8_t *buf, size_t len,
-                              st_broker_msg *out, size_t *used, st_err *err);
+ST_MUST_CHECK st_code st_broker_frame_parse(const uint8_t *buf, size_t len,
+                                            st_broker_msg *out, size_t *used,
+                                            st_err *err);
 
 /* ---- typed payloads ---- */
 
@@ -102,12 +106,13 @@ typedef struct st_broker_hello {
     uint8_t ed25519[32];
 } st_broker_hello;
 
-st_code st_broker_hello_encode(const st_broker_hello *h, uint8_t out[65]);
-st_code st_broker_hello_parse(const st_broker_msg *m, st_broker_hello *out,
-                              st_err *err);
+ST_MUST_CHECK st_code st_broker_hello_encode(const st_broker_hello *h,
+                                             uint8_t out[65]);
+ST_MUST_CHECK st_code st_broker_hello_parse(const st_broker_msg *m,
+                                            st_broker_hello *out, st_err *err);
 /* NONCE: exactly 32 bytes. */
-st_code st_broker_nonce_parse(const st_broker_msg *m, uint8_t out[32],
-                              st_err *err);
+ST_MUST_CHECK st_code st_broker_nonce_parse(const st_broker_msg *m,
+                                            uint8_t out[32], st_err *err);
 
 #define ST_BROKER_MAX_KEYS 64
 #define ST_BROKER_KEY_NAME_MAX 128
@@ -127,13 +132,14 @@ typedef struct st_broker_keys {
 
 /* KEYS: u16 count, then per key: u8 name length, name, epk (32), u8
  * ciphertext length, ciphertext. */
-st_code st_broker_keys_encode(const st_broker_keys *k, st_buf *out,
-                              st_err *err);
-st_code st_broker_keys_parse(const st_broker_msg *m, st_broker_keys *out,
-                             st_err *err);
+ST_MUST_CHECK st_code st_broker_keys_encode(const st_broker_keys *k,
+                                            st_buf *out, st_err *err);
+ST_MUST_CHECK st_code st_broker_keys_parse(const st_broker_msg *m,
+                                           st_broker_keys *out, st_err *err);
 /* The payload as a JSON object (PROGRESS, RESULT, ERROR, DENIED,
  * HEARTBEAT); strict JSON, objects only. */
-st_code st_broker_json_parse(const st_broker_msg *m, json_t **out, st_err *err);
+ST_MUST_CHECK st_code st_broker_json_parse(const st_broker_msg *m, json_t **out,
+                                           st_err *err);
 
 /* ---- cryptography of the release ---- */
 
@@ -144,14 +150,17 @@ void st_broker_report_data(const uint8_t x25519[32], const uint8_t ed25519[32],
                            const uint8_t spec_digest[32], uint8_t out[64]);
 
 /* Wraps `len` (<= 32) secret bytes to the runtime's X25519 key. */
-st_code st_broker_wrap_key(const uint8_t runtime_pub[32], const char *job_id,
-                           const char *name, const unsigned char *secret,
-                           size_t len, st_broker_key *out, st_err *err);
+ST_MUST_CHECK st_code st_broker_wrap_key(const uint8_t runtime_pub[32],
+                                         const char *job_id, const char *name,
+                                         const unsigned char *secret,
+                                         size_t len, st_broker_key *out,
+                                         st_err *err);
 /* Opens a wrapped key with the runtime's private key (secure memory).
  * ST_E_DENIED when it does not authenticate (wrong key, job or name). */
-st_code st_broker_unwrap_key(const unsigned char runtime_priv[32],
-                             const char *job_id, const st_broker_key *k,
-                             st_secret **out, st_err *err);
+ST_MUST_CHECK st_code st_broker_unwrap_key(const unsigned char runtime_priv[32],
+                                           const char *job_id,
+                                           const st_broker_key *k,
+                                           st_secret **out, st_err *err);
 /* The key named `name` in a KEYS message, or NULL. */
 const st_broker_key *st_broker_keys_find(const st_broker_keys *k,
                                          const char *name);

@@ -45,27 +45,30 @@ typedef struct st_broker_endpoint {
  *     "key": PATH, "connect_timeout_seconds": 5, "timeout_seconds": 30}]}
  * Relative paths are taken from `base_dir` (the file's directory; may be
  * NULL). *out is malloc'ed (free()), *n entries. */
-st_code st_broker_endpoints_parse(const char *text, size_t len,
-                                  const char *origin, const char *base_dir,
-                                  st_broker_endpoint **out, size_t *n,
-                                  st_err *err);
+ST_MUST_CHECK st_code st_broker_endpoints_parse(const char *text, size_t len,
+                                                const char *origin,
+                                                const char *base_dir,
+                                                st_broker_endpoint **out,
+                                                size_t *n, st_err *err);
 /* Loads `path` and finds the entry for `url`; ST_E_NOTFOUND naming the
  * file and the URL when there is none. */
-st_code st_broker_endpoint_load(const char *path, const char *url,
-                                st_broker_endpoint *out, st_err *err);
+ST_MUST_CHECK st_code st_broker_endpoint_load(const char *path, const char *url,
+                                              st_broker_endpoint *out,
+                                              st_err *err);
 
 /* SHA-256 of the SubjectPublicKeyInfo of the first certificate in a PEM
  * file: the pin a data owner puts in a manifest. */
-st_code st_broker_pin_from_cert(const char *pem_path, uint8_t pin[32],
-                                st_err *err);
+ST_MUST_CHECK st_code st_broker_pin_from_cert(const char *pem_path,
+                                              uint8_t pin[32], st_err *err);
 
 typedef struct st_broker_remote st_broker_remote;
 
 /* A connection context to the broker at ep->url whose TLS key must hash
  * to `pin`. Nothing is sent yet. */
-st_code st_broker_remote_open(const st_broker_endpoint *ep,
-                              const uint8_t pin[32], st_broker_remote **out,
-                              st_err *err);
+ST_MUST_CHECK st_code st_broker_remote_open(const st_broker_endpoint *ep,
+                                            const uint8_t pin[32],
+                                            st_broker_remote **out,
+                                            st_err *err);
 void st_broker_remote_close(st_broker_remote *b);
 
 /* The body of POST .../hello (docs/api.md "Remote key broker"): the
@@ -74,16 +77,19 @@ void st_broker_remote_close(st_broker_remote *b);
  * what the spec digest is computed over, so any serialisation of the
  * stored envelope will do). */
 #define ST_BROKER_SPEC_MAX (1u << 20)
-st_code st_broker_hello_body_encode(const st_broker_hello *h,
-                                    const char *envelope, size_t len,
-                                    st_buf *out, st_err *err);
+ST_MUST_CHECK st_code st_broker_hello_body_encode(const st_broker_hello *h,
+                                                  const char *envelope,
+                                                  size_t len, st_buf *out,
+                                                  st_err *err);
 /* Splits a body (untrusted; fuzzed): exactly one HELLO frame, then the
  * envelope text (*envelope points into `body`; it is not parsed here:
  * st_job_envelope_open does that strictly). ST_E_INPUT naming what is
  * wrong. */
-st_code st_broker_hello_body_parse(const uint8_t *body, size_t len,
-                                   st_broker_hello *h, const char **envelope,
-                                   size_t *envelope_len, st_err *err);
+ST_MUST_CHECK st_code st_broker_hello_body_parse(const uint8_t *body,
+                                                 size_t len, st_broker_hello *h,
+                                                 const char **envelope,
+                                                 size_t *envelope_len,
+                                                 st_err *err);
 
 /* POST .../datasets/NAME/hello: relays the runtime's HELLO with the
  * job's signed spec (`envelope`, JSON text), returns the broker's nonce.
@@ -91,19 +97,16 @@ st_code st_broker_hello_body_parse(const uint8_t *body, size_t len,
  * reached or times out, ST_E_DENIED for a pin mismatch (naming both
  * fingerprints) or a refusal (the broker's reason: a spec, principal or
  * recipient its policy does not allow). */
-st_code st_broker_remote_hello(st_broker_remote *b, const char *dataset,
-                               const char *job_id,
-                               const uint8_t spec_digest[32],
-                               const char *envelope, size_t envelope_len,
-                               const st_broker_hello *h, uint8_t nonce[32],
-                               st_err *err);
+ST_MUST_CHECK st_code st_broker_remote_hello(
+    st_broker_remote *b, const char *dataset, const char *job_id,
+    const uint8_t spec_digest[32], const char *envelope, size_t envelope_len,
+    const st_broker_hello *h, uint8_t nonce[32], st_err *err);
 /* POST .../datasets/NAME/evidence: relays EVIDENCE (the runtime's frame
  * payload), returns the KEYS (still wrapped to the runtime). A DENIED
  * frame is ST_E_DENIED with the broker's reason. */
-st_code st_broker_remote_evidence(st_broker_remote *b, const char *dataset,
-                                  const uint8_t nonce[32], const void *evidence,
-                                  size_t len, st_broker_keys *keys,
-                                  st_err *err);
+ST_MUST_CHECK st_code st_broker_remote_evidence(
+    st_broker_remote *b, const char *dataset, const uint8_t nonce[32],
+    const void *evidence, size_t len, st_broker_keys *keys, st_err *err);
 
 #ifdef __cplusplus
 }

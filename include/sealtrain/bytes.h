@@ -49,10 +49,11 @@ typedef struct st_buf {
 } st_buf;
 
 void st_buf_init(st_buf *b);
-st_code st_buf_append(st_buf *b, const void *data, size_t n, st_err *err);
-st_code st_buf_printf(st_buf *b, st_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-st_code st_buf_reserve(st_buf *b, size_t extra, st_err *err);
+ST_MUST_CHECK st_code st_buf_append(st_buf *b, const void *data, size_t n,
+                                    st_err *err);
+ST_MUST_CHECK st_code st_buf_printf(st_buf *b, st_err *err, const char *fmt,
+                                    ...) __attribute__((format(printf, 3, 4)));
+ST_MUST_CHECK st_code st_buf_reserve(st_buf *b, size_t extra, st_err *err);
 void st_buf_free(st_buf *b);
 
 /* The value of one hex digit (either case), or -1. */
@@ -62,15 +63,17 @@ int st_hex_digit(int c);
 void st_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decodes exactly `n` bytes from a 2n-character string; ST_E_INPUT on
  * wrong length or non-hex characters. */
-st_code st_hex_decode(const char *hex, uint8_t *out, size_t n, st_err *err);
+ST_MUST_CHECK st_code st_hex_decode(const char *hex, uint8_t *out, size_t n,
+                                    st_err *err);
 
 /* Standard base64 (RFC 4648 section 4). `pad` selects '=' padding.
  * Returns a malloc'ed NUL-terminated string. */
 char *st_base64_encode(const uint8_t *in, size_t n, int pad);
 /* Strict decoding: canonical encodings only (unused bits zero), padding as
  * `pad` says. *out is malloc'ed. */
-st_code st_base64_decode(const char *in, size_t inlen, int pad, uint8_t **out,
-                         size_t *outlen, st_err *err);
+ST_MUST_CHECK st_code st_base64_decode(const char *in, size_t inlen, int pad,
+                                       uint8_t **out, size_t *outlen,
+                                       st_err *err);
 /* Decoded size for an input of `inlen` characters without padding. */
 size_t st_base64_decoded_len(size_t inlen);
 

@@ -57,17 +57,18 @@ typedef struct st_check_opts {
 
 /* Runs every item; `kr` may be NULL (key items are then "not applicable:
  * keyring locked"). *items malloc'ed. */
-st_code st_check_run(st_workspace *ws, st_keyring *kr,
-                     const st_check_opts *opts, st_check_item **items,
-                     size_t *n, st_err *err);
+ST_MUST_CHECK st_code st_check_run(st_workspace *ws, st_keyring *kr,
+                                   const st_check_opts *opts,
+                                   st_check_item **items, size_t *n,
+                                   st_err *err);
 /* The worst status (n/a counts as pass). */
 st_check_level st_check_worst(const st_check_item *items, size_t n);
 json_t *st_check_json(const st_check_item *items, size_t n);
 /* One self-contained HTML file (inline CSS, no scripts, no external
  * references), written atomically. */
-st_code st_check_html(const st_check_item *items, size_t n,
-                      const char *workspace, time_t now, const char *path,
-                      st_err *err);
+ST_MUST_CHECK st_code st_check_html(const st_check_item *items, size_t n,
+                                    const char *workspace, time_t now,
+                                    const char *path, st_err *err);
 
 #ifdef __cplusplus
 }

@@ -54,19 +54,23 @@ typedef struct st_cleanup_opts {
 typedef st_code (*st_cleanup_fn)(st_workspace *ws, const st_cleanup_opts *opts,
                                  st_cleanup_report *rep, st_err *err);
 /* Registers an extra handler (at most 16); ST_E_EXISTS for a name twice. */
-st_code st_cleanup_register(const char *name, st_cleanup_fn fn, st_err *err);
+ST_MUST_CHECK st_code st_cleanup_register(const char *name, st_cleanup_fn fn,
+                                          st_err *err);
 
 /* Runs the built-in then the registered handlers; a handler's failure is
  * a note and the others still run. */
-st_code st_cleanup_run(st_workspace *ws, const st_cleanup_opts *opts,
-                       st_cleanup_report *rep, st_err *err);
+ST_MUST_CHECK st_code st_cleanup_run(st_workspace *ws,
+                                     const st_cleanup_opts *opts,
+                                     st_cleanup_report *rep, st_err *err);
 void st_cleanup_report_free(st_cleanup_report *rep);
 
 /* For handlers: records one action (and audits it unless dry_run). */
-st_code st_cleanup_add(st_workspace *ws, const st_cleanup_opts *opts,
-                       st_cleanup_report *rep, const char *handler,
-                       const char *resource, const char *what, int done,
-                       const char *error);
+ST_MUST_CHECK st_code st_cleanup_add(st_workspace *ws,
+                                     const st_cleanup_opts *opts,
+                                     st_cleanup_report *rep,
+                                     const char *handler, const char *resource,
+                                     const char *what, int done,
+                                     const char *error);
 void st_cleanup_note(st_cleanup_report *rep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -19,7 +19,7 @@ extern "C" {
 /* Formats `t` as RFC 3339 UTC with second precision. */
 void st_time_format(time_t t, char out[ST_TIME_LEN]);
 /* Parses exactly the form st_time_format writes (ST_E_INPUT otherwise). */
-st_code st_time_parse(const char *text, time_t *out, st_err *err);
+ST_MUST_CHECK st_code st_time_parse(const char *text, time_t *out, st_err *err);
 
 #ifdef __cplusplus
 }

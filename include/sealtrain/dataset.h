@@ -92,20 +92,22 @@ typedef struct st_dataset_manifest {
 /* Checks a broker URL for a manifest: https://HOST[:PORT][/PATH], at most
  * ST_DATASET_BROKER_URL_MAX printable characters without spaces, quotes
  * or backslashes; no user info, query or fragment. */
-st_code st_dataset_check_broker_url(const char *url, st_err *err);
+ST_MUST_CHECK st_code st_dataset_check_broker_url(const char *url, st_err *err);
 
 /* Canonical JSON of a manifest (malloc'ed). */
 char *st_dataset_manifest_encode(const st_dataset_manifest *m, size_t *len,
                                  st_err *err);
 /* Strict parse of manifest JSON (untrusted): unknown keys, wrong types or
  * out-of-range values are ST_E_INPUT naming the field. */
-st_code st_dataset_manifest_parse(const char *json, size_t len,
-                                  st_dataset_manifest *m, st_err *err);
+ST_MUST_CHECK st_code st_dataset_manifest_parse(const char *json, size_t len,
+                                                st_dataset_manifest *m,
+                                                st_err *err);
 void st_dataset_manifest_free(st_dataset_manifest *m);
 /* "public" < "internal" < "confidential" < "restricted": 0..3, or -1. */
 int st_dataset_classification_rank(const char *s);
 /* Dataset and principal names: 1-64 of [A-Za-z0-9._-], first alnum. */
-st_code st_dataset_check_name(const char *what, const char *name, st_err *err);
+ST_MUST_CHECK st_code st_dataset_check_name(const char *what, const char *name,
+                                            st_err *err);
 
 /* --- import ---------------------------------------------------------- */
 
@@ -128,9 +130,10 @@ typedef struct st_dataset_import_opts {
 /* Validates (pass 1), converts and encrypts (pass 2, streaming), signs
  * the manifest, registers the dataset. ST_E_EXISTS if the name is taken.
  * Nothing is written when validation fails. *out may be NULL. */
-st_code st_dataset_import(struct st_workspace *ws, struct st_keyring *kr,
-                          const st_dataset_import_opts *o,
-                          st_dataset_manifest *out, st_err *err);
+ST_MUST_CHECK st_code st_dataset_import(struct st_workspace *ws,
+                                        struct st_keyring *kr,
+                                        const st_dataset_import_opts *o,
+                                        st_dataset_manifest *out, st_err *err);
 
 /* --- client-side encryption and server-side registration ------------- */
 
@@ -161,20 +164,22 @@ typedef struct st_dataset_encrypt_opts {
 /* Validates (pass 1; `wrap` is not called for invalid input), encrypts
  * to out_path and fills *out with the manifest of generation 1 (owned;
  * st_dataset_manifest_free it). The file is removed on failure. */
-st_code st_dataset_encrypt(const st_dataset_encrypt_opts *o,
-                           st_dataset_manifest *out, st_err *err);
+ST_MUST_CHECK st_code st_dataset_encrypt(const st_dataset_encrypt_opts *o,
+                                         st_dataset_manifest *out, st_err *err);
 /* Canonical manifest JSON in a DSSE envelope signed by `seed`. */
-st_code st_dataset_manifest_sign(const st_dataset_manifest *m,
-                                 const uint8_t *seed, char **envelope,
-                                 st_err *err);
+ST_MUST_CHECK st_code st_dataset_manifest_sign(const st_dataset_manifest *m,
+                                               const uint8_t *seed,
+                                               char **envelope, st_err *err);
 
 /* Server side of an upload: wraps file_key XOR a fresh shred key under
  * KEK `kek` (created when missing) at its current version, as the body of
  * a sealtrain-kek stanza (AAD st_age_kek_aad(kek)). *shred (secure
  * memory) must be kept until registration. */
-st_code st_dataset_wrap_key(struct st_keyring *kr, const char *kek,
-                            const st_secret *file_key, st_secret **shred,
-                            st_buf *body, uint32_t *version, st_err *err);
+ST_MUST_CHECK st_code st_dataset_wrap_key(struct st_keyring *kr,
+                                          const char *kek,
+                                          const st_secret *file_key,
+                                          st_secret **shred, st_buf *body,
+                                          uint32_t *version, st_err *err);
 
 typedef struct st_dataset_register_opts {
     const char *path;     /* the uploaded encrypted file; moved on success */
@@ -200,9 +205,11 @@ typedef struct st_dataset_register_opts {
  * (atomic rename), the catalog row written and the import audited.
  * ST_E_DENIED (signature, signer, stanza), ST_E_INPUT (digest, content),
  * ST_E_EXISTS (name). *out may be NULL. */
-st_code st_dataset_register(struct st_workspace *ws, struct st_keyring *kr,
-                            const st_dataset_register_opts *o,
-                            st_dataset_manifest *out, st_err *err);
+ST_MUST_CHECK st_code st_dataset_register(struct st_workspace *ws,
+                                          struct st_keyring *kr,
+                                          const st_dataset_register_opts *o,
+                                          st_dataset_manifest *out,
+                                          st_err *err);
 
 /* Adds a dataset whose key its owner's remote broker releases (the
  * manifest has a "broker" section): the encrypted file at `path` and the
@@ -212,10 +219,10 @@ st_code st_dataset_register(struct st_workspace *ws, struct st_keyring *kr,
  * manifest's name. No key is involved. ST_E_USAGE for a manifest without
  * a broker, ST_E_DENIED (signature, owner), ST_E_INPUT (file), ST_E_EXISTS
  * (name). `actor` is named in the audit entry. *out may be NULL. */
-st_code st_dataset_adopt(struct st_workspace *ws, const char *path,
-                         const char *envelope, size_t envelope_len,
-                         const char *actor, st_dataset_manifest *out,
-                         st_err *err);
+ST_MUST_CHECK st_code st_dataset_adopt(struct st_workspace *ws,
+                                       const char *path, const char *envelope,
+                                       size_t envelope_len, const char *actor,
+                                       st_dataset_manifest *out, st_err *err);
 
 /* --- catalog views --------------------------------------------------- */
 
@@ -226,18 +233,28 @@ typedef struct st_dataset_record {
     char path[4096]; /* the encrypted file */
 } st_dataset_record;
 
-st_code st_dataset_get(struct st_workspace *ws, const char *name,
-                       st_dataset_record *out, st_err *err);
+ST_MUST_CHECK st_code st_dataset_get(struct st_workspace *ws, const char *name,
+                                     st_dataset_record *out, st_err *err);
+/* The owner of dataset `name`, its id and the key its owner signs with
+ * (the registered key, or in a workspace without principals the key
+ * recorded at import): what the owner's signed statements about the
+ * dataset (its manifest, its release policy) are verified under. */
+ST_MUST_CHECK st_code st_dataset_owner_key(struct st_workspace *ws, const char *name,
+                             char owner[ST_DATASET_NAME_MAX + 1], char id[33],
+                             uint8_t pub[32], st_err *err);
 /* The manifest of dataset `name` after checking its DSSE signature under
  * the owner's registered key (or the key recorded at import) and that it
  * describes the catalog row: what a consumer may rely on, e.g. the broker
  * pin. ST_E_DENIED when it does not verify. Free with
  * st_dataset_manifest_free. */
-st_code st_dataset_manifest_verified(struct st_workspace *ws, const char *name,
-                                     st_dataset_manifest *m, st_err *err);
+ST_MUST_CHECK st_code st_dataset_manifest_verified(struct st_workspace *ws,
+                                                   const char *name,
+                                                   st_dataset_manifest *m,
+                                                   st_err *err);
 /* All datasets by name. */
-st_code st_dataset_list(struct st_workspace *ws, st_dataset_record **out,
-                        size_t *n, st_err *err);
+ST_MUST_CHECK st_code st_dataset_list(struct st_workspace *ws,
+                                      st_dataset_record **out, size_t *n,
+                                      st_err *err);
 void st_dataset_record_free(st_dataset_record *r);
 void st_dataset_records_free(st_dataset_record *r, size_t n);
 
@@ -258,9 +275,10 @@ typedef struct st_dataset_check {
 /* Checks a dataset without decrypting (kr NULL, deep 0) or fully (deep 1:
  * decrypts in secure memory with the keyring). Returns the first failure
  * as ST_E_DENIED with a message naming the check; *chk says all. */
-st_code st_dataset_verify(struct st_workspace *ws, struct st_keyring *kr,
-                          const char *name, int deep, st_dataset_check *chk,
-                          st_err *err);
+ST_MUST_CHECK st_code st_dataset_verify(struct st_workspace *ws,
+                                        struct st_keyring *kr, const char *name,
+                                        int deep, st_dataset_check *chk,
+                                        st_err *err);
 
 /* --- key changes and removal ---------------------------------------- */
 
@@ -271,28 +289,33 @@ st_code st_dataset_verify(struct st_workspace *ws, struct st_keyring *kr,
  * only the header (payload bytes untouched); re-signs the manifest with
  * `signing_seed` (must be the dataset's registered signer). *changed is 0
  * when the dataset was already at the current version. */
-st_code st_dataset_rewrap(struct st_workspace *ws, struct st_keyring *kr,
-                          const char *name, const uint8_t *signing_seed,
-                          const char *actor, int *changed, st_err *err);
+ST_MUST_CHECK st_code st_dataset_rewrap(struct st_workspace *ws,
+                                        struct st_keyring *kr, const char *name,
+                                        const uint8_t *signing_seed,
+                                        const char *actor, int *changed,
+                                        st_err *err);
 /* New file key and shred key, full re-encryption in streaming chunks
  * through secure memory; re-signs the manifest. */
-st_code st_dataset_reencrypt(struct st_workspace *ws, struct st_keyring *kr,
-                             const char *name, const uint8_t *signing_seed,
-                             const char *actor, st_err *err);
+ST_MUST_CHECK st_code st_dataset_reencrypt(struct st_workspace *ws,
+                                           struct st_keyring *kr,
+                                           const char *name,
+                                           const uint8_t *signing_seed,
+                                           const char *actor, st_err *err);
 /* Names (or, with broker_url NULL, removes) the owner's remote key broker
  * in the manifest: the same encrypted bytes as a new generation, the
  * manifest re-signed with `signing_seed` (must be the owner's). Copies of
  * the dataset in other workspaces must be added again (`data
  * import-encrypted`) to carry the new manifest. */
-st_code st_dataset_set_broker(struct st_workspace *ws, const char *name,
-                              const char *broker_url,
-                              const uint8_t *broker_spki_sha256,
-                              const uint8_t *signing_seed, const char *actor,
-                              st_err *err);
+ST_MUST_CHECK st_code st_dataset_set_broker(struct st_workspace *ws,
+                                            const char *name,
+                                            const char *broker_url,
+                                            const uint8_t *broker_spki_sha256,
+                                            const uint8_t *signing_seed,
+                                            const char *actor, st_err *err);
 /* Crypto-shred: securely deletes the catalog row (with the shred key),
  * then shreds the file. */
-st_code st_dataset_rm(struct st_workspace *ws, const char *name,
-                      const char *actor, st_err *err);
+ST_MUST_CHECK st_code st_dataset_rm(struct st_workspace *ws, const char *name,
+                                    const char *actor, st_err *err);
 
 /* --- for the broker and the enclave runtime ------------------------- */
 
@@ -302,24 +325,29 @@ st_code st_dataset_rm(struct st_workspace *ws, const char *name,
  * runtime's AEAD and plaintext checks catch a changed payload;
  * st_dataset_verify hashes the whole file). Optionally returns the
  * verified manifest. */
-st_code st_dataset_file_key(struct st_workspace *ws, struct st_keyring *kr,
-                            const char *name, st_secret **file_key,
-                            st_dataset_manifest *m, st_err *err);
+ST_MUST_CHECK st_code st_dataset_file_key(struct st_workspace *ws,
+                                          struct st_keyring *kr,
+                                          const char *name,
+                                          st_secret **file_key,
+                                          st_dataset_manifest *m, st_err *err);
 /* Runtime side: decrypts the file at `path` with `file_key` into secure
  * memory (all cores), checks the plaintext SHA-256 against `plain_sha256`
  * and the tensor layout; *plain (st_secmem_free it) backs *view. Nothing
  * is returned unless every chunk authenticated. */
-st_code st_dataset_decrypt(const char *path, const st_secret *file_key,
-                           const uint8_t plain_sha256[32], void **plain,
-                           size_t *len, st_tensor_view *view, st_err *err);
+ST_MUST_CHECK st_code st_dataset_decrypt(const char *path,
+                                         const st_secret *file_key,
+                                         const uint8_t plain_sha256[32],
+                                         void **plain, size_t *len,
+                                         st_tensor_view *view, st_err *err);
 
 /* The same from a descriptor open at the start of the encrypted file (not
  * closed): the sandboxed runtime cannot open paths. `name` names it in
  * errors. */
-st_code st_dataset_decrypt_fd(int fd, const char *name,
-                              const st_secret *file_key,
-                              const uint8_t plain_sha256[32], void **plain,
-                              size_t *len, st_tensor_view *view, st_err *err);
+ST_MUST_CHECK st_code st_dataset_decrypt_fd(int fd, const char *name,
+                                            const st_secret *file_key,
+                                            const uint8_t plain_sha256[32],
+                                            void **plain, size_t *len,
+                                            st_tensor_view *view, st_err *err);
 
 #ifdef __cplusplus
 }

@@ -35,8 +35,8 @@ extern "C" {
 void st_dsse_keyid(const uint8_t pub[32], char out[ST_KEYID_LEN + 1]);
 
 /* The pre-authentication encoding, appended to `out`. */
-st_code st_dsse_pae(const char *type, const uint8_t *payload, size_t len,
-                    st_buf *out, st_err *err);
+ST_MUST_CHECK st_code st_dsse_pae(const char *type, const uint8_t *payload,
+                                  size_t len, st_buf *out, st_err *err);
 
 /* A new envelope with one signature by `seed` (its public key gives the
  * key id). */
@@ -44,8 +44,8 @@ json_t *st_dsse_sign(const char *type, const uint8_t *payload, size_t len,
                      const uint8_t seed[32], st_err *err);
 
 /* Adds another signature to an existing envelope. */
-st_code st_dsse_add_signature(json_t *env, const uint8_t seed[32],
-                              st_err *err);
+ST_MUST_CHECK st_code st_dsse_add_signature(json_t *env, const uint8_t seed[32],
+                                            st_err *err);
 
 /* Verifies `env` (untrusted): its structure, its payload type (must equal
  * `type` when not NULL), and that at least one signature is valid under one
@@ -53,14 +53,14 @@ st_code st_dsse_add_signature(json_t *env, const uint8_t seed[32],
  * returned in *payload (malloc'ed, NUL-terminated) and the index of the
  * key that verified in *which (may be NULL). A malformed envelope is
  * ST_E_INPUT; no valid signature is ST_E_DENIED. */
-st_code st_dsse_verify(const json_t *env, const char *type,
-                       const uint8_t (*pubs)[32], size_t n,
-                       uint8_t **payload, size_t *len, size_t *which,
-                       st_err *err);
+ST_MUST_CHECK st_code st_dsse_verify(const json_t *env, const char *type,
+                                     const uint8_t (*pubs)[32], size_t n,
+                                     uint8_t **payload, size_t *len,
+                                     size_t *which, st_err *err);
 
 /* Decodes the payload without checking any signature (for display). */
-st_code st_dsse_payload(const json_t *env, uint8_t **payload, size_t *len,
-                        st_err *err);
+ST_MUST_CHECK st_code st_dsse_payload(const json_t *env, uint8_t **payload,
+                                      size_t *len, st_err *err);
 
 #ifdef __cplusplus
 }

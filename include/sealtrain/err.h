@@ -32,6 +32,25 @@ typedef enum st_code {
     ST_E_CANCELLED /* stopped on request: exit 6 */
 } st_code;
 
+/* Marks a function whose st_code result must be looked at: a failure that
+ * nobody reads is a change that silently did not happen (or half happened).
+ * Every function returning st_code carries it, except the st_err_* setters
+ * below, whose return value is only a convenience for `return st_err_set()`.
+ * Discarding a result on purpose is written `st_discard(f(...))` next to a
+ * comment saying why that is safe (GCC does not accept a `(void)` cast as a
+ * discard). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ST_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define ST_MUST_CHECK
+#endif
+
+/* Explicitly drops a result that cannot matter here (say why at the call). */
+static inline void st_discard(st_code code)
+{
+    (void)code;
+}
+
 #define ST_ERR_MSG_MAX 1024
 #define ST_ERR_WHERE_MAX 512
 

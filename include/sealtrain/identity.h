@@ -31,8 +31,8 @@ typedef struct st_identity_info {
  * (ST_E_EXISTS, checked before anything is written); each file is written
  * atomically, secret ones 0600. Private key bytes only pass through
  * secure memory (the PEM text is wiped after writing). */
-st_code st_identity_new(const char *name, const char *outdir,
-                        st_identity_info *out, st_err *err);
+ST_MUST_CHECK st_code st_identity_new(const char *name, const char *outdir,
+                                      st_identity_info *out, st_err *err);
 void st_identity_info_clear(st_identity_info *info);
 
 #ifdef __cplusplus

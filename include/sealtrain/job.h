@@ -59,23 +59,24 @@ typedef struct st_job_spec {
 
 /* Strict: unknown keys, wrong types, out-of-range values are ST_E_INPUT
  * naming the key path and `origin`. */
-st_code st_job_spec_parse(const char *text, size_t len, const char *origin,
-                          st_job_spec *out, st_err *err);
-st_code st_job_spec_load(const char *path, st_job_spec *out, st_err *err);
+ST_MUST_CHECK st_code st_job_spec_parse(const char *text, size_t len,
+                                        const char *origin, st_job_spec *out,
+                                        st_err *err);
+ST_MUST_CHECK st_code st_job_spec_load(const char *path, st_job_spec *out,
+                                       st_err *err);
 void st_job_spec_free(st_job_spec *spec);
 /* ST_OK when each of the n `recipients` is one of the spec's
  * outputs.recipients, else ST_E_DENIED naming the first that is not: the
  * runtime seals only to recipients of the signed spec (which the evidence
  * binds), whatever its controller passes it. */
-st_code
-st_job_spec_check_recipients(const st_job_spec *spec,
-                             const char (*recipients)[ST_JOB_RECIPIENT_MAX],
-                             size_t n, st_err *err);
+ST_MUST_CHECK st_code st_job_spec_check_recipients(
+    const st_job_spec *spec, const char (*recipients)[ST_JOB_RECIPIENT_MAX],
+    size_t n, st_err *err);
 /* The spec's signed form: JSON with sorted keys, compact (malloc'ed). */
 char *st_job_spec_serialise(const st_job_spec *spec, st_err *err);
 /* SHA-256 of st_job_spec_serialise(): the digest bound into evidence. */
-st_code st_job_spec_digest(const st_job_spec *spec, uint8_t out[32],
-                           st_err *err);
+ST_MUST_CHECK st_code st_job_spec_digest(const st_job_spec *spec,
+                                         uint8_t out[32], st_err *err);
 
 /* The spec signed by `seed` as a DSSE envelope (ST_DSSE_TYPE_JOBSPEC)
  * over st_job_spec_serialise(): what `job submit` stores and what a
@@ -89,9 +90,9 @@ json_t *st_job_spec_sign(const st_job_spec *spec, const uint8_t seed[32],
  * (st_job_spec_free), `digest` and, when env_out is not NULL, the parsed
  * envelope. ST_E_INPUT when malformed, ST_E_DENIED when no signature
  * verifies; errors name `origin`. */
-st_code st_job_envelope_open(const char *text, size_t len, const char *origin,
-                             const uint8_t pub[32], st_job_spec *spec,
-                             uint8_t digest[32], json_t **env_out, st_err *err);
+ST_MUST_CHECK st_code st_job_envelope_open(
+    const char *text, size_t len, const char *origin, const uint8_t pub[32],
+    st_job_spec *spec, uint8_t digest[32], json_t **env_out, st_err *err);
 
 /* ---- states ---- */
 
@@ -108,13 +109,14 @@ typedef enum st_job_state {
 } st_job_state;
 
 const char *st_job_state_name(st_job_state s);
-st_code st_job_state_parse(const char *name, st_job_state *out, st_err *err);
+ST_MUST_CHECK st_code st_job_state_parse(const char *name, st_job_state *out,
+                                         st_err *err);
 int st_job_state_terminal(st_job_state s);
 
 /* ---- the catalog ---- */
 
 /* Creates the job tables (idempotent). */
-st_code st_job_migrate(st_workspace *ws, st_err *err);
+ST_MUST_CHECK st_code st_job_migrate(st_workspace *ws, st_err *err);
 
 typedef struct st_job_record {
     char id[ST_JOB_ID_LEN + 1];
@@ -130,54 +132,86 @@ typedef struct st_job_record {
     int cancel_requested;
     long runtime_pid, controller_pid; /* 0 when none */
     char heartbeat[32];               /* last heartbeat, "" when none */
+    char runner[ST_JOB_NAME_MAX + 1]; /* who ran or resumed it last, "" */
 } st_job_record;
 
 void st_job_record_free(st_job_record *r);
 
 /* Signs the spec with `seed` (the submitter's Ed25519 key) and stores the
  * job as queued; the new id goes to `id`. Audited. */
-st_code st_job_submit(st_workspace *ws, const char *submitter,
-                      const st_job_spec *spec, const uint8_t seed[32],
-                      char id[ST_JOB_ID_LEN + 1], st_err *err);
+ST_MUST_CHECK st_code st_job_submit(st_workspace *ws, const char *submitter,
+                                    const st_job_spec *spec,
+                                    const uint8_t seed[32],
+                                    char id[ST_JOB_ID_LEN + 1], st_err *err);
 /* Stores a spec signed elsewhere (a remote submitter's envelope, text):
  * the signature must verify under `submitter`'s registered signing key
  * (st_job_envelope_open) and the submitter needs job.submit on the
  * spec's training dataset (st_access_check, ST_E_DENIED); queued and
  * audited like st_job_submit. *spec receives the parsed spec
  * (st_job_spec_free). */
-st_code st_job_submit_envelope(st_workspace *ws, const char *submitter,
-                               const char *text, size_t len,
-                               char id[ST_JOB_ID_LEN + 1], st_job_spec *spec,
-                               st_err *err);
-st_code st_job_get(st_workspace *ws, const char *id, st_job_record *out,
-                   st_err *err);
+ST_MUST_CHECK st_code st_job_submit_envelope(st_workspace *ws,
+                                             const char *submitter,
+                                             const char *text, size_t len,
+                                             char id[ST_JOB_ID_LEN + 1],
+                                             st_job_spec *spec, st_err *err);
+ST_MUST_CHECK st_code st_job_get(st_workspace *ws, const char *id,
+                                 st_job_record *out, st_err *err);
 /* Every job, newest first; *out malloc'ed (free each, then the array). */
-st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
-                    st_err *err);
+ST_MUST_CHECK st_code st_job_list(st_workspace *ws, st_job_record **out,
+                                  size_t *n, st_err *err);
+/* The jobs `principal` may read (job.read on job:ID: its own, or every
+ * job for admins, trainers and auditors), newest first; as st_job_list. */
+ST_MUST_CHECK st_code st_job_list_readable(st_workspace *ws,
+                                           const char *principal,
+                                           st_job_record **out, size_t *n,
+                                           st_err *err);
 /* Moves a job to `state` (refusing a move out of a terminal state), with a
  * reason; persisted, logged in the job's log and audited. */
-st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
-                          const char *reason, st_err *err);
+ST_MUST_CHECK st_code st_job_transition(st_workspace *ws, const char *id,
+                                        st_job_state state, const char *reason,
+                                        st_err *err);
 /* The same, with `patch` (may be NULL) merged into the job's status in
  * the same transaction: one durable commit for a stage's state and the
  * status it produced. */
-st_code st_job_transition_status(st_workspace *ws, const char *id,
-                                 st_job_state state, const char *reason,
-                                 const json_t *patch, st_err *err);
+ST_MUST_CHECK st_code st_job_transition_status(st_workspace *ws, const char *id,
+                                               st_job_state state,
+                                               const char *reason,
+                                               const json_t *patch,
+                                               st_err *err);
 /* Merges `patch` into the job's status object (key by key). */
-st_code st_job_status_update(st_workspace *ws, const char *id,
-                             const json_t *patch, st_err *err);
+ST_MUST_CHECK st_code st_job_status_update(st_workspace *ws, const char *id,
+                                           const json_t *patch, st_err *err);
+/* `principal` may do `action` (job.cancel, job.run for resume, job.read
+ * for status and logs) on job `id`: st_access_check on "job:ID", whose
+ * owner is the job's submitter (recorded now for jobs from before job
+ * owners). ST_E_NOTFOUND for an unknown job, ST_E_DENIED (audited). */
+ST_MUST_CHECK st_code st_job_authorize(st_workspace *ws, const char *principal,
+                                       const char *action, const char *id,
+                                       st_err *err);
 /* Marks a job for cancellation: a queued job is cancelled at once; a
- * running one is stopped by its controller within a second. */
-st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
-                      st_err *err);
+ * running one is stopped by its controller within a second. Audited
+ * ("job.cancel", `actor` as actor) before it takes effect; the
+ * transition to cancelled it makes names `actor` too. Authorize first
+ * (st_job_authorize). */
+ST_MUST_CHECK st_code st_job_cancel(st_workspace *ws, const char *actor,
+                                    const char *id, st_err *err);
+/* Records `runner` as the principal running a queued job (the actor of
+ * its transitions); ST_E_USAGE when the job is not queued. */
+ST_MUST_CHECK st_code st_job_start(st_workspace *ws, const char *runner,
+                                   const char *id, st_err *err);
+/* Moves a failed or cancelled job back to queued for `runner` (clearing
+ * its cancel request), conditionally on its state, so that two resumes
+ * cannot both win; ST_E_USAGE naming the state otherwise. Logged and
+ * audited ("job.resume", `runner` as actor). */
+ST_MUST_CHECK st_code st_job_resume(st_workspace *ws, const char *runner,
+                                    const char *id, st_err *err);
 /* Appends a line to the job's log (<workspace>/logs/<id>.log). Never
  * pass data or secrets. */
 void st_job_log(st_workspace *ws, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Path of the job's log. */
-st_code st_job_log_path(st_workspace *ws, const char *id, char *out, size_t cap,
-                        st_err *err);
+ST_MUST_CHECK st_code st_job_log_path(st_workspace *ws, const char *id,
+                                      char *out, size_t cap, st_err *err);
 
 /* ---- running ---- */
 
@@ -192,6 +226,8 @@ typedef struct st_job_run_opts {
     st_job_observer observe; /* may be NULL */
     void *ctx;
     int resume; /* continue a failed/cancelled job from its checkpoint */
+    const char *runner; /* the principal who runs it (the actor of its
+                           audit entries); NULL or "": the submitter */
 } st_job_run_opts;
 
 /* Runs a queued job in the foreground to its end (see src/job/run.c):
@@ -200,53 +236,8 @@ typedef struct st_job_run_opts {
  * refusals, ST_E_CANCELLED for cancellation). SIGINT/SIGTERM stop the
  * runtime at an epoch boundary after a checkpoint: cancelled, with a
  * reason that says `job resume` continues it. */
-st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
-                   st_err *err);
-
-/* ---- broker nonces ---- */
-
-/* A fresh 32-byte nonce for one piece of evidence from job `job_id`'s
- * runtime, recorded with its issue time. */
-st_code st_job_nonce_issue(st_workspace *ws, const char *job_id,
-                           uint8_t nonce[32], st_err *err);
-/* Uses the nonce: ST_OK once; ST_E_DENIED naming why when it is unknown,
- * another job's, already used (a replay) or older than max_age_s. */
-st_code st_job_nonce_consume(st_workspace *ws, const char *job_id,
-                             const uint8_t nonce[32], long max_age_s,
-                             st_err *err);
-
-/* ---- release policies (per dataset; docs/jobs.md) ---- */
-
-/* Checks a release policy (strict: keys, types, the attestation policy,
- * age recipients); errors name `origin`. */
-st_code st_release_policy_check(const json_t *policy, const char *origin,
-                                st_err *err);
-/* Validates and stores a dataset's release policy (canonical JSON);
- * audited. */
-st_code st_release_policy_set(st_workspace *ws, const char *actor,
-                              const char *dataset, const char *text, size_t len,
-                              const char *origin, st_err *err);
-/* The stored policy (new reference); ST_E_NOTFOUND when the dataset has
- * none (and is then never released). */
-st_code st_release_policy_get(st_workspace *ws, const char *dataset,
-                              json_t **out, st_err *err);
-
-/* What a (checked) release policy says about a job, shared by the local
- * broker (src/job/run.c) and the remote one (src/server/broker.c):
- * whether `principal` may train on the dataset ("principals" names it or
- * "*"), and whether models trained on it may be sealed to `recipient`. */
-int st_release_policy_allows_principal(const json_t *policy,
-                                       const char *principal);
-int st_release_policy_allows_recipient(const json_t *policy,
-                                       const char *recipient);
-/* The spec-level conditions of a remote release, where the broker cannot
- * narrow the recipients itself: `dataset` is one of the spec's datasets,
- * `principal` may train on it and *every* recipient of the spec is
- * allowed. ST_E_DENIED naming the dataset and the refused principal or
- * recipient. */
-st_code st_release_policy_check_job(const json_t *policy, const char *dataset,
-                                    const st_job_spec *spec,
-                                    const char *principal, st_err *err);
+ST_MUST_CHECK st_code st_job_run(st_workspace *ws, const char *id,
+                                 const st_job_run_opts *o, st_err *err);
 
 #ifdef __cplusplus
 }

@@ -29,21 +29,26 @@ char *st_json_canonical(const json_t *v, size_t *len, st_err *err);
 
 /* Checks that every key of `obj` is in the NULL-terminated `allowed` list;
  * the error names `where` and the unknown key. */
-st_code st_json_check_keys(const json_t *obj, const char *const *allowed,
-                           const char *where, st_err *err);
+ST_MUST_CHECK st_code st_json_check_keys(const json_t *obj,
+                                         const char *const *allowed,
+                                         const char *where, st_err *err);
 
 /* Typed getters with clear errors ("<where>: \"key\" must be a string").
  * `required` == 0 leaves *out unchanged when the key is absent. */
-st_code st_json_get_string(const json_t *obj, const char *key, int required,
-                           const char **out, const char *where, st_err *err);
-st_code st_json_get_int(const json_t *obj, const char *key, int required,
-                        long long min, long long max, long long *out,
-                        const char *where, st_err *err);
-st_code st_json_get_number(const json_t *obj, const char *key, int required,
-                           double min, double max, double *out,
-                           const char *where, st_err *err);
-st_code st_json_get_bool(const json_t *obj, const char *key, int required,
-                         int *out, const char *where, st_err *err);
+ST_MUST_CHECK st_code st_json_get_string(const json_t *obj, const char *key,
+                                         int required, const char **out,
+                                         const char *where, st_err *err);
+ST_MUST_CHECK st_code st_json_get_int(const json_t *obj, const char *key,
+                                      int required, long long min,
+                                      long long max, long long *out,
+                                      const char *where, st_err *err);
+ST_MUST_CHECK st_code st_json_get_number(const json_t *obj, const char *key,
+                                         int required, double min, double max,
+                                         double *out, const char *where,
+                                         st_err *err);
+ST_MUST_CHECK st_code st_json_get_bool(const json_t *obj, const char *key,
+                                       int required, int *out,
+                                       const char *where, st_err *err);
 
 /* 1 if `arr` is an array holding the string `s`. */
 int st_json_array_has_string(const json_t *arr, const char *s);

@@ -50,13 +50,15 @@ typedef struct st_keyring st_keyring;
  * recorded in the workspace config. For passphrase protection the
  * passphrase is read from $SEALTRAIN_PASSPHRASE_FILE, else asked twice on
  * the terminal; for file:PATH a missing key file is created (0600). */
-st_code st_keyring_create(st_workspace *ws, st_keyring **out, st_err *err);
+ST_MUST_CHECK st_code st_keyring_create(st_workspace *ws, st_keyring **out,
+                                        st_err *err);
 
 /* Unlocks the root key with the protection chosen at init (passphrase
  * from $SEALTRAIN_PASSPHRASE_FILE or a prompt; TPM via
  * $SEALTRAIN_TPM_TCTI; file:PATH, which must be 0600), then loads and
  * authenticates the keyring file. */
-st_code st_keyring_open(st_workspace *ws, st_keyring **out, st_err *err);
+ST_MUST_CHECK st_code st_keyring_open(st_workspace *ws, st_keyring **out,
+                                      st_err *err);
 /* Wipes the root key and frees. Accepts NULL. */
 void st_keyring_close(st_keyring *kr);
 
@@ -65,34 +67,77 @@ void st_keyring_close(st_keyring *kr);
  * nonce || ciphertext || tag (len + ST_KEK_WRAP_OVERHEAD bytes) to `out`
  * and stores the version used in *used (may be NULL). Only active
  * versions wrap. */
-st_code st_kek_wrap(st_keyring *kr, const char *name, uint32_t version,
-                    const uint8_t *secret, size_t len, const uint8_t *aad,
-                    size_t aadlen, st_buf *out, uint32_t *used, st_err *err);
+ST_MUST_CHECK st_code st_kek_wrap(st_keyring *kr, const char *name,
+                                  uint32_t version, const uint8_t *secret,
+                                  size_t len, const uint8_t *aad, size_t aadlen,
+                                  st_buf *out, uint32_t *used, st_err *err);
 /* Unwraps into a new secret. ST_E_DENIED if that version is revoked or
  * the bytes / aad do not authenticate; retired versions unwrap. */
-st_code st_kek_unwrap(st_keyring *kr, const char *name, uint32_t version,
-                      const uint8_t *wrapped, size_t len, const uint8_t *aad,
-                      size_t aadlen, st_secret **out, st_err *err);
+ST_MUST_CHECK st_code st_kek_unwrap(st_keyring *kr, const char *name,
+                                    uint32_t version, const uint8_t *wrapped,
+                                    size_t len, const uint8_t *aad,
+                                    size_t aadlen, st_secret **out,
+                                    st_err *err);
 /* The current version of `name` (ST_E_DENIED if it has none usable, e.g.
  * its current version was revoked). */
-st_code st_kek_current(st_keyring *kr, const char *name, uint32_t *version,
-                       st_err *err);
+ST_MUST_CHECK st_code st_kek_current(st_keyring *kr, const char *name,
+                                     uint32_t *version, st_err *err);
 
 /* Key management. Names: 1-64 of [a-z0-9._-], starting with a letter or
- * digit. rotation_days 0 means the default (90). */
-st_code st_kek_create(st_keyring *kr, const char *name, uint32_t rotation_days,
-                      st_err *err);
+ * digit. rotation_days 0 means the default (90). No access check: the
+ * library's own keys (audit.log, jobs, owner.NAME at import) are made
+ * here; a principal creates one with st_kek_create_as. */
+ST_MUST_CHECK st_code st_kek_create(st_keyring *kr, const char *name,
+                                    uint32_t rotation_days, st_err *err);
+/* `actor` creates a key (key.create; NULL or "" in bootstrap mode). A
+ * data owner's key is theirs (recorded as the owner of "key:NAME"); an
+ * admin's has no owner (the admins'). A data owner may not create a
+ * system name (audit.log, jobs) nor another principal's owner.NAME:
+ * ST_E_DENIED. */
+ST_MUST_CHECK st_code st_kek_create_as(st_keyring *kr, const char *actor,
+                                       const char *name, uint32_t rotation_days,
+                                       st_err *err);
+/* The changes below need `actor` (NULL or "" in bootstrap mode) to hold
+ * the key action (key.rotate, key.retire, key.revoke) on "key:NAME": a
+ * data owner on their own keys, an admin on keys without owner (the
+ * system keys audit.log and jobs among them). ST_E_DENIED (audited)
+ * otherwise, before anything changes. */
 /* Adds version current+1 and makes it current; *new_version may be
  * NULL. Earlier versions stay active (unwrap only) until retired. */
-st_code st_kek_rotate(st_keyring *kr, const char *name, uint32_t *new_version,
-                      st_err *err);
+ST_MUST_CHECK st_code st_kek_rotate(st_keyring *kr, const char *actor,
+                                    const char *name, uint32_t *new_version,
+                                    st_err *err);
 /* Retiring the current version is refused: rotate first. */
-st_code st_kek_retire(st_keyring *kr, const char *name, uint32_t version,
-                      st_err *err);
+ST_MUST_CHECK st_code st_kek_retire(st_keyring *kr, const char *actor,
+                                    const char *name, uint32_t version,
+                                    st_err *err);
 /* Destroys the version's key material; allowed on the current version
  * (after which the key wraps nothing until rotated). */
-st_code st_kek_revoke(st_keyring *kr, const char *name, uint32_t version,
-                      st_err *err);
+ST_MUST_CHECK st_code st_kek_revoke(st_keyring *kr, const char *actor,
+                                    const char *name, uint32_t version,
+                                    st_err *err);
+
+/* ---- owners (src/keys/kek_owner.c) ---- */
+
+/* 1 for the system KEK names, audit.log and jobs. */
+int st_kek_name_is_system(const char *name);
+/* The owner of KEK `name` into out, "" when it has none (then it is the
+ * admins'). A key without a recorded owner that wraps datasets of exactly
+ * one registered owner belongs to that owner, and that is recorded. */
+ST_MUST_CHECK st_code st_kek_owner(st_workspace *ws, const char *name,
+                                   char *out, size_t cap, st_err *err);
+/* st_access_check of `action` on "key:NAME" after settling the owner as
+ * st_kek_owner does. */
+ST_MUST_CHECK st_code st_kek_authorize(st_workspace *ws, const char *principal,
+                                       const char *action, const char *name,
+                                       st_err *err);
+/* May `principal` create a key named `name`? key.create, and a data owner
+ * neither a system name nor another's owner.NAME. *owns: the new key is
+ * to be recorded as theirs. */
+ST_MUST_CHECK st_code st_kek_create_check(st_workspace *ws,
+                                          const char *principal,
+                                          const char *name, int *owns,
+                                          st_err *err);
 
 typedef enum st_kek_state {
     ST_KEK_ACTIVE = 0,
@@ -122,10 +167,10 @@ typedef struct st_kek_info {
 
 /* All keys (sorted by name) / one key; overdue computed against `now`
  * (pass time(NULL)). Free with st_kek_info_free. */
-st_code st_kek_list(st_keyring *kr, time_t now, st_kek_info **out, size_t *n,
-                    st_err *err);
-st_code st_kek_show(st_keyring *kr, const char *name, time_t now,
-                    st_kek_info **out, st_err *err);
+ST_MUST_CHECK st_code st_kek_list(st_keyring *kr, time_t now, st_kek_info **out,
+                                  size_t *n, st_err *err);
+ST_MUST_CHECK st_code st_kek_show(st_keyring *kr, const char *name, time_t now,
+                                  st_kek_info **out, st_err *err);
 void st_kek_info_free(st_kek_info *infos, size_t n);
 /* JSON form of an info (for --json output); new reference. */
 json_t *st_kek_info_json(const st_kek_info *info);

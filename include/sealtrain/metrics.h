@@ -26,11 +26,13 @@ typedef struct st_keyring st_keyring;
 
 /* Appends the exposition to `out`. `kr` may be NULL (then KEK metrics are
  * reported as unavailable: sealtrain_keyring_open 0). `now`: time(NULL). */
-st_code st_metrics_collect(st_workspace *ws, st_keyring *kr, time_t now,
-                           st_buf *out, st_err *err);
+ST_MUST_CHECK st_code st_metrics_collect(st_workspace *ws, st_keyring *kr,
+                                         time_t now, st_buf *out, st_err *err);
 
-/* Escapes a label value (backslash, double quote, newline). */
-void st_metrics_label(st_buf *out, const char *value, size_t len);
+/* Appends a label value, escaped (backslash, double quote, newline); fails
+ * only when `out` cannot grow. */
+ST_MUST_CHECK st_code st_metrics_label(st_buf *out, const char *value,
+                                       size_t len, st_err *err);
 
 #ifdef __cplusplus
 }

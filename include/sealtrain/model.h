@@ -63,7 +63,7 @@ typedef struct st_model_record {
 void st_model_record_free(st_model_record *r); /* members only; NULL ok */
 
 /* Creates the registry tables (idempotent). */
-st_code st_model_migrate(st_workspace *ws, st_err *err);
+ST_MUST_CHECK st_code st_model_migrate(st_workspace *ws, st_err *err);
 
 /* Registers a sealed model. Required in `in`: name, job_id, path,
  * provenance_path. Everything else is derived and checked here: the
@@ -72,19 +72,22 @@ st_code st_model_migrate(st_workspace *ws, st_err *err);
  * statement; classification and retention from the datasets' manifests;
  * claims from the job's recorded attestation verdict; owner from the job.
  * The new version goes to *version. Audited ("model.register"). */
-st_code st_model_register(st_workspace *ws, const st_model_record *in,
-                          uint32_t *version, st_err *err);
+ST_MUST_CHECK st_code st_model_register(st_workspace *ws,
+                                        const st_model_record *in,
+                                        uint32_t *version, st_err *err);
 
 /* "NAME" or "NAME@VERSION" (no version: the latest). */
-st_code st_model_ref_parse(const char *ref, char name[ST_MODEL_NAME_MAX + 1],
-                           uint32_t *version, st_err *err);
+ST_MUST_CHECK st_code st_model_ref_parse(const char *ref,
+                                         char name[ST_MODEL_NAME_MAX + 1],
+                                         uint32_t *version, st_err *err);
 /* The record of NAME@VERSION (0: latest); ST_E_NOTFOUND naming it. */
-st_code st_model_get(st_workspace *ws, const char *name, uint32_t version,
-                     st_model_record *out, st_err *err);
+ST_MUST_CHECK st_code st_model_get(st_workspace *ws, const char *name,
+                                   uint32_t version, st_model_record *out,
+                                   st_err *err);
 /* Every live model version, by name then version; free each record,
  * then the array. */
-st_code st_model_list(st_workspace *ws, st_model_record **out, size_t *n,
-                      st_err *err);
+ST_MUST_CHECK st_code st_model_list(st_workspace *ws, st_model_record **out,
+                                    size_t *n, st_err *err);
 /* The record as JSON (lineage included). */
 json_t *st_model_record_json(const st_model_record *r);
 
@@ -111,10 +114,11 @@ typedef struct st_model_verify_opts {
  * also provenance.job, provenance.spec and registry.digest against the
  * registry. v->claims gets the evidence's claims. ST_OK when a verdict was
  * reached (read v->pass); ST_E_INPUT when the envelope is malformed. */
-st_code st_model_verify(const char *model_path, const json_t *envelope,
-                        const st_model_record *rec,
-                        const st_model_verify_opts *o, st_verdict *v,
-                        st_err *err);
+ST_MUST_CHECK st_code st_model_verify(const char *model_path,
+                                      const json_t *envelope,
+                                      const st_model_record *rec,
+                                      const st_model_verify_opts *o,
+                                      st_verdict *v, st_err *err);
 
 /* The workspace's trust anchors for st_model_verify: the sim platform's
  * public key (from `sim_key_pem` when not NULL, else keys/sim-platform.pem)
@@ -133,24 +137,28 @@ void st_model_refs_free(st_model_refs *r); /* NULL ok */
 
 /* Decrypts the model into `out_path` (atomically, 0600) after checking
  * that the sealed file still has its registered digest. */
-st_code st_model_decrypt(st_workspace *ws, const st_model_record *r,
-                         const st_age_identity *ids, size_t nids,
-                         const char *out_path, const char *actor, st_err *err);
+ST_MUST_CHECK st_code st_model_decrypt(st_workspace *ws,
+                                       const st_model_record *r,
+                                       const st_age_identity *ids, size_t nids,
+                                       const char *out_path, const char *actor,
+                                       st_err *err);
 /* Adds `recipient` (age1...) when every source dataset's release policy
  * lists it: a copy of the sealed file whose header gains one stanza (the
  * payload is copied untouched), registered in model_shares. ST_E_DENIED
  * naming the dataset whose policy refuses; audited either way. */
-st_code st_model_share(st_workspace *ws, const st_model_record *r,
-                       const char *recipient, const st_age_identity *ids,
-                       size_t nids, const char *actor, char *shared_path,
-                       size_t cap, st_err *err);
+ST_MUST_CHECK st_code st_model_share(st_workspace *ws, const st_model_record *r,
+                                     const char *recipient,
+                                     const st_age_identity *ids, size_t nids,
+                                     const char *actor, char *shared_path,
+                                     size_t cap, st_err *err);
 /* Crypto-shred: shreds the sealed file and every shared copy, then the
  * catalog rows (the version number stays used); audited. */
-st_code st_model_rm(st_workspace *ws, const st_model_record *r,
-                    const char *actor, st_err *err);
+ST_MUST_CHECK st_code st_model_rm(st_workspace *ws, const st_model_record *r,
+                                  const char *actor, st_err *err);
 /* The plaintext safetensors of a model in secure memory (st_secmem_free). */
-st_code st_model_open(const st_model_record *r, const st_age_identity *ids,
-                      size_t nids, void **plain, size_t *len, st_err *err);
+ST_MUST_CHECK st_code st_model_open(const st_model_record *r,
+                                    const st_age_identity *ids, size_t nids,
+                                    void **plain, size_t *len, st_err *err);
 
 /* ---- ONNX ---- */
 
@@ -160,9 +168,10 @@ st_code st_model_open(const st_model_record *r, const st_age_identity *ids,
  * Softmax (softmax CE) or Sigmoid (BCE) on the output so that it yields
  * what st_trainer_predict yields. Input "input" [N, inputs] float, output
  * "output" [N, outputs]. *out is secure memory (st_secmem_free). */
-st_code st_model_onnx_export(const uint8_t *safetensors, size_t len,
-                             const char *graph_name, void **out,
-                             size_t *out_len, st_err *err);
+ST_MUST_CHECK st_code st_model_onnx_export(const uint8_t *safetensors,
+                                           size_t len, const char *graph_name,
+                                           void **out, size_t *out_len,
+                                           st_err *err);
 
 #ifdef __cplusplus
 }

@@ -64,7 +64,8 @@ typedef enum st_data_task {
 /* "classification", "regression" (AUTO: "auto"). */
 const char *st_data_task_name(st_data_task t);
 /* Parses "classification", "regression" or "auto". */
-st_code st_data_task_parse(const char *s, st_data_task *out, st_err *err);
+ST_MUST_CHECK st_code st_data_task_parse(const char *s, st_data_task *out,
+                                         st_err *err);
 
 typedef enum st_data_format {
     ST_DATA_CSV = 1,
@@ -75,11 +76,12 @@ typedef enum st_data_format {
 /* "csv", "libsvm", "idx". */
 const char *st_data_format_name(st_data_format f);
 /* Parses "csv", "libsvm" (or "svmlight"), "idx". */
-st_code st_data_format_parse(const char *s, st_data_format *out, st_err *err);
+ST_MUST_CHECK st_code st_data_format_parse(const char *s, st_data_format *out,
+                                           st_err *err);
 /* From the file name: .csv, .svm/.libsvm/.svmlight/.txt, .idx / -ubyte;
  * ST_E_USAGE when it cannot tell. */
-st_code st_data_format_guess(const char *path, st_data_format *out,
-                             st_err *err);
+ST_MUST_CHECK st_code st_data_format_guess(const char *path,
+                                           st_data_format *out, st_err *err);
 
 /* What to read. Either files (path, label) or, when `data` is not NULL,
  * bytes in memory (tests and fuzzers; `path` then only names the input
@@ -115,9 +117,11 @@ typedef struct st_row {
 
 typedef struct st_rows st_rows;
 
-st_code st_rows_open(const st_data_input *in, st_rows **out, st_err *err);
+ST_MUST_CHECK st_code st_rows_open(const st_data_input *in, st_rows **out,
+                                   st_err *err);
 /* The next row into *row; *done = 1 at the end (then *row is unset). */
-st_code st_rows_next(st_rows *r, st_row *row, int *done, st_err *err);
+ST_MUST_CHECK st_code st_rows_next(st_rows *r, st_row *row, int *done,
+                                   st_err *err);
 /* Feature columns: CSV and IDX know them at open; LIBSVM returns 0 (the
  * count is the largest index, known after a scan). */
 size_t st_rows_columns(const st_rows *r);
@@ -157,8 +161,10 @@ typedef void (*st_data_progress)(void *ctx, uint64_t done, uint64_t total);
 
 /* Pass 1: reads and validates every row; fills *schema (free it with
  * st_data_schema_free). Writes nothing anywhere. */
-st_code st_data_scan(const st_data_input *in, st_data_schema *schema,
-                     st_data_progress progress, void *pctx, st_err *err);
+ST_MUST_CHECK st_code st_data_scan(const st_data_input *in,
+                                   st_data_schema *schema,
+                                   st_data_progress progress, void *pctx,
+                                   st_err *err);
 void st_data_schema_free(st_data_schema *schema);
 
 /* Receives tensor bytes in order; the bytes are plaintext in secure
@@ -170,10 +176,12 @@ typedef st_code (*st_data_sink)(void *ctx, const uint8_t *data, size_t len,
  * labels, class names) into `sink`; *size gets its length and
  * plain_sha256 its SHA-256. Fails if the input no longer matches the
  * schema. */
-st_code st_data_convert(const st_data_input *in, const st_data_schema *schema,
-                        st_data_sink sink, void *sctx,
-                        st_data_progress progress, void *pctx, uint64_t *size,
-                        uint8_t plain_sha256[32], st_err *err);
+ST_MUST_CHECK st_code st_data_convert(const st_data_input *in,
+                                      const st_data_schema *schema,
+                                      st_data_sink sink, void *sctx,
+                                      st_data_progress progress, void *pctx,
+                                      uint64_t *size, uint8_t plain_sha256[32],
+                                      st_err *err);
 
 /* The tensor layout (docs/formats.md): a 64-byte little-endian header,
  *   0 magic "STTENSOR"   8 u32 version (1)   12 u32 header size (64)
@@ -210,12 +218,13 @@ typedef struct st_tensor_view {
 /* Checks the header, the exact size, every label < classes (or finite),
  * every feature finite and the names section; errors say which field is
  * wrong. */
-st_code st_tensor_parse(const uint8_t *data, size_t len, st_tensor_view *out,
-                        st_err *err);
+ST_MUST_CHECK st_code st_tensor_parse(const uint8_t *data, size_t len,
+                                      st_tensor_view *out, st_err *err);
 /* The name of class k, or of target k for kind VALUE (not
  * NUL-terminated) from a parsed view. */
-st_code st_tensor_class_name(const st_tensor_view *v, uint32_t k,
-                             const char **name, size_t *len, st_err *err);
+ST_MUST_CHECK st_code st_tensor_class_name(const st_tensor_view *v, uint32_t k,
+                                           const char **name, size_t *len,
+                                           st_err *err);
 
 #ifdef __cplusplus
 }

@@ -40,8 +40,9 @@ typedef enum st_sandbox_level {
 
 /* "strict" / "relaxed" */
 const char *st_sandbox_level_name(st_sandbox_level level);
-st_code st_sandbox_level_parse(const char *s, st_sandbox_level *out,
-                               st_err *err);
+ST_MUST_CHECK st_code st_sandbox_level_parse(const char *s,
+                                             st_sandbox_level *out,
+                                             st_err *err);
 
 #define ST_SANDBOX_MAX_INPUTS 64
 
@@ -108,8 +109,9 @@ typedef struct st_sandbox_child {
  * and *child holds its pid, the caller's socket end and the report. Under
  * ST_SANDBOX_STRICT a missing measure is ST_E_DENIED naming it (the child
  * is killed and reaped first). */
-st_code st_sandbox_spawn(const st_sandbox_config *cfg, st_sandbox_main fn,
-                         void *arg, st_sandbox_child *child, st_err *err);
+ST_MUST_CHECK st_code st_sandbox_spawn(const st_sandbox_config *cfg,
+                                       st_sandbox_main fn, void *arg,
+                                       st_sandbox_child *child, st_err *err);
 
 /* Waits for the child (blocking when `block`, else polling): returns 1 and
  * the wait status in *status once it exited, 0 while it runs. Closes the
@@ -124,7 +126,7 @@ void st_sandbox_kill(st_sandbox_child *child);
 
 /* Gives the files the child wrote in `dir` (one level) and `dir` itself
  * back to the caller's uid. */
-st_code st_sandbox_reclaim(const char *dir, st_err *err);
+ST_MUST_CHECK st_code st_sandbox_reclaim(const char *dir, st_err *err);
 
 /* "exited with status 3", "killed by SIGSYS (forbidden system call)" */
 void st_sandbox_describe_status(int status, char *out, size_t cap);

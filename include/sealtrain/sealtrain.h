@@ -31,6 +31,7 @@
 #include "sealtrain/log.h"
 #include "sealtrain/metrics.h"
 #include "sealtrain/readers.h"
+#include "sealtrain/release.h"
 #include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/server.h"

@@ -50,7 +50,7 @@ const char *st_secmem_mode_name(st_secmem_mode mode);
 
 /* Forbids core dumps and ptrace of this process (RLIMIT_CORE 0,
  * PR_SET_DUMPABLE 0). Idempotent; called by the first allocation. */
-st_code st_secmem_harden_process(st_err *err);
+ST_MUST_CHECK st_code st_secmem_harden_process(st_err *err);
 
 /* Prepares a secure arena of `len` bytes (with `secret`: memfd_secret
  * where the kernel offers it, else, or without `secret`: mlock'ed shared
@@ -64,7 +64,8 @@ st_code st_secmem_harden_process(st_err *err);
  * of the kernel's direct map but costs a direct-map change per page on
  * first touch (about 12 us here: 2.3 s for 188 MB), so a caller with bulk
  * data may choose plain locked memory. */
-st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err);
+ST_MUST_CHECK st_code st_secmem_arena_prepare(size_t len, int secret,
+                                              st_err *err);
 /* The same for this process alone, for a process that may lock now and
  * then drops the right (the enclave runtime before it enters its user
  * namespace): without `secret`, a private anonymous mapping aligned to
@@ -74,7 +75,8 @@ st_code st_secmem_arena_prepare(size_t len, int secret, st_err *err);
  * front (where the kernel lacks mlock2, populated and mlock'ed like the
  * shared arena); MADV_DONTDUMP and MADV_DONTFORK, so no child shares or
  * copies it. */
-st_code st_secmem_arena_prepare_own(size_t len, int secret, st_err *err);
+ST_MUST_CHECK st_code st_secmem_arena_prepare_own(size_t len, int secret,
+                                                  st_err *err);
 /* Size of the prepared arena, 0 when none; its backing (UNUSED: none). */
 size_t st_secmem_arena_size(void);
 st_secmem_mode st_secmem_arena_mode(void);

@@ -35,24 +35,35 @@ typedef struct st_keyring st_keyring;
 /* ---- workspace CA ---- */
 
 /* Creates the CA key and certificate when missing. */
-st_code st_server_ca_ensure(st_workspace *ws, st_err *err);
+ST_MUST_CHECK st_code st_server_ca_ensure(st_workspace *ws, st_err *err);
 /* Paths of CA / server files in the workspace ("ca.crt", "server.crt",
  * "server.key"). */
-st_code st_server_tls_path(const st_workspace *ws, const char *file, char *out,
-                           size_t cap, st_err *err);
+ST_MUST_CHECK st_code st_server_tls_path(const st_workspace *ws,
+                                         const char *file, char *out,
+                                         size_t cap, st_err *err);
 /* Issues NAME's client certificate (valid `days`) over its registered
  * signing key; writes DIR/NAME.crt and DIR/ca.crt atomically. The caller
  * has checked principal.admin. */
-st_code st_server_cert_issue(st_workspace *ws, const char *name,
-                             const char *dir, unsigned days, st_err *err);
+ST_MUST_CHECK st_code st_server_cert_issue(st_workspace *ws, const char *name,
+                                           const char *dir, unsigned days,
+                                           st_err *err);
 /* (Re)creates the server key and certificate (SAN: localhost, 127.0.0.1,
  * ::1 and `host` when not NULL) when missing or expiring within a day. */
-st_code st_server_cert_ensure(st_workspace *ws, const char *host, st_err *err);
+ST_MUST_CHECK st_code st_server_cert_ensure(st_workspace *ws, const char *host,
+                                            st_err *err);
 
 /* Extracts the principal and its raw Ed25519 key from a PEM/DER client
  * certificate's fields (used by the server and its fuzz harness). */
-st_code st_server_cert_principal(const uint8_t *der, size_t len, char name[64],
-                                 uint8_t pub[32], st_err *err);
+ST_MUST_CHECK st_code st_server_cert_principal(const uint8_t *der, size_t len,
+                                               char name[64], uint8_t pub[32],
+                                               st_err *err);
+
+/* Checks, before a connection is made, that the client certificate at
+ * cert_path carries the public key of the Ed25519 private key at key_path;
+ * ST_E_INPUT otherwise, naming both files and the certificate's principal
+ * (a TLS handshake would only fail with an opaque message). */
+st_code st_server_cert_check_key(const char *cert_path, const char *key_path,
+                                 st_err *err);
 
 /* ---- client configuration (`sealtrain --server FILE`) ---- */
 
@@ -64,12 +75,14 @@ typedef struct st_client_config {
 /* Strict JSON {"server": "https://...", "cert": P, "cacert": P, "key": P}
  * ("server" required); relative paths are joined to `base_dir` (NULL:
  * kept as given). Errors name `origin` and the key. */
-st_code st_client_config_parse(const char *text, size_t len, const char *origin,
-                               const char *base_dir, st_client_config *out,
-                               st_err *err);
+ST_MUST_CHECK st_code st_client_config_parse(const char *text, size_t len,
+                                             const char *origin,
+                                             const char *base_dir,
+                                             st_client_config *out,
+                                             st_err *err);
 /* Reads `path` (at most 64 KiB); paths are relative to its directory. */
-st_code st_client_config_load(const char *path, st_client_config *out,
-                              st_err *err);
+ST_MUST_CHECK st_code st_client_config_load(const char *path,
+                                            st_client_config *out, st_err *err);
 
 /* ---- the server ---- */
 
@@ -109,8 +122,8 @@ void st_server_opts_default(st_server_opts *o);
  * requests in flight (at most drain_s seconds), lets running jobs finish
  * or stops them at a checkpoint, and returns ST_OK. `kr` may
  * be NULL (no key release). */
-st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
-                      st_err *err);
+ST_MUST_CHECK st_code st_server_run(st_workspace *ws, st_keyring *kr,
+                                    const st_server_opts *o, st_err *err);
 
 #ifdef __cplusplus
 }

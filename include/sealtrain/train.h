@@ -203,16 +203,19 @@ void st_train_config_default(st_train_config *cfg);
  * may be NULL: defaults). Strict: unknown keys, wrong types and values out
  * of range fail with ST_E_INPUT naming the key path ("training.batch_size",
  * "model.hidden[1]"). */
-st_code st_train_config_from_json(const json_t *model, const json_t *training,
-                                  st_train_config *cfg, st_err *err);
+ST_MUST_CHECK st_code st_train_config_from_json(const json_t *model,
+                                                const json_t *training,
+                                                st_train_config *cfg,
+                                                st_err *err);
 
 /* Adds the job spec's "preprocessing" object (NULL: none) to *cfg.
  * Strict as above ("preprocessing.columns.3.scale"). Scaling is fitted
  * inside the trainer on the training rows; "missing" and "categorical"
  * accept only "error", which is what import does with empty fields and
  * text in feature columns. */
-st_code st_train_config_preprocessing(const json_t *pp, st_train_config *cfg,
-                                      st_err *err);
+ST_MUST_CHECK st_code st_train_config_preprocessing(const json_t *pp,
+                                                    st_train_config *cfg,
+                                                    st_err *err);
 /* 1 when the configuration scales any feature. */
 int st_train_config_has_preprocessing(const st_train_config *cfg);
 
@@ -225,8 +228,9 @@ json_t *st_train_config_to_json(const st_train_config *cfg);
 /* Fills inputs/outputs left at 0 from the data and checks that the model
  * fits it: sizes, labels in range, class weights per class. Errors name the
  * key ("model.inputs: 63 does not match the data's 64 features"). */
-st_code st_train_config_resolve(st_train_config *cfg, const st_train_data *data,
-                                st_err *err);
+ST_MUST_CHECK st_code st_train_config_resolve(st_train_config *cfg,
+                                              const st_train_data *data,
+                                              st_err *err);
 
 /* ---- trainer ---- */
 
@@ -236,8 +240,8 @@ typedef struct st_trainer st_trainer;
  * configuration must be resolved (inputs and outputs known) and is checked
  * by the same rules as a job spec (ST_E_INPUT naming the key). All state
  * and batch buffers are allocated here, in secure memory. */
-st_code st_trainer_new(const st_train_config *cfg, st_trainer **out,
-                       st_err *err);
+ST_MUST_CHECK st_code st_trainer_new(const st_train_config *cfg,
+                                     st_trainer **out, st_err *err);
 /* Wipes and frees. Accepts NULL. */
 void st_trainer_free(st_trainer *t);
 
@@ -247,20 +251,22 @@ void st_trainer_free(st_trainer *t);
  * (labels in range, finite values). Returns ST_E_CANCELLED when the
  * callback asks to stop. Training that already finished returns ST_OK at
  * once. */
-st_code st_trainer_fit(st_trainer *t, const st_train_data *train,
-                       const st_train_data *valid, st_train_callback cb,
-                       void *user, st_err *err);
+ST_MUST_CHECK st_code st_trainer_fit(st_trainer *t, const st_train_data *train,
+                                     const st_train_data *valid,
+                                     st_train_callback cb, void *user,
+                                     st_err *err);
 
 /* Evaluation block (loss, accuracy, F1, confusion, MSE/MAE/R^2) on `data`
  * with the current weights, dropout off. */
-st_code st_trainer_evaluate(st_trainer *t, const st_train_data *data,
-                            st_train_metrics *out, st_err *err);
+ST_MUST_CHECK st_code st_trainer_evaluate(st_trainer *t,
+                                          const st_train_data *data,
+                                          st_train_metrics *out, st_err *err);
 
 /* Outputs for `rows` rows of `x`: class probabilities (softmax CE), the
  * probability of class 1 (BCE) or the predicted values (MSE); `out` holds
  * rows x outputs floats. */
-st_code st_trainer_predict(st_trainer *t, const float *x, size_t rows,
-                           float *out, st_err *err);
+ST_MUST_CHECK st_code st_trainer_predict(st_trainer *t, const float *x,
+                                         size_t rows, float *out, st_err *err);
 
 const st_train_config *st_trainer_config(const st_trainer *t);
 unsigned st_trainer_epoch(const st_trainer *t); /* epochs completed */
@@ -274,12 +280,21 @@ size_t st_trainer_secure_bytes(const st_trainer *t);
 /* ---- checkpoints (format "STCKPT", version 1, docs/training.md) ---- */
 
 /* The complete training state as one buffer in secure memory. */
-st_code st_trainer_checkpoint(const st_trainer *t, st_secret **out,
-                              st_err *err);
+ST_MUST_CHECK st_code st_trainer_checkpoint(const st_trainer *t,
+                                            st_secret **out, st_err *err);
 /* A trainer from a checkpoint; the buffer is checked completely (version,
  * lengths, SHA-256 trailer, embedded configuration). */
-st_code st_trainer_restore(const uint8_t *buf, size_t len, st_trainer **out,
-                           st_err *err);
+ST_MUST_CHECK st_code st_trainer_restore(const uint8_t *buf, size_t len,
+                                         st_trainer **out, st_err *err);
+/* Resuming a job: a trainer built from `cfg` (the signed spec's resolved
+ * configuration) with only the state (weights, moments, counters, RNG)
+ * taken from the checkpoint, after the same checks as st_trainer_restore
+ * and a check that the checkpoint's configuration equals `cfg` field by
+ * field: ST_E_DENIED naming the first that differs ("checkpoint:
+ * model.hidden is [16], the signed spec says [8]"). */
+ST_MUST_CHECK st_code st_trainer_resume(const st_train_config *cfg,
+                                        const uint8_t *buf, size_t len,
+                                        st_trainer **out, st_err *err);
 
 /* ---- safetensors ---- */
 
@@ -323,8 +338,8 @@ typedef struct st_safetensors {
  * JSON header, known dtypes, shapes, offsets inside the buffer, sizes that
  * match shape x dtype, no overlaps or holes, metadata strings only. The
  * result borrows `buf`. */
-st_code st_safetensors_parse(const uint8_t *buf, size_t len,
-                             st_safetensors **out, st_err *err);
+ST_MUST_CHECK st_code st_safetensors_parse(const uint8_t *buf, size_t len,
+                                           st_safetensors **out, st_err *err);
 void st_safetensors_free(st_safetensors *st);
 const st_safetensor *st_safetensors_find(const st_safetensors *st,
                                          const char *name);
@@ -334,12 +349,14 @@ const char *st_dtype_name(st_dtype d);
  * "layers.N.bias" [out], F32), with `metadata` (an object of strings, may
  * be NULL) plus "format": "pt" and the configuration under
  * "sealtrain.config". */
-st_code st_trainer_save_safetensors(const st_trainer *t, const json_t *metadata,
-                                    st_secret **out, st_err *err);
+ST_MUST_CHECK st_code st_trainer_save_safetensors(const st_trainer *t,
+                                                  const json_t *metadata,
+                                                  st_secret **out, st_err *err);
 /* Loads weights into a trainer of the same architecture; every tensor must
  * be there with the right dtype and shape, and nothing else. */
-st_code st_trainer_load_safetensors(st_trainer *t, const uint8_t *buf,
-                                    size_t len, st_err *err);
+ST_MUST_CHECK st_code st_trainer_load_safetensors(st_trainer *t,
+                                                  const uint8_t *buf,
+                                                  size_t len, st_err *err);
 
 #ifdef __cplusplus
 }

@@ -56,15 +56,18 @@ typedef struct st_upload_request {
     st_age_stanza key;
 } st_upload_request;
 
-st_code st_upload_request_parse(const char *json, size_t len,
-                                st_upload_request *out, st_err *err);
+ST_MUST_CHECK st_code st_upload_request_parse(const char *json, size_t len,
+                                              st_upload_request *out,
+                                              st_err *err);
 void st_upload_request_clear(st_upload_request *r);
 
 /* "bytes START-END/TOTAL" (RFC 9110 section 14.4; END inclusive): strict
  * digits, START <= END < TOTAL. */
-st_code st_upload_content_range_parse(const char *s, uint64_t *start,
-                                      uint64_t *end, uint64_t *total,
-                                      st_err *err);
+ST_MUST_CHECK st_code st_upload_content_range_parse(const char *s,
+                                                    uint64_t *start,
+                                                    uint64_t *end,
+                                                    uint64_t *total,
+                                                    st_err *err);
 
 typedef struct st_upload_limits {
     uint64_t max_size;     /* one upload's total bytes */
@@ -96,36 +99,42 @@ typedef enum st_upload_refusal {
  * (st_dataset_wrap_key) and records the upload. *stanza_body receives the
  * sealtrain-kek stanza body for the client's header. ST_E_EXISTS if a
  * dataset has that name. */
-st_code st_upload_create(struct st_workspace *ws, struct st_keyring *kr,
-                         const char *principal, const st_upload_request *req,
-                         const st_age_identity *intake,
-                         const st_upload_limits *lim, st_upload_info *out,
-                         st_buf *stanza_body, st_err *err);
+ST_MUST_CHECK st_code
+st_upload_create(struct st_workspace *ws, struct st_keyring *kr,
+                 const char *principal, const st_upload_request *req,
+                 const st_age_identity *intake, const st_upload_limits *lim,
+                 st_upload_info *out, st_buf *stanza_body, st_err *err);
 /* ST_E_NOTFOUND when there is no such open upload of `principal`. */
-st_code st_upload_get(struct st_workspace *ws, const char *principal,
-                      const char *id, st_upload_info *out, st_err *err);
+ST_MUST_CHECK st_code st_upload_get(struct st_workspace *ws,
+                                    const char *principal, const char *id,
+                                    st_upload_info *out, st_err *err);
 /* Appends bytes [start, start+len) of `total`; start must be the bytes
  * received so far. Durable (fsync) when it returns. */
-st_code st_upload_write(struct st_workspace *ws, const char *principal,
-                        const char *id, uint64_t start, uint64_t total,
-                        const void *data, size_t len,
-                        const st_upload_limits *lim, st_upload_info *out,
-                        st_upload_refusal *why, st_err *err);
+ST_MUST_CHECK st_code st_upload_write(struct st_workspace *ws,
+                                      const char *principal, const char *id,
+                                      uint64_t start, uint64_t total,
+                                      const void *data, size_t len,
+                                      const st_upload_limits *lim,
+                                      st_upload_info *out,
+                                      st_upload_refusal *why, st_err *err);
 /* Every byte must have arrived; registers the dataset
  * (st_dataset_register) with the owner's signed manifest, then forgets
  * the upload. A refused manifest or file leaves the upload open (DELETE
  * it, or it expires). */
-st_code st_upload_commit(struct st_workspace *ws, struct st_keyring *kr,
-                         const char *principal, const char *id,
-                         const char *envelope, size_t len,
-                         st_dataset_manifest *out, st_err *err);
+ST_MUST_CHECK st_code st_upload_commit(struct st_workspace *ws,
+                                       struct st_keyring *kr,
+                                       const char *principal, const char *id,
+                                       const char *envelope, size_t len,
+                                       st_dataset_manifest *out, st_err *err);
 /* Abandons an upload: row (secure_delete) and part file. */
-st_code st_upload_abort(struct st_workspace *ws, const char *principal,
-                        const char *id, st_err *err);
+ST_MUST_CHECK st_code st_upload_abort(struct st_workspace *ws,
+                                      const char *principal, const char *id,
+                                      st_err *err);
 /* Removes uploads whose expiry passed before `now` (dry_run: only
  * counts them); *removed may be NULL. `sealtrain cleanup` runs it too. */
-st_code st_upload_sweep(struct st_workspace *ws, time_t now, int dry_run,
-                        size_t *removed, st_err *err);
+ST_MUST_CHECK st_code st_upload_sweep(struct st_workspace *ws, time_t now,
+                                      int dry_run, size_t *removed,
+                                      st_err *err);
 
 #ifdef __cplusplus
 }

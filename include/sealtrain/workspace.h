@@ -50,14 +50,16 @@ typedef struct st_protect {
 } st_protect;
 
 /* Parses "passphrase", "tpm" or "file:PATH" (PATH made absolute). */
-st_code st_protect_parse(const char *spec, st_protect *out, st_err *err);
+ST_MUST_CHECK st_code st_protect_parse(const char *spec, st_protect *out,
+                                       st_err *err);
 /* "passphrase", "tpm", "file". */
 const char *st_protect_kind_name(st_protect_kind kind);
 
 /* The workspace directory to use: `explicit_dir` if not NULL, else
  * $SEALTRAIN_WORKSPACE, else $HOME/.sealtrain. */
-st_code st_workspace_default_dir(const char *explicit_dir, char *out,
-                                 size_t cap, st_err *err);
+ST_MUST_CHECK st_code st_workspace_default_dir(const char *explicit_dir,
+                                               char *out, size_t cap,
+                                               st_err *err);
 
 /* Starts creating a workspace at `dir` (which must not exist: ST_E_EXISTS
  * otherwise). The returned workspace lives in a hidden staging directory
@@ -65,17 +67,20 @@ st_code st_workspace_default_dir(const char *explicit_dir, char *out,
  * place; callers add what else belongs to a new workspace (the keyring)
  * and then call st_workspace_create_commit. If the process dies before
  * the commit, `dir` does not exist. */
-st_code st_workspace_create_begin(const char *dir, const st_protect *protect,
-                                  st_workspace **out, st_err *err);
+ST_MUST_CHECK st_code st_workspace_create_begin(const char *dir,
+                                                const st_protect *protect,
+                                                st_workspace **out,
+                                                st_err *err);
 /* Moves the staged workspace to its final path atomically; afterwards
  * st_workspace_dir() is the final path. On failure the staging directory
  * is removed and `ws` is still to be closed by the caller. */
-st_code st_workspace_create_commit(st_workspace *ws, st_err *err);
+ST_MUST_CHECK st_code st_workspace_create_commit(st_workspace *ws, st_err *err);
 
 /* Opens an existing workspace: checks permissions (naming any loosened
  * path), parses config.json, opens the catalog (WAL, foreign_keys=ON,
  * busy_timeout), sweeps leftover temp files. */
-st_code st_workspace_open(const char *dir, st_workspace **out, st_err *err);
+ST_MUST_CHECK st_code st_workspace_open(const char *dir, st_workspace **out,
+                                        st_err *err);
 /* Closes the catalog and frees. Accepts NULL. A workspace whose creation
  * was begun but not committed has its staging directory removed. */
 void st_workspace_close(st_workspace *ws);
@@ -92,47 +97,54 @@ const char *st_workspace_created(const st_workspace *ws);
  * transaction together with the version bump, in table
  * schema_versions(module TEXT PRIMARY KEY, version INTEGER). A catalog
  * newer than `nsteps` is refused (ST_E_INPUT). */
-st_code st_catalog_migrate(st_workspace *ws, const char *module,
-                           const char *const *steps, size_t nsteps,
-                           st_err *err);
+ST_MUST_CHECK st_code st_catalog_migrate(st_workspace *ws, const char *module,
+                                         const char *const *steps,
+                                         size_t nsteps, st_err *err);
 /* The version of `module` in the catalog (0 when never migrated). */
-st_code st_catalog_version(st_workspace *ws, const char *module,
-                           int64_t *version, st_err *err);
+ST_MUST_CHECK st_code st_catalog_version(st_workspace *ws, const char *module,
+                                         int64_t *version, st_err *err);
 /* Sets err to "catalog: <what>: <SQLite's last error>" (ST_E_IO) and
  * returns ST_E_IO: for a failed statement on the workspace's catalog. */
-st_code st_catalog_fail(st_workspace *ws, const char *what, st_err *err);
+ST_MUST_CHECK st_code st_catalog_fail(st_workspace *ws, const char *what,
+                                      st_err *err);
 /* SQLite's data_version of this connection: it changes whenever another
  * connection (of this or any process) committed to the catalog since the
  * last call, so a cache of catalog rows can tell that it is stale. */
-st_code st_catalog_data_version(st_workspace *ws, int64_t *version,
-                                st_err *err);
+ST_MUST_CHECK st_code st_catalog_data_version(st_workspace *ws,
+                                              int64_t *version, st_err *err);
 
 /* Well-known subdirectories (0700): "blobs", "datasets", "jobs", "models",
  * "audit", "logs", "keys", "tmp". Writes "<dir>/<name>" into out. */
-st_code st_workspace_subdir(const st_workspace *ws, const char *name, char *out,
-                            size_t cap, st_err *err);
+ST_MUST_CHECK st_code st_workspace_subdir(const st_workspace *ws,
+                                          const char *name, char *out,
+                                          size_t cap, st_err *err);
 /* "<dir>/<sub>/<file>" (sub may be NULL for the top level). */
-st_code st_workspace_path(const st_workspace *ws, const char *sub,
-                          const char *file, char *out, size_t cap, st_err *err);
+ST_MUST_CHECK st_code st_workspace_path(const st_workspace *ws, const char *sub,
+                                        const char *file, char *out, size_t cap,
+                                        st_err *err);
 
 /* Content-addressed blob store. Names are lowercase sha256 hex (64 chars
  * + NUL). Stores are atomic (tmp/ then rename) and idempotent. */
 #define ST_BLOB_ID_LEN 64
-st_code st_blob_put(st_workspace *ws, const void *data, size_t len,
-                    char id[ST_BLOB_ID_LEN + 1], st_err *err);
+ST_MUST_CHECK st_code st_blob_put(st_workspace *ws, const void *data,
+                                  size_t len, char id[ST_BLOB_ID_LEN + 1],
+                                  st_err *err);
 /* Copies a file into the store, hashing while streaming. */
-st_code st_blob_put_file(st_workspace *ws, const char *path,
-                         char id[ST_BLOB_ID_LEN + 1], st_err *err);
+ST_MUST_CHECK st_code st_blob_put_file(st_workspace *ws, const char *path,
+                                       char id[ST_BLOB_ID_LEN + 1],
+                                       st_err *err);
 /* Path of blob `id` (ST_E_NOTFOUND if absent, ST_E_INPUT if `id` is not
  * 64 lowercase hex characters). */
-st_code st_blob_path(const st_workspace *ws, const char *id, char *out,
-                     size_t cap, st_err *err);
+ST_MUST_CHECK st_code st_blob_path(const st_workspace *ws, const char *id,
+                                   char *out, size_t cap, st_err *err);
 /* Reads a blob and checks its digest (ST_E_DENIED on mismatch). *out is
  * malloc'ed; at most `max` bytes. */
-st_code st_blob_get(const st_workspace *ws, const char *id, size_t max,
-                    unsigned char **out, size_t *len, st_err *err);
+ST_MUST_CHECK st_code st_blob_get(const st_workspace *ws, const char *id,
+                                  size_t max, unsigned char **out, size_t *len,
+                                  st_err *err);
 /* Re-hashes a stored blob: ST_E_DENIED if its content no longer matches. */
-st_code st_blob_verify(const st_workspace *ws, const char *id, st_err *err);
+ST_MUST_CHECK st_code st_blob_verify(const st_workspace *ws, const char *id,
+                                     st_err *err);
 
 #ifdef __cplusplus
 }

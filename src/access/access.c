@@ -7,7 +7,8 @@
  * control is off), a principal is named, exists, is enabled and has
  * authenticated in this process; one of its roles allows the action; and
  * if the resource has an owner and the action is one that owners control,
- * the principal is the owner or holds the owner's grant. The first failing
+ * the principal is the owner or holds the owner's grant, unless one of
+ * its roles acts on every resource (see the rules). The first failing
  * step is the denial, with the permission that is missing, and it is
  * appended to the audit log ("access", outcome "denied").
  *
@@ -68,40 +69,52 @@ void st_access_roles_string(unsigned roles, char *out, size_t cap)
 
 /* The permission matrix. `scoped`: when the resource has an owner, only
  * the owner or a holder of the owner's grant `grant` (or of the action
- * itself) may act; admins keep the actions their role allows. */
+ * itself) may act, except holders of the `every` roles, who act on every
+ * owned resource (admins rewrapping during key rotation; admins and
+ * trainers cancelling, trainers and auditors reading any job's log).
+ * `grant_gives`: the owner's grant gives the action even to a principal
+ * whose roles do not (a `read` grant on a dataset gives data.read, as
+ * docs/access.md promises); for the other actions a grant only narrows
+ * what the role allows to the owner's resources. `unowned`: when not 0,
+ * the only roles that act on a resource without owner (a KEK without
+ * owner, such as the system KEKs audit.log and jobs, is the admins': a
+ * data owner rotates, retires or revokes only their own KEKs). */
 static const struct rule {
     const char *action;
     unsigned roles;
     int scoped;
     const char *grant;
+    unsigned every;
+    int grant_gives;
+    unsigned unowned;
 } rules[] = {
-    {"init", A, 0, NULL},
-    {"key.create", A | D, 0, NULL},
-    {"key.rotate", A | D, 0, NULL},
-    {"key.retire", A | D, 0, NULL},
-    {"key.revoke", A | D, 0, NULL},
-    {"key.read", A | D | U, 0, NULL},
-    {"data.import", D, 0, NULL},
-    {"data.read", D, 1, "read"},
-    {"data.policy", D, 1, NULL},
-    {"data.rm", D, 1, NULL},
-    {"data.rewrap", A | D, 1, NULL},
-    {"job.submit", M, 1, "use"},
-    {"job.run", T, 0, NULL},
-    {"job.cancel", A | M | T, 1, NULL},
-    {"job.read", A | M | T | U, 0, NULL},
-    {"model.decrypt", M, 1, "decrypt"},
-    {"model.share", M, 1, "share"},
-    {"model.rm", M, 1, NULL},
-    {"model.read", M | U, 0, NULL},
-    {"audit.read", A | D | U, 0, NULL},
-    {"audit.verify", A | D | M | T | U, 0, NULL},
-    {"audit.checkpoint", A | U, 0, NULL},
-    {"check", A | U, 0, NULL},
-    {"cleanup", A, 0, NULL},
-    {"principal.admin", A, 0, NULL},
-    {"principal.read", A | D | M | T | U, 0, NULL},
-    {"audit.repair", A, 0, NULL},
+    {"init", A, 0, NULL, 0, 0, 0},
+    {"key.create", A | D, 0, NULL, 0, 0, 0},
+    {"key.rotate", A | D, 1, NULL, 0, 0, A},
+    {"key.retire", A | D, 1, NULL, 0, 0, A},
+    {"key.revoke", A | D, 1, NULL, 0, 0, A},
+    {"key.read", A | D | U, 0, NULL, 0, 0, 0},
+    {"data.import", D, 0, NULL, 0, 0, 0},
+    {"data.read", D, 1, "read", 0, 1, 0},
+    {"data.policy", D, 1, NULL, 0, 0, 0},
+    {"data.rm", D, 1, NULL, 0, 0, 0},
+    {"data.rewrap", A | D, 1, NULL, A, 0, 0},
+    {"job.submit", M, 1, "use", 0, 0, 0},
+    {"job.run", T, 0, NULL, 0, 0, 0},
+    {"job.cancel", A | M | T, 1, NULL, A | T, 0, 0},
+    {"job.read", A | M | T | U, 1, "read", A | T | U, 0, 0},
+    {"model.decrypt", M, 1, "decrypt", 0, 0, 0},
+    {"model.share", M, 1, "share", 0, 0, 0},
+    {"model.rm", M, 1, NULL, 0, 0, 0},
+    {"model.read", M | U, 0, NULL, 0, 0, 0},
+    {"audit.read", A | D | U, 0, NULL, 0, 0, 0},
+    {"audit.verify", A | D | M | T | U, 0, NULL, 0, 0, 0},
+    {"audit.checkpoint", A | U, 0, NULL, 0, 0, 0},
+    {"check", A | U, 0, NULL, 0, 0, 0},
+    {"cleanup", A, 0, NULL, 0, 0, 0},
+    {"principal.admin", A, 0, NULL, 0, 0, 0},
+    {"principal.read", A | D | M | T | U, 0, NULL, 0, 0, 0},
+    {"audit.repair", A, 0, NULL, 0, 0, 0},
 };
 
 #undef A
@@ -202,25 +215,28 @@ void st_access_audit_denial(st_workspace *ws, const char *principal,
                  ev.action, e.msg);
 }
 
-static st_code deny(st_workspace *ws, const char *principal, const char *action,
-                    const char *resource, st_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+/* A denial: audited unless `quiet` (st_access_allows, which only asks). */
+static st_code deny(int quiet, st_workspace *ws, const char *principal,
+                    const char *action, const char *resource, st_err *err,
+                    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static st_code deny(st_workspace *ws, const char *principal, const char *action,
-                    const char *resource, st_err *err, const char *fmt, ...)
+static st_code deny(int quiet, st_workspace *ws, const char *principal,
+                    const char *action, const char *resource, st_err *err,
+                    const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    st_access_audit_denial(ws, principal, action, resource, msg);
+    if (!quiet)
+        st_access_audit_denial(ws, principal, action, resource, msg);
     return st_err_set(err, ST_E_DENIED, "%s", msg);
 }
 
-st_code st_access_check_identity(st_workspace *ws, const char *principal,
-                                 const char *action, const char *resource,
-                                 st_err *err)
+static st_code identity(st_workspace *ws, const char *principal,
+                        const char *action, const char *resource, st_err *err,
+                        int quiet, int need_session)
 {
     int64_t count;
     if (st_access_principal_count(ws, &count, err) != ST_OK)
@@ -229,7 +245,7 @@ st_code st_access_check_identity(st_workspace *ws, const char *principal,
         if (count == 0)
             return ST_OK; /* bootstrap: access control starts with the
                              first principal */
-        return deny(ws, NULL, action, resource, err,
+        return deny(quiet, ws, NULL, action, resource, err,
                     "permission denied: %s needs an authenticated principal "
                     "(--as NAME --key FILE, or SEALTRAIN_AS/SEALTRAIN_KEY)",
                     action);
@@ -242,24 +258,37 @@ st_code st_access_check_identity(st_workspace *ws, const char *principal,
                 *err = e2;
             return e2.code;
         }
-        return deny(ws, principal, action, resource, err,
+        return deny(quiet, ws, principal, action, resource, err,
                     "permission denied: unknown principal \"%s\"", principal);
     }
     int disabled = p.disabled;
     st_principal_free(&p);
     if (disabled)
-        return deny(ws, principal, action, resource, err,
+        return deny(quiet, ws, principal, action, resource, err,
                     "permission denied: principal %s is disabled", principal);
-    if (!session_has(st_workspace_dir(ws), principal))
-        return deny(ws, principal, action, resource, err,
+    if (need_session && !session_has(st_workspace_dir(ws), principal))
+        return deny(quiet, ws, principal, action, resource, err,
                     "permission denied: principal %s has not authenticated "
                     "(sign the challenge with its key: --key FILE)",
                     principal);
     return ST_OK;
 }
 
-st_code st_access_check(st_workspace *ws, const char *principal,
-                        const char *action, const char *resource, st_err *err)
+st_code st_access_check_identity(st_workspace *ws, const char *principal,
+                                 const char *action, const char *resource,
+                                 st_err *err)
+{
+    return identity(ws, principal, action, resource, err, 0, 1);
+}
+
+/* `need_session`: the principal acts in this process and must have
+ * authenticated here (st_access_check); otherwise it is the one on whose
+ * behalf something runs later (the submitter of a queued job, checked
+ * again when it runs and when its keys are released: st_access_permits),
+ * which must only be known and enabled. */
+static st_code check(st_workspace *ws, const char *principal,
+                     const char *action, const char *resource, st_err *err,
+                     int quiet, int need_session)
 {
     const struct rule *r = rule_of(action);
     if (!r)
@@ -271,18 +300,37 @@ st_code st_access_check(st_workspace *ws, const char *principal,
         return err ? err->code : ST_E_IO;
     if (count == 0 && (!principal || !*principal))
         return ST_OK;
-    if (st_access_check_identity(ws, principal, action, resource, err) != ST_OK)
-        return err ? err->code : ST_E_DENIED;
+    st_code irc =
+        identity(ws, principal, action, resource, err, quiet, need_session);
+    if (irc != ST_OK)
+        return irc;
     st_principal p;
     if (st_access_principal_get(ws, principal, &p, err) != ST_OK)
         return err ? err->code : ST_E_IO;
     unsigned roles = p.roles;
     st_principal_free(&p);
-    if (!(roles & r->roles)) {
+    /* the owner of a scoped resource, "" when it has none */
+    char owner[ST_PRINCIPAL_NAME_MAX] = "";
+    if (r->scoped && resource) {
+        st_err e2;
+        st_code rc =
+            st_access_get_owner(ws, resource, owner, sizeof(owner), &e2);
+        if (rc != ST_OK && rc != ST_E_NOTFOUND) {
+            if (err)
+                *err = e2;
+            return rc;
+        }
+        if (rc == ST_E_NOTFOUND)
+            owner[0] = 0;
+    }
+    int granted =
+        owner[0] && strcmp(owner, principal) != 0 &&
+        st_access_has_grant(ws, principal, resource, action, r->grant);
+    if (!(roles & r->roles) && !(r->grant_gives && granted)) {
         char have[128], need[128];
         st_access_roles_string(roles, have, sizeof(have));
         st_access_roles_string(r->roles, need, sizeof(need));
-        return deny(ws, principal, action, resource, err,
+        return deny(quiet, ws, principal, action, resource, err,
                     "permission denied: %s (roles: %s) lacks permission %s%s%s "
                     "(granted to roles: %s)",
                     principal, have, action, resource ? " on " : "",
@@ -290,35 +338,87 @@ st_code st_access_check(st_workspace *ws, const char *principal,
     }
     if (!r->scoped || !resource)
         return ST_OK;
-    char owner[ST_PRINCIPAL_NAME_MAX];
-    st_err e2;
-    st_code rc = st_access_get_owner(ws, resource, owner, sizeof(owner), &e2);
-    if (rc == ST_E_NOTFOUND)
-        return ST_OK;
-    if (rc != ST_OK) {
-        if (err)
-            *err = e2;
-        return rc;
+    if (!owner[0]) {
+        if (!r->unowned || (roles & r->unowned))
+            return ST_OK;
+        char need[128];
+        st_access_roles_string(r->unowned, need, sizeof(need));
+        return deny(quiet, ws, principal, action, resource, err,
+                    "permission denied: %s has no owner, and %s on it is "
+                    "reserved to the role %s (%s may %s only what it owns)",
+                    resource, action, need, principal, action);
     }
-    if (strcmp(owner, principal) == 0)
+    if (strcmp(owner, principal) == 0 || (roles & r->every) || granted)
         return ST_OK;
-    if ((roles & ST_ROLE_ADMIN) && (r->roles & ST_ROLE_ADMIN))
-        return ST_OK;
-    if (st_access_has_grant(ws, principal, resource, action, r->grant))
-        return ST_OK;
-    return deny(ws, principal, action, resource, err,
+    return deny(quiet, ws, principal, action, resource, err,
                 "permission denied: %s lacks a grant of \"%s\" on %s from its "
                 "owner %s (for %s)",
                 principal, r->grant ? r->grant : action, resource, owner,
                 action);
 }
 
+st_code st_access_check(st_workspace *ws, const char *principal,
+                        const char *action, const char *resource, st_err *err)
+{
+    return check(ws, principal, action, resource, err, 0, 1);
+}
+
+int st_access_allows(st_workspace *ws, const char *principal,
+                     const char *action, const char *resource)
+{
+    return check(ws, principal, action, resource, NULL, 1, 1) == ST_OK;
+}
+
+st_code st_access_permits(st_workspace *ws, const char *principal,
+                          const char *action, const char *resource, st_err *err)
+{
+    return check(ws, principal, action, resource, err, 1, 0);
+}
+
+int st_access_may_use(st_workspace *ws, const char *principal,
+                      const char *resource)
+{
+    int64_t count = 0;
+    if (st_access_principal_count(ws, &count, NULL) != ST_OK)
+        return 0;
+    if (count == 0)
+        return 1;
+    if (!principal || !*principal)
+        return 0;
+    char owner[ST_PRINCIPAL_NAME_MAX];
+    st_code rc = st_access_get_owner(ws, resource, owner, sizeof(owner), NULL);
+    /* no owner here (a dataset of another owner's broker, added with
+     * import-encrypted): that owner's broker asks the same question of its
+     * own grants before it releases the key */
+    if (rc == ST_E_NOTFOUND || (rc == ST_OK && !strcmp(owner, principal)))
+        return 1;
+    return rc == ST_OK &&
+           st_access_has_grant(ws, principal, resource, "use", "job.submit");
+}
+
+/* The matrix cell of `role` (a bit) for `action`: "yes" (on every
+ * resource), "own" (only on what the principal owns or was granted; for
+ * the key actions, only its own KEKs), "unowned" (only on resources
+ * without owner), or "" (never). */
+const char *st_access_cell(const char *action, unsigned role)
+{
+    const struct rule *r = rule_of(action);
+    if (!r || !(r->roles & role))
+        return "";
+    if (!r->scoped || (r->every & role))
+        return "yes";
+    if (r->unowned & role)
+        return "unowned";
+    return "own";
+}
+
 /* ---- authentication ---- */
 
 /* The registered signing key and roles of an enabled principal; an
  * unknown or disabled principal is an audited denial. */
-static st_code registered_key(st_workspace *ws, const char *name,
-                              uint8_t pub[32], unsigned *roles, st_err *err)
+static ST_MUST_CHECK st_code registered_key(st_workspace *ws, const char *name,
+                                            uint8_t pub[32], unsigned *roles,
+                                            st_err *err)
 {
     st_principal p;
     st_err e2;
@@ -328,12 +428,12 @@ static st_code registered_key(st_workspace *ws, const char *name,
                 *err = e2;
             return e2.code;
         }
-        return deny(ws, name, "authenticate", "-", err,
+        return deny(0, ws, name, "authenticate", "-", err,
                     "authentication failed: unknown principal \"%s\"", name);
     }
     if (p.disabled) {
         st_principal_free(&p);
-        return deny(ws, name, "authenticate", "-", err,
+        return deny(0, ws, name, "authenticate", "-", err,
                     "authentication failed: principal %s is disabled", name);
     }
     st_code rc = st_ed25519_parse_public_pem(p.signing_key,
@@ -346,8 +446,9 @@ static st_code registered_key(st_workspace *ws, const char *name,
 }
 
 /* Records a proven principal: the session, and its last activity. */
-static st_code session_open(st_workspace *ws, const char *name, unsigned roles,
-                            st_access_session *session)
+static ST_MUST_CHECK st_code session_open(st_workspace *ws, const char *name,
+                                          unsigned roles,
+                                          st_access_session *session)
 {
     st_err e2;
     session_add(st_workspace_dir(ws), name);
@@ -388,7 +489,7 @@ st_code st_access_authenticate(st_workspace *ws, const char *name,
         rc = st_ed25519_verify(pub, msg.data, msg.len, sig, NULL);
     st_buf_free(&msg);
     if (rc != ST_OK)
-        return deny(ws, name, "authenticate", "-", err,
+        return deny(0, ws, name, "authenticate", "-", err,
                     "authentication failed: the key does not match the "
                     "signing key registered for %s",
                     name);
@@ -406,7 +507,7 @@ st_code st_access_authenticate_key(st_workspace *ws, const char *name,
     if (rc != ST_OK)
         return rc;
     if (!st_ct_equal(reg, pub, 32))
-        return deny(ws, name, "authenticate", "-", err,
+        return deny(0, ws, name, "authenticate", "-", err,
                     "authentication failed: the certificate's key is not the "
                     "signing key registered for %s",
                     name);

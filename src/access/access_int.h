@@ -7,13 +7,15 @@
 #include "sealtrain/access.h"
 #include "sealtrain/log.h"
 
-st_code st_access_migrate(st_workspace *ws, st_err *err);
-st_code st_access_db_err(st_workspace *ws, st_err *err, const char *what);
+ST_MUST_CHECK st_code st_access_migrate(st_workspace *ws, st_err *err);
+ST_MUST_CHECK st_code st_access_db_err(st_workspace *ws, st_err *err,
+                                       const char *what);
 void st_access_now(char out[32]);
 /* "admin, trainer" */
 void st_access_roles_string(unsigned roles, char *out, size_t cap);
 /* Records the principal's last activity (for `check`). */
-st_code st_access_touch(st_workspace *ws, const char *name, st_err *err);
+ST_MUST_CHECK st_code st_access_touch(st_workspace *ws, const char *name,
+                                      st_err *err);
 /* 1 if `grantee` holds perm1 (or perm2, may be NULL) on resource. */
 int st_access_has_grant(st_workspace *ws, const char *grantee,
                         const char *resource, const char *perm1,
@@ -24,8 +26,10 @@ void st_access_audit_denial(st_workspace *ws, const char *principal,
                             const char *reason);
 /* The identity part of the check: known, enabled, authenticated in this
  * process. Denials are audited. */
-st_code st_access_check_identity(st_workspace *ws, const char *principal,
-                                 const char *action, const char *resource,
-                                 st_err *err);
+ST_MUST_CHECK st_code st_access_check_identity(st_workspace *ws,
+                                               const char *principal,
+                                               const char *action,
+                                               const char *resource,
+                                               st_err *err);
 
 #endif

@@ -150,7 +150,8 @@ static void col_copy(sqlite3_stmt *st, int i, char *out, size_t cap)
     snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-static st_code load_roles(st_workspace *ws, st_principal *p, st_err *err)
+static ST_MUST_CHECK st_code load_roles(st_workspace *ws, st_principal *p,
+                                        st_err *err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(st_workspace_db(ws),
@@ -255,9 +256,10 @@ st_code st_access_principal_list(st_workspace *ws, st_principal **out,
     return rc;
 }
 
-static st_code exec_bound(st_workspace *ws, const char *sql,
-                          const char *const *args, int nargs, int *changes,
-                          const char *what, st_err *err)
+static ST_MUST_CHECK st_code exec_bound(st_workspace *ws, const char *sql,
+                                        const char *const *args, int nargs,
+                                        int *changes, const char *what,
+                                        st_err *err)
 {
     sqlite3 *db = st_workspace_db(ws);
     sqlite3_stmt *st;
@@ -292,7 +294,7 @@ static void audit_change(st_workspace *ws, const char *actor,
                  resource, e.msg);
 }
 
-static st_code recipient_ok(const char *r, st_err *err)
+static ST_MUST_CHECK st_code recipient_ok(const char *r, st_err *err)
 {
     char hrp[16];
     uint8_t data[64];
@@ -508,9 +510,10 @@ st_code st_access_forget_resource(st_workspace *ws, const char *resource,
 static const char *const grant_perms[] = {"use", "read", "decrypt", "share",
                                           NULL};
 
-static st_code grant_common(st_workspace *ws, const char *actor,
-                            const char *grantee, const char *resource,
-                            const char *permission, st_err *err)
+static ST_MUST_CHECK st_code grant_common(st_workspace *ws, const char *actor,
+                                          const char *grantee,
+                                          const char *resource,
+                                          const char *permission, st_err *err)
 {
     int known = st_access_action_valid(permission);
     for (size_t i = 0; grant_perms[i]; i++)

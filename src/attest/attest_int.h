@@ -37,18 +37,24 @@ typedef st_code (*st_attest_show_fn)(const st_evidence *ev, json_t *out,
                                      st_err *err);
 
 /* Per-TEE verifiers (one line each in verify.c's table). */
-st_code st_attest_sim_verify(st_attest_ctx *ctx, st_err *err);
-st_code st_attest_sim_show(const st_evidence *ev, json_t *out, st_err *err);
-st_code st_attest_tpm_verify(st_attest_ctx *ctx, st_err *err);
-st_code st_attest_tpm_show(const st_evidence *ev, json_t *out, st_err *err);
-st_code st_attest_snp_verify(st_attest_ctx *ctx, st_err *err);
-st_code st_attest_snp_show(const st_evidence *ev, json_t *out, st_err *err);
-st_code st_attest_az_verify(st_attest_ctx *ctx, st_err *err);
-st_code st_attest_az_show(const st_evidence *ev, json_t *out, st_err *err);
-st_code st_attest_tdx_verify(st_attest_ctx *ctx, st_err *err);
-st_code st_attest_tdx_show(const st_evidence *ev, json_t *out, st_err *err);
-st_code st_attest_sgx_verify(st_attest_ctx *ctx, st_err *err);
-st_code st_attest_sgx_show(const st_evidence *ev, json_t *out, st_err *err);
+ST_MUST_CHECK st_code st_attest_sim_verify(st_attest_ctx *ctx, st_err *err);
+ST_MUST_CHECK st_code st_attest_sim_show(const st_evidence *ev, json_t *out,
+                                         st_err *err);
+ST_MUST_CHECK st_code st_attest_tpm_verify(st_attest_ctx *ctx, st_err *err);
+ST_MUST_CHECK st_code st_attest_tpm_show(const st_evidence *ev, json_t *out,
+                                         st_err *err);
+ST_MUST_CHECK st_code st_attest_snp_verify(st_attest_ctx *ctx, st_err *err);
+ST_MUST_CHECK st_code st_attest_snp_show(const st_evidence *ev, json_t *out,
+                                         st_err *err);
+ST_MUST_CHECK st_code st_attest_az_verify(st_attest_ctx *ctx, st_err *err);
+ST_MUST_CHECK st_code st_attest_az_show(const st_evidence *ev, json_t *out,
+                                        st_err *err);
+ST_MUST_CHECK st_code st_attest_tdx_verify(st_attest_ctx *ctx, st_err *err);
+ST_MUST_CHECK st_code st_attest_tdx_show(const st_evidence *ev, json_t *out,
+                                         st_err *err);
+ST_MUST_CHECK st_code st_attest_sgx_verify(st_attest_ctx *ctx, st_err *err);
+ST_MUST_CHECK st_code st_attest_sgx_show(const st_evidence *ev, json_t *out,
+                                         st_err *err);
 
 /* Applies the policy (NULL: the built-in default) to the claims (policy.c). */
 void st_attest_policy_apply(const st_attest_policy *p, const st_claims *c,
@@ -56,8 +62,10 @@ void st_attest_policy_apply(const st_attest_policy *p, const st_claims *c,
 
 /* A required evidence part, or ST_E_INPUT "<tee> evidence: missing part
  * \"name\"". */
-st_code st_attest_need_part(const st_evidence *ev, const char *name,
-                            const uint8_t **data, size_t *len, st_err *err);
+ST_MUST_CHECK st_code st_attest_need_part(const st_evidence *ev,
+                                          const char *name,
+                                          const uint8_t **data, size_t *len,
+                                          st_err *err);
 
 /* Helpers shared by the verifiers. */
 void st_attest_hex(const uint8_t *in, size_t n, char *out); /* 2n+1 */
@@ -100,13 +108,16 @@ typedef struct st_tsm_blobs {
     uint8_t *aux;
     size_t auxlen;
 } st_tsm_blobs;
-st_code st_tsm_entry_request(const char *entry, const char *provider,
-                             const uint8_t report_data[64], size_t max_out,
-                             int want_aux, st_tsm_blobs *b, st_err *err);
+ST_MUST_CHECK st_code st_tsm_entry_request(const char *entry,
+                                           const char *provider,
+                                           const uint8_t report_data[64],
+                                           size_t max_out, int want_aux,
+                                           st_tsm_blobs *b, st_err *err);
 /* The same under `root`: creates a unique entry, requests, removes it. */
-st_code st_tsm_request(const char *root, const char *provider,
-                       const uint8_t report_data[64], size_t max_out,
-                       int want_aux, st_tsm_blobs *b, st_err *err);
+ST_MUST_CHECK st_code st_tsm_request(const char *root, const char *provider,
+                                     const uint8_t report_data[64],
+                                     size_t max_out, int want_aux,
+                                     st_tsm_blobs *b, st_err *err);
 void st_tsm_blobs_free(st_tsm_blobs *b);
 
 #endif

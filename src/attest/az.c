@@ -45,8 +45,8 @@ typedef struct st_hcl_report {
     const uint8_t *var;
 } st_hcl_report;
 
-static st_code st_hcl_parse(const uint8_t *d, size_t n, st_hcl_report *h,
-                            st_err *err)
+static ST_MUST_CHECK st_code st_hcl_parse(const uint8_t *d, size_t n,
+                                          st_hcl_report *h, st_err *err)
 {
     const char *w = "az-snp-vtpm evidence: part \"hcl_report\"";
     st_reader r;
@@ -95,7 +95,8 @@ static st_code st_hcl_parse(const uint8_t *d, size_t n, st_hcl_report *h,
 }
 
 /* base64url (RFC 7515 appendix C: no padding) through the strict decoder */
-static st_code b64url(const char *s, uint8_t **out, size_t *len, st_err *err)
+static ST_MUST_CHECK st_code b64url(const char *s, uint8_t **out, size_t *len,
+                                    st_err *err)
 {
     size_t n = strlen(s);
     char *t = malloc(n + 1);

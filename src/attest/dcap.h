@@ -115,8 +115,8 @@ typedef struct st_dcap_quote {
  * fields; bytes after the signature data are tolerated (counted in
  * q->trailing). ST_E_INPUT naming the field and byte offset on anything
  * malformed. */
-st_code st_dcap_quote_parse(const uint8_t *buf, size_t len, st_dcap_quote *q,
-                            st_err *err);
+ST_MUST_CHECK st_code st_dcap_quote_parse(const uint8_t *buf, size_t len,
+                                          st_dcap_quote *q, st_err *err);
 
 /* Every parsed field as JSON (hex for byte strings), for `attest show`. */
 json_t *st_dcap_quote_to_json(const st_dcap_quote *q);
@@ -146,8 +146,9 @@ typedef enum st_dcap_tcb_status {
  * "TcbNotSupported" and "Unknown" for the last two. */
 const char *st_dcap_tcb_status_name(st_dcap_tcb_status s);
 /* ST_E_INPUT for a spelling not in the list above. */
-st_code st_dcap_tcb_status_parse(const char *name, st_dcap_tcb_status *out,
-                                 st_err *err);
+ST_MUST_CHECK st_code st_dcap_tcb_status_parse(const char *name,
+                                               st_dcap_tcb_status *out,
+                                               st_err *err);
 
 typedef struct st_dcap_tcb_level {
     uint8_t sgx_svn[16];
@@ -221,13 +222,16 @@ typedef struct st_dcap_qe_identity {
 /* Parses a PCS document {"tcbInfo": {...}, "signature": "hex"} held in
  * `text` (copied). `origin` names the input in errors. The signature is
  * not checked here (st_dcap_verify does, at the verification time). */
-st_code st_dcap_tcb_info_parse(const char *text, size_t len, const char *origin,
-                               st_dcap_tcb_info **out, st_err *err);
+ST_MUST_CHECK st_code st_dcap_tcb_info_parse(const char *text, size_t len,
+                                             const char *origin,
+                                             st_dcap_tcb_info **out,
+                                             st_err *err);
 void st_dcap_tcb_info_free(st_dcap_tcb_info *t);
 /* {"enclaveIdentity": {...}, "signature": "hex"} */
-st_code st_dcap_qe_identity_parse(const char *text, size_t len,
-                                  const char *origin, st_dcap_qe_identity **out,
-                                  st_err *err);
+ST_MUST_CHECK st_code st_dcap_qe_identity_parse(const char *text, size_t len,
+                                                const char *origin,
+                                                st_dcap_qe_identity **out,
+                                                st_err *err);
 void st_dcap_qe_identity_free(st_dcap_qe_identity *q);
 
 /* Intel's TD relaunch check for TD 1.5 quotes (QVL TDRelaunchCheck): given
@@ -242,7 +246,8 @@ st_dcap_td_relaunch(const st_dcap_tcb_info *ti, const uint8_t tee_tcb_svn2[16],
 
 /* RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SSZ" (fraction of seconds allowed)
  * to seconds since the epoch, and back (out holds 32 bytes). */
-st_code st_dcap_time_parse(const char *s, int64_t *out, st_err *err);
+ST_MUST_CHECK st_code st_dcap_time_parse(const char *s, int64_t *out,
+                                         st_err *err);
 void st_dcap_time_format(int64_t t, char out[32]);
 
 /* ---- PCK certificate SGX extensions (dcap_pck.c) ---- */
@@ -258,8 +263,8 @@ typedef struct st_dcap_pck_ext {
 } st_dcap_pck_ext;
 
 /* Parses the DER value of extension 1.2.840.113741.1.13.1. */
-st_code st_dcap_pck_ext_parse(const uint8_t *der, size_t len,
-                              st_dcap_pck_ext *out, st_err *err);
+ST_MUST_CHECK st_code st_dcap_pck_ext_parse(const uint8_t *der, size_t len,
+                                            st_dcap_pck_ext *out, st_err *err);
 
 /* ---- Collateral and verification (dcap_verify.c) ---- */
 
@@ -280,8 +285,9 @@ typedef struct st_dcap_collateral_files {
     const char *qvl;
 } st_dcap_collateral_files;
 
-st_code st_dcap_collateral_load(const st_dcap_collateral_files *files,
-                                st_dcap_collateral **out, st_err *err);
+ST_MUST_CHECK st_code
+st_dcap_collateral_load(const st_dcap_collateral_files *files,
+                        st_dcap_collateral **out, st_err *err);
 
 /* The same from bytes (evidence parts). Every blob is optional: with none
  * the collateral holds only the pinned root, and st_dcap_verify checks the
@@ -299,8 +305,9 @@ typedef struct st_dcap_collateral_parts {
     size_t ncrls;
 } st_dcap_collateral_parts;
 
-st_code st_dcap_collateral_parse(const st_dcap_collateral_parts *parts,
-                                 st_dcap_collateral **out, st_err *err);
+ST_MUST_CHECK st_code
+st_dcap_collateral_parse(const st_dcap_collateral_parts *parts,
+                         st_dcap_collateral **out, st_err *err);
 void st_dcap_collateral_free(st_dcap_collateral *c);
 
 /* The trace sink: called once per evaluated claim, passing or failing.
@@ -349,9 +356,10 @@ typedef struct st_dcap_result {
  * ST_OK when every claim holds, ST_E_DENIED when one fails (err names the
  * first failing claim), ST_E_INPUT/ST_E_INTERNAL when verification could
  * not be carried out. */
-st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
-                       const st_dcap_options *opts, st_dcap_result *res,
-                       st_err *err);
+ST_MUST_CHECK st_code st_dcap_verify(const st_dcap_quote *q,
+                                     const st_dcap_collateral *c,
+                                     const st_dcap_options *opts,
+                                     st_dcap_result *res, st_err *err);
 
 /* The pinned Intel SGX Root CA (PEM, NUL-terminated) and its SHA-256
  * fingerprint over the DER encoding. */
@@ -365,11 +373,15 @@ extern const uint8_t st_dcap_intel_root_sha256[32];
  * directory otherwise): creates an entry, writes inblob, reads outblob,
  * checks provider "tdx_guest" and generation, removes the entry. *out is
  * malloc'ed. */
-st_code st_tdx_quote_request(const char *root, const uint8_t report_data[64],
-                             uint8_t **out, size_t *outlen, st_err *err);
+ST_MUST_CHECK st_code st_tdx_quote_request(const char *root,
+                                           const uint8_t report_data[64],
+                                           uint8_t **out, size_t *outlen,
+                                           st_err *err);
 /* The same inside an existing report entry directory (the part that runs
  * between mkdir and rmdir). */
-st_code st_tdx_tsm_entry_quote(const char *entry, const uint8_t report_data[64],
-                               uint8_t **out, size_t *outlen, st_err *err);
+ST_MUST_CHECK st_code st_tdx_tsm_entry_quote(const char *entry,
+                                             const uint8_t report_data[64],
+                                             uint8_t **out, size_t *outlen,
+                                             st_err *err);
 
 #endif

@@ -37,8 +37,8 @@ static void to_trace(void *ctx, const char *claim, const char *expected,
     st_trace_add(s->trace, name, ok, expected, actual);
 }
 
-static st_code parse_quote(const st_evidence *ev, st_tee tee, st_dcap_quote *q,
-                           st_err *err)
+static ST_MUST_CHECK st_code parse_quote(const st_evidence *ev, st_tee tee,
+                                         st_dcap_quote *q, st_err *err)
 {
     const uint8_t *data;
     size_t len;
@@ -149,7 +149,8 @@ static void fill_claims(st_claims *cl, const st_dcap_quote *q,
     }
 }
 
-static st_code dcap_verify(st_attest_ctx *ctx, st_tee tee, st_err *err)
+static ST_MUST_CHECK st_code dcap_verify(st_attest_ctx *ctx, st_tee tee,
+                                         st_err *err)
 {
     st_dcap_quote q;
     st_dcap_collateral_parts parts = {0};
@@ -194,8 +195,8 @@ static st_code dcap_verify(st_attest_ctx *ctx, st_tee tee, st_err *err)
     return rc;
 }
 
-static st_code dcap_show(const st_evidence *ev, st_tee tee, json_t *out,
-                         st_err *err)
+static ST_MUST_CHECK st_code dcap_show(const st_evidence *ev, st_tee tee,
+                                       json_t *out, st_err *err)
 {
     st_dcap_quote q;
     st_code rc = parse_quote(ev, tee, &q, err);

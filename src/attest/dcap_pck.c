@@ -84,13 +84,14 @@ static int der_octets(const der *d, void *out, size_t n)
     return 1;
 }
 
-static st_code fail(st_err *err, const char *what)
+static ST_MUST_CHECK st_code fail(st_err *err, const char *what)
 {
     return st_err_set(err, ST_E_INPUT, "PCK certificate SGX extension: %s",
                       what);
 }
 
-static st_code parse_tcb(const der *seq, st_dcap_pck_ext *out, st_err *err)
+static ST_MUST_CHECK st_code parse_tcb(const der *seq, st_dcap_pck_ext *out,
+                                       st_err *err)
 {
     st_reader r;
     der item, oid, val;

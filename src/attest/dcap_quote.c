@@ -19,7 +19,8 @@
 
 #include "sealtrain/bytes.h"
 
-static st_code bad(st_err *err, const st_reader *r, const char *what)
+static ST_MUST_CHECK st_code bad(st_err *err, const st_reader *r,
+                                 const char *what)
 {
     return st_err_set(err, ST_E_INPUT, "DCAP quote: %s at byte %zu", what,
                       r->off);
@@ -69,7 +70,8 @@ static void read_td_report(st_reader *r, st_dcap_td_report *t, int td15)
 
 /* The QE report certification data (type 6): QE report, its signature, QE
  * authentication data and the nested certification data (type 5). */
-static st_code read_qe_cert_data(st_reader *r, st_dcap_quote *q, st_err *err)
+static ST_MUST_CHECK st_code read_qe_cert_data(st_reader *r, st_dcap_quote *q,
+                                               st_err *err)
 {
     q->qe_report_raw = st_read_view(r, ST_DCAP_SGX_REPORT_LEN);
     if (!q->qe_report_raw)

@@ -223,8 +223,9 @@ void st_dcap_collateral_free(st_dcap_collateral *c)
     free(c);
 }
 
-static st_code set_chain(st_dcap_collateral *c, const char *pem, size_t len,
-                         const char *origin, st_err *err)
+static ST_MUST_CHECK st_code set_chain(st_dcap_collateral *c, const char *pem,
+                                       size_t len, const char *origin,
+                                       st_err *err)
 {
     c->tcb_chain = pem_chain(pem, len);
     if (!c->tcb_chain)
@@ -239,8 +240,9 @@ static st_code set_chain(st_dcap_collateral *c, const char *pem, size_t len,
     return ST_OK;
 }
 
-static st_code add_crl(st_dcap_collateral *c, const uint8_t *data, size_t len,
-                       const char *origin, st_err *err)
+static ST_MUST_CHECK st_code add_crl(st_dcap_collateral *c, const uint8_t *data,
+                                     size_t len, const char *origin,
+                                     st_err *err)
 {
     X509_CRL *crl = load_crl(data, len);
     if (!crl)
@@ -255,8 +257,8 @@ static st_code add_crl(st_dcap_collateral *c, const uint8_t *data, size_t len,
 
 /* dcap-qvl's QuoteCollateralV3 JSON: tcb_info and qe_identity are the
  * exact signed strings, signatures and CRLs hex, chains PEM. */
-static st_code load_qvl(st_dcap_collateral *c, const st_dcap_blob *b,
-                        st_err *err)
+static ST_MUST_CHECK st_code load_qvl(st_dcap_collateral *c,
+                                      const st_dcap_blob *b, st_err *err)
 {
     static const char *const allowed[] = {"pck_crl_issuer_chain",
                                           "root_ca_crl",
@@ -399,7 +401,8 @@ fail:
     return rc == ST_OK ? ST_E_INTERNAL : rc;
 }
 
-static st_code read_blob(const char *path, st_dcap_blob *b, st_err *err)
+static ST_MUST_CHECK st_code read_blob(const char *path, st_dcap_blob *b,
+                                       st_err *err)
 {
     unsigned char *buf;
     b->origin = path;

@@ -50,7 +50,8 @@ struct st_attest_policy {
     struct tee_rules rules[NTEE];
 };
 
-static st_code parse_hex_list(json_t *arr, const char *where, st_err *err)
+static ST_MUST_CHECK st_code parse_hex_list(json_t *arr, const char *where,
+                                            st_err *err)
 {
     if (!json_is_array(arr) || json_array_size(arr) == 0)
         return st_err_set(err, ST_E_INPUT,
@@ -81,7 +82,8 @@ static st_code parse_hex_list(json_t *arr, const char *where, st_err *err)
     return ST_OK;
 }
 
-static st_code parse_int_map(json_t *obj, const char *where, st_err *err)
+static ST_MUST_CHECK st_code parse_int_map(json_t *obj, const char *where,
+                                           st_err *err)
 {
     if (!json_is_object(obj) || json_object_size(obj) == 0)
         return st_err_set(err, ST_E_INPUT,
@@ -98,8 +100,9 @@ static st_code parse_int_map(json_t *obj, const char *where, st_err *err)
     return ST_OK;
 }
 
-static st_code parse_rules(json_t *obj, const char *tee, struct tee_rules *r,
-                           const char *origin, st_err *err)
+static ST_MUST_CHECK st_code parse_rules(json_t *obj, const char *tee,
+                                         struct tee_rules *r,
+                                         const char *origin, st_err *err)
 {
     static const char *const keys[] = {"measurements", "min_tcb", "fields",
                                        "min_fields", NULL};

@@ -25,8 +25,8 @@
 #define SIM_FORMAT "sealtrain-sim-report/1"
 #define SIM_DOMAIN SIM_FORMAT "\n"
 
-static st_code sim_message(const uint8_t *report, size_t len, st_buf *msg,
-                           st_err *err)
+static ST_MUST_CHECK st_code sim_message(const uint8_t *report, size_t len,
+                                         st_buf *msg, st_err *err)
 {
     st_code rc = st_buf_append(msg, SIM_DOMAIN, strlen(SIM_DOMAIN), err);
     if (rc == ST_OK)
@@ -117,8 +117,9 @@ struct sim_report {
     long long created;
 };
 
-static st_code sim_parse(const st_evidence *ev, struct sim_report *s,
-                         const uint8_t **sig, st_err *err)
+static ST_MUST_CHECK st_code sim_parse(const st_evidence *ev,
+                                       struct sim_report *s,
+                                       const uint8_t **sig, st_err *err)
 {
     static const char *const keys[] = {"created",     "format",
                                        "measurement", "platform_key",

@@ -466,8 +466,8 @@ static st_snp_product product_from_cn(const char *cn, int *vlek)
 /* The CA certificates the evidence brings: part "chain" (PEM bundle, as
  * AMD KDS serves cert_chain) and parts "ask", "asvk", "ark" (DER or PEM,
  * from the extended report's certificate table). NULL when none. */
-static st_code gather_chain(const st_evidence *ev, STACK_OF(X509) * *out,
-                            st_err *err)
+static ST_MUST_CHECK st_code gather_chain(const st_evidence *ev,
+                                          STACK_OF(X509) * *out, st_err *err)
 {
     static const char *const parts[] = {"chain", "ask", "asvk", "ark"};
     *out = NULL;

@@ -48,8 +48,8 @@ typedef struct st_snp_report {
 } st_snp_report;
 
 /* Parses exactly 1184 bytes; ST_E_INPUT on a wrong length or version. */
-st_code st_snp_parse(const uint8_t *data, size_t len, st_snp_report *r,
-                     st_err *err);
+ST_MUST_CHECK st_code st_snp_parse(const uint8_t *data, size_t len,
+                                   st_snp_report *r, st_err *err);
 st_snp_product st_snp_product_from_cpuid(uint8_t fam, uint8_t mod);
 const char *st_snp_product_name(st_snp_product p);
 void st_snp_decode_tcbs(st_snp_report *r, st_snp_product prod);
@@ -59,23 +59,24 @@ void st_snp_fields(const st_snp_report *r, json_t *o);
 /* 1 if the report's signature verifies with `key` (P-384). */
 int st_snp_signature_ok(const st_snp_report *r, EVP_PKEY *key);
 /* The chain and TCB/chip-id binding of `vek`, trace entries "<prefix>.*". */
-st_code st_snp_check_chain(st_attest_ctx *ctx, const char *prefix,
-                           st_snp_report *r, X509 *vek, EVP_PKEY **key_out,
-                           st_err *err);
+ST_MUST_CHECK st_code st_snp_check_chain(st_attest_ctx *ctx, const char *prefix,
+                                         st_snp_report *r, X509 *vek,
+                                         EVP_PKEY **key_out, st_err *err);
 /* Chain + report signature with the evidence's VCEK/VLEK part. */
-st_code st_snp_verify_report(st_attest_ctx *ctx, const char *prefix,
-                             st_snp_report *r, st_err *err);
+ST_MUST_CHECK st_code st_snp_verify_report(st_attest_ctx *ctx,
+                                           const char *prefix, st_snp_report *r,
+                                           st_err *err);
 /* measurement, chip id, TCB, debug, fields into the claims. */
 void st_snp_claims(const st_snp_report *r, st_claims *c);
 /* Splits an extended report's certificate table into evidence parts
  * "vcek", "vlek", "ask", "ark". */
-st_code st_snp_cert_table_parse(const uint8_t *buf, size_t len, st_evidence *ev,
-                                st_err *err);
+ST_MUST_CHECK st_code st_snp_cert_table_parse(const uint8_t *buf, size_t len,
+                                              st_evidence *ev, st_err *err);
 
 /* The SNP request through one configfs-tsm entry directory (tsm.c): adds
  * "report" and the certificate table's parts to `ev`. */
-st_code st_snp_tsm_entry_report(const char *entry,
-                                const uint8_t report_data[64], st_evidence *ev,
-                                st_err *err);
+ST_MUST_CHECK st_code st_snp_tsm_entry_report(const char *entry,
+                                              const uint8_t report_data[64],
+                                              st_evidence *ev, st_err *err);
 
 #endif

@@ -187,9 +187,10 @@ static int find_member(const char *t, size_t len, const char *key, size_t *off,
     }
 }
 
-static st_code load_signed(const char *text, size_t len, const char *origin,
-                           const char *key, st_dcap_signed_json *d,
-                           json_t **body, json_t **root, st_err *err)
+static ST_MUST_CHECK st_code load_signed(const char *text, size_t len,
+                                         const char *origin, const char *key,
+                                         st_dcap_signed_json *d, json_t **body,
+                                         json_t **root, st_err *err)
 {
     static const char *const allowed_tcb[] = {"tcbInfo", "signature", NULL};
     static const char *const allowed_qe[] = {"enclaveIdentity", "signature",
@@ -234,8 +235,8 @@ typedef struct ctx {
     st_err *err;
 } ctx;
 
-static st_code get_hex(ctx *c, const json_t *o, const char *key, uint8_t *out,
-                       size_t n)
+static ST_MUST_CHECK st_code get_hex(ctx *c, const json_t *o, const char *key,
+                                     uint8_t *out, size_t n)
 {
     const char *s;
     if (st_json_get_string(o, key, 1, &s, c->where, c->err) != ST_OK)
@@ -245,7 +246,8 @@ static st_code get_hex(ctx *c, const json_t *o, const char *key, uint8_t *out,
     return ST_OK;
 }
 
-static st_code get_time(ctx *c, const json_t *o, const char *key, int64_t *out)
+static ST_MUST_CHECK st_code get_time(ctx *c, const json_t *o, const char *key,
+                                      int64_t *out)
 {
     const char *s;
     if (st_json_get_string(o, key, 1, &s, c->where, c->err) != ST_OK)
@@ -255,7 +257,8 @@ static st_code get_time(ctx *c, const json_t *o, const char *key, int64_t *out)
     return ST_OK;
 }
 
-static st_code get_status(ctx *c, const json_t *o, st_dcap_tcb_status *out)
+static ST_MUST_CHECK st_code get_status(ctx *c, const json_t *o,
+                                        st_dcap_tcb_status *out)
 {
     const char *s;
     if (st_json_get_string(o, "tcbStatus", 1, &s, c->where, c->err) != ST_OK)
@@ -265,8 +268,9 @@ static st_code get_status(ctx *c, const json_t *o, st_dcap_tcb_status *out)
     return ST_OK;
 }
 
-static st_code get_advisories(ctx *c, const json_t *o, char **list, size_t cap,
-                              size_t *n, size_t *first, size_t *count)
+static ST_MUST_CHECK st_code get_advisories(ctx *c, const json_t *o,
+                                            char **list, size_t cap, size_t *n,
+                                            size_t *first, size_t *count)
 {
     json_t *a = json_object_get(o, "advisoryIDs");
     *first = *n;
@@ -297,8 +301,8 @@ static st_code get_advisories(ctx *c, const json_t *o, char **list, size_t cap,
 }
 
 /* "sgxtcbcomponents" / "tdxtcbcomponents": exactly 16 {"svn": n, ...}. */
-static st_code get_components(ctx *c, const json_t *tcb, const char *key,
-                              uint8_t out[16])
+static ST_MUST_CHECK st_code get_components(ctx *c, const json_t *tcb,
+                                            const char *key, uint8_t out[16])
 {
     static const char *const allowed[] = {"svn", "category", "type", NULL};
     json_t *a = json_object_get(tcb, key);
@@ -320,8 +324,9 @@ static st_code get_components(ctx *c, const json_t *tcb, const char *key,
     return ST_OK;
 }
 
-static st_code parse_tcb_level(ctx *c, st_dcap_tcb_info *t, const json_t *l,
-                               st_dcap_tcb_level *lv)
+static ST_MUST_CHECK st_code parse_tcb_level(ctx *c, st_dcap_tcb_info *t,
+                                             const json_t *l,
+                                             st_dcap_tcb_level *lv)
 {
     static const char *const allowed[] = {"tcb", "tcbDate", "tcbStatus",
                                           "advisoryIDs", NULL};
@@ -376,8 +381,8 @@ static st_code parse_tcb_level(ctx *c, st_dcap_tcb_info *t, const json_t *l,
         &t->n_advisories, &lv->first_advisory, &lv->n_advisories);
 }
 
-static st_code parse_module_identity(ctx *c, const json_t *m,
-                                     st_dcap_module_identity *mi)
+static ST_MUST_CHECK st_code parse_module_identity(ctx *c, const json_t *m,
+                                                   st_dcap_module_identity *mi)
 {
     static const char *const allowed[] = {
         "id", "mrsigner", "attributes", "attributesMask", "tcbLevels", NULL};

@@ -42,7 +42,7 @@
 
 static const uint8_t quoted_pcrs[] = {0, 1, 2, 3, 4, 5, 6, 7, ST_TPM_APP_PCR};
 
-static st_code tss_fail(st_err *err, const char *what, TSS2_RC rc)
+static ST_MUST_CHECK st_code tss_fail(st_err *err, const char *what, TSS2_RC rc)
 {
     return st_err_set(err, ST_E_IO, "tpm: %s: %s", what, Tss2_RC_Decode(rc));
 }
@@ -58,8 +58,9 @@ static void selection(TPML_PCR_SELECTION *sel)
             (uint8_t)(1u << (quoted_pcrs[i] % 8));
 }
 
-static st_code extend(ESYS_CONTEXT *ctx, const st_measure_item *items, size_t n,
-                      st_err *err)
+static ST_MUST_CHECK st_code extend(ESYS_CONTEXT *ctx,
+                                    const st_measure_item *items, size_t n,
+                                    st_err *err)
 {
     ESYS_TR pcr = ESYS_TR_PCR0 + ST_TPM_APP_PCR;
     TSS2_RC rc =
@@ -79,7 +80,8 @@ static st_code extend(ESYS_CONTEXT *ctx, const st_measure_item *items, size_t n,
 }
 
 /* Reads every PCR of the selection (the TPM returns at most 8 per call). */
-static st_code read_pcrs(ESYS_CONTEXT *ctx, uint8_t values[24][32], st_err *err)
+static ST_MUST_CHECK st_code read_pcrs(ESYS_CONTEXT *ctx,
+                                       uint8_t values[24][32], st_err *err)
 {
     TPML_PCR_SELECTION want;
     selection(&want);
@@ -115,8 +117,8 @@ static st_code read_pcrs(ESYS_CONTEXT *ctx, uint8_t values[24][32], st_err *err)
     return st_err_set(err, ST_E_IO, "tpm: PCR_Read did not converge");
 }
 
-static st_code create_ak(ESYS_CONTEXT *ctx, ESYS_TR *ak, TPM2B_PUBLIC **pub,
-                         st_err *err)
+static ST_MUST_CHECK st_code create_ak(ESYS_CONTEXT *ctx, ESYS_TR *ak,
+                                       TPM2B_PUBLIC **pub, st_err *err)
 {
     TPM2B_SENSITIVE_CREATE sens = {0};
     TPM2B_PUBLIC tmpl = {0};
@@ -149,8 +151,8 @@ static st_code create_ak(ESYS_CONTEXT *ctx, ESYS_TR *ak, TPM2B_PUBLIC **pub,
     return ST_OK;
 }
 
-static st_code ak_pem(const TPM2B_PUBLIC *pub, st_buf *raw, char **pem,
-                      st_err *err)
+static ST_MUST_CHECK st_code ak_pem(const TPM2B_PUBLIC *pub, st_buf *raw,
+                                    char **pem, st_err *err)
 {
     uint8_t buf[sizeof(TPM2B_PUBLIC)];
     size_t off = 0;

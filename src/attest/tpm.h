@@ -63,11 +63,12 @@ typedef struct st_tpm_pcrs {
 } st_tpm_pcrs;
 
 /* Parses a TPMS_ATTEST of type quote; every byte must be consumed. */
-st_code st_tpms_attest_parse(const uint8_t *d, size_t n, st_tpms_attest *a,
-                             st_err *err);
+ST_MUST_CHECK st_code st_tpms_attest_parse(const uint8_t *d, size_t n,
+                                           st_tpms_attest *a, st_err *err);
 /* Parses a TPMT_SIGNATURE; ST_E_INPUT if `d` is not exactly one. */
-st_code st_tpmt_signature_parse(const uint8_t *d, size_t n,
-                                st_tpmt_signature *s, st_err *err);
+ST_MUST_CHECK st_code st_tpmt_signature_parse(const uint8_t *d, size_t n,
+                                              st_tpmt_signature *s,
+                                              st_err *err);
 /* An AK from PEM/DER SubjectPublicKeyInfo or TPM2B_PUBLIC. */
 EVP_PKEY *st_tpm_ak_parse(const uint8_t *d, size_t n, st_err *err);
 /* TPM2B_PUBLIC (RSA or ECC) to an OpenSSL key. */
@@ -79,8 +80,9 @@ int st_tpm_sig_verify(const st_tpms_attest *a, const uint8_t *sig,
                       size_t siglen, EVP_PKEY *key, char *what, size_t cap);
 /* PCR values from text ("[bank:]INDEX HEX" lines, bank default sha256) or
  * from tpm2_quote's binary "values" output in the quote's selection order. */
-st_code st_tpm_pcrs_parse(const uint8_t *d, size_t n, const st_tpms_attest *a,
-                          st_tpm_pcrs *out, st_err *err);
+ST_MUST_CHECK st_code st_tpm_pcrs_parse(const uint8_t *d, size_t n,
+                                        const st_tpms_attest *a,
+                                        st_tpm_pcrs *out, st_err *err);
 /* Hash name and size for a TPM hash algorithm (NULL/0 if unsupported). */
 const char *st_tpm_hash_name(uint16_t alg, size_t *size);
 /* Recomputes the composite digest over the selected PCRs (hash of the

@@ -34,8 +34,8 @@
 #include "sealtrain/json.h"
 #include "tpm.h"
 
-static st_code tpm2b(st_reader *r, uint8_t *out, size_t cap, size_t *len,
-                     const char *what, st_err *err)
+static ST_MUST_CHECK st_code tpm2b(st_reader *r, uint8_t *out, size_t cap,
+                                   size_t *len, const char *what, st_err *err)
 {
     size_t at = r->off;
     uint16_t n = st_read_u16be(r);
@@ -618,9 +618,11 @@ void st_tpm_check_quote(st_attest_ctx *ctx, const char *prefix,
 
 /* {"bank":"sha256","pcr":23,"entries":[{"type","name","sha256"}...]}:
  * replays into *out; entries go into claims fields "log". */
-static st_code log_replay(const uint8_t *d, size_t n, long long *pcr,
-                          uint8_t out[32], json_t **entries_out,
-                          uint8_t runtime[32], int *has_runtime, st_err *err)
+static ST_MUST_CHECK st_code log_replay(const uint8_t *d, size_t n,
+                                        long long *pcr, uint8_t out[32],
+                                        json_t **entries_out,
+                                        uint8_t runtime[32], int *has_runtime,
+                                        st_err *err)
 {
     static const char *const keys[] = {"bank", "pcr", "entries", NULL};
     static const char *const ekeys[] = {"type", "name", "sha256", NULL};
@@ -680,8 +682,8 @@ static st_code log_replay(const uint8_t *d, size_t n, long long *pcr,
 
 /* The AK to check against: the pinned one (refs), compared with the
  * evidence's copy when both exist. */
-static st_code pinned_ak(st_attest_ctx *ctx, const char *prefix, EVP_PKEY **out,
-                         st_err *err)
+static ST_MUST_CHECK st_code pinned_ak(st_attest_ctx *ctx, const char *prefix,
+                                       EVP_PKEY **out, st_err *err)
 {
     size_t n;
     const uint8_t *d = st_evidence_get(ctx->ev, "ak", &n);

@@ -39,8 +39,8 @@
 #define TSM_ROOT "/sys/kernel/config/tsm/report"
 #define MAX_AUX (64u << 10)
 
-static st_code attr_read(const char *entry, const char *name, char *out,
-                         size_t cap, st_err *err)
+static ST_MUST_CHECK st_code attr_read(const char *entry, const char *name,
+                                       char *out, size_t cap, st_err *err)
 {
     char path[4096];
     unsigned char *b;
@@ -150,7 +150,8 @@ st_code st_tsm_request(const char *root, const char *provider,
     return rc;
 }
 
-static st_code snp_from_blobs(st_tsm_blobs *b, st_evidence *ev, st_err *err)
+static ST_MUST_CHECK st_code snp_from_blobs(st_tsm_blobs *b, st_evidence *ev,
+                                            st_err *err)
 {
     st_code rc = ST_OK;
     if (b->outlen != ST_SNP_REPORT_LEN)
@@ -177,8 +178,8 @@ st_code st_snp_tsm_entry_report(const char *entry,
     return snp_from_blobs(&b, ev, err);
 }
 
-static st_code snp_tsm(const char *root, const uint8_t rd[64], st_evidence *ev,
-                       st_err *err)
+static ST_MUST_CHECK st_code snp_tsm(const char *root, const uint8_t rd[64],
+                                     st_evidence *ev, st_err *err)
 {
     st_tsm_blobs b;
     if (st_tsm_request(root, "sev_guest", rd, 4096, 1, &b, err) != ST_OK)
@@ -188,7 +189,8 @@ static st_code snp_tsm(const char *root, const uint8_t rd[64], st_evidence *ev,
 
 /* /dev/sev-guest: the response message is status u32, report_size u32,
  * 24 reserved bytes, then the report (SNP ABI Table 25 MSG_REPORT_RSP). */
-static st_code snp_ioctl(const uint8_t rd[64], st_evidence *ev, st_err *err)
+static ST_MUST_CHECK st_code snp_ioctl(const uint8_t rd[64], st_evidence *ev,
+                                       st_err *err)
 {
     int fd = open("/dev/sev-guest", O_RDWR | O_CLOEXEC);
     if (fd < 0)

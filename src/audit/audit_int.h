@@ -73,7 +73,8 @@ typedef struct st_audit_wal_recovery {
     uint8_t cut_sha256[32];
 } st_audit_wal_recovery;
 
-st_code st_audit_wal_open(st_audit_wal *w, const char *dir, st_err *err);
+ST_MUST_CHECK st_code st_audit_wal_open(st_audit_wal *w, const char *dir,
+                                        st_err *err);
 void st_audit_wal_close(st_audit_wal *w);
 /* 1 if the header is intact (magic and checksum). */
 int st_audit_wal_header_read(int fd, st_audit_wal_header *h);
@@ -81,13 +82,15 @@ int st_audit_wal_header_read(int fd, st_audit_wal_header *h);
 void st_audit_wal_header_seal(st_audit_wal_header *h);
 /* Begins a cycle at log offset `base`; log.jsonl must be durable up to
  * `base` already (the caller fdatasync'ed it). */
-st_code st_audit_wal_begin(st_audit_wal *w, uint64_t base, st_err *err);
+ST_MUST_CHECK st_code st_audit_wal_begin(st_audit_wal *w, uint64_t base,
+                                         st_err *err);
 /* Writes the record for log bytes [off, off+len). *full is set (nothing
  * written) when the cycle has no room, no cycle is open or `off` is not
  * where the cycle continues: the caller begins a cycle or flushes
  * log.jsonl itself. Not durable until fdatasync(w->fd). */
-st_code st_audit_wal_put(st_audit_wal *w, uint64_t off, const void *data,
-                         size_t len, int *full, st_err *err);
+ST_MUST_CHECK st_code st_audit_wal_put(st_audit_wal *w, uint64_t off,
+                                       const void *data, size_t len, int *full,
+                                       st_err *err);
 /* 1 if log.wal in `dir` was written before the last boot and holds bytes
  * that log.jsonl lacks (or log.jsonl a tail of zeros): a replay is due.
  * Only reads. */
@@ -95,20 +98,26 @@ int st_audit_wal_replay_pending(const char *dir);
 /* After a kernel crash (boot id changed): replays the cycle's records
  * into log.jsonl and cuts a NUL-holding tail beyond them (see wal.c).
  * Caller holds the log's flock. */
-st_code st_audit_wal_recover(st_audit_wal *w, int log_fd, const char *log_path,
-                             st_audit_wal_recovery *out, st_err *err);
+ST_MUST_CHECK st_code st_audit_wal_recover(st_audit_wal *w, int log_fd,
+                                           const char *log_path,
+                                           st_audit_wal_recovery *out,
+                                           st_err *err);
 
 /* Reads the plain log key file into secure memory. */
-st_code st_audit_log_read_key(st_audit_log *log, st_secret **seed, st_err *err);
+ST_MUST_CHECK st_code st_audit_log_read_key(st_audit_log *log, st_secret **seed,
+                                            st_err *err);
 
 /* Lists stored checkpoint sizes in ascending order (malloc'ed). */
-st_code st_audit_checkpoint_list(const char *dir, uint64_t **sizes, size_t *n,
-                                 st_err *err);
+ST_MUST_CHECK st_code st_audit_checkpoint_list(const char *dir,
+                                               uint64_t **sizes, size_t *n,
+                                               st_err *err);
 /* Reads checkpoints/<size>.note (malloc'ed, NUL-terminated). */
-st_code st_audit_checkpoint_read(const char *dir, uint64_t size, char **note,
-                                 size_t *len, st_err *err);
+ST_MUST_CHECK st_code st_audit_checkpoint_read(const char *dir, uint64_t size,
+                                               char **note, size_t *len,
+                                               st_err *err);
 /* Reads every complete line's leaf hash (malloc'ed array of *n). */
-st_code st_audit_leaf_hashes(const char *dir, uint8_t (**leaves)[32],
-                             uint64_t *n, st_err *err);
+ST_MUST_CHECK st_code st_audit_leaf_hashes(const char *dir,
+                                           uint8_t (**leaves)[32], uint64_t *n,
+                                           st_err *err);
 
 #endif

@@ -24,7 +24,7 @@ typedef struct scan {
     st_err *err;
 } scan;
 
-static st_code bad(scan *s, const char *what)
+static ST_MUST_CHECK st_code bad(scan *s, const char *what)
 {
     return st_err_at(s->err, ST_E_INPUT, "entry", 1, (long)s->off + 1, "%s",
                      what);
@@ -87,7 +87,7 @@ static int utf8_seq(scan *s)
 }
 
 /* A JSON string; *v receives the body between the quotes. */
-static st_code parse_string(scan *s, st_audit_view *v)
+static ST_MUST_CHECK st_code parse_string(scan *s, st_audit_view *v)
 {
     if (s->off >= s->len || s->p[s->off] != '"')
         return bad(s, "expected a string");
@@ -151,7 +151,7 @@ static int digit(scan *s)
     return s->off < s->len && s->p[s->off] >= '0' && s->p[s->off] <= '9';
 }
 
-static st_code parse_number(scan *s)
+static ST_MUST_CHECK st_code parse_number(scan *s)
 {
     size_t start = s->off;
     int real = 0;
@@ -211,9 +211,9 @@ static st_code parse_number(scan *s)
     return range ? bad(s, "number out of range") : ST_OK;
 }
 
-static st_code parse_value(scan *s, int depth);
+static ST_MUST_CHECK st_code parse_value(scan *s, int depth);
 
-static st_code parse_container(scan *s, int depth)
+static ST_MUST_CHECK st_code parse_container(scan *s, int depth)
 {
     unsigned char open = s->p[s->off];
     unsigned char close = open == '{' ? '}' : ']';
@@ -253,7 +253,7 @@ static st_code parse_container(scan *s, int depth)
     }
 }
 
-static st_code literal(scan *s, const char *word)
+static ST_MUST_CHECK st_code literal(scan *s, const char *word)
 {
     size_t n = strlen(word);
     if (s->len - s->off < n || memcmp(s->p + s->off, word, n) != 0)
@@ -262,7 +262,7 @@ static st_code literal(scan *s, const char *word)
     return ST_OK;
 }
 
-static st_code parse_value(scan *s, int depth)
+static ST_MUST_CHECK st_code parse_value(scan *s, int depth)
 {
     if (s->off >= s->len)
         return bad(s, "value expected");

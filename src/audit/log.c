@@ -204,7 +204,8 @@ static void wal_sync(st_audit_log *log)
 /* Hashes complete lines from log->offset to the end of the file into the
  * frontier. *torn receives the bytes of an incomplete last line. Caller
  * holds the flock and `io`. */
-static st_code catch_up(st_audit_log *log, size_t *torn, st_err *err)
+static ST_MUST_CHECK st_code catch_up(st_audit_log *log, size_t *torn,
+                                      st_err *err)
 {
     /* the size by lseek, not fstat: a stat that reports ctime marks it
      * as observed, so (multigrain timestamps, Linux 6.13+) the next write
@@ -288,7 +289,7 @@ out:
 
 /* ---- opening ---- */
 
-static st_code ensure_key(st_audit_log *log, st_err *err)
+static ST_MUST_CHECK st_code ensure_key(st_audit_log *log, st_err *err)
 {
     char kpath[PATH_MAX], vpath[PATH_MAX];
     if (st_fs_join(kpath, sizeof(kpath), log->dir, ST_AUDIT_KEY_FILE, err) ||
@@ -374,8 +375,8 @@ static void log_free(st_audit_log *log)
 /* After a kernel crash: log.wal back into log.jsonl (caller holds the
  * flock). A changed log.jsonl invalidates the tree cache; the new cycle
  * carries this boot's id, so later opens skip the replay. */
-static st_code recover(st_audit_log *log, st_audit_wal_recovery *rec,
-                       st_err *err)
+static ST_MUST_CHECK st_code recover(st_audit_log *log,
+                                     st_audit_wal_recovery *rec, st_err *err)
 {
     st_code rc = st_audit_wal_recover(&log->wal, log->fd, log->path, rec, err);
     if (rc != ST_OK || !rec->ran)
@@ -393,8 +394,9 @@ static st_code recover(st_audit_log *log, st_audit_wal_recovery *rec,
     return rc;
 }
 
-static st_code record_recovery(st_audit_log *log,
-                               const st_audit_wal_recovery *rec, st_err *err)
+static ST_MUST_CHECK st_code record_recovery(st_audit_log *log,
+                                             const st_audit_wal_recovery *rec,
+                                             st_err *err)
 {
     char reason[256], hex[65];
     snprintf(reason, sizeof(reason),
@@ -577,9 +579,10 @@ static void now_rfc3339(char out[40])
 
 /* Serialises `obj` as entry number `seq` after a leaf `prev` and appends
  * the line (with '\n') to `b`; *leaf receives its leaf hash. */
-static st_code entry_line(st_audit_log *log, json_t *obj, uint64_t seq,
-                          const uint8_t prev[32], st_buf *b, uint8_t leaf[32],
-                          st_err *err)
+static ST_MUST_CHECK st_code entry_line(st_audit_log *log, json_t *obj,
+                                        uint64_t seq, const uint8_t prev[32],
+                                        st_buf *b, uint8_t leaf[32],
+                                        st_err *err)
 {
     char t[40], hex[65];
     now_rfc3339(t);
@@ -628,8 +631,8 @@ static json_t *repair_object(st_audit_log *log, size_t torn, st_err *err)
 }
 
 /* Cuts a torn tail (caller holds flock + io, after catch_up). */
-static st_code cut_tail(st_audit_log *log, size_t torn, json_t **repair,
-                        st_err *err)
+static ST_MUST_CHECK st_code cut_tail(st_audit_log *log, size_t torn,
+                                      json_t **repair, st_err *err)
 {
     *repair = repair_object(log, torn, err);
     if (!*repair)

@@ -215,7 +215,8 @@ static void subproof(st_audit_hasher *h, uint64_t m, const uint8_t (*d)[32],
     }
 }
 
-static st_code proof_alloc(proof_acc *acc, st_audit_hasher **h, st_err *err)
+static ST_MUST_CHECK st_code proof_alloc(proof_acc *acc, st_audit_hasher **h,
+                                         st_err *err)
 {
     /* a proof has at most ceil(log2 n) + 1 <= 65 hashes */
     acc->p = calloc(66, 32);

@@ -130,7 +130,7 @@ st_code st_audit_note_vkey_parse(const char *vkey, char **name, uint8_t pub[32],
 
 /* Note text rules shared by signing and opening: ends in '\n', no blank
  * line, no control characters other than '\n'. */
-static st_code text_ok(const char *t, size_t n, st_err *err)
+static ST_MUST_CHECK st_code text_ok(const char *t, size_t n, st_err *err)
 {
     if (n == 0 || t[n - 1] != '\n')
         return st_err_set(err, ST_E_INPUT,

@@ -23,15 +23,18 @@
 
 #define AUDIT_KEK "audit.log"
 
-static void aad_of(const st_audit_log *log, st_buf *aad)
+/* A failure here must stop the caller: an empty AAD would make the unwrap
+ * fail as if the sealed key had been tampered with. */
+static ST_MUST_CHECK st_code aad_of(const st_audit_log *log, st_buf *aad,
+                                    st_err *err)
 {
-    st_buf_printf(aad, NULL, "sealtrain audit log key v1\n%s",
-                  st_audit_log_origin(log));
+    return st_buf_printf(aad, err, "sealtrain audit log key v1\n%s",
+                         st_audit_log_origin(log));
 }
 
 /* Seals a plain log.key (if present) and shreds it. */
-static st_code seal_plain(st_audit_log *log, st_keyring *kr, const char *sealed,
-                          st_err *err)
+static ST_MUST_CHECK st_code seal_plain(st_audit_log *log, st_keyring *kr,
+                                        const char *sealed, st_err *err)
 {
     char plain[PATH_MAX];
     if (st_fs_join(plain, sizeof(plain), st_audit_log_dir(log),
@@ -50,9 +53,10 @@ static st_code seal_plain(st_audit_log *log, st_keyring *kr, const char *sealed,
     st_buf aad, out;
     st_buf_init(&aad);
     st_buf_init(&out);
-    aad_of(log, &aad);
     uint32_t used = 0;
-    st_code rc = st_buf_printf(&out, err, "%08x", 0u); /* version slot */
+    st_code rc = aad_of(log, &aad, err);
+    if (rc == ST_OK)
+        rc = st_buf_printf(&out, err, "%08x", 0u); /* version slot */
     if (rc == ST_OK)
         rc = st_kek_wrap(kr, AUDIT_KEK, 0, st_secret_cbytes(seed), 32, aad.data,
                          aad.len, &out, &used, err);
@@ -72,8 +76,9 @@ static st_code seal_plain(st_audit_log *log, st_keyring *kr, const char *sealed,
                                             "key");
 }
 
-static st_code unseal(st_audit_log *log, st_keyring *kr, const char *sealed,
-                      st_secret **seed, st_err *err)
+static ST_MUST_CHECK st_code unseal(st_audit_log *log, st_keyring *kr,
+                                    const char *sealed, st_secret **seed,
+                                    st_err *err)
 {
     unsigned char *b;
     size_t len;
@@ -95,9 +100,10 @@ static st_code unseal(st_audit_log *log, st_keyring *kr, const char *sealed,
     if (rc == ST_OK) {
         st_buf aad;
         st_buf_init(&aad);
-        aad_of(log, &aad);
-        rc = st_kek_unwrap(kr, AUDIT_KEK, (uint32_t)v, b + 8, len - 8, aad.data,
-                           aad.len, seed, err);
+        rc = aad_of(log, &aad, err);
+        if (rc == ST_OK)
+            rc = st_kek_unwrap(kr, AUDIT_KEK, (uint32_t)v, b + 8, len - 8,
+                               aad.data, aad.len, seed, err);
         st_buf_free(&aad);
     }
     free(b);

@@ -141,7 +141,7 @@ typedef struct mapped {
     size_t len;
 } mapped;
 
-static st_code map_log(const char *dir, mapped *m, st_err *err)
+static ST_MUST_CHECK st_code map_log(const char *dir, mapped *m, st_err *err)
 {
     char path[PATH_MAX];
     m->data = NULL;
@@ -259,9 +259,11 @@ static void problem(st_audit_report *rep, uint64_t index, const char *kind,
     rep->nproblems++;
 }
 
-static st_code load_checkpoints(const char *dir, const char *vkey,
-                                const char *name, st_audit_report *rep,
-                                cp_info **out, size_t *nout, st_err *err)
+static ST_MUST_CHECK st_code load_checkpoints(const char *dir, const char *vkey,
+                                              const char *name,
+                                              st_audit_report *rep,
+                                              cp_info **out, size_t *nout,
+                                              st_err *err)
 {
     uint64_t *sizes;
     size_t n;
@@ -463,8 +465,8 @@ out:
 
 /* ---- proof documents ---- */
 
-static st_code get_hash(const json_t *o, const char *key, uint8_t out[32],
-                        st_err *err)
+static ST_MUST_CHECK st_code get_hash(const json_t *o, const char *key,
+                                      uint8_t out[32], st_err *err)
 {
     const char *s = NULL;
     if (st_json_get_string(o, key, 1, &s, "proof", err) != ST_OK)
@@ -481,8 +483,8 @@ static st_code get_hash(const json_t *o, const char *key, uint8_t out[32],
     return ST_OK;
 }
 
-static st_code get_path(const json_t *o, uint8_t (**p)[32], size_t *n,
-                        st_err *err)
+static ST_MUST_CHECK st_code get_path(const json_t *o, uint8_t (**p)[32],
+                                      size_t *n, st_err *err)
 {
     json_t *a = json_object_get(o, "proof");
     if (!json_is_array(a) || json_array_size(a) > 64)
@@ -509,18 +511,43 @@ static st_code get_path(const json_t *o, uint8_t (**p)[32], size_t *n,
     return ST_OK;
 }
 
-/* The embedded checkpoint must verify under vkey and be of `size`/`root`. */
-static st_code check_embedded(const json_t *o, const char *vkey, uint64_t size,
+/* A checkpoint note signed by vkey whose origin is the key's name: a log's
+ * checkpoints name the log they are for, and a checkpoint of another log
+ * under the same key does not vouch for this one (audit verify checks the
+ * same). `what` names the note in errors. */
+static ST_MUST_CHECK st_code open_checkpoint(const char *note, const char *vkey,
+                               const char *what, st_audit_checkpoint_body *b,
+                               st_err *err)
+{
+    size_t tlen;
+    char *name = NULL;
+    uint8_t pub[32];
+    if (st_audit_note_open(note, strlen(note), vkey, &tlen, err) != ST_OK ||
+        st_audit_checkpoint_parse(note, tlen, b, err) != ST_OK ||
+        st_audit_note_vkey_parse(vkey, &name, pub, err) != ST_OK)
+        return st_err_prefix(err, "%s", what);
+    st_code rc = ST_OK;
+    if (strcmp(b->origin, name) != 0)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "%s: origin \"%s\" is not the verifier key's log "
+                        "(\"%s\")",
+                        what, b->origin, name);
+    free(name);
+    return rc;
+}
+
+/* The embedded checkpoint must verify under vkey, name the key's log and
+ * be of `size`/`root`. */
+static ST_MUST_CHECK st_code check_embedded(const json_t *o, const char *vkey, uint64_t size,
                               const uint8_t root[32], st_err *err)
 {
     const char *note = NULL;
     if (st_json_get_string(o, "checkpoint", 1, &note, "proof", err) != ST_OK)
         return err ? err->code : ST_E_INPUT;
-    size_t tlen;
     st_audit_checkpoint_body b;
-    if (st_audit_note_open(note, strlen(note), vkey, &tlen, err) != ST_OK ||
-        st_audit_checkpoint_parse(note, tlen, &b, err) != ST_OK)
-        return st_err_prefix(err, "proof: checkpoint");
+    st_code rc = open_checkpoint(note, vkey, "proof: checkpoint", &b, err);
+    if (rc != ST_OK)
+        return rc;
     if (b.size != size || memcmp(b.root, root, 32) != 0)
         return st_err_set(err, ST_E_DENIED,
                           "proof: the signed checkpoint is of size %llu with "
@@ -529,9 +556,45 @@ static st_code check_embedded(const json_t *o, const char *vkey, uint64_t size,
     return ST_OK;
 }
 
-st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
-                             char *what, size_t whatcap, st_err *err)
+/* A consistency proof's old tree against the checkpoint the auditor kept
+ * (`old`, a signed note): same size, same root, or the log forked. */
+static st_code check_old(const char *old, const char *vkey, uint64_t size1,
+                         const uint8_t root1[32], st_err *err)
 {
+    st_audit_checkpoint_body b;
+    st_code rc = open_checkpoint(old, vkey, "your checkpoint (--old)", &b, err);
+    if (rc != ST_OK)
+        return rc;
+    if (b.size != size1)
+        return st_err_set(err, ST_E_USAGE,
+                          "your checkpoint (--old) is of size %llu, the "
+                          "proof starts from size %llu: ask for a proof from "
+                          "%llu (`audit consistency --from %llu`)",
+                          (unsigned long long)b.size, (unsigned long long)size1,
+                          (unsigned long long)b.size,
+                          (unsigned long long)b.size);
+    if (memcmp(b.root, root1, 32) != 0) {
+        char *mine = st_base64_encode(b.root, 32, 1);
+        char *theirs = st_base64_encode(root1, 32, 1);
+        rc = st_err_set(err, ST_E_DENIED,
+                        "the log forked: the proof's tree of size %llu has "
+                        "root %s, your checkpoint of that size has root %s",
+                        (unsigned long long)size1, theirs ? theirs : "?",
+                        mine ? mine : "?");
+        free(mine);
+        free(theirs);
+    }
+    return rc;
+}
+
+st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
+                             const char *old, char *what, size_t whatcap,
+                             st_err *err)
+{
+    if (old && !vkey)
+        return st_err_set(err, ST_E_USAGE,
+                          "checking against your checkpoint needs the "
+                          "verifier key");
     static const char *const inc_keys[] = {
         "type",  "index",      "tree_size", "leaf_hash", "root_hash",
         "proof", "checkpoint", "entry",     NULL};
@@ -581,6 +644,13 @@ st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
             goto out;
         if (vkey && (rc = check_embedded(o, vkey, (uint64_t)size, root, err)))
             goto out;
+        if (old) {
+            rc = st_err_set(err, ST_E_USAGE,
+                            "--old applies to consistency proofs; an "
+                            "inclusion proof is checked against its own "
+                            "signed checkpoint");
+            goto out;
+        }
         if (what)
             snprintf(what, whatcap,
                      "entry %lld is included in the tree of size %lld%s", idx,
@@ -603,11 +673,28 @@ st_code st_audit_proof_check(const char *text, size_t len, const char *vkey,
             goto out;
         if (vkey && (rc = check_embedded(o, vkey, (uint64_t)s2, r2, err)))
             goto out;
-        if (what)
-            snprintf(what, whatcap,
-                     "the tree of size %lld is a prefix of the tree of size "
-                     "%lld%s",
-                     s1, s2, vkey ? " (signed checkpoint verified)" : "");
+        if (old && (rc = check_old(old, vkey, (uint64_t)s1, r1, err)))
+            goto out;
+        if (what) {
+            char *b1 = st_base64_encode(r1, 32, 1);
+            if (old)
+                snprintf(what, whatcap,
+                         "the tree of size %lld is a prefix of the tree of "
+                         "size %lld%s\nold root (proof):           %s\n"
+                         "old root (your checkpoint): %s (equal)",
+                         s1, s2, vkey ? " (signed checkpoint verified)" : "",
+                         b1 ? b1 : "?", b1 ? b1 : "?");
+            else
+                snprintf(what, whatcap,
+                         "the tree of size %lld is a prefix of the tree of "
+                         "size %lld%s\nold root (proof): %s\n"
+                         "the old root was not checked against a checkpoint "
+                         "you kept (--old CHECKPOINT): a forked log would "
+                         "pass",
+                         s1, s2, vkey ? " (signed checkpoint verified)" : "",
+                         b1 ? b1 : "?");
+            free(b1);
+        }
     } else {
         rc = st_err_set(err, ST_E_INPUT,
                         "proof: \"type\" must be inclusion or consistency");
@@ -636,9 +723,10 @@ static int grab_line(void *ctx, uint64_t index, const char *line, size_t len)
 
 /* The latest checkpoint, verified under the log's own key, and the leaf
  * hashes of the log, checked to extend that checkpoint. */
-static st_code proof_base(const char *dir, char **note,
-                          st_audit_checkpoint_body *cp, uint8_t (**leaves)[32],
-                          uint64_t *n, st_err *err)
+static ST_MUST_CHECK st_code proof_base(const char *dir, char **note,
+                                        st_audit_checkpoint_body *cp,
+                                        uint8_t (**leaves)[32], uint64_t *n,
+                                        st_err *err)
 {
     char *vkey = NULL;
     uint64_t size;
@@ -704,7 +792,7 @@ static json_t *b64_json(const uint8_t h[32])
     return s;
 }
 
-static st_code emit(json_t *doc, char **out, st_err *err)
+static ST_MUST_CHECK st_code emit(json_t *doc, char **out, st_err *err)
 {
     *out = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(doc);

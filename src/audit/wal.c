@@ -140,7 +140,7 @@ static uint64_t rec_span(uint64_t len)
 }
 
 /* Makes [0, want) of the file written bytes (zeros where new). */
-static st_code grow(st_audit_wal *w, uint64_t want, st_err *err)
+static ST_MUST_CHECK st_code grow(st_audit_wal *w, uint64_t want, st_err *err)
 {
     if (want <= w->size) {
         return ST_OK;
@@ -275,9 +275,10 @@ static int read_record(int fd, uint64_t pos, uint64_t gen, uint64_t off,
 
 /* Restores [off, off+len) of the log from `data` (with `dry`, only
  * counts); adds the bytes that were missing or different to *restored. */
-static st_code restore(int log_fd, const char *log_path, int dry, uint64_t off,
-                       const unsigned char *data, size_t len,
-                       uint64_t *restored, st_err *err)
+static ST_MUST_CHECK st_code restore(int log_fd, const char *log_path, int dry,
+                                     uint64_t off, const unsigned char *data,
+                                     size_t len, uint64_t *restored,
+                                     st_err *err)
 {
     unsigned char *have = malloc(len ? len : 1);
     if (!have)
@@ -297,8 +298,9 @@ static st_code restore(int log_fd, const char *log_path, int dry, uint64_t off,
 }
 
 /* The replay (see the top of the file); `dry` changes nothing. */
-static st_code replay(int wal_fd, int log_fd, const char *log_path, int dry,
-                      st_audit_wal_recovery *out, st_err *err)
+static ST_MUST_CHECK st_code replay(int wal_fd, int log_fd,
+                                    const char *log_path, int dry,
+                                    st_audit_wal_recovery *out, st_err *err)
 {
     memset(out, 0, sizeof(*out));
     st_audit_wal_header h;

@@ -78,8 +78,8 @@ void st_broker_msg_free(st_broker_msg *m)
 }
 
 /* send() with MSG_NOSIGNAL: a peer that died is an error, not SIGPIPE. */
-static st_code send_all(int fd, const void *p, size_t n, const char *what,
-                        st_err *err)
+static ST_MUST_CHECK st_code send_all(int fd, const void *p, size_t n,
+                                      const char *what, st_err *err)
 {
     const uint8_t *b = p;
     while (n) {
@@ -98,8 +98,9 @@ static st_code send_all(int fd, const void *p, size_t n, const char *what,
 
 /* The header of a frame of `type` carrying `len` bytes; ST_E_USAGE when
  * they exceed the type's bound. */
-static st_code header_make(int type, size_t len,
-                           uint8_t hdr[ST_BROKER_HEADER_LEN], st_err *err)
+static ST_MUST_CHECK st_code header_make(int type, size_t len,
+                                         uint8_t hdr[ST_BROKER_HEADER_LEN],
+                                         st_err *err)
 {
     size_t max;
     if (!type_known(type, &max) || len > max)
@@ -154,7 +155,8 @@ st_code st_broker_send_json(int fd, int type, const json_t *v, st_err *err)
 
 /* Reads exactly n bytes before the deadline (ms since an arbitrary
  * origin, or -1 for none). */
-static st_code recv_all(int fd, void *p, size_t n, int timeout_ms, st_err *err)
+static ST_MUST_CHECK st_code recv_all(int fd, void *p, size_t n, int timeout_ms,
+                                      st_err *err)
 {
     uint8_t *b = p;
     while (n) {
@@ -184,8 +186,9 @@ static st_code recv_all(int fd, void *p, size_t n, int timeout_ms, st_err *err)
     return ST_OK;
 }
 
-static st_code header_check(const uint8_t hdr[ST_BROKER_HEADER_LEN], int *type,
-                            size_t *len, st_err *err)
+static ST_MUST_CHECK st_code
+header_check(const uint8_t hdr[ST_BROKER_HEADER_LEN], int *type, size_t *len,
+             st_err *err)
 {
     size_t max;
     *type = hdr[0];
@@ -259,7 +262,8 @@ st_code st_broker_frame_parse(const uint8_t *buf, size_t len,
 
 /* ---- typed payloads ---- */
 
-static st_code expect_type(const st_broker_msg *m, int type, st_err *err)
+static ST_MUST_CHECK st_code expect_type(const st_broker_msg *m, int type,
+                                         st_err *err)
 {
     if (m->type != type)
         return st_err_set(err, ST_E_INPUT, "expected %s, got %s",
@@ -433,8 +437,8 @@ void st_broker_report_data(const uint8_t x25519[32], const uint8_t ed25519[32],
 }
 
 /* info = domain 0 job 0 name: the HKDF info and the AEAD's AAD. */
-static st_code wrap_info(const char *job_id, const char *name, st_buf *info,
-                         st_err *err)
+static ST_MUST_CHECK st_code wrap_info(const char *job_id, const char *name,
+                                       st_buf *info, st_err *err)
 {
     st_buf_init(info);
     st_code rc = st_buf_append(info, ST_BROKER_DOMAIN,
@@ -446,9 +450,10 @@ static st_code wrap_info(const char *job_id, const char *name, st_buf *info,
     return rc;
 }
 
-static st_code wrap_kdf(const unsigned char shared[32], const uint8_t epk[32],
-                        const uint8_t rpk[32], const st_buf *info,
-                        unsigned char key[32], st_err *err)
+static ST_MUST_CHECK st_code wrap_kdf(const unsigned char shared[32],
+                                      const uint8_t epk[32],
+                                      const uint8_t rpk[32], const st_buf *info,
+                                      unsigned char key[32], st_err *err)
 {
     uint8_t salt[64];
     memcpy(salt, epk, 32);

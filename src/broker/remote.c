@@ -41,8 +41,9 @@
 
 /* ---- configuration ---- */
 
-static st_code endpoint_path(const char *base_dir, const char *p, char *out,
-                             size_t cap, const char *where, st_err *err)
+static ST_MUST_CHECK st_code endpoint_path(const char *base_dir, const char *p,
+                                           char *out, size_t cap,
+                                           const char *where, st_err *err)
 {
     int n = p[0] == '/' || !base_dir ? snprintf(out, cap, "%s", p)
                                      : snprintf(out, cap, "%s/%s", base_dir, p);
@@ -58,9 +59,10 @@ static void url_trim(char *u)
         u[--n] = 0;
 }
 
-static st_code endpoint_parse(const json_t *o, const char *base_dir,
-                              const char *where, st_broker_endpoint *e,
-                              st_err *err)
+static ST_MUST_CHECK st_code endpoint_parse(const json_t *o,
+                                            const char *base_dir,
+                                            const char *where,
+                                            st_broker_endpoint *e, st_err *err)
 {
     static const char *const keys[] = {
         "url", "cert", "key", "connect_timeout_seconds", "timeout_seconds",
@@ -187,7 +189,7 @@ st_code st_broker_endpoint_load(const char *path, const char *url,
 
 /* ---- pins ---- */
 
-static st_code spki_sha256(X509 *x, uint8_t out[32])
+static ST_MUST_CHECK st_code spki_sha256(X509 *x, uint8_t out[32])
 {
     unsigned char *der = NULL;
     int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
@@ -323,8 +325,9 @@ static void pin_hex(const uint8_t p[32], char out[65])
 /* One POST of a body of frames; the reply must be one frame (the
  * caller checks its type) or the server's JSON error. Returns the reply
  * frame in *m. */
-static st_code post(st_broker_remote *b, const char *dataset, const char *path,
-                    const st_buf *frame, st_broker_msg *m, st_err *err)
+static ST_MUST_CHECK st_code post(st_broker_remote *b, const char *dataset,
+                                  const char *path, const st_buf *frame,
+                                  st_broker_msg *m, st_err *err)
 {
     memset(m, 0, sizeof(*m));
     char url[1024];
@@ -410,7 +413,8 @@ st_code st_broker_hello_body_encode(const st_broker_hello *h,
                           "the signed job spec must be 1 to %u bytes",
                           ST_BROKER_SPEC_MAX);
     uint8_t hello[65];
-    st_broker_hello_encode(h, hello);
+    /* a fixed-size copy: it cannot fail */
+    st_discard(st_broker_hello_encode(h, hello));
     st_code rc =
         st_broker_frame_encode(ST_MSG_HELLO, hello, sizeof(hello), out, err);
     return rc == ST_OK ? st_buf_append(out, envelope, len, err) : rc;
@@ -449,11 +453,15 @@ st_code st_broker_hello_body_parse(const uint8_t *body, size_t len,
 }
 
 /* A DENIED frame as the caller's error, naming the broker and dataset. */
-static st_code denied(const st_broker_remote *b, const char *dataset,
-                      const st_broker_msg *m, st_err *err)
+static ST_MUST_CHECK st_code denied(const st_broker_remote *b,
+                                    const char *dataset, const st_broker_msg *m,
+                                    st_err *err)
 {
     json_t *d = NULL;
-    st_broker_json_parse(m, &d, NULL);
+    /* an unreadable DENIED body still is a denial: it is reported as one,
+     * with "no reason given" */
+    if (st_broker_json_parse(m, &d, NULL) != ST_OK)
+        d = NULL;
     const char *why = json_string_value(json_object_get(d, "reason"));
     st_code rc = st_err_set(err, ST_E_DENIED,
                             "key broker %s (dataset \"%s\") denied the "
@@ -466,11 +474,10 @@ static st_code denied(const st_broker_remote *b, const char *dataset,
 /* One request: POSTs `body` (freed here), then a DENIED reply becomes
  * the broker's refusal and any other is handed to `parse` (a frame of the
  * expected type into `out`); errors name the broker and the dataset. */
-static st_code exchange(st_broker_remote *b, const char *dataset,
-                        const char *path, st_code rc, st_buf *body,
-                        st_code (*parse)(const st_broker_msg *, void *,
-                                         st_err *),
-                        void *out, st_err *err)
+static ST_MUST_CHECK st_code exchange(
+    st_broker_remote *b, const char *dataset, const char *path, st_code rc,
+    st_buf *body, st_code (*parse)(const st_broker_msg *, void *, st_err *),
+    void *out, st_err *err)
 {
     st_broker_msg m;
     if (rc == ST_OK)
@@ -487,12 +494,14 @@ static st_code exchange(st_broker_remote *b, const char *dataset,
     return rc;
 }
 
-static st_code parse_nonce(const st_broker_msg *m, void *out, st_err *err)
+static ST_MUST_CHECK st_code parse_nonce(const st_broker_msg *m, void *out,
+                                         st_err *err)
 {
     return st_broker_nonce_parse(m, out, err);
 }
 
-static st_code parse_keys(const st_broker_msg *m, void *out, st_err *err)
+static ST_MUST_CHECK st_code parse_keys(const st_broker_msg *m, void *out,
+                                        st_err *err)
 {
     return st_broker_keys_parse(m, out, err);
 }

@@ -16,6 +16,8 @@ typedef struct st_cli {
     int json;              /* --json given globally */
     int quiet;             /* -q */
     const char *server;    /* --server URL, SEALTRAIN_SERVER (cmd_remote.c) */
+    int log_level_set;     /* --log-level or SEALTRAIN_LOG_LEVEL given */
+    int log_json;          /* --log-json */
 } st_cli;
 
 /* A command group: argv[0] is the group name ("key"), options follow. */
@@ -49,6 +51,17 @@ const char *st_cli_principal(const st_access_session *session);
  * SEALTRAIN_PASSPHRASE_FILE); NULL otherwise. For reporting commands. */
 typedef struct st_keyring st_keyring;
 st_keyring *st_cli_keyring_if_unattended(st_workspace *ws);
+
+/* help.c: the per-command help, man pages and completion scripts. */
+typedef struct st_cli_group_info {
+    const char *name, *about;
+} st_cli_group_info;
+/* `GROUP LEAF ... --help`: prints LEAF's own help and returns 0; -1 when
+ * argv is not a help request for a known leaf of `group`. */
+int st_cli_leaf_help(const char *group, int argc, char **argv);
+/* `sealtrain help ...` (argv[0] == "help"). */
+int st_cli_help(const st_cli_group_info *groups, size_t ngroups, int argc,
+                char **argv);
 
 /* Command groups. */
 int st_cli_version(st_cli *cli, int argc, char **argv);

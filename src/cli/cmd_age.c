@@ -58,8 +58,8 @@ static void age_usage(FILE *out)
 
 /* --- passphrases ---------------------------------------------------------- */
 
-static st_code read_passphrase_file(const char *path, char *buf, size_t *len,
-                                    st_err *err)
+static ST_MUST_CHECK st_code read_passphrase_file(const char *path, char *buf,
+                                                  size_t *len, st_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -77,8 +77,8 @@ static st_code read_passphrase_file(const char *path, char *buf, size_t *len,
     return ST_OK;
 }
 
-static st_code prompt(int tty, const char *text, char *buf, size_t *len,
-                      st_err *err)
+static ST_MUST_CHECK st_code prompt(int tty, const char *text, char *buf,
+                                    size_t *len, st_err *err)
 {
     struct termios old, quiet;
     if (tcgetattr(tty, &old) != 0)
@@ -100,8 +100,8 @@ static st_code prompt(int tty, const char *text, char *buf, size_t *len,
 }
 
 /* The passphrase into secure memory `buf` (PASS_MAX bytes). */
-static st_code get_passphrase(const char *file, int confirm, char *buf,
-                              size_t *len, st_err *err)
+static ST_MUST_CHECK st_code get_passphrase(const char *file, int confirm,
+                                            char *buf, size_t *len, st_err *err)
 {
     if (file)
         return read_passphrase_file(file, buf, len, err);
@@ -144,7 +144,8 @@ typedef struct out_target {
     int fd;
 } out_target;
 
-static st_code out_open(const char *path, out_target *o, st_err *err)
+static ST_MUST_CHECK st_code out_open(const char *path, out_target *o,
+                                      st_err *err)
 {
     o->af = NULL;
     o->fd = 1;
@@ -156,7 +157,7 @@ static st_code out_open(const char *path, out_target *o, st_err *err)
     return ST_OK;
 }
 
-static st_code out_close(out_target *o, st_code rc, st_err *err)
+static ST_MUST_CHECK st_code out_close(out_target *o, st_code rc, st_err *err)
 {
     if (!o->af)
         return rc;

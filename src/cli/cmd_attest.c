@@ -65,8 +65,8 @@ static int fail(st_err *err)
     return st_cli_fail(err);
 }
 
-static st_code add_file(st_evidence *ev, const char *part, const char *path,
-                        st_err *err)
+static ST_MUST_CHECK st_code add_file(st_evidence *ev, const char *part,
+                                      const char *path, st_err *err)
 {
     unsigned char *b;
     size_t n;
@@ -78,7 +78,8 @@ static st_code add_file(st_evidence *ev, const char *part, const char *path,
     return rc;
 }
 
-static st_code parse_report_data(const char *hex, uint8_t out[64], st_err *err)
+static ST_MUST_CHECK st_code parse_report_data(const char *hex, uint8_t out[64],
+                                               st_err *err)
 {
     if (st_hex_decode(hex, out, 64, err) != ST_OK)
         return st_err_set(err, ST_E_INPUT,
@@ -87,7 +88,8 @@ static st_code parse_report_data(const char *hex, uint8_t out[64], st_err *err)
     return ST_OK;
 }
 
-static st_code parse_nonce(const char *hex, uint8_t out[64], st_err *err)
+static ST_MUST_CHECK st_code parse_nonce(const char *hex, uint8_t out[64],
+                                         st_err *err)
 {
     size_t n = strlen(hex);
     memset(out, 0, 64);
@@ -98,7 +100,8 @@ static st_code parse_nonce(const char *hex, uint8_t out[64], st_err *err)
 }
 
 /* The workspace key file of the sim platform (keys/sim-platform.pem). */
-static st_code sim_key_path(st_cli *cli, char *out, size_t cap, st_err *err)
+static ST_MUST_CHECK st_code sim_key_path(st_cli *cli, char *out, size_t cap,
+                                          st_err *err)
 {
     char dir[4096];
     st_workspace *ws = NULL;
@@ -123,8 +126,9 @@ struct measure {
     size_t n;
 };
 
-static st_code measure_collect(const char *job, const char **datasets,
-                               size_t nds, struct measure *m, st_err *err)
+static ST_MUST_CHECK st_code measure_collect(const char *job,
+                                             const char **datasets, size_t nds,
+                                             struct measure *m, st_err *err)
 {
     memset(m, 0, sizeof(*m));
     st_code rc = st_attest_self_measurement(m->items[0].sha256, err);
@@ -347,8 +351,8 @@ static size_t dcap_parts(const struct vopts *o, struct file_part *files)
 }
 
 /* Evidence from the per-TEE file options. */
-static st_code build_evidence(const struct vopts *o, st_tee tee,
-                              st_evidence **out, st_err *err)
+static ST_MUST_CHECK st_code build_evidence(const struct vopts *o, st_tee tee,
+                                            st_evidence **out, st_err *err)
 {
     st_evidence *ev = st_evidence_new(tee, err);
     if (!ev)
@@ -575,8 +579,8 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
 /* ---- show ----------------------------------------------------------- */
 
 /* A bundle, or a raw SNP report, TPMS_ATTEST, HCL report or DCAP quote. */
-static st_code load_any(const char *path, const char *tee_s, st_evidence **out,
-                        st_err *err)
+static ST_MUST_CHECK st_code load_any(const char *path, const char *tee_s,
+                                      st_evidence **out, st_err *err)
 {
     unsigned char *b;
     size_t n;

@@ -7,6 +7,7 @@
  * checkpoint (and records that it did); `repair` only ever cuts a torn,
  * never-acknowledged last line and records the cut.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,8 @@ static void audit_usage(FILE *out)
             "       sealtrain audit checkpoint\n"
             "       sealtrain audit prove --index N\n"
             "       sealtrain audit consistency --from SIZE\n"
-            "       sealtrain audit check-proof FILE [--vkey VKEY]\n"
+            "       sealtrain audit check-proof FILE [--vkey VKEY] "
+            "[--old CHECKPOINT]\n"
             "       sealtrain audit export --format jsonl|csv [--output "
             "FILE]\n"
             "       sealtrain audit vkey\n"
@@ -41,7 +43,10 @@ static void audit_usage(FILE *out)
             "entry (exit 4). `prove` and\n`consistency` print proofs (JSON) "
             "against the latest checkpoint that\n`check-proof` (or any RFC "
             "9162 verifier) checks; `vkey` prints the log's\nsigned-note "
-            "verifier key.\n");
+            "verifier key. `check-proof --old CHECKPOINT` compares a\n"
+            "consistency proof's old size and root with a checkpoint you "
+            "saved\nearlier (the output of `audit checkpoint`): without it "
+            "a forked log\nwould pass, and the output says so.\n");
 }
 
 typedef struct ctx {
@@ -83,6 +88,7 @@ typedef struct filter {
     const char *category, *actor, *outcome;
     char since[20]; /* "YYYY-MM-DDTHH:MM:SS" or "" */
     int json, csv, raw;
+    int nomem; /* the export buffer could not grow: stop, fail */
     FILE *out;
     json_t *all;
     st_buf *buf;
@@ -118,21 +124,71 @@ static const char *str_of(json_t *o, const char *k)
     return s ? s : "";
 }
 
-static void csv_field(st_buf *b, const char *s, int last)
+/* Appends one field; nonzero when the buffer could not grow (the export
+ * then fails rather than writing a truncated file). Audit entries carry
+ * text that anyone can put there (an unknown name given to --as, a
+ * resource named in a refused request). A spreadsheet opening the export
+ * would run a cell that begins with = + - @ (or tab, CR) as a formula:
+ * such a cell gets a leading ' and is quoted, which spreadsheets show as
+ * text (OWASP's advice for CSV injection). */
+static int csv_field(st_buf *b, const char *s, int last)
 {
-    int quote = strpbrk(s, ",\"\r\n") != NULL;
+    int formula = strchr("=+-@\t\r", s[0]) != NULL && s[0];
+    int quote = formula || strpbrk(s, ",\"\r\n") != NULL;
+    st_code rc = ST_OK;
     if (quote) {
-        st_buf_append(b, "\"", 1, NULL);
-        for (const char *p = s; *p; p++) {
+        rc = st_buf_append(b, formula ? "\"'" : "\"", formula ? 2 : 1, NULL);
+        for (const char *p = s; *p && rc == ST_OK; p++) {
             if (*p == '"')
-                st_buf_append(b, "\"", 1, NULL);
-            st_buf_append(b, p, 1, NULL);
+                rc = st_buf_append(b, "\"", 1, NULL);
+            if (rc == ST_OK)
+                rc = st_buf_append(b, p, 1, NULL);
         }
-        st_buf_append(b, "\"", 1, NULL);
+        if (rc == ST_OK)
+            rc = st_buf_append(b, "\"", 1, NULL);
     } else {
-        st_buf_append(b, s, strlen(s), NULL);
+        rc = st_buf_append(b, s, strlen(s), NULL);
     }
-    st_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1, NULL);
+    if (rc == ST_OK)
+        rc = st_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1, NULL);
+    return rc != ST_OK;
+}
+
+/* The raw line and its newline; nonzero when the buffer could not grow. */
+static int raw_line(st_buf *b, const char *line, size_t len)
+{
+    return st_buf_append(b, line, len, NULL) != ST_OK ||
+           st_buf_append(b, "\n", 1, NULL) != ST_OK;
+}
+
+/* A copy of s safe to print on a terminal: C0 controls, DEL and the C1
+ * controls (U+0080..U+009F, which some terminals obey) become \xHH or
+ * \u00HH, and a backslash is doubled so the escapes stay unambiguous.
+ * Raw ESC/BEL/CR from an attacker would otherwise rewrite the auditor's
+ * screen. NULL when out of memory. */
+static char *term_safe(const char *s)
+{
+    size_t n = strlen(s);
+    char *o = malloc(4 * n + 1), *p = o;
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        unsigned char next = (unsigned char)s[i + 1];
+        if (ch < 0x20 || ch == 0x7f) {
+            p += sprintf(p, "\\x%02x", ch);
+        } else if (ch == 0xc2 && next >= 0x80 && next <= 0x9f) {
+            p += sprintf(p, "\\u%04x", next);
+            i++;
+        } else if (ch == '\\') {
+            *p++ = '\\';
+            *p++ = '\\';
+        } else {
+            *p++ = (char)ch;
+        }
+    }
+    *p = 0;
+    return o;
 }
 
 static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
@@ -141,8 +197,8 @@ static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
     json_t *o = json_loadb(line, len, 0, NULL);
     if (!o) {
         if (f->raw) {
-            st_buf_append(f->buf, line, len, NULL);
-            st_buf_append(f->buf, "\n", 1, NULL);
+            if (raw_line(f->buf, line, len))
+                return f->nomem = 1;
         } else {
             fprintf(stderr,
                     "sealtrain: audit entry %llu is malformed (run "
@@ -161,8 +217,8 @@ static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
     }
     if (f->raw) {
         /* the exact bytes: a third party can rehash them */
-        st_buf_append(f->buf, line, len, NULL);
-        st_buf_append(f->buf, "\n", 1, NULL);
+        if (raw_line(f->buf, line, len))
+            f->nomem = 1;
     } else if (f->csv) {
         char idx[24];
         snprintf(idx, sizeof(idx), "%llu", (unsigned long long)index);
@@ -170,28 +226,39 @@ static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
         json_t *d = json_object_get(o, "details");
         if (d)
             details = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-        csv_field(f->buf, idx, 0);
-        csv_field(f->buf, t, 0);
-        csv_field(f->buf, str_of(o, "category"), 0);
-        csv_field(f->buf, str_of(o, "actor"), 0);
-        csv_field(f->buf, str_of(o, "action"), 0);
-        csv_field(f->buf, str_of(o, "resource"), 0);
-        csv_field(f->buf, str_of(o, "outcome"), 0);
-        csv_field(f->buf, str_of(o, "reason"), 0);
-        csv_field(f->buf, details ? details : "", 1);
+        if ((d && !details) || csv_field(f->buf, idx, 0) ||
+            csv_field(f->buf, t, 0) ||
+            csv_field(f->buf, str_of(o, "category"), 0) ||
+            csv_field(f->buf, str_of(o, "actor"), 0) ||
+            csv_field(f->buf, str_of(o, "action"), 0) ||
+            csv_field(f->buf, str_of(o, "resource"), 0) ||
+            csv_field(f->buf, str_of(o, "outcome"), 0) ||
+            csv_field(f->buf, str_of(o, "reason"), 0) ||
+            csv_field(f->buf, details ? details : "", 1))
+            f->nomem = 1;
         free(details);
     } else if (f->json) {
         json_object_set_new(o, "index", json_integer((json_int_t)index));
         json_array_append(f->all, o);
     } else {
-        const char *reason = str_of(o, "reason");
-        fprintf(f->out, "%6llu %.19sZ %-11s %-12s %-18s %-24s %-7s%s%s\n",
-                (unsigned long long)index, t, str_of(o, "category"),
-                str_of(o, "actor"), str_of(o, "action"), str_of(o, "resource"),
-                str_of(o, "outcome"), *reason ? " " : "", reason);
+        static const char *const keys[] = {"time",   "category", "actor",
+                                           "action", "resource", "outcome",
+                                           "reason"};
+        char *v[7];
+        int oom = 0;
+        for (size_t i = 0; i < 7; i++)
+            oom |= !(v[i] = term_safe(str_of(o, keys[i])));
+        if (oom)
+            f->nomem = 1;
+        else
+            fprintf(f->out, "%6llu %.19sZ %-11s %-12s %-18s %-24s %-7s%s%s\n",
+                    (unsigned long long)index, v[0], v[1], v[2], v[3], v[4],
+                    v[5], *v[6] ? " " : "", v[6]);
+        for (size_t i = 0; i < 7; i++)
+            free(v[i]);
     }
     json_decref(o);
-    return 0;
+    return f->nomem;
 }
 
 static int cmd_show(st_cli *cli, int argc, char **argv)
@@ -308,13 +375,15 @@ static int cmd_export(st_cli *cli, int argc, char **argv)
     f.buf = &b;
     if (!strcmp(format, "csv")) {
         f.csv = 1;
-        st_buf_printf(&b, NULL,
-                      "index,time,category,actor,action,resource,"
-                      "outcome,reason,details\r\n");
+        f.nomem = st_buf_printf(&b, NULL,
+                                "index,time,category,actor,action,resource,"
+                                "outcome,reason,details\r\n") != ST_OK;
     } else {
         f.raw = 1;
     }
-    st_code r = st_audit_read(x.dir, show_one, &f, &x.err);
+    st_code r = f.nomem ? ST_OK : st_audit_read(x.dir, show_one, &f, &x.err);
+    if (r == ST_OK && f.nomem)
+        r = st_err_errno(&x.err, ST_E_IO, ENOMEM, "export");
     if (r == ST_OK) {
         if (output)
             r = st_fs_write_atomic(output, b.data, b.len, 0600, &x.err);
@@ -390,11 +459,29 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
 
 /* ---- checkpoint, proofs ---- */
 
+/* The checkpoint note as JSON: its three body lines (C2SP tlog-checkpoint:
+ * origin, tree size, base64 root hash) and the whole signed note. */
+static void print_note_json(const char *note)
+{
+    char origin[256] = "", root[128] = "";
+    unsigned long long size = 0;
+    sscanf(note, "%255[^\n]\n%llu\n%127[^\n]", origin, &size, root);
+    json_t *v =
+        json_pack("{s:s,s:I,s:s,s:s}", "origin", origin, "tree_size",
+                  (json_int_t)size, "root_hash", root, "checkpoint", note);
+    json_dumpf(v, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    printf("\n");
+    json_decref(v);
+}
+
 static int cmd_checkpoint(st_cli *cli, int argc, char **argv)
 {
-    (void)argv;
-    if (argc != 1)
-        return st_cli_usage("audit", "checkpoint takes no argument");
+    int json = cli->json;
+    if (argc == 2 && !strcmp(argv[1], "--json"))
+        json = 1;
+    else if (argc != 1)
+        return st_cli_usage("audit", "checkpoint takes no argument (but "
+                                     "--json)");
     ctx x;
     int rc = open_for(&x, cli, "audit.checkpoint");
     if (rc)
@@ -408,7 +495,9 @@ static int cmd_checkpoint(st_cli *cli, int argc, char **argv)
             x.ws, kr, st_cli_principal(&x.s) ? x.s.name : "bootstrap", &note,
             &x.err);
     st_keyring_close(kr);
-    if (r == ST_OK)
+    if (r == ST_OK && json)
+        print_note_json(note);
+    else if (r == ST_OK)
         fputs(note, stdout);
     free(note);
     return done(&x, r != ST_OK);
@@ -459,13 +548,15 @@ static int cmd_prove(st_cli *cli, int argc, char **argv, int consistency)
 static int cmd_check_proof(st_cli *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"vkey", required_argument, NULL, 'k'},
+                                         {"old", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *vkey = NULL;
+    const char *vkey = NULL, *old_path = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'k': vkey = optarg; break;
+        case 'o': old_path = optarg; break;
         case 'h': audit_usage(stdout); return 0;
         default: return st_cli_usage("audit", "unknown option");
         }
@@ -478,6 +569,28 @@ static int cmd_check_proof(st_cli *cli, int argc, char **argv)
     size_t len;
     if (st_fs_read_all(argv[optind], 1 << 20, &text, &len, &err))
         return st_cli_fail(&err);
+    /* the checkpoint the auditor saved earlier (a signed note) */
+    unsigned char *old_raw = NULL;
+    char *old = NULL;
+    size_t old_len = 0;
+    if (old_path) {
+        if (st_fs_read_all(old_path, 1 << 16, &old_raw, &old_len, &err)) {
+            free(text);
+            st_err_prefix(&err, "--old");
+            return st_cli_fail(&err);
+        }
+        old = strndup((const char *)old_raw, old_len);
+        free(old_raw);
+        if (!old || strlen(old) != old_len) {
+            free(text);
+            free(old);
+            st_err_set(&err, ST_E_INPUT,
+                       "--old %s: not a checkpoint (a NUL byte, or out of "
+                       "memory)",
+                       old_path);
+            return st_cli_fail(&err);
+        }
+    }
     char *own = NULL;
     ctx x;
     memset(&x, 0, sizeof(x));
@@ -486,19 +599,22 @@ static int cmd_check_proof(st_cli *cli, int argc, char **argv)
         int rc = open_for(&x, cli, "audit.verify");
         if (rc) {
             free(text);
+            free(old);
             return rc;
         }
         if (st_audit_verifier_key(x.dir, &own, &err)) {
             free(text);
+            free(old);
             st_workspace_close(x.ws);
             return st_cli_fail(&err);
         }
         vkey = own;
     }
-    char what[256];
-    st_code r = st_audit_proof_check((const char *)text, len, vkey, what,
+    char what[1024];
+    st_code r = st_audit_proof_check((const char *)text, len, vkey, old, what,
                                      sizeof(what), &err);
     free(text);
+    free(old);
     free(own);
     st_workspace_close(x.ws);
     if (r)

@@ -129,10 +129,12 @@ typedef struct wrap_ctx {
     int status; /* exit status when the server refused (already printed) */
 } wrap_ctx;
 
-static st_code remote_wrap(void *ctx, const char *kek, uint32_t version,
-                           const uint8_t *secret, size_t len,
-                           const uint8_t *aad, size_t aadlen, st_buf *out,
-                           uint32_t *used, st_err *err)
+static ST_MUST_CHECK st_code remote_wrap(void *ctx, const char *kek,
+                                         uint32_t version,
+                                         const uint8_t *secret, size_t len,
+                                         const uint8_t *aad, size_t aadlen,
+                                         st_buf *out, uint32_t *used,
+                                         st_err *err)
 {
     /* the server binds the same AAD (st_age_kek_aad of the KEK name) */
     (void)version, (void)aad, (void)aadlen;

@@ -72,8 +72,9 @@ static const char *principal(const struct session *s)
     return s->who.bootstrap ? NULL : s->who.name;
 }
 
-static st_code submit(st_cli *cli, struct session *s, const char *path,
-                      char id[ST_JOB_ID_LEN + 1], st_err *err)
+static ST_MUST_CHECK st_code submit(st_cli *cli, struct session *s,
+                                    const char *path,
+                                    char id[ST_JOB_ID_LEN + 1], st_err *err)
 {
     if (!cli->key)
         return st_err_set(err, ST_E_USAGE,
@@ -83,10 +84,9 @@ static st_code submit(st_cli *cli, struct session *s, const char *path,
     st_code rc = st_job_spec_load(path, &spec, err);
     if (rc != ST_OK)
         return rc;
-    char resource[128];
-    snprintf(resource, sizeof(resource), "dataset:%s", spec.train_dataset);
-    rc = st_access_check(s->ws, principal(s), "job.submit", resource, err);
-    uint8_t *seed = rc == ST_OK ? st_secmem_alloc(32, err) : NULL;
+    /* job.submit on each dataset, and the owners' consent, are checked by
+     * st_job_submit before anything is stored */
+    uint8_t *seed = st_secmem_alloc(32, err);
     if (rc == ST_OK && !seed)
         rc = err->code;
     if (rc == ST_OK)
@@ -194,12 +194,13 @@ static int run_job(st_cli *cli, struct session *s, const char *id, int json,
 {
     st_err err;
     st_err_clear(&err);
-    if (st_access_check(s->ws, principal(s), "job.run", NULL, &err) != ST_OK)
+    if (st_job_authorize(s->ws, principal(s), "job.run", id, &err) != ST_OK)
         return st_cli_fail(&err);
     struct display d = {json, isatty(1), cli->quiet, time(NULL), 0};
     if (!json && !cli->quiet)
         printf("job %s\n", id);
-    st_job_run_opts o = {show, &d, resume};
+    /* the runner, not the submitter, is the actor of what the run does */
+    st_job_run_opts o = {show, &d, resume, principal(s)};
     st_code rc = st_job_run(s->ws, id, &o, &err);
     end_bar(&d);
     if (rc != ST_OK) {
@@ -290,6 +291,8 @@ static json_t *record_json(const st_job_record *r)
         "updated", r->updated, "spec_sha256", r->spec_digest,
         "cancel_requested", r->cancel_requested, "status", r->status);
     json_object_set_new(v, "runtime_pid", json_integer(r->runtime_pid));
+    json_object_set_new(v, "runner",
+                        r->runner[0] ? json_string(r->runner) : json_null());
     json_object_set_new(v, "heartbeat",
                         r->heartbeat[0] ? json_string(r->heartbeat)
                                         : json_null());
@@ -360,6 +363,9 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
                             need ? "one argument" : "no argument");
     if (follow && strcmp(sub, "logs"))
         return st_cli_usage("job", "--follow is for `job logs`");
+    if (json && !strcmp(sub, "logs"))
+        return st_cli_usage("job", "--json does not apply to `job logs`: the "
+                                   "log is text (use `job status --json`)");
 
     st_err err;
     st_err_clear(&err);
@@ -371,14 +377,20 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
     if (!strcmp(sub, "submit")) {
         char id[ST_JOB_ID_LEN + 1];
         rc = submit(cli, &s, args[0], id, &err);
-        if (rc == ST_OK)
+        if (rc == ST_OK && json)
+            printf("{\"id\": \"%s\"}\n", id);
+        else if (rc == ST_OK)
             printf("%s\n", id);
     } else if (!strcmp(sub, "run") || !strcmp(sub, "resume")) {
         char id[ST_JOB_ID_LEN + 1];
         struct stat st;
         int resume = !strcmp(sub, "resume");
         if (!resume && stat(args[0], &st) == 0 && S_ISREG(st.st_mode)) {
-            rc = submit(cli, &s, args[0], id, &err);
+            /* refused before anything is queued: a run that may not
+             * happen must not leave a submitted job behind */
+            rc = st_access_check(s.ws, principal(&s), "job.run", NULL, &err);
+            if (rc == ST_OK)
+                rc = submit(cli, &s, args[0], id, &err);
         } else
             snprintf(id, sizeof(id), "%s", args[0]);
         if (rc == ST_OK)
@@ -388,7 +400,7 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
         size_t n = 0;
         rc = st_access_check(s.ws, principal(&s), "job.read", NULL, &err);
         if (rc == ST_OK)
-            rc = st_job_list(s.ws, &all, &n, &err);
+            rc = st_job_list_readable(s.ws, principal(&s), &all, &n, &err);
         json_t *arr = json ? json_array() : NULL;
         if (rc == ST_OK && !json && n)
             printf("%-17s %-20s %-10s %-21s %s\n", "ID", "NAME", "STATE",
@@ -410,7 +422,7 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
         json_decref(arr);
     } else if (!strcmp(sub, "status")) {
         st_job_record r;
-        rc = st_access_check(s.ws, principal(&s), "job.read", NULL, &err);
+        rc = st_job_authorize(s.ws, principal(&s), "job.read", args[0], &err);
         if (rc == ST_OK)
             rc = st_job_get(s.ws, args[0], &r, &err);
         if (rc == ST_OK) {
@@ -424,14 +436,16 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
             st_job_record_free(&r);
         }
     } else if (!strcmp(sub, "logs")) {
-        rc = st_access_check(s.ws, principal(&s), "job.read", NULL, &err);
+        rc = st_job_authorize(s.ws, principal(&s), "job.read", args[0], &err);
         if (rc == ST_OK)
             status = follow_log(s.ws, args[0], follow);
     } else if (!strcmp(sub, "cancel")) {
-        rc = st_access_check(s.ws, principal(&s), "job.cancel", NULL, &err);
+        rc = st_job_authorize(s.ws, principal(&s), "job.cancel", args[0], &err);
         if (rc == ST_OK)
-            rc = st_job_cancel(s.ws, s.name, args[0], &err);
-        if (rc == ST_OK && !cli->quiet)
+            rc = st_job_cancel(s.ws, principal(&s), args[0], &err);
+        if (rc == ST_OK && json)
+            printf("{\"id\": \"%s\", \"cancel_requested\": true}\n", args[0]);
+        else if (rc == ST_OK && !cli->quiet)
             printf("cancel requested for job %s\n", args[0]);
     } else {
         st_workspace_close(s.ws);

@@ -42,10 +42,15 @@ static void key_usage(FILE *out)
 }
 
 /* Records a key change (or its failure); access denials are audited by
- * st_access_check itself. */
+ * st_access_check itself. `version` (0: none) is the version the change
+ * made or touched: `sealtrain check` compares the revocations recorded
+ * here with the keyring, which catches a keyring rolled back past one. */
 static void audit(st_workspace *ws, const char *principal, const char *action,
-                  const char *name, st_code rc, const st_err *why)
+                  const char *name, uint32_t version, st_code rc,
+                  const st_err *why)
 {
+    json_t *details =
+        version ? json_pack("{s:I}", "version", (json_int_t)version) : NULL;
     char resource[128];
     snprintf(resource, sizeof(resource), "key:%s", name);
     st_audit_event ev = {
@@ -57,10 +62,12 @@ static void audit(st_workspace *ws, const char *principal, const char *action,
                    : rc == ST_E_DENIED ? "denied"
                                        : "failure",
         .reason = rc == ST_OK ? NULL : why->msg,
+        .details = details,
     };
     st_err e;
     if (st_audit_append(ws, &ev, &e) != ST_OK)
         fprintf(stderr, "sealtrain: warning: audit log: %s\n", e.msg);
+    json_decref(details);
 }
 
 static int parse_u32(const char *s, uint32_t *out)
@@ -182,10 +189,15 @@ int st_cli_key(st_cli *cli, int argc, char **argv)
     snprintf(action, sizeof(action), "key.%s",
              is_list || !strcmp(sub, "show") ? "read" : sub);
     snprintf(resource, sizeof(resource), "key:%s", name ? name : "*");
-    if (st_access_check(ws, principal, action, resource, &err) ||
+    /* a change of a key needs its ownership (src/keys/kek_owner.c): a
+     * data owner's keys are theirs, keys without owner the admins' */
+    int change = !strcmp(sub, "rotate") || !strcmp(sub, "retire") ||
+                 !strcmp(sub, "revoke");
+    if ((change ? st_kek_authorize(ws, principal, action, name, &err)
+                : st_access_check(ws, principal, action, resource, &err)) ||
         st_keyring_open(ws, &kr, &err)) {
         if (strcmp(action, "key.read") && err.code != ST_E_DENIED)
-            audit(ws, principal, action, name, err.code, &err);
+            audit(ws, principal, action, name, 0, err.code, &err);
         st_workspace_close(ws);
         return st_cli_fail(&err);
     }
@@ -219,23 +231,37 @@ int st_cli_key(st_cli *cli, int argc, char **argv)
         st_kek_info_free(infos, n);
     } else if (!strcmp(sub, "show")) {
         st_kek_info *info = NULL;
+        char owner[ST_PRINCIPAL_NAME_MAX] = "";
         rc = st_kek_show(kr, name, now, &info, &err);
-        if (!rc && json)
-            status = print_json(st_kek_info_json(info));
-        else if (!rc)
+        if (!rc)
+            rc = st_kek_owner(ws, name, owner, sizeof(owner), &err);
+        if (!rc && json) {
+            json_t *j = st_kek_info_json(info);
+            if (j)
+                json_object_set_new(
+                    j, "owner", owner[0] ? json_string(owner) : json_null());
+            status = print_json(j);
+        } else if (!rc) {
             print_info(info);
+            printf("  owner: %s\n",
+                   owner[0] ? owner : "none (the admins' key)");
+        }
         st_kek_info_free(info, 1);
     } else {
         uint32_t v = 0;
         if (!strcmp(sub, "create"))
-            rc = st_kek_create(kr, name, days, &err);
+            rc = st_kek_create_as(kr, principal, name, days, &err);
         else if (!strcmp(sub, "rotate"))
-            rc = st_kek_rotate(kr, name, &v, &err);
+            rc = st_kek_rotate(kr, principal, name, &v, &err);
         else if (!strcmp(sub, "retire"))
-            rc = st_kek_retire(kr, name, version, &err);
+            rc = st_kek_retire(kr, principal, name, version, &err);
         else
-            rc = st_kek_revoke(kr, name, version, &err);
-        audit(ws, principal, action, name, rc, &err);
+            rc = st_kek_revoke(kr, principal, name, version, &err);
+        audit(ws, principal, action, name,
+              !strcmp(sub, "create")   ? 1
+              : !strcmp(sub, "rotate") ? v
+                                       : version,
+              rc, &err);
         if (!rc && !cli->quiet) {
             if (!strcmp(sub, "create"))
                 printf("created key %s (version 1)\n", name);

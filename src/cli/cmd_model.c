@@ -303,18 +303,28 @@ static int cmd_registered(st_cli *cli, const char *sub, const struct opts *o,
             print_show(&rec);
     } else if (!strcmp(sub, "decrypt")) {
         rc = st_model_decrypt(ws, &rec, ids, nids, o->out, actor, &err);
-        if (rc == ST_OK && !cli->quiet)
+        if (rc == ST_OK && o->json)
+            print_json(json_pack("{s:s,s:i,s:s}", "name", rec.name, "version",
+                                 (int)rec.version, "output", o->out));
+        else if (rc == ST_OK && !cli->quiet)
             printf("decrypted %s@%u to %s\n", rec.name, rec.version, o->out);
     } else if (!strcmp(sub, "share")) {
         char path[4200];
         rc = st_model_share(ws, &rec, o->to, ids, nids, actor, path,
                             sizeof(path), &err);
-        if (rc == ST_OK && !cli->quiet)
+        if (rc == ST_OK && o->json)
+            print_json(json_pack("{s:s,s:i,s:s,s:s}", "name", rec.name,
+                                 "version", (int)rec.version, "to", o->to,
+                                 "output", path));
+        else if (rc == ST_OK && !cli->quiet)
             printf("shared %s@%u with %s: %s\n", rec.name, rec.version, o->to,
                    path);
     } else if (!strcmp(sub, "rm")) {
         rc = st_model_rm(ws, &rec, actor, &err);
-        if (rc == ST_OK && !cli->quiet)
+        if (rc == ST_OK && o->json)
+            print_json(json_pack("{s:s,s:i,s:b}", "name", rec.name, "version",
+                                 (int)rec.version, "removed", 1));
+        else if (rc == ST_OK && !cli->quiet)
             printf("removed %s@%u (crypto-shredded)\n", rec.name, rec.version);
     } else if (!strcmp(sub, "export")) {
         void *plain = NULL, *onnx = NULL;
@@ -342,7 +352,11 @@ static int cmd_registered(st_cli *cli, const char *sub, const struct opts *o,
             rc = e2.code;
         }
         json_decref(d);
-        if (rc == ST_OK && !cli->quiet)
+        if (rc == ST_OK && o->json)
+            print_json(json_pack("{s:s,s:i,s:s,s:s}", "name", rec.name,
+                                 "version", (int)rec.version, "format", "onnx",
+                                 "output", o->out));
+        else if (rc == ST_OK && !cli->quiet)
             printf("exported %s@%u as ONNX to %s\n", rec.name, rec.version,
                    o->out);
     }

@@ -285,9 +285,38 @@ static int cmd_disable(st_cli *cli, int argc, char **argv, int disable)
     return 0;
 }
 
-/* The permission matrix as the Markdown table in docs/access.md. */
-static int cmd_matrix(void)
+/* The permission matrix as the Markdown table in docs/access.md, or with
+ * --json as {"roles": [...], "actions": {"ACTION": [ROLE...]}}. */
+static int cmd_matrix(int argc, char **argv)
 {
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json"))
+            return st_cli_usage("principal",
+                                "matrix: unexpected argument "
+                                "\"%s\"",
+                                argv[i]);
+        json = 1;
+    }
+    if (json) {
+        json_t *roles = json_array(), *acts = json_object();
+        for (unsigned r = 0; r < ST_ROLE_COUNT; r++)
+            json_array_append_new(roles, json_string(st_access_role_name(r)));
+        for (size_t a = 0; st_access_actions[a]; a++) {
+            unsigned m = st_access_roles_for(st_access_actions[a]);
+            json_t *who = json_array();
+            for (unsigned r = 0; r < ST_ROLE_COUNT; r++)
+                if (m & (1u << r))
+                    json_array_append_new(who,
+                                          json_string(st_access_role_name(r)));
+            json_object_set_new(acts, st_access_actions[a], who);
+        }
+        json_t *v = json_pack("{s:o,s:o}", "roles", roles, "actions", acts);
+        json_dumpf(v, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("\n");
+        json_decref(v);
+        return 0;
+    }
     printf("| action |");
     for (unsigned r = 0; r < ST_ROLE_COUNT; r++)
         printf(" %s |", st_access_role_name(r));
@@ -296,10 +325,9 @@ static int cmd_matrix(void)
         printf(":-:|");
     printf("\n");
     for (size_t a = 0; st_access_actions[a]; a++) {
-        unsigned roles = st_access_roles_for(st_access_actions[a]);
         printf("| `%s` |", st_access_actions[a]);
         for (unsigned r = 0; r < ST_ROLE_COUNT; r++)
-            printf(" %s |", roles & (1u << r) ? "yes" : "");
+            printf(" %s |", st_access_cell(st_access_actions[a], 1u << r));
         printf("\n");
     }
     return 0;
@@ -331,6 +359,6 @@ int st_cli_principal_cmd(st_cli *cli, int argc, char **argv)
     if (!strcmp(sub, "disable") || !strcmp(sub, "enable"))
         return cmd_disable(cli, argc, argv, !strcmp(sub, "disable"));
     if (!strcmp(sub, "matrix"))
-        return cmd_matrix();
+        return cmd_matrix(argc, argv);
     return st_cli_usage("principal", "unknown subcommand \"%s\"", sub);
 }

@@ -5,10 +5,12 @@
  * Ed25519 signing key, so the client uses the same key file as --key.
  * Needs principal.admin.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sealtrain/sealtrain.h>
 
@@ -19,9 +21,30 @@ static void cert_usage(FILE *out)
     fprintf(out, "usage: sealtrain principal cert NAME --out DIR [--days N]\n\n"
                  "Issues DIR/NAME.crt (valid N days, default 90) for NAME's "
                  "registered\nsigning key from the workspace CA and writes "
-                 "DIR/ca.crt (to verify the\nserver). Use them with the "
+                 "DIR/ca.crt (to verify the\nserver); DIR is created when "
+                 "missing. Use them with the "
                  "principal's own key file, e.g.\n  curl --cacert DIR/ca.crt "
                  "--cert DIR/NAME.crt --key NAME.pem https://...\n");
+}
+
+/* mkdir -p: the certificates are public (0755 like any `mkdir -p`). */
+static st_code make_dirs(const char *dir, st_err *err)
+{
+    char p[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(p))
+        return st_err_set(err, ST_E_USAGE, "--out: bad directory");
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0)
+            continue;
+        char was = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            return st_err_errno(err, ST_E_IO, errno, "creating %s", p);
+        p[i] = was;
+    }
+    return ST_OK;
 }
 
 int st_cli_principal_cert(st_cli *cli, int argc, char **argv)
@@ -60,6 +83,8 @@ int st_cli_principal_cert(st_cli *cli, int argc, char **argv)
     snprintf(res, sizeof(res), "principal:%s", name);
     st_code code =
         st_access_check(ws, st_cli_principal(&s), "principal.admin", res, &err);
+    if (code == ST_OK)
+        code = make_dirs(dir, &err);
     if (code == ST_OK)
         code = st_server_cert_issue(ws, name, dir, (unsigned)days, &err);
     if (code == ST_OK) {

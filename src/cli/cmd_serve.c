@@ -179,6 +179,11 @@ int st_cli_serve(st_cli *cli, int argc, char **argv)
     if (!o.runner_as != !o.runner_key)
         return st_cli_usage("serve", "--runner-as and --runner-key go "
                                      "together");
+    /* a daemon says where it listens and logs each request (info) unless
+     * the operator chose a level */
+    if (!cli->log_level_set)
+        st_log_configure(ST_LOG_INFO,
+                         cli->log_json ? ST_LOG_JSON : ST_LOG_HUMAN, NULL);
     st_workspace *ws = NULL;
     st_access_session s;
     if ((rc = st_cli_open(cli, &ws, &s)))

@@ -52,7 +52,11 @@ static void usage(FILE *out)
             "\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n`sealtrain COMMAND --help` describes a command.\n"
+    fprintf(out, "  %-10s %s\n", "help",
+            "a command's help, man pages, "
+            "completion scripts");
+    fprintf(out, "\n`sealtrain COMMAND [SUBCOMMAND] --help` describes a "
+                 "command.\n"
                  "Exit status: 0 ok, 2 usage, 3 input, 4 denied, 5 system, "
                  "6 cancelled.\n");
 }
@@ -86,10 +90,22 @@ int st_cli_wants_help(int argc, char **argv)
 
 int st_cli_version(st_cli *cli, int argc, char **argv)
 {
-    (void)cli;
-    (void)argc;
-    (void)argv;
-    printf("sealtrain %s\n", st_version());
+    int json = cli->json;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: sealtrain version [--json]\n\nPrints the "
+                   "version (JSON: {\"version\": ...}).\n");
+            return 0;
+        } else
+            return st_cli_usage("version", "unexpected argument \"%s\"",
+                                argv[i]);
+    }
+    if (json)
+        printf("{\"version\": \"%s\"}\n", st_version());
+    else
+        printf("sealtrain %s\n", st_version());
     return 0;
 }
 
@@ -103,8 +119,10 @@ int main(int argc, char **argv)
     st_log_level level = ST_LOG_WARN;
     st_log_format format = ST_LOG_HUMAN;
     const char *env_level = getenv("SEALTRAIN_LOG_LEVEL");
-    if (env_level && st_log_level_parse(env_level) >= 0)
+    if (env_level && st_log_level_parse(env_level) >= 0) {
         level = (st_log_level)st_log_level_parse(env_level);
+        cli.log_level_set = 1;
+    }
 
     static const struct option opts[] = {
         {"workspace", required_argument, NULL, 'w'},
@@ -130,8 +148,12 @@ int main(int argc, char **argv)
                                     "--log-level must be debug, info, warn, "
                                     "error or off");
             level = (st_log_level)st_log_level_parse(optarg);
+            cli.log_level_set = 1;
             break;
-        case 'j': format = ST_LOG_JSON; break;
+        case 'j':
+            format = ST_LOG_JSON;
+            cli.log_json = 1;
+            break;
         case 'q': cli.quiet = 1; break;
         case 's': cli.server = optarg; break;
         case 'h': usage(stdout); return 0;
@@ -145,10 +167,23 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *name = argv[optind];
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+    size_t ncommands = sizeof(commands) / sizeof(commands[0]);
+    if (!strcmp(name, "help")) {
+        st_cli_group_info groups[sizeof(commands) / sizeof(commands[0])];
+        for (size_t i = 0; i < ncommands; i++) {
+            groups[i].name = commands[i].name;
+            groups[i].about = commands[i].summary;
+        }
+        return st_cli_help(groups, ncommands, argc - optind, argv + optind);
+    }
+    for (size_t i = 0; i < ncommands; i++) {
         if (strcmp(commands[i].name, name) == 0) {
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
+            /* a leaf's own --help, before the group parses anything */
+            int h = st_cli_leaf_help(name, sub_argc, sub_argv);
+            if (h >= 0)
+                return h;
             optind = 0; /* glibc: re-initialise getopt for the command */
             if (cli.server && cli.server[0] && strcmp(name, "version"))
                 return st_cli_remote(&cli, sub_argc, sub_argv);

@@ -121,6 +121,16 @@ int st_remote_request_range(st_cli *cli, const st_remote_req *rq,
                                  "certificate from `principal cert`) and "
                                  "SEALTRAIN_CACERT, or a client configuration "
                                  "file naming them (--server FILE)");
+    /* once per process: a mismatch is named here, not as a handshake
+     * failure */
+    static int pair_checked;
+    if (!pair_checked) {
+        st_err err;
+        st_err_clear(&err);
+        if (st_server_cert_check_key(cert, cli->key, &err) != ST_OK)
+            return st_remote_fail(3, "%s", err.msg);
+        pair_checked = 1;
+    }
     char url[4096];
     size_t bl = strlen(cli->server);
     while (bl && cli->server[bl - 1] == '/')

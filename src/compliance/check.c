@@ -4,7 +4,10 @@
  * Each item gathers its evidence through the owning module's public API
  * (workspace paths, keyring, datasets, release policies, jobs, principals,
  * audit log) and decides pass / warn / fail. Where a module's data is not
- * there to look at, the item is "n/a" with the reason, never a silent pass.
+ * there to look at (a locked keyring), the item is "n/a" with the reason,
+ * never a silent pass; where it is there but cannot be read (a catalog
+ * row that does not parse), the item fails naming the row: an unreadable
+ * row may be exactly what the item exists to catch.
  * Evidence strings are bounded; an item lists at most a handful of
  * offenders and the total.
  */
@@ -25,6 +28,7 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/keyring.h"
+#include "sealtrain/release.h"
 #include "sealtrain/workspace.h"
 
 const char *st_check_level_name(st_check_level s)
@@ -212,10 +216,12 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
 
     it = item(l, "retired-keys",
               "No retired or revoked KEK version still wraps data");
-    if (!have_keys || !have_ds) {
+    if (!have_ds) {
+        it->status = ST_CHECK_FAIL;
+        ev(it, "cannot read the datasets: %s", e.msg);
+    } else if (!have_keys) {
         it->status = ST_CHECK_NA;
-        ev(it, "not applicable: %s",
-           !have_keys ? "keyring locked" : "no datasets module data");
+        ev(it, "not applicable: keyring locked");
     } else {
         int warn = 0, fail = 0;
         for (size_t i = 0; i < nd; i++) {
@@ -248,17 +254,26 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
     st_check_item *ret =
         item(l, "retention", "No dataset is kept past its retention");
     if (!have_ds) {
-        pol->status = sim->status = ret->status = ST_CHECK_NA;
-        ev(pol, "not applicable: %s", e.msg);
-        ev(sim, "not applicable: %s", e.msg);
-        ev(ret, "not applicable: %s", e.msg);
+        pol->status = sim->status = ret->status = ST_CHECK_FAIL;
+        ev(pol, "cannot read the datasets: %s", e.msg);
+        ev(sim, "cannot read the datasets: %s", e.msg);
+        ev(ret, "cannot read the datasets: %s", e.msg);
     } else {
-        int missing = 0, sims = 0, overdue = 0, policies = 0;
+        int missing = 0, sims = 0, overdue = 0, policies = 0, bad = 0;
         for (size_t i = 0; i < nd; i++) {
-            json_t *p = NULL;
+            st_release_policy *rp = NULL;
+            const json_t *p = NULL;
             st_err pe;
-            st_code rc = st_release_policy_get(ws, ds[i].m.name, &p, &pe);
-            if (rc == ST_E_NOTFOUND) {
+            st_code rc = st_release_policy_get(ws, ds[i].m.name, &rp, &pe);
+            if (rc == ST_OK)
+                p = rp->json;
+            if (rc != ST_OK && rc != ST_E_NOTFOUND) {
+                /* unsigned, edited, or unreadable: never released, and
+                 * named here (the gate refuses it at every use) */
+                if (bad++ < 6)
+                    ev(pol, "release policy of dataset %s: %s", ds[i].m.name,
+                       pe.msg);
+            } else if (rc == ST_E_NOTFOUND) {
                 if (missing++ < 6)
                     ev(pol,
                        "dataset %s has no release policy (it is never "
@@ -273,7 +288,7 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
                 if (a >= 0 && (*strictest_age < 0 || a < *strictest_age))
                     *strictest_age = a;
             }
-            json_decref(p);
+            st_release_policy_free(rp);
             if (ds[i].m.retention_days >= 0) {
                 char c[ST_TIME_LEN];
                 time_t t;
@@ -287,8 +302,10 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
                        ds[i].m.name, ds[i].m.created, ds[i].m.retention_days);
             }
         }
-        pol->status = missing ? ST_CHECK_WARN : ST_CHECK_PASS;
-        if (!missing)
+        pol->status = bad       ? ST_CHECK_FAIL
+                      : missing ? ST_CHECK_WARN
+                                : ST_CHECK_PASS;
+        if (!missing && !bad)
             ev(pol, "%zu datasets, each with a policy", nd);
         sim->status = sims ? ST_CHECK_FAIL : ST_CHECK_PASS;
         if (!sims)
@@ -298,6 +315,106 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
             ev(ret, "%zu datasets within retention", nd);
         st_dataset_records_free(ds, nd);
     }
+    st_kek_info_free(keks, nk);
+}
+
+/* ---- revocations the audit log recorded, against the keyring ---- */
+
+typedef struct revocation {
+    char key[65];
+    uint32_t version;
+    uint64_t index; /* of the audit entry */
+} revocation;
+
+typedef struct revocations {
+    revocation *r;
+    size_t n, cap;
+    int nomem;
+} revocations;
+
+static int revocation_visit(void *ctx, uint64_t index, const char *line,
+                            size_t len)
+{
+    revocations *s = ctx;
+    if (!memmem(line, len, "\"key.revoke\"", 12))
+        return 0; /* the cheap test first: most entries are not */
+    json_t *o = json_loadb(line, len, 0, NULL);
+    const char *action = json_string_value(json_object_get(o, "action"));
+    const char *outcome = json_string_value(json_object_get(o, "outcome"));
+    const char *res = json_string_value(json_object_get(o, "resource"));
+    json_t *v = json_object_get(json_object_get(o, "details"), "version");
+    if (action && !strcmp(action, "key.revoke") && outcome &&
+        !strcmp(outcome, "success") && res && !strncmp(res, "key:", 4) &&
+        json_is_integer(v) && json_integer_value(v) > 0 &&
+        json_integer_value(v) <= UINT32_MAX) {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 8;
+            revocation *r = realloc(s->r, cap * sizeof(*r));
+            if (!r) {
+                s->nomem = 1;
+                json_decref(o);
+                return 1;
+            }
+            s->r = r;
+            s->cap = cap;
+        }
+        revocation *r = &s->r[s->n++];
+        snprintf(r->key, sizeof(r->key), "%s", res + 4);
+        r->version = (uint32_t)json_integer_value(v);
+        r->index = index;
+    }
+    json_decref(o);
+    return 0;
+}
+
+/* A KEK version the log says was revoked but the keyring holds (active or
+ * retired): the keyring, and its catalog record with it, was rolled back
+ * to a state before the revocation. The log, append-only and
+ * tamper-evident, is the witness the keyring cannot be for itself. */
+static void revoked_keys(st_workspace *ws, st_keyring *kr, const time_t now,
+                         list *l)
+{
+    st_check_item *it = item(l, "revoked-keys",
+                             "Every KEK version the audit log says was "
+                             "revoked is revoked in the keyring");
+    char dir[PATH_MAX];
+    st_err e;
+    st_kek_info *keks = NULL;
+    size_t nk = 0;
+    if (!kr || st_kek_list(kr, now, &keks, &nk, &e) != ST_OK) {
+        it->status = ST_CHECK_NA;
+        ev(it, "not applicable: %s", kr ? e.msg : "keyring locked");
+        return;
+    }
+    revocations s = {0};
+    if (st_workspace_subdir(ws, "audit", dir, sizeof(dir), &e) != ST_OK ||
+        st_audit_read(dir, revocation_visit, &s, &e) != ST_OK || s.nomem) {
+        it->status = ST_CHECK_FAIL;
+        ev(it, "the audit log could not be read: %s",
+           s.nomem ? "out of memory" : e.msg);
+        free(s.r);
+        st_kek_info_free(keks, nk);
+        return;
+    }
+    int back = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        const st_kek_info *k = find_kek(keks, nk, s.r[i].key);
+        if (!k || s.r[i].version > k->nversions)
+            continue; /* a key removed, or rolled back before it existed */
+        st_kek_state st = k->versions[s.r[i].version - 1].state;
+        if (st == ST_KEK_REVOKED)
+            continue;
+        if (back++ < 6)
+            ev(it,
+               "key %s version %u was revoked (audit entry %llu) but is %s "
+               "in the keyring: it was rolled back",
+               s.r[i].key, s.r[i].version, (unsigned long long)s.r[i].index,
+               st_kek_state_name(st));
+    }
+    it->status = back ? ST_CHECK_FAIL : ST_CHECK_PASS;
+    if (!back)
+        ev(it, "%zu revocation(s) recorded, all in force", s.n);
+    free(s.r);
     st_kek_info_free(keks, nk);
 }
 
@@ -427,16 +544,21 @@ static void audit_items(st_workspace *ws, const st_check_opts *o, list *l,
     char since[ST_TIME_LEN];
     st_time_format(o->now - o->denial_window_seconds, since);
     memcpy(s.since, since, 19);
-    st_audit_read(dir, audit_visit, &s, NULL);
+    st_err re;
+    st_code read_rc = st_audit_read(dir, audit_visit, &s, &re);
     it = item(l, "repeated-denials",
               "No principal is being denied again and again");
     int hot = 0;
+    /* an unreadable log proves nothing about denials: fail, with the
+     * reason, rather than pass on an empty scan */
+    if (read_rc != ST_OK)
+        ev(it, "the audit log could not be read: %s", re.msg);
     for (size_t i = 0; i < s.nd; i++)
         if (s.d[i].n >= o->denial_threshold && hot++ < 6)
             ev(it, "%s was denied %d times since %s: a possible attack",
                s.d[i].actor, s.d[i].n, since);
-    it->status = hot ? ST_CHECK_FAIL : ST_CHECK_PASS;
-    if (!hot)
+    it->status = hot || read_rc != ST_OK ? ST_CHECK_FAIL : ST_CHECK_PASS;
+    if (!hot && read_rc == ST_OK)
         ev(it, "no principal reached %d denials since %s", o->denial_threshold,
            since);
 
@@ -445,8 +567,8 @@ static void audit_items(st_workspace *ws, const st_check_opts *o, list *l,
     st_job_record *jobs = NULL;
     size_t nj = 0;
     if (st_job_list(ws, &jobs, &nj, &e) != ST_OK) {
-        it->status = ST_CHECK_NA;
-        ev(it, "not applicable: %s", e.msg);
+        it->status = ST_CHECK_FAIL;
+        ev(it, "cannot read the jobs: %s", e.msg);
     } else {
         int running = 0, stale = 0;
         for (size_t i = 0; i < nj; i++) {
@@ -464,7 +586,9 @@ static void audit_items(st_workspace *ws, const st_check_opts *o, list *l,
             char w[ST_TIME_LEN];
             if (when) {
                 snprintf(w, sizeof(w), "%.19sZ", when);
-                st_time_parse(w, &t, NULL);
+                /* an unreadable time counts as no attestation */
+                if (st_time_parse(w, &t, NULL) != ST_OK)
+                    t = 0;
             }
             if (!t) {
                 if (stale++ < 6)
@@ -498,8 +622,8 @@ static void admins(st_workspace *ws, const st_check_opts *o, list *l)
     size_t n = 0;
     st_err e;
     if (st_access_principal_list(ws, &ps, &n, &e) != ST_OK) {
-        it->status = ST_CHECK_NA;
-        ev(it, "not applicable: %s", e.msg);
+        it->status = ST_CHECK_FAIL;
+        ev(it, "cannot read the principals: %s", e.msg);
         return;
     }
     int stale = 0, count = 0;
@@ -545,6 +669,7 @@ st_code st_check_run(st_workspace *ws, st_keyring *kr, const st_check_opts *in,
     long long strictest_age = -1;
     permissions(ws, &l);
     keys_and_data(ws, kr, &o, &l, &strictest_age);
+    revoked_keys(ws, kr, o.now, &l);
     audit_items(ws, &o, &l, strictest_age);
     admins(ws, &o, &l);
     *items = l.items;
@@ -574,18 +699,20 @@ json_t *st_check_json(const st_check_item *items, size_t n)
                      st_check_level_name(st_check_worst(items, n)), "items", a);
 }
 
-static void html_text(st_buf *b, const char *s)
+static ST_MUST_CHECK st_code html_text(st_buf *b, const char *s, st_err *err)
 {
-    for (; *s; s++) {
+    st_code rc = ST_OK;
+    for (; *s && rc == ST_OK; s++) {
         switch (*s) {
-        case '<': st_buf_append(b, "&lt;", 4, NULL); break;
-        case '>': st_buf_append(b, "&gt;", 4, NULL); break;
-        case '&': st_buf_append(b, "&amp;", 5, NULL); break;
-        case '"': st_buf_append(b, "&quot;", 6, NULL); break;
-        case '\'': st_buf_append(b, "&#39;", 5, NULL); break;
-        default: st_buf_append(b, s, 1, NULL);
+        case '<': rc = st_buf_append(b, "&lt;", 4, err); break;
+        case '>': rc = st_buf_append(b, "&gt;", 4, err); break;
+        case '&': rc = st_buf_append(b, "&amp;", 5, err); break;
+        case '"': rc = st_buf_append(b, "&quot;", 6, err); break;
+        case '\'': rc = st_buf_append(b, "&#39;", 5, err); break;
+        default: rc = st_buf_append(b, s, 1, err);
         }
     }
+    return rc;
 }
 
 st_code st_check_html(const st_check_item *items, size_t n,
@@ -597,8 +724,8 @@ st_code st_check_html(const st_check_item *items, size_t n,
     char when[ST_TIME_LEN];
     st_time_format(now, when);
     st_check_level worst = st_check_worst(items, n);
-    st_buf_printf(
-        &b, NULL,
+    st_code rc = st_buf_printf(
+        &b, err,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<title>sealtrain security check</title><style>"
         "body{font-family:sans-serif;margin:2em;color:#222}"
@@ -609,27 +736,38 @@ st_code st_check_html(const st_check_item *items, size_t n,
         ".fail{background:#ffd0d0}.na{background:#eee;color:#666}"
         "code{font-size:.9em}</style></head><body>\n"
         "<h1>sealtrain security check</h1>\n<p>Workspace <code>");
-    html_text(&b, workspace);
-    st_buf_printf(&b, NULL,
-                  "</code>, checked %s. Result: <strong class=\"%s\">%s"
-                  "</strong>.</p>\n<table><tr><th>Status</th><th>Check</th>"
-                  "<th>Evidence</th></tr>\n",
-                  when,
-                  worst == ST_CHECK_NA ? "na" : st_check_level_name(worst),
-                  st_check_level_name(worst));
-    for (size_t i = 0; i < n; i++) {
+    if (rc == ST_OK)
+        rc = html_text(&b, workspace, err);
+    if (rc == ST_OK)
+        rc = st_buf_printf(
+            &b, err,
+            "</code>, checked %s. Result: <strong class=\"%s\">%s"
+            "</strong>.</p>\n<table><tr><th>Status</th><th>Check</th>"
+            "<th>Evidence</th></tr>\n",
+            when, worst == ST_CHECK_NA ? "na" : st_check_level_name(worst),
+            st_check_level_name(worst));
+    for (size_t i = 0; i < n && rc == ST_OK; i++) {
         const char *cls = items[i].status == ST_CHECK_NA
                               ? "na"
                               : st_check_level_name(items[i].status);
-        st_buf_printf(&b, NULL, "<tr class=\"%s\"><td>%s</td><td>", cls,
-                      st_check_level_name(items[i].status));
-        html_text(&b, items[i].title);
-        st_buf_printf(&b, NULL, " <code>(%s)</code></td><td>", items[i].id);
-        html_text(&b, items[i].evidence);
-        st_buf_printf(&b, NULL, "</td></tr>\n");
+        rc = st_buf_printf(&b, err, "<tr class=\"%s\"><td>%s</td><td>", cls,
+                           st_check_level_name(items[i].status));
+        if (rc == ST_OK)
+            rc = html_text(&b, items[i].title, err);
+        if (rc == ST_OK)
+            rc = st_buf_printf(&b, err, " <code>(%s)</code></td><td>",
+                               items[i].id);
+        if (rc == ST_OK)
+            rc = html_text(&b, items[i].evidence, err);
+        if (rc == ST_OK)
+            rc = st_buf_printf(&b, err, "</td></tr>\n");
     }
-    st_buf_printf(&b, NULL, "</table>\n</body></html>\n");
-    st_code rc = st_fs_write_atomic(path, b.data, b.len, 0600, err);
+    if (rc == ST_OK)
+        rc = st_buf_printf(&b, err, "</table>\n</body></html>\n");
+    if (rc == ST_OK)
+        rc = st_fs_write_atomic(path, b.data, b.len, 0600, err);
+    else
+        st_err_prefix(err, "the HTML report");
     st_buf_free(&b);
     return rc;
 }

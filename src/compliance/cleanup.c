@@ -95,13 +95,31 @@ st_code st_cleanup_add(st_workspace *ws, const st_cleanup_opts *opts,
     return st_audit_append(ws, &ev, &e);
 }
 
+/* st_cleanup_add for a handler: an action whose audit entry did not land
+ * stops the sweep with an error, so cleanup never acts unaudited twice. */
+static ST_MUST_CHECK st_code record(st_workspace *ws, const st_cleanup_opts *o,
+                                    st_cleanup_report *rep, const char *handler,
+                                    const char *resource, const char *what,
+                                    int done, const char *error, st_err *err)
+{
+    if (st_cleanup_add(ws, o, rep, handler, resource, what, done, error) ==
+        ST_OK)
+        return ST_OK;
+    return st_err_set(err, ST_E_IO,
+                      "cleanup %s: %s: recording the action (report or "
+                      "audit entry) failed",
+                      handler, resource);
+}
+
 /* ---- retention ---- */
 
-static st_code retention(st_workspace *ws, const st_cleanup_opts *o,
-                         st_cleanup_report *rep, st_err *err)
+static ST_MUST_CHECK st_code retention(st_workspace *ws,
+                                       const st_cleanup_opts *o,
+                                       st_cleanup_report *rep, st_err *err)
 {
     st_dataset_record *recs = NULL;
     size_t n = 0;
+    st_code rc = ST_OK;
     if (st_dataset_list(ws, &recs, &n, err) != ST_OK)
         return err ? err->code : ST_E_IO;
     for (size_t i = 0; i < n; i++) {
@@ -131,14 +149,18 @@ static st_code retention(st_workspace *ws, const st_cleanup_opts *o,
         if (!o->dry_run) {
             done = st_dataset_rm(ws, m->name, o->actor ? o->actor : "system",
                                  &e) == ST_OK;
-            if (done)
-                st_access_forget_resource(ws, res, NULL);
+            if (done && st_access_forget_resource(ws, res, &e) != ST_OK) {
+                st_err_prefix(&e, "removed, but its grants remain");
+                done = 0;
+            }
         }
-        st_cleanup_add(ws, o, rep, "retention", res, what, done,
-                       o->dry_run || done ? NULL : e.msg);
+        rc = record(ws, o, rep, "retention", res, what, done,
+                    o->dry_run || done ? NULL : e.msg, err);
+        if (rc != ST_OK)
+            break;
     }
     st_dataset_records_free(recs, n);
-    return ST_OK;
+    return rc;
 }
 
 /* ---- stale jobs ---- */
@@ -162,11 +184,13 @@ static int sealtrain_process(long pid)
     return strstr(buf, "sealtrain") != NULL;
 }
 
-static st_code stale_jobs(st_workspace *ws, const st_cleanup_opts *o,
-                          st_cleanup_report *rep, st_err *err)
+static ST_MUST_CHECK st_code stale_jobs(st_workspace *ws,
+                                        const st_cleanup_opts *o,
+                                        st_cleanup_report *rep, st_err *err)
 {
     st_job_record *jobs = NULL;
     size_t n = 0;
+    st_code rc = ST_OK;
     if (st_job_list(ws, &jobs, &n, err) != ST_OK)
         return err ? err->code : ST_E_IO;
     for (size_t i = 0; i < n; i++) {
@@ -178,7 +202,9 @@ static st_code stale_jobs(st_workspace *ws, const st_cleanup_opts *o,
         if (j->heartbeat[0]) {
             char h[ST_TIME_LEN];
             snprintf(h, sizeof(h), "%.19sZ", j->heartbeat);
-            st_time_parse(h, &hb, NULL);
+            /* an unreadable heartbeat counts as none */
+            if (st_time_parse(h, &hb, NULL) != ST_OK)
+                hb = 0;
         }
         int controller_alive = sealtrain_process(j->controller_pid);
         if (j->controller_pid > 0 && !controller_alive)
@@ -210,13 +236,15 @@ static st_code stale_jobs(st_workspace *ws, const st_cleanup_opts *o,
             done = st_job_transition(ws, j->id, ST_JOB_FAILED, reason, &e) ==
                    ST_OK;
         }
-        st_cleanup_add(ws, o, rep, "stale-jobs", res, what, done,
-                       o->dry_run || done ? NULL : e.msg);
+        rc = record(ws, o, rep, "stale-jobs", res, what, done,
+                    o->dry_run || done ? NULL : e.msg, err);
+        if (rc != ST_OK)
+            break;
     }
     for (size_t i = 0; i < n; i++)
         st_job_record_free(&jobs[i]);
     free(jobs);
-    return ST_OK;
+    return rc;
 }
 
 /* ---- temporary files ---- */
@@ -226,14 +254,17 @@ static int is_temp_name(const char *n)
     return n[0] == '.' && strstr(n, ".tmp.") != NULL;
 }
 
-static void sweep_dir(st_workspace *ws, const st_cleanup_opts *o,
-                      st_cleanup_report *rep, const char *dir, int all)
+static ST_MUST_CHECK st_code sweep_dir(st_workspace *ws,
+                                       const st_cleanup_opts *o,
+                                       st_cleanup_report *rep, const char *dir,
+                                       int all, st_err *err)
 {
     DIR *d = opendir(dir);
     if (!d)
-        return;
+        return ST_OK;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    st_code rc = ST_OK;
+    while (rc == ST_OK && (e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
         if (!all && !is_temp_name(e->d_name))
@@ -253,32 +284,37 @@ static void sweep_dir(st_workspace *ws, const st_cleanup_opts *o,
                  (long long)st.st_size, (long long)(o->now - st.st_mtime));
         st_err er;
         int done = !o->dry_run && st_fs_shred(path, &er) == ST_OK;
-        st_cleanup_add(ws, o, rep, "temp-files", path, what, done,
-                       o->dry_run || done ? NULL : er.msg);
+        rc = record(ws, o, rep, "temp-files", path, what, done,
+                    o->dry_run || done ? NULL : er.msg, err);
     }
     closedir(d);
+    return rc;
 }
 
-static st_code temp_files(st_workspace *ws, const st_cleanup_opts *o,
-                          st_cleanup_report *rep, st_err *err)
+static ST_MUST_CHECK st_code temp_files(st_workspace *ws,
+                                        const st_cleanup_opts *o,
+                                        st_cleanup_report *rep, st_err *err)
 {
     static const char *const subs[] = {"blobs", "datasets", "jobs", "models",
                                        "logs",  "keys",     NULL};
     char dir[PATH_MAX];
-    sweep_dir(ws, o, rep, st_workspace_dir(ws), 0);
-    for (size_t i = 0; subs[i]; i++)
+    st_code rc = sweep_dir(ws, o, rep, st_workspace_dir(ws), 0, err);
+    for (size_t i = 0; subs[i] && rc == ST_OK; i++)
         if (st_workspace_subdir(ws, subs[i], dir, sizeof(dir), NULL) == ST_OK)
-            sweep_dir(ws, o, rep, dir, 0);
+            rc = sweep_dir(ws, o, rep, dir, 0, err);
+    if (rc != ST_OK)
+        return rc;
     if (st_workspace_subdir(ws, "tmp", dir, sizeof(dir), err) != ST_OK)
         return err ? err->code : ST_E_IO;
-    sweep_dir(ws, o, rep, dir, 1);
-    return ST_OK;
+    return sweep_dir(ws, o, rep, dir, 1, err);
 }
 
 /* ---- dataset uploads nobody finished (upload.h) ---- */
 
-static st_code expired_uploads(st_workspace *ws, const st_cleanup_opts *o,
-                               st_cleanup_report *rep, st_err *err)
+static ST_MUST_CHECK st_code expired_uploads(st_workspace *ws,
+                                             const st_cleanup_opts *o,
+                                             st_cleanup_report *rep,
+                                             st_err *err)
 {
     size_t n = 0;
     st_code rc = st_upload_sweep(ws, o->now, o->dry_run, &n, err);
@@ -288,16 +324,16 @@ static st_code expired_uploads(st_workspace *ws, const st_cleanup_opts *o,
                  "remove %zu dataset upload(s) idle past their expiry "
                  "(catalog row with its shred key, part file)",
                  n);
-        st_cleanup_add(ws, o, rep, "expired-uploads", "tmp/uploads", what,
-                       !o->dry_run, NULL);
+        rc = record(ws, o, rep, "expired-uploads", "tmp/uploads", what,
+                    !o->dry_run, NULL, err);
     }
     return rc;
 }
 
 /* ---- cgroups ---- */
 
-static st_code cgroups(st_workspace *ws, const st_cleanup_opts *o,
-                       st_cleanup_report *rep, st_err *err)
+static ST_MUST_CHECK st_code cgroups(st_workspace *ws, const st_cleanup_opts *o,
+                                     st_cleanup_report *rep, st_err *err)
 {
     (void)err;
     /* sealtrain's sandbox names its groups "sealtrain*"; an empty one is
@@ -320,9 +356,13 @@ static st_code cgroups(st_workspace *ws, const st_cleanup_opts *o,
             int done = !o->dry_run && rmdir(path) == 0;
             if (!o->dry_run && !done && errno == EBUSY)
                 continue; /* still in use: not ours to remove */
-            st_cleanup_add(ws, o, rep, "cgroups", path,
-                           "remove empty sealtrain cgroup", done,
-                           o->dry_run || done ? NULL : strerror(errno));
+            if (record(ws, o, rep, "cgroups", path,
+                       "remove empty sealtrain cgroup", done,
+                       o->dry_run || done ? NULL : strerror(errno),
+                       err) != ST_OK) {
+                closedir(d);
+                return err ? err->code : ST_E_IO;
+            }
         }
         closedir(d);
     }

@@ -126,7 +126,8 @@ st_code st_fs_fsync_dir(const char *dir, st_err *err)
     return ST_OK;
 }
 
-static st_code atomic_commit(st_atomic_file *f, int dirsync, st_err *err)
+static ST_MUST_CHECK st_code atomic_commit(st_atomic_file *f, int dirsync,
+                                           st_err *err)
 {
     st_code rc = ST_OK;
     if (fsync(f->fd) != 0) {

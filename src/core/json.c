@@ -4,6 +4,7 @@
  */
 #include "sealtrain/json.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,11 @@ json_t *st_json_parse(const char *text, size_t len, const char *origin,
 {
     json_error_t je;
     json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!v)
+    /* running out of memory is the system failing us, not bad input */
+    if (!v && json_error_code(&je) == json_error_out_of_memory)
+        st_err_errno(err, ST_E_IO, ENOMEM, "%s: parsing JSON",
+                     origin ? origin : "<json>");
+    else if (!v)
         st_err_at(err, ST_E_INPUT, origin ? origin : "<json>", je.line,
                   je.column, "invalid JSON: %s", je.text);
     return v;
@@ -64,7 +69,8 @@ char *st_json_canonical(const json_t *v, size_t *len, st_err *err)
     }
     char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     if (!s) {
-        st_err_set(err, ST_E_INTERNAL, "cannot serialise JSON");
+        /* with JSON_ENCODE_ANY and no reals, only an allocation fails */
+        st_err_errno(err, ST_E_IO, ENOMEM, "serialising JSON");
         return NULL;
     }
     if (len)
@@ -98,8 +104,8 @@ st_code st_json_check_keys(const json_t *obj, const char *const *allowed,
     return ST_OK;
 }
 
-static st_code missing(const char *key, int required, const char *where,
-                       st_err *err)
+static ST_MUST_CHECK st_code missing(const char *key, int required,
+                                     const char *where, st_err *err)
 {
     if (required)
         return st_err_set(err, ST_E_INPUT, "%s: missing required key \"%s\"",

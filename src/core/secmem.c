@@ -64,6 +64,7 @@ static size_t page_size(void)
     return ps;
 }
 
+/* an error setter (sets *err, returns its code): not ST_MUST_CHECK */
 static st_code lock_failure(st_err *err, int errnum, size_t len);
 
 /* The arena (st_secmem_arena_prepare): one secret mapping made while the
@@ -201,7 +202,8 @@ static int lock_on_fault(void *p, size_t len)
 
 /* own: the arena of this process alone (private, huge pages, not
  * inherited); else shared so that a fork uses the locked pages. */
-static st_code arena_prepare(size_t len, int secret, int own, st_err *err)
+static ST_MUST_CHECK st_code arena_prepare(size_t len, int secret, int own,
+                                           st_err *err)
 {
     size_t ps = page_size();
     len = (len + ps - 1) / ps * ps;

@@ -38,12 +38,13 @@ static int is_space(uint8_t c)
            c == '\f';
 }
 
-static st_code armor_err(age_armor_dec *d, st_err *err, const char *what)
+static ST_MUST_CHECK st_code armor_err(age_armor_dec *d, st_err *err,
+                                       const char *what)
 {
     return st_err_at(err, ST_E_INPUT, "age armor", d->lineno, 0, "%s", what);
 }
 
-static st_code fill(age_armor_dec *d, st_err *err)
+static ST_MUST_CHECK st_code fill(age_armor_dec *d, st_err *err)
 {
     if (d->rpos > 0) {
         memmove(d->raw, d->raw + d->rpos, d->rlen - d->rpos);
@@ -65,8 +66,8 @@ static st_code fill(age_armor_dec *d, st_err *err)
 }
 
 /* The next line without its LF or CRLF. */
-static st_code get_line(age_armor_dec *d, const uint8_t **line, size_t *len,
-                        st_err *err)
+static ST_MUST_CHECK st_code get_line(age_armor_dec *d, const uint8_t **line,
+                                      size_t *len, st_err *err)
 {
     for (;;) {
         uint8_t *p = d->raw + d->rpos;
@@ -98,7 +99,7 @@ static int line_is(const uint8_t *l, size_t n, const char *s)
 }
 
 /* After the END line: only whitespace, at most 1024 bytes of it. */
-static st_code drain_trailing(age_armor_dec *d, st_err *err)
+static ST_MUST_CHECK st_code drain_trailing(age_armor_dec *d, st_err *err)
 {
     size_t seen = 0;
     for (;;) {
@@ -118,7 +119,7 @@ static st_code drain_trailing(age_armor_dec *d, st_err *err)
     return ST_OK;
 }
 
-static st_code next_line(age_armor_dec *d, st_err *err)
+static ST_MUST_CHECK st_code next_line(age_armor_dec *d, st_err *err)
 {
     const uint8_t *l;
     size_t n;
@@ -239,14 +240,14 @@ struct age_armor_enc {
     size_t olen;
 };
 
-static st_code enc_flush(age_armor_enc *e, st_err *err)
+static ST_MUST_CHECK st_code enc_flush(age_armor_enc *e, st_err *err)
 {
     st_code rc = st_fs_write_fd(e->fd, e->out, e->olen, "armored output", err);
     e->olen = 0;
     return rc;
 }
 
-static st_code enc_line(age_armor_enc *e, st_err *err)
+static ST_MUST_CHECK st_code enc_line(age_armor_enc *e, st_err *err)
 {
     char *b64 = st_base64_encode(e->part, e->plen, 1);
     if (!b64)

@@ -125,7 +125,8 @@ static const uint8_t *next_line(st_reader *r, size_t *len)
     return p;
 }
 
-static st_code hdr_err(st_err *err, long line, long col, const char *what)
+static ST_MUST_CHECK st_code hdr_err(st_err *err, long line, long col,
+                                     const char *what)
 {
     return st_err_at(err, ST_E_INPUT, "age header", line, col, "%s", what);
 }
@@ -138,8 +139,8 @@ void st_age_header_clear(st_age_header *h)
     memset(h, 0, sizeof(*h));
 }
 
-static st_code parse_args(const uint8_t *l, size_t n, long lineno,
-                          st_age_stanza *s, st_err *err)
+static ST_MUST_CHECK st_code parse_args(const uint8_t *l, size_t n, long lineno,
+                                        st_age_stanza *s, st_err *err)
 {
     /* "-> a b c": split on single spaces like the reference
      * implementation; an empty argument (two spaces, trailing space) is
@@ -171,8 +172,9 @@ static st_code parse_args(const uint8_t *l, size_t n, long lineno,
     return ST_OK;
 }
 
-static st_code parse_body(st_reader *r, long *lineno, st_age_stanza *s,
-                          int *incomplete, st_err *err)
+static ST_MUST_CHECK st_code parse_body(st_reader *r, long *lineno,
+                                        st_age_stanza *s, int *incomplete,
+                                        st_err *err)
 {
     st_buf body;
     st_buf_init(&body);

@@ -49,10 +49,10 @@ void st_age_identity_clear(st_age_identity *id)
 
 /* Seals the 16-byte file key under `key` with the all-zero nonce (the
  * spec's stanza body: 32 bytes). */
-static st_code seal_file_key(const uint8_t key[32],
-                             const uint8_t fk[ST_AGE_FILE_KEY_LEN],
-                             const char *type, const char *const *args,
-                             size_t nargs, st_age_stanza *out, st_err *err)
+static ST_MUST_CHECK st_code
+seal_file_key(const uint8_t key[32], const uint8_t fk[ST_AGE_FILE_KEY_LEN],
+              const char *type, const char *const *args, size_t nargs,
+              st_age_stanza *out, st_err *err)
 {
     uint8_t body[ST_AGE_FILE_KEY_LEN + 16];
     st_code rc = st_aead_seal(key, zero_nonce, NULL, 0, fk, ST_AGE_FILE_KEY_LEN,
@@ -65,8 +65,10 @@ static st_code seal_file_key(const uint8_t key[32],
 
 /* Opens a stanza body: ST_E_INPUT if it is not exactly 32 bytes (checked
  * before any decryption), ST_E_NOTFOUND if it does not authenticate. */
-static st_code open_file_key(const uint8_t key[32], const st_age_stanza *s,
-                             uint8_t fk[ST_AGE_FILE_KEY_LEN], st_err *err)
+static ST_MUST_CHECK st_code open_file_key(const uint8_t key[32],
+                                           const st_age_stanza *s,
+                                           uint8_t fk[ST_AGE_FILE_KEY_LEN],
+                                           st_err *err)
 {
     if (s->body_len != ST_AGE_FILE_KEY_LEN + 16)
         return st_err_set(err, ST_E_INPUT,
@@ -87,9 +89,10 @@ typedef struct x25519_key {
     uint8_t pub[32];
 } x25519_key;
 
-static st_code x25519_wrap_key(const uint8_t shared[32],
-                               const uint8_t share[32], const uint8_t pub[32],
-                               uint8_t key[32], st_err *err)
+static ST_MUST_CHECK st_code x25519_wrap_key(const uint8_t shared[32],
+                                             const uint8_t share[32],
+                                             const uint8_t pub[32],
+                                             uint8_t key[32], st_err *err)
 {
     uint8_t salt[64];
     memcpy(salt, share, 32);
@@ -98,8 +101,9 @@ static st_code x25519_wrap_key(const uint8_t shared[32],
                           strlen(X25519_LABEL), key, 32, err);
 }
 
-static st_code x25519_wrap(void *ctx, const uint8_t fk[ST_AGE_FILE_KEY_LEN],
-                           st_age_stanza *out, st_err *err)
+static ST_MUST_CHECK st_code x25519_wrap(void *ctx,
+                                         const uint8_t fk[ST_AGE_FILE_KEY_LEN],
+                                         st_age_stanza *out, st_err *err)
 {
     const x25519_key *k = ctx;
     /* eph, shared, key: secure memory, wiped on free */
@@ -127,8 +131,9 @@ static st_code x25519_wrap(void *ctx, const uint8_t fk[ST_AGE_FILE_KEY_LEN],
     return rc;
 }
 
-static st_code x25519_unwrap(void *ctx, const st_age_stanza *s,
-                             uint8_t fk[ST_AGE_FILE_KEY_LEN], st_err *err)
+static ST_MUST_CHECK st_code x25519_unwrap(void *ctx, const st_age_stanza *s,
+                                           uint8_t fk[ST_AGE_FILE_KEY_LEN],
+                                           st_err *err)
 {
     const x25519_key *k = ctx;
     if (strcmp(s->args[0], ST_AGE_STANZA_X25519) != 0)
@@ -194,7 +199,8 @@ st_code st_age_x25519_recipient(const char *age1, st_age_recipient *out,
 }
 
 /* Decodes an identity string into k (secure memory). */
-static st_code decode_identity(const char *secret, x25519_key *k, st_err *err)
+static ST_MUST_CHECK st_code decode_identity(const char *secret, x25519_key *k,
+                                             st_err *err)
 {
     char hrp[32];
     uint8_t *buf = st_secmem_alloc(64, err);
@@ -236,9 +242,8 @@ st_code st_age_x25519_identity(const char *secret, st_age_identity *out,
     return ST_OK;
 }
 
-static st_code recipient_string(const uint8_t pub[32],
-                                char recipient[ST_AGE_RECIPIENT_STRLEN],
-                                st_err *err)
+static ST_MUST_CHECK st_code recipient_string(
+    const uint8_t pub[32], char recipient[ST_AGE_RECIPIENT_STRLEN], st_err *err)
 {
     return st_bech32_encode("age", pub, 32, 0, recipient,
                             ST_AGE_RECIPIENT_STRLEN, err);
@@ -292,8 +297,10 @@ typedef struct scrypt_key {
     char pass[]; /* secure memory */
 } scrypt_key;
 
-static st_code scrypt_derive(const scrypt_key *k, const uint8_t salt[16],
-                             unsigned log2n, uint8_t key[32], st_err *err)
+static ST_MUST_CHECK st_code scrypt_derive(const scrypt_key *k,
+                                           const uint8_t salt[16],
+                                           unsigned log2n, uint8_t key[32],
+                                           st_err *err)
 {
     uint8_t full[sizeof(SCRYPT_LABEL) - 1 + 16];
     memcpy(full, SCRYPT_LABEL, sizeof(SCRYPT_LABEL) - 1);
@@ -302,8 +309,9 @@ static st_code scrypt_derive(const scrypt_key *k, const uint8_t salt[16],
                      err);
 }
 
-static st_code scrypt_wrap(void *ctx, const uint8_t fk[ST_AGE_FILE_KEY_LEN],
-                           st_age_stanza *out, st_err *err)
+static ST_MUST_CHECK st_code scrypt_wrap(void *ctx,
+                                         const uint8_t fk[ST_AGE_FILE_KEY_LEN],
+                                         st_age_stanza *out, st_err *err)
 {
     const scrypt_key *k = ctx;
     uint8_t salt[16];
@@ -345,8 +353,9 @@ static int parse_decimal(const char *s, uint64_t max, uint64_t *v)
     return 1;
 }
 
-static st_code scrypt_unwrap(void *ctx, const st_age_stanza *s,
-                             uint8_t fk[ST_AGE_FILE_KEY_LEN], st_err *err)
+static ST_MUST_CHECK st_code scrypt_unwrap(void *ctx, const st_age_stanza *s,
+                                           uint8_t fk[ST_AGE_FILE_KEY_LEN],
+                                           st_err *err)
 {
     const scrypt_key *k = ctx;
     if (strcmp(s->args[0], ST_AGE_STANZA_SCRYPT) != 0)
@@ -395,8 +404,9 @@ static st_code scrypt_unwrap(void *ctx, const st_age_stanza *s,
     return rc;
 }
 
-static st_code scrypt_new(const char *pass, size_t len, unsigned log2n,
-                          scrypt_key **out, st_err *err)
+static ST_MUST_CHECK st_code scrypt_new(const char *pass, size_t len,
+                                        unsigned log2n, scrypt_key **out,
+                                        st_err *err)
 {
     if (len == 0)
         return st_err_set(err, ST_E_USAGE, "age: empty passphrase");
@@ -502,8 +512,9 @@ st_code st_age_kek_stanza_parse(const st_age_stanza *s, const char **name,
     return ST_OK;
 }
 
-static st_code kek_wrap(void *ctx, const uint8_t fk[ST_AGE_FILE_KEY_LEN],
-                        st_age_stanza *out, st_err *err)
+static ST_MUST_CHECK st_code kek_wrap(void *ctx,
+                                      const uint8_t fk[ST_AGE_FILE_KEY_LEN],
+                                      st_age_stanza *out, st_err *err)
 {
     kek_ctx *k = ctx;
     st_buf aad, wrapped;
@@ -527,8 +538,9 @@ static st_code kek_wrap(void *ctx, const uint8_t fk[ST_AGE_FILE_KEY_LEN],
     return rc;
 }
 
-static st_code kek_unwrap(void *ctx, const st_age_stanza *s,
-                          uint8_t fk[ST_AGE_FILE_KEY_LEN], st_err *err)
+static ST_MUST_CHECK st_code kek_unwrap(void *ctx, const st_age_stanza *s,
+                                        uint8_t fk[ST_AGE_FILE_KEY_LEN],
+                                        st_err *err)
 {
     kek_ctx *k = ctx;
     const char *name;
@@ -603,8 +615,8 @@ st_code st_age_kek_identity(const char *name, st_age_kek_unwrap_fn unwrap,
  */
 
 /* Reads a key file into secure memory (it may hold private keys). */
-static st_code read_keyfile(const char *path, char **out, size_t *len,
-                            st_err *err)
+static ST_MUST_CHECK st_code read_keyfile(const char *path, char **out,
+                                          size_t *len, st_err *err)
 {
     int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
     if (fd < 0)
@@ -638,10 +650,10 @@ static st_code read_keyfile(const char *path, char **out, size_t *len,
 }
 
 /* Calls fn on each line that is not blank or a '#' comment. */
-static st_code each_key_line(const char *path, char *buf, size_t len,
-                             st_code (*fn)(void *ctx, const char *line,
-                                           st_err *err),
-                             void *ctx, size_t *count, st_err *err)
+static ST_MUST_CHECK st_code
+each_key_line(const char *path, char *buf, size_t len,
+              st_code (*fn)(void *ctx, const char *line, st_err *err),
+              void *ctx, size_t *count, st_err *err)
 {
     long lineno = 0;
     *count = 0;
@@ -673,7 +685,8 @@ typedef struct id_list {
     size_t n;
 } id_list;
 
-static st_code add_identity(void *ctx, const char *line, st_err *err)
+static ST_MUST_CHECK st_code add_identity(void *ctx, const char *line,
+                                          st_err *err)
 {
     id_list *l = ctx;
     st_age_identity *g = realloc(l->ids, (l->n + 1) * sizeof(*g));
@@ -722,7 +735,8 @@ typedef struct rcpt_list {
     size_t n;
 } rcpt_list;
 
-static st_code add_recipient(void *ctx, const char *line, st_err *err)
+static ST_MUST_CHECK st_code add_recipient(void *ctx, const char *line,
+                                           st_err *err)
 {
     rcpt_list *l = ctx;
     st_age_recipient *g = realloc(l->r, (l->n + 1) * sizeof(*g));

@@ -51,8 +51,8 @@
 
 /* --- small I/O helpers -------------------------------------------------- */
 
-static st_code read_full(int fd, uint8_t *buf, size_t n, size_t *got,
-                         st_err *err)
+static ST_MUST_CHECK st_code read_full(int fd, uint8_t *buf, size_t n,
+                                       size_t *got, st_err *err)
 {
     *got = 0;
     while (*got < n) {
@@ -68,8 +68,8 @@ static st_code read_full(int fd, uint8_t *buf, size_t n, size_t *got,
     return ST_OK;
 }
 
-static st_code pread_full(int fd, uint8_t *buf, size_t n, off_t off,
-                          st_err *err)
+static ST_MUST_CHECK st_code pread_full(int fd, uint8_t *buf, size_t n,
+                                        off_t off, st_err *err)
 {
     size_t got = 0;
     while (got < n) {
@@ -86,9 +86,9 @@ static st_code pread_full(int fd, uint8_t *buf, size_t n, off_t off,
     return ST_OK;
 }
 
-static st_code payload_err(st_err *err, const char *fmt, ...)
+static ST_MUST_CHECK st_code payload_err(st_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static st_code payload_err(st_err *err, const char *fmt, ...)
+static ST_MUST_CHECK st_code payload_err(st_err *err, const char *fmt, ...)
 {
     char why[512];
     va_list ap;
@@ -102,8 +102,9 @@ static st_code payload_err(st_err *err, const char *fmt, ...)
 
 /* Names what a chunk that failed is, when it is a genuine chunk of this
  * file moved from elsewhere (counters near idx); otherwise it was altered. */
-static st_code diagnose_chunk(st_aead_ctx *a, uint64_t idx, const uint8_t *ct,
-                              size_t n, uint8_t *pt, st_err *err)
+static ST_MUST_CHECK st_code diagnose_chunk(st_aead_ctx *a, uint64_t idx,
+                                            const uint8_t *ct, size_t n,
+                                            uint8_t *pt, st_err *err)
 {
     uint8_t nonce[12];
     for (uint64_t d = 1; d <= 8; d++) {
@@ -141,9 +142,10 @@ static st_code diagnose_chunk(st_aead_ctx *a, uint64_t idx, const uint8_t *ct,
 }
 
 /* Opens chunk idx of n bytes into pt; *final says which flag opened it. */
-static st_code open_chunk(st_aead_ctx *a, uint64_t idx, const uint8_t *ct,
-                          size_t n, uint8_t *pt, size_t *ptlen, int *final,
-                          st_err *err)
+static ST_MUST_CHECK st_code open_chunk(st_aead_ctx *a, uint64_t idx,
+                                        const uint8_t *ct, size_t n,
+                                        uint8_t *pt, size_t *ptlen, int *final,
+                                        st_err *err)
 {
     uint8_t nonce[12];
     if (n < AGE_ENC_CHUNK) {
@@ -176,7 +178,7 @@ static st_code open_chunk(st_aead_ctx *a, uint64_t idx, const uint8_t *ct,
     return diagnose_chunk(a, idx, ct, n, pt, err);
 }
 
-static st_code err_trailing(st_err *err, uint64_t idx)
+static ST_MUST_CHECK st_code err_trailing(st_err *err, uint64_t idx)
 {
     return payload_err(err,
                        "data follows the final chunk %llu (appended data, "
@@ -184,7 +186,7 @@ static st_code err_trailing(st_err *err, uint64_t idx)
                        (unsigned long long)idx);
 }
 
-static st_code err_truncated(st_err *err, uint64_t idx)
+static ST_MUST_CHECK st_code err_truncated(st_err *err, uint64_t idx)
 {
     return payload_err(err,
                        "the file was truncated: it ends after chunk %llu, "
@@ -201,8 +203,9 @@ typedef struct age_src {
     age_armor_dec *armor;
 } age_src;
 
-static st_code src_read(age_src *s, uint8_t *out, size_t n, size_t *got,
-                        st_age_fail *fail, st_err *err)
+static ST_MUST_CHECK st_code src_read(age_src *s, uint8_t *out, size_t n,
+                                      size_t *got, st_age_fail *fail,
+                                      st_err *err)
 {
     *got = 0;
     if (s->ppos < s->plen) {
@@ -237,9 +240,10 @@ static void src_free(age_src *s)
 
 /* Reads the header (detecting armor), leaves the rest in s->pend. The raw
  * header bytes stay in *raw (for the MAC). */
-static st_code src_header(age_src *s, int fd, st_age_armor armor,
-                          st_age_header *h, st_buf *raw, int *armored,
-                          st_age_fail *fail, st_err *err)
+static ST_MUST_CHECK st_code src_header(age_src *s, int fd, st_age_armor armor,
+                                        st_age_header *h, st_buf *raw,
+                                        int *armored, st_age_fail *fail,
+                                        st_err *err)
 {
     memset(s, 0, sizeof(*s));
     s->fd = fd;
@@ -303,9 +307,11 @@ static st_code src_header(age_src *s, int fd, st_age_armor armor,
 
 /* Header, file key, nonce: everything before the first chunk. The
  * payload key goes into `key` (secure memory, 32 bytes). */
-static st_code open_payload(age_src *s, int fd, const st_age_decrypt_opts *o,
-                            uint8_t *key, size_t *hdr_len, int *armored,
-                            st_age_fail *fail, st_err *err)
+static ST_MUST_CHECK st_code open_payload(age_src *s, int fd,
+                                          const st_age_decrypt_opts *o,
+                                          uint8_t *key, size_t *hdr_len,
+                                          int *armored, st_age_fail *fail,
+                                          st_err *err)
 {
     st_age_header h;
     st_buf raw;
@@ -363,7 +369,8 @@ struct st_age_reader {
 };
 
 /* Completes a reader whose src went through open_payload. */
-static st_code reader_init(st_age_reader *r, const uint8_t *key, st_err *err)
+static ST_MUST_CHECK st_code reader_init(st_age_reader *r, const uint8_t *key,
+                                         st_err *err)
 {
     r->aead = st_aead_ctx_new(key, err);
     r->ct = malloc(AGE_ENC_CHUNK);
@@ -410,7 +417,7 @@ void st_age_reader_free(st_age_reader *r)
 }
 
 /* Reads, opens and holds the next chunk; sets r->done at the end. */
-static st_code reader_next(st_age_reader *r, st_err *err)
+static ST_MUST_CHECK st_code reader_next(st_age_reader *r, st_err *err)
 {
     size_t n = 0;
     st_code rc;
@@ -743,7 +750,7 @@ static unsigned online_cores(void)
 }
 
 /* Runs fn on job->nthreads workers (the caller's thread is one). */
-static st_code mt_run(mt_job *j, void *(*fn)(void *), st_err *err)
+static ST_MUST_CHECK st_code mt_run(mt_job *j, void *(*fn)(void *), st_err *err)
 {
     mt_worker *w = calloc(j->nthreads, sizeof(*w));
     if (!w)
@@ -782,8 +789,9 @@ static st_code mt_run(mt_job *j, void *(*fn)(void *), st_err *err)
 }
 
 /* Sets up a job over the payload of a regular file after open_payload. */
-static st_code mt_prepare(mt_job *j, int fd, off_t start, size_t hdr_len,
-                          const uint8_t *key, unsigned threads, st_err *err)
+static ST_MUST_CHECK st_code mt_prepare(mt_job *j, int fd, off_t start,
+                                        size_t hdr_len, const uint8_t *key,
+                                        unsigned threads, st_err *err)
 {
     memset(j, 0, sizeof(*j));
     struct stat st;
@@ -811,8 +819,8 @@ static st_code mt_prepare(mt_job *j, int fd, off_t start, size_t hdr_len,
 
 /* --- decryption entry points ------------------------------------------- */
 
-static st_code decrypt_sequential(st_age_reader *r, int out_fd,
-                                  st_age_result *res, st_err *err)
+static ST_MUST_CHECK st_code decrypt_sequential(st_age_reader *r, int out_fd,
+                                                st_age_result *res, st_err *err)
 {
     for (;;) {
         /* hand the reader's chunk buffer straight to write() */
@@ -884,7 +892,7 @@ st_code st_age_decrypt_fd(int in_fd, int out_fd, const st_age_decrypt_opts *o,
     return rc;
 }
 
-static st_code open_in(const char *path, int *fd, st_err *err)
+static ST_MUST_CHECK st_code open_in(const char *path, int *fd, st_err *err)
 {
     *fd = open(path, O_RDONLY | O_CLOEXEC);
     if (*fd < 0)
@@ -925,8 +933,9 @@ st_code st_age_decrypt_file(const char *in_path, const char *out_path,
 }
 
 /* Sequential fallback for armored input: grows the buffer by doubling. */
-static st_code secmem_sequential(st_age_reader *r, void **plain, size_t *len,
-                                 st_age_result *res, st_err *err)
+static ST_MUST_CHECK st_code secmem_sequential(st_age_reader *r, void **plain,
+                                               size_t *len, st_age_result *res,
+                                               st_err *err)
 {
     uint8_t *buf = NULL;
     size_t cap = 0, n = 0;
@@ -975,10 +984,11 @@ st_code st_age_decrypt_secmem(const char *path, const st_age_decrypt_opts *o,
 }
 
 /* sha256: NULL, or filled with the plaintext digest on success */
-static st_code decrypt_secmem(int fd, const char *path,
-                              const st_age_decrypt_opts *o, void **plain,
-                              size_t *len, uint8_t *sha256, st_age_result *res,
-                              st_err *err)
+static ST_MUST_CHECK st_code decrypt_secmem(int fd, const char *path,
+                                            const st_age_decrypt_opts *o,
+                                            void **plain, size_t *len,
+                                            uint8_t *sha256, st_age_result *res,
+                                            st_err *err)
 {
     *plain = NULL;
     *len = 0;
@@ -1109,16 +1119,16 @@ struct st_age_writer {
     size_t fill;
 };
 
-static st_code emit(st_age_writer *w, const uint8_t *data, size_t n,
-                    st_err *err)
+static ST_MUST_CHECK st_code emit(st_age_writer *w, const uint8_t *data,
+                                  size_t n, st_err *err)
 {
     if (w->armor)
         return age_armor_enc_write(w->armor, data, n, err);
     return st_fs_write_fd(w->fd, data, n, "age output", err);
 }
 
-static st_code seal_emit(st_age_writer *w, uint8_t *buf, size_t len, int final,
-                         st_err *err)
+static ST_MUST_CHECK st_code seal_emit(st_age_writer *w, uint8_t *buf,
+                                       size_t len, int final, st_err *err)
 {
     uint8_t nonce[12];
     age_chunk_nonce(w->counter, final, nonce);
@@ -1129,8 +1139,10 @@ static st_code seal_emit(st_age_writer *w, uint8_t *buf, size_t len, int final,
     return rc;
 }
 
-static st_code writer_start(st_age_writer *w, const st_age_recipient *rcpts,
-                            size_t nrcpts, st_age_armor armor, st_err *err)
+static ST_MUST_CHECK st_code writer_start(st_age_writer *w,
+                                          const st_age_recipient *rcpts,
+                                          size_t nrcpts, st_age_armor armor,
+                                          st_err *err)
 {
     uint8_t *keys = st_secmem_alloc(ST_AGE_FILE_KEY_LEN + 32, err);
     if (!keys)
@@ -1260,8 +1272,9 @@ st_code st_age_writer_finish(st_age_writer *w, st_err *err)
 
 /* Seals `len` bytes of plaintext as consecutive chunks into ct and writes
  * them with one call; the last chunk gets the final flag if `final`. */
-static st_code seal_batch(st_age_writer *w, const uint8_t *pt, size_t len,
-                          int final, uint8_t *ct, st_err *err)
+static ST_MUST_CHECK st_code seal_batch(st_age_writer *w, const uint8_t *pt,
+                                        size_t len, int final, uint8_t *ct,
+                                        st_err *err)
 {
     size_t out = 0;
     size_t off = 0;
@@ -1282,7 +1295,8 @@ static st_code seal_batch(st_age_writer *w, const uint8_t *pt, size_t len,
 /* Reads ENC_BATCH chunks at a time (fewer system calls) into two
  * alternating plaintext buffers, so that the last chunk of a batch is
  * sealed as non-final only after the next read found data. */
-static st_code encrypt_stream(st_age_writer *w, int in_fd, st_err *err)
+static ST_MUST_CHECK st_code encrypt_stream(st_age_writer *w, int in_fd,
+                                            st_err *err)
 {
     const size_t cap = (size_t)ENC_BATCH * ST_AGE_CHUNK_LEN;
     uint8_t *pt[2] = {st_secmem_alloc(cap, err), st_secmem_alloc(cap, err)};
@@ -1387,14 +1401,14 @@ st_code st_age_inspect_file(const char *path, st_age_header *out, st_err *err)
     return rc == ST_OK ? rc : st_err_prefix(err, "%s", path);
 }
 
-static st_code copy_stanza(st_age_stanza *dst, const st_age_stanza *s,
-                           st_err *err)
+static ST_MUST_CHECK st_code copy_stanza(st_age_stanza *dst,
+                                         const st_age_stanza *s, st_err *err)
 {
     return st_age_stanza_set(dst, (const char *const *)s->args, s->nargs,
                              s->body, s->body_len, err);
 }
 
-static st_code copy_rest(int in, off_t off, int out, st_err *err)
+static ST_MUST_CHECK st_code copy_rest(int in, off_t off, int out, st_err *err)
 {
     uint8_t *buf = malloc(1 << 20);
     if (!buf)

@@ -67,9 +67,10 @@ json_t *st_dsse_sign(const char *type, const uint8_t *payload, size_t len,
 }
 
 /* Structural checks shared by verify and payload. */
-static st_code parse_envelope(const json_t *env, const char **type,
-                              uint8_t **payload, size_t *len,
-                              const json_t **sigs, st_err *err)
+static ST_MUST_CHECK st_code parse_envelope(const json_t *env,
+                                            const char **type,
+                                            uint8_t **payload, size_t *len,
+                                            const json_t **sigs, st_err *err)
 {
     static const char *const keys[] = {"payload", "payloadType", "signatures",
                                        NULL};

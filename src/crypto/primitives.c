@@ -202,8 +202,8 @@ static EVP_PKEY *raw_public(int type, const uint8_t *k, st_err *err)
     return pk;
 }
 
-static st_code public_of(int type, const uint8_t *priv, uint8_t *pub,
-                         st_err *err)
+static ST_MUST_CHECK st_code public_of(int type, const uint8_t *priv,
+                                       uint8_t *pub, st_err *err)
 {
     EVP_PKEY *pk = raw_private(type, priv, err);
     if (!pk)
@@ -303,7 +303,8 @@ st_code st_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
     return ST_OK;
 }
 
-static st_code pkey_ed25519(EVP_PKEY *pk, const char *what, st_err *err)
+static ST_MUST_CHECK st_code pkey_ed25519(EVP_PKEY *pk, const char *what,
+                                          st_err *err)
 {
     if (!pk)
         return st_err_openssl(err, ST_E_INPUT, "%s: not a PEM key", what);
@@ -335,8 +336,8 @@ st_code st_ed25519_load_private_pem(const char *path, uint8_t seed[32],
     return ST_OK;
 }
 
-static st_code pub_from_pkey(EVP_PKEY *pk, uint8_t pub[32], const char *what,
-                             st_err *err)
+static ST_MUST_CHECK st_code pub_from_pkey(EVP_PKEY *pk, uint8_t pub[32],
+                                           const char *what, st_err *err)
 {
     if (pkey_ed25519(pk, what, err) != ST_OK)
         return err ? err->code : ST_E_INPUT;
@@ -465,9 +466,10 @@ char *st_ed25519_public_pem(const uint8_t pub[32], st_err *err)
     return s;
 }
 
-static st_code aead(int enc, const uint8_t key[32], const uint8_t nonce[12],
-                    const void *aad, size_t aadlen, const uint8_t *in,
-                    size_t len, uint8_t *out, uint8_t *tag, st_err *err)
+static ST_MUST_CHECK st_code aead(int enc, const uint8_t key[32],
+                                  const uint8_t nonce[12], const void *aad,
+                                  size_t aadlen, const uint8_t *in, size_t len,
+                                  uint8_t *out, uint8_t *tag, st_err *err)
 {
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     int n = 0, ok = c != NULL;

@@ -7,7 +7,8 @@
  * inside are data. Rejected, with file:line:field and what was expected:
  * a quote inside an unquoted field, text after a closing quote, an
  * unterminated quote, a bare CR, an empty line, a record whose field count
- * differs from the header's, empty or duplicate header names, and feature
+ * differs from the header's, empty or duplicate header names, header
+ * names that are not valid UTF-8 or hold control characters, and feature
  * fields that are not finite float32 numbers (number.c). Never repairs.
  *
  * A record is parsed from its first byte each time: when the window ends
@@ -24,8 +25,9 @@
 
 enum { REC_DONE = 1, REC_MORE = 0, REC_ERROR = -1, REC_END = 2 };
 
-static st_code add_field(st_rows *r, size_t *nf, size_t off, size_t len,
-                         long line, int quoted, int escaped, st_err *err)
+static ST_MUST_CHECK st_code add_field(st_rows *r, size_t *nf, size_t off,
+                                       size_t len, long line, int quoted,
+                                       int escaped, st_err *err)
 {
     if (*nf == r->fields_cap) {
         size_t ncap = r->fields_cap ? r->fields_cap * 2 : 64;
@@ -150,7 +152,8 @@ static int parse_record(st_rows *r, size_t *nf, st_err *err)
     }
 }
 
-static st_code next_record(st_rows *r, size_t *nf, int *end, st_err *err)
+static ST_MUST_CHECK st_code next_record(st_rows *r, size_t *nf, int *end,
+                                         st_err *err)
 {
     *end = 0;
     for (;;) {
@@ -190,13 +193,42 @@ static const char *qname(const st_rows *r, size_t i, char *buf, size_t cap)
     return buf;
 }
 
+/* 0 when s[0..n) is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), else 1 + the offset of the first
+ * bad byte. */
+static size_t utf8_bad(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
+        if (!len || i + len > n)
+            return i + 1;
+        unsigned cp = len == 1 ? c : c & (0x7f >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i + 1;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return i + 1;
+        i += len;
+    }
+    return 0;
+}
+
 static int cmp_names(const void *a, const void *b, void *arg)
 {
     char **names = arg;
     return strcmp(names[*(const size_t *)a], names[*(const size_t *)b]);
 }
 
-static st_code check_unique(st_rows *r, st_err *err)
+static ST_MUST_CHECK st_code check_unique(st_rows *r, st_err *err)
 {
     size_t *ord = malloc(r->ncols * sizeof(*ord));
     if (!ord)
@@ -222,8 +254,8 @@ static st_code check_unique(st_rows *r, st_err *err)
 }
 
 /* One label column: a header name first, else a 0-based index. */
-static st_code find_column(st_rows *r, const char *name, size_t len,
-                           size_t *col, st_err *err)
+static ST_MUST_CHECK st_code find_column(st_rows *r, const char *name,
+                                         size_t len, size_t *col, st_err *err)
 {
     for (size_t i = 0; i < r->ncols; i++) {
         if (strlen(r->names[i]) == len && memcmp(r->names[i], name, len) == 0) {
@@ -249,7 +281,8 @@ static st_code find_column(st_rows *r, const char *name, size_t len,
 /* The label columns: the whole --label text when it names a column (a
  * header may hold a comma), else a comma-separated list of names or
  * indices (several regression targets). */
-static st_code label_columns(st_rows *r, const char *label, st_err *err)
+static ST_MUST_CHECK st_code label_columns(st_rows *r, const char *label,
+                                           st_err *err)
 {
     size_t n = 1;
     int whole = 0;
@@ -344,7 +377,23 @@ st_code st_csv_open(st_rows *r, const char *label, st_err *err)
         if (memchr(r->buf + f->off, '\0', f->len))
             return st_err_at(err, ST_E_INPUT, r->origin, 1, (long)i + 1,
                              "a NUL byte in a header name");
-        unescape(r, f, r->names[i]);
+        size_t nl = unescape(r, f, r->names[i]);
+        /* names go into the signed manifest (JSON: UTF-8 only) and onto
+         * terminals: refuse here, before anything is written, rather
+         * than register a dataset whose manifest cannot be read back */
+        const unsigned char *u = (const unsigned char *)r->names[i];
+        size_t bad = utf8_bad(u, nl);
+        if (bad)
+            return st_err_at(err, ST_E_INPUT, r->origin, 1, (long)i + 1,
+                             "header name is not valid UTF-8 (byte %zu, "
+                             "0x%02x): save the file as UTF-8",
+                             bad, u[bad - 1]);
+        for (size_t k = 0; k < nl; k++)
+            if (u[k] < 0x20 || u[k] == 0x7f)
+                return st_err_at(err, ST_E_INPUT, r->origin, 1, (long)i + 1,
+                                 "a control character (0x%02x) in a header "
+                                 "name",
+                                 u[k]);
     }
     rc = check_unique(r, err);
     if (rc)

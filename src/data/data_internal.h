@@ -91,18 +91,22 @@ struct st_rows {
 };
 
 /* rows.c */
-st_code st_rows_src_read(st_rows *r, st_src *s, void *dst, size_t n,
-                         size_t *got, st_err *err);
+ST_MUST_CHECK st_code st_rows_src_read(st_rows *r, st_src *s, void *dst,
+                                       size_t n, size_t *got, st_err *err);
 /* Compacts the window and reads more; grows the buffer when it is full
  * (up to ST_DATA_MAX_RECORD). Sets r->eof at the end of input. */
-st_code st_rows_fill(st_rows *r, st_err *err);
+ST_MUST_CHECK st_code st_rows_fill(st_rows *r, st_err *err);
 /* Ensures room for n row values (and indices when `sparse`). */
-st_code st_rows_reserve_values(st_rows *r, size_t n, int sparse, st_err *err);
-st_code st_rows_reserve_label(st_rows *r, size_t n, st_err *err);
+ST_MUST_CHECK st_code st_rows_reserve_values(st_rows *r, size_t n, int sparse,
+                                             st_err *err);
+ST_MUST_CHECK st_code st_rows_reserve_label(st_rows *r, size_t n, st_err *err);
 
-st_code st_csv_open(st_rows *r, const char *label, st_err *err);
-st_code st_csv_next(st_rows *r, st_row *row, int *done, st_err *err);
-st_code st_libsvm_next(st_rows *r, st_row *row, int *done, st_err *err);
-st_code st_idx_open(st_rows *r, st_err *err);
-st_code st_idx_next(st_rows *r, st_row *row, int *done, st_err *err);
+ST_MUST_CHECK st_code st_csv_open(st_rows *r, const char *label, st_err *err);
+ST_MUST_CHECK st_code st_csv_next(st_rows *r, st_row *row, int *done,
+                                  st_err *err);
+ST_MUST_CHECK st_code st_libsvm_next(st_rows *r, st_row *row, int *done,
+                                     st_err *err);
+ST_MUST_CHECK st_code st_idx_open(st_rows *r, st_err *err);
+ST_MUST_CHECK st_code st_idx_next(st_rows *r, st_row *row, int *done,
+                                  st_err *err);
 #endif

@@ -9,8 +9,15 @@
  * file (conversion streams into the age writer from secure memory), hold
  * a KEK (the keyring wraps and unwraps), or leave a half-made dataset (new
  * files get new names and are written atomically; the catalog row is
- * switched in one transaction; old files go only after; files no row
- * names are swept under the lock).
+ * switched in one transaction, together with the change's audit entry
+ * (st_audit_txn_*: the entry reaches the log even if this process does
+ * not); old files go only after; files no row names are swept under the
+ * lock).
+ *
+ * A failed COMMIT is not a rollback: SQLite may still hold it in its WAL
+ * and bring it back at the next open. So after one, no file is removed,
+ * neither the new generation's nor the old one's; the sweep of the next
+ * change, which reads the recovered catalog, removes the one no row names.
  *
  * The sealtrain-kek stanza (age.h) of a dataset wraps file_key XOR
  * shred_key, where shred_key is 16 random bytes kept only in the catalog
@@ -64,13 +71,14 @@ static const char *const migrations[] = {
     " updated TEXT NOT NULL)",
 };
 
-static st_code migrate(st_workspace *ws, st_err *err)
+static ST_MUST_CHECK st_code migrate(st_workspace *ws, st_err *err)
 {
     return st_catalog_migrate(ws, "data", migrations,
                               sizeof(migrations) / sizeof(migrations[0]), err);
 }
 
-static st_code db_exec(st_workspace *ws, const char *sql, st_err *err)
+static ST_MUST_CHECK st_code db_exec(st_workspace *ws, const char *sql,
+                                     st_err *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(st_workspace_db(ws), sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -88,11 +96,22 @@ typedef struct dlock {
     char dir[4096];
 } dlock;
 
+/* Set when a COMMIT of this process failed: until the next open recovers
+ * the catalog, this process's view of it may miss a commit that SQLite
+ * will bring back, so it must neither sweep nor change datasets. */
+static int commit_unknown;
+
 /* Takes the exclusive datasets lock (held until unlock or process death),
  * migrates, and removes files that no catalog row names. */
-static st_code lock_and_sweep(st_workspace *ws, dlock *l, st_err *err)
+static ST_MUST_CHECK st_code lock_and_sweep(st_workspace *ws, dlock *l,
+                                            st_err *err)
 {
     l->fd = -1;
+    if (commit_unknown)
+        return st_err_set(err, ST_E_IO,
+                          "an earlier change of this command could not be "
+                          "committed and its outcome is unknown: stopping "
+                          "(run the command again)");
     st_code rc =
         st_workspace_subdir(ws, "datasets", l->dir, sizeof(l->dir), err);
     if (rc)
@@ -155,9 +174,11 @@ typedef struct kek_ctx {
     const st_secret *fixed; /* runtime: the file key itself */
 } kek_ctx;
 
-static st_code kek_wrap(void *ctx, const char *name, uint32_t version,
-                        const uint8_t *secret, size_t len, const uint8_t *aad,
-                        size_t aadlen, st_buf *out, uint32_t *used, st_err *err)
+static ST_MUST_CHECK st_code kek_wrap(void *ctx, const char *name,
+                                      uint32_t version, const uint8_t *secret,
+                                      size_t len, const uint8_t *aad,
+                                      size_t aadlen, st_buf *out,
+                                      uint32_t *used, st_err *err)
 {
     kek_ctx *k = ctx;
     if (len != SHRED_LEN)
@@ -176,10 +197,11 @@ static st_code kek_wrap(void *ctx, const char *name, uint32_t version,
     return rc;
 }
 
-static st_code kek_unwrap(void *ctx, const char *name, uint32_t version,
-                          const uint8_t *wrapped, size_t len,
-                          const uint8_t *aad, size_t aadlen, st_secret **out,
-                          st_err *err)
+static ST_MUST_CHECK st_code kek_unwrap(void *ctx, const char *name,
+                                        uint32_t version,
+                                        const uint8_t *wrapped, size_t len,
+                                        const uint8_t *aad, size_t aadlen,
+                                        st_secret **out, st_err *err)
 {
     kek_ctx *k = ctx;
     st_code rc = st_kek_unwrap(k->kr, name, version, wrapped, len, aad, aadlen,
@@ -205,8 +227,9 @@ static st_code kek_unwrap(void *ctx, const char *name, uint32_t version,
 
 /* Runtime identity: the file key is known; any sealtrain-kek stanza
  * stands for it (the header MAC then proves it right or wrong). */
-static st_code fixed_unwrap(void *ctx, const st_age_stanza *s,
-                            uint8_t file_key[ST_AGE_FILE_KEY_LEN], st_err *err)
+static ST_MUST_CHECK st_code fixed_unwrap(void *ctx, const st_age_stanza *s,
+                                          uint8_t file_key[ST_AGE_FILE_KEY_LEN],
+                                          st_err *err)
 {
     (void)err;
     const kek_ctx *k = ctx;
@@ -256,7 +279,7 @@ static const char *ROW_COLS =
     "name, id, owner, generation, file, kek_name, kek_version, shred_key, "
     "signer_keyid, signer_pub, manifest, created, updated";
 
-static st_code row_read(sqlite3_stmt *q, drow *r, st_err *err)
+static ST_MUST_CHECK st_code row_read(sqlite3_stmt *q, drow *r, st_err *err)
 {
     memset(r, 0, sizeof(*r));
     copy_col(q, 0, r->name, sizeof(r->name));
@@ -286,7 +309,8 @@ static st_code row_read(sqlite3_stmt *q, drow *r, st_err *err)
     return ST_OK;
 }
 
-static st_code row_get(st_workspace *ws, const char *name, drow *r, st_err *err)
+static ST_MUST_CHECK st_code row_get(st_workspace *ws, const char *name,
+                                     drow *r, st_err *err)
 {
     memset(r, 0, sizeof(*r));
     char sql[512];
@@ -310,8 +334,8 @@ static st_code row_get(st_workspace *ws, const char *name, drow *r, st_err *err)
     return rc;
 }
 
-static st_code file_path(st_workspace *ws, const char *file, char *out,
-                         size_t cap, st_err *err)
+static ST_MUST_CHECK st_code file_path(st_workspace *ws, const char *file,
+                                       char *out, size_t cap, st_err *err)
 {
     return st_workspace_path(ws, "datasets", file, out, cap, err);
 }
@@ -323,7 +347,8 @@ typedef struct digests {
     uint8_t file[32], header[32], payload[32];
 } digests;
 
-static st_code file_digests(const char *path, digests *d, st_err *err)
+static ST_MUST_CHECK st_code file_digests(const char *path, digests *d,
+                                          st_err *err)
 {
     st_age_header h;
     memset(&h, 0, sizeof(h));
@@ -379,9 +404,9 @@ static st_code file_digests(const char *path, digests *d, st_err *err)
  * the owner is a principal (*registered = 1), else `fallback` (the key
  * recorded at import: trust on first use, for workspaces that have no
  * principals yet). */
-static st_code owner_key(st_workspace *ws, const char *owner,
-                         const uint8_t *fallback, uint8_t pub[32],
-                         int *registered, st_err *err)
+static ST_MUST_CHECK st_code owner_key(st_workspace *ws, const char *owner,
+                                       const uint8_t *fallback, uint8_t pub[32],
+                                       int *registered, st_err *err)
 {
     st_principal p;
     memset(&p, 0, sizeof(p));
@@ -408,9 +433,10 @@ static st_code owner_key(st_workspace *ws, const char *owner,
     return ST_OK;
 }
 
-static st_code sign_manifest(const st_dataset_manifest *m, const uint8_t *seed,
-                             char **envelope, char keyid[65], uint8_t pub[32],
-                             st_err *err)
+static ST_MUST_CHECK st_code sign_manifest(const st_dataset_manifest *m,
+                                           const uint8_t *seed, char **envelope,
+                                           char keyid[65], uint8_t pub[32],
+                                           st_err *err)
 {
     size_t len;
     char *body = st_dataset_manifest_encode(m, &len, err);
@@ -434,9 +460,9 @@ static st_code sign_manifest(const st_dataset_manifest *m, const uint8_t *seed,
 
 /* Verifies a row's envelope under its registered signer key and parses
  * the manifest; checks that it describes this row. */
-static st_code verify_manifest_at(st_workspace *ws, const drow *r,
-                                  st_dataset_manifest *m, int *sig_ok,
-                                  st_err *err)
+static ST_MUST_CHECK st_code verify_manifest_at(st_workspace *ws, const drow *r,
+                                                st_dataset_manifest *m,
+                                                int *sig_ok, st_err *err)
 {
     *sig_ok = 0;
     uint8_t key[32];
@@ -485,16 +511,17 @@ static st_code verify_manifest_at(st_workspace *ws, const drow *r,
     return ST_OK;
 }
 
-static st_code verify_manifest(st_workspace *ws, const drow *r,
-                               st_dataset_manifest *m, st_err *err)
+static ST_MUST_CHECK st_code verify_manifest(st_workspace *ws, const drow *r,
+                                             st_dataset_manifest *m,
+                                             st_err *err)
 {
     int sig_ok;
     return verify_manifest_at(ws, r, m, &sig_ok, err);
 }
 
-static st_code check_file(st_workspace *ws, const drow *r,
-                          const st_dataset_manifest *m, char *path, size_t cap,
-                          st_err *err)
+static ST_MUST_CHECK st_code check_file(st_workspace *ws, const drow *r,
+                                        const st_dataset_manifest *m,
+                                        char *path, size_t cap, st_err *err)
 {
     st_code rc = file_path(ws, r->file, path, cap, err);
     if (rc)
@@ -539,7 +566,8 @@ typedef struct enc_sink {
     st_age_writer *w;
 } enc_sink;
 
-static st_code to_age(void *ctx, const uint8_t *p, size_t n, st_err *err)
+static ST_MUST_CHECK st_code to_age(void *ctx, const uint8_t *p, size_t n,
+                                    st_err *err)
 {
     return st_age_writer_write(((enc_sink *)ctx)->w, p, n, err);
 }
@@ -560,9 +588,11 @@ static const char *base_name(const char *p)
 /* Builds recipients: the KEK stanza (wrapped by `wrap`: the keyring here,
  * the server's keyring for a client-side encryption) and the X25519
  * recovery stanzas. */
-static st_code make_recipients(st_age_kek_wrap_fn wrap, void *wctx,
-                               const char *kek, char *const *age1, size_t n,
-                               st_age_recipient **out, st_err *err)
+static ST_MUST_CHECK st_code make_recipients(st_age_kek_wrap_fn wrap,
+                                             void *wctx, const char *kek,
+                                             char *const *age1, size_t n,
+                                             st_age_recipient **out,
+                                             st_err *err)
 {
     st_age_recipient *rc = calloc(n + 1, sizeof(*rc));
     if (!rc)
@@ -588,11 +618,13 @@ static st_code make_recipients(st_age_kek_wrap_fn wrap, void *wctx,
  * atomically) for `rcpts`, then fills the manifest's source, schema,
  * plaintext and encrypted-file fields (schema strings borrowed from sc).
  * *committed is set to 1 once the file exists. */
-static st_code encrypt_input(const st_data_input *in, const st_data_schema *sc,
-                             const st_age_recipient *rcpts, size_t nrcpts,
-                             const char *path, st_data_progress progress,
-                             void *pctx, st_dataset_manifest *m, int *committed,
-                             st_err *err)
+static ST_MUST_CHECK st_code encrypt_input(const st_data_input *in,
+                                           const st_data_schema *sc,
+                                           const st_age_recipient *rcpts,
+                                           size_t nrcpts, const char *path,
+                                           st_data_progress progress,
+                                           void *pctx, st_dataset_manifest *m,
+                                           int *committed, st_err *err)
 {
     st_age_writer *w = NULL;
     st_code rc = st_age_writer_new_file(path, 0600, rcpts, nrcpts,
@@ -642,7 +674,8 @@ static void free_recipients(st_age_recipient *r, size_t n)
     free(r);
 }
 
-static st_code ensure_kek(st_keyring *kr, const char *name, st_err *err)
+static ST_MUST_CHECK st_code ensure_kek(st_keyring *kr, const char *name,
+                                        st_err *err)
 {
     uint32_t v;
     st_err e2;
@@ -658,8 +691,8 @@ static st_code ensure_kek(st_keyring *kr, const char *name, st_err *err)
     return rc;
 }
 
-static st_code insert_row(st_workspace *ws, const drow *r, const char *env,
-                          st_err *err)
+static ST_MUST_CHECK st_code insert_row(st_workspace *ws, const drow *r,
+                                        const char *env, st_err *err)
 {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(
@@ -694,8 +727,9 @@ static st_code insert_row(st_workspace *ws, const drow *r, const char *env,
 }
 
 /* Switches a row to a new generation, only if it is still at `old_gen`. */
-static st_code update_row(st_workspace *ws, const drow *r, long long old_gen,
-                          const char *env, st_err *err)
+static ST_MUST_CHECK st_code update_row(st_workspace *ws, const drow *r,
+                                        long long old_gen, const char *env,
+                                        st_err *err)
 {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(
@@ -727,8 +761,9 @@ static st_code update_row(st_workspace *ws, const drow *r, long long old_gen,
 
 /* What every new dataset needs, whether imported here or encrypted on a
  * client for upload: valid names and a known classification. */
-static st_code check_identity(const char *name, const char *owner,
-                              const char *classification, st_err *err)
+static ST_MUST_CHECK st_code check_identity(const char *name, const char *owner,
+                                            const char *classification,
+                                            st_err *err)
 {
     st_code rc;
     if ((rc = st_dataset_check_name("dataset name", name, err)) ||
@@ -743,16 +778,25 @@ static st_code check_identity(const char *name, const char *owner,
 
 /* After a new dataset's row is in: records its owner with access control
  * (when `owner` is not NULL; a failure there is a warning, the dataset
- * stands) and, when `out` is not NULL, reads back its verified manifest. */
-static st_code just_added(st_workspace *ws, const char *name, const char *owner,
-                          const char *action, st_dataset_manifest *out,
-                          st_err *err)
+ * stands), and the owner as the owner of its KEK `kek` when that has none
+ * yet (docs/keys.md: a data owner's KEKs are theirs), and, when `out` is
+ * not NULL, reads back its verified manifest. */
+static ST_MUST_CHECK st_code just_added(st_workspace *ws, const char *name,
+                                        const char *kek, const char *owner,
+                                        const char *action,
+                                        st_dataset_manifest *out, st_err *err)
 {
     if (owner) {
-        char res[128];
+        char res[128], cur[ST_PRINCIPAL_NAME_MAX];
         st_err e;
         snprintf(res, sizeof(res), "dataset:%s", name);
         if (st_access_set_owner(ws, res, owner, &e))
+            st_warn(action, "recording the owner of %s: %s", res, e.msg);
+        snprintf(res, sizeof(res), "key:%s", kek);
+        if (!st_kek_name_is_system(kek) &&
+            st_access_get_owner(ws, res, cur, sizeof(cur), NULL) ==
+                ST_E_NOTFOUND &&
+            st_access_set_owner(ws, res, owner, &e))
             st_warn(action, "recording the owner of %s: %s", res, e.msg);
     }
     if (!out)
@@ -801,6 +845,7 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     memset(&m, 0, sizeof(m));
     char path[4200] = "", *env = NULL;
     int committed_file = 0;
+    int committed = 0; /* the success entry is the transaction's */
 
     if ((rc = lock_and_sweep(ws, &lk, err)))
         goto out;
@@ -885,23 +930,51 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
     m.nrecipients = 0;
     if (rc)
         goto out;
-    if ((rc = insert_row(ws, &r, env, err)))
-        goto out;
-    committed_file = 2;
+    {
+        /* the row, read back and verified, and its entry: one transaction */
+        char res[128];
+        snprintf(res, sizeof(res), "dataset:%s", r.name);
+        json_t *det = json_pack("{s:s, s:s}", "owner", o->owner,
+                                "classification", o->classification);
+        st_audit_event ev = {
+            "operation", o->owner, "data.import", res, "success", NULL, det};
+        int64_t entry = 0;
+        int unknown = 0;
+        if (!det)
+            rc = st_err_errno(err, ST_E_IO, ENOMEM, "audit entry");
+        else if (!(rc = st_audit_txn_begin(ws, err))) {
+            if ((rc = insert_row(ws, &r, env, err)) ||
+                (rc = just_added(ws, r.name, NULL, NULL, "data.import", out,
+                                 err)) ||
+                (rc = st_audit_txn_event(ws, &ev, &entry, err)))
+                st_audit_txn_rollback(ws);
+            else if ((rc = st_audit_txn_commit(ws, &unknown, err)) == ST_OK)
+                committed = 1;
+        }
+        json_decref(det);
+        if (rc == ST_OK || unknown)
+            committed_file = 2; /* a row names it, or may after recovery */
+        if (unknown)
+            commit_unknown = 1;
+        if (rc == ST_OK)
+            rc = st_audit_txn_deliver(ws, entry, err);
+    }
     /* access control knows a registered owner: record the ownership */
-    rc = just_added(ws, r.name, registered ? r.owner : NULL, "data.import", out,
-                    err);
+    if (committed)
+        st_discard(just_added(ws, r.name, r.kek_name,
+                              registered ? r.owner : NULL, "data.import", NULL,
+                              NULL)); /* warns */
 out:
     if (committed_file == 1)
         unlink(path); /* encrypted, but no row names it */
     free_recipients(rcpts, o->nrecipients + 1);
     st_data_schema_free(&sc);
     st_dataset_manifest_free(&m);
-    {
+    if (!committed) {
         json_t *det = json_pack("{s:s, s:s}", "owner", o->owner,
                                 "classification", o->classification);
-        audit(ws, o->owner, "data.import", o->name, rc ? "failure" : "success",
-              rc && err ? err->msg : NULL, det);
+        audit(ws, o->owner, "data.import", o->name, "failure",
+              err ? err->msg : NULL, det);
         json_decref(det);
     }
     drow_free(&r);
@@ -912,8 +985,9 @@ out:
 
 /* ---- records and verification ---------------------------------------- */
 
-static st_code record_from_row(st_workspace *ws, drow *r,
-                               st_dataset_record *out, st_err *err)
+static ST_MUST_CHECK st_code record_from_row(st_workspace *ws, drow *r,
+                                             st_dataset_record *out,
+                                             st_err *err)
 {
     memset(out, 0, sizeof(*out));
     json_t *env =
@@ -937,8 +1011,8 @@ static st_code record_from_row(st_workspace *ws, drow *r,
 }
 
 /* The row of dataset `name`, the catalog migrated first. */
-static st_code row_load(st_workspace *ws, const char *name, drow *r,
-                        st_err *err)
+static ST_MUST_CHECK st_code row_load(st_workspace *ws, const char *name,
+                                      drow *r, st_err *err)
 {
     st_code rc = migrate(ws, err);
     return rc ? rc : row_get(ws, name, r, err);
@@ -955,6 +1029,25 @@ st_code st_dataset_get(st_workspace *ws, const char *name,
     drow_free(&r);
     if (rc)
         st_dataset_record_free(out);
+    return rc;
+}
+
+st_code st_dataset_owner_key(st_workspace *ws, const char *name,
+                             char owner[ST_DATASET_NAME_MAX + 1], char id[33],
+                             uint8_t pub[32], st_err *err)
+{
+    drow r;
+    st_code rc = row_load(ws, name, &r, err);
+    if (rc)
+        return rc;
+    int registered;
+    rc = owner_key(ws, r.owner, r.signer_pub, pub, &registered, err);
+    if (rc == ST_OK) {
+        snprintf(owner, ST_DATASET_NAME_MAX + 1, "%s", r.owner);
+        snprintf(id, 33, "%s", r.id);
+    } else
+        st_err_prefix(err, "dataset \"%s\"", name);
+    drow_free(&r);
     return rc;
 }
 
@@ -1028,8 +1121,9 @@ void st_dataset_records_free(st_dataset_record *r, size_t n)
 /* Checks the header: exactly one sealtrain-kek stanza, for the
  * manifest's KEK and version, and one X25519 stanza per recipient. */
 /* The header's stanzas are the ones the signed manifest describes. */
-static st_code check_stanzas(const st_age_header *hp,
-                             const st_dataset_manifest *m, st_err *err)
+static ST_MUST_CHECK st_code check_stanzas(const st_age_header *hp,
+                                           const st_dataset_manifest *m,
+                                           st_err *err)
 {
     const st_age_header h = *hp;
     st_code rc = ST_OK;
@@ -1058,8 +1152,9 @@ static st_code check_stanzas(const st_age_header *hp,
     return rc;
 }
 
-static st_code check_header(const char *path, const st_dataset_manifest *m,
-                            st_err *err)
+static ST_MUST_CHECK st_code check_header(const char *path,
+                                          const st_dataset_manifest *m,
+                                          st_err *err)
 {
     st_age_header h;
     memset(&h, 0, sizeof(h));
@@ -1083,9 +1178,9 @@ static st_code check_header(const char *path, const st_dataset_manifest *m,
  * the payload nonce) and the runtime checks the plaintext against the
  * manifest's plain_sha256, so a payload changed after release fails the
  * job in the runtime; `data verify` still hashes the whole file. */
-static st_code release_header(st_workspace *ws, const drow *r,
-                              const st_dataset_manifest *m, st_age_header *h,
-                              st_err *err)
+static ST_MUST_CHECK st_code release_header(st_workspace *ws, const drow *r,
+                                            const st_dataset_manifest *m,
+                                            st_age_header *h, st_err *err)
 {
     char path[4200];
     st_code rc = file_path(ws, r->file, path, sizeof(path), err);
@@ -1151,12 +1246,10 @@ static st_code release_header(st_workspace *ws, const drow *r,
 }
 
 /* Decrypts into secure memory with `ids`; checks hash and shape. */
-static st_code decrypt_check(int fd, const char *path,
-                             const st_age_identity *ids, size_t nids,
-                             const uint8_t sha[32],
-                             const st_dataset_manifest *m, void **plain,
-                             size_t *len, st_tensor_view *v,
-                             st_dataset_check *chk, st_err *err)
+static ST_MUST_CHECK st_code decrypt_check(
+    int fd, const char *path, const st_age_identity *ids, size_t nids,
+    const uint8_t sha[32], const st_dataset_manifest *m, void **plain,
+    size_t *len, st_tensor_view *v, st_dataset_check *chk, st_err *err)
 {
     st_age_decrypt_opts o = {ids, nids, ST_AGE_ARMOR_NO, 0, path};
     st_age_result res = {0};
@@ -1270,10 +1363,10 @@ out:
 
 /* Loads and verifies a dataset for a change; the signer must be the one
  * registered. */
-static st_code load_verified(st_workspace *ws, const char *name,
-                             const uint8_t *seed, drow *r,
-                             st_dataset_manifest *m, char *path, size_t cap,
-                             st_err *err)
+static ST_MUST_CHECK st_code load_verified(st_workspace *ws, const char *name,
+                                           const uint8_t *seed, drow *r,
+                                           st_dataset_manifest *m, char *path,
+                                           size_t cap, st_err *err)
 {
     st_code rc = row_get(ws, name, r, err);
     if (rc)
@@ -1305,8 +1398,9 @@ static st_code load_verified(st_workspace *ws, const char *name,
 }
 
 /* The row's next generation and the path of its (new) file, npath. */
-static st_code next_generation(st_workspace *ws, drow *r, char *npath,
-                               size_t cap, st_err *err)
+static ST_MUST_CHECK st_code next_generation(st_workspace *ws, drow *r,
+                                             char *npath, size_t cap,
+                                             st_err *err)
 {
     r->generation++;
     snprintf(r->file, sizeof(r->file), "%s-g%lld.age", r->id, r->generation);
@@ -1314,14 +1408,19 @@ static st_code next_generation(st_workspace *ws, drow *r, char *npath,
 }
 
 /* Signs the next generation of `m` (its file written at `path`) and
- * switches the row to it; then removes `old_path`, the file of the
- * generation before, which no row names any more. `what` names the
- * operation in the log line. */
-static st_code commit_generation(st_workspace *ws, drow *r,
-                                 st_dataset_manifest *m, const char *path,
-                                 const char *old_path, const uint8_t *seed,
-                                 const char *what, st_err *err)
+ * switches the row to it, in one transaction with the success entry of
+ * `what` (the audit action) by `actor`, with `details` (borrowed, may be
+ * NULL); then removes `old_path`, the file of the generation before, which
+ * no row names any more. *kept: 0 nothing changed; 1 the COMMIT failed
+ * and its outcome is decided at the next open; 2 committed (even when the
+ * entry's delivery then failed). Unless 0, the caller keeps every file. */
+static ST_MUST_CHECK st_code commit_generation(
+    st_workspace *ws, drow *r, st_dataset_manifest *m, const char *path,
+    const char *old_path, const uint8_t *seed, const char *what,
+    const char *actor, json_t *details, int *kept, st_err *err)
 {
+    *kept = 0;
+    int unknown = 0;
     now_text(r->updated);
     digests d;
     st_code rc = file_digests(path, &d, err);
@@ -1337,19 +1436,40 @@ static st_code commit_generation(st_workspace *ws, drow *r,
     char *env = NULL, keyid[65];
     uint8_t pub[32];
     rc = sign_manifest(m, seed, &env, keyid, pub, err);
-    if (!rc)
-        rc = update_row(ws, r, r->generation - 1, env, err);
-    free(env);
-    if (!rc) {
-        unlink(old_path);
-        st_info(what, "dataset %s: generation %lld -> %lld", r->name,
-                r->generation - 1, r->generation);
+    char res[128];
+    snprintf(res, sizeof(res), "dataset:%s", r->name);
+    st_audit_event ev = {
+        "operation", actor ? actor : "system", what, res, "success", NULL,
+        details};
+    int64_t entry = 0;
+    if (!rc && !(rc = st_audit_txn_begin(ws, err))) {
+        if ((rc = update_row(ws, r, r->generation - 1, env, err)) ||
+            (rc = st_audit_txn_event(ws, &ev, &entry, err)))
+            st_audit_txn_rollback(ws);
+        else
+            rc = st_audit_txn_commit(ws, &unknown, err);
     }
-    return rc;
+    free(env);
+    if (rc) {
+        *kept = unknown;
+        if (unknown)
+            commit_unknown = 1;
+        return rc;
+    }
+    *kept = 2;
+    unlink(old_path);
+    st_info(what, "dataset %s: generation %lld -> %lld", r->name,
+            r->generation - 1, r->generation);
+    /* committed: a failed delivery leaves the entry for the next open */
+    return st_audit_txn_deliver(ws, entry, err);
 }
 
-static st_code rewrap_one(st_workspace *ws, st_keyring *kr, const char *name,
-                          const uint8_t *seed, int *changed, st_err *err)
+/* *changed: the row moved to a new generation (its entry is the
+ * transaction's, even when the delivery failed). */
+static ST_MUST_CHECK st_code rewrap_one(st_workspace *ws, st_keyring *kr,
+                                        const char *name, const uint8_t *seed,
+                                        const char *actor, int *changed,
+                                        st_err *err)
 {
     drow r;
     st_dataset_manifest m;
@@ -1380,13 +1500,16 @@ static st_code rewrap_one(st_workspace *ws, st_keyring *kr, const char *name,
         goto out;
     wrote = 1;
     r.kek_version = k.used;
-    rc = commit_generation(ws, &r, &m, npath, path, seed, "data.rewrap", err);
-    if (!rc && !st_ct_equal(old_payload, m.payload_sha256, 32))
+    int kept = 0;
+    rc = commit_generation(ws, &r, &m, npath, path, seed, "data.rewrap", actor,
+                           NULL, &kept, err);
+    if (kept == 2 && !st_ct_equal(old_payload, m.payload_sha256, 32))
         st_error("data.rewrap", "dataset %s: payload digest changed", name);
-    if (!rc) {
+    /* committed (delivered or not), or perhaps committed: keep the file */
+    if (kept)
         wrote = 0;
+    if (kept == 2)
         *changed = 1;
-    }
 out:
     if (wrote)
         unlink(npath);
@@ -1405,13 +1528,14 @@ st_code st_dataset_rewrap(st_workspace *ws, st_keyring *kr, const char *name,
     int ch = 0;
     st_code rc = lock_and_sweep(ws, &lk, err);
     if (!rc)
-        rc = rewrap_one(ws, kr, name, signing_seed, &ch, err);
+        rc = rewrap_one(ws, kr, name, signing_seed, actor, &ch, err);
     unlock(&lk);
     if (changed)
         *changed = ch;
-    if (rc || ch)
-        audit(ws, actor, "data.rewrap", name, rc ? "failure" : "success",
-              rc && err ? err->msg : NULL, NULL);
+    /* a change's success entry is its transaction's */
+    if (rc && !ch)
+        audit(ws, actor, "data.rewrap", name, "failure", err ? err->msg : NULL,
+              NULL);
     return rc;
 }
 
@@ -1444,7 +1568,7 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
     st_age_reader *rd = NULL;
     st_sha256_ctx *sha = st_sha256_new();
     uint8_t *buf = st_secmem_alloc(ST_AGE_CHUNK_LEN, err);
-    int fd = -1, wrote = 0;
+    int fd = -1, wrote = 0, kept = 0;
     if (!nshred || !buf || !sha) {
         rc = err && err->code ? err->code
                               : st_err_set(err, ST_E_IO, "out of memory");
@@ -1498,9 +1622,9 @@ st_code st_dataset_reencrypt(st_workspace *ws, st_keyring *kr, const char *name,
     nshred = NULL;
     r.kek_version = knew.used;
     rc = commit_generation(ws, &r, &m, npath, path, signing_seed,
-                           "data.reencrypt", err);
-    if (!rc)
-        wrote = 0;
+                           "data.reencrypt", actor, NULL, &kept, err);
+    if (kept)
+        wrote = 0; /* a row names it, or may after recovery */
 out:
     if (w)
         st_age_writer_abort(w);
@@ -1517,8 +1641,10 @@ out:
     st_dataset_manifest_free(&m);
     drow_free(&r);
     unlock(&lk);
-    audit(ws, actor, "data.reencrypt", name, rc ? "failure" : "success",
-          rc && err ? err->msg : NULL, NULL);
+    /* a change's success entry is its transaction's */
+    if (rc && kept != 2)
+        audit(ws, actor, "data.reencrypt", name, "failure",
+              err ? err->msg : NULL, NULL);
     return rc;
 }
 
@@ -1537,42 +1663,62 @@ st_code st_dataset_rm(st_workspace *ws, const char *name, const char *actor,
     }
     rc = file_path(ws, r.file, path, sizeof(path), err);
     /* 1. the shred key: deleted with its bytes overwritten in the
-     * database file, and the WAL (which held a copy) truncated */
+     * database file, in one transaction with the success entry */
     if (!rc)
         rc = db_exec(ws, "PRAGMA secure_delete = ON", err);
-    sqlite3_stmt *q = NULL;
-    if (!rc && sqlite3_prepare_v2(st_workspace_db(ws),
-                                  "DELETE FROM datasets WHERE name = ?", -1, &q,
-                                  NULL) != SQLITE_OK)
-        rc = st_catalog_fail(ws, "delete dataset", err);
-    if (!rc) {
-        sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(q) != SQLITE_DONE)
+    char res[128];
+    snprintf(res, sizeof(res), "dataset:%s", name);
+    st_audit_event ev = {
+        "operation", actor ? actor : "system", "data.rm", res, "success", NULL,
+        NULL};
+    int64_t entry = 0;
+    int unknown = 0, committed = 0;
+    if (!rc && !(rc = st_audit_txn_begin(ws, err))) {
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(st_workspace_db(ws),
+                               "DELETE FROM datasets WHERE name = ?", -1, &q,
+                               NULL) != SQLITE_OK)
             rc = st_catalog_fail(ws, "delete dataset", err);
-    }
-    sqlite3_finalize(q);
-    if (!rc)
-        rc = db_exec(ws, "PRAGMA wal_checkpoint(TRUNCATE)", err);
-    /* 2. the file: zeroed, then unlinked (the sweep would remove it too) */
-    if (!rc && st_fs_shred(path, err) != ST_OK) {
-        st_warn("data.rm", "dataset %s: %s (its key is destroyed)", name,
-                err ? err->msg : "");
-        if (unlink(path) != 0 && errno != ENOENT)
-            rc = st_err_errno(err, ST_E_IO, errno, "remove %s", path);
+        else {
+            sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(q) != SQLITE_DONE)
+                rc = st_catalog_fail(ws, "delete dataset", err);
+        }
+        sqlite3_finalize(q);
+        if (!rc)
+            rc = st_audit_txn_event(ws, &ev, &entry, err);
+        if (rc)
+            st_audit_txn_rollback(ws);
         else
-            rc = ST_OK;
+            committed = (rc = st_audit_txn_commit(ws, &unknown, err)) == ST_OK;
+        if (unknown)
+            commit_unknown = 1;
     }
-    if (!rc) {
-        char res[128];
-        snprintf(res, sizeof(res), "dataset:%s", name);
+    if (committed) {
+        /* 2. the WAL, which held a copy of the key, truncated: if that
+         * fails, the next checkpoint does it (warned, not a failure: the
+         * row is gone) */
         st_err e3;
+        if (db_exec(ws, "PRAGMA wal_checkpoint(TRUNCATE)", &e3))
+            st_warn("data.rm", "dataset %s: %s", name, e3.msg);
+        /* 3. the file: zeroed, then unlinked; if that fails, the sweep of
+         * the next change removes it (no row names it) */
+        if (st_fs_shred(path, &e3) != ST_OK) {
+            st_warn("data.rm", "dataset %s: %s (its key is destroyed)", name,
+                    e3.msg);
+            if (unlink(path) != 0 && errno != ENOENT)
+                st_warn("data.rm", "remove %s: %s", path, strerror(errno));
+        }
+        rc = st_audit_txn_deliver(ws, entry, err);
         if (st_access_forget_resource(ws, res, &e3))
             st_warn("data.rm", "forgetting %s: %s", res, e3.msg);
     }
     drow_free(&r);
     unlock(&lk);
-    audit(ws, actor, "data.rm", name, rc ? "failure" : "success",
-          rc && err ? err->msg : NULL, NULL);
+    /* a change's success entry is its transaction's */
+    if (!committed)
+        audit(ws, actor, "data.rm", name, "failure", err ? err->msg : NULL,
+              NULL);
     return rc;
 }
 
@@ -1659,7 +1805,8 @@ st_code st_dataset_manifest_sign(const st_dataset_manifest *m,
 }
 
 /* The version in the sealtrain-kek stanza of the file at `path`. */
-static st_code stanza_version(const char *path, uint32_t *version, st_err *err)
+static ST_MUST_CHECK st_code stanza_version(const char *path, uint32_t *version,
+                                            st_err *err)
 {
     st_age_header h;
     memset(&h, 0, sizeof(h));
@@ -1768,10 +1915,9 @@ st_code st_dataset_wrap_key(st_keyring *kr, const char *kek,
 /* The header of the uploaded file: the stanzas the manifest describes,
  * the sealtrain-kek body the server wrapped, and a MAC that the file key
  * under that stanza opens (so the dataset will release). */
-static st_code check_upload_header(const char *path, st_keyring *kr,
-                                   const st_secret *shred,
-                                   const st_dataset_manifest *m,
-                                   const uint8_t stanza_sha256[32], st_err *err)
+static ST_MUST_CHECK st_code check_upload_header(
+    const char *path, st_keyring *kr, const st_secret *shred,
+    const st_dataset_manifest *m, const uint8_t stanza_sha256[32], st_err *err)
 {
     st_age_header h;
     memset(&h, 0, sizeof(h));
@@ -1824,9 +1970,10 @@ static st_code check_upload_header(const char *path, st_keyring *kr,
  * parses, its owner is a principal registered here, and the signature
  * verifies under that principal's registered key (which goes into r's
  * signer fields). Uploads and datasets added encrypted check it so. */
-static st_code owner_signed_envelope(st_workspace *ws, const json_t *env,
-                                     st_dataset_manifest *m, drow *r,
-                                     st_err *err)
+static ST_MUST_CHECK st_code owner_signed_envelope(st_workspace *ws,
+                                                   const json_t *env,
+                                                   st_dataset_manifest *m,
+                                                   drow *r, st_err *err)
 {
     uint8_t *payload = NULL;
     size_t len = 0;
@@ -1867,10 +2014,9 @@ static int digests_match(const digests *d, const st_dataset_manifest *m)
 }
 
 /* Signature, signer and content of an uploaded manifest envelope. */
-static st_code check_upload_manifest(st_workspace *ws,
-                                     const st_dataset_register_opts *o,
-                                     st_dataset_manifest *m, drow *r,
-                                     char **canon, st_err *err)
+static ST_MUST_CHECK st_code check_upload_manifest(
+    st_workspace *ws, const st_dataset_register_opts *o, st_dataset_manifest *m,
+    drow *r, char **canon, st_err *err)
 {
     json_t *env =
         st_json_parse(o->envelope, o->envelope_len, "manifest envelope", err);
@@ -1977,7 +2123,7 @@ st_code st_dataset_register(st_workspace *ws, st_keyring *kr,
         (rc = insert_row(ws, &r, canon, err)))
         goto out;
     moved = 2;
-    rc = just_added(ws, r.name, r.owner, "data.register", out, err);
+    rc = just_added(ws, r.name, r.kek_name, r.owner, "data.register", out, err);
 out:
     if (moved == 1 && rename(path, o->path) != 0)
         unlink(path); /* no row names it; the sweep would remove it */
@@ -1998,7 +2144,8 @@ out:
 
 /* Copies `src` to `dst` atomically (the caller holds the datasets lock,
  * so the sweep cannot take the new file before its row exists). */
-static st_code copy_file(const char *src, const char *dst, st_err *err)
+static ST_MUST_CHECK st_code copy_file(const char *src, const char *dst,
+                                       st_err *err)
 {
     int fd = open(src, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -2141,7 +2288,8 @@ st_code st_dataset_set_broker(st_workspace *ws, const char *name,
     drow r;
     st_dataset_manifest m;
     char path[4200], npath[4200] = "";
-    int wrote = 0, loaded = 0;
+    int wrote = 0, loaded = 0, kept = 0;
+    json_t *det = NULL;
     if ((rc = lock_and_sweep(ws, &lk, err)) ||
         (rc = load_verified(ws, name, signing_seed, &r, &m, path, sizeof(path),
                             err)))
@@ -2160,9 +2308,14 @@ st_code st_dataset_set_broker(st_workspace *ws, const char *name,
         snprintf(m.broker_url, sizeof(m.broker_url), "%s", broker_url);
         memcpy(m.broker_spki_sha256, broker_spki_sha256, 32);
     }
-    if (!(rc = commit_generation(ws, &r, &m, npath, path, signing_seed,
-                                 "data.broker", err)))
-        wrote = 0;
+    det = json_pack("{s:s}", "broker", broker_url ? broker_url : "(none)");
+    if (!det)
+        rc = st_err_errno(err, ST_E_IO, ENOMEM, "audit entry");
+    else
+        rc = commit_generation(ws, &r, &m, npath, path, signing_seed,
+                               "data.broker", actor, det, &kept, err);
+    if (kept)
+        wrote = 0; /* a row names it, or may after recovery */
 out:
     if (wrote)
         unlink(npath);
@@ -2171,11 +2324,10 @@ out:
         st_dataset_manifest_free(&m);
         drow_free(&r);
     }
-    json_t *det = rc == ST_OK ? json_pack("{s:s}", "broker",
-                                          broker_url ? broker_url : "(none)")
-                              : NULL;
-    audit(ws, actor, "data.broker", name, rc ? "failure" : "success",
-          rc && err ? err->msg : NULL, det);
+    /* a change's success entry is its transaction's */
+    if (rc && kept != 2)
+        audit(ws, actor, "data.broker", name, "failure", err ? err->msg : NULL,
+              NULL);
     json_decref(det);
     return rc;
 }

@@ -37,9 +37,11 @@ static uint32_t be32(const uint8_t *p)
 
 /* Reads an IDX header; *items = first dimension, *per = product of the
  * others; checks the size against the file's. */
-static st_code read_header(st_rows *r, st_src *s, const char *origin,
-                           unsigned *type, unsigned *esize, uint64_t *items,
-                           uint64_t *per, unsigned *ndim_out, st_err *err)
+static ST_MUST_CHECK st_code read_header(st_rows *r, st_src *s,
+                                         const char *origin, unsigned *type,
+                                         unsigned *esize, uint64_t *items,
+                                         uint64_t *per, unsigned *ndim_out,
+                                         st_err *err)
 {
     uint8_t hdr[4 + 4 * 8];
     size_t got;

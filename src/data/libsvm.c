@@ -23,8 +23,8 @@ static int is_space(uint8_t c)
 }
 
 /* Finds the next complete line: [*s, *e) without its line end. */
-static st_code next_line(st_rows *r, size_t *s, size_t *e, int *end,
-                         st_err *err)
+static ST_MUST_CHECK st_code next_line(st_rows *r, size_t *s, size_t *e,
+                                       int *end, st_err *err)
 {
     *end = 0;
     for (;;) {

@@ -158,8 +158,9 @@ void st_dataset_manifest_free(st_dataset_manifest *m)
     memset(m, 0, sizeof(*m));
 }
 
-static st_code get_str(const json_t *o, const char *key, char *out, size_t cap,
-                       const char *where, st_err *err)
+static ST_MUST_CHECK st_code get_str(const json_t *o, const char *key,
+                                     char *out, size_t cap, const char *where,
+                                     st_err *err)
 {
     const char *s;
     st_code rc = st_json_get_string(o, key, 1, &s, where, err);
@@ -173,8 +174,9 @@ static st_code get_str(const json_t *o, const char *key, char *out, size_t cap,
     return ST_OK;
 }
 
-static st_code get_hex(const json_t *o, const char *key, uint8_t out[32],
-                       const char *where, st_err *err)
+static ST_MUST_CHECK st_code get_hex(const json_t *o, const char *key,
+                                     uint8_t out[32], const char *where,
+                                     st_err *err)
 {
     const char *s;
     st_code rc = st_json_get_string(o, key, 1, &s, where, err);
@@ -192,9 +194,10 @@ static st_code get_hex(const json_t *o, const char *key, uint8_t out[32],
     return ST_OK;
 }
 
-static st_code get_obj(const json_t *o, const char *key,
-                       const char *const *keys, const json_t **out,
-                       const char *where, st_err *err)
+static ST_MUST_CHECK st_code get_obj(const json_t *o, const char *key,
+                                     const char *const *keys,
+                                     const json_t **out, const char *where,
+                                     st_err *err)
 {
     json_t *v = json_object_get(o, key);
     if (!v || !json_is_object(v))
@@ -206,9 +209,9 @@ static st_code get_obj(const json_t *o, const char *key,
     return st_json_check_keys(v, keys, w, err);
 }
 
-static st_code get_strings(const json_t *o, const char *key, size_t want,
-                           char ***out, size_t *n, const char *where,
-                           st_err *err)
+static ST_MUST_CHECK st_code get_strings(const json_t *o, const char *key,
+                                         size_t want, char ***out, size_t *n,
+                                         const char *where, st_err *err)
 {
     json_t *a = json_object_get(o, key);
     if (!a || !json_is_array(a) || (want && json_array_size(a) != want))
@@ -235,14 +238,15 @@ static st_code get_strings(const json_t *o, const char *key, size_t want,
 }
 
 /* A bad name inside a manifest is bad input, not a usage error. */
-static st_code as_input(st_code rc, st_err *err)
+static ST_MUST_CHECK st_code as_input(st_code rc, st_err *err)
 {
     if (rc == ST_E_USAGE && err)
         err->code = ST_E_INPUT;
     return rc == ST_E_USAGE ? ST_E_INPUT : rc;
 }
 
-static st_code parse_obj(const json_t *o, st_dataset_manifest *m, st_err *err)
+static ST_MUST_CHECK st_code parse_obj(const json_t *o, st_dataset_manifest *m,
+                                       st_err *err)
 {
     static const char *const top[] = {"_type",
                                       "name",

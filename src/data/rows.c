@@ -98,8 +98,9 @@ st_code st_data_format_guess(const char *path, st_data_format *out, st_err *err)
     return ST_OK;
 }
 
-static st_code src_open(st_src *s, const char *path, const void *mem,
-                        size_t mem_len, st_err *err)
+static ST_MUST_CHECK st_code src_open(st_src *s, const char *path,
+                                      const void *mem, size_t mem_len,
+                                      st_err *err)
 {
     memset(s, 0, sizeof(*s));
     s->fd = -1;

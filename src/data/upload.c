@@ -50,7 +50,7 @@ static const char *const migrations[] = {
     " expires INTEGER NOT NULL)",
 };
 
-static st_code migrate(st_workspace *ws, st_err *err)
+static ST_MUST_CHECK st_code migrate(st_workspace *ws, st_err *err)
 {
     return st_catalog_migrate(ws, "upload", migrations,
                               sizeof(migrations) / sizeof(migrations[0]), err);
@@ -191,8 +191,8 @@ st_code st_upload_content_range_parse(const char *s, uint64_t *start,
 
 /* ---- rows and part files ---------------------------------------------- */
 
-static st_code part_path(st_workspace *ws, const char *id, char *out,
-                         size_t cap, st_err *err)
+static ST_MUST_CHECK st_code part_path(st_workspace *ws, const char *id,
+                                       char *out, size_t cap, st_err *err)
 {
     char dir[4096];
     st_code rc = st_workspace_subdir(ws, "tmp", dir, sizeof(dir), err);
@@ -222,9 +222,10 @@ static int valid_id(const char *id)
 
 /* One upload row of `principal` (NULL: any), optionally with its shred
  * key and stanza digest. */
-static st_code row_get(st_workspace *ws, const char *principal, const char *id,
-                       st_upload_info *out, st_secret **shred,
-                       uint8_t stanza[32], st_err *err)
+static ST_MUST_CHECK st_code row_get(st_workspace *ws, const char *principal,
+                                     const char *id, st_upload_info *out,
+                                     st_secret **shred, uint8_t stanza[32],
+                                     st_err *err)
 {
     memset(out, 0, sizeof(*out));
     if (!valid_id(id))
@@ -284,7 +285,8 @@ static st_code row_get(st_workspace *ws, const char *principal, const char *id,
 
 /* Deletes the row (its shred key overwritten in the database file) and
  * the part file. */
-static st_code forget(st_workspace *ws, const char *id, st_err *err)
+static ST_MUST_CHECK st_code forget(st_workspace *ws, const char *id,
+                                    st_err *err)
 {
     char path[4200];
     st_code rc = part_path(ws, id, path, sizeof(path), err);
@@ -457,8 +459,8 @@ st_code st_upload_get(st_workspace *ws, const char *principal, const char *id,
     return rc;
 }
 
-static st_code inflight(st_workspace *ws, const char *except, uint64_t *out,
-                        st_err *err)
+static ST_MUST_CHECK st_code inflight(st_workspace *ws, const char *except,
+                                      uint64_t *out, st_err *err)
 {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(st_workspace_db(ws),
@@ -477,8 +479,9 @@ static st_code inflight(st_workspace *ws, const char *except, uint64_t *out,
 
 /* Writes the chunk at `start` of the part file, fsynced; bytes past
  * `start` left by a crash are cut first. */
-static st_code write_part(const char *path, uint64_t start, const void *data,
-                          size_t len, st_err *err)
+static ST_MUST_CHECK st_code write_part(const char *path, uint64_t start,
+                                        const void *data, size_t len,
+                                        st_err *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)

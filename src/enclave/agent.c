@@ -54,7 +54,8 @@ int st_agent_main(const st_agent_args *a, int sock)
         else {
             json_t *v = json_pack("{s:s,s:s}", "code", st_code_name(rc),
                                   "message", err.msg);
-            st_broker_send_json(sock, ST_MSG_ERROR, v, NULL);
+            /* the runtime times out if this is lost; nothing else to do */
+            st_discard(st_broker_send_json(sock, ST_MSG_ERROR, v, NULL));
             json_decref(v);
         }
         free(bundle);

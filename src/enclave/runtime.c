@@ -6,14 +6,20 @@
  *      nonce and the job spec digest (st_broker_report_data); EVIDENCE.
  *      Repeated for each NONCE: the controller relays one per remote key
  *      broker (datasets of other owners, docs/jobs.md "Several owners")
- *   3. KEYS (or DENIED): each dataset's file key and the job's checkpoint
- *      key, wrapped to our X25519 key
+ *   3. KEYS (or DENIED): each dataset's file key, wrapped to our X25519
+ *      key. When the spec asks for checkpoints, the checkpoint key is
+ *      derived here from those file keys, the job id and the spec digest
+ *      (rt_checkpoint_key): no controller, broker or keyring ever holds
+ *      it, and a resumed runtime that is released the same keys after a
+ *      new attestation derives it again. A key the controller sends for
+ *      checkpoints is ignored.
  *   4. decrypt each dataset into secure memory (all cores), checked
  *      against the plaintext digest of its signed manifest
  *   5. train with the engine; PROGRESS after every epoch, HEARTBEAT every
- *      second from a second thread (which also listens for CANCEL); an
+ *      second from a second thread (which also listens for CANCEL); when
+ *      the signed spec asks for checkpoints (checkpoint_every N > 0), an
  *      encrypted checkpoint every N epochs and at the epoch boundary where
- *      a CANCEL stops it
+ *      a CANCEL stops it; otherwise none, ever
  *   6. seal the model: safetensors inside an age file to the allowed
  *      recipients; an in-toto provenance statement signed (DSSE) with the
  *      attested Ed25519 key; RESULT
@@ -61,7 +67,7 @@ struct rt {
     atomic_int state;          /* the job state we are in (for heartbeats) */
     unsigned char *keys;       /* secure: x25519 priv [0,32), ed seed [32,64) */
     uint8_t x_pub[32], ed_pub[32];
-    st_secret *job_key; /* checkpoint key */
+    st_secret *job_key; /* checkpoint key (rt_checkpoint_key), or NULL */
     double started;
     unsigned epochs;
     st_trainer *trainer;
@@ -83,8 +89,8 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static st_code rt_send(struct rt *r, int type, const void *p, size_t n,
-                       st_err *err)
+static ST_MUST_CHECK st_code rt_send(struct rt *r, int type, const void *p,
+                                     size_t n, st_err *err)
 {
     pthread_mutex_lock(&r->send_lock);
     st_code rc = st_broker_send(r->sock, type, p, n, err);
@@ -92,7 +98,8 @@ static st_code rt_send(struct rt *r, int type, const void *p, size_t n,
     return rc;
 }
 
-static st_code rt_send_json(struct rt *r, int type, json_t *v, st_err *err)
+static ST_MUST_CHECK st_code rt_send_json(struct rt *r, int type, json_t *v,
+                                          st_err *err)
 {
     pthread_mutex_lock(&r->send_lock);
     st_code rc = st_broker_send_json(r->sock, type, v, err);
@@ -107,7 +114,9 @@ static int rt_fail(struct rt *r, const st_err *e)
 {
     json_t *v = json_pack("{s:s,s:s}", "code", st_code_name(e->code), "message",
                           e->msg[0] ? e->msg : "failed");
-    rt_send_json(r, ST_MSG_ERROR, v, NULL);
+    /* the exit status below carries the outcome even when the channel is
+     * gone; the message only adds the reason */
+    st_discard(rt_send_json(r, ST_MSG_ERROR, v, NULL));
     if (e->code == ST_E_CANCELLED)
         return ST_RUNTIME_EXIT_CANCEL;
     return e->code == ST_E_DENIED ? ST_RUNTIME_EXIT_DENIED
@@ -118,7 +127,9 @@ static void rt_state(struct rt *r, st_job_state s)
 {
     atomic_store(&r->state, (int)s);
     json_t *v = json_pack("{s:s}", "state", st_job_state_name(s));
-    rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
+    /* progress is advisory: a broken channel fails the next required
+     * exchange (keys, result) */
+    st_discard(rt_send_json(r, ST_MSG_PROGRESS, v, NULL));
 }
 
 /* ---- heartbeats and cancellation ---- */
@@ -173,7 +184,8 @@ static void *heartbeat_main(void *p)
                 (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
             "elapsed_seconds", now_s() - r->started, "max_rss_kib",
             (json_int_t)ru.ru_maxrss);
-        rt_send_json(r, ST_MSG_HEARTBEAT, v, NULL);
+        /* advisory: a lost heartbeat is what the broker's timeout is for */
+        st_discard(rt_send_json(r, ST_MSG_HEARTBEAT, v, NULL));
     }
     return NULL;
 }
@@ -183,7 +195,8 @@ static void *heartbeat_main(void *p)
 /* Evidence for one nonce: report data binding our keys, the nonce and
  * the spec digest; EVIDENCE to the broker. The first bundle (the local
  * broker's) is kept for the provenance. */
-static st_code rt_evidence(struct rt *r, const uint8_t nonce[32], st_err *err)
+static ST_MUST_CHECK st_code rt_evidence(struct rt *r, const uint8_t nonce[32],
+                                         st_err *err)
 {
     uint8_t rd[ST_REPORT_DATA_LEN];
     st_broker_report_data(r->x_pub, r->ed_pub, nonce, r->spec_digest, rd);
@@ -212,7 +225,9 @@ static st_code rt_evidence(struct rt *r, const uint8_t nonce[32], st_err *err)
             q.data = NULL;
         } else if (rc == ST_OK) {
             json_t *j = NULL;
-            st_broker_json_parse(&q, &j, NULL);
+            /* an unreadable body is still the agent's failure: "?" */
+            if (st_broker_json_parse(&q, &j, NULL) != ST_OK)
+                j = NULL;
             const char *why = json_string_value(json_object_get(j, "message"));
             rc = st_err_set(err, ST_E_IO, "TPM quote: %s", why ? why : "?");
             json_decref(j);
@@ -239,7 +254,8 @@ static st_code rt_evidence(struct rt *r, const uint8_t nonce[32], st_err *err)
 /* HELLO, then one EVIDENCE per NONCE until a final KEYS or DENIED: the
  * controller relays one nonce from each remote key broker (a job over
  * several owners' datasets) after its own; KEYS carries every key. */
-static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
+static ST_MUST_CHECK st_code rt_attest(struct rt *r, st_broker_keys *keys,
+                                       st_err *err)
 {
     st_code rc;
     if ((rc = st_random(r->keys, 64, err)) ||
@@ -250,7 +266,7 @@ static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
     memcpy(h.x25519, r->x_pub, 32);
     memcpy(h.ed25519, r->ed_pub, 32);
     uint8_t hello[65];
-    st_broker_hello_encode(&h, hello);
+    st_discard(st_broker_hello_encode(&h, hello)); /* a fixed-size copy */
     if ((rc = rt_send(r, ST_MSG_HELLO, hello, sizeof(hello), err)))
         return rc;
     /* bounded: the local broker's nonce, at most one remote nonce per
@@ -272,7 +288,9 @@ static st_code rt_attest(struct rt *r, st_broker_keys *keys, st_err *err)
         }
         if (m.type == ST_MSG_DENIED) {
             json_t *d = NULL;
-            st_broker_json_parse(&m, &d, NULL);
+            /* an unreadable DENIED body is still a denial */
+            if (st_broker_json_parse(&m, &d, NULL) != ST_OK)
+                d = NULL;
             const char *why = json_string_value(json_object_get(d, "reason"));
             rc = st_err_set(err, ST_E_DENIED, "key release denied: %s",
                             why ? why : "no reason given");
@@ -293,29 +311,35 @@ done:
 
 /* ---- data ---- */
 
+/* The role of ds[i], as the spec's "datasets" names them. */
+static const char *const rt_roles[ST_RUNTIME_MAX_DATASETS] = {"train",
+                                                              "validation"};
+
 struct loaded {
     void *plain;
     size_t len;
     st_tensor_view view;
 };
 
-static st_code rt_load(struct rt *r, const st_broker_keys *keys, size_t i,
-                       struct loaded *out, st_err *err)
+/* The file key released for dataset i, into secure memory. */
+static ST_MUST_CHECK st_code rt_file_key(struct rt *r, const st_broker_keys *keys, size_t i,
+                           st_secret **fk, st_err *err)
 {
-    const st_runtime_dataset *d = &r->a->ds[i];
     char name[ST_BROKER_KEY_NAME_MAX + 1];
-    snprintf(name, sizeof(name), "dataset:%s", d->name);
+    snprintf(name, sizeof(name), "dataset:%s", r->a->ds[i].name);
     const st_broker_key *k = st_broker_keys_find(keys, name);
     if (!k)
         return st_err_set(err, ST_E_DENIED, "no key released for %s", name);
-    st_secret *fk = NULL;
-    st_code rc = st_broker_unwrap_key(r->keys, r->a->job_id, k, &fk, err);
-    if (rc != ST_OK)
-        return rc;
+    return st_broker_unwrap_key(r->keys, r->a->job_id, k, fk, err);
+}
+
+static st_code rt_load(struct rt *r, const st_secret *fk, size_t i,
+                       struct loaded *out, st_err *err)
+{
+    const st_runtime_dataset *d = &r->a->ds[i];
     /* the file is open already: the runtime can open no path */
-    rc = st_dataset_decrypt_fd(d->fd, d->name, fk, d->plain_sha256, &out->plain,
-                               &out->len, &out->view, err);
-    st_secret_free(fk);
+    st_code rc = st_dataset_decrypt_fd(d->fd, d->name, fk, d->plain_sha256,
+                                       &out->plain, &out->len, &out->view, err);
     if (rc != ST_OK)
         return st_err_prefix(err, "dataset \"%s\"", d->name);
     return ST_OK;
@@ -334,17 +358,77 @@ static void to_train_data(const st_tensor_view *v, st_train_data *t)
 
 /* ---- checkpoints ---- */
 
-static void checkpoint_aad(const char *job_id, st_buf *aad)
+static void put_u32be(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* The checkpoint key: HKDF-SHA256 with
+ *   IKM  = for each dataset in the spec's order (train, validation):
+ *          u32be len(name) || name || u32be len(key) || file key
+ *   salt = the signed spec's SHA-256
+ *   info = "sealtrain-checkpoint-key-v1" 0 job id
+ * Only a runtime that was released every dataset key of this job, after
+ * attesting, can compute it; a keyring that lacks one owner's KEK (a
+ * dataset released by a remote broker) cannot. The input lives in
+ * secure memory and is wiped at once. */
+static ST_MUST_CHECK st_code rt_checkpoint_key(struct rt *r, st_secret *const *fks,
+                                 st_err *err)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < r->a->ndatasets; i++)
+        len += 8 + strlen(r->a->ds[i].name) + st_secret_len(fks[i]);
+    st_secret *ikm = st_secret_new(len, err);
+    if (!ikm)
+        return st_err_prefix(err, "checkpoint key");
+    uint8_t *p = st_secret_bytes(ikm);
+    for (size_t i = 0; i < r->a->ndatasets; i++) {
+        size_t nl = strlen(r->a->ds[i].name), kl = st_secret_len(fks[i]);
+        put_u32be(p, (uint32_t)nl);
+        memcpy(p + 4, r->a->ds[i].name, nl);
+        put_u32be(p + 4 + nl, (uint32_t)kl);
+        memcpy(p + 8 + nl, st_secret_cbytes(fks[i]), kl);
+        p += 8 + nl + kl;
+    }
+    char info[64];
+    int il = snprintf(info, sizeof(info), "sealtrain-checkpoint-key-v1%c%s", 0,
+                      r->a->job_id);
+    st_code rc = ST_OK;
+    r->job_key = st_secret_new(ST_AEAD_KEY_LEN, err);
+    if (!r->job_key)
+        rc = st_err_prefix(err, "checkpoint key");
+    if (rc == ST_OK)
+        rc = st_hkdf_sha256(st_secret_cbytes(ikm), len, r->spec_digest, 32,
+                            info, (size_t)il, st_secret_bytes(r->job_key),
+                            ST_AEAD_KEY_LEN, err);
+    st_secret_free(ikm);
+    return rc;
+}
+
+/* "sealtrain-checkpoint-v2" 0 job id 0 spec digest: a checkpoint opens
+ * only for this job and this signed spec. Always leaves *aad initialised
+ * (for st_buf_free). A failure must stop the caller: a short AAD would
+ * make a sound checkpoint look tampered with. */
+static ST_MUST_CHECK st_code checkpoint_aad(const struct rt *r, st_buf *aad,
+                                            st_err *err)
 {
     st_buf_init(aad);
-    st_buf_append(aad, "sealtrain-checkpoint-v1", 24, NULL);
-    st_buf_append(aad, job_id, strlen(job_id), NULL);
+    st_code rc = st_buf_append(aad, "sealtrain-checkpoint-v2", 24, err);
+    if (rc == ST_OK)
+        rc = st_buf_append(aad, r->a->job_id, strlen(r->a->job_id) + 1, err);
+    if (rc == ST_OK)
+        rc = st_buf_append(aad, r->spec_digest, 32, err);
+    return rc;
 }
 
 /* Writes `name` in the output directory atomically: a hidden temporary,
  * fsync, rename. */
-static st_code out_write(struct rt *r, const char *name, const void *data,
-                         size_t len, st_err *err)
+static ST_MUST_CHECK st_code out_write(struct rt *r, const char *name,
+                                       const void *data, size_t len,
+                                       st_err *err)
 {
     char tmp[128];
     snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
@@ -365,7 +449,7 @@ static st_code out_write(struct rt *r, const char *name, const void *data,
     return rc;
 }
 
-static st_code rt_checkpoint(struct rt *r, st_err *err)
+static ST_MUST_CHECK st_code rt_checkpoint(struct rt *r, st_err *err)
 {
     st_secret *state = NULL;
     st_code rc = st_trainer_checkpoint(r->trainer, &state, err);
@@ -375,8 +459,8 @@ static st_code rt_checkpoint(struct rt *r, st_err *err)
     size_t total = 8 + ST_AEAD_NONCE_LEN + n + ST_AEAD_TAG_LEN;
     uint8_t *out = malloc(total); /* ciphertext: ordinary memory */
     st_buf aad;
-    checkpoint_aad(r->a->job_id, &aad);
-    if (!out)
+    rc = checkpoint_aad(r, &aad, err);
+    if (rc == ST_OK && !out)
         rc = st_err_set(err, ST_E_IO, "out of memory");
     if (rc == ST_OK) {
         memcpy(out, ST_CHECKPOINT_MAGIC, 8);
@@ -394,8 +478,15 @@ static st_code rt_checkpoint(struct rt *r, st_err *err)
     return rc;
 }
 
-static st_code rt_restore(struct rt *r, st_err *err)
+/* The trainer of a resumed job: the signed spec's configuration `cfg`,
+ * with the state of the checkpoint, which must have been written for
+ * exactly that configuration. */
+static ST_MUST_CHECK st_code rt_restore(struct rt *r, const st_train_config *cfg, st_err *err)
 {
+    if (!r->spec.checkpoint_every)
+        return st_err_set(err, ST_E_USAGE,
+                          "the signed spec asks for no checkpoints "
+                          "(checkpoint_every 0): there is nothing to resume");
     int fd = openat(r->a->outdir_fd, ST_RUNTIME_CHECKPOINT_FILE,
                     O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
@@ -413,7 +504,11 @@ static st_code rt_restore(struct rt *r, st_err *err)
     if (rc == ST_OK && pread(fd, in, len, 0) != (ssize_t)len)
         rc = st_err_errno(err, ST_E_IO, errno, "reading the checkpoint");
     close(fd);
-    if (rc == ST_OK && memcmp(in, ST_CHECKPOINT_MAGIC, 8) != 0)
+    if (rc == ST_OK && memcmp(in, ST_CHECKPOINT_MAGIC_V1, 8) == 0)
+        rc = st_err_set(err, ST_E_INPUT,
+                        "checkpoint: written by an earlier version under a "
+                        "key the controller held; it cannot be resumed");
+    else if (rc == ST_OK && memcmp(in, ST_CHECKPOINT_MAGIC, 8) != 0)
         rc = st_err_set(err, ST_E_INPUT,
                         "checkpoint: not a sealtrain "
                         "checkpoint");
@@ -422,15 +517,19 @@ static st_code rt_restore(struct rt *r, st_err *err)
     if (rc == ST_OK && !plain)
         rc = err ? err->code : ST_E_IO;
     st_buf aad;
-    checkpoint_aad(r->a->job_id, &aad);
+    st_code arc = checkpoint_aad(r, &aad, rc == ST_OK ? err : NULL);
+    if (rc == ST_OK)
+        rc = arc;
     if (rc == ST_OK &&
         st_aead_open(st_secret_bytes(r->job_key), in + 8, aad.data, aad.len,
                      in + 8 + ST_AEAD_NONCE_LEN, len - 8 - ST_AEAD_NONCE_LEN,
                      plain, err) != ST_OK)
         rc = st_err_set(err, ST_E_DENIED,
-                        "checkpoint does not authenticate under the job key");
+                        "checkpoint does not authenticate under this job's "
+                        "key (another job, another spec, other dataset keys, "
+                        "or changed)");
     if (rc == ST_OK)
-        rc = st_trainer_restore(plain, n, &r->trainer, err);
+        rc = st_trainer_resume(cfg, plain, n, &r->trainer, err);
     st_secmem_free(plain);
     st_buf_free(&aad);
     free(in);
@@ -552,19 +651,21 @@ static int on_epoch(const st_train_metrics *m, void *user)
                                  m->best_epoch
                              ? m->best_epoch
                              : m->epoch));
-    rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
+    st_discard(rt_send_json(r, ST_MSG_PROGRESS, v, NULL)); /* advisory */
     unsigned every = r->spec.checkpoint_every;
-    /* a cancel (the user's, or a server shutting down) also checkpoints
-     * at this epoch boundary, so that `job resume` continues from here */
+    /* checkpoints only when the signed spec asks for them; then a cancel
+     * (the user's, or a server shutting down) also checkpoints at this
+     * epoch boundary, so that `job resume` continues from here. Without
+     * them a cancel just ends the job: the weights never leave memory */
     int cancel = atomic_load(&r->cancel);
-    if (((every && m->epoch % every == 0) || cancel) && m->epoch < m->epochs &&
+    if (every && (m->epoch % every == 0 || cancel) && m->epoch < m->epochs &&
         !m->stopped) {
         c->ckpt_rc = rt_checkpoint(r, &c->ckpt_err);
         if (c->ckpt_rc != ST_OK)
             return 1;
         json_t *p =
             json_pack("{s:s,s:i}", "state", "training", "checkpoint", m->epoch);
-        rt_send_json(r, ST_MSG_PROGRESS, p, NULL);
+        st_discard(rt_send_json(r, ST_MSG_PROGRESS, p, NULL)); /* advisory */
     }
     return atomic_load(&r->cancel) ? 1 : 0;
 }
@@ -600,8 +701,8 @@ static char *label_names(const st_tensor_view *v)
     return text;
 }
 
-static st_code rt_seal(struct rt *r, const st_tensor_view *train,
-                       struct seal_out *so, st_err *err)
+static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
+                                     struct seal_out *so, st_err *err)
 {
     json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
                              "sealtrain.engine", st_version());
@@ -679,31 +780,36 @@ static char *hex32(const uint8_t d[32], char out[65])
 }
 
 /* in-toto Statement v1: subject = the sealed model file; predicate = what
- * went in (datasets, spec, evidence) and what came out (metrics). */
+ * went in (datasets with their roles, the signed spec itself and its
+ * digest, evidence) and what came out (metrics). The spec travels with
+ * the statement so that a verifier can compare its datasets with the
+ * statement's without the workspace. */
 static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
                              json_t *metrics, st_err *err)
 {
-    char h[65], spec_hex[65], xhex[65], edhex[65];
+    /* one buffer per digest: json_pack reads them all at once */
+    char h[65], file_hex[65], meas_hex[65], spec_hex[65], xhex[65], edhex[65];
     json_t *datasets = json_array();
     for (size_t i = 0; i < r->a->ndatasets; i++)
-        json_array_append_new(datasets,
-                              json_pack("{s:s,s:{s:s}}", "name",
-                                        r->a->ds[i].name, "digest", "sha256",
-                                        hex32(r->a->ds[i].plain_sha256, h)));
+        json_array_append_new(
+            datasets, json_pack("{s:s,s:s,s:{s:s}}", "name", r->a->ds[i].name,
+                                "role", rt_roles[i], "digest", "sha256",
+                                hex32(r->a->ds[i].plain_sha256, h)));
     json_t *recips = json_array();
     for (size_t i = 0; i < r->a->nrecipients; i++)
         json_array_append_new(recips, json_string(r->a->recipients[i]));
     char model_name[96];
     snprintf(model_name, sizeof(model_name), "%s.age", r->a->job_id);
     json_t *stmt = json_pack(
-        "{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:{s:s},s:o,s:{s:s,s:{s:s},s:s,"
-        "s:s},s:o,s:o,s:s}}",
+        "{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:{s:s,s:s%},s:o,s:{s:s,s:{s:s},"
+        "s:s,s:s},s:o,s:o,s:s}}",
         "_type", "https://in-toto.io/Statement/v1", "subject", "name",
-        model_name, "digest", "sha256", hex32(so->sha256, h), "predicateType",
-        "https://sealtrain.dev/provenance/v1", "predicate", "job_id",
-        r->a->job_id, "job_spec", "sha256", hex32(r->spec_digest, spec_hex),
+        model_name, "digest", "sha256", hex32(so->sha256, file_hex),
+        "predicateType", "https://sealtrain.dev/provenance/v1", "predicate",
+        "job_id", r->a->job_id, "job_spec", "sha256",
+        hex32(r->spec_digest, spec_hex), "payload", r->a->spec, r->a->spec_len,
         "datasets", datasets, "runtime", "tee", st_tee_name(r->a->tee),
-        "measurement", "sha256", hex32(r->a->measurement, h), "x25519",
+        "measurement", "sha256", hex32(r->a->measurement, meas_hex), "x25519",
         hex32(r->x_pub, xhex), "ed25519", hex32(r->ed_pub, edhex), "recipients",
         recips, "metrics", json_incref(metrics), "engine_version",
         st_version());
@@ -735,7 +841,35 @@ static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
 
 /* ---- main ---- */
 
-static st_code rt_run(struct rt *r, st_err *err)
+/* The datasets the controller handed over are exactly the signed spec's,
+ * each in its role: [0] datasets.train, [1] datasets.validation when the
+ * spec names one. Checked before any key is asked for. The name is what
+ * the owner's broker releases a key for ("dataset:NAME", under the
+ * owner's policy for this signed spec), and that file key authenticates
+ * one payload, whose plaintext digest the runtime checks and the
+ * provenance records. */
+static ST_MUST_CHECK st_code rt_check_datasets(const struct rt *r, st_err *err)
+{
+    const char *want[ST_RUNTIME_MAX_DATASETS] = {r->spec.train_dataset,
+                                                 r->spec.valid_dataset};
+    size_t n = want[1][0] ? 2 : 1;
+    for (size_t i = 0; i < r->a->ndatasets && i < ST_RUNTIME_MAX_DATASETS; i++)
+        if (i >= n || strcmp(r->a->ds[i].name, want[i]) != 0)
+            return st_err_set(
+                err, ST_E_DENIED,
+                "dataset \"%s\" was handed over as the %s dataset; the signed "
+                "spec names %s%s%s",
+                r->a->ds[i].name, rt_roles[i], i < n ? "\"" : "no ",
+                i < n ? want[i] : rt_roles[i], i < n ? "\"" : " dataset");
+    if (r->a->ndatasets != n)
+        return st_err_set(err, ST_E_DENIED,
+                          "the signed spec names %zu dataset(s), %zu were "
+                          "handed over (no %s dataset)",
+                          n, r->a->ndatasets, rt_roles[r->a->ndatasets]);
+    return ST_OK;
+}
+
+static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
 {
     st_broker_keys *keys = calloc(1, sizeof(*keys));
     struct loaded data[ST_RUNTIME_MAX_DATASETS];
@@ -743,13 +877,15 @@ static st_code rt_run(struct rt *r, st_err *err)
     st_code rc = keys ? ST_OK : st_err_set(err, ST_E_IO, "out of memory");
     if (rc == ST_OK)
         rc = rt_attest(r, keys, err);
-    const st_broker_key *jk =
-        rc == ST_OK ? st_broker_keys_find(keys, ST_RUNTIME_CHECKPOINT_KEY)
-                    : NULL;
-    if (rc == ST_OK && !jk)
-        rc = st_err_set(err, ST_E_DENIED, "no checkpoint key released");
-    if (rc == ST_OK)
-        rc = st_broker_unwrap_key(r->keys, r->a->job_id, jk, &r->job_key, err);
+    /* the file keys; from them, when the spec asks for checkpoints, the
+     * checkpoint key (any key the controller sent for it is ignored) */
+    st_secret *fks[ST_RUNTIME_MAX_DATASETS] = {NULL};
+    for (size_t i = 0; rc == ST_OK && i < r->a->ndatasets; i++)
+        rc = rt_file_key(r, keys, i, &fks[i], err);
+    if (rc == ST_OK && r->spec.checkpoint_every)
+        rc = rt_checkpoint_key(r, fks, err);
+    if (keys)
+        st_wipe(keys, sizeof(*keys));
     pthread_t hb;
     int hb_started = 0;
     if (rc == ST_OK) {
@@ -772,11 +908,13 @@ static st_code rt_run(struct rt *r, st_err *err)
         rt_state(r, ST_JOB_LOADING);
     double t_load = now_s();
     for (size_t i = 0; rc == ST_OK && i < r->a->ndatasets; i++)
-        rc = rt_load(r, keys, i, &data[i], err);
+        rc = rt_load(r, fks[i], i, &data[i], err);
+    for (size_t i = 0; i < ST_RUNTIME_MAX_DATASETS; i++)
+        st_secret_free(fks[i]);
     if (rc == ST_OK) {
         json_t *v = json_pack("{s:s,s:f}", "state", "loading",
                               "decrypt_seconds", now_s() - t_load);
-        rt_send_json(r, ST_MSG_PROGRESS, v, NULL);
+        st_discard(rt_send_json(r, ST_MSG_PROGRESS, v, NULL)); /* advisory */
     }
     free(keys);
 
@@ -794,7 +932,7 @@ static st_code rt_run(struct rt *r, st_err *err)
         rc = st_train_config_resolve(&cfg, &train, err);
     }
     if (rc == ST_OK)
-        rc = r->a->resume ? rt_restore(r, err)
+        rc = r->a->resume ? rt_restore(r, &cfg, err)
                           : st_trainer_new(&cfg, &r->trainer, err);
     if (rc == ST_OK) {
         rt_state(r, ST_JOB_TRAINING);
@@ -878,8 +1016,8 @@ int st_runtime_main(void *arg, int sock)
     atomic_store(&r.state, (int)ST_JOB_ATTESTING);
     st_err err;
     st_err_clear(&err);
-    /* the signed spec, parsed and hashed once; the recipients checked
-     * before any key is asked for */
+    /* the signed spec, parsed and hashed once; the recipients and the
+     * datasets checked against it before any key is asked for */
     st_code rc =
         st_job_spec_parse(r.a->spec, r.a->spec_len, "job spec", &r.spec, &err);
     if (rc == ST_OK) {
@@ -887,6 +1025,8 @@ int st_runtime_main(void *arg, int sock)
         rc = st_job_spec_check_recipients(&r.spec, r.a->recipients,
                                           r.a->nrecipients, &err);
     }
+    if (rc == ST_OK)
+        rc = rt_check_datasets(&r, &err);
     if (rc == ST_OK)
         r.keys = st_secmem_alloc(64, &err);
     if (rc == ST_OK)

@@ -23,6 +23,8 @@
 /* Files the runtime writes in its output directory. */
 #define ST_RUNTIME_MODEL_FILE "model.age"
 #define ST_RUNTIME_CHECKPOINT_FILE "checkpoint.enc"
+/* The KEYS entry by which controllers once sent a checkpoint key: the
+ * runtime derives its own and ignores any entry by this name. */
 #define ST_RUNTIME_CHECKPOINT_KEY "job:checkpoint"
 
 /* Exit statuses of the runtime (besides 0). */
@@ -71,8 +73,12 @@ int st_agent_main(const st_agent_args *a, int sock);
 /* The runtime: the sandboxed child's main (st_sandbox_main). */
 int st_runtime_main(void *arg, int sock);
 
-/* Checkpoint files: "STCKENC1" || nonce (12) || ChaCha20-Poly1305(state)
- * under the job key, AAD "sealtrain-checkpoint-v1" 0 job id. */
-#define ST_CHECKPOINT_MAGIC "STCKENC1"
+/* Checkpoint files: "STCKENC2" || nonce (12) || ChaCha20-Poly1305(state)
+ * under the key the runtime derives from the released file keys, the job
+ * id and the spec digest (runtime.c, rt_checkpoint_key), AAD
+ * "sealtrain-checkpoint-v2" 0 job id 0 spec digest (32 bytes). Version 1
+ * ("STCKENC1") was sealed under a key the controller made; it is refused. */
+#define ST_CHECKPOINT_MAGIC "STCKENC2"
+#define ST_CHECKPOINT_MAGIC_V1 "STCKENC1"
 
 #endif

@@ -680,8 +680,8 @@ static void run_child(const st_sandbox_config *cfg, st_sandbox_main fn,
     /* best effort: without it, each allocation is mlock'ed on its own
      * within the same limit, as before */
     if (own_arena)
-        st_secmem_arena_prepare_own(cfg->memlock_bytes, cfg->memlock_secret,
-                                    NULL);
+        st_discard(st_secmem_arena_prepare_own(cfg->memlock_bytes,
+                                               cfg->memlock_secret, NULL));
     if (ns_applied & CLONE_NEWPID)
         measure(r, "pid-namespace", getpid() == 1, "runtime is PID %d",
                 (int)getpid());
@@ -727,8 +727,9 @@ static void run_child(const st_sandbox_config *cfg, st_sandbox_main fn,
     else
         measure(r, "not-dumpable", 0, "PR_SET_DUMPABLE: %s", strerror(errno));
     /* the same hardening secure memory asks for, done now: setrlimit is
-     * not on the allowlist */
-    st_secmem_harden_process(NULL);
+     * not on the allowlist. Should it fail, the first secure allocation
+     * retries it and fails the job with the system's reason. */
+    st_discard(st_secmem_harden_process(NULL));
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
         measure(r, "no-new-privs", 1, "PR_SET_NO_NEW_PRIVS 1");
     else

@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/gate_int.h"
 #include "enclave/runtime.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
@@ -66,7 +67,6 @@
 
 #define HEARTBEAT_TIMEOUT_MS 5000
 #define NONCE_MAX_AGE_S 60
-#define JOB_KEK "jobs"
 
 static volatile sig_atomic_t interrupted;
 
@@ -90,7 +90,6 @@ struct ctl {
     char *payload; /* the signed spec */
     size_t payload_len;
     uint8_t spec_digest[32];
-    json_t *policies[ST_RUNTIME_MAX_DATASETS];
     st_dataset_record ds[ST_RUNTIME_MAX_DATASETS];
     size_t nds;
     char jobdir[4096], outdir[4200];
@@ -104,6 +103,7 @@ struct ctl {
     int runtime_exited; /* seen through runtime_pidfd */
     st_broker_hello hello;
     uint8_t sim_pub[32];
+    const char *runner; /* who runs it (NULL: no principals) */
     st_job_state state;
     int result_ok;
     json_t *pending; /* status for the next transition (move_to) */
@@ -117,12 +117,12 @@ static void observe(struct ctl *c, const char *kind, json_t *data)
 }
 
 /* Status the controller produced since the last transition (sandbox
- * report, attestation, checkpoint key, timings, result) is committed with
+ * report, attestation, timings, result) is committed with
  * the next state change, in one transaction: one fsync per stage, and a
  * state never appears without the status that explains it. Progress and
  * heartbeats, which observers poll, go out at once (status_now). */
-static st_code move_to(struct ctl *c, st_job_state s, const char *reason,
-                       st_err *err)
+static ST_MUST_CHECK st_code move_to(struct ctl *c, st_job_state s,
+                                     const char *reason, st_err *err)
 {
     st_code rc =
         st_job_transition_status(c->ws, c->rec.id, s, reason, c->pending, err);
@@ -149,8 +149,10 @@ static void status_now(struct ctl *c, const char *key, json_t *v)
 {
     if (key)
         status_set(c, key, v);
+    /* the status document is for display; the job's state (move_to) is
+     * what the catalog must hold, and that result is checked there */
     if (c->pending)
-        st_job_status_update(c->ws, c->rec.id, c->pending, NULL);
+        st_discard(st_job_status_update(c->ws, c->rec.id, c->pending, NULL));
     json_decref(c->pending);
     c->pending = NULL;
 }
@@ -159,8 +161,12 @@ static void audit(struct ctl *c, const char *category, const char *action,
                   const char *resource, const char *outcome, const char *reason,
                   json_t *details)
 {
-    st_audit_event ev = {category, c->rec.submitter, action, resource,
-                         outcome,  reason,           details};
+    /* the principal who runs (or resumed) the job acted; the submitter
+     * when nobody is named (bootstrap, or a library caller) */
+    const char *actor =
+        c->o && c->o->runner && *c->o->runner ? c->o->runner : c->rec.submitter;
+    st_audit_event ev = {category, actor,  action, resource,
+                         outcome,  reason, details};
     st_err e;
     if (st_audit_append(c->ws, &ev, &e) != ST_OK)
         st_error("job.audit", "audit append failed: %s", e.msg);
@@ -169,7 +175,7 @@ static void audit(struct ctl *c, const char *category, const char *action,
 
 /* ---- before the runtime starts ---- */
 
-static st_code load_spec(struct ctl *c, st_err *err)
+static ST_MUST_CHECK st_code load_spec(struct ctl *c, st_err *err)
 {
     /* the submitter's registered key must have signed the spec; in a
      * workspace without principals (bootstrap) any signature is only
@@ -196,7 +202,11 @@ static st_code load_spec(struct ctl *c, st_err *err)
                             err);
     else {
         int64_t n = 0;
-        st_access_principal_count(c->ws, &n, NULL);
+        /* fail closed: an unreadable principal table must not look like
+         * an open workspace */
+        if (st_access_principal_count(c->ws, &n, err) != ST_OK)
+            return st_err_prefix(err, "job %s: checking the submitter",
+                                 c->rec.id);
         if (n > 0)
             return st_err_set(err, ST_E_DENIED,
                               "job %s: submitter \"%s\" is not a principal "
@@ -222,7 +232,8 @@ static st_code load_spec(struct ctl *c, st_err *err)
 /* A dataset whose key another owner's broker releases: the broker URL
  * and TLS pin are trusted only from the manifest as its owner signed it
  * (the catalog row could have been edited). */
-static st_code remote_manifest_check(struct ctl *c, size_t i, st_err *err)
+static ST_MUST_CHECK st_code remote_manifest_check(struct ctl *c, size_t i,
+                                                   st_err *err)
 {
     st_dataset_manifest m;
     st_code rc = st_dataset_manifest_verified(c->ws, c->ds[i].m.name, &m, err);
@@ -239,61 +250,36 @@ static st_code remote_manifest_check(struct ctl *c, size_t i, st_err *err)
     return rc;
 }
 
-/* Datasets, their policies, the principal and the recipients: everything
- * that can refuse the job before a runtime exists. */
-static st_code check_policies(struct ctl *c, st_err *err)
+/* Consent (the gate's check, as at submit and again at release), the
+ * datasets and the recipients: everything that can refuse the job before
+ * a runtime exists. A grant revoked or a principal disabled since submit
+ * stops the job here. */
+static ST_MUST_CHECK st_code check_policies(struct ctl *c, st_err *err)
 {
+    st_code rc = st_gate_consent(c->ws, c->rec.submitter, c->runner, &c->spec,
+                                 NULL, err);
+    if (rc != ST_OK)
+        return rc;
     const char *names[2] = {c->spec.train_dataset, c->spec.valid_dataset};
     c->nds = c->spec.valid_dataset[0] ? 2 : 1;
     for (size_t i = 0; i < c->nds; i++) {
-        st_code rc = st_dataset_get(c->ws, names[i], &c->ds[i], err);
-        if (rc != ST_OK)
+        if ((rc = st_dataset_get(c->ws, names[i], &c->ds[i], err)) != ST_OK)
             return rc;
         if (c->ds[i].m.broker_url[0] &&
             (rc = remote_manifest_check(c, i, err)) != ST_OK)
             return rc;
-        if ((rc = st_release_policy_get(c->ws, names[i], &c->policies[i],
-                                        err))) {
-            /* a dataset of another owner's broker: that broker holds its
-             * policy; a local one, if set, applies as well */
-            if (rc == ST_E_NOTFOUND && c->ds[i].m.broker_url[0]) {
-                st_err_clear(err);
-                continue;
-            }
-            /* no policy: a refusal, not a missing thing */
-            if (rc == ST_E_NOTFOUND)
-                err->code = rc = ST_E_DENIED;
-            return rc;
-        }
-        if (!st_release_policy_allows_principal(c->policies[i],
-                                                c->rec.submitter))
-            return st_err_set(err, ST_E_DENIED,
-                              "dataset \"%s\": its release policy does not "
-                              "let \"%s\" train on it",
-                              names[i], c->rec.submitter);
     }
-    /* recipients: the job's, kept only where every policy allows them */
+    /* the runtime seals to every recipient of the signed spec, each one
+     * allowed by every policy (checked by the consent above) */
     st_runtime_args *a = c->args;
     a->nrecipients = 0;
-    for (size_t r = 0; r < c->spec.nrecipients; r++) {
-        int ok = 1;
-        for (size_t i = 0; i < c->nds; i++)
-            if (c->policies[i])
-                ok &= st_release_policy_allows_recipient(c->policies[i],
-                                                         c->spec.recipients[r]);
-        if (ok)
-            snprintf(a->recipients[a->nrecipients++], ST_JOB_RECIPIENT_MAX,
-                     "%s", c->spec.recipients[r]);
-    }
-    if (a->nrecipients == 0)
-        return st_err_set(err, ST_E_DENIED,
-                          "no model recipient of the job is allowed by every "
-                          "dataset's release policy: the model could not be "
-                          "sealed to anyone");
+    for (size_t r = 0; r < c->spec.nrecipients; r++)
+        snprintf(a->recipients[a->nrecipients++], ST_JOB_RECIPIENT_MAX, "%s",
+                 c->spec.recipients[r]);
     return ST_OK;
 }
 
-static st_code prepare_dirs(struct ctl *c, st_err *err)
+static ST_MUST_CHECK st_code prepare_dirs(struct ctl *c, st_err *err)
 {
     st_code rc = st_workspace_path(c->ws, "jobs", c->rec.id, c->jobdir,
                                    sizeof(c->jobdir), err);
@@ -309,7 +295,7 @@ static st_code prepare_dirs(struct ctl *c, st_err *err)
 /* The runtime's arguments live in an mlock'ed private page: the fork
  * inherits it (secure memory is not inherited, by design), and the
  * controller wipes and unmaps its copy right after the spawn. */
-static st_code alloc_args(struct ctl *c, st_err *err)
+static ST_MUST_CHECK st_code alloc_args(struct ctl *c, st_err *err)
 {
     size_t ps = (size_t)sysconf(_SC_PAGESIZE);
     c->args_len = (sizeof(st_runtime_args) + 32 + ps - 1) / ps * ps;
@@ -349,14 +335,14 @@ static void free_args(struct ctl *c)
 /* Secure memory the runtime needs beside the decrypted datasets: the
  * arena's whole range is locked (and counted against the limit) when it
  * is made, and a shared arena is also faulted in then (~0.8 ms per MiB
- * here), so it is sized to the model rather than to a fixed reserve. Per parameter: weights, gradients, two optimiser moments and a
- * best copy (20 bytes), a checkpoint or safetensors copy of the same (20),
- * padding (rounded up to 64). Per batch row: inputs, targets and three
- * buffers per layer output (rounded up to 8 floats each). Fixed: 16 MiB
- * for the decryption workers (4 MiB), the keys, the age writer and the
- * guard pages of every block. A spec the engine cannot read keeps the
- * old 96 MiB (the runtime reports the error itself). At most the job's
- * memory allowance. */
+ * here), so it is sized to the model rather than to a fixed reserve. Per
+ * parameter: weights, gradients, two optimiser moments and a best copy (20
+ * bytes), a checkpoint or safetensors copy of the same (20), padding (rounded
+ * up to 64). Per batch row: inputs, targets and three buffers per layer output
+ * (rounded up to 8 floats each). Fixed: 16 MiB for the decryption workers (4
+ * MiB), the keys, the age writer and the guard pages of every block. A spec the
+ * engine cannot read keeps the old 96 MiB (the runtime reports the error
+ * itself). At most the job's memory allowance. */
 static uint64_t runtime_reserve(const struct ctl *c)
 {
     const uint64_t fixed = 16u << 20, fallback = 96u << 20;
@@ -424,7 +410,7 @@ static int runtime_gone(struct ctl *c, int ms)
     return n > 0;
 }
 
-static st_code spawn_runtime(struct ctl *c, st_err *err)
+static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
 {
     st_runtime_args *a = c->args;
     snprintf(a->job_id, sizeof(a->job_id), "%s", c->rec.id);
@@ -554,65 +540,13 @@ static st_code spawn_runtime(struct ctl *c, st_err *err)
     return ST_OK;
 }
 
-/* ---- attestation and key release ---- */
-
-static st_code parse_policy(const json_t *obj, const char *origin,
-                            st_attest_policy **out, st_err *err)
-{
-    char *text = json_dumps(obj, JSON_COMPACT);
-    if (!text)
-        return st_err_set(err, ST_E_INTERNAL, "serialising a policy");
-    st_code rc = st_attest_policy_parse(text, strlen(text), origin, out, err);
-    free(text);
-    return rc;
-}
-
-/* Verifies the evidence against one policy; audits the decision. Returns
- * ST_OK with *pass set, or an error for malformed evidence. */
-static st_code verify_one(struct ctl *c, const st_evidence *ev,
-                          const char *ev_hex, const uint8_t rd[64],
-                          const json_t *policy_obj, const char *resource,
-                          st_verdict *v, st_err *err)
-{
-    st_attest_policy *pol = NULL;
-    st_code rc = parse_policy(policy_obj, resource, &pol, err);
-    if (rc != ST_OK)
-        return rc;
-    st_attest_refs refs = {0};
-    refs.sim_platform_key = c->spec.tee == ST_TEE_SIM ? c->sim_pub : NULL;
-    /* tpm: the attestation key enrolled for this platform, keys/tpm-ak
-     * (SPKI PEM, DER or TPM2B_PUBLIC); without it the verifier reports
-     * the key as not pinned and the quote fails */
-    unsigned char *ak = NULL;
-    size_t aklen = 0;
-    char akpath[4200];
-    if (st_evidence_tee(ev) == ST_TEE_TPM &&
-        st_workspace_path(c->ws, "keys", "tpm-ak", akpath, sizeof(akpath),
-                          NULL) == ST_OK &&
-        st_fs_exists(akpath) &&
-        st_fs_read_all(akpath, 1 << 16, &ak, &aklen, err) == ST_OK) {
-        refs.tpm_ak = ak;
-        refs.tpm_ak_len = aklen;
-    }
-    rc = st_attest_verify(ev, rd, &refs, pol, (int64_t)time(NULL), v, err);
-    free(ak);
-    st_attest_policy_free(pol);
-    json_t *claims = rc == ST_OK ? st_claims_to_json(&v->claims) : json_null();
-    json_t *d = json_pack("{s:s,s:s,s:o,s:s}", "job", c->rec.id,
-                          "evidence_sha256", ev_hex, "claims", claims,
-                          "verdict", rc == ST_OK ? v->reason : err->msg);
-    int pass = rc == ST_OK && v->pass;
-    audit(c, "attestation", "attest.verify", resource,
-          pass ? "success" : "denied", pass ? NULL : v->reason, d);
-    return rc;
-}
-
 /* ---- remote key brokers (datasets of other owners) ---- */
 
 /* The controller's client certificates per broker URL: SEALTRAIN_BROKERS,
  * else <workspace>/brokers.json (docs/jobs.md "Several owners"). */
-static st_code broker_endpoint(struct ctl *c, const char *url,
-                               st_broker_endpoint *ep, st_err *err)
+static ST_MUST_CHECK st_code broker_endpoint(struct ctl *c, const char *url,
+                                             st_broker_endpoint *ep,
+                                             st_err *err)
 {
     char path[4200];
     const char *env = getenv("SEALTRAIN_BROKERS");
@@ -631,15 +565,17 @@ static st_code broker_endpoint(struct ctl *c, const char *url,
 
 /* Passes the broker's nonce to the runtime and returns the EVIDENCE it
  * answers with (malloc'ed payload in *m). */
-static st_code runtime_evidence(struct ctl *c, const uint8_t nonce[32],
-                                st_broker_msg *m, st_err *err)
+static ST_MUST_CHECK st_code runtime_evidence(struct ctl *c,
+                                              const uint8_t nonce[32],
+                                              st_broker_msg *m, st_err *err)
 {
     st_code rc = st_broker_send(c->child.sock, ST_MSG_NONCE, nonce, 32, err);
     if (rc == ST_OK && (rc = st_broker_recv(c->child.sock, 30000, m, err)))
         return st_err_prefix(err, "waiting for the runtime's evidence");
     if (rc == ST_OK && m->type != ST_MSG_EVIDENCE) {
         json_t *j = NULL;
-        st_broker_json_parse(m, &j, NULL);
+        if (st_broker_json_parse(m, &j, NULL) != ST_OK)
+            j = NULL; /* no message: the frame type still tells */
         const char *msg = json_string_value(json_object_get(j, "message"));
         rc = st_err_set(err, ST_E_DENIED,
                         "the runtime produced no evidence (%s): %s",
@@ -654,9 +590,10 @@ static st_code runtime_evidence(struct ctl *c, const uint8_t nonce[32],
  * the runtime's EVIDENCE -> KEYS. Only the entry named for this dataset
  * is taken from the broker's KEYS: a broker cannot supply the checkpoint
  * key or another owner's dataset key. */
-static st_code release_one_remote(struct ctl *c, st_broker_remote *b, size_t i,
-                                  st_broker_keys *keys, char ev_hex[65],
-                                  st_err *err)
+static ST_MUST_CHECK st_code release_one_remote(struct ctl *c,
+                                                st_broker_remote *b, size_t i,
+                                                st_broker_keys *keys,
+                                                char ev_hex[65], st_err *err)
 {
     const char *name = c->ds[i].m.name;
     uint8_t nonce[32];
@@ -702,7 +639,8 @@ static st_code release_one_remote(struct ctl *c, st_broker_remote *b, size_t i,
     return rc;
 }
 
-static st_code release_remote(struct ctl *c, st_broker_keys *keys, st_err *err)
+static ST_MUST_CHECK st_code release_remote(struct ctl *c, st_broker_keys *keys,
+                                            st_err *err)
 {
     int done[ST_RUNTIME_MAX_DATASETS] = {0};
     json_t *report = json_array();
@@ -755,7 +693,13 @@ static st_code release_remote(struct ctl *c, st_broker_keys *keys, st_err *err)
     return rc;
 }
 
-static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
+/* ---- attestation and key release ---- */
+
+/* HELLO -> NONCE -> EVIDENCE over the runtime's socketpair, decided by
+ * the gate (src/broker/gate.c): this workspace's datasets are released
+ * there, other owners' by their brokers (release_remote). */
+static ST_MUST_CHECK st_code release_keys(struct ctl *c, st_keyring *kr,
+                                          st_err *err)
 {
     st_broker_msg m;
     st_code rc = st_broker_recv(c->child.sock, 10000, &m, err);
@@ -765,197 +709,57 @@ static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
     st_broker_msg_free(&m);
     if (rc != ST_OK)
         return rc;
-    uint8_t nonce[32];
-    if ((rc = st_job_nonce_issue(c->ws, c->rec.id, nonce, err)) ||
-        (rc = st_broker_send(c->child.sock, ST_MSG_NONCE, nonce, 32, err)))
-        return rc;
-    double issued = now_s();
-    if ((rc = st_broker_recv(c->child.sock, 30000, &m, err)))
-        return st_err_prefix(err, "waiting for the runtime's evidence");
-    if (m.type == ST_MSG_ERROR) {
-        json_t *j = NULL;
-        st_broker_json_parse(&m, &j, NULL);
-        const char *msg = json_string_value(json_object_get(j, "message"));
-        rc = st_err_set(err, ST_E_DENIED,
-                        "the runtime produced no evidence: "
-                        "%s",
-                        msg ? msg : "?");
-        json_decref(j);
-        st_broker_msg_free(&m);
-        return rc;
-    }
-    if (m.type != ST_MSG_EVIDENCE) {
-        st_broker_msg_free(&m);
-        return st_err_set(err, ST_E_INPUT, "expected EVIDENCE, got %s",
-                          st_broker_type_name(m.type));
-    }
-    uint8_t evd[32];
-    char ev_hex[65];
-    st_sha256(m.data, m.len, evd);
-    st_hex_encode(evd, 32, ev_hex);
-    st_evidence *ev = NULL;
-    rc = st_evidence_from_json((const char *)m.data, m.len, "EVIDENCE", &ev,
-                               err);
-    st_broker_msg_free(&m);
-    if (rc != ST_OK)
-        return rc;
-
-    uint8_t rd[64];
-    st_broker_report_data(c->hello.x25519, c->hello.ed25519, nonce,
-                          c->spec_digest, rd);
-    char reason[600] = "";
-    json_t *verdicts = json_array();
-    int all_pass = 1;
-    if (now_s() - issued > NONCE_MAX_AGE_S) {
-        snprintf(reason, sizeof(reason),
-                 "stale nonce: evidence came %.0f s "
-                 "after the nonce (limit %d s)",
-                 now_s() - issued, NONCE_MAX_AGE_S);
-        all_pass = 0;
-    } else if ((rc = st_job_nonce_consume(c->ws, c->rec.id, nonce,
-                                          NONCE_MAX_AGE_S, err)) != ST_OK) {
-        if (rc != ST_E_DENIED)
-            goto out;
-        snprintf(reason, sizeof(reason), "%s", err->msg);
-        all_pass = 0;
-        rc = ST_OK;
-    }
-    /* one verdict per dataset policy, and the job's own */
-    for (size_t i = 0; all_pass && i <= c->nds; i++) {
-        const json_t *pobj =
-            i < c->nds ? json_object_get(c->policies[i], "attestation")
-                       : c->spec.attestation;
-        if (!pobj)
-            continue;
-        char resource[128];
-        if (i < c->nds)
-            snprintf(resource, sizeof(resource), "dataset:%s", c->ds[i].m.name);
-        else
-            snprintf(resource, sizeof(resource), "job:%s", c->rec.id);
-        st_verdict v;
-        st_verdict_init(&v);
-        rc = verify_one(c, ev, ev_hex, rd, pobj, resource, &v, err);
-        if (rc != ST_OK) {
-            st_verdict_free(&v);
-            snprintf(reason, sizeof(reason), "%s: malformed evidence: %s",
-                     resource, err->msg);
-            all_pass = 0;
-            rc = ST_OK;
-            break;
-        }
-        json_t *vj = st_verdict_to_json(&v);
-        json_object_set_new(vj, "policy_of", json_string(resource));
-        json_array_append_new(verdicts, vj);
-        if (!v.pass) {
-            snprintf(reason, sizeof(reason), "%s: %s", resource, v.reason);
-            all_pass = 0;
-        }
-        st_verdict_free(&v);
-    }
-    status_set(c, "attestation",
-               json_pack("{s:s,s:s,s:b,s:s,s:O}", "tee",
-                         st_tee_name(st_evidence_tee(ev)), "evidence_sha256",
-                         ev_hex, "pass", all_pass, "reason",
-                         all_pass ? "pass" : reason, "verdicts", verdicts));
-    observe(c, "attestation",
-            json_pack("{s:s,s:b,s:s}", "tee", st_tee_name(st_evidence_tee(ev)),
-                      "pass", all_pass, "reason", all_pass ? "pass" : reason));
-    if (!all_pass) {
-        for (size_t i = 0; i < c->nds; i++) {
-            char resource[128];
-            snprintf(resource, sizeof(resource), "dataset:%s", c->ds[i].m.name);
-            audit(c, "key-release", "key.release", resource, "denied", reason,
-                  json_pack("{s:s,s:s}", "job", c->rec.id, "evidence_sha256",
-                            ev_hex));
-        }
-        json_t *d =
-            json_pack("{s:s,s:O}", "reason", reason, "verdicts", verdicts);
-        st_broker_send_json(c->child.sock, ST_MSG_DENIED, d, NULL);
-        json_decref(d);
-        rc = st_err_set(err, ST_E_DENIED, "attestation rejected: %s", reason);
-        goto out;
-    }
-
-    /* release: unwrap each file key with its KEK, wrap it to the runtime */
+    st_gate_ask ask;
+    memset(&ask, 0, sizeof(ask));
+    ask.principal = c->runner ? c->runner : c->rec.submitter;
+    ask.submitter = c->rec.submitter;
+    ask.job_id = c->rec.id;
+    ask.spec_digest = c->spec_digest;
+    ask.hello = c->hello;
+    for (size_t i = 0; i < c->nds; i++)
+        if (!c->ds[i].m.broker_url[0])
+            ask.datasets[ask.ndatasets++] = c->ds[i].m.name;
+    char *env = json_dumps(c->rec.envelope, JSON_COMPACT);
+    if (!env)
+        return st_err_set(err, ST_E_IO, "serialising the signed spec");
+    ask.envelope = env;
+    ask.envelope_len = strlen(env);
+    st_gate_opts go = {NULL, 1};
+    st_gate *g = NULL;
+    st_gate_result res;
+    memset(&res, 0, sizeof(res));
     st_broker_keys *keys = calloc(1, sizeof(*keys));
-    if (!keys) {
-        rc = st_err_set(err, ST_E_IO, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; rc == ST_OK && i < c->nds; i++) {
-        if (c->ds[i].m.broker_url[0])
-            continue; /* its owner's broker releases it, below */
-        st_secret *fk = NULL;
-        char name[ST_BROKER_KEY_NAME_MAX + 1], resource[128];
-        snprintf(name, sizeof(name), "dataset:%s", c->ds[i].m.name);
-        snprintf(resource, sizeof(resource), "dataset:%s", c->ds[i].m.name);
-        rc = st_dataset_file_key(c->ws, kr, c->ds[i].m.name, &fk, NULL, err);
+    uint8_t nonce[32];
+    rc = keys ? st_gate_open(c->ws, kr, &go, &g, err)
+              : st_err_set(err, ST_E_IO, "out of memory");
+    if (rc == ST_OK && ask.ndatasets) {
+        rc = st_gate_hello(g, &ask, nonce, err);
         if (rc == ST_OK)
-            rc = st_broker_wrap_key(c->hello.x25519, c->rec.id, name,
-                                    st_secret_bytes(fk), st_secret_len(fk),
-                                    &keys->k[keys->n++], err);
-        st_secret_free(fk);
-        audit(c, "key-release", "key.release", resource,
-              rc == ST_OK ? "success" : "denied",
-              rc == ST_OK ? "evidence verified against the release policy"
-                          : err->msg,
-              json_pack("{s:s,s:s,s:s,s:I}", "job", c->rec.id,
-                        "evidence_sha256", ev_hex, "kek", c->ds[i].m.kek_name,
-                        "kek_version", (json_int_t)c->ds[i].m.kek_version));
+            rc = runtime_evidence(c, nonce, &m, err);
+        if (rc == ST_OK) {
+            rc = st_gate_release(g, ask.principal, nonce, NULL, m.data, m.len,
+                                 keys, &res, err);
+            st_broker_msg_free(&m);
+            status_set(c, "attestation",
+                       json_pack("{s:s,s:s,s:b,s:s,s:O*}", "tee",
+                                 st_tee_name(res.tee), "evidence_sha256",
+                                 res.evidence_sha256, "pass", res.pass,
+                                 "reason", res.pass ? "pass" : res.reason,
+                                 "verdicts", res.verdicts));
+            observe(c, "attestation",
+                    json_pack("{s:s,s:b,s:s}", "tee", st_tee_name(res.tee),
+                              "pass", res.pass, "reason",
+                              res.pass ? "pass" : res.reason));
+            if (rc == ST_E_DENIED && res.attestation_failed)
+                st_err_set(err, ST_E_DENIED, "attestation rejected: %s",
+                           res.reason);
+        }
     }
+    st_gate_close(g);
+    free(env);
     /* datasets of other owners: one exchange with each owner's broker */
     if (rc == ST_OK)
         rc = release_remote(c, keys, err);
-    /* the job's checkpoint key: new, or the one a resumed job had */
-    st_secret *jk = NULL;
-    if (rc == ST_OK) {
-        json_t *stored = json_object_get(c->rec.status, "checkpoint_key");
-        const char *wrapped_hex =
-            json_string_value(json_object_get(stored, "wrapped"));
-        if (c->o && c->o->resume && wrapped_hex) {
-            size_t wl = strlen(wrapped_hex) / 2;
-            uint8_t *w = malloc(wl + 1);
-            uint32_t ver = (uint32_t)json_integer_value(
-                json_object_get(stored, "version"));
-            rc = w ? st_hex_decode(wrapped_hex, w, wl, err)
-                   : st_err_set(err, ST_E_IO, "out of memory");
-            if (rc == ST_OK)
-                rc = st_kek_unwrap(kr, JOB_KEK, ver, w, wl,
-                                   (const uint8_t *)c->rec.id,
-                                   strlen(c->rec.id), &jk, err);
-            free(w);
-        } else {
-            uint32_t cur;
-            if (st_kek_current(kr, JOB_KEK, &cur, NULL) != ST_OK)
-                rc = st_kek_create(kr, JOB_KEK, 0, err);
-            jk = rc == ST_OK ? st_secret_new(32, err) : NULL;
-            if (rc == ST_OK && !jk)
-                rc = err->code;
-            if (rc == ST_OK)
-                rc = st_random(st_secret_bytes(jk), 32, err);
-            st_buf w;
-            st_buf_init(&w);
-            uint32_t used = 0;
-            if (rc == ST_OK)
-                rc = st_kek_wrap(kr, JOB_KEK, 0, st_secret_bytes(jk), 32,
-                                 (const uint8_t *)c->rec.id, strlen(c->rec.id),
-                                 &w, &used, err);
-            if (rc == ST_OK) {
-                char *hex = malloc(2 * w.len + 1);
-                st_hex_encode(w.data, w.len, hex);
-                status_set(c, "checkpoint_key",
-                           json_pack("{s:s,s:i,s:s}", "kek", JOB_KEK, "version",
-                                     (int)used, "wrapped", hex));
-                free(hex);
-            }
-            st_buf_free(&w);
-        }
-        if (rc == ST_OK)
-            rc = st_broker_wrap_key(
-                c->hello.x25519, c->rec.id, ST_RUNTIME_CHECKPOINT_KEY,
-                st_secret_bytes(jk), 32, &keys->k[keys->n++], err);
-        st_secret_free(jk);
-    }
     if (rc == ST_OK) {
         st_buf b;
         st_buf_init(&b);
@@ -965,20 +769,21 @@ static st_code release_keys(struct ctl *c, st_keyring *kr, st_err *err)
         st_buf_free(&b);
     } else {
         json_t *d = json_pack("{s:s}", "reason", err->msg);
-        st_broker_send_json(c->child.sock, ST_MSG_DENIED, d, NULL);
+        /* the denial stands whether or not the runtime hears why */
+        st_discard(st_broker_send_json(c->child.sock, ST_MSG_DENIED, d, NULL));
         json_decref(d);
     }
-    st_wipe(keys, sizeof(*keys));
+    if (keys)
+        st_wipe(keys, sizeof(*keys));
     free(keys);
-out:
-    json_decref(verdicts);
-    st_evidence_free(ev);
+    st_gate_result_clear(&res);
     return rc;
 }
 
 /* ---- monitoring ---- */
 
-static st_code handle_result(struct ctl *c, const json_t *res, st_err *err)
+static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
+                                           st_err *err)
 {
     const json_t *prov = json_object_get(res, "provenance");
     const char *want = json_string_value(
@@ -1032,8 +837,11 @@ static st_code handle_result(struct ctl *c, const json_t *res, st_err *err)
     char provpath[4300];
     snprintf(name, sizeof(name), "%s-%s.provenance.json", c->spec.model_name,
              c->rec.id);
-    st_fs_join(provpath, sizeof(provpath), modeldir, name, NULL);
+    if ((rc = st_fs_join(provpath, sizeof(provpath), modeldir, name, err)))
+        return rc;
     char *ptext = json_dumps(prov, JSON_INDENT(2));
+    if (!ptext)
+        return st_err_errno(err, ST_E_IO, ENOMEM, "the provenance document");
     /* both renames into models/ (the model's above, the provenance's
      * here) are made durable by one directory fsync, before the registry
      * acknowledges the model */
@@ -1052,8 +860,10 @@ static st_code handle_result(struct ctl *c, const json_t *res, st_err *err)
     snprintf(mr.job_id, sizeof(mr.job_id), "%s", c->rec.id);
     snprintf(mr.path, sizeof(mr.path), "%s", mine);
     snprintf(mr.provenance_path, sizeof(mr.provenance_path), "%s", provpath);
-    if (rc == ST_OK && (rc = st_model_register(c->ws, &mr, &mr.version, err)))
-        st_fs_shred(mine, NULL);
+    if (rc == ST_OK && (rc = st_model_register(c->ws, &mr, &mr.version, err)) &&
+        st_fs_shred(mine, NULL) != ST_OK)
+        st_warn("job.model", "%s: an unregistered model file was left behind",
+                mine);
     if (rc != ST_OK)
         return rc;
     status_set(
@@ -1089,7 +899,8 @@ static int cancel_requested(struct ctl *c)
  * (keeping its last checkpoint), then kills it. */
 static void stop_runtime(struct ctl *c)
 {
-    st_broker_send(c->child.sock, ST_MSG_CANCEL, NULL, 0, NULL);
+    /* if the runtime cannot hear CANCEL it is killed below all the same */
+    st_discard(st_broker_send(c->child.sock, ST_MSG_CANCEL, NULL, 0, NULL));
     if (!st_sandbox_wait_for(&c->child, 3000, NULL))
         st_sandbox_kill(&c->child);
 }
@@ -1115,7 +926,8 @@ static void proc_usage(struct ctl *c, json_t *into)
 
 /* A data owner who revokes the KEK version a dataset was released under
  * stops the jobs using it: checked every second while the job runs. */
-static st_code check_revocation(struct ctl *c, st_keyring *kr, st_err *err)
+static ST_MUST_CHECK st_code check_revocation(struct ctl *c, st_keyring *kr,
+                                              st_err *err)
 {
     for (size_t i = 0; i < c->nds; i++) {
         st_kek_info *info = NULL;
@@ -1140,20 +952,26 @@ static st_code check_revocation(struct ctl *c, st_keyring *kr, st_err *err)
     return ST_OK;
 }
 
-static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
+static ST_MUST_CHECK st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
 {
     double start = now_s(), last_msg = now_s(), last_poll = 0;
     for (;;) {
         if (interrupted) {
             /* SIGTERM is how `sealtrain serve` stops its jobs when it shuts
-             * down: the runtime checkpoints at the epoch boundary, and the
-             * reason says the job is to be resumed, not abandoned */
+             * down: when the spec asks for checkpoints the runtime writes
+             * one at the epoch boundary, and the reason says the job is to
+             * be resumed, not abandoned; without them the job just ends */
             stop_runtime(c);
+            const char *sig = interrupted == SIGTERM ? "SIGTERM" : "SIGINT";
+            if (!c->spec.checkpoint_every)
+                return st_err_set(err, ST_E_CANCELLED,
+                                  "interrupted by %s: the spec asks for no "
+                                  "checkpoints, so the job ends here",
+                                  sig);
             return st_err_set(err, ST_E_CANCELLED,
                               "interrupted by %s: stopped at a checkpoint, "
                               "resumable (`sealtrain job resume %s`)",
-                              interrupted == SIGTERM ? "SIGTERM" : "SIGINT",
-                              c->rec.id);
+                              sig, c->rec.id);
         }
         if (now_s() - last_poll > 1.0 && cancel_requested(c)) {
             stop_runtime(c);
@@ -1231,7 +1049,9 @@ static st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
             st_job_state want;
             if (s && st_job_state_parse(s, &want, NULL) == ST_OK &&
                 want != c->state && want > c->state && want < ST_JOB_SUCCEEDED)
-                move_to(c, want, NULL, NULL);
+                /* the runtime's own progress: a failed write shows as the
+                 * next required transition failing */
+                st_discard(move_to(c, want, NULL, NULL));
             if (json_object_get(j, "epoch")) {
                 status_now(c, "progress", json_incref(j));
                 st_job_log(c->ws, c->rec.id,
@@ -1303,6 +1123,16 @@ static void reap_sandbox(struct ctl *c)
     c->runtime_pidfd = -1;
 }
 
+/* 1 if the job's encrypted checkpoint is on disk (kept by cleanup). */
+static int has_checkpoint(const struct ctl *c)
+{
+    char p[4400];
+    return c->outdir[0] &&
+           st_fs_join(p, sizeof(p), c->outdir, ST_RUNTIME_CHECKPOINT_FILE,
+                      NULL) == ST_OK &&
+           st_fs_exists(p);
+}
+
 static void cleanup(struct ctl *c, int keep_checkpoint)
 {
     /* the runtime gone, its output directory can be cleaned while the
@@ -1318,7 +1148,8 @@ static void cleanup(struct ctl *c, int keep_checkpoint)
     free_args(c);
     if (!c->outdir[0] || !st_fs_exists(c->outdir))
         return;
-    st_sandbox_reclaim(c->outdir, NULL);
+    /* if ownership cannot be taken back, the shreds below say so */
+    st_discard(st_sandbox_reclaim(c->outdir, NULL));
     /* temporaries and anything but the encrypted checkpoint go */
     static const char *const files[] = {
         "." ST_RUNTIME_MODEL_FILE ".tmp", ST_RUNTIME_MODEL_FILE,
@@ -1327,9 +1158,10 @@ static void cleanup(struct ctl *c, int keep_checkpoint)
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (keep_checkpoint && !strcmp(files[i], ST_RUNTIME_CHECKPOINT_FILE))
             continue;
+        st_err e;
         if (st_fs_join(p, sizeof(p), c->outdir, files[i], NULL) == ST_OK &&
-            st_fs_exists(p))
-            st_fs_shred(p, NULL);
+            st_fs_exists(p) && st_fs_shred(p, &e) != ST_OK)
+            st_warn("job.cleanup", "%s", e.msg);
     }
     if (!keep_checkpoint) {
         rmdir(c->outdir);
@@ -1349,6 +1181,7 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     c->runtime_pidfd = -1;
     c->child.pid = -1;
     c->child.sock = -1;
+    c->runner = o ? o->runner : NULL;
     st_keyring *kr = NULL;
     st_code rc = st_job_get(ws, id, &c->rec, err);
     if (rc != ST_OK) {
@@ -1374,20 +1207,17 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
         free(c);
         return ST_E_USAGE;
     }
-    if (resume) {
-        /* a resumed job is a new run of the same signed spec */
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(st_workspace_db(ws),
-                               "UPDATE jobs SET state='queued', "
-                               "cancel_requested=0 WHERE id=?",
-                               -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-            sqlite3_step(st);
-            sqlite3_finalize(st);
-        }
-        st_job_log(ws, id, "resumed from the last checkpoint");
-        c->state = ST_JOB_QUEUED;
+    /* a resumed job is a new run of the same signed spec, through the
+     * state machine (src/job/store.c); both name who runs it */
+    const char *runner = o ? o->runner : NULL;
+    rc = resume ? st_job_resume(ws, runner, id, err)
+                : st_job_start(ws, runner, id, err);
+    if (rc != ST_OK) {
+        st_job_record_free(&c->rec);
+        free(c);
+        return rc;
     }
+    c->state = ST_JOB_QUEUED;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -1396,16 +1226,24 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     sigaction(SIGTERM, &sa, &old_term);
 
     double t0 = now_s();
+    /* set while a failure would be the operator's (directories, the
+     * sandbox, the keyring), not the job's: the job then goes back to
+     * queued instead of failed, as no key was released */
+    int operator_side = 0;
     if ((rc = move_to(c, ST_JOB_ATTESTING, NULL, err)) == ST_OK &&
         (rc = load_spec(c, err)) == ST_OK &&
         (rc = alloc_args(c, err)) == ST_OK &&
-        (rc = check_policies(c, err)) == ST_OK &&
-        (rc = prepare_dirs(c, err)) == ST_OK)
-        rc = spawn_runtime(c, err);
+        (rc = check_policies(c, err)) == ST_OK) {
+        operator_side = 1;
+        if ((rc = prepare_dirs(c, err)) == ST_OK)
+            rc = spawn_runtime(c, err);
+    }
     double t1 = now_s();
     /* only now, with the runtime forked, does the broker touch keys */
     if (rc == ST_OK)
         rc = st_keyring_open(ws, &kr, err);
+    if (rc == ST_OK)
+        operator_side = 0;
     double t2 = now_s();
     if (rc == ST_OK)
         rc = release_keys(c, kr, err);
@@ -1426,20 +1264,38 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     cleanup(c, keep);
     if (rc == ST_OK)
         rc = move_to(c, ST_JOB_SUCCEEDED, NULL, err);
-    else {
+    else if (operator_side) {
         st_err saved = *err;
-        move_to(c, rc == ST_E_CANCELLED ? ST_JOB_CANCELLED : ST_JOB_FAILED,
-                saved.msg, NULL);
+        char why[sizeof(saved.msg) + 96];
+        snprintf(why, sizeof(why),
+                 "not started: %s (the job stays queued: `job run %s` once "
+                 "fixed)",
+                 saved.msg, id);
+        /* the failure itself is what the caller reports */
+        st_discard(move_to(c, ST_JOB_QUEUED, why, NULL));
+        *err = saved;
+    } else {
+        st_err saved = *err;
+        /* "resumable" only when there is a checkpoint to resume from */
+        if (rc == ST_E_CANCELLED && strstr(saved.msg, "resumable") &&
+            !has_checkpoint(c))
+            snprintf(saved.msg, sizeof(saved.msg),
+                     "interrupted before its first checkpoint: no "
+                     "checkpoint to resume from (`job resume %s` starts it "
+                     "over)",
+                     id);
+        /* the failure itself is what the caller reports; a job this leaves
+         * non-terminal is found by `cleanup` (stale-jobs) */
+        st_discard(
+            move_to(c, rc == ST_E_CANCELLED ? ST_JOB_CANCELLED : ST_JOB_FAILED,
+                    saved.msg, NULL));
         *err = saved;
     }
     reap_sandbox(c);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    for (size_t i = 0; i < ST_RUNTIME_MAX_DATASETS; i++) {
-        json_decref(c->policies[i]);
-        if (i < c->nds)
-            st_dataset_record_free(&c->ds[i]);
-    }
+    for (size_t i = 0; i < c->nds; i++)
+        st_dataset_record_free(&c->ds[i]);
     json_decref(c->pending);
     st_job_spec_free(&c->spec);
     free(c->payload);

@@ -53,8 +53,9 @@ static int name_valid(const char *s)
     return 1;
 }
 
-static st_code get_name(const json_t *obj, const char *key, int required,
-                        char *out, const char *where, st_err *err)
+static ST_MUST_CHECK st_code get_name(const json_t *obj, const char *key,
+                                      int required, char *out,
+                                      const char *where, st_err *err)
 {
     const char *s = NULL;
     st_code rc = st_json_get_string(obj, key, required, &s, where, err);
@@ -69,8 +70,9 @@ static st_code get_name(const json_t *obj, const char *key, int required,
     return ST_OK;
 }
 
-static st_code parse_recipients(const json_t *arr, st_job_spec *out,
-                                const char *where, st_err *err)
+static ST_MUST_CHECK st_code parse_recipients(const json_t *arr,
+                                              st_job_spec *out,
+                                              const char *where, st_err *err)
 {
     if (!json_is_array(arr) || json_array_size(arr) == 0 ||
         json_array_size(arr) > ST_JOB_MAX_RECIPIENTS)
@@ -105,8 +107,8 @@ static st_code parse_recipients(const json_t *arr, st_job_spec *out,
     return ST_OK;
 }
 
-static st_code parse_body(json_t *root, const char *where, st_job_spec *out,
-                          st_err *err)
+static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
+                                        st_job_spec *out, st_err *err)
 {
     static const char *const top[] = {
         "version",          "name",          "model",    "training",

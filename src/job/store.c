@@ -1,21 +1,27 @@
 /*
  * store.c: jobs in the catalog: signed submission, states and their
  * transitions, the status object `job status` shows, cancellation, the
- * per-job log, and datasets' release policies.
+ * per-job log.
  *
  * Tables (module "job", migrations below):
  *   jobs(id, name, submitter, envelope, spec_digest, state, reason,
  *        created, updated, status, cancel_requested, runtime_pid,
- *        controller_pid, heartbeat)
- *   release_policies(dataset, policy, digest, set_by, set_at)
- *   broker_nonces(nonce, job_id, issued, used)
+ *        controller_pid, heartbeat, runner)
+ *   (release_policies and broker_nonces, created here first, belong to
+ *   the gate now: src/broker/gate_db.c)
  *
  * Every transition is persisted before it is reported, written to the
  * job's log and appended to the audit log; a transition out of a terminal
- * state is refused, so a job ends once. The log holds states, progress
+ * state is refused, so a job ends once. The actor of a transition is the
+ * principal who caused it: the canceller for a cancel, else the job's
+ * current runner (the principal who ran or resumed it, column `runner`),
+ * else its submitter. A job is owned by its submitter (resource
+ * "job:ID"): st_job_authorize is the check of cancel, resume and reading
+ * one job (docs/access.md, "Jobs, per cell"). The log holds states, progress
  * and reasons: never data, weights or keys.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -25,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/gate_int.h"
 #include "sealtrain/access.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
@@ -35,6 +42,7 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
+#include "sealtrain/log.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE jobs ("
@@ -52,17 +60,19 @@ static const char *const migrations[] = {
     " runtime_pid INTEGER NOT NULL DEFAULT 0,"
     " controller_pid INTEGER NOT NULL DEFAULT 0,"
     " heartbeat TEXT NOT NULL DEFAULT '');"
-    "CREATE TABLE release_policies ("
+    "CREATE TABLE IF NOT EXISTS release_policies ("
     " dataset TEXT PRIMARY KEY,"
     " policy TEXT NOT NULL,"
     " digest TEXT NOT NULL,"
     " set_by TEXT NOT NULL,"
     " set_at TEXT NOT NULL);"
-    "CREATE TABLE broker_nonces ("
+    "CREATE TABLE IF NOT EXISTS broker_nonces ("
     " nonce TEXT PRIMARY KEY,"
     " job_id TEXT NOT NULL,"
     " issued TEXT NOT NULL,"
     " used TEXT NOT NULL DEFAULT '');",
+    /* 2: who runs the job now (the actor of its transitions) */
+    "ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT '';",
 };
 
 static const char *const state_names[] = {
@@ -124,24 +134,115 @@ void st_job_log(st_workspace *ws, const char *id, const char *fmt, ...)
     vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     va_end(ap);
     strcat(line, "\n");
-    /* appends: the log grows line by line, each written whole */
-    FILE *f = fopen(path, "ae");
-    if (!f)
+    /* appends: the log grows line by line, each written whole; 0600 like
+     * the rest of the workspace (a log names datasets and principals) */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return;
+    }
     fputs(line, f);
     fclose(f);
 }
 
 /* ---- submission ---- */
 
+/* What submission checks, before anything is stored: the submitter's
+ * job.submit on every dataset the spec names, in any role (acting in this
+ * process: its role and its owners' grants, audited when refused), then
+ * the gate's consent (the same check a run, a resume and the key release
+ * repeat): signed policies that let this submitter, these recipients and
+ * these protections have the data. */
+static st_code submit_allowed(st_workspace *ws, const char *submitter,
+                              const st_job_spec *spec, st_err *err)
+{
+    int64_t n = 0;
+    st_code rc = st_access_principal_count(ws, &n, err);
+    const char *names[2] = {spec->train_dataset, spec->valid_dataset};
+    for (size_t i = 0; rc == ST_OK && i < 2; i++) {
+        if (!names[i][0])
+            continue;
+        char resource[ST_JOB_NAME_MAX + 16];
+        snprintf(resource, sizeof(resource), "dataset:%s", names[i]);
+        rc = st_access_check(ws, n ? submitter : NULL, "job.submit", resource,
+                             err);
+    }
+    if (rc == ST_OK)
+        rc = st_gate_consent(ws, submitter, NULL, spec, NULL, err);
+    return rc;
+}
+
+/* Records `submitter` as the owner of "job:ID" when it is a registered
+ * principal (in bootstrap mode nobody is, and access control is off). */
+static st_code own_job(st_workspace *ws, const char *id, const char *submitter,
+                       st_err *err)
+{
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    st_principal p;
+    st_err e2;
+    st_code rc = st_access_principal_get(ws, submitter, &p, &e2);
+    if (rc == ST_E_NOTFOUND)
+        return ST_OK;
+    if (rc != ST_OK) {
+        if (err)
+            *err = e2;
+        return rc;
+    }
+    st_principal_free(&p);
+    return st_access_set_owner(ws, resource, submitter, err);
+}
+
+/* A job publishes only to a model name that is new or its submitter's:
+ * the first registrant owns "model:NAME" (src/model/registry.c records
+ * it, and checks this again when the model is registered). A refusal is
+ * ST_E_DENIED and an audited access denial. */
+static st_code check_model_name(st_workspace *ws, const char *submitter,
+                                const st_job_spec *spec, st_err *err)
+{
+    if (!submitter || !*submitter || !spec->model_name[0])
+        return ST_OK; /* bootstrap: no principals, nobody owns a name */
+    char resource[ST_JOB_NAME_MAX + 8], owner[ST_PRINCIPAL_NAME_MAX];
+    snprintf(resource, sizeof(resource), "model:%s", spec->model_name);
+    st_err e2;
+    st_code rc = st_access_get_owner(ws, resource, owner, sizeof(owner), &e2);
+    if (rc == ST_E_NOTFOUND || (rc == ST_OK && !strcmp(owner, submitter)))
+        return ST_OK;
+    if (rc != ST_OK) {
+        if (err)
+            *err = e2;
+        return rc;
+    }
+    st_err_set(err, ST_E_DENIED,
+               "permission denied: model name \"%s\" belongs to %s: a job "
+               "of %s may publish only to a new model name or one of its "
+               "own (choose another outputs.model)",
+               spec->model_name, owner, submitter);
+    st_audit_event ev = {"access",     submitter,
+                         "job.submit", resource,
+                         "denied",     err ? err->msg : "model name taken",
+                         NULL};
+    st_err ae;
+    if (st_audit_append(ws, &ev, &ae) != ST_OK)
+        st_error("job.submit", "could not audit a denial: %s", ae.msg);
+    return ST_E_DENIED;
+}
+
 /* Stores a signed spec as a queued job (the envelope has been checked or
  * made by the caller; `digest` is SHA-256 of its payload). */
-static st_code store_job(st_workspace *ws, const char *submitter,
-                         const st_job_spec *spec, const json_t *env,
-                         const uint8_t digest[32], char id[ST_JOB_ID_LEN + 1],
-                         st_err *err)
+static ST_MUST_CHECK st_code store_job(st_workspace *ws, const char *submitter,
+                                       const st_job_spec *spec,
+                                       const json_t *env,
+                                       const uint8_t digest[32],
+                                       char id[ST_JOB_ID_LEN + 1], st_err *err)
 {
     st_code rc = st_job_migrate(ws, err);
+    if (rc == ST_OK)
+        rc = submit_allowed(ws, submitter, spec, err);
+    if (rc == ST_OK)
+        rc = check_model_name(ws, submitter, spec, err);
     if (rc != ST_OK)
         return rc;
     char hex[65];
@@ -185,6 +286,8 @@ static st_code store_job(st_workspace *ws, const char *submitter,
                spec->name, submitter, hex);
     char resource[64];
     snprintf(resource, sizeof(resource), "job:%s", id);
+    if ((rc = own_job(ws, id, submitter, err)) != ST_OK)
+        return rc;
     json_t *details = json_pack(
         "{s:s,s:s,s:s,s:s}", "name", spec->name, "spec_sha256", hex,
         "train_dataset", spec->train_dataset, "tee", st_tee_name(spec->tee));
@@ -236,12 +339,6 @@ st_code st_job_submit_envelope(st_workspace *ws, const char *submitter,
     if (rc == ST_OK)
         rc = st_job_envelope_open(text, len, "submitted job spec", pub, spec,
                                   digest, &env, err);
-    /* the same right `job submit` checks, on the dataset the spec names */
-    char resource[ST_JOB_NAME_MAX + 16];
-    if (rc == ST_OK) {
-        snprintf(resource, sizeof(resource), "dataset:%s", spec->train_dataset);
-        rc = st_access_check(ws, submitter, "job.submit", resource, err);
-    }
     if (rc == ST_OK)
         rc = store_job(ws, submitter, spec, env, digest, id, err);
     json_decref(env);
@@ -254,7 +351,7 @@ st_code st_job_submit_envelope(st_workspace *ws, const char *submitter,
 
 #define JOB_COLUMNS                                                            \
     "id,name,submitter,envelope,spec_digest,state,reason,created,updated,"     \
-    "status,cancel_requested,runtime_pid,controller_pid,heartbeat"
+    "status,cancel_requested,runtime_pid,controller_pid,heartbeat,runner"
 
 static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
 {
@@ -262,7 +359,8 @@ static void copy_col(sqlite3_stmt *st, int col, char *out, size_t cap)
     snprintf(out, cap, "%s", s ? (const char *)s : "");
 }
 
-static st_code row_to_record(sqlite3_stmt *st, st_job_record *r, st_err *err)
+static ST_MUST_CHECK st_code row_to_record(sqlite3_stmt *st, st_job_record *r,
+                                           st_err *err)
 {
     memset(r, 0, sizeof(*r));
     copy_col(st, 0, r->id, sizeof(r->id));
@@ -280,6 +378,7 @@ static st_code row_to_record(sqlite3_stmt *st, st_job_record *r, st_err *err)
     r->runtime_pid = (long)sqlite3_column_int64(st, 11);
     r->controller_pid = (long)sqlite3_column_int64(st, 12);
     copy_col(st, 13, r->heartbeat, sizeof(r->heartbeat));
+    copy_col(st, 14, r->runner, sizeof(r->runner));
     st_code rc = st_job_state_parse(state, &r->state, err);
     if (rc != ST_OK)
         return rc;
@@ -374,8 +473,9 @@ st_code st_job_list(st_workspace *ws, st_job_record **out, size_t *n,
 
 /* Writes `status` merged with `patch`; the heartbeat and pid columns
  * follow the patch's "heartbeat", "runtime_pid" and "controller_pid". */
-static st_code status_write(st_workspace *ws, const char *id, json_t *status,
-                            const json_t *patch, st_err *err)
+static ST_MUST_CHECK st_code status_write(st_workspace *ws, const char *id,
+                                          json_t *status, const json_t *patch,
+                                          st_err *err)
 {
     json_object_update(status, (json_t *)patch);
     char *text = json_dumps(status, JSON_COMPACT);
@@ -412,15 +512,28 @@ static st_code status_write(st_workspace *ws, const char *id, json_t *status,
                : st_catalog_fail(ws, "updating job status", err);
 }
 
+static st_code transition(st_workspace *ws, const char *id, st_job_state state,
+                          const char *reason, const json_t *patch,
+                          const char *by, st_err *err);
+
 st_code st_job_transition(st_workspace *ws, const char *id, st_job_state state,
                           const char *reason, st_err *err)
 {
-    return st_job_transition_status(ws, id, state, reason, NULL, err);
+    return transition(ws, id, state, reason, NULL, NULL, err);
 }
 
 st_code st_job_transition_status(st_workspace *ws, const char *id,
                                  st_job_state state, const char *reason,
                                  const json_t *patch, st_err *err)
+{
+    return transition(ws, id, state, reason, patch, NULL, err);
+}
+
+/* The transition, audited with `by` as actor (NULL: the runner, else the
+ * submitter). */
+static st_code transition(st_workspace *ws, const char *id, st_job_state state,
+                          const char *reason, const json_t *patch,
+                          const char *by, st_err *err)
 {
     sqlite3 *db = st_workspace_db(ws);
     st_job_record r;
@@ -437,8 +550,11 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
         return st_catalog_fail(ws, "updating a job", err);
     }
     st_job_state from = r.state;
-    char submitter[ST_JOB_NAME_MAX + 1];
-    snprintf(submitter, sizeof(submitter), "%s", r.submitter);
+    char actor[ST_JOB_NAME_MAX + 1];
+    snprintf(actor, sizeof(actor), "%s",
+             by && *by     ? by
+             : r.runner[0] ? r.runner
+                           : r.submitter);
     if (st_job_state_terminal(from))
         rc = st_err_set(err, ST_E_USAGE,
                         "job %s already ended (%s): cannot move to %s", id,
@@ -487,9 +603,8 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
     const char *outcome = state == ST_JOB_FAILED      ? "failure"
                           : state == ST_JOB_CANCELLED ? "failure"
                                                       : "success";
-    st_audit_event ev = {"enclave",   submitter,
-                         "job.state", resource,
-                         outcome,     reason && *reason ? reason : NULL,
+    st_audit_event ev = {"enclave", actor,   "job.state",
+                         resource,  outcome, reason && *reason ? reason : NULL,
                          details};
     rc = st_audit_append(ws, &ev, err);
     json_decref(details);
@@ -508,6 +623,63 @@ st_code st_job_status_update(st_workspace *ws, const char *id,
     return rc;
 }
 
+/* The job.cancel / job.resume / job.run entry of `actor` on the job. */
+static st_code audit_act(st_workspace *ws, const char *actor,
+                         const char *action, const char *id, st_code rc,
+                         const st_err *why, json_t *details, st_err *err)
+{
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    st_audit_event ev = {"operation",
+                         actor && *actor ? actor : "system",
+                         action,
+                         resource,
+                         rc == ST_OK ? "success" : "failure",
+                         rc == ST_OK || !why ? NULL : why->msg,
+                         details};
+    st_code arc = st_audit_append(ws, &ev, err);
+    json_decref(details);
+    return arc;
+}
+
+st_code st_job_authorize(st_workspace *ws, const char *principal,
+                         const char *action, const char *id, st_err *err)
+{
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    /* jobs submitted before jobs had owners get theirs now */
+    rc = own_job(ws, id, r.submitter, err);
+    st_job_record_free(&r);
+    if (rc != ST_OK)
+        return rc;
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    return st_access_check(ws, principal, action, resource, err);
+}
+
+st_code st_job_list_readable(st_workspace *ws, const char *principal,
+                             st_job_record **out, size_t *n, st_err *err)
+{
+    st_code rc = st_job_list(ws, out, n, err);
+    if (rc != ST_OK)
+        return rc;
+    size_t keep = 0;
+    for (size_t i = 0; i < *n; i++) {
+        char resource[64];
+        snprintf(resource, sizeof(resource), "job:%s", (*out)[i].id);
+        st_err e2;
+        if (own_job(ws, (*out)[i].id, (*out)[i].submitter, &e2) == ST_OK &&
+            st_access_allows(ws, principal, "job.read", resource))
+            (*out)[keep++] = (*out)[i];
+        else
+            st_job_record_free(&(*out)[i]);
+    }
+    *n = keep;
+    return ST_OK;
+}
+
 st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
                       st_err *err)
 {
@@ -518,9 +690,13 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
     st_job_state state = r.state;
     long controller = r.controller_pid;
     st_job_record_free(&r);
-    if (st_job_state_terminal(state))
-        return st_err_set(err, ST_E_USAGE, "job %s already ended (%s)", id,
-                          st_job_state_name(state));
+    if (st_job_state_terminal(state)) {
+        rc = st_err_set(err, ST_E_USAGE, "job %s already ended (%s)", id,
+                        st_job_state_name(state));
+        st_err e2;
+        audit_act(ws, actor, "job.cancel", id, rc, err, NULL, &e2);
+        return rc;
+    }
     /* a running job whose controller died (killed, machine rebooted) has
      * nobody to stop it: it ends here */
     int orphan = state != ST_JOB_QUEUED && controller > 0 &&
@@ -535,280 +711,85 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
     sqlite3_finalize(st);
     if (step != SQLITE_DONE)
         return st_catalog_fail(ws, "cancelling a job", err);
-    st_job_log(ws, id, "cancel requested by %s", actor);
+    st_job_log(ws, id, "cancel requested by %s", actor ? actor : "system");
+    /* the request is audited before it takes effect: the controller (or
+     * the transition below) ends the job */
+    if ((rc = audit_act(ws, actor, "job.cancel", id, ST_OK, NULL,
+                        json_pack("{s:s}", "state", st_job_state_name(state)),
+                        err)) != ST_OK)
+        return rc;
     if (state == ST_JOB_QUEUED)
-        return st_job_transition(ws, id, ST_JOB_CANCELLED,
-                                 "cancelled before it started", err);
+        return transition(ws, id, ST_JOB_CANCELLED,
+                          "cancelled before it started", NULL, actor, err);
     if (orphan)
-        return st_job_transition(ws, id, ST_JOB_CANCELLED,
-                                 "cancelled: its controller was gone", err);
+        return transition(ws, id, ST_JOB_CANCELLED,
+                          "cancelled: its controller was gone", NULL, actor,
+                          err);
     return ST_OK;
 }
 
-/* ---- release policies ----
- *
- *   {
- *     "version": 1,
- *     "attestation": {...},        an attestation policy (attest.h)
- *     "principals": ["alice"],     who may train on the dataset
- *     "recipients": ["age1..."]    who may receive models trained on it
- *   }
- */
-
-st_code st_release_policy_check(const json_t *p, const char *origin,
-                                st_err *err)
+/* Sets the runner of a queued job, or (`requeue`) of a failed or
+ * cancelled one, moving it back to queued; ST_E_USAGE when the job is not
+ * in such a state (it changed meanwhile). */
+static st_code set_runner(st_workspace *ws, const char *id, const char *runner,
+                          int requeue, st_err *err)
 {
-    static const char *const keys[] = {"version", "attestation", "principals",
-                                       "recipients", NULL};
-    long long v;
-    st_code rc;
-    if (!json_is_object(p))
-        return st_err_set(err, ST_E_INPUT,
-                          "%s: a release policy is a JSON object", origin);
-    if ((rc = st_json_check_keys(p, keys, origin, err)) ||
-        (rc = st_json_get_int(p, "version", 1, 1, 1, &v, origin, err)))
-        return rc;
-    json_t *att = json_object_get(p, "attestation");
-    if (!json_is_object(att))
-        return st_err_set(err, ST_E_INPUT,
-                          "%s: \"attestation\" (an attestation policy "
-                          "object) is required",
-                          origin);
-    char *text = json_dumps(att, JSON_COMPACT);
-    st_attest_policy *ap = NULL;
-    rc = st_attest_policy_parse(text, strlen(text), origin, &ap, err);
-    free(text);
-    st_attest_policy_free(ap);
-    if (rc != ST_OK)
-        return rc;
-    const char *lists[] = {"principals", "recipients"};
-    for (size_t l = 0; l < 2; l++) {
-        json_t *arr = json_object_get(p, lists[l]);
-        if (!json_is_array(arr) || json_array_size(arr) == 0)
-            return st_err_set(err, ST_E_INPUT,
-                              "%s: \"%s\" must be a non-empty array of "
-                              "strings",
-                              origin, lists[l]);
-        size_t i;
-        json_t *e;
-        json_array_foreach(arr, i, e)
-        {
-            const char *s = json_string_value(e);
-            if (!s || !*s)
-                return st_err_set(err, ST_E_INPUT,
-                                  "%s: %s[%zu] must be a non-empty string",
-                                  origin, lists[l], i);
-            if (l == 1) {
-                char hrp[8];
-                uint8_t key[40];
-                size_t klen = 0;
-                if (st_bech32_decode(s, hrp, sizeof(hrp), key, sizeof(key),
-                                     &klen, NULL) != ST_OK ||
-                    strcmp(hrp, "age") || klen != 32)
-                    return st_err_set(err, ST_E_INPUT,
-                                      "%s: recipients[%zu]: not an age X25519 "
-                                      "recipient (age1...)",
-                                      origin, i);
-            }
-        }
-    }
-    return ST_OK;
-}
-
-st_code st_release_policy_set(st_workspace *ws, const char *actor,
-                              const char *dataset, const char *text, size_t len,
-                              const char *origin, st_err *err)
-{
-    st_code rc = st_job_migrate(ws, err);
-    if (rc != ST_OK)
-        return rc;
-    json_t *p = st_json_parse(text, len, origin, err);
-    if (!p)
-        return err ? err->code : ST_E_INPUT;
-    rc = st_release_policy_check(p, origin, err);
-    char *canon = rc == ST_OK ? st_json_canonical(p, NULL, err) : NULL;
-    json_decref(p);
-    if (rc != ST_OK)
-        return rc;
-    if (!canon)
-        return err ? err->code : ST_E_INPUT;
-    uint8_t d[32];
-    char hex[65], t[ST_TIME_LEN];
-    st_sha256(canon, strlen(canon), d);
-    st_hex_encode(d, 32, hex);
-    now_text(t);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "INSERT OR REPLACE INTO release_policies"
-                           "(dataset,policy,digest,set_by,set_at) "
-                           "VALUES(?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        free(canon);
-        return st_catalog_fail(ws, "storing a release policy", err);
-    }
-    sqlite3_bind_text(st, 1, dataset, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, canon, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, actor, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, t, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    free(canon);
-    if (step != SQLITE_DONE)
-        return st_catalog_fail(ws, "storing a release policy", err);
-    char resource[128];
-    snprintf(resource, sizeof(resource), "dataset:%s", dataset);
-    json_t *details = json_pack("{s:s}", "policy_sha256", hex);
-    st_audit_event ev = {"operation", actor, "data.policy", resource,
-                         "success",   NULL,  details};
-    rc = st_audit_append(ws, &ev, err);
-    json_decref(details);
-    return rc;
-}
-
-st_code st_release_policy_get(st_workspace *ws, const char *dataset,
-                              json_t **out, st_err *err)
-{
-    *out = NULL;
-    st_code rc = st_job_migrate(ws, err);
-    if (rc != ST_OK)
-        return rc;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "SELECT policy FROM release_policies WHERE "
-                           "dataset=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "reading a release policy", err);
-    sqlite3_bind_text(st, 1, dataset, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        const char *text = (const char *)sqlite3_column_text(st, 0);
-        *out = st_json_parse(text, strlen(text), "release policy", err);
-        rc = *out ? ST_OK : (err ? err->code : ST_E_INPUT);
-    } else if (step == SQLITE_DONE)
-        rc = st_err_set(err, ST_E_NOTFOUND,
-                        "dataset \"%s\" has no release policy: it is never "
-                        "released (set one with `sealtrain data policy set`)",
-                        dataset);
-    else
-        rc = st_catalog_fail(ws, "reading a release policy", err);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int st_release_policy_allows_principal(const json_t *policy,
-                                       const char *principal)
-{
-    const json_t *who = json_object_get(policy, "principals");
-    return st_json_array_has_string(who, principal) ||
-           st_json_array_has_string(who, "*");
-}
-
-int st_release_policy_allows_recipient(const json_t *policy,
-                                       const char *recipient)
-{
-    return st_json_array_has_string(json_object_get(policy, "recipients"),
-                                    recipient);
-}
-
-st_code st_release_policy_check_job(const json_t *policy, const char *dataset,
-                                    const st_job_spec *spec,
-                                    const char *principal, st_err *err)
-{
-    if (strcmp(dataset, spec->train_dataset) != 0 &&
-        strcmp(dataset, spec->valid_dataset) != 0)
-        return st_err_set(err, ST_E_DENIED,
-                          "dataset \"%s\" is not among the job spec's "
-                          "datasets",
-                          dataset);
-    if (!st_release_policy_allows_principal(policy, principal))
-        return st_err_set(err, ST_E_DENIED,
-                          "dataset \"%s\": its release policy does not let "
-                          "\"%s\" train on it",
-                          dataset, principal);
-    /* all of them: the runtime seals to the spec's recipients, and this
-     * broker cannot tell which of them the controller will keep */
-    for (size_t i = 0; i < spec->nrecipients; i++)
-        if (!st_release_policy_allows_recipient(policy, spec->recipients[i]))
-            return st_err_set(err, ST_E_DENIED,
-                              "dataset \"%s\": its release policy does not "
-                              "allow model recipient %s",
-                              dataset, spec->recipients[i]);
-    return ST_OK;
-}
-
-/* ---- broker nonces: fresh, single-use, short-lived ---- */
-
-st_code st_job_nonce_issue(st_workspace *ws, const char *job_id,
-                           uint8_t nonce[32], st_err *err)
-{
-    st_code rc = st_random(nonce, 32, err);
-    if (rc != ST_OK)
-        return rc;
-    char hex[65], t[ST_TIME_LEN];
-    st_hex_encode(nonce, 32, hex);
-    now_text(t);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "INSERT INTO broker_nonces(nonce,job_id,issued) "
-                           "VALUES(?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "issuing a nonce", err);
-    sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, job_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return step == SQLITE_DONE ? ST_OK
-                               : st_catalog_fail(ws, "issuing a nonce", err);
-}
-
-st_code st_job_nonce_consume(st_workspace *ws, const char *job_id,
-                             const uint8_t nonce[32], long max_age_s,
-                             st_err *err)
-{
-    char hex[65], t[ST_TIME_LEN], oldest[ST_TIME_LEN];
-    st_hex_encode(nonce, 32, hex);
-    time_t now = time(NULL);
-    st_time_format(now, t);
-    st_time_format(now - max_age_s, oldest);
     sqlite3 *db = st_workspace_db(ws);
     sqlite3_stmt *st = NULL;
-    /* one UPDATE: unknown, another job's, used or too old all change
-     * nothing (RFC 3339 UTC strings compare in time order) */
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE broker_nonces SET used=? WHERE nonce=? "
-                           "AND job_id=? AND used='' AND issued>=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "using a nonce", err);
-    sqlite3_bind_text(st, 1, t, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, job_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, oldest, -1, SQLITE_TRANSIENT);
+    const char *sql =
+        requeue ? "UPDATE jobs SET state='queued', cancel_requested=0, "
+                  "runner=?1, updated=?3 WHERE id=?2 AND state IN "
+                  "('failed','cancelled')"
+                : "UPDATE jobs SET runner=?1 WHERE id=?2 AND state='queued'";
+    char t[ST_TIME_LEN];
+    now_text(t);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return st_catalog_fail(ws, "recording a job's runner", err);
+    sqlite3_bind_text(st, 1, runner ? runner : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    if (requeue)
+        sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
     int step = sqlite3_step(st);
     sqlite3_finalize(st);
     if (step != SQLITE_DONE)
-        return st_catalog_fail(ws, "using a nonce", err);
-    if (sqlite3_changes(db) == 1)
-        return ST_OK;
-    /* say which: the reason goes into the audit log */
-    const char *why = "unknown to this broker";
-    if (sqlite3_prepare_v2(db,
-                           "SELECT used, issued, job_id FROM broker_nonces "
-                           "WHERE nonce=?",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            const char *used = (const char *)sqlite3_column_text(st, 0);
-            const char *job = (const char *)sqlite3_column_text(st, 2);
-            if (job && strcmp(job, job_id))
-                why = "issued for another job";
-            else if (used && *used)
-                why = "already used (replay)";
-            else
-                why = "stale";
-        }
-        sqlite3_finalize(st);
-    }
-    return st_err_set(err, ST_E_DENIED, "nonce %s", why);
+        return st_catalog_fail(ws, "recording a job's runner", err);
+    if (sqlite3_changes(db) != 1)
+        return st_err_set(err, ST_E_USAGE,
+                          requeue ? "job %s is not failed or cancelled: only "
+                                    "a failed or cancelled job resumes"
+                                  : "job %s is not queued: only a queued job "
+                                    "runs",
+                          id);
+    return ST_OK;
+}
+
+st_code st_job_start(st_workspace *ws, const char *runner, const char *id,
+                     st_err *err)
+{
+    return set_runner(ws, id, runner, 0, err);
+}
+
+st_code st_job_resume(st_workspace *ws, const char *runner, const char *id,
+                      st_err *err)
+{
+    st_job_record r;
+    st_code rc = st_job_get(ws, id, &r, err);
+    if (rc != ST_OK)
+        return rc;
+    st_job_state from = r.state;
+    st_job_record_free(&r);
+    if (from != ST_JOB_FAILED && from != ST_JOB_CANCELLED)
+        return st_err_set(err, ST_E_USAGE,
+                          "job %s is %s: only a failed or cancelled job "
+                          "resumes",
+                          id, st_job_state_name(from));
+    /* conditional on the state read above: two resumes race, one wins */
+    if ((rc = set_runner(ws, id, runner, 1, err)) != ST_OK)
+        return rc;
+    st_job_log(ws, id, "resumed from the last checkpoint by %s",
+               runner && *runner ? runner : "system");
+    return audit_act(
+        ws, runner, "job.resume", id, ST_OK, NULL,
+        json_pack("{s:s,s:s}", "from", st_job_state_name(from), "to", "queued"),
+        err);
 }

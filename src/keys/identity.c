@@ -14,6 +14,7 @@
  * memory without wiping it, or write a secret file readable by others.
  */
 #include "sealtrain/identity.h"
+#include "sealtrain/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +47,9 @@ void st_identity_info_clear(st_identity_info *info)
 }
 
 /* Writes a secret text held in secure memory. */
-static st_code write_secret_text(const char *path, const unsigned char *text,
-                                 size_t len, st_err *err)
+static ST_MUST_CHECK st_code write_secret_text(const char *path,
+                                               const unsigned char *text,
+                                               size_t len, st_err *err)
 {
     return st_fs_write_atomic(path, text, len, 0600, err);
 }
@@ -131,8 +133,8 @@ done:
     if (rc) {
         /* all or nothing: remove what this call wrote */
         for (size_t i = 0; i < 3; i++)
-            if (st_fs_exists(paths[i]))
-                st_fs_shred(paths[i], NULL);
+            if (st_fs_exists(paths[i]) && st_fs_shred(paths[i], NULL) != ST_OK)
+                st_warn("identity.create", "could not remove %s", paths[i]);
         free(out->public_pem);
         out->public_pem = NULL;
     }

@@ -39,6 +39,7 @@
 
 #include "keys/keyring_file.h"
 #include "keys/tpm_seal.h"
+#include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
@@ -61,6 +62,9 @@ static const char *const keys_migrations[] = {
     " id INTEGER PRIMARY KEY CHECK (id = 1),"
     " generation INTEGER NOT NULL,"
     " mac TEXT NOT NULL)",
+    /* HMAC of (generation, mac) under the keyring's MAC key: the row can
+     * no longer be edited by hand to match an older keyring file */
+    "ALTER TABLE keyring_state ADD COLUMN auth TEXT",
 };
 
 const char *st_kek_state_name(st_kek_state state)
@@ -76,9 +80,10 @@ const char *st_kek_state_name(st_kek_state state)
 /* --- unlocking the root key --------------------------------------------- */
 
 /* Reads at most `max` bytes of a private file into a new secret. */
-static st_code read_private_secret(const char *path, size_t max,
-                                   const char *what, st_secret **out,
-                                   size_t *len, st_err *err)
+static ST_MUST_CHECK st_code read_private_secret(const char *path, size_t max,
+                                                 const char *what,
+                                                 st_secret **out, size_t *len,
+                                                 st_err *err)
 {
     *out = NULL;
     st_code rc = st_fs_check_private(path, err);
@@ -125,8 +130,9 @@ static st_code read_private_secret(const char *path, size_t max,
 }
 
 /* Prompts on the controlling terminal with echo off. */
-static st_code prompt_passphrase(const char *prompt, st_secret *buf,
-                                 size_t *len, st_err *err)
+static ST_MUST_CHECK st_code prompt_passphrase(const char *prompt,
+                                               st_secret *buf, size_t *len,
+                                               st_err *err)
 {
     int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
@@ -175,8 +181,8 @@ static st_code prompt_passphrase(const char *prompt, st_secret *buf,
 
 /* The passphrase into a new secret (without a trailing newline).
  * `confirm`: ask twice on a terminal (at init). */
-static st_code get_passphrase(int confirm, st_secret **out, size_t *len,
-                              st_err *err)
+static ST_MUST_CHECK st_code get_passphrase(int confirm, st_secret **out,
+                                            size_t *len, st_err *err)
 {
     *out = NULL;
     const char *file = getenv("SEALTRAIN_PASSPHRASE_FILE");
@@ -226,8 +232,10 @@ static st_code get_passphrase(int confirm, st_secret **out, size_t *len,
 }
 
 /* The key that wraps the root key, from the passphrase or key file. */
-static st_code root_wrapping_key(const st_workspace *ws, const st_root_file *rf,
-                                 int creating, st_secret **out, st_err *err)
+static ST_MUST_CHECK st_code root_wrapping_key(const st_workspace *ws,
+                                               const st_root_file *rf,
+                                               int creating, st_secret **out,
+                                               st_err *err)
 {
     *out = NULL;
     st_secret *in = NULL;
@@ -276,7 +284,7 @@ static void root_aad(st_protect_kind kind, char *aad, size_t cap)
 
 /* Creates a missing key file for file:PATH protection (32 random bytes,
  * 0600, written atomically so a crash leaves no short key file). */
-static st_code ensure_key_file(const char *path, st_err *err)
+static ST_MUST_CHECK st_code ensure_key_file(const char *path, st_err *err)
 {
     if (st_fs_exists(path))
         return ST_OK;
@@ -293,7 +301,8 @@ static st_code ensure_key_file(const char *path, st_err *err)
     return rc;
 }
 
-static st_code derive_keys(st_keyring *kr, const st_secret *root, st_err *err)
+static ST_MUST_CHECK st_code derive_keys(st_keyring *kr, const st_secret *root,
+                                         st_err *err)
 {
     kr->wrap_key = st_secret_new(32, err);
     kr->mac_key = st_secret_new(32, err);
@@ -311,21 +320,43 @@ static st_code derive_keys(st_keyring *kr, const st_secret *root, st_err *err)
 
 /* --- the keyring file ------------------------------------------------- */
 
-static st_code record_state(st_keyring *kr, const st_kr_data *d, st_err *err)
+/* The authenticator of the catalog's rollback record: HMAC-SHA256 under
+ * the MAC key (derived from the root key) of its generation and MAC. */
+static ST_MUST_CHECK st_code state_auth(st_keyring *kr, uint64_t gen,
+                                        const char *mac_hex, char out[65],
+                                        st_err *err)
+{
+    char msg[128];
+    int n = snprintf(msg, sizeof(msg), "sealtrain keyring state v1\n%llu\n%s",
+                     (unsigned long long)gen, mac_hex);
+    uint8_t tag[32];
+    st_code rc = st_hmac_sha256(st_secret_cbytes(kr->mac_key), 32, msg,
+                                (size_t)n, tag, err);
+    if (rc == ST_OK)
+        st_hex_encode(tag, sizeof(tag), out);
+    return rc;
+}
+
+static ST_MUST_CHECK st_code record_state(st_keyring *kr, const st_kr_data *d,
+                                          st_err *err)
 {
     sqlite3 *db = st_workspace_db(kr->ws);
     sqlite3_stmt *st = NULL;
-    char hex[65];
+    char hex[65], auth[65];
     st_hex_encode(d->mac, sizeof(d->mac), hex);
+    st_code rc = state_auth(kr, d->generation, hex, auth, err);
+    if (rc)
+        return rc;
     if (sqlite3_prepare_v2(db,
-                           "INSERT INTO keyring_state(id, generation, mac) "
-                           "VALUES(1, ?1, ?2) ON CONFLICT(id) DO UPDATE SET "
-                           "generation = excluded.generation, "
-                           "mac = excluded.mac",
+                           "INSERT INTO keyring_state(id, generation, mac, "
+                           "auth) VALUES(1, ?1, ?2, ?3) ON CONFLICT(id) DO "
+                           "UPDATE SET generation = excluded.generation, "
+                           "mac = excluded.mac, auth = excluded.auth",
                            -1, &st, NULL) != SQLITE_OK)
         return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
     sqlite3_bind_int64(st, 1, (sqlite3_int64)d->generation);
     sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, auth, -1, SQLITE_TRANSIENT);
     int r = sqlite3_step(st);
     sqlite3_finalize(st);
     if (r != SQLITE_DONE)
@@ -337,12 +368,13 @@ static st_code record_state(st_keyring *kr, const st_kr_data *d, st_err *err)
 }
 
 /* Rollback check against the catalog's record of the last generation. */
-static st_code check_state(st_keyring *kr, const st_kr_data *d, st_err *err)
+static ST_MUST_CHECK st_code check_state(st_keyring *kr, const st_kr_data *d,
+                                         st_err *err)
 {
     sqlite3 *db = st_workspace_db(kr->ws);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
-                           "SELECT generation, mac FROM keyring_state "
+                           "SELECT generation, mac, auth FROM keyring_state "
                            "WHERE id = 1",
                            -1, &st, NULL) != SQLITE_OK)
         return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
@@ -352,9 +384,21 @@ static st_code check_state(st_keyring *kr, const st_kr_data *d, st_err *err)
     if (r == SQLITE_ROW) {
         uint64_t gen = (uint64_t)sqlite3_column_int64(st, 0);
         const char *mac = (const char *)sqlite3_column_text(st, 1);
-        char hex[65];
+        const char *auth = (const char *)sqlite3_column_text(st, 2);
+        char hex[65], want[65];
         st_hex_encode(d->mac, sizeof(d->mac), hex);
-        if (d->generation < gen)
+        /* a record from before `auth` existed is accepted once and
+         * rewritten with it below */
+        if (auth && (rc = state_auth(kr, gen, mac ? mac : "", want, err)))
+            ;
+        else if (auth && (strlen(auth) != 64 || !st_ct_equal(auth, want, 64)))
+            rc = st_err_set(err, ST_E_DENIED,
+                            "keyring %s: the catalog's record of its "
+                            "generation was tampered with (its "
+                            "authenticator does not verify under the root "
+                            "key)",
+                            kr->path);
+        else if (d->generation < gen)
             rc = st_err_set(err, ST_E_DENIED,
                             "keyring %s was tampered with: it was rolled "
                             "back to generation %llu, but the catalog "
@@ -367,7 +411,7 @@ static st_code check_state(st_keyring *kr, const st_kr_data *d, st_err *err)
                             "differs from the one the catalog recorded",
                             kr->path, (unsigned long long)gen);
         else
-            update = d->generation > gen;
+            update = d->generation > gen || !auth;
     } else if (r == SQLITE_DONE) {
         update = 1;
     } else {
@@ -379,7 +423,7 @@ static st_code check_state(st_keyring *kr, const st_kr_data *d, st_err *err)
     return rc;
 }
 
-static st_code load(st_keyring *kr, st_err *err)
+static ST_MUST_CHECK st_code load(st_keyring *kr, st_err *err)
 {
     unsigned char *text = NULL;
     size_t len = 0;
@@ -397,6 +441,8 @@ static st_code load(st_keyring *kr, st_err *err)
     st_kr_data *d = NULL;
     rc = st_kr_data_parse((const char *)text, len, kr->path, &d, err);
     free(text);
+    if (rc == ST_E_IO) /* out of memory is not tampering */
+        return st_err_prefix(err, "reading keyring %s", kr->path);
     if (rc)
         return st_err_prefix(err, "keyring is damaged or was tampered with");
     uint8_t mac[32];
@@ -424,7 +470,7 @@ static st_code load(st_keyring *kr, st_err *err)
 
 /* Reloads when another process changed the file (a revocation there must
  * take effect here). */
-static st_code refresh(st_keyring *kr, st_err *err)
+static ST_MUST_CHECK st_code refresh(st_keyring *kr, st_err *err)
 {
     struct stat st;
     if (stat(kr->path, &st) != 0)
@@ -436,7 +482,7 @@ static st_code refresh(st_keyring *kr, st_err *err)
     return load(kr, err);
 }
 
-static st_code save(st_keyring *kr, st_kr_data *d, st_err *err)
+static ST_MUST_CHECK st_code save(st_keyring *kr, st_kr_data *d, st_err *err)
 {
     d->generation++;
     size_t len = 0;
@@ -444,14 +490,38 @@ static st_code save(st_keyring *kr, st_kr_data *d, st_err *err)
         st_kr_data_serialize(d, st_secret_cbytes(kr->mac_key), &len, err);
     if (!text)
         return err ? err->code : ST_E_INTERNAL;
-    st_code rc = st_fs_write_atomic(kr->path, text, len, 0600, err);
+    /* the generation this one replaces, to put back if the catalog cannot
+     * record the new one: a change reported as failed must not be in
+     * force (a revocation, say) */
+    unsigned char *old = NULL;
+    size_t old_len = 0;
+    st_code rc = ST_OK;
+    if (st_fs_exists(kr->path))
+        rc = st_fs_read_all(kr->path, KEYRING_MAX, &old, &old_len, err);
+    if (!rc)
+        rc = st_fs_write_atomic(kr->path, text, len, 0600, err);
     free(text);
+    /* ... unless the catalog's commit may have landed (its flush failed
+     * after the WAL frames were written): then the old file would look
+     * like a rollback, and the new one, at worst one generation ahead, is
+     * what load() accepts */
+    if (!rc && (rc = record_state(kr, d, err)) && old &&
+        sqlite3_extended_errcode(st_workspace_db(kr->ws)) !=
+            SQLITE_IOERR_FSYNC) {
+        st_err e2;
+        if (st_fs_write_atomic(kr->path, old, old_len, 0600, &e2) != ST_OK)
+            st_warn("keyring.save",
+                    "could not put the previous keyring back (%s): the "
+                    "change stands, one generation ahead of the catalog",
+                    e2.msg);
+    }
+    free(old);
     if (rc)
         return rc;
     struct stat st;
     if (stat(kr->path, &st) == 0)
         kr->seen = st;
-    return record_state(kr, d, err);
+    return ST_OK;
 }
 
 static int lock_keyring(st_keyring *kr, st_err *err)
@@ -480,7 +550,8 @@ static void unlock_keyring(int fd)
         close(fd); /* releases the flock */
 }
 
-static st_code keyring_new(st_workspace *ws, st_keyring **out, st_err *err)
+static ST_MUST_CHECK st_code keyring_new(st_workspace *ws, st_keyring **out,
+                                         st_err *err)
 {
     st_keyring *kr = calloc(1, sizeof(*kr));
     if (!kr)
@@ -672,8 +743,9 @@ static st_kr_key *find_key(st_kr_data *d, const char *name)
     return NULL;
 }
 
-static st_code get_key(st_keyring *kr, st_kr_data *d, const char *name,
-                       st_kr_key **out, st_err *err)
+static ST_MUST_CHECK st_code get_key(st_keyring *kr, st_kr_data *d,
+                                     const char *name, st_kr_key **out,
+                                     st_err *err)
 {
     (void)kr;
     *out = find_key(d, name);
@@ -703,9 +775,9 @@ static void kek_aad(const char *name, uint32_t version, uint8_t *aad,
 }
 
 /* Decrypts KEK `name` version `v` into a new secret. */
-static st_code kek_material(st_keyring *kr, const st_kr_key *k,
-                            const st_kr_version *v, st_secret **out,
-                            st_err *err)
+static ST_MUST_CHECK st_code kek_material(st_keyring *kr, const st_kr_key *k,
+                                          const st_kr_version *v,
+                                          st_secret **out, st_err *err)
 {
     uint8_t aad[13 + 2 + ST_KEK_NAME_MAX + 12];
     size_t aadlen;
@@ -727,8 +799,8 @@ static st_code kek_material(st_keyring *kr, const st_kr_key *k,
 }
 
 /* A new KEK version: random key, wrapped under the root-derived key. */
-static st_code new_version(st_keyring *kr, st_kr_key *k, time_t now,
-                           st_err *err)
+static ST_MUST_CHECK st_code new_version(st_keyring *kr, st_kr_key *k,
+                                         time_t now, st_err *err)
 {
     st_kr_version *vs = realloc(k->versions, (k->nversions + 1) * sizeof(*vs));
     if (!vs)
@@ -759,8 +831,8 @@ static st_code new_version(st_keyring *kr, st_kr_key *k, time_t now,
     return ST_OK;
 }
 
-static st_code find_version(st_kr_key *k, uint32_t version, st_kr_version **out,
-                            st_err *err)
+static ST_MUST_CHECK st_code find_version(st_kr_key *k, uint32_t version,
+                                          st_kr_version **out, st_err *err)
 {
     if (version == 0 || version > k->nversions)
         return st_err_set(err, ST_E_NOTFOUND,
@@ -774,7 +846,8 @@ typedef st_code (*mutation)(st_keyring *kr, st_kr_data *d, void *arg,
                             st_err *err);
 
 /* Read-modify-write under the keyring lock. */
-static st_code mutate(st_keyring *kr, mutation fn, void *arg, st_err *err)
+static ST_MUST_CHECK st_code mutate(st_keyring *kr, mutation fn, void *arg,
+                                    st_err *err)
 {
     int fd = lock_keyring(kr, err);
     if (fd < 0)
@@ -802,7 +875,8 @@ struct create_arg {
     uint32_t days;
 };
 
-static st_code do_create(st_keyring *kr, st_kr_data *d, void *varg, st_err *err)
+static ST_MUST_CHECK st_code do_create(st_keyring *kr, st_kr_data *d,
+                                       void *varg, st_err *err)
 {
     struct create_arg *a = varg;
     if (find_key(d, a->name))
@@ -847,12 +921,32 @@ st_code st_kek_create(st_keyring *kr, const char *name, uint32_t rotation_days,
     return rc;
 }
 
+st_code st_kek_create_as(st_keyring *kr, const char *actor, const char *name,
+                         uint32_t rotation_days, st_err *err)
+{
+    int owns = 0;
+    st_code rc = st_kek_create_check(kr->ws, actor, name, &owns, err);
+    if (rc == ST_OK)
+        rc = st_kek_create(kr, name, rotation_days, err);
+    if (rc == ST_OK && owns) {
+        char resource[ST_KEK_NAME_MAX + 8];
+        snprintf(resource, sizeof(resource), "key:%s", name);
+        if ((rc = st_access_set_owner(kr->ws, resource, actor, err)))
+            st_err_prefix(err,
+                          "key %s was created, but recording its owner "
+                          "%s failed",
+                          name, actor);
+    }
+    return rc;
+}
+
 struct version_arg {
     const char *name;
     uint32_t version;
 };
 
-static st_code do_rotate(st_keyring *kr, st_kr_data *d, void *varg, st_err *err)
+static ST_MUST_CHECK st_code do_rotate(st_keyring *kr, st_kr_data *d,
+                                       void *varg, st_err *err)
 {
     struct version_arg *a = varg;
     st_kr_key *k = NULL;
@@ -864,11 +958,13 @@ static st_code do_rotate(st_keyring *kr, st_kr_data *d, void *varg, st_err *err)
     return rc;
 }
 
-st_code st_kek_rotate(st_keyring *kr, const char *name, uint32_t *new_version,
-                      st_err *err)
+st_code st_kek_rotate(st_keyring *kr, const char *actor, const char *name,
+                      uint32_t *new_version, st_err *err)
 {
     struct version_arg a = {name, 0};
-    st_code rc = mutate(kr, do_rotate, &a, err);
+    st_code rc = st_kek_authorize(kr->ws, actor, "key.rotate", name, err);
+    if (!rc)
+        rc = mutate(kr, do_rotate, &a, err);
     if (!rc) {
         st_info("keyring.rotate", "key %s is now at version %u", name,
                 a.version);
@@ -878,7 +974,8 @@ st_code st_kek_rotate(st_keyring *kr, const char *name, uint32_t *new_version,
     return rc;
 }
 
-static st_code do_retire(st_keyring *kr, st_kr_data *d, void *varg, st_err *err)
+static ST_MUST_CHECK st_code do_retire(st_keyring *kr, st_kr_data *d,
+                                       void *varg, st_err *err)
 {
     struct version_arg *a = varg;
     st_kr_key *k = NULL;
@@ -906,17 +1003,20 @@ static st_code do_retire(st_keyring *kr, st_kr_data *d, void *varg, st_err *err)
     return ST_OK;
 }
 
-st_code st_kek_retire(st_keyring *kr, const char *name, uint32_t version,
-                      st_err *err)
+st_code st_kek_retire(st_keyring *kr, const char *actor, const char *name,
+                      uint32_t version, st_err *err)
 {
     struct version_arg a = {name, version};
-    st_code rc = mutate(kr, do_retire, &a, err);
+    st_code rc = st_kek_authorize(kr->ws, actor, "key.retire", name, err);
+    if (!rc)
+        rc = mutate(kr, do_retire, &a, err);
     if (!rc)
         st_info("keyring.retire", "retired key %s version %u", name, version);
     return rc;
 }
 
-static st_code do_revoke(st_keyring *kr, st_kr_data *d, void *varg, st_err *err)
+static ST_MUST_CHECK st_code do_revoke(st_keyring *kr, st_kr_data *d,
+                                       void *varg, st_err *err)
 {
     struct version_arg *a = varg;
     st_kr_key *k = NULL;
@@ -940,18 +1040,21 @@ static st_code do_revoke(st_keyring *kr, st_kr_data *d, void *varg, st_err *err)
     return ST_OK;
 }
 
-st_code st_kek_revoke(st_keyring *kr, const char *name, uint32_t version,
-                      st_err *err)
+st_code st_kek_revoke(st_keyring *kr, const char *actor, const char *name,
+                      uint32_t version, st_err *err)
 {
     struct version_arg a = {name, version};
-    st_code rc = mutate(kr, do_revoke, &a, err);
+    st_code rc = st_kek_authorize(kr->ws, actor, "key.revoke", name, err);
+    if (!rc)
+        rc = mutate(kr, do_revoke, &a, err);
     if (!rc)
         st_info("keyring.revoke", "revoked key %s version %u", name, version);
     return rc;
 }
 
-static st_code usable(st_keyring *kr, const char *name, uint32_t version,
-                      st_kr_key **k, st_kr_version **v, st_err *err)
+static ST_MUST_CHECK st_code usable(st_keyring *kr, const char *name,
+                                    uint32_t version, st_kr_key **k,
+                                    st_kr_version **v, st_err *err)
 {
     st_code rc = refresh(kr, err);
     if (rc)
@@ -1067,8 +1170,8 @@ st_code st_kek_unwrap(st_keyring *kr, const char *name, uint32_t version,
 
 /* --- listing -------------------------------------------------------- */
 
-static st_code fill_info(const st_kr_key *k, time_t now, st_kek_info *info,
-                         st_err *err)
+static ST_MUST_CHECK st_code fill_info(const st_kr_key *k, time_t now,
+                                       st_kek_info *info, st_err *err)
 {
     memset(info, 0, sizeof(*info));
     snprintf(info->name, sizeof(info->name), "%s", k->name);
@@ -1078,7 +1181,9 @@ static st_code fill_info(const st_kr_key *k, time_t now, st_kek_info *info,
     const st_kr_version *newest = &k->versions[k->nversions - 1];
     snprintf(info->rotated, sizeof(info->rotated), "%s", newest->created);
     time_t t = 0;
-    st_time_parse(newest->created, &t, NULL);
+    /* an unreadable time makes the rotation due (t = 0): fail safe */
+    if (st_time_parse(newest->created, &t, NULL) != ST_OK)
+        t = 0;
     info->rotation_due = t + (time_t)k->rotation_days * 86400;
     info->overdue = k->current == 0 || now >= info->rotation_due;
     info->versions = calloc(k->nversions, sizeof(*info->versions));

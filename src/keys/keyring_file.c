@@ -9,6 +9,7 @@
  */
 #include "keys/keyring_file.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,9 @@ void st_root_file_clear(st_root_file *rf)
 }
 
 /* Decodes base64 field `key` of `obj` into exactly `n` bytes. */
-static st_code get_b64_exact(const json_t *obj, const char *key, uint8_t *out,
-                             size_t n, const char *where, st_err *err)
+static ST_MUST_CHECK st_code get_b64_exact(const json_t *obj, const char *key,
+                                           uint8_t *out, size_t n,
+                                           const char *where, st_err *err)
 {
     const char *s = NULL;
     st_code rc = st_json_get_string(obj, key, 1, &s, where, err);
@@ -47,8 +49,9 @@ static st_code get_b64_exact(const json_t *obj, const char *key, uint8_t *out,
     return ST_OK;
 }
 
-static st_code get_b64_buf(const json_t *obj, const char *key, st_buf *out,
-                           size_t max, const char *where, st_err *err)
+static ST_MUST_CHECK st_code get_b64_buf(const json_t *obj, const char *key,
+                                         st_buf *out, size_t max,
+                                         const char *where, st_err *err)
 {
     const char *s = NULL;
     st_code rc = st_json_get_string(obj, key, 1, &s, where, err);
@@ -218,28 +221,36 @@ char *st_root_file_serialize(const st_root_file *rf, size_t *len, st_err *err)
                              1, "protection", st_protect_kind_name(rf->kind));
     if (!root)
         goto oom;
+    /* every member must land: a root file missing one is unreadable */
+    int bad = 0;
     if (rf->kind == ST_PROTECT_TPM) {
         json_t *tpm = json_object();
-        json_object_set_new(tpm, "public",
-                            b64(rf->tpm_public.data, rf->tpm_public.len));
-        json_object_set_new(tpm, "private",
-                            b64(rf->tpm_private.data, rf->tpm_private.len));
-        json_object_set_new(root, "tpm", tpm);
+        bad |= json_object_set_new(
+            tpm, "public", b64(rf->tpm_public.data, rf->tpm_public.len));
+        bad |= json_object_set_new(
+            tpm, "private", b64(rf->tpm_private.data, rf->tpm_private.len));
+        bad |= json_object_set_new(root, "tpm", tpm);
     } else {
         json_t *kdf = json_object();
-        json_object_set_new(
+        bad |= json_object_set_new(
             kdf, "name",
             json_string(rf->kdf_scrypt ? "scrypt" : "hkdf-sha256"));
         if (rf->kdf_scrypt) {
-            json_object_set_new(kdf, "log2n", json_integer(rf->log2n));
-            json_object_set_new(kdf, "r", json_integer(rf->r));
-            json_object_set_new(kdf, "p", json_integer(rf->p));
+            bad |= json_object_set_new(kdf, "log2n", json_integer(rf->log2n));
+            bad |= json_object_set_new(kdf, "r", json_integer(rf->r));
+            bad |= json_object_set_new(kdf, "p", json_integer(rf->p));
         }
-        json_object_set_new(kdf, "salt", b64(rf->salt, sizeof(rf->salt)));
-        json_object_set_new(root, "kdf", kdf);
-        json_object_set_new(root, "nonce", b64(rf->nonce, sizeof(rf->nonce)));
-        json_object_set_new(root, "wrapped",
-                            b64(rf->wrapped, sizeof(rf->wrapped)));
+        bad |=
+            json_object_set_new(kdf, "salt", b64(rf->salt, sizeof(rf->salt)));
+        bad |= json_object_set_new(root, "kdf", kdf);
+        bad |= json_object_set_new(root, "nonce",
+                                   b64(rf->nonce, sizeof(rf->nonce)));
+        bad |= json_object_set_new(root, "wrapped",
+                                   b64(rf->wrapped, sizeof(rf->wrapped)));
+    }
+    if (bad) {
+        json_decref(root);
+        goto oom;
     }
     char *text = canonical_line(root, len, err);
     json_decref(root);
@@ -275,9 +286,10 @@ void st_kr_data_free(st_kr_data *d)
     free(d);
 }
 
-static st_code parse_time_field(const json_t *obj, const char *key,
-                                int required, char out[ST_TIME_LEN],
-                                const char *where, st_err *err)
+static ST_MUST_CHECK st_code parse_time_field(const json_t *obj,
+                                              const char *key, int required,
+                                              char out[ST_TIME_LEN],
+                                              const char *where, st_err *err)
 {
     const char *s = NULL;
     time_t t;
@@ -290,8 +302,9 @@ static st_code parse_time_field(const json_t *obj, const char *key,
     return ST_OK;
 }
 
-static st_code parse_version(const json_t *jv, st_kr_version *v,
-                             uint32_t expect, const char *where, st_err *err)
+static ST_MUST_CHECK st_code parse_version(const json_t *jv, st_kr_version *v,
+                                           uint32_t expect, const char *where,
+                                           st_err *err)
 {
     static const char *const vkeys[] = {
         "version", "state", "created", "changed", "nonce", "wrapped", NULL};
@@ -342,8 +355,8 @@ static st_code parse_version(const json_t *jv, st_kr_version *v,
     return ST_OK;
 }
 
-static st_code parse_key(const json_t *jk, st_kr_key *k, const char *where,
-                         st_err *err)
+static ST_MUST_CHECK st_code parse_key(const json_t *jk, st_kr_key *k,
+                                       const char *where, st_err *err)
 {
     static const char *const kkeys[] = {"name",    "rotation_days", "created",
                                         "current", "versions",      NULL};
@@ -469,67 +482,141 @@ done:
     return rc;
 }
 
+/* The keyring as JSON, without "mac". NULL when any allocation fails: a
+ * document missing a member must never be MACed or written (jansson's
+ * *_new functions take the value even when they fail, so nothing leaks). */
 static json_t *data_json(const st_kr_data *d)
 {
     json_t *keys = json_array();
+    if (!keys)
+        return NULL;
     for (size_t i = 0; i < d->nkeys; i++) {
         const st_kr_key *k = &d->keys[i];
         json_t *vs = json_array();
+        if (!vs)
+            goto fail;
         for (size_t j = 0; j < k->nversions; j++) {
             const st_kr_version *v = &k->versions[j];
             json_t *jv = json_pack(
                 "{s:I,s:s,s:s}", "version", (json_int_t)v->version, "state",
                 st_kek_state_name(v->state), "created", v->created);
-            if (v->changed[0])
-                json_object_set_new(jv, "changed", json_string(v->changed));
-            if (v->state != ST_KEK_REVOKED) {
-                json_object_set_new(jv, "nonce",
-                                    b64(v->nonce, sizeof(v->nonce)));
-                json_object_set_new(jv, "wrapped",
-                                    b64(v->wrapped, sizeof(v->wrapped)));
+            int bad = !jv;
+            if (!bad && v->changed[0])
+                bad = json_object_set_new(jv, "changed",
+                                          json_string(v->changed)) != 0;
+            if (!bad && v->state != ST_KEK_REVOKED)
+                bad = json_object_set_new(jv, "nonce",
+                                          b64(v->nonce, sizeof(v->nonce))) ||
+                      json_object_set_new(jv, "wrapped",
+                                          b64(v->wrapped, sizeof(v->wrapped)));
+            if (bad) {
+                json_decref(jv);
+                json_decref(vs);
+                goto fail;
             }
-            json_array_append_new(vs, jv);
+            if (json_array_append_new(vs, jv) != 0) {
+                json_decref(vs);
+                goto fail;
+            }
         }
-        json_array_append_new(
-            keys,
-            json_pack("{s:s,s:I,s:s,s:I,s:o}", "name", k->name, "rotation_days",
-                      (json_int_t)k->rotation_days, "created", k->created,
-                      "current", (json_int_t)k->current, "versions", vs));
+        /* "o" takes vs, also when json_pack fails */
+        if (json_array_append_new(
+                keys, json_pack("{s:s,s:I,s:s,s:I,s:o}", "name", k->name,
+                                "rotation_days", (json_int_t)k->rotation_days,
+                                "created", k->created, "current",
+                                (json_int_t)k->current, "versions", vs)) != 0)
+            goto fail;
     }
     return json_pack("{s:s,s:i,s:I,s:o}", "format", KEYRING_FORMAT, "version",
                      1, "generation", (json_int_t)d->generation, "keys", keys);
+fail:
+    json_decref(keys);
+    return NULL;
+}
+
+/* The bytes the MAC covers: the canonical document without "mac". */
+static char *mac_input(const st_kr_data *d, size_t *n, st_err *err)
+{
+    json_t *j = data_json(d);
+    if (!j) {
+        st_err_errno(err, ST_E_IO, ENOMEM, "serialising the keyring");
+        return NULL;
+    }
+    char *text = st_json_canonical(j, n, err);
+    json_decref(j);
+    return text;
 }
 
 st_code st_kr_data_mac(const st_kr_data *d, const uint8_t mac_key[32],
                        uint8_t out[32], st_err *err)
 {
-    json_t *j = data_json(d);
-    if (!j)
-        return st_err_set(err, ST_E_IO, "out of memory");
-    size_t n;
-    char *text = st_json_canonical(j, &n, err);
-    json_decref(j);
+    size_t n = 0;
+    char *text = mac_input(d, &n, err);
     if (!text)
-        return err ? err->code : ST_E_INTERNAL;
+        return err ? err->code : ST_E_IO;
     st_code rc = st_hmac_sha256(mac_key, 32, text, n, out, err);
     free(text);
+    return rc;
+}
+
+/* The written text must read back as exactly the keyring that was MACed:
+ * it parses, carries `mac`, and its MAC input is byte for byte `body`. A
+ * failure here is ours (or the system's), never the file's. */
+static ST_MUST_CHECK st_code check_read_back(const char *text, size_t len,
+                                             const char *body, size_t n,
+                                             const uint8_t mac[32], st_err *err)
+{
+    st_kr_data *back = NULL;
+    st_code rc =
+        st_kr_data_parse(text, len, "the keyring being written", &back, err);
+    if (rc != ST_OK)
+        return rc == ST_E_IO ? rc
+                             : st_err_set(err, ST_E_INTERNAL,
+                                          "the keyring being written does "
+                                          "not read back: %s",
+                                          err ? err->msg : "");
+    size_t n2 = 0;
+    char *body2 = mac_input(back, &n2, err);
+    if (!body2)
+        rc = err ? err->code : ST_E_IO;
+    else if (n2 != n || memcmp(body2, body, n) != 0 ||
+             memcmp(back->mac, mac, 32) != 0)
+        rc = st_err_set(err, ST_E_INTERNAL,
+                        "the keyring being written does not read back as "
+                        "the keyring that was authenticated");
+    free(body2);
+    st_kr_data_free(back);
     return rc;
 }
 
 char *st_kr_data_serialize(st_kr_data *d, const uint8_t mac_key[32],
                            size_t *len, st_err *err)
 {
-    if (st_kr_data_mac(d, mac_key, d->mac, err))
-        return NULL;
+    /* built once: the MAC input and the file come from the same document */
     json_t *j = data_json(d);
     if (!j) {
-        st_err_set(err, ST_E_IO, "out of memory");
+        st_err_errno(err, ST_E_IO, ENOMEM, "serialising the keyring");
         return NULL;
     }
-    char hex[65];
-    st_hex_encode(d->mac, sizeof(d->mac), hex);
-    json_object_set_new(j, "mac", json_string(hex));
-    char *text = canonical_line(j, len, err);
+    size_t n = 0;
+    uint8_t mac[32];
+    char *text = NULL;
+    char *body = st_json_canonical(j, &n, err);
+    if (body && st_hmac_sha256(mac_key, 32, body, n, mac, err) == ST_OK) {
+        char hex[65];
+        st_hex_encode(mac, sizeof(mac), hex);
+        if (json_object_set_new(j, "mac", json_string(hex)) != 0)
+            st_err_errno(err, ST_E_IO, ENOMEM, "serialising the keyring");
+        else
+            text = canonical_line(j, len, err);
+    }
     json_decref(j);
+    if (text && check_read_back(text, *len, body, n, mac, err) != ST_OK) {
+        free(text);
+        text = NULL;
+    }
+    free(body);
+    if (text)
+        memcpy(d->mac, mac, sizeof(mac));
     return text;
 }

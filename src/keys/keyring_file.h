@@ -46,8 +46,9 @@ typedef struct st_root_file {
     st_buf tpm_public, tpm_private;
 } st_root_file;
 
-st_code st_root_file_parse(const char *text, size_t len, const char *origin,
-                           st_root_file *out, st_err *err);
+ST_MUST_CHECK st_code st_root_file_parse(const char *text, size_t len,
+                                         const char *origin, st_root_file *out,
+                                         st_err *err);
 char *st_root_file_serialize(const st_root_file *rf, size_t *len, st_err *err);
 void st_root_file_clear(st_root_file *rf);
 
@@ -77,11 +78,13 @@ typedef struct st_kr_data {
 } st_kr_data;
 
 /* Parses structure and values; does not check the MAC. */
-st_code st_kr_data_parse(const char *text, size_t len, const char *origin,
-                         st_kr_data **out, st_err *err);
+ST_MUST_CHECK st_code st_kr_data_parse(const char *text, size_t len,
+                                       const char *origin, st_kr_data **out,
+                                       st_err *err);
 /* HMAC over the canonical form of everything but the MAC. */
-st_code st_kr_data_mac(const st_kr_data *d, const uint8_t mac_key[32],
-                       uint8_t out[32], st_err *err);
+ST_MUST_CHECK st_code st_kr_data_mac(const st_kr_data *d,
+                                     const uint8_t mac_key[32], uint8_t out[32],
+                                     st_err *err);
 /* Computes d->mac and returns the file text (canonical JSON + newline). */
 char *st_kr_data_serialize(st_kr_data *d, const uint8_t mac_key[32],
                            size_t *len, st_err *err);

@@ -42,7 +42,8 @@ const char *st_tpm_tcti(void)
     return t && *t ? t : NULL;
 }
 
-static st_code tpm_fail(st_err *err, st_code code, const char *what, TSS2_RC rc)
+static ST_MUST_CHECK st_code tpm_fail(st_err *err, st_code code,
+                                      const char *what, TSS2_RC rc)
 {
     return st_err_set(err, code, "TPM %s failed: %s", what, Tss2_RC_Decode(rc));
 }
@@ -64,7 +65,7 @@ static void tpm_close(tpm_ctx *t)
 
 /* Connects, creates the storage primary and a salted, parameter-
  * encrypting session bound to it. */
-static st_code tpm_open(tpm_ctx *t, st_err *err)
+static ST_MUST_CHECK st_code tpm_open(tpm_ctx *t, st_err *err)
 {
     memset(t, 0, sizeof(*t));
     t->primary = t->session = t->object = ESYS_TR_NONE;

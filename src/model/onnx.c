@@ -278,8 +278,9 @@ static void activation(pb *g, st_train_activation act, const char *in,
     }
 }
 
-static st_code check_tensor(const st_safetensor *t, const char *name,
-                            uint64_t d0, uint64_t d1, size_t ndim, st_err *err)
+static ST_MUST_CHECK st_code check_tensor(const st_safetensor *t,
+                                          const char *name, uint64_t d0,
+                                          uint64_t d1, size_t ndim, st_err *err)
 {
     if (!t)
         return st_err_set(err, ST_E_INPUT,

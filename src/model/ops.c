@@ -28,12 +28,15 @@
 #include <unistd.h>
 
 #include "sealtrain/access.h"
+#include "sealtrain/release.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
+#include "sealtrain/log.h"
 #include "sealtrain/model.h"
+#include "sealtrain/release.h"
 #include "sealtrain/secmem.h"
 
 #include "model/model_int.h"
@@ -41,7 +44,8 @@
 /* Opens the sealed file and checks that it is still the registered one;
  * the descriptor is then decrypted from, so the bytes checked are the
  * bytes used (no second open that a swapped file could answer). */
-static st_code open_checked(const st_model_record *r, int *fd_out, st_err *err)
+static ST_MUST_CHECK st_code open_checked(const st_model_record *r, int *fd_out,
+                                          st_err *err)
 {
     int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
@@ -131,8 +135,9 @@ st_code st_model_open(const st_model_record *r, const st_age_identity *ids,
 }
 
 /* Every source dataset's release policy must list the recipient. */
-static st_code policy_allows(st_workspace *ws, const st_model_record *r,
-                             const char *recipient, st_err *err)
+static ST_MUST_CHECK st_code policy_allows(st_workspace *ws,
+                                           const st_model_record *r,
+                                           const char *recipient, st_err *err)
 {
     size_t i;
     const json_t *d;
@@ -144,7 +149,7 @@ static st_code policy_allows(st_workspace *ws, const st_model_record *r,
     json_array_foreach(r->datasets, i, d)
     {
         const char *name = json_string_value(json_object_get(d, "name"));
-        json_t *pol = NULL;
+        st_release_policy *pol = NULL;
         st_code rc = name ? st_release_policy_get(ws, name, &pol, err)
                           : st_err_set(err, ST_E_INPUT, "unnamed dataset");
         if (rc == ST_E_NOTFOUND)
@@ -155,7 +160,7 @@ static st_code policy_allows(st_workspace *ws, const st_model_record *r,
         if (rc != ST_OK)
             return rc;
         int ok = st_release_policy_allows_recipient(pol, recipient);
-        json_decref(pol);
+        st_release_policy_free(pol);
         if (!ok)
             return st_err_set(err, ST_E_DENIED,
                               "model %s@%u: dataset \"%s\"'s release policy "
@@ -172,9 +177,11 @@ static int keep_all(void *ctx, const st_age_stanza *s)
     return 1;
 }
 
-static st_code share_row(st_workspace *ws, const st_model_record *r,
-                         const char *recipient, const char *path,
-                         const char *sha, const char *actor, st_err *err)
+static ST_MUST_CHECK st_code share_row(st_workspace *ws,
+                                       const st_model_record *r,
+                                       const char *recipient, const char *path,
+                                       const char *sha, const char *actor,
+                                       st_err *err)
 {
     char t[ST_TIME_LEN];
     st_time_format(time(NULL), t);
@@ -244,8 +251,8 @@ st_code st_model_share(st_workspace *ws, const st_model_record *r,
             st_hex_encode(d, 32, sha);
             rc = share_row(ws, r, recipient, shared_path, sha, actor, err);
         }
-        if (rc != ST_OK)
-            st_fs_shred(shared_path, NULL);
+        if (rc != ST_OK && st_fs_shred(shared_path, NULL) != ST_OK)
+            st_warn("model.share", "could not remove %s", shared_path);
     }
     st_age_recipient_clear(&rcpt);
     st_model_audit(

@@ -148,8 +148,9 @@ st_code st_model_ref_parse(const char *ref, char name[ST_MODEL_NAME_MAX + 1],
 
 /* The statement of a provenance envelope, unverified: the controller has
  * verified the signature before registering; `model verify` re-checks. */
-static st_code statement_of(const char *prov_path, json_t **env_out,
-                            json_t **stmt_out, st_err *err)
+static ST_MUST_CHECK st_code statement_of(const char *prov_path,
+                                          json_t **env_out, json_t **stmt_out,
+                                          st_err *err)
 {
     unsigned char *text = NULL;
     size_t len = 0;
@@ -178,8 +179,9 @@ static st_code statement_of(const char *prov_path, json_t **env_out,
 
 /* Lineage of each dataset: the statement's plaintext digest, with the
  * catalog's file digest, classification and retention. */
-static st_code datasets_of(st_workspace *ws, const json_t *pred, json_t **out,
-                           char cls[16], long long *retention, st_err *err)
+static ST_MUST_CHECK st_code datasets_of(st_workspace *ws, const json_t *pred,
+                                         json_t **out, char cls[16],
+                                         long long *retention, st_err *err)
 {
     const json_t *arr = json_object_get(pred, "datasets");
     if (!json_is_array(arr) || json_array_size(arr) == 0)
@@ -263,6 +265,48 @@ static json_t *claims_of(st_workspace *ws, const char *job_id)
 static char *dump(const json_t *v)
 {
     return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+/* ST_OK when model name r->name is new or r->owner's: the owner of
+ * "model:NAME" if recorded, else the owner of its first version (names
+ * registered before principals existed). ST_E_DENIED naming the owner. */
+static st_code check_name_owner(st_workspace *ws, const st_model_record *r,
+                                st_err *err)
+{
+    char resource[ST_MODEL_NAME_MAX + 8], owner[ST_PRINCIPAL_NAME_MAX] = "";
+    snprintf(resource, sizeof(resource), "model:%s", r->name);
+    st_err e2;
+    st_code rc = st_access_get_owner(ws, resource, owner, sizeof(owner), &e2);
+    if (rc != ST_OK && rc != ST_E_NOTFOUND) {
+        if (err)
+            *err = e2;
+        return rc;
+    }
+    if (rc == ST_E_NOTFOUND) {
+        owner[0] = 0;
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(st_workspace_db(ws),
+                               "SELECT owner FROM models WHERE name = ? "
+                               "ORDER BY version LIMIT 1",
+                               -1, &st, NULL) != SQLITE_OK)
+            return st_model_db_err(ws, "name owner", err);
+        sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            const unsigned char *o = sqlite3_column_text(st, 0);
+            snprintf(owner, sizeof(owner), "%s", o ? (const char *)o : "");
+        }
+        sqlite3_finalize(st);
+        if (step != SQLITE_ROW && step != SQLITE_DONE)
+            return st_model_db_err(ws, "name owner", err);
+    }
+    if (!owner[0] || !strcmp(owner, r->owner))
+        return ST_OK;
+    return st_err_set(err, ST_E_DENIED,
+                      "registering model \"%s\": the name belongs to %s, "
+                      "and job %s of %s may publish only to a new model "
+                      "name or one of its own",
+                      r->name, owner, r->job_id, r->owner);
 }
 
 st_code st_model_register(st_workspace *ws, const st_model_record *in,
@@ -351,6 +395,12 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
         rc = st_model_db_err(ws, "begin", err);
         goto out;
     }
+    /* a name is its first registrant's: another model owner's job does
+     * not become the owner's "latest" version (checked at submit too;
+     * here, inside the transaction, two first registrations race and
+     * one wins) */
+    if ((rc = check_name_owner(ws, &r, err)) != ST_OK)
+        goto rollback;
     if (sqlite3_prepare_v2(db,
                            "SELECT COALESCE(MAX(version), 0) + 1 FROM models "
                            "WHERE name = ?",
@@ -407,8 +457,11 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
     char resource[ST_MODEL_NAME_MAX + 8];
     snprintf(resource, sizeof(resource), "model:%s", r.name);
     char cur[ST_MODEL_NAME_MAX + 1];
-    if (st_access_get_owner(ws, resource, cur, sizeof(cur), NULL) != ST_OK)
-        st_access_set_owner(ws, resource, r.owner, NULL);
+    st_err oe;
+    if (st_access_get_owner(ws, resource, cur, sizeof(cur), NULL) != ST_OK &&
+        st_access_set_owner(ws, resource, r.owner, &oe) != ST_OK)
+        st_warn("model.register", "%s: recording the owner failed: %s",
+                resource, oe.msg);
     *version = r.version;
     st_model_audit(ws, r.owner, "model.register", &r, "success", NULL,
                    json_pack("{s:s,s:s,s:s,s:s}", "job", r.job_id, "sha256",
@@ -419,6 +472,10 @@ rollback:
     sqlite3_finalize(st);
     st = NULL;
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == ST_E_DENIED)
+        st_model_audit(ws, r.owner, "model.register", &r, "denied",
+                       err ? err->msg : NULL,
+                       json_pack("{s:s}", "job", r.job_id));
 out:
     sqlite3_finalize(st);
     free(ds);

@@ -12,6 +12,10 @@
  *                          job spec digest) from the statement
  *   provenance.key_binding the evidence's report data is exactly that: the
  *                          TEE bound the key that signed the provenance
+ *   provenance.measurement the runtime measurement the statement names is
+ *                          the one the evidence reports
+ *   provenance.datasets    the statement's datasets and roles are the
+ *                          signed spec's (carried in the statement)
  *   with a registry record: provenance.job, provenance.spec,
  *   registry.digest, registry.evidence (the evidence the broker released
  *   keys for).
@@ -26,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sealtrain/release.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dsse.h"
@@ -56,11 +61,10 @@ static void set_reason(st_verdict *v)
 
 /* Runs the attestation verifier under one policy and copies its trace
  * into ours (claims prefixed with `prefix` when there are several). */
-static st_code verify_evidence(const st_evidence *ev, const uint8_t rd[64],
-                               const st_attest_refs *refs, const char *text,
-                               size_t len, const char *origin,
-                               const char *prefix, int64_t now, st_verdict *v,
-                               st_err *err)
+static ST_MUST_CHECK st_code verify_evidence(
+    const st_evidence *ev, const uint8_t rd[64], const st_attest_refs *refs,
+    const char *text, size_t len, const char *origin, const char *prefix,
+    int64_t now, st_verdict *v, st_err *err)
 {
     st_attest_policy *pol = NULL;
     st_code rc = ST_OK;
@@ -93,11 +97,10 @@ static st_code verify_evidence(const st_evidence *ev, const uint8_t rd[64],
 
 /* With a workspace: each source dataset's release policy (its
  * "attestation" part), as the broker applied them at release. */
-static st_code
-verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
-                             const st_evidence *ev, const uint8_t rd[64],
-                             const st_attest_refs *refs, int64_t now,
-                             st_verdict *v, st_err *err)
+static ST_MUST_CHECK st_code verify_with_dataset_policies(
+    st_workspace *ws, const st_model_record *rec, const st_evidence *ev,
+    const uint8_t rd[64], const st_attest_refs *refs, int64_t now,
+    st_verdict *v, st_err *err)
 {
     size_t i;
     const json_t *d;
@@ -105,7 +108,7 @@ verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
     json_array_foreach(rec->datasets, i, d)
     {
         const char *name = st_json_path_string(d, "name", NULL);
-        json_t *pol = NULL;
+        st_release_policy *pol = NULL;
         char prefix[128];
         snprintf(prefix, sizeof(prefix), "dataset:%s/", name ? name : "?");
         if (!name || st_release_policy_get(ws, name, &pol, NULL) != ST_OK) {
@@ -114,9 +117,9 @@ verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
                          name ? name : "(unnamed dataset)");
             continue;
         }
-        char *text = json_dumps(json_object_get(pol, "attestation"),
+        char *text = json_dumps(json_object_get(pol->json, "attestation"),
                                 JSON_COMPACT | JSON_ENCODE_ANY);
-        json_decref(pol);
+        st_release_policy_free(pol);
         if (!text)
             return st_err_set(err, ST_E_IO, "out of memory");
         st_code rc = verify_evidence(ev, rd, refs, text, strlen(text), prefix,
@@ -130,6 +133,58 @@ verify_with_dataset_policies(st_workspace *ws, const st_model_record *rec,
         st_trace_add(&v->trace, "policy", 0, "a policy to verify against",
                      "none");
     return ST_OK;
+}
+
+/* provenance.datasets: the statement carries the signed job spec
+ * (predicate.job_spec.payload, whose SHA-256 is job_spec.sha256, the
+ * digest the evidence binds), and its datasets are exactly the spec's,
+ * each in its role. */
+static void check_datasets(const json_t *pred, st_verdict *v)
+{
+    const json_t *js = json_object_get(pred, "job_spec");
+    const char *payload = st_json_path_string(js, "payload", NULL);
+    const char *sha = st_json_path_string(js, "sha256", NULL);
+    if (!payload) {
+        st_trace_add(&v->trace, "provenance.datasets", 0,
+                     "the signed job spec in predicate.job_spec.payload",
+                     "absent");
+        return;
+    }
+    uint8_t d[32];
+    char dh[65];
+    st_sha256(payload, strlen(payload), d);
+    st_hex_encode(d, 32, dh);
+    if (!sha || strcmp(sha, dh) != 0) {
+        st_trace_add(&v->trace, "provenance.datasets", 0,
+                     sha ? sha : "job_spec.sha256", dh);
+        return;
+    }
+    st_job_spec spec;
+    st_err e;
+    st_err_clear(&e);
+    if (st_job_spec_parse(payload, strlen(payload), "provenance job spec",
+                          &spec, &e) != ST_OK) {
+        st_trace_add(&v->trace, "provenance.datasets", 0,
+                     "a job spec that parses", e.msg);
+        return;
+    }
+    char want[2 * ST_JOB_NAME_MAX + 64], got[1024] = "";
+    snprintf(want, sizeof(want), "train=%s%s%s", spec.train_dataset,
+             spec.valid_dataset[0] ? ", validation=" : "", spec.valid_dataset);
+    st_job_spec_free(&spec);
+    const json_t *arr = json_object_get(pred, "datasets");
+    size_t i;
+    const json_t *ds;
+    json_array_foreach(arr, i, ds)
+    {
+        const char *role = st_json_path_string(ds, "role", NULL);
+        const char *name = st_json_path_string(ds, "name", NULL);
+        size_t at = strlen(got);
+        snprintf(got + at, sizeof(got) - at, "%s%s=%s", i ? ", " : "",
+                 role ? role : "(no role)", name ? name : "(no name)");
+    }
+    st_trace_add(&v->trace, "provenance.datasets", !strcmp(want, got), want,
+                 json_is_array(arr) ? got : "(no datasets)");
 }
 
 st_code st_model_verify(const char *model_path, const json_t *envelope,
@@ -246,7 +301,20 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
         if (v->claims.has_report_data)
             st_hex_encode(v->claims.report_data, 64, got);
         st_trace_add(&v->trace, "provenance.key_binding", bound, want, got);
+        /* the runtime the statement names is the one the TEE measured:
+         * sim and tpm evidence report the runtime binary's SHA-256, which
+         * the runtime writes into its statement */
+        const char *meas = st_json_path_string(json_object_get(pred, "runtime"),
+                                               "measurement", "sha256");
+        st_trace_add(&v->trace, "provenance.measurement",
+                     meas && v->claims.measurement[0] &&
+                         !strcmp(meas, v->claims.measurement),
+                     v->claims.measurement[0] ? v->claims.measurement
+                                              : "(no measurement in evidence)",
+                     meas ? meas : "(none)");
     }
+
+    check_datasets(pred, v);
 
     /* the registry's view of the same model */
     if (rec) {

@@ -10,6 +10,7 @@
  * catalog (jobs, datasets, principals) through the owning modules' APIs,
  * and KEK ages from the keyring when the caller could open it.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,42 +25,59 @@
 #include "sealtrain/metrics.h"
 #include "sealtrain/workspace.h"
 
-void st_metrics_label(st_buf *out, const char *v, size_t len)
+st_code st_metrics_label(st_buf *out, const char *v, size_t len, st_err *err)
 {
-    for (size_t i = 0; i < len; i++) {
+    st_code rc = ST_OK;
+    for (size_t i = 0; i < len && rc == ST_OK; i++) {
         if (v[i] == '\\')
-            st_buf_append(out, "\\\\", 2, NULL);
+            rc = st_buf_append(out, "\\\\", 2, err);
         else if (v[i] == '"')
-            st_buf_append(out, "\\\"", 2, NULL);
+            rc = st_buf_append(out, "\\\"", 2, err);
         else if (v[i] == '\n')
-            st_buf_append(out, "\\n", 2, NULL);
+            rc = st_buf_append(out, "\\n", 2, err);
         else
-            st_buf_append(out, &v[i], 1, NULL);
+            rc = st_buf_append(out, &v[i], 1, err);
     }
+    return rc;
 }
 
-static void head(st_buf *b, const char *name, const char *type,
-                 const char *help)
+/* The exposition being written: a failed append (out of memory) is
+ * remembered, and the whole collection then fails rather than serve a
+ * truncated page. */
+typedef struct expo {
+    st_buf *b;
+    int failed;
+} expo;
+
+static void head(expo *o, const char *name, const char *type, const char *help)
 {
-    st_buf_printf(b, NULL, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-                  type);
+    if (st_buf_printf(o->b, NULL, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+                      name, type) != ST_OK)
+        o->failed = 1;
 }
 
 /* name{k1="v1",k2="v2"} value */
-static void sample(st_buf *b, const char *name, const char *k1, const char *v1,
+static void sample(expo *o, const char *name, const char *k1, const char *v1,
                    const char *k2, const char *v2, double value)
 {
-    st_buf_printf(b, NULL, "%s", name);
-    if (k1) {
-        st_buf_printf(b, NULL, "{%s=\"", k1);
-        st_metrics_label(b, v1, strlen(v1));
-        if (k2) {
-            st_buf_printf(b, NULL, "\",%s=\"", k2);
-            st_metrics_label(b, v2, strlen(v2));
+    st_buf *b = o->b;
+    st_code rc = st_buf_printf(b, NULL, "%s", name);
+    if (k1 && rc == ST_OK) {
+        rc = st_buf_printf(b, NULL, "{%s=\"", k1);
+        if (rc == ST_OK)
+            rc = st_metrics_label(b, v1, strlen(v1), NULL);
+        if (k2 && rc == ST_OK) {
+            rc = st_buf_printf(b, NULL, "\",%s=\"", k2);
+            if (rc == ST_OK)
+                rc = st_metrics_label(b, v2, strlen(v2), NULL);
         }
-        st_buf_append(b, "\"}", 2, NULL);
+        if (rc == ST_OK)
+            rc = st_buf_append(b, "\"}", 2, NULL);
     }
-    st_buf_printf(b, NULL, " %.17g\n", value);
+    if (rc == ST_OK)
+        rc = st_buf_printf(b, NULL, " %.17g\n", value);
+    if (rc != ST_OK)
+        o->failed = 1;
 }
 
 /* ---- counting audit entries ---- */
@@ -139,7 +157,7 @@ static int visit(void *ctx, uint64_t index, const char *line, size_t len)
     return 0;
 }
 
-static void emit_counters(st_buf *b, const char *name, const char *help,
+static void emit_counters(expo *b, const char *name, const char *help,
                           const counters *cs, const char *k1, const char *k2)
 {
     head(b, name, "counter", help);
@@ -166,7 +184,7 @@ static double json_find_number(const json_t *v, const char *key)
     return -1;
 }
 
-static void jobs_metrics(st_workspace *ws, st_buf *b)
+static void jobs_metrics(st_workspace *ws, expo *b)
 {
     st_job_record *jobs = NULL;
     size_t n = 0;
@@ -195,7 +213,7 @@ static void jobs_metrics(st_workspace *ws, st_buf *b)
     free(jobs);
 }
 
-static void key_metrics(st_keyring *kr, time_t now, st_buf *b)
+static void key_metrics(st_keyring *kr, time_t now, expo *b)
 {
     head(b, "sealtrain_keyring_open", "gauge",
          "1 if the keyring could be opened for these metrics (KEK metrics "
@@ -233,8 +251,10 @@ static void key_metrics(st_keyring *kr, time_t now, st_buf *b)
 }
 
 st_code st_metrics_collect(st_workspace *ws, st_keyring *kr, time_t now,
-                           st_buf *b, st_err *err)
+                           st_buf *out, st_err *err)
 {
+    expo o = {out, 0};
+    expo *b = &o;
     char dir[4096], path[4200];
     if (st_workspace_subdir(ws, "audit", dir, sizeof(dir), err) != ST_OK)
         return err ? err->code : ST_E_IO;
@@ -275,9 +295,10 @@ st_code st_metrics_collect(st_workspace *ws, st_keyring *kr, time_t now,
     if (st_audit_latest_checkpoint(dir, &note, &cpsize, NULL) == ST_OK &&
         note) {
         char *blank = strstr(note, "\n\n");
-        if (blank)
-            st_audit_checkpoint_parse(note, (size_t)(blank - note) + 1, &cp,
-                                      NULL);
+        /* an unreadable checkpoint shows as none (no age sample) */
+        if (blank && st_audit_checkpoint_parse(note, (size_t)(blank - note) + 1,
+                                               &cp, NULL) != ST_OK)
+            memset(&cp, 0, sizeof(cp));
     }
     free(note);
     head(b, "sealtrain_audit_checkpoint_size", "gauge",
@@ -320,5 +341,7 @@ st_code st_metrics_collect(st_workspace *ws, st_keyring *kr, time_t now,
     free(s.release.c);
     free(s.denials.c);
     free(s.categories.c);
+    if (o.failed)
+        return st_err_errno(err, ST_E_IO, ENOMEM, "metrics exposition");
     return ST_OK;
 }

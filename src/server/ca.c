@@ -26,6 +26,7 @@
 #include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/secmem.h"
 #include "sealtrain/server.h"
 #include "sealtrain/workspace.h"
 
@@ -51,8 +52,9 @@ st_code st_server_tls_path(const st_workspace *ws, const char *file, char *out,
 }
 
 /* Writes a PEM produced by `emit` into `path` atomically with `mode`. */
-static st_code write_pem(const char *path, mode_t mode, int secret,
-                         int (*emit)(BIO *, void *), void *obj, st_err *err)
+static ST_MUST_CHECK st_code write_pem(const char *path, mode_t mode,
+                                       int secret, int (*emit)(BIO *, void *),
+                                       void *obj, st_err *err)
 {
     BIO *b = BIO_new(secret ? BIO_s_secmem() : BIO_s_mem());
     if (!b || !emit(b, obj)) {
@@ -76,7 +78,8 @@ static int emit_cert(BIO *b, void *x)
     return PEM_write_bio_X509(b, x);
 }
 
-static st_code load_key(const char *path, EVP_PKEY **out, st_err *err)
+static ST_MUST_CHECK st_code load_key(const char *path, EVP_PKEY **out,
+                                      st_err *err)
 {
     st_code rc = st_fs_check_private(path, err);
     if (rc != ST_OK)
@@ -88,7 +91,8 @@ static st_code load_key(const char *path, EVP_PKEY **out, st_err *err)
                 : st_err_openssl(err, ST_E_INPUT, "%s: reading the key", path);
 }
 
-static st_code load_cert(const char *path, X509 **out, st_err *err)
+static ST_MUST_CHECK st_code load_cert(const char *path, X509 **out,
+                                       st_err *err)
 {
     BIO *b = BIO_new_file(path, "r");
     *out = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
@@ -111,9 +115,11 @@ static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 
 /* A certificate for `pub` named `cn`, signed by `ca_key` (self-signed when
  * issuer is NULL). `exts` are (nid, value) pairs ending with nid 0. */
-static st_code make_cert(EVP_PKEY *pub, const char *cn, X509 *issuer,
-                         EVP_PKEY *ca_key, unsigned days, const int *nids,
-                         const char *const *values, X509 **out, st_err *err)
+static ST_MUST_CHECK st_code make_cert(EVP_PKEY *pub, const char *cn,
+                                       X509 *issuer, EVP_PKEY *ca_key,
+                                       unsigned days, const int *nids,
+                                       const char *const *values, X509 **out,
+                                       st_err *err)
 {
     X509 *x = X509_new();
     uint8_t serial[16];
@@ -151,9 +157,10 @@ static st_code make_cert(EVP_PKEY *pub, const char *cn, X509 *issuer,
 
 /* An end-entity certificate issued by the workspace CA: not a CA, signing
  * only, for `eku` (clientAuth or serverAuth), with subjectAltName `san`. */
-static st_code make_leaf(EVP_PKEY *pub, const char *cn, X509 *ca,
-                         EVP_PKEY *ca_key, unsigned days, const char *eku,
-                         const char *san, X509 **out, st_err *err)
+static ST_MUST_CHECK st_code make_leaf(EVP_PKEY *pub, const char *cn, X509 *ca,
+                                       EVP_PKEY *ca_key, unsigned days,
+                                       const char *eku, const char *san,
+                                       X509 **out, st_err *err)
 {
     const int nids[] = {NID_basic_constraints,
                         NID_key_usage,
@@ -199,8 +206,8 @@ st_code st_server_ca_ensure(st_workspace *ws, st_err *err)
     return rc;
 }
 
-static st_code load_ca(st_workspace *ws, EVP_PKEY **key, X509 **cert,
-                       st_err *err)
+static ST_MUST_CHECK st_code load_ca(st_workspace *ws, EVP_PKEY **key,
+                                     X509 **cert, st_err *err)
 {
     char kpath[4096], cpath[4096];
     st_code rc = st_server_ca_ensure(ws, err);
@@ -261,6 +268,42 @@ st_code st_server_cert_issue(st_workspace *ws, const char *name,
     EVP_PKEY_free(ca_key);
     EVP_PKEY_free(pk);
     return rc;
+}
+
+st_code st_server_cert_check_key(const char *cert_path, const char *key_path,
+                                 st_err *err)
+{
+    X509 *x = NULL;
+    st_code rc = load_cert(cert_path, &x, err);
+    if (rc != ST_OK)
+        return rc;
+    unsigned char *der = NULL;
+    int dl = i2d_X509(x, &der);
+    X509_free(x);
+    char name[64];
+    uint8_t cert_pub[32], key_pub[32];
+    rc = dl > 0 ? st_server_cert_principal(der, (size_t)dl, name, cert_pub, err)
+                : st_err_openssl(err, ST_E_INPUT, "%s: certificate", cert_path);
+    OPENSSL_free(der);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "%s", cert_path);
+    uint8_t *seed = st_secmem_alloc(ST_ED25519_SEED_LEN, err);
+    if (!seed)
+        return ST_E_IO;
+    rc = st_ed25519_load_private_pem(key_path, seed, err);
+    if (rc == ST_OK)
+        rc = st_ed25519_public(seed, key_pub, err);
+    st_secmem_free(seed);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "the key %s", key_path);
+    if (memcmp(cert_pub, key_pub, 32) != 0)
+        return st_err_set(err, ST_E_INPUT,
+                          "the certificate %s is principal %s's, but the key "
+                          "%s is another key: give %s's key with --key, or the "
+                          "certificate issued for this key's principal "
+                          "(`sealtrain principal cert`)",
+                          cert_path, name, key_path, name);
+    return ST_OK;
 }
 
 /* 1 if the certificate at path is valid for at least another day. */

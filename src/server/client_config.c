@@ -24,9 +24,9 @@
 
 #define MAX_CONFIG (64u << 10)
 
-static st_code put_path(const char *v, const char *base_dir, char *out,
-                        size_t cap, const char *key, const char *origin,
-                        st_err *err)
+static ST_MUST_CHECK st_code put_path(const char *v, const char *base_dir,
+                                      char *out, size_t cap, const char *key,
+                                      const char *origin, st_err *err)
 {
     int n;
     if (!*v)

@@ -121,8 +121,8 @@ static char **child_env(void)
     return env;
 }
 
-static st_code spawn_job(st_srv_jobs *j, const char *id, pid_t *pid,
-                         st_err *err)
+static ST_MUST_CHECK st_code spawn_job(st_srv_jobs *j, const char *id,
+                                       pid_t *pid, st_err *err)
 {
     const char *argv[16];
     size_t a = 0;
@@ -192,7 +192,10 @@ static st_code spawn_job(st_srv_jobs *j, const char *id, pid_t *pid,
 static void record_runner(st_srv_jobs *j, const char *id, json_t *runner)
 {
     json_t *patch = json_pack("{s:o}", "runner", runner);
-    st_job_status_update(j->ws, id, patch, NULL);
+    st_err e;
+    /* the runner record is for display: a failure is logged, not fatal */
+    if (st_job_status_update(j->ws, id, patch, &e) != ST_OK)
+        st_warn("serve", "job %s: recording its runner: %s", id, e.msg);
     json_decref(patch);
 }
 
@@ -205,7 +208,9 @@ static void start_job(st_srv_jobs *j, const char *id)
     now_text(t);
     if (spawn_job(j, id, &pid, &err) != ST_OK) {
         st_error("serve", "job %s: %s", id, err.msg);
-        st_job_transition(j->ws, id, ST_JOB_FAILED, err.msg, NULL);
+        st_err te;
+        if (st_job_transition(j->ws, id, ST_JOB_FAILED, err.msg, &te) != ST_OK)
+            st_error("serve", "job %s: marking it failed: %s", id, te.msg);
         return;
     }
     running *r = &j->run[j->n++];
@@ -254,7 +259,10 @@ static void job_ended(st_srv_jobs *j, running *r, int status, int known)
                  "the job process (pid %d, run by the server) ended with %s "
                  "before the job finished",
                  (int)r->pid, how);
-        st_job_transition(j->ws, r->id, ST_JOB_FAILED, reason, NULL);
+        st_err te;
+        if (st_job_transition(j->ws, r->id, ST_JOB_FAILED, reason, &te) !=
+            ST_OK)
+            st_error("serve", "job %s: marking it failed: %s", r->id, te.msg);
     }
     record_runner(j, r->id, runner);
     st_job_log(j->ws, r->id, "server: job process %d ended (%s)%s", (int)r->pid,
@@ -434,22 +442,23 @@ st_code st_srv_jobs_start(struct st_srv *s, st_srv_jobs **out, st_err *err)
     return ST_OK;
 }
 
-void st_srv_jobs_metrics(st_srv_jobs *j, st_buf *out)
+st_code st_srv_jobs_metrics(st_srv_jobs *j, st_buf *out, st_err *err)
 {
     size_t streams = 0;
     for (st_srv_stream **p = j ? st_srv_jobs_streams(j) : NULL; p && *p;
          p = st_srv_stream_next(*p))
         streams++;
-    st_buf_printf(out, NULL,
-                  "# HELP sealtrain_server_jobs_running Jobs the server's "
-                  "runner has started and not yet reaped.\n"
-                  "# TYPE sealtrain_server_jobs_running gauge\n"
-                  "sealtrain_server_jobs_running %zu\n"
-                  "# HELP sealtrain_server_log_streams Open job log streams "
-                  "(?follow=1).\n"
-                  "# TYPE sealtrain_server_log_streams gauge\n"
-                  "sealtrain_server_log_streams %zu\n",
-                  j ? j->n : 0, streams);
+    return st_buf_printf(
+        out, err,
+        "# HELP sealtrain_server_jobs_running Jobs the server's "
+        "runner has started and not yet reaped.\n"
+        "# TYPE sealtrain_server_jobs_running gauge\n"
+        "sealtrain_server_jobs_running %zu\n"
+        "# HELP sealtrain_server_log_streams Open job log streams "
+        "(?follow=1).\n"
+        "# TYPE sealtrain_server_log_streams gauge\n"
+        "sealtrain_server_log_streams %zu\n",
+        j ? j->n : 0, streams);
 }
 
 int st_srv_jobs_busy(st_srv_jobs *j)

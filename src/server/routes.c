@@ -19,6 +19,7 @@
 #include "sealtrain/bytes.h"
 #include "sealtrain/check.h"
 #include "sealtrain/dataset.h"
+#include "sealtrain/release.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/model.h"
@@ -71,7 +72,11 @@ static void metrics(st_req *r)
         return;
     }
 #endif
-    st_srv_metrics(r->s, &b);
+    if (st_srv_metrics(r->s, &b, &err) != ST_OK) {
+        st_buf_free(&b);
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
     st_srv_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
                       b.data, b.len);
     st_buf_free(&b);
@@ -207,12 +212,8 @@ static void entries(st_req *r)
     entries_ctx c = {0};
     if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096) ||
         st_srv_query_u64(r, "from", 0, &c.from) ||
-        st_srv_query_u64(r, "limit", 100, &c.limit))
+        st_srv_query_range(r, "limit", 1, MAX_ENTRIES, 100, &c.limit))
         return;
-    if (c.limit == 0 || c.limit > MAX_ENTRIES) {
-        st_srv_reply_msg(r, 400, "limit must be 1..%d", MAX_ENTRIES);
-        return;
-    }
     c.out = json_array();
     st_err err;
     if (st_audit_read(dir, visit_entry, &c, &err) != ST_OK) {
@@ -259,7 +260,7 @@ static void proof(st_req *r)
     uint64_t index, size;
     if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096) ||
         st_srv_query_u64(r, "index", UINT64_MAX, &index) ||
-        st_srv_query_u64(r, "size", 0, &size))
+        st_srv_query_range(r, "size", 1, INT64_MAX, 0, &size))
         return;
     if (index == UINT64_MAX) {
         st_srv_reply_msg(r, 400, "query parameter index is required");
@@ -311,6 +312,45 @@ static void proof(st_req *r)
                       json_pack("{s:I,s:I,s:s,s:s,s:o}", "index",
                                 (json_int_t)index, "size", (json_int_t)size,
                                 "leaf_hash", leaf, "root", rhex, "proof", arr));
+}
+
+/* GET /v1/audit/consistency?from=M and GET /v1/audit/inclusion?index=I:
+ * the proof documents `sealtrain audit consistency` / `audit prove`
+ * print, against the latest signed checkpoint (embedded), so that an
+ * auditor checks them offline with `audit check-proof --vkey VKEY`, a
+ * consistency proof against a checkpoint they saved (`--old`): the
+ * server's word is never needed. */
+static void proof_document(st_req *r, int consistency)
+{
+    char dir[4096];
+    uint64_t n;
+    const char *param = consistency ? "from" : "index";
+    if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096) ||
+        st_srv_query_u64(r, param, UINT64_MAX, &n))
+        return;
+    if (n == UINT64_MAX) {
+        st_srv_reply_msg(r, 400, "query parameter %s is required", param);
+        return;
+    }
+    char *doc = NULL;
+    st_err err;
+    st_code rc = consistency ? st_audit_prove_consistency(dir, n, &doc, &err)
+                             : st_audit_prove_inclusion(dir, n, &doc, &err);
+    if (rc != ST_OK)
+        st_srv_reply_err(r, NULL, &err);
+    else
+        st_srv_reply_text(r, 200, "application/json", doc, strlen(doc));
+    free(doc);
+}
+
+static void consistency_get(st_req *r)
+{
+    proof_document(r, 1);
+}
+
+static void inclusion_get(st_req *r)
+{
+    proof_document(r, 0);
 }
 
 /* ---- datasets ---- */
@@ -368,11 +408,12 @@ static void dataset_show(st_req *r)
     }
     json_t *j = dataset_json(&d, 1);
     st_dataset_record_free(&d);
-    json_t *pol = NULL;
+    st_release_policy *pol = NULL;
     if (st_release_policy_get(r->ws, r->arg[0], &pol, &err) == ST_OK)
-        json_object_set_new(j, "release_policy", pol);
+        json_object_set(j, "release_policy", pol->json);
     else
         json_object_set_new(j, "release_policy", json_null());
+    st_release_policy_free(pol);
     st_srv_reply_json(r, 200, j);
 }
 
@@ -382,12 +423,13 @@ static void dataset_policy(st_req *r)
     snprintf(res, sizeof(res), "dataset:%s", r->arg[0]);
     if (st_srv_check(r, "data.read", res))
         return;
-    json_t *pol = NULL;
+    st_release_policy *pol = NULL;
     st_err err;
     if (st_release_policy_get(r->ws, r->arg[0], &pol, &err) != ST_OK)
         st_srv_reply_err(r, NULL, &err);
     else
-        st_srv_reply_json(r, 200, pol);
+        st_srv_reply_json(r, 200, json_incref(pol->json));
+    st_release_policy_free(pol);
 }
 
 /* ---- jobs ---- */
@@ -417,7 +459,7 @@ static void jobs(st_req *r)
     st_job_record *recs = NULL;
     size_t n = 0;
     st_err err;
-    if (st_job_list(r->ws, &recs, &n, &err) != ST_OK) {
+    if (st_job_list_readable(r->ws, r->principal, &recs, &n, &err) != ST_OK) {
         st_srv_reply_err(r, NULL, &err);
         return;
     }
@@ -432,10 +474,13 @@ static void jobs(st_req *r)
 
 static void job_show(st_req *r)
 {
-    if (st_srv_check(r, "job.read", NULL))
-        return;
     st_job_record j;
     st_err err;
+    if (st_job_authorize(r->ws, r->principal, "job.read", r->arg[0], &err) !=
+        ST_OK) {
+        st_srv_reply_err(r, "job.read", &err);
+        return;
+    }
     if (st_job_get(r->ws, r->arg[0], &j, &err) != ST_OK) {
         st_srv_reply_err(r, NULL, &err);
         return;
@@ -447,11 +492,13 @@ static void job_show(st_req *r)
 
 static void job_cancel(st_req *r)
 {
-    char res[64];
-    snprintf(res, sizeof(res), "job:%s", r->arg[0]);
-    if (st_srv_check(r, "job.cancel", NULL))
-        return;
     st_err err;
+    /* the job's submitter, or a role that cancels every job */
+    if (st_job_authorize(r->ws, r->principal, "job.cancel", r->arg[0], &err) !=
+        ST_OK) {
+        st_srv_reply_err(r, "job.cancel", &err);
+        return;
+    }
     if (st_job_cancel(r->ws, r->principal, r->arg[0], &err) != ST_OK) {
         st_srv_reply_err(r, "job.cancel", &err);
         return;
@@ -502,12 +549,8 @@ static int model_of(st_req *r, st_model_record *m)
     uint64_t version;
     snprintf(res, sizeof(res), "model:%s", r->arg[0]);
     if (st_srv_check(r, "model.read", res) ||
-        st_srv_query_u64(r, "version", 0, &version))
+        st_srv_query_range(r, "version", 1, UINT32_MAX, 0, &version))
         return -1;
-    if (version > UINT32_MAX) {
-        st_srv_reply_msg(r, 400, "version out of range");
-        return -1;
-    }
     st_err err;
     if (st_model_get(r->ws, r->arg[0], (uint32_t)version, m, &err) != ST_OK) {
         st_srv_reply_err(r, NULL, &err);
@@ -564,6 +607,8 @@ const st_route st_srv_api_routes[] = {
     {EVHTTP_REQ_GET, "/v1/metrics", metrics, 1, 0},
     {EVHTTP_REQ_GET, "/v1/check", check, 0, 0},
     {EVHTTP_REQ_GET, "/v1/audit/checkpoint", checkpoint_get, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/consistency", consistency_get, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/inclusion", inclusion_get, 0, 0},
     {EVHTTP_REQ_POST, "/v1/audit/checkpoint", checkpoint_post, 0, 0},
     {EVHTTP_REQ_GET, "/v1/audit/entries", entries, 0, 0},
     {EVHTTP_REQ_GET, "/v1/audit/proof", proof, 0, 0},

@@ -252,15 +252,16 @@ void st_srv_log_streams_free(st_srv_jobs *j)
 
 static void job_logs(st_req *r)
 {
-    if (st_srv_check(r, "job.read", NULL))
-        return;
-    uint64_t follow = 0;
-    if (st_srv_query_u64(r, "follow", 0, &follow))
-        return;
-    if (follow > 1) {
-        st_srv_reply_msg(r, 400, "query parameter follow must be 0 or 1");
+    st_err aerr;
+    /* the job's submitter, or a role that reads every job */
+    if (st_job_authorize(r->ws, r->principal, "job.read", r->arg[0], &aerr) !=
+        ST_OK) {
+        st_srv_reply_err(r, "job.read", &aerr);
         return;
     }
+    uint64_t follow = 0;
+    if (st_srv_query_range(r, "follow", 0, 1, 0, &follow))
+        return;
     st_job_record j;
     st_err err;
     char path[4096];
@@ -296,12 +297,8 @@ static void model_verify(st_req *r)
     uint64_t version = 0;
     snprintf(res, sizeof(res), "model:%s", r->arg[0]);
     if (st_srv_check(r, "model.read", res) ||
-        st_srv_query_u64(r, "version", 0, &version))
+        st_srv_query_range(r, "version", 1, UINT32_MAX, 0, &version))
         return;
-    if (version > UINT32_MAX) {
-        st_srv_reply_msg(r, 400, "version out of range");
-        return;
-    }
     size_t plen = 0;
     char *policy = NULL;
     if (r->method == EVHTTP_REQ_POST && r->body_len) {

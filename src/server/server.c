@@ -37,6 +37,8 @@
 #include <event2/thread.h>
 #include <event2/util.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -139,6 +141,9 @@ struct st_srv {
     double stop_deadline;
     uint64_t replies[NCODES + 1]; /* the last: any other status */
     uint64_t auth_failures, rate_limited, conn_refused;
+    unsigned admitted;    /* connections counted by conn_admit */
+    char ca_fp[100];      /* SHA-256 of the CA certificate, AA:BB:... */
+    double refuse_logged; /* when a refusal was last logged */
     st_srv_broker *broker;
     st_srv_cache *cache; /* the loop thread's (routes run there too) */
     /* workers: each has its own workspace handle (SQLite connection) and
@@ -215,6 +220,10 @@ typedef struct conn {
     int authed; /* 1 ok, -1 refused */
     char principal[ST_PRINCIPAL_NAME_MAX];
     char why[256];
+    /* admission at accept (conn_admit): 0 not yet, 1 counted, -1 refused */
+    int admitted;
+    int handshaken; /* the handshake deadline has passed it */
+    struct event *admit_ev;
     /* evhttp's timeout is per read: a client dripping bytes just under it
      * would hold the connection forever. Each request must arrive whole
      * within this deadline of the previous one (or of the accept). */
@@ -245,10 +254,106 @@ static void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
         if (e && e->conns)
             e->conns--;
     }
+    if (c->admitted > 0)
+        c->s->admitted--;
     c->s->nconns--;
     if (c->deadline)
         event_free(c->deadline);
+    if (c->admit_ev)
+        event_free(c->admit_ev);
     free(c);
+}
+
+/* The share of --max-conns kept for light addresses: once the others
+ * hold all but this many, only an address holding fewer than
+ * light_limit() connections gets in, so that a few addresses each
+ * within their cap cannot fill the server between them. */
+static unsigned reserve_of(const struct st_srv *s)
+{
+    return s->o.max_conns / 4;
+}
+
+static unsigned light_limit(const struct st_srv *s)
+{
+    unsigned l = s->o.max_conns_per_ip / 4;
+    return l ? l : 1;
+}
+
+/* Counts the connection against its address and the server's budget, once,
+ * from the socket's peer address; 0 when a cap refuses it (then the socket
+ * is shut down before any TLS byte is read or written: evhttp sees the
+ * end of the stream and frees the connection). Called at accept and, if
+ * the ClientHello is read first, from the ClientHello callback. */
+static int conn_admit(conn *c)
+{
+    if (c->admitted)
+        return c->admitted > 0;
+    struct st_srv *s = c->s;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        c->admitted = -1;
+        return 0;
+    }
+    const void *a = ss.ss_family == AF_INET6
+                        ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                        : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+    if (!inet_ntop(ss.ss_family, a, c->ip, sizeof(c->ip)))
+        snprintf(c->ip, sizeof(c->ip), "?");
+    char key[80];
+    snprintf(key, sizeof(key), "ip:%s", c->ip);
+    double now = mono_now();
+    bucket *ib = table_get(&s->buckets, key, s->o.ip_burst, now);
+    const char *why = NULL;
+    if (!ib)
+        why = "address table full";
+    else if (ib->conns >= s->o.max_conns_per_ip)
+        why = "per-address connection cap";
+    else if (s->admitted >= s->o.max_conns)
+        why = "connection cap";
+    else if (s->admitted >= s->o.max_conns - reserve_of(s) &&
+             ib->conns >= light_limit(s))
+        why = "connection cap (the rest is kept for other addresses)";
+    if (why) {
+        c->admitted = -1;
+        s->conn_refused++;
+        /* one line a second at most: a flood must not flood the log */
+        if (now - s->refuse_logged >= 1.0) {
+            s->refuse_logged = now;
+            st_warn("serve",
+                    "refusing connections from %s (%s); %llu refused so far",
+                    c->ip, why, (unsigned long long)s->conn_refused);
+        }
+        shutdown(fd, SHUT_RDWR);
+        return 0;
+    }
+    ib->conns++;
+    c->ip_counted = 1;
+    c->admitted = 1;
+    s->admitted++;
+    return 1;
+}
+
+/* The first pass of the loop after accept (evhttp has set the socket). */
+static void on_accepted(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_admit(arg);
+}
+
+/* OpenSSL calls this with the parsed ClientHello, before any key exchange
+ * or signature: a connection that was not admitted yet is checked here,
+ * and a refused one never costs the server a handshake. */
+static int on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    (void)arg;
+    conn *c = SSL_get_ex_data(ssl, conn_idx);
+    if (c && conn_admit(c))
+        return SSL_CLIENT_HELLO_SUCCESS;
+    *alert = SSL_AD_HANDSHAKE_FAILURE;
+    return SSL_CLIENT_HELLO_ERROR;
 }
 
 static struct timeval deadline_of(const struct st_srv *s)
@@ -257,13 +362,27 @@ static struct timeval deadline_of(const struct st_srv *s)
     return tv;
 }
 
-/* The request deadline passed: shut the socket down; evhttp sees the end
- * of the stream and frees the connection (and with it this conn). */
+/* A deadline passed. The first one, --timeout after the accept, ends a
+ * connection whose TLS handshake is not finished (an idle socket, or a
+ * client stalling the handshake); a finished one gets the rest of the
+ * request deadline for its first request. Otherwise: shut the socket
+ * down; evhttp sees the end of the stream and frees the connection (and
+ * with it this conn). */
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     conn *c = arg;
+    if (!c->handshaken) {
+        c->handshaken = 1;
+        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+        if (ssl && SSL_is_init_finished(ssl)) {
+            struct timeval tv = deadline_of(c->s);
+            tv.tv_sec -= c->s->o.timeout_s;
+            evtimer_add(c->deadline, &tv);
+            return;
+        }
+    }
     evutil_socket_t sock = bufferevent_getfd(c->bev);
     if (sock >= 0)
         shutdown(sock, SHUT_RDWR);
@@ -293,9 +412,15 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
     }
     c->bev = bev;
     c->deadline = evtimer_new(base, on_deadline, c);
-    struct timeval tv = deadline_of(s);
+    struct timeval tv = {(time_t)s->o.timeout_s, 0}; /* the handshake's */
     if (c->deadline)
         evtimer_add(c->deadline, &tv);
+    /* evhttp sets the socket right after this returns; the admission
+     * check runs on the loop's next pass, before a byte is answered */
+    c->admit_ev = evtimer_new(base, on_accepted, c);
+    struct timeval zero = {0, 0};
+    if (c->admit_ev)
+        evtimer_add(c->admit_ev, &zero);
     return bev;
 }
 
@@ -315,6 +440,35 @@ static void count_reply(struct st_srv *s, int code)
     for (i = 0; i < NCODES && codes[i] != code; i++)
         ;
     s->replies[i]++;
+}
+
+static const char *method_name(int m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    default: return "OTHER";
+    }
+}
+
+/* One info line per answered request. The path is the client's: anything
+ * outside printable ASCII is shown as '?', so a request cannot write
+ * control sequences into the operator's terminal or forge log lines. */
+static void log_request(const st_req *r, int code)
+{
+    if (st_log_get_level() > ST_LOG_INFO)
+        return;
+    char path[sizeof(r->path)];
+    size_t i;
+    for (i = 0; r->path[i] && i + 1 < sizeof(path); i++)
+        path[i] = r->path[i] > 0x20 && r->path[i] < 0x7f ? r->path[i] : '?';
+    path[i] = 0;
+    st_info("request", "%s %s principal=%s status=%d ms=%.1f",
+            method_name(r->method), path[0] ? path : "-",
+            r->principal ? r->principal : "-", code,
+            (mono_now() - r->t0) * 1000.0);
 }
 
 static const char *reason_of(int code)
@@ -365,6 +519,7 @@ void st_srv_reply_text(st_req *r, int code, const char *ctype, const void *data,
     if (b && len)
         evbuffer_add(b, data, len);
     count_reply(r->s, code);
+    log_request(r, code);
     evhttp_send_reply(r->req, code, reason_of(code), b);
     evbuffer_free(b);
 }
@@ -424,6 +579,7 @@ struct evhttp_request *st_srv_stream_begin(st_req *r, const char *ctype)
      * idle connection is left without its timeouts */
     evhttp_add_header(h, "Connection", "close");
     count_reply(r->s, 200);
+    log_request(r, 200);
     evhttp_send_reply_start(r->req, 200, "OK");
     return r->req;
 }
@@ -490,7 +646,8 @@ char *st_srv_body(st_req *r, size_t max, size_t *len)
     return p;
 }
 
-int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out)
+int st_srv_query_range(st_req *r, const char *key, uint64_t lo, uint64_t hi,
+                       uint64_t def, uint64_t *out)
 {
     const char *v = evhttp_find_header(&r->query, key);
     if (!v) {
@@ -500,15 +657,32 @@ int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out)
     char *end;
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
-    if (!*v || *end || errno || v[0] == '-' || v[0] == '+') {
+    if (!*v || *end || v[0] == '-' || v[0] == '+' || v[0] == ' ' ||
+        (errno && errno != ERANGE)) {
         st_srv_reply_msg(r, 400,
                          "query parameter %s: \"%.40s\" is not an "
                          "unsigned integer",
                          key, v);
         return -1;
     }
+    /* an explicit value is never read as the default: size=0 is not "the
+     * whole log", version=0 not "the latest" */
+    if (errno == ERANGE || x < lo || x > hi) {
+        st_srv_reply_msg(r, 400,
+                         "query parameter %s: %.40s is out of range (%llu..%llu"
+                         "%s)",
+                         key, v, (unsigned long long)lo, (unsigned long long)hi,
+                         lo > 0 ? "; omit it for the default" : "");
+        return -1;
+    }
     *out = x;
     return 0;
+}
+
+int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out)
+{
+    /* JSON carries signed 64-bit integers: past 2^63 - 1 is out of range */
+    return st_srv_query_range(r, key, 0, INT64_MAX, def, out);
 }
 
 /* ---- routing ---- */
@@ -701,6 +875,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     r->query.tqh_first = NULL; /* TAILQ_INIT without <sys/queue.h> */
     r->query.tqh_last = &r->query.tqh_first;
     r->method = (int)evhttp_request_get_command(req);
+    r->t0 = mono_now();
     conn *c = conn_of(req);
     r->ip = r->ipbuf;
     s->inflight++;
@@ -714,12 +889,14 @@ static void on_request(struct evhttp_request *req, void *arg)
         st_srv_reply_msg(r, 500, "connection without TLS state");
         goto out;
     }
-    if (!c->ip[0]) {
-        char *addr = NULL;
-        ev_uint16_t port = 0;
-        evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr,
-                                   &port);
-        snprintf(c->ip, sizeof(c->ip), "%s", addr ? addr : "?");
+    c->handshaken = 1;
+    if (!conn_admit(c)) {
+        /* unreachable in practice (admitted at accept or ClientHello);
+         * fail closed without naming any address */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
+                          "close");
+        st_srv_reply_msg(r, 429, "too many connections");
+        goto out;
     }
     snprintf(r->ipbuf, sizeof(r->ipbuf), "%s", c->ip);
     if (c->deadline) { /* the next request has a new window */
@@ -734,21 +911,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     char key[80];
     snprintf(key, sizeof(key), "ip:%s", c->ip);
     bucket *ib = table_get(&s->buckets, key, s->o.ip_burst, now);
-    if (!c->ip_counted) {
-        if (!ib || ib->conns >= s->o.max_conns_per_ip ||
-            s->nconns > s->o.max_conns) {
-            s->conn_refused++;
-            evhttp_add_header(evhttp_request_get_output_headers(req),
-                              "Connection", "close");
-            evhttp_add_header(evhttp_request_get_output_headers(req),
-                              "Retry-After", "1");
-            st_srv_reply_msg(r, 429, "too many connections from %s", c->ip);
-            goto out;
-        }
-        ib->conns++;
-        c->ip_counted = 1;
-    }
-    if (!bucket_take(ib, s->o.ip_rate, s->o.ip_burst, now, &retry)) {
+    if (!ib || !bucket_take(ib, s->o.ip_rate, s->o.ip_burst, now, &retry)) {
         char ra[32];
         snprintf(ra, sizeof(ra), "%d", (int)ceil(retry));
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
@@ -807,50 +970,54 @@ out:
     free_req(r);
 }
 
-void st_srv_metrics(struct st_srv *s, st_buf *out)
+st_code st_srv_metrics(struct st_srv *s, st_buf *out, st_err *err)
 {
-    st_buf_printf(out, NULL,
-                  "# HELP sealtrain_server_connections Open TLS connections.\n"
-                  "# TYPE sealtrain_server_connections gauge\n"
-                  "sealtrain_server_connections %u\n"
-                  "# HELP sealtrain_server_responses_total Responses sent, by "
-                  "status code.\n"
-                  "# TYPE sealtrain_server_responses_total counter\n",
-                  s->nconns);
-    for (size_t i = 0; i <= NCODES; i++) {
+    st_code rc = st_buf_printf(
+        out, err,
+        "# HELP sealtrain_server_connections Open TLS connections.\n"
+        "# TYPE sealtrain_server_connections gauge\n"
+        "sealtrain_server_connections %u\n"
+        "# HELP sealtrain_server_responses_total Responses sent, by "
+        "status code.\n"
+        "# TYPE sealtrain_server_responses_total counter\n",
+        s->nconns);
+    for (size_t i = 0; i <= NCODES && rc == ST_OK; i++) {
         if (i < NCODES)
-            st_buf_printf(out, NULL,
-                          "sealtrain_server_responses_total{code=\"%d\"} "
-                          "%llu\n",
-                          codes[i], (unsigned long long)s->replies[i]);
+            rc = st_buf_printf(out, err,
+                               "sealtrain_server_responses_total{code=\"%d\"} "
+                               "%llu\n",
+                               codes[i], (unsigned long long)s->replies[i]);
         else
-            st_buf_printf(out, NULL,
-                          "sealtrain_server_responses_total{code=\"other\"} "
-                          "%llu\n",
-                          (unsigned long long)s->replies[i]);
+            rc = st_buf_printf(
+                out, err,
+                "sealtrain_server_responses_total{code=\"other\"} "
+                "%llu\n",
+                (unsigned long long)s->replies[i]);
     }
-    st_buf_printf(out, NULL,
-                  "# HELP sealtrain_server_auth_failures_total Connections "
-                  "whose certificate named no usable principal.\n"
-                  "# TYPE sealtrain_server_auth_failures_total counter\n"
-                  "sealtrain_server_auth_failures_total %llu\n"
-                  "# HELP sealtrain_server_rate_limited_total Requests "
-                  "refused by a rate limit.\n"
-                  "# TYPE sealtrain_server_rate_limited_total counter\n"
-                  "sealtrain_server_rate_limited_total %llu\n"
-                  "# HELP sealtrain_server_connections_refused_total "
-                  "Connections refused by a connection cap.\n"
-                  "# TYPE sealtrain_server_connections_refused_total counter\n"
-                  "sealtrain_server_connections_refused_total %llu\n",
-                  (unsigned long long)s->auth_failures,
-                  (unsigned long long)s->rate_limited,
-                  (unsigned long long)s->conn_refused);
-    st_srv_jobs_metrics(s->jobs, out);
+    if (rc == ST_OK)
+        rc = st_buf_printf(
+            out, err,
+            "# HELP sealtrain_server_auth_failures_total Connections "
+            "whose certificate named no usable principal.\n"
+            "# TYPE sealtrain_server_auth_failures_total counter\n"
+            "sealtrain_server_auth_failures_total %llu\n"
+            "# HELP sealtrain_server_rate_limited_total Requests "
+            "refused by a rate limit.\n"
+            "# TYPE sealtrain_server_rate_limited_total counter\n"
+            "sealtrain_server_rate_limited_total %llu\n"
+            "# HELP sealtrain_server_connections_refused_total "
+            "Connections refused by a connection cap.\n"
+            "# TYPE sealtrain_server_connections_refused_total counter\n"
+            "sealtrain_server_connections_refused_total %llu\n",
+            (unsigned long long)s->auth_failures,
+            (unsigned long long)s->rate_limited,
+            (unsigned long long)s->conn_refused);
+    return rc == ST_OK ? st_srv_jobs_metrics(s->jobs, out, err) : rc;
 }
 
 /* ---- TLS ---- */
 
-static st_code make_ctx(struct st_srv *s, st_err *err)
+static ST_MUST_CHECK st_code make_ctx(struct st_srv *s, st_err *err)
 {
     char ca[4096], crt[4096], key[4096];
     st_code rc = st_server_tls_path(s->ws, "ca.crt", ca, sizeof(ca), err);
@@ -873,6 +1040,22 @@ static st_code make_ctx(struct st_srv *s, st_err *err)
         return st_err_openssl(err, ST_E_INPUT, "%s: server certificate", crt);
     if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)
         return st_err_openssl(err, ST_E_INPUT, "%s: workspace CA", ca);
+    /* printed at start, in `openssl x509 -fingerprint -sha256` form, so a
+     * client can compare it with the ca.crt it was given */
+    FILE *f = fopen(ca, "r");
+    X509 *cax = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdl = 0;
+    if (!cax || X509_digest(cax, EVP_sha256(), md, &mdl) != 1 || mdl != 32) {
+        X509_free(cax);
+        return st_err_openssl(err, ST_E_INPUT, "%s: workspace CA", ca);
+    }
+    X509_free(cax);
+    for (unsigned i = 0; i < mdl; i++)
+        snprintf(s->ca_fp + 3 * i, sizeof(s->ca_fp) - 3 * i, "%02X%s", md[i],
+                 i + 1 < mdl ? ":" : "");
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
     if (names)
         SSL_CTX_set_client_CA_list(ctx, names);
@@ -881,8 +1064,14 @@ static st_code make_ctx(struct st_srv *s, st_err *err)
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                        NULL);
     SSL_CTX_set_verify_depth(ctx, 2);
+    /* No resumption at all: with SSL_OP_NO_TICKET alone, OpenSSL's TLS
+     * 1.3 server still sends (stateful) NewSessionTicket messages; a
+     * resumed session would also skip the client certificate check. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (SSL_CTX_set_num_tickets(ctx, 0) != 1)
+        return st_err_openssl(err, ST_E_INTERNAL, "TLS context: tickets");
+    SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
     return ST_OK;
 }
 
@@ -932,8 +1121,9 @@ void st_server_opts_default(st_server_opts *o)
     o->jobs = 1;
 }
 
-static st_code parse_listen(const char *spec, char *host, size_t cap,
-                            uint16_t *port, st_err *err)
+static ST_MUST_CHECK st_code parse_listen(const char *spec, char *host,
+                                          size_t cap, uint16_t *port,
+                                          st_err *err)
 {
     const char *colon = strrchr(spec, ':');
     const char *h = spec;
@@ -1040,8 +1230,11 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
         unsigned bound = ss.ss_family == AF_INET6
                              ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                              : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        st_info("serve", "listening on https://%s:%u%s", host, bound,
+        int v6 = strchr(host, ':') != NULL;
+        st_info("serve", "listening on https://%s%s%s:%u%s", v6 ? "[" : "",
+                host, v6 ? "]" : "", bound,
                 o->broker ? " (with the key broker)" : "");
+        st_info("serve", "workspace CA fingerprint SHA256:%s", s->ca_fp);
         if (o->ready_file) {
             char text[32];
             int n = snprintf(text, sizeof(text), "%u\n", bound);

@@ -49,6 +49,7 @@ struct st_req {
     size_t out_len;
     st_route_fn fn;
     st_req *next; /* the work queue */
+    double t0;    /* when the request arrived (the request log's ms) */
 };
 
 typedef struct st_route {
@@ -81,12 +82,19 @@ int st_srv_check(st_req *r, const char *action, const char *resource);
 /* The request body (NUL-terminated copy, malloc'ed) or NULL after
  * replying 400/413. */
 char *st_srv_body(st_req *r, size_t max, size_t *len);
-/* An unsigned query parameter, `def` when absent; -1 after replying 400. */
+/* An unsigned query parameter in 0..2^63-1, `def` when absent; -1 after
+ * replying 400 (not a number, or out of range). */
 int st_srv_query_u64(st_req *r, const char *key, uint64_t def, uint64_t *out);
+/* The same in lo..hi: a value given outside it is 400 naming the range,
+ * never taken as the default. */
+int st_srv_query_range(st_req *r, const char *key, uint64_t lo, uint64_t hi,
+                       uint64_t def, uint64_t *out);
 
 /* Appends the server's own counters (Prometheus text) to `out`. */
 struct st_buf;
-void st_srv_metrics(struct st_srv *s, struct st_buf *out);
+/* Append the server's own metrics; fail only when `out` cannot grow. */
+ST_MUST_CHECK st_code st_srv_metrics(struct st_srv *s, struct st_buf *out,
+                                     st_err *err);
 
 /* Serialises the broker's shared state between worker threads. */
 void st_srv_lock(struct st_srv *s);
@@ -94,7 +102,8 @@ void st_srv_unlock(struct st_srv *s);
 
 /* The broker endpoints' state (broker.c). */
 typedef struct st_srv_broker st_srv_broker;
-st_code st_srv_broker_new(st_workspace *ws, st_srv_broker **out, st_err *err);
+ST_MUST_CHECK st_code st_srv_broker_new(st_workspace *ws, st_srv_broker **out,
+                                        st_err *err);
 void st_srv_broker_free(st_srv_broker *b);
 st_srv_broker *st_srv_get_broker(struct st_srv *s);
 /* One per thread that runs broker routes, bound to that thread's own
@@ -124,7 +133,8 @@ size_t st_srv_stream_pending(struct evhttp_request *req);
 /* ---- the job runner and log streams (jobs.c, routes_jobs.c) ---- */
 
 typedef struct st_srv_jobs st_srv_jobs;
-st_code st_srv_jobs_start(struct st_srv *s, st_srv_jobs **out, st_err *err);
+ST_MUST_CHECK st_code st_srv_jobs_start(struct st_srv *s, st_srv_jobs **out,
+                                        st_err *err);
 /* 1 while the shutdown must wait: jobs still running (finishing within
  * the drain time, then checkpointing on SIGTERM). */
 int st_srv_jobs_busy(st_srv_jobs *j);
@@ -138,7 +148,8 @@ typedef struct st_srv_stream st_srv_stream;
 st_srv_stream **st_srv_jobs_streams(st_srv_jobs *j);
 st_srv_stream **st_srv_stream_next(st_srv_stream *st);
 /* Appends the runner's and streams' gauges (Prometheus text). */
-void st_srv_jobs_metrics(st_srv_jobs *j, struct st_buf *out); /* NULL ok */
+ST_MUST_CHECK st_code st_srv_jobs_metrics(st_srv_jobs *j, struct st_buf *out,
+                                          st_err *err); /* j NULL ok */
 /* Frees every stream's state at teardown (routes_jobs.c). */
 void st_srv_log_streams_free(st_srv_jobs *j);
 

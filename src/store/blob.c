@@ -23,7 +23,7 @@
 #include "sealtrain/fs.h"
 #include "sealtrain/workspace.h"
 
-static st_code check_id(const char *id, st_err *err)
+static ST_MUST_CHECK st_code check_id(const char *id, st_err *err)
 {
     size_t n = strnlen(id, ST_BLOB_ID_LEN + 1);
     int ok = n == ST_BLOB_ID_LEN;
@@ -37,8 +37,9 @@ static st_code check_id(const char *id, st_err *err)
     return ST_OK;
 }
 
-static st_code blob_paths(const st_workspace *ws, const char *id, char *dir,
-                          char *file, size_t cap, st_err *err)
+static ST_MUST_CHECK st_code blob_paths(const st_workspace *ws, const char *id,
+                                        char *dir, char *file, size_t cap,
+                                        st_err *err)
 {
     char sub[3] = {id[0], id[1], 0};
     char blobs[PATH_MAX];

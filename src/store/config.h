@@ -22,8 +22,9 @@ typedef struct st_ws_config {
     st_protect protect;
 } st_ws_config;
 
-st_code st_ws_config_parse(const char *text, size_t len, const char *origin,
-                           st_ws_config *out, st_err *err);
+ST_MUST_CHECK st_code st_ws_config_parse(const char *text, size_t len,
+                                         const char *origin, st_ws_config *out,
+                                         st_err *err);
 /* Canonical JSON text plus a newline; malloc'ed. */
 char *st_ws_config_serialize(const st_ws_config *cfg, size_t *len, st_err *err);
 

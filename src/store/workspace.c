@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sealtrain/audit.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
 #include "store/config.h"
@@ -104,7 +105,8 @@ st_code st_workspace_path(const st_workspace *ws, const char *sub,
 
 /* --- the SQLite catalog ------------------------------------------------ */
 
-static st_code db_err(st_workspace *ws, st_err *err, const char *what)
+static ST_MUST_CHECK st_code db_err(st_workspace *ws, st_err *err,
+                                    const char *what)
 {
     int code = sqlite3_extended_errcode(ws->db);
     st_code c =
@@ -115,15 +117,16 @@ static st_code db_err(st_workspace *ws, st_err *err, const char *what)
                       sqlite3_errmsg(ws->db));
 }
 
-static st_code db_exec(st_workspace *ws, const char *sql, const char *what,
-                       st_err *err)
+static ST_MUST_CHECK st_code db_exec(st_workspace *ws, const char *sql,
+                                     const char *what, st_err *err)
 {
     if (sqlite3_exec(ws->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         return db_err(ws, err, what);
     return ST_OK;
 }
 
-static st_code catalog_open(st_workspace *ws, int create, st_err *err)
+static ST_MUST_CHECK st_code catalog_open(st_workspace *ws, int create,
+                                          st_err *err)
 {
     char path[PATH_MAX];
     st_code rc =
@@ -179,8 +182,8 @@ static void catalog_close(st_workspace *ws)
     }
 }
 
-static st_code read_version(st_workspace *ws, const char *module,
-                            int64_t *version, st_err *err)
+static ST_MUST_CHECK st_code read_version(st_workspace *ws, const char *module,
+                                          int64_t *version, st_err *err)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(ws->db,
@@ -344,7 +347,7 @@ static void sweep_staging(const char *parent, const char *base)
     closedir(d);
 }
 
-static st_code write_config(st_workspace *ws, st_err *err)
+static ST_MUST_CHECK st_code write_config(st_workspace *ws, st_err *err)
 {
     size_t len;
     char *text = st_ws_config_serialize(&ws->cfg, &len, err);
@@ -482,7 +485,7 @@ static void sweep_old_temps(const char *dir)
 }
 
 /* Every regular file in `dir` must be private too. */
-static st_code check_files_private(const char *dir, st_err *err)
+static ST_MUST_CHECK st_code check_files_private(const char *dir, st_err *err)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -550,6 +553,10 @@ st_code st_workspace_open(const char *dir, st_workspace **out, st_err *err)
     if (rc)
         goto fail;
     if ((rc = catalog_open(ws, 0, err)))
+        goto fail;
+    /* before anything reads the catalog: every committed change gets its
+     * audit entry (src/audit/outbox.c) */
+    if ((rc = st_audit_txn_recover(ws, err)))
         goto fail;
     static const char *const swept[] = {"keys", "tmp", "blobs"};
     sweep_old_temps(ws->dir);

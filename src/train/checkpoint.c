@@ -16,9 +16,13 @@
  * checkpoints read as "nothing fitted".
  *
  * The buffer holds weights, so it is built in secure memory and the caller
- * encrypts it (age) before it leaves the enclave. Restoring checks every
+ * encrypts it before it leaves the enclave. Restoring checks every
  * field and the trailer digest, and rebuilds the trainer through the same
- * strict configuration parser as a job spec. Checkpoints are taken between
+ * strict configuration parser as a job spec. Resuming a job
+ * (st_trainer_resume) goes further: the trainer is built from the
+ * configuration of the signed spec, the checkpoint's own must equal it
+ * field by field, and only the state (weights, moments, counters, RNG)
+ * is taken from the buffer. Checkpoints are taken between
  * epochs only, which is where fit's callback runs.
  */
 #include <math.h>
@@ -116,13 +120,13 @@ st_code st_trainer_checkpoint(const st_trainer *t, st_secret **out, st_err *err)
     return ST_OK;
 }
 
-static st_code bad(st_err *err, const char *why)
+static ST_MUST_CHECK st_code bad(st_err *err, const char *why)
 {
     return st_err_set(err, ST_E_INPUT, "checkpoint: %s", why);
 }
 
-static st_code parse_config(const uint8_t *text, size_t len,
-                            st_train_config *cfg, st_err *err)
+static ST_MUST_CHECK st_code parse_config(const uint8_t *text, size_t len,
+                                          st_train_config *cfg, st_err *err)
 {
     json_t *j =
         st_json_parse((const char *)text, len, "checkpoint config", err);
@@ -146,8 +150,72 @@ static st_code parse_config(const uint8_t *text, size_t len,
     return rc ? st_err_prefix(err, "checkpoint") : ST_OK;
 }
 
-st_code st_trainer_restore(const uint8_t *buf, size_t len, st_trainer **out,
-                           st_err *err)
+/* The first key path at which two configuration objects differ
+ * ("model.hidden", "training.schedule.gamma"), into `path`; 0 when they
+ * are equal. */
+static int first_difference(const json_t *a, const json_t *b, const char *at,
+                            char *path, size_t cap)
+{
+    const char *key;
+    const json_t *v;
+    const json_t *sides[2] = {a, b};
+    for (int s = 0; s < 2; s++) {
+        json_object_foreach((json_t *)sides[s], key, v)
+        {
+            const json_t *x = json_object_get(a, key);
+            const json_t *y = json_object_get(b, key);
+            char here[256];
+            snprintf(here, sizeof(here), "%s%s%s", at, *at ? "." : "", key);
+            if (json_is_object(x) && json_is_object(y)) {
+                if (first_difference(x, y, here, path, cap))
+                    return 1;
+            } else if (!x || !y || !json_equal((json_t *)x, (json_t *)y)) {
+                snprintf(path, cap, "%s", here);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ST_E_DENIED naming the first field where the checkpoint's configuration
+ * differs from the expected one, with both values. */
+static st_code config_matches(const st_train_config *ckpt,
+                              const st_train_config *want, st_err *err)
+{
+    json_t *a = st_train_config_to_json(ckpt);
+    json_t *b = st_train_config_to_json(want);
+    st_code rc = ST_OK;
+    char path[256];
+    if (!a || !b)
+        rc = st_err_set(err, ST_E_INTERNAL,
+                        "checkpoint: cannot compare configurations");
+    else if (first_difference(a, b, "", path, sizeof(path))) {
+        /* the path's last component, looked up from the top */
+        const json_t *x = a, *y = b;
+        char tmp[256], *save = NULL;
+        snprintf(tmp, sizeof(tmp), "%s", path);
+        for (char *k = strtok_r(tmp, ".", &save); k;
+             k = strtok_r(NULL, ".", &save)) {
+            x = json_object_get(x, k);
+            y = json_object_get(y, k);
+        }
+        char *xs = x ? json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        char *ys = y ? json_dumps(y, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        rc = st_err_set(err, ST_E_DENIED,
+                        "checkpoint: %s is %s, the signed spec says %s", path,
+                        xs ? xs : "(absent)", ys ? ys : "(absent)");
+        free(xs);
+        free(ys);
+    }
+    json_decref(a);
+    json_decref(b);
+    return rc;
+}
+
+static st_code restore(const uint8_t *buf, size_t len,
+                       const st_train_config *want, st_trainer **out,
+                       st_err *err)
 {
     if (!buf || len < 16 + ST_SHA256_LEN)
         return bad(err, "truncated");
@@ -174,6 +242,13 @@ st_code st_trainer_restore(const uint8_t *buf, size_t len, st_trainer **out,
     st_code rc = parse_config(ctext, cl, &cfg, err);
     if (rc)
         return rc;
+    /* resuming a job: the trainer is the signed spec's; the checkpoint
+     * only supplies state, and only for exactly that configuration */
+    if (want) {
+        if ((rc = config_matches(&cfg, want, err)))
+            return rc;
+        cfg = *want;
+    }
     /* the fixed-size state first, and the tensor bytes it announces
        checked against what is left, before allocating anything */
     uint64_t nparams = st_read_u64le(&r);
@@ -247,4 +322,18 @@ st_code st_trainer_restore(const uint8_t *buf, size_t len, st_trainer **out,
     t->stopped = stopped;
     *out = t;
     return ST_OK;
+}
+
+st_code st_trainer_restore(const uint8_t *buf, size_t len, st_trainer **out,
+                           st_err *err)
+{
+    return restore(buf, len, NULL, out, err);
+}
+
+st_code st_trainer_resume(const st_train_config *cfg, const uint8_t *buf,
+                          size_t len, st_trainer **out, st_err *err)
+{
+    if (!cfg)
+        return st_err_set(err, ST_E_USAGE, "resume: no configuration");
+    return restore(buf, len, cfg, out, err);
 }

@@ -52,9 +52,9 @@ static const char *const metric_names[] = {
 static const char *const scale_names[] = {"none", "standardize", "minmax",
                                           NULL};
 
-static st_code get_enum(const json_t *obj, const char *key,
-                        const char *const *names, int *out, const char *where,
-                        st_err *err)
+static ST_MUST_CHECK st_code get_enum(const json_t *obj, const char *key,
+                                      const char *const *names, int *out,
+                                      const char *where, st_err *err)
 {
     const char *s = NULL;
     st_code rc = st_json_get_string(obj, key, 0, &s, where, err);
@@ -75,9 +75,9 @@ static st_code get_enum(const json_t *obj, const char *key,
                       list);
 }
 
-static st_code get_size(const json_t *obj, const char *key, long long min,
-                        long long max, size_t *out, const char *where,
-                        st_err *err)
+static ST_MUST_CHECK st_code get_size(const json_t *obj, const char *key,
+                                      long long min, long long max, size_t *out,
+                                      const char *where, st_err *err)
 {
     long long v = (long long)*out;
     st_code rc = st_json_get_int(obj, key, 0, min, max, &v, where, err);
@@ -86,9 +86,10 @@ static st_code get_size(const json_t *obj, const char *key, long long min,
     return rc;
 }
 
-static st_code get_unsigned(const json_t *obj, const char *key, long long min,
-                            long long max, unsigned *out, const char *where,
-                            st_err *err)
+static ST_MUST_CHECK st_code get_unsigned(const json_t *obj, const char *key,
+                                          long long min, long long max,
+                                          unsigned *out, const char *where,
+                                          st_err *err)
 {
     long long v = (long long)*out;
     st_code rc = st_json_get_int(obj, key, 0, min, max, &v, where, err);
@@ -97,8 +98,8 @@ static st_code get_unsigned(const json_t *obj, const char *key, long long min,
     return rc;
 }
 
-static st_code parse_model(const json_t *m, st_train_config *c, int *loss_set,
-                           st_err *err)
+static ST_MUST_CHECK st_code parse_model(const json_t *m, st_train_config *c,
+                                         int *loss_set, st_err *err)
 {
     static const char *const keys[] = {"type",   "inputs",     "outputs",
                                        "hidden", "activation", "dropout",
@@ -156,7 +157,8 @@ static st_code parse_model(const json_t *m, st_train_config *c, int *loss_set,
     return ST_OK;
 }
 
-static st_code parse_schedule(const json_t *s, st_train_config *c, st_err *err)
+static ST_MUST_CHECK st_code parse_schedule(const json_t *s, st_train_config *c,
+                                            st_err *err)
 {
     static const char *const keys[] = {
         "type",  "warmup_epochs",     "step_epochs",
@@ -180,8 +182,9 @@ static st_code parse_schedule(const json_t *s, st_train_config *c, st_err *err)
     return ST_OK;
 }
 
-static st_code parse_early_stopping(const json_t *s, st_train_config *c,
-                                    st_err *err)
+static ST_MUST_CHECK st_code parse_early_stopping(const json_t *s,
+                                                  st_train_config *c,
+                                                  st_err *err)
 {
     static const char *const keys[] = {"metric", "patience", "min_delta",
                                        "restore_best", NULL};
@@ -203,7 +206,8 @@ static st_code parse_early_stopping(const json_t *s, st_train_config *c,
     return ST_OK;
 }
 
-static st_code parse_training(const json_t *t, st_train_config *c, st_err *err)
+static ST_MUST_CHECK st_code parse_training(const json_t *t, st_train_config *c,
+                                            st_err *err)
 {
     static const char *const keys[] = {
         "optimizer",     "learning_rate",    "momentum",
@@ -274,7 +278,8 @@ static st_code parse_training(const json_t *t, st_train_config *c, st_err *err)
 }
 
 /* Combinations that no single key's range can catch. */
-static st_code check_combinations(st_train_config *c, int loss_set, st_err *err)
+static ST_MUST_CHECK st_code check_combinations(st_train_config *c,
+                                                int loss_set, st_err *err)
 {
     if (!loss_set)
         c->loss =
@@ -438,8 +443,8 @@ int st_train_config_has_preprocessing(const st_train_config *c)
 /* "missing" and "categorical": the readers already refuse empty fields
  * and text in feature columns at import, so "error" is the only choice a
  * dataset can meet; the other documented values are refused by name. */
-static st_code pp_refusal(const json_t *o, const char *key, const char *where,
-                          st_err *err)
+static ST_MUST_CHECK st_code pp_refusal(const json_t *o, const char *key,
+                                        const char *where, st_err *err)
 {
     const char *s = NULL;
     st_code rc = st_json_get_string(o, key, 0, &s, where, err);
@@ -452,8 +457,8 @@ static st_code pp_refusal(const json_t *o, const char *key, const char *where,
                       where, key, s);
 }
 
-static st_code pp_entry(const json_t *o, const char *where,
-                        st_train_scale *scale, st_err *err)
+static ST_MUST_CHECK st_code pp_entry(const json_t *o, const char *where,
+                                      st_train_scale *scale, st_err *err)
 {
     static const char *const keys[] = {"scale", "missing", "categorical", NULL};
     int v = (int)*scale;

@@ -78,7 +78,7 @@ static int by_offset(const void *a, const void *b)
     return strcmp(x->t.name, y->t.name);
 }
 
-static st_code parse_u64(const json_t *v, uint64_t *out)
+static ST_MUST_CHECK st_code parse_u64(const json_t *v, uint64_t *out)
 {
     if (!json_is_integer(v) || json_integer_value(v) < 0)
         return ST_E_INPUT;
@@ -86,8 +86,9 @@ static st_code parse_u64(const json_t *v, uint64_t *out)
     return ST_OK;
 }
 
-static st_code parse_tensor(const char *name, const json_t *v, uint64_t datalen,
-                            entry *e, st_err *err)
+static ST_MUST_CHECK st_code parse_tensor(const char *name, const json_t *v,
+                                          uint64_t datalen, entry *e,
+                                          st_err *err)
 {
     static const char *const keys[] = {"dtype", "shape", "data_offsets", NULL};
     char where[MAX_NAME + 64];
@@ -153,7 +154,7 @@ static st_code parse_tensor(const char *name, const json_t *v, uint64_t datalen,
     return ST_OK;
 }
 
-static st_code parse_metadata(const json_t *v, st_err *err)
+static ST_MUST_CHECK st_code parse_metadata(const json_t *v, st_err *err)
 {
     if (!json_is_object(v))
         return st_err_set(err, ST_E_INPUT,

@@ -105,8 +105,8 @@ void st_kern_output(st_train_loss loss, const float *logits, size_t rows,
 char *st_train_config_dump(const st_train_config *cfg);
 /* Builds the layer table and buffers of a trainer for cfg (no weights
  * initialised). */
-st_code st_trainer_alloc(const st_train_config *cfg, st_trainer **out,
-                         st_err *err);
+ST_MUST_CHECK st_code st_trainer_alloc(const st_train_config *cfg,
+                                       st_trainer **out, st_err *err);
 /* One forward (training mode) + loss + backward pass over `rows`
  * contiguous rows (rows <= the batch size): gradients land in t->grads and
  * dropout masks in the layers. Returns the weighted mean loss. For tests

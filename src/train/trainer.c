@@ -349,8 +349,9 @@ double st_trainer_batch_grad(st_trainer *t, const float *x, const float *y,
 
 /* ---- data ---- */
 
-static st_code check_data(const st_trainer *t, const st_train_data *d,
-                          const char *what, st_err *err)
+static ST_MUST_CHECK st_code check_data(const st_trainer *t,
+                                        const st_train_data *d,
+                                        const char *what, st_err *err)
 {
     const st_train_config *c = &t->cfg;
     if (!d->x || !d->y || d->rows == 0)
@@ -585,8 +586,8 @@ typedef struct split {
     size_t nval;
 } split;
 
-static st_code make_split(const st_trainer *t, size_t n, int has_valid,
-                          split *s, st_err *err)
+static ST_MUST_CHECK st_code make_split(const st_trainer *t, size_t n,
+                                        int has_valid, split *s, st_err *err)
 {
     memset(s, 0, sizeof(*s));
     size_t nval = 0;

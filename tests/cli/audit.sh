@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The audit log from the CLI: show with filters, verify, checkpoint,
 # inclusion and consistency proofs checked offline with only the verifier
-# key, export, tamper detection naming the entry, repair of a torn tail.
+# key (and against the auditor's saved checkpoint: a forked log refused),
+# export, tamper detection naming the entry, repair of a torn tail.
 . tests/cli/lib.sh
 
 head -c 32 /dev/urandom >"$T/root.key"
@@ -52,6 +53,41 @@ json.dump(d, open(sys.argv[1], "w"))
 PY
 expect_exit 4 st audit check-proof "$T/inclusion.json" --vkey "$vkey"
 ok "inclusion and consistency proofs verify offline; a changed one fails"
+
+# a forked log: the auditor saves a checkpoint; the operator, who holds
+# the log's key, rolls the workspace back to before it, writes another
+# history and checkpoints again. The consistency proof from the saved size
+# is sound on its own; only the auditor's checkpoint shows the fork.
+W=$T/wsf
+cp -a "$T/ws" "$W.before"
+cp -a "$T/ws" "$W"
+SEALTRAIN_WORKSPACE=$W st principal add fork-a --role auditor --signing-key "$T/ann.pub" >/dev/null
+SEALTRAIN_WORKSPACE=$W expect_exit 0 st audit checkpoint
+cp "$T/stdout" "$T/saved.note"
+N=$(sed -n 2p "$T/saved.note")
+# honest growth: the proof from N matches the saved checkpoint
+SEALTRAIN_WORKSPACE=$W st principal add fork-b --role auditor --signing-key "$T/ann.pub" >/dev/null
+SEALTRAIN_WORKSPACE=$W expect_exit 0 st audit checkpoint
+SEALTRAIN_WORKSPACE=$W expect_exit 0 st audit consistency --from "$N"
+cp "$T/stdout" "$T/honest.json"
+expect_exit 0 env -u SEALTRAIN_WORKSPACE "$SEALTRAIN" audit check-proof "$T/honest.json" --vkey "$vkey" --old "$T/saved.note"
+expect_stdout "old root (your checkpoint):"
+expect_stdout "(equal)"
+# the fork
+rm -rf "$W"
+mv "$W.before" "$W"
+for p in fork-x fork-y fork-z; do
+    SEALTRAIN_WORKSPACE=$W st principal add "$p" --role auditor --signing-key "$T/ann.pub" >/dev/null
+done
+SEALTRAIN_WORKSPACE=$W expect_exit 0 st audit checkpoint
+SEALTRAIN_WORKSPACE=$W expect_exit 0 st audit consistency --from "$N"
+cp "$T/stdout" "$T/forked.json"
+expect_exit 0 env -u SEALTRAIN_WORKSPACE "$SEALTRAIN" audit check-proof "$T/forked.json" --vkey "$vkey"
+expect_stdout "the old root was not checked against a checkpoint you kept"
+expect_exit 4 env -u SEALTRAIN_WORKSPACE "$SEALTRAIN" audit check-proof "$T/forked.json" --vkey "$vkey" --old "$T/saved.note"
+expect_stderr "the log forked"
+rm -rf "$W"
+ok "a forked log's consistency proof passes alone (saying the old root was not checked) and is refused against the auditor's saved checkpoint"
 
 expect_exit 0 st audit export --format csv --output "$T/log.csv"
 head -1 "$T/log.csv" | grep -q "^index,time,category" || fail "csv header"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # kill -9 during `data import`, `data rewrap` and `data reencrypt` (30 times
 # each, at random moments): the catalog and the store always hold the old
-# or the new dataset, never a partial one; verification passes whenever the
-# dataset exists; files left by a killed run are swept by the next change;
+# or the new dataset, never a partial one; every dataset and generation
+# that exists afterwards has its success entry in the audit log (and every
+# such entry its dataset); verification passes whenever the dataset
+# exists; files left by a killed run are swept by the next change;
 # and the plaintext (whose class names carry a canary) never reaches disk.
 . tests/cli/lib.sh
 
@@ -38,6 +40,27 @@ check() {
     esac
 }
 
+# every dataset has its data.import success entry and every such entry its
+# dataset; final's generation is 1 + its rewrap/reencrypt success entries
+# (a change and its entry commit together: src/audit/outbox.c)
+entries_match() {
+    st data list --json >"$T/list.json"
+    st audit export --format jsonl >"$T/log.jsonl"
+    python3 - "$T/list.json" "$T/log.jsonl" <<'PY'
+import json, sys
+ds = {d["name"]: d for d in json.load(open(sys.argv[1]))}
+log = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+ok = lambda e, a: e["action"] == a and e["outcome"] == "success"
+imported = {e["resource"][len("dataset:"):] for e in log if ok(e, "data.import")}
+removed = {e["resource"][len("dataset:"):] for e in log if ok(e, "data.rm")}
+assert set(ds) == imported - removed, (sorted(ds), sorted(imported))
+if "final" in ds:
+    moves = sum(1 for e in log if e["resource"] == "dataset:final" and
+                (ok(e, "data.rewrap") or ok(e, "data.reencrypt")))
+    assert ds["final"]["generation"] == 1 + moves, (ds["final"], moves)
+PY
+}
+
 present=0
 for i in $(seq 1 30); do
     (import "c$i") >/dev/null 2>&1 &
@@ -56,7 +79,8 @@ n_age=$(ls "$T/ws/datasets" | grep -c '\.age$' || true)
 [ "$n_age" = $((present + 1)) ] ||
     fail "$n_age .age files for $((present + 1)) datasets"
 ls -A "$T/ws/datasets" | grep -q '\.tmp\.' && fail "temporary files remain"
-ok "kill -9 during import: old or new, never partial ($present completed)"
+entries_match || fail "a dataset without its data.import entry, or the reverse"
+ok "kill -9 during import: old or new, never partial ($present completed), each with its entry"
 
 old=0
 new=0
@@ -81,7 +105,8 @@ done
 echo "# rewrap: $new new, $old old"
 expect_exit 0 st data rewrap final
 expect_exit 0 st data verify --deep final
-ok "kill -9 during rewrap: old or new, never partial"
+entries_match || fail "a generation without its data.rewrap entry, or the reverse"
+ok "kill -9 during rewrap: old or new, never partial, each new one with its entry"
 
 for i in $(seq 1 30); do
     "$SEALTRAIN" data reencrypt final >/dev/null 2>&1 &
@@ -96,7 +121,8 @@ expect_exit 0 st data reencrypt final
 expect_exit 0 st data verify --deep final
 n_age=$(ls "$T/ws/datasets" | grep -c '\.age$' || true)
 [ "$n_age" = $((present + 1)) ] || fail "$n_age .age files after sweeps"
-ok "kill -9 during reencrypt: old or new, never partial"
+entries_match || fail "a generation without its data.reencrypt entry, or the reverse"
+ok "kill -9 during reencrypt: old or new, never partial, each new one with its entry"
 
 if grep -r -a -l "CANARY-3c7d" "$T/ws"; then
     fail "plaintext reached the workspace"

@@ -5,7 +5,9 @@
 # broker that is down fails the job naming it (and the key another broker
 # released never reaches the runtime); a manifest pinning another TLS key
 # is a denial naming both fingerprints; a broker's policy refusal fails
-# the job with the broker's reason. The signed spec goes to each broker
+# the job with the broker's reason. A job's checkpoints are under a key
+# the training workspace does not hold; resumed, it continues. The signed
+# spec goes to each broker
 # with HELLO: a model recipient the owner's policy does not allow, or a
 # spec signed by a key other than the one the owner registered for the
 # TLS client principal, is refused by that broker, naming it, before any
@@ -233,11 +235,57 @@ ok "a recipient an owner's policy does not allow is refused by that broker, nami
 
 # carol submits in the training workspace, but the controller talks to
 # the brokers as mo (brokers.json): the owner's broker sees a spec not
-# signed by mo's registered key and refuses it
+# signed by mo's registered key and refuses it (her job publishes to a
+# model name of her own: digits-mlp is mo's since his first job)
 spec alpha beta
+python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); s["outputs"]["model"] = "carol-mlp"; json.dump(s, open(sys.argv[1], "w"))' "$SPEC"
 refused_by carol "$WA" alpha "$API_A" \
     "not a job spec signed by the key registered for \"mo\""
 ok "a spec signed by a key other than the TLS principal's registered one is refused, audited"
+
+# checkpoints of a job over both owners' data: the training workspace
+# holds no key to them (its keyring lacks alice's and bob's KEKs, and the
+# controller made and stored none); resumed, the runtime is released the
+# same keys by both brokers and derives the checkpoint key again
+spec alpha beta
+python3 - "$SPEC" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["training"]["epochs"] = 200
+s["model"]["hidden"] = [256, 256]
+s["checkpoint_every"] = 1
+json.dump(s, open(sys.argv[1], "w"))
+PY
+as "$WT" mo job submit "$SPEC" >"$T/ckid"
+CK=$(cat "$T/ckid")
+as "$WT" mo job run "$CK" >"$T/ck.out" 2>"$T/ck.err" &
+ckrun=$!
+on_exit "kill -9 $ckrun 2>/dev/null"
+for _ in $(seq 600); do
+    grep -q "checkpoint after epoch" "$WT/logs/job-$CK.log" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q "checkpoint after epoch" "$WT/logs/job-$CK.log" || fail "no checkpoint: $(cat "$T/ck.err")"
+as "$WT" mo job cancel "$CK" >/dev/null
+set +e
+wait "$ckrun"
+ckrc=$?
+set -e
+[ "$ckrc" = 6 ] || fail "job run exited $ckrc: $(cat "$T/ck.err")"
+[ -f "$WT/jobs/$CK/out/checkpoint.enc" ] || fail "no checkpoint kept"
+as "$WT" mo job status "$CK" --json >"$T/ck.json"
+python3 - "$T/ck.json" <<'PY' || fail "the training workspace keeps a checkpoint key"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["state"] == "cancelled", j["state"]
+assert "checkpoint_key" not in j["status"], j["status"]["checkpoint_key"]
+PY
+! as "$WT" admin key list | grep -qw jobs || fail "a jobs KEK exists in the training workspace"
+a_before=$(releases "$WA" alpha success)
+expect_exit 0 as "$WT" mo job resume "$CK"
+[ "$(releases "$WA" alpha success)" = $((a_before + 1)) ] || fail "alice's broker was not asked again"
+grep -q "resumed from the last checkpoint" "$WT/logs/job-$CK.log" || fail "not resumed"
+ok "a job over remote data checkpoints under a key no keyring holds; resumed, both brokers release again and it continues"
 
 # bob's broker is down: the job fails naming it; alice's released key
 # never reached the runtime (the controller sent DENIED, not KEYS)

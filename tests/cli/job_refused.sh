@@ -30,8 +30,8 @@ policy sim
 OTHER=$(age-keygen 2>/dev/null | grep -o 'age1[0-9a-z]*')
 spec "{\"outputs\": {\"recipients\": [\"$OTHER\"]}}"
 expect_exit 4 mo job run "$SPEC"
-expect_stderr "no model recipient of the job is allowed"
-ok "a model recipient outside the policy: the job fails before any runtime starts"
+expect_stderr "its release policy does not allow model recipient"
+ok "a model recipient outside the policy: the job is refused before any runtime starts"
 
 spec
 # flip one byte of the encrypted payload

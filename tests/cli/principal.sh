@@ -73,5 +73,10 @@ expect_stdout "principal.admin"
 ok "denials are in the audit log"
 
 expect_exit 0 st principal matrix
-expect_stdout '| `job.submit` |  |  | yes |  |  |'
-ok "the matrix prints"
+expect_stdout '| `job.submit` |  |  | own |  |  |'
+expect_stdout '| `key.rotate` | unowned | own |  |  |  |'
+expect_stdout '| `job.cancel` | yes |  | own | yes |  |'
+# docs/access.md holds exactly this table
+sed -n '/^| action | admin |/,/^$/p' docs/access.md | sed '/^$/d' >"$T/doc-matrix"
+diff "$T/doc-matrix" "$T/stdout" >&2 || fail "docs/access.md's matrix is not \`principal matrix\`"
+ok "the matrix prints, as docs/access.md shows it"

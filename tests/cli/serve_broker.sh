@@ -173,7 +173,7 @@ grep -q "^evidence 200 4$" <<<"$second" || fail "restored file: $out"
 ok "an encrypted file modified while serving is checked again before a release"
 
 out=$(client mo replay)
-grep -q "^replay 403 5 unknown or used nonce" <<<"$out" ||
+grep -q "^replay 403 5 nonce already used (replay)" <<<"$out" ||
     fail "replayed nonce: $out"
 ok "a nonce opens one release only (replay: 403 DENIED)"
 

@@ -12,12 +12,14 @@ chmod 600 "$T/root.key"
 
 st identity new aud --out "$K" >/dev/null 2>&1
 admin principal add aud --role auditor --signing-key "$K/aud.pub.pem" >/dev/null
+st identity new mal --out "$K" >/dev/null 2>&1
+admin principal add mal --role model-owner --signing-key "$K/mal.pub.pem" >/dev/null
 import_digits
 policy sim
 spec
 id=$(mo job submit "$SPEC" | grep -o 'j[0-9a-f]\{15\}' | head -n1)
 [ -n "$id" ] || fail "no job id"
-cert dana mo aud
+cert dana mo aud mal
 start_server
 
 # remote commands never touch the local workspace: point it elsewhere
@@ -49,6 +51,17 @@ expect_stderr "audit.checkpoint"
 expect_exit 0 remote aud audit checkpoint
 expect_stdout "sealtrain/audit/"
 ok "audit checkpoint over --server; a principal without the role exits 4"
+
+# another model owner, with a valid certificate and job.cancel, cannot
+# cancel, read or follow mo's job (POST /v1/jobs/ID/cancel, GET ...)
+expect_exit 4 remote mal job cancel "$id"
+expect_stderr "job:$id"
+expect_exit 4 remote mal job status "$id"
+expect_exit 4 remote mal job logs "$id"
+expect_exit 0 remote aud job logs "$id"
+expect_exit 0 remote mo job status "$id"
+expect_stdout "queued"
+ok "another model owner cannot cancel or read the job over --server"
 
 expect_exit 0 remote mo job cancel "$id"
 expect_exit 0 remote mo job status "$id"

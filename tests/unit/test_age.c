@@ -600,10 +600,11 @@ static void test_tampering_each_kind_fails_with_its_own_error(void **state)
  * under a fixed key per version, AAD bound. */
 static uint8_t test_kek[2][32];
 
-static st_code test_wrap(void *ctx, const char *name, uint32_t version,
-                         const uint8_t *secret, size_t len, const uint8_t *aad,
-                         size_t aadlen, st_buf *out, uint32_t *used,
-                         st_err *err)
+static ST_MUST_CHECK st_code test_wrap(void *ctx, const char *name,
+                                       uint32_t version, const uint8_t *secret,
+                                       size_t len, const uint8_t *aad,
+                                       size_t aadlen, st_buf *out,
+                                       uint32_t *used, st_err *err)
 {
     (void)ctx;
     (void)name;
@@ -617,10 +618,11 @@ static st_code test_wrap(void *ctx, const char *name, uint32_t version,
     return rc;
 }
 
-static st_code test_unwrap(void *ctx, const char *name, uint32_t version,
-                           const uint8_t *wrapped, size_t len,
-                           const uint8_t *aad, size_t aadlen, st_secret **out,
-                           st_err *err)
+static ST_MUST_CHECK st_code test_unwrap(void *ctx, const char *name,
+                                         uint32_t version,
+                                         const uint8_t *wrapped, size_t len,
+                                         const uint8_t *aad, size_t aadlen,
+                                         st_secret **out, st_err *err)
 {
     (void)ctx;
     (void)name;

@@ -45,9 +45,10 @@ static char *trustee_pcrs(void)
     json_t *v;
     json_array_foreach(pcrs, i, v)
     {
-        st_buf_printf(&b, &e, "%zu %s\n", i, json_string_value(v));
+        assert_st_ok(st_buf_printf(&b, &e, "%zu %s\n", i, json_string_value(v)),
+                     &e);
     }
-    st_buf_append(&b, "", 1, &e);
+    assert_st_ok(st_buf_append(&b, "", 1, &e), &e);
     json_decref(j);
     return (char *)b.data;
 }

@@ -973,11 +973,148 @@ static void test_same_kernel_reopen_does_not_hide_an_edit(void **s)
     rm_log_dir(dir);
 }
 
+/* ---- proofs against the auditor's own checkpoint ---- */
+
+/* A signed checkpoint note of `size` leaves of `leaves`, with `origin`. */
+static char *signed_checkpoint(const char *origin, const uint8_t seed[32],
+                               const char *keyname, const uint8_t (*leaves)[32],
+                               uint64_t size)
+{
+    uint8_t root[32];
+    st_audit_tree_root(leaves, size, root);
+    char *b64 = st_base64_encode(root, 32, 1);
+    char text[512];
+    snprintf(text, sizeof(text), "%s\n%llu\n%s\n", origin,
+             (unsigned long long)size, b64);
+    free(b64);
+    char *note = NULL;
+    assert_int_equal(st_audit_note_sign(keyname, seed, text, &note, NULL),
+                     ST_OK);
+    return note;
+}
+
+static json_t *b64_hash(const uint8_t h[32])
+{
+    char *b = st_base64_encode(h, 32, 1);
+    json_t *s = json_string(b);
+    free(b);
+    return s;
+}
+
+/* The document `audit consistency --from from` prints for `leaves`. */
+static char *consistency_doc(const uint8_t (*leaves)[32], uint64_t from,
+                             uint64_t to, const char *note)
+{
+    uint8_t r1[32], r2[32], (*p)[32] = NULL;
+    size_t n = 0;
+    st_audit_tree_root(leaves, from, r1);
+    st_audit_tree_root(leaves, to, r2);
+    assert_int_equal(st_audit_consistency_proof(leaves, to, from, &p, &n, NULL),
+                     ST_OK);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, b64_hash(p[i]));
+    free(p);
+    json_t *d = json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:s}", "type",
+                          "consistency", "size1", (json_int_t)from, "size2",
+                          (json_int_t)to, "root1", b64_hash(r1), "root2",
+                          b64_hash(r2), "proof", arr, "checkpoint", note);
+    char *t = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    return t;
+}
+
+/* The operator keeps the log's key and rewrites history: entry 1 of the
+ * first 5 changes, the tree grows to 8 and is checkpointed again. The
+ * proof from 5 to 8 is internally sound and signed; only the auditor's
+ * saved checkpoint of size 5 shows the fork. */
+static void test_consistency_proof_of_a_forked_log_is_refused(void **state)
+{
+    (void)state;
+    const char *name = "sealtrain/audit/test";
+    uint8_t seed[32], pub[32];
+    assert_int_equal(st_random(seed, 32, NULL), ST_OK);
+    assert_int_equal(st_ed25519_public(seed, pub, NULL), ST_OK);
+    char *vkey = st_audit_note_vkey(name, pub);
+    uint8_t honest[8][32], forked[8][32];
+    for (int i = 0; i < 8; i++) {
+        char e[32];
+        snprintf(e, sizeof(e), "entry %d", i);
+        st_audit_leaf_hash(e, strlen(e), honest[i]);
+        snprintf(e, sizeof(e), i == 1 ? "rewritten %d" : "entry %d", i);
+        st_audit_leaf_hash(e, strlen(e), forked[i]);
+    }
+    const uint8_t(*h)[32] = (const uint8_t(*)[32])honest;
+    const uint8_t(*f)[32] = (const uint8_t(*)[32])forked;
+    char *saved = signed_checkpoint(name, seed, name, h, 5);
+    char *cp8 = signed_checkpoint(name, seed, name, f, 8);
+    char *doc = consistency_doc(f, 5, 8, cp8);
+    char what[1024];
+    st_err err;
+    /* alone, the proof checks out, and says the old root was not checked */
+    assert_int_equal(st_audit_proof_check(doc, strlen(doc), vkey, NULL, what,
+                                          sizeof(what), &err),
+                     ST_OK);
+    assert_non_null(strstr(what, "not checked"));
+    /* against the auditor's checkpoint it is refused, both roots named */
+    assert_int_equal(st_audit_proof_check(doc, strlen(doc), vkey, saved, what,
+                                          sizeof(what), &err),
+                     ST_E_DENIED);
+    assert_non_null(strstr(err.msg, "fork"));
+    free(doc);
+    /* the honest log's proof passes against it, printing both roots */
+    char *hcp8 = signed_checkpoint(name, seed, name, h, 8);
+    doc = consistency_doc(h, 5, 8, hcp8);
+    assert_int_equal(st_audit_proof_check(doc, strlen(doc), vkey, saved, what,
+                                          sizeof(what), &err),
+                     ST_OK);
+    char *b64 = NULL;
+    uint8_t r5[32];
+    st_audit_tree_root(h, 5, r5);
+    b64 = st_base64_encode(r5, 32, 1);
+    assert_non_null(strstr(what, b64));
+    free(b64);
+    free(doc);
+    free(hcp8);
+    free(cp8);
+    free(saved);
+    free(vkey);
+}
+
+/* A checkpoint signed by the right key but for another origin (another
+ * log under the same key) does not vouch for this log. */
+static void test_proof_checkpoint_of_another_origin_is_refused(void **state)
+{
+    (void)state;
+    const char *name = "sealtrain/audit/test";
+    uint8_t seed[32], pub[32];
+    assert_int_equal(st_random(seed, 32, NULL), ST_OK);
+    assert_int_equal(st_ed25519_public(seed, pub, NULL), ST_OK);
+    char *vkey = st_audit_note_vkey(name, pub);
+    uint8_t leaves[8][32];
+    for (int i = 0; i < 8; i++)
+        st_audit_leaf_hash(&i, sizeof(i), leaves[i]);
+    const uint8_t(*l)[32] = (const uint8_t(*)[32])leaves;
+    char *cp = signed_checkpoint("example.com/other-log", seed, name, l, 8);
+    char *doc = consistency_doc(l, 5, 8, cp);
+    char what[1024];
+    st_err err;
+    assert_int_equal(st_audit_proof_check(doc, strlen(doc), vkey, NULL, what,
+                                          sizeof(what), &err),
+                     ST_E_DENIED);
+    assert_non_null(strstr(err.msg, "origin"));
+    free(doc);
+    free(cp);
+    free(vkey);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tree_root_matches_ct_vectors),
         cmocka_unit_test(test_consistency_proof_matches_ct_vector),
+        cmocka_unit_test(test_consistency_proof_of_a_forked_log_is_refused),
+        cmocka_unit_test(test_proof_checkpoint_of_another_origin_is_refused),
         cmocka_unit_test(test_every_proof_verifies_and_every_altered_one_fails),
         cmocka_unit_test(test_signed_note_matches_go_sumdb_note_vector),
         cmocka_unit_test(test_checkpoint_parser_rejects_malformed_bodies),

@@ -57,7 +57,9 @@ test_config_resolves_paths_and_rejects_what_it_does_not_know(void **state)
         assert_null(eps);
     }
     /* the unknown key is named */
-    st_broker_endpoints_parse(bad[1], strlen(bad[1]), "t", NULL, &eps, &n, &e);
+    assert_int_equal(st_broker_endpoints_parse(bad[1], strlen(bad[1]), "t",
+                                               NULL, &eps, &n, &e),
+                     ST_E_INPUT);
     assert_non_null(strstr(e.msg, "\"ca\""));
 }
 
@@ -120,7 +122,8 @@ static void test_pin_is_the_sha256_of_the_certificates_spki(void **state)
 
 #define PIN "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
-static st_code parse_with(const char *broker, st_dataset_manifest *m, st_err *e)
+static ST_MUST_CHECK st_code parse_with(const char *broker,
+                                        st_dataset_manifest *m, st_err *e)
 {
     char h[65], text[4096];
     memset(h, 'a', 64);
@@ -194,7 +197,7 @@ static int loopback_port(int listening, int *fd)
 
 /* HELLO to https://127.0.0.1:port with a real client certificate: the
  * error code, message in *e. */
-static st_code hello_to(int port, st_err *e)
+static ST_MUST_CHECK st_code hello_to(int port, st_err *e)
 {
     char *dir = st_test_tmpdir("remote");
     uint8_t spki[32], pin[32] = {0}, nonce[32], digest[32] = {0};

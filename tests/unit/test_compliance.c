@@ -14,6 +14,7 @@ typedef struct fixture {
     char *root;
     st_workspace *ws;
     st_keyring *kr;
+    uint8_t seed[32]; /* alice's signing key: she owns every dataset */
 } fixture;
 
 static int setup(void **state)
@@ -23,6 +24,7 @@ static int setup(void **state)
     f->root = st_test_tmpdir("compliance");
     snprintf(dir, sizeof(dir), "%s/ws", f->root);
     st_test_workspace(f->root, dir, &f->ws, &f->kr);
+    assert_int_equal(st_random(f->seed, 32, NULL), ST_OK);
     *state = f;
     return 0;
 }
@@ -42,9 +44,7 @@ static void import(fixture *f, const char *name, long long days)
 {
     st_dataset_import_opts o;
     memset(&o, 0, sizeof(o));
-    uint8_t seed[32];
     st_err e;
-    assert_int_equal(st_random(seed, 32, NULL), ST_OK);
     o.input.format = ST_DATA_CSV;
     o.input.path = "examples/data/digits.csv";
     o.input.label = "label";
@@ -52,8 +52,31 @@ static void import(fixture *f, const char *name, long long days)
     o.owner = "alice";
     o.classification = "confidential";
     o.retention_days = days;
-    o.signing_seed = seed;
+    o.signing_seed = f->seed;
     assert_st_ok(st_dataset_import(f->ws, f->kr, &o, NULL, &e), &e);
+}
+
+/* Dataset `name` (imported first) with a release policy open to anyone
+ * under sim, and a queued job of bob's on it. */
+static void queued_job(fixture *f, const char *name, char id[ST_JOB_ID_LEN + 1])
+{
+    st_err e;
+    const char *policy =
+        "{\"version\":1,\"attestation\":{\"version\":1,\"tee\":[\"sim\"]},"
+        "\"principals\":[\"*\"],\"recipients\":[\"age15j0vjxaxyakrwwyw088cytm0"
+        "ahcalxvyp78nk0ew4sk2q6yr0fwsu2az4a\"]}";
+    assert_st_ok(st_release_policy_set(f->ws, "alice", name, policy,
+                                       strlen(policy), "policy.json", f->seed,
+                                       &e),
+                 &e);
+    st_job_spec spec;
+    uint8_t seed[32];
+    assert_int_equal(st_random(seed, 32, NULL), ST_OK);
+    assert_st_ok(st_job_spec_load("examples/jobs/digits-mlp.json", &spec, &e),
+                 &e);
+    snprintf(spec.train_dataset, sizeof(spec.train_dataset), "%s", name);
+    assert_st_ok(st_job_submit(f->ws, "bob", &spec, seed, id, &e), &e);
+    st_job_spec_free(&spec);
 }
 
 static const st_check_item *find(const st_check_item *it, size_t n,
@@ -151,7 +174,8 @@ static void test_check_flags_missing_and_sim_policies(void **state)
         "\"recipients\":[\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5"
         "sfn9aqmcac8p\"]}";
     assert_st_ok(st_release_policy_set(f->ws, "alice", "a", policy,
-                                       strlen(policy), "policy.json", &e),
+                                       strlen(policy), "policy.json", f->seed,
+                                       &e),
                  &e);
     st_check_opts co;
     memset(&co, 0, sizeof(co));
@@ -174,14 +198,8 @@ static void test_check_flags_missing_and_sim_policies(void **state)
     free(items);
 
     /* a job keyed on evidence older than the strictest policy allows */
-    st_job_spec spec;
-    uint8_t seed[32];
     char id[ST_JOB_ID_LEN + 1];
-    assert_int_equal(st_random(seed, 32, NULL), ST_OK);
-    assert_st_ok(st_job_spec_load("examples/jobs/digits-mlp.json", &spec, &e),
-                 &e);
-    assert_st_ok(st_job_submit(f->ws, "bob", &spec, seed, id, &e), &e);
-    st_job_spec_free(&spec);
+    queued_job(f, "b", id);
     assert_st_ok(st_job_transition(f->ws, id, ST_JOB_ATTESTING, "t", &e), &e);
     assert_st_ok(st_job_transition(f->ws, id, ST_JOB_KEYED, "t", &e), &e);
     json_t *d = json_pack("{s:s,s:{s:s}}", "job", id, "claims", "tee", "sim");
@@ -255,14 +273,9 @@ static void test_stale_job_is_terminated_and_recorded(void **state)
 {
     fixture *f = *state;
     st_err e;
-    st_job_spec spec;
-    uint8_t seed[32];
     char id[ST_JOB_ID_LEN + 1];
-    assert_int_equal(st_random(seed, 32, NULL), ST_OK);
-    assert_st_ok(st_job_spec_load("examples/jobs/digits-mlp.json", &spec, &e),
-                 &e);
-    assert_st_ok(st_job_submit(f->ws, "bob", &spec, seed, id, &e), &e);
-    st_job_spec_free(&spec);
+    import(f, "a", -1);
+    queued_job(f, "a", id);
     /* a job that claims to be attesting but has no controller at all */
     assert_st_ok(st_job_transition(f->ws, id, ST_JOB_ATTESTING, "test", &e),
                  &e);
@@ -295,7 +308,8 @@ static void test_metrics_label_values_are_escaped(void **state)
     st_buf b;
     st_buf_init(&b);
     const char v[] = "a\"b\\c\nd";
-    st_metrics_label(&b, v, strlen(v));
+    st_err e;
+    assert_st_ok(st_metrics_label(&b, v, strlen(v), &e), &e);
     assert_int_equal(b.len, strlen("a\\\"b\\\\c\\nd"));
     assert_memory_equal(b.data, "a\\\"b\\\\c\\nd", b.len);
     st_buf_free(&b);

@@ -236,17 +236,24 @@ static void test_ed25519_rfc8032_vector(void **state)
     (void)state;
     st_err e;
     uint8_t seed[32], pub[32], want_pub[32], sig[64], want_sig[64];
-    st_hex_decode(
-        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-        seed, 32, &e);
-    st_hex_decode(
-        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
-        want_pub, 32, &e);
-    st_hex_decode("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522"
-                  "490155"
-                  "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e"
-                  "7a100b",
-                  want_sig, 64, &e);
+    assert_st_ok(
+        st_hex_decode(
+            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            seed, 32, &e),
+        &e);
+    assert_st_ok(
+        st_hex_decode(
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            want_pub, 32, &e),
+        &e);
+    assert_st_ok(
+        st_hex_decode(
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522"
+            "490155"
+            "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e"
+            "7a100b",
+            want_sig, 64, &e),
+        &e);
     assert_st_ok(st_ed25519_public(seed, pub, &e), &e);
     assert_memory_equal(pub, want_pub, 32);
     assert_st_ok(st_ed25519_sign(seed, "", 0, sig, &e), &e);
@@ -262,18 +269,26 @@ static void test_x25519_rfc7748_vector(void **state)
     (void)state;
     st_err e;
     uint8_t a[32], bpub[32], shared[32], want[32], apub[32], want_apub[32];
-    st_hex_decode(
-        "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", a,
-        32, &e);
-    st_hex_decode(
-        "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
-        bpub, 32, &e);
-    st_hex_decode(
-        "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742",
-        want, 32, &e);
-    st_hex_decode(
-        "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
-        want_apub, 32, &e);
+    assert_st_ok(
+        st_hex_decode(
+            "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+            a, 32, &e),
+        &e);
+    assert_st_ok(
+        st_hex_decode(
+            "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+            bpub, 32, &e),
+        &e);
+    assert_st_ok(
+        st_hex_decode(
+            "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742",
+            want, 32, &e),
+        &e);
+    assert_st_ok(
+        st_hex_decode(
+            "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+            want_apub, 32, &e),
+        &e);
     assert_st_ok(st_x25519_public(a, apub, &e), &e);
     assert_memory_equal(apub, want_apub, 32);
     assert_st_ok(st_x25519(a, bpub, shared, &e), &e);
@@ -290,15 +305,16 @@ static void test_aead_rfc8439_vector_and_tamper(void **state)
     uint8_t key[32], nonce[12], aad[12];
     for (int i = 0; i < 32; i++)
         key[i] = (uint8_t)(0x80 + i);
-    st_hex_decode("070000004041424344454647", nonce, 12, &e);
-    st_hex_decode("50515253c0c1c2c3c4c5c6c7", aad, 12, &e);
+    assert_st_ok(st_hex_decode("070000004041424344454647", nonce, 12, &e), &e);
+    assert_st_ok(st_hex_decode("50515253c0c1c2c3c4c5c6c7", aad, 12, &e), &e);
     const char *pt = "Ladies and Gentlemen of the class of '99: If I could "
                      "offer you only one tip for the future, sunscreen would "
                      "be it.";
     size_t n = strlen(pt);
     uint8_t ct[256], back[256], tag[16];
     assert_st_ok(st_aead_seal(key, nonce, aad, 12, pt, n, ct, &e), &e);
-    st_hex_decode("1ae10b594f09e26a7e902ecbd0600691", tag, 16, &e);
+    assert_st_ok(st_hex_decode("1ae10b594f09e26a7e902ecbd0600691", tag, 16, &e),
+                 &e);
     assert_memory_equal(ct + n, tag, 16);
     assert_st_ok(st_aead_open(key, nonce, aad, 12, ct, n + 16, back, &e), &e);
     assert_memory_equal(back, pt, n);
@@ -318,9 +334,12 @@ static void test_hkdf_rfc5869_vector(void **state)
         salt[i] = (uint8_t)i;
     for (int i = 0; i < 10; i++)
         info[i] = (uint8_t)(0xf0 + i);
-    st_hex_decode("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4"
-                  "c5bf34007208d5b887185865",
-                  want, 42, &e);
+    assert_st_ok(
+        st_hex_decode(
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4"
+            "c5bf34007208d5b887185865",
+            want, 42, &e),
+        &e);
     assert_st_ok(st_hkdf_sha256(ikm, 22, salt, 13, info, 10, okm, 42, &e), &e);
     assert_memory_equal(okm, want, 42);
 }
@@ -330,10 +349,10 @@ static void test_dsse_sign_verify_and_tamper(void **state)
     (void)state;
     st_err e;
     uint8_t seed[32], pub[32], other[32];
-    st_random(seed, 32, &e);
-    st_ed25519_public(seed, pub, &e);
-    st_random(other, 32, &e);
-    st_ed25519_public(other, other, &e);
+    assert_st_ok(st_random(seed, 32, &e), &e);
+    assert_st_ok(st_ed25519_public(seed, pub, &e), &e);
+    assert_st_ok(st_random(other, 32, &e), &e);
+    assert_st_ok(st_ed25519_public(other, other, &e), &e);
     const char *body = "{\"name\":\"digits\"}";
     json_t *env = st_dsse_sign(ST_DSSE_TYPE_MANIFEST, (const uint8_t *)body,
                                strlen(body), seed, &e);
@@ -374,8 +393,8 @@ static void test_ed25519_pem_round_trip(void **state)
     (void)state;
     st_err e;
     uint8_t seed[32], pub[32], pub2[32], seed2[32];
-    st_random(seed, 32, &e);
-    st_ed25519_public(seed, pub, &e);
+    assert_st_ok(st_random(seed, 32, &e), &e);
+    assert_st_ok(st_ed25519_public(seed, pub, &e), &e);
     char *dir = st_test_tmpdir("core");
     char path[4200];
     snprintf(path, sizeof(path), "%s/key.pem", dir);
@@ -404,8 +423,8 @@ static void test_ed25519_public_pem_any_layout_same_key(void **state)
     (void)state;
     st_err e;
     uint8_t seed[32], pub[32], got[32];
-    st_random(seed, 32, &e);
-    st_ed25519_public(seed, pub, &e);
+    assert_st_ok(st_random(seed, 32, &e), &e);
+    assert_st_ok(st_ed25519_public(seed, pub, &e), &e);
     char *ppem = st_ed25519_public_pem(pub, &e);
     assert_non_null(ppem);
     /* folded at 40 characters, CRLF line ends, text around it */

@@ -49,8 +49,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static st_code import_csv(fixture *f, const char *name, const char *path,
-                          st_dataset_manifest *m, st_err *e)
+static ST_MUST_CHECK st_code import_csv(fixture *f, const char *name,
+                                        const char *path,
+                                        st_dataset_manifest *m, st_err *e)
 {
     const char *rcpts[1] = {f->recipient};
     st_dataset_import_opts o;
@@ -184,7 +185,7 @@ static void test_rewrap_keeps_payload_bytes_identical(void **state)
                  &e);
     assert_int_equal(changed, 0); /* already current */
     uint32_t v;
-    assert_st_ok(st_kek_rotate(f->kr, "owner.alice", &v, &e), &e);
+    assert_st_ok(st_kek_rotate(f->kr, NULL, "owner.alice", &v, &e), &e);
     assert_int_equal(v, 2);
     unsigned char *old, *nw;
     size_t oldlen, nwlen;
@@ -212,7 +213,7 @@ static void test_rewrap_keeps_payload_bytes_identical(void **state)
     /* only the owner's key re-signs */
     uint8_t other[32];
     assert_st_ok(st_random(other, 32, &e), &e);
-    assert_st_ok(st_kek_rotate(f->kr, "owner.alice", &v, &e), &e);
+    assert_st_ok(st_kek_rotate(f->kr, NULL, "owner.alice", &v, &e), &e);
     assert_int_equal(
         st_dataset_rewrap(f->ws, f->kr, "digits", other, "alice", &changed, &e),
         ST_E_DENIED);
@@ -267,18 +268,20 @@ static void catalog_shred_key(fixture *f, const char *name, uint8_t out[16])
 
 /* The keyring as a plain sealtrain-kek unwrapper (what anyone holding the
  * keyring could do with a stolen copy of the file). */
-static st_code keyring_unwrap(void *ctx, const char *name, uint32_t version,
-                              const uint8_t *wrapped, size_t len,
-                              const uint8_t *aad, size_t aadlen,
-                              st_secret **out, st_err *err)
+static ST_MUST_CHECK st_code keyring_unwrap(void *ctx, const char *name,
+                                            uint32_t version,
+                                            const uint8_t *wrapped, size_t len,
+                                            const uint8_t *aad, size_t aadlen,
+                                            st_secret **out, st_err *err)
 {
     return st_kek_unwrap(ctx, name, version, wrapped, len, aad, aadlen, out,
                          err);
 }
 
 /* An identity that knows the file key (the enclave runtime's position). */
-static st_code known_key(void *ctx, const st_age_stanza *s,
-                         uint8_t file_key[ST_AGE_FILE_KEY_LEN], st_err *err)
+static ST_MUST_CHECK st_code known_key(void *ctx, const st_age_stanza *s,
+                                       uint8_t file_key[ST_AGE_FILE_KEY_LEN],
+                                       st_err *err)
 {
     (void)err;
     if (strcmp(s->args[0], ST_AGE_STANZA_SEALTRAIN_KEK) != 0)
@@ -574,8 +577,8 @@ static void test_revoked_kek_version_opens_nothing(void **state)
     assert_st_ok(import_csv(f, "digits", "examples/data/digits.csv", NULL, &e),
                  &e);
     uint32_t v;
-    assert_st_ok(st_kek_rotate(f->kr, "owner.alice", &v, &e), &e);
-    assert_st_ok(st_kek_revoke(f->kr, "owner.alice", 1, &e), &e);
+    assert_st_ok(st_kek_rotate(f->kr, NULL, "owner.alice", &v, &e), &e);
+    assert_st_ok(st_kek_revoke(f->kr, NULL, "owner.alice", 1, &e), &e);
     st_dataset_check chk;
     assert_int_equal(st_dataset_verify(f->ws, f->kr, "digits", 1, &chk, &e),
                      ST_E_DENIED);

@@ -138,9 +138,10 @@ static st_dcap_collateral *phala_collateral(void)
 }
 
 /* Verifies `buf` and returns the st_code; trace and result filled. */
-static st_code run(const uint8_t *buf, size_t len, st_dcap_collateral *c,
-                   int64_t when, const uint8_t *rd, trace *t,
-                   st_dcap_result *res, st_err *err)
+static ST_MUST_CHECK st_code run(const uint8_t *buf, size_t len,
+                                 st_dcap_collateral *c, int64_t when,
+                                 const uint8_t *rd, trace *t,
+                                 st_dcap_result *res, st_err *err)
 {
     st_dcap_quote q;
     memset(t, 0, sizeof(*t));

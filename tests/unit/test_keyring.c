@@ -71,9 +71,10 @@ static void wrap(fixture *f, const char *name, uint32_t version,
                  &e);
 }
 
-static st_code unwrap(fixture *f, const char *name, uint32_t version,
-                      const st_buf *w, const char *aad, const char *expect,
-                      st_err *e)
+static ST_MUST_CHECK st_code unwrap(fixture *f, const char *name,
+                                    uint32_t version, const st_buf *w,
+                                    const char *aad, const char *expect,
+                                    st_err *e)
 {
     st_secret *s = NULL;
     st_code rc = st_kek_unwrap(f->kr, name, version, w->data, w->len,
@@ -127,7 +128,7 @@ static void test_rotation_keeps_old_versions_unwrapping(void **state)
     st_buf w1, w2;
     wrap(&f, "k", 0, "secret-one", "a", &w1, NULL);
     uint32_t v = 0;
-    assert_st_ok(st_kek_rotate(f.kr, "k", &v, &e), &e);
+    assert_st_ok(st_kek_rotate(f.kr, NULL, "k", &v, &e), &e);
     assert_int_equal(v, 2);
     uint32_t cur = 0, used = 0;
     assert_st_ok(st_kek_current(f.kr, "k", &cur, &e), &e);
@@ -153,17 +154,17 @@ static void test_retired_version_unwraps_but_never_wraps(void **state)
     st_buf w1, w;
     wrap(&f, "k", 0, "old", "a", &w1, NULL);
     /* the current version cannot be retired */
-    assert_int_equal(st_kek_retire(f.kr, "k", 1, &e), ST_E_USAGE);
+    assert_int_equal(st_kek_retire(f.kr, NULL, "k", 1, &e), ST_E_USAGE);
     assert_non_null(strstr(e.msg, "rotate"));
-    assert_st_ok(st_kek_rotate(f.kr, "k", NULL, &e), &e);
-    assert_st_ok(st_kek_retire(f.kr, "k", 1, &e), &e);
+    assert_st_ok(st_kek_rotate(f.kr, NULL, "k", NULL, &e), &e);
+    assert_st_ok(st_kek_retire(f.kr, NULL, "k", 1, &e), &e);
     assert_int_equal(unwrap(&f, "k", 1, &w1, "a", "old", &e), ST_OK);
     st_buf_init(&w);
     assert_int_equal(st_kek_wrap(f.kr, "k", 1, (const uint8_t *)"x", 1, NULL, 0,
                                  &w, NULL, &e),
                      ST_E_DENIED);
     assert_non_null(strstr(e.msg, "retired"));
-    assert_int_equal(st_kek_retire(f.kr, "k", 9, &e), ST_E_NOTFOUND);
+    assert_int_equal(st_kek_retire(f.kr, NULL, "k", 9, &e), ST_E_NOTFOUND);
     st_buf_free(&w);
     st_buf_free(&w1);
     destroy(&f);
@@ -178,8 +179,8 @@ static void test_revoked_version_never_unwraps_and_names_it(void **state)
     assert_st_ok(st_kek_create(f.kr, "k", 0, &e), &e);
     st_buf w1;
     wrap(&f, "k", 0, "doomed", "a", &w1, NULL);
-    assert_st_ok(st_kek_rotate(f.kr, "k", NULL, &e), &e);
-    assert_st_ok(st_kek_revoke(f.kr, "k", 1, &e), &e);
+    assert_st_ok(st_kek_rotate(f.kr, NULL, "k", NULL, &e), &e);
+    assert_st_ok(st_kek_revoke(f.kr, NULL, "k", 1, &e), &e);
     assert_int_equal(unwrap(&f, "k", 1, &w1, "a", "", &e), ST_E_DENIED);
     assert_non_null(strstr(e.msg, "key k version 1 is revoked"));
     reopen(&f);
@@ -204,12 +205,12 @@ static void test_revoked_version_never_unwraps_and_names_it(void **state)
     st_kr_data_free(d);
     free(text);
     /* revoking the current version leaves nothing to wrap with */
-    assert_st_ok(st_kek_revoke(f.kr, "k", 2, &e), &e);
+    assert_st_ok(st_kek_revoke(f.kr, NULL, "k", 2, &e), &e);
     uint32_t cur;
     assert_int_equal(st_kek_current(f.kr, "k", &cur, &e), ST_E_DENIED);
-    assert_int_equal(st_kek_revoke(f.kr, "k", 2, &e), ST_E_USAGE);
+    assert_int_equal(st_kek_revoke(f.kr, NULL, "k", 2, &e), ST_E_USAGE);
     /* rotating makes a fresh version 3 */
-    assert_st_ok(st_kek_rotate(f.kr, "k", &cur, &e), &e);
+    assert_st_ok(st_kek_rotate(f.kr, NULL, "k", &cur, &e), &e);
     assert_int_equal(cur, 3);
     st_buf_free(&w1);
     destroy(&f);
@@ -226,8 +227,8 @@ static void test_revocation_by_another_handle_takes_effect(void **state)
     wrap(&f, "k", 0, "s", "a", &w1, NULL);
     st_keyring *other = NULL;
     assert_st_ok(st_keyring_open(f.ws, &other, &e), &e);
-    assert_st_ok(st_kek_rotate(other, "k", NULL, &e), &e);
-    assert_st_ok(st_kek_revoke(other, "k", 1, &e), &e);
+    assert_st_ok(st_kek_rotate(other, NULL, "k", NULL, &e), &e);
+    assert_st_ok(st_kek_revoke(other, NULL, "k", 1, &e), &e);
     st_keyring_close(other);
     assert_int_equal(unwrap(&f, "k", 1, &w1, "a", "", &e), ST_E_DENIED);
     st_buf_free(&w1);
@@ -284,12 +285,12 @@ static void test_rolled_back_keyring_is_refused(void **state)
     snprintf(p, sizeof(p), "%s/keys/keyring.json", f.dir);
     snprintf(saved, sizeof(saved), "%s/old.json", f.root);
     assert_st_ok(st_kek_create(f.kr, "k", 0, &e), &e);
-    assert_st_ok(st_kek_rotate(f.kr, "k", NULL, &e), &e);
+    assert_st_ok(st_kek_rotate(f.kr, NULL, "k", NULL, &e), &e);
     char cmd[8500];
     snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s'", p, saved);
     assert_int_equal(system(cmd), 0);
     /* revoke, then put the old (validly MAC'd) file back */
-    assert_st_ok(st_kek_revoke(f.kr, "k", 1, &e), &e);
+    assert_st_ok(st_kek_revoke(f.kr, NULL, "k", 1, &e), &e);
     snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s'", saved, p);
     assert_int_equal(system(cmd), 0);
     st_keyring_close(f.kr);
@@ -346,7 +347,7 @@ static void test_overdue_follows_rotation_period(void **state)
     assert_true(infos[1].overdue);
     st_kek_info_free(infos, n);
     /* rotating resets the clock */
-    assert_st_ok(st_kek_rotate(f.kr, "fast", NULL, &e), &e);
+    assert_st_ok(st_kek_rotate(f.kr, NULL, "fast", NULL, &e), &e);
     st_kek_info *one;
     assert_st_ok(st_kek_show(f.kr, "fast", now + 3 * 86400, &one, &e), &e);
     assert_false(one->overdue);
@@ -463,8 +464,8 @@ static void test_canary_never_reaches_workspace_or_logs(void **state)
     /* store the wrapped form the way a dataset would */
     char id[ST_BLOB_ID_LEN + 1];
     assert_st_ok(st_blob_put(f.ws, w.data, w.len, id, &e), &e);
-    assert_st_ok(st_kek_rotate(f.kr, "data", NULL, &e), &e);
-    assert_st_ok(st_kek_retire(f.kr, "data", 1, &e), &e);
+    assert_st_ok(st_kek_rotate(f.kr, NULL, "data", NULL, &e), &e);
+    assert_st_ok(st_kek_retire(f.kr, NULL, "data", 1, &e), &e);
     assert_int_equal(unwrap(&f, "data", 1, &w, "aad", canary, &e), ST_OK);
     st_keyring_close(f.kr);
     f.kr = NULL;
@@ -510,10 +511,76 @@ static void test_wrong_passphrase_is_its_own_error(void **state)
     free(tmp);
 }
 
+/* Registers `name` with `roles` (root, the first, as bootstrap admin) and
+ * authenticates it in this process. */
+static void principal(fixture *f, const char *name, unsigned roles)
+{
+    st_err e;
+    uint8_t seed[32], pub[32];
+    st_access_session s;
+    assert_int_equal(st_random(seed, 32, NULL), ST_OK);
+    assert_int_equal(st_ed25519_public(seed, pub, NULL), ST_OK);
+    char *pem = st_ed25519_public_pem(pub, NULL);
+    assert_st_ok(st_access_principal_add(f->ws,
+                                         strcmp(name, "root") ? "root" : NULL,
+                                         name, roles, pem, NULL, &e),
+                 &e);
+    free(pem);
+    assert_st_ok(st_access_authenticate(f->ws, name, seed, &s, &e), &e);
+}
+
+/* The library itself refuses a data owner who rotates, retires or revokes
+ * another owner's KEK or a system KEK, and an admin who changes a data
+ * owner's KEK; nothing changes. */
+static void test_only_the_owner_changes_a_kek(void **state)
+{
+    (void)state;
+    fixture f;
+    st_err e;
+    make(&f, NULL);
+    principal(&f, "root", ST_ROLE_ADMIN);
+    principal(&f, "alice", ST_ROLE_DATA_OWNER);
+    principal(&f, "bob", ST_ROLE_DATA_OWNER);
+    assert_st_ok(st_kek_create_as(f.kr, "alice", "owner.alice", 0, &e), &e);
+    assert_st_ok(st_kek_create(f.kr, "jobs", 0, &e), &e);
+    uint32_t v = 0;
+    assert_int_equal(st_kek_revoke(f.kr, "bob", "owner.alice", 1, &e),
+                     ST_E_DENIED);
+    assert_int_equal(st_kek_rotate(f.kr, "bob", "owner.alice", &v, &e),
+                     ST_E_DENIED);
+    assert_int_equal(st_kek_rotate(f.kr, "root", "owner.alice", &v, &e),
+                     ST_E_DENIED);
+    assert_int_equal(st_kek_revoke(f.kr, "alice", "jobs", 1, &e), ST_E_DENIED);
+    assert_st_ok(st_kek_current(f.kr, "owner.alice", &v, &e), &e);
+    assert_int_equal(v, 1);
+    assert_st_ok(st_kek_current(f.kr, "jobs", &v, &e), &e);
+    assert_int_equal(v, 1);
+    /* names that are someone else's cannot be created first */
+    assert_int_equal(st_kek_create_as(f.kr, "bob", "owner.carol", 0, &e),
+                     ST_E_DENIED);
+    assert_int_equal(st_kek_create_as(f.kr, "bob", "audit.log", 0, &e),
+                     ST_E_DENIED);
+    assert_int_equal(st_kek_current(f.kr, "audit.log", &v, NULL),
+                     ST_E_NOTFOUND);
+    /* the owner and the admins do what is theirs */
+    assert_st_ok(st_kek_rotate(f.kr, "alice", "owner.alice", &v, &e), &e);
+    assert_int_equal(v, 2);
+    assert_st_ok(st_kek_revoke(f.kr, "alice", "owner.alice", 1, &e), &e);
+    assert_st_ok(st_kek_rotate(f.kr, "root", "jobs", &v, &e), &e);
+    char owner[64];
+    assert_st_ok(st_kek_owner(f.ws, "owner.alice", owner, sizeof(owner), &e),
+                 &e);
+    assert_string_equal(owner, "alice");
+    assert_st_ok(st_kek_owner(f.ws, "jobs", owner, sizeof(owner), &e), &e);
+    assert_string_equal(owner, "");
+    destroy(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wrap_unwrap_round_trip_binds_aad),
+        cmocka_unit_test(test_only_the_owner_changes_a_kek),
         cmocka_unit_test(test_rotation_keeps_old_versions_unwrapping),
         cmocka_unit_test(test_retired_version_unwraps_but_never_wraps),
         cmocka_unit_test(test_revoked_version_never_unwraps_and_names_it),

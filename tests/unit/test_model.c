@@ -23,7 +23,9 @@ typedef struct sealed {
     uint8_t x_priv[32], x_pub[32], ed_seed[32], ed_pub[32];
     uint8_t nonce[32], spec[32];
     uint8_t sim_seed[32], sim_pub[32];
-    json_t *evidence; /* bundle object */
+    uint8_t measurement[32]; /* of the runtime, as the evidence reports it */
+    char *spec_text;         /* the signed job spec (payload) */
+    json_t *evidence;        /* bundle object */
 } sealed;
 
 /* A trained model sealed with age to a fresh recipient. */
@@ -65,6 +67,15 @@ static void seal(sealed *s)
     assert_int_equal(st_age_writer_finish(w, &err), ST_OK);
     st_age_recipient_clear(&r);
     st_secret_free(id);
+    /* the signed spec the runtime ran: trains on "digits" */
+    json_t *spec = json_pack(
+        "{s:i,s:s,s:{s:s},s:{s:i},s:{s:s},s:{s:s},s:{s:s,s:[s]}}", "version", 1,
+        "name", "m", "model", "type", "logistic", "training", "epochs", 2,
+        "datasets", "train", "digits", "security", "tee", "sim", "outputs",
+        "model", "m", "recipients", rcpt);
+    s->spec_text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(spec);
+    assert_non_null(s->spec_text);
     st_secret_free(sf);
     st_trainer_free(tr);
     json_decref(m);
@@ -74,17 +85,18 @@ static void seal(sealed *s)
     assert_int_equal(st_random(s->x_priv, 32, &err), ST_OK);
     assert_int_equal(st_random(s->ed_seed, 32, &err), ST_OK);
     assert_int_equal(st_random(s->nonce, 32, &err), ST_OK);
-    assert_int_equal(st_random(s->spec, 32, &err), ST_OK);
+    st_sha256(s->spec_text, strlen(s->spec_text), s->spec);
     assert_int_equal(st_random(s->sim_seed, 32, &err), ST_OK);
+    assert_int_equal(st_random(s->measurement, 32, &err), ST_OK);
     assert_int_equal(st_x25519_public(s->x_priv, s->x_pub, &err), ST_OK);
     assert_int_equal(st_ed25519_public(s->ed_seed, s->ed_pub, &err), ST_OK);
     assert_int_equal(st_ed25519_public(s->sim_seed, s->sim_pub, &err), ST_OK);
     uint8_t rd[64];
     st_broker_report_data(s->x_pub, s->ed_pub, s->nonce, s->spec, rd);
     st_evidence *ev = NULL;
-    assert_int_equal(
-        st_attest_sim_evidence(s->sim_seed, rd, NULL, 1700000000, &ev, &err),
-        ST_OK);
+    assert_int_equal(st_attest_sim_evidence(s->sim_seed, rd, s->measurement,
+                                            1700000000, &ev, &err),
+                     ST_OK);
     size_t len;
     char *bundle = st_evidence_to_json(ev, &len, &err);
     assert_non_null(bundle);
@@ -99,27 +111,32 @@ static void hex(const uint8_t *b, char out[65])
 }
 
 /* The statement as the runtime writes it, signed by `signer` and naming
- * `named` as its runtime key; `with_attestation` 0 leaves the evidence
- * out. */
-static json_t *provenance(const sealed *s, const uint8_t signer[32],
-                          const uint8_t named[32], const uint8_t nonce[32],
-                          int with_attestation)
+ * `named` as its runtime key and `measurement` as the runtime's;
+ * `with_attestation` 0 leaves the evidence out. */
+static json_t *provenance_full(const sealed *s, const uint8_t signer[32],
+                               const uint8_t named[32], const uint8_t nonce[32],
+                               const uint8_t measurement[32],
+                               const char *dataset, int with_attestation)
 {
     st_err err;
     uint8_t d[32];
-    char fh[65], sh[65], xh[65], eh[65], nh[65];
+    char fh[65], sh[65], xh[65], eh[65], nh[65], mh[65];
     assert_int_equal(st_sha256_file(s->model, d, &err), ST_OK);
     hex(d, fh);
     hex(s->spec, sh);
     hex(s->x_pub, xh);
     hex(named, eh);
     hex(nonce, nh);
+    hex(measurement, mh);
     json_t *stmt = json_pack(
-        "{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:{s:s},s:[],s:{s:s,s:s,s:s}}}",
+        "{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:{s:s,s:s},s:[{s:s,s:s,s:{s:s}}],"
+        "s:{s:s,s:{s:s},s:s,s:s}}}",
         "_type", "https://in-toto.io/Statement/v1", "subject", "name", "m.age",
         "digest", "sha256", fh, "predicateType", ST_MODEL_PREDICATE,
         "predicate", "job_id", "j0123456789abcde", "job_spec", "sha256", sh,
-        "datasets", "runtime", "tee", "sim", "x25519", xh, "ed25519", eh);
+        "payload", s->spec_text, "datasets", "name", dataset, "role", "train",
+        "digest", "sha256", fh, "runtime", "tee", "sim", "measurement",
+        "sha256", mh, "x25519", xh, "ed25519", eh);
     if (with_attestation)
         json_object_set_new(
             json_object_get(stmt, "predicate"), "attestation",
@@ -133,12 +150,31 @@ static json_t *provenance(const sealed *s, const uint8_t signer[32],
     return env;
 }
 
+static json_t *provenance_measured(const sealed *s, const uint8_t signer[32],
+                                   const uint8_t named[32],
+                                   const uint8_t nonce[32],
+                                   const uint8_t measurement[32],
+                                   int with_attestation)
+{
+    return provenance_full(s, signer, named, nonce, measurement, "digits",
+                           with_attestation);
+}
+
+static json_t *provenance(const sealed *s, const uint8_t signer[32],
+                          const uint8_t named[32], const uint8_t nonce[32],
+                          int with_attestation)
+{
+    return provenance_measured(s, signer, named, nonce, s->measurement,
+                               with_attestation);
+}
+
 static void unseal(sealed *s)
 {
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", s->dir);
     assert_int_equal(system(cmd), 0);
     json_decref(s->evidence);
+    free(s->spec_text);
 }
 
 /* Runs the verifier; returns the first failing claim ("" on pass). */
@@ -277,6 +313,45 @@ static void test_verify_refuses_changed_file(void **state)
     unseal(&s);
 }
 
+/* The runtime once wrote the model file's digest where its own
+ * measurement belongs (issue 13): a statement whose runtime measurement
+ * is not the one the evidence attests must fail, whoever signed it. */
+static void test_verify_refuses_measurement_not_in_evidence(void **state)
+{
+    (void)state;
+    sealed s;
+    seal(&s);
+    uint8_t file_digest[32];
+    st_err err;
+    assert_int_equal(st_sha256_file(s.model, file_digest, &err), ST_OK);
+    json_t *env =
+        provenance_measured(&s, s.ed_seed, s.ed_pub, s.nonce, file_digest, 1);
+    st_verdict v;
+    assert_string_equal(verify(&s, env, s.sim_pub, &v),
+                        "provenance.measurement");
+    assert_false(v.pass);
+    st_verdict_free(&v);
+    json_decref(env);
+    unseal(&s);
+}
+
+/* A runtime handed a dataset its spec does not name (issue 17) signed a
+ * statement naming it: the statement's datasets must be the spec's. */
+static void test_verify_refuses_datasets_unlike_the_spec(void **state)
+{
+    (void)state;
+    sealed s;
+    seal(&s);
+    json_t *env = provenance_full(&s, s.ed_seed, s.ed_pub, s.nonce,
+                                  s.measurement, "other", 1);
+    st_verdict v;
+    assert_string_equal(verify(&s, env, s.sim_pub, &v), "provenance.datasets");
+    assert_false(v.pass);
+    st_verdict_free(&v);
+    json_decref(env);
+    unseal(&s);
+}
+
 static void test_verify_malformed_envelope_is_input_error(void **state)
 {
     (void)state;
@@ -323,6 +398,8 @@ int main(void)
         cmocka_unit_test(test_verify_refuses_missing_evidence),
         cmocka_unit_test(test_verify_refuses_unpinned_platform_key),
         cmocka_unit_test(test_verify_refuses_changed_file),
+        cmocka_unit_test(test_verify_refuses_measurement_not_in_evidence),
+        cmocka_unit_test(test_verify_refuses_datasets_unlike_the_spec),
         cmocka_unit_test(test_verify_malformed_envelope_is_input_error),
         cmocka_unit_test(test_model_refs_parse_strictly),
     };

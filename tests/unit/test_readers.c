@@ -13,14 +13,15 @@
 #include "data/data_internal.h"
 
 /* A sink that collects the tensor into ordinary memory (tests only). */
-static st_code collect(void *ctx, const uint8_t *p, size_t n, st_err *err)
+static ST_MUST_CHECK st_code collect(void *ctx, const uint8_t *p, size_t n,
+                                     st_err *err)
 {
     return st_buf_append(ctx, p, n, err);
 }
 
 /* Scans and converts `in`; returns the tensor bytes in *out. */
-static st_code convert(const st_data_input *in, st_data_schema *sc, st_buf *out,
-                       st_err *e)
+static ST_MUST_CHECK st_code convert(const st_data_input *in,
+                                     st_data_schema *sc, st_buf *out, st_err *e)
 {
     st_buf_init(out);
     st_code rc = st_data_scan(in, sc, NULL, NULL, e);

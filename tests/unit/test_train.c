@@ -716,7 +716,8 @@ static void test_schedules_follow_their_formulas(void **state)
 
 /* ---- hyperparameters ---- */
 
-static st_code from_text(const char *text, st_train_config *c, st_err *e)
+static ST_MUST_CHECK st_code from_text(const char *text, st_train_config *c,
+                                       st_err *e)
 {
     json_t *j = st_json_parse(text, strlen(text), "spec", e);
     assert_non_null(j);

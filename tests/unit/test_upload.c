@@ -80,10 +80,12 @@ static int teardown(void **state)
 
 /* The client's wrap: the file key to the intake key, then the "server"
  * opens the upload and answers the sealtrain-kek stanza body. */
-static st_code wrap_via_upload(void *ctx, const char *kek, uint32_t version,
-                               const uint8_t *secret, size_t len,
-                               const uint8_t *aad, size_t aadlen, st_buf *out,
-                               uint32_t *used, st_err *err)
+static ST_MUST_CHECK st_code wrap_via_upload(void *ctx, const char *kek,
+                                             uint32_t version,
+                                             const uint8_t *secret, size_t len,
+                                             const uint8_t *aad, size_t aadlen,
+                                             st_buf *out, uint32_t *used,
+                                             st_err *err)
 {
     (void)version, (void)aad, (void)aadlen, (void)len;
     fixture *f = ctx;

@@ -98,12 +98,14 @@ static void test_uncommitted_creation_leaves_no_workspace(void **state)
     if (pid == 0) {
         st_workspace *w2 = NULL;
         snprintf(dir, sizeof(dir), "%s/ws2", root);
-        st_workspace_create_begin(dir, &p, &w2, NULL);
+        if (st_workspace_create_begin(dir, &p, &w2, NULL) != ST_OK)
+            _exit(1);
         _exit(0); /* no close, no commit */
     }
     assert_true(pid > 0);
     int status;
     waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     snprintf(dir, sizeof(dir), "%s/ws2", root);
     assert_false(st_fs_exists(dir));
     st_workspace *none = NULL;

@@ -1,0 +1,107 @@
+/*
+ * sealtrain/release.h: a dataset's release policy, the owner's signed word
+ * on who may have the dataset's key released, to which runtimes, for which
+ * model recipients and under which protections (docs/jobs.md "Release
+ * policies").
+ *
+ *   {
+ *     "version": 1,
+ *     "attestation": {...},          an attestation policy (attest.h)
+ *     "principals": ["alice"],       who may train on the dataset ("*": any
+ *                                    principal the owner granted `use`)
+ *     "recipients": ["age1..."],     who may receive models trained on it
+ *     "requires": {                  optional: the least protection a job
+ *       "sandbox": "strict",         must ask for in its signed spec
+ *       "memory": "secret"
+ *     }
+ *   }
+ *
+ * The owner signs it: the catalog keeps a DSSE envelope
+ * (ST_DSSE_TYPE_RELEASE_POLICY) over {"dataset", "dataset_id", "policy"},
+ * and every reader verifies it under the dataset owner's key, checks that
+ * it names this dataset (by name and id, so a policy cannot be moved to
+ * another dataset or outlive the one it was written for) and that the
+ * row's plain copy is the signed one. An unsigned, edited or foreign row
+ * is ST_E_DENIED, never a policy.
+ */
+#ifndef SEALTRAIN_RELEASE_H
+#define SEALTRAIN_RELEASE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sealtrain/attest.h"
+#include "sealtrain/err.h"
+#include "sealtrain/job.h"
+#include "sealtrain/workspace.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ST_DSSE_TYPE_RELEASE_POLICY                                            \
+    "application/vnd.sealtrain.release-policy+json"
+#define ST_RELEASE_MAX_PRINCIPALS 64
+#define ST_RELEASE_MAX_RECIPIENTS 64
+
+typedef struct st_release_policy {
+    char dataset[ST_JOB_NAME_MAX + 1];
+    char dataset_id[33];
+    char signer[ST_JOB_NAME_MAX + 1]; /* the owner who signed it */
+    char digest[65];                  /* SHA-256 (hex) of the policy */
+    st_attest_policy *attestation;    /* parsed, owned */
+    int any_principal;                /* "*" */
+    size_t nprincipals;
+    char principals[ST_RELEASE_MAX_PRINCIPALS][ST_JOB_NAME_MAX + 1];
+    size_t nrecipients;
+    char recipients[ST_RELEASE_MAX_RECIPIENTS][ST_JOB_RECIPIENT_MAX];
+    int require_strict; /* requires.sandbox = "strict" */
+    int require_secret; /* requires.memory = "secret" */
+    json_t *json;       /* the policy as its owner wrote it (owned) */
+} st_release_policy;
+
+void st_release_policy_free(st_release_policy *p); /* NULL ok */
+
+/* Strict: a policy document as an owner writes it (unknown keys, wrong
+ * types, bad recipients, an invalid attestation section are ST_E_INPUT
+ * naming `origin` and the key). The dataset fields stay empty. */
+ST_MUST_CHECK st_code st_release_policy_parse(const char *text, size_t len,
+                                              const char *origin,
+                                              st_release_policy **out,
+                                              st_err *err);
+
+/* Signs the policy with `seed`, which must be the key of the dataset's
+ * owner, and stores it (replacing the previous one). `actor` is audited
+ * as the one who set it. */
+ST_MUST_CHECK st_code st_release_policy_set(
+    st_workspace *ws, const char *actor, const char *dataset, const char *text,
+    size_t len, const char *origin, const uint8_t seed[32], st_err *err);
+
+/* The dataset's policy after verifying its signature and binding (see the
+ * top of the file). ST_E_NOTFOUND: the dataset has none (it is never
+ * released); ST_E_DENIED: the row is unsigned, edited or not the owner's. */
+ST_MUST_CHECK st_code st_release_policy_get(st_workspace *ws,
+                                            const char *dataset,
+                                            st_release_policy **out,
+                                            st_err *err);
+
+int st_release_policy_allows_principal(const st_release_policy *p,
+                                       const char *principal);
+int st_release_policy_allows_recipient(const st_release_policy *p,
+                                       const char *recipient);
+
+/* What the policy says of a job: `dataset` is one of the spec's datasets,
+ * `principal` (the submitter) is among its principals, every recipient
+ * of the spec is allowed, and the spec asks for at least the protections
+ * it requires. ST_E_DENIED naming the first that fails. */
+ST_MUST_CHECK st_code st_release_policy_check_job(const st_release_policy *p,
+                                                  const char *dataset,
+                                                  const st_job_spec *spec,
+                                                  const char *principal,
+                                                  st_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,563 @@
+/*
+ * gate.c: THE GATE. The one decision whether a dataset's key leaves this
+ * workspace, and the consent check that job submission and job runs share
+ * with it (gate_int.h says which check runs when, and why).
+ *
+ * In: the asking principal, the job's signed spec, the runtime's keys and
+ * evidence, the nonce, the datasets whose keys are asked for. Out: each
+ * dataset's file key wrapped to the runtime's X25519 key and bound to the
+ * job (st_broker_wrap_key), or a denial with its reason. Every decision is
+ * audited here, once per dataset, durably, before a key is handed back.
+ *
+ * Nothing is taken from the caller on trust: the spec is verified under
+ * the submitter's registered key at HELLO and again at EVIDENCE, grants,
+ * principals and signed release policies are read from the catalog at
+ * each step, and the evidence is judged against every policy. Transports
+ * (src/job/run.c, src/server/broker.c) only carry messages to it.
+ *
+ * It never sees plaintext data, never holds a file key outside secure
+ * memory (st_secret, wiped once wrapped), and never sends a key unwrapped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/gate_int.h"
+#include "sealtrain/access.h"
+#include "sealtrain/crypto.h"
+#include "sealtrain/dataset.h"
+#include "sealtrain/dsse.h"
+#include "sealtrain/json.h"
+#include "sealtrain/secmem.h"
+
+struct st_gate {
+    st_workspace *ws;
+    st_keyring *kr;
+    st_gate_opts o;
+    st_gate_anchors anchors;
+};
+
+st_code st_gate_open(st_workspace *ws, st_keyring *kr, const st_gate_opts *o,
+                     st_gate **out, st_err *err)
+{
+    *out = NULL;
+    st_gate *g = calloc(1, sizeof(*g));
+    if (!g)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    g->ws = ws;
+    g->kr = kr;
+    if (o)
+        g->o = *o;
+    st_code rc = st_gate_anchors_load(ws, &g->anchors, err);
+    if (rc == ST_OK)
+        rc = st_gate_db_migrate(ws, err);
+    if (rc != ST_OK) {
+        st_gate_close(g);
+        return rc;
+    }
+    *out = g;
+    return ST_OK;
+}
+
+void st_gate_close(st_gate *g)
+{
+    if (!g)
+        return;
+    st_gate_anchors_free(&g->anchors);
+    free(g);
+}
+
+void st_gate_result_clear(st_gate_result *r)
+{
+    json_decref(r->verdicts);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ---- audit ---- */
+
+static st_code record(st_gate *g, const char *actor, const char *resource,
+                      const char *outcome, const char *reason, json_t *details,
+                      st_err *err)
+{
+    st_audit_event ev = {"key-release", actor && *actor ? actor : "anonymous",
+                         "key.release", resource,
+                         outcome,       reason,
+                         details};
+    st_code rc = g->o.log ? st_audit_log_append(g->o.log, &ev, NULL, err)
+                          : st_audit_append(g->ws, &ev, err);
+    json_decref(details);
+    return rc;
+}
+
+static json_t *base_details(const char *job, const char *submitter,
+                            const char *runner)
+{
+    return json_pack("{s:s,s:s,s:s}", "job", job ? job : "", "submitter",
+                     submitter ? submitter : "", "runner",
+                     runner ? runner : "");
+}
+
+/* One audited refusal per dataset asked for; returns ST_E_DENIED with
+ * `reason` (an audit failure is reported instead: it is not a refusal the
+ * log can vouch for). */
+static st_code refuse(st_gate *g, const char *actor, const char *job,
+                      const char *submitter, const char *const *datasets,
+                      size_t n, const char *reason, json_t *extra, st_err *err)
+{
+    st_err aerr;
+    st_code arc = ST_OK;
+    for (size_t i = 0; i < (n ? n : 1); i++) {
+        char res[ST_JOB_NAME_MAX + 16];
+        snprintf(res, sizeof(res), "dataset:%s", n ? datasets[i] : "-");
+        json_t *d = base_details(job, submitter, actor);
+        if (extra)
+            json_object_update(d, extra);
+        if (arc == ST_OK)
+            arc = record(g, actor, res, "denied", reason, d, &aerr);
+        else
+            json_decref(d);
+    }
+    json_decref(extra);
+    if (arc != ST_OK) {
+        if (err)
+            *err = aerr;
+        return st_err_prefix(err, "auditing a refused key release");
+    }
+    return st_err_set(err, ST_E_DENIED, "%s", reason);
+}
+
+/* ---- the signed spec ---- */
+
+/* Opens the signed spec under the submitter's registered key (in a
+ * workspace without principals, its integrity only). */
+static st_code open_spec(st_workspace *ws, const char *submitter,
+                         const char *env, size_t len, st_job_spec *spec,
+                         uint8_t digest[32], st_err *err)
+{
+    memset(spec, 0, sizeof(*spec));
+    st_principal p;
+    memset(&p, 0, sizeof(p));
+    st_err e2;
+    st_code rc = st_access_principal_get(ws, submitter, &p, &e2);
+    if (rc == ST_OK) {
+        uint8_t pub[32];
+        rc = p.signing_key
+                 ? st_ed25519_parse_public_pem(p.signing_key,
+                                               strlen(p.signing_key), pub, err)
+                 : st_err_set(err, ST_E_DENIED,
+                              "submitter \"%s\" has no registered signing key",
+                              submitter);
+        st_principal_free(&p);
+        if (rc == ST_OK)
+            rc = st_job_envelope_open(env, len, "signed job spec", pub, spec,
+                                      digest, NULL, err);
+        return rc == ST_OK ? ST_OK
+                           : st_err_prefix(err,
+                                           "not a job spec signed by the key "
+                                           "registered for \"%s\"",
+                                           submitter);
+    }
+    if (rc != ST_E_NOTFOUND) {
+        if (err)
+            *err = e2;
+        return rc;
+    }
+    int64_t n = 0;
+    if ((rc = st_access_principal_count(ws, &n, err)) != ST_OK)
+        return rc;
+    if (n > 0)
+        return st_err_set(err, ST_E_DENIED,
+                          "submitter \"%s\" is not a registered principal",
+                          submitter);
+    /* bootstrap: nobody to sign for; the payload's digest still binds it */
+    json_t *j = st_json_parse(env, len, "signed job spec", err);
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    rc = j ? st_dsse_payload(j, &payload, &plen, err)
+           : (err ? err->code : ST_E_INPUT);
+    json_decref(j);
+    if (rc == ST_OK) {
+        st_sha256(payload, plen, digest);
+        rc = st_job_spec_parse((const char *)payload, plen, "signed job spec",
+                               spec, err);
+    }
+    free(payload);
+    return rc;
+}
+
+/* ---- consent ---- */
+
+static st_code consent_one(st_workspace *ws, const char *submitter,
+                           const st_job_spec *spec, const char *name,
+                           st_err *err)
+{
+    char res[ST_JOB_NAME_MAX + 16];
+    snprintf(res, sizeof(res), "dataset:%s", name);
+    st_dataset_record d;
+    st_code rc = st_dataset_get(ws, name, &d, err);
+    if (rc != ST_OK)
+        return rc == ST_E_NOTFOUND ? (err->code = ST_E_DENIED) : rc;
+    int remote = d.m.broker_url[0] != 0;
+    st_dataset_record_free(&d);
+    if (!st_access_may_use(ws, submitter, res))
+        return st_err_set(err, ST_E_DENIED,
+                          "%s: \"%s\" holds no `use` grant from its owner "
+                          "(`sealtrain principal grant %s %s use`)",
+                          res, submitter ? submitter : "(nobody)",
+                          submitter ? submitter : "NAME", res);
+    st_release_policy *p = NULL;
+    rc = st_release_policy_get(ws, name, &p, err);
+    if (rc == ST_E_NOTFOUND && remote) {
+        /* its owner's broker holds its policy */
+        st_err_clear(err);
+        return ST_OK;
+    }
+    if (rc == ST_E_NOTFOUND)
+        err->code = rc = ST_E_DENIED; /* no policy: a refusal */
+    if (rc == ST_OK)
+        rc = st_release_policy_check_job(p, name, spec, submitter, err);
+    st_release_policy_free(p);
+    return rc;
+}
+
+st_code st_gate_consent(st_workspace *ws, const char *submitter,
+                        const char *runner, const st_job_spec *spec,
+                        const char *only, st_err *err)
+{
+    st_code rc;
+    int64_t n = 0;
+    if ((rc = st_access_principal_count(ws, &n, err)) != ST_OK)
+        return rc;
+    if (n > 0) {
+        st_principal p;
+        memset(&p, 0, sizeof(p));
+        if ((rc = st_access_principal_get(ws, submitter, &p, err)) != ST_OK)
+            return rc == ST_E_NOTFOUND
+                       ? st_err_set(err, ST_E_DENIED,
+                                    "submitter \"%s\" is not a registered "
+                                    "principal",
+                                    submitter)
+                       : rc;
+        int disabled = p.disabled;
+        st_principal_free(&p);
+        if (disabled)
+            return st_err_set(err, ST_E_DENIED,
+                              "the job's submitter %s is disabled", submitter);
+    }
+    if (runner &&
+        (rc = st_access_permits(ws, runner, "job.run", NULL, err)) != ST_OK)
+        return rc;
+    const char *names[2] = {spec->train_dataset, spec->valid_dataset};
+    int checked = 0;
+    for (size_t i = 0; i < 2; i++) {
+        if (!names[i][0] || (only && strcmp(only, names[i])))
+            continue;
+        if (i == 1 && !strcmp(names[1], names[0]))
+            continue;
+        if ((rc = consent_one(ws, submitter, spec, names[i], err)) != ST_OK)
+            return rc;
+        checked++;
+    }
+    if (only && !checked)
+        return st_err_set(err, ST_E_DENIED,
+                          "dataset \"%s\" is not among the job spec's "
+                          "datasets",
+                          only);
+    return ST_OK;
+}
+
+/* ---- HELLO ---- */
+
+static void scope_join(const st_gate_ask *a, char *out, size_t cap)
+{
+    size_t off = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < a->ndatasets; i++)
+        off += (size_t)snprintf(out + off, off < cap ? cap - off : 0, "%s%s",
+                                i ? "," : "", a->datasets[i]);
+}
+
+st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
+                      st_err *err)
+{
+    char reason[600] = "";
+    st_job_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    uint8_t digest[32];
+    st_err e;
+    st_err_clear(&e);
+    st_code rc = ST_OK;
+    if (!a->ndatasets || a->ndatasets > ST_GATE_MAX_DATASETS)
+        return st_err_set(err, ST_E_USAGE, "key release: %zu datasets asked",
+                          a->ndatasets);
+    for (size_t i = 0; i < a->ndatasets; i++)
+        if (strlen(a->datasets[i]) > ST_JOB_NAME_MAX ||
+            strchr(a->datasets[i], ','))
+            return st_err_set(err, ST_E_INPUT, "key release: bad dataset name");
+    rc = open_spec(g->ws, a->submitter, a->envelope, a->envelope_len, &spec,
+                   digest, &e);
+    if (rc == ST_OK && a->spec_digest && memcmp(digest, a->spec_digest, 32)) {
+        char gh[65], wh[65];
+        st_hex_encode(digest, 32, gh);
+        st_hex_encode(a->spec_digest, 32, wh);
+        rc = st_err_set(&e, ST_E_DENIED,
+                        "the signed job spec's digest sha256:%s is not the "
+                        "job's spec_digest sha256:%s",
+                        gh, wh);
+    }
+    for (size_t i = 0; rc == ST_OK && i < a->ndatasets; i++)
+        rc = st_gate_consent(g->ws, a->submitter, a->principal, &spec,
+                             a->datasets[i], &e);
+    st_job_spec_free(&spec);
+    if (rc != ST_OK && rc != ST_E_DENIED && rc != ST_E_INPUT) {
+        if (err)
+            *err = e;
+        return rc;
+    }
+    if (rc != ST_OK) {
+        snprintf(reason, sizeof(reason), "%s", e.msg);
+        char sd[65] = "";
+        if (a->spec_digest)
+            st_hex_encode(a->spec_digest, 32, sd);
+        return refuse(g, a->principal, a->job_id, a->submitter, a->datasets,
+                      a->ndatasets, reason,
+                      json_pack("{s:s}", "spec_sha256", sd), err);
+    }
+    st_gate_nonce n;
+    memset(&n, 0, sizeof(n));
+    if ((rc = st_random(n.nonce, 32, err)) != ST_OK)
+        return rc;
+    snprintf(n.job_id, sizeof(n.job_id), "%s", a->job_id);
+    snprintf(n.principal, sizeof(n.principal), "%s", a->principal);
+    snprintf(n.submitter, sizeof(n.submitter), "%s", a->submitter);
+    scope_join(a, n.scope, sizeof(n.scope));
+    memcpy(n.spec_digest, digest, 32);
+    n.hello = a->hello;
+    n.issued = time(NULL);
+    /* a NUL-terminated copy: the row keeps the envelope as text */
+    n.envelope = malloc(a->envelope_len + 1);
+    if (!n.envelope)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    memcpy(n.envelope, a->envelope, a->envelope_len);
+    n.envelope[a->envelope_len] = 0;
+    rc = st_gate_db_nonce_put(g->ws, &n, err);
+    if (rc == ST_OK)
+        memcpy(nonce, n.nonce, 32);
+    st_gate_nonce_clear(&n);
+    return rc;
+}
+
+/* ---- EVIDENCE ---- */
+
+/* Judges the evidence against one policy; fills *pass and adds the
+ * verdict to r->verdicts. ST_E_INPUT: malformed evidence. */
+static st_code judge(st_gate *g, const char *actor, const char *job,
+                     const st_evidence *ev, const uint8_t rd[64],
+                     const st_attest_policy *pol, const char *policy_of,
+                     json_t **claims, st_gate_result *r, int *pass, st_err *err)
+{
+    st_attest_refs refs;
+    st_gate_anchors_refs(&g->anchors, &refs);
+    st_verdict v;
+    st_verdict_init(&v);
+    st_code rc =
+        st_attest_verify(ev, rd, &refs, pol, (int64_t)time(NULL), &v, err);
+    if (rc == ST_OK) {
+        json_t *vj = st_verdict_to_json(&v);
+        if (vj) {
+            json_object_set_new(vj, "policy_of", json_string(policy_of));
+            json_array_append_new(r->verdicts, vj);
+        }
+        if (!*claims)
+            *claims = st_claims_to_json(&v.claims);
+        *pass = v.pass;
+        r->attestation_failed |= !v.pass;
+        if (!v.pass)
+            snprintf(r->reason, sizeof(r->reason), "%s: %s", policy_of,
+                     v.reason);
+        /* the verdict itself (metrics and `check` count verdicts by TEE
+         * and age); the decision follows as key.release */
+        st_audit_event ae = {"attestation",
+                             actor && *actor ? actor : "anonymous",
+                             "attest.verify",
+                             policy_of,
+                             v.pass ? "success" : "denied",
+                             v.pass ? NULL : v.reason,
+                             json_pack("{s:s,s:s,s:o*,s:s,s:s}", "job", job,
+                                       "evidence_sha256", r->evidence_sha256,
+                                       "claims", st_claims_to_json(&v.claims),
+                                       "verdict", v.reason, "tee",
+                                       st_tee_name(r->tee))};
+        rc = g->o.log ? st_audit_log_append(g->o.log, &ae, NULL, err)
+                      : st_audit_append(g->ws, &ae, err);
+        json_decref(ae.details);
+    }
+    st_verdict_free(&v);
+    return rc;
+}
+
+static size_t scope_split(char *scope, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (char *save = NULL, *t = strtok_r(scope, ",", &save); t && n < max;
+         t = strtok_r(NULL, ",", &save))
+        out[n++] = t;
+    return n;
+}
+
+st_code st_gate_release(st_gate *g, const char *principal,
+                        const uint8_t nonce[32], const char *only,
+                        const uint8_t *evidence, size_t evidence_len,
+                        st_broker_keys *keys, st_gate_result *r, st_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    keys->n = 0;
+    uint8_t evd[32];
+    st_sha256(evidence, evidence_len, evd);
+    st_hex_encode(evd, 32, r->evidence_sha256);
+    r->verdicts = json_array();
+    st_gate_nonce n;
+    st_err e;
+    st_err_clear(&e);
+    st_code rc = st_gate_db_nonce_take(g->ws, nonce, principal,
+                                       ST_GATE_NONCE_TTL_S, &n, &e);
+    if (rc != ST_OK) {
+        if (rc != ST_E_DENIED) {
+            if (err)
+                *err = e;
+            return rc;
+        }
+        snprintf(r->reason, sizeof(r->reason), "%s", e.msg);
+        return refuse(g, principal, NULL, NULL, NULL, 0, r->reason,
+                      json_pack("{s:s}", "evidence_sha256", r->evidence_sha256),
+                      err);
+    }
+    const char *names[ST_GATE_MAX_DATASETS];
+    size_t nds = scope_split(n.scope, names, ST_GATE_MAX_DATASETS);
+    char sd[65];
+    st_hex_encode(n.spec_digest, 32, sd);
+    json_t *claims = NULL;
+    st_evidence *ev = NULL;
+    st_job_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    st_release_policy *pols[ST_GATE_MAX_DATASETS] = {0};
+    uint8_t digest[32];
+    int pass = 1;
+    /* nothing read at HELLO is trusted now: the spec and every consent
+     * again, on the catalog as it is at this moment */
+    rc = ST_OK;
+    if (only && (nds != 1 || strcmp(names[0], only)))
+        rc = st_err_set(&e, ST_E_DENIED,
+                        "the nonce was issued for dataset \"%s\", not \"%s\"",
+                        nds ? names[0] : "-", only);
+    if (rc == ST_OK)
+        rc = open_spec(g->ws, n.submitter, n.envelope, strlen(n.envelope),
+                       &spec, digest, &e);
+    if (rc == ST_OK && memcmp(digest, n.spec_digest, 32))
+        rc = st_err_set(&e, ST_E_DENIED,
+                        "the signed job spec changed since HELLO");
+    for (size_t i = 0; rc == ST_OK && i < nds; i++)
+        rc =
+            st_gate_consent(g->ws, n.submitter, principal, &spec, names[i], &e);
+    for (size_t i = 0; rc == ST_OK && i < nds; i++)
+        rc = st_release_policy_get(g->ws, names[i], &pols[i], &e);
+    if (rc == ST_OK)
+        rc = st_evidence_from_json((const char *)evidence, evidence_len,
+                                   "EVIDENCE", &ev, &e);
+    if (rc == ST_OK)
+        r->tee = st_evidence_tee(ev);
+    uint8_t rd[64];
+    st_broker_report_data(n.hello.x25519, n.hello.ed25519, n.nonce,
+                          n.spec_digest, rd);
+    /* one verdict per dataset policy, and the job's own */
+    for (size_t i = 0; rc == ST_OK && pass && i < nds; i++) {
+        char of[ST_JOB_NAME_MAX + 16];
+        snprintf(of, sizeof(of), "dataset:%s", names[i]);
+        rc = judge(g, principal, n.job_id, ev, rd, pols[i]->attestation, of,
+                   &claims, r, &pass, &e);
+    }
+    if (rc == ST_OK && pass && g->o.job_policy && spec.attestation) {
+        char of[ST_JOB_ID_LEN + 8],
+            *text = json_dumps(spec.attestation, JSON_COMPACT);
+        st_attest_policy *jp = NULL;
+        snprintf(of, sizeof(of), "job:%s", n.job_id);
+        rc = text ? st_attest_policy_parse(text, strlen(text), of, &jp, &e)
+                  : st_err_set(&e, ST_E_IO, "out of memory");
+        free(text);
+        if (rc == ST_OK)
+            rc = judge(g, principal, n.job_id, ev, rd, jp, of, &claims, r,
+                       &pass, &e);
+        st_attest_policy_free(jp);
+    }
+    st_evidence_free(ev);
+    st_job_spec_free(&spec);
+    if (rc == ST_E_INPUT) {
+        snprintf(r->reason, sizeof(r->reason), "malformed evidence: %s", e.msg);
+        pass = 0;
+        rc = ST_OK;
+    } else if (rc == ST_E_DENIED || rc == ST_E_NOTFOUND) {
+        snprintf(r->reason, sizeof(r->reason), "%s", e.msg);
+        pass = 0;
+        rc = ST_OK;
+    }
+    if (rc == ST_OK && !pass) {
+        for (size_t i = 0; i < nds; i++)
+            st_release_policy_free(pols[i]);
+        rc = refuse(g, principal, n.job_id, n.submitter, names, nds, r->reason,
+                    json_pack("{s:s,s:s,s:o*,s:O}", "evidence_sha256",
+                              r->evidence_sha256, "spec_sha256", sd, "claims",
+                              claims, "verdicts", r->verdicts),
+                    err);
+        st_gate_nonce_clear(&n);
+        return rc;
+    }
+    /* release: each file key, unwrapped by its KEK, wrapped to the
+     * runtime; recorded before it is handed back */
+    for (size_t i = 0; rc == ST_OK && i < nds; i++) {
+        st_secret *fk = NULL;
+        st_dataset_manifest m;
+        memset(&m, 0, sizeof(m));
+        char res[ST_JOB_NAME_MAX + 16];
+        snprintf(res, sizeof(res), "dataset:%s", names[i]);
+        rc = g->kr ? st_dataset_file_key(g->ws, g->kr, names[i], &fk, &m, &e)
+                   : st_err_set(&e, ST_E_IO, "the keyring is not open");
+        if (rc == ST_OK)
+            rc = st_broker_wrap_key(n.hello.x25519, n.job_id, res,
+                                    st_secret_bytes(fk), st_secret_len(fk),
+                                    &keys->k[keys->n++], &e);
+        st_secret_free(fk);
+        json_t *d = base_details(n.job_id, n.submitter, principal);
+        json_object_update_new(
+            d, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:O*,s:O}",
+                         "evidence_sha256", r->evidence_sha256, "spec_sha256",
+                         sd, "tee", st_tee_name(r->tee), "policy_sha256",
+                         pols[i]->digest, "kek", m.kek_name, "kek_version",
+                         (json_int_t)m.kek_version, "claims", claims,
+                         "verdicts", r->verdicts));
+        st_dataset_manifest_free(&m);
+        if (rc == ST_OK)
+            rc = record(g, principal, res, "success",
+                        "evidence verified against the release policy", d, &e);
+        else {
+            snprintf(r->reason, sizeof(r->reason), "%s", e.msg);
+            st_err e2;
+            if (record(g, principal, res,
+                       rc == ST_E_DENIED ? "denied" : "failure", e.msg, d,
+                       &e2) != ST_OK)
+                e = e2;
+        }
+    }
+    for (size_t i = 0; i < nds; i++)
+        st_release_policy_free(pols[i]);
+    json_decref(claims);
+    st_gate_nonce_clear(&n);
+    if (rc != ST_OK) {
+        st_wipe(keys, sizeof(*keys));
+        if (err)
+            *err = e;
+        return rc;
+    }
+    r->pass = 1;
+    return ST_OK;
+}

@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""tests/fault/run.py: the fault-injection driver (SQLite's *fault.test, for
+the sealtrain CLI).
+
+For each command that writes, and each class of call the shim can fail
+(tests/fault/shim.c: writes, flushes, renames, opens for writing,
+truncates, allocations), it first counts that class's calls in a clean
+run, then fails the N-th call (EIO, ENOSPC or ENOMEM; once, or from then
+on) on a fresh copy of a workspace, and checks what must hold afterwards:
+
+  - the command did not crash (no signal), and a failure names the
+    system's reason: exit 5, never "tampered" or "malformed" (exit 3/4);
+  - the workspace opens: `audit verify`, `key list`, `data list` pass, and
+    every listed dataset passes `data verify --deep`;
+  - all or nothing: exit 0 means the change is there with its success
+    entry in the audit log; any other exit means the state is unchanged
+    and no success entry was written;
+  - no temporary file is left;
+  - a retry of the same command without fault succeeds and leaves the
+    same invariants (and the same files as a clean run).
+
+--sampled tries one call index per (command, class) (--per N: N of them,
+spread over the run), fixed for each pair so that a failure reproduces:
+what `make test` runs. Without it every index is tried (`make fault`;
+allocations every --alloc-stride-th). Exit status: 0 when every run held, 1 otherwise (each violation
+is printed with the command, the fault and what broke).
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+
+CLASSES = ["write", "flush", "rename", "open", "truncate", "alloc"]
+
+# name, argv, exit statuses a retry may give when the first run succeeded
+# (the change is already there), the audit actions of its success entry
+SCENARIOS = {
+    "key-create": (["key", "create", "k2"], {3}),
+    "key-rotate": (["key", "rotate", "k"], set()),
+    "key-revoke": (["key", "revoke", "k", "--version", "1"], {2}),
+    "data-import": (
+        ["data", "import", "{T}/c.csv", "--name", "d2", "--label", "y",
+         "--owner", "alice", "--classification", "internal"],
+        {3},
+    ),
+    "data-rewrap": (["data", "rewrap", "d"], set()),
+    "data-rm": (["data", "rm", "d"], {3}),
+    "audit-checkpoint": (["audit", "checkpoint"], set()),
+}
+
+# commands whose transaction work is not done yet (issue 18): `make fault`
+# (--all) sweeps them too and reports what breaks; the sampled sweep of
+# `make test` leaves them out. audit checkpoint: a failed rename of the
+# note exits 5 with the checkpoint in force.
+PENDING = {"audit-checkpoint"}
+
+# a failure after the commit point (or of COMMIT itself) says so: the next
+# open completes the command with its audit entry
+COMPLETED_LATER = ["may or may not have been committed",
+                   "kept in the catalog until the next open"]
+
+# what a fault must never be reported as
+WRONG_CAUSES = ["tampered", "malformed", "does not verify", "invalid JSON",
+                "not a registered principal"]
+
+
+class Harness:
+    def __init__(self, a):
+        self.bin = os.path.abspath(a.sealtrain)
+        self.shim = os.path.abspath(a.shim)
+        self.tmp = tempfile.mkdtemp(prefix="fault.", dir=a.tmp)
+        self.failures = []
+        self.runs = 0
+        self.verbose = a.verbose
+
+    # -- running the CLI --
+    def env(self, ws, fault=None, count=None):
+        e = dict(os.environ)
+        e["SEALTRAIN_WORKSPACE"] = ws
+        e["SEALTRAIN_KEY"] = os.path.join(self.tmp, "alice.pem")
+        e.pop("ST_FAULT", None)
+        e.pop("ST_FAULT_PID", None)
+        e.pop("ST_FAULT_COUNT", None)
+        if fault:
+            e["LD_PRELOAD"] = self.shim
+            e["ST_FAULT"] = fault
+            if count:
+                e["ST_FAULT_COUNT"] = count
+        return e
+
+    def st(self, ws, args, fault=None, count=None):
+        args = [x.replace("{T}", self.tmp) for x in args]
+        p = subprocess.run([self.bin] + args, env=self.env(ws, fault, count),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=300)
+        return p.returncode, p.stdout, p.stderr
+
+    def must(self, ws, args):
+        rc, out, err = self.st(ws, args)
+        if rc != 0:
+            raise SystemExit("set-up: sealtrain %s: exit %d: %s" %
+                             (" ".join(args), rc, err.strip()))
+        return out
+
+    # -- the workspace every run starts from --
+    def setup(self):
+        t = self.tmp
+        with open(os.path.join(t, "root.key"), "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(os.path.join(t, "root.key"), 0o600)
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out",
+                        os.path.join(t, "alice.pem")], check=True,
+                       stderr=subprocess.DEVNULL)
+        with open(os.path.join(t, "c.csv"), "w") as f:
+            f.write("a,b,c,y\n")
+            for i in range(200):
+                f.write("%d.5,%d,%d.25,%s\n" % (i, i % 7, i % 3,
+                                                "yes" if i % 2 else "no"))
+        self.template = os.path.join(t, "template")
+        ws = self.template
+        self.must(ws, ["init", "--protect", "file:" + t + "/root.key"])
+        self.must(ws, ["key", "create", "k"])
+        self.must(ws, ["key", "rotate", "k"])
+        self.must(ws, ["data", "import", t + "/c.csv", "--name", "d",
+                       "--label", "y", "--owner", "alice",
+                       "--classification", "internal"])
+        # so that `data rewrap d` has a newer KEK version to move to
+        self.must(ws, ["key", "rotate", "owner.alice"])
+        self.before = self.state(ws)
+        self.before_audit = self.audit(ws)
+
+    def fresh(self, name):
+        ws = os.path.join(self.tmp, name)
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.copytree(self.template, ws, symlinks=True)
+        return ws
+
+    # -- what is observed --
+    def state(self, ws):
+        """Datasets (name, generation, file digest), KEK versions and
+        their states: what a command changes. None if unreadable."""
+        rc, out, _ = self.st(ws, ["data", "list", "--json"])
+        rk, kout, _ = self.st(ws, ["key", "list", "--json"])
+        if rc or rk:
+            return None
+        # what a command changes, without times (a clean run is later)
+        ds = sorted((d["name"], d["owner"], d["generation"], d["kek"],
+                     d["kek_version"]) for d in json.loads(out))
+        keys = sorted((k["name"], k["current"],
+                       [(v["version"], v["state"]) for v in k["versions"]])
+                      for k in json.loads(kout))
+        return json.dumps({"datasets": ds, "keys": keys})
+
+    def audit(self, ws):
+        rc, out, _ = self.st(ws, ["audit", "export", "--format", "jsonl"])
+        if rc:
+            return None
+        return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+    def files(self, ws):
+        out = {}
+        for root, _, names in os.walk(ws):
+            rel = os.path.relpath(root, ws)
+            if rel.startswith("logs") or rel.startswith("tmp"):
+                continue
+            for n in names:
+                if n.endswith(("-wal", "-shm", "-journal", ".lock")):
+                    continue
+                out[rel] = out.get(rel, 0) + 1
+        return out
+
+    def temps(self, ws):
+        bad = []
+        for root, _, names in os.walk(ws):
+            for n in names:
+                if ".tmp." in n or n.endswith(".tmp"):
+                    bad.append(os.path.relpath(os.path.join(root, n), ws))
+        return bad
+
+    # -- the checks --
+    def check_open(self, ws, what):
+        """The invariants that hold whatever the command did."""
+        problems = []
+        for args in (["audit", "verify"], ["key", "list"]):
+            rc, _, err = self.st(ws, args)
+            if rc:
+                problems.append("%s after %s: exit %d: %s" %
+                                (" ".join(args), what, rc, err.strip()))
+        rc, out, err = self.st(ws, ["data", "list", "--json"])
+        if rc:
+            problems.append("data list after %s: exit %d: %s" %
+                            (what, rc, err.strip()))
+        else:
+            for d in json.loads(out):
+                name = d["name"]
+                rc, _, err = self.st(ws, ["data", "verify", "--deep", name])
+                if rc:
+                    problems.append("data verify --deep %s after %s: exit "
+                                    "%d: %s" % (name, what, rc, err.strip()))
+        t = self.temps(ws)
+        if t:
+            problems.append("temporary files left after %s: %s" %
+                            (what, ", ".join(t)))
+        return problems
+
+    def new_success(self, ws, actions):
+        log = self.audit(ws)
+        if log is None:
+            return None
+        new = log[len(self.before_audit):]
+        return [e for e in new if e.get("outcome") == "success" and
+                e.get("action") in actions]
+
+    def reference(self, name, argv):
+        """A clean run: its success actions and the files it leaves."""
+        ws = self.fresh("ref-" + name)
+        rc, _, err = self.st(ws, argv)
+        if rc:
+            raise SystemExit("reference run of %s failed: %s" %
+                             (name, err.strip()))
+        new = self.audit(ws)[len(self.before_audit):]
+        actions = {e["action"] for e in new if e.get("outcome") == "success"}
+        after = self.state(ws)
+        files = self.files(ws)
+        shutil.rmtree(ws)
+        return actions, after, files
+
+    def count(self, name, argv):
+        """Calls of each class in a clean run: {class: n}."""
+        ws = self.fresh("count")
+        cf = os.path.join(self.tmp, "count.txt")
+        if os.path.exists(cf):
+            os.unlink(cf)
+        self.st(ws, argv, fault="count", count=cf)
+        shutil.rmtree(ws)
+        out = {}
+        with open(cf) as f:
+            for line in f:
+                k, v = line.split()
+                out[k] = int(v)
+        return out
+
+    def one(self, name, argv, retry_ok, actions, ref_after, ref_files,
+            fault):
+        self.runs += 1
+        ws = self.fresh("run")
+        what = "%s under %s" % (name, fault)
+        problems = []
+        rc, _, err = self.st(ws, argv, fault=fault)
+        if rc < 0 or rc >= 128:
+            problems.append("%s crashed (signal %d): %s" %
+                            (what, -rc if rc < 0 else rc - 128, err.strip()))
+        elif rc in (3, 4) and any(w in err for w in WRONG_CAUSES):
+            problems.append("%s blamed the input or an attacker (exit %d): "
+                            "%s" % (what, rc, err.strip()))
+        problems += self.check_open(ws, what)
+        after = self.state(ws)
+        succ = self.new_success(ws, actions)
+        if rc == 0:
+            if after != ref_after:
+                problems.append("%s exited 0 but its change is not there" %
+                                what)
+            if not succ:
+                problems.append("%s exited 0 without its audit entry" % what)
+        elif (rc == 5 and any(m in err for m in COMPLETED_LATER) and
+              after == ref_after and succ):
+            pass  # committed (or maybe): completed with its entry at the next open
+        else:
+            if after != self.before:
+                problems.append("%s failed (exit %d: %s) but its change is "
+                                "in force" % (what, rc, err.strip()))
+            if succ:
+                problems.append("%s failed (exit %d) but logged success" %
+                                (what, rc))
+        # the retry, without fault
+        rc2, _, err2 = self.st(ws, argv)
+        if rc2 != 0 and not (rc == 0 and rc2 in retry_ok):
+            problems.append("retry of %s (first exit %d) failed: exit %d: %s"
+                            % (what, rc, rc2, err2.strip()))
+        problems += self.check_open(ws, "the retry of " + what)
+        # the retry of a failed run is the first change: it must end where
+        # a clean run does (after a success, a retry may change more)
+        if rc != 0 and rc2 == 0:
+            if self.state(ws) != ref_after:
+                problems.append("retry of %s did not reach the clean run's "
+                                "state" % what)
+            if self.files(ws) != ref_files:
+                problems.append("after %s and its retry the files differ "
+                                "from a clean run's: %s vs %s" %
+                                (what, self.files(ws), ref_files))
+        shutil.rmtree(ws)
+        for p in problems:
+            print("FAIL " + p, flush=True)
+        self.failures += problems
+        if self.verbose and not problems:
+            print("ok   %s (exit %d, retry %d)" % (what, rc, rc2), flush=True)
+
+
+def points(n, sampled, per, salt):
+    if n <= 0:
+        return []
+    if not sampled or n <= per:
+        return list(range(1, n + 1))
+    if per == 1:
+        # one call, at a position that differs between commands and
+        # classes but not between runs (a failure reproduces)
+        return [1 + (salt % 1000) * (n - 1) // 999]
+    # spread over the run: the first call, the last, and between
+    return sorted({1 + (i * (n - 1)) // (per - 1) for i in range(per)})
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sealtrain", required=True)
+    ap.add_argument("--shim", required=True)
+    ap.add_argument("--sampled", action="store_true")
+    ap.add_argument("--per", type=int, default=1,
+                    help="call indexes per command and class (sampled)")
+    ap.add_argument("--alloc-stride", type=int, default=1,
+                    help="full sweep: every k-th allocation")
+    ap.add_argument("--only", action="append",
+                    help="scenario(s) to run (default: all but PENDING)")
+    ap.add_argument("--all", action="store_true",
+                    help="PENDING scenarios too")
+    ap.add_argument("--class", dest="classes", action="append")
+    ap.add_argument("--tmp", default=os.environ.get("ST_TEST_TMP"))
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args()
+    if a.tmp:
+        os.makedirs(a.tmp, exist_ok=True)
+    h = Harness(a)
+    try:
+        h.setup()
+        names = a.only or [n for n in SCENARIOS
+                           if a.all or n not in PENDING]
+        classes = a.classes or CLASSES
+        k = 0
+        for name in names:
+            argv, retry_ok = SCENARIOS[name]
+            actions, ref_after, ref_files = h.reference(name, argv)
+            counts = h.count(name, argv)
+            for cls in classes:
+                n = counts.get(cls, 0)
+                pts = points(n, a.sampled, a.per,
+                             zlib.crc32((name + ":" + cls).encode()))
+                if cls == "alloc" and not a.sampled:
+                    pts = pts[::max(1, a.alloc_stride)]
+                print("# %s: %d %s calls, %d runs" % (name, n, cls,
+                                                       len(pts)), flush=True)
+                for p in pts:
+                    # alternate errno and once/sticky over the sample
+                    if cls == "alloc":
+                        modes = [("ENOMEM", "once"), ("ENOMEM", "sticky")]
+                    else:
+                        modes = [("EIO", "once"), ("ENOSPC", "sticky"),
+                                 ("EIO", "sticky"), ("ENOSPC", "once")]
+                    if a.sampled:
+                        modes = [modes[k % len(modes)]]
+                    for e, m in modes:
+                        k += 1
+                        h.one(name, argv, retry_ok, actions, ref_after,
+                              ref_files, "%s:%d:%s:%s" % (cls, p, e, m))
+    finally:
+        shutil.rmtree(h.tmp, ignore_errors=True)
+    print("%d runs, %d violations" % (h.runs, len(h.failures)))
+    return 1 if h.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,602 @@
+/*
+ * test_gate.c: the key-release decision (src/broker/gate.c) driven
+ * directly, without processes or sockets: one release that passes, and
+ * one test per reason the gate refuses, each checking that no key came
+ * back and that the refusal is in the audit log. Release policies (signed
+ * by the dataset's owner, verified on every read) and the nonce store are
+ * tested here too.
+ */
+#include "st_test.h"
+#include "st_test_ws.h"
+
+#include <sqlite3.h>
+
+#include "broker/gate_int.h"
+#include <sealtrain/sealtrain.h>
+
+#define EXAMPLE "examples/jobs/digits-mlp.json"
+#define RCPT "age15j0vjxaxyakrwwyw088cytm0ahcalxvyp78nk0ew4sk2q6yr0fwsu2az4a"
+#define OTHER "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"
+#define JOB "j0123456789abcde"
+
+enum { ADMIN, DANA, MO, TR, EVE, NPRINCIPALS };
+static const char *const names[NPRINCIPALS] = {"admin", "dana", "mo", "tr",
+                                               "eve"};
+static const unsigned roles[NPRINCIPALS] = {
+    ST_ROLE_ADMIN, ST_ROLE_DATA_OWNER, ST_ROLE_MODEL_OWNER, ST_ROLE_TRAINER,
+    ST_ROLE_MODEL_OWNER | ST_ROLE_TRAINER};
+
+typedef struct fixture {
+    char *root;
+    st_workspace *ws;
+    st_keyring *kr;
+    uint8_t seeds[NPRINCIPALS][32];
+    uint8_t runtime_priv[32];
+    st_broker_hello hello;
+    st_job_spec spec;
+    char *envelope; /* the spec, signed by mo */
+} fixture;
+
+static void set_policy(fixture *f, const char *extra)
+{
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"version\":1,\"attestation\":{\"version\":1,\"tee\":[\"sim\"]},"
+             "\"principals\":[\"mo\"],\"recipients\":[\"" RCPT "\"]%s}",
+             extra ? extra : "");
+    st_err e;
+    assert_st_ok(st_release_policy_set(f->ws, "dana", "digits", text,
+                                       strlen(text), "policy.json",
+                                       f->seeds[DANA], &e),
+                 &e);
+}
+
+/* Changes one field of the spec as written (section.key = value). */
+static void spec_set(fixture *f, const char *section, const char *key,
+                     json_t *value)
+{
+    json_t *sec = json_object_get(f->spec.root, section);
+    assert_non_null(sec);
+    json_object_set_new(sec, key, value);
+}
+
+/* Signs the fixture's spec as `who` (mo unless a test plays someone). */
+static void sign_spec(fixture *f, int who)
+{
+    st_err e;
+    free(f->envelope);
+    json_t *env = st_job_spec_sign(&f->spec, f->seeds[who], &e);
+    assert_non_null(env);
+    f->envelope = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    st_err e;
+    char dir[4200];
+    f->root = st_test_tmpdir("gate");
+    snprintf(dir, sizeof(dir), "%s/ws", f->root);
+    st_test_workspace(f->root, dir, &f->ws, &f->kr);
+    for (int i = 0; i < NPRINCIPALS; i++) {
+        memset(f->seeds[i], 0x11 * (i + 1), 32);
+        uint8_t pub[32];
+        assert_st_ok(st_ed25519_public(f->seeds[i], pub, &e), &e);
+        char *pem = st_ed25519_public_pem(pub, &e);
+        assert_st_ok(st_access_principal_add(f->ws, i ? "admin" : NULL,
+                                             names[i], roles[i], pem, NULL, &e),
+                     &e);
+        free(pem);
+        st_access_session s;
+        assert_st_ok(
+            st_access_authenticate(f->ws, names[i], f->seeds[i], &s, &e), &e);
+    }
+    st_dataset_import_opts o;
+    memset(&o, 0, sizeof(o));
+    o.input.format = ST_DATA_CSV;
+    o.input.path = "examples/data/digits.csv";
+    o.input.label = "label";
+    o.name = "digits";
+    o.owner = "dana";
+    o.classification = "confidential";
+    o.retention_days = -1;
+    o.signing_seed = f->seeds[DANA];
+    assert_st_ok(st_dataset_import(f->ws, f->kr, &o, NULL, &e), &e);
+    assert_st_ok(
+        st_access_grant(f->ws, "dana", "mo", "dataset:digits", "use", &e), &e);
+    set_policy(f, NULL);
+    assert_st_ok(st_job_spec_load(EXAMPLE, &f->spec, &e), &e);
+    spec_set(f, "outputs", "recipients", json_pack("[s]", RCPT));
+    sign_spec(f, MO);
+    assert_st_ok(st_random(f->runtime_priv, 32, &e), &e);
+    assert_st_ok(st_x25519_public(f->runtime_priv, f->hello.x25519, &e), &e);
+    memset(f->hello.ed25519, 0x42, 32);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    st_job_spec_free(&f->spec);
+    free(f->envelope);
+    st_keyring_close(f->kr);
+    st_workspace_close(f->ws);
+    st_test_rmtree(f->root);
+    free(f->root);
+    free(f);
+    return 0;
+}
+
+static st_gate *gate(fixture *f, st_keyring *kr)
+{
+    st_gate *g = NULL;
+    st_gate_opts o = {NULL, 1};
+    st_err e;
+    assert_st_ok(st_gate_open(f->ws, kr, &o, &g, &e), &e);
+    return g;
+}
+
+static st_gate_ask ask_of(fixture *f, const char *runner)
+{
+    st_gate_ask a;
+    memset(&a, 0, sizeof(a));
+    a.principal = runner;
+    a.submitter = "mo";
+    a.job_id = JOB;
+    a.envelope = f->envelope;
+    a.envelope_len = strlen(f->envelope);
+    a.hello = f->hello;
+    a.datasets[a.ndatasets++] = "digits";
+    return a;
+}
+
+/* Sim evidence from this workspace's platform key, bound to the nonce,
+ * the runtime's keys and the spec digest (or to `rd` when not NULL). */
+static char *evidence(fixture *f, const uint8_t nonce[32], const uint8_t *rd)
+{
+    st_err e;
+    char path[4200];
+    uint8_t seed[32], pub[32], digest[32], bound[64];
+    assert_st_ok(st_workspace_path(f->ws, "keys", "sim-platform.pem", path,
+                                   sizeof(path), &e),
+                 &e);
+    assert_st_ok(st_attest_sim_key(path, 1, seed, pub, &e), &e);
+    /* the digest is SHA-256 of the signed payload */
+    json_t *env = json_loads(f->envelope, 0, NULL);
+    uint8_t *payload;
+    size_t plen;
+    assert_st_ok(st_dsse_payload(env, &payload, &plen, &e), &e);
+    st_sha256(payload, plen, digest);
+    free(payload);
+    json_decref(env);
+    st_broker_report_data(f->hello.x25519, f->hello.ed25519, nonce, digest,
+                          bound);
+    st_evidence *ev = NULL;
+    assert_st_ok(st_attest_sim_evidence(seed, rd ? rd : bound, NULL,
+                                        (int64_t)time(NULL), &ev, &e),
+                 &e);
+    size_t len;
+    char *text = st_evidence_to_json(ev, &len, &e);
+    st_evidence_free(ev);
+    assert_non_null(text);
+    return text;
+}
+
+static int audited(fixture *f, const char *needle1, const char *needle2)
+{
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/audit/log.jsonl", st_workspace_dir(f->ws));
+    unsigned char *text;
+    size_t len;
+    st_err e;
+    assert_st_ok(st_fs_read_all(path, 1 << 24, &text, &len, &e), &e);
+    int n = 0;
+    for (char *line = strtok((char *)text, "\n"); line;
+         line = strtok(NULL, "\n"))
+        n += strstr(line, needle1) && (!needle2 || strstr(line, needle2));
+    free(text);
+    return n;
+}
+
+/* The whole exchange; returns the code of the release and leaves the
+ * reason in *r. */
+static st_code exchange(fixture *f, const char *runner, st_broker_keys *keys,
+                        st_gate_result *r, st_err *e)
+{
+    st_gate *g = gate(f, f->kr);
+    st_gate_ask a = ask_of(f, runner);
+    uint8_t nonce[32];
+    st_code rc = st_gate_hello(g, &a, nonce, e);
+    if (rc == ST_OK) {
+        char *ev = evidence(f, nonce, NULL);
+        rc = st_gate_release(g, runner, nonce, NULL, (const uint8_t *)ev,
+                             strlen(ev), keys, r, e);
+        free(ev);
+    }
+    st_gate_close(g);
+    return rc;
+}
+
+static void expect_refused(fixture *f, const char *runner, const char *why)
+{
+    st_broker_keys keys;
+    keys.n = 0;
+    st_gate_result r;
+    memset(&r, 0, sizeof(r));
+    st_err e;
+    st_code got = exchange(f, runner, &keys, &r, &e);
+    if (got != ST_E_DENIED)
+        fail_msg("expected a refusal, got %d: %s", (int)got, e.msg);
+    if (!strstr(e.msg, why))
+        fail_msg("refusal \"%s\" does not say \"%s\"", e.msg, why);
+    assert_int_equal(keys.n, 0);
+    assert_false(r.pass);
+    st_gate_result_clear(&r);
+    assert_true(audited(f, "\"outcome\":\"denied\"", "key.release") > 0);
+    assert_int_equal(audited(f, "key.release", "\"outcome\":\"success\""), 0);
+}
+
+static void test_release_wraps_the_file_key_to_the_runtime(void **state)
+{
+    fixture *f = *state;
+    st_broker_keys keys;
+    st_gate_result r;
+    st_err e;
+    assert_st_ok(exchange(f, "tr", &keys, &r, &e), &e);
+    assert_true(r.pass);
+    assert_int_equal(keys.n, 1);
+    assert_string_equal(keys.k[0].name, "dataset:digits");
+    st_secret *got = NULL, *want = NULL;
+    assert_st_ok(
+        st_broker_unwrap_key(f->runtime_priv, JOB, &keys.k[0], &got, &e), &e);
+    assert_st_ok(st_dataset_file_key(f->ws, f->kr, "digits", &want, NULL, &e),
+                 &e);
+    assert_int_equal(st_secret_len(got), st_secret_len(want));
+    assert_memory_equal(st_secret_bytes(got), st_secret_bytes(want),
+                        st_secret_len(want));
+    st_secret_free(got);
+    st_secret_free(want);
+    st_gate_result_clear(&r);
+    /* one durable entry for the release, naming submitter and runner */
+    assert_int_equal(audited(f, "key.release", "\"runner\":\"tr\""), 1);
+    assert_int_equal(audited(f, "key.release", "\"submitter\":\"mo\""), 1);
+}
+
+static void test_replayed_nonce_is_refused(void **state)
+{
+    fixture *f = *state;
+    st_gate *g = gate(f, f->kr);
+    st_gate_ask a = ask_of(f, "tr");
+    uint8_t nonce[32];
+    st_err e;
+    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
+    char *ev = evidence(f, nonce, NULL);
+    st_broker_keys keys;
+    st_gate_result r;
+    assert_st_ok(st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
+                                 strlen(ev), &keys, &r, &e),
+                 &e);
+    st_gate_result_clear(&r);
+    assert_int_equal(st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
+                                     strlen(ev), &keys, &r, &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "replay"));
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    free(ev);
+    st_gate_close(g);
+}
+
+static void test_nonce_of_another_principal_is_refused(void **state)
+{
+    fixture *f = *state;
+    st_gate *g = gate(f, f->kr);
+    st_gate_ask a = ask_of(f, "tr");
+    uint8_t nonce[32];
+    st_err e;
+    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
+    char *ev = evidence(f, nonce, NULL);
+    st_broker_keys keys;
+    st_gate_result r;
+    assert_int_equal(st_gate_release(g, "eve", nonce, NULL, (const uint8_t *)ev,
+                                     strlen(ev), &keys, &r, &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "another principal"));
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    free(ev);
+    st_gate_close(g);
+}
+
+static void test_nonce_for_another_dataset_is_refused(void **state)
+{
+    fixture *f = *state;
+    st_gate *g = gate(f, f->kr);
+    st_gate_ask a = ask_of(f, "tr");
+    uint8_t nonce[32];
+    st_err e;
+    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
+    char *ev = evidence(f, nonce, NULL);
+    st_broker_keys keys;
+    st_gate_result r;
+    assert_int_equal(st_gate_release(g, "tr", nonce, "other",
+                                     (const uint8_t *)ev, strlen(ev), &keys, &r,
+                                     &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "issued for dataset"));
+    st_gate_result_clear(&r);
+    free(ev);
+    st_gate_close(g);
+}
+
+static void test_evidence_bound_to_other_data_is_refused(void **state)
+{
+    fixture *f = *state;
+    st_gate *g = gate(f, f->kr);
+    st_gate_ask a = ask_of(f, "tr");
+    uint8_t nonce[32], other[64] = {1};
+    st_err e;
+    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
+    char *ev = evidence(f, nonce, other);
+    st_broker_keys keys;
+    st_gate_result r;
+    assert_int_equal(st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
+                                     strlen(ev), &keys, &r, &e),
+                     ST_E_DENIED);
+    assert_true(r.attestation_failed);
+    assert_non_null(strstr(r.reason, "dataset:digits"));
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    free(ev);
+    st_gate_close(g);
+}
+
+static void test_grant_revoked_between_hello_and_evidence(void **state)
+{
+    fixture *f = *state;
+    st_gate *g = gate(f, f->kr);
+    st_gate_ask a = ask_of(f, "tr");
+    uint8_t nonce[32];
+    st_err e;
+    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
+    assert_st_ok(
+        st_access_revoke(f->ws, "dana", "mo", "dataset:digits", "use", &e), &e);
+    char *ev = evidence(f, nonce, NULL);
+    st_broker_keys keys;
+    st_gate_result r;
+    assert_int_equal(st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
+                                     strlen(ev), &keys, &r, &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "use"));
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    free(ev);
+    st_gate_close(g);
+}
+
+static void test_disabled_submitter_is_refused(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    assert_st_ok(st_access_principal_disable(f->ws, "admin", "mo", 1, &e), &e);
+    expect_refused(f, "tr", "disabled");
+}
+
+static void test_runner_without_job_run_is_refused(void **state)
+{
+    fixture *f = *state;
+    expect_refused(f, "dana", "job.run");
+}
+
+static void test_spec_signed_by_another_key_is_refused(void **state)
+{
+    fixture *f = *state;
+    sign_spec(f, EVE);
+    expect_refused(f, "tr", "not a job spec signed by the key registered");
+}
+
+static void test_dataset_not_in_the_spec_is_refused(void **state)
+{
+    fixture *f = *state;
+    spec_set(f, "datasets", "train", json_string("other"));
+    sign_spec(f, MO);
+    expect_refused(f, "tr", "not among the job spec's datasets");
+}
+
+static void test_validation_dataset_needs_consent_too(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    /* a second dataset of dana's, open to anyone by its policy, but mo
+     * holds no grant on it */
+    st_dataset_import_opts o;
+    memset(&o, 0, sizeof(o));
+    o.input.format = ST_DATA_CSV;
+    o.input.path = "examples/data/digits.csv";
+    o.input.label = "label";
+    o.name = "ed";
+    o.owner = "dana";
+    o.classification = "confidential";
+    o.retention_days = -1;
+    o.signing_seed = f->seeds[DANA];
+    assert_st_ok(st_dataset_import(f->ws, f->kr, &o, NULL, &e), &e);
+    const char *open =
+        "{\"version\":1,\"attestation\":{\"version\":1,\"tee\":"
+        "[\"sim\"]},\"principals\":[\"*\"],\"recipients\":[\"" RCPT "\"]}";
+    assert_st_ok(st_release_policy_set(f->ws, "dana", "ed", open, strlen(open),
+                                       "p", f->seeds[DANA], &e),
+                 &e);
+    snprintf(f->spec.valid_dataset, sizeof(f->spec.valid_dataset), "ed");
+    assert_int_equal(st_gate_consent(f->ws, "mo", "tr", &f->spec, NULL, &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "dataset:ed"));
+}
+
+static void test_edited_policy_row_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(sqlite3_exec(st_workspace_db(f->ws),
+                                  "UPDATE release_policies SET policy="
+                                  "replace(policy,'\"mo\"','\"*\"')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    expect_refused(f, "tr", "edited");
+}
+
+static void test_unsigned_policy_row_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(sqlite3_exec(st_workspace_db(f->ws),
+                                  "UPDATE release_policies SET envelope=''",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    expect_refused(f, "tr", "not signed");
+}
+
+static void test_policy_signed_by_another_key_is_refused(void **state)
+{
+    fixture *f = *state;
+    const char *p =
+        "{\"version\":1,\"attestation\":{\"version\":1,\"tee\":"
+        "[\"sim\"]},\"principals\":[\"*\"],\"recipients\":[\"" RCPT "\"]}";
+    st_err e;
+    /* eve cannot sign dana's policy ... */
+    assert_int_equal(st_release_policy_set(f->ws, "eve", "digits", p, strlen(p),
+                                           "p", f->seeds[EVE], &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "owner"));
+    /* ... nor slip in her envelope for it */
+    json_t *stmt = json_pack("{s:s,s:s,s:{}}", "dataset", "digits",
+                             "dataset_id", "x", "policy");
+    char *payload = json_dumps(stmt, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *env =
+        st_dsse_sign(ST_DSSE_TYPE_RELEASE_POLICY, (const uint8_t *)payload,
+                     strlen(payload), f->seeds[EVE], &e);
+    char *text = json_dumps(env, JSON_COMPACT);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(st_workspace_db(f->ws),
+                                        "UPDATE release_policies SET "
+                                        "envelope=?",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    free(text);
+    json_decref(env);
+    free(payload);
+    json_decref(stmt);
+    expect_refused(f, "tr", "not signed by its owner");
+}
+
+static void test_recipient_outside_the_policy_is_refused(void **state)
+{
+    fixture *f = *state;
+    spec_set(f, "outputs", "recipients", json_pack("[s,s]", RCPT, OTHER));
+    sign_spec(f, MO);
+    expect_refused(f, "tr", OTHER);
+}
+
+static void test_policy_requires_secret_memory(void **state)
+{
+    fixture *f = *state;
+    set_policy(f, ",\"requires\":{\"sandbox\":\"strict\",\"memory\":"
+                  "\"secret\"}");
+    spec_set(f, "security", "memory", json_string("locked"));
+    sign_spec(f, MO);
+    expect_refused(f, "tr", "requires \"secret\" memory");
+}
+
+static void test_policy_requires_strict_sandbox(void **state)
+{
+    fixture *f = *state;
+    set_policy(f, ",\"requires\":{\"sandbox\":\"strict\"}");
+    spec_set(f, "security", "sandbox", json_string("relaxed"));
+    sign_spec(f, MO);
+    expect_refused(f, "tr", "strict sandbox");
+}
+
+static void test_no_policy_is_never_released(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(sqlite3_exec(st_workspace_db(f->ws),
+                                  "DELETE FROM release_policies", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    expect_refused(f, "tr", "has no release policy");
+}
+
+static void test_policy_parser_names_the_bad_key(void **state)
+{
+    (void)state;
+    st_release_policy *p = NULL;
+    st_err e;
+    const char *bad =
+        "{\"version\":1,\"attestation\":{\"version\":1,\"tee\":"
+        "[\"sim\"]},\"principals\":[\"a\"],\"recipients\":[\"" RCPT
+        "\"],\"requires\":{\"memory\":\"paged\"}}";
+    assert_int_equal(
+        st_release_policy_parse(bad, strlen(bad), "p.json", &p, &e),
+        ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "requires.memory"));
+    const char *colour =
+        "{\"version\":1,\"attestation\":{\"version\":1,"
+        "\"tee\":[\"sim\"],\"colour\":1},\"principals\":[\"a\"],"
+        "\"recipients\":[\"" RCPT "\"]}";
+    assert_int_equal(
+        st_release_policy_parse(colour, strlen(colour), "p.json", &p, &e),
+        ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "colour"));
+    assert_null(p);
+}
+
+static void test_closed_keyring_releases_nothing(void **state)
+{
+    fixture *f = *state;
+    st_gate *g = gate(f, NULL);
+    st_gate_ask a = ask_of(f, "tr");
+    uint8_t nonce[32];
+    st_err e;
+    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
+    char *ev = evidence(f, nonce, NULL);
+    st_broker_keys keys;
+    st_gate_result r;
+    assert_int_equal(st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
+                                     strlen(ev), &keys, &r, &e),
+                     ST_E_IO);
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    free(ev);
+    st_gate_close(g);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_release_wraps_the_file_key_to_the_runtime),
+        T(test_replayed_nonce_is_refused),
+        T(test_nonce_of_another_principal_is_refused),
+        T(test_nonce_for_another_dataset_is_refused),
+        T(test_evidence_bound_to_other_data_is_refused),
+        T(test_grant_revoked_between_hello_and_evidence),
+        T(test_disabled_submitter_is_refused),
+        T(test_runner_without_job_run_is_refused),
+        T(test_spec_signed_by_another_key_is_refused),
+        T(test_dataset_not_in_the_spec_is_refused),
+        T(test_validation_dataset_needs_consent_too),
+        T(test_edited_policy_row_is_refused),
+        T(test_unsigned_policy_row_is_refused),
+        T(test_policy_signed_by_another_key_is_refused),
+        T(test_recipient_outside_the_policy_is_refused),
+        T(test_policy_requires_secret_memory),
+        T(test_policy_requires_strict_sandbox),
+        T(test_no_policy_is_never_released),
+        T(test_policy_parser_names_the_bad_key),
+        T(test_closed_keyring_releases_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
