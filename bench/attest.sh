@@ -54,6 +54,11 @@ row "snp verify (chain in ev)" "$(get snp.verify_chain_ms)" "$(get snp.verify_ch
 row "snp verify, cold roots" "$(get snp.verify.cold_ms)" - - -
 row "tpm verify (RSA AK, PCRs)" "$(get tpm.verify_ms)" "$(get tpm.verify.wall_ms)" "$peer" "< 2"
 row "az-snp-vtpm verify" "$(get az.verify_ms)" "$(get az.verify.wall_ms)" - -
+row "EAR signing per verdict" "$(get ear.sign_ms)" - - "< 0.1"
+snp=$(get snp.verify_ms)
+ear=$(get ear.sign_ms)
+[ -n "$snp" ] && [ -n "$ear" ] && row "snp verify + EAR / verify" \
+    "$(awk -v a="$snp" -v b="$ear" 'BEGIN {printf "%.3f", (a + b) / a}')" - - -
 row "sim generate" "$(get sim.generate_ms)" - - -
 row "tpm generate (swtpm)" - "$(get tpm.generate_ms)" - -
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"

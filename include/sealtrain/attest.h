@@ -40,12 +40,14 @@ extern "C" {
 
 typedef enum st_tee {
     ST_TEE_NONE = 0,
-    ST_TEE_SIM,        /* "sim": software simulation, insecure */
-    ST_TEE_TPM,        /* "tpm": TPM 2.0 quote + measurement log */
-    ST_TEE_SNP,        /* "snp": AMD SEV-SNP attestation report */
-    ST_TEE_TDX,        /* "tdx": Intel TDX quote v4/v5 */
-    ST_TEE_SGX,        /* "sgx": Intel SGX DCAP quote v3 */
-    ST_TEE_AZ_SNP_VTPM /* "az-snp-vtpm": Azure CVM HCL report + vTPM quote */
+    ST_TEE_SIM,         /* "sim": software simulation, insecure */
+    ST_TEE_TPM,         /* "tpm": TPM 2.0 quote + measurement log */
+    ST_TEE_SNP,         /* "snp": AMD SEV-SNP attestation report */
+    ST_TEE_TDX,         /* "tdx": Intel TDX quote v4/v5 */
+    ST_TEE_SGX,         /* "sgx": Intel SGX DCAP quote v3 */
+    ST_TEE_AZ_SNP_VTPM, /* "az-snp-vtpm": Azure CVM HCL report + vTPM quote */
+    ST_TEE_AZ_TDX_VTPM  /* "az-tdx-vtpm": Azure TDX CVM: HCL report, TD quote
+                           and vTPM quote */
 } st_tee;
 
 /* "sim", "tpm", ...; "none" for ST_TEE_NONE. */
@@ -162,6 +164,14 @@ ST_MUST_CHECK st_code st_attest_policy_load(const char *path,
                                             st_attest_policy **out,
                                             st_err *err);
 void st_attest_policy_free(st_attest_policy *p);
+/* SHA-256 of the policy's canonical JSON; 0 (nothing written) for NULL,
+ * the built-in default, or on allocation failure. */
+int st_attest_policy_digest(const st_attest_policy *p, uint8_t out[32]);
+/* "sha-256:<hex>" of that digest, or "sealtrain:default-policy". */
+void st_attest_policy_id(const st_attest_policy *p, char out[80]);
+/* 1 when the policy accepts an OutOfDate* TCB status (for `check`). A
+ * policy without a "tcb_status" rule accepts UpToDate only. */
+int st_attest_policy_accepts_out_of_date(const st_attest_policy *p);
 
 /* ---- reference values (trust anchors and pinned keys) -------------- */
 
@@ -219,6 +229,52 @@ ST_MUST_CHECK st_code st_attest_verify(const st_evidence *ev,
 /* Prints every parsed field of a piece of evidence (no verification). */
 ST_MUST_CHECK st_code st_attest_show(const st_evidence *ev, json_t **out,
                                      st_err *err);
+
+/* ---- EAR attestation results (draft-ietf-rats-ear), ear.c ---------- */
+
+/* What an EAR says besides the verdict. */
+typedef struct st_ear_inputs {
+    int64_t iat;          /* issuance time (Unix seconds) */
+    const uint8_t *nonce; /* eat_nonce (8-55 bytes, else left out), or NULL */
+    size_t nonce_len;
+    const char *policy_id; /* st_attest_policy_id, or NULL (default) */
+    const st_evidence *ev; /* for the collateral digest, or NULL */
+} st_ear_inputs;
+
+/* The EAR claims of a verdict (see ear.c for the names). */
+json_t *st_ear_claims(const st_verdict *v, const st_ear_inputs *in);
+/* The verdict as a compact JWS (JWT, header {"alg":"EdDSA","kid":..,
+ * "typ":"JWT"}) signed with the Ed25519 seed (keep it in secure memory).
+ * *out is malloc'ed. */
+st_code st_ear_encode(const st_verdict *v, const st_ear_inputs *in,
+                      const uint8_t seed[32], char **out, st_err *err);
+/* The same for many verdicts (a broker): the key is expanded once (an
+ * OpenSSL key, wiped by st_ear_signer_free), its kid derived once. */
+typedef struct st_ear_signer {
+    void *key; /* EVP_PKEY */
+    uint8_t pub[32];
+    char kid[44];
+} st_ear_signer;
+st_code st_ear_signer_init(st_ear_signer *s, const uint8_t *seed, st_err *err);
+void st_ear_signer_free(st_ear_signer *s); /* accepts NULL */
+st_code st_ear_sign(const st_ear_signer *s, const st_verdict *v,
+                    const st_ear_inputs *in, char **out, st_err *err);
+/* Checks an EAR's signature with `pub` (EdDSA only) and returns its claims.
+ * ST_E_DENIED for a bad signature, ST_E_INPUT for a malformed token. */
+st_code st_ear_verify(const char *jwt, size_t len, const uint8_t pub[32],
+                      json_t **claims, st_err *err);
+/* The verifier key: PKCS#8 PEM at `path` (the workspace's
+ * keys/ear-verifier.pem), created 0600 when `create` and absent. */
+st_code st_ear_key_load(const char *path, int create, uint8_t seed[32],
+                        uint8_t pub[32], st_err *err);
+/* RFC 7638 thumbprint of the public key, base64url (43 chars + NUL). */
+void st_ear_key_id(const uint8_t pub[32], char out[44]);
+/* The public key as a JWK (RFC 8037: kty OKP, crv Ed25519, x, kid, alg
+ * EdDSA, use sig), compact JSON, malloc'ed. */
+char *st_ear_key_jwk(const uint8_t pub[32], st_err *err);
+/* SHA-256 over the evidence's collateral parts (certificates, chains, TCB
+ * Info, QE Identity, CRLs): 0 when it carries none. */
+int st_evidence_collateral_digest(const st_evidence *ev, uint8_t out[32]);
 
 /* ---- evidence backends --------------------------------------------- */
 

@@ -20,6 +20,10 @@ extern "C" {
 void st_time_format(time_t t, char out[ST_TIME_LEN]);
 /* Parses exactly the form st_time_format writes (ST_E_INPUT otherwise). */
 ST_MUST_CHECK st_code st_time_parse(const char *text, time_t *out, st_err *err);
+/* Parses any RFC 3339 date-time (section 5.6): "T" or "t", an optional
+ * fraction (dropped: whole seconds), "Z"/"z" or a +HH:MM/-HH:MM offset.
+ * ST_E_INPUT naming what is wrong otherwise. For times people type. */
+ST_MUST_CHECK st_code st_time_parse_rfc3339(const char *text, time_t *out, st_err *err);
 
 #ifdef __cplusplus
 }

@@ -56,6 +56,17 @@ ST_MUST_CHECK st_code st_attest_sgx_verify(st_attest_ctx *ctx, st_err *err);
 ST_MUST_CHECK st_code st_attest_sgx_show(const st_evidence *ev, json_t *out,
                                          st_err *err);
 
+st_code st_attest_az_tdx_verify(st_attest_ctx *ctx, st_err *err);
+st_code st_attest_az_tdx_show(const st_evidence *ev, json_t *out, st_err *err);
+
+/* The DCAP quote in part `qpart` verified as `tee` (ST_TEE_TDX/SGX) with the
+ * evidence's collateral parts, trace entries "<tee>.*", claims filled from
+ * the quote (dcap_attest.c); az-tdx-vtpm passes its "td_quote". */
+st_code st_attest_dcap_verify_part(st_attest_ctx *ctx, st_tee tee,
+                                   const char *qpart, st_err *err);
+st_code st_attest_dcap_show_part(const st_evidence *ev, st_tee tee,
+                                 const char *qpart, json_t *out, st_err *err);
+
 /* Applies the policy (NULL: the built-in default) to the claims (policy.c). */
 void st_attest_policy_apply(const st_attest_policy *p, const st_claims *c,
                             int report_data_given, int64_t now, st_trace *t);
@@ -87,8 +98,12 @@ EVP_PKEY *st_attest_pubkey_parse(const uint8_t *data, size_t len,
                                  const char *what, st_err *err);
 /* 1 if `cert` was signed by `issuer_key` (any algorithm incl. RSA-PSS). */
 int st_attest_x509_signed_by(X509 *cert, EVP_PKEY *issuer_key);
-/* ok when not_before <= now <= not_after; writes the window to `win`. */
+/* ok when not_before <= now <= not_after; writes "from A to B" to `win`. */
 int st_attest_x509_valid_at(X509 *cert, int64_t now, char *win, size_t cap);
+/* One trace entry for a certificate's validity at `now`: "valid at T:
+ * valid from A to B" or "not valid at T: valid from A to B". Returns ok. */
+int st_attest_trace_validity(st_trace *t, const char *claim, X509 *cert,
+                             int64_t now);
 /* SHA-256 of the DER, hex. */
 void st_attest_x509_fingerprint(X509 *cert, char out[65]);
 /* The CN of the subject, or "" */

@@ -144,8 +144,21 @@ int st_attest_x509_valid_at(X509 *cert, int64_t now, char *win, size_t cap)
     st_attest_time_str(nb, a);
     st_attest_time_str(na, b);
     if (win)
-        snprintf(win, cap, "%s..%s", a, b);
+        snprintf(win, cap, "from %s to %s", a, b);
     return nb != INT64_MIN && na != INT64_MIN && nb <= now && now <= na;
+}
+
+int st_attest_trace_validity(st_trace *t, const char *claim, X509 *cert,
+                             int64_t now)
+{
+    char win[80], at[32], exp[48];
+    int ok = st_attest_x509_valid_at(cert, now, win, sizeof(win));
+    st_attest_time_str(now, at);
+    snprintf(exp, sizeof(exp), "valid at %s", at);
+    /* a failure reads as one sentence an operator can act on: which time,
+     * and the window the certificate actually has */
+    return st_trace_addf(t, claim, ok, exp, "%s at %s: valid %s",
+                         ok ? "valid" : "not valid", at, win);
 }
 
 void st_attest_x509_fingerprint(X509 *cert, char out[65])

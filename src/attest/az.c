@@ -18,8 +18,22 @@
  * Evidence parts: "hcl_report", "vcek" (PEM or DER; "chain" optional),
  * "quote" (TPMS_ATTEST), "signature", "pcrs" (optional).
  *
- * Never: use the AK before the SNP report that vouches for it has passed;
- * accept a report type other than SNP here.
+ * az-tdx-vtpm (Azure TDX CVMs) has the same HCL layout with report type 4:
+ * the hardware area holds a TDREPORT (1024 bytes, zero padded), which is
+ * MAC'ed for the platform only, so what vouches for the runtime data is the
+ * TD quote made from it (part "td_quote", verified by the DCAP verifier
+ * with the tdx collateral parts). The links, each one trace entry:
+ *   tdx.*                 the TD quote, its PCK chain, QE report and
+ *                         collateral (a missing collateral fails
+ *                         tdx.collateral alone; the other links still run)
+ *   az.runtime_data.hash  H(var data) = the TD quote's report_data[0..hash)
+ *   az.ak                 HCLAkPub from the runtime data
+ *   tpm.*                 the vTPM quote's signature, nonce, PCR digest
+ *
+ * Never: use the AK before the hardware report that vouches for it has been
+ * checked (a verdict with any failing link fails); accept an HCL report of
+ * another type than the TEE named (SNP for az-snp-vtpm, TDX for
+ * az-tdx-vtpm).
  */
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -45,10 +59,16 @@ typedef struct st_hcl_report {
     const uint8_t *var;
 } st_hcl_report;
 
-static ST_MUST_CHECK st_code st_hcl_parse(const uint8_t *d, size_t n,
-                                          st_hcl_report *h, st_err *err)
+#define HCL_TYPE_SNP 2
+#define HCL_TYPE_TDX 4
+
+/* `type` is the report type the TEE expects (HCL_TYPE_*). */
+static ST_MUST_CHECK st_code st_hcl_parse(const uint8_t *d, size_t n, uint32_t type,
+                            st_hcl_report *h, st_err *err)
 {
-    const char *w = "az-snp-vtpm evidence: part \"hcl_report\"";
+    const char *w = type == HCL_TYPE_SNP
+                        ? "az-snp-vtpm evidence: part \"hcl_report\""
+                        : "az-tdx-vtpm evidence: part \"hcl_report\"";
     st_reader r;
     memset(h, 0, sizeof(*h));
     st_reader_init(&r, d, n);
@@ -69,10 +89,11 @@ static ST_MUST_CHECK st_code st_hcl_parse(const uint8_t *d, size_t n,
     h->var_size = st_read_u32le(&r);
     if (r.failed)
         return st_err_set(err, ST_E_INPUT, "%s: truncated (%zu bytes)", w, n);
-    if (h->report_type != 2)
+    if (h->report_type != type)
         return st_err_set(err, ST_E_INPUT,
-                          "%s: offset 0x%x: report type %u is not SNP (2)", w,
-                          HCL_RT_OFF + 8, h->report_type);
+                          "%s: offset 0x%x: report type %u is not %s (%u)", w,
+                          HCL_RT_OFF + 8, h->report_type,
+                          type == HCL_TYPE_SNP ? "SNP" : "TDX", type);
     if (h->hash_type < 1 || h->hash_type > 3)
         return st_err_set(err, ST_E_INPUT,
                           "%s: offset 0x%x: hash type %u unknown", w,
@@ -164,89 +185,135 @@ static json_t *find_key(json_t *var, const char *kid)
     return NULL;
 }
 
-st_code st_attest_az_verify(st_attest_ctx *ctx, st_err *err)
-{
-    const uint8_t *hd, *q, *sig;
-    size_t hn, ql, sl;
+/* The parts both Azure TEEs share, parsed: the HCL report of `type`, the
+ * vTPM quote and signature, the runtime data JSON and the optional PCR
+ * values. */
+typedef struct az_parts {
     st_hcl_report h;
-    st_snp_report r;
     st_tpms_attest a;
-    st_code rc = st_attest_need_part(ctx->ev, "hcl_report", &hd, &hn, err);
+    const uint8_t *sig;
+    size_t sl;
+    json_t *var;
+    st_tpm_pcrs *pcrs;
+} az_parts;
+
+static void az_parts_free(az_parts *p)
+{
+    json_decref(p->var);
+    free(p->pcrs);
+}
+
+static st_code az_parts_parse(const st_evidence *ev, uint32_t type, az_parts *p,
+                              st_err *err)
+{
+    const char *tee = st_tee_name(st_evidence_tee(ev));
+    const uint8_t *hd, *q;
+    size_t hn, ql;
+    memset(p, 0, sizeof(*p));
+    st_code rc = st_attest_need_part(ev, "hcl_report", &hd, &hn, err);
     if (rc == ST_OK)
-        rc = st_attest_need_part(ctx->ev, "quote", &q, &ql, err);
+        rc = st_attest_need_part(ev, "quote", &q, &ql, err);
     if (rc == ST_OK)
-        rc = st_attest_need_part(ctx->ev, "signature", &sig, &sl, err);
+        rc = st_attest_need_part(ev, "signature", &p->sig, &p->sl, err);
     if (rc == ST_OK)
-        rc = st_hcl_parse(hd, hn, &h, err);
-    if (rc == ST_OK && (rc = st_snp_parse(h.hw, ST_SNP_REPORT_LEN, &r, err)))
-        st_err_prefix(err, "az-snp-vtpm evidence: HCL hardware report");
-    if (rc == ST_OK && (rc = st_tpms_attest_parse(q, ql, &a, err)))
-        st_err_prefix(err, "az-snp-vtpm evidence: part \"quote\"");
+        rc = st_hcl_parse(hd, hn, type, &p->h, err);
+    if (rc == ST_OK && (rc = st_tpms_attest_parse(q, ql, &p->a, err)))
+        st_err_prefix(err, "%s evidence: part \"quote\"", tee);
     if (rc != ST_OK)
         return rc;
-    json_t *var =
-        st_json_parse((const char *)h.var, h.var_size, "HCL runtime data", err);
-    if (!var)
+    p->var = st_json_parse((const char *)p->h.var, p->h.var_size,
+                           "HCL runtime data", err);
+    if (!p->var)
         return ST_E_INPUT;
-    st_tpm_pcrs *pcrs = NULL;
     size_t pl;
-    const uint8_t *pd = st_evidence_get(ctx->ev, "pcrs", &pl);
-    if (pd) {
-        if (!(pcrs = malloc(sizeof(*pcrs)))) {
-            json_decref(var);
-            return st_err_set(err, ST_E_IO, "out of memory");
-        }
-        if ((rc = st_tpm_pcrs_parse(pd, pl, &a, pcrs, err)) != ST_OK) {
-            st_err_prefix(err, "az-snp-vtpm evidence: part \"pcrs\"");
-            goto out;
-        }
-    }
+    const uint8_t *pd = st_evidence_get(ev, "pcrs", &pl);
+    if (!pd)
+        return ST_OK;
+    if (!(p->pcrs = malloc(sizeof(*p->pcrs))))
+        return st_err_set(err, ST_E_IO, "out of memory");
+    if ((rc = st_tpm_pcrs_parse(pd, pl, &p->a, p->pcrs, err)) != ST_OK)
+        st_err_prefix(err, "%s evidence: part \"pcrs\"", tee);
+    return rc;
+}
+
+/* The links after the hardware report: the runtime data is what the
+ * hardware's report data (`hw_rd`) vouches for, it holds the vTPM AK, and
+ * the AK signed the quote. Then the Azure claims, with the vTPM nonce as
+ * the report data (that is what the verifier's challenge lands in). */
+static st_code az_check_vtpm(st_attest_ctx *ctx, az_parts *p,
+                             const uint8_t *hw_rd, st_err *err)
+{
     st_trace *t = ctx->trace;
-    /* 1. the hardware report and its chain */
-    rc = st_snp_verify_report(ctx, "snp", &r, err);
-    if (rc != ST_OK)
-        goto out;
-    /* 2. the runtime data is what the report vouches for */
     static const char *const hn_[] = {"", "SHA256", "SHA384", "SHA512"};
     static const size_t hl_[] = {0, 32, 48, 64};
     uint8_t dig[64];
     unsigned int dl = 0;
-    EVP_Digest(h.var, h.var_size, dig, &dl,
-               EVP_get_digestbyname(hn_[h.hash_type]), NULL);
-    st_trace_hex(t, "az.runtime_data.hash", dig, r.report_data,
-                 hl_[h.hash_type]);
-    /* 3. the vTPM quote by HCLAkPub */
-    json_t *jwk = find_key(var, "HCLAkPub");
+    EVP_Digest(p->h.var, p->h.var_size, dig, &dl,
+               EVP_get_digestbyname(hn_[p->h.hash_type]), NULL);
+    st_trace_hex(t, "az.runtime_data.hash", dig, hw_rd, hl_[p->h.hash_type]);
+    json_t *jwk = find_key(p->var, "HCLAkPub");
     EVP_PKEY *ak = NULL;
     if (!jwk) {
         st_trace_add(t, "az.ak", 0, "HCLAkPub in the runtime data", "absent");
     } else if (!(ak = jwk_rsa(jwk, err))) {
-        rc = ST_E_INPUT;
-        goto out;
+        return ST_E_INPUT;
     } else {
         st_trace_add(t, "az.ak", 1, "HCLAkPub in the runtime data",
                      "RSA key present");
-        st_tpm_check_quote(ctx, "tpm", &a, sig, sl, ak, pcrs);
+        st_tpm_check_quote(ctx, "tpm", &p->a, p->sig, p->sl, ak, p->pcrs);
         EVP_PKEY_free(ak);
     }
-    /* claims: the hardware's, with the vTPM nonce as report data */
     st_claims *c = ctx->claims;
-    st_snp_claims(&r, c);
     json_t *tq = json_object();
-    st_tpm_attest_fields(&a, tq);
+    st_tpm_attest_fields(&p->a, tq);
     json_object_set_new(c->fields, "tpm_quote", tq);
-    json_t *vm = json_object_get(var, "vm-configuration");
+    json_t *vm = json_object_get(p->var, "vm-configuration");
     if (vm)
         json_object_set(c->fields, "vm_configuration", vm);
-    json_t *ud = json_object_get(var, "user-data");
+    json_t *ud = json_object_get(p->var, "user-data");
     if (ud)
         json_object_set(c->fields, "user_data", ud);
     uint8_t padded[64] = {0};
-    memcpy(padded, a.extra, a.extra_len);
+    memcpy(padded, p->a.extra, p->a.extra_len);
     st_attest_claim_report_data(c, padded);
-out:
-    free(pcrs);
-    json_decref(var);
+    return ST_OK;
+}
+
+st_code st_attest_az_verify(st_attest_ctx *ctx, st_err *err)
+{
+    az_parts p;
+    st_snp_report r;
+    st_code rc = az_parts_parse(ctx->ev, HCL_TYPE_SNP, &p, err);
+    if (rc == ST_OK && (rc = st_snp_parse(p.h.hw, ST_SNP_REPORT_LEN, &r, err)))
+        st_err_prefix(err, "az-snp-vtpm evidence: HCL hardware report");
+    /* 1. the hardware report and its chain */
+    if (rc == ST_OK)
+        rc = st_snp_verify_report(ctx, "snp", &r, err);
+    /* claims: the hardware's first; az_check_vtpm adds the vTPM's */
+    if (rc == ST_OK) {
+        st_snp_claims(&r, ctx->claims);
+        rc = az_check_vtpm(ctx, &p, r.report_data, err);
+    }
+    az_parts_free(&p);
+    return rc;
+}
+
+st_code st_attest_az_tdx_verify(st_attest_ctx *ctx, st_err *err)
+{
+    az_parts p;
+    st_code rc = az_parts_parse(ctx->ev, HCL_TYPE_TDX, &p, err);
+    /* 1. the TD quote with its collateral: fills the TDX claims, among
+     * them the quote's report data, which must vouch for the runtime data */
+    if (rc == ST_OK)
+        rc = st_attest_dcap_verify_part(ctx, ST_TEE_TDX, "td_quote", err);
+    if (rc == ST_OK) {
+        uint8_t rd[64];
+        memcpy(rd, ctx->claims->report_data, 64);
+        if (!ctx->claims->has_report_data)
+            memset(rd, 0, sizeof(rd));
+        rc = az_check_vtpm(ctx, &p, rd, err);
+    }
+    az_parts_free(&p);
     return rc;
 }
 
@@ -258,7 +325,7 @@ st_code st_attest_az_show(const st_evidence *ev, json_t *out, st_err *err)
     st_snp_report r;
     st_code rc = st_attest_need_part(ev, "hcl_report", &hd, &hn, err);
     if (rc == ST_OK)
-        rc = st_hcl_parse(hd, hn, &h, err);
+        rc = st_hcl_parse(hd, hn, HCL_TYPE_SNP, &h, err);
     if (rc == ST_OK)
         rc = st_snp_parse(h.hw, ST_SNP_REPORT_LEN, &r, err);
     if (rc != ST_OK)
@@ -278,6 +345,51 @@ st_code st_attest_az_show(const st_evidence *ev, json_t *out, st_err *err)
     json_t *f = json_object();
     st_snp_fields(&r, f);
     json_object_set_new(out, "snp_report", f);
+    size_t ql;
+    const uint8_t *q = st_evidence_get(ev, "quote", &ql);
+    st_tpms_attest a;
+    if (q && st_tpms_attest_parse(q, ql, &a, NULL) == ST_OK) {
+        json_t *o = json_object();
+        st_tpm_attest_fields(&a, o);
+        json_object_set_new(out, "tpm_quote", o);
+    }
+    return ST_OK;
+}
+
+st_code st_attest_az_tdx_show(const st_evidence *ev, json_t *out, st_err *err)
+{
+    const uint8_t *hd;
+    size_t hn;
+    st_hcl_report h;
+    st_code rc = st_attest_need_part(ev, "hcl_report", &hd, &hn, err);
+    if (rc == ST_OK)
+        rc = st_hcl_parse(hd, hn, HCL_TYPE_TDX, &h, err);
+    if (rc != ST_OK)
+        return rc;
+    json_t *hcl =
+        json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "version",
+                  h.version, "report_size", h.report_size, "request_type",
+                  h.request_type, "runtime_data_size", h.data_size,
+                  "runtime_version", h.rt_version, "report_type", h.report_type,
+                  "hash_type", h.hash_type, "var_size", h.var_size);
+    json_t *var = st_json_parse((const char *)h.var, h.var_size, "var", NULL);
+    if (hcl && var)
+        json_object_set_new(hcl, "runtime_data", var);
+    else
+        json_decref(var);
+    /* the TDREPORT's REPORTMACSTRUCT.reportdata (offset 128): unsigned
+     * off the platform, shown for comparison with the TD quote's */
+    if (hcl)
+        st_attest_json_hex(hcl, "td_report_data", h.hw + 128, 64);
+    json_object_set_new(out, "hcl", hcl);
+    if (st_evidence_get(ev, "td_quote", NULL)) {
+        json_t *tq = json_object();
+        if (tq && st_attest_dcap_show_part(ev, ST_TEE_TDX, "td_quote", tq,
+                                           NULL) == ST_OK)
+            json_object_set_new(out, "td_quote", tq);
+        else
+            json_decref(tq);
+    }
     size_t ql;
     const uint8_t *q = st_evidence_get(ev, "quote", &ql);
     st_tpms_attest a;

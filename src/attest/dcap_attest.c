@@ -37,20 +37,22 @@ static void to_trace(void *ctx, const char *claim, const char *expected,
     st_trace_add(s->trace, name, ok, expected, actual);
 }
 
-static ST_MUST_CHECK st_code parse_quote(const st_evidence *ev, st_tee tee,
-                                         st_dcap_quote *q, st_err *err)
+/* The DCAP quote in part `qpart` of evidence for `tee` (tdx, sgx, or
+ * az-tdx-vtpm whose TD quote is "td_quote"); `is_tdx` says which quote. */
+static ST_MUST_CHECK st_code parse_quote(const st_evidence *ev, const char *qpart, int is_tdx,
+                           st_dcap_quote *q, st_err *err)
 {
     const uint8_t *data;
     size_t len;
-    const char *name = st_tee_name(tee);
-    if (st_attest_need_part(ev, "quote", &data, &len, err) != ST_OK)
+    const char *name = st_tee_name(st_evidence_tee(ev));
+    if (st_attest_need_part(ev, qpart, &data, &len, err) != ST_OK)
         return ST_E_INPUT;
     if (st_dcap_quote_parse(data, len, q, err) != ST_OK)
-        return st_err_prefix(err, "%s evidence: part \"quote\"", name);
-    if (q->is_tdx != (tee == ST_TEE_TDX))
+        return st_err_prefix(err, "%s evidence: part \"%s\"", name, qpart);
+    if (q->is_tdx != is_tdx)
         return st_err_set(err, ST_E_INPUT,
-                          "%s evidence: part \"quote\" holds a%s quote", name,
-                          q->is_tdx ? " TDX" : "n SGX");
+                          "%s evidence: part \"%s\" holds a%s quote", name,
+                          qpart, q->is_tdx ? " TDX" : "n SGX");
     return ST_OK;
 }
 
@@ -149,15 +151,15 @@ static void fill_claims(st_claims *cl, const st_dcap_quote *q,
     }
 }
 
-static ST_MUST_CHECK st_code dcap_verify(st_attest_ctx *ctx, st_tee tee,
-                                         st_err *err)
+ST_MUST_CHECK st_code st_attest_dcap_verify_part(st_attest_ctx *ctx, st_tee tee,
+                                   const char *qpart, st_err *err)
 {
     st_dcap_quote q;
     st_dcap_collateral_parts parts = {0};
     st_dcap_blob crls[MAX_CRLS];
     st_dcap_collateral *coll = NULL;
     char names[MAX_CRLS][16];
-    st_code rc = parse_quote(ctx->ev, tee, &q, err);
+    st_code rc = parse_quote(ctx->ev, qpart, tee == ST_TEE_TDX, &q, err);
     if (rc != ST_OK)
         return rc;
     part(ctx->ev, "tcb_info", &parts.tcb_info);
@@ -172,7 +174,8 @@ static ST_MUST_CHECK st_code dcap_verify(st_attest_ctx *ctx, st_tee tee,
     }
     parts.crls = crls;
     if ((rc = st_dcap_collateral_parse(&parts, &coll, err)) != ST_OK)
-        return st_err_prefix(err, "%s evidence", st_tee_name(tee));
+        return st_err_prefix(err, "%s evidence",
+                             st_tee_name(st_evidence_tee(ctx->ev)));
     sink s = {ctx->trace, st_tee_name(tee)};
     st_dcap_options o = {
         .at = ctx->now,
@@ -195,11 +198,11 @@ static ST_MUST_CHECK st_code dcap_verify(st_attest_ctx *ctx, st_tee tee,
     return rc;
 }
 
-static ST_MUST_CHECK st_code dcap_show(const st_evidence *ev, st_tee tee,
-                                       json_t *out, st_err *err)
+ST_MUST_CHECK st_code st_attest_dcap_show_part(const st_evidence *ev, st_tee tee,
+                                 const char *qpart, json_t *out, st_err *err)
 {
     st_dcap_quote q;
-    st_code rc = parse_quote(ev, tee, &q, err);
+    st_code rc = parse_quote(ev, qpart, tee == ST_TEE_TDX, &q, err);
     if (rc != ST_OK)
         return rc;
     json_t *j = st_dcap_quote_to_json(&q);
@@ -213,20 +216,20 @@ static ST_MUST_CHECK st_code dcap_show(const st_evidence *ev, st_tee tee,
 
 st_code st_attest_tdx_verify(st_attest_ctx *ctx, st_err *err)
 {
-    return dcap_verify(ctx, ST_TEE_TDX, err);
+    return st_attest_dcap_verify_part(ctx, ST_TEE_TDX, "quote", err);
 }
 
 st_code st_attest_sgx_verify(st_attest_ctx *ctx, st_err *err)
 {
-    return dcap_verify(ctx, ST_TEE_SGX, err);
+    return st_attest_dcap_verify_part(ctx, ST_TEE_SGX, "quote", err);
 }
 
 st_code st_attest_tdx_show(const st_evidence *ev, json_t *out, st_err *err)
 {
-    return dcap_show(ev, ST_TEE_TDX, out, err);
+    return st_attest_dcap_show_part(ev, ST_TEE_TDX, "quote", out, err);
 }
 
 st_code st_attest_sgx_show(const st_evidence *ev, json_t *out, st_err *err)
 {
-    return dcap_show(ev, ST_TEE_SGX, out, err);
+    return st_attest_dcap_show_part(ev, ST_TEE_SGX, "quote", out, err);
 }

@@ -509,9 +509,20 @@ static int verify_chain(vctx *v, const st_dcap_collateral *c, X509 *leaf,
     } else {
         int e = X509_STORE_CTX_get_error(ctx);
         int depth = X509_STORE_CTX_get_error_depth(ctx);
-        cert_cn(X509_STORE_CTX_get_current_cert(ctx), cn, sizeof(cn));
-        claim(v, claim_name, 0, expected, "%s (depth %d, \"%s\")",
-              X509_verify_cert_error_string(e), depth, cn);
+        X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+        cert_cn(cur, cn, sizeof(cn));
+        if (cur && (e == X509_V_ERR_CERT_HAS_EXPIRED ||
+                    e == X509_V_ERR_CERT_NOT_YET_VALID)) {
+            char a[32], b[32];
+            asn1_text(X509_get0_notBefore(cur), a);
+            asn1_text(X509_get0_notAfter(cur), b);
+            claim(v, claim_name, 0, expected,
+                  "\"%s\" (depth %d) not valid at %s: valid from %s to %s", cn,
+                  depth, v->at_text, a, b);
+        } else {
+            claim(v, claim_name, 0, expected, "%s (depth %d, \"%s\")",
+                  X509_verify_cert_error_string(e), depth, cn);
+        }
     }
     X509_STORE_CTX_free(ctx);
     ERR_clear_error();
@@ -558,9 +569,9 @@ static int check_crls(vctx *v, const st_dcap_collateral *c,
                 asn1_text(X509_CRL_get0_lastUpdate(crl), a);
                 asn1_text(nu, b);
                 return claim(v, claim_name, 0, expected,
-                             "the CRL of \"%s\" (thisUpdate %s, nextUpdate "
-                             "%s) is not current at %s",
-                             icn, a, b, v->at_text);
+                             "the CRL of \"%s\" is not valid at %s: valid "
+                             "from %s (thisUpdate) to %s (nextUpdate)",
+                             icn, v->at_text, a, b);
             }
             X509_REVOKED *rev = NULL;
             if (X509_CRL_get0_by_cert(crl, &rev, x) == 1) {
@@ -744,9 +755,11 @@ static int check_signed_doc(vctx *v, const st_dcap_collateral *c,
     snprintf(name, sizeof(name), "%s.validity", what);
     st_dcap_time_format(issue, a);
     st_dcap_time_format(next, b);
-    snprintf(exp, sizeof(exp), "issueDate <= %s <= nextUpdate", v->at_text);
-    ok &= claim(v, name, in_window(v->o->at, issue, next), exp,
-                "issueDate %s, nextUpdate %s", a, b);
+    snprintf(exp, sizeof(exp), "valid at %s (issueDate to nextUpdate)",
+             v->at_text);
+    int in = in_window(v->o->at, issue, next);
+    ok &= claim(v, name, in, exp, "%s at %s: valid from %s to %s",
+                in ? "valid" : "not valid", v->at_text, a, b);
     return ok;
 }
 

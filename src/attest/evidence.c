@@ -42,6 +42,7 @@ static const char *const tee_names[] = {
     [ST_TEE_TDX] = "tdx",
     [ST_TEE_SGX] = "sgx",
     [ST_TEE_AZ_SNP_VTPM] = "az-snp-vtpm",
+    [ST_TEE_AZ_TDX_VTPM] = "az-tdx-vtpm",
 };
 
 const char *st_tee_name(st_tee tee)
@@ -61,7 +62,7 @@ st_code st_tee_parse(const char *name, st_tee *out, st_err *err)
     }
     return st_err_set(err, ST_E_INPUT,
                       "unknown TEE type \"%s\": expected sim, tpm, snp, tdx, "
-                      "sgx or az-snp-vtpm",
+                      "sgx, az-snp-vtpm or az-tdx-vtpm",
                       name ? name : "");
 }
 

@@ -8,7 +8,10 @@
  *     "allow_debug": false,           debug-enabled TEEs (default false)
  *     "report_data": "required",      "required" (default) | "optional"
  *     "max_age_seconds": 300,         needs a signed evidence time
- *     "tcb_status": ["UpToDate"],     for TEEs that report a TCB status
+ *     "tcb_status": ["UpToDate"],     for TEEs that report a TCB status;
+ *                                     absent: UpToDate only
+ *     "tcb_advisories": ["INTEL-SA-00289"],  when present, every advisory
+ *                                     the TCB carries must be listed
  *     "snp": {                        per-TEE rules (any TEE name)
  *       "measurements": ["hex", ...], allow-list
  *       "min_tcb": {"bl": 3, "snp": 8, "ucode": 115},
@@ -20,7 +23,9 @@
  * documents the fields each TEE exposes.
  *
  * Never: let a missing claim pass a rule that names it; accept sim unless
- * the policy lists it.
+ * the policy lists it; accept a TCB status other than UpToDate unless the
+ * policy names it (a misspelt status is a parse error, not a rule that
+ * silently fails every verdict).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +33,11 @@
 #include <strings.h>
 
 #include "attest_int.h"
+#include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
 
-#define NTEE (ST_TEE_AZ_SNP_VTPM + 1)
+#define NTEE (ST_TEE_AZ_TDX_VTPM + 1)
 
 struct tee_rules {
     json_t *measurements; /* array of lowercase hex strings, or NULL */
@@ -46,7 +52,8 @@ struct st_attest_policy {
     int allow_debug;
     int report_data_required;
     long long max_age;  /* -1: no limit */
-    json_t *tcb_status; /* array of strings, or NULL */
+    json_t *tcb_status; /* array of known status names, or NULL */
+    json_t *advisories; /* array of advisory IDs, or NULL (no limit) */
     struct tee_rules rules[NTEE];
 };
 
@@ -145,6 +152,114 @@ static ST_MUST_CHECK st_code parse_rules(json_t *obj, const char *tee,
     return ST_OK;
 }
 
+/* The TCB statuses Intel's TCB Info and QE Identity define that a policy
+ * may accept (Intel PCS API v4, "tcbStatus"). Revoked and TcbNotSupported
+ * are absent on purpose: the verifier fails them before the policy runs. */
+static const char *const known_tcb_status[] = {
+    "UpToDate",
+    "SWHardeningNeeded",
+    "ConfigurationNeeded",
+    "ConfigurationAndSWHardeningNeeded",
+    "OutOfDate",
+    "OutOfDateConfigurationNeeded",
+    "TDRelaunchAdvised",
+    "TDRelaunchAdvisedConfigurationNeeded",
+    NULL};
+
+static st_code parse_tcb_status(json_t *arr, const char *where, st_err *err)
+{
+    if (!json_is_array(arr) || json_array_size(arr) == 0)
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"tcb_status\" must be a non-empty array",
+                          where);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (!s)
+            return st_err_set(err, ST_E_INPUT,
+                              "%s: \"tcb_status\"[%zu] must be a string", where,
+                              i);
+        int known = 0;
+        for (size_t k = 0; known_tcb_status[k]; k++)
+            known |= strcmp(s, known_tcb_status[k]) == 0;
+        if (!known)
+            return st_err_set(err, ST_E_INPUT,
+                              "%s: \"tcb_status\"[%zu]: unknown TCB status "
+                              "\"%.60s\" (one of UpToDate, "
+                              "SWHardeningNeeded, ConfigurationNeeded, "
+                              "ConfigurationAndSWHardeningNeeded, OutOfDate, "
+                              "OutOfDateConfigurationNeeded, "
+                              "TDRelaunchAdvised, "
+                              "TDRelaunchAdvisedConfigurationNeeded; case "
+                              "matters)",
+                              where, i, s);
+    }
+    return ST_OK;
+}
+
+static st_code parse_advisories(json_t *arr, const char *where, st_err *err)
+{
+    if (!json_is_array(arr))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"tcb_advisories\" must be an array of "
+                          "advisory IDs",
+                          where);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *s = json_string_value(v);
+        size_t n = s ? strlen(s) : 0;
+        int ok = n > 0 && n <= 64;
+        for (size_t k = 0; ok && k < n; k++)
+            ok = (s[k] >= 'A' && s[k] <= 'Z') || (s[k] >= '0' && s[k] <= '9') ||
+                 s[k] == '-';
+        if (!ok)
+            return st_err_set(err, ST_E_INPUT,
+                              "%s: \"tcb_advisories\"[%zu] must be an "
+                              "advisory ID such as \"INTEL-SA-00289\"",
+                              where, i);
+    }
+    return ST_OK;
+}
+
+int st_attest_policy_digest(const st_attest_policy *p, uint8_t out[32])
+{
+    if (!p)
+        return 0;
+    /* canonical JSON after parsing (hex lists already lowercased), so two
+     * spellings of one policy have one digest */
+    size_t n = 0;
+    char *c = st_json_canonical(p->root, &n, NULL);
+    if (!c) {
+        /* a real among "fields" values has no canonical text: fall back
+         * to jansson's sorted compact form rather than to no digest */
+        c = json_dumps(p->root, JSON_COMPACT | JSON_SORT_KEYS);
+        n = c ? strlen(c) : 0;
+    }
+    if (!c)
+        return 0;
+    st_sha256(c, n, out);
+    free(c);
+    return 1;
+}
+
+int st_attest_policy_accepts_out_of_date(const st_attest_policy *p)
+{
+    size_t i;
+    json_t *v;
+    if (!p || !p->tcb_status)
+        return 0;
+    json_array_foreach(p->tcb_status, i, v)
+    {
+        if (strncmp(json_string_value(v), "OutOfDate", 9) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 st_code st_attest_policy_parse(const char *text, size_t len, const char *origin,
                                st_attest_policy **out, st_err *err)
 {
@@ -154,12 +269,14 @@ st_code st_attest_policy_parse(const char *text, size_t len, const char *origin,
                                        "report_data",
                                        "max_age_seconds",
                                        "tcb_status",
+                                       "tcb_advisories",
                                        "sim",
                                        "tpm",
                                        "snp",
                                        "tdx",
                                        "sgx",
                                        "az-snp-vtpm",
+                                       "az-tdx-vtpm",
                                        NULL};
     *out = NULL;
     if (!origin)
@@ -219,22 +336,11 @@ st_code st_attest_policy_parse(const char *text, size_t len, const char *origin,
             p->allowed |= 1u << t;
         }
     }
-    if (rc == ST_OK && (p->tcb_status = json_object_get(root, "tcb_status"))) {
-        size_t i;
-        json_t *v;
-        if (!json_is_array(p->tcb_status) ||
-            json_array_size(p->tcb_status) == 0)
-            rc = st_err_set(err, ST_E_INPUT,
-                            "%s: \"tcb_status\" must be a non-empty array",
-                            where);
-        json_array_foreach(p->tcb_status, i, v)
-        {
-            if (rc == ST_OK && !json_is_string(v))
-                rc = st_err_set(err, ST_E_INPUT,
-                                "%s: \"tcb_status\"[%zu] must be a string",
-                                where, i);
-        }
-    }
+    if (rc == ST_OK && (p->tcb_status = json_object_get(root, "tcb_status")))
+        rc = parse_tcb_status(p->tcb_status, where, err);
+    if (rc == ST_OK &&
+        (p->advisories = json_object_get(root, "tcb_advisories")))
+        rc = parse_advisories(p->advisories, where, err);
     for (int t = ST_TEE_SIM; rc == ST_OK && t < NTEE; t++) {
         json_t *o = json_object_get(root, st_tee_name((st_tee)t));
         if (o)
@@ -353,10 +459,64 @@ static void check_rules(const struct tee_rules *r, const st_claims *c,
     }
 }
 
+/* policy.tcb_status: a TEE that reports a TCB status (TDX, SGX) must
+ * report one the policy lists, UpToDate alone when it lists none: an
+ * out-of-date platform is accepted only by a rule that says so.
+ * policy.tcb_advisories: when the policy lists advisories, every one the
+ * TCB level carries must be among them. */
+static void check_tcb_status(const st_attest_policy *p, const st_claims *c,
+                             st_trace *t)
+{
+    char list[300] = "[\"UpToDate\"] (the default)", e[320];
+    if (p->tcb_status)
+        json_text(p->tcb_status, list, sizeof(list));
+    snprintf(e, sizeof(e), "one of %s", list);
+    if (!c->tcb_status[0]) {
+        st_trace_addf(t, "policy.tcb_status", 1, e,
+                      "(%s reports no TCB status)", st_tee_name(c->tee));
+        return;
+    }
+    int ok = 0;
+    size_t i;
+    json_t *v;
+    if (!p->tcb_status)
+        ok = strcmp(c->tcb_status, "UpToDate") == 0;
+    json_array_foreach(p->tcb_status, i, v)
+    {
+        if (strcmp(json_string_value(v), c->tcb_status) == 0)
+            ok = 1;
+    }
+    st_trace_add(t, "policy.tcb_status", ok, e, c->tcb_status);
+    if (!p->advisories)
+        return;
+    json_text(p->advisories, list, sizeof(list));
+    snprintf(e, sizeof(e), "advisories among %s", list);
+    size_t j;
+    json_t *a;
+    json_array_foreach(c->advisories, j, a)
+    {
+        int listed = 0;
+        json_array_foreach(p->advisories, i, v)
+        {
+            if (json_is_string(a) &&
+                strcmp(json_string_value(a), json_string_value(v)) == 0)
+                listed = 1;
+        }
+        if (!listed) {
+            st_trace_addf(t, "policy.tcb_advisories", 0, e, "%s not listed",
+                          json_is_string(a) ? json_string_value(a) : "?");
+            return;
+        }
+    }
+    st_trace_addf(t, "policy.tcb_advisories", 1, e,
+                  "%zu advisories, all listed", json_array_size(c->advisories));
+}
+
 /* The built-in policy used when the caller passes none. */
 static const st_attest_policy default_policy = {
     .allowed = (1u << ST_TEE_TPM) | (1u << ST_TEE_SNP) | (1u << ST_TEE_TDX) |
-               (1u << ST_TEE_SGX) | (1u << ST_TEE_AZ_SNP_VTPM),
+               (1u << ST_TEE_SGX) | (1u << ST_TEE_AZ_SNP_VTPM) |
+               (1u << ST_TEE_AZ_TDX_VTPM),
     .allow_debug = 0,
     .report_data_required = 0,
     .max_age = -1,
@@ -402,26 +562,7 @@ void st_attest_policy_apply(const st_attest_policy *p, const st_claims *c,
                           c->time <= now + 60 && now - c->time <= p->max_age, e,
                           "age %llds", (long long)(now - c->time));
     }
-    if (p->tcb_status) {
-        char list[300];
-        json_text(p->tcb_status, list, sizeof(list));
-        char e[320];
-        snprintf(e, sizeof(e), "one of %s", list);
-        if (!c->tcb_status[0]) {
-            st_trace_addf(t, "policy.tcb_status", 1, e,
-                          "(%s reports no TCB status)", st_tee_name(c->tee));
-        } else {
-            int ok = 0;
-            size_t i;
-            json_t *v;
-            json_array_foreach(p->tcb_status, i, v)
-            {
-                if (strcmp(json_string_value(v), c->tcb_status) == 0)
-                    ok = 1;
-            }
-            st_trace_add(t, "policy.tcb_status", ok, e, c->tcb_status);
-        }
-    }
+    check_tcb_status(p, c, t);
     if ((unsigned)c->tee < NTEE)
         check_rules(&p->rules[c->tee], c, t);
 }

@@ -442,6 +442,30 @@ static int ext_hwid(X509 *x, uint8_t out[64], size_t *n)
     return 1;
 }
 
+int st_snp_cert_csp_id(X509 *x, char *out, size_t cap)
+{
+    const uint8_t *d;
+    size_t n;
+    out[0] = 0;
+    if (cap == 0 || !ext_find(x, "1.3.6.1.4.1.3704.1.5", &d, &n))
+        return 0;
+    const unsigned char *p = d;
+    ASN1_IA5STRING *s = d2i_ASN1_IA5STRING(NULL, &p, (long)n);
+    int ok = s && p == d + n && ASN1_STRING_length(s) > 0 &&
+             (size_t)ASN1_STRING_length(s) < cap;
+    const unsigned char *b = ok ? ASN1_STRING_get0_data(s) : NULL;
+    /* printable ASCII only: the value reaches traces, policies and logs */
+    for (int i = 0; ok && i < ASN1_STRING_length(s); i++)
+        ok = b[i] >= 0x20 && b[i] < 0x7f;
+    if (ok) {
+        memcpy(out, b, (size_t)ASN1_STRING_length(s));
+        out[ASN1_STRING_length(s)] = 0;
+    }
+    ASN1_IA5STRING_free(s);
+    ERR_clear_error();
+    return ok;
+}
+
 static st_snp_product product_from_cn(const char *cn, int *vlek)
 {
     *vlek = 0;
@@ -506,7 +530,7 @@ st_code st_snp_check_chain(st_attest_ctx *ctx, const char *prefix,
                            st_err *err)
 {
     st_trace *t = ctx->trace;
-    char claim[96], buf[300], exp[300];
+    char claim[96], exp[300];
     *key_out = NULL;
     int vlek_report = ((r->flags >> 2) & 7) == 1;
     /* the issuer names the product and whether this is a VCEK or VLEK */
@@ -553,9 +577,7 @@ st_code st_snp_check_chain(st_attest_ctx *ctx, const char *prefix,
     st_trace_add(t, claim, rc->ark_self_ok, "valid",
                  rc->ark_self_ok ? "valid" : "invalid");
     snprintf(claim, sizeof(claim), "%s.ark.validity", prefix);
-    int v = st_attest_x509_valid_at(rc->ark, ctx->now, buf, sizeof(buf));
-    st_attest_time_str(ctx->now, exp);
-    st_trace_addf(t, claim, v, exp, "valid %s", buf);
+    st_attest_trace_validity(t, claim, rc->ark, ctx->now);
 
     /* the intermediate: from the evidence when given, else the shipped
      * one */
@@ -611,9 +633,7 @@ st_code st_snp_check_chain(st_attest_ctx *ctx, const char *prefix,
     st_trace_add(t, claim, strcmp(ica_cn, issuer_cn) == 0, issuer_cn, ica_cn);
     snprintf(claim, sizeof(claim), "%s.%s.validity", prefix,
              vlek ? "asvk" : "ask");
-    v = st_attest_x509_valid_at(ica, ctx->now, buf, sizeof(buf));
-    st_attest_time_str(ctx->now, exp);
-    st_trace_addf(t, claim, v, exp, "valid %s", buf);
+    st_attest_trace_validity(t, claim, ica, ctx->now);
 
     const char *vk = vlek ? "vlek" : "vcek";
     snprintf(claim, sizeof(claim), "%s.%s.signature", prefix, vk);
@@ -621,9 +641,7 @@ st_code st_snp_check_chain(st_attest_ctx *ctx, const char *prefix,
     st_trace_add(t, claim, sok, "signed by the ASK/ASVK",
                  sok ? "valid" : "invalid");
     snprintf(claim, sizeof(claim), "%s.%s.validity", prefix, vk);
-    v = st_attest_x509_valid_at(vek, ctx->now, buf, sizeof(buf));
-    st_attest_time_str(ctx->now, exp);
-    st_trace_addf(t, claim, v, exp, "valid %s", buf);
+    st_attest_trace_validity(t, claim, vek, ctx->now);
     sk_X509_pop_free(sk, X509_free);
 
     /* the certificate's TCB must be the report's reported TCB */
@@ -729,6 +747,23 @@ st_code st_snp_verify_report(st_attest_ctx *ctx, const char *prefix,
                           "certificate (part \"%s\" or \"cert\")",
                           st_tee_name(st_evidence_tee(ctx->ev)),
                           ((r->flags >> 2) & 7) == 1 ? "vlek" : "vcek");
+    /* Only the first certificate of a PEM would be read: certificates
+     * after it (an ASK and ARK pasted into the same file) would be
+     * ignored without a word, and a reader of the command line would think
+     * they were checked. Refuse them and say where they belong. */
+    STACK_OF(X509) *all =
+        st_attest_x509_parse_all(vd, vlen, "snp evidence: VCEK/VLEK", err);
+    if (!all)
+        return ST_E_INPUT;
+    int ncerts = sk_X509_num(all);
+    sk_X509_pop_free(all, X509_free);
+    if (ncerts != 1)
+        return st_err_set(err, ST_E_INPUT,
+                          "%s evidence: the VCEK/VLEK part holds %d "
+                          "certificates; it takes the endorsement key "
+                          "certificate alone (the ASK/ASVK and ARK go in "
+                          "part \"chain\", --chain)",
+                          st_tee_name(st_evidence_tee(ctx->ev)), ncerts);
     X509 *vek = st_attest_x509_parse(vd, vlen, "snp evidence: VCEK/VLEK", err);
     if (!vek)
         return ST_E_INPUT;
@@ -742,6 +777,22 @@ st_code st_snp_verify_report(st_attest_ctx *ctx, const char *prefix,
                      key ? (ok ? "valid" : "invalid") : "no usable key");
         snprintf(claim, sizeof(claim), "%s.vmpl", prefix);
         st_trace_addf(t, claim, r->vmpl <= 3, "0-3", "%u", r->vmpl);
+    }
+    /* A VLEK is held by the cloud provider, not the chip: which provider
+     * is the csp_id extension, a claim a policy can require
+     * ("fields": {"csp_id": [...]}). Informational in the trace; a VLEK
+     * without one fails closed only through such a rule. */
+    if (rc == ST_OK && ((r->flags >> 2) & 7) == 1) {
+        char csp[128];
+        snprintf(claim, sizeof(claim), "%s.vlek.csp_id", prefix);
+        if (st_snp_cert_csp_id(vek, csp, sizeof(csp))) {
+            st_trace_add(t, claim, 1, "the VLEK's cloud provider", csp);
+            json_object_set_new(ctx->claims->fields, "csp_id",
+                                json_string(csp));
+        } else {
+            st_trace_add(t, claim, 1, "the VLEK's cloud provider",
+                         "extension 1.3.6.1.4.1.3704.1.5 absent");
+        }
     }
     X509_free(vek);
     return rc;
@@ -803,6 +854,9 @@ st_code st_attest_snp_show(const st_evidence *ev, json_t *out, st_err *err)
             for (int i = 0; i < 5; i++)
                 if (ext_int(x, oid[i], &v))
                     json_object_set_new(c, nm[i], json_integer(v));
+            char csp[128];
+            if (st_snp_cert_csp_id(x, csp, sizeof(csp)))
+                json_object_set_new(c, "csp_id", json_string(csp));
             uint8_t hw[64];
             size_t hn;
             if (ext_hwid(x, hw, &hn))

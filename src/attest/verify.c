@@ -29,6 +29,7 @@ static const struct backend backends[] = {
     {ST_TEE_TPM, st_attest_tpm_verify, st_attest_tpm_show},
     {ST_TEE_SNP, st_attest_snp_verify, st_attest_snp_show},
     {ST_TEE_AZ_SNP_VTPM, st_attest_az_verify, st_attest_az_show},
+    {ST_TEE_AZ_TDX_VTPM, st_attest_az_tdx_verify, st_attest_az_tdx_show},
     /* tdx, sgx: src/attest/dcap*.c */
     {ST_TEE_TDX, st_attest_tdx_verify, st_attest_tdx_show},
     {ST_TEE_SGX, st_attest_sgx_verify, st_attest_sgx_show},

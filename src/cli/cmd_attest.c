@@ -5,11 +5,18 @@
  *   attest evidence --tee sim|tpm|snp|tdx --report-data HEX -o FILE
  *   attest verify   --tee T (files) | --evidence BUNDLE  [--policy FILE]
  *                   [--report-data HEX | --nonce HEX] [--at RFC3339] [--json]
+ *                   (an option the chosen evidence does not use is refused:
+ *                   nothing on the command line is silently ignored)
  *   attest measure  [--job SPEC] [--dataset FILE ...]
  *   attest show     FILE [--tee T] [--json]
+ *   attest ear-key  [--jwk]
+ *   (verify --ear FILE: the verdict as an EAR signed with the workspace's
+ *   verifier key, draft-ietf-rats-ear; src/attest/ear.c)
  *
  * Exit status: 0 verdict passed, 4 verdict failed (the first failing
- * claim is printed), 3 malformed input, 2 usage, 5 system.
+ * claim is printed), 3 malformed input (evidence, policy files), 2 usage
+ * (unknown option or --tee, a bad --at, --nonce or --report-data value),
+ * 5 system.
  *
  * The verifier never reads the clock: this command passes either --at or
  * the current time. The CLI uses only include/sealtrain/.
@@ -43,19 +50,30 @@ static void attest_usage(FILE *out)
         "  verify --tee az-snp-vtpm --hcl-report FILE --cert VCEK --quote F "
         "--signature F\n"
         "         [--pcrs FILE] [--chain PEM]\n"
+        "  verify --tee az-tdx-vtpm --hcl-report FILE --td-quote FILE "
+        "--quote F\n"
+        "         --signature F [--pcrs FILE] [TDX collateral: --tcb-info "
+        "F\n"
+        "         --qe-identity F --chain F [--crl F ...] | --collateral F]\n"
         "  verify --tee tdx|sgx --quote FILE --tcb-info FILE --qe-identity "
         "FILE\n"
         "         --chain TCB_SIGNING_PEM [--crl FILE ...]   (docs/dcap.md)\n"
         "  verify --tee tdx|sgx --quote FILE --collateral DCAP_QVL_JSON\n"
+        "  verify --tee tdx|sgx --quote FILE   (no collateral: the quote, PCK\n"
+        "         chain and QE report are checked; the collateral claim "
+        "fails)\n"
         "    common: [--report-data HEX | --nonce HEX] [--policy FILE]\n"
         "            [--at RFC3339] [--data-dir DIR] [--json]\n"
+        "            [--ear FILE]   the verdict as a signed EAR (JWT)\n"
+        "  ear-key [--jwk]   the EAR verification key for relying parties\n"
         "  measure [--job SPEC] [--dataset FILE ...] [--json]\n"
         "  show FILE [--tee T] [--json]\n"
         "  enroll --tee tpm [--tcti TCTI] [--replace]   pin this platform's\n"
         "         TPM attestation key in the workspace (what key release\n"
         "         trusts for tpm evidence)\n\n"
         "Exit status: 0 verdict passed, 4 verdict failed, 3 malformed "
-        "input.\n"
+        "input,\n2 usage (unknown option or TEE, bad --at/--nonce/"
+        "--report-data).\n"
         "Evidence parts, the policy language and examples: "
         "docs/attestation.md\n");
 }
@@ -81,8 +99,8 @@ static ST_MUST_CHECK st_code add_file(st_evidence *ev, const char *part,
 static ST_MUST_CHECK st_code parse_report_data(const char *hex, uint8_t out[64],
                                                st_err *err)
 {
-    if (st_hex_decode(hex, out, 64, err) != ST_OK)
-        return st_err_set(err, ST_E_INPUT,
+    if (strlen(hex) != 128 || st_hex_decode(hex, out, 64, err) != ST_OK)
+        return st_err_set(err, ST_E_USAGE,
                           "--report-data: expected 128 hex digits (64 "
                           "bytes)");
     return ST_OK;
@@ -94,14 +112,27 @@ static ST_MUST_CHECK st_code parse_nonce(const char *hex, uint8_t out[64],
     size_t n = strlen(hex);
     memset(out, 0, 64);
     if (n == 0 || n % 2 || n > 128 || st_hex_decode(hex, out, n / 2, err))
-        return st_err_set(err, ST_E_INPUT,
+        return st_err_set(err, ST_E_USAGE,
                           "--nonce: expected 1-64 bytes of hex");
     return ST_OK;
 }
 
-/* The workspace key file of the sim platform (keys/sim-platform.pem). */
-static ST_MUST_CHECK st_code sim_key_path(st_cli *cli, char *out, size_t cap,
-                                          st_err *err)
+/* --tee NAME: an unknown name is a usage error (exit 2), like an unknown
+ * option; malformed input (exit 3) is for evidence and policy files. */
+static ST_MUST_CHECK st_code parse_tee_arg(const char *name, st_tee *out, st_err *err)
+{
+    st_code rc = st_tee_parse(name, out, err);
+    if (rc == ST_E_INPUT) {
+        err->code = ST_E_USAGE;
+        st_err_prefix(err, "--tee");
+        return ST_E_USAGE;
+    }
+    return rc;
+}
+
+/* A key file under the workspace's keys/ directory. */
+static ST_MUST_CHECK st_code ws_key_path(st_cli *cli, const char *name, char *out, size_t cap,
+                           st_err *err)
 {
     char dir[4096];
     st_workspace *ws = NULL;
@@ -110,11 +141,66 @@ static ST_MUST_CHECK st_code sim_key_path(st_cli *cli, char *out, size_t cap,
     if (rc == ST_OK)
         rc = st_workspace_open(dir, &ws, err);
     if (rc == ST_OK)
-        rc = st_workspace_path(ws, "keys", "sim-platform.pem", out, cap, err);
+        rc = st_workspace_path(ws, "keys", name, out, cap, err);
     st_workspace_close(ws);
+    return rc;
+}
+
+/* The workspace key file of the sim platform (keys/sim-platform.pem). */
+static st_code sim_key_path(st_cli *cli, char *out, size_t cap, st_err *err)
+{
+    st_code rc = ws_key_path(cli, "sim-platform.pem", out, cap, err);
     if (rc != ST_OK)
         st_err_prefix(err, "sim platform key (use --platform-key or a "
                            "workspace)");
+    return rc;
+}
+
+/* The workspace's EAR verifier key (keys/ear-verifier.pem, Ed25519,
+ * created 0600 on first use): what relying parties pin to trust our EARs
+ * (`attest ear-key`). The seed goes into secure memory the caller frees. */
+static st_code ear_key(st_cli *cli, uint8_t **seed, uint8_t pub[32],
+                       st_err *err)
+{
+    char path[4096];
+    st_code rc = ws_key_path(cli, "ear-verifier.pem", path, sizeof(path), err);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "EAR verifier key (needs a workspace)");
+    if (!(*seed = st_secmem_alloc(32, err)))
+        return err->code;
+    rc = st_ear_key_load(path, 1, *seed, pub, err);
+    if (rc != ST_OK) {
+        st_secmem_free(*seed);
+        *seed = NULL;
+    }
+    return rc;
+}
+
+/* Signs the verdict as an EAR into `path` (atomically, 0644: it is public
+ * by design). */
+static st_code write_ear(st_cli *cli, const st_verdict *v,
+                         const st_evidence *ev, const st_attest_policy *policy,
+                         const uint8_t *nonce, size_t nonce_len,
+                         const char *path, st_err *err)
+{
+    uint8_t *seed = NULL, pub[32];
+    char pid[80], *jwt = NULL;
+    st_code rc = ear_key(cli, &seed, pub, err);
+    if (rc != ST_OK)
+        return rc;
+    st_attest_policy_id(policy, pid);
+    st_ear_inputs in = {.iat = (int64_t)time(NULL),
+                        .nonce = nonce,
+                        .nonce_len = nonce_len,
+                        .policy_id = pid,
+                        .ev = ev};
+    rc = st_ear_encode(v, &in, seed, &jwt, err);
+    st_secmem_free(seed);
+    if (rc == ST_OK)
+        rc = st_fs_write_atomic(path, jwt, strlen(jwt), 0644, err);
+    if (rc != ST_OK)
+        st_err_prefix(err, "--ear %s", path);
+    free(jwt);
     return rc;
 }
 
@@ -276,7 +362,7 @@ static int cmd_evidence(st_cli *cli, int argc, char **argv)
     st_err_clear(&err);
     st_tee tee;
     uint8_t rd[64];
-    if (st_tee_parse(tee_s, &tee, &err) || parse_report_data(rd_s, rd, &err))
+    if (parse_tee_arg(tee_s, &tee, &err) || parse_report_data(rd_s, rd, &err))
         return fail(&err);
     st_evidence *ev = NULL;
     st_code rc = ST_OK;
@@ -323,7 +409,7 @@ static int cmd_evidence(st_cli *cli, int argc, char **argv)
 struct vopts {
     const char *tee, *evidence, *report, *cert, *chain, *at, *rd, *nonce,
         *policy, *quote, *sig, *ak, *pcrs, *log, *hcl, *tcb_info, *qe_id,
-        *platform_key, *data_dir, *collateral;
+        *platform_key, *data_dir, *collateral, *td_quote, *ear;
     const char *crl[MAX_LIST];
     size_t ncrl;
     int json;
@@ -336,19 +422,74 @@ struct file_part {
 
 /* tdx, sgx (src/attest/dcap*.c, docs/dcap.md): the quote and its
  * collateral, either Intel PCS TCB Info + QE Identity + the TCB signing
- * chain (--chain: the PCK chain travels inside the quote), or one dcap-qvl
- * collateral JSON (--collateral); CRLs come as crl.N below. */
-static size_t dcap_parts(const struct vopts *o, struct file_part *files)
+ * chain (--chain: the PCK chain travels inside the quote; all three or
+ * none), or one dcap-qvl collateral JSON (--collateral); CRLs come as
+ * crl.N below. Without collateral the verifier still checks the quote,
+ * PCK chain and QE report, and the collateral claim fails. */
+static size_t dcap_parts(const struct vopts *o, const char *qpart,
+                         const char *qpath, struct file_part *files)
 {
-    int pcs = !o->collateral;
+    int pcs = o->tcb_info || o->qe_id || o->chain;
     size_t n = 0;
-    files[n++] = (struct file_part){"quote", o->quote, 1};
+    files[n++] = (struct file_part){qpart, qpath, 1};
     files[n++] = (struct file_part){"tcb_info", o->tcb_info, pcs};
     files[n++] = (struct file_part){"qe_identity", o->qe_id, pcs};
     files[n++] = (struct file_part){"tcb_chain", o->chain, pcs};
     files[n++] = (struct file_part){"collateral", o->collateral, 0};
     return n;
 }
+
+/* Which evidence uses each file option: every option given must be used
+ * by the evidence it is given with, so nothing on the command line is
+ * silently ignored (a --cert next to a TDX quote, a --chain next to a
+ * bundle). TEE bits as in st_tee; BUNDLE for --evidence. */
+#define TEE_BIT(t) (1u << (t))
+#define BUNDLE (1u << 31)
+static st_code check_unused(const struct vopts *o, st_tee tee, st_err *err)
+{
+    const unsigned azt = TEE_BIT(ST_TEE_AZ_TDX_VTPM),
+                   dcap = TEE_BIT(ST_TEE_TDX) | TEE_BIT(ST_TEE_SGX) | azt,
+                   az = TEE_BIT(ST_TEE_AZ_SNP_VTPM);
+    const struct {
+        const char *name;
+        int given;
+        unsigned used_by;
+    } opt[] = {
+        {"--report", !!o->report, TEE_BIT(ST_TEE_SNP)},
+        {"--cert", !!o->cert, TEE_BIT(ST_TEE_SNP) | az},
+        {"--chain", !!o->chain, TEE_BIT(ST_TEE_SNP) | az | dcap},
+        {"--quote", !!o->quote, TEE_BIT(ST_TEE_TPM) | az | dcap},
+        {"--signature", !!o->sig, TEE_BIT(ST_TEE_TPM) | az | azt},
+        {"--pcrs", !!o->pcrs, TEE_BIT(ST_TEE_TPM) | az | azt},
+        {"--log", !!o->log, TEE_BIT(ST_TEE_TPM)},
+        {"--hcl-report", !!o->hcl, az | azt},
+        {"--td-quote", !!o->td_quote, azt},
+        {"--tcb-info", !!o->tcb_info, dcap},
+        {"--qe-identity", !!o->qe_id, dcap},
+        {"--crl", o->ncrl > 0, dcap},
+        {"--collateral", !!o->collateral, dcap},
+        /* a pinned key for the bundle's TEE is checked after loading */
+        {"--ak", !!o->ak, TEE_BIT(ST_TEE_TPM) | BUNDLE},
+        {"--platform-key", !!o->platform_key, BUNDLE},
+    };
+    unsigned bit = o->evidence ? BUNDLE : TEE_BIT(tee);
+    for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
+        if (opt[i].given && !(opt[i].used_by & bit))
+            return st_err_set(err, ST_E_USAGE,
+                              "verify: %s is not used with %s%s; refusing "
+                              "rather than ignoring it",
+                              opt[i].name,
+                              o->evidence ? "--evidence" : "--tee ",
+                              o->evidence ? "" : st_tee_name(tee));
+    }
+    if (o->collateral && (o->tcb_info || o->qe_id || o->chain))
+        return st_err_set(err, ST_E_USAGE,
+                          "verify: --collateral replaces --tcb-info, "
+                          "--qe-identity and --chain; give one or the other");
+    return ST_OK;
+}
+#undef BUNDLE
+#undef TEE_BIT
 
 /* Evidence from the per-TEE file options. */
 static ST_MUST_CHECK st_code build_evidence(const struct vopts *o, st_tee tee,
@@ -386,7 +527,16 @@ static ST_MUST_CHECK st_code build_evidence(const struct vopts *o, st_tee tee,
         FILE_PART("chain", o->chain, 0);
         break;
     case ST_TEE_TDX:
-    case ST_TEE_SGX: n = dcap_parts(o, files); break;
+    case ST_TEE_SGX: n = dcap_parts(o, "quote", o->quote, files); break;
+    case ST_TEE_AZ_TDX_VTPM:
+        /* the TPM quote is "quote" as for az-snp-vtpm; the TD quote and
+         * its collateral as for tdx */
+        n = dcap_parts(o, "td_quote", o->td_quote, files);
+        FILE_PART("hcl_report", o->hcl, 1);
+        FILE_PART("quote", o->quote, 1);
+        FILE_PART("signature", o->sig, 1);
+        FILE_PART("pcrs", o->pcrs, 0);
+        break;
     default:
         rc = st_err_set(err, ST_E_USAGE,
                         "verify --tee %s: use --evidence BUNDLE",
@@ -459,6 +609,8 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
         {"pcrs", required_argument, NULL, 'P'},
         {"log", required_argument, NULL, 'l'},
         {"hcl-report", required_argument, NULL, 'H'},
+        {"td-quote", required_argument, NULL, 'T'},
+        {"ear", required_argument, NULL, 'E'},
         {"tcb-info", required_argument, NULL, 'I'},
         {"qe-identity", required_argument, NULL, 'Q'},
         {"crl", required_argument, NULL, 'L'},
@@ -469,38 +621,51 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct vopts o = {.json = cli->json};
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    int c, li = -1;
+    while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+        /* a value option given twice would silently replace the first
+         * (a second --cert, a second --policy): refuse it */
+        const char **slot = NULL;
         switch (c) {
-        case 't': o.tee = optarg; break;
-        case 'e': o.evidence = optarg; break;
-        case 'R': o.report = optarg; break;
-        case 'c': o.cert = optarg; break;
-        case 'C': o.chain = optarg; break;
-        case 'a': o.at = optarg; break;
-        case 'r': o.rd = optarg; break;
-        case 'n': o.nonce = optarg; break;
-        case 'p': o.policy = optarg; break;
-        case 'q': o.quote = optarg; break;
-        case 's': o.sig = optarg; break;
-        case 'k': o.ak = optarg; break;
-        case 'P': o.pcrs = optarg; break;
-        case 'l': o.log = optarg; break;
-        case 'H': o.hcl = optarg; break;
-        case 'I': o.tcb_info = optarg; break;
-        case 'Q': o.qe_id = optarg; break;
+        case 't': slot = &o.tee; break;
+        case 'e': slot = &o.evidence; break;
+        case 'R': slot = &o.report; break;
+        case 'c': slot = &o.cert; break;
+        case 'C': slot = &o.chain; break;
+        case 'a': slot = &o.at; break;
+        case 'r': slot = &o.rd; break;
+        case 'n': slot = &o.nonce; break;
+        case 'p': slot = &o.policy; break;
+        case 'q': slot = &o.quote; break;
+        case 's': slot = &o.sig; break;
+        case 'k': slot = &o.ak; break;
+        case 'P': slot = &o.pcrs; break;
+        case 'l': slot = &o.log; break;
+        case 'H': slot = &o.hcl; break;
+        case 'T': slot = &o.td_quote; break;
+        case 'E': slot = &o.ear; break;
+        case 'I': slot = &o.tcb_info; break;
+        case 'Q': slot = &o.qe_id; break;
+        case 'X': slot = &o.collateral; break;
+        case 'K': slot = &o.platform_key; break;
+        case 'D': slot = &o.data_dir; break;
         case 'L':
             if (o.ncrl == MAX_LIST)
                 return st_cli_usage("attest", "at most %d --crl", MAX_LIST);
             o.crl[o.ncrl++] = optarg;
             break;
-        case 'X': o.collateral = optarg; break;
-        case 'K': o.platform_key = optarg; break;
-        case 'D': o.data_dir = optarg; break;
         case 'J': o.json = 1; break;
         case 'h': attest_usage(stdout); return 0;
         default: return st_cli_usage("attest", "unknown option");
         }
+        if (slot && *slot)
+            return st_cli_usage("attest",
+                                "verify: --%s given twice (it takes one "
+                                "file or value)",
+                                li >= 0 ? opts[li].name : "option");
+        if (slot)
+            *slot = optarg;
+        li = -1;
     }
     if (optind < argc)
         return st_cli_usage("attest", "unexpected argument \"%s\"",
@@ -523,12 +688,28 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
     time_t now = time(NULL);
     st_code rc = ST_OK;
     st_tee tee = ST_TEE_NONE;
-    if (o.at && (rc = st_time_parse(o.at, &now, &err)) != ST_OK)
+    if (o.at && st_time_parse_rfc3339(o.at, &now, &err) != ST_OK) {
+        rc = err.code = ST_E_USAGE;
         st_err_prefix(&err, "--at");
+    }
+    if (rc == ST_OK && o.tee)
+        rc = parse_tee_arg(o.tee, &tee, &err);
+    if (rc == ST_OK)
+        rc = check_unused(&o, tee, &err);
     if (rc == ST_OK && o.evidence)
         rc = st_evidence_load(o.evidence, &ev, &err);
-    else if (rc == ST_OK && (rc = st_tee_parse(o.tee, &tee, &err)) == ST_OK)
+    else if (rc == ST_OK)
         rc = build_evidence(&o, tee, &ev, &err);
+    if (rc == ST_OK && o.evidence && o.ak && st_evidence_tee(ev) != ST_TEE_TPM)
+        rc = st_err_set(&err, ST_E_USAGE,
+                        "verify: --ak pins a TPM attestation key; %s holds "
+                        "%s evidence",
+                        o.evidence, st_tee_name(st_evidence_tee(ev)));
+    if (rc == ST_OK && o.platform_key && st_evidence_tee(ev) != ST_TEE_SIM)
+        rc = st_err_set(&err, ST_E_USAGE,
+                        "verify: --platform-key pins the sim platform; %s "
+                        "holds %s evidence",
+                        o.evidence, st_tee_name(st_evidence_tee(ev)));
     if (rc == ST_OK && o.rd && (rc = parse_report_data(o.rd, rd, &err)) == 0) {
         rdp = rd;
         /* a TPM quote binds SHA-256(report data): give the verifier the
@@ -568,6 +749,12 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
     st_verdict_init(&v);
     if (rc == ST_OK)
         rc = st_attest_verify(ev, rdp, &refs, policy, (int64_t)now, &v, &err);
+    /* the EAR is written for a failing verdict too: a relying party is
+     * told "contraindicated", not left without an answer */
+    if (rc == ST_OK && o.ear) {
+        size_t nl = o.nonce ? strlen(o.nonce) / 2 : o.rd ? 64 : 0;
+        rc = write_ear(cli, &v, ev, policy, rdp, nl, o.ear, &err);
+    }
     int status = rc == ST_OK ? print_verdict(&v, o.json) : fail(&err);
     st_verdict_free(&v);
     st_attest_policy_free(policy);
@@ -597,7 +784,9 @@ static ST_MUST_CHECK st_code load_any(const char *path, const char *tee_s,
     }
     if (!tee) {
         if (n >= 4 && memcmp(b, "HCLA", 4) == 0)
-            tee = ST_TEE_AZ_SNP_VTPM;
+            /* the runtime data header's report type (0x4C8): 4 is TDX */
+            tee = n >= 0x4CC && b[0x4C8] == 4 ? ST_TEE_AZ_TDX_VTPM
+                                              : ST_TEE_AZ_SNP_VTPM;
         else if (n >= 4 && b[0] == 0xff && b[1] == 'T' && b[2] == 'C' &&
                  b[3] == 'G')
             tee = ST_TEE_TPM;
@@ -616,9 +805,10 @@ static ST_MUST_CHECK st_code load_any(const char *path, const char *tee_s,
             goto out;
         }
     }
-    part = tee == ST_TEE_SNP           ? "report"
-           : tee == ST_TEE_AZ_SNP_VTPM ? "hcl_report"
-                                       : "quote";
+    part = tee == ST_TEE_SNP ? "report"
+           : tee == ST_TEE_AZ_SNP_VTPM || tee == ST_TEE_AZ_TDX_VTPM
+               ? "hcl_report"
+               : "quote";
     if (!(*out = st_evidence_new(tee, err))) {
         rc = ST_E_IO;
         goto out;
@@ -774,6 +964,45 @@ static int cmd_enroll(st_cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* ear-key: the public half of the EAR verifier key, for relying parties
+ * to pin (PEM, or a JWK with its RFC 7638 kid). */
+static int cmd_ear_key(st_cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"jwk", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int jwk = 0, c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': jwk = 1; break;
+        case 'h':
+            printf("usage: sealtrain attest ear-key [--jwk]\n\nPrints the "
+                   "public key that signs this workspace's EAR attestation "
+                   "results\n(`attest verify --ear`), as PEM or as a JWK "
+                   "(RFC 8037, with its RFC 7638 kid).\nThe key is created "
+                   "on first use (keys/ear-verifier.pem, mode 0600).\n");
+            return 0;
+        default: return st_cli_usage("attest", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return st_cli_usage("attest", "unexpected argument \"%s\"",
+                            argv[optind]);
+    st_err err;
+    st_err_clear(&err);
+    uint8_t *seed = NULL, pub[32];
+    if (ear_key(cli, &seed, pub, &err) != ST_OK)
+        return fail(&err);
+    st_secmem_free(seed);
+    char *s =
+        jwk ? st_ear_key_jwk(pub, &err) : st_ed25519_public_pem(pub, &err);
+    if (!s)
+        return fail(&err);
+    printf("%s%s", s, jwk ? "\n" : "");
+    free(s);
+    return 0;
+}
+
 int st_cli_attest(st_cli *cli, int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -794,5 +1023,7 @@ int st_cli_attest(st_cli *cli, int argc, char **argv)
         return cmd_show(cli, argc, argv);
     if (!strcmp(sub, "enroll"))
         return cmd_enroll(cli, argc, argv);
+    if (!strcmp(sub, "ear-key"))
+        return cmd_ear_key(cli, argc, argv);
     return st_cli_usage("attest", "unknown command \"%s\"", sub);
 }

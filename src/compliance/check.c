@@ -177,6 +177,23 @@ static int policy_allows_sim(const json_t *policy)
     return 0;
 }
 
+/* A release policy's attestation rule accepting an out-of-date TCB
+ * (OutOfDate, OutOfDateConfigurationNeeded): a platform missing security
+ * fixes may then receive keys. Since issue 16 only an explicit rule does. */
+static int policy_accepts_out_of_date(const json_t *policy)
+{
+    const json_t *att = json_object_get(policy, "attestation");
+    const json_t *st = json_object_get(att ? att : policy, "tcb_status");
+    size_t i;
+    json_t *t;
+    json_array_foreach(st, i, t)
+    {
+        if (json_is_string(t) && !strncmp(json_string_value(t), "OutOfDate", 9))
+            return 1;
+    }
+    return 0;
+}
+
 static long long policy_max_age(const json_t *policy)
 {
     const json_t *att = json_object_get(policy, "attestation");
@@ -251,15 +268,19 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
         item(l, "release-policies", "Every dataset has a release policy");
     st_check_item *sim = item(l, "policies-allow-sim",
                               "No release policy accepts the insecure sim TEE");
+    st_check_item *ood = item(l, "policies-accept-out-of-date",
+                              "No release policy accepts an OutOfDate TCB");
     st_check_item *ret =
         item(l, "retention", "No dataset is kept past its retention");
     if (!have_ds) {
-        pol->status = sim->status = ret->status = ST_CHECK_FAIL;
+        pol->status = sim->status = ood->status = ret->status = ST_CHECK_FAIL;
         ev(pol, "cannot read the datasets: %s", e.msg);
         ev(sim, "cannot read the datasets: %s", e.msg);
+        ev(ood, "cannot read the datasets: %s", e.msg);
         ev(ret, "cannot read the datasets: %s", e.msg);
     } else {
-        int missing = 0, sims = 0, overdue = 0, policies = 0, bad = 0;
+        int missing = 0, sims = 0, overdue = 0, policies = 0, bad = 0,
+            outdated = 0;
         for (size_t i = 0; i < nd; i++) {
             st_release_policy *rp = NULL;
             const json_t *p = NULL;
@@ -283,6 +304,11 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
                 policies++;
                 if (policy_allows_sim(p) && sims++ < 6)
                     ev(sim, "the policy of dataset %s accepts \"sim\"",
+                       ds[i].m.name);
+                if (policy_accepts_out_of_date(p) && outdated++ < 6)
+                    ev(ood,
+                       "the policy of dataset %s accepts an OutOfDate TCB "
+                       "(its tcb_status rule names it)",
                        ds[i].m.name);
                 long long a = policy_max_age(p);
                 if (a >= 0 && (*strictest_age < 0 || a < *strictest_age))
@@ -310,6 +336,9 @@ static void keys_and_data(st_workspace *ws, st_keyring *kr,
         sim->status = sims ? ST_CHECK_FAIL : ST_CHECK_PASS;
         if (!sims)
             ev(sim, "%d policies checked", policies);
+        ood->status = outdated ? ST_CHECK_WARN : ST_CHECK_PASS;
+        if (!outdated)
+            ev(ood, "%d policies checked", policies);
         ret->status = overdue ? ST_CHECK_WARN : ST_CHECK_PASS;
         if (!overdue)
             ev(ret, "%zu datasets within retention", nd);

@@ -27,6 +27,24 @@ expect_exit 4 st attest verify --tee snp --report "$G/attestation.bin" \
 expect_stderr "snp.vcek.validity"
 ok "a time before the VCEK was issued fails on snp.vcek.validity"
 
+expect_exit 4 st attest verify --tee snp --report "$G/attestation.bin" \
+    --cert "$G/vcek.der" --at 2022-09-23T00:00:00Z --policy "$T/debug.json"
+expect_stderr "snp.vcek.validity: expected valid at 2022-09-23T00:00:00Z, got not valid at 2022-09-23T00:00:00Z: valid from "
+ok "a validity failure reads as one: not valid at T: valid from A to B"
+
+# a VCEK file with the ASK and ARK pasted after it: the extra certificates
+# were ignored without a word; now they are refused, naming where they go
+openssl x509 -inform DER -in "$R/test-vcek.der" >"$T/vcek-and-chain.pem"
+cat "$R/milan_ask_ark_asvk.pem" >>"$T/vcek-and-chain.pem"
+expect_exit 3 st attest verify --tee snp --report "$R/test-report.bin" \
+    --cert "$T/vcek-and-chain.pem" --at 2025-01-01T00:00:00Z
+expect_stderr "holds 4 certificates"
+expect_stderr "--chain"
+expect_exit 2 st attest verify --tee snp --report "$R/test-report.bin" \
+    --cert "$R/test-vcek.der" --cert "$G/vcek.der" --at 2025-01-01T00:00:00Z
+expect_stderr "--cert given twice"
+ok "extra certificates given as --cert are refused, not ignored"
+
 expect_exit 0 st attest verify --tee snp --report "$R/test-report.bin" \
     --cert "$R/test-vcek.der" --chain "$R/milan_ask_ark_asvk.pem" \
     --at 2025-01-01T00:00:00Z --json

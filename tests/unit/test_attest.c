@@ -258,6 +258,55 @@ static void test_sim_malformed_evidence_is_an_input_error(void **state)
     st_evidence_free(ev);
 }
 
+/* `attest verify --at` takes what people paste: any RFC 3339 date-time
+ * (section 5.6), offsets and fractions included; nothing is normalised. */
+static void test_rfc3339_times_with_offsets_and_fractions(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        time_t want;
+    } good[] = {
+        {"2026-01-01T00:00:00Z", 1767225600},
+        {"2026-01-01t00:00:00z", 1767225600},
+        {"2026-01-01T01:30:00+01:30", 1767225600},
+        {"2025-12-31T19:00:00-05:00", 1767225600},
+        {"2026-01-01T00:00:00.999999Z", 1767225600},
+        {"2026-01-01T00:00:00.5+00:00", 1767225600},
+        {"2024-02-29T00:00:00Z", 1709164800},
+        {"2016-12-31T23:59:60Z", 1483228800}, /* leap second: next second */
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        time_t t = 0;
+        st_err err;
+        assert_st_ok(st_time_parse_rfc3339(good[i].text, &t, &err), &err);
+        if (t != good[i].want)
+            fail_msg("%s: %lld, want %lld", good[i].text, (long long)t,
+                     (long long)good[i].want);
+    }
+    static const char *const bad[] = {"2026-01-01T00:00:00",
+                                      "2026-01-01 00:00:00Z",
+                                      "2026-01-01T00:00Z",
+                                      "2026-1-01T00:00:00Z",
+                                      "2026-02-29T00:00:00Z",
+                                      "2026-04-31T00:00:00Z",
+                                      "2026-01-01T24:00:00Z",
+                                      "2026-01-01T00:00:61Z",
+                                      "2026-01-01T00:00:00.Z",
+                                      "2026-01-01T00:00:00+0100",
+                                      "2026-01-01T00:00:00+24:00",
+                                      "2026-01-01T00:00:00Zjunk",
+                                      "",
+                                      "2026-13-01T00:00:00Z"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        time_t t = 0;
+        st_err err;
+        assert_int_equal(st_time_parse_rfc3339(bad[i], &t, &err), ST_E_INPUT);
+        if (!strstr(err.msg, "invalid RFC 3339 time"))
+            fail_msg("%s: %s", bad[i], err.msg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_sim_fails_on_wrong_report_data_key_or_tamper),
         cmocka_unit_test(test_sim_max_age_uses_the_callers_time),
         cmocka_unit_test(test_sim_malformed_evidence_is_an_input_error),
+        cmocka_unit_test(test_rfc3339_times_with_offsets_and_fractions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

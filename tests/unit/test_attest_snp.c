@@ -9,6 +9,7 @@
 #include <sealtrain/sealtrain.h>
 
 #include "attest/snp.h"
+#include "st_test_x509.h"
 
 #define SNP ST_VECTORS "/attestation/snp"
 
@@ -371,6 +372,75 @@ static void test_turin_vcek_chains_to_pinned_turin_ark(void **s)
     free(der);
 }
 
+/* A validity failure reads as one: the time asked about and the window
+ * the certificate has ("not valid at T: valid from A to B"), not two
+ * timestamps side by side. */
+static void test_validity_failure_reads_as_one(void **s)
+{
+    (void)s;
+    st_evidence *ev = snp_evidence(SNP "/gsg-milan-vcek-v2/attestation.bin",
+                                   SNP "/gsg-milan-vcek-v2/vcek.der", NULL);
+    st_verdict v;
+    run(ev, NULL, T_GSG - 86400, &v);
+    const st_trace_entry *f = st_trace_first_failure(&v.trace);
+    assert_string_equal(f->claim, "snp.vcek.validity");
+    assert_string_equal(f->expected, "valid at 2022-09-23T01:00:00Z");
+    if (strncmp(f->actual, "not valid at 2022-09-23T01:00:00Z: valid from ",
+                46) != 0 ||
+        !strstr(f->actual, " to "))
+        fail_msg("actual: %s", f->actual);
+    assert_non_null(strstr(v.reason, "not valid at 2022-09-23T01:00:00Z"));
+    st_verdict_free(&v);
+    run(ev, NULL, T_GSG, &v);
+    for (size_t i = 0; i < v.trace.n; i++)
+        if (!strcmp(v.trace.entries[i].claim, "snp.vcek.validity"))
+            assert_non_null(
+                strstr(v.trace.entries[i].actual,
+                       "valid at 2022-09-24T01:00:00Z: valid from"));
+    st_verdict_free(&v);
+    st_evidence_free(ev);
+}
+
+/* The VLEK's csp_id extension (IA5String under 1.3.6.1.4.1.3704.1.5) is
+ * read as the claim a policy can require; a missing, empty or
+ * non-printable one is no claim at all. */
+static void test_vlek_csp_id_extension_is_read(void **s)
+{
+    (void)s;
+    EVP_PKEY *k = EVP_EC_gen("P-384");
+    assert_non_null(k);
+    static const struct {
+        const char *value;
+        int ok;
+    } cases[] = {{"Microsoft Azure", 1}, {"", 0}, {"bad\001", 0}, {NULL, 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509 *x = st_test_self_signed(k, "SEV-VLEK");
+        if (cases[i].value) {
+            ASN1_IA5STRING *str = ASN1_IA5STRING_new();
+            ASN1_STRING_set(str, cases[i].value, -1);
+            unsigned char *der = NULL;
+            int n = i2d_ASN1_IA5STRING(str, &der);
+            assert_true(n > 0);
+            ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+            ASN1_OCTET_STRING_set(os, der, n);
+            ASN1_OBJECT *o = OBJ_txt2obj("1.3.6.1.4.1.3704.1.5", 1);
+            X509_EXTENSION *e = X509_EXTENSION_create_by_OBJ(NULL, o, 0, os);
+            assert_non_null(e);
+            assert_int_equal(X509_add_ext(x, e, -1), 1);
+            X509_EXTENSION_free(e);
+            ASN1_OBJECT_free(o);
+            ASN1_OCTET_STRING_free(os);
+            OPENSSL_free(der);
+            ASN1_IA5STRING_free(str);
+        }
+        char csp[64] = "x";
+        assert_int_equal(st_snp_cert_csp_id(x, csp, sizeof(csp)), cases[i].ok);
+        assert_string_equal(csp, cases[i].ok ? cases[i].value : "");
+        X509_free(x);
+    }
+    EVP_PKEY_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +453,8 @@ int main(void)
         cmocka_unit_test(test_policy_rules_on_snp_claims),
         cmocka_unit_test(test_malformed_report_is_input_error_with_offset),
         cmocka_unit_test(test_turin_vcek_chains_to_pinned_turin_ark),
+        cmocka_unit_test(test_validity_failure_reads_as_one),
+        cmocka_unit_test(test_vlek_csp_id_extension_is_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

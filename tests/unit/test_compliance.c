@@ -170,7 +170,8 @@ static void test_check_flags_missing_and_sim_policies(void **state)
     st_err e;
     const char *policy =
         "{\"version\":1,\"attestation\":{\"version\":1,\"tee\":[\"sim\"],"
-        "\"max_age_seconds\":120},\"principals\":[\"*\"],"
+        "\"max_age_seconds\":120,\"tcb_status\":[\"UpToDate\","
+        "\"OutOfDate\"]},\"principals\":[\"*\"],"
         "\"recipients\":[\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5"
         "sfn9aqmcac8p\"]}";
     assert_st_ok(st_release_policy_set(f->ws, "alice", "a", policy,
@@ -189,6 +190,11 @@ static void test_check_flags_missing_and_sim_policies(void **state)
     const st_check_item *sim = find(items, n, "policies-allow-sim");
     assert_int_equal(sim->status, ST_CHECK_FAIL);
     assert_non_null(strstr(sim->evidence, "dataset a"));
+    /* a policy that accepts an out-of-date platform is flagged */
+    const st_check_item *ood = find(items, n, "policies-accept-out-of-date");
+    assert_non_null(ood);
+    assert_int_equal(ood->status, ST_CHECK_WARN);
+    assert_non_null(strstr(ood->evidence, "dataset a accepts an OutOfDate"));
     assert_int_equal(find(items, n, "retired-keys")->status, ST_CHECK_PASS);
     assert_int_equal(st_check_worst(items, n), ST_CHECK_FAIL);
     json_t *j = st_check_json(items, n);

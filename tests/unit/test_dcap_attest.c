@@ -127,6 +127,19 @@ test_tdx_flipped_body_byte_fails_verdict_naming_quote_signature(void **state)
     st_evidence_free(ev);
 }
 
+static st_attest_policy *policy(const char *text)
+{
+    st_attest_policy *p;
+    st_err err;
+    assert_st_ok(st_attest_policy_parse(text, strlen(text), "policy", &p, &err),
+                 &err);
+    return p;
+}
+
+static const char sgx_accepts_hardening[] =
+    "{\"version\": 1, \"tee\": [\"sgx\"], \"tcb_status\": "
+    "[\"UpToDate\", \"ConfigurationAndSWHardeningNeeded\"]}";
+
 static void test_sgx_evidence_with_collateral_json_and_report_data(void **state)
 {
     (void)state;
@@ -135,10 +148,11 @@ static void test_sgx_evidence_with_collateral_json_and_report_data(void **state)
     add_file(ev, "quote", PHALA "/sgx_quote_v3.bin");
     add_file(ev, "collateral", PHALA "/sgx_quote_collateral.json");
     uint8_t rd[64] = "Hello, world!";
+    st_attest_policy *pol = policy(sgx_accepts_hardening);
     st_verdict v;
     st_verdict_init(&v);
-    assert_st_ok(st_attest_verify(ev, rd, NULL, NULL,
-                                  at("2025-07-19T10:01:17Z"), &v, &err),
+    assert_st_ok(st_attest_verify(ev, rd, NULL, pol, at("2025-07-19T10:01:17Z"),
+                                  &v, &err),
                  &err);
     if (!v.pass)
         fail_msg("verdict failed: %s", v.reason);
@@ -152,19 +166,16 @@ static void test_sgx_evidence_with_collateral_json_and_report_data(void **state)
     /* a different report data fails the framework's report_data claim */
     rd[0] ^= 1;
     st_verdict_init(&v);
-    assert_st_ok(st_attest_verify(ev, rd, NULL, NULL,
-                                  at("2025-07-19T10:01:17Z"), &v, &err),
+    assert_st_ok(st_attest_verify(ev, rd, NULL, pol, at("2025-07-19T10:01:17Z"),
+                                  &v, &err),
                  &err);
     assert_false(v.pass);
     assert_string_equal(st_trace_first_failure(&v.trace)->claim, "report_data");
     st_verdict_free(&v);
+    st_attest_policy_free(pol);
     /* a policy that wants UpToDate refuses it */
-    static const char strict[] =
-        "{\"version\": 1, \"tee\": [\"sgx\"], \"tcb_status\": [\"UpToDate\"]}";
-    st_attest_policy *pol;
-    assert_st_ok(
-        st_attest_policy_parse(strict, strlen(strict), "policy", &pol, &err),
-        &err);
+    pol = policy("{\"version\": 1, \"tee\": [\"sgx\"], \"tcb_status\": "
+                 "[\"UpToDate\"]}");
     rd[0] ^= 1;
     st_verdict_init(&v);
     assert_st_ok(st_attest_verify(ev, rd, NULL, pol, at("2025-07-19T10:01:17Z"),
@@ -176,6 +187,108 @@ static void test_sgx_evidence_with_collateral_json_and_report_data(void **state)
     st_verdict_free(&v);
     st_attest_policy_free(pol);
     st_evidence_free(ev);
+}
+
+/* A platform that needs configuration and software hardening is not
+ * accepted by a policy that does not say so: neither the built-in default
+ * nor a policy without a "tcb_status" rule. */
+static void test_default_policy_accepts_only_up_to_date_tcb(void **state)
+{
+    (void)state;
+    st_err err;
+    st_evidence *ev = st_evidence_new(ST_TEE_SGX, &err);
+    add_file(ev, "quote", PHALA "/sgx_quote_v3.bin");
+    add_file(ev, "collateral", PHALA "/sgx_quote_collateral.json");
+    uint8_t rd[64] = "Hello, world!";
+    st_attest_policy *silent = policy("{\"version\": 1, \"tee\": [\"sgx\"]}");
+    const st_attest_policy *pols[] = {NULL, silent};
+    for (size_t i = 0; i < 2; i++) {
+        st_verdict v;
+        st_verdict_init(&v);
+        assert_st_ok(st_attest_verify(ev, rd, NULL, pols[i],
+                                      at("2025-07-19T10:01:17Z"), &v, &err),
+                     &err);
+        assert_false(v.pass);
+        const st_trace_entry *f = st_trace_first_failure(&v.trace);
+        assert_string_equal(f->claim, "policy.tcb_status");
+        assert_string_equal(f->actual, "ConfigurationAndSWHardeningNeeded");
+        st_verdict_free(&v);
+    }
+    st_attest_policy_free(silent);
+    st_evidence_free(ev);
+}
+
+/* An explicit rule may list the advisories it accepts; one the TCB level
+ * carries that is not listed fails policy.tcb_advisories. */
+static void test_tcb_advisories_rule_names_the_unlisted_one(void **state)
+{
+    (void)state;
+    st_err err;
+    st_evidence *ev = st_evidence_new(ST_TEE_SGX, &err);
+    add_file(ev, "quote", PHALA "/sgx_quote_v3.bin");
+    add_file(ev, "collateral", PHALA "/sgx_quote_collateral.json");
+    uint8_t rd[64] = "Hello, world!";
+    st_attest_policy *one =
+        policy("{\"version\": 1, \"tee\": [\"sgx\"], \"tcb_status\": "
+               "[\"ConfigurationAndSWHardeningNeeded\"], \"tcb_advisories\": "
+               "[\"INTEL-SA-00289\"]}");
+    st_attest_policy *both =
+        policy("{\"version\": 1, \"tee\": [\"sgx\"], \"tcb_status\": "
+               "[\"ConfigurationAndSWHardeningNeeded\"], \"tcb_advisories\": "
+               "[\"INTEL-SA-00289\", \"INTEL-SA-00615\"]}");
+    st_verdict v;
+    st_verdict_init(&v);
+    assert_st_ok(st_attest_verify(ev, rd, NULL, one, at("2025-07-19T10:01:17Z"),
+                                  &v, &err),
+                 &err);
+    assert_false(v.pass);
+    const st_trace_entry *f = st_trace_first_failure(&v.trace);
+    assert_string_equal(f->claim, "policy.tcb_advisories");
+    assert_non_null(strstr(f->actual, "INTEL-SA-00615"));
+    st_verdict_free(&v);
+    st_verdict_init(&v);
+    assert_st_ok(st_attest_verify(ev, rd, NULL, both,
+                                  at("2025-07-19T10:01:17Z"), &v, &err),
+                 &err);
+    if (!v.pass)
+        fail_msg("verdict failed: %s", v.reason);
+    st_verdict_free(&v);
+    st_attest_policy_free(one);
+    st_attest_policy_free(both);
+    st_evidence_free(ev);
+}
+
+/* "UpTodate" used to parse and then fail every verdict in silence. */
+static void test_misspelt_tcb_status_is_refused_at_parse(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "{\"version\": 1, \"tee\": [\"tdx\"], \"tcb_status\": "
+        "[\"UpTodate\"]}",
+        "{\"version\": 1, \"tee\": [\"tdx\"], \"tcb_status\": "
+        "[\"UpToDate\", \"Revoked\"]}",
+        "{\"version\": 1, \"tee\": [\"tdx\"], \"tcb_status\": [3]}",
+        "{\"version\": 1, \"tee\": [\"tdx\"], \"tcb_advisories\": "
+        "[\"sa 1\"]}"};
+    static const char *const named[] = {"\"UpTodate\"", "[1]", "[0]",
+                                        "tcb_advisories"};
+    for (size_t i = 0; i < 4; i++) {
+        st_attest_policy *p = NULL;
+        st_err err;
+        assert_int_equal(
+            st_attest_policy_parse(bad[i], strlen(bad[i]), "p.json", &p, &err),
+            ST_E_INPUT);
+        assert_null(p);
+        if (!strstr(err.msg, named[i]) || !strstr(err.msg, "p.json"))
+            fail_msg("case %zu: %s", i, err.msg);
+    }
+    st_attest_policy *p = policy(sgx_accepts_hardening);
+    assert_false(st_attest_policy_accepts_out_of_date(p));
+    st_attest_policy_free(p);
+    p = policy("{\"version\": 1, \"tee\": [\"tdx\"], \"tcb_status\": "
+               "[\"UpToDate\", \"OutOfDate\"]}");
+    assert_true(st_attest_policy_accepts_out_of_date(p));
+    st_attest_policy_free(p);
 }
 
 static void test_quote_without_collateral_fails_collateral_claim(void **state)
@@ -326,6 +439,9 @@ int main(void)
             test_tdx_flipped_body_byte_fails_verdict_naming_quote_signature),
         cmocka_unit_test(
             test_sgx_evidence_with_collateral_json_and_report_data),
+        cmocka_unit_test(test_default_policy_accepts_only_up_to_date_tcb),
+        cmocka_unit_test(test_tcb_advisories_rule_names_the_unlisted_one),
+        cmocka_unit_test(test_misspelt_tcb_status_is_refused_at_parse),
         cmocka_unit_test(test_quote_without_collateral_fails_collateral_claim),
         cmocka_unit_test(test_sgx_quote_in_tdx_evidence_is_malformed),
         cmocka_unit_test(test_show_lists_every_quote_field),
