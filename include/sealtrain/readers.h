@@ -64,7 +64,8 @@ typedef enum st_data_task {
 /* "classification", "regression" (AUTO: "auto"). */
 const char *st_data_task_name(st_data_task t);
 /* Parses "classification", "regression" or "auto". */
-st_code st_data_task_parse(const char *s, st_data_task *out, st_err *err);
+ST_MUST_CHECK st_code st_data_task_parse(const char *s, st_data_task *out,
+                                         st_err *err);
 
 typedef enum st_data_format {
     ST_DATA_CSV = 1,
@@ -217,12 +218,13 @@ typedef struct st_tensor_view {
 /* Checks the header, the exact size, every label < classes (or finite),
  * every feature finite and the names section; errors say which field is
  * wrong. */
-ST_MUST_CHECK st_code st_tensor_parse(const uint8_t *data, size_t len, st_tensor_view *out,
-                        st_err *err);
+ST_MUST_CHECK st_code st_tensor_parse(const uint8_t *data, size_t len,
+                                      st_tensor_view *out, st_err *err);
 /* The name of class k, or of target k for kind VALUE (not
  * NUL-terminated) from a parsed view. */
 ST_MUST_CHECK st_code st_tensor_class_name(const st_tensor_view *v, uint32_t k,
-                             const char **name, size_t *len, st_err *err);
+                                           const char **name, size_t *len,
+                                           st_err *err);
 
 #ifdef __cplusplus
 }

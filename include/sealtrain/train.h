@@ -213,8 +213,9 @@ ST_MUST_CHECK st_code st_train_config_from_json(const json_t *model,
  * inside the trainer on the training rows; "missing" and "categorical"
  * accept only "error", which is what import does with empty fields and
  * text in feature columns. */
-st_code st_train_config_preprocessing(const json_t *pp, st_train_config *cfg,
-                                      st_err *err);
+ST_MUST_CHECK st_code st_train_config_preprocessing(const json_t *pp,
+                                                    st_train_config *cfg,
+                                                    st_err *err);
 /* 1 when the configuration scales any feature. */
 int st_train_config_has_preprocessing(const st_train_config *cfg);
 

@@ -254,8 +254,8 @@ static ST_MUST_CHECK st_code check_unique(st_rows *r, st_err *err)
 }
 
 /* One label column: a header name first, else a 0-based index. */
-static st_code find_column(st_rows *r, const char *name, size_t len,
-                           size_t *col, st_err *err)
+static ST_MUST_CHECK st_code find_column(st_rows *r, const char *name,
+                                         size_t len, size_t *col, st_err *err)
 {
     for (size_t i = 0; i < r->ncols; i++) {
         if (strlen(r->names[i]) == len && memcmp(r->names[i], name, len) == 0) {
@@ -281,7 +281,8 @@ static st_code find_column(st_rows *r, const char *name, size_t len,
 /* The label columns: the whole --label text when it names a column (a
  * header may hold a comma), else a comma-separated list of names or
  * indices (several regression targets). */
-static st_code label_columns(st_rows *r, const char *label, st_err *err)
+static ST_MUST_CHECK st_code label_columns(st_rows *r, const char *label,
+                                           st_err *err)
 {
     size_t n = 1;
     int whole = 0;

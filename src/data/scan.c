@@ -102,9 +102,10 @@ static struct label_entry *find_slot(struct st_label_set *ls, const char *s,
 /* Adds a label text to the set. With `cap_is_error` 0 (the task is
  * still to be chosen), more than ST_DATA_MAX_CLASSES distinct labels only
  * set `overflow`: they may be regression targets. */
-static ST_MUST_CHECK st_code label_add(struct st_label_set *ls, const char *s, size_t n,
-                         int cap_is_error, const char *origin, long line,
-                         st_err *err)
+static ST_MUST_CHECK st_code label_add(struct st_label_set *ls, const char *s,
+                                       size_t n, int cap_is_error,
+                                       const char *origin, long line,
+                                       st_err *err)
 {
     uint32_t h = hash_label(s, n);
     struct label_entry *e = find_slot(ls, s, n, h);
@@ -305,8 +306,9 @@ static void progress_tick(struct progress *p, const st_rows *r, int force)
 
 /* A regression target given as the label's text: a number within float32,
  * as a feature. */
-static st_code check_target(const st_rows *r, const st_data_input *in,
-                            const st_row *row, st_err *err)
+static ST_MUST_CHECK st_code check_target(const st_rows *r,
+                                          const st_data_input *in,
+                                          const st_row *row, st_err *err)
 {
     float f;
     st_num_status ns = st_data_parse_float(row->label, row->label_len, &f);
@@ -345,7 +347,8 @@ static st_data_task choose_task(const struct st_label_set *ls, uint64_t rows)
 }
 
 /* Regression: no classes; the targets' names come from the CSV header. */
-static st_code targets_finish(const st_rows *r, st_data_schema *sc, st_err *err)
+static ST_MUST_CHECK st_code targets_finish(const st_rows *r,
+                                            st_data_schema *sc, st_err *err)
 {
     sc->classes = 0;
     sc->labels_mapped = 0;

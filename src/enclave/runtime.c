@@ -704,7 +704,7 @@ static char *label_names(const st_tensor_view *v)
 }
 
 static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
-                       struct seal_out *so, st_err *err)
+                                     struct seal_out *so, st_err *err)
 {
     json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
                              "sealtrain.engine", st_version());

@@ -443,8 +443,8 @@ int st_train_config_has_preprocessing(const st_train_config *c)
 /* "missing" and "categorical": the readers already refuse empty fields
  * and text in feature columns at import, so "error" is the only choice a
  * dataset can meet; the other documented values are refused by name. */
-static st_code pp_refusal(const json_t *o, const char *key, const char *where,
-                          st_err *err)
+static ST_MUST_CHECK st_code pp_refusal(const json_t *o, const char *key,
+                                        const char *where, st_err *err)
 {
     const char *s = NULL;
     st_code rc = st_json_get_string(o, key, 0, &s, where, err);
@@ -457,8 +457,8 @@ static st_code pp_refusal(const json_t *o, const char *key, const char *where,
                       where, key, s);
 }
 
-static st_code pp_entry(const json_t *o, const char *where,
-                        st_train_scale *scale, st_err *err)
+static ST_MUST_CHECK st_code pp_entry(const json_t *o, const char *where,
+                                      st_train_scale *scale, st_err *err)
 {
     static const char *const keys[] = {"scale", "missing", "categorical", NULL};
     int v = (int)*scale;
