@@ -640,7 +640,19 @@ static void test_kill9_loses_only_unacknowledged_entries(void **state)
             }
         }
         close(fds[1]);
-        usleep((useconds_t)(2000 + rand() % 8000));
+        uint64_t rec[2];
+        uint64_t acked[4096][2];
+        size_t nacked = 0;
+        /* a count, not a time: the kill lands after a few acknowledged
+         * appends (however slow the machine or the sanitizer), at a random
+         * moment within the next ones */
+        size_t want = 2 + (size_t)(rand() % 4);
+        while (nacked < want && read(fds[0], rec, sizeof(rec)) == sizeof(rec)) {
+            acked[nacked][0] = rec[0];
+            acked[nacked][1] = rec[1];
+            nacked++;
+        }
+        usleep((useconds_t)(rand() % 3000));
         for (int k = 0; k < nproc; k++)
             kill(pids[k], SIGKILL);
         for (int k = 0; k < nproc; k++) {
@@ -648,9 +660,6 @@ static void test_kill9_loses_only_unacknowledged_entries(void **state)
             waitpid(pids[k], &st, 0);
             assert_true(WIFSIGNALED(st));
         }
-        uint64_t rec[2];
-        uint64_t acked[4096][2];
-        size_t nacked = 0;
         while (read(fds[0], rec, sizeof(rec)) == sizeof(rec))
             if (nacked < 4096) {
                 acked[nacked][0] = rec[0];
