@@ -50,6 +50,8 @@ cat >"$T/policy.json" <<JSON
  "principals": ["mo"], "recipients": ["$rcpt"]}
 JSON
 "$st" --as dana --key "$K/dana.pem" data policy set digits "$T/policy.json" >/dev/null
+# the owner's consent: the policy names mo, and mo holds dana's use grant
+"$st" --as dana --key "$K/dana.pem" principal grant mo dataset:digits use >/dev/null
 # the job spec every HELLO carries, signed by mo (the broker checks the
 # signer, the spec digest, the dataset and the recipients)
 sed "s/age1[0-9a-z]*/$rcpt/" examples/jobs/digits-mlp.json >"$T/spec.json"

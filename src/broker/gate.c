@@ -378,6 +378,10 @@ static st_code judge(st_gate *g, const char *actor, const char *job,
                      v.reason);
         /* the verdict itself (metrics and `check` count verdicts by TEE
          * and age); the decision follows as key.release */
+        if (!g->o.verdict_entries) {
+            st_verdict_free(&v);
+            return rc;
+        }
         st_audit_event ae = {"attestation",
                              actor && *actor ? actor : "anonymous",
                              "attest.verify",

@@ -162,9 +162,13 @@ st_code st_gate_db_nonce_put(st_workspace *ws, const st_gate_nonce *n,
     st_time_format(n->issued, t);
     sqlite3 *db = st_workspace_db(ws);
     sqlite3_stmt *st = NULL;
-    /* old rows go as new ones come: the table holds minutes, not history */
-    if (sqlite3_prepare_v2(db, "DELETE FROM broker_nonces WHERE issued_s<?", -1,
+    /* old rows go as new ones come (about once a minute per thread): the
+     * table holds minutes, not history */
+    static _Thread_local time_t last_sweep;
+    if (n->issued - last_sweep >= 60 &&
+        sqlite3_prepare_v2(db, "DELETE FROM broker_nonces WHERE issued_s<?", -1,
                            &st, NULL) == SQLITE_OK) {
+        last_sweep = n->issued;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)n->issued - 3600);
         step_unsynced(ws, st);
         sqlite3_finalize(st);

@@ -50,6 +50,11 @@ typedef struct st_gate_opts {
      * (the local controller; a remote owner's broker judges by its own
      * policy only) */
     int job_policy;
+    /* each verdict is also its own attest.verify entry (the local
+     * controller, whose log `check` and metrics read verdicts from); a
+     * remote broker keeps the verdict inside the key.release entry: one
+     * durable append per release */
+    int verdict_entries;
 } st_gate_opts;
 
 /* Loads the trust anchors (trust.c) for `ws`; `kr` (may be NULL: no key

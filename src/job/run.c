@@ -724,7 +724,7 @@ static ST_MUST_CHECK st_code release_keys(struct ctl *c, st_keyring *kr,
         return st_err_set(err, ST_E_IO, "serialising the signed spec");
     ask.envelope = env;
     ask.envelope_len = strlen(env);
-    st_gate_opts go = {NULL, 1};
+    st_gate_opts go = {NULL, 1, 1};
     st_gate *g = NULL;
     st_gate_result res;
     memset(&res, 0, sizeof(res));

@@ -132,7 +132,7 @@ static int teardown(void **state)
 static st_gate *gate(fixture *f, st_keyring *kr)
 {
     st_gate *g = NULL;
-    st_gate_opts o = {NULL, 1};
+    st_gate_opts o = {NULL, 1, 1};
     st_err e;
     assert_st_ok(st_gate_open(f->ws, kr, &o, &g, &e), &e);
     return g;
