@@ -1209,6 +1209,9 @@ st_code st_server_run(st_workspace *ws, st_keyring *kr, const st_server_opts *o,
         evhttp_set_gencb(s->http, on_request, s);
         evhttp_set_timeout(s->http, o->timeout_s);
         evhttp_set_max_body_size(s->http, (ev_ssize_t)o->max_body);
+        /* a body over the limit is read and dropped after the 413, so that
+         * the client reads the refusal instead of a reset (RFC 9112 9.6) */
+        evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
         evhttp_set_max_headers_size(s->http, (ev_ssize_t)o->max_headers);
         evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
                                                 EVHTTP_REQ_PUT |
