@@ -286,9 +286,57 @@ st_code st_ed25519_sign(const uint8_t seed[32], const void *msg, size_t len,
     return ST_OK;
 }
 
+/*
+ * Signatures already found valid. Ed25519 verification is a pure function
+ * of (key, message, signature), and the same signed documents (a job spec,
+ * a release policy, a manifest) are verified again at every use: each key
+ * release verified about six signatures, five of them seen before. A
+ * signature found valid is remembered by the SHA-256 of key, signature and
+ * the message's SHA-256; only valid ones are, so a forgery is checked in
+ * full every time, and who may sign (the registered key) is still decided
+ * by the caller at each use. Direct-mapped, a fixed size, one lock.
+ */
+#define VERIFIED_SLOTS 256
+static struct {
+    pthread_mutex_t lock;
+    uint8_t seen[VERIFIED_SLOTS][32];
+    uint8_t used[VERIFIED_SLOTS];
+} verified = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static unsigned verified_key(const uint8_t pub[32], const void *msg, size_t len,
+                             const uint8_t sig[64], uint8_t key[32])
+{
+    uint8_t buf[32 + 64 + 32];
+    memcpy(buf, pub, 32);
+    memcpy(buf + 32, sig, 64);
+    st_sha256(msg, len, buf + 96);
+    st_sha256(buf, sizeof(buf), key);
+    return ((unsigned)key[0] << 8 | key[1]) % VERIFIED_SLOTS;
+}
+
+static int verified_has(unsigned slot, const uint8_t key[32])
+{
+    pthread_mutex_lock(&verified.lock);
+    int hit = verified.used[slot] && !memcmp(verified.seen[slot], key, 32);
+    pthread_mutex_unlock(&verified.lock);
+    return hit;
+}
+
+static void verified_put(unsigned slot, const uint8_t key[32])
+{
+    pthread_mutex_lock(&verified.lock);
+    memcpy(verified.seen[slot], key, 32);
+    verified.used[slot] = 1;
+    pthread_mutex_unlock(&verified.lock);
+}
+
 st_code st_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
                           const uint8_t sig[64], st_err *err)
 {
+    uint8_t key[32];
+    unsigned slot = verified_key(pub, msg, len, sig, key);
+    if (verified_has(slot, key))
+        return ST_OK;
     EVP_PKEY *pk = raw_public(EVP_PKEY_ED25519, pub, err);
     if (!pk)
         return err ? err->code : ST_E_INPUT;
@@ -300,6 +348,7 @@ st_code st_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
     ERR_clear_error();
     if (!ok)
         return st_err_set(err, ST_E_DENIED, "Ed25519 signature is not valid");
+    verified_put(slot, key);
     return ST_OK;
 }
 

@@ -263,6 +263,50 @@ static void test_ed25519_rfc8032_vector(void **state)
     assert_int_equal(st_ed25519_verify(pub, "", 0, sig, &e), ST_E_DENIED);
 }
 
+/* A valid signature is remembered (primitives.c); nothing that differs
+ * from it in key, message or signature may pass on its account, before
+ * or after, from any thread's earlier success. */
+static void test_ed25519_remembered_valid_only(void **state)
+{
+    (void)state;
+    st_err e;
+    uint8_t seed[32], pub[32], pub2[32], sig[64], bad[64];
+    char msg[] = "remembered: the first valid signature";
+    memset(seed, 7, sizeof(seed));
+    assert_st_ok(st_ed25519_public(seed, pub, &e), &e);
+    seed[0] ^= 1;
+    assert_st_ok(st_ed25519_public(seed, pub2, &e), &e);
+    seed[0] ^= 1;
+    assert_st_ok(st_ed25519_sign(seed, msg, strlen(msg), sig, &e), &e);
+    for (int round = 0; round < 3; round++) {
+        assert_st_ok(st_ed25519_verify(pub, msg, strlen(msg), sig, &e), &e);
+        msg[0] ^= 0x20; /* another message, same key and signature */
+        assert_int_equal(st_ed25519_verify(pub, msg, strlen(msg), sig, &e),
+                         ST_E_DENIED);
+        msg[0] ^= 0x20;
+        assert_int_equal(st_ed25519_verify(pub, msg, strlen(msg) - 1, sig, &e),
+                         ST_E_DENIED);
+        assert_int_equal(st_ed25519_verify(pub2, msg, strlen(msg), sig, &e),
+                         ST_E_DENIED);
+        for (size_t i = 0; i < 64; i += 21) {
+            memcpy(bad, sig, 64);
+            bad[i] ^= 0x80;
+            assert_int_equal(st_ed25519_verify(pub, msg, strlen(msg), bad, &e),
+                             ST_E_DENIED);
+        }
+    }
+    /* more valid signatures than the memory holds: each still verifies */
+    for (int i = 0; i < 600; i++) {
+        char m[32];
+        snprintf(m, sizeof(m), "message %d", i);
+        assert_st_ok(st_ed25519_sign(seed, m, strlen(m), bad, &e), &e);
+        assert_st_ok(st_ed25519_verify(pub, m, strlen(m), bad, &e), &e);
+        bad[63] ^= 1;
+        assert_int_equal(st_ed25519_verify(pub, m, strlen(m), bad, &e),
+                         ST_E_DENIED);
+    }
+}
+
 /* RFC 7748 section 6.1 */
 static void test_x25519_rfc7748_vector(void **state)
 {
@@ -476,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_reader_fails_sticky_on_overrun),
         cmocka_unit_test(test_base64_and_hex_are_strict),
         cmocka_unit_test(test_ed25519_rfc8032_vector),
+        cmocka_unit_test(test_ed25519_remembered_valid_only),
         cmocka_unit_test(test_x25519_rfc7748_vector),
         cmocka_unit_test(test_aead_rfc8439_vector_and_tamper),
         cmocka_unit_test(test_hkdf_rfc5869_vector),
