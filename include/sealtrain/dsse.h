@@ -58,6 +58,22 @@ ST_MUST_CHECK st_code st_dsse_verify(const json_t *env, const char *type,
                                      uint8_t **payload, size_t *len,
                                      size_t *which, st_err *err);
 
+/* Envelopes already verified, by their text. The same signed documents
+ * (a manifest, a release policy, a job spec) are read from the catalog
+ * and verified again at every use; parsing the envelope was most of that
+ * cost. st_dsse_remember records that `text` (the envelope exactly as
+ * stored) verified under `pubs` with payload type `type`, `which` being
+ * the key that did; st_dsse_remembered returns 1 and a fresh copy of the
+ * payload (malloc'ed, NUL-terminated) when the same text, type and keys
+ * were recorded, else 0 (the caller then verifies as usual). Only
+ * successes are kept, in a fixed-size table, whatever the thread. */
+int st_dsse_remembered(const char *text, size_t len, const char *type,
+                       const uint8_t (*pubs)[32], size_t n, uint8_t **payload,
+                       size_t *plen, size_t *which);
+void st_dsse_remember(const char *text, size_t len, const char *type,
+                      const uint8_t (*pubs)[32], size_t n,
+                      const uint8_t *payload, size_t plen, size_t which);
+
 /* Decodes the payload without checking any signature (for display). */
 ST_MUST_CHECK st_code st_dsse_payload(const json_t *env, uint8_t **payload,
                                       size_t *len, st_err *err);

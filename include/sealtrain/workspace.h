@@ -33,6 +33,7 @@ extern "C" {
 #endif
 
 struct sqlite3;
+struct sqlite3_stmt;
 typedef struct st_workspace st_workspace;
 
 #define ST_WORKSPACE_VERSION 1
@@ -112,6 +113,32 @@ ST_MUST_CHECK st_code st_catalog_fail(st_workspace *ws, const char *what,
  * last call, so a cache of catalog rows can tell that it is stale. */
 ST_MUST_CHECK st_code st_catalog_data_version(st_workspace *ws,
                                               int64_t *version, st_err *err);
+
+/* A prepared statement that this connection keeps for its life, for SQL
+ * that a hot path runs again and again (every key release reads the
+ * principals, grants, manifests and policies a dozen times). `sql` must be
+ * a string literal: its address is the cache's key. Returns SQLite's
+ * result code. Every statement taken must be handed back with
+ * st_catalog_finish on every path, which resets it (ending its read
+ * transaction, so the next read sees the catalog as it is then) and
+ * clears its bindings; a statement still in use is not handed out twice
+ * (a nested caller gets a fresh one, finalized at its finish). */
+int st_catalog_prepare(st_workspace *ws, const char *sql,
+                       struct sqlite3_stmt **st);
+void st_catalog_finish(st_workspace *ws, struct sqlite3_stmt *st);
+
+/* One read transaction around a decision's catalog reads: they all see
+ * the catalog as of one moment, take its read lock once instead of once
+ * per statement, and may remember a row read earlier in the same
+ * snapshot (st_catalog_snapshot). Returns the snapshot's id (never 0, not
+ * reused within the process), or 0 when the connection is already inside
+ * its caller's transaction or BEGIN failed (each read is then its own).
+ * End it with st_catalog_snapshot_end(ws, id) before anything is written
+ * on this connection. */
+uint64_t st_catalog_snapshot_begin(st_workspace *ws);
+void st_catalog_snapshot_end(st_workspace *ws, uint64_t id);
+/* The id of the snapshot open on this connection, or 0. */
+uint64_t st_catalog_snapshot(const st_workspace *ws);
 
 /* Well-known subdirectories (0700): "blobs", "datasets", "jobs", "models",
  * "audit", "logs", "keys", "tmp". Writes "<dir>/<name>" into out. */

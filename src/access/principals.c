@@ -120,21 +120,101 @@ void st_principal_free(st_principal *p)
     p->signing_key = p->recipient = NULL;
 }
 
+/*
+ * Rows read earlier in the same catalog snapshot (st_catalog_snapshot):
+ * a key release reads the submitter, the runner and each dataset's owner
+ * a dozen times inside one read transaction, where the catalog cannot
+ * change. Outside a snapshot nothing is remembered. Fixed-size buffers,
+ * per thread, so nothing outlives its thread; a principal whose strings
+ * do not fit is simply read again.
+ */
+#define MEMO_PRINCIPALS 6
+static _Thread_local struct {
+    uint64_t snapshot;
+    int64_t count; /* -1: not read */
+    size_t n;
+    struct {
+        st_principal p; /* its string pointers are NULL: see below */
+        char signing_key[512], recipient[128];
+        int has_signing_key, has_recipient;
+    } row[MEMO_PRINCIPALS];
+} memo;
+
+static int memo_valid(st_workspace *ws)
+{
+    uint64_t id = st_catalog_snapshot(ws);
+    if (!id)
+        return 0;
+    if (memo.snapshot != id) {
+        memo.snapshot = id;
+        memo.count = -1;
+        memo.n = 0;
+    }
+    return 1;
+}
+
+static int memo_get(st_workspace *ws, const char *name, st_principal *out)
+{
+    if (!memo_valid(ws))
+        return 0;
+    for (size_t i = 0; i < memo.n; i++) {
+        if (strcmp(memo.row[i].p.name, name))
+            continue;
+        *out = memo.row[i].p;
+        out->signing_key = memo.row[i].has_signing_key
+                               ? strdup(memo.row[i].signing_key)
+                               : NULL;
+        out->recipient =
+            memo.row[i].has_recipient ? strdup(memo.row[i].recipient) : NULL;
+        if ((memo.row[i].has_signing_key && !out->signing_key) ||
+            (memo.row[i].has_recipient && !out->recipient)) {
+            st_principal_free(out);
+            memset(out, 0, sizeof(*out));
+            return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static void memo_put(st_workspace *ws, const st_principal *p)
+{
+    if (!memo_valid(ws) || memo.n == MEMO_PRINCIPALS ||
+        (p->signing_key &&
+         strlen(p->signing_key) >= sizeof(memo.row[0].signing_key)) ||
+        (p->recipient && strlen(p->recipient) >= sizeof(memo.row[0].recipient)))
+        return;
+    size_t i = memo.n++;
+    memo.row[i].p = *p;
+    memo.row[i].p.signing_key = memo.row[i].p.recipient = NULL;
+    memo.row[i].has_signing_key = p->signing_key != NULL;
+    snprintf(memo.row[i].signing_key, sizeof(memo.row[i].signing_key), "%s",
+             p->signing_key ? p->signing_key : "");
+    memo.row[i].has_recipient = p->recipient != NULL;
+    snprintf(memo.row[i].recipient, sizeof(memo.row[i].recipient), "%s",
+             p->recipient ? p->recipient : "");
+}
+
 st_code st_access_principal_count(st_workspace *ws, int64_t *n, st_err *err)
 {
+    if (memo_valid(ws) && memo.count >= 0) {
+        *n = memo.count;
+        return ST_OK;
+    }
     if (st_access_migrate(ws, err) != ST_OK)
         return err ? err->code : ST_E_IO;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "SELECT count(*) FROM principals", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (st_catalog_prepare(ws, "SELECT count(*) FROM principals", &st) !=
+        SQLITE_OK)
         return st_access_db_err(ws, err, "counting principals");
     st_code rc = ST_OK;
     if (sqlite3_step(st) == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);
     else
         rc = st_access_db_err(ws, err, "counting principals");
-    sqlite3_finalize(st);
+    st_catalog_finish(ws, st);
+    if (rc == ST_OK && memo_valid(ws))
+        memo.count = *n;
     return rc;
 }
 
@@ -154,9 +234,9 @@ static ST_MUST_CHECK st_code load_roles(st_workspace *ws, st_principal *p,
                                         st_err *err)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
+    if (st_catalog_prepare(ws,
                            "SELECT role FROM principal_roles WHERE name = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+                           &st) != SQLITE_OK)
         return st_access_db_err(ws, err, "reading roles");
     sqlite3_bind_text(st, 1, p->name, -1, SQLITE_STATIC);
     p->roles = 0;
@@ -164,7 +244,7 @@ static ST_MUST_CHECK st_code load_roles(st_workspace *ws, st_principal *p,
     while ((r = sqlite3_step(st)) == SQLITE_ROW)
         p->roles |=
             st_access_role_parse((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    st_catalog_finish(ws, st);
     return r == SQLITE_DONE ? ST_OK
                             : st_access_db_err(ws, err, "reading roles");
 }
@@ -188,13 +268,14 @@ st_code st_access_principal_get(st_workspace *ws, const char *name,
                                 st_principal *out, st_err *err)
 {
     memset(out, 0, sizeof(*out));
+    if (memo_get(ws, name, out))
+        return ST_OK;
     if (st_access_migrate(ws, err) != ST_OK)
         return err ? err->code : ST_E_IO;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "SELECT " PRINCIPAL_COLS
-                           " FROM principals WHERE name = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (st_catalog_prepare(
+            ws, "SELECT " PRINCIPAL_COLS " FROM principals WHERE name = ?1",
+            &st) != SQLITE_OK)
         return st_access_db_err(ws, err, "reading a principal");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int r = sqlite3_step(st);
@@ -205,11 +286,13 @@ st_code st_access_principal_get(st_workspace *ws, const char *name,
         rc = st_err_set(err, ST_E_NOTFOUND, "no principal named \"%s\"", name);
     else
         rc = st_access_db_err(ws, err, "reading a principal");
-    sqlite3_finalize(st);
+    st_catalog_finish(ws, st);
     if (rc == ST_OK)
         rc = load_roles(ws, out, err);
     if (rc != ST_OK)
         st_principal_free(out);
+    else
+        memo_put(ws, out);
     return rc;
 }
 
@@ -449,10 +532,10 @@ st_code st_access_get_owner(st_workspace *ws, const char *resource, char *out,
     if (st_access_migrate(ws, err) != ST_OK)
         return err ? err->code : ST_E_IO;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
+    if (st_catalog_prepare(ws,
                            "SELECT owner FROM resource_owners WHERE "
                            "resource = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+                           &st) != SQLITE_OK)
         return st_access_db_err(ws, err, "reading an owner");
     sqlite3_bind_text(st, 1, resource, -1, SQLITE_STATIC);
     int r = sqlite3_step(st);
@@ -463,7 +546,7 @@ st_code st_access_get_owner(st_workspace *ws, const char *resource, char *out,
         rc = st_err_set(err, ST_E_NOTFOUND, "%s has no owner", resource);
     else
         rc = st_access_db_err(ws, err, "reading an owner");
-    sqlite3_finalize(st);
+    st_catalog_finish(ws, st);
     return rc;
 }
 
@@ -654,17 +737,17 @@ int st_access_has_grant(st_workspace *ws, const char *grantee,
                         const char *perm2)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
+    if (st_catalog_prepare(ws,
                            "SELECT 1 FROM grants WHERE grantee = ?1 AND "
                            "resource = ?2 AND (permission = ?3 OR "
                            "permission = ?4)",
-                           -1, &st, NULL) != SQLITE_OK)
+                           &st) != SQLITE_OK)
         return 0;
     sqlite3_bind_text(st, 1, grantee, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, resource, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, perm1, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, perm2 ? perm2 : perm1, -1, SQLITE_STATIC);
     int found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    st_catalog_finish(ws, st);
     return found;
 }

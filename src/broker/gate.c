@@ -295,6 +295,7 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
         if (strlen(a->datasets[i]) > ST_JOB_NAME_MAX ||
             strchr(a->datasets[i], ','))
             return st_err_set(err, ST_E_INPUT, "key release: bad dataset name");
+    uint64_t snap = st_catalog_snapshot_begin(g->ws);
     rc = open_spec(g->ws, a->submitter, a->envelope, a->envelope_len, &spec,
                    digest, &e);
     if (rc == ST_OK && a->spec_digest && memcmp(digest, a->spec_digest, 32)) {
@@ -309,6 +310,7 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
     for (size_t i = 0; rc == ST_OK && i < a->ndatasets; i++)
         rc = st_gate_consent(g->ws, a->submitter, a->principal, &spec,
                              a->datasets[i], &e);
+    st_catalog_snapshot_end(g->ws, snap);
     st_job_spec_free(&spec);
     if (rc != ST_OK && rc != ST_E_DENIED && rc != ST_E_INPUT) {
         if (err)
@@ -451,6 +453,7 @@ st_code st_gate_release(st_gate *g, const char *principal,
     /* nothing read at HELLO is trusted now: the spec and every consent
      * again, on the catalog as it is at this moment */
     rc = ST_OK;
+    uint64_t snap = st_catalog_snapshot_begin(g->ws);
     if (only && (nds != 1 || strcmp(names[0], only)))
         rc = st_err_set(&e, ST_E_DENIED,
                         "the nonce was issued for dataset \"%s\", not \"%s\"",
@@ -466,6 +469,7 @@ st_code st_gate_release(st_gate *g, const char *principal,
             st_gate_consent(g->ws, n.submitter, principal, &spec, names[i], &e);
     for (size_t i = 0; rc == ST_OK && i < nds; i++)
         rc = st_release_policy_get(g->ws, names[i], &pols[i], &e);
+    st_catalog_snapshot_end(g->ws, snap);
     if (rc == ST_OK)
         rc = st_evidence_from_json((const char *)evidence, evidence_len,
                                    "EVIDENCE", &ev, &e);
@@ -516,41 +520,59 @@ st_code st_gate_release(st_gate *g, const char *principal,
         st_gate_nonce_clear(&n);
         return rc;
     }
-    /* release: each file key, unwrapped by its KEK, wrapped to the
-     * runtime; recorded before it is handed back */
-    for (size_t i = 0; rc == ST_OK && i < nds; i++) {
-        st_secret *fk = NULL;
-        st_dataset_manifest m;
-        memset(&m, 0, sizeof(m));
+    /* release: each file key, unwrapped by its KEK (read in one
+     * snapshot), wrapped to the runtime and recorded before it is handed
+     * back */
+    st_secret *fks[ST_GATE_MAX_DATASETS] = {0};
+    st_dataset_manifest ms[ST_GATE_MAX_DATASETS];
+    memset(ms, 0, sizeof(ms));
+    size_t got = 0; /* datasets read; the last one failed if rc says so */
+    snap = st_catalog_snapshot_begin(g->ws);
+    while (rc == ST_OK && got < nds) {
+        rc = g->kr ? st_dataset_file_key(g->ws, g->kr, names[got], &fks[got],
+                                         &ms[got], &e)
+                   : st_err_set(&e, ST_E_IO, "the keyring is not open");
+        got++;
+    }
+    st_catalog_snapshot_end(g->ws, snap);
+    /* a key that is not read is not released: only its failure is
+     * recorded, and none of the others leaves */
+    size_t from = rc == ST_OK ? 0 : got - 1;
+    for (size_t i = 0; i < from; i++) {
+        st_secret_free(fks[i]);
+        st_dataset_manifest_free(&ms[i]);
+    }
+    for (size_t i = from; i < got; i++) {
         char res[ST_JOB_NAME_MAX + 16];
         snprintf(res, sizeof(res), "dataset:%s", names[i]);
-        rc = g->kr ? st_dataset_file_key(g->ws, g->kr, names[i], &fk, &m, &e)
-                   : st_err_set(&e, ST_E_IO, "the keyring is not open");
         if (rc == ST_OK)
-            rc = st_broker_wrap_key(n.hello.x25519, n.job_id, res,
-                                    st_secret_bytes(fk), st_secret_len(fk),
-                                    &keys->k[keys->n++], &e);
-        st_secret_free(fk);
+            rc = st_broker_wrap_key(
+                n.hello.x25519, n.job_id, res, st_secret_bytes(fks[i]),
+                st_secret_len(fks[i]), &keys->k[keys->n++], &e);
+        st_secret_free(fks[i]);
+        fks[i] = NULL;
         json_t *d = base_details(n.job_id, n.submitter, principal);
         json_object_update_new(
             d, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:O*,s:O}",
                          "evidence_sha256", r->evidence_sha256, "spec_sha256",
                          sd, "tee", st_tee_name(r->tee), "policy_sha256",
-                         pols[i]->digest, "kek", m.kek_name, "kek_version",
-                         (json_int_t)m.kek_version, "claims", claims,
+                         pols[i]->digest, "kek", ms[i].kek_name, "kek_version",
+                         (json_int_t)ms[i].kek_version, "claims", claims,
                          "verdicts", r->verdicts));
-        st_dataset_manifest_free(&m);
+        st_dataset_manifest_free(&ms[i]);
         if (rc == ST_OK)
             rc = record(g, principal, res, "success",
                         "evidence verified against the release policy", d, &e);
-        else {
+        else if (!r->reason[0]) {
+            /* the failure is audited, once, for its dataset */
             snprintf(r->reason, sizeof(r->reason), "%s", e.msg);
             st_err e2;
             if (record(g, principal, res,
                        rc == ST_E_DENIED ? "denied" : "failure", e.msg, d,
                        &e2) != ST_OK)
                 e = e2;
-        }
+        } else
+            json_decref(d);
     }
     for (size_t i = 0; i < nds; i++)
         st_release_policy_free(pols[i]);

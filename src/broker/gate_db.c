@@ -3,27 +3,38 @@
  * src/broker: signed release policies and the one nonce store that both
  * transports (the local job's socketpair, `serve --broker`'s HTTPS) use.
  *
- * Tables (module "broker"; the first two were created by module "job"
- * before the gate had its own, hence IF NOT EXISTS):
- *   release_policies(dataset, policy, digest, set_by, set_at, envelope)
- *   broker_nonces(nonce, job_id, issued, used, principal, submitter,
- *                 scope, spec_digest, hello, envelope, issued_s)
+ * Tables: release_policies(dataset, policy, digest, set_by, set_at,
+ * envelope) in the catalog (module "broker"; created by module "job"
+ * before the gate had its own, hence IF NOT EXISTS), and
+ * nonces(nonce, job_id, issued, used, principal, submitter, scope,
+ * spec_digest, hello, envelope, issued_s) in gate-nonces.db beside it.
  *
  * A nonce row binds everything the EVIDENCE that answers it is judged on:
  * who asked, for which job and signed spec, which datasets' keys, and the
  * runtime's keys from its HELLO. Consuming it is one UPDATE (unknown,
  * another principal's, used or stale all change nothing).
  *
- * Nonce writes do not wait for fsync (synchronous=NORMAL for those
- * statements only): a nonce that a power loss forgets was issued is
- * refused as unknown, and one whose use it forgets is at most 60 s old;
- * its keys would only ever be wrapped to the runtime key the nonce was
- * bound to. Policies, like the rest of the catalog, commit durably.
+ * The nonce store is a database file of its own beside the catalog, for
+ * two reasons. Every key release writes it twice; in catalog.db those
+ * writes made every other connection drop its page cache (SQLite does so
+ * when the database changed) and read the principals, grants, manifests
+ * and policies from disk again, and they queued on the catalog's one
+ * write lock. And its writes need not wait for fsync (synchronous=NORMAL):
+ * a nonce that a power loss forgets was issued is refused as unknown, and
+ * one whose use it forgets is at most 60 s old; its keys would only ever
+ * be wrapped to the runtime key the nonce was bound to. Policies, like
+ * the rest of the catalog, commit durably. The rows live minutes: the
+ * file holds nothing a backup needs, and a missing one is created empty.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -59,6 +70,9 @@ static const char *const migrations[] = {
     "ALTER TABLE broker_nonces ADD COLUMN issued_s INTEGER NOT NULL "
     " DEFAULT 0;"
     "CREATE INDEX broker_nonces_issued ON broker_nonces(issued_s);",
+    /* the nonces moved to gate-nonces.db (see the top of the file); the
+     * rows left here were at most minutes old */
+    "DROP TABLE IF EXISTS broker_nonces;",
 };
 
 st_code st_gate_db_migrate(st_workspace *ws, st_err *err)
@@ -111,10 +125,10 @@ st_code st_gate_db_policy_get(st_workspace *ws, const char *dataset,
     if (rc != ST_OK)
         return rc;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
+    if (st_catalog_prepare(ws,
                            "SELECT policy, envelope FROM release_policies "
                            "WHERE dataset=?",
-                           -1, &st, NULL) != SQLITE_OK)
+                           &st) != SQLITE_OK)
         return st_catalog_fail(ws, "reading a release policy", err);
     sqlite3_bind_text(st, 1, dataset, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
@@ -134,65 +148,177 @@ st_code st_gate_db_policy_get(st_workspace *ws, const char *dataset,
                         dataset);
     else
         rc = st_catalog_fail(ws, "reading a release policy", err);
-    sqlite3_finalize(st);
+    st_catalog_finish(ws, st);
     return rc;
 }
 
-/* Runs `st` with synchronous=NORMAL (see the top of the file). */
-static int step_unsynced(st_workspace *ws, sqlite3_stmt *st)
+/* ---- the nonce store ---- */
+
+/* One connection to each workspace's gate-nonces.db per process, used
+ * under nonce_lock by every thread: the store's pages stay in its cache
+ * (a connection of its own per thread lost them at every other thread's
+ * write), and in-process writers wait on the mutex, not in SQLite's busy
+ * handler. Another process (a local `job run`) has its own connection
+ * and meets SQLite's locking and busy timeout as usual. */
+#define NONCE_STORES 8
+static pthread_mutex_t nonce_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct nonce_store {
+    char path[PATH_MAX];
+    sqlite3 *db;
+    unsigned long used; /* for replacing the least recently used */
+} stores[NONCE_STORES];
+static unsigned long nonce_clock;
+
+static st_code nonce_fail(sqlite3 *db, const char *what, st_err *err)
 {
-    sqlite3 *db = st_workspace_db(ws);
-    sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-    int step = sqlite3_step(st);
-    sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    return step;
+    return st_err_set(err, ST_E_IO, "nonce store: %s: %s", what,
+                      db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+/* The workspace's nonce store connection; nonce_lock held. */
+static st_code nonce_db(st_workspace *ws, sqlite3 **out, st_err *err)
+{
+    char path[PATH_MAX];
+    st_code rc =
+        st_workspace_path(ws, NULL, "gate-nonces.db", path, sizeof(path), err);
+    if (rc != ST_OK)
+        return rc;
+    struct nonce_store *s = &stores[0];
+    for (size_t i = 0; i < NONCE_STORES; i++) {
+        if (stores[i].db && !strcmp(stores[i].path, path)) {
+            stores[i].used = ++nonce_clock;
+            *out = stores[i].db;
+            return ST_OK;
+        }
+        if (!stores[i].db || stores[i].used < s->used)
+            s = &stores[i];
+    }
+    if (s->db)
+        sqlite3_close_v2(s->db);
+    memset(s, 0, sizeof(*s));
+    /* SQLite would create it 0644, and its -wal and -shm files after it */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return st_err_errno(err, ST_E_IO, errno, "create %s", path);
+    close(fd);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = nonce_fail(db, "opening", err);
+        sqlite3_close(db);
+        return rc;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    if (sqlite3_exec(db,
+                     "PRAGMA journal_mode=WAL;"
+                     "PRAGMA synchronous=NORMAL;"
+                     "CREATE TABLE IF NOT EXISTS nonces ("
+                     " nonce TEXT PRIMARY KEY,"
+                     " job_id TEXT NOT NULL,"
+                     " issued TEXT NOT NULL,"
+                     " used TEXT NOT NULL DEFAULT '',"
+                     " principal TEXT NOT NULL,"
+                     " submitter TEXT NOT NULL,"
+                     " scope TEXT NOT NULL,"
+                     " spec_digest TEXT NOT NULL,"
+                     " hello TEXT NOT NULL,"
+                     " envelope TEXT NOT NULL,"
+                     " issued_s INTEGER NOT NULL);"
+                     "CREATE INDEX IF NOT EXISTS nonces_issued "
+                     " ON nonces(issued_s);",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        rc = nonce_fail(db, "creating", err);
+        sqlite3_close(db);
+        return rc;
+    }
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    s->db = db;
+    s->used = ++nonce_clock;
+    *out = db;
+    return ST_OK;
+}
+
+/* A statement on the store; finalized by the caller (the SQL is parsed
+ * again each time: a few microseconds beside the decision). */
+static int nonce_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite3_prepare_v3(db, sql, -1, 0, st, NULL);
 }
 
 st_code st_gate_db_nonce_put(st_workspace *ws, const st_gate_nonce *n,
                              st_err *err)
 {
-    st_code rc = st_gate_db_migrate(ws, err);
-    if (rc != ST_OK)
-        return rc;
     char hex[65], sd[65], hello[129], t[ST_TIME_LEN];
     st_hex_encode(n->nonce, 32, hex);
     st_hex_encode(n->spec_digest, 32, sd);
     st_hex_encode(n->hello.x25519, 32, hello);
     st_hex_encode(n->hello.ed25519, 32, hello + 64);
     st_time_format(n->issued, t);
-    sqlite3 *db = st_workspace_db(ws);
+    pthread_mutex_lock(&nonce_lock);
+    sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    /* old rows go as new ones come (about once a minute per thread): the
-     * table holds minutes, not history */
-    static _Thread_local time_t last_sweep;
-    if (n->issued - last_sweep >= 60 &&
-        sqlite3_prepare_v2(db, "DELETE FROM broker_nonces WHERE issued_s<?", -1,
-                           &st, NULL) == SQLITE_OK) {
+    st_code rc = nonce_db(ws, &db, err);
+    /* old rows go as new ones come (about once a minute): the table
+     * holds minutes, not history */
+    static time_t last_sweep;
+    if (rc == ST_OK && n->issued - last_sweep >= 60 &&
+        nonce_prepare(db, "DELETE FROM nonces WHERE issued_s<?", &st) ==
+            SQLITE_OK) {
         last_sweep = n->issued;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)n->issued - 3600);
-        step_unsynced(ws, st);
+        (void)sqlite3_step(st); /* a failed sweep is retried next minute */
         sqlite3_finalize(st);
     }
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO broker_nonces(nonce,job_id,issued,"
-                           "principal,submitter,scope,spec_digest,hello,"
-                           "envelope,issued_s) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "issuing a nonce", err);
+    if (rc == ST_OK &&
+        nonce_prepare(db,
+                      "INSERT INTO nonces(nonce,job_id,issued,principal,"
+                      "submitter,scope,spec_digest,hello,envelope,issued_s) "
+                      "VALUES(?,?,?,?,?,?,?,?,?,?)",
+                      &st) != SQLITE_OK)
+        rc = nonce_fail(db, "issuing a nonce", err);
+    if (rc == ST_OK) {
+        sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, n->job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, n->principal, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, n->submitter, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, n->scope, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, sd, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, hello, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, n->envelope ? n->envelope : "", -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(st, 10, (sqlite3_int64)n->issued);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = nonce_fail(db, "issuing a nonce", err);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&nonce_lock);
+    return rc;
+}
+
+/* Why the nonce was not taken (for the audit log); nonce_lock held. */
+static const char *nonce_why(sqlite3 *db, const char *hex,
+                             const char *principal)
+{
+    const char *why = "unknown to this broker";
+    sqlite3_stmt *st = NULL;
+    if (nonce_prepare(db, "SELECT used, principal FROM nonces WHERE nonce=?",
+                      &st) != SQLITE_OK)
+        return why;
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, n->job_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, n->principal, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, n->submitter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, n->scope, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, sd, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, hello, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, n->envelope ? n->envelope : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 10, (sqlite3_int64)n->issued);
-    int step = step_unsynced(ws, st);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *used = (const char *)sqlite3_column_text(st, 0);
+        const char *who = (const char *)sqlite3_column_text(st, 1);
+        if (who && strcmp(who, principal))
+            why = "issued to another principal";
+        else if (used && *used)
+            why = "already used (replay)";
+        else
+            why = "stale";
+    }
     sqlite3_finalize(st);
-    return step == SQLITE_DONE ? ST_OK
-                               : st_catalog_fail(ws, "issuing a nonce", err);
+    return why;
 }
 
 st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
@@ -200,28 +326,31 @@ st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
                               st_gate_nonce *out, st_err *err)
 {
     memset(out, 0, sizeof(*out));
-    st_code rc = st_gate_db_migrate(ws, err);
-    if (rc != ST_OK)
-        return rc;
     char hex[65], t[ST_TIME_LEN];
     st_hex_encode(nonce, 32, hex);
     time_t now = time(NULL);
     st_time_format(now, t);
-    sqlite3 *db = st_workspace_db(ws);
+    pthread_mutex_lock(&nonce_lock);
+    sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE broker_nonces SET used=? WHERE nonce=? AND "
-                           "principal=? AND used='' AND issued_s>=? "
-                           "RETURNING job_id,submitter,scope,spec_digest,"
-                           "hello,envelope,issued_s",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "using a nonce", err);
+    st_code rc = nonce_db(ws, &db, err);
+    if (rc == ST_OK &&
+        nonce_prepare(db,
+                      "UPDATE nonces SET used=? WHERE nonce=? AND "
+                      "principal=? AND used='' AND issued_s>=? "
+                      "RETURNING job_id,submitter,scope,spec_digest,"
+                      "hello,envelope,issued_s",
+                      &st) != SQLITE_OK)
+        rc = nonce_fail(db, "using a nonce", err);
+    if (rc != ST_OK) {
+        pthread_mutex_unlock(&nonce_lock);
+        return rc;
+    }
     sqlite3_bind_text(st, 1, t, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, hex, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, principal, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)(now - max_age_s));
     /* the UPDATE commits when the statement halts, after its row */
-    sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
         char *sd = column(st, 3), *hello = column(st, 4);
@@ -252,33 +381,18 @@ st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
         step = sqlite3_step(st);
     }
     sqlite3_finalize(st);
-    sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    if (rc != ST_OK)
+    if (rc == ST_OK && step != SQLITE_DONE)
+        rc = nonce_fail(db, "using a nonce", err);
+    const char *why =
+        rc == ST_OK && !out->envelope ? nonce_why(db, hex, principal) : NULL;
+    pthread_mutex_unlock(&nonce_lock);
+    if (rc != ST_OK) {
+        st_gate_nonce_clear(out);
         return rc;
-    if (step != SQLITE_DONE)
-        return st_catalog_fail(ws, "using a nonce", err);
-    if (out->envelope)
-        return ST_OK;
-    /* say which: the reason goes into the audit log */
-    const char *why = "unknown to this broker";
-    if (sqlite3_prepare_v2(db,
-                           "SELECT used, principal FROM broker_nonces WHERE "
-                           "nonce=?",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            const char *used = (const char *)sqlite3_column_text(st, 0);
-            const char *who = (const char *)sqlite3_column_text(st, 1);
-            if (who && strcmp(who, principal))
-                why = "issued to another principal";
-            else if (used && *used)
-                why = "already used (replay)";
-            else
-                why = "stale";
-        }
-        sqlite3_finalize(st);
     }
-    return st_err_set(err, ST_E_DENIED, "nonce %s", why);
+    if (why)
+        return st_err_set(err, ST_E_DENIED, "nonce %s", why);
+    return ST_OK;
 }
 
 void st_gate_nonce_clear(st_gate_nonce *n)

@@ -258,18 +258,25 @@ st_code st_release_policy_get(st_workspace *ws, const char *dataset,
                         dataset);
     if (rc == ST_OK)
         rc = st_dataset_owner_key(ws, dataset, owner, id, pub, err);
-    if (rc == ST_OK &&
-        !(env = st_json_parse(envtext, strlen(envtext), "release policy", err)))
+    const uint8_t(*pubs)[32] = (const uint8_t(*)[32])pub;
+    size_t elen = strlen(envtext);
+    int known = rc == ST_OK &&
+                st_dsse_remembered(envtext, elen, ST_DSSE_TYPE_RELEASE_POLICY,
+                                   pubs, 1, &payload, &plen, NULL);
+    if (rc == ST_OK && !known &&
+        !(env = st_json_parse(envtext, elen, "release policy", err)))
         rc = err ? err->code : ST_E_INPUT;
-    if (rc == ST_OK) {
+    if (rc == ST_OK && !known) {
         st_err why;
-        if (st_dsse_verify(env, ST_DSSE_TYPE_RELEASE_POLICY,
-                           (const uint8_t(*)[32])pub, 1, &payload, &plen, NULL,
-                           &why) != ST_OK)
+        if (st_dsse_verify(env, ST_DSSE_TYPE_RELEASE_POLICY, pubs, 1, &payload,
+                           &plen, NULL, &why) != ST_OK)
             rc = st_err_set(err, ST_E_DENIED,
                             "dataset \"%s\": its release policy is not signed "
                             "by its owner %s (%s)",
                             dataset, owner, why.msg);
+        else
+            st_dsse_remember(envtext, elen, ST_DSSE_TYPE_RELEASE_POLICY, pubs,
+                             1, payload, plen, 0);
     }
     if (rc == ST_OK && !(stmt = st_json_parse((const char *)payload, plen,
                                               "signed release policy", err)))

@@ -4,6 +4,7 @@
  */
 #include "sealtrain/dsse.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,8 +79,8 @@ static ST_MUST_CHECK st_code parse_envelope(const json_t *env,
     if (st_json_check_keys(env, keys, "DSSE envelope", err) != ST_OK ||
         st_json_get_string(env, "payload", 1, &p64, "DSSE envelope", err) !=
             ST_OK ||
-        st_json_get_string(env, "payloadType", 1, type, "DSSE envelope",
-                           err) != ST_OK)
+        st_json_get_string(env, "payloadType", 1, type, "DSSE envelope", err) !=
+            ST_OK)
         return err ? err->code : ST_E_INPUT;
     *sigs = json_object_get(env, "signatures");
     if (!json_is_array(*sigs))
@@ -98,8 +99,7 @@ st_code st_dsse_payload(const json_t *env, uint8_t **payload, size_t *len,
     return parse_envelope(env, &type, payload, len, &sigs, err);
 }
 
-st_code st_dsse_add_signature(json_t *env, const uint8_t seed[32],
-                              st_err *err)
+st_code st_dsse_add_signature(json_t *env, const uint8_t seed[32], st_err *err)
 {
     const char *type;
     const json_t *sigs = NULL;
@@ -147,7 +147,8 @@ st_code st_dsse_verify(const json_t *env, const char *type,
     size_t i;
     json_t *s;
     st_code rc = ST_E_DENIED;
-    json_array_foreach(sigs, i, s) {
+    json_array_foreach(sigs, i, s)
+    {
         const char *sig64 = NULL;
         if (!json_is_object(s) ||
             st_json_get_string(s, "sig", 1, &sig64, "DSSE signature", err) !=
@@ -191,4 +192,87 @@ st_code st_dsse_verify(const json_t *env, const char *type,
                           "expected key%s",
                           n == 1 ? "" : "s");
     return rc;
+}
+
+/* ---- envelopes already verified (see dsse.h) ---- */
+
+#define REMEMBERED_SLOTS 64
+#define REMEMBERED_MAX (64 * 1024) /* larger payloads are not kept */
+
+static struct {
+    pthread_mutex_t lock;
+    struct {
+        uint8_t key[32];
+        uint8_t *payload;
+        size_t len, which;
+    } slot[REMEMBERED_SLOTS];
+} remembered = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The slot, or -1 when out of memory (then nothing is remembered). */
+static int remembered_key(const char *text, size_t len, const char *type,
+                          const uint8_t (*pubs)[32], size_t n, uint8_t key[32])
+{
+    st_sha256_ctx *c = st_sha256_new();
+    if (!c)
+        return -1;
+    uint8_t count[8];
+    for (int i = 0; i < 8; i++)
+        count[i] = (uint8_t)((uint64_t)n >> (8 * i));
+    st_sha256_update(c, type, strlen(type) + 1);
+    st_sha256_update(c, count, sizeof(count));
+    st_sha256_update(c, pubs, 32 * n);
+    st_sha256_update(c, text, len);
+    st_sha256_final(c, key);
+    st_sha256_free(c);
+    return (int)(((unsigned)key[0] << 8 | key[1]) % REMEMBERED_SLOTS);
+}
+
+int st_dsse_remembered(const char *text, size_t len, const char *type,
+                       const uint8_t (*pubs)[32], size_t n, uint8_t **payload,
+                       size_t *plen, size_t *which)
+{
+    uint8_t key[32];
+    int i = remembered_key(text, len, type, pubs, n, key);
+    int hit = 0;
+    if (i < 0)
+        return 0;
+    pthread_mutex_lock(&remembered.lock);
+    if (remembered.slot[i].payload &&
+        !memcmp(remembered.slot[i].key, key, 32)) {
+        size_t l = remembered.slot[i].len;
+        uint8_t *copy = malloc(l + 1);
+        if (copy) {
+            memcpy(copy, remembered.slot[i].payload, l);
+            copy[l] = 0;
+            *payload = copy;
+            *plen = l;
+            if (which)
+                *which = remembered.slot[i].which;
+            hit = 1;
+        }
+    }
+    pthread_mutex_unlock(&remembered.lock);
+    return hit;
+}
+
+void st_dsse_remember(const char *text, size_t len, const char *type,
+                      const uint8_t (*pubs)[32], size_t n,
+                      const uint8_t *payload, size_t plen, size_t which)
+{
+    if (plen > REMEMBERED_MAX)
+        return;
+    uint8_t key[32];
+    int i = remembered_key(text, len, type, pubs, n, key);
+    uint8_t *copy = i < 0 ? NULL : malloc(plen ? plen : 1);
+    if (!copy)
+        return; /* not remembered: verified again next time */
+    memcpy(copy, payload, plen);
+    pthread_mutex_lock(&remembered.lock);
+    uint8_t *old = remembered.slot[i].payload;
+    memcpy(remembered.slot[i].key, key, 32);
+    remembered.slot[i].payload = copy;
+    remembered.slot[i].len = plen;
+    remembered.slot[i].which = which;
+    pthread_mutex_unlock(&remembered.lock);
+    free(old);
 }

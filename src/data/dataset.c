@@ -275,9 +275,9 @@ static void copy_col(sqlite3_stmt *q, int i, char *out, size_t cap)
     snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-static const char *ROW_COLS =
-    "name, id, owner, generation, file, kek_name, kek_version, shred_key, "
-    "signer_keyid, signer_pub, manifest, created, updated";
+#define ROW_COLS_SQL                                                           \
+    "name, id, owner, generation, file, kek_name, kek_version, shred_key, "    \
+    "signer_keyid, signer_pub, manifest, created, updated"
 
 static ST_MUST_CHECK st_code row_read(sqlite3_stmt *q, drow *r, st_err *err)
 {
@@ -313,11 +313,10 @@ static ST_MUST_CHECK st_code row_get(st_workspace *ws, const char *name,
                                      drow *r, st_err *err)
 {
     memset(r, 0, sizeof(*r));
-    char sql[512];
-    snprintf(sql, sizeof(sql), "SELECT %s FROM datasets WHERE name = ?",
-             ROW_COLS);
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st_workspace_db(ws), sql, -1, &q, NULL) != SQLITE_OK)
+    if (st_catalog_prepare(
+            ws, "SELECT " ROW_COLS_SQL " FROM datasets WHERE name = ?", &q) !=
+        SQLITE_OK)
         return st_catalog_fail(ws, "select dataset", err);
     sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
     int s = sqlite3_step(q);
@@ -328,7 +327,7 @@ static ST_MUST_CHECK st_code row_get(st_workspace *ws, const char *name,
         rc = st_err_set(err, ST_E_NOTFOUND, "no dataset named \"%s\"", name);
     else
         rc = st_catalog_fail(ws, "select dataset", err);
-    sqlite3_finalize(q);
+    st_catalog_finish(ws, q);
     if (rc)
         drow_free(r);
     return rc;
@@ -470,16 +469,22 @@ static ST_MUST_CHECK st_code verify_manifest_at(st_workspace *ws, const drow *r,
     st_code rc = owner_key(ws, r->owner, r->signer_pub, key, &registered, err);
     if (rc)
         return st_err_prefix(err, "dataset \"%s\"", r->name);
-    json_t *env =
-        st_json_parse(r->manifest, strlen(r->manifest), "manifest", err);
-    if (!env)
-        return st_err_prefix(err, "dataset \"%s\": manifest envelope", r->name);
     uint8_t *payload = NULL;
-    size_t len;
+    size_t len, mlen = strlen(r->manifest);
     const uint8_t(*pubs)[32] = (const uint8_t(*)[32])key;
-    rc = st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST, pubs, 1, &payload, &len,
-                        NULL, err);
-    json_decref(env);
+    if (!st_dsse_remembered(r->manifest, mlen, ST_DSSE_TYPE_MANIFEST, pubs, 1,
+                            &payload, &len, NULL)) {
+        json_t *env = st_json_parse(r->manifest, mlen, "manifest", err);
+        if (!env)
+            return st_err_prefix(err, "dataset \"%s\": manifest envelope",
+                                 r->name);
+        rc = st_dsse_verify(env, ST_DSSE_TYPE_MANIFEST, pubs, 1, &payload, &len,
+                            NULL, err);
+        json_decref(env);
+        if (rc == ST_OK)
+            st_dsse_remember(r->manifest, mlen, ST_DSSE_TYPE_MANIFEST, pubs, 1,
+                             payload, len, 0);
+    }
     if (rc) {
         st_err_prefix(err,
                       "dataset \"%s\": the manifest signature does not "

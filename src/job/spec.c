@@ -334,17 +334,24 @@ st_code st_job_envelope_open(const char *text, size_t len, const char *origin,
     memset(spec, 0, sizeof(*spec));
     if (env_out)
         *env_out = NULL;
-    json_t *env = st_json_parse(text, len, origin, err);
-    if (!env)
-        return err ? err->code : ST_E_INPUT;
+    const uint8_t(*pubs)[32] = (const uint8_t(*)[32])pub;
     uint8_t *payload = NULL;
     size_t plen = 0;
-    st_code rc =
-        st_dsse_verify(env, ST_DSSE_TYPE_JOBSPEC, (const uint8_t(*)[32])pub, 1,
-                       &payload, &plen, NULL, err);
-    if (rc != ST_OK) {
-        json_decref(env);
-        return st_err_prefix(err, "%s: the signed job spec", origin);
+    json_t *env = NULL;
+    st_code rc = ST_OK;
+    /* the envelope itself is only wanted by callers that keep it */
+    if (env_out || !st_dsse_remembered(text, len, ST_DSSE_TYPE_JOBSPEC, pubs, 1,
+                                       &payload, &plen, NULL)) {
+        if (!(env = st_json_parse(text, len, origin, err)))
+            return err ? err->code : ST_E_INPUT;
+        rc = st_dsse_verify(env, ST_DSSE_TYPE_JOBSPEC, pubs, 1, &payload, &plen,
+                            NULL, err);
+        if (rc != ST_OK) {
+            json_decref(env);
+            return st_err_prefix(err, "%s: the signed job spec", origin);
+        }
+        st_dsse_remember(text, len, ST_DSSE_TYPE_JOBSPEC, pubs, 1, payload,
+                         plen, 0);
     }
     /* the digest is over the bytes that were signed, whatever their
      * layout: the same bytes `job run` verifies and parses again */

@@ -174,8 +174,81 @@ static ST_MUST_CHECK st_code catalog_open(st_workspace *ws, int create,
                    "create schema_versions", err);
 }
 
+int st_catalog_prepare(st_workspace *ws, const char *sql, sqlite3_stmt **st)
+{
+    size_t i, free_slot = ST_CATALOG_STMTS;
+    for (i = 0; i < ST_CATALOG_STMTS; i++) {
+        if (ws->stmts[i].sql == sql)
+            break;
+        if (!ws->stmts[i].sql && free_slot == ST_CATALOG_STMTS)
+            free_slot = i;
+    }
+    if (i < ST_CATALOG_STMTS && !ws->stmts[i].busy) {
+        ws->stmts[i].busy = 1;
+        *st = ws->stmts[i].st;
+        return SQLITE_OK;
+    }
+    if (i == ST_CATALOG_STMTS && free_slot < ST_CATALOG_STMTS) {
+        int r = sqlite3_prepare_v3(ws->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                   st, NULL);
+        if (r == SQLITE_OK) {
+            ws->stmts[free_slot].sql = sql;
+            ws->stmts[free_slot].st = *st;
+            ws->stmts[free_slot].busy = 1;
+        }
+        return r;
+    }
+    /* in use further up the stack, or no room: one of its own */
+    return sqlite3_prepare_v2(ws->db, sql, -1, st, NULL);
+}
+
+void st_catalog_finish(st_workspace *ws, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < ST_CATALOG_STMTS; i++)
+        if (ws->stmts[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            ws->stmts[i].busy = 0;
+            return;
+        }
+    sqlite3_finalize(st);
+}
+
+uint64_t st_catalog_snapshot_begin(st_workspace *ws)
+{
+    static uint64_t ids;
+    if (!sqlite3_get_autocommit(ws->db) ||
+        sqlite3_exec(ws->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return 0;
+    ws->snapshot = __atomic_add_fetch(&ids, 1, __ATOMIC_RELAXED);
+    return ws->snapshot;
+}
+
+void st_catalog_snapshot_end(st_workspace *ws, uint64_t id)
+{
+    if (!id || id != ws->snapshot)
+        return;
+    ws->snapshot = 0;
+    /* nothing was written: COMMIT only ends the read */
+    if (sqlite3_exec(ws->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        sqlite3_exec(ws->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+uint64_t st_catalog_snapshot(const st_workspace *ws)
+{
+    /* a transaction that ended under it (a failed statement can roll it
+     * back) is no snapshot any more */
+    return ws->snapshot && !sqlite3_get_autocommit(ws->db) ? ws->snapshot : 0;
+}
+
 static void catalog_close(st_workspace *ws)
 {
+    for (size_t i = 0; i < ST_CATALOG_STMTS; i++)
+        sqlite3_finalize(ws->stmts[i].st);
+    memset(ws->stmts, 0, sizeof(ws->stmts));
+    memset(ws->current, 0, sizeof(ws->current));
     if (ws->db) {
         sqlite3_close_v2(ws->db);
         ws->db = NULL;
@@ -186,15 +259,15 @@ static ST_MUST_CHECK st_code read_version(st_workspace *ws, const char *module,
                                           int64_t *version, st_err *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(ws->db,
+    if (st_catalog_prepare(ws,
                            "SELECT version FROM schema_versions "
                            "WHERE module = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+                           &st) != SQLITE_OK)
         return db_err(ws, err, "read schema version");
     sqlite3_bind_text(st, 1, module, -1, SQLITE_STATIC);
     int r = sqlite3_step(st);
     *version = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    st_catalog_finish(ws, st);
     if (r != SQLITE_ROW && r != SQLITE_DONE)
         return db_err(ws, err, "read schema version");
     return ST_OK;
@@ -235,14 +308,34 @@ st_code st_catalog_migrate(st_workspace *ws, const char *module,
      * IMMEDIATE and the busy handler's sleeps on every catalog access.
      * Versions only grow, so "current" read here cannot go stale. */
     int64_t current;
+    size_t m;
+    for (m = 0; m < ST_CATALOG_MODULES && ws->current[m].module; m++)
+        if (!strcmp(ws->current[m].module, module)) {
+            if (ws->current[m].nsteps == nsteps)
+                return ST_OK;
+            ws->current[m].nsteps = 0; /* another list: look again */
+            break;
+        }
     if (read_version(ws, module, &current, NULL) == ST_OK &&
-        current == (int64_t)nsteps)
+        current == (int64_t)nsteps) {
+        if (m < ST_CATALOG_MODULES) {
+            ws->current[m].module = module;
+            ws->current[m].nsteps = nsteps;
+        }
         return ST_OK;
+    }
+    /* inside a caller's transaction (a decision's one snapshot, say) the
+     * steps run in a savepoint of it */
+    int nested = !sqlite3_get_autocommit(ws->db);
+    const char *begin = nested ? "SAVEPOINT st_migrate" : "BEGIN IMMEDIATE";
+    const char *commit = nested ? "RELEASE st_migrate" : "COMMIT";
+    const char *undo =
+        nested ? "ROLLBACK TO st_migrate; RELEASE st_migrate" : "ROLLBACK";
     for (;;) {
         st_code rc;
         /* IMMEDIATE: two processes migrating at once serialise here and
          * the second sees the first one's version */
-        if ((rc = db_exec(ws, "BEGIN IMMEDIATE", "begin migration", err)))
+        if ((rc = db_exec(ws, begin, "begin migration", err)))
             return rc;
         int64_t v;
         if ((rc = read_version(ws, module, &v, err)))
@@ -256,7 +349,7 @@ st_code st_catalog_migrate(st_workspace *ws, const char *module,
             goto rollback;
         }
         if ((uint64_t)v == nsteps)
-            return db_exec(ws, "COMMIT", "commit migration", err);
+            return db_exec(ws, commit, "commit migration", err);
         if (sqlite3_exec(ws->db, steps[v], NULL, NULL, NULL) != SQLITE_OK) {
             char what[160];
             snprintf(what, sizeof(what), "migration %s step %lld", module,
@@ -281,13 +374,13 @@ st_code st_catalog_migrate(st_workspace *ws, const char *module,
             rc = db_err(ws, err, "record schema version");
             goto rollback;
         }
-        if ((rc = db_exec(ws, "COMMIT", "commit migration", err)))
+        if ((rc = db_exec(ws, commit, "commit migration", err)))
             goto rollback;
         st_debug("catalog.migrate", "%s: schema version %lld", module,
                  (long long)v + 1);
         continue;
     rollback:
-        sqlite3_exec(ws->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_exec(ws->db, undo, NULL, NULL, NULL);
         return rc;
     }
 }

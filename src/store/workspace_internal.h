@@ -5,8 +5,12 @@
 #define SEALTRAIN_STORE_WORKSPACE_INTERNAL_H
 
 #include <limits.h>
+#include <stdint.h>
 
 #include "store/config.h"
+
+#define ST_CATALOG_STMTS 48
+#define ST_CATALOG_MODULES 24
 
 struct st_workspace {
     char dir[PATH_MAX];   /* where it is now (staging during creation) */
@@ -14,6 +18,19 @@ struct st_workspace {
     int staging;          /* created but not committed */
     struct sqlite3 *db;
     st_ws_config cfg;
+    /* st_catalog_prepare's statements, keyed by their SQL's address */
+    struct {
+        const char *sql;
+        struct sqlite3_stmt *st;
+        int busy;
+    } stmts[ST_CATALOG_STMTS];
+    /* modules this connection found at their current schema version
+     * (versions only grow, so that stays true) */
+    struct {
+        const char *module;
+        size_t nsteps;
+    } current[ST_CATALOG_MODULES];
+    uint64_t snapshot; /* st_catalog_snapshot_begin's id, or 0 */
 };
 
 #endif
