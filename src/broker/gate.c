@@ -194,12 +194,14 @@ static st_code consent_one(st_workspace *ws, const char *submitter,
 {
     char res[ST_JOB_NAME_MAX + 16];
     snprintf(res, sizeof(res), "dataset:%s", name);
-    st_dataset_record d;
-    st_code rc = st_dataset_get(ws, name, &d, err);
+    /* that it exists, and its owner's key (the policy is verified under
+     * it); the manifest's own signature is verified where its key is
+     * read, at release */
+    char owner[ST_DATASET_NAME_MAX + 1], id[33];
+    uint8_t pub[32];
+    st_code rc = st_dataset_owner_key(ws, name, owner, id, pub, err);
     if (rc != ST_OK)
         return rc == ST_E_NOTFOUND ? (err->code = ST_E_DENIED) : rc;
-    int remote = d.m.broker_url[0] != 0;
-    st_dataset_record_free(&d);
     if (!st_access_may_use(ws, submitter, res))
         return st_err_set(err, ST_E_DENIED,
                           "%s: \"%s\" holds no `use` grant from its owner "
@@ -208,13 +210,20 @@ static st_code consent_one(st_workspace *ws, const char *submitter,
                           submitter ? submitter : "NAME", res);
     st_release_policy *p = NULL;
     rc = st_release_policy_get(ws, name, &p, err);
-    if (rc == ST_E_NOTFOUND && remote) {
-        /* its owner's broker holds its policy */
-        st_err_clear(err);
-        return ST_OK;
+    if (rc == ST_E_NOTFOUND) {
+        /* no policy here: a refusal, unless its owner's broker holds it */
+        st_dataset_record d;
+        st_err e2;
+        if (st_dataset_get(ws, name, &d, &e2) == ST_OK) {
+            int remote = d.m.broker_url[0] != 0;
+            st_dataset_record_free(&d);
+            if (remote) {
+                st_err_clear(err);
+                return ST_OK;
+            }
+        }
+        err->code = rc = ST_E_DENIED;
     }
-    if (rc == ST_E_NOTFOUND)
-        err->code = rc = ST_E_DENIED; /* no policy: a refusal */
     if (rc == ST_OK)
         rc = st_release_policy_check_job(p, name, spec, submitter, err);
     st_release_policy_free(p);
