@@ -10,6 +10,7 @@
 #include "st_test_ws.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include "broker/gate_int.h"
 #include <sealtrain/sealtrain.h>
@@ -129,15 +130,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static st_gate *gate(fixture *f, st_keyring *kr)
-{
-    st_gate *g = NULL;
-    st_gate_opts o = {NULL, 1, 1};
-    st_err e;
-    assert_st_ok(st_gate_open(f->ws, kr, &o, &g, &e), &e);
-    return g;
-}
-
 static st_gate_ask ask_of(fixture *f, const char *runner)
 {
     st_gate_ask a;
@@ -205,7 +197,9 @@ static int audited(fixture *f, const char *needle1, const char *needle2)
 static st_code exchange(fixture *f, const char *runner, st_broker_keys *keys,
                         st_gate_result *r, st_err *e)
 {
-    st_gate *g = gate(f, f->kr);
+    st_gate *g = NULL;
+    st_gate_opts o = {NULL, 1, 1};
+    assert_st_ok(st_gate_open(f->ws, f->kr, &o, &g, e), e);
     st_gate_ask a = ask_of(f, runner);
     uint8_t nonce[32];
     st_code rc = st_gate_hello(g, &a, nonce, e);
@@ -264,116 +258,122 @@ static void test_release_wraps_the_file_key_to_the_runtime(void **state)
     assert_int_equal(audited(f, "key.release", "\"submitter\":\"mo\""), 1);
 }
 
-static void test_replayed_nonce_is_refused(void **state)
-{
-    fixture *f = *state;
-    st_gate *g = gate(f, f->kr);
-    st_gate_ask a = ask_of(f, "tr");
+/* One exchange taken apart: HELLO as "tr" on a gate opened with `o`,
+ * evidence for its nonce (bound to `rd`, NULL: the right binding); the
+ * test then calls round_release as whom and for what it likes. */
+typedef struct round {
+    st_gate *g;
     uint8_t nonce[32];
+    char *ev;
+} round;
+
+static void round_begin(fixture *f, round *x, st_keyring *kr,
+                        const st_gate_opts *o, const uint8_t *rd)
+{
     st_err e;
-    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
-    char *ev = evidence(f, nonce, NULL);
+    x->g = NULL;
+    assert_st_ok(st_gate_open(f->ws, kr, o, &x->g, &e), &e);
+    st_gate_ask a = ask_of(f, "tr");
+    assert_st_ok(st_gate_hello(x->g, &a, x->nonce, &e), &e);
+    x->ev = evidence(f, x->nonce, rd);
+}
+
+/* EVIDENCE for the round's nonce: `want`, saying `why` (when not NULL);
+ * a refused or failed release hands back no key */
+static void round_release(round *x, const char *principal, const char *only,
+                          st_code want, const char *why)
+{
     st_broker_keys keys;
     st_gate_result r;
-    assert_st_ok(st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
-                                 strlen(ev), &keys, &r, &e),
-                 &e);
+    st_err e;
+    st_code got =
+        st_gate_release(x->g, principal, x->nonce, only, (const uint8_t *)x->ev,
+                        strlen(x->ev), &keys, &r, &e);
+    if (got != want)
+        fail_msg("release: expected %d, got %d: %s", (int)want, (int)got,
+                 e.msg);
+    if (why && !strstr(e.msg, why) && !strstr(r.reason, why))
+        fail_msg("\"%s\" does not say \"%s\"", e.msg, why);
+    if (want != ST_OK) {
+        assert_int_equal(keys.n, 0);
+        assert_false(r.pass);
+    }
     st_gate_result_clear(&r);
-    assert_int_equal(st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
-                                     strlen(ev), &keys, &r, &e),
-                     ST_E_DENIED);
-    assert_non_null(strstr(e.msg, "replay"));
-    assert_int_equal(keys.n, 0);
-    st_gate_result_clear(&r);
-    free(ev);
-    st_gate_close(g);
+}
+
+static void round_end(round *x)
+{
+    free(x->ev);
+    st_gate_close(x->g);
+}
+
+static const st_gate_opts with_verdicts = {NULL, 1, 1};
+
+static void test_replayed_nonce_is_refused(void **state)
+{
+    round x;
+    round_begin(*state, &x, ((fixture *)*state)->kr, &with_verdicts, NULL);
+    round_release(&x, "tr", NULL, ST_OK, NULL);
+    round_release(&x, "tr", NULL, ST_E_DENIED, "replay");
+    round_end(&x);
 }
 
 static void test_nonce_of_another_principal_is_refused(void **state)
 {
-    fixture *f = *state;
-    st_gate *g = gate(f, f->kr);
-    st_gate_ask a = ask_of(f, "tr");
-    uint8_t nonce[32];
-    st_err e;
-    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
-    char *ev = evidence(f, nonce, NULL);
-    st_broker_keys keys;
-    st_gate_result r;
-    assert_int_equal(st_gate_release(g, "eve", nonce, NULL, (const uint8_t *)ev,
-                                     strlen(ev), &keys, &r, &e),
-                     ST_E_DENIED);
-    assert_non_null(strstr(e.msg, "another principal"));
-    assert_int_equal(keys.n, 0);
-    st_gate_result_clear(&r);
-    free(ev);
-    st_gate_close(g);
+    round x;
+    round_begin(*state, &x, ((fixture *)*state)->kr, &with_verdicts, NULL);
+    round_release(&x, "eve", NULL, ST_E_DENIED, "another principal");
+    round_end(&x);
 }
 
 static void test_nonce_for_another_dataset_is_refused(void **state)
 {
-    fixture *f = *state;
-    st_gate *g = gate(f, f->kr);
-    st_gate_ask a = ask_of(f, "tr");
-    uint8_t nonce[32];
-    st_err e;
-    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
-    char *ev = evidence(f, nonce, NULL);
-    st_broker_keys keys;
-    st_gate_result r;
-    assert_int_equal(st_gate_release(g, "tr", nonce, "other",
-                                     (const uint8_t *)ev, strlen(ev), &keys, &r,
-                                     &e),
-                     ST_E_DENIED);
-    assert_non_null(strstr(e.msg, "issued for dataset"));
-    st_gate_result_clear(&r);
-    free(ev);
-    st_gate_close(g);
+    round x;
+    round_begin(*state, &x, ((fixture *)*state)->kr, &with_verdicts, NULL);
+    round_release(&x, "tr", "other", ST_E_DENIED, "issued for dataset");
+    round_end(&x);
 }
 
 static void test_evidence_bound_to_other_data_is_refused(void **state)
 {
-    fixture *f = *state;
-    st_gate *g = gate(f, f->kr);
-    st_gate_ask a = ask_of(f, "tr");
-    uint8_t nonce[32], other[64] = {1};
-    st_err e;
-    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
-    char *ev = evidence(f, nonce, other);
-    st_broker_keys keys;
-    st_gate_result r;
-    assert_int_equal(st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
-                                     strlen(ev), &keys, &r, &e),
-                     ST_E_DENIED);
-    assert_true(r.attestation_failed);
-    assert_non_null(strstr(r.reason, "dataset:digits"));
-    assert_int_equal(keys.n, 0);
-    st_gate_result_clear(&r);
-    free(ev);
-    st_gate_close(g);
+    round x;
+    uint8_t other[64] = {1};
+    round_begin(*state, &x, ((fixture *)*state)->kr, &with_verdicts, other);
+    round_release(&x, "tr", NULL, ST_E_DENIED, "dataset:digits");
+    round_end(&x);
 }
 
 static void test_grant_revoked_between_hello_and_evidence(void **state)
 {
     fixture *f = *state;
-    st_gate *g = gate(f, f->kr);
-    st_gate_ask a = ask_of(f, "tr");
-    uint8_t nonce[32];
+    round x;
     st_err e;
-    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
+    round_begin(f, &x, f->kr, &with_verdicts, NULL);
     assert_st_ok(
         st_access_revoke(f->ws, "dana", "mo", "dataset:digits", "use", &e), &e);
-    char *ev = evidence(f, nonce, NULL);
-    st_broker_keys keys;
-    st_gate_result r;
-    assert_int_equal(st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
-                                     strlen(ev), &keys, &r, &e),
-                     ST_E_DENIED);
-    assert_non_null(strstr(e.msg, "use"));
-    assert_int_equal(keys.n, 0);
-    st_gate_result_clear(&r);
-    free(ev);
-    st_gate_close(g);
+    round_release(&x, "tr", NULL, ST_E_DENIED, "use");
+    round_end(&x);
+}
+
+/* No key leaves unless its key.release entry is durable: with the audit
+ * log unwritable after HELLO (its file replaced by a directory, which
+ * stops root too), the release fails and hands back nothing. */
+static void test_unaudited_release_hands_back_nothing(void **state)
+{
+    fixture *f = *state;
+    const st_gate_opts decision_only = {NULL, 1, 0};
+    round x;
+    round_begin(f, &x, f->kr, &decision_only, NULL);
+    char log[4300], aside[4310];
+    snprintf(log, sizeof(log), "%s/audit/log.jsonl", st_workspace_dir(f->ws));
+    snprintf(aside, sizeof(aside), "%s.aside", log);
+    assert_int_equal(rename(log, aside), 0);
+    assert_int_equal(mkdir(log, 0700), 0);
+    round_release(&x, "tr", NULL, ST_E_IO, "audit");
+    assert_int_equal(rmdir(log), 0);
+    assert_int_equal(rename(aside, log), 0);
+    assert_int_equal(audited(f, "key.release", "\"outcome\":\"success\""), 0);
+    round_end(&x);
 }
 
 static void test_disabled_submitter_is_refused(void **state)
@@ -554,22 +554,10 @@ static void test_policy_parser_names_the_bad_key(void **state)
 
 static void test_closed_keyring_releases_nothing(void **state)
 {
-    fixture *f = *state;
-    st_gate *g = gate(f, NULL);
-    st_gate_ask a = ask_of(f, "tr");
-    uint8_t nonce[32];
-    st_err e;
-    assert_st_ok(st_gate_hello(g, &a, nonce, &e), &e);
-    char *ev = evidence(f, nonce, NULL);
-    st_broker_keys keys;
-    st_gate_result r;
-    assert_int_equal(st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
-                                     strlen(ev), &keys, &r, &e),
-                     ST_E_IO);
-    assert_int_equal(keys.n, 0);
-    st_gate_result_clear(&r);
-    free(ev);
-    st_gate_close(g);
+    round x;
+    round_begin(*state, &x, NULL, &with_verdicts, NULL);
+    round_release(&x, "tr", NULL, ST_E_IO, "keyring");
+    round_end(&x);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -597,6 +585,7 @@ int main(void)
         T(test_no_policy_is_never_released),
         T(test_policy_parser_names_the_bad_key),
         T(test_closed_keyring_releases_nothing),
+        T(test_unaudited_release_hands_back_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
