@@ -5,8 +5,10 @@
 # and a principal outside the release policy are refused with reasons; so
 # is a HELLO whose signed spec is tampered, is not the spec_digest's, is
 # signed by another principal's key, names a model recipient the policy
-# does not allow or does not use the dataset; and every decision is in this workspace's audit log. Only the broker (and
-# health) endpoints are served.
+# does not allow or does not use the dataset, or asks for less protection
+# than the policy requires, and so is any HELLO once the policy row was
+# edited behind its owner's signature; every decision is in this
+# workspace's audit log. Only the broker (and health) endpoints are served.
 . tests/cli/lib.sh
 head -c 32 /dev/urandom >"$T/root.key"
 chmod 600 "$T/root.key"
@@ -53,6 +55,8 @@ def signed_spec(signer, recipient, dataset="digits"):
     s = json.load(open("examples/jobs/digits-mlp.json"))
     s["outputs"]["recipients"] = [recipient]
     s["datasets"]["train"] = dataset
+    if mode == "locked":  # less than a policy may require
+        s["security"]["memory"] = "locked"
     payload = json.dumps(s, sort_keys=True, separators=(",", ":")).encode()
     t = b"application/vnd.sealtrain.job-spec+json"
     pae = b"DSSEv1 %d %s %d " % (len(t), t, len(payload)) + payload
@@ -207,6 +211,25 @@ refused other-key dana "not a job spec signed by the key registered for \"mo\""
 refused recipient "$DANA_RCPT" "does not allow model recipient $DANA_RCPT"
 refused dataset dana "dataset \"digits\" is not among the job spec's datasets"
 ok "a HELLO's signed spec must be mo's own, the spec_digest's, use the dataset and name only allowed recipients (403 DENIED, audited)"
+
+# the owner's signed policy, read and verified at every HELLO and
+# EVIDENCE: the protections it requires, and a row edited behind it
+cat >"$T/policy-secret.json" <<JSON
+{"version": 1, "attestation": {"version": 1, "tee": ["sim"]},
+ "principals": ["mo"], "recipients": ["$MO_RCPT"],
+ "requires": {"memory": "secret"}}
+JSON
+dana data policy set digits "$T/policy-secret.json" >/dev/null
+refused locked dana "requires \"secret\" memory"
+policy sim
+sqlite3 "$SEALTRAIN_WORKSPACE/catalog.db" \
+    "UPDATE release_policies SET policy = replace(policy, '\"mo\"', '\"mo\",\"eve\"')
+     WHERE dataset = 'digits'"
+refused ok dana "differs from the policy its owner signed"
+policy sim
+out=$(client mo ok)
+grep -q "^evidence 200 4$" <<<"$out" || fail "the policy set again: $out"
+ok "over HTTPS too, a policy's required protections and an edited policy row are refused (403 DENIED, audited)"
 
 out=$(client dana ok)
 grep -q "^hello 403" <<<"$out" || fail "dana got a nonce: $out"
