@@ -71,6 +71,7 @@ void st_gate_close(st_gate *g)
 void st_gate_result_clear(st_gate_result *r)
 {
     json_decref(r->verdicts);
+    json_decref(r->ears);
     memset(r, 0, sizeof(*r));
 }
 
@@ -364,16 +365,34 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
 /* Judges the evidence against one policy; fills *pass and adds the
  * verdict to r->verdicts. ST_E_INPUT: malformed evidence. */
 static st_code judge(st_gate *g, const char *actor, const char *job,
-                     const st_evidence *ev, const uint8_t rd[64],
-                     const st_attest_policy *pol, const char *policy_of,
-                     json_t **claims, st_gate_result *r, int *pass, st_err *err)
+                     const st_evidence *ev, const uint8_t nonce[32],
+                     const uint8_t rd[64], const st_attest_policy *pol,
+                     const char *policy_of, json_t **claims, st_gate_result *r,
+                     int *pass, st_err *err)
 {
     st_attest_refs refs;
     st_gate_anchors_refs(&g->anchors, &refs);
     st_verdict v;
     st_verdict_init(&v);
-    st_code rc =
-        st_attest_verify(ev, rd, &refs, pol, (int64_t)time(NULL), &v, err);
+    int64_t now = (int64_t)time(NULL);
+    st_code rc = st_attest_verify(ev, rd, &refs, pol, now, &v, err);
+    /* the verdict as an EAR; its eat_nonce is the gate's nonce */
+    char *jwt = NULL, pid[80];
+    st_attest_policy_id(pol, pid);
+    st_ear_inputs in = {now, nonce, 32, pid, ev};
+    if (rc == ST_OK)
+        rc = st_ear_sign(&g->anchors.ear, &v, &in, &jwt, err);
+    if (rc == ST_OK) {
+        uint8_t h[32];
+        char hex[65];
+        st_sha256(jwt, strlen(jwt), h);
+        st_hex_encode(h, 32, hex);
+        json_t *e = json_pack("{s:s,s:s,s:s}", "policy_of", policy_of, "ear",
+                              jwt, "sha256", hex);
+        if (!e || json_array_append_new(r->ears, e))
+            rc = st_err_set(err, ST_E_IO, "out of memory");
+    }
+    free(jwt);
     if (rc == ST_OK) {
         json_t *vj = st_verdict_to_json(&v);
         if (vj) {
@@ -412,6 +431,17 @@ static st_code judge(st_gate *g, const char *actor, const char *job,
     return rc;
 }
 
+/* The EARs' digests, for the audit entry (the tokens go to the client). */
+static json_t *ear_digests(const json_t *ears)
+{
+    json_t *out = json_array();
+    size_t i;
+    const json_t *e;
+    json_array_foreach(ears, i, e)
+        json_array_append(out, json_object_get(e, "sha256"));
+    return out;
+}
+
 static size_t scope_split(char *scope, const char **out, size_t max)
 {
     size_t n = 0;
@@ -432,6 +462,9 @@ st_code st_gate_release(st_gate *g, const char *principal,
     st_sha256(evidence, evidence_len, evd);
     st_hex_encode(evd, 32, r->evidence_sha256);
     r->verdicts = json_array();
+    r->ears = json_array();
+    if (!r->verdicts || !r->ears)
+        return st_err_set(err, ST_E_IO, "out of memory");
     st_gate_nonce n;
     st_err e;
     st_err_clear(&e);
@@ -491,8 +524,8 @@ st_code st_gate_release(st_gate *g, const char *principal,
     for (size_t i = 0; rc == ST_OK && pass && i < nds; i++) {
         char of[ST_JOB_NAME_MAX + 16];
         snprintf(of, sizeof(of), "dataset:%s", names[i]);
-        rc = judge(g, principal, n.job_id, ev, rd, pols[i]->attestation, of,
-                   &claims, r, &pass, &e);
+        rc = judge(g, principal, n.job_id, ev, n.nonce, rd,
+                   pols[i]->attestation, of, &claims, r, &pass, &e);
     }
     if (rc == ST_OK && pass && g->o.job_policy && spec.attestation) {
         char of[ST_JOB_ID_LEN + 8],
@@ -503,8 +536,8 @@ st_code st_gate_release(st_gate *g, const char *principal,
                   : st_err_set(&e, ST_E_IO, "out of memory");
         free(text);
         if (rc == ST_OK)
-            rc = judge(g, principal, n.job_id, ev, rd, jp, of, &claims, r,
-                       &pass, &e);
+            rc = judge(g, principal, n.job_id, ev, n.nonce, rd, jp, of, &claims,
+                       r, &pass, &e);
         st_attest_policy_free(jp);
     }
     st_evidence_free(ev);
@@ -522,9 +555,10 @@ st_code st_gate_release(st_gate *g, const char *principal,
         for (size_t i = 0; i < nds; i++)
             st_release_policy_free(pols[i]);
         rc = refuse(g, principal, n.job_id, n.submitter, names, nds, r->reason,
-                    json_pack("{s:s,s:s,s:o*,s:O}", "evidence_sha256",
+                    json_pack("{s:s,s:s,s:o*,s:O,s:o}", "evidence_sha256",
                               r->evidence_sha256, "spec_sha256", sd, "claims",
-                              claims, "verdicts", r->verdicts),
+                              claims, "verdicts", r->verdicts, "ear_sha256",
+                              ear_digests(r->ears)),
                     err);
         st_gate_nonce_clear(&n);
         return rc;
@@ -562,12 +596,13 @@ st_code st_gate_release(st_gate *g, const char *principal,
         fks[i] = NULL;
         json_t *d = base_details(n.job_id, n.submitter, principal);
         json_object_update_new(
-            d, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:O*,s:O}",
+            d, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:O*,s:O,s:o}",
                          "evidence_sha256", r->evidence_sha256, "spec_sha256",
                          sd, "tee", st_tee_name(r->tee), "policy_sha256",
                          pols[i]->digest, "kek", ms[i].kek_name, "kek_version",
                          (json_int_t)ms[i].kek_version, "claims", claims,
-                         "verdicts", r->verdicts));
+                         "verdicts", r->verdicts, "ear_sha256",
+                         ear_digests(r->ears)));
         st_dataset_manifest_free(&ms[i]);
         if (rc == ST_OK)
             rc = record(g, principal, res, "success",

@@ -89,6 +89,10 @@ typedef struct st_gate_result {
     char evidence_sha256[65];
     st_tee tee;
     json_t *verdicts; /* one per policy judged (owned; may be NULL) */
+    /* each verdict as an EAR (draft-ietf-rats-ear), signed with the
+     * workspace's verifier key: [{"policy_of", "ear" (JWT), "sha256"}]
+     * (owned; may be NULL); key.release entries carry the digests */
+    json_t *ears;
 } st_gate_result;
 void st_gate_result_clear(st_gate_result *r);
 
@@ -124,6 +128,10 @@ typedef struct st_gate_anchors {
     unsigned char *tpm_ak; /* enrolled TPM attestation key, or NULL */
     size_t tpm_ak_len;
     char data_dir[4096];
+    /* signs each verdict as an EAR (keys/ear-verifier.pem, made 0600 on
+     * first use, as `attest verify --ear` does) */
+    st_ear_signer ear;
+    int have_ear;
 } st_gate_anchors;
 
 ST_MUST_CHECK st_code st_gate_anchors_load(st_workspace *ws, st_gate_anchors *a,

@@ -8,7 +8,9 @@
  *
  * The sim key is made (0600) on first use, as `job run` does, so that the
  * workspace's broker and its local jobs share it; the loader keeps no
- * private key (the seed is wiped at once).
+ * private key (the seed is wiped at once). The EAR verifier key
+ * (keys/ear-verifier.pem) is its one signing key: the gate signs each
+ * verdict with it, and relying parties check them with `attest ear-key`.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +43,26 @@ st_code st_gate_anchors_load(st_workspace *ws, st_gate_anchors *a, st_err *err)
         (rc = st_fs_read_all(path, 1 << 16, &a->tpm_ak, &a->tpm_ak_len, err)) !=
             ST_OK)
         return st_err_prefix(err, "the enrolled TPM attestation key");
+    if ((rc = st_workspace_path(ws, "keys", "ear-verifier.pem", path,
+                                sizeof(path), err)) != ST_OK)
+        return rc;
+    uint8_t pub[32];
+    if (!(seed = st_secmem_alloc(32, err)))
+        return err ? err->code : ST_E_IO;
+    rc = st_ear_key_load(path, 1, seed, pub, err);
+    if (rc == ST_OK)
+        rc = st_ear_signer_init(&a->ear, seed, err);
+    st_secmem_free(seed);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "the EAR verifier key");
+    a->have_ear = 1;
     return ST_OK;
 }
 
 void st_gate_anchors_free(st_gate_anchors *a)
 {
+    if (a->have_ear)
+        st_ear_signer_free(&a->ear);
     free(a->tpm_ak);
     memset(a, 0, sizeof(*a));
 }

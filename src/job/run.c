@@ -741,11 +741,11 @@ static ST_MUST_CHECK st_code release_keys(struct ctl *c, st_keyring *kr,
                                  keys, &res, err);
             st_broker_msg_free(&m);
             status_set(c, "attestation",
-                       json_pack("{s:s,s:s,s:b,s:s,s:O*}", "tee",
+                       json_pack("{s:s,s:s,s:b,s:s,s:O*,s:O*}", "tee",
                                  st_tee_name(res.tee), "evidence_sha256",
                                  res.evidence_sha256, "pass", res.pass,
                                  "reason", res.pass ? "pass" : res.reason,
-                                 "verdicts", res.verdicts));
+                                 "verdicts", res.verdicts, "ears", res.ears));
             observe(c, "attestation",
                     json_pack("{s:s,s:b,s:s}", "tee", st_tee_name(res.tee),
                               "pass", res.pass, "reason",

@@ -284,6 +284,22 @@ static void evidence(st_req *r)
                                         m.data, m.len, keys, &res, &err)
                       : st_err_set(&err, ST_E_IO, "out of memory");
     st_broker_msg_free(&m);
+    /* the verdicts as EARs, signed with this workspace's verifier key
+     * (`sealtrain attest ear-key`): Sealtrain-EAR, comma-separated */
+    st_buf ears;
+    st_buf_init(&ears);
+    size_t i;
+    json_t *e;
+    json_array_foreach(res.ears, i, e)
+    {
+        if (st_buf_printf(&ears, NULL, "%s%s", i ? "," : "",
+                          json_string_value(json_object_get(e, "ear"))) !=
+            ST_OK)
+            break;
+    }
+    if (ears.len && st_buf_append(&ears, "", 1, NULL) == ST_OK)
+        st_srv_reply_header(r, "Sealtrain-EAR", (const char *)ears.data);
+    st_buf_free(&ears);
     st_buf out;
     st_buf_init(&out);
     if (rc == ST_OK)

@@ -489,6 +489,13 @@ static const char *reason_of(int code)
     }
 }
 
+void st_srv_reply_header(st_req *r, const char *name, const char *value)
+{
+    free(r->out_hvalue);
+    r->out_hname = name;
+    r->out_hvalue = strdup(value); /* out of memory: the header is left out */
+}
+
 void st_srv_reply_text(st_req *r, int code, const char *ctype, const void *data,
                        size_t len)
 {
@@ -511,6 +518,8 @@ void st_srv_reply_text(st_req *r, int code, const char *ctype, const void *data,
     }
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     evhttp_add_header(h, "Content-Type", ctype);
+    if (r->out_hname && r->out_hvalue)
+        evhttp_add_header(h, r->out_hname, r->out_hvalue);
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     if (r->s->stopping)
@@ -728,6 +737,7 @@ static void free_req(st_req *r)
     evhttp_clear_headers(&r->query);
     free(r->body);
     free(r->out_data);
+    free(r->out_hvalue);
     free(r);
 }
 

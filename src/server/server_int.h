@@ -47,6 +47,9 @@ struct st_req {
     char out_type[64];
     char *out_data;
     size_t out_len;
+    /* one more response header (st_srv_reply_header), or NULL */
+    const char *out_hname;
+    char *out_hvalue;
     st_route_fn fn;
     st_req *next; /* the work queue */
     double t0;    /* when the request arrived (the request log's ms) */
@@ -70,6 +73,9 @@ extern const st_route st_srv_data_routes[]; /* routes_data.c */
 void st_srv_reply_json(st_req *r, int code, json_t *body);
 void st_srv_reply_text(st_req *r, int code, const char *ctype, const void *data,
                        size_t len);
+/* Adds the response header `name` (a string literal) with a copy of
+ * `value` to the reply still to come, from the loop or a worker. */
+void st_srv_reply_header(st_req *r, const char *name, const char *value);
 /* {"error": msg, "permission": action?} with the status for err->code. */
 void st_srv_reply_err(st_req *r, const char *permission, const st_err *err);
 void st_srv_reply_msg(st_req *r, int code, const char *fmt, ...)

@@ -26,6 +26,21 @@ missing=$(job_field "$ID" '[m["name"] for m in j["status"]["sandbox"]["measures"
 [ "$(job_field "$ID" 'j["status"]["attestation"]["pass"]')" = True ] || fail "attestation"
 ok "every sandbox measure applied (strict); attestation passed"
 
+# each verdict of the key release as an EAR, verifiable with the
+# workspace's verifier key
+job_field "$ID" '",".join(e["ear"] for e in j["status"]["attestation"]["ears"])' >"$T/ears"
+[ -s "$T/ears" ] || fail "job status shows no EAR"
+"$SEALTRAIN" attest ear-key >"$T/ear.pem"
+/usr/bin/python3 - "$T/ear.pem" "$T/ears" <<'PY' || fail "the job's EARs do not verify"
+import sys
+import jwt
+pem = open(sys.argv[1], "rb").read()
+for tok in open(sys.argv[2]).read().strip().split(","):
+    c = jwt.decode(tok, pem, algorithms=["EdDSA"])
+    assert all("ear.status" in s for s in c["submods"].values()), c
+PY
+ok "job status --json carries the release's verdicts as EARs that python3-jwt verifies"
+
 MODEL=$(job_field "$ID" 'j["status"]["result"]["model_path"]')
 PROV=$(job_field "$ID" 'j["status"]["result"]["provenance_path"]')
 age -d -i "$K/mo.age" -o "$T/model.safetensors" "$MODEL" || fail "age -d"

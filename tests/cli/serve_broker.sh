@@ -45,7 +45,10 @@ def post(path, body):
     c.request("POST", path, body=body,
               headers={"Content-Type": "application/x-sealtrain-broker"})
     r = c.getresponse()
+    global last_ear
+    last_ear = r.getheader("Sealtrain-EAR")
     return r.status, r.read()
+last_ear = None
 def frame(t, payload):
     return struct.pack(">BI", t, len(payload)) + payload
 def b64(b):
@@ -98,6 +101,9 @@ def release():
     evf = frame(3, open(ev, "rb").read())
     status, body = post("/v1/broker/datasets/digits/evidence?nonce=" + nonce.hex(), evf)
     print("evidence", status, body[0] if body else -1)
+    if last_ear:
+        open(os.path.join(os.path.dirname(certs), "ear-%s.txt" % mode),
+             "w").write(last_ear)
     if body and body[0] == 5:
         print(json.loads(body[5:])["reason"])
     if body and body[0] == 4:
@@ -131,6 +137,25 @@ grep '"category":"key-release"' "$SEALTRAIN_WORKSPACE/audit/log.jsonl" |
     grep '"actor":"mo"' | grep -c '"outcome":"success"' >/dev/null ||
     fail "the release is not audited"
 ok "sim evidence bound to the nonce releases the dataset key (KEYS frame), audited"
+
+# the verdict comes back as an EAR (Sealtrain-EAR), signed with this
+# workspace's verifier key; an independent JWT library checks it, and the
+# release's audit entry names its digest
+[ -s "$T/ear-ok.txt" ] || fail "no Sealtrain-EAR header on KEYS"
+"$SEALTRAIN" attest ear-key >"$T/ear.pem"
+/usr/bin/python3 - "$T/ear.pem" "$T/ear-ok.txt" "$SEALTRAIN_WORKSPACE/audit/log.jsonl" <<'PY' ||
+import hashlib, sys
+import jwt
+pem = open(sys.argv[1], "rb").read()
+log = open(sys.argv[3]).read()
+for tok in open(sys.argv[2]).read().strip().split(","):
+    c = jwt.decode(tok, pem, algorithms=["EdDSA"])
+    assert c["eat_profile"] == "tag:github.com,2023:veraison/ear", c
+    assert "eat_nonce" in c, c
+    assert hashlib.sha256(tok.encode()).hexdigest() in log, "digest not audited"
+PY
+    fail "the EAR does not verify or is not audited"
+ok "the verdict comes back as an EAR that python3-jwt verifies with \`attest ear-key\`, its digest audited"
 
 # The broker caches the release policy, the permission and the verified
 # file key per worker (one worker here, so a kept connection always meets

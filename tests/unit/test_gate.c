@@ -252,6 +252,32 @@ static void test_release_wraps_the_file_key_to_the_runtime(void **state)
                         st_secret_len(want));
     st_secret_free(got);
     st_secret_free(want);
+    /* each verdict as an EAR signed with the workspace's verifier key,
+     * its digest in the release's entry */
+    char path[4300];
+    uint8_t seed[32], pub[32];
+    assert_st_ok(st_workspace_path(f->ws, "keys", "ear-verifier.pem", path,
+                                   sizeof(path), &e),
+                 &e);
+    assert_st_ok(st_ear_key_load(path, 0, seed, pub, &e), &e);
+    st_wipe(seed, sizeof(seed));
+    assert_true(json_array_size(r.ears) > 0);
+    assert_int_equal(json_array_size(r.ears), json_array_size(r.verdicts));
+    size_t i;
+    json_t *ear;
+    json_array_foreach(r.ears, i, ear)
+    {
+        const char *jwt = json_string_value(json_object_get(ear, "ear"));
+        json_t *claims = NULL;
+        assert_non_null(jwt);
+        assert_st_ok(st_ear_verify(jwt, strlen(jwt), pub, &claims, &e), &e);
+        assert_non_null(json_object_get(claims, "eat_nonce"));
+        json_decref(claims);
+        assert_int_equal(
+            audited(f, "key.release",
+                    json_string_value(json_object_get(ear, "sha256"))),
+            1);
+    }
     st_gate_result_clear(&r);
     /* one durable entry for the release, naming submitter and runner */
     assert_int_equal(audited(f, "key.release", "\"runner\":\"tr\""), 1);
