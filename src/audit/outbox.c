@@ -278,6 +278,25 @@ st_code st_audit_txn_deliver(st_workspace *ws, int64_t id, st_err *err)
     return rc;
 }
 
+st_code st_audit_txn_run(st_workspace *ws, st_audit_change change, void *arg,
+                         const st_audit_event *ev, st_err *err)
+{
+    int64_t id = 0;
+    int unknown = 0;
+    st_code rc = st_audit_txn_begin(ws, err);
+    if (rc)
+        return rc;
+    /* ev is read only now: the change may fill it in (a new version) */
+    if ((rc = change(ws, arg, err)) ||
+        (rc = st_audit_txn_event(ws, ev, &id, err))) {
+        st_audit_txn_rollback(ws);
+        return rc;
+    }
+    if ((rc = st_audit_txn_commit(ws, &unknown, err)))
+        return rc;
+    return st_audit_txn_deliver(ws, id, err);
+}
+
 /* ---- recovery -------------------------------------------------------- */
 
 typedef struct seen {
