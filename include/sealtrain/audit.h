@@ -81,7 +81,12 @@ ST_MUST_CHECK st_code st_audit_txn_event(st_workspace *ws,
 ST_MUST_CHECK st_code st_audit_txn_commit(st_workspace *ws, int *unknown,
                                           st_err *err);
 void st_audit_txn_rollback(st_workspace *ws);
-/* Appends the entry and clears its row. On failure the change stands and
+/* 1 while a transaction is open on the workspace's catalog connection:
+ * a change made inside another's records its entry with
+ * st_audit_txn_event, and the outer deliver appends it too. */
+int st_audit_txn_open(st_workspace *ws);
+/* Appends the entry (and the others this thread's transaction recorded)
+ * and clears their rows. On failure the change stands and
  * the entry stays pending for the next open (the error says so). */
 ST_MUST_CHECK st_code st_audit_txn_deliver(st_workspace *ws, int64_t id,
                                            st_err *err);

@@ -523,9 +523,17 @@ st_code st_access_set_owner(st_workspace *ws, const char *resource,
                     "INSERT INTO resource_owners(resource, owner) VALUES(?1, "
                     "?2)",
                     args, 2, NULL, "recording an owner", err);
-    if (rc == ST_OK)
-        audit_change(ws, owner, "resource.own", resource, NULL, NULL);
-    return rc;
+    if (rc != ST_OK)
+        return rc;
+    if (st_audit_txn_open(ws)) {
+        /* part of another change: its entry commits with it */
+        st_audit_event ev = {
+            "access", owner, "resource.own", resource, "success", NULL, NULL};
+        int64_t id;
+        return st_audit_txn_event(ws, &ev, &id, err);
+    }
+    audit_change(ws, owner, "resource.own", resource, NULL, NULL);
+    return ST_OK;
 }
 
 st_code st_access_forget_resource(st_workspace *ws, const char *resource,

@@ -62,6 +62,7 @@ SCENARIOS = {
                          {2, 3}, "principals"),
     "principal-disable": (["principal", "disable", "bob"], set(),
                           "principals"),
+    "job-submit": (["job", "submit", "{T}/spec.json"], set(), "principals"),
 }
 
 # commands whose transaction work is not done yet (issue 18): `make fault`
@@ -171,12 +172,23 @@ class Harness:
         wp = os.path.join(t, "template-principals")
         shutil.copytree(ws, wp, symlinks=True)
         self.must(wp, ["principal", "add", "alice", "--role",
-                       "admin,data-owner,auditor",
+                       "admin,data-owner,model-owner,auditor",
                        "--signing-key", t + "/alice.pub"])
         self.cur = "principals"
         self.must(wp, ["principal", "add", "bob", "--role", "trainer",
                        "--signing-key", t + "/bob.pub"])
         self.must(wp, ["principal", "grant", "bob", "dataset:d", "read"])
+        # a release policy, so that alice may submit a job on d
+        self.must(wp, ["data", "policy", "set", "d", t + "/policy.json"])
+        with open(os.path.join(t, "spec.json"), "w") as f:
+            json.dump({"version": 1, "name": "fault",
+                       "model": {"type": "mlp", "hidden": [4]},
+                       "training": {"optimizer": "adam", "epochs": 1,
+                                    "seed": 1},
+                       "datasets": {"train": "d"},
+                       "security": {"tee": "sim"},
+                       "outputs": {"model": "fault", "recipients": [rcpt]}},
+                      f)
         self.templates["principals"] = (wp, self.state(wp), self.audit(wp))
         self.use("base")
 
@@ -219,9 +231,13 @@ class Harness:
                 return None
             grants = sorted((g["resource"], g["permission"])
                             for g in json.loads(bout).get("grants", []))
+        rj, jout, _ = self.st(ws, ["job", "list", "--json"])
+        if rj:
+            return None
+        jobs = sorted((j["name"], j["state"]) for j in json.loads(jout))
         return json.dumps({"datasets": ds, "keys": keys, "policy": policy,
-                           "principals": people, "grants": grants},
-                          sort_keys=True)
+                           "principals": people, "grants": grants,
+                           "jobs": jobs}, sort_keys=True)
 
     def audit(self, ws):
         rc, out, _ = self.st(ws, ["audit", "export", "--format", "jsonl"])
