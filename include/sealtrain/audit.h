@@ -81,10 +81,24 @@ ST_MUST_CHECK st_code st_audit_txn_event(st_workspace *ws,
 ST_MUST_CHECK st_code st_audit_txn_commit(st_workspace *ws, int *unknown,
                                           st_err *err);
 void st_audit_txn_rollback(st_workspace *ws);
-/* Appends the entry and clears its row. On failure the change stands and
+/* 1 while a transaction is open on the workspace's catalog connection:
+ * a change made inside another's records its entry with
+ * st_audit_txn_event, and the outer deliver appends it too. */
+int st_audit_txn_open(st_workspace *ws);
+/* Appends the entry (and the others this thread's transaction recorded)
+ * and clears their rows. On failure the change stands and
  * the entry stays pending for the next open (the error says so). */
 ST_MUST_CHECK st_code st_audit_txn_deliver(st_workspace *ws, int64_t id,
                                            st_err *err);
+/* The whole sequence for a change made of catalog statements: begin,
+ * change(ws, arg), event `ev` (read after the change, which may fill it
+ * in), commit, deliver. ST_OK only when the change and its entry are
+ * durable; any other result either left nothing in force or says (in
+ * err) that the next open completes it. */
+typedef st_code (*st_audit_change)(st_workspace *ws, void *arg, st_err *err);
+ST_MUST_CHECK st_code st_audit_txn_run(st_workspace *ws, st_audit_change change,
+                                       void *arg, const st_audit_event *ev,
+                                       st_err *err);
 /* Run by st_workspace_open before anything else: appends the entries that
  * interrupted or failed deliveries left (never one already in the log). */
 ST_MUST_CHECK st_code st_audit_txn_recover(st_workspace *ws, st_err *err);

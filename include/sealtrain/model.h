@@ -71,10 +71,14 @@ ST_MUST_CHECK st_code st_model_migrate(st_workspace *ws, st_err *err);
  * subject; datasets, spec digest, metrics and recipients come from the
  * statement; classification and retention from the datasets' manifests;
  * claims from the job's recorded attestation verdict; owner from the job.
- * The new version goes to *version. Audited ("model.register"). */
+ * The new version goes to *version. Audited ("model.register").
+ * *unknown (when not NULL) is 1 after a failed COMMIT: SQLite may still
+ * hold it in its WAL, so the model may be registered after the next open,
+ * and the caller must not remove its files. */
 ST_MUST_CHECK st_code st_model_register(st_workspace *ws,
                                         const st_model_record *in,
-                                        uint32_t *version, st_err *err);
+                                        uint32_t *version, int *unknown,
+                                        st_err *err);
 
 /* "NAME" or "NAME@VERSION" (no version: the latest). */
 ST_MUST_CHECK st_code st_model_ref_parse(const char *ref,

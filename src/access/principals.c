@@ -9,10 +9,12 @@
  *   resource_owners(resource, owner)
  *   grants(grantee, resource, permission, grantor, created)
  *
- * Every change is audited ("access" category) after it is committed.
+ * Every change is committed with its audit entry ("access" category) in
+ * one transaction (st_audit_txn_run, src/audit/outbox.c).
  * Inputs are validated before they reach SQL (which only ever sees bound
  * parameters): names, the Ed25519 PEM, the age recipient's bech32.
  */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -393,6 +395,54 @@ static ST_MUST_CHECK st_code recipient_ok(const char *r, st_err *err)
     return ST_OK;
 }
 
+struct add_arg {
+    const char *name, *pem, *recipient, *now;
+    unsigned roles;
+};
+
+static ST_MUST_CHECK st_code add_rows(st_workspace *ws, void *varg, st_err *err)
+{
+    struct add_arg *a = varg;
+    const char *args[] = {a->name, a->pem, a->recipient, a->now};
+    st_code rc = exec_bound(ws,
+                            "INSERT INTO principals(name, signing_key, "
+                            "recipient, created) VALUES(?1, ?2, ?3, ?4)",
+                            args, 4, NULL, "adding a principal", err);
+    if (rc == ST_E_EXISTS)
+        rc = st_err_set(err, ST_E_EXISTS, "principal \"%s\" already exists",
+                        a->name);
+    for (unsigned i = 0; rc == ST_OK && i < ST_ROLE_COUNT; i++) {
+        if (!(a->roles & (1u << i)))
+            continue;
+        const char *ra[] = {a->name, st_access_role_name(i)};
+        rc = exec_bound(ws,
+                        "INSERT INTO principal_roles(name, role) "
+                        "VALUES(?1, ?2)",
+                        ra, 2, NULL, "adding a role", err);
+    }
+    return rc;
+}
+
+/* One statement, bound to `args`, as a change of st_audit_txn_run;
+ * `none` (if not NULL) is the error when it changes no row. */
+struct stmt_arg {
+    const char *sql, *what;
+    const char *const *args;
+    int nargs;
+    const char *none;
+};
+
+static ST_MUST_CHECK st_code one_stmt(st_workspace *ws, void *varg, st_err *err)
+{
+    struct stmt_arg *a = varg;
+    int changes = 0;
+    st_code rc =
+        exec_bound(ws, a->sql, a->args, a->nargs, &changes, a->what, err);
+    if (rc == ST_OK && changes == 0 && a->none)
+        rc = st_err_set(err, ST_E_NOTFOUND, "%s", a->none);
+    return rc;
+}
+
 st_code st_access_principal_add(st_workspace *ws, const char *actor,
                                 const char *name, unsigned roles,
                                 const char *pem, const char *recipient,
@@ -427,36 +477,6 @@ st_code st_access_principal_add(st_workspace *ws, const char *actor,
                ST_OK) {
         return err ? err->code : ST_E_DENIED;
     }
-    sqlite3 *db = st_workspace_db(ws);
-    char now[32];
-    st_access_now(now);
-    /* one transaction: a principal never exists without its roles */
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return st_access_db_err(ws, err, "adding a principal");
-    const char *args[] = {name, pem, recipient, now};
-    st_code rc = exec_bound(ws,
-                            "INSERT INTO principals(name, signing_key, "
-                            "recipient, created) VALUES(?1, ?2, ?3, ?4)",
-                            args, 4, NULL, "adding a principal", err);
-    if (rc == ST_E_EXISTS)
-        rc = st_err_set(err, ST_E_EXISTS, "principal \"%s\" already exists",
-                        name);
-    for (unsigned i = 0; rc == ST_OK && i < ST_ROLE_COUNT; i++) {
-        if (!(roles & (1u << i)))
-            continue;
-        const char *ra[] = {name, st_access_role_name(i)};
-        rc = exec_bound(ws,
-                        "INSERT INTO principal_roles(name, role) "
-                        "VALUES(?1, ?2)",
-                        ra, 2, NULL, "adding a role", err);
-    }
-    if (rc == ST_OK &&
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        rc = st_access_db_err(ws, err, "adding a principal");
-    if (rc != ST_OK) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
     char rolestr[128];
     st_access_roles_string(roles, rolestr, sizeof(rolestr));
     uint8_t kid[32];
@@ -465,10 +485,24 @@ st_code st_access_principal_add(st_workspace *ws, const char *actor,
     st_hex_encode(kid, 32, kidhex);
     json_t *d =
         json_pack("{s:s,s:s}", "roles", rolestr, "signing_key_sha256", kidhex);
-    audit_change(ws, actor, "principal.add", res,
-                 count == 0 ? "first principal (bootstrap admin)" : NULL, d);
+    if (!d)
+        return st_err_errno(err, ST_E_IO, ENOMEM, "principal %s", name);
+    char now[32];
+    st_access_now(now);
+    struct add_arg a = {name, pem, recipient, now, roles};
+    st_audit_event ev = {"access",
+                         actor && *actor ? actor : "bootstrap",
+                         "principal.add",
+                         res,
+                         "success",
+                         count == 0 ? "first principal (bootstrap admin)"
+                                    : NULL,
+                         d};
+    /* one transaction: a principal never exists without its roles, nor
+     * without its entry */
+    st_code rc = st_audit_txn_run(ws, add_rows, &a, &ev, err);
     json_decref(d);
-    return ST_OK;
+    return rc;
 }
 
 st_code st_access_principal_disable(st_workspace *ws, const char *actor,
@@ -502,15 +536,16 @@ st_code st_access_principal_disable(st_workspace *ws, const char *actor,
                               name);
     }
     const char *args[] = {disabled ? "1" : "0", name};
-    st_code rc = exec_bound(ws,
-                            "UPDATE principals SET disabled = ?1 WHERE name "
-                            "= ?2",
-                            args, 2, NULL, "disabling a principal", err);
-    if (rc == ST_OK)
-        audit_change(ws, actor,
-                     disabled ? "principal.disable" : "principal.enable", res,
-                     NULL, NULL);
-    return rc;
+    struct stmt_arg a = {"UPDATE principals SET disabled = ?1 WHERE name = ?2",
+                         "disabling a principal", args, 2, NULL};
+    st_audit_event ev = {"access",
+                         actor && *actor ? actor : "bootstrap",
+                         disabled ? "principal.disable" : "principal.enable",
+                         res,
+                         "success",
+                         NULL,
+                         NULL};
+    return st_audit_txn_run(ws, one_stmt, &a, &ev, err);
 }
 
 st_code st_access_touch(st_workspace *ws, const char *name, st_err *err)
@@ -571,9 +606,17 @@ st_code st_access_set_owner(st_workspace *ws, const char *resource,
                     "INSERT INTO resource_owners(resource, owner) VALUES(?1, "
                     "?2)",
                     args, 2, NULL, "recording an owner", err);
-    if (rc == ST_OK)
-        audit_change(ws, owner, "resource.own", resource, NULL, NULL);
-    return rc;
+    if (rc != ST_OK)
+        return rc;
+    if (st_audit_txn_open(ws)) {
+        /* part of another change: its entry commits with it */
+        st_audit_event ev = {
+            "access", owner, "resource.own", resource, "success", NULL, NULL};
+        int64_t id;
+        return st_audit_txn_event(ws, &ev, &id, err);
+    }
+    audit_change(ws, owner, "resource.own", resource, NULL, NULL);
+    return ST_OK;
 }
 
 st_code st_access_forget_resource(st_workspace *ws, const char *resource,
@@ -637,6 +680,26 @@ static ST_MUST_CHECK st_code grant_common(st_workspace *ws, const char *actor,
     return st_access_check_identity(ws, actor, "access.grant", resource, err);
 }
 
+/* A grant's change and its entry, in one transaction. */
+static ST_MUST_CHECK st_code grant_txn(st_workspace *ws, const char *actor,
+                                       const char *action, const char *grantee,
+                                       const char *resource,
+                                       const char *permission,
+                                       struct stmt_arg *a, st_err *err)
+{
+    json_t *d =
+        json_pack("{s:s,s:s}", "grantee", grantee, "permission", permission);
+    if (!d)
+        return st_err_errno(err, ST_E_IO, ENOMEM, "%s", action);
+    st_audit_event ev = {"access",  actor && *actor ? actor : "bootstrap",
+                         action,    resource,
+                         "success", NULL,
+                         d};
+    st_code rc = st_audit_txn_run(ws, one_stmt, a, &ev, err);
+    json_decref(d);
+    return rc;
+}
+
 st_code st_access_grant(st_workspace *ws, const char *actor,
                         const char *grantee, const char *resource,
                         const char *permission, st_err *err)
@@ -646,18 +709,12 @@ st_code st_access_grant(st_workspace *ws, const char *actor,
     char now[32];
     st_access_now(now);
     const char *args[] = {grantee, resource, permission, actor, now};
-    st_code rc = exec_bound(ws,
-                            "INSERT INTO grants(grantee, resource, permission, "
-                            "grantor, created) VALUES(?1, ?2, ?3, ?4, ?5) ON "
-                            "CONFLICT DO NOTHING",
-                            args, 5, NULL, "granting", err);
-    if (rc == ST_OK) {
-        json_t *d = json_pack("{s:s,s:s}", "grantee", grantee, "permission",
-                              permission);
-        audit_change(ws, actor, "access.grant", resource, NULL, d);
-        json_decref(d);
-    }
-    return rc;
+    struct stmt_arg a = {"INSERT INTO grants(grantee, resource, permission, "
+                         "grantor, created) VALUES(?1, ?2, ?3, ?4, ?5) ON "
+                         "CONFLICT DO NOTHING",
+                         "granting", args, 5, NULL};
+    return grant_txn(ws, actor, "access.grant", grantee, resource, permission,
+                     &a, err);
 }
 
 st_code st_access_revoke(st_workspace *ws, const char *actor,
@@ -667,21 +724,14 @@ st_code st_access_revoke(st_workspace *ws, const char *actor,
     if (grant_common(ws, actor, grantee, resource, permission, err) != ST_OK)
         return err ? err->code : ST_E_DENIED;
     const char *args[] = {grantee, resource, permission};
-    int changes = 0;
-    st_code rc = exec_bound(ws,
-                            "DELETE FROM grants WHERE grantee = ?1 AND "
-                            "resource = ?2 AND permission = ?3",
-                            args, 3, &changes, "revoking", err);
-    if (rc == ST_OK && changes == 0)
-        return st_err_set(err, ST_E_NOTFOUND, "%s holds no grant \"%s\" on %s",
-                          grantee, permission, resource);
-    if (rc == ST_OK) {
-        json_t *d = json_pack("{s:s,s:s}", "grantee", grantee, "permission",
-                              permission);
-        audit_change(ws, actor, "access.revoke", resource, NULL, d);
-        json_decref(d);
-    }
-    return rc;
+    char none[512];
+    snprintf(none, sizeof(none), "%s holds no grant \"%s\" on %s", grantee,
+             permission, resource);
+    struct stmt_arg a = {"DELETE FROM grants WHERE grantee = ?1 AND "
+                         "resource = ?2 AND permission = ?3",
+                         "revoking", args, 3, none};
+    return grant_txn(ws, actor, "access.revoke", grantee, resource, permission,
+                     &a, err);
 }
 
 st_code st_access_grants(st_workspace *ws, const char *grantee, st_grant **out,

@@ -56,6 +56,13 @@ static const char *const migrations[] = {
     " event TEXT NOT NULL)",
 };
 
+/* The rows this thread's open transaction recorded (more than one when a
+ * change records another's entry too, e.g. a new owner's): deliver
+ * appends them all, in order. A thread runs one transaction at a time. */
+#define BATCH_MAX 8
+static _Thread_local int64_t batch[BATCH_MAX];
+static _Thread_local size_t nbatch;
+
 /* The shared hold on outbox.lock, one per process while any of its
  * transactions is between begin and delivery. */
 static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -123,11 +130,18 @@ st_code st_audit_txn_begin(st_workspace *ws, st_err *err)
         return rc;
     if ((rc = exec(ws, "BEGIN IMMEDIATE", err)))
         release();
+    nbatch = 0;
     return rc;
+}
+
+int st_audit_txn_open(st_workspace *ws)
+{
+    return !sqlite3_get_autocommit(st_workspace_db(ws));
 }
 
 void st_audit_txn_rollback(st_workspace *ws)
 {
+    nbatch = 0;
     /* nothing to undo when BEGIN's transaction is already gone */
     sqlite3_exec(st_workspace_db(ws), "ROLLBACK", NULL, NULL, NULL);
     release();
@@ -173,6 +187,8 @@ st_code st_audit_txn_event(st_workspace *ws, const st_audit_event *ev,
     if (s != SQLITE_DONE)
         return st_catalog_fail(ws, "recording the audit entry", err);
     *id = sqlite3_last_insert_rowid(db);
+    if (nbatch < BATCH_MAX)
+        batch[nbatch++] = *id; /* any beyond: the next open's recovery */
     return ST_OK;
 }
 
@@ -269,13 +285,40 @@ static ST_MUST_CHECK st_code deliver_row(st_workspace *ws, int64_t id,
 
 st_code st_audit_txn_deliver(st_workspace *ws, int64_t id, st_err *err)
 {
-    st_code rc = deliver_row(ws, id, err);
+    st_code rc = ST_OK;
+    int seen = 0;
+    for (size_t i = 0; i < nbatch && !rc; i++) {
+        seen |= batch[i] == id;
+        rc = deliver_row(ws, batch[i], err);
+    }
+    if (!rc && !seen)
+        rc = deliver_row(ws, id, err);
+    nbatch = 0;
     release();
     if (rc)
         st_err_prefix(err, "the change is committed, and its audit entry is "
                            "kept in the catalog until the next open "
                            "appends it");
     return rc;
+}
+
+st_code st_audit_txn_run(st_workspace *ws, st_audit_change change, void *arg,
+                         const st_audit_event *ev, st_err *err)
+{
+    int64_t id = 0;
+    int unknown = 0;
+    st_code rc = st_audit_txn_begin(ws, err);
+    if (rc)
+        return rc;
+    /* ev is read only now: the change may fill it in (a new version) */
+    if ((rc = change(ws, arg, err)) ||
+        (rc = st_audit_txn_event(ws, ev, &id, err))) {
+        st_audit_txn_rollback(ws);
+        return rc;
+    }
+    if ((rc = st_audit_txn_commit(ws, &unknown, err)))
+        return rc;
+    return st_audit_txn_deliver(ws, id, err);
 }
 
 /* ---- recovery -------------------------------------------------------- */

@@ -10,14 +10,17 @@
  * for the one signature. The KEK rotates like any other; retired versions
  * still unwrap.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audit/audit_int.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/keyring.h"
+#include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/workspace.h"
 
@@ -140,25 +143,56 @@ st_code st_audit_checkpoint_sealed(st_workspace *ws, st_keyring *kr,
     st_audit_log_close(log);
     if (rc != ST_OK)
         return rc;
-    /* record it: the entry itself is covered by the next checkpoint */
+    /* record it (the entry itself is covered by the next checkpoint) */
     st_audit_checkpoint_body b;
     const char *blank = strstr(signed_note, "\n\n");
-    if (blank && st_audit_checkpoint_parse(signed_note,
-                                           (size_t)(blank - signed_note) + 1,
-                                           &b, NULL) == ST_OK) {
-        char *root = st_base64_encode(b.root, 32, 1);
-        json_t *d = json_pack("{s:I,s:s}", "tree_size", (json_int_t)b.size,
-                              "root_hash", root ? root : "");
-        st_audit_event ev = {"compliance",
-                             actor ? actor : "system",
-                             "audit.checkpoint",
-                             "audit:log",
-                             "success",
-                             NULL,
-                             d};
-        rc = st_audit_append(ws, &ev, err);
-        json_decref(d);
-        free(root);
+    if (!blank || (rc = st_audit_checkpoint_parse(
+                       signed_note, (size_t)(blank - signed_note) + 1, &b,
+                       err)) != ST_OK) {
+        free(signed_note);
+        return rc ? rc
+                  : st_err_set(err, ST_E_INTERNAL,
+                               "checkpoint: the new note has no signature");
+    }
+    char *root = st_base64_encode(b.root, 32, 1);
+    json_t *d = root ? json_pack("{s:I,s:s}", "tree_size", (json_int_t)b.size,
+                                 "root_hash", root)
+                     : NULL;
+    st_audit_event ev = {"compliance",
+                         actor ? actor : "system",
+                         "audit.checkpoint",
+                         "audit:log",
+                         "success",
+                         NULL,
+                         d};
+    /* the entry goes through the outbox: once its row is committed the
+     * entry reaches the log (now, or at the next open), so the note
+     * stays; before that, the note goes. A failed COMMIT is unknown: the
+     * note stays for the entry the next open may find */
+    int64_t id = 0;
+    int unknown = 0, committed = 0;
+    rc = d ? st_audit_txn_begin(ws, err)
+           : st_err_errno(err, ST_E_IO, ENOMEM, "checkpoint entry");
+    if (rc == ST_OK) {
+        if ((rc = st_audit_txn_event(ws, &ev, &id, err)))
+            st_audit_txn_rollback(ws);
+        else if ((rc = st_audit_txn_commit(ws, &unknown, err)) == ST_OK)
+            committed = 1;
+    }
+    if (committed)
+        rc = st_audit_txn_deliver(ws, id, err);
+    json_decref(d);
+    free(root);
+    if (rc != ST_OK && !committed && !unknown) {
+        char name[64], cpath[PATH_MAX];
+        snprintf(name, sizeof(name), ST_AUDIT_CP_DIR "/%020llu.note",
+                 (unsigned long long)b.size);
+        if (st_fs_join(cpath, sizeof(cpath), dir, name, NULL) != ST_OK ||
+            (unlink(cpath) != 0 && errno != ENOENT))
+            st_error("audit.checkpoint",
+                     "could not remove the checkpoint of size %llu whose "
+                     "entry failed",
+                     (unsigned long long)b.size);
     }
     if (rc == ST_OK && note)
         *note = signed_note;

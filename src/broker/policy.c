@@ -8,6 +8,7 @@
  * It never holds a signing key beyond st_release_policy_set's call, and
  * never reads dataset contents.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,18 @@ static json_t *statement(const char *dataset, const char *id,
                      "policy", policy);
 }
 
+struct put_arg {
+    const char *dataset, *canon, *hex, *envtext, *actor;
+};
+
+static ST_MUST_CHECK st_code put_policy(st_workspace *ws, void *varg,
+                                        st_err *err)
+{
+    struct put_arg *a = varg;
+    return st_gate_db_policy_put(ws, a->dataset, a->canon, a->hex, a->envtext,
+                                 a->actor, err);
+}
+
 st_code st_release_policy_set(st_workspace *ws, const char *actor,
                               const char *dataset, const char *text, size_t len,
                               const char *origin, const uint8_t seed[32],
@@ -211,29 +224,34 @@ st_code st_release_policy_set(st_workspace *ws, const char *actor,
     if (rc == ST_OK && !envtext)
         rc = err ? err->code : ST_E_IO;
     char hex[65] = "";
+    json_t *details = NULL;
     if (rc == ST_OK) {
         uint8_t d[32];
         st_sha256(canon, strlen(canon), d);
         st_hex_encode(d, 32, hex);
-        rc =
-            st_gate_db_policy_put(ws, dataset, canon, hex, envtext, actor, err);
+        details = json_pack("{s:s,s:s}", "policy_sha256", hex, "signer", owner);
+        if (!details)
+            rc = st_err_errno(err, ST_E_IO, ENOMEM, "audit entry");
     }
+    if (rc == ST_OK) {
+        /* the policy and its entry: one transaction (src/audit/outbox.c) */
+        char resource[128];
+        snprintf(resource, sizeof(resource), "dataset:%s", dataset);
+        st_audit_event ev = {"operation", actor, "data.policy", resource,
+                             "success",   NULL,  details};
+        struct put_arg a = {dataset, canon, hex, envtext, actor};
+        /* the schema first: a migration is a transaction of its own */
+        rc = st_gate_db_migrate(ws, err);
+        if (rc == ST_OK)
+            rc = st_audit_txn_run(ws, put_policy, &a, &ev, err);
+    }
+    json_decref(details);
     json_decref(stmt);
     json_decref(env);
     free(payload);
     free(canon);
     free(envtext);
     st_release_policy_free(p);
-    if (rc != ST_OK)
-        return rc;
-    char resource[128];
-    snprintf(resource, sizeof(resource), "dataset:%s", dataset);
-    json_t *details =
-        json_pack("{s:s,s:s}", "policy_sha256", hex, "signer", owner);
-    st_audit_event ev = {"operation", actor, "data.policy", resource,
-                         "success",   NULL,  details};
-    rc = st_audit_append(ws, &ev, err);
-    json_decref(details);
     return rc;
 }
 

@@ -41,9 +41,10 @@ static void key_usage(FILE *out)
             "file).\n");
 }
 
-/* Records a key change (or its failure); access denials are audited by
- * st_access_check itself. `version` (0: none) is the version the change
- * made or touched: `sealtrain check` compares the revocations recorded
+/* Records a refused or failed key change (a change that succeeds is
+ * committed with its entry by the keyring itself); access denials are
+ * audited by st_access_check itself. `version` (0: none) is the version the
+ * change made or touched: `sealtrain check` compares the revocations recorded
  * here with the keyring, which catches a keyring rolled back past one. */
 static void audit(st_workspace *ws, const char *principal, const char *action,
                   const char *name, uint32_t version, st_code rc,
@@ -257,11 +258,13 @@ int st_cli_key(st_cli *cli, int argc, char **argv)
             rc = st_kek_retire(kr, principal, name, version, &err);
         else
             rc = st_kek_revoke(kr, principal, name, version, &err);
-        audit(ws, principal, action, name,
-              !strcmp(sub, "create")   ? 1
-              : !strcmp(sub, "rotate") ? v
-                                       : version,
-              rc, &err);
+        /* a success is committed with its entry (src/keys/keyring.c) */
+        if (rc)
+            audit(ws, principal, action, name,
+                  !strcmp(sub, "create")   ? 1
+                  : !strcmp(sub, "rotate") ? v
+                                           : version,
+                  rc, &err);
         if (!rc && !cli->quiet) {
             if (!strcmp(sub, "create"))
                 printf("created key %s (version 1)\n", name);

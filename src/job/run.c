@@ -834,14 +834,21 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
     if (rename(model, mine) != 0)
         return st_err_errno(err, ST_E_IO, errno, "moving the model to %s",
                             mine);
-    char provpath[4300];
+    /* from here a failure removes the model and its provenance (no row
+     * names them), unless registering may have committed */
+    int unknown = 0;
+    char provpath[4300] = "";
     snprintf(name, sizeof(name), "%s-%s.provenance.json", c->spec.model_name,
              c->rec.id);
-    if ((rc = st_fs_join(provpath, sizeof(provpath), modeldir, name, err)))
-        return rc;
+    if ((rc = st_fs_join(provpath, sizeof(provpath), modeldir, name, err))) {
+        provpath[0] = 0;
+        goto unregistered;
+    }
     char *ptext = json_dumps(prov, JSON_INDENT(2));
-    if (!ptext)
-        return st_err_errno(err, ST_E_IO, ENOMEM, "the provenance document");
+    if (!ptext) {
+        rc = st_err_errno(err, ST_E_IO, ENOMEM, "the provenance document");
+        goto unregistered;
+    }
     /* both renames into models/ (the model's above, the provenance's
      * here) are made durable by one directory fsync, before the registry
      * acknowledges the model */
@@ -860,12 +867,10 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
     snprintf(mr.job_id, sizeof(mr.job_id), "%s", c->rec.id);
     snprintf(mr.path, sizeof(mr.path), "%s", mine);
     snprintf(mr.provenance_path, sizeof(mr.provenance_path), "%s", provpath);
-    if (rc == ST_OK && (rc = st_model_register(c->ws, &mr, &mr.version, err)) &&
-        st_fs_shred(mine, NULL) != ST_OK)
-        st_warn("job.model", "%s: an unregistered model file was left behind",
-                mine);
+    if (rc == ST_OK)
+        rc = st_model_register(c->ws, &mr, &mr.version, &unknown, err);
     if (rc != ST_OK)
-        return rc;
+        goto unregistered;
     status_set(
         c, "model",
         json_pack("{s:s,s:i}", "name", mr.name, "version", (int)mr.version));
@@ -882,6 +887,17 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
                       provpath, "metrics", json_object_get(res, "metrics")));
     c->result_ok = 1;
     return ST_OK;
+unregistered:
+    if (!unknown) {
+        /* `cleanup` knows models only by their rows: leave no file */
+        if (st_fs_shred(mine, NULL) != ST_OK)
+            st_warn("job.model",
+                    "%s: an unregistered model file was left behind", mine);
+        if (provpath[0] && unlink(provpath) != 0 && errno != ENOENT)
+            st_warn("job.model",
+                    "%s: an unregistered provenance was left behind", provpath);
+    }
+    return rc;
 }
 
 static int cancel_requested(struct ctl *c)

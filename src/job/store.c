@@ -230,6 +230,36 @@ static st_code check_model_name(st_workspace *ws, const char *submitter,
     return ST_E_DENIED;
 }
 
+struct insert_arg {
+    const char *id, *name, *submitter, *envtext, *hex, *now;
+};
+
+/* The new job's row and its owner (a change of st_audit_txn_run). */
+static ST_MUST_CHECK st_code insert_job(st_workspace *ws, void *varg,
+                                        st_err *err)
+{
+    struct insert_arg *a = varg;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "INSERT INTO jobs(id,name,submitter,envelope,"
+                           "spec_digest,state,created,updated) "
+                           "VALUES(?,?,?,?,?,'queued',?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return st_catalog_fail(ws, "storing the job", err);
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, a->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, a->submitter, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, a->envtext, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, a->hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, a->now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, a->now, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return st_catalog_fail(ws, "storing the job", err);
+    return own_job(ws, a->id, a->submitter, err);
+}
+
 /* Stores a signed spec as a queued job (the envelope has been checked or
  * made by the caller; `digest` is SHA-256 of its payload). */
 static ST_MUST_CHECK st_code store_job(st_workspace *ws, const char *submitter,
@@ -260,41 +290,27 @@ static ST_MUST_CHECK st_code store_job(st_workspace *ws, const char *submitter,
     snprintf(id, ST_JOB_ID_LEN + 1, "j%.15s", rhex);
     char t[ST_TIME_LEN];
     now_text(t);
-    sqlite3_stmt *st = NULL;
-    sqlite3 *db = st_workspace_db(ws);
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO jobs(id,name,submitter,envelope,"
-                           "spec_digest,state,created,updated) "
-                           "VALUES(?,?,?,?,?,'queued',?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        free(envtext);
-        return st_catalog_fail(ws, "storing the job", err);
-    }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, spec->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, submitter, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, envtext, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, t, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 7, t, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    free(envtext);
-    if (step != SQLITE_DONE)
-        return st_catalog_fail(ws, "storing the job", err);
-    st_job_log(ws, id, "queued: job \"%s\" submitted by %s (spec sha256 %s)",
-               spec->name, submitter, hex);
-    char resource[64];
-    snprintf(resource, sizeof(resource), "job:%s", id);
-    if ((rc = own_job(ws, id, submitter, err)) != ST_OK)
-        return rc;
     json_t *details = json_pack(
         "{s:s,s:s,s:s,s:s}", "name", spec->name, "spec_sha256", hex,
         "train_dataset", spec->train_dataset, "tee", st_tee_name(spec->tee));
+    if (!details) {
+        free(envtext);
+        return st_err_errno(err, ST_E_IO, ENOMEM, "the job.submit entry");
+    }
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
     st_audit_event ev = {"operation", submitter, "job.submit", resource,
                          "success",   NULL,      details};
-    rc = st_audit_append(ws, &ev, err);
+    struct insert_arg a = {id, spec->name, submitter, envtext, hex, t};
+    /* the queued job, its owner and its job.submit entry: one
+     * transaction (src/audit/outbox.c) */
+    rc = st_audit_txn_run(ws, insert_job, &a, &ev, err);
     json_decref(details);
+    free(envtext);
+    if (rc == ST_OK)
+        st_job_log(ws, id,
+                   "queued: job \"%s\" submitted by %s (spec sha256 %s)",
+                   spec->name, submitter, hex);
     return rc;
 }
 
@@ -531,34 +547,38 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
 
 /* The transition, audited with `by` as actor (NULL: the runner, else the
  * submitter). */
-static st_code transition(st_workspace *ws, const char *id, st_job_state state,
-                          const char *reason, const json_t *patch,
-                          const char *by, st_err *err)
+struct transition_arg {
+    const char *id, *reason;
+    st_job_state state;
+    const json_t *patch;
+    const char *by;
+    st_job_state from;
+    char actor[ST_JOB_NAME_MAX + 1];
+    json_t *details; /* the job.state entry's, filled in by the change */
+    st_audit_event ev;
+};
+
+/* The state change (and status patch) of a transition: a change of
+ * st_audit_txn_run, which fills in its job.state entry. */
+static ST_MUST_CHECK st_code transition_rows(st_workspace *ws, void *varg,
+                                             st_err *err)
 {
+    struct transition_arg *a = varg;
     sqlite3 *db = st_workspace_db(ws);
     st_job_record r;
-    st_code rc = st_job_get(ws, id, &r, err);
+    /* read inside the transaction: the update below is conditional on it */
+    st_code rc = st_job_get(ws, a->id, &r, err);
     if (rc != ST_OK)
         return rc;
-    /* with a status patch: state and status in one transaction (one
-     * fsync); the state update below is conditional on the state read
-     * here, as without one */
-    int tx = patch && json_object_size(patch) > 0;
-    if (tx &&
-        sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        st_job_record_free(&r);
-        return st_catalog_fail(ws, "updating a job", err);
-    }
     st_job_state from = r.state;
-    char actor[ST_JOB_NAME_MAX + 1];
-    snprintf(actor, sizeof(actor), "%s",
-             by && *by     ? by
-             : r.runner[0] ? r.runner
-                           : r.submitter);
+    snprintf(a->actor, sizeof(a->actor), "%s",
+             a->by && *a->by ? a->by
+             : r.runner[0]   ? r.runner
+                             : r.submitter);
     if (st_job_state_terminal(from))
         rc = st_err_set(err, ST_E_USAGE,
-                        "job %s already ended (%s): cannot move to %s", id,
-                        st_job_state_name(from), st_job_state_name(state));
+                        "job %s already ended (%s): cannot move to %s", a->id,
+                        st_job_state_name(from), st_job_state_name(a->state));
     char t[ST_TIME_LEN];
     now_text(t);
     sqlite3_stmt *st = NULL;
@@ -569,10 +589,12 @@ static st_code transition(st_workspace *ws, const char *id, st_job_state state,
                            -1, &st, NULL) != SQLITE_OK)
         rc = st_catalog_fail(ws, "updating a job", err);
     if (rc == ST_OK) {
-        sqlite3_bind_text(st, 1, st_job_state_name(state), -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, reason ? reason : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 1, st_job_state_name(a->state), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, a->reason ? a->reason : "", -1,
+                          SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, t, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, a->id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 5, st_job_state_name(from), -1, SQLITE_STATIC);
         int step = sqlite3_step(st);
         sqlite3_finalize(st);
@@ -580,34 +602,53 @@ static st_code transition(st_workspace *ws, const char *id, st_job_state state,
             rc = st_catalog_fail(ws, "updating a job", err);
         else if (sqlite3_changes(db) != 1)
             rc = st_err_set(err, ST_E_USAGE,
-                            "job %s changed state concurrently", id);
+                            "job %s changed state concurrently", a->id);
     }
-    if (rc == ST_OK && tx)
-        rc = status_write(ws, id, r.status, patch, err);
+    if (rc == ST_OK && a->patch && json_object_size(a->patch) > 0)
+        rc = status_write(ws, a->id, r.status, a->patch, err);
     st_job_record_free(&r);
-    if (tx) {
-        if (rc == ST_OK &&
-            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-            rc = st_catalog_fail(ws, "updating a job", err);
-        if (rc != ST_OK)
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    }
     if (rc != ST_OK)
         return rc;
-    st_job_log(ws, id, "%s%s%s", st_job_state_name(state),
-               reason && *reason ? ": " : "", reason ? reason : "");
+    a->from = from;
+    a->details = json_pack("{s:s,s:s}", "from", st_job_state_name(from), "to",
+                           st_job_state_name(a->state));
+    if (!a->details)
+        return st_err_errno(err, ST_E_IO, ENOMEM, "the job.state entry");
+    a->ev.actor = a->actor;
+    a->ev.details = a->details;
+    return ST_OK;
+}
+
+/* The transition and its job.state entry (actor `by`; NULL: the runner,
+ * else the submitter), with the status patch: one transaction, one
+ * flush of the catalog (src/audit/outbox.c). */
+static st_code transition(st_workspace *ws, const char *id, st_job_state state,
+                          const char *reason, const json_t *patch,
+                          const char *by, st_err *err)
+{
     char resource[64];
     snprintf(resource, sizeof(resource), "job:%s", id);
-    json_t *details = json_pack("{s:s,s:s}", "from", st_job_state_name(from),
-                                "to", st_job_state_name(state));
-    const char *outcome = state == ST_JOB_FAILED      ? "failure"
-                          : state == ST_JOB_CANCELLED ? "failure"
-                                                      : "success";
-    st_audit_event ev = {"enclave", actor,   "job.state",
-                         resource,  outcome, reason && *reason ? reason : NULL,
-                         details};
-    rc = st_audit_append(ws, &ev, err);
-    json_decref(details);
+    struct transition_arg a;
+    memset(&a, 0, sizeof(a));
+    a.id = id;
+    a.reason = reason;
+    a.state = state;
+    a.patch = patch;
+    a.by = by;
+    a.ev.category = "enclave";
+    a.ev.action = "job.state";
+    a.ev.resource = resource;
+    a.ev.outcome = state == ST_JOB_FAILED || state == ST_JOB_CANCELLED
+                       ? "failure"
+                       : "success";
+    a.ev.reason = reason && *reason ? reason : NULL;
+    st_code rc = st_job_migrate(ws, err);
+    if (rc == ST_OK)
+        rc = st_audit_txn_run(ws, transition_rows, &a, &a.ev, err);
+    json_decref(a.details);
+    if (rc == ST_OK)
+        st_job_log(ws, id, "%s%s%s", st_job_state_name(state),
+                   reason && *reason ? ": " : "", reason ? reason : "");
     return rc;
 }
 

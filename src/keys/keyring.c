@@ -11,12 +11,20 @@
  *       HMAC over keyring.json (tamper evidence)
  *
  * Every change is a read-modify-write under an exclusive flock on
- * keys/keyring.lock: reload and re-authenticate the file, change, write a
- * new generation atomically (temp file, fsync, rename, fsync dir), then
- * record generation and MAC in the catalog. A keyring file older than
- * what the catalog recorded is a rollback and is refused; a crash between
- * the file and the catalog update leaves the file one generation ahead,
- * which is accepted and recorded on the next load.
+ * keys/keyring.lock, and one transaction with the catalog and the
+ * change's audit entry (save()): reload and re-authenticate the file,
+ * change, write the new generation to keys/keyring.json.next (flushed,
+ * file and directory), then in one catalog transaction record its
+ * generation and MAC with the audit entry (src/audit/outbox.c), COMMIT,
+ * and only then rename it over keyring.json. The COMMIT decides: a .next
+ * whose generation and MAC the catalog recorded is the keyring in force
+ * (load() takes it, and moves it into place under the lock); any other
+ * .next never committed and is removed. A failed COMMIT is unknown until
+ * the catalog's recovery at the next open, so the process that saw it
+ * leaves .next alone. A keyring file older than what the catalog
+ * recorded (with no committed .next) is a rollback and is refused; one
+ * ahead of it (written by a version that replaced the file before the
+ * catalog) is accepted and recorded.
  *
  * Must never: hold the root key, a wrap key or a KEK outside secure
  * memory; write key material unwrapped; log a secret; let a revoked
@@ -40,6 +48,7 @@
 #include "keys/keyring_file.h"
 #include "keys/tpm_seal.h"
 #include "sealtrain/access.h"
+#include "sealtrain/audit.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
@@ -54,7 +63,9 @@ struct st_keyring {
     st_secret *mac_key;
     st_kr_data *data;
     char path[PATH_MAX];
-    struct stat seen; /* keyring.json as last loaded */
+    char next[PATH_MAX]; /* keyring.json.next: a change being committed */
+    int unknown;         /* a commit of this handle's failed: see save() */
+    struct stat seen;    /* keyring.json as last loaded */
 };
 
 static const char *const keys_migrations[] = {
@@ -367,29 +378,34 @@ static ST_MUST_CHECK st_code record_state(st_keyring *kr, const st_kr_data *d,
     return ST_OK;
 }
 
-/* Rollback check against the catalog's record of the last generation. */
-static ST_MUST_CHECK st_code check_state(st_keyring *kr, const st_kr_data *d,
-                                         st_err *err)
+/* The catalog's record of the last committed generation: *have 0 when
+ * there is none; its authenticator checked (a record from before `auth`
+ * existed has *authed 0 and is accepted once, then rewritten). */
+static ST_MUST_CHECK st_code recorded_state(st_keyring *kr, int *have,
+                                            uint64_t *gen, char mac[65],
+                                            int *authed, st_err *err)
 {
     sqlite3 *db = st_workspace_db(kr->ws);
     sqlite3_stmt *st = NULL;
+    *have = *authed = 0;
+    *gen = 0;
+    mac[0] = 0;
     if (sqlite3_prepare_v2(db,
                            "SELECT generation, mac, auth FROM keyring_state "
                            "WHERE id = 1",
                            -1, &st, NULL) != SQLITE_OK)
-        return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
+        return st_catalog_fail(kr->ws, "reading the keyring state", err);
     int r = sqlite3_step(st);
     st_code rc = ST_OK;
-    int update = 0;
     if (r == SQLITE_ROW) {
-        uint64_t gen = (uint64_t)sqlite3_column_int64(st, 0);
-        const char *mac = (const char *)sqlite3_column_text(st, 1);
+        const char *m = (const char *)sqlite3_column_text(st, 1);
         const char *auth = (const char *)sqlite3_column_text(st, 2);
-        char hex[65], want[65];
-        st_hex_encode(d->mac, sizeof(d->mac), hex);
-        /* a record from before `auth` existed is accepted once and
-         * rewritten with it below */
-        if (auth && (rc = state_auth(kr, gen, mac ? mac : "", want, err)))
+        char want[65];
+        *have = 1;
+        *gen = (uint64_t)sqlite3_column_int64(st, 0);
+        snprintf(mac, 65, "%s", m ? m : "");
+        *authed = auth != NULL;
+        if (auth && (rc = state_auth(kr, *gen, mac, want, err)))
             ;
         else if (auth && (strlen(auth) != 64 || !st_ct_equal(auth, want, 64)))
             rc = st_err_set(err, ST_E_DENIED,
@@ -398,51 +414,30 @@ static ST_MUST_CHECK st_code check_state(st_keyring *kr, const st_kr_data *d,
                             "authenticator does not verify under the root "
                             "key)",
                             kr->path);
-        else if (d->generation < gen)
-            rc = st_err_set(err, ST_E_DENIED,
-                            "keyring %s was tampered with: it was rolled "
-                            "back to generation %llu, but the catalog "
-                            "recorded generation %llu",
-                            kr->path, (unsigned long long)d->generation,
-                            (unsigned long long)gen);
-        else if (d->generation == gen && (!mac || strcmp(mac, hex) != 0))
-            rc = st_err_set(err, ST_E_DENIED,
-                            "keyring %s was tampered with: generation %llu "
-                            "differs from the one the catalog recorded",
-                            kr->path, (unsigned long long)gen);
-        else
-            update = d->generation > gen || !auth;
-    } else if (r == SQLITE_DONE) {
-        update = 1;
-    } else {
-        rc = st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
+    } else if (r != SQLITE_DONE) {
+        rc = st_catalog_fail(kr->ws, "reading the keyring state", err);
     }
     sqlite3_finalize(st);
-    if (!rc && update)
-        rc = record_state(kr, d, err);
     return rc;
 }
 
-static ST_MUST_CHECK st_code load(st_keyring *kr, st_err *err)
+/* Reads and authenticates the keyring document at `path`. ST_E_NOTFOUND
+ * when there is none; out of memory and I/O errors are ST_E_IO, never
+ * tampering. */
+static ST_MUST_CHECK st_code read_doc(st_keyring *kr, const char *path,
+                                      st_kr_data **out, st_err *err)
 {
     unsigned char *text = NULL;
     size_t len = 0;
-    st_code rc = st_fs_read_all(kr->path, KEYRING_MAX, &text, &len, err);
-    if (rc) {
-        if (rc == ST_E_NOTFOUND)
-            return st_err_set(err, ST_E_NOTFOUND,
-                              "keyring %s is missing: the workspace is "
-                              "incomplete or was tampered with",
-                              kr->path);
+    *out = NULL;
+    st_code rc = st_fs_read_all(path, KEYRING_MAX, &text, &len, err);
+    if (rc)
         return rc;
-    }
-    struct stat st;
-    int have_stat = stat(kr->path, &st) == 0;
     st_kr_data *d = NULL;
-    rc = st_kr_data_parse((const char *)text, len, kr->path, &d, err);
+    rc = st_kr_data_parse((const char *)text, len, path, &d, err);
     free(text);
     if (rc == ST_E_IO) /* out of memory is not tampering */
-        return st_err_prefix(err, "reading keyring %s", kr->path);
+        return st_err_prefix(err, "reading keyring %s", path);
     if (rc)
         return st_err_prefix(err, "keyring is damaged or was tampered with");
     uint8_t mac[32];
@@ -455,21 +450,118 @@ static ST_MUST_CHECK st_code load(st_keyring *kr, st_err *err)
         return st_err_set(err, ST_E_DENIED,
                           "keyring %s was tampered with or corrupted: its "
                           "MAC does not verify under the root key",
-                          kr->path);
+                          path);
     }
-    if ((rc = check_state(kr, d, err))) {
-        st_kr_data_free(d);
-        return rc;
-    }
-    st_kr_data_free(kr->data);
-    kr->data = d;
-    if (have_stat)
-        kr->seen = st;
+    *out = d;
     return ST_OK;
 }
 
-/* Reloads when another process changed the file (a revocation there must
- * take effect here). */
+/* Takes the keyring lock if nobody holds it: -1 when someone does (or
+ * it cannot be taken). */
+static int try_lock_keyring(st_keyring *kr);
+static void unlock_keyring(int fd);
+
+/* Resolves keyring.json.next, the document a change wrote before its
+ * catalog commit (see save()): when the catalog recorded its generation
+ * and MAC it is the keyring in force (`*in_force` is set to it, and it
+ * replaces keyring.json); otherwise its commit never landed and it is
+ * removed. Only under the keyring lock (`locked`, or taken here without
+ * waiting), and never by a process whose own commit is unknown: that
+ * waits for the next open's recovery of the catalog. */
+static void resolve_next(st_keyring *kr, int locked, int committed)
+{
+    if (kr->unknown)
+        return;
+    int fd = locked ? -2 : try_lock_keyring(kr);
+    if (fd == -1)
+        return; /* a change is under way: it renames or removes its own */
+    if (committed) {
+        if (rename(kr->next, kr->path) != 0 && errno != ENOENT)
+            st_warn("keyring.load",
+                    "could not move the committed keyring %s into place "
+                    "(%s): it stays in force from there",
+                    kr->next, strerror(errno));
+    } else if (unlink(kr->next) != 0 && errno != ENOENT) {
+        st_warn("keyring.load",
+                "could not remove %s, a change that never "
+                "committed: %s",
+                kr->next, strerror(errno));
+    }
+    if (fd >= 0)
+        unlock_keyring(fd);
+}
+
+/* Loads keyring.json (or the committed keyring.json.next) and checks it
+ * against the catalog's record. `locked`: the caller holds the keyring
+ * lock. */
+static ST_MUST_CHECK st_code load(st_keyring *kr, int locked, st_err *err)
+{
+    st_kr_data *d = NULL, *n = NULL;
+    st_code rc = read_doc(kr, kr->path, &d, err);
+    if (rc == ST_E_NOTFOUND)
+        return st_err_set(err, ST_E_NOTFOUND,
+                          "keyring %s is missing: the workspace is "
+                          "incomplete or was tampered with",
+                          kr->path);
+    if (rc)
+        return rc;
+    struct stat st;
+    int have_stat = stat(kr->path, &st) == 0;
+    int have = 0, authed = 0, next_exists = st_fs_exists(kr->next);
+    uint64_t gen = 0;
+    char mac[65], hex[65];
+    if ((rc = recorded_state(kr, &have, &gen, mac, &authed, err)))
+        goto out;
+    if (have && d->generation < gen && next_exists) {
+        /* committed, not yet moved into place: .next is the keyring */
+        st_err e2;
+        if (read_doc(kr, kr->next, &n, &e2) == ST_OK && n->generation == gen) {
+            st_hex_encode(n->mac, sizeof(n->mac), hex);
+            if (!strcmp(hex, mac)) {
+                st_kr_data_free(d);
+                d = n;
+                n = NULL;
+                resolve_next(kr, locked, 1);
+                have_stat = stat(kr->path, &st) == 0;
+                next_exists = 0;
+            }
+        }
+    }
+    st_hex_encode(d->mac, sizeof(d->mac), hex);
+    if (have && d->generation < gen)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "keyring %s was tampered with: it was rolled back "
+                        "to generation %llu, but the catalog recorded "
+                        "generation %llu",
+                        kr->path, (unsigned long long)d->generation,
+                        (unsigned long long)gen);
+    else if (have && d->generation == gen && strcmp(mac, hex) != 0)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "keyring %s was tampered with: generation %llu "
+                        "differs from the one the catalog recorded",
+                        kr->path, (unsigned long long)gen);
+    else if (!have || d->generation > gen || !authed)
+        /* a keyring ahead of the catalog comes only from a version that
+         * wrote the file before the catalog: accepted, and recorded */
+        rc = record_state(kr, d, err);
+    if (rc)
+        goto out;
+    if (next_exists)
+        resolve_next(kr, locked, 0); /* its commit never landed */
+    st_kr_data_free(kr->data);
+    kr->data = d;
+    d = NULL;
+    if (have_stat)
+        kr->seen = st;
+out:
+    st_kr_data_free(d);
+    st_kr_data_free(n);
+    return rc;
+}
+
+/* Reloads when another process changed the keyring (a revocation there
+ * must take effect here): keyring.json replaced, or a committed change
+ * not yet moved into place. */
 static ST_MUST_CHECK st_code refresh(st_keyring *kr, st_err *err)
 {
     struct stat st;
@@ -477,12 +569,32 @@ static ST_MUST_CHECK st_code refresh(st_keyring *kr, st_err *err)
         return st_err_errno(err, ST_E_IO, errno, "keyring %s", kr->path);
     if (st.st_ino == kr->seen.st_ino && st.st_size == kr->seen.st_size &&
         st.st_mtim.tv_sec == kr->seen.st_mtim.tv_sec &&
-        st.st_mtim.tv_nsec == kr->seen.st_mtim.tv_nsec)
+        st.st_mtim.tv_nsec == kr->seen.st_mtim.tv_nsec &&
+        !st_fs_exists(kr->next))
         return ST_OK;
-    return load(kr, err);
+    return load(kr, 0, err);
 }
 
-static ST_MUST_CHECK st_code save(st_keyring *kr, st_kr_data *d, st_err *err)
+/* The success entry of a keyring change (NULL action: none, the change
+ * is part of another command's). */
+typedef struct key_change {
+    const char *actor, *action, *name;
+    const uint32_t *version; /* read after the change: rotate's is new */
+} key_change;
+
+/* Writes generation d->generation + 1 as one transaction with the
+ * catalog (and the change's audit entry):
+ *
+ *   keyring.json.next     written and flushed (file and directory)
+ *   BEGIN; keyring_state = (generation, MAC); the entry; COMMIT
+ *   rename .next -> keyring.json; deliver the entry
+ *
+ * The COMMIT decides: before it nothing is in force (.next is removed),
+ * after it load() takes .next for the keyring even before the rename.
+ * When COMMIT fails the outcome is unknown until the catalog's recovery
+ * at the next open, so .next stays for that open to resolve. */
+static ST_MUST_CHECK st_code save(st_keyring *kr, st_kr_data *d,
+                                  const key_change *chg, st_err *err)
 {
     d->generation++;
     size_t len = 0;
@@ -490,38 +602,58 @@ static ST_MUST_CHECK st_code save(st_keyring *kr, st_kr_data *d, st_err *err)
         st_kr_data_serialize(d, st_secret_cbytes(kr->mac_key), &len, err);
     if (!text)
         return err ? err->code : ST_E_INTERNAL;
-    /* the generation this one replaces, to put back if the catalog cannot
-     * record the new one: a change reported as failed must not be in
-     * force (a revocation, say) */
-    unsigned char *old = NULL;
-    size_t old_len = 0;
+    json_t *details = NULL;
+    char resource[ST_KEK_NAME_MAX + 8];
+    st_audit_event ev;
+    memset(&ev, 0, sizeof(ev));
     st_code rc = ST_OK;
-    if (st_fs_exists(kr->path))
-        rc = st_fs_read_all(kr->path, KEYRING_MAX, &old, &old_len, err);
-    if (!rc)
-        rc = st_fs_write_atomic(kr->path, text, len, 0600, err);
-    free(text);
-    /* ... unless the catalog's commit may have landed (its flush failed
-     * after the WAL frames were written): then the old file would look
-     * like a rollback, and the new one, at worst one generation ahead, is
-     * what load() accepts */
-    if (!rc && (rc = record_state(kr, d, err)) && old &&
-        sqlite3_extended_errcode(st_workspace_db(kr->ws)) !=
-            SQLITE_IOERR_FSYNC) {
-        st_err e2;
-        if (st_fs_write_atomic(kr->path, old, old_len, 0600, &e2) != ST_OK)
-            st_warn("keyring.save",
-                    "could not put the previous keyring back (%s): the "
-                    "change stands, one generation ahead of the catalog",
-                    e2.msg);
+    if (chg && chg->action) {
+        snprintf(resource, sizeof(resource), "key:%s", chg->name);
+        if (chg->version && *chg->version &&
+            !(details =
+                  json_pack("{s:I}", "version", (json_int_t)*chg->version)))
+            rc = st_err_errno(err, ST_E_IO, ENOMEM, "audit entry");
+        ev.category = "operation";
+        ev.actor = chg->actor && *chg->actor ? chg->actor : "system";
+        ev.action = chg->action;
+        ev.resource = resource;
+        ev.outcome = "success";
+        ev.details = details;
     }
-    free(old);
-    if (rc)
+    if (!rc)
+        rc = st_fs_write_atomic(kr->next, text, len, 0600, err);
+    free(text);
+    int64_t entry = 0;
+    int unknown = 0;
+    if (!rc && !(rc = st_audit_txn_begin(kr->ws, err))) {
+        if ((rc = record_state(kr, d, err)) ||
+            (ev.action && (rc = st_audit_txn_event(kr->ws, &ev, &entry, err))))
+            st_audit_txn_rollback(kr->ws);
+        else
+            rc = st_audit_txn_commit(kr->ws, &unknown, err);
+    }
+    json_decref(details);
+    if (unknown) {
+        kr->unknown = 1; /* .next is the next open's to resolve */
         return rc;
+    }
+    if (rc) {
+        if (unlink(kr->next) != 0 && errno != ENOENT)
+            st_warn("keyring.save", "could not remove %s: %s", kr->next,
+                    strerror(errno));
+        return rc;
+    }
+    /* committed: in force from .next until it is in place */
+    if (rename(kr->next, kr->path) != 0)
+        st_warn("keyring.save",
+                "the change is committed, but moving %s into place "
+                "failed (%s): the next load does it",
+                kr->next, strerror(errno));
     struct stat st;
     if (stat(kr->path, &st) == 0)
         kr->seen = st;
-    return ST_OK;
+    /* deliver releases the outbox hold even without an entry (id 0) */
+    return st_audit_txn_deliver(kr->ws, entry, err);
 }
 
 static int lock_keyring(st_keyring *kr, st_err *err)
@@ -544,6 +676,19 @@ static int lock_keyring(st_keyring *kr, st_err *err)
     return fd;
 }
 
+static int try_lock_keyring(st_keyring *kr)
+{
+    char p[PATH_MAX];
+    if (st_workspace_path(kr->ws, "keys", "keyring.lock", p, sizeof(p), NULL))
+        return -1;
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 static void unlock_keyring(int fd)
 {
     if (fd >= 0)
@@ -559,6 +704,9 @@ static ST_MUST_CHECK st_code keyring_new(st_workspace *ws, st_keyring **out,
     kr->ws = ws;
     st_code rc = st_workspace_path(ws, "keys", "keyring.json", kr->path,
                                    sizeof(kr->path), err);
+    if (!rc)
+        rc = st_workspace_path(ws, "keys", "keyring.json.next", kr->next,
+                               sizeof(kr->next), err);
     if (!rc)
         rc = st_catalog_migrate(
             ws, "keys", keys_migrations,
@@ -640,7 +788,7 @@ st_code st_keyring_create(st_workspace *ws, st_keyring **out, st_err *err)
         rc = st_err_set(err, ST_E_IO, "out of memory");
         goto done;
     }
-    if ((rc = save(kr, kr->data, err)))
+    if ((rc = save(kr, kr->data, NULL, err)))
         goto done;
     *out = kr;
     kr = NULL;
@@ -720,7 +868,7 @@ st_code st_keyring_open(st_workspace *ws, st_keyring **out, st_err *err)
             goto done;
         }
     }
-    if ((rc = derive_keys(kr, root, err)) || (rc = load(kr, err)))
+    if ((rc = derive_keys(kr, root, err)) || (rc = load(kr, 0, err)))
         goto done;
     *out = kr;
     kr = NULL;
@@ -845,23 +993,24 @@ static ST_MUST_CHECK st_code find_version(st_kr_key *k, uint32_t version,
 typedef st_code (*mutation)(st_keyring *kr, st_kr_data *d, void *arg,
                             st_err *err);
 
-/* Read-modify-write under the keyring lock. */
+/* Read-modify-write under the keyring lock, committed with the entry of
+ * `chg` (save()). */
 static ST_MUST_CHECK st_code mutate(st_keyring *kr, mutation fn, void *arg,
-                                    st_err *err)
+                                    const key_change *chg, st_err *err)
 {
     int fd = lock_keyring(kr, err);
     if (fd < 0)
         return err ? err->code : ST_E_IO;
-    st_code rc = load(kr, err);
+    st_code rc = load(kr, 1, err);
     if (!rc)
         rc = fn(kr, kr->data, arg, err);
     if (!rc)
-        rc = save(kr, kr->data, err);
+        rc = save(kr, kr->data, chg, err);
     if (rc) {
-        /* the in-memory state may be half-changed: reload what is on disk
-         * (if that fails too the keyring refuses further use) */
+        /* the in-memory state may be half-changed: reload what is in
+         * force (if that fails too the keyring refuses further use) */
         st_err tmp;
-        if (load(kr, &tmp) != ST_OK) {
+        if (load(kr, 1, &tmp) != ST_OK) {
             st_kr_data_free(kr->data);
             kr->data = NULL;
         }
@@ -900,8 +1049,9 @@ static ST_MUST_CHECK st_code do_create(st_keyring *kr, st_kr_data *d,
     return new_version(kr, k, now, err);
 }
 
-st_code st_kek_create(st_keyring *kr, const char *name, uint32_t rotation_days,
-                      st_err *err)
+static ST_MUST_CHECK st_code create(st_keyring *kr, const char *name,
+                                    uint32_t rotation_days,
+                                    const key_change *chg, st_err *err)
 {
     if (!st_kr_name_valid(name))
         return st_err_set(err, ST_E_USAGE,
@@ -915,10 +1065,16 @@ st_code st_kek_create(st_keyring *kr, const char *name, uint32_t rotation_days,
                           rotation_days);
     struct create_arg a = {name, rotation_days ? rotation_days
                                                : ST_KEK_DEFAULT_ROTATION_DAYS};
-    st_code rc = mutate(kr, do_create, &a, err);
+    st_code rc = mutate(kr, do_create, &a, chg, err);
     if (!rc)
         st_info("keyring.create", "created key %s", name);
     return rc;
+}
+
+st_code st_kek_create(st_keyring *kr, const char *name, uint32_t rotation_days,
+                      st_err *err)
+{
+    return create(kr, name, rotation_days, NULL, err);
 }
 
 st_code st_kek_create_as(st_keyring *kr, const char *actor, const char *name,
@@ -926,8 +1082,10 @@ st_code st_kek_create_as(st_keyring *kr, const char *actor, const char *name,
 {
     int owns = 0;
     st_code rc = st_kek_create_check(kr->ws, actor, name, &owns, err);
+    uint32_t first = 1;
+    key_change chg = {actor, "key.create", name, &first};
     if (rc == ST_OK)
-        rc = st_kek_create(kr, name, rotation_days, err);
+        rc = create(kr, name, rotation_days, &chg, err);
     if (rc == ST_OK && owns) {
         char resource[ST_KEK_NAME_MAX + 8];
         snprintf(resource, sizeof(resource), "key:%s", name);
@@ -963,8 +1121,10 @@ st_code st_kek_rotate(st_keyring *kr, const char *actor, const char *name,
 {
     struct version_arg a = {name, 0};
     st_code rc = st_kek_authorize(kr->ws, actor, "key.rotate", name, err);
-    if (!rc)
-        rc = mutate(kr, do_rotate, &a, err);
+    if (!rc) {
+        key_change chg = {actor, "key.rotate", name, &a.version};
+        rc = mutate(kr, do_rotate, &a, &chg, err);
+    }
     if (!rc) {
         st_info("keyring.rotate", "key %s is now at version %u", name,
                 a.version);
@@ -1008,8 +1168,10 @@ st_code st_kek_retire(st_keyring *kr, const char *actor, const char *name,
 {
     struct version_arg a = {name, version};
     st_code rc = st_kek_authorize(kr->ws, actor, "key.retire", name, err);
-    if (!rc)
-        rc = mutate(kr, do_retire, &a, err);
+    if (!rc) {
+        key_change chg = {actor, "key.retire", name, &a.version};
+        rc = mutate(kr, do_retire, &a, &chg, err);
+    }
     if (!rc)
         st_info("keyring.retire", "retired key %s version %u", name, version);
     return rc;
@@ -1045,8 +1207,10 @@ st_code st_kek_revoke(st_keyring *kr, const char *actor, const char *name,
 {
     struct version_arg a = {name, version};
     st_code rc = st_kek_authorize(kr->ws, actor, "key.revoke", name, err);
-    if (!rc)
-        rc = mutate(kr, do_revoke, &a, err);
+    if (!rc) {
+        key_change chg = {actor, "key.revoke", name, &a.version};
+        rc = mutate(kr, do_revoke, &a, &chg, err);
+    }
     if (!rc)
         st_info("keyring.revoke", "revoked key %s version %u", name, version);
     return rc;

@@ -310,8 +310,10 @@ static st_code check_name_owner(st_workspace *ws, const st_model_record *r,
 }
 
 st_code st_model_register(st_workspace *ws, const st_model_record *in,
-                          uint32_t *version, st_err *err)
+                          uint32_t *version, int *unknown, st_err *err)
 {
+    if (unknown)
+        *unknown = 0;
     st_code rc = st_model_migrate(ws, err);
     if (rc != ST_OK)
         return rc;
@@ -450,6 +452,10 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
     st = NULL;
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         rc = st_model_db_err(ws, "commit", err);
+        st_err_prefix(err, "the model may or may not have been registered "
+                           "(the next open decides)");
+        if (unknown)
+            *unknown = 1;
         goto rollback;
     }
     /* the model owner owns the name: decrypt/share/rm are theirs or their

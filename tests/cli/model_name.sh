@@ -55,6 +55,10 @@ expect_exit 0 mo model verify digits-mlp
 grep -q '"action":"model.register".*"outcome":"denied"' "$A" ||
     fail "the refused registration is not audited"
 ok "a job queued before the name was taken does not become mo's latest version"
+# no row names its model or provenance, so `cleanup` would never find them
+left=$(ls "$T/ws/models" | grep -F "$EARLY" || true)
+[ -z "$left" ] || fail "the unregistered job's files are left in models/: $left"
+ok "the refused registration leaves neither its model nor its provenance"
 
 # the owner publishes new versions
 expect_exit 0 mo job run "$T/mo.json"

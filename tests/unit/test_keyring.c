@@ -235,6 +235,94 @@ static void test_revocation_by_another_handle_takes_effect(void **state)
     destroy(&f);
 }
 
+/* A change committed in the catalog whose keyring.json.next was not yet
+ * renamed into place (a crash or failed rename after COMMIT) is the
+ * keyring in force: the next open takes it and moves it into place. */
+static void test_committed_change_not_yet_in_place_is_in_force(void **state)
+{
+    (void)state;
+    fixture f;
+    make(&f, NULL);
+    st_err e;
+    char path[4200], next[4200];
+    snprintf(path, sizeof(path), "%s/keys/keyring.json", f.dir);
+    snprintf(next, sizeof(next), "%s/keys/keyring.json.next", f.dir);
+    assert_st_ok(st_kek_create(f.kr, "k", 0, &e), &e);
+    unsigned char *old = NULL, *new = NULL;
+    size_t old_len = 0, new_len = 0;
+    assert_st_ok(st_fs_read_all(path, 1 << 20, &old, &old_len, &e), &e);
+    uint32_t v = 0;
+    assert_st_ok(st_kek_rotate(f.kr, NULL, "k", &v, &e), &e);
+    assert_int_equal(v, 2);
+    assert_st_ok(st_fs_read_all(path, 1 << 20, &new, &new_len, &e), &e);
+    /* as if the process died between its COMMIT and its rename */
+    assert_int_equal(rename(path, next), 0);
+    assert_st_ok(st_fs_write_atomic(path, old, old_len, 0600, &e), &e);
+    reopen(&f);
+    assert_st_ok(st_kek_current(f.kr, "k", &v, &e), &e);
+    assert_int_equal(v, 2);
+    assert_false(st_fs_exists(next));
+    unsigned char *now = NULL;
+    size_t now_len = 0;
+    assert_st_ok(st_fs_read_all(path, 1 << 20, &now, &now_len, &e), &e);
+    assert_int_equal(now_len, new_len);
+    assert_memory_equal(now, new, new_len);
+    free(now);
+    free(old);
+    free(new);
+    destroy(&f);
+}
+
+/* A keyring.json.next that the catalog never recorded (its commit did not
+ * land) is not in force, and the next open removes it. */
+static void test_uncommitted_change_is_removed(void **state)
+{
+    (void)state;
+    fixture f;
+    make(&f, NULL);
+    st_err e;
+    char path[4200], next[4200];
+    snprintf(path, sizeof(path), "%s/keys/keyring.json", f.dir);
+    snprintf(next, sizeof(next), "%s/keys/keyring.json.next", f.dir);
+    assert_st_ok(st_kek_create(f.kr, "k", 0, &e), &e);
+    unsigned char *before = NULL;
+    size_t before_len = 0;
+    assert_st_ok(st_fs_read_all(path, 1 << 20, &before, &before_len, &e), &e);
+    /* a rotation written on a copy of the workspace, so never committed
+     * in this one's catalog */
+    char copy[4200], cmd[9000];
+    snprintf(copy, sizeof(copy), "%s/copy", f.root);
+    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", f.dir, copy);
+    assert_int_equal(system(cmd), 0);
+    st_workspace *ws2 = NULL;
+    st_keyring *kr2 = NULL;
+    assert_st_ok(st_workspace_open(copy, &ws2, &e), &e);
+    assert_st_ok(st_keyring_open(ws2, &kr2, &e), &e);
+    assert_st_ok(st_kek_rotate(kr2, NULL, "k", NULL, &e), &e);
+    st_keyring_close(kr2);
+    st_workspace_close(ws2);
+    char copied[4200];
+    snprintf(copied, sizeof(copied), "%s/keys/keyring.json", copy);
+    unsigned char *ahead = NULL;
+    size_t ahead_len = 0;
+    assert_st_ok(st_fs_read_all(copied, 1 << 20, &ahead, &ahead_len, &e), &e);
+    assert_st_ok(st_fs_write_atomic(next, ahead, ahead_len, 0600, &e), &e);
+    reopen(&f);
+    uint32_t v = 0;
+    assert_st_ok(st_kek_current(f.kr, "k", &v, &e), &e);
+    assert_int_equal(v, 1);
+    assert_false(st_fs_exists(next));
+    unsigned char *now = NULL;
+    size_t now_len = 0;
+    assert_st_ok(st_fs_read_all(path, 1 << 20, &now, &now_len, &e), &e);
+    assert_int_equal(now_len, before_len);
+    assert_memory_equal(now, before, before_len);
+    free(now);
+    free(ahead);
+    free(before);
+    destroy(&f);
+}
+
 static void rewrite_file(const char *path, const char *from, const char *to)
 {
     st_err e;
@@ -592,6 +680,8 @@ int main(void)
         cmocka_unit_test(test_keyring_parser_rejects_inconsistent_files),
         cmocka_unit_test(test_canary_never_reaches_workspace_or_logs),
         cmocka_unit_test(test_wrong_passphrase_is_its_own_error),
+        cmocka_unit_test(test_committed_change_not_yet_in_place_is_in_force),
+        cmocka_unit_test(test_uncommitted_change_is_removed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
