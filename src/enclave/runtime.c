@@ -53,6 +53,7 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/gbdt.h"
 #include "sealtrain/json.h"
 #include "sealtrain/sealtrain.h" /* st_version */
 #include "sealtrain/secmem.h"
@@ -71,6 +72,7 @@ struct rt {
     double started;
     unsigned epochs;
     st_trainer *trainer;
+    st_gbdt *gbdt; /* instead of trainer for "type": "gbdt" */
     st_train_metrics last;
     int have_last;
     json_t *history;         /* per-epoch figures for the report (no rows) */
@@ -649,10 +651,11 @@ static int on_epoch(const st_train_metrics *m, void *user)
     if (m->stopped) /* which weights the model will hold, for the log */
         json_object_set_new(
             v, "kept_epoch",
-            json_integer(st_trainer_config(r->trainer)->restore_best &&
-                                 m->best_epoch
-                             ? m->best_epoch
-                             : m->epoch));
+            json_integer(
+                (!r->trainer || st_trainer_config(r->trainer)->restore_best) &&
+                        m->best_epoch
+                    ? m->best_epoch
+                    : m->epoch));
     st_discard(rt_send_json(r, ST_MSG_PROGRESS, v, NULL)); /* advisory */
     unsigned every = r->spec.checkpoint_every;
     /* checkpoints only when the signed spec asks for them; then a cancel
@@ -716,7 +719,9 @@ static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
                             json_string(names));
     free(names);
     st_secret *st = NULL;
-    st_code rc = st_trainer_save_safetensors(r->trainer, meta, &st, err);
+    st_code rc = r->gbdt
+                     ? st_gbdt_save_safetensors(r->gbdt, meta, &st, err)
+                     : st_trainer_save_safetensors(r->trainer, meta, &st, err);
     json_decref(meta);
     if (rc != ST_OK)
         return rc;
@@ -841,6 +846,54 @@ static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
     return env;
 }
 
+/* ---- gradient-boosted trees ---- */
+
+/* Trains the gbdt model of the signed spec into r->gbdt and builds the
+ * result metrics as for the engine's models: the last round's figures,
+ * the per-round history, the final evaluation (validation dataset, else
+ * the held-out split, else the training rows, said so) and the feature
+ * importances (gain). Aggregates only. */
+static ST_MUST_CHECK st_code rt_train_gbdt(struct rt *r,
+                                           const st_train_data *train,
+                                           const st_train_data *valid,
+                                           json_t **final, st_err *err)
+{
+    st_gbdt_config cfg;
+    st_code rc = st_gbdt_config_from_json(r->spec.model, r->spec.training,
+                                          r->spec.preprocessing, &cfg, err);
+    if (rc != ST_OK)
+        return rc;
+    rt_state(r, ST_JOB_TRAINING);
+    struct cb_ctx c = {r, ST_OK, {0}};
+    rc = st_gbdt_fit(&cfg, train, valid, on_epoch, &c, &r->gbdt, err);
+    if (rc == ST_E_CANCELLED || (rc == ST_OK && atomic_load(&r->cancel)))
+        return st_err_set(err, ST_E_CANCELLED, "cancelled on request");
+    if (rc != ST_OK)
+        return rc;
+    *final = metrics_json(&r->last);
+    if (r->history)
+        json_object_set(*final, "history", r->history);
+    json_object_set_new(*final, "rounds",
+                        json_integer(st_gbdt_rounds(r->gbdt)));
+    st_train_metrics fm;
+    const char *on = valid ? "validation dataset"
+                     : cfg.validation_split > 0
+                         ? "held-out validation split"
+                         : "training dataset (no held-out data)";
+    rc = cfg.validation_split > 0 && !valid
+             ? st_gbdt_evaluate_holdout(r->gbdt, train, &fm, err)
+             : st_gbdt_evaluate(r->gbdt, valid ? valid : train, &fm, err);
+    if (rc == ST_OK)
+        json_object_set_new(*final, "final_evaluation",
+                            evaluation_json(&fm, on));
+    json_t *imp = rc == ST_OK ? st_gbdt_importance(r->gbdt, err) : NULL;
+    if (rc == ST_OK && !imp)
+        rc = err->code ? err->code : ST_E_INTERNAL;
+    if (imp)
+        json_object_set_new(*final, "feature_importance", imp);
+    return rc;
+}
+
 /* ---- main ---- */
 
 /* The datasets the controller handed over are exactly the signed spec's,
@@ -922,21 +975,29 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
 
     st_train_config cfg;
     st_train_data train, valid;
-    if (rc == ST_OK)
+    json_t *final = NULL;
+    int gbdt = st_gbdt_spec_is_gbdt(r->spec.model);
+    if (rc == ST_OK && gbdt) {
+        to_train_data(&data[0].view, &train);
+        if (r->a->ndatasets > 1)
+            to_train_data(&data[1].view, &valid);
+        rc = rt_train_gbdt(r, &train, r->a->ndatasets > 1 ? &valid : NULL,
+                           &final, err);
+    } else if (rc == ST_OK)
         rc = st_train_config_from_json(r->spec.model, r->spec.training, &cfg,
                                        err);
-    if (rc == ST_OK) /* fitted by the trainer on the training rows */
+    if (rc == ST_OK && !gbdt) /* fitted by the trainer on the training rows */
         rc = st_train_config_preprocessing(r->spec.preprocessing, &cfg, err);
-    if (rc == ST_OK) {
+    if (rc == ST_OK && !gbdt) {
         to_train_data(&data[0].view, &train);
         if (r->a->ndatasets > 1)
             to_train_data(&data[1].view, &valid);
         rc = st_train_config_resolve(&cfg, &train, err);
     }
-    if (rc == ST_OK)
+    if (rc == ST_OK && !gbdt)
         rc = r->a->resume ? rt_restore(r, &cfg, err)
                           : st_trainer_new(&cfg, &r->trainer, err);
-    if (rc == ST_OK) {
+    if (rc == ST_OK && !gbdt) {
         rt_state(r, ST_JOB_TRAINING);
         struct cb_ctx c = {r, ST_OK, {0}};
         rc = st_trainer_fit(r->trainer, &train,
@@ -948,8 +1009,7 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
         } else if (rc == ST_E_CANCELLED || atomic_load(&r->cancel))
             rc = st_err_set(err, ST_E_CANCELLED, "cancelled on request");
     }
-    json_t *final = NULL;
-    if (rc == ST_OK) {
+    if (rc == ST_OK && !gbdt) {
         /* the final evaluation: the validation dataset when there is one;
          * else the held-out split the last epoch was measured on; else
          * the training data itself (said so) */
@@ -989,6 +1049,8 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
     /* wipe: weights and data go before anything else is said */
     st_trainer_free(r->trainer);
     r->trainer = NULL;
+    st_gbdt_free(r->gbdt);
+    r->gbdt = NULL;
     for (size_t i = 0; i < ST_RUNTIME_MAX_DATASETS; i++)
         st_secmem_free(data[i].plain);
     if (rc == ST_OK) {

@@ -32,6 +32,7 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/gbdt.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/train.h"
@@ -139,9 +140,16 @@ static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
                           "%s: \"model\" and \"training\" must be objects",
                           where);
     st_train_config cfg;
-    if ((rc = st_train_config_from_json(out->model, out->training, &cfg,
-                                        err)) != ST_OK ||
-        (rc = st_train_config_preprocessing(out->preprocessing, &cfg, err)))
+    st_gbdt_config gcfg;
+    if (st_gbdt_spec_is_gbdt(out->model)) {
+        /* gradient-boosted trees: the gbdt engine's own sections */
+        if ((rc = st_gbdt_config_from_json(out->model, out->training,
+                                           out->preprocessing, &gcfg, err)))
+            return st_err_prefix(err, "%s", where);
+    } else if ((rc = st_train_config_from_json(out->model, out->training, &cfg,
+                                               err)) != ST_OK ||
+               (rc = st_train_config_preprocessing(out->preprocessing, &cfg,
+                                                   err)))
         return st_err_prefix(err, "%s", where);
 
     json_t *ds = json_object_get(root, "datasets");
@@ -237,6 +245,12 @@ static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
                               where, err)))
         return rc;
     out->checkpoint_every = (unsigned)ck;
+    if (ck && st_gbdt_spec_is_gbdt(out->model))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: checkpoint_every: a gbdt model is not "
+                          "checkpointed (a stopped gbdt job starts over); "
+                          "leave it out or set 0",
+                          where);
     return ST_OK;
 }
 

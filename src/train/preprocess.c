@@ -29,20 +29,20 @@ static st_train_scale scale_of(const st_train_config *c, size_t j)
     return c->scale;
 }
 
-void st_pp_fit(st_trainer *t, const float *x, size_t features,
-               const size_t *idx, size_t n)
+void st_pp_fit_columns(const st_train_config *c, const float *x,
+                       size_t features, const size_t *idx, size_t n,
+                       float *shift_out, float *scale_out)
 {
-    const st_train_config *c = &t->cfg;
     for (size_t j = 0; j < features; j++) {
         st_train_scale how = scale_of(c, j);
         double shift = 0.0, scale = 1.0;
         if (how == ST_SCALE_STANDARDIZE && n > 0) {
             double sum = 0.0, sq = 0.0;
             for (size_t i = 0; i < n; i++)
-                sum += x[idx[i] * features + j];
+                sum += x[(idx ? idx[i] : i) * features + j];
             double mean = sum / (double)n;
             for (size_t i = 0; i < n; i++) {
-                double d = x[idx[i] * features + j] - mean;
+                double d = x[(idx ? idx[i] : i) * features + j] - mean;
                 sq += d * d;
             }
             double sd = sqrt(sq / (double)n);
@@ -51,16 +51,22 @@ void st_pp_fit(st_trainer *t, const float *x, size_t features,
         } else if (how == ST_SCALE_MINMAX && n > 0) {
             double lo = INFINITY, hi = -INFINITY;
             for (size_t i = 0; i < n; i++) {
-                double v = x[idx[i] * features + j];
+                double v = x[(idx ? idx[i] : i) * features + j];
                 lo = v < lo ? v : lo;
                 hi = v > hi ? v : hi;
             }
             shift = lo;
             scale = hi > lo ? 1.0 / (hi - lo) : 1.0;
         }
-        t->pp_shift[j] = (float)shift;
-        t->pp_scale[j] = (float)scale;
+        shift_out[j] = (float)shift;
+        scale_out[j] = (float)scale;
     }
+}
+
+void st_pp_fit(st_trainer *t, const float *x, size_t features,
+               const size_t *idx, size_t n)
+{
+    st_pp_fit_columns(&t->cfg, x, features, idx, n, t->pp_shift, t->pp_scale);
     t->pp_fitted = 1;
 }
 

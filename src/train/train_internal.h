@@ -126,6 +126,11 @@ void st_metric_finish(const st_trainer *t, const st_metric_acc *acc,
  * columns) in double precision (preprocess.c). */
 void st_pp_fit(st_trainer *t, const float *x, size_t features,
                const size_t *idx, size_t n);
+/* The same statistics for any caller (the gbdt engine): rows idx[0..n)
+ * of x (all of the first n rows when idx is NULL), into shift/scale. */
+void st_pp_fit_columns(const st_train_config *c, const float *x,
+                       size_t features, const size_t *idx, size_t n,
+                       float *shift, float *scale);
 /* Applies the fitted preprocessing to `rows` rows in place. */
 void st_pp_apply(const st_trainer *t, float *x, size_t rows);
 
