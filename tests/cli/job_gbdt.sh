@@ -238,3 +238,78 @@ assert all("mse" in e and "mae" in e for e in m["history"]), m["history"][0]
 assert len(m["feature_importance"]["values"]) == 10
 PY
 ok "reg:squarederror reports MSE, MAE and R^2, per round and at the end"
+
+# ONNX: each model exported, checked by Debian's python3-onnx, run in ONNX
+# Runtime (npm's onnxruntime-node, installed with --ignore-scripts), and
+# its outputs compared with XGBoost's own predictions of the sealed model
+ORT_DIR=${ST_BUILD_DIR:-$T}/npm-onnxruntime
+if [ ! -d "$ORT_DIR/node_modules/onnxruntime-node" ] &&
+    command -v npm >/dev/null 2>&1; then
+    timeout 600 npm install --prefix "$ORT_DIR" --ignore-scripts --no-audit \
+        --no-fund --silent onnxruntime-node@1.20.1 >/dev/null 2>&1 || true
+fi
+if ! "$PY" -c 'import xgboost, onnx' 2>/dev/null; then
+    echo "skip - Debian's python3-xgboost or python3-onnx is missing: no ONNX comparison"
+elif [ ! -d "$ORT_DIR/node_modules/onnxruntime-node" ]; then
+    echo "skip - onnxruntime-node could not be installed from npm (offline?): no ONNX Runtime comparison"
+else
+    # onnx_check MODEL CSV OUTPUT: export MODEL, run it on the CSV's rows
+    onnx_check() {
+        expect_exit 0 mo model export "$1@1" -i "$K/mo.age" --format onnx \
+            -o "$T/$1.onnx"
+        expect_exit 0 mo model decrypt "$1@1" -i "$K/mo.age" \
+            -o "$T/$1.safetensors"
+        "$PY" - "$T" "$1" "$2" prep <<'PY' || fail "$1: inputs"
+import json, struct, sys
+import numpy as np
+import onnx
+import xgboost as xgb
+d, name, csv = sys.argv[1:4]
+m = onnx.load(f"{d}/{name}.onnx")
+onnx.checker.check_model(m, full_check=True)
+assert {o.domain: o.version for o in m.opset_import}.get("ai.onnx.ml") == 3
+b = open(f"{d}/{name}.safetensors", "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+t = lambda k: b[8 + n + h[k]["data_offsets"][0]:8 + n + h[k]["data_offsets"][1]]
+rows = [l.split(",") for l in open(csv).read().splitlines()[1:]]
+x = np.array([[float(v) for v in r[:-1]] for r in rows]).astype(np.float32)
+x.tofile(f"{d}/{name}.x.f32")
+xs = x
+if "preprocessing.shift" in h:
+    shift = np.frombuffer(t("preprocessing.shift"), dtype="<f4")
+    scale = np.frombuffer(t("preprocessing.scale"), dtype="<f4")
+    xs = (x - shift) * scale
+bst = xgb.Booster()
+bst.load_model(bytearray(t("xgboost.model")))
+p = bst.predict(xgb.DMatrix(xs))
+p.astype("<f4").tofile(f"{d}/{name}.xgb.f32")
+print(x.shape[1], file=open(f"{d}/{name}.cols", "w"))
+PY
+        NODE_PATH="$ORT_DIR/node_modules" node tests/onnx_ort.js "$T/$1.onnx" \
+            "$T/$1.x.f32" "$(cat "$T/$1.cols")" "$3" "$T/$1.ort.f32" ||
+            fail "$1: ONNX Runtime"
+        "$PY" - "$T" "$1" <<'PY' || fail "$1: ONNX Runtime differs from XGBoost"
+import sys
+import numpy as np
+d, name = sys.argv[1:3]
+want = np.fromfile(f"{d}/{name}.xgb.f32", dtype="<f4")
+got = np.fromfile(f"{d}/{name}.ort.f32", dtype="<f4")
+if got.size == 2 * want.size:  # binary: [1 - p, p]
+    got = got.reshape(-1, 2)[:, 1]
+assert got.size == want.size, (got.size, want.size)
+# probabilities within 1e-5; regression values (up to ~350 here, where a
+# float32 step is 3e-5) within 1e-5 relative: both sum the same float32
+# leaves, in another order
+diff = float(np.abs(got - want).max())
+rel = float((np.abs(got - want) / np.maximum(1.0, np.abs(want))).max())
+assert rel <= 1e-5, (diff, rel)
+print(f"{name}: {want.size} outputs, ONNX Runtime vs XGBoost max |diff| "
+      f"{diff:.2e}, relative {rel:.2e}")
+PY
+    }
+    onnx_check breast-cancer-gbdt "$T/test.csv" probabilities
+    onnx_check digits-gbdt examples/data/digits.csv probabilities
+    onnx_check diabetes-gbdt examples/data/diabetes.csv output
+    ok "ONNX export (TreeEnsembleClassifier/Regressor, with the scaling) gives XGBoost's predictions in ONNX Runtime within 1e-5: binary, multiclass, regression"
+fi
