@@ -84,6 +84,15 @@ json_t *st_gbdt_config_to_json(const st_gbdt_config *cfg);
 /* The name of an objective ("binary:logistic", ...). */
 const char *st_gbdt_objective_name(st_gbdt_objective o);
 
+/* Secure memory a gbdt job needs beside its decrypted datasets, for a
+ * training set of rows x cols with `classes` (0: regression) and a
+ * validation set of valid_rows (0: none): scaled or split copies of the
+ * rows, the final predictions and the sealed model (bounded by its
+ * rounds and depth), plus `fixed`. For the controller's arena. */
+uint64_t st_gbdt_secure_bytes(const st_gbdt_config *cfg, uint64_t rows,
+                              uint64_t cols, uint64_t classes,
+                              uint64_t valid_rows, uint64_t fixed);
+
 typedef struct st_gbdt st_gbdt;
 
 /* Trains. `valid` may be NULL: then cfg->validation_split of `train` is
@@ -115,6 +124,11 @@ ST_MUST_CHECK st_code st_gbdt_predict(st_gbdt *g, const float *x, size_t rows,
  * on `data`. The confusion matrix stays valid until g is used again. */
 ST_MUST_CHECK st_code st_gbdt_evaluate(st_gbdt *g, const st_train_data *data,
                                        st_train_metrics *out, st_err *err);
+/* The evaluation st_gbdt_fit made at its end with the kept trees: on the
+ * validation set (the validation data or the held-out split), else on the
+ * training rows. From XGBoost's prediction cache: nearly free unless
+ * early stopping cut trees off. Valid while g lives. */
+const st_train_metrics *st_gbdt_final(const st_gbdt *g);
 /* The same on the rows st_gbdt_fit held out of `train` (the seeded
  * split of cfg.validation_split; the same rows on every call). */
 ST_MUST_CHECK st_code st_gbdt_evaluate_holdout(st_gbdt *g,

@@ -875,17 +875,12 @@ static ST_MUST_CHECK st_code rt_train_gbdt(struct rt *r,
         json_object_set(*final, "history", r->history);
     json_object_set_new(*final, "rounds",
                         json_integer(st_gbdt_rounds(r->gbdt)));
-    st_train_metrics fm;
     const char *on = valid ? "validation dataset"
                      : cfg.validation_split > 0
                          ? "held-out validation split"
                          : "training dataset (no held-out data)";
-    rc = cfg.validation_split > 0 && !valid
-             ? st_gbdt_evaluate_holdout(r->gbdt, train, &fm, err)
-             : st_gbdt_evaluate(r->gbdt, valid ? valid : train, &fm, err);
-    if (rc == ST_OK)
-        json_object_set_new(*final, "final_evaluation",
-                            evaluation_json(&fm, on));
+    json_object_set_new(*final, "final_evaluation",
+                        evaluation_json(st_gbdt_final(r->gbdt), on));
     json_t *imp = rc == ST_OK ? st_gbdt_importance(r->gbdt, err) : NULL;
     if (rc == ST_OK && !imp)
         rc = err->code ? err->code : ST_E_INTERNAL;

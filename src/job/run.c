@@ -57,6 +57,7 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/gbdt.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/keyring.h"
@@ -332,6 +333,16 @@ static void free_args(struct ctl *c)
     c->args = NULL;
 }
 
+/* The job's memory allowance bounds what it may lock beside its data: a
+ * model too large for it fails as "secure arena exhausted". */
+static uint64_t reserve_bound(const struct ctl *c, uint64_t need,
+                              uint64_t fixed)
+{
+    if (c->spec.memory_bytes && need > c->spec.memory_bytes)
+        need = c->spec.memory_bytes > fixed ? c->spec.memory_bytes : fixed;
+    return need;
+}
+
 /* Secure memory the runtime needs beside the decrypted datasets: the
  * arena's whole range is locked (and counted against the limit) when it
  * is made, and a shared arena is also faulted in then (~0.8 ms per MiB
@@ -342,11 +353,24 @@ static void free_args(struct ctl *c)
  * (rounded up to 8 floats each). Fixed: 16 MiB for the decryption workers (4
  * MiB), the keys, the age writer and the guard pages of every block. A spec the
  * engine cannot read keeps the old 96 MiB (the runtime reports the error
- * itself). At most the job's memory allowance. */
+ * itself). A gbdt spec: st_gbdt_secure_bytes. At most the job's memory
+ * allowance. */
 static uint64_t runtime_reserve(const struct ctl *c)
 {
     const uint64_t fixed = 16u << 20, fallback = 96u << 20;
     st_train_config cfg;
+    st_gbdt_config gcfg;
+    uint64_t need;
+    if (st_gbdt_spec_is_gbdt(c->spec.model)) { /* docs/training.md */
+        if (st_gbdt_config_from_json(c->spec.model, c->spec.training,
+                                     c->spec.preprocessing, &gcfg,
+                                     NULL) != ST_OK)
+            return fallback;
+        need = st_gbdt_secure_bytes(&gcfg, c->ds[0].m.rows, c->ds[0].m.cols,
+                                    c->ds[0].m.classes,
+                                    c->nds > 1 ? c->ds[1].m.rows : 0, fixed);
+        return reserve_bound(c, need, fixed);
+    }
     if (st_train_config_from_json(c->spec.model, c->spec.training, &cfg,
                                   NULL) != ST_OK)
         return fallback;
@@ -361,13 +385,8 @@ static uint64_t runtime_reserve(const struct ctl *c)
         cells += o;
         in = o;
     }
-    uint64_t need =
-        fixed + 64 * params + 8 * 4 * (uint64_t)cfg.batch_size * cells;
-    /* the job's memory allowance bounds what it may lock beside its data:
-     * a model too large for it fails as "secure arena exhausted" */
-    if (c->spec.memory_bytes && need > c->spec.memory_bytes)
-        need = c->spec.memory_bytes > fixed ? c->spec.memory_bytes : fixed;
-    return need;
+    need = fixed + 64 * params + 8 * 4 * (uint64_t)cfg.batch_size * cells;
+    return reserve_bound(c, need, fixed);
 }
 
 /* A pidfd on the runtime process itself (the sandbox's intermediate is

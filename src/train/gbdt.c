@@ -39,6 +39,8 @@ struct st_gbdt {
     BoosterHandle h;
     float *pp_shift, *pp_scale; /* secure memory, or NULL */
     uint64_t *confusion;        /* classes x classes of the last evaluate */
+    st_train_metrics final;     /* st_gbdt_fit's final evaluation */
+    uint64_t *final_confusion;  /* its confusion matrix */
 };
 
 static const char *const objective_names[] = {
@@ -224,6 +226,25 @@ static char *config_dump(const st_gbdt_config *c)
                 : NULL;
     json_decref(j);
     return s;
+}
+
+uint64_t st_gbdt_secure_bytes(const st_gbdt_config *c, uint64_t rows,
+                              uint64_t cols, uint64_t classes,
+                              uint64_t valid_rows, uint64_t fixed)
+{
+    uint64_t per = c->objective == ST_GBDT_MULTI && classes ? classes : 1;
+    uint64_t need = fixed;
+    /* scaled or gathered copies of the training and validation rows
+     * (with their labels) live until XGBoost has copied them */
+    if (st_train_config_has_preprocessing(&c->pp) || c->validation_split > 0)
+        need += 4 * (rows + valid_rows) * (cols + 1);
+    /* the final evaluation's predictions */
+    need += 4 * (valid_rows ? valid_rows : rows) * per;
+    /* the sealed model twice (the safetensors buffer and the age
+     * writer's input), at most ~160 bytes of JSON per node */
+    uint64_t depth = c->max_depth < 20 ? c->max_depth : 20;
+    need += 2 * (uint64_t)c->rounds * per * ((2ull << depth) - 1) * 160;
+    return need;
 }
 
 /* ---- XGBoost plumbing ---- */
@@ -581,6 +602,55 @@ static void round_metrics(const st_gbdt *g, const char *line, int has_valid,
 
 /* ---- training ---- */
 
+static ST_MUST_CHECK st_code predict_dmatrix(st_gbdt *g, DMatrixHandle dm,
+                                             size_t rows, float *out,
+                                             st_err *err)
+{
+    const bst_ulong *shape = NULL;
+    bst_ulong dim = 0;
+    const float *res = NULL;
+    static const char conf[] =
+        "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+        "\"iteration_end\": 0, \"strict_shape\": false}";
+    XGB(XGBoosterPredictFromDMatrix(g->h, dm, conf, &shape, &dim, &res),
+        "predicting");
+    size_t per = g->cfg.objective == ST_GBDT_MULTI ? g->classes : 1;
+    bst_ulong total = 1;
+    for (bst_ulong i = 0; i < dim; i++)
+        total *= shape[i];
+    if (total != rows * per)
+        return st_err_set(err, ST_E_INTERNAL,
+                          "xgboost: %llu outputs for %zu rows of %zu",
+                          (unsigned long long)total, rows, per);
+    memcpy(out, res, rows * per * sizeof(float));
+    return ST_OK;
+}
+
+/* g->final from the predictions on `dm` (n rows, labels y). */
+static ST_MUST_CHECK st_code final_evaluation(st_gbdt *g, DMatrixHandle dm,
+                                              const float *y, size_t n,
+                                              st_err *err)
+{
+    size_t per = g->cfg.objective == ST_GBDT_MULTI ? g->classes : 1;
+    float *pred = st_secmem_alloc(n * per * sizeof(float), err);
+    if (!pred)
+        return st_err_prefix(err, "predictions");
+    st_train_data d = {NULL, y, n, g->cfg.inputs, 1, g->classes};
+    st_code rc = predict_dmatrix(g, dm, n, pred, err);
+    if (rc == ST_OK)
+        rc = score(g, &d, pred, &g->final, err);
+    st_secmem_free(pred);
+    if (rc == ST_OK) {
+        /* its own confusion buffer: st_gbdt_evaluate reuses g->confusion */
+        g->final_confusion = g->confusion;
+        g->confusion = NULL;
+        g->final.confusion = g->final_confusion;
+        g->final.epoch = g->final.epochs = g->rounds;
+        g->final.has_validation = 1;
+    }
+    return rc;
+}
+
 static ST_MUST_CHECK st_code fit_pp(st_gbdt *g, const st_train_data *d,
                                     const size_t *idx, size_t n, st_err *err)
 {
@@ -727,7 +797,8 @@ st_code st_gbdt_fit(const st_gbdt_config *cfg, const st_train_data *train,
     if (rc == ST_OK)
         rc = dmatrix(x, ys[0] ? ys[0] : train->y, ntrain, g->cfg.inputs,
                      cfg->nthread, &fs.dm[0], err);
-    free_rows(xs[0], ys[0]); /* XGBoost holds its own copy now */
+    free_rows(xs[0], NULL); /* XGBoost holds its own copy now */
+    xs[0] = NULL;
     const st_train_data *vd = valid ? valid : nval ? train : NULL;
     if (rc == ST_OK && vd) {
         size_t vn = valid ? valid->rows : nval;
@@ -736,7 +807,8 @@ st_code st_gbdt_fit(const st_gbdt_config *cfg, const st_train_data *train,
         if (rc == ST_OK)
             rc = dmatrix(x, ys[1] ? ys[1] : vd->y, vn, g->cfg.inputs,
                          cfg->nthread, &fs.dm[1], err);
-        free_rows(xs[1], ys[1]);
+        free_rows(xs[1], NULL);
+        xs[1] = NULL;
         fs.nsets = 2;
     }
     free(idx);
@@ -746,6 +818,17 @@ st_code st_gbdt_fit(const st_gbdt_config *cfg, const st_train_data *train,
         rc = set_params(g->h, g, err);
     if (rc == ST_OK)
         rc = rounds_loop(g, &fs, ntrain, cb, user, err);
+    if (rc == ST_OK) {
+        /* the final evaluation on the matrices XGBoost has: its
+         * prediction cache makes this nearly free unless early stopping
+         * cut trees off */
+        int v = fs.nsets > 1;
+        const float *y =
+            v ? (ys[1] ? ys[1] : vd->y) : (ys[0] ? ys[0] : train->y);
+        size_t n = v ? (valid ? valid->rows : nval) : ntrain;
+        rc = final_evaluation(g, fs.dm[v], y, n, err);
+    }
+    free_rows(ys[0], ys[1]);
     for (size_t i = 0; i < 2; i++)
         if (fs.dm[i])
             XGDMatrixFree(fs.dm[i]);
@@ -766,6 +849,7 @@ void st_gbdt_free(st_gbdt *g)
     st_secmem_free(g->pp_shift);
     st_secmem_free(g->pp_scale);
     free(g->confusion);
+    free(g->final_confusion);
     free(g);
 }
 
@@ -796,26 +880,7 @@ st_code st_gbdt_predict(st_gbdt *g, const float *x, size_t rows, float *out,
     free_rows(xs, ys);
     if (rc != ST_OK)
         return rc;
-    const bst_ulong *shape = NULL;
-    bst_ulong dim = 0;
-    const float *res = NULL;
-    static const char conf[] =
-        "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
-        "\"iteration_end\": 0, \"strict_shape\": false}";
-    if (XGBoosterPredictFromDMatrix(g->h, dm, conf, &shape, &dim, &res) != 0)
-        rc = xgb_fail(err, "predicting");
-    size_t per = g->cfg.objective == ST_GBDT_MULTI ? g->classes : 1;
-    if (rc == ST_OK) {
-        bst_ulong total = 1;
-        for (bst_ulong i = 0; i < dim; i++)
-            total *= shape[i];
-        if (total != rows * per)
-            rc = st_err_set(err, ST_E_INTERNAL,
-                            "xgboost: %llu outputs for %zu rows of %zu",
-                            (unsigned long long)total, rows, per);
-    }
-    if (rc == ST_OK)
-        memcpy(out, res, rows * per * sizeof(float));
+    rc = predict_dmatrix(g, dm, rows, out, err);
     XGDMatrixFree(dm);
     return rc;
 }
@@ -839,6 +904,11 @@ st_code st_gbdt_evaluate(st_gbdt *g, const st_train_data *d,
         m->has_validation = 1;
     }
     return rc;
+}
+
+const st_train_metrics *st_gbdt_final(const st_gbdt *g)
+{
+    return &g->final;
 }
 
 st_code st_gbdt_evaluate_holdout(st_gbdt *g, const st_train_data *train,

@@ -170,6 +170,11 @@ static void test_early_stopping_keeps_the_best_round(void **state)
     st_train_metrics m;
     assert_int_equal(st_gbdt_evaluate(g, &va.d, &m, &err), ST_OK);
     assert_true(fabs(m.loss - s.losses[best]) < 1e-5 * (1 + m.loss));
+    /* the fit's own final evaluation is the same, from XGBoost's cache */
+    const st_train_metrics *f = st_gbdt_final(g);
+    assert_true(f->loss == m.loss && f->accuracy == m.accuracy &&
+                f->macro_f1 == m.macro_f1);
+    assert_memory_equal(f->confusion, m.confusion, 4 * sizeof(uint64_t));
     st_gbdt_free(g);
     dataset_free(&tr);
     dataset_free(&va);
@@ -360,6 +365,9 @@ static void test_held_out_split_is_evaluated_on_the_rows_held_out(void **state)
     assert_int_equal(n, 200);
     /* the loss XGBoost reported for the best round on the same rows */
     assert_true(fabs(m.loss - s.losses[s.best - 1]) < 1e-5 * (1 + m.loss));
+    const st_train_metrics *f = st_gbdt_final(g);
+    assert_true(f->loss == m.loss && f->accuracy == m.accuracy);
+    assert_memory_equal(f->confusion, m.confusion, 4 * sizeof(uint64_t));
     st_gbdt_free(g);
     dataset_free(&tr);
 }
