@@ -8,7 +8,10 @@
    in this process on the same float32 rows (DMatrix + xgb.train, Debian's
    python3-xgboost), with the same parameters and threads. Rounds
    alternate, fastest of BENCH_GBDT_REPEAT each; printed side by side with
-   the ratio (target <= 1.05).
+   the ratio (target <= 1.05). Both sides run with the same
+   OMP_WAIT_POLICY (gbdt.sh sets "passive" unless told otherwise: on a
+   shared, loaded machine libgomp's default spinning makes each run's time
+   depend on what else runs, for plain XGBoost as much as for the job).
 2. breast_cancer: the secure job and python3-xgboost on scikit-learn's
    table, train_test_split(test_size=0.2, random_state=0, stratified), the
    same parameters with early stopping on the test rows: test accuracy
@@ -143,8 +146,10 @@ def wall_time():
         wall, m = run(submit("synthetic-%d" % i, model, "synthetic"))
         ours.append(wall)
     o, p = min(ours), min(plain)
-    print("synthetic binary %d x 28, %d rounds, depth 6, hist, %d threads "
-          "(fastest of %d)" % (ROWS, ROUNDS, THREADS, REPEAT))
+    print("synthetic binary %d x 28, %d rounds, depth 6, hist, %d threads, "
+          "OMP_WAIT_POLICY=%s (fastest of %d)"
+          % (ROWS, ROUNDS, THREADS, os.environ.get("OMP_WAIT_POLICY", "(default)"),
+             REPEAT))
     print("  plain python3-xgboost %s (DMatrix + train) %8.2f s" % (xgb.__version__, p))
     print("  secure job (sim, job run wall)             %8.2f s" % o)
     print("  ratio secure / plain %.3f   target <= 1.05: %s"
