@@ -20,16 +20,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     st_gbdt_config c, back;
     if (json_is_object(j) &&
-        st_gbdt_config_from_json(json_object_get(j, "model"),
-                                 json_object_get(j, "training"),
-                                 json_object_get(j, "preprocessing"), &c,
-                                 NULL) == ST_OK) {
+        st_gbdt_config_from_json(
+            json_object_get(j, "model"), json_object_get(j, "training"),
+            json_object_get(j, "preprocessing"), &c, NULL) == ST_OK) {
         json_t *out = st_gbdt_config_to_json(&c);
         if (!out ||
-            st_gbdt_config_from_json(json_object_get(out, "model"),
-                                     json_object_get(out, "training"),
-                                     json_object_get(out, "preprocessing"),
-                                     &back, NULL) != ST_OK ||
+            st_gbdt_config_from_json(
+                json_object_get(out, "model"), json_object_get(out, "training"),
+                json_object_get(out, "preprocessing"), &back, NULL) != ST_OK ||
             memcmp(&c, &back, sizeof(c)) != 0)
             abort();
         json_decref(out);
