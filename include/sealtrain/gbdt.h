@@ -137,7 +137,12 @@ ST_MUST_CHECK st_code st_gbdt_evaluate_holdout(st_gbdt *g,
                                                st_err *err);
 /* Feature importances: {"type": "gain", "values": [one per feature]}
  * (XGBoost's "gain": the mean loss reduction of the splits on the
- * feature; 0 for a feature never split on). NULL if out of memory. */
+ * feature; 0 for a feature never split on); for more than
+ * ST_GBDT_IMPORTANCE_ALL features {"type": "gain", "features": F, "top":
+ * [[index, gain], ...]}, the ST_GBDT_IMPORTANCE_TOP largest. NULL if out
+ * of memory. */
+#define ST_GBDT_IMPORTANCE_ALL 2048
+#define ST_GBDT_IMPORTANCE_TOP 256
 json_t *st_gbdt_importance(st_gbdt *g, st_err *err);
 
 /* The model as safetensors in secure memory: tensors

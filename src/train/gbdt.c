@@ -937,6 +937,47 @@ st_code st_gbdt_evaluate_holdout(st_gbdt *g, const st_train_data *train,
     return rc;
 }
 
+/* {"type": "gain", "values": [one per feature]} */
+static json_t *all_values(const double *v, const st_gbdt *g)
+{
+    json_t *a = json_array();
+    for (size_t j = 0; a && j < g->cfg.inputs; j++)
+        json_array_append_new(a, json_real(v[j]));
+    return a ? json_pack("{s:s, s:o}", "type", "gain", "values", a) : NULL;
+}
+
+/* {"type": "gain", "features": F, "top": [[index, gain], ...]}: the
+ * ST_GBDT_IMPORTANCE_TOP largest, so that the job's result stays small
+ * whatever the width of the data. */
+static json_t *top_values(const double *v, const st_gbdt *g)
+{
+    size_t k = 0, keep[ST_GBDT_IMPORTANCE_TOP];
+    for (size_t j = 0; j < g->cfg.inputs; j++) {
+        size_t at;
+        if (!(v[j] > 0))
+            continue;
+        if (k < ST_GBDT_IMPORTANCE_TOP)
+            at = k++;
+        else if (v[j] > v[keep[k - 1]])
+            at = k - 1; /* the smallest kept one goes */
+        else
+            continue;
+        /* insertion into the kept list, largest first */
+        while (at > 0 && v[keep[at - 1]] < v[j]) {
+            keep[at] = keep[at - 1];
+            at--;
+        }
+        keep[at] = j;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < k; i++)
+        json_array_append_new(
+            a, json_pack("[I, f]", (json_int_t)keep[i], v[keep[i]]));
+    return a ? json_pack("{s:s, s:I, s:o}", "type", "gain", "features",
+                         (json_int_t)g->cfg.inputs, "top", a)
+             : NULL;
+}
+
 json_t *st_gbdt_importance(st_gbdt *g, st_err *err)
 {
     bst_ulong n = 0, dim = 0;
@@ -961,11 +1002,9 @@ json_t *st_gbdt_importance(st_gbdt *g, st_err *err)
         if (j < g->cfg.inputs)
             v[j] = scores[i];
     }
-    json_t *a = json_array();
-    for (size_t j = 0; a && j < g->cfg.inputs; j++)
-        json_array_append_new(a, json_real(v[j]));
+    json_t *o = g->cfg.inputs <= ST_GBDT_IMPORTANCE_ALL ? all_values(v, g)
+                                                        : top_values(v, g);
     free(v);
-    json_t *o = a ? json_pack("{s:s, s:o}", "type", "gain", "values", a) : NULL;
     if (!o)
         st_err_set(err, ST_E_IO, "out of memory");
     return o;

@@ -372,6 +372,43 @@ static void test_held_out_split_is_evaluated_on_the_rows_held_out(void **state)
     dataset_free(&tr);
 }
 
+static void test_wide_data_reports_the_top_importances_only(void **state)
+{
+    (void)state;
+    dataset tr = synth(300, 3000, 2, 10);
+    st_gbdt_config c =
+        config("{\"model\": {\"type\": \"gbdt\", \"objective\": "
+               "\"binary:logistic\", \"rounds\": 40, \"max_depth\": 3, "
+               "\"nthread\": 1}}");
+    st_err err;
+    st_gbdt *g = NULL;
+    assert_int_equal(st_gbdt_fit(&c, &tr.d, NULL, NULL, NULL, &g, &err), ST_OK);
+    json_t *imp = st_gbdt_importance(g, &err);
+    assert_non_null(imp);
+    assert_null(json_object_get(imp, "values"));
+    assert_int_equal(json_integer_value(json_object_get(imp, "features")),
+                     3000);
+    json_t *top = json_object_get(imp, "top");
+    size_t n = json_array_size(top);
+    assert_true(n > 0 && n <= ST_GBDT_IMPORTANCE_TOP);
+    double prev = INFINITY;
+    int has0 = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(top, i);
+        double v = json_real_value(json_array_get(e, 1));
+        assert_true(v > 0 && v <= prev);
+        prev = v;
+        has0 |= json_integer_value(json_array_get(e, 0)) == 0;
+    }
+    /* the label depends on feature 0 most: it is kept, and first */
+    assert_true(has0);
+    assert_int_equal(
+        json_integer_value(json_array_get(json_array_get(top, 0), 0)), 0);
+    json_decref(imp);
+    st_gbdt_free(g);
+    dataset_free(&tr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_gbdt_section_is_strict_and_names_the_key),
         cmocka_unit_test(test_data_that_does_not_fit_the_objective_is_refused),
         cmocka_unit_test(test_held_out_split_is_evaluated_on_the_rows_held_out),
+        cmocka_unit_test(test_wide_data_reports_the_top_importances_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
