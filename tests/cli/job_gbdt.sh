@@ -245,7 +245,7 @@ ok "reg:squarederror reports MSE, MAE and R^2, per round and at the end"
 ORT_DIR=${ST_BUILD_DIR:-$T}/npm-onnxruntime
 if [ ! -d "$ORT_DIR/node_modules/onnxruntime-node" ] &&
     command -v npm >/dev/null 2>&1; then
-    timeout 600 npm install --prefix "$ORT_DIR" --ignore-scripts --no-audit \
+    timeout 180 npm install --prefix "$ORT_DIR" --ignore-scripts --no-audit \
         --no-fund --silent onnxruntime-node@1.20.1 >/dev/null 2>&1 || true
 fi
 if ! "$PY" -c 'import xgboost, onnx' 2>/dev/null; then
