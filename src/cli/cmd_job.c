@@ -153,7 +153,7 @@ static void show(void *ctx, const char *kind, const json_t *data)
     } else if (!strcmp(kind, "progress")) {
         long long e = json_integer_value(json_object_get(data, "epoch"));
         long long n = json_integer_value(json_object_get(data, "epochs"));
-        double loss = json_number_value(json_object_get(data, "loss"));
+        json_t *loss = json_object_get(data, "loss");
         json_t *acc = json_object_get(data, "accuracy");
         double sps =
             json_number_value(json_object_get(data, "samples_per_second"));
@@ -164,13 +164,17 @@ static void show(void *ctx, const char *kind, const json_t *data)
         for (int i = 0; i < 30; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[30] = 0;
-        char accs[32] = "";
+        char accs[32] = "", losss[32] = "";
         if (acc)
             snprintf(accs, sizeof(accs), " acc %5.2f%%",
                      100 * json_number_value(acc));
-        printf("%sepoch %3lld/%-3lld [%s] loss %.4f%s %7.0f samples/s ETA "
+        /* a gbdt round without an evaluation has no loss to show */
+        if (loss)
+            snprintf(losss, sizeof(losss), " loss %.4f",
+                     json_number_value(loss));
+        printf("%sepoch %3lld/%-3lld [%s]%s%s %7.0f samples/s ETA "
                "%d:%02d%s",
-               d->tty ? "\r" : "", e, n, bar, loss, accs, sps, (int)eta / 60,
+               d->tty ? "\r" : "", e, n, bar, losss, accs, sps, (int)eta / 60,
                (int)eta % 60, d->tty ? "" : "\n");
         d->bar_open = d->tty;
         fflush(stdout);

@@ -97,7 +97,10 @@ assert abs(ev["accuracy"] - (cm[0][0] + cm[1][1]) / 114) < 1e-12, ev
 assert ev["accuracy"] > 0.93 and 0 < ev["macro_f1"] <= 1, ev
 h = m["history"]
 assert [e["epoch"] for e in h] == list(range(1, len(h) + 1)), h
-assert all("train_loss" in e and "loss" in e and "accuracy" in e for e in h)
+assert all("loss" in e and "accuracy" in e for e in h), h
+# the training rows: the first, the last and every 20th round of 200
+assert [e["epoch"] for e in h if "train_loss" in e] == [1] + [
+    k for k in range(20, len(h) + 1, 20)] + ([len(h)] if len(h) % 20 else []), h
 # early stopping: the run stopped 20 rounds after its best, which is kept
 assert m["stopped"] is True, m.keys()
 assert len(h) == m["best_epoch"] + 20, (len(h), m["best_epoch"])
