@@ -28,21 +28,11 @@
 #include <sys/types.h>
 
 #include "sealtrain/err.h"
+#include "sealtrain/spec.h" /* st_sandbox_level */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef enum st_sandbox_level {
-    ST_SANDBOX_STRICT = 0, /* refuse to run unless every measure applies */
-    ST_SANDBOX_RELAXED     /* run and report what is missing */
-} st_sandbox_level;
-
-/* "strict" / "relaxed" */
-const char *st_sandbox_level_name(st_sandbox_level level);
-ST_MUST_CHECK st_code st_sandbox_level_parse(const char *s,
-                                             st_sandbox_level *out,
-                                             st_err *err);
 
 #define ST_SANDBOX_MAX_INPUTS 64
 

@@ -30,7 +30,7 @@
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/broker.h"
-#include "sealtrain/job.h"
+#include "sealtrain/spec.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/release.h"
 #include "sealtrain/workspace.h"

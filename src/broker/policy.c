@@ -21,7 +21,7 @@
 #include "sealtrain/dsse.h"
 #include "sealtrain/json.h"
 #include "sealtrain/release.h"
-#include "sealtrain/sandbox.h"
+#include "sealtrain/spec.h"
 
 void st_release_policy_free(st_release_policy *p)
 {

@@ -62,6 +62,7 @@
 #include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
+#include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"
 

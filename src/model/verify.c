@@ -35,7 +35,7 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
-#include "sealtrain/job.h"
+#include "sealtrain/spec.h"
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"

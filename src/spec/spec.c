@@ -1,5 +1,8 @@
 /*
- * spec.c: the job spec (docs/jobs.md): strict parsing and its digest.
+ * spec.c: the job spec (docs/jobs.md): strict parsing, its digest, its
+ * signed envelope; and the names of the sandbox level a spec asks for.
+ * The spec module sits below the job controller, the gate and the
+ * enclave runtime, which all read specs (sealtrain/spec.h).
  *
  *   {
  *     "version": 1,
@@ -32,8 +35,8 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
-#include "sealtrain/job.h"
 #include "sealtrain/json.h"
+#include "sealtrain/spec.h"
 #include "sealtrain/train.h"
 
 #define SPEC_MAX (1u << 20)
@@ -367,5 +370,26 @@ st_code st_job_envelope_open(const char *text, size_t len, const char *origin,
         *env_out = env;
     else
         json_decref(env);
+    return ST_OK;
+}
+
+/* ---- the sandbox level ------------------------------------------------ */
+
+const char *st_sandbox_level_name(st_sandbox_level level)
+{
+    return level == ST_SANDBOX_RELAXED ? "relaxed" : "strict";
+}
+
+st_code st_sandbox_level_parse(const char *s, st_sandbox_level *out,
+                               st_err *err)
+{
+    if (s && strcmp(s, "strict") == 0)
+        *out = ST_SANDBOX_STRICT;
+    else if (s && strcmp(s, "relaxed") == 0)
+        *out = ST_SANDBOX_RELAXED;
+    else
+        return st_err_set(err, ST_E_INPUT,
+                          "sandbox level \"%s\": must be strict or relaxed",
+                          s ? s : "");
     return ST_OK;
 }
