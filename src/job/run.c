@@ -49,6 +49,7 @@
 
 #include "broker/gate_int.h"
 #include "enclave/runtime.h"
+#include "job/job_internal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/broker.h"
@@ -869,7 +870,7 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
     snprintf(mr.path, sizeof(mr.path), "%s", mine);
     snprintf(mr.provenance_path, sizeof(mr.provenance_path), "%s", provpath);
     if (rc == ST_OK)
-        rc = st_model_register(c->ws, &mr, &mr.version, &unknown, err);
+        rc = st_job_register_model(c->ws, &mr, &mr.version, &unknown, err);
     if (rc != ST_OK)
         goto unregistered;
     status_set(

@@ -32,7 +32,6 @@
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
-#include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
