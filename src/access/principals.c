@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "access/access_int.h"
+#include "access/access_internal.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
 #include "sealtrain/clock.h"

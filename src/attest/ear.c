@@ -41,7 +41,7 @@
 
 #include <openssl/evp.h>
 
-#include "attest_int.h"
+#include "attest_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
 #include "sealtrain/sealtrain.h"

@@ -1,7 +1,7 @@
 /*
  * gate.c: THE GATE. The one decision whether a dataset's key leaves this
  * workspace, and the consent check that job submission and job runs share
- * with it (gate_int.h says which check runs when, and why).
+ * with it (gate_internal.h says which check runs when, and why).
  *
  * In: the asking principal, the job's signed spec, the runtime's keys and
  * evidence, the nonce, the datasets whose keys are asked for. Out: each
@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"

@@ -38,7 +38,7 @@
 
 #include <sqlite3.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/workspace.h"

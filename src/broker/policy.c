@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bech32.h"
 #include "sealtrain/crypto.h"

@@ -47,7 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
 #include "enclave/runtime.h"
 #include "job/job_internal.h"
 #include "sealtrain/access.h"

@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"

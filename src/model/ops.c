@@ -38,7 +38,7 @@
 #include "sealtrain/release.h"
 #include "sealtrain/secmem.h"
 
-#include "model/model_int.h"
+#include "model/model_internal.h"
 
 /* Opens the sealed file and checks that it is still the registered one;
  * the descriptor is then decrypted from, so the bytes checked are the

@@ -43,7 +43,7 @@
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
 
-#include "model/model_int.h"
+#include "model/model_internal.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE models ("

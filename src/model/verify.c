@@ -40,7 +40,7 @@
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
 
-#include "model/model_int.h"
+#include "model/model_internal.h"
 
 /* 32 bytes from 64 hex characters; 0 when not exactly that. */
 static int hex32(const char *hex, uint8_t out[32])

@@ -29,13 +29,13 @@
 
 #include <event2/buffer.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/broker_remote.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/job.h"
 #include "sealtrain/secmem.h"
-#include "server/server_int.h"
+#include "server/server_internal.h"
 
 #define FRAME_TYPE "application/x-sealtrain-broker"
 #define GATE_TTL_S 5.0

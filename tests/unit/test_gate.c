@@ -12,7 +12,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
 #include <sealtrain/sealtrain.h>
 
 #define EXAMPLE "examples/jobs/digits-mlp.json"

@@ -1,5 +1,5 @@
 /*
- * attest_int.h: the plug-in interface between the verifier framework
+ * attest_internal.h: the plug-in interface between the verifier framework
  * (verify.c) and the per-TEE verifiers (sim.c, tpm_verify.c, snp.c, az.c,
  * dcap*.c). Private to src/attest.
  *
@@ -12,8 +12,8 @@
  * The framework then compares report data, applies the policy and sets the
  * verdict. A verifier must never read the clock: use ctx->now.
  */
-#ifndef ST_ATTEST_INT_H
-#define ST_ATTEST_INT_H
+#ifndef ST_ATTEST_INTERNAL_H
+#define ST_ATTEST_INTERNAL_H
 
 #include "sealtrain/attest.h"
 #include "sealtrain/bytes.h"

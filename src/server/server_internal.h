@@ -1,9 +1,9 @@
 /*
- * server_int.h: internals shared by the files of src/server (not public):
+ * server_internal.h: internals shared by the files of src/server (not public):
  * the server state, one request's context and the reply helpers.
  */
-#ifndef ST_SERVER_INT_H
-#define ST_SERVER_INT_H
+#ifndef ST_SERVER_INTERNAL_H
+#define ST_SERVER_INTERNAL_H
 
 #include <jansson.h>
 #include <stddef.h>
