@@ -1,5 +1,5 @@
 /*
- * broker.c: the HTTPS transport of the key broker (`sealtrain serve
+ * routes_broker.c: the HTTPS transport of the key broker (`sealtrain serve
  * --broker`): it carries the frames of include/sealtrain/broker.h as HTTP
  * bodies (application/x-sealtrain-broker) to the gate, src/broker/gate.c,
  * which decides (docs/api.md "Remote key broker"):
