@@ -11,7 +11,7 @@
  *
  * The protections a spec may ask for are words of the format too: the
  * sandbox level ("strict", "relaxed"; the sandbox applies it,
- * sealtrain/sandbox.h) and the TEE (sealtrain/attest.h).
+ * src/enclave/sandbox.h) and the TEE (sealtrain/attest.h).
  */
 #ifndef SEALTRAIN_SPEC_H
 #define SEALTRAIN_SPEC_H

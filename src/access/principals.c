@@ -24,8 +24,8 @@
 #include <time.h>
 
 #include "access/access_internal.h"
+#include "crypto/bech32.h"
 #include "sealtrain/audit.h"
-#include "sealtrain/bech32.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/workspace.h"

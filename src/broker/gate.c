@@ -24,10 +24,10 @@
 #include <time.h>
 
 #include "broker/gate_internal.h"
+#include "crypto/dsse.h"
 #include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/json.h"
 #include "sealtrain/secmem.h"
 

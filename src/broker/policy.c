@@ -14,11 +14,11 @@
 #include <string.h>
 
 #include "broker/gate_internal.h"
+#include "crypto/bech32.h"
+#include "crypto/dsse.h"
 #include "sealtrain/audit.h"
-#include "sealtrain/bech32.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/json.h"
 #include "sealtrain/release.h"
 #include "sealtrain/spec.h"

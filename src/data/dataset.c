@@ -44,11 +44,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "crypto/dsse.h"
 #include "dataset_internal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/crypto.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 

@@ -18,10 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/dsse.h"
 #include "dataset_internal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
 

@@ -19,9 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto/dsse.h"
 #include "dataset_internal.h"
 #include "sealtrain/crypto.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/json.h"
 
 /* ---- records and verification ---------------------------------------- */

@@ -47,11 +47,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto/dsse.h"
 #include "sealtrain/age.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
 #include "sealtrain/sealtrain.h" /* st_version */

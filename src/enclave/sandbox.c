@@ -53,7 +53,7 @@
  * Documentation/userspace-api/landlock.rst (ABI versions 1-7), seccomp(2),
  * OpenSSH sandbox-seccomp-filter.c (the allowlist style).
  */
-#include "sealtrain/sandbox.h"
+#include "enclave/sandbox.h"
 
 #include <dirent.h>
 #include <errno.h>

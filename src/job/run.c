@@ -48,7 +48,9 @@
 #include <unistd.h>
 
 #include "broker/gate_internal.h"
+#include "crypto/dsse.h"
 #include "enclave/runtime.h"
+#include "enclave/sandbox.h"
 #include "job/job_internal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
@@ -56,14 +58,12 @@
 #include "sealtrain/broker_remote.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
-#include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"
 

@@ -32,13 +32,13 @@
 #include <unistd.h>
 
 #include "broker/gate_internal.h"
+#include "crypto/bech32.h"
+#include "crypto/dsse.h"
 #include "sealtrain/access.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
-#include "sealtrain/bech32.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"

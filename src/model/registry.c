@@ -32,12 +32,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "crypto/dsse.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"

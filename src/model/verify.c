@@ -33,13 +33,13 @@
 #include "sealtrain/release.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/crypto.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/spec.h"
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
 
+#include "crypto/dsse.h"
 #include "model/model_internal.h"
 
 /* 32 bytes from 64 hex characters; 0 when not exactly that. */

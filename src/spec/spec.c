@@ -31,9 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sealtrain/bech32.h"
+#include "crypto/bech32.h"
+#include "crypto/dsse.h"
 #include "sealtrain/crypto.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
 #include "sealtrain/spec.h"

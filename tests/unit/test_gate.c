@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "broker/gate_internal.h"
+#include "crypto/dsse.h"
 #include <sealtrain/sealtrain.h>
 
 #define EXAMPLE "examples/jobs/digits-mlp.json"

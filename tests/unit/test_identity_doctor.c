@@ -5,6 +5,7 @@
  */
 #include "st_test.h"
 
+#include "crypto/dsse.h"
 #include <sealtrain/sealtrain.h>
 
 static void test_identity_files_hold_matching_key_pairs(void **state)
