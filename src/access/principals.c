@@ -29,6 +29,7 @@
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/workspace.h"
+#include "store/catalog.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE principals("

@@ -30,6 +30,7 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/json.h"
 #include "sealtrain/secmem.h"
+#include "store/catalog.h"
 
 struct st_gate {
     st_workspace *ws;

@@ -42,6 +42,7 @@
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/workspace.h"
+#include "store/catalog.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS release_policies ("

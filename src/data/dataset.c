@@ -51,6 +51,7 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
+#include "store/catalog.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE datasets ("

@@ -25,6 +25,7 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
+#include "store/catalog.h"
 
 /* ---- rewrap and re-encryption ----------------------------------------- */
 

@@ -23,6 +23,7 @@
 #include "dataset_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
+#include "store/catalog.h"
 
 /* ---- records and verification ---------------------------------------- */
 

@@ -43,6 +43,7 @@
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
+#include "store/catalog.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE jobs ("

@@ -39,6 +39,7 @@
 #include "sealtrain/secmem.h"
 
 #include "model/model_internal.h"
+#include "store/catalog.h"
 
 /* Opens the sealed file and checks that it is still the registered one;
  * the descriptor is then decrypted from, so the bytes checked are the

@@ -44,6 +44,7 @@
 #include "sealtrain/model.h"
 
 #include "model/model_internal.h"
+#include "store/catalog.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE models ("

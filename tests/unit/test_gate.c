@@ -14,6 +14,7 @@
 
 #include "broker/gate_internal.h"
 #include "crypto/dsse.h"
+#include "store/catalog.h"
 #include <sealtrain/sealtrain.h>
 
 #define EXAMPLE "examples/jobs/digits-mlp.json"
