@@ -1,8 +1,8 @@
 /*
  * sealtrain/job.h: training jobs: their signed submission, the persisted
  * states, and running a job end to end (broker + sandboxed enclave
- * runtime). The job spec and the names of the states are the spec
- * module's (sealtrain/spec.h), which the gate and the runtime share.
+ * runtime). The job spec and the names of the states are the jobspec
+ * module's (sealtrain/jobspec.h), which the gate and the runtime share.
  *
  * States (each transition persisted and audited):
  *   queued -> attesting -> keyed -> loading -> training -> sealing ->
@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "sealtrain/err.h"
-#include "sealtrain/spec.h"
+#include "sealtrain/jobspec.h"
 #include "sealtrain/workspace.h"
 
 #ifdef __cplusplus

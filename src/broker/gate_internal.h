@@ -30,9 +30,9 @@
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/broker.h"
+#include "sealtrain/jobspec.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/release.h"
-#include "sealtrain/spec.h"
 #include "sealtrain/workspace.h"
 
 #define ST_GATE_MAX_DATASETS 8

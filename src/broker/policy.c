@@ -19,9 +19,9 @@
 #include "sealtrain/audit.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
+#include "sealtrain/jobspec.h"
 #include "sealtrain/json.h"
 #include "sealtrain/release.h"
-#include "sealtrain/spec.h"
 
 void st_release_policy_free(st_release_policy *p)
 {

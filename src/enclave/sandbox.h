@@ -31,7 +31,7 @@
 #include <sys/types.h>
 
 #include "sealtrain/err.h"
-#include "sealtrain/spec.h" /* st_sandbox_level */
+#include "sealtrain/jobspec.h" /* st_sandbox_level */
 
 #ifdef __cplusplus
 extern "C" {

@@ -34,7 +34,7 @@
 #include "sealtrain/broker.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
-#include "sealtrain/spec.h"
+#include "sealtrain/jobspec.h"
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"

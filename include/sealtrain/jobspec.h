@@ -1,7 +1,7 @@
 /*
- * sealtrain/spec.h: the job spec (docs/jobs.md) and the names of a job's
- * states: the format that the job controller, the gate and the enclave
- * runtime share. It sits below all three (src/spec/), so none of them
+ * sealtrain/jobspec.h: the job spec (docs/jobs.md) and the names of a
+ * job's states: the format that the job controller, the gate and the enclave
+ * runtime share. It sits below all three (src/jobspec/), so none of them
  * needs another's header for it.
  *
  * A job spec is strict JSON. It is signed by the submitting principal as
@@ -13,8 +13,8 @@
  * sandbox level ("strict", "relaxed"; the sandbox applies it,
  * src/enclave/sandbox.h) and the TEE (sealtrain/attest.h).
  */
-#ifndef SEALTRAIN_SPEC_H
-#define SEALTRAIN_SPEC_H
+#ifndef SEALTRAIN_JOBSPEC_H
+#define SEALTRAIN_JOBSPEC_H
 
 #include <jansson.h>
 #include <stddef.h>

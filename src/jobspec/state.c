@@ -1,13 +1,14 @@
 /*
- * state.c: the names of a job's states (sealtrain/spec.h), as the catalog
- * stores them, the runtime reports them and `job status` prints them.
+ * state.c: the names of a job's states (sealtrain/jobspec.h), as the
+ * catalog stores them, the runtime reports them and `job status` prints
+ * them.
  * The transitions between them are the job controller's (src/job/store.c).
  *
  * Never: give two states one name, or a name to a value that is no state.
  */
 #include <string.h>
 
-#include "sealtrain/spec.h"
+#include "sealtrain/jobspec.h"
 
 static const char *const state_names[] = {
     "queued",  "attesting", "keyed",  "loading",  "training",

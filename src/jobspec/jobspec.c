@@ -1,8 +1,8 @@
 /*
- * spec.c: the job spec (docs/jobs.md): strict parsing, its digest, its
+ * jobspec.c: the job spec (docs/jobs.md): strict parsing, its digest, its
  * signed envelope; and the names of the sandbox level a spec asks for.
- * The spec module sits below the job controller, the gate and the
- * enclave runtime, which all read specs (sealtrain/spec.h).
+ * The jobspec module sits below the job controller, the gate and the
+ * enclave runtime, which all read specs (sealtrain/jobspec.h).
  *
  *   {
  *     "version": 1,
@@ -35,8 +35,8 @@
 #include "crypto/dsse.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/jobspec.h"
 #include "sealtrain/json.h"
-#include "sealtrain/spec.h"
 #include "sealtrain/train.h"
 
 #define SPEC_MAX (1u << 20)
