@@ -60,12 +60,22 @@ typedef struct digests {
 /* Set when a COMMIT of this process failed (dataset.c). */
 extern int dataset_commit_unknown;
 
-/* ---- dataset.c: the catalog, the lock, the KEK stanza, digests, manifests,
- * audit ---- */
+/* ---- dataset_db.c: the table and its rows ---- */
 
 ST_MUST_CHECK st_code dataset_migrate(st_workspace *ws, st_err *err);
 ST_MUST_CHECK st_code dataset_db_exec(st_workspace *ws, const char *sql,
                                       st_err *err);
+void dataset_drow_free(drow *r);
+ST_MUST_CHECK st_code dataset_row_get(st_workspace *ws, const char *name,
+                                      drow *r, st_err *err);
+ST_MUST_CHECK st_code dataset_insert_row(st_workspace *ws, const drow *r,
+                                         const char *env, st_err *err);
+ST_MUST_CHECK st_code dataset_update_row(st_workspace *ws, const drow *r,
+                                         long long old_gen, const char *env,
+                                         st_err *err);
+
+/* ---- dataset.c: the lock, the KEK stanza, digests, manifests ---- */
+
 ST_MUST_CHECK st_code dataset_lock_and_sweep(st_workspace *ws, dlock *l,
                                              st_err *err);
 void dataset_unlock(dlock *l);
@@ -83,9 +93,6 @@ ST_MUST_CHECK st_code
 dataset_fixed_unwrap(void *ctx, const st_age_stanza *s,
                      uint8_t file_key[ST_AGE_FILE_KEY_LEN], st_err *err);
 int dataset_keep_not_kek(void *ctx, const st_age_stanza *s);
-void dataset_drow_free(drow *r);
-ST_MUST_CHECK st_code dataset_row_get(st_workspace *ws, const char *name,
-                                      drow *r, st_err *err);
 ST_MUST_CHECK st_code dataset_file_path(st_workspace *ws, const char *file,
                                         char *out, size_t cap, st_err *err);
 ST_MUST_CHECK st_code dataset_file_digests(const char *path, digests *d,
@@ -111,11 +118,6 @@ ST_MUST_CHECK st_code dataset_check_file(st_workspace *ws, const drow *r,
 void dataset_audit(st_workspace *ws, const char *actor, const char *action,
                    const char *name, const char *outcome, const char *reason,
                    json_t *details);
-ST_MUST_CHECK st_code dataset_insert_row(st_workspace *ws, const drow *r,
-                                         const char *env, st_err *err);
-ST_MUST_CHECK st_code dataset_update_row(st_workspace *ws, const drow *r,
-                                         long long old_gen, const char *env,
-                                         st_err *err);
 
 /* ---- dataset_import.c: what import shares with uploads and changes ---- */
 
