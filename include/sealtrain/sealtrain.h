@@ -34,16 +34,7 @@
 #include "sealtrain/server.h"
 #include "sealtrain/train.h"
 #include "sealtrain/upload.h"
+#include "sealtrain/version.h"
 #include "sealtrain/workspace.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/* "0.1.0" */
-const char *st_version(void);
-
-#ifdef __cplusplus
-}
-#endif
 #endif

@@ -44,7 +44,7 @@
 #include "attest_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
-#include "sealtrain/sealtrain.h"
+#include "sealtrain/version.h"
 
 #define EAR_PROFILE "tag:github.com,2023:veraison/ear"
 

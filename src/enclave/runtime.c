@@ -54,9 +54,9 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
-#include "sealtrain/sealtrain.h" /* st_version */
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"
+#include "sealtrain/version.h"
 
 struct rt {
     const st_runtime_args *a;

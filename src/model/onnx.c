@@ -37,9 +37,9 @@
 
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
-#include "sealtrain/sealtrain.h" /* st_version */
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"
+#include "sealtrain/version.h"
 
 #define ONNX_IR_VERSION 8
 #define ONNX_OPSET 13
