@@ -13,7 +13,7 @@
  * the submitter's registered key at HELLO and again at EVIDENCE, grants,
  * principals and signed release policies are read from the catalog at
  * each step, and the evidence is judged against every policy. Transports
- * (src/job/run.c, src/server/broker.c) only carry messages to it.
+ * (src/job/run.c, src/server/routes_broker.c) only carry messages to it.
  *
  * It never sees plaintext data, never holds a file key outside secure
  * memory (st_secret, wiped once wrapped), and never sends a key unwrapped.
