@@ -5,7 +5,7 @@
  * runtime. The same bytes also go through the remote broker's HELLO body
  * (broker_remote.h: a HELLO frame, then the signed job spec) and, when
  * that splits, the envelope through st_job_envelope_open as
- * src/server/broker.c opens it.
+ * src/server/routes_broker.c opens it.
  */
 #include <stddef.h>
 #include <stdint.h>

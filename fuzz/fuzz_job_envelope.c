@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/dsse.h"
 #include <sealtrain/sealtrain.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -23,6 +23,8 @@ extern "C" {
 #define ST_ED25519_SEED_LEN 32
 #define ST_ED25519_PUB_LEN 32
 #define ST_ED25519_SIG_LEN 64
+/* A key id: the hex SHA-256 of an Ed25519 public key (st_dsse_keyid). */
+#define ST_KEYID_LEN 64 /* hex characters, without NUL */
 #define ST_AEAD_KEY_LEN 32
 #define ST_AEAD_NONCE_LEN 12
 #define ST_AEAD_TAG_LEN 16

@@ -18,31 +18,31 @@
 extern "C" {
 #endif
 
-typedef enum st_check_status {
-    ST_CHECK_FOUND = 0,
-    ST_CHECK_MISSING,
-    ST_CHECK_UNKNOWN
-} st_check_status;
+typedef enum st_doctor_status {
+    ST_DOCTOR_FOUND = 0,
+    ST_DOCTOR_MISSING,
+    ST_DOCTOR_UNKNOWN
+} st_doctor_status;
 
-typedef struct st_check {
+typedef struct st_doctor_check {
     char name[48]; /* stable id, e.g. "tee.sev-snp" */
-    st_check_status status;
+    st_doctor_status status;
     char detail[256];  /* what was seen, e.g. "/dev/tpmrm0" */
     char meaning[320]; /* what it means for security */
-} st_check;
+} st_doctor_check;
 
 #define ST_DOCTOR_MAX_CHECKS 32
 
 typedef struct st_doctor_report {
     size_t n;
-    st_check checks[ST_DOCTOR_MAX_CHECKS];
+    st_doctor_check checks[ST_DOCTOR_MAX_CHECKS];
 } st_doctor_report;
 
 /* Runs every check (may fork a short-lived child to try user
  * namespaces). Never fails as a whole: a check that cannot run is
  * "unknown". */
 void st_doctor_run(st_doctor_report *out);
-const char *st_check_status_name(st_check_status s);
+const char *st_doctor_status_name(st_doctor_status s);
 /* {"checks": [{"name", "status", "detail", "meaning"}...]}; new ref. */
 json_t *st_doctor_report_json(const st_doctor_report *r);
 

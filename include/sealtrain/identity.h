@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #include "sealtrain/age.h"
-#include "sealtrain/dsse.h"
+#include "sealtrain/crypto.h"
 #include "sealtrain/err.h"
 
 #ifdef __cplusplus

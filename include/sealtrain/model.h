@@ -65,18 +65,29 @@ void st_model_record_free(st_model_record *r); /* members only; NULL ok */
 /* Creates the registry tables (idempotent). */
 ST_MUST_CHECK st_code st_model_migrate(st_workspace *ws, st_err *err);
 
+/* What the registry needs of the job that made a model, as the catalog
+ * holds it when the model is registered (the job controller reads its
+ * record and passes these; the registry does not call into src/job/). */
+typedef struct st_model_job {
+    const char *submitter;   /* the model's owner */
+    const char *spec_digest; /* hex SHA-256 of the signed spec */
+    const json_t *status;    /* the job's status: its attestation verdicts */
+} st_model_job;
+
 /* Registers a sealed model. Required in `in`: name, job_id, path,
- * provenance_path. Everything else is derived and checked here: the
- * provenance must parse, name this job and have the file's digest as its
- * subject; datasets, spec digest, metrics and recipients come from the
- * statement; classification and retention from the datasets' manifests;
- * claims from the job's recorded attestation verdict; owner from the job.
- * The new version goes to *version. Audited ("model.register").
+ * provenance_path; `job` is job in->job_id's record. Everything else is
+ * derived and checked here: the provenance must parse, name this job and
+ * have the file's digest as its subject; datasets, spec digest, metrics
+ * and recipients come from the statement; classification and retention
+ * from the datasets' manifests; claims from the job's recorded
+ * attestation verdict; owner from the job. The new version goes to
+ * *version. Audited ("model.register").
  * *unknown (when not NULL) is 1 after a failed COMMIT: SQLite may still
  * hold it in its WAL, so the model may be registered after the next open,
  * and the caller must not remove its files. */
 ST_MUST_CHECK st_code st_model_register(st_workspace *ws,
                                         const st_model_record *in,
+                                        const st_model_job *job,
                                         uint32_t *version, int *unknown,
                                         st_err *err);
 

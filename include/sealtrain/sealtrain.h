@@ -10,7 +10,6 @@
 #include "sealtrain/age.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
-#include "sealtrain/bech32.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/broker_remote.h"
 #include "sealtrain/bytes.h"
@@ -20,7 +19,6 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/doctor.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/err.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
@@ -32,21 +30,11 @@
 #include "sealtrain/metrics.h"
 #include "sealtrain/readers.h"
 #include "sealtrain/release.h"
-#include "sealtrain/sandbox.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/server.h"
 #include "sealtrain/train.h"
 #include "sealtrain/upload.h"
+#include "sealtrain/version.h"
 #include "sealtrain/workspace.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/* "0.1.0" */
-const char *st_version(void);
-
-#ifdef __cplusplus
-}
-#endif
 #endif

@@ -62,8 +62,9 @@ ST_MUST_CHECK st_code st_server_cert_principal(const uint8_t *der, size_t len,
  * cert_path carries the public key of the Ed25519 private key at key_path;
  * ST_E_INPUT otherwise, naming both files and the certificate's principal
  * (a TLS handshake would only fail with an opaque message). */
-st_code st_server_cert_check_key(const char *cert_path, const char *key_path,
-                                 st_err *err);
+ST_MUST_CHECK st_code st_server_cert_check_key(const char *cert_path,
+                                               const char *key_path,
+                                               st_err *err);
 
 /* ---- client configuration (`sealtrain --server FILE`) ---- */
 

@@ -1,6 +1,7 @@
 /*
  * sealtrain/workspace.h: the secure workspace on disk, its SQLite catalog
- * and its content-addressed blob store.
+ * and its content-addressed blob store. The catalog's SQL side (the
+ * connection, migrations) is not public: src/store/catalog.h.
  *
  * A workspace is one private directory (0700, owned by the user):
  *
@@ -32,8 +33,6 @@
 extern "C" {
 #endif
 
-struct sqlite3;
-struct sqlite3_stmt;
 typedef struct st_workspace st_workspace;
 
 #define ST_WORKSPACE_VERSION 1
@@ -87,58 +86,9 @@ ST_MUST_CHECK st_code st_workspace_open(const char *dir, st_workspace **out,
 void st_workspace_close(st_workspace *ws);
 
 const char *st_workspace_dir(const st_workspace *ws);
-struct sqlite3 *st_workspace_db(st_workspace *ws);
 const st_protect *st_workspace_protect(const st_workspace *ws);
 /* RFC 3339 UTC creation time from config.json. */
 const char *st_workspace_created(const st_workspace *ws);
-
-/* Per-module versioned migrations. Each module owns its tables and a
- * static list of SQL steps (step i takes the module from version i to
- * i+1); pending steps are applied in order, each in its own IMMEDIATE
- * transaction together with the version bump, in table
- * schema_versions(module TEXT PRIMARY KEY, version INTEGER). A catalog
- * newer than `nsteps` is refused (ST_E_INPUT). */
-ST_MUST_CHECK st_code st_catalog_migrate(st_workspace *ws, const char *module,
-                                         const char *const *steps,
-                                         size_t nsteps, st_err *err);
-/* The version of `module` in the catalog (0 when never migrated). */
-ST_MUST_CHECK st_code st_catalog_version(st_workspace *ws, const char *module,
-                                         int64_t *version, st_err *err);
-/* Sets err to "catalog: <what>: <SQLite's last error>" (ST_E_IO) and
- * returns ST_E_IO: for a failed statement on the workspace's catalog. */
-ST_MUST_CHECK st_code st_catalog_fail(st_workspace *ws, const char *what,
-                                      st_err *err);
-/* SQLite's data_version of this connection: it changes whenever another
- * connection (of this or any process) committed to the catalog since the
- * last call, so a cache of catalog rows can tell that it is stale. */
-ST_MUST_CHECK st_code st_catalog_data_version(st_workspace *ws,
-                                              int64_t *version, st_err *err);
-
-/* A prepared statement that this connection keeps for its life, for SQL
- * that a hot path runs again and again (every key release reads the
- * principals, grants, manifests and policies a dozen times). `sql` must be
- * a string literal: its address is the cache's key. Returns SQLite's
- * result code. Every statement taken must be handed back with
- * st_catalog_finish on every path, which resets it (ending its read
- * transaction, so the next read sees the catalog as it is then) and
- * clears its bindings; a statement still in use is not handed out twice
- * (a nested caller gets a fresh one, finalized at its finish). */
-int st_catalog_prepare(st_workspace *ws, const char *sql,
-                       struct sqlite3_stmt **st);
-void st_catalog_finish(st_workspace *ws, struct sqlite3_stmt *st);
-
-/* One read transaction around a decision's catalog reads: they all see
- * the catalog as of one moment, take its read lock once instead of once
- * per statement, and may remember a row read earlier in the same
- * snapshot (st_catalog_snapshot). Returns the snapshot's id (never 0, not
- * reused within the process), or 0 when the connection is already inside
- * its caller's transaction or BEGIN failed (each read is then its own).
- * End it with st_catalog_snapshot_end(ws, id) before anything is written
- * on this connection. */
-uint64_t st_catalog_snapshot_begin(st_workspace *ws);
-void st_catalog_snapshot_end(st_workspace *ws, uint64_t id);
-/* The id of the snapshot open on this connection, or 0. */
-uint64_t st_catalog_snapshot(const st_workspace *ws);
 
 /* Well-known subdirectories (0700): "blobs", "datasets", "jobs", "models",
  * "audit", "logs", "keys", "tmp". Writes "<dir>/<name>" into out. */

@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "access/access_int.h"
+#include "access/access_internal.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"

@@ -23,12 +23,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "access/access_int.h"
+#include "access/access_internal.h"
+#include "crypto/bech32.h"
 #include "sealtrain/audit.h"
-#include "sealtrain/bech32.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/workspace.h"
+#include "store/catalog.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE principals("

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "attest_int.h"
+#include "attest_internal.h"
 
 static int is_pem(const uint8_t *d, size_t n)
 {

@@ -1,6 +1,6 @@
 /*
  * dcap_attest.c: the `tdx` and `sgx` verifiers of the attestation framework
- * (attest_int.h): evidence parts in, DCAP verification (dcap_verify.c),
+ * (attest_internal.h): evidence parts in, DCAP verification (dcap_verify.c),
  * trace entries and normalised claims out.
  *
  * Evidence parts (docs/attestation.md): "quote" (required), and the
@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "attest/dcap.h"
-#include "attest_int.h"
+#include "attest_internal.h"
 
 #define MAX_CRLS 16
 

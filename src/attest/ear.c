@@ -41,10 +41,10 @@
 
 #include <openssl/evp.h>
 
-#include "attest_int.h"
+#include "attest_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
-#include "sealtrain/sealtrain.h"
+#include "sealtrain/version.h"
 
 #define EAR_PROFILE "tag:github.com,2023:veraison/ear"
 

@@ -32,7 +32,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "attest_int.h"
+#include "attest_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"

@@ -42,7 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attest_int.h"
+#include "attest_internal.h"
 #include "sealtrain/fs.h"
 #include "snp.h"
 

@@ -6,7 +6,7 @@
 #ifndef ST_ATTEST_SNP_H
 #define ST_ATTEST_SNP_H
 
-#include "attest_int.h"
+#include "attest_internal.h"
 
 #define ST_SNP_REPORT_LEN 1184
 #define ST_SNP_SIGNED_LEN 0x2A0

@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#include "attest/attest_int.h"
+#include "attest/attest_internal.h"
 
 #define TSM_MAX_QUOTE (64u << 10)
 

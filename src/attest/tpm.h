@@ -6,7 +6,7 @@
 #ifndef ST_ATTEST_TPM_H
 #define ST_ATTEST_TPM_H
 
-#include "attest_int.h"
+#include "attest_internal.h"
 
 #define ST_TPM_GENERATED 0xff544347u
 #define ST_TPM_ST_ATTEST_QUOTE 0x8018

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "attest_int.h"
+#include "attest_internal.h"
 
 void st_trace_init(st_trace *t)
 {

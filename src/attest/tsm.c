@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "attest/dcap.h"
-#include "attest_int.h"
+#include "attest_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "snp.h"

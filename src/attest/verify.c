@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "attest_int.h"
+#include "attest_internal.h"
 
 struct backend {
     st_tee tee;

@@ -55,7 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit/audit_int.h"
+#include "audit/audit_internal.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"

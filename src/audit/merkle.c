@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit/audit_int.h"
+#include "audit/audit_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/secmem.h"
 

@@ -48,6 +48,7 @@
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/workspace.h"
+#include "store/catalog.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE audit_outbox ("

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "audit/audit_int.h"
+#include "audit/audit_internal.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/log.h"

@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "audit/audit_int.h"
+#include "audit/audit_internal.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"

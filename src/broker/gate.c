@@ -1,7 +1,7 @@
 /*
  * gate.c: THE GATE. The one decision whether a dataset's key leaves this
  * workspace, and the consent check that job submission and job runs share
- * with it (gate_int.h says which check runs when, and why).
+ * with it (gate_internal.h says which check runs when, and why).
  *
  * In: the asking principal, the job's signed spec, the runtime's keys and
  * evidence, the nonce, the datasets whose keys are asked for. Out: each
@@ -13,7 +13,7 @@
  * the submitter's registered key at HELLO and again at EVIDENCE, grants,
  * principals and signed release policies are read from the catalog at
  * each step, and the evidence is judged against every policy. Transports
- * (src/job/run.c, src/server/broker.c) only carry messages to it.
+ * (src/job/run.c, src/server/routes_broker.c) only carry messages to it.
  *
  * It never sees plaintext data, never holds a file key outside secure
  * memory (st_secret, wiped once wrapped), and never sends a key unwrapped.
@@ -23,13 +23,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
+#include "crypto/dsse.h"
 #include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/json.h"
 #include "sealtrain/secmem.h"
+#include "store/catalog.h"
 
 struct st_gate {
     st_workspace *ws;

@@ -38,10 +38,11 @@
 
 #include <sqlite3.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/workspace.h"
+#include "store/catalog.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS release_policies ("

@@ -13,15 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
+#include "crypto/bech32.h"
+#include "crypto/dsse.h"
 #include "sealtrain/audit.h"
-#include "sealtrain/bech32.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
-#include "sealtrain/dsse.h"
+#include "sealtrain/jobspec.h"
 #include "sealtrain/json.h"
 #include "sealtrain/release.h"
-#include "sealtrain/sandbox.h"
 
 void st_release_policy_free(st_release_policy *p)
 {

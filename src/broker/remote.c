@@ -1,6 +1,6 @@
 /*
  * remote.c: the job controller's client of a remote key broker
- * (broker_remote.h; the server side is src/server/broker.c, docs/api.md
+ * (broker_remote.h; the server side is src/server/routes_broker.c, docs/api.md
  * "Remote key broker"). Each call is one HTTPS POST whose body and reply
  * are broker.h frames; libcurl over OpenSSL, TLS 1.3 only.
  *

@@ -48,9 +48,9 @@ int st_cli_doctor(st_cli *cli, int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < r.n; i++) {
-        const st_check *k = &r.checks[i];
+        const st_doctor_check *k = &r.checks[i];
         printf("%-24s %-8s %s\n%24s -> %s\n", k->name,
-               st_check_status_name(k->status), k->detail, "", k->meaning);
+               st_doctor_status_name(k->status), k->detail, "", k->meaning);
     }
     return 0;
 }

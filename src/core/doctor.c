@@ -34,16 +34,16 @@
 
 #include "sealtrain/secmem.h"
 
-static void add(st_doctor_report *r, const char *name, st_check_status s,
+static void add(st_doctor_report *r, const char *name, st_doctor_status s,
                 const char *meaning, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-static void add(st_doctor_report *r, const char *name, st_check_status s,
+static void add(st_doctor_report *r, const char *name, st_doctor_status s,
                 const char *meaning, const char *fmt, ...)
 {
     if (r->n >= ST_DOCTOR_MAX_CHECKS)
         return;
-    st_check *c = &r->checks[r->n++];
+    st_doctor_check *c = &r->checks[r->n++];
     snprintf(c->name, sizeof(c->name), "%s", name);
     c->status = s;
     snprintf(c->meaning, sizeof(c->meaning), "%s", meaning);
@@ -53,12 +53,12 @@ static void add(st_doctor_report *r, const char *name, st_check_status s,
     va_end(ap);
 }
 
-const char *st_check_status_name(st_check_status s)
+const char *st_doctor_status_name(st_doctor_status s)
 {
     switch (s) {
-    case ST_CHECK_FOUND: return "found";
-    case ST_CHECK_MISSING: return "missing";
-    case ST_CHECK_UNKNOWN: return "unknown";
+    case ST_DOCTOR_FOUND: return "found";
+    case ST_DOCTOR_MISSING: return "missing";
+    case ST_DOCTOR_UNKNOWN: return "unknown";
     }
     return "unknown";
 }
@@ -111,36 +111,36 @@ static void check_tee(st_doctor_report *r, const char *flags)
     int sevdev = exists("/dev/sev-guest");
     int snpflag = has_flag(flags, "sev_snp");
     if (sevdev || (tsm && snpflag))
-        add(r, "tee.sev-snp", ST_CHECK_FOUND,
+        add(r, "tee.sev-snp", ST_DOCTOR_FOUND,
             "this is an AMD SEV-SNP guest: memory is encrypted and "
             "integrity-protected against the host; the snp backend can "
             "produce attestation reports",
             "%s%s%s", sevdev ? "/dev/sev-guest " : "",
             tsm ? "configfs-tsm " : "", snpflag ? "cpuinfo:sev_snp" : "");
     else
-        add(r, "tee.sev-snp", ST_CHECK_MISSING,
+        add(r, "tee.sev-snp", ST_DOCTOR_MISSING,
             "not an SEV-SNP guest: the host can read this VM's memory; use "
             "a confidential VM for real protection (sim/tpm backends only)",
             "no /dev/sev-guest%s", snpflag ? "" : ", no sev_snp cpu flag");
     int tdxdev = exists("/dev/tdx_guest");
     int tdxflag = has_flag(flags, "tdx_guest");
     if (tdxdev || tdxflag)
-        add(r, "tee.tdx", ST_CHECK_FOUND,
+        add(r, "tee.tdx", ST_DOCTOR_FOUND,
             "this is an Intel TDX trust domain: memory is encrypted and "
             "integrity-protected against the host; the tdx backend can "
             "produce quotes",
             "%s%s%s", tdxdev ? "/dev/tdx_guest " : "",
             tdxflag ? "cpuinfo:tdx_guest " : "", tsm ? "configfs-tsm" : "");
     else
-        add(r, "tee.tdx", ST_CHECK_MISSING,
+        add(r, "tee.tdx", ST_DOCTOR_MISSING,
             "not a TDX guest: the host can read this VM's memory",
             "no /dev/tdx_guest, no tdx_guest cpu flag");
     if (tsm)
-        add(r, "tee.configfs-tsm", ST_CHECK_FOUND,
+        add(r, "tee.configfs-tsm", ST_DOCTOR_FOUND,
             "the kernel's generic attestation report interface is present",
             "/sys/kernel/config/tsm/report");
     else
-        add(r, "tee.configfs-tsm", ST_CHECK_MISSING,
+        add(r, "tee.configfs-tsm", ST_DOCTOR_MISSING,
             "no configfs-tsm: TEE reports (if any) need the vendor device",
             "/sys/kernel/config/tsm/report absent%s",
             exists("/sys/kernel/config") ? "" : " (configfs not mounted)");
@@ -151,18 +151,18 @@ static void check_tpm(st_doctor_report *r)
     int rm = exists("/dev/tpmrm0"), raw = exists("/dev/tpm0");
     const char *tcti = getenv("SEALTRAIN_TPM_TCTI");
     if (rm || raw)
-        add(r, "tpm", ST_CHECK_FOUND,
+        add(r, "tpm", ST_DOCTOR_FOUND,
             "a TPM 2.0 can seal the workspace root key (init --protect tpm) "
             "and the tpm backend can quote measurements",
             "%s%s%s%s", rm ? "/dev/tpmrm0 " : "", raw ? "/dev/tpm0 " : "",
             tcti ? "SEALTRAIN_TPM_TCTI=" : "", tcti ? tcti : "");
     else if (tcti && *tcti)
-        add(r, "tpm", ST_CHECK_UNKNOWN,
+        add(r, "tpm", ST_DOCTOR_UNKNOWN,
             "no TPM device; a TPM may be reachable through the configured "
             "TCTI (e.g. swtpm, which is for testing: it protects nothing)",
             "no /dev/tpm*; SEALTRAIN_TPM_TCTI=%s", tcti);
     else
-        add(r, "tpm", ST_CHECK_MISSING,
+        add(r, "tpm", ST_DOCTOR_MISSING,
             "no TPM: the root key must be protected by a passphrase or key "
             "file, and the tpm attestation backend is unavailable",
             "no /dev/tpmrm0 or /dev/tpm0");
@@ -177,7 +177,7 @@ static void check_memory_encryption(st_doctor_report *r, const char *flags)
             snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s ",
                      guest[i]);
     if (seen[0] || exists("/dev/sev-guest") || exists("/dev/tdx_guest")) {
-        add(r, "memory-encryption", ST_CHECK_FOUND,
+        add(r, "memory-encryption", ST_DOCTOR_FOUND,
             "guest memory is encrypted by the CPU (as the kernel reports "
             "it): the host and other VMs cannot read it",
             "cpuinfo: %s", seen[0] ? seen : "(guest device present)");
@@ -185,12 +185,12 @@ static void check_memory_encryption(st_doctor_report *r, const char *flags)
     }
     int sme = has_flag(flags, "sme"), tme = has_flag(flags, "tme");
     if (sme || tme)
-        add(r, "memory-encryption", ST_CHECK_UNKNOWN,
+        add(r, "memory-encryption", ST_DOCTOR_UNKNOWN,
             "the CPU supports host memory encryption, but whether it is "
             "active is not visible without the kernel log; assume not",
             "cpuinfo: %s%s", sme ? "sme " : "", tme ? "tme" : "");
     else
-        add(r, "memory-encryption", ST_CHECK_MISSING,
+        add(r, "memory-encryption", ST_DOCTOR_MISSING,
             "no memory encryption reported: memory contents are readable by "
             "the hypervisor / physical attacks; secrets rely on locked, "
             "unmapped memory only",
@@ -200,27 +200,27 @@ static void check_memory_encryption(st_doctor_report *r, const char *flags)
 static void check_cpu(st_doctor_report *r, const char *flags)
 {
     if (!flags) {
-        add(r, "cpu.aes-ni", ST_CHECK_UNKNOWN, "cannot read /proc/cpuinfo",
+        add(r, "cpu.aes-ni", ST_DOCTOR_UNKNOWN, "cannot read /proc/cpuinfo",
             "-");
         return;
     }
     add(r, "cpu.aes-ni",
-        has_flag(flags, "aes") ? ST_CHECK_FOUND : ST_CHECK_MISSING,
+        has_flag(flags, "aes") ? ST_DOCTOR_FOUND : ST_DOCTOR_MISSING,
         has_flag(flags, "aes")
             ? "hardware AES: fast and free of table-lookup timing leaks"
             : "no hardware AES: AES falls back to software (slower; "
               "ChaCha20-Poly1305 is used for sealtrain's own wrapping)",
         "cpuinfo flag aes");
     add(r, "cpu.avx2",
-        has_flag(flags, "avx2") ? ST_CHECK_FOUND : ST_CHECK_MISSING,
+        has_flag(flags, "avx2") ? ST_DOCTOR_FOUND : ST_DOCTOR_MISSING,
         "vector unit for training math and ChaCha20 (performance only)",
         "cpuinfo flag avx2");
     add(r, "cpu.avx512",
-        has_flag(flags, "avx512f") ? ST_CHECK_FOUND : ST_CHECK_MISSING,
+        has_flag(flags, "avx512f") ? ST_DOCTOR_FOUND : ST_DOCTOR_MISSING,
         "wider vectors for training math (performance only)",
         "cpuinfo flag avx512f");
     add(r, "cpu.sha-ni",
-        has_flag(flags, "sha_ni") ? ST_CHECK_FOUND : ST_CHECK_MISSING,
+        has_flag(flags, "sha_ni") ? ST_DOCTOR_FOUND : ST_DOCTOR_MISSING,
         "hardware SHA-256 for hashing datasets and the audit log "
         "(performance only)",
         "cpuinfo flag sha_ni");
@@ -233,17 +233,17 @@ static void check_userns(st_doctor_report *r)
         _exit(unshare(CLONE_NEWUSER) == 0 ? 0 : (errno & 0x7f) + 1);
     int status = 0;
     if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
-        add(r, "sandbox.user-namespaces", ST_CHECK_UNKNOWN,
+        add(r, "sandbox.user-namespaces", ST_DOCTOR_UNKNOWN,
             "could not test user namespaces", "fork/wait failed");
         return;
     }
     if (WEXITSTATUS(status) == 0)
-        add(r, "sandbox.user-namespaces", ST_CHECK_FOUND,
+        add(r, "sandbox.user-namespaces", ST_DOCTOR_FOUND,
             "the enclave runtime can isolate itself in new user, mount, PID "
             "and network namespaces",
             "unshare(CLONE_NEWUSER) succeeded in a child");
     else
-        add(r, "sandbox.user-namespaces", ST_CHECK_MISSING,
+        add(r, "sandbox.user-namespaces", ST_DOCTOR_MISSING,
             "no user namespaces: the enclave sandbox loses filesystem, PID "
             "and network isolation (seccomp/landlock/rlimits still apply)",
             "unshare(CLONE_NEWUSER): %s", strerror(WEXITSTATUS(status) - 1));
@@ -258,12 +258,12 @@ static void check_seccomp(st_doctor_report *r)
     int rc = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, NULL, 0, 0);
     int e = errno;
     if (rc == -1 && e == EFAULT)
-        add(r, "sandbox.seccomp", ST_CHECK_FOUND,
+        add(r, "sandbox.seccomp", ST_DOCTOR_FOUND,
             "the enclave runtime can restrict itself to an allowlist of "
             "system calls",
             "SECCOMP_MODE_FILTER supported; this process: mode %d", mode);
     else
-        add(r, "sandbox.seccomp", ST_CHECK_MISSING,
+        add(r, "sandbox.seccomp", ST_DOCTOR_MISSING,
             "no seccomp filters: a compromised enclave process can use any "
             "system call",
             "PR_SET_SECCOMP probe: %s", strerror(e));
@@ -274,12 +274,12 @@ static void check_landlock(st_doctor_report *r)
     long abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
                        LANDLOCK_CREATE_RULESET_VERSION);
     if (abi > 0)
-        add(r, "sandbox.landlock", ST_CHECK_FOUND,
+        add(r, "sandbox.landlock", ST_DOCTOR_FOUND,
             "the enclave runtime can restrict its own file (and, ABI >= 4, "
             "network) access without privileges",
             "Landlock ABI %ld", abi);
     else
-        add(r, "sandbox.landlock", ST_CHECK_MISSING,
+        add(r, "sandbox.landlock", ST_DOCTOR_MISSING,
             "no Landlock: file access restriction relies on namespaces "
             "alone",
             "landlock_create_ruleset: %s", strerror(errno));
@@ -289,7 +289,7 @@ static void check_cgroups(st_doctor_report *r)
 {
     FILE *f = fopen("/sys/fs/cgroup/cgroup.controllers", "re");
     if (!f) {
-        add(r, "resources.cgroup-v2", ST_CHECK_MISSING,
+        add(r, "resources.cgroup-v2", ST_DOCTOR_MISSING,
             "no cgroup v2 hierarchy: job memory/CPU limits fall back to "
             "rlimits (per process, weaker)",
             "/sys/fs/cgroup/cgroup.controllers absent (cgroup v1 or none)");
@@ -313,7 +313,8 @@ static void check_cgroups(st_doctor_report *r)
     char path[700];
     snprintf(path, sizeof(path), "/sys/fs/cgroup%s", own);
     int writable = access(path, W_OK) == 0;
-    add(r, "resources.cgroup-v2", writable ? ST_CHECK_FOUND : ST_CHECK_MISSING,
+    add(r, "resources.cgroup-v2",
+        writable ? ST_DOCTOR_FOUND : ST_DOCTOR_MISSING,
         writable ? "jobs can get memory/CPU/pids limits through cgroup v2"
                  : "cgroup v2 is mounted but this user cannot create "
                    "groups: limits fall back to rlimits",
@@ -339,12 +340,12 @@ static void check_memlock(st_doctor_report *r)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) {
-        add(r, "resources.memlock", ST_CHECK_UNKNOWN,
+        add(r, "resources.memlock", ST_DOCTOR_UNKNOWN,
             "cannot read RLIMIT_MEMLOCK", "%s", strerror(errno));
         return;
     }
     if (rl.rlim_cur == RLIM_INFINITY) {
-        add(r, "resources.memlock", ST_CHECK_FOUND,
+        add(r, "resources.memlock", ST_DOCTOR_FOUND,
             "any amount of key material and plaintext can be held in locked "
             "memory",
             "RLIMIT_MEMLOCK unlimited");
@@ -352,14 +353,14 @@ static void check_memlock(st_doctor_report *r)
     }
     unsigned long long kib = (unsigned long long)rl.rlim_cur / 1024;
     if (has_ipc_lock()) {
-        add(r, "resources.memlock", ST_CHECK_FOUND,
+        add(r, "resources.memlock", ST_DOCTOR_FOUND,
             "this process holds CAP_IPC_LOCK, so the limit does not bind "
             "it: key material and plaintext can be locked in memory",
             "RLIMIT_MEMLOCK %llu KiB (soft), not enforced: CAP_IPC_LOCK", kib);
         return;
     }
     int enough = rl.rlim_cur >= (64ull << 20);
-    add(r, "resources.memlock", enough ? ST_CHECK_FOUND : ST_CHECK_MISSING,
+    add(r, "resources.memlock", enough ? ST_DOCTOR_FOUND : ST_DOCTOR_MISSING,
         enough ? "enough locked memory for keys and moderate plaintext"
                : "little locked memory: decrypting large datasets into "
                  "secure memory will fail (never silently fall back); raise "
@@ -372,19 +373,19 @@ static void check_secmem(st_doctor_report *r)
     st_secmem_mode m = st_secmem_current_mode();
     switch (m) {
     case ST_SECMEM_MEMFD_SECRET:
-        add(r, "secure-memory", ST_CHECK_FOUND,
+        add(r, "secure-memory", ST_DOCTOR_FOUND,
             "secrets live in memfd_secret memory: removed from the kernel's "
             "direct map, never swapped, not in core dumps",
             "mode %s", st_secmem_mode_name(m));
         break;
     case ST_SECMEM_MLOCK:
-        add(r, "secure-memory", ST_CHECK_FOUND,
+        add(r, "secure-memory", ST_DOCTOR_FOUND,
             "secrets live in mlock'ed memory excluded from core dumps; "
             "memfd_secret is unavailable, so the kernel can still map it",
             "mode %s", st_secmem_mode_name(m));
         break;
     default:
-        add(r, "secure-memory", ST_CHECK_MISSING,
+        add(r, "secure-memory", ST_DOCTOR_MISSING,
             "no secure memory could be set up: sealtrain refuses to handle "
             "secrets",
             "mode %s", st_secmem_mode_name(m));
@@ -412,11 +413,11 @@ json_t *st_doctor_report_json(const st_doctor_report *r)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < r->n; i++) {
-        const st_check *c = &r->checks[i];
+        const st_doctor_check *c = &r->checks[i];
         json_array_append_new(
             arr, json_pack("{s:s,s:s,s:s,s:s}", "name", c->name, "status",
-                           st_check_status_name(c->status), "detail", c->detail,
-                           "meaning", c->meaning));
+                           st_doctor_status_name(c->status), "detail",
+                           c->detail, "meaning", c->meaning));
     }
     return json_pack("{s:o}", "checks", arr);
 }

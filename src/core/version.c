@@ -1,5 +1,5 @@
 /* version.c: the library version, set by the build. */
-#include "sealtrain/sealtrain.h"
+#include "sealtrain/version.h"
 
 const char *st_version(void)
 {

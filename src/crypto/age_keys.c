@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "age_internal.h"
-#include "sealtrain/bech32.h"
+#include "crypto/bech32.h"
 #include "sealtrain/fs.h"
 
 #define X25519_LABEL "age-encryption.org/v1/X25519"

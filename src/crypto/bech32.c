@@ -1,6 +1,6 @@
 /*
  * bech32.c: Bech32 encoding (BIP 173, section "Bech32") for age keys. See
- * include/sealtrain/bech32.h. The checksum is the BCH code of BIP 173 with
+ * src/crypto/bech32.h. The checksum is the BCH code of BIP 173 with
  * constant 1 (bech32, not bech32m, which age does not use). Untrusted
  * input: every character and length is checked; padding must be zero and
  * shorter than a 5-bit group (BIP 173 "convertbits" strict mode).
@@ -8,7 +8,7 @@
  * Must never leave decoded or encoded key bits behind: the 5-bit working
  * arrays are wiped before return.
  */
-#include "sealtrain/bech32.h"
+#include "crypto/bech32.h"
 
 #include <string.h>
 

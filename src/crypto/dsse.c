@@ -1,8 +1,8 @@
 /*
- * dsse.c: DSSE v1 envelopes with Ed25519 (see include/sealtrain/dsse.h and
+ * dsse.c: DSSE v1 envelopes with Ed25519 (see src/crypto/dsse.h and
  * the DSSE protocol specification, "Signature definition" and "Envelope").
  */
-#include "sealtrain/dsse.h"
+#include "crypto/dsse.h"
 
 #include <pthread.h>
 #include <stdlib.h>

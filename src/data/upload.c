@@ -33,6 +33,7 @@
 #include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/workspace.h"
+#include "store/catalog.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE uploads ("

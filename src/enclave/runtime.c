@@ -47,17 +47,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto/dsse.h"
 #include "sealtrain/age.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/gbdt.h"
 #include "sealtrain/json.h"
-#include "sealtrain/sealtrain.h" /* st_version */
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"
+#include "sealtrain/version.h"
 
 struct rt {
     const st_runtime_args *a;

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "sealtrain/attest.h"
-#include "sealtrain/job.h"
+#include "sealtrain/jobspec.h"
 
 #define ST_RUNTIME_MAX_DATASETS 2 /* train, validation */
 

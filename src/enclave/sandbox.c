@@ -53,7 +53,7 @@
  * Documentation/userspace-api/landlock.rst (ABI versions 1-7), seccomp(2),
  * OpenSSH sandbox-seccomp-filter.c (the allowlist style).
  */
-#include "sealtrain/sandbox.h"
+#include "enclave/sandbox.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -227,25 +227,6 @@ static void measure(st_sandbox_report *r, const char *name, int applied,
     va_start(ap, fmt);
     vsnprintf(m->detail, sizeof(m->detail), fmt, ap);
     va_end(ap);
-}
-
-const char *st_sandbox_level_name(st_sandbox_level level)
-{
-    return level == ST_SANDBOX_RELAXED ? "relaxed" : "strict";
-}
-
-st_code st_sandbox_level_parse(const char *s, st_sandbox_level *out,
-                               st_err *err)
-{
-    if (s && strcmp(s, "strict") == 0)
-        *out = ST_SANDBOX_STRICT;
-    else if (s && strcmp(s, "relaxed") == 0)
-        *out = ST_SANDBOX_RELAXED;
-    else
-        return st_err_set(err, ST_E_INPUT,
-                          "sandbox level \"%s\": must be strict or relaxed",
-                          s ? s : "");
-    return ST_OK;
 }
 
 json_t *st_sandbox_report_json(const st_sandbox_report *r,

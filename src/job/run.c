@@ -47,15 +47,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
+#include "crypto/dsse.h"
 #include "enclave/runtime.h"
+#include "enclave/sandbox.h"
+#include "job/job_internal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/broker_remote.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/gbdt.h"
 #include "sealtrain/job.h"
@@ -887,7 +889,7 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
     snprintf(mr.path, sizeof(mr.path), "%s", mine);
     snprintf(mr.provenance_path, sizeof(mr.provenance_path), "%s", provpath);
     if (rc == ST_OK)
-        rc = st_model_register(c->ws, &mr, &mr.version, &unknown, err);
+        rc = st_job_register_model(c->ws, &mr, &mr.version, &unknown, err);
     if (rc != ST_OK)
         goto unregistered;
     status_set(

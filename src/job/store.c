@@ -31,18 +31,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
+#include "crypto/bech32.h"
+#include "crypto/dsse.h"
 #include "sealtrain/access.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
-#include "sealtrain/bech32.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
+#include "store/catalog.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE jobs ("
@@ -74,32 +75,6 @@ static const char *const migrations[] = {
     /* 2: who runs the job now (the actor of its transitions) */
     "ALTER TABLE jobs ADD COLUMN runner TEXT NOT NULL DEFAULT '';",
 };
-
-static const char *const state_names[] = {
-    "queued",  "attesting", "keyed",  "loading",  "training",
-    "sealing", "succeeded", "failed", "cancelled"};
-
-const char *st_job_state_name(st_job_state s)
-{
-    return (unsigned)s < sizeof(state_names) / sizeof(state_names[0])
-               ? state_names[s]
-               : "?";
-}
-
-st_code st_job_state_parse(const char *name, st_job_state *out, st_err *err)
-{
-    for (size_t i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++)
-        if (!strcmp(name, state_names[i])) {
-            *out = (st_job_state)i;
-            return ST_OK;
-        }
-    return st_err_set(err, ST_E_INPUT, "unknown job state \"%s\"", name);
-}
-
-int st_job_state_terminal(st_job_state s)
-{
-    return s == ST_JOB_SUCCEEDED || s == ST_JOB_FAILED || s == ST_JOB_CANCELLED;
-}
 
 st_code st_job_migrate(st_workspace *ws, st_err *err)
 {

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto/dsse.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"

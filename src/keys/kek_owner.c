@@ -31,6 +31,7 @@
 #include "sealtrain/access.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
+#include "store/catalog.h"
 
 int st_kek_name_is_system(const char *name)
 {

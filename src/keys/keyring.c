@@ -52,6 +52,7 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
+#include "store/catalog.h"
 
 #define KEYRING_MAX (16u << 20)
 #define ROOT_MAX (64u << 10)

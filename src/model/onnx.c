@@ -38,11 +38,11 @@
 
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
-#include "sealtrain/sealtrain.h" /* st_version */
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"
+#include "sealtrain/version.h"
 
-#include "model/model_int.h"
+#include "model/model_internal.h"
 #include "model/onnx_pb.h"
 
 static void activation(pb *g, st_train_activation act, const char *in,

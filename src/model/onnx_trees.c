@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/model_int.h"
+#include "model/model_internal.h"
 #include "model/onnx_pb.h"
 #include "sealtrain/gbdt.h"
 #include "sealtrain/json.h"

@@ -32,14 +32,14 @@
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
-#include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
 #include "sealtrain/release.h"
 #include "sealtrain/secmem.h"
 
-#include "model/model_int.h"
+#include "model/model_internal.h"
+#include "store/catalog.h"
 
 /* Opens the sealed file and checks that it is still the registered one;
  * the descriptor is then decrypted from, so the bytes checked are the

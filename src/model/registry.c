@@ -13,11 +13,14 @@
  * removed version keeps its row (removed set, paths cleared) so that its
  * number is never handed out again.
  *
- * Registration trusts nothing it is handed but the job id: the lineage
- * comes from the provenance statement (which the controller verified
- * against the attested key before calling), checked against the file's
- * digest and the job; classification and retention from the datasets'
- * manifests; the claims from the broker's recorded verdict.
+ * Registration trusts nothing it is handed but the job id and that job's
+ * record (st_model_job: its submitter, spec digest and status, which the
+ * job controller reads from the catalog and passes, so that the registry
+ * never calls into src/job/): the lineage comes from the provenance
+ * statement (which the controller verified against the attested key
+ * before calling), checked against the file's digest and the job;
+ * classification and retention from the datasets' manifests; the claims
+ * from the broker's recorded verdict.
  *
  * Never: store a secret; register a file whose digest is not the
  * provenance subject.
@@ -29,19 +32,19 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "crypto/dsse.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
-#include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
 
-#include "model/model_int.h"
+#include "model/model_internal.h"
+#include "store/catalog.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE models ("
@@ -243,13 +246,11 @@ static ST_MUST_CHECK st_code datasets_of(st_workspace *ws, const json_t *pred,
     return ST_OK;
 }
 
-/* The claims of the broker's first passing verdict for this job. */
-static json_t *claims_of(st_workspace *ws, const char *job_id)
+/* The claims of the broker's first passing verdict for the job whose
+ * status is `status`. */
+static json_t *claims_of(const json_t *status)
 {
-    st_job_record jr;
-    if (st_job_get(ws, job_id, &jr, NULL) != ST_OK)
-        return json_object();
-    json_t *att = json_object_get(jr.status, "attestation");
+    json_t *att = json_object_get(status, "attestation");
     json_t *verdicts = json_object_get(att, "verdicts");
     const json_t *src = json_object_get(json_array_get(verdicts, 0), "claims");
     json_t *claims = json_is_object(src) ? json_deep_copy(src) : json_object();
@@ -258,7 +259,6 @@ static json_t *claims_of(st_workspace *ws, const char *job_id)
     if (json_is_string(json_object_get(att, "evidence_sha256")))
         json_object_set(claims, "evidence_sha256",
                         json_object_get(att, "evidence_sha256"));
-    st_job_record_free(&jr);
     return claims;
 }
 
@@ -310,7 +310,8 @@ static st_code check_name_owner(st_workspace *ws, const st_model_record *r,
 }
 
 st_code st_model_register(st_workspace *ws, const st_model_record *in,
-                          uint32_t *version, int *unknown, st_err *err)
+                          const st_model_job *job, uint32_t *version,
+                          int *unknown, st_err *err)
 {
     if (unknown)
         *unknown = 0;
@@ -327,12 +328,8 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
     snprintf(r.provenance_path, sizeof(r.provenance_path), "%s",
              in->provenance_path);
 
-    st_job_record jr;
-    if ((rc = st_job_get(ws, in->job_id, &jr, err)))
-        return st_err_prefix(err, "registering model \"%s\"", in->name);
-    snprintf(r.owner, sizeof(r.owner), "%s", jr.submitter);
-    snprintf(r.spec_sha256, sizeof(r.spec_sha256), "%s", jr.spec_digest);
-    st_job_record_free(&jr);
+    snprintf(r.owner, sizeof(r.owner), "%s", job->submitter);
+    snprintf(r.spec_sha256, sizeof(r.spec_sha256), "%s", job->spec_digest);
 
     json_t *env = NULL, *stmt = NULL;
     if ((rc = statement_of(in->provenance_path, &env, &stmt, err)))
@@ -378,7 +375,7 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
             json_decref(r.recipients);
             r.recipients = json_array();
         }
-        r.claims = claims_of(ws, r.job_id);
+        r.claims = claims_of(job->status);
     }
     json_decref(stmt);
     if (rc != ST_OK) {

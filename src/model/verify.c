@@ -33,14 +33,14 @@
 #include "sealtrain/release.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/crypto.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
-#include "sealtrain/job.h"
+#include "sealtrain/jobspec.h"
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
 
-#include "model/model_int.h"
+#include "crypto/dsse.h"
+#include "model/model_internal.h"
 
 /* 32 bytes from 64 hex characters; 0 when not exactly that. */
 static int hex32(const char *hex, uint8_t out[32])

@@ -51,7 +51,7 @@
 #include "sealtrain/job.h"
 #include "sealtrain/log.h"
 #include "sealtrain/workspace.h"
-#include "server/server_int.h"
+#include "server/server_internal.h"
 
 extern char **environ;
 

@@ -24,7 +24,7 @@
 #include "sealtrain/job.h"
 #include "sealtrain/model.h"
 #include "sealtrain/workspace.h"
-#include "server/server_int.h"
+#include "server/server_internal.h"
 
 #if __has_include("sealtrain/metrics.h")
 #include "sealtrain/metrics.h"

@@ -33,7 +33,7 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/log.h"
 #include "sealtrain/upload.h"
-#include "server/server_int.h"
+#include "server/server_internal.h"
 
 #define MAX_MANIFEST (1u << 20)
 

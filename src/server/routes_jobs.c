@@ -45,7 +45,7 @@
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
 #include "sealtrain/workspace.h"
-#include "server/server_int.h"
+#include "server/server_internal.h"
 
 #define MAX_ENVELOPE (1u << 20)  /* a signed spec: a few KiB in practice */
 #define MAX_POLICY (1u << 20)    /* an attestation policy */

@@ -49,7 +49,7 @@
 #include "sealtrain/log.h"
 #include "sealtrain/server.h"
 #include "sealtrain/workspace.h"
-#include "server/server_int.h"
+#include "server/server_internal.h"
 
 /* ---- token buckets and per-IP connection counts ---- */
 

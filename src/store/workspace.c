@@ -27,6 +27,7 @@
 #include "sealtrain/audit.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
+#include "store/catalog.h"
 #include "store/config.h"
 #include "store/workspace_internal.h"
 

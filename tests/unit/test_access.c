@@ -6,6 +6,7 @@
  */
 #include "st_test.h"
 
+#include "crypto/bech32.h"
 #include <sealtrain/sealtrain.h>
 
 /* docs/access.md, row by row: the roles allowed each action, as letters

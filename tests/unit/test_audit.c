@@ -15,7 +15,7 @@
 
 #include <sealtrain/sealtrain.h>
 
-#include "audit/audit_int.h"
+#include "audit/audit_internal.h"
 
 /* The 8 leaves of the CT merkle tree tests and the roots of their
  * prefixes (certificate-transparency, merkle_tree_test). */

@@ -4,7 +4,7 @@
  */
 #include "st_test.h"
 
-#include <sealtrain/bech32.h>
+#include "crypto/bech32.h"
 #include <sealtrain/crypto.h>
 
 static void test_bip173_valid_strings_decode_and_reencode(void **state)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "crypto/dsse.h"
 #include <sealtrain/sealtrain.h>
 
 static void test_err_prefix_builds_what_failed_why(void **state)

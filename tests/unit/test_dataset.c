@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 
+#include "crypto/dsse.h"
 #include <sealtrain/age.h>
 #include <sealtrain/keyring.h>
 #include <sealtrain/sealtrain.h>

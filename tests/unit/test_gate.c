@@ -12,7 +12,9 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
+#include "crypto/dsse.h"
+#include "store/catalog.h"
 #include <sealtrain/sealtrain.h>
 
 #define EXAMPLE "examples/jobs/digits-mlp.json"

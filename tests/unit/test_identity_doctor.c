@@ -5,6 +5,7 @@
  */
 #include "st_test.h"
 
+#include "crypto/dsse.h"
 #include <sealtrain/sealtrain.h>
 
 static void test_identity_files_hold_matching_key_pairs(void **state)
@@ -59,7 +60,7 @@ static void test_identity_files_hold_matching_key_pairs(void **state)
     free(dir);
 }
 
-static const st_check *find(const st_doctor_report *r, const char *name)
+static const st_doctor_check *find(const st_doctor_report *r, const char *name)
 {
     for (size_t i = 0; i < r->n; i++)
         if (!strcmp(r->checks[i].name, name))
@@ -79,7 +80,7 @@ static void test_doctor_claims_nothing_without_evidence(void **state)
         assert_true(r.checks[i].meaning[0] != '\0');
     }
     if (access("/dev/tpmrm0", F_OK) && access("/dev/tpm0", F_OK))
-        assert_int_not_equal(find(&r, "tpm")->status, ST_CHECK_FOUND);
+        assert_int_not_equal(find(&r, "tpm")->status, ST_DOCTOR_FOUND);
     if (access("/dev/sev-guest", F_OK) && access("/dev/tdx_guest", F_OK)) {
         /* without a guest device, memory encryption needs cpu flags */
         FILE *f = fopen("/proc/cpuinfo", "r");
@@ -90,12 +91,12 @@ static void test_doctor_claims_nothing_without_evidence(void **state)
         buf[n] = '\0';
         if (!strstr(buf, " sev") && !strstr(buf, " tdx_guest"))
             assert_int_not_equal(find(&r, "memory-encryption")->status,
-                                 ST_CHECK_FOUND);
+                                 ST_DOCTOR_FOUND);
     }
     if (access("/sys/fs/cgroup/cgroup.controllers", F_OK))
         assert_int_equal(find(&r, "resources.cgroup-v2")->status,
-                         ST_CHECK_MISSING);
-    const st_check *sm = find(&r, "secure-memory");
+                         ST_DOCTOR_MISSING);
+    const st_doctor_check *sm = find(&r, "secure-memory");
     assert_non_null(
         strstr(sm->detail, st_secmem_mode_name(st_secmem_current_mode())));
     json_t *j = st_doctor_report_json(&r);

@@ -6,6 +6,7 @@
  */
 #include "st_test.h"
 
+#include "crypto/dsse.h"
 #include <sealtrain/sealtrain.h>
 
 #define EXAMPLE "examples/jobs/digits-mlp.json"

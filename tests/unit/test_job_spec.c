@@ -8,6 +8,7 @@
 #include "st_test_ws.h"
 
 #include <sealtrain/sealtrain.h>
+#include "crypto/dsse.h"
 
 #define EXAMPLE "examples/jobs/digits-mlp.json"
 #define RCPT "age15j0vjxaxyakrwwyw088cytm0ahcalxvyp78nk0ew4sk2q6yr0fwsu2az4a"

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/dsse.h"
 #include <sealtrain/sealtrain.h>
 
 static const char policy[] = "{\"version\":1,\"tee\":[\"sim\"]}";

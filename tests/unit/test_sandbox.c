@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "enclave/sandbox.h"
 #include <sealtrain/sealtrain.h>
 
 static pid_t test_pid;

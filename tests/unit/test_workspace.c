@@ -9,6 +9,7 @@
 
 #include <sealtrain/sealtrain.h>
 
+#include "store/catalog.h"
 #include "store/config.h"
 
 static st_workspace *make_ws(const char *root, char *dir, size_t cap)

@@ -1,5 +1,5 @@
 /*
- * sealtrain/dsse.h: DSSE envelopes (secure-systems-lab/dsse, protocol v1)
+ * crypto/dsse.h: DSSE envelopes (secure-systems-lab/dsse, protocol v1)
  * signed with Ed25519.
  *
  *   PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body
@@ -9,22 +9,24 @@
  *    "signatures": [{"keyid": KEYID, "sig": base64(Ed25519(PAE))}]}
  * with standard, padded base64. A key id is the lowercase hex SHA-256 of
  * the raw 32-byte Ed25519 public key.
+ *
+ * Not public: the CLI uses none of it; the modules of src/ that need it
+ * include it as "crypto/dsse.h".
  */
-#ifndef SEALTRAIN_DSSE_H
-#define SEALTRAIN_DSSE_H
+#ifndef ST_CRYPTO_DSSE_H
+#define ST_CRYPTO_DSSE_H
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "sealtrain/bytes.h"
+#include "sealtrain/crypto.h" /* ST_KEYID_LEN */
 #include "sealtrain/err.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define ST_KEYID_LEN 64 /* hex characters, without NUL */
 
 /* Payload types used by sealtrain. */
 #define ST_DSSE_TYPE_MANIFEST "application/vnd.sealtrain.dataset-manifest+json"

@@ -1,5 +1,5 @@
 /*
- * audit_int.h: internals shared by the files of src/audit (not public).
+ * audit_internal.h: internals shared by the files of src/audit (not public).
  *
  * st_audit_hasher: SHA-256 with a pre-fetched EVP_MD and a reused context,
  * because the Merkle tree hashes millions of short inputs and an implicit
@@ -7,8 +7,8 @@
  * st_audit_frontier: the compact range of a growing tree (one subtree root
  * per set bit of the size), so that appending a leaf costs O(log n).
  */
-#ifndef ST_AUDIT_INT_H
-#define ST_AUDIT_INT_H
+#ifndef ST_AUDIT_INTERNAL_H
+#define ST_AUDIT_INTERNAL_H
 
 #include <stdint.h>
 

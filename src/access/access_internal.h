@@ -1,8 +1,8 @@
 /*
- * access_int.h: internals shared by the files of src/access (not public).
+ * access_internal.h: internals shared by the files of src/access (not public).
  */
-#ifndef ST_ACCESS_INT_H
-#define ST_ACCESS_INT_H
+#ifndef ST_ACCESS_INTERNAL_H
+#define ST_ACCESS_INTERNAL_H
 
 #include "sealtrain/access.h"
 #include "sealtrain/log.h"

@@ -1,8 +1,8 @@
 /*
- * gate_int.h: the gate (src/broker/gate.c), the one place that decides
+ * gate_internal.h: the gate (src/broker/gate.c), the one place that decides
  * whether a dataset's key leaves this workspace. Internal to libsealtrain:
  * its transports (src/job/run.c over the runtime's socketpair,
- * src/server/broker.c over HTTPS) and job submission (src/job/store.c)
+ * src/server/routes_broker.c over HTTPS) and job submission (src/job/store.c)
  * call it; the CLI never does.
  *
  * Which checks run when, and why each suffices (docs/architecture.md
@@ -21,8 +21,8 @@
  *            and the job's own; then one durable audit entry per key
  *            before any key is wrapped to the runtime
  */
-#ifndef ST_BROKER_GATE_INT_H
-#define ST_BROKER_GATE_INT_H
+#ifndef ST_BROKER_GATE_INTERNAL_H
+#define ST_BROKER_GATE_INTERNAL_H
 
 #include <jansson.h>
 #include <time.h>
@@ -30,7 +30,7 @@
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/broker.h"
-#include "sealtrain/job.h"
+#include "sealtrain/jobspec.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/release.h"
 #include "sealtrain/workspace.h"

@@ -1,5 +1,8 @@
 /*
- * spec.c: the job spec (docs/jobs.md): strict parsing and its digest.
+ * jobspec.c: the job spec (docs/jobs.md): strict parsing, its digest, its
+ * signed envelope; and the names of the sandbox level a spec asks for.
+ * The jobspec module sits below the job controller, the gate and the
+ * enclave runtime, which all read specs (sealtrain/jobspec.h).
  *
  *   {
  *     "version": 1,
@@ -28,12 +31,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sealtrain/bech32.h"
+#include "crypto/bech32.h"
+#include "crypto/dsse.h"
 #include "sealtrain/crypto.h"
-#include "sealtrain/dsse.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/gbdt.h"
-#include "sealtrain/job.h"
+#include "sealtrain/jobspec.h"
 #include "sealtrain/json.h"
 #include "sealtrain/train.h"
 
@@ -381,5 +384,26 @@ st_code st_job_envelope_open(const char *text, size_t len, const char *origin,
         *env_out = env;
     else
         json_decref(env);
+    return ST_OK;
+}
+
+/* ---- the sandbox level ------------------------------------------------ */
+
+const char *st_sandbox_level_name(st_sandbox_level level)
+{
+    return level == ST_SANDBOX_RELAXED ? "relaxed" : "strict";
+}
+
+st_code st_sandbox_level_parse(const char *s, st_sandbox_level *out,
+                               st_err *err)
+{
+    if (s && strcmp(s, "strict") == 0)
+        *out = ST_SANDBOX_STRICT;
+    else if (s && strcmp(s, "relaxed") == 0)
+        *out = ST_SANDBOX_RELAXED;
+    else
+        return st_err_set(err, ST_E_INPUT,
+                          "sandbox level \"%s\": must be strict or relaxed",
+                          s ? s : "");
     return ST_OK;
 }

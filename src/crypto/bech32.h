@@ -1,14 +1,17 @@
 /*
- * sealtrain/bech32.h: Bech32 (BIP 173) as age uses it for recipients
+ * crypto/bech32.h: Bech32 (BIP 173) as age uses it for recipients
  * ("age1...") and identities ("AGE-SECRET-KEY-1..."): the original bech32
  * checksum (not bech32m), 8-bit data regrouped into 5-bit words, and no
  * 90-character length limit (age's own relaxation).
  *
  * Encoding and decoding write into caller buffers, so that a secret key's
  * bytes can go straight into secure memory; intermediate copies are wiped.
+ *
+ * Not public: the CLI uses none of it; the modules of src/ that need it
+ * include it as "crypto/bech32.h".
  */
-#ifndef SEALTRAIN_BECH32_H
-#define SEALTRAIN_BECH32_H
+#ifndef ST_CRYPTO_BECH32_H
+#define ST_CRYPTO_BECH32_H
 
 #include <stddef.h>
 #include <stdint.h>

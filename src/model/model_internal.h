@@ -1,8 +1,8 @@
 /*
- * model_int.h: helpers shared by the files of src/model/ (not public).
+ * model_internal.h: helpers shared by the files of src/model/ (not public).
  */
-#ifndef SEALTRAIN_MODEL_INT_H
-#define SEALTRAIN_MODEL_INT_H
+#ifndef SEALTRAIN_MODEL_INTERNAL_H
+#define SEALTRAIN_MODEL_INTERNAL_H
 
 #include <jansson.h>
 

@@ -1,9 +1,9 @@
 /*
- * server_int.h: internals shared by the files of src/server (not public):
+ * server_internal.h: internals shared by the files of src/server (not public):
  * the server state, one request's context and the reply helpers.
  */
-#ifndef ST_SERVER_INT_H
-#define ST_SERVER_INT_H
+#ifndef ST_SERVER_INTERNAL_H
+#define ST_SERVER_INTERNAL_H
 
 #include <jansson.h>
 #include <stddef.h>
@@ -20,7 +20,7 @@ struct st_srv;
 
 typedef struct st_req st_req;
 typedef void (*st_route_fn)(st_req *r);
-/* The broker's per-thread cache of release material (broker.c). */
+/* The broker's per-thread cache of release material (routes_broker.c). */
 typedef struct st_srv_cache st_srv_cache;
 
 struct st_req {
@@ -106,7 +106,7 @@ ST_MUST_CHECK st_code st_srv_metrics(struct st_srv *s, struct st_buf *out,
 void st_srv_lock(struct st_srv *s);
 void st_srv_unlock(struct st_srv *s);
 
-/* The broker endpoints' state (broker.c). */
+/* The broker endpoints' state (routes_broker.c). */
 typedef struct st_srv_broker st_srv_broker;
 ST_MUST_CHECK st_code st_srv_broker_new(st_workspace *ws, st_srv_broker **out,
                                         st_err *err);

@@ -1,5 +1,5 @@
 /*
- * sealtrain/sandbox.h: the sandbox of the enclave runtime.
+ * enclave/sandbox.h: the sandbox of the enclave runtime.
  *
  * st_sandbox_spawn() starts a child process confined by every measure the
  * machine offers: new user, network, mount, PID, IPC and UTS namespaces; an
@@ -18,9 +18,12 @@
  * The child is made by fork(), not exec: it must be spawned before the
  * caller holds keys it must never see (secure memory is also excluded from
  * children with MADV_DONTFORK).
+ *
+ * Not public: the CLI uses none of it; the modules of src/ that need it
+ * include it as "enclave/sandbox.h".
  */
-#ifndef SEALTRAIN_SANDBOX_H
-#define SEALTRAIN_SANDBOX_H
+#ifndef ST_ENCLAVE_SANDBOX_H
+#define ST_ENCLAVE_SANDBOX_H
 
 #include <jansson.h>
 #include <stddef.h>
@@ -28,21 +31,11 @@
 #include <sys/types.h>
 
 #include "sealtrain/err.h"
+#include "sealtrain/jobspec.h" /* st_sandbox_level */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef enum st_sandbox_level {
-    ST_SANDBOX_STRICT = 0, /* refuse to run unless every measure applies */
-    ST_SANDBOX_RELAXED     /* run and report what is missing */
-} st_sandbox_level;
-
-/* "strict" / "relaxed" */
-const char *st_sandbox_level_name(st_sandbox_level level);
-ST_MUST_CHECK st_code st_sandbox_level_parse(const char *s,
-                                             st_sandbox_level *out,
-                                             st_err *err);
 
 #define ST_SANDBOX_MAX_INPUTS 64
 

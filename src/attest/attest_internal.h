@@ -1,5 +1,5 @@
 /*
- * attest_int.h: the plug-in interface between the verifier framework
+ * attest_internal.h: the plug-in interface between the verifier framework
  * (verify.c) and the per-TEE verifiers (sim.c, tpm_verify.c, snp.c, az.c,
  * dcap*.c). Private to src/attest.
  *
@@ -12,8 +12,8 @@
  * The framework then compares report data, applies the policy and sets the
  * verdict. A verifier must never read the clock: use ctx->now.
  */
-#ifndef ST_ATTEST_INT_H
-#define ST_ATTEST_INT_H
+#ifndef ST_ATTEST_INTERNAL_H
+#define ST_ATTEST_INTERNAL_H
 
 #include "sealtrain/attest.h"
 #include "sealtrain/bytes.h"
@@ -56,16 +56,19 @@ ST_MUST_CHECK st_code st_attest_sgx_verify(st_attest_ctx *ctx, st_err *err);
 ST_MUST_CHECK st_code st_attest_sgx_show(const st_evidence *ev, json_t *out,
                                          st_err *err);
 
-st_code st_attest_az_tdx_verify(st_attest_ctx *ctx, st_err *err);
-st_code st_attest_az_tdx_show(const st_evidence *ev, json_t *out, st_err *err);
+ST_MUST_CHECK st_code st_attest_az_tdx_verify(st_attest_ctx *ctx, st_err *err);
+ST_MUST_CHECK st_code st_attest_az_tdx_show(const st_evidence *ev, json_t *out,
+                                            st_err *err);
 
 /* The DCAP quote in part `qpart` verified as `tee` (ST_TEE_TDX/SGX) with the
  * evidence's collateral parts, trace entries "<tee>.*", claims filled from
  * the quote (dcap_attest.c); az-tdx-vtpm passes its "td_quote". */
-st_code st_attest_dcap_verify_part(st_attest_ctx *ctx, st_tee tee,
-                                   const char *qpart, st_err *err);
-st_code st_attest_dcap_show_part(const st_evidence *ev, st_tee tee,
-                                 const char *qpart, json_t *out, st_err *err);
+ST_MUST_CHECK st_code st_attest_dcap_verify_part(st_attest_ctx *ctx, st_tee tee,
+                                                 const char *qpart,
+                                                 st_err *err);
+ST_MUST_CHECK st_code st_attest_dcap_show_part(const st_evidence *ev,
+                                               st_tee tee, const char *qpart,
+                                               json_t *out, st_err *err);
 
 /* Applies the policy (NULL: the built-in default) to the claims (policy.c). */
 void st_attest_policy_apply(const st_attest_policy *p, const st_claims *c,

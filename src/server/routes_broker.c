@@ -1,5 +1,5 @@
 /*
- * broker.c: the HTTPS transport of the key broker (`sealtrain serve
+ * routes_broker.c: the HTTPS transport of the key broker (`sealtrain serve
  * --broker`): it carries the frames of include/sealtrain/broker.h as HTTP
  * bodies (application/x-sealtrain-broker) to the gate, src/broker/gate.c,
  * which decides (docs/api.md "Remote key broker"):
@@ -29,13 +29,13 @@
 
 #include <event2/buffer.h>
 
-#include "broker/gate_int.h"
+#include "broker/gate_internal.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/broker_remote.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/job.h"
 #include "sealtrain/secmem.h"
-#include "server/server_int.h"
+#include "server/server_internal.h"
 
 #define FRAME_TYPE "application/x-sealtrain-broker"
 #define GATE_TTL_S 5.0
