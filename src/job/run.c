@@ -993,7 +993,11 @@ static ST_MUST_CHECK st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
 {
     double start = now_s(), last_msg = now_s(), last_poll = 0;
     for (;;) {
-        if (interrupted) {
+        /* once its model is registered the job has succeeded: a cancel
+         * or signal that comes while the runtime exits changes nothing (it
+         * made a job "cancelled" with a registered model, which a resume
+         * then trained and registered again) */
+        if (interrupted && !c->result_ok) {
             /* SIGTERM is how `sealtrain serve` stops its jobs when it shuts
              * down: when the spec asks for checkpoints the runtime writes
              * one at the epoch boundary, and the reason says the job is to
@@ -1010,11 +1014,11 @@ static ST_MUST_CHECK st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
                               "resumable (`sealtrain job resume %s`)",
                               sig, c->rec.id);
         }
-        if (now_s() - last_poll > 1.0 && cancel_requested(c)) {
+        if (!c->result_ok && now_s() - last_poll > 1.0 && cancel_requested(c)) {
             stop_runtime(c);
             return st_err_set(err, ST_E_CANCELLED, "cancelled on request");
         }
-        if (now_s() - last_poll > 1.0) {
+        if (!c->result_ok && now_s() - last_poll > 1.0) {
             last_poll = now_s();
             if (check_revocation(c, kr, err) != ST_OK) {
                 stop_runtime(c);

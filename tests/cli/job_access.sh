@@ -55,7 +55,9 @@ ok "its submitter, admins, trainers and auditors read it; a data owner does not"
 
 # a trainer cancels a running job, another trainer resumes it from its
 # checkpoint; the audit log names each
-spec '{"model": {"hidden": [256, 256]}, "training": {"epochs": 60}, "checkpoint_every": 1}'
+# (long enough that the cancel, polled each second, lands in training
+# and not while the finished job is being sealed)
+spec '{"model": {"hidden": [256, 256]}, "training": {"epochs": 200}, "checkpoint_every": 1}'
 expect_exit 0 mo job submit "$SPEC"
 ID=$(cat "$T/stdout")
 mo job run "$ID" >"$T/run.out" 2>"$T/run.err" &
