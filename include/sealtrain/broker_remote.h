@@ -107,6 +107,9 @@ ST_MUST_CHECK st_code st_broker_remote_hello(
 ST_MUST_CHECK st_code st_broker_remote_evidence(
     st_broker_remote *b, const char *dataset, const uint8_t nonce[32],
     const void *evidence, size_t len, st_broker_keys *keys, st_err *err);
+/* The Sealtrain-EAR header of the broker's last reply (its verdicts as
+ * EARs, comma-separated), or NULL. Valid until the next call on `b`. */
+const char *st_broker_remote_ear(const st_broker_remote *b);
 
 #ifdef __cplusplus
 }

@@ -226,6 +226,7 @@ struct st_broker_remote {
     uint8_t seen[32]; /* the key the broker presented */
     int have_seen, mismatch;
     CURL *curl;
+    char *ear; /* the last reply's Sealtrain-EAR, or NULL */
 };
 
 typedef struct reply {
@@ -313,6 +314,7 @@ void st_broker_remote_close(st_broker_remote *b)
         return;
     if (b->curl)
         curl_easy_cleanup(b->curl);
+    free(b->ear);
     st_wipe(b, sizeof(*b));
     free(b);
 }
@@ -348,6 +350,15 @@ static ST_MUST_CHECK st_code post(st_broker_remote *b, const char *dataset,
     CURLcode cc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    /* the broker's verdicts as EARs (its `attest ear-key` verifies them) */
+    struct curl_header *eh = NULL;
+    free(b->ear);
+    b->ear = NULL;
+    if (cc == CURLE_OK &&
+        curl_easy_header(c, "Sealtrain-EAR", 0, CURLH_HEADER, -1, &eh) ==
+            CURLHE_OK &&
+        eh && eh->value)
+        b->ear = strdup(eh->value); /* out of memory: left out */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hdr);
@@ -538,4 +549,9 @@ st_code st_broker_remote_evidence(st_broker_remote *b, const char *dataset,
     st_code rc =
         st_broker_frame_encode(ST_MSG_EVIDENCE, evidence, len, &body, err);
     return exchange(b, dataset, path, rc, &body, parse_keys, keys, err);
+}
+
+const char *st_broker_remote_ear(const st_broker_remote *b)
+{
+    return b ? b->ear : NULL;
 }

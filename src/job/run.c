@@ -699,10 +699,11 @@ static ST_MUST_CHECK st_code release_remote(struct ctl *c, st_broker_keys *keys,
                   json_pack("{s:s,s:s,s:s}", "job", c->rec.id, "broker", url,
                             "evidence_sha256", ev_hex));
             json_array_append_new(report,
-                                  json_pack("{s:s,s:s,s:s,s:s}", "dataset",
+                                  json_pack("{s:s,s:s,s:s,s:s,s:s*}", "dataset",
                                             c->ds[j].m.name, "broker", url,
                                             "outcome", outcome, "reason",
-                                            rc == ST_OK ? "" : err->msg));
+                                            rc == ST_OK ? "" : err->msg, "ears",
+                                            st_broker_remote_ear(b)));
             if (rc != ST_OK)
                 break;
         }

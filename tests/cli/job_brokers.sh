@@ -123,6 +123,12 @@ s["datasets"] = {"train": sys.argv[2], "validation": sys.argv[3]}
 print(json.dumps(s))
 PY
 }
+last_job() { # the newest job's id
+    as "$WT" mo job list --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print(j["jobs"][0]["id"] if isinstance(j, dict) else j[0]["id"])'
+}
 releases() { # releases WS DATASET OUTCOME: matching key.release entries
     grep '"action":"key.release"' "$1/audit/log.jsonl" |
         grep "\"resource\":\"dataset:$2\"" | grep -c "\"outcome\":\"$3\"" || true
@@ -136,6 +142,31 @@ expect_exit 0 as "$WT" mo job run "$SPEC"
 grep '"action":"key.release"' "$WT/audit/log.jsonl" | grep -q "\"broker\":\"$API_B\"" ||
     fail "the training workspace did not audit the remote release"
 ok "one job gets both owners' keys; each broker's audit log shows its own decision"
+
+# each owner's verdicts come back as EARs, signed with that owner's
+# verifier key, and land in the job's status beside its broker
+as "$WT" mo job status "$(last_job)" --json >"$T/status.json"
+SEALTRAIN_WORKSPACE=$WA "$SEALTRAIN" attest ear-key >"$T/ear-a.pem"
+SEALTRAIN_WORKSPACE=$WB "$SEALTRAIN" attest ear-key >"$T/ear-b.pem"
+/usr/bin/python3 - "$T/status.json" "$T/ear-a.pem" "$T/ear-b.pem" <<'PY' ||
+import json, sys
+import jwt
+j = json.load(open(sys.argv[1]))
+keys = {"alpha": open(sys.argv[2], "rb").read(),
+        "beta": open(sys.argv[3], "rb").read()}
+kb = {b["dataset"]: b for b in j["status"]["key_brokers"]}
+for name, pem in keys.items():
+    for tok in kb[name]["ears"].split(","):
+        jwt.decode(tok, pem, algorithms=["EdDSA"])
+    other = keys["beta" if name == "alpha" else "alpha"]
+    try:
+        jwt.decode(kb[name]["ears"].split(",")[0], other, algorithms=["EdDSA"])
+        raise SystemExit("an EAR verified under the other owner's key")
+    except jwt.InvalidSignatureError:
+        pass
+PY
+    fail "the owners' EARs are not in the job's status, or do not verify"
+ok "each owner's broker returns its verdicts as EARs under its own key; the job's status keeps them"
 
 # bob's broker refuses by policy: the job fails with its reason
 cat >"$T/policy-tpm.json" <<JSON
@@ -178,12 +209,6 @@ expect_exit 0 as "$WT" mo job run "$SPEC"
 ok "data set-broker re-pins a dataset (new generation, re-signed); the job then gets its key"
 
 # the newest job's id
-last_job() {
-    as "$WT" mo job list --json | python3 -c '
-import json, sys
-j = json.load(sys.stdin)
-print(j["jobs"][0]["id"] if isinstance(j, dict) else j[0]["id"])'
-}
 # no_keys: the newest job failed and its runtime was never keyed
 no_keys() {
     local id log
