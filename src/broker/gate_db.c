@@ -167,6 +167,7 @@ static struct nonce_store {
     char path[PATH_MAX];
     sqlite3 *db;
     unsigned long used; /* for replacing the least recently used */
+    time_t swept;       /* its last sweep of old rows */
 } stores[NONCE_STORES];
 static unsigned long nonce_clock;
 
@@ -176,8 +177,8 @@ static st_code nonce_fail(sqlite3 *db, const char *what, st_err *err)
                       db ? sqlite3_errmsg(db) : "out of memory");
 }
 
-/* The workspace's nonce store connection; nonce_lock held. */
-static st_code nonce_db(st_workspace *ws, sqlite3 **out, st_err *err)
+/* The workspace's nonce store; nonce_lock held. */
+static st_code nonce_db(st_workspace *ws, struct nonce_store **out, st_err *err)
 {
     char path[PATH_MAX];
     st_code rc =
@@ -188,7 +189,7 @@ static st_code nonce_db(st_workspace *ws, sqlite3 **out, st_err *err)
     for (size_t i = 0; i < NONCE_STORES; i++) {
         if (stores[i].db && !strcmp(stores[i].path, path)) {
             stores[i].used = ++nonce_clock;
-            *out = stores[i].db;
+            *out = &stores[i];
             return ST_OK;
         }
         if (!stores[i].db || stores[i].used < s->used)
@@ -236,7 +237,7 @@ static st_code nonce_db(st_workspace *ws, sqlite3 **out, st_err *err)
     snprintf(s->path, sizeof(s->path), "%s", path);
     s->db = db;
     s->used = ++nonce_clock;
-    *out = db;
+    *out = s;
     return ST_OK;
 }
 
@@ -257,16 +258,16 @@ st_code st_gate_db_nonce_put(st_workspace *ws, const st_gate_nonce *n,
     st_hex_encode(n->hello.ed25519, 32, hello + 64);
     st_time_format(n->issued, t);
     pthread_mutex_lock(&nonce_lock);
-    sqlite3 *db = NULL;
+    struct nonce_store *ns = NULL;
     sqlite3_stmt *st = NULL;
-    st_code rc = nonce_db(ws, &db, err);
-    /* old rows go as new ones come (about once a minute): the table
-     * holds minutes, not history */
-    static time_t last_sweep;
-    if (rc == ST_OK && n->issued - last_sweep >= 60 &&
+    st_code rc = nonce_db(ws, &ns, err);
+    sqlite3 *db = ns ? ns->db : NULL;
+    /* old rows go as new ones come (about once a minute per store): the
+     * table holds minutes, not history */
+    if (rc == ST_OK && n->issued - ns->swept >= 60 &&
         nonce_prepare(db, "DELETE FROM nonces WHERE issued_s<?", &st) ==
             SQLITE_OK) {
-        last_sweep = n->issued;
+        ns->swept = n->issued;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)n->issued - 3600);
         (void)sqlite3_step(st); /* a failed sweep is retried next minute */
         sqlite3_finalize(st);
@@ -332,9 +333,10 @@ st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
     time_t now = time(NULL);
     st_time_format(now, t);
     pthread_mutex_lock(&nonce_lock);
-    sqlite3 *db = NULL;
+    struct nonce_store *ns = NULL;
     sqlite3_stmt *st = NULL;
-    st_code rc = nonce_db(ws, &db, err);
+    st_code rc = nonce_db(ws, &ns, err);
+    sqlite3 *db = ns ? ns->db : NULL;
     if (rc == ST_OK &&
         nonce_prepare(db,
                       "UPDATE nonces SET used=? WHERE nonce=? AND "
