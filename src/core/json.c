@@ -15,9 +15,15 @@ json_t *st_json_parse(const char *text, size_t len, const char *origin,
                       st_err *err)
 {
     json_error_t je;
+    errno = 0;
     json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    /* running out of memory is the system failing us, not bad input */
-    if (!v && json_error_code(&je) == json_error_out_of_memory)
+    int saved = errno;
+    /* running out of memory is the system failing us, not bad input:
+     * jansson's lexer reports an allocation that failed inside a string
+     * as a syntax error ("string or '}' expected"), so a failed malloc's
+     * ENOMEM counts too (only allocations set it) */
+    if (!v && (json_error_code(&je) == json_error_out_of_memory ||
+               saved == ENOMEM))
         st_err_errno(err, ST_E_IO, ENOMEM, "%s: parsing JSON",
                      origin ? origin : "<json>");
     else if (!v)

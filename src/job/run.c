@@ -1357,7 +1357,10 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
                  "fixed)",
                  saved.msg, id);
         /* the failure itself is what the caller reports */
-        st_discard(move_to(c, ST_JOB_QUEUED, why, NULL));
+        st_err qe;
+        if (move_to(c, ST_JOB_QUEUED, why, &qe) != ST_OK)
+            st_warn("job.run", "job %s stays %s: %s", id,
+                    st_job_state_name(c->state), qe.msg);
         *err = saved;
     } else {
         st_err saved = *err;

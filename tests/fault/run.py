@@ -378,7 +378,7 @@ class Harness:
             # open; for the retry, the change is done
             rc = 0
         elif name == "job-run":
-            problems += self.job_failed(what, rc, err, after)
+            problems += self.job_failed(ws, what, rc, err, after)
         else:
             if after != self.before:
                 problems.append("%s failed (exit %d: %s) but its change is "
@@ -421,17 +421,27 @@ class Harness:
             print("ok   %s (exit %d, retry %d)" % (what, rc, rc2), flush=True)
 
 
-    def job_failed(self, what, rc, err, after):
+    def job_failed(self, ws, what, rc, err, after):
         """A failed `job run`: the job is at rest (queued: nothing was
-        released; failed or cancelled), and no model of it is registered."""
+        released; failed or cancelled), and no model of it is registered.
+        When the catalog could not take even the failure (a disk that
+        stays full, or that failed the very COMMIT of the way back), the
+        job may stay where it was; then `job cancel` must end it (its
+        controller is gone) and the next checks see it cancelled."""
         if after is None:
             return []  # check_open named what cannot be read
         st = json.loads(after)
         state = dict(st["jobs"]).get("fault")
         problems = []
         if state not in AT_REST:
-            problems.append("%s failed (exit %d: %s) and left the job %s" %
-                            (what, rc, err.strip(), state))
+            rc3, _, err3 = self.st(ws, ["job", "cancel", "{J}"])
+            now = self.state(ws)
+            state = dict(json.loads(now)["jobs"]).get("fault") if now else None
+            if rc3 != 0 or state != "cancelled":
+                problems.append("%s failed (exit %d: %s) and left the job "
+                                "stuck: job cancel exit %d (%s), then %s" %
+                                (what, rc, err.strip(), rc3, err3.strip(),
+                                 state))
         elif state == "succeeded":
             problems.append("%s failed (exit %d: %s) but the job succeeded" %
                             (what, rc, err.strip()))
