@@ -138,4 +138,10 @@ ST_MUST_CHECK st_code st_tsm_request(const char *root, const char *provider,
                                      st_tsm_blobs *b, st_err *err);
 void st_tsm_blobs_free(st_tsm_blobs *b);
 
+/* An Ed25519 private key kept as a PKCS#8 PEM file (0600), created when
+ * missing and `create`; errors are prefixed with `what` and the path. */
+ST_MUST_CHECK st_code st_attest_key_file(const char *path, int create,
+                                         const char *what, uint8_t seed[32],
+                                         uint8_t pub[32], st_err *err);
+
 #endif

@@ -123,10 +123,7 @@ st_code st_ear_key_load(const char *path, int create, uint8_t seed[32],
                         uint8_t pub[32], st_err *err)
 {
     /* the same file form as the sim platform key: PKCS#8 PEM, 0600 */
-    st_code rc = st_attest_sim_key(path, create, seed, pub, err);
-    if (rc != ST_OK)
-        st_err_prefix(err, "EAR verifier key");
-    return rc;
+    return st_attest_key_file(path, create, "EAR verifier key", seed, pub, err);
 }
 
 void st_attest_policy_id(const st_attest_policy *p, char out[80])

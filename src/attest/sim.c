@@ -82,8 +82,8 @@ st_code st_attest_sim_evidence(const uint8_t seed[32],
     return ST_OK;
 }
 
-st_code st_attest_sim_key(const char *path, int create, uint8_t seed[32],
-                          uint8_t pub[32], st_err *err)
+st_code st_attest_key_file(const char *path, int create, const char *what,
+                           uint8_t seed[32], uint8_t pub[32], st_err *err)
 {
     st_code rc;
     if (st_fs_exists(path)) {
@@ -91,8 +91,8 @@ st_code st_attest_sim_key(const char *path, int create, uint8_t seed[32],
             return rc;
         rc = st_ed25519_load_private_pem(path, seed, err);
     } else if (!create) {
-        return st_err_set(err, ST_E_NOTFOUND,
-                          "sim platform key %s: does not exist", path);
+        return st_err_set(err, ST_E_NOTFOUND, "%s %s: does not exist", what,
+                          path);
     } else {
         if ((rc = st_random(seed, 32, err)) != ST_OK)
             return rc;
@@ -106,8 +106,14 @@ st_code st_attest_sim_key(const char *path, int create, uint8_t seed[32],
     if (rc == ST_OK)
         rc = st_ed25519_public(seed, pub, err);
     if (rc != ST_OK)
-        st_err_prefix(err, "sim platform key %s", path);
+        st_err_prefix(err, "%s %s", what, path);
     return rc;
+}
+
+st_code st_attest_sim_key(const char *path, int create, uint8_t seed[32],
+                          uint8_t pub[32], st_err *err)
+{
+    return st_attest_key_file(path, create, "sim platform key", seed, pub, err);
 }
 
 /* The parsed report. */

@@ -54,7 +54,7 @@ st_code st_gate_anchors_load(st_workspace *ws, st_gate_anchors *a, st_err *err)
         rc = st_ear_signer_init(&a->ear, seed, err);
     st_secmem_free(seed);
     if (rc != ST_OK)
-        return st_err_prefix(err, "the EAR verifier key");
+        return rc; /* named by st_ear_key_load / st_ear_signer_init */
     a->have_ear = 1;
     return ST_OK;
 }

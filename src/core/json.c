@@ -22,8 +22,8 @@ json_t *st_json_parse(const char *text, size_t len, const char *origin,
      * jansson's lexer reports an allocation that failed inside a string
      * as a syntax error ("string or '}' expected"), so a failed malloc's
      * ENOMEM counts too (only allocations set it) */
-    if (!v && (json_error_code(&je) == json_error_out_of_memory ||
-               saved == ENOMEM))
+    if (!v &&
+        (json_error_code(&je) == json_error_out_of_memory || saved == ENOMEM))
         st_err_errno(err, ST_E_IO, ENOMEM, "%s: parsing JSON",
                      origin ? origin : "<json>");
     else if (!v)
@@ -50,14 +50,16 @@ static int has_real(const json_t *v)
     if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             if (has_real(x))
                 return 1;
         }
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             if (has_real(x))
                 return 1;
         }
@@ -91,7 +93,8 @@ st_code st_json_check_keys(const json_t *obj, const char *const *allowed,
         return st_err_set(err, ST_E_INPUT, "%s: must be a JSON object", where);
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)obj, k, v) {
+    json_object_foreach((json_t *)obj, k, v)
+    {
         int ok = 0;
         for (const char *const *a = allowed; *a; a++)
             if (strcmp(*a, k) == 0)
@@ -126,8 +129,8 @@ st_code st_json_get_string(const json_t *obj, const char *key, int required,
     if (!v)
         return missing(key, required, where, err);
     if (!json_is_string(v))
-        return st_err_set(err, ST_E_INPUT, "%s: \"%s\" must be a string",
-                          where, key);
+        return st_err_set(err, ST_E_INPUT, "%s: \"%s\" must be a string", where,
+                          key);
     *out = json_string_value(v);
     return ST_OK;
 }
@@ -159,8 +162,8 @@ st_code st_json_get_number(const json_t *obj, const char *key, int required,
     if (!v)
         return missing(key, required, where, err);
     if (!json_is_number(v))
-        return st_err_set(err, ST_E_INPUT, "%s: \"%s\" must be a number",
-                          where, key);
+        return st_err_set(err, ST_E_INPUT, "%s: \"%s\" must be a number", where,
+                          key);
     double x = json_number_value(v);
     if (!(x >= min && x <= max))
         return st_err_set(err, ST_E_INPUT, "%s: \"%s\" is %g, outside [%g, %g]",
@@ -186,15 +189,15 @@ int st_json_array_has_string(const json_t *arr, const char *s)
 {
     size_t i;
     const json_t *v;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         if (json_is_string(v) && !strcmp(json_string_value(v), s))
             return 1;
     }
     return 0;
 }
 
-const char *st_json_path_string(const json_t *obj, const char *a,
-                                const char *b)
+const char *st_json_path_string(const json_t *obj, const char *a, const char *b)
 {
     const json_t *v = json_object_get(obj, a);
     if (b)

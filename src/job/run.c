@@ -1308,6 +1308,9 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
      * sandbox, the keyring), not the job's: the job then goes back to
      * queued instead of failed, as no key was released */
     int operator_side = 0;
+    /* the controller is named with the first state that is not queued:
+     * `job cancel` ends a job whose controller is gone by it */
+    status_set(c, "controller_pid", json_integer(getpid()));
     if ((rc = move_to(c, ST_JOB_ATTESTING, NULL, err)) == ST_OK &&
         (rc = load_spec(c, err)) == ST_OK &&
         (rc = alloc_args(c, err)) == ST_OK &&
