@@ -184,8 +184,9 @@ static const leaf leaves[] = {
     {"data", "import",
      "FILE --name NAME --label COL --owner PRINCIPAL --classification C "
      "--recipient age1... [--format csv|libsvm|idx] [--retention-days N]",
-     "Validates, encrypts and registers a dataset; bad input is refused "
-     "before anything is written.",
+     "Validates, encrypts and registers a dataset (CSV, LIBSVM or IDX, "
+     "each also gzip-compressed); bad input is refused before anything is "
+     "written.",
      "sealtrain --as dana --key dana.pem data import digits.csv --name "
      "digits --label label --owner dana --classification confidential "
      "--recipient age1..."},
