@@ -88,6 +88,11 @@ struct st_rows {
     uint32_t *is_label;   /* per field: 0 feature, k + 1 for label k */
     float *targets;       /* secure: the label fields' values (nlabels > 1) */
     char **names;         /* header names, ncols */
+    /* scikit-learn's layout (a first line of counts and class names):
+     * the rows and class names it announces; 0 / NULL otherwise */
+    uint64_t sk_rows, sk_seen;
+    char **sk_classes;
+    size_t sk_nclasses;
 
     /* IDX */
     unsigned idx_type, idx_esize;

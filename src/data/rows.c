@@ -508,6 +508,9 @@ void st_rows_close(st_rows *r)
     free(r->feature_cols);
     free(r->is_label);
     free(r->fields);
+    for (size_t i = 0; i < r->sk_nclasses; i++)
+        free(r->sk_classes[i]);
+    free(r->sk_classes);
     if (r->names) {
         for (size_t i = 0; i < r->ncols; i++)
             free(r->names[i]);

@@ -912,6 +912,90 @@ static void test_gzip_idx_pair_reads_and_checks_its_size(void **state)
     free(dir);
 }
 
+/* ---- scikit-learn's layout ---- */
+
+#define SKLEARN_DATA "/usr/lib/python3/dist-packages/sklearn/datasets/data/"
+
+static void test_sklearn_tables_read_with_their_class_names(void **state)
+{
+    (void)state;
+    st_data_input in = {ST_DATA_CSV, SKLEARN_DATA "breast_cancer.csv",
+                        "target",    NULL,
+                        0,           NULL,
+                        0,           0};
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.rows, 569);
+    assert_int_equal(sc.cols, 30);
+    assert_int_equal(sc.classes, 2);
+    assert_int_equal(sc.labels_mapped, 0);
+    assert_string_equal(sc.feature_names[0], "feature_0");
+    assert_string_equal(sc.feature_names[29], "feature_29");
+    assert_string_equal(sc.label_name, "target");
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    /* the first row: 17.99,10.38,...,0.1189,0 */
+    assert_true(v.features[0] == strtof("17.99", NULL));
+    assert_true(v.features[29] == strtof("0.1189", NULL));
+    assert_true(v.labels[0] == 0.0f);
+    const char *name;
+    size_t len;
+    assert_st_ok(st_tensor_class_name(&v, 0, &name, &len, &e), &e);
+    assert_int_equal(len, 9);
+    assert_memory_equal(name, "malignant", 9);
+    assert_st_ok(st_tensor_class_name(&v, 1, &name, &len, &e), &e);
+    assert_memory_equal(name, "benign", 6);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+
+    in.path = SKLEARN_DATA "iris.csv";
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.rows, 150);
+    assert_int_equal(sc.cols, 4);
+    assert_int_equal(sc.classes, 3);
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_st_ok(st_tensor_class_name(&v, 2, &name, &len, &e), &e);
+    assert_memory_equal(name, "virginica", 9);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+
+    /* the wrong --label is explained */
+    in.label = "label";
+    assert_int_equal(st_data_scan(&in, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "scikit-learn's layout (a first line of counts: 150 rows, "
+                   "4 features, 3 class names)");
+    assert_msg(&e, "--label target");
+}
+
+static void
+test_sklearn_layout_checks_its_counts_and_class_indices(void **state)
+{
+    (void)state;
+    st_err e = expect_fail(ST_DATA_CSV, "3,2,a,b\n1,2,0\n3,4,1\n", "target");
+    assert_msg(&e, "the first line announces 3 rows, the file has 2");
+    e = expect_fail(ST_DATA_CSV, "2,2,a,b\n1,2,0\n3,4,2\n", "target");
+    assert_msg(&e, "t.csv:3:3: column \"target\": expected a class index 0 "
+                   "to 1 (the first line names 2 classes), found \"2\"");
+    e = expect_fail(ST_DATA_CSV, "2,2,a,b\n1,2,0\n3,4,5,1\n", "target");
+    assert_msg(&e, "expected 3 fields");
+    /* without class names, the labels are numbered as any CSV's */
+    st_data_input in =
+        mem_input(ST_DATA_CSV, "2,1,,\n1.5,7\n2.5,9\n", "target");
+    st_data_schema sc;
+    st_buf b;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.rows, 2);
+    assert_int_equal(sc.cols, 1);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+    /* a header whose names are numbers beyond the first two is data:
+     * an ordinary CSV (here refused for its duplicate names) */
+    e = expect_fail(ST_DATA_CSV, "5,3,1,1\n1,2,3,0\n", "1");
+    assert_msg(&e, "duplicate");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -933,6 +1017,9 @@ int main(void)
         cmocka_unit_test(test_tensor_parse_checks_regression_targets),
         cmocka_unit_test(test_gzip_csv_reads_as_the_plain_file),
         cmocka_unit_test(test_gzip_idx_pair_reads_and_checks_its_size),
+        cmocka_unit_test(test_sklearn_tables_read_with_their_class_names),
+        cmocka_unit_test(
+            test_sklearn_layout_checks_its_counts_and_class_indices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
