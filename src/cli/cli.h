@@ -30,6 +30,13 @@ int st_cli_fail(const st_err *err);
  * run `sealtrain <group> --help`, and returns 2. */
 int st_cli_usage(const char *group, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A copy of s[0..n) safe to print on a terminal: C0 controls (NUL
+ * included), DEL and the C1 controls (U+0080..U+009F, which some
+ * terminals obey) become \xHH or \u00HH, and a backslash is doubled so
+ * the escapes stay unambiguous. Raw ESC/BEL/CR from an attacker would
+ * otherwise rewrite the reader's screen. free() it; NULL when out of
+ * memory. */
+char *st_cli_term_safe(const char *s, size_t n);
 /* 1 if argv[i] is -h or --help. */
 int st_cli_wants_help(int argc, char **argv);
 

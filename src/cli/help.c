@@ -200,7 +200,10 @@ static const leaf leaves[] = {
      "sealtrain --as dana --key dana.pem data set-broker digits --local"},
     {"data", "list", "[--json]", "Lists the datasets you may see.",
      "sealtrain --as dana --key dana.pem data list"},
-    {"data", "show", "NAME [--json]", "Shows a dataset's manifest.",
+    {"data", "show", "NAME [--identity FILE] [--json]",
+     "Shows a dataset's manifest: schema, feature names, how the labels "
+     "were numbered; with --identity (an age identity of one of import's "
+     "--recipients) the label mapping, decrypted from the dataset.",
      "sealtrain --as dana --key dana.pem data show digits --json"},
     {"data", "verify", "[--deep] NAME",
      "Checks a dataset's signature, digests and header.",
