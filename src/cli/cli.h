@@ -66,6 +66,11 @@ typedef struct st_cli_group_info {
 /* `GROUP LEAF ... --help`: prints LEAF's own help and returns 0; -1 when
  * argv is not a help request for a known leaf of `group`. */
 int st_cli_leaf_help(const char *group, int argc, char **argv);
+/* `GROUP LEAF ... --json` for a leaf whose synopsis (the help table, the
+ * one source) offers no --json: prints the usage error and returns 2;
+ * -1 otherwise. So every command either prints JSON or says that it
+ * cannot, before it acts. */
+int st_cli_json_refused(const char *group, int argc, char **argv);
 /* `sealtrain help ...` (argv[0] == "help"). */
 int st_cli_help(const st_cli_group_info *groups, size_t ngroups, int argc,
                 char **argv);

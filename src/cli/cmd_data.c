@@ -86,8 +86,8 @@ static void data_usage(FILE *out)
         "                             manifest: a new generation, re-signed\n"
         "  rm NAME                    crypto-shred: the wrapped key, then "
         "the file\n\n"
-        "--json (any data command) prints JSON. Exit status: 0 ok, 2 usage, 3 "
-        "input, "
+        "--json (import, list, show, verify, policy show) prints JSON; the "
+        "others\nrefuse it. Exit status: 0 ok, 2 usage, 3 input, "
         "4 denied\n(integrity or signature), 5 system.\n");
 }
 

@@ -183,7 +183,8 @@ static const leaf leaves[] = {
 
     {"data", "import",
      "FILE --name NAME --label COL --owner PRINCIPAL --classification C "
-     "--recipient age1... [--format csv|libsvm|idx] [--retention-days N]",
+     "--recipient age1... [--format csv|libsvm|idx] [--retention-days N] "
+     "[--json]",
      "Validates, encrypts and registers a dataset (CSV, LIBSVM or IDX, "
      "each also gzip-compressed); bad input is refused before anything is "
      "written.",
@@ -205,7 +206,7 @@ static const leaf leaves[] = {
      "were numbered; with --identity (an age identity of one of import's "
      "--recipients) the label mapping, decrypted from the dataset.",
      "sealtrain --as dana --key dana.pem data show digits --json"},
-    {"data", "verify", "[--deep] NAME",
+    {"data", "verify", "[--deep] NAME [--json]",
      "Checks a dataset's signature, digests and header.",
      "sealtrain --as dana --key dana.pem data verify --deep digits"},
     {"data", "rewrap", "NAME | --all [--signing-key PEM]",
@@ -308,6 +309,27 @@ static const leaf *find_leaf(const char *group, int argc, char **argv)
             return l;
     }
     return NULL;
+}
+
+int st_cli_json_refused(const char *group, int argc, char **argv)
+{
+    int asked = 0;
+    for (int i = 1; i < argc; i++)
+        asked |= !strcmp(argv[i], "--json");
+    if (!asked)
+        return -1;
+    const leaf *l = find_leaf(group, argc, argv);
+    for (size_t i = 0; !l && i < NLEAVES; i++)
+        if (!leaves[i].name && !strcmp(leaves[i].group, group))
+            l = &leaves[i]; /* a command without subcommands */
+    if (!l || strstr(l->synopsis, "--json"))
+        return -1;
+    return st_cli_usage(group,
+                        "--json does not apply to `sealtrain %s%s%s`: it "
+                        "prints no JSON (usage: sealtrain %s%s%s %s)",
+                        l->group, l->name ? " " : "", l->name ? l->name : "",
+                        l->group, l->name ? " " : "", l->name ? l->name : "",
+                        l->synopsis);
 }
 
 int st_cli_leaf_help(const char *group, int argc, char **argv)

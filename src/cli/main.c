@@ -208,6 +208,9 @@ int main(int argc, char **argv)
             int h = st_cli_leaf_help(name, sub_argc, sub_argv);
             if (h >= 0)
                 return h;
+            /* --json where the command prints none: said before it acts */
+            if ((h = st_cli_json_refused(name, sub_argc, sub_argv)) >= 0)
+                return h;
             optind = 0; /* glibc: re-initialise getopt for the command */
             if (cli.server && cli.server[0] && strcmp(name, "version"))
                 return st_cli_remote(&cli, sub_argc, sub_argv);
