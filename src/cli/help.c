@@ -224,7 +224,11 @@ static const leaf leaves[] = {
      "Shows a dataset's release policy.",
      "sealtrain --as dana --key dana.pem data policy show digits"},
 
-    {"job", "submit", "SPEC [--json]", "Signs a job spec and queues it.",
+    {"job", "submit", "SPEC [--json]",
+     "Signs a job spec and queues it, after checking what a run would: "
+     "the datasets exist and the submitter may use them, their release "
+     "policies allow the recipients, and the model fits their shape and "
+     "classes (docs/jobs.md, \"Checked at submit\").",
      "sealtrain --as mo --key mo.pem job submit job.json"},
     {"job", "run", "SPEC|ID [--json]",
      "Runs a job in the foreground (a SPEC file is submitted first).",
