@@ -16,8 +16,9 @@ sed -i "s|\"recipients\": \[\"$MO_RCPT\"\]|\"recipients\": [\"$MO_RCPT\", \"$DAN
 dana data policy set digits "$T/policy.json" >/dev/null
 grep -q "$DANA_RCPT" "$T/policy.json" || fail "the policy for model share"
 spec '{"training": {"epochs": 1}, "checkpoint_every": 0}'
+# JOB stays queued; the table's `job run` trains JOB2, whose model the
+# model commands after it use
 JOB=$(mo job submit "$SPEC")
-mo job run "$JOB" >/dev/null 2>&1 || fail "the model for the table did not train"
 JOB2=$(mo job submit "$SPEC")
 JOB3=$(mo job submit "$SPEC")
 mkdir -p "$T/ids"
