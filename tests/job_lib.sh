@@ -5,7 +5,8 @@
 # for mo), and the functions dana / mo / admin (st as that principal).
 K=$T/keys
 mkdir -p "$K"
-st init --protect "file:$T/root.key" >/dev/null
+# JOB_LIB_PROTECT: the keyring's protection (default: a root key file)
+st init --protect "${JOB_LIB_PROTECT:-file:$T/root.key}" >/dev/null
 for p in admin dana mo; do
     st identity new "$p" --out "$K" >/dev/null 2>&1
 done

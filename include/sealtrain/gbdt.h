@@ -78,6 +78,12 @@ ST_MUST_CHECK st_code st_gbdt_config_from_json(const json_t *model,
                                                const json_t *preprocessing,
                                                st_gbdt_config *cfg,
                                                st_err *err);
+/* Fills inputs/outputs left at 0 from the data's sizes (x and y are not
+ * read) and checks them against the objective, as training will: errors
+ * name the key ("model.objective: binary:logistic needs ..."). */
+ST_MUST_CHECK st_code st_gbdt_config_resolve_shape(st_gbdt_config *cfg,
+                                                   const st_train_data *data,
+                                                   st_err *err);
 /* {"model": {...}, "training": {...}, "preprocessing"?: {...}} that
  * st_gbdt_config_from_json reads back to the same values. */
 json_t *st_gbdt_config_to_json(const st_gbdt_config *cfg);

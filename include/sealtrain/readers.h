@@ -16,7 +16,10 @@
  *    the whole field; no spaces, hex, NaN or infinity; must fit float32.
  *  - CSV (RFC 4180): a header row of unique, non-empty names; LF or CRLF;
  *    quoted fields with "" escapes; every record has the header's field
- *    count; one UTF-8 BOM at the start is skipped.
+ *    count; one UTF-8 BOM at the start is skipped. Or scikit-learn's
+ *    layout: a first line "n_samples,n_features[,class names...]", then
+ *    rows of the features and the class index (column "target").
+ *  - any of them gzip-compressed (read through zlib, in secure memory).
  *  - LIBSVM: "label idx:value ..." with 1-based, strictly increasing
  *    indices; "# comment" tails and comment lines are ignored; "qid:" is
  *    rejected (ranking data is not supported).
@@ -133,6 +136,10 @@ const char *st_rows_label_name(const st_rows *r);
  * header name of label column i (NULL for other formats). */
 size_t st_rows_label_columns(const st_rows *r);
 const char *st_rows_target_name(const st_rows *r, size_t i);
+/* Class names the input gives for class indices 0..n-1 (CSV in
+ * scikit-learn's layout: a first line of counts and class names); 0 and
+ * NULL otherwise. Valid until st_rows_close. */
+size_t st_rows_class_names(const st_rows *r, const char *const **names);
 /* Bytes consumed so far and the total (for progress). */
 void st_rows_progress(const st_rows *r, uint64_t *done, uint64_t *total);
 void st_rows_close(st_rows *r);
@@ -152,6 +159,9 @@ typedef struct st_data_schema {
     uint32_t targets;     /* regression targets (1 for classification) */
     char **target_names;  /* regression: targets names (CSV header names,
                              else "target"); NULL for classification */
+    char **class_names;   /* classes names the input gives (scikit-learn's
+                             layout: its first line), else NULL; they name
+                             the classes in the tensor */
     /* Private: label texts (secure memory) and their lookup table. */
     struct st_label_set *labels;
 } st_data_schema;

@@ -231,6 +231,24 @@ json_t *st_train_config_to_json(const st_train_config *cfg);
 ST_MUST_CHECK st_code st_train_config_resolve(st_train_config *cfg,
                                               const st_train_data *data,
                                               st_err *err);
+/* The same on the data's sizes alone (rows, features, targets, classes;
+ * x and y are not read): what `job submit` checks against the datasets'
+ * signed manifests before anything runs. */
+ST_MUST_CHECK st_code st_train_config_resolve_shape(st_train_config *cfg,
+                                                    const st_train_data *data,
+                                                    st_err *err);
+
+/* Everything the engine will require of a job's datasets that their sizes
+ * tell: the job spec's engine sections ("model", "training",
+ * "preprocessing"; the MLP or the gbdt engine, as st_gbdt_spec_is_gbdt
+ * says) resolved against `train` (st_train_config_resolve_shape, or the
+ * gbdt engine's same checks), and `valid` (NULL: none) with the training
+ * data's features, targets and classes, as the engines check the rows
+ * later. x and y are not read. Errors name the key ("model.outputs: ...",
+ * "training.class_weights: ..."); the caller names the dataset. */
+ST_MUST_CHECK st_code st_train_spec_check_shape(
+    const json_t *model, const json_t *training, const json_t *preprocessing,
+    const st_train_data *train, const st_train_data *valid, st_err *err);
 
 /* ---- trainer ---- */
 

@@ -30,6 +30,13 @@ int st_cli_fail(const st_err *err);
  * run `sealtrain <group> --help`, and returns 2. */
 int st_cli_usage(const char *group, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A copy of s[0..n) safe to print on a terminal: C0 controls (NUL
+ * included), DEL and the C1 controls (U+0080..U+009F, which some
+ * terminals obey) become \xHH or \u00HH, and a backslash is doubled so
+ * the escapes stay unambiguous. Raw ESC/BEL/CR from an attacker would
+ * otherwise rewrite the reader's screen. free() it; NULL when out of
+ * memory. */
+char *st_cli_term_safe(const char *s, size_t n);
 /* 1 if argv[i] is -h or --help. */
 int st_cli_wants_help(int argc, char **argv);
 
@@ -59,6 +66,11 @@ typedef struct st_cli_group_info {
 /* `GROUP LEAF ... --help`: prints LEAF's own help and returns 0; -1 when
  * argv is not a help request for a known leaf of `group`. */
 int st_cli_leaf_help(const char *group, int argc, char **argv);
+/* `GROUP LEAF ... --json` for a leaf whose synopsis (the help table, the
+ * one source) offers no --json: prints the usage error and returns 2;
+ * -1 otherwise. So every command either prints JSON or says that it
+ * cannot, before it acts. */
+int st_cli_json_refused(const char *group, int argc, char **argv);
 /* `sealtrain help ...` (argv[0] == "help"). */
 int st_cli_help(const st_cli_group_info *groups, size_t ngroups, int argc,
                 char **argv);

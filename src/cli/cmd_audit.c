@@ -161,36 +161,6 @@ static int raw_line(st_buf *b, const char *line, size_t len)
            st_buf_append(b, "\n", 1, NULL) != ST_OK;
 }
 
-/* A copy of s safe to print on a terminal: C0 controls, DEL and the C1
- * controls (U+0080..U+009F, which some terminals obey) become \xHH or
- * \u00HH, and a backslash is doubled so the escapes stay unambiguous.
- * Raw ESC/BEL/CR from an attacker would otherwise rewrite the auditor's
- * screen. NULL when out of memory. */
-static char *term_safe(const char *s)
-{
-    size_t n = strlen(s);
-    char *o = malloc(4 * n + 1), *p = o;
-    if (!o)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        unsigned char next = (unsigned char)s[i + 1];
-        if (ch < 0x20 || ch == 0x7f) {
-            p += sprintf(p, "\\x%02x", ch);
-        } else if (ch == 0xc2 && next >= 0x80 && next <= 0x9f) {
-            p += sprintf(p, "\\u%04x", next);
-            i++;
-        } else if (ch == '\\') {
-            *p++ = '\\';
-            *p++ = '\\';
-        } else {
-            *p++ = (char)ch;
-        }
-    }
-    *p = 0;
-    return o;
-}
-
 static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
 {
     filter *f = vctx;
@@ -246,8 +216,10 @@ static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
                                            "reason"};
         char *v[7];
         int oom = 0;
-        for (size_t i = 0; i < 7; i++)
-            oom |= !(v[i] = term_safe(str_of(o, keys[i])));
+        for (size_t i = 0; i < 7; i++) {
+            const char *sv = str_of(o, keys[i]);
+            oom |= !(v[i] = st_cli_term_safe(sv, strlen(sv)));
+        }
         if (oom)
             f->nomem = 1;
         else

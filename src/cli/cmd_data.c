@@ -60,8 +60,13 @@ static void data_usage(FILE *out)
         "key\n"
         "                             its owner's key broker releases\n"
         "  list                       datasets in the catalog\n"
-        "  show NAME                  manifest, signature status, key "
-        "version\n"
+        "  show NAME [--identity FILE]\n"
+        "                             manifest, signature status, key "
+        "version;\n"
+        "                             --identity (an age identity of a "
+        "--recipient):\n"
+        "                             the label mapping, decrypted from the "
+        "dataset\n"
         "  verify [--deep] NAME       signature and encrypted-file digest; "
         "--deep also\n"
         "                             decrypts in locked memory and checks "
@@ -81,8 +86,8 @@ static void data_usage(FILE *out)
         "                             manifest: a new generation, re-signed\n"
         "  rm NAME                    crypto-shred: the wrapped key, then "
         "the file\n\n"
-        "--json (any data command) prints JSON. Exit status: 0 ok, 2 usage, 3 "
-        "input, "
+        "--json (import, list, show, verify, policy show) prints JSON; the "
+        "others\nrefuse it. Exit status: 0 ok, 2 usage, 3 input, "
         "4 denied\n(integrity or signature), 5 system.\n");
 }
 
@@ -421,7 +426,8 @@ static int cmd_list(st_cli *cli, int argc, char **argv)
 
 /* Feature names (CSV), several to a line; the label mapping itself (class
  * k's original label) is data and travels only inside the encrypted
- * tensor, so show says how the classes were numbered instead. */
+ * tensor, so show says how the classes were numbered, and prints the
+ * mapping only with --identity (label_mapping). */
 static void print_names(const st_dataset_manifest *m)
 {
     if (!m->regression)
@@ -450,25 +456,128 @@ static void print_names(const st_dataset_manifest *m)
     fputc('\n', stdout);
 }
 
+/* The label mapping (class k's original label text), read from the
+ * dataset itself with an age identity that opens it (import's
+ * --recipient: the owner's recovery path, the same as `age -d`): the texts
+ * travel only inside the encrypted tensor, so only whoever holds such an
+ * identity sees them. The plaintext must be the one the manifest names.
+ * *out: [{"class": k, "label": text}] (label_hex when the text is not
+ * UTF-8). */
+static ST_MUST_CHECK st_code label_mapping(const st_dataset_record *r,
+                                           const char *identity, json_t **out,
+                                           st_err *err)
+{
+    *out = NULL;
+    st_age_identity *ids = NULL;
+    size_t nids = 0;
+    st_code rc = st_age_identities_load(identity, &ids, &nids, err);
+    if (rc)
+        return rc;
+    st_age_decrypt_opts o = {0};
+    o.identities = ids;
+    o.nidentities = nids;
+    o.name = r->path;
+    void *plain = NULL;
+    size_t len = 0;
+    st_age_result res;
+    rc = st_age_decrypt_secmem(r->path, &o, &plain, &len, &res, err);
+    st_age_identities_free(ids, nids);
+    uint8_t sha[32];
+    if (rc == ST_OK) {
+        st_sha256(plain, len, sha);
+        if (memcmp(sha, r->m.plain_sha256, 32) != 0)
+            rc = st_err_set(err, ST_E_INPUT,
+                            "%s: the decrypted tensor is not the one the "
+                            "signed manifest names (its SHA-256 differs)",
+                            r->path);
+    }
+    st_tensor_view v;
+    if (rc == ST_OK)
+        rc = st_tensor_parse(plain, len, &v, err);
+    json_t *a = rc == ST_OK ? json_array() : NULL;
+    for (uint32_t k = 0; a && rc == ST_OK && k < v.classes; k++) {
+        const char *name;
+        size_t n;
+        rc = st_tensor_class_name(&v, k, &name, &n, err);
+        if (rc)
+            break;
+        json_t *text = json_stringn(name, n);
+        json_t *e = json_pack("{s:I}", "class", (json_int_t)k);
+        if (text)
+            json_object_set_new(e, "label", text);
+        else {
+            char hex[2 * ST_DATA_MAX_LABEL + 1];
+            st_hex_encode((const uint8_t *)name, n, hex);
+            json_object_set_new(e, "label_hex", json_string(hex));
+        }
+        json_array_append_new(a, e);
+    }
+    st_secmem_free(plain);
+    if (rc) {
+        json_decref(a);
+        return st_err_prefix(err, "the label mapping (--identity %s)",
+                             identity);
+    }
+    *out = a;
+    return ST_OK;
+}
+
+static void print_mapping(const json_t *a)
+{
+    size_t k;
+    const json_t *e;
+    json_array_foreach(a, k, e)
+    {
+        const json_t *t = json_object_get(e, "label");
+        const char *s = t ? json_string_value(t)
+                          : json_string_value(json_object_get(e, "label_hex"));
+        char *safe = st_cli_term_safe(s, t ? json_string_length(t) : strlen(s));
+        printf("%-16s %s%s%s -> %zu\n", k ? "" : "label -> class",
+               t ? "\"" : "hex ", safe ? safe : "?", t ? "\"" : "", k);
+        free(safe);
+    }
+}
+
 static int cmd_show(st_cli *cli, int argc, char **argv)
 {
-    if (argc != 2)
+    static const struct option opts[] = {
+        {"identity", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *identity = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': identity = optarg; break;
+        case 'h': data_usage(stdout); return 0;
+        default: return st_cli_usage("data", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
         return st_cli_usage("data", "show takes one dataset name");
+    const char *dsname = argv[optind];
     st_err err, verr;
     st_err_clear(&err);
     st_err_clear(&verr);
     st_workspace *ws = NULL;
     st_dataset_record r;
     st_access_session sess;
-    int status = open_checked(cli, "data.read", argv[1], &ws, &sess);
+    int status = open_checked(cli, "data.read", dsname, &ws, &sess);
     if (status)
         return status;
-    if (st_dataset_get(ws, argv[1], &r, &err)) {
+    if (st_dataset_get(ws, dsname, &r, &err)) {
+        st_workspace_close(ws);
+        return st_cli_fail(&err);
+    }
+    json_t *mapping = NULL;
+    if (identity && !r.m.regression &&
+        label_mapping(&r, identity, &mapping, &err) != ST_OK) {
+        st_dataset_record_free(&r);
         st_workspace_close(ws);
         return st_cli_fail(&err);
     }
     st_dataset_check chk;
-    st_code vrc = st_dataset_verify(ws, NULL, argv[1], 0, &chk, &verr);
+    st_code vrc = st_dataset_verify(ws, NULL, dsname, 0, &chk, &verr);
     const st_dataset_manifest *m = &r.m;
     if (cli->json) {
         json_t *env = json_loads(r.envelope, 0, NULL);
@@ -478,6 +587,8 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
                               "file_digest", check_word(chk.file_digest),
                               "header", check_word(chk.header), "error",
                               vrc ? verr.msg : "", "path", r.path);
+        if (mapping)
+            json_object_set(o, "labels", mapping);
         char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
         printf("%s\n", s ? s : "{}");
         free(s);
@@ -510,6 +621,8 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
         for (uint32_t i = 0; m->target_names && i < m->targets; i++)
             printf("%-16s %s\n", "target", m->target_names[i]);
         print_names(m);
+        if (mapping)
+            print_mapping(mapping);
         print_hex("plaintext sha256", m->plain_sha256);
         print_hex("file sha256", m->file_sha256);
         printf("%-16s %llu bytes\n", "file size",
@@ -525,6 +638,7 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
             printf("%-16s %s\n", "problem", verr.msg);
         printf("%-16s %s\n", "path", r.path);
     }
+    json_decref(mapping);
     st_dataset_record_free(&r);
     st_workspace_close(ws);
     return vrc ? st_code_exit_status(vrc) : 0;

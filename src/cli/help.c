@@ -183,9 +183,11 @@ static const leaf leaves[] = {
 
     {"data", "import",
      "FILE --name NAME --label COL --owner PRINCIPAL --classification C "
-     "--recipient age1... [--format csv|libsvm|idx] [--retention-days N]",
-     "Validates, encrypts and registers a dataset; bad input is refused "
-     "before anything is written.",
+     "--recipient age1... [--format csv|libsvm|idx] [--retention-days N] "
+     "[--json]",
+     "Validates, encrypts and registers a dataset (CSV, LIBSVM or IDX, "
+     "each also gzip-compressed); bad input is refused before anything is "
+     "written.",
      "sealtrain --as dana --key dana.pem data import digits.csv --name "
      "digits --label label --owner dana --classification confidential "
      "--recipient age1..."},
@@ -199,9 +201,12 @@ static const leaf leaves[] = {
      "sealtrain --as dana --key dana.pem data set-broker digits --local"},
     {"data", "list", "[--json]", "Lists the datasets you may see.",
      "sealtrain --as dana --key dana.pem data list"},
-    {"data", "show", "NAME [--json]", "Shows a dataset's manifest.",
+    {"data", "show", "NAME [--identity FILE] [--json]",
+     "Shows a dataset's manifest: schema, feature names, how the labels "
+     "were numbered; with --identity (an age identity of one of import's "
+     "--recipients) the label mapping, decrypted from the dataset.",
      "sealtrain --as dana --key dana.pem data show digits --json"},
-    {"data", "verify", "[--deep] NAME",
+    {"data", "verify", "[--deep] NAME [--json]",
      "Checks a dataset's signature, digests and header.",
      "sealtrain --as dana --key dana.pem data verify --deep digits"},
     {"data", "rewrap", "NAME | --all [--signing-key PEM]",
@@ -219,7 +224,11 @@ static const leaf leaves[] = {
      "Shows a dataset's release policy.",
      "sealtrain --as dana --key dana.pem data policy show digits"},
 
-    {"job", "submit", "SPEC [--json]", "Signs a job spec and queues it.",
+    {"job", "submit", "SPEC [--json]",
+     "Signs a job spec and queues it, after checking what a run would: "
+     "the datasets exist and the submitter may use them, their release "
+     "policies allow the recipients, and the model fits their shape and "
+     "classes (docs/jobs.md, \"Checked at submit\").",
      "sealtrain --as mo --key mo.pem job submit job.json"},
     {"job", "run", "SPEC|ID [--json]",
      "Runs a job in the foreground (a SPEC file is submitted first).",
@@ -304,6 +313,27 @@ static const leaf *find_leaf(const char *group, int argc, char **argv)
             return l;
     }
     return NULL;
+}
+
+int st_cli_json_refused(const char *group, int argc, char **argv)
+{
+    int asked = 0;
+    for (int i = 1; i < argc; i++)
+        asked |= !strcmp(argv[i], "--json");
+    if (!asked)
+        return -1;
+    const leaf *l = find_leaf(group, argc, argv);
+    for (size_t i = 0; !l && i < NLEAVES; i++)
+        if (!leaves[i].name && !strcmp(leaves[i].group, group))
+            l = &leaves[i]; /* a command without subcommands */
+    if (!l || strstr(l->synopsis, "--json"))
+        return -1;
+    return st_cli_usage(group,
+                        "--json does not apply to `sealtrain %s%s%s`: it "
+                        "prints no JSON (usage: sealtrain %s%s%s %s)",
+                        l->group, l->name ? " " : "", l->name ? l->name : "",
+                        l->group, l->name ? " " : "", l->name ? l->name : "",
+                        l->synopsis);
 }
 
 int st_cli_leaf_help(const char *group, int argc, char **argv)

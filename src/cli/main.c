@@ -80,6 +80,30 @@ int st_cli_usage(const char *group, const char *fmt, ...)
     return 2;
 }
 
+char *st_cli_term_safe(const char *s, size_t n)
+{
+    char *o = malloc(4 * n + 1), *p = o;
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        unsigned char next = i + 1 < n ? (unsigned char)s[i + 1] : 0;
+        if (ch < 0x20 || ch == 0x7f) {
+            p += sprintf(p, "\\x%02x", ch);
+        } else if (ch == 0xc2 && next >= 0x80 && next <= 0x9f) {
+            p += sprintf(p, "\\u%04x", next);
+            i++;
+        } else if (ch == '\\') {
+            *p++ = '\\';
+            *p++ = '\\';
+        } else {
+            *p++ = (char)ch;
+        }
+    }
+    *p = 0;
+    return o;
+}
+
 int st_cli_wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -183,6 +207,9 @@ int main(int argc, char **argv)
             /* a leaf's own --help, before the group parses anything */
             int h = st_cli_leaf_help(name, sub_argc, sub_argv);
             if (h >= 0)
+                return h;
+            /* --json where the command prints none: said before it acts */
+            if ((h = st_cli_json_refused(name, sub_argc, sub_argv)) >= 0)
                 return h;
             optind = 0; /* glibc: re-initialise getopt for the command */
             if (cli.server && cli.server[0] && strcmp(name, "version"))

@@ -11,6 +11,16 @@
  * names that are not valid UTF-8 or hold control characters, and feature
  * fields that are not finite float32 numbers (number.c). Never repairs.
  *
+ * scikit-learn's bundled tables (breast_cancer.csv, iris.csv, wine_data.csv)
+ * have no header row but a first line of counts: n_samples, n_features,
+ * then the class names (or empty fields), and rows of n_features numbers
+ * and the class index. A first line whose first two fields are positive
+ * integers and whose others are not numbers is read as that layout: the
+ * columns are named feature_0 .. feature_{n-1} and target (the label),
+ * the row count and the class indices (below the number of class names)
+ * are checked, and the class names become the classes' names in the
+ * tensor (st_rows_class_names).
+ *
  * A record is parsed from its first byte each time: when the window ends
  * inside a record the window is refilled and the record parsed again, so
  * no parser state survives a refill (records are small next to the
@@ -18,6 +28,7 @@
  */
 #include "data_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -337,6 +348,92 @@ static ST_MUST_CHECK st_code label_columns(st_rows *r, const char *label,
     return st_rows_reserve_values(r, r->ncols - n, 0, err);
 }
 
+/* A canonical positive integer (no sign, no leading zero) up to 2^40. */
+static uint64_t counting_number(const uint8_t *s, size_t n)
+{
+    if (n == 0 || n > 13 || s[0] == '0')
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return v;
+}
+
+/* The first record is scikit-learn's line of counts (see the header
+ * comment): columns named, class names kept. 0: it is not; 1: it is; an
+ * error code otherwise. */
+static int sklearn_layout(st_rows *r, size_t nf, st_err *err, st_code *rc)
+{
+    const st_csv_field *f = r->fields;
+    uint64_t rows = counting_number(r->buf + f[0].off, f[0].len);
+    uint64_t cols = counting_number(r->buf + f[1].off, f[1].len);
+    if (!rows || !cols)
+        return 0;
+    for (size_t i = 2; i < nf; i++) {
+        float v;
+        if (f[i].len && st_data_parse_float((const char *)r->buf + f[i].off,
+                                            f[i].len, &v) == ST_NUM_OK)
+            return 0; /* a number: data, not a class name */
+    }
+    if (cols + 1 > ST_DATA_MAX_COLUMNS) {
+        *rc = st_err_at(err, ST_E_INPUT, r->origin, 1, 2,
+                        "scikit-learn layout: %llu features: at most %u",
+                        (unsigned long long)cols, ST_DATA_MAX_COLUMNS - 1);
+        return -1;
+    }
+    size_t named = 0;
+    for (size_t i = 2; i < nf; i++)
+        named += f[i].len > 0;
+    r->sk_rows = rows;
+    r->ncols = (size_t)cols + 1;
+    r->names = calloc(r->ncols, sizeof(char *));
+    r->sk_classes = named ? calloc(named, sizeof(char *)) : NULL;
+    if (!r->names || (named && !r->sk_classes)) {
+        *rc = st_err_set(err, ST_E_IO, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < r->ncols; i++) {
+        char name[32];
+        if (i + 1 < r->ncols)
+            snprintf(name, sizeof(name), "feature_%zu", i);
+        else
+            snprintf(name, sizeof(name), "target");
+        if (!(r->names[i] = strdup(name))) {
+            *rc = st_err_set(err, ST_E_IO, "out of memory");
+            return -1;
+        }
+    }
+    for (size_t i = 2; i < nf; i++) {
+        if (!f[i].len)
+            continue;
+        if (f[i].len > ST_DATA_MAX_LABEL ||
+            memchr(r->buf + f[i].off, '\0', f[i].len)) {
+            *rc = st_err_at(err, ST_E_INPUT, r->origin, 1, (long)i + 1,
+                            "scikit-learn layout: a class name of more than "
+                            "%u bytes, or with a NUL",
+                            ST_DATA_MAX_LABEL);
+            return -1;
+        }
+        char *c = malloc(f[i].len + 1);
+        if (!c) {
+            *rc = st_err_set(err, ST_E_IO, "out of memory");
+            return -1;
+        }
+        c[unescape(r, &f[i], c)] = 0;
+        r->sk_classes[r->sk_nclasses++] = c;
+    }
+    return 1;
+}
+
+size_t st_rows_class_names(const st_rows *r, const char *const **names)
+{
+    *names = (const char *const *)r->sk_classes;
+    return r->sk_nclasses;
+}
+
 st_code st_csv_open(st_rows *r, const char *label, st_err *err)
 {
     size_t nf;
@@ -361,6 +458,20 @@ st_code st_csv_open(st_rows *r, const char *label, st_err *err)
                          "the header has %zu column: expected at least one "
                          "feature and the label",
                          nf);
+    int sk = sklearn_layout(r, nf, err, &rc);
+    if (sk < 0)
+        return rc;
+    if (sk) {
+        rc = label_columns(r, label, err);
+        return rc ? st_err_prefix(err,
+                                  "%s: scikit-learn's layout (a first line "
+                                  "of counts: %llu rows, %zu features, %zu "
+                                  "class names), whose label column is "
+                                  "\"target\" (--label target)",
+                                  r->origin, (unsigned long long)r->sk_rows,
+                                  r->ncols - 1, r->sk_nclasses)
+                  : ST_OK;
+    }
     r->names = calloc(nf, sizeof(char *));
     if (!r->names)
         return st_err_set(err, ST_E_IO, "out of memory");
@@ -401,6 +512,29 @@ st_code st_csv_open(st_rows *r, const char *label, st_err *err)
     return label_columns(r, label, err);
 }
 
+/* scikit-learn's layout with class names: the label is a class index
+ * below their count. */
+static ST_MUST_CHECK st_code sklearn_class_check(const st_rows *r,
+                                                 const st_row *row,
+                                                 const st_csv_field *f,
+                                                 size_t i, st_err *err)
+{
+    if (!r->sk_nclasses)
+        return ST_OK;
+    const uint8_t *s = (const uint8_t *)row->label;
+    size_t n = row->label_len;
+    uint64_t v = n == 1 && s[0] == '0' ? 0 : counting_number(s, n);
+    if ((v == 0 && !(n == 1 && s[0] == '0')) || v >= r->sk_nclasses) {
+        char q[64];
+        st_data_quote(row->label, n, q, sizeof(q));
+        return st_err_at(err, ST_E_INPUT, r->origin, f->line, (long)i + 1,
+                         "column \"target\": expected a class index 0 to "
+                         "%zu (the first line names %zu classes), found %s",
+                         r->sk_nclasses - 1, r->sk_nclasses, q);
+    }
+    return ST_OK;
+}
+
 st_code st_csv_next(st_rows *r, st_row *row, int *done, st_err *err)
 {
     size_t nf;
@@ -411,8 +545,15 @@ st_code st_csv_next(st_rows *r, st_row *row, int *done, st_err *err)
         return rc;
     if (end) {
         *done = 1;
+        if (r->sk_rows && r->sk_seen != r->sk_rows)
+            return st_err_at(err, ST_E_INPUT, r->origin, line, 0,
+                             "scikit-learn layout: the first line announces "
+                             "%llu rows, the file has %llu",
+                             (unsigned long long)r->sk_rows,
+                             (unsigned long long)r->sk_seen);
         return ST_OK;
     }
+    r->sk_seen++;
     if (nf != r->ncols)
         return st_err_at(err, ST_E_INPUT, r->origin, line, 0,
                          "expected %zu fields (as in the header), found %zu",
@@ -446,6 +587,9 @@ st_code st_csv_next(st_rows *r, st_row *row, int *done, st_err *err)
                 return rc;
             row->label_len = unescape(r, f, r->label);
             row->label = r->label;
+            rc = sklearn_class_check(r, row, f, i, err);
+            if (rc)
+                return rc;
             continue;
         } else {
             j++;

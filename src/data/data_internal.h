@@ -34,13 +34,20 @@ void st_data_quote(const char *s, size_t len, char *out, size_t cap);
 
 #include "sealtrain/readers.h"
 
-/* A byte source: a file descriptor or bytes in memory. */
+/* A byte source: a file descriptor or bytes in memory, either of which
+ * may be gzip-compressed (RFC 1952, detected by its magic; concatenated
+ * members are read one after the other). */
 typedef struct st_src {
     int fd; /* -1 for memory */
     const uint8_t *mem;
     size_t mem_len, mem_pos;
-    uint64_t size; /* total bytes (file size) */
-    uint64_t done; /* bytes consumed */
+    uint64_t size; /* total bytes (file size; compressed for gzip) */
+    uint64_t done; /* bytes consumed (compressed for gzip) */
+    /* gzip: the inflater (its state and window in secure memory: they
+     * hold plaintext) and the compressed input (secure too) */
+    struct z_stream_s *z;
+    uint8_t *zin;
+    int z_member_done; /* the last member ended; more input: another */
 } st_src;
 
 /* One field of a CSV record: offsets into the buffer. */
@@ -81,6 +88,11 @@ struct st_rows {
     uint32_t *is_label;   /* per field: 0 feature, k + 1 for label k */
     float *targets;       /* secure: the label fields' values (nlabels > 1) */
     char **names;         /* header names, ncols */
+    /* scikit-learn's layout (a first line of counts and class names):
+     * the rows and class names it announces; 0 / NULL otherwise */
+    uint64_t sk_rows, sk_seen;
+    char **sk_classes;
+    size_t sk_nclasses;
 
     /* IDX */
     unsigned idx_type, idx_esize;

@@ -89,7 +89,8 @@ static ST_MUST_CHECK st_code read_header(st_rows *r, st_src *s,
     *per = p;
     *ndim_out = ndim;
     uint64_t want = 4 + 4ull * ndim + *items * p * *esize;
-    if (s->size != want)
+    /* compressed: the size is known only at the end (st_idx_next) */
+    if (!s->z && s->size != want)
         return st_err_at(err, ST_E_INPUT, origin, 0, 0,
                          "IDX size mismatch: the header describes %llu "
                          "bytes, the file has %llu",
@@ -162,11 +163,35 @@ static float item_value(const uint8_t *p, unsigned type, int *bad)
     return 0;
 }
 
+/* After the last item: nothing may follow in either file. The size check
+ * of read_header says so for plain files; a gzip file's size is known only
+ * once it is inflated. */
+static ST_MUST_CHECK st_code idx_check_end(st_rows *r, st_err *err)
+{
+    uint8_t b;
+    size_t got = r->len - r->pos;
+    st_code rc = ST_OK;
+    if (!got && r->in.z)
+        rc = st_rows_src_read(r, &r->in, &b, 1, &got, err);
+    if (rc == ST_OK && got)
+        return st_err_at(err, ST_E_INPUT, r->origin, 0, 0,
+                         "IDX size mismatch: bytes after the %llu items the "
+                         "header describes",
+                         (unsigned long long)r->idx_items);
+    if (rc == ST_OK && r->lab.z &&
+        (rc = st_rows_src_read(r, &r->lab, &b, 1, &got, err)) == ST_OK && got)
+        return st_err_at(err, ST_E_INPUT, r->labels_origin, 0, 0,
+                         "IDX size mismatch: bytes after the %llu labels the "
+                         "header describes",
+                         (unsigned long long)r->idx_items);
+    return rc;
+}
+
 st_code st_idx_next(st_rows *r, st_row *row, int *done, st_err *err)
 {
     if (r->idx_next == r->idx_items) {
         *done = 1;
-        return ST_OK;
+        return idx_check_end(r, err);
     }
     long item = (long)r->idx_next + 1;
     size_t need = r->idx_cols * r->idx_esize, got;

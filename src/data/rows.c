@@ -12,16 +12,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "sealtrain/secmem.h"
 
 #define WINDOW_INITIAL (1u << 20)
+#define GZIP_INPUT (64u << 10) /* compressed bytes read at a time */
 
 const char *st_data_format_name(st_data_format f)
 {
@@ -82,6 +86,12 @@ static int ends_with(const char *s, const char *suffix)
 
 st_code st_data_format_guess(const char *path, st_data_format *out, st_err *err)
 {
+    /* a compressed file is named for what it holds: digits.csv.gz */
+    char base[4096];
+    snprintf(base, sizeof(base), "%s", path);
+    if (ends_with(base, ".gz"))
+        base[strlen(base) - 3] = 0;
+    path = base;
     if (ends_with(path, ".csv"))
         *out = ST_DATA_CSV;
     else if (ends_with(path, ".svm") || ends_with(path, ".libsvm") ||
@@ -98,6 +108,57 @@ st_code st_data_format_guess(const char *path, st_data_format *out, st_err *err)
     return ST_OK;
 }
 
+/* zlib's state and window hold plaintext: secure memory. */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    if (size && items > SIZE_MAX / size)
+        return NULL;
+    return st_secmem_alloc((size_t)items * size, NULL);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    st_secmem_free(p);
+}
+
+/* Starts inflating when the source begins with gzip's magic (1f 8b). */
+static ST_MUST_CHECK st_code src_gzip_detect(st_src *s, const char *path,
+                                             st_err *err)
+{
+    uint8_t magic[2];
+    size_t have = 0;
+    if (s->fd < 0) {
+        have = s->mem_len < 2 ? s->mem_len : 2;
+        memcpy(magic, s->mem, have);
+    } else {
+        ssize_t k;
+        while ((k = pread(s->fd, magic, 2, 0)) < 0 && errno == EINTR)
+            ;
+        if (k < 0)
+            return st_err_errno(err, ST_E_IO, errno, "reading %s", path);
+        have = (size_t)k;
+    }
+    if (have < 2 || magic[0] != 0x1f || magic[1] != 0x8b)
+        return ST_OK;
+    s->z = calloc(1, sizeof(*s->z));
+    s->zin = st_secmem_alloc(GZIP_INPUT, err);
+    if (!s->z || !s->zin)
+        return s->z ? (err ? err->code : ST_E_IO)
+                    : st_err_set(err, ST_E_IO, "out of memory");
+    s->z->zalloc = z_alloc;
+    s->z->zfree = z_free;
+    /* 15 + 16: a 32 KiB window, gzip's wrapper only */
+    if (inflateInit2(s->z, 15 + 16) != Z_OK) {
+        free(s->z);
+        s->z = NULL;
+        return st_err_set(err, ST_E_IO, "%s: cannot start zlib's inflater",
+                          path);
+    }
+    return ST_OK;
+}
+
 static ST_MUST_CHECK st_code src_open(st_src *s, const char *path,
                                       const void *mem, size_t mem_len,
                                       st_err *err)
@@ -108,7 +169,7 @@ static ST_MUST_CHECK st_code src_open(st_src *s, const char *path,
         s->mem = mem;
         s->mem_len = mem_len;
         s->size = mem_len;
-        return ST_OK;
+        return src_gzip_detect(s, path, err);
     }
     s->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (s->fd < 0)
@@ -123,7 +184,7 @@ static ST_MUST_CHECK st_code src_open(st_src *s, const char *path,
                           "to validate, once to convert)",
                           path);
     s->size = (uint64_t)st.st_size;
-    return ST_OK;
+    return src_gzip_detect(s, path, err);
 }
 
 static void src_close(st_src *s)
@@ -131,12 +192,80 @@ static void src_close(st_src *s)
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
+    if (s->z) {
+        inflateEnd(s->z);
+        free(s->z);
+        s->z = NULL;
+    }
+    st_secmem_free(s->zin);
+    s->zin = NULL;
+}
+
+static ST_MUST_CHECK st_code src_read_raw(st_src *s, const char *origin,
+                                          void *dst, size_t n, size_t *got,
+                                          st_err *err);
+
+/* Up to n decompressed bytes; *got < n only at the end of the input. A
+ * member cut short, bytes after a member that are not another member, a
+ * bad CRC or length: errors naming the file. */
+static ST_MUST_CHECK st_code src_read_gzip(st_src *s, const char *origin,
+                                           uint8_t *dst, size_t n, size_t *got,
+                                           st_err *err)
+{
+    z_stream *z = s->z;
+    z->next_out = dst;
+    z->avail_out = (uInt)(n > UINT_MAX ? UINT_MAX : n);
+    uInt want = z->avail_out;
+    while (z->avail_out > 0) {
+        if (z->avail_in == 0) {
+            size_t k;
+            st_code rc = src_read_raw(s, origin, s->zin, GZIP_INPUT, &k, err);
+            if (rc)
+                return rc;
+            if (k == 0) {
+                if (!s->z_member_done)
+                    return st_err_at(err, ST_E_INPUT, origin, 0, 0,
+                                     "truncated gzip data: the compressed "
+                                     "stream ends early");
+                break;
+            }
+            z->next_in = s->zin;
+            z->avail_in = (uInt)k;
+        }
+        if (s->z_member_done) { /* another member follows */
+            if (inflateReset(z) != Z_OK)
+                return st_err_set(err, ST_E_IO, "%s: inflateReset", origin);
+            s->z_member_done = 0;
+        }
+        int zr = inflate(z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END)
+            s->z_member_done = 1;
+        else if (zr == Z_MEM_ERROR)
+            return st_err_set(err, ST_E_IO, "%s: out of secure memory for gzip",
+                              origin);
+        else if (zr != Z_OK && !(zr == Z_BUF_ERROR && z->avail_in == 0))
+            return st_err_at(err, ST_E_INPUT, origin, 0, 0,
+                             "not valid gzip data (at compressed byte %llu): "
+                             "%s",
+                             (unsigned long long)(s->done - z->avail_in),
+                             z->msg ? z->msg : "inflate failed");
+    }
+    *got = want - z->avail_out;
+    return ST_OK;
 }
 
 st_code st_rows_src_read(st_rows *r, st_src *s, void *dst, size_t n,
                          size_t *got, st_err *err)
 {
     const char *origin = s == &r->lab ? r->labels_origin : r->origin;
+    if (s->z)
+        return src_read_gzip(s, origin, dst, n, got, err);
+    return src_read_raw(s, origin, dst, n, got, err);
+}
+
+static st_code src_read_raw(st_src *s, const char *origin, void *dst, size_t n,
+                            size_t *got, st_err *err)
+{
     size_t total = 0;
     uint8_t *p = dst;
     if (s->fd < 0) {
@@ -255,8 +384,11 @@ st_code st_rows_open(const st_data_input *in, st_rows **out, st_err *err)
     if (rc)
         goto fail;
     r->cap = WINDOW_INITIAL;
+    /* bytes in memory (tests, fuzzers): a window the size of the input,
+     * or of 64 KiB when it inflates to more; it grows as files' do */
+    size_t least = r->in.z ? 65536 : 4096;
     if (in->data && in->data_len < r->cap)
-        r->cap = in->data_len < 4096 ? 4096 : in->data_len;
+        r->cap = in->data_len < least ? least : in->data_len;
     r->buf = st_secmem_alloc(r->cap, err);
     if (!r->buf) {
         rc = err ? err->code : ST_E_IO;
@@ -376,6 +508,9 @@ void st_rows_close(st_rows *r)
     free(r->feature_cols);
     free(r->is_label);
     free(r->fields);
+    for (size_t i = 0; i < r->sk_nclasses; i++)
+        free(r->sk_classes[i]);
+    free(r->sk_classes);
     if (r->names) {
         for (size_t i = 0; i < r->ncols; i++)
             free(r->names[i]);

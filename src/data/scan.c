@@ -267,10 +267,39 @@ static ST_MUST_CHECK st_code label_lookup(const st_data_schema *sc,
     return ST_OK;
 }
 
+/* Class names the input itself gives (scikit-learn's layout, where the
+ * labels are already class indices below their count, csv.c): K is their
+ * count, and they name the classes in the tensor. */
+static ST_MUST_CHECK st_code class_names_take(const st_rows *r,
+                                              st_data_schema *sc, st_err *err)
+{
+    const char *const *names;
+    size_t n = st_rows_class_names(r, &names);
+    if (n == 0)
+        return ST_OK;
+    if (sc->labels_mapped || sc->classes > n)
+        return st_err_set(err, ST_E_INTERNAL,
+                          "class names for labels that are not their "
+                          "indices");
+    sc->class_names = calloc(n, sizeof(char *));
+    if (!sc->class_names)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    sc->classes = (uint32_t)n;
+    for (size_t k = 0; k < n; k++)
+        if (!(sc->class_names[k] = strdup(names[k])))
+            return st_err_set(err, ST_E_IO, "out of memory");
+    return ST_OK;
+}
+
 void st_data_schema_free(st_data_schema *sc)
 {
     if (!sc)
         return;
+    if (sc->class_names) {
+        for (uint32_t k = 0; k < sc->classes; k++)
+            free(sc->class_names[k]);
+        free(sc->class_names);
+    }
     if (sc->feature_names) {
         for (uint32_t i = 0; i < sc->cols; i++)
             free(sc->feature_names[i]);
@@ -479,8 +508,10 @@ st_code st_data_scan(const st_data_input *in, st_data_schema *sc,
                        "labels (is the label column a continuous value? "
                        "--task regression)",
                        ST_DATA_MAX_CLASSES);
-    else if (!(rc = label_finish(ls, sc, in->path, err)))
+    else if (!(rc = label_finish(ls, sc, in->path, err))) {
         sc->targets = 1;
+        rc = class_names_take(r, sc, err);
+    }
     if (!rc)
         progress_tick(&pr, r, 1);
 out:
@@ -663,6 +694,9 @@ st_code st_data_convert(const st_data_input *in, const st_data_schema *sc,
         uint32_t len;
         if (reg) {
             name = sc->target_names[k];
+            len = (uint32_t)strlen(name);
+        } else if (sc->class_names) {
+            name = sc->class_names[k];
             len = (uint32_t)strlen(name);
         } else if (sc->labels_mapped) {
             const struct label_entry *e =

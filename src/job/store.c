@@ -40,10 +40,12 @@
 #include "sealtrain/audit.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
+#include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
+#include "sealtrain/train.h"
 #include "store/catalog.h"
 
 static const char *const migrations[] = {
@@ -150,6 +152,68 @@ static st_code submit_allowed(st_workspace *ws, const char *submitter,
     return rc;
 }
 
+/* The dataset's sizes as its manifest states them (for the engine's
+ * checks: x and y stay NULL). */
+static void manifest_shape(const st_dataset_manifest *m, st_train_data *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->rows = (size_t)m->rows;
+    out->features = m->cols;
+    out->classes = m->classes;
+    out->targets = m->regression ? m->targets : 1;
+}
+
+/* What the engine will ask of the data, checked at submit against the
+ * datasets' manifests instead of after the keys were released: the
+ * training dataset fits the model (inputs, outputs, classes and class
+ * weights, the engine's limits on classes and features), the validation
+ * dataset is another dataset and has the training dataset's shape. Called
+ * after consent, so both datasets exist and the submitter may use them.
+ * The manifests are read as the catalog holds them: their signatures are
+ * verified where their keys are read, and the runtime checks the
+ * decrypted data again; this check only refuses early what would fail. */
+static st_code check_data_fit(st_workspace *ws, const st_job_spec *spec,
+                              st_err *err)
+{
+    const char *train = spec->train_dataset, *valid = spec->valid_dataset;
+    if (valid[0] && !strcmp(valid, train))
+        return st_err_set(err, ST_E_INPUT,
+                          "job spec \"%s\": datasets.validation: \"%s\" is "
+                          "also datasets.train: a model is not validated on "
+                          "the rows it trains on (leave datasets.validation "
+                          "out and set training.validation_split, or name "
+                          "another dataset)",
+                          spec->name, valid);
+    st_dataset_record d[2];
+    memset(d, 0, sizeof(d));
+    st_train_data shape[2];
+    size_t n = valid[0] ? 2 : 1;
+    st_code rc = ST_OK;
+    for (size_t i = 0; rc == ST_OK && i < n; i++) {
+        rc = st_dataset_get(ws, i ? valid : train, &d[i], err);
+        if (rc == ST_OK)
+            manifest_shape(&d[i].m, &shape[i]);
+    }
+    for (size_t i = 0; rc == ST_OK && i < n; i++) {
+        rc = st_train_spec_check_shape(spec->model, spec->training,
+                                       spec->preprocessing, &shape[0],
+                                       i ? &shape[1] : NULL, err);
+        if (rc != ST_OK)
+            rc = st_err_prefix(err,
+                               "job spec \"%s\": datasets.%s \"%s\" (%zu "
+                               "features, %zu %s)",
+                               spec->name, i ? "validation" : "train",
+                               i ? valid : train, shape[i].features,
+                               d[i].m.regression ? (size_t)d[i].m.targets
+                                                 : (size_t)d[i].m.classes,
+                               d[i].m.regression ? "regression targets"
+                                                 : "classes");
+    }
+    for (size_t i = 0; i < n; i++)
+        st_dataset_record_free(&d[i]);
+    return rc;
+}
+
 /* Records `submitter` as the owner of "job:ID" when it is a registered
  * principal (in bootstrap mode nobody is, and access control is off). */
 static st_code own_job(st_workspace *ws, const char *id, const char *submitter,
@@ -247,6 +311,8 @@ static ST_MUST_CHECK st_code store_job(st_workspace *ws, const char *submitter,
     st_code rc = st_job_migrate(ws, err);
     if (rc == ST_OK)
         rc = submit_allowed(ws, submitter, spec, err);
+    if (rc == ST_OK)
+        rc = check_data_fit(ws, spec, err);
     if (rc == ST_OK)
         rc = check_model_name(ws, submitter, spec, err);
     if (rc != ST_OK)

@@ -353,14 +353,11 @@ static int eval_value(const char *line, const char *set, const char *metric,
 
 /* ---- data ---- */
 
-/* Checks the data against the objective and fills g->classes and the
- * configured sizes. */
-static ST_MUST_CHECK st_code resolve(st_gbdt *g, const st_train_data *d,
+/* Checks the data's sizes against the objective and fills the configured
+ * sizes (x and y are not read). */
+st_code st_gbdt_config_resolve_shape(st_gbdt_config *c, const st_train_data *d,
                                      st_err *err)
 {
-    st_gbdt_config *c = &g->cfg;
-    if (!d || !d->x || !d->y || d->rows == 0)
-        return st_err_set(err, ST_E_USAGE, "training data: no rows");
     if (d->features == 0 || d->features > ST_TRAIN_MAX_WIDTH)
         return st_err_set(err, ST_E_INPUT,
                           "training data: %zu features, must be 1 to %d",
@@ -411,8 +408,20 @@ static ST_MUST_CHECK st_code resolve(st_gbdt *g, const st_train_data *d,
                           c->outputs, want);
     c->inputs = d->features;
     c->outputs = want;
-    g->classes = c->objective == ST_GBDT_REGRESSION ? 0 : d->classes;
     return ST_OK;
+}
+
+/* Checks the data against the objective and fills g->classes and the
+ * configured sizes. */
+static ST_MUST_CHECK st_code resolve(st_gbdt *g, const st_train_data *d,
+                                     st_err *err)
+{
+    if (!d || !d->x || !d->y || d->rows == 0)
+        return st_err_set(err, ST_E_USAGE, "training data: no rows");
+    st_code rc = st_gbdt_config_resolve_shape(&g->cfg, d, err);
+    if (rc == ST_OK)
+        g->classes = g->cfg.objective == ST_GBDT_REGRESSION ? 0 : d->classes;
+    return rc;
 }
 
 /* Labels in range, features and targets finite. No value is named. */

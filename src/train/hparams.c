@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sealtrain/gbdt.h"
 #include "sealtrain/json.h"
 #include "train/train_internal.h"
 
@@ -557,6 +558,12 @@ st_code st_train_config_resolve(st_train_config *cfg, const st_train_data *data,
 {
     if (!data || !data->x || !data->y || data->rows == 0)
         return st_err_set(err, ST_E_USAGE, "training data: no rows");
+    return st_train_config_resolve_shape(cfg, data, err);
+}
+
+st_code st_train_config_resolve_shape(st_train_config *cfg,
+                                      const st_train_data *data, st_err *err)
+{
     if (data->features == 0 || data->features > ST_TRAIN_MAX_WIDTH)
         return st_err_set(err, ST_E_INPUT,
                           "training data: %zu features, must be 1 to %d",
@@ -619,5 +626,48 @@ st_code st_train_config_resolve(st_train_config *cfg, const st_train_data *data,
                           cfg->nclass_weights, data->classes);
     cfg->inputs = data->features;
     cfg->outputs = want;
+    return ST_OK;
+}
+
+st_code st_train_spec_check_shape(const json_t *model, const json_t *training,
+                                  const json_t *preprocessing,
+                                  const st_train_data *train,
+                                  const st_train_data *valid, st_err *err)
+{
+    st_code rc;
+    int compare_classes = 1;
+    if (st_gbdt_spec_is_gbdt(model)) {
+        st_gbdt_config g;
+        rc = st_gbdt_config_from_json(model, training, preprocessing, &g, err);
+        if (rc == ST_OK)
+            rc = st_gbdt_config_resolve_shape(&g, train, err);
+    } else {
+        st_train_config c;
+        rc = st_train_config_from_json(model, training, &c, err);
+        if (rc == ST_OK)
+            rc = st_train_config_preprocessing(preprocessing, &c, err);
+        if (rc == ST_OK)
+            rc = st_train_config_resolve_shape(&c, train, err);
+        /* the trainer compares the validation rows' classes only for
+         * classifiers (src/train/trainer.c, check_data) */
+        compare_classes = c.loss != ST_LOSS_MSE;
+    }
+    if (rc != ST_OK || !valid)
+        return rc;
+    if (valid->features != train->features)
+        return st_err_set(err, ST_E_INPUT,
+                          "the validation data has %zu features, the "
+                          "training data %zu",
+                          valid->features, train->features);
+    if (valid->targets != train->targets)
+        return st_err_set(err, ST_E_INPUT,
+                          "the validation data has %zu target columns, the "
+                          "training data %zu",
+                          valid->targets, train->targets);
+    if (compare_classes && valid->classes != train->classes)
+        return st_err_set(err, ST_E_INPUT,
+                          "the validation data has %zu classes, the training "
+                          "data %zu",
+                          valid->classes, train->classes);
     return ST_OK;
 }

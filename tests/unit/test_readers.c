@@ -6,6 +6,7 @@
 
 #include <locale.h>
 #include <math.h>
+#include <zlib.h>
 
 #include <sealtrain/readers.h>
 #include <sealtrain/sealtrain.h>
@@ -748,6 +749,253 @@ static void test_tensor_parse_checks_regression_targets(void **state)
     st_buf_free(&b);
 }
 
+/* ---- gzip ---- */
+
+/* Writes p[0..n) to `path` gzip-compressed, in `members` members (cut at
+ * even shares), as `gzip` and `cat a.gz b.gz` would. */
+static void gz_write(const char *path, const void *p, size_t n,
+                     unsigned members)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    const uint8_t *b = p;
+    for (unsigned m = 0; m < members; m++) {
+        size_t from = n * m / members, to = n * (m + 1) / members;
+        z_stream z;
+        memset(&z, 0, sizeof(z));
+        assert_int_equal(
+            deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY),
+            Z_OK);
+        z.next_in = (Bytef *)(b + from);
+        z.avail_in = (uInt)(to - from);
+        uint8_t out[16384];
+        int zr;
+        do {
+            z.next_out = out;
+            z.avail_out = sizeof(out);
+            zr = deflate(&z, Z_FINISH);
+            assert_int_equal(fwrite(out, 1, sizeof(out) - z.avail_out, f),
+                             sizeof(out) - z.avail_out);
+        } while (zr == Z_OK);
+        assert_int_equal(zr, Z_STREAM_END);
+        deflateEnd(&z);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+static void assert_same_tensor(const st_data_input *a, const st_data_input *b)
+{
+    st_data_schema sa, sb;
+    st_buf ta, tb;
+    st_err e;
+    assert_st_ok(convert(a, &sa, &ta, &e), &e);
+    assert_st_ok(convert(b, &sb, &tb, &e), &e);
+    assert_int_equal(ta.len, tb.len);
+    assert_memory_equal(ta.data, tb.data, ta.len);
+    st_data_schema_free(&sa);
+    st_data_schema_free(&sb);
+    st_buf_free(&ta);
+    st_buf_free(&tb);
+}
+
+static void test_gzip_csv_reads_as_the_plain_file(void **state)
+{
+    (void)state;
+    char *dir = st_test_tmpdir("readers");
+    char gz[4200], big[4200];
+    unsigned char *text;
+    size_t len;
+    st_err e;
+    assert_st_ok(
+        st_fs_read_all("examples/data/digits.csv", 64u << 20, &text, &len, &e),
+        &e);
+    snprintf(gz, sizeof(gz), "%s/digits.csv.gz", dir);
+    gz_write(gz, text, len, 3); /* concatenated members, as cat makes */
+    free(text);
+    st_data_format f;
+    assert_st_ok(st_data_format_guess(gz, &f, &e), &e);
+    assert_int_equal(f, ST_DATA_CSV);
+    assert_st_ok(st_data_format_guess("t10k-images-idx3-ubyte.gz", &f, &e), &e);
+    assert_int_equal(f, ST_DATA_IDX);
+    assert_st_ok(st_data_format_guess("a9a.svm.gz", &f, &e), &e);
+    assert_int_equal(f, ST_DATA_LIBSVM);
+    st_data_input plain = {
+        ST_DATA_CSV, "examples/data/digits.csv", "label", NULL, 0, NULL, 0, 0};
+    st_data_input packed = plain;
+    packed.path = gz;
+    assert_same_tensor(&plain, &packed);
+
+    /* ~4 MiB through 64 KiB reads of compressed input: many windows */
+    snprintf(big, sizeof(big), "%s/big.csv", dir);
+    write_csv(big, 30000, 20, 0);
+    assert_st_ok(st_fs_read_all(big, 64u << 20, &text, &len, &e), &e);
+    snprintf(gz, sizeof(gz), "%s/big.csv.gz", dir);
+    gz_write(gz, text, len, 1);
+    plain.path = big;
+    plain.label = "y";
+    packed = plain;
+    packed.path = gz;
+    assert_same_tensor(&plain, &packed);
+    /* in memory too (what the fuzzer feeds) */
+    unsigned char *ztext;
+    size_t zlen;
+    assert_st_ok(st_fs_read_all(gz, 64u << 20, &ztext, &zlen, &e), &e);
+    packed.data = ztext;
+    packed.data_len = zlen;
+    assert_same_tensor(&plain, &packed);
+    free(ztext);
+
+    /* cut short, or one bit of the CRC changed: refused by name */
+    snprintf(gz, sizeof(gz), "%s/cut.csv.gz", dir);
+    gz_write(gz, text, len, 1);
+    assert_st_ok(st_fs_read_all(gz, 64u << 20, &ztext, &zlen, &e), &e);
+    assert_st_ok(st_fs_write_atomic(gz, ztext, zlen / 2, 0600, &e), &e);
+    packed.data = NULL;
+    packed.data_len = 0;
+    st_data_schema sc;
+    assert_int_equal(st_data_scan(&packed, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "cut.csv.gz");
+    assert_msg(&e, "truncated gzip data");
+    ztext[zlen - 8] ^= 1; /* the CRC-32 of the trailer */
+    assert_st_ok(st_fs_write_atomic(gz, ztext, zlen, 0600, &e), &e);
+    assert_int_equal(st_data_scan(&packed, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "not valid gzip data");
+    assert_msg(&e, "incorrect data check");
+    free(ztext);
+    free(text);
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_gzip_idx_pair_reads_and_checks_its_size(void **state)
+{
+    (void)state;
+    char *dir = st_test_tmpdir("readers");
+    char img_path[4200], lab_path[4200], pimg[4200], plab[4200];
+    uint8_t img[64], lab[64];
+    const uint32_t d3[3] = {3, 2, 2}, d1[1] = {3};
+    const uint8_t pix[12] = {0, 1, 2, 3, 255, 254, 253, 252, 9, 8, 7, 6};
+    const uint8_t labs[3] = {2, 0, 2};
+    size_t il = idx_make(img, 0x08, d3, 3, pix, 12);
+    size_t ll = idx_make(lab, 0x08, d1, 1, labs, 3);
+    snprintf(img_path, sizeof(img_path), "%s/train-images-idx3-ubyte.gz", dir);
+    snprintf(lab_path, sizeof(lab_path), "%s/train-labels-idx1-ubyte.gz", dir);
+    snprintf(pimg, sizeof(pimg), "%s/images-ubyte", dir);
+    snprintf(plab, sizeof(plab), "%s/labels-ubyte", dir);
+    st_err e;
+    assert_st_ok(st_fs_write_atomic(pimg, img, il, 0600, &e), &e);
+    assert_st_ok(st_fs_write_atomic(plab, lab, ll, 0600, &e), &e);
+    gz_write(img_path, img, il, 2);
+    gz_write(lab_path, lab, ll, 1);
+    st_data_input plain = {ST_DATA_IDX, pimg, plab, NULL, 0, NULL, 0, 0};
+    st_data_input packed = {ST_DATA_IDX, img_path, lab_path, NULL,
+                            0,           NULL,     0,        0};
+    assert_same_tensor(&plain, &packed);
+
+    /* the header's size is checked once inflated: a byte too many in
+     * either file, or one item too few */
+    st_data_schema sc;
+    img[il] = 7;
+    gz_write(img_path, img, il + 1, 1);
+    assert_int_equal(st_data_scan(&packed, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "IDX size mismatch: bytes after the 3 items");
+    gz_write(img_path, img, il, 1);
+    lab[ll] = 1;
+    gz_write(lab_path, lab, ll + 1, 1);
+    assert_int_equal(st_data_scan(&packed, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "bytes after the 3 labels");
+    gz_write(lab_path, lab, ll, 1);
+    gz_write(img_path, img, il - 4, 1);
+    assert_int_equal(st_data_scan(&packed, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "truncated IDX data");
+    st_test_rmtree(dir);
+    free(dir);
+}
+
+/* ---- scikit-learn's layout ---- */
+
+#define SKLEARN_DATA "/usr/lib/python3/dist-packages/sklearn/datasets/data/"
+
+static void test_sklearn_tables_read_with_their_class_names(void **state)
+{
+    (void)state;
+    st_data_input in = {ST_DATA_CSV, SKLEARN_DATA "breast_cancer.csv",
+                        "target",    NULL,
+                        0,           NULL,
+                        0,           0};
+    st_data_schema sc;
+    st_buf b;
+    st_err e;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.rows, 569);
+    assert_int_equal(sc.cols, 30);
+    assert_int_equal(sc.classes, 2);
+    assert_int_equal(sc.labels_mapped, 0);
+    assert_string_equal(sc.feature_names[0], "feature_0");
+    assert_string_equal(sc.feature_names[29], "feature_29");
+    assert_string_equal(sc.label_name, "target");
+    st_tensor_view v;
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    /* the first row: 17.99,10.38,...,0.1189,0 */
+    assert_true(v.features[0] == strtof("17.99", NULL));
+    assert_true(v.features[29] == strtof("0.1189", NULL));
+    assert_true(v.labels[0] == 0.0f);
+    const char *name;
+    size_t len;
+    assert_st_ok(st_tensor_class_name(&v, 0, &name, &len, &e), &e);
+    assert_int_equal(len, 9);
+    assert_memory_equal(name, "malignant", 9);
+    assert_st_ok(st_tensor_class_name(&v, 1, &name, &len, &e), &e);
+    assert_memory_equal(name, "benign", 6);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+
+    in.path = SKLEARN_DATA "iris.csv";
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.rows, 150);
+    assert_int_equal(sc.cols, 4);
+    assert_int_equal(sc.classes, 3);
+    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    assert_st_ok(st_tensor_class_name(&v, 2, &name, &len, &e), &e);
+    assert_memory_equal(name, "virginica", 9);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+
+    /* the wrong --label is explained */
+    in.label = "label";
+    assert_int_equal(st_data_scan(&in, &sc, NULL, NULL, &e), ST_E_INPUT);
+    assert_msg(&e, "scikit-learn's layout (a first line of counts: 150 rows, "
+                   "4 features, 3 class names)");
+    assert_msg(&e, "--label target");
+}
+
+static void
+test_sklearn_layout_checks_its_counts_and_class_indices(void **state)
+{
+    (void)state;
+    st_err e = expect_fail(ST_DATA_CSV, "3,2,a,b\n1,2,0\n3,4,1\n", "target");
+    assert_msg(&e, "the first line announces 3 rows, the file has 2");
+    e = expect_fail(ST_DATA_CSV, "2,2,a,b\n1,2,0\n3,4,2\n", "target");
+    assert_msg(&e, "t.csv:3:3: column \"target\": expected a class index 0 "
+                   "to 1 (the first line names 2 classes), found \"2\"");
+    e = expect_fail(ST_DATA_CSV, "2,2,a,b\n1,2,0\n3,4,5,1\n", "target");
+    assert_msg(&e, "expected 3 fields");
+    /* without class names, the labels are numbered as any CSV's */
+    st_data_input in =
+        mem_input(ST_DATA_CSV, "2,1,,\n1.5,7\n2.5,9\n", "target");
+    st_data_schema sc;
+    st_buf b;
+    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    assert_int_equal(sc.rows, 2);
+    assert_int_equal(sc.cols, 1);
+    st_data_schema_free(&sc);
+    st_buf_free(&b);
+    /* a header whose names are numbers beyond the first two is data:
+     * an ordinary CSV (here refused for its duplicate names) */
+    e = expect_fail(ST_DATA_CSV, "5,3,1,1\n1,2,3,0\n", "1");
+    assert_msg(&e, "duplicate");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -767,6 +1015,11 @@ int main(void)
         cmocka_unit_test(test_csv_several_targets_make_a_regression_tensor),
         cmocka_unit_test(test_task_is_chosen_from_the_labels_unless_given),
         cmocka_unit_test(test_tensor_parse_checks_regression_targets),
+        cmocka_unit_test(test_gzip_csv_reads_as_the_plain_file),
+        cmocka_unit_test(test_gzip_idx_pair_reads_and_checks_its_size),
+        cmocka_unit_test(test_sklearn_tables_read_with_their_class_names),
+        cmocka_unit_test(
+            test_sklearn_layout_checks_its_counts_and_class_indices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
