@@ -683,10 +683,10 @@ struct seal_out {
 };
 
 /* The training tensor's class names (the original labels) or target
- * names, as a JSON array text for the model's metadata, so that the
- * model's users see labels and not indices. NULL when a name is not
- * UTF-8 (JSON cannot carry it; the indices still are the classes). */
-static char *label_names(const st_tensor_view *v)
+ * names, as a JSON array, so that the model's users and the job's report
+ * see labels and not indices. NULL when a name is not UTF-8 (JSON cannot
+ * carry it; the indices still are the classes). */
+static json_t *label_names(const st_tensor_view *v)
 {
     uint32_t n = v->classes ? v->classes : v->targets;
     json_t *a = json_array();
@@ -701,9 +701,7 @@ static char *label_names(const st_tensor_view *v)
             return NULL;
         }
     }
-    char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
-    json_decref(a);
-    return text;
+    return a;
 }
 
 static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
@@ -711,7 +709,9 @@ static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
 {
     json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
                              "sealtrain.engine", st_version());
-    char *names = label_names(train);
+    json_t *list = label_names(train);
+    char *names = list ? json_dumps(list, JSON_COMPACT) : NULL;
+    json_decref(list);
     if (meta && names)
         json_object_set_new(meta,
                             train->classes ? "sealtrain.class_names"
@@ -1033,6 +1033,14 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
     }
     struct seal_out so;
     json_t *prov = NULL;
+    /* the class names label the report's confusion matrix (as many as
+     * the matrix has rows; aggregate names, never rows) */
+    json_t *classes = rc == ST_OK && data[0].view.classes &&
+                              data[0].view.classes <= ST_RUNTIME_REPORT_CLASSES
+                          ? label_names(&data[0].view)
+                          : NULL;
+    if (classes)
+        json_object_set_new(final, "class_names", classes);
     if (rc == ST_OK) {
         rt_state(r, ST_JOB_SEALING);
         rc = rt_seal(r, &data[0].view, &so, err);

@@ -78,6 +78,9 @@ int st_runtime_main(void *arg, int sock);
  * id and the spec digest (runtime.c, rt_checkpoint_key), AAD
  * "sealtrain-checkpoint-v2" 0 job id 0 spec digest (32 bytes). Version 1
  * ("STCKENC1") was sealed under a key the controller made; it is refused. */
+/* The most classes whose names the job's metrics carry (class_names):
+ * beyond it the report numbers the classes. */
+#define ST_RUNTIME_REPORT_CLASSES 256
 #define ST_CHECKPOINT_MAGIC "STCKENC2"
 #define ST_CHECKPOINT_MAGIC_V1 "STCKENC1"
 
