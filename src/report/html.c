@@ -48,6 +48,25 @@ static int is_regression(const json_t *doc)
            (json_object_get(fe, "mse") || json_object_get(fe, "r2"));
 }
 
+/* The epoch (round) whose weights the model holds when that is not the
+ * last one, else -1: the best epoch when early stopping restores it (a
+ * gbdt model with early_stopping_rounds keeps its best round; an engine
+ * model with early_stopping unless it says "restore_best": false), as
+ * the runtime decides (gbdt.c, runtime.c on_epoch). */
+static long long kept_epoch(const json_t *doc)
+{
+    const json_t *best = at(doc, "metrics", "best_epoch");
+    const json_t *rounds = at(doc, "hyperparameters", "model");
+    rounds = json_object_get(rounds, "early_stopping_rounds");
+    const json_t *es = at(doc, "hyperparameters", "training");
+    es = json_object_get(es, "early_stopping");
+    int restores =
+        is_gbdt(doc) ? json_integer_value(rounds) > 0
+                     : json_is_object(es) &&
+                           !json_is_false(json_object_get(es, "restore_best"));
+    return json_is_integer(best) && restores ? json_integer_value(best) : -1;
+}
+
 /* ---- charts ---- */
 
 /* The figure `key` of each history entry, NaN where it has none. */
@@ -130,13 +149,12 @@ static ST_MUST_CHECK st_code curves(const json_t *doc, chart_list *l,
     const char *eval_name = json_is_true(json_object_get(m, "validation"))
                                 ? "validation"
                                 : "evaluation (training rows)";
-    const json_t *best = json_object_get(m, "best_epoch");
+    long long kept = kept_epoch(doc);
     int stopped = json_is_true(json_object_get(m, "stopped"));
     char marker[64] = "";
-    if (json_is_integer(best))
+    if (kept > 0)
         snprintf(marker, sizeof(marker), "%s%s %lld kept",
-                 stopped ? "early stop: " : "", unit,
-                 (long long)json_integer_value(best));
+                 stopped ? "early stop: " : "", unit, kept);
     st_code rc = ST_OK;
     for (size_t d = 0; rc == ST_OK && d < ndefs; d++) {
         st_svg_series s[2];
@@ -148,14 +166,13 @@ static ST_MUST_CHECK st_code curves(const json_t *doc, chart_list *l,
             s[ns++] = (st_svg_series){eval_name, ex, ey, n, 1};
         if (!ns)
             continue;
-        st_svg_lines c = {
-            defs[d].title,
-            unit,
-            defs[d].y_label,
-            s,
-            ns,
-            json_is_integer(best) ? (double)json_integer_value(best) : NAN,
-            marker};
+        st_svg_lines c = {defs[d].title,
+                          unit,
+                          defs[d].y_label,
+                          s,
+                          ns,
+                          kept > 0 ? (double)kept : NAN,
+                          marker};
         st_report_chart *out = chart_add(l, defs[d].file, defs[d].title, err);
         rc = out ? st_svg_line_chart(&out->svg, &c, err) : err->code;
     }
@@ -453,18 +470,17 @@ static ST_MUST_CHECK st_code result(const json_t *doc, st_buf *b, st_err *err)
     if (rc == ST_OK && json_is_integer(ep)) {
         char t[160];
         int gbdt = is_gbdt(doc);
-        const json_t *best = json_object_get(m, "best_epoch");
+        long long kept = kept_epoch(doc);
         int n = snprintf(
             t, sizeof(t), "%lld of %lld", (long long)json_integer_value(ep),
             (long long)json_integer_value(json_object_get(m, "epochs")));
         if (json_is_true(json_object_get(m, "stopped")) && n > 0)
             snprintf(t + n, sizeof(t) - (size_t)n,
                      "; early stopping ended the run");
-        if (json_is_integer(best) && n > 0) {
+        if (kept > 0 && n > 0) {
             size_t used = strlen(t);
             snprintf(t + used, sizeof(t) - used, "; the model holds %s %lld",
-                     gbdt ? "round" : "epoch",
-                     (long long)json_integer_value(best));
+                     gbdt ? "round" : "epoch", kept);
         }
         rc = row(b, gbdt ? "rounds" : "epochs", t, 0, err);
     }

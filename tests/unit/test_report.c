@@ -128,8 +128,7 @@ static void test_bars_one_per_feature_with_long_names_shortened(void **state)
     assert_null(strstr(svg, "<script"));
     assert_non_null(strstr(svg, "&lt;script&gt;alert(1)&lt;/script&gt;"));
     /* shortened on the axis (with an ellipsis), whole in the tooltip */
-    assert_non_null(
-        strstr(svg, "a name far longer than the char\xe2\x80\xa6"));
+    assert_non_null(strstr(svg, "a name far longer than the char\xe2\x80\xa6"));
     assert_non_null(strstr(svg, "<title>a name far longer than the chart "
                                 "leaves room for, in full here</title>"));
     st_buf_free(&b);
@@ -147,7 +146,8 @@ static json_t *doc_of(const char *text)
 static const char class_doc[] =
     "{\"job\": {\"id\": \"j1\", \"name\": \"x\\\"<em>\", \"state\": "
     "\"succeeded\"},"
-    " \"hyperparameters\": {\"model\": {\"type\": \"gbdt\", \"eta\": 0.3},"
+    " \"hyperparameters\": {\"model\": {\"type\": \"gbdt\", \"eta\": 0.3,"
+    "   \"early_stopping_rounds\": 3},"
     "   \"preprocessing\": {\"columns\": {\"<img src=x>\": {\"scale\": "
     "\"none\"}}}},"
     " \"metrics\": {\"epoch\": 3, \"epochs\": 3, \"validation\": true,"
@@ -232,6 +232,37 @@ static void test_report_html_escapes_every_name(void **state)
     json_decref(d);
 }
 
+static void test_report_names_the_kept_epoch_only_when_restored(void **state)
+{
+    (void)state;
+    static const char *const es[] = {"",
+                                     ", \"early_stopping\": "
+                                     "{\"patience\": 2}",
+                                     ", \"early_stopping\": {\"patience\": "
+                                     "2, \"restore_best\": false}"};
+    for (int i = 0; i < 3; i++) {
+        char text[512];
+        snprintf(text, sizeof(text),
+                 "{\"hyperparameters\": {\"model\": {\"type\": \"mlp\"}, "
+                 "\"training\": {\"epochs\": 5%s}}, \"metrics\": {\"epoch\": "
+                 "5, \"epochs\": 5, \"best_epoch\": 3, \"history\": "
+                 "[{\"epoch\": 1, \"loss\": 1}, {\"epoch\": 5, \"loss\": "
+                 "0.5}]}}",
+                 es[i]);
+        json_t *d = doc_of(text);
+        st_buf b;
+        st_buf_init(&b);
+        st_err e;
+        assert_int_equal(st_report_html(d, &b, &e), ST_OK);
+        const char *h = (const char *)b.data;
+        /* only early stopping that restores the best weights keeps them */
+        assert_int_equal(strstr(h, "the model holds epoch 3") != NULL, i == 1);
+        assert_int_equal(count(h, "class=\"marker\""), i == 1);
+        st_buf_free(&b);
+        json_decref(d);
+    }
+}
+
 static void test_report_leaves_out_what_is_malformed(void **state)
 {
     (void)state;
@@ -266,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_bars_one_per_feature_with_long_names_shortened),
         cmocka_unit_test(test_report_charts_follow_the_task),
         cmocka_unit_test(test_report_html_escapes_every_name),
+        cmocka_unit_test(test_report_names_the_kept_epoch_only_when_restored),
         cmocka_unit_test(test_report_leaves_out_what_is_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
