@@ -759,8 +759,9 @@ struct seal_out {
 };
 
 /* The training tensor's class names (the original labels) or target
- * names, as a JSON array, so that the model's users and the job's report
- * see labels and not indices. NULL when a name is not UTF-8 (JSON cannot
+ * names, as a JSON array, so that the model's users see labels and not
+ * indices. They are data (job_canary): only the sealed model holds them,
+ * never the job's metrics. NULL when a name is not UTF-8 (JSON cannot
  * carry it; the indices still are the classes). */
 static json_t *label_names(const st_tensor_view *v)
 {
@@ -1109,14 +1110,6 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
     }
     struct seal_out so;
     json_t *prov = NULL;
-    /* the class names label the report's confusion matrix (as many as
-     * the matrix has rows; aggregate names, never rows) */
-    json_t *classes = rc == ST_OK && data[0].view.classes &&
-                              data[0].view.classes <= ST_RUNTIME_REPORT_CLASSES
-                          ? label_names(&data[0].view)
-                          : NULL;
-    if (classes)
-        json_object_set_new(final, "class_names", classes);
     if (rc == ST_OK) {
         rt_state(r, ST_JOB_SEALING);
         rc = rt_seal(r, &data[0].view, &so, err);

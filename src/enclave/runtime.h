@@ -73,10 +73,6 @@ int st_agent_main(const st_agent_args *a, int sock);
 /* The runtime: the sandboxed child's main (st_sandbox_main). */
 int st_runtime_main(void *arg, int sock);
 
-/* The most classes whose names the job's metrics carry (class_names):
- * beyond it the report numbers the classes. */
-#define ST_RUNTIME_REPORT_CLASSES 256
-
 /* Checkpoint files: "STCKENC3" || nonce (12) || ChaCha20-Poly1305(u32le
  * state length || state || the metrics history as compact JSON) under
  * the key the runtime derives from the released file keys, the job id and

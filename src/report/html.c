@@ -180,16 +180,17 @@ static ST_MUST_CHECK st_code curves(const json_t *doc, chart_list *l,
     return rc;
 }
 
-/* The class names of the report, or "0".."k-1" when it has none. */
-static char **class_labels(const json_t *doc, size_t k)
+/* The classes' labels: their indices. The class names are data (the
+ * label values): they travel only inside the encrypted tensor and the
+ * sealed model, never in a job's metrics, so a report numbers them as
+ * the model's outputs are numbered. */
+static char **class_labels(size_t k)
 {
-    const json_t *names = at(doc, "metrics", "class_names");
     char **v = calloc(k, sizeof(char *));
     for (size_t i = 0; v && i < k; i++) {
-        const char *s = json_string_value(json_array_get(names, i));
         char num[24];
         snprintf(num, sizeof(num), "%zu", i);
-        v[i] = strdup(json_array_size(names) == k && s ? s : num);
+        v[i] = strdup(num);
         if (!v[i]) {
             for (size_t j = 0; j < i; j++)
                 free(v[j]);
@@ -216,7 +217,7 @@ static ST_MUST_CHECK st_code confusion(const json_t *doc, chart_list *l,
     if (!k || k > 1000)
         return ST_OK;
     uint64_t *counts = calloc(k * k, sizeof(uint64_t));
-    char **labels = counts ? class_labels(doc, k) : NULL;
+    char **labels = counts ? class_labels(k) : NULL;
     if (!labels) {
         free(counts);
         return st_err_set(err, ST_E_IO, "out of memory");
