@@ -12,7 +12,8 @@ build_pkgs="build-essential cmake pkg-config libssl-dev libjansson-dev
   zlib1g-dev libevent-dev libcurl4-openssl-dev libxgboost-dev"
 test_pkgs="$build_pkgs clang libclang-rt-14-dev swtpm swtpm-tools tpm2-tools
   age sqlite3 openssl xxd prometheus python3-minimal curl jq python3-onnx
-  zsh man-db python3-jwt python3-xgboost python3-numpy python3-sklearn"
+  zsh man-db python3-jwt python3-xgboost python3-numpy python3-sklearn
+  chromium"
 bench_pkgs="$test_pkgs python3-torch python3-sklearn python3-numpy hyperfine
   wrk"
 # python3-sklearn is in the test set for its bundled tables

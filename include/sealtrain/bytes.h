@@ -54,6 +54,12 @@ ST_MUST_CHECK st_code st_buf_append(st_buf *b, const void *data, size_t n,
 ST_MUST_CHECK st_code st_buf_printf(st_buf *b, st_err *err, const char *fmt,
                                     ...) __attribute__((format(printf, 3, 4)));
 ST_MUST_CHECK st_code st_buf_reserve(st_buf *b, size_t extra, st_err *err);
+/* Appends NUL-terminated `text` escaped for HTML and XML text and quoted
+ * attribute values (& < > " ' as entities). Bytes that are not well-formed
+ * UTF-8, and control characters XML 1.0 does not allow, become U+FFFD, so
+ * that the output is well-formed whatever the input. */
+ST_MUST_CHECK st_code st_buf_append_html(st_buf *b, const char *text,
+                                         st_err *err);
 void st_buf_free(st_buf *b);
 
 /* The value of one hex digit (either case), or -1. */

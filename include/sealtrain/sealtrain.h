@@ -30,6 +30,7 @@
 #include "sealtrain/metrics.h"
 #include "sealtrain/readers.h"
 #include "sealtrain/release.h"
+#include "sealtrain/report.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/server.h"
 #include "sealtrain/train.h"

@@ -1,6 +1,6 @@
 /*
  * cmd_job.c: `sealtrain job`: submit, run, list, status, logs, cancel,
- * resume (docs/jobs.md).
+ * resume, report (docs/jobs.md).
  *
  * `job run` runs the job in the foreground: this process is the key broker
  * and the sandboxed enclave runtime is its child. On a terminal it draws a
@@ -39,7 +39,11 @@ static void job_usage(FILE *out)
             "  cancel ID              stop a queued or running job\n"
             "  resume ID [--json]     run a failed or cancelled job again "
             "from its last\n"
-            "                         encrypted checkpoint\n\n"
+            "                         encrypted checkpoint\n"
+            "  report ID [--html FILE] [--svg DIR]\n"
+            "                         the training report: one self-contained "
+            "HTML page,\n"
+            "                         and/or its charts as .svg files\n\n"
             "The spec format is in docs/jobs.md (example: "
             "examples/jobs/digits-mlp.json).\n"
             "Exit status: 0 succeeded, 3 bad input, 4 denied (attestation, "
@@ -303,6 +307,50 @@ static json_t *record_json(const st_job_record *r)
     return v;
 }
 
+/* ---- report ---- */
+
+/* The report of job `id` (readable by whoever may read its status) as
+ * one HTML file and/or one .svg file per chart in `svg_dir`, each
+ * written atomically. */
+static ST_MUST_CHECK st_code write_report(struct session *s, const char *id,
+                                          const char *html, const char *svg_dir,
+                                          int quiet, st_err *err)
+{
+    json_t *doc = NULL;
+    st_code rc = st_report_collect(s->ws, principal(s), id, &doc, err);
+    if (rc == ST_OK && html) {
+        st_buf b;
+        st_buf_init(&b);
+        rc = st_report_html(doc, &b, err);
+        if (rc == ST_OK)
+            rc = st_fs_write_atomic(html, b.data, b.len, 0644, err);
+        st_buf_free(&b);
+        if (rc == ST_OK && !quiet)
+            printf("report of job %s: %s\n", id, html);
+    }
+    st_report_chart *c = NULL;
+    size_t n = 0;
+    if (rc == ST_OK && svg_dir) {
+        rc = st_report_charts(doc, &c, &n, err);
+        if (rc == ST_OK && mkdir(svg_dir, 0755) != 0 && errno != EEXIST)
+            rc = st_err_errno(err, ST_E_IO, errno, "creating %s", svg_dir);
+    }
+    for (size_t i = 0; rc == ST_OK && i < n; i++) {
+        char path[4200];
+        rc = st_fs_join(path, sizeof(path), svg_dir, c[i].name, err);
+        if (rc == ST_OK)
+            rc = st_fs_write_atomic(path, c[i].svg.data, c[i].svg.len, 0644,
+                                    err);
+        if (rc == ST_OK && !quiet)
+            printf("%s: %s\n", c[i].title, path);
+    }
+    if (rc == ST_OK && svg_dir && !n && !quiet)
+        printf("job %s has no chart yet (no metrics)\n", id);
+    st_report_charts_free(c, n);
+    json_decref(doc);
+    return rc;
+}
+
 static int follow_log(st_workspace *ws, const char *id, int follow)
 {
     st_err err;
@@ -347,14 +395,19 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
     const char *sub = argv[1];
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
                                          {"follow", no_argument, NULL, 'f'},
+                                         {"html", required_argument, NULL, 'H'},
+                                         {"svg", required_argument, NULL, 'S'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int json = cli->json, follow = 0, c;
+    const char *html = NULL, *svg = NULL;
     optind = 0; /* glibc: full re-initialisation */
     while ((c = getopt_long(argc - 1, argv + 1, "jfh", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'f': follow = 1; break;
+        case 'H': html = optarg; break;
+        case 'S': svg = optarg; break;
         case 'h': job_usage(stdout); return 0;
         default: return st_cli_usage("job", "unknown option");
         }
@@ -367,6 +420,14 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
                             need ? "one argument" : "no argument");
     if (follow && strcmp(sub, "logs"))
         return st_cli_usage("job", "--follow is for `job logs`");
+    if ((html || svg) && strcmp(sub, "report"))
+        return st_cli_usage("job", "--html and --svg are for `job report`");
+    if (!strcmp(sub, "report") && !html && !svg)
+        return st_cli_usage("job", "report: give --html FILE, --svg DIR or "
+                                   "both");
+    if (json && !strcmp(sub, "report"))
+        return st_cli_usage("job", "--json does not apply to `job report` "
+                                   "(use `job status --json`)");
     if (json && !strcmp(sub, "logs"))
         return st_cli_usage("job", "--json does not apply to `job logs`: the "
                                    "log is text (use `job status --json`)");
@@ -443,6 +504,8 @@ int st_cli_job(st_cli *cli, int argc, char **argv)
         rc = st_job_authorize(s.ws, principal(&s), "job.read", args[0], &err);
         if (rc == ST_OK)
             status = follow_log(s.ws, args[0], follow);
+    } else if (!strcmp(sub, "report")) {
+        rc = write_report(&s, args[0], html, svg, cli->quiet, &err);
     } else if (!strcmp(sub, "cancel")) {
         rc = st_job_authorize(s.ws, principal(&s), "job.cancel", args[0], &err);
         if (rc == ST_OK)

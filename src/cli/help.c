@@ -246,6 +246,12 @@ static const leaf leaves[] = {
     {"job", "resume", "ID [--json]",
      "Runs a stopped job again from its last checkpoint.",
      "sealtrain --as mo --key mo.pem job resume j0123456789abcde"},
+    {"job", "report", "ID [--html FILE] [--svg DIR]",
+     "Writes a job's training report: one self-contained HTML page (curves, "
+     "confusion matrix, feature importances, hyperparameters, digests, "
+     "attestation) and/or its charts as .svg files. No weights, no rows.",
+     "sealtrain --as mo --key mo.pem job report j0123456789abcde --html "
+     "report.html"},
 
     {"model", "list", "[--json]", "Lists registered models.",
      "sealtrain --as mo --key mo.pem model list"},

@@ -728,22 +728,6 @@ json_t *st_check_json(const st_check_item *items, size_t n)
                      st_check_level_name(st_check_worst(items, n)), "items", a);
 }
 
-static ST_MUST_CHECK st_code html_text(st_buf *b, const char *s, st_err *err)
-{
-    st_code rc = ST_OK;
-    for (; *s && rc == ST_OK; s++) {
-        switch (*s) {
-        case '<': rc = st_buf_append(b, "&lt;", 4, err); break;
-        case '>': rc = st_buf_append(b, "&gt;", 4, err); break;
-        case '&': rc = st_buf_append(b, "&amp;", 5, err); break;
-        case '"': rc = st_buf_append(b, "&quot;", 6, err); break;
-        case '\'': rc = st_buf_append(b, "&#39;", 5, err); break;
-        default: rc = st_buf_append(b, s, 1, err);
-        }
-    }
-    return rc;
-}
-
 st_code st_check_html(const st_check_item *items, size_t n,
                       const char *workspace, time_t now, const char *path,
                       st_err *err)
@@ -766,7 +750,7 @@ st_code st_check_html(const st_check_item *items, size_t n,
         "code{font-size:.9em}</style></head><body>\n"
         "<h1>sealtrain security check</h1>\n<p>Workspace <code>");
     if (rc == ST_OK)
-        rc = html_text(&b, workspace, err);
+        rc = st_buf_append_html(&b, workspace, err);
     if (rc == ST_OK)
         rc = st_buf_printf(
             &b, err,
@@ -782,12 +766,12 @@ st_code st_check_html(const st_check_item *items, size_t n,
         rc = st_buf_printf(&b, err, "<tr class=\"%s\"><td>%s</td><td>", cls,
                            st_check_level_name(items[i].status));
         if (rc == ST_OK)
-            rc = html_text(&b, items[i].title, err);
+            rc = st_buf_append_html(&b, items[i].title, err);
         if (rc == ST_OK)
             rc = st_buf_printf(&b, err, " <code>(%s)</code></td><td>",
                                items[i].id);
         if (rc == ST_OK)
-            rc = html_text(&b, items[i].evidence, err);
+            rc = st_buf_append_html(&b, items[i].evidence, err);
         if (rc == ST_OK)
             rc = st_buf_printf(&b, err, "</td></tr>\n");
     }

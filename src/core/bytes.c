@@ -1,5 +1,6 @@
 /*
- * bytes.c: bounds-checked reader, growable buffer, hex and base64.
+ * bytes.c: bounds-checked reader, growable buffer (with the one HTML/XML
+ * escape), hex and base64.
  */
 #include "sealtrain/bytes.h"
 
@@ -130,6 +131,53 @@ st_code st_buf_printf(st_buf *b, st_err *err, const char *fmt, ...)
     va_end(ap);
     b->len += (size_t)n;
     return ST_OK;
+}
+
+/* The length of the well-formed UTF-8 sequence at s (1 to 4 bytes) that
+ * encodes a character XML 1.0 allows, or 0 (RFC 3629 section 4; XML 1.0
+ * section 2.2: no C0 controls but tab, LF and CR; no surrogates). */
+static size_t xml_char_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return c >= 0x20 || c == '\t' || c == '\n' || c == '\r' ? 1 : 0;
+    size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    if (n == 0 || c > 0xf4)
+        return 0;
+    uint32_t cp = c & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+        cp == 0xfffe || cp == 0xffff)
+        return 0;
+    return n;
+}
+
+st_code st_buf_append_html(st_buf *b, const char *text, st_err *err)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    st_code rc = ST_OK;
+    while (*s && rc == ST_OK) {
+        size_t n = xml_char_len(s);
+        switch (n ? *s : 0) {
+        case '<': rc = st_buf_append(b, "&lt;", 4, err); break;
+        case '>': rc = st_buf_append(b, "&gt;", 4, err); break;
+        case '&': rc = st_buf_append(b, "&amp;", 5, err); break;
+        case '"': rc = st_buf_append(b, "&quot;", 6, err); break;
+        case '\'': rc = st_buf_append(b, "&#39;", 5, err); break;
+        case 0: /* not a character XML allows: U+FFFD, one byte consumed */
+            rc = st_buf_append(b, "\xef\xbf\xbd", 3, err);
+            n = 1;
+            break;
+        default: rc = st_buf_append(b, s, n, err);
+        }
+        s += n;
+    }
+    return rc;
 }
 
 void st_buf_free(st_buf *b)

@@ -412,15 +412,18 @@ static ST_MUST_CHECK st_code rt_checkpoint_key(struct rt *r,
     return rc;
 }
 
-/* "sealtrain-checkpoint-v2" 0 job id 0 spec digest: a checkpoint opens
- * only for this job and this signed spec. Always leaves *aad initialised
+/* "sealtrain-checkpoint-vN" 0 job id 0 spec digest, N the format's
+ * version (2 or 3): a checkpoint opens only for this job, this signed
+ * spec and the format it was written in. Always leaves *aad initialised
  * (for st_buf_free). A failure must stop the caller: a short AAD would
  * make a sound checkpoint look tampered with. */
-static ST_MUST_CHECK st_code checkpoint_aad(const struct rt *r, st_buf *aad,
-                                            st_err *err)
+static ST_MUST_CHECK st_code checkpoint_aad(const struct rt *r, int version,
+                                            st_buf *aad, st_err *err)
 {
     st_buf_init(aad);
-    st_code rc = st_buf_append(aad, "sealtrain-checkpoint-v2", 24, err);
+    char label[24];
+    snprintf(label, sizeof(label), "sealtrain-checkpoint-v%d", version);
+    st_code rc = st_buf_append(aad, label, 24, err);
     if (rc == ST_OK)
         rc = st_buf_append(aad, r->a->job_id, strlen(r->a->job_id) + 1, err);
     return rc == ST_OK ? st_buf_append(aad, r->spec_digest, 32, err) : rc;
@@ -451,17 +454,50 @@ static ST_MUST_CHECK st_code out_write(struct rt *r, const char *name,
     return rc;
 }
 
-static ST_MUST_CHECK st_code rt_checkpoint(struct rt *r, st_err *err)
+/* The checkpoint's plaintext: u32le state length, the trainer's state,
+ * the history so far (compact JSON, not secret but sealed with the state
+ * so that the history a resumed job reports is the runtime's own). */
+static ST_MUST_CHECK st_code checkpoint_plain(struct rt *r, st_secret **out,
+                                              st_err *err)
 {
     st_secret *state = NULL;
     st_code rc = st_trainer_checkpoint(r->trainer, &state, err);
     if (rc != ST_OK)
         return rc;
-    size_t n = st_secret_len(state);
+    char *hist = r->history ? json_dumps(r->history, JSON_COMPACT) : NULL;
+    size_t sn = st_secret_len(state), hn = hist ? strlen(hist) : 0;
+    if (r->history && !hist)
+        rc = st_err_set(err, ST_E_IO, "checkpoint: out of memory");
+    else if (sn > UINT32_MAX)
+        rc = st_err_set(err, ST_E_INTERNAL, "checkpoint: state too large");
+    *out = rc == ST_OK ? st_secret_new(4 + sn + hn, err) : NULL;
+    if (rc == ST_OK && !*out)
+        rc = err->code;
+    if (rc == ST_OK) {
+        uint8_t *p = st_secret_bytes(*out);
+        uint32_t n32 = (uint32_t)sn;
+        for (int i = 0; i < 4; i++)
+            p[i] = (uint8_t)(n32 >> (8 * i));
+        memcpy(p + 4, st_secret_bytes(state), sn);
+        if (hn)
+            memcpy(p + 4 + sn, hist, hn);
+    }
+    free(hist);
+    st_secret_free(state);
+    return rc;
+}
+
+static ST_MUST_CHECK st_code rt_checkpoint(struct rt *r, st_err *err)
+{
+    st_secret *plain = NULL;
+    st_code rc = checkpoint_plain(r, &plain, err);
+    if (rc != ST_OK)
+        return rc;
+    size_t n = st_secret_len(plain);
     size_t total = 8 + ST_AEAD_NONCE_LEN + n + ST_AEAD_TAG_LEN;
     uint8_t *out = malloc(total); /* ciphertext: ordinary memory */
     st_buf aad;
-    rc = checkpoint_aad(r, &aad, err);
+    rc = checkpoint_aad(r, 3, &aad, err);
     if (rc == ST_OK && !out)
         rc = st_err_set(err, ST_E_IO, "out of memory");
     if (rc == ST_OK) {
@@ -470,14 +506,45 @@ static ST_MUST_CHECK st_code rt_checkpoint(struct rt *r, st_err *err)
     }
     if (rc == ST_OK)
         rc = st_aead_seal(st_secret_bytes(r->job_key), out + 8, aad.data,
-                          aad.len, st_secret_bytes(state), n,
+                          aad.len, st_secret_bytes(plain), n,
                           out + 8 + ST_AEAD_NONCE_LEN, err);
     if (rc == ST_OK)
         rc = out_write(r, ST_RUNTIME_CHECKPOINT_FILE, out, total, err);
-    st_secret_free(state);
+    st_secret_free(plain);
     st_buf_free(&aad);
     free(out);
     return rc;
+}
+
+/* A version 3 checkpoint's plaintext, split: the trainer's state and the
+ * history before it, which becomes the history this run continues. */
+static ST_MUST_CHECK st_code checkpoint_split(struct rt *r, const uint8_t *p,
+                                              size_t n, size_t *state_len,
+                                              st_err *err)
+{
+    uint32_t sn = n >= 4 ? (uint32_t)p[0] | (uint32_t)p[1] << 8 |
+                               (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+                         : 0;
+    if (n < 4 || sn > n - 4)
+        return st_err_set(err, ST_E_INPUT,
+                          "checkpoint: the state's length is %u of %zu bytes",
+                          (unsigned)sn, n);
+    *state_len = sn;
+    size_t hn = n - 4 - sn;
+    if (!hn)
+        return ST_OK;
+    json_t *h =
+        st_json_parse((const char *)p + 4 + sn, hn, "checkpoint history", err);
+    if (!h)
+        return err->code;
+    if (!json_is_array(h)) {
+        json_decref(h);
+        return st_err_set(err, ST_E_INPUT,
+                          "checkpoint: the history is not a JSON array");
+    }
+    json_decref(r->history);
+    r->history = h;
+    return ST_OK;
 }
 
 /* The trainer of a resumed job: the signed spec's configuration `cfg`,
@@ -507,11 +574,15 @@ static ST_MUST_CHECK st_code rt_restore(struct rt *r,
     if (rc == ST_OK && pread(fd, in, len, 0) != (ssize_t)len)
         rc = st_err_errno(err, ST_E_IO, errno, "reading the checkpoint");
     close(fd);
+    int version = rc != ST_OK                                  ? 0
+                  : memcmp(in, ST_CHECKPOINT_MAGIC, 8) == 0    ? 3
+                  : memcmp(in, ST_CHECKPOINT_MAGIC_V2, 8) == 0 ? 2
+                                                               : 0;
     if (rc == ST_OK && memcmp(in, ST_CHECKPOINT_MAGIC_V1, 8) == 0)
         rc = st_err_set(err, ST_E_INPUT,
                         "checkpoint: written by an earlier version under a "
                         "key the controller held; it cannot be resumed");
-    else if (rc == ST_OK && memcmp(in, ST_CHECKPOINT_MAGIC, 8) != 0)
+    else if (rc == ST_OK && !version)
         rc = st_err_set(err, ST_E_INPUT,
                         "checkpoint: not a sealtrain "
                         "checkpoint");
@@ -520,7 +591,8 @@ static ST_MUST_CHECK st_code rt_restore(struct rt *r,
     if (rc == ST_OK && !plain)
         rc = err ? err->code : ST_E_IO;
     st_buf aad;
-    st_code arc = checkpoint_aad(r, &aad, rc == ST_OK ? err : NULL);
+    st_code arc = checkpoint_aad(r, version ? version : 3, &aad,
+                                 rc == ST_OK ? err : NULL);
     if (rc == ST_OK)
         rc = arc;
     if (rc == ST_OK &&
@@ -531,8 +603,12 @@ static ST_MUST_CHECK st_code rt_restore(struct rt *r,
                         "checkpoint does not authenticate under this job's "
                         "key (another job, another spec, other dataset keys, "
                         "or changed)");
+    size_t state_len = n; /* version 2: the state alone */
+    if (rc == ST_OK && version == 3)
+        rc = checkpoint_split(r, plain, n, &state_len, err);
     if (rc == ST_OK)
-        rc = st_trainer_resume(cfg, plain, n, &r->trainer, err);
+        rc = st_trainer_resume(cfg, version == 3 ? plain + 4 : plain, state_len,
+                               &r->trainer, err);
     st_secmem_free(plain);
     st_buf_free(&aad);
     free(in);
@@ -683,10 +759,11 @@ struct seal_out {
 };
 
 /* The training tensor's class names (the original labels) or target
- * names, as a JSON array text for the model's metadata, so that the
- * model's users see labels and not indices. NULL when a name is not
- * UTF-8 (JSON cannot carry it; the indices still are the classes). */
-static char *label_names(const st_tensor_view *v)
+ * names, as a JSON array, so that the model's users see labels and not
+ * indices. They are data (job_canary): only the sealed model holds them,
+ * never the job's metrics. NULL when a name is not UTF-8 (JSON cannot
+ * carry it; the indices still are the classes). */
+static json_t *label_names(const st_tensor_view *v)
 {
     uint32_t n = v->classes ? v->classes : v->targets;
     json_t *a = json_array();
@@ -701,9 +778,7 @@ static char *label_names(const st_tensor_view *v)
             return NULL;
         }
     }
-    char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
-    json_decref(a);
-    return text;
+    return a;
 }
 
 static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
@@ -711,7 +786,9 @@ static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
 {
     json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
                              "sealtrain.engine", st_version());
-    char *names = label_names(train);
+    json_t *list = label_names(train);
+    char *names = list ? json_dumps(list, JSON_COMPACT) : NULL;
+    json_decref(list);
     if (meta && names)
         json_object_set_new(meta,
                             train->classes ? "sealtrain.class_names"

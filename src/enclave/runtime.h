@@ -73,12 +73,17 @@ int st_agent_main(const st_agent_args *a, int sock);
 /* The runtime: the sandboxed child's main (st_sandbox_main). */
 int st_runtime_main(void *arg, int sock);
 
-/* Checkpoint files: "STCKENC2" || nonce (12) || ChaCha20-Poly1305(state)
- * under the key the runtime derives from the released file keys, the job
- * id and the spec digest (runtime.c, rt_checkpoint_key), AAD
- * "sealtrain-checkpoint-v2" 0 job id 0 spec digest (32 bytes). Version 1
- * ("STCKENC1") was sealed under a key the controller made; it is refused. */
-#define ST_CHECKPOINT_MAGIC "STCKENC2"
+/* Checkpoint files: "STCKENC3" || nonce (12) || ChaCha20-Poly1305(u32le
+ * state length || state || the metrics history as compact JSON) under
+ * the key the runtime derives from the released file keys, the job id and
+ * the spec digest (runtime.c, rt_checkpoint_key), AAD
+ * "sealtrain-checkpoint-v3" 0 job id 0 spec digest (32 bytes), so that a
+ * resumed job's history starts at its first epoch. Version 2
+ * ("STCKENC2", AAD "...-v2", the state alone) is still resumed, with the
+ * history of the resumed run only; version 1 ("STCKENC1") was sealed
+ * under a key the controller made and is refused. */
+#define ST_CHECKPOINT_MAGIC "STCKENC3"
+#define ST_CHECKPOINT_MAGIC_V2 "STCKENC2"
 #define ST_CHECKPOINT_MAGIC_V1 "STCKENC1"
 
 #endif

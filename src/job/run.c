@@ -958,6 +958,48 @@ unregistered:
     return rc;
 }
 
+/* One PROGRESS of the runtime: its state, the job's progress in the
+ * status, and the log's line for an epoch (and for early stopping, the
+ * decryption, a checkpoint). */
+static void progress(struct ctl *c, json_t *j)
+{
+    const char *s = json_string_value(json_object_get(j, "state"));
+    st_job_state want;
+    if (s && st_job_state_parse(s, &want, NULL) == ST_OK && want != c->state &&
+        want > c->state && want < ST_JOB_SUCCEEDED)
+        /* the runtime's own progress: a failed write shows as the
+         * next required transition failing */
+        st_discard(move_to(c, want, NULL, NULL));
+    if (json_object_get(j, "epoch")) {
+        status_now(c, "progress", json_incref(j));
+        /* a regression has R^2 where a classification has accuracy */
+        const json_t *acc = json_object_get(j, "accuracy");
+        const json_t *r2 = json_object_get(j, "r2");
+        char fig[48] = "";
+        if (acc || r2)
+            snprintf(fig, sizeof(fig), " %s %.4f", acc ? "accuracy" : "r2",
+                     json_number_value(acc ? acc : r2));
+        st_job_log(c->ws, c->rec.id, "epoch %lld/%lld loss %.4f%s",
+                   json_integer_value(json_object_get(j, "epoch")),
+                   json_integer_value(json_object_get(j, "epochs")),
+                   json_number_value(json_object_get(j, "loss")), fig);
+        if (json_is_true(json_object_get(j, "stopped")))
+            st_job_log(c->ws, c->rec.id,
+                       "early stopping ended the run after epoch "
+                       "%lld; kept the weights of epoch %lld",
+                       json_integer_value(json_object_get(j, "epoch")),
+                       json_integer_value(json_object_get(j, "kept_epoch")));
+        observe(c, "progress", json_incref(j));
+    } else if (json_object_get(j, "decrypt_seconds")) {
+        double sec = json_number_value(json_object_get(j, "decrypt_seconds"));
+        status_set(c, "decrypt_seconds", json_real(sec));
+        st_job_log(c->ws, c->rec.id, "datasets decrypted and checked in %.3f s",
+                   sec);
+    } else if (json_object_get(j, "checkpoint"))
+        st_job_log(c->ws, c->rec.id, "checkpoint after epoch %lld",
+                   json_integer_value(json_object_get(j, "checkpoint")));
+}
+
 static int cancel_requested(struct ctl *c)
 {
     st_job_record r;
@@ -970,12 +1012,33 @@ static int cancel_requested(struct ctl *c)
 }
 
 /* Sends CANCEL and gives the runtime 3 s to stop at an epoch boundary
- * (keeping its last checkpoint), then kills it. */
+ * (keeping its last checkpoint), then kills it. Until it stops, its
+ * PROGRESS is still logged: the epoch it finishes and the checkpoint it
+ * writes there are the ones a resume continues after, so that a resumed
+ * job's log holds every epoch. */
 static void stop_runtime(struct ctl *c)
 {
     /* if the runtime cannot hear CANCEL it is killed below all the same */
     st_discard(st_broker_send(c->child.sock, ST_MSG_CANCEL, NULL, 0, NULL));
-    if (!st_sandbox_wait_for(&c->child, 3000, NULL))
+    double until = now_s() + 3.0;
+    for (double left; (left = until - now_s()) > 0;) {
+        struct pollfd pfd = {c->child.sock, POLLIN, 0};
+        int n = poll(&pfd, 1, (int)(left * 1000) + 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        st_broker_msg m;
+        if (n <= 0 || st_broker_recv(c->child.sock, 500, &m, NULL) != ST_OK)
+            break; /* quiet or closed: the runtime is ending */
+        json_t *j = NULL;
+        if (m.type == ST_MSG_PROGRESS &&
+            st_broker_json_parse(&m, &j, NULL) == ST_OK)
+            progress(c, j);
+        json_decref(j);
+        st_broker_msg_free(&m);
+    }
+    double left = until - now_s();
+    if (!st_sandbox_wait_for(&c->child, left > 0.1 ? (int)(left * 1000) : 100,
+                             NULL))
         st_sandbox_kill(&c->child);
 }
 
@@ -1123,39 +1186,7 @@ static ST_MUST_CHECK st_code monitor(struct ctl *c, st_keyring *kr, st_err *err)
             status_now(c, "heartbeat", json_true());
             observe(c, "heartbeat", hb);
         } else if (type == ST_MSG_PROGRESS) {
-            const char *s = json_string_value(json_object_get(j, "state"));
-            st_job_state want;
-            if (s && st_job_state_parse(s, &want, NULL) == ST_OK &&
-                want != c->state && want > c->state && want < ST_JOB_SUCCEEDED)
-                /* the runtime's own progress: a failed write shows as the
-                 * next required transition failing */
-                st_discard(move_to(c, want, NULL, NULL));
-            if (json_object_get(j, "epoch")) {
-                status_now(c, "progress", json_incref(j));
-                st_job_log(c->ws, c->rec.id,
-                           "epoch %lld/%lld loss %.4f accuracy %.4f",
-                           json_integer_value(json_object_get(j, "epoch")),
-                           json_integer_value(json_object_get(j, "epochs")),
-                           json_number_value(json_object_get(j, "loss")),
-                           json_number_value(json_object_get(j, "accuracy")));
-                if (json_is_true(json_object_get(j, "stopped")))
-                    st_job_log(
-                        c->ws, c->rec.id,
-                        "early stopping ended the run after epoch "
-                        "%lld; kept the weights of epoch %lld",
-                        json_integer_value(json_object_get(j, "epoch")),
-                        json_integer_value(json_object_get(j, "kept_epoch")));
-                observe(c, "progress", json_incref(j));
-            } else if (json_object_get(j, "decrypt_seconds")) {
-                double sec =
-                    json_number_value(json_object_get(j, "decrypt_seconds"));
-                status_set(c, "decrypt_seconds", json_real(sec));
-                st_job_log(c->ws, c->rec.id,
-                           "datasets decrypted and checked in %.3f s", sec);
-            } else if (json_object_get(j, "checkpoint"))
-                st_job_log(
-                    c->ws, c->rec.id, "checkpoint after epoch %lld",
-                    json_integer_value(json_object_get(j, "checkpoint")));
+            progress(c, j);
         } else if (type == ST_MSG_RESULT) {
             rc = handle_result(c, j, err);
             json_decref(j);

@@ -45,7 +45,7 @@ complete_words() {
     printf '%s\n' "${COMPREPLY[@]}"
 }
 [ "$(complete_words sealtrain jo)" = job ] || fail "sealtrain jo<TAB>: $(complete_words sealtrain jo)"
-complete_words sealtrain job r | sort | tr '\n' ' ' | grep -q "^resume run $" ||
+complete_words sealtrain job r | sort | tr '\n' ' ' | grep -q "^report resume run $" ||
     fail "sealtrain job r<TAB>: $(complete_words sealtrain job r)"
 complete_words sealtrain --as mo serve --max-c | grep -q -- "--max-conns-per-ip" ||
     fail "serve --max-c<TAB>: $(complete_words sealtrain --as mo serve --max-c)"

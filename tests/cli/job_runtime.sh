@@ -101,6 +101,25 @@ expect_exit 0 mo job resume "$ID"
 grep -q "resumed from the last checkpoint" "$T/ws/logs/job-$ID.log" || fail "log"
 ok "resume: the cancelled job continues from its checkpoint and succeeds"
 
+# every epoch is logged (those of the first run, then the resumed run's),
+# and the history the report draws covers epochs 1..30, in the status and
+# in the model's signed provenance (model show --json)
+mo model show digits-mlp --json >"$T/model.json"
+mo job status "$ID" --json >"$T/status.json"
+python3 - "$T/ws/logs/job-$ID.log" "$T/model.json" "$T/status.json" <<'PY2' || fail "a resumed job's epochs"
+import json, re, sys
+log = open(sys.argv[1]).read()
+before, after = log.split("resumed from the last checkpoint")
+e1 = [int(x) for x in re.findall(r"epoch (\d+)/30", before)]
+e2 = [int(x) for x in re.findall(r"epoch (\d+)/30", after)]
+assert e1 == list(range(1, len(e1) + 1)), e1
+assert e2 and e2 == list(range(e2[0], 31)) and e2[0] <= len(e1) + 1, (e1, e2)
+st = json.load(open(sys.argv[3]))
+for m in (st["status"]["result"]["metrics"], json.load(open(sys.argv[2]))["metrics"]):
+    assert [h["epoch"] for h in m["history"]] == list(range(1, 31)), m["history"]
+PY2
+ok "a resumed job logs every epoch; its history (status and provenance) starts at epoch 1"
+
 start_job "$LONG"
 wait_state training
 CTL=$(job_field "$ID" 'j["status"]["controller_pid"]')

@@ -266,7 +266,8 @@ static void out_remove(const fixture *f, const char *name)
 
 /* Whether the checkpoint opens under `key`, with the AAD the runtime
  * wrote before checkpoints were bound to the spec ("sealtrain-checkpoint-
- * v1" 0 job id) or the one it writes now (v2 0 job id 0 spec digest). */
+ * v1" 0 job id) or those since (v2, and v3 that adds the history to the
+ * plaintext: "...-vN" 0 job id 0 spec digest). */
 static int checkpoint_opens_with(const fixture *f, const uint8_t key[32],
                                  const char *spec)
 {
@@ -281,17 +282,15 @@ static int checkpoint_opens_with(const fixture *f, const uint8_t key[32],
     uint8_t *plain = malloc(n), digest[32];
     st_sha256(spec, strlen(spec), digest);
     int ok = 0;
-    for (int v = 1; v <= 2; v++) {
+    for (int v = 1; v <= 3; v++) {
         st_buf aad;
         st_buf_init(&aad);
-        assert_st_ok(st_buf_append(&aad,
-                                   v == 1 ? "sealtrain-checkpoint-v1"
-                                          : "sealtrain-checkpoint-v2",
-                                   24, &e),
+        char label[24];
+        snprintf(label, sizeof(label), "sealtrain-checkpoint-v%d", v);
+        assert_st_ok(st_buf_append(&aad, label, 24, &e), &e);
+        assert_st_ok(st_buf_append(&aad, JOB_ID, strlen(JOB_ID) + (v > 1), &e),
                      &e);
-        assert_st_ok(st_buf_append(&aad, JOB_ID, strlen(JOB_ID) + (v == 2), &e),
-                     &e);
-        if (v == 2)
+        if (v > 1)
             assert_st_ok(st_buf_append(&aad, digest, 32, &e), &e);
         ok |= st_aead_open(key, in + 8, aad.data, aad.len,
                            in + 8 + ST_AEAD_NONCE_LEN,
@@ -334,8 +333,8 @@ static void derive_checkpoint_key(fixture *f, const char *spec,
 }
 
 /* Writes checkpoint.enc holding a fresh trainer for `forged_spec`'s
- * configuration, sealed as the runtime seals checkpoints of the job whose
- * signed spec is `spec`. */
+ * configuration, sealed as the runtime sealed checkpoints (version 2,
+ * which it still resumes) of the job whose signed spec is `spec`. */
 static void forge_checkpoint(fixture *f, const char *spec,
                              const char *forged_spec)
 {
@@ -374,7 +373,7 @@ static void forge_checkpoint(fixture *f, const char *spec,
     size_t n = st_secret_len(state);
     size_t total = 8 + ST_AEAD_NONCE_LEN + n + ST_AEAD_TAG_LEN;
     uint8_t *out = malloc(total);
-    memcpy(out, ST_CHECKPOINT_MAGIC, 8);
+    memcpy(out, ST_CHECKPOINT_MAGIC_V2, 8);
     assert_st_ok(st_random(out + 8, ST_AEAD_NONCE_LEN, &e), &e);
     assert_st_ok(st_aead_seal(key, out + 8, aad.data, aad.len,
                               st_secret_bytes(state), n,
