@@ -133,6 +133,9 @@ typedef struct st_gate_anchors {
      * first use, as `attest verify --ear` does) */
     st_ear_signer ear;
     int have_ear;
+    /* the workspace's offline collateral bundles, verified at load */
+    st_collateral_bundle **bundles;
+    size_t nbundles;
 } st_gate_anchors;
 
 ST_MUST_CHECK st_code st_gate_anchors_load(st_workspace *ws, st_gate_anchors *a,
