@@ -60,6 +60,11 @@ ST_MUST_CHECK st_code st_attest_az_tdx_verify(st_attest_ctx *ctx, st_err *err);
 ST_MUST_CHECK st_code st_attest_az_tdx_show(const st_evidence *ev, json_t *out,
                                             st_err *err);
 
+/* The SNP report (ST_SNP_REPORT_LEN bytes, inside the evidence's part)
+ * of az-snp-vtpm evidence's HCL report (az.c). */
+ST_MUST_CHECK st_code st_attest_az_snp_report(const st_evidence *ev,
+                                              const uint8_t **hw, st_err *err);
+
 /* The DCAP quote in part `qpart` verified as `tee` (ST_TEE_TDX/SGX) with the
  * evidence's collateral parts, trace entries "<tee>.*", claims filled from
  * the quote (dcap_attest.c); az-tdx-vtpm passes its "td_quote". */

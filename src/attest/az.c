@@ -63,8 +63,9 @@ typedef struct st_hcl_report {
 #define HCL_TYPE_TDX 4
 
 /* `type` is the report type the TEE expects (HCL_TYPE_*). */
-static ST_MUST_CHECK st_code st_hcl_parse(const uint8_t *d, size_t n, uint32_t type,
-                            st_hcl_report *h, st_err *err)
+static ST_MUST_CHECK st_code st_hcl_parse(const uint8_t *d, size_t n,
+                                          uint32_t type, st_hcl_report *h,
+                                          st_err *err)
 {
     const char *w = type == HCL_TYPE_SNP
                         ? "az-snp-vtpm evidence: part \"hcl_report\""
@@ -113,6 +114,19 @@ static ST_MUST_CHECK st_code st_hcl_parse(const uint8_t *d, size_t n, uint32_t t
                           "%s: offset 8: report size %u, layout gives %u", w,
                           h->report_size, HCL_VAR_OFF + h->var_size);
     return ST_OK;
+}
+
+st_code st_attest_az_snp_report(const st_evidence *ev, const uint8_t **hw,
+                                st_err *err)
+{
+    const uint8_t *hd;
+    size_t hn;
+    st_hcl_report h;
+    st_code rc = st_attest_need_part(ev, "hcl_report", &hd, &hn, err);
+    if (rc == ST_OK)
+        rc = st_hcl_parse(hd, hn, HCL_TYPE_SNP, &h, err);
+    *hw = rc == ST_OK ? h.hw : NULL;
+    return rc;
 }
 
 /* base64url (RFC 7515 appendix C: no padding) through the strict decoder */

@@ -521,14 +521,16 @@ static int ca_fits(const doc *d, const void *arg)
 }
 
 static ST_MUST_CHECK st_code fill_snp(st_attest_ctx *ctx, st_evidence *ev,
-                                      const char *rpart, int *added,
-                                      st_err *err)
+                                      int *added, st_err *err)
 {
     const uint8_t *rd;
-    size_t rn;
+    size_t rn = ST_SNP_REPORT_LEN;
     st_snp_report r;
-    if (st_attest_need_part(ctx->ev, rpart, &rd, &rn, err) != ST_OK ||
-        st_snp_parse(rd, rn, &r, err) != ST_OK)
+    /* bare SNP evidence, or the report inside an Azure HCL report */
+    st_code prc = st_evidence_tee(ctx->ev) == ST_TEE_AZ_SNP_VTPM
+                      ? st_attest_az_snp_report(ctx->ev, &rd, err)
+                      : st_attest_need_part(ctx->ev, "report", &rd, &rn, err);
+    if (prc != ST_OK || st_snp_parse(rd, rn, &r, err) != ST_OK)
         return ST_E_INPUT;
     int vlek = ((r.flags >> 2) & 7) == 1;
     const char *vpart = vlek ? "vlek" : "vcek";
@@ -768,8 +770,9 @@ st_code st_attest_collateral_fill(st_attest_ctx *ctx, st_evidence **out,
 {
     *out = NULL;
     st_tee tee = st_evidence_tee(ctx->ev);
+    int snp = tee == ST_TEE_SNP || tee == ST_TEE_AZ_SNP_VTPM;
     if (ctx->refs->nbundles == 0 ||
-        (tee != ST_TEE_SNP && tee != ST_TEE_TDX && tee != ST_TEE_SGX &&
+        (!snp && tee != ST_TEE_TDX && tee != ST_TEE_SGX &&
          tee != ST_TEE_AZ_TDX_VTPM))
         return ST_OK;
     st_evidence *ev = copy_evidence(ctx->ev, err);
@@ -777,8 +780,7 @@ st_code st_attest_collateral_fill(st_attest_ctx *ctx, st_evidence **out,
         return err ? err->code : ST_E_IO;
     int added = 0;
     st_code rc =
-        tee == ST_TEE_SNP
-            ? fill_snp(ctx, ev, "report", &added, err)
+        snp ? fill_snp(ctx, ev, &added, err)
             : fill_dcap(ctx, ev,
                         tee == ST_TEE_AZ_TDX_VTPM ? "td_quote" : "quote",
                         &added, err);

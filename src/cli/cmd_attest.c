@@ -525,7 +525,8 @@ static ST_MUST_CHECK st_code build_evidence(const struct vopts *o, st_tee tee,
         break;
     case ST_TEE_AZ_SNP_VTPM:
         FILE_PART("hcl_report", o->hcl, 1);
-        FILE_PART("vcek", o->cert, 1);
+        /* without --cert: from an offline collateral bundle */
+        FILE_PART("vcek", o->cert, 0);
         FILE_PART("quote", o->quote, 1);
         FILE_PART("signature", o->sig, 1);
         FILE_PART("pcrs", o->pcrs, 0);
@@ -603,8 +604,8 @@ static int has_collateral(const st_evidence *ev)
                                         "tcb_info",  "qe_identity", "tcb_chain",
                                         "collateral"};
     st_tee tee = st_evidence_tee(ev);
-    if (tee != ST_TEE_SNP && tee != ST_TEE_TDX && tee != ST_TEE_SGX &&
-        tee != ST_TEE_AZ_TDX_VTPM)
+    if (tee != ST_TEE_SNP && tee != ST_TEE_AZ_SNP_VTPM && tee != ST_TEE_TDX &&
+        tee != ST_TEE_SGX && tee != ST_TEE_AZ_TDX_VTPM)
         return 1;
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
         if (st_evidence_get(ev, parts[i], NULL))

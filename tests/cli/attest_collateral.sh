@@ -141,6 +141,16 @@ expect_exit 0 $NET "$SEALTRAIN" attest verify --tee sgx --quote $P/sgx_quote_v3.
 expect_stdout "SGX TCB Info fmspc"
 ok "TDX v4 and SGX v3 quotes verify offline with TCB Info, QE Identity and CRLs from the bundle"
 
+Z=$A/tpm/azure-snp-vtpm-milan-v3-evidence-v0
+$BUNDLE -o "$T/az.json" amd.vcek="$Z/vcek.pem"
+root attest collateral import "$T/az.json" >/dev/null
+expect_exit 0 $NET "$SEALTRAIN" attest verify --tee az-snp-vtpm --hcl-report "$Z/hcl_report.bin" \
+    --quote "$Z/tpm_quote_attest.bin" --signature "$Z/tpm_quote_sig.bin" \
+    --pcrs "$Z/tpm_pcrs_sha256.txt" --nonce 6368616c6c656e6765 --at 2025-06-01T00:00:00Z
+expect_stdout "collateral.vcek: bundle sha256:"
+expect_stdout "ok    tpm.signature"
+ok "Azure SNP vTPM evidence verifies with the VCEK of its HCL report's chip from a bundle"
+
 # collateral in the evidence wins: the bundle is not consulted
 expect_exit 0 st attest verify --tee snp --report "$G/attestation.bin" \
     --cert "$G/vcek.der" --at 2022-09-24T01:00:00Z --policy "$T/debug.json"
