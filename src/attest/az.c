@@ -116,15 +116,21 @@ static ST_MUST_CHECK st_code st_hcl_parse(const uint8_t *d, size_t n,
     return ST_OK;
 }
 
-st_code st_attest_az_snp_report(const st_evidence *ev, const uint8_t **hw,
-                                st_err *err)
+/* The evidence's "hcl_report" part, parsed for report type `type`. */
+static ST_MUST_CHECK st_code hcl_of(const st_evidence *ev, uint32_t type,
+                                    st_hcl_report *h, st_err *err)
 {
     const uint8_t *hd;
     size_t hn;
-    st_hcl_report h;
     st_code rc = st_attest_need_part(ev, "hcl_report", &hd, &hn, err);
-    if (rc == ST_OK)
-        rc = st_hcl_parse(hd, hn, HCL_TYPE_SNP, &h, err);
+    return rc == ST_OK ? st_hcl_parse(hd, hn, type, h, err) : rc;
+}
+
+st_code st_attest_az_snp_report(const st_evidence *ev, const uint8_t **hw,
+                                st_err *err)
+{
+    st_hcl_report h;
+    st_code rc = hcl_of(ev, HCL_TYPE_SNP, &h, err);
     *hw = rc == ST_OK ? h.hw : NULL;
     return rc;
 }
@@ -333,13 +339,9 @@ st_code st_attest_az_tdx_verify(st_attest_ctx *ctx, st_err *err)
 
 st_code st_attest_az_show(const st_evidence *ev, json_t *out, st_err *err)
 {
-    const uint8_t *hd;
-    size_t hn;
     st_hcl_report h;
     st_snp_report r;
-    st_code rc = st_attest_need_part(ev, "hcl_report", &hd, &hn, err);
-    if (rc == ST_OK)
-        rc = st_hcl_parse(hd, hn, HCL_TYPE_SNP, &h, err);
+    st_code rc = hcl_of(ev, HCL_TYPE_SNP, &h, err);
     if (rc == ST_OK)
         rc = st_snp_parse(h.hw, ST_SNP_REPORT_LEN, &r, err);
     if (rc != ST_OK)
@@ -372,12 +374,8 @@ st_code st_attest_az_show(const st_evidence *ev, json_t *out, st_err *err)
 
 st_code st_attest_az_tdx_show(const st_evidence *ev, json_t *out, st_err *err)
 {
-    const uint8_t *hd;
-    size_t hn;
     st_hcl_report h;
-    st_code rc = st_attest_need_part(ev, "hcl_report", &hd, &hn, err);
-    if (rc == ST_OK)
-        rc = st_hcl_parse(hd, hn, HCL_TYPE_TDX, &h, err);
+    st_code rc = hcl_of(ev, HCL_TYPE_TDX, &h, err);
     if (rc != ST_OK)
         return rc;
     json_t *hcl =
