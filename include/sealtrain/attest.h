@@ -243,6 +243,11 @@ const char *st_attest_data_dir(void);
 typedef struct st_verdict {
     int pass;
     char reason[512]; /* "pass", or the first failing claim and why */
+    /* "sha-256:HEX" (st_evidence_collateral_digest) of the evidence as
+     * verified when offline bundles supplied part of its collateral, so
+     * that the EAR names what was used; "" otherwise (the EAR then digests
+     * the evidence it is given) */
+    char collateral_digest[80];
     st_trace trace;
     st_claims claims;
 } st_verdict;

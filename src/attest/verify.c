@@ -108,8 +108,16 @@ st_code st_attest_verify(const st_evidence *ev, const uint8_t *report_data,
      * checked by the TEE's verifier as if the evidence had carried it */
     st_evidence *filled = NULL;
     st_code rc = st_attest_collateral_fill(&ctx, &filled, err);
-    if (rc == ST_OK && filled)
+    if (rc == ST_OK && filled) {
+        uint8_t d[32];
+        char hex[65];
         ctx.ev = filled;
+        if (st_evidence_collateral_digest(filled, d)) {
+            st_hex_encode(d, 32, hex);
+            snprintf(out->collateral_digest, sizeof(out->collateral_digest),
+                     "sha-256:%s", hex);
+        }
+    }
     if (rc == ST_OK)
         rc = b->verify(&ctx, err);
     st_evidence_free(filled);

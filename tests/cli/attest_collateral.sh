@@ -135,6 +135,16 @@ expect_stdout "TDX TCB Info fmspc 50806f000000 standard"
 expect_stdout "collateral.qe_identity: bundle"
 expect_stdout "ok    tdx.tcb_info.signature"
 expect_stdout "ok    tdx.pck.revocation"
+expect_exit 0 st attest verify --tee tdx --quote $TQ/tdx_quote_4.dat \
+    --at 2023-07-01T01:00:00Z --report-data $RD4 --policy "$T/tdx.json" --ear "$T/v.jwt"
+python3 - "$T/v.jwt" <<'PY'
+import base64, json, sys
+p = open(sys.argv[1]).read().split(".")[1]
+c = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+v = c["sealtrain.verdict"]
+assert v["collateral_digest"].startswith("sha-256:"), v
+assert any(d["document"] == "tdx.tcb_info" for d in v["claims"]["collateral"]), v
+PY
 echo '{"version": 1, "tee": ["sgx"], "tcb_status": ["UpToDate", "ConfigurationAndSWHardeningNeeded"]}' >"$T/sgx.json"
 expect_exit 0 $NET "$SEALTRAIN" attest verify --tee sgx --quote $P/sgx_quote_v3.bin \
     --at 2025-07-19T10:01:17Z --report-data $HELLO --policy "$T/sgx.json"
