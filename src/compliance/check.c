@@ -697,7 +697,7 @@ static void collateral(st_workspace *ws, const st_check_opts *o, list *l)
         ev(it, "cannot read the collateral bundles: %s", e.msg);
         return;
     }
-    it->status = n ? ST_CHECK_PASS : ST_CHECK_NA;
+    it->status = ST_CHECK_PASS;
     if (!n)
         ev(it, "no collateral bundle imported");
     for (size_t i = 0; i < n; i++) {
