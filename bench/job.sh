@@ -10,6 +10,8 @@
 # release, decryption, training, sealing, exit), the wall times, the
 # ratio (target <= 1.05 on the MNIST-sized case) and the fixed cost
 # (attesting..keyed + sealing..succeeded; target < 100 ms).
+# ST_BENCH_BASELINE=DIR runs another build's secure jobs (sim, digits, resumed)
+# interleaved with ours and prints both side by side, as ratios.
 # BENCH_JOB_ROUNDS (default 3), BENCH_JOB_EPOCHS (default 10), BENCH_JOB_MEMORY (locked|secret) and BENCH_THREADS (default 2) tune it.
 set -eu
 build=$(cd "$1" && pwd)
@@ -58,26 +60,51 @@ PY
 
 K=$T/keys
 mkdir -p "$K"
-"$ST" init --protect "file:$T/root.key" >/dev/null
 for p in admin dana mo; do "$ST" identity new "$p" --out "$K" >/dev/null 2>&1; done
 rcpt() { grep -o 'age1[0-9a-z]*' "$K/$1.age" | head -n1; }
-"$ST" principal add admin --role admin --signing-key "$K/admin.pub.pem" >/dev/null
-as() { who=$1; shift; "$ST" --as "$who" --key "$K/$who.pem" "$@"; }
-as admin principal add dana --role data-owner --signing-key "$K/dana.pub.pem" \
-    --recipient "$(rcpt dana)" >/dev/null
-as admin principal add mo --role model-owner,trainer \
-    --signing-key "$K/mo.pub.pem" --recipient "$(rcpt mo)" >/dev/null
-t0=$(date +%s.%N)
-as dana data import "$T/images.idx" --label "$T/labels.idx" --format idx \
-    --name mnist --owner dana --classification confidential \
-    --recipient "$(rcpt dana)" >/dev/null
-t1=$(date +%s.%N)
-as dana principal grant mo dataset:mnist use >/dev/null
+# ST_BENCH_BASELINE=DIR: another build's sealtrain runs the same secure
+# jobs in a workspace of its own (an older binary may not open a newer
+# catalog), interleaved with ours, and the report compares the two
+base=
+if [ -n "${ST_BENCH_BASELINE:-}" ]; then
+    base=$(cd "$ST_BENCH_BASELINE" && pwd)/sealtrain
+    [ -x "$base" ] || { echo "ST_BENCH_BASELINE: $base is not built"; exit 1; }
+fi
+CUR=$ST
+use() { # use ours|base: the binary and workspace of what follows
+    if [ "$1" = base ]; then CUR=$base; else CUR=$ST; fi
+    export SEALTRAIN_WORKSPACE=$T/ws-$1
+}
+as() { who=$1; shift; "$CUR" --as "$who" --key "$K/$who.pem" "$@"; }
 cat >"$T/policy.json" <<JSON
 {"version": 1, "attestation": {"version": 1, "tee": ["sim", "tpm"]},
  "principals": ["mo"], "recipients": ["$(rcpt mo)"]}
 JSON
-as dana data policy set mnist "$T/policy.json" >/dev/null
+setup_ws() { # the workspace of `use`: principals, both datasets, policies
+    "$CUR" init --protect "file:$T/root.key" >/dev/null
+    "$CUR" principal add admin --role admin --signing-key "$K/admin.pub.pem" >/dev/null
+    as admin principal add dana --role data-owner --signing-key "$K/dana.pub.pem" \
+        --recipient "$(rcpt dana)" >/dev/null
+    as admin principal add mo --role model-owner,trainer \
+        --signing-key "$K/mo.pub.pem" --recipient "$(rcpt mo)" >/dev/null
+    t0=$(date +%s.%N)
+    as dana data import "$T/images.idx" --label "$T/labels.idx" --format idx \
+        --name mnist --owner dana --classification confidential \
+        --recipient "$(rcpt dana)" >/dev/null
+    t1=$(date +%s.%N)
+    as dana principal grant mo dataset:mnist use >/dev/null
+    as dana data policy set mnist "$T/policy.json" >/dev/null
+    # the fixed cost on a small dataset (digits, 1797 x 64): what
+    # attestation, key release and sealing cost when the data costs nothing
+    as dana data import examples/data/digits.csv --name digits --label label \
+        --owner dana --classification confidential --recipient "$(rcpt dana)" \
+        >/dev/null
+    as dana principal grant mo dataset:digits use >/dev/null
+    as dana data policy set digits "$T/policy.json" >/dev/null
+}
+if [ -n "$base" ]; then use base; setup_ws; fi
+use ours
+setup_ws
 spec() { # spec TEE
     cat <<JSON
 {"version": 1, "name": "mnist-mlp",
@@ -93,6 +120,15 @@ JSON
 }
 spec sim >"$T/spec-sim.json"
 spec tpm >"$T/spec-tpm.json"
+sed -e 's/"mnist"/"digits"/' -e "s/\"epochs\": $epochs/\"epochs\": 1/" \
+    "$T/spec-sim.json" >"$T/spec-small.json"
+# the resume path on the same small dataset: a job that checkpoints every
+# epoch is stopped by SIGTERM after its first checkpoint, then resumed: a
+# new attestation, the same key released again, the checkpoint key
+# derived again in the runtime, the state restored after checking it
+# against the signed spec ("load" then holds decryption + restore)
+sed -e 's/"epochs": 1,/"epochs": 60,/' -e 's/"outputs"/"checkpoint_every": 1, "outputs"/' \
+    "$T/spec-small.json" >"$T/spec-ckpt.json"
 printf 'data: 60000 x 784 (MNIST-sized, synthetic), import %.2f s; model 784-256-128-10, Adam, batch 128, %s epochs, %s threads, secure memory %s\n' \
     "$(echo "$t1 - $t0" | bc)" "$epochs" "$threads" "$memory"
 
@@ -105,7 +141,8 @@ printf 'data: 60000 x 784 (MNIST-sized, synthetic), import %.2f s; model 784-256
 plain_env=
 [ "${BENCH_PLAIN_HUGEPAGES:-1}" = 1 ] && plain_env=GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 plain() { # plain OUT: bench_job's own figures, plus its process wall time
-    age -d -i "$K/dana.age" -o "$T/plain.bin" "$(ls "$T"/ws/datasets/*.age | head -n1)"
+    age -d -i "$K/dana.age" -o "$T/plain.bin" \
+        "$(ls -S "$T"/ws-ours/datasets/*.age | head -n1)"
     s=$(date +%s.%N)
     env $plain_env "$build/bench_job" "$T/plain.bin" "$T/spec-sim.json" >"$1"
     e=$(date +%s.%N)
@@ -120,7 +157,7 @@ secure() { # secure TEE | secure resume ID -> JSON line of timings
     else
         set -- job run "$T/spec-$1.json"
     fi
-    "$py" - "$ST" "$K/mo.pem" "$@" <<'PY'
+    "$py" - "$CUR" "$K/mo.pem" "$@" <<'PY'
 import json, subprocess, sys, time
 st, key = sys.argv[1:3]
 t0 = time.monotonic()
@@ -168,56 +205,47 @@ if command -v swtpm >/dev/null; then
     export SEALTRAIN_TPM_TCTI="swtpm:host=127.0.0.1,port=$port"
     as admin attest enroll --tee tpm >/dev/null
 fi
-# rounds of plain, secure sim, secure tpm, interleaved: this VM's speed
-# drifts by up to 2x within a minute (host noise), so each kind's fastest
-# round counts, and every kind had the same chances
-rounds=${BENCH_JOB_ROUNDS:-3}
-r=1
-while [ "$r" -le "$rounds" ]; do
-    plain "$T/plain.$r.json"
-    secure sim >"$T/sim.$r.json"
-    [ -n "$TPM_PID" ] && secure tpm >"$T/tpm.$r.json"
-    r=$((r + 1))
-done
-
-# the fixed cost on a small dataset (digits, 1797 x 64): what attestation,
-# key release and sealing cost when the data costs nothing
-as dana data import examples/data/digits.csv --name digits --label label \
-    --owner dana --classification confidential --recipient "$(rcpt dana)" \
-    >/dev/null
-as dana principal grant mo dataset:digits use >/dev/null
-as dana data policy set digits "$T/policy.json" >/dev/null
-sed -e 's/"mnist"/"digits"/' -e "s/\"epochs\": $epochs/\"epochs\": 1/" \
-    "$T/spec-sim.json" >"$T/spec-small.json"
-r=1
-while [ "$r" -le "$rounds" ]; do
-    secure small >"$T/small.$r.json"
-    r=$((r + 1))
-done
-
-# the resume path on the same small dataset: a job that checkpoints every
-# epoch is stopped by SIGTERM after its first checkpoint, then resumed: a
-# new attestation, the same key released again, the checkpoint key
-# derived again in the runtime, the state restored after checking it
-# against the signed spec ("load" then holds decryption + restore)
-sed -e 's/"epochs": 1,/"epochs": 60,/' -e 's/"outputs"/"checkpoint_every": 1, "outputs"/' \
-    "$T/spec-small.json" >"$T/spec-ckpt.json"
-r=1
-while [ "$r" -le "$rounds" ]; do
+resumed() { # resumed OUT: stop a checkpointing job, then time its resume
     id=$(as mo job submit "$T/spec-ckpt.json")
     # the CLI itself in the background (not a shell around it): the
     # SIGTERM must reach `job run`
-    "$ST" --as mo --key "$K/mo.pem" job run "$id" >/dev/null 2>&1 &
+    "$CUR" --as mo --key "$K/mo.pem" job run "$id" >/dev/null 2>&1 &
     run=$!
     i=0
-    until grep -q "checkpoint after epoch" "$T/ws/logs/job-$id.log" 2>/dev/null; do
+    until grep -q "checkpoint after epoch" \
+        "$SEALTRAIN_WORKSPACE/logs/job-$id.log" 2>/dev/null; do
         i=$((i + 1))
         [ "$i" -gt 1200 ] && break
         sleep 0.05
     done
     kill -TERM "$run" 2>/dev/null || true
     wait "$run" || true
-    secure resume "$id" >"$T/resumed.$r.json"
+    secure resume "$id" >"$1"
+}
+# rounds of plain, secure sim, secure tpm (and the baseline's sim),
+# interleaved: this VM's speed drifts by up to 2x within a minute (host
+# noise), so each kind's fastest round counts, and every kind had the
+# same chances
+rounds=${BENCH_JOB_ROUNDS:-3}
+r=1
+while [ "$r" -le "$rounds" ]; do
+    plain "$T/plain.$r.json"
+    use ours
+    secure sim >"$T/sim.$r.json"
+    [ -n "$TPM_PID" ] && secure tpm >"$T/tpm.$r.json"
+    if [ -n "$base" ]; then use base; secure sim >"$T/base-sim.$r.json"; fi
+    r=$((r + 1))
+done
+r=1
+while [ "$r" -le "$rounds" ]; do
+    use ours
+    secure small >"$T/small.$r.json"
+    resumed "$T/resumed.$r.json"
+    if [ -n "$base" ]; then
+        use base
+        secure small >"$T/base-small.$r.json"
+        resumed "$T/base-resumed.$r.json"
+    fi
     r=$((r + 1))
 done
 
@@ -266,6 +294,20 @@ if resumed is not None and "error" not in resumed:
 else:
     print("resume path: FAILED", resumed)
     resumed = None
+# ST_BENCH_BASELINE: the other build's runs, in columns beside ours
+base = {}
+for kind, label in (("sim", "baseline sim"), ("small", "baseline digits"),
+                    ("resumed", "baseline resumed")):
+    b, got = fastest("base-" + kind)
+    if b is None:
+        continue
+    if "error" in b:
+        print(f"{label}: FAILED: {b}")
+        continue
+    base[kind] = b
+    runs.append((label, b))
+fixed_only = [x for x in (small, resumed, base.get("small"),
+                          base.get("resumed")) if x is not None]
 
 def ms(v):
     return f"{v:.0f} ms"
@@ -297,10 +339,11 @@ rows = [
     ("exit", lambda s: ms(s["exit_ms"]), "-"),
     ("total wall", lambda s: f"{s['total_seconds']:.2f} s",
      f"{plain['total_seconds']:.2f} s"),
-    ("ratio to plain", lambda s: "-" if s is small or s is resumed else
+    ("ratio to plain", lambda s: "-" if any(s is x for x in fixed_only) else
      f"{s['total_seconds'] / plain['total_seconds']:.3f}", "1.000"),
     ("plain as a process: wall", lambda s: "-", f"{plain_wall:.2f} s"),
-    ("ratio to the plain process", lambda s: "-" if s is small or s is resumed else
+    ("ratio to the plain process", lambda s: "-" if any(s is x for x in
+                                                          fixed_only) else
      f"{s['total_seconds'] / plain_wall:.3f}", "1.000"),
     ("fixed cost", lambda s: ms(s["attest_release_ms"] + s["seal_ms"]), "-"),
     ("  of which sandbox spawn", lambda s: ms(s["spawn_ms"]), "-"),
@@ -323,10 +366,10 @@ for name, s in runs[1:]:
             f"{'met' if fixed < 100 else 'NOT met'}; without the sandbox "
             f"spawn and arena locking {narrow:.0f} ms: "
             f"{'met' if narrow < 100 else 'NOT met'})")
-    if s is resumed:
+    if s is resumed or s is base.get("resumed"):
         line += (f" (the resume path: load = decryption + restore "
                  f"{s['load_ms']:.0f} ms)")
-    elif s is not small:
+    elif not any(s is x for x in fixed_only):
         r = s["total_seconds"] / plain["total_seconds"]
         rp = s["total_seconds"] / plain_wall
         line += (f"; ratio {r:.3f} to the plain in-process time, {rp:.3f} "
@@ -334,4 +377,33 @@ for name, s in runs[1:]:
                  f"{'met' if r <= 1.05 else 'NOT met'}, "
                  f"{'met' if rp <= 1.05 else 'NOT met'})")
     print(line)
+# ours against the baseline, side by side, as ratios (issue 17: no worse)
+ours_sim = dict(runs).get("secure sim")
+if base and ours_sim:
+    print("this build against ST_BENCH_BASELINE (ratio = ours / baseline; "
+          "<= 1 is no worse):")
+    def cmp(label, a, b, unit=""):
+        print(f"  {label:<44} ours {a:9.3f}{unit}  baseline {b:9.3f}{unit}"
+              f"  ratio {a / b:.3f}")
+    if "sim" in base:
+        cmp("secure sim: ratio to plain", ours_sim["total_seconds"] /
+            plain["total_seconds"], base["sim"]["total_seconds"] /
+            plain["total_seconds"])
+        cmp("secure sim: fixed cost", ours_sim["attest_release_ms"] +
+            ours_sim["seal_ms"], base["sim"]["attest_release_ms"] +
+            base["sim"]["seal_ms"], " ms")
+    if "small" in base and "error" not in small:
+        cmp("digits: fixed cost", small["attest_release_ms"] +
+            small["seal_ms"], base["small"]["attest_release_ms"] +
+            base["small"]["seal_ms"], " ms")
+        cmp("digits: total wall", small["total_seconds"],
+            base["small"]["total_seconds"], " s")
+    if "resumed" in base and resumed is not None:
+        cmp("resume path: total wall", resumed["total_seconds"],
+            base["resumed"]["total_seconds"], " s")
+        cmp("resume path: load (decrypt + restore)", resumed["load_ms"],
+            base["resumed"]["load_ms"], " ms")
+elif not os.environ.get("ST_BENCH_BASELINE"):
+    print("(set ST_BENCH_BASELINE to another build directory to run its "
+          "secure jobs beside these)")
 PY

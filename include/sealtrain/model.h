@@ -28,6 +28,7 @@
 
 #include "sealtrain/age.h"
 #include "sealtrain/attest.h"
+#include "sealtrain/audit.h"
 #include "sealtrain/err.h"
 #include "sealtrain/workspace.h"
 
@@ -82,14 +83,21 @@ typedef struct st_model_job {
  * from the datasets' manifests; claims from the job's recorded
  * attestation verdict; owner from the job. The new version goes to
  * *version. Audited ("model.register").
+ * `also` (may be NULL) is the caller's change that commits in the same
+ * transaction (a job's move to succeeded): its change runs after the
+ * model's rows, with *version set, and its entry (read after the change)
+ * is recorded with model.register's; either both land or neither.
  * *unknown (when not NULL) is 1 after a failed COMMIT: SQLite may still
  * hold it in its WAL, so the model may be registered after the next open,
  * and the caller must not remove its files. */
-ST_MUST_CHECK st_code st_model_register(st_workspace *ws,
-                                        const st_model_record *in,
-                                        const st_model_job *job,
-                                        uint32_t *version, int *unknown,
-                                        st_err *err);
+typedef struct st_model_also {
+    st_audit_change change;
+    void *arg;
+    const st_audit_event *ev;
+} st_model_also;
+ST_MUST_CHECK st_code st_model_register(
+    st_workspace *ws, const st_model_record *in, const st_model_job *job,
+    const st_model_also *also, uint32_t *version, int *unknown, st_err *err);
 
 /* "NAME" or "NAME@VERSION" (no version: the latest). */
 ST_MUST_CHECK st_code st_model_ref_parse(const char *ref,

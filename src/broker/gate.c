@@ -571,17 +571,21 @@ st_code st_gate_release(st_gate *g, const char *principal,
     st_dataset_manifest ms[ST_GATE_MAX_DATASETS];
     memset(ms, 0, sizeof(ms));
     size_t got = 0; /* datasets read; the last one failed if rc says so */
-    snap = st_catalog_snapshot_begin(g->ws);
-    while (rc == ST_OK && got < nds) {
-        rc = g->kr ? st_dataset_file_key(g->ws, g->kr, names[got], &fks[got],
-                                         &ms[got], &e)
-                   : st_err_set(&e, ST_E_IO, "the keyring is not open");
-        got++;
+    if (rc == ST_OK) {
+        /* (not after a failure of the judging itself: an audit entry or
+         * the catalog that could not be read or written) */
+        snap = st_catalog_snapshot_begin(g->ws);
+        while (rc == ST_OK && got < nds) {
+            rc = g->kr ? st_dataset_file_key(g->ws, g->kr, names[got],
+                                             &fks[got], &ms[got], &e)
+                       : st_err_set(&e, ST_E_IO, "the keyring is not open");
+            got++;
+        }
+        st_catalog_snapshot_end(g->ws, snap);
     }
-    st_catalog_snapshot_end(g->ws, snap);
     /* a key that is not read is not released: only its failure is
      * recorded, and none of the others leaves */
-    size_t from = rc == ST_OK ? 0 : got - 1;
+    size_t from = rc == ST_OK || got == 0 ? 0 : got - 1;
     for (size_t i = 0; i < from; i++) {
         st_secret_free(fks[i]);
         st_dataset_manifest_free(&ms[i]);

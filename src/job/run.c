@@ -131,6 +131,18 @@ static ST_MUST_CHECK st_code move_to(struct ctl *c, st_job_state s,
         st_job_transition_status(c->ws, c->rec.id, s, reason, c->pending, err);
     json_decref(c->pending);
     c->pending = NULL;
+    st_job_record r;
+    if (rc != ST_OK && st_job_get(c->ws, c->rec.id, &r, NULL) == ST_OK) {
+        /* committed, with its entry kept in the catalog's outbox until the
+         * next open appends it (or a COMMIT reported failed that SQLite
+         * recovered): the state is in force, and the job goes on */
+        if (r.state == s) {
+            st_warn("job.state", "job %s: %s", c->rec.id,
+                    err ? err->msg : "committed");
+            rc = ST_OK;
+        }
+        st_job_record_free(&r);
+    }
     if (rc == ST_OK) {
         c->state = s;
         observe(c, "state",
@@ -160,16 +172,20 @@ static void status_now(struct ctl *c, const char *key, json_t *v)
     c->pending = NULL;
 }
 
+/* The principal who runs (or resumed) the job; the submitter when nobody
+ * is named (bootstrap, or a library caller). */
+static const char *actor_of(const struct ctl *c)
+{
+    return c->o && c->o->runner && *c->o->runner ? c->o->runner
+                                                 : c->rec.submitter;
+}
+
 static void audit(struct ctl *c, const char *category, const char *action,
                   const char *resource, const char *outcome, const char *reason,
                   json_t *details)
 {
-    /* the principal who runs (or resumed) the job acted; the submitter
-     * when nobody is named (bootstrap, or a library caller) */
-    const char *actor =
-        c->o && c->o->runner && *c->o->runner ? c->o->runner : c->rec.submitter;
-    st_audit_event ev = {category, actor,  action, resource,
-                         outcome,  reason, details};
+    st_audit_event ev = {category, actor_of(c), action, resource,
+                         outcome,  reason,      details};
     st_err e;
     if (st_audit_append(c->ws, &ev, &e) != ST_OK)
         st_error("job.audit", "audit append failed: %s", e.msg);
@@ -889,21 +905,41 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
     snprintf(mr.job_id, sizeof(mr.job_id), "%s", c->rec.id);
     snprintf(mr.path, sizeof(mr.path), "%s", mine);
     snprintf(mr.provenance_path, sizeof(mr.provenance_path), "%s", provpath);
-    if (rc == ST_OK)
-        rc = st_job_register_model(c->ws, &mr, &mr.version, &unknown, err);
-    if (rc != ST_OK)
-        goto unregistered;
-    status_set(
-        c, "model",
-        json_pack("{s:s,s:i}", "name", mr.name, "version", (int)mr.version));
+    /* the registration, the job's move to succeeded (with this status)
+     * and the model.seal entry: one transaction */
     status_set(c, "result",
                json_pack("{s:s,s:s,s:s,s:O}", "model_path", mine,
                          "model_sha256", hex, "provenance_path", provpath,
                          "metrics", json_object_get(res, "metrics")));
     char resource[160];
     snprintf(resource, sizeof(resource), "model:%s", c->spec.model_name);
-    audit(c, "enclave", "model.seal", resource, "success", NULL,
-          json_pack("{s:s,s:s}", "job", c->rec.id, "sha256", hex));
+    json_t *seal_details =
+        json_pack("{s:s,s:s}", "job", c->rec.id, "sha256", hex);
+    st_audit_event seal = {"enclave", actor_of(c), "model.seal", resource,
+                           "success", NULL,        seal_details};
+    if (rc == ST_OK && (!seal_details || !c->pending))
+        rc = st_err_errno(err, ST_E_IO, ENOMEM, "the job's result");
+    if (rc == ST_OK)
+        rc = st_job_register_model(c->ws, &mr, c->pending, &seal, &mr.version,
+                                   &unknown, err);
+    json_decref(seal_details);
+    json_decref(c->pending);
+    c->pending = NULL;
+    st_job_record jr;
+    if (rc != ST_OK && unknown &&
+        st_job_get(c->ws, c->rec.id, &jr, NULL) == ST_OK) {
+        /* a COMMIT reported failed that SQLite did make: registered */
+        if (jr.state == ST_JOB_SUCCEEDED) {
+            st_warn("job.model", "job %s: %s", c->rec.id, err->msg);
+            rc = ST_OK;
+        }
+        st_job_record_free(&jr);
+    }
+    if (rc != ST_OK)
+        goto unregistered;
+    c->state = ST_JOB_SUCCEEDED;
+    observe(c, "state",
+            json_pack("{s:s,s:s}", "state", "succeeded", "reason", ""));
     observe(c, "result",
             json_pack("{s:s,s:s,s:O}", "model_path", mine, "provenance_path",
                       provpath, "metrics", json_object_get(res, "metrics")));
@@ -1304,8 +1340,15 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
         rc = st_err_set(err, ST_E_IO, "the runtime ended without a result");
     int keep = rc != ST_OK;
     cleanup(c, keep);
-    if (rc == ST_OK)
-        rc = move_to(c, ST_JOB_SUCCEEDED, NULL, err);
+    if (c->state == ST_JOB_SUCCEEDED) {
+        /* its model registered, the job succeeded (one transaction): what
+         * went wrong while the runtime exited changes nothing of that */
+        if (rc != ST_OK)
+            st_warn("job.run", "job %s succeeded; afterwards: %s", id,
+                    err->msg);
+        rc = ST_OK;
+    } else if (rc == ST_OK)
+        rc = st_err_set(err, ST_E_IO, "the job's model was not registered");
     else if (operator_side) {
         st_err saved = *err;
         char why[sizeof(saved.msg) + 96];

@@ -34,6 +34,7 @@
 #include "broker/gate_internal.h"
 #include "crypto/bech32.h"
 #include "crypto/dsse.h"
+#include "job/job_internal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
@@ -520,25 +521,11 @@ st_code st_job_transition_status(st_workspace *ws, const char *id,
     return transition(ws, id, state, reason, patch, NULL, err);
 }
 
-/* The transition, audited with `by` as actor (NULL: the runner, else the
- * submitter). */
-struct transition_arg {
-    const char *id, *reason;
-    st_job_state state;
-    const json_t *patch;
-    const char *by;
-    st_job_state from;
-    char actor[ST_JOB_NAME_MAX + 1];
-    json_t *details; /* the job.state entry's, filled in by the change */
-    st_audit_event ev;
-};
-
 /* The state change (and status patch) of a transition: a change of
  * st_audit_txn_run, which fills in its job.state entry. */
-static ST_MUST_CHECK st_code transition_rows(st_workspace *ws, void *varg,
-                                             st_err *err)
+st_code st_job_move_rows(st_workspace *ws, void *varg, st_err *err)
 {
-    struct transition_arg *a = varg;
+    st_job_move *a = varg;
     sqlite3 *db = st_workspace_db(ws);
     st_job_record r;
     /* read inside the transaction: the update below is conditional on it */
@@ -597,33 +584,45 @@ static ST_MUST_CHECK st_code transition_rows(st_workspace *ws, void *varg,
 /* The transition and its job.state entry (actor `by`; NULL: the runner,
  * else the submitter), with the status patch: one transaction, one
  * flush of the catalog (src/audit/outbox.c). */
+void st_job_move_init(st_job_move *a, const char *id, st_job_state state,
+                      const char *reason, const json_t *patch, const char *by)
+{
+    memset(a, 0, sizeof(*a));
+    snprintf(a->resource, sizeof(a->resource), "job:%s", id);
+    a->id = id;
+    a->reason = reason;
+    a->state = state;
+    a->patch = patch;
+    a->by = by;
+    a->ev.category = "enclave";
+    a->ev.action = "job.state";
+    a->ev.resource = a->resource;
+    a->ev.outcome = state == ST_JOB_FAILED || state == ST_JOB_CANCELLED
+                        ? "failure"
+                        : "success";
+    a->ev.reason = reason && *reason ? reason : NULL;
+}
+
+void st_job_move_done(st_workspace *ws, st_job_move *a, st_code rc)
+{
+    json_decref(a->details);
+    a->details = NULL;
+    if (rc == ST_OK)
+        st_job_log(ws, a->id, "%s%s%s", st_job_state_name(a->state),
+                   a->reason && *a->reason ? ": " : "",
+                   a->reason ? a->reason : "");
+}
+
 static st_code transition(st_workspace *ws, const char *id, st_job_state state,
                           const char *reason, const json_t *patch,
                           const char *by, st_err *err)
 {
-    char resource[64];
-    snprintf(resource, sizeof(resource), "job:%s", id);
-    struct transition_arg a;
-    memset(&a, 0, sizeof(a));
-    a.id = id;
-    a.reason = reason;
-    a.state = state;
-    a.patch = patch;
-    a.by = by;
-    a.ev.category = "enclave";
-    a.ev.action = "job.state";
-    a.ev.resource = resource;
-    a.ev.outcome = state == ST_JOB_FAILED || state == ST_JOB_CANCELLED
-                       ? "failure"
-                       : "success";
-    a.ev.reason = reason && *reason ? reason : NULL;
+    st_job_move a;
+    st_job_move_init(&a, id, state, reason, patch, by);
     st_code rc = st_job_migrate(ws, err);
     if (rc == ST_OK)
-        rc = st_audit_txn_run(ws, transition_rows, &a, &a.ev, err);
-    json_decref(a.details);
-    if (rc == ST_OK)
-        st_job_log(ws, id, "%s%s%s", st_job_state_name(state),
-                   reason && *reason ? ": " : "", reason ? reason : "");
+        rc = st_audit_txn_run(ws, st_job_move_rows, &a, &a.ev, err);
+    st_job_move_done(ws, &a, rc);
     return rc;
 }
 
@@ -696,6 +695,35 @@ st_code st_job_list_readable(st_workspace *ws, const char *principal,
     return ST_OK;
 }
 
+struct cancel_arg {
+    const char *id;
+    int end; /* the job ends here: mv is its move to cancelled */
+    st_job_move mv;
+};
+
+/* The cancel request and, when nobody else will end the job, its move to
+ * cancelled (whose job.state entry is recorded with job.cancel). */
+static ST_MUST_CHECK st_code cancel_rows(st_workspace *ws, void *varg,
+                                         st_err *err)
+{
+    struct cancel_arg *a = varg;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "UPDATE jobs SET cancel_requested=1 WHERE id=?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return st_catalog_fail(ws, "cancelling a job", err);
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return st_catalog_fail(ws, "cancelling a job", err);
+    if (!a->end)
+        return ST_OK;
+    st_code rc = st_job_move_rows(ws, &a->mv, err);
+    int64_t id;
+    return rc == ST_OK ? st_audit_txn_event(ws, &a->mv.ev, &id, err) : rc;
+}
+
 st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
                       st_err *err)
 {
@@ -717,31 +745,31 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
      * nobody to stop it: it ends here */
     int orphan = state != ST_JOB_QUEUED && controller > 0 &&
                  kill((pid_t)controller, 0) != 0 && errno == ESRCH;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "UPDATE jobs SET cancel_requested=1 WHERE id=?", -1,
-                           &st, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "cancelling a job", err);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (step != SQLITE_DONE)
-        return st_catalog_fail(ws, "cancelling a job", err);
-    st_job_log(ws, id, "cancel requested by %s", actor ? actor : "system");
-    /* the request is audited before it takes effect: the controller (or
-     * the transition below) ends the job */
-    if ((rc = audit_act(ws, actor, "job.cancel", id, ST_OK, NULL,
-                        json_pack("{s:s}", "state", st_job_state_name(state)),
-                        err)) != ST_OK)
-        return rc;
-    if (state == ST_JOB_QUEUED)
-        return transition(ws, id, ST_JOB_CANCELLED,
-                          "cancelled before it started", NULL, actor, err);
-    if (orphan)
-        return transition(ws, id, ST_JOB_CANCELLED,
-                          "cancelled: its controller was gone", NULL, actor,
-                          err);
-    return ST_OK;
+    struct cancel_arg a = {.id = id};
+    if (state == ST_JOB_QUEUED || orphan)
+        st_job_move_init(&a.mv, id, ST_JOB_CANCELLED,
+                         orphan ? "cancelled: its controller was gone"
+                                : "cancelled before it started",
+                         NULL, actor);
+    a.end = state == ST_JOB_QUEUED || orphan;
+    /* the request, its job.cancel entry and (when nobody else will end the
+     * job) its end: one transaction; a running job's controller ends it */
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    json_t *details = json_pack("{s:s}", "state", st_job_state_name(state));
+    st_audit_event ev = {"operation",  actor && *actor ? actor : "system",
+                         "job.cancel", resource,
+                         "success",    NULL,
+                         details};
+    rc = details ? st_audit_txn_run(ws, cancel_rows, &a, &ev, err)
+                 : st_err_errno(err, ST_E_IO, ENOMEM, "the job.cancel entry");
+    json_decref(details);
+    if (a.end)
+        st_job_move_done(ws, &a.mv, rc);
+    if (rc == ST_OK)
+        st_job_log(ws, id, "cancel requested by %s",
+                   actor && *actor ? actor : "system");
+    return rc;
 }
 
 /* Sets the runner of a queued job, or (`requeue`) of a failed or
@@ -785,6 +813,17 @@ st_code st_job_start(st_workspace *ws, const char *runner, const char *id,
     return set_runner(ws, id, runner, 0, err);
 }
 
+struct resume_arg {
+    const char *id, *runner;
+};
+
+static ST_MUST_CHECK st_code resume_rows(st_workspace *ws, void *varg,
+                                         st_err *err)
+{
+    struct resume_arg *a = varg;
+    return set_runner(ws, a->id, a->runner, 1, err);
+}
+
 st_code st_job_resume(st_workspace *ws, const char *runner, const char *id,
                       st_err *err)
 {
@@ -799,13 +838,22 @@ st_code st_job_resume(st_workspace *ws, const char *runner, const char *id,
                           "job %s is %s: only a failed or cancelled job "
                           "resumes",
                           id, st_job_state_name(from));
-    /* conditional on the state read above: two resumes race, one wins */
-    if ((rc = set_runner(ws, id, runner, 1, err)) != ST_OK)
-        return rc;
-    st_job_log(ws, id, "resumed from the last checkpoint by %s",
-               runner && *runner ? runner : "system");
-    return audit_act(
-        ws, runner, "job.resume", id, ST_OK, NULL,
-        json_pack("{s:s,s:s}", "from", st_job_state_name(from), "to", "queued"),
-        err);
+    /* conditional on the state read above: two resumes race, one wins;
+     * the requeue commits with its job.resume entry */
+    struct resume_arg a = {id, runner};
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    json_t *details =
+        json_pack("{s:s,s:s}", "from", st_job_state_name(from), "to", "queued");
+    st_audit_event ev = {"operation",  runner && *runner ? runner : "system",
+                         "job.resume", resource,
+                         "success",    NULL,
+                         details};
+    rc = details ? st_audit_txn_run(ws, resume_rows, &a, &ev, err)
+                 : st_err_errno(err, ST_E_IO, ENOMEM, "the job.resume entry");
+    json_decref(details);
+    if (rc == ST_OK)
+        st_job_log(ws, id, "resumed from the last checkpoint by %s",
+                   runner && *runner ? runner : "system");
+    return rc;
 }

@@ -25,6 +25,7 @@
  * Never: store a secret; register a file whose digest is not the
  * provenance subject.
  */
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,8 +311,8 @@ static st_code check_name_owner(st_workspace *ws, const st_model_record *r,
 }
 
 st_code st_model_register(st_workspace *ws, const st_model_record *in,
-                          const st_model_job *job, uint32_t *version,
-                          int *unknown, st_err *err)
+                          const st_model_job *job, const st_model_also *also,
+                          uint32_t *version, int *unknown, st_err *err)
 {
     if (unknown)
         *unknown = 0;
@@ -390,10 +391,16 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
     char *ds = dump(r.datasets), *cl = dump(r.claims), *mt = dump(r.metrics),
          *rc_s = dump(r.recipients);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = st_model_db_err(ws, "begin", err);
+    int64_t entry = 0;
+    if (!ds || !cl || !mt || !rc_s) {
+        rc = st_err_errno(err, ST_E_IO, ENOMEM, "registering model \"%s\"",
+                          r.name);
         goto out;
     }
+    /* the row, its owner, the model.register entry and the caller's change
+     * (the job's move to succeeded) commit together or not at all */
+    if ((rc = st_audit_txn_begin(ws, err)) != ST_OK)
+        goto out;
     /* a name is its first registrant's: another model owner's job does
      * not become the owner's "latest" version (checked at submit too;
      * here, inside the transaction, two first registrations race and
@@ -447,34 +454,45 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
     }
     sqlite3_finalize(st);
     st = NULL;
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = st_model_db_err(ws, "commit", err);
-        st_err_prefix(err, "the model may or may not have been registered "
-                           "(the next open decides)");
-        if (unknown)
-            *unknown = 1;
-        goto rollback;
-    }
     /* the model owner owns the name: decrypt/share/rm are theirs or their
-     * grantees' */
-    char resource[ST_MODEL_NAME_MAX + 8];
+     * grantees' (its resource.own entry commits with this transaction) */
+    char resource[ST_MODEL_NAME_MAX + 32];
     snprintf(resource, sizeof(resource), "model:%s", r.name);
     char cur[ST_MODEL_NAME_MAX + 1];
-    st_err oe;
     if (st_access_get_owner(ws, resource, cur, sizeof(cur), NULL) != ST_OK &&
-        st_access_set_owner(ws, resource, r.owner, &oe) != ST_OK)
-        st_warn("model.register", "%s: recording the owner failed: %s",
-                resource, oe.msg);
+        (rc = st_access_set_owner(ws, resource, r.owner, err)) != ST_OK)
+        goto rollback;
+    snprintf(resource, sizeof(resource), "model:%s@%u", r.name, r.version);
+    json_t *details = json_pack("{s:s,s:s,s:s,s:s}", "job", r.job_id, "sha256",
+                                r.file_sha256, "classification",
+                                r.classification, "spec_sha256", r.spec_sha256);
+    st_audit_event ev = {"operation", r.owner, "model.register", resource,
+                         "success",   NULL,    details};
+    rc = details ? st_audit_txn_event(ws, &ev, &entry, err)
+                 : st_err_errno(err, ST_E_IO, ENOMEM,
+                                "the model.register "
+                                "entry");
+    json_decref(details);
+    if (rc != ST_OK)
+        goto rollback;
     *version = r.version;
-    st_model_audit(ws, r.owner, "model.register", &r, "success", NULL,
-                   json_pack("{s:s,s:s,s:s,s:s}", "job", r.job_id, "sha256",
-                             r.file_sha256, "classification", r.classification,
-                             "spec_sha256", r.spec_sha256));
+    if (also && also->change && (rc = also->change(ws, also->arg, err)))
+        goto rollback;
+    if (also && also->ev &&
+        (rc = st_audit_txn_event(ws, also->ev, &entry, err)))
+        goto rollback;
+    int maybe = 0;
+    if ((rc = st_audit_txn_commit(ws, &maybe, err)) != ST_OK) {
+        if (unknown)
+            *unknown = maybe;
+        goto out;
+    }
+    rc = st_audit_txn_deliver(ws, entry, err);
     goto out;
 rollback:
     sqlite3_finalize(st);
     st = NULL;
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    st_audit_txn_rollback(ws);
     if (rc == ST_E_DENIED)
         st_model_audit(ws, r.owner, "model.register", &r, "denied",
                        err ? err->msg : NULL,

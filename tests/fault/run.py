@@ -64,7 +64,15 @@ SCENARIOS = {
     "principal-disable": (["principal", "disable", "bob"], set(),
                           "principals"),
     "job-submit": (["job", "submit", "{T}/spec.json"], set(), "principals"),
+    # the job submitted in the "queued" template ({J}: its id); a failed run
+    # leaves it queued (nothing released) or failed, and the retry is
+    # `job resume` then `job run` (see Harness.retry)
+    "job-run": (["job", "run", "{J}"], {2}, "queued"),
 }
+
+# what a job's state may be once the command that ran it has exited: it
+# never stays attesting, keyed, training or sealing
+AT_REST = {"queued", "succeeded", "failed", "cancelled"}
 
 # commands whose transaction work is not done yet (issue 18): `make fault`
 # (--all) sweeps them too and reports what breaks; the sampled sweep of
@@ -91,13 +99,14 @@ class Harness:
         self.verbose = a.verbose
         self.cur = "base"
         self.templates = {}
+        self.job = ""
 
     # -- running the CLI --
     def env(self, ws, fault=None, count=None):
         e = dict(os.environ)
         e["SEALTRAIN_WORKSPACE"] = ws
         e["SEALTRAIN_KEY"] = os.path.join(self.tmp, "alice.pem")
-        if self.cur == "principals":
+        if self.cur in ("principals", "queued"):
             e["SEALTRAIN_AS"] = "alice"
         else:
             e.pop("SEALTRAIN_AS", None)
@@ -112,7 +121,8 @@ class Harness:
         return e
 
     def st(self, ws, args, fault=None, count=None):
-        args = [x.replace("{T}", self.tmp) for x in args]
+        args = [x.replace("{T}", self.tmp).replace("{J}", self.job)
+                for x in args]
         p = subprocess.run([self.bin] + args, env=self.env(ws, fault, count),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, timeout=300)
@@ -173,7 +183,7 @@ class Harness:
         wp = os.path.join(t, "template-principals")
         shutil.copytree(ws, wp, symlinks=True)
         self.must(wp, ["principal", "add", "alice", "--role",
-                       "admin,data-owner,model-owner,auditor",
+                       "admin,data-owner,model-owner,auditor,trainer",
                        "--signing-key", t + "/alice.pub"])
         self.cur = "principals"
         self.must(wp, ["principal", "add", "bob", "--role", "trainer",
@@ -191,6 +201,12 @@ class Harness:
                        "outputs": {"model": "fault", "recipients": [rcpt]}},
                       f)
         self.templates["principals"] = (wp, self.state(wp), self.audit(wp))
+        # the same with alice's job submitted, waiting to run
+        wq = os.path.join(t, "template-queued")
+        shutil.copytree(wp, wq, symlinks=True)
+        self.must(wq, ["job", "submit", t + "/spec.json"])
+        self.job = json.loads(self.must(wq, ["job", "list", "--json"]))[0]["id"]
+        self.templates["queued"] = (wq, self.state(wq), self.audit(wq))
         self.use("base")
 
     def use(self, name):
@@ -236,9 +252,14 @@ class Harness:
         if rj:
             return None
         jobs = sorted((j["name"], j["state"]) for j in json.loads(jout))
+        rm, mout, _ = self.st(ws, ["model", "list", "--json"])
+        if rm:
+            return None
+        models = sorted((m["name"], m["version"], m["job"])
+                        for m in json.loads(mout))
         return json.dumps({"datasets": ds, "keys": keys, "policy": policy,
                            "principals": people, "grants": grants,
-                           "jobs": jobs}, sort_keys=True)
+                           "jobs": jobs, "models": models}, sort_keys=True)
 
     def audit(self, ws):
         rc, out, _ = self.st(ws, ["audit", "export", "--format", "jsonl"])
@@ -356,6 +377,8 @@ class Harness:
             # committed (or maybe): completed with its entry at the next
             # open; for the retry, the change is done
             rc = 0
+        elif name == "job-run":
+            problems += self.job_failed(what, rc, err, after)
         else:
             if after != self.before:
                 problems.append("%s failed (exit %d: %s) but its change is "
@@ -363,7 +386,18 @@ class Harness:
             if succ:
                 problems.append("%s failed (exit %d) but logged success" %
                                 (what, rc))
-        # the retry, without fault
+        # the retry, without fault (a job that failed after its keys were
+        # released is over: a spec without checkpoints has nothing to
+        # resume, and it is submitted again; one left queued runs again)
+        if name == "job-run" and rc != 0 and after is not None and \
+                dict(json.loads(after)["jobs"]).get("fault") != "queued":
+            shutil.rmtree(ws)
+            for p in problems:
+                print("FAIL " + p, flush=True)
+            self.failures += problems
+            if self.verbose and not problems:
+                print("ok   %s (exit %d, job over)" % (what, rc), flush=True)
+            return
         rc2, _, err2 = self.st(ws, argv)
         if rc2 != 0 and not (rc == 0 and rc2 in retry_ok):
             problems.append("retry of %s (first exit %d) failed: exit %d: %s"
@@ -385,6 +419,27 @@ class Harness:
         self.failures += problems
         if self.verbose and not problems:
             print("ok   %s (exit %d, retry %d)" % (what, rc, rc2), flush=True)
+
+
+    def job_failed(self, what, rc, err, after):
+        """A failed `job run`: the job is at rest (queued: nothing was
+        released; failed or cancelled), and no model of it is registered."""
+        if after is None:
+            return []  # check_open named what cannot be read
+        st = json.loads(after)
+        state = dict(st["jobs"]).get("fault")
+        problems = []
+        if state not in AT_REST:
+            problems.append("%s failed (exit %d: %s) and left the job %s" %
+                            (what, rc, err.strip(), state))
+        elif state == "succeeded":
+            problems.append("%s failed (exit %d: %s) but the job succeeded" %
+                            (what, rc, err.strip()))
+        if st["models"]:
+            problems.append("%s failed (exit %d: %s) but its model is "
+                            "registered (job %s)" %
+                            (what, rc, err.strip(), state))
+        return problems
 
 
 def points(n, sampled, per, salt):

@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "broker/gate_internal.h"
 #include "crypto/dsse.h"
@@ -588,6 +589,55 @@ static void test_closed_keyring_releases_nothing(void **state)
     round_end(&x);
 }
 
+static long nonce_rows(fixture *f)
+{
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/ws/gate-nonces.db", f->root);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM nonces", -1,
+                                        &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Nonces are kept for minutes, not as history: a new one sweeps away the
+ * rows issued over an hour before it. */
+static void test_old_nonces_are_swept(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    time_t now = time(NULL);
+    st_gate_nonce n;
+    memset(&n, 0, sizeof(n));
+    snprintf(n.job_id, sizeof(n.job_id), "j0123456789abcdef");
+    snprintf(n.principal, sizeof(n.principal), "tr");
+    snprintf(n.submitter, sizeof(n.submitter), "mo");
+    snprintf(n.scope, sizeof(n.scope), "digits");
+    for (int i = 0; i < 3; i++) {
+        memset(n.nonce, 0xa0 + i, sizeof(n.nonce));
+        n.issued = now - 7200 + i; /* two hours old */
+        assert_st_ok(st_gate_db_nonce_put(f->ws, &n, &e), &e);
+    }
+    assert_int_equal(nonce_rows(f), 3);
+    /* within the minute of the last sweep: nothing is swept yet */
+    memset(n.nonce, 0xb0, sizeof(n.nonce));
+    n.issued = now - 7200 + 30;
+    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, &e), &e);
+    assert_int_equal(nonce_rows(f), 4);
+    /* now: the four old rows go, the new one stays */
+    memset(n.nonce, 0xc0, sizeof(n.nonce));
+    n.issued = now;
+    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, &e), &e);
+    assert_int_equal(nonce_rows(f), 1);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -614,6 +664,7 @@ int main(void)
         T(test_policy_parser_names_the_bad_key),
         T(test_closed_keyring_releases_nothing),
         T(test_unaudited_release_hands_back_nothing),
+        T(test_old_nonces_are_swept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
