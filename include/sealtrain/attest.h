@@ -142,12 +142,16 @@ typedef struct st_claims {
     int insecure;   /* no hardware root of trust (sim) */
     int64_t time;   /* signed evidence time, 0 when the evidence has none */
     json_t *fields; /* every TEE-specific field, for policy and display */
+    /* the dated collateral the verdict rests on (TCB Info, QE Identity,
+     * CRLs): [{"document", "issued", "next_update"}], or NULL */
+    json_t *collateral;
 } st_claims;
 
 void st_claims_init(st_claims *c);
 void st_claims_free(st_claims *c);
 /* {"tee","measurement","platform_id","tcb","tcb_fields","tcb_status",
- *  "advisories","report_data","debug","insecure","time","fields"} */
+ *  "advisories","report_data","debug","insecure","time","fields"} and
+ *  "collateral" when the evidence had dated collateral */
 json_t *st_claims_to_json(const st_claims *c);
 
 /* ---- policy ------------------------------------------------------- */
@@ -188,7 +192,48 @@ typedef struct st_attest_refs {
      * nothing). Azure vTPM keys are vouched for by the SNP report. */
     const uint8_t *tpm_ak;
     size_t tpm_ak_len;
+    /* offline collateral bundles (st_collateral_bundle, below): used for
+     * what the evidence does not carry (a VCEK/VLEK and its CA chain, a
+     * TCB Info, QE Identity, TCB signing chain and CRLs), each document
+     * then verified exactly as if the evidence had carried it. A cache,
+     * never a trust anchor. NULL/0: none. */
+    const struct st_collateral_bundle *const *bundles;
+    size_t nbundles;
 } st_attest_refs;
+
+/* ---- offline collateral bundles (collateral.c, docs/attestation.md) --
+ *
+ * {"type":"sealtrain-collateral","version":1,"documents":[{"kind":K,
+ *  "data":"<base64>"[,"update":"standard"|"early"]}, ...]} with K one of
+ * amd.vcek, amd.vlek, amd.ask, amd.asvk, amd.ark, amd.crl, intel.tcb_info,
+ * intel.qe_identity, intel.tcb_chain, intel.root_ca_crl, intel.pck_crl.
+ * Parsing is strict and indexes each document (chip id and TCB of a VCEK,
+ * FMSPC of a TCB Info, dates); it checks no signature: the verifier does,
+ * at each use, up to the pinned roots. */
+#define ST_COLLATERAL_VERSION 1
+#define ST_COLLATERAL_MAX_DOCS 256
+typedef struct st_collateral_bundle st_collateral_bundle;
+ST_MUST_CHECK st_code st_collateral_bundle_parse(const char *text, size_t len,
+                                                 const char *origin,
+                                                 st_collateral_bundle **out,
+                                                 st_err *err);
+void st_collateral_bundle_free(st_collateral_bundle *b); /* accepts NULL */
+/* SHA-256 (hex) of the bundle's canonical JSON: its name everywhere. */
+const char *st_collateral_bundle_digest(const st_collateral_bundle *b);
+/* Who vouched for it ("imported by NAME"), shown in traces with the
+ * digest; copied. */
+void st_collateral_bundle_set_origin(st_collateral_bundle *b,
+                                     const char *origin);
+size_t st_collateral_bundle_count(const st_collateral_bundle *b);
+/* [{"index","kind","name","issued","next_update"}, ...] where name says
+ * what the document is for ("Milan VCEK chip 0123.. TCB bl=3 ...",
+ * "TDX TCB Info fmspc 50806f000000 standard"). */
+json_t *st_collateral_bundle_describe(const st_collateral_bundle *b);
+/* The earliest time a document goes stale (nextUpdate of TCB Info, QE
+ * Identity and CRLs, notAfter of certificates), and that document's
+ * name in `doc`; 0 when the bundle holds nothing dated. */
+int64_t st_collateral_bundle_stale_at(const st_collateral_bundle *b, char *doc,
+                                      size_t cap);
 
 /* The data directory compiled in (installed share dir, else source tree). */
 const char *st_attest_data_dir(void);
@@ -198,6 +243,11 @@ const char *st_attest_data_dir(void);
 typedef struct st_verdict {
     int pass;
     char reason[512]; /* "pass", or the first failing claim and why */
+    /* "sha-256:HEX" (st_evidence_collateral_digest) of the evidence as
+     * verified when offline bundles supplied part of its collateral, so
+     * that the EAR names what was used; "" otherwise (the EAR then digests
+     * the evidence it is given) */
+    char collateral_digest[80];
     st_trace trace;
     st_claims claims;
 } st_verdict;

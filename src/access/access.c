@@ -115,6 +115,8 @@ static const struct rule {
     {"principal.admin", A, 0, NULL, 0, 0, 0},
     {"principal.read", A | D | M | T | U, 0, NULL, 0, 0, 0},
     {"audit.repair", A, 0, NULL, 0, 0, 0},
+    {"attest.collateral", A, 0, NULL, 0, 0, 0},
+    {"attest.collateral.read", A | D | M | T | U, 0, NULL, 0, 0, 0},
 };
 
 #undef A
@@ -130,7 +132,8 @@ const char *const st_access_actions[] = {
     "data.rewrap", "job.submit", "job.run", "job.cancel", "job.read",
     "model.decrypt", "model.share", "model.rm", "model.read", "audit.read",
     "audit.verify", "audit.checkpoint", "check", "cleanup", "principal.admin",
-    "principal.read", "audit.repair",
+    "principal.read", "audit.repair", "attest.collateral",
+    "attest.collateral.read",
     NULL};
 /* clang-format on */
 

@@ -60,6 +60,11 @@ ST_MUST_CHECK st_code st_attest_az_tdx_verify(st_attest_ctx *ctx, st_err *err);
 ST_MUST_CHECK st_code st_attest_az_tdx_show(const st_evidence *ev, json_t *out,
                                             st_err *err);
 
+/* The SNP report (ST_SNP_REPORT_LEN bytes, inside the evidence's part)
+ * of az-snp-vtpm evidence's HCL report (az.c). */
+ST_MUST_CHECK st_code st_attest_az_snp_report(const st_evidence *ev,
+                                              const uint8_t **hw, st_err *err);
+
 /* The DCAP quote in part `qpart` verified as `tee` (ST_TEE_TDX/SGX) with the
  * evidence's collateral parts, trace entries "<tee>.*", claims filled from
  * the quote (dcap_attest.c); az-tdx-vtpm passes its "td_quote". */
@@ -69,6 +74,14 @@ ST_MUST_CHECK st_code st_attest_dcap_verify_part(st_attest_ctx *ctx, st_tee tee,
 ST_MUST_CHECK st_code st_attest_dcap_show_part(const st_evidence *ev,
                                                st_tee tee, const char *qpart,
                                                json_t *out, st_err *err);
+
+/* Offline collateral (collateral.c): when ctx->refs holds bundles and the
+ * evidence lacks collateral parts, *out is a copy of the evidence with the
+ * matching bundle documents added (a "collateral.<part>" trace entry
+ * naming each), else NULL. ST_E_INPUT when SNP evidence has no VCEK/VLEK
+ * and no bundle has one for its chip and TCB. */
+ST_MUST_CHECK st_code st_attest_collateral_fill(st_attest_ctx *ctx,
+                                                st_evidence **out, st_err *err);
 
 /* Applies the policy (NULL: the built-in default) to the claims (policy.c). */
 void st_attest_policy_apply(const st_attest_policy *p, const st_claims *c,
@@ -111,6 +124,10 @@ int st_attest_trace_validity(st_trace *t, const char *claim, X509 *cert,
 void st_attest_x509_fingerprint(X509 *cert, char out[65]);
 /* The CN of the subject, or "" */
 void st_attest_x509_cn(X509 *cert, char *out, size_t cap);
+/* A CRL, DER or PEM (nothing after the DER); NULL when it is not one. */
+X509_CRL *st_attest_crl_parse(const uint8_t *data, size_t len);
+/* Unix seconds of an ASN.1 time; INT64_MIN for NULL or unreadable. */
+int64_t st_attest_asn1_unix(const ASN1_TIME *t);
 /* ISO 8601 UTC for a unix time. */
 void st_attest_time_str(int64_t t, char out[32]);
 

@@ -128,7 +128,7 @@ int st_attest_x509_signed_by(X509 *cert, EVP_PKEY *issuer_key)
     return ok;
 }
 
-static int64_t asn1_to_unix(const ASN1_TIME *t)
+int64_t st_attest_asn1_unix(const ASN1_TIME *t)
 {
     struct tm tm;
     if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
@@ -138,8 +138,8 @@ static int64_t asn1_to_unix(const ASN1_TIME *t)
 
 int st_attest_x509_valid_at(X509 *cert, int64_t now, char *win, size_t cap)
 {
-    int64_t nb = asn1_to_unix(X509_get0_notBefore(cert));
-    int64_t na = asn1_to_unix(X509_get0_notAfter(cert));
+    int64_t nb = st_attest_asn1_unix(X509_get0_notBefore(cert));
+    int64_t na = st_attest_asn1_unix(X509_get0_notAfter(cert));
     char a[32], b[32];
     st_attest_time_str(nb, a);
     st_attest_time_str(na, b);
@@ -178,4 +178,26 @@ void st_attest_x509_cn(X509 *cert, char *out, size_t cap)
     X509_NAME *n = X509_get_subject_name(cert);
     if (n)
         X509_NAME_get_text_by_NID(n, NID_commonName, out, (int)cap);
+}
+
+X509_CRL *st_attest_crl_parse(const uint8_t *data, size_t len)
+{
+    X509_CRL *crl = NULL;
+    if (len > INT32_MAX)
+        return NULL;
+    if (len > 10 && !memcmp(data, "-----BEGIN", 10)) {
+        BIO *bio = BIO_new_mem_buf(data, (int)len);
+        if (bio)
+            crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+    } else {
+        const unsigned char *p = data;
+        crl = d2i_X509_CRL(NULL, &p, (long)len);
+        if (crl && p != data + len) {
+            X509_CRL_free(crl);
+            crl = NULL;
+        }
+    }
+    ERR_clear_error();
+    return crl;
 }

@@ -63,8 +63,9 @@ typedef struct st_hcl_report {
 #define HCL_TYPE_TDX 4
 
 /* `type` is the report type the TEE expects (HCL_TYPE_*). */
-static ST_MUST_CHECK st_code st_hcl_parse(const uint8_t *d, size_t n, uint32_t type,
-                            st_hcl_report *h, st_err *err)
+static ST_MUST_CHECK st_code st_hcl_parse(const uint8_t *d, size_t n,
+                                          uint32_t type, st_hcl_report *h,
+                                          st_err *err)
 {
     const char *w = type == HCL_TYPE_SNP
                         ? "az-snp-vtpm evidence: part \"hcl_report\""
@@ -113,6 +114,25 @@ static ST_MUST_CHECK st_code st_hcl_parse(const uint8_t *d, size_t n, uint32_t t
                           "%s: offset 8: report size %u, layout gives %u", w,
                           h->report_size, HCL_VAR_OFF + h->var_size);
     return ST_OK;
+}
+
+/* The evidence's "hcl_report" part, parsed for report type `type`. */
+static ST_MUST_CHECK st_code hcl_of(const st_evidence *ev, uint32_t type,
+                                    st_hcl_report *h, st_err *err)
+{
+    const uint8_t *hd;
+    size_t hn;
+    st_code rc = st_attest_need_part(ev, "hcl_report", &hd, &hn, err);
+    return rc == ST_OK ? st_hcl_parse(hd, hn, type, h, err) : rc;
+}
+
+st_code st_attest_az_snp_report(const st_evidence *ev, const uint8_t **hw,
+                                st_err *err)
+{
+    st_hcl_report h;
+    st_code rc = hcl_of(ev, HCL_TYPE_SNP, &h, err);
+    *hw = rc == ST_OK ? h.hw : NULL;
+    return rc;
 }
 
 /* base64url (RFC 7515 appendix C: no padding) through the strict decoder */
@@ -319,13 +339,9 @@ st_code st_attest_az_tdx_verify(st_attest_ctx *ctx, st_err *err)
 
 st_code st_attest_az_show(const st_evidence *ev, json_t *out, st_err *err)
 {
-    const uint8_t *hd;
-    size_t hn;
     st_hcl_report h;
     st_snp_report r;
-    st_code rc = st_attest_need_part(ev, "hcl_report", &hd, &hn, err);
-    if (rc == ST_OK)
-        rc = st_hcl_parse(hd, hn, HCL_TYPE_SNP, &h, err);
+    st_code rc = hcl_of(ev, HCL_TYPE_SNP, &h, err);
     if (rc == ST_OK)
         rc = st_snp_parse(h.hw, ST_SNP_REPORT_LEN, &r, err);
     if (rc != ST_OK)
@@ -358,12 +374,8 @@ st_code st_attest_az_show(const st_evidence *ev, json_t *out, st_err *err)
 
 st_code st_attest_az_tdx_show(const st_evidence *ev, json_t *out, st_err *err)
 {
-    const uint8_t *hd;
-    size_t hn;
     st_hcl_report h;
-    st_code rc = st_attest_need_part(ev, "hcl_report", &hd, &hn, err);
-    if (rc == ST_OK)
-        rc = st_hcl_parse(hd, hn, HCL_TYPE_TDX, &h, err);
+    st_code rc = hcl_of(ev, HCL_TYPE_TDX, &h, err);
     if (rc != ST_OK)
         return rc;
     json_t *hcl =

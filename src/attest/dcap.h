@@ -309,6 +309,11 @@ ST_MUST_CHECK st_code
 st_dcap_collateral_parse(const st_dcap_collateral_parts *parts,
                          st_dcap_collateral **out, st_err *err);
 void st_dcap_collateral_free(st_dcap_collateral *c);
+/* Appends {"document": "<prefix>.tcb_info" | ".qe_identity" | ".crl (CN)",
+ * "issued", "next_update"} (Unix seconds) for each dated document the
+ * collateral holds: the input of the policy's max_collateral_age. */
+void st_dcap_collateral_dates(const st_dcap_collateral *c, const char *prefix,
+                              json_t *arr);
 
 /* The trace sink: called once per evaluated claim, passing or failing.
  * `expected` and `actual` are short human-readable texts. */

@@ -39,8 +39,9 @@ static void to_trace(void *ctx, const char *claim, const char *expected,
 
 /* The DCAP quote in part `qpart` of evidence for `tee` (tdx, sgx, or
  * az-tdx-vtpm whose TD quote is "td_quote"); `is_tdx` says which quote. */
-static ST_MUST_CHECK st_code parse_quote(const st_evidence *ev, const char *qpart, int is_tdx,
-                           st_dcap_quote *q, st_err *err)
+static ST_MUST_CHECK st_code parse_quote(const st_evidence *ev,
+                                         const char *qpart, int is_tdx,
+                                         st_dcap_quote *q, st_err *err)
 {
     const uint8_t *data;
     size_t len;
@@ -152,7 +153,7 @@ static void fill_claims(st_claims *cl, const st_dcap_quote *q,
 }
 
 ST_MUST_CHECK st_code st_attest_dcap_verify_part(st_attest_ctx *ctx, st_tee tee,
-                                   const char *qpart, st_err *err)
+                                                 const char *qpart, st_err *err)
 {
     st_dcap_quote q;
     st_dcap_collateral_parts parts = {0};
@@ -184,6 +185,10 @@ ST_MUST_CHECK st_code st_attest_dcap_verify_part(st_attest_ctx *ctx, st_tee tee,
         .trace = to_trace,
         .trace_ctx = &s,
     };
+    /* the dated documents, for the policy's max_collateral_age */
+    if (!ctx->claims->collateral)
+        ctx->claims->collateral = json_array();
+    st_dcap_collateral_dates(coll, st_tee_name(tee), ctx->claims->collateral);
     st_dcap_result res;
     st_err verr;
     st_err_clear(&verr);
@@ -198,8 +203,9 @@ ST_MUST_CHECK st_code st_attest_dcap_verify_part(st_attest_ctx *ctx, st_tee tee,
     return rc;
 }
 
-ST_MUST_CHECK st_code st_attest_dcap_show_part(const st_evidence *ev, st_tee tee,
-                                 const char *qpart, json_t *out, st_err *err)
+ST_MUST_CHECK st_code st_attest_dcap_show_part(const st_evidence *ev,
+                                               st_tee tee, const char *qpart,
+                                               json_t *out, st_err *err)
 {
     st_dcap_quote q;
     st_code rc = parse_quote(ev, qpart, tee == ST_TEE_TDX, &q, err);

@@ -22,6 +22,7 @@
  * input: only st_dcap_intel_root_pem anchors chains.
  */
 #include "attest/dcap.h"
+#include "attest_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,28 +83,6 @@ static STACK_OF(X509) * pem_chain(const char *pem, size_t len)
         return NULL;
     }
     return sk;
-}
-
-static X509_CRL *load_crl(const uint8_t *data, size_t len)
-{
-    X509_CRL *crl = NULL;
-    if (len > INT32_MAX)
-        return NULL;
-    if (len > 10 && !memcmp(data, "-----BEGIN", 10)) {
-        BIO *bio = BIO_new_mem_buf(data, (int)len);
-        if (bio)
-            crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-        BIO_free(bio);
-    } else {
-        const unsigned char *p = data;
-        crl = d2i_X509_CRL(NULL, &p, (long)len);
-        if (crl && p != data + len) {
-            X509_CRL_free(crl);
-            crl = NULL;
-        }
-    }
-    ERR_clear_error();
-    return crl;
 }
 
 /* A P-256 public key from the 64-byte x||y of a quote. */
@@ -223,6 +202,39 @@ void st_dcap_collateral_free(st_dcap_collateral *c)
     free(c);
 }
 
+static void add_date(json_t *arr, const char *doc, int64_t issued, int64_t next)
+{
+    /* 0: the document states no such time */
+    json_t *o = json_pack("{s:s,s:I,s:I}", "document", doc, "issued",
+                          (json_int_t)(issued < 0 ? 0 : issued), "next_update",
+                          (json_int_t)(next < 0 ? 0 : next));
+    if (o)
+        json_array_append_new(arr, o);
+}
+
+void st_dcap_collateral_dates(const st_dcap_collateral *c, const char *prefix,
+                              json_t *arr)
+{
+    char doc[192], cn[128];
+    if (!c || !arr)
+        return;
+    if (c->tcb) {
+        snprintf(doc, sizeof(doc), "%s.tcb_info", prefix);
+        add_date(arr, doc, c->tcb->issue_date, c->tcb->next_update);
+    }
+    if (c->qe) {
+        snprintf(doc, sizeof(doc), "%s.qe_identity", prefix);
+        add_date(arr, doc, c->qe->issue_date, c->qe->next_update);
+    }
+    for (int k = 0; k < sk_X509_CRL_num(c->crls); k++) {
+        X509_CRL *crl = sk_X509_CRL_value(c->crls, k);
+        name_cn(X509_CRL_get_issuer(crl), cn, sizeof(cn));
+        snprintf(doc, sizeof(doc), "%s.crl (%s)", prefix, cn);
+        add_date(arr, doc, st_attest_asn1_unix(X509_CRL_get0_lastUpdate(crl)),
+                 st_attest_asn1_unix(X509_CRL_get0_nextUpdate(crl)));
+    }
+}
+
 static ST_MUST_CHECK st_code set_chain(st_dcap_collateral *c, const char *pem,
                                        size_t len, const char *origin,
                                        st_err *err)
@@ -244,7 +256,7 @@ static ST_MUST_CHECK st_code add_crl(st_dcap_collateral *c, const uint8_t *data,
                                      size_t len, const char *origin,
                                      st_err *err)
 {
-    X509_CRL *crl = load_crl(data, len);
+    X509_CRL *crl = st_attest_crl_parse(data, len);
     if (!crl)
         return st_err_set(err, ST_E_INPUT, "%s: not a CRL (DER or PEM)",
                           origin);

@@ -281,7 +281,9 @@ json_t *st_ear_claims(const st_verdict *v, const st_ear_inputs *in)
     snprintf(pid, sizeof(pid), "%s",
              in->policy_id ? in->policy_id : "sealtrain:default-policy");
     snprintf(build, sizeof(build), "sealtrain %s", st_version());
-    if (in->ev && st_evidence_collateral_digest(in->ev, d)) {
+    if (v->collateral_digest[0])
+        snprintf(cd, sizeof(cd), "%s", v->collateral_digest);
+    else if (in->ev && st_evidence_collateral_digest(in->ev, d)) {
         char hex[65];
         st_hex_encode(d, 32, hex);
         snprintf(cd, sizeof(cd), "sha-256:%s", hex);

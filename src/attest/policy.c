@@ -8,6 +8,9 @@
  *     "allow_debug": false,           debug-enabled TEEs (default false)
  *     "report_data": "required",      "required" (default) | "optional"
  *     "max_age_seconds": 300,         needs a signed evidence time
+ *     "max_collateral_age": 2592000,  seconds: every dated collateral
+ *                                     document (TCB Info, QE Identity, CRLs)
+ *                                     issued at most this long ago
  *     "tcb_status": ["UpToDate"],     for TEEs that report a TCB status;
  *                                     absent: UpToDate only
  *     "tcb_advisories": ["INTEL-SA-00289"],  when present, every advisory
@@ -51,8 +54,9 @@ struct st_attest_policy {
     unsigned allowed; /* bit per st_tee */
     int allow_debug;
     int report_data_required;
-    long long max_age;  /* -1: no limit */
-    json_t *tcb_status; /* array of known status names, or NULL */
+    long long max_age;            /* -1: no limit */
+    long long max_collateral_age; /* seconds, -1: no limit */
+    json_t *tcb_status;           /* array of known status names, or NULL */
     json_t *advisories; /* array of advisory IDs, or NULL (no limit) */
     struct tee_rules rules[NTEE];
 };
@@ -268,6 +272,7 @@ st_code st_attest_policy_parse(const char *text, size_t len, const char *origin,
                                        "allow_debug",
                                        "report_data",
                                        "max_age_seconds",
+                                       "max_collateral_age",
                                        "tcb_status",
                                        "tcb_advisories",
                                        "sim",
@@ -293,6 +298,7 @@ st_code st_attest_policy_parse(const char *text, size_t len, const char *origin,
     }
     p->root = root;
     p->max_age = -1;
+    p->max_collateral_age = -1;
     p->report_data_required = 1;
     long long version = 0;
     st_code rc = st_json_check_keys(root, keys, where, err);
@@ -304,6 +310,10 @@ st_code st_attest_policy_parse(const char *text, size_t len, const char *origin,
     if (rc == ST_OK)
         rc = st_json_get_int(root, "max_age_seconds", 0, 0, 366LL * 86400,
                              &p->max_age, where, err);
+    /* seconds, 1 s to 10 years: 0 would refuse all collateral */
+    if (rc == ST_OK)
+        rc = st_json_get_int(root, "max_collateral_age", 0, 1, 3660LL * 86400,
+                             &p->max_collateral_age, where, err);
     const char *rd = NULL;
     if (rc == ST_OK)
         rc = st_json_get_string(root, "report_data", 0, &rd, where, err);
@@ -512,6 +522,40 @@ static void check_tcb_status(const st_attest_policy *p, const st_claims *c,
                   "%zu advisories, all listed", json_array_size(c->advisories));
 }
 
+/* Every dated collateral document the verdict rests on was issued at
+ * most `max` seconds before `now`; the oldest one is named. Evidence with
+ * no dated collateral (SNP, TPM, sim: certificates only) fails the rule:
+ * the policy asked for fresh collateral, and there is none to judge. */
+static void check_collateral_age(long long max, const st_claims *c, int64_t now,
+                                 st_trace *t)
+{
+    char e[120], when[32], at_now[32];
+    st_attest_time_str(now, at_now);
+    snprintf(e, sizeof(e), "collateral issued within %llds before %s", max,
+             at_now);
+    size_t i, n = json_array_size(c->collateral);
+    json_t *d, *oldest = NULL;
+    json_array_foreach(c->collateral, i, d)
+    {
+        json_int_t at = json_integer_value(json_object_get(d, "issued"));
+        if (!oldest ||
+            at < json_integer_value(json_object_get(oldest, "issued")))
+            oldest = d;
+    }
+    if (!oldest) {
+        st_trace_add(t, "policy.max_collateral_age", 0, e,
+                     "no dated collateral (TCB Info, QE Identity, CRL) in "
+                     "the evidence");
+        return;
+    }
+    int64_t at = json_integer_value(json_object_get(oldest, "issued"));
+    st_attest_time_str(at, when);
+    st_trace_addf(t, "policy.max_collateral_age", at > 0 && now - at <= max, e,
+                  "%s issued %s, %llds before (oldest of %zu documents)",
+                  json_string_value(json_object_get(oldest, "document")), when,
+                  (long long)(now - at), n);
+}
+
 /* The built-in policy used when the caller passes none. */
 static const st_attest_policy default_policy = {
     .allowed = (1u << ST_TEE_TPM) | (1u << ST_TEE_SNP) | (1u << ST_TEE_TDX) |
@@ -520,6 +564,7 @@ static const st_attest_policy default_policy = {
     .allow_debug = 0,
     .report_data_required = 0,
     .max_age = -1,
+    .max_collateral_age = -1,
 };
 
 void st_attest_policy_apply(const st_attest_policy *p, const st_claims *c,
@@ -562,6 +607,8 @@ void st_attest_policy_apply(const st_attest_policy *p, const st_claims *c,
                           c->time <= now + 60 && now - c->time <= p->max_age, e,
                           "age %llds", (long long)(now - c->time));
     }
+    if (p->max_collateral_age >= 0)
+        check_collateral_age(p->max_collateral_age, c, now, t);
     check_tcb_status(p, c, t);
     if ((unsigned)c->tee < NTEE)
         check_rules(&p->rules[c->tee], c, t);

@@ -522,6 +522,46 @@ static ST_MUST_CHECK st_code gather_chain(const st_evidence *ev,
     return ST_OK;
 }
 
+/* What identifies an endorsement key certificate in a collateral bundle
+ * (collateral.c): its product and kind from the issuer, the hwID and the
+ * TCB extensions. Nothing here is trusted: the verifier checks the
+ * certificate the bundle supplies as it checks one from the evidence. */
+int st_snp_cert_index(X509 *x, st_snp_cert_info *out)
+{
+    static const char *const oids[] = {
+        "1.3.6.1.4.1.3704.1.3.1", "1.3.6.1.4.1.3704.1.3.2",
+        "1.3.6.1.4.1.3704.1.3.3", "1.3.6.1.4.1.3704.1.3.8",
+        "1.3.6.1.4.1.3704.1.3.9"};
+    memset(out, 0, sizeof(*out));
+    char cn[128] = "";
+    X509_NAME *in = X509_get_issuer_name(x);
+    if (in)
+        X509_NAME_get_text_by_NID(in, NID_commonName, cn, sizeof(cn));
+    out->product = product_from_cn(cn, &out->vlek);
+    if (out->product == ST_SNP_UNKNOWN)
+        return 0;
+    out->has_hwid = ext_hwid(x, out->hwid, &out->hwid_len);
+    for (size_t i = 0; i < 5; i++) {
+        long v = -1;
+        out->tcb[i] = ext_int(x, oids[i], &v) ? (int)v : -1;
+    }
+    return 1;
+}
+
+/* 1 when certificate TCB values (bl, tee, snp, ucode, fmc; -1 absent)
+ * equal the report's reported TCB as read for `prod`. */
+int st_snp_cert_tcb_matches(const st_snp_report *r, st_snp_product prod,
+                            const int tcb[5])
+{
+    st_snp_report copy = *r;
+    if (copy.product == ST_SNP_UNKNOWN)
+        st_snp_decode_tcbs(&copy, prod);
+    const st_snp_tcb *t = &copy.reported_tcb;
+    return tcb[0] == (int)t->bl && tcb[1] == (int)t->tee &&
+           tcb[2] == (int)t->snp && tcb[3] == (int)t->ucode &&
+           (!t->has_fmc || tcb[4] == (int)t->fmc);
+}
+
 /* Checks the endorsement key certificate `vek` for report `r` up to the
  * pinned ARK, adding trace entries "<prefix>.*". On success *key_out is
  * the VEK public key (a reference owned by the certificate). */

@@ -60,12 +60,25 @@ void st_snp_fields(const st_snp_report *r, json_t *o);
 int st_snp_signature_ok(const st_snp_report *r, EVP_PKEY *key);
 /* The chain and TCB/chip-id binding of `vek`, trace entries "<prefix>.*". */
 ST_MUST_CHECK st_code st_snp_check_chain(st_attest_ctx *ctx, const char *prefix,
-                           st_snp_report *r, X509 *vek, EVP_PKEY **key_out,
-                           st_err *err);
+                                         st_snp_report *r, X509 *vek,
+                                         EVP_PKEY **key_out, st_err *err);
 /* The csp_id extension of a VLEK (OID 1.3.6.1.4.1.3704.1.5, IA5String: the
  * cloud provider holding the key) into `out`; 0 when absent, malformed or
  * not printable ASCII shorter than `cap`. */
 int st_snp_cert_csp_id(X509 *x, char *out, size_t cap);
+/* A VCEK/VLEK's identifying extensions (collateral.c). */
+typedef struct st_snp_cert_info {
+    st_snp_product product;
+    int vlek;
+    int has_hwid;
+    uint8_t hwid[64];
+    size_t hwid_len; /* 64, or 8 on Turin */
+    int tcb[5];      /* bl, tee, snp, ucode, fmc; -1 when absent */
+} st_snp_cert_info;
+/* 0 when the issuer names no SEV product (not a VCEK/VLEK). */
+int st_snp_cert_index(X509 *x, st_snp_cert_info *out);
+int st_snp_cert_tcb_matches(const st_snp_report *r, st_snp_product prod,
+                            const int tcb[5]);
 /* Chain + report signature with the evidence's VCEK/VLEK part. */
 ST_MUST_CHECK st_code st_snp_verify_report(st_attest_ctx *ctx,
                                            const char *prefix, st_snp_report *r,

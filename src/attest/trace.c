@@ -152,6 +152,7 @@ void st_claims_free(st_claims *c)
     json_decref(c->fields);
     json_decref(c->tcb_fields);
     json_decref(c->advisories);
+    json_decref(c->collateral);
     memset(c, 0, sizeof(*c));
 }
 
@@ -184,6 +185,8 @@ json_t *st_claims_to_json(const st_claims *c)
     json_object_set_new(o, "insecure", json_boolean(c->insecure));
     json_object_set_new(o, "time", json_integer(c->time));
     json_object_set_new(o, "fields", borrow_or(c->fields, 0));
+    if (c->collateral)
+        json_object_set_new(o, "collateral", json_incref(c->collateral));
     return o;
 }
 

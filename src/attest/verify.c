@@ -3,9 +3,11 @@
  * table below), then compares the report data with the caller's, applies
  * the policy and sets the verdict from the trace.
  *
- * Order of the trace: the TEE's own checks (signature, chain, TCB binding,
- * ...), then "report_data", then "policy.*". The first failing entry is the
- * verdict's reason; a trace that lost entries (out of memory) never passes.
+ * Order of the trace: "collateral.*" (documents taken from offline
+ * bundles, collateral.c), the TEE's own checks (signature, chain, TCB
+ * binding, ...), then "report_data", then "policy.*". The first failing entry
+ * is the verdict's reason; a trace that lost entries (out of memory) never
+ * passes.
  *
  * Never: read the clock (the time is a parameter), pass a verdict whose
  * trace has a failure or is empty.
@@ -102,7 +104,23 @@ st_code st_attest_verify(const st_evidence *ev, const uint8_t *report_data,
         .trace = &out->trace,
         .claims = &out->claims,
     };
-    st_code rc = b->verify(&ctx, err);
+    /* documents the evidence lacks, from the offline bundles: each then
+     * checked by the TEE's verifier as if the evidence had carried it */
+    st_evidence *filled = NULL;
+    st_code rc = st_attest_collateral_fill(&ctx, &filled, err);
+    if (rc == ST_OK && filled) {
+        uint8_t d[32];
+        char hex[65];
+        ctx.ev = filled;
+        if (st_evidence_collateral_digest(filled, d)) {
+            st_hex_encode(d, 32, hex);
+            snprintf(out->collateral_digest, sizeof(out->collateral_digest),
+                     "sha-256:%s", hex);
+        }
+    }
+    if (rc == ST_OK)
+        rc = b->verify(&ctx, err);
+    st_evidence_free(filled);
     if (rc != ST_OK) {
         snprintf(out->reason, sizeof(out->reason), "%s",
                  err ? err->msg : "malformed evidence");

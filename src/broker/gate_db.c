@@ -7,7 +7,9 @@
  * envelope) in the catalog (module "broker"; created by module "job"
  * before the gate had its own, hence IF NOT EXISTS), and
  * nonces(nonce, job_id, issued, used, principal, submitter, scope,
- * spec_digest, hello, envelope, issued_s) in gate-nonces.db beside it.
+ * spec_digest, hello, envelope, issued_s) in gate-nonces.db beside it, and
+ * attest_collateral(digest, signer, imported_by, imported_at, documents,
+ * stale_at, stale_doc): the offline collateral bundles (collateral.c).
  *
  * A nonce row binds everything the EVIDENCE that answers it is judged on:
  * who asked, for which job and signed spec, which datasets' keys, and the
@@ -74,6 +76,16 @@ static const char *const migrations[] = {
     /* the nonces moved to gate-nonces.db (see the top of the file); the
      * rows left here were at most minutes old */
     "DROP TABLE IF EXISTS broker_nonces;",
+    /* offline collateral bundles (collateral.c); the signed envelope is
+     * the file, the row what was imported, by whom */
+    "CREATE TABLE attest_collateral ("
+    " digest TEXT PRIMARY KEY,"
+    " signer TEXT NOT NULL,"
+    " imported_by TEXT NOT NULL,"
+    " imported_at TEXT NOT NULL,"
+    " documents INTEGER NOT NULL,"
+    " stale_at INTEGER NOT NULL,"
+    " stale_doc TEXT NOT NULL);",
 };
 
 st_code st_gate_db_migrate(st_workspace *ws, st_err *err)
@@ -151,6 +163,114 @@ st_code st_gate_db_policy_get(st_workspace *ws, const char *dataset,
         rc = st_catalog_fail(ws, "reading a release policy", err);
     st_catalog_finish(ws, st);
     return rc;
+}
+
+/* ---- offline collateral bundles ---- */
+
+st_code st_gate_db_collateral_put(st_workspace *ws,
+                                  const st_collateral_entry *e, st_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "INSERT INTO attest_collateral(digest,signer,"
+                           "imported_by,imported_at,documents,stale_at,"
+                           "stale_doc) VALUES(?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return st_catalog_fail(ws, "recording a collateral bundle", err);
+    sqlite3_bind_text(st, 1, e->digest, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, e->signer, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, e->imported_by, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->imported_at, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, e->documents);
+    sqlite3_bind_int64(st, 6, e->stale_at);
+    sqlite3_bind_text(st, 7, e->stale_doc, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step == SQLITE_CONSTRAINT)
+        return st_err_set(err, ST_E_EXISTS,
+                          "collateral bundle sha256:%s is already imported",
+                          e->digest);
+    return step == SQLITE_DONE
+               ? ST_OK
+               : st_catalog_fail(ws, "recording a collateral bundle", err);
+}
+
+static void copy_col(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    snprintf(out, cap, "%s", t ? t : "");
+}
+
+st_code st_gate_db_collateral_list(st_workspace *ws, const char *prefix,
+                                   st_collateral_entry **out, size_t *n,
+                                   st_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    st_code rc = st_gate_db_migrate(ws, err);
+    if (rc != ST_OK)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (st_catalog_prepare(ws,
+                           "SELECT digest,signer,imported_by,imported_at,"
+                           "documents,stale_at,stale_doc FROM "
+                           "attest_collateral WHERE substr(digest,1,"
+                           "length(?1))=?1 ORDER BY imported_at, digest",
+                           &st) != SQLITE_OK)
+        return st_catalog_fail(ws, "listing collateral bundles", err);
+    sqlite3_bind_text(st, 1, prefix ? prefix : "", -1, SQLITE_STATIC);
+    size_t cap = 0;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 8;
+            st_collateral_entry *m = realloc(*out, nc * sizeof(**out));
+            if (!m) {
+                rc = st_err_set(err, ST_E_IO, "out of memory");
+                break;
+            }
+            *out = m;
+            cap = nc;
+        }
+        st_collateral_entry *e = &(*out)[(*n)++];
+        memset(e, 0, sizeof(*e));
+        copy_col(st, 0, e->digest, sizeof(e->digest));
+        copy_col(st, 1, e->signer, sizeof(e->signer));
+        copy_col(st, 2, e->imported_by, sizeof(e->imported_by));
+        copy_col(st, 3, e->imported_at, sizeof(e->imported_at));
+        e->documents = sqlite3_column_int64(st, 4);
+        e->stale_at = sqlite3_column_int64(st, 5);
+        copy_col(st, 6, e->stale_doc, sizeof(e->stale_doc));
+    }
+    if (rc == ST_OK && step != SQLITE_DONE)
+        rc = st_catalog_fail(ws, "listing collateral bundles", err);
+    st_catalog_finish(ws, st);
+    if (rc != ST_OK) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+st_code st_gate_db_collateral_rm(st_workspace *ws, const char *digest,
+                                 st_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "DELETE FROM attest_collateral WHERE digest=?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return st_catalog_fail(ws, "removing a collateral bundle", err);
+    sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE)
+        return st_catalog_fail(ws, "removing a collateral bundle", err);
+    if (sqlite3_changes(st_workspace_db(ws)) == 0)
+        return st_err_set(err, ST_E_NOTFOUND,
+                          "collateral bundle sha256:%s is not imported",
+                          digest);
+    return ST_OK;
 }
 
 /* ---- the nonce store ---- */

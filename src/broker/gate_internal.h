@@ -30,6 +30,7 @@
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/broker.h"
+#include "sealtrain/collateral.h"
 #include "sealtrain/jobspec.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/release.h"
@@ -132,6 +133,9 @@ typedef struct st_gate_anchors {
      * first use, as `attest verify --ear` does) */
     st_ear_signer ear;
     int have_ear;
+    /* the workspace's offline collateral bundles, verified at load */
+    st_collateral_bundle **bundles;
+    size_t nbundles;
 } st_gate_anchors;
 
 ST_MUST_CHECK st_code st_gate_anchors_load(st_workspace *ws, st_gate_anchors *a,
@@ -160,6 +164,18 @@ ST_MUST_CHECK st_code st_gate_db_policy_put(
 ST_MUST_CHECK st_code st_gate_db_policy_get(st_workspace *ws,
                                             const char *dataset, char **policy,
                                             char **envelope, st_err *err);
+/* Offline collateral bundles (collateral.c): a row (inside the caller's
+ * audit transaction), the rows whose digest starts with `prefix` ("" for
+ * all; not verified), and removing one (ST_E_NOTFOUND when absent). */
+ST_MUST_CHECK st_code st_gate_db_collateral_put(st_workspace *ws,
+                                                const st_collateral_entry *e,
+                                                st_err *err);
+ST_MUST_CHECK st_code st_gate_db_collateral_list(st_workspace *ws,
+                                                 const char *prefix,
+                                                 st_collateral_entry **out,
+                                                 size_t *n, st_err *err);
+ST_MUST_CHECK st_code st_gate_db_collateral_rm(st_workspace *ws,
+                                               const char *digest, st_err *err);
 ST_MUST_CHECK st_code st_gate_db_nonce_put(st_workspace *ws,
                                            const st_gate_nonce *n, st_err *err);
 /* Marks the nonce used and returns its row; ST_E_DENIED saying why when

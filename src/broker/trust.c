@@ -11,6 +11,10 @@
  * private key (the seed is wiped at once). The EAR verifier key
  * (keys/ear-verifier.pem) is its one signing key: the gate signs each
  * verdict with it, and relying parties check them with `attest ear-key`.
+ * The workspace's offline collateral bundles (collateral.c) are loaded
+ * verified, for evidence that carries no collateral of its own; one that
+ * no longer verifies (edited, or its signer disabled) stops the load,
+ * naming it, rather than being skipped in silence.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +60,9 @@ st_code st_gate_anchors_load(st_workspace *ws, st_gate_anchors *a, st_err *err)
     if (rc != ST_OK)
         return rc; /* named by st_ear_key_load / st_ear_signer_init */
     a->have_ear = 1;
+    if ((rc = st_collateral_load_all(ws, &a->bundles, &a->nbundles, err)) !=
+        ST_OK)
+        return st_err_prefix(err, "the offline collateral bundles");
     return ST_OK;
 }
 
@@ -64,6 +71,7 @@ void st_gate_anchors_free(st_gate_anchors *a)
     if (a->have_ear)
         st_ear_signer_free(&a->ear);
     free(a->tpm_ak);
+    st_collateral_free_all(a->bundles, a->nbundles);
     memset(a, 0, sizeof(*a));
 }
 
@@ -74,4 +82,6 @@ void st_gate_anchors_refs(const st_gate_anchors *a, st_attest_refs *refs)
     refs->sim_platform_key = a->have_sim ? a->sim_pub : NULL;
     refs->tpm_ak = a->tpm_ak;
     refs->tpm_ak_len = a->tpm_ak_len;
+    refs->bundles = (const st_collateral_bundle *const *)a->bundles;
+    refs->nbundles = a->nbundles;
 }

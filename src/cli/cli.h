@@ -97,6 +97,8 @@ int st_cli_data_import_encrypted(st_cli *cli, int argc, char **argv);
 int st_cli_serve(st_cli *cli, int argc, char **argv);
 /* any command under --server URL: run remotely (cmd_remote.c) */
 int st_cli_remote(st_cli *cli, int argc, char **argv);
+/* `attest collateral ...`: called by `attest` with argv[0] == "collateral" */
+int st_cli_attest_collateral(st_cli *cli, int argc, char **argv);
 /* `principal cert ...`: called by `principal` with argv[0] == "cert" */
 int st_cli_principal_cert(st_cli *cli, int argc, char **argv);
 

@@ -10,6 +10,7 @@
  *   attest measure  [--job SPEC] [--dataset FILE ...]
  *   attest show     FILE [--tee T] [--json]
  *   attest ear-key  [--jwk]
+ *   attest collateral import|list|show|rm (cmd_attest_collateral.c)
  *   (verify --ear FILE: the verdict as an EAR signed with the workspace's
  *   verifier key, draft-ietf-rats-ear; src/attest/ear.c)
  *
@@ -66,6 +67,9 @@ static void attest_usage(FILE *out)
         "            [--at RFC3339] [--data-dir DIR] [--json]\n"
         "            [--ear FILE]   the verdict as a signed EAR (JWT)\n"
         "  ear-key [--jwk]   the EAR verification key for relying parties\n"
+        "  collateral import BUNDLE | list | show DIGEST | rm DIGEST\n"
+        "           offline AMD/Intel collateral that verify uses when the\n"
+        "           evidence carries none (signed by the importing admin)\n"
         "  measure [--job SPEC] [--dataset FILE ...] [--json]\n"
         "  show FILE [--tee T] [--json]\n"
         "  enroll --tee tpm [--tcti TCTI] [--replace]   pin this platform's\n"
@@ -119,7 +123,8 @@ static ST_MUST_CHECK st_code parse_nonce(const char *hex, uint8_t out[64],
 
 /* --tee NAME: an unknown name is a usage error (exit 2), like an unknown
  * option; malformed input (exit 3) is for evidence and policy files. */
-static ST_MUST_CHECK st_code parse_tee_arg(const char *name, st_tee *out, st_err *err)
+static ST_MUST_CHECK st_code parse_tee_arg(const char *name, st_tee *out,
+                                           st_err *err)
 {
     st_code rc = st_tee_parse(name, out, err);
     if (rc == ST_E_INPUT) {
@@ -131,8 +136,8 @@ static ST_MUST_CHECK st_code parse_tee_arg(const char *name, st_tee *out, st_err
 }
 
 /* A key file under the workspace's keys/ directory. */
-static ST_MUST_CHECK st_code ws_key_path(st_cli *cli, const char *name, char *out, size_t cap,
-                           st_err *err)
+static ST_MUST_CHECK st_code ws_key_path(st_cli *cli, const char *name,
+                                         char *out, size_t cap, st_err *err)
 {
     char dir[4096];
     st_workspace *ws = NULL;
@@ -520,7 +525,8 @@ static ST_MUST_CHECK st_code build_evidence(const struct vopts *o, st_tee tee,
         break;
     case ST_TEE_AZ_SNP_VTPM:
         FILE_PART("hcl_report", o->hcl, 1);
-        FILE_PART("vcek", o->cert, 1);
+        /* without --cert: from an offline collateral bundle */
+        FILE_PART("vcek", o->cert, 0);
         FILE_PART("quote", o->quote, 1);
         FILE_PART("signature", o->sig, 1);
         FILE_PART("pcrs", o->pcrs, 0);
@@ -589,6 +595,39 @@ static int print_verdict(const st_verdict *v, int json)
         return 0;
     st_err_set(&err, ST_E_DENIED, "attestation failed: %s", v->reason);
     return st_cli_fail(&err);
+}
+
+/* 1 when the evidence carries collateral of its own, or needs none. */
+static int has_collateral(const st_evidence *ev)
+{
+    static const char *const parts[] = {"vcek",      "vlek",        "cert",
+                                        "tcb_info",  "qe_identity", "tcb_chain",
+                                        "collateral"};
+    st_tee tee = st_evidence_tee(ev);
+    if (tee != ST_TEE_SNP && tee != ST_TEE_AZ_SNP_VTPM && tee != ST_TEE_TDX &&
+        tee != ST_TEE_SGX && tee != ST_TEE_AZ_TDX_VTPM)
+        return 1;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        if (st_evidence_get(ev, parts[i], NULL))
+            return 1;
+    return 0;
+}
+
+/* The workspace's offline collateral bundles, verified (none when there
+ * is no workspace). */
+static st_code load_bundles(st_cli *cli, st_collateral_bundle ***out, size_t *n,
+                            st_err *err)
+{
+    char dir[4096];
+    st_workspace *ws = NULL;
+    st_code rc =
+        st_workspace_default_dir(cli->workspace, dir, sizeof(dir), err);
+    if (rc == ST_OK && (rc = st_workspace_open(dir, &ws, err)) == ST_E_NOTFOUND)
+        return ST_OK;
+    if (rc == ST_OK)
+        rc = st_collateral_load_all(ws, out, n, err);
+    st_workspace_close(ws);
+    return rc;
 }
 
 static int cmd_verify(st_cli *cli, int argc, char **argv)
@@ -745,10 +784,15 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
         if (rc == ST_OK)
             refs.sim_platform_key = pub;
     }
+    st_collateral_bundle **bundles = NULL;
+    if (rc == ST_OK && !has_collateral(ev))
+        rc = load_bundles(cli, &bundles, &refs.nbundles, &err);
+    refs.bundles = (const st_collateral_bundle *const *)bundles;
     st_verdict v;
     st_verdict_init(&v);
     if (rc == ST_OK)
         rc = st_attest_verify(ev, rdp, &refs, policy, (int64_t)now, &v, &err);
+    st_collateral_free_all(bundles, refs.nbundles);
     /* the EAR is written for a failing verdict too: a relying party is
      * told "contraindicated", not left without an answer */
     if (rc == ST_OK && o.ear) {
@@ -1025,5 +1069,7 @@ int st_cli_attest(st_cli *cli, int argc, char **argv)
         return cmd_enroll(cli, argc, argv);
     if (!strcmp(sub, "ear-key"))
         return cmd_ear_key(cli, argc, argv);
+    if (!strcmp(sub, "collateral"))
+        return st_cli_attest_collateral(cli, argc, argv);
     return st_cli_usage("attest", "unknown command \"%s\"", sub);
 }

@@ -161,6 +161,12 @@ static const leaf leaves[] = {
     {"attest", "enroll", "--tee tpm [--tcti TCTI] [--replace]",
      "Enrolls this machine's TPM attestation key.",
      "sealtrain attest enroll --tee tpm"},
+    {"attest", "collateral",
+     "import BUNDLE | list [--json] | show DIGEST [--json] | rm DIGEST",
+     "Offline AMD/Intel collateral that verify and the key broker use when "
+     "evidence carries none; the importing admin signs it.",
+     "sealtrain --as root --key root.pem attest collateral import "
+     "bundle.json"},
 
     {"key", "create", "NAME [--rotation-days N]", "Creates a KEK owned by you.",
      "sealtrain --as dana --key dana.pem key create owner.dana"},

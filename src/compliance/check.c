@@ -24,6 +24,7 @@
 #include "sealtrain/audit.h"
 #include "sealtrain/check.h"
 #include "sealtrain/clock.h"
+#include "sealtrain/collateral.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
@@ -679,6 +680,52 @@ static void admins(st_workspace *ws, const st_check_opts *o, list *l)
     free(ps);
 }
 
+/* Offline collateral bundles: each still verifies (signature, signer
+ * enabled and allowed), and none is stale or goes stale within
+ * ST_COLLATERAL_WARN_SECONDS (the verifier would then refuse evidence
+ * that relies on it). */
+static void collateral(st_workspace *ws, const st_check_opts *o, list *l)
+{
+    st_check_item *it = item(l, "collateral-bundles",
+                             "Offline collateral bundles verify and are "
+                             "current for 7 days");
+    st_collateral_entry *rows = NULL;
+    size_t n = 0;
+    st_err e;
+    if (st_collateral_list(ws, &rows, &n, &e) != ST_OK) {
+        it->status = ST_CHECK_FAIL;
+        ev(it, "cannot read the collateral bundles: %s", e.msg);
+        return;
+    }
+    it->status = ST_CHECK_PASS;
+    if (!n)
+        ev(it, "no collateral bundle imported");
+    for (size_t i = 0; i < n; i++) {
+        st_collateral_bundle *b = NULL;
+        char when[ST_TIME_LEN] = "";
+        if (rows[i].stale_at > 0)
+            st_time_format((time_t)rows[i].stale_at, when);
+        if (st_collateral_get(ws, rows[i].digest, NULL, &b, &e) != ST_OK) {
+            worsen(it, ST_CHECK_FAIL);
+            ev(it, "%s", e.msg);
+        } else if (rows[i].stale_at > 0 && rows[i].stale_at <= o->now) {
+            worsen(it, ST_CHECK_WARN);
+            ev(it, "bundle sha256:%.16s is stale since %s: %s", rows[i].digest,
+               when, rows[i].stale_doc);
+        } else if (rows[i].stale_at > 0 &&
+                   rows[i].stale_at <= o->now + ST_COLLATERAL_WARN_SECONDS) {
+            worsen(it, ST_CHECK_WARN);
+            ev(it, "bundle sha256:%.16s goes stale at %s: %s", rows[i].digest,
+               when, rows[i].stale_doc);
+        } else {
+            ev(it, "bundle sha256:%.16s current until %s", rows[i].digest,
+               when[0] ? when : "(no dated document)");
+        }
+        st_collateral_bundle_free(b);
+    }
+    free(rows);
+}
+
 st_code st_check_run(st_workspace *ws, st_keyring *kr, const st_check_opts *in,
                      st_check_item **items, size_t *n, st_err *err)
 {
@@ -701,6 +748,7 @@ st_code st_check_run(st_workspace *ws, st_keyring *kr, const st_check_opts *in,
     revoked_keys(ws, kr, o.now, &l);
     audit_items(ws, &o, &l, strictest_age);
     admins(ws, &o, &l);
+    collateral(ws, &o, &l);
     *items = l.items;
     *n = l.n;
     return ST_OK;

@@ -39,7 +39,9 @@ static const struct {
                   {"cleanup", "A"},
                   {"principal.admin", "A"},
                   {"principal.read", "ADMTU"},
-                  {"audit.repair", "A"}};
+                  {"audit.repair", "A"},
+                  {"attest.collateral", "A"},
+                  {"attest.collateral.read", "ADMTU"}};
 
 static const char *const names[5] = {"root", "alice", "bob", "tom", "ursula"};
 static const char *const roles[5] = {"admin", "data-owner", "model-owner",
