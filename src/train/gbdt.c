@@ -894,6 +894,11 @@ size_t st_gbdt_features(const st_gbdt *g)
     return g->cfg.inputs;
 }
 
+size_t st_gbdt_classes(const st_gbdt *g)
+{
+    return g->classes;
+}
+
 /* ---- predictions ---- */
 
 st_code st_gbdt_predict(st_gbdt *g, const float *x, size_t rows, float *out,
