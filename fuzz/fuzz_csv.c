@@ -20,15 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const st_data_task tasks[] = {ST_TASK_AUTO, ST_TASK_CLASSIFICATION,
                                          ST_TASK_REGRESSION, ST_TASK_AUTO};
     int no_label = (data[0] & 0x40) != 0;
-    st_data_input in = {ST_DATA_CSV,
-                        "fuzz.csv",
-                        no_label ? NULL : label,
-                        data + 1,
-                        size - 1,
-                        NULL,
-                        0,
-                        tasks[(data[0] >> 3) & 3],
-                        no_label};
+    st_data_input in = {
+        ST_DATA_CSV, "fuzz.csv", no_label ? NULL : label,   data + 1, size - 1,
+        NULL,        0,          tasks[(data[0] >> 3) & 3], no_label};
     if (!no_label) {
         fuzz_convert(&in);
         return 0;

@@ -353,7 +353,7 @@ const char *st_rows_target_name(const st_rows *r, size_t i)
 const char *st_rows_label_name(const st_rows *r)
 {
     return r->format == ST_DATA_CSV && r->nlabels ? r->names[r->label_col]
-                                                 : NULL;
+                                                  : NULL;
 }
 
 void st_rows_progress(const st_rows *r, uint64_t *done, uint64_t *total)
