@@ -201,7 +201,7 @@ static st_code exchange(fixture *f, const char *runner, st_broker_keys *keys,
                         st_gate_result *r, st_err *e)
 {
     st_gate *g = NULL;
-    st_gate_opts o = {NULL, 1, 1};
+    st_gate_opts o = {NULL, 1, 1, NULL};
     assert_st_ok(st_gate_open(f->ws, f->kr, &o, &g, e), e);
     st_gate_ask a = ask_of(f, runner);
     uint8_t nonce[32];
@@ -336,7 +336,7 @@ static void round_end(round *x)
     st_gate_close(x->g);
 }
 
-static const st_gate_opts with_verdicts = {NULL, 1, 1};
+static const st_gate_opts with_verdicts = {NULL, 1, 1, NULL};
 
 static void test_replayed_nonce_is_refused(void **state)
 {
@@ -390,7 +390,7 @@ static void test_grant_revoked_between_hello_and_evidence(void **state)
 static void test_unaudited_release_hands_back_nothing(void **state)
 {
     fixture *f = *state;
-    const st_gate_opts decision_only = {NULL, 1, 0};
+    const st_gate_opts decision_only = {NULL, 1, 0, NULL};
     round x;
     round_begin(f, &x, f->kr, &decision_only, NULL);
     char log[4300], aside[4310];
