@@ -204,7 +204,8 @@ static int run_job(st_cli *cli, struct session *s, const char *id, int json,
     if (!json && !cli->quiet)
         printf("job %s\n", id);
     /* the runner, not the submitter, is the actor of what the run does */
-    st_job_run_opts o = {show, &d, resume, principal(s)};
+    st_job_run_opts o = {
+        .observe = show, .ctx = &d, .resume = resume, .runner = principal(s)};
     st_code rc = st_job_run(s->ws, id, &o, &err);
     end_bar(&d);
     if (rc != ST_OK) {
