@@ -28,6 +28,8 @@
 #include "sealtrain/secmem.h"
 #include "sealtrain/train.h"
 
+#define PREDICT_BATCH 256
+
 struct st_predictor {
     st_trainer *trainer; /* one of the two */
     st_gbdt *gbdt;
@@ -70,6 +72,11 @@ static st_code load_trainer(st_predictor *p, const st_safetensors *sf,
         rc = st_err_set(err, ST_E_INPUT,
                         "model: the configuration does not say the input "
                         "and output sizes");
+    /* rows per forward pass: predict's own, whatever the training batch
+     * was (the buffers are sized by it; outputs are per row). 256 keeps
+     * a pass's activations in cache: bench/predict.sh measured 64, 128,
+     * 256, 512 and 1024, and 128-256 were fastest */
+    cfg.batch_size = PREDICT_BATCH;
     if (rc == ST_OK)
         rc = st_trainer_new(&cfg, &p->trainer, err);
     if (rc == ST_OK)
