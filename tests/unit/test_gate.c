@@ -581,6 +581,55 @@ static void test_policy_parser_names_the_bad_key(void **state)
     assert_null(p);
 }
 
+/* "uses": each use for its own principals, "*" for any; left out, or an
+ * unknown use, neither. */
+static void test_policy_uses_allow_each_use_apart(void **state)
+{
+    (void)state;
+    st_release_policy *p = NULL;
+    st_err e;
+    const char *head = "{\"version\":1,\"attestation\":{\"version\":1,"
+                       "\"tee\":[\"sim\"]},\"principals\":[\"a\"],"
+                       "\"recipients\":[\"" RCPT "\"]";
+    char text[1024];
+    st_job_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    snprintf(spec.train_dataset, sizeof(spec.train_dataset), "d");
+    snprintf(text, sizeof(text),
+             "%s,\"uses\":{\"evaluate\":[\"*\"],\"predict\":[\"b\"]}}", head);
+    assert_st_ok(st_release_policy_parse(text, strlen(text), "p", &p, &e), &e);
+    spec.kind = ST_JOB_KIND_EVALUATE;
+    assert_st_ok(st_release_policy_check_job(p, "d", &spec, "z", &e), &e);
+    spec.kind = ST_JOB_KIND_PREDICT;
+    assert_st_ok(st_release_policy_check_job(p, "d", &spec, "b", &e), &e);
+    assert_int_equal(st_release_policy_check_job(p, "d", &spec, "a", &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "does not allow `predict` for \"a\""));
+    /* training is still the principals' */
+    spec.kind = ST_JOB_KIND_TRAIN;
+    assert_int_equal(st_release_policy_check_job(p, "d", &spec, "b", &e),
+                     ST_E_DENIED);
+    st_release_policy_free(p);
+    /* left out: neither */
+    snprintf(text, sizeof(text), "%s}", head);
+    assert_st_ok(st_release_policy_parse(text, strlen(text), "p", &p, &e), &e);
+    spec.kind = ST_JOB_KIND_EVALUATE;
+    assert_int_equal(st_release_policy_check_job(p, "d", &spec, "a", &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "leaves it out"));
+    st_release_policy_free(p);
+    /* strict: an unknown use, an empty list */
+    snprintf(text, sizeof(text), "%s,\"uses\":{\"train\":[\"a\"]}}", head);
+    assert_int_equal(st_release_policy_parse(text, strlen(text), "p", &p, &e),
+                     ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "train"));
+    snprintf(text, sizeof(text), "%s,\"uses\":{\"predict\":[]}}", head);
+    assert_int_equal(st_release_policy_parse(text, strlen(text), "p", &p, &e),
+                     ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "uses.predict"));
+    assert_null(p);
+}
+
 static void test_closed_keyring_releases_nothing(void **state)
 {
     round x;
@@ -644,6 +693,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_release_wraps_the_file_key_to_the_runtime),
+        cmocka_unit_test(test_policy_uses_allow_each_use_apart),
         T(test_replayed_nonce_is_refused),
         T(test_nonce_of_another_principal_is_refused),
         T(test_nonce_for_another_dataset_is_refused),
