@@ -581,6 +581,96 @@ static void test_policy_parser_names_the_bad_key(void **state)
     assert_null(p);
 }
 
+/* A model-use spec (evaluate digits with model m@1), signed by mo, and
+ * a policy that lets mo evaluate; `model_owner` owns model:m. */
+static void use_spec(fixture *f, const char *model_owner)
+{
+    st_err e;
+    const char *text =
+        "{\"version\":1,\"name\":\"evaluate-m\",\"use\":{\"model\":"
+        "\"m\",\"version\":1,\"mode\":\"evaluate\"},\"datasets\":{"
+        "\"input\":\"digits\"}}";
+    st_job_spec_free(&f->spec);
+    assert_st_ok(st_job_spec_parse(text, strlen(text), "t", &f->spec, &e), &e);
+    sign_spec(f, MO);
+    set_policy(f, ",\"uses\":{\"evaluate\":[\"mo\"]}");
+    assert_st_ok(st_access_set_owner(f->ws, "model:m", model_owner, &e), &e);
+}
+
+/* The exchange with a model key offered (or not: NULL); tr runs it. */
+static st_code exchange_model(fixture *f, const st_secret *mk,
+                              st_broker_keys *keys, st_gate_result *r,
+                              st_err *e)
+{
+    st_gate *g = NULL;
+    st_gate_opts o = {NULL, 1, 1, mk};
+    assert_st_ok(st_gate_open(f->ws, f->kr, &o, &g, e), e);
+    st_gate_ask a = ask_of(f, "tr");
+    uint8_t nonce[32];
+    st_code rc = st_gate_hello(g, &a, nonce, e);
+    if (rc == ST_OK) {
+        char *ev = evidence(f, nonce, NULL);
+        rc = st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
+                             strlen(ev), keys, r, e);
+        free(ev);
+    }
+    st_gate_close(g);
+    return rc;
+}
+
+static void test_model_key_leaves_only_with_the_datasets(void **state)
+{
+    fixture *f = *state;
+    use_spec(f, "mo");
+    st_err e;
+    st_secret *mk = st_secret_new(16, &e);
+    memset(st_secret_bytes(mk), 0x5a, 16);
+    st_broker_keys keys;
+    keys.n = 0;
+    st_gate_result r;
+    memset(&r, 0, sizeof(r));
+    /* no key offered: nothing leaves */
+    assert_int_equal(exchange_model(f, NULL, &keys, &r, &e), ST_E_DENIED);
+    if (!strstr(e.msg, "no key for model:m@1 was offered"))
+        fail_msg("%s", e.msg);
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    /* offered: both keys, the model's under its versioned name, audited */
+    assert_st_ok(exchange_model(f, mk, &keys, &r, &e), &e);
+    assert_int_equal(keys.n, 2);
+    const st_broker_key *k = st_broker_keys_find(&keys, "model:m@1");
+    assert_non_null(k);
+    assert_non_null(st_broker_keys_find(&keys, "dataset:digits"));
+    st_secret *got = NULL;
+    assert_st_ok(st_broker_unwrap_key(f->runtime_priv, JOB, k, &got, &e), &e);
+    assert_memory_equal(st_secret_cbytes(got), st_secret_cbytes(mk), 16);
+    st_secret_free(got);
+    st_gate_result_clear(&r);
+    assert_int_equal(
+        audited(f, "\"resource\":\"model:m@1\"", "\"outcome\":\"success\""), 1);
+    st_secret_free(mk);
+}
+
+static void test_model_the_submitter_may_not_use_is_refused(void **state)
+{
+    fixture *f = *state;
+    use_spec(f, "dana"); /* not mo's model, and no grant on it */
+    st_err e;
+    st_secret *mk = st_secret_new(16, &e);
+    memset(st_secret_bytes(mk), 0x5a, 16);
+    st_broker_keys keys;
+    keys.n = 0;
+    st_gate_result r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(exchange_model(f, mk, &keys, &r, &e), ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "model.decrypt"));
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    assert_int_equal(audited(f, "key.release", "\"outcome\":\"success\""), 0);
+    assert_true(audited(f, "key.release", "\"outcome\":\"denied\"") > 0);
+    st_secret_free(mk);
+}
+
 /* "uses": each use for its own principals, "*" for any; left out, or an
  * unknown use, neither. */
 static void test_policy_uses_allow_each_use_apart(void **state)
@@ -694,6 +784,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_release_wraps_the_file_key_to_the_runtime),
         cmocka_unit_test(test_policy_uses_allow_each_use_apart),
+        T(test_model_key_leaves_only_with_the_datasets),
+        T(test_model_the_submitter_may_not_use_is_refused),
         T(test_replayed_nonce_is_refused),
         T(test_nonce_of_another_principal_is_refused),
         T(test_nonce_for_another_dataset_is_refused),
