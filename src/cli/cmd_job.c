@@ -178,6 +178,9 @@ static void show(void *ctx, const char *kind, const json_t *data)
                (int)eta % 60, d->tty ? "" : "\n");
         d->bar_open = d->tty;
         fflush(stdout);
+    } else if (!strcmp(kind, "result") &&
+               !json_object_get(data, "model_path")) {
+        end_bar(d); /* a model use: its command prints the result */
     } else if (!strcmp(kind, "result")) {
         end_bar(d);
         json_t *fe = json_object_get(json_object_get(data, "metrics"),
@@ -281,10 +284,21 @@ static void print_status(const st_job_record *r)
         printf("\n");
     }
     json_t *result = json_object_get(r->status, "result");
-    if (result)
+    json_t *ev = json_object_get(result, "evaluation");
+    json_t *pr = json_object_get(result, "predictions");
+    if (json_object_get(result, "model_path"))
         printf("  model:      %s\n  provenance: %s\n",
                json_string_value(json_object_get(result, "model_path")),
                json_string_value(json_object_get(result, "provenance_path")));
+    else if (ev) /* a model use (docs/predict.md) */
+        printf("  evaluation: %s, metrics sha256:%s\n",
+               json_string_value(json_object_get(ev, "evaluated_on")),
+               json_string_value(json_object_get(result, "metrics_sha256")));
+    else if (pr)
+        printf("  predictions: %s (%lld rows, sha256:%s)\n",
+               json_string_value(json_object_get(pr, "path")),
+               json_integer_value(json_object_get(pr, "rows")),
+               json_string_value(json_object_get(pr, "sha256")));
 }
 
 static json_t *record_json(const st_job_record *r)

@@ -421,6 +421,19 @@ static uint64_t runtime_reserve(const struct ctl *c)
     st_train_config cfg;
     st_gbdt_config gcfg;
     uint64_t need;
+    if (c->spec.kind != ST_JOB_KIND_TRAIN) {
+        /* a model use: the decrypted model and the predictor's copy of
+         * it, then per row its outputs, its mapped label and (predict)
+         * ~24 bytes of CSV per output */
+        struct stat st;
+        uint64_t model =
+            fstat(c->model_fd, &st) == 0 ? (uint64_t)st.st_size : fallback;
+        uint64_t outs =
+            c->ds[0].m.classes ? c->ds[0].m.classes : c->ds[0].m.targets;
+        need = fixed + 3 * model +
+               c->ds[0].m.rows * (4 + 28 * (outs ? outs : 1) + 64);
+        return reserve_bound(c, need, fixed);
+    }
     if (st_gbdt_spec_is_gbdt(c->spec.model)) { /* docs/training.md */
         if (st_gbdt_config_from_json(c->spec.model, c->spec.training,
                                      c->spec.preprocessing, &gcfg,

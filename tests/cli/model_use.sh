@@ -138,6 +138,9 @@ k = [e for e in es if e["action"] == "key.release"
 assert len(k) == 2 and k[-1]["outcome"] == "success", k
 assert k[-1]["details"]["job"] == d["job"], (k[-1], d)
 PY
+JOB=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["job"])' "$T/eval.json")
+expect_exit 0 mo job status "$JOB"
+expect_stdout "evaluation: dataset digits-eval, metrics sha256:"
 ok "evaluate: metrics in the runtime, --json, one audit entry with their digest"
 
 # -- predict --
