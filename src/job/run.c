@@ -980,7 +980,10 @@ static ST_MUST_CHECK st_code handle_use_result(struct ctl *c, const json_t *res,
     status_set(c, "result", json_incref(result));
     observe(c, "result", result);
     c->result_ok = 1;
-    return ST_OK;
+    /* what the job was for is done: it succeeded, its result committed
+     * with the state (as a training job's registration does); the
+     * runtime's exit changes nothing of it */
+    return move_to(c, ST_JOB_SUCCEEDED, NULL, err);
 }
 
 static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
