@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n > size - 2)
         n = size - 2;
     st_data_input in = {ST_DATA_IDX, "images.idx", "labels.idx", data + 2,
-                        n,           data + 2 + n, size - 2 - n, ST_TASK_AUTO};
+                        n,           data + 2 + n, size - 2 - n, ST_TASK_AUTO, 0};
     fuzz_convert(&in);
     return 0;
 }

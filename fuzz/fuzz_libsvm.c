@@ -13,7 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         size,
                         NULL,
                         0,
-                        size & 1 ? ST_TASK_REGRESSION : ST_TASK_AUTO};
+                        size & 1 ? ST_TASK_REGRESSION : ST_TASK_AUTO,
+                        0};
     fuzz_convert(&in);
     return 0;
 }

@@ -123,6 +123,8 @@ void st_gbdt_free(st_gbdt *g);
 unsigned st_gbdt_rounds(const st_gbdt *g);
 /* Features the model was trained on. */
 size_t st_gbdt_features(const st_gbdt *g);
+/* Classes it predicts (2 for binary); 0 for regression. */
+size_t st_gbdt_classes(const st_gbdt *g);
 
 /* Outputs for `rows` raw rows (the preprocessing is applied here):
  * P(class 1) (binary), rows x classes probabilities (multi), the value

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sealtrain/age.h"
 #include "sealtrain/err.h"
 #include "sealtrain/jobspec.h"
 #include "sealtrain/workspace.h"
@@ -138,6 +139,13 @@ typedef struct st_job_run_opts {
     int resume; /* continue a failed/cancelled job from its checkpoint */
     const char *runner; /* the principal who runs it (the actor of its
                            audit entries); NULL or "": the submitter */
+    /* a model-use job (evaluate, predict): the requester's age
+     * identities, which must open the sealed model (its file key is
+     * offered to the gate), and for predict the path the sealed
+     * predictions are written to (atomically) */
+    const st_age_identity *identities;
+    size_t nidentities;
+    const char *predictions_out;
 } st_job_run_opts;
 
 /* Runs a queued job in the foreground to its end (see src/job/run.c):
@@ -148,6 +156,35 @@ typedef struct st_job_run_opts {
  * reason that says `job resume` continues it. */
 ST_MUST_CHECK st_code st_job_run(st_workspace *ws, const char *id,
                                  const st_job_run_opts *o, st_err *err);
+
+/* ---- using a registered model (src/job/use.c, docs/predict.md) ---- */
+
+typedef struct st_job_use {
+    st_job_kind kind;      /* ST_JOB_KIND_EVALUATE or ST_JOB_KIND_PREDICT */
+    const char *model;     /* NAME */
+    uint32_t version;      /* 0: the latest now (pinned in the spec) */
+    const char *dataset;   /* the input rows */
+    const char *recipient; /* predict: who the predictions are sealed to */
+    const char *output;    /* predict: where they are written */
+    const char *tee;       /* NULL: "sim" */
+    const char *sandbox;   /* NULL: "strict" */
+    const char *submitter; /* the requester, who signs the spec */
+    const uint8_t *seed;   /* the requester's Ed25519 key */
+    const char *runner;    /* who runs it (NULL: the submitter) */
+    const st_age_identity *identities; /* must open the sealed model */
+    size_t nidentities;
+    st_job_observer observe; /* may be NULL */
+    void *ctx;
+} st_job_use;
+
+/* Submits a model-use job (a signed spec with a "use" section; the same
+ * checks as any submission) and runs it to its end. On success *result
+ * is the job's status "result": {"evaluation": {...}, "metrics_sha256"}
+ * or {"predictions": {"path", "sha256", "rows"}}; `id` names the job
+ * either way once it was submitted. */
+ST_MUST_CHECK st_code st_job_use_model(st_workspace *ws, const st_job_use *u,
+                                       char id[ST_JOB_ID_LEN + 1],
+                                       json_t **result, st_err *err);
 
 #ifdef __cplusplus
 }

@@ -47,8 +47,26 @@ ST_MUST_CHECK st_code st_sandbox_level_parse(const char *s,
 #define ST_JOB_MAX_RECIPIENTS 16
 #define ST_JOB_RECIPIENT_MAX 128
 
+/* What a job does with its dataset: train a model (the default), or use
+ * a registered model on it ("use" section, docs/predict.md): evaluate
+ * (metrics only leave) or predict (row outputs leave, sealed to the
+ * spec's recipients). A dataset's release policy allows each use apart. */
+typedef enum st_job_kind {
+    ST_JOB_KIND_TRAIN = 0,
+    ST_JOB_KIND_EVALUATE,
+    ST_JOB_KIND_PREDICT
+} st_job_kind;
+
+/* "train" / "evaluate" / "predict" */
+const char *st_job_kind_name(st_job_kind kind);
+
 typedef struct st_job_spec {
     json_t *root; /* the whole spec (owned) */
+    st_job_kind kind;
+    /* evaluate / predict: the registered model version it uses (the
+     * version is pinned in the signed spec) */
+    char use_model[ST_JOB_NAME_MAX + 1];
+    uint32_t use_version;
     char name[ST_JOB_NAME_MAX + 1];
     json_t *model; /* borrowed from root: the engine's sections */
     json_t *training;

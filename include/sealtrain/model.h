@@ -178,10 +178,30 @@ ST_MUST_CHECK st_code st_model_share(st_workspace *ws, const st_model_record *r,
  * catalog rows (the version number stays used); audited. */
 ST_MUST_CHECK st_code st_model_rm(st_workspace *ws, const st_model_record *r,
                                   const char *actor, st_err *err);
+/* The sealed file's file key, recovered from its header with `ids` (one
+ * must be a recipient's; the header MAC checked), in secure memory, and
+ * the file opened after its registered digest was checked (*fd, at its
+ * start; the caller closes it): what a model-use job hands the gate and
+ * the runtime. ST_E_DENIED when the file is not the registered one. */
+ST_MUST_CHECK st_code st_model_file_key(const st_model_record *r,
+                                        const st_age_identity *ids, size_t nids,
+                                        int *fd, st_secret **out, st_err *err);
 /* The plaintext safetensors of a model in secure memory (st_secmem_free). */
 ST_MUST_CHECK st_code st_model_open(const st_model_record *r,
                                     const st_age_identity *ids, size_t nids,
                                     void **plain, size_t *len, st_err *err);
+
+/* A model owner's own, non-secret rows scored in this process (no
+ * enclave): `in_path` is CSV with a header whose every column is a
+ * feature, in the training order; `out_path` receives the predictions as
+ * CSV (st_predictor_csv: original labels and probabilities, or values),
+ * atomically, 0600. *rows gets the number scored. Audited
+ * ("model.predict", "local": true); the access check is the caller's
+ * (model.decrypt). */
+ST_MUST_CHECK st_code st_model_score_csv(
+    st_workspace *ws, const st_model_record *r, const st_age_identity *ids,
+    size_t nids, const char *in_path, const char *out_path, const char *actor,
+    size_t *rows, st_err *err);
 
 /* ---- ONNX ---- */
 

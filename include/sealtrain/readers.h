@@ -100,6 +100,8 @@ typedef struct st_data_input {
     const void *labels; /* IDX labels in memory */
     size_t labels_len;
     st_data_task task; /* AUTO (0): chosen from the labels by the scan */
+    int no_label;      /* CSV only, `label` NULL: every column is a feature
+                          (rows to be scored, which have no label) */
 } st_data_input;
 
 /* One row, valid until the next call. Dense rows (CSV, IDX) have

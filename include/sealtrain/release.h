@@ -10,6 +10,12 @@
  *     "principals": ["alice"],       who may train on the dataset ("*": any
  *                                    principal the owner granted `use`)
  *     "recipients": ["age1..."],     who may receive models trained on it
+ *                                    (and predictions made on it)
+ *     "uses": {                      optional: what registered models may
+ *       "evaluate": ["bob"],         do on it besides training: evaluate
+ *       "predict": ["*"]             (metrics only leave), predict (row
+ *     },                             outputs leave, sealed); for whom.
+ *                                    Left out: neither (docs/predict.md)
  *     "requires": {                  optional: the least protection a job
  *       "sandbox": "strict",         must ask for in its signed spec
  *       "memory": "secret"
@@ -45,6 +51,13 @@ extern "C" {
 #define ST_RELEASE_MAX_PRINCIPALS 64
 #define ST_RELEASE_MAX_RECIPIENTS 64
 
+/* Who may use a registered model on the dataset in one way. */
+typedef struct st_release_use {
+    int any; /* "*" */
+    size_t n;
+    char principals[ST_RELEASE_MAX_PRINCIPALS][ST_JOB_NAME_MAX + 1];
+} st_release_use;
+
 typedef struct st_release_policy {
     char dataset[ST_JOB_NAME_MAX + 1];
     char dataset_id[33];
@@ -56,9 +69,10 @@ typedef struct st_release_policy {
     char principals[ST_RELEASE_MAX_PRINCIPALS][ST_JOB_NAME_MAX + 1];
     size_t nrecipients;
     char recipients[ST_RELEASE_MAX_RECIPIENTS][ST_JOB_RECIPIENT_MAX];
-    int require_strict; /* requires.sandbox = "strict" */
-    int require_secret; /* requires.memory = "secret" */
-    json_t *json;       /* the policy as its owner wrote it (owned) */
+    int require_strict;               /* requires.sandbox = "strict" */
+    int require_secret;               /* requires.memory = "secret" */
+    st_release_use evaluate, predict; /* "uses"; empty: not allowed */
+    json_t *json; /* the policy as its owner wrote it (owned) */
 } st_release_policy;
 
 void st_release_policy_free(st_release_policy *p); /* NULL ok */
@@ -92,9 +106,11 @@ int st_release_policy_allows_recipient(const st_release_policy *p,
                                        const char *recipient);
 
 /* What the policy says of a job: `dataset` is one of the spec's datasets,
- * `principal` (the submitter) is among its principals, every recipient
- * of the spec is allowed, and the spec asks for at least the protections
- * it requires. ST_E_DENIED naming the first that fails. */
+ * `principal` (the submitter) is among its principals (for a training
+ * spec) or among those its "uses" names for the spec's kind (evaluate,
+ * predict), every recipient of the spec is allowed, and the spec asks
+ * for at least the protections it requires. ST_E_DENIED naming the first
+ * that fails. */
 ST_MUST_CHECK st_code st_release_policy_check_job(const st_release_policy *p,
                                                   const char *dataset,
                                                   const st_job_spec *spec,

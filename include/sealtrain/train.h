@@ -376,6 +376,50 @@ ST_MUST_CHECK st_code st_trainer_load_safetensors(st_trainer *t,
                                                   const uint8_t *buf,
                                                   size_t len, st_err *err);
 
+/* ---- a sealed model's weights, put back to work (predictor.c) ---- */
+
+/* Either engine's model (linear/logistic/MLP, or gbdt trees) loaded from
+ * its safetensors, with its fitted preprocessing and its original labels:
+ * what evaluate, predict and local scoring use. */
+typedef struct st_predictor st_predictor;
+/* Strict: the layout each engine saves (sealtrain.config and its
+ * tensors); labels, when the metadata has them, one per class (target).
+ * `buf` may be freed after the call. */
+ST_MUST_CHECK st_code st_predictor_load(const uint8_t *buf, size_t len,
+                                        st_predictor **out, st_err *err);
+void st_predictor_free(st_predictor *p); /* NULL ok */
+size_t st_predictor_features(const st_predictor *p);
+/* Classes (2 for binary tasks); 0 for regression. */
+size_t st_predictor_classes(const st_predictor *p);
+/* Floats per row of st_predictor_predict: classes (multi-class), 1
+ * (binary: P(class 1); regression with one target), targets. */
+size_t st_predictor_outputs(const st_predictor *p);
+/* Label i as the training data named it (class or target), or NULL
+ * when the model carries no names. */
+const char *st_predictor_label(const st_predictor *p, size_t i);
+/* Raw rows in (the preprocessing is applied here), outputs out (rows x
+ * st_predictor_outputs). */
+ST_MUST_CHECK st_code st_predictor_predict(st_predictor *p, const float *x,
+                                           size_t rows, float *out,
+                                           st_err *err);
+/* The predicted class of one row of outputs. */
+size_t st_predictor_class_of(const st_predictor *p, const float *row);
+/* The evaluation block on `d` (labels are class indices of the model's
+ * classes, or target values), and ROC AUC for a binary task (NaN
+ * otherwise, or when one class is absent). m->confusion stays valid
+ * until p is used again. */
+/* Outputs as CSV (RFC 4180) in secure memory (st_secmem_free), NUL
+ * terminated: classification "prediction,p_LABEL..." (the original
+ * label, then each class's probability), regression one column per
+ * target (its name, or "prediction"). */
+ST_MUST_CHECK st_code st_predictor_csv(const st_predictor *p, const float *outs,
+                                       size_t rows, char **text, size_t *len,
+                                       st_err *err);
+ST_MUST_CHECK st_code st_predictor_evaluate(st_predictor *p,
+                                            const st_train_data *d,
+                                            st_train_metrics *m, double *auc,
+                                            st_err *err);
+
 #ifdef __cplusplus
 }
 #endif

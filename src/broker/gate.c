@@ -232,6 +232,23 @@ static st_code consent_one(st_workspace *ws, const char *submitter,
     return rc;
 }
 
+/* The model a model-use spec names: the submitter may decrypt it (its
+ * owner, or a `decrypt` grant from the owner). That the submitter's
+ * identity opens the sealed file (a recipient) is proved where the key
+ * is unwrapped, before it is offered here. */
+static st_code consent_model(st_workspace *ws, const char *submitter,
+                             const st_job_spec *spec, st_err *err)
+{
+    char res[ST_JOB_NAME_MAX + 8];
+    snprintf(res, sizeof(res), "model:%s", spec->use_model);
+    st_code rc = st_access_permits(ws, submitter, "model.decrypt", res, err);
+    if (rc == ST_E_DENIED)
+        return st_err_prefix(err, "%s of %s@%u on its data",
+                             st_job_kind_name(spec->kind), spec->use_model,
+                             spec->use_version);
+    return rc;
+}
+
 st_code st_gate_consent(st_workspace *ws, const char *submitter,
                         const char *runner, const st_job_spec *spec,
                         const char *only, st_err *err)
@@ -255,6 +272,9 @@ st_code st_gate_consent(st_workspace *ws, const char *submitter,
         if (disabled)
             return st_err_set(err, ST_E_DENIED,
                               "the job's submitter %s is disabled", submitter);
+        if (spec->kind != ST_JOB_KIND_TRAIN &&
+            (rc = consent_model(ws, submitter, spec, err)) != ST_OK)
+            return rc;
     }
     if (runner &&
         (rc = st_access_permits(ws, runner, "job.run", NULL, err)) != ST_OK)
@@ -452,6 +472,35 @@ static size_t scope_split(char *scope, const char **out, size_t max)
     return n;
 }
 
+/* The model's key, after the datasets' under the same decision: wrapped
+ * to the runtime and recorded (durably) before it is handed back. */
+static st_code release_model(st_gate *g, const char *principal,
+                             const st_gate_nonce *n, const char *res,
+                             const st_gate_result *r, json_t *claims,
+                             st_broker_keys *keys, st_err *err)
+{
+    if (keys->n >= ST_BROKER_MAX_KEYS)
+        return st_err_set(err, ST_E_INTERNAL, "too many keys for one release");
+    st_code rc = st_broker_wrap_key(
+        n->hello.x25519, n->job_id, res, st_secret_cbytes(g->o.model_key),
+        st_secret_len(g->o.model_key), &keys->k[keys->n], err);
+    if (rc != ST_OK)
+        return rc;
+    keys->n++;
+    char sd[65];
+    st_hex_encode(n->spec_digest, 32, sd);
+    json_t *d = base_details(n->job_id, n->submitter, principal);
+    json_object_update_new(d, json_pack("{s:s,s:s,s:s,s:O*,s:o}",
+                                        "evidence_sha256", r->evidence_sha256,
+                                        "spec_sha256", sd, "tee",
+                                        st_tee_name(r->tee), "claims", claims,
+                                        "ear_sha256", ear_digests(r->ears)));
+    return record(g, principal, res, "success",
+                  "evidence verified; the requester's identity opened the "
+                  "model",
+                  d, err);
+}
+
 st_code st_gate_release(st_gate *g, const char *principal,
                         const uint8_t nonce[32], const char *only,
                         const uint8_t *evidence, size_t evidence_len,
@@ -510,6 +559,19 @@ st_code st_gate_release(st_gate *g, const char *principal,
     for (size_t i = 0; rc == ST_OK && i < nds; i++)
         rc =
             st_gate_consent(g->ws, n.submitter, principal, &spec, names[i], &e);
+    /* a model-use job: the model's key leaves with the datasets' or not
+     * at all */
+    char model_res[ST_JOB_NAME_MAX + 24] = "";
+    if (rc == ST_OK && spec.kind != ST_JOB_KIND_TRAIN) {
+        snprintf(model_res, sizeof(model_res), "model:%s@%u", spec.use_model,
+                 spec.use_version);
+        if (!g->o.model_key)
+            rc = st_err_set(&e, ST_E_DENIED,
+                            "%s: no key for %s was offered (only the local "
+                            "controller, with the requester's identity, "
+                            "can)",
+                            st_job_kind_name(spec.kind), model_res);
+    }
     for (size_t i = 0; rc == ST_OK && i < nds; i++)
         rc = st_release_policy_get(g->ws, names[i], &pols[i], &e);
     st_catalog_snapshot_end(g->ws, snap);
@@ -623,6 +685,8 @@ st_code st_gate_release(st_gate *g, const char *principal,
         } else
             json_decref(d);
     }
+    if (rc == ST_OK && model_res[0])
+        rc = release_model(g, principal, &n, model_res, r, claims, keys, &e);
     for (size_t i = 0; i < nds; i++)
         st_release_policy_free(pols[i]);
     json_decref(claims);

@@ -56,6 +56,14 @@ typedef struct st_gate_opts {
      * remote broker keeps the verdict inside the key.release entry: one
      * durable append per release */
     int verdict_entries;
+    /* a model-use job (evaluate, predict; sealtrain/jobspec.h): the file
+     * key of the model version its signed spec names, which the local
+     * controller unwrapped with the requester's own age identity.
+     * st_gate_release wraps it to the runtime as "model:NAME@VERSION"
+     * only together with the datasets' keys, after the same decision,
+     * with a key.release entry of its own; a model-use spec without it
+     * is refused. Borrowed; NULL for training jobs. */
+    const st_secret *model_key;
 } st_gate_opts;
 
 /* Loads the trust anchors (trust.c) for `ws`; `kr` (may be NULL: no key
@@ -110,7 +118,10 @@ ST_MUST_CHECK st_code st_gate_release(st_gate *g, const char *principal,
 
 /* Consent: `submitter` may use each of the spec's datasets (its owner's
  * `use` grant, the principal enabled), each dataset's signed release
- * policy consents to the job (principals, recipients, protections) and,
+ * policy consents to the job (principals or, for a model-use spec, its
+ * "uses"; recipients, protections), for a model-use spec the submitter
+ * may use the model (model.decrypt on model:NAME: its owner or a
+ * `decrypt` grant) and,
  * when `runner` is not NULL, the runner may run jobs. `only` (NULL: all
  * of the spec's datasets) limits it to one dataset. A dataset whose key
  * another owner's broker releases (its manifest names the broker) is

@@ -89,12 +89,43 @@ static st_code parse_requires(const json_t *req, st_release_policy *p,
     return ST_OK;
 }
 
+/* "uses": {"evaluate": [...], "predict": [...]}, each optional. */
+static st_code parse_uses(const json_t *uses, st_release_policy *p,
+                          const char *origin, st_err *err)
+{
+    static const char *const keys[] = {"evaluate", "predict", NULL};
+    if (!json_is_object(uses))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"uses\" must be an object with "
+                          "\"evaluate\" and/or \"predict\"",
+                          origin);
+    st_code rc = st_json_check_keys(uses, keys, origin, err);
+    st_release_use *u[2] = {&p->evaluate, &p->predict};
+    for (size_t k = 0; rc == ST_OK && k < 2; k++) {
+        if (!json_object_get(uses, keys[k]))
+            continue;
+        char where[64];
+        snprintf(where, sizeof(where), "uses.%s", keys[k]);
+        json_t *wrap =
+            json_pack("{s:O}", where, json_object_get(uses, keys[k]));
+        rc = wrap ? names(wrap, where, ST_RELEASE_MAX_PRINCIPALS,
+                          sizeof(u[k]->principals[0]), &u[k]->principals[0][0],
+                          &u[k]->n, origin, err)
+                  : st_err_set(err, ST_E_IO, "out of memory");
+        json_decref(wrap);
+        for (size_t i = 0; rc == ST_OK && i < u[k]->n; i++)
+            u[k]->any |= !strcmp(u[k]->principals[i], "*");
+    }
+    return rc;
+}
+
 /* Takes a reference to `j` on success. */
 static st_code from_json(json_t *j, const char *origin, st_release_policy **out,
                          st_err *err)
 {
     static const char *const keys[] = {
-        "version", "attestation", "principals", "recipients", "requires", NULL};
+        "version",  "attestation", "principals", "recipients",
+        "requires", "uses",        NULL};
     *out = NULL;
     long long v;
     st_code rc;
@@ -146,6 +177,9 @@ static st_code from_json(json_t *j, const char *origin, st_release_policy **out,
     json_t *req = json_object_get(j, "requires");
     if (rc == ST_OK && req)
         rc = parse_requires(req, p, origin, err);
+    json_t *uses = json_object_get(j, "uses");
+    if (rc == ST_OK && uses)
+        rc = parse_uses(uses, p, origin, err);
     if (rc != ST_OK) {
         st_release_policy_free(p);
         return rc;
@@ -349,6 +383,16 @@ int st_release_policy_allows_principal(const st_release_policy *p,
     return 0;
 }
 
+static int use_allows(const st_release_use *u, const char *principal)
+{
+    if (u->any)
+        return 1;
+    for (size_t i = 0; principal && i < u->n; i++)
+        if (!strcmp(u->principals[i], principal))
+            return 1;
+    return 0;
+}
+
 int st_release_policy_allows_recipient(const st_release_policy *p,
                                        const char *recipient)
 {
@@ -369,12 +413,25 @@ st_code st_release_policy_check_job(const st_release_policy *p,
                           "dataset \"%s\" is not among the job spec's "
                           "datasets",
                           dataset);
-    if (!st_release_policy_allows_principal(p, principal))
+    const char *who = principal ? principal : "(nobody)";
+    if (spec->kind == ST_JOB_KIND_TRAIN &&
+        !st_release_policy_allows_principal(p, principal))
         return st_err_set(err, ST_E_DENIED,
                           "dataset \"%s\": its release policy does not let "
                           "\"%s\" train on it",
-                          dataset, principal ? principal : "(nobody)");
-    /* all of them: the runtime seals to every recipient of the signed spec */
+                          dataset, who);
+    /* a model used on the dataset: "uses" says which use, for whom (left
+     * out: none) */
+    const st_release_use *u =
+        spec->kind == ST_JOB_KIND_EVALUATE ? &p->evaluate : &p->predict;
+    if (spec->kind != ST_JOB_KIND_TRAIN && !use_allows(u, principal))
+        return st_err_set(err, ST_E_DENIED,
+                          "dataset \"%s\": its release policy does not "
+                          "allow `%s` for \"%s\" (its \"uses\" %s)",
+                          dataset, st_job_kind_name(spec->kind), who,
+                          u->n ? "names others" : "leaves it out");
+    /* all of them: the runtime seals to every recipient of the signed
+     * spec (the model, or the predictions) */
     for (size_t i = 0; i < spec->nrecipients; i++)
         if (!st_release_policy_allows_recipient(p, spec->recipients[i]))
             return st_err_set(err, ST_E_DENIED,

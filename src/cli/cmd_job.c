@@ -182,6 +182,9 @@ static void show(void *ctx, const char *kind, const json_t *data)
                (int)eta % 60, d->tty ? "" : "\n");
         d->bar_open = d->tty;
         fflush(stdout);
+    } else if (!strcmp(kind, "result") &&
+               !json_object_get(data, "model_path")) {
+        end_bar(d); /* a model use: its command prints the result */
     } else if (!strcmp(kind, "result")) {
         end_bar(d);
         json_t *fe = json_object_get(json_object_get(data, "metrics"),
@@ -208,7 +211,8 @@ static int run_job(st_cli *cli, struct session *s, const char *id, int json,
     if (!json && !cli->quiet)
         printf("job %s\n", id);
     /* the runner, not the submitter, is the actor of what the run does */
-    st_job_run_opts o = {show, &d, resume, principal(s)};
+    st_job_run_opts o = {
+        .observe = show, .ctx = &d, .resume = resume, .runner = principal(s)};
     st_code rc = st_job_run(s->ws, id, &o, &err);
     end_bar(&d);
     if (rc != ST_OK) {
@@ -284,10 +288,21 @@ static void print_status(const st_job_record *r)
         printf("\n");
     }
     json_t *result = json_object_get(r->status, "result");
-    if (result)
+    json_t *ev = json_object_get(result, "evaluation");
+    json_t *pr = json_object_get(result, "predictions");
+    if (json_object_get(result, "model_path"))
         printf("  model:      %s\n  provenance: %s\n",
                json_string_value(json_object_get(result, "model_path")),
                json_string_value(json_object_get(result, "provenance_path")));
+    else if (ev) /* a model use (docs/predict.md) */
+        printf("  evaluation: %s, metrics sha256:%s\n",
+               json_string_value(json_object_get(ev, "evaluated_on")),
+               json_string_value(json_object_get(result, "metrics_sha256")));
+    else if (pr)
+        printf("  predictions: %s (%lld rows, sha256:%s)\n",
+               json_string_value(json_object_get(pr, "path")),
+               json_integer_value(json_object_get(pr, "rows")),
+               json_string_value(json_object_get(pr, "sha256")));
 }
 
 static json_t *record_json(const st_job_record *r)

@@ -285,6 +285,23 @@ static const leaf leaves[] = {
      "Exports a model as ONNX.",
      "sealtrain --as mo --key mo.pem model export digits-mlp -i mo.age "
      "--format onnx -o model.onnx"},
+    {"model", "evaluate",
+     "NAME[@VERSION] --data DATASET -i IDENTITY [--tee sim|tpm] "
+     "[--sandbox strict|relaxed] [--json]",
+     "Evaluates a model on an encrypted dataset inside the attested runtime "
+     "(the dataset's policy must allow evaluate); prints and audits the "
+     "metrics.",
+     "sealtrain --as mo --key mo.pem model evaluate digits-mlp --data "
+     "digits-test -i mo.age"},
+    {"model", "predict",
+     "NAME[@VERSION] (--data DATASET --out FILE.age [--to age1...] | "
+     "--input FILE.csv --out FILE.csv) -i IDENTITY [--tee sim|tpm] "
+     "[--sandbox strict|relaxed] [--json]",
+     "Predicts on an encrypted dataset inside the attested runtime, sealed "
+     "to you (the policy must allow predict); with --input, scores your own "
+     "non-secret rows here, without an enclave.",
+     "sealtrain --as mo --key mo.pem model predict digits-mlp --data "
+     "digits-test -i mo.age --out predictions.age"},
 };
 
 #define NLEAVES (sizeof(leaves) / sizeof(leaves[0]))

@@ -295,6 +295,16 @@ static ST_MUST_CHECK st_code find_column(st_rows *r, const char *name,
 static ST_MUST_CHECK st_code label_columns(st_rows *r, const char *label,
                                            st_err *err)
 {
+    if (!label) { /* rows to score: features only */
+        r->is_label = calloc(r->ncols, sizeof(uint32_t));
+        r->feature_cols = calloc(r->ncols, sizeof(size_t));
+        if (!r->is_label || !r->feature_cols)
+            return st_err_set(err, ST_E_IO, "out of memory");
+        for (size_t i = 0; i < r->ncols; i++)
+            r->feature_cols[i] = i;
+        r->nlabels = 0;
+        return st_rows_reserve_values(r, r->ncols, 0, err);
+    }
     size_t n = 1;
     int whole = 0;
     for (size_t i = 0; i < r->ncols; i++)
@@ -453,7 +463,7 @@ st_code st_csv_open(st_rows *r, const char *label, st_err *err)
     if (end)
         return st_err_at(err, ST_E_INPUT, r->origin, 0, 0,
                          "empty file: expected a header row");
-    if (nf < 2)
+    if (nf < (label ? 2u : 1u))
         return st_err_at(err, ST_E_INPUT, r->origin, 1, 0,
                          "the header has %zu column: expected at least one "
                          "feature and the label",
@@ -605,7 +615,10 @@ st_code st_csv_next(st_rows *r, st_row *row, int *done, st_err *err)
                              q);
         }
     }
-    if (r->nlabels > 1) {
+    if (r->nlabels == 0) { /* rows to score: no label at all */
+        row->label = "";
+        row->label_len = 0;
+    } else if (r->nlabels > 1) {
         /* no label text: the targets are the row's label */
         row->label = "";
         row->label_len = 0;

@@ -396,13 +396,13 @@ st_code st_rows_open(const st_data_input *in, st_rows **out, st_err *err)
     }
     switch (in->format) {
     case ST_DATA_CSV:
-        if (!in->label || !*in->label) {
+        if ((!in->label || !*in->label) && !in->no_label) {
             rc = st_err_set(err, ST_E_USAGE,
                             "CSV needs the label column (--label NAME or a "
                             "0-based index)");
             goto fail;
         }
-        rc = st_csv_open(r, in->label, err);
+        rc = st_csv_open(r, in->no_label ? NULL : in->label, err);
         break;
     case ST_DATA_LIBSVM:
         if (in->label && *in->label && strcmp(in->label, "0") != 0) {
@@ -484,7 +484,8 @@ const char *st_rows_target_name(const st_rows *r, size_t i)
 
 const char *st_rows_label_name(const st_rows *r)
 {
-    return r->format == ST_DATA_CSV ? r->names[r->label_col] : NULL;
+    return r->format == ST_DATA_CSV && r->nlabels ? r->names[r->label_col]
+                                                  : NULL;
 }
 
 void st_rows_progress(const st_rows *r, uint64_t *done, uint64_t *total)

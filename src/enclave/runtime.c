@@ -781,6 +781,68 @@ static json_t *label_names(const st_tensor_view *v)
     return a;
 }
 
+/* `len` bytes sealed to the job's recipients as `file` in the output
+ * directory (temporary name, fsync, rename); so gets the digest and size
+ * of exactly the bytes written. */
+static ST_MUST_CHECK st_code rt_seal_bytes(struct rt *r, const char *file,
+                                           const void *bytes, size_t len,
+                                           struct seal_out *so, st_err *err)
+{
+    st_code rc = ST_OK;
+    st_age_recipient rc_list[ST_JOB_MAX_RECIPIENTS];
+    size_t n = 0;
+    for (; rc == ST_OK && n < r->a->nrecipients; n++)
+        if ((rc = st_age_x25519_recipient(r->a->recipients[n], &rc_list[n],
+                                          err)))
+            break;
+    char tmp[96];
+    snprintf(tmp, sizeof(tmp), ".%s.tmp", file);
+    int fd = -1;
+    if (rc == ST_OK) {
+        fd = openat(r->a->outdir_fd, tmp,
+                    O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+            rc = st_err_errno(err, ST_E_IO, errno, "creating %s", file);
+    }
+    st_age_writer *w = NULL;
+    if (rc == ST_OK)
+        rc = st_age_writer_new_fd(fd, rc_list, n, ST_AGE_ARMOR_NO, &w, err);
+    if (rc == ST_OK)
+        rc = st_age_writer_write(w, bytes, len, err);
+    if (rc == ST_OK)
+        rc = st_age_writer_finish(w, err);
+    else
+        st_age_writer_abort(w);
+    for (size_t i = 0; i < n; i++)
+        st_age_recipient_clear(&rc_list[i]);
+    if (rc == ST_OK && fsync(fd) != 0)
+        rc = st_err_errno(err, ST_E_IO, errno, "fsync of %s", file);
+    if (rc == ST_OK) {
+        /* digest of exactly the bytes written: the provenance subject */
+        st_sha256_ctx *c = st_sha256_new();
+        uint8_t buf[65536];
+        off_t off = 0;
+        ssize_t got;
+        while ((got = pread(fd, buf, sizeof(buf), off)) > 0) {
+            st_sha256_update(c, buf, (size_t)got);
+            off += got;
+        }
+        st_sha256_final(c, so->sha256);
+        st_sha256_free(c);
+        so->size = (uint64_t)off;
+        if (got < 0)
+            rc = st_err_errno(err, ST_E_IO, errno, "reading %s back", file);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc == ST_OK &&
+        renameat(r->a->outdir_fd, tmp, r->a->outdir_fd, file) != 0)
+        rc = st_err_errno(err, ST_E_IO, errno, "renaming %s", file);
+    if (rc != ST_OK)
+        unlinkat(r->a->outdir_fd, tmp, 0);
+    return rc;
+}
+
 static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
                                      struct seal_out *so, st_err *err)
 {
@@ -802,58 +864,9 @@ static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
     json_decref(meta);
     if (rc != ST_OK)
         return rc;
-    st_age_recipient rc_list[ST_JOB_MAX_RECIPIENTS];
-    size_t n = 0;
-    for (; rc == ST_OK && n < r->a->nrecipients; n++)
-        if ((rc = st_age_x25519_recipient(r->a->recipients[n], &rc_list[n],
-                                          err)))
-            break;
-    static const char tmp[] = "." ST_RUNTIME_MODEL_FILE ".tmp";
-    int fd = -1;
-    if (rc == ST_OK) {
-        fd = openat(r->a->outdir_fd, tmp,
-                    O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-            rc = st_err_errno(err, ST_E_IO, errno, "creating the model file");
-    }
-    st_age_writer *w = NULL;
-    if (rc == ST_OK)
-        rc = st_age_writer_new_fd(fd, rc_list, n, ST_AGE_ARMOR_NO, &w, err);
-    if (rc == ST_OK)
-        rc =
-            st_age_writer_write(w, st_secret_bytes(st), st_secret_len(st), err);
-    if (rc == ST_OK)
-        rc = st_age_writer_finish(w, err);
-    else
-        st_age_writer_abort(w);
+    rc = rt_seal_bytes(r, ST_RUNTIME_MODEL_FILE, st_secret_bytes(st),
+                       st_secret_len(st), so, err);
     st_secret_free(st);
-    for (size_t i = 0; i < n; i++)
-        st_age_recipient_clear(&rc_list[i]);
-    if (rc == ST_OK && fsync(fd) != 0)
-        rc = st_err_errno(err, ST_E_IO, errno, "fsync of the model file");
-    if (rc == ST_OK) {
-        /* digest of exactly the bytes written: the provenance subject */
-        st_sha256_ctx *c = st_sha256_new();
-        uint8_t buf[65536];
-        off_t off = 0;
-        ssize_t got;
-        while ((got = pread(fd, buf, sizeof(buf), off)) > 0) {
-            st_sha256_update(c, buf, (size_t)got);
-            off += got;
-        }
-        st_sha256_final(c, so->sha256);
-        st_sha256_free(c);
-        so->size = (uint64_t)off;
-        if (got < 0)
-            rc = st_err_errno(err, ST_E_IO, errno, "reading the model back");
-    }
-    if (fd >= 0)
-        close(fd);
-    if (rc == ST_OK && renameat(r->a->outdir_fd, tmp, r->a->outdir_fd,
-                                ST_RUNTIME_MODEL_FILE) != 0)
-        rc = st_err_errno(err, ST_E_IO, errno, "renaming the model file");
-    if (rc != ST_OK)
-        unlinkat(r->a->outdir_fd, tmp, 0);
     return rc;
 }
 
@@ -966,6 +979,167 @@ static ST_MUST_CHECK st_code rt_train_gbdt(struct rt *r,
     return rc;
 }
 
+/* ---- using a registered model (evaluate, predict) ---- */
+
+/* The released model key stands for any stanza: the header MAC then
+ * proves it right or wrong. */
+static st_code rt_model_unwrap(void *ctx, const st_age_stanza *s,
+                               uint8_t file_key[ST_AGE_FILE_KEY_LEN],
+                               st_err *err)
+{
+    (void)s;
+    (void)err;
+    memcpy(file_key, st_secret_cbytes(ctx), ST_AGE_FILE_KEY_LEN);
+    return ST_OK;
+}
+
+static ST_MUST_CHECK st_code rt_model_load(struct rt *r, const st_secret *mk,
+                                           st_predictor **p, st_err *err)
+{
+    st_age_identity id = {rt_model_unwrap, NULL, (void *)mk};
+    st_age_decrypt_opts o = {&id, 1, ST_AGE_ARMOR_NO, 1, "the model"};
+    void *plain = NULL;
+    size_t len = 0;
+    st_age_result res = {0};
+    st_code rc = st_age_decrypt_secmem_fd(r->a->model_fd, "the model", &o,
+                                          &plain, &len, &res, err);
+    if (rc == ST_OK)
+        rc = st_predictor_load(plain, len, p, err);
+    st_secmem_free(plain);
+    if (rc != ST_OK)
+        return st_err_prefix(err, "model %s@%u", r->spec.use_model,
+                             r->spec.use_version);
+    return ST_OK;
+}
+
+/* The data's class indices as the model's, by name (a test set imported
+ * on its own may list its classes in another order, or fewer of them).
+ * *y in secure memory. */
+static ST_MUST_CHECK st_code rt_map_labels(const st_predictor *p,
+                                           const st_tensor_view *v, float **y,
+                                           st_err *err)
+{
+    size_t k = st_predictor_classes(p);
+    *y = NULL;
+    if (!v->classes)
+        return st_err_set(err, ST_E_INPUT,
+                          "the dataset has values, not classes: the model "
+                          "classifies into %zu classes",
+                          k);
+    uint32_t map[ST_TRAIN_MAX_CLASSES];
+    if (v->classes > ST_TRAIN_MAX_CLASSES)
+        return st_err_set(err, ST_E_INPUT, "the dataset has %u classes",
+                          v->classes);
+    for (uint32_t c = 0; c < v->classes; c++) {
+        const char *name;
+        size_t len;
+        st_code rc = st_tensor_class_name(v, c, &name, &len, err);
+        if (rc != ST_OK)
+            return rc;
+        size_t j = 0;
+        if (!st_predictor_label(p, 0)) /* a model without names */
+            j = c < k ? c : k;
+        else
+            while (j < k && (strlen(st_predictor_label(p, j)) != len ||
+                             memcmp(st_predictor_label(p, j), name, len)))
+                j++;
+        if (j == k)
+            return st_err_set(err, ST_E_INPUT,
+                              "the dataset's class \"%.*s\" is not one of "
+                              "the model's %zu classes",
+                              (int)(len > 64 ? 64 : len), name, k);
+        map[c] = (uint32_t)j;
+    }
+    float *out = st_secmem_alloc(v->rows * sizeof(float), err);
+    if (!out)
+        return err ? err->code : ST_E_IO;
+    for (uint64_t i = 0; i < v->rows; i++)
+        out[i] = (float)map[(uint32_t)v->labels[i]];
+    *y = out;
+    return ST_OK;
+}
+
+/* Evaluate: the figures only leave (RESULT "evaluation"). Predict: the
+ * outputs, with the original labels, as CSV sealed to the spec's
+ * recipients (RESULT "predictions": file, digest, rows). */
+static ST_MUST_CHECK st_code rt_use(struct rt *r, const st_secret *mk,
+                                    const st_tensor_view *v, st_err *err)
+{
+    st_predictor *p = NULL;
+    st_code rc = rt_model_load(r, mk, &p, err);
+    if (rc != ST_OK)
+        return rc;
+    st_train_data d;
+    to_train_data(v, &d);
+    float *y = NULL;
+    json_t *res = NULL;
+    if (d.features != st_predictor_features(p))
+        rc = st_err_set(err, ST_E_INPUT,
+                        "dataset \"%s\" has %zu features, model %s@%u takes "
+                        "%zu",
+                        r->a->ds[0].name, d.features, r->spec.use_model,
+                        r->spec.use_version, st_predictor_features(p));
+    if (rc == ST_OK && r->spec.kind == ST_JOB_KIND_EVALUATE) {
+        if (st_predictor_classes(p) &&
+            (rc = rt_map_labels(p, v, &y, err)) == ST_OK) {
+            d.y = y;
+            d.classes = st_predictor_classes(p);
+        }
+        st_train_metrics m;
+        double auc = NAN;
+        rt_state(r, ST_JOB_TRAINING);
+        if (rc == ST_OK)
+            rc = st_predictor_evaluate(p, &d, &m, &auc, err);
+        if (rc == ST_OK) {
+            char on[ST_JOB_NAME_MAX + 16];
+            snprintf(on, sizeof(on), "dataset %s", r->a->ds[0].name);
+            json_t *ev = evaluation_json(&m, on);
+            put_number(ev, "roc_auc", auc);
+            json_object_set_new(ev, "rows", json_integer((json_int_t)d.rows));
+            json_t *names = json_array();
+            for (size_t j = 0; j < st_predictor_classes(p); j++)
+                json_array_append_new(
+                    names, st_predictor_label(p, j)
+                               ? json_string(st_predictor_label(p, j))
+                               : json_sprintf("%zu", j));
+            if (st_predictor_classes(p))
+                json_object_set_new(ev, "classes", names);
+            else
+                json_decref(names);
+            res = json_pack("{s:o}", "evaluation", ev);
+        }
+    } else if (rc == ST_OK) {
+        size_t no = st_predictor_outputs(p);
+        float *out = st_secmem_alloc(d.rows * no * sizeof(float) + 1, err);
+        char *csv = NULL;
+        size_t len = 0;
+        struct seal_out so;
+        rt_state(r, ST_JOB_TRAINING);
+        rc = out ? st_predictor_predict(p, d.x, d.rows, out, err) : err->code;
+        if (rc == ST_OK)
+            rc = st_predictor_csv(p, out, d.rows, &csv, &len, err);
+        st_secmem_free(out);
+        if (rc == ST_OK) {
+            rt_state(r, ST_JOB_SEALING);
+            rc = rt_seal_bytes(r, ST_RUNTIME_PREDICTIONS_FILE, csv, len, &so,
+                               err);
+        }
+        st_secmem_free(csv);
+        char h[65];
+        if (rc == ST_OK)
+            res = json_pack("{s:{s:s,s:s,s:I,s:I}}", "predictions", "file",
+                            ST_RUNTIME_PREDICTIONS_FILE, "sha256",
+                            hex32(so.sha256, h), "size", (json_int_t)so.size,
+                            "rows", (json_int_t)d.rows);
+    }
+    st_secmem_free(y);
+    st_predictor_free(p);
+    if (rc == ST_OK)
+        rc = res ? rt_send_json(r, ST_MSG_RESULT, res, err)
+                 : st_err_set(err, ST_E_IO, "out of memory");
+    return rc;
+}
+
 /* ---- main ---- */
 
 /* The datasets the controller handed over are exactly the signed spec's,
@@ -1011,6 +1185,17 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
         rc = rt_file_key(r, keys, i, &fks[i], err);
     if (rc == ST_OK && r->spec.checkpoint_every)
         rc = rt_checkpoint_key(r, fks, err);
+    /* a model-use job: the model's key, released with the datasets' */
+    int use = r->spec.kind != ST_JOB_KIND_TRAIN;
+    st_secret *mk = NULL;
+    if (rc == ST_OK && use) {
+        char name[ST_BROKER_KEY_NAME_MAX + 1];
+        snprintf(name, sizeof(name), "model:%s@%u", r->spec.use_model,
+                 r->spec.use_version);
+        const st_broker_key *k = st_broker_keys_find(keys, name);
+        rc = k ? st_broker_unwrap_key(r->keys, r->a->job_id, k, &mk, err)
+               : st_err_set(err, ST_E_DENIED, "no key released for %s", name);
+    }
     if (keys)
         st_wipe(keys, sizeof(*keys));
     pthread_t hb;
@@ -1045,31 +1230,35 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
     }
     free(keys);
 
+    if (rc == ST_OK && use)
+        rc = rt_use(r, mk, &data[0].view, err);
+    st_secret_free(mk);
     st_train_config cfg;
     st_train_data train, valid;
     json_t *final = NULL;
-    int gbdt = st_gbdt_spec_is_gbdt(r->spec.model);
+    int gbdt = !use && st_gbdt_spec_is_gbdt(r->spec.model);
+    int mlp = !use && !gbdt;
     if (rc == ST_OK && gbdt) {
         to_train_data(&data[0].view, &train);
         if (r->a->ndatasets > 1)
             to_train_data(&data[1].view, &valid);
         rc = rt_train_gbdt(r, &train, r->a->ndatasets > 1 ? &valid : NULL,
                            &final, err);
-    } else if (rc == ST_OK)
+    } else if (rc == ST_OK && mlp)
         rc = st_train_config_from_json(r->spec.model, r->spec.training, &cfg,
                                        err);
-    if (rc == ST_OK && !gbdt) /* fitted by the trainer on the training rows */
+    if (rc == ST_OK && mlp) /* fitted by the trainer on the training rows */
         rc = st_train_config_preprocessing(r->spec.preprocessing, &cfg, err);
-    if (rc == ST_OK && !gbdt) {
+    if (rc == ST_OK && mlp) {
         to_train_data(&data[0].view, &train);
         if (r->a->ndatasets > 1)
             to_train_data(&data[1].view, &valid);
         rc = st_train_config_resolve(&cfg, &train, err);
     }
-    if (rc == ST_OK && !gbdt)
+    if (rc == ST_OK && mlp)
         rc = r->a->resume ? rt_restore(r, &cfg, err)
                           : st_trainer_new(&cfg, &r->trainer, err);
-    if (rc == ST_OK && !gbdt) {
+    if (rc == ST_OK && mlp) {
         rt_state(r, ST_JOB_TRAINING);
         struct cb_ctx c = {r, ST_OK, {0}};
         rc = st_trainer_fit(r->trainer, &train,
@@ -1081,7 +1270,7 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
         } else if (rc == ST_E_CANCELLED || atomic_load(&r->cancel))
             rc = st_err_set(err, ST_E_CANCELLED, "cancelled on request");
     }
-    if (rc == ST_OK && !gbdt) {
+    if (rc == ST_OK && mlp) {
         /* the final evaluation: the validation dataset when there is one;
          * else the held-out split the last epoch was measured on; else
          * the training data itself (said so) */
@@ -1110,11 +1299,11 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
     }
     struct seal_out so;
     json_t *prov = NULL;
-    if (rc == ST_OK) {
+    if (rc == ST_OK && !use) {
         rt_state(r, ST_JOB_SEALING);
         rc = rt_seal(r, &data[0].view, &so, err);
     }
-    if (rc == ST_OK) {
+    if (rc == ST_OK && !use) {
         prov = rt_provenance(r, &so, final, err);
         rc = prov ? ST_OK : (err->code ? err->code : ST_E_INTERNAL);
     }
@@ -1125,7 +1314,7 @@ static ST_MUST_CHECK st_code rt_run(struct rt *r, st_err *err)
     r->gbdt = NULL;
     for (size_t i = 0; i < ST_RUNTIME_MAX_DATASETS; i++)
         st_secmem_free(data[i].plain);
-    if (rc == ST_OK) {
+    if (rc == ST_OK && !use) {
         char h[65];
         json_t *res = json_pack(
             "{s:{s:s,s:s,s:I},s:o,s:O}", "model", "file", ST_RUNTIME_MODEL_FILE,

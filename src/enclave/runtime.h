@@ -23,6 +23,7 @@
 /* Files the runtime writes in its output directory. */
 #define ST_RUNTIME_MODEL_FILE "model.age"
 #define ST_RUNTIME_CHECKPOINT_FILE "checkpoint.enc"
+#define ST_RUNTIME_PREDICTIONS_FILE "predictions.age"
 /* The KEYS entry by which controllers once sent a checkpoint key: the
  * runtime derives its own and ignores any entry by this name. */
 #define ST_RUNTIME_CHECKPOINT_KEY "job:checkpoint"
@@ -50,6 +51,10 @@ typedef struct st_runtime_args {
     size_t ndatasets;        /* [0] train, [1] validation (opt.) */
     st_runtime_dataset ds[ST_RUNTIME_MAX_DATASETS];
     int outdir_fd;
+    /* a model-use job (evaluate, predict): the sealed model file of the
+     * version the signed spec names, read-only; its file key comes in
+     * KEYS as "model:NAME@VERSION", released by the gate; -1 otherwise */
+    int model_fd;
     int resume; /* continue from checkpoint.enc in the output directory */
     size_t nrecipients; /* the job's recipients allowed by every policy */
     char recipients[ST_JOB_MAX_RECIPIENTS][ST_JOB_RECIPIENT_MAX];

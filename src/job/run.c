@@ -110,6 +110,10 @@ struct ctl {
     st_job_state state;
     int result_ok;
     json_t *pending; /* status for the next transition (move_to) */
+    /* a model-use job: the sealed model and its file key (unwrapped with
+     * the requester's identity, handed to the gate) */
+    int model_fd; /* -1: none */
+    st_secret *model_key;
 };
 
 static void observe(struct ctl *c, const char *kind, json_t *data)
@@ -298,6 +302,44 @@ static ST_MUST_CHECK st_code check_policies(struct ctl *c, st_err *err)
     return ST_OK;
 }
 
+/* A model-use job: the model version its signed spec names, checked
+ * against the registry's digest, and its file key, which only the
+ * requester's own identity recovers (a principal that is not one of the
+ * model's recipients has none). The gate releases it to the runtime, or
+ * not, with the datasets' keys. */
+static ST_MUST_CHECK st_code open_model(struct ctl *c, st_err *err)
+{
+    if (c->spec.kind == ST_JOB_KIND_TRAIN)
+        return ST_OK;
+    for (size_t i = 0; i < c->nds; i++)
+        if (c->ds[i].m.broker_url[0])
+            return st_err_set(err, ST_E_USAGE,
+                              "dataset \"%s\": its key is released by its "
+                              "owner's broker; %s runs only on this "
+                              "workspace's datasets",
+                              c->ds[i].m.name, st_job_kind_name(c->spec.kind));
+    if (!c->o || !c->o->nidentities)
+        return st_err_set(err, ST_E_USAGE,
+                          "%s of %s@%u: the requester's age identity is "
+                          "needed to open the model",
+                          st_job_kind_name(c->spec.kind), c->spec.use_model,
+                          c->spec.use_version);
+    if (c->spec.kind == ST_JOB_KIND_PREDICT && !c->o->predictions_out)
+        return st_err_set(err, ST_E_USAGE,
+                          "predict: no output path for the predictions");
+    st_model_record r;
+    memset(&r, 0, sizeof(r));
+    st_code rc = st_model_migrate(c->ws, err);
+    if (rc == ST_OK)
+        rc = st_model_get(c->ws, c->spec.use_model, c->spec.use_version, &r,
+                          err);
+    if (rc == ST_OK)
+        rc = st_model_file_key(&r, c->o->identities, c->o->nidentities,
+                               &c->model_fd, &c->model_key, err);
+    st_model_record_free(&r);
+    return rc;
+}
+
 static ST_MUST_CHECK st_code prepare_dirs(struct ctl *c, st_err *err)
 {
     st_code rc = st_workspace_path(c->ws, "jobs", c->rec.id, c->jobdir,
@@ -379,6 +421,19 @@ static uint64_t runtime_reserve(const struct ctl *c)
     st_train_config cfg;
     st_gbdt_config gcfg;
     uint64_t need;
+    if (c->spec.kind != ST_JOB_KIND_TRAIN) {
+        /* a model use: the decrypted model and the predictor's copy of
+         * it, then per row its outputs, its mapped label and (predict)
+         * ~24 bytes of CSV per output */
+        struct stat st;
+        uint64_t model =
+            fstat(c->model_fd, &st) == 0 ? (uint64_t)st.st_size : fallback;
+        uint64_t outs =
+            c->ds[0].m.classes ? c->ds[0].m.classes : c->ds[0].m.targets;
+        need = fixed + 3 * model +
+               c->ds[0].m.rows * (4 + 28 * (outs ? outs : 1) + 64);
+        return reserve_bound(c, need, fixed);
+    }
     if (st_gbdt_spec_is_gbdt(c->spec.model)) { /* docs/training.md */
         if (st_gbdt_config_from_json(c->spec.model, c->spec.training,
                                      c->spec.preprocessing, &gcfg,
@@ -458,7 +513,7 @@ static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
     st_code rc = st_attest_self_measurement(a->measurement, err);
     if (rc != ST_OK)
         return rc;
-    int inputs[ST_RUNTIME_MAX_DATASETS];
+    int inputs[ST_RUNTIME_MAX_DATASETS + 1];
     uint64_t plain_total = 0;
     for (size_t i = 0; i < c->nds; i++) {
         st_runtime_dataset *d = &a->ds[i];
@@ -472,6 +527,10 @@ static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
         plain_total += c->ds[i].m.plain_size;
     }
     a->ndatasets = c->nds;
+    size_t ninputs = c->nds;
+    a->model_fd = c->model_fd;
+    if (c->model_fd >= 0)
+        inputs[ninputs++] = c->model_fd;
     a->outdir_fd = open(c->outdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (a->outdir_fd < 0)
         return st_err_errno(err, ST_E_IO, errno, "opening %s", c->outdir);
@@ -524,7 +583,7 @@ static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
         .keep_fds = agent_end >= 0 ? &agent_end : NULL,
         .nkeep = agent_end >= 0 ? 1 : 0,
         .input_fds = inputs,
-        .ninputs = c->nds,
+        .ninputs = ninputs,
         .output_dir = c->outdir,
         .output_dirfd = a->outdir_fd,
         .cpus = c->spec.cpus,
@@ -762,7 +821,7 @@ static ST_MUST_CHECK st_code release_keys(struct ctl *c, st_keyring *kr,
         return st_err_set(err, ST_E_IO, "serialising the signed spec");
     ask.envelope = env;
     ask.envelope_len = strlen(env);
-    st_gate_opts go = {NULL, 1, 1};
+    st_gate_opts go = {NULL, 1, 1, c->model_key};
     st_gate *g = NULL;
     st_gate_result res;
     memset(&res, 0, sizeof(res));
@@ -820,9 +879,118 @@ static ST_MUST_CHECK st_code release_keys(struct ctl *c, st_keyring *kr,
 
 /* ---- monitoring ---- */
 
+/* The one audit entry of a model use: the model version, the dataset,
+ * the requester and the digest of what left (the metrics' canonical
+ * JSON, or the sealed predictions). */
+static void audit_use(struct ctl *c, const char *outcome, const char *reason,
+                      json_t *extra)
+{
+    char res[ST_JOB_NAME_MAX + 24], action[32];
+    snprintf(res, sizeof(res), "model:%s@%u", c->spec.use_model,
+             c->spec.use_version);
+    snprintf(action, sizeof(action), "model.%s",
+             st_job_kind_name(c->spec.kind));
+    json_t *d = json_pack("{s:s,s:s,s:i,s:s,s:s}", "job", c->rec.id, "model",
+                          c->spec.use_model, "version",
+                          (int)c->spec.use_version, "dataset",
+                          c->spec.train_dataset, "requester", c->rec.submitter);
+    if (d && extra)
+        json_object_update(d, extra);
+    json_decref(extra);
+    audit(c, "operation", action, res, outcome, reason, d);
+}
+
+/* The predictions file, checked against the digest the runtime sent,
+ * copied to the requester's path (temporary file, fsync, rename). */
+static ST_MUST_CHECK st_code take_predictions(struct ctl *c, const char *want,
+                                              st_err *err)
+{
+    char path[4400];
+    st_code rc = st_sandbox_reclaim(c->outdir, err);
+    if (rc == ST_OK)
+        rc = st_fs_join(path, sizeof(path), c->outdir,
+                        ST_RUNTIME_PREDICTIONS_FILE, err);
+    unsigned char *bytes = NULL;
+    size_t len = 0;
+    if (rc == ST_OK)
+        rc = st_fs_read_all(path, (size_t)1 << 40, &bytes, &len, err);
+    if (rc != ST_OK)
+        return rc;
+    uint8_t d[32];
+    char hex[65];
+    st_sha256(bytes, len, d);
+    st_hex_encode(d, 32, hex);
+    if (!want || strcmp(hex, want))
+        rc = st_err_set(err, ST_E_DENIED,
+                        "the predictions file's digest %s is not the one the "
+                        "runtime reported",
+                        hex);
+    if (rc == ST_OK)
+        rc = st_fs_write_atomic(c->o->predictions_out, bytes, len, 0600, err);
+    free(bytes);
+    st_discard(st_fs_shred(path, NULL));
+    return rc;
+}
+
+/* RESULT of a model-use job: the metrics (evaluate) or the sealed
+ * predictions (predict), audited once. */
+static ST_MUST_CHECK st_code handle_use_result(struct ctl *c, const json_t *res,
+                                               st_err *err)
+{
+    json_t *ev = json_object_get(res, "evaluation");
+    json_t *pr = json_object_get(res, "predictions");
+    st_code rc = ST_OK;
+    json_t *extra = NULL, *result = NULL;
+    if (c->spec.kind == ST_JOB_KIND_EVALUATE) {
+        /* the digest of the figures as printed with --json: compact, keys
+         * sorted (metrics are reals, which canonical JSON refuses) */
+        char *canon = json_is_object(ev)
+                          ? json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS)
+                          : NULL;
+        if (!canon)
+            rc = st_err_set(err, ST_E_INPUT,
+                            "the runtime's result has no evaluation");
+        char hex[65] = "";
+        if (rc == ST_OK) {
+            uint8_t d[32];
+            st_sha256(canon, strlen(canon), d);
+            st_hex_encode(d, 32, hex);
+            extra = json_pack("{s:s}", "metrics_sha256", hex);
+            result =
+                json_pack("{s:O,s:s}", "evaluation", ev, "metrics_sha256", hex);
+        }
+        free(canon);
+    } else {
+        const char *want = json_string_value(json_object_get(pr, "sha256"));
+        rc = take_predictions(c, want, err);
+        if (rc == ST_OK) {
+            json_int_t rows = json_integer_value(json_object_get(pr, "rows"));
+            extra = json_pack("{s:s,s:I,s:s}", "predictions_sha256", want,
+                              "rows", rows, "output", c->o->predictions_out);
+            result =
+                json_pack("{s:{s:s,s:s,s:I}}", "predictions", "path",
+                          c->o->predictions_out, "sha256", want, "rows", rows);
+        }
+    }
+    if (rc != ST_OK) {
+        audit_use(c, "failure", err->msg, NULL);
+        return rc;
+    }
+    audit_use(c, "success", NULL, extra);
+    status_set(c, "result", json_incref(result));
+    observe(c, "result", result);
+    c->result_ok = 1;
+    /* what the job was for is done: it succeeded, its result committed
+     * with the state (as a training job's registration does); the
+     * runtime's exit changes nothing of it */
+    return move_to(c, ST_JOB_SUCCEEDED, NULL, err);
+}
+
 static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
                                            st_err *err)
 {
+    if (c->spec.kind != ST_JOB_KIND_TRAIN)
+        return handle_use_result(c, res, err);
     const json_t *prov = json_object_get(res, "provenance");
     const char *want = json_string_value(
         json_object_get(json_object_get(res, "model"), "sha256"));
@@ -1261,8 +1429,9 @@ static void cleanup(struct ctl *c, int keep_checkpoint)
     st_discard(st_sandbox_reclaim(c->outdir, NULL));
     /* temporaries and anything but the encrypted checkpoint go */
     static const char *const files[] = {
-        "." ST_RUNTIME_MODEL_FILE ".tmp", ST_RUNTIME_MODEL_FILE,
-        "." ST_RUNTIME_CHECKPOINT_FILE ".tmp", ST_RUNTIME_CHECKPOINT_FILE};
+        "." ST_RUNTIME_MODEL_FILE ".tmp",       ST_RUNTIME_MODEL_FILE,
+        "." ST_RUNTIME_CHECKPOINT_FILE ".tmp",  ST_RUNTIME_CHECKPOINT_FILE,
+        "." ST_RUNTIME_PREDICTIONS_FILE ".tmp", ST_RUNTIME_PREDICTIONS_FILE};
     char p[4400];
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (keep_checkpoint && !strcmp(files[i], ST_RUNTIME_CHECKPOINT_FILE))
@@ -1288,6 +1457,7 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     c->o = o;
     c->runtime_pid = -1;
     c->runtime_pidfd = -1;
+    c->model_fd = -1;
     c->child.pid = -1;
     c->child.sock = -1;
     c->runner = o ? o->runner : NULL;
@@ -1345,7 +1515,8 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     if ((rc = move_to(c, ST_JOB_ATTESTING, NULL, err)) == ST_OK &&
         (rc = load_spec(c, err)) == ST_OK &&
         (rc = alloc_args(c, err)) == ST_OK &&
-        (rc = check_policies(c, err)) == ST_OK) {
+        (rc = check_policies(c, err)) == ST_OK &&
+        (rc = open_model(c, err)) == ST_OK) {
         operator_side = 1;
         if ((rc = prepare_dirs(c, err)) == ST_OK)
             rc = spawn_runtime(c, err);
@@ -1419,6 +1590,9 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     for (size_t i = 0; i < c->nds; i++)
         st_dataset_record_free(&c->ds[i]);
     json_decref(c->pending);
+    st_secret_free(c->model_key);
+    if (c->model_fd >= 0)
+        close(c->model_fd);
     st_job_spec_free(&c->spec);
     free(c->payload);
     st_job_record_free(&c->rec);

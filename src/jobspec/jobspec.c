@@ -18,6 +18,16 @@
  *     "checkpoint_every": 5
  *   }
  *
+ * A spec that uses a registered model instead of training one
+ * (docs/predict.md) has, in place of "model", "training",
+ * "preprocessing", "checkpoint_every" and "outputs.model":
+ *
+ *     "use": {"model": "wine-mlp", "version": 2, "mode": "evaluate"},
+ *     "datasets": {"input": "wine-test"},
+ *     "outputs": {"recipients": ["age1..."]}     predict only
+ *
+ * (the version is pinned: a signed spec never means "the latest").
+ *
  * Unknown keys, wrong types and values out of range are refused with the
  * key path; nothing is repaired or defaulted silently (defaults are the
  * documented ones). The engine's sections are checked by the engine
@@ -111,19 +121,73 @@ static ST_MUST_CHECK st_code parse_recipients(const json_t *arr,
     return ST_OK;
 }
 
+const char *st_job_kind_name(st_job_kind kind)
+{
+    switch (kind) {
+    case ST_JOB_KIND_EVALUATE: return "evaluate";
+    case ST_JOB_KIND_PREDICT: return "predict";
+    default: return "train";
+    }
+}
+
+/* The "use" section: what a model-use spec has instead of the engine's
+ * sections and outputs.model. */
+static ST_MUST_CHECK st_code parse_use(json_t *root, const char *where,
+                                       st_job_spec *out, st_err *err)
+{
+    static const char *const use_keys[] = {"model", "version", "mode", NULL};
+    static const char *const trainer_only[] = {
+        "model", "training", "preprocessing", "checkpoint_every", NULL};
+    json_t *use = json_object_get(root, "use");
+    char w[300];
+    snprintf(w, sizeof(w), "%s: use", where);
+    for (size_t i = 0; trainer_only[i]; i++)
+        if (json_object_get(root, trainer_only[i]))
+            return st_err_set(err, ST_E_INPUT,
+                              "%s: \"%s\" is for training; a spec with "
+                              "\"use\" trains nothing",
+                              where, trainer_only[i]);
+    if (!json_is_object(use))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: must be an object with \"model\", "
+                          "\"version\" and \"mode\"",
+                          w);
+    const char *mode = NULL;
+    long long v = 0;
+    st_code rc;
+    if ((rc = st_json_check_keys(use, use_keys, w, err)) ||
+        (rc = get_name(use, "model", 1, out->use_model, w, err)) ||
+        (rc = st_json_get_int(use, "version", 1, 1, UINT32_MAX, &v, w, err)) ||
+        (rc = st_json_get_string(use, "mode", 1, &mode, w, err)))
+        return rc;
+    if (!strcmp(mode, "evaluate"))
+        out->kind = ST_JOB_KIND_EVALUATE;
+    else if (!strcmp(mode, "predict"))
+        out->kind = ST_JOB_KIND_PREDICT;
+    else
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"mode\" must be \"evaluate\" or "
+                          "\"predict\", not \"%s\"",
+                          w, mode);
+    out->use_version = (uint32_t)v;
+    return ST_OK;
+}
+
 static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
                                         st_job_spec *out, st_err *err)
 {
     static const char *const top[] = {
         "version",          "name",          "model",    "training",
         "datasets",         "resources",     "security", "outputs",
-        "checkpoint_every", "preprocessing", NULL};
+        "checkpoint_every", "preprocessing", "use",      NULL};
     static const char *const ds_keys[] = {"train", "validation", NULL};
+    static const char *const ds_use_keys[] = {"input", NULL};
     static const char *const res_keys[] = {"cpus", "memory_mb",
                                            "time_limit_seconds", NULL};
     static const char *const sec_keys[] = {"tee", "sandbox", "attestation",
                                            "memory", NULL};
     static const char *const out_keys[] = {"model", "recipients", NULL};
+    static const char *const out_use_keys[] = {"recipients", NULL};
     char w[300];
     long long v;
     st_code rc;
@@ -133,6 +197,9 @@ static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
     if ((rc = st_json_check_keys(root, top, where, err)) ||
         (rc = st_json_get_int(root, "version", 1, 1, 1, &v, where, err)) ||
         (rc = get_name(root, "name", 1, out->name, where, err)))
+        return rc;
+    int use = json_object_get(root, "use") != NULL;
+    if (use && (rc = parse_use(root, where, out, err)))
         return rc;
     out->model = json_object_get(root, "model");
     out->training = json_object_get(root, "training");
@@ -144,7 +211,9 @@ static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
                           where);
     st_train_config cfg;
     st_gbdt_config gcfg;
-    if (st_gbdt_spec_is_gbdt(out->model)) {
+    if (use) {
+        /* nothing of the engine's: the model brings its configuration */
+    } else if (st_gbdt_spec_is_gbdt(out->model)) {
         /* gradient-boosted trees: the gbdt engine's own sections */
         if ((rc = st_gbdt_config_from_json(out->model, out->training,
                                            out->preprocessing, &gcfg, err)))
@@ -160,11 +229,16 @@ static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
     if (!json_is_object(ds))
         return st_err_set(err, ST_E_INPUT,
                           "%s: \"datasets\" must be an object with "
-                          "\"train\"",
-                          where);
-    if ((rc = st_json_check_keys(ds, ds_keys, w, err)) ||
-        (rc = get_name(ds, "train", 1, out->train_dataset, w, err)) ||
-        (rc = get_name(ds, "validation", 0, out->valid_dataset, w, err)))
+                          "\"%s\"",
+                          where, use ? "input" : "train");
+    /* a model-use spec's one dataset: its input rows */
+    if (use && ((rc = st_json_check_keys(ds, ds_use_keys, w, err)) ||
+                (rc = get_name(ds, "input", 1, out->train_dataset, w, err))))
+        return rc;
+    if (!use &&
+        ((rc = st_json_check_keys(ds, ds_keys, w, err)) ||
+         (rc = get_name(ds, "train", 1, out->train_dataset, w, err)) ||
+         (rc = get_name(ds, "validation", 0, out->valid_dataset, w, err))))
         return rc;
 
     out->memory_bytes = 2048ull << 20;
@@ -233,6 +307,27 @@ static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
 
     json_t *outs = json_object_get(root, "outputs");
     snprintf(w, sizeof(w), "%s: outputs", where);
+    if (use && out->kind == ST_JOB_KIND_EVALUATE) {
+        /* metrics only: nothing is sealed, so nobody to seal to */
+        if (outs)
+            return st_err_set(err, ST_E_INPUT,
+                              "%s: an evaluation has no outputs (its "
+                              "metrics are the result)",
+                              w);
+        return ST_OK;
+    }
+    if (use) {
+        if (!json_is_object(outs))
+            return st_err_set(err, ST_E_INPUT,
+                              "%s: \"outputs\" must be an object with "
+                              "\"recipients\" (who receives the "
+                              "predictions)",
+                              where);
+        if ((rc = st_json_check_keys(outs, out_use_keys, w, err)))
+            return rc;
+        return parse_recipients(json_object_get(outs, "recipients"), out, where,
+                                err);
+    }
     if (!json_is_object(outs))
         return st_err_set(err, ST_E_INPUT,
                           "%s: \"outputs\" must be an object with \"model\" "

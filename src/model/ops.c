@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #include "sealtrain/access.h"
-#include "sealtrain/release.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
@@ -77,6 +76,60 @@ static ST_MUST_CHECK st_code open_checked(const st_model_record *r, int *fd_out,
         return rc;
     }
     *fd_out = fd;
+    return ST_OK;
+}
+
+/* An identity that tries the caller's and keeps the file key that
+ * opened a stanza; the reader then checks the header MAC with it. */
+struct capture {
+    const st_age_identity *ids;
+    size_t nids;
+    st_secret *fk;
+};
+
+static st_code capture_unwrap(void *ctx, const st_age_stanza *s,
+                              uint8_t file_key[ST_AGE_FILE_KEY_LEN],
+                              st_err *err)
+{
+    struct capture *c = ctx;
+    for (size_t i = 0; i < c->nids; i++) {
+        st_code rc = c->ids[i].unwrap(c->ids[i].ctx, s, file_key, err);
+        if (rc == ST_E_NOTFOUND)
+            continue;
+        if (rc == ST_OK)
+            memcpy(st_secret_bytes(c->fk), file_key, ST_AGE_FILE_KEY_LEN);
+        return rc;
+    }
+    return ST_E_NOTFOUND;
+}
+
+st_code st_model_file_key(const st_model_record *r, const st_age_identity *ids,
+                          size_t nids, int *fd_out, st_secret **out,
+                          st_err *err)
+{
+    *out = NULL;
+    *fd_out = -1;
+    int fd = -1;
+    st_code rc = open_checked(r, &fd, err);
+    if (rc != ST_OK)
+        return rc;
+    struct capture c = {ids, nids, st_secret_new(ST_AGE_FILE_KEY_LEN, err)};
+    st_age_identity id = {capture_unwrap, NULL, &c};
+    st_age_decrypt_opts o = {&id, 1, ST_AGE_ARMOR_NO, 1, r->path};
+    st_age_reader *rd = NULL;
+    st_age_result res = {0};
+    rc = c.fk ? st_age_reader_open(fd, &o, &rd, &res, err) : err->code;
+    st_age_reader_free(rd);
+    if (rc == ST_OK && lseek(fd, 0, SEEK_SET) != 0)
+        rc = st_err_errno(err, ST_E_IO, errno, "model %s@%u: seeking", r->name,
+                          r->version);
+    if (rc != ST_OK) {
+        close(fd);
+        st_secret_free(c.fk);
+        return st_err_prefix(err, "model %s@%u", r->name, r->version);
+    }
+    *fd_out = fd;
+    *out = c.fk;
     return ST_OK;
 }
 

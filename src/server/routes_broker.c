@@ -123,7 +123,8 @@ static st_gate *gate_for(st_req *r)
         c->gate = NULL;
     }
     if (!c->gate) {
-        st_gate_opts o = {st_srv_get_broker(r->s)->log, 0, 0};
+        /* a remote owner's broker never releases a model key */
+        st_gate_opts o = {st_srv_get_broker(r->s)->log, 0, 0, NULL};
         st_err err;
         if (st_gate_open(r->ws, r->kr, &o, &c->gate, &err) != ST_OK) {
             st_srv_reply_err(r, NULL, &err);

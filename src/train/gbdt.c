@@ -903,8 +903,17 @@ size_t st_gbdt_features(const st_gbdt *g)
     return g->cfg.inputs;
 }
 
+size_t st_gbdt_classes(const st_gbdt *g)
+{
+    return g->classes;
+}
+
 /* ---- predictions ---- */
 
+/* In-place prediction (XGBoosterPredictFromDense): XGBoost reads the
+ * rows where they are, in secure memory, through an __array_interface__,
+ * instead of copying them into a DMatrix of its own (ordinary memory):
+ * faster, and one copy of the data fewer outside secure memory. */
 st_code st_gbdt_predict(st_gbdt *g, const float *x, size_t rows, float *out,
                         st_err *err)
 {
@@ -914,14 +923,33 @@ st_code st_gbdt_predict(st_gbdt *g, const float *x, size_t rows, float *out,
     const float *in = NULL;
     float *xs = NULL, *ys = NULL;
     st_code rc = gather(g, &d, NULL, rows, &in, &xs, &ys, err);
-    DMatrixHandle dm = NULL;
-    if (rc == ST_OK)
-        rc = dmatrix(in, NULL, rows, g->cfg.inputs, g->cfg.nthread, &dm, err);
-    free_rows(xs, ys);
     if (rc != ST_OK)
         return rc;
-    rc = predict_dmatrix(g, dm, rows, out, err);
-    XGDMatrixFree(dm);
+    char ai[256];
+    snprintf(ai, sizeof(ai),
+             "{\"data\": [%llu, true], \"shape\": [%zu, %zu], "
+             "\"typestr\": \"<f4\", \"version\": 3}",
+             (unsigned long long)(uintptr_t)in, rows, g->cfg.inputs);
+    static const char conf[] =
+        "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+        "\"iteration_end\": 0, \"strict_shape\": false, \"cache_id\": 0, "
+        "\"missing\": NaN}";
+    const bst_ulong *shape = NULL;
+    bst_ulong dim = 0;
+    const float *res = NULL;
+    if (XGBoosterPredictFromDense(g->h, ai, conf, NULL, &shape, &dim, &res))
+        rc = xgb_fail(err, "predicting");
+    size_t per = g->cfg.objective == ST_GBDT_MULTI ? g->classes : 1;
+    bst_ulong total = 1;
+    for (bst_ulong i = 0; rc == ST_OK && i < dim; i++)
+        total *= shape[i];
+    if (rc == ST_OK && total != rows * per)
+        rc = st_err_set(err, ST_E_INTERNAL,
+                        "xgboost: %llu outputs for %zu rows of %zu",
+                        (unsigned long long)total, rows, per);
+    if (rc == ST_OK)
+        memcpy(out, res, rows * per * sizeof(float));
+    free_rows(xs, ys);
     return rc;
 }
 

@@ -201,7 +201,7 @@ static st_code exchange(fixture *f, const char *runner, st_broker_keys *keys,
                         st_gate_result *r, st_err *e)
 {
     st_gate *g = NULL;
-    st_gate_opts o = {NULL, 1, 1};
+    st_gate_opts o = {NULL, 1, 1, NULL};
     assert_st_ok(st_gate_open(f->ws, f->kr, &o, &g, e), e);
     st_gate_ask a = ask_of(f, runner);
     uint8_t nonce[32];
@@ -336,7 +336,7 @@ static void round_end(round *x)
     st_gate_close(x->g);
 }
 
-static const st_gate_opts with_verdicts = {NULL, 1, 1};
+static const st_gate_opts with_verdicts = {NULL, 1, 1, NULL};
 
 static void test_replayed_nonce_is_refused(void **state)
 {
@@ -390,7 +390,7 @@ static void test_grant_revoked_between_hello_and_evidence(void **state)
 static void test_unaudited_release_hands_back_nothing(void **state)
 {
     fixture *f = *state;
-    const st_gate_opts decision_only = {NULL, 1, 0};
+    const st_gate_opts decision_only = {NULL, 1, 0, NULL};
     round x;
     round_begin(f, &x, f->kr, &decision_only, NULL);
     char log[4300], aside[4310];
@@ -581,6 +581,145 @@ static void test_policy_parser_names_the_bad_key(void **state)
     assert_null(p);
 }
 
+/* A model-use spec (evaluate digits with model m@1), signed by mo, and
+ * a policy that lets mo evaluate; `model_owner` owns model:m. */
+static void use_spec(fixture *f, const char *model_owner)
+{
+    st_err e;
+    const char *text =
+        "{\"version\":1,\"name\":\"evaluate-m\",\"use\":{\"model\":"
+        "\"m\",\"version\":1,\"mode\":\"evaluate\"},\"datasets\":{"
+        "\"input\":\"digits\"}}";
+    st_job_spec_free(&f->spec);
+    assert_st_ok(st_job_spec_parse(text, strlen(text), "t", &f->spec, &e), &e);
+    sign_spec(f, MO);
+    set_policy(f, ",\"uses\":{\"evaluate\":[\"mo\"]}");
+    assert_st_ok(st_access_set_owner(f->ws, "model:m", model_owner, &e), &e);
+}
+
+/* The exchange with a model key offered (or not: NULL); tr runs it. */
+static st_code exchange_model(fixture *f, const st_secret *mk,
+                              st_broker_keys *keys, st_gate_result *r,
+                              st_err *e)
+{
+    st_gate *g = NULL;
+    st_gate_opts o = {NULL, 1, 1, mk};
+    assert_st_ok(st_gate_open(f->ws, f->kr, &o, &g, e), e);
+    st_gate_ask a = ask_of(f, "tr");
+    uint8_t nonce[32];
+    st_code rc = st_gate_hello(g, &a, nonce, e);
+    if (rc == ST_OK) {
+        char *ev = evidence(f, nonce, NULL);
+        rc = st_gate_release(g, "tr", nonce, NULL, (const uint8_t *)ev,
+                             strlen(ev), keys, r, e);
+        free(ev);
+    }
+    st_gate_close(g);
+    return rc;
+}
+
+static void test_model_key_leaves_only_with_the_datasets(void **state)
+{
+    fixture *f = *state;
+    use_spec(f, "mo");
+    st_err e;
+    st_secret *mk = st_secret_new(16, &e);
+    memset(st_secret_bytes(mk), 0x5a, 16);
+    st_broker_keys keys;
+    keys.n = 0;
+    st_gate_result r;
+    memset(&r, 0, sizeof(r));
+    /* no key offered: nothing leaves */
+    assert_int_equal(exchange_model(f, NULL, &keys, &r, &e), ST_E_DENIED);
+    if (!strstr(e.msg, "no key for model:m@1 was offered"))
+        fail_msg("%s", e.msg);
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    /* offered: both keys, the model's under its versioned name, audited */
+    assert_st_ok(exchange_model(f, mk, &keys, &r, &e), &e);
+    assert_int_equal(keys.n, 2);
+    const st_broker_key *k = st_broker_keys_find(&keys, "model:m@1");
+    assert_non_null(k);
+    assert_non_null(st_broker_keys_find(&keys, "dataset:digits"));
+    st_secret *got = NULL;
+    assert_st_ok(st_broker_unwrap_key(f->runtime_priv, JOB, k, &got, &e), &e);
+    assert_memory_equal(st_secret_cbytes(got), st_secret_cbytes(mk), 16);
+    st_secret_free(got);
+    st_gate_result_clear(&r);
+    assert_int_equal(
+        audited(f, "\"resource\":\"model:m@1\"", "\"outcome\":\"success\""), 1);
+    st_secret_free(mk);
+}
+
+static void test_model_the_submitter_may_not_use_is_refused(void **state)
+{
+    fixture *f = *state;
+    use_spec(f, "dana"); /* not mo's model, and no grant on it */
+    st_err e;
+    st_secret *mk = st_secret_new(16, &e);
+    memset(st_secret_bytes(mk), 0x5a, 16);
+    st_broker_keys keys;
+    keys.n = 0;
+    st_gate_result r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(exchange_model(f, mk, &keys, &r, &e), ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "model.decrypt"));
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    assert_int_equal(audited(f, "key.release", "\"outcome\":\"success\""), 0);
+    assert_true(audited(f, "key.release", "\"outcome\":\"denied\"") > 0);
+    st_secret_free(mk);
+}
+
+/* "uses": each use for its own principals, "*" for any; left out, or an
+ * unknown use, neither. */
+static void test_policy_uses_allow_each_use_apart(void **state)
+{
+    (void)state;
+    st_release_policy *p = NULL;
+    st_err e;
+    const char *head = "{\"version\":1,\"attestation\":{\"version\":1,"
+                       "\"tee\":[\"sim\"]},\"principals\":[\"a\"],"
+                       "\"recipients\":[\"" RCPT "\"]";
+    char text[1024];
+    st_job_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    snprintf(spec.train_dataset, sizeof(spec.train_dataset), "d");
+    snprintf(text, sizeof(text),
+             "%s,\"uses\":{\"evaluate\":[\"*\"],\"predict\":[\"b\"]}}", head);
+    assert_st_ok(st_release_policy_parse(text, strlen(text), "p", &p, &e), &e);
+    spec.kind = ST_JOB_KIND_EVALUATE;
+    assert_st_ok(st_release_policy_check_job(p, "d", &spec, "z", &e), &e);
+    spec.kind = ST_JOB_KIND_PREDICT;
+    assert_st_ok(st_release_policy_check_job(p, "d", &spec, "b", &e), &e);
+    assert_int_equal(st_release_policy_check_job(p, "d", &spec, "a", &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "does not allow `predict` for \"a\""));
+    /* training is still the principals' */
+    spec.kind = ST_JOB_KIND_TRAIN;
+    assert_int_equal(st_release_policy_check_job(p, "d", &spec, "b", &e),
+                     ST_E_DENIED);
+    st_release_policy_free(p);
+    /* left out: neither */
+    snprintf(text, sizeof(text), "%s}", head);
+    assert_st_ok(st_release_policy_parse(text, strlen(text), "p", &p, &e), &e);
+    spec.kind = ST_JOB_KIND_EVALUATE;
+    assert_int_equal(st_release_policy_check_job(p, "d", &spec, "a", &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "leaves it out"));
+    st_release_policy_free(p);
+    /* strict: an unknown use, an empty list */
+    snprintf(text, sizeof(text), "%s,\"uses\":{\"train\":[\"a\"]}}", head);
+    assert_int_equal(st_release_policy_parse(text, strlen(text), "p", &p, &e),
+                     ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "train"));
+    snprintf(text, sizeof(text), "%s,\"uses\":{\"predict\":[]}}", head);
+    assert_int_equal(st_release_policy_parse(text, strlen(text), "p", &p, &e),
+                     ST_E_INPUT);
+    assert_non_null(strstr(e.msg, "uses.predict"));
+    assert_null(p);
+}
+
 static void test_closed_keyring_releases_nothing(void **state)
 {
     round x;
@@ -644,6 +783,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_release_wraps_the_file_key_to_the_runtime),
+        cmocka_unit_test(test_policy_uses_allow_each_use_apart),
+        T(test_model_key_leaves_only_with_the_datasets),
+        T(test_model_the_submitter_may_not_use_is_refused),
         T(test_replayed_nonce_is_refused),
         T(test_nonce_of_another_principal_is_refused),
         T(test_nonce_for_another_dataset_is_refused),

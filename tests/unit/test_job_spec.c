@@ -7,8 +7,8 @@
 #include "st_test.h"
 #include "st_test_ws.h"
 
-#include <sealtrain/sealtrain.h>
 #include "crypto/dsse.h"
+#include <sealtrain/sealtrain.h>
 
 #define EXAMPLE "examples/jobs/digits-mlp.json"
 #define RCPT "age15j0vjxaxyakrwwyw088cytm0ahcalxvyp78nk0ew4sk2q6yr0fwsu2az4a"
@@ -93,6 +93,73 @@ static void test_spec_errors_name_the_key(void **state)
         "\"outputs\":{\"model\":\"m\",\"recipients\":[\"" RCPT "\"]}}";
     assert_int_equal(parse(no_train, &e), ST_E_INPUT);
     assert_non_null(strstr(e.msg, "train"));
+}
+
+/* A model-use spec: "use" instead of the engine's sections, one input
+ * dataset, recipients for predict only; everything else refused with
+ * the key. */
+static void test_use_spec_is_strict(void **state)
+{
+    (void)state;
+    st_err e;
+    st_job_spec s;
+    const char *ev = "{\"version\":1,\"name\":\"j\",\"use\":{\"model\":"
+                     "\"m\",\"version\":3,\"mode\":\"evaluate\"},"
+                     "\"datasets\":{\"input\":\"d\"}}";
+    assert_st_ok(st_job_spec_parse(ev, strlen(ev), "t", &s, &e), &e);
+    assert_int_equal(s.kind, ST_JOB_KIND_EVALUATE);
+    assert_string_equal(s.use_model, "m");
+    assert_int_equal(s.use_version, 3);
+    assert_string_equal(s.train_dataset, "d");
+    assert_int_equal(s.nrecipients, 0);
+    st_job_spec_free(&s);
+    const char *pr = "{\"version\":1,\"name\":\"j\",\"use\":{\"model\":"
+                     "\"m\",\"version\":1,\"mode\":\"predict\"},"
+                     "\"datasets\":{\"input\":\"d\"},\"outputs\":{"
+                     "\"recipients\":[\"" RCPT "\"]}}";
+    assert_st_ok(st_job_spec_parse(pr, strlen(pr), "t", &s, &e), &e);
+    assert_int_equal(s.kind, ST_JOB_KIND_PREDICT);
+    assert_int_equal(s.nrecipients, 1);
+    st_job_spec_free(&s);
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        /* the version is pinned */
+        {"{\"version\":1,\"name\":\"j\",\"use\":{\"model\":\"m\","
+         "\"mode\":\"evaluate\"},\"datasets\":{\"input\":\"d\"}}",
+         "version"},
+        {"{\"version\":1,\"name\":\"j\",\"use\":{\"model\":\"m\","
+         "\"version\":1,\"mode\":\"train\"},\"datasets\":{\"input\":"
+         "\"d\"}}",
+         "\"evaluate\" or \"predict\""},
+        {"{\"version\":1,\"name\":\"j\",\"use\":{\"model\":\"m\","
+         "\"version\":1,\"mode\":\"evaluate\"},\"training\":{},"
+         "\"datasets\":{\"input\":\"d\"}}",
+         "\"training\" is for training"},
+        {"{\"version\":1,\"name\":\"j\",\"use\":{\"model\":\"m\","
+         "\"version\":1,\"mode\":\"evaluate\"},\"datasets\":{\"train\":"
+         "\"d\"}}",
+         "train"},
+        {"{\"version\":1,\"name\":\"j\",\"use\":{\"model\":\"m\","
+         "\"version\":1,\"mode\":\"evaluate\"},\"datasets\":{\"input\":"
+         "\"d\"},\"outputs\":{\"recipients\":[\"" RCPT "\"]}}",
+         "no outputs"},
+        {"{\"version\":1,\"name\":\"j\",\"use\":{\"model\":\"m\","
+         "\"version\":1,\"mode\":\"predict\"},\"datasets\":{\"input\":"
+         "\"d\"}}",
+         "recipients"},
+        {"{\"version\":1,\"name\":\"j\",\"use\":{\"model\":\"m\","
+         "\"version\":1,\"mode\":\"predict\"},\"datasets\":{\"input\":"
+         "\"d\"},\"outputs\":{\"model\":\"x\",\"recipients\":[\"" RCPT "\"]}}",
+         "model"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(
+            st_job_spec_parse(bad[i].text, strlen(bad[i].text), "t", &s, &e),
+            ST_E_INPUT);
+        if (!strstr(e.msg, bad[i].why))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, e.msg, bad[i].why);
+    }
 }
 
 /* A workspace without principals holding the bundled digits, imported
@@ -210,9 +277,6 @@ static void test_submitted_job_is_signed_queued_and_audited(void **state)
     free(dir);
 }
 
-
-
-
 /* The runtime's own check: it seals only to recipients of the signed
  * spec, so a controller that passes it another is refused by name. */
 static void test_runtime_recipients_must_be_in_the_signed_spec(void **state)
@@ -237,6 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_spec_parses_with_documented_defaults),
         cmocka_unit_test(test_spec_errors_name_the_key),
+        cmocka_unit_test(test_use_spec_is_strict),
         cmocka_unit_test(test_submitted_job_is_signed_queued_and_audited),
         cmocka_unit_test(test_runtime_recipients_must_be_in_the_signed_spec),
     };

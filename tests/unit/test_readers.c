@@ -481,7 +481,7 @@ static void test_streaming_file_matches_memory_across_windows(void **state)
     char path[4200];
     snprintf(path, sizeof(path), "%s/big.csv", dir);
     write_csv(path, 30000, 20, 0); /* ~4 MiB: several windows */
-    st_data_input fin = {ST_DATA_CSV, path, "y", NULL, 0, NULL, 0, 0};
+    st_data_input fin = {ST_DATA_CSV, path, "y", NULL, 0, NULL, 0, 0, 0};
     st_data_schema sc, sc2;
     st_buf b, b2;
     st_err e;
@@ -525,7 +525,7 @@ static void test_convert_fails_when_file_changes_between_passes(void **state)
     snprintf(path, sizeof(path), "%s/d.csv", dir);
     st_err e;
     assert_st_ok(st_fs_write_atomic(path, "a,y\n1,0\n2,1\n", 12, 0600, &e), &e);
-    st_data_input in = {ST_DATA_CSV, path, "y", NULL, 0, NULL, 0, 0};
+    st_data_input in = {ST_DATA_CSV, path, "y", NULL, 0, NULL, 0, 0, 0};
     st_data_schema sc;
     assert_st_ok(st_data_scan(&in, &sc, NULL, NULL, &e), &e);
     assert_st_ok(st_fs_write_atomic(path, "a,y\n1,0\n2,5\n", 12, 0600, &e), &e);
