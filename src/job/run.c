@@ -109,7 +109,8 @@ struct ctl {
     const char *runner; /* who runs it (NULL: no principals) */
     st_job_state state;
     int result_ok;
-    json_t *pending; /* status for the next transition (move_to) */
+    int from_checkpoint; /* resume, or queued again by st_job_resume_later */
+    json_t *pending;     /* status for the next transition (move_to) */
 };
 
 static void observe(struct ctl *c, const char *kind, json_t *data)
@@ -454,7 +455,7 @@ static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
     a->spec = c->payload;
     a->spec_len = c->payload_len;
     a->tee = c->spec.tee;
-    a->resume = c->o && c->o->resume;
+    a->resume = c->from_checkpoint;
     st_code rc = st_attest_self_measurement(a->measurement, err);
     if (rc != ST_OK)
         return rc;
@@ -1268,6 +1269,11 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     }
     c->state = c->rec.state;
     int resume = o && o->resume;
+    /* a job queued again by a resume over the API continues from its
+     * checkpoint whoever runs it (st_job_resume_later) */
+    c->from_checkpoint =
+        resume ||
+        json_is_true(json_object_get(c->rec.status, "resume_from_checkpoint"));
     if (resume && c->state != ST_JOB_FAILED && c->state != ST_JOB_CANCELLED) {
         st_err_set(err, ST_E_USAGE,
                    "job %s is %s: only a failed or cancelled job resumes", id,
@@ -1331,6 +1337,8 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
                              1000 * (t1 - t0), "keyring_open_ms",
                              1000 * (t2 - t1), "attest_and_release_ms",
                              1000 * (now_s() - t2)));
+    if (rc == ST_OK && c->from_checkpoint && !resume)
+        status_set(c, "resume_from_checkpoint", json_false());
     if (rc == ST_OK)
         rc = move_to(c, ST_JOB_KEYED, NULL, err);
     if (rc == ST_OK)
