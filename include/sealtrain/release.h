@@ -86,6 +86,15 @@ ST_MUST_CHECK st_code st_release_policy_sign(
     const char *dataset, const char *dataset_id, const char *text, size_t len,
     const char *origin, const uint8_t seed[32], char **envelope, st_err *err);
 
+/* The checks of st_release_policy_put without a workspace: `envelope`
+ * must verify under `pub` (the key of the dataset's owner `owner`; else
+ * ST_E_DENIED), its statement name `dataset` and `dataset_id` (else
+ * ST_E_DENIED) and hold a valid policy (ST_E_INPUT), returned in *out. */
+ST_MUST_CHECK st_code st_release_policy_open(
+    const char *envelope, size_t len, const char *dataset,
+    const char *dataset_id, const char *owner, const uint8_t pub[32],
+    st_release_policy **out, st_err *err);
+
 /* Stores a signed policy (local `data policy set` and PUT
  * /v1/datasets/NAME/policy alike): the envelope must verify under the
  * dataset owner's registered key (else ST_E_DENIED), name this dataset by

@@ -220,21 +220,19 @@ st_code st_release_policy_sign(const char *dataset, const char *dataset_id,
     return rc;
 }
 
-st_code st_release_policy_put(st_workspace *ws, const char *actor,
-                              const char *dataset, const char *envelope,
-                              size_t len, st_err *err)
+st_code st_release_policy_open(const char *envelope, size_t len,
+                               const char *dataset, const char *dataset_id,
+                               const char *owner, const uint8_t pub[32],
+                               st_release_policy **out, st_err *err)
 {
-    char owner[ST_DATASET_NAME_MAX + 1], id[33];
-    uint8_t pub[32];
-    st_code rc = st_dataset_owner_key(ws, dataset, owner, id, pub, err);
-    if (rc != ST_OK)
-        return rc;
+    *out = NULL;
     json_t *env = st_json_parse(envelope, len, "release policy envelope", err);
     if (!env)
         return err ? err->code : ST_E_INPUT;
     uint8_t *payload = NULL;
     size_t plen = 0;
     st_err why;
+    st_code rc = ST_OK;
     /* the owner's registered key, as every reader checks it */
     if (st_dsse_verify(env, ST_DSSE_TYPE_RELEASE_POLICY,
                        (const uint8_t(*)[32])pub, 1, &payload, &plen, NULL,
@@ -243,28 +241,54 @@ st_code st_release_policy_put(st_workspace *ws, const char *actor,
                         "dataset \"%s\": its release policy must be signed "
                         "by its owner %s, and this one is not (%s)",
                         dataset, owner, why.msg);
+    json_decref(env);
     json_t *stmt = rc == ST_OK ? st_json_parse((const char *)payload, plen,
                                                "signed release policy", err)
                                : NULL;
+    free(payload);
     if (rc == ST_OK && !stmt)
         rc = err ? err->code : ST_E_INPUT;
     static const char *const keys[] = {"dataset", "dataset_id", "policy", NULL};
+    if (rc == ST_OK && !json_is_object(stmt))
+        rc = st_err_set(err, ST_E_INPUT,
+                        "signed release policy: not a JSON object");
     if (rc == ST_OK)
         rc = st_json_check_keys(stmt, keys, "signed release policy", err);
     const char *sd = json_string_value(json_object_get(stmt, "dataset"));
     const char *sid = json_string_value(json_object_get(stmt, "dataset_id"));
-    if (rc == ST_OK && (!sd || !sid || strcmp(sd, dataset) || strcmp(sid, id)))
+    if (rc == ST_OK &&
+        (!sd || !sid || strcmp(sd, dataset) || strcmp(sid, dataset_id)))
         rc = st_err_set(err, ST_E_DENIED,
                         "dataset \"%s\" (id %s): the release policy was "
                         "signed for another dataset (%s, id %s)",
-                        dataset, id, sd ? sd : "?", sid ? sid : "?");
-    st_release_policy *p = NULL;
+                        dataset, dataset_id, sd ? sd : "?", sid ? sid : "?");
     if (rc == ST_OK)
         rc = from_json(json_object_get(stmt, "policy"), "signed release policy",
-                       &p, err);
-    char *canon = rc == ST_OK ? st_json_canonical(p->json, NULL, err) : NULL;
+                       out, err);
+    json_decref(stmt);
+    return rc;
+}
+
+st_code st_release_policy_put(st_workspace *ws, const char *actor,
+                              const char *dataset, const char *envelope,
+                              size_t len, st_err *err)
+{
+    char owner[ST_DATASET_NAME_MAX + 1], id[33];
+    uint8_t pub[32];
+    st_release_policy *p = NULL;
+    st_code rc = st_dataset_owner_key(ws, dataset, owner, id, pub, err);
+    if (rc == ST_OK)
+        rc = st_release_policy_open(envelope, len, dataset, id, owner, pub, &p,
+                                    err);
+    if (rc != ST_OK)
+        return rc;
+    /* stored as the owner signed it (re-serialised canonically: the
+     * signature covers the payload, not the envelope's spacing) */
+    json_t *env = st_json_parse(envelope, len, "release policy envelope", err);
+    char *canon = env ? st_json_canonical(p->json, NULL, err) : NULL;
     char *envtext = canon ? st_json_canonical(env, NULL, err) : NULL;
-    if (rc == ST_OK && !envtext)
+    json_decref(env);
+    if (!envtext)
         rc = err ? err->code : ST_E_IO;
     char hex[65] = "";
     json_t *details = NULL;
@@ -292,9 +316,6 @@ st_code st_release_policy_put(st_workspace *ws, const char *actor,
     st_release_policy_free(p);
     free(canon);
     free(envtext);
-    json_decref(stmt);
-    free(payload);
-    json_decref(env);
     return rc;
 }
 
