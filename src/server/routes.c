@@ -592,6 +592,50 @@ static void model_download(st_req *r)
     st_model_record_free(&m);
 }
 
+/* POST /v1/models/NAME/decrypt[?version=N][&purpose=export]: the sealed
+ * file for `model decrypt|export --server`, which decrypts it on the
+ * client with the caller's identity (the server never holds one). The
+ * same permission as locally (model.decrypt on model:NAME: its owner or
+ * a grant), and the release to the client is audited (model.decrypt or
+ * model.export, "where": "client") with the caller as actor. */
+static void model_decrypt(st_req *r)
+{
+    char res[160];
+    uint64_t version;
+    const char *purpose = evhttp_find_header(&r->query, "purpose");
+    int export = purpose && !strcmp(purpose, "export");
+    snprintf(res, sizeof(res), "model:%s", r->arg[0]);
+    if (purpose && !export) {
+        st_srv_reply_msg(r, 400, "purpose must be export (or absent)");
+        return;
+    }
+    if (st_srv_check(r, "model.decrypt", res) ||
+        st_srv_query_range(r, "version", 1, UINT32_MAX, 0, &version))
+        return;
+    st_model_record m;
+    st_err err;
+    if (st_model_get(r->ws, r->arg[0], (uint32_t)version, &m, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    json_t *d = json_pack("{s:s,s:I,s:s}", "where", "client", "version",
+                          (json_int_t)m.version, "sha256", m.file_sha256);
+    st_audit_event ev = {"operation",
+                         r->principal,
+                         export ? "model.export" : "model.decrypt",
+                         res,
+                         "success",
+                         NULL,
+                         d};
+    st_code rc = st_audit_append(r->ws, &ev, &err);
+    json_decref(d);
+    if (rc != ST_OK)
+        st_srv_reply_err(r, NULL, &err);
+    else
+        send_file(r, m.path, "application/octet-stream");
+    st_model_record_free(&m);
+}
+
 static void model_provenance(st_req *r)
 {
     st_model_record m;
@@ -624,4 +668,5 @@ const st_route st_srv_api_routes[] = {
     {EVHTTP_REQ_GET, "/v1/models/*", model_show, 0, 0},
     {EVHTTP_REQ_GET, "/v1/models/*/download", model_download, 0, 0},
     {EVHTTP_REQ_GET, "/v1/models/*/provenance", model_provenance, 0, 0},
+    {EVHTTP_REQ_POST, "/v1/models/*/decrypt", model_decrypt, 0, 0},
     {0, NULL, NULL, 0, 0}};
