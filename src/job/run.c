@@ -865,7 +865,7 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
                           "%s",
                           hex, want);
     char name[128];
-    snprintf(name, sizeof(name), "%s-%s.age", c->spec.model_name, c->rec.id);
+    st_job_model_file_name(&c->spec, c->rec.id, name, sizeof(name));
     if ((rc = st_workspace_subdir(c->ws, "models", modeldir, sizeof(modeldir),
                                   err)) ||
         (rc = st_fs_join(mine, sizeof(mine), modeldir, name, err)))

@@ -77,7 +77,19 @@ b = open(sys.argv[1], "rb").read()
 n = struct.unpack("<Q", b[:8])[0]
 assert "layers.0.weight" in json.loads(b[8:8 + n])
 PY
-ok "model download --server: ciphertext only, opened by the recipient with age"
+# the in-toto subject names the model file as the registry keeps it
+expect_exit 0 curl -sS --fail --max-time 20 --cacert "$CERTS/ca.crt" \
+    --cert "$CERTS/mo.crt" --key "$K/mo.pem" -o "$T/prov.json" \
+    "$API/v1/models/digits-mlp/provenance"
+python3 - "digits-mlp-$ID.age" "$T/prov.json" <<'PY' ||
+import base64, json, sys
+env = json.load(open(sys.argv[2]))
+stmt = json.loads(base64.b64decode(env["payload"]))
+assert stmt["subject"][0]["name"] == sys.argv[1], stmt["subject"]
+PY
+    fail "the provenance subject is not the model file's name"
+[ -f "$SEALTRAIN_WORKSPACE/models/digits-mlp-$ID.age" ] || fail "no models/digits-mlp-$ID.age"
+ok "model download --server: ciphertext only, opened by the recipient with age; the in-toto subject is the file's real name"
 
 # decrypt and export on the client: the server checks model.decrypt and
 # audits the release; the identity never leaves this process
