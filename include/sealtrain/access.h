@@ -22,6 +22,7 @@
 #ifndef SEALTRAIN_ACCESS_H
 #define SEALTRAIN_ACCESS_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,6 +82,14 @@ void st_principal_free(st_principal *p); /* frees the strings; NULL ok */
 /* 1 if `name` is a valid principal name: [a-z0-9][a-z0-9._-]{0,62}. */
 int st_access_name_valid(const char *name);
 
+/* The principal as `principal show --json` and GET /v1/principals/NAME
+ * print it: name, roles, signing_key, recipient, disabled, created,
+ * last_active; with `with_grants` also "grants" (the n `grants`, which
+ * may be NULL when n is 0). New reference. */
+typedef struct st_grant st_grant;
+json_t *st_principal_json(const st_principal *p, int with_grants,
+                          const st_grant *grants, size_t n);
+
 /* Adds a principal. `actor` must hold principal.admin, except for the
  * first principal of a workspace (actor NULL), which must be an admin. The
  * signing key must be an Ed25519 public key in PEM; the recipient, when
@@ -134,13 +143,13 @@ ST_MUST_CHECK st_code st_access_revoke(st_workspace *ws, const char *actor,
                                        const char *resource,
                                        const char *permission, st_err *err);
 
-typedef struct st_grant {
+struct st_grant {
     char grantor[ST_PRINCIPAL_NAME_MAX];
     char grantee[ST_PRINCIPAL_NAME_MAX];
     char resource[256];
     char permission[32];
     char created[32];
-} st_grant;
+};
 /* Grants held by `grantee` (NULL: all). *out malloc'ed. */
 ST_MUST_CHECK st_code st_access_grants(st_workspace *ws, const char *grantee,
                                        st_grant **out, size_t *n, st_err *err);

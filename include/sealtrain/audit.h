@@ -162,6 +162,16 @@ ST_MUST_CHECK st_code st_audit_latest_checkpoint(const char *dir, char **note,
 ST_MUST_CHECK st_code st_audit_verifier_key(const char *dir, char **vkey,
                                             st_err *err);
 
+/* Writes a copy of a log in the layout st_audit_verify reads into the
+ * existing directory `dir`: `lines` (its entries exactly as stored, as
+ * GET /v1/audit/log serves them) and `note`, a signed checkpoint (GET
+ * /v1/audit/checkpoint). So a client verifies a server's log with the
+ * very verifier it runs on its own (`audit verify --server`), under a
+ * verifier key it chose. */
+ST_MUST_CHECK st_code st_audit_copy_write(const char *dir, const char *lines,
+                                          size_t len, const char *note,
+                                          st_err *err);
+
 /* ---- parsed entries ---- */
 
 typedef struct st_audit_view {

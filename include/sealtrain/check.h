@@ -61,6 +61,18 @@ ST_MUST_CHECK st_code st_check_run(st_workspace *ws, st_keyring *kr,
                                    const st_check_opts *opts,
                                    st_check_item **items, size_t *n,
                                    st_err *err);
+/* st_check_run, then the run's "check" entry (category compliance,
+ * `actor`, outcome failure when an item fails), as `sealtrain check` and
+ * GET /v1/check record it; a run that cannot be recorded fails. */
+ST_MUST_CHECK st_code st_check_run_audited(st_workspace *ws, st_keyring *kr,
+                                           const st_check_opts *opts,
+                                           const char *actor,
+                                           st_check_item **items, size_t *n,
+                                           st_err *err);
+/* The items back from st_check_json's object (the --server client);
+ * ST_E_INPUT naming the first malformed item. *items malloc'ed. */
+ST_MUST_CHECK st_code st_check_from_json(const json_t *j, st_check_item **items,
+                                         size_t *n, st_err *err);
 /* The worst status (n/a counts as pass). */
 st_check_level st_check_worst(const st_check_item *items, size_t n);
 json_t *st_check_json(const st_check_item *items, size_t n);

@@ -116,6 +116,13 @@ ST_MUST_CHECK st_code st_job_start(st_workspace *ws, const char *runner,
  * audited ("job.resume", `runner` as actor). */
 ST_MUST_CHECK st_code st_job_resume(st_workspace *ws, const char *runner,
                                     const char *id, st_err *err);
+/* st_job_resume for a job that someone else runs next (POST
+ * /v1/jobs/ID/resume: the server's runner, or an operator's `job run`):
+ * requeues it with `actor` as the audited actor and marks it so that
+ * that run continues from the job's checkpoint, as `job resume` does.
+ * Authorize first (st_job_authorize, job.run). */
+ST_MUST_CHECK st_code st_job_resume_later(st_workspace *ws, const char *actor,
+                                          const char *id, st_err *err);
 /* Appends a line to the job's log (<workspace>/logs/<id>.log). Never
  * pass data or secrets. */
 void st_job_log(st_workspace *ws, const char *id, const char *fmt, ...)

@@ -140,6 +140,12 @@ typedef enum st_job_state {
     ST_JOB_CANCELLED
 } st_job_state;
 
+/* The name of a job's sealed model file in the workspace's models/,
+ * "<model_name>-<job id>.age": the file the registry keeps and the
+ * subject name of the runtime's in-toto statement (one name for both). */
+void st_job_model_file_name(const st_job_spec *spec, const char *job_id,
+                            char *out, size_t cap);
+
 const char *st_job_state_name(st_job_state s);
 ST_MUST_CHECK st_code st_job_state_parse(const char *name, st_job_state *out,
                                          st_err *err);

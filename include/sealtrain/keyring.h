@@ -119,6 +119,18 @@ ST_MUST_CHECK st_code st_kek_revoke(st_keyring *kr, const char *actor,
 
 /* ---- owners (src/keys/kek_owner.c) ---- */
 
+/* Records a refused or failed key change `action` ("key.rotate", ...) of
+ * KEK `name` by `principal` (a change that succeeds is committed with its
+ * entry by the keyring itself; access denials are audited by the check):
+ * outcome "denied" or "failure" with `why`. `version` (0: none) is the
+ * version the change made or touched: `sealtrain check` compares the
+ * revocations recorded here with the keyring, which catches a keyring
+ * rolled back past one. Never fails: a log that cannot be written is
+ * logged as a warning. */
+void st_kek_audit_failure(st_workspace *ws, const char *principal,
+                          const char *action, const char *name,
+                          uint32_t version, const st_err *why);
+
 /* 1 for the system KEK names, audit.log and jobs. */
 int st_kek_name_is_system(const char *name);
 /* The owner of KEK `name` into out, "" when it has none (then it is the

@@ -86,11 +86,39 @@ ST_MUST_CHECK st_code st_release_policy_parse(const char *text, size_t len,
                                               st_err *err);
 
 /* Signs the policy with `seed`, which must be the key of the dataset's
- * owner, and stores it (replacing the previous one). `actor` is audited
- * as the one who set it. */
+ * owner, and stores it (replacing the previous one) through
+ * st_release_policy_put. `actor` is audited as the one who set it. */
 ST_MUST_CHECK st_code st_release_policy_set(
     st_workspace *ws, const char *actor, const char *dataset, const char *text,
     size_t len, const char *origin, const uint8_t seed[32], st_err *err);
+
+/* The client's half (no workspace): parses the policy strictly and signs
+ * the statement {"dataset", "dataset_id", "policy"} with `seed` (the
+ * owner's key) as a DSSE envelope; *envelope is malloc'ed JSON text. The
+ * dataset's id comes from the server (GET /v1/datasets/NAME). */
+ST_MUST_CHECK st_code st_release_policy_sign(
+    const char *dataset, const char *dataset_id, const char *text, size_t len,
+    const char *origin, const uint8_t seed[32], char **envelope, st_err *err);
+
+/* The checks of st_release_policy_put without a workspace: `envelope`
+ * must verify under `pub` (the key of the dataset's owner `owner`; else
+ * ST_E_DENIED), its statement name `dataset` and `dataset_id` (else
+ * ST_E_DENIED) and hold a valid policy (ST_E_INPUT), returned in *out. */
+ST_MUST_CHECK st_code st_release_policy_open(
+    const char *envelope, size_t len, const char *dataset,
+    const char *dataset_id, const char *owner, const uint8_t pub[32],
+    st_release_policy **out, st_err *err);
+
+/* Stores a signed policy (local `data policy set` and PUT
+ * /v1/datasets/NAME/policy alike): the envelope must verify under the
+ * dataset owner's registered key (else ST_E_DENIED), name this dataset by
+ * name and id (ST_E_DENIED) and hold a valid policy (ST_E_INPUT); then the
+ * row and its "data.policy" entry (`actor`) commit in one transaction.
+ * The caller checks data.policy on dataset:NAME first. */
+ST_MUST_CHECK st_code st_release_policy_put(st_workspace *ws, const char *actor,
+                                            const char *dataset,
+                                            const char *envelope, size_t len,
+                                            st_err *err);
 
 /* The dataset's policy after verifying its signature and binding (see the
  * top of the file). ST_E_NOTFOUND: the dataset has none (it is never

@@ -802,3 +802,28 @@ int st_access_has_grant(st_workspace *ws, const char *grantee,
     st_catalog_finish(ws, st);
     return found;
 }
+
+json_t *st_principal_json(const st_principal *p, int with_grants,
+                          const st_grant *grants, size_t ngrants)
+{
+    json_t *roles = json_array();
+    for (unsigned i = 0; i < ST_ROLE_COUNT; i++)
+        if (p->roles & (1u << i))
+            json_array_append_new(roles, json_string(st_access_role_name(i)));
+    json_t *j =
+        json_pack("{s:s,s:o,s:s,s:s?,s:b,s:s,s:s?}", "name", p->name, "roles",
+                  roles, "signing_key", p->signing_key, "recipient",
+                  p->recipient, "disabled", p->disabled, "created", p->created,
+                  "last_active", p->last_active[0] ? p->last_active : NULL);
+    if (j && with_grants) {
+        json_t *ga = json_array();
+        for (size_t i = 0; i < ngrants; i++)
+            json_array_append_new(
+                ga,
+                json_pack("{s:s,s:s,s:s,s:s}", "resource", grants[i].resource,
+                          "permission", grants[i].permission, "grantor",
+                          grants[i].grantor, "created", grants[i].created));
+        json_object_set_new(j, "grants", ga);
+    }
+    return j;
+}

@@ -853,7 +853,13 @@ st_code st_audit_prove_consistency(const char *dir, uint64_t from, char **doc,
     st_code rc = ST_OK;
     uint8_t(*p)[32] = NULL, r1[32];
     size_t plen = 0;
-    if (from > cp.size)
+    if (from == 0)
+        rc = st_err_set(err, ST_E_USAGE,
+                        "a consistency proof from size 0 proves nothing "
+                        "(every log extends the empty one, and RFC 9162 "
+                        "verifiers reject it): give the size of a "
+                        "checkpoint you saved (1 or more)");
+    else if (from > cp.size)
         rc = st_err_set(err, ST_E_NOTFOUND,
                         "size %llu is larger than the latest checkpoint "
                         "(%llu): run `sealtrain audit checkpoint`",
@@ -874,5 +880,33 @@ st_code st_audit_prove_consistency(const char *dir, uint64_t from, char **doc,
     free(p);
     free(leaves);
     free(note);
+    return rc;
+}
+
+st_code st_audit_copy_write(const char *dir, const char *lines, size_t len,
+                            const char *note, st_err *err)
+{
+    char path[PATH_MAX], name[64];
+    st_audit_checkpoint_body b;
+    const char *blank = note ? strstr(note, "\n\n") : NULL;
+    if (!blank)
+        return st_err_set(err, ST_E_INPUT,
+                          "the log's checkpoint is not a signed note");
+    st_code rc =
+        st_audit_checkpoint_parse(note, (size_t)(blank - note) + 1, &b, err);
+    if (rc == ST_OK)
+        rc = st_fs_join(path, sizeof(path), dir, ST_AUDIT_LOG_FILE, err);
+    if (rc == ST_OK)
+        rc = st_fs_write_atomic(path, lines, len, 0600, err);
+    if (rc == ST_OK)
+        rc = st_fs_join(path, sizeof(path), dir, ST_AUDIT_CP_DIR, err);
+    if (rc == ST_OK)
+        rc = st_fs_mkdir_private(path, err);
+    snprintf(name, sizeof(name), ST_AUDIT_CP_DIR "/%020llu.note",
+             (unsigned long long)b.size);
+    if (rc == ST_OK)
+        rc = st_fs_join(path, sizeof(path), dir, name, err);
+    if (rc == ST_OK)
+        rc = st_fs_write_atomic(path, note, strlen(note), 0600, err);
     return rc;
 }

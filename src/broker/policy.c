@@ -222,11 +222,12 @@ static ST_MUST_CHECK st_code put_policy(st_workspace *ws, void *varg,
                                  a->actor, err);
 }
 
-st_code st_release_policy_set(st_workspace *ws, const char *actor,
-                              const char *dataset, const char *text, size_t len,
-                              const char *origin, const uint8_t seed[32],
-                              st_err *err)
+st_code st_release_policy_sign(const char *dataset, const char *dataset_id,
+                               const char *text, size_t len, const char *origin,
+                               const uint8_t seed[32], char **envelope,
+                               st_err *err)
 {
+    *envelope = NULL;
     if (!seed)
         return st_err_set(err, ST_E_USAGE,
                           "a release policy is signed by the dataset's "
@@ -235,27 +236,93 @@ st_code st_release_policy_set(st_workspace *ws, const char *actor,
     st_code rc = st_release_policy_parse(text, len, origin, &p, err);
     if (rc != ST_OK)
         return rc;
-    char owner[ST_DATASET_NAME_MAX + 1], id[33];
-    uint8_t want[32], have[32];
-    rc = st_dataset_owner_key(ws, dataset, owner, id, want, err);
-    if (rc == ST_OK && (rc = st_ed25519_public(seed, have, err)) == ST_OK &&
-        !st_ct_equal(want, have, 32))
-        rc = st_err_set(err, ST_E_DENIED,
-                        "dataset \"%s\": its release policy must be signed "
-                        "by its owner %s, and the given key is not %s's",
-                        dataset, owner, owner);
-    json_t *stmt = rc == ST_OK ? statement(dataset, id, p->json) : NULL;
-    if (rc == ST_OK && !stmt)
-        rc = st_err_set(err, ST_E_IO, "out of memory");
+    json_t *stmt = statement(dataset, dataset_id, p->json);
     size_t plen = 0;
     char *payload = stmt ? st_json_canonical(stmt, &plen, err) : NULL;
-    char *canon = payload ? st_json_canonical(p->json, NULL, err) : NULL;
-    json_t *env = canon
+    json_t *env = payload
                       ? st_dsse_sign(ST_DSSE_TYPE_RELEASE_POLICY,
                                      (const uint8_t *)payload, plen, seed, err)
                       : NULL;
-    char *envtext = env ? st_json_canonical(env, NULL, err) : NULL;
-    if (rc == ST_OK && !envtext)
+    *envelope = env ? st_json_canonical(env, NULL, err) : NULL;
+    if (!*envelope)
+        rc = stmt ? (err ? err->code : ST_E_IO)
+                  : st_err_set(err, ST_E_IO, "out of memory");
+    json_decref(env);
+    json_decref(stmt);
+    free(payload);
+    st_release_policy_free(p);
+    return rc;
+}
+
+st_code st_release_policy_open(const char *envelope, size_t len,
+                               const char *dataset, const char *dataset_id,
+                               const char *owner, const uint8_t pub[32],
+                               st_release_policy **out, st_err *err)
+{
+    *out = NULL;
+    json_t *env = st_json_parse(envelope, len, "release policy envelope", err);
+    if (!env)
+        return err ? err->code : ST_E_INPUT;
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    st_err why;
+    st_code rc = ST_OK;
+    /* the owner's registered key, as every reader checks it */
+    if (st_dsse_verify(env, ST_DSSE_TYPE_RELEASE_POLICY,
+                       (const uint8_t(*)[32])pub, 1, &payload, &plen, NULL,
+                       &why) != ST_OK)
+        rc = st_err_set(err, ST_E_DENIED,
+                        "dataset \"%s\": its release policy must be signed "
+                        "by its owner %s, and this one is not (%s)",
+                        dataset, owner, why.msg);
+    json_decref(env);
+    json_t *stmt = rc == ST_OK ? st_json_parse((const char *)payload, plen,
+                                               "signed release policy", err)
+                               : NULL;
+    free(payload);
+    if (rc == ST_OK && !stmt)
+        rc = err ? err->code : ST_E_INPUT;
+    static const char *const keys[] = {"dataset", "dataset_id", "policy", NULL};
+    if (rc == ST_OK && !json_is_object(stmt))
+        rc = st_err_set(err, ST_E_INPUT,
+                        "signed release policy: not a JSON object");
+    if (rc == ST_OK)
+        rc = st_json_check_keys(stmt, keys, "signed release policy", err);
+    const char *sd = json_string_value(json_object_get(stmt, "dataset"));
+    const char *sid = json_string_value(json_object_get(stmt, "dataset_id"));
+    if (rc == ST_OK &&
+        (!sd || !sid || strcmp(sd, dataset) || strcmp(sid, dataset_id)))
+        rc = st_err_set(err, ST_E_DENIED,
+                        "dataset \"%s\" (id %s): the release policy was "
+                        "signed for another dataset (%s, id %s)",
+                        dataset, dataset_id, sd ? sd : "?", sid ? sid : "?");
+    if (rc == ST_OK)
+        rc = from_json(json_object_get(stmt, "policy"), "signed release policy",
+                       out, err);
+    json_decref(stmt);
+    return rc;
+}
+
+st_code st_release_policy_put(st_workspace *ws, const char *actor,
+                              const char *dataset, const char *envelope,
+                              size_t len, st_err *err)
+{
+    char owner[ST_DATASET_NAME_MAX + 1], id[33];
+    uint8_t pub[32];
+    st_release_policy *p = NULL;
+    st_code rc = st_dataset_owner_key(ws, dataset, owner, id, pub, err);
+    if (rc == ST_OK)
+        rc = st_release_policy_open(envelope, len, dataset, id, owner, pub, &p,
+                                    err);
+    if (rc != ST_OK)
+        return rc;
+    /* stored as the owner signed it (re-serialised canonically: the
+     * signature covers the payload, not the envelope's spacing) */
+    json_t *env = st_json_parse(envelope, len, "release policy envelope", err);
+    char *canon = env ? st_json_canonical(p->json, NULL, err) : NULL;
+    char *envtext = canon ? st_json_canonical(env, NULL, err) : NULL;
+    json_decref(env);
+    if (!envtext)
         rc = err ? err->code : ST_E_IO;
     char hex[65] = "";
     json_t *details = NULL;
@@ -280,12 +347,38 @@ st_code st_release_policy_set(st_workspace *ws, const char *actor,
             rc = st_audit_txn_run(ws, put_policy, &a, &ev, err);
     }
     json_decref(details);
-    json_decref(stmt);
-    json_decref(env);
-    free(payload);
+    st_release_policy_free(p);
     free(canon);
     free(envtext);
-    st_release_policy_free(p);
+    return rc;
+}
+
+st_code st_release_policy_set(st_workspace *ws, const char *actor,
+                              const char *dataset, const char *text, size_t len,
+                              const char *origin, const uint8_t seed[32],
+                              st_err *err)
+{
+    if (!seed)
+        return st_err_set(err, ST_E_USAGE,
+                          "a release policy is signed by the dataset's "
+                          "owner: give the owner's signing key (--key)");
+    char owner[ST_DATASET_NAME_MAX + 1], id[33];
+    uint8_t want[32], have[32];
+    st_code rc = st_dataset_owner_key(ws, dataset, owner, id, want, err);
+    if (rc == ST_OK && (rc = st_ed25519_public(seed, have, err)) == ST_OK &&
+        !st_ct_equal(want, have, 32))
+        rc = st_err_set(err, ST_E_DENIED,
+                        "dataset \"%s\": its release policy must be signed "
+                        "by its owner %s, and the given key is not %s's",
+                        dataset, owner, owner);
+    char *env = NULL;
+    if (rc == ST_OK)
+        rc = st_release_policy_sign(dataset, id, text, len, origin, seed, &env,
+                                    err);
+    /* the one path that stores a policy, local or over the API */
+    if (rc == ST_OK)
+        rc = st_release_policy_put(ws, actor, dataset, env, strlen(env), err);
+    free(env);
     return rc;
 }
 

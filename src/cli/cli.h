@@ -6,6 +6,8 @@
 #ifndef SEALTRAIN_CLI_H
 #define SEALTRAIN_CLI_H
 
+#include <jansson.h>
+
 #include <sealtrain/err.h>
 
 /* Global options, parsed before the command group. */
@@ -101,5 +103,13 @@ int st_cli_remote(st_cli *cli, int argc, char **argv);
 int st_cli_attest_collateral(st_cli *cli, int argc, char **argv);
 /* `principal cert ...`: called by `principal` with argv[0] == "cert" */
 int st_cli_principal_cert(st_cli *cli, int argc, char **argv);
+/* Prints `principal list` (an array) or `principal show` (one object,
+ * with "grants") from their JSON: as is with `json`, else as text; local
+ * and remote (--server) alike. */
+void st_cli_principal_print(const json_t *out, int show, int json);
+/* Prints `key list` (an array of st_kek_info_json) or `key show` (one,
+ * with "owner") from their JSON, local and remote alike; the exit
+ * status. */
+int st_cli_key_print(const json_t *out, int show, int json, int quiet);
 
 #endif

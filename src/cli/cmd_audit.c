@@ -7,16 +7,19 @@
  * checkpoint (and records that it did); `repair` only ever cuts a torn,
  * never-acknowledged last line and records the cut.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sealtrain/sealtrain.h>
 
 #include "cli.h"
+#include "remote.h"
 
 static void audit_usage(FILE *out)
 {
@@ -55,6 +58,8 @@ typedef struct ctx {
     st_access_session s;
     char dir[4096];
     st_err err;
+    int remote; /* --server: the server reads its log and checks access */
+    int rexit;  /* a remote failure's exit status (already printed) */
 } ctx;
 
 /* Opens the workspace, authenticates and checks `action`. */
@@ -62,6 +67,11 @@ static int open_for(ctx *c, st_cli *cli, const char *action)
 {
     memset(c, 0, sizeof(*c));
     c->cli = cli;
+    (void)action;
+    if (cli->server && cli->server[0]) {
+        c->remote = 1;
+        return 0;
+    }
     int rc = st_cli_open(cli, &c->ws, &c->s);
     if (rc)
         return rc;
@@ -77,9 +87,51 @@ static int open_for(ctx *c, st_cli *cli, const char *action)
 
 static int done(ctx *c, int failed)
 {
-    int rc = failed ? st_cli_fail(&c->err) : 0;
+    int rc = failed ? (c->rexit ? c->rexit : st_cli_fail(&c->err)) : 0;
     st_workspace_close(c->ws);
     return rc;
+}
+
+/* One request to the server (--server); 0, or non-zero after printing the
+ * error and keeping the exit status in c->rexit. */
+static int remote_call(ctx *c, const char *method, const char *path,
+                       st_remote_reply *out)
+{
+    st_remote_req rq = {method, path, NULL, NULL, 0, NULL};
+    long status = 0;
+    memset(out, 0, sizeof(*out));
+    int rc = st_remote_request(c->cli, &rq, &status, out);
+    if (rc == 0 && (status < 200 || status > 299))
+        rc = st_remote_http_fail(status, out);
+    if (rc) {
+        free(out->data);
+        out->data = NULL;
+        c->rexit = rc;
+        st_err_set(&c->err, ST_E_IO, "server request failed");
+    }
+    return rc;
+}
+
+/* The log's entries one by one: the workspace's, or with --server the
+ * server's exactly as stored (GET /v1/audit/log). */
+static st_code read_log(ctx *c, st_audit_visit_fn fn, void *arg)
+{
+    if (!c->remote)
+        return st_audit_read(c->dir, fn, arg, &c->err);
+    st_remote_reply r;
+    if (remote_call(c, "GET", "/v1/audit/log", &r))
+        return c->err.code;
+    uint64_t index = 0;
+    for (char *p = r.data, *end = r.data + r.len; p && p < end; index++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            break; /* complete lines only, as st_audit_read */
+        if (fn(arg, index, p, (size_t)(nl - p)))
+            break;
+        p = nl + 1;
+    }
+    free(r.data);
+    return ST_OK;
 }
 
 /* ---- show / export ---- */
@@ -285,7 +337,7 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
     filter g = f;
     g.json = 1;
     g.all = json_array();
-    st_code r = st_audit_read(x.dir, show_one, &g, &x.err);
+    st_code r = read_log(&x, show_one, &g);
     if (r == ST_OK) {
         size_t n = json_array_size(g.all),
                from = limit && (size_t)limit < n ? n - (size_t)limit : 0;
@@ -353,7 +405,7 @@ static int cmd_export(st_cli *cli, int argc, char **argv)
     } else {
         f.raw = 1;
     }
-    st_code r = f.nomem ? ST_OK : st_audit_read(x.dir, show_one, &f, &x.err);
+    st_code r = f.nomem ? ST_OK : read_log(&x, show_one, &f);
     if (r == ST_OK && f.nomem)
         r = st_err_errno(&x.err, ST_E_IO, ENOMEM, "export");
     if (r == ST_OK) {
@@ -367,6 +419,74 @@ static int cmd_export(st_cli *cli, int argc, char **argv)
 }
 
 /* ---- verify ---- */
+
+/* Removes the copy st_audit_copy_write made (its files and the two
+ * directories). */
+static void remove_copy(const char *dir)
+{
+    char p[4400];
+    snprintf(p, sizeof(p), "%s/checkpoints", dir);
+    DIR *d = opendir(p);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            snprintf(p, sizeof(p), "%s/checkpoints/%s", dir, e->d_name);
+            unlink(p);
+        }
+    if (d)
+        closedir(d);
+    snprintf(p, sizeof(p), "%s/log.jsonl", dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/checkpoints", dir);
+    rmdir(p);
+    rmdir(dir);
+}
+
+/* `audit verify --server`: the server's log (exactly as stored) and
+ * latest checkpoint, copied into a private temporary directory and
+ * checked there by st_audit_verify, as locally: the server's word is not
+ * needed, only its bytes. The verifier key is --vkey, else the server's
+ * (said on stderr: compare it with one you hold). */
+static st_code verify_remote(ctx *x, const char **vkey, char **own,
+                             st_audit_report *rep)
+{
+    st_remote_reply lg, cp, vk = {0};
+    if (!*vkey) {
+        if (remote_call(x, "GET", "/v1/audit/vkey", &vk))
+            return x->err.code;
+        vk.data[strcspn(vk.data, "\r\n")] = 0;
+        *own = vk.data;
+        *vkey = vk.data;
+        fprintf(stderr,
+                "sealtrain: verifying under the server's own verifier key "
+                "%s (give --vkey with one you hold)\n",
+                *own);
+    }
+    if (remote_call(x, "GET", "/v1/audit/log", &lg))
+        return x->err.code;
+    if (remote_call(x, "GET", "/v1/audit/checkpoint", &cp)) {
+        free(lg.data);
+        return x->err.code;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/sealtrain-audit.XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    st_code r = mkdtemp(dir) ? ST_OK
+                             : st_err_errno(&x->err, ST_E_IO, errno,
+                                            "a temporary directory in %s",
+                                            tmp && *tmp ? tmp : "/tmp");
+    if (r == ST_OK)
+        r = st_audit_copy_write(dir, lg.data ? lg.data : "", lg.len, cp.data,
+                                &x->err);
+    if (r == ST_OK)
+        r = st_audit_verify(dir, *vkey, rep, &x->err);
+    if (dir[strlen(dir) - 1] != 'X')
+        remove_copy(dir);
+    free(lg.data);
+    free(cp.data);
+    return r;
+}
 
 static int cmd_verify(st_cli *cli, int argc, char **argv)
 {
@@ -391,9 +511,13 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
     if (rc)
         return rc;
     st_audit_report rep;
-    st_code r = st_audit_verify(x.dir, vkey, &rep, &x.err);
-    if (r != ST_OK && r != ST_E_DENIED)
+    char *own = NULL;
+    st_code r = x.remote ? verify_remote(&x, &vkey, &own, &rep)
+                         : st_audit_verify(x.dir, vkey, &rep, &x.err);
+    if (r != ST_OK && r != ST_E_DENIED) {
+        free(own);
         return done(&x, 1);
+    }
     char *root = st_base64_encode(rep.root, 32, 1);
     if (json) {
         json_t *probs = json_array();
@@ -426,6 +550,7 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
             printf("... and %zu more problems\n", rep.nproblems - 16);
     }
     free(root);
+    free(own);
     return done(&x, r != ST_OK);
 }
 
@@ -458,14 +583,21 @@ static int cmd_checkpoint(st_cli *cli, int argc, char **argv)
     int rc = open_for(&x, cli, "audit.checkpoint");
     if (rc)
         return rc;
-    /* the log key is kept sealed under the keyring */
+    /* the log key is kept sealed under the keyring (the server's, remotely:
+     * POST /v1/audit/checkpoint does the same, the caller as actor) */
     st_keyring *kr = NULL;
     char *note = NULL;
-    st_code r = st_keyring_open(x.ws, &kr, &x.err);
-    if (r == ST_OK)
+    st_remote_reply rr;
+    st_code r = ST_OK;
+    if (x.remote) {
+        if (remote_call(&x, "POST", "/v1/audit/checkpoint", &rr))
+            return done(&x, 1);
+        note = rr.data;
+    } else if ((r = st_keyring_open(x.ws, &kr, &x.err)) == ST_OK) {
         r = st_audit_checkpoint_sealed(
             x.ws, kr, st_cli_principal(&x.s) ? x.s.name : "bootstrap", &note,
             &x.err);
+    }
     st_keyring_close(kr);
     if (r == ST_OK && json)
         print_note_json(note);
@@ -507,10 +639,22 @@ static int cmd_prove(st_cli *cli, int argc, char **argv, int consistency)
     if (rc)
         return rc;
     char *doc = NULL;
-    st_code r =
-        consistency
-            ? st_audit_prove_consistency(x.dir, (uint64_t)n, &doc, &x.err)
-            : st_audit_prove_inclusion(x.dir, (uint64_t)n, &doc, &x.err);
+    st_code r = ST_OK;
+    if (x.remote) {
+        /* the same documents, made by the server's library */
+        char path[96];
+        st_remote_reply rr;
+        snprintf(path, sizeof(path), "/v1/audit/%s?%s=%lld",
+                 consistency ? "consistency" : "inclusion",
+                 consistency ? "from" : "index", n);
+        if (remote_call(&x, "GET", path, &rr))
+            return done(&x, 1);
+        doc = rr.data;
+    } else {
+        r = consistency
+                ? st_audit_prove_consistency(x.dir, (uint64_t)n, &doc, &x.err)
+                : st_audit_prove_inclusion(x.dir, (uint64_t)n, &doc, &x.err);
+    }
     if (r == ST_OK)
         printf("%s\n", doc);
     free(doc);
@@ -566,6 +710,13 @@ static int cmd_check_proof(st_cli *cli, int argc, char **argv)
     char *own = NULL;
     ctx x;
     memset(&x, 0, sizeof(x));
+    if (!vkey && cli->server && cli->server[0]) {
+        free(text);
+        free(old);
+        return st_cli_usage("audit", "check-proof with --server needs --vkey "
+                                     "VKEY: a proof checked under the key the "
+                                     "server names proves nothing about it");
+    }
     if (!vkey) {
         /* no key given: the workspace's own log key */
         int rc = open_for(&x, cli, "audit.verify");
@@ -605,6 +756,14 @@ static int cmd_vkey(st_cli *cli, int argc)
         return rc;
     st_audit_log *log;
     char *vkey = NULL;
+    st_remote_reply rr;
+    if (x.remote) {
+        if (remote_call(&x, "GET", "/v1/audit/vkey", &rr))
+            return done(&x, 1);
+        printf("%s\n", rr.data);
+        free(rr.data);
+        return done(&x, 0);
+    }
     /* opening creates the key on a log that was never written to */
     st_code r = st_audit_log_open(x.dir, &log, &x.err);
     if (r == ST_OK) {
@@ -621,6 +780,9 @@ static int cmd_repair(st_cli *cli, int argc)
 {
     if (argc != 1)
         return st_cli_usage("audit", "repair takes no argument");
+    if (cli->server && cli->server[0])
+        return st_cli_usage("audit", "repair works on the workspace's own "
+                                     "files: run it where the log is");
     ctx x;
     int rc = open_for(&x, cli, "audit.repair");
     if (rc)

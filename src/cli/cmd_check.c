@@ -12,6 +12,7 @@
 #include <sealtrain/sealtrain.h>
 
 #include "cli.h"
+#include "remote.h"
 
 static void check_usage(FILE *out)
 {
@@ -29,6 +30,44 @@ static void check_usage(FILE *out)
             "denials from one principal (default: 5 in 24 hours).\nEach item "
             "is pass, warn, fail or n/a with its evidence. Exit 4 if any\n"
             "item fails. --html writes one self-contained report file.\n");
+}
+
+/* GET /v1/check with the options as query parameters: the items the
+ * server's run found (it records the run with the caller as actor). */
+static int remote_items(st_cli *cli, const st_check_opts *o,
+                        st_check_item **items, size_t *n)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/check?");
+    if (o->denial_threshold)
+        snprintf(path + strlen(path), sizeof(path) - strlen(path),
+                 "denial_threshold=%d&", o->denial_threshold);
+    if (o->denial_window_seconds)
+        snprintf(path + strlen(path), sizeof(path) - strlen(path),
+                 "denial_window=%ld&", o->denial_window_seconds / 3600);
+    if (o->checkpoint_max_age)
+        snprintf(path + strlen(path), sizeof(path) - strlen(path),
+                 "checkpoint_max_age=%ld&", o->checkpoint_max_age / 3600);
+    if (o->admin_inactive_seconds)
+        snprintf(path + strlen(path), sizeof(path) - strlen(path),
+                 "admin_inactive_days=%ld&", o->admin_inactive_seconds / 86400);
+    path[strlen(path) - 1] = 0; /* the last '&' or the '?' */
+    st_remote_req rq = {"GET", path, NULL, NULL, 0, NULL};
+    st_remote_reply r = {0};
+    long status = 0;
+    int rc = st_remote_setup(cli);
+    if (rc == 0)
+        rc = st_remote_request(cli, &rq, &status, &r);
+    if (rc == 0 && (status < 200 || status > 299))
+        rc = st_remote_http_fail(status, &r);
+    json_error_t je;
+    json_t *j = rc == 0 ? json_loads(r.data ? r.data : "", 0, &je) : NULL;
+    free(r.data);
+    st_err err;
+    if (rc == 0 && st_check_from_json(j, items, n, &err) != ST_OK)
+        rc = st_cli_fail(&err);
+    json_decref(j);
+    return rc;
 }
 
 int st_cli_check(st_cli *cli, int argc, char **argv)
@@ -67,22 +106,35 @@ int st_cli_check(st_cli *cli, int argc, char **argv)
     }
     if (optind != argc)
         return st_cli_usage("check", "no arguments expected");
-    st_workspace *ws;
-    st_access_session s;
-    int rc = st_cli_open_checked(cli, "check", "workspace", &ws, &s);
-    if (rc)
-        return rc;
     st_err err;
     st_err_clear(&err);
     o.now = time(NULL);
-    st_keyring *kr = st_cli_keyring_if_unattended(ws);
     st_check_item *items = NULL;
     size_t n = 0;
-    st_code r = st_check_run(ws, kr, &o, &items, &n, &err);
-    st_keyring_close(kr);
-    if (r == ST_OK && html)
-        r = st_check_html(items, n, st_workspace_dir(ws), o.now, html, &err);
-    if (r != ST_OK) {
+    st_workspace *ws = NULL;
+    int rc;
+    if (cli->server && cli->server[0]) {
+        /* the server runs (and records) the same checklist */
+        rc = remote_items(cli, &o, &items, &n);
+        if (rc)
+            return rc;
+    } else {
+        st_access_session s;
+        rc = st_cli_open_checked(cli, "check", "workspace", &ws, &s);
+        if (rc)
+            return rc;
+        st_keyring *kr = st_cli_keyring_if_unattended(ws);
+        st_code r = st_check_run_audited(
+            ws, kr, &o, s.bootstrap ? "bootstrap" : s.name, &items, &n, &err);
+        st_keyring_close(kr);
+        if (r != ST_OK) {
+            rc = st_cli_fail(&err);
+            st_workspace_close(ws);
+            return rc;
+        }
+    }
+    if (html && st_check_html(items, n, ws ? st_workspace_dir(ws) : cli->server,
+                              o.now, html, &err) != ST_OK) {
         free(items);
         rc = st_cli_fail(&err);
         st_workspace_close(ws);
@@ -102,21 +154,9 @@ int st_cli_check(st_cli *cli, int argc, char **argv)
                    items[i].title, items[i].evidence);
         printf("result: %s\n", st_check_level_name(worst));
     }
-    char reason[96];
-    size_t fails = 0, warns = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t fails = 0;
+    for (size_t i = 0; i < n; i++)
         fails += items[i].status == ST_CHECK_FAIL;
-        warns += items[i].status == ST_CHECK_WARN;
-    }
-    snprintf(reason, sizeof(reason), "%zu items: %zu fail, %zu warn", n, fails,
-             warns);
-    st_audit_event ev = {
-        "compliance", s.bootstrap ? "bootstrap" : s.name, "check",
-        "workspace",  fails ? "failure" : "success",      reason,
-        NULL};
-    st_err e2;
-    if (st_audit_append(ws, &ev, &e2) != ST_OK)
-        fprintf(stderr, "sealtrain: warning: %s\n", e2.msg);
     free(items);
     st_workspace_close(ws);
     if (worst == ST_CHECK_FAIL) {

@@ -41,36 +41,6 @@ static void key_usage(FILE *out)
             "file).\n");
 }
 
-/* Records a refused or failed key change (a change that succeeds is
- * committed with its entry by the keyring itself); access denials are
- * audited by st_access_check itself. `version` (0: none) is the version the
- * change made or touched: `sealtrain check` compares the revocations recorded
- * here with the keyring, which catches a keyring rolled back past one. */
-static void audit(st_workspace *ws, const char *principal, const char *action,
-                  const char *name, uint32_t version, st_code rc,
-                  const st_err *why)
-{
-    json_t *details =
-        version ? json_pack("{s:I}", "version", (json_int_t)version) : NULL;
-    char resource[128];
-    snprintf(resource, sizeof(resource), "key:%s", name);
-    st_audit_event ev = {
-        .category = "operation",
-        .actor = principal && *principal ? principal : "system",
-        .action = action,
-        .resource = resource,
-        .outcome = rc == ST_OK         ? "success"
-                   : rc == ST_E_DENIED ? "denied"
-                                       : "failure",
-        .reason = rc == ST_OK ? NULL : why->msg,
-        .details = details,
-    };
-    st_err e;
-    if (st_audit_append(ws, &ev, &e) != ST_OK)
-        fprintf(stderr, "sealtrain: warning: audit log: %s\n", e.msg);
-    json_decref(details);
-}
-
 static int parse_u32(const char *s, uint32_t *out)
 {
     char *end;
@@ -82,40 +52,74 @@ static int parse_u32(const char *s, uint32_t *out)
     return 0;
 }
 
-static void print_info(const st_kek_info *k)
+static const char *jstr(const json_t *o, const char *key)
 {
-    printf("key %s\n  current version: ", k->name);
-    if (k->current)
-        printf("%u\n", k->current);
-    else
-        printf("none (revoked; rotate the key)\n");
-    char due[ST_TIME_LEN];
-    st_time_format(k->rotation_due, due);
-    printf("  created: %s\n  rotation: every %u days, last %s, due %s%s\n",
-           k->created, k->rotation_days, k->rotated, due,
-           k->overdue ? " (OVERDUE)" : "");
-    for (size_t i = 0; i < k->nversions; i++) {
-        const st_kek_version_info *v = &k->versions[i];
-        printf("  version %u: %s, created %s", v->version,
-               st_kek_state_name(v->state), v->created);
-        if (v->changed[0])
-            printf(", %s %s", st_kek_state_name(v->state), v->changed);
-        printf("%s\n", v->version == k->current ? " (current)" : "");
-    }
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
 }
 
-static int print_json(json_t *j)
+static long long jint(const json_t *o, const char *key)
 {
-    if (!j) {
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* One key as `key show` prints it, from st_kek_info_json (+ "owner"). */
+static void print_info(const json_t *k)
+{
+    printf("key %s\n  current version: ", jstr(k, "name"));
+    if (jint(k, "current"))
+        printf("%lld\n", jint(k, "current"));
+    else
+        printf("none (revoked; rotate the key)\n");
+    printf("  created: %s\n  rotation: every %lld days, last %s, due %s%s\n",
+           jstr(k, "created"), jint(k, "rotation_days"), jstr(k, "rotated"),
+           jstr(k, "rotation_due"),
+           json_is_true(json_object_get(k, "overdue")) ? " (OVERDUE)" : "");
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(k, "versions"), i, v)
+    {
+        printf("  version %lld: %s, created %s", jint(v, "version"),
+               jstr(v, "state"), jstr(v, "created"));
+        if (json_object_get(v, "changed"))
+            printf(", %s %s", jstr(v, "state"), jstr(v, "changed"));
+        printf("%s\n",
+               jint(v, "version") == jint(k, "current") ? " (current)" : "");
+    }
+    const char *owner = json_string_value(json_object_get(k, "owner"));
+    printf("  owner: %s\n", owner ? owner : "none (the admins' key)");
+}
+
+int st_cli_key_print(const json_t *out, int show, int json, int quiet)
+{
+    if (!out) {
         fprintf(stderr, "sealtrain: out of memory\n");
         return 5;
     }
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    json_decref(j);
-    if (!s)
-        return 5;
-    printf("%s\n", s);
-    free(s);
+    if (json) {
+        char *s = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
+        if (!s)
+            return 5;
+        printf("%s\n", s);
+        free(s);
+        return 0;
+    }
+    if (show) {
+        print_info(out);
+        return 0;
+    }
+    if (json_array_size(out) == 0 && !quiet)
+        printf("no keys (create one with `sealtrain key create NAME`)\n");
+    if (json_array_size(out))
+        printf("%-24s %7s %-9s %-20s %s\n", "NAME", "CURRENT", "VERSIONS",
+               "ROTATION DUE", "STATUS");
+    size_t i;
+    json_t *k;
+    json_array_foreach(out, i, k) printf(
+        "%-24s %7lld %-9zu %-20s %s\n", jstr(k, "name"), jint(k, "current"),
+        json_array_size(json_object_get(k, "versions")),
+        jstr(k, "rotation_due"),
+        json_is_true(json_object_get(k, "overdue")) ? "OVERDUE" : "ok");
     return 0;
 }
 
@@ -198,7 +202,7 @@ int st_cli_key(st_cli *cli, int argc, char **argv)
                 : st_access_check(ws, principal, action, resource, &err)) ||
         st_keyring_open(ws, &kr, &err)) {
         if (strcmp(action, "key.read") && err.code != ST_E_DENIED)
-            audit(ws, principal, action, name, 0, err.code, &err);
+            st_kek_audit_failure(ws, principal, action, name, 0, &err);
         st_workspace_close(ws);
         return st_cli_fail(&err);
     }
@@ -209,26 +213,12 @@ int st_cli_key(st_cli *cli, int argc, char **argv)
         st_kek_info *infos = NULL;
         size_t n = 0;
         rc = st_kek_list(kr, now, &infos, &n, &err);
-        if (!rc && json) {
-            json_t *arr = json_array();
-            for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, st_kek_info_json(&infos[i]));
-            status = print_json(arr);
-        } else if (!rc) {
-            if (n == 0 && !cli->quiet)
-                printf("no keys (create one with `sealtrain key create "
-                       "NAME`)\n");
-            if (n)
-                printf("%-24s %7s %-9s %-20s %s\n", "NAME", "CURRENT",
-                       "VERSIONS", "ROTATION DUE", "STATUS");
-            for (size_t i = 0; i < n; i++) {
-                char due[ST_TIME_LEN];
-                st_time_format(infos[i].rotation_due, due);
-                printf("%-24s %7u %-9zu %-20s %s\n", infos[i].name,
-                       infos[i].current, infos[i].nversions, due,
-                       infos[i].overdue ? "OVERDUE" : "ok");
-            }
-        }
+        json_t *arr = rc ? NULL : json_array();
+        for (size_t i = 0; arr && i < n; i++)
+            json_array_append_new(arr, st_kek_info_json(&infos[i]));
+        if (!rc)
+            status = st_cli_key_print(arr, 0, json, cli->quiet);
+        json_decref(arr);
         st_kek_info_free(infos, n);
     } else if (!strcmp(sub, "show")) {
         st_kek_info *info = NULL;
@@ -236,17 +226,13 @@ int st_cli_key(st_cli *cli, int argc, char **argv)
         rc = st_kek_show(kr, name, now, &info, &err);
         if (!rc)
             rc = st_kek_owner(ws, name, owner, sizeof(owner), &err);
-        if (!rc && json) {
-            json_t *j = st_kek_info_json(info);
-            if (j)
-                json_object_set_new(
-                    j, "owner", owner[0] ? json_string(owner) : json_null());
-            status = print_json(j);
-        } else if (!rc) {
-            print_info(info);
-            printf("  owner: %s\n",
-                   owner[0] ? owner : "none (the admins' key)");
-        }
+        json_t *j = rc ? NULL : st_kek_info_json(info);
+        if (j)
+            json_object_set_new(j, "owner",
+                                owner[0] ? json_string(owner) : json_null());
+        if (!rc)
+            status = st_cli_key_print(j, 1, json, cli->quiet);
+        json_decref(j);
         st_kek_info_free(info, 1);
     } else {
         uint32_t v = 0;
@@ -260,11 +246,11 @@ int st_cli_key(st_cli *cli, int argc, char **argv)
             rc = st_kek_revoke(kr, principal, name, version, &err);
         /* a success is committed with its entry (src/keys/keyring.c) */
         if (rc)
-            audit(ws, principal, action, name,
-                  !strcmp(sub, "create")   ? 1
-                  : !strcmp(sub, "rotate") ? v
-                                           : version,
-                  rc, &err);
+            st_kek_audit_failure(ws, principal, action, name,
+                                 !strcmp(sub, "create")   ? 1
+                                 : !strcmp(sub, "rotate") ? v
+                                                          : version,
+                                 &err);
         if (!rc && !cli->quiet) {
             if (!strcmp(sub, "create"))
                 printf("created key %s (version 1)\n", name);

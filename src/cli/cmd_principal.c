@@ -45,19 +45,6 @@ static int fail_close(st_workspace *ws, const st_err *err)
     return rc;
 }
 
-static json_t *principal_json(const st_principal *p)
-{
-    json_t *roles = json_array();
-    for (unsigned i = 0; i < ST_ROLE_COUNT; i++)
-        if (p->roles & (1u << i))
-            json_array_append_new(roles, json_string(st_access_role_name(i)));
-    return json_pack("{s:s,s:o,s:s,s:s?,s:b,s:s,s:s?}", "name", p->name,
-                     "roles", roles, "signing_key", p->signing_key, "recipient",
-                     p->recipient, "disabled", p->disabled, "created",
-                     p->created, "last_active",
-                     p->last_active[0] ? p->last_active : NULL);
-}
-
 static void print_roles(unsigned roles)
 {
     int first = 1;
@@ -139,6 +126,60 @@ static int cmd_add(st_cli *cli, int argc, char **argv)
     return 0;
 }
 
+static const char *jstr(const json_t *o, const char *key, const char *def)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : def;
+}
+
+static void roles_text(const json_t *p, char *out, size_t cap)
+{
+    size_t i;
+    json_t *r;
+    out[0] = 0;
+    json_array_foreach(json_object_get(p, "roles"), i, r)
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "," : "",
+                 json_string_value(r));
+}
+
+void st_cli_principal_print(const json_t *out, int show, int json)
+{
+    if (json) {
+        char *txt = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("%s\n", txt ? txt : "null");
+        free(txt);
+        return;
+    }
+    char roles[128];
+    size_t i;
+    json_t *p;
+    if (show) {
+        roles_text(out, roles, sizeof(roles));
+        printf("name:        %s\nroles:       %s\nstatus:      %s\n"
+               "recipient:   %s\ncreated:     %s\nlast active: %s\n"
+               "signing key:\n%s",
+               jstr(out, "name", ""), roles,
+               json_is_true(json_object_get(out, "disabled")) ? "disabled"
+                                                              : "enabled",
+               jstr(out, "recipient", "-"), jstr(out, "created", ""),
+               jstr(out, "last_active", "never"), jstr(out, "signing_key", ""));
+        json_array_foreach(json_object_get(out, "grants"), i, p)
+            printf("grant:       %s on %s (from %s, %s)\n",
+                   jstr(p, "permission", ""), jstr(p, "resource", ""),
+                   jstr(p, "grantor", ""), jstr(p, "created", ""));
+        return;
+    }
+    printf("%-20s %-36s %-9s %s\n", "NAME", "ROLES", "STATUS", "LAST ACTIVE");
+    json_array_foreach(out, i, p)
+    {
+        roles_text(p, roles, sizeof(roles));
+        printf("%-20s %-36s %-9s %s\n", jstr(p, "name", ""), roles,
+               json_is_true(json_object_get(p, "disabled")) ? "disabled"
+                                                            : "enabled",
+               jstr(p, "last_active", "never"));
+    }
+}
+
 static int cmd_list(st_cli *cli, int argc, char **argv, int show)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
@@ -180,54 +221,16 @@ static int cmd_list(st_cli *cli, int argc, char **argv, int show)
         st_principal_free(&one);
         return fail_close(ws, &err);
     }
-    if (json) {
-        json_t *out;
-        if (show) {
-            out = principal_json(all);
-            json_t *ga = json_array();
-            for (size_t i = 0; i < ng; i++)
-                json_array_append_new(
-                    ga, json_pack(
-                            "{s:s,s:s,s:s,s:s}", "resource", grants[i].resource,
-                            "permission", grants[i].permission, "grantor",
-                            grants[i].grantor, "created", grants[i].created));
-            json_object_set_new(out, "grants", ga);
-        } else {
-            out = json_array();
-            for (size_t i = 0; i < n; i++)
-                json_array_append_new(out, principal_json(&all[i]));
-        }
-        char *txt = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
-        printf("%s\n", txt ? txt : "null");
-        free(txt);
-        json_decref(out);
-    } else if (show) {
-        printf("name:        %s\nroles:       ", one.name);
-        print_roles(one.roles);
-        printf("\nstatus:      %s\nrecipient:   %s\ncreated:     %s\n"
-               "last active: %s\nsigning key:\n%s",
-               one.disabled ? "disabled" : "enabled",
-               one.recipient ? one.recipient : "-", one.created,
-               one.last_active[0] ? one.last_active : "never", one.signing_key);
-        for (size_t i = 0; i < ng; i++)
-            printf("grant:       %s on %s (from %s, %s)\n",
-                   grants[i].permission, grants[i].resource, grants[i].grantor,
-                   grants[i].created);
+    json_t *out = NULL;
+    if (show) {
+        out = st_principal_json(&one, 1, grants, ng);
     } else {
-        printf("%-20s %-36s %-9s %s\n", "NAME", "ROLES", "STATUS",
-               "LAST ACTIVE");
-        for (size_t i = 0; i < n; i++) {
-            char roles[128] = "";
-            for (unsigned r = 0; r < ST_ROLE_COUNT; r++)
-                if (all[i].roles & (1u << r))
-                    snprintf(roles + strlen(roles),
-                             sizeof(roles) - strlen(roles), "%s%s",
-                             roles[0] ? "," : "", st_access_role_name(r));
-            printf("%-20s %-36s %-9s %s\n", all[i].name, roles,
-                   all[i].disabled ? "disabled" : "enabled",
-                   all[i].last_active[0] ? all[i].last_active : "never");
-        }
+        out = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(out, st_principal_json(&all[i], 0, NULL, 0));
     }
+    st_cli_principal_print(out, show, json);
+    json_decref(out);
     for (size_t i = 0; i < n; i++)
         st_principal_free(&all[i]);
     if (!show)

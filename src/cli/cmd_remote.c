@@ -12,11 +12,14 @@
  *   job status ID [--json]    GET  /v1/jobs/ID
  *   job logs ID               GET  /v1/jobs/ID/logs
  *   job cancel ID             POST /v1/jobs/ID/cancel
- *   audit checkpoint          POST /v1/audit/checkpoint
  *   model list                GET  /v1/models
+ *   metrics                   GET  /v1/metrics
  *
  * and, through remote_jobs.c, job submit, job logs --follow and model
- * show/download/verify. The HTTPS client itself is remote.c. Nothing is
+ * show/download/verify; through remote_admin.c data policy set,
+ * principal, key and job resume; audit and check are their own
+ * commands' (cmd_audit.c, cmd_check.c), which read the server instead of
+ * the workspace. The HTTPS client itself is remote.c. Nothing is
  * decrypted or encrypted here; the server's answers are only displayed.
  * Exit codes follow the CLI's: 403 -> 4, 400/404 -> 3, other failures -> 5.
  */
@@ -123,8 +126,16 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
     int handled = !strcmp(group, "job")     ? st_remote_job(cli, argc, argv)
                   : !strcmp(group, "model") ? st_remote_model(cli, argc, argv)
                                             : -1;
+    if (handled < 0)
+        handled = st_remote_admin(cli, argc, argv, want_json(cli, argc, argv));
     if (handled >= 0)
         return handled;
+    /* the audit and check commands read the server's answers themselves
+     * (cmd_audit.c, cmd_check.c), so that they print as locally */
+    if (!strcmp(group, "audit"))
+        return st_cli_audit(cli, argc, argv);
+    if (!strcmp(group, "check"))
+        return st_cli_check(cli, argc, argv);
     /* encrypts here, then uploads (cmd_data_remote.c) */
     if (!strcmp(group, "data") && !strcmp(sub, "import"))
         return st_remote_data_import(cli, argc - 1, argv + 1);
@@ -160,17 +171,19 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
     } else if (!strcmp(group, "model") && !strcmp(sub, "list")) {
         snprintf(path, sizeof(path), "/v1/models");
         kind = "models";
-    } else if (!strcmp(group, "audit") && !strcmp(sub, "checkpoint")) {
-        snprintf(path, sizeof(path), "/v1/audit/checkpoint");
-        method = "POST";
+    } else if (!strcmp(group, "metrics") && argc == 1) {
+        snprintf(path, sizeof(path), "/v1/metrics");
         kind = "text";
     } else {
         return st_cli_usage(group,
                             "\"%s %s\" is not available with --server (remote: "
-                            "data import|list|show|policy show, job "
-                            "submit|list|status|logs|"
-                            "cancel, model list|show|download|verify, audit "
-                            "checkpoint)",
+                            "data import|list|show|policy set|policy show, "
+                            "job submit|list|status|logs|cancel|resume, model "
+                            "list|show|download|verify, principal "
+                            "list|show|add|disable|enable|grant|revoke, key "
+                            "list|show|rotate, audit show|export|verify|"
+                            "checkpoint|prove|consistency|vkey, check, "
+                            "metrics)",
                             group, sub);
     }
     st_remote_req rq = {method, path, NULL, NULL, 0, NULL};

@@ -116,7 +116,8 @@ static const leaf leaves[] = {
      "Shows audit entries; control characters are printed escaped.",
      "sealtrain --as aud --key aud.pem audit show --since 2h"},
     {"audit", "verify", "[--vkey VKEY] [--json]",
-     "Recomputes the Merkle tree and checks every signed checkpoint.",
+     "Recomputes the Merkle tree and checks every signed checkpoint (with "
+     "--server: on a copy of the server's log, under --vkey).",
      "sealtrain --as aud --key aud.pem audit verify"},
     {"audit", "checkpoint", "[--json]",
      "Signs a checkpoint (C2SP tlog-checkpoint) of the log.",
@@ -224,7 +225,9 @@ static const leaf leaves[] = {
     {"data", "rm", "NAME", "Crypto-shreds and removes a dataset.",
      "sealtrain --as dana --key dana.pem data rm digits"},
     {"data", "policy set", "NAME FILE",
-     "Sets a dataset's release policy (its owner).",
+     "Sets a dataset's release policy, signed with its owner's --key (with "
+     "--server: signed here, verified by the server under the owner's "
+     "registered key).",
      "sealtrain --as dana --key dana.pem data policy set digits policy.json"},
     {"data", "policy show", "NAME [--json]",
      "Shows a dataset's release policy.",
@@ -250,7 +253,9 @@ static const leaf leaves[] = {
     {"job", "cancel", "ID [--json]", "Asks a job to stop.",
      "sealtrain --as mo --key mo.pem job cancel j0123456789abcde"},
     {"job", "resume", "ID [--json]",
-     "Runs a stopped job again from its last checkpoint.",
+     "Runs a stopped job again from its last checkpoint (with --server: "
+     "queues it for the server's runner, which continues from the "
+     "checkpoint).",
      "sealtrain --as mo --key mo.pem job resume j0123456789abcde"},
     {"job", "report", "ID [--html FILE] [--svg DIR]",
      "Writes a job's training report: one self-contained HTML page (curves, "

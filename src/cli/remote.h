@@ -60,6 +60,10 @@ int st_remote_valid_arg(const char *s);
  * group. Return the exit status; -1 when the subcommand is not theirs. */
 int st_remote_job(st_cli *cli, int argc, char **argv);
 int st_remote_model(st_cli *cli, int argc, char **argv);
+/* data policy set, principal ..., key list|show|rotate and job resume
+ * with --server (remote_admin.c); argv[0] is the group. The exit status,
+ * or -1 when the command is not theirs. */
+int st_remote_admin(st_cli *cli, int argc, char **argv, int json);
 /* `data import FILE ...` with --server: encrypt here, upload in chunks
  * (cmd_data_remote.c); argv[0] is "import". */
 int st_remote_data_import(st_cli *cli, int argc, char **argv);

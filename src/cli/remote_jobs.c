@@ -18,10 +18,12 @@
  * The private key never leaves this process: only the signed envelope is
  * sent. Nothing here decrypts anything.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -33,7 +35,7 @@
 
 struct ropts {
     int json, follow;
-    const char *out, *policy;
+    const char *out, *policy, *identity, *format;
     int nargs;
     char **args;
 };
@@ -45,16 +47,20 @@ static int parse(const char *group, int argc, char **argv, struct ropts *o)
         {"follow", no_argument, NULL, 'f'},
         {"out", required_argument, NULL, 'o'},
         {"policy", required_argument, NULL, 'p'},
+        {"identity", required_argument, NULL, 'i'},
+        {"format", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     optind = 0;
     int c;
-    while ((c = getopt_long(argc - 1, argv + 1, "jfo:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, "jfo:i:", opts, NULL)) != -1) {
         switch (c) {
         case 'j': o->json = 1; break;
         case 'f': o->follow = 1; break;
         case 'o': o->out = optarg; break;
         case 'p': o->policy = optarg; break;
+        case 'i': o->identity = optarg; break;
+        case 'F': o->format = optarg; break;
         default: return st_cli_usage(group, "unknown option");
         }
     }
@@ -284,6 +290,80 @@ static int model_verify(st_cli *cli, const struct ropts *o)
     return rc;
 }
 
+/* `model decrypt|export NAME[@V] -i IDENTITY -o OUT --server`: the
+ * server checks model.decrypt and audits the release; the sealed file is
+ * checked against the registered digest and opened here, with the
+ * caller's identity, by the functions the local command uses. */
+static int model_decrypt(st_cli *cli, const struct ropts *o, int export)
+{
+    if (!o->identity || !o->out)
+        return st_cli_usage("model", "%s needs -i IDENTITY and -o OUT",
+                            export ? "export" : "decrypt");
+    if (export && (!o->format || strcmp(o->format, "onnx")))
+        return st_cli_usage("model", "export needs --format onnx (the only "
+                                     "export format)");
+    st_remote_reply rec = {0}, sealed = {0};
+    int rc = model_call(cli, o->args[0], "", NULL, 0, &rec);
+    char path[256];
+    if (rc == 0)
+        rc = model_path(o->args[0], "/decrypt", path, sizeof(path) - 16);
+    if (rc == 0 && export)
+        strcat(path, strchr(path, '?') ? "&purpose=export" : "?purpose=export");
+    st_remote_req rq = {"POST", path, NULL, NULL, 0, NULL};
+    if (rc == 0)
+        rc = call(cli, &rq, &sealed);
+    json_error_t je;
+    json_t *j = rc == 0 ? json_loads(rec.data ? rec.data : "", 0, &je) : NULL;
+    st_model_record m;
+    memset(&m, 0, sizeof(m));
+    const char *name = json_string_value(json_object_get(j, "name"));
+    const char *sha = json_string_value(
+        json_object_get(json_object_get(j, "file"), "sha256"));
+    if (rc == 0 && (!name || !sha || strlen(sha) != 64))
+        rc = st_remote_fail(5, "server: a model record without name or digest");
+    st_err err;
+    st_err_clear(&err);
+    st_age_identity *ids = NULL;
+    size_t nids = 0;
+    void *plain = NULL, *onnx = NULL;
+    size_t plen = 0, olen = 0;
+    const char *tmp = getenv("TMPDIR");
+    char *tpath = m.path; /* the sealed bytes, checked where they lie */
+    snprintf(tpath, sizeof(m.path), "%s/sealtrain-model.XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    int fd = rc == 0 ? mkstemp(tpath) : -1;
+    if (rc == 0 && fd < 0)
+        rc = st_remote_fail(5, "a temporary file in %s: %s",
+                            tmp && *tmp ? tmp : "/tmp", strerror(errno));
+    if (fd >= 0) {
+        close(fd);
+        snprintf(m.name, sizeof(m.name), "%s", name);
+        m.version = (uint32_t)json_integer_value(json_object_get(j, "version"));
+        snprintf(m.file_sha256, sizeof(m.file_sha256), "%s", sha);
+        if (st_fs_write_atomic(tpath, sealed.data ? sealed.data : "",
+                               sealed.len, 0600, &err) ||
+            st_age_identities_load(o->identity, &ids, &nids, &err) ||
+            st_model_open(&m, ids, nids, &plain, &plen, &err) ||
+            (export &&
+             st_model_onnx_export(plain, plen, m.name, &onnx, &olen, &err)) ||
+            st_fs_write_atomic(o->out, export ? onnx : plain,
+                               export ? olen : plen, 0600, &err))
+            rc = st_cli_fail(&err);
+        unlink(tpath);
+    }
+    if (rc == 0 && !cli->quiet)
+        printf(export ? "exported %s@%u as ONNX to %s\n"
+                      : "decrypted %s@%u to %s\n",
+               m.name, m.version, o->out);
+    st_secmem_free(plain);
+    st_secmem_free(onnx);
+    st_age_identities_free(ids, nids);
+    json_decref(j);
+    free(rec.data);
+    free(sealed.data);
+    return rc;
+}
+
 static int model_show(st_cli *cli, const struct ropts *o)
 {
     st_remote_reply r = {0};
@@ -297,7 +377,8 @@ static int model_show(st_cli *cli, const struct ropts *o)
 int st_remote_model(st_cli *cli, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : "";
-    if (strcmp(sub, "download") && strcmp(sub, "verify") && strcmp(sub, "show"))
+    if (strcmp(sub, "download") && strcmp(sub, "verify") &&
+        strcmp(sub, "show") && strcmp(sub, "decrypt") && strcmp(sub, "export"))
         return -1;
     struct ropts o;
     int rc;
@@ -308,5 +389,7 @@ int st_remote_model(st_cli *cli, int argc, char **argv)
         return model_download(cli, &o);
     if (!strcmp(sub, "verify"))
         return model_verify(cli, &o);
+    if (!strcmp(sub, "decrypt") || !strcmp(sub, "export"))
+        return model_decrypt(cli, &o, !strcmp(sub, "export"));
     return model_show(cli, &o);
 }

@@ -832,3 +832,72 @@ st_code st_check_html(const st_check_item *items, size_t n,
     st_buf_free(&b);
     return rc;
 }
+
+st_code st_check_run_audited(st_workspace *ws, st_keyring *kr,
+                             const st_check_opts *opts, const char *actor,
+                             st_check_item **items, size_t *n, st_err *err)
+{
+    st_code rc = st_check_run(ws, kr, opts, items, n, err);
+    if (rc != ST_OK)
+        return rc;
+    size_t fails = 0, warns = 0;
+    for (size_t i = 0; i < *n; i++) {
+        fails += (*items)[i].status == ST_CHECK_FAIL;
+        warns += (*items)[i].status == ST_CHECK_WARN;
+    }
+    char reason[96];
+    snprintf(reason, sizeof(reason), "%zu items: %zu fail, %zu warn", *n, fails,
+             warns);
+    st_audit_event ev = {
+        "compliance", actor && *actor ? actor : "bootstrap", "check",
+        "workspace",  fails ? "failure" : "success",         reason,
+        NULL};
+    rc = st_audit_append(ws, &ev, err);
+    if (rc != ST_OK) {
+        free(*items);
+        *items = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+st_code st_check_from_json(const json_t *j, st_check_item **items, size_t *n,
+                           st_err *err)
+{
+    static const char *const levels[] = {"pass", "warn", "fail", "n/a"};
+    const json_t *arr = json_object_get(j, "items");
+    *items = NULL;
+    *n = 0;
+    if (!json_is_array(arr))
+        return st_err_set(err, ST_E_INPUT,
+                          "check report: \"items\" must be an array");
+    st_check_item *out = calloc(json_array_size(arr) + 1, sizeof(*out));
+    if (!out)
+        return st_err_set(err, ST_E_IO, "out of memory");
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *id = json_string_value(json_object_get(v, "id"));
+        const char *title = json_string_value(json_object_get(v, "title"));
+        const char *status = json_string_value(json_object_get(v, "status"));
+        const char *ev = json_string_value(json_object_get(v, "evidence"));
+        size_t l = 0;
+        while (status && l < 4 && strcmp(levels[l], status))
+            l++;
+        if (!id || !title || !ev || l == 4) {
+            free(out);
+            return st_err_set(err, ST_E_INPUT,
+                              "check report: items[%zu] lacks id, title, "
+                              "evidence or a status (pass, warn, fail, n/a)",
+                              i);
+        }
+        snprintf(out[i].id, sizeof(out[i].id), "%s", id);
+        snprintf(out[i].title, sizeof(out[i].title), "%s", title);
+        snprintf(out[i].evidence, sizeof(out[i].evidence), "%s", ev);
+        out[i].status = (st_check_level)l;
+    }
+    *items = out;
+    *n = json_array_size(arr);
+    return ST_OK;
+}

@@ -895,8 +895,10 @@ static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
     json_t *recips = json_array();
     for (size_t i = 0; i < r->a->nrecipients; i++)
         json_array_append_new(recips, json_string(r->a->recipients[i]));
-    char model_name[96];
-    snprintf(model_name, sizeof(model_name), "%s.age", r->a->job_id);
+    /* the file's name where the registry keeps it, not a scratch name */
+    char model_name[ST_JOB_NAME_MAX + 64];
+    st_job_model_file_name(&r->spec, r->a->job_id, model_name,
+                           sizeof(model_name));
     json_t *stmt = json_pack(
         "{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:{s:s,s:s%},s:o,s:{s:s,s:{s:s},"
         "s:s,s:s},s:o,s:o,s:s}}",

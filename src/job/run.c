@@ -109,7 +109,8 @@ struct ctl {
     const char *runner; /* who runs it (NULL: no principals) */
     st_job_state state;
     int result_ok;
-    json_t *pending; /* status for the next transition (move_to) */
+    int from_checkpoint; /* resume, or queued again by st_job_resume_later */
+    json_t *pending;     /* status for the next transition (move_to) */
     /* a model-use job: the sealed model and its file key (unwrapped with
      * the requester's identity, handed to the gate) */
     int model_fd; /* -1: none */
@@ -509,7 +510,7 @@ static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
     a->spec = c->payload;
     a->spec_len = c->payload_len;
     a->tee = c->spec.tee;
-    a->resume = c->o && c->o->resume;
+    a->resume = c->from_checkpoint;
     st_code rc = st_attest_self_measurement(a->measurement, err);
     if (rc != ST_OK)
         return rc;
@@ -1032,7 +1033,7 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
                           "%s",
                           hex, want);
     char name[128];
-    snprintf(name, sizeof(name), "%s-%s.age", c->spec.model_name, c->rec.id);
+    st_job_model_file_name(&c->spec, c->rec.id, name, sizeof(name));
     if ((rc = st_workspace_subdir(c->ws, "models", modeldir, sizeof(modeldir),
                                   err)) ||
         (rc = st_fs_join(mine, sizeof(mine), modeldir, name, err)))
@@ -1469,6 +1470,11 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
     }
     c->state = c->rec.state;
     int resume = o && o->resume;
+    /* a job queued again by a resume over the API continues from its
+     * checkpoint whoever runs it (st_job_resume_later) */
+    c->from_checkpoint =
+        resume ||
+        json_is_true(json_object_get(c->rec.status, "resume_from_checkpoint"));
     if (resume && c->state != ST_JOB_FAILED && c->state != ST_JOB_CANCELLED) {
         st_err_set(err, ST_E_USAGE,
                    "job %s is %s: only a failed or cancelled job resumes", id,
@@ -1536,6 +1542,8 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
                              1000 * (t1 - t0), "keyring_open_ms",
                              1000 * (t2 - t1), "attest_and_release_ms",
                              1000 * (now_s() - t2)));
+    if (rc == ST_OK && c->from_checkpoint && !resume)
+        status_set(c, "resume_from_checkpoint", json_false());
     if (rc == ST_OK)
         rc = move_to(c, ST_JOB_KEYED, NULL, err);
     if (rc == ST_OK)

@@ -923,3 +923,16 @@ st_code st_job_resume(st_workspace *ws, const char *runner, const char *id,
                    runner && *runner ? runner : "system");
     return rc;
 }
+
+st_code st_job_resume_later(st_workspace *ws, const char *actor, const char *id,
+                            st_err *err)
+{
+    st_code rc = st_job_resume(ws, actor, id, err);
+    json_t *patch =
+        rc == ST_OK ? json_pack("{s:b}", "resume_from_checkpoint", 1) : NULL;
+    if (rc == ST_OK)
+        rc = patch ? st_job_status_update(ws, id, patch, err)
+                   : st_err_set(err, ST_E_IO, "out of memory");
+    json_decref(patch);
+    return rc;
+}

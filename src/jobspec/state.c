@@ -6,6 +6,7 @@
  *
  * Never: give two states one name, or a name to a value that is no state.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "sealtrain/jobspec.h"
@@ -34,4 +35,10 @@ st_code st_job_state_parse(const char *name, st_job_state *out, st_err *err)
 int st_job_state_terminal(st_job_state s)
 {
     return s == ST_JOB_SUCCEEDED || s == ST_JOB_FAILED || s == ST_JOB_CANCELLED;
+}
+
+void st_job_model_file_name(const st_job_spec *spec, const char *job_id,
+                            char *out, size_t cap)
+{
+    snprintf(out, cap, "%s-%s.age", spec->model_name, job_id);
 }

@@ -29,6 +29,7 @@
 
 #include "keys/keyring_file.h"
 #include "sealtrain/access.h"
+#include "sealtrain/audit.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
 #include "store/catalog.h"
@@ -145,4 +146,27 @@ st_code st_kek_create_check(st_workspace *ws, const char *principal,
                           name, name + 6, principal);
     *owns = 1;
     return ST_OK;
+}
+
+void st_kek_audit_failure(st_workspace *ws, const char *principal,
+                          const char *action, const char *name,
+                          uint32_t version, const st_err *why)
+{
+    json_t *details =
+        version ? json_pack("{s:I}", "version", (json_int_t)version) : NULL;
+    char resource[128];
+    snprintf(resource, sizeof(resource), "key:%s", name);
+    st_audit_event ev = {
+        .category = "operation",
+        .actor = principal && *principal ? principal : "system",
+        .action = action,
+        .resource = resource,
+        .outcome = why->code == ST_E_DENIED ? "denied" : "failure",
+        .reason = why->msg,
+        .details = details,
+    };
+    st_err e;
+    if (st_audit_append(ws, &ev, &e) != ST_OK)
+        st_warn("keys", "audit log: %s", e.msg);
+    json_decref(details);
 }

@@ -19,10 +19,11 @@
 #include "sealtrain/bytes.h"
 #include "sealtrain/check.h"
 #include "sealtrain/dataset.h"
-#include "sealtrain/release.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
+#include "sealtrain/keyring.h"
 #include "sealtrain/model.h"
+#include "sealtrain/release.h"
 #include "sealtrain/workspace.h"
 #include "server/server_internal.h"
 
@@ -91,39 +92,28 @@ static void check(st_req *r)
     st_check_opts o;
     memset(&o, 0, sizeof(o));
     o.now = time(NULL);
-    st_check_item *items = NULL;
-    size_t n = 0, fails = 0, warns = 0;
-    st_err err;
-    if (st_check_run(r->ws, r->kr, &o, &items, &n, &err) != ST_OK) {
-        st_srv_reply_err(r, NULL, &err);
+    uint64_t thr, window, age, inactive;
+    /* the options of `sealtrain check`, in its units */
+    if (st_srv_query_range(r, "denial_threshold", 1, INT32_MAX, 0, &thr) ||
+        st_srv_query_range(r, "denial_window", 1, 1u << 20, 0, &window) ||
+        st_srv_query_range(r, "checkpoint_max_age", 1, 1u << 20, 0, &age) ||
+        st_srv_query_range(r, "admin_inactive_days", 1, 1u << 16, 0, &inactive))
         return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        fails += items[i].status == ST_CHECK_FAIL;
-        warns += items[i].status == ST_CHECK_WARN;
-    }
-    char reason[96];
-    snprintf(reason, sizeof(reason), "%zu items: %zu fail, %zu warn", n, fails,
-             warns);
-    st_audit_event ev = {"compliance",
-                         r->principal,
-                         "check",
-                         "workspace",
-                         fails ? "failure" : "success",
-                         reason,
-                         NULL};
-    if (st_audit_append(r->ws, &ev, &err) != ST_OK) {
-        free(items);
+    o.denial_threshold = (int)thr;
+    o.denial_window_seconds = (long)window * 3600;
+    o.checkpoint_max_age = (long)age * 3600;
+    o.admin_inactive_seconds = (long)inactive * 86400;
+    st_check_item *items = NULL;
+    size_t n = 0;
+    st_err err;
+    if (st_check_run_audited(r->ws, r->kr, &o, r->principal, &items, &n,
+                             &err) != ST_OK) {
         st_srv_reply_err(r, NULL, &err);
         return;
     }
     json_t *j = st_check_json(items, n);
-    json_t *out = json_is_object(j) ? j : json_pack("{s:o}", "items", j);
-    json_object_set_new(
-        out, "result",
-        json_string(st_check_level_name(st_check_worst(items, n))));
     free(items);
-    st_srv_reply_json(r, 200, out);
+    st_srv_reply_json(r, 200, j);
 }
 
 /* ---- audit ---- */
@@ -166,13 +156,16 @@ static void checkpoint_post(st_req *r)
     if (st_srv_check(r, "audit.checkpoint", "audit:log") ||
         audit_dir(r, dir, 4096))
         return;
-    st_audit_log *log = NULL;
+    /* as `audit checkpoint`: the log key sealed under the keyring, and
+     * the checkpoint recorded in the log with the caller as actor */
+    st_keyring *owned, *kr = st_srv_keyring(r, &owned);
+    if (!kr)
+        return;
     char *note = NULL;
     st_err err;
-    st_code rc = st_audit_log_open(dir, &log, &err);
-    if (rc == ST_OK)
-        rc = st_audit_checkpoint(log, &note, &err);
-    st_audit_log_close(log);
+    st_code rc =
+        st_audit_checkpoint_sealed(r->ws, kr, r->principal, &note, &err);
+    st_keyring_close(owned);
     if (rc != ST_OK)
         st_srv_reply_err(r, NULL, &err);
     else
@@ -185,8 +178,6 @@ typedef struct entries_ctx {
     uint64_t from, limit;
     json_t *out;
     int bad;
-    uint8_t (*leaves)[32];
-    uint64_t n, cap;
 } entries_ctx;
 
 static int visit_entry(void *ctx, uint64_t index, const char *line, size_t len)
@@ -233,87 +224,6 @@ static void entries(st_req *r)
         json_pack("{s:I,s:o}", "from", (json_int_t)c.from, "entries", c.out));
 }
 
-static int visit_leaf(void *ctx, uint64_t index, const char *line, size_t len)
-{
-    entries_ctx *c = ctx;
-    (void)index;
-    if (c->n == c->cap) {
-        uint64_t nc = c->cap ? c->cap * 2 : 1024;
-        void *p = realloc(c->leaves, nc * 32);
-        if (!p) {
-            c->bad = 1;
-            return 1;
-        }
-        c->leaves = p;
-        c->cap = nc;
-    }
-    st_audit_leaf_hash(line, len, c->leaves[c->n++]);
-    return 0;
-}
-
-/* GET /v1/audit/proof?index=I[&size=N]: RFC 9162 inclusion proof of leaf I
- * in the tree of the first N entries (default: all). */
-static void proof(st_req *r)
-{
-    char dir[4096];
-    entries_ctx c = {0};
-    uint64_t index, size;
-    if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096) ||
-        st_srv_query_u64(r, "index", UINT64_MAX, &index) ||
-        st_srv_query_range(r, "size", 1, INT64_MAX, 0, &size))
-        return;
-    if (index == UINT64_MAX) {
-        st_srv_reply_msg(r, 400, "query parameter index is required");
-        return;
-    }
-    st_err err;
-    if (st_audit_read(dir, visit_leaf, &c, &err) != ST_OK || c.bad) {
-        free(c.leaves);
-        if (c.bad)
-            st_srv_reply_msg(r, 500, "out of memory");
-        else
-            st_srv_reply_err(r, NULL, &err);
-        return;
-    }
-    if (size == 0)
-        size = c.n;
-    if (size > c.n || index >= size) {
-        free(c.leaves);
-        st_srv_reply_msg(r, 400,
-                         "index %llu / size %llu outside the log (%llu "
-                         "entries)",
-                         (unsigned long long)index, (unsigned long long)size,
-                         (unsigned long long)c.n);
-        return;
-    }
-    uint8_t(*path)[32] = NULL;
-    size_t plen = 0;
-    uint8_t root[32];
-    st_audit_tree_root((const uint8_t(*)[32])c.leaves, size, root);
-    st_code rc = st_audit_inclusion_proof((const uint8_t(*)[32])c.leaves, size,
-                                          index, &path, &plen, &err);
-    char hex[65];
-    json_t *arr = json_array();
-    for (size_t i = 0; rc == ST_OK && i < plen; i++) {
-        st_hex_encode(path[i], 32, hex);
-        json_array_append_new(arr, json_string(hex));
-    }
-    char leaf[65], rhex[65];
-    st_hex_encode(c.leaves[index], 32, leaf);
-    st_hex_encode(root, 32, rhex);
-    free(path);
-    free(c.leaves);
-    if (rc != ST_OK) {
-        json_decref(arr);
-        st_srv_reply_err(r, NULL, &err);
-        return;
-    }
-    st_srv_reply_json(r, 200,
-                      json_pack("{s:I,s:I,s:s,s:s,s:o}", "index",
-                                (json_int_t)index, "size", (json_int_t)size,
-                                "leaf_hash", leaf, "root", rhex, "proof", arr));
-}
-
 /* GET /v1/audit/consistency?from=M and GET /v1/audit/inclusion?index=I:
  * the proof documents `sealtrain audit consistency` / `audit prove`
  * print, against the latest signed checkpoint (embedded), so that an
@@ -343,6 +253,95 @@ static void proof_document(st_req *r, int consistency)
     free(doc);
 }
 
+typedef struct raw_ctx {
+    uint64_t from;
+    st_buf *b;
+    int nomem;
+} raw_ctx;
+
+static int visit_raw(void *ctx, uint64_t index, const char *line, size_t len)
+{
+    raw_ctx *c = ctx;
+    if (index < c->from)
+        return 0;
+    c->nomem = st_buf_append(c->b, line, len, NULL) != ST_OK ||
+               st_buf_append(c->b, "\n", 1, NULL) != ST_OK;
+    return c->nomem;
+}
+
+/* GET /v1/audit/log[?from=N]: the entries exactly as stored (JSON lines),
+ * which a client rehashes: `audit verify` and `audit export` over
+ * --server. */
+static void log_raw(st_req *r)
+{
+    char dir[4096];
+    st_buf b;
+    raw_ctx c = {0, &b, 0};
+    if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096) ||
+        st_srv_query_u64(r, "from", 0, &c.from))
+        return;
+    st_buf_init(&b);
+    st_err err;
+    if (st_audit_read(dir, visit_raw, &c, &err) != ST_OK || c.nomem) {
+        if (c.nomem)
+            st_srv_reply_msg(r, 500, "out of memory");
+        else
+            st_srv_reply_err(r, NULL, &err);
+    } else {
+        st_srv_reply_text(r, 200, "application/jsonl",
+                          b.data ? (const void *)b.data : "", b.len);
+    }
+    st_buf_free(&b);
+}
+
+/* GET /v1/audit/vkey: the log's signed-note verifier key (`audit vkey`). */
+static void vkey_get(st_req *r)
+{
+    char dir[4096], *vkey = NULL;
+    if (st_srv_check(r, "audit.verify", "audit:log") || audit_dir(r, dir, 4096))
+        return;
+    st_err err;
+    if (st_audit_verifier_key(dir, &vkey, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    st_srv_reply_text(r, 200, "text/plain; charset=utf-8", vkey, strlen(vkey));
+    free(vkey);
+}
+
+/* GET /v1/audit/proof?index=I[&size=N]: the inclusion document as well
+ * (it was a bare hex proof against the live tree, the server's word); a
+ * size, if given, must be the latest checkpoint's, which the proof is
+ * against. */
+static void proof(st_req *r)
+{
+    uint64_t size;
+    if (st_srv_query_range(r, "size", 1, INT64_MAX, 0, &size))
+        return;
+    if (!size) {
+        proof_document(r, 0);
+        return;
+    }
+    char dir[4096], *note = NULL;
+    uint64_t have = 0;
+    st_err err;
+    if (st_srv_check(r, "audit.read", "audit:log") || audit_dir(r, dir, 4096))
+        return;
+    if (st_audit_latest_checkpoint(dir, &note, &have, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    free(note);
+    if (size != have) {
+        st_srv_reply_msg(r, 400,
+                         "size %llu: proofs are against the latest signed "
+                         "checkpoint (size %llu); omit size",
+                         (unsigned long long)size, (unsigned long long)have);
+        return;
+    }
+    proof_document(r, 0);
+}
+
 static void consistency_get(st_req *r)
 {
     proof_document(r, 1);
@@ -366,6 +365,7 @@ static json_t *dataset_json(const st_dataset_record *d, int full)
         "cols", (int)d->m.cols, "classes", (int)d->m.classes, "file_sha256",
         hex, "file_size", (json_int_t)d->m.file_size, "kek", d->m.kek_name,
         "kek_version", (int)d->m.kek_version);
+    json_object_set_new(j, "id", json_string(d->m.id));
     if (full && d->envelope) {
         json_error_t je;
         json_t *env = json_loads(d->envelope, 0, &je);
@@ -592,6 +592,50 @@ static void model_download(st_req *r)
     st_model_record_free(&m);
 }
 
+/* POST /v1/models/NAME/decrypt[?version=N][&purpose=export]: the sealed
+ * file for `model decrypt|export --server`, which decrypts it on the
+ * client with the caller's identity (the server never holds one). The
+ * same permission as locally (model.decrypt on model:NAME: its owner or
+ * a grant), and the release to the client is audited (model.decrypt or
+ * model.export, "where": "client") with the caller as actor. */
+static void model_decrypt(st_req *r)
+{
+    char res[160];
+    uint64_t version;
+    const char *purpose = evhttp_find_header(&r->query, "purpose");
+    int export = purpose && !strcmp(purpose, "export");
+    snprintf(res, sizeof(res), "model:%s", r->arg[0]);
+    if (purpose && !export) {
+        st_srv_reply_msg(r, 400, "purpose must be export (or absent)");
+        return;
+    }
+    if (st_srv_check(r, "model.decrypt", res) ||
+        st_srv_query_range(r, "version", 1, UINT32_MAX, 0, &version))
+        return;
+    st_model_record m;
+    st_err err;
+    if (st_model_get(r->ws, r->arg[0], (uint32_t)version, &m, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    json_t *d = json_pack("{s:s,s:I,s:s}", "where", "client", "version",
+                          (json_int_t)m.version, "sha256", m.file_sha256);
+    st_audit_event ev = {"operation",
+                         r->principal,
+                         export ? "model.export" : "model.decrypt",
+                         res,
+                         "success",
+                         NULL,
+                         d};
+    st_code rc = st_audit_append(r->ws, &ev, &err);
+    json_decref(d);
+    if (rc != ST_OK)
+        st_srv_reply_err(r, NULL, &err);
+    else
+        send_file(r, m.path, "application/octet-stream");
+    st_model_record_free(&m);
+}
+
 static void model_provenance(st_req *r)
 {
     st_model_record m;
@@ -611,6 +655,8 @@ const st_route st_srv_api_routes[] = {
     {EVHTTP_REQ_GET, "/v1/audit/inclusion", inclusion_get, 0, 0},
     {EVHTTP_REQ_POST, "/v1/audit/checkpoint", checkpoint_post, 0, 0},
     {EVHTTP_REQ_GET, "/v1/audit/entries", entries, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/log", log_raw, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/audit/vkey", vkey_get, 0, 0},
     {EVHTTP_REQ_GET, "/v1/audit/proof", proof, 0, 0},
     {EVHTTP_REQ_GET, "/v1/datasets", datasets, 0, 0},
     {EVHTTP_REQ_GET, "/v1/datasets/*", dataset_show, 0, 0},
@@ -622,4 +668,5 @@ const st_route st_srv_api_routes[] = {
     {EVHTTP_REQ_GET, "/v1/models/*", model_show, 0, 0},
     {EVHTTP_REQ_GET, "/v1/models/*/download", model_download, 0, 0},
     {EVHTTP_REQ_GET, "/v1/models/*/provenance", model_provenance, 0, 0},
+    {EVHTTP_REQ_POST, "/v1/models/*/decrypt", model_decrypt, 0, 0},
     {0, NULL, NULL, 0, 0}};

@@ -810,7 +810,8 @@ static void dispatch(st_req *r)
 {
     const st_route *tables[] = {st_srv_api_routes, st_srv_job_routes,
                                 r->s->o.broker ? st_srv_broker_routes : NULL,
-                                st_srv_data_routes /* routes_data.c */};
+                                st_srv_data_routes /* routes_data.c */,
+                                st_srv_admin_routes /* routes_admin.c */};
     int path_known = 0;
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
         for (const st_route *rt = tables[t]; rt && rt->pattern; rt++) {

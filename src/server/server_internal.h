@@ -67,7 +67,14 @@ typedef struct st_route {
 extern const st_route st_srv_api_routes[];
 extern const st_route st_srv_job_routes[]; /* routes_jobs.c */
 extern const st_route st_srv_broker_routes[];
-extern const st_route st_srv_data_routes[]; /* routes_data.c */
+extern const st_route st_srv_data_routes[];  /* routes_data.c */
+extern const st_route st_srv_admin_routes[]; /* routes_admin.c */
+
+/* The keyring the server opened (--uploads, --broker), else one opened
+ * for this request into *owned (close it after use); NULL after replying
+ * 503 when it cannot be opened. */
+typedef struct st_keyring st_keyring;
+st_keyring *st_srv_keyring(st_req *r, st_keyring **owned);
 
 /* Replies; `body` is stolen. Each also counts the status for /metrics. */
 void st_srv_reply_json(st_req *r, int code, json_t *body);

@@ -77,7 +77,41 @@ b = open(sys.argv[1], "rb").read()
 n = struct.unpack("<Q", b[:8])[0]
 assert "layers.0.weight" in json.loads(b[8:8 + n])
 PY
-ok "model download --server: ciphertext only, opened by the recipient with age"
+# the in-toto subject names the model file as the registry keeps it
+expect_exit 0 curl -sS --fail --max-time 20 --cacert "$CERTS/ca.crt" \
+    --cert "$CERTS/mo.crt" --key "$K/mo.pem" -o "$T/prov.json" \
+    "$API/v1/models/digits-mlp/provenance"
+python3 - "digits-mlp-$ID.age" "$T/prov.json" <<'PY' ||
+import base64, json, sys
+env = json.load(open(sys.argv[2]))
+stmt = json.loads(base64.b64decode(env["payload"]))
+assert stmt["subject"][0]["name"] == sys.argv[1], stmt["subject"]
+PY
+    fail "the provenance subject is not the model file's name"
+[ -f "$SEALTRAIN_WORKSPACE/models/digits-mlp-$ID.age" ] || fail "no models/digits-mlp-$ID.age"
+ok "model download --server: ciphertext only, opened by the recipient with age; the in-toto subject is the file's real name"
+
+# decrypt and export on the client: the server checks model.decrypt and
+# audits the release; the identity never leaves this process
+expect_exit 0 remote mo model decrypt digits-mlp -i "$K/mo.age" -o "$T/plain.safetensors"
+cmp -s "$T/plain.safetensors" "$T/model.safetensors" || fail "remote decrypt differs from age -d"
+expect_exit 0 remote mo model export digits-mlp -i "$K/mo.age" --format onnx -o "$T/model.onnx"
+expect_stdout "exported digits-mlp@1 as ONNX"
+[ -s "$T/model.onnx" ] || fail "no ONNX file"
+expect_exit 4 remote eve model decrypt digits-mlp -i "$K/eve.age" -o "$T/eve.safetensors"
+expect_stderr "permission denied"
+out=$(as_curl eve -X POST "$API/v1/models/digits-mlp/decrypt")
+[ "$(status_of "$out")" = 403 ] && grep -q '"model.decrypt"' <<<"$out" ||
+    fail "POST .../decrypt by a trainer: $out"
+[ -e "$T/eve.safetensors" ] && fail "eve got a file"
+admin audit export --format jsonl | python3 -c '
+import json, sys
+es = [json.loads(l) for l in sys.stdin if l.strip()]
+assert any(e["action"] == "model.decrypt" and e["actor"] == "mo" and
+           e.get("details", {}).get("where") == "client" for e in es)
+assert any(e["action"] == "model.export" and e["actor"] == "mo" for e in es)
+' || fail "the client-side decrypt/export is not audited"
+ok "model decrypt / export --server: opened on the client, model.decrypt checked and audited"
 
 expect_exit 0 remote mo model verify digits-mlp@1
 expect_stdout "verdict: PASS"
@@ -214,9 +248,25 @@ job_field "$ID3" 'j["reason"]' | grep -q "resumable" || fail "reason: $(job_fiel
 grep -q "checkpoint after epoch" "$SEALTRAIN_WORKSPACE/logs/job-$ID3.log" || fail "no checkpoint"
 ok "SIGTERM: the server stopped the job at a checkpoint, status says so; the follower learned why"
 
-expect_exit 0 st --as runner --key "$K/runner.pem" job resume "$ID3" --json
-grep -q '"event":"progress"' "$T/stdout" || fail "no progress on resume"
-[ "$(job_field "$ID3" 'j["state"]')" = succeeded ] || fail "resume did not finish"
+# resumed over the API: queued again (the trainer audited as actor) and
+# continued from its checkpoint by the server's runner
+cert dana
+start_server --runner-as runner --runner-key "$K/runner.pem" --drain 1 --timeout 2
+expect_exit 4 remote dana job resume "$ID3"
+expect_stderr "job.run"
+expect_exit 0 remote runner job resume "$ID3"
+expect_stdout "continues from its checkpoint"
+for i in $(seq 120); do
+    case $(state_of "$ID3") in succeeded | failed | cancelled) break ;; esac
+    sleep 0.5
+done
+[ "$(job_field "$ID3" 'j["state"]')" = succeeded ] || fail "resume did not finish: $(job_field "$ID3" 'j')"
+admin audit export --format jsonl | python3 -c '
+import json, sys
+es = [json.loads(l) for l in sys.stdin if l.strip()]
+assert any(e["action"] == "job.resume" and e["actor"] == "runner" for e in es)
+' || fail "the resume is not audited with the remote principal"
+
 python3 - "$SEALTRAIN_WORKSPACE/logs/job-$ID3.log" <<'PY' || fail "the resumed run started over"
 import re, sys
 log = open(sys.argv[1]).read().split("resumed from the last checkpoint", 1)
@@ -227,4 +277,4 @@ first = int(re.search(r"epoch (\d+)/", log[1]).group(1))
 # last checkpoint the controller logged before it stopped reading
 assert first > stopped, (stopped, first)
 PY
-ok "job resume continues the job the server stopped, to success"
+ok "job resume --server: the server's runner continues the job it stopped from its checkpoint, to success"

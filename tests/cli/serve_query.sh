@@ -15,6 +15,8 @@ import_digits
 policy sim
 spec
 JOB=$(mo job submit "$SPEC")
+# proofs are against the latest signed checkpoint
+admin audit checkpoint >/dev/null
 start_server
 
 out=$(as_curl aud "$API/v1/audit/proof?index=0")
