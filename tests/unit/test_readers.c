@@ -819,8 +819,9 @@ static void test_gzip_csv_reads_as_the_plain_file(void **state)
     assert_int_equal(f, ST_DATA_IDX);
     assert_st_ok(st_data_format_guess("a9a.svm.gz", &f, &e), &e);
     assert_int_equal(f, ST_DATA_LIBSVM);
-    st_data_input plain = {
-        ST_DATA_CSV, "examples/data/digits.csv", "label", NULL, 0, NULL, 0, 0};
+    st_data_input plain = {.format = ST_DATA_CSV,
+                           .path = "examples/data/digits.csv",
+                           .label = "label"};
     st_data_input packed = plain;
     packed.path = gz;
     assert_same_tensor(&plain, &packed);
@@ -887,9 +888,9 @@ static void test_gzip_idx_pair_reads_and_checks_its_size(void **state)
     assert_st_ok(st_fs_write_atomic(plab, lab, ll, 0600, &e), &e);
     gz_write(img_path, img, il, 2);
     gz_write(lab_path, lab, ll, 1);
-    st_data_input plain = {ST_DATA_IDX, pimg, plab, NULL, 0, NULL, 0, 0};
-    st_data_input packed = {ST_DATA_IDX, img_path, lab_path, NULL,
-                            0,           NULL,     0,        0};
+    st_data_input plain = {.format = ST_DATA_IDX, .path = pimg, .label = plab};
+    st_data_input packed = {
+        .format = ST_DATA_IDX, .path = img_path, .label = lab_path};
     assert_same_tensor(&plain, &packed);
 
     /* the header's size is checked once inflated: a byte too many in
@@ -919,10 +920,9 @@ static void test_gzip_idx_pair_reads_and_checks_its_size(void **state)
 static void test_sklearn_tables_read_with_their_class_names(void **state)
 {
     (void)state;
-    st_data_input in = {ST_DATA_CSV, SKLEARN_DATA "breast_cancer.csv",
-                        "target",    NULL,
-                        0,           NULL,
-                        0,           0};
+    st_data_input in = {.format = ST_DATA_CSV,
+                        .path = SKLEARN_DATA "breast_cancer.csv",
+                        .label = "target"};
     st_data_schema sc;
     st_buf b;
     st_err e;
