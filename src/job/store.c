@@ -723,6 +723,25 @@ static st_code audit_act(st_workspace *ws, const char *actor,
     return arc;
 }
 
+/* `change` committed with the job.cancel / job.resume entry of `actor`
+ * (details: taken) in one transaction. */
+static st_code act_txn(st_workspace *ws, const char *actor, const char *action,
+                       const char *id, json_t *details, st_audit_change change,
+                       void *arg, st_err *err)
+{
+    char resource[64];
+    snprintf(resource, sizeof(resource), "job:%s", id);
+    st_audit_event ev = {"operation", actor && *actor ? actor : "system",
+                         action,      resource,
+                         "success",   NULL,
+                         details};
+    st_code rc =
+        details ? st_audit_txn_run(ws, change, arg, &ev, err)
+                : st_err_errno(err, ST_E_IO, ENOMEM, "the %s entry", action);
+    json_decref(details);
+    return rc;
+}
+
 st_code st_job_authorize(st_workspace *ws, const char *principal,
                          const char *action, const char *id, st_err *err)
 {
@@ -820,16 +839,9 @@ st_code st_job_cancel(st_workspace *ws, const char *actor, const char *id,
     a.end = state == ST_JOB_QUEUED || orphan;
     /* the request, its job.cancel entry and (when nobody else will end the
      * job) its end: one transaction; a running job's controller ends it */
-    char resource[64];
-    snprintf(resource, sizeof(resource), "job:%s", id);
-    json_t *details = json_pack("{s:s}", "state", st_job_state_name(state));
-    st_audit_event ev = {"operation",  actor && *actor ? actor : "system",
-                         "job.cancel", resource,
-                         "success",    NULL,
-                         details};
-    rc = details ? st_audit_txn_run(ws, cancel_rows, &a, &ev, err)
-                 : st_err_errno(err, ST_E_IO, ENOMEM, "the job.cancel entry");
-    json_decref(details);
+    rc = act_txn(ws, actor, "job.cancel", id,
+                 json_pack("{s:s}", "state", st_job_state_name(state)),
+                 cancel_rows, &a, err);
     if (a.end)
         st_job_move_done(ws, &a.mv, rc);
     if (rc == ST_OK)
@@ -907,17 +919,10 @@ st_code st_job_resume(st_workspace *ws, const char *runner, const char *id,
     /* conditional on the state read above: two resumes race, one wins;
      * the requeue commits with its job.resume entry */
     struct resume_arg a = {id, runner};
-    char resource[64];
-    snprintf(resource, sizeof(resource), "job:%s", id);
-    json_t *details =
-        json_pack("{s:s,s:s}", "from", st_job_state_name(from), "to", "queued");
-    st_audit_event ev = {"operation",  runner && *runner ? runner : "system",
-                         "job.resume", resource,
-                         "success",    NULL,
-                         details};
-    rc = details ? st_audit_txn_run(ws, resume_rows, &a, &ev, err)
-                 : st_err_errno(err, ST_E_IO, ENOMEM, "the job.resume entry");
-    json_decref(details);
+    rc = act_txn(
+        ws, runner, "job.resume", id,
+        json_pack("{s:s,s:s}", "from", st_job_state_name(from), "to", "queued"),
+        resume_rows, &a, err);
     if (rc == ST_OK)
         st_job_log(ws, id, "resumed from the last checkpoint by %s",
                    runner && *runner ? runner : "system");
