@@ -13,8 +13,23 @@ import_digits
 policy sim
 # dana's recipient too, for `model share`
 sed -i "s|\"recipients\": \[\"$MO_RCPT\"\]|\"recipients\": [\"$MO_RCPT\", \"$DANA_RCPT\"]|" "$T/policy.json"
+# and evaluate by mo, for `model evaluate`
+python3 - "$T/policy.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["uses"] = {"evaluate": ["mo"]}
+json.dump(p, open(sys.argv[1], "w"))
+PY
 dana data policy set digits "$T/policy.json" >/dev/null
 grep -q "$DANA_RCPT" "$T/policy.json" || fail "the policy for model share"
+# the model owner's own rows for `model predict --input` (no label column)
+python3 - examples/data/digits.csv "$T/rows.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+i = rows[0].index("label")
+with open(sys.argv[2], "w", newline="") as f:
+    csv.writer(f).writerows([r[:i] + r[i + 1:] for r in rows[:6]])
+PY
 spec '{"training": {"epochs": 1}, "checkpoint_every": 0}'
 # JOB stays queued; the table's `job run` trains JOB2, whose model the
 # model commands after it use
@@ -72,6 +87,7 @@ cases=(
     "attest measure|st|--job $T/spec.json"
     "attest show|st|$T/ev.json"
     "attest enroll|admin|--tee tpm"
+    "attest collateral|admin|list"
     "key create|dana|dana.extra"
     "key list|admin|"
     "key show|admin|owner.dana"
@@ -97,12 +113,15 @@ cases=(
     "job logs|mo|$JOB"
     "job cancel|mo|$JOB3"
     "job resume|mo|$JOB3"
+    "job report|mo|$JOB2 --html $T/report.html"
     "model list|mo|"
     "model show|mo|$MODEL"
     "model verify|mo|$MODEL"
     "model decrypt|mo|$MODEL -i $K/mo.age -o $T/model.safetensors"
     "model share|mo|$MODEL --to $DANA_RCPT -i $K/mo.age"
     "model export|mo|$MODEL -i $K/mo.age --format onnx -o $T/model.onnx"
+    "model evaluate|mo|$MODEL --data digits -i $K/mo.age"
+    "model predict|mo|$MODEL --input $T/rows.csv --out $T/pred.csv -i $K/mo.age"
     "model rm|mo|$MODEL"
 )
 
