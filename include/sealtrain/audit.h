@@ -75,9 +75,12 @@ ST_MUST_CHECK st_code st_audit_txn_begin(st_workspace *ws, st_err *err);
 ST_MUST_CHECK st_code st_audit_txn_event(st_workspace *ws,
                                          const st_audit_event *ev, int64_t *id,
                                          st_err *err);
-/* COMMIT. On failure *unknown is 1: SQLite may still hold the commit in
- * its WAL, so the outcome is decided by the next open; the caller must not
- * remove anything the change names (or the state before it). */
+/* COMMIT. ST_OK when the change is committed, also when COMMIT reported
+ * an error after its commit point (the change is then visible on this
+ * connection: a warning names the error). On failure *unknown is 1:
+ * SQLite may still hold the commit in its WAL, so the outcome is decided
+ * by the next open; the caller must not remove anything the change names
+ * (or the state before it). */
 ST_MUST_CHECK st_code st_audit_txn_commit(st_workspace *ws, int *unknown,
                                           st_err *err);
 void st_audit_txn_rollback(st_workspace *ws);
@@ -85,16 +88,17 @@ void st_audit_txn_rollback(st_workspace *ws);
  * a change made inside another's records its entry with
  * st_audit_txn_event, and the outer deliver appends it too. */
 int st_audit_txn_open(st_workspace *ws);
-/* Appends the entry (and the others this thread's transaction recorded)
- * and clears their rows. On failure the change stands and
- * the entry stays pending for the next open (the error says so). */
-ST_MUST_CHECK st_code st_audit_txn_deliver(st_workspace *ws, int64_t id,
-                                           st_err *err);
+/* After a commit: appends the entry (and the others this thread's
+ * transaction recorded) and clears their rows. The change and its entry
+ * are durable already, so this cannot fail: an entry it cannot append
+ * stays in the catalog, a warning says so, and the next open appends it. */
+void st_audit_txn_deliver(st_workspace *ws, int64_t id);
 /* The whole sequence for a change made of catalog statements: begin,
  * change(ws, arg), event `ev` (read after the change, which may fill it
- * in), commit, deliver. ST_OK only when the change and its entry are
- * durable; any other result either left nothing in force or says (in
- * err) that the next open completes it. */
+ * in), commit, deliver. ST_OK when the change and its entry are
+ * durable (the entry in the log, or in the catalog for the next open to
+ * append); otherwise nothing is in force, or (a failed COMMIT) the next
+ * open decides, as err says. */
 typedef st_code (*st_audit_change)(st_workspace *ws, void *arg, st_err *err);
 ST_MUST_CHECK st_code st_audit_txn_run(st_workspace *ws, st_audit_change change,
                                        void *arg, const st_audit_event *ev,

@@ -193,18 +193,50 @@ st_code st_audit_txn_event(st_workspace *ws, const st_audit_event *ev,
     return ST_OK;
 }
 
+/* 1 if row `id` of the outbox is visible on this connection, outside any
+ * transaction: then the transaction that wrote it is committed. */
+static int row_visible(st_workspace *ws, int64_t id)
+{
+    sqlite3_stmt *q = NULL;
+    if (!sqlite3_get_autocommit(st_workspace_db(ws)) ||
+        sqlite3_prepare_v2(st_workspace_db(ws),
+                           "SELECT 1 FROM audit_outbox WHERE id = ?", -1, &q,
+                           NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int64(q, 1, id);
+    int found = sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_finalize(q);
+    return found;
+}
+
 st_code st_audit_txn_commit(st_workspace *ws, int *unknown, st_err *err)
 {
     *unknown = 0;
     if (sqlite3_exec(st_workspace_db(ws), "COMMIT", NULL, NULL, NULL) ==
         SQLITE_OK)
         return ST_OK;
+    st_err why;
+    st_err_clear(&why);
+    st_code rc = st_catalog_fail(ws, "commit", &why);
+    /* nothing to undo when the commit landed */
+    sqlite3_exec(st_workspace_db(ws), "ROLLBACK", NULL, NULL, NULL);
+    /* an error after the commit point (the checkpoint that follows a
+     * commit, say): the commit is in the WAL, flushed, and visible here;
+     * the transaction's rows are still to deliver */
+    if (nbatch > 0 && row_visible(ws, batch[0])) {
+        st_warn("audit.outbox",
+                "%s (after the commit point: the change is committed)",
+                why.msg);
+        return ST_OK;
+    }
+    nbatch = 0;
+    release();
     /* the commit record may be in the WAL although COMMIT failed: the next
      * open (its recovery) decides, so nothing this transaction names may
      * be removed now */
     *unknown = 1;
-    st_code rc = st_catalog_fail(ws, "commit", err);
-    st_audit_txn_rollback(ws);
+    if (err)
+        *err = why;
     st_err_prefix(err, "the change may or may not have been committed (the "
                        "next command completes or discards it, with its "
                        "audit entry)");
@@ -284,23 +316,28 @@ static ST_MUST_CHECK st_code deliver_row(st_workspace *ws, int64_t id,
     return r2;
 }
 
-st_code st_audit_txn_deliver(st_workspace *ws, int64_t id, st_err *err)
+void st_audit_txn_deliver(st_workspace *ws, int64_t id)
 {
     st_code rc = ST_OK;
     int seen = 0;
+    st_err why;
+    st_err_clear(&why);
     for (size_t i = 0; i < nbatch && !rc; i++) {
         seen |= batch[i] == id;
-        rc = deliver_row(ws, batch[i], err);
+        rc = deliver_row(ws, batch[i], &why);
     }
     if (!rc && !seen)
-        rc = deliver_row(ws, id, err);
+        rc = deliver_row(ws, id, &why);
     nbatch = 0;
     release();
+    /* the change and its entry are both durable, the entry in the
+     * catalog's outbox: the command succeeded, and the next open appends
+     * the entry to the log */
     if (rc)
-        st_err_prefix(err, "the change is committed, and its audit entry is "
-                           "kept in the catalog until the next open "
-                           "appends it");
-    return rc;
+        st_warn("audit.outbox",
+                "%s: the change is committed, and its audit entry is kept in "
+                "the catalog until the next open appends it",
+                why.msg);
 }
 
 st_code st_audit_txn_run(st_workspace *ws, st_audit_change change, void *arg,
@@ -319,7 +356,8 @@ st_code st_audit_txn_run(st_workspace *ws, st_audit_change change, void *arg,
     }
     if ((rc = st_audit_txn_commit(ws, &unknown, err)))
         return rc;
-    return st_audit_txn_deliver(ws, id, err);
+    st_audit_txn_deliver(ws, id);
+    return ST_OK;
 }
 
 /* ---- recovery -------------------------------------------------------- */

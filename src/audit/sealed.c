@@ -180,7 +180,7 @@ st_code st_audit_checkpoint_sealed(st_workspace *ws, st_keyring *kr,
             committed = 1;
     }
     if (committed)
-        rc = st_audit_txn_deliver(ws, id, err);
+        st_audit_txn_deliver(ws, id);
     json_decref(d);
     free(root);
     if (rc != ST_OK && !committed && !unknown) {

@@ -356,7 +356,7 @@ st_code st_dataset_import(st_workspace *ws, st_keyring *kr,
         if (unknown)
             dataset_commit_unknown = 1;
         if (rc == ST_OK)
-            rc = st_audit_txn_deliver(ws, entry, err);
+            st_audit_txn_deliver(ws, entry);
     }
     /* access control knows a registered owner: record the ownership */
     if (committed)

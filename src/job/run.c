@@ -136,18 +136,6 @@ static ST_MUST_CHECK st_code move_to(struct ctl *c, st_job_state s,
         st_job_transition_status(c->ws, c->rec.id, s, reason, c->pending, err);
     json_decref(c->pending);
     c->pending = NULL;
-    st_job_record r;
-    if (rc != ST_OK && st_job_get(c->ws, c->rec.id, &r, NULL) == ST_OK) {
-        /* committed, with its entry kept in the catalog's outbox until the
-         * next open appends it (or a COMMIT reported failed that SQLite
-         * recovered): the state is in force, and the job goes on */
-        if (r.state == s) {
-            st_warn("job.state", "job %s: %s", c->rec.id,
-                    err ? err->msg : "committed");
-            rc = ST_OK;
-        }
-        st_job_record_free(&r);
-    }
     if (rc == ST_OK) {
         c->state = s;
         observe(c, "state",
@@ -1094,16 +1082,6 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
     json_decref(seal_details);
     json_decref(c->pending);
     c->pending = NULL;
-    st_job_record jr;
-    if (rc != ST_OK && unknown &&
-        st_job_get(c->ws, c->rec.id, &jr, NULL) == ST_OK) {
-        /* a COMMIT reported failed that SQLite did make: registered */
-        if (jr.state == ST_JOB_SUCCEEDED) {
-            st_warn("job.model", "job %s: %s", c->rec.id, err->msg);
-            rc = ST_OK;
-        }
-        st_job_record_free(&jr);
-    }
     if (rc != ST_OK)
         goto unregistered;
     c->state = ST_JOB_SUCCEEDED;

@@ -487,7 +487,7 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
             *unknown = maybe;
         goto out;
     }
-    rc = st_audit_txn_deliver(ws, entry, err);
+    st_audit_txn_deliver(ws, entry);
     goto out;
 rollback:
     sqlite3_finalize(st);

@@ -79,10 +79,11 @@ AT_REST = {"queued", "succeeded", "failed", "cancelled"}
 # `make test` leaves them out.
 PENDING = set()
 
-# a failure after the commit point (or of COMMIT itself) says so: the next
-# open completes the command with its audit entry
-COMPLETED_LATER = ["may or may not have been committed",
-                   "kept in the catalog until the next open"]
+# a failed COMMIT says so: the next open completes or discards the change
+# (with its audit entry). A change that committed but whose entry could
+# not be appended is a success (exit 0, a warning): the entry waits in the
+# catalog for the next open.
+COMPLETED_LATER = ["may or may not have been committed"]
 
 # what a fault must never be reported as
 WRONG_CAUSES = ["tampered", "malformed", "does not verify", "invalid JSON",
