@@ -23,55 +23,19 @@
  * Never: decide on roles itself (st_access_check does); touch key
  * material.
  */
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "keys/keyring_file.h"
+#include "keys/keys_db.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
-#include "store/catalog.h"
 
 int st_kek_name_is_system(const char *name)
 {
     return name && (!strcmp(name, "audit.log") || !strcmp(name, "jobs"));
-}
-
-/* The one registered owner of the datasets wrapped under `name`, "" when
- * there is none or more than one. */
-static st_code owner_from_datasets(st_workspace *ws, const char *name,
-                                   char *out, size_t cap, st_err *err)
-{
-    out[0] = 0;
-    sqlite3 *db = st_workspace_db(ws);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT DISTINCT owner FROM datasets WHERE "
-                           "kek_name = ?1 AND owner IN (SELECT name FROM "
-                           "principals) LIMIT 2",
-                           -1, &st, NULL) != SQLITE_OK) {
-        /* a workspace that never held a dataset (or a principal) has
-         * no such table: nothing is wrapped under the key */
-        if (strstr(sqlite3_errmsg(db), "no such table"))
-            return ST_OK;
-        return st_catalog_fail(ws, "reading the datasets of a KEK", err);
-    }
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int n = 0, r;
-    char first[ST_PRINCIPAL_NAME_MAX] = "";
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *o = sqlite3_column_text(st, 0);
-        if (n++ == 0)
-            snprintf(first, sizeof(first), "%s", o ? (const char *)o : "");
-    }
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE)
-        return st_catalog_fail(ws, "reading the datasets of a KEK", err);
-    if (n == 1)
-        snprintf(out, cap, "%s", first);
-    return ST_OK;
 }
 
 st_code st_kek_owner(st_workspace *ws, const char *name, char *out, size_t cap,
@@ -92,7 +56,8 @@ st_code st_kek_owner(st_workspace *ws, const char *name, char *out, size_t cap,
     out[0] = 0;
     if (st_kek_name_is_system(name))
         return ST_OK;
-    if ((rc = owner_from_datasets(ws, name, out, cap, err)) != ST_OK || !out[0])
+    if ((rc = st_keys_db_wrapped_owner(ws, name, out, cap, err)) != ST_OK ||
+        !out[0])
         return rc;
     /* recorded once, so that a later import by someone else under the
      * same key does not make the owner ambiguous */

@@ -36,7 +36,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,13 +45,13 @@
 #include <unistd.h>
 
 #include "keys/keyring_file.h"
+#include "keys/keys_db.h"
 #include "keys/tpm_seal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
-#include "store/catalog.h"
 
 #define KEYRING_MAX (16u << 20)
 #define ROOT_MAX (64u << 10)
@@ -67,16 +66,6 @@ struct st_keyring {
     char next[PATH_MAX]; /* keyring.json.next: a change being committed */
     int unknown;         /* a commit of this handle's failed: see save() */
     struct stat seen;    /* keyring.json as last loaded */
-};
-
-static const char *const keys_migrations[] = {
-    "CREATE TABLE keyring_state("
-    " id INTEGER PRIMARY KEY CHECK (id = 1),"
-    " generation INTEGER NOT NULL,"
-    " mac TEXT NOT NULL)",
-    /* HMAC of (generation, mac) under the keyring's MAC key: the row can
-     * no longer be edited by hand to match an older keyring file */
-    "ALTER TABLE keyring_state ADD COLUMN auth TEXT",
 };
 
 const char *st_kek_state_name(st_kek_state state)
@@ -352,31 +341,11 @@ static ST_MUST_CHECK st_code state_auth(st_keyring *kr, uint64_t gen,
 static ST_MUST_CHECK st_code record_state(st_keyring *kr, const st_kr_data *d,
                                           st_err *err)
 {
-    sqlite3 *db = st_workspace_db(kr->ws);
-    sqlite3_stmt *st = NULL;
     char hex[65], auth[65];
     st_hex_encode(d->mac, sizeof(d->mac), hex);
     st_code rc = state_auth(kr, d->generation, hex, auth, err);
-    if (rc)
-        return rc;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO keyring_state(id, generation, mac, "
-                           "auth) VALUES(1, ?1, ?2, ?3) ON CONFLICT(id) DO "
-                           "UPDATE SET generation = excluded.generation, "
-                           "mac = excluded.mac, auth = excluded.auth",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_err_set(err, ST_E_IO, "catalog: %s", sqlite3_errmsg(db));
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)d->generation);
-    sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, auth, -1, SQLITE_TRANSIENT);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE)
-        return st_err_set(err, ST_E_IO,
-                          "catalog: recording keyring state: "
-                          "%s",
-                          sqlite3_errmsg(db));
-    return ST_OK;
+    return rc ? rc
+              : st_keys_db_state_put(kr->ws, d->generation, hex, auth, err);
 }
 
 /* The catalog's record of the last committed generation: *have 0 when
@@ -386,40 +355,22 @@ static ST_MUST_CHECK st_code recorded_state(st_keyring *kr, int *have,
                                             uint64_t *gen, char mac[65],
                                             int *authed, st_err *err)
 {
-    sqlite3 *db = st_workspace_db(kr->ws);
-    sqlite3_stmt *st = NULL;
-    *have = *authed = 0;
-    *gen = 0;
-    mac[0] = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT generation, mac, auth FROM keyring_state "
-                           "WHERE id = 1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_catalog_fail(kr->ws, "reading the keyring state", err);
-    int r = sqlite3_step(st);
-    st_code rc = ST_OK;
-    if (r == SQLITE_ROW) {
-        const char *m = (const char *)sqlite3_column_text(st, 1);
-        const char *auth = (const char *)sqlite3_column_text(st, 2);
-        char want[65];
-        *have = 1;
-        *gen = (uint64_t)sqlite3_column_int64(st, 0);
-        snprintf(mac, 65, "%s", m ? m : "");
-        *authed = auth != NULL;
-        if (auth && (rc = state_auth(kr, *gen, mac, want, err)))
-            ;
-        else if (auth && (strlen(auth) != 64 || !st_ct_equal(auth, want, 64)))
-            rc = st_err_set(err, ST_E_DENIED,
-                            "keyring %s: the catalog's record of its "
-                            "generation was tampered with (its "
-                            "authenticator does not verify under the root "
-                            "key)",
-                            kr->path);
-    } else if (r != SQLITE_DONE) {
-        rc = st_catalog_fail(kr->ws, "reading the keyring state", err);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    char auth[65], want[65];
+    *authed = 0;
+    st_code rc = st_keys_db_state_get(kr->ws, have, gen, mac, auth, err);
+    if (rc || !*have || !auth[0])
+        return rc;
+    *authed = 1;
+    if ((rc = state_auth(kr, *gen, mac, want, err)))
+        return rc;
+    if (strlen(auth) != 64 || !st_ct_equal(auth, want, 64))
+        return st_err_set(err, ST_E_DENIED,
+                          "keyring %s: the catalog's record of its "
+                          "generation was tampered with (its "
+                          "authenticator does not verify under the root "
+                          "key)",
+                          kr->path);
+    return ST_OK;
 }
 
 /* Reads and authenticates the keyring document at `path`. ST_E_NOTFOUND
@@ -654,7 +605,8 @@ static ST_MUST_CHECK st_code save(st_keyring *kr, st_kr_data *d,
     if (stat(kr->path, &st) == 0)
         kr->seen = st;
     /* deliver releases the outbox hold even without an entry (id 0) */
-    return st_audit_txn_deliver(kr->ws, entry, err);
+    st_audit_txn_deliver(kr->ws, entry);
+    return ST_OK;
 }
 
 static int lock_keyring(st_keyring *kr, st_err *err)
@@ -709,9 +661,7 @@ static ST_MUST_CHECK st_code keyring_new(st_workspace *ws, st_keyring **out,
         rc = st_workspace_path(ws, "keys", "keyring.json.next", kr->next,
                                sizeof(kr->next), err);
     if (!rc)
-        rc = st_catalog_migrate(
-            ws, "keys", keys_migrations,
-            sizeof(keys_migrations) / sizeof(keys_migrations[0]), err);
+        rc = st_keys_db_migrate(ws, err);
     if (rc) {
         st_keyring_close(kr);
         return rc;

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +37,6 @@
 #include "sealtrain/secmem.h"
 
 #include "model/model_internal.h"
-#include "store/catalog.h"
 
 /* Opens the sealed file and checks that it is still the registered one;
  * the descriptor is then decrypted from, so the bytes checked are the
@@ -230,33 +228,6 @@ static int keep_all(void *ctx, const st_age_stanza *s)
     return 1;
 }
 
-static ST_MUST_CHECK st_code share_row(st_workspace *ws,
-                                       const st_model_record *r,
-                                       const char *recipient, const char *path,
-                                       const char *sha, const char *actor,
-                                       st_err *err)
-{
-    char t[ST_TIME_LEN];
-    st_time_format(time(NULL), t);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "INSERT INTO model_shares(name, version, recipient, "
-                           "path, sha256, actor, created) VALUES "
-                           "(?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_model_db_err(ws, "share", err);
-    sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, r->version);
-    sqlite3_bind_text(st, 3, recipient, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, path, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, sha, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, actor ? actor : "system", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, t, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return step == SQLITE_DONE ? ST_OK : st_model_db_err(ws, "share", err);
-}
-
 st_code st_model_share(st_workspace *ws, const st_model_record *r,
                        const char *recipient, const st_age_identity *ids,
                        size_t nids, const char *actor, char *shared_path,
@@ -302,7 +273,8 @@ st_code st_model_share(st_workspace *ws, const st_model_record *r,
         uint8_t d[32];
         if ((rc = st_sha256_file(shared_path, d, err)) == ST_OK) {
             st_hex_encode(d, 32, sha);
-            rc = share_row(ws, r, recipient, shared_path, sha, actor, err);
+            rc = st_model_db_share_put(ws, r, recipient, shared_path, sha,
+                                       actor, err);
         }
         if (rc != ST_OK && st_fs_shred(shared_path, NULL) != ST_OK)
             st_warn("model.share", "could not remove %s", shared_path);
@@ -318,65 +290,24 @@ st_code st_model_share(st_workspace *ws, const st_model_record *r,
     return rc;
 }
 
+/* The model's files of a removal: shared copies first (they are keys to
+ * the same payload), then the sealed file and its provenance. */
+static st_code shred_share(void *ctx, const char *path, st_err *err)
+{
+    (void)ctx;
+    return path && st_fs_exists(path) ? st_fs_shred(path, err) : ST_OK;
+}
+
 st_code st_model_rm(st_workspace *ws, const st_model_record *r,
                     const char *actor, st_err *err)
 {
-    sqlite3 *db = st_workspace_db(ws);
-    sqlite3_stmt *st = NULL;
-    st_code rc = ST_OK;
-    /* shared copies first: they are keys to the same payload */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT path FROM model_shares WHERE name = ? AND "
-                           "version = ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_model_db_err(ws, "rm", err);
-    sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, r->version);
-    while (rc == ST_OK && sqlite3_step(st) == SQLITE_ROW) {
-        const char *p = (const char *)sqlite3_column_text(st, 0);
-        if (p && st_fs_exists(p))
-            rc = st_fs_shred(p, err);
-    }
-    sqlite3_finalize(st);
+    st_code rc = st_model_db_share_paths(ws, r, shred_share, NULL, err);
     if (rc == ST_OK && st_fs_exists(r->path))
         rc = st_fs_shred(r->path, err);
     if (rc == ST_OK && st_fs_exists(r->provenance_path))
         rc = st_fs_shred(r->provenance_path, err);
-    char t[ST_TIME_LEN];
-    st_time_format(time(NULL), t);
-    if (rc == ST_OK) {
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-            rc = st_model_db_err(ws, "rm", err);
-        st = NULL;
-        if (rc == ST_OK &&
-            sqlite3_prepare_v2(db,
-                               "DELETE FROM model_shares WHERE name = ?1 AND "
-                               "version = ?2; ",
-                               -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, r->version);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                rc = st_model_db_err(ws, "rm", err);
-        } else if (rc == ST_OK)
-            rc = st_model_db_err(ws, "rm", err);
-        sqlite3_finalize(st);
-        st = NULL;
-        if (rc == ST_OK &&
-            sqlite3_prepare_v2(db,
-                               "UPDATE models SET removed = ?3, path = '', "
-                               "provenance_path = '' WHERE name = ?1 AND "
-                               "version = ?2",
-                               -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, r->version);
-            sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                rc = st_model_db_err(ws, "rm", err);
-        } else if (rc == ST_OK)
-            rc = st_model_db_err(ws, "rm", err);
-        sqlite3_finalize(st);
-        sqlite3_exec(db, rc == ST_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
-    }
+    if (rc == ST_OK)
+        rc = st_model_db_mark_removed(ws, r, err);
     st_model_audit(
         ws, actor, "model.rm", r, rc == ST_OK ? "success" : "failure",
         rc == ST_OK ? "crypto-shredded: sealed file, shared "

@@ -4,14 +4,7 @@
  * attestation claims, metrics), its classification and retention (the
  * strictest of its datasets'), its recipients and the sealed file's digest.
  *
- * Tables (module "model", migrations below):
- *   models(name, version, job_id, owner, created, spec_sha256, datasets,
- *          claims, metrics, recipients, classification, retention_days,
- *          file_sha256, file_size, path, provenance_path, removed)
- *   model_shares(name, version, recipient, path, sha256, actor, created)
- * Versions count 1, 2, ... per name inside one IMMEDIATE transaction; a
- * removed version keeps its row (removed set, paths cleared) so that its
- * number is never handed out again.
+ * Its rows and all of its SQL are model_db.c's.
  *
  * Registration trusts nothing it is handed but the job id and that job's
  * record (st_model_job: its submitter, spec digest and status, which the
@@ -26,7 +19,6 @@
  * provenance subject.
  */
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,53 +37,6 @@
 #include "sealtrain/model.h"
 
 #include "model/model_internal.h"
-#include "store/catalog.h"
-
-static const char *const migrations[] = {
-    "CREATE TABLE models ("
-    " name TEXT NOT NULL,"
-    " version INTEGER NOT NULL CHECK (version > 0),"
-    " job_id TEXT NOT NULL,"
-    " owner TEXT NOT NULL,"
-    " created TEXT NOT NULL,"
-    " spec_sha256 TEXT NOT NULL,"
-    " datasets TEXT NOT NULL,"
-    " claims TEXT NOT NULL,"
-    " metrics TEXT NOT NULL,"
-    " recipients TEXT NOT NULL,"
-    " classification TEXT NOT NULL,"
-    " retention_days INTEGER NOT NULL,"
-    " file_sha256 TEXT NOT NULL,"
-    " file_size INTEGER NOT NULL,"
-    " path TEXT NOT NULL,"
-    " provenance_path TEXT NOT NULL,"
-    " removed TEXT NOT NULL DEFAULT '',"
-    " PRIMARY KEY (name, version))",
-    "CREATE UNIQUE INDEX models_job ON models(job_id)",
-    "CREATE TABLE model_shares ("
-    " name TEXT NOT NULL,"
-    " version INTEGER NOT NULL,"
-    " recipient TEXT NOT NULL,"
-    " path TEXT NOT NULL,"
-    " sha256 TEXT NOT NULL,"
-    " actor TEXT NOT NULL,"
-    " created TEXT NOT NULL,"
-    " PRIMARY KEY (name, version, recipient),"
-    " FOREIGN KEY (name, version) REFERENCES models(name, version)"
-    "  ON DELETE CASCADE)",
-};
-
-st_code st_model_migrate(st_workspace *ws, st_err *err)
-{
-    return st_catalog_migrate(ws, "model", migrations,
-                              sizeof(migrations) / sizeof(migrations[0]), err);
-}
-
-st_code st_model_db_err(st_workspace *ws, const char *what, st_err *err)
-{
-    return st_err_set(err, ST_E_IO, "model registry: %s: %s", what,
-                      sqlite3_errmsg(st_workspace_db(ws)));
-}
 
 void st_model_record_free(st_model_record *r)
 {
@@ -263,14 +208,6 @@ static json_t *claims_of(const json_t *status)
     return claims;
 }
 
-static char *dump(const json_t *v)
-{
-    return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-}
-
-/* ST_OK when model name r->name is new or r->owner's: the owner of
- * "model:NAME" if recorded, else the owner of its first version (names
- * registered before principals existed). ST_E_DENIED naming the owner. */
 static st_code check_name_owner(st_workspace *ws, const st_model_record *r,
                                 st_err *err)
 {
@@ -283,24 +220,11 @@ static st_code check_name_owner(st_workspace *ws, const st_model_record *r,
             *err = e2;
         return rc;
     }
-    if (rc == ST_E_NOTFOUND) {
-        owner[0] = 0;
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(st_workspace_db(ws),
-                               "SELECT owner FROM models WHERE name = ? "
-                               "ORDER BY version LIMIT 1",
-                               -1, &st, NULL) != SQLITE_OK)
-            return st_model_db_err(ws, "name owner", err);
-        sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
-        int step = sqlite3_step(st);
-        if (step == SQLITE_ROW) {
-            const unsigned char *o = sqlite3_column_text(st, 0);
-            snprintf(owner, sizeof(owner), "%s", o ? (const char *)o : "");
-        }
-        sqlite3_finalize(st);
-        if (step != SQLITE_ROW && step != SQLITE_DONE)
-            return st_model_db_err(ws, "name owner", err);
-    }
+    /* names registered before models had owners: the first version's */
+    if (rc == ST_E_NOTFOUND &&
+        (rc = st_model_db_first_owner(ws, r->name, owner, sizeof(owner),
+                                      err)) != ST_OK)
+        return rc;
     if (!owner[0] || !strcmp(owner, r->owner))
         return ST_OK;
     return st_err_set(err, ST_E_DENIED,
@@ -387,16 +311,7 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
     char t[ST_TIME_LEN];
     st_time_format(time(NULL), t);
     snprintf(r.created, sizeof(r.created), "%s", t);
-    sqlite3 *db = st_workspace_db(ws);
-    char *ds = dump(r.datasets), *cl = dump(r.claims), *mt = dump(r.metrics),
-         *rc_s = dump(r.recipients);
-    sqlite3_stmt *st = NULL;
     int64_t entry = 0;
-    if (!ds || !cl || !mt || !rc_s) {
-        rc = st_err_errno(err, ST_E_IO, ENOMEM, "registering model \"%s\"",
-                          r.name);
-        goto out;
-    }
     /* the row, its owner, the model.register entry and the caller's change
      * (the job's move to succeeded) commit together or not at all */
     if ((rc = st_audit_txn_begin(ws, err)) != ST_OK)
@@ -407,53 +322,8 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
      * one wins) */
     if ((rc = check_name_owner(ws, &r, err)) != ST_OK)
         goto rollback;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT COALESCE(MAX(version), 0) + 1 FROM models "
-                           "WHERE name = ?",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = st_model_db_err(ws, "next version", err);
+    if ((rc = st_model_db_insert(ws, &r, err)) != ST_OK)
         goto rollback;
-    }
-    sqlite3_bind_text(st, 1, r.name, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        rc = st_model_db_err(ws, "next version", err);
-        goto rollback;
-    }
-    r.version = (uint32_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(
-            db,
-            "INSERT INTO models(name, version, job_id, owner, created, "
-            "spec_sha256, datasets, claims, metrics, recipients, "
-            "classification, retention_days, file_sha256, file_size, path, "
-            "provenance_path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            -1, &st, NULL) != SQLITE_OK) {
-        rc = st_model_db_err(ws, "insert", err);
-        goto rollback;
-    }
-    sqlite3_bind_text(st, 1, r.name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, r.version);
-    sqlite3_bind_text(st, 3, r.job_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, r.owner, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, r.created, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, r.spec_sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, ds, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, cl, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, mt, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, rc_s, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 11, r.classification, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 12, r.retention_days);
-    sqlite3_bind_text(st, 13, r.file_sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 14, (sqlite3_int64)r.file_size);
-    sqlite3_bind_text(st, 15, r.path, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 16, r.provenance_path, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = st_model_db_err(ws, "insert", err);
-        goto rollback;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
     /* the model owner owns the name: decrypt/share/rm are theirs or their
      * grantees' (its resource.own entry commits with this transaction) */
     char resource[ST_MODEL_NAME_MAX + 32];
@@ -490,147 +360,13 @@ st_code st_model_register(st_workspace *ws, const st_model_record *in,
     st_audit_txn_deliver(ws, entry);
     goto out;
 rollback:
-    sqlite3_finalize(st);
-    st = NULL;
     st_audit_txn_rollback(ws);
     if (rc == ST_E_DENIED)
         st_model_audit(ws, r.owner, "model.register", &r, "denied",
                        err ? err->msg : NULL,
                        json_pack("{s:s}", "job", r.job_id));
 out:
-    sqlite3_finalize(st);
-    free(ds);
-    free(cl);
-    free(mt);
-    free(rc_s);
     st_model_record_free(&r);
-    return rc;
-}
-
-/* ---- reading ---- */
-
-static json_t *col_json(sqlite3_stmt *st, int i)
-{
-    const char *t = (const char *)sqlite3_column_text(st, i);
-    json_t *v = t ? json_loads(t, 0, NULL) : NULL;
-    return v;
-}
-
-#define COLS                                                                   \
-    "m.name, m.version, m.job_id, m.owner, m.created, m.spec_sha256, "         \
-    "m.datasets, m.claims, m.metrics, m.recipients, m.classification, "        \
-    "m.retention_days, m.file_sha256, m.file_size, m.path, "                   \
-    "m.provenance_path, "                                                      \
-    "(SELECT json_group_array(s.recipient) FROM model_shares s WHERE "         \
-    "s.name = m.name AND s.version = m.version)"
-
-static void row_to_record(sqlite3_stmt *st, st_model_record *r)
-{
-    memset(r, 0, sizeof(*r));
-#define TXT(i, f)                                                              \
-    snprintf(f, sizeof(f), "%s",                                               \
-             sqlite3_column_text(st, i)                                        \
-                 ? (const char *)sqlite3_column_text(st, i)                    \
-                 : "")
-    TXT(0, r->name);
-    r->version = (uint32_t)sqlite3_column_int64(st, 1);
-    TXT(2, r->job_id);
-    TXT(3, r->owner);
-    TXT(4, r->created);
-    TXT(5, r->spec_sha256);
-    r->datasets = col_json(st, 6);
-    r->claims = col_json(st, 7);
-    r->metrics = col_json(st, 8);
-    r->recipients = col_json(st, 9);
-    TXT(10, r->classification);
-    r->retention_days = sqlite3_column_int64(st, 11);
-    TXT(12, r->file_sha256);
-    r->file_size = (uint64_t)sqlite3_column_int64(st, 13);
-    TXT(14, r->path);
-    TXT(15, r->provenance_path);
-#undef TXT
-    json_t *shared = col_json(st, 16);
-    if (!r->recipients)
-        r->recipients = json_array();
-    size_t i;
-    json_t *v;
-    json_array_foreach(shared, i, v) json_array_append(r->recipients, v);
-    json_decref(shared);
-}
-
-st_code st_model_get(st_workspace *ws, const char *name, uint32_t version,
-                     st_model_record *out, st_err *err)
-{
-    st_code rc = st_model_migrate(ws, err);
-    if (rc != ST_OK)
-        return rc;
-    sqlite3 *db = st_workspace_db(ws);
-    sqlite3_stmt *st = NULL;
-    const char *sql =
-        version ? "SELECT " COLS " FROM models m WHERE m.name = ? AND "
-                  "m.version = ? AND m.removed = ''"
-                : "SELECT " COLS " FROM models m WHERE m.name = ? AND "
-                  "m.removed = '' ORDER BY m.version DESC LIMIT 1";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return st_model_db_err(ws, "lookup", err);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (version)
-        sqlite3_bind_int64(st, 2, version);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        row_to_record(st, out);
-    else if (step == SQLITE_DONE) {
-        if (version)
-            rc = st_err_set(err, ST_E_NOTFOUND, "model %s@%u: no such model",
-                            name, version);
-        else
-            rc =
-                st_err_set(err, ST_E_NOTFOUND, "model %s: no such model", name);
-    } else
-        rc = st_model_db_err(ws, "lookup", err);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-st_code st_model_list(st_workspace *ws, st_model_record **out, size_t *n,
-                      st_err *err)
-{
-    *out = NULL;
-    *n = 0;
-    st_code rc = st_model_migrate(ws, err);
-    if (rc != ST_OK)
-        return rc;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "SELECT " COLS " FROM models m WHERE m.removed = '' "
-                           "ORDER BY m.name, m.version",
-                           -1, &st, NULL) != SQLITE_OK)
-        return st_model_db_err(ws, "list", err);
-    size_t cap = 0;
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? 2 * cap : 8;
-            st_model_record *p = realloc(*out, nc * sizeof(**out));
-            if (!p) {
-                rc = st_err_set(err, ST_E_IO, "out of memory");
-                break;
-            }
-            *out = p;
-            cap = nc;
-        }
-        row_to_record(st, &(*out)[(*n)++]);
-    }
-    if (rc == ST_OK && step != SQLITE_DONE)
-        rc = st_model_db_err(ws, "list", err);
-    sqlite3_finalize(st);
-    if (rc != ST_OK) {
-        for (size_t i = 0; i < *n; i++)
-            st_model_record_free(&(*out)[i]);
-        free(*out);
-        *out = NULL;
-        *n = 0;
-    }
     return rc;
 }
 
