@@ -38,7 +38,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +51,6 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
-#include "store/catalog.h"
 
 /* ---- the datasets lock and the sweep ------------------------------- */
 
@@ -92,9 +90,6 @@ ST_MUST_CHECK st_code dataset_lock_and_sweep(st_workspace *ws, dlock *l,
     DIR *d = opendir(l->dir);
     if (!d)
         return st_err_errno(err, ST_E_IO, errno, "open %s", l->dir);
-    sqlite3_stmt *q = NULL;
-    sqlite3_prepare_v2(st_workspace_db(ws),
-                       "SELECT 1 FROM datasets WHERE file = ?", -1, &q, NULL);
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         const char *n = de->d_name;
@@ -103,19 +98,19 @@ ST_MUST_CHECK st_code dataset_lock_and_sweep(st_workspace *ws, dlock *l,
         int age = n[0] != '.' && len > 4 && !strcmp(n + len - 4, ".age");
         if (!tmp && !age)
             continue;
-        if (age && q) {
-            sqlite3_reset(q);
-            sqlite3_bind_text(q, 1, n, -1, SQLITE_TRANSIENT);
-            if (sqlite3_step(q) == SQLITE_ROW)
-                continue; /* a live dataset file */
-        }
+        /* a file is removed only when the catalog says no row names it:
+         * a lookup that fails stops the sweep (and the change) */
+        int named = 0;
+        if (age && (rc = dataset_db_names_file(ws, n, &named, err)))
+            break;
+        if (named)
+            continue; /* a live dataset file */
         snprintf(path, sizeof(path), "%s/%s", l->dir, n);
         if (unlink(path) == 0)
             st_info("data.sweep", "removed %s (no catalog row names it)", path);
     }
-    sqlite3_finalize(q);
     closedir(d);
-    return ST_OK;
+    return rc;
 }
 
 void dataset_unlock(dlock *l)

@@ -1,10 +1,8 @@
 /*
  * dataset_db.c: the catalog table `datasets`: its migrations and the
- * statements that read, insert and switch a dataset's row. Part of the
- * dataset module (dataset.c says what the module owns). The module's
- * other statements are still beside their logic: the sweep's lookup
- * (dataset.c), st_dataset_list (dataset_verify.c), st_dataset_rm
- * (dataset_rewrap.c).
+ * statements that read, list, insert, switch and delete a dataset's row:
+ * every statement on `datasets` of the dataset module (dataset.c says
+ * what the module owns).
  *
  * Never: store a file key (only the shred key, which alone opens
  * nothing), or switch a row whose generation moved under it.
@@ -191,4 +189,54 @@ ST_MUST_CHECK st_code dataset_update_row(st_workspace *ws, const drow *r,
                           "dataset \"%s\" changed while being updated",
                           r->name);
     return ST_OK;
+}
+
+st_code dataset_db_names_file(st_workspace *ws, const char *file, int *named,
+                              st_err *err)
+{
+    *named = 0;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "SELECT 1 FROM datasets WHERE file = ?", -1, &q,
+                           NULL) != SQLITE_OK)
+        return st_catalog_fail(ws, "looking up a dataset file", err);
+    sqlite3_bind_text(q, 1, file, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(q);
+    sqlite3_finalize(q);
+    *named = s == SQLITE_ROW;
+    return s == SQLITE_ROW || s == SQLITE_DONE
+               ? ST_OK
+               : st_catalog_fail(ws, "looking up a dataset file", err);
+}
+
+st_code dataset_db_each_name(st_workspace *ws, dataset_name_fn fn, void *ctx,
+                             st_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "SELECT name FROM datasets ORDER BY name", -1, &q,
+                           NULL) != SQLITE_OK)
+        return st_catalog_fail(ws, "list datasets", err);
+    st_code rc = ST_OK;
+    int s;
+    while (!rc && (s = sqlite3_step(q)) == SQLITE_ROW)
+        rc = fn(ctx, (const char *)sqlite3_column_text(q, 0), err);
+    if (!rc && s != SQLITE_DONE)
+        rc = st_catalog_fail(ws, "list datasets", err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+st_code dataset_db_delete(st_workspace *ws, const char *name, st_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st_workspace_db(ws),
+                           "DELETE FROM datasets WHERE name = ?", -1, &q,
+                           NULL) != SQLITE_OK)
+        return st_catalog_fail(ws, "delete dataset", err);
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return s == SQLITE_DONE ? ST_OK
+                            : st_catalog_fail(ws, "delete dataset", err);
 }

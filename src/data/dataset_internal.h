@@ -65,6 +65,16 @@ extern int dataset_commit_unknown;
 ST_MUST_CHECK st_code dataset_migrate(st_workspace *ws, st_err *err);
 ST_MUST_CHECK st_code dataset_db_exec(st_workspace *ws, const char *sql,
                                       st_err *err);
+/* *named 1 if a row names dataset file `file` (a name under datasets/). */
+ST_MUST_CHECK st_code dataset_db_names_file(st_workspace *ws, const char *file,
+                                            int *named, st_err *err);
+/* Calls fn for each dataset's name, in order, stopping at a failure. */
+typedef st_code (*dataset_name_fn)(void *ctx, const char *name, st_err *err);
+ST_MUST_CHECK st_code dataset_db_each_name(st_workspace *ws, dataset_name_fn fn,
+                                           void *ctx, st_err *err);
+/* Deletes the row of dataset `name` (inside the caller's transaction). */
+ST_MUST_CHECK st_code dataset_db_delete(st_workspace *ws, const char *name,
+                                        st_err *err);
 void dataset_drow_free(drow *r);
 ST_MUST_CHECK st_code dataset_row_get(st_workspace *ws, const char *name,
                                       drow *r, st_err *err);

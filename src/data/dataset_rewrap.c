@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,6 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
-#include "store/catalog.h"
 
 /* ---- rewrap and re-encryption ----------------------------------------- */
 
@@ -349,17 +347,7 @@ st_code st_dataset_rm(st_workspace *ws, const char *name, const char *actor,
     int64_t entry = 0;
     int unknown = 0, committed = 0;
     if (!rc && !(rc = st_audit_txn_begin(ws, err))) {
-        sqlite3_stmt *q = NULL;
-        if (sqlite3_prepare_v2(st_workspace_db(ws),
-                               "DELETE FROM datasets WHERE name = ?", -1, &q,
-                               NULL) != SQLITE_OK)
-            rc = st_catalog_fail(ws, "delete dataset", err);
-        else {
-            sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
-            if (sqlite3_step(q) != SQLITE_DONE)
-                rc = st_catalog_fail(ws, "delete dataset", err);
-        }
-        sqlite3_finalize(q);
+        rc = dataset_db_delete(ws, name, err);
         if (!rc)
             rc = st_audit_txn_event(ws, &ev, &entry, err);
         if (rc)

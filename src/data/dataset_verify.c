@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +22,6 @@
 #include "dataset_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
-#include "store/catalog.h"
 
 /* ---- records and verification ---------------------------------------- */
 
@@ -106,42 +104,45 @@ st_code st_dataset_manifest_verified(st_workspace *ws, const char *name,
     return rc;
 }
 
+struct listing {
+    st_workspace *ws;
+    st_dataset_record *v;
+    size_t n, cap;
+};
+
+static st_code list_one(void *ctx, const char *name, st_err *err)
+{
+    struct listing *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        st_dataset_record *nr = realloc(l->v, cap * sizeof(*nr));
+        if (!nr)
+            return st_err_errno(err, ST_E_IO, ENOMEM, "listing datasets");
+        l->v = nr;
+        l->cap = cap;
+    }
+    st_code rc = st_dataset_get(l->ws, name, &l->v[l->n], err);
+    if (!rc)
+        l->n++;
+    return rc;
+}
+
 st_code st_dataset_list(st_workspace *ws, st_dataset_record **out, size_t *n,
                         st_err *err)
 {
     *out = NULL;
     *n = 0;
+    struct listing l = {.ws = ws};
     st_code rc = dataset_migrate(ws, err);
-    if (rc)
-        return rc;
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "SELECT name FROM datasets ORDER BY name", -1, &q,
-                           NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "list datasets", err);
-    size_t cap = 0;
-    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            st_dataset_record *nr = realloc(*out, cap * sizeof(*nr));
-            if (!nr) {
-                rc = st_err_set(err, ST_E_IO, "out of memory");
-                break;
-            }
-            *out = nr;
-        }
-        rc = st_dataset_get(ws, (const char *)sqlite3_column_text(q, 0),
-                            &(*out)[*n], err);
-        if (!rc)
-            (*n)++;
-    }
-    sqlite3_finalize(q);
+    if (!rc)
+        rc = dataset_db_each_name(ws, list_one, &l, err);
     if (rc) {
-        st_dataset_records_free(*out, *n);
-        *out = NULL;
-        *n = 0;
+        st_dataset_records_free(l.v, l.n);
+        return rc;
     }
-    return rc;
+    *out = l.v;
+    *n = l.n;
+    return ST_OK;
 }
 
 void st_dataset_record_free(st_dataset_record *r)

@@ -3,10 +3,11 @@
  * include/sealtrain/upload.h for the key model; docs/api.md "Uploading a
  * dataset" for the protocol).
  *
- * Owns: the catalog table `uploads` (module "upload") and the part files
- * under tmp/uploads/. Must never: keep the file key (it is wrapped under
- * the KEK in the request that carries it and wiped), write plaintext (it
- * never has any), or let one principal see or touch another's upload.
+ * Owns: the catalog table `uploads` (module "upload"; its SQL is
+ * upload_db.c's) and the part files under tmp/uploads/. Must never: keep the
+ * file key (it is wrapped under the KEK in the request that carries it and
+ * wiped), write plaintext (it never has any), or let one principal see or touch
+ * another's upload.
  *
  * Durability: a chunk is written at the recorded offset and fsynced
  * before the row's `received` moves on; a crash between the two leaves
@@ -18,13 +19,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/upload_db.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
@@ -33,29 +34,6 @@
 #include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/workspace.h"
-#include "store/catalog.h"
-
-static const char *const migrations[] = {
-    "CREATE TABLE uploads ("
-    " id TEXT PRIMARY KEY,"
-    " principal TEXT NOT NULL,"
-    " name TEXT NOT NULL,"
-    " dataset_id TEXT NOT NULL,"
-    " kek TEXT NOT NULL,"
-    " kek_version INTEGER NOT NULL,"
-    " shred_key BLOB NOT NULL,"
-    " stanza_sha256 BLOB NOT NULL,"
-    " size INTEGER,"
-    " received INTEGER NOT NULL,"
-    " created INTEGER NOT NULL,"
-    " expires INTEGER NOT NULL)",
-};
-
-static ST_MUST_CHECK st_code migrate(st_workspace *ws, st_err *err)
-{
-    return st_catalog_migrate(ws, "upload", migrations,
-                              sizeof(migrations) / sizeof(migrations[0]), err);
-}
 
 static void audit(st_workspace *ws, const char *actor, const char *action,
                   const char *name, const char *outcome, const char *reason)
@@ -231,57 +209,8 @@ static ST_MUST_CHECK st_code row_get(st_workspace *ws, const char *principal,
     memset(out, 0, sizeof(*out));
     if (!valid_id(id))
         return st_err_set(err, ST_E_NOTFOUND, "no upload %.40s", id);
-    st_code rc = migrate(ws, err);
-    if (rc)
-        return rc;
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "SELECT principal, name, dataset_id, kek, "
-                           "kek_version, size, received, expires, shred_key, "
-                           "stanza_sha256 FROM uploads WHERE id = ?",
-                           -1, &q, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "select upload", err);
-    sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
-    int s = sqlite3_step(q);
-    if (s == SQLITE_ROW) {
-        const char *p = (const char *)sqlite3_column_text(q, 0);
-        if (principal && (!p || strcmp(p, principal)))
-            s = SQLITE_DONE; /* another principal's upload: not theirs */
-    }
-    if (s == SQLITE_DONE)
-        rc = st_err_set(err, ST_E_NOTFOUND,
-                        "no open upload %s (committed, abandoned, expired "
-                        "or never created)",
-                        id);
-    else if (s != SQLITE_ROW)
-        rc = st_catalog_fail(ws, "select upload", err);
-    if (!rc) {
-        snprintf(out->id, sizeof(out->id), "%s", id);
-#define COL(i) ((const char *)sqlite3_column_text(q, i))
-        snprintf(out->principal, sizeof(out->principal), "%s", COL(0));
-        snprintf(out->name, sizeof(out->name), "%s", COL(1));
-        snprintf(out->dataset_id, sizeof(out->dataset_id), "%s", COL(2));
-        snprintf(out->kek, sizeof(out->kek), "%s", COL(3));
-#undef COL
-        out->kek_version = (uint32_t)sqlite3_column_int64(q, 4);
-        out->size = sqlite3_column_type(q, 5) == SQLITE_NULL
-                        ? -1
-                        : sqlite3_column_int64(q, 5);
-        out->received = (uint64_t)sqlite3_column_int64(q, 6);
-        out->expires = (time_t)sqlite3_column_int64(q, 7);
-        if (sqlite3_column_bytes(q, 8) != 16 ||
-            sqlite3_column_bytes(q, 9) != 32)
-            rc =
-                st_err_set(err, ST_E_INPUT,
-                           "catalog: upload %s has a malformed key record", id);
-    }
-    if (!rc && shred &&
-        !(*shred = st_secret_from(sqlite3_column_blob(q, 8), 16, err)))
-        rc = err ? err->code : ST_E_IO;
-    if (!rc && stanza)
-        memcpy(stanza, sqlite3_column_blob(q, 9), 32);
-    sqlite3_finalize(q);
-    return rc;
+    st_code rc = upload_db_migrate(ws, err);
+    return rc ? rc : upload_db_get(ws, principal, id, out, shred, stanza, err);
 }
 
 /* Deletes the row (its shred key overwritten in the database file) and
@@ -293,18 +222,8 @@ static ST_MUST_CHECK st_code forget(st_workspace *ws, const char *id,
     st_code rc = part_path(ws, id, path, sizeof(path), err);
     if (rc)
         return rc;
-    sqlite3 *db = st_workspace_db(ws);
-    sqlite3_stmt *q;
-    if (sqlite3_exec(db, "PRAGMA secure_delete = ON", NULL, NULL, NULL) !=
-            SQLITE_OK ||
-        sqlite3_prepare_v2(db, "DELETE FROM uploads WHERE id = ?", -1, &q,
-                           NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "delete upload", err);
-    sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
-    int s = sqlite3_step(q);
-    sqlite3_finalize(q);
-    if (s != SQLITE_DONE)
-        return st_catalog_fail(ws, "delete upload", err);
+    if ((rc = upload_db_delete(ws, id, err)))
+        return rc;
     if (unlink(path) != 0 && errno != ENOENT)
         return st_err_errno(err, ST_E_IO, errno, "remove %s", path);
     return ST_OK;
@@ -315,47 +234,25 @@ st_code st_upload_sweep(st_workspace *ws, time_t now, int dry_run,
 {
     if (removed)
         *removed = 0;
-    st_code rc = migrate(ws, err);
+    st_code rc = upload_db_migrate(ws, err);
     if (rc)
         return rc;
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "SELECT id, principal, name FROM uploads WHERE "
-                           "expires < ?",
-                           -1, &q, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "select expired uploads", err);
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)now);
     /* collected first: the deletes must not run under the open cursor */
-    char(*ids)[3][ST_DATASET_NAME_MAX + 1] = NULL;
-    size_t n = 0, cap = 0;
-    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            void *p = realloc(ids, cap * sizeof(*ids));
-            if (!p) {
-                rc = st_err_set(err, ST_E_IO, "out of memory");
-                break;
-            }
-            ids = p;
-        }
-        for (int i = 0; i < 3; i++)
-            snprintf(ids[n][i], sizeof(ids[n][i]), "%s",
-                     (const char *)sqlite3_column_text(q, i));
-        n++;
-    }
-    sqlite3_finalize(q);
+    upload_db_key *ids = NULL;
+    size_t n = 0;
+    rc = upload_db_expired(ws, now, &ids, &n, err);
     for (size_t i = 0; !rc && i < n; i++) {
         if (dry_run) {
             if (removed)
                 (*removed)++;
             continue;
         }
-        rc = forget(ws, ids[i][0], err);
+        rc = forget(ws, ids[i].id, err);
         if (!rc) {
             char why[96];
-            snprintf(why, sizeof(why), "upload %s by %s expired", ids[i][0],
-                     ids[i][1]);
-            audit(ws, NULL, "data.upload.expire", ids[i][2], "success", why);
+            snprintf(why, sizeof(why), "upload %s by %s expired", ids[i].id,
+                     ids[i].principal);
+            audit(ws, NULL, "data.upload.expire", ids[i].name, "success", why);
             if (removed)
                 (*removed)++;
         }
@@ -374,7 +271,7 @@ st_code st_upload_create(st_workspace *ws, st_keyring *kr,
 {
     memset(out, 0, sizeof(*out));
     st_code rc;
-    if ((rc = migrate(ws, err)) ||
+    if ((rc = upload_db_migrate(ws, err)) ||
         (rc = st_upload_sweep(ws, time(NULL), 0, NULL, err)))
         return rc;
     st_dataset_record rec;
@@ -420,31 +317,10 @@ st_code st_upload_create(st_workspace *ws, st_keyring *kr,
     out->kek_version = version;
     out->size = -1;
     out->expires = time(NULL) + (time_t)lim->ttl_s;
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "INSERT INTO uploads (id, principal, name, "
-                           "dataset_id, kek, kek_version, shred_key, "
-                           "stanza_sha256, size, received, created, expires) "
-                           "VALUES (?,?,?,?,?,?,?,?,NULL,0,?,?)",
-                           -1, &q, NULL) != SQLITE_OK) {
-        st_secret_free(shred);
-        return st_catalog_fail(ws, "insert upload", err);
-    }
-    sqlite3_bind_text(q, 1, out->id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 2, principal, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 3, out->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 4, out->dataset_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 5, kek, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(q, 6, version);
-    sqlite3_bind_blob(q, 7, st_secret_cbytes(shred), 16, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(q, 8, stanza, 32, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(q, 9, (sqlite3_int64)time(NULL));
-    sqlite3_bind_int64(q, 10, (sqlite3_int64)out->expires);
-    int s = sqlite3_step(q);
-    sqlite3_finalize(q);
+    rc = upload_db_insert(ws, out, shred, stanza, err);
     st_secret_free(shred);
-    if (s != SQLITE_DONE)
-        return st_catalog_fail(ws, "insert upload", err);
+    if (rc)
+        return rc;
     audit(ws, principal, "data.upload", req->name, "success", "upload opened");
     return ST_OK;
 }
@@ -452,29 +328,11 @@ st_code st_upload_create(st_workspace *ws, st_keyring *kr,
 st_code st_upload_get(st_workspace *ws, const char *principal, const char *id,
                       st_upload_info *out, st_err *err)
 {
-    st_code rc = migrate(ws, err);
+    st_code rc = upload_db_migrate(ws, err);
     if (!rc)
         rc = st_upload_sweep(ws, time(NULL), 0, NULL, err);
     if (!rc)
         rc = row_get(ws, principal, id, out, NULL, NULL, err);
-    return rc;
-}
-
-static ST_MUST_CHECK st_code inflight(st_workspace *ws, const char *except,
-                                      uint64_t *out, st_err *err)
-{
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "SELECT COALESCE(SUM(size), 0) FROM uploads WHERE "
-                           "id != ? AND size IS NOT NULL",
-                           -1, &q, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "sum uploads", err);
-    sqlite3_bind_text(q, 1, except, -1, SQLITE_TRANSIENT);
-    st_code rc = sqlite3_step(q) == SQLITE_ROW
-                     ? ST_OK
-                     : st_catalog_fail(ws, "sum uploads", err);
-    *out = (uint64_t)sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
     return rc;
 }
 
@@ -531,7 +389,7 @@ st_code st_upload_write(st_workspace *ws, const char *principal, const char *id,
                           (unsigned long long)total, (long long)out->size);
     if (out->size < 0) {
         uint64_t busy = 0;
-        if ((rc = inflight(ws, id, &busy, err)))
+        if ((rc = upload_db_inflight(ws, id, &busy, err)))
             return rc;
         if (busy + total > lim->max_inflight || busy + total < busy) {
             *why = ST_UPLOAD_BUSY;
@@ -557,23 +415,9 @@ st_code st_upload_write(st_workspace *ws, const char *principal, const char *id,
         return rc;
     /* recorded only once the bytes are durable; activity extends expiry */
     time_t expires = time(NULL) + (time_t)lim->ttl_s;
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st_workspace_db(ws),
-                           "UPDATE uploads SET received = ?, size = ?, "
-                           "expires = ? WHERE id = ? AND received = ?",
-                           -1, &q, NULL) != SQLITE_OK)
-        return st_catalog_fail(ws, "update upload", err);
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)(start + len));
-    sqlite3_bind_int64(q, 2, (sqlite3_int64)total);
-    sqlite3_bind_int64(q, 3, (sqlite3_int64)expires);
-    sqlite3_bind_text(q, 4, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(q, 5, (sqlite3_int64)start);
-    int s = sqlite3_step(q);
-    sqlite3_finalize(q);
-    if (s != SQLITE_DONE)
-        return st_catalog_fail(ws, "update upload", err);
-    if (sqlite3_changes(st_workspace_db(ws)) != 1)
-        return st_err_set(err, ST_E_IO, "upload %s changed while written", id);
+    if ((rc = upload_db_advance(ws, id, start, start + len, total, expires,
+                                err)))
+        return rc;
     out->received = start + len;
     out->size = (int64_t)total;
     out->expires = expires;
@@ -588,7 +432,7 @@ st_code st_upload_commit(st_workspace *ws, st_keyring *kr,
     st_upload_info u;
     st_secret *shred = NULL;
     uint8_t stanza[32];
-    st_code rc = migrate(ws, err);
+    st_code rc = upload_db_migrate(ws, err);
     if (!rc)
         rc = row_get(ws, principal, id, &u, &shred, stanza, err);
     if (rc)
