@@ -1,6 +1,7 @@
 /*
- * principals.c: principals, owners and grants in the catalog (module
- * "access", its own migrations), see include/sealtrain/access.h.
+ * access_db.c: principals, owners and grants in the catalog (module
+ * "access", its own migrations), see include/sealtrain/access.h: all of
+ * the access module's SQL (access.c decides, from what this file reads).
  *
  * Tables (owned by this module only):
  *   principals(name, signing_key PEM, recipient, disabled, created,

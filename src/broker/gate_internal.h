@@ -2,7 +2,7 @@
  * gate_internal.h: the gate (src/broker/gate.c), the one place that decides
  * whether a dataset's key leaves this workspace. Internal to libsealtrain:
  * its transports (src/job/run.c over the runtime's socketpair,
- * src/server/routes_broker.c over HTTPS) and job submission (src/job/store.c)
+ * src/server/routes_broker.c over HTTPS) and job submission (src/job/job_db.c)
  * call it; the CLI never does.
  *
  * Which checks run when, and why each suffices (docs/architecture.md

@@ -1,5 +1,5 @@
 /*
- * store.c: jobs in the catalog: signed submission, states and their
+ * job_db.c: jobs in the catalog: signed submission, states and their
  * transitions, the status object `job status` shows, cancellation, the
  * per-job log.
  *

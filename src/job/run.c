@@ -34,7 +34,6 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1471,7 +1470,7 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
         return ST_E_USAGE;
     }
     /* a resumed job is a new run of the same signed spec, through the
-     * state machine (src/job/store.c); both name who runs it */
+     * state machine (src/job/job_db.c); both name who runs it */
     const char *runner = o ? o->runner : NULL;
     rc = resume ? st_job_resume(ws, runner, id, err)
                 : st_job_start(ws, runner, id, err);

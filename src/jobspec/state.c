@@ -2,7 +2,7 @@
  * state.c: the names of a job's states (sealtrain/jobspec.h), as the
  * catalog stores them, the runtime reports them and `job status` prints
  * them.
- * The transitions between them are the job controller's (src/job/store.c).
+ * The transitions between them are the job controller's (src/job/job_db.c).
  *
  * Never: give two states one name, or a name to a value that is no state.
  */
