@@ -36,6 +36,8 @@
 
 #include <sealtrain/sealtrain.h>
 
+#include "audit/audit_internal.h"
+
 static double cpu_now(void)
 {
     struct timespec ts;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit_internal.h"
 #include "sealtrain/audit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -120,4 +120,79 @@ ST_MUST_CHECK st_code st_audit_leaf_hashes(const char *dir,
                                            uint8_t (**leaves)[32], uint64_t *n,
                                            st_err *err);
 
+/* ---- the parts of the log that only this module uses (the public
+ * header, include/sealtrain/audit.h, holds what the CLI and the other
+ * modules call) ---- */
+
+/* 1 if `outcome` is one of the names of sealtrain/audit.h. */
+int st_audit_outcome_valid(const char *outcome);
+
+/* Current tree size and root hash (catches up with other processes). */
+ST_MUST_CHECK st_code st_audit_log_head(st_audit_log *log, uint64_t *size,
+                                        uint8_t root[32], st_err *err);
+const char *st_audit_log_dir(const st_audit_log *log);
+/* The log's name (signed-note key name and checkpoint origin). */
+const char *st_audit_log_origin(const st_audit_log *log);
+
+/* Signs a checkpoint of the current tree and stores it as
+ * checkpoints/<size>.note; the note text goes to *note (malloc'ed). */
+ST_MUST_CHECK st_code st_audit_checkpoint(st_audit_log *log, char **note,
+                                          st_err *err);
+/* The same with the log key given (secure memory, 32-byte seed). */
+
+ST_MUST_CHECK st_code st_audit_checkpoint_with(st_audit_log *log,
+                                               const st_secret *seed,
+                                               char **note, st_err *err);
+
+/* ---- Merkle tree (RFC 9162 section 2.1) ---- */
+
+void st_audit_leaf_hash(const void *entry, size_t len, uint8_t out[32]);
+void st_audit_node_hash(const uint8_t left[32], const uint8_t right[32],
+                        uint8_t out[32]);
+/* MTH of n leaf hashes (RFC 9162 2.1.1); the empty tree is SHA-256(""). */
+void st_audit_tree_root(const uint8_t (*leaves)[32], uint64_t n,
+                        uint8_t out[32]);
+/* PATH(m, D[n]) (2.1.3.1) and PROOF(m, D[n]) (2.1.4.1); *proof is
+ * malloc'ed, *len hashes. */
+ST_MUST_CHECK st_code st_audit_inclusion_proof(const uint8_t (*leaves)[32],
+                                               uint64_t n, uint64_t m,
+                                               uint8_t (**proof)[32],
+                                               size_t *len, st_err *err);
+ST_MUST_CHECK st_code st_audit_consistency_proof(const uint8_t (*leaves)[32],
+                                                 uint64_t n, uint64_t m,
+                                                 uint8_t (**proof)[32],
+                                                 size_t *len, st_err *err);
+/* Verifiers (2.1.3.2, 2.1.4.2): ST_OK or ST_E_DENIED with the reason. */
+ST_MUST_CHECK st_code st_audit_verify_inclusion(uint64_t index, uint64_t size,
+                                                const uint8_t leaf[32],
+                                                const uint8_t (*proof)[32],
+                                                size_t len,
+                                                const uint8_t root[32],
+                                                st_err *err);
+ST_MUST_CHECK st_code st_audit_verify_consistency(uint64_t size1,
+                                                  uint64_t size2,
+                                                  const uint8_t root1[32],
+                                                  const uint8_t root2[32],
+                                                  const uint8_t (*proof)[32],
+                                                  size_t len, st_err *err);
+
+/* ---- signed notes (C2SP signed-note) ---- */
+
+/* Signs `text` (must end in '\n', no blank line) with key `name`; *note
+ * is malloc'ed: text, blank line, "— name base64(keyhash||sig)\n". */
+ST_MUST_CHECK st_code st_audit_note_sign(const char *name,
+                                         const uint8_t seed[32],
+                                         const char *text, char **note,
+                                         st_err *err);
+/* "<name>+<8 hex>+<base64(0x01||pub)>", malloc'ed. */
+char *st_audit_note_vkey(const char *name, const uint8_t pub[32]);
+/* Parses a verifier key; *name is malloc'ed. */
+ST_MUST_CHECK st_code st_audit_note_vkey_parse(const char *vkey, char **name,
+                                               uint8_t pub[32], st_err *err);
+/* Verifies that `note` carries a valid signature by `vkey`; *textlen
+ * receives the length of the signed text (a prefix of note). */
+ST_MUST_CHECK st_code st_audit_note_open(const char *note, size_t len,
+                                         const char *vkey, size_t *textlen,
+                                         st_err *err);
+
 #endif

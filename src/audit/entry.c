@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit_internal.h"
 #include "sealtrain/audit.h"
 
 #define MAX_DEPTH 32

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit_internal.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"

@@ -5,6 +5,7 @@
  * nothing, the check sees overdue retention, missing policies and a policy
  * that accepts sim; metrics label values are escaped.
  */
+#include "audit/audit_internal.h"
 #include "st_test.h"
 #include "st_test_ws.h"
 
