@@ -131,13 +131,27 @@ ST_MUST_CHECK st_code st_audit_log_append(st_audit_log *log,
 ST_MUST_CHECK st_code st_audit_log_repair(st_audit_log *log, size_t *cut,
                                           st_err *err);
 
-/* The workspace's way: the log key is kept sealed under the keyring's KEK
+/* The KEK that seals the workspace log's key: its wrap and unwrap, as
+ * st_kek_wrap and st_kek_unwrap do them with the caller's keyring
+ * (st_keyring_audit_sealer, src/keys: the keyring sits above the log, so
+ * the log calls it only through this). wrap creates the KEK when it has
+ * no version yet and returns the version used. */
+typedef struct st_secret st_secret;
+typedef struct st_audit_sealer {
+    void *ctx;
+    st_code (*wrap)(void *ctx, const uint8_t *secret, size_t len,
+                    const uint8_t *aad, size_t aadlen, st_buf *out,
+                    uint32_t *used, st_err *err);
+    st_code (*unwrap)(void *ctx, uint32_t version, const uint8_t *wrapped,
+                      size_t len, const uint8_t *aad, size_t aadlen,
+                      st_secret **out, st_err *err);
+} st_audit_sealer;
+/* The workspace's way: the log key is kept sealed under the KEK
  * "audit.log" (log.key.sealed; created on first use, and a plain log.key
  * left by the first append is sealed and shredded here). Signs a
  * checkpoint of the workspace's log and records it in the log. */
-typedef struct st_keyring st_keyring;
 ST_MUST_CHECK st_code st_audit_checkpoint_sealed(st_workspace *ws,
-                                                 st_keyring *kr,
+                                                 const st_audit_sealer *kek,
                                                  const char *actor, char **note,
                                                  st_err *err);
 /* 1 if the workspace's log key is sealed (no plain copy on disk). */

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "sealtrain/audit.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/err.h"
@@ -78,6 +79,9 @@ ST_MUST_CHECK st_code st_kek_unwrap(st_keyring *kr, const char *name,
                                     size_t len, const uint8_t *aad,
                                     size_t aadlen, st_secret **out,
                                     st_err *err);
+/* The keyring's KEK "audit.log" as the audit log's sealer (for
+ * st_audit_checkpoint_sealed), valid while `kr` is open. */
+st_audit_sealer st_keyring_audit_sealer(st_keyring *kr);
 /* The current version of `name` (ST_E_DENIED if it has none usable, e.g.
  * its current version was revoked). */
 ST_MUST_CHECK st_code st_kek_current(st_keyring *kr, const char *name,

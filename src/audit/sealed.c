@@ -1,6 +1,7 @@
 /*
  * sealed.c: the workspace audit log's signing key, sealed under the
- * keyring (KEK "audit.log", AEAD with the log's origin as associated data).
+ * keyring (KEK "audit.log", AEAD with the log's origin as associated data),
+ * through the caller's st_audit_sealer: the log never calls the keyring.
  *
  * Appends never need the key, so the first append creates a plain
  * log.key (0600) as a directory log must; the first checkpoint through the
@@ -19,12 +20,9 @@
 
 #include "audit/audit_internal.h"
 #include "sealtrain/fs.h"
-#include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/workspace.h"
-
-#define AUDIT_KEK "audit.log"
 
 /* A failure here must stop the caller: an empty AAD would make the unwrap
  * fail as if the sealed key had been tampered with. */
@@ -36,7 +34,8 @@ static ST_MUST_CHECK st_code aad_of(const st_audit_log *log, st_buf *aad,
 }
 
 /* Seals a plain log.key (if present) and shreds it. */
-static ST_MUST_CHECK st_code seal_plain(st_audit_log *log, st_keyring *kr,
+static ST_MUST_CHECK st_code seal_plain(st_audit_log *log,
+                                        const st_audit_sealer *kek,
                                         const char *sealed, st_err *err)
 {
     char plain[PATH_MAX];
@@ -45,11 +44,6 @@ static ST_MUST_CHECK st_code seal_plain(st_audit_log *log, st_keyring *kr,
         return err ? err->code : ST_E_INTERNAL;
     if (!st_fs_exists(plain))
         return ST_OK;
-    uint32_t v;
-    st_err e2;
-    if (st_kek_current(kr, AUDIT_KEK, &v, &e2) == ST_E_NOTFOUND &&
-        st_kek_create(kr, AUDIT_KEK, 0, err) != ST_OK)
-        return st_err_prefix(err, "sealing the audit log key");
     st_secret *seed = NULL;
     if (st_audit_log_read_key(log, &seed, err) != ST_OK)
         return err ? err->code : ST_E_IO;
@@ -61,8 +55,8 @@ static ST_MUST_CHECK st_code seal_plain(st_audit_log *log, st_keyring *kr,
     if (rc == ST_OK)
         rc = st_buf_printf(&out, err, "%08x", 0u); /* version slot */
     if (rc == ST_OK)
-        rc = st_kek_wrap(kr, AUDIT_KEK, 0, st_secret_cbytes(seed), 32, aad.data,
-                         aad.len, &out, &used, err);
+        rc = kek->wrap(kek->ctx, st_secret_cbytes(seed), 32, aad.data, aad.len,
+                       &out, &used, err);
     st_secret_free(seed);
     if (rc == ST_OK) {
         char ver[9];
@@ -79,7 +73,8 @@ static ST_MUST_CHECK st_code seal_plain(st_audit_log *log, st_keyring *kr,
                                             "key");
 }
 
-static ST_MUST_CHECK st_code unseal(st_audit_log *log, st_keyring *kr,
+static ST_MUST_CHECK st_code unseal(st_audit_log *log,
+                                    const st_audit_sealer *kek,
                                     const char *sealed, st_secret **seed,
                                     st_err *err)
 {
@@ -105,8 +100,8 @@ static ST_MUST_CHECK st_code unseal(st_audit_log *log, st_keyring *kr,
         st_buf_init(&aad);
         rc = aad_of(log, &aad, err);
         if (rc == ST_OK)
-            rc = st_kek_unwrap(kr, AUDIT_KEK, (uint32_t)v, b + 8, len - 8,
-                               aad.data, aad.len, seed, err);
+            rc = kek->unwrap(kek->ctx, (uint32_t)v, b + 8, len - 8, aad.data,
+                             aad.len, seed, err);
         st_buf_free(&aad);
     }
     free(b);
@@ -123,7 +118,7 @@ int st_audit_key_sealed(st_workspace *ws)
            st_fs_exists(p) && !st_fs_exists(q);
 }
 
-st_code st_audit_checkpoint_sealed(st_workspace *ws, st_keyring *kr,
+st_code st_audit_checkpoint_sealed(st_workspace *ws, const st_audit_sealer *kek,
                                    const char *actor, char **note, st_err *err)
 {
     char dir[PATH_MAX], sealed[PATH_MAX];
@@ -134,9 +129,9 @@ st_code st_audit_checkpoint_sealed(st_workspace *ws, st_keyring *kr,
         return err ? err->code : ST_E_IO;
     st_secret *seed = NULL;
     char *signed_note = NULL;
-    st_code rc = seal_plain(log, kr, sealed, err);
+    st_code rc = seal_plain(log, kek, sealed, err);
     if (rc == ST_OK)
-        rc = unseal(log, kr, sealed, &seed, err);
+        rc = unseal(log, kek, sealed, &seed, err);
     if (rc == ST_OK)
         rc = st_audit_checkpoint_with(log, seed, &signed_note, err);
     st_secret_free(seed);

@@ -594,8 +594,9 @@ static int cmd_checkpoint(st_cli *cli, int argc, char **argv)
             return done(&x, 1);
         note = rr.data;
     } else if ((r = st_keyring_open(x.ws, &kr, &x.err)) == ST_OK) {
+        st_audit_sealer kek = st_keyring_audit_sealer(kr);
         r = st_audit_checkpoint_sealed(
-            x.ws, kr, st_cli_principal(&x.s) ? x.s.name : "bootstrap", &note,
+            x.ws, &kek, st_cli_principal(&x.s) ? x.s.name : "bootstrap", &note,
             &x.err);
     }
     st_keyring_close(kr);

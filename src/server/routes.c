@@ -163,8 +163,9 @@ static void checkpoint_post(st_req *r)
         return;
     char *note = NULL;
     st_err err;
+    st_audit_sealer kek = st_keyring_audit_sealer(kr);
     st_code rc =
-        st_audit_checkpoint_sealed(r->ws, kr, r->principal, &note, &err);
+        st_audit_checkpoint_sealed(r->ws, &kek, r->principal, &note, &err);
     st_keyring_close(owned);
     if (rc != ST_OK)
         st_srv_reply_err(r, NULL, &err);

@@ -256,14 +256,15 @@ static void test_log_key_is_sealed_under_the_keyring(void **state)
     assert_true(st_fs_exists(plain));
     assert_false(st_audit_key_sealed(f->ws));
     char *note = NULL;
-    assert_st_ok(st_audit_checkpoint_sealed(f->ws, f->kr, "root", &note, &e),
+    st_audit_sealer kek = st_keyring_audit_sealer(f->kr);
+    assert_st_ok(st_audit_checkpoint_sealed(f->ws, &kek, "root", &note, &e),
                  &e);
     free(note);
     assert_false(st_fs_exists(plain));
     assert_true(st_fs_exists(sealed));
     assert_true(st_audit_key_sealed(f->ws));
     /* the sealed key signs again (unwrapped through the keyring) */
-    assert_st_ok(st_audit_checkpoint_sealed(f->ws, f->kr, "root", &note, &e),
+    assert_st_ok(st_audit_checkpoint_sealed(f->ws, &kek, "root", &note, &e),
                  &e);
     free(note);
     st_audit_report rep;
