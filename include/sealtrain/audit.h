@@ -103,6 +103,13 @@ typedef st_code (*st_audit_change)(st_workspace *ws, void *arg, st_err *err);
 ST_MUST_CHECK st_code st_audit_txn_run(st_workspace *ws, st_audit_change change,
                                        void *arg, const st_audit_event *ev,
                                        st_err *err);
+/* The same, telling the caller (*unknown 1) when COMMIT failed with its
+ * outcome unknown: a caller that made files for the change must then keep
+ * them (the next open decides). */
+ST_MUST_CHECK st_code st_audit_txn_apply(st_workspace *ws,
+                                         st_audit_change change, void *arg,
+                                         const st_audit_event *ev, int *unknown,
+                                         st_err *err);
 /* Run by st_workspace_open before anything else: appends the entries that
  * interrupted or failed deliveries left (never one already in the log). */
 ST_MUST_CHECK st_code st_audit_txn_recover(st_workspace *ws, st_err *err);

@@ -343,8 +343,15 @@ void st_audit_txn_deliver(st_workspace *ws, int64_t id)
 st_code st_audit_txn_run(st_workspace *ws, st_audit_change change, void *arg,
                          const st_audit_event *ev, st_err *err)
 {
+    int unknown;
+    return st_audit_txn_apply(ws, change, arg, ev, &unknown, err);
+}
+
+st_code st_audit_txn_apply(st_workspace *ws, st_audit_change change, void *arg,
+                           const st_audit_event *ev, int *unknown, st_err *err)
+{
     int64_t id = 0;
-    int unknown = 0;
+    *unknown = 0;
     st_code rc = st_audit_txn_begin(ws, err);
     if (rc)
         return rc;
@@ -354,7 +361,7 @@ st_code st_audit_txn_run(st_workspace *ws, st_audit_change change, void *arg,
         st_audit_txn_rollback(ws);
         return rc;
     }
-    if ((rc = st_audit_txn_commit(ws, &unknown, err)))
+    if ((rc = st_audit_txn_commit(ws, unknown, err)))
         return rc;
     st_audit_txn_deliver(ws, id);
     return ST_OK;

@@ -346,8 +346,6 @@ st_code st_model_db_mark_removed(st_workspace *ws, const st_model_record *r,
     char t[ST_TIME_LEN];
     st_time_format(time(NULL), t);
     st_code rc = ST_OK;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return st_model_db_err(ws, "rm", err);
     if (sqlite3_prepare_v2(db,
                            "DELETE FROM model_shares WHERE name = ?1 AND "
                            "version = ?2",
@@ -374,10 +372,5 @@ st_code st_model_db_mark_removed(st_workspace *ws, const st_model_record *r,
     } else if (rc == ST_OK)
         rc = st_model_db_err(ws, "rm", err);
     sqlite3_finalize(st);
-    if (rc == ST_OK &&
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        rc = st_model_db_err(ws, "rm", err);
-    if (rc != ST_OK)
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }

@@ -36,8 +36,8 @@ ST_MUST_CHECK st_code st_model_db_share_paths(st_workspace *ws,
                                               const st_model_record *r,
                                               st_model_db_path_fn fn, void *ctx,
                                               st_err *err);
-/* Marks `r` removed (its paths cleared, its shares deleted): one
- * transaction. */
+/* Marks `r` removed (its paths cleared, its shares deleted), inside the
+ * caller's transaction. */
 ST_MUST_CHECK st_code st_model_db_mark_removed(st_workspace *ws,
                                                const st_model_record *r,
                                                st_err *err);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "sealtrain/access.h"
+#include "sealtrain/audit.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
@@ -228,6 +229,24 @@ static int keep_all(void *ctx, const st_age_stanza *s)
     return 1;
 }
 
+/* A shared copy's row, as a change of st_audit_txn_apply. */
+struct share_change {
+    const st_model_record *r;
+    const char *recipient, *path, *sha, *actor;
+};
+
+static st_code share_rows(st_workspace *ws, void *arg, st_err *err)
+{
+    struct share_change *c = arg;
+    return st_model_db_share_put(ws, c->r, c->recipient, c->path, c->sha,
+                                 c->actor, err);
+}
+
+static st_code removal_rows(st_workspace *ws, void *arg, st_err *err)
+{
+    return st_model_db_mark_removed(ws, arg, err);
+}
+
 st_code st_model_share(st_workspace *ws, const st_model_record *r,
                        const char *recipient, const st_age_identity *ids,
                        size_t nids, const char *actor, char *shared_path,
@@ -271,22 +290,37 @@ st_code st_model_share(st_workspace *ws, const st_model_record *r,
     char sha[65] = "";
     if (rc == ST_OK) {
         uint8_t d[32];
+        int unknown = 0;
+        struct share_change c = {r, recipient, shared_path, sha, actor};
+        char resource[ST_MODEL_NAME_MAX + 32];
+        snprintf(resource, sizeof(resource), "model:%s@%u", r->name,
+                 r->version);
+        json_t *details = NULL;
         if ((rc = st_sha256_file(shared_path, d, err)) == ST_OK) {
             st_hex_encode(d, 32, sha);
-            rc = st_model_db_share_put(ws, r, recipient, shared_path, sha,
-                                       actor, err);
+            details =
+                json_pack("{s:s,s:s}", "recipient", recipient, "sha256", sha);
+            st_audit_event ev = {
+                "operation",   actor && *actor ? actor : "system",
+                "model.share", resource,
+                "success",     NULL,
+                details};
+            /* the row and its entry commit together */
+            rc = details ? st_audit_txn_apply(ws, share_rows, &c, &ev, &unknown,
+                                              err)
+                         : st_err_errno(err, ST_E_IO, ENOMEM,
+                                        "the model.share entry");
         }
-        if (rc != ST_OK && st_fs_shred(shared_path, NULL) != ST_OK)
+        json_decref(details);
+        if (rc != ST_OK && !unknown && st_fs_shred(shared_path, NULL) != ST_OK)
             st_warn("model.share", "could not remove %s", shared_path);
     }
     st_age_recipient_clear(&rcpt);
-    st_model_audit(
-        ws, actor, "model.share", r,
-        rc == ST_OK         ? "success"
-        : rc == ST_E_DENIED ? "denied"
-                            : "failure",
-        rc == ST_OK ? NULL : err->msg,
-        json_pack("{s:s,s:s}", "recipient", recipient, "sha256", sha));
+    if (rc != ST_OK)
+        st_model_audit(
+            ws, actor, "model.share", r,
+            rc == ST_E_DENIED ? "denied" : "failure", err->msg,
+            json_pack("{s:s,s:s}", "recipient", recipient, "sha256", sha));
     return rc;
 }
 
@@ -301,18 +335,33 @@ static st_code shred_share(void *ctx, const char *path, st_err *err)
 st_code st_model_rm(st_workspace *ws, const st_model_record *r,
                     const char *actor, st_err *err)
 {
+    /* the files first: a failure leaves the row, and `model rm` again
+     * shreds what is left (a file already gone is skipped), then the row
+     * and the model.rm entry commit together */
     st_code rc = st_model_db_share_paths(ws, r, shred_share, NULL, err);
     if (rc == ST_OK && st_fs_exists(r->path))
         rc = st_fs_shred(r->path, err);
     if (rc == ST_OK && st_fs_exists(r->provenance_path))
         rc = st_fs_shred(r->provenance_path, err);
+    char res[ST_MODEL_NAME_MAX + 32];
+    snprintf(res, sizeof(res), "model:%s@%u", r->name, r->version);
+    json_t *details =
+        json_pack("{s:s,s:s}", "job", r->job_id, "sha256", r->file_sha256);
+    st_audit_event ev = {"operation",
+                         actor && *actor ? actor : "system",
+                         "model.rm",
+                         res,
+                         "success",
+                         "crypto-shredded: sealed file, shared copies and "
+                         "provenance",
+                         details};
     if (rc == ST_OK)
-        rc = st_model_db_mark_removed(ws, r, err);
-    st_model_audit(
-        ws, actor, "model.rm", r, rc == ST_OK ? "success" : "failure",
-        rc == ST_OK ? "crypto-shredded: sealed file, shared "
-                      "copies and provenance"
-                    : err->msg,
-        json_pack("{s:s,s:s}", "job", r->job_id, "sha256", r->file_sha256));
+        rc = details ? st_audit_txn_run(ws, removal_rows, (void *)r, &ev, err)
+                     : st_err_errno(err, ST_E_IO, ENOMEM, "the model.rm entry");
+    json_decref(details);
+    if (rc != ST_OK)
+        st_model_audit(
+            ws, actor, "model.rm", r, "failure", err->msg,
+            json_pack("{s:s,s:s}", "job", r->job_id, "sha256", r->file_sha256));
     return rc;
 }
