@@ -13,6 +13,8 @@
 
 #include "sealtrain/sealtrain.h"
 
+#include "train/train.h"
+
 static double now_s(void)
 {
     struct timespec ts;

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <sealtrain/gbdt.h>
+#include "train/gbdt.h"
 #include <sealtrain/sealtrain.h>
 
 typedef struct mat {

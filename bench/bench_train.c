@@ -17,6 +17,8 @@
 
 #include <sealtrain/sealtrain.h>
 
+#include "train/train.h"
+
 typedef struct mat {
     float *v;
     uint32_t rows, cols;

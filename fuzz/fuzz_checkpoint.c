@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "sealtrain/crypto.h"
-#include "sealtrain/train.h"
+#include "train/train.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

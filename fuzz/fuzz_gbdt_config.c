@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sealtrain/gbdt.h"
+#include "train/gbdt.h"
 #include "sealtrain/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

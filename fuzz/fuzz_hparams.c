@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "sealtrain/json.h"
-#include "sealtrain/train.h"
+#include "train/train.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

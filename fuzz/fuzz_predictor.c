@@ -12,6 +12,8 @@
 
 #include <sealtrain/sealtrain.h>
 
+#include "train/train.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     st_predictor *p = NULL;

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "sealtrain/train.h"
+#include "train/train.h"
 
 static st_trainer *model(void)
 {

@@ -34,7 +34,6 @@
 #include "sealtrain/report.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/server.h"
-#include "sealtrain/train.h"
 #include "sealtrain/upload.h"
 #include "sealtrain/version.h"
 #include "sealtrain/workspace.h"

@@ -53,10 +53,10 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
-#include "sealtrain/gbdt.h"
+#include "train/gbdt.h"
 #include "sealtrain/json.h"
 #include "sealtrain/secmem.h"
-#include "sealtrain/train.h"
+#include "train/train.h"
 #include "sealtrain/version.h"
 
 struct rt {

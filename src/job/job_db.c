@@ -45,7 +45,7 @@
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
-#include "sealtrain/train.h"
+#include "train/train.h"
 #include "store/catalog.h"
 
 static const char *const migrations[] = {

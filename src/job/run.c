@@ -58,14 +58,14 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
-#include "sealtrain/gbdt.h"
+#include "train/gbdt.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
-#include "sealtrain/train.h"
+#include "train/train.h"
 
 #define HEARTBEAT_TIMEOUT_MS 5000
 #define NONCE_MAX_AGE_S 60

@@ -45,10 +45,10 @@
 #include "crypto/dsse.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
-#include "sealtrain/gbdt.h"
+#include "train/gbdt.h"
 #include "sealtrain/jobspec.h"
 #include "sealtrain/json.h"
-#include "sealtrain/train.h"
+#include "train/train.h"
 
 #define SPEC_MAX (1u << 20)
 

@@ -7,7 +7,7 @@
 #include <jansson.h>
 
 #include "sealtrain/model.h"
-#include "sealtrain/train.h"
+#include "train/train.h"
 
 /* ---- the registry's rows (model_db.c, all of the module's SQL) ---- */
 

@@ -39,7 +39,7 @@
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
-#include "sealtrain/train.h"
+#include "train/train.h"
 #include "sealtrain/version.h"
 
 #include "model/model_internal.h"

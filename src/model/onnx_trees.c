@@ -35,7 +35,7 @@
 
 #include "model/model_internal.h"
 #include "model/onnx_pb.h"
-#include "sealtrain/gbdt.h"
+#include "train/gbdt.h"
 #include "sealtrain/json.h"
 #include "sealtrain/sealtrain.h" /* st_version */
 

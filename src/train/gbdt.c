@@ -28,7 +28,7 @@
 
 #include <xgboost/c_api.h>
 
-#include "sealtrain/gbdt.h"
+#include "train/gbdt.h"
 #include "sealtrain/json.h"
 #include "train/train_internal.h"
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sealtrain/gbdt.h"
+#include "train/gbdt.h"
 #include "sealtrain/json.h"
 #include "train/train_internal.h"
 

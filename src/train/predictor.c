@@ -23,10 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sealtrain/gbdt.h"
+#include "train/gbdt.h"
 #include "sealtrain/json.h"
 #include "sealtrain/secmem.h"
-#include "sealtrain/train.h"
+#include "train/train.h"
 
 #define PREDICT_BATCH 256
 

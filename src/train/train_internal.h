@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sealtrain/train.h"
+#include "train/train.h"
 
 /* xoshiro256** (Blackman & Vigna, 2018): small state that a checkpoint can
  * hold, fast, and the same sequence on every platform. */

@@ -9,7 +9,7 @@
 
 #include <math.h>
 
-#include <sealtrain/gbdt.h>
+#include "train/gbdt.h"
 #include <sealtrain/sealtrain.h>
 
 #include "train/train_internal.h"

@@ -17,6 +17,8 @@
 #include "crypto/dsse.h"
 #include <sealtrain/sealtrain.h>
 
+#include "train/train.h"
+
 static const char policy[] = "{\"version\":1,\"tee\":[\"sim\"]}";
 
 typedef struct sealed {

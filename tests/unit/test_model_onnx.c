@@ -14,6 +14,8 @@
 
 #include <sealtrain/sealtrain.h>
 
+#include "train/train.h"
+
 #define ROWS_MAX 1800
 #define FEATURES 64
 #define TRAIN_ROWS 1400

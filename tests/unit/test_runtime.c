@@ -22,6 +22,7 @@
 #include <sealtrain/sealtrain.h>
 
 #include "enclave/runtime.h"
+#include "train/train.h"
 
 #define JOB_ID "j0123456789abcde"
 

@@ -1,5 +1,5 @@
 /*
- * sealtrain/train.h: the training engine.
+ * train/train.h (the library's, not public): the training engine.
  *
  * Trains linear regression, logistic/softmax regression and multilayer
  * perceptrons on float32 arrays that the caller hands over (inside the

@@ -1,5 +1,6 @@
 /*
- * sealtrain/gbdt.h: gradient-boosted trees through XGBoost's C API.
+ * train/gbdt.h (the library's, not public): gradient-boosted trees
+ * through XGBoost's C API.
  *
  * The job spec's "model" section with "type": "gbdt" (docs/training.md,
  * "Gradient-boosted trees") selects this engine instead of st_trainer:
@@ -29,7 +30,7 @@
 
 #include "sealtrain/err.h"
 #include "sealtrain/secmem.h"
-#include "sealtrain/train.h"
+#include "train/train.h"
 
 #ifdef __cplusplus
 extern "C" {
