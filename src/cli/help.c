@@ -203,9 +203,11 @@ static const leaf leaves[] = {
      "sealtrain --as dana --key dana.pem data import-encrypted digits.age "
      "--manifest digits.manifest.json"},
     {"data", "set-broker",
-     "NAME (--broker URL (--broker-pin SHA256 | --broker-ca PEM) | --local)",
-     "Names the key broker that releases NAME's key.",
-     "sealtrain --as dana --key dana.pem data set-broker digits --local"},
+     "NAME (--broker URL (--broker-pin SHA256 | --broker-cert PEM) | --none) "
+     "[--signing-key PEM]",
+     "Names the key broker that releases NAME's key (--none: this "
+     "workspace's).",
+     "sealtrain --as dana --key dana.pem data set-broker digits --none"},
     {"data", "list", "[--json]", "Lists the datasets you may see.",
      "sealtrain --as dana --key dana.pem data list"},
     {"data", "show", "NAME [--identity FILE] [--json]",

@@ -69,3 +69,19 @@ for f in bin/sealtrain share/man/man1/sealtrain.1 share/man/man1/sealtrain-audit
     [ -f "$T/inst/$f" ] || fail "make install did not install $f"
 done
 ok "the install puts the man pages and completion scripts in place"
+
+# every option a synopsis shows is one its command takes (getopt would say
+# "unrecognized option"; --json is taken before the command's own options)
+bad=""
+while read -r leaf; do
+    # shellcheck disable=SC2086 # a leaf is one or two words
+    syn=$(st help $leaf | sed -n 's/^usage: sealtrain //p' | head -n1)
+    for o in $(grep -oE -- '--[a-z][a-z0-9-]*' <<<"$syn" | sort -u); do
+        [ "$o" = --json ] && continue
+        # shellcheck disable=SC2086
+        out=$(st $leaf "$o=x" </dev/null 2>&1 || true)
+        case $out in *"unrecognized option '$o"*) bad="$bad $leaf $o;" ;; esac
+    done
+done < <(st help --list)
+[ -z "$bad" ] || fail "synopses name options their commands do not take:$bad"
+ok "every option of every synopsis is taken by its command"
