@@ -190,9 +190,12 @@ static st_code open_spec(st_workspace *ws, const char *submitter,
 
 /* ---- consent ---- */
 
+/* `keep` (may be NULL): the release policy that consented, verified and
+ * parsed, handed to the caller (NULL when another owner's broker holds
+ * it), so that one decision verifies each policy once. */
 static st_code consent_one(st_workspace *ws, const char *submitter,
                            const st_job_spec *spec, const char *name,
-                           st_err *err)
+                           st_release_policy **keep, st_err *err)
 {
     char res[ST_JOB_NAME_MAX + 16];
     snprintf(res, sizeof(res), "dataset:%s", name);
@@ -228,7 +231,10 @@ static st_code consent_one(st_workspace *ws, const char *submitter,
     }
     if (rc == ST_OK)
         rc = st_release_policy_check_job(p, name, spec, submitter, err);
-    st_release_policy_free(p);
+    if (rc == ST_OK && keep)
+        *keep = p;
+    else
+        st_release_policy_free(p);
     return rc;
 }
 
@@ -249,9 +255,10 @@ static st_code consent_model(st_workspace *ws, const char *submitter,
     return rc;
 }
 
-st_code st_gate_consent(st_workspace *ws, const char *submitter,
-                        const char *runner, const st_job_spec *spec,
-                        const char *only, st_err *err)
+/* st_gate_consent; `keep` (may be NULL) as consent_one's, for `only`. */
+static st_code consent(st_workspace *ws, const char *submitter,
+                       const char *runner, const st_job_spec *spec,
+                       const char *only, st_release_policy **keep, st_err *err)
 {
     st_code rc;
     int64_t n = 0;
@@ -286,7 +293,8 @@ st_code st_gate_consent(st_workspace *ws, const char *submitter,
             continue;
         if (i == 1 && !strcmp(names[1], names[0]))
             continue;
-        if ((rc = consent_one(ws, submitter, spec, names[i], err)) != ST_OK)
+        if ((rc = consent_one(ws, submitter, spec, names[i],
+                              only ? keep : NULL, err)) != ST_OK)
             return rc;
         checked++;
     }
@@ -296,6 +304,13 @@ st_code st_gate_consent(st_workspace *ws, const char *submitter,
                           "datasets",
                           only);
     return ST_OK;
+}
+
+st_code st_gate_consent(st_workspace *ws, const char *submitter,
+                        const char *runner, const st_job_spec *spec,
+                        const char *only, st_err *err)
+{
+    return consent(ws, submitter, runner, spec, only, NULL, err);
 }
 
 /* ---- HELLO ---- */
@@ -556,9 +571,10 @@ st_code st_gate_release(st_gate *g, const char *principal,
     if (rc == ST_OK && memcmp(digest, n.spec_digest, 32))
         rc = st_err_set(&e, ST_E_DENIED,
                         "the signed job spec changed since HELLO");
+    /* each dataset's policy as its consent read and verified it */
     for (size_t i = 0; rc == ST_OK && i < nds; i++)
-        rc =
-            st_gate_consent(g->ws, n.submitter, principal, &spec, names[i], &e);
+        rc = consent(g->ws, n.submitter, principal, &spec, names[i], &pols[i],
+                     &e);
     /* a model-use job: the model's key leaves with the datasets' or not
      * at all */
     char model_res[ST_JOB_NAME_MAX + 24] = "";
@@ -572,8 +588,11 @@ st_code st_gate_release(st_gate *g, const char *principal,
                             "can)",
                             st_job_kind_name(spec.kind), model_res);
     }
+    /* no policy here (another owner's broker judges the dataset): the
+     * refusal says so */
     for (size_t i = 0; rc == ST_OK && i < nds; i++)
-        rc = st_release_policy_get(g->ws, names[i], &pols[i], &e);
+        if (!pols[i])
+            rc = st_release_policy_get(g->ws, names[i], &pols[i], &e);
     st_catalog_snapshot_end(g->ws, snap);
     if (rc == ST_OK)
         rc = st_evidence_from_json((const char *)evidence, evidence_len,
