@@ -62,6 +62,11 @@ typedef struct st_audit_event {
 /* Appends one event to the workspace's log; durable when it returns. */
 ST_MUST_CHECK st_code st_audit_append(st_workspace *ws,
                                       const st_audit_event *ev, st_err *err);
+/* Appends n events in their order, as one write and one flush: durable,
+ * all of them or none, when it returns. */
+ST_MUST_CHECK st_code st_audit_append_all(st_workspace *ws,
+                                          const st_audit_event *evs, size_t n,
+                                          st_err *err);
 
 /* ---- a catalog change and its entry in one transaction (outbox.c) ----
  *
@@ -132,6 +137,13 @@ void st_audit_log_close(st_audit_log *log);
 ST_MUST_CHECK st_code st_audit_log_append(st_audit_log *log,
                                           const st_audit_event *ev,
                                           uint64_t *index, st_err *err);
+/* Appends n events in their order as one batch: one write, one flush,
+ * all of them or none; *index (may be NULL) receives the first one's
+ * index. Thread-safe. */
+ST_MUST_CHECK st_code st_audit_log_append_all(st_audit_log *log,
+                                              const st_audit_event *evs,
+                                              size_t n, uint64_t *index,
+                                              st_err *err);
 /* Cuts off a torn (never acknowledged) last line and records the repair
  * as a "security" entry. *cut receives the number of bytes removed (0 when
  * the log was intact). */

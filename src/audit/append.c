@@ -14,12 +14,18 @@
 
 st_code st_audit_append(st_workspace *ws, const st_audit_event *ev, st_err *err)
 {
+    return st_audit_append_all(ws, ev, 1, err);
+}
+
+st_code st_audit_append_all(st_workspace *ws, const st_audit_event *evs,
+                            size_t n, st_err *err)
+{
     char dir[PATH_MAX];
     st_audit_log *log;
     if (st_workspace_subdir(ws, "audit", dir, sizeof(dir), err) != ST_OK ||
         st_audit_log_open(dir, &log, err) != ST_OK)
         return st_err_prefix(err, "audit log");
-    st_code rc = st_audit_log_append(log, ev, NULL, err);
+    st_code rc = st_audit_log_append_all(log, evs, n, NULL, err);
     st_audit_log_close(log);
     if (rc != ST_OK)
         st_err_prefix(err, "audit log");

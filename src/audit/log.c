@@ -760,18 +760,39 @@ done:
 st_code st_audit_log_append(st_audit_log *log, const st_audit_event *ev,
                             uint64_t *index, st_err *err)
 {
-    request r;
-    memset(&r, 0, sizeof(r));
-    r.obj = event_object(ev, err);
-    if (!r.obj)
-        return err ? err->code : ST_E_USAGE;
+    return st_audit_log_append_all(log, ev, 1, index, err);
+}
+
+st_code st_audit_log_append_all(st_audit_log *log, const st_audit_event *evs,
+                                size_t n, uint64_t *index, st_err *err)
+{
+    if (n == 0)
+        return ST_OK;
+    request *rs = calloc(n, sizeof(*rs));
+    if (!rs)
+        return st_err_set(err, ST_E_IO, "audit entry: out of memory");
+    st_code rc = ST_OK;
+    for (size_t i = 0; i < n && rc == ST_OK; i++) {
+        if (!(rs[i].obj = event_object(&evs[i], err)))
+            rc = err ? err->code : ST_E_USAGE;
+        rs[i].next = i + 1 < n ? &rs[i + 1] : NULL;
+    }
+    if (rc != ST_OK) {
+        for (size_t i = 0; i < n; i++)
+            json_decref(rs[i].obj);
+        free(rs);
+        return rc;
+    }
+    /* queued together, so that one leader commits them in one batch:
+     * one write and one flush, all of them or none */
+    request *last = &rs[n - 1];
     pthread_mutex_lock(&log->mu);
     if (log->tail)
-        log->tail->next = &r;
+        log->tail->next = &rs[0];
     else
-        log->head = &r;
-    log->tail = &r;
-    while (!r.done) {
+        log->head = &rs[0];
+    log->tail = last;
+    while (!last->done) {
         if (log->leader) {
             pthread_cond_wait(&log->cv, &log->mu);
             continue;
@@ -791,15 +812,15 @@ st_code st_audit_log_append(st_audit_log *log, const st_audit_event *ev,
         pthread_cond_broadcast(&log->cv);
     }
     pthread_mutex_unlock(&log->mu);
-    json_decref(r.obj);
-    if (r.rc != ST_OK) {
-        if (err)
-            *err = r.err;
-        return r.rc;
-    }
-    if (index)
-        *index = r.index;
-    return ST_OK;
+    rc = last->rc;
+    if (rc != ST_OK && err)
+        *err = last->err;
+    if (rc == ST_OK && index)
+        *index = rs[0].index;
+    for (size_t i = 0; i < n; i++)
+        json_decref(rs[i].obj);
+    free(rs);
+    return rc;
 }
 
 st_code st_audit_log_head(st_audit_log *log, uint64_t *size, uint8_t root[32],

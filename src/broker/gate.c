@@ -32,11 +32,24 @@
 #include "sealtrain/secmem.h"
 #include "store/catalog.h"
 
+/* An attest.verify entry waiting for the decision's first key.release
+ * entry, so that both reach the log in one write and one flush. */
+typedef struct pending_verdict {
+    char resource[ST_JOB_NAME_MAX + 16];
+    char reason[600];
+    int pass;
+    json_t *details; /* owned */
+} pending_verdict;
+
 struct st_gate {
     st_workspace *ws;
     st_keyring *kr;
     st_gate_opts o;
     st_gate_anchors anchors;
+    /* verdicts of the current decision (one per dataset and the job's) */
+    pending_verdict pend[ST_GATE_MAX_DATASETS + 1];
+    size_t npend;
+    const char *pend_actor; /* the decision's principal (borrowed) */
 };
 
 st_code st_gate_open(st_workspace *ws, st_keyring *kr, const st_gate_opts *o,
@@ -61,10 +74,18 @@ st_code st_gate_open(st_workspace *ws, st_keyring *kr, const st_gate_opts *o,
     return ST_OK;
 }
 
+static void pending_drop(st_gate *g)
+{
+    for (size_t i = 0; i < g->npend; i++)
+        json_decref(g->pend[i].details);
+    g->npend = 0;
+}
+
 void st_gate_close(st_gate *g)
 {
     if (!g)
         return;
+    pending_drop(g);
     st_gate_anchors_free(&g->anchors);
     free(g);
 }
@@ -78,6 +99,32 @@ void st_gate_result_clear(st_gate_result *r)
 
 /* ---- audit ---- */
 
+/* Appends the pending verdicts, then `ev` (may be NULL), in one batch:
+ * durable, all or none, when it returns. */
+static st_code append(st_gate *g, const st_audit_event *ev, st_err *err)
+{
+    st_audit_event evs[ST_GATE_MAX_DATASETS + 2];
+    size_t n = 0;
+    const char *actor =
+        g->pend_actor && *g->pend_actor ? g->pend_actor : "anonymous";
+    for (size_t i = 0; i < g->npend; i++) {
+        pending_verdict *p = &g->pend[i];
+        evs[n++] = (st_audit_event){"attestation",
+                                    actor,
+                                    "attest.verify",
+                                    p->resource,
+                                    p->pass ? "success" : "denied",
+                                    p->pass ? NULL : p->reason,
+                                    p->details};
+    }
+    if (ev)
+        evs[n++] = *ev;
+    st_code rc = g->o.log ? st_audit_log_append_all(g->o.log, evs, n, NULL, err)
+                          : st_audit_append_all(g->ws, evs, n, err);
+    pending_drop(g);
+    return rc;
+}
+
 static st_code record(st_gate *g, const char *actor, const char *resource,
                       const char *outcome, const char *reason, json_t *details,
                       st_err *err)
@@ -86,8 +133,7 @@ static st_code record(st_gate *g, const char *actor, const char *resource,
                          "key.release", resource,
                          outcome,       reason,
                          details};
-    st_code rc = g->o.log ? st_audit_log_append(g->o.log, &ev, NULL, err)
-                          : st_audit_append(g->ws, &ev, err);
+    st_code rc = append(g, &ev, err);
     json_decref(details);
     return rc;
 }
@@ -190,9 +236,12 @@ static st_code open_spec(st_workspace *ws, const char *submitter,
 
 /* ---- consent ---- */
 
+/* `keep` (may be NULL): the release policy that consented, verified and
+ * parsed, handed to the caller (NULL when another owner's broker holds
+ * it), so that one decision verifies each policy once. */
 static st_code consent_one(st_workspace *ws, const char *submitter,
                            const st_job_spec *spec, const char *name,
-                           st_err *err)
+                           st_release_policy **keep, st_err *err)
 {
     char res[ST_JOB_NAME_MAX + 16];
     snprintf(res, sizeof(res), "dataset:%s", name);
@@ -228,7 +277,10 @@ static st_code consent_one(st_workspace *ws, const char *submitter,
     }
     if (rc == ST_OK)
         rc = st_release_policy_check_job(p, name, spec, submitter, err);
-    st_release_policy_free(p);
+    if (rc == ST_OK && keep)
+        *keep = p;
+    else
+        st_release_policy_free(p);
     return rc;
 }
 
@@ -249,9 +301,10 @@ static st_code consent_model(st_workspace *ws, const char *submitter,
     return rc;
 }
 
-st_code st_gate_consent(st_workspace *ws, const char *submitter,
-                        const char *runner, const st_job_spec *spec,
-                        const char *only, st_err *err)
+/* st_gate_consent; `keep` (may be NULL) as consent_one's, for `only`. */
+static st_code consent(st_workspace *ws, const char *submitter,
+                       const char *runner, const st_job_spec *spec,
+                       const char *only, st_release_policy **keep, st_err *err)
 {
     st_code rc;
     int64_t n = 0;
@@ -286,7 +339,8 @@ st_code st_gate_consent(st_workspace *ws, const char *submitter,
             continue;
         if (i == 1 && !strcmp(names[1], names[0]))
             continue;
-        if ((rc = consent_one(ws, submitter, spec, names[i], err)) != ST_OK)
+        if ((rc = consent_one(ws, submitter, spec, names[i],
+                              only ? keep : NULL, err)) != ST_OK)
             return rc;
         checked++;
     }
@@ -296,6 +350,13 @@ st_code st_gate_consent(st_workspace *ws, const char *submitter,
                           "datasets",
                           only);
     return ST_OK;
+}
+
+st_code st_gate_consent(st_workspace *ws, const char *submitter,
+                        const char *runner, const st_job_spec *spec,
+                        const char *only, st_err *err)
+{
+    return consent(ws, submitter, runner, spec, only, NULL, err);
 }
 
 /* ---- HELLO ---- */
@@ -428,25 +489,28 @@ static st_code judge(st_gate *g, const char *actor, const char *job,
             snprintf(r->reason, sizeof(r->reason), "%s: %s", policy_of,
                      v.reason);
         /* the verdict itself (metrics and `check` count verdicts by TEE
-         * and age); the decision follows as key.release */
+         * and age); it reaches the log with the decision that follows as
+         * key.release, in one batch, before any key leaves */
         if (!g->o.verdict_entries) {
             st_verdict_free(&v);
             return rc;
         }
-        st_audit_event ae = {"attestation",
-                             actor && *actor ? actor : "anonymous",
-                             "attest.verify",
-                             policy_of,
-                             v.pass ? "success" : "denied",
-                             v.pass ? NULL : v.reason,
-                             json_pack("{s:s,s:s,s:o*,s:s,s:s}", "job", job,
-                                       "evidence_sha256", r->evidence_sha256,
-                                       "claims", st_claims_to_json(&v.claims),
-                                       "verdict", v.reason, "tee",
-                                       st_tee_name(r->tee))};
-        rc = g->o.log ? st_audit_log_append(g->o.log, &ae, NULL, err)
-                      : st_audit_append(g->ws, &ae, err);
-        json_decref(ae.details);
+        pending_verdict *p = &g->pend[g->npend];
+        if (g->npend >= sizeof(g->pend) / sizeof(g->pend[0]))
+            rc = st_err_set(err, ST_E_INTERNAL, "too many verdicts");
+        else if (!(p->details = json_pack(
+                       "{s:s,s:s,s:o*,s:s,s:s}", "job", job, "evidence_sha256",
+                       r->evidence_sha256, "claims",
+                       st_claims_to_json(&v.claims), "verdict", v.reason,
+                       "tee", st_tee_name(r->tee))))
+            rc = st_err_set(err, ST_E_IO, "out of memory");
+        else {
+            snprintf(p->resource, sizeof(p->resource), "%s", policy_of);
+            snprintf(p->reason, sizeof(p->reason), "%s", v.reason);
+            p->pass = v.pass;
+            g->pend_actor = actor;
+            g->npend++;
+        }
     }
     st_verdict_free(&v);
     return rc;
@@ -508,6 +572,8 @@ st_code st_gate_release(st_gate *g, const char *principal,
 {
     memset(r, 0, sizeof(*r));
     keys->n = 0;
+    pending_drop(g);
+    g->pend_actor = principal;
     uint8_t evd[32];
     st_sha256(evidence, evidence_len, evd);
     st_hex_encode(evd, 32, r->evidence_sha256);
@@ -556,9 +622,10 @@ st_code st_gate_release(st_gate *g, const char *principal,
     if (rc == ST_OK && memcmp(digest, n.spec_digest, 32))
         rc = st_err_set(&e, ST_E_DENIED,
                         "the signed job spec changed since HELLO");
+    /* each dataset's policy as its consent read and verified it */
     for (size_t i = 0; rc == ST_OK && i < nds; i++)
-        rc =
-            st_gate_consent(g->ws, n.submitter, principal, &spec, names[i], &e);
+        rc = consent(g->ws, n.submitter, principal, &spec, names[i], &pols[i],
+                     &e);
     /* a model-use job: the model's key leaves with the datasets' or not
      * at all */
     char model_res[ST_JOB_NAME_MAX + 24] = "";
@@ -572,8 +639,11 @@ st_code st_gate_release(st_gate *g, const char *principal,
                             "can)",
                             st_job_kind_name(spec.kind), model_res);
     }
+    /* no policy here (another owner's broker judges the dataset): the
+     * refusal says so */
     for (size_t i = 0; rc == ST_OK && i < nds; i++)
-        rc = st_release_policy_get(g->ws, names[i], &pols[i], &e);
+        if (!pols[i])
+            rc = st_release_policy_get(g->ws, names[i], &pols[i], &e);
     st_catalog_snapshot_end(g->ws, snap);
     if (rc == ST_OK)
         rc = st_evidence_from_json((const char *)evidence, evidence_len,
@@ -691,6 +761,13 @@ st_code st_gate_release(st_gate *g, const char *principal,
         st_release_policy_free(pols[i]);
     json_decref(claims);
     st_gate_nonce_clear(&n);
+    /* verdicts that no key.release entry took along (the judging or the
+     * catalog failed after them) are still recorded */
+    st_err e2;
+    if (g->npend && append(g, NULL, &e2) != ST_OK && rc == ST_OK) {
+        rc = e2.code;
+        e = e2;
+    }
     if (rc != ST_OK) {
         st_wipe(keys, sizeof(*keys));
         if (err)

@@ -282,12 +282,27 @@ st_code st_gate_db_collateral_rm(st_workspace *ws, const char *digest,
  * handler. Another process (a local `job run`) has its own connection
  * and meets SQLite's locking and busy timeout as usual. */
 #define NONCE_STORES 8
+/* The store's statements, prepared once per connection (parsing them per
+ * release cost about as much as running them). */
+enum { NONCE_PUT, NONCE_TAKE, NONCE_WHY, NONCE_SWEEP, NONCE_NSQL };
+static const char *const nonce_sql[NONCE_NSQL] = {
+    [NONCE_PUT] = "INSERT INTO nonces(nonce,job_id,issued,principal,"
+                  "submitter,scope,spec_digest,hello,envelope,issued_s) "
+                  "VALUES(?,?,?,?,?,?,?,?,?,?)",
+    [NONCE_TAKE] = "UPDATE nonces SET used=? WHERE nonce=? AND "
+                   "principal=? AND used='' AND issued_s>=? "
+                   "RETURNING job_id,submitter,scope,spec_digest,"
+                   "hello,envelope,issued_s",
+    [NONCE_WHY] = "SELECT used, principal FROM nonces WHERE nonce=?",
+    [NONCE_SWEEP] = "DELETE FROM nonces WHERE issued_s<?",
+};
 static pthread_mutex_t nonce_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct nonce_store {
     char path[PATH_MAX];
     sqlite3 *db;
-    unsigned long used; /* for replacing the least recently used */
-    time_t swept;       /* its last sweep of old rows */
+    sqlite3_stmt *sql[NONCE_NSQL]; /* prepared on first use */
+    unsigned long used;            /* for replacing the least recently used */
+    time_t swept;                  /* its last sweep of old rows */
 } stores[NONCE_STORES];
 static unsigned long nonce_clock;
 
@@ -315,6 +330,8 @@ static st_code nonce_db(st_workspace *ws, struct nonce_store **out, st_err *err)
         if (!stores[i].db || stores[i].used < s->used)
             s = &stores[i];
     }
+    for (size_t i = 0; i < NONCE_NSQL; i++)
+        sqlite3_finalize(s->sql[i]);
     if (s->db)
         sqlite3_close_v2(s->db);
     memset(s, 0, sizeof(*s));
@@ -361,11 +378,27 @@ static st_code nonce_db(st_workspace *ws, struct nonce_store **out, st_err *err)
     return ST_OK;
 }
 
-/* A statement on the store; finalized by the caller (the SQL is parsed
- * again each time: a few microseconds beside the decision). */
-static int nonce_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+/* The store's statement `which`, ready to bind; nonce_lock held, and
+ * nonce_done after use. */
+static int nonce_prepare(struct nonce_store *s, int which, sqlite3_stmt **st)
 {
-    return sqlite3_prepare_v3(db, sql, -1, 0, st, NULL);
+    int rc = SQLITE_OK;
+    if (!s->sql[which])
+        rc = sqlite3_prepare_v3(s->db, nonce_sql[which], -1,
+                                SQLITE_PREPARE_PERSISTENT, &s->sql[which],
+                                NULL);
+    *st = s->sql[which];
+    return rc;
+}
+
+/* Resets a statement of the store for its next use (its bindings point
+ * into the caller's buffers). */
+static void nonce_done(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
 }
 
 st_code st_gate_db_nonce_put(st_workspace *ws, const st_gate_nonce *n,
@@ -385,19 +418,13 @@ st_code st_gate_db_nonce_put(st_workspace *ws, const st_gate_nonce *n,
     /* old rows go as new ones come (about once a minute per store): the
      * table holds minutes, not history */
     if (rc == ST_OK && n->issued - ns->swept >= 60 &&
-        nonce_prepare(db, "DELETE FROM nonces WHERE issued_s<?", &st) ==
-            SQLITE_OK) {
+        nonce_prepare(ns, NONCE_SWEEP, &st) == SQLITE_OK) {
         ns->swept = n->issued;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)n->issued - 3600);
         (void)sqlite3_step(st); /* a failed sweep is retried next minute */
-        sqlite3_finalize(st);
+        nonce_done(st);
     }
-    if (rc == ST_OK &&
-        nonce_prepare(db,
-                      "INSERT INTO nonces(nonce,job_id,issued,principal,"
-                      "submitter,scope,spec_digest,hello,envelope,issued_s) "
-                      "VALUES(?,?,?,?,?,?,?,?,?,?)",
-                      &st) != SQLITE_OK)
+    if (rc == ST_OK && nonce_prepare(ns, NONCE_PUT, &st) != SQLITE_OK)
         rc = nonce_fail(db, "issuing a nonce", err);
     if (rc == ST_OK) {
         sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
@@ -413,20 +440,19 @@ st_code st_gate_db_nonce_put(st_workspace *ws, const st_gate_nonce *n,
         sqlite3_bind_int64(st, 10, (sqlite3_int64)n->issued);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = nonce_fail(db, "issuing a nonce", err);
-        sqlite3_finalize(st);
+        nonce_done(st);
     }
     pthread_mutex_unlock(&nonce_lock);
     return rc;
 }
 
 /* Why the nonce was not taken (for the audit log); nonce_lock held. */
-static const char *nonce_why(sqlite3 *db, const char *hex,
+static const char *nonce_why(struct nonce_store *ns, const char *hex,
                              const char *principal)
 {
     const char *why = "unknown to this broker";
     sqlite3_stmt *st = NULL;
-    if (nonce_prepare(db, "SELECT used, principal FROM nonces WHERE nonce=?",
-                      &st) != SQLITE_OK)
+    if (nonce_prepare(ns, NONCE_WHY, &st) != SQLITE_OK)
         return why;
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -439,7 +465,7 @@ static const char *nonce_why(sqlite3 *db, const char *hex,
         else
             why = "stale";
     }
-    sqlite3_finalize(st);
+    nonce_done(st);
     return why;
 }
 
@@ -457,13 +483,7 @@ st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
     sqlite3_stmt *st = NULL;
     st_code rc = nonce_db(ws, &ns, err);
     sqlite3 *db = ns ? ns->db : NULL;
-    if (rc == ST_OK &&
-        nonce_prepare(db,
-                      "UPDATE nonces SET used=? WHERE nonce=? AND "
-                      "principal=? AND used='' AND issued_s>=? "
-                      "RETURNING job_id,submitter,scope,spec_digest,"
-                      "hello,envelope,issued_s",
-                      &st) != SQLITE_OK)
+    if (rc == ST_OK && nonce_prepare(ns, NONCE_TAKE, &st) != SQLITE_OK)
         rc = nonce_fail(db, "using a nonce", err);
     if (rc != ST_OK) {
         pthread_mutex_unlock(&nonce_lock);
@@ -503,11 +523,11 @@ st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
         free(hello);
         step = sqlite3_step(st);
     }
-    sqlite3_finalize(st);
     if (rc == ST_OK && step != SQLITE_DONE)
         rc = nonce_fail(db, "using a nonce", err);
+    nonce_done(st);
     const char *why =
-        rc == ST_OK && !out->envelope ? nonce_why(db, hex, principal) : NULL;
+        rc == ST_OK && !out->envelope ? nonce_why(ns, hex, principal) : NULL;
     pthread_mutex_unlock(&nonce_lock);
     if (rc != ST_OK) {
         st_gate_nonce_clear(out);

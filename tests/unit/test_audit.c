@@ -367,6 +367,55 @@ static void test_appends_verify_and_checkpoint_signatures_check(void **state)
     rm_log_dir(dir);
 }
 
+/* A decision's entries (verdicts, then the release) go in one batch: in
+ * their order, with consecutive indexes, and none of them when one is
+ * invalid. */
+static void test_batch_appends_in_order_or_not_at_all(void **state)
+{
+    (void)state;
+    char *dir = new_log_dir();
+    st_audit_log *log;
+    st_err err;
+    assert_st_ok(st_audit_log_open(dir, &log, &err), &err);
+    st_audit_event one = ev("data.import", "dataset:a");
+    assert_st_ok(st_audit_log_append(log, &one, NULL, &err), &err);
+    st_audit_event evs[3] = {ev("attest.verify", "dataset:a"),
+                             ev("attest.verify", "job:x"),
+                             ev("key.release", "dataset:a")};
+    uint64_t idx = 0;
+    assert_st_ok(st_audit_log_append_all(log, evs, 3, &idx, &err), &err);
+    assert_int_equal(idx, 1);
+    st_audit_event bad[2] = {ev("attest.verify", "dataset:b"), ev("x", "y")};
+    bad[1].category = "gossip";
+    assert_int_equal(st_audit_log_append_all(log, bad, 2, NULL, &err),
+                     ST_E_USAGE);
+    uint64_t size;
+    uint8_t root[32];
+    assert_st_ok(st_audit_log_head(log, &size, root, &err), &err);
+    assert_int_equal(size, 4);
+    st_audit_report rep;
+    assert_st_ok(st_audit_verify(dir, NULL, &rep, &err), &err);
+    assert_int_equal(rep.entries, 4);
+    /* in the order given */
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/log.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[4096];
+    const char *want[] = {"data.import", "attest.verify", "attest.verify",
+                          "key.release"};
+    for (int i = 0; i < 4; i++) {
+        assert_non_null(fgets(line, sizeof(line), f));
+        char tag[64];
+        snprintf(tag, sizeof(tag), "\"action\":\"%s\"", want[i]);
+        assert_non_null(strstr(line, tag));
+    }
+    assert_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    st_audit_log_close(log);
+    rm_log_dir(dir);
+}
+
 typedef struct thread_arg {
     st_audit_log *log;
     int n;
@@ -1130,6 +1179,7 @@ int main(void)
         cmocka_unit_test(
             test_entry_parser_accepts_entries_and_rejects_bad_ones),
         cmocka_unit_test(test_appends_verify_and_checkpoint_signatures_check),
+        cmocka_unit_test(test_batch_appends_in_order_or_not_at_all),
         cmocka_unit_test(test_concurrent_appenders_all_land_in_one_valid_tree),
         cmocka_unit_test(
             test_verify_names_edited_removed_reordered_truncated_entry),
