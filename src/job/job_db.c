@@ -45,8 +45,8 @@
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
-#include "train/train.h"
 #include "store/catalog.h"
+#include "train/train.h"
 
 static const char *const migrations[] = {
     "CREATE TABLE jobs ("
@@ -147,8 +147,26 @@ static st_code submit_allowed(st_workspace *ws, const char *submitter,
         rc = st_access_check(ws, n ? submitter : NULL, "job.submit", resource,
                              err);
     }
-    if (rc == ST_OK)
-        rc = st_gate_consent(ws, submitter, NULL, spec, NULL, err);
+    if (rc != ST_OK)
+        return rc;
+    /* the owners' consent: a refusal is audited as the access check's
+     * are, naming the training dataset (the reason names the dataset and
+     * the rule that refused) */
+    if ((rc = st_gate_consent(ws, submitter, NULL, spec, NULL, err)) ==
+        ST_E_DENIED) {
+        char resource[ST_JOB_NAME_MAX + 16];
+        snprintf(resource, sizeof(resource), "dataset:%s",
+                 spec->train_dataset[0] ? spec->train_dataset
+                                        : spec->valid_dataset);
+        st_audit_event ev = {
+            "access",     submitter && *submitter ? submitter : "system",
+            "job.submit", resource,
+            "denied",     err ? err->msg : "the owners' consent",
+            NULL};
+        st_err e2;
+        if (st_audit_append(ws, &ev, &e2) != ST_OK)
+            st_error("job.submit", "could not audit a refusal: %s", e2.msg);
+    }
     return rc;
 }
 

@@ -31,7 +31,10 @@ OTHER=$(age-keygen 2>/dev/null | grep -o 'age1[0-9a-z]*')
 spec "{\"outputs\": {\"recipients\": [\"$OTHER\"]}}"
 expect_exit 4 mo job run "$SPEC"
 expect_stderr "its release policy does not allow model recipient"
-ok "a model recipient outside the policy: the job is refused before any runtime starts"
+grep '"action":"job.submit"' "$T/ws/audit/log.jsonl" | grep '"outcome":"denied"' |
+    grep -q "does not allow model recipient" ||
+    fail "the refused submission is not audited with its reason"
+ok "a model recipient outside the policy: the job is refused before any runtime starts, and the refusal is audited"
 
 spec
 # flip one byte of the encrypted payload
