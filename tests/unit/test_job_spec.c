@@ -98,6 +98,7 @@ static void test_spec_errors_name_the_key(void **state)
 /* A model-use spec: "use" instead of the engine's sections, one input
  * dataset, recipients for predict only; everything else refused with
  * the key. */
+#define NONCE "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 static void test_use_spec_is_strict(void **state)
 {
     (void)state;
@@ -112,6 +113,15 @@ static void test_use_spec_is_strict(void **state)
     assert_int_equal(s.use_version, 3);
     assert_string_equal(s.train_dataset, "d");
     assert_int_equal(s.nrecipients, 0);
+    assert_int_equal(s.use_key_by_requester, 0);
+    st_job_spec_free(&s);
+    /* the requester wraps the model key itself (over the API) */
+    const char *rq = "{\"version\":1,\"name\":\"j\",\"use\":{\"model\":"
+                     "\"m\",\"version\":3,\"mode\":\"evaluate\",\"key\":"
+                     "\"requester\",\"nonce\":\"" NONCE "\"},"
+                     "\"datasets\":{\"input\":\"d\"}}";
+    assert_st_ok(st_job_spec_parse(rq, strlen(rq), "t", &s, &e), &e);
+    assert_int_equal(s.use_key_by_requester, 1);
     st_job_spec_free(&s);
     const char *pr = "{\"version\":1,\"name\":\"j\",\"use\":{\"model\":"
                      "\"m\",\"version\":1,\"mode\":\"predict\"},"
@@ -152,6 +162,14 @@ static void test_use_spec_is_strict(void **state)
          "\"version\":1,\"mode\":\"predict\"},\"datasets\":{\"input\":"
          "\"d\"},\"outputs\":{\"model\":\"x\",\"recipients\":[\"" RCPT "\"]}}",
          "model"},
+        {"{\"version\":1,\"name\":\"j\",\"use\":{\"model\":\"m\","
+         "\"version\":1,\"mode\":\"evaluate\",\"key\":\"server\"},"
+         "\"datasets\":{\"input\":\"d\"}}",
+         "\"key\" must be \"controller\" or \"requester\", not \"server\""},
+        {"{\"version\":1,\"name\":\"j\",\"use\":{\"model\":\"m\","
+         "\"version\":1,\"mode\":\"evaluate\",\"key\":\"requester\","
+         "\"nonce\":\"abc\"},\"datasets\":{\"input\":\"d\"}}",
+         "\"nonce\" must be 64 hex digits"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(
