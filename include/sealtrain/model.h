@@ -186,6 +186,12 @@ ST_MUST_CHECK st_code st_model_rm(st_workspace *ws, const st_model_record *r,
 ST_MUST_CHECK st_code st_model_file_key(const st_model_record *r,
                                         const st_age_identity *ids, size_t nids,
                                         int *fd, st_secret **out, st_err *err);
+/* The sealed file opened (*fd, at its start) after its registered digest
+ * was checked, without its key: a model-use job whose requester wraps
+ * the key to the runtime itself. ST_E_DENIED when it is not the
+ * registered file. */
+ST_MUST_CHECK st_code st_model_file_open(const st_model_record *r, int *fd,
+                                         st_err *err);
 /* The plaintext safetensors of a model in secure memory (st_secmem_free). */
 ST_MUST_CHECK st_code st_model_open(const st_model_record *r,
                                     const st_age_identity *ids, size_t nids,

@@ -68,7 +68,17 @@ static void model_usage(FILE *out)
             "                                     your own, non-secret rows "
             "scored here (no\n"
             "                                     enclave: the model is "
-            "decrypted locally)\n\n"
+            "decrypted locally)\n"
+            "  evaluate|predict ... --data DATASET --server URL "
+            "--attest-policy FILE\n"
+            "      [--platform-key PEM] [--ak FILE] (predict: --to age1... "
+            "--out FILE.age)\n"
+            "                                     the server runs the job; "
+            "this client verifies\n"
+            "                                     the runtime's evidence "
+            "with your policy and\n"
+            "                                     only then wraps the model "
+            "key to it\n\n"
             "Without @VERSION the latest version is meant. Exit status: 0 "
             "ok, 2 usage,\n3 bad input or unknown model, 4 denied "
             "(verification failed, no right,\npolicy), 5 system failure.\n");
@@ -390,7 +400,7 @@ static int cmd_registered(st_cli *cli, const char *sub, const struct opts *o,
 
 /* ---- evaluate and predict ---- */
 
-static void print_evaluation(const json_t *ev)
+void st_cli_print_evaluation(const json_t *ev)
 {
     static const char *const keys[] = {
         "accuracy", "macro_f1", "roc_auc", "loss", "mse", "mae", "r2"};
@@ -565,7 +575,7 @@ static int cmd_use(st_cli *cli, const char *sub, const struct opts *o,
         print_json(json_incref(result));
     } else if (rc == ST_OK && !cli->quiet && ev) {
         printf("job:            %s\n", id);
-        print_evaluation(ev);
+        st_cli_print_evaluation(ev);
         printf("metrics sha256: %s (audited)\n",
                json_string_value(json_object_get(result, "metrics_sha256")));
     } else if (rc == ST_OK && !cli->quiet && pr)
