@@ -30,7 +30,9 @@
  *   6. evaluate prints the metrics; predict fetches the predictions,
  *      sealed by the runtime to the recipient this spec names (--to, given
  *      here, so that the server cannot substitute one), checks their
- *      digest against the job's result and writes them atomically.
+ *      digest against the job's result and writes them atomically;
+ *      --provenance writes the use's statement, signed by the runtime
+ *      (`model verify-use` checks it).
  *
  * Never: send the model key unwrapped, trust a digest, key or recipient
  * the server states without recomputing or naming it here.
@@ -55,7 +57,7 @@
 struct uopts {
     int json;
     const char *data, *identity, *out, *to, *tee, *sandbox, *policy,
-        *platform_key, *ak;
+        *platform_key, *ak, *provenance;
 };
 
 static int parse(int argc, char **argv, struct uopts *o, const char **ref)
@@ -71,6 +73,7 @@ static int parse(int argc, char **argv, struct uopts *o, const char **ref)
         {"attest-policy", required_argument, NULL, 'P'},
         {"platform-key", required_argument, NULL, 'K'},
         {"ak", required_argument, NULL, 'A'},
+        {"provenance", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof(*o));
     optind = 0;
@@ -88,6 +91,7 @@ static int parse(int argc, char **argv, struct uopts *o, const char **ref)
         case 'P': o->policy = optarg; break;
         case 'K': o->platform_key = optarg; break;
         case 'A': o->ak = optarg; break;
+        case 'p': o->provenance = optarg; break;
         default: return st_cli_usage("model", "unknown option");
         }
     }
@@ -469,6 +473,10 @@ int st_remote_model_use(st_cli *cli, int argc, char **argv)
         rc = st_remote_fail(5, "job %s succeeded without a result", id);
     if (rc == 0 && predict)
         rc = fetch_predictions(cli, id, pr, o.out);
+    st_err err;
+    st_err_clear(&err);
+    if (rc == 0 && st_cli_take_provenance(res, o.provenance, &err) != ST_OK)
+        rc = st_cli_fail(&err);
     if (rc == 0 && (o.json || cli->json)) {
         json_t *out = predict
                           ? json_pack("{s:s,s:{s:s,s:O,s:O}}", "job", id,

@@ -526,6 +526,28 @@ static int runtime_gone(struct ctl *c, int ms)
     return n > 0;
 }
 
+/* SHA-256 of a dataset's signed manifest payload: what the statement of
+ * a model use names (docs/predict.md). */
+static ST_MUST_CHECK st_code manifest_digest(const st_dataset_record *d,
+                                             uint8_t out[32], st_err *err)
+{
+    if (!d->envelope)
+        return st_err_set(err, ST_E_INPUT, "dataset \"%s\": no signed manifest",
+                          d->m.name);
+    json_t *j = st_json_parse(d->envelope, strlen(d->envelope),
+                              "dataset manifest", err);
+    if (!j)
+        return err->code;
+    uint8_t *p = NULL;
+    size_t n = 0;
+    st_code rc = st_dsse_payload(j, &p, &n, err);
+    json_decref(j);
+    if (rc == ST_OK)
+        st_sha256(p, n, out);
+    free(p);
+    return rc;
+}
+
 static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
 {
     st_runtime_args *a = c->args;
@@ -543,6 +565,9 @@ static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
         st_runtime_dataset *d = &a->ds[i];
         snprintf(d->name, sizeof(d->name), "%s", c->ds[i].m.name);
         memcpy(d->plain_sha256, c->ds[i].m.plain_sha256, 32);
+        if (c->spec.kind != ST_JOB_KIND_TRAIN &&
+            (rc = manifest_digest(&c->ds[i], d->manifest_sha256, err)) != ST_OK)
+            return rc;
         d->fd = open(c->ds[i].path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (d->fd < 0)
             return st_err_errno(err, ST_E_IO, errno, "opening %s",
@@ -1052,6 +1077,42 @@ static ST_MUST_CHECK st_code take_predictions(struct ctl *c, const char *want,
     return rc;
 }
 
+/* The signed statement of a model use (the runtime's RESULT
+ * "provenance"): signed by the key the evidence attested, about what
+ * left (`want`, the hex SHA-256 the controller computed or checked). */
+static ST_MUST_CHECK st_code check_use_provenance(struct ctl *c,
+                                                  const json_t *prov,
+                                                  const char *want, st_err *err)
+{
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    st_code rc = prov ? st_dsse_verify(prov, ST_DSSE_TYPE_INTOTO,
+                                       (const uint8_t(*)[32])c->hello.ed25519,
+                                       1, &payload, &plen, NULL, err)
+                      : st_err_set(err, ST_E_DENIED,
+                                   "the runtime's result has no provenance");
+    if (rc != ST_OK)
+        return st_err_prefix(err, "the use's provenance");
+    json_t *stmt =
+        st_json_parse((const char *)payload, plen, "the use's provenance", err);
+    free(payload);
+    if (!stmt)
+        return err->code;
+    const char *subject = json_string_value(json_object_get(
+        json_object_get(json_array_get(json_object_get(stmt, "subject"), 0),
+                        "digest"),
+        "sha256"));
+    const char *type =
+        json_string_value(json_object_get(stmt, "predicateType"));
+    if (!subject || !want || strcmp(subject, want) || !type ||
+        strcmp(type, ST_MODEL_USE_PREDICATE))
+        rc = st_err_set(err, ST_E_DENIED,
+                        "the use's provenance is not about what left (%s)",
+                        want ? want : "?");
+    json_decref(stmt);
+    return rc;
+}
+
 /* RESULT of a model-use job: the metrics (evaluate) or the sealed
  * predictions (predict), audited once. */
 static ST_MUST_CHECK st_code handle_use_result(struct ctl *c, const json_t *res,
@@ -1075,21 +1136,30 @@ static ST_MUST_CHECK st_code handle_use_result(struct ctl *c, const json_t *res,
             uint8_t d[32];
             st_sha256(canon, strlen(canon), d);
             st_hex_encode(d, 32, hex);
+            rc = check_use_provenance(c, json_object_get(res, "provenance"),
+                                      hex, err);
+        }
+        if (rc == ST_OK) {
             extra = json_pack("{s:s}", "metrics_sha256", hex);
-            result =
-                json_pack("{s:O,s:s}", "evaluation", ev, "metrics_sha256", hex);
+            result = json_pack("{s:O,s:s,s:O}", "evaluation", ev,
+                               "metrics_sha256", hex, "provenance",
+                               json_object_get(res, "provenance"));
         }
         free(canon);
     } else {
         const char *want = json_string_value(json_object_get(pr, "sha256"));
-        rc = take_predictions(c, want, err);
+        rc = check_use_provenance(c, json_object_get(res, "provenance"), want,
+                                  err);
+        if (rc == ST_OK)
+            rc = take_predictions(c, want, err);
         if (rc == ST_OK) {
             json_int_t rows = json_integer_value(json_object_get(pr, "rows"));
             extra = json_pack("{s:s,s:I,s:s}", "predictions_sha256", want,
                               "rows", rows, "output", c->predictions_out);
             result =
-                json_pack("{s:{s:s,s:s,s:I}}", "predictions", "path",
-                          c->predictions_out, "sha256", want, "rows", rows);
+                json_pack("{s:{s:s,s:s,s:I},s:O}", "predictions", "path",
+                          c->predictions_out, "sha256", want, "rows", rows,
+                          "provenance", json_object_get(res, "provenance"));
         }
     }
     if (rc != ST_OK) {

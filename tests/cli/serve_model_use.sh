@@ -126,8 +126,12 @@ ok "evaluate over --server: evidence verified by the client, key wrapped by it, 
 # -- predict --
 sed -i 's/"uses": {"evaluate": \["mo", "eve"\]}/"uses": {"evaluate": ["mo", "eve"], "predict": ["mo"]}/' "$T/eval-policy.json"
 dana data policy set digits-eval "$T/eval-policy.json" >/dev/null
-expect_exit 0 use mo predict -i "$K/mo.age" --to "$MO_RCPT" --out "$T/pred.age"
+expect_exit 0 use mo predict -i "$K/mo.age" --to "$MO_RCPT" --out "$T/pred.age" \
+    --provenance "$T/use.json"
 expect_stdout "297 predictions sealed to $MO_RCPT"
+# the statement the attested runtime signed about them checks out here
+expect_exit 0 st model verify-use "$T/pred.age" --provenance "$T/use.json" \
+    --policy "$T/attest.json" --sim-key "$T/platform.pub.pem"
 age -d -i "$K/mo.age" "$T/pred.age" >"$T/pred.csv" || fail "mo cannot open the predictions"
 [ "$(wc -l <"$T/pred.csv")" -eq 298 ] || fail "not 297 rows"
 J2=$(sqlite3 "$T/ws/catalog.db" "SELECT id FROM jobs WHERE name LIKE 'predict-%' ORDER BY created DESC LIMIT 1")
