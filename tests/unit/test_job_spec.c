@@ -328,14 +328,14 @@ static void test_model_key_json_round_trips_and_names_errors(void **state)
     memset(fk, 0x5a, sizeof(fk));
     assert_st_ok(st_x25519_public(priv, pub, &e), &e);
     st_broker_key k, back;
-    assert_st_ok(
-        st_broker_wrap_key(pub, "j0123456789abcde", "model:m@1", fk, 16, &k, &e),
-        &e);
+    assert_st_ok(st_broker_wrap_key(pub, "j0123456789abcde", "model:m@1", fk,
+                                    16, &k, &e),
+                 &e);
     json_t *j = st_job_model_key_json(&k);
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    assert_st_ok(
-        st_job_model_key_parse(text, strlen(text), "key", &back, &e), &e);
+    assert_st_ok(st_job_model_key_parse(text, strlen(text), "key", &back, &e),
+                 &e);
     free(text);
     st_secret *got = NULL;
     assert_st_ok(
