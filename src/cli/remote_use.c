@@ -185,11 +185,11 @@ static int model_key(st_cli *cli, const char *ref, const struct uopts *o,
     st_err_clear(&err);
     const char *tmp = getenv("TMPDIR");
     snprintf(m->path, sizeof(m->path), "%s/sealtrain-model.XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
+             tmp && *tmp ? tmp : P_tmpdir);
     int fd = rc ? -1 : mkstemp(m->path);
     if (!rc && fd < 0)
         rc = st_remote_fail(5, "a temporary file in %s: %s",
-                            tmp && *tmp ? tmp : "/tmp", strerror(errno));
+                            tmp && *tmp ? tmp : P_tmpdir, strerror(errno));
     st_age_identity *ids = NULL;
     size_t nids = 0;
     if (fd >= 0) {
