@@ -5,7 +5,9 @@
  * verifier behind it. Property: no crash or leak; an envelope that is not
  * rejected as input gives a verdict, and a verdict with no trace never
  * passes (nothing here is signed by a pinned platform key, so nothing may
- * pass).
+ * pass). The same envelope goes through the use's verifier
+ * (st_model_verify_use), whose extra claims (use.spec, use.model,
+ * use.dataset) read the predicate the same way.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +37,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     st_code rc = st_model_verify(model_path, env, NULL, &o, &v, &err);
     if (rc == ST_OK && v.pass)
         abort(); /* no platform key is pinned: sim evidence cannot pass */
+    st_verdict_free(&v);
+    st_verdict_init(&v);
+    rc = st_model_verify_use(
+        "0000000000000000000000000000000000000000000000000000000000000000", env,
+        &o, &v, &err);
+    if (rc == ST_OK && v.pass)
+        abort();
     st_verdict_free(&v);
     json_decref(env);
     return 0;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "sealtrain/age.h"
+#include "sealtrain/broker.h"
 #include "sealtrain/err.h"
 #include "sealtrain/jobspec.h"
 #include "sealtrain/workspace.h"
@@ -166,6 +167,10 @@ ST_MUST_CHECK st_code st_job_run(st_workspace *ws, const char *id,
 
 /* ---- using a registered model (src/job/use.c, docs/predict.md) ---- */
 
+/* In the job's directory: the sealed predictions of a predict job whose
+ * requester wrapped the model key (a job run for `sealtrain serve`). */
+#define ST_JOB_PREDICTIONS_FILE "predictions.age"
+
 typedef struct st_job_use {
     st_job_kind kind;      /* ST_JOB_KIND_EVALUATE or ST_JOB_KIND_PREDICT */
     const char *model;     /* NAME */
@@ -192,6 +197,24 @@ typedef struct st_job_use {
 ST_MUST_CHECK st_code st_job_use_model(st_workspace *ws, const st_job_use *u,
                                        char id[ST_JOB_ID_LEN + 1],
                                        json_t **result, st_err *err);
+
+/* The spec of a model use as compact JSON with sorted keys (malloc'ed
+ * into *text), the model version pinned: what st_job_use_model submits.
+ * With `nonce` (64 hex digits, fresh per request) the spec asks for the
+ * model key from the requester ("use": {"key": "requester"}): what a
+ * client of `sealtrain serve` signs (docs/predict.md). */
+ST_MUST_CHECK st_code st_job_use_spec(const st_job_use *u, uint32_t version,
+                                      const char *nonce, char **text,
+                                      st_err *err);
+
+/* The model file key a requester wrapped to a job's attested runtime
+ * (st_broker_wrap_key, named "model:NAME@VERSION"), as the JSON of POST
+ * /v1/jobs/ID/model-key: {"name", "epk" (hex), "ct" (base64)}. The
+ * parser takes untrusted bytes and names what is wrong (`where` first). */
+json_t *st_job_model_key_json(const st_broker_key *k);
+ST_MUST_CHECK st_code st_job_model_key_parse(const char *text, size_t len,
+                                             const char *where,
+                                             st_broker_key *out, st_err *err);
 
 #ifdef __cplusplus
 }

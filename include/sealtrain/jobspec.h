@@ -67,6 +67,10 @@ typedef struct st_job_spec {
      * version is pinned in the signed spec) */
     char use_model[ST_JOB_NAME_MAX + 1];
     uint32_t use_version;
+    /* "use": {"key": "requester"}: the requester wraps the model's key to
+     * the attested runtime itself (over the API); the controller holds
+     * none */
+    int use_key_by_requester;
     char name[ST_JOB_NAME_MAX + 1];
     json_t *model; /* borrowed from root: the engine's sections */
     json_t *training;

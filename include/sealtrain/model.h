@@ -38,6 +38,8 @@ extern "C" {
 
 #define ST_MODEL_NAME_MAX 64
 #define ST_MODEL_PREDICATE "https://sealtrain.dev/provenance/v1"
+/* The statement of a model use (evaluate, predict; docs/predict.md). */
+#define ST_MODEL_USE_PREDICATE "https://sealtrain.dev/use/v1"
 
 /* One registered model version. Strings are owned copies; the json_t
  * members are owned references (NULL when absent). */
@@ -143,6 +145,20 @@ ST_MUST_CHECK st_code st_model_verify(const char *model_path,
                                       const st_model_verify_opts *o,
                                       st_verdict *v, st_err *err);
 
+/* Verifies the signed statement of a model use (evaluate, predict;
+ * ST_MODEL_USE_PREDICATE) against what left, `output_sha256` (hex: the
+ * SHA-256 of the sealed predictions, or of the evaluation as compact
+ * JSON with sorted keys), claim by claim as st_model_verify does
+ * (use.output, provenance.type, provenance.signature, the evidence
+ * under o->policy_text or the default policy, provenance.key_binding,
+ * provenance.measurement), then use.spec (the carried spec is the
+ * signed one, a use of the model version, mode and dataset the predicate
+ * names), use.model and use.dataset (their digests named). */
+ST_MUST_CHECK st_code st_model_verify_use(const char *output_sha256,
+                                          const json_t *envelope,
+                                          const st_model_verify_opts *o,
+                                          st_verdict *v, st_err *err);
+
 /* The workspace's trust anchors for st_model_verify: the sim platform's
  * public key (from `sim_key_pem` when not NULL, else keys/sim-platform.pem)
  * and the enrolled TPM attestation key (keys/tpm-ak); a missing one stays
@@ -186,6 +202,12 @@ ST_MUST_CHECK st_code st_model_rm(st_workspace *ws, const st_model_record *r,
 ST_MUST_CHECK st_code st_model_file_key(const st_model_record *r,
                                         const st_age_identity *ids, size_t nids,
                                         int *fd, st_secret **out, st_err *err);
+/* The sealed file opened (*fd, at its start) after its registered digest
+ * was checked, without its key: a model-use job whose requester wraps
+ * the key to the runtime itself. ST_E_DENIED when it is not the
+ * registered file. */
+ST_MUST_CHECK st_code st_model_file_open(const st_model_record *r, int *fd,
+                                         st_err *err);
 /* The plaintext safetensors of a model in secure memory (st_secmem_free). */
 ST_MUST_CHECK st_code st_model_open(const st_model_record *r,
                                     const st_age_identity *ids, size_t nids,

@@ -543,14 +543,20 @@ static st_code release_model(st_gate *g, const char *principal,
                              const st_gate_result *r, json_t *claims,
                              st_broker_keys *keys, st_err *err)
 {
-    if (keys->n >= ST_BROKER_MAX_KEYS)
-        return st_err_set(err, ST_E_INTERNAL, "too many keys for one release");
-    st_code rc = st_broker_wrap_key(
-        n->hello.x25519, n->job_id, res, st_secret_cbytes(g->o.model_key),
-        st_secret_len(g->o.model_key), &keys->k[keys->n], err);
-    if (rc != ST_OK)
-        return rc;
-    keys->n++;
+    /* no key offered: the spec asks the requester to wrap it to this
+     * runtime itself, after verifying the evidence (docs/predict.md); the
+     * decision to let the model be used here is still this one */
+    if (g->o.model_key) {
+        if (keys->n >= ST_BROKER_MAX_KEYS)
+            return st_err_set(err, ST_E_INTERNAL,
+                              "too many keys for one release");
+        st_code rc = st_broker_wrap_key(
+            n->hello.x25519, n->job_id, res, st_secret_cbytes(g->o.model_key),
+            st_secret_len(g->o.model_key), &keys->k[keys->n], err);
+        if (rc != ST_OK)
+            return rc;
+        keys->n++;
+    }
     char sd[65];
     st_hex_encode(n->spec_digest, 32, sd);
     json_t *d = base_details(n->job_id, n->submitter, principal);
@@ -559,9 +565,14 @@ static st_code release_model(st_gate *g, const char *principal,
                                         "spec_sha256", sd, "tee",
                                         st_tee_name(r->tee), "claims", claims,
                                         "ear_sha256", ear_digests(r->ears)));
+    if (!g->o.model_key)
+        json_object_set_new(d, "wrapped_by", json_string("requester"));
     return record(g, principal, res, "success",
-                  "evidence verified; the requester's identity opened the "
-                  "model",
+                  g->o.model_key
+                      ? "evidence verified; the requester's identity opened "
+                        "the model"
+                      : "evidence verified; the requester wraps the model's "
+                        "key to this runtime after verifying its evidence",
                   d, err);
 }
 
@@ -632,7 +643,8 @@ st_code st_gate_release(st_gate *g, const char *principal,
     if (rc == ST_OK && spec.kind != ST_JOB_KIND_TRAIN) {
         snprintf(model_res, sizeof(model_res), "model:%s@%u", spec.use_model,
                  spec.use_version);
-        if (!g->o.model_key)
+        if (!g->o.model_key &&
+            !(g->o.model_key_by_requester && spec.use_key_by_requester))
             rc = st_err_set(&e, ST_E_DENIED,
                             "%s: no key for %s was offered (only the local "
                             "controller, with the requester's identity, "

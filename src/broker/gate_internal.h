@@ -64,6 +64,12 @@ typedef struct st_gate_opts {
      * with a key.release entry of its own; a model-use spec without it
      * is refused. Borrowed; NULL for training jobs. */
     const st_secret *model_key;
+    /* the local controller of a model-use job whose signed spec says
+     * "key": "requester": no model key is offered; the decision is made
+     * and recorded as for an offered one, and the requester wraps the key
+     * to the runtime after verifying its evidence (docs/predict.md). A
+     * remote owner's broker never sets it: it refuses model uses. */
+    int model_key_by_requester;
 } st_gate_opts;
 
 /* Loads the trust anchors (trust.c) for `ws`; `kr` (may be NULL: no key

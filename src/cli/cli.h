@@ -22,6 +22,13 @@ typedef struct st_cli {
     int log_json;          /* --log-json */
 } st_cli;
 
+/* The figures of a model evaluation (`model evaluate`, local or
+ * --server), as the CLI prints them. */
+void st_cli_print_evaluation(const json_t *ev);
+/* Takes the signed statement out of a model use's result and, when
+ * `path` is not NULL, writes it there (atomically, 0600). */
+st_code st_cli_take_provenance(json_t *result, const char *path, st_err *err);
+
 /* A command group: argv[0] is the group name ("key"), options follow. */
 typedef int (*st_cli_handler)(st_cli *cli, int argc, char **argv);
 

@@ -68,7 +68,27 @@ static void model_usage(FILE *out)
             "                                     your own, non-secret rows "
             "scored here (no\n"
             "                                     enclave: the model is "
-            "decrypted locally)\n\n"
+            "decrypted locally)\n"
+            "  evaluate|predict ... --provenance FILE\n"
+            "                                     also write the use's "
+            "statement, signed by\n"
+            "                                     the attested runtime\n"
+            "  verify-use OUTPUT --provenance FILE [--policy FILE] "
+            "[--sim-key PEM]\n"
+            "                                     check that statement "
+            "against the sealed\n"
+            "                                     predictions or the "
+            "evaluate --json output\n"
+            "  evaluate|predict ... --data DATASET --server URL "
+            "--attest-policy FILE\n"
+            "      [--platform-key PEM] [--ak FILE] (predict: --to age1... "
+            "--out FILE.age)\n"
+            "                                     the server runs the job; "
+            "this client verifies\n"
+            "                                     the runtime's evidence "
+            "with your policy and\n"
+            "                                     only then wraps the model "
+            "key to it\n\n"
             "Without @VERSION the latest version is meant. Exit status: 0 "
             "ok, 2 usage,\n3 bad input or unknown model, 4 denied "
             "(verification failed, no right,\npolicy), 5 system failure.\n");
@@ -156,7 +176,48 @@ static void print_show(const st_model_record *r)
         printf("  %s\n", json_string_value(d));
 }
 
-static int cmd_verify(st_cli *cli, const struct opts *o, const char *target)
+/* The SHA-256 (hex) a use's statement names for an output file: the
+ * evaluation of a `model evaluate --json` output as compact JSON with
+ * sorted keys, any other file (sealed predictions) as its bytes. */
+static st_code use_output_digest(const char *path, char hex[65], st_err *err)
+{
+    unsigned char *b = NULL;
+    size_t n = 0;
+    st_code rc = st_fs_read_all(path, (size_t)1 << 32, &b, &n, err);
+    if (rc != ST_OK)
+        return rc;
+    json_error_t je;
+    json_t *j = json_loadb((const char *)b, n, 0, &je);
+    json_t *ev = json_object_get(j, "evaluation");
+    char *canon = ev ? json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    uint8_t d[32];
+    if (canon)
+        st_sha256(canon, strlen(canon), d);
+    else
+        st_sha256(b, n, d);
+    st_hex_encode(d, 32, hex);
+    free(canon);
+    json_decref(j);
+    free(b);
+    return ST_OK;
+}
+
+st_code st_cli_take_provenance(json_t *result, const char *path, st_err *err)
+{
+    json_t *prov = json_object_get(result, "provenance");
+    char *text = prov ? json_dumps(prov, JSON_INDENT(2)) : NULL;
+    st_code rc = ST_OK;
+    if (path && !text)
+        rc = st_err_set(err, ST_E_INPUT, "the job's result has no provenance");
+    else if (path)
+        rc = st_fs_write_atomic(path, text, strlen(text), 0600, err);
+    free(text);
+    json_object_del(result, "provenance");
+    return rc;
+}
+
+static int cmd_verify(st_cli *cli, const struct opts *o, const char *target,
+                      int use)
 {
     st_err err;
     st_err_clear(&err);
@@ -167,6 +228,13 @@ static int cmd_verify(st_cli *cli, const struct opts *o, const char *target)
     int have_rec = 0;
     const char *model_path = target, *prov_path = o->provenance;
     st_code rc = ST_OK;
+    char out_hex[65] = "";
+    if (use && !o->provenance)
+        return st_cli_usage("model", "verify-use needs --provenance FILE "
+                                     "(what `evaluate`/`predict "
+                                     "--provenance` wrote)");
+    if (use && use_output_digest(target, out_hex, &err) != ST_OK)
+        return st_cli_fail(&err);
     if (!o->provenance) {
         char name[ST_MODEL_NAME_MAX + 1];
         uint32_t ver;
@@ -209,8 +277,9 @@ static int cmd_verify(st_cli *cli, const struct opts *o, const char *target)
     if (rc == ST_OK) {
         st_model_verify_opts vo = {(const char *)poltext, pollen, &refs.refs,
                                    have_rec ? ws : NULL, (int64_t)time(NULL)};
-        rc = st_model_verify(model_path, env, have_rec ? &rec : NULL, &vo, &v,
-                             &err);
+        rc = use ? st_model_verify_use(out_hex, env, &vo, &v, &err)
+                 : st_model_verify(model_path, env, have_rec ? &rec : NULL, &vo,
+                                   &v, &err);
     }
     int status;
     if (rc != ST_OK)
@@ -218,7 +287,8 @@ static int cmd_verify(st_cli *cli, const struct opts *o, const char *target)
     else {
         if (o->json || cli->json) {
             json_t *j = st_verdict_to_json(&v);
-            json_object_set_new(j, "model", json_string(model_path));
+            json_object_set_new(j, use ? "output" : "model",
+                                json_string(model_path));
             json_object_set_new(j, "provenance", json_string(prov_path));
             print_json(j);
         } else {
@@ -231,8 +301,8 @@ static int cmd_verify(st_cli *cli, const struct opts *o, const char *target)
         if (v.pass)
             status = 0;
         else {
-            st_err_set(&err, ST_E_DENIED, "model verification failed: %s",
-                       v.reason);
+            st_err_set(&err, ST_E_DENIED, "%s verification failed: %s",
+                       use ? "use" : "model", v.reason);
             status = st_cli_fail(&err);
         }
     }
@@ -390,7 +460,7 @@ static int cmd_registered(st_cli *cli, const char *sub, const struct opts *o,
 
 /* ---- evaluate and predict ---- */
 
-static void print_evaluation(const json_t *ev)
+void st_cli_print_evaluation(const json_t *ev)
 {
     static const char *const keys[] = {
         "accuracy", "macro_f1", "roc_auc", "loss", "mse", "mae", "r2"};
@@ -558,6 +628,8 @@ static int cmd_use(st_cli *cli, const char *sub, const struct opts *o,
     }
     if (rc != ST_OK && id[0])
         st_err_prefix(&err, "job %s", id);
+    if (rc == ST_OK)
+        rc = st_cli_take_provenance(result, o->provenance, &err);
     json_t *ev = json_object_get(result, "evaluation");
     json_t *pr = json_object_get(result, "predictions");
     if (rc == ST_OK && o->json) {
@@ -565,7 +637,7 @@ static int cmd_use(st_cli *cli, const char *sub, const struct opts *o,
         print_json(json_incref(result));
     } else if (rc == ST_OK && !cli->quiet && ev) {
         printf("job:            %s\n", id);
-        print_evaluation(ev);
+        st_cli_print_evaluation(ev);
         printf("metrics sha256: %s (audited)\n",
                json_string_value(json_object_get(result, "metrics_sha256")));
     } else if (rc == ST_OK && !cli->quiet && pr)
@@ -627,9 +699,9 @@ int st_cli_model(st_cli *cli, int argc, char **argv)
     }
     int nargs = argc - 1 - optind;
     char **args = argv + 1 + optind;
-    static const char *const subs[] = {"list",    "show",     "verify",
-                                       "decrypt", "share",    "rm",
-                                       "export",  "evaluate", "predict"};
+    static const char *const subs[] = {
+        "list", "show",   "verify",   "decrypt", "share",
+        "rm",   "export", "evaluate", "predict", "verify-use"};
     int known = 0;
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
         known |= !strcmp(sub, subs[i]);
@@ -639,13 +711,18 @@ int st_cli_model(st_cli *cli, int argc, char **argv)
     if (nargs != need)
         return st_cli_usage("model", "%s takes %s", sub,
                             need ? "one argument" : "no argument");
-    if ((o.provenance || o.policy || o.sim_key) && strcmp(sub, "verify"))
-        return st_cli_usage("model",
-                            "--provenance, --policy and --sim-key are for "
-                            "`model verify`");
-    if (!strcmp(sub, "verify"))
-        return cmd_verify(cli, &o, args[0]);
+    int verify = !strcmp(sub, "verify") || !strcmp(sub, "verify-use");
     int use = !strcmp(sub, "evaluate") || !strcmp(sub, "predict");
+    if (((o.provenance && !use) || o.policy || o.sim_key) && !verify)
+        return st_cli_usage("model",
+                            "--policy and --sim-key are for `model verify` "
+                            "and `verify-use`; --provenance for them, "
+                            "`evaluate` and `predict`");
+    if (use && o.provenance && o.input)
+        return st_cli_usage("model", "predict --input writes no provenance "
+                                     "(no enclave)");
+    if (verify)
+        return cmd_verify(cli, &o, args[0], !strcmp(sub, "verify-use"));
     if (!use && (o.data || o.input || o.tee || o.sandbox))
         return st_cli_usage("model",
                             "--data, --input, --tee and --sandbox are for "

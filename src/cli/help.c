@@ -294,21 +294,29 @@ static const leaf leaves[] = {
      "--format onnx -o model.onnx"},
     {"model", "evaluate",
      "NAME[@VERSION] --data DATASET -i IDENTITY [--tee sim|tpm] "
-     "[--sandbox strict|relaxed] [--json]",
+     "[--sandbox strict|relaxed] [--provenance FILE] [--json]",
      "Evaluates a model on an encrypted dataset inside the attested runtime "
      "(the dataset's policy must allow evaluate); prints and audits the "
-     "metrics.",
+     "metrics. With --server, this client verifies the runtime "
+     "(--attest-policy) and wraps the model key to it.",
      "sealtrain --as mo --key mo.pem model evaluate digits-mlp --data "
      "digits-test -i mo.age"},
     {"model", "predict",
      "NAME[@VERSION] (--data DATASET --out FILE.age [--to age1...] | "
      "--input FILE.csv --out FILE.csv) -i IDENTITY [--tee sim|tpm] "
-     "[--sandbox strict|relaxed] [--json]",
+     "[--sandbox strict|relaxed] [--provenance FILE] [--json]",
      "Predicts on an encrypted dataset inside the attested runtime, sealed "
      "to you (the policy must allow predict); with --input, scores your own "
      "non-secret rows here, without an enclave.",
      "sealtrain --as mo --key mo.pem model predict digits-mlp --data "
      "digits-test -i mo.age --out predictions.age"},
+    {"model", "verify-use",
+     "OUTPUT --provenance FILE [--policy FILE] [--sim-key PEM] [--json]",
+     "Verifies the signed statement of an evaluate or predict against its "
+     "output (the sealed predictions, or the evaluate --json output) and "
+     "the attestation behind it.",
+     "sealtrain model verify-use predictions.age --provenance use.json "
+     "--policy attest.json"},
 };
 
 #define NLEAVES (sizeof(leaves) / sizeof(leaves[0]))

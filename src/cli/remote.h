@@ -56,6 +56,18 @@ int st_remote_fail(int code, const char *fmt, ...)
  * 1..64 characters). */
 int st_remote_valid_arg(const char *s);
 
+/* st_remote_request, a non-2xx status mapped to the exit status
+ * (st_remote_http_fail); the 2xx body in *r (free r->data either way). */
+int st_remote_call(st_cli *cli, const st_remote_req *rq, st_remote_reply *r);
+/* One request on model NAME[@V] (`suffix`: "", "/download", "/verify");
+ * a POST when `body` is given. */
+int st_remote_model_call(st_cli *cli, const char *ref, const char *suffix,
+                         const void *body, size_t len, st_remote_reply *r);
+/* `model evaluate|predict NAME[@V] --data D --server` (remote_use.c):
+ * the requester verifies the runtime's evidence and wraps the model key
+ * to it itself; argv[0] is "model". Returns the exit status. */
+int st_remote_model_use(st_cli *cli, int argc, char **argv);
+
 /* `job ...` and `model ...` with --server (remote_jobs.c); argv[0] is the
  * group. Return the exit status; -1 when the subcommand is not theirs. */
 int st_remote_job(st_cli *cli, int argc, char **argv);

@@ -87,7 +87,7 @@ static void print_pretty(const char *text)
 }
 
 /* A request whose 2xx body lands in *r; non-zero exit status otherwise. */
-static int call(st_cli *cli, const st_remote_req *rq, st_remote_reply *r)
+int st_remote_call(st_cli *cli, const st_remote_req *rq, st_remote_reply *r)
 {
     long status = 0;
     int rc = st_remote_request(cli, rq, &status, r);
@@ -122,7 +122,7 @@ static int job_submit(st_cli *cli, const char *path)
     st_remote_req rq = {"POST", "/v1/jobs",   "application/json",
                         body,   strlen(body), NULL};
     st_remote_reply r = {0};
-    int rc = call(cli, &rq, &r);
+    int rc = st_remote_call(cli, &rq, &r);
     free(body);
     if (rc == 0) {
         json_error_t je;
@@ -146,7 +146,7 @@ static int job_follow(st_cli *cli, const char *id)
     snprintf(path, sizeof(path), "/v1/jobs/%s/logs?follow=1", id);
     st_remote_req rq = {"GET", path, NULL, NULL, 0, stdout};
     st_remote_reply r = {0};
-    int rc = call(cli, &rq, &r);
+    int rc = st_remote_call(cli, &rq, &r);
     free(r.data);
     if (rc)
         return rc;
@@ -154,7 +154,7 @@ static int job_follow(st_cli *cli, const char *id)
     snprintf(path, sizeof(path), "/v1/jobs/%s", id);
     st_remote_req st = {"GET", path, NULL, NULL, 0, NULL};
     st_remote_reply s = {0};
-    rc = call(cli, &st, &s);
+    rc = st_remote_call(cli, &st, &s);
     if (rc != 0)
         rc = st_remote_fail(5,
                             "the log stream of job %s ended and the server "
@@ -221,8 +221,8 @@ static int model_path(const char *ref, const char *suffix, char *out,
 
 /* One request on model NAME[@V] (`suffix`: "", "/download", "/verify");
  * the 2xx body in *r (free r->data either way). */
-static int model_call(st_cli *cli, const char *ref, const char *suffix,
-                      const void *body, size_t len, st_remote_reply *r)
+int st_remote_model_call(st_cli *cli, const char *ref, const char *suffix,
+                         const void *body, size_t len, st_remote_reply *r)
 {
     char path[256];
     int rc = model_path(ref, suffix, path, sizeof(path));
@@ -230,7 +230,7 @@ static int model_call(st_cli *cli, const char *ref, const char *suffix,
         return rc;
     st_remote_req rq = {
         body ? "POST" : "GET", path, "application/json", body, len, NULL};
-    return call(cli, &rq, r);
+    return st_remote_call(cli, &rq, r);
 }
 
 static int model_download(st_cli *cli, const struct ropts *o)
@@ -238,7 +238,7 @@ static int model_download(st_cli *cli, const struct ropts *o)
     if (!o->out)
         return st_cli_usage("model", "download needs -o FILE");
     st_remote_reply r = {0};
-    int rc = model_call(cli, o->args[0], "/download", NULL, 0, &r);
+    int rc = st_remote_model_call(cli, o->args[0], "/download", NULL, 0, &r);
     st_err err;
     if (rc == 0 && st_fs_write_atomic(o->out, r.data ? r.data : "", r.len, 0600,
                                       &err) != ST_OK)
@@ -260,7 +260,7 @@ static int model_verify(st_cli *cli, const struct ropts *o)
         st_fs_read_all(o->policy, MAX_POLICY_FILE, &pol, &plen, &err) != ST_OK)
         return st_cli_fail(&err);
     st_remote_reply r = {0};
-    int rc = model_call(cli, o->args[0], "/verify", pol, plen, &r);
+    int rc = st_remote_model_call(cli, o->args[0], "/verify", pol, plen, &r);
     free(pol);
     if (rc == 0) {
         json_error_t je;
@@ -303,7 +303,7 @@ static int model_decrypt(st_cli *cli, const struct ropts *o, int export)
         return st_cli_usage("model", "export needs --format onnx (the only "
                                      "export format)");
     st_remote_reply rec = {0}, sealed = {0};
-    int rc = model_call(cli, o->args[0], "", NULL, 0, &rec);
+    int rc = st_remote_model_call(cli, o->args[0], "", NULL, 0, &rec);
     char path[256];
     if (rc == 0)
         rc = model_path(o->args[0], "/decrypt", path, sizeof(path) - 16);
@@ -311,7 +311,7 @@ static int model_decrypt(st_cli *cli, const struct ropts *o, int export)
         strcat(path, strchr(path, '?') ? "&purpose=export" : "?purpose=export");
     st_remote_req rq = {"POST", path, NULL, NULL, 0, NULL};
     if (rc == 0)
-        rc = call(cli, &rq, &sealed);
+        rc = st_remote_call(cli, &rq, &sealed);
     json_error_t je;
     json_t *j = rc == 0 ? json_loads(rec.data ? rec.data : "", 0, &je) : NULL;
     st_model_record m;
@@ -367,7 +367,7 @@ static int model_decrypt(st_cli *cli, const struct ropts *o, int export)
 static int model_show(st_cli *cli, const struct ropts *o)
 {
     st_remote_reply r = {0};
-    int rc = model_call(cli, o->args[0], "", NULL, 0, &r);
+    int rc = st_remote_model_call(cli, o->args[0], "", NULL, 0, &r);
     if (rc == 0)
         print_pretty(r.data ? r.data : "");
     free(r.data);
@@ -377,6 +377,8 @@ static int model_show(st_cli *cli, const struct ropts *o)
 int st_remote_model(st_cli *cli, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : "";
+    if (!strcmp(sub, "evaluate") || !strcmp(sub, "predict"))
+        return st_remote_model_use(cli, argc, argv);
     if (strcmp(sub, "download") && strcmp(sub, "verify") &&
         strcmp(sub, "show") && strcmp(sub, "decrypt") && strcmp(sub, "export"))
         return -1;

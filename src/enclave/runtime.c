@@ -55,6 +55,7 @@
 #include "sealtrain/fs.h"
 #include "train/gbdt.h"
 #include "sealtrain/json.h"
+#include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
 #include "train/train.h"
 #include "sealtrain/version.h"
@@ -876,6 +877,65 @@ static char *hex32(const uint8_t d[32], char out[65])
     return out;
 }
 
+/* What every statement of this runtime's predicate carries besides its
+ * own: the job, the signed spec itself and its digest, the runtime (TEE,
+ * measurement, both public keys) and, so that anyone can check that the
+ * key signing the statement is the one the TEE attested (docs/models.md),
+ * the evidence and the broker's nonce. */
+static ST_MUST_CHECK int rt_predicate_common(struct rt *r, json_t *pred)
+{
+    char spec_hex[65], meas_hex[65], xhex[65], edhex[65], nhex[65];
+    json_t *common = json_pack(
+        "{s:s,s:{s:s,s:s%},s:{s:s,s:{s:s},s:s,s:s},s:s}", "job_id",
+        r->a->job_id, "job_spec", "sha256", hex32(r->spec_digest, spec_hex),
+        "payload", r->a->spec, r->a->spec_len, "runtime", "tee",
+        st_tee_name(r->a->tee), "measurement", "sha256",
+        hex32(r->a->measurement, meas_hex), "x25519", hex32(r->x_pub, xhex),
+        "ed25519", hex32(r->ed_pub, edhex), "engine_version", st_version());
+    if (!pred || !common || json_object_update(pred, common)) {
+        json_decref(common);
+        return 0;
+    }
+    json_decref(common);
+    json_t *evj = r->evidence ? json_loadb(r->evidence, r->evidence_len,
+                                           JSON_REJECT_DUPLICATES, NULL)
+                              : NULL;
+    if (evj)
+        json_object_set_new(pred, "attestation",
+                            json_pack("{s:s,s:o}", "nonce",
+                                      hex32(r->nonce, nhex), "evidence", evj));
+    return 1;
+}
+
+/* An in-toto Statement v1 about one subject, with `pred` (taken) as its
+ * predicate of `type`, DSSE-signed with the attested Ed25519 key. */
+static json_t *rt_statement(struct rt *r, const char *subject,
+                            const uint8_t digest[32], const char *type,
+                            json_t *pred, st_err *err)
+{
+    char h[65];
+    json_t *stmt =
+        rt_predicate_common(r, pred)
+            ? json_pack("{s:s,s:[{s:s,s:{s:s}}],s:s,s:O}", "_type",
+                        "https://in-toto.io/Statement/v1", "subject", "name",
+                        subject, "digest", "sha256", hex32(digest, h),
+                        "predicateType", type, "predicate", pred)
+            : NULL;
+    json_decref(pred);
+    if (!stmt) {
+        st_err_set(err, ST_E_INTERNAL, "building the provenance statement");
+        return NULL;
+    }
+    char *text = json_dumps(stmt, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(stmt);
+    json_t *env = text
+                      ? st_dsse_sign(ST_DSSE_TYPE_INTOTO, (const uint8_t *)text,
+                                     strlen(text), r->keys + 32, err)
+                      : NULL;
+    free(text);
+    return env;
+}
+
 /* in-toto Statement v1: subject = the sealed model file; predicate = what
  * went in (datasets with their roles, the signed spec itself and its
  * digest, evidence) and what came out (metrics). The spec travels with
@@ -884,8 +944,7 @@ static char *hex32(const uint8_t d[32], char out[65])
 static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
                              json_t *metrics, st_err *err)
 {
-    /* one buffer per digest: json_pack reads them all at once */
-    char h[65], file_hex[65], meas_hex[65], spec_hex[65], xhex[65], edhex[65];
+    char h[65];
     json_t *datasets = json_array();
     for (size_t i = 0; i < r->a->ndatasets; i++)
         json_array_append_new(
@@ -899,43 +958,10 @@ static json_t *rt_provenance(struct rt *r, const struct seal_out *so,
     char model_name[ST_JOB_NAME_MAX + 64];
     st_job_model_file_name(&r->spec, r->a->job_id, model_name,
                            sizeof(model_name));
-    json_t *stmt = json_pack(
-        "{s:s,s:[{s:s,s:{s:s}}],s:s,s:{s:s,s:{s:s,s:s%},s:o,s:{s:s,s:{s:s},"
-        "s:s,s:s},s:o,s:o,s:s}}",
-        "_type", "https://in-toto.io/Statement/v1", "subject", "name",
-        model_name, "digest", "sha256", hex32(so->sha256, file_hex),
-        "predicateType", "https://sealtrain.dev/provenance/v1", "predicate",
-        "job_id", r->a->job_id, "job_spec", "sha256",
-        hex32(r->spec_digest, spec_hex), "payload", r->a->spec, r->a->spec_len,
-        "datasets", datasets, "runtime", "tee", st_tee_name(r->a->tee),
-        "measurement", "sha256", hex32(r->a->measurement, meas_hex), "x25519",
-        hex32(r->x_pub, xhex), "ed25519", hex32(r->ed_pub, edhex), "recipients",
-        recips, "metrics", json_incref(metrics), "engine_version",
-        st_version());
-    /* the evidence and nonce, so that anyone can check that the key
-     * signing this statement is the one the TEE attested (docs/models.md) */
-    char nhex[65];
-    json_t *evj = r->evidence ? json_loadb(r->evidence, r->evidence_len,
-                                           JSON_REJECT_DUPLICATES, NULL)
-                              : NULL;
-    if (stmt && evj)
-        json_object_set_new(json_object_get(stmt, "predicate"), "attestation",
-                            json_pack("{s:s,s:o}", "nonce",
-                                      hex32(r->nonce, nhex), "evidence", evj));
-    else
-        json_decref(evj);
-    if (!stmt) {
-        st_err_set(err, ST_E_INTERNAL, "building the provenance statement");
-        return NULL;
-    }
-    char *text = json_dumps(stmt, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(stmt);
-    json_t *env = text
-                      ? st_dsse_sign(ST_DSSE_TYPE_INTOTO, (const uint8_t *)text,
-                                     strlen(text), r->keys + 32, err)
-                      : NULL;
-    free(text);
-    return env;
+    return rt_statement(r, model_name, so->sha256, ST_MODEL_PREDICATE,
+                        json_pack("{s:o,s:o,s:O}", "datasets", datasets,
+                                  "recipients", recips, "metrics", metrics),
+                        err);
 }
 
 /* ---- gradient-boosted trees ---- */
@@ -993,6 +1019,52 @@ static st_code rt_model_unwrap(void *ctx, const st_age_stanza *s,
     (void)err;
     memcpy(file_key, st_secret_cbytes(ctx), ST_AGE_FILE_KEY_LEN);
     return ST_OK;
+}
+
+/* SHA-256 of the sealed model as handed over (for the use's statement),
+ * the descriptor back at its start. */
+static ST_MUST_CHECK st_code rt_model_digest(struct rt *r, uint8_t out[32],
+                                             st_err *err)
+{
+    st_sha256_ctx *c = st_sha256_new();
+    uint8_t buf[65536];
+    ssize_t got;
+    while (c && (got = read(r->a->model_fd, buf, sizeof(buf))) > 0)
+        st_sha256_update(c, buf, (size_t)got);
+    if (c)
+        st_sha256_final(c, out);
+    st_sha256_free(c);
+    if (!c || got < 0 || lseek(r->a->model_fd, 0, SEEK_SET) != 0)
+        return st_err_errno(err, ST_E_IO, errno, "reading the model");
+    return ST_OK;
+}
+
+/* The signed statement of a model use: subject = what left (the sealed
+ * predictions, or the evaluation as compact JSON with sorted keys, whose
+ * SHA-256 is the audited metrics_sha256); predicate = the mode, the model
+ * version and its sealed file's digest, the dataset (its signed
+ * manifest's and its plaintext's digests), the predictions' recipients,
+ * and what every statement of this runtime carries. */
+static json_t *rt_use_provenance(struct rt *r, const char *subject,
+                                 const uint8_t digest[32],
+                                 const uint8_t model_sha[32], st_err *err)
+{
+    char mh[65], dh[65], ph[65];
+    const st_runtime_dataset *d = &r->a->ds[0];
+    json_t *recips = json_array();
+    for (size_t i = 0;
+         r->spec.kind == ST_JOB_KIND_PREDICT && i < r->a->nrecipients; i++)
+        json_array_append_new(recips, json_string(r->a->recipients[i]));
+    return rt_statement(
+        r, subject, digest, ST_MODEL_USE_PREDICATE,
+        json_pack("{s:s,s:{s:s,s:i,s:{s:s}},s:{s:s,s:{s:s},s:{s:s}},s:o}",
+                  "mode", st_job_kind_name(r->spec.kind), "model", "name",
+                  r->spec.use_model, "version", (int)r->spec.use_version,
+                  "digest", "sha256", hex32(model_sha, mh), "dataset", "name",
+                  d->name, "manifest", "sha256", hex32(d->manifest_sha256, dh),
+                  "digest", "sha256", hex32(d->plain_sha256, ph), "recipients",
+                  recips),
+        err);
 }
 
 static ST_MUST_CHECK st_code rt_model_load(struct rt *r, const st_secret *mk,
@@ -1068,7 +1140,10 @@ static ST_MUST_CHECK st_code rt_use(struct rt *r, const st_secret *mk,
                                     const st_tensor_view *v, st_err *err)
 {
     st_predictor *p = NULL;
-    st_code rc = rt_model_load(r, mk, &p, err);
+    uint8_t model_sha[32], out_sha[32];
+    st_code rc = rt_model_digest(r, model_sha, err);
+    if (rc == ST_OK)
+        rc = rt_model_load(r, mk, &p, err);
     if (rc != ST_OK)
         return rc;
     st_train_data d;
@@ -1108,7 +1183,14 @@ static ST_MUST_CHECK st_code rt_use(struct rt *r, const st_secret *mk,
                 json_object_set_new(ev, "classes", names);
             else
                 json_decref(names);
-            res = json_pack("{s:o}", "evaluation", ev);
+            /* the figures' digest as the controller audits it */
+            char *canon = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+            if (canon)
+                st_sha256(canon, strlen(canon), out_sha);
+            free(canon);
+            res = canon ? json_pack("{s:o}", "evaluation", ev) : NULL;
+            if (!canon)
+                json_decref(ev);
         }
     } else if (rc == ST_OK) {
         size_t no = st_predictor_outputs(p);
@@ -1128,17 +1210,32 @@ static ST_MUST_CHECK st_code rt_use(struct rt *r, const st_secret *mk,
         }
         st_secmem_free(csv);
         char h[65];
-        if (rc == ST_OK)
+        if (rc == ST_OK) {
+            memcpy(out_sha, so.sha256, 32);
             res = json_pack("{s:{s:s,s:s,s:I,s:I}}", "predictions", "file",
                             ST_RUNTIME_PREDICTIONS_FILE, "sha256",
                             hex32(so.sha256, h), "size", (json_int_t)so.size,
                             "rows", (json_int_t)d.rows);
+        }
+    }
+    if (rc == ST_OK && res) {
+        char subject[ST_JOB_ID_LEN + 32];
+        snprintf(subject, sizeof(subject), "%s.%s", r->a->job_id,
+                 r->spec.kind == ST_JOB_KIND_PREDICT ? "predictions.age"
+                                                     : "evaluation.json");
+        json_t *prov = rt_use_provenance(r, subject, out_sha, model_sha, err);
+        if (!prov)
+            rc = err->code ? err->code : ST_E_INTERNAL;
+        else
+            json_object_set_new(res, "provenance", prov);
     }
     st_secmem_free(y);
     st_predictor_free(p);
     if (rc == ST_OK)
         rc = res ? rt_send_json(r, ST_MSG_RESULT, res, err)
                  : st_err_set(err, ST_E_IO, "out of memory");
+    else
+        json_decref(res);
     return rc;
 }
 

@@ -36,8 +36,9 @@
 
 typedef struct st_runtime_dataset {
     char name[ST_JOB_NAME_MAX + 1];
-    int fd;                   /* the encrypted file, read-only */
-    uint8_t plain_sha256[32]; /* from the verified manifest */
+    int fd;                      /* the encrypted file, read-only */
+    uint8_t plain_sha256[32];    /* from the verified manifest */
+    uint8_t manifest_sha256[32]; /* of the signed manifest's payload */
 } st_runtime_dataset;
 
 typedef struct st_runtime_args {

@@ -147,6 +147,13 @@ static st_code submit_allowed(st_workspace *ws, const char *submitter,
         rc = st_access_check(ws, n ? submitter : NULL, "job.submit", resource,
                              err);
     }
+    /* a model use: the requester's right on the model, audited when
+     * refused (the gate asks it again, unaudited, at every step) */
+    if (rc == ST_OK && n && spec->kind != ST_JOB_KIND_TRAIN) {
+        char resource[ST_JOB_NAME_MAX + 8];
+        snprintf(resource, sizeof(resource), "model:%s", spec->use_model);
+        rc = st_access_check(ws, submitter, "model.decrypt", resource, err);
+    }
     if (rc != ST_OK)
         return rc;
     /* the owners' consent: a refusal is audited as the access check's

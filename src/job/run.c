@@ -114,6 +114,12 @@ struct ctl {
      * the requester's identity, handed to the gate) */
     int model_fd; /* -1: none */
     st_secret *model_key;
+    /* where the sealed predictions go: the caller's path, or (the
+     * requester wraps the model key: a job run for `sealtrain serve`)
+     * the job's directory, whence GET /v1/jobs/ID/predictions serves
+     * them */
+    const char *predictions_out;
+    char predictions_path[4400];
 };
 
 static void observe(struct ctl *c, const char *kind, json_t *data)
@@ -306,22 +312,39 @@ static ST_MUST_CHECK st_code open_model(struct ctl *c, st_err *err)
                               "owner's broker; %s runs only on this "
                               "workspace's datasets",
                               c->ds[i].m.name, st_job_kind_name(c->spec.kind));
-    if (!c->o || !c->o->nidentities)
+    int by_requester = c->spec.use_key_by_requester;
+    if (!by_requester && (!c->o || !c->o->nidentities))
         return st_err_set(err, ST_E_USAGE,
                           "%s of %s@%u: the requester's age identity is "
                           "needed to open the model",
                           st_job_kind_name(c->spec.kind), c->spec.use_model,
                           c->spec.use_version);
-    if (c->spec.kind == ST_JOB_KIND_PREDICT && !c->o->predictions_out)
+    st_code rc = ST_OK;
+    c->predictions_out = c->o ? c->o->predictions_out : NULL;
+    if (c->spec.kind == ST_JOB_KIND_PREDICT && !c->predictions_out &&
+        by_requester) {
+        char dir[4096];
+        rc = st_workspace_path(c->ws, "jobs", c->rec.id, dir, sizeof(dir), err);
+        if (rc == ST_OK)
+            rc = st_fs_join(c->predictions_path, sizeof(c->predictions_path),
+                            dir, ST_JOB_PREDICTIONS_FILE, err);
+        if (rc != ST_OK)
+            return rc;
+        c->predictions_out = c->predictions_path;
+    }
+    if (c->spec.kind == ST_JOB_KIND_PREDICT && !c->predictions_out)
         return st_err_set(err, ST_E_USAGE,
                           "predict: no output path for the predictions");
     st_model_record r;
     memset(&r, 0, sizeof(r));
-    st_code rc = st_model_migrate(c->ws, err);
+    rc = st_model_migrate(c->ws, err);
     if (rc == ST_OK)
         rc = st_model_get(c->ws, c->spec.use_model, c->spec.use_version, &r,
                           err);
-    if (rc == ST_OK)
+    /* the requester wraps the key itself: the file only, no key here */
+    if (rc == ST_OK && by_requester)
+        rc = st_model_file_open(&r, &c->model_fd, err);
+    else if (rc == ST_OK)
         rc = st_model_file_key(&r, c->o->identities, c->o->nidentities,
                                &c->model_fd, &c->model_key, err);
     st_model_record_free(&r);
@@ -490,6 +513,28 @@ static int runtime_gone(struct ctl *c, int ms)
     return n > 0;
 }
 
+/* SHA-256 of a dataset's signed manifest payload: what the statement of
+ * a model use names (docs/predict.md). */
+static ST_MUST_CHECK st_code manifest_digest(const st_dataset_record *d,
+                                             uint8_t out[32], st_err *err)
+{
+    if (!d->envelope)
+        return st_err_set(err, ST_E_INPUT, "dataset \"%s\": no signed manifest",
+                          d->m.name);
+    json_t *j = st_json_parse(d->envelope, strlen(d->envelope),
+                              "dataset manifest", err);
+    if (!j)
+        return err->code;
+    uint8_t *p = NULL;
+    size_t n = 0;
+    st_code rc = st_dsse_payload(j, &p, &n, err);
+    json_decref(j);
+    if (rc == ST_OK)
+        st_sha256(p, n, out);
+    free(p);
+    return rc;
+}
+
 static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
 {
     st_runtime_args *a = c->args;
@@ -507,6 +552,9 @@ static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
         st_runtime_dataset *d = &a->ds[i];
         snprintf(d->name, sizeof(d->name), "%s", c->ds[i].m.name);
         memcpy(d->plain_sha256, c->ds[i].m.plain_sha256, 32);
+        if (c->spec.kind != ST_JOB_KIND_TRAIN &&
+            (rc = manifest_digest(&c->ds[i], d->manifest_sha256, err)) != ST_OK)
+            return rc;
         d->fd = open(c->ds[i].path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (d->fd < 0)
             return st_err_errno(err, ST_E_IO, errno, "opening %s",
@@ -780,6 +828,97 @@ static ST_MUST_CHECK st_code release_remote(struct ctl *c, st_broker_keys *keys,
 
 /* ---- attestation and key release ---- */
 
+/* How long a requester has to verify the runtime's evidence and wrap the
+ * model's key (the runtime waits 90 s for its keys). */
+#define MODEL_KEY_WAIT_S 60
+
+/* The key a requester wrapped, from the job's status; 1 when it is
+ * there (parsed into *k), 0 when not yet, -1 on error. */
+static int requester_key_taken(struct ctl *c, st_broker_key *k, int *cancel,
+                               st_err *err)
+{
+    st_job_record r;
+    if (st_job_get(c->ws, c->rec.id, &r, err) != ST_OK)
+        return -1;
+    *cancel = r.cancel_requested;
+    const json_t *j = json_object_get(r.status, "model_key");
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    int got = 0;
+    if (j)
+        got = text && st_job_model_key_parse(text, strlen(text),
+                                             "the requester's model key", k,
+                                             err) == ST_OK
+                  ? 1
+                  : -1;
+    free(text);
+    st_job_record_free(&r);
+    return got;
+}
+
+/* A model-use job whose signed spec says the requester wraps the model's
+ * key (a client of `sealtrain serve`, docs/predict.md). The runtime's
+ * public keys, the gate's nonce and the runtime's evidence go into the
+ * job's status ("model_key_request"); the requester verifies them with
+ * its own verifier and policy, wraps the key it recovers with its own
+ * identity to the runtime's X25519 key (bound to the job and the key's
+ * name), and POST /v1/jobs/ID/model-key, which only the job's submitter
+ * may call, stores it as "model_key". It joins the datasets' keys here:
+ * this process (the operator's) cannot open it. */
+static ST_MUST_CHECK st_code requester_key(struct ctl *c,
+                                           const uint8_t nonce[32],
+                                           const st_broker_msg *evidence,
+                                           st_broker_keys *keys, st_err *err)
+{
+    char name[ST_BROKER_KEY_NAME_MAX + 1], x[65], ed[65], nh[65], sd[65];
+    snprintf(name, sizeof(name), "model:%s@%u", c->spec.use_model,
+             c->spec.use_version);
+    st_hex_encode(c->hello.x25519, 32, x);
+    st_hex_encode(c->hello.ed25519, 32, ed);
+    st_hex_encode(nonce, 32, nh);
+    st_hex_encode(c->spec_digest, 32, sd);
+    json_t *ev = st_json_parse((const char *)evidence->data, evidence->len,
+                               "the runtime's evidence", err);
+    if (!ev)
+        return err->code;
+    status_now(c, "model_key_request",
+               json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "job", c->rec.id,
+                         "key", name, "spec_sha256", sd, "x25519", x, "ed25519",
+                         ed, "nonce", nh, "evidence", ev));
+    st_job_log(c->ws, c->rec.id,
+               "waiting for the requester to wrap the key of %s to the "
+               "attested runtime",
+               name);
+    double until = now_s() + MODEL_KEY_WAIT_S;
+    st_broker_key k;
+    int got = 0, cancel = 0;
+    while (!(got = requester_key_taken(c, &k, &cancel, err))) {
+        if (cancel)
+            return st_err_set(err, ST_E_CANCELLED, "cancelled on request");
+        if (interrupted)
+            return st_err_set(err, ST_E_CANCELLED,
+                              "interrupted while waiting for the model key");
+        if (now_s() > until)
+            return st_err_set(err, ST_E_DENIED,
+                              "the requester wrapped no key for %s within "
+                              "%d s",
+                              name, MODEL_KEY_WAIT_S);
+        usleep(200000);
+    }
+    if (got < 0)
+        return err->code;
+    /* a key for another model does not open this one: refused here
+     * already, the runtime would refuse it too */
+    if (strcmp(k.name, name))
+        return st_err_set(err, ST_E_DENIED,
+                          "the requester's key is named %s, not %s", k.name,
+                          name);
+    if (keys->n >= ST_BROKER_MAX_KEYS)
+        return st_err_set(err, ST_E_INTERNAL, "too many keys");
+    keys->k[keys->n++] = k;
+    st_job_log(c->ws, c->rec.id, "the requester's key of %s arrived", name);
+    return ST_OK;
+}
+
 /* HELLO -> NONCE -> EVIDENCE over the runtime's socketpair, decided by
  * the gate (src/broker/gate.c): this workspace's datasets are released
  * there, other owners' by their brokers (release_remote). */
@@ -809,7 +948,9 @@ static ST_MUST_CHECK st_code release_keys(struct ctl *c, st_keyring *kr,
         return st_err_set(err, ST_E_IO, "serialising the signed spec");
     ask.envelope = env;
     ask.envelope_len = strlen(env);
-    st_gate_opts go = {NULL, 1, 1, c->model_key};
+    st_gate_opts go = {NULL, 1, 1, c->model_key,
+                       c->spec.kind != ST_JOB_KIND_TRAIN &&
+                           c->spec.use_key_by_requester};
     st_gate *g = NULL;
     st_gate_result res;
     memset(&res, 0, sizeof(res));
@@ -824,6 +965,9 @@ static ST_MUST_CHECK st_code release_keys(struct ctl *c, st_keyring *kr,
         if (rc == ST_OK) {
             rc = st_gate_release(g, ask.principal, nonce, NULL, m.data, m.len,
                                  keys, &res, err);
+            if (rc == ST_OK && c->spec.kind != ST_JOB_KIND_TRAIN &&
+                !c->model_key)
+                rc = requester_key(c, nonce, &m, keys, err);
             st_broker_msg_free(&m);
             status_set(c, "attestation",
                        json_pack("{s:s,s:s,s:b,s:s,s:O*,s:O*}", "tee",
@@ -914,9 +1058,45 @@ static ST_MUST_CHECK st_code take_predictions(struct ctl *c, const char *want,
                         "runtime reported",
                         hex);
     if (rc == ST_OK)
-        rc = st_fs_write_atomic(c->o->predictions_out, bytes, len, 0600, err);
+        rc = st_fs_write_atomic(c->predictions_out, bytes, len, 0600, err);
     free(bytes);
     st_discard(st_fs_shred(path, NULL));
+    return rc;
+}
+
+/* The signed statement of a model use (the runtime's RESULT
+ * "provenance"): signed by the key the evidence attested, about what
+ * left (`want`, the hex SHA-256 the controller computed or checked). */
+static ST_MUST_CHECK st_code check_use_provenance(struct ctl *c,
+                                                  const json_t *prov,
+                                                  const char *want, st_err *err)
+{
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    st_code rc = prov ? st_dsse_verify(prov, ST_DSSE_TYPE_INTOTO,
+                                       (const uint8_t(*)[32])c->hello.ed25519,
+                                       1, &payload, &plen, NULL, err)
+                      : st_err_set(err, ST_E_DENIED,
+                                   "the runtime's result has no provenance");
+    if (rc != ST_OK)
+        return st_err_prefix(err, "the use's provenance");
+    json_t *stmt =
+        st_json_parse((const char *)payload, plen, "the use's provenance", err);
+    free(payload);
+    if (!stmt)
+        return err->code;
+    const char *subject = json_string_value(json_object_get(
+        json_object_get(json_array_get(json_object_get(stmt, "subject"), 0),
+                        "digest"),
+        "sha256"));
+    const char *type =
+        json_string_value(json_object_get(stmt, "predicateType"));
+    if (!subject || !want || strcmp(subject, want) || !type ||
+        strcmp(type, ST_MODEL_USE_PREDICATE))
+        rc = st_err_set(err, ST_E_DENIED,
+                        "the use's provenance is not about what left (%s)",
+                        want ? want : "?");
+    json_decref(stmt);
     return rc;
 }
 
@@ -943,21 +1123,30 @@ static ST_MUST_CHECK st_code handle_use_result(struct ctl *c, const json_t *res,
             uint8_t d[32];
             st_sha256(canon, strlen(canon), d);
             st_hex_encode(d, 32, hex);
+            rc = check_use_provenance(c, json_object_get(res, "provenance"),
+                                      hex, err);
+        }
+        if (rc == ST_OK) {
             extra = json_pack("{s:s}", "metrics_sha256", hex);
-            result =
-                json_pack("{s:O,s:s}", "evaluation", ev, "metrics_sha256", hex);
+            result = json_pack("{s:O,s:s,s:O}", "evaluation", ev,
+                               "metrics_sha256", hex, "provenance",
+                               json_object_get(res, "provenance"));
         }
         free(canon);
     } else {
         const char *want = json_string_value(json_object_get(pr, "sha256"));
-        rc = take_predictions(c, want, err);
+        rc = check_use_provenance(c, json_object_get(res, "provenance"), want,
+                                  err);
+        if (rc == ST_OK)
+            rc = take_predictions(c, want, err);
         if (rc == ST_OK) {
             json_int_t rows = json_integer_value(json_object_get(pr, "rows"));
             extra = json_pack("{s:s,s:I,s:s}", "predictions_sha256", want,
-                              "rows", rows, "output", c->o->predictions_out);
+                              "rows", rows, "output", c->predictions_out);
             result =
-                json_pack("{s:{s:s,s:s,s:I}}", "predictions", "path",
-                          c->o->predictions_out, "sha256", want, "rows", rows);
+                json_pack("{s:{s:s,s:s,s:I},s:O}", "predictions", "path",
+                          c->predictions_out, "sha256", want, "rows", rows,
+                          "provenance", json_object_get(res, "provenance"));
         }
     }
     if (rc != ST_OK) {

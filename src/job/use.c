@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sealtrain/bytes.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
@@ -26,6 +27,31 @@ static void use_name(const st_job_use *u, char out[ST_JOB_NAME_MAX + 1])
 {
     snprintf(out, ST_JOB_NAME_MAX + 1, "%s-%s", st_job_kind_name(u->kind),
              u->model);
+}
+
+st_code st_job_use_spec(const st_job_use *u, uint32_t version,
+                        const char *nonce, char **text, st_err *err)
+{
+    *text = NULL;
+    char name[ST_JOB_NAME_MAX + 1];
+    use_name(u, name);
+    json_t *spec = json_pack(
+        "{s:i,s:s,s:{s:s,s:i,s:s},s:{s:s},s:{s:s,s:s}}", "version", 1, "name",
+        name, "use", "model", u->model, "version", (int)version, "mode",
+        st_job_kind_name(u->kind), "datasets", "input", u->dataset, "security",
+        "tee", u->tee ? u->tee : "sim", "sandbox",
+        u->sandbox ? u->sandbox : "strict");
+    if (spec && u->kind == ST_JOB_KIND_PREDICT)
+        json_object_set_new(spec, "outputs",
+                            json_pack("{s:[s]}", "recipients", u->recipient));
+    if (spec && nonce) {
+        json_t *use = json_object_get(spec, "use");
+        json_object_set_new(use, "key", json_string("requester"));
+        json_object_set_new(use, "nonce", json_string(nonce));
+    }
+    *text = spec ? json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(spec);
+    return *text ? ST_OK : st_err_set(err, ST_E_IO, "out of memory");
 }
 
 st_code st_job_use_model(st_workspace *ws, const st_job_use *u,
@@ -50,21 +76,9 @@ st_code st_job_use_model(st_workspace *ws, const st_job_use *u,
     st_model_record_free(&r);
     if (rc != ST_OK)
         return rc;
-    char name[ST_JOB_NAME_MAX + 1];
-    use_name(u, name);
-    json_t *spec = json_pack(
-        "{s:i,s:s,s:{s:s,s:i,s:s},s:{s:s},s:{s:s,s:s}}", "version", 1, "name",
-        name, "use", "model", u->model, "version", (int)version, "mode",
-        st_job_kind_name(u->kind), "datasets", "input", u->dataset, "security",
-        "tee", u->tee ? u->tee : "sim", "sandbox",
-        u->sandbox ? u->sandbox : "strict");
-    if (spec && u->kind == ST_JOB_KIND_PREDICT)
-        json_object_set_new(spec, "outputs",
-                            json_pack("{s:[s]}", "recipients", u->recipient));
-    char *text = spec ? json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(spec);
-    if (!text)
-        return st_err_set(err, ST_E_IO, "out of memory");
+    char *text = NULL;
+    if ((rc = st_job_use_spec(u, version, NULL, &text, err)) != ST_OK)
+        return rc;
     st_job_spec s;
     rc = st_job_spec_parse(text, strlen(text), "model use", &s, err);
     free(text);
@@ -91,4 +105,79 @@ st_code st_job_use_model(st_workspace *ws, const st_job_use *u,
     return *result ? ST_OK
                    : st_err_set(err, ST_E_INTERNAL,
                                 "job %s succeeded without a result", id);
+}
+
+/* ---- the model key a requester wraps (POST /v1/jobs/ID/model-key) ---- */
+
+json_t *st_job_model_key_json(const st_broker_key *k)
+{
+    char epk[65];
+    st_hex_encode(k->epk, 32, epk);
+    char *ct = st_base64_encode(k->ct, k->ctlen, 1);
+    json_t *j =
+        ct ? json_pack("{s:s,s:s,s:s}", "name", k->name, "epk", epk, "ct", ct)
+           : NULL;
+    free(ct);
+    return j;
+}
+
+st_code st_job_model_key_parse(const char *text, size_t len, const char *where,
+                               st_broker_key *out, st_err *err)
+{
+    static const char *const keys[] = {"name", "epk", "ct", NULL};
+    memset(out, 0, sizeof(*out));
+    json_t *j = st_json_parse(text, len, where, err);
+    if (!j)
+        return err ? err->code : ST_E_INPUT;
+    const char *name = NULL, *epk = NULL, *ct = NULL;
+    st_code rc = json_is_object(j) ? ST_OK
+                                   : st_err_set(err, ST_E_INPUT,
+                                                "%s: not a JSON object", where);
+    if (rc == ST_OK)
+        rc = st_json_check_keys(j, keys, where, err);
+    if (rc == ST_OK)
+        rc = st_json_get_string(j, "name", 1, &name, where, err);
+    if (rc == ST_OK)
+        rc = st_json_get_string(j, "epk", 1, &epk, where, err);
+    if (rc == ST_OK)
+        rc = st_json_get_string(j, "ct", 1, &ct, where, err);
+    size_t nl = name ? strlen(name) : 0;
+    if (rc == ST_OK &&
+        (strncmp(name, "model:", 6) || nl > ST_BROKER_KEY_NAME_MAX))
+        rc = st_err_set(err, ST_E_INPUT,
+                        "%s: \"name\" must be \"model:NAME@VERSION\" "
+                        "(at most %d characters)",
+                        where, ST_BROKER_KEY_NAME_MAX);
+    for (size_t i = 0; rc == ST_OK && i < nl; i++)
+        if ((unsigned char)name[i] < 0x21 || (unsigned char)name[i] > 0x7e)
+            rc = st_err_set(err, ST_E_INPUT,
+                            "%s: \"name\" holds a character that is not "
+                            "printable ASCII",
+                            where);
+    if (rc == ST_OK &&
+        (strlen(epk) != 64 || st_hex_decode(epk, out->epk, 32, NULL) != ST_OK))
+        rc = st_err_set(err, ST_E_INPUT,
+                        "%s: \"epk\" must be 64 hex digits (an X25519 "
+                        "public key)",
+                        where);
+    uint8_t *raw = NULL;
+    size_t rlen = 0;
+    if (rc == ST_OK &&
+        st_base64_decode(ct, strlen(ct), 1, &raw, &rlen, NULL) != ST_OK)
+        rc = st_err_set(err, ST_E_INPUT, "%s: \"ct\" is not base64", where);
+    if (rc == ST_OK && (rlen <= 16 || rlen > sizeof(out->ct)))
+        rc = st_err_set(err, ST_E_INPUT,
+                        "%s: \"ct\" holds %zu bytes; a wrapped key holds "
+                        "17 to %zu",
+                        where, rlen, sizeof(out->ct));
+    if (rc == ST_OK) {
+        memcpy(out->name, name, nl + 1);
+        memcpy(out->ct, raw, rlen);
+        out->ctlen = rlen;
+    }
+    free(raw);
+    json_decref(j);
+    if (rc != ST_OK)
+        memset(out, 0, sizeof(*out));
+    return rc;
 }

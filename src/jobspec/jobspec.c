@@ -43,6 +43,7 @@
 
 #include "crypto/bech32.h"
 #include "crypto/dsse.h"
+#include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "train/gbdt.h"
@@ -135,7 +136,8 @@ const char *st_job_kind_name(st_job_kind kind)
 static ST_MUST_CHECK st_code parse_use(json_t *root, const char *where,
                                        st_job_spec *out, st_err *err)
 {
-    static const char *const use_keys[] = {"model", "version", "mode", NULL};
+    static const char *const use_keys[] = {"model", "version", "mode",
+                                           "key",   "nonce",   NULL};
     static const char *const trainer_only[] = {
         "model", "training", "preprocessing", "checkpoint_every", NULL};
     json_t *use = json_object_get(root, "use");
@@ -152,14 +154,30 @@ static ST_MUST_CHECK st_code parse_use(json_t *root, const char *where,
                           "%s: must be an object with \"model\", "
                           "\"version\" and \"mode\"",
                           w);
-    const char *mode = NULL;
+    const char *mode = NULL, *key = NULL, *nonce = NULL;
     long long v = 0;
     st_code rc;
     if ((rc = st_json_check_keys(use, use_keys, w, err)) ||
         (rc = get_name(use, "model", 1, out->use_model, w, err)) ||
         (rc = st_json_get_int(use, "version", 1, 1, UINT32_MAX, &v, w, err)) ||
-        (rc = st_json_get_string(use, "mode", 1, &mode, w, err)))
+        (rc = st_json_get_string(use, "mode", 1, &mode, w, err)) ||
+        (rc = st_json_get_string(use, "key", 0, &key, w, err)) ||
+        (rc = st_json_get_string(use, "nonce", 0, &nonce, w, err)))
         return rc;
+    /* who wraps the model's key to the runtime: the local controller
+     * (with the requester's identity) or the requester itself, over the
+     * API, after verifying the runtime's evidence (docs/predict.md) */
+    if (key && strcmp(key, "controller") && strcmp(key, "requester"))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"key\" must be \"controller\" or "
+                          "\"requester\", not \"%s\"",
+                          w, key);
+    out->use_key_by_requester = key && !strcmp(key, "requester");
+    uint8_t nb[32];
+    if (nonce && (strlen(nonce) != 64 ||
+                  st_hex_decode(nonce, nb, sizeof(nb), NULL) != ST_OK))
+        return st_err_set(err, ST_E_INPUT,
+                          "%s: \"nonce\" must be 64 hex digits", w);
     if (!strcmp(mode, "evaluate"))
         out->kind = ST_JOB_KIND_EVALUATE;
     else if (!strcmp(mode, "predict"))

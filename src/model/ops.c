@@ -102,6 +102,12 @@ static st_code capture_unwrap(void *ctx, const st_age_stanza *s,
     return ST_E_NOTFOUND;
 }
 
+st_code st_model_file_open(const st_model_record *r, int *fd, st_err *err)
+{
+    *fd = -1;
+    return open_checked(r, fd, err);
+}
+
 st_code st_model_file_key(const st_model_record *r, const st_age_identity *ids,
                           size_t nids, int *fd_out, st_secret **out,
                           st_err *err)

@@ -30,13 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sealtrain/release.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/jobspec.h"
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
+#include "sealtrain/release.h"
 #include "sealtrain/secmem.h"
 
 #include "crypto/dsse.h"
@@ -187,14 +187,21 @@ static void check_datasets(const json_t *pred, st_verdict *v)
                  json_is_array(arr) ? got : "(no datasets)");
 }
 
-st_code st_model_verify(const char *model_path, const json_t *envelope,
-                        const st_model_record *rec,
-                        const st_model_verify_opts *o, st_verdict *v,
-                        st_err *err)
+/* What a statement of the runtime's (a training's provenance, a model
+ * use's) must show, claim by claim: the subject's digest is `subject_hex`
+ * (claim `subject_claim`), its type, the DSSE signature by the runtime
+ * key it names, the evidence and nonce it carries, verified with the
+ * report data that binds that key (under o->policy_text, or with `rec`
+ * the source datasets' policies), and the measurement. *stmt gets the
+ * parsed statement, ev_hex the evidence's digest ("" without one). */
+static ST_MUST_CHECK st_code
+verify_statement(const json_t *envelope, const char *subject_claim,
+                 const char *subject_hex, const char *want_type,
+                 const st_model_record *rec, const st_model_verify_opts *o,
+                 json_t **stmt_out, char ev_hex[65], st_verdict *v, st_err *err)
 {
-    st_model_verify_opts none = {0};
-    if (!o)
-        o = &none;
+    *stmt_out = NULL;
+    ev_hex[0] = 0;
     uint8_t *payload = NULL;
     size_t plen = 0;
     st_code rc = st_dsse_payload(envelope, &payload, &plen, err);
@@ -208,26 +215,23 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
     const json_t *pred = json_object_get(stmt, "predicate");
     st_evidence *ev = NULL;
 
-    /* the file */
-    uint8_t fd[32];
-    char fhex[65] = "";
-    if ((rc = st_sha256_file(model_path, fd, err)) != ST_OK)
-        goto out;
-    st_hex_encode(fd, 32, fhex);
     const char *subject =
         st_json_path_string(json_array_get(json_object_get(stmt, "subject"), 0),
                             "digest", "sha256");
-    st_trace_add(&v->trace, "model.digest", subject && !strcmp(subject, fhex),
-                 subject ? subject : "a subject digest", fhex);
+    st_trace_add(&v->trace, subject_claim,
+                 subject && !strcmp(subject, subject_hex),
+                 subject ? subject : "a subject digest", subject_hex);
 
     /* the statement and its signature */
     const char *type = st_json_path_string(stmt, "_type", NULL);
     const char *ptype = st_json_path_string(stmt, "predicateType", NULL);
     int type_ok = type && !strcmp(type, "https://in-toto.io/Statement/v1") &&
-                  ptype && !strcmp(ptype, ST_MODEL_PREDICATE);
-    st_trace_addf(&v->trace, "provenance.type", type_ok,
-                  "in-toto Statement v1 with predicate " ST_MODEL_PREDICATE,
-                  "%s / %s", type ? type : "(none)", ptype ? ptype : "(none)");
+                  ptype && !strcmp(ptype, want_type);
+    char want_text[160];
+    snprintf(want_text, sizeof(want_text),
+             "in-toto Statement v1 with predicate %s", want_type);
+    st_trace_addf(&v->trace, "provenance.type", type_ok, want_text, "%s / %s",
+                  type ? type : "(none)", ptype ? ptype : "(none)");
     uint8_t ed[32], x[32], nonce[32], spec[32];
     const char *ed_hex = st_json_path_string(pred, "runtime", "ed25519");
     const char *x_hex = st_json_path_string(pred, "runtime", "x25519");
@@ -264,7 +268,6 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
     st_trace_add(&v->trace, "provenance.evidence", have_ev,
                  "predicate.attestation {nonce, evidence}",
                  have_ev ? "present" : "missing or malformed");
-    char ev_hex[65] = "";
     if (have_ev) {
         size_t elen = 0;
         char *etext = st_json_canonical(evj, &elen, err);
@@ -314,6 +317,37 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
                      meas ? meas : "(none)");
     }
 
+    *stmt_out = stmt;
+    stmt = NULL;
+out:
+    st_evidence_free(ev);
+    json_decref(stmt);
+    return rc;
+}
+
+st_code st_model_verify(const char *model_path, const json_t *envelope,
+                        const st_model_record *rec,
+                        const st_model_verify_opts *o, st_verdict *v,
+                        st_err *err)
+{
+    st_model_verify_opts none = {0};
+    if (!o)
+        o = &none;
+    /* the file */
+    uint8_t fd[32];
+    char fhex[65] = "", ev_hex[65] = "";
+    st_code rc = st_sha256_file(model_path, fd, err);
+    if (rc != ST_OK)
+        return rc;
+    st_hex_encode(fd, 32, fhex);
+    json_t *stmt = NULL;
+    rc = verify_statement(envelope, "model.digest", fhex, ST_MODEL_PREDICATE,
+                          rec, o, &stmt, ev_hex, v, err);
+    if (rc != ST_OK)
+        return rc;
+    const json_t *pred = json_object_get(stmt, "predicate");
+    const char *spec_hex = st_json_path_string(pred, "job_spec", "sha256");
+    int have_ev = ev_hex[0] != 0;
     check_datasets(pred, v);
 
     /* the registry's view of the same model */
@@ -334,8 +368,78 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
                          !strcmp(released, ev_hex), released, ev_hex);
     }
     set_reason(v);
-out:
-    st_evidence_free(ev);
     json_decref(stmt);
-    return rc;
+    return ST_OK;
+}
+
+/* use.spec: the statement carries the signed spec (whose SHA-256 the
+ * evidence binds), a model-use spec whose model, version, mode and input
+ * dataset are the ones the predicate names. */
+static void check_use_spec(const json_t *pred, st_verdict *v)
+{
+    const json_t *js = json_object_get(pred, "job_spec");
+    const char *payload = st_json_path_string(js, "payload", NULL);
+    const char *sha = st_json_path_string(js, "sha256", NULL);
+    uint8_t d[32];
+    char dh[65] = "(no payload)";
+    if (payload) {
+        st_sha256(payload, strlen(payload), d);
+        st_hex_encode(d, 32, dh);
+    }
+    if (!payload || !sha || strcmp(sha, dh)) {
+        st_trace_add(&v->trace, "use.spec", 0,
+                     sha ? sha : "predicate.job_spec.sha256", dh);
+        return;
+    }
+    st_job_spec spec;
+    st_err e;
+    st_err_clear(&e);
+    if (st_job_spec_parse(payload, strlen(payload), "provenance job spec",
+                          &spec, &e) != ST_OK) {
+        st_trace_add(&v->trace, "use.spec", 0, "a job spec that parses", e.msg);
+        return;
+    }
+    char want[3 * ST_JOB_NAME_MAX + 64], got[3 * ST_JOB_NAME_MAX + 64];
+    snprintf(want, sizeof(want), "%s %s@%u on %s", st_job_kind_name(spec.kind),
+             spec.use_model, spec.use_version, spec.train_dataset);
+    st_job_spec_free(&spec);
+    const char *mode = st_json_path_string(pred, "mode", NULL);
+    const char *model = st_json_path_string(pred, "model", "name");
+    const char *data = st_json_path_string(pred, "dataset", "name");
+    json_int_t ver = json_integer_value(
+        json_object_get(json_object_get(pred, "model"), "version"));
+    snprintf(got, sizeof(got), "%s %s@%lld on %s", mode ? mode : "?",
+             model ? model : "?", (long long)ver, data ? data : "?");
+    st_trace_add(&v->trace, "use.spec", !strcmp(want, got), want, got);
+}
+
+st_code st_model_verify_use(const char *output_sha256, const json_t *envelope,
+                            const st_model_verify_opts *o, st_verdict *v,
+                            st_err *err)
+{
+    st_model_verify_opts none = {0};
+    char ev_hex[65];
+    json_t *stmt = NULL;
+    st_code rc = verify_statement(envelope, "use.output", output_sha256,
+                                  ST_MODEL_USE_PREDICATE, NULL, o ? o : &none,
+                                  &stmt, ev_hex, v, err);
+    if (rc != ST_OK)
+        return rc;
+    const json_t *pred = json_object_get(stmt, "predicate");
+    check_use_spec(pred, v);
+    /* what the statement names, for the reader (the checks above vouch
+     * for it once the verdict passes) */
+    const char *msha =
+        st_json_path_string(json_object_get(pred, "model"), "digest", "sha256");
+    const char *dsha = st_json_path_string(json_object_get(pred, "dataset"),
+                                           "manifest", "sha256");
+    st_trace_add(&v->trace, "use.model", msha && strlen(msha) == 64,
+                 "the model version's sealed file digest",
+                 msha ? msha : "(none)");
+    st_trace_add(&v->trace, "use.dataset", dsha && strlen(dsha) == 64,
+                 "the dataset's signed manifest digest",
+                 dsha ? dsha : "(none)");
+    set_reason(v);
+    json_decref(stmt);
+    return ST_OK;
 }

@@ -124,7 +124,7 @@ static st_gate *gate_for(st_req *r)
     }
     if (!c->gate) {
         /* a remote owner's broker never releases a model key */
-        st_gate_opts o = {st_srv_get_broker(r->s)->log, 0, 0, NULL};
+        st_gate_opts o = {st_srv_get_broker(r->s)->log, 0, 0, NULL, 0};
         st_err err;
         if (st_gate_open(r->ws, r->kr, &o, &c->gate, &err) != ST_OK) {
             st_srv_reply_err(r, NULL, &err);

@@ -7,6 +7,10 @@
  *                                 its registered key, validated, queued
  *   GET  /v1/jobs/ID/logs         the job's log; ?follow=1 streams it
  *                                 (chunked) until the job ends
+ *   POST /v1/jobs/ID/model-key    the model key a model use's requester
+ *                                 wrapped to the job's attested runtime
+ *                                 (only the job's submitter; docs/predict.md)
+ *   GET  /v1/jobs/ID/predictions  its sealed predictions (the submitter)
  *   GET|POST /v1/models/NAME/verify[?version=N]
  *                                 the verifier's verdict with its trace
  *                                 (POST body: an attestation policy)
@@ -39,11 +43,13 @@
 #include <event2/http.h>
 
 #include "sealtrain/attest.h"
+#include "sealtrain/audit.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
+#include "sealtrain/secmem.h"
 #include "sealtrain/workspace.h"
 #include "server/server_internal.h"
 
@@ -356,9 +362,151 @@ static void model_verify(st_req *r)
     free(policy);
 }
 
+/* ---- the requester's side of a model use (docs/predict.md) ---- */
+
+#define MAX_MODEL_KEY (4u << 10)
+#define MAX_PREDICTIONS (1u << 30)
+
+/* The job, when the request's principal is its submitter (the model
+ * use's requester); otherwise 403, audited as `action` denied on the job.
+ * Non-zero after replying. */
+static int requester_job(st_req *r, const char *action, st_job_record *j)
+{
+    st_err err;
+    memset(j, 0, sizeof(*j));
+    if (st_job_get(r->ws, r->arg[0], j, &err) != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return 1;
+    }
+    if (!strcmp(j->submitter, r->principal))
+        return 0;
+    char res[64];
+    snprintf(res, sizeof(res), "job:%s", j->id);
+    st_err_set(&err, ST_E_DENIED,
+               "%s: only the job's requester (%s) may do this for job %s",
+               action, j->submitter, j->id);
+    st_audit_event ev = {"operation", r->principal, action, res,
+                         "denied",    err.msg,      NULL};
+    st_err aerr;
+    if (st_audit_append(r->ws, &ev, &aerr) != ST_OK)
+        err = aerr;
+    st_job_record_free(j);
+    st_srv_reply_err(r, action, &err);
+    return 1;
+}
+
+/* POST /v1/jobs/ID/model-key: the model file key the requester wrapped
+ * to the job's attested runtime after verifying its evidence itself
+ * (st_job_model_key_json). Only the job's submitter, only while its
+ * controller waits for it (status "model_key_request", state attesting),
+ * only once, and only for the key the request names. It is stored in the
+ * job's status for the controller, which cannot open it either. */
+static void model_key(st_req *r)
+{
+    st_job_record j;
+    if (requester_job(r, "model.key", &j))
+        return;
+    size_t len = 0;
+    char *body = st_srv_body(r, MAX_MODEL_KEY, &len);
+    st_broker_key k;
+    st_err err;
+    st_err_clear(&err);
+    st_code rc = body ? st_job_model_key_parse(body, len, "model key", &k, &err)
+                      : ST_E_INPUT;
+    free(body);
+    if (!body) {
+        st_job_record_free(&j);
+        return;
+    }
+    const json_t *want = json_object_get(j.status, "model_key_request");
+    const char *name = json_string_value(json_object_get(want, "key"));
+    if (rc == ST_OK && (!name || j.state != ST_JOB_ATTESTING))
+        rc = st_err_set(&err, ST_E_USAGE,
+                        "job %s is %s and waits for no model key", j.id,
+                        st_job_state_name(j.state));
+    else if (rc == ST_OK && json_object_get(j.status, "model_key"))
+        rc = st_err_set(&err, ST_E_USAGE,
+                        "job %s: its model key was already given", j.id);
+    else if (rc == ST_OK && strcmp(k.name, name))
+        rc = st_err_set(&err, ST_E_INPUT,
+                        "model key: job %s waits for %s, not %s", j.id, name,
+                        k.name);
+    json_t *patch =
+        rc == ST_OK ? json_pack("{s:o}", "model_key", st_job_model_key_json(&k))
+                    : NULL;
+    if (rc == ST_OK)
+        rc = patch ? st_job_status_update(r->ws, j.id, patch, &err)
+                   : st_err_set(&err, ST_E_IO, "out of memory");
+    json_decref(patch);
+    char res[64];
+    snprintf(res, sizeof(res), "job:%s", j.id);
+    char epk[65];
+    st_hex_encode(k.epk, 32, epk);
+    st_audit_event ev = {"key-release",
+                         r->principal,
+                         "model.key",
+                         res,
+                         rc == ST_OK ? "success" : "failure",
+                         rc == ST_OK ? "wrapped by the requester to the "
+                                       "job's attested runtime"
+                                     : err.msg,
+                         json_pack("{s:s,s:s}", "key", name ? name : "", "epk",
+                                   rc == ST_OK ? epk : "")};
+    st_err aerr;
+    st_code arc = st_audit_append(r->ws, &ev, &aerr);
+    json_decref(ev.details);
+    st_wipe(&k, sizeof(k));
+    st_job_record_free(&j);
+    if (rc == ST_OK && arc != ST_OK) {
+        rc = arc;
+        err = aerr;
+    }
+    if (rc != ST_OK) {
+        st_srv_reply_err(r, "model.key", &err);
+        return;
+    }
+    st_srv_reply_json(r, 202,
+                      json_pack("{s:s,s:b}", "id", r->arg[0], "model_key", 1));
+}
+
+/* GET /v1/jobs/ID/predictions: the sealed predictions of a predict job
+ * run for a requester (age, to the spec's recipients), for its
+ * requester only. */
+static void predictions(st_req *r)
+{
+    st_job_record j;
+    if (requester_job(r, "job.read", &j))
+        return;
+    char dir[4096], path[4200];
+    st_err err;
+    st_code rc =
+        j.state == ST_JOB_SUCCEEDED
+            ? st_workspace_path(r->ws, "jobs", j.id, dir, sizeof(dir), &err)
+            : st_err_set(&err, ST_E_NOTFOUND, "job %s is %s: no predictions",
+                         j.id, st_job_state_name(j.state));
+    if (rc == ST_OK)
+        rc = st_fs_join(path, sizeof(path), dir, ST_JOB_PREDICTIONS_FILE, &err);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (rc == ST_OK && !st_fs_exists(path))
+        rc = st_err_set(&err, ST_E_NOTFOUND,
+                        "job %s has no sealed predictions here", j.id);
+    if (rc == ST_OK)
+        rc = st_fs_read_all(path, MAX_PREDICTIONS, &data, &len, &err);
+    st_job_record_free(&j);
+    if (rc != ST_OK) {
+        st_srv_reply_err(r, NULL, &err);
+        return;
+    }
+    st_srv_reply_text(r, 200, "application/octet-stream", data, len);
+    free(data);
+}
+
 const st_route st_srv_job_routes[] = {
     {EVHTTP_REQ_POST, "/v1/jobs", job_submit, 0, 0},
     {EVHTTP_REQ_GET, "/v1/jobs/*/logs", job_logs, 0, 0},
+    {EVHTTP_REQ_POST, "/v1/jobs/*/model-key", model_key, 0, 0},
+    {EVHTTP_REQ_GET, "/v1/jobs/*/predictions", predictions, 0, 0},
     {EVHTTP_REQ_GET, "/v1/models/*/verify", model_verify, 0, 0},
     {EVHTTP_REQ_POST, "/v1/models/*/verify", model_verify, 0, 0},
     {0, NULL, NULL, 0, 0}};

@@ -31,6 +31,8 @@ with open(sys.argv[2], "w", newline="") as f:
     csv.writer(f).writerows([r[:i] + r[i + 1:] for r in rows[:6]])
 PY
 spec '{"training": {"epochs": 1}, "checkpoint_every": 0}'
+# for `model verify-use` (of a file that is not the output: a verdict)
+echo '{"version": 1, "tee": ["sim"]}' >"$T/attest.json"
 # JOB stays queued; the table's `job run` trains JOB2, whose model the
 # model commands after it use
 JOB=$(mo job submit "$SPEC")
@@ -120,7 +122,8 @@ cases=(
     "model decrypt|mo|$MODEL -i $K/mo.age -o $T/model.safetensors"
     "model share|mo|$MODEL --to $DANA_RCPT -i $K/mo.age"
     "model export|mo|$MODEL -i $K/mo.age --format onnx -o $T/model.onnx"
-    "model evaluate|mo|$MODEL --data digits -i $K/mo.age"
+    "model evaluate|mo|$MODEL --data digits -i $K/mo.age --provenance $T/use.json"
+    "model verify-use|mo|$T/rows.csv --provenance $T/use.json --policy $T/attest.json"
     "model predict|mo|$MODEL --input $T/rows.csv --out $T/pred.csv -i $K/mo.age"
     "model rm|mo|$MODEL"
 )

@@ -166,6 +166,58 @@ PY
 grep -q '"action":"model.predict"' "$A" || fail "predict not audited"
 ok "predict: row outputs sealed to the requester with the original labels"
 
+# -- the use's signed statement (in-toto, by the attested runtime key) --
+echo '{"version": 1, "tee": ["sim"]}' >"$T/attest.json"
+expect_exit 0 mo model predict digits-mlp --data digits-eval -i "$K/mo.age" \
+    --out "$T/pred2.age" --provenance "$T/use.json"
+expect_exit 0 mo model verify-use "$T/pred2.age" --provenance "$T/use.json" \
+    --policy "$T/attest.json" --sim-key "$T/ws/keys/sim-platform.pem"
+expect_exit 0 mo model evaluate digits-mlp --data digits-eval -i "$K/mo.age" \
+    --json --provenance "$T/use-eval.json"
+cp "$T/stdout" "$T/eval2.json"
+expect_exit 0 mo model verify-use "$T/eval2.json" --provenance "$T/use-eval.json" \
+    --policy "$T/attest.json" --sim-key "$T/ws/keys/sim-platform.pem" --json
+mo model show digits-mlp@1 --json >"$T/model.json"
+python3 - "$T/use.json" "$T/pred2.age" "$T/model.json" "$T/ws/catalog.db" <<'PY' || fail "the statement's contents"
+import base64, hashlib, json, sqlite3, sys
+env = json.load(open(sys.argv[1]))
+st = json.loads(base64.b64decode(env["payload"]))
+assert st["_type"] == "https://in-toto.io/Statement/v1", st["_type"]
+assert st["predicateType"] == "https://sealtrain.dev/use/v1", st["predicateType"]
+out = hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()
+assert st["subject"][0]["digest"]["sha256"] == out, "subject"
+p = st["predicate"]
+m = json.load(open(sys.argv[3]))
+assert p["mode"] == "predict" and p["model"]["name"] == "digits-mlp" and p["model"]["version"] == 1, p["model"]
+assert p["model"]["digest"]["sha256"] == m["file"]["sha256"], (p["model"], m["file"])
+row = sqlite3.connect(sys.argv[4]).execute("SELECT manifest FROM datasets WHERE name = 'digits-eval'").fetchone()
+menv = json.loads(row[0])
+assert p["dataset"]["manifest"]["sha256"] == hashlib.sha256(base64.b64decode(menv["payload"])).hexdigest(), "manifest"
+assert p["dataset"]["name"] == "digits-eval", p["dataset"]
+assert len(p["runtime"]["measurement"]["sha256"]) == 64 and p["attestation"]["evidence"], p["runtime"]
+PY
+# tampered: the statement says another model version (payload changed,
+# signature kept); another output; a figure changed in the evaluation
+python3 - "$T/use.json" "$T/tampered.json" <<'PY'
+import base64, json, sys
+env = json.load(open(sys.argv[1]))
+st = json.loads(base64.b64decode(env["payload"]))
+st["predicate"]["model"]["version"] = 2
+env["payload"] = base64.b64encode(json.dumps(st, sort_keys=True, separators=(",", ":")).encode()).decode()
+json.dump(env, open(sys.argv[2], "w"))
+PY
+expect_exit 4 mo model verify-use "$T/pred2.age" --provenance "$T/tampered.json" \
+    --policy "$T/attest.json" --sim-key "$T/ws/keys/sim-platform.pem"
+expect_stderr "provenance.signature"
+expect_exit 4 mo model verify-use "$T/pred.age" --provenance "$T/use.json" \
+    --policy "$T/attest.json" --sim-key "$T/ws/keys/sim-platform.pem"
+expect_stderr "use.output"
+sed -i 's/"accuracy": 0\./"accuracy": 1./' "$T/eval2.json"
+expect_exit 4 mo model verify-use "$T/eval2.json" --provenance "$T/use-eval.json" \
+    --policy "$T/attest.json" --sim-key "$T/ws/keys/sim-platform.pem"
+expect_stderr "use.output"
+ok "evaluate and predict write a statement signed by the attested runtime; a tampered one is refused"
+
 # predictions go to recipients the policy allows only
 expect_exit 4 mo model predict digits-mlp --data digits-eval -i "$K/mo.age" \
     --out "$T/p2.age" --to "$(rcpt eve)"

@@ -201,7 +201,7 @@ static st_code exchange(fixture *f, const char *runner, st_broker_keys *keys,
                         st_gate_result *r, st_err *e)
 {
     st_gate *g = NULL;
-    st_gate_opts o = {NULL, 1, 1, NULL};
+    st_gate_opts o = {NULL, 1, 1, NULL, 0};
     assert_st_ok(st_gate_open(f->ws, f->kr, &o, &g, e), e);
     st_gate_ask a = ask_of(f, runner);
     uint8_t nonce[32];
@@ -336,7 +336,7 @@ static void round_end(round *x)
     st_gate_close(x->g);
 }
 
-static const st_gate_opts with_verdicts = {NULL, 1, 1, NULL};
+static const st_gate_opts with_verdicts = {NULL, 1, 1, NULL, 0};
 
 static void test_replayed_nonce_is_refused(void **state)
 {
@@ -390,7 +390,7 @@ static void test_grant_revoked_between_hello_and_evidence(void **state)
 static void test_unaudited_release_hands_back_nothing(void **state)
 {
     fixture *f = *state;
-    const st_gate_opts decision_only = {NULL, 1, 0, NULL};
+    const st_gate_opts decision_only = {NULL, 1, 0, NULL, 0};
     round x;
     round_begin(f, &x, f->kr, &decision_only, NULL);
     char log[4300], aside[4310];
@@ -583,13 +583,18 @@ static void test_policy_parser_names_the_bad_key(void **state)
 
 /* A model-use spec (evaluate digits with model m@1), signed by mo, and
  * a policy that lets mo evaluate; `model_owner` owns model:m. */
-static void use_spec(fixture *f, const char *model_owner)
+static void use_spec_keyed(fixture *f, const char *model_owner,
+                           int by_requester)
 {
     st_err e;
     const char *text =
-        "{\"version\":1,\"name\":\"evaluate-m\",\"use\":{\"model\":"
-        "\"m\",\"version\":1,\"mode\":\"evaluate\"},\"datasets\":{"
-        "\"input\":\"digits\"}}";
+        by_requester
+            ? "{\"version\":1,\"name\":\"evaluate-m\",\"use\":{\"model\":"
+              "\"m\",\"version\":1,\"mode\":\"evaluate\",\"key\":"
+              "\"requester\"},\"datasets\":{\"input\":\"digits\"}}"
+            : "{\"version\":1,\"name\":\"evaluate-m\",\"use\":{\"model\":"
+              "\"m\",\"version\":1,\"mode\":\"evaluate\"},\"datasets\":{"
+              "\"input\":\"digits\"}}";
     st_job_spec_free(&f->spec);
     assert_st_ok(st_job_spec_parse(text, strlen(text), "t", &f->spec, &e), &e);
     sign_spec(f, MO);
@@ -597,13 +602,19 @@ static void use_spec(fixture *f, const char *model_owner)
     assert_st_ok(st_access_set_owner(f->ws, "model:m", model_owner, &e), &e);
 }
 
-/* The exchange with a model key offered (or not: NULL); tr runs it. */
-static st_code exchange_model(fixture *f, const st_secret *mk,
-                              st_broker_keys *keys, st_gate_result *r,
-                              st_err *e)
+static void use_spec(fixture *f, const char *model_owner)
+{
+    use_spec_keyed(f, model_owner, 0);
+}
+
+/* The exchange with a model key offered (or not: NULL), by a controller
+ * that lets the requester wrap it (by_requester) or not; tr runs it. */
+static st_code exchange_model_as(fixture *f, const st_secret *mk,
+                                 int by_requester, st_broker_keys *keys,
+                                 st_gate_result *r, st_err *e)
 {
     st_gate *g = NULL;
-    st_gate_opts o = {NULL, 1, 1, mk};
+    st_gate_opts o = {NULL, 1, 1, mk, by_requester};
     assert_st_ok(st_gate_open(f->ws, f->kr, &o, &g, e), e);
     st_gate_ask a = ask_of(f, "tr");
     uint8_t nonce[32];
@@ -616,6 +627,49 @@ static st_code exchange_model(fixture *f, const st_secret *mk,
     }
     st_gate_close(g);
     return rc;
+}
+
+static st_code exchange_model(fixture *f, const st_secret *mk,
+                              st_broker_keys *keys, st_gate_result *r,
+                              st_err *e)
+{
+    return exchange_model_as(f, mk, 0, keys, r, e);
+}
+
+/* A spec that asks its requester to wrap the model key: only the local
+ * controller's gate may let the datasets' keys go without it (a remote
+ * owner's broker refuses, as for any model use), and only for such a
+ * spec; the decision is recorded on the model as for an offered key. */
+static void
+test_requester_wrapped_model_key_needs_spec_and_controller(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    st_broker_keys keys;
+    keys.n = 0;
+    st_gate_result r;
+    memset(&r, 0, sizeof(r));
+    /* a spec that did not ask: the controller may not skip the key */
+    use_spec_keyed(f, "mo", 0);
+    assert_int_equal(exchange_model_as(f, NULL, 1, &keys, &r, &e), ST_E_DENIED);
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    /* a spec that asked, at a gate that is not the controller's */
+    use_spec_keyed(f, "mo", 1);
+    assert_int_equal(exchange_model_as(f, NULL, 0, &keys, &r, &e), ST_E_DENIED);
+    if (!strstr(e.msg, "no key for model:m@1 was offered"))
+        fail_msg("%s", e.msg);
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    /* both: the dataset's key only, the model's use recorded */
+    assert_st_ok(exchange_model_as(f, NULL, 1, &keys, &r, &e), &e);
+    assert_int_equal(keys.n, 1);
+    assert_non_null(st_broker_keys_find(&keys, "dataset:digits"));
+    assert_null(st_broker_keys_find(&keys, "model:m@1"));
+    st_gate_result_clear(&r);
+    assert_int_equal(audited(f, "\"resource\":\"model:m@1\"",
+                             "\"wrapped_by\":\"requester\""),
+                     1);
 }
 
 static void test_model_key_leaves_only_with_the_datasets(void **state)
@@ -736,9 +790,9 @@ static long nonce_rows(fixture *f)
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
                      SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM nonces", -1,
-                                        &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM nonces", -1, &st, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     long n = (long)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -784,6 +838,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_release_wraps_the_file_key_to_the_runtime),
         cmocka_unit_test(test_policy_uses_allow_each_use_apart),
+        T(test_requester_wrapped_model_key_needs_spec_and_controller),
         T(test_model_key_leaves_only_with_the_datasets),
         T(test_model_the_submitter_may_not_use_is_refused),
         T(test_replayed_nonce_is_refused),

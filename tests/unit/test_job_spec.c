@@ -13,6 +13,8 @@
 #define EXAMPLE "examples/jobs/digits-mlp.json"
 #define RCPT "age15j0vjxaxyakrwwyw088cytm0ahcalxvyp78nk0ew4sk2q6yr0fwsu2az4a"
 #define OTHER "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"
+#define PUBHEX                                                                 \
+    "0b7f3c1e9a5d2468ace013579bdf02468ace013579bdf02468ace013579bdf01"
 
 static void test_example_spec_parses_with_documented_defaults(void **state)
 {
@@ -98,6 +100,7 @@ static void test_spec_errors_name_the_key(void **state)
 /* A model-use spec: "use" instead of the engine's sections, one input
  * dataset, recipients for predict only; everything else refused with
  * the key. */
+#define NONCE "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 static void test_use_spec_is_strict(void **state)
 {
     (void)state;
@@ -112,6 +115,15 @@ static void test_use_spec_is_strict(void **state)
     assert_int_equal(s.use_version, 3);
     assert_string_equal(s.train_dataset, "d");
     assert_int_equal(s.nrecipients, 0);
+    assert_int_equal(s.use_key_by_requester, 0);
+    st_job_spec_free(&s);
+    /* the requester wraps the model key itself (over the API) */
+    const char *rq = "{\"version\":1,\"name\":\"j\",\"use\":{\"model\":"
+                     "\"m\",\"version\":3,\"mode\":\"evaluate\",\"key\":"
+                     "\"requester\",\"nonce\":\"" NONCE "\"},"
+                     "\"datasets\":{\"input\":\"d\"}}";
+    assert_st_ok(st_job_spec_parse(rq, strlen(rq), "t", &s, &e), &e);
+    assert_int_equal(s.use_key_by_requester, 1);
     st_job_spec_free(&s);
     const char *pr = "{\"version\":1,\"name\":\"j\",\"use\":{\"model\":"
                      "\"m\",\"version\":1,\"mode\":\"predict\"},"
@@ -152,6 +164,14 @@ static void test_use_spec_is_strict(void **state)
          "\"version\":1,\"mode\":\"predict\"},\"datasets\":{\"input\":"
          "\"d\"},\"outputs\":{\"model\":\"x\",\"recipients\":[\"" RCPT "\"]}}",
          "model"},
+        {"{\"version\":1,\"name\":\"j\",\"use\":{\"model\":\"m\","
+         "\"version\":1,\"mode\":\"evaluate\",\"key\":\"server\"},"
+         "\"datasets\":{\"input\":\"d\"}}",
+         "\"key\" must be \"controller\" or \"requester\", not \"server\""},
+        {"{\"version\":1,\"name\":\"j\",\"use\":{\"model\":\"m\","
+         "\"version\":1,\"mode\":\"evaluate\",\"key\":\"requester\","
+         "\"nonce\":\"abc\"},\"datasets\":{\"input\":\"d\"}}",
+         "\"nonce\" must be 64 hex digits"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(
@@ -296,6 +316,62 @@ static void test_runtime_recipients_must_be_in_the_signed_spec(void **state)
     st_job_spec_free(&s);
 }
 
+/* The model key a requester posts (POST /v1/jobs/ID/model-key): a key
+ * wrapped here opens for the runtime after a round trip through its JSON;
+ * malformed bodies are refused naming the field. */
+static void test_model_key_json_round_trips_and_names_errors(void **state)
+{
+    (void)state;
+    st_err e;
+    uint8_t priv[32], pub[32], fk[16];
+    memset(priv, 7, sizeof(priv));
+    memset(fk, 0x5a, sizeof(fk));
+    assert_st_ok(st_x25519_public(priv, pub, &e), &e);
+    st_broker_key k, back;
+    assert_st_ok(st_broker_wrap_key(pub, "j0123456789abcde", "model:m@1", fk,
+                                    16, &k, &e),
+                 &e);
+    json_t *j = st_job_model_key_json(&k);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    assert_st_ok(st_job_model_key_parse(text, strlen(text), "key", &back, &e),
+                 &e);
+    free(text);
+    st_secret *got = NULL;
+    assert_st_ok(
+        st_broker_unwrap_key(priv, "j0123456789abcde", &back, &got, &e), &e);
+    assert_memory_equal(st_secret_cbytes(got), fk, 16);
+    st_secret_free(got);
+    /* bound to the job: another job's runtime does not open it */
+    assert_int_equal(
+        st_broker_unwrap_key(priv, "j0123456789abcdf", &back, &got, &e),
+        ST_E_DENIED);
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        {"[]", "not a JSON object"},
+        {"{\"name\":\"dataset:d\",\"epk\":\"00\",\"ct\":\"AA==\"}",
+         "\"model:NAME@VERSION\""},
+        {"{\"name\":\"model:m@1\",\"epk\":\"zz\",\"ct\":\"AA==\"}",
+         "\"epk\" must be 64 hex digits"},
+        {"{\"name\":\"model:m@1\",\"epk\":\"" PUBHEX "\",\"ct\":\"AA==\"}",
+         "\"ct\" holds 1 bytes"},
+        {"{\"name\":\"model:m@1\",\"epk\":\"" PUBHEX "\",\"ct\":\"!\"}",
+         "\"ct\" is not base64"},
+        {"{\"name\":\"model:m@1\",\"epk\":\"" PUBHEX
+         "\",\"ct\":\"AA==\",\"x\":1}",
+         "x"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(st_job_model_key_parse(bad[i].text,
+                                                strlen(bad[i].text), "key",
+                                                &back, &e),
+                         ST_E_INPUT);
+        if (!strstr(e.msg, bad[i].why))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, e.msg, bad[i].why);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_use_spec_is_strict),
         cmocka_unit_test(test_submitted_job_is_signed_queued_and_audited),
         cmocka_unit_test(test_runtime_recipients_must_be_in_the_signed_spec),
+        cmocka_unit_test(test_model_key_json_round_trips_and_names_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
