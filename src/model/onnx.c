@@ -171,16 +171,7 @@ st_code st_model_onnx_export(const uint8_t *buf, size_t len,
                                 err)) &&
             !(rc = check_tensor(sc, "preprocessing.scale", cfg.inputs, 0, 1,
                                 err))) {
-            initializer(&g, "preprocessing.shift", sh->shape, 1, sh->data,
-                        sh->nbytes);
-            initializer(&g, "preprocessing.scale", sc->shape, 1, sc->data,
-                        sc->nbytes);
-            const char *si[] = {"input", "preprocessing.shift", NULL};
-            const char *so[] = {"centred", NULL};
-            add_node(&g, "Sub", "preprocessing_shift", si, so);
-            const char *mi[] = {"centred", "preprocessing.scale", NULL};
-            const char *mo[] = {"scaled", NULL};
-            add_node(&g, "Mul", "preprocessing_scale", mi, mo);
+            preprocessing_nodes(&g, sh, sc);
             snprintf(prev, sizeof(prev), "scaled");
         }
     }

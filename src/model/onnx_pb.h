@@ -13,6 +13,7 @@
 
 #include "sealtrain/err.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/train.h"
 #include "sealtrain/version.h"
 
 #define ONNX_IR_VERSION 8
@@ -211,6 +212,25 @@ static inline void value_info_typed(pb *graph, unsigned field, const char *name,
     pb_str(&vi, 1, name);
     pb_msg(&vi, 2, &type);
     pb_msg(graph, field, &vi);
+}
+
+/* The standardisation in front of a model, in float32: the initializers
+ * preprocessing.shift and preprocessing.scale (the caller has checked
+ * their shapes) and the nodes scaled = (input - shift) * scale. The
+ * graph's next node reads "scaled". */
+static inline void preprocessing_nodes(pb *graph, const st_safetensor *shift,
+                                       const st_safetensor *scale)
+{
+    initializer(graph, "preprocessing.shift", shift->shape, 1, shift->data,
+                shift->nbytes);
+    initializer(graph, "preprocessing.scale", scale->shape, 1, scale->data,
+                scale->nbytes);
+    const char *si[] = {"input", "preprocessing.shift", NULL};
+    const char *so[] = {"centred", NULL};
+    add_node(graph, "Sub", "preprocessing_shift", si, so);
+    const char *mi[] = {"centred", "preprocessing.scale", NULL};
+    const char *mo[] = {"scaled", NULL};
+    add_node(graph, "Mul", "preprocessing_scale", mi, mo);
 }
 
 /* ValueInfoProto: float tensor [N, width] with a symbolic batch. */

@@ -400,16 +400,7 @@ st_code st_model_onnx_export_gbdt(const st_safetensors *sf,
             st_safetensors_find(sf, "preprocessing.scale");
         if (!(rc = check_pp(sh, cfg.inputs, err)) &&
             !(rc = check_pp(sc, cfg.inputs, err))) {
-            initializer(&g, "preprocessing.shift", sh->shape, 1, sh->data,
-                        sh->nbytes);
-            initializer(&g, "preprocessing.scale", sc->shape, 1, sc->data,
-                        sc->nbytes);
-            const char *si[] = {"input", "preprocessing.shift", NULL};
-            const char *so[] = {"centred", NULL};
-            add_node(&g, "Sub", "preprocessing_shift", si, so);
-            const char *mi[] = {"centred", "preprocessing.scale", NULL};
-            const char *mo[] = {"scaled", NULL};
-            add_node(&g, "Mul", "preprocessing_scale", mi, mo);
+            preprocessing_nodes(&g, sh, sc);
             in = "scaled";
         }
     }
