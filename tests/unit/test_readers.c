@@ -82,6 +82,14 @@ static void convert_view(const st_data_input *in, st_data_schema *sc, st_buf *b,
     assert_st_ok(st_tensor_parse(b->data, b->len, v, &e), &e);
 }
 
+static void assert_shape(const st_data_schema *sc, uint64_t rows, uint64_t cols,
+                         uint32_t classes)
+{
+    assert_int_equal(sc->rows, rows);
+    assert_int_equal(sc->cols, cols);
+    assert_int_equal(sc->classes, classes);
+}
+
 /* A class table's schema: its shape, labels taken as they are, features
  * named prefix0 .. prefix<cols-1>, and the label column's name. */
 static void assert_table(const st_data_schema *sc, uint64_t rows, uint64_t cols,
@@ -89,9 +97,7 @@ static void assert_table(const st_data_schema *sc, uint64_t rows, uint64_t cols,
                          const char *label)
 {
     char first[64], last[64];
-    assert_int_equal(sc->rows, rows);
-    assert_int_equal(sc->cols, cols);
-    assert_int_equal(sc->classes, classes);
+    assert_shape(sc, rows, cols, classes);
     assert_int_equal(sc->labels_mapped, 0);
     snprintf(first, sizeof(first), "%s0", prefix);
     snprintf(last, sizeof(last), "%s%llu", prefix,
@@ -141,15 +147,14 @@ static void test_csv_quotes_crlf_and_string_labels(void **state)
     st_data_schema sc;
     st_buf b;
     st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    st_tensor_view v;
+    convert_view(&in, &sc, &b, &v);
     assert_int_equal(sc.rows, 4);
     assert_int_equal(sc.cols, 2);
     assert_string_equal(sc.feature_names[0], "a,b");
     assert_string_equal(sc.feature_names[1], "say \"hi\"");
     assert_int_equal(sc.classes, 3);
     assert_int_equal(sc.labels_mapped, 1);
-    st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
     assert_true(v.features[0] == 1.5f && v.features[1] == -20.0f);
     assert_true(v.features[5] == 0.25f);
     /* bytewise order: "cat, black" < "dog" < "multi\nline" */
@@ -174,12 +179,10 @@ static void test_csv_label_by_index_and_numeric_label_order(void **state)
     st_data_input in = mem_input(ST_DATA_CSV, text, "0");
     st_data_schema sc;
     st_buf b;
-    st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    st_tensor_view v;
+    convert_view(&in, &sc, &b, &v);
     assert_int_equal(sc.cols, 1);
     assert_string_equal(sc.label_name, "y");
-    st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
     /* numeric order: -1 < 2 < 10 */
     assert_int_equal(v.labels[0], 0);
     assert_int_equal(v.labels[1], 2);
@@ -291,13 +294,9 @@ static void test_libsvm_sparse_rows_become_dense(void **state)
     st_data_input in = mem_input(ST_DATA_LIBSVM, text, NULL);
     st_data_schema sc;
     st_buf b;
-    st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
-    assert_int_equal(sc.rows, 3);
-    assert_int_equal(sc.cols, 4);
-    assert_int_equal(sc.classes, 2);
     st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
+    assert_shape(&sc, 3, 4, 2);
     const float want[12] = {0.5f, 0, 2, 0, 0, -1, 0, 0, 0, 0, 0, 7};
     assert_memory_equal(v.features, want, sizeof(want));
     assert_int_equal(v.labels[0], 1); /* +1 after -1 */
@@ -392,13 +391,9 @@ static void test_idx_image_and_label_pair_converts(void **state)
     st_data_input in = idx_input(img, il, lab, ll);
     st_data_schema sc;
     st_buf b;
-    st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
-    assert_int_equal(sc.rows, 3);
-    assert_int_equal(sc.cols, 4);
-    assert_int_equal(sc.classes, 3);
     st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
+    assert_shape(&sc, 3, 4, 3);
     assert_true(v.features[4] == 255.0f && v.features[11] == 6.0f);
     assert_int_equal(v.labels[0], 2);
     st_data_schema_free(&sc);
@@ -411,8 +406,7 @@ static void test_idx_image_and_label_pair_converts(void **state)
     il = idx_make(img, 0x0D, df, 2, fl, 8);
     ll = idx_make(lab, 0x08, dl, 1, labs2, 2);
     in = idx_input(img, il, lab, ll);
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
     assert_true(v.features[0] == 1.5f && v.features[1] == -2.5f);
     st_data_schema_free(&sc);
     st_buf_free(&b);
@@ -572,9 +566,8 @@ static void test_tensor_parse_rejects_inconsistent_headers(void **state)
     st_data_schema sc;
     st_buf b;
     st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
     st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
     /* each header field, and the sections, are checked */
     size_t offsets[] = {0, 8, 12, 16, 24, 28, 32, 36, 40, 48, 56};
     for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
@@ -961,9 +954,7 @@ static void test_sklearn_tables_read_with_their_class_names(void **state)
 
     in.path = SKLEARN_DATA "iris.csv";
     convert_view(&in, &sc, &b, &v);
-    assert_int_equal(sc.rows, 150);
-    assert_int_equal(sc.cols, 4);
-    assert_int_equal(sc.classes, 3);
+    assert_shape(&sc, 150, 4, 3);
     assert_st_ok(st_tensor_class_name(&v, 2, &name, &len, &e), &e);
     assert_memory_equal(name, "virginica", 9);
     st_data_schema_free(&sc);
