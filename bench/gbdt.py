@@ -18,10 +18,8 @@
    (target: equal)."""
 import json
 import os
-import re
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -30,40 +28,15 @@ from sklearn import datasets
 from sklearn.datasets import make_classification
 from sklearn.model_selection import train_test_split
 
-ST = os.path.abspath(sys.argv[1])
-T = tempfile.mkdtemp(prefix="bench-gbdt.")
-K = T + "/keys"
-ENV = dict(os.environ, SEALTRAIN_WORKSPACE=T + "/ws")
+from bench_workspace import Workspace  # bench/ is sys.path[0]
+
+WS = Workspace(sys.argv[1], "bench-gbdt.")
+ST, T, K, ENV = WS.binary, WS.dir, WS.keys, WS.env
+st, rcpt, setup = WS.st, WS.rcpt, WS.setup
 ROWS = int(os.environ.get("BENCH_GBDT_ROWS", "1000000"))
 ROUNDS = int(os.environ.get("BENCH_GBDT_ROUNDS", "100"))
 REPEAT = int(os.environ.get("BENCH_GBDT_REPEAT", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
-
-
-def st(*args, who=None):
-    cmd = [ST]
-    if who:
-        cmd += ["--as", who, "--key", "%s/%s.pem" % (K, who)]
-    r = subprocess.run(cmd + list(args), env=ENV, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit("sealtrain %s: %s" % (" ".join(args), r.stderr.strip()))
-    return r.stdout
-
-
-def rcpt(who):
-    return re.search(r"age1[0-9a-z]+", open("%s/%s.age" % (K, who)).read()).group(0)
-
-
-def setup():
-    os.makedirs(K)
-    st("init", "--protect", "file:%s/root.key" % T)
-    for p in ("admin", "dana", "mo"):
-        st("identity", "new", p, "--out", K)
-    st("principal", "add", "admin", "--role", "admin", "--signing-key", K + "/admin.pub.pem")
-    st("principal", "add", "dana", "--role", "data-owner", "--signing-key",
-       K + "/dana.pub.pem", "--recipient", rcpt("dana"), who="admin")
-    st("principal", "add", "mo", "--role", "model-owner,trainer", "--signing-key",
-       K + "/mo.pub.pem", "--recipient", rcpt("mo"), who="admin")
 
 
 def import_table(name, x, y):

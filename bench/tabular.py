@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 from sklearn import datasets
@@ -25,36 +24,11 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-ST = os.path.abspath(sys.argv[1])
-T = tempfile.mkdtemp(prefix="bench-tabular.")
-K = T + "/keys"
-ENV = dict(os.environ, SEALTRAIN_WORKSPACE=T + "/ws")
+from bench_workspace import Workspace  # bench/ is sys.path[0]
 
-
-def st(*args, who=None):
-    cmd = [ST]
-    if who:
-        cmd += ["--as", who, "--key", "%s/%s.pem" % (K, who)]
-    r = subprocess.run(cmd + list(args), env=ENV, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit("sealtrain %s: %s" % (" ".join(args), r.stderr.strip()))
-    return r.stdout
-
-
-def rcpt(who):
-    return re.search(r"age1[0-9a-z]+", open("%s/%s.age" % (K, who)).read()).group(0)
-
-
-def setup():
-    os.makedirs(K)
-    st("init", "--protect", "file:%s/root.key" % T)
-    for p in ("admin", "dana", "mo"):
-        st("identity", "new", p, "--out", K)
-    st("principal", "add", "admin", "--role", "admin", "--signing-key", K + "/admin.pub.pem")
-    st("principal", "add", "dana", "--role", "data-owner", "--signing-key",
-       K + "/dana.pub.pem", "--recipient", rcpt("dana"), who="admin")
-    st("principal", "add", "mo", "--role", "model-owner,trainer", "--signing-key",
-       K + "/mo.pub.pem", "--recipient", rcpt("mo"), who="admin")
+WS = Workspace(sys.argv[1], "bench-tabular.")
+T = WS.dir
+st, rcpt, setup = WS.st, WS.rcpt, WS.setup
 
 
 def write_csv(path, names, x, y, label):

@@ -16,38 +16,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/dsse.h"
-#include <sealtrain/sealtrain.h>
+#include "fuzz_dsse_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t seed[32], pub[32];
-    static int ready;
-    if (!ready) {
-        memset(seed, 0x42, sizeof(seed));
-        if (st_ed25519_public(seed, pub, NULL) != ST_OK)
-            abort();
-        ready = 1;
-    }
+    fuzz_dsse_key(0x42, seed, pub);
     if (size < 1)
         return 0;
     const uint8_t *body = data + 1;
-    size_t len = size - 1;
-    char *text = NULL;
-    if (data[0] == 0) {
-        text = malloc(len + 1);
-        if (!text)
-            return 0;
-        memcpy(text, body, len);
-        text[len] = 0;
-    } else {
-        json_t *env = st_dsse_sign(ST_DSSE_TYPE_JOBSPEC, body, len, seed, NULL);
-        text = env ? json_dumps(env, JSON_COMPACT) : NULL;
-        json_decref(env);
-        if (!text)
-            return 0;
-        len = strlen(text);
-    }
+    size_t len;
+    char *text = fuzz_dsse_text(data, size, ST_DSSE_TYPE_JOBSPEC, seed, &len);
+    if (!text)
+        return 0;
     st_job_spec spec;
     uint8_t digest[32];
     json_t *out = NULL;

@@ -17,41 +17,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/dsse.h"
-#include <sealtrain/sealtrain.h>
+#include "fuzz_dsse_common.h"
 
 #define ID "00112233445566778899aabbccddeeff"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t seed[32], pub[32];
-    static int ready;
-    if (!ready) {
-        memset(seed, 0x24, sizeof(seed));
-        if (st_ed25519_public(seed, pub, NULL) != ST_OK)
-            abort();
-        ready = 1;
-    }
+    fuzz_dsse_key(0x24, seed, pub);
     if (size < 1)
         return 0;
     const uint8_t *body = data + 1;
-    size_t len = size - 1;
-    char *text = NULL;
-    if (data[0] == 0) {
-        text = malloc(len + 1);
-        if (!text)
-            return 0;
-        memcpy(text, body, len);
-        text[len] = 0;
-    } else {
-        json_t *env =
-            st_dsse_sign(ST_DSSE_TYPE_RELEASE_POLICY, body, len, seed, NULL);
-        text = env ? json_dumps(env, JSON_COMPACT) : NULL;
-        json_decref(env);
-        if (!text)
-            return 0;
-        len = strlen(text);
-    }
+    size_t len;
+    char *text =
+        fuzz_dsse_text(data, size, ST_DSSE_TYPE_RELEASE_POLICY, seed, &len);
+    if (!text)
+        return 0;
     st_release_policy *p = NULL;
     if (st_release_policy_open(text, len, "digits", ID, "dana", pub, &p,
                                NULL) == ST_OK) {

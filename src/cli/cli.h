@@ -6,6 +6,8 @@
 #ifndef SEALTRAIN_CLI_H
 #define SEALTRAIN_CLI_H
 
+#include <stdio.h>
+
 #include <jansson.h>
 
 #include <sealtrain/err.h>
@@ -48,6 +50,14 @@ int st_cli_usage(const char *group, const char *fmt, ...)
 char *st_cli_term_safe(const char *s, size_t n);
 /* 1 if argv[i] is -h or --help. */
 int st_cli_wants_help(int argc, char **argv);
+/* Parses the options of a command that takes only --json and --help with
+ * getopt_long (the caller resets optind first): --json sets *json to 1
+ * (left as it was otherwise); --help prints print_usage(stdout) and returns 0;
+ * any other option prints st_cli_usage(group, unknown) and returns 2.
+ * Returns -1 when the command goes on with argv[optind..]. */
+int st_cli_json_options(int argc, char **argv, const char *group,
+                        const char *unknown, void (*print_usage)(FILE *out),
+                        int *json);
 
 /* Opens the workspace and authenticates the acting principal (--as and
  * --key, see session.c). Returns 0, or the exit status after printing the

@@ -160,18 +160,13 @@ static st_code do_show(st_workspace *ws, const char *digest, int json,
 
 int st_cli_attest_collateral(st_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int json = cli->json, c;
+    int json = cli->json;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': json = 1; break;
-        case 'h': collateral_usage(stdout); return 0;
-        default: return st_cli_usage("attest", "collateral: unknown option");
-        }
-    }
+    int status =
+        st_cli_json_options(argc, argv, "attest", "collateral: unknown option",
+                            collateral_usage, &json);
+    if (status >= 0)
+        return status;
     int n = argc - optind;
     char **a = argv + optind;
     const char *sub = n ? a[0] : "";
@@ -186,7 +181,7 @@ int st_cli_attest_collateral(st_cli *cli, int argc, char **argv)
     int writes = !strcmp(sub, "import") || !strcmp(sub, "rm");
     st_workspace *ws = NULL;
     st_access_session who;
-    int status = st_cli_open_checked(
+    status = st_cli_open_checked(
         cli, writes ? "attest.collateral" : "attest.collateral.read", NULL, &ws,
         &who);
     if (status)

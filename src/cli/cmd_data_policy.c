@@ -41,18 +41,12 @@ static void policy_usage(FILE *out)
 
 int st_cli_data_policy(st_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int json = cli->json, c;
+    int json = cli->json;
     optind = 0;
-    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': json = 1; break;
-        case 'h': policy_usage(stdout); return 0;
-        default: return st_cli_usage("data", "unknown option");
-        }
-    }
+    int status = st_cli_json_options(argc, argv, "data", "unknown option",
+                                     policy_usage, &json);
+    if (status >= 0)
+        return status;
     int n = argc - optind;
     char **a = argv + optind;
     if (n < 2 || (strcmp(a[0], "set") && strcmp(a[0], "show")) ||

@@ -182,17 +182,11 @@ void st_cli_principal_print(const json_t *out, int show, int json)
 
 static int cmd_list(st_cli *cli, int argc, char **argv, int show)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int json = cli->json, c;
-    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': json = 1; break;
-        case 'h': principal_usage(stdout); return 0;
-        default: return st_cli_usage("principal", "unknown option");
-        }
-    }
+    int json = cli->json;
+    int status = st_cli_json_options(argc, argv, "principal", "unknown option",
+                                     principal_usage, &json);
+    if (status >= 0)
+        return status;
     if (show ? optind + 1 != argc : optind != argc)
         return st_cli_usage("principal", show ? "show takes one NAME"
                                               : "list takes no argument");

@@ -112,6 +112,24 @@ int st_cli_wants_help(int argc, char **argv)
     return 0;
 }
 
+int st_cli_json_options(int argc, char **argv, const char *group,
+                        const char *unknown, void (*print_usage)(FILE *out),
+                        int *json)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': *json = 1; break;
+        case 'h': print_usage(stdout); return 0;
+        default: return st_cli_usage(group, "%s", unknown);
+        }
+    }
+    return -1;
+}
+
 int st_cli_version(st_cli *cli, int argc, char **argv)
 {
     int json = cli->json;

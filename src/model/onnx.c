@@ -171,16 +171,7 @@ st_code st_model_onnx_export(const uint8_t *buf, size_t len,
                                 err)) &&
             !(rc = check_tensor(sc, "preprocessing.scale", cfg.inputs, 0, 1,
                                 err))) {
-            initializer(&g, "preprocessing.shift", sh->shape, 1, sh->data,
-                        sh->nbytes);
-            initializer(&g, "preprocessing.scale", sc->shape, 1, sc->data,
-                        sc->nbytes);
-            const char *si[] = {"input", "preprocessing.shift", NULL};
-            const char *so[] = {"centred", NULL};
-            add_node(&g, "Sub", "preprocessing_shift", si, so);
-            const char *mi[] = {"centred", "preprocessing.scale", NULL};
-            const char *mo[] = {"scaled", NULL};
-            add_node(&g, "Mul", "preprocessing_scale", mi, mo);
+            preprocessing_nodes(&g, sh, sc);
             snprintf(prev, sizeof(prev), "scaled");
         }
     }
@@ -236,34 +227,10 @@ st_code st_model_onnx_export(const uint8_t *buf, size_t len,
         value_info(&g, 12, "output", cfg.outputs);
     }
     st_safetensors_free(sf);
-    if (rc != ST_OK || g.rc != ST_OK) {
-        rc = rc != ST_OK ? rc : g.rc;
-        pb_free(&g);
-        return rc;
-    }
-    pb m, opset, meta;
-    pb_init(&m, err);
-    pb_int(&m, 1, ONNX_IR_VERSION);
-    pb_str(&m, 2, "sealtrain");
-    pb_str(&m, 3, st_version());
-    pb_msg(&m, 7, &g);
-    pb_init(&opset, err);
-    pb_str(&opset, 1, "");
-    pb_int(&opset, 2, ONNX_OPSET);
-    pb_msg(&m, 8, &opset);
-    pb_init(&meta, err);
-    pb_str(&meta, 1, "sealtrain.output");
-    pb_str(&meta, 2,
-           cfg.loss == ST_LOSS_SOFTMAX_CE ? "class probabilities (softmax)"
-           : cfg.loss == ST_LOSS_BCE      ? "probability of class 1"
-                                          : "predicted values");
-    pb_msg(&m, 14, &meta);
-    if (m.rc != ST_OK) {
-        rc = m.rc;
-        pb_free(&m);
-        return rc;
-    }
-    *out = m.p;
-    *out_len = m.len;
-    return ST_OK;
+    return onnx_model(&g, rc, 0,
+                      cfg.loss == ST_LOSS_SOFTMAX_CE
+                          ? "class probabilities (softmax)"
+                      : cfg.loss == ST_LOSS_BCE ? "probability of class 1"
+                                                : "predicted values",
+                      out, out_len, err);
 }

@@ -13,10 +13,13 @@
 
 #include "sealtrain/err.h"
 #include "sealtrain/secmem.h"
+#include "sealtrain/train.h"
+#include "sealtrain/version.h"
 
 #define ONNX_IR_VERSION 8
 #define ONNX_OPSET 13
 #define ONNX_FLOAT 1
+#define ONNX_INT64 7
 #define ATTR_FLOAT 1
 #define ATTR_INT 2
 
@@ -183,21 +186,25 @@ static inline void initializer(pb *graph, const char *name,
     pb_msg(graph, 5, &t);
 }
 
-/* ValueInfoProto: float tensor [N, width] with a symbolic batch. */
-static inline void value_info(pb *graph, unsigned field, const char *name,
-                              uint64_t width)
+/* ValueInfoProto of a tensor of elem_type (ONNX_FLOAT, ONNX_INT64) with a
+ * symbolic batch: [N, *width], or [N] when width is NULL. */
+static inline void value_info_typed(pb *graph, unsigned field, const char *name,
+                                    int64_t elem_type, const uint64_t *width)
 {
     st_err *err = graph->err;
-    pb batch, feat, shape, tensor, type, vi;
+    pb batch, shape, tensor, type, vi;
     pb_init(&batch, err);
     pb_str(&batch, 2, "N");
-    pb_init(&feat, err);
-    pb_int(&feat, 1, (int64_t)width);
     pb_init(&shape, err);
     pb_msg(&shape, 1, &batch);
-    pb_msg(&shape, 1, &feat);
+    if (width) {
+        pb feat;
+        pb_init(&feat, err);
+        pb_int(&feat, 1, (int64_t)*width);
+        pb_msg(&shape, 1, &feat);
+    }
     pb_init(&tensor, err);
-    pb_int(&tensor, 1, ONNX_FLOAT);
+    pb_int(&tensor, 1, elem_type);
     pb_msg(&tensor, 2, &shape);
     pb_init(&type, err);
     pb_msg(&type, 1, &tensor);
@@ -205,6 +212,79 @@ static inline void value_info(pb *graph, unsigned field, const char *name,
     pb_str(&vi, 1, name);
     pb_msg(&vi, 2, &type);
     pb_msg(graph, field, &vi);
+}
+
+/* The standardisation in front of a model, in float32: the initializers
+ * preprocessing.shift and preprocessing.scale (the caller has checked
+ * their shapes) and the nodes scaled = (input - shift) * scale. The
+ * graph's next node reads "scaled". */
+static inline void preprocessing_nodes(pb *graph, const st_safetensor *shift,
+                                       const st_safetensor *scale)
+{
+    initializer(graph, "preprocessing.shift", shift->shape, 1, shift->data,
+                shift->nbytes);
+    initializer(graph, "preprocessing.scale", scale->shape, 1, scale->data,
+                scale->nbytes);
+    const char *si[] = {"input", "preprocessing.shift", NULL};
+    const char *so[] = {"centred", NULL};
+    add_node(graph, "Sub", "preprocessing_shift", si, so);
+    const char *mi[] = {"centred", "preprocessing.scale", NULL};
+    const char *mo[] = {"scaled", NULL};
+    add_node(graph, "Mul", "preprocessing_scale", mi, mo);
+}
+
+/* ValueInfoProto: float tensor [N, width] with a symbolic batch. */
+static inline void value_info(pb *graph, unsigned field, const char *name,
+                              uint64_t width)
+{
+    value_info_typed(graph, field, name, ONNX_FLOAT, &width);
+}
+
+/* The ModelProto around graph g: IR version, producer, the opset imports
+ * (the default domain; ai.onnx.ml at ml_opset too when ml_opset > 0) and
+ * the "sealtrain.output" metadata, output_doc, that says what the output
+ * holds. Takes g: it is freed in every case. rc is the caller's status so
+ * far; when it or the graph failed, returns that failure and sets nothing.
+ * On success *out (secure memory, st_secmem_free) and *out_len hold the
+ * encoded model. */
+static inline st_code onnx_model(pb *g, st_code rc, int64_t ml_opset,
+                                 const char *output_doc, void **out,
+                                 size_t *out_len, st_err *err)
+{
+    if (rc != ST_OK || g->rc != ST_OK) {
+        rc = rc != ST_OK ? rc : g->rc;
+        pb_free(g);
+        return rc;
+    }
+    pb m, opset, meta;
+    pb_init(&m, err);
+    pb_int(&m, 1, ONNX_IR_VERSION);
+    pb_str(&m, 2, "sealtrain");
+    pb_str(&m, 3, st_version());
+    pb_msg(&m, 7, g);
+    pb_init(&opset, err);
+    pb_str(&opset, 1, "");
+    pb_int(&opset, 2, ONNX_OPSET);
+    pb_msg(&m, 8, &opset);
+    if (ml_opset > 0) {
+        pb ml;
+        pb_init(&ml, err);
+        pb_str(&ml, 1, "ai.onnx.ml");
+        pb_int(&ml, 2, ml_opset);
+        pb_msg(&m, 8, &ml);
+    }
+    pb_init(&meta, err);
+    pb_str(&meta, 1, "sealtrain.output");
+    pb_str(&meta, 2, output_doc);
+    pb_msg(&m, 14, &meta);
+    if (m.rc != ST_OK) {
+        rc = m.rc;
+        pb_free(&m);
+        return rc;
+    }
+    *out = m.p;
+    *out_len = m.len;
+    return ST_OK;
 }
 
 #endif

@@ -40,7 +40,6 @@
 #include "sealtrain/sealtrain.h" /* st_version */
 
 #define ONNX_ML_OPSET 3
-#define ONNX_INT64 7
 #define ATTR_STRING 3
 #define ATTR_FLOATS 6
 #define ATTR_INTS 7
@@ -221,26 +220,6 @@ static void attr_modes(pb *node, const ens *e)
     pb_msg(node, 5, &a);
 }
 
-/* ValueInfoProto of an int64 tensor [N]. */
-static void value_info_labels(pb *graph, const char *name)
-{
-    st_err *err = graph->err;
-    pb batch, shape, tensor, type, vi;
-    pb_init(&batch, err);
-    pb_str(&batch, 2, "N");
-    pb_init(&shape, err);
-    pb_msg(&shape, 1, &batch);
-    pb_init(&tensor, err);
-    pb_int(&tensor, 1, ONNX_INT64);
-    pb_msg(&tensor, 2, &shape);
-    pb_init(&type, err);
-    pb_msg(&type, 1, &tensor);
-    pb_init(&vi, err);
-    pb_str(&vi, 1, name);
-    pb_msg(&vi, 2, &type);
-    pb_msg(graph, 12, &vi);
-}
-
 /* ---- the model ---- */
 
 struct xgb_model {
@@ -332,7 +311,9 @@ static void ensemble_node(pb *g, st_err *err, const ens *e,
     attr_ints(&n, k, e->wclass, e->nw);
     snprintf(k, sizeof(k), "%sweights", pre);
     attr_floats(&n, k, e->weight, e->nw);
-    float base[ST_TRAIN_MAX_CLASSES];
+    /* zeroed only for GCC 12's -Wmaybe-uninitialized, which cannot see
+     * that nbase and classes bound what attr_floats/attr_ints read */
+    float base[ST_TRAIN_MAX_CLASSES] = {0};
     size_t nbase = obj == ST_GBDT_MULTI ? classes : 1;
     for (size_t i = 0; i < nbase; i++)
         base[i] = obj == ST_GBDT_BINARY
@@ -340,7 +321,7 @@ static void ensemble_node(pb *g, st_err *err, const ens *e,
                       : (float)m->base_score;
     attr_floats(&n, "base_values", base, nbase);
     if (cls) {
-        int64_t labels[ST_TRAIN_MAX_CLASSES];
+        int64_t labels[ST_TRAIN_MAX_CLASSES] = {0};
         for (size_t i = 0; i < classes; i++)
             labels[i] = (int64_t)i;
         attr_ints(&n, "classlabels_int64s", labels, classes);
@@ -419,16 +400,7 @@ st_code st_model_onnx_export_gbdt(const st_safetensors *sf,
             st_safetensors_find(sf, "preprocessing.scale");
         if (!(rc = check_pp(sh, cfg.inputs, err)) &&
             !(rc = check_pp(sc, cfg.inputs, err))) {
-            initializer(&g, "preprocessing.shift", sh->shape, 1, sh->data,
-                        sh->nbytes);
-            initializer(&g, "preprocessing.scale", sc->shape, 1, sc->data,
-                        sc->nbytes);
-            const char *si[] = {"input", "preprocessing.shift", NULL};
-            const char *so[] = {"centred", NULL};
-            add_node(&g, "Sub", "preprocessing_shift", si, so);
-            const char *mi[] = {"centred", "preprocessing.scale", NULL};
-            const char *mo[] = {"scaled", NULL};
-            add_node(&g, "Mul", "preprocessing_scale", mi, mo);
+            preprocessing_nodes(&g, sh, sc);
             in = "scaled";
         }
     }
@@ -436,45 +408,16 @@ st_code st_model_onnx_export_gbdt(const st_safetensors *sf,
         ensemble_node(&g, err, &e, cfg.objective, &m, classes, in);
         value_info(&g, 11, "input", cfg.inputs);
         if (classes) {
-            value_info_labels(&g, "label");
+            value_info_typed(&g, 12, "label", ONNX_INT64, NULL);
             value_info(&g, 12, "probabilities", classes);
         } else
             value_info(&g, 12, "output", 1);
     }
     ens_free(&e);
-    if (rc != ST_OK || g.rc != ST_OK) {
-        rc = rc != ST_OK ? rc : g.rc;
-        pb_free(&g);
-        return rc;
-    }
-    pb pm, opset, ml, meta;
-    pb_init(&pm, err);
-    pb_int(&pm, 1, ONNX_IR_VERSION);
-    pb_str(&pm, 2, "sealtrain");
-    pb_str(&pm, 3, st_version());
-    pb_msg(&pm, 7, &g);
-    pb_init(&opset, err);
-    pb_str(&opset, 1, "");
-    pb_int(&opset, 2, ONNX_OPSET);
-    pb_msg(&pm, 8, &opset);
-    pb_init(&ml, err);
-    pb_str(&ml, 1, "ai.onnx.ml");
-    pb_int(&ml, 2, ONNX_ML_OPSET);
-    pb_msg(&pm, 8, &ml);
-    pb_init(&meta, err);
-    pb_str(&meta, 1, "sealtrain.output");
-    pb_str(&meta, 2,
-           cfg.objective == ST_GBDT_REGRESSION
-               ? "predicted value (output)"
-               : "class index (label) and class probabilities "
-                 "(probabilities)");
-    pb_msg(&pm, 14, &meta);
-    if (pm.rc != ST_OK) {
-        rc = pm.rc;
-        pb_free(&pm);
-        return rc;
-    }
-    *out = pm.p;
-    *out_len = pm.len;
-    return ST_OK;
+    return onnx_model(&g, rc, ONNX_ML_OPSET,
+                      cfg.objective == ST_GBDT_REGRESSION
+                          ? "predicted value (output)"
+                          : "class index (label) and class probabilities "
+                            "(probabilities)",
+                      out, out_len, err);
 }

@@ -72,6 +72,41 @@ static void assert_msg(const st_err *e, const char *want)
         fail_msg("error \"%s\" lacks \"%s\"", e->msg, want);
 }
 
+/* Converts `in`, which must succeed, and parses the tensor into *v (which
+ * points into *b). The caller frees *sc and *b. */
+static void convert_view(const st_data_input *in, st_data_schema *sc, st_buf *b,
+                         st_tensor_view *v)
+{
+    st_err e;
+    assert_st_ok(convert(in, sc, b, &e), &e);
+    assert_st_ok(st_tensor_parse(b->data, b->len, v, &e), &e);
+}
+
+static void assert_shape(const st_data_schema *sc, uint64_t rows, uint64_t cols,
+                         uint32_t classes)
+{
+    assert_int_equal(sc->rows, rows);
+    assert_int_equal(sc->cols, cols);
+    assert_int_equal(sc->classes, classes);
+}
+
+/* A class table's schema: its shape, labels taken as they are, features
+ * named prefix0 .. prefix<cols-1>, and the label column's name. */
+static void assert_table(const st_data_schema *sc, uint64_t rows, uint64_t cols,
+                         uint32_t classes, const char *prefix,
+                         const char *label)
+{
+    char first[64], last[64];
+    assert_shape(sc, rows, cols, classes);
+    assert_int_equal(sc->labels_mapped, 0);
+    snprintf(first, sizeof(first), "%s0", prefix);
+    snprintf(last, sizeof(last), "%s%llu", prefix,
+             (unsigned long long)(cols - 1));
+    assert_string_equal(sc->feature_names[0], first);
+    assert_string_equal(sc->feature_names[cols - 1], last);
+    assert_string_equal(sc->label_name, label);
+}
+
 static void test_csv_digits_converts_exactly(void **state)
 {
     (void)state;
@@ -82,16 +117,9 @@ static void test_csv_digits_converts_exactly(void **state)
     st_data_schema sc;
     st_buf b;
     st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
-    assert_int_equal(sc.rows, 1797);
-    assert_int_equal(sc.cols, 64);
-    assert_int_equal(sc.classes, 10);
-    assert_int_equal(sc.labels_mapped, 0);
-    assert_string_equal(sc.feature_names[0], "pixel_0");
-    assert_string_equal(sc.feature_names[63], "pixel_63");
-    assert_string_equal(sc.label_name, "label");
     st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
+    assert_table(&sc, 1797, 64, 10, "pixel_", "label");
     assert_int_equal(v.rows, 1797);
     /* first row of the file: 0,0,5,13,9,1,0,0,... label 0 */
     assert_true(v.features[2] == 5.0f && v.features[3] == 13.0f);
@@ -119,15 +147,14 @@ static void test_csv_quotes_crlf_and_string_labels(void **state)
     st_data_schema sc;
     st_buf b;
     st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    st_tensor_view v;
+    convert_view(&in, &sc, &b, &v);
     assert_int_equal(sc.rows, 4);
     assert_int_equal(sc.cols, 2);
     assert_string_equal(sc.feature_names[0], "a,b");
     assert_string_equal(sc.feature_names[1], "say \"hi\"");
     assert_int_equal(sc.classes, 3);
     assert_int_equal(sc.labels_mapped, 1);
-    st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
     assert_true(v.features[0] == 1.5f && v.features[1] == -20.0f);
     assert_true(v.features[5] == 0.25f);
     /* bytewise order: "cat, black" < "dog" < "multi\nline" */
@@ -152,12 +179,10 @@ static void test_csv_label_by_index_and_numeric_label_order(void **state)
     st_data_input in = mem_input(ST_DATA_CSV, text, "0");
     st_data_schema sc;
     st_buf b;
-    st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    st_tensor_view v;
+    convert_view(&in, &sc, &b, &v);
     assert_int_equal(sc.cols, 1);
     assert_string_equal(sc.label_name, "y");
-    st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
     /* numeric order: -1 < 2 < 10 */
     assert_int_equal(v.labels[0], 0);
     assert_int_equal(v.labels[1], 2);
@@ -269,13 +294,9 @@ static void test_libsvm_sparse_rows_become_dense(void **state)
     st_data_input in = mem_input(ST_DATA_LIBSVM, text, NULL);
     st_data_schema sc;
     st_buf b;
-    st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
-    assert_int_equal(sc.rows, 3);
-    assert_int_equal(sc.cols, 4);
-    assert_int_equal(sc.classes, 2);
     st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
+    assert_shape(&sc, 3, 4, 2);
     const float want[12] = {0.5f, 0, 2, 0, 0, -1, 0, 0, 0, 0, 0, 7};
     assert_memory_equal(v.features, want, sizeof(want));
     assert_int_equal(v.labels[0], 1); /* +1 after -1 */
@@ -370,13 +391,9 @@ static void test_idx_image_and_label_pair_converts(void **state)
     st_data_input in = idx_input(img, il, lab, ll);
     st_data_schema sc;
     st_buf b;
-    st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
-    assert_int_equal(sc.rows, 3);
-    assert_int_equal(sc.cols, 4);
-    assert_int_equal(sc.classes, 3);
     st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
+    assert_shape(&sc, 3, 4, 3);
     assert_true(v.features[4] == 255.0f && v.features[11] == 6.0f);
     assert_int_equal(v.labels[0], 2);
     st_data_schema_free(&sc);
@@ -389,8 +406,7 @@ static void test_idx_image_and_label_pair_converts(void **state)
     il = idx_make(img, 0x0D, df, 2, fl, 8);
     ll = idx_make(lab, 0x08, dl, 1, labs2, 2);
     in = idx_input(img, il, lab, ll);
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
     assert_true(v.features[0] == 1.5f && v.features[1] == -2.5f);
     st_data_schema_free(&sc);
     st_buf_free(&b);
@@ -550,9 +566,8 @@ static void test_tensor_parse_rejects_inconsistent_headers(void **state)
     st_data_schema sc;
     st_buf b;
     st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
     st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
     /* each header field, and the sections, are checked */
     size_t offsets[] = {0, 8, 12, 16, 24, 28, 32, 36, 40, 48, 56};
     for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
@@ -587,7 +602,8 @@ static void test_csv_several_targets_make_a_regression_tensor(void **state)
     st_data_schema sc;
     st_buf b;
     st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    st_tensor_view v;
+    convert_view(&in, &sc, &b, &v);
     assert_int_equal(sc.task, ST_TASK_REGRESSION);
     assert_int_equal(sc.task_chosen, 1);
     assert_int_equal(sc.classes, 0);
@@ -597,8 +613,6 @@ static void test_csv_several_targets_make_a_regression_tensor(void **state)
     assert_string_equal(sc.feature_names[1], "b");
     assert_string_equal(sc.target_names[0], "y1");
     assert_string_equal(sc.target_names[1], "y2");
-    st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
     assert_int_equal(v.kind, ST_TENSOR_LABEL_VALUE);
     assert_int_equal(v.targets, 2);
     const float x[] = {1, 2, 5, 6}, y[] = {0.5f, 3, 1000, -4.25f};
@@ -661,13 +675,11 @@ static void scan_task(const char *text, st_data_task task, st_data_task want,
     in.task = task;
     st_data_schema sc;
     st_buf b;
-    st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
+    st_tensor_view v;
+    convert_view(&in, &sc, &b, &v);
     assert_int_equal(sc.task, want);
     assert_int_equal(sc.task_chosen, task == ST_TASK_AUTO);
     assert_int_equal(sc.classes, classes);
-    st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
     assert_int_equal(v.kind, want == ST_TASK_REGRESSION
                                  ? ST_TENSOR_LABEL_VALUE
                                  : ST_TENSOR_LABEL_CLASS);
@@ -694,9 +706,8 @@ static void test_task_is_chosen_from_the_labels_unless_given(void **state)
     st_data_schema sc;
     st_buf b;
     st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
     st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
     assert_true(v.labels[0] == 2.5f && v.labels[1] == -1e-3f);
     assert_int_equal(sc.targets, 1);
     assert_string_equal(sc.target_names[0], "y");
@@ -711,8 +722,7 @@ static void test_task_is_chosen_from_the_labels_unless_given(void **state)
     /* LIBSVM's label token is the target */
     in = mem_input(ST_DATA_LIBSVM, "0.25 1:1\n-3 2:1\n", NULL);
     in.task = ST_TASK_REGRESSION;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
     assert_true(v.labels[0] == 0.25f && v.labels[1] == -3.0f);
     assert_string_equal(sc.target_names[0], "target");
     st_data_schema_free(&sc);
@@ -732,9 +742,8 @@ static void test_tensor_parse_checks_regression_targets(void **state)
     st_data_schema sc;
     st_buf b;
     st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
     st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
     size_t offsets[] = {28, 32, 36, 48, 56};
     for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
         b.data[offsets[i]] ^= 0x01;
@@ -926,16 +935,9 @@ static void test_sklearn_tables_read_with_their_class_names(void **state)
     st_data_schema sc;
     st_buf b;
     st_err e;
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
-    assert_int_equal(sc.rows, 569);
-    assert_int_equal(sc.cols, 30);
-    assert_int_equal(sc.classes, 2);
-    assert_int_equal(sc.labels_mapped, 0);
-    assert_string_equal(sc.feature_names[0], "feature_0");
-    assert_string_equal(sc.feature_names[29], "feature_29");
-    assert_string_equal(sc.label_name, "target");
     st_tensor_view v;
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
+    assert_table(&sc, 569, 30, 2, "feature_", "target");
     /* the first row: 17.99,10.38,...,0.1189,0 */
     assert_true(v.features[0] == strtof("17.99", NULL));
     assert_true(v.features[29] == strtof("0.1189", NULL));
@@ -951,11 +953,8 @@ static void test_sklearn_tables_read_with_their_class_names(void **state)
     st_buf_free(&b);
 
     in.path = SKLEARN_DATA "iris.csv";
-    assert_st_ok(convert(&in, &sc, &b, &e), &e);
-    assert_int_equal(sc.rows, 150);
-    assert_int_equal(sc.cols, 4);
-    assert_int_equal(sc.classes, 3);
-    assert_st_ok(st_tensor_parse(b.data, b.len, &v, &e), &e);
+    convert_view(&in, &sc, &b, &v);
+    assert_shape(&sc, 150, 4, 3);
     assert_st_ok(st_tensor_class_name(&v, 2, &name, &len, &e), &e);
     assert_memory_equal(name, "virginica", 9);
     st_data_schema_free(&sc);
