@@ -100,6 +100,8 @@ class Harness:
         self.cur = "base"
         self.templates = {}
         self.job = ""
+        self.after = a.after
+        self.expect = a.expect
 
     # -- running the CLI --
     def env(self, ws, fault=None, count=None):
@@ -118,6 +120,8 @@ class Harness:
             e["ST_FAULT"] = fault
             if count:
                 e["ST_FAULT_COUNT"] = count
+            if self.after:
+                e["ST_FAULT_AFTER"] = self.after
         return e
 
     def st(self, ws, args, fault=None, count=None):
@@ -363,6 +367,11 @@ class Harness:
         elif rc in (3, 4) and any(w in err for w in WRONG_CAUSES):
             problems.append("%s blamed the input or an attacker (exit %d): "
                             "%s" % (what, rc, err.strip()))
+        if self.expect and self.expect not in err:
+            problems.append("%s no longer reaches the step it is pinned to "
+                            "(its output lacks \"%s\"): find the index again "
+                            "with ST_FAULT=count and ST_FAULT_AFTER (exit %d: "
+                            "%s)" % (what, self.expect, rc, err.strip()))
         problems += self.check_open(ws, what)
         after = self.state(ws)
         succ = self.new_success(ws, actions)
@@ -479,6 +488,28 @@ def main():
     ap.add_argument("--all", action="store_true",
                     help="PENDING scenarios too")
     ap.add_argument("--class", dest="classes", action="append")
+    ap.add_argument("--from", dest="first", type=int, default=1,
+                    help="full sweep: start at this call index")
+    ap.add_argument("--to", dest="last", type=int, default=0,
+                    help="full sweep: stop after this call index")
+    ap.add_argument("--stride", type=int, default=1,
+                    help="full sweep: every k-th call of the other classes")
+    ap.add_argument("--two-modes", action="store_true",
+                    help="full sweep: at each index of a class that takes "
+                         "errnos, once and sticky, the errno alternating "
+                         "between indexes (half the runs of all four)")
+    ap.add_argument("--one-mode", action="store_true",
+                    help="full sweep: one run at each index, its errno and "
+                         "once/sticky rotating between indexes")
+    ap.add_argument("--fault", action="append",
+                    help="only this fault (CLASS:N:ERRNO:MODE), pinned: "
+                         "with --after and --expect, a test of one path")
+    ap.add_argument("--after",
+                    help="count calls from the first open of a path that "
+                         "contains this text (the shim's ST_FAULT_AFTER)")
+    ap.add_argument("--expect",
+                    help="the faulted command's error output must contain "
+                         "this: the fault still reaches the pinned step")
     ap.add_argument("--tmp", default=os.environ.get("ST_TEST_TMP"))
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
@@ -495,6 +526,11 @@ def main():
             argv, retry_ok, template = SCENARIOS[name]
             h.use(template)
             actions, ref_after, ref_files = h.reference(name, argv)
+            if a.fault:
+                for f in a.fault:
+                    h.one(name, argv, retry_ok, actions, ref_after,
+                          ref_files, f)
+                continue
             counts = h.count(name, argv)
             mine = classes
             if a.sampled and not a.classes:
@@ -508,8 +544,10 @@ def main():
                 n = counts.get(cls, 0)
                 pts = points(n, a.sampled, a.per,
                              zlib.crc32((name + ":" + cls).encode()))
-                if cls == "alloc" and not a.sampled:
-                    pts = pts[::max(1, a.alloc_stride)]
+                if not a.sampled:
+                    step = a.alloc_stride if cls == "alloc" else a.stride
+                    pts = [x for x in pts[::max(1, step)] if x >= a.first and
+                           (not a.last or x <= a.last)]
                 print("# %s: %d %s calls, %d runs" % (name, n, cls,
                                                        len(pts)), flush=True)
                 for p in pts:
@@ -521,6 +559,10 @@ def main():
                                  ("EIO", "sticky"), ("ENOSPC", "once")]
                     if a.sampled:
                         modes = [modes[k % len(modes)]]
+                    elif a.two_modes and cls != "alloc":
+                        modes = modes[:2] if p % 2 else modes[2:]
+                    elif a.one_mode:
+                        modes = [modes[p % len(modes)]]
                     for e, m in modes:
                         k += 1
                         h.one(name, argv, retry_ok, actions, ref_after,
