@@ -311,10 +311,38 @@ class Harness:
                 if rc:
                     problems.append("data verify --deep %s after %s: exit "
                                     "%d: %s" % (name, what, rc, err.strip()))
+        problems += self.check_models(ws, what)
         t = self.temps(ws)
         if t:
             problems.append("temporary files left after %s: %s" %
                             (what, ", ".join(t)))
+        return problems
+
+    def check_models(self, ws, what):
+        """Every registered model verifies (its file and provenance are
+        there), and models/ holds no file that no model names: a model
+        whose registration did not land is removed, one that did is
+        kept."""
+        rc, out, err = self.st(ws, ["model", "list", "--json"])
+        if rc:
+            return ["model list after %s: exit %d: %s" %
+                    (what, rc, err.strip())]
+        problems = []
+        named = set()
+        for m in json.loads(out):
+            ref = "%s@%s" % (m["name"], m["version"])
+            named.add(os.path.realpath(m["file"]["path"]))
+            named.add(os.path.realpath(m["file"]["provenance"]))
+            rc, _, err = self.st(ws, ["model", "verify", ref])
+            if rc:
+                problems.append("model verify %s after %s: exit %d: %s" %
+                                (ref, what, rc, err.strip()[-300:]))
+        d = os.path.join(ws, "models")
+        stray = sorted(n for n in (os.listdir(d) if os.path.isdir(d) else [])
+                       if os.path.realpath(os.path.join(d, n)) not in named)
+        if stray:
+            problems.append("model files that no model names after %s: %s"
+                            % (what, ", ".join(stray)))
         return problems
 
     def new_success(self, ws, actions):
