@@ -180,13 +180,21 @@ st_code st_audit_txn_event(st_workspace *ws, const st_audit_event *ev,
         free(text);
         return st_catalog_fail(ws, "recording the audit entry", err);
     }
-    sqlite3_bind_text(q, 1, txn, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 2, text, -1, SQLITE_TRANSIENT);
+    /* a bind that could not copy its text (out of memory) would insert
+     * NULL: "NOT NULL constraint failed" named the wrong cause */
+    int s = sqlite3_bind_text(q, 1, txn, -1, SQLITE_TRANSIENT);
+    if (s == SQLITE_OK)
+        s = sqlite3_bind_text(q, 2, text, -1, SQLITE_TRANSIENT);
     free(text);
-    int s = sqlite3_step(q);
+    if (s == SQLITE_OK)
+        s = sqlite3_step(q);
+    /* the reason is read before finalize, which clears it */
+    rc = s == SQLITE_DONE
+             ? ST_OK
+             : st_catalog_fail(ws, "recording the audit entry", err);
     sqlite3_finalize(q);
-    if (s != SQLITE_DONE)
-        return st_catalog_fail(ws, "recording the audit entry", err);
+    if (rc)
+        return rc;
     *id = sqlite3_last_insert_rowid(db);
     if (nbatch < BATCH_MAX)
         batch[nbatch++] = *id; /* any beyond: the next open's recovery */

@@ -396,10 +396,11 @@ class Harness:
             problems.append("%s blamed the input or an attacker (exit %d): "
                             "%s" % (what, rc, err.strip()))
         if self.expect and self.expect not in err:
-            problems.append("%s no longer reaches the step it is pinned to "
-                            "(its output lacks \"%s\"): find the index again "
-                            "with ST_FAULT=count and ST_FAULT_AFTER (exit %d: "
-                            "%s)" % (what, self.expect, rc, err.strip()))
+            problems.append("%s: its output lacks \"%s\": the path it is "
+                            "pinned to is handled wrongly, or the fault no "
+                            "longer reaches it (find the index again with "
+                            "ST_FAULT=count and ST_FAULT_AFTER) (exit %d: %s)"
+                            % (what, self.expect, rc, err.strip()))
         problems += self.check_open(ws, what)
         after = self.state(ws)
         succ = self.new_success(ws, actions)
