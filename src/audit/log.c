@@ -58,6 +58,7 @@
 #include "audit/audit_internal.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
+#include "sealtrain/json.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
@@ -592,9 +593,9 @@ static ST_MUST_CHECK st_code entry_line(st_audit_log *log, json_t *obj,
         json_object_set_new(obj, "time", json_string(t)) ||
         json_object_set_new(obj, "prev", json_string(hex)))
         return st_err_set(err, ST_E_IO, "audit entry: out of memory");
-    char *s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    char *s = st_json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
     if (!s)
-        return st_err_set(err, ST_E_IO, "audit entry: cannot serialise");
+        return st_err_errno(err, ST_E_IO, ENOMEM, "audit entry");
     size_t n = strlen(s);
     st_audit_hasher_leaf(log->h, s, n, leaf);
     st_code rc = st_buf_append(b, s, n, err);

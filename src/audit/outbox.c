@@ -166,7 +166,7 @@ st_code st_audit_txn_event(st_workspace *ws, const st_audit_event *ev,
                       "resource", ev->resource, "outcome", ev->outcome,
                       "reason", ev->reason, "details", details);
     json_decref(details);
-    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *text = j ? st_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
     if (!text)
         return st_err_errno(err, ST_E_IO, ENOMEM, "audit entry for %s",

@@ -12,7 +12,7 @@
 #include "sealtrain/fs.h"
 
 /* Failed allocations of jansson in this thread. Its lexer does not
- * report every one: a failure to grow its token buffer is ignored
+ * report every one (nor does its dumper: st_json_dumps): a failure to grow its token buffer is ignored
  * (lex_save), the token loses a character, and a document without the key
  * it held comes back ("not a sealtrain keyring"); one inside a string is
  * reported as a syntax error. Errno cannot tell either: the number lexer
@@ -90,6 +90,19 @@ static int has_real(const json_t *v)
     return 0;
 }
 
+char *st_json_dumps(const json_t *v, size_t flags)
+{
+    unsigned long failures = json_alloc_failures;
+    char *s = json_dumps(v, flags);
+    if (s && json_alloc_failures != failures) {
+        free(s);
+        s = NULL;
+    }
+    if (!s && json_alloc_failures != failures)
+        errno = ENOMEM;
+    return s;
+}
+
 char *st_json_canonical(const json_t *v, size_t *len, st_err *err)
 {
     if (has_real(v)) {
@@ -98,7 +111,7 @@ char *st_json_canonical(const json_t *v, size_t *len, st_err *err)
                    "strings");
         return NULL;
     }
-    char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *s = st_json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     if (!s) {
         /* with JSON_ENCODE_ANY and no reals, only an allocation fails */
         st_err_errno(err, ST_E_IO, ENOMEM, "serialising JSON");

@@ -1070,7 +1070,7 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
         provpath[0] = 0;
         goto unregistered;
     }
-    char *ptext = json_dumps(prov, JSON_INDENT(2));
+    char *ptext = st_json_dumps(prov, JSON_INDENT(2));
     if (!ptext) {
         rc = st_err_errno(err, ST_E_IO, ENOMEM, "the provenance document");
         goto unregistered;
