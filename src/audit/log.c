@@ -546,6 +546,7 @@ static json_t *event_object(const st_audit_event *ev, st_err *err)
         return st_err_set(err, ST_E_USAGE,
                           "audit event: details must be a JSON object"),
                NULL;
+    unsigned long failures = st_json_alloc_failures();
     json_t *o = json_object();
     int bad = !o;
     /* json_string returns NULL for invalid UTF-8: such text is refused */
@@ -558,8 +559,12 @@ static json_t *event_object(const st_audit_event *ev, st_err *err)
         bad |= json_object_set_new(o, "reason", json_string(ev->reason));
     if (ev->details)
         bad |= json_object_set_new(o, "details", json_deep_copy(ev->details));
-    if (bad) {
+    if (bad || st_json_alloc_failures() != failures) {
         json_decref(o);
+        /* it returns NULL when out of memory too: that is no bad text
+         * (key rotate said "not valid UTF-8", exit 2) */
+        if (st_json_alloc_failures() != failures)
+            return st_err_errno(err, ST_E_IO, ENOMEM, "audit event"), NULL;
         return st_err_set(err, ST_E_USAGE,
                           "audit event: a field is not valid UTF-8 text"),
                NULL;

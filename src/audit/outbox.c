@@ -157,6 +157,8 @@ st_code st_audit_txn_event(st_workspace *ws, const st_audit_event *ev,
     if (rc)
         return rc;
     st_hex_encode(rnd, sizeof(rnd), txn);
+    /* a copy that lost a member to a failed allocation is not the entry */
+    unsigned long failures = st_json_alloc_failures();
     json_t *details = ev->details ? json_deep_copy(ev->details) : json_object();
     json_t *j = NULL;
     if (details && json_is_object(details) &&
@@ -166,7 +168,9 @@ st_code st_audit_txn_event(st_workspace *ws, const st_audit_event *ev,
                       "resource", ev->resource, "outcome", ev->outcome,
                       "reason", ev->reason, "details", details);
     json_decref(details);
-    char *text = j ? st_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *text = j && st_json_alloc_failures() == failures
+                     ? st_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)
+                     : NULL;
     json_decref(j);
     if (!text)
         return st_err_errno(err, ST_E_IO, ENOMEM, "audit entry for %s",

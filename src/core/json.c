@@ -90,6 +90,11 @@ static int has_real(const json_t *v)
     return 0;
 }
 
+unsigned long st_json_alloc_failures(void)
+{
+    return json_alloc_failures;
+}
+
 char *st_json_dumps(const json_t *v, size_t flags)
 {
     unsigned long failures = json_alloc_failures;
