@@ -24,6 +24,17 @@ json_t *st_json_parse(const char *text, size_t len, const char *origin,
 /* Reads and parses a file of at most `max` bytes. */
 json_t *st_json_load_file(const char *path, size_t max, st_err *err);
 
+/* How many of jansson's allocations failed in this thread so far: taken
+ * before and after building a document, a difference means the document
+ * is not what was asked for (jansson reports some failures as something
+ * else, and ignores others). */
+unsigned long st_json_alloc_failures(void);
+
+/* json_dumps, but NULL (errno ENOMEM) when jansson failed an allocation
+ * on the way: its dumper does not always stop then (a failed key drops a
+ * byte: "outcome:"success""), so what it returned is not the document. */
+char *st_json_dumps(const json_t *v, size_t flags);
+
 /* Canonical serialisation; malloc'ed, NUL-terminated; *len excludes NUL. */
 char *st_json_canonical(const json_t *v, size_t *len, st_err *err);
 

@@ -58,6 +58,7 @@
 #include "audit/audit_internal.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
+#include "sealtrain/json.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
@@ -545,6 +546,7 @@ static json_t *event_object(const st_audit_event *ev, st_err *err)
         return st_err_set(err, ST_E_USAGE,
                           "audit event: details must be a JSON object"),
                NULL;
+    unsigned long failures = st_json_alloc_failures();
     json_t *o = json_object();
     int bad = !o;
     /* json_string returns NULL for invalid UTF-8: such text is refused */
@@ -557,8 +559,12 @@ static json_t *event_object(const st_audit_event *ev, st_err *err)
         bad |= json_object_set_new(o, "reason", json_string(ev->reason));
     if (ev->details)
         bad |= json_object_set_new(o, "details", json_deep_copy(ev->details));
-    if (bad) {
+    if (bad || st_json_alloc_failures() != failures) {
         json_decref(o);
+        /* it returns NULL when out of memory too: that is no bad text
+         * (key rotate said "not valid UTF-8", exit 2) */
+        if (st_json_alloc_failures() != failures)
+            return st_err_errno(err, ST_E_IO, ENOMEM, "audit event"), NULL;
         return st_err_set(err, ST_E_USAGE,
                           "audit event: a field is not valid UTF-8 text"),
                NULL;
@@ -592,9 +598,9 @@ static ST_MUST_CHECK st_code entry_line(st_audit_log *log, json_t *obj,
         json_object_set_new(obj, "time", json_string(t)) ||
         json_object_set_new(obj, "prev", json_string(hex)))
         return st_err_set(err, ST_E_IO, "audit entry: out of memory");
-    char *s = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    char *s = st_json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
     if (!s)
-        return st_err_set(err, ST_E_IO, "audit entry: cannot serialise");
+        return st_err_errno(err, ST_E_IO, ENOMEM, "audit entry");
     size_t n = strlen(s);
     st_audit_hasher_leaf(log->h, s, n, leaf);
     st_code rc = st_buf_append(b, s, n, err);

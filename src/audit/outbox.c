@@ -157,6 +157,8 @@ st_code st_audit_txn_event(st_workspace *ws, const st_audit_event *ev,
     if (rc)
         return rc;
     st_hex_encode(rnd, sizeof(rnd), txn);
+    /* a copy that lost a member to a failed allocation is not the entry */
+    unsigned long failures = st_json_alloc_failures();
     json_t *details = ev->details ? json_deep_copy(ev->details) : json_object();
     json_t *j = NULL;
     if (details && json_is_object(details) &&
@@ -166,7 +168,9 @@ st_code st_audit_txn_event(st_workspace *ws, const st_audit_event *ev,
                       "resource", ev->resource, "outcome", ev->outcome,
                       "reason", ev->reason, "details", details);
     json_decref(details);
-    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *text = j && st_json_alloc_failures() == failures
+                     ? st_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)
+                     : NULL;
     json_decref(j);
     if (!text)
         return st_err_errno(err, ST_E_IO, ENOMEM, "audit entry for %s",
@@ -180,13 +184,21 @@ st_code st_audit_txn_event(st_workspace *ws, const st_audit_event *ev,
         free(text);
         return st_catalog_fail(ws, "recording the audit entry", err);
     }
-    sqlite3_bind_text(q, 1, txn, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 2, text, -1, SQLITE_TRANSIENT);
+    /* a bind that could not copy its text (out of memory) would insert
+     * NULL: "NOT NULL constraint failed" named the wrong cause */
+    int s = sqlite3_bind_text(q, 1, txn, -1, SQLITE_TRANSIENT);
+    if (s == SQLITE_OK)
+        s = sqlite3_bind_text(q, 2, text, -1, SQLITE_TRANSIENT);
     free(text);
-    int s = sqlite3_step(q);
+    if (s == SQLITE_OK)
+        s = sqlite3_step(q);
+    /* the reason is read before finalize, which clears it */
+    rc = s == SQLITE_DONE
+             ? ST_OK
+             : st_catalog_fail(ws, "recording the audit entry", err);
     sqlite3_finalize(q);
-    if (s != SQLITE_DONE)
-        return st_catalog_fail(ws, "recording the audit entry", err);
+    if (rc)
+        return rc;
     *id = sqlite3_last_insert_rowid(db);
     if (nbatch < BATCH_MAX)
         batch[nbatch++] = *id; /* any beyond: the next open's recovery */

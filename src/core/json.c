@@ -11,22 +11,45 @@
 
 #include "sealtrain/fs.h"
 
+/* Failed allocations of jansson in this thread. Its lexer does not
+ * report every one (nor does its dumper: st_json_dumps): a failure to grow its token buffer is ignored
+ * (lex_save), the token loses a character, and a document without the key
+ * it held comes back ("not a sealtrain keyring"); one inside a string is
+ * reported as a syntax error. Errno cannot tell either: the number lexer
+ * clears it. So jansson allocates through this, which counts. */
+static _Thread_local unsigned long json_alloc_failures;
+
+static void *json_counting_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        json_alloc_failures++;
+    return p;
+}
+
+/* before main, while one thread runs: every jansson value is allocated
+ * through the same malloc, so values made earlier free the same way */
+__attribute__((constructor)) static void json_alloc_install(void)
+{
+    json_set_alloc_funcs(json_counting_malloc, free);
+}
+
 json_t *st_json_parse(const char *text, size_t len, const char *origin,
                       st_err *err)
 {
     json_error_t je;
-    errno = 0;
+    unsigned long failures = json_alloc_failures;
     json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    int saved = errno;
-    /* running out of memory is the system failing us, not bad input:
-     * jansson's lexer reports an allocation that failed inside a string
-     * as a syntax error ("string or '}' expected"), so a failed malloc's
-     * ENOMEM counts too (only allocations set it) */
-    if (!v &&
-        (json_error_code(&je) == json_error_out_of_memory || saved == ENOMEM))
+    /* running out of memory is the system failing us, not bad input; and
+     * what jansson returned after a failed allocation may have lost a
+     * character (see above): it is not the document */
+    if (json_alloc_failures != failures ||
+        (!v && json_error_code(&je) == json_error_out_of_memory)) {
+        json_decref(v);
+        v = NULL;
         st_err_errno(err, ST_E_IO, ENOMEM, "%s: parsing JSON",
                      origin ? origin : "<json>");
-    else if (!v)
+    } else if (!v)
         st_err_at(err, ST_E_INPUT, origin ? origin : "<json>", je.line,
                   je.column, "invalid JSON: %s", je.text);
     return v;
@@ -67,6 +90,24 @@ static int has_real(const json_t *v)
     return 0;
 }
 
+unsigned long st_json_alloc_failures(void)
+{
+    return json_alloc_failures;
+}
+
+char *st_json_dumps(const json_t *v, size_t flags)
+{
+    unsigned long failures = json_alloc_failures;
+    char *s = json_dumps(v, flags);
+    if (s && json_alloc_failures != failures) {
+        free(s);
+        s = NULL;
+    }
+    if (!s && json_alloc_failures != failures)
+        errno = ENOMEM;
+    return s;
+}
+
 char *st_json_canonical(const json_t *v, size_t *len, st_err *err)
 {
     if (has_real(v)) {
@@ -75,7 +116,7 @@ char *st_json_canonical(const json_t *v, size_t *len, st_err *err)
                    "strings");
         return NULL;
     }
-    char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *s = st_json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     if (!s) {
         /* with JSON_ENCODE_ANY and no reals, only an allocation fails */
         st_err_errno(err, ST_E_IO, ENOMEM, "serialising JSON");

@@ -110,6 +110,10 @@ struct ctl {
     int result_ok;
     int from_checkpoint; /* resume, or queued again by st_job_resume_later */
     json_t *pending;     /* status for the next transition (move_to) */
+    /* a model and provenance whose registration's COMMIT failed: kept
+     * until a later commit (the job's move to failed) settles that it did
+     * not land (unregistered_remove) */
+    char unsettled_model[4300], unsettled_prov[4300];
     /* a model-use job: the sealed model and its file key (unwrapped with
      * the requester's identity, handed to the gate) */
     int model_fd; /* -1: none */
@@ -1163,6 +1167,21 @@ static ST_MUST_CHECK st_code handle_use_result(struct ctl *c, const json_t *res,
     return move_to(c, ST_JOB_SUCCEEDED, NULL, err);
 }
 
+/* `cleanup` knows models only by their rows: a model that no row names
+ * leaves no file. */
+static void unregistered_remove(const char *model, const char *prov)
+{
+    /* a disk that fails writes cannot overwrite it: its name still goes
+     * (the content is sealed to the model's recipients) */
+    if (model[0] && st_fs_shred(model, NULL) != ST_OK && unlink(model) != 0 &&
+        errno != ENOENT)
+        st_warn("job.model", "%s: an unregistered model file was left behind",
+                model);
+    if (prov[0] && unlink(prov) != 0 && errno != ENOENT)
+        st_warn("job.model", "%s: an unregistered provenance was left behind",
+                prov);
+}
+
 static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
                                            st_err *err)
 {
@@ -1227,7 +1246,7 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
         provpath[0] = 0;
         goto unregistered;
     }
-    char *ptext = json_dumps(prov, JSON_INDENT(2));
+    char *ptext = st_json_dumps(prov, JSON_INDENT(2));
     if (!ptext) {
         rc = st_err_errno(err, ST_E_IO, ENOMEM, "the provenance document");
         goto unregistered;
@@ -1281,14 +1300,14 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
     c->result_ok = 1;
     return ST_OK;
 unregistered:
-    if (!unknown) {
-        /* `cleanup` knows models only by their rows: leave no file */
-        if (st_fs_shred(mine, NULL) != ST_OK)
-            st_warn("job.model",
-                    "%s: an unregistered model file was left behind", mine);
-        if (provpath[0] && unlink(provpath) != 0 && errno != ENOENT)
-            st_warn("job.model",
-                    "%s: an unregistered provenance was left behind", provpath);
+    if (!unknown)
+        unregistered_remove(mine, provpath);
+    else {
+        /* the next open may still find the registration in SQLite's
+         * WAL, until another commit of this connection supersedes it */
+        snprintf(c->unsettled_model, sizeof(c->unsettled_model), "%s", mine);
+        snprintf(c->unsettled_prov, sizeof(c->unsettled_prov), "%s",
+                 provpath);
     }
     return rc;
 }
@@ -1753,9 +1772,15 @@ st_code st_job_run(st_workspace *ws, const char *id, const st_job_run_opts *o,
                      id);
         /* the failure itself is what the caller reports; a job this leaves
          * non-terminal is found by `cleanup` (stale-jobs) */
-        st_discard(
+        st_code moved =
             move_to(c, rc == ST_E_CANCELLED ? ST_JOB_CANCELLED : ST_JOB_FAILED,
-                    saved.msg, NULL));
+                    saved.msg, NULL);
+        /* that commit, made on the catalog in which the job is not
+         * succeeded, supersedes a registration whose COMMIT failed (SQLite
+         * writes it over the WAL frames the failed one left): the model
+         * is not registered now, nor after any recovery */
+        if (moved == ST_OK)
+            unregistered_remove(c->unsettled_model, c->unsettled_prov);
         *err = saved;
     }
     reap_sandbox(c);

@@ -804,9 +804,20 @@ st_code st_keyring_open(st_workspace *ws, st_keyring **out, st_err *err)
         }
         if ((rc = root_wrapping_key(ws, &rf, 0, &wk, err)))
             goto done;
-        if (st_aead_open(st_secret_bytes(wk), rf.nonce, aad, strlen(aad),
-                         rf.wrapped, sizeof(rf.wrapped), st_secret_bytes(root),
-                         NULL) != ST_OK) {
+        /* only a tag that does not match blames the key: OpenSSL failing
+         * (out of memory) said "wrong root key file", exit 4 */
+        st_err ae;
+        st_code open_rc = st_aead_open(st_secret_bytes(wk), rf.nonce, aad,
+                                       strlen(aad), rf.wrapped,
+                                       sizeof(rf.wrapped),
+                                       st_secret_bytes(root), &ae);
+        if (open_rc != ST_OK && open_rc != ST_E_DENIED) {
+            if (err)
+                *err = ae;
+            rc = st_err_prefix(err, "unwrapping the root key");
+            goto done;
+        }
+        if (open_rc != ST_OK) {
             rc = rf.kind == ST_PROTECT_PASSPHRASE
                      ? st_err_set(err, ST_E_DENIED,
                                   "wrong passphrase: it does not unlock the "

@@ -38,7 +38,14 @@ static ST_MUST_CHECK st_code get_b64_exact(const json_t *obj, const char *key,
         return rc;
     uint8_t *d = NULL;
     size_t dl = 0;
-    if (st_base64_decode(s, strlen(s), 1, &d, &dl, NULL) != ST_OK || dl != n) {
+    st_err de;
+    /* out of memory is not a malformed file (it said "must be 12 bytes") */
+    if ((rc = st_base64_decode(s, strlen(s), 1, &d, &dl, &de)) == ST_E_IO) {
+        if (err)
+            *err = de;
+        return st_err_prefix(err, "%s: \"%s\"", where, key);
+    }
+    if (rc != ST_OK || dl != n) {
         free(d);
         return st_err_set(err, ST_E_INPUT,
                           "%s: \"%s\" must be %zu bytes in base64", where, key,
@@ -59,8 +66,13 @@ static ST_MUST_CHECK st_code get_b64_buf(const json_t *obj, const char *key,
         return rc;
     uint8_t *d = NULL;
     size_t dl = 0;
-    if (st_base64_decode(s, strlen(s), 1, &d, &dl, NULL) != ST_OK || dl == 0 ||
-        dl > max) {
+    st_err de;
+    if ((rc = st_base64_decode(s, strlen(s), 1, &d, &dl, &de)) == ST_E_IO) {
+        if (err)
+            *err = de;
+        return st_err_prefix(err, "%s: \"%s\"", where, key);
+    }
+    if (rc != ST_OK || dl == 0 || dl > max) {
         free(d);
         return st_err_set(err, ST_E_INPUT,
                           "%s: \"%s\" must be 1 to %zu bytes in base64", where,

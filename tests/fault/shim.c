@@ -11,6 +11,10 @@
  *   N      the N-th call of that class fails (1-based); 0 only counts
  *   ERRNO  EIO, ENOSPC or ENOMEM (allocations always fail with ENOMEM)
  *   MODE   once, or sticky (that call and every later one fails)
+ * ST_FAULT_AFTER=TEXT: calls are counted (and N is taken) only from the
+ * moment the process first opens a path that contains TEXT, so that a
+ * fault can be pinned to one step of a command (the first call after the
+ * keyring is opened, say) and stays there when earlier steps change.
  * ST_FAULT_COUNT=PATH: at exit, the number of calls of each class is
  * written there, one "CLASS N" line each (the driver's count run: with
  * ST_FAULT=count nothing fails and every class is counted).
@@ -45,6 +49,8 @@ static int sticky;
 static int fail_errno = EIO;
 static long calls[C_ALLOC + 1]; /* per class, this process */
 static char count_path[4096];
+static char after[256]; /* ST_FAULT_AFTER; empty: from the start */
+static int started;     /* the path named by `after` was opened */
 static const char *const names[] = {"",     "write",    "flush", "rename",
                                     "open", "truncate", "alloc"};
 
@@ -56,6 +62,8 @@ extern void *__libc_memalign(size_t, size_t);
 /* 1 if this call (of class c) is to fail. */
 static int hit(int c)
 {
+    if (!__atomic_load_n(&started, __ATOMIC_RELAXED))
+        return 0;
     if (count_all) {
         __atomic_add_fetch(&calls[c], 1, __ATOMIC_RELAXED);
         return 0;
@@ -87,6 +95,11 @@ __attribute__((constructor)) static void shim_init(void)
     if (owner && strcmp(owner, me) != 0)
         return;
     setenv("ST_FAULT_PID", me, 1);
+    const char *af = getenv("ST_FAULT_AFTER");
+    if (af && *af)
+        snprintf(after, sizeof(after), "%s", af);
+    else
+        started = 1;
     const char *cp = getenv("ST_FAULT_COUNT");
     if (cp)
         snprintf(count_path, sizeof(count_path), "%s", cp);
@@ -233,6 +246,14 @@ int renameat2(int da, const char *a, int db, const char *b, unsigned fl)
 
 /* ---- opens for writing or creating ---- */
 
+/* Any open of the path ST_FAULT_AFTER names starts the count. */
+static void seen_path(const char *path)
+{
+    if (after[0] && path && !__atomic_load_n(&started, __ATOMIC_RELAXED) &&
+        strstr(path, after))
+        __atomic_store_n(&started, 1, __ATOMIC_RELAXED);
+}
+
 static int writing(int flags)
 {
     return (flags & (O_CREAT | O_WRONLY | O_RDWR | O_TRUNC)) ||
@@ -253,6 +274,7 @@ int open(const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t m = mode_of(flags, ap);
     va_end(ap);
+    seen_path(path);
     if (writing(flags) && hit(C_OPEN)) {
         errno = fail_errno;
         return -1;
@@ -267,6 +289,7 @@ int open64(const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t m = mode_of(flags, ap);
     va_end(ap);
+    seen_path(path);
     if (writing(flags) && hit(C_OPEN)) {
         errno = fail_errno;
         return -1;
@@ -281,6 +304,7 @@ int openat(int dir, const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t m = mode_of(flags, ap);
     va_end(ap);
+    seen_path(path);
     if (writing(flags) && hit(C_OPEN)) {
         errno = fail_errno;
         return -1;
@@ -295,6 +319,7 @@ int openat64(int dir, const char *path, int flags, ...)
     va_start(ap, flags);
     mode_t m = mode_of(flags, ap);
     va_end(ap);
+    seen_path(path);
     if (writing(flags) && hit(C_OPEN)) {
         errno = fail_errno;
         return -1;
@@ -305,6 +330,7 @@ int openat64(int dir, const char *path, int flags, ...)
 int creat(const char *path, mode_t m)
 {
     REAL(int, creat, (const char *, mode_t))
+    seen_path(path);
     if (hit(C_OPEN)) {
         errno = fail_errno;
         return -1;
