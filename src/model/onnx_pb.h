@@ -13,7 +13,7 @@
 
 #include "sealtrain/err.h"
 #include "sealtrain/secmem.h"
-#include "sealtrain/train.h"
+#include "train/train.h"
 #include "sealtrain/version.h"
 
 #define ONNX_IR_VERSION 8
