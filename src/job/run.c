@@ -58,13 +58,13 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
-#include "train/gbdt.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
+#include "train/gbdt.h"
 #include "train/train.h"
 
 #define HEARTBEAT_TIMEOUT_MS 5000
@@ -1068,12 +1068,13 @@ static ST_MUST_CHECK st_code take_predictions(struct ctl *c, const char *want,
     return rc;
 }
 
-/* The signed statement of a model use (the runtime's RESULT
- * "provenance"): signed by the key the evidence attested, about what
- * left (`want`, the hex SHA-256 the controller computed or checked). */
-static ST_MUST_CHECK st_code check_use_provenance(struct ctl *c,
-                                                  const json_t *prov,
-                                                  const char *want, st_err *err)
+/* A statement the runtime signed (its RESULT "provenance"): signed by
+ * the key the evidence attested, its subject `want` (the hex SHA-256 the
+ * controller computed or checked of what left) and, when `type` is not
+ * NULL, of that predicate type. `what` names it in errors. */
+static ST_MUST_CHECK st_code check_statement(struct ctl *c, const json_t *prov,
+                                             const char *want, const char *type,
+                                             const char *what, st_err *err)
 {
     uint8_t *payload = NULL;
     size_t plen = 0;
@@ -1083,9 +1084,8 @@ static ST_MUST_CHECK st_code check_use_provenance(struct ctl *c,
                       : st_err_set(err, ST_E_DENIED,
                                    "the runtime's result has no provenance");
     if (rc != ST_OK)
-        return st_err_prefix(err, "the use's provenance");
-    json_t *stmt =
-        st_json_parse((const char *)payload, plen, "the use's provenance", err);
+        return st_err_prefix(err, "%s", what);
+    json_t *stmt = st_json_parse((const char *)payload, plen, what, err);
     free(payload);
     if (!stmt)
         return err->code;
@@ -1093,13 +1093,12 @@ static ST_MUST_CHECK st_code check_use_provenance(struct ctl *c,
         json_object_get(json_array_get(json_object_get(stmt, "subject"), 0),
                         "digest"),
         "sha256"));
-    const char *type =
+    const char *ptype =
         json_string_value(json_object_get(stmt, "predicateType"));
-    if (!subject || !want || strcmp(subject, want) || !type ||
-        strcmp(type, ST_MODEL_USE_PREDICATE))
-        rc = st_err_set(err, ST_E_DENIED,
-                        "the use's provenance is not about what left (%s)",
-                        want ? want : "?");
+    if (!subject || !want || strcmp(subject, want) ||
+        (type && (!ptype || strcmp(ptype, type))))
+        rc = st_err_set(err, ST_E_DENIED, "%s is not about what left (%s)",
+                        what, want ? want : "?");
     json_decref(stmt);
     return rc;
 }
@@ -1127,8 +1126,9 @@ static ST_MUST_CHECK st_code handle_use_result(struct ctl *c, const json_t *res,
             uint8_t d[32];
             st_sha256(canon, strlen(canon), d);
             st_hex_encode(d, 32, hex);
-            rc = check_use_provenance(c, json_object_get(res, "provenance"),
-                                      hex, err);
+            rc = check_statement(c, json_object_get(res, "provenance"), hex,
+                                 ST_MODEL_USE_PREDICATE, "the use's provenance",
+                                 err);
         }
         if (rc == ST_OK) {
             extra = json_pack("{s:s}", "metrics_sha256", hex);
@@ -1139,8 +1139,9 @@ static ST_MUST_CHECK st_code handle_use_result(struct ctl *c, const json_t *res,
         free(canon);
     } else {
         const char *want = json_string_value(json_object_get(pr, "sha256"));
-        rc = check_use_provenance(c, json_object_get(res, "provenance"), want,
-                                  err);
+        rc = check_statement(c, json_object_get(res, "provenance"), want,
+                             ST_MODEL_USE_PREDICATE, "the use's provenance",
+                             err);
         if (rc == ST_OK)
             rc = take_predictions(c, want, err);
         if (rc == ST_OK) {
@@ -1190,28 +1191,10 @@ static ST_MUST_CHECK st_code handle_result(struct ctl *c, const json_t *res,
     const json_t *prov = json_object_get(res, "provenance");
     const char *want = json_string_value(
         json_object_get(json_object_get(res, "model"), "sha256"));
-    uint8_t *payload = NULL;
-    size_t plen;
     /* the provenance must be signed by the key the evidence attested */
-    st_code rc = st_dsse_verify(prov, ST_DSSE_TYPE_INTOTO,
-                                (const uint8_t(*)[32])c->hello.ed25519, 1,
-                                &payload, &plen, NULL, err);
+    st_code rc = check_statement(c, prov, want, NULL, "provenance", err);
     if (rc != ST_OK)
-        return st_err_prefix(err, "provenance");
-    json_t *stmt =
-        st_json_parse((const char *)payload, plen, "provenance", err);
-    free(payload);
-    if (!stmt)
-        return err->code;
-    const char *subject = json_string_value(json_object_get(
-        json_object_get(json_array_get(json_object_get(stmt, "subject"), 0),
-                        "digest"),
-        "sha256"));
-    int subject_ok = subject && want && !strcmp(subject, want);
-    json_decref(stmt);
-    if (!subject_ok)
-        return st_err_set(err, ST_E_DENIED,
-                          "provenance subject does not match the model");
+        return rc;
     char model[4200], mine[4300], modeldir[4096];
     if ((rc = st_sandbox_reclaim(c->outdir, err)) ||
         (rc = st_fs_join(model, sizeof(model), c->outdir, ST_RUNTIME_MODEL_FILE,
@@ -1306,8 +1289,7 @@ unregistered:
         /* the next open may still find the registration in SQLite's
          * WAL, until another commit of this connection supersedes it */
         snprintf(c->unsettled_model, sizeof(c->unsettled_model), "%s", mine);
-        snprintf(c->unsettled_prov, sizeof(c->unsettled_prov), "%s",
-                 provpath);
+        snprintf(c->unsettled_prov, sizeof(c->unsettled_prov), "%s", provpath);
     }
     return rc;
 }
