@@ -465,11 +465,26 @@ static ST_MUST_CHECK st_code row_to_record(sqlite3_stmt *st, st_job_record *r,
     st_code rc = st_job_state_parse(state, &r->state, err);
     if (rc != ST_OK)
         return rc;
-    r->envelope = env ? json_loads(env, 0, NULL) : NULL;
-    r->status = status ? json_loads(status, 0, NULL) : NULL;
+    /* out of memory while parsing is the system failing, not a damaged
+     * row (st_json_parse tells them apart) */
+    st_err e2;
+    st_err_clear(&e2);
+    st_code prc = ST_OK;
+    r->envelope =
+        env ? st_json_parse(env, strlen(env), "job envelope", &e2) : NULL;
+    if (env && !r->envelope)
+        prc = e2.code;
+    if (prc != ST_E_IO && status &&
+        !(r->status = st_json_parse(status, strlen(status), "job status", &e2)))
+        prc = e2.code;
     if (!r->envelope || !json_is_object(r->status)) {
         st_job_record_free(r);
-        return st_err_set(err, ST_E_INPUT, "catalog: job %s is damaged", r->id);
+        if (prc != ST_E_IO)
+            return st_err_set(err, ST_E_INPUT, "catalog: job %s is damaged",
+                              r->id);
+        if (err)
+            *err = e2;
+        return st_err_prefix(err, "catalog: job %s", r->id);
     }
     return ST_OK;
 }

@@ -167,11 +167,14 @@ out:
 
 /* ---- reading ---- */
 
-static json_t *col_json(sqlite3_stmt *st, int i)
+/* Column i as JSON into *out; a row that does not parse is damaged, and
+ * running out of memory says so (st_json_parse tells them apart). */
+static ST_MUST_CHECK st_code col_json(sqlite3_stmt *st, int i, json_t **out,
+                                      st_err *err)
 {
     const char *t = (const char *)sqlite3_column_text(st, i);
-    json_t *v = t ? json_loads(t, 0, NULL) : NULL;
-    return v;
+    *out = t ? st_json_parse(t, strlen(t), "model registry row", err) : NULL;
+    return !t || *out ? ST_OK : err ? err->code : ST_E_INPUT;
 }
 
 #define COLS                                                                   \
@@ -182,7 +185,8 @@ static json_t *col_json(sqlite3_stmt *st, int i)
     "(SELECT json_group_array(s.recipient) FROM model_shares s WHERE "         \
     "s.name = m.name AND s.version = m.version)"
 
-static void row_to_record(sqlite3_stmt *st, st_model_record *r)
+static ST_MUST_CHECK st_code row_to_record(sqlite3_stmt *st, st_model_record *r,
+                                           st_err *err)
 {
     memset(r, 0, sizeof(*r));
 #define TXT(i, f)                                                              \
@@ -196,10 +200,13 @@ static void row_to_record(sqlite3_stmt *st, st_model_record *r)
     TXT(3, r->owner);
     TXT(4, r->created);
     TXT(5, r->spec_sha256);
-    r->datasets = col_json(st, 6);
-    r->claims = col_json(st, 7);
-    r->metrics = col_json(st, 8);
-    r->recipients = col_json(st, 9);
+    st_code rc = col_json(st, 6, &r->datasets, err);
+    if (!rc)
+        rc = col_json(st, 7, &r->claims, err);
+    if (!rc)
+        rc = col_json(st, 8, &r->metrics, err);
+    if (!rc)
+        rc = col_json(st, 9, &r->recipients, err);
     TXT(10, r->classification);
     r->retention_days = sqlite3_column_int64(st, 11);
     TXT(12, r->file_sha256);
@@ -207,13 +214,24 @@ static void row_to_record(sqlite3_stmt *st, st_model_record *r)
     TXT(14, r->path);
     TXT(15, r->provenance_path);
 #undef TXT
-    json_t *shared = col_json(st, 16);
-    if (!r->recipients)
-        r->recipients = json_array();
+    json_t *shared = NULL;
+    if (!rc)
+        rc = col_json(st, 16, &shared, err);
+    if (!rc && !r->recipients && !(r->recipients = json_array()))
+        rc = st_err_errno(err, ST_E_IO, ENOMEM, "model registry row");
     size_t i;
     json_t *v;
-    json_array_foreach(shared, i, v) json_array_append(r->recipients, v);
+    json_array_foreach(shared, i, v)
+    {
+        if (!rc && json_array_append(r->recipients, v) != 0)
+            rc = st_err_errno(err, ST_E_IO, ENOMEM, "model registry row");
+    }
     json_decref(shared);
+    if (rc) {
+        st_model_record_free(r);
+        st_err_prefix(err, "model %s@%u", r->name, r->version);
+    }
+    return rc;
 }
 
 st_code st_model_get(st_workspace *ws, const char *name, uint32_t version,
@@ -236,7 +254,7 @@ st_code st_model_get(st_workspace *ws, const char *name, uint32_t version,
         sqlite3_bind_int64(st, 2, version);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW)
-        row_to_record(st, out);
+        rc = row_to_record(st, out, err);
     else if (step == SQLITE_DONE) {
         if (version)
             rc = st_err_set(err, ST_E_NOTFOUND, "model %s@%u: no such model",
@@ -277,7 +295,9 @@ st_code st_model_list(st_workspace *ws, st_model_record **out, size_t *n,
             *out = p;
             cap = nc;
         }
-        row_to_record(st, &(*out)[(*n)++]);
+        if ((rc = row_to_record(st, &(*out)[*n], err)) != ST_OK)
+            break;
+        (*n)++;
     }
     if (rc == ST_OK && step != SQLITE_DONE)
         rc = st_model_db_err(ws, "list", err);
