@@ -79,6 +79,9 @@ static void pending_drop(st_gate *g)
     for (size_t i = 0; i < g->npend; i++)
         json_decref(g->pend[i].details);
     g->npend = 0;
+    /* borrowed from the decision that recorded them: it ends here (a
+     * gate outlives its requests: serve --broker keeps one per worker) */
+    g->pend_actor = NULL;
 }
 
 void st_gate_close(st_gate *g)
@@ -105,8 +108,9 @@ static st_code append(st_gate *g, const st_audit_event *ev, st_err *err)
 {
     st_audit_event evs[ST_GATE_MAX_DATASETS + 2];
     size_t n = 0;
-    const char *actor =
-        g->pend_actor && *g->pend_actor ? g->pend_actor : "anonymous";
+    const char *actor = g->npend && g->pend_actor && *g->pend_actor
+                            ? g->pend_actor
+                            : "anonymous";
     for (size_t i = 0; i < g->npend; i++) {
         pending_verdict *p = &g->pend[i];
         evs[n++] = (st_audit_event){"attestation",
@@ -339,8 +343,8 @@ static st_code consent(st_workspace *ws, const char *submitter,
             continue;
         if (i == 1 && !strcmp(names[1], names[0]))
             continue;
-        if ((rc = consent_one(ws, submitter, spec, names[i],
-                              only ? keep : NULL, err)) != ST_OK)
+        if ((rc = consent_one(ws, submitter, spec, names[i], only ? keep : NULL,
+                              err)) != ST_OK)
             return rc;
         checked++;
     }
@@ -501,8 +505,8 @@ static st_code judge(st_gate *g, const char *actor, const char *job,
         else if (!(p->details = json_pack(
                        "{s:s,s:s,s:o*,s:s,s:s}", "job", job, "evidence_sha256",
                        r->evidence_sha256, "claims",
-                       st_claims_to_json(&v.claims), "verdict", v.reason,
-                       "tee", st_tee_name(r->tee))))
+                       st_claims_to_json(&v.claims), "verdict", v.reason, "tee",
+                       st_tee_name(r->tee))))
             rc = st_err_set(err, ST_E_IO, "out of memory");
         else {
             snprintf(p->resource, sizeof(p->resource), "%s", policy_of);
@@ -780,6 +784,7 @@ st_code st_gate_release(st_gate *g, const char *principal,
         rc = e2.code;
         e = e2;
     }
+    g->pend_actor = NULL;
     if (rc != ST_OK) {
         st_wipe(keys, sizeof(*keys));
         if (err)
