@@ -222,6 +222,13 @@ ST_MUST_CHECK st_code st_access_permits(st_workspace *ws, const char *principal,
 int st_access_may_use(st_workspace *ws, const char *principal,
                       const char *resource);
 
+/* Appends the "denied" access entry (category "access") of a refusal
+ * made elsewhere (a job's submission refused by the owners' consent, a
+ * taken model name); a failed append is logged. */
+void st_access_audit_denial(st_workspace *ws, const char *principal,
+                            const char *action, const char *resource,
+                            const char *reason);
+
 #ifdef __cplusplus
 }
 #endif

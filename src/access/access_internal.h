@@ -20,10 +20,6 @@ ST_MUST_CHECK st_code st_access_touch(st_workspace *ws, const char *name,
 int st_access_has_grant(st_workspace *ws, const char *grantee,
                         const char *resource, const char *perm1,
                         const char *perm2);
-/* Appends the "denied" access entry for a refusal. */
-void st_access_audit_denial(st_workspace *ws, const char *principal,
-                            const char *action, const char *resource,
-                            const char *reason);
 /* The identity part of the check: known, enabled, authenticated in this
  * process. Denials are audited. */
 ST_MUST_CHECK st_code st_access_check_identity(st_workspace *ws,

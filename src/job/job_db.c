@@ -165,14 +165,8 @@ static st_code submit_allowed(st_workspace *ws, const char *submitter,
         snprintf(resource, sizeof(resource), "dataset:%s",
                  spec->train_dataset[0] ? spec->train_dataset
                                         : spec->valid_dataset);
-        st_audit_event ev = {
-            "access",     submitter && *submitter ? submitter : "system",
-            "job.submit", resource,
-            "denied",     err ? err->msg : "the owners' consent",
-            NULL};
-        st_err e2;
-        if (st_audit_append(ws, &ev, &e2) != ST_OK)
-            st_error("job.submit", "could not audit a refusal: %s", e2.msg);
+        st_access_audit_denial(ws, submitter, "job.submit", resource,
+                               err ? err->msg : "the owners' consent");
     }
     return rc;
 }
@@ -285,13 +279,8 @@ static st_code check_model_name(st_workspace *ws, const char *submitter,
                "of %s may publish only to a new model name or one of its "
                "own (choose another outputs.model)",
                spec->model_name, owner, submitter);
-    st_audit_event ev = {"access",     submitter,
-                         "job.submit", resource,
-                         "denied",     err ? err->msg : "model name taken",
-                         NULL};
-    st_err ae;
-    if (st_audit_append(ws, &ev, &ae) != ST_OK)
-        st_error("job.submit", "could not audit a denial: %s", ae.msg);
+    st_access_audit_denial(ws, submitter, "job.submit", resource,
+                           err ? err->msg : "model name taken");
     return ST_E_DENIED;
 }
 
