@@ -35,6 +35,7 @@
 /* An attest.verify entry waiting for the decision's first key.release
  * entry, so that both reach the log in one write and one flush. */
 typedef struct pending_verdict {
+    char actor[ST_PRINCIPAL_NAME_MAX];
     char resource[ST_JOB_NAME_MAX + 16];
     char reason[600];
     int pass;
@@ -49,7 +50,6 @@ struct st_gate {
     /* verdicts of the current decision (one per dataset and the job's) */
     pending_verdict pend[ST_GATE_MAX_DATASETS + 1];
     size_t npend;
-    const char *pend_actor; /* the decision's principal (borrowed) */
 };
 
 st_code st_gate_open(st_workspace *ws, st_keyring *kr, const st_gate_opts *o,
@@ -79,9 +79,6 @@ static void pending_drop(st_gate *g)
     for (size_t i = 0; i < g->npend; i++)
         json_decref(g->pend[i].details);
     g->npend = 0;
-    /* borrowed from the decision that recorded them: it ends here (a
-     * gate outlives its requests: serve --broker keeps one per worker) */
-    g->pend_actor = NULL;
 }
 
 void st_gate_close(st_gate *g)
@@ -108,13 +105,10 @@ static st_code append(st_gate *g, const st_audit_event *ev, st_err *err)
 {
     st_audit_event evs[ST_GATE_MAX_DATASETS + 2];
     size_t n = 0;
-    const char *actor = g->npend && g->pend_actor && *g->pend_actor
-                            ? g->pend_actor
-                            : "anonymous";
     for (size_t i = 0; i < g->npend; i++) {
         pending_verdict *p = &g->pend[i];
         evs[n++] = (st_audit_event){"attestation",
-                                    actor,
+                                    p->actor,
                                     "attest.verify",
                                     p->resource,
                                     p->pass ? "success" : "denied",
@@ -512,7 +506,10 @@ static st_code judge(st_gate *g, const char *actor, const char *job,
             snprintf(p->resource, sizeof(p->resource), "%s", policy_of);
             snprintf(p->reason, sizeof(p->reason), "%s", v.reason);
             p->pass = v.pass;
-            g->pend_actor = actor;
+            /* copied: a gate outlives its requests (serve --broker keeps
+             * one per worker) */
+            snprintf(p->actor, sizeof(p->actor), "%s",
+                     actor && *actor ? actor : "anonymous");
             g->npend++;
         }
     }
@@ -588,7 +585,6 @@ st_code st_gate_release(st_gate *g, const char *principal,
     memset(r, 0, sizeof(*r));
     keys->n = 0;
     pending_drop(g);
-    g->pend_actor = principal;
     uint8_t evd[32];
     st_sha256(evidence, evidence_len, evd);
     st_hex_encode(evd, 32, r->evidence_sha256);
@@ -784,7 +780,6 @@ st_code st_gate_release(st_gate *g, const char *principal,
         rc = e2.code;
         e = e2;
     }
-    g->pend_actor = NULL;
     if (rc != ST_OK) {
         st_wipe(keys, sizeof(*keys));
         if (err)
