@@ -80,12 +80,9 @@ ST_MUST_CHECK st_code st_audit_txn_begin(st_workspace *ws, st_err *err);
 ST_MUST_CHECK st_code st_audit_txn_event(st_workspace *ws,
                                          const st_audit_event *ev, int64_t *id,
                                          st_err *err);
-/* COMMIT. ST_OK when the change is committed, also when COMMIT reported
- * an error after its commit point (the change is then visible on this
- * connection: a warning names the error). On failure *unknown is 1:
- * SQLite may still hold the commit in its WAL, so the outcome is decided
- * by the next open; the caller must not remove anything the change names
- * (or the state before it). */
+/* COMMIT. On failure *unknown is 1: SQLite may still hold the commit in
+ * its WAL, so the outcome is decided by the next open; the caller must not
+ * remove anything the change names (or the state before it). */
 ST_MUST_CHECK st_code st_audit_txn_commit(st_workspace *ws, int *unknown,
                                           st_err *err);
 void st_audit_txn_rollback(st_workspace *ws);

@@ -205,54 +205,18 @@ st_code st_audit_txn_event(st_workspace *ws, const st_audit_event *ev,
     return ST_OK;
 }
 
-/* 1 if row `id` of the outbox is visible on this connection, outside any
- * transaction: then the transaction that wrote it is committed. */
-static int row_visible(st_workspace *ws, int64_t id)
-{
-    sqlite3_stmt *q = NULL;
-    if (!sqlite3_get_autocommit(st_workspace_db(ws)) ||
-        sqlite3_prepare_v2(st_workspace_db(ws),
-                           "SELECT 1 FROM audit_outbox WHERE id = ?", -1, &q,
-                           NULL) != SQLITE_OK)
-        return 0;
-    sqlite3_bind_int64(q, 1, id);
-    int found = sqlite3_step(q) == SQLITE_ROW;
-    sqlite3_finalize(q);
-    return found;
-}
-
 st_code st_audit_txn_commit(st_workspace *ws, int *unknown, st_err *err)
 {
     *unknown = 0;
     if (sqlite3_exec(st_workspace_db(ws), "COMMIT", NULL, NULL, NULL) ==
         SQLITE_OK)
         return ST_OK;
-    st_err why;
-    st_err_clear(&why);
-    st_code rc = st_catalog_fail(ws, "commit", &why);
-    /* nothing to undo when the commit landed */
-    sqlite3_exec(st_workspace_db(ws), "ROLLBACK", NULL, NULL, NULL);
-    /* an error reported after the commit point: the commit is in the WAL,
-     * flushed, and visible on this connection, and the transaction's rows
-     * are still to deliver. (SQLite 3.40 in WAL mode reports none: the
-     * automatic checkpoint's errors are not returned, and a failed sync
-     * leaves the frames invisible here; tests/fault's sweeps never reached
-     * this. It is checked because the answer costs one lookup, and acting
-     * on a wrong "unknown" would keep files no row names.) */
-    if (nbatch > 0 && row_visible(ws, batch[0])) {
-        st_warn("audit.outbox",
-                "%s (after the commit point: the change is committed)",
-                why.msg);
-        return ST_OK;
-    }
-    nbatch = 0;
-    release();
+    st_code rc = st_catalog_fail(ws, "commit", err);
+    st_audit_txn_rollback(ws);
     /* the commit record may be in the WAL although COMMIT failed: the next
      * open (its recovery) decides, so nothing this transaction names may
      * be removed now */
     *unknown = 1;
-    if (err)
-        *err = why;
     st_err_prefix(err, "the change may or may not have been committed (the "
                        "next command completes or discards it, with its "
                        "audit entry)");
