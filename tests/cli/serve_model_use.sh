@@ -145,6 +145,19 @@ done
 grep -rqa "prediction,p_0" "$T/ws" && fail "plaintext predictions on the server"
 ok "predict over --server: sealed to the requester; the operator cannot open them"
 
+# the sealed copy itself goes to the requester only: another model owner
+# and the runner, both with valid certificates, are refused (audited)
+for who in eve runner; do
+    out=$(as_curl "$who" "$API/v1/jobs/$J2/predictions")
+    [ "$(status_of "$out")" = 403 ] || fail "$who fetched mo's predictions: $out"
+done
+out=$(as_curl mo -o "$T/pred2.age" "$API/v1/jobs/$J2/predictions")
+[ "$(status_of "$out")" = 200 ] && cmp -s "$T/pred2.age" "$T/ws/jobs/$J2/predictions.age" ||
+    fail "mo could not fetch the predictions: $out"
+grep '"actor":"eve"' "$T/ws/audit/log.jsonl" | grep "job:$J2" | grep -q '"outcome":"denied"' ||
+    fail "eve's fetch of mo's predictions is not audited"
+ok "GET /v1/jobs/ID/predictions: the requester only (another model owner and the runner get 403, audited)"
+
 # the operator never held the model's file key: recovered here with mo's
 # identity, it appears nowhere in the workspace (catalog, status, logs,
 # audit), in any encoding
