@@ -38,9 +38,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "broker/remote.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/broker.h"
-#include "sealtrain/broker_remote.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/job.h"

@@ -1,6 +1,6 @@
 /*
  * fuzz_broker_endpoints.c: the job controller's remote key broker
- * configuration (broker_remote.h, src/broker/remote.c) on arbitrary
+ * configuration (src/broker/remote.h, src/broker/remote.c) on arbitrary
  * bytes. What it accepts has https:// URLs without a trailing slash,
  * non-empty paths under the base directory and bounded timeouts.
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sealtrain/broker_remote.h>
+#include "broker/remote.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

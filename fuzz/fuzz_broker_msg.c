@@ -3,7 +3,7 @@
  * frame parser and every typed payload parser (broker.h): the runtime's
  * messages are untrusted input to the broker, and the broker's to the
  * runtime. The same bytes also go through the remote broker's HELLO body
- * (broker_remote.h: a HELLO frame, then the signed job spec) and, when
+ * (src/broker/remote.h: a HELLO frame, then the signed job spec) and, when
  * that splits, the envelope through st_job_envelope_open as
  * src/server/routes_broker.c opens it.
  */
@@ -13,8 +13,8 @@
 
 #include <jansson.h>
 
+#include "broker/remote.h"
 #include "sealtrain/broker.h"
-#include "sealtrain/broker_remote.h"
 #include "sealtrain/job.h"
 
 static void hello_body(const uint8_t *data, size_t size)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/policy.h"
 #include "fuzz_dsse_common.h"
 
 #define ID "00112233445566778899aabbccddeeff"

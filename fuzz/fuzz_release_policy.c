@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sealtrain/release.h"
+#include "broker/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         (void)st_release_policy_allows_principal(p, "mo");
         (void)st_release_policy_allows_recipient(
-            p, "age15j0vjxaxyakrwwyw088cytm0ahcalxvyp78nk0ew4sk2q6yr0fwsu2az4a");
+            p,
+            "age15j0vjxaxyakrwwyw088cytm0ahcalxvyp78nk0ew4sk2q6yr0fwsu2az4a");
     }
     st_release_policy_free(p);
     return 0;

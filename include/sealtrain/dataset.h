@@ -48,6 +48,8 @@ struct st_keyring;
 #define ST_DATASET_LAYOUT "sealtrain-tensor/v1"
 #define ST_DATASET_FILE_KEY_LEN 16
 #define ST_DATASET_BROKER_URL_MAX 255
+/* The id of a resumable upload (POST /v1/uploads, docs/api.md): hex. */
+#define ST_UPLOAD_ID_LEN 32
 
 /* The manifest, parsed. Strings are NUL-terminated copies. */
 typedef struct st_dataset_manifest {

@@ -39,7 +39,7 @@
 
 #include "sealtrain/attest.h"
 #include "sealtrain/err.h"
-#include "sealtrain/job.h"
+#include "sealtrain/jobspec.h"
 #include "sealtrain/workspace.h"
 
 #ifdef __cplusplus
@@ -77,17 +77,10 @@ typedef struct st_release_policy {
 
 void st_release_policy_free(st_release_policy *p); /* NULL ok */
 
-/* Strict: a policy document as an owner writes it (unknown keys, wrong
- * types, bad recipients, an invalid attestation section are ST_E_INPUT
- * naming `origin` and the key). The dataset fields stay empty. */
-ST_MUST_CHECK st_code st_release_policy_parse(const char *text, size_t len,
-                                              const char *origin,
-                                              st_release_policy **out,
-                                              st_err *err);
-
 /* Signs the policy with `seed`, which must be the key of the dataset's
  * owner, and stores it (replacing the previous one) through
- * st_release_policy_put. `actor` is audited as the one who set it. */
+ * the gate's st_release_policy_put (src/broker/policy.h). `actor` is audited as
+ * the one who set it. */
 ST_MUST_CHECK st_code st_release_policy_set(
     st_workspace *ws, const char *actor, const char *dataset, const char *text,
     size_t len, const char *origin, const uint8_t seed[32], st_err *err);
@@ -100,26 +93,6 @@ ST_MUST_CHECK st_code st_release_policy_sign(
     const char *dataset, const char *dataset_id, const char *text, size_t len,
     const char *origin, const uint8_t seed[32], char **envelope, st_err *err);
 
-/* The checks of st_release_policy_put without a workspace: `envelope`
- * must verify under `pub` (the key of the dataset's owner `owner`; else
- * ST_E_DENIED), its statement name `dataset` and `dataset_id` (else
- * ST_E_DENIED) and hold a valid policy (ST_E_INPUT), returned in *out. */
-ST_MUST_CHECK st_code st_release_policy_open(
-    const char *envelope, size_t len, const char *dataset,
-    const char *dataset_id, const char *owner, const uint8_t pub[32],
-    st_release_policy **out, st_err *err);
-
-/* Stores a signed policy (local `data policy set` and PUT
- * /v1/datasets/NAME/policy alike): the envelope must verify under the
- * dataset owner's registered key (else ST_E_DENIED), name this dataset by
- * name and id (ST_E_DENIED) and hold a valid policy (ST_E_INPUT); then the
- * row and its "data.policy" entry (`actor`) commit in one transaction.
- * The caller checks data.policy on dataset:NAME first. */
-ST_MUST_CHECK st_code st_release_policy_put(st_workspace *ws, const char *actor,
-                                            const char *dataset,
-                                            const char *envelope, size_t len,
-                                            st_err *err);
-
 /* The dataset's policy after verifying its signature and binding (see the
  * top of the file). ST_E_NOTFOUND: the dataset has none (it is never
  * released); ST_E_DENIED: the row is unsigned, edited or not the owner's. */
@@ -127,23 +100,6 @@ ST_MUST_CHECK st_code st_release_policy_get(st_workspace *ws,
                                             const char *dataset,
                                             st_release_policy **out,
                                             st_err *err);
-
-int st_release_policy_allows_principal(const st_release_policy *p,
-                                       const char *principal);
-int st_release_policy_allows_recipient(const st_release_policy *p,
-                                       const char *recipient);
-
-/* What the policy says of a job: `dataset` is one of the spec's datasets,
- * `principal` (the submitter) is among its principals (for a training
- * spec) or among those its "uses" names for the spec's kind (evaluate,
- * predict), every recipient of the spec is allowed, and the spec asks
- * for at least the protections it requires. ST_E_DENIED naming the first
- * that fails. */
-ST_MUST_CHECK st_code st_release_policy_check_job(const st_release_policy *p,
-                                                  const char *dataset,
-                                                  const st_job_spec *spec,
-                                                  const char *principal,
-                                                  st_err *err);
 
 #ifdef __cplusplus
 }

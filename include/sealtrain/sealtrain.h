@@ -11,7 +11,6 @@
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/broker.h"
-#include "sealtrain/broker_remote.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/check.h"
 #include "sealtrain/cleanup.h"
@@ -34,7 +33,6 @@
 #include "sealtrain/report.h"
 #include "sealtrain/secmem.h"
 #include "sealtrain/server.h"
-#include "sealtrain/upload.h"
 #include "sealtrain/version.h"
 #include "sealtrain/workspace.h"
 

@@ -27,13 +27,13 @@
 #include <jansson.h>
 #include <time.h>
 
+#include "broker/msg.h"
+#include "broker/policy.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/audit.h"
-#include "sealtrain/broker.h"
 #include "sealtrain/collateral.h"
 #include "sealtrain/jobspec.h"
 #include "sealtrain/keyring.h"
-#include "sealtrain/release.h"
 #include "sealtrain/workspace.h"
 
 #define ST_GATE_MAX_DATASETS 8

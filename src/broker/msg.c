@@ -11,7 +11,7 @@
  * only secrets it touches are the 16/32-byte keys being wrapped or
  * unwrapped, which it holds in secure memory or the caller's buffers.
  */
-#include "sealtrain/broker.h"
+#include "broker/msg.h"
 
 #include <errno.h>
 #include <poll.h>

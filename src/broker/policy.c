@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "broker/gate_internal.h"
+#include "broker/policy.h"
 #include "crypto/bech32.h"
 #include "crypto/dsse.h"
 #include "sealtrain/audit.h"
@@ -21,7 +22,6 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/jobspec.h"
 #include "sealtrain/json.h"
-#include "sealtrain/release.h"
 
 void st_release_policy_free(st_release_policy *p)
 {

@@ -1,6 +1,6 @@
 /*
  * remote.c: the job controller's client of a remote key broker
- * (broker_remote.h; the server side is src/server/routes_broker.c, docs/api.md
+ * (remote.h; the server side is src/server/routes_broker.c, docs/api.md
  * "Remote key broker"). Each call is one HTTPS POST whose body and reply
  * are broker.h frames; libcurl over OpenSSL, TLS 1.3 only.
  *
@@ -18,7 +18,7 @@
  * back to anything when the pin does not match: that is a denial naming
  * both fingerprints.
  */
-#include "sealtrain/broker_remote.h"
+#include "broker/remote.h"
 
 #include <stdio.h>
 #include <stdlib.h>

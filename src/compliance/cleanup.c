@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/upload.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/cleanup.h"
@@ -27,7 +28,6 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
-#include "sealtrain/upload.h"
 #include "sealtrain/workspace.h"
 
 #define MAX_HANDLERS 16

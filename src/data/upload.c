@@ -1,6 +1,6 @@
 /*
  * upload.c: resumable uploads of client-encrypted datasets (see
- * include/sealtrain/upload.h for the key model; docs/api.md "Uploading a
+ * src/data/upload.h for the key model; docs/api.md "Uploading a
  * dataset" for the protocol).
  *
  * Owns: the catalog table `uploads` (module "upload"; its SQL is
@@ -15,7 +15,7 @@
  * key sits in the row until commit copies it into the dataset's row; the
  * upload row is then deleted with secure_delete.
  */
-#include "sealtrain/upload.h"
+#include "data/upload.h"
 
 #include <errno.h>
 #include <fcntl.h>

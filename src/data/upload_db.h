@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "data/upload.h"
 #include "sealtrain/secmem.h"
-#include "sealtrain/upload.h"
 #include "sealtrain/workspace.h"
 
 ST_MUST_CHECK st_code upload_db_migrate(st_workspace *ws, st_err *err);

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 
+#include "broker/msg.h"
 #include "enclave/runtime.h"
-#include "sealtrain/broker.h"
 
 int st_agent_main(const st_agent_args *a, int sock)
 {

@@ -47,18 +47,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/msg.h"
 #include "crypto/dsse.h"
 #include "sealtrain/age.h"
-#include "sealtrain/broker.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
-#include "train/gbdt.h"
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
-#include "train/train.h"
 #include "sealtrain/version.h"
+#include "train/gbdt.h"
+#include "train/train.h"
 
 struct rt {
     const st_runtime_args *a;

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "broker/gate_internal.h"
+#include "broker/remote.h"
 #include "crypto/dsse.h"
 #include "enclave/runtime.h"
 #include "enclave/sandbox.h"
@@ -54,7 +55,6 @@
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/broker.h"
-#include "sealtrain/broker_remote.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/policy.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/clock.h"
@@ -34,7 +35,6 @@
 #include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
-#include "sealtrain/release.h"
 #include "sealtrain/secmem.h"
 
 #include "model/model_internal.h"

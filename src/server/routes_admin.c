@@ -25,11 +25,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/policy.h"
 #include "sealtrain/access.h"
 #include "sealtrain/job.h"
 #include "sealtrain/json.h"
 #include "sealtrain/keyring.h"
-#include "sealtrain/release.h"
 #include "server/server_internal.h"
 
 #define MAX_DOC (1u << 20)

@@ -1,6 +1,6 @@
 /*
  * routes_broker.c: the HTTPS transport of the key broker (`sealtrain serve
- * --broker`): it carries the frames of include/sealtrain/broker.h as HTTP
+ * --broker`): it carries the frames of src/broker/msg.h as HTTP
  * bodies (application/x-sealtrain-broker) to the gate, src/broker/gate.c,
  * which decides (docs/api.md "Remote key broker"):
  *
@@ -30,8 +30,8 @@
 #include <event2/buffer.h>
 
 #include "broker/gate_internal.h"
+#include "broker/remote.h"
 #include "sealtrain/broker.h"
-#include "sealtrain/broker_remote.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/job.h"
 #include "sealtrain/secmem.h"

@@ -27,12 +27,12 @@
 
 #include <event2/http.h>
 
+#include "data/upload.h"
 #include "sealtrain/age.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/log.h"
-#include "sealtrain/upload.h"
 #include "server/server_internal.h"
 
 #define MAX_MANIFEST (1u << 20)

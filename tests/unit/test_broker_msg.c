@@ -2,6 +2,7 @@
  * test_broker_msg.c: the frames and payloads of the key release protocol,
  * the report-data binding and the wrapping of released keys.
  */
+#include "broker/msg.h"
 #include "st_test.h"
 
 #include <sys/socket.h>

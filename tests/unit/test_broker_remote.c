@@ -3,6 +3,7 @@
  * configuration file, the TLS pin a manifest carries, the manifest's
  * broker section, and what an unreachable broker reports.
  */
+#include "broker/remote.h"
 #include "st_test.h"
 #include "st_test_x509.h"
 

@@ -4,6 +4,7 @@
  * in a real workspace (SQLite on disk). Release policies and the
  * decision: test_gate.c.
  */
+#include "broker/msg.h"
 #include "st_test.h"
 #include "st_test_ws.h"
 

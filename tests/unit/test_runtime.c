@@ -11,6 +11,7 @@
  * controller cannot open the checkpoints with it; a resumed runtime
  * derives the same key by itself and continues.
  */
+#include "broker/msg.h"
 #include "st_test.h"
 #include "st_test_ws.h"
 

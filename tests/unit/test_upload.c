@@ -9,6 +9,7 @@
  */
 #include "st_test.h"
 #include "st_test_ws.h"
+#include "data/upload.h"
 
 #include <sealtrain/sealtrain.h>
 

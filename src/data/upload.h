@@ -1,5 +1,5 @@
 /*
- * sealtrain/upload.h: resumable uploads of client-encrypted datasets into
+ * upload.h (src/data): resumable uploads of client-encrypted datasets into
  * a workspace (the data side of `sealtrain serve`'s /v1/uploads,
  * docs/api.md "Uploading a dataset").
  *
@@ -36,14 +36,9 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/err.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 struct st_workspace;
 struct st_keyring;
 
-#define ST_UPLOAD_ID_LEN 32 /* hex characters */
 #define ST_UPLOAD_REQUEST_MAX 4096
 
 /* POST /v1/uploads, parsed (untrusted JSON):
@@ -136,7 +131,4 @@ ST_MUST_CHECK st_code st_upload_sweep(struct st_workspace *ws, time_t now,
                                       int dry_run, size_t *removed,
                                       st_err *err);
 
-#ifdef __cplusplus
-}
-#endif
 #endif

@@ -1,7 +1,7 @@
 /*
- * sealtrain/broker_remote.h: the client side of a remote key broker
+ * remote.h (src/broker): the client side of a remote key broker
  * (`sealtrain serve --broker`, docs/api.md "Remote key broker"): the job
- * controller relays the runtime's HELLO and EVIDENCE frames of broker.h
+ * controller relays the runtime's HELLO and EVIDENCE frames of msg.h
  * to the data owner's broker over HTTPS and hands back its NONCE and KEYS.
  * The keys stay wrapped to the runtime's X25519 key: this side never sees
  * a data key.
@@ -20,12 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sealtrain/broker.h"
+#include "broker/msg.h"
 #include "sealtrain/err.h"
-
-#ifdef __cplusplus
-extern "C" {
-#endif
 
 #define ST_BROKER_URL_MAX 255
 #define ST_BROKER_MAX_ENDPOINTS 32
@@ -55,11 +51,6 @@ ST_MUST_CHECK st_code st_broker_endpoints_parse(const char *text, size_t len,
 ST_MUST_CHECK st_code st_broker_endpoint_load(const char *path, const char *url,
                                               st_broker_endpoint *out,
                                               st_err *err);
-
-/* SHA-256 of the SubjectPublicKeyInfo of the first certificate in a PEM
- * file: the pin a data owner puts in a manifest. */
-ST_MUST_CHECK st_code st_broker_pin_from_cert(const char *pem_path,
-                                              uint8_t pin[32], st_err *err);
 
 typedef struct st_broker_remote st_broker_remote;
 
@@ -111,7 +102,4 @@ ST_MUST_CHECK st_code st_broker_remote_evidence(
  * EARs, comma-separated), or NULL. Valid until the next call on `b`. */
 const char *st_broker_remote_ear(const st_broker_remote *b);
 
-#ifdef __cplusplus
-}
-#endif
 #endif
