@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "access/access_internal.h"
+#include "audit/txn.h"
 #include "crypto/bech32.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/clock.h"

@@ -43,6 +43,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "audit/txn.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"

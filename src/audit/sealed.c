@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "audit/audit_internal.h"
+#include "audit/txn.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/log.h"
 #include "sealtrain/secmem.h"

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit/txn.h"
 #include "broker/gate_internal.h"
 #include "crypto/dsse.h"
 #include "sealtrain/access.h"

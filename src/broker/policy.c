@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/txn.h"
 #include "broker/gate_internal.h"
 #include "broker/policy.h"
 #include "crypto/bech32.h"

@@ -34,6 +34,7 @@
  * copy of the ciphertext unreadable through the keyring.
  */
 #include "sealtrain/dataset.h"
+#include "audit/txn.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,6 +8,7 @@
  * Never: write plaintext to any file (conversion streams into the age
  * writer from secure memory), or keep a file that no committed row names.
  */
+#include "audit/txn.h"
 #include "sealtrain/dataset.h"
 
 #include <errno.h>

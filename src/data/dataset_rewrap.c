@@ -9,6 +9,7 @@
  * Never: change a dataset whose manifest does not verify under its
  * registered signer, or remove a file that a committed row may still name.
  */
+#include "audit/txn.h"
 #include "sealtrain/dataset.h"
 
 #include <errno.h>

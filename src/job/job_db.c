@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit/txn.h"
 #include "broker/gate_internal.h"
 #include "crypto/bech32.h"
 #include "crypto/dsse.h"

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "audit/txn.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/err.h"
 #include "sealtrain/job.h"

@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "job/job_internal.h"
+#include "model/registry.h"
 #include "sealtrain/job.h"
 
 /* The job's side of the registration's transaction: its move to

@@ -32,6 +32,7 @@
  * checked before anything else).
  */
 #include "sealtrain/keyring.h"
+#include "audit/txn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -807,10 +808,9 @@ st_code st_keyring_open(st_workspace *ws, st_keyring **out, st_err *err)
         /* only a tag that does not match blames the key: OpenSSL failing
          * (out of memory) said "wrong root key file", exit 4 */
         st_err ae;
-        st_code open_rc = st_aead_open(st_secret_bytes(wk), rf.nonce, aad,
-                                       strlen(aad), rf.wrapped,
-                                       sizeof(rf.wrapped),
-                                       st_secret_bytes(root), &ae);
+        st_code open_rc = st_aead_open(
+            st_secret_bytes(wk), rf.nonce, aad, strlen(aad), rf.wrapped,
+            sizeof(rf.wrapped), st_secret_bytes(root), &ae);
         if (open_rc != ST_OK && open_rc != ST_E_DENIED) {
             if (err)
                 *err = ae;

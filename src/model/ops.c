@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit/txn.h"
 #include "broker/policy.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "crypto/dsse.h"
+#include "model/registry.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/clock.h"

@@ -9,6 +9,7 @@
  * secret in the catalog (key material lives in keys/, wrapped).
  */
 #include "sealtrain/workspace.h"
+#include "audit/txn.h"
 
 #include <dirent.h>
 #include <errno.h>
