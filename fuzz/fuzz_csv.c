@@ -6,6 +6,7 @@
  * the rows without a label column (rows to score, `model predict
  * --input`).
  */
+#include "data/rows.h"
 #include "fuzz_data_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -13,6 +13,7 @@
  */
 #include <zlib.h>
 
+#include "data/rows.h"
 #include "fuzz_data_common.h"
 
 /* One gzip member of p[0..n) appended to *out. */

@@ -26,6 +26,7 @@
  * no parser state survives a refill (records are small next to the
  * window, so the repeated work is negligible).
  */
+#include "data/rows.h"
 #include "data_internal.h"
 
 #include <stdio.h>

@@ -32,6 +32,7 @@ void st_data_quote(const char *s, size_t len, char *out, size_t cap);
 
 /* ---- the row readers (rows.c, csv.c, libsvm.c, idx.c) ---- */
 
+#include "data/rows.h"
 #include "sealtrain/readers.h"
 
 /* A byte source: a file descriptor or bytes in memory, either of which

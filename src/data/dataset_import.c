@@ -9,6 +9,7 @@
  * writer from secure memory), or keep a file that no committed row names.
  */
 #include "audit/txn.h"
+#include "data/rows.h"
 #include "sealtrain/dataset.h"
 
 #include <errno.h>

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data/rows.h"
 #include "sealtrain/age.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/err.h"

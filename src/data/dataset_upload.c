@@ -9,6 +9,7 @@
  * Never: register a file whose header, size or digests differ from the
  * manifest its owner signed.
  */
+#include "data/rows.h"
 #include "sealtrain/dataset.h"
 
 #include <errno.h>

@@ -10,6 +10,7 @@
  * exactly (no trailing bytes); float items must be finite and fit
  * float32. Errors name the file and the item (as the "line").
  */
+#include "data/rows.h"
 #include "data_internal.h"
 
 #include <math.h>

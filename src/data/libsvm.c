@@ -11,6 +11,7 @@
  * classifiers and does not know what a query group would mean), anything
  * that is not INDEX:VALUE. Never repairs.
  */
+#include "data/rows.h"
 #include "data_internal.h"
 
 #include <string.h>

@@ -8,6 +8,7 @@
  * and so live in secure memory (locked, never swapped, wiped on free).
  * This file never interprets the bytes; the format files do.
  */
+#include "data/rows.h"
 #include "data_internal.h"
 
 #include <errno.h>

@@ -17,12 +17,13 @@
  * picks it from what the labels looked like and the schema says so.
  *
  * Pass 2 (st_data_convert) reads the input again and streams the tensor
- * layout (readers.h, docs/formats.md) into a sink, computing its SHA-256.
+ * layout (rows.h, docs/formats.md) into a sink, computing its SHA-256.
  * Features go out row by row; labels (a float32 class index per row, the
  * form the training engine takes) are held in secure
  * memory until the features are done. Any difference from pass 1 (rows,
  * a label not seen, an index out of range) fails: the file changed.
  */
+#include "data/rows.h"
 #include "data_internal.h"
 
 #include <stdio.h>

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/rows.h"
 #include "model/model_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"

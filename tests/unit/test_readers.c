@@ -2,6 +2,7 @@
  * test_readers.c: the CSV, LIBSVM and IDX readers, their validation
  * errors, label mapping, and the tensor layout they produce.
  */
+#include "data/rows.h"
 #include "st_test.h"
 
 #include <locale.h>
