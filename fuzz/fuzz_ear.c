@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/ear.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/bytes.h"
 

@@ -103,28 +103,7 @@ typedef struct st_trace {
     size_t n, cap;
     int oom; /* an entry could not be recorded: the verdict fails closed */
 } st_trace;
-
-void st_trace_init(st_trace *t);
-void st_trace_free(st_trace *t);
-/* Appends an entry (strings copied; NULL reads as ""). Returns `ok`, so a
- * check reads `if (!st_trace_add(t, "x", a == b, "..", "..")) ...`. */
-int st_trace_add(st_trace *t, const char *claim, int ok, const char *expected,
-                 const char *actual);
-/* Same with printf-style `actual`. */
-int st_trace_addf(st_trace *t, const char *claim, int ok, const char *expected,
-                  const char *actual_fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-/* Compares two byte strings in hex: ok when equal. */
-int st_trace_hex(st_trace *t, const char *claim, const uint8_t *expected,
-                 const uint8_t *actual, size_t n);
-/* The first entry with ok == 0, or NULL. */
-const st_trace_entry *st_trace_first_failure(const st_trace *t);
-/* One line per entry: "ok   claim: actual" / "FAIL claim: expected X,
- * got Y". */
-ST_MUST_CHECK st_code st_trace_render_text(const st_trace *t, st_buf *out,
-                                           st_err *err);
-/* [{"claim":..,"expected":..,"actual":..,"ok":true}, ...] */
-json_t *st_trace_to_json(const st_trace *t);
+/* Its functions are the verifier's: src/attest/trace.h. */
 
 /* ---- normalised claims -------------------------------------------- */
 
@@ -291,8 +270,6 @@ typedef struct st_ear_inputs {
     const st_evidence *ev; /* for the collateral digest, or NULL */
 } st_ear_inputs;
 
-/* The EAR claims of a verdict (see ear.c for the names). */
-json_t *st_ear_claims(const st_verdict *v, const st_ear_inputs *in);
 /* The verdict as a compact JWS (JWT, header {"alg":"EdDSA","kid":..,
  * "typ":"JWT"}) signed with the Ed25519 seed (keep it in secure memory).
  * *out is malloc'ed. */
@@ -300,38 +277,14 @@ ST_MUST_CHECK st_code st_ear_encode(const st_verdict *v,
                                     const st_ear_inputs *in,
                                     const uint8_t seed[32], char **out,
                                     st_err *err);
-/* The same for many verdicts (a broker): the key is expanded once (an
- * OpenSSL key, wiped by st_ear_signer_free), its kid derived once. */
-typedef struct st_ear_signer {
-    void *key; /* EVP_PKEY */
-    uint8_t pub[32];
-    char kid[44];
-} st_ear_signer;
-ST_MUST_CHECK st_code st_ear_signer_init(st_ear_signer *s, const uint8_t *seed,
-                                         st_err *err);
-void st_ear_signer_free(st_ear_signer *s); /* accepts NULL */
-ST_MUST_CHECK st_code st_ear_sign(const st_ear_signer *s, const st_verdict *v,
-                                  const st_ear_inputs *in, char **out,
-                                  st_err *err);
-/* Checks an EAR's signature with `pub` (EdDSA only) and returns its claims.
- * ST_E_DENIED for a bad signature, ST_E_INPUT for a malformed token. */
-ST_MUST_CHECK st_code st_ear_verify(const char *jwt, size_t len,
-                                    const uint8_t pub[32], json_t **claims,
-                                    st_err *err);
 /* The verifier key: PKCS#8 PEM at `path` (the workspace's
  * keys/ear-verifier.pem), created 0600 when `create` and absent. */
 ST_MUST_CHECK st_code st_ear_key_load(const char *path, int create,
                                       uint8_t seed[32], uint8_t pub[32],
                                       st_err *err);
-/* RFC 7638 thumbprint of the public key, base64url (43 chars + NUL). */
-void st_ear_key_id(const uint8_t pub[32], char out[44]);
 /* The public key as a JWK (RFC 8037: kty OKP, crv Ed25519, x, kid, alg
  * EdDSA, use sig), compact JSON, malloc'ed. */
 char *st_ear_key_jwk(const uint8_t pub[32], st_err *err);
-/* SHA-256 over the evidence's collateral parts (certificates, chains, TCB
- * Info, QE Identity, CRLs): 0 when it carries none. */
-int st_evidence_collateral_digest(const st_evidence *ev, uint8_t out[32]);
-
 /* ---- evidence backends --------------------------------------------- */
 
 /* sim: signs {tee,report_data,measurement,created} with the platform key

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "attest/trace.h"
 #include "attest_internal.h"
 
 static int is_pem(const uint8_t *d, size_t n)

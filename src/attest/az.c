@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/trace.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
 #include "snp.h"

@@ -33,6 +33,7 @@
 
 #include "attest/dcap.h"
 #include "attest/snp.h"
+#include "attest/trace.h"
 #include "attest_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "attest/dcap.h"
+#include "attest/trace.h"
 #include "attest_internal.h"
 
 #define MAX_CRLS 16

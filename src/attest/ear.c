@@ -41,6 +41,7 @@
 
 #include <openssl/evp.h>
 
+#include "attest/ear.h"
 #include "attest_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"

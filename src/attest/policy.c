@@ -35,6 +35,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "attest/trace.h"
 #include "attest_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/trace.h"
 #include "attest_internal.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"

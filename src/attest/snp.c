@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/trace.h"
 #include "attest_internal.h"
 #include "sealtrain/fs.h"
 #include "snp.h"

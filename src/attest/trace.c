@@ -8,6 +8,7 @@
  *
  * Never: drop an entry silently, or render a failing trace as passing.
  */
+#include "attest/trace.h"
 #include "sealtrain/attest.h"
 
 #include <stdarg.h>

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attest/ear.h"
+#include "attest/trace.h"
 #include "attest_internal.h"
 
 struct backend {

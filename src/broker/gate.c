@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "attest/ear.h"
 #include "broker/gate_internal.h"
 #include "crypto/dsse.h"
 #include "sealtrain/access.h"

@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <time.h>
 
+#include "attest/ear.h"
 #include "broker/msg.h"
 #include "broker/policy.h"
 #include "sealtrain/attest.h"

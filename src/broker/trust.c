@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/ear.h"
 #include "broker/gate_internal.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/secmem.h"

@@ -3,6 +3,7 @@
  * the policy language and the sim backend end to end through the one
  * verifier.
  */
+#include "attest/trace.h"
 #include "st_test.h"
 
 #include <sealtrain/sealtrain.h>

@@ -3,6 +3,8 @@
  * round trip with the verifier key, refusal of a changed token, another
  * key or another algorithm, and the appraisal each submodule gets.
  */
+#include "attest/ear.h"
+#include "attest/trace.h"
 #include "st_test.h"
 
 #include <sealtrain/sealtrain.h>

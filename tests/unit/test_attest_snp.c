@@ -4,6 +4,7 @@
  * PROVENANCE.md gives with the facts PROVENANCE.md lists, and each kind of
  * tampering fails with the trace naming the failing claim.
  */
+#include "attest/trace.h"
 #include "st_test.h"
 
 #include <sealtrain/sealtrain.h>

@@ -4,6 +4,7 @@
  * PROVENANCE.md), and the SNP configfs-tsm request path against a recorded
  * response in a fake configfs entry.
  */
+#include "attest/trace.h"
 #include "st_test.h"
 
 #include <sealtrain/sealtrain.h>

@@ -4,6 +4,7 @@
  * out; and the tdx backend's configfs-tsm request path against a directory
  * tree holding the real quote bytes of a vector.
  */
+#include "attest/trace.h"
 #include "st_test.h"
 
 #include "attest/dcap.h"

@@ -6,6 +6,7 @@
  * by the dataset's owner, verified on every read) and the nonce store are
  * tested here too.
  */
+#include "attest/ear.h"
 #include "st_test.h"
 #include "st_test_ws.h"
 

@@ -7,6 +7,7 @@
  * file each fail on the claim that names the problem; a malformed
  * envelope is an input error; model references parse strictly.
  */
+#include "attest/trace.h"
 #include "st_test.h"
 
 #include <stdio.h>
