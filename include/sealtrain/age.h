@@ -141,7 +141,8 @@ ST_MUST_CHECK st_code st_age_scrypt_identity(const char *pass, size_t len,
                                              unsigned max_log2n,
                                              st_age_identity *out, st_err *err);
 
-/* sealtrain-kek: the wrap/unwrap functions have the shape of st_kek_wrap /
+/* sealtrain-kek (its recipient and identity: src/crypto/age_keys.h):
+ * the wrap/unwrap functions have the shape of st_kek_wrap /
  * st_kek_unwrap (keyring.h) with the keyring as ctx. The stanza names the
  * KEK and the version actually used; the AAD is st_age_kek_aad(name). */
 typedef st_code (*st_age_kek_wrap_fn)(void *ctx, const char *name,
@@ -154,24 +155,9 @@ typedef st_code (*st_age_kek_unwrap_fn)(void *ctx, const char *name,
                                         const uint8_t *wrapped, size_t len,
                                         const uint8_t *aad, size_t aadlen,
                                         st_secret **out, st_err *err);
-/* version 0: the KEK's current version. `ctx` is borrowed. */
-ST_MUST_CHECK st_code st_age_kek_recipient(const char *name, uint32_t version,
-                                           st_age_kek_wrap_fn wrap, void *ctx,
-                                           st_age_recipient *out, st_err *err);
-/* name NULL: any KEK name. Unwrap errors other than ST_E_NOTFOUND (for
- * example ST_E_DENIED for a revoked version) abort the decryption. */
-ST_MUST_CHECK st_code st_age_kek_identity(const char *name,
-                                          st_age_kek_unwrap_fn unwrap,
-                                          void *ctx, st_age_identity *out,
-                                          st_err *err);
 /* "age-encryption.org/v1/sealtrain-kek " + name: the AAD of the wrap. */
 ST_MUST_CHECK st_code st_age_kek_aad(const char *name, st_buf *out,
                                      st_err *err);
-/* Parses the arguments of a sealtrain-kek stanza. */
-ST_MUST_CHECK st_code st_age_kek_stanza_parse(const st_age_stanza *s,
-                                              const char **name,
-                                              uint32_t *version, st_err *err);
-
 /* Identity files as age-keygen writes them ('#' comments, blank lines,
  * AGE-SECRET-KEY-1 lines). *ids is an array of *n identities. */
 ST_MUST_CHECK st_code st_age_identities_load(const char *path,
@@ -208,37 +194,13 @@ ST_MUST_CHECK st_code st_age_inspect_file(const char *path, st_age_header *out,
 
 /* --- encryption ------------------------------------------------------ */
 
-/* A streaming writer: header now, then chunks as data arrives. Memory is
- * one chunk. */
-typedef struct st_age_writer st_age_writer;
-/* Writes to `fd` (not closed). */
-ST_MUST_CHECK st_code st_age_writer_new_fd(int fd,
-                                           const st_age_recipient *rcpts,
-                                           size_t nrcpts, st_age_armor armor,
-                                           st_age_writer **out, st_err *err);
-/* Writes `path` atomically with `mode`: it appears at finish only. */
-ST_MUST_CHECK st_code st_age_writer_new_file(const char *path, mode_t mode,
-                                             const st_age_recipient *rcpts,
-                                             size_t nrcpts, st_age_armor armor,
-                                             st_age_writer **out, st_err *err);
-ST_MUST_CHECK st_code st_age_writer_write(st_age_writer *w, const void *data,
-                                          size_t len, st_err *err);
-/* Seals the final chunk, commits; frees w in all cases. */
-ST_MUST_CHECK st_code st_age_writer_finish(st_age_writer *w, st_err *err);
-/* Frees w; a file being written is removed. Accepts NULL. */
-void st_age_writer_abort(st_age_writer *w);
-
 /* in_fd to out_fd. */
 ST_MUST_CHECK st_code st_age_encrypt_fd(int in_fd, int out_fd,
                                         const st_age_recipient *rcpts,
                                         size_t nrcpts, st_age_armor armor,
                                         st_err *err);
-/* File to file; out written atomically with mode 0600. */
-ST_MUST_CHECK st_code st_age_encrypt_file(const char *in_path,
-                                          const char *out_path,
-                                          const st_age_recipient *rcpts,
-                                          size_t nrcpts, st_age_armor armor,
-                                          st_err *err);
+/* Streaming writers and readers, file-to-file and in-memory variants,
+ * and rewrap: src/crypto/age_stream.h. */
 
 /* --- decryption ------------------------------------------------------ */
 
@@ -257,29 +219,12 @@ typedef struct st_age_result {
     uint64_t released; /* plaintext bytes handed to the output */
 } st_age_result;
 
-/* A streaming reader (single thread, one chunk of secure memory). */
-typedef struct st_age_reader st_age_reader;
-/* Reads and checks the header (identities, MAC) from `fd`. */
-ST_MUST_CHECK st_code st_age_reader_open(int fd, const st_age_decrypt_opts *o,
-                                         st_age_reader **out,
-                                         st_age_result *res, st_err *err);
-/* Up to cap authenticated bytes; *got == 0 at the end of the payload. */
-ST_MUST_CHECK st_code st_age_reader_read(st_age_reader *r, void *buf,
-                                         size_t cap, size_t *got,
-                                         st_age_result *res, st_err *err);
-void st_age_reader_free(st_age_reader *r);
-
 /* in_fd to out_fd with bounded memory. With a regular, unarmored input
  * and threads != 1, chunks are decrypted in parallel (and still written
  * in order, only once authenticated). */
 ST_MUST_CHECK st_code st_age_decrypt_fd(int in_fd, int out_fd,
                                         const st_age_decrypt_opts *o,
                                         st_age_result *res, st_err *err);
-/* File to file; out (mode 0600) appears only if everything authenticated. */
-ST_MUST_CHECK st_code st_age_decrypt_file(const char *in_path,
-                                          const char *out_path,
-                                          const st_age_decrypt_opts *o,
-                                          st_age_result *res, st_err *err);
 /* The whole plaintext into secure memory (st_secmem_free it), decrypted on
  * o->threads cores. Nothing is returned unless everything authenticated.
  * *plain is NULL for an empty payload. */
@@ -287,45 +232,6 @@ ST_MUST_CHECK st_code st_age_decrypt_secmem(const char *path,
                                             const st_age_decrypt_opts *o,
                                             void **plain, size_t *len,
                                             st_age_result *res, st_err *err);
-
-/* The same from an open descriptor positioned at the start of the age
- * data (not closed), for a process that cannot open paths: the sandboxed
- * enclave runtime. Pipes and armored input are decrypted on one core.
- * `name` names the input in errors. */
-ST_MUST_CHECK st_code st_age_decrypt_secmem_fd(int fd, const char *name,
-                                               const st_age_decrypt_opts *o,
-                                               void **plain, size_t *len,
-                                               st_age_result *res, st_err *err);
-
-/* st_age_decrypt_secmem_fd (fd >= 0) or st_age_decrypt_secmem (fd < 0:
- * opens `name`) that also gives the SHA-256 of the plaintext, hashed in
- * order by the decryption workers while they decrypt instead of in a
- * second pass after them. `sha256` is filled only on success (NULL: no
- * digest). */
-ST_MUST_CHECK st_code st_age_decrypt_secmem_sha256(
-    int fd, const char *name, const st_age_decrypt_opts *o, void **plain,
-    size_t *len, uint8_t sha256[32], st_age_result *res, st_err *err);
-
-/* --- rewrap ---------------------------------------------------------- */
-
-/* Replaces stanzas without touching the payload: the file key is
- * recovered with `identities` (and the MAC checked), the stanzas for which
- * keep() returns 1 are kept (keep NULL: none), one stanza per recipient in
- * `add` is appended, and the MAC is recomputed. The payload bytes (nonce
- * and chunks) are copied as they are. out_path may equal in_path; it is
- * replaced atomically. Armored files are refused. */
-typedef struct st_age_rewrap {
-    const st_age_identity *identities;
-    size_t nidentities;
-    int (*keep)(void *ctx, const st_age_stanza *s);
-    void *keep_ctx;
-    const st_age_recipient *add;
-    size_t nadd;
-} st_age_rewrap;
-ST_MUST_CHECK st_code st_age_rewrap_file(const char *in_path,
-                                         const char *out_path,
-                                         const st_age_rewrap *rw,
-                                         st_age_result *res, st_err *err);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "age_internal.h"
+#include "crypto/age_keys.h"
 #include "crypto/bech32.h"
 #include "sealtrain/fs.h"
 

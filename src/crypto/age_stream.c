@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "age_internal.h"
+#include "crypto/age_stream.h"
 #include "sealtrain/fs.h"
 
 #define HDR_READ 4096

@@ -9,6 +9,8 @@
  * writer from secure memory), or keep a file that no committed row names.
  */
 #include "audit/txn.h"
+#include "crypto/age_keys.h"
+#include "crypto/age_stream.h"
 #include "data/rows.h"
 #include "sealtrain/dataset.h"
 

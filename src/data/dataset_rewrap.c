@@ -10,6 +10,8 @@
  * registered signer, or remove a file that a committed row may still name.
  */
 #include "audit/txn.h"
+#include "crypto/age_keys.h"
+#include "crypto/age_stream.h"
 #include "sealtrain/dataset.h"
 
 #include <errno.h>

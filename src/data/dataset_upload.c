@@ -9,6 +9,8 @@
  * Never: register a file whose header, size or digests differ from the
  * manifest its owner signed.
  */
+#include "crypto/age_keys.h"
+#include "crypto/age_stream.h"
 #include "data/rows.h"
 #include "sealtrain/dataset.h"
 

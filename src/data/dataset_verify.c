@@ -8,6 +8,8 @@
  * Never: release a file key for a file whose header or manifest does not
  * verify, or leave decrypted data outside secure memory.
  */
+#include "crypto/age_keys.h"
+#include "crypto/age_stream.h"
 #include "sealtrain/dataset.h"
 
 #include <errno.h>

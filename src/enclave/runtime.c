@@ -31,6 +31,7 @@
  * output directory receives only age files and encrypted checkpoints.
  */
 #include "enclave/runtime.h"
+#include "crypto/age_stream.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -28,6 +28,7 @@
 
 #include "audit/txn.h"
 #include "broker/policy.h"
+#include "crypto/age_stream.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/clock.h"

@@ -6,6 +6,8 @@
  * error), header rewrap that keeps the payload bytes, and the
  * sealtrain-kek stanza.
  */
+#include "crypto/age_keys.h"
+#include "crypto/age_stream.h"
 #include "st_test.h"
 
 #include <ctype.h>

@@ -4,6 +4,8 @@
  * re-encryption, crypto-shred, the broker/runtime calls, and what
  * tampering with the file or the manifest does.
  */
+#include "crypto/age_keys.h"
+#include "crypto/age_stream.h"
 #include "st_test.h"
 #include "st_test_ws.h"
 

@@ -8,6 +8,7 @@
  * envelope is an input error; model references parse strictly.
  */
 #include "attest/trace.h"
+#include "crypto/age_stream.h"
 #include "st_test.h"
 
 #include <stdio.h>
