@@ -63,8 +63,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     st_data_format f = data[0] & 2 ? ST_DATA_LIBSVM : ST_DATA_CSV;
     const char *label = f == ST_DATA_CSV ? "y" : NULL;
     if (data[0] & 1) {
-        st_data_input in = {f,        "fuzz.gz", label, data + 1,
-                            size - 1, NULL,      0,     ST_TASK_AUTO};
+        st_data_input in = {.format = f,
+                            .path = "fuzz.gz",
+                            .label = label,
+                            .data = data + 1,
+                            .data_len = size - 1};
         fuzz_convert(&in);
         return 0;
     }
@@ -79,9 +82,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (gzip_member(plain, cut, &gz) != 0 ||
         gzip_member(plain + cut, n - cut, &gz) != 0)
         abort();
-    st_data_input pin = {f, "fuzz", label, plain, n, NULL, 0, ST_TASK_AUTO};
-    st_data_input zin = {f,      "fuzz.gz", label, gz.data,
-                         gz.len, NULL,      0,     ST_TASK_AUTO};
+    st_data_input pin = {.format = f,
+                         .path = "fuzz",
+                         .label = label,
+                         .data = plain,
+                         .data_len = n};
+    st_data_input zin = {.format = f,
+                         .path = "fuzz.gz",
+                         .label = label,
+                         .data = gz.data,
+                         .data_len = gz.len};
     /* an empty plain input is no input at all; compressed, it is a
      * member of nothing: both refused, for different reasons */
     int pa = tensor_of(&pin, &a), za = tensor_of(&zin, &b);
