@@ -66,6 +66,7 @@
 #include "sealtrain/secmem.h"
 #include "train/gbdt.h"
 #include "train/train.h"
+#include "train/xgb_load.h"
 
 #define HEARTBEAT_TIMEOUT_MS 5000
 #define NONCE_MAX_AGE_S 60
@@ -618,6 +619,15 @@ static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
         agent_end = ap[1];
         a->agent_fd = agent_end;
     }
+    /* XGBoost for the runtime, loaded here: inside the sandbox its files
+     * can no longer be read (xgb_load.h). A model use may be of a gbdt
+     * model, which only the runtime sees once it has the model's key.
+     * Loaded here as it was at this process's start when it was linked,
+     * OpenMP's default thread count is the one it always was. */
+    if ((c->spec.kind != ST_JOB_KIND_TRAIN ||
+         st_gbdt_spec_is_gbdt(c->spec.model)) &&
+        (rc = st_xgb_load(err)) != ST_OK)
+        return rc;
     st_sandbox_config cfg = {
         .level = c->spec.sandbox,
         .keep_fds = agent_end >= 0 ? &agent_end : NULL,
