@@ -64,9 +64,9 @@
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
+#include "train/extlib.h"
 #include "train/gbdt.h"
 #include "train/train.h"
-#include "train/xgb_load.h"
 
 #define HEARTBEAT_TIMEOUT_MS 5000
 #define NONCE_MAX_AGE_S 60
@@ -619,14 +619,17 @@ static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
         agent_end = ap[1];
         a->agent_fd = agent_end;
     }
-    /* XGBoost for the runtime, loaded here: inside the sandbox its files
-     * can no longer be read (xgb_load.h). A model use may be of a gbdt
-     * model, which only the runtime sees once it has the model's key.
-     * Loaded here as it was at this process's start when it was linked,
-     * OpenMP's default thread count is the one it always was. */
-    if ((c->spec.kind != ST_JOB_KIND_TRAIN ||
-         st_gbdt_spec_is_gbdt(c->spec.model)) &&
-        (rc = st_xgb_load(err)) != ST_OK)
+    /* the libraries the runtime's engine needs, loaded here: inside the
+     * sandbox their files can no longer be read (train/extlib.h). A
+     * model use may be of either kind of model, which only the runtime
+     * sees once it has the model's key. Loaded here as they were at this
+     * process's start when they were linked, OpenMP's and OpenBLAS's
+     * default thread counts are the ones they always were. */
+    int use = c->spec.kind != ST_JOB_KIND_TRAIN;
+    int gbdt = !use && st_gbdt_spec_is_gbdt(c->spec.model);
+    if ((use || gbdt) && (rc = st_xgb_load(err)) != ST_OK)
+        return rc;
+    if (!gbdt && (rc = st_blas_load(err)) != ST_OK)
         return rc;
     st_sandbox_config cfg = {
         .level = c->spec.sandbox,

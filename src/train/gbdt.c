@@ -17,7 +17,7 @@
  * they are freed as soon as they are no longer needed, not wiped. XGBoost
  * is told to be silent (verbosity 0, a log callback that drops
  * everything), so nothing it prints can carry data into a log. The
- * library is not linked: it is loaded at first use (xgb_load.h), and
+ * library is not linked: it is loaded at first use (extlib.h), and
  * every call goes through its table, st_xgb().
  *
  * Never: do I/O, or put a row, a label or a tree into an error message.
@@ -29,9 +29,9 @@
 #include <time.h>
 
 #include "sealtrain/json.h"
+#include "train/extlib.h"
 #include "train/gbdt.h"
 #include "train/train_internal.h"
-#include "train/xgb_load.h"
 
 struct st_gbdt {
     st_gbdt_config cfg; /* inputs and outputs resolved */
@@ -270,7 +270,7 @@ static ST_MUST_CHECK st_code xgb_fail(st_err *err, const char *what)
             return xgb_fail(err, what);                                        \
     } while (0)
 
-/* XGBoost loaded (xgb_load.h) and silenced: the two ways in, st_gbdt_fit
+/* XGBoost loaded (extlib.h) and silenced: the two ways in, st_gbdt_fit
  * and st_gbdt_load_safetensors, call it first; every other function takes
  * the st_gbdt that one of them made. */
 static ST_MUST_CHECK st_code xgb_setup(st_err *err)
