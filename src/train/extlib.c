@@ -53,8 +53,10 @@ static void extlib_open(struct extlib *l, const char *const *names,
     l->loaded = 1;
 }
 
-static st_code extlib_result(const struct extlib *l, st_err *err)
+/* The library loaded by `open` (once), or why not. */
+static st_code extlib_load(struct extlib *l, void (*open)(void), st_err *err)
 {
+    pthread_once(&l->once, open);
     if (l->loaded)
         return ST_OK;
     return st_err_set(err, ST_E_IO, "%s, which cannot be loaded (%s): %s",
@@ -65,12 +67,11 @@ static st_code extlib_result(const struct extlib *l, st_err *err)
 #define ST_EXTLIB_SLOT(name) (void **)&TABLE.name,
 
 static st_xgb_api xgb_table;
-static struct extlib xgb_lib = {ST_XGBOOST_LIBRARY,
-                                "gradient-boosted trees need XGBoost",
-                                "libxgboost0",
-                                PTHREAD_ONCE_INIT,
-                                0,
-                                ""};
+static struct extlib xgb_lib = {.path = ST_XGBOOST_LIBRARY,
+                                .needed_by =
+                                    "gradient-boosted trees need XGBoost",
+                                .package = "libxgboost0",
+                                .once = PTHREAD_ONCE_INIT};
 
 static void xgb_open(void)
 {
@@ -83,8 +84,7 @@ static void xgb_open(void)
 
 st_code st_xgb_load(st_err *err)
 {
-    pthread_once(&xgb_lib.once, xgb_open);
-    return extlib_result(&xgb_lib, err);
+    return extlib_load(&xgb_lib, xgb_open, err);
 }
 
 const st_xgb_api *st_xgb(void)
@@ -93,12 +93,11 @@ const st_xgb_api *st_xgb(void)
 }
 
 static st_blas_api blas_table;
-static struct extlib blas_lib = {ST_OPENBLAS_LIBRARY,
-                                 "the training engine needs OpenBLAS",
-                                 "libopenblas0-pthread",
-                                 PTHREAD_ONCE_INIT,
-                                 0,
-                                 ""};
+static struct extlib blas_lib = {.path = ST_OPENBLAS_LIBRARY,
+                                 .needed_by =
+                                     "the training engine needs OpenBLAS",
+                                 .package = "libopenblas0-pthread",
+                                 .once = PTHREAD_ONCE_INIT};
 
 static void blas_open(void)
 {
@@ -111,8 +110,7 @@ static void blas_open(void)
 
 st_code st_blas_load(st_err *err)
 {
-    pthread_once(&blas_lib.once, blas_open);
-    return extlib_result(&blas_lib, err);
+    return extlib_load(&blas_lib, blas_open, err);
 }
 
 const st_blas_api *st_blas(void)
