@@ -64,6 +64,7 @@
 #include "sealtrain/log.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
+#include "train/extlib.h"
 #include "train/gbdt.h"
 #include "train/train.h"
 
@@ -618,6 +619,18 @@ static ST_MUST_CHECK st_code spawn_runtime(struct ctl *c, st_err *err)
         agent_end = ap[1];
         a->agent_fd = agent_end;
     }
+    /* the libraries the runtime's engine needs, loaded here: inside the
+     * sandbox their files can no longer be read (train/extlib.h). A
+     * model use may be of either kind of model, which only the runtime
+     * sees once it has the model's key. Loaded here as they were at this
+     * process's start when they were linked, OpenMP's and OpenBLAS's
+     * default thread counts are the ones they always were. */
+    int use = c->spec.kind != ST_JOB_KIND_TRAIN;
+    int gbdt = !use && st_gbdt_spec_is_gbdt(c->spec.model);
+    if ((use || gbdt) && (rc = st_xgb_load(err)) != ST_OK)
+        return rc;
+    if (!gbdt && (rc = st_blas_load(err)) != ST_OK)
+        return rc;
     st_sandbox_config cfg = {
         .level = c->spec.sandbox,
         .keep_fds = agent_end >= 0 ? &agent_end : NULL,

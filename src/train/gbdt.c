@@ -16,7 +16,9 @@
  * its histogram index, gradients and trees are its own ordinary memory;
  * they are freed as soon as they are no longer needed, not wiped. XGBoost
  * is told to be silent (verbosity 0, a log callback that drops
- * everything), so nothing it prints can carry data into a log.
+ * everything), so nothing it prints can carry data into a log. The
+ * library is not linked: it is loaded at first use (extlib.h), and
+ * every call goes through its table, st_xgb().
  *
  * Never: do I/O, or put a row, a label or a tree into an error message.
  */
@@ -26,10 +28,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <xgboost/c_api.h>
-
-#include "train/gbdt.h"
 #include "sealtrain/json.h"
+#include "train/extlib.h"
+#include "train/gbdt.h"
 #include "train/train_internal.h"
 
 struct st_gbdt {
@@ -256,7 +257,7 @@ static void xgb_quiet(const char *msg)
 
 static ST_MUST_CHECK st_code xgb_fail(st_err *err, const char *what)
 {
-    const char *why = XGBGetLastError();
+    const char *why = st_xgb()->XGBGetLastError();
     /* XGBoost's reason names parameters and sizes, never values: we check
      * labels and shapes before it can complain about them */
     return st_err_set(err, ST_E_INTERNAL, "xgboost: %s: %.300s", what,
@@ -269,11 +270,18 @@ static ST_MUST_CHECK st_code xgb_fail(st_err *err, const char *what)
             return xgb_fail(err, what);                                        \
     } while (0)
 
-static void xgb_setup(void)
+/* XGBoost loaded (extlib.h) and silenced: the two ways in, st_gbdt_fit
+ * and st_gbdt_load_safetensors, call it first; every other function takes
+ * the st_gbdt that one of them made. */
+static ST_MUST_CHECK st_code xgb_setup(st_err *err)
 {
+    st_code rc = st_xgb_load(err);
+    if (rc != ST_OK)
+        return rc;
     /* idempotent; both calls only set process-wide logging */
-    XGBRegisterLogCallback(xgb_quiet);
-    XGBSetGlobalConfig("{\"verbosity\": 0}");
+    st_xgb()->XGBRegisterLogCallback(xgb_quiet);
+    st_xgb()->XGBSetGlobalConfig("{\"verbosity\": 0}");
+    return ST_OK;
 }
 
 static ST_MUST_CHECK st_code dmatrix(const float *x, const float *y,
@@ -281,12 +289,13 @@ static ST_MUST_CHECK st_code dmatrix(const float *x, const float *y,
                                      DMatrixHandle *out, st_err *err)
 {
     *out = NULL;
-    XGB(XGDMatrixCreateFromMat_omp(x, (bst_ulong)rows, (bst_ulong)features, NAN,
-                                   out, nthread),
+    XGB(st_xgb()->XGDMatrixCreateFromMat_omp(
+            x, (bst_ulong)rows, (bst_ulong)features, NAN, out, nthread),
         "creating the matrix");
-    if (y && XGDMatrixSetFloatInfo(*out, "label", y, (bst_ulong)rows) != 0) {
+    if (y && st_xgb()->XGDMatrixSetFloatInfo(*out, "label", y,
+                                             (bst_ulong)rows) != 0) {
         st_code rc = xgb_fail(err, "setting the labels");
-        XGDMatrixFree(*out);
+        st_xgb()->XGDMatrixFree(*out);
         *out = NULL;
         return rc;
     }
@@ -303,7 +312,7 @@ static ST_MUST_CHECK st_code set_param(BoosterHandle h, const char *name,
         snprintf(text, sizeof(text), "%lld", (long long)v);
     else
         snprintf(text, sizeof(text), "%.17g", v);
-    XGB(XGBoosterSetParam(h, name, text), name);
+    XGB(st_xgb()->XGBoosterSetParam(h, name, text), name);
     return ST_OK;
 }
 
@@ -313,13 +322,14 @@ static ST_MUST_CHECK st_code set_params(BoosterHandle h, const st_gbdt *g,
 {
     const st_gbdt_config *c = &g->cfg;
     st_code rc;
-    XGB(XGBoosterSetParam(h, "verbosity", "0"), "verbosity");
-    XGB(XGBoosterSetParam(h, "objective", objective_names[c->objective]),
+    XGB(st_xgb()->XGBoosterSetParam(h, "verbosity", "0"), "verbosity");
+    XGB(st_xgb()->XGBoosterSetParam(h, "objective",
+                                    objective_names[c->objective]),
         "objective");
     if (c->objective == ST_GBDT_MULTI &&
         (rc = set_param(h, "num_class", 1, (double)g->classes, err)))
         return rc;
-    XGB(XGBoosterSetParam(h, "tree_method", "hist"), "tree_method");
+    XGB(st_xgb()->XGBoosterSetParam(h, "tree_method", "hist"), "tree_method");
     if ((rc = set_param(h, "max_depth", 1, c->max_depth, err)) ||
         (rc = set_param(h, "eta", 0, c->eta, err)) ||
         (rc = set_param(h, "subsample", 0, c->subsample, err)) ||
@@ -332,7 +342,8 @@ static ST_MUST_CHECK st_code set_params(BoosterHandle h, const st_gbdt *g,
     if (c->nthread > 0 && (rc = set_param(h, "nthread", 1, c->nthread, err)))
         return rc;
     for (int i = 0; i < 2; i++)
-        XGB(XGBoosterSetParam(h, "eval_metric", eval_metrics[c->objective][i]),
+        XGB(st_xgb()->XGBoosterSetParam(h, "eval_metric",
+                                        eval_metrics[c->objective][i]),
             "eval_metric");
     return ST_OK;
 }
@@ -621,7 +632,8 @@ static ST_MUST_CHECK st_code predict_dmatrix(st_gbdt *g, DMatrixHandle dm,
     static const char conf[] =
         "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
         "\"iteration_end\": 0, \"strict_shape\": false}";
-    XGB(XGBoosterPredictFromDMatrix(g->h, dm, conf, &shape, &dim, &res),
+    XGB(st_xgb()->XGBoosterPredictFromDMatrix(g->h, dm, conf, &shape, &dim,
+                                              &res),
         "predicting");
     size_t per = g->cfg.objective == ST_GBDT_MULTI ? g->classes : 1;
     bst_ulong total = 1;
@@ -717,8 +729,8 @@ static ST_MUST_CHECK st_code eval_sets(const st_gbdt *g, struct fit_state *fs,
                                        char *out, size_t cap, st_err *err)
 {
     const char *line = NULL;
-    XGB(XGBoosterEvalOneIter(g->h, (int)i, fs->dm + from, fs->names + from,
-                             (bst_ulong)n, &line),
+    XGB(st_xgb()->XGBoosterEvalOneIter(g->h, (int)i, fs->dm + from,
+                                       fs->names + from, (bst_ulong)n, &line),
         "evaluation");
     size_t used = strlen(out);
     snprintf(out + used, cap - used, "%s", line ? line : "");
@@ -747,7 +759,8 @@ static ST_MUST_CHECK st_code rounds_loop(st_gbdt *g, struct fit_state *fs,
     st_code rc;
     for (unsigned i = 0; i < c->rounds && !stopped; i++) {
         double t0 = now_s();
-        XGB(XGBoosterUpdateOneIter(g->h, (int)i, fs->dm[0]), "training");
+        XGB(st_xgb()->XGBoosterUpdateOneIter(g->h, (int)i, fs->dm[0]),
+            "training");
         char line[512] = "";
         if (has_valid &&
             (rc = eval_sets(g, fs, i, 1, 1, line, sizeof(line), err)))
@@ -794,9 +807,9 @@ static ST_MUST_CHECK st_code rounds_loop(st_gbdt *g, struct fit_state *fs,
     if (c->early_stopping_rounds && has_valid && best_round + 1 < done) {
         /* keep the best round's trees, as EarlyStopping(save_best=True) */
         BoosterHandle kept = NULL;
-        XGB(XGBoosterSlice(g->h, 0, (int)best_round + 1, 1, &kept),
+        XGB(st_xgb()->XGBoosterSlice(g->h, 0, (int)best_round + 1, 1, &kept),
             "keeping the best round");
-        XGBoosterFree(g->h);
+        st_xgb()->XGBoosterFree(g->h);
         g->h = kept;
         g->rounds = best_round + 1;
     }
@@ -808,7 +821,9 @@ st_code st_gbdt_fit(const st_gbdt_config *cfg, const st_train_data *train,
                     void *user, st_gbdt **out, st_err *err)
 {
     *out = NULL;
-    xgb_setup();
+    st_code rc = xgb_setup(err);
+    if (rc != ST_OK)
+        return rc;
     st_gbdt *g = calloc(1, sizeof(*g));
     if (!g)
         return st_err_set(err, ST_E_IO, "out of memory");
@@ -816,7 +831,7 @@ st_code st_gbdt_fit(const st_gbdt_config *cfg, const st_train_data *train,
     struct fit_state fs = {{NULL, NULL}, {"train", "valid"}, 1};
     size_t *idx = NULL, nval = 0;
     float *xs[2] = {NULL, NULL}, *ys[2] = {NULL, NULL};
-    st_code rc = resolve(g, train, err);
+    rc = resolve(g, train, err);
     if (rc == ST_OK)
         rc = check_rows(g, train, "training data", err);
     if (rc == ST_OK && valid)
@@ -852,7 +867,7 @@ st_code st_gbdt_fit(const st_gbdt_config *cfg, const st_train_data *train,
         fs.nsets = 2;
     }
     free(idx);
-    if (rc == ST_OK && XGBoosterCreate(fs.dm, fs.nsets, &g->h) != 0)
+    if (rc == ST_OK && st_xgb()->XGBoosterCreate(fs.dm, fs.nsets, &g->h) != 0)
         rc = xgb_fail(err, "creating the booster");
     if (rc == ST_OK)
         rc = set_params(g->h, g, err);
@@ -871,7 +886,7 @@ st_code st_gbdt_fit(const st_gbdt_config *cfg, const st_train_data *train,
     free_rows(ys[0], ys[1]);
     for (size_t i = 0; i < 2; i++)
         if (fs.dm[i])
-            XGDMatrixFree(fs.dm[i]);
+            st_xgb()->XGDMatrixFree(fs.dm[i]);
     if (rc != ST_OK) {
         st_gbdt_free(g);
         return rc;
@@ -885,7 +900,7 @@ void st_gbdt_free(st_gbdt *g)
     if (!g)
         return;
     if (g->h)
-        XGBoosterFree(g->h);
+        st_xgb()->XGBoosterFree(g->h);
     st_secmem_free(g->pp_shift);
     st_secmem_free(g->pp_scale);
     free(g->confusion);
@@ -937,7 +952,8 @@ st_code st_gbdt_predict(st_gbdt *g, const float *x, size_t rows, float *out,
     const bst_ulong *shape = NULL;
     bst_ulong dim = 0;
     const float *res = NULL;
-    if (XGBoosterPredictFromDense(g->h, ai, conf, NULL, &shape, &dim, &res))
+    if (st_xgb()->XGBoosterPredictFromDense(g->h, ai, conf, NULL, &shape, &dim,
+                                            &res))
         rc = xgb_fail(err, "predicting");
     size_t per = g->cfg.objective == ST_GBDT_MULTI ? g->classes : 1;
     bst_ulong total = 1;
@@ -1052,8 +1068,9 @@ json_t *st_gbdt_importance(st_gbdt *g, st_err *err)
     const char **names = NULL;
     const bst_ulong *shape = NULL;
     const float *scores = NULL;
-    if (XGBoosterFeatureScore(g->h, "{\"importance_type\": \"gain\"}", &n,
-                              &names, &dim, &shape, &scores) != 0) {
+    if (st_xgb()->XGBoosterFeatureScore(g->h, "{\"importance_type\": \"gain\"}",
+                                        &n, &names, &dim, &shape,
+                                        &scores) != 0) {
         st_discard(xgb_fail(err, "feature importance"));
         return NULL;
     }
@@ -1086,8 +1103,8 @@ st_code st_gbdt_save_safetensors(const st_gbdt *g, const json_t *metadata,
     *out = NULL;
     bst_ulong mlen = 0;
     const char *model = NULL;
-    XGB(XGBoosterSaveModelToBuffer(g->h, "{\"format\": \"json\"}", &mlen,
-                                   &model),
+    XGB(st_xgb()->XGBoosterSaveModelToBuffer(g->h, "{\"format\": \"json\"}",
+                                             &mlen, &model),
         "saving the model");
     json_t *hdr = json_object(), *meta = json_object();
     char *cfg = config_dump(&g->cfg), *text = NULL;
@@ -1181,9 +1198,11 @@ st_code st_gbdt_load_safetensors(const uint8_t *buf, size_t len, st_gbdt **out,
                                  st_err *err)
 {
     *out = NULL;
-    xgb_setup();
+    st_code rc = xgb_setup(err);
+    if (rc != ST_OK)
+        return rc;
     st_safetensors *sf = NULL;
-    st_code rc = st_safetensors_parse(buf, len, &sf, err);
+    rc = st_safetensors_parse(buf, len, &sf, err);
     if (rc != ST_OK)
         return st_err_prefix(err, "gbdt model");
     st_gbdt *g = calloc(1, sizeof(*g));
@@ -1220,14 +1239,14 @@ st_code st_gbdt_load_safetensors(const uint8_t *buf, size_t len, st_gbdt **out,
         g->classes = g->cfg.objective == ST_GBDT_MULTI    ? g->cfg.outputs
                      : g->cfg.objective == ST_GBDT_BINARY ? 2
                                                           : 0;
-        if (XGBoosterCreate(NULL, 0, &g->h) != 0)
+        if (st_xgb()->XGBoosterCreate(NULL, 0, &g->h) != 0)
             rc = xgb_fail(err, "creating the booster");
-        else if (XGBoosterLoadModelFromBuffer(g->h, m->data,
-                                              (bst_ulong)m->nbytes) != 0)
+        else if (st_xgb()->XGBoosterLoadModelFromBuffer(
+                     g->h, m->data, (bst_ulong)m->nbytes) != 0)
             rc = xgb_fail(err, "loading the model");
     }
     bst_ulong nf = 0;
-    if (rc == ST_OK && XGBoosterGetNumFeature(g->h, &nf) != 0)
+    if (rc == ST_OK && st_xgb()->XGBoosterGetNumFeature(g->h, &nf) != 0)
         rc = xgb_fail(err, "reading the model");
     if (rc == ST_OK && nf != g->cfg.inputs)
         rc = st_err_set(err, ST_E_INPUT,
@@ -1235,7 +1254,7 @@ st_code st_gbdt_load_safetensors(const uint8_t *buf, size_t len, st_gbdt **out,
                         "%zu",
                         (unsigned long long)nf, g->cfg.inputs);
     int rounds = 0;
-    if (rc == ST_OK && XGBoosterBoostedRounds(g->h, &rounds) != 0)
+    if (rc == ST_OK && st_xgb()->XGBoosterBoostedRounds(g->h, &rounds) != 0)
         rc = xgb_fail(err, "reading the model");
     if (rc == ST_OK)
         g->rounds = (unsigned)rounds;

@@ -3,11 +3,11 @@
  *
  * A model is a stack of dense layers y = act(x W^T + b) (W stored
  * outputs x inputs, as torch.nn.Linear). All dense work goes through
- * cblas_sgemm; the elementwise work is fused (kernels.c); the optimiser is
- * one pass (optim.c). Every buffer the loop touches is allocated once, in
- * st_trainer_new, sized for the configured batch: nothing is allocated
- * inside the loop. Parameters, gradients, moments and batch activations
- * live in secure memory (st_secmem_alloc).
+ * cblas_sgemm (OpenBLAS, loaded at first use: extlib.h); the elementwise work
+ * is fused (kernels.c); the optimiser is one pass (optim.c). Every buffer the
+ * loop touches is allocated once, in st_trainer_new, sized for the configured
+ * batch: nothing is allocated inside the loop. Parameters, gradients, moments
+ * and batch activations live in secure memory (st_secmem_alloc).
  *
  * Order of randomness, so that a run is a pure function of (seed, data,
  * OpenBLAS thread count): weight initialisation draws from the trainer's
@@ -20,12 +20,12 @@
  *
  * This module never does I/O and never logs data or weights.
  */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "train/extlib.h"
 #include "train/train_internal.h"
 
 #define ALIGN_FLOATS 16 /* 64-byte alignment for every sub-buffer */
@@ -70,6 +70,11 @@ st_code st_trainer_alloc(const st_train_config *cfg, st_trainer **out,
         return st_err_set(err, ST_E_USAGE,
                           "creating a trainer: batch_size and epochs must "
                           "be positive");
+    /* every trainer is made here: OpenBLAS, loaded at first use
+     * (extlib.h), is there for all the calls through st_blas() */
+    st_code lrc = st_blas_load(err);
+    if (lrc != ST_OK)
+        return lrc;
     st_trainer *t = calloc(1, sizeof(*t));
     if (!t)
         return st_err_set(err, ST_E_IO, "creating a trainer: out of memory");
@@ -292,9 +297,10 @@ static void forward(st_trainer *t, const float *x, size_t rows, int train)
     for (size_t l = 0; l < t->nlayers; l++) {
         st_layer *L = &t->layers[l];
         float *zt = L->z ? L->z : L->h;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows,
-                    (int)L->out, (int)L->in, 1.0f, in, (int)L->in, L->w,
-                    (int)L->in, 0.0f, zt, (int)L->out);
+        st_blas()->cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                               (int)rows, (int)L->out, (int)L->in, 1.0f, in,
+                               (int)L->in, L->w, (int)L->in, 0.0f, zt,
+                               (int)L->out);
         if (!L->hidden) {
             st_kern_bias(L->h, L->b, rows, L->out);
             break;
@@ -318,15 +324,17 @@ static void backward(st_trainer *t, const float *x, size_t rows)
         st_layer *P = l ? &t->layers[l - 1] : NULL;
         const float *in = P ? P->d : x;
         /* dW = dZ^T X */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)L->out,
-                    (int)L->in, (int)rows, 1.0f, L->g, (int)L->out, in,
-                    (int)L->in, 0.0f, L->dw, (int)L->in);
+        st_blas()->cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
+                               (int)L->out, (int)L->in, (int)rows, 1.0f, L->g,
+                               (int)L->out, in, (int)L->in, 0.0f, L->dw,
+                               (int)L->in);
         if (!P)
             break;
         /* dX = dZ W, then through the previous activation and dropout */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,
-                    (int)L->in, (int)L->out, 1.0f, L->g, (int)L->out, L->w,
-                    (int)L->in, 0.0f, P->g, (int)L->in);
+        st_blas()->cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                               (int)rows, (int)L->in, (int)L->out, 1.0f, L->g,
+                               (int)L->out, L->w, (int)L->in, 0.0f, P->g,
+                               (int)L->in);
         st_kern_act_backward(P->g, P->z, P->h, P->mask, c->dropout, P->db, rows,
                              P->out, c->activation);
     }
@@ -678,7 +686,7 @@ st_code st_trainer_fit(st_trainer *t, const st_train_data *train,
     if (t->pp_shift && !t->pp_fitted)
         st_pp_fit(t, train->x, train->features, sp.base, sp.ntrain);
     if (c->threads > 0)
-        openblas_set_num_threads(c->threads);
+        st_blas()->openblas_set_num_threads(c->threads);
     uint64_t spe = (sp.ntrain + t->batch - 1) / t->batch;
     st_layer *last = &t->layers[t->nlayers - 1];
     int has_val = valid || sp.nval;

@@ -120,6 +120,27 @@ expect_exit 0 mo job logs "$ID"
 expect_stdout "early stopping ended the run after epoch"
 ok "a gbdt job trains in the strict sandbox; accuracy, macro-F1, confusion, per-round history, early stopping and gain importances in the status and the provenance"
 
+# A model use of the trees: the runtime loads XGBoost only through the
+# controller (the strict sandbox cannot read the library), so an
+# evaluation of the gbdt model on the validation dataset gives the job's
+# own final accuracy
+python3 - "$T/policy.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["uses"] = {"evaluate": ["mo"]}
+json.dump(p, open(sys.argv[1] + ".uses", "w"))
+PY
+dana data policy set breast-cancer-test "$T/policy.json.uses" >/dev/null
+expect_exit 0 mo model evaluate breast-cancer-gbdt@1 --data breast-cancer-test \
+    -i "$K/mo.age" --json
+python3 - "$T/stdout" "$T/status.json.acc" <<'PY' || fail "gbdt evaluation"
+import json, sys
+ev = json.load(open(sys.argv[1]))["evaluation"]
+acc = float(open(sys.argv[2]).read())
+assert ev["rows"] == 114 and abs(ev["accuracy"] - acc) < 1e-12, (ev, acc)
+PY
+ok "model evaluate of a gbdt model runs in the strict sandbox and gives the job's own accuracy"
+
 expect_exit 0 mo model verify breast-cancer-gbdt@1
 expect_exit 0 mo model decrypt breast-cancer-gbdt@1 -i "$K/mo.age" \
     -o "$T/m1.safetensors"
