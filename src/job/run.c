@@ -1168,8 +1168,9 @@ static ST_MUST_CHECK st_code handle_use_result(struct ctl *c, const json_t *res,
     return move_to(c, ST_JOB_SUCCEEDED, NULL, err);
 }
 
-/* `cleanup` knows models only by their rows: a model that no row names
- * leaves no file. */
+/* A model that no row names leaves no file (when this process cannot
+ * know, the registration's COMMIT having failed, `cleanup`'s model-files
+ * removes them once the job is at rest). */
 static void unregistered_remove(const char *model, const char *prov)
 {
     /* a disk that fails writes cannot overwrite it: its name still goes
