@@ -76,16 +76,12 @@ void st_audit_hasher_node(st_audit_hasher *h, const uint8_t l[32],
 
 void st_audit_leaf_hash(const void *entry, size_t len, uint8_t out[32])
 {
-    st_sha256_ctx *c = st_sha256_new();
+    st_sha256_ctx c;
     uint8_t z = 0x00;
-    if (!c) {
-        memset(out, 0, 32);
-        return;
-    }
-    st_sha256_update(c, &z, 1);
-    st_sha256_update(c, entry, len);
-    st_sha256_final(c, out);
-    st_sha256_free(c);
+    st_sha256_init(&c);
+    st_sha256_update(&c, &z, 1);
+    st_sha256_update(&c, entry, len);
+    st_sha256_final(&c, out);
 }
 
 void st_audit_node_hash(const uint8_t left[32], const uint8_t right[32],

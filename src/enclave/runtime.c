@@ -53,12 +53,12 @@
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
-#include "train/gbdt.h"
 #include "sealtrain/json.h"
 #include "sealtrain/model.h"
 #include "sealtrain/secmem.h"
-#include "train/train.h"
 #include "sealtrain/version.h"
+#include "train/gbdt.h"
+#include "train/train.h"
 
 struct rt {
     const st_runtime_args *a;
@@ -820,16 +820,16 @@ static ST_MUST_CHECK st_code rt_seal_bytes(struct rt *r, const char *file,
         rc = st_err_errno(err, ST_E_IO, errno, "fsync of %s", file);
     if (rc == ST_OK) {
         /* digest of exactly the bytes written: the provenance subject */
-        st_sha256_ctx *c = st_sha256_new();
+        st_sha256_ctx c;
+        st_sha256_init(&c);
         uint8_t buf[65536];
         off_t off = 0;
         ssize_t got;
         while ((got = pread(fd, buf, sizeof(buf), off)) > 0) {
-            st_sha256_update(c, buf, (size_t)got);
+            st_sha256_update(&c, buf, (size_t)got);
             off += got;
         }
-        st_sha256_final(c, so->sha256);
-        st_sha256_free(c);
+        st_sha256_final(&c, so->sha256);
         so->size = (uint64_t)off;
         if (got < 0)
             rc = st_err_errno(err, ST_E_IO, errno, "reading %s back", file);
@@ -1026,15 +1026,14 @@ static st_code rt_model_unwrap(void *ctx, const st_age_stanza *s,
 static ST_MUST_CHECK st_code rt_model_digest(struct rt *r, uint8_t out[32],
                                              st_err *err)
 {
-    st_sha256_ctx *c = st_sha256_new();
+    st_sha256_ctx c;
+    st_sha256_init(&c);
     uint8_t buf[65536];
     ssize_t got;
-    while (c && (got = read(r->a->model_fd, buf, sizeof(buf))) > 0)
-        st_sha256_update(c, buf, (size_t)got);
-    if (c)
-        st_sha256_final(c, out);
-    st_sha256_free(c);
-    if (!c || got < 0 || lseek(r->a->model_fd, 0, SEEK_SET) != 0)
+    while ((got = read(r->a->model_fd, buf, sizeof(buf))) > 0)
+        st_sha256_update(&c, buf, (size_t)got);
+    st_sha256_final(&c, out);
+    if (got < 0 || lseek(r->a->model_fd, 0, SEEK_SET) != 0)
         return st_err_errno(err, ST_E_IO, errno, "reading the model");
     return ST_OK;
 }
