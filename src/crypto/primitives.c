@@ -255,6 +255,8 @@ st_code st_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
 static ST_MUST_CHECK st_code pkey_ed25519(EVP_PKEY *pk, const char *what,
                                           st_err *err)
 {
+    if (!pk && st_openssl_out_of_memory())
+        return st_err_openssl(err, ST_E_IO, "%s: reading the PEM key", what);
     if (!pk)
         return st_err_openssl(err, ST_E_INPUT, "%s: not a PEM key", what);
     if (EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519) {
