@@ -144,7 +144,7 @@ st_code st_broker_send(int fd, int type, const void *payload, size_t len,
 
 st_code st_broker_send_json(int fd, int type, const json_t *v, st_err *err)
 {
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *text = st_json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
     if (!text)
         return st_err_set(err, ST_E_INTERNAL, "serialising %s",
                           st_broker_type_name(type));

@@ -81,7 +81,7 @@ int st_cli_cleanup(st_cli *cli, int argc, char **argv)
             json_array_append_new(notes, json_string(rep.notes[i]));
         json_t *j = json_pack("{s:b,s:o,s:o}", "dry_run", o.dry_run, "actions",
                               a, "notes", notes);
-        char *t = json_dumps(j, JSON_INDENT(2));
+        char *t = st_json_dumps(j, JSON_INDENT(2));
         printf("%s\n", t ? t : "{}");
         free(t);
         json_decref(j);

@@ -40,17 +40,15 @@ static int call(st_cli *cli, const char *method, const char *path,
     int rc = st_remote_request(cli, &rq, &status, &r);
     if (rc == 0 && (status < 200 || status > 299))
         rc = st_remote_http_fail(status, &r);
-    if (rc == 0 && out) {
-        json_error_t je;
-        *out = json_loads(r.data ? r.data : "", 0, &je);
-    }
+    if (rc == 0 && out && !(*out = st_remote_json(r.data, NULL)))
+        rc = 5;
     free(r.data);
     return rc;
 }
 
 static int post_json(st_cli *cli, const char *path, json_t *body, json_t **out)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = body ? st_json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text)
         return st_remote_fail(5, "out of memory");

@@ -465,7 +465,7 @@ static ST_MUST_CHECK st_code checkpoint_plain(struct rt *r, st_secret **out,
     st_code rc = st_trainer_checkpoint(r->trainer, &state, err);
     if (rc != ST_OK)
         return rc;
-    char *hist = r->history ? json_dumps(r->history, JSON_COMPACT) : NULL;
+    char *hist = r->history ? st_json_dumps(r->history, JSON_COMPACT) : NULL;
     size_t sn = st_secret_len(state), hn = hist ? strlen(hist) : 0;
     if (r->history && !hist)
         rc = st_err_set(err, ST_E_IO, "checkpoint: out of memory");
@@ -850,7 +850,7 @@ static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
     json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
                              "sealtrain.engine", st_version());
     json_t *list = label_names(train);
-    char *names = list ? json_dumps(list, JSON_COMPACT) : NULL;
+    char *names = list ? st_json_dumps(list, JSON_COMPACT) : NULL;
     json_decref(list);
     if (meta && names)
         json_object_set_new(meta,
@@ -897,14 +897,15 @@ static ST_MUST_CHECK int rt_predicate_common(struct rt *r, json_t *pred)
         return 0;
     }
     json_decref(common);
-    json_t *evj = r->evidence ? json_loadb(r->evidence, r->evidence_len,
-                                           JSON_REJECT_DUPLICATES, NULL)
-                              : NULL;
-    if (evj)
-        json_object_set_new(pred, "attestation",
-                            json_pack("{s:s,s:o}", "nonce",
-                                      hex32(r->nonce, nhex), "evidence", evj));
-    return 1;
+    if (!r->evidence)
+        return 1;
+    /* the evidence this runtime produced: if it does not parse back (out
+     * of memory), the statement would go without its attestation */
+    json_t *evj = st_json_parse(r->evidence, r->evidence_len, "evidence", NULL);
+    json_t *att = evj ? json_pack("{s:s,s:o}", "nonce", hex32(r->nonce, nhex),
+                                  "evidence", evj)
+                      : NULL;
+    return att && json_object_set_new(pred, "attestation", att) == 0;
 }
 
 /* An in-toto Statement v1 about one subject, with `pred` (taken) as its
@@ -926,7 +927,7 @@ static json_t *rt_statement(struct rt *r, const char *subject,
         st_err_set(err, ST_E_INTERNAL, "building the provenance statement");
         return NULL;
     }
-    char *text = json_dumps(stmt, JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = st_json_dumps(stmt, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(stmt);
     json_t *env = text
                       ? st_dsse_sign(ST_DSSE_TYPE_INTOTO, (const uint8_t *)text,
@@ -1183,7 +1184,7 @@ static ST_MUST_CHECK st_code rt_use(struct rt *r, const st_secret *mk,
             else
                 json_decref(names);
             /* the figures' digest as the controller audits it */
-            char *canon = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+            char *canon = st_json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
             if (canon)
                 st_sha256(canon, strlen(canon), out_sha);
             free(canon);
