@@ -477,8 +477,6 @@ class Harness:
             rc = 0
         elif name == "job-run":
             problems += self.job_failed(ws, what, rc, err, after)
-        if name == "job-run":
-            problems += self.check_models(ws, what)
         else:
             if after != self.before:
                 problems.append("%s failed (exit %d: %s) but its change is "
@@ -486,6 +484,9 @@ class Harness:
             if succ:
                 problems.append("%s failed (exit %d) but logged success" %
                                 (what, rc))
+        if name == "job-run":
+            # once its job is at rest (job_failed ended a stuck one)
+            problems += self.check_models(ws, what)
         # the retry, without fault (a job that failed after its keys were
         # released is over: a spec without checkpoints has nothing to
         # resume, and it is submitted again; one left queued runs again)
