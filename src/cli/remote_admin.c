@@ -27,9 +27,9 @@
 
 #include "remote.h"
 
-/* One request with a JSON body (or none); *out the parsed 2xx answer
- * (NULL for a non-JSON one). Returns 0 or the exit status after printing
- * the error. */
+/* One request with a JSON body (or none); *out the parsed 2xx answer (one
+ * that is not JSON, or cannot be parsed for memory, is an error: exit 5,
+ * saying where). Returns 0 or the exit status after printing the error. */
 static int call(st_cli *cli, const char *method, const char *path,
                 const char *ctype, const char *body, json_t **out)
 {
