@@ -7,7 +7,8 @@
  * Built-in handlers cover what the catalog holds today: datasets past
  * their manifest's retention (st_dataset_rm: the shred key is destroyed,
  * then the file), jobs whose controller is gone or whose heartbeat stopped
- * (moved to "failed"), leftover temporary files. Modules with more to
+ * (moved to "failed"), leftover temporary files, model files of jobs at
+ * rest that no model names (model-files). Modules with more to
  * clean register a handler with st_cleanup_register before st_cleanup_run.
  * Cleanup never removes or rewrites audit entries.
  */

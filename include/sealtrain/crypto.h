@@ -31,13 +31,20 @@ extern "C" {
 
 ST_MUST_CHECK st_code st_random(void *out, size_t n, st_err *err);
 
+/* SHA-256 of a buffer. It allocates nothing and cannot fail. */
 void st_sha256(const void *data, size_t len, uint8_t out[ST_SHA256_LEN]);
-/* Incremental SHA-256. st_sha256_new never returns NULL: it aborts when
- * memory for a context cannot be had. */
-typedef struct st_sha256_ctx st_sha256_ctx;
-st_sha256_ctx *st_sha256_new(void);
+/* Incremental SHA-256 in a context the caller owns (on the stack, or in
+ * a struct): init, update and final allocate nothing and cannot fail.
+ * st_sha256_new is the same context from the heap: NULL (errno ENOMEM)
+ * when memory for it cannot be had, which callers report as out of
+ * memory (ST_E_IO); st_sha256_free frees it. */
+typedef struct st_sha256_ctx {
+    unsigned long long state[16]; /* OpenSSL's SHA256_CTX */
+} st_sha256_ctx;
+void st_sha256_init(st_sha256_ctx *c);
 void st_sha256_update(st_sha256_ctx *c, const void *data, size_t len);
 void st_sha256_final(st_sha256_ctx *c, uint8_t out[ST_SHA256_LEN]);
+ST_MUST_CHECK st_sha256_ctx *st_sha256_new(void);
 void st_sha256_free(st_sha256_ctx *c);
 /* SHA-256 of a file, streamed. */
 ST_MUST_CHECK st_code st_sha256_file(const char *path,

@@ -21,13 +21,14 @@ extern "C" {
 /* Codes. Each maps to one documented exit status of the CLI (docs/cli.md). */
 typedef enum st_code {
     ST_OK = 0,
-    ST_E_USAGE,    /* wrong use of a command or an API: exit 2 */
-    ST_E_INPUT,    /* malformed or invalid input (files, evidence, specs): exit 3 */
-    ST_E_DENIED,   /* security denial: authentication, integrity, attestation,
-                      policy, permissions: exit 4 */
+    ST_E_USAGE,  /* wrong use of a command or an API: exit 2 */
+    ST_E_INPUT,  /* malformed or invalid input (files, evidence, specs): exit 3
+                  */
+    ST_E_DENIED, /* security denial: authentication, integrity, attestation,
+                    policy, permissions: exit 4 */
     ST_E_NOTFOUND, /* a named thing does not exist: exit 3 */
     ST_E_EXISTS,   /* a named thing already exists: exit 3 */
-    ST_E_IO,       /* the system failed us: I/O, memory locking, devices: exit 5 */
+    ST_E_IO, /* the system failed us: I/O, memory locking, devices: exit 5 */
     ST_E_INTERNAL, /* a bug or an unexpected library failure: exit 5 */
     ST_E_CANCELLED /* stopped on request: exit 6 */
 } st_code;
@@ -79,9 +80,22 @@ st_code st_err_errno(st_err *err, st_code code, int errnum, const char *fmt,
                      ...) __attribute__((format(printf, 4, 5)));
 
 /* Sets the error and appends the first reason found on OpenSSL's error
- * queue (which is then cleared). */
+ * queue (which is then cleared). When OpenSSL could not allocate memory
+ * on the way (its queue says so, or one of its allocations failed in
+ * this thread since the previous call: OpenSSL 3 often records none, a
+ * failed fetch then reads "unsupported" or "fetch failed"), the error is
+ * ST_E_IO "<message>: out of memory" whatever `code` was: the system
+ * failed us, the input or a signature did not. */
 st_code st_err_openssl(st_err *err, st_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* How many of OpenSSL's allocations failed in this thread so far (OpenSSL
+ * allocates through a counting malloc installed before main): taken
+ * before and after a call, a difference means it failed for memory. */
+unsigned long st_openssl_alloc_failures(void);
+/* 1 when st_err_openssl would now report out of memory: for a message
+ * that must not name the input then ("not a PEM key"). */
+int st_openssl_out_of_memory(void);
 
 /* Adds context in front of the message: "<context>: <old message>". Returns
  * the existing code. */

@@ -1064,15 +1064,11 @@ st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
     /* 5. Attestation key bound into the QE report. */
     {
         uint8_t want[64] = {0};
-        st_sha256_ctx *s = st_sha256_new();
-        if (!s) {
-            st_err_set(err, ST_E_IO, "out of memory");
-            goto internal;
-        }
-        st_sha256_update(s, q->att_key, 64);
-        st_sha256_update(s, q->qe_auth, q->qe_auth_len);
-        st_sha256_final(s, want);
-        st_sha256_free(s);
+        st_sha256_ctx s;
+        st_sha256_init(&s);
+        st_sha256_update(&s, q->att_key, 64);
+        st_sha256_update(&s, q->qe_auth, q->qe_auth_len);
+        st_sha256_final(&s, want);
         hex(want, 32, h1);
         hex(q->qe_report.report_data, 32, h2);
         ok = st_ct_equal(want, q->qe_report.report_data, 64);
@@ -1111,9 +1107,4 @@ st_code st_dcap_verify(const st_dcap_quote *q, const st_dcap_collateral *c,
                           q->is_tdx ? "TDX" : "SGX", res->first_failed,
                           res->failed > 1 ? " (and others)" : "");
     return ST_OK;
-internal:
-    sk_X509_pop_free(pck, X509_free);
-    sk_X509_pop_free(pck_verified, X509_free);
-    EVP_PKEY_free(att);
-    return ST_E_IO;
 }

@@ -112,7 +112,7 @@ char *st_ear_key_jwk(const uint8_t pub[32], st_err *err)
                               "crv", "Ed25519", "x", x, "kid", kid, "alg",
                               "EdDSA", "use", "sig")
                   : NULL;
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *s = o ? st_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(o);
     free(x);
     if (!s)
@@ -370,8 +370,8 @@ st_code st_ear_sign(const st_ear_signer *s, const st_verdict *v,
     json_t *claims = st_ear_claims(v, in);
     /* insertion order: a JWT needs no canonical form (the signature covers
      * the exact bytes) */
-    char *h = hdr ? json_dumps(hdr, JSON_COMPACT) : NULL;
-    char *p = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
+    char *h = hdr ? st_json_dumps(hdr, JSON_COMPACT) : NULL;
+    char *p = claims ? st_json_dumps(claims, JSON_COMPACT) : NULL;
     char *hb = h ? b64url((const uint8_t *)h, strlen(h)) : NULL;
     char *pb = p ? b64url((const uint8_t *)p, strlen(p)) : NULL;
     json_decref(hdr);

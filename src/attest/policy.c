@@ -241,7 +241,7 @@ int st_attest_policy_digest(const st_attest_policy *p, uint8_t out[32])
     if (!c) {
         /* a real among "fields" values has no canonical text: fall back
          * to jansson's sorted compact form rather than to no digest */
-        c = json_dumps(p->root, JSON_COMPACT | JSON_SORT_KEYS);
+        c = st_json_dumps(p->root, JSON_COMPACT | JSON_SORT_KEYS);
         n = c ? strlen(c) : 0;
     }
     if (!c)
@@ -395,7 +395,7 @@ static void json_text(const json_t *v, char *out, size_t cap)
         snprintf(out, cap, "(absent)");
         return;
     }
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = st_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     snprintf(out, cap, "%s", s ? s : "?");
     free(s);
 }

@@ -1,9 +1,9 @@
 /*
  * audit_internal.h: internals shared by the files of src/audit (not public).
  *
- * st_audit_hasher: SHA-256 with a pre-fetched EVP_MD and a reused context,
- * because the Merkle tree hashes millions of short inputs and an implicit
- * fetch per call (EVP_Digest) costs more than the hash itself.
+ * st_audit_hasher: the Merkle tree's hashing, which hashes millions of
+ * short inputs; on st_sha256_ctx (no fetch, no allocation: it cannot
+ * fail, where a failed EVP call left a zero hash that read as tampering).
  * st_audit_frontier: the compact range of a growing tree (one subtree root
  * per set bit of the size), so that appending a leaf costs O(log n).
  */

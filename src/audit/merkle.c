@@ -8,7 +8,6 @@
  * build it); verification needs only the proof, so a third party can run
  * it. Verifiers reject, never guess: a proof of the wrong length fails.
  */
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,49 +16,28 @@
 #include "sealtrain/secmem.h"
 
 struct st_audit_hasher {
-    EVP_MD *md;
-    EVP_MD_CTX *ctx;
-    int used;
+    st_sha256_ctx c;
 };
 
 st_audit_hasher *st_audit_hasher_new(void)
 {
-    st_audit_hasher *h = calloc(1, sizeof(*h));
-    if (!h)
-        return NULL;
-    h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    h->ctx = EVP_MD_CTX_new();
-    if (!h->md || !h->ctx) {
-        st_audit_hasher_free(h);
-        return NULL;
-    }
-    return h;
+    return calloc(1, sizeof(st_audit_hasher));
 }
 
 void st_audit_hasher_free(st_audit_hasher *h)
 {
-    if (!h)
-        return;
-    EVP_MD_CTX_free(h->ctx);
-    EVP_MD_free(h->md);
     free(h);
 }
 
 static void hash3(st_audit_hasher *h, uint8_t prefix, const void *a,
                   size_t alen, const void *b, size_t blen, uint8_t out[32])
 {
-    unsigned int n = 0;
-    /* SHA-256 over memory cannot fail short of a broken library; a
-     * failure leaves `out` zeroed so that every comparison fails closed. */
-    /* after the first use, a NULL type re-initialises the same digest
-     * without freeing and re-creating the provider context */
-    if (EVP_DigestInit_ex2(h->ctx, h->used ? NULL : h->md, NULL) != 1 ||
-        EVP_DigestUpdate(h->ctx, &prefix, 1) != 1 ||
-        EVP_DigestUpdate(h->ctx, a, alen) != 1 ||
-        (blen && EVP_DigestUpdate(h->ctx, b, blen) != 1) ||
-        EVP_DigestFinal_ex(h->ctx, out, &n) != 1)
-        memset(out, 0, 32);
-    h->used = 1;
+    st_sha256_init(&h->c);
+    st_sha256_update(&h->c, &prefix, 1);
+    st_sha256_update(&h->c, a, alen);
+    if (blen)
+        st_sha256_update(&h->c, b, blen);
+    st_sha256_final(&h->c, out);
 }
 
 void st_audit_hasher_leaf(st_audit_hasher *h, const void *data, size_t len,
@@ -76,16 +54,12 @@ void st_audit_hasher_node(st_audit_hasher *h, const uint8_t l[32],
 
 void st_audit_leaf_hash(const void *entry, size_t len, uint8_t out[32])
 {
-    st_sha256_ctx *c = st_sha256_new();
+    st_sha256_ctx c;
     uint8_t z = 0x00;
-    if (!c) {
-        memset(out, 0, 32);
-        return;
-    }
-    st_sha256_update(c, &z, 1);
-    st_sha256_update(c, entry, len);
-    st_sha256_final(c, out);
-    st_sha256_free(c);
+    st_sha256_init(&c);
+    st_sha256_update(&c, &z, 1);
+    st_sha256_update(&c, entry, len);
+    st_sha256_final(&c, out);
 }
 
 void st_audit_node_hash(const uint8_t left[32], const uint8_t right[32],

@@ -43,17 +43,13 @@ static int name_ok(const char *s, size_t n)
 static void key_hash(const char *name, size_t n, const uint8_t pub[32],
                      uint8_t out[4])
 {
-    st_sha256_ctx *c = st_sha256_new();
+    st_sha256_ctx c;
     uint8_t h[32], sep[2] = {0x0a, 0x01};
-    if (!c) {
-        memset(out, 0, 4);
-        return;
-    }
-    st_sha256_update(c, name, n);
-    st_sha256_update(c, sep, 2);
-    st_sha256_update(c, pub, 32);
-    st_sha256_final(c, h);
-    st_sha256_free(c);
+    st_sha256_init(&c);
+    st_sha256_update(&c, name, n);
+    st_sha256_update(&c, sep, 2);
+    st_sha256_update(&c, pub, 32);
+    st_sha256_final(&c, h);
     memcpy(out, h, 4);
 }
 

@@ -797,7 +797,7 @@ static json_t *b64_json(const uint8_t h[32])
 
 static ST_MUST_CHECK st_code emit(json_t *doc, char **out, st_err *err)
 {
-    *out = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    *out = doc ? st_json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
     return *out ? ST_OK : st_err_set(err, ST_E_IO, "proof: out of memory");
 }

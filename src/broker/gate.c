@@ -675,7 +675,7 @@ st_code st_gate_release(st_gate *g, const char *principal,
     }
     if (rc == ST_OK && pass && g->o.job_policy && spec.attestation) {
         char of[ST_JOB_ID_LEN + 8],
-            *text = json_dumps(spec.attestation, JSON_COMPACT);
+            *text = st_json_dumps(spec.attestation, JSON_COMPACT);
         st_attest_policy *jp = NULL;
         snprintf(of, sizeof(of), "job:%s", n.job_id);
         rc = text ? st_attest_policy_parse(text, strlen(text), of, &jp, &e)

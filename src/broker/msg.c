@@ -144,7 +144,7 @@ st_code st_broker_send(int fd, int type, const void *payload, size_t len,
 
 st_code st_broker_send_json(int fd, int type, const json_t *v, st_err *err)
 {
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *text = st_json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
     if (!text)
         return st_err_set(err, ST_E_INTERNAL, "serialising %s",
                           st_broker_type_name(type));
@@ -425,14 +425,14 @@ void st_broker_report_data(const uint8_t x25519[32], const uint8_t ed25519[32],
                            const uint8_t nonce[32],
                            const uint8_t spec_digest[32], uint8_t out[64])
 {
-    st_sha256_ctx *c = st_sha256_new();
-    st_sha256_update(c, ST_BROKER_DOMAIN, strlen(ST_BROKER_DOMAIN));
-    st_sha256_update(c, x25519, 32);
-    st_sha256_update(c, ed25519, 32);
-    st_sha256_update(c, nonce, 32);
-    st_sha256_update(c, spec_digest, 32);
-    st_sha256_final(c, out);
-    st_sha256_free(c);
+    st_sha256_ctx c;
+    st_sha256_init(&c);
+    st_sha256_update(&c, ST_BROKER_DOMAIN, strlen(ST_BROKER_DOMAIN));
+    st_sha256_update(&c, x25519, 32);
+    st_sha256_update(&c, ed25519, 32);
+    st_sha256_update(&c, nonce, 32);
+    st_sha256_update(&c, spec_digest, 32);
+    st_sha256_final(&c, out);
     memset(out + 32, 0, 32);
 }
 

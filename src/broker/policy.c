@@ -140,7 +140,7 @@ static st_code from_json(json_t *j, const char *origin, st_release_policy **out,
     if (!p)
         return st_err_set(err, ST_E_IO, "out of memory");
     json_t *att = json_object_get(j, "attestation");
-    char *text = json_is_object(att) ? json_dumps(att, JSON_COMPACT) : NULL;
+    char *text = json_is_object(att) ? st_json_dumps(att, JSON_COMPACT) : NULL;
     if (!json_is_object(att))
         rc = st_err_set(err, ST_E_INPUT,
                         "%s: \"attestation\" (an attestation policy object) "

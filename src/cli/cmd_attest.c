@@ -306,7 +306,7 @@ static int cmd_measure(st_cli *cli, int argc, char **argv)
         json_t *o =
             json_pack("{s:s, s:o, s:{s:i, s:s}}", "measurement", rt, "items",
                       items, "tpm", "pcr", ST_TPM_APP_PCR, "sha256", ph);
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+        char *s = st_json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", s);
         free(s);
         json_decref(o);
@@ -579,7 +579,7 @@ static int print_verdict(const st_verdict *v, int json)
     st_err_clear(&err);
     if (json) {
         json_t *j = st_verdict_to_json(v);
-        char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+        char *s = j ? st_json_dumps(j, JSON_INDENT(2)) : NULL;
         if (s)
             printf("%s\n", s);
         free(s);
@@ -876,7 +876,7 @@ static void print_json_tree(const json_t *v, int depth, const char *key)
         }
         return;
     }
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = st_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     const char *t = s ? s : "?";
     if (json_is_string(v))
         t = json_string_value(v);
@@ -917,7 +917,7 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
         return fail(&err);
     }
     if (json) {
-        char *s = json_dumps(o, JSON_INDENT(2));
+        char *s = st_json_dumps(o, JSON_INDENT(2));
         printf("%s\n", s ? s : "{}");
         free(s);
     } else {

@@ -58,7 +58,7 @@ static json_t *entry_json(const st_collateral_entry *e)
 
 static void print_json(json_t *j)
 {
-    char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    char *s = j ? st_json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     if (s)
         printf("%s\n", s);
     free(s);

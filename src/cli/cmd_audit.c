@@ -216,7 +216,10 @@ static int raw_line(st_buf *b, const char *line, size_t len)
 static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
 {
     filter *f = vctx;
-    json_t *o = json_loadb(line, len, 0, NULL);
+    st_err pe;
+    json_t *o = st_json_parse(line, len, "audit entry", &pe);
+    if (!o && pe.code == ST_E_IO)
+        return f->nomem = 1; /* not malformed: it could not be looked at */
     if (!o) {
         if (f->raw) {
             if (raw_line(f->buf, line, len))
@@ -247,7 +250,7 @@ static int show_one(void *vctx, uint64_t index, const char *line, size_t len)
         char *details = NULL;
         json_t *d = json_object_get(o, "details");
         if (d)
-            details = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+            details = st_json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
         if ((d && !details) || csv_field(f->buf, idx, 0) ||
             csv_field(f->buf, t, 0) ||
             csv_field(f->buf, str_of(o, "category"), 0) ||
@@ -345,14 +348,14 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
             json_t *sel = json_array();
             for (size_t i = from; i < n; i++)
                 json_array_append(sel, json_array_get(g.all, i));
-            char *txt = json_dumps(sel, JSON_INDENT(2) | JSON_SORT_KEYS);
+            char *txt = st_json_dumps(sel, JSON_INDENT(2) | JSON_SORT_KEYS);
             printf("%s\n", txt ? txt : "[]");
             free(txt);
             json_decref(sel);
         } else {
             for (size_t i = from; i < n; i++) {
                 json_t *o = json_array_get(g.all, i);
-                char *line = json_dumps(o, JSON_COMPACT);
+                char *line = st_json_dumps(o, JSON_COMPACT);
                 filter h = f;
                 h.since[0] = 0;
                 if (line)
@@ -533,7 +536,7 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
             "last_checkpoint_size", (json_int_t)rep.last_checkpoint_size,
             "root_hash", root ? root : "", "problems",
             (json_int_t)rep.nproblems, "problem_list", probs);
-        char *txt = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+        char *txt = st_json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", txt ? txt : "{}");
         free(txt);
         json_decref(o);

@@ -60,11 +60,12 @@ static int remote_items(st_cli *cli, const st_check_opts *o,
         rc = st_remote_request(cli, &rq, &status, &r);
     if (rc == 0 && (status < 200 || status > 299))
         rc = st_remote_http_fail(status, &r);
-    json_error_t je;
-    json_t *j = rc == 0 ? json_loads(r.data ? r.data : "", 0, &je) : NULL;
+    json_t *j = rc == 0 ? st_remote_json(r.data, NULL) : NULL;
     free(r.data);
     st_err err;
-    if (rc == 0 && st_check_from_json(j, items, n, &err) != ST_OK)
+    if (rc == 0 && !j)
+        rc = 5;
+    else if (rc == 0 && st_check_from_json(j, items, n, &err) != ST_OK)
         rc = st_cli_fail(&err);
     json_decref(j);
     return rc;
@@ -143,7 +144,7 @@ int st_cli_check(st_cli *cli, int argc, char **argv)
     st_check_level worst = st_check_worst(items, n);
     if (json) {
         json_t *j = st_check_json(items, n);
-        char *t = json_dumps(j, JSON_INDENT(2));
+        char *t = st_json_dumps(j, JSON_INDENT(2));
         printf("%s\n", t ? t : "{}");
         free(t);
         json_decref(j);

@@ -40,7 +40,8 @@ int st_cli_cleanup(st_cli *cli, int argc, char **argv)
                    "Crypto-shreds datasets past their retention, moves "
                    "stale jobs (controller\ngone, or no heartbeat for "
                    "--stale-after seconds, default 600) to failed,\nremoves "
-                   "temporary files older than an hour and empty sealtrain "
+                   "temporary files older than an hour, model files of "
+                   "finished jobs\nthat no model names and empty sealtrain "
                    "cgroups.\nEvery action is recorded in the audit log; "
                    "--dry-run only lists them.\nThe audit log itself is "
                    "never cleaned.\n");
@@ -80,7 +81,7 @@ int st_cli_cleanup(st_cli *cli, int argc, char **argv)
             json_array_append_new(notes, json_string(rep.notes[i]));
         json_t *j = json_pack("{s:b,s:o,s:o}", "dry_run", o.dry_run, "actions",
                               a, "notes", notes);
-        char *t = json_dumps(j, JSON_INDENT(2));
+        char *t = st_json_dumps(j, JSON_INDENT(2));
         printf("%s\n", t ? t : "{}");
         free(t);
         json_decref(j);

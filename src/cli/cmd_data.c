@@ -406,7 +406,7 @@ static int cmd_list(st_cli *cli, int argc, char **argv)
                              r[i].m.classification, "kek", r[i].m.kek_name,
                              "kek_version", (json_int_t)r[i].m.kek_version,
                              "generation", (json_int_t)r[i].m.generation));
-        char *s = json_dumps(a, JSON_COMPACT);
+        char *s = st_json_dumps(a, JSON_COMPACT);
         printf("%s\n", s ? s : "[]");
         free(s);
         json_decref(a);
@@ -580,7 +580,8 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
     st_code vrc = st_dataset_verify(ws, NULL, dsname, 0, &chk, &verr);
     const st_dataset_manifest *m = &r.m;
     if (cli->json) {
-        json_t *env = json_loads(r.envelope, 0, NULL);
+        json_t *env = st_json_parse(r.envelope, strlen(r.envelope),
+                                    "manifest envelope", NULL);
         json_t *o = json_pack("{s:s, s:o, s:{s:s, s:s, s:s, s:s}, s:s}", "name",
                               m->name, "envelope", env ? env : json_null(),
                               "verify", "signature", check_word(chk.signature),
@@ -589,7 +590,7 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
                               vrc ? verr.msg : "", "path", r.path);
         if (mapping)
             json_object_set(o, "labels", mapping);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        char *s = st_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
         printf("%s\n", s ? s : "{}");
         free(s);
         json_decref(o);
@@ -693,7 +694,7 @@ static int cmd_verify(st_cli *cli, int argc, char **argv)
             "decryption", check_word(chk.decrypt), "plaintext",
             check_word(chk.plaintext), "schema", check_word(chk.schema),
             "error", rc ? err.msg : "");
-        char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        char *s = st_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
         printf("%s\n", s ? s : "{}");
         free(s);
         json_decref(o);

@@ -87,12 +87,8 @@ static int call(st_cli *cli, const char *method, const char *path,
         *status_out = status;
     if (!rc && (status < 200 || status > 299))
         rc = st_remote_http_fail(status, &r);
-    if (!rc && j) {
-        json_error_t je;
-        *j = r.data ? json_loads(r.data, 0, &je) : NULL;
-        if (!*j)
-            rc = st_remote_fail(5, "%s: the server's answer is not JSON", path);
-    }
+    if (!rc && j && !(*j = st_remote_json(r.data, NULL)))
+        rc = st_remote_fail(5, "%s: no answer to go on with", path);
     free(r.data);
     return rc;
 }
@@ -159,7 +155,7 @@ static ST_MUST_CHECK st_code remote_wrap(void *ctx, const char *kek,
         json_pack("{s:s,s:s,s:{s:o,s:s}}", "name", w->name, "intake", w->intake,
                   "file_key", "args", args, "body", b64 ? b64 : "");
     free(b64);
-    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    char *body = req ? st_json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (!body)
         return st_err_set(err, ST_E_IO, "out of memory");
@@ -335,7 +331,7 @@ static int prepare(st_cli *cli, import_args *a, const stage *st)
     json_t *state = json_pack("{s:s,s:s,s:s,s:I}", "server", cli->server,
                               "upload", w.upload, "name", a->eo.name, "size",
                               (json_int_t)m.file_size);
-    char *text = state ? json_dumps(state, JSON_COMPACT) : NULL;
+    char *text = state ? st_json_dumps(state, JSON_COMPACT) : NULL;
     json_decref(state);
     if (!text ||
         st_fs_write_atomic(st->manifest, env, strlen(env), 0600, &err) ||
@@ -414,10 +410,19 @@ static int send_chunks(st_cli *cli, const char *upload, const stage *st,
         st_remote_req rq = {"PUT", path, "application/octet-stream",
                             buf,   n,    NULL};
         rc = st_remote_request_range(cli, &rq, range, &status, &rep);
-        json_error_t je;
-        json_t *a = rc ? NULL : json_loads(rep.data ? rep.data : "", 0, &je);
+        /* a reply that is not JSON is judged by its status below; one
+         * that could not be parsed for memory ends the upload */
+        st_err pe;
+        st_err_clear(&pe);
+        json_t *a = rc ? NULL
+                       : st_json_parse(rep.data ? rep.data : "",
+                                       rep.data ? strlen(rep.data) : 0,
+                                       "the server's answer", &pe);
         json_t *rv = json_object_get(a, "received");
-        if (!rc && (status == 200 || status == 409) && json_is_integer(rv)) {
+        if (!rc && !a && pe.code == ST_E_IO) {
+            rc = st_remote_fail(5, "%s", pe.msg);
+        } else if (!rc && (status == 200 || status == 409) &&
+                   json_is_integer(rv)) {
             got = (uint64_t)json_integer_value(rv); /* 409: go on from there */
             retries = 0;
         } else if (!rc && status == 429 && ++retries <= 10) {
@@ -462,7 +467,7 @@ static int commit(st_cli *cli, const char *upload, const stage *st)
         return rc;
     stage_clear(st);
     if (cli->json) {
-        char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+        char *s = st_json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", s ? s : "{}");
         free(s);
     } else if (!cli->quiet) {

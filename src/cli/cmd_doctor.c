@@ -39,7 +39,7 @@ int st_cli_doctor(st_cli *cli, int argc, char **argv)
     st_doctor_run(&r);
     if (json) {
         json_t *j = st_doctor_report_json(&r);
-        char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+        char *s = j ? st_json_dumps(j, JSON_INDENT(2)) : NULL;
         json_decref(j);
         if (!s)
             return 5;

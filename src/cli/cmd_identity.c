@@ -64,7 +64,7 @@ int st_cli_identity(st_cli *cli, int argc, char **argv)
             "ed25519_keyid", info.keyid, "ed25519_public_pem", info.public_pem,
             "age_identity_file", info.age_path, "signing_key_file",
             info.key_path, "public_key_file", info.pub_path);
-        char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        char *s = j ? st_json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
         if (s)
             printf("%s\n", s);
         free(s);

@@ -97,7 +97,7 @@ int st_cli_key_print(const json_t *out, int show, int json, int quiet)
         return 5;
     }
     if (json) {
-        char *s = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
+        char *s = st_json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
         if (!s)
             return 5;
         printf("%s\n", s);

@@ -8,6 +8,7 @@
  * its claim-by-claim trace like `attest verify`, and exits 4 when the
  * model fails it.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,13 +162,13 @@ static void print_show(const st_model_record *r)
         json_t *v = json_object_get(r->claims, keys[k]);
         if (!v)
             continue;
-        char *s = json_dumps(v, JSON_ENCODE_ANY);
+        char *s = st_json_dumps(v, JSON_ENCODE_ANY);
         printf("  %-16s %s\n", keys[k], s ? s : "?");
         free(s);
     }
     json_t *fe = json_object_get(r->metrics, "final_evaluation");
     if (fe) {
-        char *s = json_dumps(fe, JSON_COMPACT | JSON_SORT_KEYS);
+        char *s = st_json_dumps(fe, JSON_COMPACT | JSON_SORT_KEYS);
         printf("metrics:        %s\n", s ? s : "?");
         free(s);
     }
@@ -186,10 +187,17 @@ static st_code use_output_digest(const char *path, char hex[65], st_err *err)
     st_code rc = st_fs_read_all(path, (size_t)1 << 32, &b, &n, err);
     if (rc != ST_OK)
         return rc;
-    json_error_t je;
-    json_t *j = json_loadb((const char *)b, n, 0, &je);
+    /* not JSON: a file of sealed predictions, hashed as its bytes; out of
+     * memory is no digest at all */
+    st_err pe;
+    json_t *j = st_json_parse((const char *)b, n, path, &pe);
     json_t *ev = json_object_get(j, "evaluation");
-    char *canon = ev ? json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *canon = ev ? st_json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if ((!j && pe.code == ST_E_IO) || (ev && !canon)) {
+        json_decref(j);
+        free(b);
+        return st_err_errno(err, ST_E_IO, ENOMEM, "%s: its digest", path);
+    }
     uint8_t d[32];
     if (canon)
         st_sha256(canon, strlen(canon), d);
@@ -205,7 +213,7 @@ static st_code use_output_digest(const char *path, char hex[65], st_err *err)
 st_code st_cli_take_provenance(json_t *result, const char *path, st_err *err)
 {
     json_t *prov = json_object_get(result, "provenance");
-    char *text = prov ? json_dumps(prov, JSON_INDENT(2)) : NULL;
+    char *text = prov ? st_json_dumps(prov, JSON_INDENT(2)) : NULL;
     st_code rc = ST_OK;
     if (path && !text)
         rc = st_err_set(err, ST_E_INPUT, "the job's result has no provenance");

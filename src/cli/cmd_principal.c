@@ -145,7 +145,7 @@ static void roles_text(const json_t *p, char *out, size_t cap)
 void st_cli_principal_print(const json_t *out, int show, int json)
 {
     if (json) {
-        char *txt = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
+        char *txt = st_json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", txt ? txt : "null");
         free(txt);
         return;

@@ -44,9 +44,9 @@ static int want_json(st_cli *cli, int argc, char **argv)
 
 static void print_json(const st_remote_reply *r)
 {
-    json_error_t je;
-    json_t *j = json_loads(r->data, 0, &je);
-    char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    /* not JSON (or no memory to pretty-print it): as it came */
+    json_t *j = st_json_parse(r->data, strlen(r->data), "the answer", NULL);
+    char *s = j ? st_json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     printf("%s\n", s ? s : r->data);
     free(s);
     json_decref(j);
@@ -54,8 +54,7 @@ static void print_json(const st_remote_reply *r)
 
 static void print_text(const char *what, const st_remote_reply *r)
 {
-    json_error_t je;
-    json_t *j = json_loads(r->data, 0, &je);
+    json_t *j = st_remote_json(r->data, NULL);
     size_t i;
     json_t *v;
     if (!strcmp(what, "datasets")) {

@@ -45,7 +45,7 @@ static const leaf leaves[] = {
      "sealtrain --as aud --key aud.pem check --html report.html"},
     {"cleanup", NULL, "[--dry-run] [--stale-after SECONDS] [--json]",
      "Crypto-shreds datasets past retention, fails stale jobs, removes old "
-     "temporary files.",
+     "temporary files and model files that no model names.",
      "sealtrain --as admin --key admin.pem cleanup --dry-run"},
     {"serve", NULL,
      "[--listen HOST:PORT] [--broker] [--ready-file FILE] [--rate N] "

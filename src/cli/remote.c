@@ -39,6 +39,18 @@ int st_remote_fail(int code, const char *fmt, ...)
     return code;
 }
 
+json_t *st_remote_json(const char *data, int *oom)
+{
+    st_err e;
+    json_t *j = st_json_parse(data ? data : "", data ? strlen(data) : 0,
+                              "the server's answer", &e);
+    if (oom)
+        *oom = !j && e.code == ST_E_IO;
+    if (!j)
+        st_remote_fail(5, "%s", e.msg);
+    return j;
+}
+
 /* What --server resolved to (one command per process). */
 static st_client_config config;
 static const char *cert_path, *ca_path;
@@ -210,8 +222,10 @@ int st_remote_request_range(st_cli *cli, const st_remote_req *rq,
 
 int st_remote_http_fail(long status, const st_remote_reply *r)
 {
-    json_error_t je;
-    json_t *j = r->data ? json_loads(r->data, 0, &je) : NULL;
+    /* an error page that is not JSON says nothing more */
+    json_t *j = r->data ? st_json_parse(r->data, strlen(r->data),
+                                        "the server's answer", NULL)
+                        : NULL;
     const char *msg = json_string_value(json_object_get(j, "error"));
     st_remote_fail(1, "server: %s (HTTP %ld)", msg ? msg : "error", status);
     json_decref(j);

@@ -52,6 +52,9 @@ int st_remote_http_fail(long status, const st_remote_reply *r);
 /* Prints "sealtrain: <message>" and returns `code`. */
 int st_remote_fail(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The server's answer `data` (NULL: none) as JSON; NULL after saying why
+ * (stderr): where it is not JSON, or out of memory (*oom set, if given). */
+json_t *st_remote_json(const char *data, int *oom);
 /* 1 if `s` is a name or id the server's paths accept ([A-Za-z0-9._-],
  * 1..64 characters). */
 int st_remote_valid_arg(const char *s);

@@ -27,9 +27,9 @@
 
 #include "remote.h"
 
-/* One request with a JSON body (or none); *out the parsed 2xx answer
- * (NULL for a non-JSON one). Returns 0 or the exit status after printing
- * the error. */
+/* One request with a JSON body (or none); *out the parsed 2xx answer (one
+ * that is not JSON, or cannot be parsed for memory, is an error: exit 5,
+ * saying where). Returns 0 or the exit status after printing the error. */
 static int call(st_cli *cli, const char *method, const char *path,
                 const char *ctype, const char *body, json_t **out)
 {
@@ -40,17 +40,15 @@ static int call(st_cli *cli, const char *method, const char *path,
     int rc = st_remote_request(cli, &rq, &status, &r);
     if (rc == 0 && (status < 200 || status > 299))
         rc = st_remote_http_fail(status, &r);
-    if (rc == 0 && out) {
-        json_error_t je;
-        *out = json_loads(r.data ? r.data : "", 0, &je);
-    }
+    if (rc == 0 && out && !(*out = st_remote_json(r.data, NULL)))
+        rc = 5;
     free(r.data);
     return rc;
 }
 
 static int post_json(st_cli *cli, const char *path, json_t *body, json_t **out)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = body ? st_json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text)
         return st_remote_fail(5, "out of memory");

@@ -78,9 +78,9 @@ static int one_arg(const char *group, const char *sub, const struct ropts *o)
 
 static void print_pretty(const char *text)
 {
-    json_error_t je;
-    json_t *j = json_loads(text, 0, &je);
-    char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    /* not JSON (or no memory to pretty-print it): as it came */
+    json_t *j = st_json_parse(text, strlen(text), "the answer", NULL);
+    char *s = j ? st_json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     printf("%s\n", s ? s : text);
     free(s);
     json_decref(j);
@@ -115,7 +115,7 @@ static int job_submit(st_cli *cli, const char *path)
         env = st_job_spec_sign(&spec, seed, &err);
     st_secmem_free(seed);
     st_job_spec_free(&spec);
-    char *body = env ? json_dumps(env, JSON_COMPACT) : NULL;
+    char *body = env ? st_json_dumps(env, JSON_COMPACT) : NULL;
     json_decref(env);
     if (!body)
         return st_cli_fail(&err);
@@ -125,8 +125,7 @@ static int job_submit(st_cli *cli, const char *path)
     int rc = st_remote_call(cli, &rq, &r);
     free(body);
     if (rc == 0) {
-        json_error_t je;
-        json_t *j = json_loads(r.data ? r.data : "", 0, &je);
+        json_t *j = st_remote_json(r.data, NULL);
         const char *id = json_string_value(json_object_get(j, "id"));
         if (id)
             printf("%s\n", id);
@@ -161,8 +160,7 @@ static int job_follow(st_cli *cli, const char *id)
                             "no longer answers (it is shutting down?)",
                             id);
     else {
-        json_error_t je;
-        json_t *j = json_loads(s.data ? s.data : "", 0, &je);
+        json_t *j = st_remote_json(s.data, NULL);
         const char *state = json_string_value(json_object_get(j, "state"));
         st_job_state js;
         if (!state || st_job_state_parse(state, &js, NULL) != ST_OK ||
@@ -263,15 +261,14 @@ static int model_verify(st_cli *cli, const struct ropts *o)
     int rc = st_remote_model_call(cli, o->args[0], "/verify", pol, plen, &r);
     free(pol);
     if (rc == 0) {
-        json_error_t je;
-        json_t *j = json_loads(r.data ? r.data : "", 0, &je);
+        json_t *j = st_remote_json(r.data, NULL);
         json_t *pass = json_object_get(j, "pass");
         if (!json_is_boolean(pass)) {
             rc = st_remote_fail(5, "server: a verify reply without a verdict");
         } else {
             if (o->json || cli->json) {
                 json_object_del(j, "text");
-                char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+                char *s = st_json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
                 printf("%s\n", s ? s : "");
                 free(s);
             } else {
@@ -312,8 +309,7 @@ static int model_decrypt(st_cli *cli, const struct ropts *o, int export)
     st_remote_req rq = {"POST", path, NULL, NULL, 0, NULL};
     if (rc == 0)
         rc = st_remote_call(cli, &rq, &sealed);
-    json_error_t je;
-    json_t *j = rc == 0 ? json_loads(rec.data ? rec.data : "", 0, &je) : NULL;
+    json_t *j = rc == 0 ? st_remote_json(rec.data, NULL) : NULL;
     st_model_record m;
     memset(&m, 0, sizeof(m));
     const char *name = json_string_value(json_object_get(j, "name"));

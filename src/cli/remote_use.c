@@ -101,10 +101,10 @@ static int parse(int argc, char **argv, struct uopts *o, const char **ref)
     return 0;
 }
 
+/* NULL after saying why (where it is not JSON, or out of memory) */
 static json_t *parse_reply(const st_remote_reply *r)
 {
-    json_error_t je;
-    return json_loads(r->data ? r->data : "", 0, &je);
+    return st_remote_json(r->data, NULL);
 }
 
 /* GET /v1/jobs/ID as JSON, or NULL after printing why. */
@@ -118,7 +118,7 @@ static json_t *job_get(st_cli *cli, const char *id, int *rc)
     json_t *j = *rc ? NULL : parse_reply(&r);
     free(r.data);
     if (!*rc && !j)
-        *rc = st_remote_fail(5, "server: job %s: a reply that is not JSON", id);
+        *rc = st_remote_fail(5, "server: job %s: no state to go on with", id);
     return j;
 }
 
@@ -246,7 +246,7 @@ static int submit(st_cli *cli, const char *sub, const struct uopts *o,
         rc = st_ed25519_public(seed, pub, &err);
     if (rc == ST_OK && !(env = st_job_spec_sign(&spec, seed, &err)))
         rc = err.code ? err.code : ST_E_IO;
-    if (rc == ST_OK && !(env_text = json_dumps(env, JSON_COMPACT)))
+    if (rc == ST_OK && !(env_text = st_json_dumps(env, JSON_COMPACT)))
         rc = st_err_set(&err, ST_E_IO, "out of memory");
     /* the digest the runtime's evidence must be bound to: the signed
      * payload's, opened as the server opens it */
@@ -305,7 +305,8 @@ static int verify_runtime(const struct uopts *o, const char *id,
                               id, sd, keyname);
     st_err err;
     st_err_clear(&err);
-    char *evtext = json_dumps(json_object_get(req, "evidence"), JSON_COMPACT);
+    char *evtext =
+        st_json_dumps(json_object_get(req, "evidence"), JSON_COMPACT);
     st_evidence *ev = NULL;
     st_attest_policy *policy = NULL;
     unsigned char *ak = NULL;
@@ -361,7 +362,7 @@ static int send_key(st_cli *cli, const char *id, const char *keyname,
                            st_secret_len(fk), &k, &err) != ST_OK)
         return st_cli_fail(&err);
     json_t *j = st_job_model_key_json(&k);
-    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *body = j ? st_json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!body)
         return st_remote_fail(5, "out of memory");
@@ -486,7 +487,8 @@ int st_remote_model_use(st_cli *cli, int argc, char **argv)
                           : json_pack("{s:s,s:O,s:O}", "job", id, "evaluation",
                                       ev, "metrics_sha256",
                                       json_object_get(res, "metrics_sha256"));
-        char *s = out ? json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        char *s =
+            out ? st_json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
         printf("%s\n", s ? s : "{}");
         free(s);
         json_decref(out);

@@ -28,6 +28,7 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
+#include "sealtrain/json.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/release.h"
 #include "sealtrain/workspace.h"
@@ -368,7 +369,12 @@ static int revocation_visit(void *ctx, uint64_t index, const char *line,
     revocations *s = ctx;
     if (!memmem(line, len, "\"key.revoke\"", 12))
         return 0; /* the cheap test first: most entries are not */
-    json_t *o = json_loadb(line, len, 0, NULL);
+    st_err pe;
+    json_t *o = st_json_parse(line, len, "audit entry", &pe);
+    if (!o && pe.code == ST_E_IO) {
+        s->nomem = 1; /* not a malformed entry: nothing can be said */
+        return 1;
+    }
     const char *action = json_string_value(json_object_get(o, "action"));
     const char *outcome = json_string_value(json_object_get(o, "outcome"));
     const char *res = json_string_value(json_object_get(o, "resource"));
@@ -462,6 +468,7 @@ typedef struct audit_scan {
     char (*att_res)[64]; /* resource of the latest attestation per job */
     char (*att_time)[32];
     size_t natt, capatt;
+    int nomem; /* an entry could not be looked at: out of memory */
 } audit_scan;
 
 static int audit_visit(void *ctx, uint64_t index, const char *line, size_t len)
@@ -488,7 +495,10 @@ static int audit_visit(void *ctx, uint64_t index, const char *line, size_t len)
         e.outcome.len == 7 && !memcmp(e.outcome.p, "success", 7)) {
         /* the job: details.job (job runner, broker), else the resource */
         char res[64];
-        json_t *o = json_loadb(line, len, 0, NULL);
+        st_err pe;
+        json_t *o = st_json_parse(line, len, "audit entry", &pe);
+        if (!o && pe.code == ST_E_IO)
+            return s->nomem = 1;
         const char *job = json_string_value(
             json_object_get(json_object_get(o, "details"), "job"));
         if (job)
@@ -512,7 +522,7 @@ static int audit_visit(void *ctx, uint64_t index, const char *line, size_t len)
                 if (t)
                     s->att_time = t;
                 if (!a || !t)
-                    return 0;
+                    return s->nomem = 1;
                 s->capatt = cap;
             }
             snprintf(s->att_res[s->natt++], 64, "%s", res);
@@ -576,6 +586,8 @@ static void audit_items(st_workspace *ws, const st_check_opts *o, list *l,
     memcpy(s.since, since, 19);
     st_err re;
     st_code read_rc = st_audit_read(dir, audit_visit, &s, &re);
+    if (read_rc == ST_OK && s.nomem)
+        read_rc = st_err_errno(&re, ST_E_IO, ENOMEM, "scanning the log");
     it = item(l, "repeated-denials",
               "No principal is being denied again and again");
     int hot = 0;

@@ -28,6 +28,7 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
+#include "sealtrain/model.h"
 #include "sealtrain/workspace.h"
 
 #define MAX_HANDLERS 16
@@ -309,6 +310,131 @@ static ST_MUST_CHECK st_code temp_files(st_workspace *ws,
     return sweep_dir(ws, o, rep, dir, 1, err);
 }
 
+/* ---- model files that no model names ---- */
+
+static const char *base_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+/* The job that wrote a file of models/: "NAME-JOBID.age" or
+ * "NAME-JOBID.provenance.json" (st_job_model_file_name and the
+ * registration in src/job/run.c); 0 for any other name (a shared copy,
+ * "NAME-vN-shared-HEX.age", is the model module's). */
+static int model_file_job(const char *n, char id[ST_JOB_ID_LEN + 1])
+{
+    size_t len = strlen(n), sl;
+    if (len > 4 && !strcmp(n + len - 4, ".age"))
+        sl = 4;
+    else if (len > 16 && !strcmp(n + len - 16, ".provenance.json"))
+        sl = 16;
+    else
+        return 0;
+    if (len < sl + ST_JOB_ID_LEN + 2 || n[len - sl - ST_JOB_ID_LEN - 1] != '-')
+        return 0;
+    memcpy(id, n + len - sl - ST_JOB_ID_LEN, ST_JOB_ID_LEN);
+    id[ST_JOB_ID_LEN] = 0;
+    return 1;
+}
+
+/* A training job moves its sealed model and provenance into models/, then
+ * registers them in the transaction that moves it to succeeded. When that
+ * COMMIT fails and nothing can commit afterwards (a disk that stays full),
+ * the files stay: the registration's outcome is unknown in that process.
+ * Here, in a later one, it is known. The order of the reads is what makes
+ * the removal safe against a job running now: the directory first, then
+ * the jobs, then the models. Every file listed was written by a job that
+ * existed then; a job that was not at rest (queued to sealing: a sealing
+ * job has written its files before it registers them) keeps them; a job
+ * at rest had its registration committed before it got there, so the
+ * models read afterwards name its files if they are registered. A job
+ * whose controller died is failed by stale-jobs first, so its files go in
+ * the same run. */
+static ST_MUST_CHECK st_code model_files(st_workspace *ws,
+                                         const st_cleanup_opts *o,
+                                         st_cleanup_report *rep, st_err *err)
+{
+    char dir[PATH_MAX];
+    if (st_workspace_subdir(ws, "models", dir, sizeof(dir), err) != ST_OK)
+        return err ? err->code : ST_E_IO;
+    char **names = NULL;
+    size_t nn = 0, cap = 0;
+    st_code rc = ST_OK;
+    DIR *d = opendir(dir);
+    if (!d)
+        return st_err_errno(err, ST_E_IO, errno, "open %s", dir);
+    struct dirent *de;
+    char id[ST_JOB_ID_LEN + 1];
+    while (rc == ST_OK && (de = readdir(d))) {
+        if (!model_file_job(de->d_name, id))
+            continue;
+        if (nn == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **g = realloc(names, cap * sizeof(*g));
+            if (!g)
+                rc = st_err_errno(err, ST_E_IO, ENOMEM, "listing %s", dir);
+            else
+                names = g;
+        }
+        if (rc == ST_OK && !(names[nn++] = strdup(de->d_name))) {
+            nn--;
+            rc = st_err_errno(err, ST_E_IO, ENOMEM, "listing %s", dir);
+        }
+    }
+    closedir(d);
+    st_job_record *jobs = NULL;
+    size_t nj = 0, nm = 0;
+    st_model_record *models = NULL;
+    if (rc == ST_OK && nn)
+        rc = st_job_list(ws, &jobs, &nj, err);
+    if (rc == ST_OK && nn)
+        rc = st_model_list(ws, &models, &nm, err);
+    for (size_t i = 0; rc == ST_OK && i < nn; i++) {
+        (void)model_file_job(names[i], id);
+        const st_job_record *j = NULL;
+        for (size_t k = 0; k < nj && !j; k++)
+            if (!strcmp(jobs[k].id, id))
+                j = &jobs[k];
+        /* no such job: not a file a job wrote, left alone */
+        if (!j || !st_job_state_terminal(j->state))
+            continue;
+        char path[PATH_MAX];
+        if (st_fs_join(path, sizeof(path), dir, names[i], NULL) != ST_OK)
+            continue;
+        /* by the file's name: the rows hold absolute paths, which a
+         * workspace moved elsewhere no longer matches */
+        int named = 0;
+        for (size_t k = 0; k < nm && !named; k++)
+            named = !strcmp(base_name(models[k].path), names[i]) ||
+                    !strcmp(base_name(models[k].provenance_path), names[i]);
+        if (named)
+            continue;
+        char what[200];
+        snprintf(what, sizeof(what),
+                 "remove a model file that no model names (job %s is %s)", id,
+                 st_job_state_name(j->state));
+        st_err er;
+        st_err_clear(&er);
+        /* a disk that fails writes cannot overwrite it: its name still
+         * goes (the content is sealed to the model's recipients) */
+        int done = !o->dry_run && (st_fs_shred(path, &er) == ST_OK ||
+                                   unlink(path) == 0 || errno == ENOENT);
+        rc = record(ws, o, rep, "model-files", path, what, done,
+                    o->dry_run || done ? NULL : er.msg, err);
+    }
+    for (size_t k = 0; k < nm; k++)
+        st_model_record_free(&models[k]);
+    free(models);
+    for (size_t k = 0; k < nj; k++)
+        st_job_record_free(&jobs[k]);
+    free(jobs);
+    for (size_t k = 0; k < nn; k++)
+        free(names[k]);
+    free(names);
+    return rc;
+}
+
 /* ---- dataset uploads nobody finished (upload.h) ---- */
 
 static ST_MUST_CHECK st_code expired_uploads(st_workspace *ws,
@@ -390,6 +516,7 @@ st_code st_cleanup_run(st_workspace *ws, const st_cleanup_opts *in,
     } builtin[] = {{"retention", retention},
                    {"stale-jobs", stale_jobs},
                    {"temp-files", temp_files},
+                   {"model-files", model_files},
                    {"expired-uploads", expired_uploads},
                    {"cgroups", cgroups}};
     for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {

@@ -7,9 +7,11 @@
 #include "sealtrain/err.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void st_err_clear(st_err *err)
@@ -79,13 +81,73 @@ st_code st_err_errno(st_err *err, st_code code, int errnum, const char *fmt,
     return code;
 }
 
+/* Failed allocations of OpenSSL in this thread. OpenSSL 3 records an
+ * allocation failure on its error queue in some places only: a fetch or
+ * a decoder that runs out of memory reports "unsupported", "fetch failed"
+ * or nothing at all, which read as a bad key or an unknown algorithm. So
+ * OpenSSL allocates through this, which counts (as jansson does, see
+ * json.c). */
+static _Thread_local unsigned long ossl_alloc_failures;
+/* the count the previous st_err_openssl of this thread saw */
+static _Thread_local unsigned long ossl_alloc_seen;
+
+static void *ossl_malloc(size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    void *p = malloc(n);
+    if (!p && n)
+        ossl_alloc_failures++;
+    return p;
+}
+
+static void *ossl_realloc(void *q, size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    void *p = realloc(q, n);
+    if (!p && n)
+        ossl_alloc_failures++;
+    return p;
+}
+
+static void ossl_free(void *p, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    free(p);
+}
+
+/* before main, before OpenSSL allocated anything (it refuses the change
+ * afterwards: then nothing is counted, and errors read as before) */
+__attribute__((constructor)) static void ossl_alloc_install(void)
+{
+    (void)CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
+}
+
+unsigned long st_openssl_alloc_failures(void)
+{
+    return ossl_alloc_failures;
+}
+
+int st_openssl_out_of_memory(void)
+{
+    unsigned long e = ERR_peek_last_error();
+    return (e && ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE) ||
+           ossl_alloc_failures != ossl_alloc_seen;
+}
+
 st_code st_err_openssl(st_err *err, st_code code, const char *fmt, ...)
 {
+    int oom = st_openssl_out_of_memory();
     unsigned long e = ERR_peek_last_error();
     char reason[256] = "no reason given by OpenSSL";
     if (e)
         ERR_error_string_n(e, reason, sizeof(reason));
     ERR_clear_error();
+    ossl_alloc_seen = ossl_alloc_failures;
+    if (oom)
+        code = ST_E_IO;
     if (!err)
         return code;
     char what[ST_ERR_MSG_MAX];
@@ -95,7 +157,11 @@ st_code st_err_openssl(st_err *err, st_code code, const char *fmt, ...)
     va_end(ap);
     err->code = code;
     err->where[0] = '\0';
-    snprintf(err->msg, sizeof(err->msg), "%s (%s)", what, reason);
+    if (oom)
+        snprintf(err->msg, sizeof(err->msg), "%s: out of memory (%s)", what,
+                 reason);
+    else
+        snprintf(err->msg, sizeof(err->msg), "%s (%s)", what, reason);
     return code;
 }
 

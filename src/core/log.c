@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "sealtrain/json.h"
+
 static st_log_level cur_level = ST_LOG_WARN;
 static st_log_format cur_format = ST_LOG_HUMAN;
 static FILE *cur_out;
@@ -63,7 +65,7 @@ void st_log(st_log_level level, const char *event, const char *fmt, ...)
     if (cur_format == ST_LOG_JSON) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", when, "level",
                               level_names[level], "event", event, "msg", msg);
-        char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        char *line = o ? st_json_dumps(o, JSON_COMPACT) : NULL;
         if (line)
             fprintf(out, "%s\n", line);
         free(line);

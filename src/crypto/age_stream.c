@@ -1046,8 +1046,10 @@ static ST_MUST_CHECK st_code decrypt_secmem(int fd, const char *path,
         if (rc == ST_OK && sha256) {
             j.done = calloc((size_t)j.sbatches, 1);
             j.sha = st_sha256_new();
-            if (!j.done)
-                rc = st_err_set(err, ST_E_IO, "out of memory");
+            if (!j.done || !j.sha) {
+                rc = st_err_errno(err, ST_E_IO, ENOMEM, "decrypting %s", path);
+                fail = ST_AGE_FAIL_IO;
+            }
         }
         if (rc == ST_OK) {
             rc = mt_run(&j, mt_secmem_worker, err);

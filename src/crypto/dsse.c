@@ -212,18 +212,16 @@ static struct {
 static int remembered_key(const char *text, size_t len, const char *type,
                           const uint8_t (*pubs)[32], size_t n, uint8_t key[32])
 {
-    st_sha256_ctx *c = st_sha256_new();
-    if (!c)
-        return -1;
+    st_sha256_ctx c;
     uint8_t count[8];
     for (int i = 0; i < 8; i++)
         count[i] = (uint8_t)((uint64_t)n >> (8 * i));
-    st_sha256_update(c, type, strlen(type) + 1);
-    st_sha256_update(c, count, sizeof(count));
-    st_sha256_update(c, pubs, 32 * n);
-    st_sha256_update(c, text, len);
-    st_sha256_final(c, key);
-    st_sha256_free(c);
+    st_sha256_init(&c);
+    st_sha256_update(&c, type, strlen(type) + 1);
+    st_sha256_update(&c, count, sizeof(count));
+    st_sha256_update(&c, pubs, 32 * n);
+    st_sha256_update(&c, text, len);
+    st_sha256_final(&c, key);
     return (int)(((unsigned)key[0] << 8 | key[1]) % REMEMBERED_SLOTS);
 }
 

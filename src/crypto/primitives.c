@@ -32,106 +32,6 @@ st_code st_random(void *out, size_t n, st_err *err)
     return ST_OK;
 }
 
-/* SHA-256 fetched from the provider once. EVP_sha256() is an implicit
- * fetch: every digest made with it looks the algorithm up again under a
- * lock, which cost as much as hashing a short audit entry. */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_fetch(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-}
-
-static const EVP_MD *sha256(void)
-{
-    pthread_once(&sha256_once, sha256_fetch);
-    return sha256_md ? sha256_md : EVP_sha256();
-}
-
-void st_sha256(const void *data, size_t len, uint8_t out[ST_SHA256_LEN])
-{
-    unsigned int n = 0;
-    EVP_Digest(data, len, out, &n, sha256(), NULL);
-}
-
-struct st_sha256_ctx {
-    EVP_MD_CTX *md;
-};
-
-st_sha256_ctx *st_sha256_new(void)
-{
-    /* Like OpenSSH's xmalloc: a few dozen bytes that cannot be had mean the
-     * process cannot go on safely; callers need no NULL check (a missed
-     * one would hash nothing and compare garbage). */
-    st_sha256_ctx *c = malloc(sizeof(*c));
-    if (c) {
-        c->md = EVP_MD_CTX_new();
-        if (c->md && EVP_DigestInit_ex(c->md, sha256(), NULL) == 1)
-            return c;
-        EVP_MD_CTX_free(c->md);
-        free(c);
-    }
-    fprintf(stderr, "sealtrain: out of memory creating a SHA-256 context\n");
-    abort();
-}
-
-void st_sha256_update(st_sha256_ctx *c, const void *data, size_t len)
-{
-    EVP_DigestUpdate(c->md, data, len);
-}
-
-void st_sha256_final(st_sha256_ctx *c, uint8_t out[ST_SHA256_LEN])
-{
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(c->md, out, &n);
-}
-
-void st_sha256_free(st_sha256_ctx *c)
-{
-    if (!c)
-        return;
-    EVP_MD_CTX_free(c->md);
-    free(c);
-}
-
-st_code st_sha256_file(const char *path, uint8_t out[ST_SHA256_LEN],
-                       st_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return st_err_errno(err, errno == ENOENT ? ST_E_NOTFOUND : ST_E_IO,
-                            errno, "cannot open %s", path);
-    st_sha256_ctx *c = st_sha256_new();
-    unsigned char *buf = malloc(1 << 20);
-    if (!c || !buf) {
-        close(fd);
-        st_sha256_free(c);
-        free(buf);
-        return st_err_set(err, ST_E_IO, "out of memory");
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf, 1 << 20);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            st_sha256_free(c);
-            free(buf);
-            return st_err_errno(err, ST_E_IO, e, "read %s", path);
-        }
-        if (n == 0)
-            break;
-        st_sha256_update(c, buf, (size_t)n);
-    }
-    close(fd);
-    st_sha256_final(c, out);
-    st_sha256_free(c);
-    free(buf);
-    return ST_OK;
-}
-
 st_code st_hmac_sha256(const void *key, size_t klen, const void *data,
                        size_t len, uint8_t out[ST_SHA256_LEN], st_err *err)
 {
@@ -355,6 +255,8 @@ st_code st_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
 static ST_MUST_CHECK st_code pkey_ed25519(EVP_PKEY *pk, const char *what,
                                           st_err *err)
 {
+    if (!pk && st_openssl_out_of_memory())
+        return st_err_openssl(err, ST_E_IO, "%s: reading the PEM key", what);
     if (!pk)
         return st_err_openssl(err, ST_E_INPUT, "%s: not a PEM key", what);
     if (EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519) {

@@ -217,12 +217,13 @@ ST_MUST_CHECK st_code dataset_file_digests(const char *path, digests *d,
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return st_err_errno(err, ST_E_IO, errno, "open %s", path);
-    st_sha256_ctx *fc = st_sha256_new(), *hc = st_sha256_new(),
-                  *pc = st_sha256_new();
+    st_sha256_ctx fc, hc, pc;
+    st_sha256_init(&fc);
+    st_sha256_init(&hc);
+    st_sha256_init(&pc);
     uint8_t *buf = malloc(1 << 20);
     uint64_t off = 0;
-    rc = (fc && hc && pc && buf) ? ST_OK
-                                 : st_err_set(err, ST_E_IO, "out of memory");
+    rc = buf ? ST_OK : st_err_errno(err, ST_E_IO, ENOMEM, "hashing %s", path);
     while (!rc) {
         ssize_t n = read(fd, buf, 1 << 20);
         if (n < 0 && errno == EINTR)
@@ -233,23 +234,20 @@ ST_MUST_CHECK st_code dataset_file_digests(const char *path, digests *d,
         }
         if (n == 0)
             break;
-        st_sha256_update(fc, buf, (size_t)n);
+        st_sha256_update(&fc, buf, (size_t)n);
         size_t inh = off < hlen ? (size_t)(hlen - off) : 0;
         if (inh > (size_t)n)
             inh = (size_t)n;
-        st_sha256_update(hc, buf, inh);
-        st_sha256_update(pc, buf + inh, (size_t)n - inh);
+        st_sha256_update(&hc, buf, inh);
+        st_sha256_update(&pc, buf + inh, (size_t)n - inh);
         off += (uint64_t)n;
     }
     if (!rc) {
         d->size = off;
-        st_sha256_final(fc, d->file);
-        st_sha256_final(hc, d->header);
-        st_sha256_final(pc, d->payload);
+        st_sha256_final(&fc, d->file);
+        st_sha256_final(&hc, d->header);
+        st_sha256_final(&pc, d->payload);
     }
-    st_sha256_free(fc);
-    st_sha256_free(hc);
-    st_sha256_free(pc);
     free(buf);
     close(fd);
     return rc;

@@ -483,7 +483,7 @@ st_code st_dataset_adopt(st_workspace *ws, const char *path,
         (rc = copy_file(path, dst, err)))
         goto out;
     copied = 1;
-    char *text = json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = st_json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS);
     rc = text ? dataset_insert_row(ws, &r, text, err)
               : st_err_set(err, ST_E_IO, "out of memory");
     free(text);

@@ -26,6 +26,7 @@
 #include "data/rows.h"
 #include "data_internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -585,7 +586,7 @@ st_code st_data_convert(const st_data_input *in, const st_data_schema *sc,
     struct writer w = {sink, sctx, NULL, 0, 256u << 10, 0, st_sha256_new()};
     st_code rc = ST_OK;
     if (!w.sha)
-        return st_err_set(err, ST_E_IO, "out of memory");
+        return st_err_errno(err, ST_E_IO, ENOMEM, "the plaintext's digest");
     int reg = sc->task == ST_TASK_REGRESSION;
     if (sc->rows == 0 || sc->cols == 0 || !sc->labels || sc->targets == 0 ||
         (reg && !sc->target_names)) {

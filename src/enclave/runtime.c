@@ -466,7 +466,7 @@ static ST_MUST_CHECK st_code checkpoint_plain(struct rt *r, st_secret **out,
     st_code rc = st_trainer_checkpoint(r->trainer, &state, err);
     if (rc != ST_OK)
         return rc;
-    char *hist = r->history ? json_dumps(r->history, JSON_COMPACT) : NULL;
+    char *hist = r->history ? st_json_dumps(r->history, JSON_COMPACT) : NULL;
     size_t sn = st_secret_len(state), hn = hist ? strlen(hist) : 0;
     if (r->history && !hist)
         rc = st_err_set(err, ST_E_IO, "checkpoint: out of memory");
@@ -821,16 +821,16 @@ static ST_MUST_CHECK st_code rt_seal_bytes(struct rt *r, const char *file,
         rc = st_err_errno(err, ST_E_IO, errno, "fsync of %s", file);
     if (rc == ST_OK) {
         /* digest of exactly the bytes written: the provenance subject */
-        st_sha256_ctx *c = st_sha256_new();
+        st_sha256_ctx c;
+        st_sha256_init(&c);
         uint8_t buf[65536];
         off_t off = 0;
         ssize_t got;
         while ((got = pread(fd, buf, sizeof(buf), off)) > 0) {
-            st_sha256_update(c, buf, (size_t)got);
+            st_sha256_update(&c, buf, (size_t)got);
             off += got;
         }
-        st_sha256_final(c, so->sha256);
-        st_sha256_free(c);
+        st_sha256_final(&c, so->sha256);
         so->size = (uint64_t)off;
         if (got < 0)
             rc = st_err_errno(err, ST_E_IO, errno, "reading %s back", file);
@@ -851,7 +851,7 @@ static ST_MUST_CHECK st_code rt_seal(struct rt *r, const st_tensor_view *train,
     json_t *meta = json_pack("{s:s,s:s}", "sealtrain.job", r->a->job_id,
                              "sealtrain.engine", st_version());
     json_t *list = label_names(train);
-    char *names = list ? json_dumps(list, JSON_COMPACT) : NULL;
+    char *names = list ? st_json_dumps(list, JSON_COMPACT) : NULL;
     json_decref(list);
     if (meta && names)
         json_object_set_new(meta,
@@ -898,14 +898,15 @@ static ST_MUST_CHECK int rt_predicate_common(struct rt *r, json_t *pred)
         return 0;
     }
     json_decref(common);
-    json_t *evj = r->evidence ? json_loadb(r->evidence, r->evidence_len,
-                                           JSON_REJECT_DUPLICATES, NULL)
-                              : NULL;
-    if (evj)
-        json_object_set_new(pred, "attestation",
-                            json_pack("{s:s,s:o}", "nonce",
-                                      hex32(r->nonce, nhex), "evidence", evj));
-    return 1;
+    if (!r->evidence)
+        return 1;
+    /* the evidence this runtime produced: if it does not parse back (out
+     * of memory), the statement would go without its attestation */
+    json_t *evj = st_json_parse(r->evidence, r->evidence_len, "evidence", NULL);
+    json_t *att = evj ? json_pack("{s:s,s:o}", "nonce", hex32(r->nonce, nhex),
+                                  "evidence", evj)
+                      : NULL;
+    return att && json_object_set_new(pred, "attestation", att) == 0;
 }
 
 /* An in-toto Statement v1 about one subject, with `pred` (taken) as its
@@ -927,7 +928,7 @@ static json_t *rt_statement(struct rt *r, const char *subject,
         st_err_set(err, ST_E_INTERNAL, "building the provenance statement");
         return NULL;
     }
-    char *text = json_dumps(stmt, JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = st_json_dumps(stmt, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(stmt);
     json_t *env = text
                       ? st_dsse_sign(ST_DSSE_TYPE_INTOTO, (const uint8_t *)text,
@@ -1027,15 +1028,14 @@ static st_code rt_model_unwrap(void *ctx, const st_age_stanza *s,
 static ST_MUST_CHECK st_code rt_model_digest(struct rt *r, uint8_t out[32],
                                              st_err *err)
 {
-    st_sha256_ctx *c = st_sha256_new();
+    st_sha256_ctx c;
+    st_sha256_init(&c);
     uint8_t buf[65536];
     ssize_t got;
-    while (c && (got = read(r->a->model_fd, buf, sizeof(buf))) > 0)
-        st_sha256_update(c, buf, (size_t)got);
-    if (c)
-        st_sha256_final(c, out);
-    st_sha256_free(c);
-    if (!c || got < 0 || lseek(r->a->model_fd, 0, SEEK_SET) != 0)
+    while ((got = read(r->a->model_fd, buf, sizeof(buf))) > 0)
+        st_sha256_update(&c, buf, (size_t)got);
+    st_sha256_final(&c, out);
+    if (got < 0 || lseek(r->a->model_fd, 0, SEEK_SET) != 0)
         return st_err_errno(err, ST_E_IO, errno, "reading the model");
     return ST_OK;
 }
@@ -1185,7 +1185,7 @@ static ST_MUST_CHECK st_code rt_use(struct rt *r, const st_secret *mk,
             else
                 json_decref(names);
             /* the figures' digest as the controller audits it */
-            char *canon = json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
+            char *canon = st_json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS);
             if (canon)
                 st_sha256(canon, strlen(canon), out_sha);
             free(canon);

@@ -334,7 +334,7 @@ static ST_MUST_CHECK st_code store_job(st_workspace *ws, const char *submitter,
         return rc;
     char hex[65];
     st_hex_encode(digest, 32, hex);
-    char *envtext = json_dumps(env, JSON_COMPACT);
+    char *envtext = st_json_dumps(env, JSON_COMPACT);
     if (!envtext)
         return st_err_set(err, ST_E_INTERNAL, "serialising the envelope");
     uint8_t rnd[8];
@@ -566,7 +566,7 @@ static ST_MUST_CHECK st_code status_write(st_workspace *ws, const char *id,
                                           st_err *err)
 {
     json_object_update(status, (json_t *)patch);
-    char *text = json_dumps(status, JSON_COMPACT);
+    char *text = st_json_dumps(status, JSON_COMPACT);
     if (!text)
         return st_err_set(err, ST_E_INTERNAL, "serialising job status");
     char t[ST_TIME_LEN];

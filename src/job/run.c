@@ -749,7 +749,7 @@ static ST_MUST_CHECK st_code release_one_remote(struct ctl *c,
     st_broker_msg m = {0, NULL, 0};
     /* the signed spec goes along: the owner's broker checks its signer
      * and its recipients against the owner's policy */
-    char *env = json_dumps(c->rec.envelope, JSON_COMPACT);
+    char *env = st_json_dumps(c->rec.envelope, JSON_COMPACT);
     st_code rc =
         env ? st_broker_remote_hello(b, name, c->rec.id, c->spec_digest, env,
                                      strlen(env), &c->hello, nonce, err)
@@ -859,7 +859,7 @@ static int requester_key_taken(struct ctl *c, st_broker_key *k, int *cancel,
         return -1;
     *cancel = r.cancel_requested;
     const json_t *j = json_object_get(r.status, "model_key");
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = j ? st_json_dumps(j, JSON_COMPACT) : NULL;
     int got = 0;
     if (j)
         got = text && st_job_model_key_parse(text, strlen(text),
@@ -960,7 +960,7 @@ static ST_MUST_CHECK st_code release_keys(struct ctl *c, st_keyring *kr,
     for (size_t i = 0; i < c->nds; i++)
         if (!c->ds[i].m.broker_url[0])
             ask.datasets[ask.ndatasets++] = c->ds[i].m.name;
-    char *env = json_dumps(c->rec.envelope, JSON_COMPACT);
+    char *env = st_json_dumps(c->rec.envelope, JSON_COMPACT);
     if (!env)
         return st_err_set(err, ST_E_IO, "serialising the signed spec");
     ask.envelope = env;
@@ -1129,7 +1129,7 @@ static ST_MUST_CHECK st_code handle_use_result(struct ctl *c, const json_t *res,
         /* the digest of the figures as printed with --json: compact, keys
          * sorted (metrics are reals, which canonical JSON refuses) */
         char *canon = json_is_object(ev)
-                          ? json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS)
+                          ? st_json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS)
                           : NULL;
         if (!canon)
             rc = st_err_set(err, ST_E_INPUT,
@@ -1181,8 +1181,9 @@ static ST_MUST_CHECK st_code handle_use_result(struct ctl *c, const json_t *res,
     return move_to(c, ST_JOB_SUCCEEDED, NULL, err);
 }
 
-/* `cleanup` knows models only by their rows: a model that no row names
- * leaves no file. */
+/* A model that no row names leaves no file (when this process cannot
+ * know, the registration's COMMIT having failed, `cleanup`'s model-files
+ * removes them once the job is at rest). */
 static void unregistered_remove(const char *model, const char *prov)
 {
     /* a disk that fails writes cannot overwrite it: its name still goes

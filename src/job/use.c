@@ -49,7 +49,7 @@ st_code st_job_use_spec(const st_job_use *u, uint32_t version,
         json_object_set_new(use, "key", json_string("requester"));
         json_object_set_new(use, "nonce", json_string(nonce));
     }
-    *text = spec ? json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    *text = spec ? st_json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(spec);
     return *text ? ST_OK : st_err_set(err, ST_E_IO, "out of memory");
 }

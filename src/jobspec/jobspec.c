@@ -46,9 +46,9 @@
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
-#include "train/gbdt.h"
 #include "sealtrain/jobspec.h"
 #include "sealtrain/json.h"
+#include "train/gbdt.h"
 #include "train/train.h"
 
 #define SPEC_MAX (1u << 20)
@@ -311,7 +311,7 @@ static ST_MUST_CHECK st_code parse_body(json_t *root, const char *where,
             return st_err_prefix(err, "%s", w);
         out->attestation = json_object_get(sec, "attestation");
         if (out->attestation) {
-            char *text = json_dumps(out->attestation, JSON_COMPACT);
+            char *text = st_json_dumps(out->attestation, JSON_COMPACT);
             st_attest_policy *p = NULL;
             rc = text ? st_attest_policy_parse(text, strlen(text),
                                                "security.attestation", &p, err)
@@ -439,7 +439,7 @@ char *st_job_spec_serialise(const st_job_spec *spec, st_err *err)
 {
     /* keys sorted, compact; reals in jansson's fixed "%.17g" form, so the
      * same spec always gives the same bytes */
-    char *c = json_dumps(spec->root, JSON_COMPACT | JSON_SORT_KEYS);
+    char *c = st_json_dumps(spec->root, JSON_COMPACT | JSON_SORT_KEYS);
     if (!c)
         st_err_set(err, ST_E_INTERNAL, "serialising the job spec");
     return c;

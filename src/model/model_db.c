@@ -95,7 +95,7 @@ st_code st_model_db_first_owner(st_workspace *ws, const char *name, char *owner,
 
 static char *dump(const json_t *v)
 {
-    return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    return st_json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
 }
 
 /* ST_OK when model name r->name is new or r->owner's: the owner of

@@ -51,13 +51,13 @@ static ST_MUST_CHECK st_code open_checked(const st_model_record *r, int *fd_out,
     if (fd < 0)
         return st_err_errno(err, ST_E_IO, errno, "model %s@%u: opening %s",
                             r->name, r->version, r->path);
-    st_sha256_ctx *c = st_sha256_new();
+    st_sha256_ctx c;
+    st_sha256_init(&c);
     uint8_t buf[65536], d[32];
     ssize_t got;
     while ((got = read(fd, buf, sizeof(buf))) > 0)
-        st_sha256_update(c, buf, (size_t)got);
-    st_sha256_final(c, d);
-    st_sha256_free(c);
+        st_sha256_update(&c, buf, (size_t)got);
+    st_sha256_final(&c, d);
     char hex[65];
     st_hex_encode(d, 32, hex);
     st_code rc = ST_OK;

@@ -118,8 +118,8 @@ static ST_MUST_CHECK st_code verify_with_dataset_policies(
                          name ? name : "(unnamed dataset)");
             continue;
         }
-        char *text = json_dumps(json_object_get(pol->json, "attestation"),
-                                JSON_COMPACT | JSON_ENCODE_ANY);
+        char *text = st_json_dumps(json_object_get(pol->json, "attestation"),
+                                   JSON_COMPACT | JSON_ENCODE_ANY);
         st_release_policy_free(pol);
         if (!text)
             return st_err_set(err, ST_E_IO, "out of memory");

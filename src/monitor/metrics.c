@@ -140,7 +140,7 @@ static int visit(void *ctx, uint64_t index, const char *line, size_t len)
     if (eq(&e.category, "attestation") ||
         (eq(&e.category, "access") && eq(&e.outcome, "denied"))) {
         /* the few entries with labels from free text: decode properly */
-        json_t *o = json_loadb(line, len, 0, NULL);
+        json_t *o = st_json_parse(line, len, "audit entry", NULL);
         /* the TEE: details.tee, or the verified claims' tee */
         json_t *d = json_object_get(o, "details");
         const char *tee = json_string_value(json_object_get(d, "tee"));

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "report/svg.h"
+#include "sealtrain/json.h"
 #include "sealtrain/report.h"
 #include "sealtrain/version.h"
 
@@ -387,8 +388,8 @@ static char *value_text(const json_t *v)
 {
     if (json_is_string(v))
         return strdup(json_string_value(v));
-    return json_dumps(v,
-                      JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
+    return st_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+                                JSON_REAL_PRECISION(10));
 }
 
 static ST_MUST_CHECK st_code header(const json_t *doc, st_buf *b, st_err *err)

@@ -9,6 +9,7 @@
  * written by the check). Handlers only call the library's public API; they
  * never return a key, a plaintext or a private path of the workspace.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "sealtrain/dataset.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/job.h"
+#include "sealtrain/json.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/model.h"
 #include "sealtrain/release.h"
@@ -179,6 +181,7 @@ typedef struct entries_ctx {
     uint64_t from, limit;
     json_t *out;
     int bad;
+    st_err err; /* why an entry could not be read (bad: malformed) */
 } entries_ctx;
 
 static int visit_entry(void *ctx, uint64_t index, const char *line, size_t len)
@@ -188,13 +191,18 @@ static int visit_entry(void *ctx, uint64_t index, const char *line, size_t len)
         return 0;
     if (json_array_size(c->out) >= c->limit)
         return 1;
-    json_error_t je;
-    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = st_json_parse(line, len, "audit entry", &c->err);
     if (!j) {
-        c->bad = 1;
+        c->bad = c->err.code != ST_E_IO;
+        if (!c->bad)
+            st_err_prefix(&c->err, "audit entry %llu",
+                          (unsigned long long)index);
         return 1;
     }
-    json_array_append_new(c->out, j);
+    if (json_array_append_new(c->out, j) != 0) {
+        st_err_errno(&c->err, ST_E_IO, ENOMEM, "audit entries");
+        return 1;
+    }
     return 0;
 }
 
@@ -218,6 +226,11 @@ static void entries(st_req *r)
         st_srv_reply_msg(r, 500,
                          "the audit log holds a malformed entry (run "
                          "`sealtrain audit verify`)");
+        return;
+    }
+    if (c.err.code) {
+        json_decref(c.out);
+        st_srv_reply_err(r, NULL, &c.err);
         return;
     }
     st_srv_reply_json(
@@ -368,10 +381,17 @@ static json_t *dataset_json(const st_dataset_record *d, int full)
         "kek_version", (int)d->m.kek_version);
     json_object_set_new(j, "id", json_string(d->m.id));
     if (full && d->envelope) {
-        json_error_t je;
-        json_t *env = json_loads(d->envelope, 0, &je);
-        if (env)
-            json_object_set_new(j, "manifest_envelope", env);
+        /* the signed manifest the catalog holds; one that does not
+         * parse is left out (`data verify` names it), but out of memory
+         * is no answer (NULL) */
+        st_err pe;
+        json_t *env = st_json_parse(d->envelope, strlen(d->envelope),
+                                    "manifest envelope", &pe);
+        if ((!env && pe.code == ST_E_IO) ||
+            (env && json_object_set_new(j, "manifest_envelope", env) != 0)) {
+            json_decref(j);
+            return NULL;
+        }
         json_object_set_new(j, "signer_keyid", json_string(d->signer_keyid));
     }
     return j;
@@ -389,8 +409,12 @@ static void datasets(st_req *r)
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, dataset_json(&recs[i], 0));
+    for (size_t i = 0; arr && i < n; i++)
+        if (json_array_append_new(arr, dataset_json(&recs[i], 0)) != 0) {
+            json_decref(
+                arr); /* out of memory: no list rather than a short one */
+            arr = NULL;
+        }
     st_dataset_records_free(recs, n);
     st_srv_reply_json(r, 200, json_pack("{s:o}", "datasets", arr));
 }

@@ -34,6 +34,7 @@
 #include "sealtrain/broker.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/job.h"
+#include "sealtrain/json.h"
 #include "sealtrain/secmem.h"
 #include "server/server_internal.h"
 
@@ -162,7 +163,7 @@ static void reply_denied(st_req *r, const char *reason, json_t *verdict)
     json_t *d = json_pack("{s:s}", "reason", reason);
     if (verdict)
         json_object_set_new(d, "verdict", verdict);
-    char *text = json_dumps(d, JSON_COMPACT);
+    char *text = st_json_dumps(d, JSON_COMPACT);
     json_decref(d);
     if (text && strlen(text) <= st_broker_max_len(ST_MSG_DENIED))
         reply_frame(r, 403, ST_MSG_DENIED, text, strlen(text));

@@ -45,6 +45,7 @@
 #include "sealtrain/access.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/json.h"
 #include "sealtrain/keyring.h"
 #include "sealtrain/log.h"
 #include "sealtrain/server.h"
@@ -535,7 +536,8 @@ void st_srv_reply_text(st_req *r, int code, const char *ctype, const void *data,
 
 void st_srv_reply_json(st_req *r, int code, json_t *body)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *text =
+        body ? st_json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(body);
     if (!text) {
         static const char oom[] = "{\"error\":\"internal error\"}\n";

@@ -201,8 +201,8 @@ static ST_MUST_CHECK st_code config_matches(const st_train_config *ckpt,
             x = json_object_get(x, k);
             y = json_object_get(y, k);
         }
-        char *xs = x ? json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        char *ys = y ? json_dumps(y, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        char *xs = x ? st_json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        char *ys = y ? st_json_dumps(y, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         rc = st_err_set(err, ST_E_DENIED,
                         "checkpoint: %s is %s, the signed spec says %s", path,
                         xs ? xs : "(absent)", ys ? ys : "(absent)");

@@ -222,8 +222,8 @@ json_t *st_gbdt_config_to_json(const st_gbdt_config *c)
 static char *config_dump(const st_gbdt_config *c)
 {
     json_t *j = st_gbdt_config_to_json(c);
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS |
-                                    JSON_REAL_PRECISION(17))
+    char *s = j ? st_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS |
+                                       JSON_REAL_PRECISION(17))
                 : NULL;
     json_decref(j);
     return s;
@@ -1132,7 +1132,7 @@ st_code st_gbdt_save_safetensors(const st_gbdt *g, const json_t *metadata,
                         json_pack("{s:s, s:[I], s:[I, I]}", "dtype", "U8",
                                   "shape", (json_int_t)mlen, "data_offsets",
                                   (json_int_t)at, (json_int_t)(at + mlen)));
-    text = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
+    text = st_json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) {
         rc = st_err_set(err, ST_E_IO, "safetensors: out of memory");
         goto done;

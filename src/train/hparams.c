@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train/gbdt.h"
 #include "sealtrain/json.h"
+#include "train/gbdt.h"
 #include "train/train_internal.h"
 
 void st_train_config_default(st_train_config *cfg)
@@ -540,8 +540,8 @@ char *st_train_config_dump(const st_train_config *cfg)
     if (!j)
         return NULL;
     /* 17 significant digits: every double reads back to the same bits */
-    char *s =
-        json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    char *s = st_json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS |
+                                   JSON_REAL_PRECISION(17));
     json_decref(j);
     return s;
 }

@@ -344,7 +344,7 @@ st_code st_trainer_save_safetensors(const st_trainer *t, const json_t *metadata,
                       (json_int_t)(at + nb)));
         at += nb;
     }
-    text = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
+    text = st_json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) {
         rc = st_err_set(err, ST_E_IO, "safetensors: out of memory");
         goto done;

@@ -303,8 +303,9 @@ class Harness:
         return bad
 
     # -- the checks --
-    def check_open(self, ws, what):
-        """The invariants that hold whatever the command did."""
+    def check_open(self, ws, what, models=True):
+        """The invariants that hold whatever the command did (models:
+        the model check too; job-run does it once its job is at rest)."""
         problems = []
         for args in (["audit", "verify"], ["key", "list"]):
             rc, _, err = self.st(ws, args)
@@ -322,7 +323,8 @@ class Harness:
                 if rc:
                     problems.append("data verify --deep %s after %s: exit "
                                     "%d: %s" % (name, what, rc, err.strip()))
-        problems += self.check_models(ws, what)
+        if models:
+            problems += self.check_models(ws, what)
         t = self.temps(ws)
         if t:
             problems.append("temporary files left after %s: %s" %
@@ -333,17 +335,36 @@ class Harness:
         """Every registered model verifies (its file and provenance are
         there), and models/ holds no file that no model names: a model
         whose registration did not land is removed, one that did is
-        kept."""
+        kept. A registration whose COMMIT failed leaves its files to
+        `cleanup` (the process cannot know its outcome): what cleanup
+        then leaves is a stray."""
+        stray, problems = self.stray_models(ws, what)
+        if stray:
+            rc, _, err = self.st(ws, ["cleanup"])
+            if rc:
+                problems.append("cleanup after %s: exit %d: %s" %
+                                (what, rc, err.strip()))
+            left, _ = self.stray_models(ws, what, verify=False)
+            if left:
+                problems.append("model files that no model names after %s "
+                                "and cleanup: %s" % (what, ", ".join(left)))
+        return problems
+
+    def stray_models(self, ws, what, verify=True):
+        """(files of models/ that no model names, problems); no files
+        when the models cannot be listed (a problem)."""
         rc, out, err = self.st(ws, ["model", "list", "--json"])
         if rc:
-            return ["model list after %s: exit %d: %s" %
-                    (what, rc, err.strip())]
+            return [], ["model list after %s: exit %d: %s" %
+                        (what, rc, err.strip())]
         problems = []
         named = set()
         for m in json.loads(out):
             ref = "%s@%s" % (m["name"], m["version"])
             named.add(os.path.realpath(m["file"]["path"]))
             named.add(os.path.realpath(m["file"]["provenance"]))
+            if not verify:
+                continue
             rc, _, err = self.st(ws, ["model", "verify", ref])
             if rc:
                 problems.append("model verify %s after %s: exit %d: %s" %
@@ -351,10 +372,7 @@ class Harness:
         d = os.path.join(ws, "models")
         stray = sorted(n for n in (os.listdir(d) if os.path.isdir(d) else [])
                        if os.path.realpath(os.path.join(d, n)) not in named)
-        if stray:
-            problems.append("model files that no model names after %s: %s"
-                            % (what, ", ".join(stray)))
-        return problems
+        return stray, problems
 
     def new_success(self, ws, actions):
         log = self.audit(ws)
@@ -443,7 +461,7 @@ class Harness:
                             "longer reaches it (find the index again with "
                             "ST_FAULT=count and ST_FAULT_AFTER) (exit %d: %s)"
                             % (what, self.expect, rc, err.strip()))
-        problems += self.check_open(ws, what)
+        problems += self.check_open(ws, what, models=name != "job-run")
         after = self.state(ws)
         succ = self.new_success(ws, actions)
         if rc == 0:
@@ -466,6 +484,9 @@ class Harness:
             if succ:
                 problems.append("%s failed (exit %d) but logged success" %
                                 (what, rc))
+        if name == "job-run":
+            # once its job is at rest (job_failed ended a stuck one)
+            problems += self.check_models(ws, what)
         # the retry, without fault (a job that failed after its keys were
         # released is over: a spec without checkpoints has nothing to
         # resume, and it is submitted again; one left queued runs again)

@@ -310,6 +310,73 @@ static void test_stale_job_is_terminated_and_recorded(void **state)
     st_job_record_free(&r);
 }
 
+/* A file of models/ that no model names (a registration whose COMMIT
+ * failed and never settled) goes with `cleanup` once its job is at rest,
+ * never while the job runs: a sealing job has moved its model there
+ * before it registers it. */
+static void touch(const char *dir, const char *name)
+{
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs("x", fp);
+    fclose(fp);
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static void test_model_files_go_only_when_their_job_is_at_rest(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    char id[ST_JOB_ID_LEN + 1], dir[4096], age[128], prov[128];
+    import(f, "a", -1);
+    queued_job(f, "a", id);
+    static const st_job_state path[] = {ST_JOB_ATTESTING, ST_JOB_KEYED,
+                                        ST_JOB_TRAINING, ST_JOB_SEALING};
+    for (size_t i = 0; i < 4; i++)
+        assert_st_ok(st_job_transition(f->ws, id, path[i], "test", &e), &e);
+    /* a live one: a heartbeat now, no controller pid to check */
+    json_t *hb = json_pack("{s:b}", "heartbeat", 1);
+    assert_st_ok(st_job_status_update(f->ws, id, hb, &e), &e);
+    json_decref(hb);
+    assert_st_ok(st_workspace_subdir(f->ws, "models", dir, sizeof(dir), &e),
+                 &e);
+    snprintf(age, sizeof(age), "m-%s.age", id);
+    snprintf(prov, sizeof(prov), "m-%s.provenance.json", id);
+    touch(dir, age);
+    touch(dir, prov);
+    /* a shared copy's name, and a job that does not exist: not ours */
+    touch(dir, "m-v1-shared-0123456789abcdef.age");
+    touch(dir, "m-j0123456789abcde.age");
+    st_cleanup_opts o;
+    memset(&o, 0, sizeof(o));
+    st_cleanup_report rep;
+    assert_st_ok(st_cleanup_run(f->ws, &o, &rep, &e), &e);
+    for (size_t i = 0; i < rep.n; i++)
+        assert_string_not_equal(rep.actions[i].handler, "model-files");
+    st_cleanup_report_free(&rep);
+    assert_true(exists(dir, age) && exists(dir, prov));
+    /* at rest, and no model names them: they go, each audited */
+    assert_st_ok(st_job_transition(f->ws, id, ST_JOB_FAILED, "test", &e), &e);
+    assert_st_ok(st_cleanup_run(f->ws, &o, &rep, &e), &e);
+    int n = 0;
+    for (size_t i = 0; i < rep.n; i++)
+        n += !strcmp(rep.actions[i].handler, "model-files") &&
+             rep.actions[i].done;
+    st_cleanup_report_free(&rep);
+    assert_int_equal(n, 2);
+    assert_false(exists(dir, age) || exists(dir, prov));
+    assert_true(exists(dir, "m-v1-shared-0123456789abcdef.age"));
+    assert_true(exists(dir, "m-j0123456789abcde.age"));
+}
+
 static void test_metrics_label_values_are_escaped(void **state)
 {
     (void)state;
@@ -335,6 +402,9 @@ int main(void)
             test_log_key_is_sealed_under_the_keyring, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_stale_job_is_terminated_and_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_model_files_go_only_when_their_job_is_at_rest, setup,
+            teardown),
         cmocka_unit_test(test_metrics_label_values_are_escaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
