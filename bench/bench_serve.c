@@ -39,6 +39,7 @@
 #include <openssl/ssl.h>
 
 #include "broker/remote.h"
+#include "crypto/primitives.h"
 #include "sealtrain/attest.h"
 #include "sealtrain/broker.h"
 #include "sealtrain/bytes.h"

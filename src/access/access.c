@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "access/access_internal.h"
+#include "crypto/primitives.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"

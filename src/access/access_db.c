@@ -27,6 +27,7 @@
 #include "access/access_internal.h"
 #include "audit/txn.h"
 #include "crypto/bech32.h"
+#include "crypto/primitives.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"

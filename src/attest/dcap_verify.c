@@ -41,6 +41,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "crypto/primitives.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"

@@ -43,6 +43,7 @@
 
 #include "attest/ear.h"
 #include "attest_internal.h"
+#include "crypto/primitives.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
 #include "sealtrain/version.h"

@@ -18,6 +18,7 @@
 
 #include "attest/trace.h"
 #include "attest_internal.h"
+#include "crypto/primitives.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"

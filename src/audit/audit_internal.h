@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "crypto/primitives.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/secmem.h"
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "audit/audit_internal.h"
+#include "crypto/primitives.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/secmem.h"
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "audit/audit_internal.h"
+#include "crypto/primitives.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"

@@ -31,6 +31,7 @@
 #include "audit/txn.h"
 #include "broker/gate_internal.h"
 #include "crypto/dsse.h"
+#include "crypto/primitives.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/clock.h"

@@ -26,6 +26,7 @@
 #include "attest/ear.h"
 #include "broker/gate_internal.h"
 #include "crypto/dsse.h"
+#include "crypto/primitives.h"
 #include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"

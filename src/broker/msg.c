@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "crypto/primitives.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
 

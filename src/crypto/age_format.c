@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "age_internal.h"
+#include "crypto/primitives.h"
 #include "sealtrain/secmem.h"
 
 const char *st_age_fail_name(st_age_fail f)

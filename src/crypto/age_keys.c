@@ -22,6 +22,7 @@
 #include "age_internal.h"
 #include "crypto/age_keys.h"
 #include "crypto/bech32.h"
+#include "crypto/primitives.h"
 #include "sealtrain/fs.h"
 
 #define X25519_LABEL "age-encryption.org/v1/X25519"

@@ -40,6 +40,7 @@
 
 #include "age_internal.h"
 #include "crypto/age_stream.h"
+#include "crypto/primitives.h"
 #include "sealtrain/fs.h"
 
 #define HDR_READ 4096

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/primitives.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
 

@@ -5,6 +5,7 @@
  * Must never log or keep key material: every EVP_PKEY / context made from
  * a key is freed before return (OpenSSL wipes key data on free).
  */
+#include "crypto/primitives.h"
 #include "sealtrain/crypto.h"
 
 #include <errno.h>

@@ -11,6 +11,7 @@
  * with the same assembly.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
+#include "crypto/primitives.h"
 #include "sealtrain/crypto.h"
 
 #include <errno.h>

@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "crypto/dsse.h"
+#include "crypto/primitives.h"
 #include "dataset_internal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/primitives.h"
 #include "dataset_internal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"

@@ -50,6 +50,7 @@
 
 #include "broker/msg.h"
 #include "crypto/dsse.h"
+#include "crypto/primitives.h"
 #include "sealtrain/age.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"

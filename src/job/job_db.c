@@ -35,6 +35,7 @@
 #include "broker/gate_internal.h"
 #include "crypto/bech32.h"
 #include "crypto/dsse.h"
+#include "crypto/primitives.h"
 #include "job/job_internal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/attest.h"

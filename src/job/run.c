@@ -49,6 +49,7 @@
 #include "broker/gate_internal.h"
 #include "broker/remote.h"
 #include "crypto/dsse.h"
+#include "crypto/primitives.h"
 #include "enclave/runtime.h"
 #include "enclave/sandbox.h"
 #include "job/job_internal.h"

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "crypto/dsse.h"
+#include "crypto/primitives.h"
 #include "sealtrain/clock.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"

@@ -45,6 +45,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "crypto/primitives.h"
 #include "keys/keyring_file.h"
 #include "keys/keys_db.h"
 #include "keys/tpm_seal.h"

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/primitives.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/json.h"
 

@@ -29,6 +29,7 @@
 #include "audit/txn.h"
 #include "broker/policy.h"
 #include "crypto/age_stream.h"
+#include "crypto/primitives.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
 #include "sealtrain/clock.h"

@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "crypto/primitives.h"
 #include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto/primitives.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/fs.h"

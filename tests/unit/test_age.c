@@ -8,6 +8,7 @@
  */
 #include "crypto/age_keys.h"
 #include "crypto/age_stream.h"
+#include "crypto/primitives.h"
 #include "st_test.h"
 
 #include <ctype.h>

@@ -2,6 +2,7 @@
  * test_bech32.c: Bech32 against the BIP 173 test vectors and an age
  * identity from the C2SP CCTV age suite.
  */
+#include "crypto/primitives.h"
 #include "st_test.h"
 
 #include "crypto/bech32.h"

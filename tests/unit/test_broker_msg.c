@@ -3,6 +3,7 @@
  * the report-data binding and the wrapping of released keys.
  */
 #include "broker/msg.h"
+#include "crypto/primitives.h"
 #include "st_test.h"
 
 #include <sys/socket.h>

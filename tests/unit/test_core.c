@@ -2,6 +2,7 @@
  * test_core.c: errors, secure memory, atomic files, JSON, bytes, DSSE and
  * the crypto wrappers against published test vectors.
  */
+#include "crypto/primitives.h"
 #include "st_test.h"
 
 #include <signal.h>

@@ -7,6 +7,7 @@
  * tested here too.
  */
 #include "attest/ear.h"
+#include "crypto/primitives.h"
 #include "st_test.h"
 #include "st_test_ws.h"
 

@@ -5,6 +5,7 @@
  * decision: test_gate.c.
  */
 #include "broker/msg.h"
+#include "crypto/primitives.h"
 #include "st_test.h"
 #include "st_test_ws.h"
 

@@ -9,6 +9,7 @@
  */
 #include "attest/trace.h"
 #include "crypto/age_stream.h"
+#include "crypto/primitives.h"
 #include "st_test.h"
 
 #include <stdio.h>

@@ -12,6 +12,7 @@
  * derives the same key by itself and continues.
  */
 #include "broker/msg.h"
+#include "crypto/primitives.h"
 #include "st_test.h"
 #include "st_test_ws.h"
 
