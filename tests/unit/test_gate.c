@@ -372,16 +372,98 @@ static void test_evidence_bound_to_other_data_is_refused(void **state)
     round_end(&x);
 }
 
-static void test_grant_revoked_between_hello_and_evidence(void **state)
+/* An EVIDENCE takes its HELLO's consent when the catalog did not change
+ * in between (gate.c, "the HELLO's consent"). The connection looks at the
+ * catalog once first: its very first look counts as a change. */
+static void test_unchanged_catalog_reuses_the_hellos_consent(void **state)
 {
     fixture *f = *state;
     round x;
-    st_err e;
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    unsigned long before = st_gate_consent_reused();
     round_begin(f, &x, f->kr, &with_verdicts, NULL);
+    round_release(&x, "tr", NULL, ST_OK, NULL);
+    round_end(&x);
+    assert_int_equal(st_gate_consent_reused(), before + 1);
+    assert_int_equal(audited(f, "key.release", "\"outcome\":\"success\""), 1);
+}
+
+/* A change between HELLO and EVIDENCE, made by `change`, must stop the
+ * release, saying `why`, with the HELLO's consent not taken. */
+static void changed_between(fixture *f, void (*change)(fixture *),
+                            const char *why)
+{
+    round x;
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    unsigned long before = st_gate_consent_reused();
+    round_begin(f, &x, f->kr, &with_verdicts, NULL);
+    change(f);
+    round_release(&x, "tr", NULL, ST_E_DENIED, why);
+    round_end(&x);
+    assert_int_equal(st_gate_consent_reused(), before);
+    assert_int_equal(audited(f, "key.release", "\"outcome\":\"success\""), 0);
+}
+
+/* on the gate's own connection */
+static void revoke_use(fixture *f)
+{
+    st_err e;
     assert_st_ok(
         st_access_revoke(f->ws, "dana", "mo", "dataset:digits", "use", &e), &e);
-    round_release(&x, "tr", NULL, ST_E_DENIED, "use");
-    round_end(&x);
+}
+
+static void test_grant_revoked_between_hello_and_evidence(void **state)
+{
+    changed_between(*state, revoke_use, "use");
+}
+
+/* on another connection (another worker's, or the CLI's) */
+static void revoke_use_elsewhere(fixture *f)
+{
+    st_workspace *ws2 = NULL;
+    st_err e;
+    assert_st_ok(st_workspace_open(st_workspace_dir(f->ws), &ws2, &e), &e);
+    assert_st_ok(
+        st_access_revoke(ws2, "dana", "mo", "dataset:digits", "use", &e), &e);
+    st_workspace_close(ws2);
+}
+
+static void
+test_grant_revoked_elsewhere_between_hello_and_evidence(void **state)
+{
+    changed_between(*state, revoke_use_elsewhere, "use");
+}
+
+static void disable_submitter(fixture *f)
+{
+    st_err e;
+    assert_st_ok(st_access_principal_disable(f->ws, "admin", "mo", 1, &e), &e);
+}
+
+static void test_submitter_disabled_between_hello_and_evidence(void **state)
+{
+    changed_between(*state, disable_submitter, "disabled");
+}
+
+/* a raw UPDATE of the policy's row, by a connection of its own */
+static void edit_policy_row(fixture *f)
+{
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/catalog.db", st_workspace_dir(f->ws));
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE release_policies SET policy="
+                                  "replace(policy,'\"mo\"','\"*\"')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_policy_row_edited_between_hello_and_evidence(void **state)
+{
+    changed_between(*state, edit_policy_row, "edited");
 }
 
 /* No key leaves unless its key.release entry is durable: with the audit
@@ -845,7 +927,11 @@ int main(void)
         T(test_nonce_of_another_principal_is_refused),
         T(test_nonce_for_another_dataset_is_refused),
         T(test_evidence_bound_to_other_data_is_refused),
+        T(test_unchanged_catalog_reuses_the_hellos_consent),
         T(test_grant_revoked_between_hello_and_evidence),
+        T(test_grant_revoked_elsewhere_between_hello_and_evidence),
+        T(test_submitter_disabled_between_hello_and_evidence),
+        T(test_policy_row_edited_between_hello_and_evidence),
         T(test_disabled_submitter_is_refused),
         T(test_runner_without_job_run_is_refused),
         T(test_spec_signed_by_another_key_is_refused),
