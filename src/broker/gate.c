@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "broker/gate_internal.h"
@@ -576,6 +577,159 @@ out:
     return rc;
 }
 
+/* ---- file keys, kept while nothing they depend on changed ---- */
+
+/*
+ * A dataset's file key is what st_dataset_file_key reads: its catalog row
+ * and signed manifest (the manifest's signature, its owner's key), the
+ * encrypted file's header (checked against the manifest), and the KEK
+ * version the keyring unwraps it with (revoked versions never do). All of
+ * that is the catalog (the epoch, store/catalog.h), the dataset file (its
+ * identity, size and times) and the keyring file (st_keyring_stamp: what
+ * makes a keyring handle load it again). While none of the three changed,
+ * reading again returns the same key or the same refusal, so the key is
+ * kept (in secure memory) and handed out again; any change (the KEK
+ * revoked or rotated, the file replaced, the dataset's row or its owner
+ * changed) and it is read and checked in full. Process-wide, a few slots.
+ * A failure is never kept.
+ */
+#define KEYS_SLOTS 8
+typedef struct key_memo {
+    int used;
+    char ws[PATH_MAX];
+    char name[ST_JOB_NAME_MAX + 1];
+    uint64_t epoch;
+    char path[4096];
+    struct stat file;
+    st_keyring_stamp ring;
+    st_secret *key; /* owned */
+    char kek_name[65];
+    uint32_t kek_version;
+    unsigned long age;
+} key_memo;
+static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
+static key_memo keys_memo[KEYS_SLOTS];
+static unsigned long keys_clock, keys_reused;
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+           a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+           a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The kept key of `name`, copied to *out with its KEK in *m, when the
+ * catalog's epoch is still `epoch` and neither file changed; 1 then. */
+static int keys_take(st_gate *g, const char *name, uint64_t epoch,
+                     st_secret **out, st_dataset_manifest *m)
+{
+    int hit = 0;
+    st_keyring_stamp ring;
+    st_keyring_stamp_get(g->kr, &ring);
+    pthread_mutex_lock(&keys_lock);
+    for (size_t i = 0; i < KEYS_SLOTS && !hit; i++) {
+        key_memo *k = &keys_memo[i];
+        struct stat st;
+        if (!k->used || k->epoch != epoch || strcmp(k->name, name) ||
+            strcmp(k->ws, st_workspace_dir(g->ws)) ||
+            !st_keyring_stamp_equal(&k->ring, &ring) ||
+            stat(k->path, &st) != 0 || !same_file(&st, &k->file))
+            continue;
+        st_secret *s = st_secret_new(st_secret_len(k->key), NULL);
+        if (!s)
+            break;
+        memcpy(st_secret_bytes(s), st_secret_cbytes(k->key),
+               st_secret_len(k->key));
+        *out = s;
+        memset(m, 0, sizeof(*m));
+        snprintf(m->kek_name, sizeof(m->kek_name), "%s", k->kek_name);
+        m->kek_version = k->kek_version;
+        k->age = ++keys_clock;
+        keys_reused++;
+        hit = 1;
+    }
+    pthread_mutex_unlock(&keys_lock);
+    return hit;
+}
+
+static void keys_put(st_gate *g, const char *name, uint64_t epoch,
+                     const char *path, const struct stat *file,
+                     const st_keyring_stamp *ring, const st_secret *key,
+                     const st_dataset_manifest *m)
+{
+    st_secret *s = st_secret_new(st_secret_len(key), NULL);
+    if (!s)
+        return;
+    memcpy(st_secret_bytes(s), st_secret_cbytes(key), st_secret_len(key));
+    pthread_mutex_lock(&keys_lock);
+    key_memo *k = &keys_memo[0];
+    for (size_t i = 0; i < KEYS_SLOTS; i++) {
+        key_memo *c = &keys_memo[i];
+        if (c->used && !strcmp(c->name, name) &&
+            !strcmp(c->ws, st_workspace_dir(g->ws))) {
+            k = c;
+            break;
+        }
+        if (!c->used || (k->used && c->age < k->age))
+            k = c;
+    }
+    st_secret_free(k->key);
+    memset(k, 0, sizeof(*k));
+    k->used = 1;
+    snprintf(k->ws, sizeof(k->ws), "%s", st_workspace_dir(g->ws));
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    k->epoch = epoch;
+    snprintf(k->path, sizeof(k->path), "%s", path);
+    k->file = *file;
+    k->ring = *ring;
+    k->key = s;
+    snprintf(k->kek_name, sizeof(k->kek_name), "%s", m->kek_name);
+    k->kek_version = m->kek_version;
+    k->age = ++keys_clock;
+    pthread_mutex_unlock(&keys_lock);
+}
+
+unsigned long st_gate_keys_reused(void)
+{
+    pthread_mutex_lock(&keys_lock);
+    unsigned long n = keys_reused;
+    pthread_mutex_unlock(&keys_lock);
+    return n;
+}
+
+/* st_dataset_file_key, or the key kept for `name` (above). `before`: the
+ * epoch read before the snapshot this runs in began; `now`: the one
+ * observed in it. */
+static st_code file_key(st_gate *g, const char *name, uint64_t before,
+                        uint64_t now, st_secret **out, st_dataset_manifest *m,
+                        st_err *err)
+{
+    if (now && keys_take(g, name, now, out, m))
+        return ST_OK;
+    /* what the key depends on, looked at before it is read: a change
+     * after this makes the next look differ */
+    st_keyring_stamp ring;
+    st_keyring_stamp_get(g->kr, &ring);
+    st_dataset_record d;
+    struct stat file;
+    int keep = 0;
+    if (before && before == now &&
+        st_dataset_get(g->ws, name, &d, NULL) == ST_OK) {
+        keep = stat(d.path, &file) == 0;
+        if (!keep)
+            st_dataset_record_free(&d);
+    }
+    st_code rc = st_dataset_file_key(g->ws, g->kr, name, out, m, err);
+    if (keep) {
+        if (rc == ST_OK)
+            keys_put(g, name, before, d.path, &file, &ring, *out, m);
+        st_dataset_record_free(&d);
+    }
+    return rc;
+}
+
 /* ---- EVIDENCE ---- */
 
 /* Judges the evidence against one policy; fills *pass and adds the
@@ -858,10 +1012,12 @@ st_code st_gate_release(st_gate *g, const char *principal,
     if (rc == ST_OK) {
         /* (not after a failure of the judging itself: an audit entry or
          * the catalog that could not be read or written) */
+        uint64_t before = st_catalog_epoch();
         snap = st_catalog_snapshot_begin(g->ws);
+        uint64_t now = st_catalog_epoch_observe(g->ws);
         while (rc == ST_OK && got < nds) {
-            rc = g->kr ? st_dataset_file_key(g->ws, g->kr, names[got],
-                                             &fks[got], &ms[got], &e)
+            rc = g->kr ? file_key(g, names[got], before, now, &fks[got],
+                                  &ms[got], &e)
                        : st_err_set(&e, ST_E_IO, "the keyring is not open");
             got++;
         }

@@ -128,6 +128,9 @@ ST_MUST_CHECK st_code st_gate_release(st_gate *g, const char *principal,
  * not changed in between (gate.c, "the HELLO's consent"), in this
  * process: for tests, which check that the reuse happens and when not. */
 unsigned long st_gate_consent_reused(void);
+/* How many releases took a dataset's file key kept from an earlier one
+ * because nothing it depends on changed (gate.c, "file keys"). */
+unsigned long st_gate_keys_reused(void);
 
 /* Consent: `submitter` may use each of the spec's datasets (its owner's
  * `use` grant, the principal enabled), each dataset's signed release

@@ -670,6 +670,28 @@ static ST_MUST_CHECK st_code keyring_new(st_workspace *ws, st_keyring **out,
     return ST_OK;
 }
 
+void st_keyring_stamp_get(st_keyring *kr, st_keyring_stamp *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct stat st;
+    if (stat(kr->path, &st) != 0)
+        return;
+    out->dev = (uint64_t)st.st_dev;
+    out->ino = (uint64_t)st.st_ino;
+    out->size = (uint64_t)st.st_size;
+    out->sec = (uint64_t)st.st_mtim.tv_sec;
+    out->nsec = (uint64_t)st.st_mtim.tv_nsec;
+    out->next = st_fs_exists(kr->next);
+    out->ok = 1;
+}
+
+int st_keyring_stamp_equal(const st_keyring_stamp *a, const st_keyring_stamp *b)
+{
+    return a->ok && b->ok && a->dev == b->dev && a->ino == b->ino &&
+           a->size == b->size && a->sec == b->sec && a->nsec == b->nsec &&
+           a->next == b->next;
+}
+
 void st_keyring_close(st_keyring *kr)
 {
     if (!kr)
@@ -807,10 +829,9 @@ st_code st_keyring_open(st_workspace *ws, st_keyring **out, st_err *err)
         /* only a tag that does not match blames the key: OpenSSL failing
          * (out of memory) said "wrong root key file", exit 4 */
         st_err ae;
-        st_code open_rc = st_aead_open(st_secret_bytes(wk), rf.nonce, aad,
-                                       strlen(aad), rf.wrapped,
-                                       sizeof(rf.wrapped),
-                                       st_secret_bytes(root), &ae);
+        st_code open_rc = st_aead_open(
+            st_secret_bytes(wk), rf.nonce, aad, strlen(aad), rf.wrapped,
+            sizeof(rf.wrapped), st_secret_bytes(root), &ae);
         if (open_rc != ST_OK && open_rc != ST_E_DENIED) {
             if (err)
                 *err = ae;

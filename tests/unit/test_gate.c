@@ -9,6 +9,7 @@
 #include "st_test.h"
 #include "st_test_ws.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -464,6 +465,93 @@ static void edit_policy_row(fixture *f)
 static void test_policy_row_edited_between_hello_and_evidence(void **state)
 {
     changed_between(*state, edit_policy_row, "edited");
+}
+
+/* One exchange that must release the key (as "tr"). */
+static void expect_released(fixture *f)
+{
+    st_broker_keys keys;
+    st_gate_result r;
+    st_err e;
+    assert_st_ok(exchange(f, "tr", &keys, &r, &e), &e);
+    assert_true(r.pass);
+    assert_int_equal(keys.n, 1);
+    st_gate_result_clear(&r);
+}
+
+/* One exchange that must not release the key, saying `why`. */
+static void release_refused(fixture *f, const char *why)
+{
+    st_broker_keys keys;
+    st_gate_result r;
+    memset(&r, 0, sizeof(r));
+    keys.n = 0;
+    st_err e;
+    st_code rc = exchange(f, "tr", &keys, &r, &e);
+    if (rc == ST_OK)
+        fail_msg("released; expected a refusal saying \"%s\"", why);
+    assert_int_equal(keys.n, 0);
+    assert_false(r.pass);
+    if (!strstr(e.msg, why) && !strstr(r.reason, why))
+        fail_msg("\"%s\" does not say \"%s\"", e.msg, why);
+    st_gate_result_clear(&r);
+}
+
+/* A file key read for one release is handed out again while nothing it
+ * depends on changed: the catalog, the dataset file, the keyring file. */
+static void test_file_key_is_kept_while_nothing_changed(void **state)
+{
+    fixture *f = *state;
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    unsigned long before = st_gate_keys_reused();
+    expect_released(f);
+    expect_released(f);
+    assert_int_equal(st_gate_keys_reused(), before + 1);
+    /* the dataset file touched (same bytes, new times): read again */
+    st_dataset_record d;
+    st_err e;
+    assert_st_ok(st_dataset_get(f->ws, "digits", &d, &e), &e);
+    assert_int_equal(utimensat(AT_FDCWD, d.path, NULL, 0), 0);
+    st_dataset_record_free(&d);
+    expect_released(f);
+    assert_int_equal(st_gate_keys_reused(), before + 1);
+    expect_released(f);
+    assert_int_equal(st_gate_keys_reused(), before + 2);
+}
+
+/* The KEK version revoked after a release: the next release is refused
+ * (the keyring file changed: the kept key is not used). */
+static void test_file_key_kept_is_dropped_when_its_kek_is_revoked(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    expect_released(f);
+    expect_released(f);
+    unsigned long before = st_gate_keys_reused();
+    assert_st_ok(st_kek_revoke(f->kr, "dana", "owner.dana", 1, &e), &e);
+    release_refused(f, "revoked");
+    assert_int_equal(st_gate_keys_reused(), before);
+}
+
+/* The keyring file changed (here only its times, so that the catalog
+ * stays as it was and the keyring still opens the key): read again. */
+static void
+test_file_key_kept_is_read_again_when_the_keyring_changes(void **state)
+{
+    fixture *f = *state;
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/keys/keyring.json",
+             st_workspace_dir(f->ws));
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    expect_released(f);
+    expect_released(f);
+    unsigned long before = st_gate_keys_reused();
+    assert_int_equal(utimensat(AT_FDCWD, path, NULL, 0), 0);
+    expect_released(f);
+    assert_int_equal(st_gate_keys_reused(), before);
+    expect_released(f);
+    assert_int_equal(st_gate_keys_reused(), before + 1);
 }
 
 /* No key leaves unless its key.release entry is durable: with the audit
@@ -932,6 +1020,9 @@ int main(void)
         T(test_grant_revoked_elsewhere_between_hello_and_evidence),
         T(test_submitter_disabled_between_hello_and_evidence),
         T(test_policy_row_edited_between_hello_and_evidence),
+        T(test_file_key_is_kept_while_nothing_changed),
+        T(test_file_key_kept_is_dropped_when_its_kek_is_revoked),
+        T(test_file_key_kept_is_read_again_when_the_keyring_changes),
         T(test_disabled_submitter_is_refused),
         T(test_runner_without_job_run_is_refused),
         T(test_spec_signed_by_another_key_is_refused),
