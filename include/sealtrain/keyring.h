@@ -63,19 +63,6 @@ ST_MUST_CHECK st_code st_keyring_open(st_workspace *ws, st_keyring **out,
 /* Wipes the root key and frees. Accepts NULL. */
 void st_keyring_close(st_keyring *kr);
 
-/* What tells a handle that the keyring file changed (it loads it again
- * when this differs from what it loaded): the file's identity, size and
- * modification time, and whether a change is being committed. Equal
- * stamps: every handle reads the same keys and versions. `ok` is 0 when
- * the file could not be looked at; such a stamp equals no other. */
-typedef struct st_keyring_stamp {
-    uint64_t dev, ino, size, sec, nsec;
-    int next, ok;
-} st_keyring_stamp;
-void st_keyring_stamp_get(st_keyring *kr, st_keyring_stamp *out);
-int st_keyring_stamp_equal(const st_keyring_stamp *a,
-                           const st_keyring_stamp *b);
-
 /* Wrap a secret (e.g. a 16-byte age file key) under KEK `name`, version
  * `version` (0 = current). AEAD with the caller's `aad` bound. Appends
  * nonce || ciphertext || tag (len + ST_KEK_WRAP_OVERHEAD bytes) to `out`

@@ -28,6 +28,7 @@
 
 #include "broker/gate_internal.h"
 #include "crypto/dsse.h"
+#include "keys/stamp.h"
 #include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"

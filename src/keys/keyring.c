@@ -46,6 +46,7 @@
 
 #include "keys/keyring_file.h"
 #include "keys/keys_db.h"
+#include "keys/stamp.h"
 #include "keys/tpm_seal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
