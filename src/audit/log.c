@@ -58,8 +58,8 @@
 #include "audit/audit_internal.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
-#include "sealtrain/json.h"
 #include "sealtrain/fs.h"
+#include "sealtrain/json.h"
 #include "sealtrain/log.h"
 #include "sealtrain/secmem.h"
 
@@ -557,8 +557,11 @@ static json_t *event_object(const st_audit_event *ev, st_err *err)
     bad |= json_object_set_new(o, "outcome", json_string(ev->outcome));
     if (ev->reason)
         bad |= json_object_set_new(o, "reason", json_string(ev->reason));
+    /* the caller's details, shared, not copied: the entry only reads
+     * them (entry_line adds its fields to `o`), and the caller waits
+     * until its entry is written */
     if (ev->details)
-        bad |= json_object_set_new(o, "details", json_deep_copy(ev->details));
+        bad |= json_object_set(o, "details", ev->details);
     if (bad || st_json_alloc_failures() != failures) {
         json_decref(o);
         /* it returns NULL when out of memory too: that is no bad text

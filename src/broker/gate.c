@@ -18,15 +18,19 @@
  * It never sees plaintext data, never holds a file key outside secure
  * memory (st_secret, wiped once wrapped), and never sends a key unwrapped.
  */
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "attest/ear.h"
 #include "broker/gate_internal.h"
 #include "crypto/dsse.h"
 #include "crypto/primitives.h"
+#include "keys/stamp.h"
 #include "sealtrain/access.h"
 #include "sealtrain/crypto.h"
 #include "sealtrain/dataset.h"
@@ -359,6 +363,123 @@ st_code st_gate_consent(st_workspace *ws, const char *submitter,
     return consent(ws, submitter, runner, spec, only, NULL, err);
 }
 
+/* ---- the HELLO's consent, kept for its EVIDENCE ---- */
+
+/*
+ * A HELLO verified the signed spec and every consent in one catalog
+ * snapshot; its EVIDENCE checks them all again "on the catalog as it is at
+ * that moment". When the catalog has not changed in between (the catalog's
+ * epoch, store/catalog.h: exact, no expiry by time), the second check
+ * would read the same rows and reach the same answer, so the EVIDENCE
+ * takes the HELLO's: the parsed spec and the release policies it verified
+ * (signature and signer, at HELLO, for this release). Any commit to the
+ * catalog in between (a grant revoked, a principal disabled, a policy
+ * replaced or its row edited, by this process or another) moves the epoch
+ * and the EVIDENCE checks everything again. Consent reads nothing but the
+ * catalog and the spec the nonce binds (no clock, no file).
+ *
+ * Process-wide, so that an EVIDENCE served by another worker than its
+ * HELLO finds it; keyed by the nonce, taken (not copied) by the one
+ * EVIDENCE that uses the nonce; a fixed number of slots, the oldest given
+ * up first; nothing here survives a restart (the EVIDENCE then checks
+ * everything, as without it).
+ */
+#define MEMO_SLOTS 64
+typedef struct consent_memo {
+    int used;
+    uint8_t nonce[32];
+    uint64_t epoch;
+    time_t issued;
+    char ws[PATH_MAX];
+    char submitter[ST_PRINCIPAL_NAME_MAX];
+    char principal[ST_PRINCIPAL_NAME_MAX];
+    uint8_t spec_digest[32];
+    st_job_spec spec;                              /* owned */
+    st_release_policy *pols[ST_GATE_MAX_DATASETS]; /* owned; NULL: none */
+    size_t nds;
+} consent_memo;
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+static consent_memo memos[MEMO_SLOTS];
+static unsigned long memo_reused;
+
+static void memo_clear(consent_memo *m)
+{
+    st_job_spec_free(&m->spec);
+    for (size_t i = 0; i < m->nds; i++)
+        st_release_policy_free(m->pols[i]);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Keeps the HELLO's result: `spec` and `pols` are moved into it. */
+static void memo_put(st_workspace *ws, const st_gate_nonce *n, uint64_t epoch,
+                     st_job_spec *spec, st_release_policy **pols, size_t nds)
+{
+    pthread_mutex_lock(&memo_lock);
+    consent_memo *m = &memos[0];
+    for (size_t i = 0; i < MEMO_SLOTS && m->used; i++)
+        if (!memos[i].used || memos[i].issued < m->issued)
+            m = &memos[i];
+    memo_clear(m);
+    m->used = 1;
+    memcpy(m->nonce, n->nonce, 32);
+    m->epoch = epoch;
+    m->issued = n->issued;
+    snprintf(m->ws, sizeof(m->ws), "%s", st_workspace_dir(ws));
+    snprintf(m->submitter, sizeof(m->submitter), "%s", n->submitter);
+    snprintf(m->principal, sizeof(m->principal), "%s", n->principal);
+    memcpy(m->spec_digest, n->spec_digest, 32);
+    m->spec = *spec;
+    memset(spec, 0, sizeof(*spec));
+    for (size_t i = 0; i < nds; i++) {
+        m->pols[i] = pols[i];
+        pols[i] = NULL;
+    }
+    m->nds = nds;
+    pthread_mutex_unlock(&memo_lock);
+}
+
+/* Takes the HELLO's result for the nonce `n` just consumed, when the
+ * catalog is still the one it was computed on (`epoch`, observed in the
+ * EVIDENCE's snapshot): fills *spec and pols (the caller owns them) and
+ * returns 1; else 0, and nothing of it is kept either way. */
+static int memo_take(st_workspace *ws, const st_gate_nonce *n, uint64_t epoch,
+                     size_t nds, st_job_spec *spec, st_release_policy **pols)
+{
+    int hit = 0;
+    pthread_mutex_lock(&memo_lock);
+    for (size_t i = 0; i < MEMO_SLOTS; i++) {
+        consent_memo *m = &memos[i];
+        if (!m->used || memcmp(m->nonce, n->nonce, 32))
+            continue;
+        if (epoch && m->epoch == epoch && m->nds == nds &&
+            !strcmp(m->ws, st_workspace_dir(ws)) &&
+            !strcmp(m->submitter, n->submitter) &&
+            !strcmp(m->principal, n->principal) &&
+            !memcmp(m->spec_digest, n->spec_digest, 32)) {
+            *spec = m->spec;
+            memset(&m->spec, 0, sizeof(m->spec));
+            for (size_t k = 0; k < nds; k++) {
+                pols[k] = m->pols[k];
+                m->pols[k] = NULL;
+            }
+            hit = 1;
+            memo_reused++;
+        }
+        memo_clear(m);
+        break;
+    }
+    pthread_mutex_unlock(&memo_lock);
+    return hit;
+}
+
+unsigned long st_gate_consent_reused(void)
+{
+    pthread_mutex_lock(&memo_lock);
+    unsigned long n = memo_reused;
+    pthread_mutex_unlock(&memo_lock);
+    return n;
+}
+
 /* ---- HELLO ---- */
 
 static void scope_join(const st_gate_ask *a, char *out, size_t cap)
@@ -387,7 +508,10 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
         if (strlen(a->datasets[i]) > ST_JOB_NAME_MAX ||
             strchr(a->datasets[i], ','))
             return st_err_set(err, ST_E_INPUT, "key release: bad dataset name");
+    /* read before the snapshot begins (store/catalog.h says why) */
+    uint64_t epoch = st_catalog_epoch();
     uint64_t snap = st_catalog_snapshot_begin(g->ws);
+    st_release_policy *pols[ST_GATE_MAX_DATASETS] = {0};
     rc = open_spec(g->ws, a->submitter, a->envelope, a->envelope_len, &spec,
                    digest, &e);
     if (rc == ST_OK && a->spec_digest && memcmp(digest, a->spec_digest, 32)) {
@@ -399,11 +523,17 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
                         "job's spec_digest sha256:%s",
                         gh, wh);
     }
+    /* each dataset's policy as its consent read and verified it, kept
+     * for the EVIDENCE (the memo above) */
     for (size_t i = 0; rc == ST_OK && i < a->ndatasets; i++)
-        rc = st_gate_consent(g->ws, a->submitter, a->principal, &spec,
-                             a->datasets[i], &e);
+        rc = consent(g->ws, a->submitter, a->principal, &spec, a->datasets[i],
+                     &pols[i], &e);
     st_catalog_snapshot_end(g->ws, snap);
-    st_job_spec_free(&spec);
+    if (rc != ST_OK) {
+        st_job_spec_free(&spec);
+        for (size_t i = 0; i < a->ndatasets; i++)
+            st_release_policy_free(pols[i]);
+    }
     if (rc != ST_OK && rc != ST_E_DENIED && rc != ST_E_INPUT) {
         if (err)
             *err = e;
@@ -421,7 +551,7 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
     st_gate_nonce n;
     memset(&n, 0, sizeof(n));
     if ((rc = st_random(n.nonce, 32, err)) != ST_OK)
-        return rc;
+        goto out;
     snprintf(n.job_id, sizeof(n.job_id), "%s", a->job_id);
     snprintf(n.principal, sizeof(n.principal), "%s", a->principal);
     snprintf(n.submitter, sizeof(n.submitter), "%s", a->submitter);
@@ -431,14 +561,175 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
     n.issued = time(NULL);
     /* a NUL-terminated copy: the row keeps the envelope as text */
     n.envelope = malloc(a->envelope_len + 1);
-    if (!n.envelope)
-        return st_err_set(err, ST_E_IO, "out of memory");
+    if (!n.envelope) {
+        rc = st_err_set(err, ST_E_IO, "out of memory");
+        goto out;
+    }
     memcpy(n.envelope, a->envelope, a->envelope_len);
     n.envelope[a->envelope_len] = 0;
     rc = st_gate_db_nonce_put(g->ws, &n, err);
-    if (rc == ST_OK)
+    if (rc == ST_OK) {
         memcpy(nonce, n.nonce, 32);
+        memo_put(g->ws, &n, epoch, &spec, pols, a->ndatasets);
+    }
+out:
     st_gate_nonce_clear(&n);
+    st_job_spec_free(&spec);
+    for (size_t i = 0; i < a->ndatasets; i++)
+        st_release_policy_free(pols[i]);
+    return rc;
+}
+
+/* ---- file keys, kept while nothing they depend on changed ---- */
+
+/*
+ * A dataset's file key is what st_dataset_file_key reads: its catalog row
+ * and signed manifest (the manifest's signature, its owner's key), the
+ * encrypted file's header (checked against the manifest), and the KEK
+ * version the keyring unwraps it with (revoked versions never do). All of
+ * that is the catalog (the epoch, store/catalog.h), the dataset file (its
+ * identity, size and times) and the keyring file (st_keyring_stamp: what
+ * makes a keyring handle load it again). While none of the three changed,
+ * reading again returns the same key or the same refusal, so the key is
+ * kept (in secure memory) and handed out again; any change (the KEK
+ * revoked or rotated, the file replaced, the dataset's row or its owner
+ * changed) and it is read and checked in full. Process-wide, a few slots.
+ * A failure is never kept.
+ */
+#define KEYS_SLOTS 8
+typedef struct key_memo {
+    int used;
+    char ws[PATH_MAX];
+    char name[ST_JOB_NAME_MAX + 1];
+    uint64_t epoch;
+    char path[4096];
+    struct stat file;
+    st_keyring_stamp ring;
+    st_secret *key; /* owned */
+    char kek_name[65];
+    uint32_t kek_version;
+    unsigned long age;
+} key_memo;
+static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
+static key_memo keys_memo[KEYS_SLOTS];
+static unsigned long keys_clock, keys_reused;
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+           a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+           a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The kept key of `name`, copied to *out with its KEK in *m, when the
+ * catalog's epoch is still `epoch` and neither file changed; 1 then. */
+static int keys_take(st_gate *g, const char *name, uint64_t epoch,
+                     st_secret **out, st_dataset_manifest *m)
+{
+    int hit = 0;
+    st_keyring_stamp ring;
+    st_keyring_stamp_get(g->kr, &ring);
+    pthread_mutex_lock(&keys_lock);
+    for (size_t i = 0; i < KEYS_SLOTS && !hit; i++) {
+        key_memo *k = &keys_memo[i];
+        struct stat st;
+        if (!k->used || k->epoch != epoch || strcmp(k->name, name) ||
+            strcmp(k->ws, st_workspace_dir(g->ws)) ||
+            !st_keyring_stamp_equal(&k->ring, &ring) ||
+            stat(k->path, &st) != 0 || !same_file(&st, &k->file))
+            continue;
+        st_secret *s = st_secret_new(st_secret_len(k->key), NULL);
+        if (!s)
+            break;
+        memcpy(st_secret_bytes(s), st_secret_cbytes(k->key),
+               st_secret_len(k->key));
+        *out = s;
+        memset(m, 0, sizeof(*m));
+        snprintf(m->kek_name, sizeof(m->kek_name), "%s", k->kek_name);
+        m->kek_version = k->kek_version;
+        k->age = ++keys_clock;
+        keys_reused++;
+        hit = 1;
+    }
+    pthread_mutex_unlock(&keys_lock);
+    return hit;
+}
+
+static void keys_put(st_gate *g, const char *name, uint64_t epoch,
+                     const char *path, const struct stat *file,
+                     const st_keyring_stamp *ring, const st_secret *key,
+                     const st_dataset_manifest *m)
+{
+    st_secret *s = st_secret_new(st_secret_len(key), NULL);
+    if (!s)
+        return;
+    memcpy(st_secret_bytes(s), st_secret_cbytes(key), st_secret_len(key));
+    pthread_mutex_lock(&keys_lock);
+    key_memo *k = &keys_memo[0];
+    for (size_t i = 0; i < KEYS_SLOTS; i++) {
+        key_memo *c = &keys_memo[i];
+        if (c->used && !strcmp(c->name, name) &&
+            !strcmp(c->ws, st_workspace_dir(g->ws))) {
+            k = c;
+            break;
+        }
+        if (!c->used || (k->used && c->age < k->age))
+            k = c;
+    }
+    st_secret_free(k->key);
+    memset(k, 0, sizeof(*k));
+    k->used = 1;
+    snprintf(k->ws, sizeof(k->ws), "%s", st_workspace_dir(g->ws));
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    k->epoch = epoch;
+    snprintf(k->path, sizeof(k->path), "%s", path);
+    k->file = *file;
+    k->ring = *ring;
+    k->key = s;
+    snprintf(k->kek_name, sizeof(k->kek_name), "%s", m->kek_name);
+    k->kek_version = m->kek_version;
+    k->age = ++keys_clock;
+    pthread_mutex_unlock(&keys_lock);
+}
+
+unsigned long st_gate_keys_reused(void)
+{
+    pthread_mutex_lock(&keys_lock);
+    unsigned long n = keys_reused;
+    pthread_mutex_unlock(&keys_lock);
+    return n;
+}
+
+/* st_dataset_file_key, or the key kept for `name` (above). `before`: the
+ * epoch read before the snapshot this runs in began; `now`: the one
+ * observed in it. */
+static st_code file_key(st_gate *g, const char *name, uint64_t before,
+                        uint64_t now, st_secret **out, st_dataset_manifest *m,
+                        st_err *err)
+{
+    if (now && keys_take(g, name, now, out, m))
+        return ST_OK;
+    /* what the key depends on, looked at before it is read: a change
+     * after this makes the next look differ */
+    st_keyring_stamp ring;
+    st_keyring_stamp_get(g->kr, &ring);
+    st_dataset_record d;
+    struct stat file;
+    int keep = 0;
+    if (before && before == now &&
+        st_dataset_get(g->ws, name, &d, NULL) == ST_OK) {
+        keep = stat(d.path, &file) == 0;
+        if (!keep)
+            st_dataset_record_free(&d);
+    }
+    st_code rc = st_dataset_file_key(g->ws, g->kr, name, out, m, err);
+    if (keep) {
+        if (rc == ST_OK)
+            keys_put(g, name, before, d.path, &file, &ring, *out, m);
+        st_dataset_record_free(&d);
+    }
     return rc;
 }
 
@@ -622,21 +913,25 @@ st_code st_gate_release(st_gate *g, const char *principal,
     uint8_t digest[32];
     int pass = 1;
     /* nothing read at HELLO is trusted now: the spec and every consent
-     * again, on the catalog as it is at this moment */
+     * again, on the catalog as it is at this moment (or, when the epoch
+     * shows that is the catalog the HELLO read, the HELLO's answer) */
     rc = ST_OK;
     uint64_t snap = st_catalog_snapshot_begin(g->ws);
+    /* unless nothing changed since the HELLO checked it all (the memo) */
+    int same =
+        memo_take(g->ws, &n, st_catalog_epoch_observe(g->ws), nds, &spec, pols);
     if (only && (nds != 1 || strcmp(names[0], only)))
         rc = st_err_set(&e, ST_E_DENIED,
                         "the nonce was issued for dataset \"%s\", not \"%s\"",
                         nds ? names[0] : "-", only);
-    if (rc == ST_OK)
+    if (rc == ST_OK && !same)
         rc = open_spec(g->ws, n.submitter, n.envelope, strlen(n.envelope),
                        &spec, digest, &e);
-    if (rc == ST_OK && memcmp(digest, n.spec_digest, 32))
+    if (rc == ST_OK && !same && memcmp(digest, n.spec_digest, 32))
         rc = st_err_set(&e, ST_E_DENIED,
                         "the signed job spec changed since HELLO");
     /* each dataset's policy as its consent read and verified it */
-    for (size_t i = 0; rc == ST_OK && i < nds; i++)
+    for (size_t i = 0; rc == ST_OK && !same && i < nds; i++)
         rc = consent(g->ws, n.submitter, principal, &spec, names[i], &pols[i],
                      &e);
     /* a model-use job: the model's key leaves with the datasets' or not
@@ -720,10 +1015,12 @@ st_code st_gate_release(st_gate *g, const char *principal,
     if (rc == ST_OK) {
         /* (not after a failure of the judging itself: an audit entry or
          * the catalog that could not be read or written) */
+        uint64_t before = st_catalog_epoch();
         snap = st_catalog_snapshot_begin(g->ws);
+        uint64_t now = st_catalog_epoch_observe(g->ws);
         while (rc == ST_OK && got < nds) {
-            rc = g->kr ? st_dataset_file_key(g->ws, g->kr, names[got],
-                                             &fks[got], &ms[got], &e)
+            rc = g->kr ? file_key(g, names[got], before, now, &fks[got],
+                                  &ms[got], &e)
                        : st_err_set(&e, ST_E_IO, "the keyring is not open");
             got++;
         }

@@ -17,8 +17,10 @@
  *            all of it
  *   EVIDENCE st_gate_release: the nonce (one use, 60 s, same principal);
  *            the spec and consent once more (nothing read at HELLO is
- *            trusted now); the evidence against every dataset's policy
- *            and the job's own; then one durable audit entry per key
+ *            trusted now: the HELLO's result is taken only when the
+ *            catalog's epoch says no commit came in between, which is
+ *            what a second check would read); the evidence against every
+ * dataset's policy and the job's own; then one durable audit entry per key
  *            before any key is wrapped to the runtime
  */
 #ifndef ST_BROKER_GATE_INTERNAL_H
@@ -122,6 +124,14 @@ ST_MUST_CHECK st_code st_gate_release(st_gate *g, const char *principal,
                                       const uint8_t *evidence,
                                       size_t evidence_len, st_broker_keys *keys,
                                       st_gate_result *res, st_err *err);
+
+/* How many EVIDENCEs took their HELLO's consent because the catalog had
+ * not changed in between (gate.c, "the HELLO's consent"), in this
+ * process: for tests, which check that the reuse happens and when not. */
+unsigned long st_gate_consent_reused(void);
+/* How many releases took a dataset's file key kept from an earlier one
+ * because nothing it depends on changed (gate.c, "file keys"). */
+unsigned long st_gate_keys_reused(void);
 
 /* Consent: `submitter` may use each of the spec's datasets (its owner's
  * `use` grant, the principal enabled), each dataset's signed release

@@ -231,6 +231,43 @@ static void verified_put(unsigned slot, const uint8_t key[32])
     pthread_mutex_unlock(&verified.lock);
 }
 
+/*
+ * Public keys already imported. The same few keys verify again and again
+ * (the sim platform's key on every piece of evidence, the owners' and
+ * submitters' keys), and importing one into OpenSSL cost as much as a
+ * fifth of the verification itself. A key is looked up by its 32 bytes
+ * (compared in full); each user holds its own reference.
+ */
+#define PUBKEY_SLOTS 16
+static struct {
+    pthread_mutex_t lock;
+    uint8_t pub[PUBKEY_SLOTS][32];
+    EVP_PKEY *pk[PUBKEY_SLOTS];
+} pubkeys = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static EVP_PKEY *ed25519_public(const uint8_t pub[32], st_err *err)
+{
+    unsigned slot = ((unsigned)pub[0] << 8 | pub[1]) % PUBKEY_SLOTS;
+    EVP_PKEY *pk = NULL;
+    pthread_mutex_lock(&pubkeys.lock);
+    if (pubkeys.pk[slot] && !memcmp(pubkeys.pub[slot], pub, 32) &&
+        EVP_PKEY_up_ref(pubkeys.pk[slot]) == 1)
+        pk = pubkeys.pk[slot];
+    pthread_mutex_unlock(&pubkeys.lock);
+    if (pk)
+        return pk;
+    if (!(pk = raw_public(EVP_PKEY_ED25519, pub, err)))
+        return NULL;
+    if (EVP_PKEY_up_ref(pk) == 1) {
+        pthread_mutex_lock(&pubkeys.lock);
+        EVP_PKEY_free(pubkeys.pk[slot]);
+        memcpy(pubkeys.pub[slot], pub, 32);
+        pubkeys.pk[slot] = pk;
+        pthread_mutex_unlock(&pubkeys.lock);
+    }
+    return pk;
+}
+
 st_code st_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
                           const uint8_t sig[64], st_err *err)
 {
@@ -238,7 +275,7 @@ st_code st_ed25519_verify(const uint8_t pub[32], const void *msg, size_t len,
     unsigned slot = verified_key(pub, msg, len, sig, key);
     if (verified_has(slot, key))
         return ST_OK;
-    EVP_PKEY *pk = raw_public(EVP_PKEY_ED25519, pub, err);
+    EVP_PKEY *pk = ed25519_public(pub, err);
     if (!pk)
         return err ? err->code : ST_E_INPUT;
     EVP_MD_CTX *md = EVP_MD_CTX_new();

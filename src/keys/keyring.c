@@ -48,6 +48,7 @@
 #include "crypto/primitives.h"
 #include "keys/keyring_file.h"
 #include "keys/keys_db.h"
+#include "keys/stamp.h"
 #include "keys/tpm_seal.h"
 #include "sealtrain/access.h"
 #include "sealtrain/audit.h"
@@ -670,6 +671,28 @@ static ST_MUST_CHECK st_code keyring_new(st_workspace *ws, st_keyring **out,
     }
     *out = kr;
     return ST_OK;
+}
+
+void st_keyring_stamp_get(st_keyring *kr, st_keyring_stamp *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct stat st;
+    if (stat(kr->path, &st) != 0)
+        return;
+    out->dev = (uint64_t)st.st_dev;
+    out->ino = (uint64_t)st.st_ino;
+    out->size = (uint64_t)st.st_size;
+    out->sec = (uint64_t)st.st_mtim.tv_sec;
+    out->nsec = (uint64_t)st.st_mtim.tv_nsec;
+    out->next = st_fs_exists(kr->next);
+    out->ok = 1;
+}
+
+int st_keyring_stamp_equal(const st_keyring_stamp *a, const st_keyring_stamp *b)
+{
+    return a->ok && b->ok && a->dev == b->dev && a->ino == b->ino &&
+           a->size == b->size && a->sec == b->sec && a->nsec == b->nsec &&
+           a->next == b->next;
 }
 
 void st_keyring_close(st_keyring *kr)

@@ -72,4 +72,34 @@ void st_catalog_snapshot_end(st_workspace *ws, uint64_t id);
 /* The id of the snapshot open on this connection, or 0. */
 uint64_t st_catalog_snapshot(const st_workspace *ws);
 
+/*
+ * The catalog's epoch: a process-wide counter that moves whenever a
+ * connection of this process sees that the catalog changed since it last
+ * looked, so that a result computed from catalog rows can be reused
+ * exactly while nothing changed (the gate's consent from HELLO to
+ * EVIDENCE), with no time-based expiry.
+ *
+ *   before = st_catalog_epoch();          read BEFORE the reads it covers
+ *   snap = st_catalog_snapshot_begin(ws); ... reads ...
+ *   later, on any connection:
+ *   snap = st_catalog_snapshot_begin(ws);
+ *   if (st_catalog_epoch_observe(ws) == before) the catalog this snapshot
+ *       reads is the one the earlier reads saw
+ *
+ * Why it is exact: a commit T that the earlier reads did not see came
+ * after their snapshot began, so after `before` was read. The observing
+ * connection's data_version (commits of any other connection or process)
+ * or its own count of changed rows differs from what it saw at its
+ * previous look if T came since; then it advances the epoch now, or it
+ * did so at a look that was itself after T. Either way the epoch moved
+ * after `before` was read. (A change the connection rolled back also
+ * moves it: one needless recomputation, never a stale reuse.)
+ */
+uint64_t st_catalog_epoch(void);
+/* Looks (within the snapshot open on this connection, or in a read of
+ * its own), advances the epoch if this connection sees a changed catalog
+ * and returns the epoch as it is then; 0 (which no epoch is) when the
+ * look failed: reuse nothing. */
+uint64_t st_catalog_epoch_observe(st_workspace *ws);
+
 #endif

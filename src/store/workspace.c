@@ -245,12 +245,40 @@ uint64_t st_catalog_snapshot(const st_workspace *ws)
     return ws->snapshot && !sqlite3_get_autocommit(ws->db) ? ws->snapshot : 0;
 }
 
+static uint64_t catalog_epoch = 1;
+
+uint64_t st_catalog_epoch(void)
+{
+    return __atomic_load_n(&catalog_epoch, __ATOMIC_SEQ_CST);
+}
+
+uint64_t st_catalog_epoch_observe(st_workspace *ws)
+{
+    sqlite3_stmt *st = NULL;
+    if (st_catalog_prepare(ws, "PRAGMA data_version", &st) != SQLITE_OK)
+        return 0;
+    int r = sqlite3_step(st);
+    int64_t dv = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    st_catalog_finish(ws, st);
+    if (r != SQLITE_ROW)
+        return 0;
+    int64_t changes = sqlite3_total_changes64(ws->db);
+    if (!ws->epoch_seen || dv != ws->epoch_dv || changes != ws->epoch_changes) {
+        __atomic_add_fetch(&catalog_epoch, 1, __ATOMIC_SEQ_CST);
+        ws->epoch_seen = 1;
+        ws->epoch_dv = dv;
+        ws->epoch_changes = changes;
+    }
+    return st_catalog_epoch();
+}
+
 static void catalog_close(st_workspace *ws)
 {
     for (size_t i = 0; i < ST_CATALOG_STMTS; i++)
         sqlite3_finalize(ws->stmts[i].st);
     memset(ws->stmts, 0, sizeof(ws->stmts));
     memset(ws->current, 0, sizeof(ws->current));
+    ws->epoch_seen = 0;
     if (ws->db) {
         sqlite3_close_v2(ws->db);
         ws->db = NULL;

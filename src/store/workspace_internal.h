@@ -31,6 +31,11 @@ struct st_workspace {
         size_t nsteps;
     } current[ST_CATALOG_MODULES];
     uint64_t snapshot; /* st_catalog_snapshot_begin's id, or 0 */
+    /* what st_catalog_epoch_observe last saw on this connection: SQLite's
+     * data_version and this connection's own row changes (seen: 0 before
+     * the first look) */
+    int epoch_seen;
+    int64_t epoch_dv, epoch_changes;
 };
 
 #endif

@@ -11,6 +11,7 @@
 #include "st_test.h"
 #include "st_test_ws.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -374,16 +375,185 @@ static void test_evidence_bound_to_other_data_is_refused(void **state)
     round_end(&x);
 }
 
-static void test_grant_revoked_between_hello_and_evidence(void **state)
+/* An EVIDENCE takes its HELLO's consent when the catalog did not change
+ * in between (gate.c, "the HELLO's consent"). The connection looks at the
+ * catalog once first: its very first look counts as a change. */
+static void test_unchanged_catalog_reuses_the_hellos_consent(void **state)
 {
     fixture *f = *state;
     round x;
-    st_err e;
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    unsigned long before = st_gate_consent_reused();
     round_begin(f, &x, f->kr, &with_verdicts, NULL);
+    round_release(&x, "tr", NULL, ST_OK, NULL);
+    round_end(&x);
+    assert_int_equal(st_gate_consent_reused(), before + 1);
+    assert_int_equal(audited(f, "key.release", "\"outcome\":\"success\""), 1);
+}
+
+/* A change between HELLO and EVIDENCE, made by `change`, must stop the
+ * release, saying `why`, with the HELLO's consent not taken. */
+static void changed_between(fixture *f, void (*change)(fixture *),
+                            const char *why)
+{
+    round x;
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    unsigned long before = st_gate_consent_reused();
+    round_begin(f, &x, f->kr, &with_verdicts, NULL);
+    change(f);
+    round_release(&x, "tr", NULL, ST_E_DENIED, why);
+    round_end(&x);
+    assert_int_equal(st_gate_consent_reused(), before);
+    assert_int_equal(audited(f, "key.release", "\"outcome\":\"success\""), 0);
+}
+
+/* on the gate's own connection */
+static void revoke_use(fixture *f)
+{
+    st_err e;
     assert_st_ok(
         st_access_revoke(f->ws, "dana", "mo", "dataset:digits", "use", &e), &e);
-    round_release(&x, "tr", NULL, ST_E_DENIED, "use");
-    round_end(&x);
+}
+
+static void test_grant_revoked_between_hello_and_evidence(void **state)
+{
+    changed_between(*state, revoke_use, "use");
+}
+
+/* on another connection (another worker's, or the CLI's) */
+static void revoke_use_elsewhere(fixture *f)
+{
+    st_workspace *ws2 = NULL;
+    st_err e;
+    assert_st_ok(st_workspace_open(st_workspace_dir(f->ws), &ws2, &e), &e);
+    assert_st_ok(
+        st_access_revoke(ws2, "dana", "mo", "dataset:digits", "use", &e), &e);
+    st_workspace_close(ws2);
+}
+
+static void
+test_grant_revoked_elsewhere_between_hello_and_evidence(void **state)
+{
+    changed_between(*state, revoke_use_elsewhere, "use");
+}
+
+static void disable_submitter(fixture *f)
+{
+    st_err e;
+    assert_st_ok(st_access_principal_disable(f->ws, "admin", "mo", 1, &e), &e);
+}
+
+static void test_submitter_disabled_between_hello_and_evidence(void **state)
+{
+    changed_between(*state, disable_submitter, "disabled");
+}
+
+/* a raw UPDATE of the policy's row, by a connection of its own */
+static void edit_policy_row(fixture *f)
+{
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/catalog.db", st_workspace_dir(f->ws));
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE release_policies SET policy="
+                                  "replace(policy,'\"mo\"','\"*\"')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_policy_row_edited_between_hello_and_evidence(void **state)
+{
+    changed_between(*state, edit_policy_row, "edited");
+}
+
+/* One exchange that must release the key (as "tr"). */
+static void expect_released(fixture *f)
+{
+    st_broker_keys keys;
+    st_gate_result r;
+    st_err e;
+    assert_st_ok(exchange(f, "tr", &keys, &r, &e), &e);
+    assert_true(r.pass);
+    assert_int_equal(keys.n, 1);
+    st_gate_result_clear(&r);
+}
+
+/* One exchange that must not release the key, saying `why`. */
+static void release_refused(fixture *f, const char *why)
+{
+    st_broker_keys keys;
+    st_gate_result r;
+    memset(&r, 0, sizeof(r));
+    keys.n = 0;
+    st_err e;
+    st_code rc = exchange(f, "tr", &keys, &r, &e);
+    if (rc == ST_OK)
+        fail_msg("released; expected a refusal saying \"%s\"", why);
+    assert_int_equal(keys.n, 0);
+    assert_false(r.pass);
+    if (!strstr(e.msg, why) && !strstr(r.reason, why))
+        fail_msg("\"%s\" does not say \"%s\"", e.msg, why);
+    st_gate_result_clear(&r);
+}
+
+/* A file key read for one release is handed out again while nothing it
+ * depends on changed: the catalog, the dataset file, the keyring file. */
+static void test_file_key_is_kept_while_nothing_changed(void **state)
+{
+    fixture *f = *state;
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    unsigned long before = st_gate_keys_reused();
+    expect_released(f);
+    expect_released(f);
+    assert_int_equal(st_gate_keys_reused(), before + 1);
+    /* the dataset file touched (same bytes, new times): read again */
+    st_dataset_record d;
+    st_err e;
+    assert_st_ok(st_dataset_get(f->ws, "digits", &d, &e), &e);
+    assert_int_equal(utimensat(AT_FDCWD, d.path, NULL, 0), 0);
+    st_dataset_record_free(&d);
+    expect_released(f);
+    assert_int_equal(st_gate_keys_reused(), before + 1);
+    expect_released(f);
+    assert_int_equal(st_gate_keys_reused(), before + 2);
+}
+
+/* The KEK version revoked after a release: the next release is refused
+ * (the keyring file changed: the kept key is not used). */
+static void test_file_key_kept_is_dropped_when_its_kek_is_revoked(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    expect_released(f);
+    expect_released(f);
+    unsigned long before = st_gate_keys_reused();
+    assert_st_ok(st_kek_revoke(f->kr, "dana", "owner.dana", 1, &e), &e);
+    release_refused(f, "revoked");
+    assert_int_equal(st_gate_keys_reused(), before);
+}
+
+/* The keyring file changed (here only its times, so that the catalog
+ * stays as it was and the keyring still opens the key): read again. */
+static void
+test_file_key_kept_is_read_again_when_the_keyring_changes(void **state)
+{
+    fixture *f = *state;
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/keys/keyring.json",
+             st_workspace_dir(f->ws));
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    expect_released(f);
+    expect_released(f);
+    unsigned long before = st_gate_keys_reused();
+    assert_int_equal(utimensat(AT_FDCWD, path, NULL, 0), 0);
+    expect_released(f);
+    assert_int_equal(st_gate_keys_reused(), before);
+    expect_released(f);
+    assert_int_equal(st_gate_keys_reused(), before + 1);
 }
 
 /* No key leaves unless its key.release entry is durable: with the audit
@@ -847,7 +1017,14 @@ int main(void)
         T(test_nonce_of_another_principal_is_refused),
         T(test_nonce_for_another_dataset_is_refused),
         T(test_evidence_bound_to_other_data_is_refused),
+        T(test_unchanged_catalog_reuses_the_hellos_consent),
         T(test_grant_revoked_between_hello_and_evidence),
+        T(test_grant_revoked_elsewhere_between_hello_and_evidence),
+        T(test_submitter_disabled_between_hello_and_evidence),
+        T(test_policy_row_edited_between_hello_and_evidence),
+        T(test_file_key_is_kept_while_nothing_changed),
+        T(test_file_key_kept_is_dropped_when_its_kek_is_revoked),
+        T(test_file_key_kept_is_read_again_when_the_keyring_changes),
         T(test_disabled_submitter_is_refused),
         T(test_runner_without_job_run_is_refused),
         T(test_spec_signed_by_another_key_is_refused),
