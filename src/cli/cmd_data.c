@@ -580,20 +580,32 @@ static int cmd_show(st_cli *cli, int argc, char **argv)
     st_code vrc = st_dataset_verify(ws, NULL, dsname, 0, &chk, &verr);
     const st_dataset_manifest *m = &r.m;
     if (cli->json) {
+        /* the stored envelope (it parsed when the row was read), the
+         * checks, the mapping: all of it, or an error (never a partial
+         * document printed as if it were the record) */
         json_t *env = st_json_parse(r.envelope, strlen(r.envelope),
-                                    "manifest envelope", NULL);
-        json_t *o = json_pack("{s:s, s:o, s:{s:s, s:s, s:s, s:s}, s:s}", "name",
-                              m->name, "envelope", env ? env : json_null(),
-                              "verify", "signature", check_word(chk.signature),
-                              "file_digest", check_word(chk.file_digest),
-                              "header", check_word(chk.header), "error",
-                              vrc ? verr.msg : "", "path", r.path);
-        if (mapping)
-            json_object_set(o, "labels", mapping);
-        char *s = st_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-        printf("%s\n", s ? s : "{}");
-        free(s);
+                                    "manifest envelope", &err);
+        json_t *o = env ? json_pack("{s:s, s:o, s:{s:s, s:s, s:s, s:s}, s:s}",
+                                    "name", m->name, "envelope", env, "verify",
+                                    "signature", check_word(chk.signature),
+                                    "file_digest", check_word(chk.file_digest),
+                                    "header", check_word(chk.header), "error",
+                                    vrc ? verr.msg : "", "path", r.path)
+                        : NULL;
+        char *s = NULL;
+        if (o && (!mapping || json_object_set(o, "labels", mapping) == 0))
+            s = st_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(o);
+        if (!s) {
+            if (env)
+                st_err_set(&err, ST_E_IO, "data show: out of memory");
+            json_decref(mapping);
+            st_dataset_record_free(&r);
+            st_workspace_close(ws);
+            return st_cli_fail(&err);
+        }
+        printf("%s\n", s);
+        free(s);
     } else {
         printf("%-16s %s\n", "name", m->name);
         printf("%-16s %s\n", "id", m->id);

@@ -52,9 +52,14 @@ static void print_json(const st_remote_reply *r)
     json_decref(j);
 }
 
-static void print_text(const char *what, const st_remote_reply *r)
+/* 0, or 5 when the answer is not JSON or cannot be read for memory
+ * (st_remote_json said which): a table must not come out empty as if the
+ * server had nothing to list. */
+static int print_text(const char *what, const st_remote_reply *r)
 {
     json_t *j = st_remote_json(r->data, NULL);
+    if (!j)
+        return 5;
     size_t i;
     json_t *v;
     if (!strcmp(what, "datasets")) {
@@ -113,6 +118,7 @@ static void print_text(const char *what, const st_remote_reply *r)
         print_json(r);
     }
     json_decref(j);
+    return 0;
 }
 
 int st_cli_remote(st_cli *cli, int argc, char **argv)
@@ -196,7 +202,7 @@ int st_cli_remote(st_cli *cli, int argc, char **argv)
     else if (rc == 0 && want_json(cli, argc, argv))
         print_json(&r);
     else if (rc == 0)
-        print_text(kind, &r);
+        rc = print_text(kind, &r);
     free(r.data);
     return rc;
 }

@@ -92,18 +92,19 @@ typedef struct counters {
     size_t n, cap;
 } counters;
 
-static void bump(counters *cs, const char *a, const char *b)
+/* 0, or -1 when a new counter cannot be had (out of memory) */
+static int bump(counters *cs, const char *a, const char *b)
 {
     for (size_t i = 0; i < cs->n; i++)
         if (!strcmp(cs->c[i].a, a) && !strcmp(cs->c[i].b, b)) {
             cs->c[i].n++;
-            return;
+            return 0;
         }
     if (cs->n == cs->cap) {
         size_t cap = cs->cap ? cs->cap * 2 : 16;
         counter *c = realloc(cs->c, cap * sizeof(*c));
         if (!c)
-            return;
+            return -1;
         cs->c = c;
         cs->cap = cap;
     }
@@ -111,12 +112,22 @@ static void bump(counters *cs, const char *a, const char *b)
     snprintf(c->a, sizeof(c->a), "%s", a);
     snprintf(c->b, sizeof(c->b), "%s", b);
     c->n = 1;
+    return 0;
 }
 
 typedef struct scan {
     counters attest, release, denials, categories;
     uint64_t entries;
+    int oom; /* a count could not be kept: the exposition fails */
 } scan;
+
+static void scan_free(scan *s)
+{
+    free(s->attest.c);
+    free(s->release.c);
+    free(s->denials.c);
+    free(s->categories.c);
+}
 
 static int eq(const st_audit_view *v, const char *s)
 {
@@ -134,13 +145,16 @@ static int visit(void *ctx, uint64_t index, const char *line, size_t len)
     char cat[32], out[16];
     snprintf(cat, sizeof(cat), "%.*s", (int)e.category.len, e.category.p);
     snprintf(out, sizeof(out), "%.*s", (int)e.outcome.len, e.outcome.p);
-    bump(&s->categories, cat, out);
-    if (eq(&e.category, "key-release"))
-        bump(&s->release, out, "");
+    if (bump(&s->categories, cat, out) ||
+        (eq(&e.category, "key-release") && bump(&s->release, out, "")))
+        return s->oom = 1;
     if (eq(&e.category, "attestation") ||
         (eq(&e.category, "access") && eq(&e.outcome, "denied"))) {
-        /* the few entries with labels from free text: decode properly */
+        /* the few entries with labels from free text: decode properly (an
+         * entry that parsed above is JSON: failing here is memory) */
         json_t *o = st_json_parse(line, len, "audit entry", NULL);
+        if (!o)
+            return s->oom = 1;
         /* the TEE: details.tee, or the verified claims' tee */
         json_t *d = json_object_get(o, "details");
         const char *tee = json_string_value(json_object_get(d, "tee"));
@@ -148,11 +162,12 @@ static int visit(void *ctx, uint64_t index, const char *line, size_t len)
             tee = json_string_value(
                 json_object_get(json_object_get(d, "claims"), "tee"));
         const char *actor = json_string_value(json_object_get(o, "actor"));
-        if (eq(&e.category, "attestation"))
-            bump(&s->attest, tee ? tee : "unknown", out);
-        else
-            bump(&s->denials, actor ? actor : "unknown", "");
+        int r = eq(&e.category, "attestation")
+                    ? bump(&s->attest, tee ? tee : "unknown", out)
+                    : bump(&s->denials, actor ? actor : "unknown", "");
         json_decref(o);
+        if (r)
+            return s->oom = 1;
     }
     return 0;
 }
@@ -184,14 +199,18 @@ static double json_find_number(const json_t *v, const char *key)
     return -1;
 }
 
-static void jobs_metrics(st_workspace *ws, expo *b)
+/* Each part of the exposition reads what it counts, or fails the whole
+ * of it: a gauge of 0 or a missing one must mean "none", never "could
+ * not be read" (out of memory, an I/O error). */
+static st_code jobs_metrics(st_workspace *ws, expo *b, st_err *err)
 {
     st_job_record *jobs = NULL;
     size_t n = 0;
-    st_err e;
     double by_state[ST_JOB_CANCELLED + 1] = {0};
-    int ok = st_job_list(ws, &jobs, &n, &e) == ST_OK;
-    for (size_t i = 0; ok && i < n; i++)
+    st_code rc = st_job_list(ws, &jobs, &n, err);
+    if (rc != ST_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++)
         if ((unsigned)jobs[i].state <= ST_JOB_CANCELLED)
             by_state[jobs[i].state]++;
     head(b, "sealtrain_jobs", "gauge", "Jobs in the catalog by state.");
@@ -200,7 +219,7 @@ static void jobs_metrics(st_workspace *ws, expo *b)
                NULL, NULL, by_state[s]);
     head(b, "sealtrain_job_throughput_samples_per_second", "gauge",
          "Training throughput of running jobs (last reported epoch).");
-    for (size_t i = 0; ok && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (st_job_state_terminal(jobs[i].state))
             continue;
         double t = json_find_number(jobs[i].status, "samples_per_second");
@@ -208,12 +227,13 @@ static void jobs_metrics(st_workspace *ws, expo *b)
             sample(b, "sealtrain_job_throughput_samples_per_second", "job",
                    jobs[i].id, NULL, NULL, t);
     }
-    for (size_t i = 0; ok && i < n; i++)
+    for (size_t i = 0; i < n; i++)
         st_job_record_free(&jobs[i]);
     free(jobs);
+    return ST_OK;
 }
 
-static void key_metrics(st_keyring *kr, time_t now, expo *b)
+static st_code key_metrics(st_keyring *kr, time_t now, expo *b, st_err *err)
 {
     head(b, "sealtrain_keyring_open", "gauge",
          "1 if the keyring could be opened for these metrics (KEK metrics "
@@ -221,9 +241,11 @@ static void key_metrics(st_keyring *kr, time_t now, expo *b)
     sample(b, "sealtrain_keyring_open", NULL, NULL, NULL, NULL, kr ? 1 : 0);
     st_kek_info *infos = NULL;
     size_t n = 0;
-    st_err e;
-    if (!kr || st_kek_list(kr, now, &infos, &n, &e) != ST_OK)
-        return;
+    if (!kr)
+        return ST_OK;
+    st_code rc = st_kek_list(kr, now, &infos, &n, err);
+    if (rc != ST_OK)
+        return rc;
     head(b, "sealtrain_kek_age_seconds", "gauge",
          "Seconds since each KEK's current version was created.");
     for (size_t i = 0; i < n; i++) {
@@ -248,6 +270,7 @@ static void key_metrics(st_keyring *kr, time_t now, expo *b)
                    st_kek_state_name((st_kek_state)s), c[s]);
     }
     st_kek_info_free(infos, n);
+    return ST_OK;
 }
 
 st_code st_metrics_collect(st_workspace *ws, st_keyring *kr, time_t now,
@@ -260,10 +283,19 @@ st_code st_metrics_collect(st_workspace *ws, st_keyring *kr, time_t now,
         return err ? err->code : ST_E_IO;
     scan s;
     memset(&s, 0, sizeof(s));
-    if (st_audit_read(dir, visit, &s, err) != ST_OK)
+    if (st_audit_read(dir, visit, &s, err) != ST_OK) {
+        scan_free(&s);
         return err ? err->code : ST_E_IO;
+    }
+    if (s.oom) {
+        scan_free(&s);
+        return st_err_set(err, ST_E_IO,
+                          "metrics: out of memory counting the audit log");
+    }
 
-    jobs_metrics(ws, b);
+    st_code rc = jobs_metrics(ws, b, err);
+    if (rc != ST_OK)
+        goto out;
     emit_counters(b, "sealtrain_attestation_results_total",
                   "Attestation verdicts recorded in the audit log, by TEE "
                   "and outcome.",
@@ -312,36 +344,35 @@ st_code st_metrics_collect(st_workspace *ws, st_keyring *kr, time_t now,
                NULL, NULL, (double)(now - cp.time));
     }
 
-    key_metrics(kr, now, b);
+    if ((rc = key_metrics(kr, now, b, err)) != ST_OK)
+        goto out;
 
     st_principal *ps = NULL;
     size_t np = 0;
-    if (st_access_principal_list(ws, &ps, &np, NULL) == ST_OK) {
-        head(b, "sealtrain_principals", "gauge", "Enabled principals by role.");
-        for (unsigned r = 0; r < ST_ROLE_COUNT; r++) {
-            double c = 0;
-            for (size_t i = 0; i < np; i++)
-                c += !ps[i].disabled && (ps[i].roles & (1u << r));
-            sample(b, "sealtrain_principals", "role", st_access_role_name(r),
-                   NULL, NULL, c);
-        }
+    if ((rc = st_access_principal_list(ws, &ps, &np, err)) != ST_OK)
+        goto out;
+    head(b, "sealtrain_principals", "gauge", "Enabled principals by role.");
+    for (unsigned r = 0; r < ST_ROLE_COUNT; r++) {
+        double c = 0;
         for (size_t i = 0; i < np; i++)
-            st_principal_free(&ps[i]);
-        free(ps);
+            c += !ps[i].disabled && (ps[i].roles & (1u << r));
+        sample(b, "sealtrain_principals", "role", st_access_role_name(r), NULL,
+               NULL, c);
     }
+    for (size_t i = 0; i < np; i++)
+        st_principal_free(&ps[i]);
+    free(ps);
     st_dataset_record *ds = NULL;
     size_t nd = 0;
-    if (st_dataset_list(ws, &ds, &nd, NULL) == ST_OK) {
-        head(b, "sealtrain_datasets", "gauge",
-             "Encrypted datasets in the catalog.");
-        sample(b, "sealtrain_datasets", NULL, NULL, NULL, NULL, (double)nd);
-        st_dataset_records_free(ds, nd);
-    }
-    free(s.attest.c);
-    free(s.release.c);
-    free(s.denials.c);
-    free(s.categories.c);
-    if (o.failed)
-        return st_err_errno(err, ST_E_IO, ENOMEM, "metrics exposition");
-    return ST_OK;
+    if ((rc = st_dataset_list(ws, &ds, &nd, err)) != ST_OK)
+        goto out;
+    head(b, "sealtrain_datasets", "gauge",
+         "Encrypted datasets in the catalog.");
+    sample(b, "sealtrain_datasets", NULL, NULL, NULL, NULL, (double)nd);
+    st_dataset_records_free(ds, nd);
+out:
+    scan_free(&s);
+    if (rc == ST_OK && o.failed)
+        rc = st_err_errno(err, ST_E_IO, ENOMEM, "metrics exposition");
+    return rc;
 }
