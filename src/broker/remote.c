@@ -24,13 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "sealtrain/bytes.h"
 #include "sealtrain/crypto.h"
+#include "sealtrain/curl.h"
 #include "sealtrain/fs.h"
 #include "sealtrain/json.h"
 #include "sealtrain/secmem.h"
@@ -225,6 +225,7 @@ struct st_broker_remote {
     uint8_t pin[32];
     uint8_t seen[32]; /* the key the broker presented */
     int have_seen, mismatch;
+    const st_curl_api *cu; /* libcurl, loaded by the first open */
     CURL *curl;
     char *ear; /* the last reply's Sealtrain-EAR, or NULL */
 };
@@ -276,34 +277,38 @@ st_code st_broker_remote_open(const st_broker_endpoint *ep,
                               st_err *err)
 {
     *out = NULL;
+    const st_curl_api *cu;
+    if (st_curl_load(&cu, err) != ST_OK)
+        return st_err_prefix(err, "key broker %s", ep->url);
     st_broker_remote *b = calloc(1, sizeof(*b));
     if (!b)
         return st_err_set(err, ST_E_IO, "out of memory");
+    b->cu = cu;
     b->ep = *ep;
     memcpy(b->pin, pin, 32);
-    if (!(b->curl = curl_easy_init())) {
+    if (!(b->curl = cu->easy_init())) {
         free(b);
         return st_err_set(err, ST_E_IO, "libcurl initialisation failed");
     }
     CURL *c = b->curl;
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(
+    cu->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+    cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(
         c, CURLOPT_SSLVERSION,
         (long)(CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_DEFAULT));
     /* the pin callback decides; no CA file or directory is loaded */
-    curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
-    curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
-    curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, b);
-    curl_easy_setopt(c, CURLOPT_SSLCERT, b->ep.cert);
-    curl_easy_setopt(c, CURLOPT_SSLKEY, b->ep.key);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, b->ep.connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, b->ep.timeout_ms);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    cu->easy_setopt(c, CURLOPT_CAINFO, NULL);
+    cu->easy_setopt(c, CURLOPT_CAPATH, NULL);
+    cu->easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    cu->easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    cu->easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    cu->easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+    cu->easy_setopt(c, CURLOPT_SSL_CTX_DATA, b);
+    cu->easy_setopt(c, CURLOPT_SSLCERT, b->ep.cert);
+    cu->easy_setopt(c, CURLOPT_SSLKEY, b->ep.key);
+    cu->easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, b->ep.connect_timeout_ms);
+    cu->easy_setopt(c, CURLOPT_TIMEOUT_MS, b->ep.timeout_ms);
+    cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     *out = b;
     return ST_OK;
 }
@@ -313,7 +318,7 @@ void st_broker_remote_close(st_broker_remote *b)
     if (!b)
         return;
     if (b->curl)
-        curl_easy_cleanup(b->curl);
+        b->cu->easy_cleanup(b->curl);
     free(b->ear);
     st_wipe(b, sizeof(*b));
     free(b);
@@ -332,36 +337,37 @@ static ST_MUST_CHECK st_code post(st_broker_remote *b, const char *dataset,
                                   st_broker_msg *m, st_err *err)
 {
     memset(m, 0, sizeof(*m));
+    const st_curl_api *cu = b->cu;
     char url[1024];
     snprintf(url, sizeof(url), "%s%s", b->ep.url, path);
     reply r = {{NULL, 0, 0}, 0};
     st_buf_init(&r.body);
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdr = curl_slist_append(NULL, FRAME_TYPE);
-    hdr = curl_slist_append(hdr, "Expect:");
+    struct curl_slist *hdr = cu->slist_append(NULL, FRAME_TYPE);
+    hdr = cu->slist_append(hdr, "Expect:");
     CURL *c = b->curl;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)frame->data);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)frame->len);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    cu->easy_setopt(c, CURLOPT_URL, url);
+    cu->easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    cu->easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)frame->data);
+    cu->easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)frame->len);
+    cu->easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    cu->easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     b->mismatch = 0;
-    CURLcode cc = curl_easy_perform(c);
+    CURLcode cc = cu->easy_perform(c);
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     /* the broker's verdicts as EARs (its `attest ear-key` verifies them) */
     struct curl_header *eh = NULL;
     free(b->ear);
     b->ear = NULL;
     if (cc == CURLE_OK &&
-        curl_easy_header(c, "Sealtrain-EAR", 0, CURLH_HEADER, -1, &eh) ==
+        cu->easy_header(c, "Sealtrain-EAR", 0, CURLH_HEADER, -1, &eh) ==
             CURLHE_OK &&
         eh && eh->value)
         b->ear = strdup(eh->value); /* out of memory: left out */
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-    curl_slist_free_all(hdr);
+    cu->easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    cu->easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    cu->slist_free_all(hdr);
     st_code rc = ST_OK;
     const char *B = b->ep.url;
     if (cc != CURLE_OK && b->mismatch) {
@@ -377,10 +383,10 @@ static ST_MUST_CHECK st_code post(st_broker_remote *b, const char *dataset,
                cc == CURLE_COULDNT_RESOLVE_HOST)
         rc = st_err_set(err, ST_E_IO,
                         "key broker %s (dataset \"%s\") is unreachable: %s", B,
-                        dataset, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                        dataset, errbuf[0] ? errbuf : cu->easy_strerror(cc));
     else if (cc != CURLE_OK)
         rc = st_err_set(err, ST_E_IO, "key broker %s (dataset \"%s\"): %s", B,
-                        dataset, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                        dataset, errbuf[0] ? errbuf : cu->easy_strerror(cc));
     else if (r.too_big)
         rc = st_err_set(err, ST_E_INPUT,
                         "key broker %s (dataset \"%s\"): reply too large", B,

@@ -11,16 +11,16 @@
  * client configuration file (st_client_config) giving the URL and those
  * three paths, used where the flag and the variables are not set. Only
  * https:// URLs; no redirects; nothing here decrypts or encrypts
- * anything.
+ * anything. libcurl is loaded by the first request (sealtrain/curl.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
+#include <sealtrain/curl.h>
 #include <sealtrain/sealtrain.h>
 
 #include "remote.h"
@@ -96,6 +96,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 }
 
 struct sink {
+    const st_curl_api *cu;
     CURL *c;
     FILE *stream;
     st_remote_reply *out;
@@ -108,7 +109,7 @@ static size_t on_stream(char *p, size_t size, size_t n, void *arg)
 {
     struct sink *s = arg;
     long code = 0;
-    curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &code);
+    s->cu->easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &code);
     if (code < 200 || code > 299)
         return on_data(p, size, n, s->out);
     size_t w = fwrite(p, size, n, s->stream);
@@ -153,67 +154,66 @@ int st_remote_request_range(st_cli *cli, const st_remote_req *rq,
     if (strncmp(url, "https://", 8) != 0)
         return st_remote_fail(2, "--server %s: only https:// URLs",
                               cli->server);
-    static int initialised;
-    if (!initialised) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return st_remote_fail(5, "libcurl initialisation failed");
-        initialised = 1; /* once per process; released at exit */
-    }
-    CURL *c = curl_easy_init();
+    const st_curl_api *cu;
+    st_err err;
+    st_err_clear(&err);
+    if (st_curl_load(&cu, &err) != ST_OK)
+        return st_remote_fail(st_code_exit_status(err.code), "%s", err.msg);
+    CURL *c = cu->easy_init();
     if (!c)
         return st_remote_fail(5, "libcurl initialisation failed");
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
-    struct sink sink = {c, rq->stream, out};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(
+    struct sink sink = {cu, c, rq->stream, out};
+    cu->easy_setopt(c, CURLOPT_URL, url);
+    cu->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+    cu->easy_setopt(
         c, CURLOPT_SSLVERSION,
         (long)(CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_DEFAULT));
-    curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-    curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
-    curl_easy_setopt(c, CURLOPT_SSLKEY, cli->key);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
+    cu->easy_setopt(c, CURLOPT_CAINFO, ca);
+    cu->easy_setopt(c, CURLOPT_SSLCERT, cert);
+    cu->easy_setopt(c, CURLOPT_SSLKEY, cli->key);
+    cu->easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    cu->easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    cu->easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
     /* a log stream lasts as long as its job; the server ends it */
     if (!rq->stream)
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        cu->easy_setopt(c, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S);
+    cu->easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     if (rq->stream) {
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+        cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+        cu->easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     } else {
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+        cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        cu->easy_setopt(c, CURLOPT_WRITEDATA, out);
     }
     if (strcmp(rq->method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)(rq->body ? rq->body_len : 0));
+        cu->easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
+        cu->easy_setopt(c, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+        cu->easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                        (curl_off_t)(rq->body ? rq->body_len : 0));
         char ct[128];
         snprintf(ct, sizeof(ct), "Content-Type: %s",
                  rq->ctype ? rq->ctype : "application/json");
-        hdrs = curl_slist_append(hdrs, ct);
+        hdrs = cu->slist_append(hdrs, ct);
         if (content_range) {
             snprintf(ct, sizeof(ct), "Content-Range: %s", content_range);
-            hdrs = curl_slist_append(hdrs, ct);
+            hdrs = cu->slist_append(hdrs, ct);
         }
         /* no "Expect: 100-continue" round trip before a large body */
-        hdrs = curl_slist_append(hdrs, "Expect:");
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        hdrs = cu->slist_append(hdrs, "Expect:");
+        cu->easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     }
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hdrs);
+    CURLcode rc = cu->easy_perform(c);
+    cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    cu->easy_cleanup(c);
+    cu->slist_free_all(hdrs);
     if (rc != CURLE_OK) {
         int denied = rc == CURLE_SSL_CONNECT_ERROR ||
                      rc == CURLE_PEER_FAILED_VERIFICATION ||
                      rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_RECV_ERROR;
         return st_remote_fail(denied ? 4 : 5, "%s: %s", url,
-                              errbuf[0] ? errbuf : curl_easy_strerror(rc));
+                              errbuf[0] ? errbuf : cu->easy_strerror(rc));
     }
     if (out->too_big)
         return st_remote_fail(5, "%s: reply larger than the limit", url);

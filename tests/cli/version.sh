@@ -18,3 +18,9 @@ grep -q "file=libcrypto" "$T/stderr" || fail "LD_DEBUG=files said nothing"
 ! grep -Eq "file=[^ ]*(xgboost|dmlc|gomp|openblas|gfortran)" "$T/stderr" ||
     fail "version loaded XGBoost or OpenBLAS: $(grep -E 'file=[^ ]*(xgboost|dmlc|gomp|openblas|gfortran)' "$T/stderr" | head -3)"
 ok "the CLI loads neither XGBoost nor OpenBLAS to start"
+
+# nor libcurl (sealtrain/curl.h): only --server and remote brokers need
+# it, and linked it brings ~25 libraries and ~12,000 relocations
+! grep -Eq "file=[^ ]*libcurl" "$T/stderr" ||
+    fail "version loaded libcurl: $(grep -E 'file=[^ ]*libcurl' "$T/stderr" | head -1)"
+ok "the CLI does not load libcurl to start"
