@@ -136,39 +136,51 @@ static ST_MUST_CHECK st_code verify_with_dataset_policies(
     return ST_OK;
 }
 
-/* provenance.datasets: the statement carries the signed job spec
- * (predicate.job_spec.payload, whose SHA-256 is job_spec.sha256, the
- * digest the evidence binds), and its datasets are exactly the spec's,
- * each in its role. */
-static void check_datasets(const json_t *pred, st_verdict *v)
+/* The signed job spec a runtime's statement carries
+ * (predicate.job_spec.payload), checked against its SHA-256
+ * (job_spec.sha256, the digest the evidence binds) and parsed into *spec
+ * (the caller frees it): 1 then; else 0, with the failure traced under
+ * `claim`. */
+static int statement_spec(const json_t *pred, const char *claim, st_verdict *v,
+                          st_job_spec *spec)
 {
     const json_t *js = json_object_get(pred, "job_spec");
     const char *payload = st_json_path_string(js, "payload", NULL);
     const char *sha = st_json_path_string(js, "sha256", NULL);
     if (!payload) {
-        st_trace_add(&v->trace, "provenance.datasets", 0,
+        st_trace_add(&v->trace, claim, 0,
                      "the signed job spec in predicate.job_spec.payload",
                      "absent");
-        return;
+        return 0;
     }
     uint8_t d[32];
     char dh[65];
     st_sha256(payload, strlen(payload), d);
     st_hex_encode(d, 32, dh);
     if (!sha || strcmp(sha, dh) != 0) {
-        st_trace_add(&v->trace, "provenance.datasets", 0,
-                     sha ? sha : "job_spec.sha256", dh);
-        return;
+        st_trace_add(&v->trace, claim, 0,
+                     sha ? sha : "predicate.job_spec.sha256", dh);
+        return 0;
     }
-    st_job_spec spec;
     st_err e;
     st_err_clear(&e);
-    if (st_job_spec_parse(payload, strlen(payload), "provenance job spec",
-                          &spec, &e) != ST_OK) {
-        st_trace_add(&v->trace, "provenance.datasets", 0,
-                     "a job spec that parses", e.msg);
-        return;
+    if (st_job_spec_parse(payload, strlen(payload), "provenance job spec", spec,
+                          &e) != ST_OK) {
+        st_trace_add(&v->trace, claim, 0, "a job spec that parses", e.msg);
+        return 0;
     }
+    return 1;
+}
+
+/* provenance.datasets: the statement carries the signed job spec
+ * (predicate.job_spec.payload, whose SHA-256 is job_spec.sha256, the
+ * digest the evidence binds), and its datasets are exactly the spec's,
+ * each in its role. */
+static void check_datasets(const json_t *pred, st_verdict *v)
+{
+    st_job_spec spec;
+    if (!statement_spec(pred, "provenance.datasets", v, &spec))
+        return;
     char want[2 * ST_JOB_NAME_MAX + 64], got[1024] = "";
     snprintf(want, sizeof(want), "train=%s%s%s", spec.train_dataset,
              spec.valid_dataset[0] ? ", validation=" : "", spec.valid_dataset);
@@ -378,28 +390,9 @@ st_code st_model_verify(const char *model_path, const json_t *envelope,
  * dataset are the ones the predicate names. */
 static void check_use_spec(const json_t *pred, st_verdict *v)
 {
-    const json_t *js = json_object_get(pred, "job_spec");
-    const char *payload = st_json_path_string(js, "payload", NULL);
-    const char *sha = st_json_path_string(js, "sha256", NULL);
-    uint8_t d[32];
-    char dh[65] = "(no payload)";
-    if (payload) {
-        st_sha256(payload, strlen(payload), d);
-        st_hex_encode(d, 32, dh);
-    }
-    if (!payload || !sha || strcmp(sha, dh)) {
-        st_trace_add(&v->trace, "use.spec", 0,
-                     sha ? sha : "predicate.job_spec.sha256", dh);
-        return;
-    }
     st_job_spec spec;
-    st_err e;
-    st_err_clear(&e);
-    if (st_job_spec_parse(payload, strlen(payload), "provenance job spec",
-                          &spec, &e) != ST_OK) {
-        st_trace_add(&v->trace, "use.spec", 0, "a job spec that parses", e.msg);
+    if (!statement_spec(pred, "use.spec", v, &spec))
         return;
-    }
     char want[3 * ST_JOB_NAME_MAX + 64], got[3 * ST_JOB_NAME_MAX + 64];
     snprintf(want, sizeof(want), "%s %s@%u on %s", st_job_kind_name(spec.kind),
              spec.use_model, spec.use_version, spec.train_dataset);
