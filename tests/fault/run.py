@@ -64,11 +64,24 @@ SCENARIOS = {
     "principal-disable": (["principal", "disable", "bob"], set(),
                           "principals"),
     "job-submit": (["job", "submit", "{T}/spec.json"], set(), "principals"),
+    # reads only: a fault must fail it, never shorten its answer
+    "metrics": (["metrics"], set(), "principals"),
     # the job submitted in the "queued" template ({J}: its id); a failed run
     # leaves it queued (nothing released) or failed, and the retry is
     # `job resume` then `job run` (see Harness.retry)
     "job-run": (["job", "run", "{J}"], {2}, "queued"),
 }
+
+# commands that change nothing: under a fault they either fail (exit 5)
+# or give the clean run's whole answer (the same lines, values aside: a
+# gauge of seconds moves), never a shorter one
+READ_ONLY = {"metrics"}
+
+
+def answer_shape(out):
+    """The lines of an answer without their last field (a value)."""
+    return [line.rsplit(" ", 1)[0] for line in out.splitlines()]
+
 
 # what a job's state may be once the command that ran it has exited: it
 # never stays attesting, keyed, training or sealing
@@ -104,6 +117,7 @@ class Harness:
         self.bin = os.path.abspath(a.sealtrain)
         self.shim = os.path.abspath(a.shim)
         self.tmp = tempfile.mkdtemp(prefix="fault.", dir=a.tmp)
+        self.ref_out = {}  # a READ_ONLY scenario's clean answer
         self.failures = []
         self.openssl = []
         self.runs = 0
@@ -385,10 +399,11 @@ class Harness:
     def reference(self, name, argv):
         """A clean run: its success actions and the files it leaves."""
         ws = self.fresh("ref-" + name)
-        rc, _, err = self.st(ws, argv)
+        rc, out, err = self.st(ws, argv)
         if rc:
             raise SystemExit("reference run of %s failed: %s" %
                              (name, err.strip()))
+        self.ref_out[name] = out
         new = self.audit(ws)[len(self.before_audit):]
         actions = {e["action"] for e in new if e.get("outcome") == "success"}
         after = self.state(ws)
@@ -423,7 +438,7 @@ class Harness:
             pristine = os.path.join(self.tmp, "pristine")
             shutil.rmtree(pristine, ignore_errors=True)
             shutil.copytree(ws, pristine, symlinks=True)
-        rc, _, err = self.st(ws, argv, fault=fault)
+        rc, out, err = self.st(ws, argv, fault=fault)
         if rc < 0 or rc >= 128:
             bt = self.openssl_crash(pristine, argv, fault) if pristine \
                 else None
@@ -463,6 +478,20 @@ class Harness:
                             % (what, self.expect, rc, err.strip()))
         problems += self.check_open(ws, what, models=name != "job-run")
         after = self.state(ws)
+        if name in READ_ONLY:
+            if after != self.before:
+                problems.append("%s changed the workspace" % what)
+            if rc == 0 and answer_shape(out) != \
+                    answer_shape(self.ref_out[name]):
+                problems.append("%s exited 0 with a shorter or other answer "
+                                "than a clean run's" % what)
+            shutil.rmtree(ws)
+            for p in problems:
+                print("FAIL " + p, flush=True)
+            self.failures += problems
+            if self.verbose and not problems:
+                print("ok   %s (exit %d)" % (what, rc), flush=True)
+            return
         succ = self.new_success(ws, actions)
         if rc == 0:
             if after != ref_after:
