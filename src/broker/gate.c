@@ -550,8 +550,6 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
     }
     st_gate_nonce n;
     memset(&n, 0, sizeof(n));
-    if ((rc = st_random(n.nonce, 32, err)) != ST_OK)
-        goto out;
     snprintf(n.job_id, sizeof(n.job_id), "%s", a->job_id);
     snprintf(n.principal, sizeof(n.principal), "%s", a->principal);
     snprintf(n.submitter, sizeof(n.submitter), "%s", a->submitter);
@@ -559,20 +557,11 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
     memcpy(n.spec_digest, digest, 32);
     n.hello = a->hello;
     n.issued = time(NULL);
-    /* a NUL-terminated copy: the row keeps the envelope as text */
-    n.envelope = malloc(a->envelope_len + 1);
-    if (!n.envelope) {
-        rc = st_err_set(err, ST_E_IO, "out of memory");
-        goto out;
-    }
-    memcpy(n.envelope, a->envelope, a->envelope_len);
-    n.envelope[a->envelope_len] = 0;
-    rc = st_gate_db_nonce_put(g->ws, &n, err);
+    rc = st_gate_db_nonce_put(g->ws, &n, a->envelope, a->envelope_len, err);
     if (rc == ST_OK) {
         memcpy(nonce, n.nonce, 32);
         memo_put(g->ws, &n, epoch, &spec, pols, a->ndatasets);
     }
-out:
     st_gate_nonce_clear(&n);
     st_job_spec_free(&spec);
     for (size_t i = 0; i < a->ndatasets; i++)
@@ -924,6 +913,8 @@ st_code st_gate_release(st_gate *g, const char *principal,
         rc = st_err_set(&e, ST_E_DENIED,
                         "the nonce was issued for dataset \"%s\", not \"%s\"",
                         nds ? names[0] : "-", only);
+    if (rc == ST_OK && !same)
+        rc = st_gate_db_nonce_envelope(g->ws, &n, &e);
     if (rc == ST_OK && !same)
         rc = open_spec(g->ws, n.submitter, n.envelope, strlen(n.envelope),
                        &spec, digest, &e);

@@ -6,8 +6,9 @@
  * Tables: release_policies(dataset, policy, digest, set_by, set_at,
  * envelope) in the catalog (module "broker"; created by module "job"
  * before the gate had its own, hence IF NOT EXISTS), and
- * nonces(nonce, job_id, issued, used, principal, submitter, scope,
- * spec_digest, hello, envelope, issued_s) in gate-nonces.db beside it, and
+ * nonces(nonce, used, principal, job_id, submitter, scope, spec_digest,
+ * hello, envelope) and envelopes(digest, envelope, last_s) in
+ * gate-nonces.db beside it (its schema: "the nonce store" below), and
  * attest_collateral(digest, signer, imported_by, imported_at, documents,
  * stale_at, stale_doc): the offline collateral bundles (collateral.c).
  *
@@ -43,6 +44,7 @@
 #include "broker/gate_internal.h"
 #include "sealtrain/bytes.h"
 #include "sealtrain/clock.h"
+#include "sealtrain/crypto.h"
 #include "sealtrain/workspace.h"
 #include "store/catalog.h"
 
@@ -275,6 +277,26 @@ st_code st_gate_db_collateral_rm(st_workspace *ws, const char *digest,
 
 /* ---- the nonce store ---- */
 
+/*
+ * gate-nonces.db, schema 2 (PRAGMA user_version):
+ *
+ *   nonces(nonce BLOB PRIMARY KEY, used, principal, job_id, submitter,
+ *          scope, spec_digest BLOB, hello BLOB, envelope BLOB) WITHOUT ROWID
+ *   envelopes(digest BLOB PRIMARY KEY, envelope TEXT, last_s) WITHOUT ROWID
+ *
+ * A nonce's first 8 bytes are its issue time (seconds, big-endian), the
+ * other 24 are random: the table is one B-tree in issue order, so a new
+ * row goes at its end, staleness is a comparison of the key and the sweep
+ * of rows over an hour old is a range at its start (no second index). A
+ * job's signed spec is the same for every HELLO of that job, so it is kept
+ * once, by its SHA-256, and a nonce row names it (250 bytes where the text
+ * made each row 1.2 KB, written at HELLO and again at EVIDENCE). An
+ * envelope's last_s moves when a HELLO names it and it is over a minute
+ * old; it goes a minute after the last nonce that could name it, in the
+ * same sweep. Schema 1 (text keys, the envelope in each row) is dropped:
+ * the file holds nothing but nonces minutes old.
+ */
+
 /* One connection to each workspace's gate-nonces.db per process, used
  * under nonce_lock by every thread: the store's pages stay in its cache
  * (a connection of its own per thread lost them at every other thread's
@@ -282,19 +304,36 @@ st_code st_gate_db_collateral_rm(st_workspace *ws, const char *digest,
  * handler. Another process (a local `job run`) has its own connection
  * and meets SQLite's locking and busy timeout as usual. */
 #define NONCE_STORES 8
+#define NONCE_SCHEMA 2
+#define NONCE_KEEP_S 3600 /* rows older than this are swept */
 /* The store's statements, prepared once per connection (parsing them per
  * release cost about as much as running them). */
-enum { NONCE_PUT, NONCE_TAKE, NONCE_WHY, NONCE_SWEEP, NONCE_NSQL };
+enum {
+    NONCE_PUT,
+    NONCE_ENV_PUT,
+    NONCE_ENV_GET,
+    NONCE_TAKE,
+    NONCE_WHY,
+    NONCE_SWEEP,
+    NONCE_ENV_SWEEP,
+    NONCE_NSQL
+};
 static const char *const nonce_sql[NONCE_NSQL] = {
-    [NONCE_PUT] = "INSERT INTO nonces(nonce,job_id,issued,principal,"
-                  "submitter,scope,spec_digest,hello,envelope,issued_s) "
-                  "VALUES(?,?,?,?,?,?,?,?,?,?)",
-    [NONCE_TAKE] = "UPDATE nonces SET used=? WHERE nonce=? AND "
-                   "principal=? AND used='' AND issued_s>=? "
-                   "RETURNING job_id,submitter,scope,spec_digest,"
-                   "hello,envelope,issued_s",
+    [NONCE_PUT] = "INSERT INTO nonces(nonce,principal,job_id,submitter,"
+                  "scope,spec_digest,hello,envelope) VALUES(?,?,?,?,?,?,?,?)",
+    /* a write only when the envelope is new or its last_s over a minute
+     * old */
+    [NONCE_ENV_PUT] = "INSERT INTO envelopes(digest,envelope,last_s) "
+                      "VALUES(?1,?2,?3) ON CONFLICT(digest) DO UPDATE SET "
+                      "last_s=excluded.last_s WHERE last_s<excluded.last_s-60",
+    [NONCE_ENV_GET] = "SELECT envelope FROM envelopes WHERE digest=?",
+    [NONCE_TAKE] = "UPDATE nonces SET used=?1 WHERE nonce=?2 AND "
+                   "principal=?3 AND used=0 AND nonce>=?4 "
+                   "RETURNING job_id,submitter,scope,spec_digest,hello,"
+                   "envelope",
     [NONCE_WHY] = "SELECT used, principal FROM nonces WHERE nonce=?",
-    [NONCE_SWEEP] = "DELETE FROM nonces WHERE issued_s<?",
+    [NONCE_SWEEP] = "DELETE FROM nonces WHERE nonce<?",
+    [NONCE_ENV_SWEEP] = "DELETE FROM envelopes WHERE last_s<?",
 };
 static pthread_mutex_t nonce_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct nonce_store {
@@ -310,6 +349,66 @@ static st_code nonce_fail(sqlite3 *db, const char *what, st_err *err)
 {
     return st_err_set(err, ST_E_IO, "nonce store: %s: %s", what,
                       db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+/* The key prefix of the time `t`: its 8 bytes, big-endian. */
+static void time_prefix(time_t t, uint8_t out[8])
+{
+    uint64_t v = t > 0 ? (uint64_t)t : 0;
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        out[i] = (uint8_t)v;
+}
+
+static time_t prefix_time(const uint8_t in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | in[i];
+    return (time_t)v;
+}
+
+/* Creates the tables of schema NONCE_SCHEMA, dropping an older schema's,
+ * in one transaction (two processes opening the file at once: the second
+ * finds the first's tables). */
+static int nonce_schema(sqlite3 *db)
+{
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    int ok = version >= 0;
+    if (ok && version < NONCE_SCHEMA) {
+        char sql[900];
+        snprintf(sql, sizeof(sql),
+                 "DROP TABLE IF EXISTS nonces;"
+                 "DROP TABLE IF EXISTS envelopes;"
+                 "CREATE TABLE nonces ("
+                 " nonce BLOB PRIMARY KEY,"
+                 " used INTEGER NOT NULL DEFAULT 0,"
+                 " principal TEXT NOT NULL,"
+                 " job_id TEXT NOT NULL,"
+                 " submitter TEXT NOT NULL,"
+                 " scope TEXT NOT NULL,"
+                 " spec_digest BLOB NOT NULL,"
+                 " hello BLOB NOT NULL,"
+                 " envelope BLOB NOT NULL) WITHOUT ROWID;"
+                 "CREATE TABLE envelopes ("
+                 " digest BLOB PRIMARY KEY,"
+                 " envelope TEXT NOT NULL,"
+                 " last_s INTEGER NOT NULL) WITHOUT ROWID;"
+                 "PRAGMA user_version=%d;",
+                 NONCE_SCHEMA);
+        ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+    }
+    if (sqlite3_exec(db, ok ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) !=
+        SQLITE_OK)
+        ok = 0;
+    return ok;
 }
 
 /* The workspace's nonce store; nonce_lock held. */
@@ -351,22 +450,9 @@ static st_code nonce_db(st_workspace *ws, struct nonce_store **out, st_err *err)
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     if (sqlite3_exec(db,
                      "PRAGMA journal_mode=WAL;"
-                     "PRAGMA synchronous=NORMAL;"
-                     "CREATE TABLE IF NOT EXISTS nonces ("
-                     " nonce TEXT PRIMARY KEY,"
-                     " job_id TEXT NOT NULL,"
-                     " issued TEXT NOT NULL,"
-                     " used TEXT NOT NULL DEFAULT '',"
-                     " principal TEXT NOT NULL,"
-                     " submitter TEXT NOT NULL,"
-                     " scope TEXT NOT NULL,"
-                     " spec_digest TEXT NOT NULL,"
-                     " hello TEXT NOT NULL,"
-                     " envelope TEXT NOT NULL,"
-                     " issued_s INTEGER NOT NULL);"
-                     "CREATE INDEX IF NOT EXISTS nonces_issued "
-                     " ON nonces(issued_s);",
-                     NULL, NULL, NULL) != SQLITE_OK) {
+                     "PRAGMA synchronous=NORMAL;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        !nonce_schema(db)) {
         rc = nonce_fail(db, "creating", err);
         sqlite3_close(db);
         return rc;
@@ -401,43 +487,72 @@ static void nonce_done(sqlite3_stmt *st)
     sqlite3_clear_bindings(st);
 }
 
-st_code st_gate_db_nonce_put(st_workspace *ws, const st_gate_nonce *n,
+/* Old rows go as new ones come (about once a minute per store): the
+ * tables hold minutes, not history. A failed sweep is retried next
+ * minute. nonce_lock held. */
+static void nonce_sweep(struct nonce_store *ns, time_t now)
+{
+    if (now - ns->swept < 60)
+        return;
+    ns->swept = now;
+    uint8_t cut[8];
+    time_prefix(now - NONCE_KEEP_S, cut);
+    sqlite3_stmt *st = NULL;
+    if (nonce_prepare(ns, NONCE_SWEEP, &st) == SQLITE_OK) {
+        sqlite3_bind_blob(st, 1, cut, sizeof(cut), SQLITE_STATIC);
+        (void)sqlite3_step(st);
+        nonce_done(st);
+    }
+    /* a nonce issued at t named its envelope with last_s >= t - 60 */
+    if (nonce_prepare(ns, NONCE_ENV_SWEEP, &st) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)(now - NONCE_KEEP_S - 60));
+        (void)sqlite3_step(st);
+        nonce_done(st);
+    }
+}
+
+st_code st_gate_db_nonce_put(st_workspace *ws, st_gate_nonce *n,
+                             const char *envelope, size_t envelope_len,
                              st_err *err)
 {
-    char hex[65], sd[65], hello[129], t[ST_TIME_LEN];
-    st_hex_encode(n->nonce, 32, hex);
-    st_hex_encode(n->spec_digest, 32, sd);
-    st_hex_encode(n->hello.x25519, 32, hello);
-    st_hex_encode(n->hello.ed25519, 32, hello + 64);
-    st_time_format(n->issued, t);
+    time_prefix(n->issued, n->nonce);
+    st_code rc = st_random(n->nonce + 8, 24, err);
+    if (rc != ST_OK)
+        return rc;
+    st_sha256(envelope, envelope_len, n->envelope_digest);
+    uint8_t hello[64];
+    memcpy(hello, n->hello.x25519, 32);
+    memcpy(hello + 32, n->hello.ed25519, 32);
     pthread_mutex_lock(&nonce_lock);
     struct nonce_store *ns = NULL;
     sqlite3_stmt *st = NULL;
-    st_code rc = nonce_db(ws, &ns, err);
+    rc = nonce_db(ws, &ns, err);
     sqlite3 *db = ns ? ns->db : NULL;
-    /* old rows go as new ones come (about once a minute per store): the
-     * table holds minutes, not history */
-    if (rc == ST_OK && n->issued - ns->swept >= 60 &&
-        nonce_prepare(ns, NONCE_SWEEP, &st) == SQLITE_OK) {
-        ns->swept = n->issued;
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)n->issued - 3600);
-        (void)sqlite3_step(st); /* a failed sweep is retried next minute */
+    if (rc == ST_OK)
+        nonce_sweep(ns, n->issued);
+    /* the envelope first: a nonce row never names one that is not kept
+     * (the sweep keeps an envelope a minute beyond its last nonce) */
+    if (rc == ST_OK && nonce_prepare(ns, NONCE_ENV_PUT, &st) != SQLITE_OK)
+        rc = nonce_fail(db, "keeping the signed spec", err);
+    if (rc == ST_OK) {
+        sqlite3_bind_blob(st, 1, n->envelope_digest, 32, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, envelope, (int)envelope_len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)n->issued);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = nonce_fail(db, "keeping the signed spec", err);
         nonce_done(st);
     }
     if (rc == ST_OK && nonce_prepare(ns, NONCE_PUT, &st) != SQLITE_OK)
         rc = nonce_fail(db, "issuing a nonce", err);
     if (rc == ST_OK) {
-        sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, n->job_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, t, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, n->principal, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, n->submitter, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, n->scope, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 7, sd, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 8, hello, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 9, n->envelope ? n->envelope : "", -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_int64(st, 10, (sqlite3_int64)n->issued);
+        sqlite3_bind_blob(st, 1, n->nonce, 32, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, n->principal, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, n->job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, n->submitter, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, n->scope, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 6, n->spec_digest, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 7, hello, 64, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 8, n->envelope_digest, 32, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = nonce_fail(db, "issuing a nonce", err);
         nonce_done(st);
@@ -447,20 +562,19 @@ st_code st_gate_db_nonce_put(st_workspace *ws, const st_gate_nonce *n,
 }
 
 /* Why the nonce was not taken (for the audit log); nonce_lock held. */
-static const char *nonce_why(struct nonce_store *ns, const char *hex,
+static const char *nonce_why(struct nonce_store *ns, const uint8_t nonce[32],
                              const char *principal)
 {
     const char *why = "unknown to this broker";
     sqlite3_stmt *st = NULL;
     if (nonce_prepare(ns, NONCE_WHY, &st) != SQLITE_OK)
         return why;
-    sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 1, nonce, 32, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *used = (const char *)sqlite3_column_text(st, 0);
         const char *who = (const char *)sqlite3_column_text(st, 1);
         if (who && strcmp(who, principal))
             why = "issued to another principal";
-        else if (used && *used)
+        else if (sqlite3_column_int64(st, 0))
             why = "already used (replay)";
         else
             why = "stale";
@@ -469,15 +583,34 @@ static const char *nonce_why(struct nonce_store *ns, const char *hex,
     return why;
 }
 
+/* Copies the text column i (at most cap - 1 bytes); 0 when it is not
+ * there or too long. */
+static int text_col(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    if (!t || n >= cap)
+        return 0;
+    memcpy(out, t, n + 1);
+    return 1;
+}
+
+static int blob_col(sqlite3_stmt *st, int i, uint8_t *out, size_t len)
+{
+    const void *b = sqlite3_column_blob(st, i);
+    if (!b || (size_t)sqlite3_column_bytes(st, i) != len)
+        return 0;
+    memcpy(out, b, len);
+    return 1;
+}
+
 st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
                               const char *principal, long max_age_s,
                               st_gate_nonce *out, st_err *err)
 {
     memset(out, 0, sizeof(*out));
-    char hex[65], t[ST_TIME_LEN];
-    st_hex_encode(nonce, 32, hex);
-    time_t now = time(NULL);
-    st_time_format(now, t);
+    uint8_t fresh[8];
+    time_prefix(time(NULL) - max_age_s, fresh);
     pthread_mutex_lock(&nonce_lock);
     struct nonce_store *ns = NULL;
     sqlite3_stmt *st = NULL;
@@ -489,45 +622,34 @@ st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
         pthread_mutex_unlock(&nonce_lock);
         return rc;
     }
-    sqlite3_bind_text(st, 1, t, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, hex, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+    sqlite3_bind_blob(st, 2, nonce, 32, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, principal, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)(now - max_age_s));
+    sqlite3_bind_blob(st, 4, fresh, sizeof(fresh), SQLITE_STATIC);
     /* the UPDATE commits when the statement halts, after its row */
-    int step = sqlite3_step(st);
+    int step = sqlite3_step(st), found = 0;
     if (step == SQLITE_ROW) {
-        char *sd = column(st, 3), *hello = column(st, 4);
-        snprintf(out->job_id, sizeof(out->job_id), "%s",
-                 (const char *)sqlite3_column_text(st, 0));
-        snprintf(out->submitter, sizeof(out->submitter), "%s",
-                 (const char *)sqlite3_column_text(st, 1));
-        snprintf(out->scope, sizeof(out->scope), "%s",
-                 (const char *)sqlite3_column_text(st, 2));
+        uint8_t hello[64];
+        found = 1;
+        if (!text_col(st, 0, out->job_id, sizeof(out->job_id)) ||
+            !text_col(st, 1, out->submitter, sizeof(out->submitter)) ||
+            !text_col(st, 2, out->scope, sizeof(out->scope)) ||
+            !blob_col(st, 3, out->spec_digest, 32) ||
+            !blob_col(st, 4, hello, 64) ||
+            !blob_col(st, 5, out->envelope_digest, 32))
+            rc = st_err_set(err, ST_E_IO, "reading a nonce: malformed row");
+        memcpy(out->hello.x25519, hello, 32);
+        memcpy(out->hello.ed25519, hello + 32, 32);
         snprintf(out->principal, sizeof(out->principal), "%s", principal);
-        out->envelope = column(st, 5);
-        out->issued = (time_t)sqlite3_column_int64(st, 6);
         memcpy(out->nonce, nonce, 32);
-        char x[65] = "", ed[65] = "";
-        if (hello && strlen(hello) == 128) {
-            memcpy(x, hello, 64);
-            memcpy(ed, hello + 64, 64);
-        }
-        if (!sd || !hello || !out->envelope ||
-            st_hex_decode(sd, out->spec_digest, 32, NULL) != ST_OK ||
-            st_hex_decode(x, out->hello.x25519, 32, NULL) != ST_OK ||
-            st_hex_decode(ed, out->hello.ed25519, 32, NULL) != ST_OK)
-            rc = st_err_set(err, ST_E_IO, "reading a nonce: %s",
-                            sd && hello && out->envelope ? "malformed row"
-                                                         : "out of memory");
-        free(sd);
-        free(hello);
+        out->issued = prefix_time(nonce);
         step = sqlite3_step(st);
     }
     if (rc == ST_OK && step != SQLITE_DONE)
         rc = nonce_fail(db, "using a nonce", err);
     nonce_done(st);
-    const char *why =
-        rc == ST_OK && !out->envelope ? nonce_why(ns, hex, principal) : NULL;
+    const char *why = rc == ST_OK && !found ? nonce_why(ns, nonce, principal)
+                                            : NULL;
     pthread_mutex_unlock(&nonce_lock);
     if (rc != ST_OK) {
         st_gate_nonce_clear(out);
@@ -536,6 +658,38 @@ st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
     if (why)
         return st_err_set(err, ST_E_DENIED, "nonce %s", why);
     return ST_OK;
+}
+
+st_code st_gate_db_nonce_envelope(st_workspace *ws, st_gate_nonce *n,
+                                  st_err *err)
+{
+    free(n->envelope);
+    n->envelope = NULL;
+    pthread_mutex_lock(&nonce_lock);
+    struct nonce_store *ns = NULL;
+    sqlite3_stmt *st = NULL;
+    st_code rc = nonce_db(ws, &ns, err);
+    sqlite3 *db = ns ? ns->db : NULL;
+    if (rc == ST_OK && nonce_prepare(ns, NONCE_ENV_GET, &st) != SQLITE_OK)
+        rc = nonce_fail(db, "reading the signed spec", err);
+    if (rc == ST_OK) {
+        sqlite3_bind_blob(st, 1, n->envelope_digest, 32, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            n->envelope = column(st, 0);
+            if (!n->envelope)
+                rc = st_err_set(err, ST_E_IO, "out of memory");
+        } else if (step == SQLITE_DONE)
+            /* the sweep keeps it a minute past the last nonce that named
+             * it: not reached while the nonce is fresh */
+            rc = st_err_set(err, ST_E_IO,
+                            "nonce store: the nonce's signed spec is not kept");
+        else
+            rc = nonce_fail(db, "reading the signed spec", err);
+        nonce_done(st);
+    }
+    pthread_mutex_unlock(&nonce_lock);
+    return rc;
 }
 
 void st_gate_nonce_clear(st_gate_nonce *n)

@@ -181,8 +181,9 @@ typedef struct st_gate_nonce {
     char scope[ST_GATE_MAX_DATASETS * (ST_JOB_NAME_MAX + 1) + 1]; /* a,b */
     uint8_t spec_digest[32];
     st_broker_hello hello;
-    char *envelope; /* malloc'ed (st_gate_nonce_clear) */
-    time_t issued;
+    uint8_t envelope_digest[32]; /* SHA-256 of the signed spec's text */
+    char *envelope; /* NULL until st_gate_db_nonce_envelope; malloc'ed */
+    time_t issued;  /* also the nonce's first 8 bytes */
 } st_gate_nonce;
 
 ST_MUST_CHECK st_code st_gate_db_migrate(st_workspace *ws, st_err *err);
@@ -204,15 +205,24 @@ ST_MUST_CHECK st_code st_gate_db_collateral_list(st_workspace *ws,
                                                  size_t *n, st_err *err);
 ST_MUST_CHECK st_code st_gate_db_collateral_rm(st_workspace *ws,
                                                const char *digest, st_err *err);
-ST_MUST_CHECK st_code st_gate_db_nonce_put(st_workspace *ws,
-                                           const st_gate_nonce *n, st_err *err);
-/* Marks the nonce used and returns its row; ST_E_DENIED saying why when
- * it is unknown, another principal's, used or older than max_age_s. */
+/* Issues a nonce for the row `n` (all but its nonce and envelope_digest
+ * filled): fills n->nonce (n->issued, big-endian, then 24 random bytes)
+ * and n->envelope_digest, and keeps `envelope` (the signed spec's text)
+ * by its digest. */
+ST_MUST_CHECK st_code st_gate_db_nonce_put(st_workspace *ws, st_gate_nonce *n,
+                                           const char *envelope,
+                                           size_t envelope_len, st_err *err);
+/* Marks the nonce used and returns its row (envelope still NULL);
+ * ST_E_DENIED saying why when it is unknown, another principal's, used or
+ * older than max_age_s. */
 ST_MUST_CHECK st_code st_gate_db_nonce_take(st_workspace *ws,
                                             const uint8_t nonce[32],
                                             const char *principal,
                                             long max_age_s, st_gate_nonce *out,
                                             st_err *err);
+/* Reads the signed spec a taken nonce names into n->envelope. */
+ST_MUST_CHECK st_code st_gate_db_nonce_envelope(st_workspace *ws,
+                                                st_gate_nonce *n, st_err *err);
 void st_gate_nonce_clear(st_gate_nonce *n);
 
 #endif

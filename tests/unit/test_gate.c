@@ -954,17 +954,16 @@ static void test_closed_keyring_releases_nothing(void **state)
     round_end(&x);
 }
 
-static long nonce_rows(fixture *f)
+static long nonce_count(fixture *f, const char *table)
 {
-    char path[4300];
+    char path[4300], sql[80];
     snprintf(path, sizeof(path), "%s/ws/gate-nonces.db", f->root);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
                      SQLITE_OK);
-    assert_int_equal(
-        sqlite3_prepare_v2(db, "SELECT count(*) FROM nonces", -1, &st, NULL),
-        SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     long n = (long)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -972,35 +971,135 @@ static long nonce_rows(fixture *f)
     return n;
 }
 
+static void nonce_row(st_gate_nonce *n, time_t issued)
+{
+    memset(n, 0, sizeof(*n));
+    snprintf(n->job_id, sizeof(n->job_id), "j0123456789abcdef");
+    snprintf(n->principal, sizeof(n->principal), "tr");
+    snprintf(n->submitter, sizeof(n->submitter), "mo");
+    snprintf(n->scope, sizeof(n->scope), "digits");
+    memset(n->spec_digest, 0x5d, 32);
+    memset(n->hello.x25519, 0x11, 32);
+    memset(n->hello.ed25519, 0x22, 32);
+    n->issued = issued;
+}
+
 /* Nonces are kept for minutes, not as history: a new one sweeps away the
- * rows issued over an hour before it. */
+ * rows issued over an hour before it, and the signed specs that only
+ * they named. */
 static void test_old_nonces_are_swept(void **state)
 {
     fixture *f = *state;
     st_err e;
     time_t now = time(NULL);
     st_gate_nonce n;
-    memset(&n, 0, sizeof(n));
-    snprintf(n.job_id, sizeof(n.job_id), "j0123456789abcdef");
-    snprintf(n.principal, sizeof(n.principal), "tr");
-    snprintf(n.submitter, sizeof(n.submitter), "mo");
-    snprintf(n.scope, sizeof(n.scope), "digits");
+    const char *specs[] = {"{\"a\":1}", "{\"b\":2}", "{\"c\":3}"};
     for (int i = 0; i < 3; i++) {
-        memset(n.nonce, 0xa0 + i, sizeof(n.nonce));
-        n.issued = now - 7200 + i; /* two hours old */
-        assert_st_ok(st_gate_db_nonce_put(f->ws, &n, &e), &e);
+        nonce_row(&n, now - 7200 + i); /* two hours old */
+        assert_st_ok(st_gate_db_nonce_put(f->ws, &n, specs[i], 7, &e), &e);
     }
-    assert_int_equal(nonce_rows(f), 3);
+    assert_int_equal(nonce_count(f, "nonces"), 3);
+    assert_int_equal(nonce_count(f, "envelopes"), 3);
     /* within the minute of the last sweep: nothing is swept yet */
-    memset(n.nonce, 0xb0, sizeof(n.nonce));
-    n.issued = now - 7200 + 30;
-    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, &e), &e);
-    assert_int_equal(nonce_rows(f), 4);
-    /* now: the four old rows go, the new one stays */
-    memset(n.nonce, 0xc0, sizeof(n.nonce));
-    n.issued = now;
-    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, &e), &e);
-    assert_int_equal(nonce_rows(f), 1);
+    nonce_row(&n, now - 7200 + 30);
+    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, specs[0], 7, &e), &e);
+    assert_int_equal(nonce_count(f, "nonces"), 4);
+    assert_int_equal(nonce_count(f, "envelopes"), 3);
+    /* now: the four old rows go, the new one stays; of the specs, the one
+     * it names */
+    nonce_row(&n, now);
+    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, specs[2], 7, &e), &e);
+    assert_int_equal(nonce_count(f, "nonces"), 1);
+    assert_int_equal(nonce_count(f, "envelopes"), 1);
+    st_gate_nonce t;
+    assert_st_ok(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e), &e);
+    assert_st_ok(st_gate_db_nonce_envelope(f->ws, &t, &e), &e);
+    assert_string_equal(t.envelope, specs[2]);
+    st_gate_nonce_clear(&t);
+}
+
+/* The store's rules, each on its own row: a nonce is taken once, by the
+ * principal it was issued to, within its age; a taken row gives back all
+ * it was issued with. */
+static void test_nonce_store_rules(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    time_t now = time(NULL);
+    st_gate_nonce n, t, old, other;
+    nonce_row(&n, now);
+    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, "{\"spec\":1}", 10, &e), &e);
+    nonce_row(&other, now);
+    assert_st_ok(st_gate_db_nonce_put(f->ws, &other, "{\"spec\":1}", 10, &e),
+                 &e);
+    assert_memory_not_equal(n.nonce, other.nonce, 32);
+    nonce_row(&old, now - 61);
+    assert_st_ok(st_gate_db_nonce_put(f->ws, &old, "{\"spec\":1}", 10, &e),
+                 &e);
+    /* the issue time leads the nonce: the store orders and ages by it */
+    assert_true(memcmp(old.nonce, n.nonce, 8) < 0);
+
+    assert_st_ok(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e), &e);
+    assert_string_equal(t.job_id, n.job_id);
+    assert_string_equal(t.submitter, "mo");
+    assert_string_equal(t.scope, "digits");
+    assert_memory_equal(t.spec_digest, n.spec_digest, 32);
+    assert_memory_equal(t.hello.x25519, n.hello.x25519, 32);
+    assert_memory_equal(t.hello.ed25519, n.hello.ed25519, 32);
+    assert_memory_equal(t.envelope_digest, n.envelope_digest, 32);
+    assert_int_equal(t.issued, now);
+    assert_null(t.envelope);
+    st_gate_nonce_clear(&t);
+
+    assert_int_equal(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "already used (replay)"));
+    assert_int_equal(
+        st_gate_db_nonce_take(f->ws, other.nonce, "mallory", 60, &t, &e),
+        ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "issued to another principal"));
+    assert_int_equal(st_gate_db_nonce_take(f->ws, old.nonce, "tr", 60, &t, &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "stale"));
+    uint8_t unknown[32];
+    memcpy(unknown, other.nonce, 32);
+    unknown[31] ^= 1;
+    assert_int_equal(st_gate_db_nonce_take(f->ws, unknown, "tr", 60, &t, &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "unknown"));
+    /* the refusals used nothing up */
+    assert_st_ok(st_gate_db_nonce_take(f->ws, other.nonce, "tr", 60, &t, &e),
+                 &e);
+    st_gate_nonce_clear(&t);
+}
+
+/* A store of the first schema (text keys, the envelope in each row) is
+ * replaced, not misread: it held nothing but minutes-old nonces. */
+static void test_nonce_store_of_schema_1_is_replaced(void **state)
+{
+    fixture *f = *state;
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/ws/gate-nonces.db", f->root);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE nonces (nonce TEXT PRIMARY KEY, job_id TEXT,"
+                     " issued TEXT, used TEXT, principal TEXT, submitter TEXT,"
+                     " scope TEXT, spec_digest TEXT, hello TEXT, envelope "
+                     "TEXT, issued_s INTEGER);"
+                     "INSERT INTO nonces VALUES('00','j','t','','tr','mo',"
+                     "'digits','','','{}',0);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    st_err e;
+    st_gate_nonce n, t;
+    nonce_row(&n, time(NULL));
+    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, "{}", 2, &e), &e);
+    assert_int_equal(nonce_count(f, "nonces"), 1);
+    assert_st_ok(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e), &e);
+    st_gate_nonce_clear(&t);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1014,6 +1113,8 @@ int main(void)
         T(test_model_key_leaves_only_with_the_datasets),
         T(test_model_the_submitter_may_not_use_is_refused),
         T(test_replayed_nonce_is_refused),
+        T(test_nonce_store_rules),
+        T(test_nonce_store_of_schema_1_is_replaced),
         T(test_nonce_of_another_principal_is_refused),
         T(test_nonce_for_another_dataset_is_refused),
         T(test_evidence_bound_to_other_data_is_refused),
