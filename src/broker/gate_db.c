@@ -292,8 +292,11 @@ st_code st_gate_db_collateral_rm(st_workspace *ws, const char *digest,
  * once, by its SHA-256, and a nonce row names it (250 bytes where the text
  * made each row 1.2 KB, written at HELLO and again at EVIDENCE). An
  * envelope's last_s moves when a HELLO names it and it is over a minute
- * old; it goes a minute after the last nonce that could name it, in the
- * same sweep. Schema 1 (text keys, the envelope in each row) is dropped:
+ * old (a connection that kept or moved it less than a minute ago does not
+ * ask again), so a nonce issued at t names one whose last_s >= t - 120;
+ * the sweep takes envelopes whose last_s is over an hour and two minutes
+ * old: never one a nonce that can still be used (under a minute old)
+ * names. Schema 1 (text keys, the envelope in each row) is dropped:
  * the file holds nothing but nonces minutes old.
  */
 
@@ -342,6 +345,11 @@ static struct nonce_store {
     sqlite3_stmt *sql[NONCE_NSQL]; /* prepared on first use */
     unsigned long used;            /* for replacing the least recently used */
     time_t swept;                  /* its last sweep of old rows */
+    /* the envelope this connection last kept or refreshed, and when:
+     * within the minute after, its row is there (the sweep takes none
+     * refreshed in the last hour) and the upsert would write nothing */
+    uint8_t env_digest[32];
+    time_t env_s;
 } stores[NONCE_STORES];
 static unsigned long nonce_clock;
 
@@ -503,9 +511,10 @@ static void nonce_sweep(struct nonce_store *ns, time_t now)
         (void)sqlite3_step(st);
         nonce_done(st);
     }
-    /* a nonce issued at t named its envelope with last_s >= t - 60 */
+    /* a nonce issued at t named its envelope with last_s >= t - 120 (at
+     * the top of this section) */
     if (nonce_prepare(ns, NONCE_ENV_SWEEP, &st) == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)(now - NONCE_KEEP_S - 60));
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)(now - NONCE_KEEP_S - 120));
         (void)sqlite3_step(st);
         nonce_done(st);
     }
@@ -531,16 +540,25 @@ st_code st_gate_db_nonce_put(st_workspace *ws, st_gate_nonce *n,
     if (rc == ST_OK)
         nonce_sweep(ns, n->issued);
     /* the envelope first: a nonce row never names one that is not kept
-     * (the sweep keeps an envelope a minute beyond its last nonce) */
-    if (rc == ST_OK && nonce_prepare(ns, NONCE_ENV_PUT, &st) != SQLITE_OK)
+     * (unless this connection kept or refreshed it within the minute) */
+    int kept = rc == ST_OK && ns->env_s &&
+               n->issued - ns->env_s >= 0 && n->issued - ns->env_s < 60 &&
+               !memcmp(ns->env_digest, n->envelope_digest, 32);
+    if (rc == ST_OK && !kept &&
+        nonce_prepare(ns, NONCE_ENV_PUT, &st) != SQLITE_OK)
         rc = nonce_fail(db, "keeping the signed spec", err);
-    if (rc == ST_OK) {
+    if (rc == ST_OK && !kept) {
         sqlite3_bind_blob(st, 1, n->envelope_digest, 32, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, envelope, (int)envelope_len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)n->issued);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = nonce_fail(db, "keeping the signed spec", err);
         nonce_done(st);
+        if (rc == ST_OK) {
+            /* the row's last_s is now within a minute of n->issued */
+            memcpy(ns->env_digest, n->envelope_digest, 32);
+            ns->env_s = n->issued;
+        }
     }
     if (rc == ST_OK && nonce_prepare(ns, NONCE_PUT, &st) != SQLITE_OK)
         rc = nonce_fail(db, "issuing a nonce", err);
@@ -680,8 +698,9 @@ st_code st_gate_db_nonce_envelope(st_workspace *ws, st_gate_nonce *n,
             if (!n->envelope)
                 rc = st_err_set(err, ST_E_IO, "out of memory");
         } else if (step == SQLITE_DONE)
-            /* the sweep keeps it a minute past the last nonce that named
-             * it: not reached while the nonce is fresh */
+            /* the sweep keeps it an hour past the last nonce that
+             * named it: not reached while the nonce is fresh, unless the
+             * file was edited */
             rc = st_err_set(err, ST_E_IO,
                             "nonce store: the nonce's signed spec is not kept");
         else

@@ -1067,10 +1067,14 @@ static void test_nonce_store_rules(void **state)
     assert_int_equal(st_gate_db_nonce_take(f->ws, unknown, "tr", 60, &t, &e),
                      ST_E_DENIED);
     assert_non_null(strstr(e.msg, "unknown"));
-    /* the refusals used nothing up */
+    /* the refusals used nothing up; the spec of a nonce issued just after
+     * another with the same spec (its row not written again) is there */
     assert_st_ok(st_gate_db_nonce_take(f->ws, other.nonce, "tr", 60, &t, &e),
                  &e);
+    assert_st_ok(st_gate_db_nonce_envelope(f->ws, &t, &e), &e);
+    assert_string_equal(t.envelope, "{\"spec\":1}");
     st_gate_nonce_clear(&t);
+    assert_int_equal(nonce_count(f, "envelopes"), 1);
 }
 
 /* A store of the first schema (text keys, the envelope in each row) is
