@@ -363,112 +363,246 @@ st_code st_gate_consent(st_workspace *ws, const char *submitter,
     return consent(ws, submitter, runner, spec, only, NULL, err);
 }
 
+/* ---- what a HELLO checked, shared ---- */
+
+/*
+ * The checks of a HELLO (the signed spec under the submitter's registered
+ * key, the submitter enabled, the runner's job.run, each dataset's owner,
+ * grant and signed release policy) read nothing but the catalog and the
+ * bytes of the signed spec: no clock, no file. On the same catalog (its
+ * epoch, store/catalog.h: exact, no expiry by time) and the same bytes,
+ * asked by the same principals for the same datasets, they reach the same
+ * answer. Their result (the parsed spec and the verified policies) is kept
+ * twice below: for the next HELLO of the same job ("a HELLO's checks"),
+ * and for the EVIDENCE that answers this HELLO's nonce ("the HELLO's
+ * consent"). Read-only once made, shared by reference under memo_lock;
+ * only a check that passed is kept. Nothing here survives a restart.
+ */
+typedef struct checks {
+    unsigned refs; /* memo_lock */
+    st_job_spec spec;
+    uint8_t digest[32]; /* SHA-256 of the spec's signed payload */
+    st_release_policy *pols[ST_GATE_MAX_DATASETS]; /* NULL: none here */
+    size_t nds;
+} checks;
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static checks *checks_new(void)
+{
+    checks *c = calloc(1, sizeof(*c));
+    if (c)
+        c->refs = 1;
+    return c;
+}
+
+static void checks_free(checks *c)
+{
+    st_job_spec_free(&c->spec);
+    for (size_t i = 0; i < c->nds; i++)
+        st_release_policy_free(c->pols[i]);
+    free(c);
+}
+
+/* memo_lock held; returns the checks to free (outside it), or NULL */
+static checks *checks_drop_locked(checks *c)
+{
+    return c && --c->refs == 0 ? c : NULL;
+}
+
+static void checks_unref(checks *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&memo_lock);
+    c = checks_drop_locked(c);
+    pthread_mutex_unlock(&memo_lock);
+    if (c)
+        checks_free(c);
+}
+
+/* ---- a HELLO's checks, kept for the next HELLO of the same job ---- */
+
+/*
+ * A job's runtime says HELLO once per start and per dataset broker, a
+ * job of several processes once per process, a resumed job again: the
+ * same signed spec, principals and datasets each time. Keyed by all of
+ * them and by the catalog's epoch; a few slots, the least recently used
+ * given up first.
+ */
+#define HELLO_SLOTS 16
+typedef struct hello_memo {
+    checks *c; /* NULL: a free slot */
+    char ws[PATH_MAX];
+    uint64_t epoch;
+    uint8_t envelope[32]; /* SHA-256 of the signed spec's bytes */
+    char submitter[ST_PRINCIPAL_NAME_MAX];
+    char principal[ST_PRINCIPAL_NAME_MAX];
+    char scope[ST_GATE_MAX_DATASETS * (ST_JOB_NAME_MAX + 1) + 1];
+    unsigned long age;
+} hello_memo;
+static hello_memo hellos[HELLO_SLOTS];
+static unsigned long hello_clock, hello_reused;
+
+static int hello_match(const hello_memo *h, st_workspace *ws,
+                       const uint8_t envelope[32], const char *submitter,
+                       const char *principal, const char *scope)
+{
+    return h->c && !memcmp(h->envelope, envelope, 32) &&
+           !strcmp(h->submitter, submitter) &&
+           !strcmp(h->principal, principal) && !strcmp(h->scope, scope) &&
+           !strcmp(h->ws, st_workspace_dir(ws));
+}
+
+/* The checks kept for this HELLO when the catalog is still at `epoch`
+ * (observed in the caller's snapshot; 0: none), a reference the caller
+ * drops; else NULL. */
+static checks *hello_take(st_workspace *ws, uint64_t epoch,
+                          const uint8_t envelope[32], const char *submitter,
+                          const char *principal, const char *scope)
+{
+    checks *c = NULL;
+    if (!epoch)
+        return NULL;
+    pthread_mutex_lock(&memo_lock);
+    for (size_t i = 0; i < HELLO_SLOTS && !c; i++) {
+        hello_memo *h = &hellos[i];
+        if (h->epoch != epoch ||
+            !hello_match(h, ws, envelope, submitter, principal, scope))
+            continue;
+        c = h->c;
+        c->refs++;
+        h->age = ++hello_clock;
+        hello_reused++;
+    }
+    pthread_mutex_unlock(&memo_lock);
+    return c;
+}
+
+/* Keeps `c` (a reference of its own) for HELLOs on the catalog at
+ * `epoch` (read before the snapshot the checks ran in began). */
+static void hello_put(st_workspace *ws, uint64_t epoch,
+                      const uint8_t envelope[32], const char *submitter,
+                      const char *principal, const char *scope, checks *c)
+{
+    checks *gone = NULL;
+    pthread_mutex_lock(&memo_lock);
+    hello_memo *h = &hellos[0];
+    for (size_t i = 0; i < HELLO_SLOTS; i++) {
+        hello_memo *x = &hellos[i];
+        if (hello_match(x, ws, envelope, submitter, principal, scope)) {
+            h = x;
+            break;
+        }
+        if (!x->c || (h->c && x->age < h->age))
+            h = x;
+    }
+    gone = checks_drop_locked(h->c);
+    memset(h, 0, sizeof(*h));
+    c->refs++;
+    h->c = c;
+    snprintf(h->ws, sizeof(h->ws), "%s", st_workspace_dir(ws));
+    h->epoch = epoch;
+    memcpy(h->envelope, envelope, 32);
+    snprintf(h->submitter, sizeof(h->submitter), "%s", submitter);
+    snprintf(h->principal, sizeof(h->principal), "%s", principal);
+    snprintf(h->scope, sizeof(h->scope), "%s", scope);
+    h->age = ++hello_clock;
+    pthread_mutex_unlock(&memo_lock);
+    if (gone)
+        checks_free(gone);
+}
+
+unsigned long st_gate_hello_reused(void)
+{
+    pthread_mutex_lock(&memo_lock);
+    unsigned long n = hello_reused;
+    pthread_mutex_unlock(&memo_lock);
+    return n;
+}
+
 /* ---- the HELLO's consent, kept for its EVIDENCE ---- */
 
 /*
  * A HELLO verified the signed spec and every consent in one catalog
  * snapshot; its EVIDENCE checks them all again "on the catalog as it is at
- * that moment". When the catalog has not changed in between (the catalog's
- * epoch, store/catalog.h: exact, no expiry by time), the second check
- * would read the same rows and reach the same answer, so the EVIDENCE
- * takes the HELLO's: the parsed spec and the release policies it verified
- * (signature and signer, at HELLO, for this release). Any commit to the
- * catalog in between (a grant revoked, a principal disabled, a policy
- * replaced or its row edited, by this process or another) moves the epoch
- * and the EVIDENCE checks everything again. Consent reads nothing but the
- * catalog and the spec the nonce binds (no clock, no file).
+ * that moment". When the catalog has not changed in between (the epoch),
+ * the second check would read the same rows and reach the same answer, so
+ * the EVIDENCE takes the HELLO's checks (above). Any commit to the catalog
+ * in between (a grant revoked, a principal disabled, a policy replaced or
+ * its row edited, by this process or another) moves the epoch and the
+ * EVIDENCE checks everything again.
  *
  * Process-wide, so that an EVIDENCE served by another worker than its
- * HELLO finds it; keyed by the nonce, taken (not copied) by the one
- * EVIDENCE that uses the nonce; a fixed number of slots, the oldest given
- * up first; nothing here survives a restart (the EVIDENCE then checks
- * everything, as without it).
+ * HELLO finds it; keyed by the nonce, taken by the one EVIDENCE that uses
+ * the nonce; a fixed number of slots, the oldest given up first; nothing
+ * here survives a restart (the EVIDENCE then checks everything, as
+ * without it).
  */
 #define MEMO_SLOTS 64
 typedef struct consent_memo {
-    int used;
+    checks *c; /* NULL: a free slot */
     uint8_t nonce[32];
     uint64_t epoch;
     time_t issued;
     char ws[PATH_MAX];
     char submitter[ST_PRINCIPAL_NAME_MAX];
     char principal[ST_PRINCIPAL_NAME_MAX];
-    uint8_t spec_digest[32];
-    st_job_spec spec;                              /* owned */
-    st_release_policy *pols[ST_GATE_MAX_DATASETS]; /* owned; NULL: none */
-    size_t nds;
 } consent_memo;
-static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
 static consent_memo memos[MEMO_SLOTS];
 static unsigned long memo_reused;
 
-static void memo_clear(consent_memo *m)
-{
-    st_job_spec_free(&m->spec);
-    for (size_t i = 0; i < m->nds; i++)
-        st_release_policy_free(m->pols[i]);
-    memset(m, 0, sizeof(*m));
-}
-
-/* Keeps the HELLO's result: `spec` and `pols` are moved into it. */
+/* Keeps the HELLO's checks `c` (a reference of its own) for the nonce. */
 static void memo_put(st_workspace *ws, const st_gate_nonce *n, uint64_t epoch,
-                     st_job_spec *spec, st_release_policy **pols, size_t nds)
+                     checks *c)
 {
     pthread_mutex_lock(&memo_lock);
     consent_memo *m = &memos[0];
-    for (size_t i = 0; i < MEMO_SLOTS && m->used; i++)
-        if (!memos[i].used || memos[i].issued < m->issued)
+    for (size_t i = 0; i < MEMO_SLOTS && m->c; i++)
+        if (!memos[i].c || memos[i].issued < m->issued)
             m = &memos[i];
-    memo_clear(m);
-    m->used = 1;
+    checks *gone = checks_drop_locked(m->c);
+    memset(m, 0, sizeof(*m));
+    c->refs++;
+    m->c = c;
     memcpy(m->nonce, n->nonce, 32);
     m->epoch = epoch;
     m->issued = n->issued;
     snprintf(m->ws, sizeof(m->ws), "%s", st_workspace_dir(ws));
     snprintf(m->submitter, sizeof(m->submitter), "%s", n->submitter);
     snprintf(m->principal, sizeof(m->principal), "%s", n->principal);
-    memcpy(m->spec_digest, n->spec_digest, 32);
-    m->spec = *spec;
-    memset(spec, 0, sizeof(*spec));
-    for (size_t i = 0; i < nds; i++) {
-        m->pols[i] = pols[i];
-        pols[i] = NULL;
-    }
-    m->nds = nds;
     pthread_mutex_unlock(&memo_lock);
+    if (gone)
+        checks_free(gone);
 }
 
-/* Takes the HELLO's result for the nonce `n` just consumed, when the
- * catalog is still the one it was computed on (`epoch`, observed in the
- * EVIDENCE's snapshot): fills *spec and pols (the caller owns them) and
- * returns 1; else 0, and nothing of it is kept either way. */
-static int memo_take(st_workspace *ws, const st_gate_nonce *n, uint64_t epoch,
-                     size_t nds, st_job_spec *spec, st_release_policy **pols)
+/* Takes the HELLO's checks for the nonce `n` just consumed, when the
+ * catalog is still the one they were made on (`epoch`, observed in the
+ * EVIDENCE's snapshot), for `nds` datasets: a reference the caller drops;
+ * else NULL. Either way the slot is given up. */
+static checks *memo_take(st_workspace *ws, const st_gate_nonce *n,
+                         uint64_t epoch, size_t nds)
 {
-    int hit = 0;
+    checks *hit = NULL, *gone = NULL;
     pthread_mutex_lock(&memo_lock);
     for (size_t i = 0; i < MEMO_SLOTS; i++) {
         consent_memo *m = &memos[i];
-        if (!m->used || memcmp(m->nonce, n->nonce, 32))
+        if (!m->c || memcmp(m->nonce, n->nonce, 32))
             continue;
-        if (epoch && m->epoch == epoch && m->nds == nds &&
+        if (epoch && m->epoch == epoch && m->c->nds == nds &&
             !strcmp(m->ws, st_workspace_dir(ws)) &&
             !strcmp(m->submitter, n->submitter) &&
             !strcmp(m->principal, n->principal) &&
-            !memcmp(m->spec_digest, n->spec_digest, 32)) {
-            *spec = m->spec;
-            memset(&m->spec, 0, sizeof(m->spec));
-            for (size_t k = 0; k < nds; k++) {
-                pols[k] = m->pols[k];
-                m->pols[k] = NULL;
-            }
-            hit = 1;
+            !memcmp(m->c->digest, n->spec_digest, 32)) {
+            hit = m->c; /* the slot's reference passes to the caller */
             memo_reused++;
-        }
-        memo_clear(m);
+        } else
+            gone = checks_drop_locked(m->c);
+        memset(m, 0, sizeof(*m));
         break;
     }
     pthread_mutex_unlock(&memo_lock);
+    if (gone)
+        checks_free(gone);
     return hit;
 }
 
@@ -495,9 +629,6 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
                       st_err *err)
 {
     char reason[600] = "";
-    st_job_spec spec;
-    memset(&spec, 0, sizeof(spec));
-    uint8_t digest[32];
     st_err e;
     st_err_clear(&e);
     st_code rc = ST_OK;
@@ -508,31 +639,49 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
         if (strlen(a->datasets[i]) > ST_JOB_NAME_MAX ||
             strchr(a->datasets[i], ','))
             return st_err_set(err, ST_E_INPUT, "key release: bad dataset name");
+    char scope[sizeof(((st_gate_nonce *)0)->scope)];
+    scope_join(a, scope, sizeof(scope));
+    uint8_t envd[32];
+    st_sha256(a->envelope, a->envelope_len, envd);
     /* read before the snapshot begins (store/catalog.h says why) */
     uint64_t epoch = st_catalog_epoch();
     uint64_t snap = st_catalog_snapshot_begin(g->ws);
-    st_release_policy *pols[ST_GATE_MAX_DATASETS] = {0};
-    rc = open_spec(g->ws, a->submitter, a->envelope, a->envelope_len, &spec,
-                   digest, &e);
-    if (rc == ST_OK && a->spec_digest && memcmp(digest, a->spec_digest, 32)) {
+    /* the checks an earlier HELLO of this job made on this very catalog,
+     * or all of them now */
+    uint64_t now = st_catalog_epoch_observe(g->ws);
+    checks *c = hello_take(g->ws, now, envd, a->submitter, a->principal,
+                           scope);
+    int kept = c != NULL;
+    if (kept)
+        epoch = now;
+    else if (!(c = checks_new()))
+        rc = st_err_set(&e, ST_E_IO, "out of memory");
+    else {
+        c->nds = a->ndatasets;
+        rc = open_spec(g->ws, a->submitter, a->envelope, a->envelope_len,
+                       &c->spec, c->digest, &e);
+    }
+    /* each dataset's policy as its consent read and verified it, kept
+     * for the EVIDENCE (the memo above) */
+    for (size_t i = 0; !kept && rc == ST_OK && i < a->ndatasets; i++)
+        rc = consent(g->ws, a->submitter, a->principal, &c->spec,
+                     a->datasets[i], &c->pols[i], &e);
+    st_catalog_snapshot_end(g->ws, snap);
+    if (rc == ST_OK && !kept)
+        hello_put(g->ws, epoch, envd, a->submitter, a->principal, scope, c);
+    if (rc == ST_OK && a->spec_digest &&
+        memcmp(c->digest, a->spec_digest, 32)) {
         char gh[65], wh[65];
-        st_hex_encode(digest, 32, gh);
+        st_hex_encode(c->digest, 32, gh);
         st_hex_encode(a->spec_digest, 32, wh);
         rc = st_err_set(&e, ST_E_DENIED,
                         "the signed job spec's digest sha256:%s is not the "
                         "job's spec_digest sha256:%s",
                         gh, wh);
     }
-    /* each dataset's policy as its consent read and verified it, kept
-     * for the EVIDENCE (the memo above) */
-    for (size_t i = 0; rc == ST_OK && i < a->ndatasets; i++)
-        rc = consent(g->ws, a->submitter, a->principal, &spec, a->datasets[i],
-                     &pols[i], &e);
-    st_catalog_snapshot_end(g->ws, snap);
     if (rc != ST_OK) {
-        st_job_spec_free(&spec);
-        for (size_t i = 0; i < a->ndatasets; i++)
-            st_release_policy_free(pols[i]);
+        checks_unref(c);
+        c = NULL;
     }
     if (rc != ST_OK && rc != ST_E_DENIED && rc != ST_E_INPUT) {
         if (err)
@@ -553,19 +702,17 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
     snprintf(n.job_id, sizeof(n.job_id), "%s", a->job_id);
     snprintf(n.principal, sizeof(n.principal), "%s", a->principal);
     snprintf(n.submitter, sizeof(n.submitter), "%s", a->submitter);
-    scope_join(a, n.scope, sizeof(n.scope));
-    memcpy(n.spec_digest, digest, 32);
+    snprintf(n.scope, sizeof(n.scope), "%s", scope);
+    memcpy(n.spec_digest, c->digest, 32);
     n.hello = a->hello;
     n.issued = time(NULL);
     rc = st_gate_db_nonce_put(g->ws, &n, a->envelope, a->envelope_len, err);
     if (rc == ST_OK) {
         memcpy(nonce, n.nonce, 32);
-        memo_put(g->ws, &n, epoch, &spec, pols, a->ndatasets);
+        memo_put(g->ws, &n, epoch, c);
     }
     st_gate_nonce_clear(&n);
-    st_job_spec_free(&spec);
-    for (size_t i = 0; i < a->ndatasets; i++)
-        st_release_policy_free(pols[i]);
+    checks_unref(c);
     return rc;
 }
 
@@ -896,10 +1043,11 @@ st_code st_gate_release(st_gate *g, const char *principal,
     st_hex_encode(n.spec_digest, 32, sd);
     json_t *claims = NULL;
     st_evidence *ev = NULL;
-    st_job_spec spec;
-    memset(&spec, 0, sizeof(spec));
-    st_release_policy *pols[ST_GATE_MAX_DATASETS] = {0};
-    uint8_t digest[32];
+    checks *c = NULL;
+    const st_job_spec *spec = NULL;
+    /* each dataset's policy: the checks', or read here (own) */
+    const st_release_policy *pols[ST_GATE_MAX_DATASETS] = {0};
+    st_release_policy *own[ST_GATE_MAX_DATASETS] = {0};
     int pass = 1;
     /* nothing read at HELLO is trusted now: the spec and every consent
      * again, on the catalog as it is at this moment (or, when the epoch
@@ -907,43 +1055,55 @@ st_code st_gate_release(st_gate *g, const char *principal,
     rc = ST_OK;
     uint64_t snap = st_catalog_snapshot_begin(g->ws);
     /* unless nothing changed since the HELLO checked it all (the memo) */
-    int same =
-        memo_take(g->ws, &n, st_catalog_epoch_observe(g->ws), nds, &spec, pols);
+    c = memo_take(g->ws, &n, st_catalog_epoch_observe(g->ws), nds);
+    int same = c != NULL;
     if (only && (nds != 1 || strcmp(names[0], only)))
         rc = st_err_set(&e, ST_E_DENIED,
                         "the nonce was issued for dataset \"%s\", not \"%s\"",
                         nds ? names[0] : "-", only);
+    if (rc == ST_OK && !same) {
+        if ((c = checks_new()) != NULL)
+            c->nds = nds;
+        else
+            rc = st_err_set(&e, ST_E_IO, "out of memory");
+    }
     if (rc == ST_OK && !same)
         rc = st_gate_db_nonce_envelope(g->ws, &n, &e);
     if (rc == ST_OK && !same)
         rc = open_spec(g->ws, n.submitter, n.envelope, strlen(n.envelope),
-                       &spec, digest, &e);
-    if (rc == ST_OK && !same && memcmp(digest, n.spec_digest, 32))
+                       &c->spec, c->digest, &e);
+    if (rc == ST_OK && !same && memcmp(c->digest, n.spec_digest, 32))
         rc = st_err_set(&e, ST_E_DENIED,
                         "the signed job spec changed since HELLO");
     /* each dataset's policy as its consent read and verified it */
     for (size_t i = 0; rc == ST_OK && !same && i < nds; i++)
-        rc = consent(g->ws, n.submitter, principal, &spec, names[i], &pols[i],
-                     &e);
+        rc = consent(g->ws, n.submitter, principal, &c->spec, names[i],
+                     &c->pols[i], &e);
+    if (rc == ST_OK)
+        spec = &c->spec;
+    for (size_t i = 0; rc == ST_OK && i < nds; i++)
+        pols[i] = c->pols[i];
     /* a model-use job: the model's key leaves with the datasets' or not
      * at all */
     char model_res[ST_JOB_NAME_MAX + 24] = "";
-    if (rc == ST_OK && spec.kind != ST_JOB_KIND_TRAIN) {
-        snprintf(model_res, sizeof(model_res), "model:%s@%u", spec.use_model,
-                 spec.use_version);
+    if (rc == ST_OK && spec->kind != ST_JOB_KIND_TRAIN) {
+        snprintf(model_res, sizeof(model_res), "model:%s@%u", spec->use_model,
+                 spec->use_version);
         if (!g->o.model_key &&
-            !(g->o.model_key_by_requester && spec.use_key_by_requester))
+            !(g->o.model_key_by_requester && spec->use_key_by_requester))
             rc = st_err_set(&e, ST_E_DENIED,
                             "%s: no key for %s was offered (only the local "
                             "controller, with the requester's identity, "
                             "can)",
-                            st_job_kind_name(spec.kind), model_res);
+                            st_job_kind_name(spec->kind), model_res);
     }
     /* no policy here (another owner's broker judges the dataset): the
      * refusal says so */
     for (size_t i = 0; rc == ST_OK && i < nds; i++)
-        if (!pols[i])
-            rc = st_release_policy_get(g->ws, names[i], &pols[i], &e);
+        if (!pols[i] &&
+            (rc = st_release_policy_get(g->ws, names[i], &own[i], &e)) ==
+                ST_OK)
+            pols[i] = own[i];
     st_catalog_snapshot_end(g->ws, snap);
     if (rc == ST_OK)
         rc = st_evidence_from_json((const char *)evidence, evidence_len,
@@ -960,9 +1120,9 @@ st_code st_gate_release(st_gate *g, const char *principal,
         rc = judge(g, principal, n.job_id, ev, n.nonce, rd,
                    pols[i]->attestation, of, &claims, r, &pass, &e);
     }
-    if (rc == ST_OK && pass && g->o.job_policy && spec.attestation) {
+    if (rc == ST_OK && pass && g->o.job_policy && spec->attestation) {
         char of[ST_JOB_ID_LEN + 8],
-            *text = st_json_dumps(spec.attestation, JSON_COMPACT);
+            *text = st_json_dumps(spec->attestation, JSON_COMPACT);
         st_attest_policy *jp = NULL;
         snprintf(of, sizeof(of), "job:%s", n.job_id);
         rc = text ? st_attest_policy_parse(text, strlen(text), of, &jp, &e)
@@ -974,7 +1134,6 @@ st_code st_gate_release(st_gate *g, const char *principal,
         st_attest_policy_free(jp);
     }
     st_evidence_free(ev);
-    st_job_spec_free(&spec);
     if (rc == ST_E_INPUT) {
         snprintf(r->reason, sizeof(r->reason), "malformed evidence: %s", e.msg);
         pass = 0;
@@ -986,7 +1145,8 @@ st_code st_gate_release(st_gate *g, const char *principal,
     }
     if (rc == ST_OK && !pass) {
         for (size_t i = 0; i < nds; i++)
-            st_release_policy_free(pols[i]);
+            st_release_policy_free(own[i]);
+        checks_unref(c);
         rc = refuse(g, principal, n.job_id, n.submitter, names, nds, r->reason,
                     json_pack("{s:s,s:s,s:o*,s:O,s:o}", "evidence_sha256",
                               r->evidence_sha256, "spec_sha256", sd, "claims",
@@ -1060,7 +1220,8 @@ st_code st_gate_release(st_gate *g, const char *principal,
     if (rc == ST_OK && model_res[0])
         rc = release_model(g, principal, &n, model_res, r, claims, keys, &e);
     for (size_t i = 0; i < nds; i++)
-        st_release_policy_free(pols[i]);
+        st_release_policy_free(own[i]);
+    checks_unref(c);
     json_decref(claims);
     st_gate_nonce_clear(&n);
     /* verdicts that no key.release entry took along (the judging or the

@@ -129,6 +129,10 @@ ST_MUST_CHECK st_code st_gate_release(st_gate *g, const char *principal,
  * not changed in between (gate.c, "the HELLO's consent"), in this
  * process: for tests, which check that the reuse happens and when not. */
 unsigned long st_gate_consent_reused(void);
+/* How many HELLOs took the checks of an earlier HELLO of the same job
+ * (same signed spec, principals, datasets) because the catalog had not
+ * changed since (gate.c, "a HELLO's checks"). */
+unsigned long st_gate_hello_reused(void);
 /* How many releases took a dataset's file key kept from an earlier one
  * because nothing it depends on changed (gate.c, "file keys"). */
 unsigned long st_gate_keys_reused(void);

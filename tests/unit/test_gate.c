@@ -499,6 +499,75 @@ static void release_refused(fixture *f, const char *why)
     st_gate_result_clear(&r);
 }
 
+/* Two HELLOs of one job on a catalog that did not change in between: the
+ * second takes the first's checks (spec signature, consent). */
+static void test_unchanged_catalog_reuses_a_hellos_checks(void **state)
+{
+    fixture *f = *state;
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    unsigned long before = st_gate_hello_reused();
+    expect_released(f);
+    expect_released(f);
+    assert_int_equal(st_gate_hello_reused(), before + 1);
+}
+
+/* A change between two HELLOs of one job, made by `change`, must refuse
+ * the second HELLO, saying `why`, with the first's checks not taken. */
+static void changed_between_hellos(fixture *f, void (*change)(fixture *),
+                                   const char *why)
+{
+    assert_true(st_catalog_epoch_observe(f->ws) != 0);
+    expect_released(f);
+    unsigned long before = st_gate_hello_reused();
+    change(f);
+    release_refused(f, why);
+    assert_int_equal(st_gate_hello_reused(), before);
+}
+
+static void test_grant_revoked_between_two_hellos(void **state)
+{
+    changed_between_hellos(*state, revoke_use, "use");
+}
+
+static void test_grant_revoked_elsewhere_between_two_hellos(void **state)
+{
+    changed_between_hellos(*state, revoke_use_elsewhere, "use");
+}
+
+static void test_submitter_disabled_between_two_hellos(void **state)
+{
+    changed_between_hellos(*state, disable_submitter, "disabled");
+}
+
+static void test_policy_row_edited_between_two_hellos(void **state)
+{
+    changed_between_hellos(*state, edit_policy_row, "edited");
+}
+
+/* Another runner, or a spec signed again (other bytes), is not the HELLO
+ * whose checks were kept: each is checked in full. */
+static void test_other_runner_or_spec_is_checked_again(void **state)
+{
+    fixture *f = *state;
+    expect_released(f);
+    expect_released(f); /* the checks are kept now */
+    unsigned long before = st_gate_hello_reused();
+    /* the same job asked by admin, who may not run jobs */
+    st_broker_keys keys;
+    keys.n = 0;
+    st_gate_result r;
+    memset(&r, 0, sizeof(r));
+    st_err e;
+    assert_int_equal(exchange(f, "admin", &keys, &r, &e), ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "job.run"));
+    assert_int_equal(keys.n, 0);
+    st_gate_result_clear(&r);
+    /* the same spec signed by another key: other bytes */
+    sign_spec(f, EVE);
+    release_refused(f, "not a job spec signed by the key");
+    assert_int_equal(st_gate_hello_reused(), before);
+}
+
 /* A file key read for one release is handed out again while nothing it
  * depends on changed: the catalog, the dataset file, the keyring file. */
 static void test_file_key_is_kept_while_nothing_changed(void **state)
@@ -1123,6 +1192,12 @@ int main(void)
         T(test_nonce_for_another_dataset_is_refused),
         T(test_evidence_bound_to_other_data_is_refused),
         T(test_unchanged_catalog_reuses_the_hellos_consent),
+        T(test_unchanged_catalog_reuses_a_hellos_checks),
+        T(test_grant_revoked_between_two_hellos),
+        T(test_grant_revoked_elsewhere_between_two_hellos),
+        T(test_submitter_disabled_between_two_hellos),
+        T(test_policy_row_edited_between_two_hellos),
+        T(test_other_runner_or_spec_is_checked_again),
         T(test_grant_revoked_between_hello_and_evidence),
         T(test_grant_revoked_elsewhere_between_hello_and_evidence),
         T(test_submitter_disabled_between_hello_and_evidence),
