@@ -316,9 +316,13 @@ enum {
     NONCE_ENV_PUT,
     NONCE_ENV_GET,
     NONCE_TAKE,
+    NONCE_ROW,
     NONCE_WHY,
     NONCE_SWEEP,
     NONCE_ENV_SWEEP,
+    NONCE_BEGIN,
+    NONCE_COMMIT,
+    NONCE_ROLLBACK,
     NONCE_NSQL
 };
 static const char *const nonce_sql[NONCE_NSQL] = {
@@ -330,13 +334,18 @@ static const char *const nonce_sql[NONCE_NSQL] = {
                       "VALUES(?1,?2,?3) ON CONFLICT(digest) DO UPDATE SET "
                       "last_s=excluded.last_s WHERE last_s<excluded.last_s-60",
     [NONCE_ENV_GET] = "SELECT envelope FROM envelopes WHERE digest=?",
+    /* (no RETURNING: SQLite builds an ephemeral table for it, which cost
+     * as much as the update) */
     [NONCE_TAKE] = "UPDATE nonces SET used=?1 WHERE nonce=?2 AND "
-                   "principal=?3 AND used=0 AND nonce>=?4 "
-                   "RETURNING job_id,submitter,scope,spec_digest,hello,"
-                   "envelope",
+                   "principal=?3 AND used=0 AND nonce>=?4",
+    [NONCE_ROW] = "SELECT job_id,submitter,scope,spec_digest,hello,envelope "
+                  "FROM nonces WHERE nonce=?",
     [NONCE_WHY] = "SELECT used, principal FROM nonces WHERE nonce=?",
     [NONCE_SWEEP] = "DELETE FROM nonces WHERE nonce<?",
     [NONCE_ENV_SWEEP] = "DELETE FROM envelopes WHERE last_s<?",
+    [NONCE_BEGIN] = "BEGIN IMMEDIATE",
+    [NONCE_COMMIT] = "COMMIT",
+    [NONCE_ROLLBACK] = "ROLLBACK",
 };
 static pthread_mutex_t nonce_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct nonce_store {
@@ -622,52 +631,93 @@ static int blob_col(sqlite3_stmt *st, int i, uint8_t *out, size_t len)
     return 1;
 }
 
+/* Runs the store's statement `which` that returns no row; nonce_lock
+ * held. */
+static int nonce_exec(struct nonce_store *ns, int which)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = nonce_prepare(ns, which, &st);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    nonce_done(st);
+    return rc;
+}
+
+/* The row of a nonce just taken, into *out; nonce_lock held, in the
+ * taking transaction. */
+static st_code nonce_row(struct nonce_store *ns, const uint8_t nonce[32],
+                         st_gate_nonce *out, st_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (nonce_prepare(ns, NONCE_ROW, &st) != SQLITE_OK)
+        return nonce_fail(ns->db, "using a nonce", err);
+    sqlite3_bind_blob(st, 1, nonce, 32, SQLITE_STATIC);
+    st_code rc = ST_OK;
+    int step = sqlite3_step(st);
+    uint8_t hello[64];
+    if (step != SQLITE_ROW)
+        rc = nonce_fail(ns->db, "using a nonce", err);
+    else if (!text_col(st, 0, out->job_id, sizeof(out->job_id)) ||
+             !text_col(st, 1, out->submitter, sizeof(out->submitter)) ||
+             !text_col(st, 2, out->scope, sizeof(out->scope)) ||
+             !blob_col(st, 3, out->spec_digest, 32) ||
+             !blob_col(st, 4, hello, 64) ||
+             !blob_col(st, 5, out->envelope_digest, 32))
+        rc = st_err_set(err, ST_E_IO, "reading a nonce: malformed row");
+    else {
+        memcpy(out->hello.x25519, hello, 32);
+        memcpy(out->hello.ed25519, hello + 32, 32);
+        memcpy(out->nonce, nonce, 32);
+        out->issued = prefix_time(nonce);
+    }
+    nonce_done(st);
+    return rc;
+}
+
 st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
                               const char *principal, long max_age_s,
                               st_gate_nonce *out, st_err *err)
 {
     memset(out, 0, sizeof(*out));
     uint8_t fresh[8];
-    time_prefix(time(NULL) - max_age_s, fresh);
+    time_t now = time(NULL);
+    time_prefix(now - max_age_s, fresh);
     pthread_mutex_lock(&nonce_lock);
     struct nonce_store *ns = NULL;
     sqlite3_stmt *st = NULL;
     st_code rc = nonce_db(ws, &ns, err);
     sqlite3 *db = ns ? ns->db : NULL;
-    if (rc == ST_OK && nonce_prepare(ns, NONCE_TAKE, &st) != SQLITE_OK)
+    /* one transaction: the row is marked used and read, or neither */
+    if (rc == ST_OK && nonce_exec(ns, NONCE_BEGIN) != SQLITE_OK)
         rc = nonce_fail(db, "using a nonce", err);
+    else if (rc == ST_OK && nonce_prepare(ns, NONCE_TAKE, &st) != SQLITE_OK) {
+        rc = nonce_fail(db, "using a nonce", err);
+        (void)nonce_exec(ns, NONCE_ROLLBACK);
+    }
     if (rc != ST_OK) {
         pthread_mutex_unlock(&nonce_lock);
         return rc;
     }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
     sqlite3_bind_blob(st, 2, nonce, 32, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, principal, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 4, fresh, sizeof(fresh), SQLITE_STATIC);
-    /* the UPDATE commits when the statement halts, after its row */
-    int step = sqlite3_step(st), found = 0;
-    if (step == SQLITE_ROW) {
-        uint8_t hello[64];
-        found = 1;
-        if (!text_col(st, 0, out->job_id, sizeof(out->job_id)) ||
-            !text_col(st, 1, out->submitter, sizeof(out->submitter)) ||
-            !text_col(st, 2, out->scope, sizeof(out->scope)) ||
-            !blob_col(st, 3, out->spec_digest, 32) ||
-            !blob_col(st, 4, hello, 64) ||
-            !blob_col(st, 5, out->envelope_digest, 32))
-            rc = st_err_set(err, ST_E_IO, "reading a nonce: malformed row");
-        memcpy(out->hello.x25519, hello, 32);
-        memcpy(out->hello.ed25519, hello + 32, 32);
-        snprintf(out->principal, sizeof(out->principal), "%s", principal);
-        memcpy(out->nonce, nonce, 32);
-        out->issued = prefix_time(nonce);
-        step = sqlite3_step(st);
-    }
-    if (rc == ST_OK && step != SQLITE_DONE)
+    int found = 0;
+    if (sqlite3_step(st) != SQLITE_DONE)
         rc = nonce_fail(db, "using a nonce", err);
+    else
+        found = sqlite3_changes(db) == 1;
     nonce_done(st);
+    if (rc == ST_OK && found) {
+        snprintf(out->principal, sizeof(out->principal), "%s", principal);
+        rc = nonce_row(ns, nonce, out, err);
+    }
     const char *why = rc == ST_OK && !found ? nonce_why(ns, nonce, principal)
                                             : NULL;
+    if (rc == ST_OK && nonce_exec(ns, NONCE_COMMIT) != SQLITE_OK)
+        rc = nonce_fail(db, "using a nonce", err);
+    if (rc != ST_OK)
+        (void)nonce_exec(ns, NONCE_ROLLBACK);
     pthread_mutex_unlock(&nonce_lock);
     if (rc != ST_OK) {
         st_gate_nonce_clear(out);
