@@ -305,8 +305,17 @@ st_code st_gate_db_collateral_rm(st_workspace *ws, const char *digest,
  * (a connection of its own per thread lost them at every other thread's
  * write), and in-process writers wait on the mutex, not in SQLite's busy
  * handler. Another process (a local `job run`) has its own connection
- * and meets SQLite's locking and busy timeout as usual. */
+ * and meets SQLite's locking and busy timeout as usual.
+ *
+ * Checkpoints (copying the WAL's pages into the database file, with two
+ * flushes) run on a second connection, by the thread whose commit made
+ * the WAL reach NONCE_CKPT_FRAMES more frames, after it let go of
+ * nonce_lock: SQLite's automatic checkpoint ran inside that commit, under
+ * the mutex, and every other release waited for its flushes. A PASSIVE
+ * checkpoint never blocks a writer; the next writer starts the WAL over
+ * once all of it is copied. */
 #define NONCE_STORES 8
+#define NONCE_CKPT_FRAMES 1000 /* SQLite's default for its own */
 #define NONCE_SCHEMA 2
 #define NONCE_KEEP_S 3600 /* rows older than this are swept */
 /* The store's statements, prepared once per connection (parsing them per
@@ -348,9 +357,14 @@ static const char *const nonce_sql[NONCE_NSQL] = {
     [NONCE_ROLLBACK] = "ROLLBACK",
 };
 static pthread_mutex_t nonce_lock = PTHREAD_MUTEX_INITIALIZER;
+/* taken after nonce_lock when both are held */
+static pthread_mutex_t ckpt_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct nonce_store {
-    char path[PATH_MAX];
+    char path[PATH_MAX]; /* changed only with ckpt_lock held too */
     sqlite3 *db;
+    sqlite3 *ckpt;  /* the checkpointing connection (ckpt_lock) */
+    int frames;     /* the WAL's frames after the last commit */
+    int ckpt_next;  /* checkpoint when frames reach this */
     sqlite3_stmt *sql[NONCE_NSQL]; /* prepared on first use */
     unsigned long used;            /* for replacing the least recently used */
     time_t swept;                  /* its last sweep of old rows */
@@ -428,6 +442,15 @@ static int nonce_schema(sqlite3 *db)
     return ok;
 }
 
+static int nonce_wal_hook(void *arg, sqlite3 *db, const char *name,
+                          int frames)
+{
+    (void)db;
+    (void)name;
+    ((struct nonce_store *)arg)->frames = frames;
+    return SQLITE_OK;
+}
+
 /* The workspace's nonce store; nonce_lock held. */
 static st_code nonce_db(st_workspace *ws, struct nonce_store **out, st_err *err)
 {
@@ -446,11 +469,15 @@ static st_code nonce_db(st_workspace *ws, struct nonce_store **out, st_err *err)
         if (!stores[i].db || stores[i].used < s->used)
             s = &stores[i];
     }
+    pthread_mutex_lock(&ckpt_lock);
+    if (s->ckpt)
+        sqlite3_close_v2(s->ckpt);
     for (size_t i = 0; i < NONCE_NSQL; i++)
         sqlite3_finalize(s->sql[i]);
     if (s->db)
         sqlite3_close_v2(s->db);
     memset(s, 0, sizeof(*s));
+    pthread_mutex_unlock(&ckpt_lock);
     /* SQLite would create it 0644, and its -wal and -shm files after it */
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
@@ -474,11 +501,52 @@ static st_code nonce_db(st_workspace *ws, struct nonce_store **out, st_err *err)
         sqlite3_close(db);
         return rc;
     }
+    /* the WAL's size after each commit, instead of SQLite's automatic
+     * checkpoint (nonce_checkpoint) */
+    sqlite3_wal_hook(db, nonce_wal_hook, s);
+    pthread_mutex_lock(&ckpt_lock);
     snprintf(s->path, sizeof(s->path), "%s", path);
+    pthread_mutex_unlock(&ckpt_lock);
     s->db = db;
     s->used = ++nonce_clock;
     *out = s;
     return ST_OK;
+}
+
+/* Whether the commit just made calls for a checkpoint; nonce_lock held.
+ * Tried again only NONCE_CKPT_FRAMES frames later when one could not
+ * copy everything (a reader held an older snapshot). */
+static int nonce_ckpt_due(struct nonce_store *ns)
+{
+    if (ns->ckpt_next == 0 || ns->frames < ns->ckpt_next - NONCE_CKPT_FRAMES)
+        ns->ckpt_next = NONCE_CKPT_FRAMES; /* new, or the WAL started over */
+    if (ns->frames < ns->ckpt_next)
+        return 0;
+    ns->ckpt_next = ns->frames + NONCE_CKPT_FRAMES;
+    return 1;
+}
+
+/* A PASSIVE checkpoint of the store at `path` (copied while nonce_lock
+ * was held), on its second connection; nonce_lock not held. A failure is
+ * left for the next one: the WAL only grows meanwhile. */
+static void nonce_checkpoint(struct nonce_store *ns, const char *path)
+{
+    pthread_mutex_lock(&ckpt_lock);
+    if (!strcmp(ns->path, path)) { /* not replaced meanwhile */
+        if (!ns->ckpt &&
+            sqlite3_open_v2(path, &ns->ckpt,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                            NULL) == SQLITE_OK) {
+            sqlite3_busy_timeout(ns->ckpt, 1000);
+            (void)sqlite3_exec(ns->ckpt, "PRAGMA synchronous=NORMAL", NULL,
+                               NULL, NULL);
+        }
+        if (ns->ckpt)
+            (void)sqlite3_wal_checkpoint_v2(ns->ckpt, NULL,
+                                            SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                            NULL);
+    }
+    pthread_mutex_unlock(&ckpt_lock);
 }
 
 /* The store's statement `which`, ready to bind; nonce_lock held, and
@@ -584,7 +652,13 @@ st_code st_gate_db_nonce_put(st_workspace *ws, st_gate_nonce *n,
             rc = nonce_fail(db, "issuing a nonce", err);
         nonce_done(st);
     }
+    char path[PATH_MAX];
+    int due = ns && nonce_ckpt_due(ns);
+    if (due)
+        snprintf(path, sizeof(path), "%s", ns->path);
     pthread_mutex_unlock(&nonce_lock);
+    if (due)
+        nonce_checkpoint(ns, path);
     return rc;
 }
 
@@ -718,7 +792,13 @@ st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
         rc = nonce_fail(db, "using a nonce", err);
     if (rc != ST_OK)
         (void)nonce_exec(ns, NONCE_ROLLBACK);
+    char path[PATH_MAX];
+    int due = nonce_ckpt_due(ns);
+    if (due)
+        snprintf(path, sizeof(path), "%s", ns->path);
     pthread_mutex_unlock(&nonce_lock);
+    if (due)
+        nonce_checkpoint(ns, path);
     if (rc != ST_OK) {
         st_gate_nonce_clear(out);
         return rc;

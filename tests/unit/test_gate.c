@@ -1146,6 +1146,36 @@ static void test_nonce_store_rules(void **state)
     assert_int_equal(nonce_count(f, "envelopes"), 1);
 }
 
+/* The store's WAL is checkpointed as it grows (on a second connection,
+ * outside the store's mutex, instead of inside a commit): thousands of
+ * nonces issued and used leave it about NONCE_CKPT_FRAMES pages long, and
+ * every one of them was taken once. */
+static void test_nonce_store_wal_stays_bounded(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    time_t now = time(NULL);
+    for (int i = 0; i < 3000; i++) {
+        st_gate_nonce n, t;
+        nonce_row(&n, now);
+        assert_st_ok(st_gate_db_nonce_put(f->ws, &n, "{\"spec\":1}", 10, &e),
+                     &e);
+        assert_st_ok(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e),
+                     &e);
+        st_gate_nonce_clear(&t);
+    }
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/ws/gate-nonces.db-wal", f->root);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    /* two commits per nonce, a page or two each: 6,000 frames or more (24
+     * MB of 4 KiB pages) without checkpoints */
+    if (st.st_size > 8L * 1024 * 1024)
+        fail_msg("gate-nonces.db-wal is %lld bytes after 3,000 nonces",
+                 (long long)st.st_size);
+    assert_int_equal(nonce_count(f, "nonces"), 3000);
+}
+
 /* A store of the first schema (text keys, the envelope in each row) is
  * replaced, not misread: it held nothing but minutes-old nonces. */
 static void test_nonce_store_of_schema_1_is_replaced(void **state)
@@ -1188,6 +1218,7 @@ int main(void)
         T(test_replayed_nonce_is_refused),
         T(test_nonce_store_rules),
         T(test_nonce_store_of_schema_1_is_replaced),
+        T(test_nonce_store_wal_stays_bounded),
         T(test_nonce_of_another_principal_is_refused),
         T(test_nonce_for_another_dataset_is_refused),
         T(test_evidence_bound_to_other_data_is_refused),
