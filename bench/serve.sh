@@ -116,12 +116,14 @@ if [ "$soak" -gt 0 ]; then
         >"$T/soak.out" &
     load=$!
     t0=$(date +%s)
-    printf '  %6s %10s %6s\n' "t s" "rss kB" "fds" | tee "$T/samples.hdr"
+    printf '  %6s %10s %6s %12s\n' "t s" "rss kB" "fds" "nonce wal kB" | tee "$T/samples.hdr"
     while :; do
         t=$(($(date +%s) - t0))
         rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
         fds=$(ls "/proc/$pid/fd" | wc -l)
-        printf '  %6d %10d %6d\n' "$t" "$rss" "$fds" | tee -a "$T/samples"
+        # the nonce store's WAL (checkpointed every 1,000 frames, about 4 MB)
+        wal=$(($(stat -c %s "$SEALTRAIN_WORKSPACE/gate-nonces.db-wal" 2>/dev/null || echo 0) / 1024))
+        printf '  %6d %10d %6d %12d\n' "$t" "$rss" "$fds" "$wal" | tee -a "$T/samples"
         kill -0 "$load" 2>/dev/null || break
         for _ in $(seq "$every"); do
             kill -0 "$load" 2>/dev/null || break
@@ -132,10 +134,12 @@ if [ "$soak" -gt 0 ]; then
     grep -v '^RESULT' "$T/soak.out" | sed 's/^/  /'
     # flat: after a warm-up of one interval, the median of the last three
     # samples against the median of the first three; noise allowance:
-    # RSS 1 MB or 5 %, descriptors 4 (connections being redialled)
+    # RSS 1 MB or 5 %, descriptors 4 (connections being redialled); the
+    # nonce store's WAL must end under 16 MB (a WAL that is never started
+    # over grew by 15 MB a second, and the server's RSS with its index)
     awk -v every="$every" '
         function med3(a, b, c) { return a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b)) }
-        $1 >= every { n++; r[n] = $2; f[n] = $3 }
+        $1 >= every { n++; r[n] = $2; f[n] = $3; w = $4 }
         END {
             if (n < 6) { print "  flat check: too few samples after warm-up (need 6)"; exit 0 }
             rb = med3(r[1], r[2], r[3]); re = med3(r[n-2], r[n-1], r[n])
@@ -145,7 +149,9 @@ if [ "$soak" -gt 0 ]; then
             printf "  rss: %d -> %d kB (%+d kB, %+.1f%%): %s\n", rb, re, re - rb,
                 (rb ? 100 * (re - rb) / rb : 0), (rg ? "GROWING" : "flat")
             printf "  fds: %d -> %d (%+d): %s\n", fb, fe, fe - fb, (fg ? "GROWING" : "flat")
-            exit rg || fg
+            wg = w > 16384
+            printf "  nonce store WAL at the end: %d kB: %s\n", w, (wg ? "GROWING" : "bounded")
+            exit rg || fg || wg
         }' "$T/samples" || status=1
 else
     echo "soak: skipped (SERVE_SOAK=0; the default is a 600 s soak)"

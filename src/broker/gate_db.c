@@ -526,9 +526,17 @@ static int nonce_ckpt_due(struct nonce_store *ns)
     return 1;
 }
 
-/* A PASSIVE checkpoint of the store at `path` (copied while nonce_lock
- * was held), on its second connection; nonce_lock not held. A failure is
- * left for the next one: the WAL only grows meanwhile. */
+/* A checkpoint of the store at `path` (copied while nonce_lock was
+ * held), on its second connection, called without nonce_lock. First a
+ * PASSIVE one, while the other threads go on: it copies the WAL's pages
+ * into the database file and flushes both. It cannot empty the WAL while
+ * they write (a writer starts the WAL over only once all of it is
+ * copied, so without the second step it grew by gigabytes an hour), so
+ * then, with nonce_lock held, a RESTART one copies the few frames
+ * committed meanwhile and lets the next writer start the WAL over. It
+ * does not wait for another process's readers (busy: left for the next
+ * time). A failure is left for the next one: the WAL only grows
+ * meanwhile. */
 static void nonce_checkpoint(struct nonce_store *ns, const char *path)
 {
     pthread_mutex_lock(&ckpt_lock);
@@ -536,17 +544,22 @@ static void nonce_checkpoint(struct nonce_store *ns, const char *path)
         if (!ns->ckpt &&
             sqlite3_open_v2(path, &ns->ckpt,
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                            NULL) == SQLITE_OK) {
-            sqlite3_busy_timeout(ns->ckpt, 1000);
+                            NULL) == SQLITE_OK)
             (void)sqlite3_exec(ns->ckpt, "PRAGMA synchronous=NORMAL", NULL,
                                NULL, NULL);
-        }
         if (ns->ckpt)
             (void)sqlite3_wal_checkpoint_v2(ns->ckpt, NULL,
                                             SQLITE_CHECKPOINT_PASSIVE, NULL,
                                             NULL);
     }
     pthread_mutex_unlock(&ckpt_lock);
+    pthread_mutex_lock(&nonce_lock);
+    pthread_mutex_lock(&ckpt_lock);
+    if (!strcmp(ns->path, path) && ns->ckpt)
+        (void)sqlite3_wal_checkpoint_v2(ns->ckpt, NULL,
+                                        SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    pthread_mutex_unlock(&ckpt_lock);
+    pthread_mutex_unlock(&nonce_lock);
 }
 
 /* The store's statement `which`, ready to bind; nonce_lock held, and
