@@ -704,6 +704,7 @@ st_code st_gate_hello(st_gate *g, const st_gate_ask *a, uint8_t nonce[32],
     snprintf(n.submitter, sizeof(n.submitter), "%s", a->submitter);
     snprintf(n.scope, sizeof(n.scope), "%s", scope);
     memcpy(n.spec_digest, c->digest, 32);
+    memcpy(n.envelope_digest, envd, 32);
     n.hello = a->hello;
     n.issued = time(NULL);
     rc = st_gate_db_nonce_put(g->ws, &n, a->envelope, a->envelope_len, err);

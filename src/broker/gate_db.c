@@ -618,7 +618,6 @@ st_code st_gate_db_nonce_put(st_workspace *ws, st_gate_nonce *n,
     st_code rc = st_random(n->nonce + 8, 24, err);
     if (rc != ST_OK)
         return rc;
-    st_sha256(envelope, envelope_len, n->envelope_digest);
     uint8_t hello[64];
     memcpy(hello, n->hello.x25519, 32);
     memcpy(hello + 32, n->hello.ed25519, 32);

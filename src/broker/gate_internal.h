@@ -209,10 +209,10 @@ ST_MUST_CHECK st_code st_gate_db_collateral_list(st_workspace *ws,
                                                  size_t *n, st_err *err);
 ST_MUST_CHECK st_code st_gate_db_collateral_rm(st_workspace *ws,
                                                const char *digest, st_err *err);
-/* Issues a nonce for the row `n` (all but its nonce and envelope_digest
- * filled): fills n->nonce (n->issued, big-endian, then 24 random bytes)
- * and n->envelope_digest, and keeps `envelope` (the signed spec's text)
- * by its digest. */
+/* Issues a nonce for the row `n` (all but its nonce filled, its
+ * envelope_digest the SHA-256 of `envelope`, which the HELLO computed
+ * already): fills n->nonce (n->issued, big-endian, then 24 random bytes)
+ * and keeps `envelope` (the signed spec's text) by that digest. */
 ST_MUST_CHECK st_code st_gate_db_nonce_put(st_workspace *ws, st_gate_nonce *n,
                                            const char *envelope,
                                            size_t envelope_len, st_err *err);

@@ -1056,6 +1056,14 @@ static void nonce_row(st_gate_nonce *n, time_t issued)
     n->issued = issued;
 }
 
+/* Issues the nonce of row `n` for the spec text `spec`. */
+static st_code nonce_put(fixture *f, st_gate_nonce *n, const char *spec,
+                         st_err *e)
+{
+    st_sha256(spec, strlen(spec), n->envelope_digest);
+    return st_gate_db_nonce_put(f->ws, n, spec, strlen(spec), e);
+}
+
 /* Nonces are kept for minutes, not as history: a new one sweeps away the
  * rows issued over an hour before it, and the signed specs that only
  * they named. */
@@ -1068,19 +1076,19 @@ static void test_old_nonces_are_swept(void **state)
     const char *specs[] = {"{\"a\":1}", "{\"b\":2}", "{\"c\":3}"};
     for (int i = 0; i < 3; i++) {
         nonce_row(&n, now - 7200 + i); /* two hours old */
-        assert_st_ok(st_gate_db_nonce_put(f->ws, &n, specs[i], 7, &e), &e);
+        assert_st_ok(nonce_put(f, &n, specs[i], &e), &e);
     }
     assert_int_equal(nonce_count(f, "nonces"), 3);
     assert_int_equal(nonce_count(f, "envelopes"), 3);
     /* within the minute of the last sweep: nothing is swept yet */
     nonce_row(&n, now - 7200 + 30);
-    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, specs[0], 7, &e), &e);
+    assert_st_ok(nonce_put(f, &n, specs[0], &e), &e);
     assert_int_equal(nonce_count(f, "nonces"), 4);
     assert_int_equal(nonce_count(f, "envelopes"), 3);
     /* now: the four old rows go, the new one stays; of the specs, the one
      * it names */
     nonce_row(&n, now);
-    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, specs[2], 7, &e), &e);
+    assert_st_ok(nonce_put(f, &n, specs[2], &e), &e);
     assert_int_equal(nonce_count(f, "nonces"), 1);
     assert_int_equal(nonce_count(f, "envelopes"), 1);
     st_gate_nonce t;
@@ -1100,13 +1108,13 @@ static void test_nonce_store_rules(void **state)
     time_t now = time(NULL);
     st_gate_nonce n, t, old, other;
     nonce_row(&n, now);
-    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, "{\"spec\":1}", 10, &e), &e);
+    assert_st_ok(nonce_put(f, &n, "{\"spec\":1}", &e), &e);
     nonce_row(&other, now);
-    assert_st_ok(st_gate_db_nonce_put(f->ws, &other, "{\"spec\":1}", 10, &e),
+    assert_st_ok(nonce_put(f, &other, "{\"spec\":1}", &e),
                  &e);
     assert_memory_not_equal(n.nonce, other.nonce, 32);
     nonce_row(&old, now - 61);
-    assert_st_ok(st_gate_db_nonce_put(f->ws, &old, "{\"spec\":1}", 10, &e),
+    assert_st_ok(nonce_put(f, &old, "{\"spec\":1}", &e),
                  &e);
     /* the issue time leads the nonce: the store orders and ages by it */
     assert_true(memcmp(old.nonce, n.nonce, 8) < 0);
@@ -1149,6 +1157,32 @@ static void test_nonce_store_rules(void **state)
     assert_int_equal(nonce_count(f, "envelopes"), 1);
 }
 
+/* A nonce whose signed spec is no longer in the store (the file edited:
+ * the sweep keeps a spec an hour past its last nonce) gives no spec: an
+ * error naming it, never another spec or an empty one. */
+static void test_nonce_without_its_spec_is_an_error(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    st_gate_nonce n, t;
+    nonce_row(&n, time(NULL));
+    assert_st_ok(nonce_put(f, &n, "{\"spec\":1}", &e), &e);
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/ws/gate-nonces.db", f->root);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(
+        sqlite3_exec(db, "DELETE FROM envelopes", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    assert_st_ok(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e), &e);
+    assert_int_equal(st_gate_db_nonce_envelope(f->ws, &t, &e), ST_E_IO);
+    assert_non_null(strstr(e.msg, "signed spec is not kept"));
+    assert_null(t.envelope);
+    st_gate_nonce_clear(&t);
+}
+
 /* The store's WAL is checkpointed as it grows (on a second connection,
  * outside the store's mutex, instead of inside a commit): thousands of
  * nonces issued and used leave it about NONCE_CKPT_FRAMES pages long, and
@@ -1161,7 +1195,7 @@ static void test_nonce_store_wal_stays_bounded(void **state)
     for (int i = 0; i < 3000; i++) {
         st_gate_nonce n, t;
         nonce_row(&n, now);
-        assert_st_ok(st_gate_db_nonce_put(f->ws, &n, "{\"spec\":1}", 10, &e),
+        assert_st_ok(nonce_put(f, &n, "{\"spec\":1}", &e),
                      &e);
         assert_st_ok(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e),
                      &e);
@@ -1202,7 +1236,7 @@ static void test_nonce_store_of_schema_1_is_replaced(void **state)
     st_err e;
     st_gate_nonce n, t;
     nonce_row(&n, time(NULL));
-    assert_st_ok(st_gate_db_nonce_put(f->ws, &n, "{}", 2, &e), &e);
+    assert_st_ok(nonce_put(f, &n, "{}", &e), &e);
     assert_int_equal(nonce_count(f, "nonces"), 1);
     assert_st_ok(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e), &e);
     st_gate_nonce_clear(&t);
@@ -1222,6 +1256,7 @@ int main(void)
         T(test_nonce_store_rules),
         T(test_nonce_store_of_schema_1_is_replaced),
         T(test_nonce_store_wal_stays_bounded),
+        T(test_nonce_without_its_spec_is_an_error),
         T(test_nonce_of_another_principal_is_refused),
         T(test_nonce_for_another_dataset_is_refused),
         T(test_evidence_bound_to_other_data_is_refused),
