@@ -456,10 +456,7 @@ class Harness:
                         after == ref_after and self.new_success(ws, actions)):
                     problems.append("%s crashed and left a change without "
                                     "its entry, or half a change" % what)
-                shutil.rmtree(ws)
-                for p in problems:
-                    print("FAIL " + p, flush=True)
-                self.failures += problems
+                self.finish(ws, problems, None)
                 return
             problems.append("%s crashed (signal %d): %s" %
                             (what, -rc if rc < 0 else rc - 128, err.strip()))
@@ -485,12 +482,7 @@ class Harness:
                     answer_shape(self.ref_out[name]):
                 problems.append("%s exited 0 with a shorter or other answer "
                                 "than a clean run's" % what)
-            shutil.rmtree(ws)
-            for p in problems:
-                print("FAIL " + p, flush=True)
-            self.failures += problems
-            if self.verbose and not problems:
-                print("ok   %s (exit %d)" % (what, rc), flush=True)
+            self.finish(ws, problems, "%s (exit %d)" % (what, rc))
             return
         succ = self.new_success(ws, actions)
         if rc == 0:
@@ -521,12 +513,7 @@ class Harness:
         # resume, and it is submitted again; one left queued runs again)
         if name == "job-run" and rc != 0 and after is not None and \
                 dict(json.loads(after)["jobs"]).get("fault") != "queued":
-            shutil.rmtree(ws)
-            for p in problems:
-                print("FAIL " + p, flush=True)
-            self.failures += problems
-            if self.verbose and not problems:
-                print("ok   %s (exit %d, job over)" % (what, rc), flush=True)
+            self.finish(ws, problems, "%s (exit %d, job over)" % (what, rc))
             return
         rc2, _, err2 = self.st(ws, argv)
         if rc2 != 0 and not (rc == 0 and rc2 in retry_ok):
@@ -543,12 +530,18 @@ class Harness:
                 problems.append("after %s and its retry the files differ "
                                 "from a clean run's: %s vs %s" %
                                 (what, self.files(ws), ref_files))
+        self.finish(ws, problems,
+                    "%s (exit %d, retry %d)" % (what, rc, rc2))
+
+    def finish(self, ws, problems, ok):
+        """Ends a scenario: its workspace removed, its problems reported
+        and counted; `ok` (None: nothing) printed when verbose and none."""
         shutil.rmtree(ws)
         for p in problems:
             print("FAIL " + p, flush=True)
         self.failures += problems
-        if self.verbose and not problems:
-            print("ok   %s (exit %d, retry %d)" % (what, rc, rc2), flush=True)
+        if self.verbose and ok and not problems:
+            print("ok   " + ok, flush=True)
 
 
     def openssl_crash(self, ws, argv, fault):
