@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "core/dynlib.h"
 #include "crypto/dsse.h"
 #include <sealtrain/sealtrain.h>
 
@@ -507,10 +508,45 @@ static void test_ed25519_public_pem_any_layout_same_key(void **state)
                                             &e) != ST_OK);
 }
 
+/* A library that cannot be loaded is an error naming what needs it, the
+ * package, the path and why, exit 5; the same answer on every later call
+ * (a library missing now does not appear later in the process). */
+static double (*missing_fn)(double);
+static st_dynlib missing_lib = {.path = "/nonexistent/libsealtrain-test.so.1",
+                                .needed_by = "the test needs a library",
+                                .package = "libsealtrain-test1",
+                                .once = PTHREAD_ONCE_INIT};
+static int missing_opens;
+
+static void missing_open(void)
+{
+    static const char *const names[] = {"cbrt"};
+    void **const slots[] = {(void **)&missing_fn};
+    missing_opens++;
+    st_dynlib_open(&missing_lib, names, slots, 1);
+}
+
+static void test_dynlib_missing_library_is_named(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        st_err e;
+        st_err_clear(&e);
+        assert_int_equal(st_dynlib_load(&missing_lib, missing_open, &e),
+                         ST_E_IO);
+        assert_non_null(strstr(e.msg, "the test needs a library"));
+        assert_non_null(strstr(e.msg, "libsealtrain-test1"));
+        assert_non_null(strstr(e.msg, "/nonexistent/libsealtrain-test.so.1"));
+    }
+    assert_int_equal(missing_opens, 1);
+    assert_null(missing_fn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_prefix_builds_what_failed_why),
+        cmocka_unit_test(test_dynlib_missing_library_is_named),
         cmocka_unit_test(test_ed25519_public_pem_any_layout_same_key),
         cmocka_unit_test(test_secmem_is_locked_wiped_and_hardens_process),
         cmocka_unit_test(test_secmem_guard_page_stops_overflow),
