@@ -541,12 +541,19 @@ static void nonce_checkpoint(struct nonce_store *ns, const char *path)
 {
     pthread_mutex_lock(&ckpt_lock);
     if (!strcmp(ns->path, path)) { /* not replaced meanwhile */
-        if (!ns->ckpt &&
-            sqlite3_open_v2(path, &ns->ckpt,
-                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                            NULL) == SQLITE_OK)
-            (void)sqlite3_exec(ns->ckpt, "PRAGMA synchronous=NORMAL", NULL,
-                               NULL, NULL);
+        if (!ns->ckpt) {
+            /* a connection that failed to open is closed, and opened
+             * again next time (kept, it would never checkpoint) */
+            if (sqlite3_open_v2(path, &ns->ckpt,
+                                SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                                NULL) == SQLITE_OK)
+                (void)sqlite3_exec(ns->ckpt, "PRAGMA synchronous=NORMAL",
+                                   NULL, NULL, NULL);
+            else {
+                sqlite3_close(ns->ckpt);
+                ns->ckpt = NULL;
+            }
+        }
         if (ns->ckpt)
             (void)sqlite3_wal_checkpoint_v2(ns->ckpt, NULL,
                                             SQLITE_CHECKPOINT_PASSIVE, NULL,
