@@ -30,9 +30,13 @@ json_t *st_json_load_file(const char *path, size_t max, st_err *err);
  * else, and ignores others). */
 unsigned long st_json_alloc_failures(void);
 
-/* json_dumps, but NULL (errno ENOMEM) when jansson failed an allocation
- * on the way: its dumper does not always stop then (a failed key drops a
- * byte: "outcome:"success""), so what it returned is not the document. */
+/* What json_dumps writes, byte for byte, malloc'ed (free it), faster for
+ * compact output (flags JSON_COMPACT, with or without JSON_SORT_KEYS and
+ * JSON_ENCODE_ANY: sealtrain's own writer; other flags, reals and text
+ * outside ASCII go to jansson's). NULL (errno ENOMEM) when an allocation
+ * failed on the way: jansson's dumper does not always stop then (a failed
+ * key drops a byte: "outcome:"success""), so what it returned is not the
+ * document. */
 char *st_json_dumps(const json_t *v, size_t flags);
 
 /* Canonical serialisation; malloc'ed, NUL-terminated; *len excludes NUL. */

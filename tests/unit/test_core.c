@@ -182,6 +182,185 @@ static void test_canonical_json_sorts_keys_without_spaces(void **state)
     assert_non_null(strstr(e.msg, "spec.json:2"));
 }
 
+/* st_json_dumps against json_dumps: the same bytes (or both NULL) for
+ * every flag set, on values picked for the edges and on random ones */
+static const size_t dump_flags[] = {
+    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY,
+    JSON_COMPACT | JSON_SORT_KEYS,
+    JSON_COMPACT,
+    JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(5),
+    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII,
+    JSON_COMPACT | JSON_ESCAPE_SLASH | JSON_ENCODE_ANY,
+    JSON_INDENT(2) | JSON_SORT_KEYS,
+    JSON_ENCODE_ANY,
+};
+
+static void assert_dumps_as_jansson(const json_t *v)
+{
+    for (size_t f = 0; f < sizeof(dump_flags) / sizeof(dump_flags[0]); f++) {
+        char *ours = st_json_dumps(v, dump_flags[f]);
+        char *theirs = json_dumps(v, dump_flags[f]);
+        if (!ours || !theirs) {
+            if (ours || theirs)
+                fail_msg("flags %#zx: %s", dump_flags[f],
+                         ours ? "jansson failed, we did not"
+                              : "we failed, jansson did not");
+        } else if (strcmp(ours, theirs) != 0)
+            fail_msg("flags %#zx:\n  ours    %s\n  jansson %s", dump_flags[f],
+                     ours, theirs);
+        free(ours);
+        free(theirs);
+    }
+}
+
+static uint64_t dump_rng(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* a random value: text from an alphabet with the characters that are
+ * escaped, NUL, '/', DEL and UTF-8, keys that share prefixes */
+static json_t *dump_random(uint64_t *s, int depth)
+{
+    /* clang-format off */
+    static const char *const bits[] = {
+        /* escaped */ "\"", "\\", "\n", "\t", "\b", "\f", "\r", "\x01", "\x1f",
+        /* as they are */ "a", "b", "ab", "/", "\x7f", " ", "0", "sha256",
+        /* UTF-8 */ "\xc3\xa9", "\xf0\x9f\x94\x91"};
+    /* clang-format on */
+    static const size_t nbits = sizeof(bits) / sizeof(bits[0]);
+    char text[64];
+    size_t len = 0;
+    switch (dump_rng(s) % (depth > 5 ? 5 : 7)) {
+    case 0: return json_integer((json_int_t)dump_rng(s) >> (dump_rng(s) % 64));
+    case 1:
+        return dump_rng(s) % 2 ? json_true()
+                               : (dump_rng(s) % 2 ? json_false() : json_null());
+    case 2:
+        if (dump_rng(s) % 4 == 0)
+            return json_real((double)(int64_t)dump_rng(s) / 1e3);
+        /* fall through */
+    case 3:
+    case 4:
+        for (unsigned n = (unsigned)(dump_rng(s) % 6); n--;) {
+            const char *b = bits[dump_rng(s) % nbits];
+            size_t bl = strlen(b);
+            if (len + bl + 1 < sizeof(text)) {
+                memcpy(text + len, b, bl);
+                len += bl;
+            }
+        }
+        if (dump_rng(s) % 8 == 0)
+            text[len++] = '\0';
+        return json_stringn(text, len);
+    case 5: {
+        json_t *a = json_array();
+        for (unsigned n = (unsigned)(dump_rng(s) % 5); n--;)
+            json_array_append_new(a, dump_random(s, depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (unsigned n = (unsigned)(dump_rng(s) % 7); n--;) {
+            len = 0;
+            for (unsigned k = 1 + (unsigned)(dump_rng(s) % 3); k--;) {
+                const char *b = bits[dump_rng(s) % nbits];
+                memcpy(text + len, b, strlen(b));
+                len += strlen(b);
+            }
+            if (dump_rng(s) % 10 == 0)
+                text[len++] = '\0';
+            json_object_setn_new(o, text, len, dump_random(s, depth + 1));
+        }
+        return o;
+    }
+    }
+}
+
+static void test_json_dumps_writes_what_jansson_writes(void **state)
+{
+    (void)state;
+    /* the edges, one by one */
+    json_t *edge[] = {
+        json_integer(0),
+        json_integer(-1),
+        json_integer(INT64_MIN),
+        json_integer(INT64_MAX),
+        json_real(1.5),
+        json_stringn("\0\x01\x1f\x7f\"\\/\b\f\n\r\t", 12),
+        json_string("caf\xc3\xa9 \xf0\x9f\x94\x91"),
+        json_string(""),
+        json_array(),
+        json_object(),
+        json_pack("{s:[],s:{},s:[{}],s:n}", "b", "a", "ab", "a\x7f"),
+        json_pack("{s:s,s:i,s:s}", "z", "1", "\xc3\xa9", 2, "a", "x"),
+        json_null(),
+        /* not UTF-8: jansson fails it */
+        json_stringn_nocheck("a\xff", 2),
+        json_pack("[o]", json_string_nocheck("\xc3(")),
+    };
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+        assert_non_null(edge[i]);
+        assert_dumps_as_jansson(edge[i]);
+        json_decref(edge[i]);
+    }
+    /* keys that differ only after a NUL, or in length */
+    json_t *o = json_object();
+    json_object_setn_new(o, "a\0b", 3, json_integer(1));
+    json_object_setn_new(o, "a", 1, json_integer(2));
+    json_object_setn_new(o, "a\0", 2, json_integer(3));
+    json_object_setn_new(o, "", 0, json_integer(4));
+    assert_dumps_as_jansson(o);
+    /* a key that is not UTF-8 (jansson writes what it could of it) */
+    json_t *bad = json_object();
+    json_object_setn_new_nocheck(bad, "k\xfe", 2, json_integer(5));
+    assert_dumps_as_jansson(bad);
+    json_decref(bad);
+    /* nesting past what our writer takes (jansson's then), and a cycle
+     * (both fail) */
+    json_t *deep = json_array(), *in = deep;
+    for (int i = 0; i < 300; i++) {
+        json_t *next = json_array();
+        json_array_append_new(in, next);
+        in = next;
+    }
+    assert_dumps_as_jansson(deep);
+    json_array_append(in, o);
+    json_object_set(o, "loop", deep);
+    assert_dumps_as_jansson(deep);
+    json_object_del(o, "loop");
+    json_decref(deep);
+    json_decref(o);
+    /* and random values */
+    uint64_t s = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 3000; i++) {
+        json_t *v = dump_random(&s, 0);
+        assert_dumps_as_jansson(v);
+        json_decref(v);
+    }
+    /* and the real documents of others */
+    static const char *const docs[] = {
+        "../shared/testvectors/attestation/tpm/azure-snp-vtpm-milan-v3-"
+        "evidence-v0/evidence-v1.json",
+        "../shared/testvectors/attestation/tdx/trustee-tdx-quotes/"
+        "tcbInfo.json",
+        "../shared/testvectors/attestation/sgx/phala-sgx-v3/"
+        "sgx_quote_collateral.json",
+        "../shared/testvectors/ed25519/ed25519vectors.json",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        json_error_t je;
+        json_t *v = json_load_file(docs[i], JSON_DECODE_ANY, &je);
+        if (!v)
+            fail_msg("%s: %s", docs[i], je.text);
+        assert_dumps_as_jansson(v);
+        json_decref(v);
+    }
+}
+
 static void test_json_unknown_key_is_named(void **state)
 {
     (void)state;
@@ -554,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_atomic_write_replaces_whole_or_nothing),
         cmocka_unit_test(test_check_private_names_loosened_path),
         cmocka_unit_test(test_canonical_json_sorts_keys_without_spaces),
+        cmocka_unit_test(test_json_dumps_writes_what_jansson_writes),
         cmocka_unit_test(test_json_unknown_key_is_named),
         cmocka_unit_test(test_reader_fails_sticky_on_overrun),
         cmocka_unit_test(test_base64_and_hex_are_strict),
