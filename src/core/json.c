@@ -123,7 +123,7 @@ static int jw_reserve(json_writer *w, size_t n)
         return -1;
     if (n <= w->cap - w->len)
         return 0;
-    size_t cap = w->cap ? w->cap : 256;
+    size_t cap = w->cap ? w->cap : 1024;
     while (cap - w->len < n) {
         if (cap > SIZE_MAX / 2) {
             w->oom = 1;
@@ -154,38 +154,43 @@ static void jw_put(json_writer *w, const char *s, size_t n)
 static void jw_string(json_writer *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    jw_put(w, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n && !w->refuse; i++) {
+    /* at most 6 bytes for each of the n, and the quotes */
+    if (n > (SIZE_MAX - 2) / 6) {
+        w->oom = 1;
+        return;
+    }
+    if (jw_reserve(w, 6 * n + 2) != 0)
+        return;
+    char *o = w->p + w->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
         if (c >= 0x80) {
             w->refuse = 1;
             return;
         }
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        jw_put(w, s + run, i - run);
-        run = i + 1;
-        char e[6] = {'\\', (char)c, 0, 0, 0, 0};
-        size_t en = 2;
+        *o++ = '\\';
         switch (c) {
         case '"':
-        case '\\': break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
+        case '\\': *o++ = (char)c; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
         default:
-            memcpy(e + 1, "u00", 3);
-            e[4] = hex[c >> 4];
-            e[5] = hex[c & 15];
-            en = 6;
+            memcpy(o, "u00", 3);
+            o[3] = hex[c >> 4];
+            o[4] = hex[c & 15];
+            o += 5;
         }
-        jw_put(w, e, en);
     }
-    jw_put(w, s + run, n - run);
-    jw_put(w, "\"", 1);
+    *o++ = '"';
+    w->len = (size_t)(o - w->p);
 }
 
 typedef struct {
