@@ -1183,8 +1183,8 @@ static void test_nonce_without_its_spec_is_an_error(void **state)
     st_gate_nonce_clear(&t);
 }
 
-/* The store's WAL is checkpointed as it grows (on a second connection,
- * outside the store's mutex, instead of inside a commit): thousands of
+/* The store's WAL is checkpointed as it grows (by the checkpointer thread,
+ * on a second connection, instead of inside a commit): thousands of
  * nonces issued and used leave it about NONCE_CKPT_FRAMES pages long, and
  * every one of them was taken once. */
 static void test_nonce_store_wal_stays_bounded(void **state)
