@@ -315,11 +315,27 @@ st_code st_gate_db_collateral_rm(st_workspace *ws, const char *digest,
  * and every other release waited for its flushes; run after the commit by
  * its thread, it still held that release 7 ms (bench/serve.sh: 4 a second,
  * p99 25 ms). A PASSIVE checkpoint never blocks a writer; the next writer
- * starts the WAL over once all of it is copied. */
+ * starts the WAL over once all of it is copied.
+ *
+ * A nonce is written NONCE_PENDING_MS after its HELLO, by the same thread,
+ * in one transaction with the others due then; until then it is kept in
+ * the process that issued it, which takes it there at EVIDENCE. A
+ * release's two transactions (a row at HELLO, the row marked used at
+ * EVIDENCE: six fcntl locks and two or more page writes each) were most of
+ * the store's cost, and evidence is most often back within that time. A
+ * nonce taken before it was written is written as used, never as usable:
+ * no process could take it from the file, and a crash before the write
+ * loses a nonce that only this process knew (one not yet taken is
+ * refused at EVIDENCE as unknown, and the client asks again). What
+ * another process of the workspace does not see before the write is a
+ * nonce not yet taken: a HELLO here and its EVIDENCE elsewhere within
+ * NONCE_PENDING_MS is refused as unknown. */
 #define NONCE_STORES 8
 #define NONCE_CKPT_FRAMES 1000 /* SQLite's default for its own */
 #define NONCE_SCHEMA 2
-#define NONCE_KEEP_S 3600 /* rows older than this are swept */
+#define NONCE_KEEP_S 3600      /* rows older than this are swept */
+#define NONCE_PENDING_MS 200   /* a nonce waits this long to be written */
+#define NONCE_PENDING_MAX 4096 /* more waiting: the HELLO writes them */
 /* The store's statements, prepared once per connection (parsing them per
  * release cost about as much as running them). */
 enum {
@@ -338,7 +354,8 @@ enum {
 };
 static const char *const nonce_sql[NONCE_NSQL] = {
     [NONCE_PUT] = "INSERT INTO nonces(nonce,principal,job_id,submitter,"
-                  "scope,spec_digest,hello,envelope) VALUES(?,?,?,?,?,?,?,?)",
+                  "scope,spec_digest,hello,envelope,used) "
+                  "VALUES(?,?,?,?,?,?,?,?,?)",
     /* a write only when the envelope is new or its last_s over a minute
      * old */
     [NONCE_ENV_PUT] = "INSERT INTO envelopes(digest,envelope,last_s) "
@@ -361,6 +378,13 @@ static const char *const nonce_sql[NONCE_NSQL] = {
 static pthread_mutex_t nonce_lock = PTHREAD_MUTEX_INITIALIZER;
 /* taken after nonce_lock when both are held */
 static pthread_mutex_t ckpt_lock = PTHREAD_MUTEX_INITIALIZER;
+/* A nonce issued by this process, not yet in the file. */
+struct nonce_pending {
+    st_gate_nonce n;    /* its row (envelope NULL) */
+    time_t used;        /* when it was taken here; 0: not yet */
+    struct timespec at; /* issued (CLOCK_MONOTONIC) */
+};
+
 static struct nonce_store {
     char path[PATH_MAX]; /* changed only with ckpt_lock held too */
     sqlite3 *db;
@@ -375,7 +399,11 @@ static struct nonce_store {
      * refreshed in the last hour) and the upsert would write nothing */
     uint8_t env_digest[32];
     time_t env_s;
+    /* nonces issued here and not written yet, oldest first */
+    struct nonce_pending *pend;
+    size_t npend, cap;
 } stores[NONCE_STORES];
+static pid_t stores_pid; /* the process whose connections these are */
 static unsigned long nonce_clock;
 
 static st_code nonce_fail(sqlite3 *db, const char *what, st_err *err)
@@ -453,9 +481,21 @@ static int nonce_wal_hook(void *arg, sqlite3 *db, const char *name,
     return SQLITE_OK;
 }
 
+static st_code nonce_write_pending(struct nonce_store *ns, int all,
+                                   st_err *err);
+
 /* The workspace's nonce store; nonce_lock held. */
 static st_code nonce_db(st_workspace *ws, struct nonce_store **out, st_err *err)
 {
+    if (stores_pid != getpid()) {
+        /* a child of fork: the connections and the unwritten nonces are
+         * its parent's (used here, SQLite's locks would be shared, and a
+         * nonce the parent takes written as unused); left, not closed */
+        for (size_t i = 0; i < NONCE_STORES; i++)
+            free(stores[i].pend);
+        memset(stores, 0, sizeof(stores));
+        stores_pid = getpid();
+    }
     char path[PATH_MAX];
     st_code rc =
         st_workspace_path(ws, NULL, "gate-nonces.db", path, sizeof(path), err);
@@ -471,6 +511,11 @@ static st_code nonce_db(st_workspace *ws, struct nonce_store **out, st_err *err)
         if (!stores[i].db || stores[i].used < s->used)
             s = &stores[i];
     }
+    /* the one replaced writes its nonces first (not written, they would be
+     * lost: their EVIDENCE refused as unknown) */
+    if (s->db)
+        (void)nonce_write_pending(s, 1, NULL);
+    free(s->pend);
     pthread_mutex_lock(&ckpt_lock);
     if (s->ckpt)
         sqlite3_close_v2(s->ckpt);
@@ -571,84 +616,6 @@ static void nonce_checkpoint(struct nonce_store *ns, const char *path)
     pthread_mutex_unlock(&nonce_lock);
 }
 
-/* The checkpointer: a thread that runs the checkpoints the releases made
- * due, started with the first (again in a child of fork: the thread is
- * its parent's). ckq_lock is taken last, and alone by the thread. */
-static pthread_mutex_t ckq_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ckq_cond = PTHREAD_COND_INITIALIZER;
-static char ckq_path[NONCE_STORES][PATH_MAX]; /* due, by store; "" none */
-static pid_t ckq_pid;                         /* whose thread runs */
-
-static void *checkpointer(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&ckq_lock);
-    for (;;) {
-        size_t i = 0;
-        while (i < NONCE_STORES && !ckq_path[i][0])
-            i++;
-        if (i == NONCE_STORES) {
-            pthread_cond_wait(&ckq_cond, &ckq_lock);
-            continue;
-        }
-        char path[PATH_MAX];
-        memcpy(path, ckq_path[i], sizeof(path));
-        ckq_path[i][0] = '\0';
-        pthread_mutex_unlock(&ckq_lock);
-        nonce_checkpoint(&stores[i], path);
-        pthread_mutex_lock(&ckq_lock);
-    }
-    return NULL;
-}
-
-/* Hands the checkpoint of `ns` (its path as of now: nonce_lock held) to
- * the checkpointer; 0 when there is none and none can be started (the
- * caller runs it, after letting go of nonce_lock). */
-static int nonce_checkpoint_later(struct nonce_store *ns)
-{
-    int queued = 1;
-    pthread_mutex_lock(&ckq_lock);
-    if (ckq_pid != getpid()) {
-        /* signals stay with the threads that wait for them */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        pthread_t th;
-        pthread_attr_t at;
-        queued = pthread_attr_init(&at) == 0;
-        if (queued) {
-            pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-            queued = pthread_create(&th, &at, checkpointer, NULL) == 0;
-            pthread_attr_destroy(&at);
-        }
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (queued) {
-            ckq_pid = getpid();
-            memset(ckq_path, 0, sizeof(ckq_path));
-        }
-    }
-    if (queued) {
-        memcpy(ckq_path[ns - stores], ns->path, PATH_MAX);
-        pthread_cond_signal(&ckq_cond);
-    }
-    pthread_mutex_unlock(&ckq_lock);
-    return queued;
-}
-
-/* Lets go of nonce_lock after a write to `ns` (NULL: none was open): a
- * checkpoint the write made due goes to the checkpointer, or is run here
- * once the mutex is free. */
-static void nonce_unlock(struct nonce_store *ns)
-{
-    char path[PATH_MAX];
-    int here = ns && nonce_ckpt_due(ns) && !nonce_checkpoint_later(ns);
-    if (here)
-        snprintf(path, sizeof(path), "%s", ns->path);
-    pthread_mutex_unlock(&nonce_lock);
-    if (here)
-        nonce_checkpoint(ns, path);
-}
-
 /* The store's statement `which`, ready to bind; nonce_lock held, and
  * nonce_done after use. */
 static int nonce_prepare(struct nonce_store *s, int which, sqlite3_stmt **st)
@@ -670,6 +637,237 @@ static void nonce_done(sqlite3_stmt *st)
         return;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+}
+
+/* Runs the store's statement `which` that returns no row; nonce_lock
+ * held. */
+static int nonce_exec(struct nonce_store *ns, int which)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = nonce_prepare(ns, which, &st);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    nonce_done(st);
+    return rc;
+}
+
+/* The store's writer: a thread that writes the nonces due and runs the
+ * checkpoints the commits made due, started with the first (again in a
+ * child of fork: the thread is its parent's). ckq_lock is taken last, and
+ * alone by the thread. */
+static pthread_mutex_t ckq_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ckq_cond = PTHREAD_COND_INITIALIZER;
+static char ckq_path[NONCE_STORES][PATH_MAX]; /* due, by store; "" none */
+static int ckq_write;                /* nonces wait to be written ... */
+static struct timespec ckq_write_at; /* ... the first at this time */
+static pid_t ckq_pid;                /* whose thread runs */
+
+static long ms_since(const struct timespec *t, const struct timespec *now)
+{
+    return (long)(now->tv_sec - t->tv_sec) * 1000 +
+           (now->tv_nsec - t->tv_nsec) / 1000000;
+}
+
+static void ms_after(const struct timespec *t, long ms, struct timespec *out)
+{
+    out->tv_sec = t->tv_sec + ms / 1000;
+    out->tv_nsec = t->tv_nsec + (ms % 1000) * 1000000;
+    if (out->tv_nsec >= 1000000000) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000;
+    }
+}
+
+/* Writes the store's nonces that are due (taken, or issued
+ * NONCE_PENDING_MS ago), or all of them, in one transaction; nonce_lock
+ * held. On a failure none is written and all stay (a taken one stays
+ * taken). */
+static st_code nonce_write_pending(struct nonce_store *ns, int all,
+                                   st_err *err)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    size_t due = 0;
+    for (size_t i = 0; i < ns->npend; i++)
+        due += all || ns->pend[i].used ||
+               ms_since(&ns->pend[i].at, &now) >= NONCE_PENDING_MS;
+    if (!due)
+        return ST_OK;
+    sqlite3_stmt *st = NULL;
+    st_code rc = ST_OK;
+    if (nonce_exec(ns, NONCE_BEGIN) != SQLITE_OK)
+        return nonce_fail(ns->db, "writing nonces", err);
+    if (nonce_prepare(ns, NONCE_PUT, &st) != SQLITE_OK)
+        rc = nonce_fail(ns->db, "writing nonces", err);
+    for (size_t i = 0; rc == ST_OK && i < ns->npend; i++) {
+        const struct nonce_pending *p = &ns->pend[i];
+        if (!all && !p->used && ms_since(&p->at, &now) < NONCE_PENDING_MS)
+            continue;
+        uint8_t hello[64];
+        memcpy(hello, p->n.hello.x25519, 32);
+        memcpy(hello + 32, p->n.hello.ed25519, 32);
+        sqlite3_bind_blob(st, 1, p->n.nonce, 32, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, p->n.principal, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, p->n.job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, p->n.submitter, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, p->n.scope, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 6, p->n.spec_digest, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 7, hello, 64, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(st, 8, p->n.envelope_digest, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 9, (sqlite3_int64)p->used);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = nonce_fail(ns->db, "writing nonces", err);
+        nonce_done(st);
+    }
+    if (rc == ST_OK && nonce_exec(ns, NONCE_COMMIT) != SQLITE_OK)
+        rc = nonce_fail(ns->db, "writing nonces", err);
+    if (rc != ST_OK) {
+        (void)nonce_exec(ns, NONCE_ROLLBACK);
+        return rc;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < ns->npend; i++)
+        if (!all && !ns->pend[i].used &&
+            ms_since(&ns->pend[i].at, &now) < NONCE_PENDING_MS)
+            ns->pend[kept++] = ns->pend[i];
+    ns->npend = kept;
+    return ST_OK;
+}
+
+static void *nonce_writer(void *arg);
+
+/* Starts the writer in this process unless it runs; ckq_lock held. 0 when
+ * it cannot be started. */
+static int nonce_writer_running(void)
+{
+    if (ckq_pid == getpid())
+        return 1;
+    /* signals stay with the threads that wait for them */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t th;
+    pthread_attr_t at;
+    int ok = pthread_attr_init(&at) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        ok = pthread_create(&th, &at, nonce_writer, NULL) == 0;
+        pthread_attr_destroy(&at);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (ok) {
+        ckq_pid = getpid();
+        memset(ckq_path, 0, sizeof(ckq_path));
+        ckq_write = 0;
+    }
+    return ok;
+}
+
+/* Hands the checkpoint of `ns` (its path as of now: nonce_lock held) to
+ * the writer; 0 when there is none and none can be started (the caller
+ * runs it, after letting go of nonce_lock). */
+static int nonce_checkpoint_later(struct nonce_store *ns)
+{
+    pthread_mutex_lock(&ckq_lock);
+    int queued = nonce_writer_running();
+    if (queued) {
+        memcpy(ckq_path[ns - stores], ns->path, PATH_MAX);
+        pthread_cond_signal(&ckq_cond);
+    }
+    pthread_mutex_unlock(&ckq_lock);
+    return queued;
+}
+
+/* Asks the writer to write the nonces of `ns` when the oldest is due (the
+ * ones taken meanwhile with it; nonce_lock held); 0 when there is no
+ * writer (the caller writes them). */
+static int nonce_write_later(struct nonce_store *ns)
+{
+    if (!ns->npend)
+        return 1;
+    struct timespec at;
+    ms_after(&ns->pend[0].at, NONCE_PENDING_MS, &at);
+    pthread_mutex_lock(&ckq_lock);
+    int queued = nonce_writer_running();
+    if (queued && (!ckq_write || at.tv_sec < ckq_write_at.tv_sec ||
+                   (at.tv_sec == ckq_write_at.tv_sec &&
+                    at.tv_nsec < ckq_write_at.tv_nsec))) {
+        ckq_write = 1;
+        ckq_write_at = at;
+        pthread_cond_signal(&ckq_cond);
+    }
+    pthread_mutex_unlock(&ckq_lock);
+    return queued;
+}
+
+/* The writer's turn at the nonces: each store's that are due, then a
+ * checkpoint that their commit made due. A failure is left for the next
+ * turn (the nonces stay, and a HELLO writes them itself once there are
+ * NONCE_PENDING_MAX). */
+static void nonce_write_due(void)
+{
+    pthread_mutex_lock(&nonce_lock);
+    if (stores_pid == getpid())
+        for (size_t i = 0; i < NONCE_STORES; i++) {
+            struct nonce_store *ns = &stores[i];
+            if (!ns->db || !ns->npend)
+                continue;
+            (void)nonce_write_pending(ns, 0, NULL);
+            (void)nonce_write_later(ns);
+            if (nonce_ckpt_due(ns))
+                (void)nonce_checkpoint_later(ns);
+        }
+    pthread_mutex_unlock(&nonce_lock);
+}
+
+static void *nonce_writer(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&ckq_lock);
+    for (;;) {
+        size_t i = 0;
+        while (i < NONCE_STORES && !ckq_path[i][0])
+            i++;
+        if (i < NONCE_STORES) {
+            char path[PATH_MAX];
+            memcpy(path, ckq_path[i], sizeof(path));
+            ckq_path[i][0] = '\0';
+            pthread_mutex_unlock(&ckq_lock);
+            nonce_checkpoint(&stores[i], path);
+            pthread_mutex_lock(&ckq_lock);
+            continue;
+        }
+        if (!ckq_write) {
+            pthread_cond_wait(&ckq_cond, &ckq_lock);
+            continue;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (ms_since(&ckq_write_at, &now) < 0) {
+            pthread_cond_clockwait(&ckq_cond, &ckq_lock, CLOCK_MONOTONIC,
+                                   &ckq_write_at);
+            continue;
+        }
+        ckq_write = 0;
+        pthread_mutex_unlock(&ckq_lock);
+        nonce_write_due();
+        pthread_mutex_lock(&ckq_lock);
+    }
+    return NULL;
+}
+
+/* Lets go of nonce_lock after a write to `ns` (NULL: none was open): a
+ * checkpoint the write made due goes to the checkpointer, or is run here
+ * once the mutex is free. */
+static void nonce_unlock(struct nonce_store *ns)
+{
+    char path[PATH_MAX];
+    int here = ns && nonce_ckpt_due(ns) && !nonce_checkpoint_later(ns);
+    if (here)
+        snprintf(path, sizeof(path), "%s", ns->path);
+    pthread_mutex_unlock(&nonce_lock);
+    if (here)
+        nonce_checkpoint(ns, path);
 }
 
 /* Old rows go as new ones come (about once a minute per store): the
@@ -705,9 +903,6 @@ st_code st_gate_db_nonce_put(st_workspace *ws, st_gate_nonce *n,
     st_code rc = st_random(n->nonce + 8, 24, err);
     if (rc != ST_OK)
         return rc;
-    uint8_t hello[64];
-    memcpy(hello, n->hello.x25519, 32);
-    memcpy(hello + 32, n->hello.ed25519, 32);
     pthread_mutex_lock(&nonce_lock);
     struct nonce_store *ns = NULL;
     sqlite3_stmt *st = NULL;
@@ -736,23 +931,72 @@ st_code st_gate_db_nonce_put(st_workspace *ws, st_gate_nonce *n,
             ns->env_s = n->issued;
         }
     }
-    if (rc == ST_OK && nonce_prepare(ns, NONCE_PUT, &st) != SQLITE_OK)
-        rc = nonce_fail(db, "issuing a nonce", err);
+    /* the row waits here for the writer (NONCE_PENDING_MS); with too
+     * many waiting, or no writer, it is written now */
+    if (rc == ST_OK && ns->npend >= NONCE_PENDING_MAX)
+        rc = nonce_write_pending(ns, 1, err);
+    if (rc == ST_OK && ns->npend == ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 64;
+        struct nonce_pending *p = realloc(ns->pend, cap * sizeof(*p));
+        if (p) {
+            ns->pend = p;
+            ns->cap = cap;
+        } else
+            rc = st_err_set(err, ST_E_IO, "issuing a nonce: out of memory");
+    }
     if (rc == ST_OK) {
-        sqlite3_bind_blob(st, 1, n->nonce, 32, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, n->principal, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, n->job_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, n->submitter, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, n->scope, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 6, n->spec_digest, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 7, hello, 64, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 8, n->envelope_digest, 32, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = nonce_fail(db, "issuing a nonce", err);
-        nonce_done(st);
+        struct nonce_pending *p = &ns->pend[ns->npend++];
+        memset(p, 0, sizeof(*p));
+        p->n = *n;
+        p->n.envelope = NULL;
+        clock_gettime(CLOCK_MONOTONIC, &p->at);
+        if (!nonce_write_later(ns))
+            rc = nonce_write_pending(ns, 1, err);
     }
     nonce_unlock(ns);
     return rc;
+}
+
+st_code st_gate_db_nonce_write(st_workspace *ws, st_err *err)
+{
+    pthread_mutex_lock(&nonce_lock);
+    struct nonce_store *ns = NULL;
+    st_code rc = nonce_db(ws, &ns, err);
+    if (rc == ST_OK)
+        rc = nonce_write_pending(ns, 1, err);
+    nonce_unlock(ns);
+    return rc;
+}
+
+/* Takes a nonce still waiting in this process: ST_OK with *out filled,
+ * ST_E_DENIED saying why not, or ST_E_NOTFOUND when it is not here (the
+ * file has it, or nobody). nonce_lock held. */
+static st_code nonce_take_pending(struct nonce_store *ns,
+                                  const uint8_t nonce[32],
+                                  const char *principal,
+                                  const uint8_t fresh[8], time_t now,
+                                  st_gate_nonce *out, st_err *err)
+{
+    struct nonce_pending *p = NULL;
+    for (size_t i = 0; !p && i < ns->npend; i++)
+        if (!memcmp(ns->pend[i].n.nonce, nonce, 32))
+            p = &ns->pend[i];
+    if (!p)
+        return ST_E_NOTFOUND;
+    /* the refusals in the order of nonce_why's */
+    const char *why = NULL;
+    if (strcmp(p->n.principal, principal))
+        why = "issued to another principal";
+    else if (p->used)
+        why = "already used (replay)";
+    else if (memcmp(p->n.nonce, fresh, 8) < 0)
+        why = "stale";
+    if (why)
+        return st_err_set(err, ST_E_DENIED, "nonce %s", why);
+    p->used = now;
+    *out = p->n;
+    out->envelope = NULL;
+    return ST_OK;
 }
 
 /* Why the nonce was not taken (for the audit log); nonce_lock held. */
@@ -796,18 +1040,6 @@ static int blob_col(sqlite3_stmt *st, int i, uint8_t *out, size_t len)
         return 0;
     memcpy(out, b, len);
     return 1;
-}
-
-/* Runs the store's statement `which` that returns no row; nonce_lock
- * held. */
-static int nonce_exec(struct nonce_store *ns, int which)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = nonce_prepare(ns, which, &st);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-    nonce_done(st);
-    return rc;
 }
 
 /* The row of a nonce just taken, into *out; nonce_lock held, in the
@@ -854,6 +1086,15 @@ st_code st_gate_db_nonce_take(st_workspace *ws, const uint8_t nonce[32],
     sqlite3_stmt *st = NULL;
     st_code rc = nonce_db(ws, &ns, err);
     sqlite3 *db = ns ? ns->db : NULL;
+    if (rc == ST_OK) {
+        /* one this process issued and has not written yet */
+        st_code here = nonce_take_pending(ns, nonce, principal, fresh, now,
+                                          out, err);
+        if (here != ST_E_NOTFOUND) {
+            pthread_mutex_unlock(&nonce_lock);
+            return here;
+        }
+    }
     /* one transaction: the row is marked used and read, or neither */
     if (rc == ST_OK && nonce_exec(ns, NONCE_BEGIN) != SQLITE_OK)
         rc = nonce_fail(db, "using a nonce", err);

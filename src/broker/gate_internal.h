@@ -216,6 +216,10 @@ ST_MUST_CHECK st_code st_gate_db_collateral_rm(st_workspace *ws,
 ST_MUST_CHECK st_code st_gate_db_nonce_put(st_workspace *ws, st_gate_nonce *n,
                                            const char *envelope,
                                            size_t envelope_len, st_err *err);
+/* Writes the nonces this process issued and has not written yet (the
+ * store's writer does it NONCE_PENDING_MS after each HELLO; tests, to
+ * read the file). */
+ST_MUST_CHECK st_code st_gate_db_nonce_write(st_workspace *ws, st_err *err);
 /* Marks the nonce used and returns its row (envelope still NULL);
  * ST_E_DENIED saying why when it is unknown, another principal's, used or
  * older than max_age_s. */

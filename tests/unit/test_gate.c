@@ -14,7 +14,9 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "broker/gate_internal.h"
 #include "crypto/dsse.h"
@@ -1026,8 +1028,12 @@ static void test_closed_keyring_releases_nothing(void **state)
     round_end(&x);
 }
 
+/* The rows of `table` in gate-nonces.db, once the nonces this process
+ * issued are written. */
 static long nonce_count(fixture *f, const char *table)
 {
+    st_err e;
+    assert_st_ok(st_gate_db_nonce_write(f->ws, &e), &e);
     char path[4300], sql[80];
     snprintf(path, sizeof(path), "%s/ws/gate-nonces.db", f->root);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
@@ -1183,10 +1189,10 @@ static void test_nonce_without_its_spec_is_an_error(void **state)
     st_gate_nonce_clear(&t);
 }
 
-/* The store's WAL is checkpointed as it grows (by the checkpointer thread,
- * on a second connection, instead of inside a commit): thousands of
- * nonces issued and used leave it about NONCE_CKPT_FRAMES pages long, and
- * every one of them was taken once. */
+/* The store's WAL is checkpointed as it grows (by the store's writer
+ * thread, on a second connection, instead of inside a commit): thousands
+ * of nonces issued, each written at once, and used leave it about
+ * NONCE_CKPT_FRAMES pages long, and every one of them was taken once. */
 static void test_nonce_store_wal_stays_bounded(void **state)
 {
     fixture *f = *state;
@@ -1197,6 +1203,7 @@ static void test_nonce_store_wal_stays_bounded(void **state)
         nonce_row(&n, now);
         assert_st_ok(nonce_put(f, &n, "{\"spec\":1}", &e),
                      &e);
+        assert_st_ok(st_gate_db_nonce_write(f->ws, &e), &e);
         assert_st_ok(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e),
                      &e);
         st_gate_nonce_clear(&t);
@@ -1211,6 +1218,80 @@ static void test_nonce_store_wal_stays_bounded(void **state)
         fail_msg("gate-nonces.db-wal is %lld bytes after 3,000 nonces",
                  (long long)st.st_size);
     assert_int_equal(nonce_count(f, "nonces"), 3000);
+}
+
+/* In a child process (another process of the workspace): 0 when taking
+ * `nonce` as "tr" gives `want`, else 1. */
+static int child_take(fixture *f, const uint8_t nonce[32], st_code want)
+{
+    st_gate_nonce t;
+    st_err e;
+    st_code rc = st_gate_db_nonce_take(f->ws, nonce, "tr", 60, &t, &e);
+    st_gate_nonce_clear(&t);
+    if (rc != want)
+        fprintf(stderr, "child: take gave %d (%s), not %d\n", (int)rc,
+                rc ? e.msg : "ok", (int)want);
+    return rc != want;
+}
+
+static int child_status(pid_t pid)
+{
+    int status = -1;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* A nonce waits in the process that issued it until the store's writer
+ * writes it. Taken there first, it is written as used: another process
+ * refuses it as a replay. Written first, another process may take it,
+ * once: then the first refuses it. And one that a process issued and
+ * took, and died before writing, is refused everywhere. */
+static void test_nonce_in_another_process(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    time_t now = time(NULL);
+    st_gate_nonce a, b, t;
+    nonce_row(&a, now);
+    assert_st_ok(nonce_put(f, &a, "{\"spec\":1}", &e), &e);
+    assert_st_ok(st_gate_db_nonce_take(f->ws, a.nonce, "tr", 60, &t, &e), &e);
+    st_gate_nonce_clear(&t);
+    nonce_row(&b, now);
+    assert_st_ok(nonce_put(f, &b, "{\"spec\":1}", &e), &e);
+    assert_st_ok(st_gate_db_nonce_write(f->ws, &e), &e);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child_take(f, a.nonce, ST_E_DENIED) |
+              child_take(f, b.nonce, ST_OK) << 1);
+    assert_int_equal(child_status(pid), 0);
+    assert_int_equal(st_gate_db_nonce_take(f->ws, b.nonce, "tr", 60, &t, &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "already used (replay)"));
+
+    /* a process that issued and took a nonce, and died before its writer
+     * wrote it (exit at once: the writer waits NONCE_PENDING_MS) */
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        st_gate_nonce c, u;
+        nonce_row(&c, time(NULL));
+        int bad = nonce_put(f, &c, "{\"spec\":1}", &e) != ST_OK ||
+                  st_gate_db_nonce_take(f->ws, c.nonce, "tr", 60, &u, &e) !=
+                      ST_OK ||
+                  write(fd[1], c.nonce, 32) != 32;
+        _exit(bad);
+    }
+    close(fd[1]);
+    uint8_t c[32];
+    assert_int_equal(read(fd[0], c, 32), 32);
+    close(fd[0]);
+    assert_int_equal(child_status(pid), 0);
+    assert_int_equal(st_gate_db_nonce_take(f->ws, c, "tr", 60, &t, &e),
+                     ST_E_DENIED);
+    assert_int_equal(nonce_count(f, "nonces"), 2);
 }
 
 /* A store of the first schema (text keys, the envelope in each row) is
@@ -1254,6 +1335,7 @@ int main(void)
         T(test_model_the_submitter_may_not_use_is_refused),
         T(test_replayed_nonce_is_refused),
         T(test_nonce_store_rules),
+        T(test_nonce_in_another_process),
         T(test_nonce_store_of_schema_1_is_replaced),
         T(test_nonce_store_wal_stays_bounded),
         T(test_nonce_without_its_spec_is_an_error),
