@@ -736,12 +736,37 @@ static st_code nonce_write_pending(struct nonce_store *ns, int all,
 
 static void *nonce_writer(void *arg);
 
+/* A fork waits until the writer holds none of the store's mutexes (nor,
+ * then, is inside SQLite for the store): a child that found one held by a
+ * thread it does not have would wait for it forever. */
+static void nonce_fork_prepare(void)
+{
+    pthread_mutex_lock(&nonce_lock);
+    pthread_mutex_lock(&ckpt_lock);
+    pthread_mutex_lock(&ckq_lock);
+}
+
+static void nonce_fork_done(void)
+{
+    pthread_mutex_unlock(&ckq_lock);
+    pthread_mutex_unlock(&ckpt_lock);
+    pthread_mutex_unlock(&nonce_lock);
+}
+
+static void nonce_fork_register(void)
+{
+    (void)pthread_atfork(nonce_fork_prepare, nonce_fork_done,
+                         nonce_fork_done);
+}
+
 /* Starts the writer in this process unless it runs; ckq_lock held. 0 when
  * it cannot be started. */
 static int nonce_writer_running(void)
 {
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
     if (ckq_pid == getpid())
         return 1;
+    (void)pthread_once(&fork_once, nonce_fork_register);
     /* signals stay with the threads that wait for them */
     sigset_t all, old;
     sigfillset(&all);
