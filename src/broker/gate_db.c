@@ -806,12 +806,22 @@ static int nonce_checkpoint_later(struct nonce_store *ns)
 /* Asks the writer to write the nonces of `ns` when the oldest is due (the
  * ones taken meanwhile with it; nonce_lock held); 0 when there is no
  * writer (the caller writes them). */
+static int nonce_write_at(const struct timespec *at);
+
 static int nonce_write_later(struct nonce_store *ns)
 {
     if (!ns->npend)
         return 1;
     struct timespec at;
     ms_after(&ns->pend[0].at, NONCE_PENDING_MS, &at);
+    return nonce_write_at(&at);
+}
+
+/* Asks the writer for a turn at the nonces at `at` (or earlier, if one is
+ * asked for earlier already). */
+static int nonce_write_at(const struct timespec *when)
+{
+    struct timespec at = *when;
     pthread_mutex_lock(&ckq_lock);
     int queued = nonce_writer_running();
     if (queued && (!ckq_write || at.tv_sec < ckq_write_at.tv_sec ||
@@ -837,8 +847,16 @@ static void nonce_write_due(void)
             struct nonce_store *ns = &stores[i];
             if (!ns->db || !ns->npend)
                 continue;
-            (void)nonce_write_pending(ns, 0, NULL);
-            (void)nonce_write_later(ns);
+            if (nonce_write_pending(ns, 0, NULL) == ST_OK)
+                (void)nonce_write_later(ns);
+            else {
+                /* tried again a turn later, not at once (the first is
+                 * overdue: the writer would spin on a full disk) */
+                struct timespec at;
+                clock_gettime(CLOCK_MONOTONIC, &at);
+                ms_after(&at, NONCE_PENDING_MS, &at);
+                (void)nonce_write_at(&at);
+            }
             if (nonce_ckpt_due(ns))
                 (void)nonce_checkpoint_later(ns);
         }
