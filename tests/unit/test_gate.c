@@ -1294,6 +1294,51 @@ static void test_nonce_in_another_process(void **state)
     assert_int_equal(nonce_count(f, "nonces"), 2);
 }
 
+/* A write of the waiting nonces that fails (here: a row with the same
+ * nonce planted in the file, so the insert breaks its key) writes none
+ * and keeps them all: a nonce taken here stays taken, and the write is
+ * whole once it can be made. */
+static void test_nonce_write_that_fails_keeps_them(void **state)
+{
+    fixture *f = *state;
+    st_err e;
+    st_gate_nonce n, t;
+    nonce_row(&n, time(NULL));
+    assert_st_ok(nonce_put(f, &n, "{\"spec\":1}", &e), &e);
+    assert_st_ok(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e), &e);
+    st_gate_nonce_clear(&t);
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/ws/gate-nonces.db", f->root);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO nonces(nonce,principal,job_id,"
+                           "submitter,scope,spec_digest,hello,envelope,used) "
+                           "VALUES(?1,'tr','j','mo','digits',x'00',x'00',"
+                           "x'00',0)",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_blob(st, 1, n.nonce, 32, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+
+    assert_int_equal(st_gate_db_nonce_write(f->ws, &e), ST_E_IO);
+    assert_non_null(strstr(e.msg, "writing nonces"));
+    assert_int_equal(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e),
+                     ST_E_DENIED);
+    assert_non_null(strstr(e.msg, "already used (replay)"));
+
+    assert_int_equal(
+        sqlite3_exec(db, "DELETE FROM nonces", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_st_ok(st_gate_db_nonce_write(f->ws, &e), &e);
+    assert_int_equal(nonce_count(f, "nonces WHERE used != 0"), 1);
+    assert_int_equal(nonce_count(f, "nonces"), 1);
+}
+
 /* A store of the first schema (text keys, the envelope in each row) is
  * replaced, not misread: it held nothing but minutes-old nonces. */
 static void test_nonce_store_of_schema_1_is_replaced(void **state)
@@ -1336,6 +1381,7 @@ int main(void)
         T(test_replayed_nonce_is_refused),
         T(test_nonce_store_rules),
         T(test_nonce_in_another_process),
+        T(test_nonce_write_that_fails_keeps_them),
         T(test_nonce_store_of_schema_1_is_replaced),
         T(test_nonce_store_wal_stays_bounded),
         T(test_nonce_without_its_spec_is_an_error),
