@@ -678,20 +678,26 @@ static void ms_after(const struct timespec *t, long ms, struct timespec *out)
     }
 }
 
-/* Writes the store's nonces that are due (taken, or issued
- * NONCE_PENDING_MS ago), or all of them, in one transaction; nonce_lock
- * held. On a failure none is written and all stay (a taken one stays
- * taken). */
+/* Whether a waiting nonce is written now: taken, or issued
+ * NONCE_PENDING_MS before `now`. */
+static int pending_due(const struct nonce_pending *p,
+                       const struct timespec *now)
+{
+    return p->used || ms_since(&p->at, now) >= NONCE_PENDING_MS;
+}
+
+/* Writes the store's nonces that are due, or all of them, in one
+ * transaction; nonce_lock held. On a failure none is written and all
+ * stay (a taken one stays taken). */
 static st_code nonce_write_pending(struct nonce_store *ns, int all,
                                    st_err *err)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    size_t due = 0;
-    for (size_t i = 0; i < ns->npend; i++)
-        due += all || ns->pend[i].used ||
-               ms_since(&ns->pend[i].at, &now) >= NONCE_PENDING_MS;
-    if (!due)
+    size_t first = 0; /* the first to write */
+    while (first < ns->npend && !all && !pending_due(&ns->pend[first], &now))
+        first++;
+    if (first == ns->npend)
         return ST_OK;
     sqlite3_stmt *st = NULL;
     st_code rc = ST_OK;
@@ -701,7 +707,7 @@ static st_code nonce_write_pending(struct nonce_store *ns, int all,
         rc = nonce_fail(ns->db, "writing nonces", err);
     for (size_t i = 0; rc == ST_OK && i < ns->npend; i++) {
         const struct nonce_pending *p = &ns->pend[i];
-        if (!all && !p->used && ms_since(&p->at, &now) < NONCE_PENDING_MS)
+        if (!all && !pending_due(p, &now))
             continue;
         uint8_t hello[64];
         memcpy(hello, p->n.hello.x25519, 32);
@@ -727,8 +733,7 @@ static st_code nonce_write_pending(struct nonce_store *ns, int all,
     }
     size_t kept = 0;
     for (size_t i = 0; i < ns->npend; i++)
-        if (!all && !ns->pend[i].used &&
-            ms_since(&ns->pend[i].at, &now) < NONCE_PENDING_MS)
+        if (!all && !pending_due(&ns->pend[i], &now))
             ns->pend[kept++] = ns->pend[i];
     ns->npend = kept;
     return ST_OK;
@@ -803,25 +808,10 @@ static int nonce_checkpoint_later(struct nonce_store *ns)
     return queued;
 }
 
-/* Asks the writer to write the nonces of `ns` when the oldest is due (the
- * ones taken meanwhile with it; nonce_lock held); 0 when there is no
- * writer (the caller writes them). */
-static int nonce_write_at(const struct timespec *at);
-
-static int nonce_write_later(struct nonce_store *ns)
-{
-    if (!ns->npend)
-        return 1;
-    struct timespec at;
-    ms_after(&ns->pend[0].at, NONCE_PENDING_MS, &at);
-    return nonce_write_at(&at);
-}
-
 /* Asks the writer for a turn at the nonces at `at` (or earlier, if one is
- * asked for earlier already). */
-static int nonce_write_at(const struct timespec *when)
+ * asked for earlier already); 0 when there is no writer. */
+static int nonce_write_at(struct timespec at)
 {
-    struct timespec at = *when;
     pthread_mutex_lock(&ckq_lock);
     int queued = nonce_writer_running();
     if (queued && (!ckq_write || at.tv_sec < ckq_write_at.tv_sec ||
@@ -833,6 +823,18 @@ static int nonce_write_at(const struct timespec *when)
     }
     pthread_mutex_unlock(&ckq_lock);
     return queued;
+}
+
+/* Asks the writer to write the nonces of `ns` when the oldest is due (the
+ * ones taken meanwhile with it; nonce_lock held); 0 when there is no
+ * writer (the caller writes them). */
+static int nonce_write_later(struct nonce_store *ns)
+{
+    if (!ns->npend)
+        return 1;
+    struct timespec at;
+    ms_after(&ns->pend[0].at, NONCE_PENDING_MS, &at);
+    return nonce_write_at(at);
 }
 
 /* The writer's turn at the nonces: each store's that are due, then a
@@ -855,7 +857,7 @@ static void nonce_write_due(void)
                 struct timespec at;
                 clock_gettime(CLOCK_MONOTONIC, &at);
                 ms_after(&at, NONCE_PENDING_MS, &at);
-                (void)nonce_write_at(&at);
+                (void)nonce_write_at(at);
             }
             if (nonce_ckpt_due(ns))
                 (void)nonce_checkpoint_later(ns);
