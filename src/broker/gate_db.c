@@ -332,6 +332,8 @@ st_code st_gate_db_collateral_rm(st_workspace *ws, const char *digest,
  * NONCE_PENDING_MS is refused as unknown. */
 #define NONCE_STORES 8
 #define NONCE_CKPT_FRAMES 1000 /* SQLite's default for its own */
+/* past this, the committing thread restarts the WAL itself */
+#define NONCE_CKPT_BACKSTOP (NONCE_CKPT_FRAMES * 3 / 2)
 #define NONCE_SCHEMA 2
 #define NONCE_KEEP_S 3600      /* rows older than this are swept */
 #define NONCE_PENDING_MS 200   /* a nonce waits this long to be written */
@@ -584,36 +586,53 @@ static int nonce_ckpt_due(struct nonce_store *ns)
  * does not wait for another process's readers (busy: left for the next
  * time). A failure is left for the next one: the WAL only grows
  * meanwhile. */
+static sqlite3 *nonce_ckpt_conn(struct nonce_store *ns);
+static void nonce_restart(struct nonce_store *ns);
+
 static void nonce_checkpoint(struct nonce_store *ns, const char *path)
 {
     pthread_mutex_lock(&ckpt_lock);
-    if (!strcmp(ns->path, path)) { /* not replaced meanwhile */
-        if (!ns->ckpt) {
-            /* a connection that failed to open is closed, and opened
-             * again next time (kept, it would never checkpoint) */
-            if (sqlite3_open_v2(path, &ns->ckpt,
-                                SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                                NULL) == SQLITE_OK)
-                (void)sqlite3_exec(ns->ckpt, "PRAGMA synchronous=NORMAL",
-                                   NULL, NULL, NULL);
-            else {
-                sqlite3_close(ns->ckpt);
-                ns->ckpt = NULL;
-            }
-        }
-        if (ns->ckpt)
-            (void)sqlite3_wal_checkpoint_v2(ns->ckpt, NULL,
-                                            SQLITE_CHECKPOINT_PASSIVE, NULL,
-                                            NULL);
-    }
+    sqlite3 *c = strcmp(ns->path, path) ? NULL /* replaced meanwhile */
+                                         : nonce_ckpt_conn(ns);
+    if (c)
+        (void)sqlite3_wal_checkpoint_v2(c, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                        NULL, NULL);
     pthread_mutex_unlock(&ckpt_lock);
     pthread_mutex_lock(&nonce_lock);
     pthread_mutex_lock(&ckpt_lock);
-    if (!strcmp(ns->path, path) && ns->ckpt)
-        (void)sqlite3_wal_checkpoint_v2(ns->ckpt, NULL,
-                                        SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    if (!strcmp(ns->path, path))
+        nonce_restart(ns);
     pthread_mutex_unlock(&ckpt_lock);
     pthread_mutex_unlock(&nonce_lock);
+}
+
+/* The store's checkpointing connection, opened if it is not; NULL when it
+ * cannot be (a connection that failed to open is closed, and opened again
+ * next time: kept, it would never checkpoint). ckpt_lock held. */
+static sqlite3 *nonce_ckpt_conn(struct nonce_store *ns)
+{
+    if (!ns->ckpt) {
+        if (sqlite3_open_v2(ns->path, &ns->ckpt,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                            NULL) == SQLITE_OK)
+            (void)sqlite3_exec(ns->ckpt, "PRAGMA synchronous=NORMAL", NULL,
+                               NULL, NULL);
+        else {
+            sqlite3_close(ns->ckpt);
+            ns->ckpt = NULL;
+        }
+    }
+    return ns->ckpt;
+}
+
+/* A RESTART checkpoint: every frame copied, and the next writer starts the
+ * WAL over. nonce_lock and ckpt_lock held. */
+static void nonce_restart(struct nonce_store *ns)
+{
+    sqlite3 *c = nonce_ckpt_conn(ns);
+    if (c && sqlite3_wal_checkpoint_v2(c, NULL, SQLITE_CHECKPOINT_RESTART,
+                                       NULL, NULL) == SQLITE_OK)
+        ns->frames = 0;
 }
 
 /* The store's statement `which`, ready to bind; nonce_lock held, and
@@ -906,6 +925,14 @@ static void *nonce_writer(void *arg)
  * once the mutex is free. */
 static void nonce_unlock(struct nonce_store *ns)
 {
+    if (ns && ns->frames >= NONCE_CKPT_BACKSTOP) {
+        /* the writer has fallen behind (its RESTART waits for nonce_lock,
+         * which busy threads can keep from it): the WAL's bound holds
+         * whatever the scheduling */
+        pthread_mutex_lock(&ckpt_lock);
+        nonce_restart(ns);
+        pthread_mutex_unlock(&ckpt_lock);
+    }
     char path[PATH_MAX];
     int here = ns && nonce_ckpt_due(ns) && !nonce_checkpoint_later(ns);
     if (here)

@@ -1190,9 +1190,12 @@ static void test_nonce_without_its_spec_is_an_error(void **state)
 }
 
 /* The store's WAL is checkpointed as it grows (by the store's writer
- * thread, on a second connection, instead of inside a commit): thousands
- * of nonces issued, each written at once, and used leave it about
- * NONCE_CKPT_FRAMES pages long, and every one of them was taken once. */
+ * thread, on a second connection, instead of inside a commit; and by the
+ * committing thread itself at NONCE_CKPT_BACKSTOP frames, when the
+ * writer cannot get the store's mutex from a thread that keeps taking
+ * it, as this loop does): thousands of nonces issued, each written at
+ * once, and used leave it at most about 1,500 pages long, and every one
+ * of them was taken once. */
 static void test_nonce_store_wal_stays_bounded(void **state)
 {
     fixture *f = *state;
