@@ -405,7 +405,15 @@ static struct nonce_store {
     struct nonce_pending *pend;
     size_t npend, cap;
 } stores[NONCE_STORES];
-static pid_t stores_pid; /* the process whose connections these are */
+/* the store's writer (below): its queue, taken last, and alone by it */
+static pthread_mutex_t ckq_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ckq_cond = PTHREAD_COND_INITIALIZER;
+static char ckq_path[NONCE_STORES][PATH_MAX]; /* due, by store; "" none */
+static int ckq_write;                /* nonces wait to be written ... */
+static struct timespec ckq_write_at; /* ... the first at this time */
+static int ckq_running;              /* the writer runs in this process */
+static int nonce_forked; /* this is a child of fork: stores[] the parent's */
+
 static unsigned long nonce_clock;
 
 static st_code nonce_fail(sqlite3 *db, const char *what, st_err *err)
@@ -486,17 +494,50 @@ static int nonce_wal_hook(void *arg, sqlite3 *db, const char *name,
 static st_code nonce_write_pending(struct nonce_store *ns, int all,
                                    st_err *err);
 
+/* A fork waits until the writer holds none of the store's mutexes (nor,
+ * then, is inside SQLite for the store): a child that found one held by a
+ * thread it does not have would wait for it forever. The child has no
+ * writer, and its connections and waiting nonces are its parent's: used
+ * there, SQLite's locks would be shared and a nonce the parent takes
+ * written as unused, so the child leaves them (nonce_db). */
+static void nonce_fork_prepare(void)
+{
+    pthread_mutex_lock(&nonce_lock);
+    pthread_mutex_lock(&ckpt_lock);
+    pthread_mutex_lock(&ckq_lock);
+}
+
+static void nonce_fork_parent(void)
+{
+    pthread_mutex_unlock(&ckq_lock);
+    pthread_mutex_unlock(&ckpt_lock);
+    pthread_mutex_unlock(&nonce_lock);
+}
+
+static void nonce_fork_child(void)
+{
+    ckq_running = 0;
+    nonce_forked = 1;
+    nonce_fork_parent();
+}
+
+static void nonce_fork_register(void)
+{
+    (void)pthread_atfork(nonce_fork_prepare, nonce_fork_parent,
+                         nonce_fork_child);
+}
+
 /* The workspace's nonce store; nonce_lock held. */
 static st_code nonce_db(st_workspace *ws, struct nonce_store **out, st_err *err)
 {
-    if (stores_pid != getpid()) {
-        /* a child of fork: the connections and the unwritten nonces are
-         * its parent's (used here, SQLite's locks would be shared, and a
-         * nonce the parent takes written as unused); left, not closed */
+    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&fork_once, nonce_fork_register);
+    if (nonce_forked) {
+        /* the parent's connections and nonces: left, not closed */
         for (size_t i = 0; i < NONCE_STORES; i++)
             free(stores[i].pend);
         memset(stores, 0, sizeof(stores));
-        stores_pid = getpid();
+        nonce_forked = 0;
     }
     char path[PATH_MAX];
     st_code rc =
@@ -674,12 +715,6 @@ static int nonce_exec(struct nonce_store *ns, int which)
  * checkpoints the commits made due, started with the first (again in a
  * child of fork: the thread is its parent's). ckq_lock is taken last, and
  * alone by the thread. */
-static pthread_mutex_t ckq_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ckq_cond = PTHREAD_COND_INITIALIZER;
-static char ckq_path[NONCE_STORES][PATH_MAX]; /* due, by store; "" none */
-static int ckq_write;                /* nonces wait to be written ... */
-static struct timespec ckq_write_at; /* ... the first at this time */
-static pid_t ckq_pid;                /* whose thread runs */
 
 static long ms_since(const struct timespec *t, const struct timespec *now)
 {
@@ -760,37 +795,12 @@ static st_code nonce_write_pending(struct nonce_store *ns, int all,
 
 static void *nonce_writer(void *arg);
 
-/* A fork waits until the writer holds none of the store's mutexes (nor,
- * then, is inside SQLite for the store): a child that found one held by a
- * thread it does not have would wait for it forever. */
-static void nonce_fork_prepare(void)
-{
-    pthread_mutex_lock(&nonce_lock);
-    pthread_mutex_lock(&ckpt_lock);
-    pthread_mutex_lock(&ckq_lock);
-}
-
-static void nonce_fork_done(void)
-{
-    pthread_mutex_unlock(&ckq_lock);
-    pthread_mutex_unlock(&ckpt_lock);
-    pthread_mutex_unlock(&nonce_lock);
-}
-
-static void nonce_fork_register(void)
-{
-    (void)pthread_atfork(nonce_fork_prepare, nonce_fork_done,
-                         nonce_fork_done);
-}
-
 /* Starts the writer in this process unless it runs; ckq_lock held. 0 when
  * it cannot be started. */
 static int nonce_writer_running(void)
 {
-    static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-    if (ckq_pid == getpid())
+    if (ckq_running)
         return 1;
-    (void)pthread_once(&fork_once, nonce_fork_register);
     /* signals stay with the threads that wait for them */
     sigset_t all, old;
     sigfillset(&all);
@@ -805,7 +815,7 @@ static int nonce_writer_running(void)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (ok) {
-        ckq_pid = getpid();
+        ckq_running = 1;
         memset(ckq_path, 0, sizeof(ckq_path));
         ckq_write = 0;
     }
@@ -863,24 +873,23 @@ static int nonce_write_later(struct nonce_store *ns)
 static void nonce_write_due(void)
 {
     pthread_mutex_lock(&nonce_lock);
-    if (stores_pid == getpid())
-        for (size_t i = 0; i < NONCE_STORES; i++) {
-            struct nonce_store *ns = &stores[i];
-            if (!ns->db || !ns->npend)
-                continue;
-            if (nonce_write_pending(ns, 0, NULL) == ST_OK)
-                (void)nonce_write_later(ns);
-            else {
-                /* tried again a turn later, not at once (the first is
-                 * overdue: the writer would spin on a full disk) */
-                struct timespec at;
-                clock_gettime(CLOCK_MONOTONIC, &at);
-                ms_after(&at, NONCE_PENDING_MS, &at);
-                (void)nonce_write_at(at);
-            }
-            if (nonce_ckpt_due(ns))
-                (void)nonce_checkpoint_later(ns);
+    for (size_t i = 0; i < NONCE_STORES; i++) {
+        struct nonce_store *ns = &stores[i];
+        if (!ns->db || !ns->npend)
+            continue;
+        if (nonce_write_pending(ns, 0, NULL) == ST_OK)
+            (void)nonce_write_later(ns);
+        else {
+            /* tried again a turn later, not at once (the first is
+             * overdue: the writer would spin on a full disk) */
+            struct timespec at;
+            clock_gettime(CLOCK_MONOTONIC, &at);
+            ms_after(&at, NONCE_PENDING_MS, &at);
+            (void)nonce_write_at(at);
         }
+        if (nonce_ckpt_due(ns))
+            (void)nonce_checkpoint_later(ns);
+    }
     pthread_mutex_unlock(&nonce_lock);
 }
 

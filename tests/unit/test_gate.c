@@ -1247,8 +1247,9 @@ static int child_status(pid_t pid)
 /* A nonce waits in the process that issued it until the store's writer
  * writes it. Taken there first, it is written as used: another process
  * refuses it as a replay. Written first, another process may take it,
- * once: then the first refuses it. And one that a process issued and
- * took, and died before writing, is refused everywhere. */
+ * once: then the first refuses it. One that a process issued and took,
+ * and died before writing, is refused everywhere. And a child of fork
+ * does nothing with the nonces its parent had waiting. */
 static void test_nonce_in_another_process(void **state)
 {
     fixture *f = *state;
@@ -1295,6 +1296,24 @@ static void test_nonce_in_another_process(void **state)
     assert_int_equal(st_gate_db_nonce_take(f->ws, c, "tr", 60, &t, &e),
                      ST_E_DENIED);
     assert_int_equal(nonce_count(f, "nonces"), 2);
+
+    /* a child of fork inherits a copy of the nonces waiting here: it
+     * neither takes one nor writes one (written as unused, another
+     * process could take it too) */
+    st_gate_nonce d;
+    nonce_row(&d, time(NULL));
+    assert_st_ok(nonce_put(f, &d, "{\"spec\":1}", &e), &e);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child_take(f, d.nonce, ST_E_DENIED) |
+              (st_gate_db_nonce_write(f->ws, &e) != ST_OK) << 1 |
+              child_take(f, d.nonce, ST_E_DENIED) << 2);
+    assert_int_equal(child_status(pid), 0);
+    assert_st_ok(st_gate_db_nonce_take(f->ws, d.nonce, "tr", 60, &t, &e), &e);
+    st_gate_nonce_clear(&t);
+    assert_int_equal(nonce_count(f, "nonces"), 3);
+    assert_int_equal(nonce_count(f, "nonces WHERE used = 0"), 0);
 }
 
 /* A write of the waiting nonces that fails (here: a row with the same
