@@ -314,6 +314,15 @@ static void test_json_dumps_writes_what_jansson_writes(void **state)
     json_object_setn_new(o, "a\0", 2, json_integer(3));
     json_object_setn_new(o, "", 0, json_integer(4));
     assert_dumps_as_jansson(o);
+    /* more members than the writer sorts on its stack (16) */
+    json_t *wide = json_object();
+    for (int i = 40; i > 0; i--) {
+        char k[8];
+        snprintf(k, sizeof(k), "k%d", i);
+        json_object_set_new(wide, k, json_integer(i));
+    }
+    assert_dumps_as_jansson(wide);
+    json_decref(wide);
     /* a key that is not UTF-8 (jansson writes what it could of it) */
     json_t *bad = json_object();
     json_object_setn_new_nocheck(bad, "k\xfe", 2, json_integer(5));
