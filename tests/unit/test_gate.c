@@ -1028,19 +1028,27 @@ static void test_closed_keyring_releases_nothing(void **state)
     round_end(&x);
 }
 
+/* gate-nonces.db opened beside the store, as another process would. */
+static sqlite3 *nonce_file(fixture *f)
+{
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/ws/gate-nonces.db", f->root);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
 /* The rows of `table` in gate-nonces.db, once the nonces this process
  * issued are written. */
 static long nonce_count(fixture *f, const char *table)
 {
     st_err e;
     assert_st_ok(st_gate_db_nonce_write(f->ws, &e), &e);
-    char path[4300], sql[80];
-    snprintf(path, sizeof(path), "%s/ws/gate-nonces.db", f->root);
+    char sql[80];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-    sqlite3 *db = NULL;
+    sqlite3 *db = nonce_file(f);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
-                     SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     long n = (long)sqlite3_column_int64(st, 0);
@@ -1173,11 +1181,7 @@ static void test_nonce_without_its_spec_is_an_error(void **state)
     st_gate_nonce n, t;
     nonce_row(&n, time(NULL));
     assert_st_ok(nonce_put(f, &n, "{\"spec\":1}", &e), &e);
-    char path[4300];
-    snprintf(path, sizeof(path), "%s/ws/gate-nonces.db", f->root);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3 *db = nonce_file(f);
     assert_int_equal(
         sqlite3_exec(db, "DELETE FROM envelopes", NULL, NULL, NULL),
         SQLITE_OK);
@@ -1329,12 +1333,8 @@ static void test_nonce_write_that_fails_keeps_them(void **state)
     assert_st_ok(nonce_put(f, &n, "{\"spec\":1}", &e), &e);
     assert_st_ok(st_gate_db_nonce_take(f->ws, n.nonce, "tr", 60, &t, &e), &e);
     st_gate_nonce_clear(&t);
-    char path[4300];
-    snprintf(path, sizeof(path), "%s/ws/gate-nonces.db", f->root);
-    sqlite3 *db = NULL;
+    sqlite3 *db = nonce_file(f);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
     assert_int_equal(
         sqlite3_prepare_v2(db,
                            "INSERT INTO nonces(nonce,principal,job_id,"
@@ -1366,10 +1366,7 @@ static void test_nonce_write_that_fails_keeps_them(void **state)
 static void test_nonce_store_of_schema_1_is_replaced(void **state)
 {
     fixture *f = *state;
-    char path[4300];
-    snprintf(path, sizeof(path), "%s/ws/gate-nonces.db", f->root);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3 *db = nonce_file(f);
     assert_int_equal(
         sqlite3_exec(db,
                      "CREATE TABLE nonces (nonce TEXT PRIMARY KEY, job_id TEXT,"
